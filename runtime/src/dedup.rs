@@ -1,0 +1,195 @@
+//! Near-duplicate groups: codes linked by chains of distance <= r.
+//!
+//! Every pair within `r` is found by a radius query per code (through multi-index hashing
+//! when its tables are cheaper than a scan, which is the case for small `r`), and the pairs
+//! are merged with union-find. The all-pairs fallback still halves the work by comparing
+//! each code only with later ones, using the vectorised block kernel.
+
+use alloc::vec::Vec;
+
+use crate::code::Codes;
+use crate::error::Result;
+use crate::mih::{Mih, Probe};
+use crate::search;
+
+/// Union-find over rows with path halving and union by size.
+struct Sets {
+    parent: Vec<u32>,
+    size: Vec<u32>,
+}
+
+impl Sets {
+    fn new(n: usize) -> Self {
+        Self {
+            parent: (0..n as u32).collect(),
+            size: alloc::vec![1; n],
+        }
+    }
+
+    fn find(&mut self, mut x: u32) -> u32 {
+        while self.parent[x as usize] != x {
+            let p = self.parent[x as usize];
+            self.parent[x as usize] = self.parent[p as usize];
+            x = p;
+        }
+        x
+    }
+
+    fn union(&mut self, a: u32, b: u32) {
+        let (a, b) = (self.find(a), self.find(b));
+        if a == b {
+            return;
+        }
+        let (big, small) = if self.size[a as usize] >= self.size[b as usize] {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        self.parent[small as usize] = big;
+        self.size[big as usize] += self.size[small as usize];
+    }
+}
+
+/// How to find the pairs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(test), allow(dead_code))] // the forced variants are for tests
+pub(crate) enum Pairs {
+    Auto,
+    AllPairs,
+    Mih,
+}
+
+/// Groups of rows whose codes are linked by chains of distance <= `r` (single linkage).
+/// Each group lists its rows ascending, groups are ordered by their first row, and codes
+/// with no neighbour within `r` are left out.
+pub fn dedup(codes: &Codes, r: u32) -> Result<Vec<Vec<u64>>> {
+    dedup_with(codes, r, Pairs::Auto)
+}
+
+pub(crate) fn dedup_with(codes: &Codes, r: u32, pairs: Pairs) -> Result<Vec<Vec<u64>>> {
+    let n = codes.len();
+    if n > u32::MAX as usize {
+        return Err(crate::error::Error::TooManyCodes(n));
+    }
+    let mut sets = Sets::new(n);
+    let wpc = codes.words_per_code();
+    let mih = match pairs {
+        Pairs::AllPairs => None,
+        Pairs::Mih => Some(Mih::new(codes)?),
+        // Tables cost about a scan of the codes to build; they pay when a query through
+        // them is much cheaper than a scan, which needs more than a few hundred codes.
+        Pairs::Auto if n >= 1024 => {
+            let mih = Mih::new(codes)?;
+            mih.is_cheaper_than_scan(r).then_some(mih)
+        }
+        Pairs::Auto => None,
+    };
+    match mih {
+        Some(mih) => {
+            for (i, code) in codes.iter().enumerate() {
+                mih.within_tables(code, r, Probe::Auto, |j, _| {
+                    if j > i {
+                        sets.union(i as u32, j as u32);
+                    }
+                });
+            }
+        }
+        None => {
+            let words = codes.as_words();
+            for (i, code) in codes.iter().enumerate() {
+                let later = &words[(i + 1) * wpc..];
+                search::scan_within(later, code, r, i + 1, |j, _| {
+                    sets.union(i as u32, j as u32);
+                });
+            }
+        }
+    }
+    // Number the groups in order of their first row.
+    let mut group_of_root = alloc::vec![u32::MAX; n];
+    let mut groups: Vec<Vec<u64>> = Vec::new();
+    for row in 0..n as u32 {
+        let root = sets.find(row);
+        if sets.size[root as usize] < 2 {
+            continue;
+        }
+        let g = &mut group_of_root[root as usize];
+        if *g == u32::MAX {
+            *g = groups.len() as u32;
+            groups.push(Vec::with_capacity(sets.size[root as usize] as usize));
+        }
+        groups[*g as usize].push(u64::from(row));
+    }
+    Ok(groups)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hamming::distance;
+    use alloc::vec;
+    use proptest::prelude::*;
+
+    /// All pairs, then connected components by repeated relabelling.
+    fn brute(codes: &Codes, r: u32) -> Vec<Vec<u64>> {
+        let n = codes.len();
+        let mut label: Vec<usize> = (0..n).collect();
+        loop {
+            let mut changed = false;
+            for i in 0..n {
+                for j in 0..n {
+                    if distance(codes.get(i).unwrap(), codes.get(j).unwrap()) <= r
+                        && label[j] < label[i]
+                    {
+                        label[i] = label[j];
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        let mut groups: Vec<Vec<u64>> = vec![];
+        for first in 0..n {
+            let g: Vec<u64> = (0..n)
+                .filter(|&i| label[i] == first)
+                .map(|i| i as u64)
+                .collect();
+            if g.len() > 1 {
+                groups.push(g);
+            }
+        }
+        groups
+    }
+
+    #[test]
+    fn chains_link() {
+        let codes =
+            Codes::from_words(8, vec![0b0000, 0b0001, 0b0011, 0b1111_0000, 0b0111]).unwrap();
+        assert_eq!(dedup(&codes, 1).unwrap(), vec![vec![0, 1, 2, 4]]);
+        assert_eq!(dedup(&codes, 0).unwrap(), Vec::<Vec<u64>>::new());
+        assert_eq!(dedup(&codes, 8).unwrap(), vec![vec![0, 1, 2, 3, 4]]);
+    }
+
+    proptest! {
+        #[test]
+        fn dedup_matches_brute_force(
+            bits in 1usize..=130,
+            raw in proptest::collection::vec(prop_oneof![any::<u64>(), 0u64..8], 0..180),
+            r in 0u32..6,
+        ) {
+            let wpc = bits.div_ceil(64);
+            let mask = if bits % 64 == 0 { u64::MAX } else { (1u64 << (bits % 64)) - 1 };
+            let mut words = raw;
+            words.truncate(words.len() / wpc * wpc);
+            for c in words.chunks_exact_mut(wpc) {
+                c[wpc - 1] &= mask;
+            }
+            let codes = Codes::from_words(bits, words).unwrap();
+            let expect = brute(&codes, r);
+            for pairs in [Pairs::Auto, Pairs::AllPairs, Pairs::Mih] {
+                prop_assert_eq!(&dedup_with(&codes, r, pairs).unwrap(), &expect);
+            }
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! Hamming distance: XOR the words, count the ones.
+//!
+//! The block kernel computes the distances from one query to many consecutive codes into a
+//! caller buffer. It is written as plain loops over `chunks_exact` with the code width as a
+//! const generic (1, 2, 4 and 8 words), so the compiler drops bounds checks and vectorises
+//! the popcounts. On x86_64 the same source is also compiled with AVX2 and with AVX-512
+//! VPOPCNTDQ enabled and picked at run time (with `std`; without `std` only what the build
+//! target enables is used); every other target gets the portable build.
+
+/// Distance between two codes of the same length in words (extra words of the longer one
+/// are ignored).
+#[inline]
+pub fn distance(a: &[u64], b: &[u64]) -> u32 {
+    a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()
+}
+
+/// Distance between two 64-bit codes.
+#[inline]
+pub fn distance64(a: u64, b: u64) -> u32 {
+    (a ^ b).count_ones()
+}
+
+/// Distances from `query` (`query.len()` words) to every code in `codes` (row-major, same
+/// width), written to `out[i]` for code `i`. Stops at the shorter of the two.
+pub fn distances(codes: &[u64], query: &[u64], out: &mut [u32]) {
+    if query.is_empty() {
+        return;
+    }
+    let n = (codes.len() / query.len()).min(out.len());
+    block(&codes[..n * query.len()], query, &mut out[..n]);
+}
+
+/// The kernel behind [`distances`]; `codes.len() == out.len() * query.len()` is expected.
+#[inline]
+pub(crate) fn block(codes: &[u64], query: &[u64], out: &mut [u32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        match x86::level() {
+            // SAFETY: the level is only reported when the CPU has these features.
+            x86::Level::Avx512 => return unsafe { x86::block_avx512(codes, query, out) },
+            // SAFETY: as above.
+            x86::Level::Avx2 => return unsafe { x86::block_avx2(codes, query, out) },
+            x86::Level::Base => {}
+        }
+    }
+    block_portable(codes, query, out);
+}
+
+#[inline(always)]
+fn block_fixed<const W: usize>(codes: &[u64], query: &[u64], out: &mut [u32]) {
+    let mut q = [0u64; W];
+    q.copy_from_slice(&query[..W]);
+    for (c, o) in codes.chunks_exact(W).zip(out.iter_mut()) {
+        let mut d = 0u32;
+        for j in 0..W {
+            d += (c[j] ^ q[j]).count_ones();
+        }
+        *o = d;
+    }
+}
+
+#[inline(always)]
+fn block_portable(codes: &[u64], query: &[u64], out: &mut [u32]) {
+    match query.len() {
+        1 => block_fixed::<1>(codes, query, out),
+        2 => block_fixed::<2>(codes, query, out),
+        4 => block_fixed::<4>(codes, query, out),
+        8 => block_fixed::<8>(codes, query, out),
+        w => {
+            for (c, o) in codes.chunks_exact(w).zip(out.iter_mut()) {
+                *o = distance(c, query);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use core::sync::atomic::{AtomicU8, Ordering};
+
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    pub(super) enum Level {
+        Base,
+        Avx2,
+        Avx512,
+    }
+
+    static LEVEL: AtomicU8 = AtomicU8::new(0);
+
+    pub(super) fn level() -> Level {
+        match LEVEL.load(Ordering::Relaxed) {
+            1 => Level::Base,
+            2 => Level::Avx2,
+            3 => Level::Avx512,
+            _ => {
+                let l = detect();
+                LEVEL.store(
+                    match l {
+                        Level::Base => 1,
+                        Level::Avx2 => 2,
+                        Level::Avx512 => 3,
+                    },
+                    Ordering::Relaxed,
+                );
+                l
+            }
+        }
+    }
+
+    #[cfg(feature = "std")]
+    fn detect() -> Level {
+        if std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512vpopcntdq")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512vl")
+            && std::is_x86_feature_detected!("popcnt")
+        {
+            Level::Avx512
+        } else if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("popcnt") {
+            Level::Avx2
+        } else {
+            Level::Base
+        }
+    }
+
+    #[cfg(not(feature = "std"))]
+    fn detect() -> Level {
+        if cfg!(all(
+            target_feature = "avx512f",
+            target_feature = "avx512vpopcntdq",
+            target_feature = "avx512bw",
+            target_feature = "avx512vl",
+            target_feature = "popcnt"
+        )) {
+            Level::Avx512
+        } else if cfg!(all(target_feature = "avx2", target_feature = "popcnt")) {
+            Level::Avx2
+        } else {
+            Level::Base
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512vpopcntdq,avx512bw,avx512vl,popcnt")]
+    pub(super) fn block_avx512(codes: &[u64], query: &[u64], out: &mut [u32]) {
+        super::block_portable(codes, query, out);
+    }
+
+    #[target_feature(enable = "avx2,popcnt")]
+    pub(super) fn block_avx2(codes: &[u64], query: &[u64], out: &mut [u32]) {
+        super::block_portable(codes, query, out);
+    }
+
+    #[cfg(test)]
+    pub(super) fn all_levels() -> alloc::vec::Vec<Level> {
+        let mut v = alloc::vec![Level::Base];
+        let top = level();
+        if top != Level::Base {
+            v.push(Level::Avx2);
+        }
+        if top == Level::Avx512 {
+            v.push(Level::Avx512);
+        }
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    fn words(n: usize, seed: u64) -> Vec<u64> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                let mut z = s;
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                z ^ (z >> 31)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn distance_basics() {
+        assert_eq!(distance(&[0b1011], &[0b0001]), 2);
+        assert_eq!(distance(&[u64::MAX, 0], &[0, u64::MAX]), 128);
+        assert_eq!(distance64(1, 2), 2);
+    }
+
+    #[test]
+    fn every_kernel_matches_the_definition() {
+        for w in [1usize, 2, 3, 4, 5, 8, 9] {
+            let n = 77;
+            let codes = words(n * w, w as u64);
+            let q = words(w, 99);
+            let expect: Vec<u32> = codes.chunks_exact(w).map(|c| distance(c, &q)).collect();
+            let mut out = vec![0u32; n];
+            distances(&codes, &q, &mut out);
+            assert_eq!(out, expect, "dispatch, {w} words");
+            let mut out = vec![0u32; n];
+            block_portable(&codes, &q, &mut out);
+            assert_eq!(out, expect, "portable, {w} words");
+            #[cfg(target_arch = "x86_64")]
+            for level in x86::all_levels() {
+                let mut out = vec![0u32; n];
+                match level {
+                    // SAFETY: all_levels only lists what the CPU supports.
+                    x86::Level::Avx512 => unsafe { x86::block_avx512(&codes, &q, &mut out) },
+                    // SAFETY: as above.
+                    x86::Level::Avx2 => unsafe { x86::block_avx2(&codes, &q, &mut out) },
+                    x86::Level::Base => block_portable(&codes, &q, &mut out),
+                }
+                assert_eq!(out, expect, "{level:?}, {w} words");
+            }
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! Exact search by linear scan: k nearest neighbours and radius queries.
+//!
+//! This is the reference path every faster structure must agree with. The scan computes the
+//! distances of a block of codes into a stack array with the vectorised kernel, skips the
+//! whole block when none of them beats the current k-th best, and only then touches the
+//! bounded heap. The heap lives in a caller-provided slice ([`knn_into`]) or a
+//! `heapless::Vec` ([`knn_array`]), so a k-NN query allocates nothing.
+//!
+//! Ordering: results are the k smallest by `(distance, id)`, i.e. on equal distance the
+//! lower id wins (the rule faiss `IndexBinaryFlat` follows). Here `id` is the row of the
+//! code in its [`Codes`].
+
+use alloc::vec::Vec;
+
+use crate::code::Codes;
+use crate::error::{Error, Result};
+use crate::hamming;
+
+/// One search result. Fields are ordered so that the derived ordering is
+/// `(distance, id)`, the order results are returned in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Neighbor {
+    /// Hamming distance to the query.
+    pub distance: u32,
+    /// Row of the code (or, after [`crate::index::Index::resolve`], its id).
+    pub id: u64,
+}
+
+/// Codes per block of the scan: the distances of one block sit in a stack array.
+pub(crate) const BLOCK: usize = 256;
+
+/// A bounded max-heap of the best neighbours so far, stored in a borrowed slice.
+pub(crate) struct TopK<'a> {
+    buf: &'a mut [Neighbor],
+    len: usize,
+}
+
+impl<'a> TopK<'a> {
+    pub(crate) fn new(buf: &'a mut [Neighbor]) -> Self {
+        Self { buf, len: 0 }
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.len == self.buf.len()
+    }
+
+    /// The worst kept neighbour, once full.
+    pub(crate) fn worst(&self) -> Option<Neighbor> {
+        self.is_full().then(|| self.buf[0])
+    }
+
+    /// Distances strictly below this may enter when candidates come in ascending id
+    /// order (a later equal distance always loses the tie).
+    #[inline]
+    pub(crate) fn threshold(&self) -> u32 {
+        if self.is_full() {
+            self.buf[0].distance
+        } else {
+            u32::MAX
+        }
+    }
+
+    /// Whether `n` would enter the heap.
+    #[inline]
+    pub(crate) fn accepts(&self, n: Neighbor) -> bool {
+        !self.is_full() || n < self.buf[0]
+    }
+
+    #[inline]
+    pub(crate) fn push(&mut self, n: Neighbor) {
+        if self.len < self.buf.len() {
+            let mut i = self.len;
+            self.buf[i] = n;
+            self.len += 1;
+            while i > 0 {
+                let parent = (i - 1) / 2;
+                if self.buf[parent] >= self.buf[i] {
+                    break;
+                }
+                self.buf.swap(parent, i);
+                i = parent;
+            }
+        } else if self.len > 0 && n < self.buf[0] {
+            self.buf[0] = n;
+            let mut i = 0;
+            loop {
+                let l = 2 * i + 1;
+                if l >= self.len {
+                    break;
+                }
+                let r = l + 1;
+                let c = if r < self.len && self.buf[r] > self.buf[l] {
+                    r
+                } else {
+                    l
+                };
+                if self.buf[i] >= self.buf[c] {
+                    break;
+                }
+                self.buf.swap(i, c);
+                i = c;
+            }
+        }
+    }
+
+    /// Sorts the kept neighbours by `(distance, id)`; returns how many there are.
+    pub(crate) fn finish(self) -> usize {
+        self.buf[..self.len].sort_unstable();
+        self.len
+    }
+}
+
+/// Scans `codes` (rows `base..`) and offers every code to `heap`.
+pub(crate) fn scan_knn(words: &[u64], query: &[u64], base: usize, heap: &mut TopK<'_>) {
+    let wpc = query.len();
+    let mut dist = [0u32; BLOCK];
+    for (b, block) in words.chunks(BLOCK * wpc).enumerate() {
+        let d = &mut dist[..block.len() / wpc];
+        hamming::block(block, query, d);
+        let threshold = heap.threshold();
+        if d.iter().copied().min().unwrap_or(u32::MAX) >= threshold {
+            continue;
+        }
+        let first = base + b * BLOCK;
+        for (i, &x) in d.iter().enumerate() {
+            if x < heap.threshold() {
+                heap.push(Neighbor {
+                    distance: x,
+                    id: (first + i) as u64,
+                });
+            }
+        }
+    }
+}
+
+/// Calls `f(row, distance)` for every code (rows `base..`) within `radius`, in row order.
+pub(crate) fn scan_within(
+    words: &[u64],
+    query: &[u64],
+    radius: u32,
+    base: usize,
+    mut f: impl FnMut(usize, u32),
+) {
+    let wpc = query.len();
+    let mut dist = [0u32; BLOCK];
+    for (b, block) in words.chunks(BLOCK * wpc).enumerate() {
+        let d = &mut dist[..block.len() / wpc];
+        hamming::block(block, query, d);
+        if d.iter().copied().min().unwrap_or(u32::MAX) > radius {
+            continue;
+        }
+        let first = base + b * BLOCK;
+        for (i, &x) in d.iter().enumerate() {
+            if x <= radius {
+                f(first + i, x);
+            }
+        }
+    }
+}
+
+/// The `out.len()` nearest codes to `query`, written sorted by `(distance, id)` to the
+/// front of `out`; returns how many were written (`min(out.len(), codes.len())`).
+/// Allocates nothing.
+pub fn knn_into(codes: &Codes, query: &[u64], out: &mut [Neighbor]) -> Result<usize> {
+    codes.check_code(query)?;
+    let k = out.len().min(codes.len());
+    if k == 0 {
+        return Ok(0);
+    }
+    let mut heap = TopK::new(&mut out[..k]);
+    scan_knn(codes.as_words(), query, 0, &mut heap);
+    Ok(heap.finish())
+}
+
+/// The `k` nearest codes to `query`, sorted by `(distance, id)` (fewer if there are fewer
+/// codes). Allocates only the returned vector.
+pub fn knn(codes: &Codes, query: &[u64], k: usize) -> Result<Vec<Neighbor>> {
+    codes.check_code(query)?;
+    let mut out = alloc::vec![Neighbor::default(); k.min(codes.len())];
+    let n = knn_into(codes, query, &mut out)?;
+    out.truncate(n);
+    Ok(out)
+}
+
+/// Like [`knn`], but into a fixed-capacity `heapless::Vec` on the stack: no allocation at
+/// all. Fails with [`Error::KTooLarge`] when `k > K`.
+pub fn knn_array<const K: usize>(
+    codes: &Codes,
+    query: &[u64],
+    k: usize,
+) -> Result<heapless::Vec<Neighbor, K>> {
+    if k > K {
+        return Err(Error::KTooLarge { k, capacity: K });
+    }
+    let mut out = heapless::Vec::<Neighbor, K>::new();
+    // Cannot fail: k <= K.
+    let _ = out.resize(k.min(codes.len()), Neighbor::default());
+    let n = knn_into(codes, query, &mut out)?;
+    out.truncate(n);
+    Ok(out)
+}
+
+/// Every code within `radius` of `query` (distance <= radius), sorted by `(distance, id)`.
+pub fn radius(codes: &Codes, query: &[u64], radius: u32) -> Result<Vec<Neighbor>> {
+    codes.check_code(query)?;
+    let mut out = Vec::new();
+    scan_within(codes.as_words(), query, radius, 0, |row, d| {
+        out.push(Neighbor {
+            distance: d,
+            id: row as u64,
+        })
+    });
+    // Rows arrive in order, so a stable sort by distance gives (distance, id) order.
+    out.sort_by_key(|n| n.distance);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    fn brute(codes: &Codes, q: &[u64]) -> Vec<Neighbor> {
+        let mut all: Vec<Neighbor> = codes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Neighbor {
+                distance: hamming::distance(c, q),
+                id: i as u64,
+            })
+            .collect();
+        all.sort();
+        all
+    }
+
+    #[test]
+    fn ties_go_to_lower_rows() {
+        // 600 codes, so several blocks; many equal distances.
+        let words: Vec<u64> = (0..600u64).map(|i| (i % 7) * 3).collect();
+        let codes = Codes::from_words(64, words).unwrap();
+        for k in [0, 1, 5, 100, 599, 600, 700] {
+            let got = knn(&codes, &[0], k).unwrap();
+            let mut expect = brute(&codes, &[0]);
+            expect.truncate(k);
+            assert_eq!(got, expect, "k = {k}");
+        }
+        let got = knn_array::<8>(&codes, &[5], 8).unwrap();
+        assert_eq!(&got[..], &brute(&codes, &[5])[..8]);
+        assert!(knn_array::<8>(&codes, &[5], 9).is_err());
+        let r = radius(&codes, &[0], 2).unwrap();
+        let expect: Vec<Neighbor> = brute(&codes, &[0])
+            .into_iter()
+            .filter(|n| n.distance <= 2)
+            .collect();
+        assert_eq!(r, expect);
+        assert!(!r.is_empty());
+    }
+
+    #[test]
+    fn bad_queries_are_errors() {
+        let codes = Codes::from_words(3, vec![1, 2]).unwrap();
+        assert!(knn(&codes, &[1, 0], 1).is_err());
+        assert!(knn(&codes, &[8], 1).is_err());
+        assert!(radius(&codes, &[], 1).is_err());
+        let empty = Codes::new(3).unwrap();
+        assert_eq!(knn(&empty, &[1], 3).unwrap(), vec![]);
+    }
+}
