@@ -1,0 +1,10 @@
+//! `imsat encode`.
+
+use super::Ctx;
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
+    super::not_yet("encode")
+}

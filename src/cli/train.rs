@@ -1,0 +1,154 @@
+//! `imsat train`: learn an encoder, save it with its report.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use imsat_trainer::data;
+use imsat_trainer::io::write_atomic;
+use imsat_trainer::loss::Task;
+use imsat_trainer::train::{Quality, TrainConfig, Trained, train};
+use serde_json::json;
+
+use super::{Ctx, bad_input};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// What to learn: `cluster` (softmax over K) or `hash` (M bits).
+    #[arg(long, value_parser = ["cluster", "hash"])]
+    pub task: String,
+    /// Number of clusters (cluster task).
+    #[arg(long, default_value_t = 10)]
+    pub classes: usize,
+    /// Number of code bits (hash task).
+    #[arg(long, default_value_t = 16)]
+    pub bits: usize,
+    /// Images: an IDX file (gzipped or not).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Labels (IDX), used only for evaluation.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output folder: model, config.json, report.json.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long)]
+    pub batch: Option<usize>,
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Weight of the information term.
+    #[arg(long)]
+    pub lam: Option<f64>,
+    /// Weight of H(Y) (clustering).
+    #[arg(long)]
+    pub mu: Option<f64>,
+    /// SAT kinds, comma-separated: vat, rpt, affine, neighbour.
+    #[arg(long)]
+    pub sat: Option<String>,
+    /// Hidden layer sizes, comma-separated (e.g. 1200,1200).
+    #[arg(long, value_delimiter = ',')]
+    pub hidden: Option<Vec<usize>>,
+    /// VAT/RPT radius as a multiple of the 10th-neighbour distance.
+    #[arg(long)]
+    pub eps_scale: Option<f64>,
+    /// Use only the first N images.
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+/// Turn the flags into a config (defaults per task, then overrides).
+pub fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
+    let mut c = match args.task.as_str() {
+        "hash" => TrainConfig::hash(args.bits),
+        _ => TrainConfig::cluster(args.classes),
+    };
+    c.seed = args.seed;
+    c.epochs = args.epochs.unwrap_or(c.epochs);
+    c.batch = args.batch.unwrap_or(c.batch);
+    c.lr = args.lr.unwrap_or(c.lr);
+    c.lam = args.lam.unwrap_or(c.lam);
+    c.mu = args.mu.unwrap_or(c.mu);
+    c.eps_scale = args.eps_scale.unwrap_or(c.eps_scale);
+    if let Some(h) = &args.hidden {
+        c.hidden = h.clone();
+    }
+    if let Some(s) = &args.sat {
+        c.sat = imsat_trainer::sat::parse_sat_list(s).map_err(|e| bad_input(format!("--sat: {e}")))?;
+    }
+    Ok(c)
+}
+
+/// The report as printed and saved: one JSON object.
+pub fn report_json(t: &Trained, n: usize, data_crc32: u32) -> serde_json::Value {
+    let c = &t.config;
+    let mut r = json!({
+        "task": c.task.as_str(),
+        "epochs": c.epochs,
+        "seed": c.seed,
+        "seconds_per_epoch": t.seconds_per_epoch,
+        "n": n,
+        "batch": c.batch,
+        "sat": c.sat,
+        "hidden": c.hidden,
+        "data_crc32": format!("{data_crc32:08x}"),
+    });
+    match c.task {
+        Task::Cluster => r["classes"] = json!(c.outputs),
+        Task::Hash => r["bits"] = json!(c.outputs),
+    }
+    match t.quality {
+        Some(Quality::Cluster { acc, nmi }) => {
+            r["acc"] = json!(acc);
+            r["nmi"] = json!(nmi);
+        }
+        Some(Quality::Hash(q)) => {
+            r["map"] = json!(q.map);
+            r["precision_at_500"] = json!(q.precision_at_500);
+            r["precision_within_r2"] = json!(q.precision_within_r2);
+        }
+        None => {}
+    }
+    r
+}
+
+pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
+    let config = config_from(&args)?;
+    let (mut images, mut labels) = match &args.labels {
+        Some(l) => {
+            let (i, l) = data::read_labelled(&args.data, l)?;
+            (i, Some(l))
+        }
+        None => (data::read_idx_images(&args.data)?, None),
+    };
+    if let Some(limit) = args.limit {
+        if limit == 0 {
+            return Err(bad_input("--limit must be at least 1"));
+        }
+        images.truncate(limit);
+        if let Some(l) = labels.as_mut() {
+            l.truncate(limit);
+        }
+    }
+    config.validate(images.n).map_err(|e| bad_input(e.to_string()))?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+
+    let trained = train(&config, &images, labels.as_deref(), !ctx.quiet)?;
+    let report = report_json(&trained, images.n, crc32fast::hash(&images.pixels));
+
+    let save = |name: &str, bytes: &[u8]| {
+        let p = args.out.join(name);
+        write_atomic(&p, bytes).with_context(|| format!("writing {}", p.display()))
+    };
+    let record = burn::module::Module::into_record(trained.model.clone())
+        .into_bytes()
+        .map_err(|e| anyhow::anyhow!("serializing the model: {e:?}"))?;
+    save("model.bpk", &record)?;
+    save("config.json", serde_json::to_string_pretty(&trained.config)?.as_bytes())?;
+    save("history.json", serde_json::to_string_pretty(&trained.history)?.as_bytes())?;
+    save("report.json", serde_json::to_string_pretty(&report)?.as_bytes())?;
+    println!("{report}");
+    Ok(())
+}

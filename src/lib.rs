@@ -1,0 +1,10 @@
+//! imsat: learn compact discrete codes with IMSAT and run them on small devices.
+//!
+//! This crate is a thin facade over the two role crates:
+//! - [`trainer`] (host side): IMSAT training, evaluation, ONNX export;
+//! - [`runtime`] (edge side, `no_std` core): codes, Hamming search, dedup, index, encoder.
+//!
+//! Data flows one way: data -> trainer -> ONNX file -> runtime encoder -> codes -> index -> search.
+
+pub use imsat_runtime as runtime;
+pub use imsat_trainer as trainer;

@@ -1,0 +1,56 @@
+//! The `imsat` command line.
+
+mod cli;
+
+use clap::{Parser, Subcommand};
+
+/// Learn compact discrete codes (clusters or binary hashes) with IMSAT, and use them on device.
+#[derive(Parser)]
+#[command(name = "imsat", version, about, long_about = None)]
+struct Cli {
+    /// No progress bars.
+    #[arg(long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train an IMSAT encoder (clustering or hashing) and export it as ONNX.
+    #[command(after_help = "Example:\n  imsat train --task cluster --classes 10 \\\n    --data data/mnist10k/images-idx3-ubyte.gz --labels data/mnist10k/labels-idx1-ubyte.gz \\\n    --seed 0 --out runs/c0")]
+    Train(cli::train::Args),
+    /// Evaluate an exported model on labelled data (accuracy/NMI or retrieval mAP).
+    #[command(after_help = "Example:\n  imsat eval --model models/hash16.onnx \\\n    --data data/mnist10k/images-idx3-ubyte.gz --labels data/mnist10k/labels-idx1-ubyte.gz")]
+    Eval(cli::eval::Args),
+    /// Encode images into codes (hash) or cluster ids with an exported model.
+    #[command(after_help = "Example:\n  imsat encode --model models/hash16.onnx --data data/mnist10k/images-idx3-ubyte.gz --out codes.u64")]
+    Encode(cli::encode::Args),
+    /// Build or import a Hamming index file.
+    #[command(after_help = "Example:\n  imsat index build --model models/hash32.onnx --data data/mnist10k/images-idx3-ubyte.gz --out mnist.idx")]
+    Index(cli::index::Args),
+    /// k-NN or radius search over an index.
+    #[command(after_help = "Example:\n  imsat search --index mnist.idx --queries-raw-u64 queries.u64 -k 10 --json")]
+    Search(cli::search::Args),
+    /// Find groups of near-duplicate images in a folder.
+    #[command(after_help = "Example:\n  imsat dedup --model models/hash32.onnx --radius 2 photos/")]
+    Dedup(cli::dedup::Args),
+    /// Run the whole pipeline on the bundled MNIST-10k and write a report.
+    #[command(after_help = "Example:\n  imsat demo --out demo")]
+    Demo(cli::demo::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let ctx = cli::Ctx { quiet: cli.quiet };
+    let result = match cli.command {
+        Command::Train(a) => cli::train::run(a, &ctx),
+        Command::Eval(a) => cli::eval::run(a, &ctx),
+        Command::Encode(a) => cli::encode::run(a, &ctx),
+        Command::Index(a) => cli::index::run(a, &ctx),
+        Command::Search(a) => cli::search::run(a, &ctx),
+        Command::Dedup(a) => cli::dedup::run(a, &ctx),
+        Command::Demo(a) => cli::demo::run(a, &ctx),
+    };
+    cli::exit_code(result)
+}

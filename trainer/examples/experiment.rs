@@ -1,0 +1,45 @@
+//! Quick experiment driver: `cargo run --release -p imsat-trainer --example experiment --
+//! cluster|hash OUTPUTS SEED EPOCHS BATCH SAT [LIMIT]`; prints one JSON line.
+
+use imsat_trainer::{data, sat, train};
+
+fn main() {
+    let a: Vec<String> = std::env::args().skip(1).collect();
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/mnist10k");
+    let (mut images, mut labels) = data::read_labelled(
+        format!("{root}/images-idx3-ubyte.gz"),
+        format!("{root}/labels-idx1-ubyte.gz"),
+    )
+    .expect("bundled data");
+    let outputs: usize = a[1].parse().unwrap();
+    let mut c = if a[0] == "hash" {
+        train::TrainConfig::hash(outputs)
+    } else {
+        train::TrainConfig::cluster(outputs)
+    };
+    c.seed = a[2].parse().unwrap();
+    c.epochs = a[3].parse().unwrap();
+    c.batch = a[4].parse().unwrap();
+    c.sat = sat::parse_sat_list(&a[5]).unwrap();
+    if let Some(limit) = a.get(6) {
+        let l: usize = limit.parse().unwrap();
+        images.truncate(l);
+        labels.truncate(l);
+    }
+    if let Ok(v) = std::env::var("MU") {
+        c.mu = v.parse().unwrap();
+    }
+    if let Ok(v) = std::env::var("LAM") {
+        c.lam = v.parse().unwrap();
+    }
+    if let Ok(v) = std::env::var("EPS") {
+        c.eps_scale = v.parse().unwrap();
+    }
+    let t = train::train(&c, &images, Some(&labels), false).unwrap();
+    let per_epoch: Vec<f64> = t.history.iter().filter_map(|h| h.metric).collect();
+    println!(
+        "{}",
+        serde_json::json!({"config": t.config, "quality": t.quality, "seconds_per_epoch": t.seconds_per_epoch,
+            "per_epoch": per_epoch.iter().map(|v| (v * 1000.0).round() / 1000.0).collect::<Vec<_>>()})
+    );
+}

@@ -1,0 +1,321 @@
+//! Reading data sets: MNIST-style IDX files (gzipped or raw).
+//!
+//! The header is checked against the file size *before* anything is allocated, so a corrupt
+//! or hostile header cannot make us reserve gigabytes.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// What can go wrong while reading a data file. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {what}")]
+    Invalid { path: PathBuf, what: String },
+}
+
+impl DataError {
+    fn invalid(path: &Path, what: impl Into<String>) -> Self {
+        DataError::Invalid {
+            path: path.to_path_buf(),
+            what: what.into(),
+        }
+    }
+}
+
+/// A set of u8 images, row-major: image `i` is `pixels[i*dim..(i+1)*dim]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Images {
+    /// Number of images.
+    pub n: usize,
+    /// Shape of one image (rows, cols) or the single length of a rank-2 file.
+    pub shape: Vec<usize>,
+    pub pixels: Vec<u8>,
+}
+
+impl Images {
+    /// Values per image (e.g. 784 for 28x28).
+    pub fn dim(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// The images as f32 in 0..255, the encoder's input format.
+    pub fn to_f32(&self) -> Vec<f32> {
+        self.pixels.iter().map(|&p| p as f32).collect()
+    }
+
+    /// Keep only the first `n` images.
+    pub fn truncate(&mut self, n: usize) {
+        if n < self.n {
+            self.n = n;
+            self.pixels.truncate(n * self.dim());
+        }
+    }
+}
+
+/// Largest IDX file we agree to decompress (1 GiB); full MNIST is 47 MB.
+const MAX_IDX_BYTES: u64 = 1 << 30;
+
+/// Read a whole file, transparently un-gzipping when it starts with the gzip magic.
+fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
+    let io = |source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let raw = std::fs::read(path).map_err(io)?;
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(&raw[..])
+            .take(MAX_IDX_BYTES)
+            .read_to_end(&mut out)
+            .map_err(|e| DataError::invalid(path, format!("corrupt gzip stream: {e}")))?;
+        Ok(out)
+    } else {
+        Ok(raw)
+    }
+}
+
+/// Parse an IDX header for u8 data (type code 0x08); returns dims and the payload.
+fn parse_idx_u8<'a>(path: &Path, bytes: &'a [u8]) -> Result<(Vec<usize>, &'a [u8]), DataError> {
+    if bytes.is_empty() {
+        return Err(DataError::invalid(path, "empty file"));
+    }
+    if bytes.len() < 4 {
+        return Err(DataError::invalid(path, "truncated: shorter than the 4-byte IDX magic"));
+    }
+    if bytes[0] != 0 || bytes[1] != 0 {
+        return Err(DataError::invalid(
+            path,
+            format!(
+                "wrong magic {:02x}{:02x}{:02x}{:02x}: not an IDX file",
+                bytes[0], bytes[1], bytes[2], bytes[3]
+            ),
+        ));
+    }
+    if bytes[2] != 0x08 {
+        return Err(DataError::invalid(
+            path,
+            format!("IDX element type 0x{:02x} is not supported (only u8, 0x08)", bytes[2]),
+        ));
+    }
+    let rank = bytes[3] as usize;
+    if rank == 0 {
+        return Err(DataError::invalid(path, "IDX rank 0: no dimensions"));
+    }
+    let header = 4 + 4 * rank;
+    if bytes.len() < header {
+        return Err(DataError::invalid(
+            path,
+            format!("truncated: header needs {header} bytes, file has {}", bytes.len()),
+        ));
+    }
+    let dims: Vec<usize> = (0..rank)
+        .map(|i| {
+            let o = 4 + 4 * i;
+            u32::from_be_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]) as usize
+        })
+        .collect();
+    let expected = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| DataError::invalid(path, format!("dimensions {dims:?} overflow")))?;
+    let payload = &bytes[header..];
+    if payload.len() < expected {
+        return Err(DataError::invalid(
+            path,
+            format!(
+                "truncated: header {dims:?} promises {expected} bytes of data, file has {}",
+                payload.len()
+            ),
+        ));
+    }
+    if payload.len() > expected {
+        return Err(DataError::invalid(
+            path,
+            format!(
+                "{} trailing bytes after the {expected} bytes that header {dims:?} promises",
+                payload.len() - expected
+            ),
+        ));
+    }
+    Ok((dims, payload))
+}
+
+/// Read an IDX image file: u8 values with rank >= 2 (N x d or N x rows x cols x ...).
+pub fn read_idx_images(path: impl AsRef<Path>) -> Result<Images, DataError> {
+    let path = path.as_ref();
+    let bytes = read_maybe_gz(path)?;
+    let (dims, payload) = parse_idx_u8(path, &bytes)?;
+    if dims.len() < 2 {
+        return Err(DataError::invalid(
+            path,
+            format!("an image file needs rank >= 2, this one has rank {} (a label file?)", dims.len()),
+        ));
+    }
+    let n = dims[0];
+    let shape = dims[1..].to_vec();
+    if n == 0 || shape.contains(&0) {
+        return Err(DataError::invalid(path, format!("empty: dimensions {dims:?}")));
+    }
+    Ok(Images {
+        n,
+        shape,
+        pixels: payload.to_vec(),
+    })
+}
+
+/// Read an IDX label file: rank-1 u8 values, each below `max_classes`.
+pub fn read_idx_labels(path: impl AsRef<Path>, max_classes: usize) -> Result<Vec<u8>, DataError> {
+    let path = path.as_ref();
+    let bytes = read_maybe_gz(path)?;
+    let (dims, payload) = parse_idx_u8(path, &bytes)?;
+    if dims.len() != 1 {
+        return Err(DataError::invalid(
+            path,
+            format!("a label file has rank 1, this one has rank {} (an image file?)", dims.len()),
+        ));
+    }
+    if dims[0] == 0 {
+        return Err(DataError::invalid(path, "empty: 0 labels"));
+    }
+    if let Some((i, &v)) = payload.iter().enumerate().find(|(_, v)| **v as usize >= max_classes) {
+        return Err(DataError::invalid(
+            path,
+            format!("label {v} at index {i} is out of range (expected 0..{max_classes})"),
+        ));
+    }
+    Ok(payload.to_vec())
+}
+
+/// Read images and their labels, checking that the counts agree.
+pub fn read_labelled(
+    images: impl AsRef<Path>,
+    labels: impl AsRef<Path>,
+) -> Result<(Images, Vec<u8>), DataError> {
+    let imgs = read_idx_images(images)?;
+    let labels_path = labels.as_ref();
+    let labs = read_idx_labels(labels_path, 256)?;
+    if labs.len() != imgs.n {
+        return Err(DataError::invalid(
+            labels_path,
+            format!("{} labels but {} images", labs.len(), imgs.n),
+        ));
+    }
+    Ok((imgs, labs))
+}
+
+/// Write u8 data as a raw IDX file (used by tests and by tools that save subsets).
+pub fn idx_u8_bytes(dims: &[usize], payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 0, 0x08, dims.len() as u8];
+    for &d in dims {
+        out.extend_from_slice(&(d as u32).to_be_bytes());
+    }
+    out.extend_from_slice(payload);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mnist() -> (Images, Vec<u8>) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist10k");
+        read_labelled(
+            root.join("images-idx3-ubyte.gz"),
+            root.join("labels-idx1-ubyte.gz"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn vendored_mnist10k_has_the_known_shape_and_class_counts() {
+        let (imgs, labels) = mnist();
+        assert_eq!(imgs.n, 10_000);
+        assert_eq!(imgs.shape, vec![28, 28]);
+        assert_eq!(imgs.pixels.len(), 10_000 * 784);
+        let mut counts = [0usize; 10];
+        for &l in &labels {
+            counts[l as usize] += 1;
+        }
+        assert_eq!(counts, [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]);
+        // Real digits: dark background, bright strokes.
+        let mean = imgs.pixels.iter().map(|&p| p as f64).sum::<f64>() / imgs.pixels.len() as f64;
+        assert!((20.0..50.0).contains(&mean), "mean pixel {mean}");
+    }
+
+    fn write(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    fn err_text<T: std::fmt::Debug>(r: Result<T, DataError>) -> String {
+        r.unwrap_err().to_string()
+    }
+
+    #[test]
+    fn raw_and_gzipped_files_read_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let payload: Vec<u8> = (0..2 * 3 * 4).map(|v| v as u8).collect();
+        let raw = idx_u8_bytes(&[2, 3, 4], &payload);
+        let p_raw = write(&dir, "a.idx", &raw);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &raw).unwrap();
+        let p_gz = write(&dir, "a.idx.gz", &gz.finish().unwrap());
+        let a = read_idx_images(&p_raw).unwrap();
+        assert_eq!(a, read_idx_images(&p_gz).unwrap());
+        assert_eq!((a.n, a.dim()), (2, 12));
+    }
+
+    #[test]
+    fn each_broken_idx_file_gets_an_error_naming_file_and_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = idx_u8_bytes(&[2, 2, 2], &[1; 8]);
+
+        let p = write(&dir, "magic.idx", &[0x50, 0x4b, 3, 4, 0, 0, 0, 0]);
+        let e = err_text(read_idx_images(&p));
+        assert!(e.contains("magic.idx") && e.contains("wrong magic"), "{e}");
+
+        let p = write(&dir, "trunc.idx", &good[..good.len() - 3]);
+        let e = err_text(read_idx_images(&p));
+        assert!(e.contains("trunc.idx") && e.contains("truncated"), "{e}");
+
+        let p = write(&dir, "header.idx", &good[..7]);
+        assert!(err_text(read_idx_images(&p)).contains("truncated"));
+
+        // A header that promises 4 billion images must fail before allocating.
+        let p = write(&dir, "huge.idx", &idx_u8_bytes(&[u32::MAX as usize, 28, 28], &[0; 10]));
+        assert!(err_text(read_idx_images(&p)).contains("truncated"));
+
+        let p = write(&dir, "empty.idx", &[]);
+        assert!(err_text(read_idx_images(&p)).contains("empty file"));
+
+        let p = write(&dir, "zero.idx", &idx_u8_bytes(&[0, 28, 28], &[]));
+        assert!(err_text(read_idx_images(&p)).contains("empty"));
+
+        let p = write(&dir, "float.idx", &[0, 0, 0x0d, 1, 0, 0, 0, 1, 0, 0, 0, 0]);
+        assert!(err_text(read_idx_images(&p)).contains("not supported"));
+
+        let p = write(&dir, "notgz.idx.gz", &[0x1f, 0x8b, 8, 0, 1, 2, 3]);
+        assert!(err_text(read_idx_images(&p)).contains("corrupt gzip"));
+
+        let e = err_text(read_idx_images(dir.path().join("missing.idx")));
+        assert!(e.contains("missing.idx") && e.contains("cannot read"), "{e}");
+
+        let imgs = write(&dir, "imgs.idx", &good);
+        let labels3 = write(&dir, "labels3.idx", &idx_u8_bytes(&[3], &[0, 1, 2]));
+        let e = err_text(read_labelled(&imgs, &labels3));
+        assert!(e.contains("labels3.idx") && e.contains("3 labels but 2 images"), "{e}");
+
+        let bad = write(&dir, "bad.idx", &idx_u8_bytes(&[2], &[1, 12]));
+        let e = err_text(read_idx_labels(&bad, 10));
+        assert!(e.contains("label 12 at index 1 is out of range"), "{e}");
+
+        assert!(err_text(read_idx_labels(&imgs, 10)).contains("rank 1"));
+        assert!(err_text(read_idx_images(&labels3)).contains("rank >= 2"));
+    }
+}

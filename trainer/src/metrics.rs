@@ -1,0 +1,221 @@
+//! Evaluation: clustering accuracy and NMI; retrieval mAP, precision@500 and precision within
+//! Hamming radius 2, with the protocol of the IMSAT paper's code.
+
+use pathfinding::kuhn_munkres::kuhn_munkres;
+use pathfinding::matrix::Matrix;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+
+/// Clustering accuracy under the best one-to-one map of clusters to labels (Hungarian).
+pub fn clustering_accuracy(clusters: &[usize], labels: &[u8]) -> f64 {
+    assert_eq!(clusters.len(), labels.len());
+    if clusters.is_empty() {
+        return 0.0;
+    }
+    let k = clusters.iter().copied().max().unwrap_or(0) + 1;
+    let c = labels.iter().map(|&l| l as usize).max().unwrap_or(0) + 1;
+    let n = k.max(c);
+    let mut counts = Matrix::new(n, n, 0i64);
+    for (&cl, &lab) in clusters.iter().zip(labels) {
+        counts[(cl, lab as usize)] += 1;
+    }
+    let (matched, _) = kuhn_munkres(&counts);
+    matched as f64 / clusters.len() as f64
+}
+
+/// Normalized mutual information, arithmetic normalization (scikit-learn's default).
+pub fn nmi(clusters: &[usize], labels: &[u8]) -> f64 {
+    assert_eq!(clusters.len(), labels.len());
+    let n = clusters.len() as f64;
+    let k = clusters.iter().copied().max().unwrap_or(0) + 1;
+    let c = labels.iter().map(|&l| l as usize).max().unwrap_or(0) + 1;
+    let mut joint = vec![0f64; k * c];
+    for (&cl, &lab) in clusters.iter().zip(labels) {
+        joint[cl * c + lab as usize] += 1.0;
+    }
+    let row: Vec<f64> = (0..k).map(|i| joint[i * c..(i + 1) * c].iter().sum()).collect();
+    let col: Vec<f64> = (0..c).map(|j| (0..k).map(|i| joint[i * c + j]).sum()).collect();
+    let h = |v: &[f64]| -v.iter().filter(|&&x| x > 0.0).map(|&x| x / n * (x / n).ln()).sum::<f64>();
+    let mut mi = 0.0;
+    for i in 0..k {
+        for j in 0..c {
+            let v = joint[i * c + j];
+            if v > 0.0 {
+                mi += v / n * (v * n / (row[i] * col[j])).ln();
+            }
+        }
+    }
+    let denom = (h(&row) + h(&col)) / 2.0;
+    if denom <= 0.0 { 1.0 } else { (mi / denom).clamp(0.0, 1.0) }
+}
+
+/// Query/gallery split: from a seeded permutation, `per_class` queries of each label; the
+/// rest is the gallery.
+pub fn retrieval_split(labels: &[u8], per_class: usize, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let mut order: Vec<usize> = (0..labels.len()).collect();
+    order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+    let mut taken = [0usize; 256];
+    let (mut queries, mut gallery) = (Vec::new(), Vec::new());
+    for i in order {
+        let l = labels[i] as usize;
+        if taken[l] < per_class {
+            taken[l] += 1;
+            queries.push(i);
+        } else {
+            gallery.push(i);
+        }
+    }
+    (queries, gallery)
+}
+
+/// Retrieval quality of binary codes.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Retrieval {
+    pub map: f64,
+    pub precision_at_500: f64,
+    pub precision_within_r2: f64,
+}
+
+/// Hamming distance between packed codes of `words` u64 words each.
+fn hamming(a: &[u64], b: &[u64]) -> u32 {
+    a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()
+}
+
+/// mAP (ties share one threshold step, as scikit-learn's `average_precision_score` on scores
+/// `1/(1+d)`), precision@500 (stable sort by distance) and precision within radius 2 (0 for a
+/// query with nothing inside) of `codes` (`words` u64 per code) over the split.
+pub fn retrieval_metrics(
+    codes: &[u64],
+    words: usize,
+    bits: usize,
+    labels: &[u8],
+    queries: &[usize],
+    gallery: &[usize],
+) -> Retrieval {
+    let code = |i: usize| &codes[i * words..(i + 1) * words];
+    let (mut map, mut p500, mut pr2) = (0.0, 0.0, 0.0);
+    let mut dist = vec![0u32; gallery.len()];
+    for &q in queries {
+        let mut total = vec![0usize; bits + 1];
+        let mut relevant = vec![0usize; bits + 1];
+        for (slot, &g) in gallery.iter().enumerate() {
+            let d = hamming(code(q), code(g));
+            dist[slot] = d;
+            total[d as usize] += 1;
+            relevant[d as usize] += (labels[g] == labels[q]) as usize;
+        }
+        let all_relevant: usize = relevant.iter().sum();
+        // AP: sum over distinct distances of (recall step) * (precision at that threshold).
+        let (mut seen, mut hits, mut ap) = (0usize, 0usize, 0.0);
+        for d in 0..=bits {
+            if total[d] == 0 {
+                continue;
+            }
+            seen += total[d];
+            hits += relevant[d];
+            ap += relevant[d] as f64 / all_relevant.max(1) as f64 * hits as f64 / seen as f64;
+        }
+        map += ap;
+        // precision@500 with a stable sort: whole distance buckets, then gallery order.
+        let top = 500.min(gallery.len());
+        let (mut taken, mut good, mut d) = (0usize, 0usize, 0usize);
+        while taken + total[d] <= top {
+            taken += total[d];
+            good += relevant[d];
+            if taken == top {
+                break;
+            }
+            d += 1;
+        }
+        if taken < top {
+            for (slot, &g) in gallery.iter().enumerate() {
+                if taken == top {
+                    break;
+                }
+                if dist[slot] as usize == d {
+                    taken += 1;
+                    good += (labels[g] == labels[q]) as usize;
+                }
+            }
+        }
+        p500 += good as f64 / top.max(1) as f64;
+        let within: usize = total.iter().take(3).sum();
+        let within_good: usize = relevant.iter().take(3).sum();
+        if within > 0 {
+            pr2 += within_good as f64 / within as f64;
+        }
+    }
+    let nq = queries.len().max(1) as f64;
+    Retrieval {
+        map: map / nq,
+        precision_at_500: p500 / nq,
+        precision_within_r2: pr2 / nq,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accuracy_uses_the_best_cluster_to_label_map() {
+        let clusters = [2, 2, 0, 0, 1, 1, 1];
+        let labels = [0, 0, 1, 1, 2, 2, 0];
+        assert!((clustering_accuracy(&clusters, &labels) - 6.0 / 7.0).abs() < 1e-12);
+        // More clusters than labels: one cluster stays unmatched.
+        assert!((clustering_accuracy(&[0, 1, 2, 3], &[0, 0, 1, 1]) - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn nmi_matches_hand_values() {
+        assert!((nmi(&[1, 1, 0, 0], &[0, 0, 1, 1]) - 1.0).abs() < 1e-12);
+        // Independent: clusters split every class in half.
+        assert!(nmi(&[0, 1, 0, 1], &[0, 0, 1, 1]).abs() < 1e-12);
+        // Scikit-learn: normalized_mutual_info_score([0,0,1,1,1],[0,0,0,1,1]) = 0.43253...
+        let v = nmi(&[0, 0, 1, 1, 1], &[0, 0, 0, 1, 1]);
+        assert!((v - 0.432_538_07).abs() < 1e-6, "{v}");
+    }
+
+    #[test]
+    fn retrieval_metrics_with_ties_match_hand_values() {
+        // One query (id 0, label 0) and a gallery of 5 one-word codes at distances
+        // 0 (rel), 1 (not), 1 (rel), 3 (rel), 3 (not).
+        let codes = [0b0u64, 0b0, 0b1, 0b10, 0b111, 0b1110];
+        let labels = [0, 0, 1, 0, 0, 1];
+        let r = retrieval_metrics(&codes, 1, 64, &labels, &[0], &[1, 2, 3, 4, 5]);
+        // Thresholds: d=0 -> P=1, R=1/3; d<=1 -> P=2/3, R=2/3; d<=3 -> P=3/5, R=1.
+        let ap = 1.0 / 3.0 * 1.0 + 1.0 / 3.0 * (2.0 / 3.0) + 1.0 / 3.0 * (3.0 / 5.0);
+        assert!((r.map - ap).abs() < 1e-12, "{} vs {ap}", r.map);
+        assert!((r.precision_within_r2 - 2.0 / 3.0).abs() < 1e-12);
+        assert!((r.precision_at_500 - 3.0 / 5.0).abs() < 1e-12);
+        // A query with nothing within radius 2 counts 0.
+        let r = retrieval_metrics(&[0, u64::MAX], 1, 64, &[0, 0], &[0], &[1]);
+        assert_eq!(r.precision_within_r2, 0.0);
+    }
+
+    #[test]
+    fn precision_at_k_breaks_ties_by_gallery_order() {
+        // 600 gallery items at distance 0: the first 500 in gallery order count.
+        let n = 601;
+        let codes = vec![0u64; n];
+        let mut labels = vec![1u8; n];
+        labels[0] = 0;
+        for l in labels.iter_mut().skip(1).take(250) {
+            *l = 0;
+        }
+        let gallery: Vec<usize> = (1..n).collect();
+        let r = retrieval_metrics(&codes, 1, 64, &labels, &[0], &gallery);
+        assert!((r.precision_at_500 - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn split_takes_per_class_queries() {
+        let labels: Vec<u8> = (0..1000).map(|i| (i % 10) as u8).collect();
+        let (q, g) = retrieval_split(&labels, 7, 3);
+        assert_eq!((q.len(), g.len()), (70, 930));
+        for c in 0..10u8 {
+            assert_eq!(q.iter().filter(|&&i| labels[i] == c).count(), 7);
+        }
+        assert_eq!(q, retrieval_split(&labels, 7, 3).0);
+    }
+}

@@ -1,0 +1,195 @@
+//! Self-Augmented Training: the prediction for an augmented input should match the
+//! prediction for the original. Each kind below produces an augmented batch; the trainer
+//! adds `KL(p(x) || p(augmented x))` for each kind in use.
+//!
+//! - VAT: the virtual adversarial direction (one power iteration), radius `eps_i` per sample.
+//! - RPT: a random direction of the same radius.
+//! - Affine: a small random rotation, scaling and shift of the image.
+//! - Neighbour: one of the sample's nearest neighbours in the data, standing in for an
+//!   augmentation the data itself provides.
+
+use burn::tensor::{Distribution, Tensor, TensorData};
+use rand::Rng;
+
+use crate::loss::{Task, kl_divergence};
+use crate::model::{Encoder, Norm};
+
+/// One kind of self-augmentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SatKind {
+    Vat,
+    Rpt,
+    Affine,
+    Neighbour,
+}
+
+impl std::str::FromStr for SatKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "vat" => Ok(SatKind::Vat),
+            "rpt" => Ok(SatKind::Rpt),
+            "affine" => Ok(SatKind::Affine),
+            "neighbour" | "neighbor" | "nbr" => Ok(SatKind::Neighbour),
+            other => Err(format!(
+                "unknown SAT kind `{other}` (expected vat, rpt, affine or neighbour)"
+            )),
+        }
+    }
+}
+
+/// Parse a comma-separated list such as `vat,affine`.
+pub fn parse_sat_list(s: &str) -> Result<Vec<SatKind>, String> {
+    let kinds: Vec<SatKind> = s
+        .split(',')
+        .map(|p| p.trim().parse())
+        .collect::<Result<_, _>>()?;
+    if kinds.is_empty() {
+        return Err("empty SAT list".into());
+    }
+    Ok(kinds)
+}
+
+/// Unit-norm rows: `d / ||d||` per sample.
+pub fn normalize_rows(d: Tensor<2>) -> Tensor<2> {
+    let norm = d.clone().square().sum_dim(1).add_scalar(1e-12).sqrt();
+    d.div(norm)
+}
+
+/// Random unit directions `[B, D]`.
+fn random_directions(shape: [usize; 2], device: &burn::tensor::Device) -> Tensor<2> {
+    normalize_rows(Tensor::random(shape, Distribution::Normal(0.0, 1.0), device))
+}
+
+/// The virtual adversarial perturbation `eps_i * g_i / ||g_i||` for batch `x`, where `g` is the
+/// gradient of `KL(p(x) || p(x + xi d))` at a random unit `d` (one power iteration).
+/// `target` is the detached clean logits and `eps` the per-sample radius `[B, 1]`.
+pub fn vat_perturbation(
+    task: Task,
+    model: &Encoder,
+    x: &Tensor<2>,
+    target: &Tensor<2>,
+    eps: &Tensor<2>,
+    xi: f64,
+) -> Tensor<2> {
+    let device = x.device();
+    let d = random_directions(x.dims(), &device).detach().require_grad();
+    let probe = model.forward(x.clone().add(d.clone().mul_scalar(xi)), Norm::BatchOnly);
+    let kl = kl_divergence(task, target.clone(), probe);
+    let grads = kl.backward();
+    let g = d
+        .grad(&grads)
+        .expect("the probe direction is a tracked leaf")
+        .autodiff();
+    normalize_rows(g).mul(eps.clone()).detach()
+}
+
+/// A random perturbation of radius `eps_i` per sample.
+pub fn random_perturbation(x: &Tensor<2>, eps: &Tensor<2>) -> Tensor<2> {
+    random_directions(x.dims(), &x.device()).mul(eps.clone())
+}
+
+/// Parameters of the random affine distortion.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct AffineRange {
+    /// Maximum rotation in degrees (either way).
+    pub degrees: f32,
+    /// Maximum relative scale change (0.1 = 0.9x to 1.1x).
+    pub scale: f32,
+    /// Maximum shift in pixels (either axis).
+    pub shift: f32,
+}
+
+impl Default for AffineRange {
+    fn default() -> Self {
+        AffineRange {
+            degrees: 15.0,
+            scale: 0.1,
+            shift: 2.0,
+        }
+    }
+}
+
+/// Distort each image of a batch (scaled values, background `-1`) with a random affine map,
+/// bilinear sampling. `rows x cols` is the image shape. Runs on the host, per batch.
+pub fn affine_distort(
+    batch: &[f32],
+    rows: usize,
+    cols: usize,
+    range: AffineRange,
+    rng: &mut impl Rng,
+) -> Vec<f32> {
+    let dim = rows * cols;
+    let mut out = vec![-1.0f32; batch.len()];
+    let (cy, cx) = ((rows as f32 - 1.0) / 2.0, (cols as f32 - 1.0) / 2.0);
+    for (src, dst) in batch.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
+        let angle = rng.random_range(-range.degrees..=range.degrees).to_radians();
+        let scale = 1.0 + rng.random_range(-range.scale..=range.scale);
+        let (ty, tx) = (
+            rng.random_range(-range.shift..=range.shift),
+            rng.random_range(-range.shift..=range.shift),
+        );
+        // Inverse map: output pixel -> source coordinate.
+        let (sin, cos) = angle.sin_cos();
+        for r in 0..rows {
+            for c in 0..cols {
+                let (y, x) = (r as f32 - cy - ty, c as f32 - cx - tx);
+                let sy = (cos * y - sin * x) / scale + cy;
+                let sx = (sin * y + cos * x) / scale + cx;
+                dst[r * cols + c] = bilinear(src, rows, cols, sy, sx);
+            }
+        }
+    }
+    out
+}
+
+fn bilinear(img: &[f32], rows: usize, cols: usize, y: f32, x: f32) -> f32 {
+    let (y0, x0) = (y.floor(), x.floor());
+    let (fy, fx) = (y - y0, x - x0);
+    let at = |yy: f32, xx: f32| {
+        if yy < 0.0 || xx < 0.0 || yy >= rows as f32 || xx >= cols as f32 {
+            -1.0
+        } else {
+            img[yy as usize * cols + xx as usize]
+        }
+    };
+    let top = at(y0, x0) * (1.0 - fx) + at(y0, x0 + 1.0) * fx;
+    let bottom = at(y0 + 1.0, x0) * (1.0 - fx) + at(y0 + 1.0, x0 + 1.0) * fx;
+    top * (1.0 - fy) + bottom * fy
+}
+
+/// Build a `[B, D]` tensor from host rows.
+pub fn tensor_from_rows(values: Vec<f32>, rows: usize, device: &burn::tensor::Device) -> Tensor<2> {
+    let d = values.len() / rows.max(1);
+    Tensor::from_data(TensorData::new(values, [rows, d]), device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn identity_affine_keeps_the_image() {
+        let img: Vec<f32> = (0..28 * 28).map(|v| (v % 17) as f32 / 8.0 - 1.0).collect();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let zero = AffineRange {
+            degrees: 0.0,
+            scale: 0.0,
+            shift: 0.0,
+        };
+        let out = affine_distort(&img, 28, 28, zero, &mut rng);
+        for (a, b) in img.iter().zip(&out) {
+            assert!((a - b).abs() < 1e-5);
+        }
+        let moved = affine_distort(&img, 28, 28, AffineRange::default(), &mut rng);
+        assert!(img.iter().zip(&moved).any(|(a, b)| (a - b).abs() > 0.1));
+    }
+
+    #[test]
+    fn sat_list_parses_and_rejects() {
+        assert_eq!(parse_sat_list("vat,affine").unwrap(), vec![SatKind::Vat, SatKind::Affine]);
+        assert!(parse_sat_list("vat,bogus").unwrap_err().contains("bogus"));
+    }
+}

@@ -1,0 +1,414 @@
+//! The IMSAT training loop, shared by both tasks: one encoder, one SAT code path,
+//! a task-specific head (softmax or sigmoid) and information loss.
+
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::{Tensor, TensorData};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{inference_device, training_device};
+use crate::data::Images;
+use crate::knn::{Neighbours, nearest_neighbours};
+use crate::loss::{Task, info_terms, kl_divergence};
+use crate::metrics;
+use crate::model::{Encoder, Norm};
+use crate::sat::{self, AffineRange, SatKind};
+
+/// Every hyper-parameter of a run; saved as `config.json` beside the model so a run can be
+/// reproduced from its folder.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub task: Task,
+    /// K clusters or M bits.
+    pub outputs: usize,
+    pub hidden: Vec<usize>,
+    pub epochs: usize,
+    pub batch: usize,
+    pub lr: f64,
+    /// Weight of the information term.
+    pub lam: f64,
+    /// Weight of H(Y) inside the information term (clustering).
+    pub mu: f64,
+    /// SAT kinds, summed.
+    pub sat: Vec<SatKind>,
+    /// VAT probe size.
+    pub xi: f64,
+    /// VAT/RPT radius: `eps_scale` x distance to the `eps_neighbour`-th nearest neighbour.
+    pub eps_scale: f64,
+    pub eps_neighbour: usize,
+    pub affine: AffineRange,
+    pub seed: u64,
+}
+
+impl TrainConfig {
+    /// The reference clustering settings (paper and authors' code).
+    pub fn cluster(classes: usize) -> Self {
+        TrainConfig {
+            task: Task::Cluster,
+            outputs: classes,
+            hidden: vec![1200, 1200],
+            epochs: 50,
+            batch: 250,
+            lr: 0.002,
+            lam: 0.1,
+            mu: 4.0,
+            sat: vec![SatKind::Vat],
+            xi: 10.0,
+            eps_scale: 0.25,
+            eps_neighbour: 10,
+            affine: AffineRange::default(),
+            seed: 0,
+        }
+    }
+
+    /// The reference hashing settings.
+    pub fn hash(bits: usize) -> Self {
+        TrainConfig {
+            task: Task::Hash,
+            outputs: bits,
+            hidden: vec![400, 400],
+            mu: 1.0,
+            ..Self::cluster(bits)
+        }
+    }
+
+    /// Check the settings against the data before any work.
+    pub fn validate(&self, n: usize) -> Result<(), TrainError> {
+        let bad = |m: String| Err(TrainError::Config(m));
+        if self.task == Task::Cluster && self.outputs < 2 {
+            return bad(format!("--classes must be at least 2, got {}", self.outputs));
+        }
+        if self.task == Task::Hash && self.outputs == 0 {
+            return bad("--bits must be at least 1".into());
+        }
+        if self.batch < 2 {
+            return bad(format!("--batch must be at least 2, got {}", self.batch));
+        }
+        if self.batch > n {
+            return bad(format!("--batch {} is larger than the data ({n} samples)", self.batch));
+        }
+        if self.epochs == 0 {
+            return bad("--epochs must be at least 1".into());
+        }
+        for (name, v) in [("lr", self.lr), ("lam", self.lam), ("mu", self.mu), ("xi", self.xi)] {
+            if !v.is_finite() || v < 0.0 {
+                return bad(format!("--{name} must be a finite non-negative number, got {v}"));
+            }
+        }
+        if self.hidden.contains(&0) {
+            return bad("hidden layer sizes must be positive".into());
+        }
+        if self.sat.is_empty() {
+            return bad("at least one SAT kind is needed".into());
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("invalid settings: {0}")]
+    Config(String),
+    #[error("invalid data: {0}")]
+    Data(String),
+    #[error("training diverged at epoch {epoch}, step {step}: {term} is {value}")]
+    NonFinite {
+        epoch: usize,
+        step: usize,
+        term: &'static str,
+        value: f32,
+    },
+}
+
+/// Losses and quality after one epoch (means over its steps).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EpochStats {
+    pub epoch: usize,
+    pub loss: f64,
+    pub sat: f64,
+    pub cond_entropy: f64,
+    pub marginal_entropy: f64,
+    pub pairwise_mi: f64,
+    pub seconds: f64,
+    /// Clustering accuracy or retrieval mAP, when labels were given.
+    pub metric: Option<f64>,
+}
+
+/// Quality of a trained encoder on labelled data.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Quality {
+    Cluster { acc: f64, nmi: f64 },
+    Hash(metrics::Retrieval),
+}
+
+impl Quality {
+    /// The headline number: accuracy or mAP.
+    pub fn headline(&self) -> f64 {
+        match self {
+            Quality::Cluster { acc, .. } => *acc,
+            Quality::Hash(r) => r.map,
+        }
+    }
+}
+
+/// A trained encoder (in inference mode) with its history.
+#[derive(Debug)]
+pub struct Trained {
+    pub model: Encoder,
+    pub config: TrainConfig,
+    pub history: Vec<EpochStats>,
+    pub seconds_per_epoch: f64,
+    pub quality: Option<Quality>,
+}
+
+/// Scale raw pixels (0..255) to the encoder's input range, x/128 - 1.
+pub fn scale_pixels(pixels: &[u8]) -> Vec<f32> {
+    pixels.iter().map(|&p| p as f32 / 128.0 - 1.0).collect()
+}
+
+/// Logits of an inference-mode encoder for `n` scaled rows, in chunks.
+pub fn predict_logits(model: &Encoder, x: &[f32], n: usize) -> Vec<f32> {
+    let device = inference_device();
+    let d = x.len() / n.max(1);
+    let mut out = Vec::with_capacity(n * model.output_dim());
+    for start in (0..n).step_by(1000) {
+        let rows = 1000.min(n - start);
+        let batch = Tensor::<2>::from_data(
+            TensorData::new(x[start * d..(start + rows) * d].to_vec(), [rows, d]),
+            &device,
+        );
+        let logits = model.forward(batch, Norm::Train).into_data();
+        out.extend(logits.try_into_vec::<f32>().expect("f32 logits"));
+    }
+    out
+}
+
+/// Cluster id (argmax) of each row of logits.
+pub fn argmax_rows(logits: &[f32], k: usize) -> Vec<usize> {
+    logits
+        .chunks_exact(k)
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
+                .0
+        })
+        .collect()
+}
+
+/// Pack code bits (logit > 0) into u64 words: bit p is bit p%64 of word p/64.
+pub fn pack_codes(logits: &[f32], bits: usize) -> Vec<u64> {
+    let words = bits.div_ceil(64);
+    let mut out = vec![0u64; logits.len() / bits * words];
+    for (row, code) in logits.chunks_exact(bits).zip(out.chunks_exact_mut(words)) {
+        for (p, &l) in row.iter().enumerate() {
+            if l > 0.0 {
+                code[p / 64] |= 1 << (p % 64);
+            }
+        }
+    }
+    out
+}
+
+/// Evaluate logits against labels: accuracy + NMI, or the retrieval protocol.
+pub fn evaluate_logits(task: Task, logits: &[f32], outputs: usize, labels: &[u8], seed: u64) -> Quality {
+    match task {
+        Task::Cluster => {
+            let clusters = argmax_rows(logits, outputs);
+            Quality::Cluster {
+                acc: metrics::clustering_accuracy(&clusters, labels),
+                nmi: metrics::nmi(&clusters, labels),
+            }
+        }
+        Task::Hash => {
+            let codes = pack_codes(logits, outputs);
+            let (queries, gallery) = metrics::retrieval_split(labels, 100, seed);
+            Quality::Hash(metrics::retrieval_metrics(
+                &codes,
+                outputs.div_ceil(64),
+                outputs,
+                labels,
+                &queries,
+                &gallery,
+            ))
+        }
+    }
+}
+
+/// Seed of the query/gallery split (fixed, so every model is compared on the same split).
+pub const SPLIT_SEED: u64 = 0;
+
+/// Train an IMSAT encoder on `images` (labels only for per-epoch evaluation).
+pub fn train(
+    config: &TrainConfig,
+    images: &Images,
+    labels: Option<&[u8]>,
+    show_progress: bool,
+) -> Result<Trained, TrainError> {
+    config.validate(images.n)?;
+    if let Some(l) = labels
+        && l.len() != images.n
+    {
+        return Err(TrainError::Data(format!("{} labels for {} images", l.len(), images.n)));
+    }
+    let (n, dim) = (images.n, images.dim());
+    let (rows, cols) = match images.shape.as_slice() {
+        [r, c] => (*r, *c),
+        _ => (1, dim),
+    };
+    let uses = |k| config.sat.contains(&k);
+    if uses(SatKind::Affine) && rows == 1 {
+        return Err(TrainError::Config("affine SAT needs 2-D images".into()));
+    }
+    let x = scale_pixels(&images.pixels);
+    let bar = |len: u64, what: &str| {
+        let pb = if show_progress { ProgressBar::new(len) } else { ProgressBar::hidden() };
+        pb.set_style(
+            ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {elapsed} {msg}")
+                .expect("static template")
+                .progress_chars("=> "),
+        );
+        pb.set_prefix(what.to_string());
+        pb
+    };
+
+    let needs_nn = uses(SatKind::Vat) || uses(SatKind::Rpt) || uses(SatKind::Neighbour);
+    let neighbours: Option<Neighbours> =
+        needs_nn.then(|| nearest_neighbours(&x, n, dim, config.eps_neighbour, &bar(n as u64, "neighbours")));
+    let eps: Vec<f32> = match &neighbours {
+        Some(nn) => (0..n).map(|i| config.eps_scale as f32 * nn.kth_distance(i)).collect(),
+        None => vec![0.0; n],
+    };
+
+    let device = training_device();
+    device.seed(config.seed);
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    let mut model = Encoder::new(dim, &config.hidden, config.outputs, &device);
+    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
+    let steps = (n / config.batch).max(1);
+    let mut history = Vec::new();
+    let mut train_seconds = 0.0;
+    let pb = bar((config.epochs * steps) as u64, "training");
+
+    for epoch in 1..=config.epochs {
+        let started = Instant::now();
+        let mut sums = [0f64; 5];
+        for step in 0..steps {
+            let idx = rand::seq::index::sample(&mut rng, n, config.batch).into_vec();
+            let rows_of = |ids: &mut dyn Iterator<Item = usize>| -> Vec<f32> {
+                ids.flat_map(|i| x[i * dim..(i + 1) * dim].iter().copied()).collect()
+            };
+            let xb_host = rows_of(&mut idx.iter().copied());
+            let xb = sat::tensor_from_rows(xb_host.clone(), config.batch, &device);
+            let eps_b = Tensor::<2>::from_data(
+                TensorData::new(idx.iter().map(|&i| eps[i]).collect::<Vec<f32>>(), [config.batch, 1]),
+                &device,
+            );
+
+            let logits = model.forward(xb.clone(), Norm::Train);
+            let target = logits.clone().detach();
+            let info = info_terms(config.task, logits);
+
+            let mut sat_loss: Option<Tensor<1>> = None;
+            for &kind in &config.sat {
+                let augmented = match kind {
+                    SatKind::Vat => {
+                        let r = sat::vat_perturbation(config.task, &model, &xb, &target, &eps_b, config.xi);
+                        xb.clone().add(r)
+                    }
+                    SatKind::Rpt => xb.clone().add(sat::random_perturbation(&xb, &eps_b)),
+                    SatKind::Affine => sat::tensor_from_rows(
+                        sat::affine_distort(&xb_host, rows, cols, config.affine, &mut rng),
+                        config.batch,
+                        &device,
+                    ),
+                    SatKind::Neighbour => {
+                        let nn = neighbours.as_ref().expect("neighbours computed for this SAT kind");
+                        let picks = idx.iter().map(|&i| nn.of(i)[rng.random_range(0..nn.k)] as usize);
+                        sat::tensor_from_rows(rows_of(&mut picks.into_iter()), config.batch, &device)
+                    }
+                };
+                let kl = kl_divergence(config.task, target.clone(), model.forward(augmented, Norm::BatchOnly));
+                sat_loss = Some(match sat_loss {
+                    None => kl,
+                    Some(acc) => acc.add(kl),
+                });
+            }
+            let sat_loss = sat_loss.expect("at least one SAT kind");
+            let information = info
+                .cond_entropy
+                .clone()
+                .sub(info.marginal_entropy.clone().mul_scalar(config.mu))
+                .add(info.pairwise_mi.clone());
+            let loss = sat_loss.clone().add(information.mul_scalar(config.lam));
+
+            let values = [
+                ("the loss", &loss),
+                ("the SAT term", &sat_loss),
+                ("H(Y|X)", &info.cond_entropy),
+                ("H(Y)", &info.marginal_entropy),
+                ("the pairwise MI", &info.pairwise_mi),
+            ];
+            for (slot, (term, t)) in values.iter().enumerate() {
+                let v = t.to_data().try_into_vec::<f32>().expect("f32 scalar")[0];
+                if !v.is_finite() {
+                    return Err(TrainError::NonFinite { epoch, step, term, value: v });
+                }
+                sums[slot] += v as f64;
+            }
+
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(config.lr, model, grads);
+            pb.inc(1);
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        train_seconds += seconds;
+        let mean = |s: f64| s / steps as f64;
+        let metric = labels.map(|l| {
+            let logits = predict_logits(&model.valid(), &x, n);
+            evaluate_logits(config.task, &logits, config.outputs, l, SPLIT_SEED).headline()
+        });
+        let stats = EpochStats {
+            epoch,
+            loss: mean(sums[0]),
+            sat: mean(sums[1]),
+            cond_entropy: mean(sums[2]),
+            marginal_entropy: mean(sums[3]),
+            pairwise_mi: mean(sums[4]),
+            seconds,
+            metric,
+        };
+        pb.set_message(format!(
+            "epoch {epoch} loss {:.4} sat {:.4} H(Y|X) {:.3} H(Y) {:.3}{}{}",
+            stats.loss,
+            stats.sat,
+            stats.cond_entropy,
+            stats.marginal_entropy,
+            if config.task == Task::Hash { format!(" MI {:.3}", stats.pairwise_mi) } else { String::new() },
+            metric.map(|m| format!(" metric {m:.4}")).unwrap_or_default()
+        ));
+        if !show_progress && std::env::var_os("IMSAT_LOG_EPOCHS").is_some() {
+            eprintln!("{}", serde_json::to_string(&stats).unwrap_or_default());
+        }
+        history.push(stats);
+    }
+    pb.finish_and_clear();
+
+    let model = model.valid();
+    let quality = labels.map(|l| {
+        let logits = predict_logits(&model, &x, n);
+        evaluate_logits(config.task, &logits, config.outputs, l, SPLIT_SEED)
+    });
+    Ok(Trained {
+        model,
+        config: config.clone(),
+        history,
+        seconds_per_epoch: train_seconds / config.epochs as f64,
+        quality,
+    })
+}
