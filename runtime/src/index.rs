@@ -468,7 +468,10 @@ mod file {
         },
     }
 
-    fn io_err(path: &Path, action: &'static str) -> impl FnOnce(io::Error) -> FileError + '_ {
+    fn io_err<'a>(
+        path: &'a Path,
+        action: &'static str,
+    ) -> impl FnOnce(io::Error) -> FileError + 'a {
         move |source| FileError::Io {
             path: path.to_path_buf(),
             action,

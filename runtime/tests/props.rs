@@ -1,0 +1,152 @@
+//! Property tests: every search path equals a brute-force reference on random codes of
+//! widths 1..=512, with values chosen so that ties and near neighbours are common.
+
+use imsat_runtime::hamming::distance;
+use imsat_runtime::prelude::*;
+use imsat_runtime::search;
+use proptest::prelude::*;
+
+fn mask(bits: usize) -> u64 {
+    if bits % 64 == 0 {
+        u64::MAX
+    } else {
+        (1u64 << (bits % 64)) - 1
+    }
+}
+
+/// A code set (0..150 codes, 1..=512 bits) and a query, drawn from a small pool of words
+/// so that equal distances are frequent.
+fn codes_and_query() -> impl Strategy<Value = (Codes, Vec<u64>)> {
+    (1usize..=512, 0usize..150).prop_flat_map(|(bits, n)| {
+        let wpc = bits.div_ceil(64);
+        let word = prop_oneof![
+            any::<u64>(),
+            0u64..4,
+            Just(u64::MAX),
+            Just(0x5555_5555_5555_5555)
+        ];
+        (
+            proptest::collection::vec(word.clone(), n * wpc),
+            proptest::collection::vec(word, wpc),
+        )
+            .prop_map(move |(mut words, mut q)| {
+                for c in words.chunks_exact_mut(wpc) {
+                    c[wpc - 1] &= mask(bits);
+                }
+                q[wpc - 1] &= mask(bits);
+                (Codes::from_words(bits, words).unwrap(), q)
+            })
+    })
+}
+
+fn brute(codes: &Codes, q: &[u64]) -> Vec<Neighbor> {
+    let mut all: Vec<Neighbor> = codes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Neighbor {
+            distance: distance(c, q),
+            id: i as u64,
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+fn brute_groups(codes: &Codes, r: u32) -> Vec<Vec<u64>> {
+    let n = codes.len();
+    let mut label: Vec<usize> = (0..n).collect();
+    loop {
+        let mut changed = false;
+        for i in 0..n {
+            for j in 0..n {
+                if distance(codes.get(i).unwrap(), codes.get(j).unwrap()) <= r
+                    && label[j] < label[i]
+                {
+                    label[i] = label[j];
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    (0..n)
+        .map(|first| {
+            (0..n)
+                .filter(|&i| label[i] == first)
+                .map(|i| i as u64)
+                .collect::<Vec<_>>()
+        })
+        .filter(|g| g.len() > 1)
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn scan_knn_matches_brute_force((codes, q) in codes_and_query(), k in 0usize..40) {
+        let expect: Vec<Neighbor> = brute(&codes, &q).into_iter().take(k).collect();
+        prop_assert_eq!(&knn(&codes, &q, k).unwrap(), &expect);
+        let mut out = vec![Neighbor::default(); k];
+        let n = knn_into(&codes, &q, &mut out).unwrap();
+        prop_assert_eq!(&out[..n], &expect[..]);
+        if k <= 32 {
+            let arr = search::knn_array::<32>(&codes, &q, k).unwrap();
+            prop_assert_eq!(&arr[..], &expect[..]);
+        }
+    }
+
+    #[test]
+    fn scan_radius_matches_brute_force((codes, q) in codes_and_query(), r in 0u32..300) {
+        let expect: Vec<Neighbor> = brute(&codes, &q).into_iter().filter(|n| n.distance <= r).collect();
+        prop_assert_eq!(&radius(&codes, &q, r).unwrap(), &expect);
+    }
+
+    #[test]
+    fn mih_matches_brute_force((codes, q) in codes_and_query(), r in 0u32..40, k in 0usize..20) {
+        let all = brute(&codes, &q);
+        let within: Vec<Neighbor> = all.iter().copied().filter(|n| n.distance <= r).collect();
+        let top: Vec<Neighbor> = all.iter().copied().take(k).collect();
+        let mih = Mih::new(&codes).unwrap();
+        prop_assert_eq!(&mih.radius(&q, r).unwrap(), &within);
+        prop_assert_eq!(&mih.radius_tables(&q, r).unwrap(), &within);
+        prop_assert_eq!(&mih.knn(&q, k).unwrap(), &top);
+        prop_assert_eq!(&mih.knn_tables(&q, k).unwrap(), &top);
+    }
+
+    #[test]
+    fn dedup_matches_brute_force((codes, _q) in codes_and_query(), r in 0u32..8) {
+        prop_assert_eq!(dedup(&codes, r).unwrap(), brute_groups(&codes, r));
+    }
+
+    #[test]
+    fn index_ids_keep_the_tie_rule((codes, q) in codes_and_query(), k in 0usize..20, seed in any::<u64>()) {
+        // Arbitrary distinct ids in arbitrary order: results must be the k smallest by
+        // (distance, id) over the ids.
+        let ids: Vec<u64> = (0..codes.len() as u64)
+            .map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seed) % 1_000_003 * 1000 + i)
+            .collect();
+        let index = Index::new(ids.clone(), codes.clone()).unwrap();
+        let mut expect: Vec<Neighbor> = codes
+            .iter()
+            .zip(&ids)
+            .map(|(c, &id)| Neighbor { distance: distance(c, &q), id })
+            .collect();
+        expect.sort();
+        let top: Vec<Neighbor> = expect.iter().copied().take(k).collect();
+        prop_assert_eq!(&index.knn(&q, k).unwrap(), &top);
+        let mih = index.mih().unwrap();
+        let mut via_mih = mih.knn(&q, k).unwrap();
+        index.resolve(&mut via_mih);
+        prop_assert_eq!(&via_mih, &top);
+        let within: Vec<Neighbor> = expect.iter().copied().filter(|n| n.distance <= 3).collect();
+        prop_assert_eq!(&index.radius(&q, 3).unwrap(), &within);
+        for id in &ids {
+            prop_assert_eq!(index.code_of(*id), codes.get(ids.iter().position(|x| x == id).unwrap()));
+        }
+        let back = Index::from_bytes(&index.to_bytes()).unwrap();
+        prop_assert_eq!(&back, &index);
+    }
+}
