@@ -17,6 +17,8 @@ extern crate std;
 
 pub mod code;
 pub mod dedup;
+#[cfg(feature = "encoder")]
+pub mod encoder;
 pub mod error;
 pub mod hamming;
 pub mod index;

@@ -1,10 +1,74 @@
-//! `imsat encode`.
+//! `imsat encode`: images to codes (hash model) or cluster ids (cluster model).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use imsat_runtime::encoder::Encoded;
+use imsat_trainer::data;
+use imsat_trainer::io::write_atomic;
+use serde_json::json;
 
 use super::Ctx;
+use super::eval::open_model;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Exported model (`model.onnx` or `model.int8.onnx` from `imsat train`).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Images: an IDX file (gzipped or not).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Output file: raw little-endian u64 words, ceil(bits/64) per image (hash model; what
+    /// `imsat index import --raw-u64` reads), or one cluster id per line (cluster model).
+    #[arg(long)]
+    pub out: PathBuf,
+}
 
-pub fn run(_args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
-    super::not_yet("encode")
+pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
+    let enc = open_model(&args.model)?;
+    let images = data::read_idx_images(&args.data)?;
+    if images.dim() != enc.input_dim() {
+        return Err(super::bad_input(format!(
+            "{}: images of {:?} ({} values) do not fit model {} which takes {:?} ({} values)",
+            args.data.display(),
+            images.shape,
+            images.dim(),
+            args.model.display(),
+            enc.info().input_shape,
+            enc.input_dim()
+        )));
+    }
+    let started = Instant::now();
+    let encoded = enc.encode(&images.pixels)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let bytes = match &encoded {
+        Encoded::Codes(c) => c
+            .as_words()
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .collect::<Vec<u8>>(),
+        Encoded::Clusters(ids) => ids
+            .iter()
+            .map(|i| format!("{i}\n"))
+            .collect::<String>()
+            .into_bytes(),
+    };
+    write_atomic(&args.out, &bytes).with_context(|| format!("writing {}", args.out.display()))?;
+    let mut summary = json!({
+        "model": args.model.display().to_string(),
+        "task": enc.task().as_str(),
+        "int8": enc.info().int8,
+        "count": images.n,
+        "out": args.out.display().to_string(),
+        "seconds": seconds,
+        "images_per_second": images.n as f64 / seconds.max(1e-9),
+    });
+    match encoded {
+        Encoded::Codes(_) => summary["bits"] = json!(enc.outputs()),
+        Encoded::Clusters(_) => summary["classes"] = json!(enc.outputs()),
+    }
+    println!("{summary}");
+    Ok(())
 }

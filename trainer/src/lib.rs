@@ -7,6 +7,7 @@
 
 pub mod backend;
 pub mod data;
+pub mod export;
 pub mod io;
 pub mod knn;
 pub mod loss;

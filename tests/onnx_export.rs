@@ -1,0 +1,349 @@
+//! ONNX export (trainer) + ONNX encoder (runtime): a briefly trained model is exported,
+//! run through tract, and compared with burn, with its int8 twin and with onnxruntime.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use imsat_runtime::encoder::{Encoded, Encoder, EncoderError, Task as RtTask};
+use imsat_trainer::data::{Images, read_labelled};
+use imsat_trainer::export::{self, F32_FILE, INT8_FILE};
+use imsat_trainer::loss::Task;
+use imsat_trainer::train::{
+    TrainConfig, Trained, argmax_rows, pack_codes, predict_logits, scale_pixels, train,
+};
+use prost::Message;
+
+fn mnist() -> &'static (Images, Vec<u8>) {
+    static DATA: OnceLock<(Images, Vec<u8>)> = OnceLock::new();
+    DATA.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist10k");
+        read_labelled(
+            root.join("images-idx3-ubyte.gz"),
+            root.join("labels-idx1-ubyte.gz"),
+        )
+        .unwrap()
+    })
+}
+
+/// Images `from..to` of the vendored MNIST-10k.
+fn slice(from: usize, to: usize) -> Images {
+    let (all, _) = mnist();
+    Images {
+        n: to - from,
+        shape: all.shape.clone(),
+        pixels: all.pixels[from * 784..to * 784].to_vec(),
+    }
+}
+
+struct Exported {
+    trained: Trained,
+    dir: tempfile::TempDir,
+}
+
+impl Exported {
+    fn f32_path(&self) -> PathBuf {
+        self.dir.path().join(F32_FILE)
+    }
+    fn int8_path(&self) -> PathBuf {
+        self.dir.path().join(INT8_FILE)
+    }
+}
+
+/// A briefly trained model (2000 images, 2 epochs, 400-400 hidden) exported to a temp folder.
+fn exported(task: Task) -> &'static Exported {
+    static HASH: OnceLock<Exported> = OnceLock::new();
+    static CLUSTER: OnceLock<Exported> = OnceLock::new();
+    let cell = match task {
+        Task::Hash => &HASH,
+        Task::Cluster => &CLUSTER,
+    };
+    cell.get_or_init(|| {
+        let mut config = match task {
+            Task::Hash => TrainConfig::hash(16),
+            Task::Cluster => TrainConfig::cluster(10),
+        };
+        config.hidden = vec![400, 400];
+        config.epochs = 2;
+        let images = slice(0, 2000);
+        let trained = train(&config, &images, None, false).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let report = serde_json::json!({"task": task.as_str(), "seed": 0, "n": 2000}).to_string();
+        let out = export::write_models(&trained, &images, &report, dir.path()).unwrap();
+        assert!(out.f32_path.exists() && out.int8_path.exists());
+        Exported { trained, dir }
+    })
+}
+
+/// Largest |a - b| over the largest |b|.
+fn max_rel_diff(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let scale = b
+        .iter()
+        .fold(0f64, |m, &v| m.max(v.abs() as f64))
+        .max(1e-12);
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| (x as f64 - y as f64).abs())
+        .fold(0.0, f64::max)
+        / scale
+}
+
+fn bit_agreement(a: &[f32], b: &[f32], bits: usize) -> f64 {
+    let (ca, cb) = (pack_codes(a, bits), pack_codes(b, bits));
+    let differ: u64 = ca
+        .iter()
+        .zip(&cb)
+        .map(|(x, y)| (x ^ y).count_ones() as u64)
+        .sum();
+    1.0 - differ as f64 / a.len() as f64
+}
+
+fn id_agreement(a: &[f32], b: &[f32], k: usize) -> f64 {
+    let (ia, ib) = (argmax_rows(a, k), argmax_rows(b, k));
+    ia.iter().zip(&ib).filter(|(x, y)| x == y).count() as f64 / ia.len() as f64
+}
+
+#[test]
+fn f32_onnx_run_by_tract_equals_burn_logits() {
+    for task in [Task::Hash, Task::Cluster] {
+        let e = exported(task);
+        // Held-out digits (training used the first 2000).
+        let images = slice(5000, 5500);
+        let burn = predict_logits(&e.trained.model, &scale_pixels(&images.pixels), images.n);
+        let enc = Encoder::open(e.f32_path()).unwrap();
+        assert!(!enc.info().int8);
+        assert_eq!(enc.input_dim(), 784);
+        assert_eq!(enc.info().input_shape, vec![28, 28]);
+        let tract = enc.logits(&images.pixels).unwrap();
+        let rel = max_rel_diff(&tract, &burn);
+        println!("{task:?}: f32 ONNX (tract) vs burn: max |diff| / max |logit| = {rel:.2e}");
+        assert!(rel < 1e-4, "{task:?}: relative difference {rel}");
+        // The folded layers in plain Rust agree too.
+        let layers = export::fold_layers(&e.trained.model);
+        let plain = export::forward_layers(&layers, &scale_pixels(&images.pixels), images.n);
+        assert!(max_rel_diff(plain.last().unwrap(), &burn) < 1e-4);
+        // And the encode API gives the codes / ids of those logits.
+        match enc.encode(&images.pixels).unwrap() {
+            Encoded::Codes(c) => {
+                assert_eq!(task, Task::Hash);
+                assert_eq!(c.as_words(), &pack_codes(&tract, 16)[..]);
+            }
+            Encoded::Clusters(ids) => {
+                assert_eq!(task, Task::Cluster);
+                let want: Vec<u32> = argmax_rows(&tract, 10)
+                    .into_iter()
+                    .map(|i| i as u32)
+                    .collect();
+                assert_eq!(ids, want);
+            }
+        }
+    }
+}
+
+#[test]
+fn int8_model_agrees_with_f32_and_is_small() {
+    let images = slice(0, 10_000);
+    for (task, outputs) in [(Task::Hash, 16), (Task::Cluster, 10)] {
+        let e = exported(task);
+        let f = Encoder::open(e.f32_path()).unwrap();
+        let q = Encoder::open(e.int8_path()).unwrap();
+        assert!(q.info().int8);
+        let (lf, lq) = (
+            f.logits(&images.pixels).unwrap(),
+            q.logits(&images.pixels).unwrap(),
+        );
+        let size_f = std::fs::metadata(e.f32_path()).unwrap().len();
+        let size_q = std::fs::metadata(e.int8_path()).unwrap().len();
+        let ratio = size_q as f64 / size_f as f64;
+        println!("{task:?}: f32 {size_f} bytes, int8 {size_q} bytes ({ratio:.3}x)");
+        assert!(ratio <= 0.30, "int8 file is {ratio:.3}x the f32 file");
+        match task {
+            Task::Hash => {
+                let agree = bit_agreement(&lq, &lf, outputs);
+                println!("hash: int8 bits equal to f32: {:.4}%", 100.0 * agree);
+                assert!(agree >= 0.99, "bit agreement {agree}");
+            }
+            Task::Cluster => {
+                let agree = id_agreement(&lq, &lf, outputs);
+                println!("cluster: int8 ids equal to f32: {:.4}%", 100.0 * agree);
+                assert!(agree >= 0.98, "cluster-id agreement {agree}");
+            }
+        }
+    }
+}
+
+#[test]
+fn encoder_reports_bad_input_with_typed_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = exported(Task::Hash);
+    let cluster = exported(Task::Cluster);
+
+    // Missing file.
+    let e = Encoder::open(dir.path().join("nope.onnx")).unwrap_err();
+    assert!(
+        matches!(e, EncoderError::Io { .. }) && e.to_string().contains("nope.onnx"),
+        "{e}"
+    );
+
+    // Not ONNX at all, and an empty file.
+    for (name, bytes) in [
+        ("text.onnx", &b"hello, this is not a protobuf"[..]),
+        ("empty.onnx", &b""[..]),
+    ] {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        let e = Encoder::open(&p).unwrap_err();
+        assert!(matches!(e, EncoderError::NotOnnx { .. }), "{name}: {e:?}");
+        assert!(e.to_string().contains(name), "{e}");
+    }
+
+    // A valid ONNX without our metadata, and one from a future format.
+    let bytes = std::fs::read(hash.f32_path()).unwrap();
+    let mut proto = tract_onnx::pb::ModelProto::decode(&bytes[..]).unwrap();
+    let mut stripped = proto.clone();
+    stripped.metadata_props.clear();
+    let p = dir.path().join("plain.onnx");
+    std::fs::write(&p, stripped.encode_to_vec()).unwrap();
+    let e = Encoder::open(&p).unwrap_err();
+    assert!(matches!(e, EncoderError::Metadata { .. }), "{e:?}");
+    assert!(
+        e.to_string().contains("plain.onnx") && e.to_string().contains("imsat.format_version"),
+        "{e}"
+    );
+    for m in proto
+        .metadata_props
+        .iter_mut()
+        .filter(|m| m.key == export::meta::FORMAT_VERSION)
+    {
+        m.value = "99".into();
+    }
+    let p = dir.path().join("future.onnx");
+    std::fs::write(&p, proto.encode_to_vec()).unwrap();
+    let e = Encoder::open(&p).unwrap_err();
+    assert!(
+        matches!(e, EncoderError::Metadata { .. }) && e.to_string().contains("99"),
+        "{e}"
+    );
+
+    // Batches of the wrong width, empty batches, wrong task.
+    let enc = Encoder::open(hash.f32_path()).unwrap();
+    let e = enc.codes(&[0u8; 785]).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            EncoderError::BatchWidth {
+                len: 785,
+                width: 784
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(matches!(
+        enc.logits(&[]).unwrap_err(),
+        EncoderError::EmptyBatch
+    ));
+    assert!(matches!(
+        enc.encode(&[]).unwrap_err(),
+        EncoderError::EmptyBatch
+    ));
+    let e = enc.clusters(&[0u8; 784]).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            EncoderError::WrongTask {
+                expected: RtTask::Cluster,
+                actual: RtTask::Hash,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let cenc = Encoder::open(cluster.int8_path()).unwrap();
+    let e = cenc.codes(&[0u8; 784]).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            EncoderError::WrongTask {
+                expected: RtTask::Hash,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("model.int8.onnx"), "{e}");
+    // A good call after the bad ones still works.
+    assert_eq!(cenc.clusters(&[0u8; 2 * 784]).unwrap().len(), 2);
+}
+
+/// Python's onnx checker and onnxruntime on both exported models: same codes as tract.
+#[test]
+fn onnxruntime_gives_the_codes_of_tract() {
+    let probe = std::process::Command::new("python3")
+        .args(["-c", "import onnx, onnxruntime, numpy"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        println!("SKIPPED: python3 with onnx, onnxruntime and numpy is not available");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let images = slice(3000, 5000);
+    let input = dir.path().join("x.f32");
+    let pixels: Vec<u8> = images
+        .pixels
+        .iter()
+        .flat_map(|&p| (p as f32).to_le_bytes())
+        .collect();
+    std::fs::write(&input, pixels).unwrap();
+    let script = r#"
+import sys, numpy as np, onnx, onnxruntime as ort
+model, inp, out = sys.argv[1:4]
+m = onnx.load(model)
+onnx.checker.check_model(m, full_check=True)
+meta = {p.key: p.value for p in m.metadata_props}
+assert meta["imsat.format_version"] == "1", meta
+x = np.fromfile(inp, dtype=np.float32).reshape(-1, int(np.prod([int(d) for d in meta["imsat.input_shape"].split("x")])))
+so = ort.SessionOptions(); so.intra_op_num_threads = 1
+s = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+y = s.run(["logits"], {"pixels": x})[0]
+assert y.shape == (x.shape[0], int(meta["imsat.outputs"])), y.shape
+y.astype(np.float32).tofile(out)
+"#;
+    for (task, outputs) in [(Task::Hash, 16), (Task::Cluster, 10)] {
+        let e = exported(task);
+        for path in [e.f32_path(), e.int8_path()] {
+            let out = dir.path().join("y.f32");
+            let status = std::process::Command::new("python3")
+                .args(["-c", script])
+                .arg(&path)
+                .arg(&input)
+                .arg(&out)
+                .status()
+                .unwrap();
+            assert!(
+                status.success(),
+                "python check of {} failed",
+                path.display()
+            );
+            let ort: Vec<f32> = std::fs::read(&out)
+                .unwrap()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            let tract = Encoder::open(&path)
+                .unwrap()
+                .logits(&images.pixels)
+                .unwrap();
+            let rel = max_rel_diff(&tract, &ort);
+            let agree = match task {
+                Task::Hash => bit_agreement(&tract, &ort, outputs),
+                Task::Cluster => id_agreement(&tract, &ort, outputs),
+            };
+            println!(
+                "{task:?} {}: tract vs onnxruntime: max rel diff {rel:.2e}, agreement {:.4}%",
+                path.file_name().unwrap().to_string_lossy(),
+                100.0 * agree
+            );
+            assert!(agree >= 0.999, "{}: agreement {agree}", path.display());
+        }
+    }
+}
