@@ -66,7 +66,7 @@ impl Codes {
     /// is not a whole number of codes or if any code has bits set above its width.
     pub fn from_words(bits: usize, words: Vec<u64>) -> Result<Self> {
         let words_per_code = words_for(bits)?;
-        if words.len() % words_per_code != 0 {
+        if !words.len().is_multiple_of(words_per_code) {
             return Err(Error::WordCount {
                 words: words.len(),
                 words_per_code,
@@ -102,7 +102,7 @@ impl Codes {
 
     fn from_values(bits: usize, values: &[f32], threshold: f32) -> Result<Self> {
         let words_per_code = words_for(bits)?;
-        if values.len() % bits != 0 {
+        if !values.len().is_multiple_of(bits) {
             return Err(Error::ValueCount {
                 values: values.len(),
                 bits,

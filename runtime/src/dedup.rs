@@ -53,36 +53,36 @@ impl Sets {
 /// How to find the pairs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(not(test), allow(dead_code))] // the forced variants are for tests
-pub(crate) enum Pairs {
+pub(crate) enum PairSearch {
     Auto,
     AllPairs,
-    Mih,
+    MultiIndex,
 }
 
 /// Groups of rows whose codes are linked by chains of distance <= `r` (single linkage).
 /// Each group lists its rows ascending, groups are ordered by their first row, and codes
 /// with no neighbour within `r` are left out.
 pub fn dedup(codes: &Codes, r: u32) -> Result<Vec<Vec<u64>>> {
-    dedup_with(codes, r, Pairs::Auto)
+    dedup_with(codes, r, PairSearch::Auto)
 }
 
-pub(crate) fn dedup_with(codes: &Codes, r: u32, pairs: Pairs) -> Result<Vec<Vec<u64>>> {
+pub(crate) fn dedup_with(codes: &Codes, r: u32, how: PairSearch) -> Result<Vec<Vec<u64>>> {
     let n = codes.len();
     if n > u32::MAX as usize {
         return Err(crate::error::Error::TooManyCodes(n));
     }
     let mut sets = Sets::new(n);
     let wpc = codes.words_per_code();
-    let mih = match pairs {
-        Pairs::AllPairs => None,
-        Pairs::Mih => Some(Mih::new(codes)?),
+    let mih = match how {
+        PairSearch::AllPairs => None,
+        PairSearch::MultiIndex => Some(Mih::new(codes)?),
         // Tables cost about a scan of the codes to build; they pay when a query through
         // them is much cheaper than a scan, which needs more than a few hundred codes.
-        Pairs::Auto if n >= 1024 => {
+        PairSearch::Auto if n >= 1024 => {
             let mih = Mih::new(codes)?;
             mih.is_cheaper_than_scan(r).then_some(mih)
         }
-        Pairs::Auto => None,
+        PairSearch::Auto => None,
     };
     match mih {
         Some(mih) => {
@@ -179,7 +179,7 @@ mod tests {
             r in 0u32..6,
         ) {
             let wpc = bits.div_ceil(64);
-            let mask = if bits % 64 == 0 { u64::MAX } else { (1u64 << (bits % 64)) - 1 };
+            let mask = if bits.is_multiple_of(64) { u64::MAX } else { (1u64 << (bits % 64)) - 1 };
             let mut words = raw;
             words.truncate(words.len() / wpc * wpc);
             for c in words.chunks_exact_mut(wpc) {
@@ -187,7 +187,7 @@ mod tests {
             }
             let codes = Codes::from_words(bits, words).unwrap();
             let expect = brute(&codes, r);
-            for pairs in [Pairs::Auto, Pairs::AllPairs, Pairs::Mih] {
+            for pairs in [PairSearch::Auto, PairSearch::AllPairs, PairSearch::MultiIndex] {
                 prop_assert_eq!(&dedup_with(&codes, r, pairs).unwrap(), &expect);
             }
         }

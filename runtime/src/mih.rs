@@ -156,7 +156,7 @@ impl Table {
     fn scan_cost(&self, s: u32) -> u64 {
         // Every key is read; the matches are verified.
         let n = self.keys.len() as u64;
-        let matches = (binomial(self.width, s) as u128 * n as u128 >> self.width) as u64;
+        let matches = ((binomial(self.width, s) as u128 * n as u128) >> self.width) as u64;
         n.saturating_add(matches.saturating_mul(VERIFY_COST))
     }
 
@@ -402,13 +402,11 @@ impl<'a> Mih<'a> {
                 // Tables 0..=i are done up to s, the others up to s - 1. If one table is
                 // done up to its full width, every code has been seen; otherwise an unseen
                 // code differs by more than s in tables 0..=i and by at least s elsewhere.
-                let all_seen = self.tables.iter().enumerate().any(|(j, tj)| {
-                    if j <= i {
-                        s >= tj.width
-                    } else {
-                        s >= 1 && s - 1 >= tj.width
-                    }
-                });
+                let all_seen = self
+                    .tables
+                    .iter()
+                    .enumerate()
+                    .any(|(j, tj)| if j <= i { s >= tj.width } else { s > tj.width });
                 let bound = (m as u64) * u64::from(s) + i as u64;
                 if all_seen || heap.worst().is_some_and(|w| u64::from(w.distance) <= bound) {
                     return Some(heap.finish());
@@ -510,7 +508,7 @@ mod tests {
     fn codes_strategy() -> impl Strategy<Value = (Codes, Vec<u64>, usize)> {
         (1usize..=160, 0usize..120, any::<u64>()).prop_flat_map(|(bits, n, _)| {
             let wpc = bits.div_ceil(64);
-            let mask = if bits % 64 == 0 {
+            let mask = if bits.is_multiple_of(64) {
                 u64::MAX
             } else {
                 (1u64 << (bits % 64)) - 1

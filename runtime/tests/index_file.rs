@@ -9,7 +9,7 @@ use imsat_runtime::prelude::*;
 fn sample(n: usize, bits: usize) -> Codes {
     let wpc = bits.div_ceil(64);
     let mut s = 12345u64;
-    let mask = if bits % 64 == 0 {
+    let mask = if bits.is_multiple_of(64) {
         u64::MAX
     } else {
         (1 << (bits % 64)) - 1

@@ -7,7 +7,7 @@ use imsat_runtime::search;
 use proptest::prelude::*;
 
 fn mask(bits: usize) -> u64 {
-    if bits % 64 == 0 {
+    if bits.is_multiple_of(64) {
         u64::MAX
     } else {
         (1u64 << (bits % 64)) - 1
