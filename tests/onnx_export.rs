@@ -347,3 +347,37 @@ y.astype(np.float32).tofile(out)
         }
     }
 }
+
+#[test]
+fn native_int8_executor_matches_tract_bit_for_bit() {
+    let images = slice(0, 10_000);
+    for (task, outputs) in [(Task::Hash, 16), (Task::Cluster, 10)] {
+        let e = exported(task);
+        assert!(!Encoder::open(e.f32_path()).unwrap().uses_native_int8());
+        let native = Encoder::open(e.int8_path()).unwrap();
+        assert!(
+            native.uses_native_int8(),
+            "the exported int8 layout should run natively"
+        );
+        let tract = Encoder::open(e.int8_path()).unwrap().tract_only();
+        assert!(!tract.uses_native_int8());
+        let (ln, lt) = (
+            native.logits(&images.pixels).unwrap(),
+            tract.logits(&images.pixels).unwrap(),
+        );
+        let rel = max_rel_diff(&ln, &lt);
+        let exact = ln.iter().zip(&lt).filter(|(a, b)| a == b).count();
+        println!(
+            "{task:?}: native int8 vs tract int8: max rel diff {rel:.2e}, {:.3}% of logits identical",
+            100.0 * exact as f64 / ln.len() as f64
+        );
+        match task {
+            Task::Hash => assert_eq!(pack_codes(&ln, outputs), pack_codes(&lt, outputs)),
+            Task::Cluster => assert_eq!(argmax_rows(&ln, outputs), argmax_rows(&lt, outputs)),
+        }
+        assert!(rel < 1e-5, "{rel}");
+        // Odd batch sizes and a batch of one give the same rows.
+        let one = native.logits(&images.pixels[784 * 7..784 * 8]).unwrap();
+        assert_eq!(&one[..], &ln[7 * outputs..8 * outputs]);
+    }
+}

@@ -123,6 +123,8 @@ pub struct Encoder {
     path: PathBuf,
     info: ModelInfo,
     plan: Arc<TypedRunnableModel>,
+    /// The native int8 executor, for int8 models with the exported layout.
+    native: Option<Arc<native::Int8Mlp>>,
 }
 
 fn prop(model: &InferenceModel, key: &str) -> Option<String> {
@@ -160,7 +162,7 @@ fn read_info(model: &InferenceModel, path: &Path) -> Result<ModelInfo, EncoderEr
     };
     let outputs_text = need("imsat.outputs")?;
     let outputs = match outputs_text.parse::<usize>() {
-        Ok(v) if v >= 1 && v <= crate::code::MAX_BITS => v,
+        Ok(v) if (1..=crate::code::MAX_BITS).contains(&v) => v,
         _ => {
             return Err(bad(format!(
                 "`imsat.outputs` is {outputs_text:?}, not a positive width"
@@ -223,12 +225,15 @@ impl Encoder {
                 reason: "empty file".into(),
             });
         }
-        let model = tract_onnx::onnx()
-            .model_for_read(&mut &bytes[..])
-            .map_err(|e| EncoderError::NotOnnx {
-                path: path.clone(),
-                reason: format!("{e:#}"),
-            })?;
+        let onnx = tract_onnx::onnx();
+        let not_onnx = |e: TractError| EncoderError::NotOnnx {
+            path: path.clone(),
+            reason: format!("{e:#}"),
+        };
+        let proto = onnx
+            .proto_model_for_read(&mut &bytes[..])
+            .map_err(not_onnx)?;
+        let model = onnx.model_for_proto_model(&proto).map_err(not_onnx)?;
         let info = read_info(&model, &path)?;
         let prepare = |reason: String| EncoderError::Prepare {
             path: path.clone(),
@@ -263,7 +268,32 @@ impl Encoder {
         let plan = typed
             .into_runnable()
             .map_err(|e| prepare(format!("{e:#}")))?;
-        Ok(Encoder { path, info, plan })
+        let native = match (&proto.graph, info.int8) {
+            (Some(g), true) if g.input.len() == 1 && g.output.len() == 1 => {
+                native::Int8Mlp::from_proto(&proto, &g.input[0].name, &g.output[0].name)
+                    .filter(|m| m.input_dim() == d && m.outputs() == info.outputs)
+                    .map(Arc::new)
+            }
+            _ => None,
+        };
+        Ok(Encoder {
+            path,
+            info,
+            plan,
+            native,
+        })
+    }
+
+    /// Whether int8 inference runs on the native executor (an int8 model with the exported
+    /// layout) rather than on tract.
+    pub fn uses_native_int8(&self) -> bool {
+        self.native.is_some()
+    }
+
+    /// The same encoder, running everything on tract (for checks and comparisons).
+    pub fn tract_only(mut self) -> Self {
+        self.native = None;
+        self
     }
 
     /// What the model's metadata says.
@@ -296,7 +326,7 @@ impl Encoder {
         if len == 0 {
             return Err(EncoderError::EmptyBatch);
         }
-        if len % width != 0 {
+        if !len.is_multiple_of(width) {
             return Err(EncoderError::BatchWidth { len, width });
         }
         Ok(len / width)
@@ -311,6 +341,14 @@ impl Encoder {
     /// Logits of images given as f32 pixels in 0..255.
     pub fn logits_f32(&self, pixels: &[f32]) -> Result<Vec<f32>, EncoderError> {
         let n = self.rows(pixels.len())?;
+        if let Some(native) = &self.native {
+            let d = self.input_dim();
+            let mut out = Vec::with_capacity(n * self.outputs());
+            for chunk in pixels.chunks(MAX_ROWS_PER_RUN * d) {
+                out.extend(native.logits(chunk, chunk.len() / d));
+            }
+            return Ok(out);
+        }
         let d = self.input_dim();
         let mut out = Vec::with_capacity(n * self.outputs());
         for chunk in pixels.chunks(MAX_ROWS_PER_RUN * d) {
@@ -388,4 +426,264 @@ pub fn argmax_rows(logits: &[f32], k: usize) -> Result<Vec<u32>, EncoderError> {
             best as u32
         })
         .collect())
+}
+
+/// A native executor for the int8 models `imsat train` exports: the integer matrix products
+/// run in plain Rust (vectorized for the CPU found at run time), the float steps exactly as
+/// tract does them (`acc as f32 * multiplier + bias`, then `round_ties_even(y * (1/scale))`
+/// clamped to u8), so its codes are those of tract, bit for bit. Used when the graph has
+/// exactly the exported layout; any other graph runs on tract.
+mod native {
+    use std::collections::HashMap;
+    use std::vec::Vec;
+
+    use tract_onnx::pb;
+    use tract_onnx::pb::tensor_proto::DataType;
+
+    /// Activations and weights are padded to a multiple of this (zeros add nothing).
+    const PAD: usize = 64;
+
+    #[derive(Debug, Clone)]
+    struct Layer {
+        d_in: usize,
+        /// `d_in` rounded up to [`PAD`].
+        stride: usize,
+        d_out: usize,
+        /// Transposed weights `[d_out][stride]`, zero padded.
+        wt: Vec<i8>,
+        multiplier: f32,
+        bias: Vec<f32>,
+        /// `1 / scale` of the u8 quantization of this layer's output (hidden layers).
+        next_inv_scale: Option<f32>,
+    }
+
+    #[derive(Debug, Clone)]
+    pub(super) struct Int8Mlp {
+        input_inv_scale: f32,
+        layers: Vec<Layer>,
+    }
+
+    fn raw(t: &pb::TensorProto, dt: DataType, len: usize) -> Option<&[u8]> {
+        let size = match dt {
+            DataType::Float => 4,
+            _ => 1,
+        };
+        (t.data_type == dt as i32
+            && t.data_location.unwrap_or(0) == 0
+            && t.raw_data.len() == len * size)
+            .then_some(&t.raw_data[..])
+    }
+
+    fn dims(t: &pb::TensorProto) -> Vec<usize> {
+        t.dims.iter().map(|&d| d.max(0) as usize).collect()
+    }
+
+    fn scalar_f32(t: &pb::TensorProto) -> Option<f32> {
+        let b = raw(t, DataType::Float, 1)?;
+        let v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        (dims(t).iter().product::<usize>() == 1 && v.is_finite() && v > 0.0).then_some(v)
+    }
+
+    fn zero_u8(t: &pb::TensorProto) -> bool {
+        raw(t, DataType::Uint8, 1) == Some(&[0u8][..])
+    }
+
+    impl Int8Mlp {
+        /// The executor for `model` when its graph is exactly the exported int8 layout
+        /// (see `imsat_trainer::export`), else `None`.
+        pub(super) fn from_proto(
+            model: &pb::ModelProto,
+            input: &str,
+            output: &str,
+        ) -> Option<Self> {
+            let graph = model.graph.as_ref()?;
+            let init: HashMap<&str, &pb::TensorProto> = graph
+                .initializer
+                .iter()
+                .map(|t| (t.name.as_str(), t))
+                .collect();
+            let get = |name: &str| init.get(name).copied();
+            let mut nodes = graph.node.iter();
+            let mut next = |op: &str, n_in: usize| {
+                let node = nodes.next()?;
+                (node.op_type == op
+                    && node.input.len() == n_in
+                    && node.output.len() == 1
+                    && node.domain.is_empty())
+                .then_some(node)
+            };
+            let q = next("QuantizeLinear", 3)?;
+            if q.input[0] != input || !zero_u8(get(&q.input[2])?) {
+                return None;
+            }
+            let input_inv_scale = scalar_f32(get(&q.input[1])?)?.recip();
+            let mut cur = q.output[0].clone();
+            let mut layers: Vec<Layer> = Vec::new();
+            loop {
+                let mm = next("MatMulInteger", 2)?;
+                let w = get(&mm.input[1])?;
+                let (d_in, d_out) = match dims(w)[..] {
+                    [a, b] if a > 0 && b > 0 => (a, b),
+                    _ => return None,
+                };
+                let wq = raw(w, DataType::Int8, d_in * d_out)?;
+                if mm.input[0] != cur || layers.last().is_some_and(|l| l.d_out != d_in) {
+                    return None;
+                }
+                let cast = next("Cast", 1)?;
+                let to_float = cast
+                    .attribute
+                    .iter()
+                    .any(|a| a.name == "to" && a.i == DataType::Float as i64);
+                if cast.input[0] != mm.output[0] || !to_float || cast.attribute.len() != 1 {
+                    return None;
+                }
+                let mul = next("Mul", 2)?;
+                if mul.input[0] != cast.output[0] {
+                    return None;
+                }
+                let m = get(&mul.input[1])?;
+                let multiplier = f32::from_le_bytes(raw(m, DataType::Float, 1)?.try_into().ok()?);
+                if !dims(m).is_empty() || !multiplier.is_finite() {
+                    return None;
+                }
+                let add = next("Add", 2)?;
+                let b = get(&add.input[1])?;
+                if add.input[0] != mul.output[0] || dims(b) != [d_out] {
+                    return None;
+                }
+                let bias: Vec<f32> = raw(b, DataType::Float, d_out)?
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
+                let stride = d_in.div_ceil(PAD) * PAD;
+                let mut wt = std::vec![0i8; d_out * stride];
+                for (k, row) in wq.chunks_exact(d_out).enumerate() {
+                    for (j, &v) in row.iter().enumerate() {
+                        wt[j * stride + k] = v as i8;
+                    }
+                }
+                let mut layer = Layer {
+                    d_in,
+                    stride,
+                    d_out,
+                    wt,
+                    multiplier,
+                    bias,
+                    next_inv_scale: None,
+                };
+                if add.output[0] == output {
+                    layers.push(layer);
+                    break;
+                }
+                let q = next("QuantizeLinear", 3)?;
+                if q.input[0] != add.output[0] || !zero_u8(get(&q.input[2])?) {
+                    return None;
+                }
+                layer.next_inv_scale = Some(scalar_f32(get(&q.input[1])?)?.recip());
+                cur = q.output[0].clone();
+                layers.push(layer);
+            }
+            if nodes.next().is_some() {
+                return None;
+            }
+            Some(Int8Mlp {
+                input_inv_scale,
+                layers,
+            })
+        }
+
+        pub(super) fn input_dim(&self) -> usize {
+            self.layers[0].d_in
+        }
+
+        pub(super) fn outputs(&self) -> usize {
+            self.layers[self.layers.len() - 1].d_out
+        }
+
+        /// Logits of `n` rows of f32 pixels.
+        pub(super) fn logits(&self, pixels: &[f32], n: usize) -> Vec<f32> {
+            let first = &self.layers[0];
+            let mut a = std::vec![0u8; n * first.stride];
+            for (row, px) in a
+                .chunks_exact_mut(first.stride)
+                .zip(pixels.chunks_exact(first.d_in))
+            {
+                for (q, &p) in row.iter_mut().zip(px) {
+                    *q = quantize_u8(p, self.input_inv_scale);
+                }
+            }
+            let mut out = Vec::new();
+            for (i, l) in self.layers.iter().enumerate() {
+                match l.next_inv_scale {
+                    Some(inv) => {
+                        let stride = self.layers[i + 1].stride;
+                        let mut next = std::vec![0u8; n * stride];
+                        run_layer(l, &a, n, &mut |r, j, y| {
+                            next[r * stride + j] = quantize_u8(y, inv)
+                        });
+                        a = next;
+                    }
+                    None => {
+                        out = std::vec![0f32; n * l.d_out];
+                        let d_out = l.d_out;
+                        run_layer(l, &a, n, &mut |r, j, y| out[r * d_out + j] = y);
+                    }
+                }
+            }
+            out
+        }
+    }
+
+    /// tract's QuantizeLinear to u8 with zero point 0.
+    #[inline(always)]
+    fn quantize_u8(y: f32, inv_scale: f32) -> u8 {
+        ((y * inv_scale).round_ties_even() as i32).clamp(0, 255) as u8
+    }
+
+    #[inline(always)]
+    fn dot(a: &[u8], w: &[i8]) -> i32 {
+        a.iter().zip(w).map(|(&x, &y)| x as i32 * y as i32).sum()
+    }
+
+    /// `emit(row, j, acc * multiplier + bias[j])` for every row and output of a layer.
+    #[inline(always)]
+    fn layer_generic(l: &Layer, a: &[u8], n: usize, emit: &mut dyn FnMut(usize, usize, f32)) {
+        for r in 0..n {
+            let x = &a[r * l.stride..(r + 1) * l.stride];
+            for (j, w) in l.wt.chunks_exact(l.stride).enumerate() {
+                let acc = dot(x, w);
+                emit(r, j, acc as f32 * l.multiplier + l.bias[j]);
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    fn layer_vnni(l: &Layer, a: &[u8], n: usize, emit: &mut dyn FnMut(usize, usize, f32)) {
+        layer_generic(l, a, n, emit)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn layer_avx2(l: &Layer, a: &[u8], n: usize, emit: &mut dyn FnMut(usize, usize, f32)) {
+        layer_generic(l, a, n, emit)
+    }
+
+    fn run_layer(l: &Layer, a: &[u8], n: usize, emit: &mut dyn FnMut(usize, usize, f32)) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512vnni")
+                && std::is_x86_feature_detected!("avx512bw")
+            {
+                // SAFETY: the CPU has the features the function is compiled for.
+                return unsafe { layer_vnni(l, a, n, emit) };
+            }
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: as above.
+                return unsafe { layer_avx2(l, a, n, emit) };
+            }
+        }
+        layer_generic(l, a, n, emit)
+    }
 }

@@ -1,10 +1,11 @@
 //! `imsat encode`: images to codes (hash model) or cluster ids (cluster model).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use imsat_runtime::encoder::Encoded;
+use imsat_runtime::code::Codes;
+use imsat_runtime::encoder::{Encoded, Encoder, Task};
 use imsat_trainer::data;
 use imsat_trainer::io::write_atomic;
 use serde_json::json;
@@ -26,20 +27,39 @@ pub struct Args {
     pub out: PathBuf,
 }
 
-pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
-    let enc = open_model(&args.model)?;
-    let images = data::read_idx_images(&args.data)?;
+/// Open a model and read images that fit it (both checked: bad input is exit status 2).
+fn load(model: &Path, data: &Path) -> anyhow::Result<(Encoder, data::Images)> {
+    let enc = open_model(model)?;
+    let images = data::read_idx_images(data)?;
     if images.dim() != enc.input_dim() {
         return Err(super::bad_input(format!(
             "{}: images of {:?} ({} values) do not fit model {} which takes {:?} ({} values)",
-            args.data.display(),
+            data.display(),
             images.shape,
             images.dim(),
-            args.model.display(),
+            model.display(),
             enc.info().input_shape,
             enc.input_dim()
         )));
     }
+    Ok((enc, images))
+}
+
+/// The codes of every image of `data` through a hash `model` (for `imsat index build`).
+pub fn encode_hash_codes(model: &Path, data: &Path, _ctx: &Ctx) -> anyhow::Result<Codes> {
+    let (enc, images) = load(model, data)?;
+    if enc.task() != Task::Hash {
+        return Err(super::bad_input(format!(
+            "{}: a {} model makes cluster ids, not codes: use a hash model",
+            model.display(),
+            enc.task()
+        )));
+    }
+    Ok(enc.codes(&images.pixels)?)
+}
+
+pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
+    let (enc, images) = load(&args.model, &args.data)?;
     let started = Instant::now();
     let encoded = enc.encode(&images.pixels)?;
     let seconds = started.elapsed().as_secs_f64();
