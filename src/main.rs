@@ -1,6 +1,8 @@
 //! The `imsat` command line.
 
 mod cli;
+mod input;
+mod plot;
 
 use clap::{Parser, Subcommand};
 
@@ -18,19 +20,29 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train an IMSAT encoder (clustering or hashing) and export it as ONNX.
-    #[command(after_help = "Example:\n  imsat train --task cluster --classes 10 \\\n    --data data/mnist10k/images-idx3-ubyte.gz --labels data/mnist10k/labels-idx1-ubyte.gz \\\n    --seed 0 --out runs/c0")]
+    #[command(
+        after_help = "Example:\n  imsat train --task cluster --classes 10 \\\n    --data data/mnist10k/images-idx3-ubyte.gz --labels data/mnist10k/labels-idx1-ubyte.gz \\\n    --seed 0 --out runs/c0"
+    )]
     Train(cli::train::Args),
     /// Evaluate an exported model on labelled data (accuracy/NMI or retrieval mAP).
-    #[command(after_help = "Example:\n  imsat eval --model models/hash16.onnx \\\n    --data data/mnist10k/images-idx3-ubyte.gz --labels data/mnist10k/labels-idx1-ubyte.gz")]
+    #[command(
+        after_help = "Example:\n  imsat eval --model models/hash16.onnx \\\n    --data data/mnist10k/images-idx3-ubyte.gz --labels data/mnist10k/labels-idx1-ubyte.gz"
+    )]
     Eval(cli::eval::Args),
     /// Encode images into codes (hash) or cluster ids with an exported model.
-    #[command(after_help = "Example:\n  imsat encode --model models/hash16.onnx --data data/mnist10k/images-idx3-ubyte.gz --out codes.u64")]
+    #[command(
+        after_help = "Example:\n  imsat encode --model models/hash16.onnx --data data/mnist10k/images-idx3-ubyte.gz --out codes.u64"
+    )]
     Encode(cli::encode::Args),
     /// Build or import a Hamming index file.
-    #[command(after_help = "Example:\n  imsat index build --model models/hash32.onnx --data data/mnist10k/images-idx3-ubyte.gz --out mnist.idx")]
+    #[command(
+        after_help = "Example:\n  imsat index build --model models/hash32.onnx --data data/mnist10k/images-idx3-ubyte.gz --out mnist.idx"
+    )]
     Index(cli::index::Args),
     /// k-NN or radius search over an index.
-    #[command(after_help = "Example:\n  imsat search --index mnist.idx --queries-raw-u64 queries.u64 -k 10 --json")]
+    #[command(
+        after_help = "Example:\n  imsat search --index mnist.idx --queries-raw-u64 queries.u64 -k 10 --json"
+    )]
     Search(cli::search::Args),
     /// Find groups of near-duplicate images in a folder.
     #[command(after_help = "Example:\n  imsat dedup --model models/hash32.onnx --radius 2 photos/")]

@@ -60,7 +60,6 @@ pub fn exit_code(result: anyhow::Result<()>) -> ExitCode {
 }
 
 fn is_bad_input(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.is::<BadInput>() || c.is::<imsat_trainer::data::DataError>()
-    })
+    e.chain()
+        .any(|c| c.is::<BadInput>() || c.is::<imsat_trainer::data::DataError>())
 }

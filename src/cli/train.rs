@@ -76,7 +76,8 @@ pub fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
         c.hidden = h.clone();
     }
     if let Some(s) = &args.sat {
-        c.sat = imsat_trainer::sat::parse_sat_list(s).map_err(|e| bad_input(format!("--sat: {e}")))?;
+        c.sat =
+            imsat_trainer::sat::parse_sat_list(s).map_err(|e| bad_input(format!("--sat: {e}")))?;
     }
     Ok(c)
 }
@@ -132,8 +133,11 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             l.truncate(limit);
         }
     }
-    config.validate(images.n).map_err(|e| bad_input(e.to_string()))?;
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    config
+        .validate(images.n)
+        .map_err(|e| bad_input(e.to_string()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
 
     let trained = train(&config, &images, labels.as_deref(), !ctx.quiet)?;
     let report = report_json(&trained, images.n, crc32fast::hash(&images.pixels));
@@ -146,9 +150,31 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         .into_bytes()
         .map_err(|e| anyhow::anyhow!("serializing the model: {e:?}"))?;
     save("model.bpk", &record)?;
-    save("config.json", serde_json::to_string_pretty(&trained.config)?.as_bytes())?;
-    save("history.json", serde_json::to_string_pretty(&trained.history)?.as_bytes())?;
-    save("report.json", serde_json::to_string_pretty(&report)?.as_bytes())?;
+    save(
+        "config.json",
+        serde_json::to_string_pretty(&trained.config)?.as_bytes(),
+    )?;
+    save(
+        "history.json",
+        serde_json::to_string_pretty(&trained.history)?.as_bytes(),
+    )?;
+    save(
+        "report.json",
+        serde_json::to_string_pretty(&report)?.as_bytes(),
+    )?;
+    let metric = match config.task {
+        Task::Cluster => "clustering accuracy",
+        Task::Hash => "retrieval mAP",
+    };
+    let title = format!("{} {}", config.task.as_str(), config.outputs);
+    crate::plot::training_curves(
+        &args.out.join("curves.png"),
+        &trained.history,
+        &title,
+        metric,
+    )?;
+    // ONNX export (f32 + calibrated int8), calibrated on the training images.
+    imsat_trainer::export::write_models(&trained, &images, &report.to_string(), &args.out)?;
     println!("{report}");
     Ok(())
 }

@@ -35,11 +35,15 @@ fn main() {
     if let Ok(v) = std::env::var("EPS") {
         c.eps_scale = v.parse().unwrap();
     }
+    if let Ok(v) = std::env::var("AFFINE") {
+        let p: Vec<f32> = v.split(',').map(|x| x.parse().unwrap()).collect();
+        c.affine = sat::AffineRange { degrees: p[0], scale: p[1], shift: p[2] };
+    }
     let t = train::train(&c, &images, Some(&labels), false).unwrap();
     let per_epoch: Vec<f64> = t.history.iter().filter_map(|h| h.metric).collect();
     println!(
         "{}",
         serde_json::json!({"config": t.config, "quality": t.quality, "seconds_per_epoch": t.seconds_per_epoch,
-            "per_epoch": per_epoch.iter().map(|v| (v * 1000.0).round() / 1000.0).collect::<Vec<_>>()})
+            "last": t.history.last(), "per_epoch": per_epoch.iter().map(|v| (v * 1000.0).round() / 1000.0).collect::<Vec<_>>()})
     );
 }

@@ -85,7 +85,10 @@ fn parse_idx_u8<'a>(path: &Path, bytes: &'a [u8]) -> Result<(Vec<usize>, &'a [u8
         return Err(DataError::invalid(path, "empty file"));
     }
     if bytes.len() < 4 {
-        return Err(DataError::invalid(path, "truncated: shorter than the 4-byte IDX magic"));
+        return Err(DataError::invalid(
+            path,
+            "truncated: shorter than the 4-byte IDX magic",
+        ));
     }
     if bytes[0] != 0 || bytes[1] != 0 {
         return Err(DataError::invalid(
@@ -99,7 +102,10 @@ fn parse_idx_u8<'a>(path: &Path, bytes: &'a [u8]) -> Result<(Vec<usize>, &'a [u8
     if bytes[2] != 0x08 {
         return Err(DataError::invalid(
             path,
-            format!("IDX element type 0x{:02x} is not supported (only u8, 0x08)", bytes[2]),
+            format!(
+                "IDX element type 0x{:02x} is not supported (only u8, 0x08)",
+                bytes[2]
+            ),
         ));
     }
     let rank = bytes[3] as usize;
@@ -110,7 +116,10 @@ fn parse_idx_u8<'a>(path: &Path, bytes: &'a [u8]) -> Result<(Vec<usize>, &'a [u8
     if bytes.len() < header {
         return Err(DataError::invalid(
             path,
-            format!("truncated: header needs {header} bytes, file has {}", bytes.len()),
+            format!(
+                "truncated: header needs {header} bytes, file has {}",
+                bytes.len()
+            ),
         ));
     }
     let dims: Vec<usize> = (0..rank)
@@ -153,13 +162,19 @@ pub fn read_idx_images(path: impl AsRef<Path>) -> Result<Images, DataError> {
     if dims.len() < 2 {
         return Err(DataError::invalid(
             path,
-            format!("an image file needs rank >= 2, this one has rank {} (a label file?)", dims.len()),
+            format!(
+                "an image file needs rank >= 2, this one has rank {} (a label file?)",
+                dims.len()
+            ),
         ));
     }
     let n = dims[0];
     let shape = dims[1..].to_vec();
     if n == 0 || shape.contains(&0) {
-        return Err(DataError::invalid(path, format!("empty: dimensions {dims:?}")));
+        return Err(DataError::invalid(
+            path,
+            format!("empty: dimensions {dims:?}"),
+        ));
     }
     Ok(Images {
         n,
@@ -176,13 +191,20 @@ pub fn read_idx_labels(path: impl AsRef<Path>, max_classes: usize) -> Result<Vec
     if dims.len() != 1 {
         return Err(DataError::invalid(
             path,
-            format!("a label file has rank 1, this one has rank {} (an image file?)", dims.len()),
+            format!(
+                "a label file has rank 1, this one has rank {} (an image file?)",
+                dims.len()
+            ),
         ));
     }
     if dims[0] == 0 {
         return Err(DataError::invalid(path, "empty: 0 labels"));
     }
-    if let Some((i, &v)) = payload.iter().enumerate().find(|(_, v)| **v as usize >= max_classes) {
+    if let Some((i, &v)) = payload
+        .iter()
+        .enumerate()
+        .find(|(_, v)| **v as usize >= max_classes)
+    {
         return Err(DataError::invalid(
             path,
             format!("label {v} at index {i} is out of range (expected 0..{max_classes})"),
@@ -241,7 +263,10 @@ mod tests {
         for &l in &labels {
             counts[l as usize] += 1;
         }
-        assert_eq!(counts, [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]);
+        assert_eq!(
+            counts,
+            [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]
+        );
         // Real digits: dark background, bright strokes.
         let mean = imgs.pixels.iter().map(|&p| p as f64).sum::<f64>() / imgs.pixels.len() as f64;
         assert!((20.0..50.0).contains(&mean), "mean pixel {mean}");
@@ -288,7 +313,11 @@ mod tests {
         assert!(err_text(read_idx_images(&p)).contains("truncated"));
 
         // A header that promises 4 billion images must fail before allocating.
-        let p = write(&dir, "huge.idx", &idx_u8_bytes(&[u32::MAX as usize, 28, 28], &[0; 10]));
+        let p = write(
+            &dir,
+            "huge.idx",
+            &idx_u8_bytes(&[u32::MAX as usize, 28, 28], &[0; 10]),
+        );
         assert!(err_text(read_idx_images(&p)).contains("truncated"));
 
         let p = write(&dir, "empty.idx", &[]);
@@ -304,12 +333,18 @@ mod tests {
         assert!(err_text(read_idx_images(&p)).contains("corrupt gzip"));
 
         let e = err_text(read_idx_images(dir.path().join("missing.idx")));
-        assert!(e.contains("missing.idx") && e.contains("cannot read"), "{e}");
+        assert!(
+            e.contains("missing.idx") && e.contains("cannot read"),
+            "{e}"
+        );
 
         let imgs = write(&dir, "imgs.idx", &good);
         let labels3 = write(&dir, "labels3.idx", &idx_u8_bytes(&[3], &[0, 1, 2]));
         let e = err_text(read_labelled(&imgs, &labels3));
-        assert!(e.contains("labels3.idx") && e.contains("3 labels but 2 images"), "{e}");
+        assert!(
+            e.contains("labels3.idx") && e.contains("3 labels but 2 images"),
+            "{e}"
+        );
 
         let bad = write(&dir, "bad.idx", &idx_u8_bytes(&[2], &[1, 12]));
         let e = err_text(read_idx_labels(&bad, 10));

@@ -30,10 +30,19 @@ impl Neighbours {
 const BLOCK: usize = 1024;
 
 /// Exact k nearest neighbours of each of the `n` rows of `x` (`n x d`, row-major).
-pub fn nearest_neighbours(x: &[f32], n: usize, d: usize, k: usize, progress: &ProgressBar) -> Neighbours {
+pub fn nearest_neighbours(
+    x: &[f32],
+    n: usize,
+    d: usize,
+    k: usize,
+    progress: &ProgressBar,
+) -> Neighbours {
     assert_eq!(x.len(), n * d, "x must be n x d");
     let k = k.min(n.saturating_sub(1));
-    let norms: Vec<f32> = x.chunks_exact(d).map(|r| r.iter().map(|v| v * v).sum()).collect();
+    let norms: Vec<f32> = x
+        .chunks_exact(d)
+        .map(|r| r.iter().map(|v| v * v).sum())
+        .collect();
     let mut ids = vec![0u32; n * k];
     let mut distances = vec![0f32; n * k];
     let mut dots = vec![0f32; BLOCK * n];

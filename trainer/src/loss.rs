@@ -94,7 +94,8 @@ fn hash_terms(logits: Tensor<2>) -> InfoTerms {
 
     // Joint probabilities of every bit pair at once: P_ab[i, j] = mean_b p_a[b, i] p_b[b, j].
     let inv_b = 1.0 / b as f64;
-    let joint = |a: &Tensor<2>, c: &Tensor<2>| a.clone().transpose().matmul(c.clone()).mul_scalar(inv_b);
+    let joint =
+        |a: &Tensor<2>, c: &Tensor<2>| a.clone().transpose().matmul(c.clone()).mul_scalar(inv_b);
     let log_marg = |l: &Tensor<2>| l.clone().reshape([m, 1]); // [M, 1], row marginal
     let mut mi: Option<Tensor<2>> = None;
     for (pa, la) in [(&p1, &log_m1), (&p0, &log_m0)] {
@@ -157,7 +158,10 @@ mod tests {
     }
 
     fn entropy(p: &[f64]) -> f64 {
-        -p.iter().filter(|&&v| v > 0.0).map(|&v| v * v.ln()).sum::<f64>()
+        -p.iter()
+            .filter(|&&v| v > 0.0)
+            .map(|&v| v * v.ln())
+            .sum::<f64>()
     }
 
     fn softmax(l: &[f32]) -> Vec<f64> {
@@ -173,7 +177,9 @@ mod tests {
         let t = info_terms(Task::Cluster, logits(&rows));
         let ps: Vec<Vec<f64>> = rows.iter().map(|r| softmax(r)).collect();
         let cond = ps.iter().map(|p| entropy(p)).sum::<f64>() / 3.0;
-        let mean: Vec<f64> = (0..3).map(|k| ps.iter().map(|p| p[k]).sum::<f64>() / 3.0).collect();
+        let mean: Vec<f64> = (0..3)
+            .map(|k| ps.iter().map(|p| p[k]).sum::<f64>() / 3.0)
+            .collect();
         assert!((scalar(t.cond_entropy) - cond).abs() < 1e-5);
         assert!((scalar(t.marginal_entropy) - entropy(&mean)).abs() < 1e-5);
         assert_eq!(scalar(t.pairwise_mi), 0.0);
@@ -197,12 +203,26 @@ mod tests {
 
     #[test]
     fn hash_terms_match_hand_computation() {
-        let rows: [&[f32]; 4] = [&[1.0, -2.0, 0.5], &[-1.0, 3.0, 0.0], &[2.0, 0.5, -1.5], &[0.0, -0.5, 2.5]];
+        let rows: [&[f32]; 4] = [
+            &[1.0, -2.0, 0.5],
+            &[-1.0, 3.0, 0.0],
+            &[2.0, 0.5, -1.5],
+            &[0.0, -0.5, 2.5],
+        ];
         let t = info_terms(Task::Hash, logits(&rows));
-        let p: Vec<Vec<f64>> = rows.iter().map(|r| r.iter().map(|&v| sigmoid(v)).collect()).collect();
+        let p: Vec<Vec<f64>> = rows
+            .iter()
+            .map(|r| r.iter().map(|&v| sigmoid(v)).collect())
+            .collect();
         let n = 4.0;
-        let cond: f64 = p.iter().map(|r| r.iter().map(|&v| bern(v)).sum::<f64>()).sum::<f64>() / n;
-        let marg: Vec<f64> = (0..3).map(|i| p.iter().map(|r| r[i]).sum::<f64>() / n).collect();
+        let cond: f64 = p
+            .iter()
+            .map(|r| r.iter().map(|&v| bern(v)).sum::<f64>())
+            .sum::<f64>()
+            / n;
+        let marg: Vec<f64> = (0..3)
+            .map(|i| p.iter().map(|r| r[i]).sum::<f64>() / n)
+            .collect();
         let h: f64 = marg.iter().map(|&v| bern(v)).sum();
         let mut mi = 0.0;
         for i in 0..3 {
@@ -227,7 +247,12 @@ mod tests {
     #[test]
     fn independent_bits_have_zero_pairwise_mi() {
         // Bit 0 and bit 1 take all four combinations equally often: independent.
-        let rows: [&[f32]; 4] = [&[50.0, 50.0], &[50.0, -50.0], &[-50.0, 50.0], &[-50.0, -50.0]];
+        let rows: [&[f32]; 4] = [
+            &[50.0, 50.0],
+            &[50.0, -50.0],
+            &[-50.0, 50.0],
+            &[-50.0, -50.0],
+        ];
         let t = info_terms(Task::Hash, logits(&rows));
         assert!(scalar(t.pairwise_mi).abs() < 1e-5);
         assert!((scalar(t.marginal_entropy) - 2.0 * 2f64.ln()).abs() < 1e-5);

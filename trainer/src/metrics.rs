@@ -33,9 +33,18 @@ pub fn nmi(clusters: &[usize], labels: &[u8]) -> f64 {
     for (&cl, &lab) in clusters.iter().zip(labels) {
         joint[cl * c + lab as usize] += 1.0;
     }
-    let row: Vec<f64> = (0..k).map(|i| joint[i * c..(i + 1) * c].iter().sum()).collect();
-    let col: Vec<f64> = (0..c).map(|j| (0..k).map(|i| joint[i * c + j]).sum()).collect();
-    let h = |v: &[f64]| -v.iter().filter(|&&x| x > 0.0).map(|&x| x / n * (x / n).ln()).sum::<f64>();
+    let row: Vec<f64> = (0..k)
+        .map(|i| joint[i * c..(i + 1) * c].iter().sum())
+        .collect();
+    let col: Vec<f64> = (0..c)
+        .map(|j| (0..k).map(|i| joint[i * c + j]).sum())
+        .collect();
+    let h = |v: &[f64]| {
+        -v.iter()
+            .filter(|&&x| x > 0.0)
+            .map(|&x| x / n * (x / n).ln())
+            .sum::<f64>()
+    };
     let mut mi = 0.0;
     for i in 0..k {
         for j in 0..c {
@@ -46,7 +55,11 @@ pub fn nmi(clusters: &[usize], labels: &[u8]) -> f64 {
         }
     }
     let denom = (h(&row) + h(&col)) / 2.0;
-    if denom <= 0.0 { 1.0 } else { (mi / denom).clamp(0.0, 1.0) }
+    if denom <= 0.0 {
+        1.0
+    } else {
+        (mi / denom).clamp(0.0, 1.0)
+    }
 }
 
 /// Query/gallery split: from a seeded permutation, `per_class` queries of each label; the

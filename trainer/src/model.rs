@@ -46,7 +46,11 @@ impl Encoder {
         let mut norms = Vec::new();
         for &h in hidden {
             layers.push(linear(d_in, h, 0.1, device));
-            norms.push(BatchNormConfig::new(h).with_epsilon(BN_EPSILON).init(device));
+            norms.push(
+                BatchNormConfig::new(h)
+                    .with_epsilon(BN_EPSILON)
+                    .init(device),
+            );
             d_in = h;
         }
         Encoder {

@@ -8,6 +8,7 @@
 //! - Neighbour: one of the sample's nearest neighbours in the data, standing in for an
 //!   augmentation the data itself provides.
 
+use burn::module::Module;
 use burn::tensor::{Distribution, Tensor, TensorData};
 use rand::Rng;
 
@@ -59,7 +60,11 @@ pub fn normalize_rows(d: Tensor<2>) -> Tensor<2> {
 
 /// Random unit directions `[B, D]`.
 fn random_directions(shape: [usize; 2], device: &burn::tensor::Device) -> Tensor<2> {
-    normalize_rows(Tensor::random(shape, Distribution::Normal(0.0, 1.0), device))
+    normalize_rows(Tensor::random(
+        shape,
+        Distribution::Normal(0.0, 1.0),
+        device,
+    ))
 }
 
 /// The virtual adversarial perturbation `eps_i * g_i / ||g_i||` for batch `x`, where `g` is the
@@ -75,7 +80,10 @@ pub fn vat_perturbation(
 ) -> Tensor<2> {
     let device = x.device();
     let d = random_directions(x.dims(), &device).detach().require_grad();
-    let probe = model.forward(x.clone().add(d.clone().mul_scalar(xi)), Norm::BatchOnly);
+    // Only the gradient with respect to `d` is needed: a parameter-frozen copy skips the
+    // weight gradients of this backward pass.
+    let frozen = model.clone().no_grad();
+    let probe = frozen.forward(x.clone().add(d.clone().mul_scalar(xi)), Norm::BatchOnly);
     let kl = kl_divergence(task, target.clone(), probe);
     let grads = kl.backward();
     let g = d
@@ -124,7 +132,9 @@ pub fn affine_distort(
     let mut out = vec![-1.0f32; batch.len()];
     let (cy, cx) = ((rows as f32 - 1.0) / 2.0, (cols as f32 - 1.0) / 2.0);
     for (src, dst) in batch.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
-        let angle = rng.random_range(-range.degrees..=range.degrees).to_radians();
+        let angle = rng
+            .random_range(-range.degrees..=range.degrees)
+            .to_radians();
         let scale = 1.0 + rng.random_range(-range.scale..=range.scale);
         let (ty, tx) = (
             rng.random_range(-range.shift..=range.shift),
@@ -189,7 +199,10 @@ mod tests {
 
     #[test]
     fn sat_list_parses_and_rejects() {
-        assert_eq!(parse_sat_list("vat,affine").unwrap(), vec![SatKind::Vat, SatKind::Affine]);
+        assert_eq!(
+            parse_sat_list("vat,affine").unwrap(),
+            vec![SatKind::Vat, SatKind::Affine]
+        );
         assert!(parse_sat_list("vat,bogus").unwrap_err().contains("bogus"));
     }
 }

@@ -80,7 +80,10 @@ impl TrainConfig {
     pub fn validate(&self, n: usize) -> Result<(), TrainError> {
         let bad = |m: String| Err(TrainError::Config(m));
         if self.task == Task::Cluster && self.outputs < 2 {
-            return bad(format!("--classes must be at least 2, got {}", self.outputs));
+            return bad(format!(
+                "--classes must be at least 2, got {}",
+                self.outputs
+            ));
         }
         if self.task == Task::Hash && self.outputs == 0 {
             return bad("--bits must be at least 1".into());
@@ -89,14 +92,24 @@ impl TrainConfig {
             return bad(format!("--batch must be at least 2, got {}", self.batch));
         }
         if self.batch > n {
-            return bad(format!("--batch {} is larger than the data ({n} samples)", self.batch));
+            return bad(format!(
+                "--batch {} is larger than the data ({n} samples)",
+                self.batch
+            ));
         }
         if self.epochs == 0 {
             return bad("--epochs must be at least 1".into());
         }
-        for (name, v) in [("lr", self.lr), ("lam", self.lam), ("mu", self.mu), ("xi", self.xi)] {
+        for (name, v) in [
+            ("lr", self.lr),
+            ("lam", self.lam),
+            ("mu", self.mu),
+            ("xi", self.xi),
+        ] {
             if !v.is_finite() || v < 0.0 {
-                return bad(format!("--{name} must be a finite non-negative number, got {v}"));
+                return bad(format!(
+                    "--{name} must be a finite non-negative number, got {v}"
+                ));
             }
         }
         if self.hidden.contains(&0) {
@@ -195,7 +208,10 @@ pub fn argmax_rows(logits: &[f32], k: usize) -> Vec<usize> {
         .map(|r| {
             r.iter()
                 .enumerate()
-                .fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
+                .fold(
+                    (0, f32::NEG_INFINITY),
+                    |b, (i, &v)| if v > b.1 { (i, v) } else { b },
+                )
                 .0
         })
         .collect()
@@ -216,7 +232,13 @@ pub fn pack_codes(logits: &[f32], bits: usize) -> Vec<u64> {
 }
 
 /// Evaluate logits against labels: accuracy + NMI, or the retrieval protocol.
-pub fn evaluate_logits(task: Task, logits: &[f32], outputs: usize, labels: &[u8], seed: u64) -> Quality {
+pub fn evaluate_logits(
+    task: Task,
+    logits: &[f32],
+    outputs: usize,
+    labels: &[u8],
+    seed: u64,
+) -> Quality {
     match task {
         Task::Cluster => {
             let clusters = argmax_rows(logits, outputs);
@@ -254,7 +276,11 @@ pub fn train(
     if let Some(l) = labels
         && l.len() != images.n
     {
-        return Err(TrainError::Data(format!("{} labels for {} images", l.len(), images.n)));
+        return Err(TrainError::Data(format!(
+            "{} labels for {} images",
+            l.len(),
+            images.n
+        )));
     }
     let (n, dim) = (images.n, images.dim());
     let (rows, cols) = match images.shape.as_slice() {
@@ -267,7 +293,11 @@ pub fn train(
     }
     let x = scale_pixels(&images.pixels);
     let bar = |len: u64, what: &str| {
-        let pb = if show_progress { ProgressBar::new(len) } else { ProgressBar::hidden() };
+        let pb = if show_progress {
+            ProgressBar::new(len)
+        } else {
+            ProgressBar::hidden()
+        };
         pb.set_style(
             ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {elapsed} {msg}")
                 .expect("static template")
@@ -278,10 +308,19 @@ pub fn train(
     };
 
     let needs_nn = uses(SatKind::Vat) || uses(SatKind::Rpt) || uses(SatKind::Neighbour);
-    let neighbours: Option<Neighbours> =
-        needs_nn.then(|| nearest_neighbours(&x, n, dim, config.eps_neighbour, &bar(n as u64, "neighbours")));
+    let neighbours: Option<Neighbours> = needs_nn.then(|| {
+        nearest_neighbours(
+            &x,
+            n,
+            dim,
+            config.eps_neighbour,
+            &bar(n as u64, "neighbours"),
+        )
+    });
     let eps: Vec<f32> = match &neighbours {
-        Some(nn) => (0..n).map(|i| config.eps_scale as f32 * nn.kth_distance(i)).collect(),
+        Some(nn) => (0..n)
+            .map(|i| config.eps_scale as f32 * nn.kth_distance(i))
+            .collect(),
         None => vec![0.0; n],
     };
 
@@ -301,12 +340,16 @@ pub fn train(
         for step in 0..steps {
             let idx = rand::seq::index::sample(&mut rng, n, config.batch).into_vec();
             let rows_of = |ids: &mut dyn Iterator<Item = usize>| -> Vec<f32> {
-                ids.flat_map(|i| x[i * dim..(i + 1) * dim].iter().copied()).collect()
+                ids.flat_map(|i| x[i * dim..(i + 1) * dim].iter().copied())
+                    .collect()
             };
             let xb_host = rows_of(&mut idx.iter().copied());
             let xb = sat::tensor_from_rows(xb_host.clone(), config.batch, &device);
             let eps_b = Tensor::<2>::from_data(
-                TensorData::new(idx.iter().map(|&i| eps[i]).collect::<Vec<f32>>(), [config.batch, 1]),
+                TensorData::new(
+                    idx.iter().map(|&i| eps[i]).collect::<Vec<f32>>(),
+                    [config.batch, 1],
+                ),
                 &device,
             );
 
@@ -318,7 +361,14 @@ pub fn train(
             for &kind in &config.sat {
                 let augmented = match kind {
                     SatKind::Vat => {
-                        let r = sat::vat_perturbation(config.task, &model, &xb, &target, &eps_b, config.xi);
+                        let r = sat::vat_perturbation(
+                            config.task,
+                            &model,
+                            &xb,
+                            &target,
+                            &eps_b,
+                            config.xi,
+                        );
                         xb.clone().add(r)
                     }
                     SatKind::Rpt => xb.clone().add(sat::random_perturbation(&xb, &eps_b)),
@@ -328,12 +378,24 @@ pub fn train(
                         &device,
                     ),
                     SatKind::Neighbour => {
-                        let nn = neighbours.as_ref().expect("neighbours computed for this SAT kind");
-                        let picks = idx.iter().map(|&i| nn.of(i)[rng.random_range(0..nn.k)] as usize);
-                        sat::tensor_from_rows(rows_of(&mut picks.into_iter()), config.batch, &device)
+                        let nn = neighbours
+                            .as_ref()
+                            .expect("neighbours computed for this SAT kind");
+                        let picks = idx
+                            .iter()
+                            .map(|&i| nn.of(i)[rng.random_range(0..nn.k)] as usize);
+                        sat::tensor_from_rows(
+                            rows_of(&mut picks.into_iter()),
+                            config.batch,
+                            &device,
+                        )
                     }
                 };
-                let kl = kl_divergence(config.task, target.clone(), model.forward(augmented, Norm::BatchOnly));
+                let kl = kl_divergence(
+                    config.task,
+                    target.clone(),
+                    model.forward(augmented, Norm::BatchOnly),
+                );
                 sat_loss = Some(match sat_loss {
                     None => kl,
                     Some(acc) => acc.add(kl),
@@ -357,7 +419,12 @@ pub fn train(
             for (slot, (term, t)) in values.iter().enumerate() {
                 let v = t.to_data().try_into_vec::<f32>().expect("f32 scalar")[0];
                 if !v.is_finite() {
-                    return Err(TrainError::NonFinite { epoch, step, term, value: v });
+                    return Err(TrainError::NonFinite {
+                        epoch,
+                        step,
+                        term,
+                        value: v,
+                    });
                 }
                 sums[slot] += v as f64;
             }
@@ -389,8 +456,14 @@ pub fn train(
             stats.sat,
             stats.cond_entropy,
             stats.marginal_entropy,
-            if config.task == Task::Hash { format!(" MI {:.3}", stats.pairwise_mi) } else { String::new() },
-            metric.map(|m| format!(" metric {m:.4}")).unwrap_or_default()
+            if config.task == Task::Hash {
+                format!(" MI {:.3}", stats.pairwise_mi)
+            } else {
+                String::new()
+            },
+            metric
+                .map(|m| format!(" metric {m:.4}"))
+                .unwrap_or_default()
         ));
         if !show_progress && std::env::var_os("IMSAT_LOG_EPOCHS").is_some() {
             eprintln!("{}", serde_json::to_string(&stats).unwrap_or_default());

@@ -1,0 +1,71 @@
+//! Where images come from: an IDX file (gzipped or not) or a folder of PNG/JPEG/BMP files.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use imsat_trainer::data::{self, Images};
+
+use crate::cli::bad_input;
+
+/// Images to encode, with the file each came from when read from a folder.
+pub struct Loaded {
+    pub images: Images,
+    /// `Some(paths)` for a folder: `paths[i]` is image i. `None` for an IDX file.
+    pub paths: Option<Vec<PathBuf>>,
+}
+
+const EXTENSIONS: [&str; 5] = ["png", "jpg", "jpeg", "bmp", "gif"];
+
+/// Read `path`: a folder of images (converted to grayscale and resized to `shape`, in file-name
+/// order) or an IDX image file.
+pub fn load_images(path: &Path, shape: (usize, usize)) -> anyhow::Result<Loaded> {
+    if !path.is_dir() {
+        let images = data::read_idx_images(path)?;
+        return Ok(Loaded {
+            images,
+            paths: None,
+        });
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+        .with_context(|| format!("reading folder {}", path.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && p.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(bad_input(format!(
+            "{}: no image files (png, jpg, bmp, gif) in this folder",
+            path.display()
+        )));
+    }
+    let (rows, cols) = shape;
+    let mut pixels = Vec::with_capacity(files.len() * rows * cols);
+    for f in &files {
+        let img = image::open(f)
+            .map_err(|e| bad_input(format!("{}: cannot decode image: {e}", f.display())))?;
+        if img.width() == 0 || img.height() == 0 {
+            return Err(bad_input(format!("{}: image has zero size", f.display())));
+        }
+        let gray = img
+            .resize_exact(
+                cols as u32,
+                rows as u32,
+                image::imageops::FilterType::Triangle,
+            )
+            .into_luma8();
+        pixels.extend_from_slice(gray.as_raw());
+    }
+    Ok(Loaded {
+        images: Images {
+            n: files.len(),
+            shape: vec![rows, cols],
+            pixels,
+        },
+        paths: Some(files),
+    })
+}

@@ -1,0 +1,153 @@
+//! Pictures people would rather look at than read: training curves and retrieval examples.
+
+use std::path::Path;
+
+use anyhow::Context;
+use imsat_trainer::io::write_atomic;
+use imsat_trainer::train::EpochStats;
+use plotters::prelude::*;
+
+/// Render into an RGB buffer, then save it as PNG through a temporary file.
+fn save_png(
+    path: &Path,
+    w: u32,
+    h: u32,
+    draw: impl FnOnce(&mut [u8]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut buf = vec![255u8; (w * h * 3) as usize];
+    draw(&mut buf)?;
+    let img = image::RgbImage::from_raw(w, h, buf).context("plot buffer size")?;
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
+    write_atomic(path, &png).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Training curves: each loss term per epoch (left) and the quality metric per epoch (right).
+pub fn training_curves(
+    path: &Path,
+    history: &[EpochStats],
+    title: &str,
+    metric_name: &str,
+) -> anyhow::Result<()> {
+    save_png(path, 1000, 420, |buf| {
+        let root = BitMapBackend::with_buffer(buf, (1000, 420)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let (left, right) = root.split_horizontally(520);
+        let epochs = history.len().max(1) as f64;
+        let series: [(&str, fn(&EpochStats) -> f64, RGBColor); 5] = [
+            ("loss", |s| s.loss, BLACK),
+            ("SAT", |s| s.sat, RED),
+            ("H(Y|X)", |s| s.cond_entropy, BLUE),
+            ("H(Y)", |s| s.marginal_entropy, GREEN),
+            ("pairwise MI", |s| s.pairwise_mi, MAGENTA),
+        ];
+        let values = history
+            .iter()
+            .flat_map(|s| series.iter().map(move |(_, f, _)| f(s)));
+        let (lo, hi) = values.fold((0f64, 0f64), |(a, b), v| (a.min(v), b.max(v)));
+        let pad = ((hi - lo) * 0.05).max(1e-3);
+        let mut chart = ChartBuilder::on(&left)
+            .caption(format!("{title}: loss terms"), ("sans-serif", 20))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(50)
+            .build_cartesian_2d(1f64..epochs.max(2.0), (lo - pad)..(hi + pad))?;
+        chart.configure_mesh().x_desc("epoch").draw()?;
+        for (name, f, color) in series {
+            if history.iter().all(|s| f(s) == 0.0) {
+                continue;
+            }
+            chart
+                .draw_series(LineSeries::new(
+                    history.iter().map(|s| (s.epoch as f64, f(s))),
+                    color.stroke_width(2),
+                ))?
+                .label(name)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()?;
+
+        let mut chart = ChartBuilder::on(&right)
+            .caption(format!("{title}: {metric_name}"), ("sans-serif", 20))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(50)
+            .build_cartesian_2d(1f64..epochs.max(2.0), 0f64..1f64)?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc(metric_name)
+            .draw()?;
+        chart.draw_series(LineSeries::new(
+            history
+                .iter()
+                .filter_map(|s| s.metric.map(|m| (s.epoch as f64, m))),
+            BLUE.stroke_width(2),
+        ))?;
+        root.present()?;
+        Ok(())
+    })
+}
+
+/// Rows of a query image followed by its nearest neighbours, each labelled with its Hamming
+/// distance. `images` are `side x side` u8 pixels; `rows` holds (query, [(neighbour, distance)]).
+pub fn retrieval_grid(
+    path: &Path,
+    images: &[u8],
+    side: usize,
+    rows: &[(usize, Vec<(usize, u32)>)],
+) -> anyhow::Result<()> {
+    let cell = (side as u32) * 3 + 16;
+    let cols = 1 + rows.iter().map(|r| r.1.len()).max().unwrap_or(0) as u32;
+    let (w, h) = (cols * cell + 20, rows.len() as u32 * (cell + 6) + 40);
+    save_png(path, w, h, |buf| {
+        let root = BitMapBackend::with_buffer(buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE)?;
+        root.draw(&Text::new(
+            "query | nearest codes (Hamming distance)",
+            (10, 8),
+            ("sans-serif", 18),
+        ))?;
+        let dim = side * side;
+        let draw_digit = |id: usize, x0: i32, y0: i32, border: RGBColor| -> anyhow::Result<()> {
+            let px = &images[id * dim..(id + 1) * dim];
+            for r in 0..side {
+                for c in 0..side {
+                    let v = 255 - px[r * side + c];
+                    let (x, y) = (x0 + 3 * c as i32, y0 + 3 * r as i32);
+                    root.draw(&Rectangle::new(
+                        [(x, y), (x + 3, y + 3)],
+                        RGBColor(v, v, v).filled(),
+                    ))?;
+                }
+            }
+            let s = 3 * side as i32;
+            root.draw(&Rectangle::new(
+                [(x0 - 1, y0 - 1), (x0 + s, y0 + s)],
+                border.stroke_width(1),
+            ))?;
+            Ok(())
+        };
+        for (row, (q, nbrs)) in rows.iter().enumerate() {
+            let y0 = 34 + row as i32 * (cell as i32 + 6);
+            draw_digit(*q, 10, y0, RED)?;
+            for (col, (id, d)) in nbrs.iter().enumerate() {
+                let x0 = 10 + (col as i32 + 1) * cell as i32;
+                draw_digit(*id, x0, y0, BLACK)?;
+                root.draw(&Text::new(
+                    format!("d={d}"),
+                    (x0, y0 + 3 * side as i32 + 1),
+                    ("sans-serif", 13),
+                ))?;
+            }
+        }
+        root.present()?;
+        Ok(())
+    })
+}
