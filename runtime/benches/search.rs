@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use imsat_runtime::prelude::*;
+use imsat_runtime::search;
 
 const N: usize = 1_000_000;
 
@@ -41,6 +42,9 @@ fn knn_scan(c: &mut Criterion) {
                     black_box(knn_into(&codes, black_box(q), &mut out).unwrap());
                 }
             })
+        });
+        group.bench_function("batch", |b| {
+            b.iter(|| black_box(search::knn_batch(&codes, black_box(&queries), 10).unwrap()))
         });
         group.finish();
     }

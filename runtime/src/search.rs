@@ -112,21 +112,37 @@ impl<'a> TopK<'a> {
 
 /// Scans `codes` (rows `base..`) and offers every code to `heap`.
 pub(crate) fn scan_knn(words: &[u64], query: &[u64], base: usize, heap: &mut TopK<'_>) {
-    let wpc = query.len();
     let mut dist = [0u32; BLOCK];
-    for (b, block) in words.chunks(BLOCK * wpc).enumerate() {
-        let d = &mut dist[..block.len() / wpc];
-        hamming::block(block, query, d);
-        let threshold = heap.threshold();
-        if d.iter().copied().min().unwrap_or(u32::MAX) >= threshold {
+    for (b, block) in words.chunks(BLOCK * query.len()).enumerate() {
+        scan_knn_block(block, query, base + b * BLOCK, heap, &mut dist);
+    }
+}
+
+/// One block (at most [`BLOCK`] codes) of [`scan_knn`], with the distance buffer passed
+/// in so that batched scans do not re-initialise it per query.
+#[inline]
+fn scan_knn_block(
+    block: &[u64],
+    query: &[u64],
+    first: usize,
+    heap: &mut TopK<'_>,
+    dist: &mut [u32; BLOCK],
+) {
+    let d = &mut dist[..block.len() / query.len()];
+    // Cheap early reject: usually no distance in the block beats the current k-th best.
+    if hamming::block(block, query, d) >= heap.threshold() {
+        return;
+    }
+    // Otherwise walk it in groups of 16, skipping groups with nothing to offer.
+    for (g, group) in d.chunks(16).enumerate() {
+        if group.iter().fold(u32::MAX, |m, &x| m.min(x)) >= heap.threshold() {
             continue;
         }
-        let first = base + b * BLOCK;
-        for (i, &x) in d.iter().enumerate() {
+        for (i, &x) in group.iter().enumerate() {
             if x < heap.threshold() {
                 heap.push(Neighbor {
                     distance: x,
-                    id: (first + i) as u64,
+                    id: (first + g * 16 + i) as u64,
                 });
             }
         }
@@ -145,8 +161,7 @@ pub(crate) fn scan_within(
     let mut dist = [0u32; BLOCK];
     for (b, block) in words.chunks(BLOCK * wpc).enumerate() {
         let d = &mut dist[..block.len() / wpc];
-        hamming::block(block, query, d);
-        if d.iter().copied().min().unwrap_or(u32::MAX) > radius {
+        if hamming::block(block, query, d) > radius {
             continue;
         }
         let first = base + b * BLOCK;
@@ -198,6 +213,49 @@ pub fn knn_array<const K: usize>(
     let n = knn_into(codes, query, &mut out)?;
     out.truncate(n);
     Ok(out)
+}
+
+/// The `k` nearest codes for each of several queries (one result list per query, each
+/// like [`knn`]). The queries share each pass over the codes: a block of codes is loaded
+/// once and compared with every query while it sits in L1, so a batch runs at the speed of
+/// the popcounts instead of the speed of memory.
+pub fn knn_batch(codes: &Codes, queries: &Codes, k: usize) -> Result<Vec<Vec<Neighbor>>> {
+    if queries.bits() != codes.bits() {
+        return Err(Error::BitsMismatch {
+            expected: codes.bits(),
+            got: queries.bits(),
+        });
+    }
+    let k = k.min(codes.len());
+    let mut flat = alloc::vec![Neighbor::default(); k * queries.len()];
+    let mut counts = alloc::vec![0usize; queries.len()];
+    if k > 0 {
+        let mut heaps: Vec<TopK<'_>> = flat.chunks_exact_mut(k).map(TopK::new).collect();
+        let wpc = codes.words_per_code();
+        // Queries per group: enough to amortise the loads, few enough that their heaps
+        // stay hot.
+        const GROUP: usize = 32;
+        let mut dist = [0u32; BLOCK];
+        for (qs, hs) in queries
+            .as_words()
+            .chunks(GROUP * wpc)
+            .zip(heaps.chunks_mut(GROUP))
+        {
+            for (b, block) in codes.as_words().chunks(BLOCK * wpc).enumerate() {
+                for (q, heap) in qs.chunks_exact(wpc).zip(hs.iter_mut()) {
+                    scan_knn_block(block, q, b * BLOCK, heap, &mut dist);
+                }
+            }
+        }
+        for (c, heap) in counts.iter_mut().zip(heaps) {
+            *c = heap.finish();
+        }
+    }
+    Ok(counts
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| flat[i * k..i * k + n].to_vec())
+        .collect())
 }
 
 /// Every code within `radius` of `query` (distance <= radius), sorted by `(distance, id)`.

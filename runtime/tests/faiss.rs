@@ -128,6 +128,9 @@ fn linear_scan_matches_faiss() {
             let arr = search::knn_array::<16>(&c.codes, q, 10).unwrap();
             assert_eq!(&arr[..], &expect[..], "{} bits, query {i}", c.bits);
         }
+        let first: Vec<u64> = c.queries.as_words()[..100 * c.queries.words_per_code()].to_vec();
+        let batch = Codes::from_words(c.bits, first).unwrap();
+        assert_eq!(search::knn_batch(&c.codes, &batch, 10).unwrap(), c.knn);
         let mut found = 0;
         for (i, expect) in c.near_le2.iter().enumerate() {
             let q = c.near.get(i).unwrap();

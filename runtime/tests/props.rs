@@ -92,6 +92,13 @@ proptest! {
         let mut out = vec![Neighbor::default(); k];
         let n = knn_into(&codes, &q, &mut out).unwrap();
         prop_assert_eq!(&out[..n], &expect[..]);
+        let mut queries = Codes::new(codes.bits()).unwrap();
+        for _ in 0..3 {
+            queries.push(&q).unwrap();
+        }
+        for got in search::knn_batch(&codes, &queries, k).unwrap() {
+            prop_assert_eq!(&got, &expect);
+        }
         if k <= 32 {
             let arr = search::knn_array::<32>(&codes, &q, k).unwrap();
             prop_assert_eq!(&arr[..], &expect[..]);
