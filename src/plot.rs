@@ -57,11 +57,10 @@ pub fn training_curves(
             if history.iter().all(|s| f(s) == 0.0) {
                 continue;
             }
+            let points = || history.iter().map(|s| (s.epoch as f64, f(s)));
+            chart.draw_series(points().map(|p| Circle::new(p, 2, color.filled())))?;
             chart
-                .draw_series(LineSeries::new(
-                    history.iter().map(|s| (s.epoch as f64, f(s))),
-                    color.stroke_width(2),
-                ))?
+                .draw_series(LineSeries::new(points(), color.stroke_width(2)))?
                 .label(name)
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
@@ -84,12 +83,13 @@ pub fn training_curves(
             .x_desc("epoch")
             .y_desc(metric_name)
             .draw()?;
-        chart.draw_series(LineSeries::new(
+        let points = || {
             history
                 .iter()
-                .filter_map(|s| s.metric.map(|m| (s.epoch as f64, m))),
-            BLUE.stroke_width(2),
-        ))?;
+                .filter_map(|s| s.metric.map(|m| (s.epoch as f64, m)))
+        };
+        chart.draw_series(points().map(|p| Circle::new(p, 2, BLUE.filled())))?;
+        chart.draw_series(LineSeries::new(points(), BLUE.stroke_width(2)))?;
         root.present()?;
         Ok(())
     })

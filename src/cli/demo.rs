@@ -1,10 +1,239 @@
-//! `imsat demo`.
+//! `imsat demo`: the whole pipeline on the bundled MNIST-10k in a few minutes —
+//! train (cluster + hash) -> export ONNX (f32 + int8) -> encode -> index -> search -> dedup,
+//! with pictures and a summary table.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use imsat_runtime::encoder::Encoder;
+use imsat_runtime::index::Index;
+use imsat_trainer::data;
+use imsat_trainer::export::write_models;
+use imsat_trainer::train::{SPLIT_SEED, TrainConfig, evaluate_logits, train};
+use serde_json::json;
 
 use super::Ctx;
+use super::train::report_json;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Output folder for models, pictures and the summary.
+    #[arg(long, default_value = "demo")]
+    pub out: PathBuf,
+    /// Images (IDX); defaults to the bundled MNIST-10k.
+    #[arg(long, default_value = "data/mnist10k/images-idx3-ubyte.gz")]
+    pub data: PathBuf,
+    #[arg(long, default_value = "data/mnist10k/labels-idx1-ubyte.gz")]
+    pub labels: PathBuf,
+    /// Epochs of the clustering model (demo setting; `imsat train` uses the full defaults).
+    #[arg(long, default_value_t = 12)]
+    pub cluster_epochs: usize,
+    /// Epochs of the 32-bit hash model.
+    #[arg(long, default_value_t = 20)]
+    pub hash_epochs: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
 
-pub fn run(_args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
-    super::not_yet("demo")
+fn step(ctx: &Ctx, what: &str) {
+    if !ctx.quiet {
+        eprintln!("==> {what}");
+    }
+}
+
+/// Train one model, save its report, curves and ONNX files into `dir`.
+fn train_and_export(
+    config: &TrainConfig,
+    images: &data::Images,
+    labels: &[u8],
+    dir: &Path,
+    ctx: &Ctx,
+) -> anyhow::Result<(serde_json::Value, imsat_trainer::export::Exported)> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let trained = train(config, images, Some(labels), !ctx.quiet)?;
+    let report = report_json(&trained, images.n, crc32fast::hash(&images.pixels));
+    imsat_trainer::io::write_atomic(
+        &dir.join("report.json"),
+        serde_json::to_string_pretty(&report)?.as_bytes(),
+    )?;
+    let metric = if config.task == imsat_trainer::loss::Task::Cluster {
+        "clustering accuracy"
+    } else {
+        "retrieval mAP"
+    };
+    let title = format!("{} {}", config.task.as_str(), config.outputs);
+    crate::plot::training_curves(&dir.join("curves.png"), &trained.history, &title, metric)?;
+    let exported = write_models(&trained, images, &report.to_string(), dir)?;
+    Ok((report, exported))
+}
+
+pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let (images, labels) = data::read_labelled(&args.data, &args.labels)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+
+    step(
+        ctx,
+        &format!(
+            "training a 10-cluster model ({} epochs)",
+            args.cluster_epochs
+        ),
+    );
+    let mut cluster = TrainConfig::cluster(10);
+    cluster.epochs = args.cluster_epochs;
+    cluster.seed = args.seed;
+    let (cluster_report, cluster_files) =
+        train_and_export(&cluster, &images, &labels, &args.out.join("cluster10"), ctx)?;
+
+    step(
+        ctx,
+        &format!("training a 32-bit hash model ({} epochs)", args.hash_epochs),
+    );
+    let mut hash = TrainConfig::hash(32);
+    hash.epochs = args.hash_epochs;
+    hash.seed = args.seed;
+    let (hash_report, hash_files) =
+        train_and_export(&hash, &images, &labels, &args.out.join("hash32"), ctx)?;
+
+    step(ctx, "encoding with the exported ONNX models (f32 and int8)");
+    let encode = |path: &Path| -> anyhow::Result<(Encoder, Vec<f32>, f64)> {
+        let enc = super::eval::open_model(path)?;
+        let t = Instant::now();
+        let logits = enc.logits(&images.pixels)?;
+        let per_second = images.n as f64 / t.elapsed().as_secs_f64();
+        Ok((enc, logits, per_second))
+    };
+    let task = |e: &Encoder| match e.task() {
+        imsat_runtime::encoder::Task::Cluster => imsat_trainer::loss::Task::Cluster,
+        imsat_runtime::encoder::Task::Hash => imsat_trainer::loss::Task::Hash,
+    };
+    let mut rows = Vec::new();
+    let mut int8_hash = None;
+    for (name, files) in [("cluster10", &cluster_files), ("hash32", &hash_files)] {
+        let (enc32, l32, speed32) = encode(&files.f32_path)?;
+        let (enc8, l8, speed8) = encode(&files.int8_path)?;
+        let q32 = evaluate_logits(task(&enc32), &l32, enc32.outputs(), &labels, SPLIT_SEED);
+        let q8 = evaluate_logits(task(&enc8), &l8, enc8.outputs(), &labels, SPLIT_SEED);
+        let agree = super::eval::agreement(enc32.task(), enc32.outputs(), &l32, &l8);
+        rows.push(json!({
+            "model": name,
+            "metric": if name == "hash32" { "mAP" } else { "accuracy" },
+            "f32": q32.headline(), "int8": q8.headline(), "int8_agreement": agree,
+            "f32_bytes": files.f32_bytes, "int8_bytes": files.int8_bytes,
+            "f32_images_per_second": speed32, "int8_images_per_second": speed8,
+        }));
+        if name == "hash32" {
+            int8_hash = Some(enc8.codes(&images.pixels)?);
+        }
+    }
+
+    step(ctx, "indexing the int8 hash codes and searching");
+    let codes = int8_hash.context("hash codes")?;
+    let index = Index::from_codes(codes);
+    let index_path = args.out.join("mnist10k-hash32.idx");
+    index
+        .save(&index_path)
+        .with_context(|| format!("writing {}", index_path.display()))?;
+    let index = Index::load(&index_path)?;
+    let t = Instant::now();
+    let mut hits = 0usize;
+    let queries = 1000.min(index.len());
+    let mut examples = Vec::new();
+    for q in 0..queries {
+        let code = index.codes().get(q).context("query code")?;
+        let found = index.knn(code, 9)?;
+        let nbrs: Vec<(usize, u32)> = found
+            .iter()
+            .filter(|n| n.id as usize != q)
+            .take(8)
+            .map(|n| (n.id as usize, n.distance))
+            .collect();
+        hits += nbrs
+            .iter()
+            .filter(|(id, _)| labels[*id] == labels[q])
+            .count();
+        if examples.len() < 10 && labels[q] as usize == examples.len() {
+            examples.push((q, nbrs));
+        }
+    }
+    let search_qps = queries as f64 / t.elapsed().as_secs_f64();
+    let precision_at_8 = hits as f64 / (queries * 8) as f64;
+    crate::plot::retrieval_grid(
+        &args.out.join("retrieval.png"),
+        &images.pixels,
+        images.shape[0],
+        &examples,
+    )?;
+
+    step(ctx, "near-duplicate groups at Hamming radius 0");
+    let t = Instant::now();
+    let groups = index.dedup(0)?;
+    let dedup_seconds = t.elapsed().as_secs_f64();
+    let grouped: usize = groups.iter().map(|g| g.len()).sum();
+    let pure = groups
+        .iter()
+        .filter(|g| {
+            g.iter()
+                .all(|&i| labels[i as usize] == labels[g[0] as usize])
+        })
+        .count();
+
+    let summary = json!({
+        "cluster": cluster_report, "hash": hash_report, "models": rows,
+        "search": {"index_codes": index.len(), "bits": index.bits(), "queries": queries,
+                   "queries_per_second": search_qps, "precision_at_8": precision_at_8},
+        "dedup": {"radius": 0, "groups": groups.len(), "codes_in_groups": grouped, "single_label_groups": pure,
+                  "seconds": dedup_seconds},
+        "seconds": started.elapsed().as_secs_f64(),
+    });
+    imsat_trainer::io::write_atomic(
+        &args.out.join("summary.json"),
+        serde_json::to_string_pretty(&summary)?.as_bytes(),
+    )?;
+
+    println!(
+        "\nimsat demo on {} ({} images), {:.0} s in all",
+        args.data.display(),
+        images.n,
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "{:<10} {:>9} {:>8} {:>8} {:>9} {:>10} {:>10} {:>12} {:>12}",
+        "model", "metric", "f32", "int8", "agree", "f32 KB", "int8 KB", "f32 img/s", "int8 img/s"
+    );
+    for r in &rows {
+        println!(
+            "{:<10} {:>9} {:>8.4} {:>8.4} {:>9.4} {:>10.0} {:>10.0} {:>12.0} {:>12.0}",
+            r["model"].as_str().unwrap_or(""),
+            r["metric"].as_str().unwrap_or(""),
+            r["f32"].as_f64().unwrap_or(0.0),
+            r["int8"].as_f64().unwrap_or(0.0),
+            r["int8_agreement"].as_f64().unwrap_or(0.0),
+            r["f32_bytes"].as_f64().unwrap_or(0.0) / 1024.0,
+            r["int8_bytes"].as_f64().unwrap_or(0.0) / 1024.0,
+            r["f32_images_per_second"].as_f64().unwrap_or(0.0),
+            r["int8_images_per_second"].as_f64().unwrap_or(0.0),
+        );
+    }
+    println!(
+        "search: {} codes of {} bits, {:.0} k-NN queries/s, precision of the 8 nearest {:.3}",
+        index.len(),
+        index.bits(),
+        search_qps,
+        precision_at_8
+    );
+    println!(
+        "dedup r=0: {} groups holding {} images, {} of them single-label",
+        groups.len(),
+        grouped,
+        pure
+    );
+    println!(
+        "pictures: {0}/cluster10/curves.png {0}/hash32/curves.png {0}/retrieval.png",
+        args.out.display()
+    );
+    println!("{}", summary["models"]);
+    Ok(())
 }

@@ -32,13 +32,6 @@ pub fn bad_input(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(BadInput(msg.into()))
 }
 
-/// An error for a subcommand whose issue has not landed yet.
-pub fn not_yet(what: &str) -> anyhow::Result<()> {
-    Err(anyhow::anyhow!(
-        "`imsat {what}` is not implemented yet in this build"
-    ))
-}
-
 /// Print one clear line for an error and pick the exit status: 2 for bad input, 1 otherwise.
 pub fn exit_code(result: anyhow::Result<()>) -> ExitCode {
     match result {
