@@ -206,3 +206,53 @@ fn index_search_and_file_round_trip_match_faiss() {
         }
     }
 }
+
+#[test]
+fn dedup_finds_the_planted_near_duplicates() {
+    for c in configs() {
+        // The 1,000 planted queries are database codes with 0..=3 bits flipped: appended to
+        // the database, each must end up grouped with its source row (and with the other
+        // queries planted on the same row), and random codes must stay apart.
+        let n = c.codes.len() as u64;
+        let mut all = c.codes.clone();
+        all.append(&c.near).unwrap();
+        let planted = c.planted.clone();
+        assert_eq!(
+            planted.len(),
+            100,
+            "the reference lists the first 100 planted ids"
+        );
+        let groups = dedup(&all, 3).unwrap();
+        let mut by_source: std::collections::BTreeMap<u64, Vec<u64>> = Default::default();
+        for (i, &src) in planted.iter().enumerate() {
+            by_source
+                .entry(src)
+                .or_insert_with(|| vec![src])
+                .push(n + i as u64);
+        }
+        for g in &groups {
+            assert!(g.windows(2).all(|w| w[0] < w[1]), "ids ascending");
+            assert!(g.len() >= 2);
+            assert!(g[0] < n, "every group holds a database code: {g:?}");
+        }
+        for (src, members) in by_source {
+            let g = groups
+                .iter()
+                .find(|g| g[0] == src)
+                .unwrap_or_else(|| panic!("{} bits: no group for row {src}", c.bits));
+            assert!(
+                members.iter().all(|m| g.contains(m)),
+                "{g:?} misses {members:?}"
+            );
+        }
+        assert!(
+            groups.windows(2).all(|w| w[0][0] < w[1][0]),
+            "groups by first id"
+        );
+        assert!(
+            groups.len() >= 90 && groups.len() <= 1000,
+            "{}",
+            groups.len()
+        );
+    }
+}
