@@ -8,7 +8,9 @@
 //! constructor checks, so distances never count garbage.
 
 use alloc::vec::Vec;
+#[cfg(target_pointer_width = "64")]
 use bitvec::order::Lsb0;
+#[cfg(target_pointer_width = "64")]
 use bitvec::slice::BitSlice;
 
 use crate::error::{Error, Result};
@@ -144,7 +146,9 @@ impl Codes {
         Ok(())
     }
 
-    /// Appends one code given bit by bit (`bits` long, bit 0 first).
+    /// Appends one code given bit by bit (64-bit targets: bitvec stores `u64` words only
+    /// where they are the native word) (`bits` long, bit 0 first).
+    #[cfg(target_pointer_width = "64")]
     pub fn push_bits(&mut self, bits: &BitSlice<u64, Lsb0>) -> Result<()> {
         if bits.len() != self.bits {
             return Err(Error::BitsMismatch {
@@ -179,14 +183,24 @@ impl Codes {
     }
 
     /// The bits of code `i` (exactly `bits` long), or `None` past the end.
+    #[cfg(target_pointer_width = "64")]
     pub fn get_bits(&self, i: usize) -> Option<&BitSlice<u64, Lsb0>> {
         let bits = self.bits;
         self.get(i).map(|w| &BitSlice::from_slice(w)[..bits])
     }
 
     /// All codes as one bit slice (`len * words_per_code * 64` bits, padding included).
+    #[cfg(target_pointer_width = "64")]
     pub fn as_bits(&self) -> &BitSlice<u64, Lsb0> {
         BitSlice::from_slice(&self.words)
+    }
+
+    /// Bit `p` of code `i`, on every target (the bit-slice views need a 64-bit target).
+    pub fn bit(&self, i: usize, p: usize) -> Option<bool> {
+        if p >= self.bits {
+            return None;
+        }
+        self.get(i).map(|w| (w[p / 64] >> (p % 64)) & 1 == 1)
     }
 
     /// Iterates over the codes, each as `words_per_code` words.
@@ -310,6 +324,10 @@ mod tests {
         assert!(c.get_bits(0).unwrap()[64]);
         assert!(c.get_bits(0).unwrap()[129]);
         assert_eq!(c.get_bits(0).unwrap().count_ones(), 2);
+        assert_eq!(c.bit(0, 129), Some(true));
+        assert_eq!(c.bit(0, 128), Some(false));
+        assert_eq!(c.bit(0, 130), None);
+        assert_eq!(c.bit(1, 0), None);
     }
 
     #[test]
