@@ -340,6 +340,16 @@ impl Index {
         Ok(out)
     }
 
+    /// The `k` nearest entries for each query, as ids; queries share each pass over the
+    /// codes (see [`search::knn_batch`]), the fastest way to answer many queries.
+    pub fn knn_batch(&self, queries: &Codes, k: usize) -> Result<Vec<Vec<Neighbor>>> {
+        let mut out = search::knn_batch(&self.codes, queries, k)?;
+        for list in &mut out {
+            self.resolve(list);
+        }
+        Ok(out)
+    }
+
     /// Every entry within `r`, as ids, by linear scan.
     pub fn radius(&self, query: &[u64], r: u32) -> Result<Vec<Neighbor>> {
         let mut out = search::radius(&self.codes, query, r)?;

@@ -7,6 +7,37 @@
 //! Search results name codes by their row (position in [`Codes`](code::Codes)); an
 //! [`Index`](index::Index) maps rows to the caller's ids, keeping rows sorted by id so that
 //! "ties broken by lower row" and "ties broken by lower id" are the same rule.
+//!
+//! ```
+//! use imsat_runtime::prelude::*;
+//!
+//! // Four 8-bit codes from per-bit logits (bit i is 1 when logit i > 0).
+//! let logits = [
+//!     1.0, 1.0, -1.0, -1.0, -1.0, -1.0, -1.0, -1.0, // 0b0000_0011
+//!     1.0, -1.0, -1.0, -1.0, -1.0, -1.0, -1.0, -1.0, // 0b0000_0001
+//!     -1.0, -1.0, -1.0, -1.0, 1.0, 1.0, 1.0, 1.0, // 0b1111_0000
+//!     1.0, 1.0, 1.0, -1.0, -1.0, -1.0, -1.0, -1.0, // 0b0000_0111
+//! ];
+//! let codes = Codes::from_logits(8, &logits)?;
+//! let index = Index::new(vec![10, 20, 30, 40], codes)?;
+//!
+//! // k nearest (ties go to the lower id) and radius search, by linear scan.
+//! let top = index.knn(&[0b0000_0011], 2)?;
+//! assert_eq!(top, [Neighbor { distance: 0, id: 10 }, Neighbor { distance: 1, id: 20 }]);
+//! assert_eq!(index.radius(&[0b1111_0000], 0)?.len(), 1);
+//!
+//! // The same answers through multi-index hashing; rows are mapped back to ids.
+//! let mih = index.mih()?;
+//! let mut hits = mih.radius(&[0b0000_0011], 1)?;
+//! index.resolve(&mut hits);
+//! assert_eq!(hits.iter().map(|n| n.id).collect::<Vec<_>>(), [10, 20, 40]);
+//!
+//! // Near-duplicate groups, and the file form.
+//! assert_eq!(index.dedup(1)?, vec![vec![10, 20, 40]]);
+//! let back = Index::from_bytes(&index.to_bytes())?;
+//! assert_eq!(back, index);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![no_std]
 
 // The core always needs a heap: `alloc` exists on every target we care about, so it is

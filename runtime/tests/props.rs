@@ -144,6 +144,9 @@ proptest! {
         expect.sort();
         let top: Vec<Neighbor> = expect.iter().copied().take(k).collect();
         prop_assert_eq!(&index.knn(&q, k).unwrap(), &top);
+        let mut queries = Codes::new(codes.bits()).unwrap();
+        queries.push(&q).unwrap();
+        prop_assert_eq!(&index.knn_batch(&queries, k).unwrap(), &vec![top.clone()]);
         let mih = index.mih().unwrap();
         let mut via_mih = mih.knn(&q, k).unwrap();
         index.resolve(&mut via_mih);
