@@ -89,12 +89,27 @@ fn main() {
         group.finish();
     }
 
-    // A plain table of µs per sample (median of 7 runs of ~0.3 s each).
-    println!("\nµs/sample, 784-400-400-16, on {machine}");
+    // A plain table of µs per sample (median of 7 runs of ~0.3 s each), with the other
+    // int8 paths for reference: tract itself, and each native kernel this CPU runs.
+    let kernel = int8_enc.int8_kernel().unwrap_or("none");
+    println!("\nµs/sample, 784-400-400-16, on {machine}; int8 = native {kernel} kernel");
+    let int8_tract = int8_enc.clone().tract_only();
+    let mut table: Vec<(String, Encoder)> = vec![
+        ("f32".into(), f32_enc.clone()),
+        ("int8".into(), int8_enc.clone()),
+        ("int8-tract".into(), int8_tract),
+    ];
+    for k in ["avx2", "generic"] {
+        if k != kernel
+            && let Some(e) = int8_enc.clone().with_int8_kernel(k)
+        {
+            table.push((format!("int8-{k}"), e));
+        }
+    }
     for batch in [1usize, 256] {
         let input = &images.pixels[..batch * 784];
         let mut row = format!("batch {batch:>3}:");
-        for (name, enc) in encoders {
+        for (name, enc) in &table {
             let mut runs: Vec<f64> = (0..7)
                 .map(|_| {
                     let (start, mut calls) = (Instant::now(), 0u64);
@@ -106,7 +121,7 @@ fn main() {
                 })
                 .collect();
             runs.sort_by(f64::total_cmp);
-            row += &format!("  {name} {:8.2}", runs[3]);
+            row += &format!("  {name} {:7.2}", runs[3]);
         }
         println!("{row}");
     }

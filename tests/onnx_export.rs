@@ -354,30 +354,44 @@ fn native_int8_executor_matches_tract_bit_for_bit() {
     for (task, outputs) in [(Task::Hash, 16), (Task::Cluster, 10)] {
         let e = exported(task);
         assert!(!Encoder::open(e.f32_path()).unwrap().uses_native_int8());
-        let native = Encoder::open(e.int8_path()).unwrap();
+        let tract = Encoder::open(e.int8_path()).unwrap().tract_only();
+        assert!(!tract.uses_native_int8() && tract.int8_kernel().is_none());
+        let lt = tract.logits(&images.pixels).unwrap();
+        let best = Encoder::open(e.int8_path()).unwrap();
         assert!(
-            native.uses_native_int8(),
+            best.uses_native_int8(),
             "the exported int8 layout should run natively"
         );
-        let tract = Encoder::open(e.int8_path()).unwrap().tract_only();
-        assert!(!tract.uses_native_int8());
-        let (ln, lt) = (
-            native.logits(&images.pixels).unwrap(),
-            tract.logits(&images.pixels).unwrap(),
-        );
-        let rel = max_rel_diff(&ln, &lt);
-        let exact = ln.iter().zip(&lt).filter(|(a, b)| a == b).count();
-        println!(
-            "{task:?}: native int8 vs tract int8: max rel diff {rel:.2e}, {:.3}% of logits identical",
-            100.0 * exact as f64 / ln.len() as f64
-        );
-        match task {
-            Task::Hash => assert_eq!(pack_codes(&ln, outputs), pack_codes(&lt, outputs)),
-            Task::Cluster => assert_eq!(argmax_rows(&ln, outputs), argmax_rows(&lt, outputs)),
+        println!("best int8 kernel on this CPU: {:?}", best.int8_kernel());
+        assert!(best.clone().with_int8_kernel("no-such-kernel").is_none());
+        for kernel in ["vnni", "avx2", "generic"] {
+            let Some(native) = best.clone().with_int8_kernel(kernel) else {
+                println!("{kernel}: not supported on this CPU, skipped");
+                continue;
+            };
+            let ln = native.logits(&images.pixels).unwrap();
+            let rel = max_rel_diff(&ln, &lt);
+            let exact = ln.iter().zip(&lt).filter(|(a, b)| a == b).count();
+            println!(
+                "{task:?} {kernel}: native int8 vs tract int8: max rel diff {rel:.2e}, {:.3}% of logits identical",
+                100.0 * exact as f64 / ln.len() as f64
+            );
+            match task {
+                Task::Hash => assert_eq!(pack_codes(&ln, outputs), pack_codes(&lt, outputs)),
+                Task::Cluster => assert_eq!(argmax_rows(&ln, outputs), argmax_rows(&lt, outputs)),
+            }
+            assert!(rel < 1e-5, "{kernel}: {rel}");
+            // Batches of 1, 3 and 5 (partial row blocks) give the same rows.
+            for (from, len) in [(7, 1), (10, 3), (20, 5)] {
+                let part = native
+                    .logits(&images.pixels[784 * from..784 * (from + len)])
+                    .unwrap();
+                assert_eq!(
+                    &part[..],
+                    &ln[from * outputs..(from + len) * outputs],
+                    "{kernel} rows {from}+{len}"
+                );
+            }
         }
-        assert!(rel < 1e-5, "{rel}");
-        // Odd batch sizes and a batch of one give the same rows.
-        let one = native.logits(&images.pixels[784 * 7..784 * 8]).unwrap();
-        assert_eq!(&one[..], &ln[7 * outputs..8 * outputs]);
     }
 }

@@ -290,6 +290,22 @@ impl Encoder {
         self.native.is_some()
     }
 
+    /// The integer kernel of the native int8 executor (`vnni`, `avx2` or `generic`), if used.
+    pub fn int8_kernel(&self) -> Option<&'static str> {
+        self.native.as_ref().map(|n| n.kernel.name())
+    }
+
+    /// The same encoder with another native int8 kernel (`vnni`, `avx2` or `generic`); `None`
+    /// when the name is unknown, this CPU cannot run it, or the model has no native executor.
+    /// All kernels give the same results; this is for tests and benchmarks.
+    pub fn with_int8_kernel(mut self, name: &str) -> Option<Self> {
+        let kernel = native::Kernel::from_name(name).filter(|k| k.supported())?;
+        let mut mlp = (**self.native.as_ref()?).clone();
+        mlp.kernel = kernel;
+        self.native = Some(Arc::new(mlp));
+        Some(self)
+    }
+
     /// The same encoder, running everything on tract (for checks and comparisons).
     pub fn tract_only(mut self) -> Self {
         self.native = None;
@@ -459,6 +475,8 @@ mod native {
 
     #[derive(Debug, Clone)]
     pub(super) struct Int8Mlp {
+        /// Always one that [`Kernel::supported`] accepts.
+        pub(super) kernel: Kernel,
         input_inv_scale: f32,
         layers: Vec<Layer>,
     }
@@ -557,7 +575,8 @@ mod native {
                     .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                     .collect();
                 let stride = d_in.div_ceil(PAD) * PAD;
-                let mut wt = std::vec![0i8; d_out * stride];
+                // Rows padded to a multiple of 4 outputs for the 4-column kernels.
+                let mut wt = std::vec![0i8; d_out.div_ceil(4) * 4 * stride];
                 for (k, row) in wq.chunks_exact(d_out).enumerate() {
                     for (j, &v) in row.iter().enumerate() {
                         wt[j * stride + k] = v as i8;
@@ -590,6 +609,7 @@ mod native {
             Some(Int8Mlp {
                 input_inv_scale,
                 layers,
+                kernel: Kernel::best(),
             })
         }
 
@@ -619,15 +639,27 @@ mod native {
                     Some(inv) => {
                         let stride = self.layers[i + 1].stride;
                         let mut next = std::vec![0u8; n * stride];
-                        run_layer(l, &a, n, &mut |r, j, y| {
-                            next[r * stride + j] = quantize_u8(y, inv)
-                        });
+                        let mut sink = Sink::U8 {
+                            buf: &mut next,
+                            stride,
+                            inv,
+                        };
+                        run_layer(self.kernel, l, &a, n, &mut sink);
                         a = next;
                     }
                     None => {
                         out = std::vec![0f32; n * l.d_out];
-                        let d_out = l.d_out;
-                        run_layer(l, &a, n, &mut |r, j, y| out[r * d_out + j] = y);
+                        let width = l.d_out;
+                        run_layer(
+                            self.kernel,
+                            l,
+                            &a,
+                            n,
+                            &mut Sink::F32 {
+                                buf: &mut out,
+                                width,
+                            },
+                        );
                     }
                 }
             }
@@ -635,10 +667,43 @@ mod native {
         }
     }
 
-    /// tract's QuantizeLinear to u8 with zero point 0.
+    /// tract's QuantizeLinear to u8 with zero point 0: `round_ties_even(y * inv_scale)`
+    /// clamped to 0..=255 (NaN gives 0). Rounds by adding and removing 2^23, as tract does,
+    /// which needs no SSE4.1 `round` instruction.
     #[inline(always)]
     fn quantize_u8(y: f32, inv_scale: f32) -> u8 {
-        ((y * inv_scale).round_ties_even() as i32).clamp(0, 255) as u8
+        const TOINT: f32 = 8_388_608.0; // 2^23
+        let x = y * inv_scale;
+        if x.is_nan() || x <= 0.0 {
+            0
+        } else if x >= 255.0 {
+            255
+        } else {
+            ((x + TOINT) - TOINT) as u8
+        }
+    }
+
+    /// Where a layer's outputs go: u8 codes for the next layer, or the f32 logits.
+    pub(super) enum Sink<'a> {
+        U8 {
+            buf: &'a mut [u8],
+            stride: usize,
+            inv: f32,
+        },
+        F32 {
+            buf: &'a mut [f32],
+            width: usize,
+        },
+    }
+
+    impl Sink<'_> {
+        #[inline(always)]
+        fn put(&mut self, r: usize, j: usize, y: f32) {
+            match self {
+                Sink::U8 { buf, stride, inv } => buf[r * *stride + j] = quantize_u8(y, *inv),
+                Sink::F32 { buf, width } => buf[r * *width + j] = y,
+            }
+        }
     }
 
     #[inline(always)]
@@ -646,44 +711,249 @@ mod native {
         a.iter().zip(w).map(|(&x, &y)| x as i32 * y as i32).sum()
     }
 
-    /// `emit(row, j, acc * multiplier + bias[j])` for every row and output of a layer.
+    /// `emit.put(row, j, acc * multiplier + bias[j])` for every row and output of a layer.
     #[inline(always)]
-    fn layer_generic(l: &Layer, a: &[u8], n: usize, emit: &mut dyn FnMut(usize, usize, f32)) {
+    fn layer_generic(l: &Layer, a: &[u8], n: usize, emit: &mut Sink<'_>) {
         for r in 0..n {
             let x = &a[r * l.stride..(r + 1) * l.stride];
-            for (j, w) in l.wt.chunks_exact(l.stride).enumerate() {
+            for (j, w) in l.wt.chunks_exact(l.stride).take(l.d_out).enumerate() {
                 let acc = dot(x, w);
-                emit(r, j, acc as f32 * l.multiplier + l.bias[j]);
+                emit.put(r, j, acc as f32 * l.multiplier + l.bias[j]);
             }
         }
     }
 
+    /// A layer through a kernel that computes the dot products of up to 4 rows with 4
+    /// weight columns at once (`kernel(rows, columns, len)`), for the x86 paths.
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    fn layer_vnni(l: &Layer, a: &[u8], n: usize, emit: &mut dyn FnMut(usize, usize, f32)) {
-        layer_generic(l, a, n, emit)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn layer_avx2(l: &Layer, a: &[u8], n: usize, emit: &mut dyn FnMut(usize, usize, f32)) {
-        layer_generic(l, a, n, emit)
-    }
-
-    fn run_layer(l: &Layer, a: &[u8], n: usize, emit: &mut dyn FnMut(usize, usize, f32)) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx512vnni")
-                && std::is_x86_feature_detected!("avx512bw")
-            {
-                // SAFETY: the CPU has the features the function is compiled for.
-                return unsafe { layer_vnni(l, a, n, emit) };
+    #[inline(always)]
+    fn layer_blocked(
+        l: &Layer,
+        a: &[u8],
+        n: usize,
+        emit: &mut Sink<'_>,
+        kernel: impl Fn(&[&[u8]], [&[i8]; 4]) -> [[i32; 4]; 4],
+    ) {
+        let s = l.stride;
+        let mut r = 0;
+        while r < n {
+            let take = (n - r).min(4);
+            let rows: [&[u8]; 4] = core::array::from_fn(|i| {
+                let i = r + i.min(take - 1);
+                &a[i * s..(i + 1) * s]
+            });
+            for j0 in (0..l.d_out).step_by(4) {
+                let w: [&[i8]; 4] = core::array::from_fn(|c| &l.wt[(j0 + c) * s..(j0 + c + 1) * s]);
+                let sums = kernel(&rows[..take], w);
+                for (dr, row) in sums.iter().enumerate().take(take) {
+                    for (c, &acc) in row.iter().enumerate() {
+                        let j = j0 + c;
+                        if j < l.d_out {
+                            emit.put(r + dr, j, acc as f32 * l.multiplier + l.bias[j]);
+                        }
+                    }
+                }
             }
-            if std::is_x86_feature_detected!("avx2") {
-                // SAFETY: as above.
-                return unsafe { layer_avx2(l, a, n, emit) };
+            r += take;
+        }
+    }
+
+    /// AVX-512 VNNI: `vpdpbusd` multiplies u8 activations by i8 weights, 64 per instruction,
+    /// accumulating exactly in i32.
+    #[cfg(target_arch = "x86_64")]
+    mod vnni {
+        use core::arch::x86_64::*;
+
+        #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+        fn block<const R: usize>(rows: &[&[u8]], w: [&[i8]; 4]) -> [[i32; 4]; 4] {
+            let len = w[0].len();
+            assert!(
+                rows.len() == R
+                    && rows.iter().all(|r| r.len() == len)
+                    && w.iter().all(|c| c.len() == len)
+            );
+            assert!(len % 64 == 0);
+            let mut acc = [[_mm512_setzero_si512(); 4]; R];
+            let mut k = 0;
+            while k < len {
+                // SAFETY: k + 64 <= len, the length of every row and column (checked above).
+                let wv = unsafe {
+                    [
+                        _mm512_loadu_si512(w[0].as_ptr().add(k).cast()),
+                        _mm512_loadu_si512(w[1].as_ptr().add(k).cast()),
+                        _mm512_loadu_si512(w[2].as_ptr().add(k).cast()),
+                        _mm512_loadu_si512(w[3].as_ptr().add(k).cast()),
+                    ]
+                };
+                for r in 0..R {
+                    // SAFETY: as above.
+                    let av = unsafe { _mm512_loadu_si512(rows[r].as_ptr().add(k).cast()) };
+                    for c in 0..4 {
+                        acc[r][c] = _mm512_dpbusd_epi32(acc[r][c], av, wv[c]);
+                    }
+                }
+                k += 64;
+            }
+            let mut out = [[0i32; 4]; 4];
+            for r in 0..R {
+                for c in 0..4 {
+                    out[r][c] = _mm512_reduce_add_epi32(acc[r][c]);
+                }
+            }
+            out
+        }
+
+        /// # Safety
+        /// The CPU must support avx512f, avx512bw and avx512vnni.
+        #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+        pub(super) unsafe fn layer(
+            l: &super::Layer,
+            a: &[u8],
+            n: usize,
+            emit: &mut super::Sink<'_>,
+        ) {
+            super::layer_blocked(l, a, n, emit, |rows, w| {
+                // The closure inherits the function's target features.
+                match rows.len() {
+                    1 => block::<1>(rows, w),
+                    2 => block::<2>(rows, w),
+                    3 => block::<3>(rows, w),
+                    _ => block::<4>(rows, w),
+                }
+            })
+        }
+    }
+
+    /// AVX2: u8 and i8 widened to i16, `vpmaddwd` (16 products per instruction, exact in i32).
+    #[cfg(target_arch = "x86_64")]
+    mod avx2 {
+        use core::arch::x86_64::*;
+
+        #[target_feature(enable = "avx2")]
+        fn block<const R: usize>(rows: &[&[u8]], w: [&[i8]; 4]) -> [[i32; 4]; 4] {
+            let len = w[0].len();
+            assert!(
+                rows.len() == R
+                    && rows.iter().all(|r| r.len() == len)
+                    && w.iter().all(|c| c.len() == len)
+            );
+            assert!(len % 16 == 0);
+            let mut acc = [[_mm256_setzero_si256(); 4]; R];
+            let mut k = 0;
+            while k < len {
+                // SAFETY: k + 16 <= len, the length of every row and column (checked above).
+                let wv = unsafe {
+                    [
+                        _mm256_cvtepi8_epi16(_mm_loadu_si128(w[0].as_ptr().add(k).cast())),
+                        _mm256_cvtepi8_epi16(_mm_loadu_si128(w[1].as_ptr().add(k).cast())),
+                        _mm256_cvtepi8_epi16(_mm_loadu_si128(w[2].as_ptr().add(k).cast())),
+                        _mm256_cvtepi8_epi16(_mm_loadu_si128(w[3].as_ptr().add(k).cast())),
+                    ]
+                };
+                for r in 0..R {
+                    // SAFETY: as above.
+                    let av = unsafe {
+                        _mm256_cvtepu8_epi16(_mm_loadu_si128(rows[r].as_ptr().add(k).cast()))
+                    };
+                    for c in 0..4 {
+                        acc[r][c] = _mm256_add_epi32(acc[r][c], _mm256_madd_epi16(av, wv[c]));
+                    }
+                }
+                k += 16;
+            }
+            let mut out = [[0i32; 4]; 4];
+            for r in 0..R {
+                for c in 0..4 {
+                    let v = acc[r][c];
+                    let s =
+                        _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+                    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
+                    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
+                    out[r][c] = _mm_cvtsi128_si32(s);
+                }
+            }
+            out
+        }
+
+        /// # Safety
+        /// The CPU must support avx2.
+        #[target_feature(enable = "avx2")]
+        pub(super) unsafe fn layer(
+            l: &super::Layer,
+            a: &[u8],
+            n: usize,
+            emit: &mut super::Sink<'_>,
+        ) {
+            super::layer_blocked(l, a, n, emit, |rows, w| {
+                // The closure inherits the function's target features.
+                match rows.len() {
+                    1 => block::<1>(rows, w),
+                    2 => block::<2>(rows, w),
+                    3 => block::<3>(rows, w),
+                    _ => block::<4>(rows, w),
+                }
+            })
+        }
+    }
+
+    /// The integer kernel: `Vnni` (AVX-512 VNNI), `Avx2`, or the portable `Generic` one.
+    /// All give the same sums (integer arithmetic is exact), so the same logits.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(super) enum Kernel {
+        Generic,
+        Avx2,
+        Vnni,
+    }
+
+    impl Kernel {
+        pub(super) fn name(self) -> &'static str {
+            match self {
+                Kernel::Generic => "generic",
+                Kernel::Avx2 => "avx2",
+                Kernel::Vnni => "vnni",
             }
         }
-        layer_generic(l, a, n, emit)
+
+        pub(super) fn from_name(name: &str) -> Option<Self> {
+            [Kernel::Generic, Kernel::Avx2, Kernel::Vnni]
+                .into_iter()
+                .find(|k| k.name() == name)
+        }
+
+        /// Whether this CPU can run the kernel.
+        pub(super) fn supported(self) -> bool {
+            match self {
+                Kernel::Generic => true,
+                #[cfg(target_arch = "x86_64")]
+                Kernel::Avx2 => std::is_x86_feature_detected!("avx2"),
+                #[cfg(target_arch = "x86_64")]
+                Kernel::Vnni => {
+                    std::is_x86_feature_detected!("avx512vnni")
+                        && std::is_x86_feature_detected!("avx512bw")
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                _ => false,
+            }
+        }
+
+        /// The fastest kernel this CPU runs.
+        pub(super) fn best() -> Self {
+            [Kernel::Vnni, Kernel::Avx2]
+                .into_iter()
+                .find(|k| k.supported())
+                .unwrap_or(Kernel::Generic)
+        }
+    }
+
+    fn run_layer(kernel: Kernel, l: &Layer, a: &[u8], n: usize, emit: &mut Sink<'_>) {
+        match kernel {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: an `Int8Mlp` only holds a kernel that `Kernel::supported` accepted.
+            Kernel::Vnni => unsafe { vnni::layer(l, a, n, emit) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            Kernel::Avx2 => unsafe { avx2::layer(l, a, n, emit) },
+            _ => layer_generic(l, a, n, emit),
+        }
     }
 }
