@@ -32,12 +32,19 @@ fn main() {
     if let Ok(v) = std::env::var("LAM") {
         c.lam = v.parse().unwrap();
     }
+    if let Ok(v) = std::env::var("MIW") {
+        c.pairwise_mi_weight = v.parse().unwrap();
+    }
     if let Ok(v) = std::env::var("EPS") {
         c.eps_scale = v.parse().unwrap();
     }
     if let Ok(v) = std::env::var("AFFINE") {
         let p: Vec<f32> = v.split(',').map(|x| x.parse().unwrap()).collect();
-        c.affine = sat::AffineRange { degrees: p[0], scale: p[1], shift: p[2] };
+        c.affine = sat::AffineRange {
+            degrees: p[0],
+            scale: p[1],
+            shift: p[2],
+        };
     }
     let t = train::train(&c, &images, Some(&labels), false).unwrap();
     let per_epoch: Vec<f64> = t.history.iter().filter_map(|h| h.metric).collect();

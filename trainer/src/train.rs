@@ -33,6 +33,12 @@ pub struct TrainConfig {
     pub lam: f64,
     /// Weight of H(Y) inside the information term (clustering).
     pub mu: f64,
+    /// Weight of the pairwise-MI penalty between bits (hashing). The penalty sums over
+    /// M(M-1) ordered pairs, so at a fixed weight it grows quadratically with the code length
+    /// while H(Y) grows linearly, forcing long codes into independent bits that split classes.
+    /// [`TrainConfig::hash`] sets `15 / (M - 1)`: 1 (the reference) at 16 bits, and the same
+    /// per-bit pressure at any length.
+    pub pairwise_mi_weight: f64,
     /// SAT kinds, summed.
     pub sat: Vec<SatKind>,
     /// VAT probe size.
@@ -56,6 +62,7 @@ impl TrainConfig {
             lr: 0.002,
             lam: 0.1,
             mu: 4.0,
+            pairwise_mi_weight: 1.0,
             sat: vec![SatKind::Vat],
             xi: 10.0,
             eps_scale: 0.25,
@@ -72,6 +79,11 @@ impl TrainConfig {
             outputs: bits,
             hidden: vec![400, 400],
             mu: 1.0,
+            pairwise_mi_weight: if bits > 1 {
+                15.0 / (bits - 1) as f64
+            } else {
+                1.0
+            },
             ..Self::cluster(bits)
         }
     }
@@ -101,6 +113,7 @@ impl TrainConfig {
             return bad("--epochs must be at least 1".into());
         }
         for (name, v) in [
+            ("pairwise-mi-weight", self.pairwise_mi_weight),
             ("lr", self.lr),
             ("lam", self.lam),
             ("mu", self.mu),
@@ -406,7 +419,11 @@ pub fn train(
                 .cond_entropy
                 .clone()
                 .sub(info.marginal_entropy.clone().mul_scalar(config.mu))
-                .add(info.pairwise_mi.clone());
+                .add(
+                    info.pairwise_mi
+                        .clone()
+                        .mul_scalar(config.pairwise_mi_weight),
+                );
             let loss = sat_loss.clone().add(information.mul_scalar(config.lam));
 
             let values = [
