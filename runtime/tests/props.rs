@@ -160,3 +160,26 @@ proptest! {
         prop_assert_eq!(&back, &index);
     }
 }
+
+proptest! {
+    #[test]
+    fn parsing_arbitrary_bytes_never_panics(
+        bytes in proptest::collection::vec(any::<u8>(), 0..300),
+        bits in 0u32..300,
+        count in prop_oneof![0u64..10, any::<u64>()],
+    ) {
+        let _ = Index::from_bytes(&bytes);
+        // A plausible header in front of random content, with or without a valid checksum.
+        let mut file = b"IMSATIDX".to_vec();
+        file.extend_from_slice(&1u32.to_le_bytes());
+        file.extend_from_slice(&bits.to_le_bytes());
+        file.extend_from_slice(&count.to_le_bytes());
+        file.extend_from_slice(&bytes);
+        let _ = Index::from_bytes(&file);
+        let crc = crc32fast::hash(&file);
+        file.extend_from_slice(&crc.to_le_bytes());
+        if let Ok(index) = Index::from_bytes(&file) {
+            prop_assert_eq!(index.to_bytes(), file);
+        }
+    }
+}
