@@ -395,3 +395,148 @@ fn native_int8_executor_matches_tract_bit_for_bit() {
         }
     }
 }
+
+fn imsat(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_imsat"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (
+        out.status.code().unwrap_or(-1),
+        text(&out.stdout),
+        text(&out.stderr),
+    )
+}
+
+#[test]
+fn cli_eval_and_encode_run_exported_models() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist10k");
+    let data = root.join("images-idx3-ubyte.gz");
+    let labels = root.join("labels-idx1-ubyte.gz");
+    let (data, labels) = (data.to_str().unwrap(), labels.to_str().unwrap());
+    let hash = exported(Task::Hash);
+    let cluster = exported(Task::Cluster);
+    let (h32, h8) = (hash.f32_path(), hash.int8_path());
+    let (h32, h8) = (h32.to_str().unwrap(), h8.to_str().unwrap());
+    let c8 = cluster.int8_path();
+    let c8 = c8.to_str().unwrap();
+
+    // eval: the metrics and the agreement with the reference.
+    let (code, out, err) = imsat(&[
+        "eval",
+        "--model",
+        h8,
+        "--reference",
+        h32,
+        "--data",
+        data,
+        "--labels",
+        labels,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["task"], "hash");
+    assert_eq!(v["int8"], true);
+    assert!(v["map"].as_f64().unwrap() > 0.1, "{v}");
+    assert!(v["bits_equal_to_f32"].as_f64().unwrap() >= 0.99, "{v}");
+    let (code, out, err) = imsat(&["eval", "--model", c8, "--data", data, "--labels", labels]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(
+        v["acc"].as_f64().unwrap() > 0.1 && v["nmi"].is_number(),
+        "{v}"
+    );
+
+    // encode: raw u64 codes (hash) and one id per line (cluster).
+    let dir = tempfile::tempdir().unwrap();
+    let codes = dir.path().join("codes.u64");
+    let (code, out, err) = imsat(&[
+        "encode",
+        "--model",
+        h8,
+        "--data",
+        data,
+        "--out",
+        codes.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["count"], 10_000);
+    assert!(v["images_per_second"].as_f64().unwrap() > 0.0);
+    let bytes = std::fs::read(&codes).unwrap();
+    assert_eq!(bytes.len(), 10_000 * 8);
+    let images = slice(0, 10_000);
+    let want = Encoder::open(h8).unwrap().codes(&images.pixels).unwrap();
+    let got: Vec<u64> = bytes
+        .chunks_exact(8)
+        .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    assert_eq!(got, want.as_words());
+    let ids = dir.path().join("ids.txt");
+    let (code, _, err) = imsat(&[
+        "encode",
+        "--model",
+        c8,
+        "--data",
+        data,
+        "--out",
+        ids.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&ids).unwrap().lines().count(),
+        10_000
+    );
+
+    // Bad input: exit status 2 and a message naming the file.
+    let junk = dir.path().join("junk.onnx");
+    std::fs::write(&junk, b"not a model").unwrap();
+    let (code, _, err) = imsat(&[
+        "encode",
+        "--model",
+        junk.to_str().unwrap(),
+        "--data",
+        data,
+        "--out",
+        "x",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("junk.onnx") && err.contains("not a valid ONNX"),
+        "{err}"
+    );
+    let small = dir.path().join("small.idx");
+    std::fs::write(
+        &small,
+        imsat_trainer::data::idx_u8_bytes(&[2, 10, 10], &[0; 200]),
+    )
+    .unwrap();
+    let (code, _, err) = imsat(&[
+        "encode",
+        "--model",
+        h8,
+        "--data",
+        small.to_str().unwrap(),
+        "--out",
+        "x",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("small.idx") && err.contains("do not fit"),
+        "{err}"
+    );
+    let (code, _, err) = imsat(&[
+        "eval",
+        "--model",
+        c8,
+        "--reference",
+        h32,
+        "--data",
+        data,
+        "--labels",
+        labels,
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot be compared"), "{err}");
+}
