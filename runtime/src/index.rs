@@ -194,6 +194,46 @@ fn words_from_le(bytes: &[u8], out: &mut Vec<u64>) {
     }));
 }
 
+/// Collects ids from little-endian bytes, holding none while they are just the rows
+/// `0..`, so a plain index never allocates an id table, not even while loading.
+struct IdCollector {
+    ids: Vec<u64>,
+    row: u64,
+    count: usize,
+}
+
+impl IdCollector {
+    fn new(count: usize) -> Self {
+        Self {
+            ids: Vec::new(),
+            row: 0,
+            count,
+        }
+    }
+
+    fn feed(&mut self, bytes: &[u8]) {
+        for c in bytes.chunks_exact(8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            let id = u64::from_le_bytes(w);
+            if self.ids.is_empty() {
+                if id == self.row {
+                    self.row += 1;
+                    continue;
+                }
+                self.ids.reserve_exact(self.count);
+                self.ids.extend(0..self.row);
+            }
+            self.ids.push(id);
+        }
+    }
+
+    /// The ids, or an empty vector when they are the rows.
+    fn finish(self) -> Vec<u64> {
+        self.ids
+    }
+}
+
 /// Ids and codes, rows sorted by id. Ids `0..n` in order are not stored at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Index {
@@ -405,8 +445,9 @@ impl Index {
             return Err(FormatError::Checksum { stored, computed });
         }
         let ids_end = HEADER_LEN + layout.count * 8;
-        let mut ids = Vec::with_capacity(layout.count);
-        words_from_le(&body[HEADER_LEN..ids_end], &mut ids);
+        let mut ids = IdCollector::new(layout.count);
+        ids.feed(&body[HEADER_LEN..ids_end]);
+        let ids = ids.finish();
         let mut words = Vec::with_capacity(layout.count * layout.words_per_code);
         words_from_le(&body[ids_end..], &mut words);
         Self::from_parts(layout, ids, words)
@@ -598,6 +639,21 @@ mod file {
         Ok(out)
     }
 
+    /// Reads `n` ids through an [`IdCollector`].
+    fn read_ids<R: Read>(r: &mut R, n: usize, crc: &mut crc32fast::Hasher) -> io::Result<Vec<u64>> {
+        let mut ids = IdCollector::new(n);
+        let mut buf = [0u8; 8192];
+        let mut left = n * 8;
+        while left > 0 {
+            let chunk = &mut buf[..left.min(8192)];
+            r.read_exact(chunk)?;
+            crc.update(chunk);
+            ids.feed(chunk);
+            left -= chunk.len();
+        }
+        Ok(ids.finish())
+    }
+
     impl Index {
         /// Writes the index to `path` through a temporary file and a rename, so an
         /// existing file is replaced whole or not at all.
@@ -623,7 +679,7 @@ mod file {
             let layout = check_header(&header, len).map_err(format)?;
             let mut crc = crc32fast::Hasher::new();
             crc.update(&header);
-            let ids = read_words(&mut r, layout.count, &mut crc).map_err(io_err(path, "read"))?;
+            let ids = read_ids(&mut r, layout.count, &mut crc).map_err(io_err(path, "read"))?;
             let words = read_words(&mut r, layout.count * layout.words_per_code, &mut crc)
                 .map_err(io_err(path, "read"))?;
             let mut stored = [0u8; 4];

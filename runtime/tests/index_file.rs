@@ -194,6 +194,21 @@ fn save_load_append_are_atomic() {
     assert_eq!(Index::load(&path).unwrap(), index);
     assert_eq!(std::fs::read(&path).unwrap(), index.to_bytes());
 
+    // Ids that start as the rows and then depart from them survive the trip.
+    for ids in [
+        vec![0u64, 1, 2, 7, 9],
+        vec![3, 4, 5, 6, 7],
+        vec![0, 1, 2, 3, 4],
+    ] {
+        let other = Index::new(ids.clone(), sample(5, 128)).unwrap();
+        let p = dir.path().join("ids.idx");
+        other.save(&p).unwrap();
+        let back = Index::load(&p).unwrap();
+        assert_eq!(back, other);
+        assert_eq!(back.ids().collect::<Vec<_>>(), ids);
+        std::fs::remove_file(&p).unwrap();
+    }
+
     let merged = index::append(&path, &[100, 101], &sample(2, 128)).unwrap();
     assert_eq!(merged.len(), 102);
     assert_eq!(Index::load(&path).unwrap(), merged);
