@@ -772,7 +772,7 @@ mod native {
                     && rows.iter().all(|r| r.len() == len)
                     && w.iter().all(|c| c.len() == len)
             );
-            assert!(len % 64 == 0);
+            assert!(len.is_multiple_of(64));
             let mut acc = [[_mm512_setzero_si512(); 4]; R];
             let mut k = 0;
             while k < len {
@@ -837,7 +837,7 @@ mod native {
                     && rows.iter().all(|r| r.len() == len)
                     && w.iter().all(|c| c.len() == len)
             );
-            assert!(len % 16 == 0);
+            assert!(len.is_multiple_of(16));
             let mut acc = [[_mm256_setzero_si256(); 4]; R];
             let mut k = 0;
             while k < len {
