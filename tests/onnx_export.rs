@@ -177,6 +177,9 @@ fn encoder_reports_bad_input_with_typed_errors() {
     let dir = tempfile::tempdir().unwrap();
     let hash = exported(Task::Hash);
     let cluster = exported(Task::Cluster);
+    // An encoder can be shared between threads.
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Encoder>();
 
     // Missing file.
     let e = Encoder::open(dir.path().join("nope.onnx")).unwrap_err();
