@@ -18,7 +18,9 @@ pub struct Args {
 #[derive(clap::Subcommand)]
 pub enum Action {
     /// Import raw little-endian u64 codes (bit p of a code is bit p%64 of word p/64).
-    #[command(after_help = "Example:\n  imsat index import --raw-u64 codes.u64 --bits 64 --out codes.idx")]
+    #[command(
+        after_help = "Example:\n  imsat index import --raw-u64 codes.u64 --bits 64 --out codes.idx"
+    )]
     Import {
         #[arg(long)]
         raw_u64: PathBuf,
@@ -32,7 +34,9 @@ pub enum Action {
         append: bool,
     },
     /// Encode images with a hash model and index their codes (ids = image order).
-    #[command(after_help = "Example:\n  imsat index build --model models/hash32.onnx --data data/mnist10k/images-idx3-ubyte.gz --out mnist.idx")]
+    #[command(
+        after_help = "Example:\n  imsat index build --model models/hash32.onnx --data data/mnist10k/images-idx3-ubyte.gz --out mnist.idx"
+    )]
     Build {
         #[arg(long)]
         model: PathBuf,
@@ -52,7 +56,10 @@ pub fn read_raw_codes(path: &Path, bits: usize) -> anyhow::Result<Codes> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let words_per_code = bits.div_ceil(64);
     if bytes.is_empty() {
-        return Err(bad_input(format!("{}: empty file, no codes", path.display())));
+        return Err(bad_input(format!(
+            "{}: empty file, no codes",
+            path.display()
+        )));
     }
     if bytes.len() % (8 * words_per_code) != 0 {
         return Err(bad_input(format!(
@@ -90,18 +97,23 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
                 }
                 let first = old.ids().max().map_or(0, |m| m + 1);
                 let ids: Vec<u64> = (first..first + codes.len() as u64).collect();
-                let index = imsat_runtime::index::append(&out, &ids, &codes).map_err(|e| bad_input(e.to_string()))?;
+                let index = imsat_runtime::index::append(&out, &ids, &codes)
+                    .map_err(|e| bad_input(e.to_string()))?;
                 (index, out)
             } else {
                 let index = Index::from_codes(codes);
-                index.save(&out).with_context(|| format!("writing {}", out.display()))?;
+                index
+                    .save(&out)
+                    .with_context(|| format!("writing {}", out.display()))?;
                 (index, out)
             }
         }
         Action::Build { model, data, out } => {
             let codes = super::encode::encode_hash_codes(&model, &data, ctx)?;
             let index = Index::from_codes(codes);
-            index.save(&out).with_context(|| format!("writing {}", out.display()))?;
+            index
+                .save(&out)
+                .with_context(|| format!("writing {}", out.display()))?;
             (index, out)
         }
     };

@@ -50,19 +50,22 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
         None => None,
     };
     let started = Instant::now();
-    let mut results: Vec<Vec<Neighbor>> = Vec::with_capacity(queries.len());
-    for q in queries.iter() {
-        let found = match (args.radius, &mih) {
-            (Some(r), Some(m)) => {
+    let results: Vec<Vec<Neighbor>> = match (args.radius, &mih) {
+        // k-NN: batched scan, one pass over memory for up to 32 queries at a time.
+        (None, _) => index.knn_batch(&queries, args.k)?,
+        (Some(r), Some(m)) => queries
+            .iter()
+            .map(|q| {
                 let mut v = m.radius(q, r)?;
                 index.resolve(&mut v);
-                v
-            }
-            (Some(r), None) => index.radius(q, r)?,
-            (None, _) => index.knn(q, args.k)?,
-        };
-        results.push(found);
-    }
+                Ok(v)
+            })
+            .collect::<Result<_, imsat_runtime::error::Error>>()?,
+        (Some(r), None) => queries
+            .iter()
+            .map(|q| index.radius(q, r))
+            .collect::<Result<_, _>>()?,
+    };
     let seconds = started.elapsed().as_secs_f64();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     use std::io::Write;
@@ -72,7 +75,10 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
         if args.json {
             writeln!(out, "{}", json!({"ids": ids, "distances": distances}))?;
         } else {
-            let pairs: Vec<String> = r.iter().map(|n| format!("{}:{}", n.id, n.distance)).collect();
+            let pairs: Vec<String> = r
+                .iter()
+                .map(|n| format!("{}:{}", n.id, n.distance))
+                .collect();
             writeln!(out, "{}", pairs.join(" "))?;
         }
     }

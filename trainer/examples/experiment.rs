@@ -44,6 +44,8 @@ fn main() {
             degrees: p[0],
             scale: p[1],
             shift: p[2],
+            shear: p.get(3).copied().unwrap_or(0.0),
+            thickness: p.get(4).copied().unwrap_or(0.0),
         };
     }
     let t = train::train(&c, &images, Some(&labels), false).unwrap();

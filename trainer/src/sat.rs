@@ -107,6 +107,12 @@ pub struct AffineRange {
     pub scale: f32,
     /// Maximum shift in pixels (either axis).
     pub shift: f32,
+    /// Maximum horizontal shear (slant), as dx/dy.
+    #[serde(default)]
+    pub shear: f32,
+    /// Probability of thickening or thinning the strokes (3x3 grey dilation or erosion).
+    #[serde(default)]
+    pub thickness: f32,
 }
 
 impl Default for AffineRange {
@@ -115,6 +121,8 @@ impl Default for AffineRange {
             degrees: 15.0,
             scale: 0.1,
             shift: 2.0,
+            shear: 0.0,
+            thickness: 0.0,
         }
     }
 }
@@ -140,18 +148,57 @@ pub fn affine_distort(
             rng.random_range(-range.shift..=range.shift),
             rng.random_range(-range.shift..=range.shift),
         );
+        let shear = if range.shear > 0.0 {
+            rng.random_range(-range.shear..=range.shear)
+        } else {
+            0.0
+        };
         // Inverse map: output pixel -> source coordinate.
         let (sin, cos) = angle.sin_cos();
         for r in 0..rows {
             for c in 0..cols {
                 let (y, x) = (r as f32 - cy - ty, c as f32 - cx - tx);
+                let x = x - shear * y;
                 let sy = (cos * y - sin * x) / scale + cy;
                 let sx = (sin * y + cos * x) / scale + cx;
                 dst[r * cols + c] = bilinear(src, rows, cols, sy, sx);
             }
         }
+        if range.thickness > 0.0 && rng.random_bool(range.thickness.min(1.0) as f64) {
+            let thicker = rng.random_bool(0.5);
+            morph_cross(dst, rows, cols, thicker);
+        }
     }
     out
+}
+
+/// Grey dilation (`thicker`) or erosion over the 3x3 cross, in place.
+fn morph_cross(img: &mut [f32], rows: usize, cols: usize, thicker: bool) {
+    let src = img.to_vec();
+    let at = |r: isize, c: isize| {
+        if r < 0 || c < 0 || r >= rows as isize || c >= cols as isize {
+            -1.0
+        } else {
+            src[r as usize * cols + c as usize]
+        }
+    };
+    for r in 0..rows as isize {
+        for c in 0..cols as isize {
+            let v = [
+                at(r, c),
+                at(r - 1, c),
+                at(r + 1, c),
+                at(r, c - 1),
+                at(r, c + 1),
+            ];
+            let pick = if thicker {
+                v.iter().copied().fold(f32::MIN, f32::max)
+            } else {
+                v.iter().copied().fold(f32::MAX, f32::min)
+            };
+            img[r as usize * cols + c as usize] = pick;
+        }
+    }
 }
 
 fn bilinear(img: &[f32], rows: usize, cols: usize, y: f32, x: f32) -> f32 {
@@ -188,6 +235,8 @@ mod tests {
             degrees: 0.0,
             scale: 0.0,
             shift: 0.0,
+            shear: 0.0,
+            thickness: 0.0,
         };
         let out = affine_distort(&img, 28, 28, zero, &mut rng);
         for (a, b) in img.iter().zip(&out) {

@@ -278,6 +278,217 @@ pub fn evaluate_logits(
 /// Seed of the query/gallery split (fixed, so every model is compared on the same split).
 pub const SPLIT_SEED: u64 = 0;
 
+/// A progress bar in the style of every long step, hidden when `show` is false (indicatif
+/// also hides it by itself when stderr is not a terminal).
+pub fn progress_bar(len: u64, what: &str, show: bool) -> ProgressBar {
+    let pb = if show {
+        ProgressBar::new(len)
+    } else {
+        ProgressBar::hidden()
+    };
+    pb.set_style(
+        ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {elapsed} {msg}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    pb.set_prefix(what.to_string());
+    pb
+}
+
+/// Batch means of the loss terms of one step.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StepLosses {
+    pub loss: f64,
+    pub sat: f64,
+    pub cond_entropy: f64,
+    pub marginal_entropy: f64,
+    pub pairwise_mi: f64,
+}
+
+/// Training state: the data (scaled), the per-sample SAT radii, the model and its optimizer.
+pub struct Trainer {
+    config: TrainConfig,
+    x: Vec<f32>,
+    n: usize,
+    dim: usize,
+    rows: usize,
+    cols: usize,
+    eps: Vec<f32>,
+    neighbours: Option<Neighbours>,
+    device: burn::tensor::Device,
+    rng: StdRng,
+    model: Encoder,
+    optim: burn::optim::ModuleOptimizer,
+}
+
+impl Trainer {
+    /// Check the settings, scale the data, compute the nearest-neighbour radii, and
+    /// initialise the encoder (seeded).
+    pub fn new(
+        config: &TrainConfig,
+        images: &Images,
+        show_progress: bool,
+    ) -> Result<Self, TrainError> {
+        config.validate(images.n)?;
+        let (n, dim) = (images.n, images.dim());
+        let (rows, cols) = match images.shape.as_slice() {
+            [r, c] => (*r, *c),
+            _ => (1, dim),
+        };
+        let uses = |k| config.sat.contains(&k);
+        if uses(SatKind::Affine) && rows == 1 {
+            return Err(TrainError::Config("affine SAT needs 2-D images".into()));
+        }
+        let x = scale_pixels(&images.pixels);
+        let needs_nn = uses(SatKind::Vat) || uses(SatKind::Rpt) || uses(SatKind::Neighbour);
+        let neighbours: Option<Neighbours> = needs_nn.then(|| {
+            let pb = progress_bar(n as u64, "neighbours", show_progress);
+            nearest_neighbours(&x, n, dim, config.eps_neighbour, &pb)
+        });
+        let eps: Vec<f32> = match &neighbours {
+            Some(nn) => (0..n)
+                .map(|i| config.eps_scale as f32 * nn.kth_distance(i))
+                .collect(),
+            None => vec![0.0; n],
+        };
+        let device = training_device();
+        device.seed(config.seed);
+        let model = Encoder::new(dim, &config.hidden, config.outputs, &device);
+        Ok(Trainer {
+            config: config.clone(),
+            x,
+            n,
+            dim,
+            rows,
+            cols,
+            eps,
+            neighbours,
+            device,
+            rng: StdRng::seed_from_u64(config.seed),
+            model,
+            optim: AdamConfig::new().with_epsilon(1e-8).init(),
+        })
+    }
+
+    /// Steps in one epoch (one pass's worth of batches).
+    pub fn steps_per_epoch(&self) -> usize {
+        (self.n / self.config.batch).max(1)
+    }
+
+    /// The encoder in inference mode (running BatchNorm statistics).
+    pub fn inference_model(&self) -> Encoder {
+        self.model.valid()
+    }
+
+    fn rows_of(&self, ids: impl Iterator<Item = usize>) -> Vec<f32> {
+        ids.flat_map(|i| self.x[i * self.dim..(i + 1) * self.dim].iter().copied())
+            .collect()
+    }
+
+    /// The augmented batch for one SAT kind.
+    fn augment(
+        &mut self,
+        kind: SatKind,
+        idx: &[usize],
+        xb_host: &[f32],
+        xb: &Tensor<2>,
+        target: &Tensor<2>,
+        eps_b: &Tensor<2>,
+    ) -> Tensor<2> {
+        let (task, batch) = (self.config.task, self.config.batch);
+        match kind {
+            SatKind::Vat => {
+                let r = sat::vat_perturbation(task, &self.model, xb, target, eps_b, self.config.xi);
+                xb.clone().add(r)
+            }
+            SatKind::Rpt => xb.clone().add(sat::random_perturbation(xb, eps_b)),
+            SatKind::Affine => {
+                let moved = sat::affine_distort(
+                    xb_host,
+                    self.rows,
+                    self.cols,
+                    self.config.affine,
+                    &mut self.rng,
+                );
+                sat::tensor_from_rows(moved, batch, &self.device)
+            }
+            SatKind::Neighbour => {
+                let nn = self
+                    .neighbours
+                    .as_ref()
+                    .expect("neighbours computed for this SAT kind");
+                let picks: Vec<usize> = idx
+                    .iter()
+                    .map(|&i| nn.of(i)[self.rng.random_range(0..nn.k)] as usize)
+                    .collect();
+                sat::tensor_from_rows(self.rows_of(picks.into_iter()), batch, &self.device)
+            }
+        }
+    }
+
+    /// One optimisation step on a random batch: information terms on the clean pass, a KL
+    /// for each SAT kind, backward, Adam. Fails (naming the term) on a NaN or infinite loss.
+    pub fn step(&mut self) -> Result<StepLosses, (&'static str, f32)> {
+        let (task, batch) = (self.config.task, self.config.batch);
+        let idx = rand::seq::index::sample(&mut self.rng, self.n, batch).into_vec();
+        let xb_host = self.rows_of(idx.iter().copied());
+        let xb = sat::tensor_from_rows(xb_host.clone(), batch, &self.device);
+        let eps_host: Vec<f32> = idx.iter().map(|&i| self.eps[i]).collect();
+        let eps_b = Tensor::<2>::from_data(TensorData::new(eps_host, [batch, 1]), &self.device);
+
+        let logits = self.model.forward(xb.clone(), Norm::Train);
+        let target = logits.clone().detach();
+        let info = info_terms(task, logits);
+
+        let mut sat_loss: Option<Tensor<1>> = None;
+        for kind in self.config.sat.clone() {
+            let augmented = self.augment(kind, &idx, &xb_host, &xb, &target, &eps_b);
+            let kl = kl_divergence(
+                task,
+                target.clone(),
+                self.model.forward(augmented, Norm::BatchOnly),
+            );
+            sat_loss = Some(match sat_loss {
+                None => kl,
+                Some(acc) => acc.add(kl),
+            });
+        }
+        let sat_loss = sat_loss.expect("at least one SAT kind");
+        let c = &self.config;
+        let information = info
+            .cond_entropy
+            .clone()
+            .sub(info.marginal_entropy.clone().mul_scalar(c.mu))
+            .add(info.pairwise_mi.clone().mul_scalar(c.pairwise_mi_weight));
+        let loss = sat_loss.clone().add(information.mul_scalar(c.lam));
+
+        let mut v = [0f64; 5];
+        let terms = [
+            ("the loss", &loss),
+            ("the SAT term", &sat_loss),
+            ("H(Y|X)", &info.cond_entropy),
+            ("H(Y)", &info.marginal_entropy),
+            ("the pairwise MI", &info.pairwise_mi),
+        ];
+        for (slot, (term, t)) in terms.iter().enumerate() {
+            let value = t.to_data().try_into_vec::<f32>().expect("f32 scalar")[0];
+            if !value.is_finite() {
+                return Err((term, value));
+            }
+            v[slot] = value as f64;
+        }
+        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        self.model = self.optim.step(c.lr, self.model.clone(), grads);
+        Ok(StepLosses {
+            loss: v[0],
+            sat: v[1],
+            cond_entropy: v[2],
+            marginal_entropy: v[3],
+            pairwise_mi: v[4],
+        })
+    }
+}
+
 /// Train an IMSAT encoder on `images` (labels only for per-epoch evaluation).
 pub fn train(
     config: &TrainConfig,
@@ -285,7 +496,6 @@ pub fn train(
     labels: Option<&[u8]>,
     show_progress: bool,
 ) -> Result<Trained, TrainError> {
-    config.validate(images.n)?;
     if let Some(l) = labels
         && l.len() != images.n
     {
@@ -295,175 +505,45 @@ pub fn train(
             images.n
         )));
     }
-    let (n, dim) = (images.n, images.dim());
-    let (rows, cols) = match images.shape.as_slice() {
-        [r, c] => (*r, *c),
-        _ => (1, dim),
-    };
-    let uses = |k| config.sat.contains(&k);
-    if uses(SatKind::Affine) && rows == 1 {
-        return Err(TrainError::Config("affine SAT needs 2-D images".into()));
-    }
-    let x = scale_pixels(&images.pixels);
-    let bar = |len: u64, what: &str| {
-        let pb = if show_progress {
-            ProgressBar::new(len)
-        } else {
-            ProgressBar::hidden()
-        };
-        pb.set_style(
-            ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {elapsed} {msg}")
-                .expect("static template")
-                .progress_chars("=> "),
-        );
-        pb.set_prefix(what.to_string());
-        pb
-    };
-
-    let needs_nn = uses(SatKind::Vat) || uses(SatKind::Rpt) || uses(SatKind::Neighbour);
-    let neighbours: Option<Neighbours> = needs_nn.then(|| {
-        nearest_neighbours(
-            &x,
-            n,
-            dim,
-            config.eps_neighbour,
-            &bar(n as u64, "neighbours"),
-        )
-    });
-    let eps: Vec<f32> = match &neighbours {
-        Some(nn) => (0..n)
-            .map(|i| config.eps_scale as f32 * nn.kth_distance(i))
-            .collect(),
-        None => vec![0.0; n],
-    };
-
-    let device = training_device();
-    device.seed(config.seed);
-    let mut rng = StdRng::seed_from_u64(config.seed);
-    let mut model = Encoder::new(dim, &config.hidden, config.outputs, &device);
-    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
-    let steps = (n / config.batch).max(1);
+    let mut trainer = Trainer::new(config, images, show_progress)?;
+    let steps = trainer.steps_per_epoch();
     let mut history = Vec::new();
     let mut train_seconds = 0.0;
-    let pb = bar((config.epochs * steps) as u64, "training");
+    let pb = progress_bar((config.epochs * steps) as u64, "training", show_progress);
 
     for epoch in 1..=config.epochs {
         let started = Instant::now();
-        let mut sums = [0f64; 5];
+        let mut sums = StepLosses::default();
         for step in 0..steps {
-            let idx = rand::seq::index::sample(&mut rng, n, config.batch).into_vec();
-            let rows_of = |ids: &mut dyn Iterator<Item = usize>| -> Vec<f32> {
-                ids.flat_map(|i| x[i * dim..(i + 1) * dim].iter().copied())
-                    .collect()
-            };
-            let xb_host = rows_of(&mut idx.iter().copied());
-            let xb = sat::tensor_from_rows(xb_host.clone(), config.batch, &device);
-            let eps_b = Tensor::<2>::from_data(
-                TensorData::new(
-                    idx.iter().map(|&i| eps[i]).collect::<Vec<f32>>(),
-                    [config.batch, 1],
-                ),
-                &device,
-            );
-
-            let logits = model.forward(xb.clone(), Norm::Train);
-            let target = logits.clone().detach();
-            let info = info_terms(config.task, logits);
-
-            let mut sat_loss: Option<Tensor<1>> = None;
-            for &kind in &config.sat {
-                let augmented = match kind {
-                    SatKind::Vat => {
-                        let r = sat::vat_perturbation(
-                            config.task,
-                            &model,
-                            &xb,
-                            &target,
-                            &eps_b,
-                            config.xi,
-                        );
-                        xb.clone().add(r)
-                    }
-                    SatKind::Rpt => xb.clone().add(sat::random_perturbation(&xb, &eps_b)),
-                    SatKind::Affine => sat::tensor_from_rows(
-                        sat::affine_distort(&xb_host, rows, cols, config.affine, &mut rng),
-                        config.batch,
-                        &device,
-                    ),
-                    SatKind::Neighbour => {
-                        let nn = neighbours
-                            .as_ref()
-                            .expect("neighbours computed for this SAT kind");
-                        let picks = idx
-                            .iter()
-                            .map(|&i| nn.of(i)[rng.random_range(0..nn.k)] as usize);
-                        sat::tensor_from_rows(
-                            rows_of(&mut picks.into_iter()),
-                            config.batch,
-                            &device,
-                        )
-                    }
-                };
-                let kl = kl_divergence(
-                    config.task,
-                    target.clone(),
-                    model.forward(augmented, Norm::BatchOnly),
-                );
-                sat_loss = Some(match sat_loss {
-                    None => kl,
-                    Some(acc) => acc.add(kl),
-                });
-            }
-            let sat_loss = sat_loss.expect("at least one SAT kind");
-            let information = info
-                .cond_entropy
-                .clone()
-                .sub(info.marginal_entropy.clone().mul_scalar(config.mu))
-                .add(
-                    info.pairwise_mi
-                        .clone()
-                        .mul_scalar(config.pairwise_mi_weight),
-                );
-            let loss = sat_loss.clone().add(information.mul_scalar(config.lam));
-
-            let values = [
-                ("the loss", &loss),
-                ("the SAT term", &sat_loss),
-                ("H(Y|X)", &info.cond_entropy),
-                ("H(Y)", &info.marginal_entropy),
-                ("the pairwise MI", &info.pairwise_mi),
-            ];
-            for (slot, (term, t)) in values.iter().enumerate() {
-                let v = t.to_data().try_into_vec::<f32>().expect("f32 scalar")[0];
-                if !v.is_finite() {
-                    return Err(TrainError::NonFinite {
-                        epoch,
-                        step,
-                        term,
-                        value: v,
-                    });
-                }
-                sums[slot] += v as f64;
-            }
-
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(config.lr, model, grads);
+            let l = trainer
+                .step()
+                .map_err(|(term, value)| TrainError::NonFinite {
+                    epoch,
+                    step,
+                    term,
+                    value,
+                })?;
+            sums.loss += l.loss;
+            sums.sat += l.sat;
+            sums.cond_entropy += l.cond_entropy;
+            sums.marginal_entropy += l.marginal_entropy;
+            sums.pairwise_mi += l.pairwise_mi;
             pb.inc(1);
         }
         let seconds = started.elapsed().as_secs_f64();
         train_seconds += seconds;
         let mean = |s: f64| s / steps as f64;
         let metric = labels.map(|l| {
-            let logits = predict_logits(&model.valid(), &x, n);
+            let logits = predict_logits(&trainer.inference_model(), &trainer.x, trainer.n);
             evaluate_logits(config.task, &logits, config.outputs, l, SPLIT_SEED).headline()
         });
         let stats = EpochStats {
             epoch,
-            loss: mean(sums[0]),
-            sat: mean(sums[1]),
-            cond_entropy: mean(sums[2]),
-            marginal_entropy: mean(sums[3]),
-            pairwise_mi: mean(sums[4]),
+            loss: mean(sums.loss),
+            sat: mean(sums.sat),
+            cond_entropy: mean(sums.cond_entropy),
+            marginal_entropy: mean(sums.marginal_entropy),
+            pairwise_mi: mean(sums.pairwise_mi),
             seconds,
             metric,
         };
@@ -489,9 +569,9 @@ pub fn train(
     }
     pb.finish_and_clear();
 
-    let model = model.valid();
+    let model = trainer.inference_model();
     let quality = labels.map(|l| {
-        let logits = predict_logits(&model, &x, n);
+        let logits = predict_logits(&model, &trainer.x, trainer.n);
         evaluate_logits(config.task, &logits, config.outputs, l, SPLIT_SEED)
     });
     Ok(Trained {
