@@ -51,6 +51,9 @@ pub struct Args {
     /// Hidden layer sizes, comma-separated (e.g. 1200,1200).
     #[arg(long, value_delimiter = ',')]
     pub hidden: Option<Vec<usize>>,
+    /// Weight of the pairwise-MI penalty between bits (hash; default 15/(bits-1)).
+    #[arg(long)]
+    pub pairwise_mi_weight: Option<f64>,
     /// VAT/RPT radius as a multiple of the 10th-neighbour distance.
     #[arg(long)]
     pub eps_scale: Option<f64>,
@@ -72,6 +75,7 @@ pub fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
     c.lam = args.lam.unwrap_or(c.lam);
     c.mu = args.mu.unwrap_or(c.mu);
     c.eps_scale = args.eps_scale.unwrap_or(c.eps_scale);
+    c.pairwise_mi_weight = args.pairwise_mi_weight.unwrap_or(c.pairwise_mi_weight);
     if let Some(h) = &args.hidden {
         c.hidden = h.clone();
     }

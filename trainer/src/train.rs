@@ -72,12 +72,16 @@ impl TrainConfig {
         }
     }
 
-    /// The reference hashing settings.
+    /// Hashing settings: the reference network (d-400-400-M), lam, lr, batch and epochs, with
+    /// two changes measured on MNIST-10k (seed 0): an affine-distortion KL beside VAT (16 bits:
+    /// mAP 0.686 -> 0.785) and the pairwise-MI weight scaled with the code length (32 bits:
+    /// mAP 0.676 -> 0.787). `--sat vat` and `--pairwise-mi-weight 1` give the reference back.
     pub fn hash(bits: usize) -> Self {
         TrainConfig {
             task: Task::Hash,
             outputs: bits,
             hidden: vec![400, 400],
+            sat: vec![SatKind::Vat, SatKind::Affine],
             mu: 1.0,
             pairwise_mi_weight: if bits > 1 {
                 15.0 / (bits - 1) as f64
