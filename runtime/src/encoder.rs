@@ -467,6 +467,9 @@ mod native {
         d_out: usize,
         /// Transposed weights `[d_out][stride]`, zero padded.
         wt: Vec<i8>,
+        /// The weights packed for `vpdpbusd`: for each block of 16 outputs, for each group of
+        /// 4 inputs, 64 bytes: output `c` of the block holds its 4 weights at bytes `4c..4c+4`.
+        packed: Vec<i8>,
         multiplier: f32,
         bias: Vec<f32>,
         /// `1 / scale` of the u8 quantization of this layer's output (hidden layers).
@@ -582,11 +585,19 @@ mod native {
                         wt[j * stride + k] = v as i8;
                     }
                 }
+                let groups = stride / 4;
+                let mut packed = std::vec![0i8; d_out.div_ceil(16) * groups * 64];
+                for (k, row) in wq.chunks_exact(d_out).enumerate() {
+                    for (j, &v) in row.iter().enumerate() {
+                        packed[((j / 16) * groups + k / 4) * 64 + (j % 16) * 4 + k % 4] = v as i8;
+                    }
+                }
                 let mut layer = Layer {
                     d_in,
                     stride,
                     d_out,
                     wt,
+                    packed,
                     multiplier,
                     bias,
                     next_inv_scale: None,
@@ -758,69 +769,104 @@ mod native {
         }
     }
 
-    /// AVX-512 VNNI: `vpdpbusd` multiplies u8 activations by i8 weights, 64 per instruction,
-    /// accumulating exactly in i32.
+    /// AVX-512 VNNI: `vpdpbusd` multiplies 4 u8 activations (broadcast) by the 4 i8 weights
+    /// of each of 16 outputs and adds to 16 i32 sums, exactly; tiles of up to 4 rows x 64
+    /// outputs keep 16 sums in registers and need no horizontal additions.
     #[cfg(target_arch = "x86_64")]
     mod vnni {
         use core::arch::x86_64::*;
 
+        use super::{Layer, Sink};
+
+        /// Sums of rows x (16 C outputs from block `cb0`), into `out[r][0..16 C]`.
         #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-        fn block<const R: usize>(rows: &[&[u8]], w: [&[i8]; 4]) -> [[i32; 4]; 4] {
-            let len = w[0].len();
-            assert!(
-                rows.len() == R
-                    && rows.iter().all(|r| r.len() == len)
-                    && w.iter().all(|c| c.len() == len)
-            );
-            assert!(len.is_multiple_of(64));
-            let mut acc = [[_mm512_setzero_si512(); 4]; R];
-            let mut k = 0;
-            while k < len {
-                // SAFETY: k + 64 <= len, the length of every row and column (checked above).
-                let wv = unsafe {
-                    [
-                        _mm512_loadu_si512(w[0].as_ptr().add(k).cast()),
-                        _mm512_loadu_si512(w[1].as_ptr().add(k).cast()),
-                        _mm512_loadu_si512(w[2].as_ptr().add(k).cast()),
-                        _mm512_loadu_si512(w[3].as_ptr().add(k).cast()),
-                    ]
-                };
+        fn tile<const R: usize, const C: usize>(
+            rows: &[&[u8]],
+            packed: &[i8],
+            groups: usize,
+            cb0: usize,
+            out: &mut [[i32; 64]; 4],
+        ) {
+            assert!(rows.len() == R && rows.iter().all(|r| r.len() >= groups * 4));
+            assert!(packed.len() >= (cb0 + C) * groups * 64);
+            let mut acc = [[_mm512_setzero_si512(); C]; R];
+            for g in 0..groups {
+                let mut w = [_mm512_setzero_si512(); C];
+                for (c, w) in w.iter_mut().enumerate() {
+                    // SAFETY: ((cb0 + c) * groups + g + 1) * 64 <= packed.len() (checked above).
+                    *w = unsafe {
+                        _mm512_loadu_si512(
+                            packed.as_ptr().add(((cb0 + c) * groups + g) * 64).cast(),
+                        )
+                    };
+                }
                 for r in 0..R {
-                    // SAFETY: as above.
-                    let av = unsafe { _mm512_loadu_si512(rows[r].as_ptr().add(k).cast()) };
-                    for c in 0..4 {
-                        acc[r][c] = _mm512_dpbusd_epi32(acc[r][c], av, wv[c]);
+                    // SAFETY: g * 4 + 4 <= rows[r].len() (checked above).
+                    let a = unsafe { rows[r].as_ptr().add(g * 4).cast::<i32>().read_unaligned() };
+                    let a = _mm512_set1_epi32(a);
+                    for c in 0..C {
+                        acc[r][c] = _mm512_dpbusd_epi32(acc[r][c], a, w[c]);
                     }
                 }
-                k += 64;
             }
-            let mut out = [[0i32; 4]; 4];
             for r in 0..R {
-                for c in 0..4 {
-                    out[r][c] = _mm512_reduce_add_epi32(acc[r][c]);
+                for c in 0..C {
+                    // SAFETY: c * 16 + 16 <= 64.
+                    unsafe {
+                        _mm512_storeu_si512(out[r].as_mut_ptr().add(c * 16).cast(), acc[r][c])
+                    };
                 }
             }
-            out
         }
 
         /// # Safety
         /// The CPU must support avx512f, avx512bw and avx512vnni.
         #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-        pub(super) unsafe fn layer(
-            l: &super::Layer,
-            a: &[u8],
-            n: usize,
-            emit: &mut super::Sink<'_>,
-        ) {
-            super::layer_blocked(l, a, n, emit, |rows, w| {
-                // The closure inherits the function's target features.
-                match rows.len() {
-                    1 => block::<1>(rows, w),
-                    2 => block::<2>(rows, w),
-                    3 => block::<3>(rows, w),
-                    _ => block::<4>(rows, w),
+        pub(super) unsafe fn layer(l: &Layer, a: &[u8], n: usize, emit: &mut Sink<'_>) {
+            let (s, groups, blocks) = (l.stride, l.stride / 4, l.d_out.div_ceil(16));
+            let mut out = [[0i32; 64]; 4];
+            let mut r0 = 0;
+            while r0 < n {
+                let take = (n - r0).min(4);
+                let rows: [&[u8]; 4] = core::array::from_fn(|i| {
+                    let i = r0 + i.min(take - 1);
+                    &a[i * s..(i + 1) * s]
+                });
+                let rows = &rows[..take];
+                let mut cb = 0;
+                while cb < blocks {
+                    let c = (blocks - cb).min(4);
+                    let p = &l.packed[..];
+                    match (take, c) {
+                        (1, 1) => tile::<1, 1>(rows, p, groups, cb, &mut out),
+                        (1, 2) => tile::<1, 2>(rows, p, groups, cb, &mut out),
+                        (1, 3) => tile::<1, 3>(rows, p, groups, cb, &mut out),
+                        (1, _) => tile::<1, 4>(rows, p, groups, cb, &mut out),
+                        (2, 1) => tile::<2, 1>(rows, p, groups, cb, &mut out),
+                        (2, 2) => tile::<2, 2>(rows, p, groups, cb, &mut out),
+                        (2, 3) => tile::<2, 3>(rows, p, groups, cb, &mut out),
+                        (2, _) => tile::<2, 4>(rows, p, groups, cb, &mut out),
+                        (3, 1) => tile::<3, 1>(rows, p, groups, cb, &mut out),
+                        (3, 2) => tile::<3, 2>(rows, p, groups, cb, &mut out),
+                        (3, 3) => tile::<3, 3>(rows, p, groups, cb, &mut out),
+                        (3, _) => tile::<3, 4>(rows, p, groups, cb, &mut out),
+                        (_, 1) => tile::<4, 1>(rows, p, groups, cb, &mut out),
+                        (_, 2) => tile::<4, 2>(rows, p, groups, cb, &mut out),
+                        (_, 3) => tile::<4, 3>(rows, p, groups, cb, &mut out),
+                        (_, _) => tile::<4, 4>(rows, p, groups, cb, &mut out),
+                    }
+                    for (dr, sums) in out.iter().enumerate().take(take) {
+                        for (col, &acc) in sums.iter().enumerate().take(16 * c) {
+                            let j = cb * 16 + col;
+                            if j < l.d_out {
+                                emit.put(r0 + dr, j, acc as f32 * l.multiplier + l.bias[j]);
+                            }
+                        }
+                    }
+                    cb += c;
                 }
-            })
+                r0 += take;
+            }
         }
     }
 
