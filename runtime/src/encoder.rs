@@ -809,12 +809,10 @@ mod native {
                     }
                 }
             }
-            for r in 0..R {
-                for c in 0..C {
+            for (sums, acc) in out.iter_mut().zip(&acc) {
+                for (c, &v) in acc.iter().enumerate() {
                     // SAFETY: c * 16 + 16 <= 64.
-                    unsafe {
-                        _mm512_storeu_si512(out[r].as_mut_ptr().add(c * 16).cast(), acc[r][c])
-                    };
+                    unsafe { _mm512_storeu_si512(sums.as_mut_ptr().add(c * 16).cast(), v) };
                 }
             }
         }
