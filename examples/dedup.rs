@@ -1,0 +1,40 @@
+//! Near-duplicate grouping: encode digits with a shipped hash model, add edited copies, and
+//! find the groups.
+//!
+//! `cargo run --release --example dedup -- [MODEL]`
+
+use imsat::runtime::{dedup, encoder::Encoder};
+use imsat::trainer::data;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let model = std::env::args()
+        .nth(1)
+        .unwrap_or("models/hash64.int8.onnx".into());
+    let encoder = Encoder::open(&model)?;
+    let images = data::read_idx_images("data/mnist10k/images-idx3-ubyte.gz")?;
+    let dim = images.dim();
+
+    // Ten digits, then a copy of each shifted one pixel to the right.
+    let mut pixels = images.pixels[..10 * dim].to_vec();
+    for i in 0..10 {
+        let img = &images.pixels[i * dim..(i + 1) * dim];
+        let shifted: Vec<u8> = (0..dim)
+            .map(|p| if p % 28 == 0 { 0 } else { img[p - 1] })
+            .collect();
+        pixels.extend(shifted);
+    }
+    let codes = encoder.codes(&pixels)?;
+    let groups = dedup::dedup(&codes, 2)?;
+    for g in &groups {
+        println!("group: {g:?}");
+    }
+    let found = (0..10u64)
+        .filter(|&i| {
+            groups
+                .iter()
+                .any(|g| g.contains(&i) && g.contains(&(i + 10)))
+        })
+        .count();
+    println!("{found} of 10 shifted copies grouped with their original");
+    Ok(())
+}

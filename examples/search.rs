@@ -1,0 +1,37 @@
+//! Hamming search on the device side: pack codes, build an index, save and reload it, and
+//! answer k-NN and radius queries (radius through multi-index hashing).
+//!
+//! `cargo run --release --example search`
+
+use imsat::runtime::code::Codes;
+use imsat::runtime::index::Index;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // 100,000 pseudo-random 64-bit codes (xorshift), as an encoder would produce them.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let words: Vec<u64> = (0..100_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        })
+        .collect();
+    let index = Index::from_codes(Codes::from_words(64, words)?);
+    let path = std::env::temp_dir().join("imsat-example.idx");
+    index.save(&path)?; // temporary file + rename: an old index is never half-overwritten
+    let index = Index::load(&path)?;
+
+    // A query 2 bits away from code 4242.
+    let query = [index.codes().get(4242).expect("code 4242")[0] ^ 0b101];
+    let nearest = index.knn(&query, 5)?;
+    println!("5 nearest: {nearest:?}");
+    assert_eq!((nearest[0].id, nearest[0].distance), (4242, 2));
+
+    let mih = index.mih()?;
+    let mut close = mih.radius(&query, 3)?;
+    index.resolve(&mut close);
+    println!("within radius 3: {close:?}");
+    assert_eq!(close, index.radius(&query, 3)?); // exact: same answer as the linear scan
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! Train a small hash encoder on the bundled digits, export it as ONNX, and check that the
+//! exported file gives the same codes through the runtime encoder.
+//!
+//! `cargo run --release --example train_hash -- [N_IMAGES] [EPOCHS]`
+
+use imsat::runtime::encoder::Encoder;
+use imsat::trainer::{data, export, train};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>());
+    let (n, epochs) = (
+        args.next().unwrap_or(Ok(2000))?,
+        args.next().unwrap_or(Ok(5))?,
+    );
+    let (mut images, mut labels) = data::read_labelled(
+        "data/mnist10k/images-idx3-ubyte.gz",
+        "data/mnist10k/labels-idx1-ubyte.gz",
+    )?;
+    images.truncate(n);
+    labels.truncate(n);
+
+    let mut config = train::TrainConfig::hash(16);
+    config.epochs = epochs;
+    let trained = train::train(&config, &images, Some(&labels), true)?;
+    println!("retrieval quality: {:?}", trained.quality);
+
+    let dir = std::env::temp_dir().join("imsat-example-hash16");
+    std::fs::create_dir_all(&dir)?;
+    let files = export::write_models(&trained, &images, "{}", &dir)?;
+    println!(
+        "wrote {} ({} bytes) and {} ({} bytes)",
+        files.f32_path.display(),
+        files.f32_bytes,
+        files.int8_path.display(),
+        files.int8_bytes
+    );
+
+    // The exported model, run by the edge runtime, gives the trainer's codes.
+    let encoder = Encoder::open(&files.f32_path)?;
+    let codes = encoder.codes(&images.pixels)?;
+    let logits = train::predict_logits(
+        &trained.model,
+        &train::scale_pixels(&images.pixels),
+        images.n,
+    );
+    let expected = train::pack_codes(&logits, 16);
+    let same = codes
+        .as_words()
+        .iter()
+        .zip(&expected)
+        .filter(|(a, b)| a == b)
+        .count();
+    println!(
+        "{same} of {} codes identical between burn and the ONNX encoder",
+        images.n
+    );
+    assert!(same as f64 >= 0.99 * images.n as f64);
+    Ok(())
+}
