@@ -5,6 +5,9 @@
 //! - [`runtime`] (edge side, `no_std` core): codes, Hamming search, dedup, index, encoder.
 //!
 //! Data flows one way: data -> trainer -> ONNX file -> runtime encoder -> codes -> index -> search.
+//!
+//! The README follows; its Rust sample runs as a doctest.
+#![doc = include_str!("../README.md")]
 
 pub use imsat_runtime as runtime;
 pub use imsat_trainer as trainer;
