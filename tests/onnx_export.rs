@@ -361,11 +361,13 @@ fn native_int8_executor_matches_tract_bit_for_bit() {
         assert!(!tract.uses_native_int8() && tract.int8_kernel().is_none());
         let lt = tract.logits(&images.pixels).unwrap();
         let best = Encoder::open(e.int8_path()).unwrap();
-        assert!(
+        // Native by default where the CPU has a SIMD kernel (x86-64 with AVX2 or VNNI).
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(
             best.uses_native_int8(),
-            "the exported int8 layout should run natively"
+            std::is_x86_feature_detected!("avx2")
         );
-        println!("best int8 kernel on this CPU: {:?}", best.int8_kernel());
+        println!("default int8 kernel on this CPU: {:?}", best.int8_kernel());
         assert!(best.clone().with_int8_kernel("no-such-kernel").is_none());
         for kernel in ["vnni", "avx2", "generic"] {
             let Some(native) = best.clone().with_int8_kernel(kernel) else {

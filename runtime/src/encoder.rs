@@ -125,6 +125,9 @@ pub struct Encoder {
     plan: Arc<TypedRunnableModel>,
     /// The native int8 executor, for int8 models with the exported layout.
     native: Option<Arc<native::Int8Mlp>>,
+    /// Whether `native` runs (by default when this CPU has one of its SIMD kernels; on other
+    /// CPUs tract's own int8 kernels are faster than the portable one).
+    use_native: bool,
 }
 
 fn prop(model: &InferenceModel, key: &str) -> Option<String> {
@@ -280,6 +283,7 @@ impl Encoder {
             path,
             info,
             plan,
+            use_native: native.is_some() && native::Kernel::best() != native::Kernel::Generic,
             native,
         })
     }
@@ -287,28 +291,33 @@ impl Encoder {
     /// Whether int8 inference runs on the native executor (an int8 model with the exported
     /// layout) rather than on tract.
     pub fn uses_native_int8(&self) -> bool {
-        self.native.is_some()
+        self.use_native && self.native.is_some()
     }
 
     /// The integer kernel of the native int8 executor (`vnni`, `avx2` or `generic`), if used.
     pub fn int8_kernel(&self) -> Option<&'static str> {
-        self.native.as_ref().map(|n| n.kernel.name())
+        self.native
+            .as_ref()
+            .filter(|_| self.use_native)
+            .map(|n| n.kernel.name())
     }
 
-    /// The same encoder with another native int8 kernel (`vnni`, `avx2` or `generic`); `None`
-    /// when the name is unknown, this CPU cannot run it, or the model has no native executor.
+    /// The same encoder running the native int8 executor with the given kernel (`vnni`,
+    /// `avx2` or `generic`); `None` when the name is unknown, this CPU cannot run it, or the
+    /// model has no native executor (an f32 model, or an int8 graph of another layout).
     /// All kernels give the same results; this is for tests and benchmarks.
     pub fn with_int8_kernel(mut self, name: &str) -> Option<Self> {
         let kernel = native::Kernel::from_name(name).filter(|k| k.supported())?;
         let mut mlp = (**self.native.as_ref()?).clone();
         mlp.kernel = kernel;
         self.native = Some(Arc::new(mlp));
+        self.use_native = true;
         Some(self)
     }
 
     /// The same encoder, running everything on tract (for checks and comparisons).
     pub fn tract_only(mut self) -> Self {
-        self.native = None;
+        self.use_native = false;
         self
     }
 
@@ -357,7 +366,7 @@ impl Encoder {
     /// Logits of images given as f32 pixels in 0..255.
     pub fn logits_f32(&self, pixels: &[f32]) -> Result<Vec<f32>, EncoderError> {
         let n = self.rows(pixels.len())?;
-        if let Some(native) = &self.native {
+        if let Some(native) = self.native.as_ref().filter(|_| self.use_native) {
             let d = self.input_dim();
             let mut out = Vec::with_capacity(n * self.outputs());
             for chunk in pixels.chunks(MAX_ROWS_PER_RUN * d) {
