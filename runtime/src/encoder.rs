@@ -7,6 +7,11 @@
 //! [`Encoder::open`] loads and optimizes the model once; the `encode` family then runs it on
 //! batches of u8 images (row-major, `input_dim` bytes per image).
 //!
+//! f32 models run on tract. int8 models in the exported layout (`MatMulInteger` layers)
+//! run on a native executor with AVX-512 VNNI or AVX2 integer kernels, chosen at run time,
+//! whose logits are tract's bit for bit (`tests/onnx_export.rs` checks every kernel); other
+//! int8 graphs, and CPUs without those kernels, use tract.
+//!
 //! ```no_run
 //! use imsat_runtime::encoder::Encoder;
 //! let enc = Encoder::open("models/hash32.onnx")?;
@@ -359,21 +364,32 @@ impl Encoder {
 
     /// Logits (row-major, `outputs` per image) of u8 images (`input_dim` bytes each).
     pub fn logits(&self, images: &[u8]) -> Result<Vec<f32>, EncoderError> {
+        if let Some(native) = self.native.as_ref().filter(|_| self.use_native) {
+            return self.native_logits(native, images);
+        }
         let pixels: Vec<f32> = images.iter().map(|&p| p as f32).collect();
         self.logits_f32(&pixels)
     }
 
+    fn native_logits<P: Copy + Into<f32>>(
+        &self,
+        native: &native::Int8Mlp,
+        pixels: &[P],
+    ) -> Result<Vec<f32>, EncoderError> {
+        let (n, d) = (self.rows(pixels.len())?, self.input_dim());
+        let mut out = Vec::with_capacity(n * self.outputs());
+        for chunk in pixels.chunks(MAX_ROWS_PER_RUN * d) {
+            out.extend(native.logits(chunk, chunk.len() / d));
+        }
+        Ok(out)
+    }
+
     /// Logits of images given as f32 pixels in 0..255.
     pub fn logits_f32(&self, pixels: &[f32]) -> Result<Vec<f32>, EncoderError> {
-        let n = self.rows(pixels.len())?;
         if let Some(native) = self.native.as_ref().filter(|_| self.use_native) {
-            let d = self.input_dim();
-            let mut out = Vec::with_capacity(n * self.outputs());
-            for chunk in pixels.chunks(MAX_ROWS_PER_RUN * d) {
-                out.extend(native.logits(chunk, chunk.len() / d));
-            }
-            return Ok(out);
+            return self.native_logits(native, pixels);
         }
+        let n = self.rows(pixels.len())?;
         let d = self.input_dim();
         let mut out = Vec::with_capacity(n * self.outputs());
         for chunk in pixels.chunks(MAX_ROWS_PER_RUN * d) {
@@ -642,7 +658,8 @@ mod native {
         }
 
         /// Logits of `n` rows of f32 pixels.
-        pub(super) fn logits(&self, pixels: &[f32], n: usize) -> Vec<f32> {
+        /// Logits of `n` rows of pixels (f32 or u8; both quantized as f32 values).
+        pub(super) fn logits<P: Copy + Into<f32>>(&self, pixels: &[P], n: usize) -> Vec<f32> {
             let first = &self.layers[0];
             let mut a = std::vec![0u8; n * first.stride];
             for (row, px) in a
@@ -650,7 +667,7 @@ mod native {
                 .zip(pixels.chunks_exact(first.d_in))
             {
                 for (q, &p) in row.iter_mut().zip(px) {
-                    *q = quantize_u8(p, self.input_inv_scale);
+                    *q = quantize_u8(p.into(), self.input_inv_scale);
                 }
             }
             let mut out = Vec::new();
