@@ -21,6 +21,17 @@ const EXTENSIONS: [&str; 5] = ["png", "jpg", "jpeg", "bmp", "gif"];
 pub fn load_images(path: &Path, shape: (usize, usize)) -> anyhow::Result<Loaded> {
     if !path.is_dir() {
         let images = data::read_idx_images(path)?;
+        if images.dim() != shape.0 * shape.1 {
+            return Err(bad_input(format!(
+                "{}: images of {:?} ({} values) do not fit the model, which takes {}x{} ({} values)",
+                path.display(),
+                images.shape,
+                images.dim(),
+                shape.0,
+                shape.1,
+                shape.0 * shape.1
+            )));
+        }
         return Ok(Loaded {
             images,
             paths: None,

@@ -70,7 +70,22 @@ fn train_and_export(
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let started = Instant::now();
+    super::check_output_dir(&args.out, "--out")?;
     let (images, labels) = data::read_labelled(&args.data, &args.labels)?;
+    let mut cluster = TrainConfig::cluster(10);
+    cluster.epochs = args.cluster_epochs;
+    cluster.seed = args.seed;
+    let mut hash = TrainConfig::hash(32);
+    hash.epochs = args.hash_epochs;
+    hash.seed = args.seed;
+    for (config, flag) in [(&cluster, "--cluster-epochs"), (&hash, "--hash-epochs")] {
+        if config.epochs == 0 {
+            return Err(super::bad_input(format!("{flag} must be at least 1")));
+        }
+        config
+            .validate(images.n)
+            .map_err(|e| super::bad_input(e.to_string()))?;
+    }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
 
@@ -81,9 +96,6 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             args.cluster_epochs
         ),
     );
-    let mut cluster = TrainConfig::cluster(10);
-    cluster.epochs = args.cluster_epochs;
-    cluster.seed = args.seed;
     let (cluster_report, cluster_files) =
         train_and_export(&cluster, &images, &labels, &args.out.join("cluster10"), ctx)?;
 
@@ -91,9 +103,6 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         ctx,
         &format!("training a 32-bit hash model ({} epochs)", args.hash_epochs),
     );
-    let mut hash = TrainConfig::hash(32);
-    hash.epochs = args.hash_epochs;
-    hash.seed = args.seed;
     let (hash_report, hash_files) =
         train_and_export(&hash, &images, &labels, &args.out.join("hash32"), ctx)?;
 

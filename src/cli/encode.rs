@@ -18,7 +18,7 @@ pub struct Args {
     /// Exported model (`model.onnx` or `model.int8.onnx` from `imsat train`).
     #[arg(long)]
     pub model: PathBuf,
-    /// Images: an IDX file (gzipped or not).
+    /// Images: an IDX file (gzipped or not) or a folder of images (file-name order).
     #[arg(long)]
     pub data: PathBuf,
     /// Output file: raw little-endian u64 words, ceil(bits/64) per image (hash model; what
@@ -30,7 +30,20 @@ pub struct Args {
 /// Open a model and read images that fit it (both checked: bad input is exit status 2).
 fn load(model: &Path, data: &Path) -> anyhow::Result<(Encoder, data::Images)> {
     let enc = open_model(model)?;
-    let images = data::read_idx_images(data)?;
+    let images = if data.is_dir() {
+        let shape = match enc.info().input_shape.as_slice() {
+            [r, c] => (*r, *c),
+            other => {
+                return Err(super::bad_input(format!(
+                    "{}: model input shape {other:?} is not a 2-D image, so it cannot read a folder of images",
+                    model.display()
+                )));
+            }
+        };
+        crate::input::load_images(data, shape)?.images
+    } else {
+        data::read_idx_images(data)?
+    };
     if images.dim() != enc.input_dim() {
         return Err(super::bad_input(format!(
             "{}: images of {:?} ({} values) do not fit model {} which takes {:?} ({} values)",
@@ -59,6 +72,7 @@ pub fn encode_hash_codes(model: &Path, data: &Path, _ctx: &Ctx) -> anyhow::Resul
 }
 
 pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
+    super::check_output_file(&args.out, "--out")?;
     let (enc, images) = load(&args.model, &args.data)?;
     let started = Instant::now();
     let encoded = enc.encode(&images.pixels)?;

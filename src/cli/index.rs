@@ -85,6 +85,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             out,
             append,
         } => {
+            super::check_output_file(&out, "--out")?;
             let codes = read_raw_codes(&raw_u64, bits)?;
             if append && out.exists() {
                 let old = Index::load(&out).map_err(|e| bad_input(e.to_string()))?;
@@ -109,6 +110,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             }
         }
         Action::Build { model, data, out } => {
+            super::check_output_file(&out, "--out")?;
             let codes = super::encode::encode_hash_codes(&model, &data, ctx)?;
             let index = Index::from_codes(codes);
             index

@@ -37,12 +37,7 @@ pub fn exit_code(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let msg = e
-                .chain()
-                .map(|c| c.to_string())
-                .collect::<Vec<_>>()
-                .join(": ");
-            eprintln!("imsat: error: {msg}");
+            eprintln!("imsat: error: {}", one_line(&e));
             if is_bad_input(&e) {
                 ExitCode::from(2)
             } else {
@@ -50,6 +45,56 @@ pub fn exit_code(result: anyhow::Result<()>) -> ExitCode {
             }
         }
     }
+}
+
+/// The error and its causes on one line, `: `-separated. A cause whose text the line already
+/// ends with (a typed error that prints its source) is not repeated.
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for c in e.chain() {
+        let text = c.to_string();
+        if msg.is_empty() {
+            msg = text;
+        } else if !msg.ends_with(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+    }
+    msg.replace('\n', " ")
+}
+
+/// Check a file we are about to write: its folder must exist and it must not be a folder.
+/// Both are the user's mistake (exit status 2), reported before any work is done.
+pub fn check_output_file(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
+    if path.is_dir() {
+        return Err(bad_input(format!(
+            "{flag} {}: is a folder, expected a file name",
+            path.display()
+        )));
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => return Ok(()),
+    };
+    if !parent.is_dir() {
+        return Err(bad_input(format!(
+            "{flag} {}: folder {} does not exist",
+            path.display(),
+            parent.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Check an output folder: it may not exist yet, but must not be a file.
+pub fn check_output_dir(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
+    if path.exists() && !path.is_dir() {
+        return Err(bad_input(format!(
+            "{flag} {}: is a file, expected a folder",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 fn is_bad_input(e: &anyhow::Error) -> bool {

@@ -62,8 +62,60 @@ pub struct Args {
     pub limit: Option<usize>,
 }
 
+/// Largest `--bits` / `--classes` we train: the pairwise-MI term holds a bits x bits matrix
+/// and the last layer hidden x outputs weights, so far larger widths only exhaust memory.
+pub const MAX_OUTPUTS: usize = 4096;
+/// Largest hidden layer size (a 784 x 16384 layer is already 50 M weights).
+pub const MAX_HIDDEN: usize = 16384;
+
+/// Flags the trainer cannot check for us: widths within what fits in memory, and float
+/// settings that are finite in f32 (where training computes).
+fn check_flags(args: &Args) -> anyhow::Result<()> {
+    match args.task.as_str() {
+        "hash" if !(1..=MAX_OUTPUTS).contains(&args.bits) => {
+            return Err(bad_input(format!(
+                "--bits must be between 1 and {MAX_OUTPUTS}, got {}",
+                args.bits
+            )));
+        }
+        "cluster" if !(2..=MAX_OUTPUTS).contains(&args.classes) => {
+            return Err(bad_input(format!(
+                "--classes must be between 2 and {MAX_OUTPUTS}, got {}",
+                args.classes
+            )));
+        }
+        _ => {}
+    }
+    if let Some(h) = args
+        .hidden
+        .as_ref()
+        .and_then(|h| h.iter().find(|&&h| h > MAX_HIDDEN))
+    {
+        return Err(bad_input(format!(
+            "--hidden: layer size {h} is larger than {MAX_HIDDEN}"
+        )));
+    }
+    for (name, v) in [
+        ("lr", args.lr),
+        ("lam", args.lam),
+        ("mu", args.mu),
+        ("pairwise-mi-weight", args.pairwise_mi_weight),
+        ("eps-scale", args.eps_scale),
+    ] {
+        if let Some(v) = v
+            && !(v.is_finite() && v >= 0.0 && v <= f32::MAX as f64)
+        {
+            return Err(bad_input(format!(
+                "--{name} must be a finite non-negative number, got {v}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Turn the flags into a config (defaults per task, then overrides).
 pub fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
+    check_flags(args)?;
     let mut c = match args.task.as_str() {
         "hash" => TrainConfig::hash(args.bits),
         _ => TrainConfig::cluster(args.classes),
@@ -121,6 +173,7 @@ pub fn report_json(t: &Trained, n: usize, data_crc32: u32) -> serde_json::Value 
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let config = config_from(&args)?;
+    super::check_output_dir(&args.out, "--out")?;
     let (mut images, mut labels) = match &args.labels {
         Some(l) => {
             let (i, l) = data::read_labelled(&args.data, l)?;
