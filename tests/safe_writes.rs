@@ -1,0 +1,165 @@
+//! A writer killed part-way never damages the file it was replacing: `imsat index import
+//! --append` writes the merged index to a temporary file beside the old one and renames it
+//! into place, so a SIGKILL during the write leaves the old index readable and unchanged.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use imsat_runtime::code::Codes;
+use imsat_runtime::index::Index;
+
+/// Temporary files (`.name....tmp`) in `dir`.
+fn temporaries(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.') && n.ends_with(".tmp"))
+        .collect()
+}
+
+#[test]
+fn append_killed_while_writing_leaves_the_old_index_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let index_path = dir.path().join("codes.idx");
+    let old = Index::from_codes(Codes::from_words(64, vec![1, 2, 3, u64::MAX]).unwrap());
+    old.save(&index_path).unwrap();
+    let before = std::fs::read(&index_path).unwrap();
+
+    // 4 M codes of 64 bits to append: the merged index is 64 MB, whose write and fsync take
+    // far longer than the polling below needs to see its temporary file.
+    let n = 4usize << 20;
+    let raw: Vec<u8> = (0..n as u64)
+        .flat_map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_le_bytes())
+        .collect();
+    let raw_path = dir.path().join("new.u64");
+    std::fs::write(&raw_path, &raw).unwrap();
+    drop(raw);
+
+    let mut killed_mid_write = false;
+    for attempt in 0..5 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_imsat"))
+            .args(["--quiet", "index", "import", "--append", "--bits", "64"])
+            .arg("--raw-u64")
+            .arg(&raw_path)
+            .arg("--out")
+            .arg(&index_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Kill it once its temporary file holds a few megabytes: the write is then under
+        // way and the rename has not happened.
+        let started = Instant::now();
+        let mut seen = false;
+        while started.elapsed() < Duration::from_secs(120) {
+            let written = temporaries(dir.path())
+                .iter()
+                .filter_map(|t| std::fs::metadata(dir.path().join(t)).ok())
+                .map(|m| m.len())
+                .max();
+            if written.is_some_and(|w| w >= 4 << 20) {
+                seen = true;
+                break;
+            }
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        if seen {
+            child.kill().unwrap(); // SIGKILL: no destructor, no cleanup runs
+        }
+        let status = child.wait().unwrap();
+        if seen && !status.success() {
+            killed_mid_write = true;
+            // The old index is untouched, byte for byte, and still loads.
+            assert_eq!(
+                std::fs::read(&index_path).unwrap(),
+                before,
+                "attempt {attempt}: the index changed"
+            );
+            assert_eq!(Index::load(&index_path).unwrap(), old);
+            // What the killed writer left is only its (partial) temporary file.
+            let left = temporaries(dir.path());
+            assert_eq!(left.len(), 1, "{left:?}");
+            assert!(left[0].starts_with(".codes.idx."), "{left:?}");
+            let partial = std::fs::metadata(dir.path().join(&left[0])).unwrap().len();
+            let whole = (24 + (n + 4) * 16 + 4) as u64;
+            assert!(
+                partial >= 4 << 20 && partial <= whole,
+                "{partial} of {whole}"
+            );
+            eprintln!("attempt {attempt}: killed with {partial} of {whole} bytes written");
+            std::fs::remove_file(dir.path().join(&left[0])).unwrap();
+            break;
+        }
+        // The writer finished before the kill landed: start again from the old index.
+        for t in temporaries(dir.path()) {
+            std::fs::remove_file(dir.path().join(t)).unwrap();
+        }
+        old.save(&index_path).unwrap();
+    }
+    assert!(
+        killed_mid_write,
+        "never managed to kill the writer during its write"
+    );
+
+    // A later append, not interrupted, works on the very same file.
+    let small = dir.path().join("two.u64");
+    std::fs::write(&small, [7u64, 8].map(u64::to_le_bytes).concat()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_imsat"))
+        .args(["--quiet", "index", "import", "--append", "--bits", "64"])
+        .arg("--raw-u64")
+        .arg(&small)
+        .arg("--out")
+        .arg(&index_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let merged = Index::load(&index_path).unwrap();
+    assert_eq!(merged.len(), 6);
+    assert_eq!(merged.code_of(5), Some(&[8u64][..]));
+    assert!(temporaries(dir.path()).is_empty());
+}
+
+#[test]
+fn every_cli_output_is_written_through_a_temporary_file() {
+    // `write_atomic` replaces whole files and leaves no temporary behind; a write that
+    // cannot happen (missing folder) leaves nothing either and reports an error.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("report.json");
+    imsat_trainer::io::write_atomic(&p, b"old").unwrap();
+    imsat_trainer::io::write_atomic(&p, b"new").unwrap();
+    assert_eq!(std::fs::read(&p).unwrap(), b"new");
+    assert!(temporaries(dir.path()).is_empty());
+    assert!(imsat_trainer::io::write_atomic(&dir.path().join("no/x"), b"x").is_err());
+
+    // The CLI modules write files only through `write_atomic`, `Index::save` or the
+    // exporter (which uses `write_atomic`): no direct `fs::write` / `File::create`.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut sources = vec![
+        root.join("src/plot.rs"),
+        root.join("src/input.rs"),
+        root.join("trainer/src/export.rs"),
+    ];
+    for e in std::fs::read_dir(root.join("src/cli")).unwrap() {
+        sources.push(e.unwrap().path());
+    }
+    for path in sources {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap();
+        for needle in ["fs::write(", "File::create(", "OpenOptions::new("] {
+            assert!(
+                !code.contains(needle),
+                "{} writes with {needle} instead of write_atomic",
+                path.display()
+            );
+        }
+    }
+}
