@@ -60,13 +60,15 @@ impl Images {
 /// Largest IDX file we agree to decompress (1 GiB); full MNIST is 47 MB.
 const MAX_IDX_BYTES: u64 = 1 << 30;
 
-/// Read a whole file, transparently un-gzipping when it starts with the gzip magic.
-fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
-    let io = |source| DataError::Io {
+fn read_raw(path: &Path) -> Result<Vec<u8>, DataError> {
+    std::fs::read(path).map_err(|source| DataError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let raw = std::fs::read(path).map_err(io)?;
+    })
+}
+
+/// The bytes un-gzipped when they start with the gzip magic, else as they are.
+fn gunzip_if_gzip(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>, DataError> {
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::MultiGzDecoder::new(&raw[..])
@@ -157,7 +159,13 @@ fn parse_idx_u8<'a>(path: &Path, bytes: &'a [u8]) -> Result<(Vec<usize>, &'a [u8
 /// Read an IDX image file: u8 values with rank >= 2 (N x d or N x rows x cols x ...).
 pub fn read_idx_images(path: impl AsRef<Path>) -> Result<Images, DataError> {
     let path = path.as_ref();
-    let bytes = read_maybe_gz(path)?;
+    parse_idx_images(path, read_raw(path)?)
+}
+
+/// Parse the content of an IDX image file, gzipped or not (`path` only names it in errors).
+/// Never panics, whatever the bytes (fuzzed: see `fuzz/`).
+pub fn parse_idx_images(path: &Path, bytes: Vec<u8>) -> Result<Images, DataError> {
+    let bytes = gunzip_if_gzip(path, bytes)?;
     let (dims, payload) = parse_idx_u8(path, &bytes)?;
     if dims.len() < 2 {
         return Err(DataError::invalid(
@@ -186,7 +194,16 @@ pub fn read_idx_images(path: impl AsRef<Path>) -> Result<Images, DataError> {
 /// Read an IDX label file: rank-1 u8 values, each below `max_classes`.
 pub fn read_idx_labels(path: impl AsRef<Path>, max_classes: usize) -> Result<Vec<u8>, DataError> {
     let path = path.as_ref();
-    let bytes = read_maybe_gz(path)?;
+    parse_idx_labels(path, read_raw(path)?, max_classes)
+}
+
+/// Parse the content of an IDX label file, gzipped or not (`path` only names it in errors).
+pub fn parse_idx_labels(
+    path: &Path,
+    bytes: Vec<u8>,
+    max_classes: usize,
+) -> Result<Vec<u8>, DataError> {
+    let bytes = gunzip_if_gzip(path, bytes)?;
     let (dims, payload) = parse_idx_u8(path, &bytes)?;
     if dims.len() != 1 {
         return Err(DataError::invalid(
