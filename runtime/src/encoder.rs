@@ -865,54 +865,6 @@ mod native {
             unsafe { _mm_storeu_si128(out.as_mut_ptr().cast(), _mm512_cvtepi32_epi8(q)) };
         }
 
-        #[cfg(test)]
-        mod tests {
-            use std::vec::Vec;
-
-            #[test]
-            fn vector_requantization_equals_the_scalar_one() {
-                if !super::super::Kernel::Vnni.supported() {
-                    return;
-                }
-                let specials = [i32::MIN, -1, 0, 1, 2, 127, 128, 255, 256, 1 << 20, i32::MAX];
-                let mut acc: Vec<i32> = specials.to_vec();
-                acc.extend((0..4000).map(|i| (i * 7919 % 20011) - 10005));
-                acc.resize(acc.len().div_ceil(16) * 16, 3);
-                let bias: Vec<f32> = (0..16).map(|j| j as f32 * 0.37 - 2.5).collect();
-                for (m, inv) in [
-                    (0.05f32, 1.0f32),
-                    (0.5, 0.5),
-                    (1.0 / 3.0, 3.0),
-                    (1e-3, 7.1),
-                    (f32::NAN, 1.0),
-                ] {
-                    for chunk in acc.chunks_exact(16) {
-                        let mut got = [0u8; 16];
-                        // SAFETY: the CPU supports the kernel (checked above).
-                        unsafe { super::requantize16(chunk, m, &bias, inv, &mut got) };
-                        for c in 0..16 {
-                            let y = chunk[c] as f32 * m + bias[c];
-                            assert_eq!(
-                                got[c],
-                                super::super::quantize_u8(y, inv),
-                                "acc {} m {m} inv {inv}",
-                                chunk[c]
-                            );
-                        }
-                    }
-                }
-                // Exact ties round to even, as tract does.
-                let ties: Vec<i32> = (0..16).map(|i| 2 * i + 1).collect();
-                let mut got = [0u8; 16];
-                // SAFETY: as above.
-                unsafe { super::requantize16(&ties, 0.5, &[0.0; 16], 1.0, &mut got) };
-                let want: Vec<u8> = (0..16)
-                    .map(|i| ((2 * i + 1) as f32 * 0.5).round_ties_even() as u8)
-                    .collect();
-                assert_eq!(&got[..], &want[..]);
-            }
-        }
-
         /// # Safety
         /// The CPU must support avx512f, avx512bw and avx512vnni.
         #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
@@ -977,6 +929,54 @@ mod native {
                     cb += c;
                 }
                 r0 += take;
+            }
+        }
+
+        #[cfg(test)]
+        mod tests {
+            use std::vec::Vec;
+
+            #[test]
+            fn vector_requantization_equals_the_scalar_one() {
+                if !super::super::Kernel::Vnni.supported() {
+                    return;
+                }
+                let specials = [i32::MIN, -1, 0, 1, 2, 127, 128, 255, 256, 1 << 20, i32::MAX];
+                let mut acc: Vec<i32> = specials.to_vec();
+                acc.extend((0..4000).map(|i| (i * 7919 % 20011) - 10005));
+                acc.resize(acc.len().div_ceil(16) * 16, 3);
+                let bias: Vec<f32> = (0..16).map(|j| j as f32 * 0.37 - 2.5).collect();
+                for (m, inv) in [
+                    (0.05f32, 1.0f32),
+                    (0.5, 0.5),
+                    (1.0 / 3.0, 3.0),
+                    (1e-3, 7.1),
+                    (f32::NAN, 1.0),
+                ] {
+                    for chunk in acc.chunks_exact(16) {
+                        let mut got = [0u8; 16];
+                        // SAFETY: the CPU supports the kernel (checked above).
+                        unsafe { super::requantize16(chunk, m, &bias, inv, &mut got) };
+                        for c in 0..16 {
+                            let y = chunk[c] as f32 * m + bias[c];
+                            assert_eq!(
+                                got[c],
+                                super::super::quantize_u8(y, inv),
+                                "acc {} m {m} inv {inv}",
+                                chunk[c]
+                            );
+                        }
+                    }
+                }
+                // Exact ties round to even, as tract does.
+                let ties: Vec<i32> = (0..16).map(|i| 2 * i + 1).collect();
+                let mut got = [0u8; 16];
+                // SAFETY: as above.
+                unsafe { super::requantize16(&ties, 0.5, &[0.0; 16], 1.0, &mut got) };
+                let want: Vec<u8> = (0..16)
+                    .map(|i| ((2 * i + 1) as f32 * 0.5).round_ties_even() as u8)
+                    .collect();
+                assert_eq!(&got[..], &want[..]);
             }
         }
     }
