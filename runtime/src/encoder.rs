@@ -705,19 +705,13 @@ mod native {
     }
 
     /// tract's QuantizeLinear to u8 with zero point 0: `round_ties_even(y * inv_scale)`
-    /// clamped to 0..=255 (NaN gives 0). Rounds by adding and removing 2^23, as tract does,
-    /// which needs no SSE4.1 `round` instruction.
+    /// clamped to 0..=255 (NaN gives 0). Branch-free: clamp first (`f32::max` drops NaN),
+    /// then round by adding and removing 2^23, as tract does (no SSE4.1 `round` needed).
     #[inline(always)]
     fn quantize_u8(y: f32, inv_scale: f32) -> u8 {
         const TOINT: f32 = 8_388_608.0; // 2^23
-        let x = y * inv_scale;
-        if x.is_nan() || x <= 0.0 {
-            0
-        } else if x >= 255.0 {
-            255
-        } else {
-            ((x + TOINT) - TOINT) as u8
-        }
+        let x = (y * inv_scale).max(0.0).min(255.0);
+        ((x + TOINT) - TOINT) as u8
     }
 
     /// Where a layer's outputs go: u8 codes for the next layer, or the f32 logits.
