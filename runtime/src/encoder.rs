@@ -495,6 +495,9 @@ mod native {
         /// The weights packed for `vpdpbusd`: for each block of 16 outputs, for each group of
         /// 4 inputs, 64 bytes: output `c` of the block holds its 4 weights at bytes `4c..4c+4`.
         packed: Vec<i8>,
+        /// The weights as i16 pairs for `vpmaddwd`: for each block of 8 outputs, for each pair
+        /// of inputs, 16 values: output `c` of the block holds its 2 weights at `2c..2c+2`.
+        packed16: Vec<i16>,
         multiplier: f32,
         bias: Vec<f32>,
         /// `1 / scale` of the u8 quantization of this layer's output (hidden layers).
@@ -617,12 +620,21 @@ mod native {
                         packed[((j / 16) * groups + k / 4) * 64 + (j % 16) * 4 + k % 4] = v as i8;
                     }
                 }
+                let pairs = stride / 2;
+                let mut packed16 = std::vec![0i16; d_out.div_ceil(8) * pairs * 16];
+                for (k, row) in wq.chunks_exact(d_out).enumerate() {
+                    for (j, &v) in row.iter().enumerate() {
+                        packed16[((j / 8) * pairs + k / 2) * 16 + (j % 8) * 2 + k % 2] =
+                            v as i8 as i16;
+                    }
+                }
                 let mut layer = Layer {
                     d_in,
                     stride,
                     d_out,
                     wt,
                     packed,
+                    packed16,
                     multiplier,
                     bias,
                     next_inv_scale: None,
@@ -705,12 +717,12 @@ mod native {
     }
 
     /// tract's QuantizeLinear to u8 with zero point 0: `round_ties_even(y * inv_scale)`
-    /// clamped to 0..=255 (NaN gives 0). Branch-free: clamp first (`f32::max` drops NaN),
+    /// clamped to 0..=255 (NaN gives 0). Branch-free: clamp first,
     /// then round by adding and removing 2^23, as tract does (no SSE4.1 `round` needed).
     #[inline(always)]
     fn quantize_u8(y: f32, inv_scale: f32) -> u8 {
         const TOINT: f32 = 8_388_608.0; // 2^23
-        let x = (y * inv_scale).max(0.0).min(255.0);
+        let x = (y * inv_scale).clamp(0.0, 255.0); // NaN stays NaN, and `NaN as u8` is 0
         ((x + TOINT) - TOINT) as u8
     }
 
@@ -751,41 +763,6 @@ mod native {
                 let acc = dot(x, w);
                 emit.put(r, j, acc as f32 * l.multiplier + l.bias[j]);
             }
-        }
-    }
-
-    /// A layer through a kernel that computes the dot products of up to 4 rows with 4
-    /// weight columns at once (`kernel(rows, columns, len)`), for the x86 paths.
-    #[cfg(target_arch = "x86_64")]
-    #[inline(always)]
-    fn layer_blocked(
-        l: &Layer,
-        a: &[u8],
-        n: usize,
-        emit: &mut Sink<'_>,
-        kernel: impl Fn(&[&[u8]], [&[i8]; 4]) -> [[i32; 4]; 4],
-    ) {
-        let s = l.stride;
-        let mut r = 0;
-        while r < n {
-            let take = (n - r).min(4);
-            let rows: [&[u8]; 4] = core::array::from_fn(|i| {
-                let i = r + i.min(take - 1);
-                &a[i * s..(i + 1) * s]
-            });
-            for j0 in (0..l.d_out).step_by(4) {
-                let w: [&[i8]; 4] = core::array::from_fn(|c| &l.wt[(j0 + c) * s..(j0 + c + 1) * s]);
-                let sums = kernel(&rows[..take], w);
-                for (dr, row) in sums.iter().enumerate().take(take) {
-                    for (c, &acc) in row.iter().enumerate() {
-                        let j = j0 + c;
-                        if j < l.d_out {
-                            emit.put(r + dr, j, acc as f32 * l.multiplier + l.bias[j]);
-                        }
-                    }
-                }
-            }
-            r += take;
         }
     }
 
@@ -975,75 +952,172 @@ mod native {
         }
     }
 
-    /// AVX2: u8 and i8 widened to i16, `vpmaddwd` (16 products per instruction, exact in i32).
+    /// AVX2: activations widened to i16 once per layer; `vpmaddwd` multiplies a broadcast pair
+    /// of them by the i16 weight pairs of 8 outputs (16 products, exact in i32); tiles of up to
+    /// 4 rows x 16 outputs keep 8 sums in registers, with no horizontal additions.
     #[cfg(target_arch = "x86_64")]
     mod avx2 {
         use core::arch::x86_64::*;
+        use std::vec::Vec;
 
+        use super::{Layer, Sink};
+
+        /// Sums of rows x (8 C outputs from block `cb0`), into `out[r][0..8 C]`.
         #[target_feature(enable = "avx2")]
-        fn block<const R: usize>(rows: &[&[u8]], w: [&[i8]; 4]) -> [[i32; 4]; 4] {
-            let len = w[0].len();
-            assert!(
-                rows.len() == R
-                    && rows.iter().all(|r| r.len() == len)
-                    && w.iter().all(|c| c.len() == len)
-            );
-            assert!(len.is_multiple_of(16));
-            let mut acc = [[_mm256_setzero_si256(); 4]; R];
-            let mut k = 0;
-            while k < len {
-                // SAFETY: k + 16 <= len, the length of every row and column (checked above).
-                let wv = unsafe {
-                    [
-                        _mm256_cvtepi8_epi16(_mm_loadu_si128(w[0].as_ptr().add(k).cast())),
-                        _mm256_cvtepi8_epi16(_mm_loadu_si128(w[1].as_ptr().add(k).cast())),
-                        _mm256_cvtepi8_epi16(_mm_loadu_si128(w[2].as_ptr().add(k).cast())),
-                        _mm256_cvtepi8_epi16(_mm_loadu_si128(w[3].as_ptr().add(k).cast())),
-                    ]
-                };
-                for r in 0..R {
-                    // SAFETY: as above.
-                    let av = unsafe {
-                        _mm256_cvtepu8_epi16(_mm_loadu_si128(rows[r].as_ptr().add(k).cast()))
+        fn tile<const R: usize, const C: usize>(
+            rows: &[&[i16]],
+            packed: &[i16],
+            pairs: usize,
+            cb0: usize,
+            out: &mut [[i32; 16]; 4],
+        ) {
+            assert!(rows.len() == R && rows.iter().all(|r| r.len() >= pairs * 2));
+            assert!(packed.len() >= (cb0 + C) * pairs * 16);
+            let mut acc = [[_mm256_setzero_si256(); C]; R];
+            for p in 0..pairs {
+                let mut w = [_mm256_setzero_si256(); C];
+                for (c, w) in w.iter_mut().enumerate() {
+                    // SAFETY: ((cb0 + c) * pairs + p + 1) * 16 <= packed.len() (checked above).
+                    *w = unsafe {
+                        _mm256_loadu_si256(packed.as_ptr().add(((cb0 + c) * pairs + p) * 16).cast())
                     };
-                    for c in 0..4 {
-                        acc[r][c] = _mm256_add_epi32(acc[r][c], _mm256_madd_epi16(av, wv[c]));
+                }
+                for r in 0..R {
+                    // SAFETY: 2 p + 2 <= rows[r].len() (checked above).
+                    let a = unsafe { rows[r].as_ptr().add(2 * p).cast::<i32>().read_unaligned() };
+                    let a = _mm256_set1_epi32(a);
+                    for c in 0..C {
+                        acc[r][c] = _mm256_add_epi32(acc[r][c], _mm256_madd_epi16(a, w[c]));
                     }
                 }
-                k += 16;
             }
-            let mut out = [[0i32; 4]; 4];
-            for r in 0..R {
-                for c in 0..4 {
-                    let v = acc[r][c];
-                    let s =
-                        _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
-                    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
-                    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
-                    out[r][c] = _mm_cvtsi128_si32(s);
+            for (sums, acc) in out.iter_mut().zip(&acc) {
+                for (c, &v) in acc.iter().enumerate() {
+                    // SAFETY: c * 8 + 8 <= 16.
+                    unsafe { _mm256_storeu_si256(sums.as_mut_ptr().add(c * 8).cast(), v) };
                 }
             }
-            out
+        }
+
+        /// 8 outputs as `Sink::put` computes them for a u8 sink, with the same roundings.
+        #[target_feature(enable = "avx2")]
+        fn requantize8(acc: &[i32], m: f32, bias: &[f32], inv: f32, out: &mut [u8]) {
+            assert!(acc.len() == 8 && bias.len() == 8 && out.len() == 8);
+            // SAFETY: every pointer covers 8 elements (checked above).
+            let (a, b) = unsafe {
+                (
+                    _mm256_loadu_si256(acc.as_ptr().cast()),
+                    _mm256_loadu_ps(bias.as_ptr()),
+                )
+            };
+            let y = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(a), _mm256_set1_ps(m)), b);
+            let x = _mm256_mul_ps(y, _mm256_set1_ps(inv));
+            // min(255, x) keeps NaN (the second operand), which converts to i32::MIN, then 0.
+            let x = _mm256_min_ps(_mm256_set1_ps(255.0), x);
+            let q = _mm256_max_epi32(_mm256_cvtps_epi32(x), _mm256_setzero_si256());
+            let mut lanes = [0i32; 8];
+            // SAFETY: lanes holds 8 i32.
+            unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), q) };
+            for (o, &v) in out.iter_mut().zip(&lanes) {
+                *o = v as u8;
+            }
         }
 
         /// # Safety
         /// The CPU must support avx2.
         #[target_feature(enable = "avx2")]
-        pub(super) unsafe fn layer(
-            l: &super::Layer,
-            a: &[u8],
-            n: usize,
-            emit: &mut super::Sink<'_>,
-        ) {
-            super::layer_blocked(l, a, n, emit, |rows, w| {
-                // The closure inherits the function's target features.
-                match rows.len() {
-                    1 => block::<1>(rows, w),
-                    2 => block::<2>(rows, w),
-                    3 => block::<3>(rows, w),
-                    _ => block::<4>(rows, w),
+        pub(super) unsafe fn layer(l: &Layer, a: &[u8], n: usize, emit: &mut Sink<'_>) {
+            let (s, pairs, blocks) = (l.stride, l.stride / 2, l.d_out.div_ceil(8));
+            let wide: Vec<i16> = a[..n * s].iter().map(|&v| v as i16).collect();
+            let mut out = [[0i32; 16]; 4];
+            let mut r0 = 0;
+            while r0 < n {
+                let take = (n - r0).min(4);
+                let rows: [&[i16]; 4] = core::array::from_fn(|i| {
+                    let i = r0 + i.min(take - 1);
+                    &wide[i * s..(i + 1) * s]
+                });
+                let rows = &rows[..take];
+                let mut cb = 0;
+                while cb < blocks {
+                    let c = (blocks - cb).min(2);
+                    let p = &l.packed16[..];
+                    match (take, c) {
+                        (1, 1) => tile::<1, 1>(rows, p, pairs, cb, &mut out),
+                        (1, _) => tile::<1, 2>(rows, p, pairs, cb, &mut out),
+                        (2, 1) => tile::<2, 1>(rows, p, pairs, cb, &mut out),
+                        (2, _) => tile::<2, 2>(rows, p, pairs, cb, &mut out),
+                        (3, 1) => tile::<3, 1>(rows, p, pairs, cb, &mut out),
+                        (3, _) => tile::<3, 2>(rows, p, pairs, cb, &mut out),
+                        (_, 1) => tile::<4, 1>(rows, p, pairs, cb, &mut out),
+                        (_, _) => tile::<4, 2>(rows, p, pairs, cb, &mut out),
+                    }
+                    for (dr, sums) in out.iter().enumerate().take(take) {
+                        let r = r0 + dr;
+                        let mut col = 0;
+                        if let Sink::U8 { buf, stride, inv } = emit {
+                            while col + 8 <= 8 * c && cb * 8 + col + 8 <= l.d_out {
+                                let j = cb * 8 + col;
+                                let at = r * *stride + j;
+                                requantize8(
+                                    &sums[col..col + 8],
+                                    l.multiplier,
+                                    &l.bias[j..j + 8],
+                                    *inv,
+                                    &mut buf[at..at + 8],
+                                );
+                                col += 8;
+                            }
+                        }
+                        for (col, &acc) in sums.iter().enumerate().take(8 * c).skip(col) {
+                            let j = cb * 8 + col;
+                            if j < l.d_out {
+                                emit.put(r, j, acc as f32 * l.multiplier + l.bias[j]);
+                            }
+                        }
+                    }
+                    cb += c;
                 }
-            })
+                r0 += take;
+            }
+        }
+
+        #[cfg(test)]
+        mod tests {
+            #[test]
+            fn vector_requantization_equals_the_scalar_one() {
+                if !super::super::Kernel::Avx2.supported() {
+                    return;
+                }
+                let bias: [f32; 8] = core::array::from_fn(|j| j as f32 * 0.37 - 2.5);
+                let specials = [i32::MIN, -1, 0, 1, 255, 256, 1 << 20, i32::MAX];
+                for (m, inv) in [
+                    (0.05f32, 1.0f32),
+                    (0.5, 0.5),
+                    (1.0 / 3.0, 3.0),
+                    (f32::NAN, 1.0),
+                ] {
+                    for start in (-5000..5000).step_by(8) {
+                        let acc: [i32; 8] = if start == -5000 {
+                            specials
+                        } else {
+                            core::array::from_fn(|i| start + i as i32)
+                        };
+                        let mut got = [0u8; 8];
+                        // SAFETY: the CPU supports the kernel (checked above).
+                        unsafe { super::requantize8(&acc, m, &bias, inv, &mut got) };
+                        for c in 0..8 {
+                            let y = acc[c] as f32 * m + bias[c];
+                            assert_eq!(
+                                got[c],
+                                super::super::quantize_u8(y, inv),
+                                "acc {} m {m} inv {inv}",
+                                acc[c]
+                            );
+                        }
+                    }
+                }
+            }
         }
     }
 
