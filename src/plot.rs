@@ -7,6 +7,9 @@ use imsat_trainer::io::write_atomic;
 use imsat_trainer::train::EpochStats;
 use plotters::prelude::*;
 
+/// A curve of the loss plot: its name, how to read it from an epoch, its colour.
+type Series = (&'static str, fn(&EpochStats) -> f64, RGBColor);
+
 /// Render into an RGB buffer, then save it as PNG through a temporary file.
 fn save_png(
     path: &Path,
@@ -34,7 +37,7 @@ pub fn training_curves(
         root.fill(&WHITE)?;
         let (left, right) = root.split_horizontally(520);
         let epochs = history.len().max(1) as f64;
-        let series: [(&str, fn(&EpochStats) -> f64, RGBColor); 5] = [
+        let series: [Series; 5] = [
             ("loss", |s| s.loss, BLACK),
             ("SAT", |s| s.sat, RED),
             ("H(Y|X)", |s| s.cond_entropy, BLUE),
