@@ -63,10 +63,27 @@ pub(crate) enum PairSearch {
 /// Each group lists its rows ascending, groups are ordered by their first row, and codes
 /// with no neighbour within `r` are left out.
 pub fn dedup(codes: &Codes, r: u32) -> Result<Vec<Vec<u64>>> {
-    dedup_with(codes, r, PairSearch::Auto)
+    dedup_with(codes, r, PairSearch::Auto, &mut |_, _| true)
 }
 
-pub(crate) fn dedup_with(codes: &Codes, r: u32, how: PairSearch) -> Result<Vec<Vec<u64>>> {
+/// Like [`dedup`], but a pair of rows within `r` is linked only if `confirm(i, j)` agrees:
+/// the codes find the candidates fast, and the caller checks them on the original data.
+/// Semantic codes (IMSAT hashes) give similar images of one class the same code, so a check
+/// on the images themselves is what tells a copy from a look-alike.
+pub fn dedup_confirmed(
+    codes: &Codes,
+    r: u32,
+    mut confirm: impl FnMut(usize, usize) -> bool,
+) -> Result<Vec<Vec<u64>>> {
+    dedup_with(codes, r, PairSearch::Auto, &mut confirm)
+}
+
+pub(crate) fn dedup_with(
+    codes: &Codes,
+    r: u32,
+    how: PairSearch,
+    confirm: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<Vec<Vec<u64>>> {
     let n = codes.len();
     if n > u32::MAX as usize {
         return Err(crate::error::Error::TooManyCodes(n));
@@ -88,7 +105,7 @@ pub(crate) fn dedup_with(codes: &Codes, r: u32, how: PairSearch) -> Result<Vec<V
         Some(mih) => {
             for (i, code) in codes.iter().enumerate() {
                 mih.within_tables(code, r, Probe::Auto, |j, _| {
-                    if j > i {
+                    if j > i && confirm(i, j) {
                         sets.union(i as u32, j as u32);
                     }
                 });
@@ -99,7 +116,9 @@ pub(crate) fn dedup_with(codes: &Codes, r: u32, how: PairSearch) -> Result<Vec<V
             for (i, code) in codes.iter().enumerate() {
                 let later = &words[(i + 1) * wpc..];
                 search::scan_within(later, code, r, i + 1, |j, _| {
-                    sets.union(i as u32, j as u32);
+                    if confirm(i, j) {
+                        sets.union(i as u32, j as u32);
+                    }
                 });
             }
         }
@@ -188,7 +207,12 @@ mod tests {
             let codes = Codes::from_words(bits, words).unwrap();
             let expect = brute(&codes, r);
             for pairs in [PairSearch::Auto, PairSearch::AllPairs, PairSearch::MultiIndex] {
-                prop_assert_eq!(&dedup_with(&codes, r, pairs).unwrap(), &expect);
+                prop_assert_eq!(&dedup_with(&codes, r, pairs, &mut |_, _| true).unwrap(), &expect);
+            }
+            // A confirmation that rejects every pair involving row 0 keeps row 0 alone.
+            for pairs in [PairSearch::Auto, PairSearch::AllPairs, PairSearch::MultiIndex] {
+                let got = dedup_with(&codes, r, pairs, &mut |i, j| i != 0 && j != 0).unwrap();
+                prop_assert!(got.iter().all(|g| !g.contains(&0)));
             }
         }
     }

@@ -1,0 +1,130 @@
+//! `imsat dedup` on a folder of real digits plus edited copies of some of them (shifted by a
+//! pixel, slightly rotated, with noise, re-encoded as JPEG): the copies are grouped with their
+//! original, and unrelated digits are not grouped together.
+
+use std::path::Path;
+use std::process::Command;
+
+use imsat::trainer::data::read_idx_images;
+
+const SIDE: usize = 28;
+
+fn save_png(dir: &Path, name: &str, px: &[u8]) {
+    image::GrayImage::from_raw(SIDE as u32, SIDE as u32, px.to_vec())
+        .unwrap()
+        .save(dir.join(name))
+        .unwrap();
+}
+
+fn shifted(px: &[u8]) -> Vec<u8> {
+    (0..SIDE * SIDE)
+        .map(|p| if p % SIDE == 0 { 0 } else { px[p - 1] })
+        .collect()
+}
+
+/// Rotation about the centre, bilinear.
+fn rotated(px: &[u8], degrees: f32) -> Vec<u8> {
+    let (s, c) = degrees.to_radians().sin_cos();
+    let m = (SIDE as f32 - 1.0) / 2.0;
+    let at = |y: isize, x: isize| -> f32 {
+        if y < 0 || x < 0 || y >= SIDE as isize || x >= SIDE as isize {
+            0.0
+        } else {
+            px[y as usize * SIDE + x as usize] as f32
+        }
+    };
+    (0..SIDE * SIDE)
+        .map(|p| {
+            let (y, x) = ((p / SIDE) as f32 - m, (p % SIDE) as f32 - m);
+            let (sy, sx) = (c * y - s * x + m, s * y + c * x + m);
+            let (y0, x0) = (sy.floor(), sx.floor());
+            let (fy, fx) = (sy - y0, sx - x0);
+            let (y0, x0) = (y0 as isize, x0 as isize);
+            let v = (at(y0, x0) * (1.0 - fx) + at(y0, x0 + 1) * fx) * (1.0 - fy)
+                + (at(y0 + 1, x0) * (1.0 - fx) + at(y0 + 1, x0 + 1) * fx) * fy;
+            v.round().clamp(0.0, 255.0) as u8
+        })
+        .collect()
+}
+
+fn noisy(px: &[u8], seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    px.iter()
+        .map(|&v| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (v as i32 + (state % 17) as i32 - 8).clamp(0, 255) as u8
+        })
+        .collect()
+}
+
+fn save_jpeg(dir: &Path, name: &str, px: &[u8]) {
+    let img = image::GrayImage::from_raw(SIDE as u32, SIDE as u32, px.to_vec()).unwrap();
+    let mut f = std::fs::File::create(dir.join(name)).unwrap();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut f, 90)
+        .encode_image(&img)
+        .unwrap();
+}
+
+#[test]
+fn edited_copies_are_found_and_unrelated_digits_stay_apart() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let model = root.join("models/hash32.int8.onnx");
+    let images = read_idx_images(root.join("data/mnist10k/images-idx3-ubyte.gz")).unwrap();
+    let dim = SIDE * SIDE;
+    let dir = tempfile::tempdir().unwrap();
+    // 40 unrelated digits (the first 40 of the file); the first 10 get four edited copies each.
+    let originals = 40;
+    for i in 0..originals {
+        let px = &images.pixels[i * dim..(i + 1) * dim];
+        save_png(dir.path(), &format!("d{i:02}.png"), px);
+        if i < 10 {
+            save_png(dir.path(), &format!("d{i:02}_shift.png"), &shifted(px));
+            save_png(dir.path(), &format!("d{i:02}_rot.png"), &rotated(px, 4.0));
+            save_png(
+                dir.path(),
+                &format!("d{i:02}_noise.png"),
+                &noisy(px, i as u64 + 1),
+            );
+            save_jpeg(dir.path(), &format!("d{i:02}_jpeg.jpg"), px);
+        }
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_imsat"))
+        .args(["--quiet", "dedup", "--json", "--model"])
+        .arg(&model)
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(report["images"], 80);
+    let groups: Vec<Vec<String>> = serde_json::from_value(report["group_members"].clone()).unwrap();
+    // Which original each file came from: "d07_rot.png" -> 7.
+    let origin = |path: &String| -> usize {
+        let name = Path::new(path).file_name().unwrap().to_string_lossy();
+        name[1..3].parse().unwrap()
+    };
+    let mut found = 0;
+    for g in &groups {
+        let first = origin(&g[0]);
+        assert!(
+            g.iter().all(|p| origin(p) == first),
+            "a group mixes unrelated digits: {g:?}"
+        );
+        found += g.len() - 1;
+    }
+    eprintln!(
+        "{} groups, {found} of 40 copies found: {groups:?}",
+        groups.len()
+    );
+    assert!(
+        found >= 36,
+        "only {found} of 40 edited copies were grouped with their original"
+    );
+}
