@@ -21,9 +21,7 @@ fn an_absurd_learning_rate_stops_at_the_step_whose_loss_is_not_finite() {
     // ~1e30, so the next forward pass overflows.
     config.lr = 1e30;
     config.validate(images.n).unwrap();
-    let err = train(&config, &images, None, false)
-        .err()
-        .expect("training must fail");
+    let err = train(&config, &images, None, false).expect_err("training must fail");
     match &err {
         TrainError::NonFinite {
             epoch,
