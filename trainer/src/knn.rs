@@ -118,8 +118,8 @@ mod tests {
                 })
                 .collect();
             all.sort_by(|a, b| a.0.total_cmp(&b.0));
-            for s in 0..k {
-                assert!((nn.distances[i * k + s] - all[s].0).abs() < 1e-3);
+            for (s, want) in all.iter().take(k).enumerate() {
+                assert!((nn.distances[i * k + s] - want.0).abs() < 1e-3);
             }
             assert!(!nn.of(i).contains(&(i as u32)));
         }
