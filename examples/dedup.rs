@@ -1,5 +1,6 @@
 //! Near-duplicate grouping: encode digits with a shipped hash model, add edited copies, and
-//! find the groups.
+//! find the groups. The codes propose candidates (Hamming radius 4); a pixel check confirms
+//! them, since a semantic code gives look-alike digits of one class the same code.
 //!
 //! `cargo run --release --example dedup -- [MODEL]`
 
@@ -9,7 +10,7 @@ use imsat::trainer::data;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let model = std::env::args()
         .nth(1)
-        .unwrap_or("models/hash64.int8.onnx".into());
+        .unwrap_or("models/hash32.int8.onnx".into());
     let encoder = Encoder::open(&model)?;
     let images = data::read_idx_images("data/mnist10k/images-idx3-ubyte.gz")?;
     let dim = images.dim();
@@ -24,7 +25,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         pixels.extend(shifted);
     }
     let codes = encoder.codes(&pixels)?;
-    let groups = dedup::dedup(&codes, 2)?;
+    let groups = dedup::dedup_confirmed(&codes, 4, |i, j| {
+        let (a, b) = (
+            &pixels[i * dim..(i + 1) * dim],
+            &pixels[j * dim..(j + 1) * dim],
+        );
+        dedup::images_similar(a, b, 28, 28, 0.95)
+    })?;
     for g in &groups {
         println!("group: {g:?}");
     }

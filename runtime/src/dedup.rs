@@ -141,6 +141,48 @@ pub(crate) fn dedup_with(
     Ok(groups)
 }
 
+/// Whether two grey images (`rows x cols`, row-major u8) look like copies: their Pearson
+/// correlation, at the best shift of -1..=1 pixel, reaches `min_correlation`. The confirmation
+/// step for [`dedup_confirmed`] on images (shifted, slightly rotated, noisy or re-encoded copies
+/// pass at 0.95; two different handwritten digits of one class rarely do).
+pub fn images_similar(a: &[u8], b: &[u8], rows: usize, cols: usize, min_correlation: f32) -> bool {
+    if a.len() != rows * cols || b.len() != rows * cols || rows < 3 || cols < 3 {
+        return false;
+    }
+    for dy in 0..3usize {
+        for dx in 0..3usize {
+            let (mut sa, mut sb, mut saa, mut sbb, mut sab) = (0f64, 0f64, 0f64, 0f64, 0f64);
+            for r in 1..rows - 1 {
+                let ra = &a[r * cols + 1..(r + 1) * cols - 1];
+                let o = (r + dy - 1) * cols + dx;
+                let rb = &b[o..o + cols - 2];
+                for (&x, &y) in ra.iter().zip(rb) {
+                    let (x, y) = (f64::from(x), f64::from(y));
+                    sa += x;
+                    sb += y;
+                    saa += x * x;
+                    sbb += y * y;
+                    sab += x * y;
+                }
+            }
+            let n = ((rows - 2) * (cols - 2)) as f64;
+            let cov = sab - sa * sb / n;
+            let var = (saa - sa * sa / n) * (sbb - sb * sb / n);
+            let t = f64::from(min_correlation);
+            // corr = cov / sqrt(var) >= t, without a square root (not in `core`).
+            let ok = if t <= 0.0 {
+                var <= 0.0 || cov >= 0.0 || cov * cov <= t * t * var
+            } else {
+                var > 0.0 && cov > 0.0 && cov * cov >= t * t * var
+            };
+            if ok {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +221,30 @@ mod tests {
             }
         }
         groups
+    }
+
+    #[test]
+    fn images_similar_accepts_shifted_copies_and_rejects_others() {
+        let (rows, cols) = (8, 8);
+        let mut a = vec![0u8; 64];
+        for r in 2..6 {
+            a[r * cols + 3] = 255;
+        }
+        a[2 * cols + 4] = 200;
+        let shifted: Vec<u8> = (0..64)
+            .map(|p| if p % cols == 0 { 0 } else { a[p - 1] })
+            .collect();
+        assert!(images_similar(&a, &a, rows, cols, 0.99));
+        assert!(images_similar(&a, &shifted, rows, cols, 0.95));
+        let mut other = vec![0u8; 64];
+        for c in 1..7 {
+            other[4 * cols + c] = 255;
+        }
+        assert!(!images_similar(&a, &other, rows, cols, 0.5));
+        assert!(
+            !images_similar(&a, &other[..10], rows, cols, 0.5),
+            "wrong size is no match"
+        );
     }
 
     #[test]

@@ -17,34 +17,6 @@ pub const DEFAULT_RADIUS: u32 = 4;
 /// share a code, so the codes only propose candidates and the images confirm them.
 pub const DEFAULT_MIN_SIMILARITY: f32 = 0.95;
 
-/// Pearson correlation of two images (`rows x cols`), maximised over shifts of -1..=1 pixel.
-pub fn aligned_similarity(a: &[u8], b: &[u8], rows: usize, cols: usize) -> f32 {
-    let mut best = f32::MIN;
-    for dy in -1isize..=1 {
-        for dx in -1isize..=1 {
-            let (mut sa, mut sb, mut saa, mut sbb, mut sab, mut n) =
-                (0f32, 0f32, 0f32, 0f32, 0f32, 0f32);
-            for r in 1..rows as isize - 1 {
-                for c in 1..cols as isize - 1 {
-                    let x = a[(r * cols as isize + c) as usize] as f32;
-                    let y = b[((r + dy) * cols as isize + c + dx) as usize] as f32;
-                    sa += x;
-                    sb += y;
-                    saa += x * x;
-                    sbb += y * y;
-                    sab += x * y;
-                    n += 1.0;
-                }
-            }
-            let cov = sab - sa * sb / n;
-            let var = (saa - sa * sa / n) * (sbb - sb * sb / n);
-            let corr = if var > 0.0 { cov / var.sqrt() } else { 0.0 };
-            best = best.max(corr);
-        }
-    }
-    best
-}
-
 #[derive(clap::Args)]
 pub struct Args {
     /// Hash model (`model.onnx` or `model.int8.onnx`).
@@ -100,13 +72,13 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
     let px = &loaded.images.pixels;
     let dim = shape.0 * shape.1;
     let groups = imsat_runtime::dedup::dedup_confirmed(&codes, args.radius, |i, j| {
-        args.min_similarity <= 0.0
-            || aligned_similarity(
-                &px[i * dim..(i + 1) * dim],
-                &px[j * dim..(j + 1) * dim],
-                shape.0,
-                shape.1,
-            ) >= args.min_similarity
+        imsat_runtime::dedup::images_similar(
+            &px[i * dim..(i + 1) * dim],
+            &px[j * dim..(j + 1) * dim],
+            shape.0,
+            shape.1,
+            args.min_similarity,
+        )
     })?;
     let name = |i: u64| match &loaded.paths {
         Some(p) => p[i as usize].display().to_string(),
