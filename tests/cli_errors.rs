@@ -960,7 +960,7 @@ fn diverging_training_stops_naming_the_step_and_the_term() {
         "--out",
         s(&out_dir),
     ]);
-    let line = expect_error(&out, 1, &["training diverged at epoch 1, step 1", " is "]);
+    let line = expect_error(&out, 1, &["training diverged at epoch 1, step 2", " is "]);
     assert!(
         line.contains("is NaN") || line.contains("is inf") || line.contains("is -inf"),
         "{line}"

@@ -29,12 +29,12 @@ fn an_absurd_learning_rate_stops_at_the_step_whose_loss_is_not_finite() {
             term,
             value,
         } => {
-            assert_eq!((*epoch, *step), (1, 1), "{err}");
+            assert_eq!((*epoch, *step), (1, 2), "{err}");
             assert!(!value.is_finite(), "{err}");
             assert!(!term.is_empty());
             let text = err.to_string();
             assert!(
-                text.starts_with(&format!("training diverged at epoch 1, step 1: {term} is ")),
+                text.starts_with(&format!("training diverged at epoch 1, step 2: {term} is ")),
                 "{text}"
             );
         }

@@ -154,6 +154,7 @@ pub enum TrainError {
     Config(String),
     #[error("invalid data: {0}")]
     Data(String),
+    /// Epochs and steps are counted from 1.
     #[error("training diverged at epoch {epoch}, step {step}: {term} is {value}")]
     NonFinite {
         epoch: usize,
@@ -475,13 +476,14 @@ impl Trainer {
             .add(info.pairwise_mi.clone().mul_scalar(c.pairwise_mi_weight));
         let loss = sat_loss.clone().add(information.mul_scalar(c.lam));
 
+        // The parts first, so that a divergence names the term that went bad, not the sum.
         let mut v = [0f64; 5];
         let terms = [
-            ("the loss", &loss),
             ("the SAT term", &sat_loss),
             ("H(Y|X)", &info.cond_entropy),
             ("H(Y)", &info.marginal_entropy),
             ("the pairwise MI", &info.pairwise_mi),
+            ("the loss", &loss),
         ];
         for (slot, (term, t)) in terms.iter().enumerate() {
             let value = t.to_data().try_into_vec::<f32>().expect("f32 scalar")[0];
@@ -493,11 +495,11 @@ impl Trainer {
         let grads = GradientsParams::from_grads(loss.backward(), &self.model);
         self.model = self.optim.step(c.lr, self.model.clone(), grads);
         Ok(StepLosses {
-            loss: v[0],
-            sat: v[1],
-            cond_entropy: v[2],
-            marginal_entropy: v[3],
-            pairwise_mi: v[4],
+            sat: v[0],
+            cond_entropy: v[1],
+            marginal_entropy: v[2],
+            pairwise_mi: v[3],
+            loss: v[4],
         })
     }
 }
@@ -532,7 +534,7 @@ pub fn train(
                 .step()
                 .map_err(|(term, value)| TrainError::NonFinite {
                     epoch,
-                    step,
+                    step: step + 1,
                     term,
                     value,
                 })?;
