@@ -9,12 +9,12 @@ use anyhow::Context;
 use imsat_runtime::encoder::Encoder;
 use imsat_runtime::index::Index;
 use imsat_trainer::data;
-use imsat_trainer::export::write_models;
 use imsat_trainer::train::{SPLIT_SEED, TrainConfig, evaluate_logits, train};
 use serde_json::json;
 
 use super::Ctx;
-use super::train::report_json;
+use super::eval::trainer_task;
+use super::train::save_run;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -42,7 +42,7 @@ fn step(ctx: &Ctx, what: &str) {
     }
 }
 
-/// Train one model, save its report, curves and ONNX files into `dir`.
+/// Train one model and save it as `imsat train` does, into `dir`.
 fn train_and_export(
     config: &TrainConfig,
     images: &data::Images,
@@ -52,20 +52,7 @@ fn train_and_export(
 ) -> anyhow::Result<(serde_json::Value, imsat_trainer::export::Exported)> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let trained = train(config, images, Some(labels), !ctx.quiet)?;
-    let report = report_json(&trained, images.n, crc32fast::hash(&images.pixels));
-    imsat_trainer::io::write_atomic(
-        &dir.join("report.json"),
-        serde_json::to_string_pretty(&report)?.as_bytes(),
-    )?;
-    let metric = if config.task == imsat_trainer::loss::Task::Cluster {
-        "clustering accuracy"
-    } else {
-        "retrieval mAP"
-    };
-    let title = format!("{} {}", config.task.as_str(), config.outputs);
-    crate::plot::training_curves(&dir.join("curves.png"), &trained.history, &title, metric)?;
-    let exported = write_models(&trained, images, &report.to_string(), dir)?;
-    Ok((report, exported))
+    save_run(&trained, images, dir)
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
@@ -114,17 +101,25 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         let per_second = images.n as f64 / t.elapsed().as_secs_f64();
         Ok((enc, logits, per_second))
     };
-    let task = |e: &Encoder| match e.task() {
-        imsat_runtime::encoder::Task::Cluster => imsat_trainer::loss::Task::Cluster,
-        imsat_runtime::encoder::Task::Hash => imsat_trainer::loss::Task::Hash,
-    };
     let mut rows = Vec::new();
     let mut int8_hash = None;
     for (name, files) in [("cluster10", &cluster_files), ("hash32", &hash_files)] {
         let (enc32, l32, speed32) = encode(&files.f32_path)?;
         let (enc8, l8, speed8) = encode(&files.int8_path)?;
-        let q32 = evaluate_logits(task(&enc32), &l32, enc32.outputs(), &labels, SPLIT_SEED);
-        let q8 = evaluate_logits(task(&enc8), &l8, enc8.outputs(), &labels, SPLIT_SEED);
+        let q32 = evaluate_logits(
+            trainer_task(enc32.task()),
+            &l32,
+            enc32.outputs(),
+            &labels,
+            SPLIT_SEED,
+        );
+        let q8 = evaluate_logits(
+            trainer_task(enc8.task()),
+            &l8,
+            enc8.outputs(),
+            &labels,
+            SPLIT_SEED,
+        );
         let agree = super::eval::agreement(enc32.task(), enc32.outputs(), &l32, &l8);
         rows.push(json!({
             "model": name,

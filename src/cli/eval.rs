@@ -60,7 +60,8 @@ pub fn model_logits(
     Ok(enc.logits(&images.pixels)?)
 }
 
-fn trainer_task(t: Task) -> imsat_trainer::loss::Task {
+/// The trainer's name for a runtime model's task (the runtime does not depend on the trainer).
+pub fn trainer_task(t: Task) -> imsat_trainer::loss::Task {
     match t {
         Task::Cluster => imsat_trainer::loss::Task::Cluster,
         Task::Hash => imsat_trainer::loss::Task::Hash,

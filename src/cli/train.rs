@@ -1,9 +1,10 @@
 //! `imsat train`: learn an encoder, save it with its report.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use imsat_trainer::data;
+use imsat_trainer::export::{Exported, write_models};
 use imsat_trainer::io::write_atomic;
 use imsat_trainer::loss::Task;
 use imsat_trainer::train::{Quality, TrainConfig, Trained, train};
@@ -171,6 +172,46 @@ pub fn report_json(t: &Trained, n: usize, data_crc32: u32) -> serde_json::Value 
     r
 }
 
+/// Everything a training run leaves in its folder, each file through a temporary file and a
+/// rename: the burn record, `config.json`, `history.json`, `report.json`, `curves.png`, and the
+/// ONNX models (f32 + int8 calibrated on `images`). Returns the report and the ONNX files.
+pub fn save_run(
+    trained: &Trained,
+    images: &data::Images,
+    out: &Path,
+) -> anyhow::Result<(serde_json::Value, Exported)> {
+    let report = report_json(trained, images.n, crc32fast::hash(&images.pixels));
+    let save = |name: &str, bytes: &[u8]| {
+        let p = out.join(name);
+        write_atomic(&p, bytes).with_context(|| format!("writing {}", p.display()))
+    };
+    let record = burn::module::Module::into_record(trained.model.clone())
+        .into_bytes()
+        .map_err(|e| anyhow::anyhow!("serializing the model: {e:?}"))?;
+    save("model.bpk", &record)?;
+    save(
+        "config.json",
+        serde_json::to_string_pretty(&trained.config)?.as_bytes(),
+    )?;
+    save(
+        "history.json",
+        serde_json::to_string_pretty(&trained.history)?.as_bytes(),
+    )?;
+    save(
+        "report.json",
+        serde_json::to_string_pretty(&report)?.as_bytes(),
+    )?;
+    let c = &trained.config;
+    let metric = match c.task {
+        Task::Cluster => "clustering accuracy",
+        Task::Hash => "retrieval mAP",
+    };
+    let title = format!("{} {}", c.task.as_str(), c.outputs);
+    crate::plot::training_curves(&out.join("curves.png"), &trained.history, &title, metric)?;
+    let exported = write_models(trained, images, &report.to_string(), out)?;
+    Ok((report, exported))
+}
+
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let config = config_from(&args)?;
     super::check_output_dir(&args.out, "--out")?;
@@ -197,41 +238,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", args.out.display()))?;
 
     let trained = train(&config, &images, labels.as_deref(), !ctx.quiet)?;
-    let report = report_json(&trained, images.n, crc32fast::hash(&images.pixels));
-
-    let save = |name: &str, bytes: &[u8]| {
-        let p = args.out.join(name);
-        write_atomic(&p, bytes).with_context(|| format!("writing {}", p.display()))
-    };
-    let record = burn::module::Module::into_record(trained.model.clone())
-        .into_bytes()
-        .map_err(|e| anyhow::anyhow!("serializing the model: {e:?}"))?;
-    save("model.bpk", &record)?;
-    save(
-        "config.json",
-        serde_json::to_string_pretty(&trained.config)?.as_bytes(),
-    )?;
-    save(
-        "history.json",
-        serde_json::to_string_pretty(&trained.history)?.as_bytes(),
-    )?;
-    save(
-        "report.json",
-        serde_json::to_string_pretty(&report)?.as_bytes(),
-    )?;
-    let metric = match config.task {
-        Task::Cluster => "clustering accuracy",
-        Task::Hash => "retrieval mAP",
-    };
-    let title = format!("{} {}", config.task.as_str(), config.outputs);
-    crate::plot::training_curves(
-        &args.out.join("curves.png"),
-        &trained.history,
-        &title,
-        metric,
-    )?;
-    // ONNX export (f32 + calibrated int8), calibrated on the training images.
-    imsat_trainer::export::write_models(&trained, &images, &report.to_string(), &args.out)?;
+    let (report, _) = save_run(&trained, &images, &args.out)?;
     println!("{report}");
     Ok(())
 }
