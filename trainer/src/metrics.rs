@@ -62,16 +62,21 @@ pub fn nmi(clusters: &[usize], labels: &[u8]) -> f64 {
     }
 }
 
-/// Query/gallery split: from a seeded permutation, `per_class` queries of each label; the
-/// rest is the gallery.
+/// Query/gallery split: from a seeded permutation, `per_class` queries of each label (at most
+/// half of that label's samples, so that a small data set keeps every class in the gallery);
+/// the rest is the gallery.
 pub fn retrieval_split(labels: &[u8], per_class: usize, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let mut count = [0usize; 256];
+    for &l in labels {
+        count[l as usize] += 1;
+    }
     let mut order: Vec<usize> = (0..labels.len()).collect();
     order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
     let mut taken = [0usize; 256];
     let (mut queries, mut gallery) = (Vec::new(), Vec::new());
     for i in order {
         let l = labels[i] as usize;
-        if taken[l] < per_class {
+        if taken[l] < per_class.min(count[l] / 2) {
             taken[l] += 1;
             queries.push(i);
         } else {
@@ -230,5 +235,9 @@ mod tests {
             assert_eq!(q.iter().filter(|&&i| labels[i] == c).count(), 7);
         }
         assert_eq!(q, retrieval_split(&labels, 7, 3).0);
+        // 100 per class asked of 30 per class: half of each class is left in the gallery.
+        let small: Vec<u8> = (0..300).map(|i| (i % 10) as u8).collect();
+        let (q, g) = retrieval_split(&small, 100, 3);
+        assert_eq!((q.len(), g.len()), (150, 150));
     }
 }
