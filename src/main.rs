@@ -23,7 +23,7 @@ enum Command {
     #[command(
         after_help = "Example:\n  imsat train --task cluster --classes 10 \\\n    --data data/mnist10k/images-idx3-ubyte.gz --labels data/mnist10k/labels-idx1-ubyte.gz \\\n    --seed 0 --out runs/c0"
     )]
-    Train(cli::train::Args),
+    Train(Box<cli::train::Args>),
     /// Evaluate an exported model on labelled data (accuracy/NMI or retrieval mAP).
     #[command(
         after_help = "Example:\n  imsat eval --model models/hash16.onnx \\\n    --data data/mnist10k/images-idx3-ubyte.gz --labels data/mnist10k/labels-idx1-ubyte.gz"
@@ -56,7 +56,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let ctx = cli::Ctx { quiet: cli.quiet };
     let result = match cli.command {
-        Command::Train(a) => cli::train::run(a, &ctx),
+        Command::Train(a) => cli::train::run(*a, &ctx),
         Command::Eval(a) => cli::eval::run(a, &ctx),
         Command::Encode(a) => cli::encode::run(a, &ctx),
         Command::Index(a) => cli::index::run(a, &ctx),

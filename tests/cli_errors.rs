@@ -832,6 +832,30 @@ fn flag_eps_scale_nan() {
 }
 
 #[test]
+fn flag_heads_zero() {
+    let d = tmp();
+    let out = train_on(&d, &images28(&d), &["--heads", "0", "--batch", "5"]);
+    expect_bad_input(&out, &["--heads must be between 1 and 64, got 0"]);
+}
+
+#[test]
+fn flag_thickness_above_one() {
+    let d = tmp();
+    let out = train_on(&d, &images28(&d), &["--thickness", "1.5", "--batch", "5"]);
+    expect_bad_input(
+        &out,
+        &["--thickness is a probability between 0 and 1, got 1.5"],
+    );
+}
+
+#[test]
+fn flag_shear_negative() {
+    let d = tmp();
+    let out = train_on(&d, &images28(&d), &["--shear=-0.2", "--batch", "5"]);
+    expect_bad_input(&out, &["--shear must be a finite non-negative number"]);
+}
+
+#[test]
 fn flag_lam_beyond_f32() {
     // Finite in f64 but infinite in f32, where training computes: used to fail at step 0.
     let d = tmp();

@@ -58,6 +58,18 @@ pub struct Args {
     /// VAT/RPT radius as a multiple of the 10th-neighbour distance.
     #[arg(long)]
     pub eps_scale: Option<f64>,
+    /// Affine SAT: largest rotation, in degrees either way.
+    #[arg(long)]
+    pub rotation: Option<f64>,
+    /// Affine SAT: largest horizontal shear (slant change, dx/dy) either way.
+    #[arg(long)]
+    pub shear: Option<f64>,
+    /// Affine SAT: probability of thickening or thinning the strokes, 0 to 1.
+    #[arg(long)]
+    pub thickness: Option<f64>,
+    /// Candidate output layers trained together; the one with the lowest loss is kept.
+    #[arg(long)]
+    pub heads: Option<usize>,
     /// Use only the first N images.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -102,6 +114,9 @@ fn check_flags(args: &Args) -> anyhow::Result<()> {
         ("mu", args.mu),
         ("pairwise-mi-weight", args.pairwise_mi_weight),
         ("eps-scale", args.eps_scale),
+        ("rotation", args.rotation),
+        ("shear", args.shear),
+        ("thickness", args.thickness),
     ] {
         if let Some(v) = v
             && !(v.is_finite() && v >= 0.0 && v <= f32::MAX as f64)
@@ -110,6 +125,13 @@ fn check_flags(args: &Args) -> anyhow::Result<()> {
                 "--{name} must be a finite non-negative number, got {v}"
             )));
         }
+    }
+    if let Some(t) = args.thickness
+        && t > 1.0
+    {
+        return Err(bad_input(format!(
+            "--thickness is a probability between 0 and 1, got {t}"
+        )));
     }
     Ok(())
 }
@@ -128,7 +150,12 @@ pub fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
     c.lam = args.lam.unwrap_or(c.lam);
     c.mu = args.mu.unwrap_or(c.mu);
     c.eps_scale = args.eps_scale.unwrap_or(c.eps_scale);
+    c.heads = args.heads.unwrap_or(c.heads);
     c.pairwise_mi_weight = args.pairwise_mi_weight.unwrap_or(c.pairwise_mi_weight);
+    let affine = &mut c.affine;
+    affine.degrees = args.rotation.map_or(affine.degrees, |v| v as f32);
+    affine.shear = args.shear.map_or(affine.shear, |v| v as f32);
+    affine.thickness = args.thickness.map_or(affine.thickness, |v| v as f32);
     if let Some(h) = &args.hidden {
         c.hidden = h.clone();
     }
@@ -151,6 +178,8 @@ pub fn report_json(t: &Trained, n: usize, data_crc32: u32) -> serde_json::Value 
         "batch": c.batch,
         "sat": c.sat,
         "hidden": c.hidden,
+        "heads": c.heads,
+        "head": t.head,
         "data_crc32": format!("{data_crc32:08x}"),
     });
     match c.task {

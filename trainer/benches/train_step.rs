@@ -19,6 +19,7 @@ fn bench(c: &mut Criterion) {
     let with = |mut c: TrainConfig, sat: &[SatKind], batch: usize| {
         c.sat = sat.to_vec();
         c.batch = batch;
+        c.heads = 1;
         c
     };
     for (name, config) in [
@@ -32,7 +33,10 @@ fn bench(c: &mut Criterion) {
             with(TrainConfig::hash(16), &[SatKind::Vat], 250),
         ),
         // The defaults.
-        ("cluster_defaults_vat+style_b500", TrainConfig::cluster(10)),
+        (
+            "cluster_defaults_vat+style_b500_5heads",
+            TrainConfig::cluster(10),
+        ),
         ("hash16_defaults_vat+affine_b250", TrainConfig::hash(16)),
     ] {
         let mut trainer = Trainer::new(&config, &images, false).expect("valid config");

@@ -35,6 +35,9 @@ fn main() {
     if let Ok(v) = std::env::var("MIW") {
         c.pairwise_mi_weight = v.parse().unwrap();
     }
+    if let Ok(v) = std::env::var("HEADS") {
+        c.heads = v.parse().unwrap();
+    }
     if let Ok(v) = std::env::var("EPS") {
         c.eps_scale = v.parse().unwrap();
     }
@@ -49,10 +52,27 @@ fn main() {
         };
     }
     let t = train::train(&c, &images, Some(&labels), false).unwrap();
+    // Contingency table: one row per cluster, counts of each label.
+    let x = train::scale_pixels(&images.pixels);
+    let logits = train::predict_logits(&t.model, &x, images.n);
+    let ids = train::argmax_rows(&logits, c.outputs);
+    if let Ok(path) = std::env::var("IDS") {
+        let bytes: Vec<u8> = ids.iter().map(|&k| k as u8).collect();
+        std::fs::write(path, bytes).unwrap();
+    }
+    let mut table = vec![vec![0usize; 10]; c.outputs];
+    if a[0] != "hash" {
+        for (&k, &l) in ids.iter().zip(&labels) {
+            table[k][l as usize] += 1;
+        }
+        for row in &table {
+            eprintln!("{row:?}");
+        }
+    }
     let per_epoch: Vec<f64> = t.history.iter().filter_map(|h| h.metric).collect();
     println!(
         "{}",
-        serde_json::json!({"config": t.config, "quality": t.quality, "seconds_per_epoch": t.seconds_per_epoch,
+        serde_json::json!({"config": t.config, "quality": t.quality, "seconds_per_epoch": t.seconds_per_epoch, "head": t.head,
             "last": t.history.last(), "per_epoch": per_epoch.iter().map(|v| (v * 1000.0).round() / 1000.0).collect::<Vec<_>>()})
     );
 }

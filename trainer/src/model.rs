@@ -22,7 +22,12 @@ pub enum Norm {
 pub struct Encoder {
     pub hidden: Vec<Linear>,
     pub norms: Vec<BatchNorm>,
+    /// The output layer (K clusters or M bits).
     pub output: Linear,
+    /// Candidate output layers trained beside `output` on the same hidden layers, each from
+    /// its own random start; training keeps the one with the lowest loss
+    /// ([`Encoder::keep_head`]), so a trained encoder has none.
+    pub extra_heads: Vec<Linear>,
 }
 
 /// Reference init: weights N(0, variance s / fan_in), zero biases.
@@ -41,6 +46,17 @@ impl Encoder {
     /// A fresh encoder `input - hidden... - output` initialised as the reference
     /// (s = 0.1 for hidden layers, s = 1e-4 for the output layer).
     pub fn new(input: usize, hidden: &[usize], output: usize, device: &Device) -> Self {
+        Self::with_heads(input, hidden, output, 1, device)
+    }
+
+    /// Like [`Encoder::new`], with `heads` output layers (at least one).
+    pub fn with_heads(
+        input: usize,
+        hidden: &[usize],
+        output: usize,
+        heads: usize,
+        device: &Device,
+    ) -> Self {
         let mut d_in = input;
         let mut layers = Vec::new();
         let mut norms = Vec::new();
@@ -57,7 +73,24 @@ impl Encoder {
             hidden: layers,
             norms,
             output: linear(d_in, output, 1e-4, device),
+            extra_heads: (1..heads.max(1))
+                .map(|_| linear(d_in, output, 1e-4, device))
+                .collect(),
         }
+    }
+
+    /// Number of output layers (1 + extra heads).
+    pub fn heads(&self) -> usize {
+        1 + self.extra_heads.len()
+    }
+
+    /// The encoder with head `h` as its only output layer.
+    pub fn keep_head(mut self, h: usize) -> Self {
+        if h > 0 && h <= self.extra_heads.len() {
+            self.output = self.extra_heads.swap_remove(h - 1);
+        }
+        self.extra_heads.clear();
+        self
     }
 
     /// Input width (e.g. 784).
@@ -71,8 +104,23 @@ impl Encoder {
         self.output.weight.shape().dims::<2>()[1]
     }
 
-    /// Logits for a batch of scaled inputs `[B, d]` (x/128 - 1).
+    /// Logits of the output layer for a batch of scaled inputs `[B, d]` (x/128 - 1).
     pub fn forward(&self, x: Tensor<2>, norm: Norm) -> Tensor<2> {
+        self.output.forward(self.features(x, norm))
+    }
+
+    /// Logits of every head (the output layer first), sharing one pass through the hidden
+    /// layers.
+    pub fn forward_heads(&self, x: Tensor<2>, norm: Norm) -> Vec<Tensor<2>> {
+        let h = self.features(x, norm);
+        std::iter::once(&self.output)
+            .chain(&self.extra_heads)
+            .map(|head| head.forward(h.clone()))
+            .collect()
+    }
+
+    /// The last hidden layer's activations.
+    fn features(&self, x: Tensor<2>, norm: Norm) -> Tensor<2> {
         let mut h = x;
         for (layer, bn) in self.hidden.iter().zip(&self.norms) {
             h = layer.forward(h);
@@ -84,6 +132,37 @@ impl Encoder {
             };
             h = relu(h);
         }
-        self.output.forward(h)
+        h
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::inference_device;
+    use burn::tensor::{Distribution, Tensor};
+
+    #[test]
+    fn keep_head_keeps_that_heads_outputs() {
+        let device = inference_device();
+        let enc = Encoder::with_heads(6, &[5], 3, 4, &device);
+        assert_eq!(enc.heads(), 4);
+        let x = Tensor::<2>::random([7, 6], Distribution::Normal(0.0, 1.0), &device);
+        let all = enc.forward_heads(x.clone(), Norm::Train);
+        assert_eq!(all.len(), 4);
+        let kept = enc.keep_head(2);
+        assert_eq!(kept.heads(), 1);
+        let (a, b) = (
+            kept.forward(x, Norm::Train).into_data(),
+            all[2].clone().into_data(),
+        );
+        let (a, b) = (
+            a.try_into_vec::<f32>().unwrap(),
+            b.try_into_vec::<f32>().unwrap(),
+        );
+        assert!(a.iter().zip(&b).all(|(p, q)| (p - q).abs() < 1e-6));
+        // Heads start apart: head 2 is not head 0.
+        let first = all[0].clone().into_data().try_into_vec::<f32>().unwrap();
+        assert!(first.iter().zip(&b).any(|(p, q)| (p - q).abs() > 1e-7));
     }
 }

@@ -68,13 +68,14 @@ fn random_directions(shape: [usize; 2], device: &burn::tensor::Device) -> Tensor
 }
 
 /// The virtual adversarial perturbation `eps_i * g_i / ||g_i||` for batch `x`, where `g` is the
-/// gradient of `KL(p(x) || p(x + xi d))` at a random unit `d` (one power iteration).
-/// `target` is the detached clean logits and `eps` the per-sample radius `[B, 1]`.
+/// gradient of `KL(p(x) || p(x + xi d))` at a random unit `d` (one power iteration), summed
+/// over the encoder's heads. `targets` holds each head's detached clean logits and `eps` the
+/// per-sample radius `[B, 1]`.
 pub fn vat_perturbation(
     task: Task,
     model: &Encoder,
     x: &Tensor<2>,
-    target: &Tensor<2>,
+    targets: &[Tensor<2>],
     eps: &Tensor<2>,
     xi: f64,
 ) -> Tensor<2> {
@@ -83,8 +84,13 @@ pub fn vat_perturbation(
     // Only the gradient with respect to `d` is needed: a parameter-frozen copy skips the
     // weight gradients of this backward pass.
     let frozen = model.clone().no_grad();
-    let probe = frozen.forward(x.clone().add(d.clone().mul_scalar(xi)), Norm::BatchOnly);
-    let kl = kl_divergence(task, target.clone(), probe);
+    let probes = frozen.forward_heads(x.clone().add(d.clone().mul_scalar(xi)), Norm::BatchOnly);
+    let kl = targets
+        .iter()
+        .zip(probes)
+        .map(|(t, p)| kl_divergence(task, t.clone(), p))
+        .reduce(|a, b| a.add(b))
+        .expect("at least one head");
     let grads = kl.backward();
     let g = d
         .grad(&grads)

@@ -31,6 +31,8 @@ fn short_clustering_run_beats_kmeans_level_accuracy() {
     c.batch = 100;
     c.hidden = vec![400, 400];
     c.sat = vec![imsat_trainer::sat::SatKind::Vat];
+    c.mu = 4.0;
+    c.heads = 1;
     let t = train(&c, &images, Some(&labels), false).unwrap();
     let Some(Quality::Cluster { acc, nmi }) = t.quality else {
         panic!("cluster quality expected")
@@ -116,7 +118,7 @@ fn vat_direction_raises_the_kl_more_than_random_directions() {
         Task::Cluster,
         &model,
         &x,
-        &target,
+        std::slice::from_ref(&target),
         &eps,
         10.0,
     ));
