@@ -1,7 +1,7 @@
 //! Quick experiment driver: `cargo run --release -p imsat-trainer --example experiment --
 //! cluster|hash OUTPUTS SEED EPOCHS BATCH SAT [LIMIT]`; prints one JSON line.
 
-use imsat_trainer::{data, sat, train};
+use imsat_trainer::{data, metrics, sat, train};
 
 fn main() {
     let a: Vec<String> = std::env::args().skip(1).collect();
@@ -52,20 +52,16 @@ fn main() {
         };
     }
     let t = train::train(&c, &images, Some(&labels), false).unwrap();
-    // Contingency table: one row per cluster, counts of each label.
-    let x = train::scale_pixels(&images.pixels);
-    let logits = train::predict_logits(&t.model, &x, images.n);
-    let ids = train::argmax_rows(&logits, c.outputs);
-    if let Ok(path) = std::env::var("IDS") {
-        let bytes: Vec<u8> = ids.iter().map(|&k| k as u8).collect();
-        std::fs::write(path, bytes).unwrap();
-    }
-    let mut table = vec![vec![0usize; 10]; c.outputs];
     if a[0] != "hash" {
-        for (&k, &l) in ids.iter().zip(&labels) {
-            table[k][l as usize] += 1;
+        // One row per cluster: how many digits of each label it holds.
+        let x = train::scale_pixels(&images.pixels);
+        let logits = train::predict_logits(&t.model, &x, images.n);
+        let ids = train::argmax_rows(&logits, c.outputs);
+        if let Ok(path) = std::env::var("IDS") {
+            let bytes: Vec<u8> = ids.iter().map(|&k| k as u8).collect();
+            std::fs::write(path, bytes).unwrap();
         }
-        for row in &table {
+        for row in metrics::contingency_table(&ids, &labels) {
             eprintln!("{row:?}");
         }
     }

@@ -6,18 +6,32 @@ use pathfinding::matrix::Matrix;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
+/// Counts of each (cluster, label) pair: one row per cluster id (0..=max id), one column per
+/// label (0..=max label).
+pub fn contingency_table(clusters: &[usize], labels: &[u8]) -> Vec<Vec<usize>> {
+    assert_eq!(clusters.len(), labels.len());
+    let k = clusters.iter().copied().max().unwrap_or(0) + 1;
+    let c = labels.iter().map(|&l| l as usize).max().unwrap_or(0) + 1;
+    let mut table = vec![vec![0usize; c]; k];
+    for (&cl, &lab) in clusters.iter().zip(labels) {
+        table[cl][lab as usize] += 1;
+    }
+    table
+}
+
 /// Clustering accuracy under the best one-to-one map of clusters to labels (Hungarian).
 pub fn clustering_accuracy(clusters: &[usize], labels: &[u8]) -> f64 {
     assert_eq!(clusters.len(), labels.len());
     if clusters.is_empty() {
         return 0.0;
     }
-    let k = clusters.iter().copied().max().unwrap_or(0) + 1;
-    let c = labels.iter().map(|&l| l as usize).max().unwrap_or(0) + 1;
-    let n = k.max(c);
+    let table = contingency_table(clusters, labels);
+    let n = table.len().max(table[0].len());
     let mut counts = Matrix::new(n, n, 0i64);
-    for (&cl, &lab) in clusters.iter().zip(labels) {
-        counts[(cl, lab as usize)] += 1;
+    for (cl, row) in table.iter().enumerate() {
+        for (lab, &v) in row.iter().enumerate() {
+            counts[(cl, lab)] = v as i64;
+        }
     }
     let (matched, _) = kuhn_munkres(&counts);
     matched as f64 / clusters.len() as f64
@@ -25,14 +39,10 @@ pub fn clustering_accuracy(clusters: &[usize], labels: &[u8]) -> f64 {
 
 /// Normalized mutual information, arithmetic normalization (scikit-learn's default).
 pub fn nmi(clusters: &[usize], labels: &[u8]) -> f64 {
-    assert_eq!(clusters.len(), labels.len());
     let n = clusters.len() as f64;
-    let k = clusters.iter().copied().max().unwrap_or(0) + 1;
-    let c = labels.iter().map(|&l| l as usize).max().unwrap_or(0) + 1;
-    let mut joint = vec![0f64; k * c];
-    for (&cl, &lab) in clusters.iter().zip(labels) {
-        joint[cl * c + lab as usize] += 1.0;
-    }
+    let table = contingency_table(clusters, labels);
+    let (k, c) = (table.len(), table[0].len());
+    let joint: Vec<f64> = table.iter().flatten().map(|&v| v as f64).collect();
     let row: Vec<f64> = (0..k)
         .map(|i| joint[i * c..(i + 1) * c].iter().sum())
         .collect();
@@ -179,6 +189,10 @@ mod tests {
     fn accuracy_uses_the_best_cluster_to_label_map() {
         let clusters = [2, 2, 0, 0, 1, 1, 1];
         let labels = [0, 0, 1, 1, 2, 2, 0];
+        assert_eq!(
+            contingency_table(&clusters, &labels),
+            vec![vec![0, 2, 0], vec![1, 0, 2], vec![2, 0, 0]]
+        );
         assert!((clustering_accuracy(&clusters, &labels) - 6.0 / 7.0).abs() < 1e-12);
         // More clusters than labels: one cluster stays unmatched.
         assert!((clustering_accuracy(&[0, 1, 2, 3], &[0, 0, 1, 1]) - 0.5).abs() < 1e-12);
