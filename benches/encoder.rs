@@ -40,6 +40,7 @@ fn models(dir: &Path, pixels: &[u8], n: usize) -> (Encoder, Encoder) {
         outputs: 16,
         input_shape: vec![28, 28],
         report_json: "{}".into(),
+        view: None,
     };
     let calib = n.min(2000);
     let quant =

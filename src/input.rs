@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use imsat_runtime::view::View;
 use imsat_trainer::data::{self, Images};
 
 use crate::cli::bad_input;
@@ -14,11 +15,16 @@ pub struct Loaded {
     pub paths: Option<Vec<PathBuf>>,
 }
 
-const EXTENSIONS: [&str; 5] = ["png", "jpg", "jpeg", "bmp", "gif"];
+const EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "bmp"];
 
-/// Read `path`: a folder of images (converted to grayscale and resized to `shape`, in file-name
+/// Read `path`: a folder of images (each turned into the model's input: through the model's
+/// `view` for photo models, else converted to grayscale and resized to `shape`; in file-name
 /// order) or an IDX image file.
-pub fn load_images(path: &Path, shape: (usize, usize)) -> anyhow::Result<Loaded> {
+pub fn load_images(
+    path: &Path,
+    shape: (usize, usize),
+    view: Option<&View>,
+) -> anyhow::Result<Loaded> {
     if !path.is_dir() {
         let images = data::read_idx_images(path)?;
         if images.dim() != shape.0 * shape.1 {
@@ -50,7 +56,7 @@ pub fn load_images(path: &Path, shape: (usize, usize)) -> anyhow::Result<Loaded>
     files.sort();
     if files.is_empty() {
         return Err(bad_input(format!(
-            "{}: no image files (png, jpg, bmp, gif) in this folder",
+            "{}: no image files (png, jpg, jpeg, bmp) in this folder",
             path.display()
         )));
     }
@@ -61,6 +67,14 @@ pub fn load_images(path: &Path, shape: (usize, usize)) -> anyhow::Result<Loaded>
             .map_err(|e| bad_input(format!("{}: cannot decode image: {e}", f.display())))?;
         if img.width() == 0 || img.height() == 0 {
             return Err(bad_input(format!("{}: image has zero size", f.display())));
+        }
+        if let Some(view) = view {
+            let rgb = img.to_rgb8();
+            let v = view
+                .apply(rgb.as_raw(), rgb.width() as usize, rgb.height() as usize, 3)
+                .map_err(|e| bad_input(format!("{}: {e}", f.display())))?;
+            pixels.extend_from_slice(&v);
+            continue;
         }
         let gray = img
             .resize_exact(

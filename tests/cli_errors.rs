@@ -2,7 +2,10 @@
 //! `imsat: error: ...` naming the file (or flag) and the problem, and never panics.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
+use common::{expect_bad_input, expect_error, imsat, s};
 use std::sync::OnceLock;
 
 use imsat_runtime::code::Codes;
@@ -12,42 +15,6 @@ use prost::Message;
 
 fn mnist_images() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist10k/images-idx3-ubyte.gz")
-}
-
-/// Runs `imsat --quiet ARGS` with backtraces on, so that a panic could not go unseen.
-fn imsat(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_imsat"))
-        .arg("--quiet")
-        .args(args)
-        .env("RUST_BACKTRACE", "1")
-        .output()
-        .expect("running imsat")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 temp path")
-}
-
-/// The one line `imsat: error: ...` of a failed run with this exit status; checks it holds
-/// every needle, and that nothing panicked.
-fn expect_error(out: &Output, status: i32, needles: &[&str]) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        !stderr.contains("panicked") && !stderr.contains("stack backtrace"),
-        "panic: {stderr}"
-    );
-    assert_eq!(out.status.code(), Some(status), "stderr: {stderr}");
-    let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "expected one error line, got: {stderr}");
-    assert!(lines[0].starts_with("imsat: error: "), "{stderr}");
-    for n in needles {
-        assert!(lines[0].contains(n), "missing {n:?} in: {stderr}");
-    }
-    lines[0].to_string()
-}
-
-fn expect_bad_input(out: &Output, needles: &[&str]) -> String {
-    expect_error(out, 2, needles)
 }
 
 /// Two tiny models trained once through the CLI (500 images, 1 epoch, 32-32 hidden).

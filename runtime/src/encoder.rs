@@ -75,6 +75,9 @@ pub struct ModelInfo {
     pub int8: bool,
     /// The training report (JSON text), empty when absent.
     pub report: String,
+    /// How a photo of any size becomes the input (`imsat.view`); `None` for models that take
+    /// images already at `input_shape` (the digit models).
+    pub view: Option<crate::view::View>,
 }
 
 impl ModelInfo {
@@ -203,12 +206,25 @@ fn read_info(model: &InferenceModel, path: &Path) -> Result<ModelInfo, EncoderEr
         Some("false") | None => false,
         Some(other) => return Err(bad(format!("`imsat.int8` is {other:?}, not true or false"))),
     };
+    let view = match prop(model, crate::view::METADATA_KEY) {
+        None => None,
+        Some(text) => {
+            let view = crate::view::View::from_metadata(&text).map_err(|e| bad(format!("{e}")))?;
+            if input_shape != [view.rows, view.cols] {
+                return Err(bad(format!(
+                    "view {text:?} does not match the input shape {shape_text:?}"
+                )));
+            }
+            Some(view)
+        }
+    };
     Ok(ModelInfo {
         task,
         outputs,
         input_shape,
         int8,
         report: prop(model, "imsat.report").unwrap_or_default(),
+        view,
     })
 }
 

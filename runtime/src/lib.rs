@@ -55,6 +55,7 @@ pub mod hamming;
 pub mod index;
 pub mod mih;
 pub mod search;
+pub mod view;
 
 /// The names most callers need, in one import.
 pub mod prelude {

@@ -8,10 +8,20 @@ use serde_json::json;
 
 use super::{Ctx, bad_input};
 
-/// Default radius: on the shipped 32-bit MNIST codes, r = 4 reaches the edited copies
-/// (shift, rotation, noise, JPEG) in `tests/dedup_folder.rs`; the pixel check then removes
-/// look-alikes.
+/// Default radius of digit models: on the shipped 32-bit MNIST codes, r = 4 reaches the
+/// edited copies (shift, rotation, noise, JPEG) in `tests/dedup_folder.rs`; the pixel check
+/// then removes look-alikes. Photo models carry their own (see [`photo_radius`]).
 pub const DEFAULT_RADIUS: u32 = 4;
+
+/// The report key of a photo model's operating point: the Hamming threshold at FPR 1e-3 on
+/// its validation photos' edited copies.
+pub const RADIUS_KEY: &str = "radius_at_fpr_1e-3";
+
+/// A photo model's measured radius, from the training report in its metadata.
+pub fn photo_radius(report: &str) -> Option<u32> {
+    let v: serde_json::Value = serde_json::from_str(report).ok()?;
+    v.get(RADIUS_KEY)?.as_u64().map(|r| r as u32)
+}
 
 /// Default pixel check. IMSAT codes are semantic: two different digits of one class often
 /// share a code, so the codes only propose candidates and the images confirm them.
@@ -22,17 +32,20 @@ pub struct Args {
     /// Hash model (`model.onnx` or `model.int8.onnx`).
     #[arg(long)]
     pub model: PathBuf,
-    /// Largest Hamming distance between two codes of one group.
-    #[arg(long, default_value_t = DEFAULT_RADIUS)]
-    pub radius: u32,
+    /// Largest Hamming distance between two codes of one group [default: the photo model's
+    /// measured radius at FPR 1e-3 (printed), 4 for digit models].
+    #[arg(long)]
+    pub radius: Option<u32>,
     /// Pixel check of each candidate pair: the best correlation of the two images over shifts
-    /// of up to one pixel must reach this (1 disables grouping, 0 trusts the codes alone).
-    #[arg(long, default_value_t = DEFAULT_MIN_SIMILARITY)]
-    pub min_similarity: f32,
+    /// of up to one pixel must reach this (1 disables grouping, 0 trusts the codes alone)
+    /// [default: 0.95 for digit models; 0 for photo models, whose codes see through crops
+    /// and rotations that the pixel check does not].
+    #[arg(long)]
+    pub min_similarity: Option<f32>,
     /// Print one JSON object with the groups instead of one line per group.
     #[arg(long)]
     pub json: bool,
-    /// Folder of images (png, jpg, bmp, gif) or an IDX file.
+    /// Folder of images (png, jpg, jpeg, bmp) or an IDX file.
     pub dir: PathBuf,
 }
 
@@ -44,10 +57,25 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
             args.model.display()
         )));
     }
-    if args.radius as usize > enc.outputs() {
+    let view = enc.info().view;
+    let radius = match (args.radius, view) {
+        (Some(r), _) => r,
+        (None, Some(_)) => photo_radius(&enc.info().report).ok_or_else(|| {
+            bad_input(format!(
+                "{}: this photo model's report has no `{RADIUS_KEY}`: pass --radius",
+                args.model.display()
+            ))
+        })?,
+        (None, None) => DEFAULT_RADIUS,
+    };
+    let min_similarity = args.min_similarity.unwrap_or(if view.is_some() {
+        0.0
+    } else {
+        DEFAULT_MIN_SIMILARITY
+    });
+    if radius as usize > enc.outputs() {
         return Err(bad_input(format!(
-            "--radius {} is larger than the code width ({} bits)",
-            args.radius,
+            "--radius {radius} is larger than the code width ({} bits)",
             enc.outputs()
         )));
     }
@@ -61,23 +89,22 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
         }
     };
     let started = Instant::now();
-    let loaded = crate::input::load_images(&args.dir, shape)?;
-    let codes = enc.codes(&loaded.images.pixels)?;
-    if !(0.0..=1.0).contains(&args.min_similarity) {
+    if !(0.0..=1.0).contains(&min_similarity) {
         return Err(bad_input(format!(
-            "--min-similarity must be between 0 and 1, got {}",
-            args.min_similarity
+            "--min-similarity must be between 0 and 1, got {min_similarity}"
         )));
     }
+    let loaded = crate::input::load_images(&args.dir, shape, view.as_ref())?;
+    let codes = enc.codes(&loaded.images.pixels)?;
     let px = &loaded.images.pixels;
     let dim = shape.0 * shape.1;
-    let groups = imsat_runtime::dedup::dedup_confirmed(&codes, args.radius, |i, j| {
+    let groups = imsat_runtime::dedup::dedup_confirmed(&codes, radius, |i, j| {
         imsat_runtime::dedup::images_similar(
             &px[i * dim..(i + 1) * dim],
             &px[j * dim..(j + 1) * dim],
             shape.0,
             shape.1,
-            args.min_similarity,
+            min_similarity,
         )
     })?;
     let name = |i: u64| match &loaded.paths {
@@ -92,8 +119,8 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
         "images": loaded.images.n,
         "groups": named.len(),
         "duplicates": named.iter().map(|g| g.len() - 1).sum::<usize>(),
-        "radius": args.radius,
-        "min_similarity": args.min_similarity,
+        "radius": radius,
+        "min_similarity": min_similarity,
         "seconds": started.elapsed().as_secs_f64(),
     });
     if args.json {

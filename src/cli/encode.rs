@@ -40,7 +40,7 @@ fn load(model: &Path, data: &Path) -> anyhow::Result<(Encoder, data::Images)> {
                 )));
             }
         };
-        crate::input::load_images(data, shape)?.images
+        crate::input::load_images(data, shape, enc.info().view.as_ref())?.images
     } else {
         data::read_idx_images(data)?
     };

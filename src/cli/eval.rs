@@ -16,12 +16,21 @@ pub struct Args {
     /// Exported model (`model.onnx` or `model.int8.onnx` from `imsat train`).
     #[arg(long)]
     pub model: PathBuf,
-    /// Images: an IDX file (gzipped or not), as for training.
+    /// What to measure: `labels` (clustering accuracy or retrieval mAP against --labels) or
+    /// `copy-detection` (a photo model against pHash and dHash on edited copies of the photos
+    /// in --data).
+    #[arg(long, default_value = "labels", value_parser = ["labels", "copy-detection"])]
+    pub task: String,
+    /// Images: an IDX file (gzipped or not), as for training; for copy detection, a folder of
+    /// photos.
     #[arg(long)]
     pub data: PathBuf,
-    /// Labels (IDX) of the images.
+    /// Labels (IDX) of the images (task `labels`).
     #[arg(long)]
-    pub labels: PathBuf,
+    pub labels: Option<PathBuf>,
+    /// Seed of the edited copies (task `copy-detection`).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
     /// A reference model (usually the f32 export) to compare against: adds
     /// `bits_equal_to_f32`, the fraction of code bits (hash) or cluster ids (cluster)
     /// equal to the reference's.
@@ -90,9 +99,43 @@ pub fn agreement(task: Task, outputs: usize, a: &[f32], b: &[f32]) -> f64 {
     }
 }
 
+/// Fraction of code bits two photo models agree on over the photos of `dir` (their views).
+fn photo_agreement(a: &Encoder, b: &Encoder, dir: &Path) -> anyhow::Result<f64> {
+    let view = a
+        .info()
+        .view
+        .ok_or_else(|| bad_input("not a photo model"))?;
+    if b.info().view != Some(view) || b.outputs() != a.outputs() {
+        return Err(bad_input(format!(
+            "{}: not the same kind of photo model as {}",
+            b.path().display(),
+            a.path().display()
+        )));
+    }
+    let loaded = crate::input::load_images(dir, (view.rows, view.cols), Some(&view))?;
+    let (la, lb) = (
+        a.logits(&loaded.images.pixels)?,
+        b.logits(&loaded.images.pixels)?,
+    );
+    Ok(agreement(a.task(), a.outputs(), &la, &lb))
+}
+
 pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
     let enc = open_model(&args.model)?;
-    let (images, labels) = data::read_labelled(&args.data, &args.labels)?;
+    if args.task == "copy-detection" {
+        let mut out = super::copy_detection::run(&enc, &args.model, &args.data, args.seed)?;
+        if let Some(r) = &args.reference {
+            let reference = open_model(r)?;
+            out["reference"] = json!(r.display().to_string());
+            out["bits_equal_to_reference"] = json!(photo_agreement(&enc, &reference, &args.data)?);
+        }
+        println!("{out}");
+        return Ok(());
+    }
+    let labels_path = args.labels.as_ref().ok_or_else(|| {
+        bad_input("--labels is needed for --task labels (or use --task copy-detection with a photo model)")
+    })?;
+    let (images, labels) = data::read_labelled(&args.data, labels_path)?;
     let started = Instant::now();
     let logits = model_logits(&enc, &images, &args.data)?;
     let seconds = started.elapsed().as_secs_f64();

@@ -1,5 +1,6 @@
 //! One module per subcommand; each has its `Args` and a `run`.
 
+pub mod copy_detection;
 pub mod dedup;
 pub mod demo;
 pub mod encode;
@@ -7,6 +8,7 @@ pub mod eval;
 pub mod index;
 pub mod search;
 pub mod train;
+pub mod train_photos;
 
 use std::process::ExitCode;
 

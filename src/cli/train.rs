@@ -3,10 +3,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use imsat_runtime::view::View;
 use imsat_trainer::data;
 use imsat_trainer::export::{Exported, write_models};
 use imsat_trainer::io::write_atomic;
 use imsat_trainer::loss::Task;
+use imsat_trainer::photo_set::PhotoSetConfig;
 use imsat_trainer::train::{Quality, TrainConfig, Trained, train};
 use serde_json::json;
 
@@ -23,7 +25,8 @@ pub struct Args {
     /// Number of code bits (hash task).
     #[arg(long, default_value_t = 16)]
     pub bits: usize,
-    /// Images: an IDX file (gzipped or not).
+    /// Images: an IDX file (gzipped or not), or a folder of photos (JPEG/PNG/BMP, any size,
+    /// nested folders read too) to learn a copy-detection hash from (task hash).
     #[arg(long)]
     pub data: PathBuf,
     /// Labels (IDX), used only for evaluation.
@@ -50,8 +53,9 @@ pub struct Args {
     #[arg(long)]
     pub sat: Option<String>,
     /// Hidden layer sizes, comma-separated (e.g. 1200,1200).
-    #[arg(long, value_delimiter = ',')]
-    pub hidden: Option<Vec<usize>>,
+    /// `none` for a linear encoder (one layer, the code's).
+    #[arg(long, value_parser = parse_hidden)]
+    pub hidden: Option<Hidden>,
     /// Weight of the pairwise-MI penalty between bits (hash; default 15/(bits-1)).
     #[arg(long)]
     pub pairwise_mi_weight: Option<f64>,
@@ -70,9 +74,54 @@ pub struct Args {
     /// Candidate output layers trained together; the one with the lowest loss is kept.
     #[arg(long)]
     pub heads: Option<usize>,
-    /// Use only the first N images.
+    /// Use only the first N images (photos: the first N photos).
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Photos: the edits the hash must see through, comma-separated, from jpeg, rescale,
+    /// crop, rotate, brightness, contrast, gray, blur, caption, flip
+    /// [default: all but flip].
+    #[arg(long)]
+    pub edits: Option<String>,
+    /// Photos: side of the square grayscale view the model sees.
+    #[arg(long, default_value_t = 16)]
+    pub view_size: usize,
+    /// Photos: training items cut from each photo (the full frame, then random crops).
+    #[arg(long, default_value_t = PhotoSetConfig::default().items_per_photo)]
+    pub items_per_photo: usize,
+    /// Photos: area range of the random crops that make the extra items, e.g. 0.1,0.3
+    /// [default: 0.2,0.5].
+    #[arg(long, value_delimiter = ',')]
+    pub item_area: Option<Vec<f32>>,
+    /// Photos: edited copies made per item for the edit SAT.
+    #[arg(long, default_value_t = PhotoSetConfig::default().edits_per_item)]
+    pub edits_per_item: usize,
+    /// Photos: fraction of photo groups held out for validation (copy detection on their
+    /// edited copies; sets the model's dedup radius), 0 to train on all.
+    #[arg(long, default_value_t = 0.2)]
+    pub holdout: f64,
+    /// Photos: a CSV with `name` and `group` columns (like the bundled photos' manifest.csv):
+    /// photos of one group (tiles of one picture) are held out together. Default: every photo
+    /// is its own group.
+    #[arg(long)]
+    pub groups: Option<PathBuf>,
+}
+
+/// Hidden layer sizes as given to `--hidden` (a newtype so clap takes the list as one value).
+#[derive(Debug, Clone)]
+pub struct Hidden(pub Vec<usize>);
+
+fn parse_hidden(s: &str) -> Result<Hidden, String> {
+    if s.trim() == "none" {
+        return Ok(Hidden(Vec::new()));
+    }
+    s.split(',')
+        .map(|p| {
+            p.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("`{p}` is not a layer size (e.g. 400,400 or none)"))
+        })
+        .collect::<Result<_, _>>()
+        .map(Hidden)
 }
 
 /// Largest `--bits` / `--classes` we train: the pairwise-MI term holds a bits x bits matrix
@@ -102,7 +151,7 @@ fn check_flags(args: &Args) -> anyhow::Result<()> {
     if let Some(h) = args
         .hidden
         .as_ref()
-        .and_then(|h| h.iter().find(|&&h| h > MAX_HIDDEN))
+        .and_then(|h| h.0.iter().find(|&&h| h > MAX_HIDDEN))
     {
         return Err(bad_input(format!(
             "--hidden: layer size {h} is larger than {MAX_HIDDEN}"
@@ -139,10 +188,63 @@ fn check_flags(args: &Args) -> anyhow::Result<()> {
 /// Turn the flags into a config (defaults per task, then overrides).
 pub fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
     check_flags(args)?;
+    let photos = args.data.is_dir();
     let mut c = match args.task.as_str() {
+        "hash" if photos => TrainConfig::photo_hash(args.bits),
         "hash" => TrainConfig::hash(args.bits),
+        _ if photos => {
+            return Err(bad_input(format!(
+                "--data {}: a photo folder trains a hash (--task hash); clustering needs an IDX file",
+                args.data.display()
+            )));
+        }
         _ => TrainConfig::cluster(args.classes),
     };
+    if let Some(p) = c.photos.as_mut() {
+        if !(4..=256).contains(&args.view_size) {
+            return Err(bad_input(format!(
+                "--view-size must be between 4 and 256, got {}",
+                args.view_size
+            )));
+        }
+        if args.items_per_photo == 0 || args.edits_per_item == 0 {
+            return Err(bad_input(
+                "--items-per-photo and --edits-per-item must be at least 1",
+            ));
+        }
+        if !(0.0..0.9).contains(&args.holdout) {
+            return Err(bad_input(format!(
+                "--holdout is a fraction from 0 to 0.9, got {}",
+                args.holdout
+            )));
+        }
+        if let Some(a) = &args.item_area {
+            if a.len() != 2 || !(a[0] > 0.0 && a[0] <= a[1] && a[1] <= 1.0) {
+                return Err(bad_input(format!(
+                    "--item-area needs two values, 0 < low <= high <= 1, got {a:?}"
+                )));
+            }
+            p.item_area = (a[0], a[1]);
+        }
+        p.items_per_photo = args.items_per_photo;
+        p.edits_per_item = args.edits_per_item;
+        if let Some(e) = &args.edits {
+            p.edits = imsat_trainer::edits::parse_edit_list(e)
+                .map_err(|e| bad_input(format!("--edits: {e}")))?;
+        }
+        c.view = Some(
+            View {
+                rows: args.view_size,
+                cols: args.view_size,
+                normalize: true,
+            }
+            .to_metadata(),
+        );
+    } else if args.edits.is_some() {
+        return Err(bad_input(
+            "--edits applies to photo folders; --data is an IDX file",
+        ));
+    }
     c.seed = args.seed;
     c.epochs = args.epochs.unwrap_or(c.epochs);
     c.batch = args.batch.unwrap_or(c.batch);
@@ -157,7 +259,7 @@ pub fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
     affine.shear = args.shear.map_or(affine.shear, |v| v as f32);
     affine.thickness = args.thickness.map_or(affine.thickness, |v| v as f32);
     if let Some(h) = &args.hidden {
-        c.hidden = h.clone();
+        c.hidden = h.0.clone();
     }
     if let Some(s) = &args.sat {
         c.sat =
@@ -208,8 +310,12 @@ pub fn save_run(
     trained: &Trained,
     images: &data::Images,
     out: &Path,
+    extra: &serde_json::Value,
 ) -> anyhow::Result<(serde_json::Value, Exported)> {
-    let report = report_json(trained, images.n, crc32fast::hash(&images.pixels));
+    let mut report = report_json(trained, images.n, crc32fast::hash(&images.pixels));
+    if let (Some(r), Some(e)) = (report.as_object_mut(), extra.as_object()) {
+        r.extend(e.clone());
+    }
     let save = |name: &str, bytes: &[u8]| {
         let p = out.join(name);
         write_atomic(&p, bytes).with_context(|| format!("writing {}", p.display()))
@@ -244,6 +350,9 @@ pub fn save_run(
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let config = config_from(&args)?;
     super::check_output_dir(&args.out, "--out")?;
+    if config.photos.is_some() {
+        return super::train_photos::run(&args, config, ctx);
+    }
     let (mut images, mut labels) = match &args.labels {
         Some(l) => {
             let (i, l) = data::read_labelled(&args.data, l)?;
@@ -267,7 +376,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", args.out.display()))?;
 
     let trained = train(&config, &images, labels.as_deref(), !ctx.quiet)?;
-    let (report, _) = save_run(&trained, &images, &args.out)?;
+    let (report, _) = save_run(&trained, &images, &args.out, &serde_json::Value::Null)?;
     println!("{report}");
     Ok(())
 }

@@ -268,6 +268,8 @@ pub struct ModelInfo {
     pub input_shape: Vec<usize>,
     /// The training report, JSON.
     pub report_json: String,
+    /// The view rule of a photo model (`imsat.view`), if any.
+    pub view: Option<String>,
 }
 
 // ---- protobuf helpers ----
@@ -353,6 +355,9 @@ fn model_proto(graph: pb::GraphProto, info: &ModelInfo, int8: Option<String>) ->
     ];
     if let Some(q) = int8 {
         props.push((meta::QUANTIZATION, q));
+    }
+    if let Some(v) = &info.view {
+        props.push((imsat_runtime::view::METADATA_KEY, v.clone()));
     }
     pb::ModelProto {
         ir_version: IR_VERSION,
@@ -565,6 +570,7 @@ pub fn write_models(
         outputs: trained.config.outputs,
         input_shape: calibration.shape.clone(),
         report_json: report_json.to_string(),
+        view: trained.config.view.clone(),
     };
     let f32_bytes = to_bytes(&f32_model(&layers, &info)?);
     let (x, n) = calibration_rows(calibration);
@@ -681,6 +687,7 @@ mod tests {
             outputs: 3,
             input_shape: vec![2, 3],
             report_json: "{}".into(),
+            view: None,
         };
         let m = f32_model(&layers, &info).unwrap();
         let props: Vec<_> = m

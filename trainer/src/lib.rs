@@ -6,12 +6,17 @@
 //! evaluation. [`backend`] is the one place where the compute backend is chosen.
 
 pub mod backend;
+pub mod copy_detection;
 pub mod data;
+pub mod edits;
 pub mod export;
 pub mod io;
 pub mod knn;
 pub mod loss;
 pub mod metrics;
 pub mod model;
+pub mod perceptual;
+pub mod photo_set;
+pub mod photos;
 pub mod sat;
 pub mod train;

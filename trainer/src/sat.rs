@@ -7,6 +7,7 @@
 //! - Affine: a small random rotation, scaling and shift of the image.
 //! - Neighbour: one of the sample's nearest neighbours in the data, standing in for an
 //!   augmentation the data itself provides.
+//! - Edits: an edited copy of a photo (photo models), from a precomputed bank.
 
 use burn::module::Module;
 use burn::tensor::{Distribution, Tensor, TensorData};
@@ -23,6 +24,9 @@ pub enum SatKind {
     Rpt,
     Affine,
     Neighbour,
+    /// A random edited copy of the photo (JPEG, crop, rotation, ...; see [`crate::edits`]),
+    /// drawn from the bank a [`crate::photo_set::PhotoSet`] holds.
+    Edits,
 }
 
 impl std::str::FromStr for SatKind {
@@ -33,8 +37,9 @@ impl std::str::FromStr for SatKind {
             "rpt" => Ok(SatKind::Rpt),
             "affine" => Ok(SatKind::Affine),
             "neighbour" | "neighbor" | "nbr" => Ok(SatKind::Neighbour),
+            "edits" => Ok(SatKind::Edits),
             other => Err(format!(
-                "unknown SAT kind `{other}` (expected vat, rpt, affine or neighbour)"
+                "unknown SAT kind `{other}` (expected vat, rpt, affine, neighbour or edits)"
             )),
         }
     }

@@ -1,0 +1,41 @@
+//! One 384-px JPEG photo to a 64-bit code, end to end (decode, view, encode), with the shipped
+//! `models/photo64.int8.onnx`, against `image_hasher`'s pHash on the same file (decode,
+//! hash). One thread. Run with `cargo bench --bench photo`.
+
+use std::path::Path;
+
+use criterion::Criterion;
+use imsat_runtime::encoder::Encoder;
+use imsat_trainer::perceptual::{Perceptual, hash_word};
+use imsat_trainer::photo_set::view_of;
+use imsat_trainer::photos::decode_photo;
+
+const PHOTO: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/data/photos/train/0001.jpg"
+);
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let enc = Encoder::open(root.join("models/photo64.int8.onnx")).expect("models/photo64");
+    let view = enc.info().view.expect("a photo model");
+    let photo = Path::new(PHOTO);
+    decode_photo(photo).expect("the bundled photo 0001.jpg (../shared/data/photos)");
+    let phash = Perceptual::PHash.hasher();
+    let mut c = Criterion::default().configure_from_args();
+    let mut g = c.benchmark_group("photo_end_to_end");
+    g.bench_function("imsat_photo64_int8", |b| {
+        b.iter(|| {
+            let img = decode_photo(photo).unwrap();
+            enc.codes(&view_of(&view, &img)).unwrap()
+        })
+    });
+    g.bench_function("phash_image_hasher", |b| {
+        b.iter(|| {
+            let img = decode_photo(photo).unwrap();
+            hash_word(&phash, &img)
+        })
+    });
+    g.finish();
+    c.final_summary();
+}

@@ -1,0 +1,302 @@
+//! The view: how a photo of any size becomes a model's fixed input.
+//!
+//! A photo model is trained on a small grayscale view of each photo and must see exactly the
+//! same view at run time, from the same decoded pixels, or its bits drift. The rule is
+//! therefore part of the model: written into the ONNX metadata (`imsat.view`, see
+//! [`View::to_metadata`]) by the trainer and applied here by everything that encodes photos
+//! (the CLI, an app, a board without an OS). It is plain arithmetic on decoded pixels, so it
+//! is `no_std`; decoding the JPEG is the caller's job.
+//!
+//! The rule: luma from RGB with integer BT.601 weights, an area-average resize to
+//! `rows x cols` (every source pixel counts in proportion to its overlap, so shrinking never
+//! aliases), then, when `normalize` is on, a contrast stretch to mean 128 and standard
+//! deviation [`NORMALIZED_STD`] so that brightness and contrast edits barely move the view.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+/// The metadata key that holds a model's view (absent on digit models, which take images
+/// already at their input size).
+pub const METADATA_KEY: &str = "imsat.view";
+
+/// Standard deviation of a normalized view, in gray levels (mean 128: +-2.6 sigma fit in u8).
+pub const NORMALIZED_STD: f32 = 48.0;
+
+/// Contrast below this (gray levels of standard deviation) is treated as flat, so the noise
+/// of a blank photo is not stretched into a pattern.
+const FLAT_STD: f32 = 2.0;
+
+/// A view rule: grayscale, area resize to `rows x cols`, optional contrast normalization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct View {
+    pub rows: usize,
+    pub cols: usize,
+    pub normalize: bool,
+}
+
+/// Why a view could not be made or read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ViewError {
+    #[error("image has zero size ({width}x{height})")]
+    Empty { width: usize, height: usize },
+    #[error("{channels} channels per pixel (expected 1 gray, 2 gray+alpha, 3 RGB or 4 RGBA)")]
+    Channels { channels: usize },
+    #[error("{len} bytes is not a {width}x{height} image of {channels} channels")]
+    Size {
+        len: usize,
+        width: usize,
+        height: usize,
+        channels: usize,
+    },
+    #[error("`{METADATA_KEY}` is {text:?}, not like gray-area-32x32-norm")]
+    Metadata { text: String },
+}
+
+impl View {
+    /// The metadata text, e.g. `gray-area-32x32-norm` (or `-raw` without normalization).
+    pub fn to_metadata(&self) -> String {
+        format!(
+            "gray-area-{}x{}-{}",
+            self.rows,
+            self.cols,
+            if self.normalize { "norm" } else { "raw" }
+        )
+    }
+
+    /// Parse [`View::to_metadata`]'s text.
+    pub fn from_metadata(text: &str) -> Result<View, ViewError> {
+        let bad = || ViewError::Metadata { text: text.into() };
+        let rest = text.strip_prefix("gray-area-").ok_or_else(bad)?;
+        let (size, mode) = rest.rsplit_once('-').ok_or_else(bad)?;
+        let (r, c) = size.split_once('x').ok_or_else(bad)?;
+        let dim = |s: &str| s.parse::<usize>().ok().filter(|&d| (1..=4096).contains(&d));
+        let (rows, cols) = (dim(r).ok_or_else(bad)?, dim(c).ok_or_else(bad)?);
+        let normalize = match mode {
+            "norm" => true,
+            "raw" => false,
+            _ => return Err(bad()),
+        };
+        Ok(View {
+            rows,
+            cols,
+            normalize,
+        })
+    }
+
+    /// Values in one view (`rows * cols`).
+    pub fn dim(&self) -> usize {
+        self.rows * self.cols
+    }
+
+    /// The view of an interleaved `width x height` image with `channels` bytes per pixel
+    /// (1 gray, 2 gray+alpha, 3 RGB, 4 RGBA; alpha is ignored).
+    pub fn apply(
+        &self,
+        pixels: &[u8],
+        width: usize,
+        height: usize,
+        channels: usize,
+    ) -> Result<Vec<u8>, ViewError> {
+        if width == 0 || height == 0 {
+            return Err(ViewError::Empty { width, height });
+        }
+        if !(1..=4).contains(&channels) {
+            return Err(ViewError::Channels { channels });
+        }
+        if Some(pixels.len())
+            != width
+                .checked_mul(height)
+                .and_then(|p| p.checked_mul(channels))
+        {
+            return Err(ViewError::Size {
+                len: pixels.len(),
+                width,
+                height,
+                channels,
+            });
+        }
+        let gray: Vec<f32> = pixels
+            .chunks_exact(channels)
+            .map(|p| luma(p) as f32)
+            .collect();
+        let small = area_resize(&gray, width, height, self.cols, self.rows);
+        Ok(if self.normalize {
+            normalized(&small)
+        } else {
+            small.iter().map(|&v| to_u8(v)).collect()
+        })
+    }
+}
+
+/// BT.601 luma with integer weights (77, 150, 29)/256, the same on every target.
+fn luma(p: &[u8]) -> u8 {
+    match p.len() {
+        1 | 2 => p[0],
+        _ => ((77 * p[0] as u32 + 150 * p[1] as u32 + 29 * p[2] as u32 + 128) >> 8) as u8,
+    }
+}
+
+fn to_u8(v: f32) -> u8 {
+    // `as` saturates; adding 0.5 rounds the non-negative values.
+    (v + 0.5) as u8
+}
+
+/// For each output cell of a `src -> dst` resize along one axis: the source cells it covers
+/// and their overlap weights (summing to 1).
+fn area_weights(src: usize, dst: usize) -> Vec<Vec<(usize, f32)>> {
+    let scale = src as f64 / dst as f64;
+    (0..dst)
+        .map(|o| {
+            let (lo, hi) = (o as f64 * scale, (o + 1) as f64 * scale);
+            let mut w = Vec::new();
+            let mut i = lo.floor() as usize;
+            while (i as f64) < hi && i < src {
+                let overlap = (hi.min(i as f64 + 1.0) - lo.max(i as f64)) / scale;
+                if overlap > 0.0 {
+                    w.push((i, overlap as f32));
+                }
+                i += 1;
+            }
+            w
+        })
+        .collect()
+}
+
+/// Area-average resize of a `w x h` plane to `ow x oh` (separable: columns, then rows).
+fn area_resize(src: &[f32], w: usize, h: usize, ow: usize, oh: usize) -> Vec<f32> {
+    let (wx, wy) = (area_weights(w, ow), area_weights(h, oh));
+    let mut across = vec![0f32; h * ow];
+    for y in 0..h {
+        let row = &src[y * w..(y + 1) * w];
+        for (x, weights) in wx.iter().enumerate() {
+            across[y * ow + x] = weights.iter().map(|&(i, a)| row[i] * a).sum();
+        }
+    }
+    let mut out = vec![0f32; oh * ow];
+    for (y, weights) in wy.iter().enumerate() {
+        for x in 0..ow {
+            out[y * ow + x] = weights.iter().map(|&(i, a)| across[i * ow + x] * a).sum();
+        }
+    }
+    out
+}
+
+/// Stretch to mean 128 and standard deviation [`NORMALIZED_STD`], clamped to u8.
+fn normalized(v: &[f32]) -> Vec<u8> {
+    let n = v.len() as f64;
+    let mean = v.iter().map(|&x| x as f64).sum::<f64>() / n;
+    let var = v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n;
+    let std = sqrt(var).max(FLAT_STD as f64);
+    let gain = NORMALIZED_STD as f64 / std;
+    v.iter()
+        .map(|&x| to_u8((128.0 + (x as f64 - mean) * gain).clamp(0.0, 255.0) as f32))
+        .collect()
+}
+
+/// Square root by Newton's method (`core` has no `f64::sqrt` without std); exact to the last
+/// bits for the variances seen here, and the same on every target.
+fn sqrt(x: f64) -> f64 {
+    if x <= 0.0 {
+        return 0.0;
+    }
+    let mut r = if x > 1.0 { x / 2.0 } else { 1.0 };
+    for _ in 0..64 {
+        let next = 0.5 * (r + x / r);
+        if next == r {
+            break;
+        }
+        r = next;
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_round_trips_and_rejects_junk() {
+        for v in [
+            View {
+                rows: 32,
+                cols: 32,
+                normalize: true,
+            },
+            View {
+                rows: 16,
+                cols: 24,
+                normalize: false,
+            },
+        ] {
+            assert_eq!(View::from_metadata(&v.to_metadata()), Ok(v));
+        }
+        for junk in [
+            "",
+            "gray-area-32x32",
+            "gray-area-0x32-norm",
+            "rgb-area-32x32-norm",
+            "gray-area-32x32-fancy",
+        ] {
+            assert!(View::from_metadata(junk).is_err(), "{junk}");
+        }
+    }
+
+    #[test]
+    fn area_resize_averages_blocks_exactly() {
+        // 4x4 -> 2x2: each output is the mean of a 2x2 block.
+        let src: Vec<f32> = (0..16).map(|v| v as f32).collect();
+        let out = area_resize(&src, 4, 4, 2, 2);
+        assert_eq!(out, [2.5, 4.5, 10.5, 12.5]);
+        // 3 -> 2 along one axis: weights 2/3,1/3 and 1/3,2/3.
+        let out = area_resize(&[0.0, 3.0, 6.0], 3, 1, 2, 1);
+        assert!((out[0] - 1.0).abs() < 1e-5 && (out[1] - 5.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn normalization_ignores_brightness_and_contrast() {
+        let view = View {
+            rows: 4,
+            cols: 4,
+            normalize: true,
+        };
+        let img: Vec<u8> = (0..64).map(|v| (v * 3 % 200) as u8 + 20).collect();
+        let a = view.apply(&img, 8, 8, 1).unwrap();
+        let brighter: Vec<u8> = img.iter().map(|&v| v / 2 + 60).collect();
+        let b = view.apply(&brighter, 8, 8, 1).unwrap();
+        assert!(
+            a.iter().zip(&b).all(|(x, y)| x.abs_diff(*y) <= 2),
+            "{a:?} {b:?}"
+        );
+        let mean = a.iter().map(|&v| v as f64).sum::<f64>() / 16.0;
+        assert!((mean - 128.0).abs() < 1.0);
+        // A flat image stays flat instead of amplifying rounding noise.
+        let flat = view.apply(&[90; 64], 8, 8, 1).unwrap();
+        assert!(flat.iter().all(|&v| v == 128));
+    }
+
+    #[test]
+    fn rgb_uses_luma_and_bad_shapes_are_errors() {
+        let view = View {
+            rows: 1,
+            cols: 1,
+            normalize: false,
+        };
+        assert_eq!(view.apply(&[255, 0, 0], 1, 1, 3).unwrap(), [77]);
+        assert_eq!(view.apply(&[0, 255, 0, 9], 1, 1, 4).unwrap(), [149]);
+        assert!(matches!(
+            view.apply(&[], 0, 5, 1),
+            Err(ViewError::Empty { .. })
+        ));
+        assert!(matches!(
+            view.apply(&[1, 2], 1, 1, 3),
+            Err(ViewError::Size { .. })
+        ));
+        assert!(matches!(
+            view.apply(&[1; 5], 1, 1, 5),
+            Err(ViewError::Channels { .. })
+        ));
+        assert_eq!(sqrt(2.25), 1.5);
+    }
+}

@@ -1,0 +1,177 @@
+//! `imsat eval --task copy-detection`: the learned photo hash against pHash and dHash on
+//! edited copies of a folder of photos, in one run (protocol: `imsat_trainer::copy_detection`).
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Context;
+use image::RgbImage;
+use imsat_runtime::encoder::Encoder;
+use imsat_runtime::view::View;
+use imsat_trainer::copy_detection::{
+    Copy, HashScore, ProtocolEdit, Strength, make_copies, protocol_edits, score,
+};
+use imsat_trainer::perceptual::{Perceptual, hash_word};
+use imsat_trainer::photo_set::view_of;
+use imsat_trainer::photos::{decode_photo, read_photo_folder};
+use serde_json::{Value, json};
+
+use super::bad_input;
+
+/// Photos timed end to end (decode + view + encode) for the per-photo cost.
+const TIMED_PHOTOS: usize = 40;
+
+/// Originals and their edited copies, made once and scored for every hash.
+pub struct Bench {
+    pub originals: Vec<RgbImage>,
+    pub copies: Vec<Copy>,
+    pub edits: Vec<ProtocolEdit>,
+}
+
+impl Bench {
+    pub fn new(originals: Vec<RgbImage>, seed: u64) -> Self {
+        let edits = protocol_edits();
+        let copies = make_copies(&originals, &edits, seed);
+        Bench {
+            originals,
+            copies,
+            edits,
+        }
+    }
+
+    fn meta(&self) -> Vec<(usize, usize)> {
+        self.copies.iter().map(|c| (c.original, c.edit)).collect()
+    }
+
+    /// Score a hash given as a function from a batch of images to packed codes.
+    pub fn score_with(
+        &self,
+        name: &str,
+        bits: usize,
+        codes_of: impl Fn(&[&RgbImage]) -> anyhow::Result<Vec<u64>>,
+    ) -> anyhow::Result<HashScore> {
+        let words = bits.div_ceil(64);
+        let originals: Vec<&RgbImage> = self.originals.iter().collect();
+        let copies: Vec<&RgbImage> = self.copies.iter().map(|c| &c.image).collect();
+        let (o, c) = (codes_of(&originals)?, codes_of(&copies)?);
+        Ok(score(name, bits, words, &o, &c, &self.meta(), &self.edits))
+    }
+
+    /// Score a model through the runtime encoder and its view.
+    pub fn score_model(&self, name: &str, enc: &Encoder, view: &View) -> anyhow::Result<HashScore> {
+        self.score_with(name, enc.outputs(), |imgs| {
+            let pixels: Vec<u8> = imgs.iter().flat_map(|i| view_of(view, i)).collect();
+            Ok(enc.codes(&pixels)?.as_words().to_vec())
+        })
+    }
+
+    /// Score a perceptual hash.
+    pub fn score_perceptual(&self, p: Perceptual) -> anyhow::Result<HashScore> {
+        let hasher = p.hasher();
+        self.score_with(p.name(), 64, |imgs| {
+            Ok(imgs.iter().map(|i| hash_word(&hasher, i)).collect())
+        })
+    }
+}
+
+/// The headline numbers of a score, flat, for JSON.
+pub fn score_json(s: &HashScore) -> Value {
+    let mut out = json!({ "name": s.name, "bits": s.bits });
+    for (strength, g) in &s.groups {
+        let key = match strength {
+            Strength::Moderate => "moderate",
+            Strength::Strong => "strong",
+            Strength::Flip => "flip",
+        };
+        out[key] = json!({
+            "queries": g.queries,
+            "tpr_at_fpr_1e-3": g.at_1e3.tpr,
+            "threshold_at_fpr_1e-3": g.at_1e3.threshold,
+            "tpr_at_fpr_1e-4": g.at_1e4.tpr,
+            "threshold_at_fpr_1e-4": g.at_1e4.threshold,
+            "negative_pairs": g.at_1e3.negatives,
+            "map": g.map,
+            "tpr_per_edit_at_fpr_1e-3": g.tpr_per_edit,
+        });
+    }
+    out
+}
+
+/// Milliseconds per photo, end to end from the file, over the first photos of `files`.
+fn ms_per_photo(files: &[&Path], mut encode: impl FnMut(&RgbImage)) -> anyhow::Result<f64> {
+    let files = &files[..files.len().min(TIMED_PHOTOS)];
+    let started = Instant::now();
+    for f in files {
+        let img = decode_photo(f).map_err(|e| bad_input(format!("{}: {e}", f.display())))?;
+        encode(&img);
+    }
+    Ok(started.elapsed().as_secs_f64() * 1e3 / files.len().max(1) as f64)
+}
+
+/// The whole evaluation of `enc` on the photos of `dir`.
+pub fn run(enc: &Encoder, model: &Path, dir: &Path, seed: u64) -> anyhow::Result<Value> {
+    let view = enc.info().view.ok_or_else(|| {
+        bad_input(format!(
+            "{}: not a photo model (its metadata has no `{}`): copy detection needs one trained on a photo folder",
+            model.display(),
+            imsat_runtime::view::METADATA_KEY
+        ))
+    })?;
+    if enc.task() != imsat_runtime::encoder::Task::Hash {
+        return Err(bad_input(format!(
+            "{}: a {} model makes no codes",
+            model.display(),
+            enc.task()
+        )));
+    }
+    if !dir.is_dir() {
+        return Err(bad_input(format!(
+            "{}: copy detection needs a folder of photos",
+            dir.display()
+        )));
+    }
+    let folder = read_photo_folder(dir).map_err(|e| bad_input(e.to_string()))?;
+    for (p, why) in &folder.skipped {
+        eprintln!("imsat: skipped {}: {why}", p.display());
+    }
+    if folder.photos.len() < 2 {
+        return Err(bad_input(format!(
+            "{}: copy detection needs at least 2 photos, found {}",
+            dir.display(),
+            folder.photos.len()
+        )));
+    }
+    let files: Vec<&Path> = folder.paths.iter().map(|p| p.as_path()).collect();
+    let learned_ms = ms_per_photo(&files, |img| {
+        let _ = enc.codes(&view_of(&view, img));
+    })?;
+    let phash = Perceptual::PHash.hasher();
+    let phash_ms = ms_per_photo(&files, |img| {
+        let _ = hash_word(&phash, img);
+    })?;
+    let bench = Bench::new(folder.photos, seed);
+    let name = model
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    let mut hashes = vec![score_json(
+        &bench
+            .score_model(&name, enc, &view)
+            .with_context(|| format!("encoding with {}", model.display()))?,
+    )];
+    for p in Perceptual::ALL {
+        hashes.push(score_json(&bench.score_perceptual(p)?));
+    }
+    Ok(json!({
+        "task": "copy-detection",
+        "model": model.display().to_string(),
+        "int8": enc.info().int8,
+        "view": view.to_metadata(),
+        "photos": bench.originals.len(),
+        "copies": bench.copies.len(),
+        "seed": seed,
+        "edits": bench.edits.iter().map(|e| e.name).collect::<Vec<_>>(),
+        "hashes": hashes,
+        "encode_ms_per_photo": { "model": learned_ms, "phash": phash_ms },
+    }))
+}

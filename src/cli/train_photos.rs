@@ -1,0 +1,160 @@
+//! `imsat train --data PHOTO_FOLDER`: a copy-detection hash learned from unlabeled photos.
+//!
+//! Photos are split by group into training and validation photos; the training photos give
+//! items and banks of edited copies ([`imsat_trainer::photo_set`]); IMSAT with the edit SAT
+//! learns the hash; the validation photos' edited copies then measure it (the same protocol
+//! as `imsat eval --task copy-detection`) and set the model's dedup radius.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use image::RgbImage;
+use imsat_runtime::view::View;
+use imsat_trainer::copy_detection::Strength;
+use imsat_trainer::io::write_atomic;
+use imsat_trainer::photo_set::{build_photo_set, view_of};
+use imsat_trainer::photos::read_photo_folder;
+use imsat_trainer::train::{TrainConfig, pack_codes, predict_logits, progress_bar, train_photos};
+use rand::seq::SliceRandom;
+use rand::{SeedableRng, rngs::StdRng};
+use serde_json::json;
+
+use super::copy_detection::{Bench, score_json};
+use super::train::{Args, save_run};
+use super::{Ctx, bad_input};
+
+/// The group of each photo: from a `name,group` CSV (matched on the file name), else its own.
+fn groups_of(paths: &[PathBuf], csv: Option<&Path>) -> anyhow::Result<Vec<String>> {
+    let own = |p: &PathBuf| p.display().to_string();
+    let Some(csv) = csv else {
+        return Ok(paths.iter().map(own).collect());
+    };
+    let text = std::fs::read_to_string(csv)
+        .map_err(|e| bad_input(format!("--groups {}: cannot read: {e}", csv.display())))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let col = |name: &str| {
+        header.iter().position(|h| h.trim() == name).ok_or_else(|| {
+            bad_input(format!(
+                "--groups {}: no `{name}` column in the header",
+                csv.display()
+            ))
+        })
+    };
+    let (name_col, group_col) = (col("name")?, col("group")?);
+    let mut by_file = BTreeMap::new();
+    for line in lines.filter(|l| !l.trim().is_empty()) {
+        let cells: Vec<&str> = line.split(',').collect();
+        if let (Some(n), Some(g)) = (cells.get(name_col), cells.get(group_col)) {
+            let file = Path::new(n.trim()).file_name().map(|f| f.to_owned());
+            if let Some(f) = file {
+                by_file.insert(f, g.trim().to_string());
+            }
+        }
+    }
+    Ok(paths
+        .iter()
+        .map(|p| {
+            p.file_name()
+                .and_then(|f| by_file.get(f).cloned())
+                .unwrap_or_else(|| own(p))
+        })
+        .collect())
+}
+
+/// Indices of the held-out photos: a seeded `fraction` of the groups (none when fewer than 2).
+fn holdout(groups: &[String], fraction: f64, seed: u64) -> BTreeSet<usize> {
+    let mut unique: Vec<&String> = groups.iter().collect::<BTreeSet<_>>().into_iter().collect();
+    if fraction <= 0.0 || unique.len() < 2 {
+        return BTreeSet::new();
+    }
+    unique.shuffle(&mut StdRng::seed_from_u64(seed));
+    let take = ((unique.len() as f64 * fraction).round() as usize).clamp(1, unique.len() - 1);
+    let held: BTreeSet<&String> = unique[..take].iter().copied().collect();
+    (0..groups.len())
+        .filter(|&i| held.contains(&groups[i]))
+        .collect()
+}
+
+pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()> {
+    let photo_config = config.photos.clone().expect("a photo config");
+    let view = View::from_metadata(config.view.as_deref().unwrap_or_default())
+        .map_err(|e| bad_input(e.to_string()))?;
+    let mut folder = read_photo_folder(&args.data).map_err(|e| bad_input(e.to_string()))?;
+    for (p, why) in &folder.skipped {
+        eprintln!("imsat: skipped {}: {why}", p.display());
+    }
+    if let Some(limit) = args.limit {
+        if limit == 0 {
+            return Err(bad_input("--limit must be at least 1"));
+        }
+        folder.photos.truncate(limit);
+        folder.paths.truncate(limit);
+    }
+    let groups = groups_of(&folder.paths, args.groups.as_deref())?;
+    let held = holdout(&groups, args.holdout, config.seed);
+    let (mut train, mut valid): (Vec<RgbImage>, Vec<RgbImage>) = (Vec::new(), Vec::new());
+    let mut valid_files = String::new();
+    for (i, p) in folder.photos.into_iter().enumerate() {
+        if held.contains(&i) {
+            valid.push(p);
+            valid_files.push_str(&format!("{}\n", folder.paths[i].display()));
+        } else {
+            train.push(p);
+        }
+    }
+    let items = train.len() * photo_config.items_per_photo;
+    config.batch = config.batch.min(items);
+    config
+        .validate(items)
+        .map_err(|e| bad_input(e.to_string()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    // The held-out photos, so that `imsat eval --task copy-detection` can score them again.
+    let list = args.out.join("validation.txt");
+    write_atomic(&list, valid_files.as_bytes())
+        .with_context(|| format!("writing {}", list.display()))?;
+
+    let pb = progress_bar(items as u64, "edits", !ctx.quiet);
+    let set = build_photo_set(&train, view, &photo_config, config.seed, &pb);
+    pb.finish_and_clear();
+    let trained = train_photos(&config, &set, !ctx.quiet)?;
+
+    // Validation photos (or, without any, the training photos) through the trained model.
+    let scored_on = if valid.is_empty() {
+        "training photos"
+    } else {
+        "validation photos"
+    };
+    let bench = Bench::new(if valid.is_empty() { train } else { valid }, config.seed);
+    let bits = config.outputs;
+    let score = bench.score_with("learned", bits, |imgs| {
+        let views: Vec<u8> = imgs.iter().flat_map(|i| view_of(&view, i)).collect();
+        let x = imsat_trainer::train::scale_pixels(&views);
+        let logits = predict_logits(&trained.model, &x, imgs.len());
+        Ok(pack_codes(&logits, bits))
+    })?;
+    let radius = score
+        .groups
+        .get(&Strength::Moderate)
+        .and_then(|g| g.at_1e3.threshold)
+        .unwrap_or(0);
+    let extra = json!({
+        "photos_train": bench_sizes(&set.photo_of),
+        "photos_validation": if scored_on == "validation photos" { bench.originals.len() } else { 0 },
+        "items": set.items.n,
+        "view": view.to_metadata(),
+        "edits": photo_config.edits.iter().map(|e| e.name()).collect::<Vec<_>>(),
+        super::dedup::RADIUS_KEY: radius,
+        "validation": { "scored_on": scored_on, "learned": score_json(&score) },
+    });
+    let (report, _) = save_run(&trained, &set.items, &args.out, &extra)?;
+    println!("{report}");
+    Ok(())
+}
+
+/// Number of distinct photos behind the items.
+fn bench_sizes(photo_of: &[usize]) -> usize {
+    photo_of.iter().collect::<BTreeSet<_>>().len()
+}

@@ -1,0 +1,260 @@
+//! Photo models through the `imsat` binary, on a few of the bundled real photos
+//! (`../shared/data/photos/train`; the test fails if they are missing): train on a folder,
+//! then encode, dedup and evaluate with the model's own view and no other flag; and the bad
+//! photo inputs, each a one-line error or a named skip, never a panic.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::OnceLock;
+
+mod common;
+use common::{expect_bad_input, imsat, s};
+
+const PHOTOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/photos/train");
+
+fn ok(out: &Output) -> serde_json::Value {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().expect("a JSON line");
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {last}"))
+}
+
+/// A folder with the first 12 bundled photos (copies), made once.
+fn photo_dir() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap();
+        for i in 1..=12 {
+            let name = format!("{i:04}.jpg");
+            std::fs::copy(Path::new(PHOTOS).join(&name), d.path().join(&name))
+                .unwrap_or_else(|e| panic!("the bundled photos are needed ({PHOTOS}): {e}"));
+        }
+        d
+    })
+    .path()
+}
+
+/// A tiny photo model trained once through the CLI (12 photos, 3 epochs).
+fn photo_model() -> &'static Path {
+    static RUN: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_, run) = RUN.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap();
+        let run = d.path().join("run");
+        let report = ok(&imsat(&[
+            "train",
+            "--task",
+            "hash",
+            "--bits",
+            "16",
+            "--data",
+            s(photo_dir()),
+            "--out",
+            s(&run),
+            "--epochs",
+            "3",
+            "--items-per-photo",
+            "2",
+            "--edits-per-item",
+            "2",
+            "--holdout",
+            "0.25",
+            "--edits",
+            "jpeg,crop,rotate",
+        ]));
+        assert_eq!(report["photos_train"], 9);
+        assert_eq!(report["photos_validation"], 3);
+        assert_eq!(
+            report["edits"],
+            serde_json::json!(["jpeg", "crop", "rotate"])
+        );
+        assert!(report["radius_at_fpr_1e-3"].is_u64(), "{report}");
+        assert!(report["validation"]["learned"]["moderate"]["tpr_at_fpr_1e-3"].is_f64());
+        let held = std::fs::read_to_string(run.join("validation.txt")).unwrap();
+        assert_eq!(held.lines().count(), 3);
+        (d, run)
+    });
+    run
+}
+
+#[test]
+fn a_photo_model_encodes_dedups_and_evaluates_with_its_own_view() {
+    let model = photo_model().join("model.int8.onnx");
+    let out_dir = tempfile::tempdir().unwrap();
+    let codes = out_dir.path().join("codes.u64");
+    let summary = ok(&imsat(&[
+        "encode",
+        "--model",
+        s(&model),
+        "--data",
+        s(photo_dir()),
+        "--out",
+        s(&codes),
+    ]));
+    assert_eq!(summary["count"], 12);
+    assert_eq!(std::fs::read(&codes).unwrap().len(), 12 * 8);
+
+    // An exact copy of a photo is a duplicate at the model's own radius.
+    let dup = tempfile::tempdir().unwrap();
+    for name in ["0001.jpg", "0005.jpg", "0009.jpg"] {
+        std::fs::copy(photo_dir().join(name), dup.path().join(name)).unwrap();
+    }
+    std::fs::copy(
+        photo_dir().join("0005.jpg"),
+        dup.path().join("0005-copy.jpg"),
+    )
+    .unwrap();
+    let groups = ok(&imsat(&[
+        "dedup",
+        "--json",
+        "--model",
+        s(&model),
+        s(dup.path()),
+    ]));
+    assert!(
+        groups["radius"].is_u64(),
+        "the model's radius is printed: {groups}"
+    );
+    let members = groups["group_members"].as_array().unwrap();
+    assert!(
+        members.iter().any(|g| {
+            let g: Vec<&str> = g
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap())
+                .collect();
+            g.iter().any(|p| p.ends_with("0005.jpg"))
+                && g.iter().any(|p| p.ends_with("0005-copy.jpg"))
+        }),
+        "{groups}"
+    );
+
+    let report = ok(&imsat(&[
+        "eval",
+        "--task",
+        "copy-detection",
+        "--model",
+        s(&model),
+        "--data",
+        s(photo_dir()),
+        "--reference",
+        s(&photo_model().join("model.onnx")),
+    ]));
+    let names: Vec<&str> = report["hashes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["model.int8.onnx", "phash", "dhash"]);
+    assert_eq!(report["photos"], 12);
+    assert_eq!(
+        report["copies"],
+        12 * report["edits"].as_array().unwrap().len()
+    );
+    for h in report["hashes"].as_array().unwrap() {
+        let m = &h["moderate"];
+        assert!(m["negative_pairs"].as_u64().unwrap() > 1000, "{h}");
+        let tpr = m["tpr_at_fpr_1e-3"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&tpr));
+    }
+    assert!(report["encode_ms_per_photo"]["model"].as_f64().unwrap() > 0.0);
+    assert!(report["bits_equal_to_reference"].as_f64().unwrap() > 0.9);
+}
+
+#[test]
+fn bad_photo_input_is_a_clear_error() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("run");
+    // A folder with no photos.
+    let empty = tempfile::tempdir().unwrap();
+    let r = imsat(&[
+        "train",
+        "--task",
+        "hash",
+        "--data",
+        s(empty.path()),
+        "--out",
+        s(&out),
+    ]);
+    expect_bad_input(&r, &["no photo files", s(empty.path())]);
+    // Only an unreadable photo: named.
+    let junk = tempfile::tempdir().unwrap();
+    std::fs::write(junk.path().join("broken.jpg"), b"not a jpeg").unwrap();
+    let r = imsat(&[
+        "train",
+        "--task",
+        "hash",
+        "--data",
+        s(junk.path()),
+        "--out",
+        s(&out),
+    ]);
+    expect_bad_input(&r, &["no usable photos", "broken.jpg"]);
+    // Clustering a photo folder, an unknown edit, a bad view size.
+    let r = imsat(&[
+        "train",
+        "--task",
+        "cluster",
+        "--data",
+        s(photo_dir()),
+        "--out",
+        s(&out),
+    ]);
+    expect_bad_input(&r, &["photo folder", "--task hash"]);
+    let r = imsat(&[
+        "train",
+        "--task",
+        "hash",
+        "--data",
+        s(photo_dir()),
+        "--out",
+        s(&out),
+        "--edits",
+        "jpeg,sepia",
+    ]);
+    expect_bad_input(&r, &["--edits", "sepia"]);
+    let r = imsat(&[
+        "train",
+        "--task",
+        "hash",
+        "--data",
+        s(photo_dir()),
+        "--out",
+        s(&out),
+        "--view-size",
+        "2",
+    ]);
+    expect_bad_input(&r, &["--view-size"]);
+    // Encoding a folder where one photo is broken names that file.
+    let mixed = tempfile::tempdir().unwrap();
+    std::fs::copy(photo_dir().join("0001.jpg"), mixed.path().join("a.jpg")).unwrap();
+    std::fs::write(mixed.path().join("b.jpg"), b"\xff\xd8\xff truncated").unwrap();
+    let model = photo_model().join("model.int8.onnx");
+    let codes = d.path().join("c.u64");
+    let r = imsat(&[
+        "encode",
+        "--model",
+        s(&model),
+        "--data",
+        s(mixed.path()),
+        "--out",
+        s(&codes),
+    ]);
+    expect_bad_input(&r, &["b.jpg", "cannot decode"]);
+    assert!(!codes.exists(), "no partial output");
+    // Copy detection needs a photo model.
+    let digits = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hash64.int8.onnx");
+    let r = imsat(&[
+        "eval",
+        "--task",
+        "copy-detection",
+        "--model",
+        s(&digits),
+        "--data",
+        s(photo_dir()),
+    ]);
+    expect_bad_input(&r, &["not a photo model"]);
+}

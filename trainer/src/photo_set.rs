@@ -1,0 +1,139 @@
+//! The training set of a photo hash: items cut from a few hundred photos, each with a bank of
+//! edited copies for the edit SAT.
+//!
+//! A few hundred photos are too few items for IMSAT's marginal entropy to see variety, so
+//! each photo gives several items: the full frame and random crops of it at other scales (as
+//! the tiles of a large photo are other pictures). Every item then gets `edits_per_item`
+//! random edits of the chosen family, applied to its full-resolution pixels and only then
+//! turned into the model's view. Edits are the slow part (a JPEG round trip, a blur), so the
+//! bank is made once, on every core, and training draws from it.
+
+use image::RgbImage;
+use imsat_runtime::view::View;
+use indicatif::ProgressBar;
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use serde::{Deserialize, Serialize};
+
+use crate::data::Images;
+use crate::edits::{EditKind, random_edit};
+
+/// How items and edited copies are drawn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhotoSetConfig {
+    /// Items per photo: the full frame, then random crops.
+    pub items_per_photo: usize,
+    /// Edited copies kept per item.
+    pub edits_per_item: usize,
+    /// Area range of the crops that make the extra items.
+    pub item_area: (f32, f32),
+    /// The edits to be invariant to.
+    pub edits: Vec<EditKind>,
+}
+
+impl Default for PhotoSetConfig {
+    fn default() -> Self {
+        PhotoSetConfig {
+            items_per_photo: 6,
+            edits_per_item: 24,
+            item_area: (0.2, 0.5),
+            edits: EditKind::default_family(),
+        }
+    }
+}
+
+/// Items (their views) and, per item, `per_item` views of edited copies.
+#[derive(Debug, Clone)]
+pub struct PhotoSet {
+    pub view: View,
+    pub items: Images,
+    pub per_item: usize,
+    /// `items.n * per_item` views: copy `e` of item `i` is view `i * per_item + e`.
+    pub edited: Vec<u8>,
+    /// The photo each item was cut from.
+    pub photo_of: Vec<usize>,
+}
+
+impl PhotoSet {
+    /// The view of edited copy `e` of item `i`.
+    pub fn edited_view(&self, i: usize, e: usize) -> &[u8] {
+        let d = self.view.dim();
+        let k = i * self.per_item + e;
+        &self.edited[k * d..(k + 1) * d]
+    }
+}
+
+/// The model's view of an RGB photo.
+pub fn view_of(view: &View, img: &RgbImage) -> Vec<u8> {
+    view.apply(img.as_raw(), img.width() as usize, img.height() as usize, 3)
+        .expect("an RgbImage is a valid 3-channel image of nonzero size")
+}
+
+/// Build the set from decoded photos, seeded; `progress` advances once per item. The result
+/// does not depend on the number of threads (each item has its own seeded generator).
+pub fn build_photo_set(
+    photos: &[RgbImage],
+    view: View,
+    config: &PhotoSetConfig,
+    seed: u64,
+    progress: &ProgressBar,
+) -> PhotoSet {
+    let per_photo = config.items_per_photo.max(1);
+    let n = photos.len() * per_photo;
+    let d = view.dim();
+    let per_item = config.edits_per_item.max(1);
+    let mut items = vec![0u8; n * d];
+    let mut edited = vec![0u8; n * per_item * d];
+    let threads = std::thread::available_parallelism()
+        .map(|t| t.get())
+        .unwrap_or(1)
+        .clamp(1, 16);
+    let chunk = n.div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        for ((t, item_out), edit_out) in items
+            .chunks_mut(chunk * d)
+            .enumerate()
+            .zip(edited.chunks_mut(chunk * per_item * d))
+        {
+            s.spawn(move || {
+                for (k, (item, copies)) in item_out
+                    .chunks_mut(d)
+                    .zip(edit_out.chunks_mut(per_item * d))
+                    .enumerate()
+                {
+                    let i = t * chunk + k;
+                    let mut rng = StdRng::seed_from_u64(
+                        seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                    );
+                    let photo = &photos[i / per_photo];
+                    let cut = if i.is_multiple_of(per_photo) {
+                        photo.clone()
+                    } else {
+                        let area = rng.random_range(config.item_area.0..=config.item_area.1);
+                        crate::edits::Edit::Crop {
+                            area,
+                            at: (rng.random(), rng.random()),
+                        }
+                        .apply(photo)
+                    };
+                    item.copy_from_slice(&view_of(&view, &cut));
+                    for copy in copies.chunks_mut(d) {
+                        let e = random_edit(&config.edits, &mut rng);
+                        copy.copy_from_slice(&view_of(&view, &e.apply(&cut)));
+                    }
+                    progress.inc(1);
+                }
+            });
+        }
+    });
+    PhotoSet {
+        view,
+        items: Images {
+            n,
+            shape: vec![view.rows, view.cols],
+            pixels: items,
+        },
+        per_item,
+        edited,
+        photo_of: (0..n).map(|i| i / per_photo).collect(),
+    }
+}

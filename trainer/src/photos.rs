@@ -1,0 +1,99 @@
+//! Photo folders: the unlabeled training data of a copy-detection hash.
+//!
+//! Photos of any size are read from a folder tree (JPEG, PNG, BMP) in path order. A file
+//! that cannot be decoded, or an image of zero size, is skipped and named in
+//! [`PhotoFolder::skipped`], so one bad file does not stop a run over thousands; an empty
+//! result is an error.
+
+use std::path::{Path, PathBuf};
+
+use image::RgbImage;
+
+use crate::data::DataError;
+
+/// File extensions read as photos (lower case).
+pub const PHOTO_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "bmp"];
+
+/// Decoded photos with the file each came from.
+#[derive(Debug, Clone)]
+pub struct PhotoFolder {
+    pub photos: Vec<RgbImage>,
+    pub paths: Vec<PathBuf>,
+    /// Files that were skipped, each with the reason.
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+/// Every photo file under `dir` (recursively), sorted by path.
+pub fn photo_files(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|source| DataError::Io {
+            path: d.clone(),
+            source,
+        })?;
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                pending.push(p);
+            } else if is_photo(&p) {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Whether the file name has a photo extension.
+pub fn is_photo(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| PHOTO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// Decode one photo to RGB; a clear reason when it cannot be used.
+pub fn decode_photo(path: &Path) -> Result<RgbImage, String> {
+    let img = image::open(path).map_err(|e| format!("cannot decode: {e}"))?;
+    if img.width() == 0 || img.height() == 0 {
+        return Err("image has zero size".into());
+    }
+    Ok(img.to_rgb8())
+}
+
+/// Read every photo under `dir`.
+pub fn read_photo_folder(dir: &Path) -> Result<PhotoFolder, DataError> {
+    let files = photo_files(dir)?;
+    let mut out = PhotoFolder {
+        photos: Vec::new(),
+        paths: Vec::new(),
+        skipped: Vec::new(),
+    };
+    for f in files {
+        match decode_photo(&f) {
+            Ok(img) => {
+                out.photos.push(img);
+                out.paths.push(f);
+            }
+            Err(why) => out.skipped.push((f, why)),
+        }
+    }
+    if out.photos.is_empty() {
+        let what = match out.skipped.first() {
+            Some((p, why)) => format!(
+                "no usable photos ({} files skipped; {}: {why})",
+                out.skipped.len(),
+                p.display()
+            ),
+            None => format!(
+                "no photo files ({}) in this folder or below",
+                PHOTO_EXTENSIONS.join(", ")
+            ),
+        };
+        return Err(DataError::Invalid {
+            path: dir.to_path_buf(),
+            what,
+        });
+    }
+    Ok(out)
+}
