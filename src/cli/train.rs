@@ -32,46 +32,54 @@ pub struct Args {
     /// Labels (IDX), used only for evaluation.
     #[arg(long)]
     pub labels: Option<PathBuf>,
+    /// Seed of the initial weights, batches and augmentations.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Output folder: model, config.json, report.json.
     #[arg(long)]
     pub out: PathBuf,
+    /// Passes over the data [default: cluster 60, hash 50, photos 1500].
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// Batch size [default: cluster 500, hash 250, photos 256 (at most the items)].
     #[arg(long)]
     pub batch: Option<usize>,
+    /// Adam learning rate [default: 0.002].
     #[arg(long)]
     pub lr: Option<f64>,
-    /// Weight of the information term.
+    /// Weight of the information term [default: 0.1; photos 3].
     #[arg(long)]
     pub lam: Option<f64>,
-    /// Weight of H(Y) (clustering).
+    /// Weight of H(Y) inside the information term [default: cluster 10, hash 1].
     #[arg(long)]
     pub mu: Option<f64>,
-    /// SAT kinds, comma-separated: vat, rpt, affine, neighbour.
+    /// SAT kinds, comma-separated: vat, rpt, affine, neighbour, edits
+    /// [default: vat,affine; photos edits].
     #[arg(long)]
     pub sat: Option<String>,
-    /// Hidden layer sizes, comma-separated (e.g. 1200,1200).
-    /// `none` for a linear encoder (one layer, the code's).
+    /// Hidden layer sizes, comma-separated (e.g. 1200,1200), or `none` for a linear encoder
+    /// [default: cluster 1200,1200; hash 400,400; photos none].
     #[arg(long, value_parser = parse_hidden)]
     pub hidden: Option<Hidden>,
-    /// Weight of the pairwise-MI penalty between bits (hash; default 15/(bits-1)).
+    /// Weight of the pairwise-MI penalty between bits (hash) [default: 15/(bits-1)].
     #[arg(long)]
     pub pairwise_mi_weight: Option<f64>,
-    /// VAT/RPT radius as a multiple of the 10th-neighbour distance.
+    /// VAT/RPT radius as a multiple of the 10th-neighbour distance [default: 0.25].
     #[arg(long)]
     pub eps_scale: Option<f64>,
-    /// Affine SAT: largest rotation, in degrees either way.
+    /// Affine SAT: largest rotation, in degrees either way [default: 15].
     #[arg(long)]
     pub rotation: Option<f64>,
-    /// Affine SAT: largest horizontal shear (slant change, dx/dy) either way.
+    /// Affine SAT: largest horizontal shear (slant change, dx/dy) either way
+    /// [default: cluster 0.6, hash 0].
     #[arg(long)]
     pub shear: Option<f64>,
-    /// Affine SAT: probability of thickening or thinning the strokes, 0 to 1.
+    /// Affine SAT: probability of thickening or thinning the strokes, 0 to 1
+    /// [default: cluster 0.5, hash 0].
     #[arg(long)]
     pub thickness: Option<f64>,
-    /// Candidate output layers trained together; the one with the lowest loss is kept.
+    /// Candidate output layers trained together; the one with the lowest loss is kept
+    /// [default: cluster 5, hash 1].
     #[arg(long)]
     pub heads: Option<usize>,
     /// Use only the first N images (photos: the first N photos).
