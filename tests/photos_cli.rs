@@ -70,6 +70,7 @@ fn photo_model() -> &'static Path {
             serde_json::json!(["jpeg", "crop", "rotate"])
         );
         assert!(report["radius_at_fpr_1e-3"].is_u64(), "{report}");
+        assert!(report["radius_at_fpr_1e-4"].is_u64(), "{report}");
         assert!(report["validation"]["learned"]["moderate"]["tpr_at_fpr_1e-3"].is_f64());
         let held = std::fs::read_to_string(run.join("validation.txt")).unwrap();
         assert_eq!(held.lines().count(), 3);

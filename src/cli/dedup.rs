@@ -13,9 +13,10 @@ use super::{Ctx, bad_input};
 /// then removes look-alikes. Photo models carry their own (see [`photo_radius`]).
 pub const DEFAULT_RADIUS: u32 = 4;
 
-/// The report key of a photo model's operating point: the Hamming threshold at FPR 1e-3 on
-/// its validation photos' edited copies.
-pub const RADIUS_KEY: &str = "radius_at_fpr_1e-3";
+/// The report key of a photo model's operating point: the Hamming threshold at FPR 1e-4 on
+/// its validation photos' moderate edits. 1e-4, not 1e-3: a folder of N photos has N²/2
+/// pairs, so at 1e-3 a thousand distinct photos would already give ~500 false pairs.
+pub const RADIUS_KEY: &str = "radius_at_fpr_1e-4";
 
 /// A photo model's measured radius, from the training report in its metadata.
 pub fn photo_radius(report: &str) -> Option<u32> {
@@ -33,7 +34,7 @@ pub struct Args {
     #[arg(long)]
     pub model: PathBuf,
     /// Largest Hamming distance between two codes of one group [default: the photo model's
-    /// measured radius at FPR 1e-3 (printed), 4 for digit models].
+    /// measured radius at FPR 1e-4 (printed), 4 for digit models].
     #[arg(long)]
     pub radius: Option<u32>,
     /// Pixel check of each candidate pair: the best correlation of the two images over shifts

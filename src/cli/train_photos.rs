@@ -135,17 +135,16 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
         let logits = predict_logits(&trained.model, &x, imgs.len());
         Ok(pack_codes(&logits, bits))
     })?;
-    let radius = score
-        .groups
-        .get(&Strength::Moderate)
-        .and_then(|g| g.at_1e3.threshold)
-        .unwrap_or(0);
+    let moderate = score.groups.get(&Strength::Moderate);
+    let radius_1e3 = moderate.and_then(|g| g.at_1e3.threshold).unwrap_or(0);
+    let radius = moderate.and_then(|g| g.at_1e4.threshold).unwrap_or(0);
     let extra = json!({
         "photos_train": bench_sizes(&set.photo_of),
         "photos_validation": if scored_on == "validation photos" { bench.originals.len() } else { 0 },
         "items": set.items.n,
         "view": view.to_metadata(),
         "edits": photo_config.edits.iter().map(|e| e.name()).collect::<Vec<_>>(),
+        "radius_at_fpr_1e-3": radius_1e3,
         super::dedup::RADIUS_KEY: radius,
         "validation": { "scored_on": scored_on, "learned": score_json(&score) },
     });
