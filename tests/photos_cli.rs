@@ -169,65 +169,26 @@ fn a_photo_model_encodes_dedups_and_evaluates_with_its_own_view() {
 fn bad_photo_input_is_a_clear_error() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("run");
+    let train = |task: &str, data: &Path, extra: &[&str]| {
+        let mut args = vec!["train", "--task", task, "--data", s(data), "--out", s(&out)];
+        args.extend_from_slice(extra);
+        imsat(&args)
+    };
     // A folder with no photos.
     let empty = tempfile::tempdir().unwrap();
-    let r = imsat(&[
-        "train",
-        "--task",
-        "hash",
-        "--data",
-        s(empty.path()),
-        "--out",
-        s(&out),
-    ]);
+    let r = train("hash", empty.path(), &[]);
     expect_bad_input(&r, &["no photo files", s(empty.path())]);
     // Only an unreadable photo: named.
     let junk = tempfile::tempdir().unwrap();
     std::fs::write(junk.path().join("broken.jpg"), b"not a jpeg").unwrap();
-    let r = imsat(&[
-        "train",
-        "--task",
-        "hash",
-        "--data",
-        s(junk.path()),
-        "--out",
-        s(&out),
-    ]);
+    let r = train("hash", junk.path(), &[]);
     expect_bad_input(&r, &["no usable photos", "broken.jpg"]);
     // Clustering a photo folder, an unknown edit, a bad view size.
-    let r = imsat(&[
-        "train",
-        "--task",
-        "cluster",
-        "--data",
-        s(photo_dir()),
-        "--out",
-        s(&out),
-    ]);
+    let r = train("cluster", photo_dir(), &[]);
     expect_bad_input(&r, &["photo folder", "--task hash"]);
-    let r = imsat(&[
-        "train",
-        "--task",
-        "hash",
-        "--data",
-        s(photo_dir()),
-        "--out",
-        s(&out),
-        "--edits",
-        "jpeg,sepia",
-    ]);
+    let r = train("hash", photo_dir(), &["--edits", "jpeg,sepia"]);
     expect_bad_input(&r, &["--edits", "sepia"]);
-    let r = imsat(&[
-        "train",
-        "--task",
-        "hash",
-        "--data",
-        s(photo_dir()),
-        "--out",
-        s(&out),
-        "--view-size",
-        "2",
-    ]);
+    let r = train("hash", photo_dir(), &["--view-size", "2"]);
     expect_bad_input(&r, &["--view-size"]);
     // Encoding a folder where one photo is broken names that file.
     let mixed = tempfile::tempdir().unwrap();
