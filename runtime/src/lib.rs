@@ -55,6 +55,7 @@ pub mod hamming;
 pub mod index;
 pub mod mih;
 pub mod search;
+pub mod view;
 
 /// The names most callers need, in one import.
 pub mod prelude {
@@ -67,4 +68,5 @@ pub mod prelude {
     pub use crate::index::{FormatError, Index};
     pub use crate::mih::Mih;
     pub use crate::search::{Neighbor, knn, knn_into, radius};
+    pub use crate::view::IndexView;
 }
