@@ -366,15 +366,18 @@ fn native_int8_executor_matches_tract_bit_for_bit() {
         assert!(!tract.uses_native_int8() && tract.int8_kernel().is_none());
         let lt = tract.logits(&images.pixels).unwrap();
         let best = Encoder::open(e.int8_path()).unwrap();
-        // Native by default where the CPU has a SIMD kernel (x86-64 with AVX2 or VNNI).
+        // Native by default where the CPU has a SIMD kernel (x86-64 with AVX2 or VNNI, aarch64).
         #[cfg(target_arch = "x86_64")]
         assert_eq!(
             best.uses_native_int8(),
             std::is_x86_feature_detected!("avx2")
         );
+        // On aarch64 always (NEON is baseline there).
+        #[cfg(target_arch = "aarch64")]
+        assert!(best.uses_native_int8());
         println!("default int8 kernel on this CPU: {:?}", best.int8_kernel());
         assert!(best.clone().with_int8_kernel("no-such-kernel").is_none());
-        for kernel in ["vnni", "avx2", "generic"] {
+        for kernel in ["vnni", "avx2", "dotprod", "neon", "generic"] {
             let Some(native) = best.clone().with_int8_kernel(kernel) else {
                 println!("{kernel}: NOT RUN (this CPU lacks the kernel)");
                 continue;

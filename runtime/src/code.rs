@@ -41,7 +41,7 @@ pub fn words_for(bits: usize) -> Result<usize> {
 }
 
 /// Mask of the bits of the last word of a code that belong to the code.
-fn last_word_mask(bits: usize) -> u64 {
+pub(crate) fn last_word_mask(bits: usize) -> u64 {
     match bits % 64 {
         0 => u64::MAX,
         r => (1u64 << r) - 1,

@@ -8,9 +8,11 @@
 //! batches of u8 images (row-major, `input_dim` bytes per image).
 //!
 //! f32 models run on tract. int8 models in the exported layout (`MatMulInteger` layers)
-//! run on a native executor with AVX-512 VNNI or AVX2 integer kernels, chosen at run time,
-//! whose logits are tract's bit for bit (`tests/onnx_export.rs` checks every kernel); other
-//! int8 graphs, and CPUs without those kernels, use tract.
+//! run on a native executor with integer kernels chosen at run time (AVX-512 VNNI or AVX2 on
+//! x86-64, NEON with or without the dot-product instructions on aarch64), whose logits are
+//! tract's bit for bit (`tests/onnx_export.rs` checks every kernel against tract,
+//! `runtime/tests/int8_kernels.rs` against the generic kernel, on ARM too); other int8
+//! graphs, and CPUs without those kernels, use tract.
 //!
 //! ```no_run
 //! use imsat_runtime::encoder::Encoder;
@@ -315,7 +317,8 @@ impl Encoder {
         self.use_native && self.native.is_some()
     }
 
-    /// The integer kernel of the native int8 executor (`vnni`, `avx2` or `generic`), if used.
+    /// The integer kernel of the native int8 executor (`vnni`, `avx2`, `dotprod`, `neon` or
+    /// `generic`), if used.
     pub fn int8_kernel(&self) -> Option<&'static str> {
         self.native
             .as_ref()
@@ -324,7 +327,7 @@ impl Encoder {
     }
 
     /// The same encoder running the native int8 executor with the given kernel (`vnni`,
-    /// `avx2` or `generic`); `None` when the name is unknown, this CPU cannot run it, or the
+    /// `avx2`, `dotprod`, `neon` or `generic`); `None` when the name is unknown, this CPU cannot run it, or the
     /// model has no native executor (an f32 model, or an int8 graph of another layout).
     /// All kernels give the same results; this is for tests and benchmarks.
     pub fn with_int8_kernel(mut self, name: &str) -> Option<Self> {
@@ -510,10 +513,17 @@ mod native {
         wt: Vec<i8>,
         /// The weights packed for `vpdpbusd`: for each block of 16 outputs, for each group of
         /// 4 inputs, 64 bytes: output `c` of the block holds its 4 weights at bytes `4c..4c+4`.
+        /// The NEON kernels read this layout too.
+        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
         packed: Vec<i8>,
         /// The weights as i16 pairs for `vpmaddwd`: for each block of 8 outputs, for each pair
         /// of inputs, 16 values: output `c` of the block holds its 2 weights at `2c..2c+2`.
+        #[cfg(target_arch = "x86_64")]
         packed16: Vec<i16>,
+        /// `128 * sum(w)` per output, wrapping (`d_out` values): the NEON kernels multiply
+        /// `a - 128` by the weights and add this back.
+        #[cfg(target_arch = "aarch64")]
+        offset: Vec<i32>,
         multiplier: f32,
         bias: Vec<f32>,
         /// `1 / scale` of the u8 quantization of this layer's output (hidden layers).
@@ -629,28 +639,51 @@ mod native {
                         wt[j * stride + k] = v as i8;
                     }
                 }
-                let groups = stride / 4;
-                let mut packed = std::vec![0i8; d_out.div_ceil(16) * groups * 64];
-                for (k, row) in wq.chunks_exact(d_out).enumerate() {
-                    for (j, &v) in row.iter().enumerate() {
-                        packed[((j / 16) * groups + k / 4) * 64 + (j % 16) * 4 + k % 4] = v as i8;
+                #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+                let packed = {
+                    let groups = stride / 4;
+                    let mut packed = std::vec![0i8; d_out.div_ceil(16) * groups * 64];
+                    for (k, row) in wq.chunks_exact(d_out).enumerate() {
+                        for (j, &v) in row.iter().enumerate() {
+                            packed[((j / 16) * groups + k / 4) * 64 + (j % 16) * 4 + k % 4] =
+                                v as i8;
+                        }
                     }
-                }
-                let pairs = stride / 2;
-                let mut packed16 = std::vec![0i16; d_out.div_ceil(8) * pairs * 16];
-                for (k, row) in wq.chunks_exact(d_out).enumerate() {
-                    for (j, &v) in row.iter().enumerate() {
-                        packed16[((j / 8) * pairs + k / 2) * 16 + (j % 8) * 2 + k % 2] =
-                            v as i8 as i16;
+                    packed
+                };
+                #[cfg(target_arch = "x86_64")]
+                let packed16 = {
+                    let pairs = stride / 2;
+                    let mut packed16 = std::vec![0i16; d_out.div_ceil(8) * pairs * 16];
+                    for (k, row) in wq.chunks_exact(d_out).enumerate() {
+                        for (j, &v) in row.iter().enumerate() {
+                            packed16[((j / 8) * pairs + k / 2) * 16 + (j % 8) * 2 + k % 2] =
+                                v as i8 as i16;
+                        }
                     }
-                }
+                    packed16
+                };
+                #[cfg(target_arch = "aarch64")]
+                let offset = (0..d_out)
+                    .map(|j| {
+                        wq.iter()
+                            .skip(j)
+                            .step_by(d_out)
+                            .fold(0i32, |s, &v| s.wrapping_add(v as i8 as i32))
+                            .wrapping_mul(128)
+                    })
+                    .collect();
                 let mut layer = Layer {
                     d_in,
                     stride,
                     d_out,
                     wt,
+                    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
                     packed,
+                    #[cfg(target_arch = "x86_64")]
                     packed16,
+                    #[cfg(target_arch = "aarch64")]
+                    offset,
                     multiplier,
                     bias,
                     next_inv_scale: None,
@@ -1137,14 +1170,29 @@ mod native {
         }
     }
 
-    /// The integer kernel: `Vnni` (AVX-512 VNNI), `Avx2`, or the portable `Generic` one.
-    /// All give the same sums (integer arithmetic is exact), so the same logits.
+    #[cfg(target_arch = "aarch64")]
+    mod neon;
+
+    /// The integer kernel: `Vnni` (AVX-512 VNNI), `Avx2`, `Dotprod` (aarch64 SDOT), `Neon`
+    /// (aarch64 baseline), or the portable `Generic` one. All give the same sums (integer
+    /// arithmetic is exact), so the same logits.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub(super) enum Kernel {
         Generic,
         Avx2,
         Vnni,
+        Neon,
+        Dotprod,
     }
+
+    /// Every kernel, whether or not this CPU runs it.
+    pub(super) const ALL: [Kernel; 5] = [
+        Kernel::Generic,
+        Kernel::Avx2,
+        Kernel::Vnni,
+        Kernel::Neon,
+        Kernel::Dotprod,
+    ];
 
     impl Kernel {
         pub(super) fn name(self) -> &'static str {
@@ -1152,13 +1200,13 @@ mod native {
                 Kernel::Generic => "generic",
                 Kernel::Avx2 => "avx2",
                 Kernel::Vnni => "vnni",
+                Kernel::Neon => "neon",
+                Kernel::Dotprod => "dotprod",
             }
         }
 
         pub(super) fn from_name(name: &str) -> Option<Self> {
-            [Kernel::Generic, Kernel::Avx2, Kernel::Vnni]
-                .into_iter()
-                .find(|k| k.name() == name)
+            ALL.into_iter().find(|k| k.name() == name)
         }
 
         /// Whether this CPU can run the kernel.
@@ -1172,14 +1220,20 @@ mod native {
                     std::is_x86_feature_detected!("avx512vnni")
                         && std::is_x86_feature_detected!("avx512bw")
                 }
-                #[cfg(not(target_arch = "x86_64"))]
+                #[cfg(target_arch = "aarch64")]
+                Kernel::Neon => std::arch::is_aarch64_feature_detected!("neon"),
+                #[cfg(target_arch = "aarch64")]
+                Kernel::Dotprod => {
+                    std::arch::is_aarch64_feature_detected!("neon")
+                        && std::arch::is_aarch64_feature_detected!("dotprod")
+                }
                 _ => false,
             }
         }
 
         /// The fastest kernel this CPU runs.
         pub(super) fn best() -> Self {
-            [Kernel::Vnni, Kernel::Avx2]
+            [Kernel::Vnni, Kernel::Avx2, Kernel::Dotprod, Kernel::Neon]
                 .into_iter()
                 .find(|k| k.supported())
                 .unwrap_or(Kernel::Generic)
@@ -1194,6 +1248,12 @@ mod native {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
             Kernel::Avx2 => unsafe { avx2::layer(l, a, n, emit) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: as above.
+            Kernel::Neon => unsafe { neon::layer_neon(l, a, n, emit) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: as above.
+            Kernel::Dotprod => unsafe { neon::layer_dotprod(l, a, n, emit) },
             _ => layer_generic(l, a, n, emit),
         }
     }

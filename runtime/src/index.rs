@@ -90,6 +90,16 @@ pub enum FormatError {
         /// Bytes beyond it.
         extra: u64,
     },
+    /// [`IndexView`](crate::index_view::IndexView) only: the bytes do not start on an 8-byte
+    /// boundary, or this target is big-endian, so they cannot be read as `u64` in place
+    /// ([`Index::from_bytes`] copies and reads them anywhere).
+    #[error(
+        "the bytes start {offset} bytes past an 8-byte boundary (or the target is big-endian): they cannot be read in place"
+    )]
+    Unaligned {
+        /// Address of the first byte modulo 8.
+        offset: usize,
+    },
     /// The checksum does not match the content.
     #[error("checksum mismatch: stored {stored:#010x}, computed {computed:#010x} (file damaged)")]
     Checksum {
@@ -120,14 +130,14 @@ pub enum FormatError {
 
 /// What a valid header describes.
 #[derive(Debug, Clone, Copy)]
-struct Layout {
-    bits: u32,
-    count: usize,
-    words_per_code: usize,
+pub(crate) struct Layout {
+    pub(crate) bits: u32,
+    pub(crate) count: usize,
+    pub(crate) words_per_code: usize,
 }
 
 /// Checks a header against the total size available; nothing is allocated.
-fn check_header(header: &[u8], len: u64) -> core::result::Result<Layout, FormatError> {
+pub(crate) fn check_header(header: &[u8], len: u64) -> core::result::Result<Layout, FormatError> {
     if header.len() < HEADER_LEN || len < HEADER_LEN as u64 {
         return Err(FormatError::TooShort { len });
     }

@@ -53,6 +53,7 @@ pub mod encoder;
 pub mod error;
 pub mod hamming;
 pub mod index;
+pub mod index_view;
 pub mod mih;
 pub mod search;
 pub mod view;
@@ -66,6 +67,7 @@ pub mod prelude {
     #[cfg(feature = "std")]
     pub use crate::index::FileError;
     pub use crate::index::{FormatError, Index};
+    pub use crate::index_view::IndexView;
     pub use crate::mih::Mih;
     pub use crate::search::{Neighbor, knn, knn_into, radius};
 }

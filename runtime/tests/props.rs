@@ -159,6 +159,45 @@ proptest! {
         let back = Index::from_bytes(&index.to_bytes()).unwrap();
         prop_assert_eq!(&back, &index);
     }
+
+    #[test]
+    fn a_view_in_place_answers_like_the_owned_index(
+        (codes, q) in codes_and_query(),
+        k in 0usize..20,
+        r in 0u32..40,
+        seed in any::<u64>(),
+    ) {
+        let ids: Vec<u64> = (0..codes.len() as u64)
+            .map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seed) % 1_000_003 * 1000 + i)
+            .collect();
+        let index = Index::new(ids, codes).unwrap();
+        let bytes = index.to_bytes();
+        // u64 storage: the file's bytes on an 8-byte boundary, as a memory map gives them.
+        let mut store = vec![0u64; bytes.len().div_ceil(8)];
+        for (w, c) in store.iter_mut().zip(bytes.chunks(8)) {
+            let mut b = [0u8; 8];
+            b[..c.len()].copy_from_slice(c);
+            *w = u64::from_ne_bytes(b);
+        }
+        // SAFETY: the u64 storage viewed as its first `bytes.len()` bytes.
+        let aligned =
+            unsafe { std::slice::from_raw_parts(store.as_ptr().cast::<u8>(), bytes.len()) };
+        let view = IndexView::from_bytes(aligned).unwrap();
+        prop_assert_eq!(view.len(), index.len());
+        prop_assert_eq!(view.knn(&q, k).unwrap(), index.knn(&q, k).unwrap());
+        prop_assert_eq!(view.radius(&q, r).unwrap(), index.radius(&q, r).unwrap());
+        let mut out = vec![Neighbor::default(); k];
+        let n = view.knn_into(&q, &mut out).unwrap();
+        prop_assert_eq!(&out[..n], &index.knn(&q, k).unwrap()[..]);
+        for row in 0..index.len() {
+            let id = index.id(row).unwrap();
+            prop_assert_eq!(view.code_of(id), index.code_of(id));
+        }
+        prop_assert_eq!(view.to_index().unwrap(), index);
+        // No copy: the view's words are the file's code section.
+        let at = 24 + 8 * view.len();
+        prop_assert_eq!(view.as_words().as_ptr().cast::<u8>(), aligned[at..].as_ptr());
+    }
 }
 
 proptest! {

@@ -1,0 +1,135 @@
+//! Every native int8 kernel this CPU runs gives the generic kernel's logits exactly, for every
+//! shipped int8 model on the 10,000 bundled digits, and the codes (or cluster ids) of tract.
+//! This is the runtime crate's own check, so it also runs on aarch64 under qemu, where the
+//! root crate's `tests/onnx_export.rs` (which trains with burn) is too heavy. A kernel the
+//! CPU lacks prints `NOT RUN`.
+#![cfg(feature = "encoder")]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use imsat_runtime::encoder::{Encoder, Task, argmax_rows};
+use imsat_runtime::prelude::Codes;
+
+const MODELS: [&str; 4] = ["hash16", "hash32", "hash64", "cluster10"];
+const KERNELS: [&str; 4] = ["vnni", "avx2", "dotprod", "neon"];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The bundled digits, 784 bytes each (IDX, gzip).
+fn digits() -> Vec<u8> {
+    let file = std::fs::File::open(root().join("data/mnist10k/images-idx3-ubyte.gz")).unwrap();
+    let mut raw = Vec::new();
+    flate2::read::GzDecoder::new(file)
+        .read_to_end(&mut raw)
+        .unwrap();
+    let word = |i: usize| u32::from_be_bytes(raw[4 * i..4 * i + 4].try_into().unwrap()) as usize;
+    assert_eq!((word(0), word(2), word(3)), (0x803, 28, 28), "IDX header");
+    assert_eq!(raw.len(), 16 + word(1) * 784);
+    raw.split_off(16)
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+#[test]
+fn native_int8_kernels_give_the_generic_logits_on_10k_digits() {
+    let images = digits();
+    assert_eq!(images.len(), 10_000 * 784);
+    for model in MODELS {
+        let enc = Encoder::open(root().join(format!("models/{model}.int8.onnx"))).unwrap();
+        let generic = enc.clone().with_int8_kernel("generic").unwrap();
+        let t = Instant::now();
+        let want = generic.logits(&images).unwrap();
+        let generic_s = t.elapsed().as_secs_f64();
+        println!("{model} generic: {generic_s:.2} s for 10,000 digits");
+        for kernel in KERNELS {
+            let Some(native) = enc.clone().with_int8_kernel(kernel) else {
+                println!("{model} {kernel}: NOT RUN (this CPU lacks it)");
+                continue;
+            };
+            let t = Instant::now();
+            let got = native.logits(&images).unwrap();
+            let s = t.elapsed().as_secs_f64();
+            println!(
+                "{model} {kernel}: {s:.2} s, {:.1}x the generic kernel, logits identical",
+                generic_s / s
+            );
+            assert!(bits(&got) == bits(&want), "{model} {kernel}: logits differ");
+            // Batches of 1, 3 and 5 (partial row tiles) give the same rows.
+            let k = enc.outputs();
+            for (from, len) in [(7, 1), (10, 3), (20, 5)] {
+                let part = native
+                    .logits(&images[784 * from..784 * (from + len)])
+                    .unwrap();
+                assert_eq!(
+                    bits(&part),
+                    bits(&want[from * k..(from + len) * k]),
+                    "{model} {kernel} rows {from}+{len}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn native_int8_is_the_default_where_a_simd_kernel_exists() {
+    #[cfg(target_arch = "aarch64")]
+    let expected = Some(if std::arch::is_aarch64_feature_detected!("dotprod") {
+        "dotprod"
+    } else {
+        "neon"
+    });
+    #[cfg(target_arch = "x86_64")]
+    let expected = if std::is_x86_feature_detected!("avx512vnni")
+        && std::is_x86_feature_detected!("avx512bw")
+    {
+        Some("vnni")
+    } else {
+        std::is_x86_feature_detected!("avx2").then_some("avx2")
+    };
+    #[cfg(not(any(target_arch = "aarch64", target_arch = "x86_64")))]
+    let expected = None;
+    for model in MODELS {
+        let enc = Encoder::open(root().join(format!("models/{model}.int8.onnx"))).unwrap();
+        println!("{model}: default int8 kernel {:?}", enc.int8_kernel());
+        assert_eq!(enc.int8_kernel(), expected, "{model}: default kernel");
+        assert_eq!(enc.uses_native_int8(), expected.is_some(), "{model}");
+    }
+}
+
+#[test]
+fn native_int8_codes_equal_tract_on_10k_digits() {
+    let images = digits();
+    for model in MODELS {
+        let enc = Encoder::open(root().join(format!("models/{model}.int8.onnx"))).unwrap();
+        let tract = enc.clone().tract_only();
+        let t = Instant::now();
+        let lt = tract.logits(&images).unwrap();
+        let tract_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let ln = enc.logits(&images).unwrap();
+        let native_s = t.elapsed().as_secs_f64();
+        println!(
+            "{model}: tract {tract_s:.2} s, default ({:?}) {native_s:.2} s for 10,000 digits",
+            enc.int8_kernel()
+        );
+        let k = enc.outputs();
+        match enc.task() {
+            Task::Hash => assert_eq!(
+                Codes::from_logits(k, &ln).unwrap(),
+                Codes::from_logits(k, &lt).unwrap(),
+                "{model}: codes"
+            ),
+            Task::Cluster => assert_eq!(
+                argmax_rows(&ln, k).unwrap(),
+                argmax_rows(&lt, k).unwrap(),
+                "{model}: cluster ids"
+            ),
+        }
+    }
+}
