@@ -151,7 +151,8 @@ fn area_weights(src: usize, dst: usize) -> Vec<Vec<(usize, f32)>> {
         .map(|o| {
             let (lo, hi) = (o as f64 * scale, (o + 1) as f64 * scale);
             let mut w = Vec::new();
-            let mut i = lo.floor() as usize;
+            // `lo` is non-negative, so truncation is the floor (`f64::floor` needs std).
+            let mut i = lo as usize;
             while (i as f64) < hi && i < src {
                 let overlap = (hi.min(i as f64 + 1.0) - lo.max(i as f64)) / scale;
                 if overlap > 0.0 {
@@ -187,7 +188,11 @@ fn area_resize(src: &[f32], w: usize, h: usize, ow: usize, oh: usize) -> Vec<f32
 fn normalized(v: &[f32]) -> Vec<u8> {
     let n = v.len() as f64;
     let mean = v.iter().map(|&x| x as f64).sum::<f64>() / n;
-    let var = v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n;
+    let var = v
+        .iter()
+        .map(|&x| (x as f64 - mean) * (x as f64 - mean))
+        .sum::<f64>()
+        / n;
     let std = sqrt(var).max(FLAT_STD as f64);
     let gain = NORMALIZED_STD as f64 / std;
     v.iter()
