@@ -133,3 +133,42 @@ fn native_int8_codes_equal_tract_on_10k_digits() {
         }
     }
 }
+
+/// The photo model (`photo64`: a 256-wide linear layer behind the view) on every kernel: the
+/// inputs are the first 2,000 digits through the model's own view (real pixels; the runtime
+/// has no JPEG decoder), logits identical to the generic kernel's, codes equal to tract's.
+#[test]
+fn photo_model_kernels_give_the_generic_logits() {
+    let digits = digits();
+    let enc = Encoder::open(root().join("models/photo64.int8.onnx")).unwrap();
+    let view = enc.info().view.expect("photo64 carries its view");
+    let images: Vec<u8> = digits
+        .chunks_exact(784)
+        .take(2000)
+        .flat_map(|d| view.apply(d, 28, 28, 1).unwrap())
+        .collect();
+    let want = enc
+        .clone()
+        .with_int8_kernel("generic")
+        .unwrap()
+        .logits(&images)
+        .unwrap();
+    for kernel in KERNELS {
+        let Some(native) = enc.clone().with_int8_kernel(kernel) else {
+            println!("photo64 {kernel}: NOT RUN (this CPU lacks it)");
+            continue;
+        };
+        assert_eq!(
+            bits(&native.logits(&images).unwrap()),
+            bits(&want),
+            "photo64 {kernel}"
+        );
+        println!("photo64 {kernel}: logits identical");
+    }
+    let tract = enc.clone().tract_only().logits(&images).unwrap();
+    assert_eq!(
+        Codes::from_logits(64, &enc.logits(&images).unwrap()).unwrap(),
+        Codes::from_logits(64, &tract).unwrap(),
+        "photo64: codes"
+    );
+}
