@@ -139,7 +139,7 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
     let radius_1e3 = moderate.and_then(|g| g.at_1e3.threshold).unwrap_or(0);
     let radius = moderate.and_then(|g| g.at_1e4.threshold).unwrap_or(0);
     let extra = json!({
-        "photos_train": bench_sizes(&set.photo_of),
+        "photos_train": distinct_photos(&set.photo_of),
         "photos_validation": if scored_on == "validation photos" { bench.originals.len() } else { 0 },
         "items": set.items.n,
         "view": view.to_metadata(),
@@ -154,6 +154,6 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
 }
 
 /// Number of distinct photos behind the items.
-fn bench_sizes(photo_of: &[usize]) -> usize {
+fn distinct_photos(photo_of: &[usize]) -> usize {
     photo_of.iter().collect::<BTreeSet<_>>().len()
 }
