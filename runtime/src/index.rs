@@ -136,6 +136,22 @@ pub(crate) struct Layout {
     pub(crate) words_per_code: usize,
 }
 
+/// Checks a whole file form in memory: the header against the size, then the CRC over
+/// everything before the trailer. Returns the layout and that checked body (header included),
+/// so the owned [`Index`] and the borrowing view parse it the same way.
+pub(crate) fn check_file(bytes: &[u8]) -> core::result::Result<(Layout, &[u8]), FormatError> {
+    let layout = check_header(bytes, bytes.len() as u64)?;
+    let body = &bytes[..bytes.len() - TRAILER_LEN];
+    let mut crc = [0u8; 4];
+    crc.copy_from_slice(&bytes[bytes.len() - TRAILER_LEN..]);
+    let stored = u32::from_le_bytes(crc);
+    let computed = crc32fast::hash(body);
+    if stored != computed {
+        return Err(FormatError::Checksum { stored, computed });
+    }
+    Ok((layout, body))
+}
+
 /// Checks a header against the total size available; nothing is allocated.
 pub(crate) fn check_header(header: &[u8], len: u64) -> core::result::Result<Layout, FormatError> {
     if header.len() < HEADER_LEN || len < HEADER_LEN as u64 {
@@ -445,15 +461,7 @@ impl Index {
 
     /// Parses the file form, checking every field.
     pub fn from_bytes(bytes: &[u8]) -> core::result::Result<Self, FormatError> {
-        let layout = check_header(bytes, bytes.len() as u64)?;
-        let body = &bytes[..bytes.len() - TRAILER_LEN];
-        let mut crc = [0u8; 4];
-        crc.copy_from_slice(&bytes[bytes.len() - TRAILER_LEN..]);
-        let stored = u32::from_le_bytes(crc);
-        let computed = crc32fast::hash(body);
-        if stored != computed {
-            return Err(FormatError::Checksum { stored, computed });
-        }
+        let (layout, body) = check_file(bytes)?;
         let ids_end = HEADER_LEN + layout.count * 8;
         let mut ids = IdCollector::new(layout.count);
         ids.feed(&body[HEADER_LEN..ids_end]);

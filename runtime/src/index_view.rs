@@ -11,7 +11,7 @@ use alloc::vec::Vec;
 
 use crate::code::{Codes, last_word_mask};
 use crate::error::{Error, Result};
-use crate::index::{FormatError, HEADER_LEN, Index, TRAILER_LEN, check_header};
+use crate::index::{FormatError, HEADER_LEN, Index, check_file};
 use crate::search::{self, Neighbor, TopK};
 
 /// Ids and codes borrowed from an index file's bytes; rows sorted by id, as in [`Index`].
@@ -40,15 +40,7 @@ impl<'a> IndexView<'a> {
     /// Checks the file form in place; fails with [`FormatError::Unaligned`] when the bytes
     /// cannot be read as words where they are (then use [`Index::from_bytes`]).
     pub fn from_bytes(bytes: &'a [u8]) -> core::result::Result<Self, FormatError> {
-        let layout = check_header(bytes, bytes.len() as u64)?;
-        let body = &bytes[..bytes.len() - TRAILER_LEN];
-        let mut crc = [0u8; 4];
-        crc.copy_from_slice(&bytes[bytes.len() - TRAILER_LEN..]);
-        let stored = u32::from_le_bytes(crc);
-        let computed = crc32fast::hash(body);
-        if stored != computed {
-            return Err(FormatError::Checksum { stored, computed });
-        }
+        let (layout, body) = check_file(bytes)?;
         let (ids, words) = as_words(&body[HEADER_LEN..])?.split_at(layout.count);
         if let Some(row) = ids.windows(2).position(|w| w[0] >= w[1]) {
             return Err(FormatError::IdsNotAscending {
