@@ -43,17 +43,20 @@
 // The core always needs a heap: `alloc` exists on every target we care about, so it is
 // linked unconditionally and the `alloc` feature is only a marker for dependents.
 extern crate alloc;
-#[cfg(feature = "std")]
+#[cfg(any(feature = "std", test))]
 extern crate std;
 
 pub mod code;
+pub mod cpu;
 pub mod dedup;
 #[cfg(feature = "encoder")]
 pub mod encoder;
 pub mod error;
+pub mod format;
 pub mod hamming;
 pub mod index;
 pub mod index_view;
+pub mod int8;
 pub mod mih;
 pub mod search;
 pub mod view;

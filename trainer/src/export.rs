@@ -31,30 +31,10 @@ use crate::loss::Task;
 use crate::model::Encoder;
 use crate::train::{Trained, scale_pixels};
 
-/// Keys and values of the metadata every exported model carries.
-pub mod meta {
-    /// `cluster` or `hash`.
-    pub const TASK: &str = "imsat.task";
-    /// K clusters or M bits: the width of the logits.
-    pub const OUTPUTS: &str = "imsat.outputs";
-    /// Shape of one input image, e.g. `28x28` (the input row is its product).
-    pub const INPUT_SHAPE: &str = "imsat.input_shape";
-    /// Version of this layout of inputs, outputs and metadata.
-    pub const FORMAT_VERSION: &str = "imsat.format_version";
-    /// The training report, JSON (data hash, seed, metrics).
-    pub const REPORT: &str = "imsat.report";
-    /// `true` for the int8 model, `false` for f32.
-    pub const INT8: &str = "imsat.int8";
-    /// How the int8 model was quantized (free text), absent on f32 models.
-    pub const QUANTIZATION: &str = "imsat.quantization";
-    /// The value of [`FORMAT_VERSION`] written today.
-    pub const CURRENT_FORMAT: &str = "1";
-}
-
-/// Name of the graph input (raw pixels, f32 `[N, d]`, 0..255).
-pub const INPUT_NAME: &str = "pixels";
-/// Name of the graph output (logits, f32 `[N, outputs]`).
-pub const OUTPUT_NAME: &str = "logits";
+/// The metadata keys and I/O names every exported model carries: the runtime's, so that
+/// what the trainer writes is what every encoder reads.
+pub use imsat_runtime::format::keys as meta;
+pub use imsat_runtime::format::{FORMAT_VERSION, INPUT_NAME, OUTPUT_NAME};
 /// ONNX operator set used by both models.
 pub const OPSET: i64 = 13;
 /// ONNX IR version written (IR 8 goes with opsets up to 17).
@@ -349,7 +329,7 @@ fn model_proto(graph: pb::GraphProto, info: &ModelInfo, int8: Option<String>) ->
         (meta::TASK, info.task.as_str().to_string()),
         (meta::OUTPUTS, info.outputs.to_string()),
         (meta::INPUT_SHAPE, shape),
-        (meta::FORMAT_VERSION, meta::CURRENT_FORMAT.to_string()),
+        (meta::FORMAT_VERSION, FORMAT_VERSION.to_string()),
         (meta::REPORT, info.report_json.clone()),
         (meta::INT8, int8.is_some().to_string()),
     ];
@@ -357,7 +337,7 @@ fn model_proto(graph: pb::GraphProto, info: &ModelInfo, int8: Option<String>) ->
         props.push((meta::QUANTIZATION, q));
     }
     if let Some(v) = &info.view {
-        props.push((imsat_runtime::view::METADATA_KEY, v.clone()));
+        props.push((meta::VIEW, v.clone()));
     }
     pb::ModelProto {
         ir_version: IR_VERSION,

@@ -13,9 +13,9 @@
 //! 16 outputs, per group of 4 inputs, 64 bytes), so 16 bytes hold 4 inputs of 4 outputs and a
 //! broadcast group of 4 activations meets them lane for lane.
 
+use alloc::vec::Vec;
 use core::arch::aarch64::*;
 use core::arch::asm;
-use std::vec::Vec;
 
 use super::{Layer, Sink};
 
@@ -182,8 +182,8 @@ pub(super) unsafe fn layer_dotprod(l: &Layer, a: &[u8], n: usize, emit: &mut Sin
 
 #[cfg(test)]
 mod tests {
+    use alloc::vec::Vec;
     use std::println;
-    use std::vec::Vec;
 
     use super::super::Kernel;
 
@@ -217,7 +217,7 @@ mod tests {
                 .collect();
             // w[j * inputs + k], packed as in `Layer::packed` (one block of 16 outputs).
             let inputs = groups * 4;
-            let mut packed = std::vec![0i8; groups * 64];
+            let mut packed = alloc::vec![0i8; groups * 64];
             for j in 0..16 {
                 for k in 0..inputs {
                     packed[(k / 4) * 64 + j * 4 + k % 4] = w[j * inputs + k];

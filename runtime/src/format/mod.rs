@@ -1,0 +1,251 @@
+//! The model contract between `imsat train` and every runtime: what an exported ONNX file
+//! says about itself (its metadata keys and values) and how those are read. The trainer
+//! writes with these constants and the encoders read with [`ModelInfo::from_metadata`], so
+//! the two sides cannot drift. `no_std`: a board without an OS reads the same contract.
+//!
+//! An exported model takes pixels (or view values), f32 `[N, d]` in 0..255, named
+//! [`INPUT_NAME`], and returns logits f32 `[N, K or M]`, named [`OUTPUT_NAME`].
+
+pub mod onnx;
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::view::View;
+
+/// The only `imsat.format_version` this runtime reads, and the one the trainer writes.
+pub const FORMAT_VERSION: &str = "1";
+
+/// Name of the graph input (pixels, f32 `[N, d]`, 0..255).
+pub const INPUT_NAME: &str = "pixels";
+/// Name of the graph output (logits, f32 `[N, outputs]`).
+pub const OUTPUT_NAME: &str = "logits";
+
+/// Keys of the metadata (`metadata_props`) every exported model carries.
+pub mod keys {
+    /// `cluster` or `hash`.
+    pub const TASK: &str = "imsat.task";
+    /// K clusters or M bits: the width of the logits.
+    pub const OUTPUTS: &str = "imsat.outputs";
+    /// Shape of one input image, e.g. `28x28` (the input row is its product).
+    pub const INPUT_SHAPE: &str = "imsat.input_shape";
+    /// Version of this layout of inputs, outputs and metadata ([`super::FORMAT_VERSION`]).
+    pub const FORMAT_VERSION: &str = "imsat.format_version";
+    /// The training report, JSON (data hash, seed, metrics).
+    pub const REPORT: &str = "imsat.report";
+    /// `true` for the int8 model, `false` for f32.
+    pub const INT8: &str = "imsat.int8";
+    /// How the int8 model was quantized (free text), absent on f32 models.
+    pub const QUANTIZATION: &str = "imsat.quantization";
+    /// How a photo becomes the input (see [`crate::view`]), absent on digit models.
+    pub const VIEW: &str = crate::view::METADATA_KEY;
+}
+
+/// What an exported model computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    /// Softmax over K clusters: the output is a cluster id.
+    Cluster,
+    /// M independent bits: the output is an M-bit code.
+    Hash,
+}
+
+impl Task {
+    /// `cluster` or `hash`, as in the metadata.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Task::Cluster => "cluster",
+            Task::Hash => "hash",
+        }
+    }
+
+    /// The task named `text` in the metadata.
+    pub fn from_metadata(text: &str) -> Option<Task> {
+        [Task::Cluster, Task::Hash]
+            .into_iter()
+            .find(|t| t.as_str() == text)
+    }
+}
+
+impl core::fmt::Display for Task {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the model's metadata says about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelInfo {
+    pub task: Task,
+    /// K clusters or M bits (the logits' width).
+    pub outputs: usize,
+    /// Shape of one image, e.g. `[28, 28]`.
+    pub input_shape: Vec<usize>,
+    /// Whether this is the int8 model.
+    pub int8: bool,
+    /// The training report (JSON text), empty when absent.
+    pub report: String,
+    /// How a photo of any size becomes the input (`imsat.view`); `None` for models that take
+    /// images already at `input_shape` (the digit models).
+    pub view: Option<View>,
+}
+
+impl ModelInfo {
+    /// Values per image (the product of `input_shape`).
+    pub fn input_dim(&self) -> usize {
+        self.input_shape.iter().product()
+    }
+
+    /// The shape as the metadata writes it, e.g. `28x28`.
+    pub fn shape_text(&self) -> String {
+        let dims: Vec<String> = self.input_shape.iter().map(|d| format!("{d}")).collect();
+        dims.join("x")
+    }
+
+    /// Read the metadata through `get` (key to value). The error says what is missing or
+    /// wrong, in words a user can act on.
+    pub fn from_metadata<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<ModelInfo, String> {
+        let need = |key: &str| get(key).ok_or_else(|| format!("metadata `{key}` is missing"));
+        let version = need(keys::FORMAT_VERSION)?;
+        if version != FORMAT_VERSION {
+            return Err(format!(
+                "format version {version:?} is not supported (this runtime reads {FORMAT_VERSION:?})"
+            ));
+        }
+        let task_text = need(keys::TASK)?;
+        let task = Task::from_metadata(task_text)
+            .ok_or_else(|| format!("unknown task {task_text:?} (expected cluster or hash)"))?;
+        let outputs_text = need(keys::OUTPUTS)?;
+        let outputs = match outputs_text.parse::<usize>() {
+            Ok(v) if (1..=crate::code::MAX_BITS).contains(&v) => v,
+            _ => {
+                return Err(format!(
+                    "`{}` is {outputs_text:?}, not a positive width",
+                    keys::OUTPUTS
+                ));
+            }
+        };
+        if task == Task::Cluster && outputs < 2 {
+            return Err(format!(
+                "a cluster model needs at least 2 outputs, has {outputs}"
+            ));
+        }
+        let shape_text = need(keys::INPUT_SHAPE)?;
+        let input_shape: Option<Vec<usize>> = shape_text
+            .split('x')
+            .map(|s| s.trim().parse::<usize>().ok().filter(|&d| d > 0))
+            .collect();
+        let input_shape = input_shape
+            .filter(|s| {
+                s.iter()
+                    .try_fold(1usize, |a, &d| a.checked_mul(d))
+                    .is_some_and(|d| d <= 1 << 28)
+            })
+            .ok_or_else(|| format!("`{}` is {shape_text:?}, not like 28x28", keys::INPUT_SHAPE))?;
+        let int8 = match get(keys::INT8) {
+            Some("true") => true,
+            Some("false") | None => false,
+            Some(other) => {
+                return Err(format!("`{}` is {other:?}, not true or false", keys::INT8));
+            }
+        };
+        let view = match get(keys::VIEW) {
+            None => None,
+            Some(text) => {
+                let view = View::from_metadata(text).map_err(|e| format!("{e}"))?;
+                if input_shape != [view.rows, view.cols] {
+                    return Err(format!(
+                        "view {text:?} does not match the input shape {shape_text:?}"
+                    ));
+                }
+                Some(view)
+            }
+        };
+        Ok(ModelInfo {
+            task,
+            outputs,
+            input_shape,
+            int8,
+            report: get(keys::REPORT).map(String::from).unwrap_or_default(),
+            view,
+        })
+    }
+}
+
+/// Index of the largest value of each row of `k` (the first one on ties), or the position
+/// of the first NaN.
+pub fn argmax_rows(logits: &[f32], k: usize) -> Result<Vec<u32>, crate::error::Error> {
+    if let Some(position) = logits.iter().position(|v| v.is_nan()) {
+        return Err(crate::error::Error::NotANumber { position });
+    }
+    Ok(logits
+        .chunks_exact(k.max(1))
+        .map(|row| {
+            let mut best = 0;
+            for (i, &v) in row.iter().enumerate() {
+                if v > row[best] {
+                    best = i;
+                }
+            }
+            best as u32
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(pairs: &[(&'static str, &'static str)]) -> Result<ModelInfo, String> {
+        ModelInfo::from_metadata(|k| pairs.iter().find(|(key, _)| *key == k).map(|(_, v)| *v))
+    }
+
+    const BASE: [(&str, &str); 4] = [
+        (keys::FORMAT_VERSION, FORMAT_VERSION),
+        (keys::TASK, "hash"),
+        (keys::OUTPUTS, "64"),
+        (keys::INPUT_SHAPE, "16x16"),
+    ];
+
+    #[test]
+    fn reads_what_the_keys_say() {
+        let mut pairs = BASE.to_vec();
+        pairs.push((keys::VIEW, "gray-area-16x16-norm"));
+        pairs.push((keys::INT8, "true"));
+        let got = info(&pairs).unwrap();
+        assert_eq!(got.task, Task::Hash);
+        assert_eq!((got.outputs, got.input_dim(), got.int8), (64, 256, true));
+        assert_eq!(got.shape_text(), "16x16");
+        assert!(got.view.is_some_and(|v| v.normalize));
+    }
+
+    #[test]
+    fn names_what_is_wrong() {
+        for (key, value, says) in [
+            (keys::FORMAT_VERSION, "2", "format version"),
+            (keys::TASK, "regress", "unknown task"),
+            (keys::OUTPUTS, "0", "not a positive width"),
+            (keys::INPUT_SHAPE, "28xx28", "not like 28x28"),
+            (keys::INT8, "yes", "not true or false"),
+            (keys::VIEW, "gray-area-8x8-norm", "does not match"),
+        ] {
+            let mut pairs = BASE.to_vec();
+            pairs.retain(|(k, _)| *k != key);
+            pairs.push((key, value));
+            let err = info(&pairs).unwrap_err();
+            assert!(err.contains(says), "{key}={value}: {err}");
+        }
+        let err = info(&BASE[1..]).unwrap_err();
+        assert!(err.contains("`imsat.format_version` is missing"), "{err}");
+    }
+
+    #[test]
+    fn argmax_takes_the_first_of_ties_and_refuses_nan() {
+        assert_eq!(
+            argmax_rows(&[1.0, 3.0, 3.0, 0.0, 0.0, 0.0], 3).unwrap(),
+            [1, 0]
+        );
+        assert!(argmax_rows(&[1.0, f32::NAN], 2).is_err());
+    }
+}

@@ -1,0 +1,152 @@
+//! The integer kernels of the int8 executor: one layer's `u8 x i8` products summed in i32,
+//! then `acc * multiplier + bias` handed to a [`Sink`]. Every kernel computes the same exact
+//! integer sums, so the logits do not depend on the kernel; they differ only in speed.
+//! The portable one is here; the SIMD ones sit one file per instruction set, picked at run
+//! time through [`crate::cpu`] (with `std`) or by the build target (without).
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "aarch64")]
+mod neon;
+#[cfg(target_arch = "x86_64")]
+mod vnni;
+
+use crate::cpu::{Feature, has_all};
+
+use super::layer::Layer;
+
+/// The integer kernel: `Vnni` (AVX-512 VNNI), `Avx2`, `Dotprod` (aarch64 SDOT), `Neon`
+/// (aarch64 baseline), or the portable `Generic` one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    Generic,
+    Avx2,
+    Vnni,
+    Neon,
+    Dotprod,
+}
+
+/// Every kernel, whether or not this CPU runs it.
+pub const ALL: [Kernel; 5] = [
+    Kernel::Generic,
+    Kernel::Avx2,
+    Kernel::Vnni,
+    Kernel::Neon,
+    Kernel::Dotprod,
+];
+
+impl Kernel {
+    /// `generic`, `avx2`, `vnni`, `neon` or `dotprod`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Generic => "generic",
+            Kernel::Avx2 => "avx2",
+            Kernel::Vnni => "vnni",
+            Kernel::Neon => "neon",
+            Kernel::Dotprod => "dotprod",
+        }
+    }
+
+    /// The kernel called `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The CPU features the kernel needs (and the architecture it is compiled for).
+    fn needs(self) -> Option<&'static [Feature]> {
+        match self {
+            Kernel::Generic => Some(&[]),
+            Kernel::Avx2 if cfg!(target_arch = "x86_64") => Some(&[Feature::Avx2]),
+            Kernel::Vnni if cfg!(target_arch = "x86_64") => {
+                Some(&[Feature::Avx512f, Feature::Avx512bw, Feature::Avx512vnni])
+            }
+            Kernel::Neon if cfg!(target_arch = "aarch64") => Some(&[Feature::Neon]),
+            Kernel::Dotprod if cfg!(target_arch = "aarch64") => {
+                Some(&[Feature::Neon, Feature::Dotprod])
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether this CPU can run the kernel.
+    pub fn supported(self) -> bool {
+        self.needs().is_some_and(has_all)
+    }
+
+    /// The fastest kernel this CPU runs.
+    pub fn best() -> Self {
+        [Kernel::Vnni, Kernel::Avx2, Kernel::Dotprod, Kernel::Neon]
+            .into_iter()
+            .find(|k| k.supported())
+            .unwrap_or(Kernel::Generic)
+    }
+}
+
+/// tract's QuantizeLinear to u8 with zero point 0: `round_ties_even(y * inv_scale)`
+/// clamped to 0..=255 (NaN gives 0). Branch-free: clamp first,
+/// then round by adding and removing 2^23, as tract does (no SSE4.1 `round` needed).
+#[inline(always)]
+pub(crate) fn quantize_u8(y: f32, inv_scale: f32) -> u8 {
+    const TOINT: f32 = 8_388_608.0; // 2^23
+    let x = (y * inv_scale).clamp(0.0, 255.0); // NaN stays NaN, and `NaN as u8` is 0
+    ((x + TOINT) - TOINT) as u8
+}
+
+/// Where a layer's outputs go: u8 codes for the next layer, or the f32 logits.
+pub(crate) enum Sink<'a> {
+    U8 {
+        buf: &'a mut [u8],
+        stride: usize,
+        inv: f32,
+    },
+    F32 {
+        buf: &'a mut [f32],
+        width: usize,
+    },
+}
+
+impl Sink<'_> {
+    #[inline(always)]
+    fn put(&mut self, r: usize, j: usize, y: f32) {
+        match self {
+            Sink::U8 { buf, stride, inv } => buf[r * *stride + j] = quantize_u8(y, *inv),
+            Sink::F32 { buf, width } => buf[r * *width + j] = y,
+        }
+    }
+}
+
+#[inline(always)]
+fn dot(a: &[u8], w: &[i8]) -> i32 {
+    a.iter().zip(w).map(|(&x, &y)| x as i32 * y as i32).sum()
+}
+
+/// The portable kernel: `emit.put(row, j, acc * multiplier + bias[j])` for every row and
+/// output of a layer.
+fn layer_generic(l: &Layer, a: &[u8], n: usize, emit: &mut Sink<'_>) {
+    for r in 0..n {
+        let x = &a[r * l.stride..(r + 1) * l.stride];
+        for (j, w) in l.wt.chunks_exact(l.stride).take(l.d_out).enumerate() {
+            let acc = dot(x, w);
+            emit.put(r, j, acc as f32 * l.multiplier + l.bias[j]);
+        }
+    }
+}
+
+/// Run one layer on `n` rows of `a` (`l.stride` bytes each) with `kernel`.
+pub(crate) fn run_layer(kernel: Kernel, l: &Layer, a: &[u8], n: usize, emit: &mut Sink<'_>) {
+    match kernel {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: an executor only holds a kernel that `Kernel::supported` accepted.
+        Kernel::Vnni => unsafe { vnni::layer(l, a, n, emit) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Kernel::Avx2 => unsafe { avx2::layer(l, a, n, emit) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: as above.
+        Kernel::Neon => unsafe { neon::layer_neon(l, a, n, emit) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: as above.
+        Kernel::Dotprod => unsafe { neon::layer_dotprod(l, a, n, emit) },
+        _ => layer_generic(l, a, n, emit),
+    }
+}

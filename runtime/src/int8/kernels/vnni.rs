@@ -1,0 +1,181 @@
+//! AVX-512 VNNI: `vpdpbusd` multiplies 4 u8 activations (broadcast) by the 4 i8 weights
+//! of each of 16 outputs and adds to 16 i32 sums, exactly; tiles of up to 4 rows x 64
+//! outputs keep 16 sums in registers and need no horizontal additions.
+
+use core::arch::x86_64::*;
+
+use super::{Layer, Sink};
+
+/// Sums of rows x (16 C outputs from block `cb0`), into `out[r][0..16 C]`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn tile<const R: usize, const C: usize>(
+    rows: &[&[u8]],
+    packed: &[i8],
+    groups: usize,
+    cb0: usize,
+    out: &mut [[i32; 64]; 4],
+) {
+    assert!(rows.len() == R && rows.iter().all(|r| r.len() >= groups * 4));
+    assert!(packed.len() >= (cb0 + C) * groups * 64);
+    let mut acc = [[_mm512_setzero_si512(); C]; R];
+    for g in 0..groups {
+        let mut w = [_mm512_setzero_si512(); C];
+        for (c, w) in w.iter_mut().enumerate() {
+            // SAFETY: ((cb0 + c) * groups + g + 1) * 64 <= packed.len() (checked above).
+            *w = unsafe {
+                _mm512_loadu_si512(packed.as_ptr().add(((cb0 + c) * groups + g) * 64).cast())
+            };
+        }
+        for r in 0..R {
+            // SAFETY: g * 4 + 4 <= rows[r].len() (checked above).
+            let a = unsafe { rows[r].as_ptr().add(g * 4).cast::<i32>().read_unaligned() };
+            let a = _mm512_set1_epi32(a);
+            for c in 0..C {
+                acc[r][c] = _mm512_dpbusd_epi32(acc[r][c], a, w[c]);
+            }
+        }
+    }
+    for (sums, acc) in out.iter_mut().zip(&acc) {
+        for (c, &v) in acc.iter().enumerate() {
+            // SAFETY: c * 16 + 16 <= 64.
+            unsafe { _mm512_storeu_si512(sums.as_mut_ptr().add(c * 16).cast(), v) };
+        }
+    }
+}
+
+/// 16 outputs as `Sink::put` computes them for a u8 sink, vectorized with the same
+/// roundings: `cvt(acc) * m + bias` (no fused multiply-add), times `inv`, rounded to
+/// nearest-even by `vcvtps2dq`, NaN and negatives to 0, above 255 to 255.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn requantize16(acc: &[i32], m: f32, bias: &[f32], inv: f32, out: &mut [u8]) {
+    assert!(acc.len() == 16 && bias.len() == 16 && out.len() == 16);
+    // SAFETY: every pointer covers 16 elements (checked above).
+    let (a, b) = unsafe {
+        (
+            _mm512_loadu_si512(acc.as_ptr().cast()),
+            _mm512_loadu_ps(bias.as_ptr()),
+        )
+    };
+    let y = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(a), _mm512_set1_ps(m)), b);
+    let x = _mm512_mul_ps(y, _mm512_set1_ps(inv));
+    // min(255, x) keeps NaN (the second operand), which converts to i32::MIN, then 0.
+    let x = _mm512_min_ps(_mm512_set1_ps(255.0), x);
+    let q = _mm512_max_epi32(_mm512_cvtps_epi32(x), _mm512_setzero_si512());
+    // SAFETY: out holds 16 bytes.
+    unsafe { _mm_storeu_si128(out.as_mut_ptr().cast(), _mm512_cvtepi32_epi8(q)) };
+}
+
+/// # Safety
+/// The CPU must support avx512f, avx512bw and avx512vnni.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+pub(super) unsafe fn layer(l: &Layer, a: &[u8], n: usize, emit: &mut Sink<'_>) {
+    let (s, groups, blocks) = (l.stride, l.stride / 4, l.d_out.div_ceil(16));
+    let mut out = [[0i32; 64]; 4];
+    let mut r0 = 0;
+    while r0 < n {
+        let take = (n - r0).min(4);
+        let rows: [&[u8]; 4] = core::array::from_fn(|i| {
+            let i = r0 + i.min(take - 1);
+            &a[i * s..(i + 1) * s]
+        });
+        let rows = &rows[..take];
+        let mut cb = 0;
+        while cb < blocks {
+            let c = (blocks - cb).min(4);
+            let p = &l.packed[..];
+            match (take, c) {
+                (1, 1) => tile::<1, 1>(rows, p, groups, cb, &mut out),
+                (1, 2) => tile::<1, 2>(rows, p, groups, cb, &mut out),
+                (1, 3) => tile::<1, 3>(rows, p, groups, cb, &mut out),
+                (1, _) => tile::<1, 4>(rows, p, groups, cb, &mut out),
+                (2, 1) => tile::<2, 1>(rows, p, groups, cb, &mut out),
+                (2, 2) => tile::<2, 2>(rows, p, groups, cb, &mut out),
+                (2, 3) => tile::<2, 3>(rows, p, groups, cb, &mut out),
+                (2, _) => tile::<2, 4>(rows, p, groups, cb, &mut out),
+                (3, 1) => tile::<3, 1>(rows, p, groups, cb, &mut out),
+                (3, 2) => tile::<3, 2>(rows, p, groups, cb, &mut out),
+                (3, 3) => tile::<3, 3>(rows, p, groups, cb, &mut out),
+                (3, _) => tile::<3, 4>(rows, p, groups, cb, &mut out),
+                (_, 1) => tile::<4, 1>(rows, p, groups, cb, &mut out),
+                (_, 2) => tile::<4, 2>(rows, p, groups, cb, &mut out),
+                (_, 3) => tile::<4, 3>(rows, p, groups, cb, &mut out),
+                (_, _) => tile::<4, 4>(rows, p, groups, cb, &mut out),
+            }
+            for (dr, sums) in out.iter().enumerate().take(take) {
+                let r = r0 + dr;
+                let mut col = 0;
+                // Whole blocks of 16 outputs into the next layer's u8 input: vectorized.
+                if let Sink::U8 { buf, stride, inv } = emit {
+                    while col + 16 <= 16 * c && cb * 16 + col + 16 <= l.d_out {
+                        let j = cb * 16 + col;
+                        let at = r * *stride + j;
+                        requantize16(
+                            &sums[col..col + 16],
+                            l.multiplier,
+                            &l.bias[j..j + 16],
+                            *inv,
+                            &mut buf[at..at + 16],
+                        );
+                        col += 16;
+                    }
+                }
+                for (col, &acc) in sums.iter().enumerate().take(16 * c).skip(col) {
+                    let j = cb * 16 + col;
+                    if j < l.d_out {
+                        emit.put(r, j, acc as f32 * l.multiplier + l.bias[j]);
+                    }
+                }
+            }
+            cb += c;
+        }
+        r0 += take;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec::Vec;
+
+    #[test]
+    fn vector_requantization_equals_the_scalar_one() {
+        if !super::super::Kernel::Vnni.supported() {
+            return;
+        }
+        let specials = [i32::MIN, -1, 0, 1, 2, 127, 128, 255, 256, 1 << 20, i32::MAX];
+        let mut acc: Vec<i32> = specials.to_vec();
+        acc.extend((0..4000).map(|i| (i * 7919 % 20011) - 10005));
+        acc.resize(acc.len().div_ceil(16) * 16, 3);
+        let bias: Vec<f32> = (0..16).map(|j| j as f32 * 0.37 - 2.5).collect();
+        for (m, inv) in [
+            (0.05f32, 1.0f32),
+            (0.5, 0.5),
+            (1.0 / 3.0, 3.0),
+            (1e-3, 7.1),
+            (f32::NAN, 1.0),
+        ] {
+            for chunk in acc.chunks_exact(16) {
+                let mut got = [0u8; 16];
+                // SAFETY: the CPU supports the kernel (checked above).
+                unsafe { super::requantize16(chunk, m, &bias, inv, &mut got) };
+                for c in 0..16 {
+                    let y = chunk[c] as f32 * m + bias[c];
+                    assert_eq!(
+                        got[c],
+                        super::super::quantize_u8(y, inv),
+                        "acc {} m {m} inv {inv}",
+                        chunk[c]
+                    );
+                }
+            }
+        }
+        // Exact ties round to even, as tract does.
+        let ties: Vec<i32> = (0..16).map(|i| 2 * i + 1).collect();
+        let mut got = [0u8; 16];
+        // SAFETY: as above.
+        unsafe { super::requantize16(&ties, 0.5, &[0.0; 16], 1.0, &mut got) };
+        let want: Vec<u8> = (0..16)
+            .map(|i| ((2 * i + 1) as f32 * 0.5).round_ties_even() as u8)
+            .collect();
+        assert_eq!(&got[..], &want[..]);
+    }
+}

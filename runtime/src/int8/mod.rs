@@ -1,0 +1,240 @@
+//! The native int8 executor: pixels to codes without an OS. It reads the int8 ONNX file
+//! `imsat train` exports (through the `no_std` reader in [`crate::format::onnx`], borrowing
+//! nothing after load), runs the integer matrix products in plain Rust, and does the float
+//! steps exactly as tract does them (`acc as f32 * multiplier + bias`, then
+//! `round_ties_even(y * (1/scale))` clamped to u8), so its codes are tract's, bit for bit.
+//!
+//! With `std` the kernel is chosen at run time (AVX-512 VNNI or AVX2 on x86-64, NEON with or
+//! without the dot products on aarch64); without `std`, from the build target's features,
+//! else the portable kernel. The `std` encoder ([`crate::encoder`]) uses this executor for
+//! int8 models in the exported layout.
+//!
+//! ```
+//! use imsat_runtime::int8::Int8Model;
+//! # let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../models/hash32.int8.onnx"))?;
+//! // `bytes`: the int8 ONNX file, e.g. `include_bytes!("hash32.int8.onnx")` on a board.
+//! let model = Int8Model::from_onnx(&bytes)?;
+//! let images = vec![0u8; 2 * model.input_dim()];
+//! let codes = model.codes(&images)?; // 2 codes of 32 bits
+//! assert_eq!((codes.len(), codes.bits()), (2, 32));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod graph;
+pub mod kernels;
+mod layer;
+
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::code::Codes;
+use crate::format::onnx::{Model, ParseError};
+use crate::format::{ModelInfo, Task, argmax_rows};
+
+pub use graph::Mismatch;
+pub use kernels::Kernel;
+use kernels::{Sink, quantize_u8, run_layer};
+use layer::Layer;
+
+/// Rows run through the layers at once; larger batches are split (bounds memory).
+pub const MAX_ROWS_PER_RUN: usize = 1024;
+
+/// Why an int8 model cannot be loaded or run.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Int8Error {
+    #[error("not a valid ONNX model: {0}")]
+    Parse(#[from] ParseError),
+    #[error("not an imsat model: {0}")]
+    Metadata(String),
+    #[error("not an int8 model in the layout `imsat train` exports: {0}")]
+    Layout(Mismatch),
+    #[error("empty batch: no images to encode")]
+    EmptyBatch,
+    #[error("batch of {len} values is not a whole number of {width}-value images")]
+    BatchWidth { len: usize, width: usize },
+    #[error("this is a {actual} model, but {expected} output was asked for")]
+    WrongTask { expected: Task, actual: Task },
+    #[error("the model produced invalid codes: {0}")]
+    Codes(#[from] crate::error::Error),
+}
+
+/// The layers of an exported int8 graph and the kernel that runs them.
+#[derive(Debug, Clone)]
+pub struct Int8Mlp {
+    kernel: Kernel,
+    input_inv_scale: f32,
+    layers: Vec<Layer>,
+}
+
+impl Int8Mlp {
+    /// The executor for `model`'s graph, which must be exactly the exported int8 layout
+    /// reading the graph's only input and writing its only output.
+    pub fn from_model(model: &Model<'_>) -> Result<Self, Mismatch> {
+        let g = &model.graph;
+        let (&[input], &[output]) = (&g.inputs[..], &g.outputs[..]) else {
+            return Err("the graph does not have one input and one output");
+        };
+        let (input_inv_scale, layers) = graph::layers(g, input, output)?;
+        Ok(Int8Mlp {
+            kernel: Kernel::best(),
+            input_inv_scale,
+            layers,
+        })
+    }
+
+    /// Values per input row.
+    pub fn input_dim(&self) -> usize {
+        self.layers[0].d_in
+    }
+
+    /// Width of the logits.
+    pub fn outputs(&self) -> usize {
+        self.layers[self.layers.len() - 1].d_out
+    }
+
+    /// The kernel that runs the products.
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
+    }
+
+    /// The same executor on `kernel`, if this CPU runs it.
+    pub fn with_kernel(mut self, kernel: Kernel) -> Option<Self> {
+        kernel.supported().then(|| {
+            self.kernel = kernel;
+            self
+        })
+    }
+
+    /// Logits of `n` rows of pixels (f32 or u8; both quantized as f32 values), row-major;
+    /// `pixels` holds `n * input_dim` values.
+    pub fn logits<P: Copy + Into<f32>>(&self, pixels: &[P], n: usize) -> Vec<f32> {
+        let first = &self.layers[0];
+        let mut a = vec![0u8; n * first.stride];
+        for (row, px) in a
+            .chunks_exact_mut(first.stride)
+            .zip(pixels.chunks_exact(first.d_in))
+        {
+            for (q, &p) in row.iter_mut().zip(px) {
+                *q = quantize_u8(p.into(), self.input_inv_scale);
+            }
+        }
+        let mut out = Vec::new();
+        for (i, l) in self.layers.iter().enumerate() {
+            match l.next_inv_scale {
+                Some(inv) => {
+                    let stride = self.layers[i + 1].stride;
+                    let mut next = vec![0u8; n * stride];
+                    let mut sink = Sink::U8 {
+                        buf: &mut next,
+                        stride,
+                        inv,
+                    };
+                    run_layer(self.kernel, l, &a, n, &mut sink);
+                    a = next;
+                }
+                None => {
+                    out = vec![0f32; n * l.d_out];
+                    let width = l.d_out;
+                    let mut sink = Sink::F32 {
+                        buf: &mut out,
+                        width,
+                    };
+                    run_layer(self.kernel, l, &a, n, &mut sink);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// An int8 model ready to encode: its metadata and its executor. Everything a board needs
+/// to turn pixels (or a photo, through [`ModelInfo::view`]) into codes.
+#[derive(Debug, Clone)]
+pub struct Int8Model {
+    info: ModelInfo,
+    mlp: Int8Mlp,
+}
+
+impl Int8Model {
+    /// Load the bytes of an int8 ONNX file exported by `imsat train`: metadata checked,
+    /// weights copied into the kernels' layout (the bytes can be dropped afterwards).
+    pub fn from_onnx(bytes: &[u8]) -> Result<Self, Int8Error> {
+        let model = Model::parse(bytes)?;
+        let info = ModelInfo::from_metadata(|k| model.metadata(k)).map_err(Int8Error::Metadata)?;
+        if !info.int8 {
+            return Err(Int8Error::Layout(
+                "the metadata says f32 (`imsat.int8` is not true); use the .int8.onnx file",
+            ));
+        }
+        let mlp = Int8Mlp::from_model(&model).map_err(Int8Error::Layout)?;
+        if mlp.input_dim() != info.input_dim() || mlp.outputs() != info.outputs {
+            return Err(Int8Error::Layout(
+                "the graph's widths differ from the metadata",
+            ));
+        }
+        Ok(Int8Model { info, mlp })
+    }
+
+    /// What the metadata says (task, widths, view).
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// Values per image.
+    pub fn input_dim(&self) -> usize {
+        self.info.input_dim()
+    }
+
+    /// The kernel that runs the products.
+    pub fn kernel(&self) -> Kernel {
+        self.mlp.kernel
+    }
+
+    /// The same model on `kernel`, if this CPU runs it (all kernels give the same logits).
+    pub fn with_kernel(mut self, kernel: Kernel) -> Option<Self> {
+        self.mlp = self.mlp.with_kernel(kernel)?;
+        Some(self)
+    }
+
+    /// Logits (row-major, `outputs` per image) of u8 images (`input_dim` bytes each).
+    pub fn logits(&self, images: &[u8]) -> Result<Vec<f32>, Int8Error> {
+        let width = self.input_dim();
+        if images.is_empty() {
+            return Err(Int8Error::EmptyBatch);
+        }
+        if !images.len().is_multiple_of(width) {
+            return Err(Int8Error::BatchWidth {
+                len: images.len(),
+                width,
+            });
+        }
+        let mut out = Vec::with_capacity(images.len() / width * self.info.outputs);
+        for chunk in images.chunks(MAX_ROWS_PER_RUN * width) {
+            out.extend(self.mlp.logits(chunk, chunk.len() / width));
+        }
+        Ok(out)
+    }
+
+    fn expect(&self, expected: Task) -> Result<(), Int8Error> {
+        match self.info.task {
+            actual if actual != expected => Err(Int8Error::WrongTask { expected, actual }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Packed codes (bit p = logit p > 0) of u8 images; a hash model only.
+    pub fn codes(&self, images: &[u8]) -> Result<Codes, Int8Error> {
+        self.expect(Task::Hash)?;
+        Ok(Codes::from_logits(
+            self.info.outputs,
+            &self.logits(images)?,
+        )?)
+    }
+
+    /// Cluster ids (argmax, lowest id on ties) of u8 images; a cluster model only.
+    pub fn clusters(&self, images: &[u8]) -> Result<Vec<u32>, Int8Error> {
+        self.expect(Task::Cluster)?;
+        Ok(argmax_rows(&self.logits(images)?, self.info.outputs)?)
+    }
+}

@@ -1,0 +1,115 @@
+//! The `no_std` int8 executor ([`Int8Model`]: the runtime's own ONNX reader and the portable
+//! kernel, what a board without an OS runs) gives the same codes as the `std` encoder on
+//! tract, an independent implementation, for every shipped int8 model: the four digit models
+//! on the 10,000 bundled digits, photo64 on those digits through its own view.
+#![cfg(feature = "encoder")]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use imsat_runtime::encoder::{Encoder, Task};
+use imsat_runtime::int8::{Int8Error, Int8Model, Kernel};
+
+const MODELS: [&str; 5] = ["hash16", "hash32", "hash64", "cluster10", "photo64"];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The bundled digits, 784 bytes each (IDX, gzip).
+fn digits() -> Vec<u8> {
+    let file = std::fs::File::open(root().join("data/mnist10k/images-idx3-ubyte.gz")).unwrap();
+    let mut raw = Vec::new();
+    flate2::read::GzDecoder::new(file)
+        .read_to_end(&mut raw)
+        .unwrap();
+    assert_eq!(raw.len(), 16 + 10_000 * 784, "IDX size");
+    raw.split_off(16)
+}
+
+fn model_bytes(name: &str, int8: bool) -> Vec<u8> {
+    let file = format!("models/{name}{}.onnx", if int8 { ".int8" } else { "" });
+    std::fs::read(root().join(file)).unwrap()
+}
+
+#[test]
+fn no_std_codes_equal_the_std_encoders_on_10k_digits() {
+    let digits = digits();
+    for name in MODELS {
+        let bytes = model_bytes(name, true);
+        let model = Int8Model::from_onnx(&bytes)
+            .unwrap()
+            .with_kernel(Kernel::Generic)
+            .unwrap();
+        let tract = Encoder::from_bytes(&bytes, name).unwrap().tract_only();
+        assert_eq!(model.info(), tract.info(), "{name}: metadata");
+        let images: Vec<u8> = match model.info().view {
+            Some(view) => digits
+                .chunks_exact(784)
+                .flat_map(|d| view.apply(d, 28, 28, 1).unwrap())
+                .collect(),
+            None => digits.clone(),
+        };
+        assert_eq!(images.len(), 10_000 * model.input_dim());
+        match model.info().task {
+            Task::Hash => {
+                let got = model.codes(&images).unwrap();
+                assert_eq!(got, tract.codes(&images).unwrap(), "{name}: codes");
+                println!("{name}: 10,000 codes of {} bits equal tract's", got.bits());
+            }
+            Task::Cluster => {
+                let got = model.clusters(&images).unwrap();
+                assert_eq!(got, tract.clusters(&images).unwrap(), "{name}: clusters");
+                println!("{name}: 10,000 cluster ids equal tract's");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_best_kernel_agrees_with_the_portable_one() {
+    let digits = digits();
+    let bytes = model_bytes("hash64", true);
+    let best = Int8Model::from_onnx(&bytes).unwrap();
+    let generic = best.clone().with_kernel(Kernel::Generic).unwrap();
+    let (a, b) = (
+        best.logits(&digits).unwrap(),
+        generic.logits(&digits).unwrap(),
+    );
+    assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()));
+    println!(
+        "hash64: {} kernel logits identical to generic",
+        best.kernel().name()
+    );
+}
+
+#[test]
+fn bad_models_and_batches_are_errors_not_panics() {
+    // The f32 model is not for this executor, and says so.
+    let err = Int8Model::from_onnx(&model_bytes("hash32", false)).unwrap_err();
+    assert!(matches!(err, Int8Error::Layout(_)), "{err}");
+    assert!(err.to_string().contains(".int8.onnx"), "{err}");
+    // Every truncation of a model is an error (or, cut between fields, a model whose
+    // metadata or graph is incomplete): never a panic.
+    let bytes = model_bytes("hash16", true);
+    for end in (0..bytes.len()).step_by(97) {
+        assert!(Int8Model::from_onnx(&bytes[..end]).is_err(), "cut at {end}");
+    }
+    assert!(matches!(
+        Int8Model::from_onnx(b"not a model at all").unwrap_err(),
+        Int8Error::Parse(_) | Int8Error::Metadata(_)
+    ));
+    let model = Int8Model::from_onnx(&bytes).unwrap();
+    assert_eq!(model.logits(&[]).unwrap_err(), Int8Error::EmptyBatch);
+    assert!(matches!(
+        model.codes(&[0; 785]).unwrap_err(),
+        Int8Error::BatchWidth {
+            len: 785,
+            width: 784
+        }
+    ));
+    assert!(matches!(
+        model.clusters(&[0; 784]).unwrap_err(),
+        Int8Error::WrongTask { .. }
+    ));
+}
