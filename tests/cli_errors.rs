@@ -451,18 +451,33 @@ fn index_bytes() -> Vec<u8> {
     Index::from_codes(Codes::from_words(8, vec![1, 2, 3, 200]).unwrap()).to_bytes()
 }
 
-/// Searches index bytes `bytes` (written as `name`) with one valid 8-bit query.
+/// Searches index bytes `bytes` (written as `name`) with one valid 8-bit query, loaded and
+/// in place (memory-mapped): both must give the same answers and the same errors.
 fn search_index(name: &str, bytes: &[u8]) -> Output {
     let d = tmp();
     let index = write(&d, name, bytes);
     let queries = write(&d, "q.u64", &1u64.to_le_bytes());
-    imsat(&[
+    let args = [
         "search",
         "--index",
         s(&index),
         "--queries-raw-u64",
         s(&queries),
-    ])
+    ];
+    let loaded = imsat(&args);
+    let mapped = imsat(&[&args[..], &["--in-place"]].concat());
+    assert_eq!(loaded.status.code(), mapped.status.code(), "{name}");
+    assert_eq!(loaded.stderr, mapped.stderr, "{name}: errors");
+    let answers = |o: &Output| {
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        let lines: Vec<String> = text.lines().map(String::from).collect();
+        lines[..lines.len().saturating_sub(1)].to_vec()
+    };
+    assert_eq!(answers(&loaded), answers(&mapped), "{name}: answers");
+    if loaded.status.success() {
+        assert!(String::from_utf8_lossy(&mapped.stdout).contains("in place"));
+    }
+    loaded
 }
 
 #[test]

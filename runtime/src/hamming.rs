@@ -120,33 +120,12 @@ mod x86 {
         }
     }
 
-    #[cfg(feature = "std")]
+    /// The best level this CPU runs (see [`crate::cpu`]: at run time with `std`).
     fn detect() -> Level {
-        if std::is_x86_feature_detected!("avx512f")
-            && std::is_x86_feature_detected!("avx512vpopcntdq")
-            && std::is_x86_feature_detected!("avx512bw")
-            && std::is_x86_feature_detected!("avx512vl")
-            && std::is_x86_feature_detected!("popcnt")
-        {
+        use crate::cpu::{Feature::*, has_all};
+        if has_all(&[Avx512f, Avx512vpopcntdq, Avx512bw, Avx512vl, Popcnt]) {
             Level::Avx512
-        } else if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("popcnt") {
-            Level::Avx2
-        } else {
-            Level::Base
-        }
-    }
-
-    #[cfg(not(feature = "std"))]
-    fn detect() -> Level {
-        if cfg!(all(
-            target_feature = "avx512f",
-            target_feature = "avx512vpopcntdq",
-            target_feature = "avx512bw",
-            target_feature = "avx512vl",
-            target_feature = "popcnt"
-        )) {
-            Level::Avx512
-        } else if cfg!(all(target_feature = "avx2", target_feature = "popcnt")) {
+        } else if has_all(&[Avx2, Popcnt]) {
             Level::Avx2
         } else {
             Level::Base

@@ -152,6 +152,16 @@ impl<'a> IndexView<'a> {
         Ok(out)
     }
 
+    /// The `k` nearest entries of each query, as ids, like [`Index::knn_batch`] (one pass
+    /// over the codes per group of queries).
+    pub fn knn_batch(&self, queries: &Codes, k: usize) -> Result<Vec<Vec<Neighbor>>> {
+        let mut out = search::knn_batch_words(self.words, self.bits, queries, k)?;
+        for list in &mut out {
+            self.resolve(list);
+        }
+        Ok(out)
+    }
+
     /// Every entry within `r`, as ids, like [`Index::radius`].
     pub fn radius(&self, query: &[u64], r: u32) -> Result<Vec<Neighbor>> {
         self.check_query(query)?;

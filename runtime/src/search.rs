@@ -220,18 +220,29 @@ pub fn knn_array<const K: usize>(
 /// once and compared with every query while it sits in L1, so a batch runs at the speed of
 /// the popcounts instead of the speed of memory.
 pub fn knn_batch(codes: &Codes, queries: &Codes, k: usize) -> Result<Vec<Vec<Neighbor>>> {
-    if queries.bits() != codes.bits() {
+    knn_batch_words(codes.as_words(), codes.bits(), queries, k)
+}
+
+/// [`knn_batch`] over codes given as words (`bits` wide, row-major): shared by the owned
+/// index and the one read in place.
+pub(crate) fn knn_batch_words(
+    words: &[u64],
+    bits: usize,
+    queries: &Codes,
+    k: usize,
+) -> Result<Vec<Vec<Neighbor>>> {
+    if queries.bits() != bits {
         return Err(Error::BitsMismatch {
-            expected: codes.bits(),
+            expected: bits,
             got: queries.bits(),
         });
     }
-    let k = k.min(codes.len());
+    let wpc = queries.words_per_code();
+    let k = k.min(words.len() / wpc);
     let mut flat = alloc::vec![Neighbor::default(); k * queries.len()];
     let mut counts = alloc::vec![0usize; queries.len()];
     if k > 0 {
         let mut heaps: Vec<TopK<'_>> = flat.chunks_exact_mut(k).map(TopK::new).collect();
-        let wpc = codes.words_per_code();
         // Queries per group: enough to amortise the loads, few enough that their heaps
         // stay hot.
         const GROUP: usize = 32;
@@ -241,7 +252,7 @@ pub fn knn_batch(codes: &Codes, queries: &Codes, k: usize) -> Result<Vec<Vec<Nei
             .chunks(GROUP * wpc)
             .zip(heaps.chunks_mut(GROUP))
         {
-            for (b, block) in codes.as_words().chunks(BLOCK * wpc).enumerate() {
+            for (b, block) in words.chunks(BLOCK * wpc).enumerate() {
                 for (q, heap) in qs.chunks_exact(wpc).zip(hs.iter_mut()) {
                     scan_knn_block(block, q, b * BLOCK, heap, &mut dist);
                 }

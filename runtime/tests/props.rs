@@ -186,6 +186,10 @@ proptest! {
         prop_assert_eq!(view.len(), index.len());
         prop_assert_eq!(view.knn(&q, k).unwrap(), index.knn(&q, k).unwrap());
         prop_assert_eq!(view.radius(&q, r).unwrap(), index.radius(&q, r).unwrap());
+        let batch = Codes::from_words(index.bits(), [q.clone(), q.iter().map(|w| !w).collect()].concat());
+        if let Ok(batch) = batch {
+            prop_assert_eq!(view.knn_batch(&batch, k).unwrap(), index.knn_batch(&batch, k).unwrap());
+        }
         let mut out = vec![Neighbor::default(); k];
         let n = view.knn_into(&q, &mut out).unwrap();
         prop_assert_eq!(&out[..n], &index.knn(&q, k).unwrap()[..]);
