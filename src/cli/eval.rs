@@ -69,14 +69,6 @@ pub fn model_logits(
     Ok(enc.logits(&images.pixels)?)
 }
 
-/// The trainer's name for a runtime model's task (the runtime does not depend on the trainer).
-pub fn trainer_task(t: Task) -> imsat_trainer::loss::Task {
-    match t {
-        Task::Cluster => imsat_trainer::loss::Task::Cluster,
-        Task::Hash => imsat_trainer::loss::Task::Hash,
-    }
-}
-
 /// Fraction of code bits (hash) or cluster ids (cluster) on which two sets of logits agree.
 pub fn agreement(task: Task, outputs: usize, a: &[f32], b: &[f32]) -> f64 {
     match task {
@@ -139,13 +131,7 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
     let started = Instant::now();
     let logits = model_logits(&enc, &images, &args.data)?;
     let seconds = started.elapsed().as_secs_f64();
-    let quality = evaluate_logits(
-        trainer_task(enc.task()),
-        &logits,
-        enc.outputs(),
-        &labels,
-        SPLIT_SEED,
-    );
+    let quality = evaluate_logits(enc.task(), &logits, enc.outputs(), &labels, SPLIT_SEED);
     let mut out = json!({
         "model": args.model.display().to_string(),
         "task": enc.task().as_str(),

@@ -6,24 +6,9 @@
 use burn::tensor::Tensor;
 use burn::tensor::activation::{log_sigmoid, log_softmax};
 
-/// What the encoder's outputs mean.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Task {
-    /// Softmax over K clusters.
-    Cluster,
-    /// M independent Bernoulli bits (sigmoid).
-    Hash,
-}
-
-impl Task {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Task::Cluster => "cluster",
-            Task::Hash => "hash",
-        }
-    }
-}
+/// What the encoder's outputs mean: the runtime's type, so that a trained model and the
+/// encoder that runs it agree by construction.
+pub use imsat_runtime::format::Task;
 
 /// The batch estimates of the information terms (as scalar tensors, for backprop).
 #[derive(Debug, Clone)]

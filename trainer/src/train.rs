@@ -24,6 +24,7 @@ use imsat_runtime::view::View;
 /// reproduced from its folder.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainConfig {
+    #[serde(with = "task_name")]
     pub task: Task,
     /// K clusters or M bits.
     pub outputs: usize,
@@ -65,6 +66,22 @@ pub struct TrainConfig {
     /// How a photo model's items and edited copies were drawn.
     #[serde(default)]
     pub photos: Option<PhotoSetConfig>,
+}
+
+/// [`Task`] in `config.json` by its metadata name (`cluster`, `hash`).
+mod task_name {
+    use super::Task;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(task: &Task, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(task.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Task, D::Error> {
+        let text = String::deserialize(d)?;
+        Task::from_metadata(&text)
+            .ok_or_else(|| D::Error::custom(format!("unknown task {text:?} (cluster or hash)")))
+    }
 }
 
 fn one_head() -> usize {
@@ -790,4 +807,30 @@ fn lowest(values: &[f64]) -> usize {
             |b, (i, &v)| if v < b.1 { (i, v) } else { b },
         )
         .0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_json_round_trips_with_the_task_by_name() {
+        for config in [TrainConfig::hash(32), TrainConfig::cluster(10)] {
+            let text = serde_json::to_string(&config).unwrap();
+            assert!(
+                text.contains(&format!("\"task\":\"{}\"", config.task)),
+                "{text}"
+            );
+            let back: TrainConfig = serde_json::from_str(&text).unwrap();
+            assert_eq!(serde_json::to_string(&back).unwrap(), text);
+        }
+        let bad = serde_json::to_string(&TrainConfig::hash(8))
+            .unwrap()
+            .replace("\"hash\"", "\"regress\"");
+        let err = serde_json::from_str::<TrainConfig>(&bad).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown task \"regress\""),
+            "{err}"
+        );
+    }
 }
