@@ -5,6 +5,7 @@
 use alloc::vec::Vec;
 use core::arch::x86_64::*;
 
+use super::tile_loop::{TileShape, TileSums, layer_tiles};
 use super::{Layer, Sink};
 
 /// Sums of rows x (8 C outputs from block `cb0`), into `out[r][0..8 C]`.
@@ -14,7 +15,7 @@ fn tile<const R: usize, const C: usize>(
     packed: &[i16],
     pairs: usize,
     cb0: usize,
-    out: &mut [[i32; 16]; 4],
+    out: &mut TileSums,
 ) {
     assert!(rows.len() == R && rows.iter().all(|r| r.len() >= pairs * 2));
     assert!(packed.len() >= (cb0 + C) * pairs * 16);
@@ -72,59 +73,35 @@ fn requantize8(acc: &[i32], m: f32, bias: &[f32], inv: f32, out: &mut [u8]) {
 /// The CPU must support avx2.
 #[target_feature(enable = "avx2")]
 pub(super) unsafe fn layer(l: &Layer, a: &[u8], n: usize, emit: &mut Sink<'_>) {
-    let (s, pairs, blocks) = (l.stride, l.stride / 2, l.d_out.div_ceil(8));
-    let wide: Vec<i16> = a[..n * s].iter().map(|&v| v as i16).collect();
-    let mut out = [[0i32; 16]; 4];
-    let mut r0 = 0;
-    while r0 < n {
-        let take = (n - r0).min(4);
-        let rows: [&[i16]; 4] = core::array::from_fn(|i| {
-            let i = r0 + i.min(take - 1);
-            &wide[i * s..(i + 1) * s]
-        });
-        let rows = &rows[..take];
-        let mut cb = 0;
-        while cb < blocks {
-            let c = (blocks - cb).min(2);
-            let p = &l.packed16[..];
-            match (take, c) {
-                (1, 1) => tile::<1, 1>(rows, p, pairs, cb, &mut out),
-                (1, _) => tile::<1, 2>(rows, p, pairs, cb, &mut out),
-                (2, 1) => tile::<2, 1>(rows, p, pairs, cb, &mut out),
-                (2, _) => tile::<2, 2>(rows, p, pairs, cb, &mut out),
-                (3, 1) => tile::<3, 1>(rows, p, pairs, cb, &mut out),
-                (3, _) => tile::<3, 2>(rows, p, pairs, cb, &mut out),
-                (_, 1) => tile::<4, 1>(rows, p, pairs, cb, &mut out),
-                (_, _) => tile::<4, 2>(rows, p, pairs, cb, &mut out),
-            }
-            for (dr, sums) in out.iter().enumerate().take(take) {
-                let r = r0 + dr;
-                let mut col = 0;
-                if let Sink::U8 { buf, stride, inv } = emit {
-                    while col + 8 <= 8 * c && cb * 8 + col + 8 <= l.d_out {
-                        let j = cb * 8 + col;
-                        let at = r * *stride + j;
-                        requantize8(
-                            &sums[col..col + 8],
-                            l.multiplier,
-                            &l.bias[j..j + 8],
-                            *inv,
-                            &mut buf[at..at + 8],
-                        );
-                        col += 8;
-                    }
-                }
-                for (col, &acc) in sums.iter().enumerate().take(8 * c).skip(col) {
-                    let j = cb * 8 + col;
-                    if j < l.d_out {
-                        emit.put(r, j, acc as f32 * l.multiplier + l.bias[j]);
-                    }
-                }
-            }
-            cb += c;
-        }
-        r0 += take;
-    }
+    let (p, pairs) = (&l.packed16[..], l.stride / 2);
+    let wide: Vec<i16> = a[..n * l.stride].iter().map(|&v| v as i16).collect();
+    let shape = TileShape {
+        rows: 4,
+        block: 8,
+        blocks: 2,
+    };
+    let requantize = |acc: &[i32], m: f32, bias: &[f32], inv: f32, out: &mut [u8]| {
+        requantize8(acc, m, bias, inv, out)
+    };
+    layer_tiles(
+        l,
+        &wide,
+        n,
+        emit,
+        shape,
+        None,
+        Some(&requantize),
+        |rows, cb, c, out| match (rows.len(), c) {
+            (1, 1) => tile::<1, 1>(rows, p, pairs, cb, out),
+            (1, _) => tile::<1, 2>(rows, p, pairs, cb, out),
+            (2, 1) => tile::<2, 1>(rows, p, pairs, cb, out),
+            (2, _) => tile::<2, 2>(rows, p, pairs, cb, out),
+            (3, 1) => tile::<3, 1>(rows, p, pairs, cb, out),
+            (3, _) => tile::<3, 2>(rows, p, pairs, cb, out),
+            (_, 1) => tile::<4, 1>(rows, p, pairs, cb, out),
+            (_, _) => tile::<4, 2>(rows, p, pairs, cb, out),
+        },
+    );
 }
 
 #[cfg(test)]

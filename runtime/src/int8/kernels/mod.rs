@@ -8,6 +8,8 @@
 mod avx2;
 #[cfg(target_arch = "aarch64")]
 mod neon;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod tile_loop;
 #[cfg(target_arch = "x86_64")]
 mod vnni;
 

@@ -17,6 +17,7 @@ use alloc::vec::Vec;
 use core::arch::aarch64::*;
 use core::arch::asm;
 
+use super::tile_loop::{TileShape, TileSums, layer_tiles};
 use super::{Layer, Sink};
 
 /// The 4 activations of group `g` of a row, broadcast to all four 32-bit lanes.
@@ -35,7 +36,7 @@ fn tile_neon<const R: usize>(
     packed: &[i8],
     groups: usize,
     cb: usize,
-    out: &mut [[i32; 16]; 4],
+    out: &mut TileSums,
 ) {
     assert!(rows.len() == R && rows.iter().all(|r| r.len() >= groups * 4));
     let block = &packed[cb * groups * 64..(cb + 1) * groups * 64];
@@ -89,7 +90,7 @@ fn tile_dotprod<const R: usize>(
     packed: &[i8],
     groups: usize,
     cb: usize,
-    out: &mut [[i32; 16]; 4],
+    out: &mut TileSums,
 ) {
     assert!(rows.len() == R && rows.iter().all(|r| r.len() >= groups * 4));
     let block = &packed[cb * groups * 64..(cb + 1) * groups * 64];
@@ -115,41 +116,37 @@ fn tile_dotprod<const R: usize>(
     }
 }
 
-/// One layer, tiles of up to `R_MAX` rows x 16 outputs; `tile::<R>` is `tile_neon` or
-/// `tile_dotprod`. The sums, plus the offset, go through `Sink::put` as in the generic kernel.
+/// One layer: the activations flipped to i8 once, tiles of up to `rows` rows x 16 outputs
+/// (`tile` is `tile_neon` or `tile_dotprod`), `128 * sum(w)` added back per output.
 #[inline(always)]
 fn layer_with(
     l: &Layer,
     a: &[u8],
     n: usize,
     emit: &mut Sink<'_>,
-    r_max: usize,
-    tile: impl Fn(&[&[i8]], usize, &mut [[i32; 16]; 4]),
+    rows: usize,
+    tile: impl Fn(&[&[i8]], usize, &mut TileSums),
 ) {
-    let s = l.stride;
-    let flipped: Vec<i8> = a[..n * s].iter().map(|&v| (v ^ 0x80) as i8).collect();
-    let mut out = [[0i32; 16]; 4];
-    let mut r0 = 0;
-    while r0 < n {
-        let take = (n - r0).min(r_max);
-        let rows: [&[i8]; 4] = core::array::from_fn(|i| {
-            let i = r0 + i.min(take - 1);
-            &flipped[i * s..(i + 1) * s]
-        });
-        for cb in 0..l.d_out.div_ceil(16) {
-            tile(&rows[..take], cb, &mut out);
-            for (dr, sums) in out.iter().enumerate().take(take) {
-                for (col, &acc) in sums.iter().enumerate() {
-                    let j = cb * 16 + col;
-                    if j < l.d_out {
-                        let acc = acc.wrapping_add(l.offset[j]);
-                        emit.put(r0 + dr, j, acc as f32 * l.multiplier + l.bias[j]);
-                    }
-                }
-            }
-        }
-        r0 += take;
-    }
+    let flipped: Vec<i8> = a[..n * l.stride]
+        .iter()
+        .map(|&v| (v ^ 0x80) as i8)
+        .collect();
+    let shape = TileShape {
+        rows,
+        block: 16,
+        blocks: 1,
+    };
+    let offset = Some(&l.offset[..]);
+    layer_tiles(
+        l,
+        &flipped,
+        n,
+        emit,
+        shape,
+        offset,
+        None,
+        |rows, cb, _, out| tile(rows, cb, out),
+    );
 }
 
 /// Baseline NEON: 2 rows x 16 outputs per tile (16 accumulators).
@@ -237,7 +234,7 @@ mod tests {
                 .collect();
             for take in 1..=4 {
                 let rows: Vec<&[i8]> = flipped[..take].iter().map(|r| &r[..]).collect();
-                let mut out = [[0i32; 16]; 4];
+                let mut out = [[0i32; super::super::tile_loop::TILE_COLS]; 4];
                 // SAFETY: the CPU supports the kernel (checked above).
                 match (kernel, take) {
                     (Kernel::Neon, 1) => unsafe {

@@ -4,6 +4,7 @@
 
 use core::arch::x86_64::*;
 
+use super::tile_loop::{TileShape, TileSums, layer_tiles};
 use super::{Layer, Sink};
 
 /// Sums of rows x (16 C outputs from block `cb0`), into `out[r][0..16 C]`.
@@ -13,7 +14,7 @@ fn tile<const R: usize, const C: usize>(
     packed: &[i8],
     groups: usize,
     cb0: usize,
-    out: &mut [[i32; 64]; 4],
+    out: &mut TileSums,
 ) {
     assert!(rows.len() == R && rows.iter().all(|r| r.len() >= groups * 4));
     assert!(packed.len() >= (cb0 + C) * groups * 64);
@@ -69,67 +70,42 @@ fn requantize16(acc: &[i32], m: f32, bias: &[f32], inv: f32, out: &mut [u8]) {
 /// The CPU must support avx512f, avx512bw and avx512vnni.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 pub(super) unsafe fn layer(l: &Layer, a: &[u8], n: usize, emit: &mut Sink<'_>) {
-    let (s, groups, blocks) = (l.stride, l.stride / 4, l.d_out.div_ceil(16));
-    let mut out = [[0i32; 64]; 4];
-    let mut r0 = 0;
-    while r0 < n {
-        let take = (n - r0).min(4);
-        let rows: [&[u8]; 4] = core::array::from_fn(|i| {
-            let i = r0 + i.min(take - 1);
-            &a[i * s..(i + 1) * s]
-        });
-        let rows = &rows[..take];
-        let mut cb = 0;
-        while cb < blocks {
-            let c = (blocks - cb).min(4);
-            let p = &l.packed[..];
-            match (take, c) {
-                (1, 1) => tile::<1, 1>(rows, p, groups, cb, &mut out),
-                (1, 2) => tile::<1, 2>(rows, p, groups, cb, &mut out),
-                (1, 3) => tile::<1, 3>(rows, p, groups, cb, &mut out),
-                (1, _) => tile::<1, 4>(rows, p, groups, cb, &mut out),
-                (2, 1) => tile::<2, 1>(rows, p, groups, cb, &mut out),
-                (2, 2) => tile::<2, 2>(rows, p, groups, cb, &mut out),
-                (2, 3) => tile::<2, 3>(rows, p, groups, cb, &mut out),
-                (2, _) => tile::<2, 4>(rows, p, groups, cb, &mut out),
-                (3, 1) => tile::<3, 1>(rows, p, groups, cb, &mut out),
-                (3, 2) => tile::<3, 2>(rows, p, groups, cb, &mut out),
-                (3, 3) => tile::<3, 3>(rows, p, groups, cb, &mut out),
-                (3, _) => tile::<3, 4>(rows, p, groups, cb, &mut out),
-                (_, 1) => tile::<4, 1>(rows, p, groups, cb, &mut out),
-                (_, 2) => tile::<4, 2>(rows, p, groups, cb, &mut out),
-                (_, 3) => tile::<4, 3>(rows, p, groups, cb, &mut out),
-                (_, _) => tile::<4, 4>(rows, p, groups, cb, &mut out),
-            }
-            for (dr, sums) in out.iter().enumerate().take(take) {
-                let r = r0 + dr;
-                let mut col = 0;
-                // Whole blocks of 16 outputs into the next layer's u8 input: vectorized.
-                if let Sink::U8 { buf, stride, inv } = emit {
-                    while col + 16 <= 16 * c && cb * 16 + col + 16 <= l.d_out {
-                        let j = cb * 16 + col;
-                        let at = r * *stride + j;
-                        requantize16(
-                            &sums[col..col + 16],
-                            l.multiplier,
-                            &l.bias[j..j + 16],
-                            *inv,
-                            &mut buf[at..at + 16],
-                        );
-                        col += 16;
-                    }
-                }
-                for (col, &acc) in sums.iter().enumerate().take(16 * c).skip(col) {
-                    let j = cb * 16 + col;
-                    if j < l.d_out {
-                        emit.put(r, j, acc as f32 * l.multiplier + l.bias[j]);
-                    }
-                }
-            }
-            cb += c;
-        }
-        r0 += take;
-    }
+    let (p, groups) = (&l.packed[..], l.stride / 4);
+    let shape = TileShape {
+        rows: 4,
+        block: 16,
+        blocks: 4,
+    };
+    let requantize = |acc: &[i32], m: f32, bias: &[f32], inv: f32, out: &mut [u8]| {
+        requantize16(acc, m, bias, inv, out)
+    };
+    layer_tiles(
+        l,
+        a,
+        n,
+        emit,
+        shape,
+        None,
+        Some(&requantize),
+        |rows, cb, c, out| match (rows.len(), c) {
+            (1, 1) => tile::<1, 1>(rows, p, groups, cb, out),
+            (1, 2) => tile::<1, 2>(rows, p, groups, cb, out),
+            (1, 3) => tile::<1, 3>(rows, p, groups, cb, out),
+            (1, _) => tile::<1, 4>(rows, p, groups, cb, out),
+            (2, 1) => tile::<2, 1>(rows, p, groups, cb, out),
+            (2, 2) => tile::<2, 2>(rows, p, groups, cb, out),
+            (2, 3) => tile::<2, 3>(rows, p, groups, cb, out),
+            (2, _) => tile::<2, 4>(rows, p, groups, cb, out),
+            (3, 1) => tile::<3, 1>(rows, p, groups, cb, out),
+            (3, 2) => tile::<3, 2>(rows, p, groups, cb, out),
+            (3, 3) => tile::<3, 3>(rows, p, groups, cb, out),
+            (3, _) => tile::<3, 4>(rows, p, groups, cb, out),
+            (_, 1) => tile::<4, 1>(rows, p, groups, cb, out),
+            (_, 2) => tile::<4, 2>(rows, p, groups, cb, out),
+            (_, 3) => tile::<4, 3>(rows, p, groups, cb, out),
+            (_, _) => tile::<4, 4>(rows, p, groups, cb, out),
+        },
+    );
 }
 
 #[cfg(test)]
