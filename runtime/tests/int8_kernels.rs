@@ -5,8 +5,9 @@
 //! CPU lacks prints `NOT RUN`.
 #![cfg(feature = "encoder")]
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{digits, root};
 use std::time::Instant;
 
 use imsat_runtime::encoder::{Encoder, Task, argmax_rows};
@@ -14,23 +15,6 @@ use imsat_runtime::prelude::Codes;
 
 const MODELS: [&str; 4] = ["hash16", "hash32", "hash64", "cluster10"];
 const KERNELS: [&str; 4] = ["vnni", "avx2", "dotprod", "neon"];
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The bundled digits, 784 bytes each (IDX, gzip).
-fn digits() -> Vec<u8> {
-    let file = std::fs::File::open(root().join("data/mnist10k/images-idx3-ubyte.gz")).unwrap();
-    let mut raw = Vec::new();
-    flate2::read::GzDecoder::new(file)
-        .read_to_end(&mut raw)
-        .unwrap();
-    let word = |i: usize| u32::from_be_bytes(raw[4 * i..4 * i + 4].try_into().unwrap()) as usize;
-    assert_eq!((word(0), word(2), word(3)), (0x803, 28, 28), "IDX header");
-    assert_eq!(raw.len(), 16 + word(1) * 784);
-    raw.split_off(16)
-}
 
 fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()

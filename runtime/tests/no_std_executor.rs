@@ -4,28 +4,14 @@
 //! on the 10,000 bundled digits, photo64 on those digits through its own view.
 #![cfg(feature = "encoder")]
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{digits, root};
 
 use imsat_runtime::encoder::{Encoder, Task};
 use imsat_runtime::int8::{Int8Error, Int8Model, Kernel};
 
 const MODELS: [&str; 5] = ["hash16", "hash32", "hash64", "cluster10", "photo64"];
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The bundled digits, 784 bytes each (IDX, gzip).
-fn digits() -> Vec<u8> {
-    let file = std::fs::File::open(root().join("data/mnist10k/images-idx3-ubyte.gz")).unwrap();
-    let mut raw = Vec::new();
-    flate2::read::GzDecoder::new(file)
-        .read_to_end(&mut raw)
-        .unwrap();
-    assert_eq!(raw.len(), 16 + 10_000 * 784, "IDX size");
-    raw.split_off(16)
-}
 
 fn model_bytes(name: &str, int8: bool) -> Vec<u8> {
     let file = format!("models/{name}{}.onnx", if int8 { ".int8" } else { "" });

@@ -109,6 +109,7 @@ mod tests {
     #[test]
     fn vector_requantization_equals_the_scalar_one() {
         if !super::super::Kernel::Avx2.supported() {
+            std::println!("avx2: NOT RUN (this CPU lacks it)");
             return;
         }
         let bias: [f32; 8] = core::array::from_fn(|j| j as f32 * 0.37 - 2.5);

@@ -115,6 +115,7 @@ mod tests {
     #[test]
     fn vector_requantization_equals_the_scalar_one() {
         if !super::super::Kernel::Vnni.supported() {
+            std::println!("vnni: NOT RUN (this CPU lacks it)");
             return;
         }
         let specials = [i32::MIN, -1, 0, 1, 2, 127, 128, 255, 256, 1 << 20, i32::MAX];

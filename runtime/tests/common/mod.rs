@@ -1,0 +1,27 @@
+//! What the runtime's integration tests share: the repository's paths and the bundled digits.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// The repository root (the shipped models and data live there).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The 10,000 bundled digits, 784 bytes each (IDX, gzip; header checked).
+pub fn digits() -> Vec<u8> {
+    let file = std::fs::File::open(root().join("data/mnist10k/images-idx3-ubyte.gz")).unwrap();
+    let mut raw = Vec::new();
+    flate2::read::GzDecoder::new(file)
+        .read_to_end(&mut raw)
+        .unwrap();
+    let word = |i: usize| u32::from_be_bytes(raw[4 * i..4 * i + 4].try_into().unwrap()) as usize;
+    assert_eq!(
+        (word(0), word(1), word(2), word(3)),
+        (0x803, 10_000, 28, 28),
+        "IDX header"
+    );
+    assert_eq!(raw.len(), 16 + 10_000 * 784, "IDX size");
+    raw.split_off(16)
+}
