@@ -1,0 +1,227 @@
+//! Index files with `std`: written atomically (temporary file + rename), read in a
+//! streaming pass that checks the size before allocating, and appended to.
+
+use super::format::{IdCollector, check_header, header_bytes, words_from_le};
+use super::*;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Why an index file could not be read or written; always names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// The operating system refused (missing file, permissions, disk full, ...).
+    #[error("{}: cannot {action}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What was being done.
+        action: &'static str,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The file is not a valid index.
+    #[error("{}: not a valid imsat index: {source}", path.display())]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: FormatError,
+    },
+    /// The content to write is inconsistent (e.g. a duplicate id on append).
+    #[error("{}: {source}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        source: Error,
+    },
+}
+
+fn io_err<'a>(path: &'a Path, action: &'static str) -> impl FnOnce(io::Error) -> FileError + 'a {
+    move |source| FileError::Io {
+        path: path.to_path_buf(),
+        action,
+        source,
+    }
+}
+
+/// Hashes everything written through it.
+struct Hashing<W> {
+    inner: W,
+    crc: crc32fast::Hasher,
+}
+
+impl<W: Write> Hashing<W> {
+    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.crc.update(bytes);
+        self.inner.write_all(bytes)
+    }
+
+    fn put_words(&mut self, words: impl Iterator<Item = u64>) -> io::Result<()> {
+        let mut buf = [0u8; 8192];
+        let mut n = 0;
+        for w in words {
+            buf[n..n + 8].copy_from_slice(&w.to_le_bytes());
+            n += 8;
+            if n == buf.len() {
+                self.put(&buf)?;
+                n = 0;
+            }
+        }
+        self.put(&buf[..n])
+    }
+}
+
+/// Writes `index` to `w`; returns the writer.
+fn write_index<W: Write>(index: &Index, w: W) -> io::Result<W> {
+    let mut h = Hashing {
+        inner: w,
+        crc: crc32fast::Hasher::new(),
+    };
+    h.put(&header_bytes(index.bits() as u32, index.len() as u64))?;
+    h.put_words(index.ids())?;
+    h.put_words(index.codes.as_words().iter().copied())?;
+    let crc = h.crc.finalize();
+    h.inner.write_all(&crc.to_le_bytes())?;
+    Ok(h.inner)
+}
+
+/// A fresh temporary path next to `path`.
+fn temp_path(path: &Path) -> io::Result<PathBuf> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path does not name a file"))?;
+    let mut tmp = std::ffi::OsString::from(".");
+    tmp.push(name);
+    tmp.push(std::format!(
+        ".{}-{}.tmp",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    Ok(path.with_file_name(tmp))
+}
+
+/// Writes to a temporary file beside `path`, syncs it, and renames it over `path`.
+fn write_atomically(path: &Path, index: &Index) -> std::result::Result<(), FileError> {
+    let tmp = temp_path(path).map_err(io_err(path, "choose a temporary file for"))?;
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(io_err(&tmp, "create"))?;
+    let written = write_index(index, BufWriter::with_capacity(1 << 16, file))
+        .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
+        .and_then(|f| f.sync_all());
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(io_err(&tmp, "write")(e));
+    }
+    if let Err(e) = fs::rename(&tmp, path) {
+        let _ = fs::remove_file(&tmp);
+        return Err(io_err(path, "replace")(e));
+    }
+    // Make the rename itself durable where the platform allows it.
+    #[cfg(unix)]
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+fn read_words<R: Read>(r: &mut R, n: usize, crc: &mut crc32fast::Hasher) -> io::Result<Vec<u64>> {
+    let mut out = Vec::with_capacity(n);
+    let mut buf = [0u8; 8192];
+    let mut left = n * 8;
+    while left > 0 {
+        let chunk = &mut buf[..left.min(8192)];
+        r.read_exact(chunk)?;
+        crc.update(chunk);
+        words_from_le(chunk, &mut out);
+        left -= chunk.len();
+    }
+    Ok(out)
+}
+
+/// Reads `n` ids through an [`IdCollector`].
+fn read_ids<R: Read>(r: &mut R, n: usize, crc: &mut crc32fast::Hasher) -> io::Result<Vec<u64>> {
+    let mut ids = IdCollector::new(n);
+    let mut buf = [0u8; 8192];
+    let mut left = n * 8;
+    while left > 0 {
+        let chunk = &mut buf[..left.min(8192)];
+        r.read_exact(chunk)?;
+        crc.update(chunk);
+        ids.feed(chunk);
+        left -= chunk.len();
+    }
+    Ok(ids.finish())
+}
+
+impl Index {
+    /// Writes the index to `path` through a temporary file and a rename, so an
+    /// existing file is replaced whole or not at all.
+    pub fn save(&self, path: impl AsRef<Path>) -> std::result::Result<(), FileError> {
+        write_atomically(path.as_ref(), self)
+    }
+
+    /// Reads and checks an index file, streaming (memory: the index itself).
+    pub fn load(path: impl AsRef<Path>) -> std::result::Result<Self, FileError> {
+        let path = path.as_ref();
+        let file = File::open(path).map_err(io_err(path, "open"))?;
+        let len = file.metadata().map_err(io_err(path, "stat"))?.len();
+        let format = |source| FileError::Format {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut r = BufReader::with_capacity(1 << 16, file);
+        let mut header = [0u8; HEADER_LEN];
+        if len < HEADER_LEN as u64 {
+            return Err(format(FormatError::TooShort { len }));
+        }
+        r.read_exact(&mut header).map_err(io_err(path, "read"))?;
+        let layout = check_header(&header, len).map_err(format)?;
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&header);
+        let ids = read_ids(&mut r, layout.count, &mut crc).map_err(io_err(path, "read"))?;
+        let words = read_words(&mut r, layout.count * layout.words_per_code, &mut crc)
+            .map_err(io_err(path, "read"))?;
+        let mut stored = [0u8; 4];
+        r.read_exact(&mut stored).map_err(io_err(path, "read"))?;
+        let stored = u32::from_le_bytes(stored);
+        let computed = crc.finalize();
+        if stored != computed {
+            return Err(format(FormatError::Checksum { stored, computed }));
+        }
+        Index::from_parts(layout, ids, words).map_err(format)
+    }
+}
+
+/// Adds entries to the index file at `path`: the merged index is written to a
+/// temporary file and renamed into place, so until the rename the old file stays
+/// readable and unchanged. Returns the merged index.
+pub fn append(
+    path: impl AsRef<Path>,
+    ids: &[u64],
+    codes: &Codes,
+) -> std::result::Result<Index, FileError> {
+    let path = path.as_ref();
+    let mut index = Index::load(path)?;
+    index
+        .extend(ids, codes)
+        .map_err(|source| FileError::Invalid {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    index.save(path)?;
+    Ok(index)
+}
