@@ -186,42 +186,8 @@ pub fn images_similar(a: &[u8], b: &[u8], rows: usize, cols: usize, min_correlat
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hamming::distance;
     use alloc::vec;
     use proptest::prelude::*;
-
-    /// All pairs, then connected components by repeated relabelling.
-    fn brute(codes: &Codes, r: u32) -> Vec<Vec<u64>> {
-        let n = codes.len();
-        let mut label: Vec<usize> = (0..n).collect();
-        loop {
-            let mut changed = false;
-            for i in 0..n {
-                for j in 0..n {
-                    if distance(codes.get(i).unwrap(), codes.get(j).unwrap()) <= r
-                        && label[j] < label[i]
-                    {
-                        label[i] = label[j];
-                        changed = true;
-                    }
-                }
-            }
-            if !changed {
-                break;
-            }
-        }
-        let mut groups: Vec<Vec<u64>> = vec![];
-        for first in 0..n {
-            let g: Vec<u64> = (0..n)
-                .filter(|&i| label[i] == first)
-                .map(|i| i as u64)
-                .collect();
-            if g.len() > 1 {
-                groups.push(g);
-            }
-        }
-        groups
-    }
 
     #[test]
     fn images_similar_accepts_shifted_copies_and_rejects_others() {
@@ -271,7 +237,7 @@ mod tests {
                 c[wpc - 1] &= mask;
             }
             let codes = Codes::from_words(bits, words).unwrap();
-            let expect = brute(&codes, r);
+            let expect = crate::reference::groups(&codes, r);
             for pairs in [PairSearch::Auto, PairSearch::AllPairs, PairSearch::MultiIndex] {
                 prop_assert_eq!(&dedup_with(&codes, r, pairs, &mut |_, _| true).unwrap(), &expect);
             }

@@ -58,6 +58,8 @@ pub mod index;
 pub mod index_view;
 pub mod int8;
 pub mod mih;
+#[doc(hidden)]
+pub mod reference;
 pub mod search;
 pub mod view;
 

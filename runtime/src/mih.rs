@@ -459,19 +459,6 @@ mod tests {
     use alloc::vec;
     use proptest::prelude::*;
 
-    fn brute(codes: &Codes, q: &[u64]) -> Vec<Neighbor> {
-        let mut all: Vec<Neighbor> = codes
-            .iter()
-            .enumerate()
-            .map(|(i, c)| Neighbor {
-                distance: hamming::distance(c, q),
-                id: i as u64,
-            })
-            .collect();
-        all.sort();
-        all
-    }
-
     #[test]
     fn helpers() {
         assert_eq!(binomial(5, 2), 10);
@@ -535,7 +522,7 @@ mod tests {
         #[test]
         fn every_probe_matches_brute_force((codes, q, m) in codes_strategy(), r in 0u32..40, k in 0usize..20) {
             let mih = Mih::with_substrings(&codes, m).unwrap();
-            let all = brute(&codes, &q);
+            let all = crate::reference::by_distance(&codes, &q);
             let within: Vec<Neighbor> = all.iter().copied().filter(|n| n.distance <= r).collect();
             let top: Vec<Neighbor> = all.iter().copied().take(k).collect();
             for probe in [Probe::Auto, Probe::Enumerate, Probe::ScanKeys] {

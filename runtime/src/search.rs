@@ -289,19 +289,6 @@ mod tests {
     use super::*;
     use alloc::vec;
 
-    fn brute(codes: &Codes, q: &[u64]) -> Vec<Neighbor> {
-        let mut all: Vec<Neighbor> = codes
-            .iter()
-            .enumerate()
-            .map(|(i, c)| Neighbor {
-                distance: hamming::distance(c, q),
-                id: i as u64,
-            })
-            .collect();
-        all.sort();
-        all
-    }
-
     #[test]
     fn ties_go_to_lower_rows() {
         // 600 codes, so several blocks; many equal distances.
@@ -309,15 +296,15 @@ mod tests {
         let codes = Codes::from_words(64, words).unwrap();
         for k in [0, 1, 5, 100, 599, 600, 700] {
             let got = knn(&codes, &[0], k).unwrap();
-            let mut expect = brute(&codes, &[0]);
+            let mut expect = crate::reference::by_distance(&codes, &[0]);
             expect.truncate(k);
             assert_eq!(got, expect, "k = {k}");
         }
         let got = knn_array::<8>(&codes, &[5], 8).unwrap();
-        assert_eq!(&got[..], &brute(&codes, &[5])[..8]);
+        assert_eq!(&got[..], &crate::reference::by_distance(&codes, &[5])[..8]);
         assert!(knn_array::<8>(&codes, &[5], 9).is_err());
         let r = radius(&codes, &[0], 2).unwrap();
-        let expect: Vec<Neighbor> = brute(&codes, &[0])
+        let expect: Vec<Neighbor> = crate::reference::by_distance(&codes, &[0])
             .into_iter()
             .filter(|n| n.distance <= 2)
             .collect();

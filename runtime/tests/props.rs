@@ -3,7 +3,7 @@
 
 use imsat_runtime::hamming::distance;
 use imsat_runtime::prelude::*;
-use imsat_runtime::search;
+use imsat_runtime::{reference, search};
 use proptest::prelude::*;
 
 fn mask(bits: usize) -> u64 {
@@ -39,55 +39,12 @@ fn codes_and_query() -> impl Strategy<Value = (Codes, Vec<u64>)> {
     })
 }
 
-fn brute(codes: &Codes, q: &[u64]) -> Vec<Neighbor> {
-    let mut all: Vec<Neighbor> = codes
-        .iter()
-        .enumerate()
-        .map(|(i, c)| Neighbor {
-            distance: distance(c, q),
-            id: i as u64,
-        })
-        .collect();
-    all.sort();
-    all
-}
-
-fn brute_groups(codes: &Codes, r: u32) -> Vec<Vec<u64>> {
-    let n = codes.len();
-    let mut label: Vec<usize> = (0..n).collect();
-    loop {
-        let mut changed = false;
-        for i in 0..n {
-            for j in 0..n {
-                if distance(codes.get(i).unwrap(), codes.get(j).unwrap()) <= r
-                    && label[j] < label[i]
-                {
-                    label[i] = label[j];
-                    changed = true;
-                }
-            }
-        }
-        if !changed {
-            break;
-        }
-    }
-    (0..n)
-        .map(|first| {
-            (0..n)
-                .filter(|&i| label[i] == first)
-                .map(|i| i as u64)
-                .collect::<Vec<_>>()
-        })
-        .filter(|g| g.len() > 1)
-        .collect()
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
     #[test]
     fn scan_knn_matches_brute_force((codes, q) in codes_and_query(), k in 0usize..40) {
-        let expect: Vec<Neighbor> = brute(&codes, &q).into_iter().take(k).collect();
+        let expect: Vec<Neighbor> = reference::by_distance(&codes, &q).into_iter().take(k).collect();
         prop_assert_eq!(&knn(&codes, &q, k).unwrap(), &expect);
         let mut out = vec![Neighbor::default(); k];
         let n = knn_into(&codes, &q, &mut out).unwrap();
@@ -107,13 +64,13 @@ proptest! {
 
     #[test]
     fn scan_radius_matches_brute_force((codes, q) in codes_and_query(), r in 0u32..300) {
-        let expect: Vec<Neighbor> = brute(&codes, &q).into_iter().filter(|n| n.distance <= r).collect();
+        let expect: Vec<Neighbor> = reference::by_distance(&codes, &q).into_iter().filter(|n| n.distance <= r).collect();
         prop_assert_eq!(&radius(&codes, &q, r).unwrap(), &expect);
     }
 
     #[test]
     fn mih_matches_brute_force((codes, q) in codes_and_query(), r in 0u32..40, k in 0usize..20) {
-        let all = brute(&codes, &q);
+        let all = reference::by_distance(&codes, &q);
         let within: Vec<Neighbor> = all.iter().copied().filter(|n| n.distance <= r).collect();
         let top: Vec<Neighbor> = all.iter().copied().take(k).collect();
         let mih = Mih::new(&codes).unwrap();
@@ -125,7 +82,7 @@ proptest! {
 
     #[test]
     fn dedup_matches_brute_force((codes, _q) in codes_and_query(), r in 0u32..8) {
-        prop_assert_eq!(dedup(&codes, r).unwrap(), brute_groups(&codes, r));
+        prop_assert_eq!(dedup(&codes, r).unwrap(), reference::groups(&codes, r));
     }
 
     #[test]

@@ -18,8 +18,8 @@ use crate::search::{self, Neighbor};
 
 #[cfg(feature = "std")]
 pub use file::{FileError, append};
-pub use format::{FormatError, HEADER_LEN, MAGIC, TRAILER_LEN, VERSION};
 pub(crate) use format::check_file;
+pub use format::{FormatError, HEADER_LEN, MAGIC, TRAILER_LEN, VERSION};
 
 /// Ids and codes, rows sorted by id. Ids `0..n` in order are not stored at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
