@@ -11,6 +11,7 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{inference_device, training_device};
+use crate::conv::ConvSpec;
 use crate::data::Images;
 use crate::knn::{Neighbours, nearest_neighbours};
 use crate::loss::{Task, info_terms, kl_divergence};
@@ -65,6 +66,9 @@ pub struct TrainConfig {
     /// How a photo model's items and edited copies were drawn.
     #[serde(default)]
     pub photos: Option<PhotoSetConfig>,
+    /// A convolutional front end before the hidden layers (2-D inputs), if any.
+    #[serde(default)]
+    pub conv: Option<ConvSpec>,
 }
 
 fn one_head() -> usize {
@@ -103,6 +107,7 @@ impl TrainConfig {
             seed: 0,
             view: None,
             photos: None,
+            conv: None,
         }
     }
 
@@ -465,7 +470,18 @@ impl Trainer {
         };
         let device = training_device();
         device.seed(config.seed);
-        let model = Encoder::with_heads(dim, &config.hidden, config.outputs, config.heads, &device);
+        if let Some(spec) = config.conv {
+            spec.check(rows, cols)
+                .map_err(|e| TrainError::Config(format!("conv front end: {e}")))?;
+        }
+        let model = Encoder::build(
+            dim,
+            config.conv.map(|s| (s, rows, cols)),
+            &config.hidden,
+            config.outputs,
+            config.heads,
+            &device,
+        );
         Ok(Trainer {
             config: config.clone(),
             x,
