@@ -64,7 +64,7 @@ pub struct Args {
     pub hidden: Option<Hidden>,
     /// A convolutional front end before the hidden layers: `channels,kernel,stride,grid`
     /// (kernels of kernel x kernel at stride, ReLU, average pooling to a grid x grid map),
-    /// or `none` [default: none; photos none].
+    /// or `none` [default: none; photos 8,3,2,4].
     #[arg(long, value_parser = parse_conv)]
     pub conv: Option<Conv>,
     /// Weight of the pairwise-MI penalty between bits (hash) [default: 15/(bits-1)].
