@@ -65,8 +65,8 @@ pub struct Args {
     /// A convolutional front end before the hidden layers: `channels,kernel,stride,grid`
     /// (kernels of kernel x kernel at stride, ReLU, average pooling to a grid x grid map),
     /// or `none` [default: none; photos 8,3,2,4].
-    #[arg(long, value_parser = parse_conv)]
-    pub conv: Option<Conv>,
+    #[arg(long)]
+    pub conv: Option<String>,
     /// Weight of the pairwise-MI penalty between bits (hash) [default: 15/(bits-1)].
     #[arg(long)]
     pub pairwise_mi_weight: Option<f64>,
@@ -136,14 +136,6 @@ fn parse_hidden(s: &str) -> Result<Hidden, String> {
         })
         .collect::<Result<_, _>>()
         .map(Hidden)
-}
-
-/// A `--conv` value (a newtype so clap takes `none` as one value).
-#[derive(Debug, Clone)]
-pub struct Conv(pub Option<ConvSpec>);
-
-fn parse_conv(s: &str) -> Result<Conv, String> {
-    ConvSpec::parse(s).map(Conv)
 }
 
 /// Largest `--bits` / `--classes` we train: the pairwise-MI term holds a bits x bits matrix
@@ -284,7 +276,16 @@ pub fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
         c.hidden = h.0.clone();
     }
     if let Some(conv) = &args.conv {
-        c.conv = conv.0;
+        c.conv = ConvSpec::parse(conv).map_err(|e| bad_input(format!("--conv: {e}")))?;
+    }
+    if let (Some(spec), true) = (c.conv, photos) {
+        spec.check(args.view_size, args.view_size).map_err(|e| {
+            bad_input(format!(
+                "--conv with --view-size {}: {e} (pick another --view-size, e.g. 16 or 32, \
+                 another --conv, or --conv none)",
+                args.view_size
+            ))
+        })?;
     }
     if let Some(s) = &args.sat {
         c.sat =

@@ -81,21 +81,34 @@ impl ConvSpec {
             grid,
         } = *self;
         if channels == 0 || kernel == 0 || stride == 0 || grid == 0 {
-            return Err(format!("every number must be at least 1, got {self:?}"));
+            return Err(format!("every number must be at least 1, got {self}"));
         }
         if channels > 256 || kernel > rows.min(cols) || stride > kernel {
             return Err(format!(
-                "{self:?} on a {rows}x{cols} view: at most 256 channels, a kernel no larger than \
+                "{self} on a {rows}x{cols} view: at most 256 channels, a kernel no larger than \
                  the view and a stride no larger than the kernel"
             ));
         }
         let (h, w) = (self.map_side(rows), self.map_side(cols));
         if h % grid != 0 || w % grid != 0 {
             return Err(format!(
-                "the {h}x{w} feature map of {self:?} does not split into a {grid}x{grid} grid"
+                "the {h}x{w} feature map of {self} does not split into a {grid}x{grid} grid"
             ));
         }
         Ok(())
+    }
+}
+
+/// As `--conv` takes it: `channels,kernel,stride,grid`.
+impl std::fmt::Display for ConvSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ConvSpec {
+            channels,
+            kernel,
+            stride,
+            grid,
+        } = self;
+        write!(f, "{channels},{kernel},{stride},{grid}")
     }
 }
 
