@@ -55,9 +55,16 @@ def row(h, group):
     g = h[group]
     return (f"| {h['name']} | {g['tpr_at_fpr_1e-3']:.3f} | {g['tpr_at_fpr_1e-4']:.3f} | "
             f"{g['map']:.3f} | {g['threshold_at_fpr_1e-3']} | {g['negative_pairs']:,} |")
+conv = report.get("conv")
+if conv:
+    k, g = conv["kernel"], conv["grid"]
+    network = (f"{conv['channels']} convolution kernels of {k}x{k} (stride {conv['stride']}), ReLU, average pooling "
+               f"to a {g}x{g} grid, then a linear layer to the bits (exported as two dense layers)")
+else:
+    network = "linear encoder"
 lines = [f"# Model card: photo64", "",
  "| | |", "|---|---|",
- "| What | IMSAT copy-detection hash, 64 bits, linear encoder on the view below |",
+ f"| What | IMSAT copy-detection hash, 64 bits, {network} on the view below |",
  f"| Files | `photo64.onnx` (f32, {int(size_f32):,} bytes), `photo64.int8.onnx` (int8, {int(size_int8):,} bytes, {int(size_int8)/int(size_f32):.3f}x) |",
  f"| SHA-256 | f32 `{sha_f32}`<br>int8 `{sha_int8}` |",
  f"| Input | a photo of any size through the view `{report['view']}` (metadata `imsat.view`: BT.601 luma, area resize, contrast normalized), then `pixels` f32 `[N, {report['view'].split('-')[2].replace('x','*')}]` |",

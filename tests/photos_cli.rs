@@ -190,6 +190,11 @@ fn bad_photo_input_is_a_clear_error() {
     expect_bad_input(&r, &["--edits", "sepia"]);
     let r = train("hash", photo_dir(), &["--view-size", "2"]);
     expect_bad_input(&r, &["--view-size"]);
+    // A view the convolutional front end cannot pool evenly (10x10 -> a 5x5 map, 4x4 grid).
+    let r = train("hash", photo_dir(), &["--view-size", "10"]);
+    expect_bad_input(&r, &["--conv", "--view-size 10", "--conv none"]);
+    let r = train("hash", photo_dir(), &["--conv", "8,3"]);
+    expect_bad_input(&r, &["--conv", "channels,kernel,stride,grid"]);
     // Encoding a folder where one photo is broken names that file.
     let mixed = tempfile::tempdir().unwrap();
     std::fs::copy(photo_dir().join("0001.jpg"), mixed.path().join("a.jpg")).unwrap();

@@ -118,9 +118,10 @@ fn native_int8_codes_equal_tract_on_10k_digits() {
     }
 }
 
-/// The photo model (`photo64`: a 256-wide linear layer behind the view) on every kernel: the
-/// inputs are the first 2,000 digits through the model's own view (real pixels; the runtime
-/// has no JPEG decoder), logits identical to the generic kernel's, codes equal to tract's.
+/// The photo model (`photo64`: 256 -> 512 -> 64, its convolution as a dense layer) on every
+/// kernel: the inputs are the first 2,000 digits through the model's own view (real pixels;
+/// the runtime has no JPEG decoder), logits identical to the generic kernel's, codes equal to
+/// tract's.
 #[test]
 fn photo_model_kernels_give_the_generic_logits() {
     let digits = digits();

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use imsat_runtime::view::View;
+use imsat_trainer::conv::ConvSpec;
 use imsat_trainer::data;
 use imsat_trainer::export::{Exported, write_models};
 use imsat_trainer::io::write_atomic;
@@ -61,6 +62,11 @@ pub struct Args {
     /// [default: cluster 1200,1200; hash 400,400; photos none].
     #[arg(long, value_parser = parse_hidden)]
     pub hidden: Option<Hidden>,
+    /// A convolutional front end before the hidden layers: `channels,kernel,stride,grid`
+    /// (kernels of kernel x kernel at stride, ReLU, average pooling to a grid x grid map),
+    /// or `none` [default: none; photos 8,3,2,4].
+    #[arg(long)]
+    pub conv: Option<String>,
     /// Weight of the pairwise-MI penalty between bits (hash) [default: 15/(bits-1)].
     #[arg(long)]
     pub pairwise_mi_weight: Option<f64>,
@@ -269,6 +275,18 @@ pub fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
     if let Some(h) = &args.hidden {
         c.hidden = h.0.clone();
     }
+    if let Some(conv) = &args.conv {
+        c.conv = ConvSpec::parse(conv).map_err(|e| bad_input(format!("--conv: {e}")))?;
+    }
+    if let (Some(spec), true) = (c.conv, photos) {
+        spec.check(args.view_size, args.view_size).map_err(|e| {
+            bad_input(format!(
+                "--conv with --view-size {}: {e} (pick another --view-size, e.g. 16 or 32, \
+                 another --conv, or --conv none)",
+                args.view_size
+            ))
+        })?;
+    }
     if let Some(s) = &args.sat {
         c.sat =
             imsat_trainer::sat::parse_sat_list(s).map_err(|e| bad_input(format!("--sat: {e}")))?;
@@ -292,6 +310,9 @@ pub fn report_json(t: &Trained, n: usize, data_crc32: u32) -> serde_json::Value 
         "head": t.head,
         "data_crc32": format!("{data_crc32:08x}"),
     });
+    if let Some(conv) = c.conv {
+        r["conv"] = json!(conv);
+    }
     match c.task {
         Task::Cluster => r["classes"] = json!(c.outputs),
         Task::Hash => r["bits"] = json!(c.outputs),

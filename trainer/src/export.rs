@@ -76,8 +76,10 @@ fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
         .unwrap_or_default()
 }
 
-/// The encoder as plain dense layers on *scaled* inputs (x/128 - 1), every BatchNorm folded
-/// into its Linear with the running statistics:
+/// The encoder as plain dense layers on *scaled* inputs (x/128 - 1), a convolutional front
+/// end written as a dense layer and its pooling folded into the next one
+/// ([`crate::conv::ConvFront::toeplitz`]), every BatchNorm folded into its Linear with the
+/// running statistics:
 /// `W'[:, j] = W[:, j] a_j`, `b'_j = (b_j - mean_j) a_j + beta_j`, `a_j = gamma_j / sqrt(var_j + eps)`.
 pub fn fold_layers(model: &Encoder) -> Vec<Dense> {
     let linear = |l: &burn::nn::Linear| {
@@ -123,6 +125,11 @@ pub fn fold_layers(model: &Encoder) -> Vec<Dense> {
         bias,
         relu: false,
     });
+    if let Some(front) = &model.conv {
+        // The pooling moves into the layer after it, and the convolution goes first.
+        front.fold_next(&mut out[0]);
+        out.insert(0, front.toeplitz());
+    }
     out
 }
 

@@ -6,6 +6,7 @@
 //! evaluation. [`backend`] is the one place where the compute backend is chosen.
 
 pub mod backend;
+pub mod conv;
 pub mod copy_detection;
 pub mod data;
 pub mod edits;

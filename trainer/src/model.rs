@@ -1,9 +1,12 @@
 //! The encoder network: an MLP `d - h1 - ... - out` with BatchNorm + ReLU after each hidden
-//! Linear, as in the IMSAT reference code.
+//! Linear, as in the IMSAT reference code, optionally behind a convolutional front end
+//! ([`crate::conv`], photo hashes).
 
 use burn::module::Module;
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor, activation::relu, module::batch_norm_train};
+
+use crate::conv::{ConvFront, ConvSpec};
 
 /// BatchNorm epsilon, shared by training and export (BN folding must use the same value).
 pub const BN_EPSILON: f64 = 1e-5;
@@ -20,6 +23,8 @@ pub enum Norm {
 
 #[derive(Module, Debug)]
 pub struct Encoder {
+    /// Convolution, ReLU and pooling before the hidden layers (photo hashes), if any.
+    pub conv: Option<ConvFront>,
     pub hidden: Vec<Linear>,
     pub norms: Vec<BatchNorm>,
     /// The output layer (K clusters or M bits).
@@ -57,7 +62,21 @@ impl Encoder {
         heads: usize,
         device: &Device,
     ) -> Self {
-        let mut d_in = input;
+        Self::build(input, None, hidden, output, heads, device)
+    }
+
+    /// Like [`Encoder::with_heads`], behind a convolutional front end on `rows x cols`
+    /// inputs when `conv` is given (`input` is then `rows * cols`).
+    pub fn build(
+        input: usize,
+        conv: Option<(ConvSpec, usize, usize)>,
+        hidden: &[usize],
+        output: usize,
+        heads: usize,
+        device: &Device,
+    ) -> Self {
+        let conv = conv.map(|(spec, rows, cols)| ConvFront::new(spec, rows, cols, device));
+        let mut d_in = conv.as_ref().map_or(input, ConvFront::output_dim);
         let mut layers = Vec::new();
         let mut norms = Vec::new();
         for &h in hidden {
@@ -70,6 +89,7 @@ impl Encoder {
             d_in = h;
         }
         Encoder {
+            conv,
             hidden: layers,
             norms,
             output: linear(d_in, output, 1e-4, device),
@@ -95,6 +115,9 @@ impl Encoder {
 
     /// Input width (e.g. 784).
     pub fn input_dim(&self) -> usize {
+        if let Some(c) = &self.conv {
+            return c.input_dim();
+        }
         let layer = self.hidden.first().unwrap_or(&self.output);
         layer.weight.shape().dims::<2>()[0]
     }
@@ -121,7 +144,10 @@ impl Encoder {
 
     /// The last hidden layer's activations.
     fn features(&self, x: Tensor<2>, norm: Norm) -> Tensor<2> {
-        let mut h = x;
+        let mut h = match &self.conv {
+            Some(c) => c.forward(x),
+            None => x,
+        };
         for (layer, bn) in self.hidden.iter().zip(&self.norms) {
             h = layer.forward(h);
             h = match norm {

@@ -11,6 +11,7 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{inference_device, training_device};
+use crate::conv::ConvSpec;
 use crate::data::Images;
 use crate::knn::{Neighbours, nearest_neighbours};
 use crate::loss::{Task, info_terms, kl_divergence};
@@ -66,6 +67,9 @@ pub struct TrainConfig {
     /// How a photo model's items and edited copies were drawn.
     #[serde(default)]
     pub photos: Option<PhotoSetConfig>,
+    /// A convolutional front end before the hidden layers (2-D inputs), if any.
+    #[serde(default)]
+    pub conv: Option<ConvSpec>,
 }
 
 /// [`Task`] in `config.json` by its metadata name (`cluster`, `hash`).
@@ -120,6 +124,7 @@ impl TrainConfig {
             seed: 0,
             view: None,
             photos: None,
+            conv: None,
         }
     }
 
@@ -148,13 +153,23 @@ impl TrainConfig {
     }
 
     /// Photo hashing (copy detection) settings, measured on the 182 training photos with a
-    /// validation split by photo group (README, Near-duplicate photos): a linear encoder (one
-    /// layer: on 145 photos a 400-400 MLP overfits, moderate-edit TPR 0.81 against 0.99), the
-    /// edit SAT alone, lam 3 (more weight on H(Y) than the digits' 0.1, so that different
-    /// photos do not share codes), a 16x16 normalized gray view, 1,500 epochs.
+    /// validation split by photo group (README, Near-duplicate photos): a small convolutional
+    /// front end (8 kernels of 3x3 at stride 2, ReLU, average pooling to 4x4; strong-edit TPR
+    /// 0.51 against the linear encoder's 0.43, since pooled features move little under crops
+    /// and rotations; 16 channels, 5x5 kernels, a 2x2 or no pooling, a 24 or 32 view measured
+    /// no better) and a linear output (no hidden layer: on 145 photos a 400-400 MLP overfits,
+    /// moderate-edit TPR 0.81 against 0.99), the edit SAT alone, lam 3 (more weight on H(Y)
+    /// than the digits' 0.1, so that different photos do not share codes), a 16x16 normalized
+    /// gray view, 1,500 epochs.
     pub fn photo_hash(bits: usize) -> Self {
         TrainConfig {
             sat: vec![SatKind::Edits],
+            conv: Some(ConvSpec {
+                channels: 8,
+                kernel: 3,
+                stride: 2,
+                grid: 4,
+            }),
             hidden: Vec::new(),
             lam: 3.0,
             epochs: 1500,
@@ -482,7 +497,18 @@ impl Trainer {
         };
         let device = training_device();
         device.seed(config.seed);
-        let model = Encoder::with_heads(dim, &config.hidden, config.outputs, config.heads, &device);
+        if let Some(spec) = config.conv {
+            spec.check(rows, cols)
+                .map_err(|e| TrainError::Config(format!("conv front end: {e}")))?;
+        }
+        let model = Encoder::build(
+            dim,
+            config.conv.map(|s| (s, rows, cols)),
+            &config.hidden,
+            config.outputs,
+            config.heads,
+            &device,
+        );
         Ok(Trainer {
             config: config.clone(),
             x,
