@@ -1,7 +1,9 @@
 //! The `imsat` command line.
 
 mod cli;
+mod faiss;
 mod input;
+mod npy;
 mod plot;
 
 use clap::{Parser, Subcommand};
@@ -19,9 +21,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train an IMSAT encoder (clustering or hashing) and export it as ONNX.
+    /// Train an IMSAT encoder (clustering or hashing) on images or .npy features and export it as ONNX.
     #[command(
-        after_help = "Example:\n  imsat train --task cluster --classes 10 \\\n    --data data/mnist10k/images-idx3-ubyte.gz --labels data/mnist10k/labels-idx1-ubyte.gz \\\n    --seed 0 --out runs/c0"
+        after_help = "Examples:\n  imsat train --task hash --bits 64 --data embeddings.npy --out runs/emb64\n  imsat train --task cluster --classes 10 \\\n    --data data/mnist10k/images-idx3-ubyte.gz --labels data/mnist10k/labels-idx1-ubyte.gz \\\n    --seed 0 --out runs/c0"
     )]
     Train(Box<cli::train::Args>),
     /// Evaluate an exported model on labelled data (accuracy/NMI or retrieval mAP).
@@ -29,14 +31,14 @@ enum Command {
         after_help = "Example:\n  imsat eval --model models/hash16.onnx \\\n    --data data/mnist10k/images-idx3-ubyte.gz --labels data/mnist10k/labels-idx1-ubyte.gz"
     )]
     Eval(cli::eval::Args),
-    /// Encode images into codes (hash) or cluster ids with an exported model.
+    /// Encode images (or .npy features) into codes (hash) or cluster ids with an exported model.
     #[command(
-        after_help = "Example:\n  imsat encode --model models/hash16.onnx --data data/mnist10k/images-idx3-ubyte.gz --out codes.u64"
+        after_help = "Examples:\n  imsat encode --model models/hash16.onnx --data data/mnist10k/images-idx3-ubyte.gz --out codes.u64\n  imsat encode --model runs/emb64/model.onnx --data embeddings.npy --out codes.npy"
     )]
     Encode(cli::encode::Args),
-    /// Build or import a Hamming index file.
+    /// Build, import or export a Hamming index file (faiss IndexBinaryFlat, .npy codes).
     #[command(
-        after_help = "Example:\n  imsat index build --model models/hash32.onnx --data data/mnist10k/images-idx3-ubyte.gz --out mnist.idx"
+        after_help = "Examples:\n  imsat index build --model models/hash32.onnx --data data/mnist10k/images-idx3-ubyte.gz --out mnist.idx\n  imsat index export --index mnist.idx --format faiss --out mnist.faiss\n  imsat index import --faiss mnist.faiss --out mnist.idx"
     )]
     Index(cli::index::Args),
     /// k-NN or radius search over an index.

@@ -18,13 +18,77 @@ pub struct Args {
     /// Exported model (`model.onnx` or `model.int8.onnx` from `imsat train`).
     #[arg(long)]
     pub model: PathBuf,
-    /// Images: an IDX file (gzipped or not) or a folder of images (file-name order).
+    /// Images: an IDX file (gzipped or not) or a folder of images (file-name order); or, for
+    /// a model trained on features, a `.npy` float32/float64 [N, d] array.
     #[arg(long)]
     pub data: PathBuf,
-    /// Output file: raw little-endian u64 words, ceil(bits/64) per image (hash model; what
-    /// `imsat index import --raw-u64` reads), or one cluster id per line (cluster model).
+    /// Output file. A name ending in `.npy` gets a NumPy array: packed codes as uint8
+    /// [N, ceil(bits/8)] (bit p of a code in bit p%8 of byte p/8, least significant first:
+    /// `np.unpackbits(codes, axis=1, bitorder="little")[:, p]` is bit p; the rows go as they
+    /// are into faiss binary indexes and Milvus BINARY_VECTOR), or cluster ids as int64 [N].
+    /// Any other name gets raw little-endian u64 words, ceil(bits/64) per code (what
+    /// `imsat index import --raw-u64` reads), or one cluster id per line.
     #[arg(long)]
     pub out: PathBuf,
+}
+
+/// Whether `model` takes feature vectors (metadata `imsat.input = features`).
+pub fn takes_features(model: &Path) -> bool {
+    std::fs::read(model)
+        .ok()
+        .and_then(|b| imsat_trainer::features::input_kind(&b))
+        .is_some_and(|k| k == imsat_trainer::features::INPUT_FEATURES)
+}
+
+/// Run `model` on `data` (images, or `.npy` features for a feature model): codes or cluster
+/// ids, how many rows, and the seconds the encoding itself took. Mismatches of model and data
+/// are bad input (exit status 2).
+pub fn encode_data(model: &Path, data: &Path) -> anyhow::Result<(Encoder, Encoded, usize, f64)> {
+    let npy = crate::npy::is_npy(data);
+    let features = takes_features(model);
+    if !npy {
+        if features {
+            let enc = open_model(model)?;
+            return Err(super::bad_input(format!(
+                "{}: the model takes {} features from a .npy file, not images ({})",
+                model.display(),
+                enc.input_dim(),
+                data.display()
+            )));
+        }
+        let (enc, images) = load(model, data)?;
+        let started = Instant::now();
+        let encoded = enc.encode(&images.pixels)?;
+        return Ok((enc, encoded, images.n, started.elapsed().as_secs_f64()));
+    }
+    let enc = open_model(model)?;
+    if !features {
+        return Err(super::bad_input(format!(
+            "{}: the model takes images (an IDX file or a folder), not .npy features ({}); train one on the features with `imsat train --data {}`",
+            model.display(),
+            data.display(),
+            data.display()
+        )));
+    }
+    let f = crate::npy::read_features(data)?;
+    if f.d != enc.input_dim() {
+        return Err(super::bad_input(format!(
+            "{}: rows of {} features do not fit model {}, which takes {}",
+            data.display(),
+            f.d,
+            model.display(),
+            enc.input_dim()
+        )));
+    }
+    let started = Instant::now();
+    let logits = enc.logits_f32(&f.x)?;
+    let encoded = match enc.task() {
+        Task::Hash => Encoded::Codes(Codes::from_logits(enc.outputs(), &logits)?),
+        Task::Cluster => {
+            Encoded::Clusters(imsat_runtime::encoder::argmax_rows(&logits, enc.outputs())?)
+        }
+    };
+    Ok((enc, encoded, f.n, started.elapsed().as_secs_f64()))
 }
 
 /// Open a model and read images that fit it (both checked: bad input is exit status 2).
@@ -60,7 +124,7 @@ fn load(model: &Path, data: &Path) -> anyhow::Result<(Encoder, data::Images)> {
 
 /// The codes of every image of `data` through a hash `model` (for `imsat index build`).
 pub fn encode_hash_codes(model: &Path, data: &Path, _ctx: &Ctx) -> anyhow::Result<Codes> {
-    let (enc, images) = load(model, data)?;
+    let enc = open_model(model)?;
     if enc.task() != Task::Hash {
         return Err(super::bad_input(format!(
             "{}: a {} model makes cluster ids, not codes: use a hash model",
@@ -68,16 +132,43 @@ pub fn encode_hash_codes(model: &Path, data: &Path, _ctx: &Ctx) -> anyhow::Resul
             enc.task()
         )));
     }
-    Ok(enc.codes(&images.pixels)?)
+    match encode_data(model, data)?.1 {
+        Encoded::Codes(c) => Ok(c),
+        Encoded::Clusters(_) => Err(anyhow::anyhow!("a hash model made cluster ids")),
+    }
 }
 
 pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
     super::check_output_file(&args.out, "--out")?;
-    let (enc, images) = load(&args.model, &args.data)?;
-    let started = Instant::now();
-    let encoded = enc.encode(&images.pixels)?;
-    let seconds = started.elapsed().as_secs_f64();
-    let bytes = match &encoded {
+    let (enc, encoded, n, seconds) = encode_data(&args.model, &args.data)?;
+    if crate::npy::is_npy(&args.out) {
+        match &encoded {
+            Encoded::Codes(c) => crate::npy::write_codes(&args.out, c)?,
+            Encoded::Clusters(ids) => crate::npy::write_clusters(&args.out, ids)?,
+        }
+    } else {
+        write_raw(&args.out, &encoded)?;
+    }
+    let mut summary = json!({
+        "model": args.model.display().to_string(),
+        "task": enc.task().as_str(),
+        "int8": enc.info().int8,
+        "count": n,
+        "out": args.out.display().to_string(),
+        "seconds": seconds,
+        "images_per_second": n as f64 / seconds.max(1e-9),
+    });
+    match encoded {
+        Encoded::Codes(_) => summary["bits"] = json!(enc.outputs()),
+        Encoded::Clusters(_) => summary["classes"] = json!(enc.outputs()),
+    }
+    println!("{summary}");
+    Ok(())
+}
+
+/// Raw u64 words (codes) or one id per line (clusters).
+fn write_raw(out: &Path, encoded: &Encoded) -> anyhow::Result<()> {
+    let bytes = match encoded {
         Encoded::Codes(c) => c
             .as_words()
             .iter()
@@ -89,20 +180,5 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
             .collect::<String>()
             .into_bytes(),
     };
-    write_atomic(&args.out, &bytes).with_context(|| format!("writing {}", args.out.display()))?;
-    let mut summary = json!({
-        "model": args.model.display().to_string(),
-        "task": enc.task().as_str(),
-        "int8": enc.info().int8,
-        "count": images.n,
-        "out": args.out.display().to_string(),
-        "seconds": seconds,
-        "images_per_second": images.n as f64 / seconds.max(1e-9),
-    });
-    match encoded {
-        Encoded::Codes(_) => summary["bits"] = json!(enc.outputs()),
-        Encoded::Clusters(_) => summary["classes"] = json!(enc.outputs()),
-    }
-    println!("{summary}");
-    Ok(())
+    write_atomic(out, &bytes).with_context(|| format!("writing {}", out.display()))
 }

@@ -14,18 +14,26 @@ use super::{Ctx, bad_input};
 #[derive(clap::Args)]
 pub struct Args {
     /// Exported model (`model.onnx` or `model.int8.onnx` from `imsat train`).
+    #[arg(long, required_unless_present = "codes", conflicts_with = "codes")]
+    pub model: Option<PathBuf>,
+    /// Score codes made elsewhere instead of a model's: a `.npy` uint8 [N, bytes] array
+    /// (bit p in bit p%8 of byte p/8, as `imsat encode --out X.npy` writes; e.g. ITQ or LSH
+    /// baselines), with the same retrieval protocol and split as a hash model (needs --labels).
     #[arg(long)]
-    pub model: PathBuf,
+    pub codes: Option<PathBuf>,
+    /// Bits of the --codes [default: 8 x bytes per code].
+    #[arg(long, requires = "codes")]
+    pub bits: Option<usize>,
     /// What to measure: `labels` (clustering accuracy or retrieval mAP against --labels) or
     /// `copy-detection` (a photo model against pHash and dHash on edited copies of the photos
     /// in --data).
     #[arg(long, default_value = "labels", value_parser = ["labels", "copy-detection"])]
     pub task: String,
-    /// Images: an IDX file (gzipped or not), as for training; for copy detection, a folder of
-    /// photos.
-    #[arg(long)]
-    pub data: PathBuf,
-    /// Labels (IDX) of the images (task `labels`).
+    /// Images: an IDX file (gzipped or not), as for training, or `.npy` features for a model
+    /// trained on features; for copy detection, a folder of photos.
+    #[arg(long, required_unless_present = "codes")]
+    pub data: Option<PathBuf>,
+    /// Labels (IDX, or `.npy` integers) of the images (task `labels`).
     #[arg(long)]
     pub labels: Option<PathBuf>,
     /// Seed of the edited copies (task `copy-detection`).
@@ -112,14 +120,144 @@ fn photo_agreement(a: &Encoder, b: &Encoder, dir: &Path) -> anyhow::Result<f64> 
     Ok(agreement(a.task(), a.outputs(), &la, &lb))
 }
 
+/// Labels from an IDX or a `.npy` file.
+fn read_labels(path: &Path) -> anyhow::Result<Vec<u8>> {
+    if crate::npy::is_npy(path) {
+        crate::npy::read_labels(path)
+    } else {
+        Ok(data::read_idx_labels(path, 256)?)
+    }
+}
+
+fn retrieval_json(q: imsat_trainer::metrics::Retrieval, out: &mut serde_json::Value) {
+    out["map"] = json!(q.map);
+    out["precision_at_500"] = json!(q.precision_at_500);
+    out["precision_within_r2"] = json!(q.precision_within_r2);
+}
+
+/// `--codes`: retrieval metrics of packed codes against labels.
+fn run_codes(codes_path: &Path, bits: Option<usize>, labels_path: &Path) -> anyhow::Result<()> {
+    let codes = super::index::read_npy_codes(codes_path, bits)?;
+    let labels = read_labels(labels_path)?;
+    if labels.len() != codes.len() {
+        return Err(bad_input(format!(
+            "{}: {} labels for the {} codes of {}",
+            labels_path.display(),
+            labels.len(),
+            codes.len(),
+            codes_path.display()
+        )));
+    }
+    let (queries, gallery) = imsat_trainer::metrics::retrieval_split(&labels, 100, SPLIT_SEED);
+    let q = imsat_trainer::metrics::retrieval_metrics(
+        codes.as_words(),
+        codes.words_per_code(),
+        codes.bits(),
+        &labels,
+        &queries,
+        &gallery,
+    );
+    let mut out = json!({
+        "codes": codes_path.display().to_string(),
+        "n": codes.len(),
+        "bits": codes.bits(),
+    });
+    retrieval_json(q, &mut out);
+    println!("{out}");
+    Ok(())
+}
+
+/// A model trained on features, on `.npy` features: metrics through the runtime.
+fn run_features(
+    enc: &Encoder,
+    model: &Path,
+    data: &Path,
+    labels_path: &Path,
+) -> anyhow::Result<()> {
+    let f = crate::npy::read_features(data)?;
+    if f.d != enc.input_dim() {
+        return Err(bad_input(format!(
+            "{}: rows of {} features do not fit model {}, which takes {}",
+            data.display(),
+            f.d,
+            model.display(),
+            enc.input_dim()
+        )));
+    }
+    let labels = read_labels(labels_path)?;
+    if labels.len() != f.n {
+        return Err(bad_input(format!(
+            "{}: {} labels for the {} rows of {}",
+            labels_path.display(),
+            labels.len(),
+            f.n,
+            data.display()
+        )));
+    }
+    let started = Instant::now();
+    let logits = enc.logits_f32(&f.x)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let quality = evaluate_logits(enc.task(), &logits, enc.outputs(), &labels, SPLIT_SEED);
+    let mut out = json!({
+        "model": model.display().to_string(),
+        "task": enc.task().as_str(),
+        "input": "features",
+        "n": f.n,
+        "seconds": seconds,
+    });
+    match quality {
+        Quality::Cluster { acc, nmi } => {
+            out["classes"] = json!(enc.outputs());
+            out["acc"] = json!(acc);
+            out["nmi"] = json!(nmi);
+        }
+        Quality::Hash(q) => {
+            out["bits"] = json!(enc.outputs());
+            retrieval_json(q, &mut out);
+        }
+    }
+    println!("{out}");
+    Ok(())
+}
+
 pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
-    let enc = open_model(&args.model)?;
+    if let Some(codes) = &args.codes {
+        let labels = args
+            .labels
+            .as_ref()
+            .ok_or_else(|| bad_input("--codes needs --labels"))?;
+        return run_codes(codes, args.bits, labels);
+    }
+    let (Some(model), Some(data)) = (&args.model, &args.data) else {
+        return Err(bad_input("--model and --data are needed (or --codes)"));
+    };
+    let enc = open_model(model)?;
+    if crate::npy::is_npy(data) {
+        let labels = args
+            .labels
+            .as_ref()
+            .ok_or_else(|| bad_input("--labels is needed to evaluate on features"))?;
+        return run_features(&enc, model, data, labels);
+    }
+    if super::encode::takes_features(model) {
+        return Err(bad_input(format!(
+            "{}: the model takes {} features from a .npy file, not images ({})",
+            model.display(),
+            enc.input_dim(),
+            data.display()
+        )));
+    }
+    let (model, data) = (model.clone(), data.clone());
+    run_model(args, enc, model, data)
+}
+
+fn run_model(args: Args, enc: Encoder, model: PathBuf, data: PathBuf) -> anyhow::Result<()> {
     if args.task == "copy-detection" {
-        let mut out = super::copy_detection::run(&enc, &args.model, &args.data, args.seed)?;
+        let mut out = super::copy_detection::run(&enc, &model, &data, args.seed)?;
         if let Some(r) = &args.reference {
             let reference = open_model(r)?;
             out["reference"] = json!(r.display().to_string());
-            out["bits_equal_to_reference"] = json!(photo_agreement(&enc, &reference, &args.data)?);
+            out["bits_equal_to_reference"] = json!(photo_agreement(&enc, &reference, &data)?);
         }
         println!("{out}");
         return Ok(());
@@ -127,13 +265,13 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
     let labels_path = args.labels.as_ref().ok_or_else(|| {
         bad_input("--labels is needed for --task labels (or use --task copy-detection with a photo model)")
     })?;
-    let (images, labels) = data::read_labelled(&args.data, labels_path)?;
+    let (images, labels) = data::read_labelled(&data, labels_path)?;
     let started = Instant::now();
-    let logits = model_logits(&enc, &images, &args.data)?;
+    let logits = model_logits(&enc, &images, &data)?;
     let seconds = started.elapsed().as_secs_f64();
     let quality = evaluate_logits(enc.task(), &logits, enc.outputs(), &labels, SPLIT_SEED);
     let mut out = json!({
-        "model": args.model.display().to_string(),
+        "model": model.display().to_string(),
         "task": enc.task().as_str(),
         "int8": enc.info().int8,
         "n": images.n,
@@ -160,12 +298,12 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
                 r.display(),
                 reference.task(),
                 reference.outputs(),
-                args.model.display(),
+                model.display(),
                 enc.task(),
                 enc.outputs()
             )));
         }
-        let ref_logits = model_logits(&reference, &images, &args.data)?;
+        let ref_logits = model_logits(&reference, &images, &data)?;
         out["bits_equal_to_f32"] =
             json!(agreement(enc.task(), enc.outputs(), &logits, &ref_logits));
         out["reference"] = json!(r.display().to_string());

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use imsat_runtime::code::Codes;
 use imsat_runtime::index::Index;
+use imsat_trainer::io::write_atomic;
 use serde_json::json;
 
 use super::{Ctx, bad_input};
@@ -17,21 +18,44 @@ pub struct Args {
 
 #[derive(clap::Subcommand)]
 pub enum Action {
-    /// Import raw little-endian u64 codes (bit p of a code is bit p%64 of word p/64).
+    /// Import codes: raw little-endian u64 words (bit p of a code is bit p%64 of word p/64),
+    /// a `.npy` uint8 [N, bytes] array (as `imsat encode --out codes.npy` writes), or a faiss
+    /// IndexBinaryFlat file (ids 0..N-1; other faiss indexes are refused).
     #[command(
-        after_help = "Example:\n  imsat index import --raw-u64 codes.u64 --bits 64 --out codes.idx"
+        after_help = "Examples:\n  imsat index import --raw-u64 codes.u64 --bits 64 --out codes.idx\n  imsat index import --npy codes.npy --out codes.idx\n  imsat index import --faiss codes.faiss --out codes.idx"
     )]
     Import {
+        /// Raw little-endian u64 words, ceil(bits/64) per code (needs --bits).
+        #[arg(long, required_unless_present_any = ["npy", "faiss"], conflicts_with_all = ["npy", "faiss"])]
+        raw_u64: Option<PathBuf>,
+        /// Packed codes, uint8 [N, ceil(bits/8)], bit p in bit p%8 of byte p/8.
+        #[arg(long, conflicts_with = "faiss")]
+        npy: Option<PathBuf>,
+        /// A faiss IndexBinaryFlat file (`faiss.write_index_binary`); codes of its d bits.
         #[arg(long)]
-        raw_u64: PathBuf,
-        /// Bits per code.
+        faiss: Option<PathBuf>,
+        /// Bits per code [raw: required; npy: default 8 x the bytes per code; faiss: d].
         #[arg(long)]
-        bits: usize,
+        bits: Option<usize>,
         #[arg(long)]
         out: PathBuf,
         /// Add the codes to an existing index (ids continue after its largest id).
         #[arg(long)]
         append: bool,
+    },
+    /// Write an index's codes for another engine: a faiss IndexBinaryFlat file
+    /// (`faiss.read_index_binary` opens it; ids must be 0..N-1 in order) or a `.npy` uint8
+    /// [N, ceil(bits/8)] array (Milvus BINARY_VECTOR rows, `np.unpackbits(.., bitorder="little")`).
+    #[command(
+        after_help = "Example:\n  imsat index export --index mnist.idx --format faiss --out mnist.faiss"
+    )]
+    Export {
+        #[arg(long)]
+        index: PathBuf,
+        #[arg(long, value_parser = ["faiss", "npy"])]
+        format: String,
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Encode images with a hash model and index their codes (ids = image order).
     #[command(
@@ -40,7 +64,7 @@ pub enum Action {
     Build {
         #[arg(long)]
         model: PathBuf,
-        /// IDX file or folder of images.
+        /// IDX file or folder of images; `.npy` features for a model trained on features.
         #[arg(long)]
         data: PathBuf,
         #[arg(long)]
@@ -76,17 +100,101 @@ pub fn read_raw_codes(path: &Path, bits: usize) -> anyhow::Result<Codes> {
     Codes::from_words(bits, words).map_err(|e| bad_input(format!("{}: {e}", path.display())))
 }
 
+/// Read packed codes from a `.npy` uint8 [N, B] array; `bits` defaults to 8 B.
+pub fn read_npy_codes(path: &Path, bits: Option<usize>) -> anyhow::Result<Codes> {
+    let bad = |m: String| bad_input(format!("{}: {m}", path.display()));
+    let (shape, bytes) = crate::npy::read_u8_matrix(path)?;
+    let per = shape.1;
+    let bits = bits.unwrap_or(8 * per);
+    if bits == 0 || crate::npy::code_bytes(bits) != per {
+        return Err(bad(format!(
+            "{per} bytes per code do not hold {bits}-bit codes (ceil(bits/8) bytes each)"
+        )));
+    }
+    crate::npy::codes_from_bytes(bits, &bytes).map_err(bad)
+}
+
+/// Read the codes of a faiss IndexBinaryFlat file; `bits`, if given, must be its `d` or fit in
+/// it with the extra bits all zero.
+fn read_faiss_codes(path: &Path, bits: Option<usize>) -> anyhow::Result<Codes> {
+    let bad = |m: String| bad_input(format!("{}: {m}", path.display()));
+    let bytes = std::fs::read(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+    let codes = crate::faiss::read_flat(&bytes).map_err(bad)?;
+    match bits {
+        None => Ok(codes),
+        Some(b) if b == codes.bits() => Ok(codes),
+        Some(b) if b > 0 && crate::npy::code_bytes(b) * 8 == codes.bits() => {
+            let bytes = crate::npy::code_bytes_of(&codes);
+            crate::npy::codes_from_bytes(b, &bytes).map_err(bad)
+        }
+        Some(b) => Err(bad(format!(
+            "--bits {b} does not fit the index's {}-bit codes",
+            codes.bits()
+        ))),
+    }
+}
+
+fn export(index_path: &Path, format: &str, out: &Path) -> anyhow::Result<()> {
+    super::check_output_file(out, "--out")?;
+    let index = Index::load(index_path).map_err(|e| bad_input(e.to_string()))?;
+    if index.is_empty() {
+        return Err(bad_input(format!(
+            "{}: the index is empty, nothing to export",
+            index_path.display()
+        )));
+    }
+    if format == "faiss"
+        && let Some((row, id)) = index.ids().enumerate().find(|&(row, id)| id != row as u64)
+    {
+        return Err(bad_input(format!(
+            "{}: row {row} has id {id}; a faiss IndexBinaryFlat numbers its codes 0..N-1, so \
+             only an index with ids 0..N-1 in order exports (export --format npy keeps the \
+             codes; give the ids to the engine yourself)",
+            index_path.display()
+        )));
+    }
+    match format {
+        "faiss" => write_atomic(out, &crate::faiss::write_flat(index.codes()))
+            .with_context(|| format!("writing {}", out.display()))?,
+        _ => crate::npy::write_codes(out, index.codes())?,
+    }
+    println!(
+        "{}",
+        json!({
+            "index": index_path.display().to_string(),
+            "format": format,
+            "out": out.display().to_string(),
+            "codes": index.len(),
+            "bits": index.bits(),
+            "exported_bits": 8 * crate::npy::code_bytes(index.bits()),
+        })
+    );
+    Ok(())
+}
+
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let (index, out) = match args.action {
+        Action::Export { index, format, out } => return export(&index, &format, &out),
         Action::Import {
             raw_u64,
+            npy,
+            faiss,
             bits,
             out,
             append,
         } => {
             super::check_output_file(&out, "--out")?;
-            let codes = read_raw_codes(&raw_u64, bits)?;
+            let codes = match (raw_u64, npy, faiss) {
+                (Some(raw), _, _) => {
+                    let bits = bits.ok_or_else(|| bad_input("--raw-u64 needs --bits"))?;
+                    read_raw_codes(&raw, bits)?
+                }
+                (_, Some(npy), _) => read_npy_codes(&npy, bits)?,
+                (_, _, Some(f)) => read_faiss_codes(&f, bits)?,
+                _ => return Err(bad_input("give --raw-u64, --npy or --faiss")),
+            };
+            let bits = codes.bits();
             if append && out.exists() {
                 let old = Index::load(&out).map_err(|e| bad_input(e.to_string()))?;
                 if old.bits() != bits {

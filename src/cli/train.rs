@@ -7,10 +7,12 @@ use imsat_runtime::view::View;
 use imsat_trainer::conv::ConvSpec;
 use imsat_trainer::data;
 use imsat_trainer::export::{Exported, write_models};
+use imsat_trainer::features::Scaling;
 use imsat_trainer::io::write_atomic;
 use imsat_trainer::loss::Task;
 use imsat_trainer::photo_set::PhotoSetConfig;
-use imsat_trainer::train::{Quality, TrainConfig, Trained, train};
+use imsat_trainer::sat::SatKind;
+use imsat_trainer::train::{Quality, TrainConfig, Trained, train, train_features};
 use serde_json::json;
 
 use super::{Ctx, bad_input};
@@ -27,10 +29,12 @@ pub struct Args {
     #[arg(long, default_value_t = 16)]
     pub bits: usize,
     /// Images: an IDX file (gzipped or not), or a folder of photos (JPEG/PNG/BMP, any size,
-    /// nested folders read too) to learn a copy-detection hash from (task hash).
+    /// nested folders read too) to learn a copy-detection hash from (task hash); or feature
+    /// vectors: a `.npy` float32/float64 [N, d] array in C order (SATs vat, rpt, neighbour;
+    /// the model takes the d raw features).
     #[arg(long)]
     pub data: PathBuf,
-    /// Labels (IDX), used only for evaluation.
+    /// Labels (IDX, or `.npy` integers [N]), used only for evaluation.
     #[arg(long)]
     pub labels: Option<PathBuf>,
     /// Seed of the initial weights, batches and augmentations.
@@ -55,7 +59,7 @@ pub struct Args {
     #[arg(long)]
     pub mu: Option<f64>,
     /// SAT kinds, comma-separated: vat, rpt, affine, neighbour, edits
-    /// [default: vat,affine; photos edits].
+    /// [default: vat,affine; photos edits; .npy features vat].
     #[arg(long)]
     pub sat: Option<String>,
     /// Hidden layer sizes, comma-separated (e.g. 1200,1200), or `none` for a linear encoder
@@ -287,9 +291,21 @@ pub fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
             ))
         })?;
     }
+    if crate::npy::is_npy(&args.data) {
+        c.sat = vec![SatKind::Vat];
+    }
     if let Some(s) = &args.sat {
         c.sat =
             imsat_trainer::sat::parse_sat_list(s).map_err(|e| bad_input(format!("--sat: {e}")))?;
+    }
+    if crate::npy::is_npy(&args.data)
+        && let Some(k) = c.sat.iter().find(|k| k.needs_pixels())
+    {
+        return Err(bad_input(format!(
+            "--sat {}: needs pixels, but --data {} holds feature vectors; use vat, rpt or neighbour",
+            k.as_str(),
+            args.data.display()
+        )));
     }
     Ok(c)
 }
@@ -341,7 +357,26 @@ pub fn save_run(
     out: &Path,
     extra: &serde_json::Value,
 ) -> anyhow::Result<(serde_json::Value, Exported)> {
-    let mut report = report_json(trained, images.n, crc32fast::hash(&images.pixels));
+    let report = save_files(
+        trained,
+        images.n,
+        crc32fast::hash(&images.pixels),
+        out,
+        extra,
+    )?;
+    let exported = write_models(trained, images, &report.to_string(), out)?;
+    Ok((report, exported))
+}
+
+/// Everything [`save_run`] writes but the ONNX models; returns the report.
+fn save_files(
+    trained: &Trained,
+    n: usize,
+    data_crc32: u32,
+    out: &Path,
+    extra: &serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    let mut report = report_json(trained, n, data_crc32);
     if let (Some(r), Some(e)) = (report.as_object_mut(), extra.as_object()) {
         r.extend(e.clone());
     }
@@ -372,8 +407,61 @@ pub fn save_run(
     };
     let title = format!("{} {}", c.task.as_str(), c.outputs);
     crate::plot::training_curves(&out.join("curves.png"), &trained.history, &title, metric)?;
-    let exported = write_models(trained, images, &report.to_string(), out)?;
-    Ok((report, exported))
+    Ok(report)
+}
+
+/// Train on `.npy` feature vectors: the model (f32 only) takes the raw features; the
+/// per-dimension mean and global scale training used go to `scaling.json`.
+fn run_features(args: &Args, config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()> {
+    let mut f = crate::npy::read_features(&args.data)?;
+    let mut labels = match &args.labels {
+        Some(l) if crate::npy::is_npy(l) => Some(crate::npy::read_labels(l)?),
+        Some(l) => Some(data::read_idx_labels(l, 256)?),
+        None => None,
+    };
+    if let (Some(l), Some(path)) = (&labels, &args.labels)
+        && l.len() != f.n
+    {
+        return Err(bad_input(format!(
+            "{}: {} labels for the {} rows of {}",
+            path.display(),
+            l.len(),
+            f.n,
+            args.data.display()
+        )));
+    }
+    if let Some(limit) = args.limit {
+        if limit == 0 {
+            return Err(bad_input("--limit must be at least 1"));
+        }
+        if limit < f.n {
+            f.n = limit;
+            f.x.truncate(limit * f.d);
+        }
+        if let Some(l) = labels.as_mut() {
+            l.truncate(limit);
+        }
+    }
+    config.validate(f.n).map_err(|e| bad_input(e.to_string()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let scaling = Scaling::fit(&f.x, f.d);
+    let x = scaling.apply(&f.x);
+    let trained = train_features(&config, x, f.n, f.d, labels.as_deref(), !ctx.quiet)?;
+    let crc = crc32fast::hash(
+        &f.x.iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect::<Vec<u8>>(),
+    );
+    let extra = json!({"input": "features", "dim": f.d});
+    let report = save_files(&trained, f.n, crc, &args.out, &extra)?;
+    // The input scaling the burn record was trained under (the ONNX model has it folded in).
+    let scaling_path = args.out.join("scaling.json");
+    write_atomic(&scaling_path, serde_json::to_string(&scaling)?.as_bytes())
+        .with_context(|| format!("writing {}", scaling_path.display()))?;
+    imsat_trainer::features::write_model(&trained, &scaling, &report.to_string(), &args.out)?;
+    println!("{report}");
+    Ok(())
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
@@ -381,6 +469,9 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     super::check_output_dir(&args.out, "--out")?;
     if config.photos.is_some() {
         return super::train_photos::run(&args, config, ctx);
+    }
+    if crate::npy::is_npy(&args.data) {
+        return run_features(&args, config, ctx);
     }
     let (mut images, mut labels) = match &args.labels {
         Some(l) => {

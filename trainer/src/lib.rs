@@ -3,7 +3,8 @@
 //! Modules follow the method: [`data`] reads IDX files, [`model`] is the encoder MLP,
 //! [`loss`] the information terms and KL, [`sat`] the self-augmentations (VAT, RPT, affine,
 //! neighbours), [`knn`] the nearest-neighbour radii, [`train`] the loop, [`metrics`] the
-//! evaluation. [`backend`] is the one place where the compute backend is chosen.
+//! evaluation, [`features`] the same on feature vectors instead of pixels. [`backend`] is the
+//! one place where the compute backend is chosen.
 
 pub mod backend;
 pub mod conv;
@@ -11,6 +12,7 @@ pub mod copy_detection;
 pub mod data;
 pub mod edits;
 pub mod export;
+pub mod features;
 pub mod io;
 pub mod knn;
 pub mod loss;

@@ -29,6 +29,25 @@ pub enum SatKind {
     Edits,
 }
 
+impl SatKind {
+    /// The name `--sat` takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SatKind::Vat => "vat",
+            SatKind::Rpt => "rpt",
+            SatKind::Affine => "affine",
+            SatKind::Neighbour => "neighbour",
+            SatKind::Edits => "edits",
+        }
+    }
+
+    /// Whether this augmentation works on images (affine distortions, photo edits) and so
+    /// cannot apply to feature vectors.
+    pub fn needs_pixels(self) -> bool {
+        matches!(self, SatKind::Affine | SatKind::Edits)
+    }
+}
+
 impl std::str::FromStr for SatKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

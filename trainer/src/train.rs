@@ -479,11 +479,49 @@ impl Trainer {
             [r, c] => (*r, *c),
             _ => (1, dim),
         };
+        let x = scale_pixels(&images.pixels);
+        Self::from_rows(config, x, n, (rows, cols), edited, show_progress)
+    }
+
+    /// Like [`Trainer::new`], on `n` feature vectors of `dim` values (row-major, already in
+    /// the encoder's input scale: see [`crate::features`]). Only the SATs that need no pixels
+    /// (VAT, RPT, neighbour) apply.
+    pub fn from_features(
+        config: &TrainConfig,
+        x: Vec<f32>,
+        n: usize,
+        dim: usize,
+        show_progress: bool,
+    ) -> Result<Self, TrainError> {
+        config.validate(n)?;
+        if let Some(k) = config.sat.iter().find(|k| k.needs_pixels()) {
+            return Err(TrainError::Config(format!(
+                "the {} SAT needs pixels; feature vectors train with vat, rpt or neighbour",
+                k.as_str()
+            )));
+        }
+        if dim == 0 || x.len() != n * dim {
+            return Err(TrainError::Data(format!(
+                "{} values are not {n} rows of {dim}",
+                x.len()
+            )));
+        }
+        Self::from_rows(config, x, n, (1, dim), None, show_progress)
+    }
+
+    fn from_rows(
+        config: &TrainConfig,
+        x: Vec<f32>,
+        n: usize,
+        (rows, cols): (usize, usize),
+        edited: Option<(Vec<u8>, usize)>,
+        show_progress: bool,
+    ) -> Result<Self, TrainError> {
+        let dim = rows * cols;
         let uses = |k| config.sat.contains(&k);
         if uses(SatKind::Affine) && rows == 1 {
             return Err(TrainError::Config("affine SAT needs 2-D images".into()));
         }
-        let x = scale_pixels(&images.pixels);
         let needs_nn = uses(SatKind::Vat) || uses(SatKind::Rpt) || uses(SatKind::Neighbour);
         let neighbours: Option<Neighbours> = needs_nn.then(|| {
             let pb = progress_bar(n as u64, "neighbours", show_progress);
@@ -696,6 +734,25 @@ pub fn train(
         )));
     }
     let trainer = Trainer::new(config, images, show_progress)?;
+    train_with(trainer, config, labels, show_progress)
+}
+
+/// Train an IMSAT encoder on `n` feature vectors of `dim` values, already scaled (see
+/// [`crate::features::Scaling`]); labels only for per-epoch evaluation.
+pub fn train_features(
+    config: &TrainConfig,
+    x: Vec<f32>,
+    n: usize,
+    dim: usize,
+    labels: Option<&[u8]>,
+    show_progress: bool,
+) -> Result<Trained, TrainError> {
+    if let Some(l) = labels
+        && l.len() != n
+    {
+        return Err(TrainError::Data(format!("{} labels for {n} rows", l.len())));
+    }
+    let trainer = Trainer::from_features(config, x, n, dim, show_progress)?;
     train_with(trainer, config, labels, show_progress)
 }
 

@@ -1,0 +1,168 @@
+//! faiss `IndexBinaryFlat` files, written and read by hand (what `faiss.write_index_binary`
+//! writes and `faiss.read_index_binary` reads), all little-endian:
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 4 | fourcc `IBxF` |
+//! | 4 | `d`: bits per code, i32 (a multiple of 8) |
+//! | 4 | `code_size`: bytes per code, i32 (`d / 8`) |
+//! | 8 | `ntotal`: number of codes, i64 |
+//! | 1 | `is_trained`, bool (1) |
+//! | 4 | `metric_type`, i32 (1, `METRIC_L2`, what faiss writes for binary indexes) |
+//! | 8 | length of the code bytes, u64 (`ntotal * code_size`) |
+//! | ... | the codes, `code_size` bytes each, in id order |
+//!
+//! The code bytes are the layout of [`crate::npy::code_bytes_of`]; faiss counts Hamming
+//! distances on whole bytes, so a code of `bits` bits not a multiple of 8 goes in padded with
+//! zero bits (the distances are unchanged) and comes back `8 * code_size` bits wide.
+
+use imsat_runtime::code::Codes;
+
+use crate::npy::{code_bytes, code_bytes_of, codes_from_bytes};
+
+const FOURCC: &[u8; 4] = b"IBxF";
+const HEADER: usize = 4 + 4 + 4 + 8 + 1 + 4 + 8;
+/// faiss's `METRIC_L2`, which `IndexBinaryFlat` carries (it always counts Hamming distances).
+const METRIC_L2: i32 = 1;
+
+/// The bytes of an `IndexBinaryFlat` holding `codes` (ids 0..n-1 in order).
+pub fn write_flat(codes: &Codes) -> Vec<u8> {
+    let size = code_bytes(codes.bits());
+    let data = code_bytes_of(codes);
+    let mut out = Vec::with_capacity(HEADER + data.len());
+    out.extend_from_slice(FOURCC);
+    out.extend_from_slice(&((size * 8) as i32).to_le_bytes());
+    out.extend_from_slice(&(size as i32).to_le_bytes());
+    out.extend_from_slice(&(codes.len() as i64).to_le_bytes());
+    out.push(1);
+    out.extend_from_slice(&METRIC_L2.to_le_bytes());
+    out.extend_from_slice(&(data.len() as u64).to_le_bytes());
+    out.extend_from_slice(&data);
+    out
+}
+
+/// Names of the faiss binary index fourccs other than `IBxF`, for a clear refusal.
+fn binary_kind(fourcc: &[u8]) -> Option<&'static str> {
+    Some(match fourcc {
+        b"IBMp" | b"IBM2" => "IndexBinaryIDMap",
+        b"IBHf" | b"IBHh" => "IndexBinaryHash / IndexBinaryHNSW",
+        b"IBMH" => "IndexBinaryMultiHash",
+        b"IBwF" | b"IBwf" => "IndexBinaryIVF",
+        b"IBFf" => "IndexBinaryFromFloat",
+        _ => return None,
+    })
+}
+
+/// The codes of an `IndexBinaryFlat` file's bytes (`d` bits each). Any other index, and any
+/// inconsistent or truncated file, is an error saying why.
+pub fn read_flat(bytes: &[u8]) -> Result<Codes, String> {
+    if bytes.len() < 4 {
+        return Err(format!(
+            "{} bytes: too short for a faiss index",
+            bytes.len()
+        ));
+    }
+    let fourcc = &bytes[..4];
+    if fourcc != FOURCC {
+        let shown = String::from_utf8_lossy(fourcc).escape_debug().to_string();
+        return Err(match binary_kind(fourcc) {
+            Some(kind) => format!(
+                "a faiss {kind} (fourcc {shown}); only IndexBinaryFlat (IBxF) is imported: \
+                 copy the codes into a faiss.IndexBinaryFlat first"
+            ),
+            None if fourcc.starts_with(b"I") => format!(
+                "fourcc {shown} is not a faiss binary flat index (float indexes such as \
+                 IndexFlatL2 hold no binary codes); only IndexBinaryFlat (IBxF) is imported"
+            ),
+            None => format!("not a faiss index file (starts with {shown:?})"),
+        });
+    }
+    if bytes.len() < HEADER {
+        return Err(format!(
+            "truncated: {} bytes, shorter than the {HEADER}-byte IndexBinaryFlat header",
+            bytes.len()
+        ));
+    }
+    let i32_at = |o: usize| i32::from_le_bytes(bytes[o..o + 4].try_into().expect("4 bytes"));
+    let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().expect("8 bytes"));
+    let (d, code_size, ntotal) = (i32_at(4), i32_at(8), u64_at(12) as i64);
+    let len = u64_at(25);
+    if d <= 0 || d % 8 != 0 || code_size != d / 8 {
+        return Err(format!(
+            "d = {d} bits with code_size = {code_size} bytes: expected d a positive multiple \
+             of 8 and code_size = d / 8"
+        ));
+    }
+    if d as usize > imsat_runtime::code::MAX_BITS {
+        return Err(format!(
+            "d = {d} bits is wider than the {} bits imsat codes hold",
+            imsat_runtime::code::MAX_BITS
+        ));
+    }
+    if ntotal <= 0 {
+        return Err(format!("ntotal = {ntotal}: no codes to import"));
+    }
+    let expected = (ntotal as u64).checked_mul(code_size as u64);
+    if expected != Some(len) {
+        return Err(format!(
+            "the code vector holds {len} bytes, but ntotal = {ntotal} codes of {code_size} \
+             bytes need {}",
+            expected.map_or("too many".into(), |e| e.to_string())
+        ));
+    }
+    let data = &bytes[HEADER..];
+    if (data.len() as u64) < len {
+        return Err(format!(
+            "truncated: {} of the {len} code bytes are present",
+            data.len()
+        ));
+    }
+    if data.len() as u64 > len {
+        return Err(format!(
+            "{} bytes after the codes: not a lone IndexBinaryFlat",
+            data.len() as u64 - len
+        ));
+    }
+    codes_from_bytes(d as usize, data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_layout() {
+        let codes = Codes::from_words(16, vec![0x0201, 0x0403, 0x00ff]).unwrap();
+        let bytes = write_flat(&codes);
+        // The bytes faiss 1.15 writes for the same three codes.
+        let faiss = "49 42 78 46 10 00 00 00 02 00 00 00 03 00 00 00 00 00 00 00 01 01 00 00 00 \
+                     06 00 00 00 00 00 00 00 01 02 03 04 ff 00";
+        let want: Vec<u8> = faiss
+            .split_whitespace()
+            .map(|h| u8::from_str_radix(h, 16).unwrap())
+            .collect();
+        assert_eq!(bytes, want);
+        assert_eq!(read_flat(&bytes).unwrap(), codes);
+    }
+
+    #[test]
+    fn refuses_other_indexes_and_bad_files() {
+        let codes = Codes::from_words(16, vec![1, 2]).unwrap();
+        let good = write_flat(&codes);
+        let mut idmap = good.clone();
+        idmap[..4].copy_from_slice(b"IBMp");
+        assert!(read_flat(&idmap).unwrap_err().contains("IndexBinaryIDMap"));
+        let mut float = good.clone();
+        float[..4].copy_from_slice(b"IxF2");
+        assert!(read_flat(&float).unwrap_err().contains("float"));
+        assert!(
+            read_flat(&good[..good.len() - 1])
+                .unwrap_err()
+                .contains("truncated")
+        );
+        assert!(read_flat(&good[..10]).unwrap_err().contains("truncated"));
+        let mut d = good.clone();
+        d[4] = 12;
+        assert!(read_flat(&d).unwrap_err().contains("multiple of 8"));
+    }
+}

@@ -1,0 +1,297 @@
+//! NumPy `.npy` files in and out (through the `npyz` crate): feature rows and labels in,
+//! packed codes and cluster ids out. Every error is bad input (exit status 2) naming the file.
+
+use std::io::Cursor;
+use std::path::Path;
+
+use anyhow::Context;
+use imsat_runtime::code::Codes;
+use imsat_trainer::io::write_atomic;
+use npyz::{DType, NpyFile, NpyHeader, Order, WriterBuilder};
+
+use crate::cli::bad_input;
+
+/// Whether `path` names a `.npy` file (by its extension, any case).
+pub fn is_npy(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
+}
+
+/// `n` feature rows of `d` values, f32, row-major.
+pub struct Features {
+    pub n: usize,
+    pub d: usize,
+    pub x: Vec<f32>,
+}
+
+/// An `.npy` file read into memory, positioned at its data.
+type Opened = NpyFile<Cursor<Vec<u8>>>;
+
+/// Read the whole file and its header; the data must fit the file (checked before anything
+/// is allocated for it). Returns the file and its element kind (`f`, `i`, `u`, ...) and size.
+fn open(path: &Path) -> anyhow::Result<(Opened, (char, u64))> {
+    let bad = |m: String| bad_input(format!("{}: {m}", path.display()));
+    let bytes = std::fs::read(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+    if bytes.is_empty() {
+        return Err(bad("empty file, not a .npy array".into()));
+    }
+    if !bytes.starts_with(b"\x93NUMPY") {
+        return Err(bad("not a .npy file (no \\x93NUMPY magic)".into()));
+    }
+    let total = bytes.len() as u64;
+    let mut cursor = Cursor::new(bytes);
+    let header = NpyHeader::from_reader(&mut cursor)
+        .map_err(|e| bad(format!("unreadable .npy header: {e}")))?;
+    let start = cursor.position();
+    let ty = match header.dtype() {
+        DType::Plain(t) => (
+            t.type_char().to_str().chars().next().unwrap_or('?'),
+            t.size_field(),
+        ),
+        other => {
+            return Err(bad(format!(
+                "dtype {} is a structured or array dtype, expected a plain number",
+                other.descr()
+            )));
+        }
+    };
+    if header.order() == Order::Fortran {
+        return Err(bad(
+            "Fortran-order array; save a C-order one (np.ascontiguousarray(x))".into(),
+        ));
+    }
+    let elements = header
+        .shape()
+        .iter()
+        .try_fold(1u64, |a, &d| a.checked_mul(d));
+    let need = elements.and_then(|e| e.checked_mul(ty.1));
+    match need {
+        Some(need) if start + need <= total => {}
+        _ => {
+            return Err(bad(format!(
+                "truncated: the header promises shape {:?} of {}, {} data bytes, the file has {}",
+                header.shape(),
+                header.dtype().descr(),
+                need.map_or("too many".into(), |n| n.to_string()),
+                total - start
+            )));
+        }
+    }
+    Ok((NpyFile::with_header(header, cursor), ty))
+}
+
+fn collect<T: npyz::Deserialize>(path: &Path, file: Opened) -> anyhow::Result<Vec<T>> {
+    let descr = file.dtype().descr();
+    let reader = file
+        .data::<T>()
+        .map_err(|e| bad_input(format!("{}: dtype {descr}: {e}", path.display())))?;
+    reader
+        .collect::<Result<Vec<T>, _>>()
+        .map_err(|e| bad_input(format!("{}: reading the data: {e}", path.display())))
+}
+
+/// Feature rows: a float32 or float64 `[N, d]` C-order array of finite values, N and d at
+/// least 1; float64 is rounded to f32.
+pub fn read_features(path: &Path) -> anyhow::Result<Features> {
+    let bad = |m: String| bad_input(format!("{}: {m}", path.display()));
+    let (file, (kind, size)) = open(path)?;
+    let shape: Vec<u64> = file.shape().to_vec();
+    let descr = file.dtype().descr();
+    let (n, d) = match shape.as_slice() {
+        [n, d] if *n > 0 && *d > 0 => (*n as usize, *d as usize),
+        _ => {
+            return Err(bad(format!(
+                "shape {shape:?}: expected a 2-D array [N, d] of feature rows with N, d >= 1"
+            )));
+        }
+    };
+    let x: Vec<f32> = match (kind, size) {
+        ('f', 4) => collect::<f32>(path, file)?,
+        ('f', 8) => collect::<f64>(path, file)?
+            .into_iter()
+            .map(|v| v as f32)
+            .collect(),
+        _ => {
+            return Err(bad(format!(
+                "dtype {descr} is not float32 or float64 (save x.astype(np.float32))"
+            )));
+        }
+    };
+    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+        return Err(bad(format!(
+            "row {}, column {} is {} (features must be finite{})",
+            i / d,
+            i % d,
+            x[i],
+            if kind == 'f' && size == 8 {
+                ", and fit in float32"
+            } else {
+                ""
+            }
+        )));
+    }
+    Ok(Features { n, d, x })
+}
+
+/// A uint8 `[N, B]` array (packed codes): `(N, B)` and the bytes.
+pub fn read_u8_matrix(path: &Path) -> anyhow::Result<((usize, usize), Vec<u8>)> {
+    let bad = |m: String| bad_input(format!("{}: {m}", path.display()));
+    let (file, (kind, size)) = open(path)?;
+    let shape: Vec<u64> = file.shape().to_vec();
+    let descr = file.dtype().descr();
+    let (n, b) = match shape.as_slice() {
+        [n, b] if *n > 0 && *b > 0 => (*n as usize, *b as usize),
+        _ => {
+            return Err(bad(format!(
+                "shape {shape:?}: expected packed codes as a 2-D array [N, bytes per code]"
+            )));
+        }
+    };
+    if (kind, size) != ('u', 1) {
+        return Err(bad(format!(
+            "dtype {descr} is not uint8 (packed codes, as np.packbits makes)"
+        )));
+    }
+    Ok(((n, b), collect::<u8>(path, file)?))
+}
+
+/// Labels: an integer array `[N]` or `[N, 1]`, any integer dtype, at most 256 distinct values
+/// (renumbered 0.. in sorted order; only equality matters to the metrics).
+pub fn read_labels(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let bad = |m: String| bad_input(format!("{}: {m}", path.display()));
+    let (file, (kind, size)) = open(path)?;
+    let shape: Vec<u64> = file.shape().to_vec();
+    let descr = file.dtype().descr();
+    if !matches!(shape.as_slice(), [n] | [n, 1] if *n > 0) {
+        return Err(bad(format!(
+            "shape {shape:?}: expected labels as a 1-D array [N]"
+        )));
+    }
+    let values: Vec<i128> = match (kind, size) {
+        ('i', 1) => collect::<i8>(path, file)?
+            .into_iter()
+            .map(i128::from)
+            .collect(),
+        ('i', 2) => collect::<i16>(path, file)?
+            .into_iter()
+            .map(i128::from)
+            .collect(),
+        ('i', 4) => collect::<i32>(path, file)?
+            .into_iter()
+            .map(i128::from)
+            .collect(),
+        ('i', 8) => collect::<i64>(path, file)?
+            .into_iter()
+            .map(i128::from)
+            .collect(),
+        ('u', 1) => collect::<u8>(path, file)?
+            .into_iter()
+            .map(i128::from)
+            .collect(),
+        ('u', 2) => collect::<u16>(path, file)?
+            .into_iter()
+            .map(i128::from)
+            .collect(),
+        ('u', 4) => collect::<u32>(path, file)?
+            .into_iter()
+            .map(i128::from)
+            .collect(),
+        ('u', 8) => collect::<u64>(path, file)?
+            .into_iter()
+            .map(i128::from)
+            .collect(),
+        _ => {
+            return Err(bad(format!(
+                "dtype {descr} is not an integer type (labels are class numbers)"
+            )));
+        }
+    };
+    let mut distinct = values.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() > 256 {
+        return Err(bad(format!(
+            "{} distinct labels; at most 256 classes are supported",
+            distinct.len()
+        )));
+    }
+    Ok(values
+        .iter()
+        .map(|v| distinct.binary_search(v).unwrap_or(0) as u8)
+        .collect())
+}
+
+/// Bytes of each code: ceil(bits / 8).
+pub fn code_bytes(bits: usize) -> usize {
+    bits.div_ceil(8)
+}
+
+/// Codes as bytes, `code_bytes(bits)` per code: byte j holds bits 8j..8j+7, bit p of the code
+/// in bit p%8 (least significant first) of byte p/8 — the little-endian bytes of the u64
+/// words, cut to whole bytes (unused high bits are 0).
+pub fn code_bytes_of(codes: &Codes) -> Vec<u8> {
+    let per = code_bytes(codes.bits());
+    let mut out = Vec::with_capacity(codes.len() * per);
+    for code in codes.iter() {
+        let bytes: Vec<u8> = code.iter().flat_map(|w| w.to_le_bytes()).collect();
+        out.extend_from_slice(&bytes[..per]);
+    }
+    out
+}
+
+/// The codes back from bytes laid out as [`code_bytes_of`] writes them.
+pub fn codes_from_bytes(bits: usize, bytes: &[u8]) -> Result<Codes, String> {
+    let per = code_bytes(bits);
+    if per == 0 || !bytes.len().is_multiple_of(per) {
+        return Err(format!(
+            "{} bytes are not a whole number of {per}-byte codes",
+            bytes.len()
+        ));
+    }
+    let words = bits.div_ceil(64);
+    let mut out = Vec::with_capacity(bytes.len() / per * words);
+    for code in bytes.chunks_exact(per) {
+        let mut padded = vec![0u8; words * 8];
+        padded[..per].copy_from_slice(code);
+        out.extend(
+            padded
+                .chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))),
+        );
+    }
+    Codes::from_words(bits, out).map_err(|e| e.to_string())
+}
+
+/// Write packed codes as `uint8 [N, ceil(bits/8)]` (layout of [`code_bytes_of`]).
+pub fn write_codes(path: &Path, codes: &Codes) -> anyhow::Result<()> {
+    let bytes = code_bytes_of(codes);
+    let shape = [codes.len() as u64, code_bytes(codes.bits()) as u64];
+    write_array(path, &shape, bytes)
+}
+
+/// Write cluster ids as `int64 [N]`.
+pub fn write_clusters(path: &Path, ids: &[u32]) -> anyhow::Result<()> {
+    write_array(
+        path,
+        &[ids.len() as u64],
+        ids.iter().map(|&i| i as i64).collect::<Vec<i64>>(),
+    )
+}
+
+fn write_array<T: npyz::AutoSerialize>(
+    path: &Path,
+    shape: &[u64],
+    data: Vec<T>,
+) -> anyhow::Result<()> {
+    let mut buf = Vec::new();
+    let mut w = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(shape)
+        .writer(&mut buf)
+        .begin_nd()
+        .context("starting the .npy array")?;
+    w.extend(data).context("writing the .npy array")?;
+    w.finish().context("finishing the .npy array")?;
+    write_atomic(path, &buf).with_context(|| format!("writing {}", path.display()))
+}

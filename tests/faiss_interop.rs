@@ -1,0 +1,336 @@
+//! Codes out to faiss and back, checked with the faiss Python package (`pip install
+//! faiss-cpu`; `.ci/run` installs it): `imsat index export --format faiss` opens with
+//! `faiss.read_index_binary`, and its k-NN answers equal `imsat search`'s, ids and distances,
+//! ties included (both order equal distances by id); an IndexBinaryFlat written by faiss
+//! imports and searches the same; other faiss indexes are refused. Without faiss the test
+//! fails unless IMSAT_ALLOW_SKIP=1.
+
+use std::path::{Path, PathBuf};
+
+mod common;
+use common::{expect_bad_input, imsat, s};
+
+use imsat_runtime::code::Codes;
+use imsat_runtime::index::Index;
+
+fn python_with_faiss() -> bool {
+    let probe = std::process::Command::new("python3")
+        .args(["-c", "import faiss, numpy"])
+        .output();
+    if probe.is_ok_and(|o| o.status.success()) {
+        return true;
+    }
+    let why = "python3 with faiss (pip install faiss-cpu) and numpy is not available (.ci/run installs them)";
+    if std::env::var_os("IMSAT_ALLOW_SKIP").is_some_and(|v| v == "1") {
+        println!("NOT RUN (IMSAT_ALLOW_SKIP=1): {why}");
+        return false;
+    }
+    panic!("{why}; set IMSAT_ALLOW_SKIP=1 to skip locally");
+}
+
+fn ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "imsat failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `imsat search -k K --json`: (ids, distances) per query.
+fn imsat_knn(index: &Path, queries: &Path, k: usize) -> Vec<(Vec<u64>, Vec<u64>)> {
+    let k = k.to_string();
+    let out = ok(&imsat(&[
+        "search",
+        "--index",
+        s(index),
+        "--queries-raw-u64",
+        s(queries),
+        "-k",
+        &k,
+        "--json",
+    ]));
+    let lines: Vec<&str> = out.lines().collect();
+    lines[..lines.len() - 1]
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let list = |key: &str| -> Vec<u64> {
+                v[key]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_u64().unwrap())
+                    .collect()
+            };
+            (list("ids"), list("distances"))
+        })
+        .collect()
+}
+
+const FAISS_SCRIPT: &str = r#"
+import json, sys, numpy as np, faiss
+exported, codes_npy, queries_npy, k, written = sys.argv[1:6]
+k = int(k)
+codes = np.load(codes_npy)
+queries = np.load(queries_npy)
+assert codes.dtype == np.uint8 and codes.ndim == 2, (codes.dtype, codes.shape)
+index = faiss.read_index_binary(exported)
+assert isinstance(index, faiss.IndexBinaryFlat), type(index)
+assert index.d == 8 * codes.shape[1] and index.ntotal == codes.shape[0], (index.d, index.ntotal)
+# The exported codes are the .npy codes, byte for byte.
+assert np.array_equal(faiss.vector_to_array(index.xb).reshape(codes.shape), codes)
+fresh = faiss.IndexBinaryFlat(8 * codes.shape[1])
+fresh.add(codes)
+faiss.write_index_binary(fresh, written)
+for idx in (index, fresh):
+    D, I = idx.search(queries, k)
+    for d, i in zip(D, I):
+        print(json.dumps({"ids": i.tolist(), "distances": d.tolist()}))
+"#;
+
+/// faiss's answers (read from the exported file, then from a fresh index of the `.npy`
+/// codes): two lists of (ids, distances) per query.
+type Answers = Vec<(Vec<u64>, Vec<u64>)>;
+
+fn faiss_knn(
+    exported: &Path,
+    codes: &Path,
+    queries: &Path,
+    k: usize,
+    written: &Path,
+) -> [Answers; 2] {
+    let out = std::process::Command::new("python3")
+        .args(["-c", FAISS_SCRIPT])
+        .args([exported, codes, queries])
+        .arg(k.to_string())
+        .arg(written)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "faiss script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Answers = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let list = |key: &str| -> Vec<u64> {
+                v[key]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_i64().unwrap() as u64)
+                    .collect()
+            };
+            (list("ids"), list("distances"))
+        })
+        .collect();
+    let half = rows.len() / 2;
+    [rows[..half].to_vec(), rows[half..].to_vec()]
+}
+
+fn write_raw(path: &Path, codes: &Codes) {
+    let bytes: Vec<u8> = codes
+        .as_words()
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .collect();
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// The whole round trip on one index: export to faiss and to .npy, faiss's answers equal
+/// imsat's (ties included), and faiss's own file imports back to the same codes.
+fn round_trip(dir: &Path, index_path: &Path, queries: &Codes, k: usize) -> usize {
+    let index = Index::load(index_path).unwrap();
+    let exported = dir.join("exported.faiss");
+    let codes_npy = dir.join("codes.npy");
+    ok(&imsat(&[
+        "index",
+        "export",
+        "--index",
+        s(index_path),
+        "--format",
+        "faiss",
+        "--out",
+        s(&exported),
+    ]));
+    ok(&imsat(&[
+        "index",
+        "export",
+        "--index",
+        s(index_path),
+        "--format",
+        "npy",
+        "--out",
+        s(&codes_npy),
+    ]));
+    // The queries as both raw words (imsat) and .npy bytes (faiss).
+    let q_raw = dir.join("q.u64");
+    write_raw(&q_raw, queries);
+    let q_index = dir.join("q.index");
+    ok(&imsat(&[
+        "index",
+        "import",
+        "--raw-u64",
+        s(&q_raw),
+        "--bits",
+        &queries.bits().to_string(),
+        "--out",
+        s(&q_index),
+    ]));
+    let q_npy = dir.join("q.npy");
+    ok(&imsat(&[
+        "index",
+        "export",
+        "--index",
+        s(&q_index),
+        "--format",
+        "npy",
+        "--out",
+        s(&q_npy),
+    ]));
+    let written = dir.join("written.faiss");
+    let want = imsat_knn(index_path, &q_raw, k);
+    let [from_export, from_fresh] = faiss_knn(&exported, &codes_npy, &q_npy, k, &written);
+    assert_eq!(want.len(), queries.len());
+    assert_eq!(
+        from_export, want,
+        "faiss on the exported file vs imsat search"
+    );
+    assert_eq!(from_fresh, want, "faiss on the .npy codes vs imsat search");
+    // Ties: queries whose answers hold equal distances, which both order by id.
+    let ties = want
+        .iter()
+        .filter(|(_, d)| d.windows(2).any(|w| w[0] == w[1]))
+        .count();
+    // faiss's own file back into imsat, at the index's width.
+    let imported = dir.join("imported.index");
+    ok(&imsat(&[
+        "index",
+        "import",
+        "--faiss",
+        s(&written),
+        "--bits",
+        &index.bits().to_string(),
+        "--out",
+        s(&imported),
+    ]));
+    assert_eq!(
+        Index::load(&imported).unwrap().codes(),
+        index.codes(),
+        "codes after faiss -> imsat"
+    );
+    assert_eq!(imsat_knn(&imported, &q_raw, k), want);
+    ties
+}
+
+/// 10,000 MNIST codes of the bundled 64-bit model, the first 200 as queries (each finds
+/// itself, and duplicates tie).
+#[test]
+fn mnist_hash64_codes_give_faiss_the_answers_of_imsat_search() {
+    if !python_with_faiss() {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let index_path = dir.path().join("mnist.index");
+    let model = root.join("models/hash64.onnx");
+    let images = root.join("data/mnist10k/images-idx3-ubyte.gz");
+    ok(&imsat(&[
+        "index",
+        "build",
+        "--model",
+        s(&model),
+        "--data",
+        s(&images),
+        "--out",
+        s(&index_path),
+    ]));
+    let index = Index::load(&index_path).unwrap();
+    let words = index.codes().as_words()[..200].to_vec();
+    let queries = Codes::from_words(64, words).unwrap();
+    let ties = round_trip(dir.path(), &index_path, &queries, 10);
+    println!("mnist 64-bit: 200 queries, {ties} with tied distances");
+    assert!(ties > 0, "no ties: the tie order went unchecked");
+}
+
+/// 12-bit codes (padded to 16 bits in faiss) with many exact duplicates: ties everywhere.
+#[test]
+fn odd_width_codes_with_many_ties_round_trip() {
+    if !python_with_faiss() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = 7u64;
+    let words: Vec<u64> = (0..3000)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) & 0x0f0f & 0xfff
+        })
+        .collect();
+    let codes = Codes::from_words(12, words).unwrap();
+    let raw = dir.path().join("codes.u64");
+    write_raw(&raw, &codes);
+    let index_path = dir.path().join("c.index");
+    ok(&imsat(&[
+        "index",
+        "import",
+        "--raw-u64",
+        s(&raw),
+        "--bits",
+        "12",
+        "--out",
+        s(&index_path),
+    ]));
+    let queries = Codes::from_words(12, codes.as_words()[..100].to_vec()).unwrap();
+    let ties = round_trip(dir.path(), &index_path, &queries, 10);
+    assert_eq!(ties, 100);
+}
+
+/// faiss indexes other than IndexBinaryFlat are refused, naming the file and the kind.
+#[test]
+fn other_faiss_indexes_are_refused() {
+    if !python_with_faiss() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+import sys, numpy as np, faiss
+d = sys.argv[1]
+x = np.arange(32, dtype=np.uint8).reshape(16, 2)
+m = faiss.IndexBinaryIDMap(faiss.IndexBinaryFlat(16))
+m.add_with_ids(x, np.arange(16) + 100)
+faiss.write_index_binary(m, d + "/idmap.faiss")
+h = faiss.IndexBinaryHNSW(16, 8)
+h.add(x)
+faiss.write_index_binary(h, d + "/hnsw.faiss")
+f = faiss.IndexFlatL2(4)
+f.add(np.zeros((3, 4), dtype=np.float32))
+faiss.write_index(f, d + "/float.faiss")
+"#;
+    let status = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = dir.path().join("x.index");
+    for (name, needles) in [
+        (
+            "idmap.faiss",
+            &["IndexBinaryIDMap", "only IndexBinaryFlat"][..],
+        ),
+        ("hnsw.faiss", &["only IndexBinaryFlat"][..]),
+        ("float.faiss", &["float", "only IndexBinaryFlat"][..]),
+    ] {
+        let p: PathBuf = dir.path().join(name);
+        let o = imsat(&["index", "import", "--faiss", s(&p), "--out", s(&out)]);
+        let mut needles = needles.to_vec();
+        needles.push(name);
+        expect_bad_input(&o, &needles);
+    }
+}

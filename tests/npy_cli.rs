@@ -1,0 +1,433 @@
+//! `.npy` in and out through the `imsat` binary: training on feature vectors, encoding them to
+//! `.npy` codes and cluster ids, indexing them, and every bad file exiting with status 2 and
+//! one line naming it.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+mod common;
+use common::{expect_bad_input, imsat, s};
+
+use npyz::WriterBuilder;
+
+/// Rows, dimensions and classes of the synthetic feature set.
+const N: usize = 600;
+const D: usize = 12;
+const CLASSES: usize = 4;
+
+/// Write an `.npy` array (C order unless `fortran`).
+fn write_npy<T: npyz::AutoSerialize + Clone>(
+    path: &Path,
+    shape: &[u64],
+    data: &[T],
+    fortran: bool,
+) {
+    let mut buf = Vec::new();
+    let order = if fortran {
+        npyz::Order::Fortran
+    } else {
+        npyz::Order::C
+    };
+    let mut w = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(shape)
+        .order(order)
+        .writer(&mut buf)
+        .begin_nd()
+        .unwrap();
+    w.extend(data.iter().cloned()).unwrap();
+    w.finish().unwrap();
+    std::fs::write(path, buf).unwrap();
+}
+
+fn read_npy(path: &Path) -> (String, Vec<u64>, Vec<u8>) {
+    let bytes = std::fs::read(path).unwrap();
+    let f = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let descr = f.dtype().descr();
+    let shape = f.shape().to_vec();
+    // The data: the last len x itemsize bytes.
+    let item = match &*descr {
+        "'|u1'" => 1,
+        _ => 8,
+    };
+    let len = shape.iter().product::<u64>() as usize * item;
+    (descr, shape, bytes[bytes.len() - len..].to_vec())
+}
+
+/// `CLASSES` well separated Gaussian blobs (a fixed LCG, so every run has the same data),
+/// with large offsets so that the model must undo the scaling.
+fn blobs() -> (Vec<f32>, Vec<i64>) {
+    let mut state = 12345u64;
+    let mut uniform = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 11) as f64 / (1u64 << 53) as f64) as f32
+    };
+    let centres: Vec<Vec<f32>> = (0..CLASSES)
+        .map(|_| (0..D).map(|_| uniform() * 20.0 - 10.0).collect())
+        .collect();
+    let mut x = Vec::with_capacity(N * D);
+    let mut y = Vec::with_capacity(N);
+    for i in 0..N {
+        let c = i % CLASSES;
+        for (j, &m) in centres[c].iter().enumerate() {
+            let noise = (uniform() + uniform() + uniform() - 1.5) * 2.0;
+            x.push(1000.0 + 10.0 * j as f32 + m + noise);
+        }
+        y.push(c as i64 * 7 + 3);
+    }
+    (x, y)
+}
+
+struct Fixture {
+    dir: PathBuf,
+}
+
+impl Fixture {
+    fn x(&self) -> PathBuf {
+        self.dir.join("x.npy")
+    }
+    fn y(&self) -> PathBuf {
+        self.dir.join("y.npy")
+    }
+    fn hash(&self) -> PathBuf {
+        self.dir.join("hash/model.onnx")
+    }
+    fn cluster(&self) -> PathBuf {
+        self.dir.join("cluster/model.onnx")
+    }
+}
+
+/// The feature files and a 16-bit hash and 4-cluster model trained on them, once.
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("npy_cli")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap()
+            .keep();
+        let (x, y) = blobs();
+        write_npy(&dir.join("x.npy"), &[N as u64, D as u64], &x, false);
+        write_npy(&dir.join("y.npy"), &[N as u64], &y, false);
+        let f = Fixture { dir };
+        for (name, task) in [
+            ("hash", ["--task", "hash", "--bits", "16"]),
+            ("cluster", ["--task", "cluster", "--classes", "4"]),
+        ] {
+            let out_dir = f.dir.join(name);
+            let mut args = vec!["train"];
+            args.extend(task);
+            let (xp, yp) = (f.x(), f.y());
+            args.extend([
+                "--epochs",
+                "3",
+                "--hidden",
+                "32,32",
+                "--batch",
+                "100",
+                "--heads",
+                "1",
+                "--data",
+                s(&xp),
+                "--labels",
+                s(&yp),
+                "--out",
+                s(&out_dir),
+            ]);
+            let out = imsat(&args);
+            assert!(
+                out.status.success(),
+                "training {name}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        f
+    })
+}
+
+fn report(model: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(model.with_file_name("report.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn hash_on_features_exports_a_feature_model_with_metadata() {
+    let f = fixture();
+    let r = report(&f.hash());
+    assert_eq!(r["input"], "features");
+    assert_eq!(r["dim"], D);
+    assert_eq!(r["sat"], serde_json::json!(["vat"]));
+    // Separated blobs: retrieval is near perfect even after 3 epochs.
+    assert!(r["map"].as_f64().unwrap() > 0.8, "{r}");
+    assert!(!f.hash().with_file_name("model.int8.onnx").exists());
+    let bytes = std::fs::read(f.hash()).unwrap();
+    assert_eq!(
+        imsat_trainer::features::input_kind(&bytes).as_deref(),
+        Some("features")
+    );
+    let enc = imsat_runtime::encoder::Encoder::open(f.hash()).unwrap();
+    assert_eq!(enc.info().input_shape, vec![D]);
+    assert!(!enc.info().int8);
+}
+
+#[test]
+fn encode_writes_packed_codes_that_match_the_raw_words_and_the_index() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let (npy, raw, idx) = (
+        dir.path().join("codes.npy"),
+        dir.path().join("codes.u64"),
+        dir.path().join("codes.index"),
+    );
+    let model = f.hash();
+    let x = f.x();
+    for out in [&npy, &raw] {
+        let o = imsat(&[
+            "encode",
+            "--model",
+            s(&model),
+            "--data",
+            s(&x),
+            "--out",
+            s(out),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let (descr, shape, data) = read_npy(&npy);
+    assert_eq!(descr, "'|u1'");
+    assert_eq!(shape, vec![N as u64, 2]);
+    let words: Vec<u64> = std::fs::read(&raw)
+        .unwrap()
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(words.len(), N);
+    for (i, w) in words.iter().enumerate() {
+        // Byte j holds bits 8j..8j+7, least significant first (np.unpackbits little).
+        assert_eq!(data[2 * i] as u64 | (data[2 * i + 1] as u64) << 8, *w);
+    }
+    let distinct: std::collections::HashSet<_> = words.iter().collect();
+    assert!(distinct.len() >= CLASSES, "codes collapsed: {distinct:?}");
+    let o = imsat(&[
+        "index",
+        "build",
+        "--model",
+        s(&model),
+        "--data",
+        s(&x),
+        "--out",
+        s(&idx),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let index = imsat_runtime::index::Index::load(&idx).unwrap();
+    assert_eq!(index.codes().as_words(), &words[..]);
+}
+
+#[test]
+fn cluster_ids_go_out_as_int64() {
+    let f = fixture();
+    let r = report(&f.cluster());
+    assert!(r["acc"].as_f64().unwrap() > 0.5, "{r}");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ids.npy");
+    let (model, x) = (f.cluster(), f.x());
+    let o = imsat(&[
+        "encode",
+        "--model",
+        s(&model),
+        "--data",
+        s(&x),
+        "--out",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (descr, shape, data) = read_npy(&out);
+    assert_eq!(descr, "'<i8'");
+    assert_eq!(shape, vec![N as u64]);
+    for c in data.chunks_exact(8) {
+        let id = i64::from_le_bytes(c.try_into().unwrap());
+        assert!((0..4).contains(&id), "{id}");
+    }
+}
+
+#[test]
+fn float64_features_encode_like_float32() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let (x, _) = blobs();
+    let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+    let p64 = dir.path().join("x64.npy");
+    write_npy(&p64, &[N as u64, D as u64], &x64, false);
+    let model = f.hash();
+    let mut outs = Vec::new();
+    for (i, data) in [f.x(), p64].iter().enumerate() {
+        let out = dir.path().join(format!("c{i}.npy"));
+        let o = imsat(&[
+            "encode",
+            "--model",
+            s(&model),
+            "--data",
+            s(data),
+            "--out",
+            s(&out),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        outs.push(std::fs::read(out).unwrap());
+    }
+    assert_eq!(outs[0], outs[1]);
+}
+
+/// Every bad feature file, for training and for encoding: exit 2, one line naming the file.
+#[test]
+fn bad_npy_files_exit_2_naming_the_file() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name);
+    let (x, _) = blobs();
+    let shape = [N as u64, D as u64];
+    write_npy(&p("int.npy"), &shape, &vec![1i32; N * D], false);
+    write_npy(&p("fortran.npy"), &shape, &x, true);
+    let mut nan = x.clone();
+    nan[5 * D + 3] = f32::NAN;
+    write_npy(&p("nan.npy"), &shape, &nan, false);
+    write_npy(&p("narrow.npy"), &[N as u64, 8], &x[..N * 8], false);
+    write_npy(&p("flat.npy"), &[(N * D) as u64], &x, false);
+    let good = std::fs::read(f.x()).unwrap();
+    std::fs::write(p("truncated.npy"), &good[..good.len() - 100]).unwrap();
+    std::fs::write(p("text.npy"), b"1,2,3\n").unwrap();
+    let cases: [(&str, &[&str]); 7] = [
+        ("int.npy", &["not float32 or float64"]),
+        ("fortran.npy", &["Fortran"]),
+        ("nan.npy", &["row 5, column 3", "NaN"]),
+        ("narrow.npy", &["8 features", "takes 12"]),
+        ("flat.npy", &["expected a 2-D array"]),
+        ("truncated.npy", &["truncated"]),
+        ("text.npy", &["not a .npy file"]),
+    ];
+    let model = f.hash();
+    for (name, needles) in cases {
+        let data = p(name);
+        let mut needles = needles.to_vec();
+        needles.push(name);
+        let out = p("out.npy");
+        let o = imsat(&[
+            "encode",
+            "--model",
+            s(&model),
+            "--data",
+            s(&data),
+            "--out",
+            s(&out),
+        ]);
+        expect_bad_input(&o, &needles);
+        if name == "narrow.npy" {
+            continue; // any width trains
+        }
+        let run = p("run");
+        let o = imsat(&[
+            "train",
+            "--task",
+            "hash",
+            "--bits",
+            "8",
+            "--epochs",
+            "1",
+            "--data",
+            s(&data),
+            "--out",
+            s(&run),
+        ]);
+        expect_bad_input(&o, &needles);
+    }
+}
+
+#[test]
+fn bad_labels_pixel_sats_and_mismatched_models_exit_2() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let (x, y) = (f.x(), f.y());
+    let mut floats = dir.path().join("yf.npy");
+    write_npy(&floats, &[N as u64], &vec![0.5f32; N], false);
+    let o = imsat(&[
+        "train",
+        "--task",
+        "hash",
+        "--bits",
+        "8",
+        "--epochs",
+        "1",
+        "--data",
+        s(&x),
+        "--labels",
+        s(&floats),
+        "--out",
+        s(&run),
+    ]);
+    expect_bad_input(&o, &["yf.npy", "not an integer type"]);
+    floats.set_file_name("short.npy");
+    write_npy(&floats, &[10], &[1i64; 10], false);
+    let o = imsat(&[
+        "train",
+        "--task",
+        "hash",
+        "--bits",
+        "8",
+        "--epochs",
+        "1",
+        "--data",
+        s(&x),
+        "--labels",
+        s(&floats),
+        "--out",
+        s(&run),
+    ]);
+    expect_bad_input(&o, &["short.npy", "10 labels", "600 rows"]);
+    for sat in ["affine", "vat,edits"] {
+        let o = imsat(&[
+            "train",
+            "--task",
+            "hash",
+            "--bits",
+            "8",
+            "--epochs",
+            "1",
+            "--sat",
+            sat,
+            "--data",
+            s(&x),
+            "--labels",
+            s(&y),
+            "--out",
+            s(&run),
+        ]);
+        expect_bad_input(&o, &["needs pixels", "x.npy", "vat, rpt or neighbour"]);
+    }
+    // A feature model does not read images, nor a pixel model features.
+    let images = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist10k/images-idx3-ubyte.gz");
+    let out = dir.path().join("c.npy");
+    let model = f.hash();
+    let o = imsat(&[
+        "encode",
+        "--model",
+        s(&model),
+        "--data",
+        s(&images),
+        "--out",
+        s(&out),
+    ]);
+    expect_bad_input(&o, &["model.onnx", "takes 12 features from a .npy file"]);
+    let pixel_model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hash16.onnx");
+    let o = imsat(&[
+        "encode",
+        "--model",
+        s(&pixel_model),
+        "--data",
+        s(&x),
+        "--out",
+        s(&out),
+    ]);
+    expect_bad_input(&o, &["hash16.onnx", "takes images", "x.npy"]);
+}

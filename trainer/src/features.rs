@@ -1,0 +1,223 @@
+//! Feature vectors instead of pixels: any `[N, d]` f32 rows (embeddings from another network,
+//! descriptors, ...).
+//!
+//! Training sees the rows centred per dimension and divided by one global scale (the RMS of
+//! the centred values), so that the VAT/RPT radii and the first layer see inputs of the same
+//! size as the pixels' `x/128 - 1`; one scale for every dimension keeps the Euclidean
+//! geometry (the neighbours) of the features. The exported model takes the raw features:
+//! the centring and scaling are folded into its first layer, and its metadata says
+//! `imsat.input = features` and `imsat.input_shape = d`. There is no int8 model for
+//! features (the int8 layout feeds pixels in as exact u8 values).
+
+use std::path::{Path, PathBuf};
+
+use tract_onnx::pb;
+
+use crate::export::{self, Dense, ExportError, ModelInfo};
+use crate::io::write_atomic;
+use crate::train::Trained;
+
+/// Metadata key saying what the input is: `features` here; absent on pixel models.
+pub const INPUT_KEY: &str = "imsat.input";
+/// Value of [`INPUT_KEY`] for feature models.
+pub const INPUT_FEATURES: &str = "features";
+/// Name of the graph input of a feature model (f32 `[N, d]`).
+pub const INPUT_NAME: &str = "features";
+
+/// The per-dimension mean and the global scale: training sees `(x - mean) / scale`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Scaling {
+    pub mean: Vec<f32>,
+    pub scale: f32,
+}
+
+impl Scaling {
+    /// Mean of each of the `dim` columns of `x`, and the RMS of the centred values (1 when
+    /// every row is the same). Sums in f64.
+    pub fn fit(x: &[f32], dim: usize) -> Self {
+        let n = x.len() / dim.max(1);
+        let mut sum = vec![0f64; dim];
+        for row in x.chunks_exact(dim) {
+            for (s, &v) in sum.iter_mut().zip(row) {
+                *s += v as f64;
+            }
+        }
+        let mean: Vec<f64> = sum.iter().map(|s| s / n.max(1) as f64).collect();
+        let mut sq = 0f64;
+        for row in x.chunks_exact(dim) {
+            for (m, &v) in mean.iter().zip(row) {
+                sq += (v as f64 - m).powi(2);
+            }
+        }
+        let rms = (sq / (n * dim).max(1) as f64).sqrt();
+        let scale = if rms.is_finite() && rms > 0.0 {
+            rms as f32
+        } else {
+            1.0
+        };
+        Scaling {
+            mean: mean.iter().map(|&m| m as f32).collect(),
+            scale,
+        }
+    }
+
+    /// `(x - mean) / scale`, row by row.
+    pub fn apply(&self, x: &[f32]) -> Vec<f32> {
+        let dim = self.mean.len();
+        let mut out = Vec::with_capacity(x.len());
+        for row in x.chunks_exact(dim) {
+            out.extend(
+                row.iter()
+                    .zip(&self.mean)
+                    .map(|(&v, &m)| (v - m) / self.scale),
+            );
+        }
+        out
+    }
+
+    /// The first layer `z W + b` on scaled rows `z = (x - mean) / scale`, rewritten for the
+    /// raw rows `x`: `x (W / scale) + (b - mean (W / scale))`. In f64.
+    fn fold_into(&self, first: &mut Dense) {
+        let d_out = first.d_out;
+        let s = self.scale as f64;
+        let mut bias: Vec<f64> = first.bias.iter().map(|&b| b as f64).collect();
+        for (row, &m) in first.weight.chunks_exact_mut(d_out).zip(&self.mean) {
+            for (w, b) in row.iter_mut().zip(bias.iter_mut()) {
+                let scaled = *w as f64 / s;
+                *w = scaled as f32;
+                *b -= m as f64 * scaled;
+            }
+        }
+        first.bias = bias.iter().map(|&b| b as f32).collect();
+    }
+}
+
+/// The f32 ONNX model of an encoder trained on scaled features: input `features` f32
+/// `[N, d]` (raw, unscaled), output `logits`.
+pub fn f32_model(
+    trained: &Trained,
+    scaling: &Scaling,
+    report_json: &str,
+) -> Result<pb::ModelProto, ExportError> {
+    let mut layers = export::fold_layers(&trained.model);
+    let d = scaling.mean.len();
+    match layers.first_mut() {
+        Some(first) if first.d_in == d => scaling.fold_into(first),
+        _ => {
+            return Err(ExportError::Invalid(format!(
+                "the model's input width does not match the {d} feature dimensions"
+            )));
+        }
+    }
+    let info = ModelInfo {
+        task: trained.config.task,
+        outputs: trained.config.outputs,
+        input_shape: vec![d],
+        report_json: report_json.to_string(),
+        view: None,
+    };
+    let mut model = export::f32_model(&layers, &info)?;
+    let graph = model
+        .graph
+        .as_mut()
+        .ok_or_else(|| ExportError::Invalid("exported model has no graph".into()))?;
+    // The pixel graph starts with `x * inv128 + minus_one`: make it the identity (tract and
+    // onnxruntime fold it away) rather than rebuilding the graph.
+    let mut found = 0;
+    for t in graph.initializer.iter_mut() {
+        let v: f32 = match t.name.as_str() {
+            "inv128" => 1.0,
+            "minus_one" => 0.0,
+            _ => continue,
+        };
+        t.raw_data = v.to_le_bytes().to_vec();
+        found += 1;
+    }
+    if found != 2 {
+        return Err(ExportError::Invalid(
+            "the pixel scaling constants (inv128, minus_one) were not found in the graph".into(),
+        ));
+    }
+    let old = export::INPUT_NAME;
+    for input in graph.input.iter_mut().filter(|i| i.name == old) {
+        input.name = INPUT_NAME.into();
+    }
+    for node in graph.node.iter_mut() {
+        for i in node.input.iter_mut().filter(|i| *i == old) {
+            *i = INPUT_NAME.into();
+        }
+    }
+    model.doc_string = format!("IMSAT encoder: features (f32 [N, {d}]) -> logits");
+    model.metadata_props.push(pb::StringStringEntryProto {
+        key: INPUT_KEY.into(),
+        value: INPUT_FEATURES.into(),
+    });
+    Ok(model)
+}
+
+/// Write `model.onnx` for a feature model into `out_dir` (through a temporary file).
+pub fn write_model(
+    trained: &Trained,
+    scaling: &Scaling,
+    report_json: &str,
+    out_dir: &Path,
+) -> Result<PathBuf, ExportError> {
+    let bytes = export::to_bytes(&f32_model(trained, scaling, report_json)?);
+    let path = out_dir.join(export::F32_FILE);
+    write_atomic(&path, &bytes).map_err(|source| ExportError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
+/// What an ONNX model's metadata says its input is: `Some("features")` for a feature model,
+/// `None` for a pixel model (no [`INPUT_KEY`]) or bytes that are not ONNX (the runtime
+/// reports those when it opens the model).
+pub fn input_kind(onnx: &[u8]) -> Option<String> {
+    use prost::Message;
+    let model = pb::ModelProto::decode(onnx).ok()?;
+    model
+        .metadata_props
+        .into_iter()
+        .find(|p| p.key == INPUT_KEY)
+        .map(|p| p.value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scaling_centres_each_column_and_keeps_one_scale() {
+        let x = [1.0, 10.0, 3.0, 30.0];
+        let s = Scaling::fit(&x, 2);
+        assert_eq!(s.mean, vec![2.0, 20.0]);
+        // Centred values 1, 10, 1, 10 (signs aside): RMS sqrt(101/2).
+        assert!((s.scale - (101.0f32 / 2.0).sqrt()).abs() < 1e-5);
+        let z = s.apply(&x);
+        assert!((z[0] + 1.0 / s.scale).abs() < 1e-6);
+        assert_eq!(Scaling::fit(&[5.0, 5.0, 5.0, 5.0], 2).scale, 1.0);
+    }
+
+    #[test]
+    fn folding_the_scaling_keeps_the_first_layer() {
+        let s = Scaling {
+            mean: vec![1.0, -2.0],
+            scale: 4.0,
+        };
+        let mut l = Dense {
+            d_in: 2,
+            d_out: 1,
+            weight: vec![0.5, -1.5],
+            bias: vec![0.25],
+            relu: false,
+        };
+        let x = [3.0f32, 7.0];
+        let z = s.apply(&x);
+        let want = z[0] * 0.5 + z[1] * -1.5 + 0.25;
+        s.fold_into(&mut l);
+        let got = x[0] * l.weight[0] + x[1] * l.weight[1] + l.bias[0];
+        assert!((want - got).abs() < 1e-6, "{want} vs {got}");
+    }
+}
