@@ -20,8 +20,13 @@ use super::{Ctx, bad_input};
 #[derive(clap::Args)]
 pub struct Args {
     /// What to learn: `cluster` (softmax over K) or `hash` (M bits).
-    #[arg(long, value_parser = ["cluster", "hash"])]
-    pub task: String,
+    #[arg(long, value_parser = ["cluster", "hash"], required_unless_present = "config")]
+    pub task: Option<String>,
+    /// Reproduce a run: every setting (task, widths, SATs, epochs, seed, view, photo items)
+    /// from the `config.json` of its folder; only --data, --labels, --out, --limit, --groups
+    /// and --holdout are taken from the command line.
+    #[arg(long, conflicts_with_all = TUNABLES)]
+    pub config: Option<PathBuf>,
     /// Number of clusters (cluster task).
     #[arg(long, default_value_t = 10)]
     pub classes: usize,
@@ -124,6 +129,33 @@ pub struct Args {
     pub groups: Option<PathBuf>,
 }
 
+/// The flags a `config.json` sets, so `--config` refuses them.
+const TUNABLES: [&str; 23] = [
+    "task",
+    "classes",
+    "bits",
+    "seed",
+    "epochs",
+    "batch",
+    "lr",
+    "lam",
+    "mu",
+    "sat",
+    "hidden",
+    "conv",
+    "pairwise_mi_weight",
+    "eps_scale",
+    "rotation",
+    "shear",
+    "thickness",
+    "heads",
+    "edits",
+    "view_size",
+    "items_per_photo",
+    "item_area",
+    "edits_per_item",
+];
+
 /// Hidden layer sizes as given to `--hidden` (a newtype so clap takes the list as one value).
 #[derive(Debug, Clone)]
 pub struct Hidden(pub Vec<usize>);
@@ -151,7 +183,7 @@ pub const MAX_HIDDEN: usize = 16384;
 /// Flags the trainer cannot check for us: widths within what fits in memory, and float
 /// settings that are finite in f32 (where training computes).
 fn check_flags(args: &Args) -> anyhow::Result<()> {
-    match args.task.as_str() {
+    match args.task.as_deref().unwrap_or_default() {
         "hash" if !(1..=MAX_OUTPUTS).contains(&args.bits) => {
             return Err(bad_input(format!(
                 "--bits must be between 1 and {MAX_OUTPUTS}, got {}",
@@ -205,9 +237,12 @@ fn check_flags(args: &Args) -> anyhow::Result<()> {
 
 /// Turn the flags into a config (defaults per task, then overrides).
 pub fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
+    if let Some(path) = &args.config {
+        return read_config(path, &args.data);
+    }
     check_flags(args)?;
     let photos = args.data.is_dir();
-    let mut c = match args.task.as_str() {
+    let mut c = match args.task.as_deref().unwrap_or_default() {
         "hash" if photos => TrainConfig::photo_hash(args.bits),
         "hash" => TrainConfig::hash(args.bits),
         _ if photos => {
@@ -305,6 +340,68 @@ pub fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
             "--sat {}: needs pixels, but --data {} holds feature vectors; use vat, rpt or neighbour",
             k.as_str(),
             args.data.display()
+        )));
+    }
+    Ok(c)
+}
+
+/// A run's `config.json`, checked as the flags would be (widths that fit, finite weights)
+/// and against the data it is given (a photo config needs a photo folder, and back).
+fn read_config(path: &Path, data: &Path) -> anyhow::Result<TrainConfig> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| bad_input(format!("--config {}: cannot read: {e}", path.display())))?;
+    let c: TrainConfig = serde_json::from_str(&text).map_err(|e| {
+        bad_input(format!(
+            "--config {}: not a training config.json: {e}",
+            path.display()
+        ))
+    })?;
+    let bad = |what: String| bad_input(format!("--config {}: {what}", path.display()));
+    if !(1..=MAX_OUTPUTS).contains(&c.outputs) {
+        return Err(bad(format!(
+            "outputs is {}, not between 1 and {MAX_OUTPUTS}",
+            c.outputs
+        )));
+    }
+    if let Some(h) = c.hidden.iter().find(|&&h| h > MAX_HIDDEN) {
+        return Err(bad(format!(
+            "hidden layer size {h} is larger than {MAX_HIDDEN}"
+        )));
+    }
+    let a = &c.affine;
+    for (name, v) in [
+        ("eps_scale", c.eps_scale as f32),
+        ("affine.degrees", a.degrees),
+        ("affine.scale", a.scale),
+        ("affine.shift", a.shift),
+        ("affine.shear", a.shear),
+        ("affine.thickness", a.thickness),
+    ] {
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(bad(format!(
+                "{name} must be a finite non-negative number, got {v}"
+            )));
+        }
+    }
+    if c.photos.is_some() != data.is_dir() {
+        return Err(bad(format!(
+            "it is a {} run, but --data {} is {}",
+            if c.photos.is_some() {
+                "photo-folder"
+            } else {
+                "non-photo"
+            },
+            data.display(),
+            if data.is_dir() { "a folder" } else { "a file" }
+        )));
+    }
+    if crate::npy::is_npy(data)
+        && let Some(k) = c.sat.iter().find(|k| k.needs_pixels())
+    {
+        return Err(bad(format!(
+            "SAT {} needs pixels, but --data {} holds feature vectors",
+            k.as_str(),
+            data.display()
         )));
     }
     Ok(c)

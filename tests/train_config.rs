@@ -1,0 +1,134 @@
+//! `imsat train --config runs/x/config.json` reproduces a run: the same settings and the
+//! same metrics from the saved config alone; a config that does not fit is refused by name.
+
+mod common;
+
+use std::path::Path;
+
+use common::{expect_bad_input, imsat, s};
+
+const IMAGES: &str = "data/mnist10k/images-idx3-ubyte.gz";
+const LABELS: &str = "data/mnist10k/labels-idx1-ubyte.gz";
+
+fn report(out: &std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    r.as_object_mut().unwrap().remove("seconds_per_epoch");
+    r
+}
+
+#[test]
+fn a_saved_config_reproduces_the_run() {
+    let d = tempfile::tempdir().unwrap();
+    let (first, again) = (d.path().join("first"), d.path().join("again"));
+    let data = ["--data", IMAGES, "--labels", LABELS, "--limit", "600"];
+    let flags = [
+        "train", "--task", "hash", "--bits", "8", "--epochs", "2", "--hidden", "64", "--seed", "3",
+    ];
+    let a = report(&imsat(&[&flags[..], &data, &["--out", s(&first)]].concat()));
+    let config = first.join("config.json");
+    let b = report(&imsat(
+        &[
+            &["train", "--config", s(&config)][..],
+            &data,
+            &["--out", s(&again)],
+        ]
+        .concat(),
+    ));
+    assert_eq!(a, b, "same metrics from the config alone");
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap();
+    assert_eq!(read(&config), read(&again.join("config.json")));
+    assert!(read(&config).contains("\"seed\": 3"));
+
+    // A flag the config already sets is refused (clap: exit 2).
+    let out = imsat(&[
+        "train",
+        "--config",
+        s(&config),
+        "--epochs",
+        "5",
+        "--data",
+        IMAGES,
+        "--out",
+        "unused",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"));
+}
+
+#[test]
+fn a_config_that_does_not_fit_is_refused_by_name() {
+    let d = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = d.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let run = |config: &Path, data: &str| {
+        imsat(&[
+            "train",
+            "--config",
+            s(config),
+            "--data",
+            data,
+            "--out",
+            s(&d.path().join("o")),
+        ])
+    };
+    let partial = write("partial.json", r#"{"task": "hash"}"#);
+    expect_bad_input(
+        &run(&partial, IMAGES),
+        &["partial.json", "missing field `outputs`"],
+    );
+    let garbage = write("garbage.json", "not json");
+    expect_bad_input(
+        &run(&garbage, IMAGES),
+        &["garbage.json", "not a training config"],
+    );
+    let missing = d.path().join("missing.json");
+    expect_bad_input(&run(&missing, IMAGES), &["missing.json", "cannot read"]);
+
+    // A real config, edited: too wide, and a task the runtime does not know.
+    let out = d.path().join("real");
+    let r = imsat(&[
+        "train",
+        "--task",
+        "hash",
+        "--bits",
+        "8",
+        "--epochs",
+        "1",
+        "--hidden",
+        "16",
+        "--data",
+        IMAGES,
+        "--limit",
+        "300",
+        "--out",
+        s(&out),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let text = std::fs::read_to_string(out.join("config.json")).unwrap();
+    let wide = write(
+        "wide.json",
+        &text.replace("\"outputs\": 8", "\"outputs\": 100000"),
+    );
+    expect_bad_input(&run(&wide, IMAGES), &["wide.json", "outputs is 100000"]);
+    let task = write("task.json", &text.replace("\"hash\"", "\"regress\""));
+    expect_bad_input(
+        &run(&task, IMAGES),
+        &["task.json", "unknown task \"regress\""],
+    );
+    // A digit config given a photo folder.
+    let photos = d.path().join("photos");
+    std::fs::create_dir(&photos).unwrap();
+    let real = out.join("config.json");
+    expect_bad_input(
+        &run(&real, s(&photos)),
+        &["config.json", "non-photo run", "a folder"],
+    );
+}
