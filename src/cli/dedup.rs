@@ -9,7 +9,7 @@ use serde_json::json;
 use super::{Ctx, bad_input};
 
 /// Default radius of digit models: on the shipped 32-bit MNIST codes, r = 4 reaches the
-/// edited copies (shift, rotation, noise, JPEG) in `tests/dedup_folder.rs`; the pixel check
+/// edited copies (shift, rotation, noise, JPEG) in `tests/cli/dedup_folder.rs`; the pixel check
 /// then removes look-alikes. Photo models carry their own (see [`photo_radius`]).
 pub const DEFAULT_RADIUS: u32 = 4;
 

@@ -1,6 +1,4 @@
-//! Helpers shared by the CLI test binaries: run the `imsat` binary and check its one-line
-//! errors.
-#![allow(dead_code)]
+//! Helpers shared by the CLI tests: run the `imsat` binary and check its one-line errors.
 
 use std::path::Path;
 use std::process::{Command, Output};

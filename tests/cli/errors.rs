@@ -4,8 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-mod common;
-use common::{expect_bad_input, expect_error, imsat, s};
+use crate::common::{expect_bad_input, expect_error, imsat, s};
 use std::sync::OnceLock;
 
 use imsat_runtime::code::Codes;

@@ -5,8 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-mod common;
-use common::{expect_bad_input, imsat, s};
+use crate::common::{expect_bad_input, imsat, s};
 
 use npyz::WriterBuilder;
 

@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::OnceLock;
 
-mod common;
-use common::{expect_bad_input, imsat, s};
+use crate::common::{expect_bad_input, imsat, s};
 
 const PHOTOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/photos/train");
 

@@ -1,11 +1,9 @@
 //! `imsat train --config runs/x/config.json` reproduces a run: the same settings and the
 //! same metrics from the saved config alone; a config that does not fit is refused by name.
 
-mod common;
-
 use std::path::Path;
 
-use common::{expect_bad_input, imsat, s};
+use crate::common::{expect_bad_input, imsat, s};
 
 const IMAGES: &str = "data/mnist10k/images-idx3-ubyte.gz";
 const LABELS: &str = "data/mnist10k/labels-idx1-ubyte.gz";

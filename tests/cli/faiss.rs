@@ -7,8 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-mod common;
-use common::{expect_bad_input, imsat, s};
+use crate::common::{expect_bad_input, imsat, s};
 
 use imsat_runtime::code::Codes;
 use imsat_runtime::index::Index;

@@ -1,0 +1,11 @@
+//! The `imsat` command line, end to end: one test binary (one link of burn and tract for
+//! all of them), a module per area, the helpers that run the binary in `common`.
+
+mod common;
+mod dedup_folder;
+mod errors;
+mod faiss;
+mod npy;
+mod photos;
+mod safe_writes;
+mod train_config;
