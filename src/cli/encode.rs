@@ -6,6 +6,7 @@ use std::time::Instant;
 use anyhow::Context;
 use imsat_runtime::code::Codes;
 use imsat_runtime::encoder::{Encoded, Encoder, Task};
+use imsat_runtime::format::Input;
 use imsat_trainer::data;
 use imsat_trainer::io::write_atomic;
 use serde_json::json;
@@ -32,12 +33,10 @@ pub struct Args {
     pub out: PathBuf,
 }
 
-/// Whether `model` takes feature vectors (metadata `imsat.input = features`).
+/// Whether `model` takes feature vectors (metadata `imsat.input = features`); false for a
+/// file that is not a model (opening it reports that).
 pub fn takes_features(model: &Path) -> bool {
-    std::fs::read(model)
-        .ok()
-        .and_then(|b| imsat_trainer::features::input_kind(&b))
-        .is_some_and(|k| k == imsat_trainer::features::INPUT_FEATURES)
+    Encoder::open(model).is_ok_and(|e| e.info().input == Input::Features)
 }
 
 /// Run `model` on `data` (images, or `.npy` features for a feature model): codes or cluster

@@ -161,12 +161,8 @@ fn hash_on_features_exports_a_feature_model_with_metadata() {
     // Separated blobs: retrieval is near perfect even after 3 epochs.
     assert!(r["map"].as_f64().unwrap() > 0.8, "{r}");
     assert!(!f.hash().with_file_name("model.int8.onnx").exists());
-    let bytes = std::fs::read(f.hash()).unwrap();
-    assert_eq!(
-        imsat_trainer::features::input_kind(&bytes).as_deref(),
-        Some("features")
-    );
     let enc = imsat_runtime::encoder::Encoder::open(f.hash()).unwrap();
+    assert_eq!(enc.info().input, imsat_runtime::format::Input::Features);
     assert_eq!(enc.info().input_shape, vec![D]);
     assert!(!enc.info().int8);
 }

@@ -17,12 +17,12 @@ use crate::export::{self, Dense, ExportError, ModelInfo};
 use crate::io::write_atomic;
 use crate::train::Trained;
 
-/// Metadata key saying what the input is: `features` here; absent on pixel models.
-pub const INPUT_KEY: &str = "imsat.input";
+/// The metadata key and value saying the input is feature vectors, and the graph input's
+/// name: the runtime's contract.
+pub use imsat_runtime::format::FEATURES_INPUT_NAME as INPUT_NAME;
+pub use imsat_runtime::format::keys::INPUT as INPUT_KEY;
 /// Value of [`INPUT_KEY`] for feature models.
-pub const INPUT_FEATURES: &str = "features";
-/// Name of the graph input of a feature model (f32 `[N, d]`).
-pub const INPUT_NAME: &str = "features";
+pub const INPUT_FEATURES: &str = imsat_runtime::format::Input::Features.as_str();
 
 /// The per-dimension mean and the global scale: training sees `(x - mean) / scale`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -169,19 +169,6 @@ pub fn write_model(
         source,
     })?;
     Ok(path)
-}
-
-/// What an ONNX model's metadata says its input is: `Some("features")` for a feature model,
-/// `None` for a pixel model (no [`INPUT_KEY`]) or bytes that are not ONNX (the runtime
-/// reports those when it opens the model).
-pub fn input_kind(onnx: &[u8]) -> Option<String> {
-    use prost::Message;
-    let model = pb::ModelProto::decode(onnx).ok()?;
-    model
-        .metadata_props
-        .into_iter()
-        .find(|p| p.key == INPUT_KEY)
-        .map(|p| p.value)
 }
 
 #[cfg(test)]

@@ -21,6 +21,8 @@ pub const FORMAT_VERSION: &str = "1";
 pub const INPUT_NAME: &str = "pixels";
 /// Name of the graph output (logits, f32 `[N, outputs]`).
 pub const OUTPUT_NAME: &str = "logits";
+/// Name of the graph input of a feature model (f32 `[N, d]` raw feature vectors).
+pub const FEATURES_INPUT_NAME: &str = "features";
 
 /// Keys of the metadata (`metadata_props`) every exported model carries.
 pub mod keys {
@@ -40,6 +42,28 @@ pub mod keys {
     pub const QUANTIZATION: &str = "imsat.quantization";
     /// How a photo becomes the input (see [`crate::view`]), absent on digit models.
     pub const VIEW: &str = crate::view::METADATA_KEY;
+    /// What the input is: `features` for feature vectors (from `.npy`); absent (or `pixels`)
+    /// for images.
+    pub const INPUT: &str = "imsat.input";
+}
+
+/// What a model's input rows are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// Image pixels (0..255), or a photo's view.
+    Pixels,
+    /// Raw feature vectors, any f32 values (`imsat train --data X.npy`).
+    Features,
+}
+
+impl Input {
+    /// `pixels` or `features`, as in the metadata.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Input::Pixels => "pixels",
+            Input::Features => "features",
+        }
+    }
 }
 
 /// What an exported model computes.
@@ -89,6 +113,8 @@ pub struct ModelInfo {
     /// How a photo of any size becomes the input (`imsat.view`); `None` for models that take
     /// images already at `input_shape` (the digit models).
     pub view: Option<View>,
+    /// Pixels or feature vectors (`imsat.input`).
+    pub input: Input,
 }
 
 impl ModelInfo {
@@ -162,6 +188,19 @@ impl ModelInfo {
                 Some(view)
             }
         };
+        let input = match get(keys::INPUT) {
+            None | Some("pixels") => Input::Pixels,
+            Some("features") => Input::Features,
+            Some(other) => {
+                return Err(format!(
+                    "`{}` is {other:?}, not pixels or features",
+                    keys::INPUT
+                ));
+            }
+        };
+        if input == Input::Features && view.is_some() {
+            return Err("a feature model cannot have a photo view".into());
+        }
         Ok(ModelInfo {
             task,
             outputs,
@@ -169,6 +208,7 @@ impl ModelInfo {
             int8,
             report: get(keys::REPORT).map(String::from).unwrap_or_default(),
             view,
+            input,
         })
     }
 }
@@ -218,6 +258,10 @@ mod tests {
         assert_eq!((got.outputs, got.input_dim(), got.int8), (64, 256, true));
         assert_eq!(got.shape_text(), "16x16");
         assert!(got.view.is_some_and(|v| v.normalize));
+        assert_eq!(got.input, Input::Pixels);
+        let mut pairs = BASE.to_vec();
+        pairs.push((keys::INPUT, "features"));
+        assert_eq!(info(&pairs).unwrap().input, Input::Features);
     }
 
     #[test]
@@ -228,6 +272,7 @@ mod tests {
             (keys::OUTPUTS, "0", "not a positive width"),
             (keys::INPUT_SHAPE, "28xx28", "not like 28x28"),
             (keys::INT8, "yes", "not true or false"),
+            (keys::INPUT, "audio", "not pixels or features"),
             (keys::VIEW, "gray-area-8x8-norm", "does not match"),
         ] {
             let mut pairs = BASE.to_vec();
