@@ -255,6 +255,44 @@ fn mnist_hash64_codes_give_faiss_the_answers_of_imsat_search() {
     assert!(ties > 0, "no ties: the tie order went unchecked");
 }
 
+/// The whole chain from feature vectors: `imsat train --data x.npy` (the npy tests' feature
+/// hash), `imsat encode --out codes.npy`, an index of those codes, then faiss: the same
+/// neighbours as `imsat search`.
+#[test]
+fn codes_of_a_hash_trained_on_npy_features_give_faiss_the_answers_of_imsat_search() {
+    if !python_with_faiss() {
+        return;
+    }
+    let f = crate::npy::fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let codes_npy = dir.path().join("codes.npy");
+    let index_path = dir.path().join("features.index");
+    ok(&imsat(&[
+        "encode",
+        "--model",
+        s(&f.hash()),
+        "--data",
+        s(&f.x()),
+        "--out",
+        s(&codes_npy),
+    ]));
+    ok(&imsat(&[
+        "index",
+        "import",
+        "--npy",
+        s(&codes_npy),
+        "--out",
+        s(&index_path),
+    ]));
+    let index = Index::load(&index_path).unwrap();
+    let bits = index.bits();
+    let wpc = index.codes().words_per_code();
+    let words = index.codes().as_words()[..50 * wpc].to_vec();
+    let queries = Codes::from_words(bits, words).unwrap();
+    let ties = round_trip(dir.path(), &index_path, &queries, 10);
+    println!("features {bits}-bit: 50 queries, {ties} with tied distances");
+}
+
 /// 12-bit codes (padded to 16 bits in faiss) with many exact duplicates: ties everywhere.
 #[test]
 fn odd_width_codes_with_many_ties_round_trip() {

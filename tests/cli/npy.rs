@@ -79,18 +79,18 @@ fn blobs() -> (Vec<f32>, Vec<i64>) {
     (x, y)
 }
 
-struct Fixture {
+pub(crate) struct Fixture {
     dir: PathBuf,
 }
 
 impl Fixture {
-    fn x(&self) -> PathBuf {
+    pub(crate) fn x(&self) -> PathBuf {
         self.dir.join("x.npy")
     }
     fn y(&self) -> PathBuf {
         self.dir.join("y.npy")
     }
-    fn hash(&self) -> PathBuf {
+    pub(crate) fn hash(&self) -> PathBuf {
         self.dir.join("hash/model.onnx")
     }
     fn cluster(&self) -> PathBuf {
@@ -99,7 +99,7 @@ impl Fixture {
 }
 
 /// The feature files and a 16-bit hash and 4-cluster model trained on them, once.
-fn fixture() -> &'static Fixture {
+pub(crate) fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
         let dir = tempfile::Builder::new()
