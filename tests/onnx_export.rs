@@ -117,11 +117,12 @@ fn f32_onnx_run_by_tract_equals_burn_logits() {
         let tract = enc.logits(&images.pixels).unwrap();
         let rel = max_rel_diff(&tract, &burn);
         println!("{task:?}: f32 ONNX (tract) vs burn: max |diff| / max |logit| = {rel:.2e}");
-        assert!(rel < 1e-4, "{task:?}: relative difference {rel}");
+        // README: "equals the burn model's logits to within 1e-6 relative".
+        assert!(rel < 1e-6, "{task:?}: relative difference {rel}");
         // The folded layers in plain Rust agree too.
         let layers = export::fold_layers(&e.trained.model);
         let plain = export::forward_layers(&layers, &scale_pixels(&images.pixels), images.n);
-        assert!(max_rel_diff(plain.last().unwrap(), &burn) < 1e-4);
+        assert!(max_rel_diff(plain.last().unwrap(), &burn) < 1e-6);
         // And the encode API gives the codes / ids of those logits.
         match enc.encode(&images.pixels).unwrap() {
             Encoded::Codes(c) => {
@@ -161,12 +162,13 @@ fn int8_model_agrees_with_f32_and_is_small() {
             Task::Hash => {
                 let agree = bit_agreement(&lq, &lf, outputs);
                 println!("hash: int8 bits equal to f32: {:.4}%", 100.0 * agree);
-                assert!(agree >= 0.99, "bit agreement {agree}");
+                // The shipped target (README, model cards): >= 99.5% of bits.
+                assert!(agree >= 0.995, "bit agreement {agree}");
             }
             Task::Cluster => {
                 let agree = id_agreement(&lq, &lf, outputs);
                 println!("cluster: int8 ids equal to f32: {:.4}%", 100.0 * agree);
-                assert!(agree >= 0.98, "cluster-id agreement {agree}");
+                assert!(agree >= 0.995, "cluster-id agreement {agree}");
             }
         }
     }
@@ -351,7 +353,9 @@ y.astype(np.float32).tofile(out)
                 path.file_name().unwrap().to_string_lossy(),
                 100.0 * agree
             );
-            assert!(agree >= 0.999, "{}: agreement {agree}", path.display());
+            // README: the same codes and cluster ids, logits within 2e-6 relative.
+            assert!(agree == 1.0, "{}: agreement {agree}", path.display());
+            assert!(rel < 2e-6, "{}: max rel diff {rel}", path.display());
         }
     }
 }
@@ -393,7 +397,9 @@ fn native_int8_executor_matches_tract_bit_for_bit() {
                 Task::Hash => assert_eq!(pack_codes(&ln, outputs), pack_codes(&lt, outputs)),
                 Task::Cluster => assert_eq!(argmax_rows(&ln, outputs), argmax_rows(&lt, outputs)),
             }
-            assert!(rel < 1e-5, "{kernel}: {rel}");
+            // Bit for bit, as the encoder's docs say.
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert!(bits(&ln) == bits(&lt), "{kernel}: max rel diff {rel:.2e}");
             // Batches of 1, 3 and 5 (partial row blocks) give the same rows.
             for (from, len) in [(7, 1), (10, 3), (20, 5)] {
                 let part = native
