@@ -457,15 +457,45 @@ fn cli_eval_and_encode_run_exported_models() {
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["task"], "hash");
     assert_eq!(v["int8"], true);
-    assert!(v["map"].as_f64().unwrap() > 0.1, "{v}");
-    assert!(v["bits_equal_to_f32"].as_f64().unwrap() >= 0.99, "{v}");
+    // A model of 2 epochs: the plumbing is checked here, quality on the shipped models below.
+    assert!((0.0..=1.0).contains(&v["map"].as_f64().unwrap()), "{v}");
+    assert!(v["bits_equal_to_f32"].as_f64().unwrap() >= 0.995, "{v}");
     let (code, out, err) = imsat(&["eval", "--model", c8, "--data", data, "--labels", labels]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert!(
-        v["acc"].as_f64().unwrap() > 0.1 && v["nmi"].is_number(),
+        (0.0..=1.0).contains(&v["acc"].as_f64().unwrap()) && v["nmi"].is_number(),
         "{v}"
     );
+
+    // The shipped int8 models score what README "Exported models" states (hash16 mAP
+    // 0.7848, cluster10 accuracy 0.9691, on the 10,000 bundled digits).
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let m = |f: &str| shipped.join(f).to_str().unwrap().to_string();
+    let (h16, h16f, c10) = (
+        m("hash16.int8.onnx"),
+        m("hash16.onnx"),
+        m("cluster10.int8.onnx"),
+    );
+    let (code, out, err) = imsat(&[
+        "eval",
+        "--model",
+        &h16,
+        "--reference",
+        &h16f,
+        "--data",
+        data,
+        "--labels",
+        labels,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(v["map"].as_f64().unwrap() >= 0.7845, "{v}");
+    assert!(v["bits_equal_to_f32"].as_f64().unwrap() >= 0.995, "{v}");
+    let (code, out, err) = imsat(&["eval", "--model", &c10, "--data", data, "--labels", labels]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(v["acc"].as_f64().unwrap() >= 0.969, "{v}");
 
     // encode: raw u64 codes (hash) and one id per line (cluster).
     let dir = tempfile::tempdir().unwrap();
