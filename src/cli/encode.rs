@@ -6,7 +6,8 @@ use std::time::Instant;
 use anyhow::Context;
 use imsat_runtime::code::Codes;
 use imsat_runtime::encoder::{Encoded, Encoder, Task};
-use imsat_runtime::format::Input;
+use imsat_runtime::format::onnx::Model;
+use imsat_runtime::format::{Input, keys};
 use imsat_trainer::data;
 use imsat_trainer::io::write_atomic;
 use serde_json::json;
@@ -34,9 +35,13 @@ pub struct Args {
 }
 
 /// Whether `model` takes feature vectors (metadata `imsat.input = features`); false for a
-/// file that is not a model (opening it reports that).
+/// file that is not a model (opening it reports that). Reads the metadata only, with the
+/// runtime's own reader: the model is opened (and optimized by tract) once, later.
 pub fn takes_features(model: &Path) -> bool {
-    Encoder::open(model).is_ok_and(|e| e.info().input == Input::Features)
+    std::fs::read(model).is_ok_and(|bytes| {
+        Model::parse(&bytes)
+            .is_ok_and(|m| m.metadata(keys::INPUT) == Some(Input::Features.as_str()))
+    })
 }
 
 /// Run `model` on `data` (images, or `.npy` features for a feature model): codes or cluster
