@@ -88,13 +88,16 @@ pub(crate) fn layers(
         if mul.inputs[0] != cast.outputs[0] {
             return Err("layers are not chained");
         }
+        // One multiplier for the layer (dims []) or one per output (dims [d_out]).
         let m = get(mul.inputs[1])?;
-        let multiplier = *m
-            .f32s(1)
-            .ok_or("bad multiplier")?
-            .first()
-            .ok_or("bad multiplier")?;
-        if !m.dims.is_empty() || !multiplier.is_finite() {
+        let multiplier = match m.dims[..] {
+            [] => {
+                alloc::vec![*m.f32s(1).ok_or("bad multiplier")?.first().ok_or("bad multiplier")?; d_out]
+            }
+            [d] if d == d_out as i64 => m.f32s(d_out).ok_or("bad multiplier")?,
+            _ => return Err("bad multiplier"),
+        };
+        if !multiplier.iter().all(|v| v.is_finite()) {
             return Err("bad multiplier");
         }
         let add = next("Add", 2)?;

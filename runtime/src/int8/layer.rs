@@ -7,7 +7,9 @@ use alloc::vec::Vec;
 pub(crate) const PAD: usize = 64;
 
 /// `y = (a · W) * multiplier + bias`, `a` u8 activations, `W` i8 weights, the sum exact in
-/// i32; then either quantized to u8 for the next layer or returned as f32 logits.
+/// i32; then either quantized to u8 for the next layer or returned as f32 logits. The
+/// multiplier is per output (per-column weight scales), one value repeated for a model
+/// written with a single scale.
 #[derive(Debug, Clone)]
 pub(crate) struct Layer {
     pub(crate) d_in: usize,
@@ -29,7 +31,8 @@ pub(crate) struct Layer {
     /// `a - 128` by the weights and add this back.
     #[cfg(target_arch = "aarch64")]
     pub(crate) offset: Vec<i32>,
-    pub(crate) multiplier: f32,
+    /// `d_out` values.
+    pub(crate) multiplier: Vec<f32>,
     pub(crate) bias: Vec<f32>,
     /// `1 / scale` of the u8 quantization of this layer's output (hidden layers).
     pub(crate) next_inv_scale: Option<f32>,
@@ -41,10 +44,11 @@ impl Layer {
         wq: &[u8],
         d_in: usize,
         d_out: usize,
-        multiplier: f32,
+        multiplier: Vec<f32>,
         bias: Vec<f32>,
     ) -> Layer {
         debug_assert_eq!(wq.len(), d_in * d_out);
+        debug_assert_eq!(multiplier.len(), d_out);
         let stride = d_in.div_ceil(PAD) * PAD;
         // Rows padded to a multiple of 4 outputs for the 4-column kernels.
         let mut wt = vec![0i8; d_out.div_ceil(4) * 4 * stride];

@@ -47,16 +47,17 @@ fn tile<const R: usize, const C: usize>(
 
 /// 8 outputs as `Sink::put` computes them for a u8 sink, with the same roundings.
 #[target_feature(enable = "avx2")]
-fn requantize8(acc: &[i32], m: f32, bias: &[f32], inv: f32, out: &mut [u8]) {
-    assert!(acc.len() == 8 && bias.len() == 8 && out.len() == 8);
+fn requantize8(acc: &[i32], m: &[f32], bias: &[f32], inv: f32, out: &mut [u8]) {
+    assert!(acc.len() == 8 && m.len() == 8 && bias.len() == 8 && out.len() == 8);
     // SAFETY: every pointer covers 8 elements (checked above).
-    let (a, b) = unsafe {
+    let (a, m, b) = unsafe {
         (
             _mm256_loadu_si256(acc.as_ptr().cast()),
+            _mm256_loadu_ps(m.as_ptr()),
             _mm256_loadu_ps(bias.as_ptr()),
         )
     };
-    let y = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(a), _mm256_set1_ps(m)), b);
+    let y = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(a), m), b);
     let x = _mm256_mul_ps(y, _mm256_set1_ps(inv));
     // min(255, x) keeps NaN (the second operand), which converts to i32::MIN, then 0.
     let x = _mm256_min_ps(_mm256_set1_ps(255.0), x);
@@ -80,7 +81,7 @@ pub(super) unsafe fn layer(l: &Layer, a: &[u8], n: usize, emit: &mut Sink<'_>) {
         block: 8,
         blocks: 2,
     };
-    let requantize = |acc: &[i32], m: f32, bias: &[f32], inv: f32, out: &mut [u8]| {
+    let requantize = |acc: &[i32], m: &[f32], bias: &[f32], inv: f32, out: &mut [u8]| {
         requantize8(acc, m, bias, inv, out)
     };
     layer_tiles(
@@ -120,6 +121,8 @@ mod tests {
             (1.0 / 3.0, 3.0),
             (f32::NAN, 1.0),
         ] {
+            // One multiplier per output, as per-column weight scales give.
+            let ms: [f32; 8] = core::array::from_fn(|c| m * (1.0 + c as f32 / 7.0));
             for start in (-5000..5000).step_by(8) {
                 let acc: [i32; 8] = if start == -5000 {
                     specials
@@ -128,9 +131,9 @@ mod tests {
                 };
                 let mut got = [0u8; 8];
                 // SAFETY: the CPU supports the kernel (checked above).
-                unsafe { super::requantize8(&acc, m, &bias, inv, &mut got) };
+                unsafe { super::requantize8(&acc, &ms, &bias, inv, &mut got) };
                 for c in 0..8 {
-                    let y = acc[c] as f32 * m + bias[c];
+                    let y = acc[c] as f32 * ms[c] + bias[c];
                     assert_eq!(
                         got[c],
                         super::super::quantize_u8(y, inv),

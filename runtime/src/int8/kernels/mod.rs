@@ -122,14 +122,14 @@ fn dot(a: &[u8], w: &[i8]) -> i32 {
     a.iter().zip(w).map(|(&x, &y)| x as i32 * y as i32).sum()
 }
 
-/// The portable kernel: `emit.put(row, j, acc * multiplier + bias[j])` for every row and
+/// The portable kernel: `emit.put(row, j, acc * multiplier[j] + bias[j])` for every row and
 /// output of a layer.
 fn layer_generic(l: &Layer, a: &[u8], n: usize, emit: &mut Sink<'_>) {
     for r in 0..n {
         let x = &a[r * l.stride..(r + 1) * l.stride];
         for (j, w) in l.wt.chunks_exact(l.stride).take(l.d_out).enumerate() {
             let acc = dot(x, w);
-            emit.put(r, j, acc as f32 * l.multiplier + l.bias[j]);
+            emit.put(r, j, acc as f32 * l.multiplier[j] + l.bias[j]);
         }
     }
 }

@@ -22,7 +22,7 @@ pub(super) struct TileShape {
 }
 
 /// `block` sums to u8, exactly as [`Sink::put`] quantizes them, in vector registers.
-pub(super) type Requantize<'r> = &'r dyn Fn(&[i32], f32, &[f32], f32, &mut [u8]);
+pub(super) type Requantize<'r> = &'r dyn Fn(&[i32], &[f32], &[f32], f32, &mut [u8]);
 
 /// One layer over `n` rows of `act` (`l.stride` values each, in the kernel's activation
 /// type). `tile(rows, first_block, blocks, sums)` fills `sums[r][..blocks * block]`;
@@ -70,7 +70,7 @@ pub(super) fn layer_tiles<T>(
                         let (j, at) = (j0 + col, r * *stride + j0 + col);
                         requantize(
                             &row[col..col + block],
-                            l.multiplier,
+                            &l.multiplier[j..j + block],
                             &l.bias[j..j + block],
                             *inv,
                             &mut buf[at..at + block],
@@ -80,7 +80,7 @@ pub(super) fn layer_tiles<T>(
                 }
                 for (col, &acc) in row.iter().enumerate().take(cols).skip(col) {
                     let j = j0 + col;
-                    emit.put(r, j, acc as f32 * l.multiplier + l.bias[j]);
+                    emit.put(r, j, acc as f32 * l.multiplier[j] + l.bias[j]);
                 }
             }
             cb += c;

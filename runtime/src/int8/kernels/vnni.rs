@@ -48,16 +48,17 @@ fn tile<const R: usize, const C: usize>(
 /// roundings: `cvt(acc) * m + bias` (no fused multiply-add), times `inv`, rounded to
 /// nearest-even by `vcvtps2dq`, NaN and negatives to 0, above 255 to 255.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-fn requantize16(acc: &[i32], m: f32, bias: &[f32], inv: f32, out: &mut [u8]) {
-    assert!(acc.len() == 16 && bias.len() == 16 && out.len() == 16);
+fn requantize16(acc: &[i32], m: &[f32], bias: &[f32], inv: f32, out: &mut [u8]) {
+    assert!(acc.len() == 16 && m.len() == 16 && bias.len() == 16 && out.len() == 16);
     // SAFETY: every pointer covers 16 elements (checked above).
-    let (a, b) = unsafe {
+    let (a, m, b) = unsafe {
         (
             _mm512_loadu_si512(acc.as_ptr().cast()),
+            _mm512_loadu_ps(m.as_ptr()),
             _mm512_loadu_ps(bias.as_ptr()),
         )
     };
-    let y = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(a), _mm512_set1_ps(m)), b);
+    let y = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(a), m), b);
     let x = _mm512_mul_ps(y, _mm512_set1_ps(inv));
     // min(255, x) keeps NaN (the second operand), which converts to i32::MIN, then 0.
     let x = _mm512_min_ps(_mm512_set1_ps(255.0), x);
@@ -76,7 +77,7 @@ pub(super) unsafe fn layer(l: &Layer, a: &[u8], n: usize, emit: &mut Sink<'_>) {
         block: 16,
         blocks: 4,
     };
-    let requantize = |acc: &[i32], m: f32, bias: &[f32], inv: f32, out: &mut [u8]| {
+    let requantize = |acc: &[i32], m: &[f32], bias: &[f32], inv: f32, out: &mut [u8]| {
         requantize16(acc, m, bias, inv, out)
     };
     layer_tiles(
@@ -130,12 +131,14 @@ mod tests {
             (1e-3, 7.1),
             (f32::NAN, 1.0),
         ] {
+            // One multiplier per output, as per-column weight scales give.
+            let ms: [f32; 16] = core::array::from_fn(|c| m * (1.0 + c as f32 / 7.0));
             for chunk in acc.chunks_exact(16) {
                 let mut got = [0u8; 16];
                 // SAFETY: the CPU supports the kernel (checked above).
-                unsafe { super::requantize16(chunk, m, &bias, inv, &mut got) };
+                unsafe { super::requantize16(chunk, &ms, &bias, inv, &mut got) };
                 for c in 0..16 {
-                    let y = chunk[c] as f32 * m + bias[c];
+                    let y = chunk[c] as f32 * ms[c] + bias[c];
                     assert_eq!(
                         got[c],
                         super::super::quantize_u8(y, inv),
@@ -149,7 +152,7 @@ mod tests {
         let ties: Vec<i32> = (0..16).map(|i| 2 * i + 1).collect();
         let mut got = [0u8; 16];
         // SAFETY: as above.
-        unsafe { super::requantize16(&ties, 0.5, &[0.0; 16], 1.0, &mut got) };
+        unsafe { super::requantize16(&ties, &[0.5; 16], &[0.0; 16], 1.0, &mut got) };
         let want: Vec<u8> = (0..16)
             .map(|i| ((2 * i + 1) as f32 * 0.5).round_ties_even() as u8)
             .collect();
