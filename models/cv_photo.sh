@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Group k-fold estimate of a photo-hash recipe on the bundled photos: the photo groups of
+# ../shared/data/photos/manifest.csv (the tiles of one picture) are dealt into FOLDS folds
+# with a fixed shuffle; each fold is held out once, a model is trained on the other photos
+# with the flags given, and `imsat eval --task copy-detection` scores its int8 model on the
+# held-out photos (pHash and dHash in the same run). One JSON line per fold, then the mean.
+#
+#   models/cv_photo.sh                       # the training defaults, 4 folds, seed 0
+#   FOLDS=5 SEED=1 models/cv_photo.sh --conv 16,3,2,4
+#
+# A single 37-photo split moved the strong-edit TPR by +-0.07 between seeds; the mean over
+# folds covers every photo once and is what the photo defaults were chosen by.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FOLDS=${FOLDS:-4}
+SEED=${SEED:-0}
+WORK=${WORK:-$(mktemp -d)}
+PHOTOS=../shared/data/photos
+IMSAT=target/release/imsat
+cargo build --release --quiet
+
+mkdir -p "$WORK"
+python3 - "$PHOTOS" "$WORK" "$FOLDS" <<'PY'
+import csv, os, random, sys
+photos, work, folds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+rows = list(csv.DictReader(open(os.path.join(photos, "manifest.csv"))))
+groups = sorted({r["group"] for r in rows})
+random.Random(0).shuffle(groups)
+fold_of = {g: i % folds for i, g in enumerate(groups)}
+for k in range(folds):
+    for part in ("train", "valid"):
+        os.makedirs(os.path.join(work, f"fold{k}", part), exist_ok=True)
+for r in rows:
+    src = os.path.realpath(os.path.join(photos, r["name"]))
+    for k in range(folds):
+        part = "valid" if fold_of[r["group"]] == k else "train"
+        dst = os.path.join(work, f"fold{k}", part, os.path.basename(r["name"]))
+        if not os.path.lexists(dst):
+            os.symlink(src, dst)
+PY
+
+for ((k = 0; k < FOLDS; k++)); do
+  dir="$WORK/fold$k"
+  start=$(date +%s)
+  "$IMSAT" --quiet train --task hash --bits 64 --data "$dir/train" --holdout 0 --seed "$SEED" \
+    --out "$dir/run" "$@" >/dev/null
+  seconds=$(( $(date +%s) - start ))
+  "$IMSAT" eval --task copy-detection --model "$dir/run/model.int8.onnx" \
+    --reference "$dir/run/model.onnx" --data "$dir/valid" > "$dir/eval.json"
+  python3 - "$dir/eval.json" "$k" "$seconds" <<'PY'
+import json, sys
+e, k, s = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3]
+h = {x["name"]: x for x in e["hashes"]}
+learned = e["hashes"][0]
+row = {"fold": int(k), "train_s": int(s), "photos": e.get("photos"),
+       "agreement": e.get("bits_equal_to_reference")}
+for name, x in [("learned", learned), ("phash", h.get("phash"))]:
+    for g in ("moderate", "strong"):
+        row[f"{name}_{g}"] = round(x[g]["tpr_at_fpr_1e-3"], 4)
+        row[f"{name}_{g}_map"] = round(x[g]["map"], 4)
+row["threshold_1e-4"] = learned["moderate"]["threshold_at_fpr_1e-4"]
+print(json.dumps(row))
+PY
+done | tee "$WORK/folds.jsonl"
+python3 - "$WORK/folds.jsonl" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+keys = [k for k in rows[0] if k not in ("fold", "photos")]
+mean = {k: round(sum(r[k] for r in rows if r[k] is not None) / len(rows), 4) for k in keys}
+print(json.dumps({"mean_over_folds": len(rows), **mean}))
+PY
