@@ -110,9 +110,9 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     for (name, files) in [("cluster10", &cluster_files), ("hash32", &hash_files)] {
         let (enc32, l32, speed32) = encode(&files.f32_path)?;
         let (enc8, l8, speed8) = encode(&files.int8_path)?;
-        let q32 = evaluate_logits(enc32.task(), &l32, enc32.outputs(), &labels, SPLIT_SEED);
-        let q8 = evaluate_logits(enc8.task(), &l8, enc8.outputs(), &labels, SPLIT_SEED);
-        let agree = super::eval::agreement(enc32.task(), enc32.outputs(), &l32, &l8);
+        let q32 = evaluate_logits(enc32.task(), &l32, enc32.outputs(), &labels, SPLIT_SEED)?;
+        let q8 = evaluate_logits(enc8.task(), &l8, enc8.outputs(), &labels, SPLIT_SEED)?;
+        let agree = super::eval::agreement(enc32.task(), enc32.outputs(), &l32, &l8)?;
         rows.push(json!({
             "model": name,
             "metric": if name == "hash32" { "mAP" } else { "accuracy" },

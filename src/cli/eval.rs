@@ -4,9 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use imsat_runtime::code::Codes;
 use imsat_runtime::encoder::{Encoder, EncoderError, Task};
+use imsat_runtime::format::argmax_rows;
 use imsat_trainer::data;
-use imsat_trainer::train::{Quality, SPLIT_SEED, evaluate_logits, pack_codes};
+use imsat_trainer::train::{Quality, SPLIT_SEED, evaluate_logits};
 use serde_json::json;
 
 use super::{Ctx, bad_input};
@@ -78,25 +80,33 @@ pub fn model_logits(
 }
 
 /// Fraction of code bits (hash) or cluster ids (cluster) on which two sets of logits agree.
-pub fn agreement(task: Task, outputs: usize, a: &[f32], b: &[f32]) -> f64 {
-    match task {
+pub fn agreement(
+    task: Task,
+    outputs: usize,
+    a: &[f32],
+    b: &[f32],
+) -> Result<f64, imsat_runtime::error::Error> {
+    Ok(match task {
         Task::Hash => {
-            let (ca, cb) = (pack_codes(a, outputs), pack_codes(b, outputs));
+            let (ca, cb) = (
+                Codes::from_logits(outputs, a)?,
+                Codes::from_logits(outputs, b)?,
+            );
             let differ: u64 = ca
+                .as_words()
                 .iter()
-                .zip(&cb)
+                .zip(cb.as_words())
                 .map(|(x, y)| (x ^ y).count_ones() as u64)
                 .sum();
             let total = (a.len() / outputs * outputs) as f64;
             1.0 - differ as f64 / total.max(1.0)
         }
         Task::Cluster => {
-            let ia = imsat_trainer::train::argmax_rows(a, outputs);
-            let ib = imsat_trainer::train::argmax_rows(b, outputs);
+            let (ia, ib) = (argmax_rows(a, outputs)?, argmax_rows(b, outputs)?);
             let same = ia.iter().zip(&ib).filter(|(x, y)| x == y).count();
             same as f64 / ia.len().max(1) as f64
         }
-    }
+    })
 }
 
 /// Fraction of code bits two photo models agree on over the photos of `dir` (their views).
@@ -117,7 +127,7 @@ fn photo_agreement(a: &Encoder, b: &Encoder, dir: &Path) -> anyhow::Result<f64> 
         a.logits(&loaded.images.pixels)?,
         b.logits(&loaded.images.pixels)?,
     );
-    Ok(agreement(a.task(), a.outputs(), &la, &lb))
+    Ok(agreement(a.task(), a.outputs(), &la, &lb)?)
 }
 
 /// Labels from an IDX or a `.npy` file.
@@ -197,7 +207,7 @@ fn run_features(
     let started = Instant::now();
     let logits = enc.logits_f32(&f.x)?;
     let seconds = started.elapsed().as_secs_f64();
-    let quality = evaluate_logits(enc.task(), &logits, enc.outputs(), &labels, SPLIT_SEED);
+    let quality = evaluate_logits(enc.task(), &logits, enc.outputs(), &labels, SPLIT_SEED)?;
     let mut out = json!({
         "model": model.display().to_string(),
         "task": enc.task().as_str(),
@@ -269,7 +279,7 @@ fn run_model(args: Args, enc: Encoder, model: PathBuf, data: PathBuf) -> anyhow:
     let started = Instant::now();
     let logits = model_logits(&enc, &images, &data)?;
     let seconds = started.elapsed().as_secs_f64();
-    let quality = evaluate_logits(enc.task(), &logits, enc.outputs(), &labels, SPLIT_SEED);
+    let quality = evaluate_logits(enc.task(), &logits, enc.outputs(), &labels, SPLIT_SEED)?;
     let mut out = json!({
         "model": model.display().to_string(),
         "task": enc.task().as_str(),
@@ -305,7 +315,7 @@ fn run_model(args: Args, enc: Encoder, model: PathBuf, data: PathBuf) -> anyhow:
         }
         let ref_logits = model_logits(&reference, &images, &data)?;
         out["bits_equal_to_f32"] =
-            json!(agreement(enc.task(), enc.outputs(), &logits, &ref_logits));
+            json!(agreement(enc.task(), enc.outputs(), &logits, &ref_logits)?);
         out["reference"] = json!(r.display().to_string());
     }
     println!("{out}");

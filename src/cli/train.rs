@@ -12,7 +12,7 @@ use imsat_trainer::io::write_atomic;
 use imsat_trainer::loss::Task;
 use imsat_trainer::photo_set::PhotoSetConfig;
 use imsat_trainer::sat::SatKind;
-use imsat_trainer::train::{Quality, TrainConfig, Trained, train, train_features};
+use imsat_trainer::train::{Quality, TrainConfig, TrainError, Trained, train, train_features};
 use serde_json::json;
 
 use super::{Ctx, bad_input};
@@ -407,6 +407,35 @@ fn read_config(path: &Path, data: &Path) -> anyhow::Result<TrainConfig> {
     Ok(c)
 }
 
+/// A settings error in the user's words: a config field becomes the flag that sets it
+/// (`pairwise_mi_weight` -> `--pairwise-mi-weight`), or, for a run read from `--config`,
+/// stays a field of that file.
+pub fn settings_error(e: TrainError, args: &Args, task: Task) -> anyhow::Error {
+    match (&e, &args.config) {
+        (TrainError::Setting { field, problem }, None) => {
+            let flag = match (*field, task) {
+                ("outputs", Task::Cluster) => "--classes",
+                ("outputs", Task::Hash) => "--bits",
+                ("epochs", _) => "--epochs",
+                ("batch", _) => "--batch",
+                ("lr", _) => "--lr",
+                ("lam", _) => "--lam",
+                ("mu", _) => "--mu",
+                ("pairwise_mi_weight", _) => "--pairwise-mi-weight",
+                ("hidden", _) => "--hidden",
+                ("heads", _) => "--heads",
+                ("sat", _) => "--sat",
+                _ => return bad_input(e.to_string()),
+            };
+            bad_input(format!("invalid settings: {flag} {problem}"))
+        }
+        (TrainError::Setting { .. }, Some(path)) => {
+            bad_input(format!("--config {}: {e}", path.display()))
+        }
+        _ => bad_input(e.to_string()),
+    }
+}
+
 /// The report as printed and saved: one JSON object.
 pub fn report_json(t: &Trained, n: usize, data_crc32: u32) -> serde_json::Value {
     let c = &t.config;
@@ -539,7 +568,9 @@ fn run_features(args: &Args, config: TrainConfig, ctx: &Ctx) -> anyhow::Result<(
             l.truncate(limit);
         }
     }
-    config.validate(f.n).map_err(|e| bad_input(e.to_string()))?;
+    config
+        .validate(f.n)
+        .map_err(|e| settings_error(e, args, config.task))?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let scaling = Scaling::fit(&f.x, f.d);
@@ -588,7 +619,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     }
     config
         .validate(images.n)
-        .map_err(|e| bad_input(e.to_string()))?;
+        .map_err(|e| settings_error(e, &args, config.task))?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
 
