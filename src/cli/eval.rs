@@ -4,14 +4,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use imsat_runtime::code::Codes;
-use imsat_runtime::encoder::{Encoder, EncoderError, Task};
-use imsat_runtime::format::argmax_rows;
+use imsat_runtime::encoder::Encoder;
 use imsat_trainer::data;
 use imsat_trainer::train::{Quality, SPLIT_SEED, evaluate_logits};
 use serde_json::json;
 
-use super::{Ctx, bad_input};
+use super::common::codes::read_npy_codes;
+use super::common::model::{agreement, model_logits, open_model, takes_features};
+use super::common::{Ctx, bad_input, copy_detection};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -46,67 +46,6 @@ pub struct Args {
     /// equal to the reference's.
     #[arg(long)]
     pub reference: Option<PathBuf>,
-}
-
-/// Open a model; a file we cannot use is bad input (exit 2), not an internal error.
-pub fn open_model(path: &Path) -> anyhow::Result<Encoder> {
-    Encoder::open(path).map_err(|e| match e {
-        EncoderError::Io { .. }
-        | EncoderError::NotOnnx { .. }
-        | EncoderError::Metadata { .. }
-        | EncoderError::Prepare { .. } => bad_input(e.to_string()),
-        e => anyhow::Error::new(e),
-    })
-}
-
-/// Logits of all images, after checking that their size fits the model.
-pub fn model_logits(
-    enc: &Encoder,
-    images: &data::Images,
-    data_path: &Path,
-) -> anyhow::Result<Vec<f32>> {
-    if images.dim() != enc.input_dim() {
-        return Err(bad_input(format!(
-            "{}: images of {:?} ({} values) do not fit model {} which takes {:?} ({} values)",
-            data_path.display(),
-            images.shape,
-            images.dim(),
-            enc.path().display(),
-            enc.info().input_shape,
-            enc.input_dim()
-        )));
-    }
-    Ok(enc.logits(&images.pixels)?)
-}
-
-/// Fraction of code bits (hash) or cluster ids (cluster) on which two sets of logits agree.
-pub fn agreement(
-    task: Task,
-    outputs: usize,
-    a: &[f32],
-    b: &[f32],
-) -> Result<f64, imsat_runtime::error::Error> {
-    Ok(match task {
-        Task::Hash => {
-            let (ca, cb) = (
-                Codes::from_logits(outputs, a)?,
-                Codes::from_logits(outputs, b)?,
-            );
-            let differ: u64 = ca
-                .as_words()
-                .iter()
-                .zip(cb.as_words())
-                .map(|(x, y)| (x ^ y).count_ones() as u64)
-                .sum();
-            let total = (a.len() / outputs * outputs) as f64;
-            1.0 - differ as f64 / total.max(1.0)
-        }
-        Task::Cluster => {
-            let (ia, ib) = (argmax_rows(a, outputs)?, argmax_rows(b, outputs)?);
-            let same = ia.iter().zip(&ib).filter(|(x, y)| x == y).count();
-            same as f64 / ia.len().max(1) as f64
-        }
-    })
 }
 
 /// Fraction of code bits two photo models agree on over the photos of `dir` (their views).
@@ -147,7 +86,7 @@ fn retrieval_json(q: imsat_trainer::metrics::Retrieval, out: &mut serde_json::Va
 
 /// `--codes`: retrieval metrics of packed codes against labels.
 fn run_codes(codes_path: &Path, bits: Option<usize>, labels_path: &Path) -> anyhow::Result<()> {
-    let codes = super::index::read_npy_codes(codes_path, bits)?;
+    let codes = read_npy_codes(codes_path, bits)?;
     let labels = read_labels(labels_path)?;
     if labels.len() != codes.len() {
         return Err(bad_input(format!(
@@ -249,7 +188,7 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
             .ok_or_else(|| bad_input("--labels is needed to evaluate on features"))?;
         return run_features(&enc, model, data, labels);
     }
-    if super::encode::takes_features(model) {
+    if takes_features(model) {
         return Err(bad_input(format!(
             "{}: the model takes {} features from a .npy file, not images ({})",
             model.display(),
@@ -263,7 +202,7 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
 
 fn run_model(args: Args, enc: Encoder, model: PathBuf, data: PathBuf) -> anyhow::Result<()> {
     if args.task == "copy-detection" {
-        let mut out = super::copy_detection::run(&enc, &model, &data, args.seed)?;
+        let mut out = copy_detection::run(&enc, &model, &data, args.seed)?;
         if let Some(r) = &args.reference {
             let reference = open_model(r)?;
             out["reference"] = json!(r.display().to_string());

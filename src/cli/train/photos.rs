@@ -21,9 +21,12 @@ use rand::seq::SliceRandom;
 use rand::{SeedableRng, rngs::StdRng};
 use serde_json::json;
 
-use super::copy_detection::{Bench, score_json};
-use super::train::{Args, save_run, settings_error};
-use super::{Ctx, bad_input};
+use super::Args;
+use super::config::settings_error;
+use crate::cli::common::copy_detection::{Bench, score_json};
+use crate::cli::common::radius::RADIUS_KEY;
+use crate::cli::common::run_folder::save_run;
+use crate::cli::common::{Ctx, bad_input};
 
 /// The group of each photo: from a `name,group` CSV (matched on the file name), else its own.
 fn groups_of(paths: &[PathBuf], csv: Option<&Path>) -> anyhow::Result<Vec<String>> {
@@ -146,7 +149,7 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
         "view": view.to_metadata(),
         "edits": photo_config.edits.iter().map(|e| e.name()).collect::<Vec<_>>(),
         "radius_at_fpr_1e-3": radius_1e3,
-        super::dedup::RADIUS_KEY: radius,
+        RADIUS_KEY: radius,
         "validation": { "scored_on": scored_on, "learned": score_json(&score) },
     });
     let (report, _) = save_run(&trained, &set.items, &args.out, &extra)?;
