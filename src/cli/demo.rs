@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
+use imsat_data::idx;
 use imsat_runtime::encoder::Encoder;
 use imsat_runtime::index::Index;
-use imsat_trainer::data;
 use imsat_trainer::train::{SPLIT_SEED, TrainConfig, evaluate_logits, train};
 use serde_json::json;
 
@@ -46,7 +46,7 @@ fn step(ctx: &Ctx, what: &str) {
 /// Train one model and save it as `imsat train` does, into `dir`.
 fn train_and_export(
     config: &TrainConfig,
-    images: &data::Images,
+    images: &idx::Images,
     labels: &[u8],
     dir: &Path,
     ctx: &Ctx,
@@ -59,7 +59,7 @@ fn train_and_export(
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let started = Instant::now();
     check_output_dir(&args.out, "--out")?;
-    let (images, labels) = data::read_labelled(&args.data, &args.labels)?;
+    let (images, labels) = idx::read_labelled(&args.data, &args.labels)?;
     let mut cluster = TrainConfig::cluster(10);
     cluster.epochs = args.cluster_epochs;
     cluster.seed = args.seed;

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use imsat_data::idx;
 use imsat_runtime::encoder::Encoder;
-use imsat_trainer::data;
 use imsat_trainer::train::{Quality, SPLIT_SEED, evaluate_logits};
 use serde_json::json;
 
@@ -74,7 +74,7 @@ fn read_labels(path: &Path) -> anyhow::Result<Vec<u8>> {
     if crate::npy::is_npy(path) {
         crate::npy::read_labels(path)
     } else {
-        Ok(data::read_idx_labels(path, 256)?)
+        Ok(idx::read_idx_labels(path, 256)?)
     }
 }
 
@@ -214,7 +214,7 @@ fn run_model(args: Args, enc: Encoder, model: PathBuf, data: PathBuf) -> anyhow:
     let labels_path = args.labels.as_ref().ok_or_else(|| {
         bad_input("--labels is needed for --task labels (or use --task copy-detection with a photo model)")
     })?;
-    let (images, labels) = data::read_labelled(&data, labels_path)?;
+    let (images, labels) = idx::read_labelled(&data, labels_path)?;
     let started = Instant::now();
     let logits = model_logits(&enc, &images, &data)?;
     let seconds = started.elapsed().as_secs_f64();

@@ -98,5 +98,5 @@ pub fn check_output_dir(path: &std::path::Path, flag: &str) -> anyhow::Result<()
 
 fn is_bad_input(e: &anyhow::Error) -> bool {
     e.chain()
-        .any(|c| c.is::<BadInput>() || c.is::<imsat_trainer::data::DataError>())
+        .any(|c| c.is::<BadInput>() || c.is::<imsat_data::DataError>())
 }

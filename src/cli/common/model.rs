@@ -4,11 +4,11 @@
 use std::path::Path;
 use std::time::Instant;
 
+use imsat_data::idx;
 use imsat_runtime::code::Codes;
 use imsat_runtime::encoder::{Encoded, Encoder, EncoderError, Task};
 use imsat_runtime::format::onnx::Model;
 use imsat_runtime::format::{Input, argmax_rows, keys};
-use imsat_trainer::data;
 
 use super::bad_input;
 
@@ -36,7 +36,7 @@ pub fn takes_features(model: &Path) -> bool {
 /// Logits of all images, after checking that their size fits the model.
 pub fn model_logits(
     enc: &Encoder,
-    images: &data::Images,
+    images: &idx::Images,
     data_path: &Path,
 ) -> anyhow::Result<Vec<f32>> {
     if images.dim() != enc.input_dim() {
@@ -103,7 +103,7 @@ pub fn encode_data(model: &Path, data: &Path) -> anyhow::Result<(Encoder, Encode
 }
 
 /// Open a model and read images that fit it (both checked: bad input is exit status 2).
-fn load(model: &Path, data: &Path) -> anyhow::Result<(Encoder, data::Images)> {
+fn load(model: &Path, data: &Path) -> anyhow::Result<(Encoder, idx::Images)> {
     let enc = open_model(model)?;
     let images = if data.is_dir() {
         let shape = match enc.info().input_shape.as_slice() {
@@ -117,7 +117,7 @@ fn load(model: &Path, data: &Path) -> anyhow::Result<(Encoder, data::Images)> {
         };
         crate::input::load_images(data, shape, enc.info().view.as_ref())?.images
     } else {
-        data::read_idx_images(data)?
+        idx::read_idx_images(data)?
     };
     if images.dim() != enc.input_dim() {
         return Err(bad_input(format!(

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::Context;
-use imsat_trainer::data;
+use imsat_data::idx;
 use imsat_trainer::export::{Exported, write_models};
 use imsat_trainer::io::write_atomic;
 use imsat_trainer::loss::Task;
@@ -54,7 +54,7 @@ pub fn report_json(t: &Trained, n: usize, data_crc32: u32) -> serde_json::Value 
 /// ONNX models (f32 + int8 calibrated on `images`). Returns the report and the ONNX files.
 pub fn save_run(
     trained: &Trained,
-    images: &data::Images,
+    images: &idx::Images,
     out: &Path,
     extra: &serde_json::Value,
 ) -> anyhow::Result<(serde_json::Value, Exported)> {

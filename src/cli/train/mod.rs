@@ -8,7 +8,7 @@ mod photos;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use imsat_trainer::data;
+use imsat_data::idx;
 use imsat_trainer::features::Scaling;
 use imsat_trainer::io::write_atomic;
 use imsat_trainer::photo_set::PhotoSetConfig;
@@ -139,7 +139,7 @@ fn run_features(args: &Args, config: TrainConfig, ctx: &Ctx) -> anyhow::Result<(
     let mut f = crate::npy::read_features(&args.data)?;
     let mut labels = match &args.labels {
         Some(l) if crate::npy::is_npy(l) => Some(crate::npy::read_labels(l)?),
-        Some(l) => Some(data::read_idx_labels(l, 256)?),
+        Some(l) => Some(idx::read_idx_labels(l, 256)?),
         None => None,
     };
     if let (Some(l), Some(path)) = (&labels, &args.labels)
@@ -200,10 +200,10 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     }
     let (mut images, mut labels) = match &args.labels {
         Some(l) => {
-            let (i, l) = data::read_labelled(&args.data, l)?;
+            let (i, l) = idx::read_labelled(&args.data, l)?;
             (i, Some(l))
         }
-        None => (data::read_idx_images(&args.data)?, None),
+        None => (idx::read_idx_images(&args.data)?, None),
     };
     if let Some(limit) = args.limit {
         if limit == 0 {

@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use image::RgbImage;
+use imsat_data::photos::read_photo_folder;
 use imsat_runtime::code::Codes;
 use imsat_runtime::view::View;
 use imsat_trainer::copy_detection::Strength;
 use imsat_trainer::io::write_atomic;
 use imsat_trainer::photo_set::{build_photo_set, view_of};
-use imsat_trainer::photos::read_photo_folder;
 use imsat_trainer::train::{TrainConfig, predict_logits, progress_bar, scale_pixels, train_photos};
 use rand::seq::SliceRandom;
 use rand::{SeedableRng, rngs::StdRng};
