@@ -1,6 +1,6 @@
 //! `imsat train`: learn an encoder, save it with its report.
 //!
-//! [`config`] turns the flags into settings; [`photos`] trains on a folder of photos.
+//! `config` turns the flags into settings; `photos` trains on a folder of photos.
 
 mod config;
 mod photos;

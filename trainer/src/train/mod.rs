@@ -1,8 +1,8 @@
 //! The IMSAT training loop, shared by both tasks: one encoder, one SAT code path,
 //! a task-specific head (softmax or sigmoid) and information loss.
 //!
-//! [`config`] holds the settings and their checks, [`step`] one optimisation step,
-//! [`eval`] the scoring of an encoder, [`progress`] what a run prints; this module runs
+//! `config` holds the settings and their checks, `step` one optimisation step,
+//! `eval` the scoring of an encoder, `progress` what a run prints; this module runs
 //! the epochs and picks the head.
 
 mod config;
