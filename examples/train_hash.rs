@@ -43,7 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &train::scale_pixels(&images.pixels),
         images.n,
     );
-    let expected = train::pack_codes(&logits, 16);
+    let expected = imsat::runtime::code::Codes::from_logits(16, &logits)?.into_words();
     let same = codes
         .as_words()
         .iter()

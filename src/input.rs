@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use imsat_data::idx::{self, Images};
 use imsat_runtime::view::View;
-use imsat_trainer::data::{self, Images};
 
 use crate::cli::bad_input;
 
@@ -26,7 +26,7 @@ pub fn load_images(
     view: Option<&View>,
 ) -> anyhow::Result<Loaded> {
     if !path.is_dir() {
-        let images = data::read_idx_images(path)?;
+        let images = idx::read_idx_images(path)?;
         if images.dim() != shape.0 * shape.1 {
             return Err(bad_input(format!(
                 "{}: images of {:?} ({} values) do not fit the model, which takes {}x{} ({} values)",

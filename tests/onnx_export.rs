@@ -4,14 +4,23 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use imsat_runtime::code::Codes;
 use imsat_runtime::encoder::{Encoded, Encoder, EncoderError, Task as RtTask};
 use imsat_trainer::data::{Images, read_labelled};
 use imsat_trainer::export::{self, F32_FILE, INT8_FILE};
 use imsat_trainer::loss::Task;
-use imsat_trainer::train::{
-    TrainConfig, Trained, argmax_rows, pack_codes, predict_logits, scale_pixels, train,
-};
+use imsat_trainer::train::{TrainConfig, Trained, predict_logits, scale_pixels, train};
 use prost::Message;
+
+/// Codes of logits, as the runtime packs them.
+fn pack_codes(logits: &[f32], bits: usize) -> Vec<u64> {
+    Codes::from_logits(bits, logits).unwrap().into_words()
+}
+
+/// Cluster ids of logits, as the runtime picks them.
+fn argmax_rows(logits: &[f32], k: usize) -> Vec<u32> {
+    imsat_runtime::format::argmax_rows(logits, k).unwrap()
+}
 
 fn mnist() -> &'static (Images, Vec<u8>) {
     static DATA: OnceLock<(Images, Vec<u8>)> = OnceLock::new();
@@ -131,11 +140,7 @@ fn f32_onnx_run_by_tract_equals_burn_logits() {
             }
             Encoded::Clusters(ids) => {
                 assert_eq!(task, Task::Cluster);
-                let want: Vec<u32> = argmax_rows(&tract, 10)
-                    .into_iter()
-                    .map(|i| i as u32)
-                    .collect();
-                assert_eq!(ids, want);
+                assert_eq!(ids, argmax_rows(&tract, 10));
             }
         }
     }

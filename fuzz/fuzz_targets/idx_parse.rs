@@ -5,13 +5,8 @@
 
 use std::path::Path;
 
+use imsat_data::idx as data;
 use libfuzzer_sys::fuzz_target;
-
-// The trainer crate pulls in burn; its data module depends only on std, flate2 and
-// thiserror, so it is compiled here on its own.
-#[allow(dead_code)]
-#[path = "../../trainer/src/data.rs"]
-mod data;
 
 fuzz_target!(|bytes: &[u8]| {
     let path = Path::new("fuzz.idx");

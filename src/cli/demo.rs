@@ -6,14 +6,16 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
+use imsat_data::idx;
 use imsat_runtime::encoder::Encoder;
 use imsat_runtime::index::Index;
-use imsat_trainer::data;
 use imsat_trainer::train::{SPLIT_SEED, TrainConfig, evaluate_logits, train};
 use serde_json::json;
 
-use super::Ctx;
-use super::train::save_run;
+use super::common::model::{agreement, open_model};
+use super::common::radius::{DEFAULT_MIN_SIMILARITY, DEFAULT_RADIUS};
+use super::common::run_folder::save_run;
+use super::common::{Ctx, bad_input, check_output_dir};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -44,7 +46,7 @@ fn step(ctx: &Ctx, what: &str) {
 /// Train one model and save it as `imsat train` does, into `dir`.
 fn train_and_export(
     config: &TrainConfig,
-    images: &data::Images,
+    images: &idx::Images,
     labels: &[u8],
     dir: &Path,
     ctx: &Ctx,
@@ -56,8 +58,8 @@ fn train_and_export(
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let started = Instant::now();
-    super::check_output_dir(&args.out, "--out")?;
-    let (images, labels) = data::read_labelled(&args.data, &args.labels)?;
+    check_output_dir(&args.out, "--out")?;
+    let (images, labels) = idx::read_labelled(&args.data, &args.labels)?;
     let mut cluster = TrainConfig::cluster(10);
     cluster.epochs = args.cluster_epochs;
     cluster.seed = args.seed;
@@ -71,11 +73,11 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     hash.seed = args.seed;
     for (config, flag) in [(&cluster, "--cluster-epochs"), (&hash, "--hash-epochs")] {
         if config.epochs == 0 {
-            return Err(super::bad_input(format!("{flag} must be at least 1")));
+            return Err(bad_input(format!("{flag} must be at least 1")));
         }
         config
             .validate(images.n)
-            .map_err(|e| super::bad_input(e.to_string()))?;
+            .map_err(|e| bad_input(e.to_string()))?;
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
@@ -99,7 +101,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
 
     step(ctx, "encoding with the exported ONNX models (f32 and int8)");
     let encode = |path: &Path| -> anyhow::Result<(Encoder, Vec<f32>, f64)> {
-        let enc = super::eval::open_model(path)?;
+        let enc = open_model(path)?;
         let t = Instant::now();
         let logits = enc.logits(&images.pixels)?;
         let per_second = images.n as f64 / t.elapsed().as_secs_f64();
@@ -110,9 +112,9 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     for (name, files) in [("cluster10", &cluster_files), ("hash32", &hash_files)] {
         let (enc32, l32, speed32) = encode(&files.f32_path)?;
         let (enc8, l8, speed8) = encode(&files.int8_path)?;
-        let q32 = evaluate_logits(enc32.task(), &l32, enc32.outputs(), &labels, SPLIT_SEED);
-        let q8 = evaluate_logits(enc8.task(), &l8, enc8.outputs(), &labels, SPLIT_SEED);
-        let agree = super::eval::agreement(enc32.task(), enc32.outputs(), &l32, &l8);
+        let q32 = evaluate_logits(enc32.task(), &l32, enc32.outputs(), &labels, SPLIT_SEED)?;
+        let q8 = evaluate_logits(enc8.task(), &l8, enc8.outputs(), &labels, SPLIT_SEED)?;
+        let agree = agreement(enc32.task(), enc32.outputs(), &l32, &l8)?;
         rows.push(json!({
             "model": name,
             "metric": if name == "hash32" { "mAP" } else { "accuracy" },
@@ -167,10 +169,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let t = Instant::now();
     // Codes within radius 4 are candidates; the images confirm them (as `imsat dedup` does).
     let dim = images.dim();
-    let (radius, min_similarity) = (
-        super::dedup::DEFAULT_RADIUS,
-        super::dedup::DEFAULT_MIN_SIMILARITY,
-    );
+    let (radius, min_similarity) = (DEFAULT_RADIUS, DEFAULT_MIN_SIMILARITY);
     let groups = imsat_runtime::dedup::dedup_confirmed(index.codes(), radius, |i, j| {
         let px = &images.pixels;
         imsat_runtime::dedup::images_similar(

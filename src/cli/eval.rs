@@ -4,12 +4,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use imsat_runtime::encoder::{Encoder, EncoderError, Task};
-use imsat_trainer::data;
-use imsat_trainer::train::{Quality, SPLIT_SEED, evaluate_logits, pack_codes};
+use imsat_data::idx;
+use imsat_runtime::encoder::Encoder;
+use imsat_trainer::train::{Quality, SPLIT_SEED, evaluate_logits};
 use serde_json::json;
 
-use super::{Ctx, bad_input};
+use super::common::codes::read_npy_codes;
+use super::common::model::{agreement, model_logits, open_model, takes_features};
+use super::common::{Ctx, bad_input, copy_detection};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -46,59 +48,6 @@ pub struct Args {
     pub reference: Option<PathBuf>,
 }
 
-/// Open a model; a file we cannot use is bad input (exit 2), not an internal error.
-pub fn open_model(path: &Path) -> anyhow::Result<Encoder> {
-    Encoder::open(path).map_err(|e| match e {
-        EncoderError::Io { .. }
-        | EncoderError::NotOnnx { .. }
-        | EncoderError::Metadata { .. }
-        | EncoderError::Prepare { .. } => bad_input(e.to_string()),
-        e => anyhow::Error::new(e),
-    })
-}
-
-/// Logits of all images, after checking that their size fits the model.
-pub fn model_logits(
-    enc: &Encoder,
-    images: &data::Images,
-    data_path: &Path,
-) -> anyhow::Result<Vec<f32>> {
-    if images.dim() != enc.input_dim() {
-        return Err(bad_input(format!(
-            "{}: images of {:?} ({} values) do not fit model {} which takes {:?} ({} values)",
-            data_path.display(),
-            images.shape,
-            images.dim(),
-            enc.path().display(),
-            enc.info().input_shape,
-            enc.input_dim()
-        )));
-    }
-    Ok(enc.logits(&images.pixels)?)
-}
-
-/// Fraction of code bits (hash) or cluster ids (cluster) on which two sets of logits agree.
-pub fn agreement(task: Task, outputs: usize, a: &[f32], b: &[f32]) -> f64 {
-    match task {
-        Task::Hash => {
-            let (ca, cb) = (pack_codes(a, outputs), pack_codes(b, outputs));
-            let differ: u64 = ca
-                .iter()
-                .zip(&cb)
-                .map(|(x, y)| (x ^ y).count_ones() as u64)
-                .sum();
-            let total = (a.len() / outputs * outputs) as f64;
-            1.0 - differ as f64 / total.max(1.0)
-        }
-        Task::Cluster => {
-            let ia = imsat_trainer::train::argmax_rows(a, outputs);
-            let ib = imsat_trainer::train::argmax_rows(b, outputs);
-            let same = ia.iter().zip(&ib).filter(|(x, y)| x == y).count();
-            same as f64 / ia.len().max(1) as f64
-        }
-    }
-}
-
 /// Fraction of code bits two photo models agree on over the photos of `dir` (their views).
 fn photo_agreement(a: &Encoder, b: &Encoder, dir: &Path) -> anyhow::Result<f64> {
     let view = a
@@ -117,7 +66,7 @@ fn photo_agreement(a: &Encoder, b: &Encoder, dir: &Path) -> anyhow::Result<f64> 
         a.logits(&loaded.images.pixels)?,
         b.logits(&loaded.images.pixels)?,
     );
-    Ok(agreement(a.task(), a.outputs(), &la, &lb))
+    Ok(agreement(a.task(), a.outputs(), &la, &lb)?)
 }
 
 /// Labels from an IDX or a `.npy` file.
@@ -125,7 +74,7 @@ fn read_labels(path: &Path) -> anyhow::Result<Vec<u8>> {
     if crate::npy::is_npy(path) {
         crate::npy::read_labels(path)
     } else {
-        Ok(data::read_idx_labels(path, 256)?)
+        Ok(idx::read_idx_labels(path, 256)?)
     }
 }
 
@@ -137,7 +86,7 @@ fn retrieval_json(q: imsat_trainer::metrics::Retrieval, out: &mut serde_json::Va
 
 /// `--codes`: retrieval metrics of packed codes against labels.
 fn run_codes(codes_path: &Path, bits: Option<usize>, labels_path: &Path) -> anyhow::Result<()> {
-    let codes = super::index::read_npy_codes(codes_path, bits)?;
+    let codes = read_npy_codes(codes_path, bits)?;
     let labels = read_labels(labels_path)?;
     if labels.len() != codes.len() {
         return Err(bad_input(format!(
@@ -197,7 +146,7 @@ fn run_features(
     let started = Instant::now();
     let logits = enc.logits_f32(&f.x)?;
     let seconds = started.elapsed().as_secs_f64();
-    let quality = evaluate_logits(enc.task(), &logits, enc.outputs(), &labels, SPLIT_SEED);
+    let quality = evaluate_logits(enc.task(), &logits, enc.outputs(), &labels, SPLIT_SEED)?;
     let mut out = json!({
         "model": model.display().to_string(),
         "task": enc.task().as_str(),
@@ -239,7 +188,7 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
             .ok_or_else(|| bad_input("--labels is needed to evaluate on features"))?;
         return run_features(&enc, model, data, labels);
     }
-    if super::encode::takes_features(model) {
+    if takes_features(model) {
         return Err(bad_input(format!(
             "{}: the model takes {} features from a .npy file, not images ({})",
             model.display(),
@@ -253,7 +202,7 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
 
 fn run_model(args: Args, enc: Encoder, model: PathBuf, data: PathBuf) -> anyhow::Result<()> {
     if args.task == "copy-detection" {
-        let mut out = super::copy_detection::run(&enc, &model, &data, args.seed)?;
+        let mut out = copy_detection::run(&enc, &model, &data, args.seed)?;
         if let Some(r) = &args.reference {
             let reference = open_model(r)?;
             out["reference"] = json!(r.display().to_string());
@@ -265,11 +214,11 @@ fn run_model(args: Args, enc: Encoder, model: PathBuf, data: PathBuf) -> anyhow:
     let labels_path = args.labels.as_ref().ok_or_else(|| {
         bad_input("--labels is needed for --task labels (or use --task copy-detection with a photo model)")
     })?;
-    let (images, labels) = data::read_labelled(&data, labels_path)?;
+    let (images, labels) = idx::read_labelled(&data, labels_path)?;
     let started = Instant::now();
     let logits = model_logits(&enc, &images, &data)?;
     let seconds = started.elapsed().as_secs_f64();
-    let quality = evaluate_logits(enc.task(), &logits, enc.outputs(), &labels, SPLIT_SEED);
+    let quality = evaluate_logits(enc.task(), &logits, enc.outputs(), &labels, SPLIT_SEED)?;
     let mut out = json!({
         "model": model.display().to_string(),
         "task": enc.task().as_str(),
@@ -305,7 +254,7 @@ fn run_model(args: Args, enc: Encoder, model: PathBuf, data: PathBuf) -> anyhow:
         }
         let ref_logits = model_logits(&reference, &images, &data)?;
         out["bits_equal_to_f32"] =
-            json!(agreement(enc.task(), enc.outputs(), &logits, &ref_logits));
+            json!(agreement(enc.task(), enc.outputs(), &logits, &ref_logits)?);
         out["reference"] = json!(r.display().to_string());
     }
     println!("{out}");

@@ -8,7 +8,9 @@ use imsat_runtime::index::Index;
 use imsat_trainer::io::write_atomic;
 use serde_json::json;
 
-use super::{Ctx, bad_input};
+use super::common::codes::{read_npy_codes, read_raw_codes};
+use super::common::model::encode_hash_codes;
+use super::common::{Ctx, bad_input, check_output_file};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -72,48 +74,6 @@ pub enum Action {
     },
 }
 
-/// Read raw u64 codes of `bits` bits from a file.
-pub fn read_raw_codes(path: &Path, bits: usize) -> anyhow::Result<Codes> {
-    if bits == 0 {
-        return Err(bad_input("--bits must be at least 1"));
-    }
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let words_per_code = bits.div_ceil(64);
-    if bytes.is_empty() {
-        return Err(bad_input(format!(
-            "{}: empty file, no codes",
-            path.display()
-        )));
-    }
-    if bytes.len() % (8 * words_per_code) != 0 {
-        return Err(bad_input(format!(
-            "{}: {} bytes is not a whole number of {bits}-bit codes ({} bytes each)",
-            path.display(),
-            bytes.len(),
-            8 * words_per_code
-        )));
-    }
-    let words = bytes
-        .chunks_exact(8)
-        .map(|c| u64::from_le_bytes(c.try_into().expect("8-byte chunk")))
-        .collect();
-    Codes::from_words(bits, words).map_err(|e| bad_input(format!("{}: {e}", path.display())))
-}
-
-/// Read packed codes from a `.npy` uint8 [N, B] array; `bits` defaults to 8 B.
-pub fn read_npy_codes(path: &Path, bits: Option<usize>) -> anyhow::Result<Codes> {
-    let bad = |m: String| bad_input(format!("{}: {m}", path.display()));
-    let (shape, bytes) = crate::npy::read_u8_matrix(path)?;
-    let per = shape.1;
-    let bits = bits.unwrap_or(8 * per);
-    if bits == 0 || crate::npy::code_bytes(bits) != per {
-        return Err(bad(format!(
-            "{per} bytes per code do not hold {bits}-bit codes (ceil(bits/8) bytes each)"
-        )));
-    }
-    crate::npy::codes_from_bytes(bits, &bytes).map_err(bad)
-}
-
 /// Read the codes of a faiss IndexBinaryFlat file; `bits`, if given, must be its `d` or fit in
 /// it with the extra bits all zero.
 fn read_faiss_codes(path: &Path, bits: Option<usize>) -> anyhow::Result<Codes> {
@@ -135,7 +95,7 @@ fn read_faiss_codes(path: &Path, bits: Option<usize>) -> anyhow::Result<Codes> {
 }
 
 fn export(index_path: &Path, format: &str, out: &Path) -> anyhow::Result<()> {
-    super::check_output_file(out, "--out")?;
+    check_output_file(out, "--out")?;
     let index = Index::load(index_path).map_err(|e| bad_input(e.to_string()))?;
     if index.is_empty() {
         return Err(bad_input(format!(
@@ -172,7 +132,7 @@ fn export(index_path: &Path, format: &str, out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
+pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let (index, out) = match args.action {
         Action::Export { index, format, out } => return export(&index, &format, &out),
@@ -184,7 +144,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             out,
             append,
         } => {
-            super::check_output_file(&out, "--out")?;
+            check_output_file(&out, "--out")?;
             let codes = match (raw_u64, npy, faiss) {
                 (Some(raw), _, _) => {
                     let bits = bits.ok_or_else(|| bad_input("--raw-u64 needs --bits"))?;
@@ -218,8 +178,8 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             }
         }
         Action::Build { model, data, out } => {
-            super::check_output_file(&out, "--out")?;
-            let codes = super::encode::encode_hash_codes(&model, &data, ctx)?;
+            check_output_file(&out, "--out")?;
+            let codes = encode_hash_codes(&model, &data)?;
             let index = Index::from_codes(codes);
             index
                 .save(&out)

@@ -1,6 +1,7 @@
-//! One module per subcommand; each has its `Args` and a `run`.
+//! One module per subcommand, each with its `Args` and a `run`. A command never imports
+//! another: what two of them need lives in [`common`].
 
-pub mod copy_detection;
+pub mod common;
 pub mod dedup;
 pub mod demo;
 pub mod encode;
@@ -8,98 +9,5 @@ pub mod eval;
 pub mod index;
 pub mod search;
 pub mod train;
-pub mod train_photos;
 
-use std::process::ExitCode;
-
-/// Options shared by every subcommand.
-pub struct Ctx {
-    pub quiet: bool,
-}
-
-/// An error caused by what the user gave us (a file, a flag): exit status 2.
-#[derive(Debug)]
-pub struct BadInput(pub String);
-
-impl std::fmt::Display for BadInput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for BadInput {}
-
-/// Shorthand for a bad-input error.
-pub fn bad_input(msg: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(BadInput(msg.into()))
-}
-
-/// Print one clear line for an error and pick the exit status: 2 for bad input, 1 otherwise.
-pub fn exit_code(result: anyhow::Result<()>) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("imsat: error: {}", one_line(&e));
-            if is_bad_input(&e) {
-                ExitCode::from(2)
-            } else {
-                ExitCode::from(1)
-            }
-        }
-    }
-}
-
-/// The error and its causes on one line, `: `-separated. A cause whose text the line already
-/// ends with (a typed error that prints its source) is not repeated.
-pub fn one_line(e: &anyhow::Error) -> String {
-    let mut msg = String::new();
-    for c in e.chain() {
-        let text = c.to_string();
-        if msg.is_empty() {
-            msg = text;
-        } else if !msg.ends_with(&text) {
-            msg.push_str(": ");
-            msg.push_str(&text);
-        }
-    }
-    msg.replace('\n', " ")
-}
-
-/// Check a file we are about to write: its folder must exist and it must not be a folder.
-/// Both are the user's mistake (exit status 2), reported before any work is done.
-pub fn check_output_file(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
-    if path.is_dir() {
-        return Err(bad_input(format!(
-            "{flag} {}: is a folder, expected a file name",
-            path.display()
-        )));
-    }
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => return Ok(()),
-    };
-    if !parent.is_dir() {
-        return Err(bad_input(format!(
-            "{flag} {}: folder {} does not exist",
-            path.display(),
-            parent.display()
-        )));
-    }
-    Ok(())
-}
-
-/// Check an output folder: it may not exist yet, but must not be a file.
-pub fn check_output_dir(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
-    if path.exists() && !path.is_dir() {
-        return Err(bad_input(format!(
-            "{flag} {}: is a file, expected a folder",
-            path.display()
-        )));
-    }
-    Ok(())
-}
-
-fn is_bad_input(e: &anyhow::Error) -> bool {
-    e.chain()
-        .any(|c| c.is::<BadInput>() || c.is::<imsat_trainer::data::DataError>())
-}
+pub use common::{Ctx, bad_input, exit_code};

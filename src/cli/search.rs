@@ -9,7 +9,8 @@ use imsat_runtime::search::Neighbor;
 use memmap2::Mmap;
 use serde_json::json;
 
-use super::{Ctx, bad_input};
+use super::common::codes::read_raw_codes;
+use super::common::{Ctx, bad_input};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -93,7 +94,7 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
         Source::Loaded(index) => index.bits(),
         Source::InPlace(view) => view.bits(),
     };
-    let queries = super::index::read_raw_codes(&args.queries_raw_u64, bits)?;
+    let queries = read_raw_codes(&args.queries_raw_u64, bits)?;
     if args.radius.is_none() && args.k == 0 {
         return Err(bad_input("-k must be at least 1"));
     }

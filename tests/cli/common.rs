@@ -1,6 +1,6 @@
 //! Helpers shared by the CLI tests: run the `imsat` binary and check its one-line errors.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Runs `imsat --quiet ARGS` with backtraces on, so that a panic could not go unseen.
@@ -37,4 +37,29 @@ pub fn expect_error(out: &Output, status: i32, needles: &[&str]) -> String {
 
 pub fn expect_bad_input(out: &Output, needles: &[&str]) -> String {
     expect_error(out, 2, needles)
+}
+
+/// Writes `bytes` to `dir/name` and returns the path.
+pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+/// Runs [`imsat`] with the words of `command`, each `{}` replaced by the next of `paths`
+/// (whole, so a path may hold spaces): one line per command in the tests.
+pub fn run(command: &str, paths: &[&Path]) -> Output {
+    let mut paths = paths.iter();
+    let args: Vec<&str> = command
+        .split_whitespace()
+        .map(|w| match w {
+            "{}" => s(paths.next().expect("a path for every {}")),
+            w => w,
+        })
+        .collect();
+    assert!(
+        paths.next().is_none(),
+        "more paths than {{}} in {command:?}"
+    );
+    imsat(&args)
 }

@@ -143,14 +143,19 @@ fn every_cli_output_is_written_through_a_temporary_file() {
     // The CLI modules write files only through `write_atomic`, `Index::save` or the
     // exporter (which uses `write_atomic`): no direct `fs::write` / `File::create`.
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut sources = vec![
-        root.join("src/plot.rs"),
-        root.join("src/input.rs"),
-        root.join("trainer/src/export.rs"),
-    ];
-    for e in std::fs::read_dir(root.join("src/cli")).unwrap() {
-        sources.push(e.unwrap().path());
+    let mut sources = vec![root.join("src/plot.rs"), root.join("src/input.rs")];
+    let mut folders = vec![root.join("src/cli"), root.join("trainer/src/export")];
+    while let Some(folder) = folders.pop() {
+        for e in std::fs::read_dir(folder).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                sources.push(path);
+            }
+        }
     }
+    assert!(sources.len() > 15, "{sources:?}");
     for path in sources {
         let text = std::fs::read_to_string(&path).unwrap();
         let code = text.split("#[cfg(test)]").next().unwrap();

@@ -116,6 +116,13 @@ fn a_config_that_does_not_fit_is_refused_by_name() {
         &text.replace("\"outputs\": 8", "\"outputs\": 100000"),
     );
     expect_bad_input(&run(&wide, IMAGES), &["wide.json", "outputs is 100000"]);
+    // The trainer's own checks name the file's field, not a flag.
+    let big = write(
+        "big.json",
+        &text.replace("\"batch\": 250", "\"batch\": 100000"),
+    );
+    let err = expect_bad_input(&run(&big, IMAGES), &["big.json", "batch 100000 is larger"]);
+    assert!(!err.contains("--batch"), "{err}");
     let task = write("task.json", &text.replace("\"hash\"", "\"regress\""));
     expect_bad_input(
         &run(&task, IMAGES),

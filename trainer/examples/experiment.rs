@@ -56,7 +56,11 @@ fn main() {
         // One row per cluster: how many digits of each label it holds.
         let x = train::scale_pixels(&images.pixels);
         let logits = train::predict_logits(&t.model, &x, images.n);
-        let ids = train::argmax_rows(&logits, c.outputs);
+        let ids: Vec<usize> = imsat_runtime::format::argmax_rows(&logits, c.outputs)
+            .unwrap()
+            .into_iter()
+            .map(|k| k as usize)
+            .collect();
         if let Ok(path) = std::env::var("IDS") {
             let bytes: Vec<u8> = ids.iter().map(|&k| k as u8).collect();
             std::fs::write(path, bytes).unwrap();

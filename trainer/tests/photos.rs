@@ -2,13 +2,14 @@
 //! a short training run must beat an untrained network of the same shape by a clear margin
 //! on edited copies of photos it never saw. Fails, not skips, when the photos are missing.
 
+use imsat_runtime::code::Codes;
 use imsat_runtime::view::View;
 use imsat_trainer::backend::inference_device;
 use imsat_trainer::copy_detection::{Strength, make_copies, protocol_edits, score};
 use imsat_trainer::model::Encoder;
 use imsat_trainer::photo_set::{PhotoSetConfig, build_photo_set, view_of};
 use imsat_trainer::photos::read_photo_folder;
-use imsat_trainer::train::{TrainConfig, pack_codes, predict_logits, scale_pixels, train_photos};
+use imsat_trainer::train::{TrainConfig, predict_logits, scale_pixels, train_photos};
 
 const PHOTOS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -21,7 +22,8 @@ fn tpr(model: &Encoder, view: &View, photos: &[image::RgbImage]) -> (f64, f64, f
     let copies = make_copies(photos, &edits, 7);
     let codes = |imgs: Vec<&image::RgbImage>| {
         let v: Vec<u8> = imgs.iter().flat_map(|i| view_of(view, i)).collect();
-        pack_codes(&predict_logits(model, &scale_pixels(&v), imgs.len()), 64)
+        let logits = predict_logits(model, &scale_pixels(&v), imgs.len());
+        Codes::from_logits(64, &logits).unwrap().into_words()
     };
     let o = codes(photos.iter().collect());
     let c = codes(copies.iter().map(|c| &c.image).collect());

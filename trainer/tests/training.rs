@@ -3,11 +3,12 @@
 
 use burn::module::Module;
 use burn::tensor::{Tensor, TensorData};
+use imsat_runtime::code::Codes;
 use imsat_trainer::data::{Images, read_labelled};
 use imsat_trainer::loss::{Task, kl_divergence};
 use imsat_trainer::model::Norm;
 use imsat_trainer::sat::{random_perturbation, vat_perturbation};
-use imsat_trainer::train::{Quality, TrainConfig, pack_codes, predict_logits, scale_pixels, train};
+use imsat_trainer::train::{Quality, TrainConfig, predict_logits, scale_pixels, train};
 use imsat_trainer::{backend, metrics};
 
 fn mnist(n: usize) -> (Images, Vec<u8>) {
@@ -77,7 +78,8 @@ fn short_hashing_run_beats_random_hyperplanes() {
         })
         .collect();
     let (q, g) = metrics::retrieval_split(&labels, 100, 0);
-    let random = metrics::retrieval_metrics(&pack_codes(&proj, 16), 1, 16, &labels, &q, &g);
+    let codes = Codes::from_logits(16, &proj).unwrap();
+    let random = metrics::retrieval_metrics(codes.as_words(), 1, 16, &labels, &q, &g);
     eprintln!(
         "IMSAT mAP {:.4} vs random hyperplanes {:.4}",
         r.map, random.map

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use image::RgbImage;
 
-use crate::data::DataError;
+use crate::DataError;
 
 /// File extensions read as photos (lower case).
 pub const PHOTO_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "bmp"];

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use image::RgbImage;
+use imsat_data::photos::{decode_photo, read_photo_folder};
 use imsat_runtime::encoder::Encoder;
 use imsat_runtime::view::View;
 use imsat_trainer::copy_detection::{
@@ -13,7 +14,6 @@ use imsat_trainer::copy_detection::{
 };
 use imsat_trainer::perceptual::{Perceptual, hash_word};
 use imsat_trainer::photo_set::view_of;
-use imsat_trainer::photos::{decode_photo, read_photo_folder};
 use serde_json::{Value, json};
 
 use super::bad_input;

@@ -10,19 +10,23 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use image::RgbImage;
+use imsat_data::photos::read_photo_folder;
+use imsat_runtime::code::Codes;
 use imsat_runtime::view::View;
 use imsat_trainer::copy_detection::Strength;
 use imsat_trainer::io::write_atomic;
 use imsat_trainer::photo_set::{build_photo_set, view_of};
-use imsat_trainer::photos::read_photo_folder;
-use imsat_trainer::train::{TrainConfig, pack_codes, predict_logits, progress_bar, train_photos};
+use imsat_trainer::train::{TrainConfig, predict_logits, progress_bar, scale_pixels, train_photos};
 use rand::seq::SliceRandom;
 use rand::{SeedableRng, rngs::StdRng};
 use serde_json::json;
 
-use super::copy_detection::{Bench, score_json};
-use super::train::{Args, save_run};
-use super::{Ctx, bad_input};
+use super::Args;
+use super::config::settings_error;
+use crate::cli::common::copy_detection::{Bench, score_json};
+use crate::cli::common::radius::RADIUS_KEY;
+use crate::cli::common::run_folder::save_run;
+use crate::cli::common::{Ctx, bad_input};
 
 /// The group of each photo: from a `name,group` CSV (matched on the file name), else its own.
 fn groups_of(paths: &[PathBuf], csv: Option<&Path>) -> anyhow::Result<Vec<String>> {
@@ -108,7 +112,7 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
     config.batch = config.batch.min(items);
     config
         .validate(items)
-        .map_err(|e| bad_input(e.to_string()))?;
+        .map_err(|e| settings_error(e, args, config.task))?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     // The held-out photos, so that `imsat eval --task copy-detection` can score them again.
@@ -131,9 +135,9 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
     let bits = config.outputs;
     let score = bench.score_with("learned", bits, |imgs| {
         let views: Vec<u8> = imgs.iter().flat_map(|i| view_of(&view, i)).collect();
-        let x = imsat_trainer::train::scale_pixels(&views);
+        let x = scale_pixels(&views);
         let logits = predict_logits(&trained.model, &x, imgs.len());
-        Ok(pack_codes(&logits, bits))
+        Ok(Codes::from_logits(bits, &logits)?.into_words())
     })?;
     let moderate = score.groups.get(&Strength::Moderate);
     let radius_1e3 = moderate.and_then(|g| g.at_1e3.threshold).unwrap_or(0);
@@ -145,7 +149,7 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
         "view": view.to_metadata(),
         "edits": photo_config.edits.iter().map(|e| e.name()).collect::<Vec<_>>(),
         "radius_at_fpr_1e-3": radius_1e3,
-        super::dedup::RADIUS_KEY: radius,
+        RADIUS_KEY: radius,
         "validation": { "scored_on": scored_on, "learned": score_json(&score) },
     });
     let (report, _) = save_run(&trained, &set.items, &args.out, &extra)?;

@@ -1,0 +1,12 @@
+//! imsat-data: the readers of the files a user hands to `imsat` as data, in a crate of their
+//! own so that the trainer, the CLI's inference commands and the fuzzers share one parser
+//! without building burn.
+//!
+//! [`idx`] reads MNIST-style IDX files (gzipped or raw); [`photos`] reads folders of photos
+//! (feature `photos`, on by default).
+
+pub mod idx;
+#[cfg(feature = "photos")]
+pub mod photos;
+
+pub use idx::{DataError, Images};

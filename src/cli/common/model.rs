@@ -1,0 +1,180 @@
+//! Opening an exported model and running it on data, with mismatches of model and data
+//! reported as bad input (exit status 2).
+
+use std::path::Path;
+use std::time::Instant;
+
+use imsat_data::idx;
+use imsat_runtime::code::Codes;
+use imsat_runtime::encoder::{Encoded, Encoder, EncoderError, Task};
+use imsat_runtime::format::onnx::Model;
+use imsat_runtime::format::{Input, argmax_rows, keys};
+
+use super::bad_input;
+
+/// Open a model; a file we cannot use is bad input (exit 2), not an internal error.
+pub fn open_model(path: &Path) -> anyhow::Result<Encoder> {
+    Encoder::open(path).map_err(|e| match e {
+        EncoderError::Io { .. }
+        | EncoderError::NotOnnx { .. }
+        | EncoderError::Metadata { .. }
+        | EncoderError::Prepare { .. } => bad_input(e.to_string()),
+        e => anyhow::Error::new(e),
+    })
+}
+
+/// Whether `model` takes feature vectors (metadata `imsat.input = features`); false for a
+/// file that is not a model (opening it reports that). Reads the metadata only, with the
+/// runtime's own reader: the model is opened (and optimized by tract) once, later.
+pub fn takes_features(model: &Path) -> bool {
+    std::fs::read(model).is_ok_and(|bytes| {
+        Model::parse(&bytes)
+            .is_ok_and(|m| m.metadata(keys::INPUT) == Some(Input::Features.as_str()))
+    })
+}
+
+/// Logits of all images, after checking that their size fits the model.
+pub fn model_logits(
+    enc: &Encoder,
+    images: &idx::Images,
+    data_path: &Path,
+) -> anyhow::Result<Vec<f32>> {
+    if images.dim() != enc.input_dim() {
+        return Err(bad_input(format!(
+            "{}: images of {:?} ({} values) do not fit model {} which takes {:?} ({} values)",
+            data_path.display(),
+            images.shape,
+            images.dim(),
+            enc.path().display(),
+            enc.info().input_shape,
+            enc.input_dim()
+        )));
+    }
+    Ok(enc.logits(&images.pixels)?)
+}
+
+/// Run `model` on `data` (images, or `.npy` features for a feature model): codes or cluster
+/// ids, how many rows, and the seconds the encoding itself took. Mismatches of model and data
+/// are bad input (exit status 2).
+pub fn encode_data(model: &Path, data: &Path) -> anyhow::Result<(Encoder, Encoded, usize, f64)> {
+    let npy = crate::npy::is_npy(data);
+    let features = takes_features(model);
+    if !npy {
+        if features {
+            let enc = open_model(model)?;
+            return Err(bad_input(format!(
+                "{}: the model takes {} features from a .npy file, not images ({})",
+                model.display(),
+                enc.input_dim(),
+                data.display()
+            )));
+        }
+        let (enc, images) = load(model, data)?;
+        let started = Instant::now();
+        let encoded = enc.encode(&images.pixels)?;
+        return Ok((enc, encoded, images.n, started.elapsed().as_secs_f64()));
+    }
+    let enc = open_model(model)?;
+    if !features {
+        return Err(bad_input(format!(
+            "{}: the model takes images (an IDX file or a folder), not .npy features ({}); train one on the features with `imsat train --data {}`",
+            model.display(),
+            data.display(),
+            data.display()
+        )));
+    }
+    let f = crate::npy::read_features(data)?;
+    if f.d != enc.input_dim() {
+        return Err(bad_input(format!(
+            "{}: rows of {} features do not fit model {}, which takes {}",
+            data.display(),
+            f.d,
+            model.display(),
+            enc.input_dim()
+        )));
+    }
+    let started = Instant::now();
+    let logits = enc.logits_f32(&f.x)?;
+    let encoded = match enc.task() {
+        Task::Hash => Encoded::Codes(Codes::from_logits(enc.outputs(), &logits)?),
+        Task::Cluster => Encoded::Clusters(argmax_rows(&logits, enc.outputs())?),
+    };
+    Ok((enc, encoded, f.n, started.elapsed().as_secs_f64()))
+}
+
+/// Open a model and read images that fit it (both checked: bad input is exit status 2).
+fn load(model: &Path, data: &Path) -> anyhow::Result<(Encoder, idx::Images)> {
+    let enc = open_model(model)?;
+    let images = if data.is_dir() {
+        let shape = match enc.info().input_shape.as_slice() {
+            [r, c] => (*r, *c),
+            other => {
+                return Err(bad_input(format!(
+                    "{}: model input shape {other:?} is not a 2-D image, so it cannot read a folder of images",
+                    model.display()
+                )));
+            }
+        };
+        crate::input::load_images(data, shape, enc.info().view.as_ref())?.images
+    } else {
+        idx::read_idx_images(data)?
+    };
+    if images.dim() != enc.input_dim() {
+        return Err(bad_input(format!(
+            "{}: images of {:?} ({} values) do not fit model {} which takes {:?} ({} values)",
+            data.display(),
+            images.shape,
+            images.dim(),
+            model.display(),
+            enc.info().input_shape,
+            enc.input_dim()
+        )));
+    }
+    Ok((enc, images))
+}
+
+/// The codes of every image of `data` through a hash `model` (for `imsat index build`).
+pub fn encode_hash_codes(model: &Path, data: &Path) -> anyhow::Result<Codes> {
+    let enc = open_model(model)?;
+    if enc.task() != Task::Hash {
+        return Err(bad_input(format!(
+            "{}: a {} model makes cluster ids, not codes: use a hash model",
+            model.display(),
+            enc.task()
+        )));
+    }
+    match encode_data(model, data)?.1 {
+        Encoded::Codes(c) => Ok(c),
+        Encoded::Clusters(_) => Err(anyhow::anyhow!("a hash model made cluster ids")),
+    }
+}
+
+/// Fraction of code bits (hash) or cluster ids (cluster) on which two sets of logits agree.
+pub fn agreement(
+    task: Task,
+    outputs: usize,
+    a: &[f32],
+    b: &[f32],
+) -> Result<f64, imsat_runtime::error::Error> {
+    Ok(match task {
+        Task::Hash => {
+            let (ca, cb) = (
+                Codes::from_logits(outputs, a)?,
+                Codes::from_logits(outputs, b)?,
+            );
+            let differ: u64 = ca
+                .as_words()
+                .iter()
+                .zip(cb.as_words())
+                .map(|(x, y)| (x ^ y).count_ones() as u64)
+                .sum();
+            let total = (a.len() / outputs * outputs) as f64;
+            1.0 - differ as f64 / total.max(1.0)
+        }
+        Task::Cluster => {
+            let (ia, ib) = (argmax_rows(a, outputs)?, argmax_rows(b, outputs)?);
+            let same = ia.iter().zip(&ib).filter(|(x, y)| x == y).count();
+            same as f64 / ia.len().max(1) as f64
+        }
+    })
+}

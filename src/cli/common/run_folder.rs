@@ -1,0 +1,112 @@
+//! A training run's folder: the burn record, `config.json`, `history.json`, `report.json`,
+//! `curves.png` and the ONNX models, written by `imsat train` and `imsat demo`.
+
+use std::path::Path;
+
+use anyhow::Context;
+use imsat_data::idx;
+use imsat_trainer::export::{Exported, write_models};
+use imsat_trainer::io::write_atomic;
+use imsat_trainer::loss::Task;
+use imsat_trainer::train::{Quality, Trained};
+use serde_json::json;
+
+/// The report as printed and saved: one JSON object.
+pub fn report_json(t: &Trained, n: usize, data_crc32: u32) -> serde_json::Value {
+    let c = &t.config;
+    let mut r = json!({
+        "task": c.task.as_str(),
+        "epochs": c.epochs,
+        "seed": c.seed,
+        "seconds_per_epoch": t.seconds_per_epoch,
+        "n": n,
+        "batch": c.batch,
+        "sat": c.sat,
+        "hidden": c.hidden,
+        "heads": c.heads,
+        "head": t.head,
+        "data_crc32": format!("{data_crc32:08x}"),
+    });
+    if let Some(conv) = c.conv {
+        r["conv"] = json!(conv);
+    }
+    match c.task {
+        Task::Cluster => r["classes"] = json!(c.outputs),
+        Task::Hash => r["bits"] = json!(c.outputs),
+    }
+    match t.quality {
+        Some(Quality::Cluster { acc, nmi }) => {
+            r["acc"] = json!(acc);
+            r["nmi"] = json!(nmi);
+        }
+        Some(Quality::Hash(q)) => {
+            r["map"] = json!(q.map);
+            r["precision_at_500"] = json!(q.precision_at_500);
+            r["precision_within_r2"] = json!(q.precision_within_r2);
+        }
+        None => {}
+    }
+    r
+}
+
+/// Everything a training run leaves in its folder, each file through a temporary file and a
+/// rename: the burn record, `config.json`, `history.json`, `report.json`, `curves.png`, and the
+/// ONNX models (f32 + int8 calibrated on `images`). Returns the report and the ONNX files.
+pub fn save_run(
+    trained: &Trained,
+    images: &idx::Images,
+    out: &Path,
+    extra: &serde_json::Value,
+) -> anyhow::Result<(serde_json::Value, Exported)> {
+    let report = save_files(
+        trained,
+        images.n,
+        crc32fast::hash(&images.pixels),
+        out,
+        extra,
+    )?;
+    let exported = write_models(trained, images, &report.to_string(), out)?;
+    Ok((report, exported))
+}
+
+/// Everything [`save_run`] writes but the ONNX models; returns the report.
+pub fn save_files(
+    trained: &Trained,
+    n: usize,
+    data_crc32: u32,
+    out: &Path,
+    extra: &serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    let mut report = report_json(trained, n, data_crc32);
+    if let (Some(r), Some(e)) = (report.as_object_mut(), extra.as_object()) {
+        r.extend(e.clone());
+    }
+    let save = |name: &str, bytes: &[u8]| {
+        let p = out.join(name);
+        write_atomic(&p, bytes).with_context(|| format!("writing {}", p.display()))
+    };
+    let record = burn::module::Module::into_record(trained.model.clone())
+        .into_bytes()
+        .map_err(|e| anyhow::anyhow!("serializing the model: {e:?}"))?;
+    save("model.bpk", &record)?;
+    save(
+        "config.json",
+        serde_json::to_string_pretty(&trained.config)?.as_bytes(),
+    )?;
+    save(
+        "history.json",
+        serde_json::to_string_pretty(&trained.history)?.as_bytes(),
+    )?;
+    save(
+        "report.json",
+        serde_json::to_string_pretty(&report)?.as_bytes(),
+    )?;
+    let c = &trained.config;
+    let metric = match c.task {
+        Task::Cluster => "clustering accuracy",
+        Task::Hash => "retrieval mAP",
+    };
+    let title = format!("{} {}", c.task.as_str(), c.outputs);
+    crate::plot::training_curves(&out.join("curves.png"), &trained.history, &title, metric)?;
+    Ok(report)
+}

@@ -1,0 +1,321 @@
+//! Settings of `imsat train`: flags (or a run's `config.json`) to a [`TrainConfig`], checked
+//! where the trainer cannot check them, and the trainer's own errors named as flags.
+
+use std::path::Path;
+
+use imsat_runtime::view::View;
+use imsat_trainer::conv::ConvSpec;
+use imsat_trainer::loss::Task;
+use imsat_trainer::sat::SatKind;
+use imsat_trainer::train::{TrainConfig, TrainError};
+
+use super::Args;
+use crate::cli::common::bad_input;
+
+/// The flags a `config.json` sets, so `--config` refuses them.
+pub(super) const TUNABLES: [&str; 23] = [
+    "task",
+    "classes",
+    "bits",
+    "seed",
+    "epochs",
+    "batch",
+    "lr",
+    "lam",
+    "mu",
+    "sat",
+    "hidden",
+    "conv",
+    "pairwise_mi_weight",
+    "eps_scale",
+    "rotation",
+    "shear",
+    "thickness",
+    "heads",
+    "edits",
+    "view_size",
+    "items_per_photo",
+    "item_area",
+    "edits_per_item",
+];
+
+/// Hidden layer sizes as given to `--hidden` (a newtype so clap takes the list as one value).
+#[derive(Debug, Clone)]
+pub struct Hidden(pub Vec<usize>);
+
+pub(super) fn parse_hidden(s: &str) -> Result<Hidden, String> {
+    if s.trim() == "none" {
+        return Ok(Hidden(Vec::new()));
+    }
+    s.split(',')
+        .map(|p| {
+            p.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("`{p}` is not a layer size (e.g. 400,400 or none)"))
+        })
+        .collect::<Result<_, _>>()
+        .map(Hidden)
+}
+
+/// Largest `--bits` / `--classes` we train: the pairwise-MI term holds a bits x bits matrix
+/// and the last layer hidden x outputs weights, so far larger widths only exhaust memory.
+pub const MAX_OUTPUTS: usize = 4096;
+
+/// Largest hidden layer size (a 784 x 16384 layer is already 50 M weights).
+pub const MAX_HIDDEN: usize = 16384;
+
+/// Flags the trainer cannot check for us: widths within what fits in memory, and float
+/// settings that are finite in f32 (where training computes).
+fn check_flags(args: &Args) -> anyhow::Result<()> {
+    match args.task.as_deref().unwrap_or_default() {
+        "hash" if !(1..=MAX_OUTPUTS).contains(&args.bits) => {
+            return Err(bad_input(format!(
+                "--bits must be between 1 and {MAX_OUTPUTS}, got {}",
+                args.bits
+            )));
+        }
+        "cluster" if !(2..=MAX_OUTPUTS).contains(&args.classes) => {
+            return Err(bad_input(format!(
+                "--classes must be between 2 and {MAX_OUTPUTS}, got {}",
+                args.classes
+            )));
+        }
+        _ => {}
+    }
+    if let Some(h) = args
+        .hidden
+        .as_ref()
+        .and_then(|h| h.0.iter().find(|&&h| h > MAX_HIDDEN))
+    {
+        return Err(bad_input(format!(
+            "--hidden: layer size {h} is larger than {MAX_HIDDEN}"
+        )));
+    }
+    for (name, v) in [
+        ("lr", args.lr),
+        ("lam", args.lam),
+        ("mu", args.mu),
+        ("pairwise-mi-weight", args.pairwise_mi_weight),
+        ("eps-scale", args.eps_scale),
+        ("rotation", args.rotation),
+        ("shear", args.shear),
+        ("thickness", args.thickness),
+    ] {
+        if let Some(v) = v
+            && !(v.is_finite() && v >= 0.0 && v <= f32::MAX as f64)
+        {
+            return Err(bad_input(format!(
+                "--{name} must be a finite non-negative number, got {v}"
+            )));
+        }
+    }
+    if let Some(t) = args.thickness
+        && t > 1.0
+    {
+        return Err(bad_input(format!(
+            "--thickness is a probability between 0 and 1, got {t}"
+        )));
+    }
+    Ok(())
+}
+
+/// Turn the flags into a config (defaults per task, then overrides).
+pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
+    if let Some(path) = &args.config {
+        return read_config(path, &args.data);
+    }
+    check_flags(args)?;
+    let photos = args.data.is_dir();
+    let mut c = match args.task.as_deref().unwrap_or_default() {
+        "hash" if photos => TrainConfig::photo_hash(args.bits),
+        "hash" => TrainConfig::hash(args.bits),
+        _ if photos => {
+            return Err(bad_input(format!(
+                "--data {}: a photo folder trains a hash (--task hash); clustering needs an IDX file",
+                args.data.display()
+            )));
+        }
+        _ => TrainConfig::cluster(args.classes),
+    };
+    if let Some(p) = c.photos.as_mut() {
+        if !(4..=256).contains(&args.view_size) {
+            return Err(bad_input(format!(
+                "--view-size must be between 4 and 256, got {}",
+                args.view_size
+            )));
+        }
+        if args.items_per_photo == 0 || args.edits_per_item == 0 {
+            return Err(bad_input(
+                "--items-per-photo and --edits-per-item must be at least 1",
+            ));
+        }
+        if !(0.0..0.9).contains(&args.holdout) {
+            return Err(bad_input(format!(
+                "--holdout is a fraction from 0 to 0.9, got {}",
+                args.holdout
+            )));
+        }
+        if let Some(a) = &args.item_area {
+            if a.len() != 2 || !(a[0] > 0.0 && a[0] <= a[1] && a[1] <= 1.0) {
+                return Err(bad_input(format!(
+                    "--item-area needs two values, 0 < low <= high <= 1, got {a:?}"
+                )));
+            }
+            p.item_area = (a[0], a[1]);
+        }
+        p.items_per_photo = args.items_per_photo;
+        p.edits_per_item = args.edits_per_item;
+        if let Some(e) = &args.edits {
+            p.edits = imsat_trainer::edits::parse_edit_list(e)
+                .map_err(|e| bad_input(format!("--edits: {e}")))?;
+        }
+        c.view = Some(
+            View {
+                rows: args.view_size,
+                cols: args.view_size,
+                normalize: true,
+            }
+            .to_metadata(),
+        );
+    } else if args.edits.is_some() {
+        return Err(bad_input(
+            "--edits applies to photo folders; --data is an IDX file",
+        ));
+    }
+    c.seed = args.seed;
+    c.epochs = args.epochs.unwrap_or(c.epochs);
+    c.batch = args.batch.unwrap_or(c.batch);
+    c.lr = args.lr.unwrap_or(c.lr);
+    c.lam = args.lam.unwrap_or(c.lam);
+    c.mu = args.mu.unwrap_or(c.mu);
+    c.eps_scale = args.eps_scale.unwrap_or(c.eps_scale);
+    c.heads = args.heads.unwrap_or(c.heads);
+    c.pairwise_mi_weight = args.pairwise_mi_weight.unwrap_or(c.pairwise_mi_weight);
+    let affine = &mut c.affine;
+    affine.degrees = args.rotation.map_or(affine.degrees, |v| v as f32);
+    affine.shear = args.shear.map_or(affine.shear, |v| v as f32);
+    affine.thickness = args.thickness.map_or(affine.thickness, |v| v as f32);
+    if let Some(h) = &args.hidden {
+        c.hidden = h.0.clone();
+    }
+    if let Some(conv) = &args.conv {
+        c.conv = ConvSpec::parse(conv).map_err(|e| bad_input(format!("--conv: {e}")))?;
+    }
+    if let (Some(spec), true) = (c.conv, photos) {
+        spec.check(args.view_size, args.view_size).map_err(|e| {
+            bad_input(format!(
+                "--conv with --view-size {}: {e} (pick another --view-size, e.g. 16 or 32, \
+                 another --conv, or --conv none)",
+                args.view_size
+            ))
+        })?;
+    }
+    if crate::npy::is_npy(&args.data) {
+        c.sat = vec![SatKind::Vat];
+    }
+    if let Some(s) = &args.sat {
+        c.sat =
+            imsat_trainer::sat::parse_sat_list(s).map_err(|e| bad_input(format!("--sat: {e}")))?;
+    }
+    if crate::npy::is_npy(&args.data)
+        && let Some(k) = c.sat.iter().find(|k| k.needs_pixels())
+    {
+        return Err(bad_input(format!(
+            "--sat {}: needs pixels, but --data {} holds feature vectors; use vat, rpt or neighbour",
+            k.as_str(),
+            args.data.display()
+        )));
+    }
+    Ok(c)
+}
+
+/// A run's `config.json`, checked as the flags would be (widths that fit, finite weights)
+/// and against the data it is given (a photo config needs a photo folder, and back).
+fn read_config(path: &Path, data: &Path) -> anyhow::Result<TrainConfig> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| bad_input(format!("--config {}: cannot read: {e}", path.display())))?;
+    let c: TrainConfig = serde_json::from_str(&text).map_err(|e| {
+        bad_input(format!(
+            "--config {}: not a training config.json: {e}",
+            path.display()
+        ))
+    })?;
+    let bad = |what: String| bad_input(format!("--config {}: {what}", path.display()));
+    if !(1..=MAX_OUTPUTS).contains(&c.outputs) {
+        return Err(bad(format!(
+            "outputs is {}, not between 1 and {MAX_OUTPUTS}",
+            c.outputs
+        )));
+    }
+    if let Some(h) = c.hidden.iter().find(|&&h| h > MAX_HIDDEN) {
+        return Err(bad(format!(
+            "hidden layer size {h} is larger than {MAX_HIDDEN}"
+        )));
+    }
+    let a = &c.affine;
+    for (name, v) in [
+        ("eps_scale", c.eps_scale as f32),
+        ("affine.degrees", a.degrees),
+        ("affine.scale", a.scale),
+        ("affine.shift", a.shift),
+        ("affine.shear", a.shear),
+        ("affine.thickness", a.thickness),
+    ] {
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(bad(format!(
+                "{name} must be a finite non-negative number, got {v}"
+            )));
+        }
+    }
+    if c.photos.is_some() != data.is_dir() {
+        return Err(bad(format!(
+            "it is a {} run, but --data {} is {}",
+            if c.photos.is_some() {
+                "photo-folder"
+            } else {
+                "non-photo"
+            },
+            data.display(),
+            if data.is_dir() { "a folder" } else { "a file" }
+        )));
+    }
+    if crate::npy::is_npy(data)
+        && let Some(k) = c.sat.iter().find(|k| k.needs_pixels())
+    {
+        return Err(bad(format!(
+            "SAT {} needs pixels, but --data {} holds feature vectors",
+            k.as_str(),
+            data.display()
+        )));
+    }
+    Ok(c)
+}
+
+/// A settings error in the user's words: a config field becomes the flag that sets it
+/// (`pairwise_mi_weight` -> `--pairwise-mi-weight`), or, for a run read from `--config`,
+/// stays a field of that file.
+pub(super) fn settings_error(e: TrainError, args: &Args, task: Task) -> anyhow::Error {
+    match (&e, &args.config) {
+        (TrainError::Setting { field, problem }, None) => {
+            let flag = match (*field, task) {
+                ("outputs", Task::Cluster) => "--classes",
+                ("outputs", Task::Hash) => "--bits",
+                ("epochs", _) => "--epochs",
+                ("batch", _) => "--batch",
+                ("lr", _) => "--lr",
+                ("lam", _) => "--lam",
+                ("mu", _) => "--mu",
+                ("pairwise_mi_weight", _) => "--pairwise-mi-weight",
+                ("hidden", _) => "--hidden",
+                ("heads", _) => "--heads",
+                ("sat", _) => "--sat",
+                _ => return bad_input(e.to_string()),
+            };
+            bad_input(format!("invalid settings: {flag} {problem}"))
+        }
+        (TrainError::Setting { .. }, Some(path)) => {
+            bad_input(format!("--config {}: {e}", path.display()))
+        }
+        _ => bad_input(e.to_string()),
+    }
+}

@@ -1,0 +1,227 @@
+//! `imsat train`: learn an encoder, save it with its report.
+//!
+//! `config` turns the flags into settings; `photos` trains on a folder of photos.
+
+mod config;
+mod photos;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use imsat_data::idx;
+use imsat_trainer::features::Scaling;
+use imsat_trainer::io::write_atomic;
+use imsat_trainer::photo_set::PhotoSetConfig;
+use imsat_trainer::train::{TrainConfig, train, train_features};
+use serde_json::json;
+
+pub use config::Hidden;
+use config::{TUNABLES, config_from, parse_hidden, settings_error};
+
+use crate::cli::common::run_folder::{save_files, save_run};
+use crate::cli::common::{Ctx, bad_input, check_output_dir};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// What to learn: `cluster` (softmax over K) or `hash` (M bits).
+    #[arg(long, value_parser = ["cluster", "hash"], required_unless_present = "config")]
+    pub task: Option<String>,
+    /// Reproduce a run: every setting (task, widths, SATs, epochs, seed, view, photo items)
+    /// from the `config.json` of its folder; only --data, --labels, --out, --limit, --groups
+    /// and --holdout are taken from the command line.
+    #[arg(long, conflicts_with_all = TUNABLES)]
+    pub config: Option<PathBuf>,
+    /// Number of clusters (cluster task).
+    #[arg(long, default_value_t = 10)]
+    pub classes: usize,
+    /// Number of code bits (hash task).
+    #[arg(long, default_value_t = 16)]
+    pub bits: usize,
+    /// Images: an IDX file (gzipped or not), or a folder of photos (JPEG/PNG/BMP, any size,
+    /// nested folders read too) to learn a copy-detection hash from (task hash); or feature
+    /// vectors: a `.npy` float32/float64 [N, d] array in C order (SATs vat, rpt, neighbour;
+    /// the model takes the d raw features).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Labels (IDX, or `.npy` integers [N]), used only for evaluation.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Seed of the initial weights, batches and augmentations.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output folder: model, config.json, report.json.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Passes over the data [default: cluster 60, hash 50, photos 1500].
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Batch size [default: cluster 500, hash 250, photos 256 (at most the items)].
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Adam learning rate [default: 0.002].
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Weight of the information term [default: 0.1; photos 3].
+    #[arg(long)]
+    pub lam: Option<f64>,
+    /// Weight of H(Y) inside the information term [default: cluster 10, hash 1].
+    #[arg(long)]
+    pub mu: Option<f64>,
+    /// SAT kinds, comma-separated: vat, rpt, affine, neighbour, edits
+    /// [default: vat,affine; photos edits; .npy features vat].
+    #[arg(long)]
+    pub sat: Option<String>,
+    /// Hidden layer sizes, comma-separated (e.g. 1200,1200), or `none` for a linear encoder
+    /// [default: cluster 1200,1200; hash 400,400; photos none].
+    #[arg(long, value_parser = parse_hidden)]
+    pub hidden: Option<Hidden>,
+    /// A convolutional front end before the hidden layers: `channels,kernel,stride,grid`
+    /// (kernels of kernel x kernel at stride, ReLU, average pooling to a grid x grid map),
+    /// or `none` [default: none; photos 8,3,2,4].
+    #[arg(long)]
+    pub conv: Option<String>,
+    /// Weight of the pairwise-MI penalty between bits (hash) [default: 15/(bits-1)].
+    #[arg(long)]
+    pub pairwise_mi_weight: Option<f64>,
+    /// VAT/RPT radius as a multiple of the 10th-neighbour distance [default: 0.25].
+    #[arg(long)]
+    pub eps_scale: Option<f64>,
+    /// Affine SAT: largest rotation, in degrees either way [default: 15].
+    #[arg(long)]
+    pub rotation: Option<f64>,
+    /// Affine SAT: largest horizontal shear (slant change, dx/dy) either way
+    /// [default: cluster 0.6, hash 0].
+    #[arg(long)]
+    pub shear: Option<f64>,
+    /// Affine SAT: probability of thickening or thinning the strokes, 0 to 1
+    /// [default: cluster 0.5, hash 0].
+    #[arg(long)]
+    pub thickness: Option<f64>,
+    /// Candidate output layers trained together; the one with the lowest loss is kept
+    /// [default: cluster 5, hash 1].
+    #[arg(long)]
+    pub heads: Option<usize>,
+    /// Use only the first N images (photos: the first N photos).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Photos: the edits the hash must see through, comma-separated, from jpeg, rescale,
+    /// crop, rotate, brightness, contrast, gray, blur, caption, flip
+    /// [default: all but flip].
+    #[arg(long)]
+    pub edits: Option<String>,
+    /// Photos: side of the square grayscale view the model sees.
+    #[arg(long, default_value_t = 16)]
+    pub view_size: usize,
+    /// Photos: training items cut from each photo (the full frame, then random crops).
+    #[arg(long, default_value_t = PhotoSetConfig::default().items_per_photo)]
+    pub items_per_photo: usize,
+    /// Photos: area range of the random crops that make the extra items, e.g. 0.1,0.3
+    /// [default: 0.2,0.5].
+    #[arg(long, value_delimiter = ',')]
+    pub item_area: Option<Vec<f32>>,
+    /// Photos: edited copies made per item for the edit SAT.
+    #[arg(long, default_value_t = PhotoSetConfig::default().edits_per_item)]
+    pub edits_per_item: usize,
+    /// Photos: fraction of photo groups held out for validation (copy detection on their
+    /// edited copies; sets the model's dedup radius), 0 to train on all.
+    #[arg(long, default_value_t = 0.2)]
+    pub holdout: f64,
+    /// Photos: a CSV with `name` and `group` columns (like the bundled photos' manifest.csv):
+    /// photos of one group (tiles of one picture) are held out together. Default: every photo
+    /// is its own group.
+    #[arg(long)]
+    pub groups: Option<PathBuf>,
+}
+
+/// Train on `.npy` feature vectors: the model (f32 only) takes the raw features; the
+/// per-dimension mean and global scale training used go to `scaling.json`.
+fn run_features(args: &Args, config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()> {
+    let mut f = crate::npy::read_features(&args.data)?;
+    let mut labels = match &args.labels {
+        Some(l) if crate::npy::is_npy(l) => Some(crate::npy::read_labels(l)?),
+        Some(l) => Some(idx::read_idx_labels(l, 256)?),
+        None => None,
+    };
+    if let (Some(l), Some(path)) = (&labels, &args.labels)
+        && l.len() != f.n
+    {
+        return Err(bad_input(format!(
+            "{}: {} labels for the {} rows of {}",
+            path.display(),
+            l.len(),
+            f.n,
+            args.data.display()
+        )));
+    }
+    if let Some(limit) = args.limit {
+        if limit == 0 {
+            return Err(bad_input("--limit must be at least 1"));
+        }
+        if limit < f.n {
+            f.n = limit;
+            f.x.truncate(limit * f.d);
+        }
+        if let Some(l) = labels.as_mut() {
+            l.truncate(limit);
+        }
+    }
+    config
+        .validate(f.n)
+        .map_err(|e| settings_error(e, args, config.task))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let scaling = Scaling::fit(&f.x, f.d);
+    let x = scaling.apply(&f.x);
+    let trained = train_features(&config, x, f.n, f.d, labels.as_deref(), !ctx.quiet)?;
+    let crc = crc32fast::hash(
+        &f.x.iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect::<Vec<u8>>(),
+    );
+    let extra = json!({"input": "features", "dim": f.d});
+    let report = save_files(&trained, f.n, crc, &args.out, &extra)?;
+    // The input scaling the burn record was trained under (the ONNX model has it folded in).
+    let scaling_path = args.out.join("scaling.json");
+    write_atomic(&scaling_path, serde_json::to_string(&scaling)?.as_bytes())
+        .with_context(|| format!("writing {}", scaling_path.display()))?;
+    imsat_trainer::features::write_model(&trained, &scaling, &report.to_string(), &args.out)?;
+    println!("{report}");
+    Ok(())
+}
+
+pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
+    let config = config_from(&args)?;
+    check_output_dir(&args.out, "--out")?;
+    if config.photos.is_some() {
+        return photos::run(&args, config, ctx);
+    }
+    if crate::npy::is_npy(&args.data) {
+        return run_features(&args, config, ctx);
+    }
+    let (mut images, mut labels) = match &args.labels {
+        Some(l) => {
+            let (i, l) = idx::read_labelled(&args.data, l)?;
+            (i, Some(l))
+        }
+        None => (idx::read_idx_images(&args.data)?, None),
+    };
+    if let Some(limit) = args.limit {
+        if limit == 0 {
+            return Err(bad_input("--limit must be at least 1"));
+        }
+        images.truncate(limit);
+        if let Some(l) = labels.as_mut() {
+            l.truncate(limit);
+        }
+    }
+    config
+        .validate(images.n)
+        .map_err(|e| settings_error(e, &args, config.task))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+
+    let trained = train(&config, &images, labels.as_deref(), !ctx.quiet)?;
+    let (report, _) = save_run(&trained, &images, &args.out, &serde_json::Value::Null)?;
+    println!("{report}");
+    Ok(())
+}

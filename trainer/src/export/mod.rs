@@ -1,0 +1,119 @@
+//! Export a trained encoder as ONNX: an f32 model and a calibrated int8 model.
+//!
+//! Both models take raw pixels, f32 `[N, d]` in 0..255, and return the logits `[N, K or M]`,
+//! so a caller never has to know the training-time scaling (x/128 - 1).
+//!
+//! * Every BatchNorm (running statistics) is folded into the Linear before it.
+//! * **f32** (`model.onnx`): `Mul(1/128) -> Add(-1)`, then `MatMul -> Add -> Relu` per hidden
+//!   layer and `MatMul -> Add` for the output.
+//! * **int8** (`model.int8.onnx`): per layer `MatMulInteger(u8 activations, i8 weights) ->
+//!   Cast -> Mul(activation scale x weight scale, one per output) -> Add(bias)`, then `QuantizeLinear` to u8
+//!   (zero point 0, which also does the ReLU) for the next layer. The pixels enter as u8
+//!   exactly (`QuantizeLinear` scale 1); the `-1` of the input scaling and the first layer's
+//!   bias are folded into one bias. Weights are symmetric int8 with one scale per output column;
+//!   the activation scales are calibrated on training data (largest value seen on the
+//!   calibration rows). tract runs `MatMulInteger` with integer kernels and onnxruntime runs
+//!   it too; QDQ weights would be turned back into f32 by tract.
+//!
+//! The graph is built from the ONNX protobuf types of `tract_onnx::pb` and serialized with
+//! prost. Metadata (`metadata_props`) says what the model is; see [`meta`].
+
+mod fold;
+mod onnx;
+mod quantize;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+
+pub use fold::{Dense, fold_layers, forward_layers};
+pub use onnx::{ModelInfo, f32_model, int8_model, to_bytes};
+pub use quantize::{QuantDense, quantize_layers};
+
+use crate::data::Images;
+use crate::io::write_atomic;
+use crate::train::{Trained, scale_pixels};
+
+/// The metadata keys and I/O names every exported model carries: the runtime's, so that
+/// what the trainer writes is what every encoder reads.
+pub use imsat_runtime::format::keys as meta;
+pub use imsat_runtime::format::{FORMAT_VERSION, INPUT_NAME, OUTPUT_NAME};
+/// ONNX operator set used by both models.
+pub const OPSET: i64 = 13;
+/// ONNX IR version written (IR 8 goes with opsets up to 17).
+pub const IR_VERSION: i64 = 8;
+/// File names written by [`write_models`].
+pub const F32_FILE: &str = "model.onnx";
+/// File name of the int8 model.
+pub const INT8_FILE: &str = "model.int8.onnx";
+/// At most this many rows of the training data calibrate the activation scales.
+pub const MAX_CALIBRATION_ROWS: usize = 5000;
+
+/// What can go wrong while exporting.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("{path}: cannot write: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot export: {0}")]
+    Invalid(String),
+}
+
+/// Evenly spaced rows (at most [`MAX_CALIBRATION_ROWS`]) of the images, scaled.
+pub fn calibration_rows(images: &Images) -> (Vec<f32>, usize) {
+    let d = images.dim();
+    let take = images.n.min(MAX_CALIBRATION_ROWS);
+    let mut pixels = Vec::with_capacity(take * d);
+    for k in 0..take {
+        let i = k * images.n / take.max(1);
+        pixels.extend_from_slice(&images.pixels[i * d..(i + 1) * d]);
+    }
+    (scale_pixels(&pixels), take)
+}
+
+/// What [`write_models`] wrote.
+#[derive(Debug, Clone)]
+pub struct Exported {
+    pub f32_path: PathBuf,
+    pub int8_path: PathBuf,
+    pub f32_bytes: usize,
+    pub int8_bytes: usize,
+}
+
+/// Write `model.onnx` (f32) and `model.int8.onnx` (int8, calibrated on `calibration`, the
+/// training images) into `out_dir`, each through a temporary file and a rename.
+pub fn write_models(
+    trained: &Trained,
+    calibration: &Images,
+    report_json: &str,
+    out_dir: &Path,
+) -> Result<Exported, ExportError> {
+    let layers = fold_layers(&trained.model);
+    let info = ModelInfo {
+        task: trained.config.task,
+        outputs: trained.config.outputs,
+        input_shape: calibration.shape.clone(),
+        report_json: report_json.to_string(),
+        view: trained.config.view.clone(),
+    };
+    let f32_bytes = to_bytes(&f32_model(&layers, &info)?);
+    let (x, n) = calibration_rows(calibration);
+    let quant = quantize_layers(&layers, &x, n)?;
+    let int8_bytes = to_bytes(&int8_model(&quant, &info, n)?);
+    let save = |name: &str, bytes: &[u8]| {
+        let path = out_dir.join(name);
+        write_atomic(&path, bytes).map_err(|source| ExportError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        Ok::<_, ExportError>(path)
+    };
+    Ok(Exported {
+        f32_path: save(F32_FILE, &f32_bytes)?,
+        int8_path: save(INT8_FILE, &int8_bytes)?,
+        f32_bytes: f32_bytes.len(),
+        int8_bytes: int8_bytes.len(),
+    })
+}

@@ -1,0 +1,169 @@
+//! Folding, quantization and the model metadata on a tiny encoder with non-trivial
+//! BatchNorm statistics.
+
+use super::*;
+use crate::backend::inference_device;
+use crate::loss::Task;
+use crate::model::{Encoder, Norm};
+use burn::module::{Param, RunningState};
+use burn::tensor::{Tensor, TensorData};
+use imsat_runtime::format::onnx::Model;
+use imsat_runtime::int8::Int8Model;
+
+fn t1(v: Vec<f32>) -> Tensor<1> {
+    let n = v.len();
+    Tensor::from_data(TensorData::new(v, [n]), &inference_device())
+}
+
+/// A tiny encoder whose BatchNorm has non-trivial statistics and affine parameters.
+fn encoder() -> Encoder {
+    let mut enc = Encoder::new(6, &[5, 4], 3, &inference_device());
+    for (i, bn) in enc.norms.iter_mut().enumerate() {
+        let d = bn.gamma.shape().dims::<1>()[0];
+        let f = |a: f32, b: f32| (0..d).map(|j| a + b * (j + i) as f32).collect::<Vec<_>>();
+        bn.gamma = Param::from_tensor(t1(f(0.5, 0.3)));
+        bn.beta = Param::from_tensor(t1(f(-0.2, 0.1)));
+        bn.running_mean = RunningState::new(t1(f(0.1, -0.05)));
+        bn.running_var = RunningState::new(t1(f(0.2, 0.7)));
+    }
+    enc
+}
+
+#[test]
+fn folded_layers_compute_the_encoder_with_running_statistics() {
+    let enc = encoder();
+    let n = 7;
+    let x: Vec<f32> = (0..n * 6)
+        .map(|i| ((i * 37 % 23) as f32 / 11.5) - 1.0)
+        .collect();
+    let want = enc
+        .forward(
+            Tensor::from_data(TensorData::new(x.clone(), [n, 6]), &inference_device()),
+            Norm::Train,
+        )
+        .into_data()
+        .try_into_vec::<f32>()
+        .unwrap();
+    let layers = fold_layers(&enc);
+    assert_eq!(layers.len(), 3);
+    assert!(layers[0].relu && layers[1].relu && !layers[2].relu);
+    let got = forward_layers(&layers, &x, n);
+    for (a, b) in got[2].iter().zip(&want) {
+        assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
+    }
+}
+
+#[test]
+fn quantized_layers_are_symmetric_and_fold_the_pixel_offset() {
+    let layers = fold_layers(&encoder());
+    let x: Vec<f32> = (0..10 * 6)
+        .map(|i| (i * 41 % 256) as u8 as f32 / 128.0 - 1.0)
+        .collect();
+    let q = quantize_layers(&layers, &x, 10).unwrap();
+    assert_eq!(q.len(), 3);
+    assert_eq!(q[0].input_scale, 1.0 / 128.0);
+    for (l, f) in q.iter().zip(&layers) {
+        assert!(l.weight.iter().all(|&w| w >= -127));
+        for j in 0..l.d_out {
+            let col = |w: &[i8]| (0..l.d_in).map(|k| w[k * l.d_out + j]).collect::<Vec<_>>();
+            // Every column uses its full range, at its own scale.
+            let q_max = col(&l.weight).iter().map(|w| w.unsigned_abs()).max();
+            assert_eq!(q_max, Some(127), "column {j}");
+            assert!((l.multiplier[j] - l.input_scale * l.weight_scale[j]).abs() < 1e-12);
+            let max = (0..l.d_in).fold(0f32, |m, k| m.max(f.weight[k * l.d_out + j].abs()));
+            assert!((l.weight_scale[j] - max / 127.0).abs() <= 1e-7 * max);
+        }
+    }
+    // Layer 0 on pixels p: s/128 * (p . Wq) + bias' equals (p/128 - 1) . (s Wq) + b.
+    let (l, p) = (&q[0], [0u8, 255, 128, 7, 99, 200]);
+    for j in 0..l.d_out {
+        let acc: i32 = (0..6)
+            .map(|k| p[k] as i32 * l.weight[k * l.d_out + j] as i32)
+            .sum();
+        let got = acc as f64 * l.multiplier[j] as f64 + l.bias[j] as f64;
+        let want: f64 = (0..6)
+            .map(|k| {
+                (p[k] as f64 / 128.0 - 1.0)
+                    * l.weight_scale[j] as f64
+                    * l.weight[k * l.d_out + j] as f64
+            })
+            .sum::<f64>()
+            + layers[0].bias[j] as f64;
+        assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+    }
+    assert!(quantize_layers(&layers, &[], 0).is_err());
+}
+
+#[test]
+fn models_refuse_metadata_that_does_not_match_the_layers() {
+    let layers = fold_layers(&encoder());
+    let mut info = ModelInfo {
+        task: Task::Hash,
+        outputs: 3,
+        input_shape: vec![2, 3],
+        report_json: "{}".into(),
+        view: None,
+    };
+    let m = f32_model(&layers, &info).unwrap();
+    let props: Vec<_> = m
+        .metadata_props
+        .iter()
+        .map(|p| (p.key.as_str(), p.value.as_str()))
+        .collect();
+    assert!(props.contains(&(meta::INPUT_SHAPE, "2x3")) && props.contains(&(meta::INT8, "false")));
+    info.input_shape = vec![28, 28];
+    let e = f32_model(&layers, &info).unwrap_err().to_string();
+    assert!(e.contains("input shape"), "{e}");
+    info.input_shape = vec![6];
+    info.outputs = 4;
+    assert!(
+        f32_model(&layers, &info)
+            .unwrap_err()
+            .to_string()
+            .contains("outputs")
+    );
+}
+
+/// The runtime's own readers (the metadata parser and the native int8 loader) open both
+/// models of both tasks with the constants the trainer wrote.
+#[test]
+fn the_runtime_reads_back_what_the_trainer_writes() {
+    let layers = fold_layers(&encoder());
+    let pixels: Vec<u8> = (0..10 * 6).map(|i| (i * 41 % 256) as u8).collect();
+    let x = crate::train::scale_pixels(&pixels);
+    let quant = quantize_layers(&layers, &x, 10).unwrap();
+    let want_f32 = forward_layers(&layers, &x, 10).pop().unwrap();
+    for task in [Task::Hash, Task::Cluster] {
+        let info = ModelInfo {
+            task,
+            outputs: 3,
+            input_shape: vec![2, 3],
+            report_json: r#"{"n":10}"#.into(),
+            view: Some("gray-area-2x3-norm".into()),
+        };
+        let f32_bytes = to_bytes(&f32_model(&layers, &info).unwrap());
+        let int8_bytes = to_bytes(&int8_model(&quant, &info, 10).unwrap());
+        for (bytes, int8) in [(&f32_bytes, false), (&int8_bytes, true)] {
+            let model = Model::parse(bytes).unwrap();
+            let read = imsat_runtime::format::ModelInfo::from_metadata(|k| model.metadata(k))
+                .unwrap_or_else(|e| panic!("{task} int8={int8}: {e}"));
+            assert_eq!(read.task, task);
+            assert_eq!(read.outputs, 3);
+            assert_eq!(read.input_shape, vec![2, 3]);
+            assert_eq!(read.int8, int8);
+            assert_eq!(read.report, info.report_json);
+            assert_eq!(read.view.map(|v| v.to_metadata()), info.view);
+        }
+        let native = Int8Model::from_onnx(&int8_bytes).unwrap();
+        assert_eq!(native.info().task, task);
+        assert_eq!(native.input_dim(), 6);
+        let logits = native.logits(&pixels).unwrap();
+        assert_eq!(logits.len(), want_f32.len());
+        // Close to the f32 layers: the quantized weights and calibrated scales were kept.
+        let scale = want_f32.iter().fold(0f32, |m, v| m.max(v.abs()));
+        for (a, b) in logits.iter().zip(&want_f32) {
+            assert!((a - b).abs() <= 0.1 * scale, "{a} vs {b} (scale {scale})");
+        }
+        assert!(Int8Model::from_onnx(&f32_bytes).is_err());
+    }
+}

@@ -1,0 +1,91 @@
+//! Inference and scoring of an encoder during and after training: input scaling, logits,
+//! and the quality measures (accuracy and NMI, or retrieval mAP).
+
+use burn::tensor::{Tensor, TensorData};
+use serde::Serialize;
+
+use crate::backend::inference_device;
+use crate::loss::Task;
+use crate::metrics;
+use crate::model::{Encoder, Norm};
+use imsat_runtime::code::Codes;
+use imsat_runtime::format::argmax_rows;
+
+/// Quality of a trained encoder on labelled data.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Quality {
+    Cluster { acc: f64, nmi: f64 },
+    Hash(metrics::Retrieval),
+}
+
+impl Quality {
+    /// The headline number: accuracy or mAP.
+    pub fn headline(&self) -> f64 {
+        match self {
+            Quality::Cluster { acc, .. } => *acc,
+            Quality::Hash(r) => r.map,
+        }
+    }
+}
+
+/// Scale raw pixels (0..255) to the encoder's input range, x/128 - 1.
+pub fn scale_pixels(pixels: &[u8]) -> Vec<f32> {
+    pixels.iter().map(|&p| p as f32 / 128.0 - 1.0).collect()
+}
+
+/// Logits of an inference-mode encoder for `n` scaled rows, in chunks.
+pub fn predict_logits(model: &Encoder, x: &[f32], n: usize) -> Vec<f32> {
+    let device = inference_device();
+    let d = x.len() / n.max(1);
+    let mut out = Vec::with_capacity(n * model.output_dim());
+    for start in (0..n).step_by(1000) {
+        let rows = 1000.min(n - start);
+        let batch = Tensor::<2>::from_data(
+            TensorData::new(x[start * d..(start + rows) * d].to_vec(), [rows, d]),
+            &device,
+        );
+        let logits = model.forward(batch, Norm::Train).into_data();
+        out.extend(logits.try_into_vec::<f32>().expect("f32 logits"));
+    }
+    out
+}
+
+/// Evaluate logits against labels: accuracy + NMI, or the retrieval protocol. Clusters and
+/// codes come from the runtime's `argmax_rows` and `Codes::from_logits`, so that training
+/// scores exactly what an exported model encodes, and a NaN logit is an error.
+pub fn evaluate_logits(
+    task: Task,
+    logits: &[f32],
+    outputs: usize,
+    labels: &[u8],
+    seed: u64,
+) -> Result<Quality, imsat_runtime::error::Error> {
+    Ok(match task {
+        Task::Cluster => {
+            let clusters: Vec<usize> = argmax_rows(logits, outputs)?
+                .into_iter()
+                .map(|c| c as usize)
+                .collect();
+            Quality::Cluster {
+                acc: metrics::clustering_accuracy(&clusters, labels),
+                nmi: metrics::nmi(&clusters, labels),
+            }
+        }
+        Task::Hash => {
+            let codes = Codes::from_logits(outputs, logits)?;
+            let (queries, gallery) = metrics::retrieval_split(labels, 100, seed);
+            Quality::Hash(metrics::retrieval_metrics(
+                codes.as_words(),
+                outputs.div_ceil(64),
+                outputs,
+                labels,
+                &queries,
+                &gallery,
+            ))
+        }
+    })
+}
+
+/// Seed of the query/gallery split (fixed, so every model is compared on the same split).
+pub const SPLIT_SEED: u64 = 0;

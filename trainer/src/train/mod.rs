@@ -1,0 +1,256 @@
+//! The IMSAT training loop, shared by both tasks: one encoder, one SAT code path,
+//! a task-specific head (softmax or sigmoid) and information loss.
+//!
+//! `config` holds the settings and their checks, `step` one optimisation step,
+//! `eval` the scoring of an encoder, `progress` what a run prints; this module runs
+//! the epochs and picks the head.
+
+mod config;
+mod eval;
+mod progress;
+mod step;
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+pub use config::{MAX_HEADS, TrainConfig};
+pub use eval::{Quality, SPLIT_SEED, evaluate_logits, predict_logits, scale_pixels};
+use progress::RunProgress;
+pub use progress::progress_bar;
+pub use step::{StepLosses, Trainer};
+
+use crate::data::Images;
+use crate::model::Encoder;
+use crate::photo_set::PhotoSet;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// A [`TrainConfig`] field out of range, named as the field (`batch`, `pairwise_mi_weight`)
+    /// so that a front end can name its own flag or file instead.
+    #[error("invalid settings: {field} {problem}")]
+    Setting {
+        field: &'static str,
+        problem: String,
+    },
+    #[error("invalid settings: {0}")]
+    Config(String),
+    #[error("invalid data: {0}")]
+    Data(String),
+    /// Epochs and steps are counted from 1.
+    #[error("training diverged at epoch {epoch}, step {step}: {term} is {value}")]
+    NonFinite {
+        epoch: usize,
+        step: usize,
+        term: &'static str,
+        value: f32,
+    },
+    /// The trained encoder's logits cannot be scored (a NaN).
+    #[error("cannot evaluate the encoder: {0}")]
+    Logits(#[from] imsat_runtime::error::Error),
+}
+
+/// Losses and quality after one epoch (means over its steps and over the heads).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EpochStats {
+    pub epoch: usize,
+    pub loss: f64,
+    pub sat: f64,
+    pub cond_entropy: f64,
+    pub marginal_entropy: f64,
+    pub pairwise_mi: f64,
+    pub seconds: f64,
+    /// Clustering accuracy or retrieval mAP, when labels were given (of `head`).
+    pub metric: Option<f64>,
+    /// The candidate head with the lowest loss (see [`TrainConfig::heads`]).
+    #[serde(default)]
+    pub head: usize,
+    /// Each head's mean loss this epoch.
+    #[serde(default)]
+    pub head_losses: Vec<f64>,
+}
+
+/// A trained encoder (in inference mode) with its history.
+#[derive(Debug)]
+pub struct Trained {
+    pub model: Encoder,
+    pub config: TrainConfig,
+    pub history: Vec<EpochStats>,
+    pub seconds_per_epoch: f64,
+    pub quality: Option<Quality>,
+    /// Which of the candidate heads was kept (0 when there was one).
+    pub head: usize,
+}
+
+/// Train an IMSAT encoder on `images` (labels only for per-epoch evaluation).
+pub fn train(
+    config: &TrainConfig,
+    images: &Images,
+    labels: Option<&[u8]>,
+    show_progress: bool,
+) -> Result<Trained, TrainError> {
+    if let Some(l) = labels
+        && l.len() != images.n
+    {
+        return Err(TrainError::Data(format!(
+            "{} labels for {} images",
+            l.len(),
+            images.n
+        )));
+    }
+    let trainer = Trainer::new(config, images, show_progress)?;
+    train_with(trainer, config, labels, show_progress)
+}
+
+/// Train an IMSAT encoder on `n` feature vectors of `dim` values, already scaled (see
+/// [`crate::features::Scaling`]); labels only for per-epoch evaluation.
+pub fn train_features(
+    config: &TrainConfig,
+    x: Vec<f32>,
+    n: usize,
+    dim: usize,
+    labels: Option<&[u8]>,
+    show_progress: bool,
+) -> Result<Trained, TrainError> {
+    if let Some(l) = labels
+        && l.len() != n
+    {
+        return Err(TrainError::Data(format!("{} labels for {n} rows", l.len())));
+    }
+    let trainer = Trainer::from_features(config, x, n, dim, show_progress)?;
+    train_with(trainer, config, labels, show_progress)
+}
+
+/// Train a photo hash on a [`PhotoSet`] (its items, and its edited copies for the edits SAT).
+pub fn train_photos(
+    config: &TrainConfig,
+    set: &PhotoSet,
+    show_progress: bool,
+) -> Result<Trained, TrainError> {
+    let trainer = Trainer::with_edits(
+        config,
+        &set.items,
+        Some((set.edited.clone(), set.per_item)),
+        show_progress,
+    )?;
+    train_with(trainer, config, None, show_progress)
+}
+
+fn train_with(
+    mut trainer: Trainer,
+    config: &TrainConfig,
+    labels: Option<&[u8]>,
+    show_progress: bool,
+) -> Result<Trained, TrainError> {
+    let steps = trainer.steps_per_epoch();
+    let mut history = Vec::new();
+    let mut train_seconds = 0.0;
+    let progress = RunProgress::new((config.epochs * steps) as u64, config.task, show_progress);
+    // Heads are ranked by their summed loss over the last fifth of the epochs.
+    let ranking_from = config.epochs - (config.epochs / 5).max(1) + 1;
+    let mut ranking = vec![0.0f64; config.heads];
+
+    for epoch in 1..=config.epochs {
+        let started = Instant::now();
+        let mut sums = StepLosses {
+            head_losses: vec![0.0; config.heads],
+            ..StepLosses::default()
+        };
+        for step in 0..steps {
+            let l = trainer
+                .step()
+                .map_err(|(term, value)| TrainError::NonFinite {
+                    epoch,
+                    step: step + 1,
+                    term,
+                    value,
+                })?;
+            sums.loss += l.loss;
+            sums.sat += l.sat;
+            sums.cond_entropy += l.cond_entropy;
+            sums.marginal_entropy += l.marginal_entropy;
+            sums.pairwise_mi += l.pairwise_mi;
+            for (acc, v) in sums.head_losses.iter_mut().zip(&l.head_losses) {
+                *acc += v;
+            }
+            progress.step();
+        }
+        if epoch >= ranking_from {
+            for (acc, v) in ranking.iter_mut().zip(&sums.head_losses) {
+                *acc += v;
+            }
+        }
+        // The head shown for this epoch: the lowest loss so far in the ranking window, or in
+        // this epoch before it.
+        let head = lowest(if epoch >= ranking_from {
+            &ranking
+        } else {
+            &sums.head_losses
+        });
+        let seconds = started.elapsed().as_secs_f64();
+        train_seconds += seconds;
+        let mean = |s: f64| s / steps as f64;
+        let metric = match labels {
+            Some(l) => {
+                let model = trainer.inference_model().keep_head(head);
+                let logits = predict_logits(&model, &trainer.x, trainer.n);
+                Some(
+                    evaluate_logits(config.task, &logits, config.outputs, l, SPLIT_SEED)?
+                        .headline(),
+                )
+            }
+            None => None,
+        };
+        let stats = EpochStats {
+            epoch,
+            loss: mean(sums.loss),
+            sat: mean(sums.sat),
+            cond_entropy: mean(sums.cond_entropy),
+            marginal_entropy: mean(sums.marginal_entropy),
+            pairwise_mi: mean(sums.pairwise_mi),
+            seconds,
+            metric,
+            head,
+            head_losses: sums.head_losses.iter().map(|&v| mean(v)).collect(),
+        };
+        progress.epoch(&stats);
+        history.push(stats);
+    }
+    progress.finish();
+
+    let head = lowest(&ranking);
+    let model = trainer.inference_model().keep_head(head);
+    let quality = match labels {
+        Some(l) => {
+            let logits = predict_logits(&model, &trainer.x, trainer.n);
+            Some(evaluate_logits(
+                config.task,
+                &logits,
+                config.outputs,
+                l,
+                SPLIT_SEED,
+            )?)
+        }
+        None => None,
+    };
+    Ok(Trained {
+        model,
+        config: config.clone(),
+        history,
+        seconds_per_epoch: train_seconds / config.epochs as f64,
+        quality,
+        head,
+    })
+}
+
+/// Index of the smallest value (the first on ties).
+fn lowest(values: &[f64]) -> usize {
+    values
+        .iter()
+        .enumerate()
+        .fold(
+            (0, f64::INFINITY),
+            |b, (i, &v)| if v < b.1 { (i, v) } else { b },
+        )
+        .0
+}

@@ -1,0 +1,72 @@
+//! Terminal output of a run: progress bars and the one-line summary of each epoch.
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::EpochStats;
+use crate::loss::Task;
+
+/// A progress bar in the style of every long step, hidden when `show` is false (indicatif
+/// also hides it by itself when stderr is not a terminal).
+pub fn progress_bar(len: u64, what: &str, show: bool) -> ProgressBar {
+    let pb = if show {
+        ProgressBar::new(len)
+    } else {
+        ProgressBar::hidden()
+    };
+    pb.set_style(
+        ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {elapsed} {msg}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    pb.set_prefix(what.to_string());
+    pb
+}
+
+/// What a training run shows: a bar over every step with the last epoch's losses beside it;
+/// without the bar and with `IMSAT_LOG_EPOCHS` set, each epoch as a JSON line on stderr.
+pub(super) struct RunProgress {
+    bar: ProgressBar,
+    task: Task,
+    show: bool,
+}
+
+impl RunProgress {
+    pub(super) fn new(steps: u64, task: Task, show: bool) -> Self {
+        RunProgress {
+            bar: progress_bar(steps, "training", show),
+            task,
+            show,
+        }
+    }
+
+    pub(super) fn step(&self) {
+        self.bar.inc(1);
+    }
+
+    pub(super) fn epoch(&self, stats: &EpochStats) {
+        self.bar.set_message(format!(
+            "epoch {} loss {:.4} sat {:.4} H(Y|X) {:.3} H(Y) {:.3}{}{}",
+            stats.epoch,
+            stats.loss,
+            stats.sat,
+            stats.cond_entropy,
+            stats.marginal_entropy,
+            if self.task == Task::Hash {
+                format!(" MI {:.3}", stats.pairwise_mi)
+            } else {
+                String::new()
+            },
+            stats
+                .metric
+                .map(|m| format!(" metric {m:.4}"))
+                .unwrap_or_default()
+        ));
+        if !self.show && std::env::var_os("IMSAT_LOG_EPOCHS").is_some() {
+            eprintln!("{}", serde_json::to_string(stats).unwrap_or_default());
+        }
+    }
+
+    pub(super) fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}

@@ -1,0 +1,318 @@
+//! One optimisation step: a random batch, its SAT augmentations, the IMSAT loss, Adam.
+
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::{Tensor, TensorData};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+
+use super::progress::progress_bar;
+use super::{TrainConfig, TrainError, scale_pixels};
+use crate::backend::training_device;
+use crate::data::Images;
+use crate::knn::{Neighbours, nearest_neighbours};
+use crate::loss::{info_terms, kl_divergence};
+use crate::model::{Encoder, Norm};
+use crate::sat::{self, SatKind};
+
+/// Batch means of the loss terms of one step (means over the heads), and each head's loss.
+#[derive(Debug, Clone, Default)]
+pub struct StepLosses {
+    pub loss: f64,
+    pub sat: f64,
+    pub cond_entropy: f64,
+    pub marginal_entropy: f64,
+    pub pairwise_mi: f64,
+    pub head_losses: Vec<f64>,
+}
+
+/// Training state: the data (scaled), the per-sample SAT radii, the model and its optimizer.
+pub struct Trainer {
+    config: TrainConfig,
+    /// The scaled rows, which the loop also scores after each epoch.
+    pub(super) x: Vec<f32>,
+    pub(super) n: usize,
+    dim: usize,
+    rows: usize,
+    cols: usize,
+    eps: Vec<f32>,
+    neighbours: Option<Neighbours>,
+    /// Edited copies for the edits SAT: `per_item` views per item, u8.
+    edited: Option<(Vec<u8>, usize)>,
+    device: burn::tensor::Device,
+    rng: StdRng,
+    model: Encoder,
+    optim: burn::optim::ModuleOptimizer,
+}
+
+impl Trainer {
+    /// Check the settings, scale the data, compute the nearest-neighbour radii, and
+    /// initialise the encoder (seeded).
+    pub fn new(
+        config: &TrainConfig,
+        images: &Images,
+        show_progress: bool,
+    ) -> Result<Self, TrainError> {
+        Self::with_edits(config, images, None, show_progress)
+    }
+
+    /// Like [`Trainer::new`], with the bank of edited copies the edits SAT draws from
+    /// (`per_item` views of `images.dim()` bytes per image).
+    pub fn with_edits(
+        config: &TrainConfig,
+        images: &Images,
+        edited: Option<(Vec<u8>, usize)>,
+        show_progress: bool,
+    ) -> Result<Self, TrainError> {
+        config.validate(images.n)?;
+        if config.sat.contains(&SatKind::Edits) {
+            match &edited {
+                Some((v, k)) if *k > 0 && v.len() == images.n * k * images.dim() => {}
+                _ => {
+                    return Err(TrainError::Config(
+                        "the edits SAT needs a bank of edited copies of every item".into(),
+                    ));
+                }
+            }
+        }
+        let (n, dim) = (images.n, images.dim());
+        let (rows, cols) = match images.shape.as_slice() {
+            [r, c] => (*r, *c),
+            _ => (1, dim),
+        };
+        let x = scale_pixels(&images.pixels);
+        Self::from_rows(config, x, n, (rows, cols), edited, show_progress)
+    }
+
+    /// Like [`Trainer::new`], on `n` feature vectors of `dim` values (row-major, already in
+    /// the encoder's input scale: see [`crate::features`]). Only the SATs that need no pixels
+    /// (VAT, RPT, neighbour) apply.
+    pub fn from_features(
+        config: &TrainConfig,
+        x: Vec<f32>,
+        n: usize,
+        dim: usize,
+        show_progress: bool,
+    ) -> Result<Self, TrainError> {
+        config.validate(n)?;
+        if let Some(k) = config.sat.iter().find(|k| k.needs_pixels()) {
+            return Err(TrainError::Config(format!(
+                "the {} SAT needs pixels; feature vectors train with vat, rpt or neighbour",
+                k.as_str()
+            )));
+        }
+        if dim == 0 || x.len() != n * dim {
+            return Err(TrainError::Data(format!(
+                "{} values are not {n} rows of {dim}",
+                x.len()
+            )));
+        }
+        Self::from_rows(config, x, n, (1, dim), None, show_progress)
+    }
+
+    fn from_rows(
+        config: &TrainConfig,
+        x: Vec<f32>,
+        n: usize,
+        (rows, cols): (usize, usize),
+        edited: Option<(Vec<u8>, usize)>,
+        show_progress: bool,
+    ) -> Result<Self, TrainError> {
+        let dim = rows * cols;
+        let uses = |k| config.sat.contains(&k);
+        if uses(SatKind::Affine) && rows == 1 {
+            return Err(TrainError::Config("affine SAT needs 2-D images".into()));
+        }
+        let needs_nn = uses(SatKind::Vat) || uses(SatKind::Rpt) || uses(SatKind::Neighbour);
+        let neighbours: Option<Neighbours> = needs_nn.then(|| {
+            let pb = progress_bar(n as u64, "neighbours", show_progress);
+            nearest_neighbours(&x, n, dim, config.eps_neighbour, &pb)
+        });
+        let eps: Vec<f32> = match &neighbours {
+            Some(nn) => (0..n)
+                .map(|i| config.eps_scale as f32 * nn.kth_distance(i))
+                .collect(),
+            None => vec![0.0; n],
+        };
+        let device = training_device();
+        device.seed(config.seed);
+        if let Some(spec) = config.conv {
+            spec.check(rows, cols)
+                .map_err(|e| TrainError::Config(format!("conv front end: {e}")))?;
+        }
+        let model = Encoder::build(
+            dim,
+            config.conv.map(|s| (s, rows, cols)),
+            &config.hidden,
+            config.outputs,
+            config.heads,
+            &device,
+        );
+        Ok(Trainer {
+            config: config.clone(),
+            x,
+            n,
+            dim,
+            rows,
+            cols,
+            eps,
+            neighbours,
+            edited,
+            device,
+            rng: StdRng::seed_from_u64(config.seed),
+            model,
+            optim: AdamConfig::new().with_epsilon(1e-8).init(),
+        })
+    }
+
+    /// Steps in one epoch (one pass's worth of batches).
+    pub fn steps_per_epoch(&self) -> usize {
+        (self.n / self.config.batch).max(1)
+    }
+
+    /// The encoder in inference mode (running BatchNorm statistics), with every head.
+    pub fn inference_model(&self) -> Encoder {
+        self.model.valid()
+    }
+
+    fn rows_of(&self, ids: impl Iterator<Item = usize>) -> Vec<f32> {
+        ids.flat_map(|i| self.x[i * self.dim..(i + 1) * self.dim].iter().copied())
+            .collect()
+    }
+
+    /// The augmented batch for one SAT kind.
+    fn augment(
+        &mut self,
+        kind: SatKind,
+        idx: &[usize],
+        xb_host: &[f32],
+        xb: &Tensor<2>,
+        targets: &[Tensor<2>],
+        eps_b: &Tensor<2>,
+    ) -> Tensor<2> {
+        let (task, batch) = (self.config.task, self.config.batch);
+        match kind {
+            SatKind::Vat => {
+                let r =
+                    sat::vat_perturbation(task, &self.model, xb, targets, eps_b, self.config.xi);
+                xb.clone().add(r)
+            }
+            SatKind::Rpt => xb.clone().add(sat::random_perturbation(xb, eps_b)),
+            SatKind::Affine => {
+                let moved = sat::affine_distort(
+                    xb_host,
+                    self.rows,
+                    self.cols,
+                    self.config.affine,
+                    &mut self.rng,
+                );
+                sat::tensor_from_rows(moved, batch, &self.device)
+            }
+            SatKind::Neighbour => {
+                let nn = self
+                    .neighbours
+                    .as_ref()
+                    .expect("neighbours computed for this SAT kind");
+                let picks: Vec<usize> = idx
+                    .iter()
+                    .map(|&i| nn.of(i)[self.rng.random_range(0..nn.k)] as usize)
+                    .collect();
+                sat::tensor_from_rows(self.rows_of(picks.into_iter()), batch, &self.device)
+            }
+            SatKind::Edits => {
+                let (bank, per_item) = self.edited.as_ref().expect("checked in with_edits");
+                let d = self.dim;
+                let mut rows = Vec::with_capacity(idx.len() * d);
+                for &i in idx {
+                    let k = i * per_item + self.rng.random_range(0..*per_item);
+                    rows.extend(
+                        bank[k * d..(k + 1) * d]
+                            .iter()
+                            .map(|&p| p as f32 / 128.0 - 1.0),
+                    );
+                }
+                sat::tensor_from_rows(rows, batch, &self.device)
+            }
+        }
+    }
+
+    /// One optimisation step on a random batch: information terms on the clean pass, a KL
+    /// for each SAT kind, backward, Adam. Fails (naming the term) on a NaN or infinite loss.
+    pub fn step(&mut self) -> Result<StepLosses, (&'static str, f32)> {
+        let (task, batch) = (self.config.task, self.config.batch);
+        let idx = rand::seq::index::sample(&mut self.rng, self.n, batch).into_vec();
+        let xb_host = self.rows_of(idx.iter().copied());
+        let xb = sat::tensor_from_rows(xb_host.clone(), batch, &self.device);
+        let eps_host: Vec<f32> = idx.iter().map(|&i| self.eps[i]).collect();
+        let eps_b = Tensor::<2>::from_data(TensorData::new(eps_host, [batch, 1]), &self.device);
+
+        let heads = self.model.forward_heads(xb.clone(), Norm::Train);
+        let targets: Vec<Tensor<2>> = heads.iter().map(|l| l.clone().detach()).collect();
+        let infos: Vec<_> = heads.into_iter().map(|l| info_terms(task, l)).collect();
+
+        let mut sat_losses: Vec<Option<Tensor<1>>> = vec![None; targets.len()];
+        for kind in self.config.sat.clone() {
+            let augmented = self.augment(kind, &idx, &xb_host, &xb, &targets, &eps_b);
+            let outs = self.model.forward_heads(augmented, Norm::BatchOnly);
+            for ((acc, target), out) in sat_losses.iter_mut().zip(&targets).zip(outs) {
+                let kl = kl_divergence(task, target.clone(), out);
+                *acc = Some(match acc.take() {
+                    None => kl,
+                    Some(a) => a.add(kl),
+                });
+            }
+        }
+        let c = &self.config;
+        let scalar = |t: &Tensor<1>| t.to_data().try_into_vec::<f32>().expect("f32 scalar")[0];
+        let mut out = StepLosses::default();
+        let mut total: Option<Tensor<1>> = None;
+        for (sat_loss, info) in sat_losses.into_iter().zip(infos) {
+            let sat_loss = sat_loss.expect("at least one SAT kind");
+            let information = info
+                .cond_entropy
+                .clone()
+                .sub(info.marginal_entropy.clone().mul_scalar(c.mu))
+                .add(info.pairwise_mi.clone().mul_scalar(c.pairwise_mi_weight));
+            let loss = sat_loss.clone().add(information.mul_scalar(c.lam));
+            // The parts first, so that a divergence names the term that went bad, not the sum.
+            let mut v = [0f64; 5];
+            let terms = [
+                ("the SAT term", &sat_loss),
+                ("H(Y|X)", &info.cond_entropy),
+                ("H(Y)", &info.marginal_entropy),
+                ("the pairwise MI", &info.pairwise_mi),
+                ("the loss", &loss),
+            ];
+            for (slot, (term, t)) in terms.iter().enumerate() {
+                let value = scalar(t);
+                if !value.is_finite() {
+                    return Err((term, value));
+                }
+                v[slot] = value as f64;
+            }
+            out.sat += v[0];
+            out.cond_entropy += v[1];
+            out.marginal_entropy += v[2];
+            out.pairwise_mi += v[3];
+            out.loss += v[4];
+            out.head_losses.push(v[4]);
+            total = Some(match total {
+                None => loss,
+                Some(t) => t.add(loss),
+            });
+        }
+        let total = total.expect("at least one head");
+        let grads = GradientsParams::from_grads(total.backward(), &self.model);
+        self.model = self.optim.step(c.lr, self.model.clone(), grads);
+        let h = out.head_losses.len() as f64;
+        for v in [
+            &mut out.sat,
+            &mut out.cond_entropy,
+            &mut out.marginal_entropy,
+            &mut out.pairwise_mi,
+            &mut out.loss,
+        ] {
+            *v /= h;
+        }
+        Ok(out)
+    }
+}
