@@ -5,8 +5,8 @@ use std::io::Cursor;
 use std::path::Path;
 
 use anyhow::Context;
+use imsat_runtime::atomic_file::write_atomic;
 use imsat_runtime::code::Codes;
-use imsat_trainer::io::write_atomic;
 use npyz::{DType, NpyFile, NpyHeader, Order, WriterBuilder};
 
 use crate::cli::bad_input;

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::Context;
-use imsat_trainer::io::write_atomic;
+use imsat_runtime::atomic_file::write_atomic;
 use imsat_trainer::train::EpochStats;
 use plotters::prelude::*;
 

@@ -46,6 +46,8 @@ extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+#[cfg(feature = "std")]
+pub mod atomic_file;
 pub mod code;
 pub mod cpu;
 pub mod dedup;

@@ -198,7 +198,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
                   "seconds": dedup_seconds},
         "seconds": started.elapsed().as_secs_f64(),
     });
-    imsat_trainer::io::write_atomic(
+    imsat_runtime::atomic_file::write_atomic(
         &args.out.join("summary.json"),
         serde_json::to_string_pretty(&summary)?.as_bytes(),
     )?;

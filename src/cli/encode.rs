@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use imsat_runtime::atomic_file::write_atomic;
 use imsat_runtime::encoder::Encoded;
-use imsat_trainer::io::write_atomic;
 use serde_json::json;
 
 use super::common::model::encode_data;

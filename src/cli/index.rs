@@ -3,9 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use imsat_runtime::atomic_file::write_atomic;
 use imsat_runtime::code::Codes;
 use imsat_runtime::index::Index;
-use imsat_trainer::io::write_atomic;
 use serde_json::json;
 
 use super::common::codes::{read_npy_codes, read_raw_codes};

@@ -454,8 +454,12 @@ fn raw_imports_that_cannot_be_indexed() {
 fn train_flags_out_of_range() {
     let d = tmp();
     let imgs = images28(d.path());
-    let cases: [(&str, &str); 16] = [
+    let cases: [(&str, &str); 17] = [
         ("--task hash --bits 0", "--bits must be between 1 and"),
+        (
+            "--task hash --radius 3 --batch 5",
+            "--radius is the dedup radius of a photo model",
+        ),
         // 100000 bits used to abort with a 40 GB allocation in the pairwise-MI term.
         (
             "--task hash --bits 100000",

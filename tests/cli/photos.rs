@@ -61,6 +61,8 @@ fn photo_model() -> &'static Path {
             "0.25",
             "--edits",
             "jpeg,crop,rotate",
+            "--radius",
+            "7",
         ]));
         assert_eq!(report["photos_train"], 9);
         assert_eq!(report["photos_validation"], 3);
@@ -69,7 +71,9 @@ fn photo_model() -> &'static Path {
             serde_json::json!(["jpeg", "crop", "rotate"])
         );
         assert!(report["radius_at_fpr_1e-3"].is_u64(), "{report}");
-        assert!(report["radius_at_fpr_1e-4"].is_u64(), "{report}");
+        // --radius overrides the measured operating point, which is kept beside it.
+        assert_eq!(report["radius_at_fpr_1e-4"], 7, "{report}");
+        assert!(report["radius_measured_at_fpr_1e-4"].is_u64(), "{report}");
         assert!(report["validation"]["learned"]["moderate"]["tpr_at_fpr_1e-3"].is_f64());
         let held = std::fs::read_to_string(run.join("validation.txt")).unwrap();
         assert_eq!(held.lines().count(), 3);
@@ -112,8 +116,8 @@ fn a_photo_model_encodes_dedups_and_evaluates_with_its_own_view() {
         s(&model),
         s(dup.path()),
     ]));
-    assert!(
-        groups["radius"].is_u64(),
+    assert_eq!(
+        groups["radius"], 7,
         "the model's radius is printed: {groups}"
     );
     let members = groups["group_members"].as_array().unwrap();

@@ -134,11 +134,11 @@ fn every_cli_output_is_written_through_a_temporary_file() {
     // cannot happen (missing folder) leaves nothing either and reports an error.
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("report.json");
-    imsat_trainer::io::write_atomic(&p, b"old").unwrap();
-    imsat_trainer::io::write_atomic(&p, b"new").unwrap();
+    imsat_runtime::atomic_file::write_atomic(&p, b"old").unwrap();
+    imsat_runtime::atomic_file::write_atomic(&p, b"new").unwrap();
     assert_eq!(std::fs::read(&p).unwrap(), b"new");
     assert!(temporaries(dir.path()).is_empty());
-    assert!(imsat_trainer::io::write_atomic(&dir.path().join("no/x"), b"x").is_err());
+    assert!(imsat_runtime::atomic_file::write_atomic(&dir.path().join("no/x"), b"x").is_err());
 
     // The CLI modules write files only through `write_atomic`, `Index::save` or the
     // exporter (which uses `write_atomic`): no direct `fs::write` / `File::create`.

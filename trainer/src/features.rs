@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use tract_onnx::pb;
 
 use crate::export::{self, Dense, ExportError, ModelInfo};
-use crate::io::write_atomic;
 use crate::train::Trained;
+use imsat_runtime::atomic_file::write_atomic;
 
 /// The metadata key and value saying the input is feature vectors, and the graph input's
 /// name: the runtime's contract.

@@ -12,7 +12,6 @@ pub mod copy_detection;
 pub mod edits;
 pub mod export;
 pub mod features;
-pub mod io;
 pub mod knn;
 pub mod loss;
 pub mod metrics;

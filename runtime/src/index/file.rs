@@ -3,10 +3,9 @@
 
 use super::format::{IdCollector, check_header, header_bytes, words_from_le};
 use super::*;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::fs::File;
+use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Why an index file could not be read or written; always names the file.
 #[derive(Debug, thiserror::Error)]
@@ -88,54 +87,15 @@ fn write_index<W: Write>(index: &Index, w: W) -> io::Result<W> {
     Ok(h.inner)
 }
 
-/// A fresh temporary path next to `path`.
-fn temp_path(path: &Path) -> io::Result<PathBuf> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path does not name a file"))?;
-    let mut tmp = std::ffi::OsString::from(".");
-    tmp.push(name);
-    tmp.push(std::format!(
-        ".{}-{}.tmp",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    Ok(path.with_file_name(tmp))
-}
-
-/// Writes to a temporary file beside `path`, syncs it, and renames it over `path`.
+/// Writes `index` to `path` atomically (temporary file, sync, rename).
 fn write_atomically(path: &Path, index: &Index) -> std::result::Result<(), FileError> {
-    let tmp = temp_path(path).map_err(io_err(path, "choose a temporary file for"))?;
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .map_err(io_err(&tmp, "create"))?;
-    let written = write_index(index, BufWriter::with_capacity(1 << 16, file))
-        .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
-        .and_then(|f| f.sync_all());
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(io_err(&tmp, "write")(e));
-    }
-    if let Err(e) = fs::rename(&tmp, path) {
-        let _ = fs::remove_file(&tmp);
-        return Err(io_err(path, "replace")(e));
-    }
-    // Make the rename itself durable where the platform allows it.
-    #[cfg(unix)]
-    if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
+    crate::atomic_file::write_with(path, |w| write_index(index, w).map(|_| ())).map_err(|e| {
+        FileError::Io {
+            path: e.path,
+            action: e.step.verb(),
+            source: e.source,
         }
-    }
-    Ok(())
+    })
 }
 
 fn read_words<R: Read>(r: &mut R, n: usize, crc: &mut crc32fast::Hasher) -> io::Result<Vec<u64>> {

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use anyhow::Context;
 use imsat_data::idx;
+use imsat_runtime::atomic_file::write_atomic;
 use imsat_trainer::export::{Exported, write_models};
-use imsat_trainer::io::write_atomic;
 use imsat_trainer::loss::Task;
 use imsat_trainer::train::{Quality, Trained};
 use serde_json::json;

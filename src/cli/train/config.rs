@@ -137,6 +137,11 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
         }
         _ => TrainConfig::cluster(args.classes),
     };
+    if args.radius.is_some() && c.photos.is_none() {
+        return Err(bad_input(
+            "--radius is the dedup radius of a photo model: --data must be a folder of photos",
+        ));
+    }
     if let Some(p) = c.photos.as_mut() {
         if !(4..=256).contains(&args.view_size) {
             return Err(bad_input(format!(
@@ -148,6 +153,13 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
             return Err(bad_input(
                 "--items-per-photo and --edits-per-item must be at least 1",
             ));
+        }
+        if args.radius.is_some_and(|r| r as usize > c.outputs) {
+            return Err(bad_input(format!(
+                "--radius {} is more than the {} bits of a code",
+                args.radius.unwrap_or(0),
+                c.outputs
+            )));
         }
         if !(0.0..0.9).contains(&args.holdout) {
             return Err(bad_input(format!(

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use imsat_data::idx;
+use imsat_runtime::atomic_file::write_atomic;
 use imsat_trainer::features::Scaling;
-use imsat_trainer::io::write_atomic;
 use imsat_trainer::photo_set::PhotoSetConfig;
 use imsat_trainer::train::{TrainConfig, train, train_features};
 use serde_json::json;
@@ -27,8 +27,8 @@ pub struct Args {
     #[arg(long, value_parser = ["cluster", "hash"], required_unless_present = "config")]
     pub task: Option<String>,
     /// Reproduce a run: every setting (task, widths, SATs, epochs, seed, view, photo items)
-    /// from the `config.json` of its folder; only --data, --labels, --out, --limit, --groups
-    /// and --holdout are taken from the command line.
+    /// from the `config.json` of its folder; only --data, --labels, --out, --limit, --groups,
+    /// --holdout and --radius are taken from the command line.
     #[arg(long, conflicts_with_all = TUNABLES)]
     pub config: Option<PathBuf>,
     /// Number of clusters (cluster task).
@@ -131,6 +131,11 @@ pub struct Args {
     /// is its own group.
     #[arg(long)]
     pub groups: Option<PathBuf>,
+    /// Photos: the dedup radius written into the model. Default: the Hamming threshold at
+    /// FPR 1e-4 on the moderate edits of the validation photos (of the training photos with
+    /// --holdout 0, where it is optimistic: set it from a held-out estimate).
+    #[arg(long)]
+    pub radius: Option<u32>,
 }
 
 /// Train on `.npy` feature vectors: the model (f32 only) takes the raw features; the

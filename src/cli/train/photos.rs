@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use image::RgbImage;
 use imsat_data::photos::read_photo_folder;
+use imsat_runtime::atomic_file::write_atomic;
 use imsat_runtime::code::Codes;
 use imsat_runtime::view::View;
 use imsat_trainer::copy_detection::Strength;
-use imsat_trainer::io::write_atomic;
 use imsat_trainer::photo_set::{build_photo_set, view_of};
 use imsat_trainer::train::{TrainConfig, predict_logits, progress_bar, scale_pixels, train_photos};
 use rand::seq::SliceRandom;
@@ -141,7 +141,8 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
     })?;
     let moderate = score.groups.get(&Strength::Moderate);
     let radius_1e3 = moderate.and_then(|g| g.at_1e3.threshold).unwrap_or(0);
-    let radius = moderate.and_then(|g| g.at_1e4.threshold).unwrap_or(0);
+    let measured = moderate.and_then(|g| g.at_1e4.threshold).unwrap_or(0);
+    let radius = args.radius.unwrap_or(measured);
     let extra = json!({
         "photos_train": distinct_photos(&set.photo_of),
         "photos_validation": if scored_on == "validation photos" { bench.originals.len() } else { 0 },
@@ -150,6 +151,7 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
         "edits": photo_config.edits.iter().map(|e| e.name()).collect::<Vec<_>>(),
         "radius_at_fpr_1e-3": radius_1e3,
         RADIUS_KEY: radius,
+        "radius_measured_at_fpr_1e-4": measured,
         "validation": { "scored_on": scored_on, "learned": score_json(&score) },
     });
     let (report, _) = save_run(&trained, &set.items, &args.out, &extra)?;

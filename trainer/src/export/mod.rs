@@ -31,8 +31,8 @@ pub use onnx::{ModelInfo, f32_model, int8_model, to_bytes};
 pub use quantize::{QuantDense, quantize_layers};
 
 use crate::data::Images;
-use crate::io::write_atomic;
 use crate::train::{Trained, scale_pixels};
+use imsat_runtime::atomic_file::write_atomic;
 
 /// The metadata keys and I/O names every exported model carries: the runtime's, so that
 /// what the trainer writes is what every encoder reads.
