@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# Train, export, evaluate and document the shipped photo model, photo64: a 64-bit
-# copy-detection hash learned from the bundled real photos (../shared/data/photos/train),
-# with a validation split by photo group (the photos of one picture held out together).
+# Train, estimate and document the shipped photo model, photo64: a 64-bit copy-detection
+# hash learned from the bundled real photos (../shared/data/photos/train).
 #
 #   models/build_photo.sh                 # photo64, the training defaults, seed 0
 #   TRAIN_FLAGS="--epochs 50" MODELS_DIR=/tmp/m models/build_photo.sh   # a quick dry run
+#   CV_WORK=/tmp/cv/base models/build_photo.sh   # reuse a finished models/cv_photo.sh run
+#
+# Two steps. (1) The estimate: models/cv_photo.sh trains the same recipe on 3/4 of the photo
+# groups four times and scores the held-out quarter each time (int8 against pHash and dHash),
+# so every photo is scored once by a model that never saw it; its median threshold at FPR
+# 1e-4 becomes the dedup radius. (2) The shipped model: the same recipe on all 182 photos
+# (more pictures than any fold saw), with that radius.
 #
 # Writes MODELS_DIR/photo64.onnx, photo64.int8.onnx and photo64.md (the card), and keeps the
-# training folder (report, config, history, curves, validation.txt) in RUNS_DIR/photo64.
+# training folder (report, config, history, curves) in RUNS_DIR/photo64.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,40 +27,53 @@ name=photo64
 cargo build --release --quiet
 IMSAT=target/release/imsat
 mkdir -p "$MODELS_DIR" "$RUNS_DIR"
+
+# (1) The group 4-fold estimate.
+if [ -z "${CV_WORK:-}" ]; then
+  CV_WORK=$(mktemp -d)
+  # shellcheck disable=SC2086
+  WORK="$CV_WORK" SEED="$SEED" models/cv_photo.sh $TRAIN_FLAGS >&2
+fi
+radius=$(python3 -c '
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+print(int(statistics.median_low(r["threshold_1e-4"] for r in rows)))' "$CV_WORK/folds.jsonl")
+
+# (2) The shipped model, on every photo.
 run="$RUNS_DIR/$name"
 # shellcheck disable=SC2086
-cmd=("$IMSAT" --quiet train --task hash --bits 64 --data "$PHOTOS/train" --groups "$PHOTOS/manifest.csv" --seed "$SEED" --out "$run" $TRAIN_FLAGS)
+cmd=("$IMSAT" --quiet train --task hash --bits 64 --data "$PHOTOS/train" --holdout 0 \
+  --radius "$radius" --seed "$SEED" --out "$run" $TRAIN_FLAGS)
 echo "== $name: ${cmd[*]}" >&2
 start=$(date +%s)
 "${cmd[@]}" >/dev/null
 train_seconds=$(( $(date +%s) - start ))
 cp "$run/model.onnx" "$MODELS_DIR/$name.onnx"
 cp "$run/model.int8.onnx" "$MODELS_DIR/$name.int8.onnx"
-
-# The held-out photos, as a folder, for the copy-detection evaluation.
-valid=$(mktemp -d)
-trap 'rm -rf "$valid"' EXIT
-while read -r f; do ln -s "$(realpath "$f")" "$valid/"; done < "$run/validation.txt"
-eval_int8=$("$IMSAT" eval --task copy-detection --model "$MODELS_DIR/$name.int8.onnx" \
-  --reference "$MODELS_DIR/$name.onnx" --data "$valid")
-eval_f32=$("$IMSAT" eval --task copy-detection --model "$MODELS_DIR/$name.onnx" --data "$valid")
+# In-sample check of the int8 export (agreement with f32, encode cost) on the training photos.
+in_sample=$("$IMSAT" eval --task copy-detection --model "$MODELS_DIR/$name.int8.onnx" \
+  --reference "$MODELS_DIR/$name.onnx" --data "$PHOTOS/train")
 
 size_f32=$(stat -c %s "$MODELS_DIR/$name.onnx")
 size_int8=$(stat -c %s "$MODELS_DIR/$name.int8.onnx")
-python3 - "$MODELS_DIR/$name.md" "$run/report.json" "$eval_int8" "$eval_f32" "${cmd[*]}" \
+python3 - "$MODELS_DIR/$name.md" "$run/report.json" "$CV_WORK" "$in_sample" "${cmd[*]}" \
   "$train_seconds" "$SEED" "$size_f32" "$size_int8" \
   "$(sha256sum "$MODELS_DIR/$name.onnx" | cut -d' ' -f1)" \
   "$(sha256sum "$MODELS_DIR/$name.int8.onnx" | cut -d' ' -f1)" \
-  "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" "$(wc -l < "$run/validation.txt")" <<'PY'
-import json, sys, datetime
-(out, report_path, eval_int8, eval_f32, command, seconds, seed, size_f32, size_int8,
- sha_f32, sha_int8, commit, n_valid) = sys.argv[1:]
+  "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" "$TRAIN_FLAGS" <<'PY'
+import json, sys, datetime, glob, os, statistics
+(out, report_path, cv, in_sample, command, seconds, seed, size_f32, size_int8,
+ sha_f32, sha_int8, commit, flags) = sys.argv[1:]
 report = json.load(open(report_path))
-e8, e32 = json.loads(eval_int8), json.loads(eval_f32)
-def row(h, group):
-    g = h[group]
-    return (f"| {h['name']} | {g['tpr_at_fpr_1e-3']:.3f} | {g['tpr_at_fpr_1e-4']:.3f} | "
-            f"{g['map']:.3f} | {g['threshold_at_fpr_1e-3']} | {g['negative_pairs']:,} |")
+ins = json.loads(in_sample)
+folds = []
+for k in range(len(glob.glob(os.path.join(cv, "fold*/eval.json")))):
+    folds.append(json.load(open(os.path.join(cv, f"fold{k}", "eval.json"))))
+names = ["learned", "phash", "dhash"]
+def h(e, i):
+    return e["hashes"][i]
+def mean(vals):
+    return sum(vals) / len(vals)
 conv = report.get("conv")
 if conv:
     k, g = conv["kernel"], conv["grid"]
@@ -62,39 +81,61 @@ if conv:
                f"to a {g}x{g} grid, then a linear layer to the bits (exported as two dense layers)")
 else:
     network = "linear encoder"
-lines = [f"# Model card: photo64", "",
+side = report['view'].split('-')[2].replace('x', '*')
+lines = ["# Model card: photo64", "",
  "| | |", "|---|---|",
  f"| What | IMSAT copy-detection hash, 64 bits, {network} on the view below |",
- f"| Files | `photo64.onnx` (f32, {int(size_f32):,} bytes), `photo64.int8.onnx` (int8, {int(size_int8):,} bytes, {int(size_int8)/int(size_f32):.3f}x) |",
+ f"| Files | `photo64.onnx` (f32, {int(size_f32):,} bytes), `photo64.int8.onnx` (int8, one weight scale per output column, {int(size_int8):,} bytes, {int(size_int8)/int(size_f32):.3f}x) |",
  f"| SHA-256 | f32 `{sha_f32}`<br>int8 `{sha_int8}` |",
- f"| Input | a photo of any size through the view `{report['view']}` (metadata `imsat.view`: BT.601 luma, area resize, contrast normalized), then `pixels` f32 `[N, {report['view'].split('-')[2].replace('x','*')}]` |",
+ f"| Input | a photo of any size through the view `{report['view']}` (metadata `imsat.view`: BT.601 luma, area resize, contrast normalized), then `pixels` f32 `[N, {side}]` |",
  "| Output | `logits` f32 `[N, 64]`; bit p = logit p > 0 |",
- f"| Data | `../shared/data/photos/train`: {report['photos_train']} photos for training, {n_valid} held out by group for validation (`validation.txt` of the run) |",
+ f"| Data | all {report['photos_train']} photos of `../shared/data/photos/train` ({report['items']} items: each photo and random crops of it) |",
  f"| Edits learned (SAT) | {', '.join(report['edits'])} (flip not included) |",
- f"| Dedup radius | {report['radius_at_fpr_1e-4']} (Hamming threshold at FPR 1e-4 on the validation photos' moderate edits; `imsat dedup` uses it by default; {report['radius_at_fpr_1e-3']} at FPR 1e-3) |",
+ f"| Dedup radius | {report['radius_at_fpr_1e-4']}: the median over the {len(folds)} folds below of the Hamming threshold at FPR 1e-4 on held-out photos' moderate edits (`imsat dedup` uses it by default) |",
  f"| Seed | {seed} |",
  f"| Trained | {datetime.date.today()}, commit {commit}, {seconds} s on 2 cores |",
- "", "## Command", "", "```", command, "```", "",
- "## Copy detection on the held-out photos (`imsat eval --task copy-detection`, seed 0)", "",
- "TPR at FPR 1e-3 / 1e-4, mAP of finding the original, the Hamming threshold at FPR 1e-3 and the number of negative pairs behind it.", ""]
-for group in ["moderate", "strong"]:
-    lines += [f"{group.capitalize()} edits:", "",
-              "| hash | TPR@1e-3 | TPR@1e-4 | mAP | threshold | negative pairs |", "|---|---|---|---|---|---|"]
-    lines += [row(h, group) for h in e8["hashes"]]
-    lines += [row(e32["hashes"][0], group).replace("| photo64.onnx", "| photo64.onnx (f32)"), ""]
-lines += ["Per edit (TPR at FPR 1e-3, int8 / pHash / dHash):", "", "| edit | photo64 int8 | pHash | dHash |", "|---|---|---|---|"]
+ "", "## Command", "", "```", f"models/cv_photo.sh {flags}".rstrip() + "   # the estimate below", command, "```", "",
+ f"## Copy detection on photos the model never saw: group {len(folds)}-fold estimate (`models/cv_photo.sh`)", "",
+ f"The photo groups (the tiles of one picture) are dealt into {len(folds)} folds; for each fold the same recipe is "
+ "trained on the other folds and `imsat eval --task copy-detection` scores its int8 model on the held-out photos "
+ "(20 edited copies each, JPEG q90), with pHash (`Median` + DCT) and dHash (`Gradient`) of `image_hasher` in the same run. "
+ "TPR at FPR 1e-3 over pairs of different photos; the shipped model saw every photo, so this is the estimate for new photos.", "",
+ "| fold | photos | negative pairs (moderate / strong) | photo64 int8 moderate | strong | pHash moderate | strong | dHash moderate | strong | int8 bits = f32 |",
+ "|---|---|---|---|---|---|---|---|---|---|"]
+for k, e in enumerate(folds):
+    row = [str(k), str(e["photos"]), f"{h(e,0)['moderate']['negative_pairs']:,} / {h(e,0)['strong']['negative_pairs']:,}"]
+    for i in range(3):
+        row += [f"{h(e,i)['moderate']['tpr_at_fpr_1e-3']:.3f}", f"{h(e,i)['strong']['tpr_at_fpr_1e-3']:.3f}"]
+    row.append(f"{100*e['bits_equal_to_reference']:.2f}%")
+    lines.append("| " + " | ".join(row) + " |")
+row = ["**mean**", str(sum(e["photos"] for e in folds)), ""]
+for i in range(3):
+    for g in ("moderate", "strong"):
+        row.append(f"**{mean([h(e,i)[g]['tpr_at_fpr_1e-3'] for e in folds]):.3f}**")
+row.append(f"**{100*mean([e['bits_equal_to_reference'] for e in folds]):.2f}%**")
+lines.append("| " + " | ".join(row) + " |")
+lines += ["", "Mean over folds of TPR at FPR 1e-4 and mAP of the original:", "",
+          "| hash | moderate TPR@1e-4 | moderate mAP | strong TPR@1e-4 | strong mAP |", "|---|---|---|---|---|"]
+for i, n in enumerate(["photo64 int8", "pHash", "dHash"]):
+    v = [mean([h(e,i)[g][m] for e in folds]) for g, m in
+         [("moderate", "tpr_at_fpr_1e-4"), ("moderate", "map"), ("strong", "tpr_at_fpr_1e-4"), ("strong", "map")]]
+    lines.append(f"| {n} | " + " | ".join(f"{x:.3f}" for x in v) + " |")
+lines += ["", "Per edit, mean over folds of TPR at FPR 1e-3 (photo64 int8 / pHash / dHash):", "",
+          "| edit | photo64 int8 | pHash | dHash |", "|---|---|---|---|"]
 for group in ["moderate", "strong", "flip"]:
-    for edit in e8["hashes"][0][group]["tpr_per_edit_at_fpr_1e-3"]:
-        vals = [h[group]["tpr_per_edit_at_fpr_1e-3"][edit] for h in e8["hashes"]]
+    for edit in h(folds[0], 0)[group]["tpr_per_edit_at_fpr_1e-3"]:
+        vals = [mean([h(e,i)[group]["tpr_per_edit_at_fpr_1e-3"][edit] for e in folds]) for i in range(3)]
         lines.append(f"| {edit} | " + " | ".join(f"{v:.3f}" for v in vals) + " |")
-lines += ["", f"int8 against f32: {e8['bits_equal_to_reference']*100:.2f}% of code bits equal on the validation photos.",
-          f"Encode cost per photo, end to end from the JPEG file (decode + view + encode, one thread): photo64 int8 {e8['encode_ms_per_photo']['model']:.2f} ms, pHash {e8['encode_ms_per_photo']['phash']:.2f} ms.",
-          "", "## Training report", "", "```json", json.dumps(report), "```", "",
-          "## Evaluation output (int8)", "", "```json", eval_int8.strip(), "```", "",
-          "## Limits", "",
-          "Trained on 145 photos (mostly landscapes, wallpapers and test images from Debian packages and two Python wheels). "
-          "The validation split is small (about 37 photos): TPR differences of 0.01 are within its noise. "
-          "A mirrored copy is not a near-duplicate for this model (flip was not in its edit family); train with `--edits` including `flip` for that."]
+enc = mean([e["encode_ms_per_photo"]["model"] for e in folds]), mean([e["encode_ms_per_photo"]["phash"] for e in folds])
+lines += ["",
+  f"The shipped int8 model against its f32 model on the training photos' copies: {100*ins['bits_equal_to_reference']:.2f}% of code bits equal.",
+  f"Encode cost per photo, end to end from the JPEG file (decode + view + encode, one thread, mean over the folds' runs): photo64 int8 {enc[0]:.2f} ms, pHash {enc[1]:.2f} ms.",
+  "", "## Training report", "", "```json", json.dumps(report), "```", "",
+  "## Limits", "",
+  f"Trained on {report['photos_train']} photos (mostly landscapes, wallpapers and test images from Debian packages and two Python wheels). "
+  "Each fold holds out 29 to 56 photos: TPR differences of 0.01-0.02 between settings are within the spread of the folds. "
+  "On pictures unlike these (drawings, flat wallpapers) the learned hash was measured at pHash's level or below (README). "
+  "A mirrored copy is not a near-duplicate for this model (flip was not in its edit family); train with `--edits` including `flip` for that."]
 open(out, "w").write("\n".join(lines) + "\n")
 PY
 echo "== $name done: $MODELS_DIR/$name.md" >&2
