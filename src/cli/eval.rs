@@ -10,7 +10,9 @@ use imsat_trainer::train::{Quality, SPLIT_SEED, evaluate_logits};
 use serde_json::json;
 
 use super::common::codes::read_npy_codes;
-use super::common::model::{agreement, model_logits, open_model, takes_features};
+use super::common::model::{
+    agreement, model_logits, open_model, read_features_for, takes_features,
+};
 use super::common::{Ctx, bad_input, copy_detection};
 
 #[derive(clap::Args)]
@@ -123,16 +125,7 @@ fn run_features(
     data: &Path,
     labels_path: &Path,
 ) -> anyhow::Result<()> {
-    let f = crate::npy::read_features(data)?;
-    if f.d != enc.input_dim() {
-        return Err(bad_input(format!(
-            "{}: rows of {} features do not fit model {}, which takes {}",
-            data.display(),
-            f.d,
-            model.display(),
-            enc.input_dim()
-        )));
-    }
+    let f = read_features_for(enc, model, data)?;
     let labels = read_labels(labels_path)?;
     if labels.len() != f.n {
         return Err(bad_input(format!(

@@ -83,6 +83,22 @@ pub fn encode_data(model: &Path, data: &Path) -> anyhow::Result<(Encoder, Encode
             data.display()
         )));
     }
+    let f = read_features_for(&enc, model, data)?;
+    let started = Instant::now();
+    let logits = enc.logits_f32(&f.x)?;
+    let encoded = match enc.task() {
+        Task::Hash => Encoded::Codes(Codes::from_logits(enc.outputs(), &logits)?),
+        Task::Cluster => Encoded::Clusters(argmax_rows(&logits, enc.outputs())?),
+    };
+    Ok((enc, encoded, f.n, started.elapsed().as_secs_f64()))
+}
+
+/// The `.npy` features of `data`, checked to fit the model's input width.
+pub fn read_features_for(
+    enc: &Encoder,
+    model: &Path,
+    data: &Path,
+) -> anyhow::Result<crate::npy::Features> {
     let f = crate::npy::read_features(data)?;
     if f.d != enc.input_dim() {
         return Err(bad_input(format!(
@@ -93,13 +109,7 @@ pub fn encode_data(model: &Path, data: &Path) -> anyhow::Result<(Encoder, Encode
             enc.input_dim()
         )));
     }
-    let started = Instant::now();
-    let logits = enc.logits_f32(&f.x)?;
-    let encoded = match enc.task() {
-        Task::Hash => Encoded::Codes(Codes::from_logits(enc.outputs(), &logits)?),
-        Task::Cluster => Encoded::Clusters(argmax_rows(&logits, enc.outputs())?),
-    };
-    Ok((enc, encoded, f.n, started.elapsed().as_secs_f64()))
+    Ok(f)
 }
 
 /// Open a model and read images that fit it (both checked: bad input is exit status 2).
