@@ -1,0 +1,49 @@
+//! Encoding throughput of a shipped model through the runtime encoder, one thread, at a few
+//! batch sizes, on the bundled digits: the imsat half of `examples/speed/run.sh`, which
+//! times onnxruntime on the same file right after.
+//!
+//!     cargo run --release --example encode_speed -- models/hash16.int8.onnx 1,64,1024
+//!
+//! Prints one JSON line per batch size: images per second over the 10,000 digits (best of
+//! 3 passes, so a busy machine's hiccups do not count).
+
+use std::path::Path;
+use std::time::Instant;
+
+use imsat_data::idx::read_idx_images;
+use imsat_runtime::encoder::Encoder;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let model = args.first().ok_or("usage: encode_speed MODEL [BATCHES]")?;
+    let batches: Vec<usize> = args
+        .get(1)
+        .map(String::as_str)
+        .unwrap_or("1,64,1024")
+        .split(',')
+        .map(|b| b.parse())
+        .collect::<Result<_, _>>()?;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let images = read_idx_images(root.join("data/mnist10k/images-idx3-ubyte.gz"))?;
+    let enc = Encoder::open(model)?;
+    let d = images.dim();
+    for &batch in &batches {
+        if batch == 0 {
+            return Err("a batch size must be at least 1".into());
+        }
+        let mut best = f64::INFINITY;
+        for _ in 0..3 {
+            let started = Instant::now();
+            for chunk in images.pixels.chunks(batch * d) {
+                std::hint::black_box(enc.logits(chunk)?);
+            }
+            best = best.min(started.elapsed().as_secs_f64());
+        }
+        println!(
+            "{{\"engine\":\"imsat\",\"model\":\"{model}\",\"int8\":{},\"batch\":{batch},\"images_per_second\":{:.0}}}",
+            enc.info().int8,
+            images.n as f64 / best
+        );
+    }
+    Ok(())
+}

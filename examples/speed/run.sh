@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Encoding throughput, imsat (runtime encoder) against onnxruntime on the same ONNX files,
+# one thread each, pinned to the same core, one after the other; batch 1, 64 and 1024 over
+# the 10,000 bundled digits (best of 3 passes). Needs `python3 -m pip install onnxruntime numpy`.
+#
+#   examples/speed/run.sh                       # hash16 f32 and int8
+#   examples/speed/run.sh models/cluster10.onnx
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+models=("$@")
+[ ${#models[@]} -gt 0 ] || models=(models/hash16.onnx models/hash16.int8.onnx)
+cargo build --release --quiet --example encode_speed
+grep -m1 "model name" /proc/cpuinfo >&2 || true
+for m in "${models[@]}"; do
+  taskset -c 0 target/release/examples/encode_speed "$m" 1,64,1024
+  OMP_NUM_THREADS=1 taskset -c 0 python3 - "$m" <<'PY'
+import gzip, json, sys, time
+import numpy as np, onnxruntime as ort
+model = sys.argv[1]
+raw = gzip.open("data/mnist10k/images-idx3-ubyte.gz").read()
+x = np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 784).astype(np.float32)
+o = ort.SessionOptions()
+o.intra_op_num_threads = 1
+o.inter_op_num_threads = 1
+s = ort.InferenceSession(model, o, providers=["CPUExecutionProvider"])
+for batch in (1, 64, 1024):
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        for i in range(0, len(x), batch):
+            s.run(["logits"], {"pixels": x[i:i + batch]})
+        best = min(best, time.perf_counter() - t)
+    print(json.dumps({"engine": "onnxruntime " + ort.__version__, "model": model,
+                      "batch": batch, "images_per_second": round(len(x) / best)}))
+PY
+done
