@@ -252,7 +252,12 @@ impl Encoder {
     /// Logits (row-major, `outputs` per image) of u8 images (`input_dim` bytes each).
     pub fn logits(&self, images: &[u8]) -> Result<Vec<f32>, EncoderError> {
         if let Some(native) = self.native.as_ref().filter(|_| self.use_native) {
-            return self.native_logits(native, images);
+            let (n, d) = (self.rows(images.len())?, self.input_dim());
+            let mut out = Vec::with_capacity(n * self.outputs());
+            for chunk in images.chunks(MAX_ROWS_PER_RUN * d) {
+                out.extend(native.logits_u8(chunk, chunk.len() / d));
+            }
+            return Ok(out);
         }
         let pixels: Vec<f32> = images.iter().map(|&p| p as f32).collect();
         self.logits_f32(&pixels)
