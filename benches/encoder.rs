@@ -39,8 +39,10 @@ fn models(dir: &Path, pixels: &[u8], n: usize) -> (Encoder, Encoder) {
         task: Task::Hash,
         outputs: 16,
         input_shape: vec![28, 28],
-        report_json: "{}".into(),
+        int8: false,
+        report: "{}".into(),
         view: None,
+        input: imsat_runtime::format::Input::Pixels,
     };
     let calib = n.min(2000);
     let quant =

@@ -208,8 +208,7 @@ pub fn score(
     edits: &[ProtocolEdit],
 ) -> HashScore {
     let code = |v: &[u64], i: usize| -> Vec<u64> { v[i * words..(i + 1) * words].to_vec() };
-    let dist =
-        |a: &[u64], b: &[u64]| -> u32 { a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum() };
+    let dist = imsat_runtime::hamming::distance;
     let n_orig = originals.len() / words.max(1);
     let mut groups = BTreeMap::new();
     for strength in [Strength::Moderate, Strength::Strong, Strength::Flip] {

@@ -17,12 +17,9 @@ use crate::export::{self, Dense, ExportError, ModelInfo};
 use crate::train::Trained;
 use imsat_runtime::atomic_file::write_atomic;
 
-/// The metadata key and value saying the input is feature vectors, and the graph input's
-/// name: the runtime's contract.
+/// The graph input's name for feature models: the runtime's contract (the metadata says
+/// `imsat.input = features`, written by the runtime's `ModelInfo::to_metadata`).
 pub use imsat_runtime::format::FEATURES_INPUT_NAME as INPUT_NAME;
-pub use imsat_runtime::format::keys::INPUT as INPUT_KEY;
-/// Value of [`INPUT_KEY`] for feature models.
-pub const INPUT_FEATURES: &str = imsat_runtime::format::Input::Features.as_str();
 
 /// The per-dimension mean and the global scale: training sees `(x - mean) / scale`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -113,8 +110,10 @@ pub fn f32_model(
         task: trained.config.task,
         outputs: trained.config.outputs,
         input_shape: vec![d],
-        report_json: report_json.to_string(),
+        int8: false,
+        report: report_json.to_string(),
         view: None,
+        input: imsat_runtime::format::Input::Features,
     };
     let mut model = export::f32_model(&layers, &info)?;
     let graph = model
@@ -148,10 +147,6 @@ pub fn f32_model(
         }
     }
     model.doc_string = format!("IMSAT encoder: features (f32 [N, {d}]) -> logits");
-    model.metadata_props.push(pb::StringStringEntryProto {
-        key: INPUT_KEY.into(),
-        value: INPUT_FEATURES.into(),
-    });
     Ok(model)
 }
 

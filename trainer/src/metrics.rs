@@ -1,6 +1,7 @@
 //! Evaluation: clustering accuracy and NMI; retrieval mAP, precision@500 and precision within
 //! Hamming radius 2, with the protocol of the IMSAT paper's code.
 
+use imsat_runtime::hamming::distance as hamming;
 use pathfinding::kuhn_munkres::kuhn_munkres;
 use pathfinding::matrix::Matrix;
 use rand::SeedableRng;
@@ -102,11 +103,6 @@ pub struct Retrieval {
     pub map: f64,
     pub precision_at_500: f64,
     pub precision_within_r2: f64,
-}
-
-/// Hamming distance between packed codes of `words` u64 words each.
-fn hamming(a: &[u64], b: &[u64]) -> u32 {
-    a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()
 }
 
 /// mAP (ties share one threshold step, as scikit-learn's `average_precision_score` on scores

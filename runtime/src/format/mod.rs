@@ -10,6 +10,7 @@ pub mod onnx;
 
 use alloc::format;
 use alloc::string::String;
+use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::view::View;
@@ -131,6 +132,33 @@ impl ModelInfo {
 
     /// Read the metadata through `get` (key to value). The error says what is missing or
     /// wrong, in words a user can act on.
+    /// The metadata entries that describe this model, in the order the trainer writes them;
+    /// `quantization` is the int8 model's note on how it was quantized. What
+    /// [`ModelInfo::from_metadata`] reads back is this `ModelInfo`.
+    pub fn to_metadata(&self, quantization: Option<&str>) -> Vec<(&'static str, String)> {
+        let mut props = vec![
+            (keys::TASK, String::from(self.task.as_str())),
+            (keys::OUTPUTS, format!("{}", self.outputs)),
+            (keys::INPUT_SHAPE, self.shape_text()),
+            (keys::FORMAT_VERSION, String::from(FORMAT_VERSION)),
+            (keys::REPORT, self.report.clone()),
+            (
+                keys::INT8,
+                String::from(if self.int8 { "true" } else { "false" }),
+            ),
+        ];
+        if let Some(q) = quantization {
+            props.push((keys::QUANTIZATION, String::from(q)));
+        }
+        if let Some(v) = &self.view {
+            props.push((keys::VIEW, v.to_metadata()));
+        }
+        if self.input == Input::Features {
+            props.push((keys::INPUT, String::from(self.input.as_str())));
+        }
+        props
+    }
+
     pub fn from_metadata<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<ModelInfo, String> {
         let need = |key: &str| get(key).ok_or_else(|| format!("metadata `{key}` is missing"));
         let version = need(keys::FORMAT_VERSION)?;
@@ -236,6 +264,48 @@ pub fn argmax_rows(logits: &[f32], k: usize) -> Result<Vec<u32>, crate::error::E
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metadata_round_trips() {
+        let digits = ModelInfo {
+            task: Task::Hash,
+            outputs: 16,
+            input_shape: vec![28, 28],
+            int8: true,
+            report: String::from("{\"map\":0.78}"),
+            view: None,
+            input: Input::Pixels,
+        };
+        let photos = ModelInfo {
+            task: Task::Hash,
+            outputs: 64,
+            input_shape: vec![16, 16],
+            int8: false,
+            report: String::new(),
+            view: Some(View::from_metadata("gray-area-16x16-norm").unwrap()),
+            input: Input::Pixels,
+        };
+        let features = ModelInfo {
+            task: Task::Cluster,
+            outputs: 10,
+            input_shape: vec![64],
+            int8: false,
+            report: String::from("{}"),
+            view: None,
+            input: Input::Features,
+        };
+        for info in [digits, photos, features] {
+            let props = info.to_metadata(info.int8.then_some("per-column"));
+            let get = |k: &str| {
+                props
+                    .iter()
+                    .find(|(key, _)| *key == k)
+                    .map(|(_, v)| v.as_str())
+            };
+            assert_eq!(ModelInfo::from_metadata(get).unwrap(), info);
+            assert_eq!(get(keys::QUANTIZATION).is_some(), info.int8);
+        }
+    }
 
     fn info(pairs: &[(&'static str, &'static str)]) -> Result<ModelInfo, String> {
         ModelInfo::from_metadata(|k| pairs.iter().find(|(key, _)| *key == k).map(|(_, v)| *v))

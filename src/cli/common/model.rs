@@ -172,12 +172,7 @@ pub fn agreement(
                 Codes::from_logits(outputs, a)?,
                 Codes::from_logits(outputs, b)?,
             );
-            let differ: u64 = ca
-                .as_words()
-                .iter()
-                .zip(cb.as_words())
-                .map(|(x, y)| (x ^ y).count_ones() as u64)
-                .sum();
+            let differ = imsat_runtime::hamming::distance(ca.as_words(), cb.as_words()) as u64;
             let total = (a.len() / outputs * outputs) as f64;
             1.0 - differ as f64 / total.max(1.0)
         }

@@ -33,6 +33,8 @@ pub use quantize::{QuantDense, quantize_layers};
 use crate::data::Images;
 use crate::train::{Trained, scale_pixels};
 use imsat_runtime::atomic_file::write_atomic;
+use imsat_runtime::format::Input;
+use imsat_runtime::view::View;
 
 /// The metadata keys and I/O names every exported model carries: the runtime's, so that
 /// what the trainer writes is what every encoder reads.
@@ -91,12 +93,20 @@ pub fn write_models(
     out_dir: &Path,
 ) -> Result<Exported, ExportError> {
     let layers = fold_layers(&trained.model);
+    let view = match trained.config.view.as_deref() {
+        Some(text) => {
+            Some(View::from_metadata(text).map_err(|e| ExportError::Invalid(e.to_string()))?)
+        }
+        None => None,
+    };
     let info = ModelInfo {
         task: trained.config.task,
         outputs: trained.config.outputs,
         input_shape: calibration.shape.clone(),
-        report_json: report_json.to_string(),
-        view: trained.config.view.clone(),
+        int8: false,
+        report: report_json.to_string(),
+        view,
+        input: Input::Pixels,
     };
     let f32_bytes = to_bytes(&f32_model(&layers, &info)?);
     let (x, n) = calibration_rows(calibration);

@@ -5,24 +5,9 @@ use prost::Message;
 use tract_onnx::pb;
 use tract_onnx::pb::tensor_proto::DataType;
 
-use super::{
-    Dense, ExportError, FORMAT_VERSION, INPUT_NAME, IR_VERSION, OPSET, OUTPUT_NAME, QuantDense,
-    meta,
-};
-use crate::loss::Task;
+pub use imsat_runtime::format::ModelInfo;
 
-/// Describes the model for its metadata.
-#[derive(Debug, Clone)]
-pub struct ModelInfo {
-    pub task: Task,
-    pub outputs: usize,
-    /// Shape of one image (e.g. `[28, 28]`).
-    pub input_shape: Vec<usize>,
-    /// The training report, JSON.
-    pub report_json: String,
-    /// The view rule of a photo model (`imsat.view`), if any.
-    pub view: Option<String>,
-}
+use super::{Dense, ExportError, INPUT_NAME, IR_VERSION, OPSET, OUTPUT_NAME, QuantDense};
 
 fn tensor_f32(name: &str, dims: &[usize], data: &[f32]) -> pb::TensorProto {
     pb::TensorProto {
@@ -88,27 +73,14 @@ fn value_info(name: &str, width: usize) -> pb::ValueInfoProto {
     }
 }
 
+/// The ONNX model around `graph`, its metadata written from `info` by the runtime's own
+/// [`ModelInfo::to_metadata`] (the int8 flag set from `int8`, the quantization note).
 fn model_proto(graph: pb::GraphProto, info: &ModelInfo, int8: Option<String>) -> pb::ModelProto {
-    let shape = info
-        .input_shape
-        .iter()
-        .map(|d| d.to_string())
-        .collect::<Vec<_>>()
-        .join("x");
-    let mut props = vec![
-        (meta::TASK, info.task.as_str().to_string()),
-        (meta::OUTPUTS, info.outputs.to_string()),
-        (meta::INPUT_SHAPE, shape),
-        (meta::FORMAT_VERSION, FORMAT_VERSION.to_string()),
-        (meta::REPORT, info.report_json.clone()),
-        (meta::INT8, int8.is_some().to_string()),
-    ];
-    if let Some(q) = int8 {
-        props.push((meta::QUANTIZATION, q));
-    }
-    if let Some(v) = &info.view {
-        props.push((meta::VIEW, v.clone()));
-    }
+    let info = ModelInfo {
+        int8: int8.is_some(),
+        ..info.clone()
+    };
+    let props = info.to_metadata(int8.as_deref());
     pb::ModelProto {
         ir_version: IR_VERSION,
         opset_import: vec![pb::OperatorSetIdProto {

@@ -101,8 +101,10 @@ fn models_refuse_metadata_that_does_not_match_the_layers() {
         task: Task::Hash,
         outputs: 3,
         input_shape: vec![2, 3],
-        report_json: "{}".into(),
+        int8: false,
+        report: "{}".into(),
         view: None,
+        input: imsat_runtime::format::Input::Pixels,
     };
     let m = f32_model(&layers, &info).unwrap();
     let props: Vec<_> = m
@@ -138,8 +140,10 @@ fn the_runtime_reads_back_what_the_trainer_writes() {
             task,
             outputs: 3,
             input_shape: vec![2, 3],
-            report_json: r#"{"n":10}"#.into(),
-            view: Some("gray-area-2x3-norm".into()),
+            int8: false,
+            report: r#"{"n":10}"#.into(),
+            view: Some(imsat_runtime::view::View::from_metadata("gray-area-2x3-norm").unwrap()),
+            input: imsat_runtime::format::Input::Pixels,
         };
         let f32_bytes = to_bytes(&f32_model(&layers, &info).unwrap());
         let int8_bytes = to_bytes(&int8_model(&quant, &info, 10).unwrap());
@@ -151,8 +155,8 @@ fn the_runtime_reads_back_what_the_trainer_writes() {
             assert_eq!(read.outputs, 3);
             assert_eq!(read.input_shape, vec![2, 3]);
             assert_eq!(read.int8, int8);
-            assert_eq!(read.report, info.report_json);
-            assert_eq!(read.view.map(|v| v.to_metadata()), info.view);
+            assert_eq!(read.report, info.report);
+            assert_eq!(read.view, info.view);
         }
         let native = Int8Model::from_onnx(&int8_bytes).unwrap();
         assert_eq!(native.info().task, task);
