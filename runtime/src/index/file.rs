@@ -98,32 +98,35 @@ fn write_atomically(path: &Path, index: &Index) -> std::result::Result<(), FileE
     })
 }
 
-fn read_words<R: Read>(r: &mut R, n: usize, crc: &mut crc32fast::Hasher) -> io::Result<Vec<u64>> {
-    let mut out = Vec::with_capacity(n);
+/// Reads `n` little-endian words in 8 KiB chunks, each hashed and handed to `take`.
+fn read_chunks<R: Read>(
+    r: &mut R,
+    n: usize,
+    crc: &mut crc32fast::Hasher,
+    mut take: impl FnMut(&[u8]),
+) -> io::Result<()> {
     let mut buf = [0u8; 8192];
     let mut left = n * 8;
     while left > 0 {
         let chunk = &mut buf[..left.min(8192)];
         r.read_exact(chunk)?;
         crc.update(chunk);
-        words_from_le(chunk, &mut out);
+        take(chunk);
         left -= chunk.len();
     }
+    Ok(())
+}
+
+fn read_words<R: Read>(r: &mut R, n: usize, crc: &mut crc32fast::Hasher) -> io::Result<Vec<u64>> {
+    let mut out = Vec::with_capacity(n);
+    read_chunks(r, n, crc, |chunk| words_from_le(chunk, &mut out))?;
     Ok(out)
 }
 
 /// Reads `n` ids through an [`IdCollector`].
 fn read_ids<R: Read>(r: &mut R, n: usize, crc: &mut crc32fast::Hasher) -> io::Result<Vec<u64>> {
     let mut ids = IdCollector::new(n);
-    let mut buf = [0u8; 8192];
-    let mut left = n * 8;
-    while left > 0 {
-        let chunk = &mut buf[..left.min(8192)];
-        r.read_exact(chunk)?;
-        crc.update(chunk);
-        ids.feed(chunk);
-        left -= chunk.len();
-    }
+    read_chunks(r, n, crc, |chunk| ids.feed(chunk))?;
     Ok(ids.finish())
 }
 
