@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{expect_bad_input, imsat, s};
+use crate::common::{expect_bad_input, imsat, run as cli, s};
 
 use imsat_runtime::code::Codes;
 use imsat_runtime::index::Index;
@@ -145,26 +145,14 @@ fn round_trip(dir: &Path, index_path: &Path, queries: &Codes, k: usize) -> usize
     let index = Index::load(index_path).unwrap();
     let exported = dir.join("exported.faiss");
     let codes_npy = dir.join("codes.npy");
-    ok(&imsat(&[
-        "index",
-        "export",
-        "--index",
-        s(index_path),
-        "--format",
-        "faiss",
-        "--out",
-        s(&exported),
-    ]));
-    ok(&imsat(&[
-        "index",
-        "export",
-        "--index",
-        s(index_path),
-        "--format",
-        "npy",
-        "--out",
-        s(&codes_npy),
-    ]));
+    ok(&cli(
+        "index export --index {} --format faiss --out {}",
+        &[index_path, &exported],
+    ));
+    ok(&cli(
+        "index export --index {} --format npy --out {}",
+        &[index_path, &codes_npy],
+    ));
     // The queries as both raw words (imsat) and .npy bytes (faiss).
     let q_raw = dir.join("q.u64");
     write_raw(&q_raw, queries);
@@ -180,16 +168,10 @@ fn round_trip(dir: &Path, index_path: &Path, queries: &Codes, k: usize) -> usize
         s(&q_index),
     ]));
     let q_npy = dir.join("q.npy");
-    ok(&imsat(&[
-        "index",
-        "export",
-        "--index",
-        s(&q_index),
-        "--format",
-        "npy",
-        "--out",
-        s(&q_npy),
-    ]));
+    ok(&cli(
+        "index export --index {} --format npy --out {}",
+        &[&q_index, &q_npy],
+    ));
     let written = dir.join("written.faiss");
     let want = imsat_knn(index_path, &q_raw, k);
     let [from_export, from_fresh] = faiss_knn(&exported, &codes_npy, &q_npy, k, &written);
@@ -237,16 +219,10 @@ fn mnist_hash64_codes_give_faiss_the_answers_of_imsat_search() {
     let index_path = dir.path().join("mnist.index");
     let model = root.join("models/hash64.onnx");
     let images = root.join("data/mnist10k/images-idx3-ubyte.gz");
-    ok(&imsat(&[
-        "index",
-        "build",
-        "--model",
-        s(&model),
-        "--data",
-        s(&images),
-        "--out",
-        s(&index_path),
-    ]));
+    ok(&cli(
+        "index build --model {} --data {} --out {}",
+        &[&model, &images, &index_path],
+    ));
     let index = Index::load(&index_path).unwrap();
     let words = index.codes().as_words()[..200].to_vec();
     let queries = Codes::from_words(64, words).unwrap();
@@ -267,23 +243,14 @@ fn codes_of_a_hash_trained_on_npy_features_give_faiss_the_answers_of_imsat_searc
     let dir = tempfile::tempdir().unwrap();
     let codes_npy = dir.path().join("codes.npy");
     let index_path = dir.path().join("features.index");
-    ok(&imsat(&[
-        "encode",
-        "--model",
-        s(&f.hash()),
-        "--data",
-        s(&f.x()),
-        "--out",
-        s(&codes_npy),
-    ]));
-    ok(&imsat(&[
-        "index",
-        "import",
-        "--npy",
-        s(&codes_npy),
-        "--out",
-        s(&index_path),
-    ]));
+    ok(&cli(
+        "encode --model {} --data {} --out {}",
+        &[&f.hash(), &f.x(), &codes_npy],
+    ));
+    ok(&cli(
+        "index import --npy {} --out {}",
+        &[&codes_npy, &index_path],
+    ));
     let index = Index::load(&index_path).unwrap();
     let bits = index.bits();
     let wpc = index.codes().words_per_code();
@@ -313,16 +280,10 @@ fn odd_width_codes_with_many_ties_round_trip() {
     let raw = dir.path().join("codes.u64");
     write_raw(&raw, &codes);
     let index_path = dir.path().join("c.index");
-    ok(&imsat(&[
-        "index",
-        "import",
-        "--raw-u64",
-        s(&raw),
-        "--bits",
-        "12",
-        "--out",
-        s(&index_path),
-    ]));
+    ok(&cli(
+        "index import --raw-u64 {} --bits 12 --out {}",
+        &[&raw, &index_path],
+    ));
     let queries = Codes::from_words(12, codes.as_words()[..100].to_vec()).unwrap();
     let ties = round_trip(dir.path(), &index_path, &queries, 10);
     assert_eq!(ties, 100);
@@ -365,7 +326,7 @@ faiss.write_index(f, d + "/float.faiss")
         ("float.faiss", &["float", "only IndexBinaryFlat"][..]),
     ] {
         let p: PathBuf = dir.path().join(name);
-        let o = imsat(&["index", "import", "--faiss", s(&p), "--out", s(&out)]);
+        let o = cli("index import --faiss {} --out {}", &[&p, &out]);
         let mut needles = needles.to_vec();
         needles.push(name);
         expect_bad_input(&o, &needles);

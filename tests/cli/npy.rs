@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use crate::common::{expect_bad_input, imsat, s};
+use crate::common::{expect_bad_input, imsat, run as cli, s};
 
 use npyz::WriterBuilder;
 
@@ -179,15 +179,7 @@ fn encode_writes_packed_codes_that_match_the_raw_words_and_the_index() {
     let model = f.hash();
     let x = f.x();
     for out in [&npy, &raw] {
-        let o = imsat(&[
-            "encode",
-            "--model",
-            s(&model),
-            "--data",
-            s(&x),
-            "--out",
-            s(out),
-        ]);
+        let o = cli("encode --model {} --data {} --out {}", &[&model, &x, out]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     let (descr, shape, data) = read_npy(&npy);
@@ -205,16 +197,10 @@ fn encode_writes_packed_codes_that_match_the_raw_words_and_the_index() {
     }
     let distinct: std::collections::HashSet<_> = words.iter().collect();
     assert!(distinct.len() >= CLASSES, "codes collapsed: {distinct:?}");
-    let o = imsat(&[
-        "index",
-        "build",
-        "--model",
-        s(&model),
-        "--data",
-        s(&x),
-        "--out",
-        s(&idx),
-    ]);
+    let o = cli(
+        "index build --model {} --data {} --out {}",
+        &[&model, &x, &idx],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let index = imsat_runtime::index::Index::load(&idx).unwrap();
     assert_eq!(index.codes().as_words(), &words[..]);
@@ -228,15 +214,7 @@ fn cluster_ids_go_out_as_int64() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("ids.npy");
     let (model, x) = (f.cluster(), f.x());
-    let o = imsat(&[
-        "encode",
-        "--model",
-        s(&model),
-        "--data",
-        s(&x),
-        "--out",
-        s(&out),
-    ]);
+    let o = cli("encode --model {} --data {} --out {}", &[&model, &x, &out]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let (descr, shape, data) = read_npy(&out);
     assert_eq!(descr, "'<i8'");
@@ -259,15 +237,10 @@ fn float64_features_encode_like_float32() {
     let mut outs = Vec::new();
     for (i, data) in [f.x(), p64].iter().enumerate() {
         let out = dir.path().join(format!("c{i}.npy"));
-        let o = imsat(&[
-            "encode",
-            "--model",
-            s(&model),
-            "--data",
-            s(data),
-            "--out",
-            s(&out),
-        ]);
+        let o = cli(
+            "encode --model {} --data {} --out {}",
+            &[&model, data, &out],
+        );
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         outs.push(std::fs::read(out).unwrap());
     }
@@ -307,33 +280,19 @@ fn bad_npy_files_exit_2_naming_the_file() {
         let mut needles = needles.to_vec();
         needles.push(name);
         let out = p("out.npy");
-        let o = imsat(&[
-            "encode",
-            "--model",
-            s(&model),
-            "--data",
-            s(&data),
-            "--out",
-            s(&out),
-        ]);
+        let o = cli(
+            "encode --model {} --data {} --out {}",
+            &[&model, &data, &out],
+        );
         expect_bad_input(&o, &needles);
         if name == "narrow.npy" {
             continue; // any width trains
         }
         let run = p("run");
-        let o = imsat(&[
-            "train",
-            "--task",
-            "hash",
-            "--bits",
-            "8",
-            "--epochs",
-            "1",
-            "--data",
-            s(&data),
-            "--out",
-            s(&run),
-        ]);
+        let o = cli(
+            "train --task hash --bits 8 --epochs 1 --data {} --out {}",
+            &[&data, &run],
+        );
         expect_bad_input(&o, &needles);
     }
 }
@@ -346,39 +305,17 @@ fn bad_labels_pixel_sats_and_mismatched_models_exit_2() {
     let (x, y) = (f.x(), f.y());
     let mut floats = dir.path().join("yf.npy");
     write_npy(&floats, &[N as u64], &vec![0.5f32; N], false);
-    let o = imsat(&[
-        "train",
-        "--task",
-        "hash",
-        "--bits",
-        "8",
-        "--epochs",
-        "1",
-        "--data",
-        s(&x),
-        "--labels",
-        s(&floats),
-        "--out",
-        s(&run),
-    ]);
+    let o = cli(
+        "train --task hash --bits 8 --epochs 1 --data {} --labels {} --out {}",
+        &[&x, &floats, &run],
+    );
     expect_bad_input(&o, &["yf.npy", "not an integer type"]);
     floats.set_file_name("short.npy");
     write_npy(&floats, &[10], &[1i64; 10], false);
-    let o = imsat(&[
-        "train",
-        "--task",
-        "hash",
-        "--bits",
-        "8",
-        "--epochs",
-        "1",
-        "--data",
-        s(&x),
-        "--labels",
-        s(&floats),
-        "--out",
-        s(&run),
-    ]);
+    let o = cli(
+        "train --task hash --bits 8 --epochs 1 --data {} --labels {} --out {}",
+        &[&x, &floats, &run],
+    );
     expect_bad_input(&o, &["short.npy", "10 labels", "600 rows"]);
     for sat in ["affine", "vat,edits"] {
         let o = imsat(&[
@@ -404,25 +341,15 @@ fn bad_labels_pixel_sats_and_mismatched_models_exit_2() {
     let images = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist10k/images-idx3-ubyte.gz");
     let out = dir.path().join("c.npy");
     let model = f.hash();
-    let o = imsat(&[
-        "encode",
-        "--model",
-        s(&model),
-        "--data",
-        s(&images),
-        "--out",
-        s(&out),
-    ]);
+    let o = cli(
+        "encode --model {} --data {} --out {}",
+        &[&model, &images, &out],
+    );
     expect_bad_input(&o, &["model.onnx", "takes 12 features from a .npy file"]);
     let pixel_model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hash16.onnx");
-    let o = imsat(&[
-        "encode",
-        "--model",
-        s(&pixel_model),
-        "--data",
-        s(&x),
-        "--out",
-        s(&out),
-    ]);
+    let o = cli(
+        "encode --model {} --data {} --out {}",
+        &[&pixel_model, &x, &out],
+    );
     expect_bad_input(&o, &["hash16.onnx", "takes images", "x.npy"]);
 }
