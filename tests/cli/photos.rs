@@ -228,3 +228,27 @@ fn bad_photo_input_is_a_clear_error() {
     ]);
     expect_bad_input(&r, &["not a photo model"]);
 }
+
+/// The shipped photo64: its int8 bits equal its f32 bits on >= 99.5% of the bits of 12 real
+/// photos and their 20 protocol copies each (the target the README and the card state), and
+/// the dedup radius it carries is the one its card gives.
+#[test]
+fn shipped_photo64_int8_agrees_with_f32() {
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let (int8, f32) = (
+        models.join("photo64.int8.onnx"),
+        models.join("photo64.onnx"),
+    );
+    let report = ok(&crate::common::run(
+        "eval --task copy-detection --model {} --reference {} --data {}",
+        &[&int8, &f32, photo_dir()],
+    ));
+    let agree = report["bits_equal_to_reference"].as_f64().unwrap();
+    assert!(agree >= 0.995, "int8 bits equal to f32: {agree}");
+    assert_eq!(report["copies"], 12 * 20, "{report}");
+    let groups = ok(&crate::common::run(
+        "dedup --json --model {} {}",
+        &[&int8, photo_dir()],
+    ));
+    assert_eq!(groups["radius"], 9, "{groups}");
+}
