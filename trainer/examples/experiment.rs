@@ -1,11 +1,13 @@
 //! Quick experiment driver: `cargo run --release -p imsat-trainer --example experiment --
-//! cluster|hash OUTPUTS SEED EPOCHS BATCH SAT [LIMIT]`; prints one JSON line.
+//! cluster|hash OUTPUTS SEED EPOCHS BATCH SAT [LIMIT]`; prints one JSON line. `DATA=dir` reads
+//! another folder of `images-idx3-ubyte.gz` / `labels-idx1-ubyte.gz` (e.g. `data/digits8x8`).
 
 use imsat_trainer::{data, metrics, sat, train};
 
 fn main() {
     let a: Vec<String> = std::env::args().skip(1).collect();
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/mnist10k");
+    let root = std::env::var("DATA")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../data/mnist10k").into());
     let (mut images, mut labels) = data::read_labelled(
         format!("{root}/images-idx3-ubyte.gz"),
         format!("{root}/labels-idx1-ubyte.gz"),
@@ -49,6 +51,12 @@ fn main() {
             shift: p[2],
             shear: p.get(3).copied().unwrap_or(0.0),
             thickness: p.get(4).copied().unwrap_or(0.0),
+            // A sixth value 0 turns the scaling by image size off.
+            reference_side: match p.get(5) {
+                Some(&0.0) => None,
+                Some(&v) => Some(v),
+                None => Some(sat::MNIST_SIDE),
+            },
         };
     }
     let t = train::train(&c, &images, Some(&labels), false).unwrap();
