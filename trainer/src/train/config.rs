@@ -90,8 +90,8 @@ impl TrainConfig {
     /// digits share a cluster; and 5 heads over 60 epochs. `--sat vat --batch 250 --mu 4
     /// --heads 1 --epochs 50` gives the reference. The distortion's pixel sizes follow the
     /// image size ([`AffineRange::reference_side`]) and `imsat train` keeps at least the
-    /// 1,200 steps of MNIST-10k on smaller data ([`CLUSTER_MIN_STEPS`]), so the same defaults
-    /// hold on 8x8 digits (README, Generality).
+    /// 1,200 steps of MNIST-10k on smaller data ([`CLUSTER_MIN_STEPS`]): on 8x8 digits
+    /// (seeds 1, 2) 0.890 and 0.838 against KMeans' 0.79 (README, Generality).
     pub fn cluster(classes: usize) -> Self {
         TrainConfig {
             task: Task::Cluster,
