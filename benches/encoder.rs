@@ -1,4 +1,5 @@
-//! The ONNX encoder (runtime, tract) on a 784-400-400-16 hash model: f32 vs int8, batch 1
+//! The ONNX encoder (runtime: native f32 and int8 executors, tract) on a 784-400-400-16
+//! hash model: f32 vs int8, batch 1
 //! and 256, single thread. Run with `cargo bench --bench encoder`; it prints the machine
 //! (CPU model) first and a µs/sample table last.
 //!
@@ -93,14 +94,16 @@ fn main() {
     }
 
     // A plain table of µs per sample (median of 7 runs of ~0.3 s each), with the other
-    // int8 paths for reference: tract itself, and each native kernel this CPU runs.
+    // paths for reference: tract itself, and each native int8 kernel this CPU runs.
     let kernel = int8_enc.int8_kernel().unwrap_or("none");
-    println!("\nµs/sample, 784-400-400-16, on {machine}; int8 = native {kernel} kernel");
-    let int8_tract = int8_enc.clone().tract_only();
+    println!(
+        "\nµs/sample, 784-400-400-16, on {machine}; f32 = native (gemm), int8 = native {kernel} kernel"
+    );
     let mut table: Vec<(String, Encoder)> = vec![
         ("f32".into(), f32_enc.clone()),
+        ("f32-tract".into(), f32_enc.clone().tract_only()),
         ("int8".into(), int8_enc.clone()),
-        ("int8-tract".into(), int8_tract),
+        ("int8-tract".into(), int8_enc.clone().tract_only()),
     ];
     for k in ["avx2", "generic"] {
         if k != kernel

@@ -7,12 +7,15 @@
 //! [`Encoder::open`] loads and optimizes the model once; the `encode` family then runs it on
 //! batches of u8 images (row-major, `input_dim` bytes per image).
 //!
-//! f32 models run on tract. int8 models in the exported layout (`MatMulInteger` layers)
+//! f32 models in the exported layout run on a native f32 executor
+//! ([`crate::float_mlp`], the `gemm` crate's matrix products; logits equal tract's to float
+//! rounding). int8 models in the exported layout (`MatMulInteger` layers)
 //! run on a native executor with integer kernels chosen at run time (AVX-512 VNNI or AVX2 on
 //! x86-64, NEON with or without the dot-product instructions on aarch64), whose logits are
 //! tract's bit for bit (`tests/onnx_export.rs` checks every kernel against tract,
 //! `runtime/tests/int8_kernels.rs` against the generic kernel, on ARM too); other int8
-//! graphs, and CPUs without those kernels, use tract.
+//! graphs, and CPUs without those kernels, use tract; [`Encoder::tract_only`] runs
+//! everything on tract.
 //!
 //! ```no_run
 //! use imsat_runtime::encoder::Encoder;
@@ -33,6 +36,7 @@ use tract_onnx::tract_core::dims;
 use tract_onnx::tract_hir::internal::DimLike;
 
 use crate::code::Codes;
+use crate::float_mlp::F32Mlp;
 use crate::format::onnx::Model;
 pub use crate::format::{FORMAT_VERSION, ModelInfo, Task, argmax_rows};
 use crate::int8::{Int8Mlp, Kernel};
@@ -89,6 +93,9 @@ pub struct Encoder {
     /// Whether `native` runs (by default when this CPU has one of its SIMD kernels; on other
     /// CPUs tract's own int8 kernels are faster than the portable one).
     use_native: bool,
+    /// The native f32 executor, for f32 models with the exported layout (`None` after
+    /// [`Encoder::tract_only`]).
+    float: Option<Arc<F32Mlp>>,
 }
 
 impl Encoder {
@@ -171,12 +178,18 @@ impl Encoder {
             .flatten()
             .filter(|m| m.input_dim() == d && m.outputs() == info.outputs)
             .map(Arc::new);
+        let float = (!info.int8)
+            .then(|| F32Mlp::from_model(&parsed).ok())
+            .flatten()
+            .filter(|m| m.input_dim() == d && m.outputs() == info.outputs)
+            .map(Arc::new);
         Ok(Encoder {
             path,
             info,
             plan,
             use_native: native.is_some() && Kernel::best() != Kernel::Generic,
             native,
+            float,
         })
     }
 
@@ -195,6 +208,12 @@ impl Encoder {
             .map(|n| n.kernel().name())
     }
 
+    /// Whether f32 inference runs on the native f32 executor (an f32 model with the exported
+    /// layout) rather than on tract.
+    pub fn uses_native_f32(&self) -> bool {
+        self.float.is_some()
+    }
+
     /// The same encoder running the native int8 executor with the given kernel (`vnni`,
     /// `avx2`, `dotprod`, `neon` or `generic`); `None` when the name is unknown, this CPU cannot run it, or the
     /// model has no native executor (an f32 model, or an int8 graph of another layout).
@@ -210,6 +229,7 @@ impl Encoder {
     /// The same encoder, running everything on tract (for checks and comparisons).
     pub fn tract_only(mut self) -> Self {
         self.use_native = false;
+        self.float = None;
         self
     }
 
@@ -252,26 +272,25 @@ impl Encoder {
     /// Logits (row-major, `outputs` per image) of u8 images (`input_dim` bytes each).
     pub fn logits(&self, images: &[u8]) -> Result<Vec<f32>, EncoderError> {
         if let Some(native) = self.native.as_ref().filter(|_| self.use_native) {
-            let (n, d) = (self.rows(images.len())?, self.input_dim());
-            let mut out = Vec::with_capacity(n * self.outputs());
-            for chunk in images.chunks(MAX_ROWS_PER_RUN * d) {
-                out.extend(native.logits_u8(chunk, chunk.len() / d));
-            }
-            return Ok(out);
+            return self.in_runs(images, |x, n| native.logits_u8(x, n));
+        }
+        if let Some(float) = &self.float {
+            return self.in_runs(images, |x, n| float.logits_u8(x, n));
         }
         let pixels: Vec<f32> = images.iter().map(|&p| p as f32).collect();
         self.logits_f32(&pixels)
     }
 
-    fn native_logits<P: Copy + Into<f32>>(
+    /// `run` on `pixels` in runs of at most [`MAX_ROWS_PER_RUN`] rows.
+    fn in_runs<P>(
         &self,
-        native: &Int8Mlp,
         pixels: &[P],
+        run: impl Fn(&[P], usize) -> Vec<f32>,
     ) -> Result<Vec<f32>, EncoderError> {
         let (n, d) = (self.rows(pixels.len())?, self.input_dim());
         let mut out = Vec::with_capacity(n * self.outputs());
         for chunk in pixels.chunks(MAX_ROWS_PER_RUN * d) {
-            out.extend(native.logits(chunk, chunk.len() / d));
+            out.extend(run(chunk, chunk.len() / d));
         }
         Ok(out)
     }
@@ -279,7 +298,10 @@ impl Encoder {
     /// Logits of images given as f32 pixels in 0..255.
     pub fn logits_f32(&self, pixels: &[f32]) -> Result<Vec<f32>, EncoderError> {
         if let Some(native) = self.native.as_ref().filter(|_| self.use_native) {
-            return self.native_logits(native, pixels);
+            return self.in_runs(pixels, |x, n| native.logits(x, n));
+        }
+        if let Some(float) = &self.float {
+            return self.in_runs(pixels, |x, n| float.logits(x, n));
         }
         let n = self.rows(pixels.len())?;
         let d = self.input_dim();

@@ -54,6 +54,8 @@ pub mod dedup;
 #[cfg(feature = "encoder")]
 pub mod encoder;
 pub mod error;
+#[cfg(feature = "encoder")]
+pub mod float_mlp;
 pub mod format;
 pub mod hamming;
 pub mod index;

@@ -1,0 +1,286 @@
+//! The native f32 executor: the f32 ONNX file `imsat train` exports, run as a chain of
+//! matrix products by the `gemm` crate (packed, cache-blocked, SIMD kernels chosen at run
+//! time), one thread. tract's own f32 products ran the shipped hash16 at about half of
+//! onnxruntime's speed at batch 1024 on one core; these run at its speed. The exported
+//! layout is
+//!
+//! ```text
+//! Mul(input, s) -> Add(t) -> { MatMul(W) -> Add(b) [-> Relu] }+
+//! ```
+//!
+//! (`s` and `t` scalars: pixels in 0..255 to the network's range). The input scaling is
+//! folded into the first layer at load (`W' = s W`, `b' = b + t colsum(W)`), so the pixels go
+//! into the first product as they are. Any other graph is refused with the reason and runs on
+//! tract. Results equal tract's to float rounding (the order of the sums differs), not bit
+//! for bit: `tests/onnx_export.rs` holds the two within 1e-4.
+
+use alloc::vec::Vec;
+
+use gemm::{Parallelism, gemm};
+
+use crate::format::onnx::{Graph, Model, Node, Tensor};
+
+/// Why a graph is not the exported f32 layout.
+pub type Mismatch = &'static str;
+
+/// One layer: `y = x W + b`, then ReLU if `relu`.
+#[derive(Debug, Clone)]
+struct Dense {
+    d_in: usize,
+    d_out: usize,
+    /// Row-major `[d_in, d_out]`.
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    relu: bool,
+}
+
+impl Dense {
+    /// The layer on `n` rows of `x` (`d_in` values each).
+    fn run(&self, x: &[f32], n: usize) -> Vec<f32> {
+        assert_eq!(x.len(), n * self.d_in, "rows of the layer's input width");
+        let mut out = alloc::vec![0f32; n * self.d_out];
+        // SAFETY: `out` is `n x d_out`, `x` is `n x d_in` and `weight` is `d_in x d_out`, all
+        // row-major and contiguous, as the strides below say; the lengths are checked above
+        // and by construction in `layers`.
+        unsafe {
+            gemm(
+                n,
+                self.d_out,
+                self.d_in,
+                out.as_mut_ptr(),
+                1,
+                self.d_out as isize,
+                false,
+                x.as_ptr(),
+                1,
+                self.d_in as isize,
+                self.weight.as_ptr(),
+                1,
+                self.d_out as isize,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                Parallelism::None,
+            );
+        }
+        // Bias and ReLU in one pass over the product.
+        for row in out.chunks_exact_mut(self.d_out) {
+            for (v, b) in row.iter_mut().zip(&self.bias) {
+                let y = *v + b;
+                *v = if self.relu { y.max(0.0) } else { y };
+            }
+        }
+        out
+    }
+}
+
+/// The layers of an exported f32 graph.
+#[derive(Debug, Clone)]
+pub struct F32Mlp {
+    layers: Vec<Dense>,
+}
+
+impl F32Mlp {
+    /// The executor for `model`'s graph, which must be exactly the exported f32 layout
+    /// reading the graph's only input and writing its only output.
+    pub fn from_model(model: &Model<'_>) -> Result<Self, Mismatch> {
+        let g = &model.graph;
+        let (&[input], &[output]) = (&g.inputs[..], &g.outputs[..]) else {
+            return Err("the graph does not have one input and one output");
+        };
+        Ok(F32Mlp {
+            layers: layers(g, input, output)?,
+        })
+    }
+
+    /// Values per input row.
+    pub fn input_dim(&self) -> usize {
+        self.layers[0].d_in
+    }
+
+    /// Width of the logits.
+    pub fn outputs(&self) -> usize {
+        self.layers[self.layers.len() - 1].d_out
+    }
+
+    /// Logits of `n` rows of pixels in 0..255, row-major; `pixels` holds `n * input_dim`
+    /// values.
+    pub fn logits(&self, pixels: &[f32], n: usize) -> Vec<f32> {
+        let mut layers = self.layers.iter();
+        let first = layers.next().expect("at least one layer");
+        let mut x = first.run(pixels, n);
+        for l in layers {
+            x = l.run(&x, n);
+        }
+        x
+    }
+
+    /// [`F32Mlp::logits`] of u8 pixels.
+    pub fn logits_u8(&self, pixels: &[u8], n: usize) -> Vec<f32> {
+        let x: Vec<f32> = pixels.iter().map(|&p| f32::from(p)).collect();
+        self.logits(&x, n)
+    }
+}
+
+fn scalar(t: &Tensor<'_>) -> Option<f32> {
+    let v = *t.f32s(1)?.first()?;
+    (v.is_finite() && t.dims.is_empty()).then_some(v)
+}
+
+/// The next node, if it is `op` with `n_in` inputs, one output, in the default domain.
+fn next_node<'g, 'a>(
+    nodes: &mut core::iter::Peekable<core::slice::Iter<'g, Node<'a>>>,
+    op: &'static str,
+    n_in: usize,
+) -> Result<&'g Node<'a>, Mismatch> {
+    let node = nodes.next().ok_or("the graph ends early")?;
+    let ok = node.op_type == op
+        && node.inputs.len() == n_in
+        && node.outputs.len() == 1
+        && node.domain.is_empty();
+    ok.then_some(node).ok_or("unexpected operator")
+}
+
+/// The layers of `graph`, which must read `input` and write `output`, with the input
+/// scaling folded into the first.
+fn layers(graph: &Graph<'_>, input: &str, output: &str) -> Result<Vec<Dense>, Mismatch> {
+    let get = |name: &str| {
+        graph
+            .initializer(name)
+            .ok_or("an operand is not a constant")
+    };
+    let mut nodes = graph.nodes.iter().peekable();
+    let mul = next_node(&mut nodes, "Mul", 2)?;
+    let scale = scalar(get(mul.inputs[1])?).ok_or("the input scale is not a scalar")?;
+    let add = next_node(&mut nodes, "Add", 2)?;
+    let shift = scalar(get(add.inputs[1])?).ok_or("the input shift is not a scalar")?;
+    if mul.inputs[0] != input || add.inputs[0] != mul.outputs[0] {
+        return Err("the input is not scaled by Mul then Add");
+    }
+    let mut cur = add.outputs[0];
+    let mut layers: Vec<Dense> = Vec::new();
+    loop {
+        let mm = next_node(&mut nodes, "MatMul", 2)?;
+        let w = get(mm.inputs[1])?;
+        let (d_in, d_out) = match w.dims[..] {
+            [a, b] if a > 0 && b > 0 => (a as usize, b as usize),
+            _ => return Err("weights are not a matrix"),
+        };
+        let weight = w.f32s(d_in * d_out).ok_or("weights are not raw f32")?;
+        if mm.inputs[0] != cur || layers.last().is_some_and(|l| l.d_out != d_in) {
+            return Err("layers are not chained");
+        }
+        let add = next_node(&mut nodes, "Add", 2)?;
+        let b = get(add.inputs[1])?;
+        if add.inputs[0] != mm.outputs[0] || b.dims[..] != [d_out as i64] {
+            return Err("bad bias");
+        }
+        let bias = b.f32s(d_out).ok_or("bad bias")?;
+        if !weight.iter().chain(&bias).all(|v| v.is_finite()) {
+            return Err("weights or biases are not finite");
+        }
+        cur = add.outputs[0];
+        let relu = nodes.peek().is_some_and(|n| n.op_type == "Relu");
+        if relu {
+            let r = next_node(&mut nodes, "Relu", 1)?;
+            if r.inputs[0] != cur {
+                return Err("layers are not chained");
+            }
+            cur = r.outputs[0];
+        }
+        layers.push(Dense {
+            d_in,
+            d_out,
+            weight,
+            bias,
+            relu,
+        });
+        if cur == output {
+            break;
+        }
+    }
+    if nodes.next().is_some() {
+        return Err("operators after the output");
+    }
+    fold_input_scaling(&mut layers[0], scale, shift);
+    Ok(layers)
+}
+
+/// `(x s + t) W + b = x (s W) + (b + t colsum(W))`: the pixels go in unscaled.
+fn fold_input_scaling(first: &mut Dense, scale: f32, shift: f32) {
+    let mut colsum = alloc::vec![0f64; first.d_out];
+    for row in first.weight.chunks_exact(first.d_out) {
+        for (s, &w) in colsum.iter_mut().zip(row) {
+            *s += f64::from(w);
+        }
+    }
+    for (b, s) in first.bias.iter_mut().zip(colsum) {
+        *b = (f64::from(*b) + f64::from(shift) * s) as f32;
+    }
+    for w in &mut first.weight {
+        *w *= scale;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dense(d_in: usize, d_out: usize, relu: bool) -> Dense {
+        Dense {
+            d_in,
+            d_out,
+            weight: (0..d_in * d_out)
+                .map(|i| ((i * 37 % 11) as f32 - 5.0) * 0.1)
+                .collect(),
+            bias: (0..d_out).map(|j| j as f32 * 0.5 - 1.0).collect(),
+            relu,
+        }
+    }
+
+    /// The textbook triple loop, the reference for the gemm call.
+    fn naive(l: &Dense, x: &[f32], n: usize) -> Vec<f32> {
+        let mut out = Vec::new();
+        for r in 0..n {
+            for j in 0..l.d_out {
+                let mut s = l.bias[j] as f64;
+                for i in 0..l.d_in {
+                    s += x[r * l.d_in + i] as f64 * l.weight[i * l.d_out + j] as f64;
+                }
+                let s = s as f32;
+                out.push(if l.relu { s.max(0.0) } else { s });
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_layer_is_the_textbook_product() {
+        for (n, d_in, d_out, relu) in [(1, 3, 2, false), (7, 19, 5, true), (64, 40, 33, true)] {
+            let l = dense(d_in, d_out, relu);
+            let x: Vec<f32> = (0..n * d_in).map(|i| (i % 13) as f32 - 6.0).collect();
+            let (got, want) = (l.run(&x, n), naive(&l, &x, n));
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() <= 1e-4 * (1.0 + w.abs()), "{g} vs {w}");
+            }
+            if relu {
+                assert!(got.iter().all(|&v| v >= 0.0));
+            }
+        }
+    }
+
+    #[test]
+    fn folding_the_input_scaling_changes_nothing() {
+        let l = dense(6, 4, false);
+        let x: Vec<f32> = (0..12).map(|i| (i * 20) as f32).collect();
+        let scaled: Vec<f32> = x.iter().map(|v| v / 128.0 - 1.0).collect();
+        let want = naive(&l, &scaled, 2);
+        let mut folded = l.clone();
+        fold_input_scaling(&mut folded, 1.0 / 128.0, -1.0);
+        for (g, w) in naive(&folded, &x, 2).iter().zip(&want) {
+            assert!((g - w).abs() <= 1e-5 * (1.0 + w.abs()), "{g} vs {w}");
+        }
+    }
+}

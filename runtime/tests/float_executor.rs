@@ -1,0 +1,64 @@
+//! The native f32 executor (`float_mlp`, the `gemm` crate's products) against tract, an
+//! independent implementation, on every shipped f32 model: the four digit models on the
+//! 10,000 bundled digits, photo64 on those digits through its own view. The sums run in a
+//! different order, so logits agree to float rounding and a code bit may differ only where
+//! its logit is within that rounding of zero.
+#![cfg(feature = "encoder")]
+
+mod common;
+
+use common::{digits, root};
+
+use imsat_runtime::encoder::Encoder;
+
+const MODELS: [&str; 5] = ["hash16", "hash32", "hash64", "cluster10", "photo64"];
+
+#[test]
+fn native_f32_logits_equal_tracts_to_rounding_on_10k_digits() {
+    let digits = digits();
+    for name in MODELS {
+        let path = root().join(format!("models/{name}.onnx"));
+        let native = Encoder::open(&path).unwrap();
+        assert!(native.uses_native_f32(), "{name}: the exported f32 layout");
+        let tract = native.clone().tract_only();
+        assert!(!tract.uses_native_f32());
+        let images: Vec<u8> = match native.info().view {
+            Some(view) => digits
+                .chunks_exact(784)
+                .flat_map(|d| view.apply(d, 28, 28, 1).unwrap())
+                .collect(),
+            None => digits.clone(),
+        };
+        // Batches of 1, 7 and the rest: the single-row product takes another path in gemm.
+        let d = native.input_dim();
+        let mut got = Vec::new();
+        for part in [&images[..d], &images[d..8 * d], &images[8 * d..]] {
+            got.extend(native.logits(part).unwrap());
+        }
+        let want = tract.logits(&images).unwrap();
+        assert_eq!(got.len(), want.len(), "{name}");
+        let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let tolerance = 1e-5 * scale.max(1.0);
+        let worst = got
+            .iter()
+            .zip(&want)
+            .map(|(g, w)| (g - w).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            worst <= tolerance,
+            "{name}: logits differ by {worst} (largest logit {scale})"
+        );
+        // Signs (the code bits) differ only within the tolerance of zero.
+        let flipped = got
+            .iter()
+            .zip(&want)
+            .filter(|(g, w)| (**g > 0.0) != (**w > 0.0))
+            .inspect(|(_, w)| assert!(w.abs() <= tolerance, "{name}: a sign flip at {w}"))
+            .count();
+        println!(
+            "{name}: 10,000 rows, largest logit difference {worst:.2e} of {scale:.1}, \
+             {flipped} of {} signs differ",
+            want.len()
+        );
+    }
+}
