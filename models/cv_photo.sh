@@ -17,8 +17,8 @@ FOLDS=${FOLDS:-4}
 SEED=${SEED:-0}
 WORK=${WORK:-$(mktemp -d)}
 PHOTOS=../shared/data/photos
-IMSAT=target/release/imsat
-cargo build --release --quiet
+IMSAT=${IMSAT:-target/release/imsat}
+[ "$IMSAT" != target/release/imsat ] || cargo build --release --quiet
 
 mkdir -p "$WORK"
 python3 - "$PHOTOS" "$WORK" "$FOLDS" <<'PY'

@@ -119,6 +119,24 @@ fn check_info(layers_in: usize, layers_out: usize, info: &ModelInfo) -> Result<(
     Ok(())
 }
 
+/// The graph of `nodes` from `INPUT_NAME` (`d_in` wide) to `OUTPUT_NAME` (`d_out` wide).
+fn graph_proto(
+    name: &str,
+    nodes: Vec<pb::NodeProto>,
+    init: Vec<pb::TensorProto>,
+    d_in: usize,
+    d_out: usize,
+) -> pb::GraphProto {
+    pb::GraphProto {
+        name: name.into(),
+        node: nodes,
+        initializer: init,
+        input: vec![value_info(INPUT_NAME, d_in)],
+        output: vec![value_info(OUTPUT_NAME, d_out)],
+        ..Default::default()
+    }
+}
+
 /// The f32 ONNX model of folded layers.
 pub fn f32_model(layers: &[Dense], info: &ModelInfo) -> Result<pb::ModelProto, ExportError> {
     let (first, last) = match (layers.first(), layers.last()) {
@@ -155,14 +173,7 @@ pub fn f32_model(layers: &[Dense], info: &ModelInfo) -> Result<pb::ModelProto, E
             cur = r;
         }
     }
-    let graph = pb::GraphProto {
-        name: "imsat_encoder".into(),
-        node: nodes,
-        initializer: init,
-        input: vec![value_info(INPUT_NAME, first.d_in)],
-        output: vec![value_info(OUTPUT_NAME, last.d_out)],
-        ..Default::default()
-    };
+    let graph = graph_proto("imsat_encoder", nodes, init, first.d_in, last.d_out);
     Ok(model_proto(graph, info, None))
 }
 
@@ -237,14 +248,7 @@ pub fn int8_model(
             }
         }
     }
-    let graph = pb::GraphProto {
-        name: "imsat_encoder_int8".into(),
-        node: nodes,
-        initializer: init,
-        input: vec![value_info(INPUT_NAME, first.d_in)],
-        output: vec![value_info(OUTPUT_NAME, last.d_out)],
-        ..Default::default()
-    };
+    let graph = graph_proto("imsat_encoder_int8", nodes, init, first.d_in, last.d_out);
     let how = format!(
         "MatMulInteger: u8 activations (zero point 0, scale = max over {calibration_rows} \
          calibration rows / 255; pixels exact) x symmetric int8 weights, one scale per output column"

@@ -29,8 +29,7 @@ pub struct TrainConfig {
     /// Weight of the pairwise-MI penalty between bits (hashing). The penalty sums over
     /// M(M-1) ordered pairs, so at a fixed weight it grows quadratically with the code length
     /// while H(Y) grows linearly, forcing long codes into independent bits that split classes.
-    /// [`TrainConfig::hash`] sets `15 / (M - 1)`: 1 (the reference) at 16 bits, and the same
-    /// per-bit pressure at any length.
+    /// [`TrainConfig::hash`] sets [`hash_pairwise_mi_weight`].
     pub pairwise_mi_weight: f64,
     /// SAT kinds, summed.
     pub sat: Vec<SatKind>,
@@ -59,6 +58,19 @@ pub struct TrainConfig {
     /// A convolutional front end before the hidden layers (2-D inputs), if any.
     #[serde(default)]
     pub conv: Option<ConvSpec>,
+}
+
+/// The hashing default of [`TrainConfig::pairwise_mi_weight`] for `bits`-bit codes:
+/// `15 / (M - 1)` up to 32 bits (1, the reference, at 16 bits; the same per-bit pressure at
+/// any length; MNIST-10k 32 bits seed 0: mAP 0.676 at weight 1 -> 0.787), halved with every
+/// doubling beyond (`x 32 / M`): at 64 bits the per-bit weight (0.238) still forced bits that
+/// split classes (mAP 0.689 / 0.714, seeds 0 / 1), 0.12 gave 0.806 / 0.798, above 32 bits'
+/// 0.787 / 0.742 (0.06: 0.839 / 0.700; 0.03: 0.787 on seed 0).
+pub fn hash_pairwise_mi_weight(bits: usize) -> f64 {
+    if bits <= 1 {
+        return 1.0;
+    }
+    15.0 / (bits - 1) as f64 * (32.0 / bits as f64).min(1.0)
 }
 
 /// [`Task`] in `config.json` by its metadata name (`cluster`, `hash`).
@@ -122,8 +134,9 @@ impl TrainConfig {
 
     /// Hashing settings: the reference network (d-400-400-M), lam, lr, batch and epochs, with
     /// two changes measured on MNIST-10k (seed 0): an affine-distortion KL beside VAT (16 bits:
-    /// mAP 0.686 -> 0.785) and the pairwise-MI weight scaled with the code length (32 bits:
-    /// mAP 0.676 -> 0.787). `--sat vat` and `--pairwise-mi-weight 1` give the reference back.
+    /// mAP 0.686 -> 0.785) and the pairwise-MI weight scaled with the code length
+    /// ([`hash_pairwise_mi_weight`]). `--sat vat` and `--pairwise-mi-weight 1` give the
+    /// reference back.
     pub fn hash(bits: usize) -> Self {
         TrainConfig {
             task: Task::Hash,
@@ -135,11 +148,7 @@ impl TrainConfig {
             affine: AffineRange::default(),
             mu: 1.0,
             heads: 1,
-            pairwise_mi_weight: if bits > 1 {
-                15.0 / (bits - 1) as f64
-            } else {
-                1.0
-            },
+            pairwise_mi_weight: hash_pairwise_mi_weight(bits),
             ..Self::cluster(bits)
         }
     }
@@ -175,6 +184,12 @@ impl TrainConfig {
                 .to_metadata(),
             ),
             photos: Some(PhotoSetConfig::default()),
+            // The photo recipe was chosen (by cross-validation) at the per-bit weight.
+            pairwise_mi_weight: if bits > 1 {
+                15.0 / (bits - 1) as f64
+            } else {
+                1.0
+            },
             ..Self::hash(bits)
         }
     }
@@ -268,6 +283,18 @@ pub const MAX_HEADS: usize = 64;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pairwise_weight_is_per_bit_up_to_32_bits_and_halves_per_doubling_beyond() {
+        let w = hash_pairwise_mi_weight;
+        assert_eq!(w(16), 1.0);
+        assert_eq!(w(32), 15.0 / 31.0);
+        assert_eq!(w(64), 15.0 / 63.0 / 2.0);
+        assert_eq!(w(128), 15.0 / 127.0 / 4.0);
+        assert_eq!(TrainConfig::hash(64).pairwise_mi_weight, w(64));
+        // The photo recipe keeps the per-bit weight it was cross-validated at.
+        assert_eq!(TrainConfig::photo_hash(64).pairwise_mi_weight, 15.0 / 63.0);
+    }
 
     #[test]
     fn small_data_gets_the_steps_mnist_10k_gets() {

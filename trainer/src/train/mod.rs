@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-pub use config::{CLUSTER_MIN_STEPS, MAX_HEADS, TrainConfig};
+pub use config::{CLUSTER_MIN_STEPS, MAX_HEADS, TrainConfig, hash_pairwise_mi_weight};
 pub use eval::{Quality, SPLIT_SEED, evaluate_logits, predict_logits, scale_pixels};
 use progress::RunProgress;
 pub use progress::progress_bar;
