@@ -454,7 +454,7 @@ fn raw_imports_that_cannot_be_indexed() {
 fn train_flags_out_of_range() {
     let d = tmp();
     let imgs = images28(d.path());
-    let cases: [(&str, &str); 17] = [
+    let cases: [(&str, &str); 18] = [
         ("--task hash --bits 0", "--bits must be between 1 and"),
         (
             "--task hash --radius 3 --batch 5",
@@ -503,6 +503,10 @@ fn train_flags_out_of_range() {
         (
             "--heads 0 --batch 5",
             "--heads must be between 1 and 64, got 0",
+        ),
+        (
+            "--restarts 0 --batch 5",
+            "--restarts must be between 1 and 32, got 0",
         ),
         (
             "--thickness 1.5 --batch 5",

@@ -134,3 +134,39 @@ fn vat_direction_raises_the_kl_more_than_random_directions() {
     let logits = predict_logits(&model.valid(), &scale_pixels(&images.pixels[..784]), 1);
     assert!(logits.iter().all(|v| v.is_finite()));
 }
+
+#[test]
+fn restarts_keep_the_run_with_the_lowest_final_loss() {
+    let (images, _) = mnist(300);
+    let mut c = TrainConfig::cluster(10);
+    c.epochs = 3;
+    c.batch = 100;
+    c.hidden = vec![32];
+    c.sat = vec![imsat_trainer::sat::SatKind::Vat];
+    c.heads = 1;
+    c.seed = 5;
+    let plain = train(&c, &images, None, false).unwrap();
+    c.restarts = 3;
+    let best = train(&c, &images, None, false).unwrap();
+    assert_eq!(best.restart_losses.len(), 3);
+    let lowest = best
+        .restart_losses
+        .iter()
+        .copied()
+        .fold(f64::INFINITY, f64::min);
+    assert_eq!(best.final_loss, lowest);
+    assert_eq!(best.restart_losses[best.restart], lowest);
+    // Restart 0 is the plain run of the seed; the others start elsewhere.
+    assert_eq!(best.restart_losses[0], plain.final_loss);
+    assert!(best.restart_losses[1] != best.restart_losses[0]);
+    // The kept run carries the asked-for settings, so its config.json reruns all three.
+    assert_eq!((best.config.seed, best.config.restarts), (5, 3));
+    let x = scale_pixels(&images.pixels);
+    let kept = predict_logits(&best.model, &x, images.n);
+    if best.restart == 0 {
+        assert_eq!(kept, predict_logits(&plain.model, &x, images.n));
+    }
+    c.restarts = 0;
+    let e = train(&c, &images, None, false).unwrap_err().to_string();
+    assert!(e.contains("restarts must be between 1 and"), "{e}");
+}

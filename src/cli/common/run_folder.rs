@@ -30,6 +30,11 @@ pub fn report_json(t: &Trained, n: usize, data_crc32: u32) -> serde_json::Value 
     if let Some(conv) = c.conv {
         r["conv"] = json!(conv);
     }
+    if c.restarts > 1 {
+        r["restarts"] = json!(c.restarts);
+        r["restart"] = json!(t.restart);
+        r["restart_losses"] = json!(t.restart_losses);
+    }
     match c.task {
         Task::Cluster => r["classes"] = json!(c.outputs),
         Task::Hash => r["bits"] = json!(c.outputs),

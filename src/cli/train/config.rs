@@ -13,7 +13,7 @@ use super::Args;
 use crate::cli::common::bad_input;
 
 /// The flags a `config.json` sets, so `--config` refuses them.
-pub(super) const TUNABLES: [&str; 23] = [
+pub(super) const TUNABLES: [&str; 24] = [
     "task",
     "classes",
     "bits",
@@ -32,6 +32,7 @@ pub(super) const TUNABLES: [&str; 23] = [
     "shear",
     "thickness",
     "heads",
+    "restarts",
     "edits",
     "view_size",
     "items_per_photo",
@@ -202,6 +203,7 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
     c.mu = args.mu.unwrap_or(c.mu);
     c.eps_scale = args.eps_scale.unwrap_or(c.eps_scale);
     c.heads = args.heads.unwrap_or(c.heads);
+    c.restarts = args.restarts.unwrap_or(c.restarts);
     c.pairwise_mi_weight = args.pairwise_mi_weight.unwrap_or(c.pairwise_mi_weight);
     let affine = &mut c.affine;
     affine.degrees = args.rotation.map_or(affine.degrees, |v| v as f32);
@@ -320,6 +322,7 @@ pub(super) fn settings_error(e: TrainError, args: &Args, task: Task) -> anyhow::
                 ("pairwise_mi_weight", _) => "--pairwise-mi-weight",
                 ("hidden", _) => "--hidden",
                 ("heads", _) => "--heads",
+                ("restarts", _) => "--restarts",
                 ("sat", _) => "--sat",
                 _ => return bad_input(e.to_string()),
             };

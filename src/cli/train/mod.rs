@@ -105,6 +105,10 @@ pub struct Args {
     /// [default: cluster 5, hash 1].
     #[arg(long)]
     pub heads: Option<usize>,
+    /// Whole runs from seeds S, S+1000, ...; the one with the lowest final loss is kept (no
+    /// labels used) [default: 1].
+    #[arg(long)]
+    pub restarts: Option<usize>,
     /// Use only the first N images (photos: the first N photos).
     #[arg(long)]
     pub limit: Option<usize>,
@@ -199,10 +203,13 @@ fn run_features(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Resu
     Ok(())
 }
 
-/// The cluster defaults' epochs, raised on small data to the steps they were measured with
+/// The cluster defaults on small data: epochs raised to the steps they were measured with
 /// ([`CLUSTER_MIN_STEPS`]); an explicit `--epochs` or `--config` is kept as given.
 fn default_steps(args: &Args, config: &mut TrainConfig, n: usize) {
-    if args.config.is_none() && args.epochs.is_none() && config.task == Task::Cluster {
+    if args.config.is_some() || config.task != Task::Cluster {
+        return;
+    }
+    if args.epochs.is_none() {
         config.at_least_steps(n, CLUSTER_MIN_STEPS);
     }
 }

@@ -14,7 +14,10 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-pub use config::{CLUSTER_MIN_STEPS, MAX_HEADS, TrainConfig, hash_pairwise_mi_weight};
+pub use config::{
+    CLUSTER_MIN_STEPS, MAX_HEADS, MAX_RESTARTS, RESTART_SEED_STRIDE, SMALL_DATA,
+    SMALL_DATA_RESTARTS, TrainConfig, hash_pairwise_mi_weight,
+};
 pub use eval::{Quality, SPLIT_SEED, evaluate_logits, predict_logits, scale_pixels};
 use progress::RunProgress;
 pub use progress::progress_bar;
@@ -80,6 +83,47 @@ pub struct Trained {
     pub quality: Option<Quality>,
     /// Which of the candidate heads was kept (0 when there was one).
     pub head: usize,
+    /// The kept head's mean loss over the last fifth of the epochs (what heads and restarts
+    /// are ranked by).
+    pub final_loss: f64,
+    /// Which restart was kept (0 when there was one), and every restart's final loss.
+    pub restart: usize,
+    pub restart_losses: Vec<f64>,
+}
+
+/// [`TrainConfig::restarts`] runs of `run`, each from its own seed; the one with the lowest
+/// final loss is returned, carrying `config` (so that its `config.json` reruns all of them).
+fn best_of_restarts(
+    config: &TrainConfig,
+    n: usize,
+    show_progress: bool,
+    mut run: impl FnMut(&TrainConfig) -> Result<Trained, TrainError>,
+) -> Result<Trained, TrainError> {
+    // Each restart checks its own copy; `restarts` itself only here.
+    config.validate(n)?;
+    let mut best: Option<Trained> = None;
+    let mut losses = Vec::with_capacity(config.restarts);
+    for r in 0..config.restarts {
+        let mut c = config.clone();
+        c.restarts = 1;
+        c.seed = config
+            .seed
+            .wrapping_add(RESTART_SEED_STRIDE.wrapping_mul(r as u64));
+        if show_progress && config.restarts > 1 {
+            eprintln!("restart {}/{} (seed {})", r + 1, config.restarts, c.seed);
+        }
+        let mut t = run(&c)?;
+        t.restart = r;
+        losses.push(t.final_loss);
+        // The first of equal losses is kept (`<`), so one restart is the plain run.
+        if best.as_ref().is_none_or(|b| t.final_loss < b.final_loss) {
+            best = Some(t);
+        }
+    }
+    let mut best = best.expect("at least one restart");
+    best.config = config.clone();
+    best.restart_losses = losses;
+    Ok(best)
 }
 
 /// Train an IMSAT encoder on `images` (labels only for per-epoch evaluation).
@@ -98,8 +142,10 @@ pub fn train(
             images.n
         )));
     }
-    let trainer = Trainer::new(config, images, show_progress)?;
-    train_with(trainer, config, labels, show_progress)
+    best_of_restarts(config, images.n, show_progress, |c| {
+        let trainer = Trainer::new(c, images, show_progress)?;
+        train_with(trainer, c, labels, show_progress)
+    })
 }
 
 /// Train an IMSAT encoder on `n` feature vectors of `dim` values, already scaled (see
@@ -117,8 +163,10 @@ pub fn train_features(
     {
         return Err(TrainError::Data(format!("{} labels for {n} rows", l.len())));
     }
-    let trainer = Trainer::from_features(config, x, n, dim, show_progress)?;
-    train_with(trainer, config, labels, show_progress)
+    best_of_restarts(config, n, show_progress, |c| {
+        let trainer = Trainer::from_features(c, x.clone(), n, dim, show_progress)?;
+        train_with(trainer, c, labels, show_progress)
+    })
 }
 
 /// Train a photo hash on a [`PhotoSet`] (its items, and its edited copies for the edits SAT).
@@ -127,13 +175,15 @@ pub fn train_photos(
     set: &PhotoSet,
     show_progress: bool,
 ) -> Result<Trained, TrainError> {
-    let trainer = Trainer::with_edits(
-        config,
-        &set.items,
-        Some((set.edited.clone(), set.per_item)),
-        show_progress,
-    )?;
-    train_with(trainer, config, None, show_progress)
+    best_of_restarts(config, set.items.n, show_progress, |c| {
+        let trainer = Trainer::with_edits(
+            c,
+            &set.items,
+            Some((set.edited.clone(), set.per_item)),
+            show_progress,
+        )?;
+        train_with(trainer, c, None, show_progress)
+    })
 }
 
 fn train_with(
@@ -233,6 +283,7 @@ fn train_with(
         }
         None => None,
     };
+    let window = (config.epochs + 1 - ranking_from) as f64;
     Ok(Trained {
         model,
         config: config.clone(),
@@ -240,6 +291,9 @@ fn train_with(
         seconds_per_epoch: train_seconds / config.epochs as f64,
         quality,
         head,
+        final_loss: ranking[head] / (window * steps as f64),
+        restart: 0,
+        restart_losses: Vec::new(),
     })
 }
 
