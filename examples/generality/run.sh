@@ -5,7 +5,7 @@
 #
 #   examples/generality/run.sh [work-dir]        SEEDS="0 1 2" SETS="digits8x8 mnist10k"
 #
-# About 1.5 minutes per 8x8 run and 7-8 minutes per MNIST-10k run on 2 busy cores.
+# About 9 minutes per 8x8 run (two restarts of 4.4) and 7-8 minutes per MNIST-10k run on 2 cores.
 # Needs: python3 -m pip install scikit-learn
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -1,6 +1,7 @@
 //! The native f32 executor (`float_mlp`, the `gemm` crate's products) against tract, an
-//! independent implementation, on every shipped f32 model: the four digit models on the
-//! 10,000 bundled digits, photo64 on those digits through its own view. The sums run in a
+//! independent implementation, on every shipped f32 model: the four digit models on 2,000
+//! bundled digits, photo64 on those digits through its own view (2,000: tract's f32 under
+//! qemu, in the ARM CI, takes minutes for 10,000). The sums run in a
 //! different order, so logits agree to float rounding and a code bit may differ only where
 //! its logit is within that rounding of zero.
 #![cfg(feature = "encoder")]
@@ -14,8 +15,9 @@ use imsat_runtime::encoder::Encoder;
 const MODELS: [&str; 5] = ["hash16", "hash32", "hash64", "cluster10", "photo64"];
 
 #[test]
-fn native_f32_logits_equal_tracts_to_rounding_on_10k_digits() {
-    let digits = digits();
+fn native_f32_logits_equal_tracts_to_rounding_on_2k_digits() {
+    let mut digits = digits();
+    digits.truncate(2_000 * 784);
     for name in MODELS {
         let path = root().join(format!("models/{name}.onnx"));
         let native = Encoder::open(&path).unwrap();
@@ -56,7 +58,7 @@ fn native_f32_logits_equal_tracts_to_rounding_on_10k_digits() {
             .inspect(|(_, w)| assert!(w.abs() <= tolerance, "{name}: a sign flip at {w}"))
             .count();
         println!(
-            "{name}: 10,000 rows, largest logit difference {worst:.2e} of {scale:.1}, \
+            "{name}: 2,000 rows, largest logit difference {worst:.2e} of {scale:.1}, \
              {flipped} of {} signs differ",
             want.len()
         );

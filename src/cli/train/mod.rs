@@ -13,7 +13,9 @@ use imsat_runtime::atomic_file::write_atomic;
 use imsat_trainer::features::Scaling;
 use imsat_trainer::loss::Task;
 use imsat_trainer::photo_set::PhotoSetConfig;
-use imsat_trainer::train::{CLUSTER_MIN_STEPS, TrainConfig, train, train_features};
+use imsat_trainer::train::{
+    CLUSTER_MIN_STEPS, SMALL_DATA, SMALL_DATA_RESTARTS, TrainConfig, train, train_features,
+};
 use serde_json::json;
 
 pub use config::Hidden;
@@ -106,7 +108,7 @@ pub struct Args {
     #[arg(long)]
     pub heads: Option<usize>,
     /// Whole runs from seeds S, S+1000, ...; the one with the lowest final loss is kept (no
-    /// labels used) [default: 1].
+    /// labels used) [default: 1; cluster on fewer than 5,000 samples 2].
     #[arg(long)]
     pub restarts: Option<usize>,
     /// Use only the first N images (photos: the first N photos).
@@ -204,13 +206,17 @@ fn run_features(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Resu
 }
 
 /// The cluster defaults on small data: epochs raised to the steps they were measured with
-/// ([`CLUSTER_MIN_STEPS`]); an explicit `--epochs` or `--config` is kept as given.
+/// ([`CLUSTER_MIN_STEPS`]), and [`SMALL_DATA_RESTARTS`] restarts below [`SMALL_DATA`]
+/// samples; an explicit `--epochs`, `--restarts` or `--config` is kept as given.
 fn default_steps(args: &Args, config: &mut TrainConfig, n: usize) {
     if args.config.is_some() || config.task != Task::Cluster {
         return;
     }
     if args.epochs.is_none() {
         config.at_least_steps(n, CLUSTER_MIN_STEPS);
+    }
+    if args.restarts.is_none() && n < SMALL_DATA {
+        config.restarts = SMALL_DATA_RESTARTS;
     }
 }
 
