@@ -18,7 +18,7 @@ use alloc::vec::Vec;
 
 use gemm::{Parallelism, gemm};
 
-use crate::format::onnx::{Graph, Model, Node, Tensor};
+use crate::format::onnx::{Graph, Model, Tensor, next_node};
 
 /// Why a graph is not the exported f32 layout.
 pub type Mismatch = &'static str;
@@ -127,20 +127,6 @@ impl F32Mlp {
 fn scalar(t: &Tensor<'_>) -> Option<f32> {
     let v = *t.f32s(1)?.first()?;
     (v.is_finite() && t.dims.is_empty()).then_some(v)
-}
-
-/// The next node, if it is `op` with `n_in` inputs, one output, in the default domain.
-fn next_node<'g, 'a>(
-    nodes: &mut core::iter::Peekable<core::slice::Iter<'g, Node<'a>>>,
-    op: &'static str,
-    n_in: usize,
-) -> Result<&'g Node<'a>, Mismatch> {
-    let node = nodes.next().ok_or("the graph ends early")?;
-    let ok = node.op_type == op
-        && node.inputs.len() == n_in
-        && node.outputs.len() == 1
-        && node.domain.is_empty();
-    ok.then_some(node).ok_or("unexpected operator")
 }
 
 /// The layers of `graph`, which must read `input` and write `output`, with the input

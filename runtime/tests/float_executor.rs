@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{digits, root};
+use common::{digits, inputs_for, root};
 
 use imsat_runtime::encoder::Encoder;
 
@@ -24,13 +24,7 @@ fn native_f32_logits_equal_tracts_to_rounding_on_2k_digits() {
         assert!(native.uses_native_f32(), "{name}: the exported f32 layout");
         let tract = native.clone().tract_only();
         assert!(!tract.uses_native_f32());
-        let images: Vec<u8> = match native.info().view {
-            Some(view) => digits
-                .chunks_exact(784)
-                .flat_map(|d| view.apply(d, 28, 28, 1).unwrap())
-                .collect(),
-            None => digits.clone(),
-        };
+        let images = inputs_for(native.info(), &digits);
         // Batches of 1, 7 and the rest: the single-row product takes another path in gemm.
         let d = native.input_dim();
         let mut got = Vec::new();

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{digits, root};
+use common::{digits, inputs_for, root};
 
 use imsat_runtime::encoder::{Encoder, Task};
 use imsat_runtime::int8::{Int8Error, Int8Model, Kernel};
@@ -29,13 +29,7 @@ fn no_std_codes_equal_the_std_encoders_on_10k_digits() {
             .unwrap();
         let tract = Encoder::from_bytes(&bytes, name).unwrap().tract_only();
         assert_eq!(model.info(), tract.info(), "{name}: metadata");
-        let images: Vec<u8> = match model.info().view {
-            Some(view) => digits
-                .chunks_exact(784)
-                .flat_map(|d| view.apply(d, 28, 28, 1).unwrap())
-                .collect(),
-            None => digits.clone(),
-        };
+        let images = inputs_for(model.info(), &digits);
         assert_eq!(images.len(), 10_000 * model.input_dim());
         match model.info().task {
             Task::Hash => {

@@ -135,6 +135,21 @@ impl<'a> Graph<'a> {
     }
 }
 
+/// The next of `nodes` if it is `op` with `n_in` inputs and one output, in the default
+/// domain: how the native executors walk the layouts `imsat train` exports.
+pub fn next_node<'g, 'a: 'g>(
+    nodes: &mut impl Iterator<Item = &'g Node<'a>>,
+    op: &str,
+    n_in: usize,
+) -> Result<&'g Node<'a>, &'static str> {
+    let node = nodes.next().ok_or("the graph ends early")?;
+    let ok = node.op_type == op
+        && node.inputs.len() == n_in
+        && node.outputs.len() == 1
+        && node.domain.is_empty();
+    ok.then_some(node).ok_or("unexpected operator")
+}
+
 fn value_info_name<'a>(value: Value<'a>) -> Result<&'a str, ParseError> {
     let mut r = Reader::new(value.bytes()?, value.at());
     let mut name = "";

@@ -10,7 +10,7 @@
 
 use alloc::vec::Vec;
 
-use crate::format::onnx::{Graph, Node, Tensor, data_type};
+use crate::format::onnx::{Graph, Tensor, data_type, next_node};
 
 use super::layer::Layer;
 
@@ -24,20 +24,6 @@ fn scalar_f32(t: &Tensor<'_>) -> Option<f32> {
 
 fn zero_u8(t: &Tensor<'_>) -> bool {
     t.raw(data_type::UINT8, 1, 1) == Some(&[0u8][..])
-}
-
-/// The next node, if it is `op` with `n_in` inputs, one output, in the default domain.
-fn next_node<'g, 'a>(
-    nodes: &mut core::slice::Iter<'g, Node<'a>>,
-    op: &'static str,
-    n_in: usize,
-) -> Result<&'g Node<'a>, Mismatch> {
-    let node = nodes.next().ok_or("the graph ends early")?;
-    let ok = node.op_type == op
-        && node.inputs.len() == n_in
-        && node.outputs.len() == 1
-        && node.domain.is_empty();
-    ok.then_some(node).ok_or("unexpected operator")
 }
 
 /// The input's `1 / scale` and the layers of `graph`, which must read `input` and write

@@ -4,6 +4,8 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use imsat_runtime::format::ModelInfo;
+
 /// The repository root (the shipped models and data live there).
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -24,4 +26,15 @@ pub fn digits() -> Vec<u8> {
     );
     assert_eq!(raw.len(), 16 + 10_000 * 784, "IDX size");
     raw.split_off(16)
+}
+
+/// `digits` as a model takes them: through a photo model's own view, else as they are.
+pub fn inputs_for(info: &ModelInfo, digits: &[u8]) -> Vec<u8> {
+    match info.view {
+        Some(view) => digits
+            .chunks_exact(784)
+            .flat_map(|d| view.apply(d, 28, 28, 1).unwrap())
+            .collect(),
+        None => digits.to_vec(),
+    }
 }
