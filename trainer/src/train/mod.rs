@@ -93,11 +93,12 @@ pub struct Trained {
 
 /// [`TrainConfig::restarts`] runs of `run`, each from its own seed; the one with the lowest
 /// final loss is returned, carrying `config` (so that its `config.json` reruns all of them).
+/// `run` is told whether its restart is the last, so that it may hand over owned data then.
 fn best_of_restarts(
     config: &TrainConfig,
     n: usize,
     show_progress: bool,
-    mut run: impl FnMut(&TrainConfig) -> Result<Trained, TrainError>,
+    mut run: impl FnMut(&TrainConfig, bool) -> Result<Trained, TrainError>,
 ) -> Result<Trained, TrainError> {
     // Each restart checks its own copy; `restarts` itself only here.
     config.validate(n)?;
@@ -112,7 +113,7 @@ fn best_of_restarts(
         if show_progress && config.restarts > 1 {
             eprintln!("restart {}/{} (seed {})", r + 1, config.restarts, c.seed);
         }
-        let mut t = run(&c)?;
+        let mut t = run(&c, r + 1 == config.restarts)?;
         t.restart = r;
         losses.push(t.final_loss);
         // The first of equal losses is kept (`<`), so one restart is the plain run.
@@ -142,7 +143,7 @@ pub fn train(
             images.n
         )));
     }
-    best_of_restarts(config, images.n, show_progress, |c| {
+    best_of_restarts(config, images.n, show_progress, |c, _| {
         let trainer = Trainer::new(c, images, show_progress)?;
         train_with(trainer, c, labels, show_progress)
     })
@@ -163,8 +164,11 @@ pub fn train_features(
     {
         return Err(TrainError::Data(format!("{} labels for {n} rows", l.len())));
     }
-    best_of_restarts(config, n, show_progress, |c| {
-        let trainer = Trainer::from_features(c, x.clone(), n, dim, show_progress)?;
+    // The last restart (the only one, by default) takes the rows; earlier ones get a copy.
+    let mut x = Some(x);
+    best_of_restarts(config, n, show_progress, |c, last| {
+        let rows = if last { x.take() } else { x.clone() }.expect("rows until the last restart");
+        let trainer = Trainer::from_features(c, rows, n, dim, show_progress)?;
         train_with(trainer, c, labels, show_progress)
     })
 }
@@ -175,7 +179,7 @@ pub fn train_photos(
     set: &PhotoSet,
     show_progress: bool,
 ) -> Result<Trained, TrainError> {
-    best_of_restarts(config, set.items.n, show_progress, |c| {
+    best_of_restarts(config, set.items.n, show_progress, |c, _| {
         let trainer = Trainer::with_edits(
             c,
             &set.items,
