@@ -1,7 +1,9 @@
 //! The one place where the compute backend is chosen.
 //!
 //! burn 0.22 has no backend type parameter: a [`Device`] carries the choice. We train on the
-//! ndarray CPU backend with autodiff; switching to `flex` (or a GPU) is a change here only.
+//! `flex` CPU backend (burn's successor to ndarray) with autodiff; its kernel features
+//! (SIMD, rayon, AVX-512 gemm) are set in the workspace `Cargo.toml`. Switching to a GPU is a
+//! change here only.
 
 use burn::tensor::Device;
 
@@ -11,7 +13,6 @@ pub fn training_device() -> Device {
 }
 
 /// Device for inference and evaluation (no autodiff tape).
-#[allow(deprecated)] // burn-ndarray is deprecated in favour of flex at the same speed.
 pub fn inference_device() -> Device {
-    Device::ndarray()
+    Device::flex()
 }

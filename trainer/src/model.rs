@@ -4,7 +4,7 @@
 
 use burn::module::Module;
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig};
-use burn::tensor::{Device, Tensor, activation::relu, module::batch_norm_train};
+use burn::tensor::{Device, Tensor, activation::relu};
 
 use crate::conv::{ConvFront, ConvSpec};
 
@@ -151,15 +151,47 @@ impl Encoder {
         for (layer, bn) in self.hidden.iter().zip(&self.norms) {
             h = layer.forward(h);
             h = match norm {
-                Norm::Train => bn.forward(h),
-                Norm::BatchOnly => {
-                    batch_norm_train(h, bn.gamma.val(), bn.beta.val(), BN_EPSILON).output
+                // On an inference model (`.valid()`): the running statistics.
+                Norm::Train if !h.device().is_autodiff() => bn.forward(h),
+                Norm::Train => {
+                    let (out, mean, var) = batch_norm_2d(h, bn);
+                    let m = bn.momentum;
+                    let blend = |running: Tensor<1>, batch: Tensor<1>| {
+                        running
+                            .mul_scalar(1.0 - m)
+                            .add(batch.detach().mul_scalar(m))
+                            .detach()
+                    };
+                    bn.running_mean
+                        .update(blend(bn.running_mean.value_sync(), mean));
+                    bn.running_var
+                        .update(blend(bn.running_var.value_sync(), var));
+                    out
                 }
+                Norm::BatchOnly => batch_norm_2d(h, bn).0,
             };
             h = relu(h);
         }
         h
     }
+}
+
+/// BatchNorm of `[B, C]` with the batch's statistics, as plain 2-D tensor ops: the output,
+/// the batch mean and the (biased) batch variance per channel. burn's generic
+/// `batch_norm_train` reshapes through `[C, B]`, copying the activations in both passes;
+/// this form reduces along the batch axis in place (the same arithmetic).
+fn batch_norm_2d(h: Tensor<2>, bn: &BatchNorm) -> (Tensor<2>, Tensor<1>, Tensor<1>) {
+    let mean = h.clone().mean_dim(0);
+    let centered = h.sub(mean.clone());
+    let var = centered.clone().square().mean_dim(0);
+    let scale = var
+        .clone()
+        .add_scalar(BN_EPSILON)
+        .sqrt()
+        .recip()
+        .mul(bn.gamma.val().unsqueeze_dim(0));
+    let out = centered.mul(scale).add(bn.beta.val().unsqueeze_dim(0));
+    (out, mean.squeeze_dim(0), var.squeeze_dim(0))
 }
 
 #[cfg(test)]

@@ -123,9 +123,10 @@ fn vat_direction_raises_the_kl_more_than_random_directions() {
         std::slice::from_ref(&target),
         &eps,
         10.0,
+        0,
     ));
-    let random: f32 = (0..5)
-        .map(|_| kl_at(random_perturbation(&x, &eps)))
+    let random: f32 = (1..=5)
+        .map(|seed| kl_at(random_perturbation(&x, &eps, seed)))
         .sum::<f32>()
         / 5.0;
     eprintln!("KL after VAT {vat:.5}, after random {random:.5}");

@@ -1,10 +1,12 @@
 //! The IMSAT training loop, shared by both tasks: one encoder, one SAT code path,
 //! a task-specific head (softmax or sigmoid) and information loss.
 //!
-//! `config` holds the settings and their checks, `step` one optimisation step,
+//! `config` holds the settings and their checks, `step` one optimisation step (with
+//! `adam`, the optimizer),
 //! `eval` the scoring of an encoder, `progress` what a run prints; this module runs
 //! the epochs and picks the head.
 
+mod adam;
 mod config;
 mod eval;
 mod progress;

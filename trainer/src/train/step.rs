@@ -1,10 +1,11 @@
 //! One optimisation step: a random batch, its SAT augmentations, the IMSAT loss, Adam.
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::tensor::{Tensor, TensorData};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
+use super::adam::Adam;
 use super::progress::progress_bar;
 use super::{TrainConfig, TrainError, scale_pixels};
 use crate::backend::training_device;
@@ -41,7 +42,7 @@ pub struct Trainer {
     device: burn::tensor::Device,
     rng: StdRng,
     model: Encoder,
-    optim: burn::optim::ModuleOptimizer,
+    optim: Adam,
 }
 
 impl Trainer {
@@ -160,7 +161,7 @@ impl Trainer {
             device,
             rng: StdRng::seed_from_u64(config.seed),
             model,
-            optim: AdamConfig::new().with_epsilon(1e-8).init(),
+            optim: Adam::new(1e-8),
         })
     }
 
@@ -192,11 +193,22 @@ impl Trainer {
         let (task, batch) = (self.config.task, self.config.batch);
         match kind {
             SatKind::Vat => {
-                let r =
-                    sat::vat_perturbation(task, &self.model, xb, targets, eps_b, self.config.xi);
+                let seed = self.rng.random();
+                let r = sat::vat_perturbation(
+                    task,
+                    &self.model,
+                    xb,
+                    targets,
+                    eps_b,
+                    self.config.xi,
+                    seed,
+                );
                 xb.clone().add(r)
             }
-            SatKind::Rpt => xb.clone().add(sat::random_perturbation(xb, eps_b)),
+            SatKind::Rpt => {
+                let seed = self.rng.random();
+                xb.clone().add(sat::random_perturbation(xb, eps_b, seed))
+            }
             SatKind::Affine => {
                 let moved = sat::affine_distort(
                     xb_host,
