@@ -200,6 +200,40 @@ mod tests {
     use crate::backend::inference_device;
     use burn::tensor::{Distribution, Tensor};
 
+    /// The 2-D BatchNorm gives burn's `batch_norm_train`: output, mean and variance.
+    #[test]
+    fn batch_norm_2d_matches_burns_batch_norm_train() {
+        let device = inference_device();
+        device.seed(3);
+        let mut bn = BatchNormConfig::new(5).init(&device);
+        bn.gamma = burn::module::Param::from_tensor(Tensor::random(
+            [5],
+            Distribution::Normal(1.0, 0.5),
+            &device,
+        ));
+        bn.beta = burn::module::Param::from_tensor(Tensor::random(
+            [5],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        ));
+        let h = Tensor::<2>::random([7, 5], Distribution::Normal(2.0, 3.0), &device);
+        let (out, mean, var) = batch_norm_2d(h.clone(), &bn);
+        let r =
+            burn::tensor::module::batch_norm_train(h, bn.gamma.val(), bn.beta.val(), BN_EPSILON);
+        let v = |t: Tensor<2>| t.into_data().try_into_vec::<f32>().unwrap();
+        let pairs = [
+            (v(out), v(r.output)),
+            (v(mean.unsqueeze_dim(0)), v(r.mean.unsqueeze_dim(0))),
+            (v(var.unsqueeze_dim(0)), v(r.variance.unsqueeze_dim(0))),
+        ];
+        for (ours, theirs) in pairs {
+            assert_eq!(ours.len(), theirs.len());
+            for (a, b) in ours.iter().zip(&theirs) {
+                assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
+            }
+        }
+    }
+
     #[test]
     fn keep_head_keeps_that_heads_outputs() {
         let device = inference_device();
