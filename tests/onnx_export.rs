@@ -360,10 +360,8 @@ y.astype(np.float32).tofile(out)
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect();
-            let tract = Encoder::open(&path)
-                .unwrap()
-                .logits(&images.pixels)
-                .unwrap();
+            let encoder = Encoder::open(&path).unwrap();
+            let tract = encoder.logits(&images.pixels).unwrap();
             let rel = max_rel_diff(&tract, &ort);
             let rows_equal = tract
                 .chunks(outputs)
@@ -385,8 +383,7 @@ y.astype(np.float32).tofile(out)
             // QuantizeLinear (onnxruntime divides by the scale, tract multiplies by its
             // inverse): then one rounding step apart (1 row of 2,000 on one model, measured).
             assert!(agree == 1.0, "{}: agreement {agree}", path.display());
-            let int8 = Encoder::open(&path).unwrap().info().int8;
-            if int8 {
+            if encoder.info().int8 {
                 println!(
                     "  rows with identical int8 logits: {:.4}%",
                     100.0 * rows_equal
