@@ -469,6 +469,27 @@ fn imsat(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// `imsat eval` of `model` (against `reference`, if given) on the 10,000 bundled digits: its
+/// JSON report, after checking that it exited 0.
+fn eval_on_mnist(model: &str, reference: Option<&str>) -> serde_json::Value {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist10k");
+    let data = root.join("images-idx3-ubyte.gz");
+    let labels = root.join("labels-idx1-ubyte.gz");
+    let mut args = vec!["eval", "--model", model];
+    if let Some(r) = reference {
+        args.extend(["--reference", r]);
+    }
+    args.extend([
+        "--data",
+        data.to_str().unwrap(),
+        "--labels",
+        labels.to_str().unwrap(),
+    ]);
+    let (code, out, err) = imsat(&args);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(out.trim()).unwrap()
+}
+
 #[test]
 fn cli_eval_and_encode_run_exported_models() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist10k");
@@ -483,27 +504,13 @@ fn cli_eval_and_encode_run_exported_models() {
     let c8 = c8.to_str().unwrap();
 
     // eval: the metrics and the agreement with the reference.
-    let (code, out, err) = imsat(&[
-        "eval",
-        "--model",
-        h8,
-        "--reference",
-        h32,
-        "--data",
-        data,
-        "--labels",
-        labels,
-    ]);
-    assert_eq!(code, 0, "{err}");
-    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let v = eval_on_mnist(h8, Some(h32));
     assert_eq!(v["task"], "hash");
     assert_eq!(v["int8"], true);
     // A model of 2 epochs: the plumbing is checked here, quality on the shipped models below.
     assert!((0.0..=1.0).contains(&v["map"].as_f64().unwrap()), "{v}");
     assert!(v["bits_equal_to_f32"].as_f64().unwrap() >= 0.995, "{v}");
-    let (code, out, err) = imsat(&["eval", "--model", c8, "--data", data, "--labels", labels]);
-    assert_eq!(code, 0, "{err}");
-    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let v = eval_on_mnist(c8, None);
     assert!(
         (0.0..=1.0).contains(&v["acc"].as_f64().unwrap()) && v["nmi"].is_number(),
         "{v}"
@@ -518,24 +525,10 @@ fn cli_eval_and_encode_run_exported_models() {
         m("hash16.onnx"),
         m("cluster10.int8.onnx"),
     );
-    let (code, out, err) = imsat(&[
-        "eval",
-        "--model",
-        &h16,
-        "--reference",
-        &h16f,
-        "--data",
-        data,
-        "--labels",
-        labels,
-    ]);
-    assert_eq!(code, 0, "{err}");
-    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let v = eval_on_mnist(&h16, Some(&h16f));
     assert!(v["map"].as_f64().unwrap() >= 0.7845, "{v}");
     assert!(v["bits_equal_to_f32"].as_f64().unwrap() >= 0.995, "{v}");
-    let (code, out, err) = imsat(&["eval", "--model", &c10, "--data", data, "--labels", labels]);
-    assert_eq!(code, 0, "{err}");
-    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let v = eval_on_mnist(&c10, None);
     assert!(v["acc"].as_f64().unwrap() >= 0.969, "{v}");
 
     // encode: raw u64 codes (hash) and one id per line (cluster).
