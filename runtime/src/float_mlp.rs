@@ -2,8 +2,7 @@
 //! matrix products by the `gemm` crate (packed, cache-blocked, SIMD kernels chosen at run
 //! time), one thread; a single row goes through `row_times` instead. tract's own f32
 //! products ran the shipped hash16 at about half of onnxruntime's speed at batch 1024 on one
-//! core; these run at its speed. The exported
-//! layout is
+//! core; these run at its speed. The exported layout is
 //!
 //! ```text
 //! Mul(input, s) -> Add(t) -> { MatMul(W) -> Add(b) [-> Relu] }+
