@@ -22,15 +22,27 @@ fn argmax_rows(logits: &[f32], k: usize) -> Vec<u32> {
     imsat_runtime::format::argmax_rows(logits, k).unwrap()
 }
 
+/// The vendored MNIST-10k files: images, labels.
+fn mnist_files() -> (PathBuf, PathBuf) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist10k");
+    (
+        root.join("images-idx3-ubyte.gz"),
+        root.join("labels-idx1-ubyte.gz"),
+    )
+}
+
+/// A shipped model file, `models/{name}`.
+fn shipped(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models")
+        .join(name)
+}
+
 fn mnist() -> &'static (Images, Vec<u8>) {
     static DATA: OnceLock<(Images, Vec<u8>)> = OnceLock::new();
     DATA.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist10k");
-        read_labelled(
-            root.join("images-idx3-ubyte.gz"),
-            root.join("labels-idx1-ubyte.gz"),
-        )
-        .unwrap()
+        let (images, labels) = mnist_files();
+        read_labelled(images, labels).unwrap()
     })
 }
 
@@ -180,9 +192,8 @@ fn int8_model_agrees_with_f32_and_is_small() {
         }
     }
     // The shipped target (README, model cards): >= 99.5% of cluster ids, on models/cluster10.
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
-    let f = Encoder::open(shipped.join("cluster10.onnx")).unwrap();
-    let q = Encoder::open(shipped.join("cluster10.int8.onnx")).unwrap();
+    let f = Encoder::open(shipped("cluster10.onnx")).unwrap();
+    let q = Encoder::open(shipped("cluster10.int8.onnx")).unwrap();
     let agree = id_agreement(
         &q.logits(&images.pixels).unwrap(),
         &f.logits(&images.pixels).unwrap(),
@@ -363,12 +374,6 @@ y.astype(np.float32).tofile(out)
             let encoder = Encoder::open(&path).unwrap();
             let tract = encoder.logits(&images.pixels).unwrap();
             let rel = max_rel_diff(&tract, &ort);
-            let rows_equal = tract
-                .chunks(outputs)
-                .zip(ort.chunks(outputs))
-                .filter(|(a, b)| a == b)
-                .count() as f64
-                / images.n as f64;
             let agree = match task {
                 Task::Hash => bit_agreement(&tract, &ort, outputs),
                 Task::Cluster => id_agreement(&tract, &ort, outputs),
@@ -384,6 +389,12 @@ y.astype(np.float32).tofile(out)
             // inverse): then one rounding step apart (1 row of 2,000 on one model, measured).
             assert!(agree == 1.0, "{}: agreement {agree}", path.display());
             if encoder.info().int8 {
+                let rows_equal = tract
+                    .chunks(outputs)
+                    .zip(ort.chunks(outputs))
+                    .filter(|(a, b)| a == b)
+                    .count() as f64
+                    / images.n as f64;
                 println!(
                     "  rows with identical int8 logits: {:.4}%",
                     100.0 * rows_equal
@@ -472,9 +483,7 @@ fn imsat(args: &[&str]) -> (i32, String, String) {
 /// `imsat eval` of `model` (against `reference`, if given) on the 10,000 bundled digits: its
 /// JSON report, after checking that it exited 0.
 fn eval_on_mnist(model: &str, reference: Option<&str>) -> serde_json::Value {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist10k");
-    let data = root.join("images-idx3-ubyte.gz");
-    let labels = root.join("labels-idx1-ubyte.gz");
+    let (data, labels) = mnist_files();
     let mut args = vec!["eval", "--model", model];
     if let Some(r) = reference {
         args.extend(["--reference", r]);
@@ -492,9 +501,7 @@ fn eval_on_mnist(model: &str, reference: Option<&str>) -> serde_json::Value {
 
 #[test]
 fn cli_eval_and_encode_run_exported_models() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist10k");
-    let data = root.join("images-idx3-ubyte.gz");
-    let labels = root.join("labels-idx1-ubyte.gz");
+    let (data, labels) = mnist_files();
     let (data, labels) = (data.to_str().unwrap(), labels.to_str().unwrap());
     let hash = exported(Task::Hash);
     let cluster = exported(Task::Cluster);
@@ -518,8 +525,7 @@ fn cli_eval_and_encode_run_exported_models() {
 
     // The shipped int8 models score what README "Exported models" states (hash16 mAP
     // 0.7848, cluster10 accuracy 0.9691, on the 10,000 bundled digits).
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
-    let m = |f: &str| shipped.join(f).to_str().unwrap().to_string();
+    let m = |f: &str| shipped(f).to_str().unwrap().to_string();
     let (h16, h16f, c10) = (
         m("hash16.int8.onnx"),
         m("hash16.onnx"),
