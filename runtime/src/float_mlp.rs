@@ -42,7 +42,7 @@ impl Dense {
         if n == 1 {
             row_times(x, &self.weight, &mut out);
         } else {
-            self.gemm(x, n, &mut out);
+            self.gemm_rows(x, n, &mut out);
         }
         // Bias and ReLU in one pass over the product.
         for row in out.chunks_exact_mut(self.d_out) {
@@ -55,7 +55,7 @@ impl Dense {
     }
 
     /// `out = x W` for `n` rows through `gemm`.
-    fn gemm(&self, x: &[f32], n: usize, out: &mut [f32]) {
+    fn gemm_rows(&self, x: &[f32], n: usize, out: &mut [f32]) {
         // SAFETY: `out` is `n x d_out`, `x` is `n x d_in` and `weight` is `d_in x d_out`, all
         // row-major and contiguous, as the strides below say; the lengths are checked above
         // and by construction in `layers`.
