@@ -9,8 +9,8 @@
 //!
 //! The rule: luma from RGB with integer BT.601 weights, an area-average resize to
 //! `rows x cols` (every source pixel counts in proportion to its overlap, so shrinking never
-//! aliases), then, when `normalize` is on, a contrast stretch to mean 128 and standard
-//! deviation [`NORMALIZED_STD`] so that brightness and contrast edits barely move the view.
+//! aliases), then a [`Contrast`] stretch to a fixed centre and spread, so that brightness and
+//! contrast edits barely move the view.
 
 use alloc::format;
 use alloc::string::String;
@@ -28,12 +28,44 @@ pub const NORMALIZED_STD: f32 = 48.0;
 /// of a blank photo is not stretched into a pattern.
 const FLAT_STD: f32 = 2.0;
 
-/// A view rule: grayscale, area resize to `rows x cols`, optional contrast normalization.
+/// A view rule: grayscale, area resize to `rows x cols`, then a contrast stretch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct View {
     pub rows: usize,
     pub cols: usize,
-    pub normalize: bool,
+    pub contrast: Contrast,
+}
+
+/// How a view's gray levels are stretched (the last word of the metadata text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contrast {
+    /// As resized (`raw`).
+    Raw,
+    /// Mean 128, standard deviation [`NORMALIZED_STD`] (`norm`).
+    Norm,
+    /// Median 128 and the interquartile range of a standard deviation of
+    /// [`NORMALIZED_STD`] (`robust`): a caption box or a logo over 5% of a low-contrast photo
+    /// inflates its standard deviation several times, squashing the rest of the view, but
+    /// barely moves its quartiles.
+    Robust,
+}
+
+impl Contrast {
+    pub const ALL: [Contrast; 3] = [Contrast::Raw, Contrast::Norm, Contrast::Robust];
+
+    /// The name in the metadata text and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Contrast::Raw => "raw",
+            Contrast::Norm => "norm",
+            Contrast::Robust => "robust",
+        }
+    }
+
+    /// The rule named `name` ([`Contrast::as_str`]).
+    pub fn from_name(name: &str) -> Option<Contrast> {
+        Contrast::ALL.into_iter().find(|c| c.as_str() == name)
+    }
 }
 
 /// Why a view could not be made or read.
@@ -55,13 +87,13 @@ pub enum ViewError {
 }
 
 impl View {
-    /// The metadata text, e.g. `gray-area-32x32-norm` (or `-raw` without normalization).
+    /// The metadata text, e.g. `gray-area-32x32-norm` (`-raw`, `-norm` or `-robust`).
     pub fn to_metadata(&self) -> String {
         format!(
             "gray-area-{}x{}-{}",
             self.rows,
             self.cols,
-            if self.normalize { "norm" } else { "raw" }
+            self.contrast.as_str()
         )
     }
 
@@ -73,15 +105,11 @@ impl View {
         let (r, c) = size.split_once('x').ok_or_else(bad)?;
         let dim = |s: &str| s.parse::<usize>().ok().filter(|&d| (1..=4096).contains(&d));
         let (rows, cols) = (dim(r).ok_or_else(bad)?, dim(c).ok_or_else(bad)?);
-        let normalize = match mode {
-            "norm" => true,
-            "raw" => false,
-            _ => return Err(bad()),
-        };
+        let contrast = Contrast::from_name(mode).ok_or_else(bad)?;
         Ok(View {
             rows,
             cols,
-            normalize,
+            contrast,
         })
     }
 
@@ -122,10 +150,10 @@ impl View {
             .map(|p| luma(p) as f32)
             .collect();
         let small = area_resize(&gray, width, height, self.cols, self.rows);
-        Ok(if self.normalize {
-            normalized(&small)
-        } else {
-            small.iter().map(|&v| to_u8(v)).collect()
+        Ok(match self.contrast {
+            Contrast::Raw => small.iter().map(|&v| to_u8(v)).collect(),
+            Contrast::Norm => normalized(&small),
+            Contrast::Robust => robust_normalized(&small),
         })
     }
 }
@@ -200,6 +228,20 @@ fn normalized(v: &[f32]) -> Vec<u8> {
         .collect()
 }
 
+/// Stretch so that the median lands on 128 and the interquartile range on that of a normal
+/// spread of standard deviation [`NORMALIZED_STD`] (1.349 sigma), clamped to u8.
+fn robust_normalized(v: &[f32]) -> Vec<u8> {
+    let mut sorted = v.to_vec();
+    sorted.sort_unstable_by(f32::total_cmp);
+    let at = |q: usize| sorted[(sorted.len() * q / 4).min(sorted.len() - 1)] as f64;
+    let (q1, median, q3) = (at(1), at(2), at(3));
+    let spread = ((q3 - q1) / 1.349).max(FLAT_STD as f64);
+    let gain = NORMALIZED_STD as f64 / spread;
+    v.iter()
+        .map(|&x| to_u8((128.0 + (x as f64 - median) * gain).clamp(0.0, 255.0) as f32))
+        .collect()
+}
+
 /// Square root by Newton's method (`core` has no `f64::sqrt` without std); exact to the last
 /// bits for the variances seen here, and the same on every target.
 fn sqrt(x: f64) -> f64 {
@@ -227,12 +269,17 @@ mod tests {
             View {
                 rows: 32,
                 cols: 32,
-                normalize: true,
+                contrast: Contrast::Norm,
             },
             View {
                 rows: 16,
                 cols: 24,
-                normalize: false,
+                contrast: Contrast::Raw,
+            },
+            View {
+                rows: 16,
+                cols: 16,
+                contrast: Contrast::Robust,
             },
         ] {
             assert_eq!(View::from_metadata(&v.to_metadata()), Ok(v));
@@ -264,7 +311,7 @@ mod tests {
         let view = View {
             rows: 4,
             cols: 4,
-            normalize: true,
+            contrast: Contrast::Norm,
         };
         let img: Vec<u8> = (0..64).map(|v| (v * 3 % 200) as u8 + 20).collect();
         let a = view.apply(&img, 8, 8, 1).unwrap();
@@ -281,12 +328,55 @@ mod tests {
         assert!(flat.iter().all(|&v| v == 128));
     }
 
+    /// A bright box over 5% of a low-contrast image squashes the rest of a `norm` view but
+    /// leaves a `robust` view's other pixels within a few levels; both ignore brightness.
+    #[test]
+    fn robust_normalization_shrugs_off_a_caption_box() {
+        let (w, h) = (20, 20);
+        let img: Vec<u8> = (0..w * h).map(|i| (100 + (i * 7) % 23) as u8).collect();
+        let mut boxed = img.clone();
+        boxed[..w].fill(250); // the top row: 5% of the pixels
+        let moved = |contrast| {
+            let view = View {
+                rows: w,
+                cols: h,
+                contrast,
+            };
+            let (a, b) = (
+                view.apply(&img, w, h, 1).unwrap(),
+                view.apply(&boxed, w, h, 1).unwrap(),
+            );
+            let brighter: Vec<u8> = img.iter().map(|&v| v + 40).collect();
+            let c = view.apply(&brighter, w, h, 1).unwrap();
+            assert!(a.iter().zip(&c).all(|(x, y)| x.abs_diff(*y) <= 1));
+            a[w..]
+                .iter()
+                .zip(&b[w..])
+                .map(|(x, y)| x.abs_diff(*y) as f64)
+                .sum::<f64>()
+                / (a.len() - w) as f64
+        };
+        let (norm, robust) = (moved(Contrast::Norm), moved(Contrast::Robust));
+        assert!(norm > 20.0 && robust < 6.0, "norm {norm}, robust {robust}");
+        let flat = View {
+            rows: 4,
+            cols: 4,
+            contrast: Contrast::Robust,
+        };
+        assert!(
+            flat.apply(&[90; 64], 8, 8, 1)
+                .unwrap()
+                .iter()
+                .all(|&v| v == 128)
+        );
+    }
+
     #[test]
     fn rgb_uses_luma_and_bad_shapes_are_errors() {
         let view = View {
             rows: 1,
             cols: 1,
-            normalize: false,
+            contrast: Contrast::Raw,
         };
         assert_eq!(view.apply(&[255, 0, 0], 1, 1, 3).unwrap(), [77]);
         assert_eq!(view.apply(&[0, 255, 0, 9], 1, 1, 4).unwrap(), [149]);

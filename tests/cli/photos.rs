@@ -198,6 +198,8 @@ fn bad_photo_input_is_a_clear_error() {
     expect_bad_input(&r, &["--conv", "--view-size 10", "--conv none"]);
     let r = train("hash", photo_dir(), &["--conv", "8,3"]);
     expect_bad_input(&r, &["--conv", "channels,kernel,stride,grid"]);
+    let r = train("hash", photo_dir(), &["--view-contrast", "median"]);
+    expect_bad_input(&r, &["--view-contrast", "robust"]);
     // Encoding a folder where one photo is broken names that file.
     let mixed = tempfile::tempdir().unwrap();
     std::fs::copy(photo_dir().join("0001.jpg"), mixed.path().join("a.jpg")).unwrap();

@@ -327,7 +327,10 @@ mod tests {
         assert_eq!(got.task, Task::Hash);
         assert_eq!((got.outputs, got.input_dim(), got.int8), (64, 256, true));
         assert_eq!(got.shape_text(), "16x16");
-        assert!(got.view.is_some_and(|v| v.normalize));
+        assert!(
+            got.view
+                .is_some_and(|v| v.contrast == crate::view::Contrast::Norm)
+        );
         assert_eq!(got.input, Input::Pixels);
         let mut pairs = BASE.to_vec();
         pairs.push((keys::INPUT, "features"));

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use imsat_runtime::view::View;
+use imsat_runtime::view::{Contrast, View};
 use imsat_trainer::conv::ConvSpec;
 use imsat_trainer::loss::Task;
 use imsat_trainer::sat::SatKind;
@@ -13,7 +13,7 @@ use super::Args;
 use crate::cli::common::bad_input;
 
 /// The flags a `config.json` sets, so `--config` refuses them.
-pub(super) const TUNABLES: [&str; 24] = [
+pub(super) const TUNABLES: [&str; 25] = [
     "task",
     "classes",
     "bits",
@@ -35,6 +35,7 @@ pub(super) const TUNABLES: [&str; 24] = [
     "restarts",
     "edits",
     "view_size",
+    "view_contrast",
     "items_per_photo",
     "item_area",
     "edits_per_item",
@@ -182,11 +183,17 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
             p.edits = imsat_trainer::edits::parse_edit_list(e)
                 .map_err(|e| bad_input(format!("--edits: {e}")))?;
         }
+        let default = c.view.as_deref().and_then(|t| View::from_metadata(t).ok());
+        let contrast = match &args.view_contrast {
+            Some(name) => Contrast::from_name(name)
+                .ok_or_else(|| bad_input(format!("--view-contrast {name}: norm, robust or raw")))?,
+            None => default.map_or(Contrast::Norm, |v| v.contrast),
+        };
         c.view = Some(
             View {
                 rows: args.view_size,
                 cols: args.view_size,
-                normalize: true,
+                contrast,
             }
             .to_metadata(),
         );

@@ -122,6 +122,10 @@ pub struct Args {
     /// Photos: side of the square grayscale view the model sees.
     #[arg(long, default_value_t = 16)]
     pub view_size: usize,
+    /// Photos: how the view's gray levels are stretched: `norm` (mean and standard
+    /// deviation), `robust` (median and quartiles) or `raw` [default: norm].
+    #[arg(long)]
+    pub view_contrast: Option<String>,
     /// Photos: training items cut from each photo (the full frame, then random crops).
     #[arg(long, default_value_t = PhotoSetConfig::default().items_per_photo)]
     pub items_per_photo: usize,

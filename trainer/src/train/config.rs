@@ -8,7 +8,7 @@ use crate::conv::ConvSpec;
 use crate::loss::Task;
 use crate::photo_set::PhotoSetConfig;
 use crate::sat::{AffineRange, SatKind};
-use imsat_runtime::view::View;
+use imsat_runtime::view::{Contrast, View};
 
 /// Every hyper-parameter of a run; saved as `config.json` beside the model so a run can be
 /// reproduced from its folder.
@@ -187,7 +187,7 @@ impl TrainConfig {
                 View {
                     rows: 16,
                     cols: 16,
-                    normalize: true,
+                    contrast: Contrast::Norm,
                 }
                 .to_metadata(),
             ),
