@@ -82,12 +82,15 @@ if conv:
 else:
     network = "linear encoder"
 side = report['view'].split('-')[2].replace('x', '*')
+stretch = {'norm': 'contrast stretched to mean 128 and standard deviation 48',
+           'robust': 'contrast stretched by median and quartiles (median 128, interquartile range 1.349 x 48)',
+           'raw': 'no contrast stretch'}[report['view'].split('-')[3]]
 lines = ["# Model card: photo64", "",
  "| | |", "|---|---|",
  f"| What | IMSAT copy-detection hash, 64 bits, {network} on the view below |",
  f"| Files | `photo64.onnx` (f32, {int(size_f32):,} bytes), `photo64.int8.onnx` (int8, one weight scale per output column, {int(size_int8):,} bytes, {int(size_int8)/int(size_f32):.3f}x) |",
  f"| SHA-256 | f32 `{sha_f32}`<br>int8 `{sha_int8}` |",
- f"| Input | a photo of any size through the view `{report['view']}` (metadata `imsat.view`: BT.601 luma, area resize, contrast normalized), then `pixels` f32 `[N, {side}]` |",
+ f"| Input | a photo of any size through the view `{report['view']}` (metadata `imsat.view`: BT.601 luma, area resize, {stretch}), then `pixels` f32 `[N, {side}]` |",
  "| Output | `logits` f32 `[N, 64]`; bit p = logit p > 0 |",
  f"| Data | all {report['photos_train']} photos of `../shared/data/photos/train` ({report['items']} items: each photo and random crops of it) |",
  f"| Edits learned (SAT) | {', '.join(report['edits'])} (flip not included) |",

@@ -123,7 +123,7 @@ pub struct Args {
     #[arg(long, default_value_t = 16)]
     pub view_size: usize,
     /// Photos: how the view's gray levels are stretched: `norm` (mean and standard
-    /// deviation), `robust` (median and quartiles) or `raw` [default: norm].
+    /// deviation), `robust` (median and quartiles) or `raw` [default: robust].
     #[arg(long)]
     pub view_contrast: Option<String>,
     /// Photos: training items cut from each photo (the full frame, then random crops).

@@ -168,8 +168,11 @@ impl TrainConfig {
     /// and rotations; 16 channels, 5x5 kernels, a 2x2 or no pooling, a 24 or 32 view measured
     /// no better) and a linear output (no hidden layer: on 145 photos a 400-400 MLP overfits,
     /// moderate-edit TPR 0.81 against 0.99), the edit SAT alone, lam 3 (more weight on H(Y)
-    /// than the digits' 0.1, so that different photos do not share codes), a 16x16 normalized
-    /// gray view, 1,500 epochs.
+    /// than the digits' 0.1, so that different photos do not share codes), a 16x16 gray view
+    /// stretched by its median and quartiles ([`Contrast::Robust`]: a caption box no longer
+    /// squashes a low-contrast photo's view; group 4-fold moderate TPR 0.987 / 0.984 / 0.984
+    /// at seeds 0 / 1 / 2 against the mean-and-deviation stretch's 0.982 / 0.979 / 0.983,
+    /// strong about equal), 1,500 epochs.
     pub fn photo_hash(bits: usize) -> Self {
         TrainConfig {
             sat: vec![SatKind::Edits],
@@ -187,7 +190,7 @@ impl TrainConfig {
                 View {
                     rows: 16,
                     cols: 16,
-                    contrast: Contrast::Norm,
+                    contrast: Contrast::Robust,
                 }
                 .to_metadata(),
             ),
