@@ -221,11 +221,7 @@ fn normalized(v: &[f32]) -> Vec<u8> {
         .map(|&x| (x as f64 - mean) * (x as f64 - mean))
         .sum::<f64>()
         / n;
-    let std = sqrt(var).max(FLAT_STD as f64);
-    let gain = NORMALIZED_STD as f64 / std;
-    v.iter()
-        .map(|&x| to_u8((128.0 + (x as f64 - mean) * gain).clamp(0.0, 255.0) as f32))
-        .collect()
+    stretched(v, mean, sqrt(var))
 }
 
 /// Stretch so that the median lands on 128 and the interquartile range on that of a normal
@@ -234,11 +230,15 @@ fn robust_normalized(v: &[f32]) -> Vec<u8> {
     let mut sorted = v.to_vec();
     sorted.sort_unstable_by(f32::total_cmp);
     let at = |q: usize| sorted[(sorted.len() * q / 4).min(sorted.len() - 1)] as f64;
-    let (q1, median, q3) = (at(1), at(2), at(3));
-    let spread = ((q3 - q1) / 1.349).max(FLAT_STD as f64);
-    let gain = NORMALIZED_STD as f64 / spread;
+    stretched(v, at(2), (at(3) - at(1)) / 1.349)
+}
+
+/// Map `centre` to 128 and a `spread` (at least [`FLAT_STD`]) to [`NORMALIZED_STD`] levels,
+/// clamped to u8.
+fn stretched(v: &[f32], centre: f64, spread: f64) -> Vec<u8> {
+    let gain = NORMALIZED_STD as f64 / spread.max(FLAT_STD as f64);
     v.iter()
-        .map(|&x| to_u8((128.0 + (x as f64 - median) * gain).clamp(0.0, 255.0) as f32))
+        .map(|&x| to_u8((128.0 + (x as f64 - centre) * gain).clamp(0.0, 255.0) as f32))
         .collect()
 }
 
