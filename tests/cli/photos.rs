@@ -200,6 +200,9 @@ fn bad_photo_input_is_a_clear_error() {
     expect_bad_input(&r, &["--conv", "channels,kernel,stride,grid"]);
     let r = train("hash", photo_dir(), &["--view-contrast", "median"]);
     expect_bad_input(&r, &["--view-contrast", "robust"]);
+    let digits = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist10k/images-idx3-ubyte.gz");
+    let r = train("hash", &digits, &["--view-contrast", "robust"]);
+    expect_bad_input(&r, &["--view-contrast", "photo folders"]);
     // Encoding a folder where one photo is broken names that file.
     let mixed = tempfile::tempdir().unwrap();
     std::fs::copy(photo_dir().join("0001.jpg"), mixed.path().join("a.jpg")).unwrap();

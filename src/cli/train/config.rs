@@ -197,10 +197,16 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
             }
             .to_metadata(),
         );
-    } else if args.edits.is_some() {
-        return Err(bad_input(
-            "--edits applies to photo folders; --data is an IDX file",
-        ));
+    } else if let Some(flag) = [
+        ("--edits", args.edits.is_some()),
+        ("--view-contrast", args.view_contrast.is_some()),
+    ]
+    .into_iter()
+    .find_map(|(flag, given)| given.then_some(flag))
+    {
+        return Err(bad_input(format!(
+            "{flag} applies to photo folders; --data is an IDX file"
+        )));
     }
     c.seed = args.seed;
     c.epochs = args.epochs.unwrap_or(c.epochs);
