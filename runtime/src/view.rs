@@ -46,7 +46,8 @@ pub enum Contrast {
     /// Median 128 and the interquartile range of a standard deviation of
     /// [`NORMALIZED_STD`] (`robust`): a caption box or a logo over 5% of a low-contrast photo
     /// inflates its standard deviation several times, squashing the rest of the view, but
-    /// barely moves its quartiles.
+    /// barely moves its quartiles. Where more than half of the view is one flat colour (flat
+    /// graphics) the quartiles meet and the gain is the largest, `NORMALIZED_STD / FLAT_STD`.
     Robust,
 }
 
