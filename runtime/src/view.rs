@@ -52,6 +52,7 @@ pub enum Contrast {
 }
 
 impl Contrast {
+    /// Every rule.
     pub const ALL: [Contrast; 3] = [Contrast::Raw, Contrast::Norm, Contrast::Robust];
 
     /// The name in the metadata text and on the command line.
@@ -339,8 +340,8 @@ mod tests {
         boxed[..w].fill(250); // the top row: 5% of the pixels
         let moved = |contrast| {
             let view = View {
-                rows: w,
-                cols: h,
+                rows: h,
+                cols: w,
                 contrast,
             };
             let (a, b) = (
