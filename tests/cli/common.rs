@@ -13,6 +13,11 @@ pub fn imsat(args: &[&str]) -> Output {
         .expect("running imsat")
 }
 
+/// The vendored MNIST-10k images (IDX, gzipped).
+pub fn mnist_images() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist10k/images-idx3-ubyte.gz")
+}
+
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 temp path")
 }

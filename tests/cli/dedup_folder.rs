@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::common::mnist_images;
 use imsat::trainer::data::read_idx_images;
 
 const SIDE: usize = 28;
@@ -71,7 +72,7 @@ fn save_jpeg(dir: &Path, name: &str, px: &[u8]) {
 fn edited_copies_are_found_and_unrelated_digits_stay_apart() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let model = root.join("models/hash32.int8.onnx");
-    let images = read_idx_images(root.join("data/mnist10k/images-idx3-ubyte.gz")).unwrap();
+    let images = read_idx_images(mnist_images()).unwrap();
     let dim = SIDE * SIDE;
     let dir = tempfile::tempdir().unwrap();
     // 40 unrelated digits (the first 40 of the file); the first 10 get four edited copies each.

@@ -7,15 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::OnceLock;
 
-use crate::common::{expect_bad_input, expect_error, run, write};
+use crate::common::{expect_bad_input, expect_error, mnist_images, run, write};
 use imsat_runtime::code::Codes;
 use imsat_runtime::index::Index;
 use imsat_trainer::data::idx_u8_bytes;
 use prost::Message;
-
-fn mnist_images() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist10k/images-idx3-ubyte.gz")
-}
 
 /// Two tiny models trained once through the CLI (500 images, 1 epoch, 32-32 hidden).
 struct Models {

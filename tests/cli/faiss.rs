@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{expect_bad_input, imsat, run as cli, s};
+use crate::common::{expect_bad_input, imsat, mnist_images, run as cli, s};
 
 use imsat_runtime::code::Codes;
 use imsat_runtime::index::Index;
@@ -218,7 +218,7 @@ fn mnist_hash64_codes_give_faiss_the_answers_of_imsat_search() {
     let dir = tempfile::tempdir().unwrap();
     let index_path = dir.path().join("mnist.index");
     let model = root.join("models/hash64.onnx");
-    let images = root.join("data/mnist10k/images-idx3-ubyte.gz");
+    let images = mnist_images();
     ok(&cli(
         "index build --model {} --data {} --out {}",
         &[&model, &images, &index_path],

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use crate::common::{expect_bad_input, imsat, run as cli, s};
+use crate::common::{expect_bad_input, imsat, mnist_images, run as cli, s};
 
 use npyz::WriterBuilder;
 
@@ -338,7 +338,7 @@ fn bad_labels_pixel_sats_and_mismatched_models_exit_2() {
         expect_bad_input(&o, &["needs pixels", "x.npy", "vat, rpt or neighbour"]);
     }
     // A feature model does not read images, nor a pixel model features.
-    let images = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist10k/images-idx3-ubyte.gz");
+    let images = mnist_images();
     let out = dir.path().join("c.npy");
     let model = f.hash();
     let o = cli(

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::OnceLock;
 
-use crate::common::{expect_bad_input, imsat, s};
+use crate::common::{expect_bad_input, imsat, mnist_images, s};
 
 const PHOTOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/photos/train");
 
@@ -200,8 +200,7 @@ fn bad_photo_input_is_a_clear_error() {
     expect_bad_input(&r, &["--conv", "channels,kernel,stride,grid"]);
     let r = train("hash", photo_dir(), &["--view-contrast", "median"]);
     expect_bad_input(&r, &["--view-contrast", "robust"]);
-    let digits = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist10k/images-idx3-ubyte.gz");
-    let r = train("hash", &digits, &["--view-contrast", "robust"]);
+    let r = train("hash", &mnist_images(), &["--view-contrast", "robust"]);
     expect_bad_input(&r, &["--view-contrast", "photo folders"]);
     // Encoding a folder where one photo is broken names that file.
     let mixed = tempfile::tempdir().unwrap();
