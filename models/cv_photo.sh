@@ -3,7 +3,8 @@
 # ../shared/data/photos/manifest.csv (the tiles of one picture) are dealt into FOLDS folds
 # with a fixed shuffle; each fold is held out once, a model is trained on the other photos
 # with the flags given, and `imsat eval --task copy-detection` scores its int8 model on the
-# held-out photos (pHash and dHash in the same run). One JSON line per fold, then the mean.
+# held-out photos (pHash and dHash in the same run; false positives counted between photos of
+# different groups, as the benchmark counts them). One JSON line per fold, then the mean.
 #
 #   models/cv_photo.sh                       # the training defaults, 4 folds, seed 0
 #   FOLDS=5 SEED=1 models/cv_photo.sh --conv 16,3,2,4
@@ -63,7 +64,8 @@ for ((k = 0; k < FOLDS; k++)); do
     --out "$dir/run" "$@" >/dev/null
   seconds=$(( $(date +%s) - start ))
   "$IMSAT" eval --task copy-detection --model "$dir/run/model.int8.onnx" \
-    --reference "$dir/run/model.onnx" --data "$dir/valid" > "$dir/eval.json"
+    --reference "$dir/run/model.onnx" --data "$dir/valid" --groups "$PHOTOS/manifest.csv" \
+    > "$dir/eval.json"
   python3 - "$dir/eval.json" "$k" "$seconds" "$(ls "$dir/train" | wc -l)" <<'PY'
 import json, sys
 e, k, s, n = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3], int(sys.argv[4])

@@ -43,6 +43,12 @@ pub struct Args {
     /// Seed of the edited copies (task `copy-detection`).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// A CSV with `name` and `group` columns (the photos' manifest; task `copy-detection`):
+    /// photos of one group (the tiles of one photograph and its full frame) are not counted
+    /// as false positives of each other, as the benchmark counts pairs of different sources
+    /// [default: every photo its own group].
+    #[arg(long)]
+    pub groups: Option<PathBuf>,
     /// A reference model (usually the f32 export) to compare against: adds
     /// `bits_equal_to_f32`, the fraction of code bits (hash) or cluster ids (cluster)
     /// equal to the reference's.
@@ -163,6 +169,9 @@ fn run_features(
 }
 
 pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
+    if args.groups.is_some() && args.task != "copy-detection" {
+        return Err(bad_input("--groups is for --task copy-detection"));
+    }
     if let Some(codes) = &args.codes {
         let labels = args
             .labels
@@ -195,7 +204,8 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
 
 fn run_model(args: Args, enc: Encoder, model: PathBuf, data: PathBuf) -> anyhow::Result<()> {
     if args.task == "copy-detection" {
-        let mut out = copy_detection::run(&enc, &model, &data, args.seed)?;
+        let groups = args.groups.as_deref();
+        let mut out = copy_detection::run(&enc, &model, &data, groups, args.seed)?;
         if let Some(r) = &args.reference {
             let reference = open_model(r)?;
             out["reference"] = json!(r.display().to_string());

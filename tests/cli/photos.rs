@@ -166,6 +166,34 @@ fn a_photo_model_encodes_dedups_and_evaluates_with_its_own_view() {
     }
     assert!(report["encode_ms_per_photo"]["model"].as_f64().unwrap() > 0.0);
     assert!(report["bits_equal_to_reference"].as_f64().unwrap() > 0.9);
+
+    // With the manifest's groups, photos of one picture (0001-0005 are one photograph and its
+    // tiles) are not false positives of each other: fewer negative pairs, same queries.
+    let manifest = Path::new(PHOTOS).join("../manifest.csv");
+    let grouped = ok(&imsat(&[
+        "eval",
+        "--task",
+        "copy-detection",
+        "--model",
+        s(&model),
+        "--data",
+        s(photo_dir()),
+        "--groups",
+        s(&manifest),
+    ]));
+    assert_eq!(report["sources"], 12, "{report}");
+    let sources = grouped["sources"].as_u64().unwrap();
+    assert!((2..12).contains(&sources), "{grouped}");
+    for (all, by_source) in report["hashes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(grouped["hashes"].as_array().unwrap())
+    {
+        let negatives = |h: &serde_json::Value| h["moderate"]["negative_pairs"].as_u64().unwrap();
+        assert!(negatives(by_source) < negatives(all), "{by_source}");
+        assert_eq!(by_source["moderate"]["queries"], all["moderate"]["queries"]);
+    }
 }
 
 #[test]
@@ -231,6 +259,30 @@ fn bad_photo_input_is_a_clear_error() {
         s(photo_dir()),
     ]);
     expect_bad_input(&r, &["not a photo model"]);
+    // Groups: a missing manifest, and groups for a task that has none.
+    let missing = d.path().join("no-manifest.csv");
+    let r = imsat(&[
+        "eval",
+        "--task",
+        "copy-detection",
+        "--model",
+        s(&photo_model().join("model.int8.onnx")),
+        "--data",
+        s(photo_dir()),
+        "--groups",
+        s(&missing),
+    ]);
+    expect_bad_input(&r, &["no-manifest.csv", "cannot read"]);
+    let r = imsat(&[
+        "eval",
+        "--model",
+        s(&digits),
+        "--data",
+        s(&mnist_images()),
+        "--groups",
+        s(&missing),
+    ]);
+    expect_bad_input(&r, &["--groups", "copy-detection"]);
 }
 
 /// The shipped photo64: its int8 bits equal its f32 bits on >= 99.5% of the bits of 12 real

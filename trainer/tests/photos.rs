@@ -28,7 +28,8 @@ fn tpr(model: &Encoder, view: &View, photos: &[image::RgbImage]) -> (f64, f64, f
     let o = codes(photos.iter().collect());
     let c = codes(copies.iter().map(|c| &c.image).collect());
     let meta: Vec<(usize, usize)> = copies.iter().map(|c| (c.original, c.edit)).collect();
-    let s = score("m", 64, 1, &o, &c, &meta, &edits);
+    let own: Vec<usize> = (0..photos.len()).collect();
+    let s = score("m", 64, &o, &c, &meta, &edits, &own);
     let [m, st] = [Strength::Moderate, Strength::Strong].map(|k| {
         let g = &s.groups[&k];
         eprintln!(

@@ -10,13 +10,14 @@ use imsat_data::photos::{decode_photo, read_photo_folder};
 use imsat_runtime::encoder::Encoder;
 use imsat_runtime::view::View;
 use imsat_trainer::copy_detection::{
-    Copy, HashScore, ProtocolEdit, Strength, make_copies, protocol_edits, score,
+    Copy, HashScore, ProtocolEdit, Strength, make_copies, protocol_edits, score, source_ids,
 };
 use imsat_trainer::perceptual::{Perceptual, hash_word};
 use imsat_trainer::photo_set::view_of;
 use serde_json::{Value, json};
 
 use super::bad_input;
+use super::groups::groups_of;
 
 /// Photos timed end to end (decode + view + encode) for the per-photo cost.
 const TIMED_PHOTOS: usize = 40;
@@ -24,16 +25,21 @@ const TIMED_PHOTOS: usize = 40;
 /// Originals and their edited copies, made once and scored for every hash.
 pub struct Bench {
     pub originals: Vec<RgbImage>,
+    /// The source of each original (photos of one group share one).
+    pub sources: Vec<usize>,
     pub copies: Vec<Copy>,
     pub edits: Vec<ProtocolEdit>,
 }
 
 impl Bench {
-    pub fn new(originals: Vec<RgbImage>, seed: u64) -> Self {
+    /// Edited copies of `originals`, of which `groups[i]` names original `i`'s group.
+    pub fn new<S: AsRef<str>>(originals: Vec<RgbImage>, groups: &[S], seed: u64) -> Self {
+        assert_eq!(groups.len(), originals.len(), "one group per original");
         let edits = protocol_edits();
         let copies = make_copies(&originals, &edits, seed);
         Bench {
             originals,
+            sources: source_ids(groups),
             copies,
             edits,
         }
@@ -50,11 +56,11 @@ impl Bench {
         bits: usize,
         codes_of: impl Fn(&[&RgbImage]) -> anyhow::Result<Vec<u64>>,
     ) -> anyhow::Result<HashScore> {
-        let words = bits.div_ceil(64);
         let originals: Vec<&RgbImage> = self.originals.iter().collect();
         let copies: Vec<&RgbImage> = self.copies.iter().map(|c| &c.image).collect();
         let (o, c) = (codes_of(&originals)?, codes_of(&copies)?);
-        Ok(score(name, bits, words, &o, &c, &self.meta(), &self.edits))
+        let meta = self.meta();
+        Ok(score(name, bits, &o, &c, &meta, &self.edits, &self.sources))
     }
 
     /// Score a model through the runtime encoder and its view.
@@ -108,8 +114,15 @@ fn ms_per_photo(files: &[&Path], mut encode: impl FnMut(&RgbImage)) -> anyhow::R
     Ok(started.elapsed().as_secs_f64() * 1e3 / files.len().max(1) as f64)
 }
 
-/// The whole evaluation of `enc` on the photos of `dir`.
-pub fn run(enc: &Encoder, model: &Path, dir: &Path, seed: u64) -> anyhow::Result<Value> {
+/// The whole evaluation of `enc` on the photos of `dir`; `groups`, a `name,group` CSV, says
+/// which photos are cut from one picture (not false positives of each other).
+pub fn run(
+    enc: &Encoder,
+    model: &Path,
+    dir: &Path,
+    groups: Option<&Path>,
+    seed: u64,
+) -> anyhow::Result<Value> {
     let view = enc.info().view.ok_or_else(|| {
         bad_input(format!(
             "{}: not a photo model (its metadata has no `{}`): copy detection needs one trained on a photo folder",
@@ -141,6 +154,7 @@ pub fn run(enc: &Encoder, model: &Path, dir: &Path, seed: u64) -> anyhow::Result
             folder.photos.len()
         )));
     }
+    let photo_groups = groups_of(&folder.paths, groups)?;
     let files: Vec<&Path> = folder.paths.iter().map(|p| p.as_path()).collect();
     let learned_ms = ms_per_photo(&files, |img| {
         let _ = enc.codes(&view_of(&view, img));
@@ -149,7 +163,7 @@ pub fn run(enc: &Encoder, model: &Path, dir: &Path, seed: u64) -> anyhow::Result
     let phash_ms = ms_per_photo(&files, |img| {
         let _ = hash_word(&phash, img);
     })?;
-    let bench = Bench::new(folder.photos, seed);
+    let bench = Bench::new(folder.photos, &photo_groups, seed);
     let name = model
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -168,6 +182,7 @@ pub fn run(enc: &Encoder, model: &Path, dir: &Path, seed: u64) -> anyhow::Result
         "int8": enc.info().int8,
         "view": view.to_metadata(),
         "photos": bench.originals.len(),
+        "sources": bench.sources.iter().max().map_or(0, |m| m + 1),
         "copies": bench.copies.len(),
         "seed": seed,
         "edits": bench.edits.iter().map(|e| e.name).collect::<Vec<_>>(),

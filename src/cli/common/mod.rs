@@ -3,6 +3,7 @@
 
 pub mod codes;
 pub mod copy_detection;
+pub mod groups;
 pub mod model;
 pub mod radius;
 pub mod run_folder;

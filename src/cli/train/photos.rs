@@ -5,8 +5,7 @@
 //! learns the hash; the validation photos' edited copies then measure it (the same protocol
 //! as `imsat eval --task copy-detection`) and set the model's dedup radius.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeSet;
 
 use anyhow::Context;
 use image::RgbImage;
@@ -24,48 +23,10 @@ use serde_json::json;
 use super::Args;
 use super::config::settings_error;
 use crate::cli::common::copy_detection::{Bench, score_json};
+use crate::cli::common::groups::groups_of;
 use crate::cli::common::radius::RADIUS_KEY;
 use crate::cli::common::run_folder::save_run;
 use crate::cli::common::{Ctx, bad_input};
-
-/// The group of each photo: from a `name,group` CSV (matched on the file name), else its own.
-fn groups_of(paths: &[PathBuf], csv: Option<&Path>) -> anyhow::Result<Vec<String>> {
-    let own = |p: &PathBuf| p.display().to_string();
-    let Some(csv) = csv else {
-        return Ok(paths.iter().map(own).collect());
-    };
-    let text = std::fs::read_to_string(csv)
-        .map_err(|e| bad_input(format!("--groups {}: cannot read: {e}", csv.display())))?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
-    let col = |name: &str| {
-        header.iter().position(|h| h.trim() == name).ok_or_else(|| {
-            bad_input(format!(
-                "--groups {}: no `{name}` column in the header",
-                csv.display()
-            ))
-        })
-    };
-    let (name_col, group_col) = (col("name")?, col("group")?);
-    let mut by_file = BTreeMap::new();
-    for line in lines.filter(|l| !l.trim().is_empty()) {
-        let cells: Vec<&str> = line.split(',').collect();
-        if let (Some(n), Some(g)) = (cells.get(name_col), cells.get(group_col)) {
-            let file = Path::new(n.trim()).file_name().map(|f| f.to_owned());
-            if let Some(f) = file {
-                by_file.insert(f, g.trim().to_string());
-            }
-        }
-    }
-    Ok(paths
-        .iter()
-        .map(|p| {
-            p.file_name()
-                .and_then(|f| by_file.get(f).cloned())
-                .unwrap_or_else(|| own(p))
-        })
-        .collect())
-}
 
 /// Indices of the held-out photos: a seeded `fraction` of the groups (none when fewer than 2).
 fn holdout(groups: &[String], fraction: f64, seed: u64) -> BTreeSet<usize> {
@@ -99,13 +60,16 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
     let groups = groups_of(&folder.paths, args.groups.as_deref())?;
     let held = holdout(&groups, args.holdout, config.seed);
     let (mut train, mut valid): (Vec<RgbImage>, Vec<RgbImage>) = (Vec::new(), Vec::new());
+    let (mut train_groups, mut valid_groups) = (Vec::new(), Vec::new());
     let mut valid_files = String::new();
     for (i, p) in folder.photos.into_iter().enumerate() {
         if held.contains(&i) {
             valid.push(p);
+            valid_groups.push(groups[i].as_str());
             valid_files.push_str(&format!("{}\n", folder.paths[i].display()));
         } else {
             train.push(p);
+            train_groups.push(groups[i].as_str());
         }
     }
     let items = train.len() * photo_config.items_per_photo;
@@ -131,7 +95,11 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
     } else {
         "validation photos"
     };
-    let bench = Bench::new(if valid.is_empty() { train } else { valid }, config.seed);
+    let bench = if valid.is_empty() {
+        Bench::new(train, &train_groups, config.seed)
+    } else {
+        Bench::new(valid, &valid_groups, config.seed)
+    };
     let bits = config.outputs;
     let score = bench.score_with("learned", bits, |imgs| {
         let views: Vec<u8> = imgs.iter().flat_map(|i| view_of(&view, i)).collect();
