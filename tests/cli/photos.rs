@@ -135,17 +135,21 @@ fn a_photo_model_encodes_dedups_and_evaluates_with_its_own_view() {
         "{groups}"
     );
 
-    let report = ok(&imsat(&[
-        "eval",
-        "--task",
-        "copy-detection",
-        "--model",
-        s(&model),
-        "--data",
-        s(photo_dir()),
-        "--reference",
-        s(&photo_model().join("model.onnx")),
-    ]));
+    // Copy detection on the 12 photos, with one more flag and its value.
+    let copy_detection = |flag: &str, value: &Path| {
+        ok(&imsat(&[
+            "eval",
+            "--task",
+            "copy-detection",
+            "--model",
+            s(&model),
+            "--data",
+            s(photo_dir()),
+            flag,
+            s(value),
+        ]))
+    };
+    let report = copy_detection("--reference", &photo_model().join("model.onnx"));
     let names: Vec<&str> = report["hashes"]
         .as_array()
         .unwrap()
@@ -170,17 +174,7 @@ fn a_photo_model_encodes_dedups_and_evaluates_with_its_own_view() {
     // With the manifest's groups, photos of one picture (0001-0005 are one photograph and its
     // tiles) are not false positives of each other: fewer negative pairs, same queries.
     let manifest = Path::new(PHOTOS).join("../manifest.csv");
-    let grouped = ok(&imsat(&[
-        "eval",
-        "--task",
-        "copy-detection",
-        "--model",
-        s(&model),
-        "--data",
-        s(photo_dir()),
-        "--groups",
-        s(&manifest),
-    ]));
+    let grouped = copy_detection("--groups", &manifest);
     assert_eq!(report["sources"], 12, "{report}");
     let sources = grouped["sources"].as_u64().unwrap();
     assert!((2..12).contains(&sources), "{grouped}");
