@@ -1,6 +1,7 @@
 //! The `imsat` command line.
 
 mod cli;
+mod codes_csv;
 mod faiss;
 mod input;
 mod npy;

@@ -23,6 +23,8 @@ pub struct Args {
     /// [N, ceil(bits/8)] (bit p of a code in bit p%8 of byte p/8, least significant first:
     /// `np.unpackbits(codes, axis=1, bitorder="little")[:, p]` is bit p; the rows go as they
     /// are into faiss binary indexes and Milvus BINARY_VECTOR), or cluster ids as int64 [N].
+    /// A name ending in `.csv` gets a `name,hex` row per image (the file name, or the row
+    /// number for IDX and `.npy` data; hex: those bytes, two digits each), or `name,cluster`.
     /// Any other name gets raw little-endian u64 words, ceil(bits/64) per code (what
     /// `imsat index import --raw-u64` reads), or one cluster id per line.
     #[arg(long)]
@@ -31,14 +33,23 @@ pub struct Args {
 
 pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
     check_output_file(&args.out, "--out")?;
-    let (enc, encoded, n, seconds) = encode_data(&args.model, &args.data)?;
+    let data = encode_data(&args.model, &args.data)?;
+    let (enc, encoded, seconds) = (&data.encoder, &data.encoded, data.seconds);
+    let n = data.names.len();
     if crate::npy::is_npy(&args.out) {
-        match &encoded {
+        match encoded {
             Encoded::Codes(c) => crate::npy::write_codes(&args.out, c)?,
             Encoded::Clusters(ids) => crate::npy::write_clusters(&args.out, ids)?,
         }
+    } else if crate::codes_csv::is_csv(&args.out) {
+        match encoded {
+            Encoded::Codes(c) => crate::codes_csv::write_codes(&args.out, &data.names, c)?,
+            Encoded::Clusters(ids) => {
+                crate::codes_csv::write_clusters(&args.out, &data.names, ids)?
+            }
+        }
     } else {
-        write_raw(&args.out, &encoded)?;
+        write_raw(&args.out, encoded)?;
     }
     let mut summary = json!({
         "model": args.model.display().to_string(),

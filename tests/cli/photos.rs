@@ -97,7 +97,35 @@ fn a_photo_model_encodes_dedups_and_evaluates_with_its_own_view() {
         s(&codes),
     ]));
     assert_eq!(summary["count"], 12);
-    assert_eq!(std::fs::read(&codes).unwrap().len(), 12 * 8);
+    let words = std::fs::read(&codes).unwrap();
+    assert_eq!(words.len(), 12 * 8);
+    // The benchmark's hand-over format: `name,hex` rows in file-name order, the same codes
+    // (a 16-bit model: the first two bytes of each little-endian word).
+    let csv = out_dir.path().join("codes.csv");
+    ok(&imsat(&[
+        "encode",
+        "--model",
+        s(&model),
+        "--data",
+        s(photo_dir()),
+        "--out",
+        s(&csv),
+    ]));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(photo_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let expected: String = names
+        .iter()
+        .zip(words.chunks(8))
+        .map(|(n, w)| {
+            let hex: String = w[..2].iter().map(|b| format!("{b:02x}")).collect();
+            format!("{n},{hex}\n")
+        })
+        .collect();
+    assert_eq!(text, format!("name,hex\n{expected}"));
 
     // An exact copy of a photo is a duplicate at the model's own radius.
     let dup = tempfile::tempdir().unwrap();

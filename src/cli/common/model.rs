@@ -11,6 +11,7 @@ use imsat_runtime::format::onnx::Model;
 use imsat_runtime::format::{Input, argmax_rows, keys};
 
 use super::bad_input;
+use crate::input::Loaded;
 
 /// Open a model; a file we cannot use is bad input (exit 2), not an internal error.
 pub fn open_model(path: &Path) -> anyhow::Result<Encoder> {
@@ -53,12 +54,22 @@ pub fn model_logits(
     Ok(enc.logits(&images.pixels)?)
 }
 
-/// Run `model` on `data` (images, or `.npy` features for a feature model): codes or cluster
-/// ids, how many rows, and the seconds the encoding itself took. Mismatches of model and data
-/// are bad input (exit status 2).
-pub fn encode_data(model: &Path, data: &Path) -> anyhow::Result<(Encoder, Encoded, usize, f64)> {
+/// What [`encode_data`] made: codes or cluster ids, one per row of the data.
+pub struct EncodedData {
+    pub encoder: Encoder,
+    pub encoded: Encoded,
+    /// Row names: the file names for a folder of images, else the row numbers.
+    pub names: Vec<String>,
+    /// Seconds the encoding itself took (not the reading).
+    pub seconds: f64,
+}
+
+/// Run `model` on `data` (images, or `.npy` features for a feature model). Mismatches of
+/// model and data are bad input (exit status 2).
+pub fn encode_data(model: &Path, data: &Path) -> anyhow::Result<EncodedData> {
     let npy = crate::npy::is_npy(data);
     let features = takes_features(model);
+    let row_numbers = |n: usize| (0..n).map(|i| i.to_string()).collect();
     if !npy {
         if features {
             let enc = open_model(model)?;
@@ -69,12 +80,21 @@ pub fn encode_data(model: &Path, data: &Path) -> anyhow::Result<(Encoder, Encode
                 data.display()
             )));
         }
-        let (enc, images) = load(model, data)?;
+        let (encoder, loaded) = load(model, data)?;
         let started = Instant::now();
-        let encoded = enc.encode(&images.pixels)?;
-        return Ok((enc, encoded, images.n, started.elapsed().as_secs_f64()));
+        let encoded = encoder.encode(&loaded.images.pixels)?;
+        let names = match loaded.paths {
+            Some(paths) => paths.iter().map(|p| file_name(p)).collect(),
+            None => row_numbers(loaded.images.n),
+        };
+        return Ok(EncodedData {
+            encoder,
+            encoded,
+            names,
+            seconds: started.elapsed().as_secs_f64(),
+        });
     }
-    let enc = open_model(model)?;
+    let encoder = open_model(model)?;
     if !features {
         return Err(bad_input(format!(
             "{}: the model takes images (an IDX file or a folder), not .npy features ({}); train one on the features with `imsat train --data {}`",
@@ -83,14 +103,27 @@ pub fn encode_data(model: &Path, data: &Path) -> anyhow::Result<(Encoder, Encode
             data.display()
         )));
     }
-    let f = read_features_for(&enc, model, data)?;
+    let f = read_features_for(&encoder, model, data)?;
     let started = Instant::now();
-    let logits = enc.logits_f32(&f.x)?;
-    let encoded = match enc.task() {
-        Task::Hash => Encoded::Codes(Codes::from_logits(enc.outputs(), &logits)?),
-        Task::Cluster => Encoded::Clusters(argmax_rows(&logits, enc.outputs())?),
+    let logits = encoder.logits_f32(&f.x)?;
+    let encoded = match encoder.task() {
+        Task::Hash => Encoded::Codes(Codes::from_logits(encoder.outputs(), &logits)?),
+        Task::Cluster => Encoded::Clusters(argmax_rows(&logits, encoder.outputs())?),
     };
-    Ok((enc, encoded, f.n, started.elapsed().as_secs_f64()))
+    Ok(EncodedData {
+        encoder,
+        encoded,
+        names: row_numbers(f.n),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The file name of an image read from a folder (the folder is not searched recursively).
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 /// The `.npy` features of `data`, checked to fit the model's input width.
@@ -113,9 +146,9 @@ pub fn read_features_for(
 }
 
 /// Open a model and read images that fit it (both checked: bad input is exit status 2).
-fn load(model: &Path, data: &Path) -> anyhow::Result<(Encoder, idx::Images)> {
+fn load(model: &Path, data: &Path) -> anyhow::Result<(Encoder, Loaded)> {
     let enc = open_model(model)?;
-    let images = if data.is_dir() {
+    let loaded = if data.is_dir() {
         let shape = match enc.info().input_shape.as_slice() {
             [r, c] => (*r, *c),
             other => {
@@ -125,10 +158,14 @@ fn load(model: &Path, data: &Path) -> anyhow::Result<(Encoder, idx::Images)> {
                 )));
             }
         };
-        crate::input::load_images(data, shape, enc.info().view.as_ref())?.images
+        crate::input::load_images(data, shape, enc.info().view.as_ref())?
     } else {
-        idx::read_idx_images(data)?
+        Loaded {
+            images: idx::read_idx_images(data)?,
+            paths: None,
+        }
     };
+    let images = &loaded.images;
     if images.dim() != enc.input_dim() {
         return Err(bad_input(format!(
             "{}: images of {:?} ({} values) do not fit model {} which takes {:?} ({} values)",
@@ -140,7 +177,7 @@ fn load(model: &Path, data: &Path) -> anyhow::Result<(Encoder, idx::Images)> {
             enc.input_dim()
         )));
     }
-    Ok((enc, images))
+    Ok((enc, loaded))
 }
 
 /// The codes of every image of `data` through a hash `model` (for `imsat index build`).
@@ -153,7 +190,7 @@ pub fn encode_hash_codes(model: &Path, data: &Path) -> anyhow::Result<Codes> {
             enc.task()
         )));
     }
-    match encode_data(model, data)?.1 {
+    match encode_data(model, data)?.encoded {
         Encoded::Codes(c) => Ok(c),
         Encoded::Clusters(_) => Err(anyhow::anyhow!("a hash model made cluster ids")),
     }
