@@ -59,6 +59,7 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
         "out": args.out.display().to_string(),
         "seconds": seconds,
         "images_per_second": n as f64 / seconds.max(1e-9),
+        "read_seconds": data.read_seconds,
     });
     match encoded {
         Encoded::Codes(_) => summary["bits"] = json!(enc.outputs()),

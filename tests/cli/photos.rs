@@ -97,6 +97,7 @@ fn a_photo_model_encodes_dedups_and_evaluates_with_its_own_view() {
         s(&codes),
     ]));
     assert_eq!(summary["count"], 12);
+    assert!(summary["read_seconds"].as_f64().unwrap() > 0.0, "{summary}");
     let words = std::fs::read(&codes).unwrap();
     assert_eq!(words.len(), 12 * 8);
     // The benchmark's hand-over format: `name,hex` rows in file-name order, the same codes

@@ -60,13 +60,17 @@ pub struct EncodedData {
     pub encoded: Encoded,
     /// Row names: the file names for a folder of images, else the row numbers.
     pub names: Vec<String>,
-    /// Seconds the encoding itself took (not the reading).
+    /// Seconds the encoding itself took (the model alone).
     pub seconds: f64,
+    /// Seconds the reading took: opening the model, decoding the images and making the
+    /// model's view of each (or parsing the IDX or `.npy` file).
+    pub read_seconds: f64,
 }
 
 /// Run `model` on `data` (images, or `.npy` features for a feature model). Mismatches of
 /// model and data are bad input (exit status 2).
 pub fn encode_data(model: &Path, data: &Path) -> anyhow::Result<EncodedData> {
+    let reading = Instant::now();
     let npy = crate::npy::is_npy(data);
     let features = takes_features(model);
     let row_numbers = |n: usize| (0..n).map(|i| i.to_string()).collect();
@@ -81,6 +85,7 @@ pub fn encode_data(model: &Path, data: &Path) -> anyhow::Result<EncodedData> {
             )));
         }
         let (encoder, loaded) = load(model, data)?;
+        let read_seconds = reading.elapsed().as_secs_f64();
         let started = Instant::now();
         let encoded = encoder.encode(&loaded.images.pixels)?;
         let names = match loaded.paths {
@@ -92,6 +97,7 @@ pub fn encode_data(model: &Path, data: &Path) -> anyhow::Result<EncodedData> {
             encoded,
             names,
             seconds: started.elapsed().as_secs_f64(),
+            read_seconds,
         });
     }
     let encoder = open_model(model)?;
@@ -104,6 +110,7 @@ pub fn encode_data(model: &Path, data: &Path) -> anyhow::Result<EncodedData> {
         )));
     }
     let f = read_features_for(&encoder, model, data)?;
+    let read_seconds = reading.elapsed().as_secs_f64();
     let started = Instant::now();
     let logits = encoder.logits_f32(&f.x)?;
     let encoded = match encoder.task() {
@@ -115,6 +122,7 @@ pub fn encode_data(model: &Path, data: &Path) -> anyhow::Result<EncodedData> {
         encoded,
         names: row_numbers(f.n),
         seconds: started.elapsed().as_secs_f64(),
+        read_seconds,
     })
 }
 
