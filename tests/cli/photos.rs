@@ -86,16 +86,19 @@ fn photo_model() -> &'static Path {
 fn a_photo_model_encodes_dedups_and_evaluates_with_its_own_view() {
     let model = photo_model().join("model.int8.onnx");
     let out_dir = tempfile::tempdir().unwrap();
+    let encode_to = |out: &Path| {
+        ok(&imsat(&[
+            "encode",
+            "--model",
+            s(&model),
+            "--data",
+            s(photo_dir()),
+            "--out",
+            s(out),
+        ]))
+    };
     let codes = out_dir.path().join("codes.u64");
-    let summary = ok(&imsat(&[
-        "encode",
-        "--model",
-        s(&model),
-        "--data",
-        s(photo_dir()),
-        "--out",
-        s(&codes),
-    ]));
+    let summary = encode_to(&codes);
     assert_eq!(summary["count"], 12);
     assert!(summary["read_seconds"].as_f64().unwrap() > 0.0, "{summary}");
     let words = std::fs::read(&codes).unwrap();
@@ -103,15 +106,7 @@ fn a_photo_model_encodes_dedups_and_evaluates_with_its_own_view() {
     // The benchmark's hand-over format: `name,hex` rows in file-name order, the same codes
     // (a 16-bit model: the first two bytes of each little-endian word).
     let csv = out_dir.path().join("codes.csv");
-    ok(&imsat(&[
-        "encode",
-        "--model",
-        s(&model),
-        "--data",
-        s(photo_dir()),
-        "--out",
-        s(&csv),
-    ]));
+    encode_to(&csv);
     let text = std::fs::read_to_string(&csv).unwrap();
     let mut names: Vec<String> = std::fs::read_dir(photo_dir())
         .unwrap()
