@@ -35,7 +35,7 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
     check_output_file(&args.out, "--out")?;
     let data = encode_data(&args.model, &args.data)?;
     let (enc, encoded, seconds) = (&data.encoder, &data.encoded, data.seconds);
-    let n = data.names.len();
+    let n = data.rows();
     if crate::npy::is_npy(&args.out) {
         match encoded {
             Encoded::Codes(c) => crate::npy::write_codes(&args.out, c)?,
@@ -43,9 +43,9 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
         }
     } else if crate::codes_csv::is_csv(&args.out) {
         match encoded {
-            Encoded::Codes(c) => crate::codes_csv::write_codes(&args.out, &data.names, c)?,
+            Encoded::Codes(c) => crate::codes_csv::write_codes(&args.out, &data.names(), c)?,
             Encoded::Clusters(ids) => {
-                crate::codes_csv::write_clusters(&args.out, &data.names, ids)?
+                crate::codes_csv::write_clusters(&args.out, &data.names(), ids)?
             }
         }
     } else {

@@ -1,7 +1,7 @@
 //! Opening an exported model and running it on data, with mismatches of model and data
 //! reported as bad input (exit status 2).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use imsat_data::idx;
@@ -58,8 +58,8 @@ pub fn model_logits(
 pub struct EncodedData {
     pub encoder: Encoder,
     pub encoded: Encoded,
-    /// Row names: the file names for a folder of images, else the row numbers.
-    pub names: Vec<String>,
+    /// `paths[i]` is row i's file, for a folder of images; `None` for IDX and `.npy` data.
+    pub paths: Option<Vec<PathBuf>>,
     /// Seconds the encoding itself took (the model alone).
     pub seconds: f64,
     /// Seconds the reading took: opening the model, decoding the images and making the
@@ -73,7 +73,6 @@ pub fn encode_data(model: &Path, data: &Path) -> anyhow::Result<EncodedData> {
     let reading = Instant::now();
     let npy = crate::npy::is_npy(data);
     let features = takes_features(model);
-    let row_numbers = |n: usize| (0..n).map(|i| i.to_string()).collect();
     if !npy {
         if features {
             let enc = open_model(model)?;
@@ -88,14 +87,10 @@ pub fn encode_data(model: &Path, data: &Path) -> anyhow::Result<EncodedData> {
         let read_seconds = reading.elapsed().as_secs_f64();
         let started = Instant::now();
         let encoded = encoder.encode(&loaded.images.pixels)?;
-        let names = match loaded.paths {
-            Some(paths) => paths.iter().map(|p| file_name(p)).collect(),
-            None => row_numbers(loaded.images.n),
-        };
         return Ok(EncodedData {
             encoder,
             encoded,
-            names,
+            paths: loaded.paths,
             seconds: started.elapsed().as_secs_f64(),
             read_seconds,
         });
@@ -120,18 +115,37 @@ pub fn encode_data(model: &Path, data: &Path) -> anyhow::Result<EncodedData> {
     Ok(EncodedData {
         encoder,
         encoded,
-        names: row_numbers(f.n),
+        paths: None,
         seconds: started.elapsed().as_secs_f64(),
         read_seconds,
     })
 }
 
-/// The file name of an image read from a folder (the folder is not searched recursively).
-fn file_name(path: &Path) -> String {
-    path.file_name().map_or_else(
-        || path.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    )
+impl EncodedData {
+    /// How many rows were encoded.
+    pub fn rows(&self) -> usize {
+        match &self.encoded {
+            Encoded::Codes(c) => c.len(),
+            Encoded::Clusters(ids) => ids.len(),
+        }
+    }
+
+    /// Row names: the file names for a folder of images (read flat, so they are unique),
+    /// else the row numbers.
+    pub fn names(&self) -> Vec<String> {
+        match &self.paths {
+            Some(paths) => paths
+                .iter()
+                .map(|p| {
+                    p.file_name().map_or_else(
+                        || p.display().to_string(),
+                        |n| n.to_string_lossy().into_owned(),
+                    )
+                })
+                .collect(),
+            None => (0..self.rows()).map(|i| i.to_string()).collect(),
+        }
+    }
 }
 
 /// The `.npy` features of `data`, checked to fit the model's input width.
