@@ -48,21 +48,24 @@ fn write_rows<T: std::fmt::Display>(
     header: &str,
     rows: impl Iterator<Item = (impl AsRef<str>, T)>,
 ) -> anyhow::Result<()> {
-    let mut text = format!("{header}\n");
-    for (name, value) in rows {
-        let _ = writeln!(text, "{},{value}", field(name.as_ref()));
-    }
-    write_atomic(path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))
-}
-
-/// A CSV field (RFC 4180): quoted, with quotes doubled, when it holds a comma, a quote or a
-/// line break; as it is otherwise.
-fn field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
+    // RFC 4180: a name is quoted, quotes doubled, only when it holds a comma, a quote or a
+    // line break; `\n` ends every row.
+    let mut csv = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    let write = |csv: &mut csv::Writer<Vec<u8>>| -> csv::Result<()> {
+        csv.write_record(header.split(','))?;
+        for (name, value) in rows {
+            csv.write_record([name.as_ref(), value.to_string().as_str()])?;
+        }
+        csv.flush()?;
+        Ok(())
+    };
+    write(&mut csv).with_context(|| format!("writing {}", path.display()))?;
+    let text = csv
+        .into_inner()
+        .map_err(|e| anyhow::anyhow!("writing {}: {}", path.display(), e.error()))?;
+    write_atomic(path, &text).with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]
