@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use imsat_data::idx::{self, Images};
+use imsat_data::photos::{PHOTO_EXTENSIONS, photo_files};
 use imsat_runtime::view::View;
 
 use crate::cli::bad_input;
@@ -15,11 +15,10 @@ pub struct Loaded {
     pub paths: Option<Vec<PathBuf>>,
 }
 
-const EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "bmp"];
-
 /// Read `path`: a folder of images (each turned into the model's input: through the model's
-/// `view` for photo models, else converted to grayscale and resized to `shape`; in file-name
-/// order) or an IDX image file.
+/// `view` for photo models, else converted to grayscale and resized to `shape`; the folder
+/// and its subfolders, in path order, which for a flat folder is file-name order) or an IDX
+/// image file.
 pub fn load_images(
     path: &Path,
     shape: (usize, usize),
@@ -43,21 +42,12 @@ pub fn load_images(
             paths: None,
         });
     }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-        .with_context(|| format!("reading folder {}", path.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.is_file()
-                && p.extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-        })
-        .collect();
-    files.sort();
+    let files = photo_files(path).map_err(|e| bad_input(e.to_string()))?;
     if files.is_empty() {
         return Err(bad_input(format!(
-            "{}: no image files (png, jpg, jpeg, bmp) in this folder",
-            path.display()
+            "{}: no image files ({}) in this folder or below",
+            path.display(),
+            PHOTO_EXTENSIONS.join(", ")
         )));
     }
     let (rows, cols) = shape;

@@ -23,7 +23,8 @@ pub struct PhotoFolder {
     pub skipped: Vec<(PathBuf, String)>,
 }
 
-/// Every photo file under `dir` (recursively), sorted by path.
+/// Every photo file under `dir` (recursively), sorted by path. Links to folders are not
+/// followed (they could loop); links to files are.
 pub fn photo_files(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     let mut files = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
@@ -34,7 +35,7 @@ pub fn photo_files(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
         })?;
         for e in entries.flatten() {
             let p = e.path();
-            if p.is_dir() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
                 pending.push(p);
             } else if is_photo(&p) {
                 files.push(p);

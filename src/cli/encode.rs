@@ -15,7 +15,8 @@ pub struct Args {
     /// Exported model (`model.onnx` or `model.int8.onnx` from `imsat train`).
     #[arg(long)]
     pub model: PathBuf,
-    /// Images: an IDX file (gzipped or not) or a folder of images (file-name order); or, for
+    /// Images: an IDX file (gzipped or not) or a folder of images (subfolders too, in path
+    /// order: file-name order for a flat folder); or, for
     /// a model trained on features, a `.npy` float32/float64 [N, d] array.
     #[arg(long)]
     pub data: PathBuf,
@@ -23,8 +24,8 @@ pub struct Args {
     /// [N, ceil(bits/8)] (bit p of a code in bit p%8 of byte p/8, least significant first:
     /// `np.unpackbits(codes, axis=1, bitorder="little")[:, p]` is bit p; the rows go as they
     /// are into faiss binary indexes and Milvus BINARY_VECTOR), or cluster ids as int64 [N].
-    /// A name ending in `.csv` gets a `name,hex` row per image (the file name, or the row
-    /// number for IDX and `.npy` data; hex: those bytes, two digits each), or `name,cluster`.
+    /// A name ending in `.csv` gets a `name,hex` row per image (its path below the folder,
+    /// or the row number for IDX and `.npy` data; hex: those bytes, two digits each), or `name,cluster`.
     /// Any other name gets raw little-endian u64 words, ceil(bits/64) per code (what
     /// `imsat index import --raw-u64` reads), or one cluster id per line.
     #[arg(long)]

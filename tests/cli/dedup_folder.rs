@@ -1,6 +1,7 @@
 //! `imsat dedup` on a folder of real digits plus edited copies of some of them (shifted by a
 //! pixel, slightly rotated, with noise, re-encoded as JPEG): the copies are grouped with their
-//! original, and unrelated digits are not grouped together.
+//! original, and unrelated digits are not grouped together. The copies lie in a subfolder,
+//! as a photo library's do.
 
 use std::path::Path;
 use std::process::Command;
@@ -75,20 +76,22 @@ fn edited_copies_are_found_and_unrelated_digits_stay_apart() {
     let images = read_idx_images(mnist_images()).unwrap();
     let dim = SIDE * SIDE;
     let dir = tempfile::tempdir().unwrap();
+    let copies = dir.path().join("edited/2026");
+    std::fs::create_dir_all(&copies).unwrap();
     // 40 unrelated digits (the first 40 of the file); the first 10 get four edited copies each.
     let originals = 40;
     for i in 0..originals {
         let px = &images.pixels[i * dim..(i + 1) * dim];
         save_png(dir.path(), &format!("d{i:02}.png"), px);
         if i < 10 {
-            save_png(dir.path(), &format!("d{i:02}_shift.png"), &shifted(px));
-            save_png(dir.path(), &format!("d{i:02}_rot.png"), &rotated(px, 4.0));
+            save_png(&copies, &format!("d{i:02}_shift.png"), &shifted(px));
+            save_png(&copies, &format!("d{i:02}_rot.png"), &rotated(px, 4.0));
             save_png(
-                dir.path(),
+                &copies,
                 &format!("d{i:02}_noise.png"),
                 &noisy(px, i as u64 + 1),
             );
-            save_jpeg(dir.path(), &format!("d{i:02}_jpeg.jpg"), px);
+            save_jpeg(&copies, &format!("d{i:02}_jpeg.jpg"), px);
         }
     }
     let out = Command::new(env!("CARGO_BIN_EXE_imsat"))

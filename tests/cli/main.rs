@@ -5,6 +5,7 @@ mod common;
 mod dedup_folder;
 mod errors;
 mod faiss;
+mod folders;
 mod npy;
 mod photos;
 mod safe_writes;

@@ -58,6 +58,8 @@ pub fn model_logits(
 pub struct EncodedData {
     pub encoder: Encoder,
     pub encoded: Encoded,
+    /// What was read: a folder of images, an IDX or a `.npy` file.
+    pub data: PathBuf,
     /// `paths[i]` is row i's file, for a folder of images; `None` for IDX and `.npy` data.
     pub paths: Option<Vec<PathBuf>>,
     /// Seconds the encoding itself took (the model alone).
@@ -90,6 +92,7 @@ pub fn encode_data(model: &Path, data: &Path) -> anyhow::Result<EncodedData> {
         return Ok(EncodedData {
             encoder,
             encoded,
+            data: data.to_path_buf(),
             paths: loaded.paths,
             seconds: started.elapsed().as_secs_f64(),
             read_seconds,
@@ -115,6 +118,7 @@ pub fn encode_data(model: &Path, data: &Path) -> anyhow::Result<EncodedData> {
     Ok(EncodedData {
         encoder,
         encoded,
+        data: data.to_path_buf(),
         paths: None,
         seconds: started.elapsed().as_secs_f64(),
         read_seconds,
@@ -130,17 +134,17 @@ impl EncodedData {
         }
     }
 
-    /// Row names: the file names for a folder of images (read flat, so they are unique),
-    /// else the row numbers.
+    /// Row names: for a folder of images, each file's path below the folder (its file name
+    /// when it lies in the folder itself), else the row numbers.
     pub fn names(&self) -> Vec<String> {
         match &self.paths {
             Some(paths) => paths
                 .iter()
                 .map(|p| {
-                    p.file_name().map_or_else(
-                        || p.display().to_string(),
-                        |n| n.to_string_lossy().into_owned(),
-                    )
+                    p.strip_prefix(&self.data)
+                        .unwrap_or(p)
+                        .display()
+                        .to_string()
                 })
                 .collect(),
             None => (0..self.rows()).map(|i| i.to_string()).collect(),
