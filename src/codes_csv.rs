@@ -48,24 +48,25 @@ fn write_rows<T: std::fmt::Display>(
     header: &str,
     rows: impl Iterator<Item = (impl AsRef<str>, T)>,
 ) -> anyhow::Result<()> {
-    // RFC 4180: a name is quoted, quotes doubled, only when it holds a comma, a quote or a
-    // line break; `\n` ends every row.
+    let text = csv_text(header, rows).with_context(|| format!("writing {}", path.display()))?;
+    write_atomic(path, &text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// The CSV text, RFC 4180: a name is quoted, quotes doubled, only when it holds a comma, a
+/// quote or a line break; `\n` ends every row.
+fn csv_text<T: std::fmt::Display>(
+    header: &str,
+    rows: impl Iterator<Item = (impl AsRef<str>, T)>,
+) -> csv::Result<Vec<u8>> {
     let mut csv = csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))
         .from_writer(Vec::new());
-    let write = |csv: &mut csv::Writer<Vec<u8>>| -> csv::Result<()> {
-        csv.write_record(header.split(','))?;
-        for (name, value) in rows {
-            csv.write_record([name.as_ref(), value.to_string().as_str()])?;
-        }
-        csv.flush()?;
-        Ok(())
-    };
-    write(&mut csv).with_context(|| format!("writing {}", path.display()))?;
-    let text = csv
-        .into_inner()
-        .map_err(|e| anyhow::anyhow!("writing {}: {}", path.display(), e.error()))?;
-    write_atomic(path, &text).with_context(|| format!("writing {}", path.display()))
+    csv.write_record(header.split(','))?;
+    for (name, value) in rows {
+        csv.write_record([name.as_ref(), value.to_string().as_str()])?;
+    }
+    // `into_inner` flushes the writer's buffer into the Vec.
+    csv.into_inner().map_err(|e| e.into_error().into())
 }
 
 #[cfg(test)]
