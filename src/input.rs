@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use imsat_data::idx::{self, Images};
-use imsat_data::photos::{PHOTO_EXTENSIONS, photo_files};
+use imsat_data::photos::{PHOTO_EXTENSIONS, decode_image, photo_files};
 use imsat_runtime::view::View;
 
 use crate::cli::bad_input;
@@ -53,11 +53,7 @@ pub fn load_images(
     let (rows, cols) = shape;
     let mut pixels = Vec::with_capacity(files.len() * rows * cols);
     for f in &files {
-        let img = image::open(f)
-            .map_err(|e| bad_input(format!("{}: cannot decode image: {e}", f.display())))?;
-        if img.width() == 0 || img.height() == 0 {
-            return Err(bad_input(format!("{}: image has zero size", f.display())));
-        }
+        let img = decode_image(f).map_err(|why| bad_input(format!("{}: {why}", f.display())))?;
         if let Some(view) = view {
             let rgb = img.to_rgb8();
             let v = view

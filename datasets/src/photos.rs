@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use image::RgbImage;
+use image::{DynamicImage, RgbImage};
 
 use crate::DataError;
 
@@ -53,13 +53,19 @@ pub fn is_photo(p: &Path) -> bool {
         .is_some_and(|e| PHOTO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
-/// Decode one photo to RGB; a clear reason when it cannot be used.
-pub fn decode_photo(path: &Path) -> Result<RgbImage, String> {
-    let img = image::open(path).map_err(|e| format!("cannot decode: {e}"))?;
+/// Decode one image file as it is stored (gray stays gray); a clear reason when it cannot
+/// be used.
+pub fn decode_image(path: &Path) -> Result<DynamicImage, String> {
+    let img = image::open(path).map_err(|e| format!("cannot decode image: {e}"))?;
     if img.width() == 0 || img.height() == 0 {
         return Err("image has zero size".into());
     }
-    Ok(img.to_rgb8())
+    Ok(img)
+}
+
+/// Decode one photo to RGB ([`decode_image`], then converted).
+pub fn decode_photo(path: &Path) -> Result<RgbImage, String> {
+    decode_image(path).map(|img| img.to_rgb8())
 }
 
 /// Read every photo under `dir`.
