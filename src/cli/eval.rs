@@ -45,7 +45,8 @@ pub struct Args {
     pub seed: u64,
     /// A CSV with `name` and `group` columns (the photos' manifest; task `copy-detection`):
     /// photos of one group (the tiles of one photograph and its full frame) are not counted
-    /// as false positives of each other, as the benchmark counts pairs of different sources
+    /// as false positives of each other, as the benchmark counts pairs of different sources;
+    /// rows name photos by file name, and by the folders above it where names repeat
     /// [default: every photo its own group].
     #[arg(long)]
     pub groups: Option<PathBuf>,

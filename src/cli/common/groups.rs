@@ -3,11 +3,19 @@
 //! photos of one group as a false positive.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::ffi::OsString;
+use std::path::{Component, Path, PathBuf};
 
 use super::bad_input;
 
-/// The group of each photo: from a `name,group` CSV (matched on the file name), else its own.
+/// The group of each photo: from a `name,group` CSV, else its own.
+///
+/// A row names the photos of its file name; where several rows do, the one whose name
+/// shares the longest tail of path components with the photo's path wins: `2025/a.jpg` names
+/// `lib/2025/a.jpg`, `2026/a.jpg` names `lib/2026/a.jpg`. The names need not be relative to
+/// the folder given to the command (the manifest's `train/0001.jpg` names the 4-fold script's
+/// `fold0/valid/0001.jpg`), and one file name in several folders is still told apart. Rows
+/// of different groups that name a photo equally well are an error.
 ///
 /// The CSV is read as RFC 4180 (quoted names may hold commas, as `imsat encode --out X.csv`
 /// writes them). A manifest that names none of the photos is an error: it is the wrong file
@@ -34,25 +42,57 @@ pub fn groups_of(paths: &[PathBuf], csv: Option<&Path>) -> anyhow::Result<Vec<St
             .ok_or_else(|| bad(format!("no `{name}` column in the header")))
     };
     let (name_col, group_col) = (col("name")?, col("group")?);
-    let mut by_file = BTreeMap::new();
+    // Rows by file name, each with its name's path components.
+    let mut rows: BTreeMap<OsString, Vec<(Vec<OsString>, String)>> = BTreeMap::new();
+    let mut count = 0;
     for record in reader.records() {
         let record = record.map_err(|e| bad(e.to_string()))?;
-        if let (Some(n), Some(g)) = (record.get(name_col), record.get(group_col))
-            && let Some(f) = Path::new(n).file_name()
-        {
-            by_file.insert(f.to_owned(), g.to_string());
+        if let (Some(n), Some(g)) = (record.get(name_col), record.get(group_col)) {
+            let parts = components(Path::new(n));
+            if let Some(file) = parts.last() {
+                rows.entry(file.clone())
+                    .or_default()
+                    .push((parts, g.to_string()));
+                count += 1;
+            }
         }
     }
-    let found: Vec<Option<String>> = paths
-        .iter()
-        .map(|p| p.file_name().and_then(|f| by_file.get(f).cloned()))
-        .collect();
+    let mut found = Vec::with_capacity(paths.len());
+    for p in paths {
+        let parts = components(p);
+        let candidates = parts.last().and_then(|f| rows.get(f));
+        let shared = |name: &[OsString]| {
+            let pairs = name.iter().rev().zip(parts.iter().rev());
+            pairs.take_while(|(a, b)| a == b).count()
+        };
+        let longest = candidates
+            .into_iter()
+            .flatten()
+            .map(|(n, _)| shared(n))
+            .max();
+        let mut groups: Vec<&str> = candidates
+            .into_iter()
+            .flatten()
+            .filter(|(n, _)| Some(shared(n)) == longest)
+            .map(|(_, g)| g.as_str())
+            .collect();
+        groups.sort_unstable();
+        groups.dedup();
+        if groups.len() > 1 {
+            return Err(bad(format!(
+                "{} is named by rows of different groups ({}); name it by more of its path",
+                p.display(),
+                groups.join(", ")
+            )));
+        }
+        found.push(groups.first().map(|g| g.to_string()));
+    }
     let named = found.iter().filter(|g| g.is_some()).count();
     if named == 0 && !paths.is_empty() {
         return Err(bad(format!(
-            "names none of the {} photos (it has {} rows; names are matched on the file name)",
+            "names none of the {} photos (it has {count} rows; names are matched on the file \
+             name, then on the folders above it)",
             paths.len(),
-            by_file.len()
         )));
     }
     if named < paths.len() {
@@ -68,6 +108,17 @@ pub fn groups_of(paths: &[PathBuf], csv: Option<&Path>) -> anyhow::Result<Vec<St
         .zip(paths)
         .map(|(g, p)| g.unwrap_or_else(|| own(p)))
         .collect())
+}
+
+/// The named components of a path (no root, no `.`; `..` kept as a name).
+fn components(p: &Path) -> Vec<OsString> {
+    p.components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_owned()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -103,5 +154,29 @@ mod tests {
         assert!(err.contains("no `group` column"), "{err}");
         let (_dir, csv) = manifest("name,group\n\"a.jpg,g\n");
         assert!(groups_of(&paths, Some(&csv)).is_err());
+    }
+
+    #[test]
+    fn the_row_sharing_the_longest_path_tail_names_a_photo_and_ties_are_an_error() {
+        let (_dir, csv) =
+            manifest("name,group\n2025/a.jpg,old\n2026/a.jpg,new\nb.jpg,g\nx/b.jpg,g\n./c.jpg,h\n");
+        let paths: Vec<PathBuf> = ["lib/2025/a.jpg", "lib/2026/a.jpg", "lib/x/b.jpg", "c.jpg"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        let groups = groups_of(&paths, Some(&csv)).unwrap();
+        assert_eq!(groups, ["old", "new", "g", "h"]);
+        // `a.jpg` in a third folder is named by both rows equally, with different groups.
+        let err = groups_of(&[PathBuf::from("lib/2027/a.jpg")], Some(&csv))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("lib/2027/a.jpg") && err.contains("new, old"),
+            "{err}"
+        );
+        // Names relative to another folder still name the photo of that file name.
+        let (_dir, csv) = manifest("name,group\ntrain/d.jpg,g\n");
+        let groups = groups_of(&[PathBuf::from("fold0/valid/d.jpg")], Some(&csv)).unwrap();
+        assert_eq!(groups, ["g"]);
     }
 }

@@ -141,8 +141,9 @@ pub struct Args {
     #[arg(long, default_value_t = 0.2)]
     pub holdout: f64,
     /// Photos: a CSV with `name` and `group` columns (like the bundled photos' manifest.csv):
-    /// photos of one group (tiles of one picture) are held out together. Default: every photo
-    /// is its own group.
+    /// photos of one group (tiles of one picture) are held out together; rows name photos by
+    /// file name, and by the folders above it where names repeat. Default: every photo is its
+    /// own group.
     #[arg(long)]
     pub groups: Option<PathBuf>,
     /// Photos: the dedup radius written into the model. Default: the Hamming threshold at
