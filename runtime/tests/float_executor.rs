@@ -1,9 +1,13 @@
 //! The native f32 executor (`float_mlp`, the `gemm` crate's products) against tract, an
 //! independent implementation, on every shipped f32 model: the four digit models on 2,000
-//! bundled digits, photo64 on those digits through its own view (2,000: tract's f32 under
-//! qemu, in the ARM CI, takes minutes for 10,000). The sums run in a
+//! bundled digits, photo64 on those digits through its own view. The sums run in a
 //! different order, so logits agree to float rounding and a code bit may differ only where
 //! its logit is within that rounding of zero.
+//!
+//! `IMSAT_TEST_F32_ROWS` sets the number of digits (at least 24: 16 single rows, a batch
+//! of 7, the rest as one batch). The ARM CI sets 200: qemu emulates f32 arithmetic at about
+//! 10 MFLOP/s, and 2,000 rows of the five models took 16 minutes there; every product path
+//! (one row, a small batch, gemm's blocked batch) runs with either count.
 #![cfg(feature = "encoder")]
 
 mod common;
@@ -14,10 +18,26 @@ use imsat_runtime::encoder::Encoder;
 
 const MODELS: [&str; 5] = ["hash16", "hash32", "hash64", "cluster10", "photo64"];
 
+/// Digits compared: `IMSAT_TEST_F32_ROWS`, else 2,000.
+fn rows() -> usize {
+    let rows = match std::env::var("IMSAT_TEST_F32_ROWS") {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("IMSAT_TEST_F32_ROWS={v:?} is not a number of rows")),
+        Err(_) => 2_000,
+    };
+    assert!(
+        (24..=10_000).contains(&rows),
+        "IMSAT_TEST_F32_ROWS={rows}: between 24 and the 10,000 bundled digits"
+    );
+    rows
+}
+
 #[test]
-fn native_f32_logits_equal_tracts_to_rounding_on_2k_digits() {
+fn native_f32_logits_equal_tracts_to_rounding_on_the_digits() {
+    let rows = rows();
     let mut digits = digits();
-    digits.truncate(2_000 * 784);
+    digits.truncate(rows * 784);
     for name in MODELS {
         let path = root().join(format!("models/{name}.onnx"));
         let native = Encoder::open(&path).unwrap();
@@ -56,7 +76,7 @@ fn native_f32_logits_equal_tracts_to_rounding_on_2k_digits() {
             .inspect(|(_, w)| assert!(w.abs() <= tolerance, "{name}: a sign flip at {w}"))
             .count();
         println!(
-            "{name}: 2,000 rows, largest logit difference {worst:.2e} of {scale:.1}, \
+            "{name}: {rows} rows, largest logit difference {worst:.2e} of {scale:.1}, \
              {flipped} of {} signs differ",
             want.len()
         );
