@@ -4,40 +4,22 @@
 //! different order, so logits agree to float rounding and a code bit may differ only where
 //! its logit is within that rounding of zero.
 //!
-//! `IMSAT_TEST_F32_ROWS` sets the number of digits (at least 24: 16 single rows, a batch
-//! of 7, the rest as one batch). The ARM CI sets 200: qemu emulates f32 arithmetic at about
-//! 10 MFLOP/s, and 2,000 rows of the five models took 16 minutes there; every product path
-//! (one row, a small batch, gemm's blocked batch) runs with either count.
+//! `IMSAT_TEST_F32_DIGITS` sets the number of digits (at least 24: 16 single rows, a batch
+//! of 7, the rest as one batch); the ARM CI sets 200 ([`common::first_digits`]). Every
+//! product path (one row, a small batch, gemm's blocked batch) runs with either count.
 #![cfg(feature = "encoder")]
 
 mod common;
 
-use common::{digits, inputs_for, root};
+use common::{first_digits, inputs_for, root};
 
 use imsat_runtime::encoder::Encoder;
 
 const MODELS: [&str; 5] = ["hash16", "hash32", "hash64", "cluster10", "photo64"];
 
-/// Digits compared: `IMSAT_TEST_F32_ROWS`, else 2,000.
-fn rows() -> usize {
-    let rows = match std::env::var("IMSAT_TEST_F32_ROWS") {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("IMSAT_TEST_F32_ROWS={v:?} is not a number of rows")),
-        Err(_) => 2_000,
-    };
-    assert!(
-        (24..=10_000).contains(&rows),
-        "IMSAT_TEST_F32_ROWS={rows}: between 24 and the 10,000 bundled digits"
-    );
-    rows
-}
-
 #[test]
 fn native_f32_logits_equal_tracts_to_rounding_on_the_digits() {
-    let rows = rows();
-    let mut digits = digits();
-    digits.truncate(rows * 784);
+    let (rows, digits) = first_digits("IMSAT_TEST_F32_DIGITS", 2_000, 24);
     for name in MODELS {
         let path = root().join(format!("models/{name}.onnx"));
         let native = Encoder::open(&path).unwrap();

@@ -1,5 +1,7 @@
 //! Every native int8 kernel this CPU runs gives the generic kernel's logits exactly, for every
-//! shipped int8 model on the 10,000 bundled digits, and the codes (or cluster ids) of tract.
+//! shipped int8 model on the 10,000 bundled digits, and the codes (or cluster ids) of tract
+//! (`IMSAT_TEST_INT8_DIGITS` sets fewer; the ARM CI sets 2,000, see
+//! [`common::first_digits`]).
 //! This is the runtime crate's own check, so it also runs on aarch64 under qemu, where the
 //! root crate's `tests/onnx_export.rs` (which trains with burn) is too heavy. A kernel the
 //! CPU lacks prints `NOT RUN`.
@@ -7,7 +9,7 @@
 
 mod common;
 
-use common::{digits, root};
+use common::{first_digits, root};
 use std::time::Instant;
 
 use imsat_runtime::encoder::{Encoder, Task, argmax_rows};
@@ -16,21 +18,26 @@ use imsat_runtime::prelude::Codes;
 const MODELS: [&str; 4] = ["hash16", "hash32", "hash64", "cluster10"];
 const KERNELS: [&str; 4] = ["vnni", "avx2", "dotprod", "neon"];
 
+/// The digits the int8 checks run on: 10,000, or `IMSAT_TEST_INT8_DIGITS` (at least 25,
+/// for the partial batches below).
+fn int8_digits() -> (usize, Vec<u8>) {
+    first_digits("IMSAT_TEST_INT8_DIGITS", 10_000, 25)
+}
+
 fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
 }
 
 #[test]
-fn native_int8_kernels_give_the_generic_logits_on_10k_digits() {
-    let images = digits();
-    assert_eq!(images.len(), 10_000 * 784);
+fn native_int8_kernels_give_the_generic_logits_on_the_digits() {
+    let (n, images) = int8_digits();
     for model in MODELS {
         let enc = Encoder::open(root().join(format!("models/{model}.int8.onnx"))).unwrap();
         let generic = enc.clone().with_int8_kernel("generic").unwrap();
         let t = Instant::now();
         let want = generic.logits(&images).unwrap();
         let generic_s = t.elapsed().as_secs_f64();
-        println!("{model} generic: {generic_s:.2} s for 10,000 digits");
+        println!("{model} generic: {generic_s:.2} s for {n} digits");
         for kernel in KERNELS {
             let Some(native) = enc.clone().with_int8_kernel(kernel) else {
                 println!("{model} {kernel}: NOT RUN (this CPU lacks it)");
@@ -87,8 +94,8 @@ fn native_int8_is_the_default_where_a_simd_kernel_exists() {
 }
 
 #[test]
-fn native_int8_codes_equal_tract_on_10k_digits() {
-    let images = digits();
+fn native_int8_codes_equal_tract_on_the_digits() {
+    let (n, images) = int8_digits();
     for model in MODELS {
         let enc = Encoder::open(root().join(format!("models/{model}.int8.onnx"))).unwrap();
         let tract = enc.clone().tract_only();
@@ -99,7 +106,7 @@ fn native_int8_codes_equal_tract_on_10k_digits() {
         let ln = enc.logits(&images).unwrap();
         let native_s = t.elapsed().as_secs_f64();
         println!(
-            "{model}: tract {tract_s:.2} s, default ({:?}) {native_s:.2} s for 10,000 digits",
+            "{model}: tract {tract_s:.2} s, default ({:?}) {native_s:.2} s for {n} digits",
             enc.int8_kernel()
         );
         let k = enc.outputs();
@@ -124,7 +131,7 @@ fn native_int8_codes_equal_tract_on_10k_digits() {
 /// tract's.
 #[test]
 fn photo_model_kernels_give_the_generic_logits() {
-    let digits = digits();
+    let (_, digits) = int8_digits();
     let enc = Encoder::open(root().join("models/photo64.int8.onnx")).unwrap();
     let view = enc.info().view.expect("photo64 carries its view");
     let images: Vec<u8> = digits

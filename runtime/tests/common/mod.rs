@@ -28,6 +28,27 @@ pub fn digits() -> Vec<u8> {
     raw.split_off(16)
 }
 
+/// The first digits of [`digits`]: `default` of them, or as many as the environment variable
+/// `var` says. The ARM CI sets fewer: qemu emulates SIMD and float arithmetic instruction by
+/// instruction (f32 at about 10 MFLOP/s), so the 10,000 digits took 9 minutes through the
+/// int8 tests and 2,000 took 16 minutes through the f32 one. A count below `min` (what the
+/// test's batch splits need) or above 10,000 stops the test with the reason.
+pub fn first_digits(var: &str, default: usize, min: usize) -> (usize, Vec<u8>) {
+    let n = match std::env::var(var) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{var}={v:?} is not a number of digits")),
+        Err(_) => default,
+    };
+    assert!(
+        (min..=10_000).contains(&n),
+        "{var}={n}: between {min} and the 10,000 bundled digits"
+    );
+    let mut d = digits();
+    d.truncate(n * 784);
+    (n, d)
+}
+
 /// `digits` as a model takes them: through a photo model's own view, else as they are.
 pub fn inputs_for(info: &ModelInfo, digits: &[u8]) -> Vec<u8> {
     match info.view {
