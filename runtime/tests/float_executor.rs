@@ -5,13 +5,13 @@
 //! its logit is within that rounding of zero.
 //!
 //! `IMSAT_TEST_F32_DIGITS` sets the number of digits (at least 24: 16 single rows, a batch
-//! of 7, the rest as one batch); the ARM CI sets 200 ([`common::first_digits`]). Every
+//! of 7, the rest as one batch); the ARM CI sets 200 (`common::f32_digits`). Every
 //! product path (one row, a small batch, gemm's blocked batch) runs with either count.
 #![cfg(feature = "encoder")]
 
 mod common;
 
-use common::{first_digits, inputs_for, root};
+use common::{f32_digits, inputs_for, root};
 
 use imsat_runtime::encoder::Encoder;
 
@@ -19,7 +19,7 @@ const MODELS: [&str; 5] = ["hash16", "hash32", "hash64", "cluster10", "photo64"]
 
 #[test]
 fn native_f32_logits_equal_tracts_to_rounding_on_the_digits() {
-    let (rows, digits) = first_digits("IMSAT_TEST_F32_DIGITS", 2_000, 24);
+    let (rows, digits) = f32_digits();
     for name in MODELS {
         let path = root().join(format!("models/{name}.onnx"));
         let native = Encoder::open(&path).unwrap();

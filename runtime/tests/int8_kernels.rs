@@ -1,7 +1,7 @@
 //! Every native int8 kernel this CPU runs gives the generic kernel's logits exactly, for every
 //! shipped int8 model on the 10,000 bundled digits, and the codes (or cluster ids) of tract
 //! (`IMSAT_TEST_INT8_DIGITS` sets fewer; the ARM CI sets 2,000, see
-//! [`common::first_digits`]).
+//! `common::int8_digits`).
 //! This is the runtime crate's own check, so it also runs on aarch64 under qemu, where the
 //! root crate's `tests/onnx_export.rs` (which trains with burn) is too heavy. A kernel the
 //! CPU lacks prints `NOT RUN`.
@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{first_digits, root};
+use common::{int8_digits, root};
 use std::time::Instant;
 
 use imsat_runtime::encoder::{Encoder, Task, argmax_rows};
@@ -17,12 +17,6 @@ use imsat_runtime::prelude::Codes;
 
 const MODELS: [&str; 4] = ["hash16", "hash32", "hash64", "cluster10"];
 const KERNELS: [&str; 4] = ["vnni", "avx2", "dotprod", "neon"];
-
-/// The digits the int8 checks run on: 10,000, or `IMSAT_TEST_INT8_DIGITS` (at least 25,
-/// for the partial batches below).
-fn int8_digits() -> (usize, Vec<u8>) {
-    first_digits("IMSAT_TEST_INT8_DIGITS", 10_000, 25)
-}
 
 fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()

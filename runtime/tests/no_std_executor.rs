@@ -3,12 +3,12 @@
 //! tract, an independent implementation, for every shipped int8 model: the four digit models
 //! on the 10,000 bundled digits, photo64 on those digits through its own view
 //! (`IMSAT_TEST_INT8_DIGITS` sets fewer; the ARM CI sets 2,000, see
-//! [`common::first_digits`]).
+//! `common::int8_digits`).
 #![cfg(feature = "encoder")]
 
 mod common;
 
-use common::{first_digits, inputs_for, root};
+use common::{inputs_for, int8_digits, root};
 
 use imsat_runtime::encoder::{Encoder, Task};
 use imsat_runtime::int8::{Int8Error, Int8Model, Kernel};
@@ -22,7 +22,7 @@ fn model_bytes(name: &str, int8: bool) -> Vec<u8> {
 
 #[test]
 fn no_std_codes_equal_the_std_encoders_on_the_digits() {
-    let (n, digits) = first_digits("IMSAT_TEST_INT8_DIGITS", 10_000, 1);
+    let (n, digits) = int8_digits();
     for name in MODELS {
         let bytes = model_bytes(name, true);
         let model = Int8Model::from_onnx(&bytes)
@@ -50,7 +50,7 @@ fn no_std_codes_equal_the_std_encoders_on_the_digits() {
 
 #[test]
 fn the_best_kernel_agrees_with_the_portable_one() {
-    let (_, digits) = first_digits("IMSAT_TEST_INT8_DIGITS", 10_000, 1);
+    let (_, digits) = int8_digits();
     let bytes = model_bytes("hash64", true);
     let best = Int8Model::from_onnx(&bytes).unwrap();
     let generic = best.clone().with_kernel(Kernel::Generic).unwrap();

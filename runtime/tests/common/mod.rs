@@ -33,7 +33,7 @@ pub fn digits() -> Vec<u8> {
 /// instruction (f32 at about 10 MFLOP/s), so the 10,000 digits took 9 minutes through the
 /// int8 tests and 2,000 took 16 minutes through the f32 one. A count below `min` (what the
 /// test's batch splits need) or above 10,000 stops the test with the reason.
-pub fn first_digits(var: &str, default: usize, min: usize) -> (usize, Vec<u8>) {
+fn first_digits(var: &str, default: usize, min: usize) -> (usize, Vec<u8>) {
     let n = match std::env::var(var) {
         Ok(v) => v
             .parse()
@@ -47,6 +47,18 @@ pub fn first_digits(var: &str, default: usize, min: usize) -> (usize, Vec<u8>) {
     let mut d = digits();
     d.truncate(n * 784);
     (n, d)
+}
+
+/// The digits the int8 checks run on: 10,000, or `IMSAT_TEST_INT8_DIGITS` (at least 25, for
+/// the partial batches of `int8_kernels.rs`).
+pub fn int8_digits() -> (usize, Vec<u8>) {
+    first_digits("IMSAT_TEST_INT8_DIGITS", 10_000, 25)
+}
+
+/// The digits the f32 check runs on: 2,000, or `IMSAT_TEST_F32_DIGITS` (at least 24: 16
+/// single rows, a batch of 7, the rest as one batch).
+pub fn f32_digits() -> (usize, Vec<u8>) {
+    first_digits("IMSAT_TEST_F32_DIGITS", 2_000, 24)
 }
 
 /// `digits` as a model takes them: through a photo model's own view, else as they are.

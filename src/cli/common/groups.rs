@@ -44,7 +44,6 @@ pub fn groups_of(paths: &[PathBuf], csv: Option<&Path>) -> anyhow::Result<Vec<St
     let (name_col, group_col) = (col("name")?, col("group")?);
     // Rows by file name, each with its name's path components.
     let mut rows: BTreeMap<OsString, Vec<(Vec<OsString>, String)>> = BTreeMap::new();
-    let mut count = 0;
     for record in reader.records() {
         let record = record.map_err(|e| bad(e.to_string()))?;
         if let (Some(n), Some(g)) = (record.get(name_col), record.get(group_col)) {
@@ -53,7 +52,6 @@ pub fn groups_of(paths: &[PathBuf], csv: Option<&Path>) -> anyhow::Result<Vec<St
                 rows.entry(file.clone())
                     .or_default()
                     .push((parts, g.to_string()));
-                count += 1;
             }
         }
     }
@@ -65,17 +63,17 @@ pub fn groups_of(paths: &[PathBuf], csv: Option<&Path>) -> anyhow::Result<Vec<St
             let pairs = name.iter().rev().zip(parts.iter().rev());
             pairs.take_while(|(a, b)| a == b).count()
         };
-        let longest = candidates
-            .into_iter()
-            .flatten()
-            .map(|(n, _)| shared(n))
-            .max();
-        let mut groups: Vec<&str> = candidates
-            .into_iter()
-            .flatten()
-            .filter(|(n, _)| Some(shared(n)) == longest)
-            .map(|(_, g)| g.as_str())
-            .collect();
+        // The groups of the rows sharing the most components (the file name at least).
+        let (mut longest, mut groups) = (0, Vec::<&str>::new());
+        for (name, group) in candidates.into_iter().flatten() {
+            let n = shared(name);
+            if n > longest {
+                (longest, groups) = (n, Vec::new());
+            }
+            if n == longest {
+                groups.push(group);
+            }
+        }
         groups.sort_unstable();
         groups.dedup();
         if groups.len() > 1 {
@@ -89,6 +87,7 @@ pub fn groups_of(paths: &[PathBuf], csv: Option<&Path>) -> anyhow::Result<Vec<St
     }
     let named = found.iter().filter(|g| g.is_some()).count();
     if named == 0 && !paths.is_empty() {
+        let count: usize = rows.values().map(Vec::len).sum();
         return Err(bad(format!(
             "names none of the {} photos (it has {count} rows; names are matched on the file \
              name, then on the folders above it)",
