@@ -5,9 +5,12 @@
 //! [`PhotoFolder::skipped`], so one bad file does not stop a run over thousands; an empty
 //! result is an error.
 
+mod jpeg;
+
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use image::{DynamicImage, RgbImage};
+use image::{DynamicImage, ImageFormat, ImageReader, RgbImage};
 
 use crate::DataError;
 
@@ -54,9 +57,33 @@ pub fn is_photo(p: &Path) -> bool {
 }
 
 /// Decode one image file as it is stored (gray stays gray); a clear reason when it cannot
-/// be used.
+/// be used. The format is read from the content (the extension when the content says
+/// nothing), and a JPEG cut short is an error, not a picture half gray.
 pub fn decode_image(path: &Path) -> Result<DynamicImage, String> {
-    let img = image::open(path).map_err(|e| format!("cannot decode image: {e}"))?;
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read file: {e}"))?;
+    if bytes.is_empty() {
+        return Err("cannot decode image: the file is empty".into());
+    }
+    let mut reader = ImageReader::new(Cursor::new(&bytes[..]))
+        .with_guessed_format()
+        .map_err(|e| format!("cannot decode image: {e}"))?;
+    match reader.format() {
+        Some(ImageFormat::Jpeg) if !jpeg::reaches_end_of_image(&bytes) => {
+            return Err(
+                "cannot decode image: truncated JPEG (the file ends before its end-of-image marker)"
+                    .into(),
+            );
+        }
+        Some(_) => {}
+        None => {
+            if let Ok(format) = ImageFormat::from_path(path) {
+                reader.set_format(format);
+            }
+        }
+    }
+    let img = reader
+        .decode()
+        .map_err(|e| format!("cannot decode image: {e}"))?;
     if img.width() == 0 || img.height() == 0 {
         return Err("image has zero size".into());
     }

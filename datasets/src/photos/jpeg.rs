@@ -1,0 +1,136 @@
+//! Whether a JPEG file is whole.
+//!
+//! The `image` crate decodes JPEG leniently (zune-jpeg without strict mode): a file cut short,
+//! a half-copied download or a photo on a failing SD card, decodes without an error into a
+//! picture whose missing part is flat gray, and would be hashed as such. Strict decoding
+//! would also reject the small format slips that real cameras and editors make, so only the
+//! cut is checked here: the marker segments are walked by their lengths and each scan's
+//! entropy-coded data to its next marker, and a whole file reaches the end-of-image marker.
+//! Walking (not searching for the marker bytes) ignores an embedded thumbnail's own end
+//! marker and any data a camera appends after the image's.
+
+/// Whether `bytes`, a JPEG stream starting at its start-of-image marker, reaches its
+/// end-of-image marker.
+pub(crate) fn reaches_end_of_image(bytes: &[u8]) -> bool {
+    if !bytes.starts_with(&[0xFF, 0xD8]) {
+        return false;
+    }
+    let mut i = 2;
+    loop {
+        // The next marker: 0xFF, any fill bytes 0xFF, then the marker code. Stray bytes
+        // before it are skipped, as decoders do.
+        let Some(ff) = bytes[i..].iter().position(|&b| b == 0xFF) else {
+            return false;
+        };
+        i += ff;
+        while bytes.get(i) == Some(&0xFF) {
+            i += 1;
+        }
+        let Some(&marker) = bytes.get(i) else {
+            return false;
+        };
+        i += 1;
+        match marker {
+            0xD9 => return true,
+            // Markers without a length: restarts, TEM, and 0x00 (a stuffed byte out of place).
+            0xD0..=0xD7 | 0x01 | 0x00 => continue,
+            _ => {}
+        }
+        let Some(length) = bytes.get(i..i + 2) else {
+            return false;
+        };
+        let length = u16::from_be_bytes([length[0], length[1]]) as usize;
+        i += length.max(2);
+        if i > bytes.len() {
+            return false;
+        }
+        if marker == 0xDA {
+            // Start of scan: its entropy-coded data runs to the next marker that is neither
+            // a stuffed 0xFF (0xFF 0x00) nor a restart marker.
+            match end_of_scan(bytes, i) {
+                Some(next) => i = next,
+                None => return false,
+            }
+        }
+    }
+}
+
+/// Where the entropy-coded data starting at `from` ends (the 0xFF of the marker after it),
+/// or `None` when the file ends first.
+fn end_of_scan(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    loop {
+        i += bytes.get(i..)?.iter().position(|&b| b == 0xFF)?;
+        let mut code = i + 1;
+        while bytes.get(code) == Some(&0xFF) {
+            code += 1;
+        }
+        match *bytes.get(code)? {
+            0x00 | 0xD0..=0xD7 => i = code + 1,
+            _ => return Some(code - 1),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::codecs::jpeg::JpegEncoder;
+    use image::{ExtendedColorType, ImageEncoder};
+
+    /// A real JPEG of a gradient with noise, so its scan holds stuffed 0xFF bytes.
+    fn jpeg(width: u32, height: u32, restart: bool) -> Vec<u8> {
+        let pixels: Vec<u8> = (0..width * height * 3)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 ^ (i / 7) as u8)
+            .collect();
+        let mut out = Vec::new();
+        JpegEncoder::new_with_quality(&mut out, 90)
+            .write_image(&pixels, width, height, ExtendedColorType::Rgb8)
+            .unwrap();
+        if restart {
+            // Restart markers (cameras write them, with a DRI segment) must not end a scan:
+            // one is put into the scan data (only the walk reads this stream, no decoder).
+            let sos = out.windows(2).rposition(|w| w == [0xFF, 0xDA]).unwrap();
+            let length = u16::from_be_bytes([out[sos + 2], out[sos + 3]]) as usize;
+            let at = sos + 2 + length + 10;
+            out.splice(at..at, [0xFF, 0xD0]);
+        }
+        out
+    }
+
+    #[test]
+    fn a_whole_jpeg_reaches_its_end_and_every_cut_does_not() {
+        for restart in [false, true] {
+            let whole = jpeg(64, 48, restart);
+            assert!(whole.windows(2).any(|w| w == [0xFF, 0x00]), "stuffed bytes");
+            assert!(reaches_end_of_image(&whole));
+            for cut in 0..whole.len() - 1 {
+                assert!(
+                    !reaches_end_of_image(&whole[..cut]),
+                    "cut at {cut} of {} taken as whole",
+                    whole.len()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_thumbnail_end_marker_and_trailing_data_are_not_the_image_end() {
+        let main = jpeg(64, 48, false);
+        let thumb = jpeg(8, 8, false);
+        // An APP1 segment holding a whole thumbnail (as EXIF does), right after SOI.
+        let mut with_thumb = vec![0xFF, 0xD8, 0xFF, 0xE1];
+        with_thumb.extend_from_slice(&((thumb.len() + 2) as u16).to_be_bytes());
+        with_thumb.extend_from_slice(&thumb);
+        with_thumb.extend_from_slice(&main[2..]);
+        assert!(reaches_end_of_image(&with_thumb));
+        assert!(!reaches_end_of_image(&with_thumb[..with_thumb.len() - 200]));
+        // Bytes after the end marker (a camera's trailer, even one holding marker bytes).
+        let mut trailer = main.clone();
+        trailer.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x08, 1, 2, 3, 4, 5, 6]);
+        assert!(reaches_end_of_image(&trailer));
+        // Not a JPEG at all.
+        assert!(!reaches_end_of_image(b"\x89PNG\r\n"));
+        assert!(!reaches_end_of_image(&[]));
+    }
+}
