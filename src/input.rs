@@ -13,6 +13,19 @@ pub struct Loaded {
     pub images: Images,
     /// `Some(paths)` for a folder: `paths[i]` is image i. `None` for an IDX file.
     pub paths: Option<Vec<PathBuf>>,
+    /// Folder files that could not be used, each with the reason ([`BadFile::Skip`]).
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+/// What a file of a folder that cannot be decoded does to the whole read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadFile {
+    /// Stop with an error naming it: outputs that are one row per file in file order
+    /// (`encode`'s codes) would otherwise shift every later row.
+    Error,
+    /// Leave it out and name it in [`Loaded::skipped`]: one bad file among thousands does
+    /// not stop a deduplication.
+    Skip,
 }
 
 /// Read `path`: a folder of images (each turned into the model's input: through the model's
@@ -23,6 +36,7 @@ pub fn load_images(
     path: &Path,
     shape: (usize, usize),
     view: Option<&View>,
+    bad: BadFile,
 ) -> anyhow::Result<Loaded> {
     if !path.is_dir() {
         let images = idx::read_idx_images(path)?;
@@ -40,6 +54,7 @@ pub fn load_images(
         return Ok(Loaded {
             images,
             paths: None,
+            skipped: Vec::new(),
         });
     }
     let files = photo_files(path).map_err(|e| bad_input(e.to_string()))?;
@@ -52,31 +67,52 @@ pub fn load_images(
     }
     let (rows, cols) = shape;
     let mut pixels = Vec::with_capacity(files.len() * rows * cols);
-    for f in &files {
-        let img = decode_image(f).map_err(|why| bad_input(format!("{}: {why}", f.display())))?;
+    let (mut used, mut skipped) = (Vec::with_capacity(files.len()), Vec::new());
+    for f in files {
+        let img = match (decode_image(&f), bad) {
+            (Ok(img), _) => img,
+            (Err(why), BadFile::Skip) => {
+                skipped.push((f, why));
+                continue;
+            }
+            (Err(why), BadFile::Error) => {
+                return Err(bad_input(format!("{}: {why}", f.display())));
+            }
+        };
         if let Some(view) = view {
             let rgb = img.to_rgb8();
             let v = view
                 .apply(rgb.as_raw(), rgb.width() as usize, rgb.height() as usize, 3)
                 .map_err(|e| bad_input(format!("{}: {e}", f.display())))?;
             pixels.extend_from_slice(&v);
-            continue;
+        } else {
+            let gray = img
+                .resize_exact(
+                    cols as u32,
+                    rows as u32,
+                    image::imageops::FilterType::Triangle,
+                )
+                .into_luma8();
+            pixels.extend_from_slice(gray.as_raw());
         }
-        let gray = img
-            .resize_exact(
-                cols as u32,
-                rows as u32,
-                image::imageops::FilterType::Triangle,
-            )
-            .into_luma8();
-        pixels.extend_from_slice(gray.as_raw());
+        used.push(f);
+    }
+    if used.is_empty() {
+        return Err(bad_input(format!(
+            "{}: none of its {} image files could be decoded (first: {}: {})",
+            path.display(),
+            skipped.len(),
+            skipped[0].0.display(),
+            skipped[0].1
+        )));
     }
     Ok(Loaded {
         images: Images {
-            n: files.len(),
+            n: used.len(),
             shape: vec![rows, cols],
             pixels,
         },
-        paths: Some(files),
+        paths: Some(used),
+        skipped,
     })
 }

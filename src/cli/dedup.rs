@@ -9,6 +9,7 @@ use serde_json::json;
 use super::common::model::open_model;
 use super::common::radius::{DEFAULT_MIN_SIMILARITY, DEFAULT_RADIUS, RADIUS_KEY, photo_radius};
 use super::common::{Ctx, bad_input};
+use crate::input::BadFile;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -28,7 +29,8 @@ pub struct Args {
     /// Print one JSON object with the groups instead of one line per group.
     #[arg(long)]
     pub json: bool,
-    /// Folder of images (png, jpg, jpeg, bmp) or an IDX file.
+    /// Folder of images (png, jpg, jpeg, bmp) or an IDX file. Files that cannot be decoded
+    /// (a JPEG cut short, an empty file) are left out and named on stderr.
     pub dir: PathBuf,
 }
 
@@ -77,7 +79,10 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
             "--min-similarity must be between 0 and 1, got {min_similarity}"
         )));
     }
-    let loaded = crate::input::load_images(&args.dir, shape, view.as_ref())?;
+    let loaded = crate::input::load_images(&args.dir, shape, view.as_ref(), BadFile::Skip)?;
+    for (p, why) in &loaded.skipped {
+        eprintln!("imsat: skipped {}: {why}", p.display());
+    }
     let codes = enc.codes(&loaded.images.pixels)?;
     let px = &loaded.images.pixels;
     let dim = shape.0 * shape.1;
@@ -100,6 +105,7 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
         .collect();
     let summary = json!({
         "images": loaded.images.n,
+        "skipped": loaded.skipped.len(),
         "groups": named.len(),
         "duplicates": named.iter().map(|g| g.len() - 1).sum::<usize>(),
         "radius": radius,

@@ -70,7 +70,12 @@ fn photo_agreement(a: &Encoder, b: &Encoder, dir: &Path) -> anyhow::Result<f64> 
             a.path().display()
         )));
     }
-    let loaded = crate::input::load_images(dir, (view.rows, view.cols), Some(&view))?;
+    let loaded = crate::input::load_images(
+        dir,
+        (view.rows, view.cols),
+        Some(&view),
+        crate::input::BadFile::Error,
+    )?;
     let (la, lb) = (
         a.logits(&loaded.images.pixels)?,
         b.logits(&loaded.images.pixels)?,

@@ -94,6 +94,10 @@ fn edited_copies_are_found_and_unrelated_digits_stay_apart() {
             save_jpeg(&copies, &format!("d{i:02}_jpeg.jpg"), px);
         }
     }
+    // A copy cut short (a half-written file) is left out and named, not grouped as a gray
+    // picture nor the end of the run.
+    let whole = std::fs::read(copies.join("d00_jpeg.jpg")).unwrap();
+    std::fs::write(copies.join("d00_cut.jpg"), &whole[..whole.len() / 2]).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_imsat"))
         .args(["--quiet", "dedup", "--json", "--model"])
         .arg(&model)
@@ -108,6 +112,12 @@ fn edited_copies_are_found_and_unrelated_digits_stay_apart() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(report["images"], 80);
+    assert_eq!(report["skipped"], 1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("d00_cut.jpg") && stderr.contains("truncated JPEG"),
+        "{stderr}"
+    );
     let groups: Vec<Vec<String>> = serde_json::from_value(report["group_members"].clone()).unwrap();
     // Which original each file came from: "d07_rot.png" -> 7.
     let origin = |path: &String| -> usize {

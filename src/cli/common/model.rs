@@ -11,7 +11,7 @@ use imsat_runtime::format::onnx::Model;
 use imsat_runtime::format::{Input, argmax_rows, keys};
 
 use super::bad_input;
-use crate::input::Loaded;
+use crate::input::{BadFile, Loaded};
 
 /// Open a model; a file we cannot use is bad input (exit 2), not an internal error.
 pub fn open_model(path: &Path) -> anyhow::Result<Encoder> {
@@ -184,11 +184,12 @@ fn load(model: &Path, data: &Path) -> anyhow::Result<(Encoder, Loaded)> {
                 )));
             }
         };
-        crate::input::load_images(data, shape, enc.info().view.as_ref())?
+        crate::input::load_images(data, shape, enc.info().view.as_ref(), BadFile::Error)?
     } else {
         Loaded {
             images: idx::read_idx_images(data)?,
             paths: None,
+            skipped: Vec::new(),
         }
     };
     let images = &loaded.images;
