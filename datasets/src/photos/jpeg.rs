@@ -133,4 +133,28 @@ mod tests {
         assert!(!reaches_end_of_image(b"\x89PNG\r\n"));
         assert!(!reaches_end_of_image(&[]));
     }
+
+    #[test]
+    fn any_bytes_give_an_answer_not_a_panic() {
+        // Random lengths, marker bytes and cut points after a start-of-image marker.
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut ends = 0;
+        for _ in 0..20_000 {
+            let len = 2 + (next() % 40) as usize;
+            let mut bytes = vec![0xFF, 0xD8];
+            bytes.extend((2..len).map(|_| match next() % 4 {
+                0 => 0xFF,
+                1 => [0x00, 0xD9, 0xDA, 0xD0][(next() % 4) as usize],
+                _ => (next() % 6) as u8,
+            }));
+            ends += reaches_end_of_image(&bytes) as usize;
+        }
+        assert!(ends > 0, "some random streams reach an end marker");
+    }
 }
