@@ -106,10 +106,15 @@ pub fn load_images(
             skipped[0].1
         )));
     }
+    // A view of two looks (a centre view) stacks them: one image of twice the rows.
+    let shape = match view {
+        Some(v) => vec![v.views() * v.rows, v.cols],
+        None => vec![rows, cols],
+    };
     Ok(Loaded {
         images: Images {
             n: used.len(),
-            shape: vec![rows, cols],
+            shape,
             pixels,
         },
         paths: Some(used),

@@ -253,13 +253,35 @@ impl Encoder {
         self.info.outputs
     }
 
-    /// Values per image (e.g. 784).
+    /// Values per image (e.g. 784): for a photo model, what its view makes of a photo,
+    /// which is one model row or, with a centre view, two ([`crate::view::View::views`]).
     pub fn input_dim(&self) -> usize {
-        self.info.input_dim()
+        self.views() * self.info.input_dim()
     }
 
+    /// Model rows per image: the view's [`crate::view::View::views`], else 1.
+    fn views(&self) -> usize {
+        self.info.view.as_ref().map_or(1, |v| v.views())
+    }
+
+    /// The logits of images from those of their model rows (the mean over a photo's views).
+    fn per_image(&self, len: usize, rows: Vec<f32>) -> Result<Vec<f32>, EncoderError> {
+        if !len.is_multiple_of(self.input_dim()) {
+            return Err(EncoderError::BatchWidth {
+                len,
+                width: self.input_dim(),
+            });
+        }
+        Ok(crate::view::mean_over_views(
+            &rows,
+            self.views(),
+            self.outputs(),
+        ))
+    }
+
+    /// Model rows in `len` values.
     fn rows(&self, len: usize) -> Result<usize, EncoderError> {
-        let width = self.input_dim();
+        let width = self.info.input_dim();
         if len == 0 {
             return Err(EncoderError::EmptyBatch);
         }
@@ -271,14 +293,15 @@ impl Encoder {
 
     /// Logits (row-major, `outputs` per image) of u8 images (`input_dim` bytes each).
     pub fn logits(&self, images: &[u8]) -> Result<Vec<f32>, EncoderError> {
-        if let Some(native) = self.native.as_ref().filter(|_| self.use_native) {
-            return self.in_runs(images, |x, n| native.logits_u8(x, n));
-        }
-        if let Some(float) = &self.float {
-            return self.in_runs(images, |x, n| float.logits_u8(x, n));
-        }
-        let pixels: Vec<f32> = images.iter().map(|&p| p as f32).collect();
-        self.logits_f32(&pixels)
+        let rows = if let Some(native) = self.native.as_ref().filter(|_| self.use_native) {
+            self.in_runs(images, |x, n| native.logits_u8(x, n))?
+        } else if let Some(float) = &self.float {
+            self.in_runs(images, |x, n| float.logits_u8(x, n))?
+        } else {
+            let pixels: Vec<f32> = images.iter().map(|&p| p as f32).collect();
+            self.tract_rows(&pixels)?
+        };
+        self.per_image(images.len(), rows)
     }
 
     /// `run` on `pixels` in runs of at most [`MAX_ROWS_PER_RUN`] rows.
@@ -287,7 +310,7 @@ impl Encoder {
         pixels: &[P],
         run: impl Fn(&[P], usize) -> Vec<f32>,
     ) -> Result<Vec<f32>, EncoderError> {
-        let (n, d) = (self.rows(pixels.len())?, self.input_dim());
+        let (n, d) = (self.rows(pixels.len())?, self.info.input_dim());
         let mut out = Vec::with_capacity(n * self.outputs());
         for chunk in pixels.chunks(MAX_ROWS_PER_RUN * d) {
             out.extend(run(chunk, chunk.len() / d));
@@ -297,14 +320,20 @@ impl Encoder {
 
     /// Logits of images given as f32 pixels in 0..255.
     pub fn logits_f32(&self, pixels: &[f32]) -> Result<Vec<f32>, EncoderError> {
-        if let Some(native) = self.native.as_ref().filter(|_| self.use_native) {
-            return self.in_runs(pixels, |x, n| native.logits(x, n));
-        }
-        if let Some(float) = &self.float {
-            return self.in_runs(pixels, |x, n| float.logits(x, n));
-        }
+        let rows = if let Some(native) = self.native.as_ref().filter(|_| self.use_native) {
+            self.in_runs(pixels, |x, n| native.logits(x, n))?
+        } else if let Some(float) = &self.float {
+            self.in_runs(pixels, |x, n| float.logits(x, n))?
+        } else {
+            self.tract_rows(pixels)?
+        };
+        self.per_image(pixels.len(), rows)
+    }
+
+    /// Logits of model rows through tract.
+    fn tract_rows(&self, pixels: &[f32]) -> Result<Vec<f32>, EncoderError> {
         let n = self.rows(pixels.len())?;
-        let d = self.input_dim();
+        let d = self.info.input_dim();
         let mut out = Vec::with_capacity(n * self.outputs());
         for chunk in pixels.chunks(MAX_ROWS_PER_RUN * d) {
             let rows = chunk.len() / d;

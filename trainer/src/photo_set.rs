@@ -69,7 +69,9 @@ pub fn view_of(view: &View, img: &RgbImage) -> Vec<u8> {
 }
 
 /// Build the set from decoded photos, seeded; `progress` advances once per item. The result
-/// does not depend on the number of threads (each item has its own seeded generator).
+/// does not depend on the number of threads (each item has its own seeded generator). Items
+/// are single views (a model row): a centre view ([`View::centre`]) is for encoding, where
+/// the logits of both views are averaged, and the random crops of training already cover it.
 pub fn build_photo_set(
     photos: &[RgbImage],
     view: View,
@@ -77,6 +79,10 @@ pub fn build_photo_set(
     seed: u64,
     progress: &ProgressBar,
 ) -> PhotoSet {
+    let view = View {
+        centre: None,
+        ..view
+    };
     let per_photo = config.items_per_photo.max(1);
     let n = photos.len() * per_photo;
     let d = view.dim();

@@ -13,7 +13,7 @@ use super::Args;
 use crate::cli::common::bad_input;
 
 /// The flags a `config.json` sets, so `--config` refuses them.
-pub(super) const TUNABLES: [&str; 25] = [
+pub(super) const TUNABLES: [&str; 26] = [
     "task",
     "classes",
     "bits",
@@ -36,6 +36,7 @@ pub(super) const TUNABLES: [&str; 25] = [
     "edits",
     "view_size",
     "view_contrast",
+    "view_centre",
     "items_per_photo",
     "item_area",
     "edits_per_item",
@@ -189,17 +190,29 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
                 .ok_or_else(|| bad_input(format!("--view-contrast {name}: norm, robust or raw")))?,
             None => default.map_or(Contrast::Norm, |v| v.contrast),
         };
+        let centre = match args.view_centre {
+            Some(0) => None,
+            Some(p @ 1..=99) => Some(p),
+            Some(p) => {
+                return Err(bad_input(format!(
+                    "--view-centre {p}: a percentage of the area from 1 to 99, or 0 for one view"
+                )));
+            }
+            None => default.and_then(|v| v.centre),
+        };
         c.view = Some(
             View {
                 rows: args.view_size,
                 cols: args.view_size,
                 contrast,
+                centre,
             }
             .to_metadata(),
         );
     } else if let Some(flag) = [
         ("--edits", args.edits.is_some()),
         ("--view-contrast", args.view_contrast.is_some()),
+        ("--view-centre", args.view_centre.is_some()),
     ]
     .into_iter()
     .find_map(|(flag, given)| given.then_some(flag))

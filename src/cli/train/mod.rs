@@ -126,6 +126,10 @@ pub struct Args {
     /// deviation), `robust` (median and quartiles) or `raw` [default: robust].
     #[arg(long)]
     pub view_contrast: Option<String>,
+    /// Photos: a second view of the photo's centre keeping this percentage of its area, whose
+    /// logits are averaged with the whole photo's (0: one view) [default: 85].
+    #[arg(long)]
+    pub view_centre: Option<u8>,
     /// Photos: training items cut from each photo (the full frame, then random crops).
     #[arg(long, default_value_t = PhotoSetConfig::default().items_per_photo)]
     pub items_per_photo: usize,

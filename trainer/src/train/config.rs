@@ -191,6 +191,7 @@ impl TrainConfig {
                     rows: 16,
                     cols: 16,
                     contrast: Contrast::Robust,
+                    centre: Some(85),
                 }
                 .to_metadata(),
             ),
