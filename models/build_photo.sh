@@ -81,10 +81,14 @@ if conv:
                f"to a {g}x{g} grid, then a linear layer to the bits (exported as two dense layers)")
 else:
     network = "linear encoder"
-side = report['view'].split('-')[2].replace('x', '*')
+view, _, centre = report['view'].partition('+centre')
+side = view.split('-')[2].replace('x', '*')
 stretch = {'norm': 'contrast stretched to mean 128 and standard deviation 48',
            'robust': 'contrast stretched by median and quartiles (median 128, interquartile range 1.349 x 48)',
-           'raw': 'no contrast stretch'}[report['view'].split('-')[3]]
+           'raw': 'no contrast stretch'}[view.split('-')[3]]
+if centre:
+    stretch += (f"; and the same of the centred part keeping {centre}% of the area: the model runs on both "
+                "(two rows per photo) and the logits are averaged")
 lines = ["# Model card: photo64", "",
  "| | |", "|---|---|",
  f"| What | IMSAT copy-detection hash, 64 bits, {network} on the view below |",

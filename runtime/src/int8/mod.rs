@@ -204,9 +204,15 @@ impl Int8Model {
         &self.info
     }
 
-    /// Values per image.
+    /// Values per image: for a photo model, what its view makes of a photo (one model row,
+    /// or two with a centre view, whose logits are averaged).
     pub fn input_dim(&self) -> usize {
-        self.info.input_dim()
+        self.views() * self.info.input_dim()
+    }
+
+    /// Model rows per image: two for a photo model with a centre view, else one.
+    fn views(&self) -> usize {
+        self.info.view.as_ref().map_or(1, |v| v.views())
     }
 
     /// The kernel that runs the products.
@@ -232,11 +238,16 @@ impl Int8Model {
                 width,
             });
         }
-        let mut out = Vec::with_capacity(images.len() / width * self.info.outputs);
-        for chunk in images.chunks(MAX_ROWS_PER_RUN * width) {
-            out.extend(self.mlp.logits_u8(chunk, chunk.len() / width));
+        let row = self.info.input_dim();
+        let mut out = Vec::with_capacity(images.len() / row * self.info.outputs);
+        for chunk in images.chunks(MAX_ROWS_PER_RUN * row) {
+            out.extend(self.mlp.logits_u8(chunk, chunk.len() / row));
         }
-        Ok(out)
+        Ok(crate::view::mean_over_views(
+            &out,
+            self.views(),
+            self.info.outputs,
+        ))
     }
 
     fn expect(&self, expected: Task) -> Result<(), Int8Error> {
