@@ -326,5 +326,5 @@ fn shipped_photo64_int8_agrees_with_f32() {
         "dedup --json --model {} {}",
         &[&int8, photo_dir()],
     ));
-    assert_eq!(groups["radius"], 9, "{groups}");
+    assert_eq!(groups["radius"], 10, "{groups}");
 }
