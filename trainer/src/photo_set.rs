@@ -9,13 +9,15 @@
 //! bank is made once, on every core, and training draws from it.
 
 use image::RgbImage;
-use imsat_runtime::view::View;
+use imsat_runtime::view::{View, mean_over_views};
 use indicatif::ProgressBar;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 
 use crate::data::Images;
 use crate::edits::{EditKind, random_edit};
+use crate::model::Encoder;
+use crate::train::{predict_logits, scale_pixels};
 
 /// How items and edited copies are drawn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,6 +68,14 @@ impl PhotoSet {
 pub fn view_of(view: &View, img: &RgbImage) -> Vec<u8> {
     view.apply(img.as_raw(), img.width() as usize, img.height() as usize, 3)
         .expect("an RgbImage is a valid 3-channel image of nonzero size")
+}
+
+/// A trained encoder's logits of photos through `view`, as the runtime encodes a photo:
+/// each photo's views (two with a centre view) run as rows, their logits averaged.
+pub fn photo_logits(model: &Encoder, view: &View, photos: &[&RgbImage]) -> Vec<f32> {
+    let pixels: Vec<u8> = photos.iter().flat_map(|p| view_of(view, p)).collect();
+    let rows = predict_logits(model, &scale_pixels(&pixels), photos.len() * view.views());
+    mean_over_views(&rows, view.views(), model.output_dim())
 }
 
 /// Build the set from decoded photos, seeded; `progress` advances once per item. The result

@@ -12,10 +12,10 @@ use image::RgbImage;
 use imsat_data::photos::read_photo_folder;
 use imsat_runtime::atomic_file::write_atomic;
 use imsat_runtime::code::Codes;
-use imsat_runtime::view::{View, mean_over_views};
+use imsat_runtime::view::View;
 use imsat_trainer::copy_detection::Strength;
-use imsat_trainer::photo_set::{build_photo_set, view_of};
-use imsat_trainer::train::{TrainConfig, predict_logits, progress_bar, scale_pixels, train_photos};
+use imsat_trainer::photo_set::{build_photo_set, photo_logits};
+use imsat_trainer::train::{TrainConfig, progress_bar, train_photos};
 use rand::seq::SliceRandom;
 use rand::{SeedableRng, rngs::StdRng};
 use serde_json::json;
@@ -102,12 +102,7 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
     };
     let bits = config.outputs;
     let score = bench.score_with("learned", bits, |imgs| {
-        // Each photo's views (two with a centre view), their logits averaged as the
-        // runtime does.
-        let views: Vec<u8> = imgs.iter().flat_map(|i| view_of(&view, i)).collect();
-        let x = scale_pixels(&views);
-        let rows = predict_logits(&trained.model, &x, imgs.len() * view.views());
-        let logits = mean_over_views(&rows, view.views(), bits);
+        let logits = photo_logits(&trained.model, &view, imgs);
         Ok(Codes::from_logits(bits, &logits)?.into_words())
     })?;
     let moderate = score.groups.get(&Strength::Moderate);
