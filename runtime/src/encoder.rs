@@ -256,12 +256,7 @@ impl Encoder {
     /// Values per image (e.g. 784): for a photo model, what its view makes of a photo,
     /// which is one model row or, with a centre view, two ([`crate::view::View::views`]).
     pub fn input_dim(&self) -> usize {
-        self.views() * self.info.input_dim()
-    }
-
-    /// Model rows per image: the view's [`crate::view::View::views`], else 1.
-    fn views(&self) -> usize {
-        self.info.view.as_ref().map_or(1, |v| v.views())
+        self.info.rows_per_image() * self.info.input_dim()
     }
 
     /// The logits of images from those of their model rows (the mean over a photo's views).
@@ -274,7 +269,7 @@ impl Encoder {
         }
         Ok(crate::view::mean_over_views(
             &rows,
-            self.views(),
+            self.info.rows_per_image(),
             self.outputs(),
         ))
     }

@@ -119,9 +119,16 @@ pub struct ModelInfo {
 }
 
 impl ModelInfo {
-    /// Values per image (the product of `input_shape`).
+    /// Values per model row (the product of `input_shape`): per image, except for a photo
+    /// with a centre view, which is [`ModelInfo::rows_per_image`] rows.
     pub fn input_dim(&self) -> usize {
         self.input_shape.iter().product()
+    }
+
+    /// Model rows per image, whose logits are averaged: the view's
+    /// [`View::views`](crate::view::View::views) for a photo model, else 1.
+    pub fn rows_per_image(&self) -> usize {
+        self.view.as_ref().map_or(1, |v| v.views())
     }
 
     /// The shape as the metadata writes it, e.g. `28x28`.

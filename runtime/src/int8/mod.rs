@@ -207,12 +207,7 @@ impl Int8Model {
     /// Values per image: for a photo model, what its view makes of a photo (one model row,
     /// or two with a centre view, whose logits are averaged).
     pub fn input_dim(&self) -> usize {
-        self.views() * self.info.input_dim()
-    }
-
-    /// Model rows per image: two for a photo model with a centre view, else one.
-    fn views(&self) -> usize {
-        self.info.view.as_ref().map_or(1, |v| v.views())
+        self.info.rows_per_image() * self.info.input_dim()
     }
 
     /// The kernel that runs the products.
@@ -245,7 +240,7 @@ impl Int8Model {
         }
         Ok(crate::view::mean_over_views(
             &out,
-            self.views(),
+            self.info.rows_per_image(),
             self.info.outputs,
         ))
     }
