@@ -260,30 +260,20 @@ impl Encoder {
     }
 
     /// The logits of images from those of their model rows (the mean over a photo's views).
-    fn per_image(&self, len: usize, rows: Vec<f32>) -> Result<Vec<f32>, EncoderError> {
-        if !len.is_multiple_of(self.input_dim()) {
-            return Err(EncoderError::BatchWidth {
-                len,
-                width: self.input_dim(),
-            });
-        }
-        Ok(crate::view::mean_over_views(
-            &rows,
-            self.info.rows_per_image(),
-            self.outputs(),
-        ))
+    fn per_image(&self, rows: Vec<f32>) -> Vec<f32> {
+        crate::view::mean_over_views(&rows, self.info.rows_per_image(), self.outputs())
     }
 
-    /// Model rows in `len` values.
+    /// Model rows in `len` values, which must be whole images (a photo's views together).
     fn rows(&self, len: usize) -> Result<usize, EncoderError> {
-        let width = self.info.input_dim();
+        let width = self.input_dim();
         if len == 0 {
             return Err(EncoderError::EmptyBatch);
         }
         if !len.is_multiple_of(width) {
             return Err(EncoderError::BatchWidth { len, width });
         }
-        Ok(len / width)
+        Ok(len / self.info.input_dim())
     }
 
     /// Logits (row-major, `outputs` per image) of u8 images (`input_dim` bytes each).
@@ -296,7 +286,7 @@ impl Encoder {
             let pixels: Vec<f32> = images.iter().map(|&p| p as f32).collect();
             self.tract_rows(&pixels)?
         };
-        self.per_image(images.len(), rows)
+        Ok(self.per_image(rows))
     }
 
     /// `run` on `pixels` in runs of at most [`MAX_ROWS_PER_RUN`] rows.
@@ -322,7 +312,7 @@ impl Encoder {
         } else {
             self.tract_rows(pixels)?
         };
-        self.per_image(pixels.len(), rows)
+        Ok(self.per_image(rows))
     }
 
     /// Logits of model rows through tract.

@@ -80,9 +80,7 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
         )));
     }
     let loaded = crate::input::load_images(&args.dir, shape, view.as_ref(), BadFile::Skip)?;
-    for (p, why) in &loaded.skipped {
-        eprintln!("imsat: skipped {}: {why}", p.display());
-    }
+    super::common::report_skipped(&loaded.skipped);
     let codes = enc.codes(&loaded.images.pixels)?;
     let px = &loaded.images.pixels;
     let dim = shape.0 * shape.1;

@@ -144,9 +144,7 @@ pub fn run(
         )));
     }
     let folder = read_photo_folder(dir).map_err(|e| bad_input(e.to_string()))?;
-    for (p, why) in &folder.skipped {
-        eprintln!("imsat: skipped {}: {why}", p.display());
-    }
+    super::report_skipped(&folder.skipped);
     if folder.photos.len() < 2 {
         return Err(bad_input(format!(
             "{}: copy detection needs at least 2 photos, found {}",

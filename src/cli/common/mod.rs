@@ -32,6 +32,13 @@ pub fn bad_input(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(BadInput(msg.into()))
 }
 
+/// Name on stderr each file of a folder that was left out, with why (undecodable photos).
+pub fn report_skipped(skipped: &[(std::path::PathBuf, String)]) {
+    for (p, why) in skipped {
+        eprintln!("imsat: skipped {}: {why}", p.display());
+    }
+}
+
 /// Print one clear line for an error and pick the exit status: 2 for bad input, 1 otherwise.
 pub fn exit_code(result: anyhow::Result<()>) -> ExitCode {
     match result {

@@ -47,9 +47,7 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
     let view = View::from_metadata(config.view.as_deref().unwrap_or_default())
         .map_err(|e| bad_input(e.to_string()))?;
     let mut folder = read_photo_folder(&args.data).map_err(|e| bad_input(e.to_string()))?;
-    for (p, why) in &folder.skipped {
-        eprintln!("imsat: skipped {}: {why}", p.display());
-    }
+    crate::cli::common::report_skipped(&folder.skipped);
     if let Some(limit) = args.limit {
         if limit == 0 {
             return Err(bad_input("--limit must be at least 1"));
