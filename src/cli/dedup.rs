@@ -82,12 +82,15 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
     let loaded = crate::input::load_images(&args.dir, shape, view.as_ref(), BadFile::Skip)?;
     super::common::report_skipped(&loaded.skipped);
     let codes = enc.codes(&loaded.images.pixels)?;
+    // The pixel check looks at each image's first view (a photo's whole frame): an image
+    // holds all its views (two with a centre view), so its stride is the image's, not a view's.
     let px = &loaded.images.pixels;
-    let dim = shape.0 * shape.1;
+    let (stride, first_view) = (loaded.images.dim(), shape.0 * shape.1);
+    let view_of = |i: usize| &px[i * stride..i * stride + first_view];
     let groups = imsat_runtime::dedup::dedup_confirmed(&codes, radius, |i, j| {
         imsat_runtime::dedup::images_similar(
-            &px[i * dim..(i + 1) * dim],
-            &px[j * dim..(j + 1) * dim],
+            view_of(i),
+            view_of(j),
             shape.0,
             shape.1,
             min_similarity,
