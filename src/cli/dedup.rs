@@ -6,7 +6,7 @@ use std::time::Instant;
 use imsat_runtime::encoder::Task;
 use serde_json::json;
 
-use super::common::model::open_model;
+use super::common::model::{check_fits, open_model};
 use super::common::radius::{DEFAULT_MIN_SIMILARITY, DEFAULT_RADIUS, RADIUS_KEY, photo_radius};
 use super::common::{Ctx, bad_input};
 use crate::input::BadFile;
@@ -81,6 +81,7 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
     }
     let loaded = crate::input::load_images(&args.dir, shape, view.as_ref(), BadFile::Skip)?;
     super::common::report_skipped(&loaded.skipped);
+    check_fits(&enc, &loaded.images, &args.dir)?;
     let codes = enc.codes(&loaded.images.pixels)?;
     // The pixel check looks at each image's first view (a photo's whole frame): an image
     // holds all its views (two with a centre view), so its stride is the image's, not a view's.

@@ -293,6 +293,28 @@ fn onnx_wrong_input_width() {
     expect_bad_input(&out, &["small.idx", "do not fit"]);
 }
 
+/// A photo model takes each photo as its two views (whole and centre), made from the file:
+/// an IDX file of one view's size is refused with that said, by encode and by dedup alike.
+#[test]
+fn idx_pixels_to_a_photo_model() {
+    let d = tmp();
+    let photo = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/photo64.int8.onnx");
+    let imgs = write(
+        d.path(),
+        "views.idx",
+        &idx_u8_bytes(&[3, 16, 16], &[9; 768]),
+    );
+    let needles = [
+        "views.idx",
+        "256 values",
+        "photo files (a folder)",
+        "+centre85",
+        "512",
+    ];
+    expect_bad_input(&encode(&photo, &imgs, &d.path().join("o")), &needles);
+    expect_bad_input(&dedup(&photo, &imgs), &needles);
+}
+
 // ---- index files -----------------------------------------------------------------------
 
 /// A valid 8-bit index of 4 codes.

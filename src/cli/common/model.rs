@@ -40,18 +40,37 @@ pub fn model_logits(
     images: &idx::Images,
     data_path: &Path,
 ) -> anyhow::Result<Vec<f32>> {
-    if images.dim() != enc.input_dim() {
-        return Err(bad_input(format!(
-            "{}: images of {:?} ({} values) do not fit model {} which takes {:?} ({} values)",
-            data_path.display(),
-            images.shape,
-            images.dim(),
+    check_fits(enc, images, data_path)?;
+    Ok(enc.logits(&images.pixels)?)
+}
+
+/// Bad input unless every image of `images` is as wide as what `enc` takes. A photo model
+/// takes each photo as its views, made from the photo file: pixels read from an IDX file are
+/// no photo, so the error says to pass a folder.
+pub fn check_fits(enc: &Encoder, images: &idx::Images, data: &Path) -> anyhow::Result<()> {
+    if images.dim() == enc.input_dim() {
+        return Ok(());
+    }
+    let takes = match &enc.info().view {
+        Some(view) => format!(
+            "photo model {} takes photo files (a folder), each turned into its view `{}` ({} values)",
+            enc.path().display(),
+            view.to_metadata(),
+            enc.input_dim()
+        ),
+        None => format!(
+            "model {} takes {:?} ({} values)",
             enc.path().display(),
             enc.info().input_shape,
             enc.input_dim()
-        )));
-    }
-    Ok(enc.logits(&images.pixels)?)
+        ),
+    };
+    Err(bad_input(format!(
+        "{}: images of {:?} ({} values) do not fit: {takes}",
+        data.display(),
+        images.shape,
+        images.dim(),
+    )))
 }
 
 /// What [`encode_data`] made: codes or cluster ids, one per row of the data.
@@ -192,18 +211,7 @@ fn load(model: &Path, data: &Path) -> anyhow::Result<(Encoder, Loaded)> {
             skipped: Vec::new(),
         }
     };
-    let images = &loaded.images;
-    if images.dim() != enc.input_dim() {
-        return Err(bad_input(format!(
-            "{}: images of {:?} ({} values) do not fit model {} which takes {:?} ({} values)",
-            data.display(),
-            images.shape,
-            images.dim(),
-            model.display(),
-            enc.info().input_shape,
-            enc.input_dim()
-        )));
-    }
+    check_fits(&enc, &loaded.images, data)?;
     Ok((enc, loaded))
 }
 
