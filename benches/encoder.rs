@@ -44,6 +44,7 @@ fn models(dir: &Path, pixels: &[u8], n: usize) -> (Encoder, Encoder) {
         report: "{}".into(),
         view: None,
         input: imsat_runtime::format::Input::Pixels,
+        dedup_radius: None,
     };
     let calib = n.min(2000);
     let quant =

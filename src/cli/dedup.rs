@@ -45,9 +45,9 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
     let view = enc.info().view;
     let radius = match (args.radius, view) {
         (Some(r), _) => r,
-        (None, Some(_)) => photo_radius(&enc.info().report).ok_or_else(|| {
+        (None, Some(_)) => photo_radius(enc.info()).ok_or_else(|| {
             bad_input(format!(
-                "{}: this photo model's report has no `{RADIUS_KEY}`: pass --radius",
+                "{}: this photo model has no dedup radius (`imsat.dedup_radius`, or `{RADIUS_KEY}` in its report): pass --radius",
                 args.model.display()
             ))
         })?,
@@ -83,20 +83,26 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
     super::common::report_skipped(&loaded.skipped);
     check_fits(&enc, &loaded.images, &args.dir)?;
     let codes = enc.codes(&loaded.images.pixels)?;
-    // The pixel check looks at each image's first view (a photo's whole frame): an image
-    // holds all its views (two with a centre view), so its stride is the image's, not a view's.
+    // At 0 the codes alone decide (the pixel check would still refuse pairs whose pixels
+    // correlate negatively at every shift). The pixel check looks at each image's first view
+    // (a photo's whole frame): an image holds all its views (two with a centre view), so its
+    // stride is the image's, not a view's.
     let px = &loaded.images.pixels;
     let (stride, first_view) = (loaded.images.dim(), shape.0 * shape.1);
     let view_of = |i: usize| &px[i * stride..i * stride + first_view];
-    let groups = imsat_runtime::dedup::dedup_confirmed(&codes, radius, |i, j| {
-        imsat_runtime::dedup::images_similar(
-            view_of(i),
-            view_of(j),
-            shape.0,
-            shape.1,
-            min_similarity,
-        )
-    })?;
+    let groups = if min_similarity == 0.0 {
+        imsat_runtime::dedup::dedup(&codes, radius)?
+    } else {
+        imsat_runtime::dedup::dedup_confirmed(&codes, radius, |i, j| {
+            imsat_runtime::dedup::images_similar(
+                view_of(i),
+                view_of(j),
+                shape.0,
+                shape.1,
+                min_similarity,
+            )
+        })?
+    };
     let name = |i: u64| match &loaded.paths {
         Some(p) => p[i as usize].display().to_string(),
         None => i.to_string(),

@@ -73,6 +73,13 @@ fn photo_model() -> &'static Path {
         assert!(report["radius_at_fpr_1e-3"].is_u64(), "{report}");
         // --radius overrides the measured operating point, which is kept beside it.
         assert_eq!(report["radius_at_fpr_1e-4"], 7, "{report}");
+        // Both models carry the radius in their metadata, where the runtime reads it.
+        for file in ["model.onnx", "model.int8.onnx"] {
+            let bytes = std::fs::read(run.join(file)).unwrap();
+            let model = imsat::runtime::format::onnx::Model::parse(&bytes).unwrap();
+            let info = imsat::runtime::format::ModelInfo::from_metadata(|k| model.metadata(k));
+            assert_eq!(info.unwrap().dedup_radius, Some(7), "{file}");
+        }
         assert!(report["radius_measured_at_fpr_1e-4"].is_u64(), "{report}");
         assert!(report["validation"]["learned"]["moderate"]["tpr_at_fpr_1e-3"].is_f64());
         let held = std::fs::read_to_string(run.join("validation.txt")).unwrap();

@@ -114,6 +114,7 @@ pub fn f32_model(
         report: report_json.to_string(),
         view: None,
         input: imsat_runtime::format::Input::Features,
+        dedup_radius: None,
     };
     let mut model = export::f32_model(&layers, &info)?;
     let graph = model

@@ -1,6 +1,8 @@
 //! Dedup's operating point: the Hamming radius and pixel check a model is used with, which
 //! `imsat train` measures for photo models and `imsat dedup` and `imsat demo` apply.
 
+use imsat_runtime::format::ModelInfo;
+
 /// Default radius of digit models: on the shipped 32-bit MNIST codes, r = 4 reaches the
 /// edited copies (shift, rotation, noise, JPEG) in `tests/cli/dedup_folder.rs`; the pixel check
 /// then removes look-alikes. Photo models carry their own (see [`photo_radius`]).
@@ -11,10 +13,13 @@ pub const DEFAULT_RADIUS: u32 = 4;
 /// pairs, so at 1e-3 a thousand distinct photos would already give ~500 false pairs.
 pub const RADIUS_KEY: &str = "radius_at_fpr_1e-4";
 
-/// A photo model's measured radius, from the training report in its metadata.
-pub fn photo_radius(report: &str) -> Option<u32> {
-    let v: serde_json::Value = serde_json::from_str(report).ok()?;
-    v.get(RADIUS_KEY)?.as_u64().map(|r| r as u32)
+/// A photo model's measured radius: its `imsat.dedup_radius`, or for models exported before
+/// that key, the one in its training report.
+pub fn photo_radius(info: &ModelInfo) -> Option<u32> {
+    info.dedup_radius.or_else(|| {
+        let v: serde_json::Value = serde_json::from_str(&info.report).ok()?;
+        v.get(RADIUS_KEY)?.as_u64().map(|r| r as u32)
+    })
 }
 
 /// Default pixel check. IMSAT codes are semantic: two different digits of one class often

@@ -262,7 +262,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", args.out.display()))?;
 
     let trained = train(&config, &images, labels.as_deref(), !ctx.quiet)?;
-    let (report, _) = save_run(&trained, &images, &args.out, &serde_json::Value::Null)?;
+    let (report, _) = save_run(&trained, &images, &args.out, &serde_json::Value::Null, None)?;
     println!("{report}");
     Ok(())
 }

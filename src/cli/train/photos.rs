@@ -118,7 +118,7 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
         "radius_measured_at_fpr_1e-4": measured,
         "validation": { "scored_on": scored_on, "learned": score_json(&score) },
     });
-    let (report, _) = save_run(&trained, &set.items, &args.out, &extra)?;
+    let (report, _) = save_run(&trained, &set.items, &args.out, &extra, Some(radius))?;
     println!("{report}");
     Ok(())
 }

@@ -86,10 +86,13 @@ pub struct Exported {
 
 /// Write `model.onnx` (f32) and `model.int8.onnx` (int8, calibrated on `calibration`, the
 /// training images) into `out_dir`, each through a temporary file and a rename.
+/// `dedup_radius` is the radius a photo model measured for grouping near-duplicates
+/// (`imsat.dedup_radius`), `None` for other models.
 pub fn write_models(
     trained: &Trained,
     calibration: &Images,
     report_json: &str,
+    dedup_radius: Option<u32>,
     out_dir: &Path,
 ) -> Result<Exported, ExportError> {
     let layers = fold_layers(&trained.model);
@@ -107,6 +110,7 @@ pub fn write_models(
         report: report_json.to_string(),
         view,
         input: Input::Pixels,
+        dedup_radius,
     };
     let f32_bytes = to_bytes(&f32_model(&layers, &info)?);
     let (x, n) = calibration_rows(calibration);

@@ -105,6 +105,7 @@ fn models_refuse_metadata_that_does_not_match_the_layers() {
         report: "{}".into(),
         view: None,
         input: imsat_runtime::format::Input::Pixels,
+        dedup_radius: None,
     };
     let m = f32_model(&layers, &info).unwrap();
     let props: Vec<_> = m
@@ -144,6 +145,7 @@ fn the_runtime_reads_back_what_the_trainer_writes() {
             report: r#"{"n":10}"#.into(),
             view: Some(imsat_runtime::view::View::from_metadata("gray-area-2x3-norm").unwrap()),
             input: imsat_runtime::format::Input::Pixels,
+            dedup_radius: Some(2),
         };
         let f32_bytes = to_bytes(&f32_model(&layers, &info).unwrap());
         let int8_bytes = to_bytes(&int8_model(&quant, &info, 10).unwrap());
@@ -157,6 +159,7 @@ fn the_runtime_reads_back_what_the_trainer_writes() {
             assert_eq!(read.int8, int8);
             assert_eq!(read.report, info.report);
             assert_eq!(read.view, info.view);
+            assert_eq!(read.dedup_radius, Some(2));
         }
         let native = Int8Model::from_onnx(&int8_bytes).unwrap();
         assert_eq!(native.info().task, task);

@@ -1,0 +1,113 @@
+//! Near-duplicate photos inside an app, with the runtime alone: decode each photo, let the
+//! model's own view turn it into model input, encode, and group the codes within the radius
+//! the model measured on held-out photos (both in its metadata). Edited copies of the first
+//! photos (a JPEG re-save, a 90% centre crop, a half-size copy) are added in memory, and the
+//! example checks that each lands in its original's group.
+//!
+//! `cargo run --release --example photo_dedup -- [FOLDER] [MODEL]`
+//! (defaults: `../shared/data/photos/train`, `models/photo64.int8.onnx`)
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageFormat, RgbImage};
+use imsat::runtime::{dedup, encoder::Encoder};
+
+/// Photos of the folder that get edited copies.
+const EDITED: usize = 5;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let folder = args
+        .next()
+        .unwrap_or_else(|| "../shared/data/photos/train".into());
+    let model = args
+        .next()
+        .unwrap_or_else(|| "models/photo64.int8.onnx".into());
+    let encoder = Encoder::open(&model)?;
+    let view = encoder.info().view.ok_or("not a photo model (no view)")?;
+    let radius = encoder
+        .info()
+        .dedup_radius
+        .ok_or("the model carries no dedup radius (imsat.dedup_radius)")?;
+
+    let mut paths: Vec<_> = std::fs::read_dir(&folder)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    paths.retain(|p| p.is_file());
+    paths.sort();
+    let mut names = Vec::new();
+    let mut photos: Vec<RgbImage> = Vec::new();
+    for path in &paths {
+        match image::open(path) {
+            Ok(img) => {
+                names.push(path.display().to_string());
+                photos.push(img.to_rgb8());
+            }
+            Err(e) => eprintln!("skipped {}: {e}", path.display()),
+        }
+    }
+    let originals = photos.len();
+    if originals < EDITED {
+        return Err(format!("{folder}: {originals} photos, the example needs {EDITED}").into());
+    }
+    for i in 0..EDITED {
+        let photo = photos[i].clone();
+        let (w, h) = photo.dimensions();
+        let mut jpeg = Vec::new();
+        DynamicImage::ImageRgb8(photo.clone())
+            .write_to(&mut Cursor::new(&mut jpeg), ImageFormat::Jpeg)?;
+        let resaved = image::load_from_memory(&jpeg)?.to_rgb8();
+        let side = 0.9f32.sqrt();
+        let (cw, ch) = ((w as f32 * side) as u32, (h as f32 * side) as u32);
+        let cropped =
+            image::imageops::crop_imm(&photo, (w - cw) / 2, (h - ch) / 2, cw, ch).to_image();
+        let half =
+            image::imageops::resize(&photo, w / 2, h / 2, image::imageops::FilterType::Triangle);
+        for (edit, copy) in [
+            ("jpeg", resaved),
+            ("crop 90%", cropped),
+            ("half size", half),
+        ] {
+            names.push(format!("{} ({edit})", names[i]));
+            photos.push(copy);
+        }
+    }
+
+    // The model's input: each photo's views, one after the other.
+    let mut input = Vec::new();
+    for p in &photos {
+        let (w, h) = (p.width() as usize, p.height() as usize);
+        input.extend(view.apply(p.as_raw(), w, h, 3)?);
+    }
+    let codes = encoder.codes(&input)?;
+    let groups = dedup::dedup(&codes, radius)?;
+    for g in &groups {
+        let members: Vec<&str> = g.iter().map(|&i| names[i as usize].as_str()).collect();
+        println!("{}", members.join("  |  "));
+    }
+
+    // Every copy must share its original's group.
+    let group_of = |i: usize| groups.iter().position(|g| g.contains(&(i as u64)));
+    let copies = photos.len() - originals;
+    let found = (0..copies)
+        .filter(|&c| {
+            let original = c / 3;
+            group_of(original).is_some() && group_of(originals + c) == group_of(original)
+        })
+        .count();
+    println!(
+        "{} photos and {copies} edited copies, {}-bit codes, radius {radius} (from the model): \
+         {} groups, {found} of {copies} copies with their original",
+        originals,
+        codes.bits(),
+        groups.len()
+    );
+    if found < copies {
+        return Err(format!(
+            "{} copies were not grouped with their original",
+            copies - found
+        )
+        .into());
+    }
+    Ok(())
+}
