@@ -337,4 +337,11 @@ fn shipped_photo64_int8_agrees_with_f32() {
         &[&int8, photo_dir()],
     ));
     assert_eq!(groups["radius"], 10, "{groups}");
+    // ... read from the model contract's key, as an app reads it through the runtime.
+    for file in [&int8, &f32] {
+        let bytes = std::fs::read(file).unwrap();
+        let model = imsat::runtime::format::onnx::Model::parse(&bytes).unwrap();
+        let info = imsat::runtime::format::ModelInfo::from_metadata(|k| model.metadata(k));
+        assert_eq!(info.unwrap().dedup_radius, Some(10), "{}", file.display());
+    }
 }
