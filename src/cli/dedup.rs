@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use imsat_runtime::encoder::Task;
+use imsat_runtime::format::keys;
 use serde_json::json;
 
 use super::common::model::{check_fits, open_model};
@@ -47,8 +48,9 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
         (Some(r), _) => r,
         (None, Some(_)) => photo_radius(enc.info()).ok_or_else(|| {
             bad_input(format!(
-                "{}: this photo model has no dedup radius (`imsat.dedup_radius`, or `{RADIUS_KEY}` in its report): pass --radius",
-                args.model.display()
+                "{}: this photo model has no dedup radius (`{}`, or `{RADIUS_KEY}` in its report): pass --radius",
+                args.model.display(),
+                keys::DEDUP_RADIUS
             ))
         })?,
         (None, None) => DEFAULT_RADIUS,
