@@ -345,3 +345,53 @@ fn shipped_photo64_int8_agrees_with_f32() {
         assert_eq!(info.unwrap().dedup_radius, Some(10), "{}", file.display());
     }
 }
+
+/// Where `imsat dedup` takes a photo model's radius from: `imsat.dedup_radius`; for a model
+/// exported before that key, the training report's `radius_at_fpr_1e-4`; with neither, or a
+/// radius wider than the code, a one-line error naming the key.
+#[test]
+fn dedup_radius_from_the_model_contract() {
+    use prost::Message;
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/photo64.int8.onnx");
+    let d = tempfile::tempdir().unwrap();
+    let edited = |name: &str, radius: Option<&str>, report: Option<&str>| {
+        let bytes = std::fs::read(&shipped).unwrap();
+        let mut proto = tract_onnx::pb::ModelProto::decode(&bytes[..]).unwrap();
+        let props = &mut proto.metadata_props;
+        props.retain(|p| p.key != "imsat.dedup_radius");
+        if let Some(r) = radius {
+            props.push(tract_onnx::pb::StringStringEntryProto {
+                key: "imsat.dedup_radius".into(),
+                value: r.into(),
+            });
+        }
+        if let Some(text) = report {
+            let entry = props.iter_mut().find(|p| p.key == "imsat.report").unwrap();
+            entry.value = text.into();
+        }
+        let path = d.path().join(name);
+        std::fs::write(&path, proto.encode_to_vec()).unwrap();
+        path
+    };
+    let dedup = |model: &Path| imsat(&["dedup", "--json", "--model", s(model), s(photo_dir())]);
+
+    let with_key = edited("key.onnx", Some("3"), None);
+    assert_eq!(ok(&dedup(&with_key))["radius"], 3);
+    let older = edited("older.onnx", None, Some(r#"{"radius_at_fpr_1e-4": 6}"#));
+    assert_eq!(ok(&dedup(&older))["radius"], 6);
+    let neither = edited("neither.onnx", None, Some("{}"));
+    expect_bad_input(
+        &dedup(&neither),
+        &[
+            "neither.onnx",
+            "no dedup radius",
+            "imsat.dedup_radius",
+            "--radius",
+        ],
+    );
+    let wide = edited("wide.onnx", Some("65"), None);
+    expect_bad_input(
+        &dedup(&wide),
+        &["wide.onnx", "imsat.dedup_radius", "at most 64"],
+    );
+}
