@@ -39,20 +39,9 @@ pub fn load_images(
     bad: BadFile,
 ) -> anyhow::Result<Loaded> {
     if !path.is_dir() {
-        let images = idx::read_idx_images(path)?;
-        if images.dim() != shape.0 * shape.1 {
-            return Err(bad_input(format!(
-                "{}: images of {:?} ({} values) do not fit the model, which takes {}x{} ({} values)",
-                path.display(),
-                images.shape,
-                images.dim(),
-                shape.0,
-                shape.1,
-                shape.0 * shape.1
-            )));
-        }
+        // Whether they fit the model is the caller's check (`check_fits`), as for any data.
         return Ok(Loaded {
-            images,
+            images: idx::read_idx_images(path)?,
             paths: None,
             skipped: Vec::new(),
         });

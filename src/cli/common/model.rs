@@ -59,9 +59,9 @@ pub fn check_fits(enc: &Encoder, images: &idx::Images, data: &Path) -> anyhow::R
             enc.input_dim()
         ),
         None => format!(
-            "model {} takes {:?} ({} values)",
+            "model {} takes {} ({} values)",
             enc.path().display(),
-            enc.info().input_shape,
+            enc.info().shape_text(),
             enc.input_dim()
         ),
     };
