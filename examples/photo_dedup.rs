@@ -50,6 +50,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if originals < EDITED {
         return Err(format!("{folder}: {originals} photos, the example needs {EDITED}").into());
     }
+    // The original of each copy, in the order the copies follow the originals.
+    let mut original_of = Vec::new();
     for i in 0..EDITED {
         let photo = photos[i].clone();
         let (w, h) = photo.dimensions();
@@ -70,6 +72,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ] {
             names.push(format!("{} ({edit})", names[i]));
             photos.push(copy);
+            original_of.push(i);
         }
     }
 
@@ -88,10 +91,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Every copy must share its original's group.
     let group_of = |i: usize| groups.iter().position(|g| g.contains(&(i as u64)));
-    let copies = photos.len() - originals;
-    let found = (0..copies)
-        .filter(|&c| {
-            let original = c / 3;
+    let copies = original_of.len();
+    let found = original_of
+        .iter()
+        .enumerate()
+        .filter(|&(c, &original)| {
             group_of(original).is_some() && group_of(originals + c) == group_of(original)
         })
         .count();
