@@ -2,6 +2,7 @@
 
 mod cli;
 mod codes_csv;
+mod codes_npz;
 mod faiss;
 mod input;
 mod npy;

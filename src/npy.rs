@@ -265,25 +265,51 @@ pub fn codes_from_bytes(bits: usize, bytes: &[u8]) -> Result<Codes, String> {
 
 /// Write packed codes as `uint8 [N, ceil(bits/8)]` (layout of [`code_bytes_of`]).
 pub fn write_codes(path: &Path, codes: &Codes) -> anyhow::Result<()> {
-    let bytes = code_bytes_of(codes);
-    let shape = [codes.len() as u64, code_bytes(codes.bits()) as u64];
-    write_array(path, &shape, bytes)
+    write_file(path, &codes_array(codes)?)
 }
 
 /// Write cluster ids as `int64 [N]`.
 pub fn write_clusters(path: &Path, ids: &[u32]) -> anyhow::Result<()> {
-    write_array(
-        path,
+    write_file(path, &clusters_array(ids)?)
+}
+
+/// The `.npy` bytes of packed codes, `uint8 [N, ceil(bits/8)]`.
+pub fn codes_array(codes: &Codes) -> anyhow::Result<Vec<u8>> {
+    let shape = [codes.len() as u64, code_bytes(codes.bits()) as u64];
+    array_bytes(&shape, code_bytes_of(codes))
+}
+
+/// The `.npy` bytes of cluster ids, `int64 [N]`.
+pub fn clusters_array(ids: &[u32]) -> anyhow::Result<Vec<u8>> {
+    array_bytes(
         &[ids.len() as u64],
         ids.iter().map(|&i| i as i64).collect::<Vec<i64>>(),
     )
 }
 
-fn write_array<T: npyz::AutoSerialize>(
-    path: &Path,
-    shape: &[u64],
-    data: Vec<T>,
-) -> anyhow::Result<()> {
+/// The `.npy` bytes of strings as a little-endian unicode array `<U{L}` [N], L the longest
+/// string's characters (at least 1): what NumPy makes of a list of `str`, loaded without
+/// pickle.
+pub fn strings_array(strings: &[String]) -> anyhow::Result<Vec<u8>> {
+    let longest = strings.iter().map(|s| s.chars().count()).max().unwrap_or(0);
+    let unicode: npyz::TypeStr = format!("<U{}", longest.max(1))
+        .parse()
+        .context("the unicode dtype of the strings")?;
+    let mut buf = Vec::new();
+    let mut w = npyz::WriteOptions::<str>::new()
+        .dtype(DType::new_scalar(unicode))
+        .shape(&[strings.len() as u64])
+        .writer(&mut buf)
+        .begin_nd()
+        .context("starting the .npy array")?;
+    for s in strings {
+        w.push(s.as_str()).context("writing the .npy array")?;
+    }
+    w.finish().context("finishing the .npy array")?;
+    Ok(buf)
+}
+
+fn array_bytes<T: npyz::AutoSerialize>(shape: &[u64], data: Vec<T>) -> anyhow::Result<Vec<u8>> {
     let mut buf = Vec::new();
     let mut w = npyz::WriteOptions::new()
         .default_dtype()
@@ -293,5 +319,9 @@ fn write_array<T: npyz::AutoSerialize>(
         .context("starting the .npy array")?;
     w.extend(data).context("writing the .npy array")?;
     w.finish().context("finishing the .npy array")?;
-    write_atomic(path, &buf).with_context(|| format!("writing {}", path.display()))
+    Ok(buf)
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_atomic(path, bytes).with_context(|| format!("writing {}", path.display()))
 }

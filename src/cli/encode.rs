@@ -26,6 +26,8 @@ pub struct Args {
     /// are into faiss binary indexes and Milvus BINARY_VECTOR), or cluster ids as int64 [N].
     /// A name ending in `.csv` gets a `name,hex` row per image (its path below the folder,
     /// or the row number for IDX and `.npy` data; hex: those bytes, two digits each), or `name,cluster`.
+    /// A name ending in `.npz` gets those names as a unicode array `names` [N] beside the
+    /// `.npy` output as `codes` (or `clusters`): `np.load(path)` opens it without pickle.
     /// Any other name gets raw little-endian u64 words, ceil(bits/64) per code (what
     /// `imsat index import --raw-u64` reads), or one cluster id per line.
     #[arg(long)]
@@ -47,6 +49,13 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
             Encoded::Codes(c) => crate::codes_csv::write_codes(&args.out, &data.names(), c)?,
             Encoded::Clusters(ids) => {
                 crate::codes_csv::write_clusters(&args.out, &data.names(), ids)?
+            }
+        }
+    } else if crate::codes_npz::is_npz(&args.out) {
+        match encoded {
+            Encoded::Codes(c) => crate::codes_npz::write_codes(&args.out, &data.names(), c)?,
+            Encoded::Clusters(ids) => {
+                crate::codes_npz::write_clusters(&args.out, &data.names(), ids)?
             }
         }
     } else {

@@ -18,6 +18,45 @@ pub fn mnist_images() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist10k/images-idx3-ubyte.gz")
 }
 
+/// Whether `python3` imports `modules` (`"faiss, numpy"`), the independent readers some tests
+/// check against; `.ci/run` installs them. Without them the test fails, naming `what`, unless
+/// `IMSAT_ALLOW_SKIP=1`, when it says NOT RUN and the caller returns.
+pub fn python_with(modules: &str, what: &str) -> bool {
+    let probe = Command::new("python3")
+        .args(["-c", &format!("import {modules}")])
+        .output();
+    if probe.is_ok_and(|o| o.status.success()) {
+        return true;
+    }
+    let why = format!("python3 with {what} is not available (.ci/run installs them)");
+    if std::env::var_os("IMSAT_ALLOW_SKIP").is_some_and(|v| v == "1") {
+        println!("NOT RUN (IMSAT_ALLOW_SKIP=1): {why}");
+        return false;
+    }
+    panic!("{why}; set IMSAT_ALLOW_SKIP=1 to skip locally");
+}
+
+/// An `.npz` file as NumPy loads it (without pickle): `{array: {"dtype", "shape", "values"}}`
+/// for every array, values as nested lists. Call after [`python_with`]`("numpy", ..)`.
+pub fn numpy_npz(path: &Path) -> serde_json::Value {
+    const SCRIPT: &str = "import sys, json, numpy as np\n\
+        z = np.load(sys.argv[1])\n\
+        print(json.dumps({k: {'dtype': str(z[k].dtype), 'shape': list(z[k].shape),\n\
+        'values': z[k].tolist()} for k in z.files}))";
+    let out = Command::new("python3")
+        .args(["-c", SCRIPT])
+        .arg(path)
+        .output()
+        .expect("running python3");
+    assert!(
+        out.status.success(),
+        "numpy could not load {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the script's JSON")
+}
+
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 temp path")
 }

@@ -7,25 +7,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{expect_bad_input, imsat, mnist_images, run as cli, s};
+use crate::common::{expect_bad_input, imsat, mnist_images, python_with, run as cli, s};
 
 use imsat_runtime::code::Codes;
 use imsat_runtime::index::Index;
-
-fn python_with_faiss() -> bool {
-    let probe = std::process::Command::new("python3")
-        .args(["-c", "import faiss, numpy"])
-        .output();
-    if probe.is_ok_and(|o| o.status.success()) {
-        return true;
-    }
-    let why = "python3 with faiss (pip install faiss-cpu) and numpy is not available (.ci/run installs them)";
-    if std::env::var_os("IMSAT_ALLOW_SKIP").is_some_and(|v| v == "1") {
-        println!("NOT RUN (IMSAT_ALLOW_SKIP=1): {why}");
-        return false;
-    }
-    panic!("{why}; set IMSAT_ALLOW_SKIP=1 to skip locally");
-}
 
 fn ok(out: &std::process::Output) -> String {
     assert!(
@@ -211,7 +196,7 @@ fn round_trip(dir: &Path, index_path: &Path, queries: &Codes, k: usize) -> usize
 /// itself, and duplicates tie).
 #[test]
 fn mnist_hash64_codes_give_faiss_the_answers_of_imsat_search() {
-    if !python_with_faiss() {
+    if !python_with("faiss, numpy", "faiss (pip install faiss-cpu) and numpy") {
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -236,7 +221,7 @@ fn mnist_hash64_codes_give_faiss_the_answers_of_imsat_search() {
 /// neighbours as `imsat search`.
 #[test]
 fn codes_of_a_hash_trained_on_npy_features_give_faiss_the_answers_of_imsat_search() {
-    if !python_with_faiss() {
+    if !python_with("faiss, numpy", "faiss (pip install faiss-cpu) and numpy") {
         return;
     }
     let f = crate::npy::fixture();
@@ -263,7 +248,7 @@ fn codes_of_a_hash_trained_on_npy_features_give_faiss_the_answers_of_imsat_searc
 /// 12-bit codes (padded to 16 bits in faiss) with many exact duplicates: ties everywhere.
 #[test]
 fn odd_width_codes_with_many_ties_round_trip() {
-    if !python_with_faiss() {
+    if !python_with("faiss, numpy", "faiss (pip install faiss-cpu) and numpy") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -292,7 +277,7 @@ fn odd_width_codes_with_many_ties_round_trip() {
 /// faiss indexes other than IndexBinaryFlat are refused, naming the file and the kind.
 #[test]
 fn other_faiss_indexes_are_refused() {
-    if !python_with_faiss() {
+    if !python_with("faiss, numpy", "faiss (pip install faiss-cpu) and numpy") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use crate::common::{expect_bad_input, imsat, mnist_images, run as cli, s};
+use crate::common::{expect_bad_input, imsat, mnist_images, numpy_npz, python_with, run as cli, s};
 
 use npyz::WriterBuilder;
 
@@ -219,9 +219,26 @@ fn cluster_ids_go_out_as_int64() {
     let (descr, shape, data) = read_npy(&out);
     assert_eq!(descr, "'<i8'");
     assert_eq!(shape, vec![N as u64]);
-    for c in data.chunks_exact(8) {
-        let id = i64::from_le_bytes(c.try_into().unwrap());
-        assert!((0..4).contains(&id), "{id}");
+    let ids: Vec<i64> = data
+        .chunks_exact(8)
+        .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    for id in &ids {
+        assert!((0..4).contains(id), "{id}");
+    }
+    // `.npz`: the row numbers as `names` beside the same ids as `clusters`, read by NumPy.
+    let npz = dir.path().join("ids.npz");
+    let o = cli("encode --model {} --data {} --out {}", &[&model, &x, &npz]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    if python_with("numpy", "numpy") {
+        let names: Vec<String> = (0..N).map(|i| i.to_string()).collect();
+        assert_eq!(
+            numpy_npz(&npz),
+            serde_json::json!({
+                "names": {"dtype": "<U3", "shape": [N], "values": names},
+                "clusters": {"dtype": "int64", "shape": [N], "values": ids},
+            })
+        );
     }
 }
 

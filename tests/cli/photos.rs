@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::OnceLock;
 
-use crate::common::{expect_bad_input, imsat, mnist_images, s};
+use crate::common::{expect_bad_input, imsat, mnist_images, numpy_npz, python_with, s};
 
 const PHOTOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/photos/train");
 
@@ -129,6 +129,20 @@ fn a_photo_model_encodes_dedups_and_evaluates_with_its_own_view() {
         })
         .collect();
     assert_eq!(text, format!("name,hex\n{expected}"));
+    // Its other hand-over format, `.npz` with `names` and `codes`, as NumPy reads it
+    // (without pickle): the same names and the `.npy` output's bytes.
+    let npz = out_dir.path().join("codes.npz");
+    encode_to(&npz);
+    if python_with("numpy", "numpy") {
+        let bytes: Vec<Vec<u8>> = words.chunks(8).map(|w| w[..2].to_vec()).collect();
+        assert_eq!(
+            numpy_npz(&npz),
+            serde_json::json!({
+                "names": {"dtype": "<U8", "shape": [12], "values": names},
+                "codes": {"dtype": "uint8", "shape": [12, 2], "values": bytes},
+            })
+        );
+    }
 
     // An exact copy of a photo is a duplicate at the model's own radius.
     let dup = tempfile::tempdir().unwrap();
