@@ -8,7 +8,8 @@ use imsat_runtime::encoder::Encoded;
 use serde_json::json;
 
 use super::common::model::encode_data;
-use super::common::{Ctx, check_output_file};
+use super::common::{Ctx, bad_input, check_output_file, report_skipped};
+use crate::input::BadFile;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -32,11 +33,29 @@ pub struct Args {
     /// `imsat index import --raw-u64` reads), or one cluster id per line.
     #[arg(long)]
     pub out: PathBuf,
+    /// Leave out the files of the folder that cannot be decoded, naming each on stderr, in
+    /// place of stopping at the first. Only with a `.csv` or `.npz` output, whose rows name
+    /// their files: the other outputs' rows are the files' order, which a gap would shift.
+    #[arg(long)]
+    pub skip_bad: bool,
 }
 
 pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
     check_output_file(&args.out, "--out")?;
-    let data = encode_data(&args.model, &args.data)?;
+    let named = crate::codes_csv::is_csv(&args.out) || crate::codes_npz::is_npz(&args.out);
+    if args.skip_bad && !named {
+        return Err(bad_input(format!(
+            "--skip-bad needs an output whose rows name their files (.csv or .npz), not {}: its rows are the files' order, which a left-out file would shift",
+            args.out.display()
+        )));
+    }
+    let bad = if args.skip_bad {
+        BadFile::Skip
+    } else {
+        BadFile::Error
+    };
+    let data = encode_data(&args.model, &args.data, bad)?;
+    report_skipped(&data.skipped);
     let (enc, encoded, seconds) = (&data.encoder, &data.encoded, data.seconds);
     let n = data.rows();
     if crate::npy::is_npy(&args.out) {
@@ -70,6 +89,7 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
         "seconds": seconds,
         "images_per_second": n as f64 / seconds.max(1e-9),
         "read_seconds": data.read_seconds,
+        "skipped": data.skipped.len(),
     });
     match encoded {
         Encoded::Codes(_) => summary["bits"] = json!(enc.outputs()),

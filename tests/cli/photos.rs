@@ -280,17 +280,40 @@ fn bad_photo_input_is_a_clear_error() {
     std::fs::write(mixed.path().join("b.jpg"), &whole[..whole.len() * 9 / 10]).unwrap();
     let model = photo_model().join("model.int8.onnx");
     let codes = d.path().join("c.u64");
-    let r = imsat(&[
-        "encode",
-        "--model",
-        s(&model),
-        "--data",
-        s(mixed.path()),
-        "--out",
-        s(&codes),
-    ]);
+    let encode_mixed = |out: &Path, flags: &[&str]| {
+        let args = [
+            "encode",
+            "--model",
+            s(&model),
+            "--data",
+            s(mixed.path()),
+            "--out",
+        ];
+        imsat(&[&args[..], &[s(out)], flags].concat())
+    };
+    let r = encode_mixed(&codes, &[]);
     expect_bad_input(&r, &["b.jpg", "cannot decode", "truncated JPEG"]);
     assert!(!codes.exists(), "no partial output");
+    // With --skip-bad it is left out and named, and the rows that name their files say
+    // which were encoded; an output whose rows are only the files' order refuses the flag.
+    let r = encode_mixed(&codes, &["--skip-bad"]);
+    expect_bad_input(&r, &["--skip-bad", ".csv or .npz", "c.u64"]);
+    let csv = d.path().join("c.csv");
+    let r = encode_mixed(&csv, &["--skip-bad"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        stderr.contains("imsat: skipped") && stderr.contains("b.jpg: cannot decode"),
+        "{stderr}"
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(
+        (&summary["count"], &summary["skipped"]),
+        (&1.into(), &1.into())
+    );
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let names: Vec<&str> = text.lines().map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(names, ["name", "a.jpg"]);
     // Copy detection needs a photo model.
     let digits = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hash64.int8.onnx");
     let r = imsat(&[

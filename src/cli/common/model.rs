@@ -81,6 +81,8 @@ pub struct EncodedData {
     pub data: PathBuf,
     /// `paths[i]` is row i's file, for a folder of images; `None` for IDX and `.npy` data.
     pub paths: Option<Vec<PathBuf>>,
+    /// Folder files left out as undecodable ([`BadFile::Skip`]), each with why.
+    pub skipped: Vec<(PathBuf, String)>,
     /// Seconds the encoding itself took (the model alone).
     pub seconds: f64,
     /// Seconds the reading took: opening the model, decoding the images and making the
@@ -88,9 +90,10 @@ pub struct EncodedData {
     pub read_seconds: f64,
 }
 
-/// Run `model` on `data` (images, or `.npy` features for a feature model). Mismatches of
-/// model and data are bad input (exit status 2).
-pub fn encode_data(model: &Path, data: &Path) -> anyhow::Result<EncodedData> {
+/// Run `model` on `data` (images, or `.npy` features for a feature model); `bad` says what an
+/// undecodable file of a folder does. Mismatches of model and data are bad input (exit
+/// status 2).
+pub fn encode_data(model: &Path, data: &Path, bad: BadFile) -> anyhow::Result<EncodedData> {
     let reading = Instant::now();
     let npy = crate::npy::is_npy(data);
     let features = takes_features(model);
@@ -104,7 +107,7 @@ pub fn encode_data(model: &Path, data: &Path) -> anyhow::Result<EncodedData> {
                 data.display()
             )));
         }
-        let (encoder, loaded) = load(model, data)?;
+        let (encoder, loaded) = load(model, data, bad)?;
         let read_seconds = reading.elapsed().as_secs_f64();
         let started = Instant::now();
         let encoded = encoder.encode(&loaded.images.pixels)?;
@@ -113,6 +116,7 @@ pub fn encode_data(model: &Path, data: &Path) -> anyhow::Result<EncodedData> {
             encoded,
             data: data.to_path_buf(),
             paths: loaded.paths,
+            skipped: loaded.skipped,
             seconds: started.elapsed().as_secs_f64(),
             read_seconds,
         });
@@ -139,6 +143,7 @@ pub fn encode_data(model: &Path, data: &Path) -> anyhow::Result<EncodedData> {
         encoded,
         data: data.to_path_buf(),
         paths: None,
+        skipped: Vec::new(),
         seconds: started.elapsed().as_secs_f64(),
         read_seconds,
     })
@@ -191,7 +196,7 @@ pub fn read_features_for(
 }
 
 /// Open a model and read images that fit it (both checked: bad input is exit status 2).
-fn load(model: &Path, data: &Path) -> anyhow::Result<(Encoder, Loaded)> {
+fn load(model: &Path, data: &Path, bad: BadFile) -> anyhow::Result<(Encoder, Loaded)> {
     let enc = open_model(model)?;
     let loaded = if data.is_dir() {
         let shape = match enc.info().input_shape.as_slice() {
@@ -203,7 +208,7 @@ fn load(model: &Path, data: &Path) -> anyhow::Result<(Encoder, Loaded)> {
                 )));
             }
         };
-        crate::input::load_images(data, shape, enc.info().view.as_ref(), BadFile::Error)?
+        crate::input::load_images(data, shape, enc.info().view.as_ref(), bad)?
     } else {
         Loaded {
             images: idx::read_idx_images(data)?,
@@ -225,7 +230,7 @@ pub fn encode_hash_codes(model: &Path, data: &Path) -> anyhow::Result<Codes> {
             enc.task()
         )));
     }
-    match encode_data(model, data)?.encoded {
+    match encode_data(model, data, BadFile::Error)?.encoded {
         Encoded::Codes(c) => Ok(c),
         Encoded::Clusters(_) => Err(anyhow::anyhow!("a hash model made cluster ids")),
     }
