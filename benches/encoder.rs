@@ -45,6 +45,7 @@ fn models(dir: &Path, pixels: &[u8], n: usize) -> (Encoder, Encoder) {
         view: None,
         input: imsat_runtime::format::Input::Pixels,
         dedup_radius: None,
+        soft_check: None,
     };
     let calib = n.min(2000);
     let quant =

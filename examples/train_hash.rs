@@ -26,7 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let dir = std::env::temp_dir().join("imsat-example-hash16");
     std::fs::create_dir_all(&dir)?;
-    let files = export::write_models(&trained, &images, "{}", None, &dir)?;
+    let files = export::write_models(&trained, &images, "{}", None, None, &dir)?;
     println!(
         "wrote {} ({} bytes) and {} ({} bytes)",
         files.f32_path.display(),

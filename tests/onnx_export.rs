@@ -89,7 +89,7 @@ fn exported(task: Task) -> &'static Exported {
         let trained = train(&config, &images, None, false).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let report = serde_json::json!({"task": task.as_str(), "seed": 0, "n": 2000}).to_string();
-        let out = export::write_models(&trained, &images, &report, None, dir.path()).unwrap();
+        let out = export::write_models(&trained, &images, &report, None, None, dir.path()).unwrap();
         assert!(out.f32_path.exists() && out.int8_path.exists());
         Exported { trained, dir }
     })

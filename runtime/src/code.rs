@@ -48,6 +48,21 @@ pub(crate) fn last_word_mask(bits: usize) -> u64 {
     }
 }
 
+/// Rows of `bits` per-bit values (logits, probabilities) in `values`: a whole number of
+/// them, none NaN. `bits` must be at least 1.
+pub(crate) fn rows_of_values(bits: usize, values: &[f32]) -> Result<usize> {
+    if !values.len().is_multiple_of(bits) {
+        return Err(Error::ValueCount {
+            values: values.len(),
+            bits,
+        });
+    }
+    if let Some(position) = values.iter().position(|v| v.is_nan()) {
+        return Err(Error::NotANumber { position });
+    }
+    Ok(values.len() / bits)
+}
+
 impl Codes {
     /// An empty set of `bits`-bit codes.
     pub fn new(bits: usize) -> Result<Self> {
@@ -104,16 +119,7 @@ impl Codes {
 
     fn from_values(bits: usize, values: &[f32], threshold: f32) -> Result<Self> {
         let words_per_code = words_for(bits)?;
-        if !values.len().is_multiple_of(bits) {
-            return Err(Error::ValueCount {
-                values: values.len(),
-                bits,
-            });
-        }
-        if let Some(position) = values.iter().position(|v| v.is_nan()) {
-            return Err(Error::NotANumber { position });
-        }
-        let n = values.len() / bits;
+        let n = rows_of_values(bits, values)?;
         let mut words = alloc::vec![0u64; n * words_per_code];
         for (code, row) in words
             .chunks_exact_mut(words_per_code)

@@ -65,6 +65,7 @@ pub mod mih;
 #[doc(hidden)]
 pub mod reference;
 pub mod search;
+pub mod soft_code;
 pub mod view;
 
 /// The names most callers need, in one import.

@@ -3,8 +3,10 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use imsat_runtime::code::Codes;
 use imsat_runtime::encoder::Task;
 use imsat_runtime::format::keys;
+use imsat_runtime::soft_code::SoftCodes;
 use serde_json::json;
 
 use super::common::model::{check_fits, open_model};
@@ -27,6 +29,12 @@ pub struct Args {
     /// and rotations that the pixel check does not].
     #[arg(long)]
     pub min_similarity: Option<f32>,
+    /// Group by codes alone within the radius, though the model has a soft check
+    /// (`imsat.dedup_soft_radius`/`distance`: candidates within a wider radius, confirmed by
+    /// the soft distance of their per-bit confidences; used by default, as are --radius and
+    /// --min-similarity when given).
+    #[arg(long)]
+    pub no_soft_check: bool,
     /// Print one JSON object with the groups instead of one line per group.
     #[arg(long)]
     pub json: bool,
@@ -84,7 +92,13 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
     let loaded = crate::input::load_images(&args.dir, shape, view.as_ref(), BadFile::Skip)?;
     super::common::report_skipped(&loaded.skipped);
     check_fits(&enc, &loaded.images, &args.dir)?;
-    let codes = enc.codes(&loaded.images.pixels)?;
+    let logits = enc.logits(&loaded.images.pixels)?;
+    let codes = Codes::from_logits(enc.outputs(), &logits)?;
+    // A photo model's soft check, unless the user chose how to group.
+    let soft_check = enc
+        .info()
+        .soft_check
+        .filter(|_| !args.no_soft_check && args.radius.is_none() && args.min_similarity.is_none());
     // At 0 the codes alone decide (the pixel check would still refuse pairs whose pixels
     // correlate negatively at every shift). The pixel check looks at each image's first view
     // (a photo's whole frame): an image holds all its views (two with a centre view), so its
@@ -92,7 +106,12 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
     let px = &loaded.images.pixels;
     let (stride, first_view) = (loaded.images.dim(), shape.0 * shape.1);
     let view_of = |i: usize| &px[i * stride..i * stride + first_view];
-    let groups = if min_similarity == 0.0 {
+    let groups = if let Some(check) = soft_check {
+        let soft = SoftCodes::from_logits(enc.outputs(), &logits)?;
+        imsat_runtime::dedup::dedup_confirmed(&codes, check.radius, |i, j| {
+            check.confirms(&soft, i, j)
+        })?
+    } else if min_similarity == 0.0 {
         imsat_runtime::dedup::dedup(&codes, radius)?
     } else {
         imsat_runtime::dedup::dedup_confirmed(&codes, radius, |i, j| {
@@ -118,8 +137,9 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
         "skipped": loaded.skipped.len(),
         "groups": named.len(),
         "duplicates": named.iter().map(|g| g.len() - 1).sum::<usize>(),
-        "radius": radius,
+        "radius": soft_check.map_or(radius, |c| c.radius),
         "min_similarity": min_similarity,
+        "soft_distance": soft_check.map(|c| c.max_distance),
         "seconds": started.elapsed().as_secs_f64(),
     });
     if args.json {

@@ -476,7 +476,7 @@ fn train_flags_out_of_range() {
         ("--task hash --bits 0", "--bits must be between 1 and"),
         (
             "--task hash --radius 3 --batch 5",
-            "--radius is the dedup radius of a photo model",
+            "--radius and --soft-check set how a photo model deduplicates",
         ),
         // 100000 bits used to abort with a 40 GB allocation in the pairwise-MI term.
         (

@@ -63,6 +63,8 @@ fn photo_model() -> &'static Path {
             "jpeg,crop,rotate",
             "--radius",
             "7",
+            "--soft-check",
+            "9,3.5",
         ]));
         assert_eq!(report["photos_train"], 9);
         assert_eq!(report["photos_validation"], 3);
@@ -73,14 +75,31 @@ fn photo_model() -> &'static Path {
         assert!(report["radius_at_fpr_1e-3"].is_u64(), "{report}");
         // --radius overrides the measured operating point, which is kept beside it.
         assert_eq!(report["radius_at_fpr_1e-4"], 7, "{report}");
-        // Both models carry the radius in their metadata, where the runtime reads it.
+        // So does --soft-check; the measured soft check is kept beside it.
+        assert_eq!(
+            report["soft_check"],
+            serde_json::json!({"radius": 9, "distance": 3.5})
+        );
+        let measured = &report["soft_check_measured"];
+        assert!(measured["radius"].as_u64().unwrap() <= 16, "{report}");
+        assert!(measured["distance"].as_f64().unwrap() >= 0.0, "{report}");
+        // Both models carry them in their metadata, where the runtime reads them.
         for file in ["model.onnx", "model.int8.onnx"] {
             let bytes = std::fs::read(run.join(file)).unwrap();
             let model = imsat::runtime::format::onnx::Model::parse(&bytes).unwrap();
             let info = imsat::runtime::format::ModelInfo::from_metadata(|k| model.metadata(k));
-            assert_eq!(info.unwrap().dedup_radius, Some(7), "{file}");
+            let info = info.unwrap();
+            assert_eq!(info.dedup_radius, Some(7), "{file}");
+            let check = imsat::runtime::soft_code::SoftCheck {
+                radius: 9,
+                max_distance: 3.5,
+            };
+            assert_eq!(info.soft_check, Some(check), "{file}");
         }
         assert!(report["radius_measured_at_fpr_1e-4"].is_u64(), "{report}");
+        let soft = &report["validation"]["learned_soft"];
+        assert_eq!(soft["distance"], "soft", "{report}");
+        assert!(soft["moderate"]["tpr_at_fpr_1e-3"].is_f64(), "{report}");
         assert!(report["validation"]["learned"]["moderate"]["tpr_at_fpr_1e-3"].is_f64());
         let held = std::fs::read_to_string(run.join("validation.txt")).unwrap();
         assert_eq!(held.lines().count(), 3);
@@ -172,9 +191,20 @@ fn a_photo_model_encodes_dedups_and_evaluates_with_its_own_view() {
                 && g.iter().any(|p| p.ends_with("0005-copy.jpg"))
         })
     };
+    // By default the model's soft check: candidates within its radius, confirmed by their
+    // soft distance (both printed).
     let groups = dedup(&[]);
     assert_eq!(
-        groups["radius"], 7,
+        (&groups["radius"], &groups["soft_distance"]),
+        (&9.into(), &3.5.into()),
+        "the model's soft check is printed: {groups}"
+    );
+    assert!(copy_grouped(&groups), "{groups}");
+    // Without it, the codes alone at the model's radius.
+    let groups = dedup(&["--no-soft-check"]);
+    assert_eq!(
+        (&groups["radius"], &groups["soft_distance"]),
+        (&7.into(), &serde_json::Value::Null),
         "the model's radius is printed: {groups}"
     );
     assert!(copy_grouped(&groups), "{groups}");
@@ -204,7 +234,10 @@ fn a_photo_model_encodes_dedups_and_evaluates_with_its_own_view() {
         .iter()
         .map(|h| h["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["model.int8.onnx", "phash", "dhash"]);
+    assert_eq!(
+        names,
+        ["model.int8.onnx", "phash", "dhash", "model.int8.onnx soft"]
+    );
     assert_eq!(report["photos"], 12);
     assert_eq!(
         report["copies"],
@@ -268,6 +301,10 @@ fn bad_photo_input_is_a_clear_error() {
     expect_bad_input(&r, &["--conv", "--view-size 10", "--conv none"]);
     let r = train("hash", photo_dir(), &["--conv", "8,3"]);
     expect_bad_input(&r, &["--conv", "channels,kernel,stride,grid"]);
+    let r = train("hash", photo_dir(), &["--soft-check", "70,3"]);
+    expect_bad_input(&r, &["--soft-check", "radius 70", "bits"]);
+    let r = train("hash", &mnist_images(), &["--soft-check", "7,3"]);
+    expect_bad_input(&r, &["--soft-check", "folder of photos"]);
     let r = train("hash", photo_dir(), &["--view-contrast", "median"]);
     expect_bad_input(&r, &["--view-contrast", "robust"]);
     let r = train("hash", &mnist_images(), &["--view-contrast", "robust"]);
@@ -395,7 +432,8 @@ fn dedup_radius_from_the_model_contract() {
         let bytes = std::fs::read(&shipped).unwrap();
         let mut proto = tract_onnx::pb::ModelProto::decode(&bytes[..]).unwrap();
         let props = &mut proto.metadata_props;
-        props.retain(|p| p.key != "imsat.dedup_radius");
+        // Without the soft check, which would set the candidates' radius.
+        props.retain(|p| !p.key.starts_with("imsat.dedup_"));
         if let Some(r) = radius {
             props.push(tract_onnx::pb::StringStringEntryProto {
                 key: "imsat.dedup_radius".into(),

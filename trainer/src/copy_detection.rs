@@ -15,13 +15,16 @@
 //! - mAP of retrieving the original: 1 / (expected rank of the original, ties in random order).
 //!
 //! It works on packed codes of any width, so learned codes and perceptual hashes are scored
-//! by the same lines.
+//! by the same lines, and on soft codes ([`score_soft`]), whose distance replaces the
+//! Hamming distance throughout.
 
 use std::collections::BTreeMap;
 
 use image::RgbImage;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::Serialize;
+
+use imsat_runtime::soft_code::SoftCodes;
 
 use crate::edits::{Edit, jpeg};
 
@@ -170,8 +173,8 @@ pub fn make_copies(originals: &[RgbImage], edits: &[ProtocolEdit], seed: u64) ->
 #[derive(Debug, Clone, Serialize)]
 pub struct OperatingPoint {
     pub fpr_target: f64,
-    /// Largest Hamming distance counted as a match; `None` when even distance 0 exceeds the
-    /// target.
+    /// Largest distance counted as a match, in the hash's units ([`HashScore::unit`]: bits,
+    /// or hundredths of a soft distance); `None` when even distance 0 exceeds the target.
     pub threshold: Option<u32>,
     pub tpr: f64,
     /// The false-positive rate actually reached at the threshold.
@@ -184,6 +187,8 @@ pub struct OperatingPoint {
 #[derive(Debug, Clone, Serialize)]
 pub struct GroupScore {
     pub queries: usize,
+    /// A loose operating point: the candidates' radius of a soft check.
+    pub at_1e2: OperatingPoint,
     pub at_1e3: OperatingPoint,
     pub at_1e4: OperatingPoint,
     pub map: f64,
@@ -196,6 +201,8 @@ pub struct GroupScore {
 pub struct HashScore {
     pub name: String,
     pub bits: usize,
+    /// What one unit of the thresholds is worth: 1 bit for codes, 0.01 for soft distances.
+    pub unit: f64,
     pub groups: BTreeMap<Strength, GroupScore>,
 }
 
@@ -213,10 +220,76 @@ pub fn score(
     source_of: &[usize],
 ) -> HashScore {
     let words = bits.div_ceil(64);
-    let code = |v: &[u64], i: usize| -> Vec<u64> { v[i * words..(i + 1) * words].to_vec() };
-    let dist = imsat_runtime::hamming::distance;
-    let n_orig = originals.len() / words.max(1);
-    assert_eq!(source_of.len(), n_orig, "one source per original");
+    let code = |item: Item| -> &[u64] {
+        let (v, i) = match item {
+            Item::Original(i) => (originals, i),
+            Item::Copy(c) => (copies, c),
+        };
+        &v[i * words..(i + 1) * words]
+    };
+    let dist = |a: Item, b: Item| imsat_runtime::hamming::distance(code(a), code(b));
+    let scale = Scale {
+        max: bits as u32,
+        unit: 1.0,
+    };
+    score_by(name, bits, scale, dist, meta, edits, source_of)
+}
+
+/// Score soft codes ([`SoftCodes`]) by their soft distance, counted in hundredths: the same
+/// protocol as [`score`], with the images' soft codes in place of their codes.
+pub fn score_soft(
+    name: &str,
+    originals: &SoftCodes,
+    copies: &SoftCodes,
+    meta: &[(usize, usize)],
+    edits: &[ProtocolEdit],
+    source_of: &[usize],
+) -> HashScore {
+    let bits = originals.bits();
+    let row = |item: Item| match item {
+        Item::Original(i) => originals.row(i),
+        Item::Copy(c) => copies.row(c),
+    };
+    let dist = |a: Item, b: Item| {
+        let d: f32 = row(a)
+            .iter()
+            .zip(row(b))
+            .map(|(x, y)| (x.to_f32() - y.to_f32()).powi(2))
+            .sum();
+        (d * 100.0).round() as u32
+    };
+    let scale = Scale {
+        max: 400 * bits as u32,
+        unit: 0.01,
+    };
+    score_by(name, bits, scale, dist, meta, edits, source_of)
+}
+
+/// An image of the protocol: an original or a copy, by index.
+#[derive(Clone, Copy)]
+enum Item {
+    Original(usize),
+    Copy(usize),
+}
+
+/// The distances a hash has: whole units up to `max`, each worth `unit`.
+#[derive(Clone, Copy)]
+struct Scale {
+    max: u32,
+    unit: f64,
+}
+
+/// The protocol over any distance between images in whole units ([`Scale`]).
+fn score_by(
+    name: &str,
+    bits: usize,
+    scale: Scale,
+    dist: impl Fn(Item, Item) -> u32,
+    meta: &[(usize, usize)],
+    edits: &[ProtocolEdit],
+    source_of: &[usize],
+) -> HashScore {
+    let n_orig = source_of.len();
     let mut groups = BTreeMap::new();
     for strength in [Strength::Moderate, Strength::Strong, Strength::Flip] {
         let members: Vec<usize> = (0..meta.len())
@@ -226,17 +299,16 @@ pub fn score(
             continue;
         }
         // Histograms of distances: negatives over all queries, positives per edit.
-        let mut neg = vec![0u64; bits + 1];
+        let mut neg = vec![0u64; scale.max as usize + 1];
         let mut pos: Vec<(usize, u32)> = Vec::with_capacity(members.len());
         let mut ap_sum = 0.0;
         for &q in &members {
             let (src, e) = meta[q];
-            let qc = code(copies, q);
-            let d_pos = dist(&qc, &code(originals, src));
+            let d_pos = dist(Item::Copy(q), Item::Original(src));
             let (mut closer, mut ties) = (0u64, 0u64);
             let mut count = |d: u32, negative: bool| {
                 if negative {
-                    neg[d as usize] += 1;
+                    neg[d.min(scale.max) as usize] += 1;
                 }
                 if d < d_pos {
                     closer += 1;
@@ -246,13 +318,16 @@ pub fn score(
             };
             for o in (0..n_orig).filter(|&o| o != src) {
                 count(
-                    dist(&qc, &code(originals, o)),
+                    dist(Item::Copy(q), Item::Original(o)),
                     source_of[o] != source_of[src],
                 );
             }
             for &c in members.iter().filter(|&&c| meta[c].0 != src) {
                 let o = meta[c].0;
-                count(dist(&qc, &code(copies, c)), source_of[o] != source_of[src]);
+                count(
+                    dist(Item::Copy(q), Item::Copy(c)),
+                    source_of[o] != source_of[src],
+                );
             }
             ap_sum += 1.0 / (1.0 + closer as f64 + ties as f64 / 2.0);
             pos.push((e, d_pos));
@@ -283,6 +358,7 @@ pub fn score(
                 negatives: total,
             }
         };
+        let at_1e2 = point(1e-2);
         let at_1e3 = point(1e-3);
         let at_1e4 = point(1e-4);
         let mut per_edit: BTreeMap<String, (usize, usize)> = BTreeMap::new();
@@ -302,6 +378,7 @@ pub fn score(
                     .into_iter()
                     .map(|(k, (hit, all))| (k, hit as f64 / all as f64))
                     .collect(),
+                at_1e2,
                 at_1e3,
                 at_1e4,
             },
@@ -310,6 +387,7 @@ pub fn score(
     HashScore {
         name: name.to_string(),
         bits,
+        unit: scale.unit,
         groups,
     }
 }
@@ -384,5 +462,65 @@ mod tests {
         // The same-source original still ranks: ties at distance 0 halve the mAP's credit.
         assert!(grouped.map < 1.0);
         assert_eq!(source_ids(&["x", "y", "x"]), vec![0, 1, 0]);
+    }
+
+    /// Soft codes scored by their soft distance: codes that tie every copy with its original's
+    /// neighbours are told apart by how confident their bits are. 40 originals share the sign
+    /// of every logit with one other (pairs 2k, 2k+1) but not its magnitude; each copy keeps its
+    /// original's logits, slightly moved. By codes every copy ties with a false match at
+    /// distance 0; by soft codes it is nearest its own original.
+    #[test]
+    fn soft_distances_separate_what_codes_tie() {
+        let edits = protocol_edits();
+        let bits = 16;
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut logits = Vec::new();
+        for _ in 0..20 {
+            let signs: Vec<f32> = (0..bits)
+                .map(|_| if rng.random::<bool>() { 1.0 } else { -1.0 })
+                .collect();
+            for m in [0.3, 4.0] {
+                logits.extend(signs.iter().map(|s| s * m));
+            }
+        }
+        let meta: Vec<(usize, usize)> = (0..40)
+            .flat_map(|o| (0..edits.len()).map(move |e| (o, e)))
+            .collect();
+        let copy_logits: Vec<f32> = meta
+            .iter()
+            .flat_map(|&(o, _)| logits[o * bits..(o + 1) * bits].iter().map(|z| z * 1.05))
+            .collect();
+        let own: Vec<usize> = (0..40).collect();
+        let words = |l: &[f32]| {
+            imsat_runtime::code::Codes::from_logits(bits, l)
+                .unwrap()
+                .into_words()
+        };
+        let by_codes = score(
+            "codes",
+            bits,
+            &words(&logits),
+            &words(&copy_logits),
+            &meta,
+            &edits,
+            &own,
+        );
+        let soft = |l: &[f32]| SoftCodes::from_logits(bits, l).unwrap();
+        let by_soft = score_soft(
+            "soft",
+            &soft(&logits),
+            &soft(&copy_logits),
+            &meta,
+            &edits,
+            &own,
+        );
+        let (c, s) = (
+            &by_codes.groups[&Strength::Moderate],
+            &by_soft.groups[&Strength::Moderate],
+        );
+        assert_eq!((c.at_1e3.threshold, c.at_1e3.tpr), (None, 0.0));
+        assert_eq!(s.at_1e3.tpr, 1.0);
+        assert!(s.map > 0.99 && c.map < 0.6, "{} {}", s.map, c.map);
+        assert_eq!((by_codes.unit, by_soft.unit), (1.0, 0.01));
     }
 }

@@ -115,6 +115,7 @@ pub fn f32_model(
         view: None,
         input: imsat_runtime::format::Input::Features,
         dedup_radius: None,
+        soft_check: None,
     };
     let mut model = export::f32_model(&layers, &info)?;
     let graph = model

@@ -13,6 +13,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
+use crate::soft_code::SoftCheck;
 use crate::view::View;
 
 /// The only `imsat.format_version` this runtime reads, and the one the trainer writes.
@@ -49,6 +50,11 @@ pub mod keys {
     /// The Hamming radius near-duplicates are grouped at: for a photo model, the threshold
     /// its held-out copies measured at a false-match rate of 1e-4. Absent on other models.
     pub const DEDUP_RADIUS: &str = "imsat.dedup_radius";
+    /// The Hamming radius of the candidates a photo model's soft check confirms
+    /// ([`crate::soft_code::SoftCheck`]); absent when the model has none.
+    pub const DEDUP_SOFT_RADIUS: &str = "imsat.dedup_soft_radius";
+    /// The largest soft distance of a duplicate pair, beside `imsat.dedup_soft_radius`.
+    pub const DEDUP_SOFT_DISTANCE: &str = "imsat.dedup_soft_distance";
 }
 
 /// What a model's input rows are.
@@ -103,7 +109,7 @@ impl core::fmt::Display for Task {
 }
 
 /// What the model's metadata says about it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ModelInfo {
     pub task: Task,
     /// K clusters or M bits (the logits' width).
@@ -123,6 +129,9 @@ pub struct ModelInfo {
     /// `outputs`; `None` when the model does not say (digit models, photo models exported
     /// before the key: their report holds it).
     pub dedup_radius: Option<u32>,
+    /// Near-duplicates by soft codes (`imsat.dedup_soft_radius` and
+    /// `imsat.dedup_soft_distance`, both or neither); `None` when the model has no such check.
+    pub soft_check: Option<SoftCheck>,
 }
 
 impl ModelInfo {
@@ -172,6 +181,10 @@ impl ModelInfo {
         }
         if let Some(r) = self.dedup_radius {
             props.push((keys::DEDUP_RADIUS, format!("{r}")));
+        }
+        if let Some(check) = self.soft_check {
+            props.push((keys::DEDUP_SOFT_RADIUS, format!("{}", check.radius)));
+            props.push((keys::DEDUP_SOFT_DISTANCE, format!("{}", check.max_distance)));
         }
         props
     }
@@ -246,17 +259,41 @@ impl ModelInfo {
         if input == Input::Features && view.is_some() {
             return Err("a feature model cannot have a photo view".into());
         }
-        let dedup_radius = match get(keys::DEDUP_RADIUS) {
-            None => None,
+        let radius = |key: &str| match get(key) {
+            None => Ok(None),
             Some(text) => match text.parse::<u32>() {
-                Ok(r) if r as usize <= outputs => Some(r),
+                Ok(r) if r as usize <= outputs => Ok(Some(r)),
+                _ => Err(format!(
+                    "`{key}` is {text:?}, not a Hamming radius of at most {outputs} bits"
+                )),
+            },
+        };
+        let dedup_radius = radius(keys::DEDUP_RADIUS)?;
+        let soft_distance = match get(keys::DEDUP_SOFT_DISTANCE) {
+            None => None,
+            Some(text) => match text.parse::<f32>() {
+                Ok(d) if d.is_finite() && d >= 0.0 => Some(d),
                 _ => {
                     return Err(format!(
-                        "`{}` is {text:?}, not a Hamming radius of at most {outputs} bits",
-                        keys::DEDUP_RADIUS
+                        "`{}` is {text:?}, not a soft distance (a number, at least 0)",
+                        keys::DEDUP_SOFT_DISTANCE
                     ));
                 }
             },
+        };
+        let soft_check = match (radius(keys::DEDUP_SOFT_RADIUS)?, soft_distance) {
+            (Some(radius), Some(max_distance)) => Some(SoftCheck {
+                radius,
+                max_distance,
+            }),
+            (None, None) => None,
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(format!(
+                    "`{}` and `{}` come together; the model has only one of them",
+                    keys::DEDUP_SOFT_RADIUS,
+                    keys::DEDUP_SOFT_DISTANCE
+                ));
+            }
         };
         Ok(ModelInfo {
             task,
@@ -267,6 +304,7 @@ impl ModelInfo {
             view,
             input,
             dedup_radius,
+            soft_check,
         })
     }
 }
@@ -306,6 +344,7 @@ mod tests {
             view: None,
             input: Input::Pixels,
             dedup_radius: None,
+            soft_check: None,
         };
         let photos = ModelInfo {
             task: Task::Hash,
@@ -316,6 +355,10 @@ mod tests {
             view: Some(View::from_metadata("gray-area-16x16-norm").unwrap()),
             input: Input::Pixels,
             dedup_radius: Some(10),
+            soft_check: Some(SoftCheck {
+                radius: 20,
+                max_distance: 34.25,
+            }),
         };
         let features = ModelInfo {
             task: Task::Cluster,
@@ -326,6 +369,7 @@ mod tests {
             view: None,
             input: Input::Features,
             dedup_radius: None,
+            soft_check: None,
         };
         for info in [digits, photos, features] {
             let props = info.to_metadata(info.int8.then_some("per-column"));
@@ -382,6 +426,11 @@ mod tests {
             (keys::VIEW, "gray-area-8x8-norm", "does not match"),
             (keys::DEDUP_RADIUS, "65", "at most 64 bits"),
             (keys::DEDUP_RADIUS, "-1", "not a Hamming radius"),
+            (keys::DEDUP_SOFT_RADIUS, "65", "at most 64 bits"),
+            (keys::DEDUP_SOFT_RADIUS, "20", "come together"),
+            (keys::DEDUP_SOFT_DISTANCE, "NaN", "not a soft distance"),
+            (keys::DEDUP_SOFT_DISTANCE, "-1", "not a soft distance"),
+            (keys::DEDUP_SOFT_DISTANCE, "30", "come together"),
         ] {
             let mut pairs = BASE.to_vec();
             pairs.retain(|(k, _)| *k != key);

@@ -7,10 +7,13 @@ use std::time::Instant;
 use anyhow::Context;
 use image::RgbImage;
 use imsat_data::photos::{decode_photo, read_photo_folder};
+use imsat_runtime::code::Codes;
 use imsat_runtime::encoder::Encoder;
+use imsat_runtime::soft_code::SoftCodes;
 use imsat_runtime::view::View;
 use imsat_trainer::copy_detection::{
-    Copy, HashScore, ProtocolEdit, Strength, make_copies, protocol_edits, score, source_ids,
+    Copy, HashScore, ProtocolEdit, Strength, make_copies, protocol_edits, score, score_soft,
+    source_ids,
 };
 use imsat_trainer::perceptual::{Perceptual, hash_word};
 use imsat_trainer::photo_set::view_of;
@@ -56,18 +59,65 @@ impl Bench {
         bits: usize,
         codes_of: impl Fn(&[&RgbImage]) -> anyhow::Result<Vec<u64>>,
     ) -> anyhow::Result<HashScore> {
-        let originals: Vec<&RgbImage> = self.originals.iter().collect();
-        let copies: Vec<&RgbImage> = self.copies.iter().map(|c| &c.image).collect();
+        let (originals, copies) = self.images();
         let (o, c) = (codes_of(&originals)?, codes_of(&copies)?);
         let meta = self.meta();
         Ok(score(name, bits, &o, &c, &meta, &self.edits, &self.sources))
     }
 
-    /// Score a model through the runtime encoder and its view.
-    pub fn score_model(&self, name: &str, enc: &Encoder, view: &View) -> anyhow::Result<HashScore> {
-        self.score_with(name, enc.outputs(), |imgs| {
+    /// Score a model given as a function from a batch of images to logits, twice: by its
+    /// codes (named `name`) and by its soft codes (`name` + ` soft`).
+    pub fn score_logits(
+        &self,
+        name: &str,
+        bits: usize,
+        logits_of: impl Fn(&[&RgbImage]) -> anyhow::Result<Vec<f32>>,
+    ) -> anyhow::Result<(HashScore, HashScore)> {
+        let (originals, copies) = self.images();
+        let (o, c) = (logits_of(&originals)?, logits_of(&copies)?);
+        let meta = self.meta();
+        let words = |logits: &[f32]| Codes::from_logits(bits, logits).map(Codes::into_words);
+        let codes = score(
+            name,
+            bits,
+            &words(&o)?,
+            &words(&c)?,
+            &meta,
+            &self.edits,
+            &self.sources,
+        );
+        let (so, sc) = (
+            SoftCodes::from_logits(bits, &o)?,
+            SoftCodes::from_logits(bits, &c)?,
+        );
+        let soft = score_soft(
+            &format!("{name} soft"),
+            &so,
+            &sc,
+            &meta,
+            &self.edits,
+            &self.sources,
+        );
+        Ok((codes, soft))
+    }
+
+    fn images(&self) -> (Vec<&RgbImage>, Vec<&RgbImage>) {
+        let originals = self.originals.iter().collect();
+        let copies = self.copies.iter().map(|c| &c.image).collect();
+        (originals, copies)
+    }
+
+    /// Score a model through the runtime encoder and its view, by its codes and by its
+    /// soft codes.
+    pub fn score_model(
+        &self,
+        name: &str,
+        enc: &Encoder,
+        view: &View,
+    ) -> anyhow::Result<(HashScore, HashScore)> {
+        self.score_logits(name, enc.outputs(), |imgs| {
             let pixels: Vec<u8> = imgs.iter().flat_map(|i| view_of(view, i)).collect();
-            Ok(enc.codes(&pixels)?.as_words().to_vec())
+            Ok(enc.logits(&pixels)?)
         })
     }
 
@@ -80,9 +130,19 @@ impl Bench {
     }
 }
 
-/// The headline numbers of a score, flat, for JSON.
+/// The headline numbers of a score, flat, for JSON. Thresholds are in the hash's distance:
+/// bits, or the soft distance (`"distance": "soft"`).
 pub fn score_json(s: &HashScore) -> Value {
-    let mut out = json!({ "name": s.name, "bits": s.bits });
+    let soft = s.unit != 1.0;
+    let mut out = json!({
+        "name": s.name,
+        "bits": s.bits,
+        "distance": if soft { "soft" } else { "hamming" },
+    });
+    let threshold = |t: Option<u32>| match t {
+        Some(t) if soft => json!((t as f64 * s.unit * 100.0).round() / 100.0),
+        t => json!(t),
+    };
     for (strength, g) in &s.groups {
         let key = match strength {
             Strength::Moderate => "moderate",
@@ -92,9 +152,10 @@ pub fn score_json(s: &HashScore) -> Value {
         out[key] = json!({
             "queries": g.queries,
             "tpr_at_fpr_1e-3": g.at_1e3.tpr,
-            "threshold_at_fpr_1e-3": g.at_1e3.threshold,
+            "threshold_at_fpr_1e-3": threshold(g.at_1e3.threshold),
             "tpr_at_fpr_1e-4": g.at_1e4.tpr,
-            "threshold_at_fpr_1e-4": g.at_1e4.threshold,
+            "threshold_at_fpr_1e-4": threshold(g.at_1e4.threshold),
+            "threshold_at_fpr_1e-2": threshold(g.at_1e2.threshold),
             "negative_pairs": g.at_1e3.negatives,
             "map": g.map,
             "tpr_per_edit_at_fpr_1e-3": g.tpr_per_edit,
@@ -166,14 +227,16 @@ pub fn run(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "model".into());
-    let mut hashes = vec![score_json(
-        &bench
-            .score_model(&name, enc, &view)
-            .with_context(|| format!("encoding with {}", model.display()))?,
-    )];
+    let (codes, soft) = bench
+        .score_model(&name, enc, &view)
+        .with_context(|| format!("encoding with {}", model.display()))?;
+    let mut hashes = vec![score_json(&codes)];
     for p in Perceptual::ALL {
         hashes.push(score_json(&bench.score_perceptual(p)?));
     }
+    // Last, so that the hashes keep their places: the model by its soft distance, what
+    // dedup's soft check confirms candidates with.
+    hashes.push(score_json(&soft));
     Ok(json!({
         "task": "copy-detection",
         "model": model.display().to_string(),

@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::Context;
 use imsat_data::idx;
 use imsat_runtime::atomic_file::write_atomic;
+use imsat_runtime::soft_code::SoftCheck;
 use imsat_trainer::export::{Exported, write_models};
 use imsat_trainer::loss::Task;
 use imsat_trainer::train::{Quality, Trained};
@@ -56,14 +57,15 @@ pub fn report_json(t: &Trained, n: usize, data_crc32: u32) -> serde_json::Value 
 
 /// Everything a training run leaves in its folder, each file through a temporary file and a
 /// rename: the burn record, `config.json`, `history.json`, `report.json`, `curves.png`, and the
-/// ONNX models (f32 + int8 calibrated on `images`; a photo model's `dedup_radius` in their
-/// metadata). Returns the report and the ONNX files.
+/// ONNX models (f32 + int8 calibrated on `images`; a photo model's `dedup_radius` and
+/// `soft_check` in their metadata). Returns the report and the ONNX files.
 pub fn save_run(
     trained: &Trained,
     images: &idx::Images,
     out: &Path,
     extra: &serde_json::Value,
     dedup_radius: Option<u32>,
+    soft_check: Option<SoftCheck>,
 ) -> anyhow::Result<(serde_json::Value, Exported)> {
     let report = save_files(
         trained,
@@ -72,7 +74,14 @@ pub fn save_run(
         out,
         extra,
     )?;
-    let exported = write_models(trained, images, &report.to_string(), dedup_radius, out)?;
+    let exported = write_models(
+        trained,
+        images,
+        &report.to_string(),
+        dedup_radius,
+        soft_check,
+        out,
+    )?;
     Ok((report, exported))
 }
 

@@ -140,9 +140,9 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
         }
         _ => TrainConfig::cluster(args.classes),
     };
-    if args.radius.is_some() && c.photos.is_none() {
+    if (args.radius.is_some() || args.soft_check.is_some()) && c.photos.is_none() {
         return Err(bad_input(
-            "--radius is the dedup radius of a photo model: --data must be a folder of photos",
+            "--radius and --soft-check set how a photo model deduplicates: --data must be a folder of photos",
         ));
     }
     if let Some(p) = c.photos.as_mut() {
@@ -157,12 +157,17 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
                 "--items-per-photo and --edits-per-item must be at least 1",
             ));
         }
-        if args.radius.is_some_and(|r| r as usize > c.outputs) {
-            return Err(bad_input(format!(
-                "--radius {} is more than the {} bits of a code",
-                args.radius.unwrap_or(0),
-                c.outputs
-            )));
+        let radii = [
+            ("--radius", args.radius),
+            ("--soft-check", args.soft_check.map(|s| s.radius)),
+        ];
+        for (flag, radius) in radii {
+            if let Some(r) = radius.filter(|&r| r as usize > c.outputs) {
+                return Err(bad_input(format!(
+                    "{flag}: radius {r} is more than the {} bits of a code",
+                    c.outputs
+                )));
+            }
         }
         if !(0.0..0.9).contains(&args.holdout) {
             return Err(bad_input(format!(

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use imsat_data::idx;
 use imsat_runtime::atomic_file::write_atomic;
+use imsat_runtime::soft_code::SoftCheck;
 use imsat_trainer::features::Scaling;
 use imsat_trainer::loss::Task;
 use imsat_trainer::photo_set::PhotoSetConfig;
@@ -31,7 +32,7 @@ pub struct Args {
     pub task: Option<String>,
     /// Reproduce a run: every setting (task, widths, SATs, epochs, seed, view, photo items)
     /// from the `config.json` of its folder; only --data, --labels, --out, --limit, --groups,
-    /// --holdout and --radius are taken from the command line.
+    /// --holdout, --radius and --soft-check are taken from the command line.
     #[arg(long, conflicts_with_all = TUNABLES)]
     pub config: Option<PathBuf>,
     /// Number of clusters (cluster task).
@@ -155,6 +156,29 @@ pub struct Args {
     /// --holdout 0, where it is optimistic: set it from a held-out estimate).
     #[arg(long)]
     pub radius: Option<u32>,
+    /// Photos: the soft check written into the model, `RADIUS,DISTANCE`: dedup's candidates
+    /// within RADIUS bits are duplicates when their soft distance is at most DISTANCE.
+    /// Default: the Hamming threshold at FPR 1e-2 and the soft distance at FPR 1e-4 on the
+    /// moderate edits of the validation photos (training photos with --holdout 0, as for
+    /// --radius).
+    #[arg(long, value_parser = parse_soft_check)]
+    pub soft_check: Option<SoftCheck>,
+}
+
+/// `RADIUS,DISTANCE`, e.g. `17,34.1`.
+fn parse_soft_check(text: &str) -> Result<SoftCheck, String> {
+    let parsed = text.split_once(',').and_then(|(r, d)| {
+        let (radius, max_distance) = (r.trim().parse::<u32>().ok()?, d.trim().parse::<f32>().ok()?);
+        (max_distance.is_finite() && max_distance >= 0.0).then_some(SoftCheck {
+            radius,
+            max_distance,
+        })
+    });
+    parsed.ok_or_else(|| {
+        format!(
+            "{text:?} is not RADIUS,DISTANCE (a Hamming radius and a soft distance, e.g. 17,34.1)"
+        )
+    })
 }
 
 /// Train on `.npy` feature vectors: the model (f32 only) takes the raw features; the
@@ -262,7 +286,14 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", args.out.display()))?;
 
     let trained = train(&config, &images, labels.as_deref(), !ctx.quiet)?;
-    let (report, _) = save_run(&trained, &images, &args.out, &serde_json::Value::Null, None)?;
+    let (report, _) = save_run(
+        &trained,
+        &images,
+        &args.out,
+        &serde_json::Value::Null,
+        None,
+        None,
+    )?;
     println!("{report}");
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! Photos are split by group into training and validation photos; the training photos give
 //! items and banks of edited copies ([`imsat_trainer::photo_set`]); IMSAT with the edit SAT
 //! learns the hash; the validation photos' edited copies then measure it (the same protocol
-//! as `imsat eval --task copy-detection`) and set the model's dedup radius.
+//! as `imsat eval --task copy-detection`) and set the model's dedup radius and soft check.
 
 use std::collections::BTreeSet;
 
@@ -11,7 +11,7 @@ use anyhow::Context;
 use image::RgbImage;
 use imsat_data::photos::read_photo_folder;
 use imsat_runtime::atomic_file::write_atomic;
-use imsat_runtime::code::Codes;
+use imsat_runtime::soft_code::SoftCheck;
 use imsat_runtime::view::View;
 use imsat_trainer::copy_detection::Strength;
 use imsat_trainer::photo_set::{build_photo_set, photo_logits};
@@ -99,14 +99,24 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
         Bench::new(valid, &valid_groups, config.seed)
     };
     let bits = config.outputs;
-    let score = bench.score_with("learned", bits, |imgs| {
-        let logits = photo_logits(&trained.model, &view, imgs);
-        Ok(Codes::from_logits(bits, &logits)?.into_words())
+    let (score, soft) = bench.score_logits("learned", bits, |imgs| {
+        Ok(photo_logits(&trained.model, &view, imgs))
     })?;
     let moderate = score.groups.get(&Strength::Moderate);
     let radius_1e3 = moderate.and_then(|g| g.at_1e3.threshold).unwrap_or(0);
     let measured = moderate.and_then(|g| g.at_1e4.threshold).unwrap_or(0);
     let radius = args.radius.unwrap_or(measured);
+    // The soft check: candidates within the looser Hamming threshold (FPR 1e-2), confirmed
+    // at the soft distance's FPR 1e-4 threshold.
+    let soft_measured = SoftCheck {
+        radius: moderate.and_then(|g| g.at_1e2.threshold).unwrap_or(0),
+        max_distance: soft
+            .groups
+            .get(&Strength::Moderate)
+            .and_then(|g| g.at_1e4.threshold)
+            .map_or(0.0, |t| (t as f64 * soft.unit) as f32),
+    };
+    let soft_check = args.soft_check.unwrap_or(soft_measured);
     let extra = json!({
         "photos_train": distinct_photos(&set.photo_of),
         "photos_validation": if scored_on == "validation photos" { bench.originals.len() } else { 0 },
@@ -116,9 +126,25 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
         "radius_at_fpr_1e-3": radius_1e3,
         RADIUS_KEY: radius,
         "radius_measured_at_fpr_1e-4": measured,
-        "validation": { "scored_on": scored_on, "learned": score_json(&score) },
+        "soft_check": { "radius": soft_check.radius, "distance": soft_check.max_distance },
+        "soft_check_measured": {
+            "radius": soft_measured.radius,
+            "distance": soft_measured.max_distance,
+        },
+        "validation": {
+            "scored_on": scored_on,
+            "learned": score_json(&score),
+            "learned_soft": score_json(&soft),
+        },
     });
-    let (report, _) = save_run(&trained, &set.items, &args.out, &extra, Some(radius))?;
+    let (report, _) = save_run(
+        &trained,
+        &set.items,
+        &args.out,
+        &extra,
+        Some(radius),
+        Some(soft_check),
+    )?;
     println!("{report}");
     Ok(())
 }

@@ -34,6 +34,7 @@ use crate::data::Images;
 use crate::train::{Trained, scale_pixels};
 use imsat_runtime::atomic_file::write_atomic;
 use imsat_runtime::format::Input;
+use imsat_runtime::soft_code::SoftCheck;
 use imsat_runtime::view::View;
 
 /// The metadata keys and I/O names every exported model carries: the runtime's, so that
@@ -87,12 +88,14 @@ pub struct Exported {
 /// Write `model.onnx` (f32) and `model.int8.onnx` (int8, calibrated on `calibration`, the
 /// training images) into `out_dir`, each through a temporary file and a rename.
 /// `dedup_radius` is the radius a photo model measured for grouping near-duplicates
-/// (`imsat.dedup_radius`), `None` for other models.
+/// (`imsat.dedup_radius`) and `soft_check` its check by soft codes (`imsat.dedup_soft_*`),
+/// `None` for other models.
 pub fn write_models(
     trained: &Trained,
     calibration: &Images,
     report_json: &str,
     dedup_radius: Option<u32>,
+    soft_check: Option<SoftCheck>,
     out_dir: &Path,
 ) -> Result<Exported, ExportError> {
     let layers = fold_layers(&trained.model);
@@ -111,6 +114,7 @@ pub fn write_models(
         view,
         input: Input::Pixels,
         dedup_radius,
+        soft_check,
     };
     let f32_bytes = to_bytes(&f32_model(&layers, &info)?);
     let (x, n) = calibration_rows(calibration);

@@ -106,6 +106,7 @@ fn models_refuse_metadata_that_does_not_match_the_layers() {
         view: None,
         input: imsat_runtime::format::Input::Pixels,
         dedup_radius: None,
+        soft_check: None,
     };
     let m = f32_model(&layers, &info).unwrap();
     let props: Vec<_> = m
@@ -146,6 +147,10 @@ fn the_runtime_reads_back_what_the_trainer_writes() {
             view: Some(imsat_runtime::view::View::from_metadata("gray-area-2x3-norm").unwrap()),
             input: imsat_runtime::format::Input::Pixels,
             dedup_radius: Some(2),
+            soft_check: Some(imsat_runtime::soft_code::SoftCheck {
+                radius: 3,
+                max_distance: 1.5,
+            }),
         };
         let f32_bytes = to_bytes(&f32_model(&layers, &info).unwrap());
         let int8_bytes = to_bytes(&int8_model(&quant, &info, 10).unwrap());
@@ -160,6 +165,7 @@ fn the_runtime_reads_back_what_the_trainer_writes() {
             assert_eq!(read.report, info.report);
             assert_eq!(read.view, info.view);
             assert_eq!(read.dedup_radius, Some(2));
+            assert_eq!(read.soft_check, info.soft_check);
         }
         let native = Int8Model::from_onnx(&int8_bytes).unwrap();
         assert_eq!(native.info().task, task);
