@@ -1,6 +1,7 @@
 //! Near-duplicate photos inside an app, with the runtime alone: decode each photo, let the
-//! model's own view turn it into model input, encode, and group the codes within the radius
-//! the model measured on held-out photos (both in its metadata). Edited copies of the first
+//! model's own view turn it into model input, encode, and group the codes as the model
+//! measured on held-out photos (all in its metadata): by its soft check (candidates within a
+//! radius, confirmed by the bits' confidences) or else within its radius. Edited copies of the first
 //! photos (a JPEG re-save, a 90% centre crop, a half-size copy) are added in memory, and the
 //! example checks that each lands in its original's group.
 //!
@@ -10,7 +11,7 @@
 use std::io::Cursor;
 
 use image::{DynamicImage, ImageFormat, RgbImage};
-use imsat::runtime::{dedup, encoder::Encoder};
+use imsat::runtime::{code::Codes, dedup, encoder::Encoder, soft_code::SoftCodes};
 
 /// Photos of the folder that get edited copies.
 const EDITED: usize = 5;
@@ -82,8 +83,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (w, h) = (p.width() as usize, p.height() as usize);
         input.extend(view.apply(p.as_raw(), w, h, 3)?);
     }
-    let codes = encoder.codes(&input)?;
-    let groups = dedup::dedup(&codes, radius)?;
+    let logits = encoder.logits(&input)?;
+    let codes = Codes::from_logits(encoder.outputs(), &logits)?;
+    let (groups, rule) = match encoder.info().soft_check {
+        Some(check) => {
+            let soft = SoftCodes::from_logits(encoder.outputs(), &logits)?;
+            let rule = format!(
+                "candidates within {} bits, soft distance <= {}",
+                check.radius, check.max_distance
+            );
+            (dedup::dedup_soft(&codes, &soft, check)?, rule)
+        }
+        None => (dedup::dedup(&codes, radius)?, format!("radius {radius}")),
+    };
     for g in &groups {
         let members: Vec<&str> = g.iter().map(|&i| names[i as usize].as_str()).collect();
         println!("{}", members.join("  |  "));
@@ -100,7 +112,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .count();
     println!(
-        "{} photos and {copies} edited copies, {}-bit codes, radius {radius} (from the model): \
+        "{} photos and {copies} edited copies, {}-bit codes, {rule} (from the model): \
          {} groups, {found} of {copies} copies with their original",
         originals,
         codes.bits(),

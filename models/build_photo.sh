@@ -9,8 +9,9 @@
 # Two steps. (1) The estimate: models/cv_photo.sh trains the same recipe on 3/4 of the photo
 # groups four times and scores the held-out quarter each time (int8 against pHash and dHash),
 # so every photo is scored once by a model that never saw it; its median threshold at FPR
-# 1e-4 becomes the dedup radius. (2) The shipped model: the same recipe on all 182 photos
-# (more pictures than any fold saw), with that radius.
+# 1e-4 becomes the dedup radius, and its medians of the Hamming threshold at FPR 1e-2 and of the
+# soft distance at FPR 1e-4 the soft check. (2) The shipped model: the same recipe on all 182
+# photos (more pictures than any fold saw), with that radius and soft check.
 #
 # Writes MODELS_DIR/photo64.onnx, photo64.int8.onnx and photo64.md (the card), and keeps the
 # training folder (report, config, history, curves) in RUNS_DIR/photo64.
@@ -38,12 +39,19 @@ radius=$(python3 -c '
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 print(int(statistics.median_low(r["threshold_1e-4"] for r in rows)))' "$CV_WORK/folds.jsonl")
+# The soft check: candidates within the median Hamming threshold at FPR 1e-2, confirmed at the
+# median soft distance at FPR 1e-4.
+soft_check=$(python3 -c '
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+print("%d,%.2f" % (statistics.median_low(r["threshold_1e-2"] for r in rows),
+                   statistics.median(r["soft_distance_1e-4"] for r in rows)))' "$CV_WORK/folds.jsonl")
 
 # (2) The shipped model, on every photo.
 run="$RUNS_DIR/$name"
 # shellcheck disable=SC2086
 cmd=("$IMSAT" --quiet train --task hash --bits 64 --data "$PHOTOS/train" --holdout 0 \
-  --radius "$radius" --seed "$SEED" --out "$run" $TRAIN_FLAGS)
+  --radius "$radius" --soft-check "$soft_check" --seed "$SEED" --out "$run" $TRAIN_FLAGS)
 echo "== $name: ${cmd[*]}" >&2
 start=$(date +%s)
 "${cmd[@]}" >/dev/null
@@ -98,7 +106,8 @@ lines = ["# Model card: photo64", "",
  "| Output | `logits` f32 `[N, 64]`; bit p = logit p > 0 |",
  f"| Data | all {report['photos_train']} photos of `../shared/data/photos/train` ({report['items']} items: each photo and random crops of it) |",
  f"| Edits learned (SAT) | {', '.join(report['edits'])} (flip not included) |",
- f"| Dedup radius | {report['radius_at_fpr_1e-4']}: the median over the {len(folds)} folds below of the Hamming threshold at FPR 1e-4 on held-out photos' moderate edits (metadata `imsat.dedup_radius`: `imsat dedup` uses it by default, the runtime reads it as `ModelInfo::dedup_radius`) |",
+ f"| Dedup radius | {report['radius_at_fpr_1e-4']}: the median over the {len(folds)} folds below of the Hamming threshold at FPR 1e-4 on held-out photos' moderate edits (metadata `imsat.dedup_radius`; the runtime reads it as `ModelInfo::dedup_radius`) |",
+ f"| Soft check | candidates within {report['soft_check']['radius']} bits (the folds' median Hamming threshold at FPR 1e-2) are duplicates when their soft distance is at most {report['soft_check']['distance']} (the folds' median at FPR 1e-4); metadata `imsat.dedup_soft_radius` and `imsat.dedup_soft_distance`, `ModelInfo::soft_check`; `imsat dedup` uses it by default |",
  f"| Seed | {seed} |",
  f"| Trained | {datetime.date.today()}, commit {commit}, {seconds} s on 2 cores |",
  "", "## Command", "", "```", f"models/cv_photo.sh {flags}".rstrip() + "   # the estimate below", command, "```", "",
@@ -122,6 +131,12 @@ for i in range(3):
         row.append(f"**{mean([h(e,i)[g]['tpr_at_fpr_1e-3'] for e in folds]):.3f}**")
 row.append(f"**{100*mean([e['bits_equal_to_reference'] for e in folds]):.2f}%**")
 lines.append("| " + " | ".join(row) + " |")
+soft = [next(x for x in e["hashes"] if x.get("distance") == "soft") for e in folds]
+per_fold = ", ".join(f"{s['moderate']['tpr_at_fpr_1e-3']:.3f} / {s['strong']['tpr_at_fpr_1e-3']:.3f}" for s in soft)
+lines += ["", f"By soft distance (the per-bit confidences of the same int8 model; what the soft check confirms with), "
+          f"TPR at FPR 1e-3 moderate / strong: **{mean([s['moderate']['tpr_at_fpr_1e-3'] for s in soft]):.3f} / "
+          f"{mean([s['strong']['tpr_at_fpr_1e-3'] for s in soft]):.3f}** (per fold {per_fold}); at FPR 1e-4 "
+          f"{mean([s['moderate']['tpr_at_fpr_1e-4'] for s in soft]):.3f} / {mean([s['strong']['tpr_at_fpr_1e-4'] for s in soft]):.3f}."]
 lines += ["", "Mean over folds of TPR at FPR 1e-4 and mAP of the original:", "",
           "| hash | moderate TPR@1e-4 | moderate mAP | strong TPR@1e-4 | strong mAP |", "|---|---|---|---|---|"]
 for i, n in enumerate(["photo64 int8", "pHash", "dHash"]):

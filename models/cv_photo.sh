@@ -4,7 +4,8 @@
 # with a fixed shuffle; each fold is held out once, a model is trained on the other photos
 # with the flags given, and `imsat eval --task copy-detection` scores its int8 model on the
 # held-out photos (pHash and dHash in the same run; false positives counted between photos of
-# different groups, as the benchmark counts them). One JSON line per fold, then the mean.
+# different groups, as the benchmark counts them; the model by its codes and by its soft
+# distance, dedup's soft check). One JSON line per fold, then the mean.
 #
 #   models/cv_photo.sh                       # the training defaults, 4 folds, seed 0
 #   FOLDS=5 SEED=1 models/cv_photo.sh --conv 16,3,2,4
@@ -78,6 +79,12 @@ for name, x in [("learned", learned), ("phash", h.get("phash"))]:
         row[f"{name}_{g}"] = round(x[g]["tpr_at_fpr_1e-3"], 4)
         row[f"{name}_{g}_map"] = round(x[g]["map"], 4)
 row["threshold_1e-4"] = learned["moderate"]["threshold_at_fpr_1e-4"]
+# The model by its soft distance (dedup's soft check): its TPR, and the check it sets.
+soft = next(x for x in e["hashes"] if x.get("distance") == "soft")
+for g in ("moderate", "strong"):
+    row[f"soft_{g}"] = round(soft[g]["tpr_at_fpr_1e-3"], 4)
+row["threshold_1e-2"] = learned["moderate"]["threshold_at_fpr_1e-2"]
+row["soft_distance_1e-4"] = soft["moderate"]["threshold_at_fpr_1e-4"]
 print(json.dumps(row))
 PY
 done | tee "$WORK/folds.jsonl"

@@ -8,9 +8,10 @@
 use alloc::vec::Vec;
 
 use crate::code::Codes;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::mih::{Mih, Probe};
 use crate::search;
+use crate::soft_code::{SoftCheck, SoftCodes};
 
 /// Union-find over rows with path halving and union by size.
 struct Sets {
@@ -76,6 +77,24 @@ pub fn dedup_confirmed(
     mut confirm: impl FnMut(usize, usize) -> bool,
 ) -> Result<Vec<Vec<u64>>> {
     dedup_with(codes, r, PairSearch::Auto, &mut confirm)
+}
+
+/// Like [`dedup`] with a photo model's [`SoftCheck`]: the pairs within `check.radius` are
+/// linked when their soft codes (`soft`, one per code) are within `check.max_distance`.
+pub fn dedup_soft(codes: &Codes, soft: &SoftCodes, check: SoftCheck) -> Result<Vec<Vec<u64>>> {
+    if soft.len() != codes.len() {
+        return Err(Error::SoftCount {
+            soft: soft.len(),
+            codes: codes.len(),
+        });
+    }
+    if soft.bits() != codes.bits() {
+        return Err(Error::BitsMismatch {
+            expected: codes.bits(),
+            got: soft.bits(),
+        });
+    }
+    dedup_confirmed(codes, check.radius, |i, j| check.confirms(soft, i, j))
 }
 
 pub(crate) fn dedup_with(
@@ -211,6 +230,37 @@ mod tests {
             !images_similar(&a, &other[..10], rows, cols, 0.5),
             "wrong size is no match"
         );
+    }
+
+    /// The soft check keeps the candidates whose confidences agree: images 0 and 1 differ in
+    /// one bit neither is sure of, 0 and 2 in one bit both are sure of; 3 is far from all.
+    #[test]
+    fn soft_check_confirms_only_close_confidences() {
+        let logits = [
+            [6.0, 6.0, 0.1, -6.0],
+            [6.0, 6.0, -0.1, -6.0],
+            [-6.0, 6.0, 0.1, -6.0],
+            [-6.0, -6.0, -6.0, 6.0],
+        ]
+        .concat();
+        let codes = Codes::from_logits(4, &logits).unwrap();
+        let soft = SoftCodes::from_logits(4, &logits).unwrap();
+        let check = SoftCheck {
+            radius: 1,
+            max_distance: 0.5,
+        };
+        assert_eq!(dedup(&codes, 1).unwrap(), vec![vec![0, 1, 2]]);
+        assert_eq!(dedup_soft(&codes, &soft, check).unwrap(), vec![vec![0, 1]]);
+        let three = SoftCodes::from_logits(4, &logits[..12]).unwrap();
+        assert_eq!(
+            dedup_soft(&codes, &three, check),
+            Err(Error::SoftCount { soft: 3, codes: 4 })
+        );
+        let wide = SoftCodes::from_logits(2, &logits[..8]).unwrap();
+        assert!(matches!(
+            dedup_soft(&codes, &wide, check),
+            Err(Error::BitsMismatch { .. })
+        ));
     }
 
     #[test]

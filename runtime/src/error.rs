@@ -78,6 +78,14 @@ pub enum Error {
         /// Number of codes.
         codes: usize,
     },
+    /// Soft codes and codes differ in number.
+    #[error("{soft} soft codes for {codes} codes")]
+    SoftCount {
+        /// Number of soft codes.
+        soft: usize,
+        /// Number of codes.
+        codes: usize,
+    },
     /// The same id was given twice.
     #[error("duplicate id {0}")]
     DuplicateId(u64),

@@ -108,9 +108,7 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
     let view_of = |i: usize| &px[i * stride..i * stride + first_view];
     let groups = if let Some(check) = soft_check {
         let soft = SoftCodes::from_logits(enc.outputs(), &logits)?;
-        imsat_runtime::dedup::dedup_confirmed(&codes, check.radius, |i, j| {
-            check.confirms(&soft, i, j)
-        })?
+        imsat_runtime::dedup::dedup_soft(&codes, &soft, check)?
     } else if min_similarity == 0.0 {
         imsat_runtime::dedup::dedup(&codes, radius)?
     } else {
