@@ -97,6 +97,8 @@ fn bad_models_and_batches_are_errors_not_panics() {
     // photo64 takes a photo as its two views (whole and centre): one view alone is short.
     let photo = Int8Model::from_onnx(&model_bytes("photo64", true)).unwrap();
     assert_eq!((photo.info().rows_per_image(), photo.input_dim()), (2, 512));
+    // Its dedup operating point is in the contract the no_std core reads.
+    assert!(photo.info().dedup_radius.is_some() && photo.info().soft_check.is_some());
     assert!(matches!(
         photo.codes(&[0; 256]).unwrap_err(),
         Int8Error::BatchWidth {

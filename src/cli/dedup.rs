@@ -10,7 +10,9 @@ use imsat_runtime::soft_code::SoftCodes;
 use serde_json::json;
 
 use super::common::model::{check_fits, open_model};
-use super::common::radius::{DEFAULT_MIN_SIMILARITY, DEFAULT_RADIUS, RADIUS_KEY, photo_radius};
+use super::common::radius::{
+    DEFAULT_MIN_SIMILARITY, DEFAULT_RADIUS, RADIUS_KEY, f32_json, photo_radius,
+};
 use super::common::{Ctx, bad_input};
 use crate::input::BadFile;
 
@@ -137,7 +139,7 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
         "duplicates": named.iter().map(|g| g.len() - 1).sum::<usize>(),
         "radius": soft_check.map_or(radius, |c| c.radius),
         "min_similarity": min_similarity,
-        "soft_distance": soft_check.map(|c| c.max_distance),
+        "soft_distance": soft_check.map(|c| f32_json(c.max_distance)),
         "seconds": started.elapsed().as_secs_f64(),
     });
     if args.json {

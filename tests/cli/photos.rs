@@ -391,7 +391,7 @@ fn bad_photo_input_is_a_clear_error() {
 
 /// The shipped photo64: its int8 bits equal its f32 bits on >= 99.5% of the bits of 12 real
 /// photos and their 20 protocol copies each (the target the README and the card state), and
-/// the dedup radius it carries is the one its card gives.
+/// the dedup radius and soft check it carries are the ones its card gives.
 #[test]
 fn shipped_photo64_int8_agrees_with_f32() {
     let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
@@ -407,22 +407,31 @@ fn shipped_photo64_int8_agrees_with_f32() {
     assert!(agree >= 0.995, "int8 bits equal to f32: {agree}");
     assert_eq!(report["copies"], 12 * 20, "{report}");
     let groups = ok(&crate::common::run(
-        "dedup --json --model {} {}",
+        "dedup --json --no-soft-check --model {} {}",
         &[&int8, photo_dir()],
     ));
     assert_eq!(groups["radius"], 10, "{groups}");
-    // ... read from the model contract's key, as an app reads it through the runtime.
+    // ... read from the model contract's keys, as an app reads them through the runtime,
+    // with the soft check the card gives.
+    let check = imsat::runtime::soft_code::SoftCheck {
+        radius: 17,
+        max_distance: 34.05,
+    };
     for file in [&int8, &f32] {
         let bytes = std::fs::read(file).unwrap();
         let model = imsat::runtime::format::onnx::Model::parse(&bytes).unwrap();
         let info = imsat::runtime::format::ModelInfo::from_metadata(|k| model.metadata(k));
-        assert_eq!(info.unwrap().dedup_radius, Some(10), "{}", file.display());
+        let info = info.unwrap();
+        assert_eq!(info.dedup_radius, Some(10), "{}", file.display());
+        assert_eq!(info.soft_check, Some(check), "{}", file.display());
     }
 }
 
-/// Where `imsat dedup` takes a photo model's radius from: `imsat.dedup_radius`; for a model
-/// exported before that key, the training report's `radius_at_fpr_1e-4`; with neither, or a
-/// radius wider than the code, a one-line error naming the key.
+/// Where `imsat dedup` takes a photo model's operating point from: its soft check
+/// (`imsat.dedup_soft_*`) when it has one, as the shipped photo64 does; else
+/// `imsat.dedup_radius`; for a model exported before that key, the training report's
+/// `radius_at_fpr_1e-4`; with neither, or a radius wider than the code, a one-line error
+/// naming the key.
 #[test]
 fn dedup_radius_from_the_model_contract() {
     use prost::Message;
@@ -449,6 +458,19 @@ fn dedup_radius_from_the_model_contract() {
         path
     };
     let dedup = |model: &Path| imsat(&["dedup", "--json", "--model", s(model), s(photo_dir())]);
+    // The shipped model groups by its soft check, measured on the folds' held-out photos.
+    let info = imsat::runtime::encoder::Encoder::open(&shipped)
+        .unwrap()
+        .info()
+        .clone();
+    let check = info.soft_check.expect("photo64 carries its soft check");
+    let out = ok(&dedup(&shipped));
+    assert_eq!(out["radius"], check.radius);
+    assert_eq!(
+        out["soft_distance"].as_f64(),
+        Some(check.max_distance as f64).map(|d| (d * 100.0).round() / 100.0)
+    );
+    assert!(check.radius > info.dedup_radius.unwrap(), "{check:?}");
 
     let with_key = edited("key.onnx", Some("3"), None);
     assert_eq!(ok(&dedup(&with_key))["radius"], 3);

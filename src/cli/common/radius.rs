@@ -25,3 +25,11 @@ pub fn photo_radius(info: &ModelInfo) -> Option<u32> {
 /// Default pixel check. IMSAT codes are semantic: two different digits of one class often
 /// share a code, so the codes only propose candidates and the images confirm them.
 pub const DEFAULT_MIN_SIMILARITY: f32 = 0.95;
+
+/// An f32 for JSON as its shortest decimal (`34.05`, as the metadata writes it), not the
+/// expansion of its f64 value (`34.04999923706055`).
+pub fn f32_json(x: f32) -> serde_json::Value {
+    format!("{x}")
+        .parse::<f64>()
+        .map_or(serde_json::Value::Null, serde_json::Value::from)
+}

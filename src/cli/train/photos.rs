@@ -24,7 +24,7 @@ use super::Args;
 use super::config::settings_error;
 use crate::cli::common::copy_detection::{Bench, score_json};
 use crate::cli::common::groups::groups_of;
-use crate::cli::common::radius::RADIUS_KEY;
+use crate::cli::common::radius::{RADIUS_KEY, f32_json};
 use crate::cli::common::run_folder::save_run;
 use crate::cli::common::{Ctx, bad_input};
 
@@ -126,11 +126,8 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
         "radius_at_fpr_1e-3": radius_1e3,
         RADIUS_KEY: radius,
         "radius_measured_at_fpr_1e-4": measured,
-        "soft_check": { "radius": soft_check.radius, "distance": soft_check.max_distance },
-        "soft_check_measured": {
-            "radius": soft_measured.radius,
-            "distance": soft_measured.max_distance,
-        },
+        "soft_check": soft_json(soft_check),
+        "soft_check_measured": soft_json(soft_measured),
         "validation": {
             "scored_on": scored_on,
             "learned": score_json(&score),
@@ -147,6 +144,11 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
     )?;
     println!("{report}");
     Ok(())
+}
+
+/// A soft check for the report, its distance as the metadata writes it.
+fn soft_json(check: SoftCheck) -> serde_json::Value {
+    json!({ "radius": check.radius, "distance": f32_json(check.max_distance) })
 }
 
 /// Number of distinct photos behind the items.
