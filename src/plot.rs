@@ -1,9 +1,11 @@
-//! Pictures people would rather look at than read: training curves and retrieval examples.
+//! Pictures people would rather look at than read: training curves, retrieval examples and
+//! copy-detection ROC curves.
 
 use std::path::Path;
 
 use anyhow::Context;
 use imsat_runtime::atomic_file::write_atomic;
+use imsat_trainer::copy_detection::{HashScore, Strength};
 use imsat_trainer::train::EpochStats;
 use plotters::prelude::*;
 
@@ -149,6 +151,59 @@ pub fn retrieval_grid(
                     ("sans-serif", 13),
                 ))?;
             }
+        }
+        root.present()?;
+        Ok(())
+    })
+}
+
+/// Copy-detection ROC curves: TPR against FPR (log scale, 1e-5 to 1) of every hash, one panel
+/// per edit group, with the protocol's operating points (FPR 1e-4 and 1e-3) marked.
+pub fn copy_detection_roc(path: &Path, hashes: &[HashScore], title: &str) -> anyhow::Result<()> {
+    const FLOOR: f64 = 1e-5;
+    let colours = [BLUE, MAGENTA, RED, GREEN, BLACK];
+    save_png(path, 1000, 440, |buf| {
+        let root = BitMapBackend::with_buffer(buf, (1000, 440)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let (left, right) = root.split_horizontally(500);
+        for (area, strength, name) in [
+            (&left, Strength::Moderate, "moderate edits"),
+            (&right, Strength::Strong, "strong edits"),
+        ] {
+            let mut chart = ChartBuilder::on(area)
+                .caption(format!("{title}: {name}"), ("sans-serif", 18))
+                .margin(10)
+                .x_label_area_size(35)
+                .y_label_area_size(45)
+                .build_cartesian_2d((FLOOR..1f64).log_scale(), 0f64..1f64)?;
+            chart
+                .configure_mesh()
+                .x_desc("false-match rate (pairs of different pictures)")
+                .y_desc("copies found (TPR)")
+                .x_label_formatter(&|x| format!("{x:.0e}"))
+                .draw()?;
+            for fpr in [1e-4, 1e-3] {
+                let marker = vec![(fpr, 0.0), (fpr, 1.0)];
+                chart.draw_series(LineSeries::new(marker, BLACK.mix(0.3)))?;
+            }
+            for (h, colour) in hashes.iter().zip(colours.iter().cycle()) {
+                let Some(group) = h.groups.get(&strength) else {
+                    continue;
+                };
+                let points = group.roc.iter().map(|&(f, t)| (f.max(FLOOR), t));
+                chart
+                    .draw_series(LineSeries::new(points, colour.stroke_width(2)))?
+                    .label(h.name.as_str())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
+                    });
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::LowerRight)
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .draw()?;
         }
         root.present()?;
         Ok(())

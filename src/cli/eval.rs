@@ -13,7 +13,7 @@ use super::common::codes::read_npy_codes;
 use super::common::model::{
     agreement, model_logits, open_model, read_features_for, takes_features,
 };
-use super::common::{Ctx, bad_input, copy_detection};
+use super::common::{Ctx, bad_input, check_output_file, copy_detection};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -55,6 +55,10 @@ pub struct Args {
     /// equal to the reference's.
     #[arg(long)]
     pub reference: Option<PathBuf>,
+    /// Task `copy-detection`: draw every hash's ROC curve (copies found against false-match
+    /// rate, moderate and strong edits) into this PNG.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
 }
 
 /// Fraction of code bits two photo models agree on over the photos of `dir` (their views).
@@ -178,6 +182,12 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
     if args.groups.is_some() && args.task != "copy-detection" {
         return Err(bad_input("--groups is for --task copy-detection"));
     }
+    if let Some(plot) = &args.plot {
+        if args.task != "copy-detection" {
+            return Err(bad_input("--plot is for --task copy-detection"));
+        }
+        check_output_file(plot, "--plot")?;
+    }
     if let Some(codes) = &args.codes {
         let labels = args
             .labels
@@ -211,7 +221,8 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
 fn run_model(args: Args, enc: Encoder, model: PathBuf, data: PathBuf) -> anyhow::Result<()> {
     if args.task == "copy-detection" {
         let groups = args.groups.as_deref();
-        let mut out = copy_detection::run(&enc, &model, &data, groups, args.seed)?;
+        let plot = args.plot.as_deref();
+        let mut out = copy_detection::run(&enc, &model, &data, groups, args.seed, plot)?;
         if let Some(r) = &args.reference {
             let reference = open_model(r)?;
             out["reference"] = json!(r.display().to_string());

@@ -251,6 +251,17 @@ fn a_photo_model_encodes_dedups_and_evaluates_with_its_own_view() {
     }
     assert!(report["encode_ms_per_photo"]["model"].as_f64().unwrap() > 0.0);
     assert!(report["bits_equal_to_reference"].as_f64().unwrap() > 0.9);
+    // --plot draws the hashes' ROC curves into a PNG.
+    let plot = out_dir.path().join("roc.png");
+    copy_detection("--plot", &plot);
+    let png = image::open(&plot).unwrap();
+    assert_eq!((png.width(), png.height()), (1000, 440));
+    let inked = png
+        .to_rgb8()
+        .pixels()
+        .filter(|p| p.0 != [255, 255, 255])
+        .count();
+    assert!(inked > 20_000, "{inked} non-white pixels");
 
     // With the manifest's groups, photos of one picture (0001-0005 are one photograph and its
     // tiles) are not false positives of each other: fewer negative pairs, same queries.
@@ -377,16 +388,13 @@ fn bad_photo_input_is_a_clear_error() {
         s(&missing),
     ]);
     expect_bad_input(&r, &["no-manifest.csv", "cannot read"]);
-    let r = imsat(&[
-        "eval",
-        "--model",
-        s(&digits),
-        "--data",
-        s(&mnist_images()),
-        "--groups",
-        s(&missing),
-    ]);
-    expect_bad_input(&r, &["--groups", "copy-detection"]);
+    // --groups and --plot are for copy detection only.
+    let (plot, mnist) = (d.path().join("roc.png"), mnist_images());
+    for (flag, value) in [("--groups", &missing), ("--plot", &plot)] {
+        let digits_eval = ["eval", "--model", s(&digits), "--data", s(&mnist)];
+        let r = imsat(&[&digits_eval[..], &[flag, s(value)]].concat());
+        expect_bad_input(&r, &[flag, "copy-detection"]);
+    }
 }
 
 /// The shipped photo64: its int8 bits equal its f32 bits on >= 99.5% of the bits of 12 real

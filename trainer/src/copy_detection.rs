@@ -194,6 +194,9 @@ pub struct GroupScore {
     pub map: f64,
     /// TPR of each edit at the group's FPR 1e-3 threshold.
     pub tpr_per_edit: BTreeMap<String, f64>,
+    /// The ROC curve, (FPR, TPR) points by rising threshold (for plots; not serialized).
+    #[serde(skip)]
+    pub roc: Vec<(f64, f64)>,
 }
 
 /// Scores of one hash.
@@ -361,6 +364,20 @@ fn score_by(
         let at_1e2 = point(1e-2);
         let at_1e3 = point(1e-3);
         let at_1e4 = point(1e-4);
+        // The whole curve: (FPR, TPR) at every threshold where either changes.
+        let mut pos_at = vec![0u64; scale.max as usize + 1];
+        for &(_, d) in &pos {
+            pos_at[d.min(scale.max) as usize] += 1;
+        }
+        let (mut cum_neg, mut cum_pos) = (0u64, 0u64);
+        let mut roc = Vec::new();
+        for (&k, &p) in neg.iter().zip(&pos_at) {
+            if k + p > 0 {
+                (cum_neg, cum_pos) = (cum_neg + k, cum_pos + p);
+                let rate = |n: u64, of: usize| n as f64 / of.max(1) as f64;
+                roc.push((rate(cum_neg, total as usize), rate(cum_pos, pos.len())));
+            }
+        }
         let mut per_edit: BTreeMap<String, (usize, usize)> = BTreeMap::new();
         for &(e, d) in &pos {
             let slot = per_edit.entry(edits[e].name.to_string()).or_default();
@@ -381,6 +398,7 @@ fn score_by(
                 at_1e2,
                 at_1e3,
                 at_1e4,
+                roc,
             },
         );
     }
@@ -427,6 +445,14 @@ mod tests {
         assert!((m.map - 1.0).abs() < 1e-12);
         assert!(m.at_1e3.negatives > 20_000);
         assert!(m.tpr_per_edit.values().all(|&v| v == 1.0));
+        // The curve rises to (1, 1), and at the FPR 1e-3 point it reads the same TPR.
+        assert_eq!(m.roc.last(), Some(&(1.0, 1.0)));
+        assert!(
+            m.roc
+                .windows(2)
+                .all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1)
+        );
+        assert!(m.roc.contains(&(m.at_1e3.fpr, m.at_1e3.tpr)));
         // Every code the same: no threshold keeps FPR under 1e-3.
         let zeros = vec![0u64; 20];
         let copies0 = vec![0u64; meta.len()];

@@ -177,12 +177,14 @@ fn ms_per_photo(files: &[&Path], mut encode: impl FnMut(&RgbImage)) -> anyhow::R
 
 /// The whole evaluation of `enc` on the photos of `dir`; `groups`, a `name,group` CSV, says
 /// which photos are cut from one picture (not false positives of each other).
+/// `plot` names a PNG for the ROC curves of every hash.
 pub fn run(
     enc: &Encoder,
     model: &Path,
     dir: &Path,
     groups: Option<&Path>,
     seed: u64,
+    plot: Option<&Path>,
 ) -> anyhow::Result<Value> {
     let view = enc.info().view.ok_or_else(|| {
         bad_input(format!(
@@ -230,13 +232,18 @@ pub fn run(
     let (codes, soft) = bench
         .score_model(&name, enc, &view)
         .with_context(|| format!("encoding with {}", model.display()))?;
-    let mut hashes = vec![score_json(&codes)];
+    let mut scores = vec![codes];
     for p in Perceptual::ALL {
-        hashes.push(score_json(&bench.score_perceptual(p)?));
+        scores.push(bench.score_perceptual(p)?);
     }
     // Last, so that the hashes keep their places: the model by its soft distance, what
     // dedup's soft check confirms candidates with.
-    hashes.push(score_json(&soft));
+    scores.push(soft);
+    if let Some(path) = plot {
+        let title = format!("{} photos", bench.originals.len());
+        crate::plot::copy_detection_roc(path, &scores, &title)?;
+    }
+    let hashes: Vec<Value> = scores.iter().map(score_json).collect();
     Ok(json!({
         "task": "copy-detection",
         "model": model.display().to_string(),
