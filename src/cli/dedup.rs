@@ -31,10 +31,10 @@ pub struct Args {
     /// and rotations that the pixel check does not].
     #[arg(long)]
     pub min_similarity: Option<f32>,
-    /// Group by codes alone within the radius, though the model has a soft check
+    /// Group by codes alone within the radius even when the model has a soft check
     /// (`imsat.dedup_soft_radius`/`distance`: candidates within a wider radius, confirmed by
-    /// the soft distance of their per-bit confidences; used by default, as are --radius and
-    /// --min-similarity when given).
+    /// the soft distance of their per-bit confidences), which is the default unless --radius
+    /// or --min-similarity is given.
     #[arg(long)]
     pub no_soft_check: bool,
     /// Print one JSON object with the groups instead of one line per group.
