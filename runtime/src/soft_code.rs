@@ -57,18 +57,23 @@ impl SoftCodes {
         &self.values[i * self.bits..(i + 1) * self.bits]
     }
 
-    /// The soft distance of images `i` and `j`: the squared Euclidean distance of their
-    /// rows, 0..=4 x bits (panics when either is out of range).
+    /// The soft distance of images `i` and `j` ([`distance`] of their rows; panics when
+    /// either is out of range).
     pub fn distance(&self, i: usize, j: usize) -> f32 {
-        self.row(i)
-            .iter()
-            .zip(self.row(j))
-            .map(|(a, b)| {
-                let d = a.to_f32() - b.to_f32();
-                d * d
-            })
-            .sum()
+        distance(self.row(i), self.row(j))
     }
+}
+
+/// The soft distance of two soft codes' rows (of one set or of two): the squared Euclidean
+/// distance, 0..=4 x bits.
+pub fn distance(a: &[f16], b: &[f16]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| {
+            let d = x.to_f32() - y.to_f32();
+            d * d
+        })
+        .sum()
 }
 
 /// How a model groups near-duplicates with its soft codes: the pairs within `radius` bits are

@@ -24,7 +24,7 @@ use image::RgbImage;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::Serialize;
 
-use imsat_runtime::soft_code::SoftCodes;
+use imsat_runtime::soft_code::{self, SoftCodes};
 
 use crate::edits::{Edit, jpeg};
 
@@ -253,14 +253,7 @@ pub fn score_soft(
         Item::Original(i) => originals.row(i),
         Item::Copy(c) => copies.row(c),
     };
-    let dist = |a: Item, b: Item| {
-        let d: f32 = row(a)
-            .iter()
-            .zip(row(b))
-            .map(|(x, y)| (x.to_f32() - y.to_f32()).powi(2))
-            .sum();
-        (d * 100.0).round() as u32
-    };
+    let dist = |a: Item, b: Item| (soft_code::distance(row(a), row(b)) * 100.0).round() as u32;
     let scale = Scale {
         max: 400 * bits as u32,
         unit: 0.01,
