@@ -1,6 +1,7 @@
 //! One 384-px JPEG photo to a 64-bit code, end to end (decode, view, encode), with the shipped
 //! `models/photo64.int8.onnx`, against `image_hasher`'s pHash on the same file (decode,
-//! hash). One thread. Run with `cargo bench --bench photo`.
+//! hash). One thread. Run with `cargo bench --bench photo` (`PHOTO_MODEL=path` for another
+//! photo model); the view alone, the model alone and the decode alone are timed too.
 
 use std::path::Path;
 
@@ -17,7 +18,10 @@ const PHOTO: &str = concat!(
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let enc = Encoder::open(root.join("models/photo64.int8.onnx")).expect("models/photo64");
+    // PHOTO_MODEL=path benches another photo model.
+    let model = std::env::var_os("PHOTO_MODEL")
+        .map_or_else(|| root.join("models/photo64.int8.onnx"), Into::into);
+    let enc = Encoder::open(&model).expect("models/photo64 (or PHOTO_MODEL)");
     let view = enc.info().view.expect("a photo model");
     let photo = Path::new(PHOTO);
     decode_photo(photo).expect("the bundled photo 0001.jpg (../shared/data/photos)");
@@ -30,6 +34,16 @@ fn main() {
             enc.codes(&view_of(&view, &img)).unwrap()
         })
     });
+    // Where the photo model's time goes: the view alone, and the model on a ready view.
+    let img = decode_photo(photo).unwrap();
+    let ready = view_of(&view, &img);
+    g.bench_function("imsat_photo64_view_only", |b| {
+        b.iter(|| view_of(&view, &img))
+    });
+    g.bench_function("imsat_photo64_model_only", |b| {
+        b.iter(|| enc.codes(&ready).unwrap())
+    });
+    g.bench_function("decode_only", |b| b.iter(|| decode_photo(photo).unwrap()));
     g.bench_function("phash_image_hasher", |b| {
         b.iter(|| {
             let img = decode_photo(photo).unwrap();

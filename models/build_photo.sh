@@ -87,13 +87,23 @@ if conv:
     k, g = conv["kernel"], conv["grid"]
     network = (f"{conv['channels']} convolution kernels of {k}x{k} (stride {conv['stride']}), ReLU, average pooling "
                f"to a {g}x{g} grid, then a linear layer to the bits (exported as two dense layers)")
+    split = report.get("colour_split")
+    if split:
+        network += (f"; only the last {split['kernels']} kernels see the chroma planes, and only the last "
+                    f"{split['bits']} bits see their features (`--colour-split {split['kernels']},{split['bits']}`): "
+                    f"a grayscale copy can move those {split['bits']} bits alone")
 else:
     network = "linear encoder"
 view, _, centre = report['view'].partition('+centre')
 side = view.split('-')[2].replace('x', '*')
+colour = view.split('-')[0] == 'ycc'
+if colour:
+    side = "3*" + side
 stretch = {'norm': 'contrast stretched to mean 128 and standard deviation 48',
            'robust': 'contrast stretched by median and quartiles (median 128, interquartile range 1.349 x 48)',
            'raw': 'no contrast stretch'}[view.split('-')[3]]
+if colour:
+    stretch += ", the chroma planes centred on 128 and scaled by the same gain (at most 4)"
 if centre:
     stretch += (f"; and the same of the centred part keeping {centre}% of the area: the model runs on both "
                 "(two rows per photo) and the logits are averaged")
@@ -102,7 +112,7 @@ lines = ["# Model card: photo64", "",
  f"| What | IMSAT copy-detection hash, 64 bits, {network} on the view below |",
  f"| Files | `photo64.onnx` (f32, {int(size_f32):,} bytes), `photo64.int8.onnx` (int8, one weight scale per output column, {int(size_int8):,} bytes, {int(size_int8)/int(size_f32):.3f}x) |",
  f"| SHA-256 | f32 `{sha_f32}`<br>int8 `{sha_int8}` |",
- f"| Input | a photo of any size through the view `{report['view']}` (metadata `imsat.view`: BT.601 luma, area resize, {stretch}), then `pixels` f32 `[N, {side}]` |",
+ f"| Input | a photo of any size through the view `{report['view']}` (metadata `imsat.view`: {'BT.601 luma and chroma (Cb, Cr), each area-resized; luma ' if colour else 'BT.601 luma, area resize, '}{stretch}), then `pixels` f32 `[N, {side}]` |",
  "| Output | `logits` f32 `[N, 64]`; bit p = logit p > 0 |",
  f"| Data | all {report['photos_train']} photos of `../shared/data/photos/train` ({report['items']} items: each photo and random crops of it) |",
  f"| Edits learned (SAT) | {', '.join(report['edits'])} (flip not included) |",

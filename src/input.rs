@@ -95,9 +95,10 @@ pub fn load_images(
             skipped[0].1
         )));
     }
-    // A view of two looks (a centre view) stacks them: one image of twice the rows.
+    // A view of two looks (a centre view) stacks them: one image of twice the rows (and a
+    // colour view its planes).
     let shape = match view {
-        Some(v) => vec![v.views() * v.rows, v.cols],
+        Some(v) => vec![v.views() * v.input_shape()[0], v.cols],
         None => vec![rows, cols],
     };
     Ok(Loaded {

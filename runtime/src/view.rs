@@ -33,15 +33,59 @@ pub const NORMALIZED_STD: f32 = 48.0;
 /// of a blank photo is not stretched into a pattern.
 const FLAT_STD: f32 = 2.0;
 
-/// A view rule: grayscale, area resize to `rows x cols`, then a contrast stretch.
+/// A view rule: grayscale (or luma and chroma), area resize to `rows x cols`, then a
+/// contrast stretch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct View {
+    pub colour: Colour,
     pub rows: usize,
     pub cols: usize,
     pub contrast: Contrast,
     /// A second view of the centred part of the photo keeping this percentage of its area
     /// (metadata suffix `+centre85`), after the whole photo's; `None`: one view.
     pub centre: Option<u8>,
+}
+
+/// Which planes a view holds (the first word of the metadata text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Colour {
+    /// Luma only (`gray`).
+    Gray,
+    /// Luma, then the two BT.601 chroma planes Cb and Cr (`ycc`), each `rows x cols`. The
+    /// chroma planes are centred on 128 and scaled by the luma's contrast gain (at most
+    /// [`MAX_CHROMA_GAIN`]), so brightness and contrast edits, which scale an image's chroma
+    /// as they scale its luma spread, barely move them; a grayscale copy has flat 128 chroma.
+    /// Colour tells apart photos whose luma looks alike (sky, sand, water).
+    Ycc,
+}
+
+/// The largest gain applied to a chroma plane (a flat, low-contrast photo's luma gain can
+/// reach `NORMALIZED_STD / FLAT_STD`; its faint chroma would saturate).
+pub const MAX_CHROMA_GAIN: f64 = 4.0;
+
+impl Colour {
+    /// The name in the metadata text and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Colour::Gray => "gray",
+            Colour::Ycc => "ycc",
+        }
+    }
+
+    /// The rule named `name` ([`Colour::as_str`]).
+    pub fn from_name(name: &str) -> Option<Colour> {
+        [Colour::Gray, Colour::Ycc]
+            .into_iter()
+            .find(|c| c.as_str() == name)
+    }
+
+    /// Planes per view: 1 (gray) or 3 (luma, Cb, Cr).
+    pub fn planes(self) -> usize {
+        match self {
+            Colour::Gray => 1,
+            Colour::Ycc => 3,
+        }
+    }
 }
 
 /// How a view's gray levels are stretched (the last word of the metadata text).
@@ -93,21 +137,22 @@ pub enum ViewError {
         channels: usize,
     },
     #[error(
-        "`{METADATA_KEY}` is {text:?}, not like gray-area-32x32-norm or gray-area-16x16-robust+centre85"
+        "`{METADATA_KEY}` is {text:?}, not like gray-area-32x32-norm, gray-area-16x16-robust+centre85 or ycc-area-16x16-robust"
     )]
     Metadata { text: String },
 }
 
 impl View {
-    /// The metadata text, e.g. `gray-area-32x32-norm` (`-raw`, `-norm` or `-robust`), with
-    /// `+centre85` for a second, centre view.
+    /// The metadata text, e.g. `gray-area-32x32-norm` (`gray-` or `ycc-`; `-raw`, `-norm` or
+    /// `-robust`), with `+centre85` for a second, centre view.
     pub fn to_metadata(&self) -> String {
         let centre = match self.centre {
             Some(p) => format!("+centre{p}"),
             None => String::new(),
         };
         format!(
-            "gray-area-{}x{}-{}{centre}",
+            "{}-area-{}x{}-{}{centre}",
+            self.colour.as_str(),
             self.rows,
             self.cols,
             self.contrast.as_str()
@@ -128,13 +173,15 @@ impl View {
                 (base, Some(percent))
             }
         };
-        let rest = text.strip_prefix("gray-area-").ok_or_else(bad)?;
+        let (colour, rest) = text.split_once("-area-").ok_or_else(bad)?;
+        let colour = Colour::from_name(colour).ok_or_else(bad)?;
         let (size, mode) = rest.rsplit_once('-').ok_or_else(bad)?;
         let (r, c) = size.split_once('x').ok_or_else(bad)?;
         let dim = |s: &str| s.parse::<usize>().ok().filter(|&d| (1..=4096).contains(&d));
         let (rows, cols) = (dim(r).ok_or_else(bad)?, dim(c).ok_or_else(bad)?);
         let contrast = Contrast::from_name(mode).ok_or_else(bad)?;
         Ok(View {
+            colour,
             rows,
             cols,
             contrast,
@@ -142,9 +189,15 @@ impl View {
         })
     }
 
-    /// Values in one view (`rows * cols`): one input row of the model.
+    /// Values in one view (`planes * rows * cols`): one input row of the model.
     pub fn dim(&self) -> usize {
-        self.rows * self.cols
+        self.colour.planes() * self.rows * self.cols
+    }
+
+    /// The model's input shape for one view, planes stacked as rows (`imsat.input_shape`):
+    /// `[planes * rows, cols]`.
+    pub fn input_shape(&self) -> [usize; 2] {
+        [self.colour.planes() * self.rows, self.cols]
     }
 
     /// Views per photo: 2 with a centre view, else 1.
@@ -181,34 +234,128 @@ impl View {
                 channels,
             });
         }
-        let gray: Vec<f32> = pixels
-            .chunks_exact(channels)
-            .map(|p| luma(p) as f32)
-            .collect();
-        let mut out = self.one_view(&gray, width, height);
-        if let Some(percent) = self.centre {
-            let (x, y, w, h) = centre_rect(width, height, percent);
-            let part: Vec<f32> = gray
-                .chunks_exact(width)
-                .skip(y)
-                .take(h)
-                .flat_map(|row| &row[x..x + w])
-                .copied()
-                .collect();
-            out.extend(self.one_view(&part, w, h));
-        }
-        Ok(out)
+        let mut rects = vec![(0, 0, width, height)];
+        rects.extend(self.centre.map(|p| centre_rect(width, height, p)));
+        Ok(self
+            .resized_planes(pixels, width, channels, &rects)
+            .into_iter()
+            .flat_map(|planes| self.one_view(planes))
+            .collect())
     }
 
-    /// Resize and stretch one gray plane.
-    fn one_view(&self, gray: &[f32], width: usize, height: usize) -> Vec<u8> {
-        let small = area_resize(gray, width, height, self.cols, self.rows);
-        match self.contrast {
-            Contrast::Raw => small.iter().map(|&v| to_u8(v)).collect(),
-            Contrast::Norm => normalized(&small),
-            Contrast::Robust => robust_normalized(&small),
+    /// The `(x, y, w, h)` parts of an interleaved image of `width` pixels a row (the whole
+    /// photo and its centre), each area-resized to `rows x cols` per plane: luma, then
+    /// (colour) the Cb and Cr deviations. Row by row, each pixel is converted once for every
+    /// part and each output column sums its pixels, all planes side by side, in the order
+    /// [`area_resize`] adds them for a whole plane (so the result is the same to the bit);
+    /// then the rows are combined.
+    fn resized_planes(
+        &self,
+        pixels: &[u8],
+        width: usize,
+        channels: usize,
+        rects: &[(usize, usize, usize, usize)],
+    ) -> Vec<Vec<Vec<f32>>> {
+        let image = (pixels, width, channels);
+        match self.colour {
+            Colour::Gray => resized::<1>(image, rects, (self.cols, self.rows)),
+            Colour::Ycc => resized::<3>(image, rects, (self.cols, self.rows)),
         }
     }
+
+    /// Stretch one view's resized planes (luma first, then any chroma deviations) to bytes.
+    fn one_view(&self, planes: Vec<Vec<f32>>) -> Vec<u8> {
+        let small = &planes[0];
+        let (centre, spread) = match self.contrast {
+            Contrast::Raw => (0.0, None),
+            Contrast::Norm => normal_spread(small),
+            Contrast::Robust => robust_spread(small),
+        };
+        let mut out = match spread {
+            None => small.iter().map(|&v| to_u8(v)).collect(),
+            Some(spread) => stretched(small, centre, spread),
+        };
+        // Chroma follows the luma's gain (1 for raw), capped.
+        let gain = spread.map_or(1.0, |s| {
+            (NORMALIZED_STD as f64 / s.max(FLAT_STD as f64)).min(MAX_CHROMA_GAIN)
+        });
+        for small in &planes[1..] {
+            out.extend(
+                small
+                    .iter()
+                    .map(|&v| to_u8((128.0 + v as f64 * gain).clamp(0.0, 255.0) as f32)),
+            );
+        }
+        out
+    }
+}
+
+/// [`View::resized_planes`] for `N` planes (1: luma; 3: luma, Cb, Cr) of `(pixels, width,
+/// channels)`, each part resized to `(cols, rows)`.
+fn resized<const N: usize>(
+    (pixels, width, channels): (&[u8], usize, usize),
+    rects: &[(usize, usize, usize, usize)],
+    (ow, oh): (usize, usize),
+) -> Vec<Vec<Vec<f32>>> {
+    // Per part, each output column's pixels are a run: its first index (in the image
+    // row) and their weights.
+    let runs: Vec<Vec<(usize, Vec<f32>)>> = rects
+        .iter()
+        .map(|&(x0, _, w, _)| {
+            area_weights(w, ow)
+                .into_iter()
+                .map(|weights| {
+                    let first = weights.first().map_or(0, |&(i, _)| i);
+                    let len = weights.last().map_or(0, |&(i, _)| i + 1 - first);
+                    let mut run = vec![0f32; len];
+                    for (i, a) in weights {
+                        run[i - first] = a;
+                    }
+                    (x0 + first, run)
+                })
+                .collect()
+        })
+        .collect();
+    let mut across: Vec<Vec<f32>> = rects.iter().map(|r| vec![0f32; N * r.3 * ow]).collect();
+    let (first_row, last_row) = rects
+        .iter()
+        .fold((usize::MAX, 0), |(a, b), r| (a.min(r.1), b.max(r.1 + r.3)));
+    let mut values = vec![[0f32; N]; width];
+    for y in first_row..last_row {
+        let row = &pixels[y * width * channels..(y + 1) * width * channels];
+        for (v, p) in values.iter_mut().zip(row.chunks_exact(channels)) {
+            v[0] = luma(p) as f32;
+            if N == 3 {
+                (v[1], v[2]) = chroma(p);
+            }
+        }
+        for ((&(_, y0, _, h), columns), sums) in rects.iter().zip(&runs).zip(&mut across) {
+            if !(y0..y0 + h).contains(&y) {
+                continue;
+            }
+            let plane = h * ow;
+            for (o, (first, run)) in columns.iter().enumerate() {
+                let mut sum = [0f32; N];
+                for (v, a) in values[*first..*first + run.len()].iter().zip(run) {
+                    for k in 0..N {
+                        sum[k] += v[k] * a;
+                    }
+                }
+                for (k, s) in sum.into_iter().enumerate() {
+                    sums[k * plane + (y - y0) * ow + o] = s;
+                }
+            }
+        }
+    }
+    rects
+        .iter()
+        .zip(across)
+        .map(|(&(_, _, _, h), sums)| {
+            sums.chunks_exact(h * ow)
+                .map(|rows_across| down(rows_across, h, ow, oh))
+                .collect()
+        })
+        .collect()
 }
 
 /// The centred rectangle `(x, y, width, height)` keeping `percent` of a `width x height`
@@ -235,6 +382,21 @@ pub fn mean_over_views(logits: &[f32], views: usize, outputs: usize) -> Vec<f32>
             })
         })
         .collect()
+}
+
+/// BT.601 chroma deviations (Cb - 128, Cr - 128) with the JFIF integer weights; gray and
+/// gray+alpha pixels have none.
+fn chroma(p: &[u8]) -> (f32, f32) {
+    match p.len() {
+        1 | 2 => (0.0, 0.0),
+        _ => {
+            let (r, g, b) = (p[0] as i32, p[1] as i32, p[2] as i32);
+            (
+                (-43 * r - 85 * g + 128 * b) as f32 / 256.0,
+                (128 * r - 107 * g - 21 * b) as f32 / 256.0,
+            )
+        }
+    }
 }
 
 /// BT.601 luma with integer weights (77, 150, 29)/256, the same on every target.
@@ -272,9 +434,11 @@ fn area_weights(src: usize, dst: usize) -> Vec<Vec<(usize, f32)>> {
         .collect()
 }
 
-/// Area-average resize of a `w x h` plane to `ow x oh` (separable: columns, then rows).
+/// Area-average resize of a `w x h` plane to `ow x oh` (separable: columns, then rows); the
+/// reference that [`View::resized_planes`] computes in one sweep.
+#[cfg(test)]
 fn area_resize(src: &[f32], w: usize, h: usize, ow: usize, oh: usize) -> Vec<f32> {
-    let (wx, wy) = (area_weights(w, ow), area_weights(h, oh));
+    let wx = area_weights(w, ow);
     let mut across = vec![0f32; h * ow];
     for y in 0..h {
         let row = &src[y * w..(y + 1) * w];
@@ -282,8 +446,13 @@ fn area_resize(src: &[f32], w: usize, h: usize, ow: usize, oh: usize) -> Vec<f32
             across[y * ow + x] = weights.iter().map(|&(i, a)| row[i] * a).sum();
         }
     }
+    down(&across, h, ow, oh)
+}
+
+/// The second pass of an area resize: `h` rows of `ow` column sums combined into `oh` rows.
+fn down(across: &[f32], h: usize, ow: usize, oh: usize) -> Vec<f32> {
     let mut out = vec![0f32; oh * ow];
-    for (y, weights) in wy.iter().enumerate() {
+    for (y, weights) in area_weights(h, oh).iter().enumerate() {
         for x in 0..ow {
             out[y * ow + x] = weights.iter().map(|&(i, a)| across[i * ow + x] * a).sum();
         }
@@ -291,8 +460,8 @@ fn area_resize(src: &[f32], w: usize, h: usize, ow: usize, oh: usize) -> Vec<f32
     out
 }
 
-/// Stretch to mean 128 and standard deviation [`NORMALIZED_STD`], clamped to u8.
-fn normalized(v: &[f32]) -> Vec<u8> {
+/// The centre and spread of the `norm` stretch: mean and standard deviation.
+fn normal_spread(v: &[f32]) -> (f64, Option<f64>) {
     let n = v.len() as f64;
     let mean = v.iter().map(|&x| x as f64).sum::<f64>() / n;
     let var = v
@@ -300,16 +469,16 @@ fn normalized(v: &[f32]) -> Vec<u8> {
         .map(|&x| (x as f64 - mean) * (x as f64 - mean))
         .sum::<f64>()
         / n;
-    stretched(v, mean, sqrt(var))
+    (mean, Some(sqrt(var)))
 }
 
-/// Stretch so that the median lands on 128 and the interquartile range on that of a normal
-/// spread of standard deviation [`NORMALIZED_STD`] (1.349 sigma), clamped to u8.
-fn robust_normalized(v: &[f32]) -> Vec<u8> {
+/// The centre and spread of the `robust` stretch: the median, and the interquartile range
+/// over that of a normal spread (1.349 sigma).
+fn robust_spread(v: &[f32]) -> (f64, Option<f64>) {
     let mut sorted = v.to_vec();
     sorted.sort_unstable_by(f32::total_cmp);
     let at = |q: usize| sorted[(sorted.len() * q / 4).min(sorted.len() - 1)] as f64;
-    stretched(v, at(2), (at(3) - at(1)) / 1.349)
+    (at(2), Some((at(3) - at(1)) / 1.349))
 }
 
 /// Map `centre` to 128 and a `spread` (at least [`FLAT_STD`]) to [`NORMALIZED_STD`] levels,
@@ -346,24 +515,35 @@ mod tests {
     fn metadata_round_trips_and_rejects_junk() {
         for v in [
             View {
+                colour: Colour::Gray,
                 rows: 32,
                 cols: 32,
                 contrast: Contrast::Norm,
                 centre: None,
             },
             View {
+                colour: Colour::Gray,
                 rows: 16,
                 cols: 24,
                 contrast: Contrast::Raw,
                 centre: None,
             },
             View {
+                colour: Colour::Gray,
                 rows: 16,
                 cols: 16,
                 contrast: Contrast::Robust,
                 centre: None,
             },
             View {
+                colour: Colour::Gray,
+                rows: 16,
+                cols: 16,
+                contrast: Contrast::Robust,
+                centre: Some(85),
+            },
+            View {
+                colour: Colour::Ycc,
                 rows: 16,
                 cols: 16,
                 contrast: Contrast::Robust,
@@ -394,12 +574,14 @@ mod tests {
         let (w, h) = (30, 20);
         let img: Vec<u8> = (0..w * h * 3).map(|i| (i * 37 % 251) as u8).collect();
         let one = View {
+            colour: Colour::Gray,
             rows: 4,
             cols: 4,
             contrast: Contrast::Robust,
             centre: None,
         };
         let two = View {
+            colour: Colour::Gray,
             centre: Some(64),
             ..one
         };
@@ -445,6 +627,7 @@ mod tests {
     #[test]
     fn normalization_ignores_brightness_and_contrast() {
         let view = View {
+            colour: Colour::Gray,
             rows: 4,
             cols: 4,
             contrast: Contrast::Norm,
@@ -475,6 +658,7 @@ mod tests {
         boxed[..w].fill(250); // the top row: 5% of the pixels
         let moved = |contrast| {
             let view = View {
+                colour: Colour::Gray,
                 rows: h,
                 cols: w,
                 contrast,
@@ -497,6 +681,7 @@ mod tests {
         let (norm, robust) = (moved(Contrast::Norm), moved(Contrast::Robust));
         assert!(norm > 20.0 && robust < 6.0, "norm {norm}, robust {robust}");
         let flat = View {
+            colour: Colour::Gray,
             rows: 4,
             cols: 4,
             contrast: Contrast::Robust,
@@ -510,9 +695,135 @@ mod tests {
         );
     }
 
+    /// A colour view is the gray view followed by the Cb and Cr planes: flat at 128 for a
+    /// gray photo, and scaled with the luma's contrast gain, so brightness and contrast edits
+    /// barely move them while a change of hue does.
+    #[test]
+    fn a_colour_view_is_luma_then_chroma() {
+        let (w, h) = (24, 16);
+        let gray_view = View {
+            colour: Colour::Gray,
+            rows: 4,
+            cols: 4,
+            contrast: Contrast::Robust,
+            centre: Some(85),
+        };
+        let colour_view = View {
+            colour: Colour::Ycc,
+            ..gray_view
+        };
+        assert_eq!(colour_view.dim(), 3 * gray_view.dim());
+        assert_eq!(colour_view.input_shape(), [12, 4]);
+        // A gradient from blue to magenta with a warm patch.
+        let rgb: Vec<u8> = (0..w * h)
+            .flat_map(|i| {
+                let (x, y) = (i % w, i / w);
+                if x < 8 && y < 8 {
+                    [200, 120, 60]
+                } else {
+                    [20 + 8 * x as u8, 40 + 6 * y as u8, 200]
+                }
+            })
+            .collect();
+        let gray = gray_view.apply(&rgb, w, h, 3).unwrap();
+        let colour = colour_view.apply(&rgb, w, h, 3).unwrap();
+        assert_eq!(colour.len(), 2 * colour_view.dim());
+        let d = gray_view.dim();
+        for v in 0..2 {
+            let (g, c) = (
+                &gray[v * d..(v + 1) * d],
+                &colour[v * 3 * d..(v + 1) * 3 * d],
+            );
+            assert_eq!(&c[..d], g, "view {v}: the luma plane is the gray view");
+        }
+        let (cb, cr) = (&colour[d..2 * d], &colour[2 * d..3 * d]);
+        assert!(
+            cb[12] > 150 && cr[12] < 100,
+            "blue corner: Cb {} Cr {}",
+            cb[12],
+            cr[12]
+        );
+        assert!(
+            cb[0] < 110 && cr[0] > 140,
+            "warm patch: Cb {} Cr {}",
+            cb[0],
+            cr[0]
+        );
+        // Gray pixels (1, 2 or 3 equal channels) have no chroma.
+        let luma_only: Vec<u8> = rgb.chunks(3).map(luma).collect();
+        for (pixels, channels) in [
+            (luma_only.clone(), 1),
+            (luma_only.iter().flat_map(|&v| [v, v, v]).collect(), 3),
+        ] {
+            let c = colour_view.apply(&pixels, w, h, channels).unwrap();
+            assert!(c[d..3 * d].iter().all(|&v| v == 128), "{channels} channels");
+        }
+        // Darker by 20% (x0.8) and lower contrast (x0.7 about the mean): the chroma planes
+        // move by a few levels, against the tens a change of hue makes.
+        let edited = |f: &dyn Fn(f32) -> f32| -> Vec<u8> {
+            let out: Vec<u8> = rgb.iter().map(|&v| f(v as f32).round() as u8).collect();
+            colour_view.apply(&out, w, h, 3).unwrap()[d..3 * d].to_vec()
+        };
+        let mean = rgb.iter().map(|&v| v as f32).sum::<f32>() / rgb.len() as f32;
+        for (name, moved) in [
+            ("darker", edited(&|v| v * 0.8)),
+            ("contrast", edited(&|v| mean + (v - mean) * 0.7)),
+        ] {
+            let worst = moved
+                .iter()
+                .zip(&colour[d..3 * d])
+                .map(|(a, b)| a.abs_diff(*b))
+                .max()
+                .unwrap();
+            assert!(worst <= 4, "{name}: chroma moved by {worst} levels");
+        }
+    }
+
+    /// The one-sweep resize gives, bit for bit, the planes made whole and resized one by one,
+    /// shrinking and enlarging, on the whole image and on its centre at once.
+    #[test]
+    fn one_sweep_equals_resizing_each_plane() {
+        for (w, h, side) in [
+            (37, 23, 16),
+            (16, 16, 16),
+            (3, 2, 16),
+            (200, 90, 7),
+            (1, 1, 4),
+        ] {
+            let view = View {
+                colour: Colour::Ycc,
+                rows: side,
+                cols: side + 1,
+                contrast: Contrast::Raw,
+                centre: None,
+            };
+            let rgb: Vec<u8> = (0..w * h * 3).map(|i| (i * 7919 % 251) as u8).collect();
+            // Both parts in one sweep, as `apply` takes them.
+            let rects = [(0, 0, w, h), centre_rect(w, h, 60)];
+            let all = view.resized_planes(&rgb, w, 3, &rects);
+            for (rect, got) in rects.into_iter().zip(all) {
+                let (x0, y0, cw, ch) = rect;
+                let pixel = |i: usize| {
+                    let (x, y) = (x0 + i % cw, y0 + i / cw);
+                    &rgb[(y * w + x) * 3..(y * w + x) * 3 + 3]
+                };
+                let planes: [Vec<f32>; 3] = [
+                    (0..cw * ch).map(|i| luma(pixel(i)) as f32).collect(),
+                    (0..cw * ch).map(|i| chroma(pixel(i)).0).collect(),
+                    (0..cw * ch).map(|i| chroma(pixel(i)).1).collect(),
+                ];
+                for (k, plane) in planes.iter().enumerate() {
+                    let want = area_resize(plane, cw, ch, view.cols, view.rows);
+                    assert_eq!(got[k], want, "{w}x{h} {rect:?} plane {k}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn rgb_uses_luma_and_bad_shapes_are_errors() {
         let view = View {
+            colour: Colour::Gray,
             rows: 1,
             cols: 1,
             contrast: Contrast::Raw,

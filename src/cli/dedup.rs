@@ -103,9 +103,10 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
         .filter(|_| !args.no_soft_check && args.radius.is_none() && args.min_similarity.is_none());
     // At 0 the codes alone decide (the pixel check would still refuse pairs whose pixels
     // correlate negatively at every shift). The pixel check looks at each image's first view
-    // (a photo's whole frame): an image holds all its views (two with a centre view), so its
-    // stride is the image's, not a view's.
+    // (a photo's whole frame), on its luma plane (the first of a colour view's): an image
+    // holds all its views (two with a centre view), so its stride is the image's, not a view's.
     let px = &loaded.images.pixels;
+    let shape = view.as_ref().map_or(shape, |v| (v.rows, v.cols));
     let (stride, first_view) = (loaded.images.dim(), shape.0 * shape.1);
     let view_of = |i: usize| &px[i * stride..i * stride + first_view];
     let groups = if let Some(check) = soft_check {

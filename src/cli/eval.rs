@@ -76,7 +76,7 @@ fn photo_agreement(a: &Encoder, b: &Encoder, dir: &Path) -> anyhow::Result<f64> 
     }
     let loaded = crate::input::load_images(
         dir,
-        (view.rows, view.cols),
+        (view.input_shape()[0], view.cols),
         Some(&view),
         crate::input::BadFile::Error,
     )?;

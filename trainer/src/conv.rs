@@ -36,14 +36,9 @@ pub struct ConvSpec {
 impl ConvSpec {
     /// `none`, or `channels,kernel,stride,grid` (e.g. `8,3,2,4`).
     pub fn parse(s: &str) -> Result<Option<Self>, String> {
-        if s.trim() == "none" {
+        let Some(v) = counts_or_none(s, "channels,kernel,stride,grid")? else {
             return Ok(None);
-        }
-        let v = s
-            .split(',')
-            .map(|p| p.trim().parse::<usize>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| format!("`{s}` is not `none` or channels,kernel,stride,grid"))?;
+        };
         match v[..] {
             [channels, kernel, stride, grid] => Ok(Some(ConvSpec {
                 channels,
@@ -99,6 +94,18 @@ impl ConvSpec {
     }
 }
 
+/// `none` (None), or comma-separated counts; an error names the expected `form`.
+pub(crate) fn counts_or_none(s: &str, form: &str) -> Result<Option<Vec<usize>>, String> {
+    if s.trim() == "none" {
+        return Ok(None);
+    }
+    s.split(',')
+        .map(|p| p.trim().parse::<usize>())
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+        .map_err(|_| format!("`{s}` is not `none` or {form}"))
+}
+
 /// As `--conv` takes it: `channels,kernel,stride,grid`.
 impl std::fmt::Display for ConvSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -117,17 +124,20 @@ impl std::fmt::Display for ConvSpec {
 #[derive(Module, Debug)]
 pub struct ConvFront {
     pub conv: Conv2d,
+    /// Input planes (1 gray, 3 luma and chroma), stacked one after the other in a row.
+    pub planes: usize,
     pub rows: usize,
     pub cols: usize,
     pub grid: usize,
 }
 
 impl ConvFront {
-    /// He-initialised kernels (the ReLU halves the variance), zero biases.
-    pub fn new(spec: ConvSpec, rows: usize, cols: usize, device: &Device) -> Self {
+    /// He-initialised kernels (the ReLU halves the variance), zero biases, over `planes`
+    /// input planes of `rows x cols`.
+    pub fn new(spec: ConvSpec, [planes, rows, cols]: [usize; 3], device: &Device) -> Self {
         let p = spec.pad();
-        let fan_in = spec.kernel * spec.kernel;
-        let mut conv = Conv2dConfig::new([1, spec.channels], [spec.kernel, spec.kernel])
+        let fan_in = planes * spec.kernel * spec.kernel;
+        let mut conv = Conv2dConfig::new([planes, spec.channels], [spec.kernel, spec.kernel])
             .with_stride([spec.stride, spec.stride])
             .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
             .with_initializer(Initializer::Normal {
@@ -138,6 +148,7 @@ impl ConvFront {
         conv.bias = Some(Initializer::Zeros.init([spec.channels], device));
         ConvFront {
             conv,
+            planes,
             rows,
             cols,
             grid: spec.grid,
@@ -154,9 +165,9 @@ impl ConvFront {
         }
     }
 
-    /// Input width (`rows * cols`).
+    /// Input width (`planes * rows * cols`).
     pub fn input_dim(&self) -> usize {
-        self.rows * self.cols
+        self.planes * self.rows * self.cols
     }
 
     /// Width of the output.
@@ -164,10 +175,13 @@ impl ConvFront {
         self.spec().features()
     }
 
-    /// Pooled features `[B, channels * grid^2]` of scaled views `[B, rows * cols]`.
+    /// Pooled features `[B, channels * grid^2]` of scaled views `[B, planes * rows * cols]`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         let b = x.dims()[0];
-        let maps = relu(self.conv.forward(x.reshape([b, 1, self.rows, self.cols])));
+        let maps = relu(
+            self.conv
+                .forward(x.reshape([b, self.planes, self.rows, self.cols])),
+        );
         let [_, c, h, w] = maps.dims();
         let (bh, bw) = (h / self.grid, w / self.grid);
         let pooled = avg_pool2d(maps, AvgPoolOptions::new([bh, bw]).with_stride([bh, bw]));
@@ -180,8 +194,8 @@ impl ConvFront {
     }
 
     /// The convolution and its ReLU as one dense layer on scaled views:
-    /// `[rows * cols, channels * h * w]`, output unit `c * h * w + y * w + x` (the feature
-    /// map before pooling).
+    /// `[planes * rows * cols, channels * h * w]`, output unit `c * h * w + y * w + x` (the
+    /// feature map before pooling).
     pub fn toeplitz(&self) -> Dense {
         let s = self.spec();
         let (c_n, h, w) = self.map_dims();
@@ -193,14 +207,17 @@ impl ConvFront {
             .as_ref()
             .map(|b| values(b.val()))
             .unwrap_or_else(|| vec![0.0; c_n]);
-        let (d_in, d_out) = (self.rows * self.cols, c_n * h * w);
+        let (d_in, d_out) = (self.input_dim(), c_n * h * w);
+        let plane = self.rows * self.cols;
         let mut weight = vec![0f32; d_in * d_out];
         for c in 0..c_n {
             for y in 0..h {
                 for x in 0..w {
                     let unit = c * h * w + y * w + x;
-                    for ky in 0..k {
-                        for kx in 0..k {
+                    for (p, ky, kx) in (0..self.planes)
+                        .flat_map(|p| (0..k).flat_map(move |ky| (0..k).map(move |kx| (p, ky, kx))))
+                    {
+                        {
                             let iy = (y * s.stride + ky) as isize - s.pad() as isize;
                             let ix = (x * s.stride + kx) as isize - s.pad() as isize;
                             if iy < 0
@@ -210,8 +227,9 @@ impl ConvFront {
                             {
                                 continue; // zero padding
                             }
-                            let pixel = iy as usize * self.cols + ix as usize;
-                            weight[pixel * d_out + unit] = kernel[(c * k + ky) * k + kx];
+                            let pixel = p * plane + iy as usize * self.cols + ix as usize;
+                            weight[pixel * d_out + unit] =
+                                kernel[((c * self.planes + p) * k + ky) * k + kx];
                         }
                     }
                 }
@@ -305,21 +323,37 @@ mod tests {
     #[test]
     fn dense_form_computes_the_front_end() {
         let device = inference_device();
-        for spec in [
-            ConvSpec {
-                channels: 3,
-                kernel: 3,
-                stride: 2,
-                grid: 2,
-            },
-            ConvSpec {
-                channels: 2,
-                kernel: 5,
-                stride: 1,
-                grid: 4,
-            },
+        for (spec, planes) in [
+            (
+                ConvSpec {
+                    channels: 3,
+                    kernel: 3,
+                    stride: 2,
+                    grid: 2,
+                },
+                1,
+            ),
+            (
+                ConvSpec {
+                    channels: 2,
+                    kernel: 5,
+                    stride: 1,
+                    grid: 4,
+                },
+                1,
+            ),
+            // Luma and chroma planes.
+            (
+                ConvSpec {
+                    channels: 4,
+                    kernel: 3,
+                    stride: 2,
+                    grid: 2,
+                },
+                3,
+            ),
         ] {
-            let mut front = ConvFront::new(spec, 8, 8, &device);
+            let mut front = ConvFront::new(spec, [planes, 8, 8], &device);
             front.conv.bias = Some(burn::module::Param::from_tensor(Tensor::<1>::random(
                 [spec.channels],
                 Distribution::Normal(0.0, 0.5),
@@ -327,7 +361,8 @@ mod tests {
             )));
             let n = 5;
             // Scaled pixels: -1..1.
-            let x = Tensor::<2>::random([n, 64], Distribution::Uniform(-1.0, 1.0), &device);
+            let x =
+                Tensor::<2>::random([n, planes * 64], Distribution::Uniform(-1.0, 1.0), &device);
             let d_out = 3;
             let next = Tensor::<2>::random(
                 [spec.features(), d_out],

@@ -7,6 +7,7 @@
 //! instead of pixels. [`backend`] is the one place where the compute backend is chosen.
 
 pub mod backend;
+pub mod colour_split;
 pub mod conv;
 pub mod copy_detection;
 pub mod edits;

@@ -124,6 +124,19 @@ pub fn kl_divergence(task: Task, target: Tensor<2>, logits: Tensor<2>) -> Tensor
     }
 }
 
+/// [`kl_divergence`] of hash logits with a weight per sample and bit (`[B, M]`).
+pub fn kl_divergence_weighted(
+    target: Tensor<2>,
+    logits: Tensor<2>,
+    weights: Tensor<2>,
+) -> Tensor<1> {
+    let (lp1, lp0) = (log_sigmoid(target.clone()), log_sigmoid(target.neg()));
+    let (lq1, lq0) = (log_sigmoid(logits.clone()), log_sigmoid(logits.neg()));
+    let on = lp1.clone().exp().mul(lp1.sub(lq1));
+    let off = lp0.clone().exp().mul(lp0.sub(lq0));
+    on.add(off).mul(weights).sum_dim(1).mean()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,6 +240,27 @@ mod tests {
         let got = scalar(t.pairwise_mi);
         assert!((got - mi).abs() < 1e-5, "{got} vs {mi}");
         assert!(mi > 1e-3, "the crafted batch has dependent bits");
+    }
+
+    #[test]
+    fn weighted_kl_drops_the_weighted_out_bits() {
+        let target = logits(&[&[1.0, -2.0, 0.5], &[-1.0, 3.0, 0.0]]);
+        let out = logits(&[&[0.0, 1.0, -0.5], &[2.0, -1.0, 1.5]]);
+        let ones = logits(&[&[1.0; 3], &[1.0; 3]]);
+        let plain = scalar(kl_divergence(Task::Hash, target.clone(), out.clone()));
+        let weighted = scalar(kl_divergence_weighted(target.clone(), out.clone(), ones));
+        assert!((plain - weighted).abs() < 1e-6);
+        // Without bit 2 of row 1: the same as the plain KL of the rest.
+        let w = logits(&[&[1.0, 1.0, 1.0], &[1.0, 1.0, 0.0]]);
+        let got = scalar(kl_divergence_weighted(target.clone(), out.clone(), w));
+        let kl = |p: f32, q: f32| {
+            let (p, q) = (sigmoid(p), sigmoid(q));
+            p * (p / q).ln() + (1.0 - p) * ((1.0 - p) / (1.0 - q)).ln()
+        };
+        let want =
+            (kl(1.0, 0.0) + kl(-2.0, 1.0) + kl(0.5, -0.5) + kl(-1.0, 2.0) + kl(3.0, -1.0)) / 2.0;
+        assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+        assert!(got < plain);
     }
 
     #[test]

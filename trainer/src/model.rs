@@ -65,17 +65,17 @@ impl Encoder {
         Self::build(input, None, hidden, output, heads, device)
     }
 
-    /// Like [`Encoder::with_heads`], behind a convolutional front end on `rows x cols`
-    /// inputs when `conv` is given (`input` is then `rows * cols`).
+    /// Like [`Encoder::with_heads`], behind a convolutional front end on `[planes, rows,
+    /// cols]` inputs when `conv` is given (`input` is then their product).
     pub fn build(
         input: usize,
-        conv: Option<(ConvSpec, usize, usize)>,
+        conv: Option<(ConvSpec, [usize; 3])>,
         hidden: &[usize],
         output: usize,
         heads: usize,
         device: &Device,
     ) -> Self {
-        let conv = conv.map(|(spec, rows, cols)| ConvFront::new(spec, rows, cols, device));
+        let conv = conv.map(|(spec, shape)| ConvFront::new(spec, shape, device));
         let mut d_in = conv.as_ref().map_or(input, ConvFront::output_dim);
         let mut layers = Vec::new();
         let mut norms = Vec::new();

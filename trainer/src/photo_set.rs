@@ -145,7 +145,7 @@ pub fn build_photo_set(
         view,
         items: Images {
             n,
-            shape: vec![view.rows, view.cols],
+            shape: view.input_shape().to_vec(),
             pixels: items,
         },
         per_item,

@@ -75,7 +75,8 @@ fn a_short_photo_run_beats_an_untrained_network() {
     let learned = tpr(&trained.model, &view, &valid);
     let untrained = Encoder::build(
         view.dim(),
-        c.conv.map(|s| (s, view.rows, view.cols)),
+        c.conv
+            .map(|s| (s, [view.colour.planes(), view.rows, view.cols])),
         &c.hidden,
         64,
         1,

@@ -238,7 +238,7 @@ impl ModelInfo {
             None => None,
             Some(text) => {
                 let view = View::from_metadata(text).map_err(|e| format!("{e}"))?;
-                if input_shape != [view.rows, view.cols] {
+                if input_shape != view.input_shape() {
                     return Err(format!(
                         "view {text:?} does not match the input shape {shape_text:?}"
                     ));

@@ -31,6 +31,9 @@ pub fn report_json(t: &Trained, n: usize, data_crc32: u32) -> serde_json::Value 
     if let Some(conv) = c.conv {
         r["conv"] = json!(conv);
     }
+    if let Some(split) = c.colour_split {
+        r["colour_split"] = json!(split);
+    }
     if c.restarts > 1 {
         r["restarts"] = json!(c.restarts);
         r["restart"] = json!(t.restart);

@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use imsat_runtime::view::{Contrast, View};
+use imsat_runtime::view::{Colour, Contrast, View};
+use imsat_trainer::colour_split::ColourSplit;
 use imsat_trainer::conv::ConvSpec;
 use imsat_trainer::loss::Task;
 use imsat_trainer::sat::SatKind;
@@ -13,7 +14,7 @@ use super::Args;
 use crate::cli::common::bad_input;
 
 /// The flags a `config.json` sets, so `--config` refuses them.
-pub(super) const TUNABLES: [&str; 26] = [
+pub(super) const TUNABLES: [&str; 28] = [
     "task",
     "classes",
     "bits",
@@ -26,6 +27,7 @@ pub(super) const TUNABLES: [&str; 26] = [
     "sat",
     "hidden",
     "conv",
+    "colour_split",
     "pairwise_mi_weight",
     "eps_scale",
     "rotation",
@@ -35,6 +37,7 @@ pub(super) const TUNABLES: [&str; 26] = [
     "restarts",
     "edits",
     "view_size",
+    "view_colour",
     "view_contrast",
     "view_centre",
     "items_per_photo",
@@ -195,6 +198,11 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
                 .ok_or_else(|| bad_input(format!("--view-contrast {name}: norm, robust or raw")))?,
             None => default.map_or(Contrast::Norm, |v| v.contrast),
         };
+        let colour = match &args.view_colour {
+            Some(name) => Colour::from_name(name)
+                .ok_or_else(|| bad_input(format!("--view-colour {name}: gray or ycc")))?,
+            None => default.map_or(Colour::Gray, |v| v.colour),
+        };
         let centre = match args.view_centre {
             Some(0) => None,
             Some(p @ 1..=99) => Some(p),
@@ -207,6 +215,7 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
         };
         c.view = Some(
             View {
+                colour,
                 rows: args.view_size,
                 cols: args.view_size,
                 contrast,
@@ -216,6 +225,7 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
         );
     } else if let Some(flag) = [
         ("--edits", args.edits.is_some()),
+        ("--view-colour", args.view_colour.is_some()),
         ("--view-contrast", args.view_contrast.is_some()),
         ("--view-centre", args.view_centre.is_some()),
     ]
@@ -245,6 +255,21 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
     }
     if let Some(conv) = &args.conv {
         c.conv = ConvSpec::parse(conv).map_err(|e| bad_input(format!("--conv: {e}")))?;
+    }
+    // A gray view has no colour to split (the photo default's split goes with its view).
+    let gray = |c: &TrainConfig| {
+        c.view
+            .as_deref()
+            .and_then(|t| View::from_metadata(t).ok())
+            .is_none_or(|v| v.colour == Colour::Gray)
+    };
+    match &args.colour_split {
+        Some(split) => {
+            c.colour_split =
+                ColourSplit::parse(split).map_err(|e| bad_input(format!("--colour-split: {e}")))?;
+        }
+        None if gray(&c) => c.colour_split = None,
+        None => {}
     }
     if let (Some(spec), true) = (c.conv, photos) {
         spec.check(args.view_size, args.view_size).map_err(|e| {
@@ -355,6 +380,7 @@ pub(super) fn settings_error(e: TrainError, args: &Args, task: Task) -> anyhow::
                 ("heads", _) => "--heads",
                 ("restarts", _) => "--restarts",
                 ("sat", _) => "--sat",
+                ("colour_split", _) => "--colour-split",
                 _ => return bad_input(e.to_string()),
             };
             bad_input(format!("invalid settings: {flag} {problem}"))

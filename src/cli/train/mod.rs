@@ -82,9 +82,15 @@ pub struct Args {
     pub hidden: Option<Hidden>,
     /// A convolutional front end before the hidden layers: `channels,kernel,stride,grid`
     /// (kernels of kernel x kernel at stride, ReLU, average pooling to a grid x grid map),
-    /// or `none` [default: none; photos 8,3,2,4].
+    /// or `none` [default: none; photos 12,3,2,4].
     #[arg(long)]
     pub conv: Option<String>,
+    /// Photos with a colour view: `kernels,bits`: only the last `bits` of the code, through
+    /// the last `kernels` convolution kernels, see chroma; the others see luma alone, so a
+    /// grayscale copy moves only those bits. `none`: every bit sees colour [default: 4,12
+    /// with the colour view].
+    #[arg(long)]
+    pub colour_split: Option<String>,
     /// Weight of the pairwise-MI penalty between bits (hash) [default: 15/(bits-1)].
     #[arg(long)]
     pub pairwise_mi_weight: Option<f64>,
@@ -120,9 +126,13 @@ pub struct Args {
     /// [default: all but flip].
     #[arg(long)]
     pub edits: Option<String>,
-    /// Photos: side of the square grayscale view the model sees.
+    /// Photos: side of the square view the model sees.
     #[arg(long, default_value_t = 16)]
     pub view_size: usize,
+    /// Photos: `gray` (luma only) or `ycc` (luma and the two chroma planes, three times the
+    /// inputs) [default: ycc].
+    #[arg(long)]
+    pub view_colour: Option<String>,
     /// Photos: how the view's gray levels are stretched: `norm` (mean and standard
     /// deviation), `robust` (median and quartiles) or `raw` [default: robust].
     #[arg(long)]

@@ -30,6 +30,9 @@ pub struct Adam {
     beta_2: f32,
     epsilon: f32,
     moments: HashMap<ParamId, Moments>,
+    /// Weights held at zero (multiplied by these 0/1 masks after every update): a
+    /// structure the optimizer must keep, e.g. bits that may not see some inputs.
+    masks: HashMap<ParamId, Vec<f32>>,
 }
 
 impl Adam {
@@ -41,7 +44,13 @@ impl Adam {
             beta_2: 0.999,
             epsilon,
             moments: HashMap::new(),
+            masks: HashMap::new(),
         }
+    }
+
+    /// Keep the parameter `id` multiplied by `mask` (0 or 1 per element) after every update.
+    pub fn hold(&mut self, id: ParamId, mask: Vec<f32>) {
+        self.masks.insert(id, mask);
     }
 
     /// One update of every parameter of `module` that has a gradient in `grads`.
@@ -105,6 +114,9 @@ impl ModuleMapper for Update<'_> {
         );
         assert_eq!(p.len(), g.len(), "a gradient of its parameter's shape");
         self.adam.update(id, self.lr, p, g);
+        if let Some(mask) = self.adam.masks.get(&id) {
+            p.iter_mut().zip(mask).for_each(|(v, m)| *v *= m);
+        }
         let mut updated = Tensor::from_inner(Tensor::from_data(values, &device));
         if require_grad {
             updated = updated.require_grad();

@@ -6,7 +6,7 @@
 //! `eval` the scoring of an encoder, `progress` what a run prints; this module runs
 //! the epochs and picks the head.
 
-mod adam;
+pub(crate) mod adam;
 mod config;
 mod eval;
 mod progress;

@@ -39,6 +39,11 @@ pub struct Trainer {
     neighbours: Option<Neighbours>,
     /// Edited copies for the edits SAT: `per_item` views per item, u8.
     edited: Option<(Vec<u8>, usize)>,
+    /// The chroma values of a row, for a colour view.
+    chroma: Option<std::ops::Range<usize>>,
+    /// Which rows of the last edited batch are grayscale copies (flat chroma), for a colour
+    /// split's SAT weights.
+    grayscale: Vec<bool>,
     device: burn::tensor::Device,
     rng: StdRng,
     model: Encoder,
@@ -136,19 +141,37 @@ impl Trainer {
         };
         let device = training_device();
         device.seed(config.seed);
+        // A colour view stacks its planes as rows: the convolution takes them as channels.
+        let planes = config
+            .view
+            .as_deref()
+            .and_then(|t| imsat_runtime::view::View::from_metadata(t).ok())
+            .map_or(1, |v| v.colour.planes());
+        if rows % planes != 0 {
+            return Err(TrainError::Config(format!(
+                "{rows} rows are not {planes} planes of a colour view"
+            )));
+        }
+        let rows = rows / planes;
         if let Some(spec) = config.conv {
             spec.check(rows, cols)
                 .map_err(|e| TrainError::Config(format!("conv front end: {e}")))?;
         }
         let model = Encoder::build(
             dim,
-            config.conv.map(|s| (s, rows, cols)),
+            config.conv.map(|s| (s, [planes, rows, cols])),
             &config.hidden,
             config.outputs,
             config.heads,
             &device,
         );
+        let mut optim = Adam::new(1e-8);
+        let model = match config.colour_split {
+            Some(split) => split.apply(model, &mut optim, planes),
+            None => model,
+        };
         Ok(Trainer {
+            grayscale: Vec::new(),
             config: config.clone(),
             x,
             n,
@@ -158,10 +181,11 @@ impl Trainer {
             eps,
             neighbours,
             edited,
+            chroma: (planes > 1).then_some(rows * cols..dim),
             device,
             rng: StdRng::seed_from_u64(config.seed),
             model,
-            optim: Adam::new(1e-8),
+            optim,
         })
     }
 
@@ -234,8 +258,14 @@ impl Trainer {
                 let (bank, per_item) = self.edited.as_ref().expect("checked in with_edits");
                 let d = self.dim;
                 let mut rows = Vec::with_capacity(idx.len() * d);
+                self.grayscale.clear();
                 for &i in idx {
                     let k = i * per_item + self.rng.random_range(0..*per_item);
+                    if let Some(c) = &self.chroma {
+                        let copy = &bank[k * d..(k + 1) * d];
+                        self.grayscale
+                            .push(copy[c.clone()].iter().all(|&v| v == 128));
+                    }
                     rows.extend(
                         bank[k * d..(k + 1) * d]
                             .iter()
@@ -265,8 +295,23 @@ impl Trainer {
         for kind in self.config.sat.clone() {
             let augmented = self.augment(kind, &idx, &xb_host, &xb, &targets, &eps_b);
             let outs = self.model.forward_heads(augmented, Norm::BatchOnly);
+            // A grayscale copy cannot keep the colour bits: they are not asked to.
+            let weights = match (kind, self.config.colour_split) {
+                (SatKind::Edits, Some(split)) => {
+                    let m = self.config.outputs;
+                    let w = split.sat_weights(&self.grayscale, m);
+                    Some(Tensor::<2>::from_data(
+                        TensorData::new(w, [batch, m]),
+                        &self.device,
+                    ))
+                }
+                _ => None,
+            };
             for ((acc, target), out) in sat_losses.iter_mut().zip(&targets).zip(outs) {
-                let kl = kl_divergence(task, target.clone(), out);
+                let kl = match &weights {
+                    Some(w) => crate::loss::kl_divergence_weighted(target.clone(), out, w.clone()),
+                    None => kl_divergence(task, target.clone(), out),
+                };
                 *acc = Some(match acc.take() {
                     None => kl,
                     Some(a) => a.add(kl),
