@@ -119,7 +119,7 @@ fn native_int8_codes_equal_tract_on_the_digits() {
     }
 }
 
-/// The photo model (`photo64`: 256 -> 512 -> 64, its convolution as a dense layer) on every
+/// The photo model (`photo64`: 768 -> 768 -> 64, its convolution as a dense layer) on every
 /// kernel: the inputs are the first 2,000 digits through the model's own view (real pixels;
 /// the runtime has no JPEG decoder), logits identical to the generic kernel's, codes equal to
 /// tract's.

@@ -293,8 +293,9 @@ fn onnx_wrong_input_width() {
     expect_bad_input(&out, &["small.idx", "do not fit"]);
 }
 
-/// A photo model takes each photo as its two views (whole and centre), made from the file:
-/// an IDX file of one view's size is refused with that said, by encode and by dedup alike.
+/// A photo model takes each photo as its two views (whole and centre, three planes each), made
+/// from the file: an IDX file of one plane's size is refused with that said, by encode and by
+/// dedup alike.
 #[test]
 fn idx_pixels_to_a_photo_model() {
     let d = tmp();
@@ -309,7 +310,7 @@ fn idx_pixels_to_a_photo_model() {
         "256 values",
         "photo files (a folder)",
         "+centre85",
-        "512",
+        "1536",
     ];
     expect_bad_input(&encode(&photo, &imgs, &d.path().join("o")), &needles);
     expect_bad_input(&dedup(&photo, &imgs), &needles);

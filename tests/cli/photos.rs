@@ -418,19 +418,19 @@ fn shipped_photo64_int8_agrees_with_f32() {
         "dedup --json --no-soft-check --model {} {}",
         &[&int8, photo_dir()],
     ));
-    assert_eq!(groups["radius"], 10, "{groups}");
+    assert_eq!(groups["radius"], 9, "{groups}");
     // ... read from the model contract's keys, as an app reads them through the runtime,
     // with the soft check the card gives.
     let check = imsat::runtime::soft_code::SoftCheck {
-        radius: 17,
-        max_distance: 34.05,
+        radius: 18,
+        max_distance: 31.95,
     };
     for file in [&int8, &f32] {
         let bytes = std::fs::read(file).unwrap();
         let model = imsat::runtime::format::onnx::Model::parse(&bytes).unwrap();
         let info = imsat::runtime::format::ModelInfo::from_metadata(|k| model.metadata(k));
         let info = info.unwrap();
-        assert_eq!(info.dedup_radius, Some(10), "{}", file.display());
+        assert_eq!(info.dedup_radius, Some(9), "{}", file.display());
         assert_eq!(info.soft_check, Some(check), "{}", file.display());
     }
 }
