@@ -320,6 +320,28 @@ fn bad_photo_input_is_a_clear_error() {
     expect_bad_input(&r, &["--view-contrast", "robust"]);
     let r = train("hash", &mnist_images(), &["--view-contrast", "robust"]);
     expect_bad_input(&r, &["--view-contrast", "photo folders"]);
+    // The colour view and its split: named values, a split that fits, and photos only.
+    let r = train("hash", photo_dir(), &["--view-colour", "rgb"]);
+    expect_bad_input(&r, &["--view-colour rgb", "ycc"]);
+    let r = train(
+        "hash",
+        photo_dir(),
+        &["--view-colour", "gray", "--colour-split", "4,12"],
+    );
+    expect_bad_input(&r, &["--colour-split", "colour view"]);
+    let r = train("hash", photo_dir(), &["--colour-split", "12,12"]);
+    expect_bad_input(&r, &["--colour-split", "12 colour kernels of 12"]);
+    let r = train("hash", photo_dir(), &["--colour-split", "4"]);
+    expect_bad_input(&r, &["--colour-split", "kernels,bits"]);
+    for flag in ["--view-colour", "--colour-split"] {
+        let value = if flag == "--view-colour" {
+            "ycc"
+        } else {
+            "4,12"
+        };
+        let r = train("hash", &mnist_images(), &[flag, value]);
+        expect_bad_input(&r, &[flag, "photo folders"]);
+    }
     // Encoding a folder where one photo is cut short names that file (the lenient JPEG
     // decoder alone would hash it with its missing half gray).
     let mixed = tempfile::tempdir().unwrap();
