@@ -1,6 +1,6 @@
 //! The view: how a photo of any size becomes a model's fixed input.
 //!
-//! A photo model is trained on a small grayscale view of each photo and must see exactly the
+//! A photo model is trained on a small view of each photo and must see exactly the
 //! same view at run time, from the same decoded pixels, or its bits drift. The rule is
 //! therefore part of the model: written into the ONNX metadata (`imsat.view`, see
 //! [`View::to_metadata`]) by the trainer and applied here by everything that encodes photos
@@ -10,7 +10,8 @@
 //! The rule: luma from RGB with integer BT.601 weights, an area-average resize to
 //! `rows x cols` (every source pixel counts in proportion to its overlap, so shrinking never
 //! aliases), then a [`Contrast`] stretch to a fixed centre and spread, so that brightness and
-//! contrast edits barely move the view.
+//! contrast edits barely move the view; a colour view ([`Colour::Ycc`]) adds the two chroma
+//! planes, resized the same way and scaled by the luma's gain.
 //!
 //! A view may add a second look at the same photo, its centre ([`View::centre`]): the model
 //! runs on both and the code is the sign of the mean of the two logits. Averaging over a
