@@ -192,7 +192,7 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
             p.edits = imsat_trainer::edits::parse_edit_list(e)
                 .map_err(|e| bad_input(format!("--edits: {e}")))?;
         }
-        let default = c.view.as_deref().and_then(|t| View::from_metadata(t).ok());
+        let default = c.photo_view();
         let contrast = match &args.view_contrast {
             Some(name) => Contrast::from_name(name)
                 .ok_or_else(|| bad_input(format!("--view-contrast {name}: norm, robust or raw")))?,
@@ -258,12 +258,7 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
         c.conv = ConvSpec::parse(conv).map_err(|e| bad_input(format!("--conv: {e}")))?;
     }
     // A gray view has no colour to split (the photo default's split goes with its view).
-    let gray = |c: &TrainConfig| {
-        c.view
-            .as_deref()
-            .and_then(|t| View::from_metadata(t).ok())
-            .is_none_or(|v| v.colour == Colour::Gray)
-    };
+    let gray = |c: &TrainConfig| c.photo_view().is_none_or(|v| v.colour == Colour::Gray);
     match &args.colour_split {
         Some(split) => {
             c.colour_split =

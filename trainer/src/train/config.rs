@@ -227,6 +227,14 @@ impl TrainConfig {
         self.epochs = self.epochs.max(steps.div_ceil(per_epoch));
     }
 
+    /// The photo view `view` names; `None` for images taken at their size (or a text that is
+    /// not a view, which the photo path refuses before training).
+    pub fn photo_view(&self) -> Option<View> {
+        self.view
+            .as_deref()
+            .and_then(|t| View::from_metadata(t).ok())
+    }
+
     /// Check the settings against the data before any work. An error names the field
     /// ([`TrainError::Setting`]).
     pub fn validate(&self, n: usize) -> Result<(), TrainError> {
@@ -303,11 +311,7 @@ impl TrainConfig {
             );
         }
         if let Some(split) = self.colour_split {
-            let colour = self
-                .view
-                .as_deref()
-                .and_then(|t| View::from_metadata(t).ok())
-                .is_some_and(|v| v.colour == Colour::Ycc);
+            let colour = self.photo_view().is_some_and(|v| v.colour == Colour::Ycc);
             let problem = match self.conv {
                 _ if !colour => Some("needs a colour view (ycc)".to_string()),
                 None => Some("needs a convolutional front end".into()),

@@ -142,11 +142,7 @@ impl Trainer {
         let device = training_device();
         device.seed(config.seed);
         // A colour view stacks its planes as rows: the convolution takes them as channels.
-        let planes = config
-            .view
-            .as_deref()
-            .and_then(|t| imsat_runtime::view::View::from_metadata(t).ok())
-            .map_or(1, |v| v.colour.planes());
+        let planes = config.photo_view().map_or(1, |v| v.colour.planes());
         if rows % planes != 0 {
             return Err(TrainError::Config(format!(
                 "{rows} rows are not {planes} planes of a colour view"
@@ -261,16 +257,12 @@ impl Trainer {
                 self.grayscale.clear();
                 for &i in idx {
                     let k = i * per_item + self.rng.random_range(0..*per_item);
+                    let copy = &bank[k * d..(k + 1) * d];
                     if let Some(c) = &self.chroma {
-                        let copy = &bank[k * d..(k + 1) * d];
                         self.grayscale
                             .push(copy[c.clone()].iter().all(|&v| v == 128));
                     }
-                    rows.extend(
-                        bank[k * d..(k + 1) * d]
-                            .iter()
-                            .map(|&p| p as f32 / 128.0 - 1.0),
-                    );
+                    rows.extend(copy.iter().map(|&p| p as f32 / 128.0 - 1.0));
                 }
                 sat::tensor_from_rows(rows, batch, &self.device)
             }
