@@ -46,17 +46,27 @@ pub fn load_images(
             skipped: Vec::new(),
         });
     }
-    let files = photo_files(path).map_err(|e| bad_input(e.to_string()))?;
+    let listed = photo_files(path).map_err(|e| bad_input(e.to_string()))?;
+    let files = listed.photos.clone();
     if files.is_empty() {
+        let others = match listed.undecoded.first() {
+            Some(first) => format!(
+                "; {} in formats not read, e.g. {}",
+                listed.undecoded.len(),
+                first.display()
+            ),
+            None => String::new(),
+        };
         return Err(bad_input(format!(
-            "{}: no image files ({}) in this folder or below",
+            "{}: no image files ({}) in this folder or below{others}",
             path.display(),
             PHOTO_EXTENSIONS.join(", ")
         )));
     }
     let (rows, cols) = shape;
     let mut pixels = Vec::with_capacity(files.len() * rows * cols);
-    let (mut used, mut skipped) = (Vec::with_capacity(files.len()), Vec::new());
+    // Files of formats not read are named, in either mode: they were never rows.
+    let (mut used, mut skipped) = (Vec::with_capacity(files.len()), listed.undecoded_skips());
     for f in files {
         let img = match (decode_image(&f), bad) {
             (Ok(img), _) => img,
@@ -87,12 +97,13 @@ pub fn load_images(
         used.push(f);
     }
     if used.is_empty() {
+        let failed = &skipped[listed.undecoded.len()..];
         return Err(bad_input(format!(
             "{}: none of its {} image files could be decoded (first: {}: {})",
             path.display(),
-            skipped.len(),
-            skipped[0].0.display(),
-            skipped[0].1
+            failed.len(),
+            failed[0].0.display(),
+            failed[0].1
         )));
     }
     // A view of two looks (a centre view) stacks them: one image of twice the rows (and a

@@ -2,8 +2,9 @@
 //!
 //! Photos of any size are read from a folder tree (JPEG, PNG, BMP) in path order. A file
 //! that cannot be decoded, or an image of zero size, is skipped and named in
-//! [`PhotoFolder::skipped`], so one bad file does not stop a run over thousands; an empty
-//! result is an error.
+//! [`PhotoFolder::skipped`], so one bad file does not stop a run over thousands; so is an
+//! image in a format this build does not decode (HEIC from a phone, GIF, WebP, TIFF), which
+//! would otherwise vanish from the run unnoticed; an empty result is an error.
 
 mod jpeg;
 
@@ -17,6 +18,37 @@ use crate::DataError;
 /// File extensions read as photos (lower case).
 pub const PHOTO_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "bmp"];
 
+/// Extensions of image formats that are not decoded (lower case): listed and named as
+/// skipped, never read.
+pub const UNDECODED_EXTENSIONS: [&str; 9] = [
+    "heic", "heif", "avif", "webp", "gif", "tif", "tiff", "jxl", "jp2",
+];
+
+/// The image files of a folder tree, sorted by path.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FolderFiles {
+    /// Files with a [`PHOTO_EXTENSIONS`] extension.
+    pub photos: Vec<PathBuf>,
+    /// Files with an [`UNDECODED_EXTENSIONS`] extension.
+    pub undecoded: Vec<PathBuf>,
+}
+
+impl FolderFiles {
+    /// The undecoded files, each with the reason it is skipped.
+    pub fn undecoded_skips(&self) -> Vec<(PathBuf, String)> {
+        self.undecoded
+            .iter()
+            .map(|p| {
+                let ext = extension(p).unwrap_or_default();
+                let why = format!(
+                    "{ext} images are not read (JPEG, PNG and BMP are): convert it to one of those"
+                );
+                (p.clone(), why)
+            })
+            .collect()
+    }
+}
+
 /// Decoded photos with the file each came from.
 #[derive(Debug, Clone)]
 pub struct PhotoFolder {
@@ -26,10 +58,11 @@ pub struct PhotoFolder {
     pub skipped: Vec<(PathBuf, String)>,
 }
 
-/// Every photo file under `dir` (recursively), sorted by path. Links to folders are not
-/// followed (they could loop); links to files are.
-pub fn photo_files(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
-    let mut files = Vec::new();
+/// Every photo file under `dir` (recursively), and every image file in a format not
+/// decoded, each sorted by path. Links to folders are not followed (they could loop); links
+/// to files are.
+pub fn photo_files(dir: &Path) -> Result<FolderFiles, DataError> {
+    let mut files = FolderFiles::default();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(d) = pending.pop() {
         let entries = std::fs::read_dir(&d).map_err(|source| DataError::Io {
@@ -41,19 +74,27 @@ pub fn photo_files(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
             if e.file_type().is_ok_and(|t| t.is_dir()) {
                 pending.push(p);
             } else if is_photo(&p) {
-                files.push(p);
+                files.photos.push(p);
+            } else if extension(&p).is_some_and(|e| UNDECODED_EXTENSIONS.contains(&e.as_str())) {
+                files.undecoded.push(p);
             }
         }
     }
-    files.sort();
+    files.photos.sort();
+    files.undecoded.sort();
     Ok(files)
+}
+
+/// The file name's extension, lower case.
+fn extension(p: &Path) -> Option<String> {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
 }
 
 /// Whether the file name has a photo extension.
 pub fn is_photo(p: &Path) -> bool {
-    p.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| PHOTO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+    extension(p).is_some_and(|e| PHOTO_EXTENSIONS.contains(&e.as_str()))
 }
 
 /// Decode one image file as it is stored (gray stays gray); a clear reason when it cannot
@@ -101,9 +142,9 @@ pub fn read_photo_folder(dir: &Path) -> Result<PhotoFolder, DataError> {
     let mut out = PhotoFolder {
         photos: Vec::new(),
         paths: Vec::new(),
-        skipped: Vec::new(),
+        skipped: files.undecoded_skips(),
     };
-    for f in files {
+    for f in files.photos {
         match decode_photo(&f) {
             Ok(img) => {
                 out.photos.push(img);

@@ -384,6 +384,36 @@ fn bad_photo_input_is_a_clear_error() {
     let text = std::fs::read_to_string(&csv).unwrap();
     let names: Vec<&str> = text.lines().map(|l| l.split(',').next().unwrap()).collect();
     assert_eq!(names, ["name", "a.jpg"]);
+    // A photo in a format that is not read (a phone's HEIC) is named, not silently left
+    // out; it was never a row, so the codes in file order stay those of the readable files.
+    let phone = tempfile::tempdir().unwrap();
+    std::fs::write(phone.path().join("a.jpg"), &whole).unwrap();
+    std::fs::write(phone.path().join("b.HEIC"), b"ftypheic").unwrap();
+    let encode_phone = |out: &Path| {
+        let data = ["encode", "--model", s(&model), "--data", s(phone.path())];
+        imsat(&[&data[..], &["--out", s(out)]].concat())
+    };
+    let r = encode_phone(&codes);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        stderr.contains("imsat: skipped") && stderr.contains("b.HEIC: heic images are not read"),
+        "{stderr}"
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(
+        (&summary["count"], &summary["skipped"]),
+        (&1.into(), &1.into())
+    );
+    assert_eq!(std::fs::read(&codes).unwrap().len(), 8);
+    std::fs::remove_file(phone.path().join("a.jpg")).unwrap();
+    let r = encode_phone(&d.path().join("none.u64"));
+    expect_bad_input(&r, &["no image files", "1 in formats not read", "b.HEIC"]);
+    let r = train("hash", phone.path(), &[]);
+    expect_bad_input(
+        &r,
+        &["no usable photos", "b.HEIC", "heic images are not read"],
+    );
     // Copy detection needs a photo model.
     let digits = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hash64.int8.onnx");
     let r = imsat(&[
