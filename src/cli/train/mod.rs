@@ -57,7 +57,7 @@ pub struct Args {
     #[arg(long)]
     pub out: PathBuf,
     /// Passes over the data [default: cluster 60, or more on fewer than 10,000 samples so
-    /// that training takes at least 1,200 steps as on MNIST-10k; hash 50, photos 1500].
+    /// that training takes at least 1,200 steps as on MNIST-10k; hash 50, photos 2500].
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Batch size [default: cluster 500, hash 250, photos 256 (at most the items)].
