@@ -47,12 +47,14 @@ pub fn load_images(
         });
     }
     let listed = photo_files(path).map_err(|e| bad_input(e.to_string()))?;
-    let files = listed.photos.clone();
+    // Files of formats not read are named, in either mode: they were never rows.
+    let undecoded = listed.undecoded_skips();
+    let files = listed.photos;
     if files.is_empty() {
-        let others = match listed.undecoded.first() {
-            Some(first) => format!(
+        let others = match undecoded.first() {
+            Some((first, _)) => format!(
                 "; {} in formats not read, e.g. {}",
-                listed.undecoded.len(),
+                undecoded.len(),
                 first.display()
             ),
             None => String::new(),
@@ -65,8 +67,8 @@ pub fn load_images(
     }
     let (rows, cols) = shape;
     let mut pixels = Vec::with_capacity(files.len() * rows * cols);
-    // Files of formats not read are named, in either mode: they were never rows.
-    let (mut used, mut skipped) = (Vec::with_capacity(files.len()), listed.undecoded_skips());
+    let undecoded_count = undecoded.len();
+    let (mut used, mut skipped) = (Vec::with_capacity(files.len()), undecoded);
     for f in files {
         let img = match (decode_image(&f), bad) {
             (Ok(img), _) => img,
@@ -97,7 +99,7 @@ pub fn load_images(
         used.push(f);
     }
     if used.is_empty() {
-        let failed = &skipped[listed.undecoded.len()..];
+        let failed = &skipped[undecoded_count..];
         return Err(bad_input(format!(
             "{}: none of its {} image files could be decoded (first: {}: {})",
             path.display(),

@@ -350,16 +350,24 @@ fn bad_photo_input_is_a_clear_error() {
     std::fs::write(mixed.path().join("b.jpg"), &whole[..whole.len() * 9 / 10]).unwrap();
     let model = photo_model().join("model.int8.onnx");
     let codes = d.path().join("c.u64");
-    let encode_mixed = |out: &Path, flags: &[&str]| {
-        let args = [
-            "encode",
-            "--model",
-            s(&model),
-            "--data",
-            s(mixed.path()),
-            "--out",
-        ];
+    let encode = |dir: &Path, out: &Path, flags: &[&str]| {
+        let args = ["encode", "--model", s(&model), "--data", s(dir), "--out"];
         imsat(&[&args[..], &[s(out)], flags].concat())
+    };
+    let encode_mixed = |out: &Path, flags: &[&str]| encode(mixed.path(), out, flags);
+    // One file encoded and one named as skipped, for `why`.
+    let one_skipped = |r: &Output, why: &str| {
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        let stderr = String::from_utf8_lossy(&r.stderr);
+        assert!(
+            stderr.contains("imsat: skipped") && stderr.contains(why),
+            "{stderr}"
+        );
+        let summary: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+        assert_eq!(
+            (&summary["count"], &summary["skipped"]),
+            (&1.into(), &1.into())
+        );
     };
     let r = encode_mixed(&codes, &[]);
     expect_bad_input(&r, &["b.jpg", "cannot decode", "truncated JPEG"]);
@@ -370,17 +378,7 @@ fn bad_photo_input_is_a_clear_error() {
     expect_bad_input(&r, &["--skip-bad", ".csv or .npz", "c.u64"]);
     let csv = d.path().join("c.csv");
     let r = encode_mixed(&csv, &["--skip-bad"]);
-    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    let stderr = String::from_utf8_lossy(&r.stderr);
-    assert!(
-        stderr.contains("imsat: skipped") && stderr.contains("b.jpg: cannot decode"),
-        "{stderr}"
-    );
-    let summary: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
-    assert_eq!(
-        (&summary["count"], &summary["skipped"]),
-        (&1.into(), &1.into())
-    );
+    one_skipped(&r, "b.jpg: cannot decode");
     let text = std::fs::read_to_string(&csv).unwrap();
     let names: Vec<&str> = text.lines().map(|l| l.split(',').next().unwrap()).collect();
     assert_eq!(names, ["name", "a.jpg"]);
@@ -389,25 +387,11 @@ fn bad_photo_input_is_a_clear_error() {
     let phone = tempfile::tempdir().unwrap();
     std::fs::write(phone.path().join("a.jpg"), &whole).unwrap();
     std::fs::write(phone.path().join("b.HEIC"), b"ftypheic").unwrap();
-    let encode_phone = |out: &Path| {
-        let data = ["encode", "--model", s(&model), "--data", s(phone.path())];
-        imsat(&[&data[..], &["--out", s(out)]].concat())
-    };
-    let r = encode_phone(&codes);
-    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    let stderr = String::from_utf8_lossy(&r.stderr);
-    assert!(
-        stderr.contains("imsat: skipped") && stderr.contains("b.HEIC: heic images are not read"),
-        "{stderr}"
-    );
-    let summary: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
-    assert_eq!(
-        (&summary["count"], &summary["skipped"]),
-        (&1.into(), &1.into())
-    );
+    let r = encode(phone.path(), &codes, &[]);
+    one_skipped(&r, "b.HEIC: heic images are not read");
     assert_eq!(std::fs::read(&codes).unwrap().len(), 8);
     std::fs::remove_file(phone.path().join("a.jpg")).unwrap();
-    let r = encode_phone(&d.path().join("none.u64"));
+    let r = encode(phone.path(), &d.path().join("none.u64"), &[]);
     expect_bad_input(&r, &["no image files", "1 in formats not read", "b.HEIC"]);
     let r = train("hash", phone.path(), &[]);
     expect_bad_input(
