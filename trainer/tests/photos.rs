@@ -55,7 +55,7 @@ fn a_short_photo_run_beats_an_untrained_network() {
     }
     let mut c = TrainConfig::photo_hash(64);
     c.epochs = 600;
-    let view = View::from_metadata(c.view.as_deref().unwrap()).unwrap();
+    let view = c.photo_view().expect("the photo defaults name a view");
     let set_config = PhotoSetConfig {
         items_per_photo: 3,
         edits_per_item: 8,
