@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use imsat_data::idx::{self, Images};
-use imsat_data::photos::{PHOTO_EXTENSIONS, decode_image, photo_files};
+use imsat_data::photos::{decode_image, no_photos_reason, photo_files};
 use imsat_runtime::view::View;
 
 use crate::cli::bad_input;
@@ -47,29 +47,12 @@ pub fn load_images(
         });
     }
     let listed = photo_files(path).map_err(|e| bad_input(e.to_string()))?;
-    // Files of formats not read are named, in either mode: they were never rows.
-    let undecoded = listed.undecoded_skips();
-    let files = listed.photos;
-    if files.is_empty() {
-        let others = match undecoded.first() {
-            Some((first, _)) => format!(
-                "; {} in formats not read, e.g. {}",
-                undecoded.len(),
-                first.display()
-            ),
-            None => String::new(),
-        };
-        return Err(bad_input(format!(
-            "{}: no image files ({}) in this folder or below{others}",
-            path.display(),
-            PHOTO_EXTENSIONS.join(", ")
-        )));
-    }
     let (rows, cols) = shape;
-    let mut pixels = Vec::with_capacity(files.len() * rows * cols);
-    let undecoded_count = undecoded.len();
-    let (mut used, mut skipped) = (Vec::with_capacity(files.len()), undecoded);
-    for f in files {
+    let mut pixels = Vec::with_capacity(listed.photos.len() * rows * cols);
+    let mut used = Vec::with_capacity(listed.photos.len());
+    // Files of formats not read are named, in either mode: they were never rows.
+    let mut skipped = listed.undecoded_skips();
+    for f in listed.photos {
         let img = match (decode_image(&f), bad) {
             (Ok(img), _) => img,
             (Err(why), BadFile::Skip) => {
@@ -98,15 +81,10 @@ pub fn load_images(
         }
         used.push(f);
     }
+    // Nothing listed, or every file skipped: one wording with the other photo commands.
     if used.is_empty() {
-        let failed = &skipped[undecoded_count..];
-        return Err(bad_input(format!(
-            "{}: none of its {} image files could be decoded (first: {}: {})",
-            path.display(),
-            failed.len(),
-            failed[0].0.display(),
-            failed[0].1
-        )));
+        let why = no_photos_reason(&skipped);
+        return Err(bad_input(format!("{}: {why}", path.display())));
     }
     // A view of two looks (a centre view) stacks them: one image of twice the rows (and a
     // colour view its planes).

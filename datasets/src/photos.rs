@@ -136,6 +136,25 @@ pub fn decode_photo(path: &Path) -> Result<RgbImage, String> {
     decode_image(path).map(|img| img.to_rgb8())
 }
 
+/// Why a folder gave no photo, given what was skipped in it: no image file at all, or every
+/// one skipped (the first named). Every command that reads a photo folder says it this way.
+pub fn no_photos_reason(skipped: &[(PathBuf, String)]) -> String {
+    match skipped {
+        [] => format!(
+            "no image files ({}) in this folder or below",
+            PHOTO_EXTENSIONS.join(", ")
+        ),
+        [(p, why), rest @ ..] => format!(
+            "no usable photos ({} skipped; first: {}: {why})",
+            match rest.len() {
+                0 => "1 file".to_string(),
+                n => format!("{} files", n + 1),
+            },
+            p.display()
+        ),
+    }
+}
+
 /// Read every photo under `dir`.
 pub fn read_photo_folder(dir: &Path) -> Result<PhotoFolder, DataError> {
     let files = photo_files(dir)?;
@@ -154,20 +173,9 @@ pub fn read_photo_folder(dir: &Path) -> Result<PhotoFolder, DataError> {
         }
     }
     if out.photos.is_empty() {
-        let what = match out.skipped.first() {
-            Some((p, why)) => format!(
-                "no usable photos ({} files skipped; {}: {why})",
-                out.skipped.len(),
-                p.display()
-            ),
-            None => format!(
-                "no photo files ({}) in this folder or below",
-                PHOTO_EXTENSIONS.join(", ")
-            ),
-        };
         return Err(DataError::Invalid {
             path: dir.to_path_buf(),
-            what,
+            what: no_photos_reason(&out.skipped),
         });
     }
     Ok(out)

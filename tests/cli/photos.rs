@@ -294,7 +294,7 @@ fn bad_photo_input_is_a_clear_error() {
     // A folder with no photos.
     let empty = tempfile::tempdir().unwrap();
     let r = train("hash", empty.path(), &[]);
-    expect_bad_input(&r, &["no photo files", s(empty.path())]);
+    expect_bad_input(&r, &["no image files", s(empty.path())]);
     // Only an unreadable photo: named.
     let junk = tempfile::tempdir().unwrap();
     std::fs::write(junk.path().join("broken.jpg"), b"not a jpeg").unwrap();
@@ -391,13 +391,21 @@ fn bad_photo_input_is_a_clear_error() {
     one_skipped(&r, "b.HEIC: heic images are not read");
     assert_eq!(std::fs::read(&codes).unwrap().len(), 8);
     std::fs::remove_file(phone.path().join("a.jpg")).unwrap();
-    let r = encode(phone.path(), &d.path().join("none.u64"), &[]);
-    expect_bad_input(&r, &["no image files", "1 in formats not read", "b.HEIC"]);
-    let r = train("hash", phone.path(), &[]);
-    expect_bad_input(
-        &r,
-        &["no usable photos", "b.HEIC", "heic images are not read"],
-    );
+    // A folder with nothing usable is reported in one wording by every command.
+    let none = d.path().join("none.csv");
+    let only_heic = [
+        "no usable photos (1 file skipped",
+        "b.HEIC",
+        "heic images are not read",
+    ];
+    expect_bad_input(&encode(phone.path(), &none, &[]), &only_heic);
+    expect_bad_input(&train("hash", phone.path(), &[]), &only_heic);
+    let only_broken = [
+        "no usable photos (1 file skipped",
+        "broken.jpg",
+        "cannot decode",
+    ];
+    expect_bad_input(&encode(junk.path(), &none, &["--skip-bad"]), &only_broken);
     // Copy detection needs a photo model.
     let digits = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hash64.int8.onnx");
     let r = imsat(&[
