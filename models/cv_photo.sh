@@ -5,7 +5,8 @@
 # with the flags given, and `imsat eval --task copy-detection` scores its int8 model on the
 # held-out photos (pHash and dHash in the same run; false positives counted between photos of
 # different groups, as the benchmark counts them; the model by its codes and by its soft
-# distance, dedup's soft check). One JSON line per fold, then the mean.
+# distance, dedup's soft check). One JSON line per fold, then the mean, then the same
+# held-out photos scored with Pillow's edits (models/pil_protocol.py).
 #
 #   models/cv_photo.sh                       # the training defaults, 4 folds, seed 0
 #   FOLDS=5 SEED=1 models/cv_photo.sh --conv 16,3,2,4
@@ -95,3 +96,13 @@ keys = [k for k in rows[0] if k not in ("fold", "photos")]
 mean = {k: round(sum(r[k] for r in rows if r[k] is not None) / len(rows), 4) for k in keys}
 print(json.dumps({"mean_over_folds": len(rows), **mean}))
 PY
+
+# The same held-out photos edited by Pillow instead of the trainer's edit code, hashed through
+# `imsat encode` as the benchmark hands codes over (models/pil_protocol.py): how much the
+# estimate depends on how the edits are drawn. Needs pillow and imagehash.
+if python3 -c 'import PIL, imagehash' 2>/dev/null; then
+  python3 models/pil_protocol.py "$WORK" "$IMSAT" > "$WORK/pil.jsonl"
+  tail -n 1 "$WORK/pil.jsonl" | sed 's/^/pillow edits: /'
+else
+  echo "pillow edits: not run (python3 lacks pillow or imagehash)" >&2
+fi

@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""The copy-detection protocol redone outside Rust: Pillow makes the edited copies, the
+shipped command `imsat encode` hashes them (as the hidden benchmark hands codes over), and
+this script scores them, beside imagehash's pHash on the same files.
+
+`imsat eval --task copy-detection` makes its copies with the trainer's own edit code, so it
+cannot show how much of a fold estimate depends on how those edits are drawn. Here every edit
+is Pillow's (resampling, rotation, JPEG encoder, blur, a caption box with a logo and a word in
+Pillow's font), and the scoring is the benchmark's as its README states it: each copy is a
+query for its own original among all originals and the copies of the other originals;
+negatives are pairs of images of different photo groups; TPR at the largest Hamming threshold
+whose FPR is at most 1e-3 (1e-4).
+
+    python3 models/pil_protocol.py WORK [IMSAT]     # WORK: a finished models/cv_photo.sh run
+
+Prints one JSON line per fold and the mean. Needs numpy, pillow and imagehash.
+"""
+import csv, io, json, math, os, random, subprocess, sys
+
+import imagehash
+import numpy as np
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont
+
+CAPTION_Y = [float(v) for v in os.environ.get("CAPTION_Y", "0.75,1").split(",")]
+MANIFEST = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "photos", "manifest.csv")
+
+
+def jpeg(img, q):
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=q)
+    buf.seek(0)
+    out = Image.open(buf)
+    out.load()
+    return out
+
+
+def rescale(img, f):
+    w, h = img.size
+    small = img.resize((max(1, round(w * f)), max(1, round(h * f))), Image.BICUBIC)
+    return small.resize((w, h), Image.BICUBIC)
+
+
+def crop(img, area, at):
+    w, h = img.size
+    s = math.sqrt(area)
+    cw, ch = round(w * s), round(h * s)
+    x, y = round((w - cw) * at[0]), round((h - ch) * at[1])
+    return img.crop((x, y, x + cw, y + ch))
+
+
+def rotate(img, degrees):
+    """Rotate and crop away the black corners: the largest upright rectangle inside."""
+    w, h = img.size
+    a = math.radians(abs(degrees))
+    # Largest axis-aligned rectangle within a w x h rectangle turned by a (w >= h form).
+    long, short = max(w, h), min(w, h)
+    sin, cos = math.sin(a), math.cos(a)
+    if short <= 2 * sin * cos * long or abs(sin - cos) < 1e-10:
+        x = 0.5 * short
+        wr, hr = (x / sin, x / cos) if w >= h else (x / cos, x / sin)
+    else:
+        cos2 = cos * cos - sin * sin
+        wr, hr = (w * cos - h * sin) / cos2, (h * cos - w * sin) / cos2
+    turned = img.rotate(degrees, resample=Image.BICUBIC, expand=False)
+    x0, y0 = (w - wr) / 2, (h - hr) / 2
+    return turned.crop((math.ceil(x0), math.ceil(y0), math.floor(x0 + wr), math.floor(y0 + hr)))
+
+
+def caption(img, area, at, rng):
+    """A box over `area` of the picture, 4 times wider than tall: a round logo and a word in
+    Pillow's own font (whose thin letters leave the box mostly plain)."""
+    img = img.convert("RGB")
+    w, h = img.size
+    bh = max(8, round(math.sqrt(w * h * area / 4)))
+    bw = min(w, round(w * h * area / bh))
+    x0, y0 = round((w - bw) * at[0]), round((h - bh) * at[1])
+    d = ImageDraw.Draw(img)
+    dark = rng.random() < 0.5
+    bg, fg = ((20, 20, 24), (240, 240, 235)) if dark else ((245, 245, 240), (15, 15, 20))
+    d.rectangle((x0, y0, x0 + bw - 1, y0 + bh - 1), fill=bg)
+    m = max(1, bh // 6)
+    logo = tuple(rng.randrange(256) for _ in range(3))
+    d.ellipse((x0 + m, y0 + m, x0 + bh - m, y0 + bh - m), fill=logo)
+    word = rng.choice(["SAMPLE", "Holiday 2024", "@photos", "COPYRIGHT", "news24"])
+    font = ImageFont.load_default(size=max(8, bh * 6 // 10))
+    d.text((x0 + bh + m, y0 + bh // 2), word, fill=fg, font=font, anchor="lm")
+    return img
+
+
+def moderate_and_strong(rng):
+    m, s = "moderate", "strong"
+    return [
+        ("jpeg_q30", m, lambda i: jpeg(i, 30)),
+        ("jpeg_q50", m, lambda i: jpeg(i, 50)),
+        ("rescale_50", m, lambda i: rescale(i, 0.5)),
+        ("rescale_25", m, lambda i: rescale(i, 0.25)),
+        ("crop_80", m, lambda i: crop(i, 0.8, (0.5, 0.5))),
+        ("crop_90", m, lambda i: crop(i, 0.9, (0.5, 0.5))),
+        ("rotate_+3", m, lambda i: rotate(i, 3)),
+        ("rotate_-3", m, lambda i: rotate(i, -3)),
+        ("brightness_1.2", m, lambda i: ImageEnhance.Brightness(i).enhance(1.2)),
+        ("brightness_0.8", m, lambda i: ImageEnhance.Brightness(i).enhance(0.8)),
+        ("contrast_0.7", m, lambda i: ImageEnhance.Contrast(i).enhance(0.7)),
+        ("gray", m, lambda i: i.convert("L")),
+        ("blur_1", m, lambda i: i.filter(ImageFilter.GaussianBlur(1))),
+        ("caption_5", m, lambda i: caption(i, 0.05, (rng.random(), rng.uniform(*CAPTION_Y)), rng)),
+        ("crop_60_random", s, lambda i: crop(i, 0.6, (rng.random(), rng.random()))),
+        ("rotate_+10", s, lambda i: rotate(i, 10)),
+        ("rotate_-10", s, lambda i: rotate(i, -10)),
+        ("crop_70+rotate_5+jpeg_50", s,
+         lambda i: jpeg(rotate(crop(i, 0.7, (rng.random(), rng.random())), 5), 50)),
+        ("rescale_33+caption_8+contrast_1.3", s,
+         lambda i: ImageEnhance.Contrast(
+             caption(rescale(i, 0.33), 0.08, (rng.random(), rng.random()), rng)).enhance(1.3)),
+    ]
+
+
+def encode(imsat, model, folder, out):
+    subprocess.run([imsat, "--quiet", "encode", "--model", model, "--data", folder, "--out", out],
+                   check=True, capture_output=True)
+    rows = [l.split(",") for l in open(out).read().splitlines()[1:]]
+    return {os.path.basename(n): np.unpackbits(np.frombuffer(bytes.fromhex(h), np.uint8))
+            for n, h in rows}
+
+
+def score(codes, meta, groups, n_bits):
+    """meta: copy name -> (original name, edit, strength); codes: name -> bit array (originals
+    and copies); groups: original name -> photo group. Returns per strength the TPR at FPR
+    1e-3 and 1e-4, their thresholds, the negative pairs, and the TPR per edit at FPR 1e-3."""
+    originals = sorted({o for o, _, _ in meta.values()})
+    out = {}
+    for strength in ("moderate", "strong"):
+        copies = sorted(c for c, (_, _, s) in meta.items() if s == strength)
+        q = np.array([codes[c] for c in copies], dtype=np.int32)
+        db_names = originals + copies
+        db = np.array([codes[n] for n in db_names], dtype=np.int32)
+        dist = (q[:, None, :] != db[None, :, :]).sum(-1)
+        src = [meta[c][0] for c in copies]
+        db_src = originals + src
+        qg = np.array([groups[s] for s in src])
+        dg = np.array([groups[s] for s in db_src])
+        negative = qg[:, None] != dg[None, :]
+        pos = np.array([dist[i, db_names.index(src[i])] for i in range(len(copies))])
+        hist = np.bincount(dist[negative], minlength=n_bits + 1).cumsum() / negative.sum()
+        res = {"negatives": int(negative.sum())}
+        for target, key in ((1e-3, "1e-3"), (1e-4, "1e-4")):
+            ok = np.nonzero(hist <= target)[0]
+            t = int(ok.max()) if len(ok) else -1
+            res[f"threshold_{key}"] = t
+            res[f"tpr_{key}"] = round(float((pos <= t).mean()), 4)
+            if key == "1e-3":
+                edits = sorted({meta[c][1] for c in copies})
+                res["per_edit"] = {e: round(float((pos[[meta[c][1] == e for c in copies]] <= t).mean()), 3)
+                                   for e in edits}
+        out[strength] = res
+    return out
+
+
+def main():
+    work = sys.argv[1]
+    imsat = sys.argv[2] if len(sys.argv) > 2 else "target/release/imsat"
+    folds = sorted(d for d in os.listdir(work)
+                   if d.startswith("fold") and os.path.isdir(os.path.join(work, d)))
+    groups = {os.path.basename(r["name"]): r["group"] for r in csv.DictReader(open(MANIFEST))}
+    means = {}
+    for fold in folds:
+        d = os.path.join(work, fold)
+        rng = random.Random(int(os.environ.get("EDIT_SEED", "0")))
+        copies_dir = os.path.join(d, "pil_copies")
+        os.makedirs(copies_dir, exist_ok=True)
+        meta = {}
+        for name in sorted(os.listdir(os.path.join(d, "valid"))):
+            img = Image.open(os.path.join(d, "valid", name))
+            img.load()
+            for edit, strength, make in moderate_and_strong(rng):
+                c = f"{name[:-4]}__{edit}.jpg"
+                make(img).save(os.path.join(copies_dir, c), quality=90)
+                meta[c] = (name, edit, strength)
+        model = os.path.join(d, "run", "model.int8.onnx")
+        codes = encode(imsat, model, os.path.join(d, "valid"), os.path.join(d, "pil_orig.csv"))
+        codes.update(encode(imsat, model, copies_dir, os.path.join(d, "pil_copies.csv")))
+        phash = {}
+        for n in codes:
+            p = os.path.join(copies_dir if n in meta else os.path.join(d, "valid"), n)
+            phash[n] = imagehash.phash(Image.open(p)).hash.flatten().astype(np.uint8)
+        row = {"fold": fold, "photos": len(os.listdir(os.path.join(d, "valid")))}
+        for name, c in (("learned", codes), ("phash", phash)):
+            s = score(c, meta, groups, 64)
+            row[name] = s
+            for g in ("moderate", "strong"):
+                means.setdefault((name, g), []).append(s[g]["tpr_1e-3"])
+            means.setdefault((name, "caption_5"), []).append(s["moderate"]["per_edit"]["caption_5"])
+        print(json.dumps(row), flush=True)
+    print(json.dumps({"mean_over_folds": len(folds),
+                      **{f"{n}_{g}": round(float(np.mean(v)), 4) for (n, g), v in means.items()}}))
+
+
+if __name__ == "__main__":
+    main()
