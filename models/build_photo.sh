@@ -94,7 +94,7 @@ if conv:
                     f"a grayscale copy can move those {split['bits']} bits alone")
 else:
     network = "linear encoder"
-view, _, centre = report['view'].partition('+centre')
+view, *parts = report['view'].split('+')
 side = view.split('-')[2].replace('x', '*')
 colour = view.split('-')[0] == 'ycc'
 if colour:
@@ -104,9 +104,12 @@ stretch = {'norm': 'contrast stretched to mean 128 and standard deviation 48',
            'raw': 'no contrast stretch'}[view.split('-')[3]]
 if colour:
     stretch += ", the chroma planes centred on 128 and scaled by the same gain (at most 4)"
-if centre:
-    stretch += (f"; and the same of the centred part keeping {centre}% of the area: the model runs on both "
-                "(two rows per photo) and the logits are averaged")
+looks = {'centre': 'the centred part keeping {}% of the area', 'top': 'the top {}% of the rows',
+         'bottom': 'the bottom {}% of the rows'}
+described = [looks[p.rstrip('0123456789')].format(p.lstrip('abcdefghijklmnopqrstuvwxyz')) for p in parts]
+if described:
+    stretch += (f"; and the same of {' and of '.join(described)}: the model runs on each "
+                f"({1 + len(parts)} rows per photo) and the logits are averaged")
 lines = ["# Model card: photo64", "",
  "| | |", "|---|---|",
  f"| What | IMSAT copy-detection hash, 64 bits, {network} on the view below |",

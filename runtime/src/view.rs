@@ -13,10 +13,12 @@
 //! contrast edits barely move the view; a colour view ([`Colour::Ycc`]) adds the two chroma
 //! planes, resized the same way and scaled by the luma's gain.
 //!
-//! A view may add a second look at the same photo, its centre ([`View::centre`]): the model
-//! runs on both and the code is the sign of the mean of the two logits. Averaging over a
-//! slightly cropped copy smooths the code where a crop, a small rotation or a box near the
-//! border would flip a bit (measured on held-out photos: `models/photo64.md`).
+//! A view may add looks at parts of the same photo: its centre ([`View::centre`]), its top
+//! and its bottom ([`View::top`], [`View::bottom`]). The model runs on each and the code is
+//! the sign of the mean of their logits. Averaging over slightly cropped copies smooths the
+//! code where a crop, a small rotation or a box near the border would flip a bit, and a part
+//! without the bottom rows does not see a caption there (measured on held-out photos:
+//! `models/photo64.md`).
 
 use alloc::format;
 use alloc::string::String;
@@ -42,9 +44,14 @@ pub struct View {
     pub rows: usize,
     pub cols: usize,
     pub contrast: Contrast,
-    /// A second view of the centred part of the photo keeping this percentage of its area
-    /// (metadata suffix `+centre85`), after the whole photo's; `None`: one view.
+    /// A view of the centred part of the photo keeping this percentage of its area
+    /// (metadata suffix `+centre85`), after the whole photo's; `None`: none.
     pub centre: Option<u8>,
+    /// A view of the photo's top part keeping this percentage of its rows (`+top80`), after
+    /// those: a caption, ticker or watermark at the bottom of a photo is not in it.
+    pub top: Option<u8>,
+    /// A view of the bottom part keeping this percentage of the rows (`+bottom80`), last.
+    pub bottom: Option<u8>,
 }
 
 /// Which planes a view holds (the first word of the metadata text).
@@ -138,42 +145,67 @@ pub enum ViewError {
         channels: usize,
     },
     #[error(
-        "`{METADATA_KEY}` is {text:?}, not like gray-area-32x32-norm, gray-area-16x16-robust+centre85 or ycc-area-16x16-robust"
+        "`{METADATA_KEY}` is {text:?}, not like gray-area-32x32-norm, ycc-area-16x16-robust or ycc-area-16x16-robust+centre85+top80"
     )]
     Metadata { text: String },
 }
 
 impl View {
     /// The metadata text, e.g. `gray-area-32x32-norm` (`gray-` or `ycc-`; `-raw`, `-norm` or
-    /// `-robust`), with `+centre85` for a second, centre view.
+    /// `-robust`), with `+centre85`, `+top80` and `+bottom80` for the views of parts, in
+    /// that order.
     pub fn to_metadata(&self) -> String {
-        let centre = match self.centre {
-            Some(p) => format!("+centre{p}"),
-            None => String::new(),
-        };
-        format!(
-            "{}-area-{}x{}-{}{centre}",
+        let mut text = format!(
+            "{}-area-{}x{}-{}",
             self.colour.as_str(),
             self.rows,
             self.cols,
             self.contrast.as_str()
-        )
+        );
+        for (name, percent) in self.parts() {
+            text.push_str(&format!("+{name}{percent}"));
+        }
+        text
+    }
+
+    /// The views of parts as (metadata name, percentage), in view order.
+    fn parts(&self) -> impl Iterator<Item = (&'static str, u8)> {
+        [
+            ("centre", self.centre),
+            ("top", self.top),
+            ("bottom", self.bottom),
+        ]
+        .into_iter()
+        .filter_map(|(name, p)| p.map(|p| (name, p)))
     }
 
     /// Parse [`View::to_metadata`]'s text.
     pub fn from_metadata(text: &str) -> Result<View, ViewError> {
         let bad = || ViewError::Metadata { text: text.into() };
-        let (text, centre) = match text.split_once('+') {
-            None => (text, None),
-            Some((base, extra)) => {
-                let percent = extra
-                    .strip_prefix("centre")
-                    .and_then(|p| p.parse::<u8>().ok())
-                    .filter(|p| (1..=99).contains(p))
-                    .ok_or_else(bad)?;
-                (base, Some(percent))
+        let mut tokens = text.split('+');
+        let text = tokens.next().unwrap_or_default();
+        let (mut centre, mut top, mut bottom) = (None, None, None);
+        // Each part once, in the order `to_metadata` writes them.
+        let mut rank = 0;
+        for token in tokens {
+            let split = token.find(|c: char| c.is_ascii_digit()).ok_or_else(bad)?;
+            let (name, digits) = token.split_at(split);
+            let percent = digits
+                .parse::<u8>()
+                .ok()
+                .filter(|p| (1..=99).contains(p))
+                .ok_or_else(bad)?;
+            let (slot, at) = match name {
+                "centre" => (&mut centre, 1),
+                "top" => (&mut top, 2),
+                "bottom" => (&mut bottom, 3),
+                _ => return Err(bad()),
+            };
+            if at <= rank {
+                return Err(bad());
             }
-        };
+            (*slot, rank) = (Some(percent), at);
+        }
         let (colour, rest) = text.split_once("-area-").ok_or_else(bad)?;
         let colour = Colour::from_name(colour).ok_or_else(bad)?;
         let (size, mode) = rest.rsplit_once('-').ok_or_else(bad)?;
@@ -187,6 +219,8 @@ impl View {
             cols,
             contrast,
             centre,
+            top,
+            bottom,
         })
     }
 
@@ -201,9 +235,19 @@ impl View {
         [self.colour.planes() * self.rows, self.cols]
     }
 
-    /// Views per photo: 2 with a centre view, else 1.
+    /// Views per photo: the whole photo's and one per part.
     pub fn views(&self) -> usize {
-        1 + self.centre.is_some() as usize
+        1 + self.parts().count()
+    }
+
+    /// This rule with the whole photo's view only (what training items are made with).
+    pub fn whole_only(self) -> View {
+        View {
+            centre: None,
+            top: None,
+            bottom: None,
+            ..self
+        }
     }
 
     /// The views of an interleaved `width x height` image with `channels` bytes per pixel
@@ -237,6 +281,11 @@ impl View {
         }
         let mut rects = vec![(0, 0, width, height)];
         rects.extend(self.centre.map(|p| centre_rect(width, height, p)));
+        rects.extend(self.top.map(|p| (0, 0, width, kept(height, p))));
+        rects.extend(
+            self.bottom
+                .map(|p| (0, height - kept(height, p), width, kept(height, p))),
+        );
         Ok(self
             .resized_planes(pixels, width, channels, &rects)
             .into_iter()
@@ -357,6 +406,11 @@ fn resized<const N: usize>(
                 .collect()
         })
         .collect()
+}
+
+/// `percent` of `d` pixels, rounded, at least one.
+fn kept(d: usize, percent: u8) -> usize {
+    ((d * percent as usize + 50) / 100).clamp(1, d)
 }
 
 /// The centred rectangle `(x, y, width, height)` keeping `percent` of a `width x height`
@@ -521,6 +575,8 @@ mod tests {
                 cols: 32,
                 contrast: Contrast::Norm,
                 centre: None,
+                top: None,
+                bottom: None,
             },
             View {
                 colour: Colour::Gray,
@@ -528,6 +584,8 @@ mod tests {
                 cols: 24,
                 contrast: Contrast::Raw,
                 centre: None,
+                top: None,
+                bottom: None,
             },
             View {
                 colour: Colour::Gray,
@@ -535,6 +593,8 @@ mod tests {
                 cols: 16,
                 contrast: Contrast::Robust,
                 centre: None,
+                top: None,
+                bottom: None,
             },
             View {
                 colour: Colour::Gray,
@@ -542,6 +602,8 @@ mod tests {
                 cols: 16,
                 contrast: Contrast::Robust,
                 centre: Some(85),
+                top: None,
+                bottom: None,
             },
             View {
                 colour: Colour::Ycc,
@@ -549,10 +611,39 @@ mod tests {
                 cols: 16,
                 contrast: Contrast::Robust,
                 centre: Some(85),
+                top: None,
+                bottom: None,
+            },
+            View {
+                colour: Colour::Ycc,
+                rows: 16,
+                cols: 16,
+                contrast: Contrast::Robust,
+                centre: Some(85),
+                top: Some(80),
+                bottom: Some(70),
+            },
+            View {
+                colour: Colour::Gray,
+                rows: 16,
+                cols: 16,
+                contrast: Contrast::Norm,
+                centre: None,
+                top: Some(80),
+                bottom: None,
             },
         ] {
             assert_eq!(View::from_metadata(&v.to_metadata()), Ok(v));
         }
+        assert_eq!(
+            View::from_metadata("ycc-area-16x16-robust+centre85+top80").map(|v| (
+                v.centre,
+                v.top,
+                v.bottom,
+                v.views()
+            )),
+            Ok((Some(85), Some(80), None, 3))
+        );
         for junk in [
             "",
             "gray-area-32x32",
@@ -563,6 +654,12 @@ mod tests {
             "gray-area-16x16-robust+centre0",
             "gray-area-16x16-robust+centre100",
             "gray-area-16x16-robust+middle85",
+            "gray-area-16x16-robust+top0",
+            "gray-area-16x16-robust+top100",
+            "gray-area-16x16-robust+top80+centre85",
+            "gray-area-16x16-robust+top80+top70",
+            "gray-area-16x16-robust+top80+",
+            "gray-area-16x16-robust+top",
         ] {
             assert!(View::from_metadata(junk).is_err(), "{junk}");
         }
@@ -580,10 +677,14 @@ mod tests {
             cols: 4,
             contrast: Contrast::Robust,
             centre: None,
+            top: None,
+            bottom: None,
         };
         let two = View {
             colour: Colour::Gray,
             centre: Some(64),
+            top: None,
+            bottom: None,
             ..one
         };
         assert_eq!((one.views(), two.views()), (1, 2));
@@ -614,6 +715,48 @@ mod tests {
         assert_eq!(mean_over_views(&logits, 1, 3), logits);
     }
 
+    /// The top and bottom views are the one-view rule on the top and bottom rows, after the
+    /// whole photo's and the centre's.
+    #[test]
+    fn top_and_bottom_views_are_the_views_of_those_rows() {
+        let (w, h) = (30, 20);
+        let img: Vec<u8> = (0..w * h * 3).map(|i| (i * 37 % 251) as u8).collect();
+        let one = View {
+            colour: Colour::Ycc,
+            rows: 4,
+            cols: 4,
+            contrast: Contrast::Robust,
+            centre: None,
+            top: None,
+            bottom: None,
+        };
+        let four = View {
+            centre: Some(64),
+            top: Some(80),
+            bottom: Some(75),
+            ..one
+        };
+        assert_eq!(four.views(), 4);
+        assert_eq!(four.whole_only(), one);
+        let rows = |from: usize, count: usize| img[from * w * 3..(from + count) * w * 3].to_vec();
+        let views = four.apply(&img, w, h, 3).unwrap();
+        let d = one.dim();
+        assert_eq!(views.len(), 4 * d);
+        assert_eq!(views[..d], one.apply(&img, w, h, 3).unwrap()[..]);
+        // 80% of 20 rows from the top: 16; 75% from the bottom: 15, from row 5.
+        assert_eq!(
+            views[2 * d..3 * d],
+            one.apply(&rows(0, 16), w, 16, 3).unwrap()[..]
+        );
+        assert_eq!(
+            views[3 * d..],
+            one.apply(&rows(5, 15), w, 15, 3).unwrap()[..]
+        );
+        assert_ne!(views[2 * d..3 * d], views[3 * d..]);
+        // At least one row is kept of a one-row photo.
+        assert_eq!(kept(1, 1), 1);
+    }
+
     #[test]
     fn area_resize_averages_blocks_exactly() {
         // 4x4 -> 2x2: each output is the mean of a 2x2 block.
@@ -633,6 +776,8 @@ mod tests {
             cols: 4,
             contrast: Contrast::Norm,
             centre: None,
+            top: None,
+            bottom: None,
         };
         let img: Vec<u8> = (0..64).map(|v| (v * 3 % 200) as u8 + 20).collect();
         let a = view.apply(&img, 8, 8, 1).unwrap();
@@ -664,6 +809,8 @@ mod tests {
                 cols: w,
                 contrast,
                 centre: None,
+                top: None,
+                bottom: None,
             };
             let (a, b) = (
                 view.apply(&img, w, h, 1).unwrap(),
@@ -687,6 +834,8 @@ mod tests {
             cols: 4,
             contrast: Contrast::Robust,
             centre: None,
+            top: None,
+            bottom: None,
         };
         assert!(
             flat.apply(&[90; 64], 8, 8, 1)
@@ -708,6 +857,8 @@ mod tests {
             cols: 4,
             contrast: Contrast::Robust,
             centre: Some(85),
+            top: None,
+            bottom: None,
         };
         let colour_view = View {
             colour: Colour::Ycc,
@@ -797,6 +948,8 @@ mod tests {
                 cols: side + 1,
                 contrast: Contrast::Raw,
                 centre: None,
+                top: None,
+                bottom: None,
             };
             let rgb: Vec<u8> = (0..w * h * 3).map(|i| (i * 7919 % 251) as u8).collect();
             // Both parts in one sweep, as `apply` takes them.
@@ -829,6 +982,8 @@ mod tests {
             cols: 1,
             contrast: Contrast::Raw,
             centre: None,
+            top: None,
+            bottom: None,
         };
         assert_eq!(view.apply(&[255, 0, 0], 1, 1, 3).unwrap(), [77]);
         assert_eq!(view.apply(&[0, 255, 0, 9], 1, 1, 4).unwrap(), [149]);

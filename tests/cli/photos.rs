@@ -333,14 +333,19 @@ fn bad_photo_input_is_a_clear_error() {
     expect_bad_input(&r, &["--colour-split", "12 colour kernels of 12"]);
     let r = train("hash", photo_dir(), &["--colour-split", "4"]);
     expect_bad_input(&r, &["--colour-split", "kernels,bits"]);
-    for flag in ["--view-colour", "--colour-split"] {
-        let value = if flag == "--view-colour" {
-            "ycc"
-        } else {
-            "4,12"
-        };
+    for (flag, value) in [
+        ("--view-colour", "ycc"),
+        ("--colour-split", "4,12"),
+        ("--view-top", "80"),
+        ("--view-bottom", "80"),
+    ] {
         let r = train("hash", &mnist_images(), &[flag, value]);
         expect_bad_input(&r, &[flag, "photo folders"]);
+    }
+    // The views of parts take a percentage (0 for none).
+    for flag in ["--view-centre", "--view-top", "--view-bottom"] {
+        let r = train("hash", photo_dir(), &[flag, "100"]);
+        expect_bad_input(&r, &[flag, "from 1 to 99"]);
     }
     // Encoding a folder where one photo is cut short names that file (the lenient JPEG
     // decoder alone would hash it with its missing half gray).

@@ -80,8 +80,9 @@ pub fn photo_logits(model: &Encoder, view: &View, photos: &[&RgbImage]) -> Vec<f
 
 /// Build the set from decoded photos, seeded; `progress` advances once per item. The result
 /// does not depend on the number of threads (each item has its own seeded generator). Items
-/// are single views (a model row): a centre view ([`View::centre`]) is for encoding, where
-/// the logits of both views are averaged, and the random crops of training already cover it.
+/// are single views (a model row): the views of parts ([`View::centre`], [`View::top`]) are
+/// for encoding, where the logits of all views are averaged, and the random crops of training
+/// already cover them.
 pub fn build_photo_set(
     photos: &[RgbImage],
     view: View,
@@ -89,10 +90,7 @@ pub fn build_photo_set(
     seed: u64,
     progress: &ProgressBar,
 ) -> PhotoSet {
-    let view = View {
-        centre: None,
-        ..view
-    };
+    let view = view.whole_only();
     let per_photo = config.items_per_photo.max(1);
     let n = photos.len() * per_photo;
     let d = view.dim();

@@ -14,7 +14,7 @@ use super::Args;
 use crate::cli::common::bad_input;
 
 /// The flags a `config.json` sets, so `--config` refuses them.
-pub(super) const TUNABLES: [&str; 28] = [
+pub(super) const TUNABLES: [&str; 30] = [
     "task",
     "classes",
     "bits",
@@ -40,6 +40,8 @@ pub(super) const TUNABLES: [&str; 28] = [
     "view_colour",
     "view_contrast",
     "view_centre",
+    "view_top",
+    "view_bottom",
     "items_per_photo",
     "item_area",
     "edits_per_item",
@@ -203,16 +205,33 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
                 .ok_or_else(|| bad_input(format!("--view-colour {name}: gray or ycc")))?,
             None => default.map_or(Colour::Gray, |v| v.colour),
         };
-        let centre = match args.view_centre {
-            Some(0) => None,
-            Some(p @ 1..=99) => Some(p),
-            Some(p) => {
-                return Err(bad_input(format!(
-                    "--view-centre {p}: a percentage of the area from 1 to 99, or 0 for one view"
-                )));
-            }
-            None => default.and_then(|v| v.centre),
+        // A view of a part: a percentage from 1 to 99, 0 for none, or the default's.
+        let part = |flag: &str, given: Option<u8>, of: &str, default: Option<u8>| match given {
+            Some(0) => Ok(None),
+            Some(p @ 1..=99) => Ok(Some(p)),
+            Some(p) => Err(bad_input(format!(
+                "{flag} {p}: a percentage of the {of} from 1 to 99, or 0 for no such view"
+            ))),
+            None => Ok(default),
         };
+        let centre = part(
+            "--view-centre",
+            args.view_centre,
+            "area",
+            default.and_then(|v| v.centre),
+        )?;
+        let top = part(
+            "--view-top",
+            args.view_top,
+            "rows",
+            default.and_then(|v| v.top),
+        )?;
+        let bottom = part(
+            "--view-bottom",
+            args.view_bottom,
+            "rows",
+            default.and_then(|v| v.bottom),
+        )?;
         c.view = Some(
             View {
                 colour,
@@ -220,6 +239,8 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
                 cols: args.view_size,
                 contrast,
                 centre,
+                top,
+                bottom,
             }
             .to_metadata(),
         );
@@ -229,6 +250,8 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
         ("--colour-split", args.colour_split.is_some()),
         ("--view-contrast", args.view_contrast.is_some()),
         ("--view-centre", args.view_centre.is_some()),
+        ("--view-top", args.view_top.is_some()),
+        ("--view-bottom", args.view_bottom.is_some()),
     ]
     .into_iter()
     .find_map(|(flag, given)| given.then_some(flag))

@@ -141,6 +141,14 @@ pub struct Args {
     /// logits are averaged with the whole photo's (0: one view) [default: 85].
     #[arg(long)]
     pub view_centre: Option<u8>,
+    /// Photos: a view of the photo's top part keeping this percentage of its rows, so that a
+    /// caption or watermark at the bottom is out of one view (0: none) [default: 80].
+    #[arg(long)]
+    pub view_top: Option<u8>,
+    /// Photos: a view of the photo's bottom part keeping this percentage of its rows (0:
+    /// none) [default: none].
+    #[arg(long)]
+    pub view_bottom: Option<u8>,
     /// Photos: training items cut from each photo (the full frame, then random crops).
     #[arg(long, default_value_t = PhotoSetConfig::default().items_per_photo)]
     pub items_per_photo: usize,
