@@ -150,6 +150,14 @@ lines += ["", f"By soft distance (the per-bit confidences of the same int8 model
           f"TPR at FPR 1e-3 moderate / strong: **{mean([s['moderate']['tpr_at_fpr_1e-3'] for s in soft]):.3f} / "
           f"{mean([s['strong']['tpr_at_fpr_1e-3'] for s in soft]):.3f}** (per fold {per_fold}); at FPR 1e-4 "
           f"{mean([s['moderate']['tpr_at_fpr_1e-4'] for s in soft]):.3f} / {mean([s['strong']['tpr_at_fpr_1e-4'] for s in soft]):.3f}."]
+pil_path = os.path.join(cv, "pil.jsonl")
+if os.path.exists(pil_path):
+    pil = json.loads(open(pil_path).read().splitlines()[-1])
+    lines += ["", "The same held-out photos edited by Pillow instead (`models/pil_protocol.py`: Pillow's resampling, "
+              "rotation, JPEG encoder and blur, a caption in Pillow's font), hashed through `imsat encode`, TPR at FPR 1e-3 "
+              f"moderate / strong: photo64 int8 **{pil['learned_moderate']:.3f} / {pil['learned_strong']:.3f}** (caption box "
+              f"{pil['learned_caption_5']:.3f}), imagehash's pHash {pil['phash_moderate']:.3f} / {pil['phash_strong']:.3f} "
+              f"(caption box {pil['phash_caption_5']:.3f})."]
 lines += ["", "Mean over folds of TPR at FPR 1e-4 and mAP of the original:", "",
           "| hash | moderate TPR@1e-4 | moderate mAP | strong TPR@1e-4 | strong mAP |", "|---|---|---|---|---|"]
 for i, n in enumerate(["photo64 int8", "pHash", "dHash"]):

@@ -13,7 +13,12 @@ whose FPR is at most 1e-3 (1e-4).
 
     python3 models/pil_protocol.py WORK [IMSAT]     # WORK: a finished models/cv_photo.sh run
 
-Prints one JSON line per fold and the mean. Needs numpy, pillow and imagehash.
+    CAPTION_Y=0,0.25 EDIT_SEED=1 python3 models/pil_protocol.py WORK   # boxes at the top
+
+The caption box goes in the bottom quarter (CAPTION_Y, the range of its position in the
+vertical slack, default 0.75,1), at a random horizontal position; EDIT_SEED (default 0) draws
+the random positions. Prints one JSON line per fold and the mean. Needs numpy, pillow and
+imagehash.
 """
 import csv, io, json, math, os, random, subprocess, sys
 

@@ -446,9 +446,10 @@ fn bad_photo_input_is_a_clear_error() {
     }
 }
 
-/// The shipped photo64: its int8 bits equal its f32 bits on >= 99.5% of the bits of 12 real
-/// photos and their 20 protocol copies each (the target the README and the card state), and
-/// the dedup radius and soft check it carries are the ones its card gives.
+/// The shipped photo64: its int8 bits equal its f32 bits on >= 99.5% of the bits of the 182
+/// bundled photos and their 20 protocol copies each (the target the README and the card state;
+/// the first 12 photos alone, the sample of earlier versions, are too few to tell 99.5% from
+/// 99.4%), and the dedup radius and soft check it carries are the ones its card gives.
 #[test]
 fn shipped_photo64_int8_agrees_with_f32() {
     let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
@@ -458,28 +459,28 @@ fn shipped_photo64_int8_agrees_with_f32() {
     );
     let report = ok(&crate::common::run(
         "eval --task copy-detection --model {} --reference {} --data {}",
-        &[&int8, &f32, photo_dir()],
+        &[&int8, &f32, Path::new(PHOTOS)],
     ));
     let agree = report["bits_equal_to_reference"].as_f64().unwrap();
     assert!(agree >= 0.995, "int8 bits equal to f32: {agree}");
-    assert_eq!(report["copies"], 12 * 20, "{report}");
+    assert_eq!(report["copies"], 182 * 20, "{report}");
     let groups = ok(&crate::common::run(
         "dedup --json --no-soft-check --model {} {}",
         &[&int8, photo_dir()],
     ));
-    assert_eq!(groups["radius"], 9, "{groups}");
+    assert_eq!(groups["radius"], 10, "{groups}");
     // ... read from the model contract's keys, as an app reads them through the runtime,
     // with the soft check the card gives.
     let check = imsat::runtime::soft_code::SoftCheck {
-        radius: 18,
-        max_distance: 33.05,
+        radius: 17,
+        max_distance: 34.30,
     };
     for file in [&int8, &f32] {
         let bytes = std::fs::read(file).unwrap();
         let model = imsat::runtime::format::onnx::Model::parse(&bytes).unwrap();
         let info = imsat::runtime::format::ModelInfo::from_metadata(|k| model.metadata(k));
         let info = info.unwrap();
-        assert_eq!(info.dedup_radius, Some(9), "{}", file.display());
+        assert_eq!(info.dedup_radius, Some(10), "{}", file.display());
         assert_eq!(info.soft_check, Some(check), "{}", file.display());
     }
 }
