@@ -665,26 +665,33 @@ mod tests {
         }
     }
 
-    /// The centre view is the one-view rule on the centred crop, after the whole photo's;
-    /// the logits of the two are averaged per photo.
-    #[test]
-    fn a_centre_view_is_the_view_of_the_centred_crop() {
+    /// A 30x20 RGB test photo of varied pixels: (width, height, pixels).
+    fn test_photo() -> (usize, usize, Vec<u8>) {
         let (w, h) = (30, 20);
-        let img: Vec<u8> = (0..w * h * 3).map(|i| (i * 37 % 251) as u8).collect();
-        let one = View {
-            colour: Colour::Gray,
+        (w, h, (0..w * h * 3).map(|i| (i * 37 % 251) as u8).collect())
+    }
+
+    /// A 4x4 robust view of the whole photo only.
+    fn one_view(colour: Colour) -> View {
+        View {
+            colour,
             rows: 4,
             cols: 4,
             contrast: Contrast::Robust,
             centre: None,
             top: None,
             bottom: None,
-        };
+        }
+    }
+
+    /// The centre view is the one-view rule on the centred crop, after the whole photo's;
+    /// the logits of the two are averaged per photo.
+    #[test]
+    fn a_centre_view_is_the_view_of_the_centred_crop() {
+        let (w, h, img) = test_photo();
+        let one = one_view(Colour::Gray);
         let two = View {
-            colour: Colour::Gray,
             centre: Some(64),
-            top: None,
-            bottom: None,
             ..one
         };
         assert_eq!((one.views(), two.views()), (1, 2));
@@ -719,17 +726,8 @@ mod tests {
     /// whole photo's and the centre's.
     #[test]
     fn top_and_bottom_views_are_the_views_of_those_rows() {
-        let (w, h) = (30, 20);
-        let img: Vec<u8> = (0..w * h * 3).map(|i| (i * 37 % 251) as u8).collect();
-        let one = View {
-            colour: Colour::Ycc,
-            rows: 4,
-            cols: 4,
-            contrast: Contrast::Robust,
-            centre: None,
-            top: None,
-            bottom: None,
-        };
+        let (w, h, img) = test_photo();
+        let one = one_view(Colour::Ycc);
         let four = View {
             centre: Some(64),
             top: Some(80),

@@ -214,24 +214,28 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
             ))),
             None => Ok(default),
         };
-        let centre = part(
-            "--view-centre",
-            args.view_centre,
-            "area",
-            default.and_then(|v| v.centre),
-        )?;
-        let top = part(
-            "--view-top",
-            args.view_top,
-            "rows",
-            default.and_then(|v| v.top),
-        )?;
-        let bottom = part(
-            "--view-bottom",
-            args.view_bottom,
-            "rows",
-            default.and_then(|v| v.bottom),
-        )?;
+        let [centre, top, bottom] = [
+            (
+                "--view-centre",
+                args.view_centre,
+                "area",
+                default.and_then(|v| v.centre),
+            ),
+            (
+                "--view-top",
+                args.view_top,
+                "rows",
+                default.and_then(|v| v.top),
+            ),
+            (
+                "--view-bottom",
+                args.view_bottom,
+                "rows",
+                default.and_then(|v| v.bottom),
+            ),
+        ]
+        .map(|(flag, given, of, default)| part(flag, given, of, default));
+        let (centre, top, bottom) = (centre?, top?, bottom?);
         c.view = Some(
             View {
                 colour,
