@@ -36,6 +36,10 @@ pub const NORMALIZED_STD: f32 = 48.0;
 /// of a blank photo is not stretched into a pattern.
 const FLAT_STD: f32 = 2.0;
 
+/// The parts a view may add, by their metadata names, in view order ([`View::centre`],
+/// [`View::top`], [`View::bottom`]).
+const PART_NAMES: [&str; 3] = ["centre", "top", "bottom"];
+
 /// A view rule: grayscale (or luma and chroma), area resize to `rows x cols`, then a
 /// contrast stretch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,13 +174,10 @@ impl View {
 
     /// The views of parts as (metadata name, percentage), in view order.
     fn parts(&self) -> impl Iterator<Item = (&'static str, u8)> {
-        [
-            ("centre", self.centre),
-            ("top", self.top),
-            ("bottom", self.bottom),
-        ]
-        .into_iter()
-        .filter_map(|(name, p)| p.map(|p| (name, p)))
+        PART_NAMES
+            .into_iter()
+            .zip([self.centre, self.top, self.bottom])
+            .filter_map(|(name, p)| p.map(|p| (name, p)))
     }
 
     /// Parse [`View::to_metadata`]'s text.
@@ -184,9 +185,9 @@ impl View {
         let bad = || ViewError::Metadata { text: text.into() };
         let mut tokens = text.split('+');
         let text = tokens.next().unwrap_or_default();
-        let (mut centre, mut top, mut bottom) = (None, None, None);
+        let mut percents = [None; PART_NAMES.len()];
         // Each part once, in the order `to_metadata` writes them.
-        let mut rank = 0;
+        let mut next = 0;
         for token in tokens {
             let split = token.find(|c: char| c.is_ascii_digit()).ok_or_else(bad)?;
             let (name, digits) = token.split_at(split);
@@ -195,17 +196,14 @@ impl View {
                 .ok()
                 .filter(|p| (1..=99).contains(p))
                 .ok_or_else(bad)?;
-            let (slot, at) = match name {
-                "centre" => (&mut centre, 1),
-                "top" => (&mut top, 2),
-                "bottom" => (&mut bottom, 3),
-                _ => return Err(bad()),
-            };
-            if at <= rank {
-                return Err(bad());
-            }
-            (*slot, rank) = (Some(percent), at);
+            let at = PART_NAMES[next..]
+                .iter()
+                .position(|&n| n == name)
+                .ok_or_else(bad)?
+                + next;
+            (percents[at], next) = (Some(percent), at + 1);
         }
+        let [centre, top, bottom] = percents;
         let (colour, rest) = text.split_once("-area-").ok_or_else(bad)?;
         let colour = Colour::from_name(colour).ok_or_else(bad)?;
         let (size, mode) = rest.rsplit_once('-').ok_or_else(bad)?;
