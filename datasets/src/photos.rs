@@ -144,12 +144,10 @@ pub fn no_photos_reason(skipped: &[(PathBuf, String)]) -> String {
             "no image files ({}) in this folder or below",
             PHOTO_EXTENSIONS.join(", ")
         ),
-        [(p, why), rest @ ..] => format!(
-            "no usable photos ({} skipped; first: {}: {why})",
-            match rest.len() {
-                0 => "1 file".to_string(),
-                n => format!("{} files", n + 1),
-            },
+        [(p, why), ..] => format!(
+            "no usable photos ({} file{} skipped; first: {}: {why})",
+            skipped.len(),
+            if skipped.len() == 1 { "" } else { "s" },
             p.display()
         ),
     }
