@@ -69,7 +69,7 @@ python3 - "$MODELS_DIR/$name.md" "$run/report.json" "$CV_WORK" "$in_sample" "${c
   "$(sha256sum "$MODELS_DIR/$name.onnx" | cut -d' ' -f1)" \
   "$(sha256sum "$MODELS_DIR/$name.int8.onnx" | cut -d' ' -f1)" \
   "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" "$TRAIN_FLAGS" <<'PY'
-import json, sys, datetime, glob, os, statistics
+import json, sys, datetime, glob, os, re, statistics
 (out, report_path, cv, in_sample, command, seconds, seed, size_f32, size_int8,
  sha_f32, sha_int8, commit, flags) = sys.argv[1:]
 report = json.load(open(report_path))
@@ -106,7 +106,7 @@ if colour:
     stretch += ", the chroma planes centred on 128 and scaled by the same gain (at most 4)"
 looks = {'centre': 'the centred part keeping {}% of the area', 'top': 'the top {}% of the rows',
          'bottom': 'the bottom {}% of the rows'}
-described = [looks[p.rstrip('0123456789')].format(p.lstrip('abcdefghijklmnopqrstuvwxyz')) for p in parts]
+described = [looks[m[1]].format(m[2]) for m in (re.fullmatch(r'([a-z]+)([0-9]+)', p) for p in parts)]
 if described:
     stretch += (f"; and the same of {' and of '.join(described)}: the model runs on each "
                 f"({1 + len(parts)} rows per photo) and the logits are averaged")
