@@ -10,15 +10,17 @@
 //!   Cast -> Mul(activation scale x weight scale, one per output) -> Add(bias)`, then `QuantizeLinear` to u8
 //!   (zero point 0, which also does the ReLU) for the next layer. The pixels enter as u8
 //!   exactly (`QuantizeLinear` scale 1); the `-1` of the input scaling and the first layer's
-//!   bias are folded into one bias. Weights are symmetric int8 with one scale per output column;
-//!   the activation scales are calibrated on training data (largest value seen on the
-//!   calibration rows). tract runs `MatMulInteger` with integer kernels and onnxruntime runs
+//!   bias are folded into one bias. Weights are symmetric int8 with one scale per output column,
+//!   rounded by GPTQ so that each layer's outputs on the calibration rows stay close
+//!   ([`gptq`]), with the mean error left moved into the bias; the activation scales are
+//!   calibrated on training data (largest value seen on the calibration rows). tract runs `MatMulInteger` with integer kernels and onnxruntime runs
 //!   it too; QDQ weights would be turned back into f32 by tract.
 //!
 //! The graph is built from the ONNX protobuf types of `tract_onnx::pb` and serialized with
 //! prost. Metadata (`metadata_props`) says what the model is; see [`meta`].
 
 mod fold;
+pub(crate) mod gptq;
 mod onnx;
 mod quantize;
 #[cfg(test)]

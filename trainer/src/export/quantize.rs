@@ -1,7 +1,11 @@
-//! Post-training quantization of the folded layers: symmetric int8 weights, u8 activations
-//! with scales calibrated on training rows.
+//! Post-training quantization of the folded layers: symmetric int8 weights rounded by GPTQ
+//! ([`super::gptq`]), u8 activations with scales calibrated on training rows, and each
+//! layer's mean rounding error on those rows moved into its bias.
 
-use super::{Dense, ExportError, forward_layers};
+use nalgebra::DMatrix;
+
+use super::gptq::{gptq_round, matrix};
+use super::{Dense, ExportError};
 
 /// One layer of the int8 model: `y = (a_u8 . W_i8) * multiplier + bias`, with `a_u8` the
 /// layer input quantized at `input_scale` (zero point 0).
@@ -24,87 +28,102 @@ pub struct QuantDense {
     pub relu: bool,
 }
 
-/// Symmetric int8 weights of a row-major `[d_in, d_out]` matrix, one scale per column.
-fn symmetric_i8_columns(w: &[f32], d_out: usize) -> (Vec<i8>, Vec<f32>) {
+/// One symmetric int8 scale per column of a row-major `[d_in, d_out]` matrix: its largest
+/// magnitude maps to 127.
+fn column_scales(w: &[f32], d_out: usize) -> Vec<f32> {
     let mut max = vec![0f32; d_out];
     for row in w.chunks_exact(d_out) {
         max.iter_mut()
             .zip(row)
             .for_each(|(m, v)| *m = m.max(v.abs()));
     }
-    let scale: Vec<f32> = max
-        .iter()
+    max.iter()
         .map(|&m| if m > 0.0 { m / 127.0 } else { 1.0 })
-        .collect();
-    let q = w
-        .chunks_exact(d_out)
-        .flat_map(|row| {
-            row.iter()
-                .zip(&scale)
-                .map(|(&v, &s)| (v / s).round().clamp(-127.0, 127.0) as i8)
-        })
-        .collect();
-    (q, scale)
+        .collect()
 }
 
 /// Quantize folded layers. `calibration` holds `n` scaled rows (x/128 - 1); each hidden
-/// activation gets the scale `max / 255` over those rows.
+/// activation gets the scale `max / 255` over those rows. Layer by layer, the weights are
+/// rounded by GPTQ on the inputs the int8 model gives that layer (the earlier layers already
+/// quantized), and the mean difference between the f32 and the int8 layer's outputs on the
+/// calibration rows is added to the bias (bias correction: rounding errors that do not
+/// cancel move every output the same way).
 pub fn quantize_layers(
     layers: &[Dense],
     calibration: &[f32],
     n: usize,
 ) -> Result<Vec<QuantDense>, ExportError> {
-    if layers.is_empty() {
+    let Some(first) = layers.first() else {
         return Err(ExportError::Invalid("the model has no layers".into()));
-    }
-    if n == 0 || calibration.len() < n * layers[0].d_in {
+    };
+    if n == 0 || calibration.len() < n * first.d_in {
         return Err(ExportError::Invalid(format!(
             "calibration needs at least one row of {} values",
-            layers[0].d_in
+            first.d_in
         )));
     }
-    let acts = forward_layers(&layers[..layers.len() - 1], calibration, n);
+    // The current layer's inputs on the calibration rows: in the f32 model, and in the int8
+    // model (the pixels enter both exactly).
+    let mut float_in = matrix(calibration, n, first.d_in);
+    let mut quant_in = float_in.clone();
+    // Pixels p enter as u8 exactly: x = p/128 - 1.
+    let mut input_scale = 1.0 / 128.0;
     let mut out = Vec::with_capacity(layers.len());
     for (i, l) in layers.iter().enumerate() {
-        let (weight, weight_scale) = symmetric_i8_columns(&l.weight, l.d_out);
-        let (input_scale, bias) = if i == 0 {
-            // Pixels p enter as u8 exactly: x = p/128 - 1, so
-            // x.Wq*s = (s/128) p.Wq - s colsum(Wq): fold the second term into the bias.
-            let mut colsum = vec![0i64; l.d_out];
-            for row in weight.chunks_exact(l.d_out) {
-                colsum
-                    .iter_mut()
-                    .zip(row)
-                    .for_each(|(c, &w)| *c += w as i64);
-            }
-            let bias = l
-                .bias
-                .iter()
-                .zip(&colsum)
-                .zip(&weight_scale)
-                .map(|((&b, &c), &s)| (b as f64 - s as f64 * c as f64) as f32)
-                .collect();
-            (1.0 / 128.0, bias)
-        } else {
-            let max = acts[i - 1].iter().fold(0f32, |m, &v| m.max(v));
-            let scale = if max > 0.0 && max.is_finite() {
-                max / 255.0
-            } else {
-                1.0
-            };
-            (scale, l.bias.clone())
-        };
-        let multiplier = weight_scale.iter().map(|s| input_scale * s).collect();
+        let weight_scale = column_scales(&l.weight, l.d_out);
+        let w = matrix(&l.weight, l.d_in, l.d_out);
+        let weight = gptq_round(&w, &weight_scale, &quant_in)?;
+        let dequantized = DMatrix::from_fn(l.d_in, l.d_out, |k, j| {
+            weight[k * l.d_out + j] as f64 * weight_scale[j] as f64
+        });
+        let mut float_out = &float_in * &w;
+        let mut quant_out = &quant_in * &dequantized;
+        let bias: Vec<f64> = (0..l.d_out)
+            .map(|j| {
+                let shift = (float_out.column(j).sum() - quant_out.column(j).sum()) / n as f64;
+                l.bias[j] as f64 + shift
+            })
+            .collect();
+        for (j, (&f, &q)) in l.bias.iter().zip(&bias).enumerate() {
+            float_out.column_mut(j).add_scalar_mut(f as f64);
+            quant_out.column_mut(j).add_scalar_mut(q);
+        }
         out.push(QuantDense {
             d_in: l.d_in,
             d_out: l.d_out,
+            multiplier: weight_scale.iter().map(|s| input_scale * s).collect(),
+            bias: if i == 0 {
+                // x.Wq*s = (s/128) p.Wq - s colsum(Wq): fold the second term into the bias.
+                (0..l.d_out)
+                    .map(|j| {
+                        let colsum: i64 = (0..l.d_in).map(|k| weight[k * l.d_out + j] as i64).sum();
+                        (bias[j] - weight_scale[j] as f64 * colsum as f64) as f32
+                    })
+                    .collect()
+            } else {
+                bias.iter().map(|&b| b as f32).collect()
+            },
             weight,
             weight_scale,
             input_scale,
-            multiplier,
-            bias,
             relu: l.relu,
         });
+        if i + 1 < layers.len() {
+            if l.relu {
+                float_out.apply(|v| *v = v.max(0.0));
+            }
+            let max = float_out.max();
+            input_scale = if max > 0.0 && max.is_finite() {
+                (max / 255.0) as f32
+            } else {
+                1.0
+            };
+            // As the int8 model hands it on: QuantizeLinear to u8 (which also does the ReLU).
+            let s = input_scale as f64;
+            quant_out.apply(|v| *v = (*v / s).round().clamp(0.0, 255.0) * s);
+            float_in = float_out;
+            quant_in = quant_out;
+        }
     }
     Ok(out)
 }

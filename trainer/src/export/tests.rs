@@ -56,42 +56,138 @@ fn folded_layers_compute_the_encoder_with_running_statistics() {
 #[test]
 fn quantized_layers_are_symmetric_and_fold_the_pixel_offset() {
     let layers = fold_layers(&encoder());
-    let x: Vec<f32> = (0..10 * 6)
-        .map(|i| (i * 41 % 256) as u8 as f32 / 128.0 - 1.0)
-        .collect();
+    let pixels: Vec<u8> = (0..10 * 6).map(|i| (i * 41 % 256) as u8).collect();
+    let x = crate::train::scale_pixels(&pixels);
     let q = quantize_layers(&layers, &x, 10).unwrap();
     assert_eq!(q.len(), 3);
     assert_eq!(q[0].input_scale, 1.0 / 128.0);
     for (l, f) in q.iter().zip(&layers) {
         assert!(l.weight.iter().all(|&w| w >= -127));
         for j in 0..l.d_out {
-            let col = |w: &[i8]| (0..l.d_in).map(|k| w[k * l.d_out + j]).collect::<Vec<_>>();
-            // Every column uses its full range, at its own scale.
-            let q_max = col(&l.weight).iter().map(|w| w.unsigned_abs()).max();
-            assert_eq!(q_max, Some(127), "column {j}");
             assert!((l.multiplier[j] - l.input_scale * l.weight_scale[j]).abs() < 1e-12);
+            // Every column at its own scale: its largest weight maps to 127.
             let max = (0..l.d_in).fold(0f32, |m, k| m.max(f.weight[k * l.d_out + j].abs()));
             assert!((l.weight_scale[j] - max / 127.0).abs() <= 1e-7 * max);
         }
     }
-    // Layer 0 on pixels p: s/128 * (p . Wq) + bias' equals (p/128 - 1) . (s Wq) + b.
-    let (l, p) = (&q[0], [0u8, 255, 128, 7, 99, 200]);
-    for j in 0..l.d_out {
-        let acc: i32 = (0..6)
-            .map(|k| p[k] as i32 * l.weight[k * l.d_out + j] as i32)
-            .sum();
-        let got = acc as f64 * l.multiplier[j] as f64 + l.bias[j] as f64;
+    // Layer 0 on pixels p is (p/128 - 1) . (s Wq) + a bias: the -1 is folded into the bias
+    // (differences between rows are the steps alone) ...
+    let l = &q[0];
+    let int8_layer0 = |p: &[u8]| -> Vec<f64> {
+        (0..l.d_out)
+            .map(|j| {
+                let acc: i32 = (0..6)
+                    .map(|k| p[k] as i32 * l.weight[k * l.d_out + j] as i32)
+                    .sum();
+                acc as f64 * l.multiplier[j] as f64 + l.bias[j] as f64
+            })
+            .collect()
+    };
+    let (a, b) = (&pixels[..6], &pixels[6..12]);
+    for (j, (ya, yb)) in int8_layer0(a).iter().zip(int8_layer0(b)).enumerate() {
         let want: f64 = (0..6)
             .map(|k| {
-                (p[k] as f64 / 128.0 - 1.0)
+                (a[k] as f64 - b[k] as f64) / 128.0
                     * l.weight_scale[j] as f64
                     * l.weight[k * l.d_out + j] as f64
             })
+            .sum();
+        assert!((ya - yb - want).abs() < 1e-5, "{} vs {want}", ya - yb);
+    }
+    // ... and the bias is the f32 layer's, corrected so that the mean output over the
+    // calibration rows is the f32 layer's.
+    let f32_layer0 = forward_layers(
+        &[Dense {
+            relu: false,
+            ..layers[0].clone()
+        }],
+        &x,
+        10,
+    )
+    .pop()
+    .unwrap();
+    for j in 0..l.d_out {
+        let mean_int8: f64 = pixels.chunks(6).map(|p| int8_layer0(p)[j]).sum::<f64>() / 10.0;
+        let mean_f32: f64 = (0..10)
+            .map(|r| f32_layer0[r * l.d_out + j] as f64)
             .sum::<f64>()
-            + layers[0].bias[j] as f64;
-        assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+            / 10.0;
+        assert!(
+            (mean_int8 - mean_f32).abs() < 1e-5,
+            "{mean_int8} vs {mean_f32}"
+        );
     }
     assert!(quantize_layers(&layers, &[], 0).is_err());
+}
+
+/// `gptq_round` against numpy on the same case (`trainer/tests/fixtures/gptq_reference.py`,
+/// the paper's algorithm as its reference code writes it): every int8 step equal.
+#[test]
+fn gptq_rounds_as_the_numpy_reference() {
+    #[derive(serde::Deserialize)]
+    struct Case {
+        n: usize,
+        d_in: usize,
+        d_out: usize,
+        inputs: Vec<f32>,
+        weight: Vec<f32>,
+        scale: Vec<f32>,
+        steps: Vec<i8>,
+    }
+    let case: Case =
+        serde_json::from_str(include_str!("../../tests/fixtures/gptq_reference.json")).unwrap();
+    let x = gptq::matrix(&case.inputs, case.n, case.d_in);
+    let w = gptq::matrix(&case.weight, case.d_in, case.d_out);
+    let steps = gptq::gptq_round(&w, &case.scale, &x).unwrap();
+    assert_eq!(steps, case.steps);
+    // Not nearest rounding in disguise.
+    let nearest: Vec<i8> = case
+        .weight
+        .iter()
+        .enumerate()
+        .map(|(k, v)| (v / case.scale[k % case.d_out]).round() as i8)
+        .collect();
+    assert_ne!(steps, nearest);
+}
+
+/// On inputs that move together (positive, in pairs), GPTQ leaves a much smaller output
+/// error on the calibration rows than rounding each weight to its nearest step; and
+/// calibration that is not finite is refused by name.
+#[test]
+fn gptq_keeps_the_outputs_closer_than_nearest_rounding() {
+    let (n, d_in, d_out) = (200, 32, 8);
+    let noise = |i: usize| ((i * 7919 % 1009) as f32 / 1009.0) - 0.5;
+    let inputs: Vec<f32> = (0..n * d_in)
+        .map(|i| (noise(i / 2 * 2 + 1) + 0.5) * 2.0 + 0.05 * noise(i * 13 + 5).abs())
+        .collect();
+    let weight: Vec<f32> = (0..d_in * d_out).map(|i| noise(i * 31 + 3)).collect();
+    let scale: Vec<f32> = (0..d_out)
+        .map(|j| (0..d_in).fold(0f32, |m, k| m.max(weight[k * d_out + j].abs())) / 127.0)
+        .collect();
+    let (x, w) = (
+        gptq::matrix(&inputs, n, d_in),
+        gptq::matrix(&weight, d_in, d_out),
+    );
+    let error = |steps: &[i8]| {
+        let q = nalgebra::DMatrix::from_fn(d_in, d_out, |k, j| {
+            steps[k * d_out + j] as f64 * scale[j] as f64
+        });
+        (&x * (&w - q)).norm_squared()
+    };
+    let nearest: Vec<i8> = (0..d_in * d_out)
+        .map(|k| (weight[k] / scale[k % d_out]).round() as i8)
+        .collect();
+    let gptq = gptq::gptq_round(&w, &scale, &x).unwrap();
+    let (e_gptq, e_nearest) = (error(&gptq), error(&nearest));
+    assert!(
+        e_gptq < 0.5 * e_nearest,
+        "GPTQ {e_gptq}, nearest {e_nearest}"
+    );
+
+    let mut bad = inputs.clone();
+    bad[5] = f32::NAN;
+    let e = gptq::gptq_round(&w, &scale, &gptq::matrix(&bad, n, d_in)).unwrap_err();
+    assert!(e.to_string().contains("not finite"), "{e}");
 }
 
 #[test]
