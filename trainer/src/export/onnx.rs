@@ -251,7 +251,8 @@ pub fn int8_model(
     let graph = graph_proto("imsat_encoder_int8", nodes, init, first.d_in, last.d_out);
     let how = format!(
         "MatMulInteger: u8 activations (zero point 0, scale = max over {calibration_rows} \
-         calibration rows / 255; pixels exact) x symmetric int8 weights, one scale per output column"
+         calibration rows / 255; pixels exact) x symmetric int8 weights, one scale per output column, \
+         rounded by GPTQ on those rows, mean error moved into the bias"
     );
     Ok(model_proto(graph, info, Some(how)))
 }
