@@ -113,7 +113,7 @@ if described:
 lines = ["# Model card: photo64", "",
  "| | |", "|---|---|",
  f"| What | IMSAT copy-detection hash, 64 bits, {network} on the view below |",
- f"| Files | `photo64.onnx` (f32, {int(size_f32):,} bytes), `photo64.int8.onnx` (int8, one weight scale per output column, {int(size_int8):,} bytes, {int(size_int8)/int(size_f32):.3f}x) |",
+ f"| Files | `photo64.onnx` (f32, {int(size_f32):,} bytes), `photo64.int8.onnx` (int8, one weight scale per output column, rounded by GPTQ, {int(size_int8):,} bytes, {int(size_int8)/int(size_f32):.3f}x) |",
  f"| SHA-256 | f32 `{sha_f32}`<br>int8 `{sha_int8}` |",
  f"| Input | a photo of any size through the view `{report['view']}` (metadata `imsat.view`: {'BT.601 luma and chroma (Cb, Cr), each area-resized; luma ' if colour else 'BT.601 luma, area resize, '}{stretch}), then `pixels` f32 `[N, {side}]` |",
  "| Output | `logits` f32 `[N, 64]`; bit p = logit p > 0 |",
