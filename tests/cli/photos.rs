@@ -446,10 +446,12 @@ fn bad_photo_input_is_a_clear_error() {
     }
 }
 
-/// The shipped photo64: its int8 bits equal its f32 bits on >= 99.5% of the bits of the 182
-/// bundled photos and their 20 protocol copies each (the target the README and the card state;
-/// the first 12 photos alone, the sample of earlier versions, are too few to tell 99.5% from
-/// 99.4%), and the dedup radius and soft check it carries are the ones its card gives.
+/// The shipped photo64: its int8 bits equal its f32 bits on >= 99.8% of the bits of the 182
+/// bundled photos and their 20 protocol copies each (the card states 99.85%, with the weights
+/// rounded by GPTQ; rounded to the nearest step the same model gave 99.69%, so this fails if
+/// the exporter loses GPTQ; the target is 99.5%; the first 12 photos alone, the sample
+/// of earlier versions, are too few to tell such numbers apart), and the dedup radius and soft
+/// check it carries are the ones its card gives.
 #[test]
 fn shipped_photo64_int8_agrees_with_f32() {
     let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
@@ -462,7 +464,7 @@ fn shipped_photo64_int8_agrees_with_f32() {
         &[&int8, &f32, Path::new(PHOTOS)],
     ));
     let agree = report["bits_equal_to_reference"].as_f64().unwrap();
-    assert!(agree >= 0.995, "int8 bits equal to f32: {agree}");
+    assert!(agree >= 0.998, "int8 bits equal to f32: {agree}");
     assert_eq!(report["copies"], 182 * 20, "{report}");
     let groups = ok(&crate::common::run(
         "dedup --json --no-soft-check --model {} {}",
