@@ -12,9 +12,10 @@
 //!   exactly (`QuantizeLinear` scale 1); the `-1` of the input scaling and the first layer's
 //!   bias are folded into one bias. Weights are symmetric int8 with one scale per output column,
 //!   rounded by GPTQ so that each layer's outputs on the calibration rows stay close
-//!   ([`gptq`]), with the mean error left moved into the bias; the activation scales are
-//!   calibrated on training data (largest value seen on the calibration rows). tract runs `MatMulInteger` with integer kernels and onnxruntime runs
-//!   it too; QDQ weights would be turned back into f32 by tract.
+//!   (`export/gptq.rs`), with the mean error left moved into the bias; the activation scales are
+//!   calibrated on training data (largest value seen on the calibration rows). tract runs
+//!   `MatMulInteger` with integer kernels and onnxruntime runs it too; QDQ weights would be
+//!   turned back into f32 by tract.
 //!
 //! The graph is built from the ONNX protobuf types of `tract_onnx::pb` and serialized with
 //! prost. Metadata (`metadata_props`) says what the model is; see [`meta`].
