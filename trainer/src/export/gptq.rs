@@ -6,7 +6,7 @@
 //! Rounding every weight to its nearest step leaves errors that add up over a layer's inputs
 //! instead of cancelling: ReLU activations are all positive, and neighbouring inputs move
 //! together (the photo hash's output layer repeats one weight over the four cells of a pooled
-//! feature map). On the photo hash those sums flipped 0.3% of the code bits against the f32
+//! feature map). On the photo hash those sums flipped 0.2-0.3% of the code bits against the f32
 //! model. GPTQ rounds the input rows one at a time and moves each row's rounding error onto
 //! the rows not yet rounded, in the proportions that the inputs' second moments (the Hessian
 //! of the layer's squared output error) say undo it best.
