@@ -178,7 +178,7 @@ lines += ["",
   "## Limits", "",
   f"Trained on {report['photos_train']} photos (mostly landscapes, wallpapers and test images from Debian packages and two Python wheels). "
   "Each fold holds out 29 to 56 photos: TPR differences of 0.01-0.02 between settings are within the spread of the folds. "
-  "On pictures unlike these (drawings, flat wallpapers) the learned hash was measured at pHash's level or below (README). "
+  "On pictures unlike these (drawings, flat wallpapers) the learned hash was measured at pHash's level or below (`photo64-experiments.md`). "
   "A mirrored copy is not a near-duplicate for this model (flip was not in its edit family); train with `--edits` including `flip` for that."]
 open(out, "w").write("\n".join(lines) + "\n")
 PY

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """How far caption-boxed copies land from their original, per held-out photo of a finished
-`models/cv_photo.sh` run (README, "Where the remaining moderate copies are lost").
+`models/cv_photo.sh` run (`models/photo64-experiments.md`, "Where the remaining moderate copies are lost").
 
 Four caption copies of each held-out photo (the protocol's box: 5% of the area in the bottom
 quarter, light or dark, a logo square and word strokes; a Python copy of the trainer's
