@@ -1,0 +1,168 @@
+//! The area resize of a photo and its parts to the view's size, and the colour planes
+//! (BT.601 luma and chroma) it is made of.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use super::{Colour, View};
+
+impl View {
+    /// The `(x, y, w, h)` parts of an interleaved image of `width` pixels a row (the whole
+    /// photo and its centre), each area-resized to `rows x cols` per plane: luma, then
+    /// (colour) the Cb and Cr deviations. Row by row, each pixel is converted once for every
+    /// part and each output column sums its pixels, all planes side by side, in the order
+    /// [`area_resize`] adds them for a whole plane (so the result is the same to the bit);
+    /// then the rows are combined.
+    pub(super) fn resized_planes(
+        &self,
+        pixels: &[u8],
+        width: usize,
+        channels: usize,
+        rects: &[(usize, usize, usize, usize)],
+    ) -> Vec<Vec<Vec<f32>>> {
+        let image = (pixels, width, channels);
+        match self.colour {
+            Colour::Gray => resized::<1>(image, rects, (self.cols, self.rows)),
+            Colour::Ycc => resized::<3>(image, rects, (self.cols, self.rows)),
+        }
+    }
+}
+
+/// [`View::resized_planes`] for `N` planes (1: luma; 3: luma, Cb, Cr) of `(pixels, width,
+/// channels)`, each part resized to `(cols, rows)`.
+fn resized<const N: usize>(
+    (pixels, width, channels): (&[u8], usize, usize),
+    rects: &[(usize, usize, usize, usize)],
+    (ow, oh): (usize, usize),
+) -> Vec<Vec<Vec<f32>>> {
+    // Per part, each output column's pixels are a run: its first index (in the image
+    // row) and their weights.
+    let runs: Vec<Vec<(usize, Vec<f32>)>> = rects
+        .iter()
+        .map(|&(x0, _, w, _)| {
+            area_weights(w, ow)
+                .into_iter()
+                .map(|weights| {
+                    let first = weights.first().map_or(0, |&(i, _)| i);
+                    let len = weights.last().map_or(0, |&(i, _)| i + 1 - first);
+                    let mut run = vec![0f32; len];
+                    for (i, a) in weights {
+                        run[i - first] = a;
+                    }
+                    (x0 + first, run)
+                })
+                .collect()
+        })
+        .collect();
+    let mut across: Vec<Vec<f32>> = rects.iter().map(|r| vec![0f32; N * r.3 * ow]).collect();
+    let (first_row, last_row) = rects
+        .iter()
+        .fold((usize::MAX, 0), |(a, b), r| (a.min(r.1), b.max(r.1 + r.3)));
+    let mut values = vec![[0f32; N]; width];
+    for y in first_row..last_row {
+        let row = &pixels[y * width * channels..(y + 1) * width * channels];
+        for (v, p) in values.iter_mut().zip(row.chunks_exact(channels)) {
+            v[0] = luma(p) as f32;
+            if N == 3 {
+                (v[1], v[2]) = chroma(p);
+            }
+        }
+        for ((&(_, y0, _, h), columns), sums) in rects.iter().zip(&runs).zip(&mut across) {
+            if !(y0..y0 + h).contains(&y) {
+                continue;
+            }
+            let plane = h * ow;
+            for (o, (first, run)) in columns.iter().enumerate() {
+                let mut sum = [0f32; N];
+                for (v, a) in values[*first..*first + run.len()].iter().zip(run) {
+                    for k in 0..N {
+                        sum[k] += v[k] * a;
+                    }
+                }
+                for (k, s) in sum.into_iter().enumerate() {
+                    sums[k * plane + (y - y0) * ow + o] = s;
+                }
+            }
+        }
+    }
+    rects
+        .iter()
+        .zip(across)
+        .map(|(&(_, _, _, h), sums)| {
+            sums.chunks_exact(h * ow)
+                .map(|rows_across| down(rows_across, h, ow, oh))
+                .collect()
+        })
+        .collect()
+}
+
+/// BT.601 chroma deviations (Cb - 128, Cr - 128) with the JFIF integer weights; gray and
+/// gray+alpha pixels have none.
+pub(super) fn chroma(p: &[u8]) -> (f32, f32) {
+    match p.len() {
+        1 | 2 => (0.0, 0.0),
+        _ => {
+            let (r, g, b) = (p[0] as i32, p[1] as i32, p[2] as i32);
+            (
+                (-43 * r - 85 * g + 128 * b) as f32 / 256.0,
+                (128 * r - 107 * g - 21 * b) as f32 / 256.0,
+            )
+        }
+    }
+}
+
+/// BT.601 luma with integer weights (77, 150, 29)/256, the same on every target.
+pub(super) fn luma(p: &[u8]) -> u8 {
+    match p.len() {
+        1 | 2 => p[0],
+        _ => ((77 * p[0] as u32 + 150 * p[1] as u32 + 29 * p[2] as u32 + 128) >> 8) as u8,
+    }
+}
+
+/// For each output cell of a `src -> dst` resize along one axis: the source cells it covers
+/// and their overlap weights (summing to 1).
+fn area_weights(src: usize, dst: usize) -> Vec<Vec<(usize, f32)>> {
+    let scale = src as f64 / dst as f64;
+    (0..dst)
+        .map(|o| {
+            let (lo, hi) = (o as f64 * scale, (o + 1) as f64 * scale);
+            let mut w = Vec::new();
+            // `lo` is non-negative, so truncation is the floor (`f64::floor` needs std).
+            let mut i = lo as usize;
+            while (i as f64) < hi && i < src {
+                let overlap = (hi.min(i as f64 + 1.0) - lo.max(i as f64)) / scale;
+                if overlap > 0.0 {
+                    w.push((i, overlap as f32));
+                }
+                i += 1;
+            }
+            w
+        })
+        .collect()
+}
+
+/// Area-average resize of a `w x h` plane to `ow x oh` (separable: columns, then rows); the
+/// reference that [`View::resized_planes`] computes in one sweep.
+#[cfg(test)]
+pub(super) fn area_resize(src: &[f32], w: usize, h: usize, ow: usize, oh: usize) -> Vec<f32> {
+    let wx = area_weights(w, ow);
+    let mut across = vec![0f32; h * ow];
+    for y in 0..h {
+        let row = &src[y * w..(y + 1) * w];
+        for (x, weights) in wx.iter().enumerate() {
+            across[y * ow + x] = weights.iter().map(|&(i, a)| row[i] * a).sum();
+        }
+    }
+    down(&across, h, ow, oh)
+}
+
+/// The second pass of an area resize: `h` rows of `ow` column sums combined into `oh` rows.
+fn down(across: &[f32], h: usize, ow: usize, oh: usize) -> Vec<f32> {
+    let mut out = vec![0f32; oh * ow];
+    for (y, weights) in area_weights(h, oh).iter().enumerate() {
+        for x in 0..ow {
+            out[y * ow + x] = weights.iter().map(|&(i, a)| across[i * ow + x] * a).sum();
+        }
+    }
+    out
+}

@@ -1,0 +1,438 @@
+//! The view's tests: metadata, the resize against its reference, the stretch, the parts.
+
+use super::resize::{area_resize, chroma, luma};
+use super::*;
+
+#[test]
+fn metadata_round_trips_and_rejects_junk() {
+    for v in [
+        View {
+            colour: Colour::Gray,
+            rows: 32,
+            cols: 32,
+            contrast: Contrast::Norm,
+            centre: None,
+            top: None,
+            bottom: None,
+        },
+        View {
+            colour: Colour::Gray,
+            rows: 16,
+            cols: 24,
+            contrast: Contrast::Raw,
+            centre: None,
+            top: None,
+            bottom: None,
+        },
+        View {
+            colour: Colour::Gray,
+            rows: 16,
+            cols: 16,
+            contrast: Contrast::Robust,
+            centre: None,
+            top: None,
+            bottom: None,
+        },
+        View {
+            colour: Colour::Gray,
+            rows: 16,
+            cols: 16,
+            contrast: Contrast::Robust,
+            centre: Some(85),
+            top: None,
+            bottom: None,
+        },
+        View {
+            colour: Colour::Ycc,
+            rows: 16,
+            cols: 16,
+            contrast: Contrast::Robust,
+            centre: Some(85),
+            top: None,
+            bottom: None,
+        },
+        View {
+            colour: Colour::Ycc,
+            rows: 16,
+            cols: 16,
+            contrast: Contrast::Robust,
+            centre: Some(85),
+            top: Some(80),
+            bottom: Some(70),
+        },
+        View {
+            colour: Colour::Gray,
+            rows: 16,
+            cols: 16,
+            contrast: Contrast::Norm,
+            centre: None,
+            top: Some(80),
+            bottom: None,
+        },
+    ] {
+        assert_eq!(View::from_metadata(&v.to_metadata()), Ok(v));
+    }
+    assert_eq!(
+        View::from_metadata("ycc-area-16x16-robust+centre85+top80").map(|v| (
+            v.centre,
+            v.top,
+            v.bottom,
+            v.views()
+        )),
+        Ok((Some(85), Some(80), None, 3))
+    );
+    for junk in [
+        "",
+        "gray-area-32x32",
+        "gray-area-0x32-norm",
+        "rgb-area-32x32-norm",
+        "gray-area-32x32-fancy",
+        "gray-area-16x16-robust+centre",
+        "gray-area-16x16-robust+centre0",
+        "gray-area-16x16-robust+centre100",
+        "gray-area-16x16-robust+middle85",
+        "gray-area-16x16-robust+top0",
+        "gray-area-16x16-robust+top100",
+        "gray-area-16x16-robust+top80+centre85",
+        "gray-area-16x16-robust+top80+top70",
+        "gray-area-16x16-robust+top80+",
+        "gray-area-16x16-robust+top",
+    ] {
+        assert!(View::from_metadata(junk).is_err(), "{junk}");
+    }
+}
+
+/// A 30x20 RGB test photo of varied pixels: (width, height, pixels).
+fn test_photo() -> (usize, usize, Vec<u8>) {
+    let (w, h) = (30, 20);
+    (w, h, (0..w * h * 3).map(|i| (i * 37 % 251) as u8).collect())
+}
+
+/// A 4x4 robust view of the whole photo only.
+fn one_view(colour: Colour) -> View {
+    View {
+        colour,
+        rows: 4,
+        cols: 4,
+        contrast: Contrast::Robust,
+        centre: None,
+        top: None,
+        bottom: None,
+    }
+}
+
+/// The centre view is the one-view rule on the centred crop, after the whole photo's;
+/// the logits of the two are averaged per photo.
+#[test]
+fn a_centre_view_is_the_view_of_the_centred_crop() {
+    let (w, h, img) = test_photo();
+    let one = one_view(Colour::Gray);
+    let two = View {
+        centre: Some(64),
+        ..one
+    };
+    assert_eq!((one.views(), two.views()), (1, 2));
+    // 64% of the area: sides x0.8, 24x16 at (3, 2).
+    assert_eq!(centre_rect(w, h, 64), (3, 2, 24, 16));
+    assert_eq!(centre_rect(31, 3, 81), (2, 0, 28, 3));
+    assert_eq!(centre_rect(1, 1, 1), (0, 0, 1, 1));
+    let crop: Vec<u8> = img
+        .chunks_exact(w * 3)
+        .skip(2)
+        .take(16)
+        .flat_map(|row| &row[3 * 3..(3 + 24) * 3])
+        .copied()
+        .collect();
+    let both = two.apply(&img, w, h, 3).unwrap();
+    assert_eq!(both.len(), 2 * 16);
+    assert_eq!(both[..16], one.apply(&img, w, h, 3).unwrap()[..]);
+    assert_eq!(both[16..], one.apply(&crop, 24, 16, 3).unwrap()[..]);
+    assert_ne!(both[..16], both[16..]);
+    // Two photos of two views of three outputs.
+    let logits = [
+        1.0, -2.0, 0.5, 3.0, 2.0, -1.5, -1.0, -1.0, 4.0, 0.0, 1.0, 2.0,
+    ];
+    assert_eq!(
+        mean_over_views(&logits, 2, 3),
+        [2.0, 0.0, -0.5, -0.5, 0.0, 3.0]
+    );
+    assert_eq!(mean_over_views(&logits, 1, 3), logits);
+}
+
+/// The top and bottom views are the one-view rule on the top and bottom rows, after the
+/// whole photo's and the centre's.
+#[test]
+fn top_and_bottom_views_are_the_views_of_those_rows() {
+    let (w, h, img) = test_photo();
+    let one = one_view(Colour::Ycc);
+    let four = View {
+        centre: Some(64),
+        top: Some(80),
+        bottom: Some(75),
+        ..one
+    };
+    assert_eq!(four.views(), 4);
+    assert_eq!(four.whole_only(), one);
+    let rows = |from: usize, count: usize| img[from * w * 3..(from + count) * w * 3].to_vec();
+    let views = four.apply(&img, w, h, 3).unwrap();
+    let d = one.dim();
+    assert_eq!(views.len(), 4 * d);
+    assert_eq!(views[..d], one.apply(&img, w, h, 3).unwrap()[..]);
+    // 80% of 20 rows from the top: 16; 75% from the bottom: 15, from row 5.
+    assert_eq!(
+        views[2 * d..3 * d],
+        one.apply(&rows(0, 16), w, 16, 3).unwrap()[..]
+    );
+    assert_eq!(
+        views[3 * d..],
+        one.apply(&rows(5, 15), w, 15, 3).unwrap()[..]
+    );
+    assert_ne!(views[2 * d..3 * d], views[3 * d..]);
+    // At least one row is kept of a one-row photo.
+    assert_eq!(kept(1, 1), 1);
+}
+
+#[test]
+fn area_resize_averages_blocks_exactly() {
+    // 4x4 -> 2x2: each output is the mean of a 2x2 block.
+    let src: Vec<f32> = (0..16).map(|v| v as f32).collect();
+    let out = area_resize(&src, 4, 4, 2, 2);
+    assert_eq!(out, [2.5, 4.5, 10.5, 12.5]);
+    // 3 -> 2 along one axis: weights 2/3,1/3 and 1/3,2/3.
+    let out = area_resize(&[0.0, 3.0, 6.0], 3, 1, 2, 1);
+    assert!((out[0] - 1.0).abs() < 1e-5 && (out[1] - 5.0).abs() < 1e-5);
+}
+
+#[test]
+fn normalization_ignores_brightness_and_contrast() {
+    let view = View {
+        colour: Colour::Gray,
+        rows: 4,
+        cols: 4,
+        contrast: Contrast::Norm,
+        centre: None,
+        top: None,
+        bottom: None,
+    };
+    let img: Vec<u8> = (0..64).map(|v| (v * 3 % 200) as u8 + 20).collect();
+    let a = view.apply(&img, 8, 8, 1).unwrap();
+    let brighter: Vec<u8> = img.iter().map(|&v| v / 2 + 60).collect();
+    let b = view.apply(&brighter, 8, 8, 1).unwrap();
+    assert!(
+        a.iter().zip(&b).all(|(x, y)| x.abs_diff(*y) <= 2),
+        "{a:?} {b:?}"
+    );
+    let mean = a.iter().map(|&v| v as f64).sum::<f64>() / 16.0;
+    assert!((mean - 128.0).abs() < 1.0);
+    // A flat image stays flat instead of amplifying rounding noise.
+    let flat = view.apply(&[90; 64], 8, 8, 1).unwrap();
+    assert!(flat.iter().all(|&v| v == 128));
+}
+
+/// A bright box over 5% of a low-contrast image squashes the rest of a `norm` view but
+/// leaves a `robust` view's other pixels within a few levels; both ignore brightness.
+#[test]
+fn robust_normalization_shrugs_off_a_caption_box() {
+    let (w, h) = (20, 20);
+    let img: Vec<u8> = (0..w * h).map(|i| (100 + (i * 7) % 23) as u8).collect();
+    let mut boxed = img.clone();
+    boxed[..w].fill(250); // the top row: 5% of the pixels
+    let moved = |contrast| {
+        let view = View {
+            colour: Colour::Gray,
+            rows: h,
+            cols: w,
+            contrast,
+            centre: None,
+            top: None,
+            bottom: None,
+        };
+        let (a, b) = (
+            view.apply(&img, w, h, 1).unwrap(),
+            view.apply(&boxed, w, h, 1).unwrap(),
+        );
+        let brighter: Vec<u8> = img.iter().map(|&v| v + 40).collect();
+        let c = view.apply(&brighter, w, h, 1).unwrap();
+        assert!(a.iter().zip(&c).all(|(x, y)| x.abs_diff(*y) <= 1));
+        a[w..]
+            .iter()
+            .zip(&b[w..])
+            .map(|(x, y)| x.abs_diff(*y) as f64)
+            .sum::<f64>()
+            / (a.len() - w) as f64
+    };
+    let (norm, robust) = (moved(Contrast::Norm), moved(Contrast::Robust));
+    assert!(norm > 20.0 && robust < 6.0, "norm {norm}, robust {robust}");
+    let flat = View {
+        colour: Colour::Gray,
+        rows: 4,
+        cols: 4,
+        contrast: Contrast::Robust,
+        centre: None,
+        top: None,
+        bottom: None,
+    };
+    assert!(
+        flat.apply(&[90; 64], 8, 8, 1)
+            .unwrap()
+            .iter()
+            .all(|&v| v == 128)
+    );
+}
+
+/// A colour view is the gray view followed by the Cb and Cr planes: flat at 128 for a
+/// gray photo, and scaled with the luma's contrast gain, so brightness and contrast edits
+/// barely move them while a change of hue does.
+#[test]
+fn a_colour_view_is_luma_then_chroma() {
+    let (w, h) = (24, 16);
+    let gray_view = View {
+        colour: Colour::Gray,
+        rows: 4,
+        cols: 4,
+        contrast: Contrast::Robust,
+        centre: Some(85),
+        top: None,
+        bottom: None,
+    };
+    let colour_view = View {
+        colour: Colour::Ycc,
+        ..gray_view
+    };
+    assert_eq!(colour_view.dim(), 3 * gray_view.dim());
+    assert_eq!(colour_view.input_shape(), [12, 4]);
+    // A gradient from blue to magenta with a warm patch.
+    let rgb: Vec<u8> = (0..w * h)
+        .flat_map(|i| {
+            let (x, y) = (i % w, i / w);
+            if x < 8 && y < 8 {
+                [200, 120, 60]
+            } else {
+                [20 + 8 * x as u8, 40 + 6 * y as u8, 200]
+            }
+        })
+        .collect();
+    let gray = gray_view.apply(&rgb, w, h, 3).unwrap();
+    let colour = colour_view.apply(&rgb, w, h, 3).unwrap();
+    assert_eq!(colour.len(), 2 * colour_view.dim());
+    let d = gray_view.dim();
+    for v in 0..2 {
+        let (g, c) = (
+            &gray[v * d..(v + 1) * d],
+            &colour[v * 3 * d..(v + 1) * 3 * d],
+        );
+        assert_eq!(&c[..d], g, "view {v}: the luma plane is the gray view");
+    }
+    let (cb, cr) = (&colour[d..2 * d], &colour[2 * d..3 * d]);
+    assert!(
+        cb[12] > 150 && cr[12] < 100,
+        "blue corner: Cb {} Cr {}",
+        cb[12],
+        cr[12]
+    );
+    assert!(
+        cb[0] < 110 && cr[0] > 140,
+        "warm patch: Cb {} Cr {}",
+        cb[0],
+        cr[0]
+    );
+    // Gray pixels (1, 2 or 3 equal channels) have no chroma.
+    let luma_only: Vec<u8> = rgb.chunks(3).map(luma).collect();
+    for (pixels, channels) in [
+        (luma_only.clone(), 1),
+        (luma_only.iter().flat_map(|&v| [v, v, v]).collect(), 3),
+    ] {
+        let c = colour_view.apply(&pixels, w, h, channels).unwrap();
+        assert!(c[d..3 * d].iter().all(|&v| v == 128), "{channels} channels");
+    }
+    // Darker by 20% (x0.8) and lower contrast (x0.7 about the mean): the chroma planes
+    // move by a few levels, against the tens a change of hue makes.
+    let edited = |f: &dyn Fn(f32) -> f32| -> Vec<u8> {
+        let out: Vec<u8> = rgb.iter().map(|&v| f(v as f32).round() as u8).collect();
+        colour_view.apply(&out, w, h, 3).unwrap()[d..3 * d].to_vec()
+    };
+    let mean = rgb.iter().map(|&v| v as f32).sum::<f32>() / rgb.len() as f32;
+    for (name, moved) in [
+        ("darker", edited(&|v| v * 0.8)),
+        ("contrast", edited(&|v| mean + (v - mean) * 0.7)),
+    ] {
+        let worst = moved
+            .iter()
+            .zip(&colour[d..3 * d])
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .unwrap();
+        assert!(worst <= 4, "{name}: chroma moved by {worst} levels");
+    }
+}
+
+/// The one-sweep resize gives, bit for bit, the planes made whole and resized one by one,
+/// shrinking and enlarging, on the whole image and on its centre at once.
+#[test]
+fn one_sweep_equals_resizing_each_plane() {
+    for (w, h, side) in [
+        (37, 23, 16),
+        (16, 16, 16),
+        (3, 2, 16),
+        (200, 90, 7),
+        (1, 1, 4),
+    ] {
+        let view = View {
+            colour: Colour::Ycc,
+            rows: side,
+            cols: side + 1,
+            contrast: Contrast::Raw,
+            centre: None,
+            top: None,
+            bottom: None,
+        };
+        let rgb: Vec<u8> = (0..w * h * 3).map(|i| (i * 7919 % 251) as u8).collect();
+        // Both parts in one sweep, as `apply` takes them.
+        let rects = [(0, 0, w, h), centre_rect(w, h, 60)];
+        let all = view.resized_planes(&rgb, w, 3, &rects);
+        for (rect, got) in rects.into_iter().zip(all) {
+            let (x0, y0, cw, ch) = rect;
+            let pixel = |i: usize| {
+                let (x, y) = (x0 + i % cw, y0 + i / cw);
+                &rgb[(y * w + x) * 3..(y * w + x) * 3 + 3]
+            };
+            let planes: [Vec<f32>; 3] = [
+                (0..cw * ch).map(|i| luma(pixel(i)) as f32).collect(),
+                (0..cw * ch).map(|i| chroma(pixel(i)).0).collect(),
+                (0..cw * ch).map(|i| chroma(pixel(i)).1).collect(),
+            ];
+            for (k, plane) in planes.iter().enumerate() {
+                let want = area_resize(plane, cw, ch, view.cols, view.rows);
+                assert_eq!(got[k], want, "{w}x{h} {rect:?} plane {k}");
+            }
+        }
+    }
+}
+
+#[test]
+fn rgb_uses_luma_and_bad_shapes_are_errors() {
+    let view = View {
+        colour: Colour::Gray,
+        rows: 1,
+        cols: 1,
+        contrast: Contrast::Raw,
+        centre: None,
+        top: None,
+        bottom: None,
+    };
+    assert_eq!(view.apply(&[255, 0, 0], 1, 1, 3).unwrap(), [77]);
+    assert_eq!(view.apply(&[0, 255, 0, 9], 1, 1, 4).unwrap(), [149]);
+    assert!(matches!(
+        view.apply(&[], 0, 5, 1),
+        Err(ViewError::Empty { .. })
+    ));
+    assert!(matches!(
+        view.apply(&[1, 2], 1, 1, 3),
+        Err(ViewError::Size { .. })
+    ));
+    assert!(matches!(
+        view.apply(&[1; 5], 1, 1, 5),
+        Err(ViewError::Channels { .. })
+    ));
+    assert_eq!(sqrt(2.25), 1.5);
+}
