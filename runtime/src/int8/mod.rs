@@ -6,7 +6,7 @@
 //!
 //! With `std` the kernel is chosen at run time (AVX-512 VNNI or AVX2 on x86-64, NEON with or
 //! without the dot products on aarch64); without `std`, from the build target's features,
-//! else the portable kernel. The `std` encoder ([`crate::encoder`]) uses this executor for
+//! else the portable kernel. The `std` encoder (the `encoder` module) uses this executor for
 //! int8 models in the exported layout.
 //!
 //! ```

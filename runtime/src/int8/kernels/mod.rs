@@ -1,6 +1,7 @@
 //! The integer kernels of the int8 executor: one layer's `u8 x i8` products summed in i32,
-//! then `acc * multiplier + bias` handed to a [`Sink`]. Every kernel computes the same exact
-//! integer sums, so the logits do not depend on the kernel; they differ only in speed.
+//! then `acc * multiplier + bias` handed to a sink (the next layer's u8 activations, or the
+//! f32 logits). Every kernel computes the same exact integer sums, so the logits do not
+//! depend on the kernel; they differ only in speed.
 //! The portable one is here; the SIMD ones sit one file per instruction set, picked at run
 //! time through [`crate::cpu`] (with `std`) or by the build target (without).
 
