@@ -3,7 +3,7 @@
 
 use alloc::vec::Vec;
 
-use super::{MAX_CHROMA_GAIN, View, sqrt};
+use super::{View, sqrt};
 
 /// Standard deviation of a normalized view, in gray levels (mean 128: +-2.6 sigma fit in u8).
 pub const NORMALIZED_STD: f32 = 48.0;
@@ -11,6 +11,10 @@ pub const NORMALIZED_STD: f32 = 48.0;
 /// Contrast below this (gray levels of standard deviation) is treated as flat, so the noise
 /// of a blank photo is not stretched into a pattern.
 const FLAT_STD: f32 = 2.0;
+
+/// The largest gain applied to a chroma plane (a flat, low-contrast photo's luma gain can
+/// reach `NORMALIZED_STD / FLAT_STD`; its faint chroma would saturate).
+pub const MAX_CHROMA_GAIN: f64 = 4.0;
 
 /// How a view's gray levels are stretched (the last word of the metadata text).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -29,7 +29,7 @@ mod resize;
 #[cfg(test)]
 mod tests;
 
-pub use contrast::{Contrast, NORMALIZED_STD};
+pub use contrast::{Contrast, MAX_CHROMA_GAIN, NORMALIZED_STD};
 
 use alloc::string::String;
 use alloc::vec;
@@ -73,10 +73,6 @@ pub enum Colour {
     /// Colour tells apart photos whose luma looks alike (sky, sand, water).
     Ycc,
 }
-
-/// The largest gain applied to a chroma plane (a flat, low-contrast photo's luma gain can
-/// reach `NORMALIZED_STD / FLAT_STD`; its faint chroma would saturate).
-pub const MAX_CHROMA_GAIN: f64 = 4.0;
 
 impl Colour {
     /// The name in the metadata text and on the command line.

@@ -8,7 +8,7 @@ use super::{Colour, View};
 
 impl View {
     /// The `(x, y, w, h)` parts of an interleaved image of `width` pixels a row (the whole
-    /// photo and its centre), each area-resized to `rows x cols` per plane: luma, then
+    /// photo and its parts), each area-resized to `rows x cols` per plane: luma, then
     /// (colour) the Cb and Cr deviations. Row by row, each pixel is converted once for every
     /// part and each output column sums its pixels, all planes side by side, in the order
     /// [`area_resize`] adds them for a whole plane (so the result is the same to the bit);
