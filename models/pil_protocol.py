@@ -27,7 +27,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont
 
 CAPTION_Y = [float(v) for v in os.environ.get("CAPTION_Y", "0.75,1").split(",")]
-MANIFEST = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "photos", "manifest.csv")
+MANIFEST = os.environ.get("MANIFEST") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "shared", "data", "photos", "manifest.csv")
 
 
 def jpeg(img, q):
