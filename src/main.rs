@@ -49,7 +49,9 @@ enum Command {
     )]
     Search(cli::search::Args),
     /// Find groups of near-duplicate images in a folder.
-    #[command(after_help = "Example:\n  imsat dedup --model models/hash32.onnx --radius 2 photos/")]
+    #[command(
+        after_help = "Examples:\n  imsat dedup --model models/photo64.int8.onnx --sheet groups.png my_photos/\n  imsat dedup --model models/hash32.onnx --radius 2 digits/"
+    )]
     Dedup(cli::dedup::Args),
     /// Run the whole pipeline on the bundled MNIST-10k and write a report.
     #[command(after_help = "Example:\n  imsat demo --out demo")]

@@ -1,5 +1,5 @@
-//! Pictures people would rather look at than read: training curves, retrieval examples and
-//! copy-detection ROC curves.
+//! Pictures people would rather look at than read: training curves, retrieval examples,
+//! copy-detection ROC curves and dedup contact sheets.
 
 use std::path::Path;
 
@@ -204,6 +204,86 @@ pub fn copy_detection_roc(path: &Path, hashes: &[HashScore], title: &str) -> any
                 .background_style(WHITE.mix(0.8))
                 .border_style(BLACK)
                 .draw()?;
+        }
+        root.present()?;
+        Ok(())
+    })
+}
+
+/// Thumbnails of a dedup sheet fit in this box (pixels), beside a label column.
+const SHEET_THUMB: (u32, u32) = (128, 96);
+const SHEET_LABEL: u32 = 130;
+const SHEET_GAP: u32 = 6;
+const SHEET_HEADER: u32 = 34;
+/// Thumbnails drawn per group; the printed list names every member.
+pub const SHEET_PER_GROUP: usize = 8;
+
+/// The size of a dedup sheet of `groups` rows: (width, height).
+fn dedup_sheet_size(groups: usize) -> (u32, u32) {
+    let w = SHEET_LABEL + SHEET_PER_GROUP as u32 * (SHEET_THUMB.0 + SHEET_GAP) + SHEET_GAP;
+    let h = SHEET_HEADER + groups as u32 * (SHEET_THUMB.1 + SHEET_GAP) + SHEET_GAP;
+    (w, h)
+}
+
+/// Near-duplicate groups as a contact sheet: one row per group, labelled with its number in
+/// the printed list and its size, then its first images (`rows[g]`, at most
+/// [`SHEET_PER_GROUP`], each scaled to fit a 128x96 box): a folder's groups are checked by
+/// eye far faster than by reading file names, before anything is deleted. `sizes[g]` is the
+/// whole group's size, `total` the number of groups found (more than `rows` when capped).
+pub fn dedup_sheet(
+    path: &Path,
+    rows: &[Vec<image::RgbImage>],
+    sizes: &[usize],
+    total: usize,
+) -> anyhow::Result<()> {
+    let (w, h) = dedup_sheet_size(rows.len());
+    let row_y = |g: usize| SHEET_HEADER + g as u32 * (SHEET_THUMB.1 + SHEET_GAP);
+    save_png(path, w, h, |buf| {
+        // Pixels first, straight into the buffer; then the labels on top.
+        for (g, thumbs) in rows.iter().enumerate() {
+            for (k, t) in thumbs.iter().take(SHEET_PER_GROUP).enumerate() {
+                let x0 = SHEET_LABEL + k as u32 * (SHEET_THUMB.0 + SHEET_GAP);
+                let (tw, th) = (t.width().min(SHEET_THUMB.0), t.height().min(SHEET_THUMB.1));
+                for y in 0..th {
+                    let at = (((row_y(g) + y) * w + x0) * 3) as usize;
+                    let from = (y * t.width() * 3) as usize;
+                    buf[at..at + tw as usize * 3]
+                        .copy_from_slice(&t.as_raw()[from..from + tw as usize * 3]);
+                }
+            }
+        }
+        let root = BitMapBackend::with_buffer(buf, (w, h)).into_drawing_area();
+        let shown = if rows.len() < total {
+            format!(" (the first {} shown)", rows.len())
+        } else {
+            String::new()
+        };
+        let title = match total {
+            0 => "no near-duplicate groups".to_string(),
+            _ => format!(
+                "{total} near-duplicate groups{shown}: the first {SHEET_PER_GROUP} images of each"
+            ),
+        };
+        root.draw(&Text::new(title, (10, 8), ("sans-serif", 18)))?;
+        for (g, &size) in sizes.iter().enumerate().take(rows.len()) {
+            let y = row_y(g) as i32;
+            root.draw(&Text::new(
+                format!("group {}", g + 1),
+                (10, y + 30),
+                ("sans-serif", 16),
+            ))?;
+            root.draw(&Text::new(
+                format!("{size} images"),
+                (10, y + 52),
+                ("sans-serif", 14),
+            ))?;
+            if g > 0 {
+                let y = y - SHEET_GAP as i32 / 2;
+                root.draw(&PathElement::new(
+                    vec![(0, y), (w as i32, y)],
+                    RGBColor(200, 200, 200),
+                ))?;
+            }
         }
         root.present()?;
         Ok(())

@@ -3,6 +3,9 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use image::imageops::FilterType;
+use image::{DynamicImage, Rgb};
+use imsat_data::photos::decode_image;
 use imsat_runtime::code::Codes;
 use imsat_runtime::encoder::Task;
 use imsat_runtime::format::keys;
@@ -15,6 +18,10 @@ use super::common::radius::{
 };
 use super::common::{Ctx, bad_input};
 use crate::input::BadFile;
+use crate::plot::SHEET_PER_GROUP;
+
+/// The most groups a contact sheet draws (a row each).
+const SHEET_GROUPS: usize = 100;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -40,6 +47,11 @@ pub struct Args {
     /// Print one JSON object with the groups instead of one line per group.
     #[arg(long)]
     pub json: bool,
+    /// Also draw the groups as a PNG contact sheet: one row per group, in the printed order,
+    /// with its first 8 images (at most 100 groups), to look them over before deleting
+    /// anything.
+    #[arg(long)]
+    pub sheet: Option<PathBuf>,
     /// Folder of images (png, jpg, jpeg, bmp) or an IDX file. Files that cannot be decoded
     /// (a JPEG cut short, an empty file) are left out and named on stderr.
     pub dir: PathBuf,
@@ -141,6 +153,7 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
         "radius": soft_check.map_or(radius, |c| c.radius),
         "min_similarity": min_similarity,
         "soft_distance": soft_check.map(|c| f32_json(c.max_distance)),
+        "sheet": args.sheet.as_ref().map(|p| p.display().to_string()),
         "seconds": started.elapsed().as_secs_f64(),
     });
     if args.json {
@@ -152,6 +165,31 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
             println!("{}", g.join("\t"));
         }
         println!("{summary}");
+    }
+    // Drawn after the groups are printed, so that a sheet that cannot be written loses none
+    // of the run.
+    if let Some(path) = &args.sheet {
+        // Thumbnails of a folder's files, or of an IDX file's images as the model sees them.
+        let thumb = |i: u64| -> image::RgbImage {
+            let i = i as usize;
+            let img = match &loaded.paths {
+                Some(p) => decode_image(&p[i]).unwrap_or_else(|_| {
+                    DynamicImage::ImageRgb8(image::RgbImage::from_pixel(1, 1, Rgb([160; 3])))
+                }),
+                None => {
+                    image::GrayImage::from_raw(shape.1 as u32, shape.0 as u32, view_of(i).to_vec())
+                        .map_or_else(|| DynamicImage::new_rgb8(1, 1), DynamicImage::ImageLuma8)
+                }
+            };
+            img.resize(128, 96, FilterType::Triangle).to_rgb8()
+        };
+        let shown = &groups[..groups.len().min(SHEET_GROUPS)];
+        let rows: Vec<Vec<image::RgbImage>> = shown
+            .iter()
+            .map(|g| g.iter().take(SHEET_PER_GROUP).map(|&i| thumb(i)).collect())
+            .collect();
+        let sizes: Vec<usize> = shown.iter().map(Vec::len).collect();
+        crate::plot::dedup_sheet(path, &rows, &sizes, groups.len())?;
     }
     Ok(())
 }

@@ -98,9 +98,12 @@ fn edited_copies_are_found_and_unrelated_digits_stay_apart() {
     // picture nor the end of the run.
     let whole = std::fs::read(copies.join("d00_jpeg.jpg")).unwrap();
     std::fs::write(copies.join("d00_cut.jpg"), &whole[..whole.len() / 2]).unwrap();
+    let sheet = dir.path().join("groups.png");
     let out = Command::new(env!("CARGO_BIN_EXE_imsat"))
         .args(["--quiet", "dedup", "--json", "--model"])
         .arg(&model)
+        .arg("--sheet")
+        .arg(&sheet)
         .arg(dir.path())
         .output()
         .unwrap();
@@ -141,4 +144,27 @@ fn edited_copies_are_found_and_unrelated_digits_stay_apart() {
         found >= 36,
         "only {found} of 40 edited copies were grouped with their original"
     );
+    // The contact sheet: a row per group, each with the group's digits (white on black, so
+    // dark thumbnails) drawn in it, and nothing drawn below the last row.
+    assert_eq!(report["sheet"], sheet.display().to_string());
+    let png = image::open(&sheet).unwrap().to_luma8();
+    // 8 thumbnails of 128 px and a 130-px label column; a 34-px title, rows of 96 + 6 px.
+    let (w, h) = (1208, 34 + 102 * groups.len() as u32 + 6);
+    assert_eq!((png.width(), png.height()), (w, h));
+    let dark_in_rows = |y0: u32, y1: u32| {
+        (y0..y1)
+            .flat_map(|y| (130..w).map(move |x| (x, y)))
+            .filter(|&(x, y)| png.get_pixel(x, y)[0] < 40)
+            .count()
+    };
+    for g in 0..groups.len() as u32 {
+        let y0 = 34 + g * 102;
+        let thumbs = groups[g as usize].len().min(8);
+        // A 28x28 digit scaled to 96x96 is mostly black background.
+        assert!(
+            dark_in_rows(y0, y0 + 96) > thumbs * 96 * 96 / 2,
+            "group {g}: its thumbnails are not drawn"
+        );
+    }
+    assert_eq!(dark_in_rows(h - 6, h), 0);
 }
