@@ -232,16 +232,29 @@ fn dedup_sheet_size(groups: usize) -> (u32, u32) {
 /// whole group's size, `total` the number of groups found (more than `rows` when capped).
 pub fn dedup_sheet(
     path: &Path,
-    rows: &[Vec<image::RgbImage>],
+    rows: &[Vec<image::DynamicImage>],
     sizes: &[usize],
     total: usize,
 ) -> anyhow::Result<()> {
     let (w, h) = dedup_sheet_size(rows.len());
+    let (tw, th) = SHEET_THUMB;
+    let thumbs: Vec<Vec<image::RgbImage>> = rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .take(SHEET_PER_GROUP)
+                .map(|img| {
+                    img.resize(tw, th, image::imageops::FilterType::Triangle)
+                        .to_rgb8()
+                })
+                .collect()
+        })
+        .collect();
     let row_y = |g: usize| SHEET_HEADER + g as u32 * (SHEET_THUMB.1 + SHEET_GAP);
     save_png(path, w, h, |buf| {
         // Pixels first, straight into the buffer; then the labels on top.
-        for (g, thumbs) in rows.iter().enumerate() {
-            for (k, t) in thumbs.iter().take(SHEET_PER_GROUP).enumerate() {
+        for (g, row) in thumbs.iter().enumerate() {
+            for (k, t) in row.iter().enumerate() {
                 let x0 = SHEET_LABEL + k as u32 * (SHEET_THUMB.0 + SHEET_GAP);
                 let (tw, th) = (t.width().min(SHEET_THUMB.0), t.height().min(SHEET_THUMB.1));
                 for y in 0..th {

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use image::imageops::FilterType;
 use image::{DynamicImage, Rgb};
 use imsat_data::photos::decode_image;
 use imsat_runtime::code::Codes;
@@ -170,9 +169,10 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
     // of the run.
     if let Some(path) = &args.sheet {
         // Thumbnails of a folder's files, or of an IDX file's images as the model sees them.
-        let thumb = |i: u64| -> image::RgbImage {
+        // A file that no longer decodes shows as a gray square.
+        let thumb = |i: u64| -> DynamicImage {
             let i = i as usize;
-            let img = match &loaded.paths {
+            match &loaded.paths {
                 Some(p) => decode_image(&p[i]).unwrap_or_else(|_| {
                     DynamicImage::ImageRgb8(image::RgbImage::from_pixel(1, 1, Rgb([160; 3])))
                 }),
@@ -180,11 +180,10 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
                     image::GrayImage::from_raw(shape.1 as u32, shape.0 as u32, view_of(i).to_vec())
                         .map_or_else(|| DynamicImage::new_rgb8(1, 1), DynamicImage::ImageLuma8)
                 }
-            };
-            img.resize(128, 96, FilterType::Triangle).to_rgb8()
+            }
         };
         let shown = &groups[..groups.len().min(SHEET_GROUPS)];
-        let rows: Vec<Vec<image::RgbImage>> = shown
+        let rows: Vec<Vec<DynamicImage>> = shown
             .iter()
             .map(|g| g.iter().take(SHEET_PER_GROUP).map(|&i| thumb(i)).collect())
             .collect();
