@@ -226,14 +226,16 @@ fn dedup_sheet_size(groups: usize) -> (u32, u32) {
 }
 
 /// Near-duplicate groups as a contact sheet: one row per group, labelled with its number in
-/// the printed list and its size, then its first images (`rows[g]`, at most
+/// the printed list, its size and its diameter, then its first images (`rows[g]`, at most
 /// [`SHEET_PER_GROUP`], each scaled to fit a 128x96 box): a folder's groups are checked by
 /// eye far faster than by reading file names, before anything is deleted. `sizes[g]` is the
-/// whole group's size, `total` the number of groups found (more than `rows` when capped).
+/// whole group's size, `diameters[g]` the largest Hamming distance within it, `total` the
+/// number of groups found (more than `rows` when capped).
 pub fn dedup_sheet(
     path: &Path,
     rows: &[Vec<image::DynamicImage>],
     sizes: &[usize],
+    diameters: &[u32],
     total: usize,
 ) -> anyhow::Result<()> {
     let (w, h) = dedup_sheet_size(rows.len());
@@ -278,7 +280,7 @@ pub fn dedup_sheet(
             ),
         };
         root.draw(&Text::new(title, (10, 8), ("sans-serif", 18)))?;
-        for (g, &size) in sizes.iter().enumerate().take(rows.len()) {
+        for (g, (&size, &diameter)) in sizes.iter().zip(diameters).enumerate().take(rows.len()) {
             let y = row_y(g) as i32;
             root.draw(&Text::new(
                 format!("group {}", g + 1),
@@ -289,6 +291,11 @@ pub fn dedup_sheet(
                 format!("{size} images"),
                 (10, y + 52),
                 ("sans-serif", 14),
+            ))?;
+            root.draw(&Text::new(
+                format!("up to {diameter} bits apart"),
+                (10, y + 70),
+                ("sans-serif", 12),
             ))?;
             if g > 0 {
                 let y = y - SHEET_GAP as i32 / 2;

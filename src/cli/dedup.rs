@@ -43,7 +43,8 @@ pub struct Args {
     /// or --min-similarity is given.
     #[arg(long)]
     pub no_soft_check: bool,
-    /// Print one JSON object with the groups instead of one line per group.
+    /// Print one JSON object with the groups (`group_members`) and the largest Hamming distance
+    /// within each (`group_diameters`: above the radius, a chain) instead of one line per group.
     #[arg(long)]
     pub json: bool,
     /// Also draw the groups as a PNG contact sheet: one row per group, in the printed order,
@@ -140,6 +141,20 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
         Some(p) => p[i as usize].display().to_string(),
         None => i.to_string(),
     };
+    // The largest Hamming distance within each group: above the radius, the group is a chain
+    // of pairs (single linkage) whose ends are further apart than any pair it was built from.
+    let code = |i: u64| codes.get(i as usize).unwrap_or_default();
+    let diameters: Vec<u32> = groups
+        .iter()
+        .map(|g| {
+            g.iter()
+                .enumerate()
+                .flat_map(|(k, &a)| g[k + 1..].iter().map(move |&b| (a, b)))
+                .map(|(a, b)| imsat_runtime::hamming::distance(code(a), code(b)))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
     let named: Vec<Vec<String>> = groups
         .iter()
         .map(|g| g.iter().map(|&i| name(i)).collect())
@@ -158,6 +173,7 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
     if args.json {
         let mut out = summary.clone();
         out["group_members"] = json!(named);
+        out["group_diameters"] = json!(diameters);
         println!("{out}");
     } else {
         for g in &named {
@@ -188,7 +204,7 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
             .map(|g| g.iter().take(SHEET_PER_GROUP).map(|&i| thumb(i)).collect())
             .collect();
         let sizes: Vec<usize> = shown.iter().map(Vec::len).collect();
-        crate::plot::dedup_sheet(path, &rows, &sizes, groups.len())?;
+        crate::plot::dedup_sheet(path, &rows, &sizes, &diameters, groups.len())?;
     }
     Ok(())
 }

@@ -144,6 +144,53 @@ fn edited_copies_are_found_and_unrelated_digits_stay_apart() {
         found >= 36,
         "only {found} of 40 edited copies were grouped with their original"
     );
+    // Each group's diameter, against the codes `imsat encode` writes for the same files: the
+    // largest Hamming distance between two members, and a pair within the radius (4).
+    let codes_csv = dir.path().join("codes.csv");
+    let enc = Command::new(env!("CARGO_BIN_EXE_imsat"))
+        .args(["--quiet", "encode", "--skip-bad", "--model"])
+        .arg(&model)
+        .arg("--data")
+        .arg(dir.path())
+        .arg("--out")
+        .arg(&codes_csv)
+        .output()
+        .unwrap();
+    assert!(
+        enc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&enc.stderr)
+    );
+    let code_of: std::collections::HashMap<String, u64> = std::fs::read_to_string(&codes_csv)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (name, hex) = l.split_once(',').unwrap();
+            let bytes: Vec<u8> = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect();
+            let mut word = [0u8; 8];
+            word[..bytes.len()].copy_from_slice(&bytes);
+            (name.to_string(), u64::from_le_bytes(word))
+        })
+        .collect();
+    let diameters: Vec<u32> = serde_json::from_value(report["group_diameters"].clone()).unwrap();
+    assert_eq!(diameters.len(), groups.len());
+    for (g, &d) in groups.iter().zip(&diameters) {
+        let code = |p: &String| {
+            let rel = Path::new(p).strip_prefix(dir.path()).unwrap();
+            code_of[rel.to_str().unwrap()]
+        };
+        let want = g
+            .iter()
+            .flat_map(|a| g.iter().map(move |b| (code(a) ^ code(b)).count_ones()))
+            .max()
+            .unwrap();
+        assert_eq!(d, want, "{g:?}");
+        assert!(g.len() > 2 || d <= 4, "a pair {d} bits apart: {g:?}");
+    }
     // The contact sheet: a row per group, each with the group's digits (white on black, so
     // dark thumbnails) drawn in it, and nothing drawn below the last row.
     assert_eq!(report["sheet"], sheet.display().to_string());
