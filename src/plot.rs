@@ -255,16 +255,12 @@ pub fn dedup_sheet(
     let row_y = |g: usize| SHEET_HEADER + g as u32 * (SHEET_THUMB.1 + SHEET_GAP);
     save_png(path, w, h, |buf| {
         // Pixels first, straight into the buffer; then the labels on top.
+        let mut canvas = image::ImageBuffer::<image::Rgb<u8>, &mut [u8]>::from_raw(w, h, &mut *buf)
+            .context("sheet buffer size")?;
         for (g, row) in thumbs.iter().enumerate() {
             for (k, t) in row.iter().enumerate() {
                 let x0 = SHEET_LABEL + k as u32 * (SHEET_THUMB.0 + SHEET_GAP);
-                let (tw, th) = (t.width().min(SHEET_THUMB.0), t.height().min(SHEET_THUMB.1));
-                for y in 0..th {
-                    let at = (((row_y(g) + y) * w + x0) * 3) as usize;
-                    let from = (y * t.width() * 3) as usize;
-                    buf[at..at + tw as usize * 3]
-                        .copy_from_slice(&t.as_raw()[from..from + tw as usize * 3]);
-                }
+                image::imageops::replace(&mut canvas, t, x0.into(), row_y(g).into());
             }
         }
         let root = BitMapBackend::with_buffer(buf, (w, h)).into_drawing_area();

@@ -3,11 +3,9 @@
 //! original, and unrelated digits are not grouped together. The copies lie in a subfolder,
 //! as a photo library's do.
 
-use std::path::Path;
-use std::process::Command;
-
-use crate::common::mnist_images;
+use crate::common::{mnist_images, run};
 use imsat::trainer::data::read_idx_images;
+use std::path::Path;
 
 const SIDE: usize = 28;
 
@@ -99,14 +97,10 @@ fn edited_copies_are_found_and_unrelated_digits_stay_apart() {
     let whole = std::fs::read(copies.join("d00_jpeg.jpg")).unwrap();
     std::fs::write(copies.join("d00_cut.jpg"), &whole[..whole.len() / 2]).unwrap();
     let sheet = dir.path().join("groups.png");
-    let out = Command::new(env!("CARGO_BIN_EXE_imsat"))
-        .args(["--quiet", "dedup", "--json", "--model"])
-        .arg(&model)
-        .arg("--sheet")
-        .arg(&sheet)
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = run(
+        "dedup --json --model {} --sheet {} {}",
+        &[&model, &sheet, dir.path()],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -147,15 +141,10 @@ fn edited_copies_are_found_and_unrelated_digits_stay_apart() {
     // Each group's diameter, against the codes `imsat encode` writes for the same files: the
     // largest Hamming distance between two members, and a pair within the radius (4).
     let codes_csv = dir.path().join("codes.csv");
-    let enc = Command::new(env!("CARGO_BIN_EXE_imsat"))
-        .args(["--quiet", "encode", "--skip-bad", "--model"])
-        .arg(&model)
-        .arg("--data")
-        .arg(dir.path())
-        .arg("--out")
-        .arg(&codes_csv)
-        .output()
-        .unwrap();
+    let enc = run(
+        "encode --skip-bad --model {} --data {} --out {}",
+        &[&model, dir.path(), &codes_csv],
+    );
     assert!(
         enc.status.success(),
         "{}",
