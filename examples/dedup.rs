@@ -25,7 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         pixels.extend(shifted);
     }
     let codes = encoder.codes(&pixels)?;
-    let groups = dedup::dedup_confirmed(&codes, 4, |i, j| {
+    let groups = dedup::dedup_confirmed(&codes, 4, dedup::Linkage::Single, |i, j| {
         let (a, b) = (
             &pixels[i * dim..(i + 1) * dim],
             &pixels[j * dim..(j + 1) * dim],

@@ -92,7 +92,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "candidates within {} bits, soft distance <= {}",
                 check.radius, check.max_distance
             );
-            (dedup::dedup_soft(&codes, &soft, check)?, rule)
+            (
+                dedup::dedup_soft(&codes, &soft, check, dedup::Linkage::Single)?,
+                rule,
+            )
         }
         None => (dedup::dedup(&codes, radius)?, format!("radius {radius}")),
     };

@@ -68,3 +68,48 @@ pub fn groups(codes: &Codes, r: u32) -> Vec<Vec<u64>> {
         .filter(|g| g.len() > 1)
         .collect()
 }
+
+/// Near-duplicate groups of complete linkage at radius `r`: every pair within `r` taken by
+/// `(distance, row, row)`, two groups merged when every pair across them is within `r`,
+/// checked by recomputing every distance; the groups ordered as [`groups`] orders them.
+pub fn complete_groups(codes: &Codes, r: u32) -> Vec<Vec<u64>> {
+    let n = codes.len();
+    let code = |i: usize| codes.get(i).unwrap_or_default();
+    let mut pairs: Vec<(u32, usize, usize)> = (0..n)
+        .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
+        .map(|(i, j)| (distance(code(i), code(j)), i, j))
+        .filter(|&(d, _, _)| d <= r)
+        .collect();
+    pairs.sort();
+    let mut label: Vec<usize> = (0..n).collect();
+    for (_, i, j) in pairs {
+        let (a, b) = (label[i], label[j]);
+        if a == b {
+            continue;
+        }
+        let all_within = (0..n).filter(|&x| label[x] == a).all(|x| {
+            (0..n)
+                .filter(|&y| label[y] == b)
+                .all(|y| distance(code(x), code(y)) <= r)
+        });
+        if all_within {
+            for l in label.iter_mut().filter(|l| **l == b) {
+                *l = a;
+            }
+        }
+    }
+    let mut out: Vec<Vec<u64>> = Vec::new();
+    for first in 0..n {
+        if (0..first).any(|i| label[i] == label[first]) {
+            continue;
+        }
+        let g: Vec<u64> = (0..n)
+            .filter(|&i| label[i] == label[first])
+            .map(|i| i as u64)
+            .collect();
+        if g.len() > 1 {
+            out.push(g);
+        }
+    }
+    out
+}

@@ -6,6 +6,7 @@ use std::time::Instant;
 use image::{DynamicImage, Rgb};
 use imsat_data::photos::decode_image;
 use imsat_runtime::code::Codes;
+use imsat_runtime::dedup::Linkage;
 use imsat_runtime::encoder::Task;
 use imsat_runtime::format::keys;
 use imsat_runtime::soft_code::SoftCodes;
@@ -43,6 +44,12 @@ pub struct Args {
     /// or --min-similarity is given.
     #[arg(long)]
     pub no_soft_check: bool,
+    /// How linked pairs make groups: `single` joins any chain of linked pairs (a copy of a
+    /// copy joins its original, and so can different images through look-alikes between
+    /// them); `complete` only groups whose every two images are linked, so a group's
+    /// diameter is at most the radius (fewer copies found; README, "Dedup and the soft check").
+    #[arg(long, default_value = "single", value_parser = ["single", "complete"])]
+    pub linkage: String,
     /// Print one JSON object with the groups (`group_members`) and the largest Hamming distance
     /// within each (`group_diameters`: above the radius, a chain) instead of one line per group.
     #[arg(long)]
@@ -121,13 +128,14 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
     let shape = view.as_ref().map_or(shape, |v| (v.rows, v.cols));
     let (stride, first_view) = (loaded.images.dim(), shape.0 * shape.1);
     let view_of = |i: usize| &px[i * stride..i * stride + first_view];
+    let linkage = Linkage::from_name(&args.linkage).unwrap_or(Linkage::Single);
     let groups = if let Some(check) = soft_check {
         let soft = SoftCodes::from_logits(enc.outputs(), &logits)?;
-        imsat_runtime::dedup::dedup_soft(&codes, &soft, check)?
+        imsat_runtime::dedup::dedup_soft(&codes, &soft, check, linkage)?
     } else if min_similarity == 0.0 {
-        imsat_runtime::dedup::dedup(&codes, radius)?
+        imsat_runtime::dedup::dedup_confirmed(&codes, radius, linkage, |_, _| true)?
     } else {
-        imsat_runtime::dedup::dedup_confirmed(&codes, radius, |i, j| {
+        imsat_runtime::dedup::dedup_confirmed(&codes, radius, linkage, |i, j| {
             imsat_runtime::dedup::images_similar(
                 view_of(i),
                 view_of(j),
@@ -166,6 +174,7 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
         "duplicates": named.iter().map(|g| g.len() - 1).sum::<usize>(),
         "radius": soft_check.map_or(radius, |c| c.radius),
         "min_similarity": min_similarity,
+        "linkage": linkage.as_str(),
         "soft_distance": soft_check.map(|c| f32_json(c.max_distance)),
         "sheet": args.sheet.as_ref().map(|p| p.display().to_string()),
         "seconds": started.elapsed().as_secs_f64(),

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use imsat_data::idx;
+use imsat_runtime::dedup::Linkage;
 use imsat_runtime::encoder::Encoder;
 use imsat_runtime::index::Index;
 use imsat_trainer::train::{SPLIT_SEED, TrainConfig, evaluate_logits, train};
@@ -170,16 +171,17 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     // Codes within radius 4 are candidates; the images confirm them (as `imsat dedup` does).
     let dim = images.dim();
     let (radius, min_similarity) = (DEFAULT_RADIUS, DEFAULT_MIN_SIMILARITY);
-    let groups = imsat_runtime::dedup::dedup_confirmed(index.codes(), radius, |i, j| {
-        let px = &images.pixels;
-        imsat_runtime::dedup::images_similar(
-            &px[i * dim..(i + 1) * dim],
-            &px[j * dim..(j + 1) * dim],
-            images.shape[0],
-            images.shape[1],
-            min_similarity,
-        )
-    })?;
+    let groups =
+        imsat_runtime::dedup::dedup_confirmed(index.codes(), radius, Linkage::Single, |i, j| {
+            let px = &images.pixels;
+            imsat_runtime::dedup::images_similar(
+                &px[i * dim..(i + 1) * dim],
+                &px[j * dim..(j + 1) * dim],
+                images.shape[0],
+                images.shape[1],
+                min_similarity,
+            )
+        })?;
     let dedup_seconds = t.elapsed().as_secs_f64();
     let grouped: usize = groups.iter().map(|g| g.len()).sum();
     let pure = groups

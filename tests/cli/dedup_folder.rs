@@ -110,6 +110,7 @@ fn edited_copies_are_found_and_unrelated_digits_stay_apart() {
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(report["images"], 80);
     assert_eq!(report["skipped"], 1);
+    assert_eq!(report["linkage"], "single");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("d00_cut.jpg") && stderr.contains("truncated JPEG"),
@@ -180,6 +181,43 @@ fn edited_copies_are_found_and_unrelated_digits_stay_apart() {
         assert_eq!(d, want, "{g:?}");
         assert!(g.len() > 2 || d <= 4, "a pair {d} bits apart: {g:?}");
     }
+    // Complete linkage: every two members of a group within the radius by the encoded codes,
+    // each group inside one of the single-linkage groups, the copies still found.
+    let out = run(
+        "dedup --json --linkage complete --model {} {}",
+        &[&model, dir.path()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let complete: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(complete["linkage"], "complete");
+    let complete_groups: Vec<Vec<String>> =
+        serde_json::from_value(complete["group_members"].clone()).unwrap();
+    let code = |p: &String| {
+        let rel = Path::new(p).strip_prefix(dir.path()).unwrap();
+        code_of[rel.to_str().unwrap()]
+    };
+    for g in &complete_groups {
+        for a in g {
+            assert!(
+                g.iter().all(|b| (code(a) ^ code(b)).count_ones() <= 4),
+                "{g:?}"
+            );
+        }
+        assert!(
+            groups.iter().any(|s| g.iter().all(|m| s.contains(m))),
+            "{g:?} is not inside a single-linkage group"
+        );
+    }
+    let found_complete: usize = complete_groups.iter().map(|g| g.len() - 1).sum();
+    eprintln!(
+        "complete linkage: {} groups, {found_complete} of 40 copies found",
+        complete_groups.len()
+    );
+    assert!(found_complete >= 30, "{complete_groups:?}");
     // The contact sheet: a row per group, each with the group's digits (white on black, so
     // dark thumbnails) drawn in it, and nothing drawn below the last row.
     assert_eq!(report["sheet"], sheet.display().to_string());

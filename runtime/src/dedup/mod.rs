@@ -1,0 +1,213 @@
+//! Near-duplicate groups: codes linked by pairs within distance `r`.
+//!
+//! Every pair within `r` is found by a radius query per code (through multi-index hashing
+//! when its tables are cheaper than a scan, which is the case for small `r`; otherwise each
+//! code is compared only with later ones, with the vectorised block kernel), optionally
+//! confirmed by the caller, and the linked pairs make groups by a [`Linkage`]: chains
+//! (union-find, `sets.rs`) or groups whose every two members are linked (`complete.rs`).
+
+mod complete;
+mod pixels;
+mod sets;
+
+use alloc::vec::Vec;
+
+use crate::code::Codes;
+use crate::error::{Error, Result};
+use crate::mih::{Mih, Probe};
+use crate::search;
+use crate::soft_code::{SoftCheck, SoftCodes};
+
+pub use pixels::images_similar;
+use sets::Sets;
+
+/// How linked pairs make groups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Linkage {
+    /// Rows joined by any chain of linked pairs are one group (the connected components).
+    /// A copy of a copy joins its original, but so can two different images through a chain
+    /// of look-alikes, however far apart their own codes are.
+    Single,
+    /// Every two rows of a group are linked: a group's codes are all within `r` of each
+    /// other, so no chain joins different images. The pairs are taken closest first (by
+    /// distance, then rows) and two groups merge only when every pair across them is linked.
+    Complete,
+}
+
+impl Linkage {
+    /// Both linkages.
+    pub const ALL: [Linkage; 2] = [Linkage::Single, Linkage::Complete];
+
+    /// `single` or `complete`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Linkage::Single => "single",
+            Linkage::Complete => "complete",
+        }
+    }
+
+    /// The linkage called `name` ([`Linkage::as_str`]).
+    pub fn from_name(name: &str) -> Option<Linkage> {
+        Linkage::ALL.into_iter().find(|l| l.as_str() == name)
+    }
+}
+
+/// How to find the pairs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(test), allow(dead_code))] // the forced variants are for tests
+pub(crate) enum PairSearch {
+    Auto,
+    AllPairs,
+    MultiIndex,
+}
+
+/// Groups of rows whose codes are linked by chains of distance <= `r` (single linkage).
+/// Each group lists its rows ascending, groups are ordered by their first row, and codes
+/// with no neighbour within `r` are left out.
+pub fn dedup(codes: &Codes, r: u32) -> Result<Vec<Vec<u64>>> {
+    dedup_with(codes, r, PairSearch::Auto, Linkage::Single, &mut |_, _| {
+        true
+    })
+}
+
+/// Like [`dedup`], but a pair of rows within `r` is linked only if `confirm(i, j)` agrees,
+/// and the linked pairs make groups by `linkage`: the codes find the candidates fast, and
+/// the caller checks them on the original data. Semantic codes (IMSAT hashes) give similar
+/// images of one class the same code, so a check on the images themselves is what tells a
+/// copy from a look-alike.
+pub fn dedup_confirmed(
+    codes: &Codes,
+    r: u32,
+    linkage: Linkage,
+    mut confirm: impl FnMut(usize, usize) -> bool,
+) -> Result<Vec<Vec<u64>>> {
+    dedup_with(codes, r, PairSearch::Auto, linkage, &mut confirm)
+}
+
+/// Like [`dedup_confirmed`] with a photo model's [`SoftCheck`]: the pairs within
+/// `check.radius` are linked when their soft codes (`soft`, one per code) are within
+/// `check.max_distance`.
+pub fn dedup_soft(
+    codes: &Codes,
+    soft: &SoftCodes,
+    check: SoftCheck,
+    linkage: Linkage,
+) -> Result<Vec<Vec<u64>>> {
+    if soft.len() != codes.len() {
+        return Err(Error::SoftCount {
+            soft: soft.len(),
+            codes: codes.len(),
+        });
+    }
+    if soft.bits() != codes.bits() {
+        return Err(Error::BitsMismatch {
+            expected: codes.bits(),
+            got: soft.bits(),
+        });
+    }
+    dedup_confirmed(codes, check.radius, linkage, |i, j| {
+        check.confirms(soft, i, j)
+    })
+}
+
+pub(crate) fn dedup_with(
+    codes: &Codes,
+    r: u32,
+    how: PairSearch,
+    linkage: Linkage,
+    confirm: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<Vec<Vec<u64>>> {
+    let n = codes.len();
+    if n > u32::MAX as usize {
+        return Err(crate::error::Error::TooManyCodes(n));
+    }
+    let group_of: Vec<u32> = match linkage {
+        Linkage::Single => {
+            let mut sets = Sets::new(n);
+            for_each_pair(codes, r, how, &mut |i, j, _| {
+                if confirm(i, j) {
+                    sets.union(i as u32, j as u32);
+                }
+            })?;
+            (0..n as u32).map(|row| sets.find(row)).collect()
+        }
+        Linkage::Complete => {
+            let mut pairs = Vec::new();
+            for_each_pair(codes, r, how, &mut |i, j, d| {
+                if confirm(i, j) {
+                    pairs.push((d, i as u32, j as u32));
+                }
+            })?;
+            complete::groups(n, pairs)
+        }
+    };
+    Ok(numbered(&group_of))
+}
+
+/// `f(i, j, distance)` for every pair of rows `i < j` within `r` (in no particular order).
+fn for_each_pair(
+    codes: &Codes,
+    r: u32,
+    how: PairSearch,
+    f: &mut dyn FnMut(usize, usize, u32),
+) -> Result<()> {
+    let n = codes.len();
+    let wpc = codes.words_per_code();
+    let mih = match how {
+        PairSearch::AllPairs => None,
+        PairSearch::MultiIndex => Some(Mih::new(codes)?),
+        // Tables cost about a scan of the codes to build; they pay when a query through
+        // them is much cheaper than a scan, which needs more than a few hundred codes.
+        PairSearch::Auto if n >= 1024 => {
+            let mih = Mih::new(codes)?;
+            mih.is_cheaper_than_scan(r).then_some(mih)
+        }
+        PairSearch::Auto => None,
+    };
+    match mih {
+        Some(mih) => {
+            for (i, code) in codes.iter().enumerate() {
+                mih.within_tables(code, r, Probe::Auto, |j, d| {
+                    if j > i {
+                        f(i, j, d);
+                    }
+                });
+            }
+        }
+        None => {
+            let words = codes.as_words();
+            for (i, code) in codes.iter().enumerate() {
+                let later = &words[(i + 1) * wpc..];
+                search::scan_within(later, code, r, i + 1, |j, d| f(i, j, d));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The groups of two or more rows from each row's group label: rows ascending in a group,
+/// groups in order of their first row.
+fn numbered(group_of: &[u32]) -> Vec<Vec<u64>> {
+    let n = group_of.len();
+    let mut size = alloc::vec![0u32; n];
+    for &g in group_of {
+        size[g as usize] += 1;
+    }
+    let mut number = alloc::vec![u32::MAX; n];
+    let mut groups: Vec<Vec<u64>> = Vec::new();
+    for (row, &g) in group_of.iter().enumerate() {
+        if size[g as usize] < 2 {
+            continue;
+        }
+        let k = &mut number[g as usize];
+        if *k == u32::MAX {
+            *k = groups.len() as u32;
+            groups.push(Vec::with_capacity(size[g as usize] as usize));
+        }
+        groups[*k as usize].push(row as u64);
+    }
+    groups
+}
+
+#[cfg(test)]
+mod tests;

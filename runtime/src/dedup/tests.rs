@@ -1,0 +1,130 @@
+use super::*;
+use alloc::vec;
+use proptest::prelude::*;
+
+#[test]
+fn images_similar_accepts_shifted_copies_and_rejects_others() {
+    let (rows, cols) = (8, 8);
+    let mut a = vec![0u8; 64];
+    for r in 2..6 {
+        a[r * cols + 3] = 255;
+    }
+    a[2 * cols + 4] = 200;
+    let shifted: Vec<u8> = (0..64)
+        .map(|p| if p % cols == 0 { 0 } else { a[p - 1] })
+        .collect();
+    assert!(images_similar(&a, &a, rows, cols, 0.99));
+    assert!(images_similar(&a, &shifted, rows, cols, 0.95));
+    let mut other = vec![0u8; 64];
+    for c in 1..7 {
+        other[4 * cols + c] = 255;
+    }
+    assert!(!images_similar(&a, &other, rows, cols, 0.5));
+    assert!(
+        !images_similar(&a, &other[..10], rows, cols, 0.5),
+        "wrong size is no match"
+    );
+}
+
+/// The soft check keeps the candidates whose confidences agree: images 0 and 1 differ in
+/// one bit neither is sure of, 0 and 2 in one bit both are sure of; 3 is far from all.
+#[test]
+fn soft_check_confirms_only_close_confidences() {
+    let logits = [
+        [6.0, 6.0, 0.1, -6.0],
+        [6.0, 6.0, -0.1, -6.0],
+        [-6.0, 6.0, 0.1, -6.0],
+        [-6.0, -6.0, -6.0, 6.0],
+    ]
+    .concat();
+    let codes = Codes::from_logits(4, &logits).unwrap();
+    let soft = SoftCodes::from_logits(4, &logits).unwrap();
+    let check = SoftCheck {
+        radius: 1,
+        max_distance: 0.5,
+    };
+    assert_eq!(dedup(&codes, 1).unwrap(), vec![vec![0, 1, 2]]);
+    for linkage in Linkage::ALL {
+        assert_eq!(
+            dedup_soft(&codes, &soft, check, linkage).unwrap(),
+            vec![vec![0, 1]]
+        );
+    }
+    let three = SoftCodes::from_logits(4, &logits[..12]).unwrap();
+    assert_eq!(
+        dedup_soft(&codes, &three, check, Linkage::Single),
+        Err(Error::SoftCount { soft: 3, codes: 4 })
+    );
+    let wide = SoftCodes::from_logits(2, &logits[..8]).unwrap();
+    assert!(matches!(
+        dedup_soft(&codes, &wide, check, Linkage::Complete),
+        Err(Error::BitsMismatch { .. })
+    ));
+}
+
+#[test]
+fn chains_link() {
+    let codes = Codes::from_words(8, vec![0b0000, 0b0001, 0b0011, 0b1111_0000, 0b0111]).unwrap();
+    assert_eq!(dedup(&codes, 1).unwrap(), vec![vec![0, 1, 2, 4]]);
+    assert_eq!(dedup(&codes, 0).unwrap(), Vec::<Vec<u64>>::new());
+    assert_eq!(dedup(&codes, 8).unwrap(), vec![vec![0, 1, 2, 3, 4]]);
+}
+
+/// Complete linkage breaks the chain 0 - 1 - 2 - 4: the closest pairs merge first, and 2
+/// cannot join {0, 1} (2 bits from 0), so it pairs with 4; at radius 2, 4 cannot join
+/// {0, 1, 2} (3 bits from 0).
+#[test]
+fn complete_linkage_breaks_chains() {
+    let codes = Codes::from_words(8, vec![0b0000, 0b0001, 0b0011, 0b1111_0000, 0b0111]).unwrap();
+    let complete = |r| dedup_confirmed(&codes, r, Linkage::Complete, |_, _| true).unwrap();
+    assert_eq!(complete(1), vec![vec![0, 1], vec![2, 4]]);
+    assert_eq!(complete(2), vec![vec![0, 1, 2]]);
+    assert_eq!(complete(8), vec![vec![0, 1, 2, 3, 4]]);
+    for l in Linkage::ALL {
+        assert_eq!(Linkage::from_name(l.as_str()), Some(l));
+    }
+}
+
+proptest! {
+    #[test]
+    fn dedup_matches_brute_force(
+        bits in 1usize..=130,
+        raw in proptest::collection::vec(prop_oneof![any::<u64>(), 0u64..8], 0..180),
+        r in 0u32..6,
+    ) {
+        let wpc = bits.div_ceil(64);
+        let mask = if bits.is_multiple_of(64) { u64::MAX } else { (1u64 << (bits % 64)) - 1 };
+        let mut words = raw;
+        words.truncate(words.len() / wpc * wpc);
+        for c in words.chunks_exact_mut(wpc) {
+            c[wpc - 1] &= mask;
+        }
+        let codes = Codes::from_words(bits, words).unwrap();
+        let expect = crate::reference::groups(&codes, r);
+        for pairs in [PairSearch::Auto, PairSearch::AllPairs, PairSearch::MultiIndex] {
+            prop_assert_eq!(&dedup_with(&codes, r, pairs, Linkage::Single, &mut |_, _| true).unwrap(), &expect);
+        }
+        // Complete linkage: the reference's groups, every pair of each within `r`, each inside
+        // one single-linkage group.
+        let complete = crate::reference::complete_groups(&codes, r);
+        for pairs in [PairSearch::Auto, PairSearch::AllPairs, PairSearch::MultiIndex] {
+            prop_assert_eq!(&dedup_with(&codes, r, pairs, Linkage::Complete, &mut |_, _| true).unwrap(), &complete);
+        }
+        let code = |i: u64| codes.get(i as usize).unwrap();
+        for g in &complete {
+            for (k, &a) in g.iter().enumerate() {
+                for &b in &g[k + 1..] {
+                    prop_assert!(crate::hamming::distance(code(a), code(b)) <= r);
+                }
+            }
+            prop_assert!(expect.iter().any(|s| g.iter().all(|x| s.contains(x))));
+        }
+        // A confirmation that rejects every pair involving row 0 keeps row 0 alone.
+        for pairs in [PairSearch::Auto, PairSearch::AllPairs, PairSearch::MultiIndex] {
+            for linkage in Linkage::ALL {
+                let got = dedup_with(&codes, r, pairs, linkage, &mut |i, j| i != 0 && j != 0).unwrap();
+                prop_assert!(got.iter().all(|g| !g.contains(&0)));
+            }
+        }
+    }
+}
