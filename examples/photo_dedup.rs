@@ -10,7 +10,7 @@
 
 use std::io::Cursor;
 
-use image::{DynamicImage, ImageFormat, RgbImage};
+use image::{DynamicImage, ImageDecoder, ImageFormat, RgbImage};
 use imsat::runtime::{code::Codes, dedup, encoder::Encoder, soft_code::SoftCodes};
 
 /// Photos of the folder that get edited copies.
@@ -39,10 +39,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut names = Vec::new();
     let mut photos: Vec<RgbImage> = Vec::new();
     for path in &paths {
-        match image::open(path) {
+        match decode_upright(path) {
             Ok(img) => {
                 names.push(path.display().to_string());
-                photos.push(img.to_rgb8());
+                photos.push(img);
             }
             Err(e) => eprintln!("skipped {}: {e}", path.display()),
         }
@@ -129,4 +129,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .into());
     }
     Ok(())
+}
+
+/// Decode a photo upright, as a viewer shows it and as `imsat encode` and `imsat dedup`
+/// read it: a phone's portrait photo is stored turned, with an EXIF orientation tag.
+fn decode_upright(path: &std::path::Path) -> image::ImageResult<RgbImage> {
+    let mut decoder = image::ImageReader::open(path)?
+        .with_guessed_format()?
+        .into_decoder()?;
+    let orientation = decoder.orientation()?;
+    let mut img = DynamicImage::from_decoder(decoder)?;
+    img.apply_orientation(orientation);
+    Ok(img.to_rgb8())
 }

@@ -1,4 +1,5 @@
-//! Where images come from: an IDX file (gzipped or not) or a folder of PNG/JPEG/BMP files.
+//! Where images come from: an IDX file (gzipped or not) or a folder of image files (JPEG,
+//! PNG, BMP, WebP, GIF, TIFF).
 
 use std::path::{Path, PathBuf};
 

@@ -1,28 +1,30 @@
 //! Photo folders: the unlabeled training data of a copy-detection hash.
 //!
-//! Photos of any size are read from a folder tree (JPEG, PNG, BMP) in path order. A file
-//! that cannot be decoded, or an image of zero size, is skipped and named in
-//! [`PhotoFolder::skipped`], so one bad file does not stop a run over thousands; so is an
-//! image in a format this build does not decode (HEIC from a phone, GIF, WebP, TIFF), which
-//! would otherwise vanish from the run unnoticed; an empty result is an error.
+//! Photos of any size are read from a folder tree (JPEG, PNG, BMP, WebP, GIF, TIFF) in path
+//! order, upright by their EXIF orientation. A file that cannot be decoded, or an image of
+//! zero size, is skipped and named in [`PhotoFolder::skipped`], so one bad file does not stop
+//! a run over thousands; so is an image in a format this build does not decode (HEIC from a
+//! phone, AVIF, JPEG XL, JPEG 2000), which would otherwise vanish from the run unnoticed; an
+//! empty result is an error. A GIF gives its first frame.
 
 mod jpeg;
+#[cfg(test)]
+mod tests;
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use image::{DynamicImage, ImageFormat, ImageReader, RgbImage};
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
 
 use crate::DataError;
 
 /// File extensions read as photos (lower case).
-pub const PHOTO_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "bmp"];
+pub const PHOTO_EXTENSIONS: [&str; 8] = ["jpg", "jpeg", "png", "bmp", "webp", "gif", "tif", "tiff"];
 
 /// Extensions of image formats that are not decoded (lower case): listed and named as
 /// skipped, never read.
-pub const UNDECODED_EXTENSIONS: [&str; 9] = [
-    "heic", "heif", "avif", "webp", "gif", "tif", "tiff", "jxl", "jp2",
-];
+pub const UNDECODED_EXTENSIONS: [&str; 5] = ["heic", "heif", "avif", "jxl", "jp2"];
 
 /// The image files of a folder tree, sorted by path.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -97,9 +99,14 @@ pub fn is_photo(p: &Path) -> bool {
     extension(p).is_some_and(|e| PHOTO_EXTENSIONS.contains(&e.as_str()))
 }
 
-/// Decode one image file as it is stored (gray stays gray); a clear reason when it cannot
-/// be used. The format is read from the content (the extension when the content says
-/// nothing), and a JPEG cut short is an error, not a picture half gray.
+/// Decode one image file (gray stays gray), upright as a photo viewer shows it; a clear
+/// reason when it cannot be used. The format is read from the content (the extension when
+/// the content says nothing), and a JPEG cut short is an error, not a picture half gray.
+///
+/// Upright: a phone stores a portrait photo as landscape pixels and an EXIF orientation
+/// tag, and the copy an app exports or shares has the turn applied and no tag; applying
+/// the tag here makes the two the same picture to every model, in training and encoding
+/// alike. A file without the tag (or whose metadata cannot be read) is taken as stored.
 pub fn decode_image(path: &Path) -> Result<DynamicImage, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read file: {e}"))?;
     if bytes.is_empty() {
@@ -122,9 +129,13 @@ pub fn decode_image(path: &Path) -> Result<DynamicImage, String> {
             }
         }
     }
-    let img = reader
-        .decode()
+    let mut decoder = reader
+        .into_decoder()
         .map_err(|e| format!("cannot decode image: {e}"))?;
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let mut img =
+        DynamicImage::from_decoder(decoder).map_err(|e| format!("cannot decode image: {e}"))?;
+    img.apply_orientation(orientation);
     if img.width() == 0 || img.height() == 0 {
         return Err("image has zero size".into());
     }

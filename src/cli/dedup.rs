@@ -59,8 +59,9 @@ pub struct Args {
     /// anything.
     #[arg(long)]
     pub sheet: Option<PathBuf>,
-    /// Folder of images (png, jpg, jpeg, bmp) or an IDX file. Files that cannot be decoded
-    /// (a JPEG cut short, an empty file) are left out and named on stderr.
+    /// Folder of images (jpg, jpeg, png, bmp, webp, gif, tif, tiff) or an IDX file. Files
+    /// that cannot be decoded (a JPEG cut short, an empty file) are left out and named on
+    /// stderr.
     pub dir: PathBuf,
 }
 

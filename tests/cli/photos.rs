@@ -552,3 +552,59 @@ fn dedup_radius_from_the_model_contract() {
         &["wide.onnx", "imsat.dedup_radius", "at most 64"],
     );
 }
+
+/// A phone stores a portrait photo turned, with an EXIF orientation tag; the copy it shares
+/// has the turn applied and no tag. `imsat encode` reads both upright, so the shipped model
+/// gives them one code; the same turned pixels without the tag are another picture to it.
+#[test]
+fn a_photo_stored_turned_with_its_exif_tag_encodes_as_upright() {
+    use image::ImageEncoder;
+    use image::codecs::jpeg::JpegEncoder;
+    let photo = image::open(Path::new(PHOTOS).join("0001.jpg"))
+        .unwrap()
+        .to_rgb8();
+    // EXIF (TIFF, little endian) with one entry: orientation 6, "turn 90 degrees clockwise
+    // to view"; the pixels stored are the upright photo turned a quarter counter-clockwise.
+    let mut exif = b"II*\0\x08\0\0\0\x01\0\x12\x01\x03\0\x01\0\0\0".to_vec();
+    exif.extend_from_slice(&[6, 0, 0, 0, 0, 0, 0, 0]);
+    let turned = image::imageops::rotate270(&photo);
+    let d = tempfile::tempdir().unwrap();
+    for (name, img, exif) in [
+        ("a_upright.jpg", &photo, None),
+        ("b_turned_tagged.jpg", &turned, Some(exif)),
+        ("c_turned_untagged.jpg", &turned, None),
+    ] {
+        let mut bytes = Vec::new();
+        let mut enc = JpegEncoder::new_with_quality(&mut bytes, 95);
+        if let Some(exif) = exif {
+            enc.set_exif_metadata(exif).unwrap();
+        }
+        let colour = image::ExtendedColorType::Rgb8;
+        enc.write_image(img.as_raw(), img.width(), img.height(), colour)
+            .unwrap();
+        std::fs::write(d.path().join(name), bytes).unwrap();
+    }
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/photo64.int8.onnx");
+    let codes = d.path().join("codes.u64");
+    ok(&crate::common::run(
+        "encode --model {} --data {} --out {}",
+        &[&model, d.path(), &codes],
+    ));
+    let words: Vec<u64> = std::fs::read(&codes)
+        .unwrap()
+        .chunks(8)
+        .map(|w| u64::from_le_bytes(w.try_into().unwrap()))
+        .collect();
+    let bits = |i: usize, j: usize| (words[i] ^ words[j]).count_ones();
+    assert!(
+        bits(0, 1) <= 2,
+        "tagged copy {} bits from upright",
+        bits(0, 1)
+    );
+    // photo64's dedup radius is 10: the untagged turn is not a near-duplicate.
+    assert!(
+        bits(0, 2) > 10,
+        "untagged turn {} bits from upright",
+        bits(0, 2)
+    );
+}

@@ -157,7 +157,8 @@ impl View {
     /// The views of an interleaved `width x height` image with `channels` bytes per pixel
     /// (1 gray, 2 gray+alpha, 3 RGB, 4 RGBA; alpha is ignored): [`View::views`] model rows
     /// of [`View::dim`] bytes, the whole photo's first. Run the model on each and average
-    /// the logits ([`mean_over_views`]) before taking signs or the argmax.
+    /// the logits ([`mean_over_views`]) before taking signs or the argmax. The pixels are
+    /// the picture upright, with any EXIF orientation applied, as `imsat` decodes photos.
     pub fn apply(
         &self,
         pixels: &[u8],

@@ -41,10 +41,10 @@ pub struct Args {
     /// Number of code bits (hash task).
     #[arg(long, default_value_t = 16)]
     pub bits: usize,
-    /// Images: an IDX file (gzipped or not), or a folder of photos (JPEG/PNG/BMP, any size,
-    /// nested folders read too) to learn a copy-detection hash from (task hash); or feature
-    /// vectors: a `.npy` float32/float64 [N, d] array in C order (SATs vat, rpt, neighbour;
-    /// the model takes the d raw features).
+    /// Images: an IDX file (gzipped or not), or a folder of photos (JPEG/PNG/BMP/WebP/GIF/
+    /// TIFF, any size, nested folders read too) to learn a copy-detection hash from (task
+    /// hash); or feature vectors: a `.npy` float32/float64 [N, d] array in C order (SATs vat,
+    /// rpt, neighbour; the model takes the d raw features).
     #[arg(long)]
     pub data: PathBuf,
     /// Labels (IDX, or `.npy` integers [N]), used only for evaluation.

@@ -1,0 +1,141 @@
+//! Decoding upright: a JPEG with an EXIF orientation tag decodes as a viewer shows it.
+
+use super::*;
+use image::codecs::jpeg::JpegEncoder;
+use image::{ImageEncoder, Rgb};
+
+/// A TIFF-structured EXIF chunk (little endian) holding one entry, the orientation tag
+/// 0x0112, written byte by byte from the EXIF 2.3 layout, not by the crate under test.
+fn exif_orientation(tag: u16) -> Vec<u8> {
+    let mut b = b"II*\0".to_vec();
+    b.extend_from_slice(&8u32.to_le_bytes()); // the first IFD right after the header
+    b.extend_from_slice(&1u16.to_le_bytes()); // one entry
+    b.extend_from_slice(&0x0112u16.to_le_bytes()); // Orientation
+    b.extend_from_slice(&3u16.to_le_bytes()); // SHORT
+    b.extend_from_slice(&1u32.to_le_bytes()); // one value, held in the entry
+    b.extend_from_slice(&tag.to_le_bytes());
+    b.extend_from_slice(&[0, 0]);
+    b.extend_from_slice(&0u32.to_le_bytes()); // no next IFD
+    b
+}
+
+/// A picture that no turn or mirror maps onto itself: a dark left third, a bright top-right
+/// block and a mid-gray rest, in flat areas that JPEG keeps.
+fn upright() -> RgbImage {
+    RgbImage::from_fn(48, 32, |x, y| match (x < 16, y < 12) {
+        (true, _) => Rgb([20, 40, 60]),
+        (false, true) => Rgb([230, 220, 200]),
+        (false, false) => Rgb([120, 130, 140]),
+    })
+}
+
+/// What a camera stores for the upright picture under each tag it writes: for 6 ("rotate
+/// 90 degrees clockwise to view") the picture turned a quarter counter-clockwise, for 8 the
+/// other way, for 3 a half turn. Written from pixel coordinates.
+fn stored(a: &RgbImage, tag: u16) -> RgbImage {
+    let (w, h) = a.dimensions();
+    match tag {
+        1 => a.clone(),
+        3 => RgbImage::from_fn(w, h, |x, y| *a.get_pixel(w - 1 - x, h - 1 - y)),
+        // The stored row y is the upright column w-1-y, read top to bottom.
+        6 => RgbImage::from_fn(h, w, |x, y| *a.get_pixel(w - 1 - y, x)),
+        8 => RgbImage::from_fn(h, w, |x, y| *a.get_pixel(y, h - 1 - x)),
+        _ => unreachable!(),
+    }
+}
+
+fn write_jpeg(path: &Path, img: &RgbImage, exif: Option<Vec<u8>>) {
+    let mut out = Vec::new();
+    let mut enc = JpegEncoder::new_with_quality(&mut out, 95);
+    if let Some(exif) = exif {
+        enc.set_exif_metadata(exif).unwrap();
+    }
+    enc.write_image(
+        img.as_raw(),
+        img.width(),
+        img.height(),
+        image::ExtendedColorType::Rgb8,
+    )
+    .unwrap();
+    std::fs::write(path, out).unwrap();
+}
+
+/// Mean absolute difference per channel value; `None` when the sizes differ.
+fn distance(a: &RgbImage, b: &RgbImage) -> Option<f64> {
+    (a.dimensions() == b.dimensions()).then(|| {
+        let sum: u64 = a
+            .as_raw()
+            .iter()
+            .zip(b.as_raw())
+            .map(|(&p, &q)| p.abs_diff(q) as u64)
+            .sum();
+        sum as f64 / a.as_raw().len() as f64
+    })
+}
+
+#[test]
+fn a_tagged_photo_decodes_upright_and_an_untagged_one_as_stored() {
+    let d = tempfile::tempdir().unwrap();
+    let a = upright();
+    for tag in [1, 3, 6, 8] {
+        let s = stored(&a, tag);
+        let tagged = d.path().join(format!("tag{tag}.jpg"));
+        write_jpeg(&tagged, &s, Some(exif_orientation(tag)));
+        let got = decode_photo(&tagged).unwrap();
+        let off =
+            distance(&got, &a).unwrap_or_else(|| panic!("tag {tag}: size {:?}", got.dimensions()));
+        assert!(off < 3.0, "tag {tag}: {off} from the upright picture");
+        // The same pixels without the tag: as stored, which for a turn is another picture.
+        let plain = d.path().join(format!("plain{tag}.jpg"));
+        write_jpeg(&plain, &s, None);
+        let got = decode_photo(&plain).unwrap();
+        assert!(distance(&got, &s).unwrap() < 3.0, "tag {tag} untagged");
+        if tag != 1 {
+            assert!(distance(&got, &a).is_none_or(|off| off > 30.0), "tag {tag}");
+        }
+    }
+}
+
+#[test]
+fn unreadable_orientation_metadata_leaves_the_photo_as_stored() {
+    let d = tempfile::tempdir().unwrap();
+    let a = upright();
+    // A tag value outside 1-8, and an EXIF chunk cut inside its first entry.
+    let mut cut = exif_orientation(6);
+    cut.truncate(13);
+    for (name, exif) in [("bad_value", exif_orientation(42)), ("cut", cut)] {
+        let p = d.path().join(format!("{name}.jpg"));
+        write_jpeg(&p, &a, Some(exif));
+        let got = decode_photo(&p).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(distance(&got, &a).unwrap() < 3.0, "{name}");
+    }
+}
+
+#[test]
+fn webp_gif_and_tiff_are_read_and_heic_is_named() {
+    let d = tempfile::tempdir().unwrap();
+    let a = upright();
+    // Lossless encodings of a three-colour picture: each must decode to its exact pixels.
+    for (name, format) in [
+        ("a.png", ImageFormat::Png),
+        ("b.webp", ImageFormat::WebP),
+        ("c.gif", ImageFormat::Gif),
+        ("d.tif", ImageFormat::Tiff),
+        ("e.TIFF", ImageFormat::Tiff),
+    ] {
+        a.save_with_format(d.path().join(name), format).unwrap();
+    }
+    std::fs::write(d.path().join("f.heic"), b"\0\0\0\x18ftypheic").unwrap();
+    let folder = read_photo_folder(d.path()).unwrap();
+    let names: Vec<_> = folder
+        .paths
+        .iter()
+        .map(|p| p.file_name().unwrap())
+        .collect();
+    assert_eq!(names, ["a.png", "b.webp", "c.gif", "d.tif", "e.TIFF"]);
+    for (p, img) in folder.paths.iter().zip(&folder.photos) {
+        assert_eq!(img, &a, "{}", p.display());
+    }
+    assert_eq!(folder.skipped.len(), 1, "{:?}", folder.skipped);
+    assert!(folder.skipped[0].0.ends_with("f.heic"));
+}
