@@ -132,12 +132,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// Decode a photo upright, as a viewer shows it and as `imsat encode` and `imsat dedup`
-/// read it: a phone's portrait photo is stored turned, with an EXIF orientation tag.
+/// read it: a phone's portrait photo is stored turned, with an EXIF orientation tag. As
+/// there, metadata that cannot be read leaves the photo as stored.
 fn decode_upright(path: &std::path::Path) -> image::ImageResult<RgbImage> {
     let mut decoder = image::ImageReader::open(path)?
         .with_guessed_format()?
         .into_decoder()?;
-    let orientation = decoder.orientation()?;
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut img = DynamicImage::from_decoder(decoder)?;
     img.apply_orientation(orientation);
     Ok(img.to_rgb8())
