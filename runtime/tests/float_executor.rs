@@ -11,56 +11,57 @@
 
 mod common;
 
-use common::{f32_digits, inputs_for, root};
+use common::{f32_digits, inputs_for, root, test_per_model};
 
 use imsat_runtime::encoder::Encoder;
 
-const MODELS: [&str; 5] = ["hash16", "hash32", "hash64", "cluster10", "photo64"];
+test_per_model!(
+    native_f32_logits_equal_tracts_to_rounding_on_the_digits,
+    super::check,
+    [hash16, hash32, hash64, cluster10, photo64]
+);
 
-#[test]
-fn native_f32_logits_equal_tracts_to_rounding_on_the_digits() {
+fn check(name: &str) {
     let (rows, digits) = f32_digits();
-    for name in MODELS {
-        let path = root().join(format!("models/{name}.onnx"));
-        let native = Encoder::open(&path).unwrap();
-        assert!(native.uses_native_f32(), "{name}: the exported f32 layout");
-        let tract = native.clone().tract_only();
-        assert!(!tract.uses_native_f32());
-        let images = inputs_for(native.info(), &digits);
-        // 16 rows one at a time (a single row has its own product, `float_mlp::row_times`),
-        // a batch of 7 and the rest (gemm).
-        let d = native.input_dim();
-        let mut got = Vec::new();
-        for row in images[..16 * d].chunks_exact(d) {
-            got.extend(native.logits(row).unwrap());
-        }
-        for part in [&images[16 * d..23 * d], &images[23 * d..]] {
-            got.extend(native.logits(part).unwrap());
-        }
-        let want = tract.logits(&images).unwrap();
-        assert_eq!(got.len(), want.len(), "{name}");
-        let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let tolerance = 1e-5 * scale.max(1.0);
-        let worst = got
-            .iter()
-            .zip(&want)
-            .map(|(g, w)| (g - w).abs())
-            .fold(0f32, f32::max);
-        assert!(
-            worst <= tolerance,
-            "{name}: logits differ by {worst} (largest logit {scale})"
-        );
-        // Signs (the code bits) differ only within the tolerance of zero.
-        let flipped = got
-            .iter()
-            .zip(&want)
-            .filter(|(g, w)| (**g > 0.0) != (**w > 0.0))
-            .inspect(|(_, w)| assert!(w.abs() <= tolerance, "{name}: a sign flip at {w}"))
-            .count();
-        println!(
-            "{name}: {rows} rows, largest logit difference {worst:.2e} of {scale:.1}, \
-             {flipped} of {} signs differ",
-            want.len()
-        );
+    let path = root().join(format!("models/{name}.onnx"));
+    let native = Encoder::open(&path).unwrap();
+    assert!(native.uses_native_f32(), "{name}: the exported f32 layout");
+    let tract = native.clone().tract_only();
+    assert!(!tract.uses_native_f32());
+    let images = inputs_for(native.info(), &digits);
+    // 16 rows one at a time (a single row has its own product, `float_mlp::row_times`),
+    // a batch of 7 and the rest (gemm).
+    let d = native.input_dim();
+    let mut got = Vec::new();
+    for row in images[..16 * d].chunks_exact(d) {
+        got.extend(native.logits(row).unwrap());
     }
+    for part in [&images[16 * d..23 * d], &images[23 * d..]] {
+        got.extend(native.logits(part).unwrap());
+    }
+    let want = tract.logits(&images).unwrap();
+    assert_eq!(got.len(), want.len(), "{name}");
+    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let tolerance = 1e-5 * scale.max(1.0);
+    let worst = got
+        .iter()
+        .zip(&want)
+        .map(|(g, w)| (g - w).abs())
+        .fold(0f32, f32::max);
+    assert!(
+        worst <= tolerance,
+        "{name}: logits differ by {worst} (largest logit {scale})"
+    );
+    // Signs (the code bits) differ only within the tolerance of zero.
+    let flipped = got
+        .iter()
+        .zip(&want)
+        .filter(|(g, w)| (**g > 0.0) != (**w > 0.0))
+        .inspect(|(_, w)| assert!(w.abs() <= tolerance, "{name}: a sign flip at {w}"))
+        .count();
+    println!(
+        "{name}: {rows} rows, largest logit difference {worst:.2e} of {scale:.1}, \
+         {flipped} of {} signs differ",
+        want.len()
+    );
 }

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{int8_digits, root};
+use common::{int8_digits, root, test_per_model};
 use std::time::Instant;
 
 use imsat_runtime::encoder::{Encoder, Task, argmax_rows};
@@ -22,41 +22,44 @@ fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
 }
 
-#[test]
-fn native_int8_kernels_give_the_generic_logits_on_the_digits() {
+test_per_model!(
+    native_int8_kernels_give_the_generic_logits_on_the_digits,
+    super::kernels_give_the_generic_logits,
+    [hash16, hash32, hash64, cluster10]
+);
+
+fn kernels_give_the_generic_logits(model: &str) {
     let (n, images) = int8_digits();
-    for model in MODELS {
-        let enc = Encoder::open(root().join(format!("models/{model}.int8.onnx"))).unwrap();
-        let generic = enc.clone().with_int8_kernel("generic").unwrap();
+    let enc = Encoder::open(root().join(format!("models/{model}.int8.onnx"))).unwrap();
+    let generic = enc.clone().with_int8_kernel("generic").unwrap();
+    let t = Instant::now();
+    let want = generic.logits(&images).unwrap();
+    let generic_s = t.elapsed().as_secs_f64();
+    println!("{model} generic: {generic_s:.2} s for {n} digits");
+    for kernel in KERNELS {
+        let Some(native) = enc.clone().with_int8_kernel(kernel) else {
+            println!("{model} {kernel}: NOT RUN (this CPU lacks it)");
+            continue;
+        };
         let t = Instant::now();
-        let want = generic.logits(&images).unwrap();
-        let generic_s = t.elapsed().as_secs_f64();
-        println!("{model} generic: {generic_s:.2} s for {n} digits");
-        for kernel in KERNELS {
-            let Some(native) = enc.clone().with_int8_kernel(kernel) else {
-                println!("{model} {kernel}: NOT RUN (this CPU lacks it)");
-                continue;
-            };
-            let t = Instant::now();
-            let got = native.logits(&images).unwrap();
-            let s = t.elapsed().as_secs_f64();
-            println!(
-                "{model} {kernel}: {s:.2} s, {:.1}x the generic kernel, logits identical",
-                generic_s / s
+        let got = native.logits(&images).unwrap();
+        let s = t.elapsed().as_secs_f64();
+        println!(
+            "{model} {kernel}: {s:.2} s, {:.1}x the generic kernel, logits identical",
+            generic_s / s
+        );
+        assert!(bits(&got) == bits(&want), "{model} {kernel}: logits differ");
+        // Batches of 1, 3 and 5 (partial row tiles) give the same rows.
+        let k = enc.outputs();
+        for (from, len) in [(7, 1), (10, 3), (20, 5)] {
+            let part = native
+                .logits(&images[784 * from..784 * (from + len)])
+                .unwrap();
+            assert_eq!(
+                bits(&part),
+                bits(&want[from * k..(from + len) * k]),
+                "{model} {kernel} rows {from}+{len}"
             );
-            assert!(bits(&got) == bits(&want), "{model} {kernel}: logits differ");
-            // Batches of 1, 3 and 5 (partial row tiles) give the same rows.
-            let k = enc.outputs();
-            for (from, len) in [(7, 1), (10, 3), (20, 5)] {
-                let part = native
-                    .logits(&images[784 * from..784 * (from + len)])
-                    .unwrap();
-                assert_eq!(
-                    bits(&part),
-                    bits(&want[from * k..(from + len) * k]),
-                    "{model} {kernel} rows {from}+{len}"
-                );
-            }
         }
     }
 }
@@ -87,35 +90,38 @@ fn native_int8_is_the_default_where_a_simd_kernel_exists() {
     }
 }
 
-#[test]
-fn native_int8_codes_equal_tract_on_the_digits() {
+test_per_model!(
+    native_int8_codes_equal_tract_on_the_digits,
+    super::codes_equal_tracts,
+    [hash16, hash32, hash64, cluster10]
+);
+
+fn codes_equal_tracts(model: &str) {
     let (n, images) = int8_digits();
-    for model in MODELS {
-        let enc = Encoder::open(root().join(format!("models/{model}.int8.onnx"))).unwrap();
-        let tract = enc.clone().tract_only();
-        let t = Instant::now();
-        let lt = tract.logits(&images).unwrap();
-        let tract_s = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let ln = enc.logits(&images).unwrap();
-        let native_s = t.elapsed().as_secs_f64();
-        println!(
-            "{model}: tract {tract_s:.2} s, default ({:?}) {native_s:.2} s for {n} digits",
-            enc.int8_kernel()
-        );
-        let k = enc.outputs();
-        match enc.task() {
-            Task::Hash => assert_eq!(
-                Codes::from_logits(k, &ln).unwrap(),
-                Codes::from_logits(k, &lt).unwrap(),
-                "{model}: codes"
-            ),
-            Task::Cluster => assert_eq!(
-                argmax_rows(&ln, k).unwrap(),
-                argmax_rows(&lt, k).unwrap(),
-                "{model}: cluster ids"
-            ),
-        }
+    let enc = Encoder::open(root().join(format!("models/{model}.int8.onnx"))).unwrap();
+    let tract = enc.clone().tract_only();
+    let t = Instant::now();
+    let lt = tract.logits(&images).unwrap();
+    let tract_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let ln = enc.logits(&images).unwrap();
+    let native_s = t.elapsed().as_secs_f64();
+    println!(
+        "{model}: tract {tract_s:.2} s, default ({:?}) {native_s:.2} s for {n} digits",
+        enc.int8_kernel()
+    );
+    let k = enc.outputs();
+    match enc.task() {
+        Task::Hash => assert_eq!(
+            Codes::from_logits(k, &ln).unwrap(),
+            Codes::from_logits(k, &lt).unwrap(),
+            "{model}: codes"
+        ),
+        Task::Cluster => assert_eq!(
+            argmax_rows(&ln, k).unwrap(),
+            argmax_rows(&lt, k).unwrap(),
+            "{model}: cluster ids"
+        ),
     }
 }
 

@@ -8,42 +8,43 @@
 
 mod common;
 
-use common::{inputs_for, int8_digits, root};
+use common::{inputs_for, int8_digits, root, test_per_model};
 
 use imsat_runtime::encoder::{Encoder, Task};
 use imsat_runtime::int8::{Int8Error, Int8Model, Kernel};
-
-const MODELS: [&str; 5] = ["hash16", "hash32", "hash64", "cluster10", "photo64"];
 
 fn model_bytes(name: &str, int8: bool) -> Vec<u8> {
     let file = format!("models/{name}{}.onnx", if int8 { ".int8" } else { "" });
     std::fs::read(root().join(file)).unwrap()
 }
 
-#[test]
-fn no_std_codes_equal_the_std_encoders_on_the_digits() {
+test_per_model!(
+    no_std_codes_equal_the_std_encoders_on_the_digits,
+    super::codes_equal_tracts,
+    [hash16, hash32, hash64, cluster10, photo64]
+);
+
+fn codes_equal_tracts(name: &str) {
     let (n, digits) = int8_digits();
-    for name in MODELS {
-        let bytes = model_bytes(name, true);
-        let model = Int8Model::from_onnx(&bytes)
-            .unwrap()
-            .with_kernel(Kernel::Generic)
-            .unwrap();
-        let tract = Encoder::from_bytes(&bytes, name).unwrap().tract_only();
-        assert_eq!(model.info(), tract.info(), "{name}: metadata");
-        let images = inputs_for(model.info(), &digits);
-        assert_eq!(images.len(), n * model.input_dim());
-        match model.info().task {
-            Task::Hash => {
-                let got = model.codes(&images).unwrap();
-                assert_eq!(got, tract.codes(&images).unwrap(), "{name}: codes");
-                println!("{name}: {n} codes of {} bits equal tract's", got.bits());
-            }
-            Task::Cluster => {
-                let got = model.clusters(&images).unwrap();
-                assert_eq!(got, tract.clusters(&images).unwrap(), "{name}: clusters");
-                println!("{name}: {n} cluster ids equal tract's");
-            }
+    let bytes = model_bytes(name, true);
+    let model = Int8Model::from_onnx(&bytes)
+        .unwrap()
+        .with_kernel(Kernel::Generic)
+        .unwrap();
+    let tract = Encoder::from_bytes(&bytes, name).unwrap().tract_only();
+    assert_eq!(model.info(), tract.info(), "{name}: metadata");
+    let images = inputs_for(model.info(), &digits);
+    assert_eq!(images.len(), n * model.input_dim());
+    match model.info().task {
+        Task::Hash => {
+            let got = model.codes(&images).unwrap();
+            assert_eq!(got, tract.codes(&images).unwrap(), "{name}: codes");
+            println!("{name}: {n} codes of {} bits equal tract's", got.bits());
+        }
+        Task::Cluster => {
+            let got = model.clusters(&images).unwrap();
+            assert_eq!(got, tract.clusters(&images).unwrap(), "{name}: clusters");
+            println!("{name}: {n} cluster ids equal tract's");
         }
     }
 }

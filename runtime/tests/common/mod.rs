@@ -71,3 +71,20 @@ pub fn inputs_for(info: &ModelInfo, digits: &[u8]) -> Vec<u8> {
         None => digits.to_vec(),
     }
 }
+
+/// `mod $check_name { #[test] fn hash16() { $check("hash16") } ... }`: one test per shipped
+/// model, so the harness runs the models side by side (under qemu each takes minutes) and a
+/// failure names its model.
+macro_rules! test_per_model {
+    ($module:ident, $check:path, [$($model:ident),+ $(,)?]) => {
+        mod $module {
+            $(
+                #[test]
+                fn $model() {
+                    $check(stringify!($model));
+                }
+            )+
+        }
+    };
+}
+pub(crate) use test_per_model;
