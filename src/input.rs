@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
+
 use imsat_data::idx::{self, Images};
 use imsat_data::photos::{decode_image, no_photos_reason, photo_files};
 use imsat_runtime::view::View;
@@ -32,12 +34,15 @@ pub enum BadFile {
 /// Read `path`: a folder of images (each turned into the model's input: through the model's
 /// `view` for photo models, else converted to grayscale and resized to `shape`; the folder
 /// and its subfolders, in path order, which for a flat folder is file-name order) or an IDX
-/// image file.
+/// image file. A folder's files are decoded on every core (`RAYON_NUM_THREADS` caps them;
+/// a phone photo takes ~0.1 s to decode), with a progress bar when `show_progress`; the rows
+/// keep file order whatever the threads.
 pub fn load_images(
     path: &Path,
     shape: (usize, usize),
     view: Option<&View>,
     bad: BadFile,
+    show_progress: bool,
 ) -> anyhow::Result<Loaded> {
     if !path.is_dir() {
         // Whether they fit the model is the caller's check (`check_fits`), as for any data.
@@ -48,39 +53,34 @@ pub fn load_images(
         });
     }
     let listed = photo_files(path).map_err(|e| bad_input(e.to_string()))?;
-    let (rows, cols) = shape;
-    let mut pixels = Vec::with_capacity(listed.photos.len() * rows * cols);
+    let bar =
+        imsat_trainer::train::progress_bar(listed.photos.len() as u64, "reading", show_progress);
+    let rows: Vec<Result<Vec<u8>, RowError>> = listed
+        .photos
+        .par_iter()
+        .map(|f| {
+            let row = model_input(f, shape, view);
+            bar.inc(1);
+            row
+        })
+        .collect();
+    bar.finish_and_clear();
+    let (rows_n, cols) = shape;
+    let mut pixels = Vec::with_capacity(listed.photos.len() * rows_n * cols);
     let mut used = Vec::with_capacity(listed.photos.len());
     // Files of formats not read are named, in either mode: they were never rows.
     let mut skipped = listed.undecoded_skips();
-    for f in listed.photos {
-        let img = match (decode_image(&f), bad) {
-            (Ok(img), _) => img,
-            (Err(why), BadFile::Skip) => {
-                skipped.push((f, why));
-                continue;
+    for (f, row) in listed.photos.into_iter().zip(rows) {
+        match (row, bad) {
+            (Ok(row), _) => {
+                pixels.extend_from_slice(&row);
+                used.push(f);
             }
-            (Err(why), BadFile::Error) => {
+            (Err(RowError::Undecodable(why)), BadFile::Skip) => skipped.push((f, why)),
+            (Err(RowError::Undecodable(why) | RowError::View(why)), _) => {
                 return Err(bad_input(format!("{}: {why}", f.display())));
             }
-        };
-        if let Some(view) = view {
-            let rgb = img.to_rgb8();
-            let v = view
-                .apply(rgb.as_raw(), rgb.width() as usize, rgb.height() as usize, 3)
-                .map_err(|e| bad_input(format!("{}: {e}", f.display())))?;
-            pixels.extend_from_slice(&v);
-        } else {
-            let gray = img
-                .resize_exact(
-                    cols as u32,
-                    rows as u32,
-                    image::imageops::FilterType::Triangle,
-                )
-                .into_luma8();
-            pixels.extend_from_slice(gray.as_raw());
         }
-        used.push(f);
     }
     // Nothing listed, or every file skipped: one wording with the other photo commands.
     if used.is_empty() {
@@ -91,7 +91,7 @@ pub fn load_images(
     // colour view its planes).
     let shape = match view {
         Some(v) => vec![v.views() * v.input_shape()[0], v.cols],
-        None => vec![rows, cols],
+        None => vec![rows_n, cols],
     };
     Ok(Loaded {
         images: Images {
@@ -102,4 +102,36 @@ pub fn load_images(
         paths: Some(used),
         skipped,
     })
+}
+
+/// Why a file of a folder gave no row.
+enum RowError {
+    /// The file is not an image that can be decoded ([`BadFile`] says what that does).
+    Undecodable(String),
+    /// The image decoded but the model's view refused it (always an error).
+    View(String),
+}
+
+/// One file as the model takes it: decoded upright, then through the model's `view` (photo
+/// models) or converted to grayscale and resized to `shape`.
+fn model_input(f: &Path, shape: (usize, usize), view: Option<&View>) -> Result<Vec<u8>, RowError> {
+    let img = decode_image(f).map_err(RowError::Undecodable)?;
+    match view {
+        Some(view) => {
+            let rgb = img.to_rgb8();
+            view.apply(rgb.as_raw(), rgb.width() as usize, rgb.height() as usize, 3)
+                .map_err(|e| RowError::View(e.to_string()))
+        }
+        None => {
+            let (rows, cols) = shape;
+            let gray = img
+                .resize_exact(
+                    cols as u32,
+                    rows as u32,
+                    image::imageops::FilterType::Triangle,
+                )
+                .into_luma8();
+            Ok(gray.into_raw())
+        }
+    }
 }

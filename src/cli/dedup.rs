@@ -65,7 +65,7 @@ pub struct Args {
     pub dir: PathBuf,
 }
 
-pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
+pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let enc = open_model(&args.model)?;
     if enc.task() != Task::Hash {
         return Err(bad_input(format!(
@@ -111,7 +111,8 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
             "--min-similarity must be between 0 and 1, got {min_similarity}"
         )));
     }
-    let loaded = crate::input::load_images(&args.dir, shape, view.as_ref(), BadFile::Skip)?;
+    let loaded =
+        crate::input::load_images(&args.dir, shape, view.as_ref(), BadFile::Skip, !ctx.quiet)?;
     super::common::report_skipped(&loaded.skipped);
     check_fits(&enc, &loaded.images, &args.dir)?;
     let logits = enc.logits(&loaded.images.pixels)?;

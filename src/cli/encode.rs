@@ -40,7 +40,7 @@ pub struct Args {
     pub skip_bad: bool,
 }
 
-pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
+pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     check_output_file(&args.out, "--out")?;
     let named = crate::codes_csv::is_csv(&args.out) || crate::codes_npz::is_npz(&args.out);
     if args.skip_bad && !named {
@@ -54,7 +54,7 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
     } else {
         BadFile::Error
     };
-    let data = encode_data(&args.model, &args.data, bad)?;
+    let data = encode_data(&args.model, &args.data, bad, !ctx.quiet)?;
     report_skipped(&data.skipped);
     let (enc, encoded, seconds) = (&data.encoder, &data.encoded, data.seconds);
     let n = data.rows();

@@ -79,6 +79,7 @@ fn photo_agreement(a: &Encoder, b: &Encoder, dir: &Path) -> anyhow::Result<f64> 
         (view.input_shape()[0], view.cols),
         Some(&view),
         crate::input::BadFile::Error,
+        false,
     )?;
     let (la, lb) = (
         a.logits(&loaded.images.pixels)?,

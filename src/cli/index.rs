@@ -132,7 +132,7 @@ fn export(index_path: &Path, format: &str, out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
+pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let (index, out) = match args.action {
         Action::Export { index, format, out } => return export(&index, &format, &out),
@@ -179,7 +179,7 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
         }
         Action::Build { model, data, out } => {
             check_output_file(&out, "--out")?;
-            let codes = encode_hash_codes(&model, &data)?;
+            let codes = encode_hash_codes(&model, &data, !ctx.quiet)?;
             let index = Index::from_codes(codes);
             index
                 .save(&out)

@@ -70,3 +70,77 @@ fn a_nested_folder_is_encoded_in_path_order_with_its_relative_names() {
     distinct.dedup();
     assert_eq!(distinct.len(), 3, "{nested_csv}");
 }
+
+/// A folder's photos are decoded on every core (rayon): the rows keep file order whatever
+/// the number of threads, and a file that cannot be decoded is left out the same way.
+#[test]
+fn a_folder_read_on_four_threads_gives_the_rows_of_one() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let photos = root.join("../shared/data/photos/train");
+    let dir = tempfile::tempdir().unwrap();
+    let mut names: Vec<_> = std::fs::read_dir(&photos)
+        .unwrap_or_else(|e| panic!("{}: {e} (the bundled photos)", photos.display()))
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    for n in &names[..24] {
+        std::fs::copy(photos.join(n), dir.path().join(n)).unwrap();
+    }
+    std::fs::write(dir.path().join("0010x.jpg"), b"not a jpeg").unwrap();
+    let csv = |threads: &str| {
+        let out = dir.path().join(format!("codes{threads}.csv"));
+        let run = std::process::Command::new(env!("CARGO_BIN_EXE_imsat"))
+            .args(["--quiet", "encode", "--skip-bad", "--model"])
+            .arg(root.join("models/photo64.int8.onnx"))
+            .arg("--data")
+            .arg(dir.path())
+            .arg("--out")
+            .arg(&out)
+            .env("RAYON_NUM_THREADS", threads)
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let stderr = String::from_utf8_lossy(&run.stderr).to_string();
+        assert!(stderr.contains("0010x.jpg"), "the skip is named: {stderr}");
+        std::fs::read_to_string(out).unwrap()
+    };
+    let (one, four) = (csv("1"), csv("4"));
+    assert_eq!(one, four);
+    let rows: Vec<&str> = one.lines().skip(1).collect();
+    assert_eq!(rows.len(), 24, "{one}");
+    let listed: Vec<String> = rows
+        .iter()
+        .map(|r| r.split(',').next().unwrap().to_string())
+        .collect();
+    let want: Vec<String> = names[..24]
+        .iter()
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(listed, want);
+    // Each row is its own file's code: a photo encoded alone gives the same.
+    for (i, n) in [0, 9, 23].map(|i| (i, &names[i])) {
+        let alone = tempfile::tempdir().unwrap();
+        std::fs::copy(photos.join(n), alone.path().join(n)).unwrap();
+        let out = alone.path().join("one.csv");
+        let run = crate::common::imsat(&[
+            "encode",
+            "--model",
+            s(&root.join("models/photo64.int8.onnx")),
+            "--data",
+            s(alone.path()),
+            "--out",
+            s(&out),
+        ]);
+        assert!(run.status.success());
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(text.lines().nth(1), Some(rows[i]), "{n:?}");
+    }
+    let mut codes: Vec<&str> = rows.iter().map(|r| r.split(',').nth(1).unwrap()).collect();
+    codes.sort();
+    codes.dedup();
+    assert!(codes.len() > 20, "different photos, different codes: {one}");
+}

@@ -91,9 +91,14 @@ pub struct EncodedData {
 }
 
 /// Run `model` on `data` (images, or `.npy` features for a feature model); `bad` says what an
-/// undecodable file of a folder does. Mismatches of model and data are bad input (exit
-/// status 2).
-pub fn encode_data(model: &Path, data: &Path, bad: BadFile) -> anyhow::Result<EncodedData> {
+/// undecodable file of a folder does, `show_progress` whether reading a folder shows a bar.
+/// Mismatches of model and data are bad input (exit status 2).
+pub fn encode_data(
+    model: &Path,
+    data: &Path,
+    bad: BadFile,
+    show_progress: bool,
+) -> anyhow::Result<EncodedData> {
     let reading = Instant::now();
     let npy = crate::npy::is_npy(data);
     let features = takes_features(model);
@@ -107,7 +112,7 @@ pub fn encode_data(model: &Path, data: &Path, bad: BadFile) -> anyhow::Result<En
                 data.display()
             )));
         }
-        let (encoder, loaded) = load(model, data, bad)?;
+        let (encoder, loaded) = load(model, data, bad, show_progress)?;
         let read_seconds = reading.elapsed().as_secs_f64();
         let started = Instant::now();
         let encoded = encoder.encode(&loaded.images.pixels)?;
@@ -196,7 +201,12 @@ pub fn read_features_for(
 }
 
 /// Open a model and read images that fit it (both checked: bad input is exit status 2).
-fn load(model: &Path, data: &Path, bad: BadFile) -> anyhow::Result<(Encoder, Loaded)> {
+fn load(
+    model: &Path,
+    data: &Path,
+    bad: BadFile,
+    show_progress: bool,
+) -> anyhow::Result<(Encoder, Loaded)> {
     let enc = open_model(model)?;
     let loaded = if data.is_dir() {
         let shape = match enc.info().input_shape.as_slice() {
@@ -208,7 +218,7 @@ fn load(model: &Path, data: &Path, bad: BadFile) -> anyhow::Result<(Encoder, Loa
                 )));
             }
         };
-        crate::input::load_images(data, shape, enc.info().view.as_ref(), bad)?
+        crate::input::load_images(data, shape, enc.info().view.as_ref(), bad, show_progress)?
     } else {
         Loaded {
             images: idx::read_idx_images(data)?,
@@ -221,7 +231,7 @@ fn load(model: &Path, data: &Path, bad: BadFile) -> anyhow::Result<(Encoder, Loa
 }
 
 /// The codes of every image of `data` through a hash `model` (for `imsat index build`).
-pub fn encode_hash_codes(model: &Path, data: &Path) -> anyhow::Result<Codes> {
+pub fn encode_hash_codes(model: &Path, data: &Path, show_progress: bool) -> anyhow::Result<Codes> {
     let enc = open_model(model)?;
     if enc.task() != Task::Hash {
         return Err(bad_input(format!(
@@ -230,7 +240,7 @@ pub fn encode_hash_codes(model: &Path, data: &Path) -> anyhow::Result<Codes> {
             enc.task()
         )));
     }
-    match encode_data(model, data, BadFile::Error)?.encoded {
+    match encode_data(model, data, BadFile::Error, show_progress)?.encoded {
         Encoded::Codes(c) => Ok(c),
         Encoded::Clusters(_) => Err(anyhow::anyhow!("a hash model made cluster ids")),
     }
