@@ -42,7 +42,7 @@ fn tpr(model: &Encoder, view: &View, photos: &[image::RgbImage]) -> (f64, f64, f
 
 #[test]
 fn a_short_photo_run_beats_an_untrained_network() {
-    let folder = read_photo_folder(std::path::Path::new(PHOTOS))
+    let folder = read_photo_folder(std::path::Path::new(PHOTOS), &|_| {})
         .unwrap_or_else(|e| panic!("the bundled photos are needed: {e}"));
     // Every 4th photo is held out (different pictures from the training ones, mostly).
     let (mut train, mut valid) = (Vec::new(), Vec::new());

@@ -126,7 +126,7 @@ fn webp_gif_and_tiff_are_read_and_heic_is_named() {
         a.save_with_format(d.path().join(name), format).unwrap();
     }
     std::fs::write(d.path().join("f.heic"), b"\0\0\0\x18ftypheic").unwrap();
-    let folder = read_photo_folder(d.path()).unwrap();
+    let folder = read_photo_folder(d.path(), &|_| {}).unwrap();
     let names: Vec<_> = folder
         .paths
         .iter()
@@ -138,4 +138,54 @@ fn webp_gif_and_tiff_are_read_and_heic_is_named() {
     }
     assert_eq!(folder.skipped.len(), 1, "{:?}", folder.skipped);
     assert!(folder.skipped[0].0.ends_with("f.heic"));
+}
+
+#[test]
+fn a_folder_is_read_in_path_order_with_large_photos_shrunk_to_the_max_side() {
+    let d = tempfile::tempdir().unwrap();
+    // 12 pictures of different grays, three of them larger than MAX_SIDE (one portrait), and
+    // a broken file among them.
+    let sizes = |i: u32| match i {
+        3 => (3000, 2000),
+        7 => (1000, 2600),
+        9 => (MAX_SIDE + 1, 40),
+        _ => (60 + i, 40),
+    };
+    for i in 0..12u32 {
+        let (w, h) = sizes(i);
+        image::RgbImage::from_pixel(w, h, image::Rgb([20 * i as u8, 7, 200]))
+            .save(d.path().join(format!("{i:02}.png")))
+            .unwrap();
+    }
+    std::fs::write(d.path().join("05b.png"), b"not a png").unwrap();
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let folder = read_photo_folder(d.path(), &|n| {
+        assert_eq!(n, 13);
+        calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    })
+    .unwrap();
+    assert_eq!(calls.into_inner(), 13, "one call per file read");
+    let names: Vec<String> = (0..12).map(|i| format!("{i:02}.png")).collect();
+    let got: Vec<String> = folder
+        .paths
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(got, names);
+    assert_eq!(folder.skipped.len(), 1);
+    assert!(folder.skipped[0].0.ends_with("05b.png"));
+    for (i, img) in (0..12u32).zip(&folder.photos) {
+        let want = match i {
+            3 => (MAX_SIDE, 683),
+            7 => (394, MAX_SIDE),
+            9 => (MAX_SIDE, 40),
+            _ => sizes(i),
+        };
+        assert_eq!(img.dimensions(), want, "{i:02}.png");
+        // The right picture in the right row: its own gray survives the resize.
+        assert_eq!(
+            img.get_pixel(img.width() / 2, img.height() / 2)[0],
+            20 * i as u8
+        );
+    }
 }

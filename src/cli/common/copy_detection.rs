@@ -206,7 +206,7 @@ pub fn run(
             dir.display()
         )));
     }
-    let folder = read_photo_folder(dir).map_err(|e| bad_input(e.to_string()))?;
+    let folder = read_photo_folder(dir, &|_| {}).map_err(|e| bad_input(e.to_string()))?;
     super::report_skipped(&folder.skipped);
     if folder.photos.len() < 2 {
         return Err(bad_input(format!(

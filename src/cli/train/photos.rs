@@ -46,7 +46,13 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
     let photo_config = config.photos.clone().expect("a photo config");
     let view = View::from_metadata(config.view.as_deref().unwrap_or_default())
         .map_err(|e| bad_input(e.to_string()))?;
-    let mut folder = read_photo_folder(&args.data).map_err(|e| bad_input(e.to_string()))?;
+    let reading = progress_bar(0, "reading", !ctx.quiet);
+    let mut folder = read_photo_folder(&args.data, &|n| {
+        reading.set_length(n as u64);
+        reading.inc(1);
+    })
+    .map_err(|e| bad_input(e.to_string()))?;
+    reading.finish_and_clear();
     crate::cli::common::report_skipped(&folder.skipped);
     if let Some(limit) = args.limit {
         if limit == 0 {
