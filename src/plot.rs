@@ -225,47 +225,40 @@ fn dedup_sheet_size(groups: usize) -> (u32, u32) {
     (w, h)
 }
 
+/// An image as a dedup sheet shows it: scaled to fit the thumbnail box. Made as each image is
+/// decoded, so a sheet holds at most [`SHEET_PER_GROUP`] thumbnails a group, never the photos.
+pub fn sheet_thumb(img: &image::DynamicImage) -> image::RgbImage {
+    img.thumbnail(SHEET_THUMB.0, SHEET_THUMB.1).to_rgb8()
+}
+
 /// Near-duplicate groups as a contact sheet: one row per group, labelled with its number in
-/// the printed list, its size and its diameter, then its first images (`rows[g]`, at most
-/// [`SHEET_PER_GROUP`], each scaled to fit a 128x96 box): a folder's groups are checked by
-/// eye far faster than by reading file names, before anything is deleted. `sizes[g]` is the
-/// whole group's size, `diameters[g]` the largest Hamming distance within it, `total` the
-/// number of groups found (more than `rows` when capped).
+/// the printed list, its size and its diameter, then its first images (`thumbs[g]`, at most
+/// [`SHEET_PER_GROUP`], each from [`sheet_thumb`]): a folder's groups are checked by eye far
+/// faster than by reading file names, before anything is deleted. `sizes[g]` is the whole
+/// group's size, `diameters[g]` the largest Hamming distance within it, `total` the number of
+/// groups found (more than `thumbs` when capped).
 pub fn dedup_sheet(
     path: &Path,
-    rows: &[Vec<image::DynamicImage>],
+    thumbs: &[Vec<image::RgbImage>],
     sizes: &[usize],
     diameters: &[u32],
     total: usize,
 ) -> anyhow::Result<()> {
-    let (w, h) = dedup_sheet_size(rows.len());
-    let (tw, th) = SHEET_THUMB;
-    let thumbs: Vec<Vec<image::RgbImage>> = rows
-        .iter()
-        .map(|row| {
-            row.iter()
-                .take(SHEET_PER_GROUP)
-                .map(|img| {
-                    img.resize(tw, th, image::imageops::FilterType::Triangle)
-                        .to_rgb8()
-                })
-                .collect()
-        })
-        .collect();
+    let (w, h) = dedup_sheet_size(thumbs.len());
     let row_y = |g: usize| SHEET_HEADER + g as u32 * (SHEET_THUMB.1 + SHEET_GAP);
     save_png(path, w, h, |buf| {
         // Pixels first, straight into the buffer; then the labels on top.
         let mut canvas = image::ImageBuffer::<image::Rgb<u8>, &mut [u8]>::from_raw(w, h, &mut *buf)
             .context("sheet buffer size")?;
         for (g, row) in thumbs.iter().enumerate() {
-            for (k, t) in row.iter().enumerate() {
+            for (k, t) in row.iter().take(SHEET_PER_GROUP).enumerate() {
                 let x0 = SHEET_LABEL + k as u32 * (SHEET_THUMB.0 + SHEET_GAP);
                 image::imageops::replace(&mut canvas, t, x0.into(), row_y(g).into());
             }
         }
         let root = BitMapBackend::with_buffer(buf, (w, h)).into_drawing_area();
-        let shown = if rows.len() < total {
-            format!(" (the first {} shown)", rows.len())
+        let shown = if thumbs.len() < total {
+            format!(" (the first {} shown)", thumbs.len())
         } else {
             String::new()
         };
@@ -276,7 +269,7 @@ pub fn dedup_sheet(
             ),
         };
         root.draw(&Text::new(title, (10, 8), ("sans-serif", 18)))?;
-        for (g, (&size, &diameter)) in sizes.iter().zip(diameters).enumerate().take(rows.len()) {
+        for (g, (&size, &diameter)) in sizes.iter().zip(diameters).enumerate().take(thumbs.len()) {
             let y = row_y(g) as i32;
             root.draw(&Text::new(
                 format!("group {}", g + 1),
@@ -304,4 +297,21 @@ pub fn dedup_sheet(
         root.present()?;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sheet_thumbnail_fits_the_box_keeping_the_shape() {
+        let thumb = |w, h| {
+            let t = sheet_thumb(&image::DynamicImage::new_rgb8(w, h));
+            (t.width(), t.height())
+        };
+        // A phone photo, a portrait, a digit scaled up as the model sees it.
+        assert_eq!(thumb(4000, 2250), (128, 72));
+        assert_eq!(thumb(300, 1000), (29, 96));
+        assert_eq!(thumb(28, 28), (96, 96));
+    }
 }

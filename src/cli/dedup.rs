@@ -10,6 +10,7 @@ use imsat_runtime::dedup::Linkage;
 use imsat_runtime::encoder::Task;
 use imsat_runtime::format::keys;
 use imsat_runtime::soft_code::SoftCodes;
+use rayon::prelude::*;
 use serde_json::json;
 
 use super::common::model::{check_fits, open_model};
@@ -195,11 +196,12 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     // Drawn after the groups are printed, so that a sheet that cannot be written loses none
     // of the run.
     if let Some(path) = &args.sheet {
-        // Thumbnails of a folder's files, or of an IDX file's images as the model sees them.
-        // A file that no longer decodes shows as a gray square.
-        let thumb = |i: u64| -> DynamicImage {
+        // Thumbnails of a folder's files, or of an IDX file's images as the model sees them,
+        // each made as its file is decoded (on every core): never more than one photo a core
+        // at full size. A file that no longer decodes shows as a gray square.
+        let thumb = |i: u64| -> image::RgbImage {
             let i = i as usize;
-            match &loaded.paths {
+            let img = match &loaded.paths {
                 Some(p) => decode_image(&p[i]).unwrap_or_else(|_| {
                     DynamicImage::ImageRgb8(image::RgbImage::from_pixel(1, 1, Rgb([160; 3])))
                 }),
@@ -207,12 +209,18 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
                     image::GrayImage::from_raw(shape.1 as u32, shape.0 as u32, view_of(i).to_vec())
                         .map_or_else(|| DynamicImage::new_rgb8(1, 1), DynamicImage::ImageLuma8)
                 }
-            }
+            };
+            crate::plot::sheet_thumb(&img)
         };
         let shown = &groups[..groups.len().min(SHEET_GROUPS)];
-        let rows: Vec<Vec<DynamicImage>> = shown
-            .iter()
-            .map(|g| g.iter().take(SHEET_PER_GROUP).map(|&i| thumb(i)).collect())
+        let rows: Vec<Vec<image::RgbImage>> = shown
+            .par_iter()
+            .map(|g| {
+                g.par_iter()
+                    .take(SHEET_PER_GROUP)
+                    .map(|&i| thumb(i))
+                    .collect()
+            })
             .collect();
         let sizes: Vec<usize> = shown.iter().map(Vec::len).collect();
         crate::plot::dedup_sheet(path, &rows, &sizes, &diameters, groups.len())?;
