@@ -55,15 +55,17 @@ pub fn load_images(
     let listed = photo_files(path).map_err(|e| bad_input(e.to_string()))?;
     let bar =
         imsat_trainer::train::progress_bar(listed.photos.len() as u64, "reading", show_progress);
-    let rows: Vec<Result<Vec<u8>, RowError>> = listed
-        .photos
-        .par_iter()
-        .map(|f| {
-            let row = model_input(f, shape, view);
-            bar.inc(1);
-            row
-        })
-        .collect();
+    // A bad file that stops the read stops the decoding too (within a chunk of files).
+    let stops = |row: &Result<Vec<u8>, RowError>| match (row, bad) {
+        (Ok(_), _) | (Err(RowError::Undecodable(_)), BadFile::Skip) => false,
+        (Err(_), _) => true,
+    };
+    let chunk = 16 * rayon::current_num_threads();
+    let rows = map_in_order_until(&listed.photos, chunk, stops, |f| {
+        let row = model_input(f, shape, view);
+        bar.inc(1);
+        row
+    });
     bar.finish_and_clear();
     let (rows_n, cols) = shape;
     let mut pixels = Vec::with_capacity(listed.photos.len() * rows_n * cols);
@@ -104,6 +106,26 @@ pub fn load_images(
     })
 }
 
+/// `f` of each item, in order, computed on every core `chunk` items at a time, up to the
+/// end of the first chunk that holds a result for which `stops` is true: a folder read that
+/// ends at its third file does not decode ten thousand more first.
+fn map_in_order_until<T: Sync, R: Send>(
+    items: &[T],
+    chunk: usize,
+    stops: impl Fn(&R) -> bool,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let mut out = Vec::with_capacity(items.len());
+    for part in items.chunks(chunk.max(1)) {
+        let start = out.len();
+        out.par_extend(part.par_iter().map(&f));
+        if out[start..].iter().any(&stops) {
+            break;
+        }
+    }
+    out
+}
+
 /// Why a file of a folder gave no row.
 enum RowError {
     /// The file is not an image that can be decoded ([`BadFile`] says what that does).
@@ -133,5 +155,29 @@ fn model_input(f: &Path, shape: (usize, usize), view: Option<&View>) -> Result<V
                 .into_luma8();
             Ok(gray.into_raw())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn a_mapped_read_keeps_order_and_stops_after_the_chunk_that_stops_it() {
+        let items: Vec<usize> = (0..1000).collect();
+        let calls = AtomicUsize::new(0);
+        let square = |&i: &usize| {
+            calls.fetch_add(1, Ordering::Relaxed);
+            i * i
+        };
+        let all = map_in_order_until(&items, 8, |_| false, square);
+        assert_eq!(all, items.iter().map(|i| i * i).collect::<Vec<_>>());
+        assert_eq!(calls.swap(0, Ordering::Relaxed), 1000);
+        // Item 10 (square 100) stops it: the second chunk of 8 is finished, no more.
+        let head = map_in_order_until(&items, 8, |&r| r == 100, square);
+        assert_eq!(head, (0..16).map(|i| i * i).collect::<Vec<_>>());
+        assert_eq!(calls.load(Ordering::Relaxed), 16);
+        assert!(map_in_order_until(&items[..0], 8, |_| true, square).is_empty());
     }
 }
