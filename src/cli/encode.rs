@@ -41,7 +41,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
-    check_output_file(&args.out, "--out")?;
+    check_output_file(&args.out, "--out", &[&args.model, &args.data])?;
     let named = crate::codes_csv::is_csv(&args.out) || crate::codes_npz::is_npz(&args.out);
     if args.skip_bad && !named {
         return Err(bad_input(format!(

@@ -187,7 +187,12 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
         if args.task != "copy-detection" {
             return Err(bad_input("--plot is for --task copy-detection"));
         }
-        check_output_file(plot, "--plot")?;
+        let inputs: Vec<&std::path::Path> = [&args.model, &args.data, &args.groups]
+            .into_iter()
+            .flatten()
+            .map(std::path::PathBuf::as_path)
+            .collect();
+        check_output_file(plot, "--plot", &inputs)?;
     }
     if let Some(codes) = &args.codes {
         let labels = args

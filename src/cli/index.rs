@@ -95,7 +95,7 @@ fn read_faiss_codes(path: &Path, bits: Option<usize>) -> anyhow::Result<Codes> {
 }
 
 fn export(index_path: &Path, format: &str, out: &Path) -> anyhow::Result<()> {
-    check_output_file(out, "--out")?;
+    check_output_file(out, "--out", &[index_path])?;
     let index = Index::load(index_path).map_err(|e| bad_input(e.to_string()))?;
     if index.is_empty() {
         return Err(bad_input(format!(
@@ -132,6 +132,17 @@ fn export(index_path: &Path, format: &str, out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The ids of `n` codes appended after the index's `largest` id (from 0 for an empty index);
+/// `None` when they would run past `u64::MAX`.
+fn next_ids(largest: Option<u64>, n: usize) -> Option<Vec<u64>> {
+    let first = largest.map_or(Some(0), |m| m.checked_add(1))?;
+    if n == 0 {
+        return Some(Vec::new());
+    }
+    let last = first.checked_add(n as u64 - 1)?;
+    Some((first..=last).collect())
+}
+
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let (index, out) = match args.action {
@@ -144,7 +155,12 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             out,
             append,
         } => {
-            check_output_file(&out, "--out")?;
+            let inputs: Vec<&Path> = [&raw_u64, &npy, &faiss]
+                .into_iter()
+                .flatten()
+                .map(PathBuf::as_path)
+                .collect();
+            check_output_file(&out, "--out", &inputs)?;
             let codes = match (raw_u64, npy, faiss) {
                 (Some(raw), _, _) => {
                     let bits = bits.ok_or_else(|| bad_input("--raw-u64 needs --bits"))?;
@@ -164,8 +180,16 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
                         old.bits()
                     )));
                 }
-                let first = old.ids().max().map_or(0, |m| m + 1);
-                let ids: Vec<u64> = (first..first + codes.len() as u64).collect();
+                let largest = old.ids().max();
+                let ids = next_ids(largest, codes.len()).ok_or_else(|| {
+                    bad_input(format!(
+                        "{}: its largest id is {}, so {} more ids would run past the largest \
+                         id (2^64 - 1)",
+                        out.display(),
+                        largest.unwrap_or(0),
+                        codes.len()
+                    ))
+                })?;
                 let index = imsat_runtime::index::append(&out, &ids, &codes)
                     .map_err(|e| bad_input(e.to_string()))?;
                 (index, out)
@@ -178,7 +202,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             }
         }
         Action::Build { model, data, out } => {
-            check_output_file(&out, "--out")?;
+            check_output_file(&out, "--out", &[&model, &data])?;
             let codes = encode_hash_codes(&model, &data, !ctx.quiet)?;
             let index = Index::from_codes(codes);
             index

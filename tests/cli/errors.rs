@@ -434,6 +434,43 @@ fn index_append_to_a_damaged_index() {
     assert_eq!(after, b, "a damaged index is left as it was");
 }
 
+#[test]
+fn index_append_past_the_largest_id() {
+    let d = tmp();
+    let full = Index::new(
+        vec![0, u64::MAX - 1],
+        Codes::from_words(8, vec![1, 2]).unwrap(),
+    )
+    .unwrap();
+    let index = d.path().join("full.idx");
+    full.save(&index).unwrap();
+    let before = std::fs::read(&index).unwrap();
+    let raw = write(
+        d.path(),
+        "new.u64",
+        &[5u64, 6].map(u64::to_le_bytes).concat(),
+    );
+    let out = import(&raw, 8, &index, "--append");
+    expect_bad_input(
+        &out,
+        &[
+            "full.idx",
+            "largest id is 18446744073709551614",
+            "2 more ids",
+        ],
+    );
+    assert_eq!(std::fs::read(&index).unwrap(), before);
+    // One more id still fits.
+    let one = write(d.path(), "one.u64", &5u64.to_le_bytes());
+    let last = import(&one, 8, &index, "--append");
+    assert!(
+        last.status.success(),
+        "{}",
+        String::from_utf8_lossy(&last.stderr)
+    );
+    assert_eq!(Index::load(&index).unwrap().ids().last(), Some(u64::MAX));
+}
+
 // ---- raw u64 code files ----------------------------------------------------------------
 
 #[test]

@@ -4,6 +4,8 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
+
+use crate::common::run;
 use std::time::{Duration, Instant};
 
 use imsat_runtime::code::Codes;
@@ -167,4 +169,106 @@ fn every_cli_output_is_written_through_a_temporary_file() {
             );
         }
     }
+}
+
+#[test]
+fn an_output_that_is_one_of_the_inputs_is_refused_and_the_input_kept() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let copy = |from: &Path, name: &str| {
+        let to = dir.join(name);
+        std::fs::copy(from, &to).unwrap();
+        to
+    };
+    let model = copy(&root.join("models/hash16.onnx"), "hash16.onnx");
+    let photo_model = copy(&root.join("models/photo64.int8.onnx"), "photo64.int8.onnx");
+    let images = copy(&crate::common::mnist_images(), "images.gz");
+    let index = dir.join("codes.idx");
+    let npy = dir.join("codes.npy");
+    let built = run(
+        "index build --model {} --data {} --out {}",
+        &[&model, &images, &index],
+    );
+    assert!(built.status.success());
+    let exported = run(
+        "index export --index {} --format npy --out {}",
+        &[&index, &npy],
+    );
+    assert!(exported.status.success());
+    let photos = dir.join("photos");
+    std::fs::create_dir(&photos).unwrap();
+    let shared = root.join("../shared/data/photos/train");
+    for name in ["0001.jpg", "0002.jpg", "0003.jpg"] {
+        std::fs::copy(shared.join(name), photos.join(name)).unwrap();
+    }
+    let photo = photos.join("0002.jpg");
+    // The same file by another spelling is the same file.
+    let dotted = dir.join("photos/../photos/0002.jpg");
+    let cases: [(&str, Vec<&Path>, &Path, &str); 7] = [
+        (
+            "encode --model {} --data {} --out {}",
+            vec![&model, &images, &images],
+            &images,
+            "--out",
+        ),
+        (
+            "encode --model {} --data {} --out {}",
+            vec![&model, &images, &model],
+            &model,
+            "--out",
+        ),
+        (
+            "index build --model {} --data {} --out {}",
+            vec![&model, &images, &model],
+            &model,
+            "--out",
+        ),
+        (
+            "index export --index {} --format faiss --out {}",
+            vec![&index, &index],
+            &index,
+            "--out",
+        ),
+        (
+            "index import --npy {} --out {}",
+            vec![&npy, &npy],
+            &npy,
+            "--out",
+        ),
+        (
+            "dedup --model {} --sheet {} {}",
+            vec![&photo_model, &dotted, &photos],
+            &photo,
+            "--sheet",
+        ),
+        (
+            "eval --task copy-detection --model {} --data {} --plot {}",
+            vec![&photo_model, &photos, &photo],
+            &photo,
+            "--plot",
+        ),
+    ];
+    for (command, paths, input, flag) in cases {
+        let before = std::fs::read(input).unwrap();
+        let out = run(command, &paths);
+        let line = crate::common::expect_bad_input(&out, &[flag, "which writing would replace"]);
+        assert!(
+            line.contains(input.file_name().unwrap().to_str().unwrap()),
+            "{line}"
+        );
+        assert_eq!(std::fs::read(input).unwrap(), before, "{command}: {line}");
+    }
+    // A new file in the photo folder replaces nothing: the sheet is drawn.
+    let sheet = photos.join("sheet.png");
+    let out = run(
+        "dedup --model {} --sheet {} {}",
+        &[&photo_model, &sheet, &photos],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(sheet.is_file());
 }

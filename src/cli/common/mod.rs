@@ -70,13 +70,31 @@ pub fn one_line(e: &anyhow::Error) -> String {
     msg.replace('\n', " ")
 }
 
-/// Check a file we are about to write: its folder must exist and it must not be a folder.
-/// Both are the user's mistake (exit status 2), reported before any work is done.
-pub fn check_output_file(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
+/// Check a file we are about to write: its folder must exist, it must not be a folder, and
+/// it must not be one of the command's `inputs` (files, or folders whose images are read):
+/// the write would replace a model, a data file or a photo the user had. All are the user's
+/// mistake (exit status 2), reported before any work is done.
+pub fn check_output_file(
+    path: &std::path::Path,
+    flag: &str,
+    inputs: &[&std::path::Path],
+) -> anyhow::Result<()> {
     if path.is_dir() {
         return Err(bad_input(format!(
             "{flag} {}: is a folder, expected a file name",
             path.display()
+        )));
+    }
+    if let Some(input) = inputs.iter().find(|input| replaces(path, input)) {
+        return Err(bad_input(format!(
+            "{flag} {}: is {} {}, which writing would replace; give another path",
+            path.display(),
+            if input.is_dir() {
+                "an image of the input folder"
+            } else {
+                "the input"
+            },
+            input.display()
         )));
     }
     let parent = match path.parent() {
@@ -91,6 +109,17 @@ pub fn check_output_file(path: &std::path::Path, flag: &str) -> anyhow::Result<(
         )));
     }
     Ok(())
+}
+
+/// Whether writing `out` replaces `input`: the same file (by its resolved path, so through
+/// links and `..` too), or an image file in the folder `input` or below it.
+fn replaces(out: &std::path::Path, input: &std::path::Path) -> bool {
+    let (Ok(out), Ok(input)) = (out.canonicalize(), input.canonicalize()) else {
+        // A path that does not exist yet replaces nothing.
+        return false;
+    };
+    out == input
+        || (input.is_dir() && out.starts_with(&input) && imsat_data::photos::is_photo(&out))
 }
 
 /// Check an output folder: it may not exist yet, but must not be a file.
