@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use imsat_data::idx::{self, Images};
-use imsat_data::photos::{decode_image, no_photos_reason, photo_files};
+use imsat_data::photos::{decode_image, decode_image_at_least, no_photos_reason, photo_files};
 use imsat_runtime::view::View;
 
 use crate::cli::bad_input;
@@ -126,6 +126,14 @@ fn map_in_order_until<T: Sync, R: Send>(
     out
 }
 
+/// The fewest pixels on a photo's shorter side that a model's `view` is made from: 16 a view
+/// cell, so that each of its area averages still spans hundreds of pixels. A larger JPEG is
+/// decoded at a reduced size ([`decode_image_at_least`]); the bundled 384-px photos and the
+/// benchmark's are decoded whole.
+pub fn view_decode_side(view: &View) -> u32 {
+    16 * view.rows.max(view.cols) as u32
+}
+
 /// Why a file of a folder gave no row.
 enum RowError {
     /// The file is not an image that can be decoded ([`BadFile`] says what that does).
@@ -137,14 +145,16 @@ enum RowError {
 /// One file as the model takes it: decoded upright, then through the model's `view` (photo
 /// models) or converted to grayscale and resized to `shape`.
 fn model_input(f: &Path, shape: (usize, usize), view: Option<&View>) -> Result<Vec<u8>, RowError> {
-    let img = decode_image(f).map_err(RowError::Undecodable)?;
     match view {
         Some(view) => {
+            let img =
+                decode_image_at_least(f, view_decode_side(view)).map_err(RowError::Undecodable)?;
             let rgb = img.to_rgb8();
             view.apply(rgb.as_raw(), rgb.width() as usize, rgb.height() as usize, 3)
                 .map_err(|e| RowError::View(e.to_string()))
         }
         None => {
+            let img = decode_image(f).map_err(RowError::Undecodable)?;
             let (rows, cols) = shape;
             let gray = img
                 .resize_exact(

@@ -111,15 +111,41 @@ pub fn is_photo(p: &Path) -> bool {
 /// the tag here makes the two the same picture to every model, in training and encoding
 /// alike. A file without the tag (or whose metadata cannot be read) is taken as stored.
 pub fn decode_image(path: &Path) -> Result<DynamicImage, String> {
+    decode_bytes(path, &read_image_file(path)?)
+}
+
+/// [`decode_image`], except that a JPEG large enough is decoded smaller, straight from its
+/// DCT coefficients: at 1/2, 1/4 or 1/8 of its size, the smallest whose shorter side is still
+/// at least `min_side` pixels. For what needs only that much of a photo (a model's view, a
+/// thumbnail): a 12-megapixel JPEG decodes in a third of the time and leaves 1/64 of the
+/// pixels to sweep. Other files, and JPEGs not twice `min_side`, decode as [`decode_image`].
+pub fn decode_image_at_least(path: &Path, min_side: u32) -> Result<DynamicImage, String> {
+    let bytes = read_image_file(path)?;
+    // A JPEG cut short is left to `decode_bytes`, which names it.
+    if jpeg::reaches_end_of_image(&bytes)
+        && let Some(img) = jpeg::decode_reduced(&bytes, min_side)
+    {
+        return Ok(img);
+    }
+    decode_bytes(path, &bytes)
+}
+
+/// The bytes of an image file, or why they cannot be had.
+fn read_image_file(path: &Path) -> Result<Vec<u8>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read file: {e}"))?;
     if bytes.is_empty() {
         return Err("cannot decode image: the file is empty".into());
     }
-    let mut reader = ImageReader::new(Cursor::new(&bytes[..]))
+    Ok(bytes)
+}
+
+/// [`decode_image`] of a file's bytes (`path` names the format when the content does not).
+fn decode_bytes(path: &Path, bytes: &[u8]) -> Result<DynamicImage, String> {
+    let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| format!("cannot decode image: {e}"))?;
     match reader.format() {
-        Some(ImageFormat::Jpeg) if !jpeg::reaches_end_of_image(&bytes) => {
+        Some(ImageFormat::Jpeg) if !jpeg::reaches_end_of_image(bytes) => {
             return Err(
                 "cannot decode image: truncated JPEG (the file ends before its end-of-image marker)"
                     .into(),

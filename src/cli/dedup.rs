@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use image::{DynamicImage, Rgb};
-use imsat_data::photos::decode_image;
+use imsat_data::photos::decode_image_at_least;
 use imsat_runtime::code::Codes;
 use imsat_runtime::dedup::Linkage;
 use imsat_runtime::encoder::Task;
@@ -23,6 +23,9 @@ use crate::plot::SHEET_PER_GROUP;
 
 /// The most groups a contact sheet draws (a row each).
 const SHEET_GROUPS: usize = 100;
+/// The fewest pixels on a photo's shorter side that its sheet thumbnail (at most 128x96) is
+/// scaled from: a larger JPEG is decoded at a reduced size.
+const SHEET_DECODE_SIDE: u32 = 192;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -206,7 +209,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         let thumb = |i: u64| -> image::RgbImage {
             let i = i as usize;
             let img = match &loaded.paths {
-                Some(p) => decode_image(&p[i]).unwrap_or_else(|_| {
+                Some(p) => decode_image_at_least(&p[i], SHEET_DECODE_SIDE).unwrap_or_else(|_| {
                     DynamicImage::ImageRgb8(image::RgbImage::from_pixel(1, 1, Rgb([160; 3])))
                 }),
                 None => {

@@ -1,4 +1,4 @@
-//! Whether a JPEG file is whole.
+//! Whether a JPEG file is whole, and decoding a large one at a reduced size.
 //!
 //! The `image` crate decodes JPEG leniently (zune-jpeg without strict mode): a file cut short,
 //! a half-copied download or a photo on a failing SD card, decodes without an error into a
@@ -8,6 +8,14 @@
 //! entropy-coded data to its next marker, and a whole file reaches the end-of-image marker.
 //! Walking (not searching for the marker bytes) ignores an embedded thumbnail's own end
 //! marker and any data a camera appends after the image's.
+//!
+//! A model's 16x16 view or a contact-sheet thumbnail needs a few hundred pixels of a
+//! 12-megapixel photo: [`decode_reduced`] gets them from the DCT coefficients, without
+//! decoding every pixel first.
+
+use image::metadata::Orientation;
+use image::{DynamicImage, GrayImage, RgbImage};
+use jpeg_decoder::PixelFormat;
 
 /// Whether `bytes`, a JPEG stream starting at its start-of-image marker, reaches its
 /// end-of-image marker.
@@ -70,6 +78,46 @@ fn end_of_scan(bytes: &[u8], from: usize) -> Option<usize> {
             _ => return Some(code - 1),
         }
     }
+}
+
+/// A large JPEG decoded at a reduced size straight from its DCT coefficients (jpeg-decoder's
+/// scaled inverse DCT), upright by its EXIF orientation: the smallest of 1/8, 1/4 and 1/2 of
+/// its size whose shorter side is still at least `min_side`. At 1/8 each pixel is its 8x8
+/// block's mean (the DC term), so an area-averaged view of the result is the full picture's
+/// to within rounding, at a third of the decoding and 1/64 of the pixels to sweep.
+///
+/// `None` when no reduction keeps `min_side`, when the pixels are not 8-bit gray or RGB (CMYK,
+/// 16-bit), or when jpeg-decoder refuses the file: the caller then decodes it whole.
+pub(crate) fn decode_reduced(bytes: &[u8], min_side: u32) -> Option<DynamicImage> {
+    let mut decoder = jpeg_decoder::Decoder::new(bytes);
+    decoder.read_info().ok()?;
+    let info = decoder.info()?;
+    let (w, h) = (u32::from(info.width), u32::from(info.height));
+    // Output size at k/8 of the picture, as the decoder rounds it (up).
+    let at = |len: u32, k: u32| (len * k).div_ceil(8);
+    let k = [1, 2, 4]
+        .into_iter()
+        .find(|&k| at(w.min(h), k) >= min_side.max(1))?;
+    // The decoder takes the smallest scale reaching the request on either side: this one.
+    let (sw, sh) = decoder
+        .scale(u16::try_from(at(w, k)).ok()?, u16::try_from(at(h, k)).ok()?)
+        .ok()?;
+    if (u32::from(sw), u32::from(sh)) != (at(w, k), at(h, k)) {
+        return None;
+    }
+    let pixels = decoder.decode().ok()?;
+    let (sw, sh) = (u32::from(sw), u32::from(sh));
+    let mut img = match info.pixel_format {
+        PixelFormat::L8 => DynamicImage::ImageLuma8(GrayImage::from_raw(sw, sh, pixels)?),
+        PixelFormat::RGB24 => DynamicImage::ImageRgb8(RgbImage::from_raw(sw, sh, pixels)?),
+        PixelFormat::L16 | PixelFormat::CMYK32 => return None,
+    };
+    let orientation = decoder
+        .exif_data()
+        .and_then(Orientation::from_exif_chunk)
+        .unwrap_or(Orientation::NoTransforms);
+    img.apply_orientation(orientation);
+    Some(img)
 }
 
 #[cfg(test)]
@@ -156,5 +204,36 @@ mod tests {
             ends += reaches_end_of_image(&bytes) as usize;
         }
         assert!(ends > 0, "some random streams reach an end marker");
+    }
+
+    #[test]
+    fn a_damaged_large_jpeg_gives_a_picture_or_none_never_a_panic() {
+        // Bytes of a whole 512 x 384 JPEG overwritten at random places (headers, tables,
+        // scan data): each either decodes reduced or is left to the whole decode.
+        let whole = jpeg(512, 384, false);
+        assert_eq!(
+            decode_reduced(&whole, 40).map(|img| (img.width(), img.height())),
+            Some((64, 48))
+        );
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut reduced = 0;
+        for _ in 0..300 {
+            let mut bytes = whole.clone();
+            for _ in 0..1 + next() % 4 {
+                let at = (next() % bytes.len() as u64) as usize;
+                bytes[at] = next() as u8;
+            }
+            reduced += decode_reduced(&bytes, 40).is_some() as usize;
+        }
+        assert!(
+            reduced > 0,
+            "most damage is in the scan data, which still decodes"
+        );
     }
 }

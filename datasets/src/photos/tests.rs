@@ -189,3 +189,112 @@ fn a_folder_is_read_in_path_order_with_large_photos_shrunk_to_the_max_side() {
         );
     }
 }
+
+/// A picture with detail at every scale: gradients, sharp-edged blocks that do not fall on
+/// JPEG's 8-pixel grid, and a fine checker that only averages to gray.
+fn detailed(w: u32, h: u32) -> RgbImage {
+    RgbImage::from_fn(w, h, |x, y| {
+        let checker = if (x / 3 + y / 3) % 2 == 0 { 40 } else { 0 };
+        let block = if (x / 101 + y / 77) % 3 == 0 { 90 } else { 0 };
+        Rgb([
+            (x * 150 / w + checker) as u8,
+            (y * 120 / h + block) as u8,
+            (60 + block + checker / 2) as u8,
+        ])
+    })
+}
+
+/// The mean of each channel over each cell of an `n` x `n` grid (the image's sides divisible
+/// by `n`): what an area-averaged model view is made of.
+fn cell_means(img: &RgbImage, n: u32) -> Vec<f64> {
+    let (cw, ch) = (img.width() / n, img.height() / n);
+    assert_eq!((cw * n, ch * n), img.dimensions());
+    let mut out = Vec::new();
+    for cy in 0..n {
+        for cx in 0..n {
+            for c in 0..3 {
+                let sum: u64 = (cy * ch..(cy + 1) * ch)
+                    .flat_map(|y| (cx * cw..(cx + 1) * cw).map(move |x| (x, y)))
+                    .map(|(x, y)| u64::from(img.get_pixel(x, y)[c]))
+                    .sum();
+                out.push(sum as f64 / f64::from(cw * ch));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_large_jpeg_decodes_reduced_to_the_same_cell_means_and_a_small_one_whole() {
+    let d = tempfile::tempdir().unwrap();
+    let large = d.path().join("large.jpg");
+    write_jpeg(&large, &detailed(2048, 1280), None);
+    let whole = decode_photo(&large).unwrap();
+    assert_eq!(whole.dimensions(), (2048, 1280));
+    let reference = cell_means(&whole, 16);
+    // The smallest of 1/8, 1/4, 1/2 whose shorter side is at least min_side, else whole.
+    for (min_side, size) in [
+        (1, (256, 160)),
+        (160, (256, 160)),
+        (161, (512, 320)),
+        (320, (512, 320)),
+        (640, (1024, 640)),
+        (641, (2048, 1280)),
+    ] {
+        let got = decode_image_at_least(&large, min_side).unwrap().to_rgb8();
+        assert_eq!(got.dimensions(), size, "min_side {min_side}");
+        let means = cell_means(&got, 16);
+        let worst = reference
+            .iter()
+            .zip(&means)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(
+            worst < 1.5,
+            "min_side {min_side}: a cell mean {worst} levels off"
+        );
+    }
+    // A picture not twice min_side, and any other format, decode whole: the same pixels.
+    let small = d.path().join("small.jpg");
+    write_jpeg(&small, &detailed(384, 256), None);
+    assert_eq!(
+        decode_image_at_least(&small, 256).unwrap(),
+        decode_image(&small).unwrap()
+    );
+    let png = d.path().join("large.png");
+    detailed(2048, 1280).save(&png).unwrap();
+    assert_eq!(
+        decode_image_at_least(&png, 100)
+            .unwrap()
+            .to_rgb8()
+            .dimensions(),
+        (2048, 1280)
+    );
+}
+
+#[test]
+fn a_reduced_decode_is_upright_and_a_cut_large_jpeg_is_named() {
+    let d = tempfile::tempdir().unwrap();
+    // Stored turned a quarter, tagged 6: reduced and upright, the cells of the upright picture.
+    let a = detailed(1280, 2048);
+    let tagged = d.path().join("tagged.jpg");
+    write_jpeg(&tagged, &stored(&a, 6), Some(exif_orientation(6)));
+    let got = decode_image_at_least(&tagged, 100).unwrap().to_rgb8();
+    assert_eq!(got.dimensions(), (160, 256));
+    let worst = cell_means(&a, 16)
+        .iter()
+        .zip(&cell_means(&got, 16))
+        .map(|(p, q)| (p - q).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        worst < 2.0,
+        "a cell mean {worst} levels off the upright picture"
+    );
+    // Cut in half: the same error as a whole decode gives, not a picture half gray.
+    let bytes = std::fs::read(&tagged).unwrap();
+    let cut = d.path().join("cut.jpg");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let err = decode_image_at_least(&cut, 100).unwrap_err();
+    assert!(err.contains("truncated JPEG"), "{err}");
+    assert_eq!(err, decode_image(&cut).unwrap_err());
+}
