@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use imsat_data::idx::{self, Images};
-use imsat_data::photos::{decode_image, decode_image_at_least, no_photos_reason, photo_files};
+use imsat_data::photos::{
+    decode_image, decode_image_at_least, is_photo, no_photos_reason, photo_files,
+};
 use imsat_runtime::view::View;
 
 use crate::cli::bad_input;
@@ -45,6 +47,12 @@ pub fn load_images(
     show_progress: bool,
 ) -> anyhow::Result<Loaded> {
     if !path.is_dir() {
+        if path.is_file() && is_photo(path) {
+            return Err(bad_input(format!(
+                "{}: is an image file; give the folder that holds it (or an IDX file)",
+                path.display()
+            )));
+        }
         // Whether they fit the model is the caller's check (`check_fits`), as for any data.
         return Ok(Loaded {
             images: idx::read_idx_images(path)?,
@@ -132,6 +140,30 @@ fn map_in_order_until<T: Sync, R: Send>(
 /// benchmark's are decoded whole.
 pub fn view_decode_side(view: &View) -> u32 {
     16 * view.rows.max(view.cols) as u32
+}
+
+/// Labels from an IDX label file or a `.npy` array of integers `[N]`.
+pub fn read_labels(path: &Path) -> anyhow::Result<Vec<u8>> {
+    if crate::npy::is_npy(path) {
+        crate::npy::read_labels(path)
+    } else {
+        Ok(idx::read_idx_labels(path, 256)?)
+    }
+}
+
+/// IDX images and their labels ([`read_labels`]: IDX or `.npy`), one label per image.
+pub fn read_labelled(images: &Path, labels: &Path) -> anyhow::Result<(Images, Vec<u8>)> {
+    let imgs = idx::read_idx_images(images)?;
+    let labs = read_labels(labels)?;
+    if labs.len() != imgs.n {
+        return Err(bad_input(format!(
+            "{}: {} labels but {} images",
+            labels.display(),
+            labs.len(),
+            imgs.n
+        )));
+    }
+    Ok((imgs, labs))
 }
 
 /// Why a file of a folder gave no row.

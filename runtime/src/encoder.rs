@@ -159,14 +159,13 @@ impl Encoder {
         let out = typed
             .output_fact(0)
             .map_err(|e| prepare(format!("{e:#}")))?;
-        let width = out.shape.as_concrete().map(|s| s.to_vec());
         let width_ok = out.datum_type == f32::datum_type()
             && out.rank() == 2
             && out.shape[1].to_usize().ok() == Some(info.outputs);
         if !width_ok {
             return Err(prepare(format!(
-                "the output is {:?} {:?}, the metadata promises f32 [N, {}]",
-                out.datum_type, width, info.outputs
+                "the output is {:?} [{:?}], the metadata promises f32 [N, {}]",
+                out.datum_type, out.shape, info.outputs
             )));
         }
         let plan = typed

@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use imsat_data::idx;
 use imsat_runtime::encoder::Encoder;
 use imsat_trainer::train::{Quality, SPLIT_SEED, evaluate_logits};
 use serde_json::json;
@@ -88,15 +87,6 @@ fn photo_agreement(a: &Encoder, b: &Encoder, dir: &Path) -> anyhow::Result<f64> 
     Ok(agreement(a.task(), a.outputs(), &la, &lb)?)
 }
 
-/// Labels from an IDX or a `.npy` file.
-fn read_labels(path: &Path) -> anyhow::Result<Vec<u8>> {
-    if crate::npy::is_npy(path) {
-        crate::npy::read_labels(path)
-    } else {
-        Ok(idx::read_idx_labels(path, 256)?)
-    }
-}
-
 fn retrieval_json(q: imsat_trainer::metrics::Retrieval, out: &mut serde_json::Value) {
     out["map"] = json!(q.map);
     out["precision_at_500"] = json!(q.precision_at_500);
@@ -106,7 +96,7 @@ fn retrieval_json(q: imsat_trainer::metrics::Retrieval, out: &mut serde_json::Va
 /// `--codes`: retrieval metrics of packed codes against labels.
 fn run_codes(codes_path: &Path, bits: Option<usize>, labels_path: &Path) -> anyhow::Result<()> {
     let codes = read_npy_codes(codes_path, bits)?;
-    let labels = read_labels(labels_path)?;
+    let labels = crate::input::read_labels(labels_path)?;
     if labels.len() != codes.len() {
         return Err(bad_input(format!(
             "{}: {} labels for the {} codes of {}",
@@ -143,7 +133,7 @@ fn run_features(
     labels_path: &Path,
 ) -> anyhow::Result<()> {
     let f = read_features_for(enc, model, data)?;
-    let labels = read_labels(labels_path)?;
+    let labels = crate::input::read_labels(labels_path)?;
     if labels.len() != f.n {
         return Err(bad_input(format!(
             "{}: {} labels for the {} rows of {}",
@@ -240,7 +230,7 @@ fn run_model(args: Args, enc: Encoder, model: PathBuf, data: PathBuf) -> anyhow:
     let labels_path = args.labels.as_ref().ok_or_else(|| {
         bad_input("--labels is needed for --task labels (or use --task copy-detection with a photo model)")
     })?;
-    let (images, labels) = idx::read_labelled(&data, labels_path)?;
+    let (images, labels) = crate::input::read_labelled(&data, labels_path)?;
     let started = Instant::now();
     let logits = model_logits(&enc, &images, &data)?;
     let seconds = started.elapsed().as_secs_f64();

@@ -175,6 +175,35 @@ fn folders_without_usable_images() {
         write(&folder, file, bytes);
         expect_bad_input(&dedup(&models().hash(), &folder), needles);
     }
+    // One image given for a folder: said so, not read as a broken IDX file.
+    let one = d.path().join("one.jpg");
+    image::RgbImage::from_pixel(8, 8, image::Rgb([1, 2, 3]))
+        .save(&one)
+        .unwrap();
+    expect_bad_input(
+        &dedup(&models().hash(), &one),
+        &["one.jpg", "is an image file"],
+    );
+}
+
+#[test]
+fn a_photo_folder_too_small_to_train_on_says_why() {
+    // One photo, one item from it: no batch of two. Used to blame a --batch never given.
+    let d = tmp();
+    let folder = d.path().join("one");
+    std::fs::create_dir(&folder).unwrap();
+    image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8 * 4, y as u8 * 5, 90]))
+        .save(folder.join("a.png"))
+        .unwrap();
+    let out = train_on(
+        d.path(),
+        &folder,
+        "--task hash --bits 8 --epochs 1 --items-per-photo 1 --holdout 0",
+    );
+    expect_bad_input(
+        &out,
+        &["one", "1 training photo", "1 training item", "at least 2"],
+    );
 }
 
 #[test]

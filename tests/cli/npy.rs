@@ -370,3 +370,42 @@ fn bad_labels_pixel_sats_and_mismatched_models_exit_2() {
     );
     expect_bad_input(&o, &["hash16.onnx", "takes images", "x.npy"]);
 }
+
+#[test]
+fn npy_labels_go_with_idx_images_as_idx_labels_do() {
+    let d = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let idx_labels = root.join("data/mnist10k/labels-idx1-ubyte.gz");
+    let labels: Vec<i64> = imsat_data::idx::read_idx_labels(&idx_labels, 256)
+        .unwrap()
+        .into_iter()
+        .map(i64::from)
+        .collect();
+    let npy_labels = d.path().join("labels.npy");
+    write_npy(&npy_labels, &[labels.len() as u64], &labels, false);
+    let model = root.join("models/cluster10.onnx");
+    let score = |labels: &Path| {
+        let out = cli(
+            "eval --model {} --data {} --labels {}",
+            &[&model, &mnist_images(), labels],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (v["acc"].clone(), v["nmi"].clone(), v["n"].clone())
+    };
+    let (acc, nmi, n) = score(&npy_labels);
+    assert_eq!((acc.clone(), nmi, n), score(&idx_labels));
+    assert!(acc.as_f64().unwrap() > 0.9, "{acc}");
+    // One label short: named, before any training.
+    let short = d.path().join("short.npy");
+    write_npy(&short, &[9_999], &labels[..9_999], false);
+    let out = cli(
+        "train --task cluster --data {} --labels {} --out {}",
+        &[&mnist_images(), &short, &d.path().join("run")],
+    );
+    expect_bad_input(&out, &["short.npy", "9999 labels but 10000 images"]);
+}

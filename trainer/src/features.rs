@@ -73,8 +73,10 @@ impl Scaling {
     }
 
     /// The first layer `z W + b` on scaled rows `z = (x - mean) / scale`, rewritten for the
-    /// raw rows `x`: `x (W / scale) + (b - mean (W / scale))`. In f64.
-    fn fold_into(&self, first: &mut Dense) {
+    /// raw rows `x`: `x (W / scale) + (b - mean (W / scale))`. In f64; an error when the
+    /// result does not fit f32 (means far beyond the spread, as rows all near 3e38), which
+    /// would export a model whose every output is NaN.
+    fn fold_into(&self, first: &mut Dense) -> Result<(), ExportError> {
         let d_out = first.d_out;
         let s = self.scale as f64;
         let mut bias: Vec<f64> = first.bias.iter().map(|&b| b as f64).collect();
@@ -86,6 +88,20 @@ impl Scaling {
             }
         }
         first.bias = bias.iter().map(|&b| b as f32).collect();
+        if first
+            .weight
+            .iter()
+            .chain(&first.bias)
+            .all(|v| v.is_finite())
+        {
+            return Ok(());
+        }
+        let largest = self.mean.iter().fold(0f32, |m, v| m.max(v.abs()));
+        Err(ExportError::Invalid(format!(
+            "the features' centring does not fit the first layer in f32 (means up to {largest:e} \
+             against a spread of {:e}): shift or rescale the features",
+            self.scale
+        )))
     }
 }
 
@@ -99,7 +115,7 @@ pub fn f32_model(
     let mut layers = export::fold_layers(&trained.model);
     let d = scaling.mean.len();
     match layers.first_mut() {
-        Some(first) if first.d_in == d => scaling.fold_into(first),
+        Some(first) if first.d_in == d => scaling.fold_into(first)?,
         _ => {
             return Err(ExportError::Invalid(format!(
                 "the model's input width does not match the {d} feature dimensions"
@@ -200,8 +216,13 @@ mod tests {
         let x = [3.0f32, 7.0];
         let z = s.apply(&x);
         let want = z[0] * 0.5 + z[1] * -1.5 + 0.25;
-        s.fold_into(&mut l);
+        s.fold_into(&mut l).unwrap();
         let got = x[0] * l.weight[0] + x[1] * l.weight[1] + l.bias[0];
         assert!((want - got).abs() < 1e-6, "{want} vs {got}");
+        // Rows all near f32's largest value: the folded bias, -6e38, is not an f32.
+        let huge = Scaling::fit(&[3e38; 4], 2);
+        l.weight = vec![1.0, 1.0];
+        let err = huge.fold_into(&mut l).unwrap_err().to_string();
+        assert!(err.contains("means up to 3e38"), "{err}");
     }
 }

@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use anyhow::Context;
 use imsat_runtime::code::Codes;
 
 use super::bad_input;
@@ -12,7 +11,9 @@ pub fn read_raw_codes(path: &Path, bits: usize) -> anyhow::Result<Codes> {
     if bits == 0 {
         return Err(bad_input("--bits must be at least 1"));
     }
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    // A file that cannot be read is the user's to fix, as an unreadable index is (exit 2).
+    let bytes = std::fs::read(path)
+        .map_err(|e| bad_input(format!("{}: cannot read: {e}", path.display())))?;
     let words_per_code = bits.div_ceil(64);
     if bytes.is_empty() {
         return Err(bad_input(format!(
@@ -32,7 +33,12 @@ pub fn read_raw_codes(path: &Path, bits: usize) -> anyhow::Result<Codes> {
         .chunks_exact(8)
         .map(|c| u64::from_le_bytes(c.try_into().expect("8-byte chunk")))
         .collect();
-    Codes::from_words(bits, words).map_err(|e| bad_input(format!("{}: {e}", path.display())))
+    Codes::from_words(bits, words).map_err(|e| {
+        bad_input(format!(
+            "{}: {e} (codes wider than {bits} bits: made by a model of another width?)",
+            path.display()
+        ))
+    })
 }
 
 /// Read packed codes from a `.npy` uint8 [N, B] array; `bits` defaults to 8 B.

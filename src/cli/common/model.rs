@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use anyhow::Context;
 use imsat_data::idx;
 use imsat_runtime::code::Codes;
 use imsat_runtime::encoder::{Encoded, Encoder, EncoderError, Task};
@@ -140,9 +141,10 @@ pub fn encode_data(
     let started = Instant::now();
     let logits = encoder.logits_f32(&f.x)?;
     let encoded = match encoder.task() {
-        Task::Hash => Encoded::Codes(Codes::from_logits(encoder.outputs(), &logits)?),
-        Task::Cluster => Encoded::Clusters(argmax_rows(&logits, encoder.outputs())?),
-    };
+        Task::Hash => Codes::from_logits(encoder.outputs(), &logits).map(Encoded::Codes),
+        Task::Cluster => argmax_rows(&logits, encoder.outputs()).map(Encoded::Clusters),
+    }
+    .with_context(|| not_numbers(model, data))?;
     Ok(EncodedData {
         encoder,
         encoded,
@@ -244,6 +246,16 @@ pub fn encode_hash_codes(model: &Path, data: &Path, show_progress: bool) -> anyh
         Encoded::Codes(c) => Ok(c),
         Encoded::Clusters(_) => Err(anyhow::anyhow!("a hash model made cluster ids")),
     }
+}
+
+/// What a NaN among a feature model's outputs says (the error says where it is).
+fn not_numbers(model: &Path, data: &Path) -> String {
+    format!(
+        "{}: its outputs on {} are not numbers (its weights hold non-finite values, or the \
+         inputs are too large for them)",
+        model.display(),
+        data.display()
+    )
 }
 
 /// Fraction of code bits (hash) or cluster ids (cluster) on which two sets of logits agree.

@@ -204,8 +204,7 @@ fn parse_soft_check(text: &str) -> Result<SoftCheck, String> {
 fn run_features(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()> {
     let mut f = crate::npy::read_features(&args.data)?;
     let mut labels = match &args.labels {
-        Some(l) if crate::npy::is_npy(l) => Some(crate::npy::read_labels(l)?),
-        Some(l) => Some(idx::read_idx_labels(l, 256)?),
+        Some(l) => Some(crate::input::read_labels(l)?),
         None => None,
     };
     if let (Some(l), Some(path)) = (&labels, &args.labels)
@@ -282,7 +281,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     }
     let (mut images, mut labels) = match &args.labels {
         Some(l) => {
-            let (i, l) = idx::read_labelled(&args.data, l)?;
+            let (i, l) = crate::input::read_labelled(&args.data, l)?;
             (i, Some(l))
         }
         None => (idx::read_idx_images(&args.data)?, None),

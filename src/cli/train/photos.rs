@@ -77,6 +77,18 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
         }
     }
     let items = train.len() * photo_config.items_per_photo;
+    if items < 2 {
+        // The batch shrinks to the items; a batch needs two (H(Y) is over the batch).
+        return Err(bad_input(format!(
+            "{}: {} training photo{} x --items-per-photo {} = {items} training item{}; \
+             training needs at least 2 (add photos, lower --holdout, or raise --items-per-photo)",
+            args.data.display(),
+            train.len(),
+            if train.len() == 1 { "" } else { "s" },
+            photo_config.items_per_photo,
+            if items == 1 { "" } else { "s" },
+        )));
+    }
     config.batch = config.batch.min(items);
     config
         .validate(items)
