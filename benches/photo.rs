@@ -1,7 +1,9 @@
 //! One 384-px JPEG photo to a 64-bit code, end to end (decode, view, encode), with the shipped
 //! `models/photo64.int8.onnx`, against `image_hasher`'s pHash on the same file (decode,
 //! hash). One thread. Run with `cargo bench --bench photo` (`PHOTO_MODEL=path` for another
-//! photo model); the view alone, the model alone and the decode alone are timed too.
+//! photo model); the view alone, the model alone and the decode alone are timed too. Then the
+//! same on a phone-size photo (that one upscaled to 4000 px, JPEG q90): decoded whole, and
+//! decoded at a reduced size from its DCT coefficients as `imsat encode` decodes it.
 
 use std::path::Path;
 
@@ -9,7 +11,7 @@ use criterion::Criterion;
 use imsat_runtime::encoder::Encoder;
 use imsat_trainer::perceptual::{Perceptual, hash_word};
 use imsat_trainer::photo_set::view_of;
-use imsat_trainer::photos::decode_photo;
+use imsat_trainer::photos::{decode_image_at_least, decode_photo};
 
 const PHOTO: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -47,6 +49,40 @@ fn main() {
     g.bench_function("phash_image_hasher", |b| {
         b.iter(|| {
             let img = decode_photo(photo).unwrap();
+            hash_word(&phash, &img)
+        })
+    });
+    g.finish();
+
+    // A phone-size photo: the same picture at 4000 px, saved as a camera would (JPEG q90).
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let big = dir.path().join("big.jpg");
+    let (w, h) = (4000, img.height() * 4000 / img.width());
+    let pixels = image::imageops::resize(&img, w, h, image::imageops::FilterType::Triangle);
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+        .encode_image(&pixels)
+        .expect("encoding the 4000-px photo");
+    std::fs::write(&big, jpeg).expect("writing the 4000-px photo");
+    let mut g = c.benchmark_group("photo_4000px_end_to_end");
+    g.sample_size(10);
+    g.bench_function("imsat_photo64_int8_whole_decode", |b| {
+        b.iter(|| {
+            let img = decode_photo(&big).unwrap();
+            enc.codes(&view_of(&view, &img)).unwrap()
+        })
+    });
+    g.bench_function("imsat_photo64_int8_reduced_decode", |b| {
+        b.iter(|| {
+            let img = decode_image_at_least(&big, view.min_source_side())
+                .unwrap()
+                .to_rgb8();
+            enc.codes(&view_of(&view, &img)).unwrap()
+        })
+    });
+    g.bench_function("phash_image_hasher", |b| {
+        b.iter(|| {
+            let img = decode_photo(&big).unwrap();
             hash_word(&phash, &img)
         })
     });

@@ -134,14 +134,6 @@ fn map_in_order_until<T: Sync, R: Send>(
     out
 }
 
-/// The fewest pixels on a photo's shorter side that a model's `view` is made from: 16 a view
-/// cell, so that each of its area averages still spans hundreds of pixels. A larger JPEG is
-/// decoded at a reduced size ([`decode_image_at_least`]); the bundled 384-px photos and the
-/// benchmark's are decoded whole.
-pub fn view_decode_side(view: &View) -> u32 {
-    16 * view.rows.max(view.cols) as u32
-}
-
 /// Labels from an IDX label file or a `.npy` array of integers `[N]`.
 pub fn read_labels(path: &Path) -> anyhow::Result<Vec<u8>> {
     if crate::npy::is_npy(path) {
@@ -180,7 +172,7 @@ fn model_input(f: &Path, shape: (usize, usize), view: Option<&View>) -> Result<V
     match view {
         Some(view) => {
             let img =
-                decode_image_at_least(f, view_decode_side(view)).map_err(RowError::Undecodable)?;
+                decode_image_at_least(f, view.min_source_side()).map_err(RowError::Undecodable)?;
             let rgb = img.to_rgb8();
             view.apply(rgb.as_raw(), rgb.width() as usize, rgb.height() as usize, 3)
                 .map_err(|e| RowError::View(e.to_string()))

@@ -139,6 +139,14 @@ impl View {
         [self.colour.planes() * self.rows, self.cols]
     }
 
+    /// The fewest pixels on a photo's shorter side that this view is made from in full: 16
+    /// per cell, so that each cell's area average still spans hundreds of pixels. A decoder
+    /// may hand over a large photo shrunk to this (a JPEG's DCT scaling does it for free):
+    /// `imsat encode` decodes large JPEGs so, the bundled 384-px photos whole.
+    pub fn min_source_side(&self) -> u32 {
+        16 * self.rows.max(self.cols) as u32
+    }
+
     /// Views per photo: the whole photo's and one per part.
     pub fn views(&self) -> usize {
         1 + self.parts().count()

@@ -81,6 +81,10 @@ fn metadata_round_trips_and_rejects_junk() {
         )),
         Ok((Some(85), Some(80), None, 3))
     );
+    // 16 source pixels a cell: what a decoder may shrink a large photo to.
+    let side = |m: &str| View::from_metadata(m).map(|v| v.min_source_side());
+    assert_eq!(side("ycc-area-16x16-robust+centre85+top80"), Ok(256));
+    assert_eq!(side("gray-area-32x24-norm"), Ok(512));
     for junk in [
         "",
         "gray-area-32x32",
