@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use image::RgbImage;
-use imsat_data::photos::{decode_photo, read_photo_folder};
+use imsat_data::photos::{decode_image_at_least, decode_photo, read_photo_folder};
 use imsat_runtime::code::Codes;
 use imsat_runtime::encoder::Encoder;
 use imsat_runtime::soft_code::SoftCodes;
@@ -164,12 +164,17 @@ pub fn score_json(s: &HashScore) -> Value {
     out
 }
 
-/// Milliseconds per photo, end to end from the file, over the first photos of `files`.
-fn ms_per_photo(files: &[&Path], mut encode: impl FnMut(&RgbImage)) -> anyhow::Result<f64> {
+/// Milliseconds per photo, end to end from the file (`decode`, then `encode`), over the first
+/// photos of `files`.
+fn ms_per_photo(
+    files: &[&Path],
+    decode: impl Fn(&Path) -> Result<RgbImage, String>,
+    mut encode: impl FnMut(&RgbImage),
+) -> anyhow::Result<f64> {
     let files = &files[..files.len().min(TIMED_PHOTOS)];
     let started = Instant::now();
     for f in files {
-        let img = decode_photo(f).map_err(|e| bad_input(format!("{}: {e}", f.display())))?;
+        let img = decode(f).map_err(|e| bad_input(format!("{}: {e}", f.display())))?;
         encode(&img);
     }
     Ok(started.elapsed().as_secs_f64() * 1e3 / files.len().max(1) as f64)
@@ -217,11 +222,15 @@ pub fn run(
     }
     let photo_groups = groups_of(&folder.paths, groups)?;
     let files: Vec<&Path> = folder.paths.iter().map(|p| p.as_path()).collect();
-    let learned_ms = ms_per_photo(&files, |img| {
+    // Each read as it is in use: the model's photos as `imsat encode` decodes them (a large
+    // JPEG at a reduced size), pHash's whole, as image_hasher's users decode them.
+    let side = view.min_source_side();
+    let decode_for_view = |f: &Path| decode_image_at_least(f, side).map(|img| img.to_rgb8());
+    let learned_ms = ms_per_photo(&files, decode_for_view, |img| {
         let _ = enc.codes(&view_of(&view, img));
     })?;
     let phash = Perceptual::PHash.hasher();
-    let phash_ms = ms_per_photo(&files, |img| {
+    let phash_ms = ms_per_photo(&files, decode_photo, |img| {
         let _ = hash_word(&phash, img);
     })?;
     let bench = Bench::new(folder.photos, &photo_groups, seed);
