@@ -1,5 +1,5 @@
 //! Where images come from: an IDX file (gzipped or not) or a folder of image files (JPEG,
-//! PNG, BMP, WebP, GIF, TIFF).
+//! PNG, BMP, WebP, GIF, TIFF); and their labels, from an IDX or a `.npy` file.
 
 use std::path::{Path, PathBuf};
 
