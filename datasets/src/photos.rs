@@ -121,10 +121,7 @@ pub fn decode_image(path: &Path) -> Result<DynamicImage, String> {
 /// pixels to sweep. Other files, and JPEGs not twice `min_side`, decode as [`decode_image`].
 pub fn decode_image_at_least(path: &Path, min_side: u32) -> Result<DynamicImage, String> {
     let bytes = read_image_file(path)?;
-    // A JPEG cut short is left to `decode_bytes`, which names it.
-    if jpeg::reaches_end_of_image(&bytes)
-        && let Some(img) = jpeg::decode_reduced(&bytes, min_side)
-    {
+    if let Some(img) = jpeg::decode_reduced(&bytes, min_side) {
         return Ok(img);
     }
     decode_bytes(path, &bytes)

@@ -86,8 +86,10 @@ fn end_of_scan(bytes: &[u8], from: usize) -> Option<usize> {
 /// block's mean (the DC term), so an area-averaged view of the result is the full picture's
 /// to within rounding, at a third of the decoding and 1/64 of the pixels to sweep.
 ///
-/// `None` when no reduction keeps `min_side`, when the pixels are not 8-bit gray or RGB (CMYK,
-/// 16-bit), or when jpeg-decoder refuses the file: the caller then decodes it whole.
+/// `None` when no reduction keeps `min_side`, when the file is cut short (left to the whole
+/// decode, which names it), when the pixels are not 8-bit gray or RGB (CMYK, 16-bit), or when
+/// jpeg-decoder refuses the file: the caller then decodes it whole. The file is walked for its
+/// end only once it is known to be large, so a small JPEG is walked once, by the whole decode.
 pub(crate) fn decode_reduced(bytes: &[u8], min_side: u32) -> Option<DynamicImage> {
     let mut decoder = jpeg_decoder::Decoder::new(bytes);
     decoder.read_info().ok()?;
@@ -98,6 +100,9 @@ pub(crate) fn decode_reduced(bytes: &[u8], min_side: u32) -> Option<DynamicImage
     let k = [1, 2, 4]
         .into_iter()
         .find(|&k| at(w.min(h), k) >= min_side.max(1))?;
+    if !reaches_end_of_image(bytes) {
+        return None;
+    }
     // The decoder takes the smallest scale reaching the request on either side: this one.
     let (sw, sh) = decoder
         .scale(u16::try_from(at(w, k)).ok()?, u16::try_from(at(h, k)).ok()?)
@@ -125,6 +130,16 @@ mod tests {
     use super::*;
     use image::codecs::jpeg::JpegEncoder;
     use image::{ExtendedColorType, ImageEncoder};
+
+    /// A seeded xorshift64 stream: the same random bytes on every run.
+    fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
 
     /// A real JPEG of a gradient with noise, so its scan holds stuffed 0xFF bytes.
     fn jpeg(width: u32, height: u32, restart: bool) -> Vec<u8> {
@@ -185,13 +200,7 @@ mod tests {
     #[test]
     fn any_bytes_give_an_answer_not_a_panic() {
         // Random lengths, marker bytes and cut points after a start-of-image marker.
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
         let mut ends = 0;
         for _ in 0..20_000 {
             let len = 2 + (next() % 40) as usize;
@@ -215,13 +224,7 @@ mod tests {
             decode_reduced(&whole, 40).map(|img| (img.width(), img.height())),
             Some((64, 48))
         );
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x2545_F491_4F6C_DD1D);
         let mut reduced = 0;
         for _ in 0..300 {
             let mut bytes = whole.clone();

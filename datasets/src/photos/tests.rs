@@ -224,6 +224,14 @@ fn cell_means(img: &RgbImage, n: u32) -> Vec<f64> {
     out
 }
 
+/// The largest absolute difference between two lists of cell means.
+fn largest_difference(a: &[f64], b: &[f64]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(p, q)| (p - q).abs())
+        .fold(0.0, f64::max)
+}
+
 #[test]
 fn a_large_jpeg_decodes_reduced_to_the_same_cell_means_and_a_small_one_whole() {
     let d = tempfile::tempdir().unwrap();
@@ -243,12 +251,7 @@ fn a_large_jpeg_decodes_reduced_to_the_same_cell_means_and_a_small_one_whole() {
     ] {
         let got = decode_image_at_least(&large, min_side).unwrap().to_rgb8();
         assert_eq!(got.dimensions(), size, "min_side {min_side}");
-        let means = cell_means(&got, 16);
-        let worst = reference
-            .iter()
-            .zip(&means)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f64::max);
+        let worst = largest_difference(&reference, &cell_means(&got, 16));
         assert!(
             worst < 1.5,
             "min_side {min_side}: a cell mean {worst} levels off"
@@ -281,11 +284,7 @@ fn a_reduced_decode_is_upright_and_a_cut_large_jpeg_is_named() {
     write_jpeg(&tagged, &stored(&a, 6), Some(exif_orientation(6)));
     let got = decode_image_at_least(&tagged, 100).unwrap().to_rgb8();
     assert_eq!(got.dimensions(), (160, 256));
-    let worst = cell_means(&a, 16)
-        .iter()
-        .zip(&cell_means(&got, 16))
-        .map(|(p, q)| (p - q).abs())
-        .fold(0.0, f64::max);
+    let worst = largest_difference(&cell_means(&a, 16), &cell_means(&got, 16));
     assert!(
         worst < 2.0,
         "a cell mean {worst} levels off the upright picture"
