@@ -39,7 +39,8 @@ for name in "${NAMES[@]}"; do
   cmd=("$IMSAT" --quiet train "${task[@]}" --data "$DATA" --labels "$LABELS" --seed "$SEED" --out "$run" $TRAIN_FLAGS)
   echo "== $name: ${cmd[*]}" >&2
   start=$(date +%s)
-  "${cmd[@]}" >/dev/null
+  # A rebuild replaces the previous run in RUNS_DIR (the card records the command without it).
+  "${cmd[@]}" --overwrite >/dev/null
   train_seconds=$(( $(date +%s) - start ))
   cp "$run/model.onnx" "$MODELS_DIR/$name.onnx"
   cp "$run/model.int8.onnx" "$MODELS_DIR/$name.int8.onnx"

@@ -63,7 +63,7 @@ for ((k = 0; k < FOLDS; k++)); do
   dir="$WORK/fold$k"
   start=$(date +%s)
   "$IMSAT" --quiet train --task hash --bits 64 --data "$dir/train" --holdout 0 --seed "$SEED" \
-    --out "$dir/run" "$@" >/dev/null
+    --out "$dir/run" --overwrite "$@" >/dev/null
   seconds=$(( $(date +%s) - start ))
   "$IMSAT" eval --task copy-detection --model "$dir/run/model.int8.onnx" \
     --reference "$dir/run/model.onnx" --data "$dir/valid" --groups "$PHOTOS/manifest.csv" \

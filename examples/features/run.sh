@@ -29,9 +29,9 @@ np.save(f"{work}/x.npy", idx("data/mnist10k/images-idx3-ubyte.gz").reshape(10000
 np.save(f"{work}/y.npy", idx("data/mnist10k/labels-idx1-ubyte.gz").astype(np.int64))
 PY
 "$imsat" --quiet train --task hash --bits "$bits" --epochs "$epochs" \
-  --data "$work/x.npy" --labels "$work/y.npy" --out "$work/npy$bits" >/dev/null
+  --data "$work/x.npy" --labels "$work/y.npy" --out "$work/npy$bits" --overwrite >/dev/null
 "$imsat" --quiet train --task hash --bits "$bits" --epochs "$epochs" --sat vat \
-  --data "$images" --labels "$labels" --out "$work/idx$bits" >/dev/null
+  --data "$images" --labels "$labels" --out "$work/idx$bits" --overwrite >/dev/null
 python3 examples/features/baselines.py "$work/x.npy" "$bits" "$work"
 echo "method bits map precision_at_500 precision_within_r2"
 row() { python3 -c 'import json,sys; r=json.loads(sys.stdin.read().splitlines()[-1]); print(sys.argv[1], r["bits"], *(round(r[k], 3) for k in ("map","precision_at_500","precision_within_r2")))' "$1"; }

@@ -30,7 +30,7 @@ PY
 
 echo "== train a 64-bit hash on the features ($epochs epochs)"
 "$imsat" --quiet train --task hash --bits 64 --epochs "$epochs" \
-  --data "$work/x.npy" --labels "$work/y.npy" --out "$work/run" >"$work/report.json"
+  --data "$work/x.npy" --labels "$work/y.npy" --out "$work/run" --overwrite >"$work/report.json"
 echo "== encode to codes.npy, index, search the first 100 codes"
 "$imsat" --quiet encode --model "$work/run/model.onnx" --data "$work/x.npy" --out "$work/codes.npy"
 "$imsat" --quiet index import --npy "$work/codes.npy" --out "$work/codes.index"

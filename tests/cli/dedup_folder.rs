@@ -96,7 +96,9 @@ fn edited_copies_are_found_and_unrelated_digits_stay_apart() {
     // picture nor the end of the run.
     let whole = std::fs::read(copies.join("d00_jpeg.jpg")).unwrap();
     std::fs::write(copies.join("d00_cut.jpg"), &whole[..whole.len() / 2]).unwrap();
-    let sheet = dir.path().join("groups.png");
+    // The sheet goes beside the folder: inside it, the next run would read it as a photo.
+    let beside = tempfile::tempdir().unwrap();
+    let sheet = beside.path().join("groups.png");
     let out = run(
         "dedup --json --model {} --sheet {} {}",
         &[&model, &sheet, dir.path()],

@@ -259,8 +259,16 @@ fn an_output_that_is_one_of_the_inputs_is_refused_and_the_input_kept() {
         );
         assert_eq!(std::fs::read(input).unwrap(), before, "{command}: {line}");
     }
-    // A new file in the photo folder replaces nothing: the sheet is drawn.
+    // A new image in the photo folder replaces nothing, but the next run over the folder would
+    // read it as a photo: refused, and nothing is written there; beside the folder it is drawn.
     let sheet = photos.join("sheet.png");
+    let out = run(
+        "dedup --model {} --sheet {} {}",
+        &[&photo_model, &sheet, &photos],
+    );
+    crate::common::expect_bad_input(&out, &["--sheet", "inside the input folder"]);
+    assert!(!sheet.exists());
+    let sheet = photos.parent().unwrap().join("sheet.png");
     let out = run(
         "dedup --model {} --sheet {} {}",
         &[&photo_model, &sheet, &photos],
@@ -271,4 +279,56 @@ fn an_output_that_is_one_of_the_inputs_is_refused_and_the_input_kept() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(sheet.is_file());
+}
+
+#[test]
+fn a_training_run_is_replaced_only_with_overwrite_and_never_written_into_its_photos() {
+    let d = tempfile::tempdir().unwrap();
+    let images = crate::common::mnist_images();
+    let out = d.path().join("run");
+    let train = "train --task hash --bits 8 --hidden 32 --epochs 1 --limit 300 --data {} --out {}";
+    let first = run(&format!("{train} --seed 0"), &[&images, &out]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let model = std::fs::read(out.join("model.onnx")).unwrap();
+    let report = std::fs::read(out.join("report.json")).unwrap();
+
+    let again = run(&format!("{train} --seed 1"), &[&images, &out]);
+    crate::common::expect_bad_input(
+        &again,
+        &[
+            "--out",
+            "already holds a training run",
+            "model.onnx",
+            "--overwrite",
+        ],
+    );
+    assert_eq!(std::fs::read(out.join("model.onnx")).unwrap(), model);
+    assert_eq!(std::fs::read(out.join("report.json")).unwrap(), report);
+
+    let replaced = run(&format!("{train} --seed 1 --overwrite"), &[&images, &out]);
+    assert!(
+        replaced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replaced.stderr)
+    );
+    assert_ne!(std::fs::read(out.join("model.onnx")).unwrap(), model);
+
+    // A run inside the photo folder it learns from: its curves.png would be a photo next time.
+    let photos = d.path().join("photos");
+    std::fs::create_dir(&photos).unwrap();
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/photos/train");
+    for name in ["0001.jpg", "0002.jpg"] {
+        std::fs::copy(shared.join(name), photos.join(name)).unwrap();
+    }
+    let nested = photos.join("runs").join("mine");
+    let inside = run(
+        "train --task hash --bits 8 --epochs 1 --data {} --out {}",
+        &[&photos, &nested],
+    );
+    crate::common::expect_bad_input(&inside, &["--out", "inside the photo folder"]);
+    assert!(!photos.join("runs").exists());
 }

@@ -72,8 +72,9 @@ pub fn one_line(e: &anyhow::Error) -> String {
 
 /// Check a file we are about to write: its folder must exist, it must not be a folder, and
 /// it must not be one of the command's `inputs` (files, or folders whose images are read):
-/// the write would replace a model, a data file or a photo the user had. All are the user's
-/// mistake (exit status 2), reported before any work is done.
+/// the write would replace a model, a data file or a photo the user had. A new image inside
+/// an input folder is refused too: the next run over that folder would read it as a photo.
+/// All are the user's mistake (exit status 2), reported before any work is done.
 pub fn check_output_file(
     path: &std::path::Path,
     flag: &str,
@@ -99,13 +100,24 @@ pub fn check_output_file(
     }
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
-        _ => return Ok(()),
+        _ => std::path::Path::new("."),
     };
     if !parent.is_dir() {
         return Err(bad_input(format!(
             "{flag} {}: folder {} does not exist",
             path.display(),
             parent.display()
+        )));
+    }
+    let folder = inputs
+        .iter()
+        .find(|input| imsat_data::photos::is_photo(path) && inside_folder(parent, input));
+    if let Some(folder) = folder {
+        return Err(bad_input(format!(
+            "{flag} {}: is inside the input folder {}, whose next read would take the \
+             new image for a photo; write it outside that folder",
+            path.display(),
+            folder.display()
         )));
     }
     Ok(())
@@ -120,6 +132,14 @@ fn replaces(out: &std::path::Path, input: &std::path::Path) -> bool {
     };
     out == input
         || (input.is_dir() && out.starts_with(&input) && imsat_data::photos::is_photo(&out))
+}
+
+/// Whether the existing folder `dir` is the folder `input` or lies below it (resolved paths).
+pub fn inside_folder(dir: &std::path::Path, input: &std::path::Path) -> bool {
+    match (dir.canonicalize(), input.canonicalize()) {
+        (Ok(dir), Ok(input)) => input.is_dir() && dir.starts_with(input),
+        _ => false,
+    }
 }
 
 /// Check an output folder: it may not exist yet, but must not be a file.

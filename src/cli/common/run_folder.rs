@@ -12,6 +12,42 @@ use imsat_trainer::loss::Task;
 use imsat_trainer::train::{Quality, Trained};
 use serde_json::json;
 
+/// The files a training run writes into its folder (the burn record, the settings and reports,
+/// the curves, the ONNX models, a feature model's scaling, a photo run's held-out list).
+pub const RUN_FILES: [&str; 9] = [
+    "model.bpk",
+    "config.json",
+    "history.json",
+    "report.json",
+    "curves.png",
+    imsat_trainer::export::F32_FILE,
+    imsat_trainer::export::INT8_FILE,
+    "scaling.json",
+    "validation.txt",
+];
+
+/// Refuses, before any work, a `--out` folder that already holds a run's file unless
+/// `overwrite`: a rerun with the same `--out` would replace a model that took minutes or hours.
+pub fn check_new_run_folder(out: &Path, overwrite: bool) -> anyhow::Result<()> {
+    if overwrite {
+        return Ok(());
+    }
+    let held: Vec<&str> = RUN_FILES
+        .iter()
+        .copied()
+        .filter(|f| out.join(f).exists())
+        .collect();
+    if held.is_empty() {
+        return Ok(());
+    }
+    Err(crate::cli::common::bad_input(format!(
+        "--out {}: already holds a training run ({}); choose another folder, or pass \
+         --overwrite to replace it",
+        out.display(),
+        held.join(", ")
+    )))
+}
+
 /// The report as printed and saved: one JSON object.
 pub fn report_json(t: &Trained, n: usize, data_crc32: u32) -> serde_json::Value {
     let c = &t.config;

@@ -22,7 +22,7 @@ use serde_json::json;
 pub use config::Hidden;
 use config::{TUNABLES, config_from, parse_hidden, settings_error};
 
-use crate::cli::common::run_folder::{save_files, save_run};
+use crate::cli::common::run_folder::{check_new_run_folder, save_files, save_run};
 use crate::cli::common::{Ctx, bad_input, check_output_dir};
 
 #[derive(clap::Args)]
@@ -56,6 +56,9 @@ pub struct Args {
     /// Output folder: model, config.json, report.json.
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace the run already in `--out` (without it a folder holding one is refused).
+    #[arg(long)]
+    pub overwrite: bool,
     /// Passes over the data [default: cluster 60, or more on fewer than 10,000 samples so
     /// that training takes at least 1,200 steps as on MNIST-10k; hash 50, photos 2500].
     #[arg(long)]
@@ -273,6 +276,7 @@ fn default_steps(args: &Args, config: &mut TrainConfig, n: usize) {
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let mut config = config_from(&args)?;
     check_output_dir(&args.out, "--out")?;
+    check_new_run_folder(&args.out, args.overwrite)?;
     if config.photos.is_some() {
         return photos::run(&args, config, ctx);
     }

@@ -26,7 +26,7 @@ use crate::cli::common::copy_detection::{Bench, score_json};
 use crate::cli::common::groups::groups_of;
 use crate::cli::common::radius::{RADIUS_KEY, f32_json};
 use crate::cli::common::run_folder::save_run;
-use crate::cli::common::{Ctx, bad_input};
+use crate::cli::common::{Ctx, bad_input, inside_folder};
 
 /// Indices of the held-out photos: a seeded `fraction` of the groups (none when fewer than 2).
 fn holdout(groups: &[String], fraction: f64, seed: u64) -> BTreeSet<usize> {
@@ -44,6 +44,20 @@ fn holdout(groups: &[String], fraction: f64, seed: u64) -> BTreeSet<usize> {
 
 pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()> {
     let photo_config = config.photos.clone().expect("a photo config");
+    // The run's curves.png would be a photo of the folder to the next run over it.
+    let existing = args
+        .out
+        .ancestors()
+        .find(|a| !a.as_os_str().is_empty() && a.exists())
+        .unwrap_or(std::path::Path::new("."));
+    if inside_folder(existing, &args.data) {
+        return Err(bad_input(format!(
+            "--out {}: is inside the photo folder {}, whose next read would take the run's \
+             curves.png for a photo; write the run outside that folder",
+            args.out.display(),
+            args.data.display()
+        )));
+    }
     let view = View::from_metadata(config.view.as_deref().unwrap_or_default())
         .map_err(|e| bad_input(e.to_string()))?;
     let reading = progress_bar(0, "reading", !ctx.quiet);
