@@ -219,7 +219,10 @@ pub fn read_photo_folder(
         .photos
         .par_iter()
         .map(|f| {
-            let img = decode_image(f).map(|img| at_most(img, MAX_SIDE).to_rgb8());
+            // A large JPEG decodes at a reduced size still at least MAX_SIDE on its shorter
+            // side (so on the longer one too), then shrinks to MAX_SIDE as any other photo.
+            let img =
+                decode_image_at_least(f, MAX_SIDE).map(|img| at_most(img, MAX_SIDE).to_rgb8());
             on_file(n);
             img
         })

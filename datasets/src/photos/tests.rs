@@ -297,3 +297,23 @@ fn a_reduced_decode_is_upright_and_a_cut_large_jpeg_is_named() {
     assert!(err.contains("truncated JPEG"), "{err}");
     assert_eq!(err, decode_image(&cut).unwrap_err());
 }
+
+#[test]
+fn a_large_jpeg_in_a_folder_is_read_reduced_to_the_same_picture_at_the_max_side() {
+    let d = tempfile::tempdir().unwrap();
+    // Twice MAX_SIDE on its shorter side: decoded at half size, then shrunk to MAX_SIDE.
+    let large = d.path().join("a_large.jpg");
+    write_jpeg(&large, &detailed(2 * 2048, 2 * 1280), None);
+    // Not twice MAX_SIDE: decoded whole, as before.
+    let small = d.path().join("b_small.jpg");
+    write_jpeg(&small, &detailed(1800, 1500), None);
+    let folder = read_photo_folder(d.path(), &|_| {}).unwrap();
+    let whole = |p: &Path| at_most(decode_image(p).unwrap(), MAX_SIDE).to_rgb8();
+    assert_eq!(folder.photos[0].dimensions(), (MAX_SIDE, 640));
+    let worst = largest_difference(
+        &cell_means(&whole(&large), 16),
+        &cell_means(&folder.photos[0], 16),
+    );
+    assert!(worst < 1.5, "a cell mean {worst} levels off");
+    assert_eq!(folder.photos[1], whole(&small));
+}
