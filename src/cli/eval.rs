@@ -169,7 +169,7 @@ fn run_features(
     Ok(())
 }
 
-pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
+pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     if args.groups.is_some() && args.task != "copy-detection" {
         return Err(bad_input("--groups is for --task copy-detection"));
     }
@@ -211,14 +211,20 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
         )));
     }
     let (model, data) = (model.clone(), data.clone());
-    run_model(args, enc, model, data)
+    run_model(args, enc, model, data, !ctx.quiet)
 }
 
-fn run_model(args: Args, enc: Encoder, model: PathBuf, data: PathBuf) -> anyhow::Result<()> {
+fn run_model(
+    args: Args,
+    enc: Encoder,
+    model: PathBuf,
+    data: PathBuf,
+    progress: bool,
+) -> anyhow::Result<()> {
     if args.task == "copy-detection" {
         let groups = args.groups.as_deref();
         let plot = args.plot.as_deref();
-        let mut out = copy_detection::run(&enc, &model, &data, groups, args.seed, plot)?;
+        let mut out = copy_detection::run(&enc, &model, &data, groups, args.seed, plot, progress)?;
         if let Some(r) = &args.reference {
             let reference = open_model(r)?;
             out["reference"] = json!(r.display().to_string());

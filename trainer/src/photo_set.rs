@@ -12,6 +12,7 @@ use image::RgbImage;
 use imsat_runtime::view::{View, mean_over_views};
 use indicatif::ProgressBar;
 use rand::{Rng, SeedableRng, rngs::StdRng};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::data::Images;
@@ -73,7 +74,8 @@ pub fn view_of(view: &View, img: &RgbImage) -> Vec<u8> {
 /// A trained encoder's logits of photos through `view`, as the runtime encodes a photo:
 /// each photo's views (two with a centre view) run as rows, their logits averaged.
 pub fn photo_logits(model: &Encoder, view: &View, photos: &[&RgbImage]) -> Vec<f32> {
-    let pixels: Vec<u8> = photos.iter().flat_map(|p| view_of(view, p)).collect();
+    let views: Vec<Vec<u8>> = photos.par_iter().map(|p| view_of(view, p)).collect();
+    let pixels = views.concat();
     let rows = predict_logits(model, &scale_pixels(&pixels), photos.len() * view.views());
     mean_over_views(&rows, view.views(), model.output_dim())
 }

@@ -12,11 +12,13 @@ use imsat_runtime::encoder::Encoder;
 use imsat_runtime::soft_code::SoftCodes;
 use imsat_runtime::view::View;
 use imsat_trainer::copy_detection::{
-    Copy, HashScore, ProtocolEdit, Strength, make_copies, protocol_edits, score, score_soft,
-    source_ids,
+    HashScore, ProtocolEdit, Strength, copy_pairs, make_copies_of, protocol_edits, score,
+    score_soft, source_ids,
 };
 use imsat_trainer::perceptual::{Perceptual, hash_word};
 use imsat_trainer::photo_set::view_of;
+use imsat_trainer::train::progress_bar;
+use rayon::prelude::*;
 use serde_json::{Value, json};
 
 use super::bad_input;
@@ -25,108 +27,170 @@ use super::groups::groups_of;
 /// Photos timed end to end (decode + view + encode) for the per-photo cost.
 const TIMED_PHOTOS: usize = 40;
 
-/// Originals and their edited copies, made once and scored for every hash.
+/// Copies made and hashed at a time, per core: at most [`MAX_SIDE`] pixels on a side (2.4
+/// MB at 1024x768), so 32 a core holds about 77 MB a core, where a folder's 20 copies a photo
+/// held at once would need 48 GB for a thousand photos.
+const COPIES_PER_CORE: usize = 32;
+
+/// Originals and the edited copies every hash is scored on.
 pub struct Bench {
     pub originals: Vec<RgbImage>,
     /// The source of each original (photos of one group share one).
     pub sources: Vec<usize>,
-    pub copies: Vec<Copy>,
+    /// The (original, edit) pair of every copy, in the order they are scored.
+    pub pairs: Vec<(usize, usize)>,
     pub edits: Vec<ProtocolEdit>,
+    seed: u64,
 }
 
-impl Bench {
-    /// Edited copies of `originals`, of which `groups[i]` names original `i`'s group.
-    pub fn new<S: AsRef<str>>(originals: Vec<RgbImage>, groups: &[S], seed: u64) -> Self {
-        assert_eq!(groups.len(), originals.len(), "one group per original");
-        let edits = protocol_edits();
-        let copies = make_copies(&originals, &edits, seed);
-        Bench {
-            originals,
-            sources: source_ids(groups),
-            copies,
-            edits,
+/// What a hash makes of a batch of images: one `T` row per image, flat.
+pub type HashFn<'a, T> = Box<dyn Fn(&[&RgbImage]) -> anyhow::Result<Vec<T>> + 'a>;
+
+/// A hash to score: what it makes of a batch of images.
+pub enum Hash<'a> {
+    /// A model's logits, scored by its codes (bit = logit > 0) and by its soft codes.
+    Logits {
+        name: String,
+        bits: usize,
+        of: HashFn<'a, f32>,
+    },
+    /// Packed codes (a perceptual hash).
+    Words {
+        name: String,
+        bits: usize,
+        of: HashFn<'a, u64>,
+    },
+}
+
+impl Hash<'_> {
+    /// A model through the runtime encoder and its view.
+    pub fn model<'a>(name: &str, enc: &'a Encoder, view: &'a View) -> Hash<'a> {
+        Hash::Logits {
+            name: name.to_string(),
+            bits: enc.outputs(),
+            of: Box::new(move |imgs| {
+                let views: Vec<Vec<u8>> = imgs.par_iter().map(|i| view_of(view, i)).collect();
+                let pixels = views.concat();
+                Ok(enc.logits(&pixels)?)
+            }),
         }
     }
 
-    fn meta(&self) -> Vec<(usize, usize)> {
-        self.copies.iter().map(|c| (c.original, c.edit)).collect()
-    }
-
-    /// Score a hash given as a function from a batch of images to packed codes.
-    pub fn score_with(
-        &self,
-        name: &str,
-        bits: usize,
-        codes_of: impl Fn(&[&RgbImage]) -> anyhow::Result<Vec<u64>>,
-    ) -> anyhow::Result<HashScore> {
-        let (originals, copies) = self.images();
-        let (o, c) = (codes_of(&originals)?, codes_of(&copies)?);
-        let meta = self.meta();
-        Ok(score(name, bits, &o, &c, &meta, &self.edits, &self.sources))
-    }
-
-    /// Score a model given as a function from a batch of images to logits, twice: by its
-    /// codes (named `name`) and by its soft codes (`name` + ` soft`).
-    pub fn score_logits(
-        &self,
-        name: &str,
-        bits: usize,
-        logits_of: impl Fn(&[&RgbImage]) -> anyhow::Result<Vec<f32>>,
-    ) -> anyhow::Result<(HashScore, HashScore)> {
-        let (originals, copies) = self.images();
-        let (o, c) = (logits_of(&originals)?, logits_of(&copies)?);
-        let meta = self.meta();
-        let words = |logits: &[f32]| Codes::from_logits(bits, logits).map(Codes::into_words);
-        let codes = score(
-            name,
-            bits,
-            &words(&o)?,
-            &words(&c)?,
-            &meta,
-            &self.edits,
-            &self.sources,
-        );
-        let (so, sc) = (
-            SoftCodes::from_logits(bits, &o)?,
-            SoftCodes::from_logits(bits, &c)?,
-        );
-        let soft = score_soft(
-            &format!("{name} soft"),
-            &so,
-            &sc,
-            &meta,
-            &self.edits,
-            &self.sources,
-        );
-        Ok((codes, soft))
-    }
-
-    fn images(&self) -> (Vec<&RgbImage>, Vec<&RgbImage>) {
-        let originals = self.originals.iter().collect();
-        let copies = self.copies.iter().map(|c| &c.image).collect();
-        (originals, copies)
-    }
-
-    /// Score a model through the runtime encoder and its view, by its codes and by its
-    /// soft codes.
-    pub fn score_model(
-        &self,
-        name: &str,
-        enc: &Encoder,
-        view: &View,
-    ) -> anyhow::Result<(HashScore, HashScore)> {
-        self.score_logits(name, enc.outputs(), |imgs| {
-            let pixels: Vec<u8> = imgs.iter().flat_map(|i| view_of(view, i)).collect();
-            Ok(enc.logits(&pixels)?)
-        })
-    }
-
-    /// Score a perceptual hash.
-    pub fn score_perceptual(&self, p: Perceptual) -> anyhow::Result<HashScore> {
+    /// A perceptual hash of `image_hasher`.
+    pub fn perceptual(p: Perceptual) -> Hash<'static> {
         let hasher = p.hasher();
-        self.score_with(p.name(), 64, |imgs| {
-            Ok(imgs.iter().map(|i| hash_word(&hasher, i)).collect())
+        Hash::Words {
+            name: p.name().to_string(),
+            bits: 64,
+            of: Box::new(move |imgs| Ok(imgs.par_iter().map(|i| hash_word(&hasher, i)).collect())),
+        }
+    }
+
+    /// Outputs for no image yet (an encoder refuses an empty batch).
+    fn no_outputs(&self) -> Outputs {
+        match self {
+            Hash::Logits { .. } => Outputs::Logits(Vec::new()),
+            Hash::Words { .. } => Outputs::Words(Vec::new()),
+        }
+    }
+
+    fn outputs(&self, imgs: &[&RgbImage]) -> anyhow::Result<Outputs> {
+        Ok(match self {
+            Hash::Logits { of, .. } => Outputs::Logits(of(imgs)?),
+            Hash::Words { of, .. } => Outputs::Words(of(imgs)?),
         })
+    }
+}
+
+/// A hash's outputs for a list of images.
+enum Outputs {
+    Logits(Vec<f32>),
+    Words(Vec<u64>),
+}
+
+impl Outputs {
+    fn extend(&mut self, more: Outputs) {
+        match (self, more) {
+            (Outputs::Logits(a), Outputs::Logits(b)) => a.extend(b),
+            (Outputs::Words(a), Outputs::Words(b)) => a.extend(b),
+            _ => unreachable!("one hash gives one kind of output"),
+        }
+    }
+}
+
+impl Bench {
+    /// The edited copies of `originals`, of which `groups[i]` names original `i`'s group.
+    pub fn new<S: AsRef<str>>(originals: Vec<RgbImage>, groups: &[S], seed: u64) -> Self {
+        assert_eq!(groups.len(), originals.len(), "one group per original");
+        let edits = protocol_edits();
+        Bench {
+            pairs: copy_pairs(originals.len(), edits.len()),
+            originals,
+            sources: source_ids(groups),
+            edits,
+            seed,
+        }
+    }
+
+    /// Every hash's score, in the order given, then the soft-code score of each `Logits` hash.
+    /// The copies are made a part at a time, hashed by every hash and dropped; `on_copies(n)`
+    /// is called with each part's size (a progress bar's step).
+    pub fn score(
+        &self,
+        hashes: &[Hash],
+        on_copies: &dyn Fn(usize),
+    ) -> anyhow::Result<Vec<HashScore>> {
+        let originals: Vec<&RgbImage> = self.originals.iter().collect();
+        let mut outputs = Vec::with_capacity(hashes.len());
+        for h in hashes {
+            outputs.push((h.outputs(&originals)?, h.no_outputs()));
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        for part in self.pairs.chunks(COPIES_PER_CORE * cores.clamp(1, 16)) {
+            let copies = make_copies_of(&self.originals, &self.edits, self.seed, part);
+            let images: Vec<&RgbImage> = copies.iter().map(|c| &c.image).collect();
+            for (h, (_, of_copies)) in hashes.iter().zip(&mut outputs) {
+                of_copies.extend(h.outputs(&images)?);
+            }
+            on_copies(part.len());
+        }
+        let (edits, sources, meta) = (&self.edits, &self.sources, &self.pairs);
+        let mut scores = Vec::new();
+        let mut soft = Vec::new();
+        for (h, (o, c)) in hashes.iter().zip(outputs) {
+            match (h, o, c) {
+                (Hash::Words { name, bits, .. }, Outputs::Words(o), Outputs::Words(c)) => {
+                    scores.push(score(name, *bits, &o, &c, meta, edits, sources));
+                }
+                (Hash::Logits { name, bits, .. }, Outputs::Logits(o), Outputs::Logits(c)) => {
+                    let words = |l: &[f32]| Codes::from_logits(*bits, l).map(Codes::into_words);
+                    scores.push(score(
+                        name,
+                        *bits,
+                        &words(&o)?,
+                        &words(&c)?,
+                        meta,
+                        edits,
+                        sources,
+                    ));
+                    let (so, sc) = (
+                        SoftCodes::from_logits(*bits, &o)?,
+                        SoftCodes::from_logits(*bits, &c)?,
+                    );
+                    soft.push(score_soft(
+                        &format!("{name} soft"),
+                        &so,
+                        &sc,
+                        meta,
+                        edits,
+                        sources,
+                    ));
+                }
+                _ => unreachable!("one hash gives one kind of output"),
+            }
+        }
+        scores.extend(soft);
+        Ok(scores)
     }
 }
 
@@ -190,6 +254,7 @@ pub fn run(
     groups: Option<&Path>,
     seed: u64,
     plot: Option<&Path>,
+    progress: bool,
 ) -> anyhow::Result<Value> {
     let view = enc.info().view.ok_or_else(|| {
         bad_input(format!(
@@ -211,7 +276,13 @@ pub fn run(
             dir.display()
         )));
     }
-    let folder = read_photo_folder(dir, &|_| {}).map_err(|e| bad_input(e.to_string()))?;
+    let reading = progress_bar(0, "reading", progress);
+    let folder = read_photo_folder(dir, &|n| {
+        reading.set_length(n as u64);
+        reading.inc(1);
+    })
+    .map_err(|e| bad_input(e.to_string()))?;
+    reading.finish_and_clear();
     super::report_skipped(&folder.skipped);
     if folder.photos.len() < 2 {
         return Err(bad_input(format!(
@@ -238,16 +309,15 @@ pub fn run(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "model".into());
-    let (codes, soft) = bench
-        .score_model(&name, enc, &view)
+    let mut hashes = vec![Hash::model(&name, enc, &view)];
+    hashes.extend(Perceptual::ALL.map(Hash::perceptual));
+    let pb = progress_bar(bench.pairs.len() as u64, "copies", progress);
+    // The model by its codes, pHash, dHash, and last, so that the hashes keep their places,
+    // the model by its soft distance, what dedup's soft check confirms candidates with.
+    let scores = bench
+        .score(&hashes, &|n| pb.inc(n as u64))
         .with_context(|| format!("encoding with {}", model.display()))?;
-    let mut scores = vec![codes];
-    for p in Perceptual::ALL {
-        scores.push(bench.score_perceptual(p)?);
-    }
-    // Last, so that the hashes keep their places: the model by its soft distance, what
-    // dedup's soft check confirms candidates with.
-    scores.push(soft);
+    pb.finish_and_clear();
     if let Some(path) = plot {
         let title = format!("{} photos", bench.originals.len());
         crate::plot::copy_detection_roc(path, &scores, &title)?;
@@ -260,7 +330,7 @@ pub fn run(
         "view": view.to_metadata(),
         "photos": bench.originals.len(),
         "sources": bench.sources.iter().max().map_or(0, |m| m + 1),
-        "copies": bench.copies.len(),
+        "copies": bench.pairs.len(),
         "seed": seed,
         "edits": bench.edits.iter().map(|e| e.name).collect::<Vec<_>>(),
         "hashes": hashes,

@@ -22,7 +22,7 @@ use serde_json::json;
 
 use super::Args;
 use super::config::settings_error;
-use crate::cli::common::copy_detection::{Bench, score_json};
+use crate::cli::common::copy_detection::{Bench, Hash, score_json};
 use crate::cli::common::groups::groups_of;
 use crate::cli::common::radius::{RADIUS_KEY, f32_json};
 use crate::cli::common::run_folder::save_run;
@@ -130,10 +130,17 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
     } else {
         Bench::new(valid, &valid_groups, config.seed)
     };
-    let bits = config.outputs;
-    let (score, soft) = bench.score_logits("learned", bits, |imgs| {
-        Ok(photo_logits(&trained.model, &view, imgs))
-    })?;
+    let learned = Hash::Logits {
+        name: "learned".into(),
+        bits: config.outputs,
+        of: Box::new(|imgs| Ok(photo_logits(&trained.model, &view, imgs))),
+    };
+    let pb = progress_bar(bench.pairs.len() as u64, "scoring", !ctx.quiet);
+    let [score, soft]: [_; 2] = bench
+        .score(&[learned], &|n| pb.inc(n as u64))?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("one hash scored by its codes and its soft codes"))?;
+    pb.finish_and_clear();
     let moderate = score.groups.get(&Strength::Moderate);
     let radius_1e3 = moderate.and_then(|g| g.at_1e3.threshold).unwrap_or(0);
     let measured = moderate.and_then(|g| g.at_1e4.threshold).unwrap_or(0);

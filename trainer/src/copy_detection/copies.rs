@@ -94,19 +94,41 @@ pub struct Copy {
     pub image: RgbImage,
 }
 
+/// The (original, edit) pair of every copy: every protocol edit of every original, in the
+/// order [`make_copies`] makes them and the scores count them.
+pub fn copy_pairs(originals: usize, edits: usize) -> Vec<(usize, usize)> {
+    (0..originals)
+        .flat_map(|o| (0..edits).map(move |e| (o, e)))
+        .collect()
+}
+
 /// Every protocol edit of every original, saved as JPEG q90, seeded (the same copies for every
 /// hash scored). Runs on every core.
 pub fn make_copies(originals: &[RgbImage], edits: &[ProtocolEdit], seed: u64) -> Vec<Copy> {
-    let jobs: Vec<(usize, usize)> = (0..originals.len())
-        .flat_map(|o| (0..edits.len()).map(move |e| (o, e)))
-        .collect();
+    make_copies_of(
+        originals,
+        edits,
+        seed,
+        &copy_pairs(originals.len(), edits.len()),
+    )
+}
+
+/// The copies of `pairs` (some of [`copy_pairs`]): each the same as [`make_copies`] makes, its
+/// random draws seeded by its own pair, so that a large folder's copies can be made a part at
+/// a time and dropped once hashed. Runs on every core.
+pub fn make_copies_of(
+    originals: &[RgbImage],
+    edits: &[ProtocolEdit],
+    seed: u64,
+    pairs: &[(usize, usize)],
+) -> Vec<Copy> {
     let threads = std::thread::available_parallelism()
         .map(|t| t.get())
         .unwrap_or(1)
         .clamp(1, 16);
-    let chunk = jobs.len().div_ceil(threads).max(1);
+    let chunk = pairs.len().div_ceil(threads).max(1);
     std::thread::scope(|s| {
-        let handles: Vec<_> = jobs
+        let handles: Vec<_> = pairs
             .chunks(chunk)
             .map(|part| {
                 s.spawn(move || {

@@ -28,7 +28,9 @@ mod tests;
 
 use serde::Serialize;
 
-pub use copies::{COPY_JPEG_QUALITY, Copy, ProtocolEdit, make_copies, protocol_edits};
+pub use copies::{
+    COPY_JPEG_QUALITY, Copy, ProtocolEdit, copy_pairs, make_copies, make_copies_of, protocol_edits,
+};
 pub use score::{GroupScore, HashScore, OperatingPoint, score, score_soft, source_ids};
 
 /// Edit groups, scored separately.

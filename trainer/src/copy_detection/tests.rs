@@ -127,3 +127,27 @@ fn soft_distances_separate_what_codes_tie() {
     assert!(s.map > 0.99 && c.map < 0.6, "{} {}", s.map, c.map);
     assert_eq!((by_codes.unit, by_soft.unit), (1.0, 0.01));
 }
+
+#[test]
+fn copies_made_a_part_at_a_time_are_the_copies_made_at_once() {
+    let edits = protocol_edits();
+    let originals: Vec<image::RgbImage> = (0..3u32)
+        .map(|k| {
+            image::RgbImage::from_fn(96, 64, |x, y| {
+                image::Rgb([(x * 2 + k * 40) as u8, (y * 3) as u8, ((x ^ y) * 4) as u8])
+            })
+        })
+        .collect();
+    let all = make_copies(&originals, &edits, 5);
+    let pairs = copy_pairs(originals.len(), edits.len());
+    assert_eq!(all.len(), pairs.len());
+    // Random crops and caption boxes are drawn per pair: any part, in any order, is the same.
+    let part: Vec<(usize, usize)> = pairs.iter().rev().step_by(3).copied().collect();
+    let some = make_copies_of(&originals, &edits, 5, &part);
+    assert_eq!(some.len(), part.len());
+    for (copy, &(o, e)) in some.iter().zip(&part) {
+        let same = &all[o * edits.len() + e];
+        assert_eq!((copy.original, copy.edit), (o, e));
+        assert_eq!(copy.image, same.image, "{}", edits[e].name);
+    }
+}
