@@ -27,9 +27,9 @@ use super::groups::groups_of;
 /// Photos timed end to end (decode + view + encode) for the per-photo cost.
 const TIMED_PHOTOS: usize = 40;
 
-/// Copies made and hashed at a time, per core: at most [`MAX_SIDE`] pixels on a side (2.4
-/// MB at 1024x768), so 32 a core holds about 77 MB a core, where a folder's 20 copies a photo
-/// held at once would need 48 GB for a thousand photos.
+/// Copies made and hashed at a time, per core. A copy is at most 1,024 px on a side
+/// (`imsat_data::photos::MAX_SIDE`; 2.4 MB at 1024x768), so a part holds about 77 MB a core,
+/// where all 20 copies a photo at once would need 48 GB for a thousand photos.
 const COPIES_PER_CORE: usize = 32;
 
 /// Originals and the edited copies every hash is scored on.
