@@ -1,6 +1,6 @@
 //! `imsat dedup`: groups of near-duplicate images in a folder (or an IDX file).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use image::{DynamicImage, Rgb};
@@ -58,6 +58,11 @@ pub struct Args {
     /// within each (`group_diameters`: above the radius, a chain) instead of one line per group.
     #[arg(long)]
     pub json: bool,
+    /// Print only the images one could delete, one path per line: every member of each group
+    /// but the one kept (the most pixels, then the largest file, then the first by path; the
+    /// `kept` list of --json); the summary goes to stderr.
+    #[arg(long, conflicts_with = "json")]
+    pub duplicates_only: bool,
     /// Also draw the groups as a PNG contact sheet: one row per group, in the printed order,
     /// with its first 8 images (at most 100 groups), to look them over before deleting
     /// anything.
@@ -177,6 +182,13 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         .iter()
         .map(|g| g.iter().map(|&i| name(i)).collect())
         .collect();
+    let kept: Vec<usize> = match &loaded.paths {
+        Some(paths) => groups
+            .iter()
+            .map(|g| kept_member(g.iter().map(|&i| paths[i as usize].as_path())))
+            .collect(),
+        None => vec![0; groups.len()],
+    };
     let summary = json!({
         "images": loaded.images.n,
         "skipped": loaded.skipped.len(),
@@ -193,7 +205,23 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         let mut out = summary.clone();
         out["group_members"] = json!(named);
         out["group_diameters"] = json!(diameters);
+        out["kept"] = json!(
+            named
+                .iter()
+                .zip(&kept)
+                .map(|(g, &k)| &g[k])
+                .collect::<Vec<_>>()
+        );
         println!("{out}");
+    } else if args.duplicates_only {
+        for (g, &k) in named.iter().zip(&kept) {
+            for (m, path) in g.iter().enumerate() {
+                if m != k {
+                    println!("{path}");
+                }
+            }
+        }
+        eprintln!("{summary}");
     } else {
         for g in &named {
             println!("{}", g.join("\t"));
@@ -233,4 +261,22 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         crate::plot::dedup_sheet(path, &rows, &sizes, &diameters, groups.len())?;
     }
     Ok(())
+}
+
+/// The member of a group to keep: the image with the most pixels (read from its header), then
+/// the largest file, then the first in path order; a file that cannot be read counts as 0.
+fn kept_member<'a>(members: impl Iterator<Item = &'a Path>) -> usize {
+    let size = |p: &Path| {
+        let pixels = image::image_dimensions(p).map_or(0, |(w, h)| u64::from(w) * u64::from(h));
+        let bytes = std::fs::metadata(p).map_or(0, |m| m.len());
+        (pixels, bytes)
+    };
+    let mut best: Option<(usize, (u64, u64))> = None;
+    for (k, p) in members.enumerate() {
+        let s = size(p);
+        if best.is_none_or(|(_, b)| s > b) {
+            best = Some((k, s));
+        }
+    }
+    best.map_or(0, |(k, _)| k)
 }

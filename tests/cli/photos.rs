@@ -608,3 +608,77 @@ fn a_photo_stored_turned_with_its_exif_tag_encodes_as_upright() {
         bits(0, 2)
     );
 }
+
+/// Writes `img` as a JPEG of `quality` to `dir/name`.
+fn save_jpeg(dir: &Path, name: &str, img: &image::RgbImage, quality: u8) {
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality)
+        .encode_image(img)
+        .unwrap();
+    std::fs::write(dir.join(name), bytes).unwrap();
+}
+
+#[test]
+fn dedup_keeps_the_largest_copy_and_lists_the_others_for_deletion() {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/photo64.int8.onnx");
+    let d = tempfile::tempdir().unwrap();
+    let photo = image::open(Path::new(PHOTOS).join("0001.jpg"))
+        .unwrap()
+        .to_rgb8();
+    let (w, h) = photo.dimensions();
+    // Three copies of one photo, the full-size q95 original second in path order: a half-size
+    // copy (fewer pixels), and one of as many pixels at q40 (a smaller file); an unrelated photo.
+    let half = image::imageops::resize(&photo, w / 2, h / 2, image::imageops::Triangle);
+    save_jpeg(d.path(), "a_half.jpg", &half, 95);
+    std::fs::copy(
+        Path::new(PHOTOS).join("0001.jpg"),
+        d.path().join("b_original.jpg"),
+    )
+    .unwrap();
+    save_jpeg(d.path(), "c_q40.jpg", &photo, 40);
+    std::fs::copy(
+        Path::new(PHOTOS).join("0150.jpg"),
+        d.path().join("d_other.jpg"),
+    )
+    .unwrap();
+
+    let json = ok(&imsat(&[
+        "dedup",
+        "--json",
+        "--model",
+        s(&model),
+        s(d.path()),
+    ]));
+    let path = |name: &str| d.path().join(name).display().to_string();
+    assert_eq!(
+        json["group_members"],
+        serde_json::json!([[
+            path("a_half.jpg"),
+            path("b_original.jpg"),
+            path("c_q40.jpg")
+        ]])
+    );
+    assert_eq!(json["kept"], serde_json::json!([path("b_original.jpg")]));
+
+    let out = imsat(&[
+        "dedup",
+        "--duplicates-only",
+        "--model",
+        s(&model),
+        s(d.path()),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(listed, [path("a_half.jpg"), path("c_q40.jpg")]);
+    // The summary went to stderr, where it does not mix with the paths.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("\"duplicates\":2"), "{stderr}");
+}
