@@ -214,6 +214,14 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         );
         println!("{out}");
     } else if args.duplicates_only {
+        // A line per path is only safe to act on when no name holds a line break: a name
+        // "a\nb.jpg" would list "b.jpg", maybe another photo, for deletion.
+        if let Some(odd) = named.iter().flatten().find(|p| p.contains(['\n', '\r'])) {
+            return Err(bad_input(format!(
+                "--duplicates-only: the file name {odd:?} holds a line break, which a path a line \
+                 cannot list safely; use --json"
+            )));
+        }
         for (g, &k) in named.iter().zip(&kept) {
             for (m, path) in g.iter().enumerate() {
                 if m != k {

@@ -681,4 +681,16 @@ fn dedup_keeps_the_largest_copy_and_lists_the_others_for_deletion() {
     // The summary went to stderr, where it does not mix with the paths.
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("\"duplicates\":2"), "{stderr}");
+
+    // A name with a line break in it would list part of it as another path: refused.
+    std::fs::rename(d.path().join("c_q40.jpg"), d.path().join("c\nd_other.jpg")).unwrap();
+    let out = imsat(&[
+        "dedup",
+        "--duplicates-only",
+        "--model",
+        s(&model),
+        s(d.path()),
+    ]);
+    expect_bad_input(&out, &["--duplicates-only", "line break", "--json"]);
+    assert!(out.stdout.is_empty());
 }
