@@ -12,7 +12,7 @@ use super::common::codes::read_npy_codes;
 use super::common::model::{
     agreement, model_logits, open_model, read_features_for, takes_features,
 };
-use super::common::{Ctx, bad_input, check_output_file, copy_detection};
+use super::common::{Ctx, bad_input, check_output_file, check_png_name, copy_detection};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -177,14 +177,27 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         if args.task != "copy-detection" {
             return Err(bad_input("--plot is for --task copy-detection"));
         }
-        let inputs: Vec<&std::path::Path> = [&args.model, &args.data, &args.groups]
-            .into_iter()
-            .flatten()
-            .map(std::path::PathBuf::as_path)
-            .collect();
+        let inputs: Vec<&std::path::Path> = [
+            &args.model,
+            &args.data,
+            &args.groups,
+            &args.reference,
+            &args.labels,
+        ]
+        .into_iter()
+        .flatten()
+        .map(std::path::PathBuf::as_path)
+        .collect();
         check_output_file(plot, "--plot", &inputs)?;
+        check_png_name(plot, "--plot")?;
     }
     if let Some(codes) = &args.codes {
+        if args.task != "labels" || args.reference.is_some() {
+            return Err(bad_input(
+                "--codes is scored against --labels only (not with --task copy-detection, \
+                 --plot, --groups or --reference)",
+            ));
+        }
         let labels = args
             .labels
             .as_ref()

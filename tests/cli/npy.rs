@@ -204,6 +204,29 @@ fn encode_writes_packed_codes_that_match_the_raw_words_and_the_index() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let index = imsat_runtime::index::Index::load(&idx).unwrap();
     assert_eq!(index.codes().as_words(), &words[..]);
+    // The .npy given where raw u64 codes go: its header would be read as codes and every
+    // code after it shifted; refused, pointing to --npy.
+    let imported = dir.path().join("wrong.index");
+    let o = cli(
+        "index import --raw-u64 {} --bits 16 --out {}",
+        &[&npy, &imported],
+    );
+    crate::common::expect_bad_input(
+        &o,
+        &["codes.npy", "a .npy file, not raw u64 codes", "--npy"],
+    );
+    assert!(!imported.exists());
+    let o = cli("search --index {} --queries-raw-u64 {} -k 1", &[&idx, &npy]);
+    crate::common::expect_bad_input(&o, &["codes.npy", "a .npy file, not raw u64 codes"]);
+    // Codes are scored against labels; a copy-detection flag with them is not ignored.
+    let y = f.y();
+    let o = cli("eval --codes {} --labels {}", &[&npy, &y]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = cli(
+        "eval --codes {} --labels {} --task copy-detection",
+        &[&npy, &y],
+    );
+    crate::common::expect_bad_input(&o, &["--codes is scored against --labels only"]);
 }
 
 #[test]

@@ -205,7 +205,8 @@ fn an_output_that_is_one_of_the_inputs_is_refused_and_the_input_kept() {
     let photo = photos.join("0002.jpg");
     // The same file by another spelling is the same file.
     let dotted = dir.join("photos/../photos/0002.jpg");
-    let cases: [(&str, Vec<&Path>, &Path, &str); 7] = [
+    let reference = copy(&root.join("models/photo64.onnx"), "photo64.onnx");
+    let cases: [(&str, Vec<&Path>, &Path, &str); 8] = [
         (
             "encode --model {} --data {} --out {}",
             vec![&model, &images, &images],
@@ -248,6 +249,12 @@ fn an_output_that_is_one_of_the_inputs_is_refused_and_the_input_kept() {
             &photo,
             "--plot",
         ),
+        (
+            "eval --task copy-detection --model {} --data {} --reference {} --plot {}",
+            vec![&photo_model, &photos, &reference, &reference],
+            &reference,
+            "--plot",
+        ),
     ];
     for (command, paths, input, flag) in cases {
         let before = std::fs::read(input).unwrap();
@@ -279,6 +286,14 @@ fn an_output_that_is_one_of_the_inputs_is_refused_and_the_input_kept() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(sheet.is_file());
+    // A sheet is a PNG, whatever the name says: a .jpg name is refused.
+    let jpg = photos.parent().unwrap().join("sheet.jpg");
+    let out = run(
+        "dedup --model {} --sheet {} {}",
+        &[&photo_model, &jpg, &photos],
+    );
+    crate::common::expect_bad_input(&out, &["--sheet", "give a name ending in .png"]);
+    assert!(!jpg.exists());
 }
 
 #[test]
@@ -309,6 +324,10 @@ fn a_training_run_is_replaced_only_with_overwrite_and_never_written_into_its_pho
     assert_eq!(std::fs::read(out.join("model.onnx")).unwrap(), model);
     assert_eq!(std::fs::read(out.join("report.json")).unwrap(), report);
 
+    // Files an earlier run of another kind left (a feature run's scaling, a photo run's
+    // held-out list) go with it: they would stand beside the new model as its own.
+    std::fs::write(out.join("scaling.json"), "{}").unwrap();
+    std::fs::write(out.join("validation.txt"), "old\n").unwrap();
     let replaced = run(&format!("{train} --seed 1 --overwrite"), &[&images, &out]);
     assert!(
         replaced.status.success(),
@@ -316,6 +335,7 @@ fn a_training_run_is_replaced_only_with_overwrite_and_never_written_into_its_pho
         String::from_utf8_lossy(&replaced.stderr)
     );
     assert_ne!(std::fs::read(out.join("model.onnx")).unwrap(), model);
+    assert!(!out.join("scaling.json").exists() && !out.join("validation.txt").exists());
 
     // A run inside the photo folder it learns from: its curves.png would be a photo next time.
     let photos = d.path().join("photos");

@@ -123,6 +123,20 @@ fn a_config_that_does_not_fit_is_refused_by_name() {
     );
     let err = expect_bad_input(&run(&big, IMAGES), &["big.json", "batch 100000 is larger"]);
     assert!(!err.contains("--batch"), "{err}");
+    // The dedup flags are checked with a config as without one.
+    let config = out.join("config.json");
+    let o = imsat(&[
+        "train",
+        "--config",
+        s(&config),
+        "--data",
+        IMAGES,
+        "--out",
+        s(&d.path().join("r")),
+        "--radius",
+        "3",
+    ]);
+    expect_bad_input(&o, &["--radius", "folder of photos"]);
     let task = write("task.json", &text.replace("\"hash\"", "\"regress\""));
     expect_bad_input(
         &run(&task, IMAGES),

@@ -21,6 +21,14 @@ pub fn read_raw_codes(path: &Path, bits: usize) -> anyhow::Result<Codes> {
             path.display()
         )));
     }
+    if bytes.starts_with(b"\x93NUMPY") {
+        // Its header would be read as codes, and every code after it shifted.
+        return Err(bad_input(format!(
+            "{}: a .npy file, not raw u64 codes: pass it with --npy (index import) or export \
+             raw codes with `imsat encode --out codes.u64`",
+            path.display()
+        )));
+    }
     if bytes.len() % (8 * words_per_code) != 0 {
         return Err(bad_input(format!(
             "{}: {} bytes is not a whole number of {bits}-bit codes ({} bytes each)",

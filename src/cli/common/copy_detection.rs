@@ -305,6 +305,15 @@ pub fn run(
         let _ = hash_word(&phash, img);
     })?;
     let bench = Bench::new(folder.photos, &photo_groups, seed);
+    if bench.sources.iter().all(|&s| s == bench.sources[0]) {
+        return Err(bad_input(format!(
+            "{}: all {} photos are of one group{}: copy detection counts false matches between \
+             photos of different groups, and there are none",
+            dir.display(),
+            bench.originals.len(),
+            groups.map_or(String::new(), |g| format!(" in {}", g.display()))
+        )));
+    }
     let name = model
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -142,6 +142,22 @@ pub fn inside_folder(dir: &std::path::Path, input: &std::path::Path) -> bool {
     }
 }
 
+/// Check the name of a PNG we are about to draw: a `.jpg` name holding PNG bytes would
+/// mislead every viewer that trusts the extension.
+pub fn check_png_name(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
+    let png = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"));
+    if png {
+        return Ok(());
+    }
+    Err(bad_input(format!(
+        "{flag} {}: it is drawn as a PNG; give a name ending in .png",
+        path.display()
+    )))
+}
+
 /// Check an output folder: it may not exist yet, but must not be a file.
 pub fn check_output_dir(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
     if path.exists() && !path.is_dir() {

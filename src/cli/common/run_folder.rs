@@ -48,6 +48,19 @@ pub fn check_new_run_folder(out: &Path, overwrite: bool) -> anyhow::Result<()> {
     )))
 }
 
+/// Removes the files of an earlier run from `out` (`--overwrite`), once this run has trained
+/// and is about to write its own: a file this run does not write (an int8 model, a feature
+/// run's scaling, a photo run's held-out list) would otherwise stay beside the new model.
+pub fn clear_run_folder(out: &Path) -> anyhow::Result<()> {
+    for f in RUN_FILES {
+        let p = out.join(f);
+        if p.exists() {
+            std::fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
+        }
+    }
+    Ok(())
+}
+
 /// The report as printed and saved: one JSON object.
 pub fn report_json(t: &Trained, n: usize, data_crc32: u32) -> serde_json::Value {
     let c = &t.config;

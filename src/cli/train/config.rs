@@ -127,10 +127,46 @@ fn check_flags(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The most training items per photo, and edited copies per item (`--items-per-photo`,
+/// `--edits-per-item`): 1,000 x 1,000 views of a 16x16 colour view are 768 MB a photo.
+const MAX_PER_PHOTO: usize = 1000;
+
+/// The flags that set how a photo run is validated and deduplicates, checked whether the
+/// settings come from the flags or from `--config`: radii within the code, a holdout fraction
+/// that leaves photos to train on, and none of them without a photo folder.
+fn check_photo_run_flags(args: &Args, c: &TrainConfig) -> anyhow::Result<()> {
+    if (args.radius.is_some() || args.soft_check.is_some()) && c.photos.is_none() {
+        return Err(bad_input(
+            "--radius and --soft-check set how a photo model deduplicates: --data must be a folder of photos",
+        ));
+    }
+    let radii = [
+        ("--radius", args.radius),
+        ("--soft-check", args.soft_check.map(|s| s.radius)),
+    ];
+    for (flag, radius) in radii {
+        if let Some(r) = radius.filter(|&r| r as usize > c.outputs) {
+            return Err(bad_input(format!(
+                "{flag}: radius {r} is more than the {} bits of a code",
+                c.outputs
+            )));
+        }
+    }
+    if !(0.0..0.9).contains(&args.holdout) {
+        return Err(bad_input(format!(
+            "--holdout is a fraction from 0 up to (not including) 0.9, got {}",
+            args.holdout
+        )));
+    }
+    Ok(())
+}
+
 /// Turn the flags into a config (defaults per task, then overrides).
 pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
     if let Some(path) = &args.config {
-        return read_config(path, &args.data);
+        let c = read_config(path, &args.data)?;
+        check_photo_run_flags(args, &c)?;
+        return Ok(c);
     }
     check_flags(args)?;
     let photos = args.data.is_dir();
@@ -145,11 +181,7 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
         }
         _ => TrainConfig::cluster(args.classes),
     };
-    if (args.radius.is_some() || args.soft_check.is_some()) && c.photos.is_none() {
-        return Err(bad_input(
-            "--radius and --soft-check set how a photo model deduplicates: --data must be a folder of photos",
-        ));
-    }
+    check_photo_run_flags(args, &c)?;
     if let Some(p) = c.photos.as_mut() {
         if !(4..=256).contains(&args.view_size) {
             return Err(bad_input(format!(
@@ -157,27 +189,12 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
                 args.view_size
             )));
         }
-        if args.items_per_photo == 0 || args.edits_per_item == 0 {
-            return Err(bad_input(
-                "--items-per-photo and --edits-per-item must be at least 1",
-            ));
-        }
-        let radii = [
-            ("--radius", args.radius),
-            ("--soft-check", args.soft_check.map(|s| s.radius)),
-        ];
-        for (flag, radius) in radii {
-            if let Some(r) = radius.filter(|&r| r as usize > c.outputs) {
-                return Err(bad_input(format!(
-                    "{flag}: radius {r} is more than the {} bits of a code",
-                    c.outputs
-                )));
-            }
-        }
-        if !(0.0..0.9).contains(&args.holdout) {
+        if !(1..=MAX_PER_PHOTO).contains(&args.items_per_photo)
+            || !(1..=MAX_PER_PHOTO).contains(&args.edits_per_item)
+        {
             return Err(bad_input(format!(
-                "--holdout is a fraction from 0 to 0.9, got {}",
-                args.holdout
+                "--items-per-photo and --edits-per-item must be from 1 to {MAX_PER_PHOTO}, got {} and {}",
+                args.items_per_photo, args.edits_per_item
             )));
         }
         if let Some(a) = &args.item_area {
@@ -371,6 +388,38 @@ fn read_config(path: &Path, data: &Path) -> anyhow::Result<TrainConfig> {
             data.display(),
             if data.is_dir() { "a folder" } else { "a file" }
         )));
+    }
+    if let Some(p) = &c.photos {
+        if c.task != Task::Hash {
+            return Err(bad(
+                "a photo-folder run trains a hash (task \"hash\")".into()
+            ));
+        }
+        if !(1..=MAX_PER_PHOTO).contains(&p.items_per_photo)
+            || !(1..=MAX_PER_PHOTO).contains(&p.edits_per_item)
+        {
+            return Err(bad(format!(
+                "photos.items_per_photo and photos.edits_per_item must be from 1 to {MAX_PER_PHOTO}, got {} and {}",
+                p.items_per_photo, p.edits_per_item
+            )));
+        }
+        let (low, high) = p.item_area;
+        if !(low > 0.0 && low <= high && high <= 1.0) {
+            return Err(bad(format!(
+                "photos.item_area needs 0 < low <= high <= 1, got [{low}, {high}]"
+            )));
+        }
+        if p.edits.is_empty() {
+            return Err(bad("photos.edits is empty: name at least one edit".into()));
+        }
+        let view = View::from_metadata(c.view.as_deref().unwrap_or_default())
+            .map_err(|e| bad(format!("view: {e}")))?;
+        if !(4..=256).contains(&view.rows) || !(4..=256).contains(&view.cols) {
+            return Err(bad(format!(
+                "view {}x{} is outside 4 to 256 pixels a side",
+                view.rows, view.cols
+            )));
+        }
     }
     if crate::npy::is_npy(data)
         && let Some(k) = c.sat.iter().find(|k| k.needs_pixels())

@@ -22,7 +22,9 @@ use serde_json::json;
 pub use config::Hidden;
 use config::{TUNABLES, config_from, parse_hidden, settings_error};
 
-use crate::cli::common::run_folder::{check_new_run_folder, save_files, save_run};
+use crate::cli::common::run_folder::{
+    check_new_run_folder, clear_run_folder, save_files, save_run,
+};
 use crate::cli::common::{Ctx, bad_input, check_output_dir};
 
 #[derive(clap::Args)]
@@ -248,6 +250,7 @@ fn run_features(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Resu
             .collect::<Vec<u8>>(),
     );
     let extra = json!({"input": "features", "dim": f.d});
+    clear_run_folder(&args.out)?;
     let report = save_files(&trained, f.n, crc, &args.out, &extra)?;
     // The input scaling the burn record was trained under (the ONNX model has it folded in).
     let scaling_path = args.out.join("scaling.json");
@@ -307,6 +310,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", args.out.display()))?;
 
     let trained = train(&config, &images, labels.as_deref(), !ctx.quiet)?;
+    clear_run_folder(&args.out)?;
     let (report, _) = save_run(
         &trained,
         &images,

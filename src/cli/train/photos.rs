@@ -25,7 +25,7 @@ use super::config::settings_error;
 use crate::cli::common::copy_detection::{Bench, Hash, score_json};
 use crate::cli::common::groups::groups_of;
 use crate::cli::common::radius::{RADIUS_KEY, f32_json};
-use crate::cli::common::run_folder::save_run;
+use crate::cli::common::run_folder::{clear_run_folder, save_run};
 use crate::cli::common::{Ctx, bad_input, inside_folder};
 
 /// Indices of the held-out photos: a seeded `fraction` of the groups (none when fewer than 2).
@@ -107,13 +107,10 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
     config
         .validate(items)
         .map_err(|e| settings_error(e, args, config.task))?;
+
+    // Made before the training, so that a folder that cannot be made fails now, not after it.
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    // The held-out photos, so that `imsat eval --task copy-detection` can score them again.
-    let list = args.out.join("validation.txt");
-    write_atomic(&list, valid_files.as_bytes())
-        .with_context(|| format!("writing {}", list.display()))?;
-
     let pb = progress_bar(items as u64, "edits", !ctx.quiet);
     let set = build_photo_set(&train, view, &photo_config, config.seed, &pb);
     pb.finish_and_clear();
@@ -142,20 +139,36 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
         .map_err(|_| anyhow::anyhow!("one hash scored by its codes and its soft codes"))?;
     pb.finish_and_clear();
     let moderate = score.groups.get(&Strength::Moderate);
-    let radius_1e3 = moderate.and_then(|g| g.at_1e3.threshold).unwrap_or(0);
-    let measured = moderate.and_then(|g| g.at_1e4.threshold).unwrap_or(0);
-    let radius = args.radius.unwrap_or(measured);
+    let radius_1e3 = moderate.and_then(|g| g.at_1e3.threshold);
+    let measured = moderate.and_then(|g| g.at_1e4.threshold);
     // The soft check: candidates within the looser Hamming threshold (FPR 1e-2), confirmed
     // at the soft distance's FPR 1e-4 threshold.
-    let soft_measured = SoftCheck {
-        radius: moderate.and_then(|g| g.at_1e2.threshold).unwrap_or(0),
-        max_distance: soft
-            .groups
-            .get(&Strength::Moderate)
-            .and_then(|g| g.at_1e4.threshold)
-            .map_or(0.0, |t| (t as f64 * soft.unit) as f32),
-    };
-    let soft_check = args.soft_check.unwrap_or(soft_measured);
+    let soft_measured = moderate
+        .and_then(|g| g.at_1e2.threshold)
+        .zip(
+            soft.groups
+                .get(&Strength::Moderate)
+                .and_then(|g| g.at_1e4.threshold),
+        )
+        .map(|(radius, t)| SoftCheck {
+            radius,
+            max_distance: (t as f64 * soft.unit) as f32,
+        });
+    if measured.is_none() && args.radius.is_none() {
+        let negatives = moderate.map_or(0, |g| g.at_1e4.negatives);
+        eprintln!(
+            "imsat: warning: no dedup radius measured: the {scored_on}' edited copies give {negatives} \
+             pairs of images of different photos{}, so the model carries no radius and `imsat \
+             dedup` will ask for --radius (hold out more photo groups, or pass --radius)",
+            if negatives == 0 {
+                " (all of one group)"
+            } else {
+                ", more than 1 in 10,000 of them with identical codes"
+            }
+        );
+    }
+    let radius = args.radius.or(measured);
+    let soft_check = args.soft_check.or(soft_measured);
     let extra = json!({
         "photos_train": distinct_photos(&set.photo_of),
         "photos_validation": if scored_on == "validation photos" { bench.originals.len() } else { 0 },
@@ -165,22 +178,20 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
         "radius_at_fpr_1e-3": radius_1e3,
         RADIUS_KEY: radius,
         "radius_measured_at_fpr_1e-4": measured,
-        "soft_check": soft_json(soft_check),
-        "soft_check_measured": soft_json(soft_measured),
+        "soft_check": soft_check.map(soft_json),
+        "soft_check_measured": soft_measured.map(soft_json),
         "validation": {
             "scored_on": scored_on,
             "learned": score_json(&score),
             "learned_soft": score_json(&soft),
         },
     });
-    let (report, _) = save_run(
-        &trained,
-        &set.items,
-        &args.out,
-        &extra,
-        Some(radius),
-        Some(soft_check),
-    )?;
+    clear_run_folder(&args.out)?;
+    // The held-out photos, so that `imsat eval --task copy-detection` can score them again.
+    let list = args.out.join("validation.txt");
+    write_atomic(&list, valid_files.as_bytes())
+        .with_context(|| format!("writing {}", list.display()))?;
+    let (report, _) = save_run(&trained, &set.items, &args.out, &extra, radius, soft_check)?;
     println!("{report}");
     Ok(())
 }

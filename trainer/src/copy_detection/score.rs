@@ -171,9 +171,10 @@ fn score_by(
         let point = |target: f64| {
             let mut threshold = None;
             let mut cum = 0u64;
-            for (d, &k) in neg.iter().enumerate() {
+            // No negative pair (every image of one source): no false-positive rate to hold.
+            for (d, &k) in neg.iter().enumerate().filter(|_| total > 0) {
                 cum += k;
-                if total > 0 && cum as f64 / total as f64 > target {
+                if cum as f64 / total as f64 > target {
                     break;
                 }
                 threshold = Some(d as u32);
