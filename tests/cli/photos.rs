@@ -819,4 +819,22 @@ fn a_photo_config_or_a_validation_set_that_cannot_work_is_refused_or_said() {
         s(&manifest),
     ]);
     expect_bad_input(&eval, &["one", "all 5 photos are of one group"]);
+
+    // Too few bits for the photo default's colour split: said as the default's, not a flag's.
+    let out = imsat(&[
+        "train",
+        "--task",
+        "hash",
+        "--bits",
+        "8",
+        "--data",
+        s(&one),
+        "--out",
+        s(&d.path().join("bits8")),
+    ]);
+    let line = expect_bad_input(
+        &out,
+        &["the photo default's colour split", "--colour-split none"],
+    );
+    assert!(!line.contains("--colour-split 12"), "{line}");
 }

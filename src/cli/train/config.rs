@@ -438,6 +438,20 @@ fn read_config(path: &Path, data: &Path) -> anyhow::Result<TrainConfig> {
 /// stays a field of that file.
 pub(super) fn settings_error(e: TrainError, args: &Args, task: Task) -> anyhow::Error {
     match (&e, &args.config) {
+        // The photo default's split, not one the user gave: say so, and how to leave it out.
+        (TrainError::Setting { field, problem }, None)
+            if *field == "colour_split" && args.colour_split.is_none() =>
+        {
+            let smaller = if args.conv.as_deref() == Some("none") {
+                ""
+            } else {
+                ", or a smaller split such as --colour-split 2,4"
+            };
+            bad_input(format!(
+                "invalid settings: the photo default's colour split ({problem}); pass \
+                 --colour-split none{smaller}"
+            ))
+        }
         (TrainError::Setting { field, problem }, None) => {
             let flag = match (*field, task) {
                 ("outputs", Task::Cluster) => "--classes",
