@@ -246,6 +246,19 @@ fn run_model(
         println!("{out}");
         return Ok(());
     }
+    if data.is_dir() {
+        // A folder is photos, scored by copy detection; labels go with IDX or .npy data.
+        return Err(bad_input(format!(
+            "--data {}: a folder of photos is scored with --task copy-detection{}; --task labels \
+             takes an IDX or .npy file with --labels",
+            data.display(),
+            if enc.info().view.is_some() {
+                ""
+            } else {
+                " and a photo model"
+            }
+        )));
+    }
     let labels_path = args.labels.as_ref().ok_or_else(|| {
         bad_input("--labels is needed for --task labels (or use --task copy-detection with a photo model)")
     })?;

@@ -837,4 +837,31 @@ fn a_photo_config_or_a_validation_set_that_cannot_work_is_refused_or_said() {
         &["the photo default's colour split", "--colour-split none"],
     );
     assert!(!line.contains("--colour-split 12"), "{line}");
+
+    // A photo folder scored against labels, and photo groups for IDX data: said, not ignored
+    // nor read as "Is a directory".
+    let labels = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist10k/labels-idx1-ubyte.gz");
+    let model = run.join("model.int8.onnx");
+    let out = imsat(&[
+        "eval",
+        "--model",
+        s(&model),
+        "--data",
+        s(&one),
+        "--labels",
+        s(&labels),
+    ]);
+    expect_bad_input(&out, &["--task copy-detection"]);
+    let out = imsat(&[
+        "train",
+        "--task",
+        "hash",
+        "--data",
+        s(&mnist_images()),
+        "--groups",
+        s(&manifest),
+        "--out",
+        s(&d.path().join("idx")),
+    ]);
+    expect_bad_input(&out, &["--groups applies to photo folders"]);
 }

@@ -267,6 +267,7 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
         );
     } else if let Some(flag) = [
         ("--edits", args.edits.is_some()),
+        ("--groups", args.groups.is_some()),
         ("--view-colour", args.view_colour.is_some()),
         ("--colour-split", args.colour_split.is_some()),
         ("--view-contrast", args.view_contrast.is_some()),
