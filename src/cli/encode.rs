@@ -65,16 +65,16 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         }
     } else if crate::codes_csv::is_csv(&args.out) {
         match encoded {
-            Encoded::Codes(c) => crate::codes_csv::write_codes(&args.out, &data.names(), c)?,
+            Encoded::Codes(c) => crate::codes_csv::write_codes(&args.out, &data.names()?, c)?,
             Encoded::Clusters(ids) => {
-                crate::codes_csv::write_clusters(&args.out, &data.names(), ids)?
+                crate::codes_csv::write_clusters(&args.out, &data.names()?, ids)?
             }
         }
     } else if crate::codes_npz::is_npz(&args.out) {
         match encoded {
-            Encoded::Codes(c) => crate::codes_npz::write_codes(&args.out, &data.names(), c)?,
+            Encoded::Codes(c) => crate::codes_npz::write_codes(&args.out, &data.names()?, c)?,
             Encoded::Clusters(ids) => {
-                crate::codes_npz::write_clusters(&args.out, &data.names(), ids)?
+                crate::codes_npz::write_clusters(&args.out, &data.names()?, ids)?
             }
         }
     } else {

@@ -144,3 +144,57 @@ fn a_folder_read_on_four_threads_gives_the_rows_of_one() {
     codes.dedup();
     assert!(codes.len() > 20, "different photos, different codes: {one}");
 }
+
+/// A file name that is not UTF-8 cannot be a CSV or NPZ row name (written lossily, two such
+/// files would share one): refused, naming the file; raw codes need no names.
+#[cfg(unix)]
+#[test]
+fn a_file_name_that_is_not_utf8_is_refused_for_named_codes() {
+    use std::os::unix::ffi::OsStrExt;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let model = root.join("models/hash32.int8.onnx");
+    let images = read_idx_images(mnist_images()).unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("digits");
+    std::fs::create_dir(&data).unwrap();
+    for (i, name) in [&b"bad\xff.png"[..], b"bad\xfe.png"]
+        .into_iter()
+        .enumerate()
+    {
+        let px = images.pixels[i * 784..(i + 1) * 784].to_vec();
+        image::GrayImage::from_raw(28, 28, px)
+            .unwrap()
+            .save(data.join(std::ffi::OsStr::from_bytes(name)))
+            .unwrap();
+    }
+    for out in ["codes.csv", "codes.npz"] {
+        let out = d.path().join(out);
+        let run = imsat(&[
+            "encode",
+            "--model",
+            s(&model),
+            "--data",
+            s(&data),
+            "--out",
+            s(&out),
+        ]);
+        crate::common::expect_bad_input(&run, &["bad", "not UTF-8", ".u64"]);
+        assert!(!out.exists());
+    }
+    let raw = d.path().join("codes.u64");
+    let run = imsat(&[
+        "encode",
+        "--model",
+        s(&model),
+        "--data",
+        s(&data),
+        "--out",
+        s(&raw),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(std::fs::metadata(&raw).unwrap().len(), 16);
+}

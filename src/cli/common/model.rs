@@ -166,19 +166,24 @@ impl EncodedData {
     }
 
     /// Row names: for a folder of images, each file's path below the folder (its file name
-    /// when it lies in the folder itself), else the row numbers.
-    pub fn names(&self) -> Vec<String> {
+    /// when it lies in the folder itself), else the row numbers. A name that is not UTF-8 is
+    /// refused: written lossily, two such files could share one name.
+    pub fn names(&self) -> anyhow::Result<Vec<String>> {
         match &self.paths {
             Some(paths) => paths
                 .iter()
                 .map(|p| {
-                    p.strip_prefix(&self.data)
-                        .unwrap_or(p)
-                        .display()
-                        .to_string()
+                    let name = p.strip_prefix(&self.data).unwrap_or(p);
+                    name.to_str().map(str::to_string).ok_or_else(|| {
+                        bad_input(format!(
+                            "{}: the file name is not UTF-8, which a CSV or NPZ name cannot \
+                             hold; rename it, or write raw codes (.u64, in file-name order)",
+                            p.display()
+                        ))
+                    })
                 })
                 .collect(),
-            None => (0..self.rows()).map(|i| i.to_string()).collect(),
+            None => Ok((0..self.rows()).map(|i| i.to_string()).collect()),
         }
     }
 }
