@@ -268,6 +268,7 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
     } else if let Some(flag) = [
         ("--edits", args.edits.is_some()),
         ("--groups", args.groups.is_some()),
+        ("--item-area", args.item_area.is_some()),
         ("--view-colour", args.view_colour.is_some()),
         ("--colour-split", args.colour_split.is_some()),
         ("--view-contrast", args.view_contrast.is_some()),
@@ -279,7 +280,8 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
     .find_map(|(flag, given)| given.then_some(flag))
     {
         return Err(bad_input(format!(
-            "{flag} applies to photo folders; --data is an IDX file"
+            "{flag} applies to photo folders; --data {} is a file",
+            args.data.display()
         )));
     }
     c.seed = args.seed;
