@@ -167,30 +167,25 @@ fn a_file_name_that_is_not_utf8_is_refused_for_named_codes() {
             .save(data.join(std::ffi::OsStr::from_bytes(name)))
             .unwrap();
     }
-    for out in ["codes.csv", "codes.npz"] {
-        let out = d.path().join(out);
-        let run = imsat(&[
+    let encode = |out: &Path| {
+        imsat(&[
             "encode",
             "--model",
             s(&model),
             "--data",
             s(&data),
             "--out",
-            s(&out),
-        ]);
+            s(out),
+        ])
+    };
+    for out in ["codes.csv", "codes.npz"] {
+        let out = d.path().join(out);
+        let run = encode(&out);
         crate::common::expect_bad_input(&run, &["bad", "not UTF-8", ".u64"]);
         assert!(!out.exists());
     }
     let raw = d.path().join("codes.u64");
-    let run = imsat(&[
-        "encode",
-        "--model",
-        s(&model),
-        "--data",
-        s(&data),
-        "--out",
-        s(&raw),
-    ]);
+    let run = encode(&raw);
     assert!(
         run.status.success(),
         "{}",

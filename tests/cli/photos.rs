@@ -669,13 +669,16 @@ fn dedup_keeps_the_largest_copy_and_lists_the_others_for_deletion() {
     );
     assert_eq!(json["kept"], serde_json::json!([path("b_original.jpg")]));
 
-    let out = imsat(&[
-        "dedup",
-        "--duplicates-only",
-        "--model",
-        s(&model),
-        s(d.path()),
-    ]);
+    let duplicates_only = || {
+        imsat(&[
+            "dedup",
+            "--duplicates-only",
+            "--model",
+            s(&model),
+            s(d.path()),
+        ])
+    };
+    let out = duplicates_only();
     assert!(
         out.status.success(),
         "{}",
@@ -693,13 +696,7 @@ fn dedup_keeps_the_largest_copy_and_lists_the_others_for_deletion() {
 
     // A name with a line break in it would list part of it as another path: refused.
     std::fs::rename(d.path().join("c_q40.jpg"), d.path().join("c\nd_other.jpg")).unwrap();
-    let out = imsat(&[
-        "dedup",
-        "--duplicates-only",
-        "--model",
-        s(&model),
-        s(d.path()),
-    ]);
+    let out = duplicates_only();
     expect_bad_input(&out, &["--duplicates-only", "line break", "--json"]);
     assert!(out.stdout.is_empty());
 }
