@@ -92,6 +92,14 @@ fn parse_idx_u8<'a>(path: &Path, bytes: &'a [u8]) -> Result<(Vec<usize>, &'a [u8
             "truncated: shorter than the 4-byte IDX magic",
         ));
     }
+    let idx_u8 = bytes[..3] == [0, 0, 0x08];
+    if let (false, Ok(format)) = (idx_u8, image::guess_format(bytes)) {
+        // One photo given where a folder of them (or an IDX file) goes.
+        return Err(DataError::invalid(
+            path,
+            format!("an image file ({format:?}), not an IDX file: give the folder that holds it"),
+        ));
+    }
     if bytes[0] != 0 || bytes[1] != 0 {
         return Err(DataError::invalid(
             path,
@@ -321,6 +329,17 @@ mod tests {
         let p = write(&dir, "magic.idx", &[0x50, 0x4b, 3, 4, 0, 0, 0, 0]);
         let e = err_text(read_idx_images(&p));
         assert!(e.contains("magic.idx") && e.contains("wrong magic"), "{e}");
+        // One photo where a folder of them goes: said, not "wrong magic".
+        let p = write(
+            &dir,
+            "photo.jpg",
+            &[0xff, 0xd8, 0xff, 0xe0, 0, 0x10, b'J', b'F'],
+        );
+        let e = err_text(read_idx_images(&p));
+        assert!(
+            e.contains("an image file (Jpeg)") && e.contains("folder"),
+            "{e}"
+        );
 
         let p = write(&dir, "trunc.idx", &good[..good.len() - 3]);
         let e = err_text(read_idx_images(&p));
