@@ -6,9 +6,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use imsat_data::idx::{self, Images};
-use imsat_data::photos::{
-    decode_image, decode_image_at_least, is_photo, no_photos_reason, photo_files,
-};
+use imsat_data::photos::{decode_image, decode_image_at_least, no_photos_reason, photo_files};
 use imsat_runtime::view::View;
 
 use crate::cli::bad_input;
@@ -47,12 +45,6 @@ pub fn load_images(
     show_progress: bool,
 ) -> anyhow::Result<Loaded> {
     if !path.is_dir() {
-        if path.is_file() && is_photo(path) {
-            return Err(bad_input(format!(
-                "{}: is an image file; give the folder that holds it (or an IDX file)",
-                path.display()
-            )));
-        }
         // Whether they fit the model is the caller's check (`check_fits`), as for any data.
         return Ok(Loaded {
             images: idx::read_idx_images(path)?,

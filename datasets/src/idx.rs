@@ -97,7 +97,9 @@ fn parse_idx_u8<'a>(path: &Path, bytes: &'a [u8]) -> Result<(Vec<usize>, &'a [u8
         // One photo given where a folder of them (or an IDX file) goes.
         return Err(DataError::invalid(
             path,
-            format!("an image file ({format:?}), not an IDX file: give the folder that holds it"),
+            format!(
+                "is an image file ({format:?}), not an IDX file: give the folder that holds it"
+            ),
         ));
     }
     if bytes[0] != 0 || bytes[1] != 0 {

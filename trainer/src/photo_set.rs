@@ -71,11 +71,16 @@ pub fn view_of(view: &View, img: &RgbImage) -> Vec<u8> {
         .expect("an RgbImage is a valid 3-channel image of nonzero size")
 }
 
+/// [`view_of`] of each photo, made on every core, one after another: a batch's model rows.
+pub fn views_of(view: &View, photos: &[&RgbImage]) -> Vec<u8> {
+    let views: Vec<Vec<u8>> = photos.par_iter().map(|p| view_of(view, p)).collect();
+    views.concat()
+}
+
 /// A trained encoder's logits of photos through `view`, as the runtime encodes a photo:
 /// each photo's views (two with a centre view) run as rows, their logits averaged.
 pub fn photo_logits(model: &Encoder, view: &View, photos: &[&RgbImage]) -> Vec<f32> {
-    let views: Vec<Vec<u8>> = photos.par_iter().map(|p| view_of(view, p)).collect();
-    let pixels = views.concat();
+    let pixels = views_of(view, photos);
     let rows = predict_logits(model, &scale_pixels(&pixels), photos.len() * view.views());
     mean_over_views(&rows, view.views(), model.output_dim())
 }

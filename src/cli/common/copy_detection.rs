@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use image::RgbImage;
-use imsat_data::photos::{decode_image_at_least, decode_photo, read_photo_folder};
+use imsat_data::photos::{decode_image_at_least, decode_photo};
 use imsat_runtime::code::Codes;
 use imsat_runtime::encoder::Encoder;
 use imsat_runtime::soft_code::SoftCodes;
@@ -16,7 +16,7 @@ use imsat_trainer::copy_detection::{
     score_soft, source_ids,
 };
 use imsat_trainer::perceptual::{Perceptual, hash_word};
-use imsat_trainer::photo_set::view_of;
+use imsat_trainer::photo_set::{view_of, views_of};
 use imsat_trainer::train::progress_bar;
 use rayon::prelude::*;
 use serde_json::{Value, json};
@@ -68,11 +68,7 @@ impl Hash<'_> {
         Hash::Logits {
             name: name.to_string(),
             bits: enc.outputs(),
-            of: Box::new(move |imgs| {
-                let views: Vec<Vec<u8>> = imgs.par_iter().map(|i| view_of(view, i)).collect();
-                let pixels = views.concat();
-                Ok(enc.logits(&pixels)?)
-            }),
+            of: Box::new(move |imgs| Ok(enc.logits(&views_of(view, imgs))?)),
         }
     }
 
@@ -276,14 +272,7 @@ pub fn run(
             dir.display()
         )));
     }
-    let reading = progress_bar(0, "reading", progress);
-    let folder = read_photo_folder(dir, &|n| {
-        reading.set_length(n as u64);
-        reading.inc(1);
-    })
-    .map_err(|e| bad_input(e.to_string()))?;
-    reading.finish_and_clear();
-    super::report_skipped(&folder.skipped);
+    let folder = super::read_photos(dir, progress)?;
     if folder.photos.len() < 2 {
         return Err(bad_input(format!(
             "{}: copy detection needs at least 2 photos, found {}",

@@ -32,6 +32,23 @@ pub fn bad_input(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(BadInput(msg.into()))
 }
 
+/// A folder's photos for training or copy detection ([`imsat_data::photos::read_photo_folder`]),
+/// with a progress bar when `show`, and each file left out named on stderr.
+pub fn read_photos(
+    dir: &std::path::Path,
+    show: bool,
+) -> anyhow::Result<imsat_data::photos::PhotoFolder> {
+    let reading = imsat_trainer::train::progress_bar(0, "reading", show);
+    let folder = imsat_data::photos::read_photo_folder(dir, &|n| {
+        reading.set_length(n as u64);
+        reading.inc(1);
+    })
+    .map_err(|e| bad_input(e.to_string()))?;
+    reading.finish_and_clear();
+    report_skipped(&folder.skipped);
+    Ok(folder)
+}
+
 /// Name on stderr each file of a folder that was left out, with why (undecodable photos).
 pub fn report_skipped(skipped: &[(std::path::PathBuf, String)]) {
     for (p, why) in skipped {

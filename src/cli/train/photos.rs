@@ -9,7 +9,6 @@ use std::collections::BTreeSet;
 
 use anyhow::Context;
 use image::RgbImage;
-use imsat_data::photos::read_photo_folder;
 use imsat_runtime::atomic_file::write_atomic;
 use imsat_runtime::soft_code::SoftCheck;
 use imsat_runtime::view::View;
@@ -60,14 +59,7 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
     }
     let view = View::from_metadata(config.view.as_deref().unwrap_or_default())
         .map_err(|e| bad_input(e.to_string()))?;
-    let reading = progress_bar(0, "reading", !ctx.quiet);
-    let mut folder = read_photo_folder(&args.data, &|n| {
-        reading.set_length(n as u64);
-        reading.inc(1);
-    })
-    .map_err(|e| bad_input(e.to_string()))?;
-    reading.finish_and_clear();
-    crate::cli::common::report_skipped(&folder.skipped);
+    let mut folder = crate::cli::common::read_photos(&args.data, !ctx.quiet)?;
     if let Some(limit) = args.limit {
         if limit == 0 {
             return Err(bad_input("--limit must be at least 1"));
