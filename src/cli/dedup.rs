@@ -183,12 +183,15 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         .iter()
         .map(|g| g.iter().map(|&i| name(i)).collect())
         .collect();
-    let kept: Vec<usize> = match &loaded.paths {
-        Some(paths) => groups
-            .iter()
-            .map(|g| kept_member(g.iter().map(|&i| paths[i as usize].as_path())))
-            .collect(),
-        None => vec![0; groups.len()],
+    // The member of each group to keep, for the outputs that name it (each a header read).
+    let kept = || -> Vec<usize> {
+        match &loaded.paths {
+            Some(paths) => groups
+                .iter()
+                .map(|g| kept_member(g.iter().map(|&i| paths[i as usize].as_path())))
+                .collect(),
+            None => vec![0; groups.len()],
+        }
     };
     let summary = json!({
         "images": loaded.images.n,
@@ -209,8 +212,8 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         out["kept"] = json!(
             named
                 .iter()
-                .zip(&kept)
-                .map(|(g, &k)| &g[k])
+                .zip(kept())
+                .map(|(g, k)| &g[k])
                 .collect::<Vec<_>>()
         );
         println!("{out}");
@@ -223,7 +226,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
                  cannot list safely; use --json"
             )));
         }
-        for (g, &k) in named.iter().zip(&kept) {
+        for (g, k) in named.iter().zip(kept()) {
             for (m, path) in g.iter().enumerate() {
                 if m != k {
                     println!("{path}");
