@@ -1,5 +1,6 @@
 //! `imsat dedup`: groups of near-duplicate images in a folder (or an IDX file).
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -55,7 +56,8 @@ pub struct Args {
     #[arg(long, default_value = "single", value_parser = ["single", "complete"])]
     pub linkage: String,
     /// Print one JSON object with the groups (`group_members`) and the largest Hamming distance
-    /// within each (`group_diameters`: above the radius, a chain) instead of one line per group.
+    /// within each (`group_diameters`: above the radius, a chain) instead of one line per group
+    /// (its paths tab-separated; a name holding a tab or line break quoted, with escapes).
     #[arg(long)]
     pub json: bool,
     /// Print only the images one could delete, one path per line: every member of each group
@@ -236,7 +238,8 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         eprintln!("{summary}");
     } else {
         for g in &named {
-            println!("{}", g.join("\t"));
+            let line: Vec<Cow<str>> = g.iter().map(|p| text_name(p)).collect();
+            println!("{}", line.join("\t"));
         }
         println!("{summary}");
     }
@@ -291,4 +294,15 @@ fn kept_member<'a>(members: impl Iterator<Item = &'a Path>) -> usize {
         }
     }
     best.map_or(0, |(k, _)| k)
+}
+
+/// A name for the text output, a tab-separated line per group: as it is, or quoted with
+/// Rust's escapes where a tab, line break or other control character (or a leading quote)
+/// would make the line read as something else.
+fn text_name(name: &str) -> Cow<'_, str> {
+    if name.chars().any(char::is_control) || name.starts_with('"') {
+        Cow::Owned(format!("{name:?}"))
+    } else {
+        Cow::Borrowed(name)
+    }
 }

@@ -699,6 +699,27 @@ fn dedup_keeps_the_largest_copy_and_lists_the_others_for_deletion() {
     let out = duplicates_only();
     expect_bad_input(&out, &["--duplicates-only", "line break", "--json"]);
     assert!(out.stdout.is_empty());
+    // The default output, a tab-separated line per group, quotes such a name with its escapes:
+    // still a line per group, then the summary.
+    let out = imsat(&["dedup", "--model", s(&model), s(d.path())]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    let members: Vec<&str> = lines[0].split('\t').collect();
+    assert_eq!(
+        members,
+        [
+            path("a_half.jpg"),
+            path("b_original.jpg"),
+            format!("{:?}", path("c\nd_other.jpg")),
+        ],
+        "{text}"
+    );
 }
 
 #[test]
