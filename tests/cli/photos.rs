@@ -319,6 +319,23 @@ fn bad_photo_input_is_a_clear_error() {
     // A view the convolutional front end cannot pool evenly (10x10 -> a 5x5 map, 4x4 grid).
     let r = train("hash", photo_dir(), &["--view-size", "10"]);
     expect_bad_input(&r, &["--conv", "--view-size 10", "--conv none"]);
+    // A bank of edited copies no machine holds (12 photos x 1,000 items x 1,000 copies of a
+    // 256x256 colour view: 2.4 TB) is refused before it is built, with the sum.
+    let r = train(
+        "hash",
+        photo_dir(),
+        &[
+            "--view-size",
+            "256",
+            "--items-per-photo",
+            "1000",
+            "--edits-per-item",
+            "1000",
+            "--holdout",
+            "0",
+        ],
+    );
+    expect_bad_input(&r, &["2359.3 GB", "memory available", "--edits-per-item"]);
     let r = train("hash", photo_dir(), &["--conv", "8,3"]);
     expect_bad_input(&r, &["--conv", "channels,kernel,stride,grid"]);
     let r = train("hash", photo_dir(), &["--soft-check", "70,3"]);
@@ -765,6 +782,11 @@ fn a_photo_config_or_a_validation_set_that_cannot_work_is_refused_or_said() {
             "outside 4 to 256",
         ),
         ("/task", serde_json::json!("cluster"), "trains a hash"),
+        (
+            "/conv/grid",
+            serde_json::json!(3),
+            "conv: the 8x8 feature map",
+        ),
     ];
     for (k, (pointer, value, needle)) in cases.into_iter().enumerate() {
         let name = format!("edited{k}.json");
@@ -870,16 +892,25 @@ fn a_photo_config_or_a_validation_set_that_cannot_work_is_refused_or_said() {
         s(&labels),
     ]);
     expect_bad_input(&out, &["--task copy-detection"]);
-    let out = imsat(&[
-        "train",
-        "--task",
-        "hash",
-        "--data",
-        s(&mnist_images()),
-        "--groups",
-        s(&manifest),
-        "--out",
-        s(&d.path().join("idx")),
-    ]);
-    expect_bad_input(&out, &["--groups applies to photo folders"]);
+    // Every photo-only flag, those with a default too, is refused on IDX data, not ignored.
+    for (flag, value) in [
+        ("--groups", s(&manifest)),
+        ("--holdout", "0.3"),
+        ("--view-size", "32"),
+        ("--items-per-photo", "3"),
+        ("--edits-per-item", "3"),
+    ] {
+        let out = imsat(&[
+            "train",
+            "--task",
+            "hash",
+            "--data",
+            s(&mnist_images()),
+            flag,
+            value,
+            "--out",
+            s(&d.path().join("idx")),
+        ]);
+        expect_bad_input(&out, &[&format!("{flag} applies to photo folders")]);
+    }
 }

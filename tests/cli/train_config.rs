@@ -123,6 +123,17 @@ fn a_config_that_does_not_fit_is_refused_by_name() {
     );
     let err = expect_bad_input(&run(&big, IMAGES), &["big.json", "batch 100000 is larger"]);
     assert!(!err.contains("--batch"), "{err}");
+    // A convolution that does not fit the images names the file (it exited 1 unnamed).
+    let conv = text.replace(
+        "\"conv\": null",
+        r#""conv": {"channels": 4, "kernel": 40, "stride": 1, "grid": 1}"#,
+    );
+    assert_ne!(conv, text, "the config holds \"conv\": null");
+    let conv = write("conv.json", &conv);
+    expect_bad_input(
+        &run(&conv, IMAGES),
+        &["conv.json", "conv", "a kernel no larger than the view"],
+    );
     // The dedup flags are checked with a config as without one.
     let config = out.join("config.json");
     let o = imsat(&[

@@ -8,6 +8,8 @@
 //! turned into the model's view. Edits are the slow part (a JPEG round trip, a blur), so the
 //! bank is made once, on every core, and training draws from it.
 
+use std::sync::Arc;
+
 use image::RgbImage;
 use imsat_runtime::view::{View, mean_over_views};
 use indicatif::ProgressBar;
@@ -50,8 +52,9 @@ pub struct PhotoSet {
     pub view: View,
     pub items: Images,
     pub per_item: usize,
-    /// `items.n * per_item` views: copy `e` of item `i` is view `i * per_item + e`.
-    pub edited: Vec<u8>,
+    /// `items.n * per_item` views: copy `e` of item `i` is view `i * per_item + e`. Shared
+    /// with the trainer (the largest buffer of a photo run: one copy, not one per restart).
+    pub edited: Arc<Vec<u8>>,
     /// The photo each item was cut from.
     pub photo_of: Vec<usize>,
 }
@@ -154,7 +157,7 @@ pub fn build_photo_set(
             pixels: items,
         },
         per_item,
-        edited,
+        edited: Arc::new(edited),
         photo_of: (0..n).map(|i| i / per_photo).collect(),
     }
 }

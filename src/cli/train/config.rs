@@ -152,14 +152,22 @@ fn check_photo_run_flags(args: &Args, c: &TrainConfig) -> anyhow::Result<()> {
             )));
         }
     }
-    if !(0.0..0.9).contains(&args.holdout) {
+    if let Some(h) = args.holdout.filter(|h| !(0.0..0.9).contains(h)) {
         return Err(bad_input(format!(
-            "--holdout is a fraction from 0 up to (not including) 0.9, got {}",
-            args.holdout
+            "--holdout is a fraction from 0 up to (not including) 0.9, got {h}"
+        )));
+    }
+    if args.holdout.is_some() && c.photos.is_none() {
+        return Err(bad_input(format!(
+            "--holdout applies to photo folders; --data {} is a file",
+            args.data.display()
         )));
     }
     Ok(())
 }
+
+/// Fraction of photo groups a photo run holds out for validation without `--holdout`.
+pub(super) const DEFAULT_HOLDOUT: f64 = 0.2;
 
 /// Turn the flags into a config (defaults per task, then overrides).
 pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
@@ -182,19 +190,23 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
         _ => TrainConfig::cluster(args.classes),
     };
     check_photo_run_flags(args, &c)?;
+    let default_view = c.photo_view();
+    let view_size = args
+        .view_size
+        .unwrap_or(default_view.map_or(16, |v| v.rows));
     if let Some(p) = c.photos.as_mut() {
-        if !(4..=256).contains(&args.view_size) {
+        if !(4..=256).contains(&view_size) {
             return Err(bad_input(format!(
-                "--view-size must be between 4 and 256, got {}",
-                args.view_size
+                "--view-size must be between 4 and 256, got {view_size}"
             )));
         }
-        if !(1..=MAX_PER_PHOTO).contains(&args.items_per_photo)
-            || !(1..=MAX_PER_PHOTO).contains(&args.edits_per_item)
+        let items_per_photo = args.items_per_photo.unwrap_or(p.items_per_photo);
+        let edits_per_item = args.edits_per_item.unwrap_or(p.edits_per_item);
+        if !(1..=MAX_PER_PHOTO).contains(&items_per_photo)
+            || !(1..=MAX_PER_PHOTO).contains(&edits_per_item)
         {
             return Err(bad_input(format!(
-                "--items-per-photo and --edits-per-item must be from 1 to {MAX_PER_PHOTO}, got {} and {}",
-                args.items_per_photo, args.edits_per_item
+                "--items-per-photo and --edits-per-item must be from 1 to {MAX_PER_PHOTO}, got {items_per_photo} and {edits_per_item}"
             )));
         }
         if let Some(a) = &args.item_area {
@@ -205,13 +217,13 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
             }
             p.item_area = (a[0], a[1]);
         }
-        p.items_per_photo = args.items_per_photo;
-        p.edits_per_item = args.edits_per_item;
+        p.items_per_photo = items_per_photo;
+        p.edits_per_item = edits_per_item;
         if let Some(e) = &args.edits {
             p.edits = imsat_trainer::edits::parse_edit_list(e)
                 .map_err(|e| bad_input(format!("--edits: {e}")))?;
         }
-        let default = c.photo_view();
+        let default = default_view;
         let contrast = match &args.view_contrast {
             Some(name) => Contrast::from_name(name)
                 .ok_or_else(|| bad_input(format!("--view-contrast {name}: norm, robust or raw")))?,
@@ -256,8 +268,8 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
         c.view = Some(
             View {
                 colour,
-                rows: args.view_size,
-                cols: args.view_size,
+                rows: view_size,
+                cols: view_size,
                 contrast,
                 centre,
                 top,
@@ -269,6 +281,9 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
         ("--edits", args.edits.is_some()),
         ("--groups", args.groups.is_some()),
         ("--item-area", args.item_area.is_some()),
+        ("--view-size", args.view_size.is_some()),
+        ("--items-per-photo", args.items_per_photo.is_some()),
+        ("--edits-per-item", args.edits_per_item.is_some()),
         ("--view-colour", args.view_colour.is_some()),
         ("--colour-split", args.colour_split.is_some()),
         ("--view-contrast", args.view_contrast.is_some()),
@@ -315,11 +330,10 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
         None => {}
     }
     if let (Some(spec), true) = (c.conv, photos) {
-        spec.check(args.view_size, args.view_size).map_err(|e| {
+        spec.check(view_size, view_size).map_err(|e| {
             bad_input(format!(
-                "--conv with --view-size {}: {e} (pick another --view-size, e.g. 16 or 32, \
-                 another --conv, or --conv none)",
-                args.view_size
+                "--conv with --view-size {view_size}: {e} (pick another --view-size, e.g. 16 or 32, \
+                 another --conv, or --conv none)"
             ))
         })?;
     }
@@ -423,6 +437,10 @@ fn read_config(path: &Path, data: &Path) -> anyhow::Result<TrainConfig> {
                 view.rows, view.cols
             )));
         }
+        if let Some(conv) = c.conv {
+            conv.check(view.rows, view.cols)
+                .map_err(|e| bad(format!("conv: {e}")))?;
+        }
     }
     if crate::npy::is_npy(data)
         && let Some(k) = c.sat.iter().find(|k| k.needs_pixels())
@@ -470,13 +488,23 @@ pub(super) fn settings_error(e: TrainError, args: &Args, task: Task) -> anyhow::
                 ("restarts", _) => "--restarts",
                 ("sat", _) => "--sat",
                 ("colour_split", _) => "--colour-split",
+                ("conv", _) => "--conv",
                 _ => return bad_input(e.to_string()),
             };
             bad_input(format!("invalid settings: {flag} {problem}"))
         }
-        (TrainError::Setting { .. }, Some(path)) => {
+        (TrainError::Setting { .. } | TrainError::Config(_), Some(path)) => {
             bad_input(format!("--config {}: {e}", path.display()))
         }
         _ => bad_input(e.to_string()),
+    }
+}
+
+/// An error of a training run: its settings errors in the user's words ([`settings_error`]),
+/// the rest (a diverged run) as they are.
+pub(super) fn training_error(e: TrainError, args: &Args, task: Task) -> anyhow::Error {
+    match e {
+        TrainError::Setting { .. } | TrainError::Config(_) => settings_error(e, args, task),
+        e => e.into(),
     }
 }

@@ -13,14 +13,13 @@ use imsat_runtime::atomic_file::write_atomic;
 use imsat_runtime::soft_code::SoftCheck;
 use imsat_trainer::features::Scaling;
 use imsat_trainer::loss::Task;
-use imsat_trainer::photo_set::PhotoSetConfig;
 use imsat_trainer::train::{
     CLUSTER_MIN_STEPS, SMALL_DATA, SMALL_DATA_RESTARTS, TrainConfig, train, train_features,
 };
 use serde_json::json;
 
 pub use config::Hidden;
-use config::{TUNABLES, config_from, parse_hidden, settings_error};
+use config::{TUNABLES, config_from, parse_hidden, settings_error, training_error};
 
 use crate::cli::common::run_folder::{
     check_new_run_folder, clear_run_folder, save_files, save_run,
@@ -131,9 +130,9 @@ pub struct Args {
     /// [default: all but flip].
     #[arg(long)]
     pub edits: Option<String>,
-    /// Photos: side of the square view the model sees.
-    #[arg(long, default_value_t = 16)]
-    pub view_size: usize,
+    /// Photos: side of the square view the model sees [default: 16].
+    #[arg(long)]
+    pub view_size: Option<usize>,
     /// Photos: `gray` (luma only) or `ycc` (luma and the two chroma planes, three times the
     /// inputs) [default: ycc].
     #[arg(long)]
@@ -154,20 +153,21 @@ pub struct Args {
     /// none) [default: none].
     #[arg(long)]
     pub view_bottom: Option<u8>,
-    /// Photos: training items cut from each photo (the full frame, then random crops).
-    #[arg(long, default_value_t = PhotoSetConfig::default().items_per_photo)]
-    pub items_per_photo: usize,
+    /// Photos: training items cut from each photo (the full frame, then random crops)
+    /// [default: 6].
+    #[arg(long)]
+    pub items_per_photo: Option<usize>,
     /// Photos: area range of the random crops that make the extra items, e.g. 0.1,0.3
     /// [default: 0.2,0.5].
     #[arg(long, value_delimiter = ',')]
     pub item_area: Option<Vec<f32>>,
-    /// Photos: edited copies made per item for the edit SAT.
-    #[arg(long, default_value_t = PhotoSetConfig::default().edits_per_item)]
-    pub edits_per_item: usize,
+    /// Photos: edited copies made per item for the edit SAT [default: 24].
+    #[arg(long)]
+    pub edits_per_item: Option<usize>,
     /// Photos: fraction of photo groups held out for validation (copy detection on their
-    /// edited copies; sets the model's dedup radius), 0 to train on all.
-    #[arg(long, default_value_t = 0.2)]
-    pub holdout: f64,
+    /// edited copies; sets the model's dedup radius), 0 to train on all [default: 0.2].
+    #[arg(long)]
+    pub holdout: Option<f64>,
     /// Photos: a CSV with `name` and `group` columns (like the bundled photos' manifest.csv):
     /// photos of one group (tiles of one picture) are held out together; rows name photos by
     /// file name, and by the folders above it where names repeat. Default: every photo is its
@@ -243,7 +243,8 @@ fn run_features(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Resu
         .with_context(|| format!("creating {}", args.out.display()))?;
     let scaling = Scaling::fit(&f.x, f.d);
     let x = scaling.apply(&f.x);
-    let trained = train_features(&config, x, f.n, f.d, labels.as_deref(), !ctx.quiet)?;
+    let trained = train_features(&config, x, f.n, f.d, labels.as_deref(), !ctx.quiet)
+        .map_err(|e| training_error(e, args, config.task))?;
     let crc = crc32fast::hash(
         &f.x.iter()
             .flat_map(|v| v.to_le_bytes())
@@ -309,7 +310,8 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
 
-    let trained = train(&config, &images, labels.as_deref(), !ctx.quiet)?;
+    let trained = train(&config, &images, labels.as_deref(), !ctx.quiet)
+        .map_err(|e| training_error(e, &args, config.task))?;
     clear_run_folder(&args.out)?;
     let (report, _) = save_run(
         &trained,

@@ -20,7 +20,7 @@ use rand::{SeedableRng, rngs::StdRng};
 use serde_json::json;
 
 use super::Args;
-use super::config::settings_error;
+use super::config::{DEFAULT_HOLDOUT, settings_error, training_error};
 use crate::cli::common::copy_detection::{Bench, Hash, score_json};
 use crate::cli::common::groups::groups_of;
 use crate::cli::common::radius::{RADIUS_KEY, f32_json};
@@ -68,7 +68,11 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
         folder.paths.truncate(limit);
     }
     let groups = groups_of(&folder.paths, args.groups.as_deref())?;
-    let held = holdout(&groups, args.holdout, config.seed);
+    let held = holdout(
+        &groups,
+        args.holdout.unwrap_or(DEFAULT_HOLDOUT),
+        config.seed,
+    );
     let (mut train, mut valid): (Vec<RgbImage>, Vec<RgbImage>) = (Vec::new(), Vec::new());
     let (mut train_groups, mut valid_groups) = (Vec::new(), Vec::new());
     let mut valid_files = String::new();
@@ -95,6 +99,25 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
             if items == 1 { "" } else { "s" },
         )));
     }
+    // The bank of edited copies is built whole before training: refuse one larger than the
+    // memory free now, rather than be killed for it after the photos are read and edited.
+    let bank = (items as u64)
+        .saturating_mul(photo_config.edits_per_item as u64)
+        .saturating_mul(view.dim() as u64);
+    if let Some(free) = available_memory()
+        && bank > free
+    {
+        return Err(bad_input(format!(
+            "{} training items x --edits-per-item {} edited views of {} bytes need {:.1} GB, \
+             more than the {:.1} GB of memory available; lower --items-per-photo or \
+             --edits-per-item, or train on fewer photos (--limit)",
+            items,
+            photo_config.edits_per_item,
+            view.dim(),
+            bank as f64 / 1e9,
+            free as f64 / 1e9
+        )));
+    }
     config.batch = config.batch.min(items);
     config
         .validate(items)
@@ -106,7 +129,8 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
     let pb = progress_bar(items as u64, "edits", !ctx.quiet);
     let set = build_photo_set(&train, view, &photo_config, config.seed, &pb);
     pb.finish_and_clear();
-    let trained = train_photos(&config, &set, !ctx.quiet)?;
+    let trained = train_photos(&config, &set, !ctx.quiet)
+        .map_err(|e| training_error(e, args, config.task))?;
 
     // Validation photos (or, without any, the training photos) through the trained model.
     let scored_on = if valid.is_empty() {
@@ -196,4 +220,13 @@ fn soft_json(check: SoftCheck) -> serde_json::Value {
 /// Number of distinct photos behind the items.
 fn distinct_photos(photo_of: &[usize]) -> usize {
     photo_of.iter().collect::<BTreeSet<_>>().len()
+}
+
+/// Memory the system could give this process now (`MemAvailable` of `/proc/meminfo`); None
+/// where that file is not there to say (not Linux).
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib.saturating_mul(1024))
 }

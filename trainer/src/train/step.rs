@@ -1,5 +1,7 @@
 //! One optimisation step: a random batch, its SAT augmentations, the IMSAT loss, Adam.
 
+use std::sync::Arc;
+
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::{Tensor, TensorData};
@@ -38,7 +40,7 @@ pub struct Trainer {
     eps: Vec<f32>,
     neighbours: Option<Neighbours>,
     /// Edited copies for the edits SAT: `per_item` views per item, u8.
-    edited: Option<(Vec<u8>, usize)>,
+    edited: Option<(Arc<Vec<u8>>, usize)>,
     /// The chroma values of a row, for a colour view.
     chroma: Option<std::ops::Range<usize>>,
     /// Which rows of the last edited batch are grayscale copies (flat chroma), for a colour
@@ -66,7 +68,7 @@ impl Trainer {
     pub fn with_edits(
         config: &TrainConfig,
         images: &Images,
-        edited: Option<(Vec<u8>, usize)>,
+        edited: Option<(Arc<Vec<u8>>, usize)>,
         show_progress: bool,
     ) -> Result<Self, TrainError> {
         config.validate(images.n)?;
@@ -120,13 +122,29 @@ impl Trainer {
         x: Vec<f32>,
         n: usize,
         (rows, cols): (usize, usize),
-        edited: Option<(Vec<u8>, usize)>,
+        edited: Option<(Arc<Vec<u8>>, usize)>,
         show_progress: bool,
     ) -> Result<Self, TrainError> {
         let dim = rows * cols;
         let uses = |k| config.sat.contains(&k);
         if uses(SatKind::Affine) && rows == 1 {
             return Err(TrainError::Config("affine SAT needs 2-D images".into()));
+        }
+        // Checked before the neighbours, the slow part of the set-up.
+        // A colour view stacks its planes as rows: the convolution takes them as channels.
+        let planes = config.photo_view().map_or(1, |v| v.colour.planes());
+        if rows % planes != 0 {
+            return Err(TrainError::Config(format!(
+                "{rows} rows are not {planes} planes of a colour view"
+            )));
+        }
+        let rows = rows / planes;
+        if let Some(spec) = config.conv {
+            spec.check(rows, cols)
+                .map_err(|problem| TrainError::Setting {
+                    field: "conv",
+                    problem,
+                })?;
         }
         let needs_nn = uses(SatKind::Vat) || uses(SatKind::Rpt) || uses(SatKind::Neighbour);
         let neighbours: Option<Neighbours> = needs_nn.then(|| {
@@ -141,18 +159,6 @@ impl Trainer {
         };
         let device = training_device();
         device.seed(config.seed);
-        // A colour view stacks its planes as rows: the convolution takes them as channels.
-        let planes = config.photo_view().map_or(1, |v| v.colour.planes());
-        if rows % planes != 0 {
-            return Err(TrainError::Config(format!(
-                "{rows} rows are not {planes} planes of a colour view"
-            )));
-        }
-        let rows = rows / planes;
-        if let Some(spec) = config.conv {
-            spec.check(rows, cols)
-                .map_err(|e| TrainError::Config(format!("conv front end: {e}")))?;
-        }
         let model = Encoder::build(
             dim,
             config.conv.map(|s| (s, [planes, rows, cols])),
