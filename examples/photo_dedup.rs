@@ -138,6 +138,13 @@ fn decode_upright(path: &std::path::Path) -> image::ImageResult<RgbImage> {
     let mut decoder = image::ImageReader::open(path)?
         .with_guessed_format()?
         .into_decoder()?;
+    // The header's size before any pixel is allocated: `from_decoder` does not check the
+    // reader's limits, and a small file can claim 65535x65535 pixels.
+    if decoder.total_bytes() > 512 << 20 {
+        return Err(image::ImageError::Limits(
+            image::error::LimitError::from_kind(image::error::LimitErrorKind::InsufficientMemory),
+        ));
+    }
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);

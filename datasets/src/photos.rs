@@ -127,6 +127,10 @@ pub fn decode_image_at_least(path: &Path, min_side: u32) -> Result<DynamicImage,
     decode_bytes(path, &bytes)
 }
 
+/// The most memory one image's pixels may take decoded (the `image` crate's default
+/// allocation limit, 512 MiB: 179 megapixels of RGB): a small file can claim 65535x65535.
+pub(crate) const MAX_DECODE_BYTES: u64 = 512 << 20;
+
 /// The bytes of an image file, or why they cannot be had.
 fn read_image_file(path: &Path) -> Result<Vec<u8>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read file: {e}"))?;
@@ -158,6 +162,17 @@ fn decode_bytes(path: &Path, bytes: &[u8]) -> Result<DynamicImage, String> {
     let mut decoder = reader
         .into_decoder()
         .map_err(|e| format!("cannot decode image: {e}"))?;
+    // A header's size, checked before the pixels are allocated: the `image` crate checks its
+    // allocation limit in `decode()`, not on this path.
+    let (w, h) = decoder.dimensions();
+    if decoder.total_bytes() > MAX_DECODE_BYTES {
+        return Err(format!(
+            "cannot decode image: its header says {w}x{h} pixels, {:.1} GB decoded, more than \
+             the limit of {} MiB",
+            decoder.total_bytes() as f64 / 1e9,
+            MAX_DECODE_BYTES >> 20
+        ));
+    }
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let mut img =
         DynamicImage::from_decoder(decoder).map_err(|e| format!("cannot decode image: {e}"))?;

@@ -15,7 +15,9 @@
 
 use image::metadata::Orientation;
 use image::{DynamicImage, GrayImage, RgbImage};
-use jpeg_decoder::PixelFormat;
+use jpeg_decoder::{CodingProcess, PixelFormat};
+
+use super::MAX_DECODE_BYTES;
 
 /// Whether `bytes`, a JPEG stream starting at its start-of-image marker, reaches its
 /// end-of-image marker.
@@ -86,8 +88,8 @@ fn end_of_scan(bytes: &[u8], from: usize) -> Option<usize> {
 /// block's mean (the DC term), so an area-averaged view of the result is the full picture's
 /// to within rounding, at a third of the decoding and 1/64 of the pixels to sweep.
 ///
-/// `None` when no reduction keeps `min_side`, when the file is cut short (left to the whole
-/// decode, which names it), when the pixels are not 8-bit gray or RGB (CMYK, 16-bit), or when
+/// `None` when no reduction keeps `min_side`, when the file is cut short or its samples would
+/// take more than [`MAX_DECODE_BYTES`] (left to the whole decode, which names it), when the pixels are not 8-bit gray or RGB (CMYK, 16-bit), or when
 /// jpeg-decoder refuses the file: the caller then decodes it whole. The file is walked for its
 /// end only once it is known to be large, so a small JPEG is walked once, by the whole decode.
 pub(crate) fn decode_reduced(bytes: &[u8], min_side: u32) -> Option<DynamicImage> {
@@ -95,6 +97,17 @@ pub(crate) fn decode_reduced(bytes: &[u8], min_side: u32) -> Option<DynamicImage
     decoder.read_info().ok()?;
     let info = decoder.info()?;
     let (w, h) = (u32::from(info.width), u32::from(info.height));
+    // A small file can claim 65535x65535 pixels, and jpeg-decoder allocates a progressive
+    // picture's coefficients at full size (2 bytes a sample) before reading a scan, whatever
+    // the scale: 25 GB for a 15 kB file. Past the limit, the whole decode refuses it by name.
+    let per_sample = match info.coding_process {
+        CodingProcess::DctSequential => 1,
+        CodingProcess::DctProgressive | CodingProcess::Lossless => 2,
+    };
+    let full = u64::from(w) * u64::from(h) * info.pixel_format.pixel_bytes() as u64;
+    if full * per_sample > MAX_DECODE_BYTES {
+        return None;
+    }
     // Output size at k/8 of the picture, as the decoder rounds it (up).
     let at = |len: u32, k: u32| (len * k).div_ceil(8);
     let k = [1, 2, 4]

@@ -317,3 +317,31 @@ fn a_large_jpeg_in_a_folder_is_read_reduced_to_the_same_picture_at_the_max_side(
     assert!(worst < 1.5, "a cell mean {worst} levels off");
     assert_eq!(folder.photos[1], whole(&small));
 }
+
+/// A small progressive JPEG (Pillow's, 32x24, saved beside this file) decodes whole and
+/// reduced; with its frame header claiming 65535x65535, its 657 bytes would have made
+/// jpeg-decoder allocate 25 GB of coefficients before reading a scan. Now the reduced decode
+/// passes, and the whole decode refuses it by its memory limit, by name.
+#[test]
+fn a_small_jpeg_claiming_a_huge_picture_is_refused_not_allocated() {
+    let real = include_bytes!("progressive_32x24.jpg");
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("p.jpg");
+    std::fs::write(&path, real).unwrap();
+    let whole = decode_image_at_least(&path, 24).unwrap();
+    assert_eq!((whole.width(), whole.height()), (32, 24));
+    let half = jpeg::decode_reduced(real, 12).expect("a progressive JPEG decodes reduced");
+    assert_eq!((half.width(), half.height()), (16, 12));
+
+    // The progressive frame header: FF C2, length (2), precision (1), height (2), width (2).
+    let sof = real
+        .windows(2)
+        .position(|w| w == [0xFF, 0xC2])
+        .expect("a progressive frame");
+    let mut bomb = real.to_vec();
+    bomb[sof + 5..sof + 9].copy_from_slice(&[0xFF; 4]);
+    assert!(jpeg::decode_reduced(&bomb, 1024).is_none());
+    std::fs::write(&path, &bomb).unwrap();
+    let err = decode_image_at_least(&path, 1024).unwrap_err();
+    assert!(err.to_lowercase().contains("limit"), "{err}");
+}
