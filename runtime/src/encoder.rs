@@ -39,10 +39,10 @@ use crate::code::Codes;
 use crate::float_mlp::F32Mlp;
 use crate::format::onnx::Model;
 pub use crate::format::{FORMAT_VERSION, ModelInfo, Task, argmax_rows};
-use crate::int8::{Int8Mlp, Kernel};
+use crate::int8::{Int8Mlp, Kernel, rows_per_run};
 
 /// Rows run through the model at once; larger batches are split (bounds memory).
-pub const MAX_ROWS_PER_RUN: usize = 1024;
+pub use crate::int8::MAX_ROWS_PER_RUN;
 
 /// Everything that can go wrong while opening or running an encoder. Errors about a file
 /// name the file.
@@ -288,6 +288,17 @@ impl Encoder {
         Ok(self.per_image(rows))
     }
 
+    /// Rows a run takes: [`MAX_ROWS_PER_RUN`], fewer for a model too wide for that many
+    /// rows in this target's address space ([`rows_per_run`]).
+    fn run_rows(&self) -> usize {
+        let executors = [
+            self.native.as_ref().map_or(0, |m| m.widest()),
+            self.float.as_ref().map_or(0, |m| m.widest()),
+        ];
+        let model = self.info.input_dim().max(self.outputs());
+        rows_per_run(executors.into_iter().fold(model, usize::max))
+    }
+
     /// `run` on `pixels` in runs of at most [`MAX_ROWS_PER_RUN`] rows.
     fn in_runs<P>(
         &self,
@@ -296,7 +307,7 @@ impl Encoder {
     ) -> Result<Vec<f32>, EncoderError> {
         let (n, d) = (self.rows(pixels.len())?, self.info.input_dim());
         let mut out = Vec::with_capacity(n * self.outputs());
-        for chunk in pixels.chunks(MAX_ROWS_PER_RUN * d) {
+        for chunk in pixels.chunks(self.run_rows() * d) {
             out.extend(run(chunk, chunk.len() / d));
         }
         Ok(out)
@@ -319,7 +330,7 @@ impl Encoder {
         let n = self.rows(pixels.len())?;
         let d = self.info.input_dim();
         let mut out = Vec::with_capacity(n * self.outputs());
-        for chunk in pixels.chunks(MAX_ROWS_PER_RUN * d) {
+        for chunk in pixels.chunks(self.run_rows() * d) {
             let rows = chunk.len() / d;
             let input = Tensor::from_shape(&[rows, d], chunk)
                 .map_err(|e| EncoderError::Run(format!("{e:#}")))?;

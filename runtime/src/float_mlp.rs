@@ -147,9 +147,19 @@ impl F32Mlp {
         self.layers[self.layers.len() - 1].d_out
     }
 
+    /// The most values a row holds anywhere in a run.
+    pub fn widest(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|l| l.d_in.max(l.d_out))
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Logits of `n` rows of pixels in 0..255, row-major; `pixels` holds `n * input_dim`
-    /// values.
-    pub fn logits(&self, pixels: &[f32], n: usize) -> Vec<f32> {
+    /// values, `n` at most [`crate::int8::rows_per_run`] of [`Self::widest`] (the encoder
+    /// splits batches so).
+    pub(crate) fn logits(&self, pixels: &[f32], n: usize) -> Vec<f32> {
         let mut layers = self.layers.iter();
         let first = layers.next().expect("at least one layer");
         let mut x = first.run(pixels, n);
@@ -160,7 +170,7 @@ impl F32Mlp {
     }
 
     /// [`F32Mlp::logits`] of u8 pixels.
-    pub fn logits_u8(&self, pixels: &[u8], n: usize) -> Vec<f32> {
+    pub(crate) fn logits_u8(&self, pixels: &[u8], n: usize) -> Vec<f32> {
         let x: Vec<f32> = pixels.iter().map(|&p| f32::from(p)).collect();
         self.logits(&x, n)
     }

@@ -40,6 +40,15 @@ use layer::Layer;
 /// Rows run through the layers at once; larger batches are split (bounds memory).
 pub const MAX_ROWS_PER_RUN: usize = 1024;
 
+/// Rows per run for a model whose widest layer holds `widest` values a row:
+/// [`MAX_ROWS_PER_RUN`], or fewer where that many rows of f32 values would pass a 32nd of
+/// the address space (a very wide model on a 32-bit board: there `1024 * width` wrapped and
+/// a batch came back with no codes), so that no buffer size of a run overflows; at least one.
+pub fn rows_per_run(widest: usize) -> usize {
+    let values = isize::MAX as usize / 32 / core::mem::size_of::<f32>();
+    MAX_ROWS_PER_RUN.min(values / widest.max(1)).max(1)
+}
+
 /// Why an int8 model cannot be loaded or run.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Int8Error {
@@ -93,6 +102,15 @@ impl Int8Mlp {
         self.layers[self.layers.len() - 1].d_out
     }
 
+    /// The most values a row holds anywhere in a run (padded inputs, outputs).
+    pub fn widest(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|l| l.stride.max(l.d_out))
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The kernel that runs the products.
     pub fn kernel(&self) -> Kernel {
         self.kernel
@@ -107,8 +125,9 @@ impl Int8Mlp {
     }
 
     /// Logits of `n` rows of pixels (f32 or u8; both quantized as f32 values), row-major;
-    /// `pixels` holds `n * input_dim` values.
-    pub fn logits<P: Copy + Into<f32>>(&self, pixels: &[P], n: usize) -> Vec<f32> {
+    /// `pixels` holds `n * input_dim` values, `n` at most [`rows_per_run`] of [`Self::widest`]
+    /// (the callers split batches so).
+    pub(crate) fn logits<P: Copy + Into<f32>>(&self, pixels: &[P], n: usize) -> Vec<f32> {
         let first = &self.layers[0];
         let mut a = vec![0u8; n * first.stride];
         for (row, px) in a
@@ -125,7 +144,7 @@ impl Int8Mlp {
     /// [`Int8Mlp::logits`] of u8 pixels. The exported models quantize pixels at scale 1,
     /// where quantizing a u8 is the identity: the rows are copied (a quarter of the time
     /// of a hash16 batch went to the per-pixel float round trip).
-    pub fn logits_u8(&self, pixels: &[u8], n: usize) -> Vec<f32> {
+    pub(crate) fn logits_u8(&self, pixels: &[u8], n: usize) -> Vec<f32> {
         if self.input_inv_scale != 1.0 {
             return self.logits(pixels, n);
         }
@@ -235,7 +254,7 @@ impl Int8Model {
         }
         let row = self.info.input_dim();
         let mut out = Vec::with_capacity(images.len() / row * self.info.outputs);
-        for chunk in images.chunks(MAX_ROWS_PER_RUN * row) {
+        for chunk in images.chunks(rows_per_run(self.mlp.widest()) * row) {
             out.extend(self.mlp.logits_u8(chunk, chunk.len() / row));
         }
         Ok(crate::view::mean_over_views(
@@ -265,5 +284,30 @@ impl Int8Model {
     pub fn clusters(&self, images: &[u8]) -> Result<Vec<u32>, Int8Error> {
         self.expect(Task::Cluster)?;
         Ok(argmax_rows(&self.logits(images)?, self.info.outputs)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs keep 1,024 rows for any model a 64-bit machine holds, and take fewer only where
+    /// that many rows of f32 values would not fit in a 32nd of the address space (the case of
+    /// a very wide model on a 32-bit board, reproduced here at 64-bit sizes).
+    #[test]
+    fn a_run_takes_fewer_rows_only_where_they_would_not_fit() {
+        let values = isize::MAX as usize / 32 / 4;
+        assert_eq!(rows_per_run(784), MAX_ROWS_PER_RUN);
+        assert_eq!(rows_per_run(0), MAX_ROWS_PER_RUN);
+        assert_eq!(rows_per_run(values / 10), 10);
+        assert_eq!(rows_per_run(usize::MAX), 1);
+        for widest in [1, 1 << 28, values / 3, values, values + 1, usize::MAX / 2] {
+            let rows = rows_per_run(widest);
+            assert!((1..=MAX_ROWS_PER_RUN).contains(&rows));
+            assert!(
+                rows == 1 || rows * widest <= values,
+                "{widest}: {rows} rows"
+            );
+        }
     }
 }
