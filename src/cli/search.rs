@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use imsat_runtime::index::{FileError, Index};
 use imsat_runtime::index_view::IndexView;
+use imsat_runtime::mih::Mih;
 use imsat_runtime::search::Neighbor;
 use memmap2::Mmap;
 use serde_json::json;
@@ -105,9 +106,10 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
             "--radius {r} is larger than the code width ({bits} bits)"
         )));
     }
-    // Multi-index hashing keeps tables beside the codes: for loaded indexes only.
+    // Multi-index hashing keeps tables beside the codes: for loaded indexes only, and only
+    // where they can pay (not for a few very wide codes).
     let mih = match (args.radius, &source) {
-        (Some(r), Source::Loaded(index)) => {
+        (Some(r), Source::Loaded(index)) if Mih::worth_building(bits, index.len()) => {
             let m = index.mih()?;
             m.is_cheaper_than_scan(r).then_some(m)
         }

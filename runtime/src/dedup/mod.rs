@@ -160,7 +160,7 @@ fn for_each_pair(
         PairSearch::MultiIndex => Some(Mih::new(codes)?),
         // Tables cost about a scan of the codes to build; they pay when a query through
         // them is much cheaper than a scan, which needs more than a few hundred codes.
-        PairSearch::Auto if n >= 1024 => {
+        PairSearch::Auto if n >= 1024 && Mih::worth_building(codes.bits(), n) => {
             let mih = Mih::new(codes)?;
             mih.is_cheaper_than_scan(r).then_some(mih)
         }

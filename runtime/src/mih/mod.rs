@@ -202,6 +202,13 @@ impl<'a> Mih<'a> {
         m.max(bits.div_ceil(32)).clamp(1, bits.max(1))
     }
 
+    /// Whether tables can pay for themselves on `n` codes of `bits` bits: fewer tables than
+    /// codes, since every query visits every table (`n` codes of 2^24 bits would take two
+    /// million tables, 390 MB beside a 2 MB index holding one code).
+    pub fn worth_building(bits: usize, n: usize) -> bool {
+        Self::default_substrings(bits, n) < n
+    }
+
     /// A multi-index with [`Mih::default_substrings`] tables.
     pub fn new(codes: &'a Codes) -> Result<Self> {
         Self::with_substrings(codes, Self::default_substrings(codes.bits(), codes.len()))

@@ -25,6 +25,18 @@ fn helpers() {
     assert_eq!(Mih::default_substrings(512, 1), 64);
 }
 
+/// Tables are built only where there are fewer of them than codes: not for one very wide
+/// code (two million tables), but for the indexes multi-index hashing is for.
+#[test]
+fn tables_are_worth_building_only_beside_more_codes_than_tables() {
+    assert!(!Mih::worth_building(1 << 24, 1));
+    assert!(!Mih::worth_building(64, 4));
+    assert!(!Mih::worth_building(512, 64));
+    assert!(Mih::worth_building(512, 65));
+    assert!(Mih::worth_building(64, 1_000_000));
+    assert!(Mih::worth_building(16, 1024));
+}
+
 #[test]
 fn bad_substrings() {
     let codes = Codes::from_words(64, vec![1, 2, 3]).unwrap();
