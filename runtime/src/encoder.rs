@@ -69,6 +69,8 @@ pub enum EncoderError {
         expected: Task,
         actual: Task,
     },
+    #[error("input value {position} is {value}, not a finite number")]
+    NotFinite { position: usize, value: f32 },
     #[error("running the model failed: {0}")]
     Run(String),
     #[error("the model produced invalid codes: {0}")]
@@ -314,7 +316,15 @@ impl Encoder {
     }
 
     /// Logits of images given as f32 pixels in 0..255.
+    /// A value that is not a finite number is refused on every path (the native int8 one
+    /// would quantize NaN to 0 and return a code).
     pub fn logits_f32(&self, pixels: &[f32]) -> Result<Vec<f32>, EncoderError> {
+        if let Some(position) = pixels.iter().position(|p| !p.is_finite()) {
+            return Err(EncoderError::NotFinite {
+                position,
+                value: pixels[position],
+            });
+        }
         let rows = if let Some(native) = self.native.as_ref().filter(|_| self.use_native) {
             self.in_runs(pixels, |x, n| native.logits(x, n))?
         } else if let Some(float) = &self.float {

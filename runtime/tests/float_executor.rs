@@ -65,3 +65,25 @@ fn check(name: &str) {
         want.len()
     );
 }
+
+/// A pixel that is not a finite number is refused, by position, on every path: the native
+/// int8 executor quantized NaN to 0 and returned a code; f32 and tract gave NaN logits.
+#[test]
+fn a_pixel_that_is_not_a_finite_number_is_refused_on_every_path() {
+    for file in ["hash16.int8.onnx", "hash16.onnx"] {
+        let encoder = Encoder::open(root().join("models").join(file)).unwrap();
+        let d = encoder.input_dim();
+        for path in [encoder.clone(), encoder.clone().tract_only()] {
+            for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                let mut pixels = vec![10.0f32; 2 * d];
+                pixels[d + 3] = bad;
+                let err = path.logits_f32(&pixels).unwrap_err().to_string();
+                assert!(
+                    err.contains(&format!("input value {} is", d + 3)),
+                    "{file}: {err}"
+                );
+            }
+            assert!(path.logits_f32(&vec![10.0f32; 2 * d]).is_ok(), "{file}");
+        }
+    }
+}
