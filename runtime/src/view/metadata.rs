@@ -3,7 +3,7 @@
 use alloc::format;
 use alloc::string::String;
 
-use super::{Colour, Contrast, PART_NAMES, View, ViewError};
+use super::{Colour, Contrast, MAX_VIEW_SIDE, PART_NAMES, View, ViewError};
 
 impl View {
     /// The metadata text, e.g. `gray-area-32x32-norm` (`gray-` or `ycc-`; `-raw`, `-norm` or
@@ -51,7 +51,11 @@ impl View {
         let colour = Colour::from_name(colour).ok_or_else(bad)?;
         let (size, mode) = rest.rsplit_once('-').ok_or_else(bad)?;
         let (r, c) = size.split_once('x').ok_or_else(bad)?;
-        let dim = |s: &str| s.parse::<usize>().ok().filter(|&d| (1..=4096).contains(&d));
+        let dim = |s: &str| {
+            s.parse::<usize>()
+                .ok()
+                .filter(|&d| (1..=MAX_VIEW_SIDE).contains(&d))
+        };
         let (rows, cols) = (dim(r).ok_or_else(bad)?, dim(c).ok_or_else(bad)?);
         let contrast = Contrast::from_name(mode).ok_or_else(bad)?;
         Ok(View {

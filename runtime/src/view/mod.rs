@@ -99,6 +99,9 @@ impl Colour {
     }
 }
 
+/// The largest side of a view, in pixels (what `imsat.view` may say).
+pub const MAX_VIEW_SIDE: usize = 4096;
+
 /// Why a view could not be made or read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ViewError {
@@ -112,6 +115,15 @@ pub enum ViewError {
         width: usize,
         height: usize,
         channels: usize,
+    },
+    #[error(
+        "a {rows}x{cols} view with parts {parts:?}: sides are 1 to {MAX_VIEW_SIDE} pixels and \
+         part percentages 1 to 99"
+    )]
+    Shape {
+        rows: usize,
+        cols: usize,
+        parts: [Option<u8>; 3],
     },
     #[error(
         "`{METADATA_KEY}` is {text:?}, not like gray-area-32x32-norm, ycc-area-16x16-robust or ycc-area-16x16-robust+centre85+top80"
@@ -174,6 +186,18 @@ impl View {
         height: usize,
         channels: usize,
     ) -> Result<Vec<u8>, ViewError> {
+        // The fields are public: a view built by hand is held to what its metadata allows.
+        let parts = [self.centre, self.top, self.bottom];
+        let side = 1..=MAX_VIEW_SIDE;
+        if !(side.contains(&self.rows) && side.contains(&self.cols))
+            || parts.iter().flatten().any(|p| !(1..=99).contains(p))
+        {
+            return Err(ViewError::Shape {
+                rows: self.rows,
+                cols: self.cols,
+                parts,
+            });
+        }
         if width == 0 || height == 0 {
             return Err(ViewError::Empty { width, height });
         }

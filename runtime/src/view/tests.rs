@@ -439,4 +439,27 @@ fn rgb_uses_luma_and_bad_shapes_are_errors() {
         Err(ViewError::Channels { .. })
     ));
     assert_eq!(sqrt(2.25), 1.5);
+    // A view built by hand outside what its metadata may say is refused (a robust 0x0 view
+    // indexed its sorted pixels at usize::MAX; norm and raw returned an empty view).
+    for contrast in [Contrast::Robust, Contrast::Norm, Contrast::Raw] {
+        for (rows, cols, centre) in [
+            (0, 16, None),
+            (16, 0, None),
+            (4097, 1, None),
+            (16, 16, Some(0)),
+            (16, 16, Some(100)),
+        ] {
+            let bad = View {
+                rows,
+                cols,
+                contrast,
+                centre,
+                ..view
+            };
+            assert!(
+                matches!(bad.apply(&[7; 12], 2, 2, 3), Err(ViewError::Shape { .. })),
+                "{rows}x{cols} {centre:?} {contrast:?}"
+            );
+        }
+    }
 }
