@@ -67,7 +67,16 @@ fn open(path: &Path) -> anyhow::Result<(Opened, (char, u64))> {
         .try_fold(1u64, |a, &d| a.checked_mul(d));
     let need = elements.and_then(|e| e.checked_mul(ty.1));
     match need {
-        Some(need) if start + need <= total => {}
+        Some(need) if start + need == total => {}
+        Some(need) if start + need < total => {
+            return Err(bad(format!(
+                "{} bytes follow the {need} data bytes of shape {:?} of {}: not one .npy array \
+                 (two files joined, or a header that does not match its data)",
+                total - start - need,
+                header.shape(),
+                header.dtype().descr(),
+            )));
+        }
         _ => {
             return Err(bad(format!(
                 "truncated: the header promises shape {:?} of {}, {} data bytes, the file has {}",

@@ -67,14 +67,22 @@ fn read_raw(path: &Path) -> Result<Vec<u8>, DataError> {
     })
 }
 
-/// The bytes un-gzipped when they start with the gzip magic, else as they are.
-fn gunzip_if_gzip(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>, DataError> {
+/// The bytes un-gzipped when they start with the gzip magic, else as they are; refused when
+/// they decompress to more than `limit` bytes ([`MAX_IDX_BYTES`]).
+fn gunzip_if_gzip(path: &Path, raw: Vec<u8>, limit: u64) -> Result<Vec<u8>, DataError> {
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
+        // One byte past the limit tells a file that is too large from one that fits exactly.
         flate2::read::MultiGzDecoder::new(&raw[..])
-            .take(MAX_IDX_BYTES)
+            .take(limit + 1)
             .read_to_end(&mut out)
             .map_err(|e| DataError::invalid(path, format!("corrupt gzip stream: {e}")))?;
+        if out.len() as u64 > limit {
+            return Err(DataError::invalid(
+                path,
+                format!("decompresses to more than {limit} bytes, the most an IDX file may hold"),
+            ));
+        }
         Ok(out)
     } else {
         Ok(raw)
@@ -175,7 +183,7 @@ pub fn read_idx_images(path: impl AsRef<Path>) -> Result<Images, DataError> {
 /// Parse the content of an IDX image file, gzipped or not (`path` only names it in errors).
 /// Never panics, whatever the bytes (fuzzed: see `fuzz/`).
 pub fn parse_idx_images(path: &Path, bytes: Vec<u8>) -> Result<Images, DataError> {
-    let bytes = gunzip_if_gzip(path, bytes)?;
+    let bytes = gunzip_if_gzip(path, bytes, MAX_IDX_BYTES)?;
     let (dims, payload) = parse_idx_u8(path, &bytes)?;
     if dims.len() < 2 {
         return Err(DataError::invalid(
@@ -213,7 +221,7 @@ pub fn parse_idx_labels(
     bytes: Vec<u8>,
     max_classes: usize,
 ) -> Result<Vec<u8>, DataError> {
-    let bytes = gunzip_if_gzip(path, bytes)?;
+    let bytes = gunzip_if_gzip(path, bytes, MAX_IDX_BYTES)?;
     let (dims, payload) = parse_idx_u8(path, &bytes)?;
     if dims.len() != 1 {
         return Err(DataError::invalid(
@@ -321,6 +329,25 @@ mod tests {
         let a = read_idx_images(&p_raw).unwrap();
         assert_eq!(a, read_idx_images(&p_gz).unwrap());
         assert_eq!((a.n, a.dim()), (2, 12));
+    }
+
+    /// A gzip stream longer than the limit is said to be too large (it was cut at the limit
+    /// and read as a truncated file, or, matching its header, with its tail dropped); one of
+    /// exactly the limit is read whole.
+    #[test]
+    fn a_gzip_stream_past_the_limit_is_too_large_and_one_at_it_is_read() {
+        let raw = idx_u8_bytes(&[2, 3, 4], &[9; 24]);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &raw).unwrap();
+        let gz = gz.finish().unwrap();
+        let path = Path::new("x.idx.gz");
+        let len = raw.len() as u64;
+        assert_eq!(gunzip_if_gzip(path, gz.clone(), len).unwrap(), raw);
+        let e = gunzip_if_gzip(path, gz, len - 1).unwrap_err().to_string();
+        assert!(
+            e.contains("x.idx.gz") && e.contains("decompresses to more than 39 bytes"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -305,7 +305,9 @@ fn bad_npy_files_exit_2_naming_the_file() {
     let good = std::fs::read(f.x()).unwrap();
     std::fs::write(p("truncated.npy"), &good[..good.len() - 100]).unwrap();
     std::fs::write(p("text.npy"), b"1,2,3\n").unwrap();
-    let cases: [(&str, &[&str]); 7] = [
+    // Two arrays joined: the second was read as nothing, silently.
+    std::fs::write(p("joined.npy"), [&good[..], &good[..]].concat()).unwrap();
+    let cases: [(&str, &[&str]); 8] = [
         ("int.npy", &["not float32 or float64"]),
         ("fortran.npy", &["Fortran"]),
         ("nan.npy", &["row 5, column 3", "NaN"]),
@@ -313,6 +315,7 @@ fn bad_npy_files_exit_2_naming_the_file() {
         ("flat.npy", &["expected a 2-D array"]),
         ("truncated.npy", &["truncated"]),
         ("text.npy", &["not a .npy file"]),
+        ("joined.npy", &["bytes follow the", "not one .npy array"]),
     ];
     let model = f.hash();
     for (name, needles) in cases {
