@@ -102,12 +102,17 @@ pub fn groups_of(paths: &[PathBuf], csv: Option<&Path>) -> anyhow::Result<Vec<St
             paths.len()
         );
     }
+    // A photo the manifest leaves out is a group of its own, kept apart from the manifest's
+    // values: its path could equal one (a row `x,photos/b.jpg`) and join two pictures.
     Ok(found
         .into_iter()
         .zip(paths)
-        .map(|(g, p)| g.unwrap_or_else(|| own(p)))
+        .map(|(g, p)| g.unwrap_or_else(|| format!("{UNNAMED}{}", own(p))))
         .collect())
 }
+
+/// Marks the group of a photo the manifest does not name (a CSV value does not start so).
+const UNNAMED: &str = "\0unnamed:";
 
 /// The named components of a path (no root, no `.`; `..` kept as a name).
 fn components(p: &Path) -> Vec<OsString> {
@@ -139,7 +144,7 @@ mod tests {
             .map(PathBuf::from)
             .collect();
         let groups = groups_of(&paths, Some(&csv)).unwrap();
-        assert_eq!(groups, ["g1", "g1", "in/d.jpg"]);
+        assert_eq!(groups, ["g1", "g1", "\0unnamed:in/d.jpg"]);
     }
 
     #[test]
@@ -173,6 +178,13 @@ mod tests {
             err.contains("lib/2027/a.jpg") && err.contains("new, old"),
             "{err}"
         );
+        // A photo the manifest leaves out is its own group, even where its path is another
+        // row's group value.
+        let (_dir, csv) = manifest("name,group\ne.jpg,lib/f.jpg\n");
+        let paths = [PathBuf::from("lib/e.jpg"), PathBuf::from("lib/f.jpg")];
+        let groups = groups_of(&paths, Some(&csv)).unwrap();
+        assert_eq!(groups[0], "lib/f.jpg");
+        assert_ne!(groups[0], groups[1]);
         // Names relative to another folder still name the photo of that file name.
         let (_dir, csv) = manifest("name,group\ntrain/d.jpg,g\n");
         let groups = groups_of(&[PathBuf::from("fold0/valid/d.jpg")], Some(&csv)).unwrap();
