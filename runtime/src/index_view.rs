@@ -96,7 +96,8 @@ impl<'a> IndexView<'a> {
     /// The code of `row`.
     pub fn code(&self, row: usize) -> Option<&'a [u64]> {
         let w = self.words_per_code;
-        self.words.get(row * w..(row + 1) * w)
+        let start = row.checked_mul(w)?;
+        self.words.get(start..start.checked_add(w)?)
     }
 
     /// The row holding `id` (binary search).

@@ -120,7 +120,11 @@ impl Sink<'_> {
 
 #[inline(always)]
 fn dot(a: &[u8], w: &[i8]) -> i32 {
-    a.iter().zip(w).map(|(&x, &y)| x as i32 * y as i32).sum()
+    // Wrapping, as the SIMD kernels' lanes do: the same logits from every kernel, and no
+    // overflow panic in a debug build for a very wide layer of extreme weights.
+    a.iter()
+        .zip(w)
+        .fold(0i32, |acc, (&x, &y)| acc.wrapping_add(x as i32 * y as i32))
 }
 
 /// The portable kernel: `emit.put(row, j, acc * multiplier[j] + bias[j])` for every row and
