@@ -12,6 +12,7 @@ use std::io::Cursor;
 
 use image::{DynamicImage, ImageDecoder, ImageFormat, RgbImage};
 use imsat::runtime::{code::Codes, dedup, encoder::Encoder, soft_code::SoftCodes};
+use imsat_data::photos::check_decoded_size;
 
 /// Photos of the folder that get edited copies.
 const EDITED: usize = 5;
@@ -134,17 +135,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// Decode a photo upright, as a viewer shows it and as `imsat encode` and `imsat dedup`
 /// read it: a phone's portrait photo is stored turned, with an EXIF orientation tag. As
 /// there, metadata that cannot be read leaves the photo as stored.
-fn decode_upright(path: &std::path::Path) -> image::ImageResult<RgbImage> {
+fn decode_upright(path: &std::path::Path) -> Result<RgbImage, Box<dyn std::error::Error>> {
+    let file_len = std::fs::metadata(path)?.len() as usize;
     let mut decoder = image::ImageReader::open(path)?
         .with_guessed_format()?
         .into_decoder()?;
-    // The header's size before any pixel is allocated: `from_decoder` does not check the
-    // reader's limits, and a small file can claim 65535x65535 pixels.
-    if decoder.total_bytes() > 512 << 20 {
-        return Err(image::ImageError::Limits(
-            image::error::LimitError::from_kind(image::error::LimitErrorKind::InsufficientMemory),
-        ));
-    }
+    // The header's size before any pixel is allocated (`from_decoder` does not check the
+    // reader's limits, and a small file can claim 65535x65535 pixels).
+    check_decoded_size(decoder.dimensions(), decoder.total_bytes(), file_len)?;
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);

@@ -80,7 +80,7 @@ fn gunzip_if_gzip(path: &Path, raw: Vec<u8>, limit: u64) -> Result<Vec<u8>, Data
         if out.len() as u64 > limit {
             return Err(DataError::invalid(
                 path,
-                format!("decompresses to more than {limit} bytes, the most an IDX file may hold"),
+                format!("decompresses to more than {limit} bytes, the most a gzipped IDX file may"),
             ));
         }
         Ok(out)

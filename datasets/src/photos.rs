@@ -127,9 +127,49 @@ pub fn decode_image_at_least(path: &Path, min_side: u32) -> Result<DynamicImage,
     decode_bytes(path, &bytes)
 }
 
-/// The most memory one image's pixels may take decoded (the `image` crate's default
-/// allocation limit, 512 MiB: 179 megapixels of RGB): a small file can claim 65535x65535.
-pub(crate) const MAX_DECODE_BYTES: u64 = 512 << 20;
+/// Decoded sizes up to this need no second look (the `image` crate's default allocation
+/// limit, 512 MiB: 179 megapixels of RGB).
+const PLAIN_DECODE_BYTES: u64 = 512 << 20;
+
+/// The most memory one image may take decoded, 4 GiB (1.4 gigapixels of RGB; a folder is
+/// decoded on every core at once).
+pub const MAX_DECODE_BYTES: u64 = 4 << 30;
+
+/// Decoded bytes per file byte past which a large picture is not believed: a JPEG codes every
+/// 8x8 block of 192 bytes in at least a bit or two (a real 200-megapixel photo holds tens of
+/// megabytes), while a 657-byte file can claim 65535x65535 pixels.
+const MAX_DECODED_PER_FILE_BYTE: u64 = 2048;
+
+/// Whether a picture whose header says it decodes to `decoded` bytes may be decoded from a
+/// file of `file_len` bytes: any up to 512 MiB, a larger one only when the file is large
+/// enough to hold it and it is at most [`MAX_DECODE_BYTES`]. Checked before the pixels are
+/// allocated: the `image` crate applies its own limit in `ImageReader::decode` alone (not
+/// after `into_decoder`), and its JPEG, WebP and BMP decoders do not check it themselves.
+pub fn check_decoded_size(
+    (width, height): (u32, u32),
+    decoded: u64,
+    file_len: usize,
+) -> Result<(), String> {
+    let mib = |b: u64| b >> 20;
+    if decoded <= PLAIN_DECODE_BYTES {
+        return Ok(());
+    }
+    if decoded > MAX_DECODE_BYTES {
+        return Err(format!(
+            "its header says {width}x{height} pixels, {} MiB decoded, more than the limit of {} MiB",
+            mib(decoded),
+            mib(MAX_DECODE_BYTES)
+        ));
+    }
+    if decoded / MAX_DECODED_PER_FILE_BYTE > file_len as u64 {
+        return Err(format!(
+            "its header says {width}x{height} pixels, {} MiB decoded, which a file of {file_len} \
+             bytes cannot hold (a damaged or crafted header)",
+            mib(decoded)
+        ));
+    }
+    Ok(())
+}
 
 /// The bytes of an image file, or why they cannot be had.
 fn read_image_file(path: &Path) -> Result<Vec<u8>, String> {
@@ -162,17 +202,8 @@ fn decode_bytes(path: &Path, bytes: &[u8]) -> Result<DynamicImage, String> {
     let mut decoder = reader
         .into_decoder()
         .map_err(|e| format!("cannot decode image: {e}"))?;
-    // A header's size, checked before the pixels are allocated: the `image` crate checks its
-    // allocation limit in `decode()`, not on this path.
-    let (w, h) = decoder.dimensions();
-    if decoder.total_bytes() > MAX_DECODE_BYTES {
-        return Err(format!(
-            "cannot decode image: its header says {w}x{h} pixels, {:.1} GB decoded, more than \
-             the limit of {} MiB",
-            decoder.total_bytes() as f64 / 1e9,
-            MAX_DECODE_BYTES >> 20
-        ));
-    }
+    check_decoded_size(decoder.dimensions(), decoder.total_bytes(), bytes.len())
+        .map_err(|why| format!("cannot decode image: {why}"))?;
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let mut img =
         DynamicImage::from_decoder(decoder).map_err(|e| format!("cannot decode image: {e}"))?;

@@ -17,7 +17,7 @@ use image::metadata::Orientation;
 use image::{DynamicImage, GrayImage, RgbImage};
 use jpeg_decoder::{CodingProcess, PixelFormat};
 
-use super::MAX_DECODE_BYTES;
+use super::check_decoded_size;
 
 /// Whether `bytes`, a JPEG stream starting at its start-of-image marker, reaches its
 /// end-of-image marker.
@@ -88,8 +88,8 @@ fn end_of_scan(bytes: &[u8], from: usize) -> Option<usize> {
 /// block's mean (the DC term), so an area-averaged view of the result is the full picture's
 /// to within rounding, at a third of the decoding and 1/64 of the pixels to sweep.
 ///
-/// `None` when no reduction keeps `min_side`, when the file is cut short or its samples would
-/// take more than [`MAX_DECODE_BYTES`] (left to the whole decode, which names it), when the pixels are not 8-bit gray or RGB (CMYK, 16-bit), or when
+/// `None` when no reduction keeps `min_side`, when the file is cut short or cannot hold the
+/// picture its header claims (left to the whole decode, which names it), when the pixels are not 8-bit gray or RGB (CMYK, 16-bit), or when
 /// jpeg-decoder refuses the file: the caller then decodes it whole. The file is walked for its
 /// end only once it is known to be large, so a small JPEG is walked once, by the whole decode.
 pub(crate) fn decode_reduced(bytes: &[u8], min_side: u32) -> Option<DynamicImage> {
@@ -98,16 +98,15 @@ pub(crate) fn decode_reduced(bytes: &[u8], min_side: u32) -> Option<DynamicImage
     let info = decoder.info()?;
     let (w, h) = (u32::from(info.width), u32::from(info.height));
     // A small file can claim 65535x65535 pixels, and jpeg-decoder allocates a progressive
-    // picture's coefficients at full size (2 bytes a sample) before reading a scan, whatever
-    // the scale: 25 GB for a 15 kB file. Past the limit, the whole decode refuses it by name.
+    // picture's coefficients (2 bytes a sample, at most) before reading a scan, whatever the
+    // scale: 25 GB for a 15 kB file. A size the file cannot hold is left to the whole decode,
+    // which refuses it by name; a baseline picture is decoded at the scale, a row at a time.
     let per_sample = match info.coding_process {
         CodingProcess::DctSequential => 1,
         CodingProcess::DctProgressive | CodingProcess::Lossless => 2,
     };
     let full = u64::from(w) * u64::from(h) * info.pixel_format.pixel_bytes() as u64;
-    if full * per_sample > MAX_DECODE_BYTES {
-        return None;
-    }
+    check_decoded_size((w, h), full * per_sample, bytes.len()).ok()?;
     // Output size at k/8 of the picture, as the decoder rounds it (up).
     let at = |len: u32, k: u32| (len * k).div_ceil(8);
     let k = [1, 2, 4]

@@ -320,8 +320,9 @@ fn a_large_jpeg_in_a_folder_is_read_reduced_to_the_same_picture_at_the_max_side(
 
 /// A small progressive JPEG (Pillow's, 32x24, saved beside this file) decodes whole and
 /// reduced; with its frame header claiming 65535x65535, its 657 bytes would have made
-/// jpeg-decoder allocate 25 GB of coefficients before reading a scan. Now the reduced decode
-/// passes, and the whole decode refuses it by its memory limit, by name.
+/// jpeg-decoder allocate 25 GB of coefficients before reading a scan, and the whole decode
+/// 12.9 GB of pixels. Now both refuse it before allocating, by name: past the 4 GiB limit,
+/// or, at 20000x20000 (1.2 GB), as more than 657 bytes can hold.
 #[test]
 fn a_small_jpeg_claiming_a_huge_picture_is_refused_not_allocated() {
     let real = include_bytes!("progressive_32x24.jpg");
@@ -338,10 +339,35 @@ fn a_small_jpeg_claiming_a_huge_picture_is_refused_not_allocated() {
         .windows(2)
         .position(|w| w == [0xFF, 0xC2])
         .expect("a progressive frame");
-    let mut bomb = real.to_vec();
-    bomb[sof + 5..sof + 9].copy_from_slice(&[0xFF; 4]);
-    assert!(jpeg::decode_reduced(&bomb, 1024).is_none());
-    std::fs::write(&path, &bomb).unwrap();
-    let err = decode_image_at_least(&path, 1024).unwrap_err();
-    assert!(err.to_lowercase().contains("limit"), "{err}");
+    for (side, needle) in [
+        (
+            65535u16,
+            "65535x65535 pixels, 12287 MiB decoded, more than the limit of 4096 MiB",
+        ),
+        (
+            20000,
+            "20000x20000 pixels, 1144 MiB decoded, which a file of 657 bytes cannot hold",
+        ),
+    ] {
+        let mut bomb = real.to_vec();
+        bomb[sof + 5..sof + 7].copy_from_slice(&side.to_be_bytes());
+        bomb[sof + 7..sof + 9].copy_from_slice(&side.to_be_bytes());
+        assert!(jpeg::decode_reduced(&bomb, 1024).is_none());
+        std::fs::write(&path, &bomb).unwrap();
+        let err = decode_image_at_least(&path, 1024).unwrap_err();
+        assert!(err.contains(needle), "{err}");
+    }
+}
+
+/// Up to 512 MiB any picture decodes; past it, one whose file could hold it, up to 4 GiB: a
+/// real 200-megapixel phone JPEG (16320x12240, 599 MB as RGB, a file of tens of MB) is read.
+#[test]
+fn a_large_picture_decodes_when_its_file_could_hold_it() {
+    let mb = 1u64 << 20;
+    assert!(check_decoded_size((16320, 12240), 16320 * 12240 * 3, 20 << 20).is_ok());
+    assert!(check_decoded_size((8000, 6000), 144 * mb, 10).is_ok());
+    let err = check_decoded_size((16320, 12240), 16320 * 12240 * 3, 100_000).unwrap_err();
+    assert!(err.contains("cannot hold"), "{err}");
+    let err = check_decoded_size((40000, 40000), 4800 * mb, 1 << 30).unwrap_err();
+    assert!(err.contains("more than the limit of 4096 MiB"), "{err}");
 }
