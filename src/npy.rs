@@ -66,13 +66,13 @@ fn open(path: &Path) -> anyhow::Result<(Opened, (char, u64))> {
         .iter()
         .try_fold(1u64, |a, &d| a.checked_mul(d));
     let need = elements.and_then(|e| e.checked_mul(ty.1));
-    match need {
-        Some(need) if start + need == total => {}
-        Some(need) if start + need < total => {
+    match need.and_then(|n| Some((n, start.checked_add(n)?))) {
+        Some((_, end)) if end == total => {}
+        Some((need, end)) if end < total => {
             return Err(bad(format!(
                 "{} bytes follow the {need} data bytes of shape {:?} of {}: not one .npy array \
                  (two files joined, or a header that does not match its data)",
-                total - start - need,
+                total - end,
                 header.shape(),
                 header.dtype().descr(),
             )));

@@ -320,22 +320,26 @@ fn bad_photo_input_is_a_clear_error() {
     let r = train("hash", photo_dir(), &["--view-size", "10"]);
     expect_bad_input(&r, &["--conv", "--view-size 10", "--conv none"]);
     // A bank of edited copies no machine holds (12 photos x 1,000 items x 1,000 copies of a
-    // 256x256 colour view: 2.4 TB) is refused before it is built, with the sum.
-    let r = train(
-        "hash",
-        photo_dir(),
-        &[
-            "--view-size",
-            "256",
-            "--items-per-photo",
-            "1000",
-            "--edits-per-item",
-            "1000",
-            "--holdout",
-            "0",
-        ],
-    );
-    expect_bad_input(&r, &["2359.3 GB", "memory available", "--edits-per-item"]);
+    // 256x256 colour view: 2.4 TB) is refused before it is built, with the sum. The memory
+    // available is read from /proc/meminfo: elsewhere the run would try to build it.
+    #[cfg(target_os = "linux")]
+    {
+        let r = train(
+            "hash",
+            photo_dir(),
+            &[
+                "--view-size",
+                "256",
+                "--items-per-photo",
+                "1000",
+                "--edits-per-item",
+                "1000",
+                "--holdout",
+                "0",
+            ],
+        );
+        expect_bad_input(&r, &["2359.3 GB", "memory available", "--edits-per-item"]);
+    }
     let r = train("hash", photo_dir(), &["--conv", "8,3"]);
     expect_bad_input(&r, &["--conv", "channels,kernel,stride,grid"]);
     let r = train("hash", photo_dir(), &["--soft-check", "70,3"]);

@@ -148,6 +148,21 @@ fn a_config_that_does_not_fit_is_refused_by_name() {
         "3",
     ]);
     expect_bad_input(&o, &["--radius", "folder of photos"]);
+    // So are the photo-only flags a config leaves to the command line.
+    for (flag, value) in [("--groups", "manifest.csv"), ("--holdout", "0.3")] {
+        let o = imsat(&[
+            "train",
+            "--config",
+            s(&config),
+            "--data",
+            IMAGES,
+            "--out",
+            s(&d.path().join("r")),
+            flag,
+            value,
+        ]);
+        expect_bad_input(&o, &[&format!("{flag} applies to photo folders")]);
+    }
     let task = write("task.json", &text.replace("\"hash\"", "\"regress\""));
     expect_bad_input(
         &run(&task, IMAGES),

@@ -157,9 +157,15 @@ fn check_photo_run_flags(args: &Args, c: &TrainConfig) -> anyhow::Result<()> {
             "--holdout is a fraction from 0 up to (not including) 0.9, got {h}"
         )));
     }
-    if args.holdout.is_some() && c.photos.is_none() {
+    let given = [
+        ("--holdout", args.holdout.is_some()),
+        ("--groups", args.groups.is_some()),
+    ];
+    if let Some((flag, _)) = given.iter().find(|(_, g)| *g)
+        && c.photos.is_none()
+    {
         return Err(bad_input(format!(
-            "--holdout applies to photo folders; --data {} is a file",
+            "{flag} applies to photo folders; --data {} is a file",
             args.data.display()
         )));
     }
@@ -279,7 +285,6 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
         );
     } else if let Some(flag) = [
         ("--edits", args.edits.is_some()),
-        ("--groups", args.groups.is_some()),
         ("--item-area", args.item_area.is_some()),
         ("--view-size", args.view_size.is_some()),
         ("--items-per-photo", args.items_per_photo.is_some()),

@@ -100,17 +100,23 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
         )));
     }
     // The bank of edited copies is built whole before training: refuse one larger than the
-    // memory free now, rather than be killed for it after the photos are read and edited.
+    // memory free now (or than this target's address space), rather than be killed for it
+    // after the photos are read and edited.
     let bank = (items as u64)
         .saturating_mul(photo_config.edits_per_item as u64)
         .saturating_mul(view.dim() as u64);
-    if let Some(free) = available_memory()
-        && bank > free
-    {
+    let free = available_memory()
+        .unwrap_or(u64::MAX)
+        .min(isize::MAX as u64);
+    if bank > free {
+        let lower = if args.config.is_some() {
+            "photos.items_per_photo or photos.edits_per_item in the config"
+        } else {
+            "--items-per-photo or --edits-per-item"
+        };
         return Err(bad_input(format!(
-            "{} training items x --edits-per-item {} edited views of {} bytes need {:.1} GB, \
-             more than the {:.1} GB of memory available; lower --items-per-photo or \
-             --edits-per-item, or train on fewer photos (--limit)",
+            "{} training items x {} edited views of {} bytes need {:.1} GB, more than the \
+             {:.1} GB of memory available; lower {lower}, or train on fewer photos (--limit)",
             items,
             photo_config.edits_per_item,
             view.dim(),
