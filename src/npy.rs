@@ -39,6 +39,7 @@ fn open(path: &Path) -> anyhow::Result<(Opened, (char, u64))> {
     if !bytes.starts_with(b"\x93NUMPY") {
         return Err(bad("not a .npy file (no \\x93NUMPY magic)".into()));
     }
+    check_header_text(&bytes).map_err(|m| bad(format!("unreadable .npy header: {m}")))?;
     let total = bytes.len() as u64;
     let mut cursor = Cursor::new(bytes);
     let header = NpyHeader::from_reader(&mut cursor)
@@ -88,6 +89,58 @@ fn open(path: &Path) -> anyhow::Result<(Opened, (char, u64))> {
         }
     }
     Ok((NpyFile::with_header(header, cursor), ty))
+}
+
+/// numpy's own bound on a header it reads (`np.load`'s `max_header_size`).
+const MAX_HEADER_BYTES: usize = 10_000;
+
+/// Brackets a header may nest: a dict holding a shape tuple, or a structured dtype's list of
+/// tuples (refused later, by name). npyz parses deeper lists in time doubling per level: a
+/// 132-byte file nesting 20 lists took 7 s, 1,000 took longer than anyone waits.
+const MAX_HEADER_NESTING: usize = 3;
+
+/// The header's length and nesting, checked before npyz parses it.
+fn check_header_text(bytes: &[u8]) -> Result<(), String> {
+    let (len, start) = match bytes.get(6) {
+        Some(1) => (
+            bytes
+                .get(8..10)
+                .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize),
+            10,
+        ),
+        Some(2 | 3) => (
+            bytes
+                .get(8..12)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize),
+            12,
+        ),
+        _ => return Err("an unknown format version".into()),
+    };
+    let len = len.ok_or("the file ends in its header")?;
+    if len > MAX_HEADER_BYTES {
+        return Err(format!(
+            "a header of {len} bytes, more than numpy reads ({MAX_HEADER_BYTES})"
+        ));
+    }
+    let text = bytes
+        .get(start..start + len)
+        .ok_or("the file ends in its header")?;
+    let mut depth = 0usize;
+    for &b in text {
+        match b {
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_HEADER_NESTING {
+                    return Err(format!(
+                        "brackets nested deeper than {MAX_HEADER_NESTING} (not a plain array's header)"
+                    ));
+                }
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn collect<T: npyz::Deserialize>(path: &Path, file: Opened) -> anyhow::Result<Vec<T>> {

@@ -307,7 +307,18 @@ fn bad_npy_files_exit_2_naming_the_file() {
     std::fs::write(p("text.npy"), b"1,2,3\n").unwrap();
     // Two arrays joined: the second was read as nothing, silently.
     std::fs::write(p("joined.npy"), [&good[..], &good[..]].concat()).unwrap();
-    let cases: [(&str, &[&str]); 8] = [
+    // A header nesting lists 20 deep (npyz took 7 s to parse it; 1,000 deep, forever).
+    let dict = format!(
+        "{{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), 'x': {}{}}}\n",
+        "[".repeat(20),
+        "]".repeat(20)
+    );
+    let mut nested = b"\x93NUMPY\x01\x00".to_vec();
+    nested.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    nested.extend_from_slice(dict.as_bytes());
+    nested.extend_from_slice(&[0; 16]);
+    std::fs::write(p("nested.npy"), nested).unwrap();
+    let cases: [(&str, &[&str]); 9] = [
         ("int.npy", &["not float32 or float64"]),
         ("fortran.npy", &["Fortran"]),
         ("nan.npy", &["row 5, column 3", "NaN"]),
@@ -316,6 +327,7 @@ fn bad_npy_files_exit_2_naming_the_file() {
         ("truncated.npy", &["truncated"]),
         ("text.npy", &["not a .npy file"]),
         ("joined.npy", &["bytes follow the", "not one .npy array"]),
+        ("nested.npy", &["brackets nested deeper than 3"]),
     ];
     let model = f.hash();
     for (name, needles) in cases {
