@@ -218,6 +218,14 @@ fn encode_writes_packed_codes_that_match_the_raw_words_and_the_index() {
     assert!(!imported.exists());
     let o = cli("search --index {} --queries-raw-u64 {} -k 1", &[&idx, &npy]);
     crate::common::expect_bad_input(&o, &["codes.npy", "a .npy file, not raw u64 codes"]);
+    // So are the other formats imsat writes (an .npz and an index were read as codes, exit 0).
+    let npz = dir.path().join("codes.npz");
+    let o = cli("encode --model {} --data {} --out {}", &[&model, &x, &npz]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for (file, what) in [(&npz, "a zip file"), (&idx, "an imsat index file")] {
+        let o = cli("search --index {} --queries-raw-u64 {} -k 1", &[&idx, file]);
+        crate::common::expect_bad_input(&o, &[what, "not raw u64 codes"]);
+    }
     // Codes are scored against labels; a copy-detection flag with them is not ignored.
     let y = f.y();
     let o = cli("eval --codes {} --labels {}", &[&npy, &y]);

@@ -6,6 +6,16 @@ use imsat_runtime::code::Codes;
 
 use super::bad_input;
 
+/// The first bytes of the other files imsat reads or writes, and what each is. Raw codes
+/// could start so only by a 1-in-2^32 chance (and never with a code under 32 bits wide).
+const OTHER_FORMATS: [(&[u8], &str); 5] = [
+    (b"\x93NUMPY", "a .npy file"),
+    (b"PK\x03\x04", "a zip file (an .npz of `imsat encode`?)"),
+    (b"IMSATIDX", "an imsat index file"),
+    (b"IBxF", "a faiss binary index"),
+    (b"name,", "a CSV of codes"),
+];
+
 /// Read raw u64 codes of `bits` bits from a file.
 pub fn read_raw_codes(path: &Path, bits: usize) -> anyhow::Result<Codes> {
     if bits == 0 {
@@ -21,11 +31,12 @@ pub fn read_raw_codes(path: &Path, bits: usize) -> anyhow::Result<Codes> {
             path.display()
         )));
     }
-    if bytes.starts_with(b"\x93NUMPY") {
-        // Its header would be read as codes, and every code after it shifted.
+    // Another format's bytes would be read as codes (a header shifting every code after it),
+    // with no error: the formats imsat reads and writes are told by their first bytes.
+    if let Some((_, what)) = OTHER_FORMATS.iter().find(|(m, _)| bytes.starts_with(m)) {
         return Err(bad_input(format!(
-            "{}: a .npy file, not raw u64 codes: pass it with --npy (index import) or export \
-             raw codes with `imsat encode --out codes.u64`",
+            "{}: {what}, not raw u64 codes: `imsat index import` reads .npy (--npy) and faiss \
+             (--faiss) files, and `imsat encode --out codes.u64` writes raw codes",
             path.display()
         )));
     }
