@@ -62,6 +62,14 @@ fn open(path: &Path) -> anyhow::Result<(Opened, (char, u64))> {
             "Fortran-order array; save a C-order one (np.ascontiguousarray(x))".into(),
         ));
     }
+    // Python objects, strings or dates are no numbers (and an object array's size is not
+    // what its data takes).
+    if !matches!(ty.0, 'f' | 'i' | 'u' | 'b') {
+        return Err(bad(format!(
+            "dtype {} holds no plain numbers (expected float, integer or uint8 values)",
+            header.dtype().descr()
+        )));
+    }
     let elements = header
         .shape()
         .iter()
@@ -206,7 +214,7 @@ pub fn read_u8_matrix(path: &Path) -> anyhow::Result<((usize, usize), Vec<u8>)> 
         [n, b] if *n > 0 && *b > 0 => (*n as usize, *b as usize),
         _ => {
             return Err(bad(format!(
-                "shape {shape:?}: expected packed codes as a 2-D array [N, bytes per code]"
+                "shape {shape:?}: expected packed codes as a 2-D array [N, bytes per code] with N, bytes >= 1"
             )));
         }
     };

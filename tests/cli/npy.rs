@@ -321,12 +321,18 @@ fn bad_npy_files_exit_2_naming_the_file() {
         "[".repeat(20),
         "]".repeat(20)
     );
-    let mut nested = b"\x93NUMPY\x01\x00".to_vec();
-    nested.extend_from_slice(&(dict.len() as u16).to_le_bytes());
-    nested.extend_from_slice(dict.as_bytes());
-    nested.extend_from_slice(&[0; 16]);
-    std::fs::write(p("nested.npy"), nested).unwrap();
-    let cases: [(&str, &[&str]); 9] = [
+    let npy_with = |dict: &str, data: &[u8]| {
+        let mut b = b"\x93NUMPY\x01\x00".to_vec();
+        b.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+        b.extend_from_slice(dict.as_bytes());
+        b.extend_from_slice(data);
+        b
+    };
+    std::fs::write(p("nested.npy"), npy_with(&dict, &[0; 16])).unwrap();
+    // Python objects (pickled) are no numbers.
+    let objects = "{'descr': '|O', 'fortran_order': False, 'shape': (2, 2), }\n";
+    std::fs::write(p("objects.npy"), npy_with(objects, &[0x80; 40])).unwrap();
+    let cases: [(&str, &[&str]); 10] = [
         ("int.npy", &["not float32 or float64"]),
         ("fortran.npy", &["Fortran"]),
         ("nan.npy", &["row 5, column 3", "NaN"]),
@@ -336,6 +342,7 @@ fn bad_npy_files_exit_2_naming_the_file() {
         ("text.npy", &["not a .npy file"]),
         ("joined.npy", &["bytes follow the", "not one .npy array"]),
         ("nested.npy", &["brackets nested deeper than 3"]),
+        ("objects.npy", &["holds no plain numbers"]),
     ];
     let model = f.hash();
     for (name, needles) in cases {
