@@ -65,6 +65,13 @@ pub fn read_flat(bytes: &[u8]) -> Result<Codes, String> {
     let fourcc = &bytes[..4];
     if fourcc != FOURCC {
         let shown = String::from_utf8_lossy(fourcc).escape_debug().to_string();
+        if bytes.starts_with(&imsat_runtime::index::MAGIC) {
+            return Err(
+                "an imsat index file, not a faiss one: search it as it is (--index), or \
+                 `imsat index export` it to faiss"
+                    .into(),
+            );
+        }
         return Err(match binary_kind(fourcc) {
             Some(kind) => format!(
                 "a faiss {kind} (fourcc {shown}); only IndexBinaryFlat (IBxF) is imported: \

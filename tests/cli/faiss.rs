@@ -316,4 +316,15 @@ faiss.write_index(f, d + "/float.faiss")
         needles.push(name);
         expect_bad_input(&o, &needles);
     }
+    // An imsat index given as a faiss one is named as what it is.
+    let raw = dir.path().join("codes.u64");
+    std::fs::write(&raw, [7u64, 9, 11].map(u64::to_le_bytes).concat()).unwrap();
+    let ours = dir.path().join("ours.idx");
+    let o = cli(
+        "index import --raw-u64 {} --bits 16 --out {}",
+        &[&raw, &ours],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = cli("index import --faiss {} --out {}", &[&ours, &out]);
+    expect_bad_input(&o, &["ours.idx", "an imsat index file, not a faiss one"]);
 }
