@@ -134,22 +134,14 @@ fn a_config_that_does_not_fit_is_refused_by_name() {
         &run(&conv, IMAGES),
         &["conv.json", "conv", "a kernel no larger than the view"],
     );
-    // The dedup flags are checked with a config as without one.
+    // The dedup flags, and the photo-only flags a config leaves to the command line, are
+    // checked with a config as without one.
     let config = out.join("config.json");
-    let o = imsat(&[
-        "train",
-        "--config",
-        s(&config),
-        "--data",
-        IMAGES,
-        "--out",
-        s(&d.path().join("r")),
-        "--radius",
-        "3",
-    ]);
-    expect_bad_input(&o, &["--radius", "folder of photos"]);
-    // So are the photo-only flags a config leaves to the command line.
-    for (flag, value) in [("--groups", "manifest.csv"), ("--holdout", "0.3")] {
+    for (flag, value, needle) in [
+        ("--radius", "3", "folder of photos"),
+        ("--groups", "manifest.csv", "applies to photo folders"),
+        ("--holdout", "0.3", "applies to photo folders"),
+    ] {
         let o = imsat(&[
             "train",
             "--config",
@@ -161,7 +153,7 @@ fn a_config_that_does_not_fit_is_refused_by_name() {
             flag,
             value,
         ]);
-        expect_bad_input(&o, &[&format!("{flag} applies to photo folders")]);
+        expect_bad_input(&o, &[flag, needle]);
     }
     let task = write("task.json", &text.replace("\"hash\"", "\"regress\""));
     expect_bad_input(
