@@ -517,6 +517,17 @@ fn raw_queries_that_do_not_fit_the_index() {
         let queries = write(d.path(), "q.u64", bytes);
         expect_bad_input(&search(&index, &queries, ""), &["q.u64", needle]);
     }
+    // Bits above the width suggest codes of another model; a width past the maximum does not.
+    let queries = write(d.path(), "q.u64", &0x1ffu64.to_le_bytes());
+    expect_bad_input(
+        &search(&index, &queries, ""),
+        &["made by a model of another width"],
+    );
+    let wide = imsat_runtime::code::MAX_BITS + 64;
+    let zeros = write(d.path(), "zeros.u64", &vec![0; wide / 8]);
+    let o = import(&zeros, wide as u32, &d.path().join("wide.idx"), "");
+    let err = expect_bad_input(&o, &["exceeds the maximum"]);
+    assert!(!err.contains("another width"), "{err}");
 }
 
 #[test]

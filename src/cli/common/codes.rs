@@ -53,10 +53,14 @@ pub fn read_raw_codes(path: &Path, bits: usize) -> anyhow::Result<Codes> {
         .map(|c| u64::from_le_bytes(c.try_into().expect("8-byte chunk")))
         .collect();
     Codes::from_words(bits, words).map_err(|e| {
-        bad_input(format!(
-            "{}: {e} (codes wider than {bits} bits: made by a model of another width?)",
-            path.display()
-        ))
+        // Bits set above the width: codes of a wider model, most likely.
+        let hint = match e {
+            imsat_runtime::error::Error::Padding { .. } => {
+                format!(" (codes wider than {bits} bits: made by a model of another width?)")
+            }
+            _ => String::new(),
+        };
+        bad_input(format!("{}: {e}{hint}", path.display()))
     })
 }
 
