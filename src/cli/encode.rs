@@ -7,7 +7,7 @@ use imsat_runtime::atomic_file::write_atomic;
 use imsat_runtime::encoder::Encoded;
 use serde_json::json;
 
-use super::common::model::encode_data;
+use super::common::model::{encode_data, row_name};
 use super::common::{Ctx, bad_input, check_output_file, report_skipped};
 use crate::input::BadFile;
 
@@ -48,6 +48,14 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             "--skip-bad needs an output whose rows name their files (.csv or .npz), not {}: its rows are the files' order, which a left-out file would shift",
             args.out.display()
         )));
+    }
+    // Named rows need UTF-8 names: said before the folder is encoded, not after.
+    if named && args.data.is_dir() {
+        let files =
+            imsat_data::photos::photo_files(&args.data).map_err(|e| bad_input(e.to_string()))?;
+        for p in &files.photos {
+            row_name(&args.data, p)?;
+        }
     }
     let bad = if args.skip_bad {
         BadFile::Skip

@@ -167,25 +167,25 @@ fn a_file_name_that_is_not_utf8_is_refused_for_named_codes() {
             .save(data.join(std::ffi::OsStr::from_bytes(name)))
             .unwrap();
     }
-    let encode = |out: &Path| {
-        imsat(&[
-            "encode",
-            "--model",
-            s(&model),
-            "--data",
-            s(&data),
-            "--out",
-            s(out),
-        ])
+    let encode = |out: &Path, flags: &[&str]| {
+        let mut args = vec!["encode", "--model", s(&model), "--data", s(&data)];
+        args.extend(["--out", s(out)]);
+        args.extend(flags);
+        imsat(&args)
     };
-    for out in ["codes.csv", "codes.npz"] {
+    // Said before the folder is encoded, with --skip-bad too (a name is not a decode error).
+    for (out, flags) in [
+        ("codes.csv", &[][..]),
+        ("codes.npz", &[]),
+        ("codes.csv", &["--skip-bad"]),
+    ] {
         let out = d.path().join(out);
-        let run = encode(&out);
+        let run = encode(&out, flags);
         crate::common::expect_bad_input(&run, &["bad", "not UTF-8", ".u64"]);
         assert!(!out.exists());
     }
     let raw = d.path().join("codes.u64");
-    let run = encode(&raw);
+    let run = encode(&raw, &[]);
     assert!(
         run.status.success(),
         "{}",

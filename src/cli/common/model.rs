@@ -170,22 +170,23 @@ impl EncodedData {
     /// refused: written lossily, two such files could share one name.
     pub fn names(&self) -> anyhow::Result<Vec<String>> {
         match &self.paths {
-            Some(paths) => paths
-                .iter()
-                .map(|p| {
-                    let name = p.strip_prefix(&self.data).unwrap_or(p);
-                    name.to_str().map(str::to_string).ok_or_else(|| {
-                        bad_input(format!(
-                            "{}: the file name is not UTF-8, which a CSV or NPZ name cannot \
-                             hold; rename it, or write raw codes (.u64, in file-name order)",
-                            p.display()
-                        ))
-                    })
-                })
-                .collect(),
+            Some(paths) => paths.iter().map(|p| row_name(&self.data, p)).collect(),
             None => Ok((0..self.rows()).map(|i| i.to_string()).collect()),
         }
     }
+}
+
+/// The row name of file `path` of folder `data`: its path below the folder, which must be
+/// UTF-8 (written lossily, two files could share one name).
+pub fn row_name(data: &Path, path: &Path) -> anyhow::Result<String> {
+    let name = path.strip_prefix(data).unwrap_or(path);
+    name.to_str().map(str::to_string).ok_or_else(|| {
+        bad_input(format!(
+            "{}: the file name is not UTF-8, which a CSV or NPZ name cannot hold; rename it, \
+             or write raw codes (.u64, in file-name order)",
+            path.display()
+        ))
+    })
 }
 
 /// The `.npy` features of `data`, checked to fit the model's input width.
