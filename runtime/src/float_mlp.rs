@@ -202,18 +202,8 @@ fn layers(graph: &Graph<'_>, input: &str, output: &str) -> Result<Vec<Dense>, Mi
     loop {
         let mm = next_node(&mut nodes, "MatMul", 2)?;
         let w = get(mm.inputs[1])?;
-        // Sizes past this target's usize are refused, not truncated (a 32-bit board).
-        let (d_in, d_out) = match w.dims[..] {
-            [a, b] if a > 0 && b > 0 => (
-                usize::try_from(a).map_err(|_| "the weight matrix is too large")?,
-                usize::try_from(b).map_err(|_| "the weight matrix is too large")?,
-            ),
-            _ => return Err("weights are not a matrix"),
-        };
-        let size = d_in
-            .checked_mul(d_out)
-            .ok_or("the weight matrix is too large")?;
-        let weight = w.f32s(size).ok_or("weights are not raw f32")?;
+        let (d_in, d_out) = w.matrix_dims()?;
+        let weight = w.f32s(d_in * d_out).ok_or("weights are not raw f32")?;
         if mm.inputs[0] != cur || layers.last().is_some_and(|l| l.d_out != d_in) {
             return Err("layers are not chained");
         }

@@ -222,6 +222,24 @@ impl<'a> Tensor<'a> {
         })
     }
 
+    /// `(rows, cols)` of a weight matrix: two positive dims whose product fits in `usize`
+    /// (refused, not truncated, on a 32-bit board), so `rows * cols` cannot overflow.
+    pub fn matrix_dims(&self) -> Result<(usize, usize), &'static str> {
+        let [a, b] = self.dims[..] else {
+            return Err("weights are not a matrix");
+        };
+        if a <= 0 || b <= 0 {
+            return Err("weights are not a matrix");
+        }
+        let too_large = "the weight matrix is too large";
+        let (rows, cols) = (
+            usize::try_from(a).map_err(|_| too_large)?,
+            usize::try_from(b).map_err(|_| too_large)?,
+        );
+        rows.checked_mul(cols).ok_or(too_large)?;
+        Ok((rows, cols))
+    }
+
     /// Whether the tensor has no elements.
     pub fn is_empty(&self) -> bool {
         self.len() == Some(0)

@@ -52,21 +52,9 @@ pub(crate) fn layers(
     loop {
         let mm = next("MatMulInteger", 2)?;
         let w = get(mm.inputs[1])?;
-        // Sizes past this target's usize are refused, not truncated (a 32-bit board).
-        let (d_in, d_out) = match w.dims[..] {
-            [a, b] if a > 0 && b > 0 => (
-                usize::try_from(a).map_err(|_| "the weight matrix is too large")?,
-                usize::try_from(b).map_err(|_| "the weight matrix is too large")?,
-            ),
-            _ => return Err("weights are not a matrix"),
-        };
+        let (d_in, d_out) = w.matrix_dims()?;
         let wq = w
-            .raw(
-                data_type::INT8,
-                d_in.checked_mul(d_out)
-                    .ok_or("the weight matrix is too large")?,
-                1,
-            )
+            .raw(data_type::INT8, d_in * d_out, 1)
             .ok_or("weights are not raw int8")?;
         if mm.inputs[0] != cur || layers.last().is_some_and(|l| l.d_out != d_in) {
             return Err("layers are not chained");
