@@ -20,7 +20,8 @@ use imsat_runtime::code::Codes;
 
 use crate::npy::{code_bytes, code_bytes_of, codes_from_bytes};
 
-const FOURCC: &[u8; 4] = b"IBxF";
+/// The fourcc that starts an `IndexBinaryFlat` file.
+pub const FOURCC: &[u8; 4] = b"IBxF";
 const HEADER: usize = 4 + 4 + 4 + 8 + 1 + 4 + 8;
 /// faiss's `METRIC_L2`, which `IndexBinaryFlat` carries (it always counts Hamming distances).
 const METRIC_L2: i32 = 1;

@@ -11,6 +11,9 @@ use npyz::{DType, NpyFile, NpyHeader, Order, WriterBuilder};
 
 use crate::cli::bad_input;
 
+/// The first bytes of every `.npy` file.
+pub const MAGIC: &[u8; 6] = b"\x93NUMPY";
+
 /// Whether `path` names a `.npy` file (by its extension, any case).
 pub fn is_npy(path: &Path) -> bool {
     path.extension()
@@ -36,7 +39,7 @@ fn open(path: &Path) -> anyhow::Result<(Opened, (char, u64))> {
     if bytes.is_empty() {
         return Err(bad("empty file, not a .npy array".into()));
     }
-    if !bytes.starts_with(b"\x93NUMPY") {
+    if !bytes.starts_with(MAGIC) {
         return Err(bad("not a .npy file (no \\x93NUMPY magic)".into()));
     }
     check_header_text(&bytes).map_err(|m| bad(format!("unreadable .npy header: {m}")))?;

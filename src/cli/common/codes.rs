@@ -9,10 +9,10 @@ use super::bad_input;
 /// The first bytes of the other files imsat reads or writes, and what each is. Raw codes
 /// could start so only by a 1-in-2^32 chance (and never with a code under 32 bits wide).
 const OTHER_FORMATS: [(&[u8], &str); 5] = [
-    (b"\x93NUMPY", "a .npy file"),
+    (crate::npy::MAGIC, "a .npy file"),
     (b"PK\x03\x04", "a zip file (an .npz of `imsat encode`?)"),
-    (b"IMSATIDX", "an imsat index file"),
-    (b"IBxF", "a faiss binary index"),
+    (&imsat_runtime::index::MAGIC, "an imsat index file"),
+    (crate::faiss::FOURCC, "a faiss binary index"),
     (b"name,", "a CSV of codes"),
 ];
 
