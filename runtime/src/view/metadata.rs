@@ -3,7 +3,7 @@
 use alloc::format;
 use alloc::string::String;
 
-use super::{Colour, Contrast, MAX_VIEW_SIDE, PART_NAMES, View, ViewError};
+use super::{Colour, Contrast, PART_NAMES, View, ViewError};
 
 impl View {
     /// The metadata text, e.g. `gray-area-32x32-norm` (`gray-` or `ycc-`; `-raw`, `-norm` or
@@ -34,11 +34,7 @@ impl View {
         for token in tokens {
             let split = token.find(|c: char| c.is_ascii_digit()).ok_or_else(bad)?;
             let (name, digits) = token.split_at(split);
-            let percent = digits
-                .parse::<u8>()
-                .ok()
-                .filter(|p| (1..=99).contains(p))
-                .ok_or_else(bad)?;
+            let percent = digits.parse::<u8>().map_err(|_| bad())?;
             let at = PART_NAMES[next..]
                 .iter()
                 .position(|&n| n == name)
@@ -51,14 +47,10 @@ impl View {
         let colour = Colour::from_name(colour).ok_or_else(bad)?;
         let (size, mode) = rest.rsplit_once('-').ok_or_else(bad)?;
         let (r, c) = size.split_once('x').ok_or_else(bad)?;
-        let dim = |s: &str| {
-            s.parse::<usize>()
-                .ok()
-                .filter(|&d| (1..=MAX_VIEW_SIDE).contains(&d))
-        };
-        let (rows, cols) = (dim(r).ok_or_else(bad)?, dim(c).ok_or_else(bad)?);
+        let dim = |s: &str| s.parse::<usize>().map_err(|_| bad());
+        let (rows, cols) = (dim(r)?, dim(c)?);
         let contrast = Contrast::from_name(mode).ok_or_else(bad)?;
-        Ok(View {
+        let view = View {
             colour,
             rows,
             cols,
@@ -66,6 +58,8 @@ impl View {
             centre,
             top,
             bottom,
-        })
+        };
+        view.check_shape().map_err(|_| bad())?;
+        Ok(view)
     }
 }

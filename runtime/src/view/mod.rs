@@ -140,6 +140,24 @@ impl View {
             .filter_map(|(name, p)| p.map(|p| (name, p)))
     }
 
+    /// Sides of 1 to [`MAX_VIEW_SIDE`] pixels and parts of 1 to 99%: what the metadata may
+    /// say, and what [`View::apply`] can make.
+    pub(super) fn check_shape(&self) -> Result<(), ViewError> {
+        let parts = [self.centre, self.top, self.bottom];
+        let side = 1..=MAX_VIEW_SIDE;
+        if side.contains(&self.rows)
+            && side.contains(&self.cols)
+            && parts.iter().flatten().all(|p| (1..=99).contains(p))
+        {
+            return Ok(());
+        }
+        Err(ViewError::Shape {
+            rows: self.rows,
+            cols: self.cols,
+            parts,
+        })
+    }
+
     /// Values in one view (`planes * rows * cols`): one input row of the model.
     pub fn dim(&self) -> usize {
         self.colour.planes() * self.rows * self.cols
@@ -187,17 +205,7 @@ impl View {
         channels: usize,
     ) -> Result<Vec<u8>, ViewError> {
         // The fields are public: a view built by hand is held to what its metadata allows.
-        let parts = [self.centre, self.top, self.bottom];
-        let side = 1..=MAX_VIEW_SIDE;
-        if !(side.contains(&self.rows) && side.contains(&self.cols))
-            || parts.iter().flatten().any(|p| !(1..=99).contains(p))
-        {
-            return Err(ViewError::Shape {
-                rows: self.rows,
-                cols: self.cols,
-                parts,
-            });
-        }
+        self.check_shape()?;
         if width == 0 || height == 0 {
             return Err(ViewError::Empty { width, height });
         }
