@@ -127,6 +127,9 @@ fn check_flags(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Sides of a photo view that training takes (`--view-size`, a config's `view`).
+const VIEW_SIDES: std::ops::RangeInclusive<usize> = 4..=256;
+
 /// The most training items per photo, and edited copies per item (`--items-per-photo`,
 /// `--edits-per-item`): 1,000 x 1,000 views of a 16x16 colour view are 768 MB a photo.
 const MAX_PER_PHOTO: usize = 1000;
@@ -201,9 +204,11 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
         .view_size
         .unwrap_or(default_view.map_or(16, |v| v.rows));
     if let Some(p) = c.photos.as_mut() {
-        if !(4..=256).contains(&view_size) {
+        if !VIEW_SIDES.contains(&view_size) {
             return Err(bad_input(format!(
-                "--view-size must be between 4 and 256, got {view_size}"
+                "--view-size must be between {} and {}, got {view_size}",
+                VIEW_SIDES.start(),
+                VIEW_SIDES.end()
             )));
         }
         let items_per_photo = args.items_per_photo.unwrap_or(p.items_per_photo);
@@ -436,10 +441,13 @@ fn read_config(path: &Path, data: &Path) -> anyhow::Result<TrainConfig> {
         }
         let view = View::from_metadata(c.view.as_deref().unwrap_or_default())
             .map_err(|e| bad(format!("view: {e}")))?;
-        if !(4..=256).contains(&view.rows) || !(4..=256).contains(&view.cols) {
+        if !VIEW_SIDES.contains(&view.rows) || !VIEW_SIDES.contains(&view.cols) {
             return Err(bad(format!(
-                "view {}x{} is outside 4 to 256 pixels a side",
-                view.rows, view.cols
+                "view {}x{} is outside {} to {} pixels a side",
+                view.rows,
+                view.cols,
+                VIEW_SIDES.start(),
+                VIEW_SIDES.end()
             )));
         }
         if let Some(conv) = c.conv {
