@@ -86,6 +86,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let logits = encoder.logits(&input)?;
     let codes = Codes::from_logits(encoder.outputs(), &logits)?;
+    // A plain picture (one colour) gets every plain picture's code through the view: it is a
+    // copy only of plain pictures of about its colour.
+    let plain: Vec<_> = photos
+        .iter()
+        .map(|p| dedup::plain_colour(p.as_raw()))
+        .collect();
+    let plain_ok = |i: usize, j: usize| dedup::plain_pair(plain[i], plain[j]).unwrap_or(true);
     let (groups, rule) = match encoder.info().soft_check {
         Some(check) => {
             let soft = SoftCodes::from_logits(encoder.outputs(), &logits)?;
@@ -94,11 +101,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 check.radius, check.max_distance
             );
             (
-                dedup::dedup_soft(&codes, &soft, check, dedup::Linkage::Single)?,
+                dedup::dedup_soft_confirmed(
+                    &codes,
+                    &soft,
+                    check,
+                    dedup::Linkage::Single,
+                    plain_ok,
+                )?,
                 rule,
             )
         }
-        None => (dedup::dedup(&codes, radius)?, format!("radius {radius}")),
+        None => (
+            dedup::dedup_confirmed(&codes, radius, dedup::Linkage::Single, plain_ok)?,
+            format!("radius {radius}"),
+        ),
     };
     for g in &groups {
         let members: Vec<&str> = g.iter().map(|&i| names[i as usize].as_str()).collect();

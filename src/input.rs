@@ -18,6 +18,9 @@ pub struct Loaded {
     pub paths: Option<Vec<PathBuf>>,
     /// Folder files that could not be used, each with the reason ([`BadFile::Skip`]).
     pub skipped: Vec<(PathBuf, String)>,
+    /// Through a photo view, the colour of each image that is plain (no detail:
+    /// [`imsat_runtime::dedup::plain_colour`]), else `None`; empty for an IDX file.
+    pub plain: Vec<Option<[u8; 3]>>,
 }
 
 /// What a file of a folder that cannot be decoded does to the whole read.
@@ -50,13 +53,14 @@ pub fn load_images(
             images: idx::read_idx_images(path)?,
             paths: None,
             skipped: Vec::new(),
+            plain: Vec::new(),
         });
     }
     let listed = photo_files(path).map_err(|e| bad_input(e.to_string()))?;
     let bar =
         imsat_trainer::train::progress_bar(listed.photos.len() as u64, "reading", show_progress);
     // A bad file that stops the read stops the decoding too (within a chunk of files).
-    let stops = |row: &Result<Vec<u8>, RowError>| match (row, bad) {
+    let stops = |row: &Result<Row, RowError>| match (row, bad) {
         (Ok(_), _) | (Err(RowError::Undecodable(_)), BadFile::Skip) => false,
         (Err(_), _) => true,
     };
@@ -70,12 +74,14 @@ pub fn load_images(
     let (rows_n, cols) = shape;
     let mut pixels = Vec::with_capacity(listed.photos.len() * rows_n * cols);
     let mut used = Vec::with_capacity(listed.photos.len());
+    let mut plain = Vec::with_capacity(listed.photos.len());
     // Files of formats not read are named, in either mode: they were never rows.
     let mut skipped = listed.undecoded_skips();
     for (f, row) in listed.photos.into_iter().zip(rows) {
         match (row, bad) {
             (Ok(row), _) => {
-                pixels.extend_from_slice(&row);
+                pixels.extend_from_slice(&row.pixels);
+                plain.push(row.plain);
                 used.push(f);
             }
             (Err(RowError::Undecodable(why)), BadFile::Skip) => skipped.push((f, why)),
@@ -103,6 +109,7 @@ pub fn load_images(
         },
         paths: Some(used),
         skipped,
+        plain,
     })
 }
 
@@ -158,16 +165,25 @@ enum RowError {
     View(String),
 }
 
+/// One file as the model takes it, and whether it is plain (photo views only).
+struct Row {
+    pixels: Vec<u8>,
+    plain: Option<[u8; 3]>,
+}
+
 /// One file as the model takes it: decoded upright, then through the model's `view` (photo
 /// models) or converted to grayscale and resized to `shape`.
-fn model_input(f: &Path, shape: (usize, usize), view: Option<&View>) -> Result<Vec<u8>, RowError> {
+fn model_input(f: &Path, shape: (usize, usize), view: Option<&View>) -> Result<Row, RowError> {
     match view {
         Some(view) => {
             let img =
                 decode_image_at_least(f, view.min_source_side()).map_err(RowError::Undecodable)?;
             let rgb = img.to_rgb8();
-            view.apply(rgb.as_raw(), rgb.width() as usize, rgb.height() as usize, 3)
-                .map_err(|e| RowError::View(e.to_string()))
+            let pixels = view
+                .apply(rgb.as_raw(), rgb.width() as usize, rgb.height() as usize, 3)
+                .map_err(|e| RowError::View(e.to_string()))?;
+            let plain = imsat_runtime::dedup::plain_colour(rgb.as_raw());
+            Ok(Row { pixels, plain })
         }
         None => {
             let img = decode_image(f).map_err(RowError::Undecodable)?;
@@ -179,7 +195,10 @@ fn model_input(f: &Path, shape: (usize, usize), view: Option<&View>) -> Result<V
                     image::imageops::FilterType::Triangle,
                 )
                 .into_luma8();
-            Ok(gray.into_raw())
+            Ok(Row {
+                pixels: gray.into_raw(),
+                plain: None,
+            })
         }
     }
 }

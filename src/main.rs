@@ -28,9 +28,10 @@ enum Command {
         after_help = "Examples:\n  imsat train --task hash --bits 64 --data embeddings.npy --out runs/emb64\n  imsat train --task cluster --classes 10 \\\n    --data data/mnist10k/images-idx3-ubyte.gz --labels data/mnist10k/labels-idx1-ubyte.gz \\\n    --seed 0 --out runs/c0"
     )]
     Train(Box<cli::train::Args>),
-    /// Evaluate an exported model on labelled data (accuracy/NMI or retrieval mAP).
+    /// Evaluate an exported model: on labelled data (accuracy/NMI or retrieval mAP), or a photo
+    /// model on edited copies of a folder against pHash and dHash (--task copy-detection).
     #[command(
-        after_help = "Example:\n  imsat eval --model models/hash16.onnx \\\n    --data data/mnist10k/images-idx3-ubyte.gz --labels data/mnist10k/labels-idx1-ubyte.gz"
+        after_help = "Examples:\n  imsat eval --model models/hash16.onnx \\\n    --data data/mnist10k/images-idx3-ubyte.gz --labels data/mnist10k/labels-idx1-ubyte.gz\n  imsat eval --task copy-detection --model models/photo64.int8.onnx \\\n    --reference models/photo64.onnx --data my_photos/"
     )]
     Eval(cli::eval::Args),
     /// Encode images (or .npy features) into codes (hash) or cluster ids with an exported model.

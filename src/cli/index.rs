@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::common::codes::{read_npy_codes, read_raw_codes};
 use super::common::model::encode_hash_codes;
-use super::common::{Ctx, bad_input, check_output_file};
+use super::common::{Ctx, bad_input, check_output_file, report_skipped};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -145,6 +145,8 @@ fn next_ids(largest: Option<u64>, n: usize) -> Option<Vec<u64>> {
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
+    // Files of a built folder left out (formats not read), for the summary.
+    let mut skipped = None;
     let (index, out) = match args.action {
         Action::Export { index, format, out } => return export(&index, &format, &out),
         Action::Import {
@@ -203,7 +205,9 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         }
         Action::Build { model, data, out } => {
             check_output_file(&out, "--out", &[&model, &data])?;
-            let codes = encode_hash_codes(&model, &data, !ctx.quiet)?;
+            let (codes, left_out) = encode_hash_codes(&model, &data, !ctx.quiet)?;
+            report_skipped(&left_out);
+            skipped = Some(left_out.len());
             let index = Index::from_codes(codes);
             index
                 .save(&out)
@@ -211,15 +215,16 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             (index, out)
         }
     };
-    println!(
-        "{}",
-        json!({
-            "index": out.display().to_string(),
-            "codes": index.len(),
-            "bits": index.bits(),
-            "bytes": index.byte_len(),
-            "seconds": started.elapsed().as_secs_f64(),
-        })
-    );
+    let mut summary = json!({
+        "index": out.display().to_string(),
+        "codes": index.len(),
+        "bits": index.bits(),
+        "bytes": index.byte_len(),
+        "seconds": started.elapsed().as_secs_f64(),
+    });
+    if let Some(n) = skipped {
+        summary["skipped"] = json!(n);
+    }
+    println!("{summary}");
     Ok(())
 }

@@ -425,6 +425,20 @@ fn bad_photo_input_is_a_clear_error() {
     let r = encode(phone.path(), &codes, &[]);
     one_skipped(&r, "b.HEIC: heic images are not read");
     assert_eq!(std::fs::read(&codes).unwrap().len(), 8);
+    // Building an index from the folder names it the same way.
+    let idx = d.path().join("phone.idx");
+    let args = ["index", "build", "--model", s(&model), "--data"];
+    let r = imsat(&[&args[..], &[s(phone.path()), "--out", s(&idx)]].concat());
+    let summary = ok(&r);
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        stderr.contains("imsat: skipped") && stderr.contains("b.HEIC: heic images are not read"),
+        "{stderr}"
+    );
+    assert_eq!(
+        (&summary["codes"], &summary["skipped"]),
+        (&1.into(), &1.into())
+    );
     std::fs::remove_file(phone.path().join("a.jpg")).unwrap();
     // A folder with nothing usable is reported in one wording by every command.
     let none = d.path().join("none.csv");
@@ -740,6 +754,81 @@ fn dedup_keeps_the_largest_copy_and_lists_the_others_for_deletion() {
             format!("{:?}", path("c\nd_other.jpg")),
         ],
         "{text}"
+    );
+}
+
+/// What `--duplicates-only` lists must be safe to delete: a colour copy is kept over a gray
+/// one (even a larger file), a file over a symbolic link to it; and plain pictures, which a
+/// photo view gives one code whatever their colour, group only with those of their colour.
+#[test]
+fn dedup_keeps_colour_and_link_targets_and_groups_plain_pictures_by_colour() {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/photo64.int8.onnx");
+    let dedup_json = |dir: &Path| ok(&imsat(&["dedup", "--json", "--model", s(&model), s(dir)]));
+    let names = |dir: &Path, v: &serde_json::Value| -> Vec<String> {
+        let strip = |p: &serde_json::Value| {
+            let p = p.as_str().unwrap();
+            p.strip_prefix(&format!("{}/", dir.display()))
+                .unwrap()
+                .to_string()
+        };
+        v.as_array().unwrap().iter().map(strip).collect()
+    };
+
+    let d = tempfile::tempdir().unwrap();
+    let original = Path::new(PHOTOS).join("0001.jpg");
+    std::fs::copy(&original, d.path().join("b_colour.jpg")).unwrap();
+    let gray = d.path().join("a_gray.png");
+    image::open(&original)
+        .unwrap()
+        .into_luma8()
+        .save(&gray)
+        .unwrap();
+    let size = |p: &Path| std::fs::metadata(p).unwrap().len();
+    assert!(
+        size(&gray) > size(&original),
+        "the gray copy is the larger file"
+    );
+    let json = dedup_json(d.path());
+    assert_eq!(
+        names(d.path(), &json["group_members"][0]),
+        ["a_gray.png", "b_colour.jpg"]
+    );
+    assert_eq!(names(d.path(), &json["kept"]), ["b_colour.jpg"]);
+
+    #[cfg(unix)]
+    {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("photos")).unwrap();
+        std::fs::copy(&original, d.path().join("photos/beach.jpg")).unwrap();
+        std::os::unix::fs::symlink("photos/beach.jpg", d.path().join("album.jpg")).unwrap();
+        let json = dedup_json(d.path());
+        assert_eq!(
+            names(d.path(), &json["group_members"][0]),
+            ["album.jpg", "photos/beach.jpg"]
+        );
+        assert_eq!(names(d.path(), &json["kept"]), ["photos/beach.jpg"]);
+    }
+
+    let d = tempfile::tempdir().unwrap();
+    let fill = |name: &str, rgb: [u8; 3]| {
+        let img = image::RgbImage::from_pixel(400, 300, image::Rgb(rgb));
+        match name.ends_with(".jpg") {
+            true => save_jpeg(d.path(), name, &img, 70),
+            false => img.save(d.path().join(name)).unwrap(),
+        }
+    };
+    fill("black.png", [0; 3]);
+    fill("black_q70.jpg", [0; 3]);
+    fill("near_black.png", [3, 3, 3]);
+    fill("white.png", [255; 3]);
+    fill("gray.png", [128; 3]);
+    fill("red.png", [255, 0, 0]);
+    std::fs::copy(&original, d.path().join("photo.jpg")).unwrap();
+    let json = dedup_json(d.path());
+    assert_eq!(json["groups"], 1, "{json}");
+    assert_eq!(
+        names(d.path(), &json["group_members"][0]),
+        ["black.png", "black_q70.jpg", "near_black.png"]
     );
 }
 

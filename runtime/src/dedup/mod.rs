@@ -8,6 +8,7 @@
 
 mod complete;
 mod pixels;
+mod plain;
 mod sets;
 
 use alloc::vec::Vec;
@@ -19,6 +20,7 @@ use crate::search;
 use crate::soft_code::{SoftCheck, SoftCodes};
 
 pub use pixels::images_similar;
+pub use plain::{PLAIN_COLOUR_TOLERANCE, PLAIN_VARIANCE, plain_colour, plain_pair};
 use sets::Sets;
 
 /// How linked pairs make groups.
@@ -95,6 +97,18 @@ pub fn dedup_soft(
     check: SoftCheck,
     linkage: Linkage,
 ) -> Result<Vec<Vec<u64>>> {
+    dedup_soft_confirmed(codes, soft, check, linkage, |_, _| true)
+}
+
+/// Like [`dedup_soft`], but a pair that passes the soft check is linked only if
+/// `confirm(i, j)` agrees too (the caller's own check on the images).
+pub fn dedup_soft_confirmed(
+    codes: &Codes,
+    soft: &SoftCodes,
+    check: SoftCheck,
+    linkage: Linkage,
+    mut confirm: impl FnMut(usize, usize) -> bool,
+) -> Result<Vec<Vec<u64>>> {
     if soft.len() != codes.len() {
         return Err(Error::SoftCount {
             soft: soft.len(),
@@ -108,7 +122,7 @@ pub fn dedup_soft(
         });
     }
     dedup_confirmed(codes, check.radius, linkage, |i, j| {
-        check.confirms(soft, i, j)
+        check.confirms(soft, i, j) && confirm(i, j)
     })
 }
 

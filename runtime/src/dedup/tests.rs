@@ -49,6 +49,13 @@ fn soft_check_confirms_only_close_confidences() {
             dedup_soft(&codes, &soft, check, linkage).unwrap(),
             vec![vec![0, 1]]
         );
+        // The caller's check has the last word on the pairs the soft check passes.
+        let refuse_0_1 = |i, j| (i, j) != (0, 1);
+        let none: Vec<Vec<u64>> = Vec::new();
+        assert_eq!(
+            dedup_soft_confirmed(&codes, &soft, check, linkage, refuse_0_1).unwrap(),
+            none
+        );
     }
     let three = SoftCodes::from_logits(4, &logits[..12]).unwrap();
     assert_eq!(
@@ -127,4 +134,33 @@ proptest! {
             }
         }
     }
+}
+
+/// A fill is plain whatever its colour, a level of noise too; a picture with detail is not,
+/// and plain pictures pair only with plain ones of about their colour.
+#[test]
+fn plain_pictures_pair_only_with_plain_ones_of_their_colour() {
+    let fill = |c: [u8; 3]| c.repeat(64);
+    assert_eq!(plain_colour(&fill([10, 20, 30])), Some([10, 20, 30]));
+    // Every other pixel a level brighter: luma variance 0.25.
+    let mut noise = fill([100; 3]);
+    for px in noise.chunks_exact_mut(6) {
+        px[..3].iter_mut().for_each(|v| *v += 1);
+    }
+    assert_eq!(plain_colour(&noise), Some([101, 101, 101]));
+    // Every other pixel 4 levels brighter: variance 4, detail.
+    for px in noise.chunks_exact_mut(6) {
+        px[..3].iter_mut().for_each(|v| *v += 3);
+    }
+    assert_eq!(plain_colour(&noise), None);
+    assert_eq!(plain_colour(&[]), None);
+    assert_eq!(plain_pair(None, None), None);
+    let (black, dark) = (Some([0; 3]), Some([PLAIN_COLOUR_TOLERANCE; 3]));
+    assert_eq!(plain_pair(black, dark), Some(true));
+    assert_eq!(
+        plain_pair(black, Some([0, 0, PLAIN_COLOUR_TOLERANCE + 1])),
+        Some(false)
+    );
+    assert_eq!(plain_pair(black, None), Some(false));
+    assert_eq!(plain_pair(None, black), Some(false));
 }

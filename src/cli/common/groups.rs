@@ -46,13 +46,26 @@ pub fn groups_of(paths: &[PathBuf], csv: Option<&Path>) -> anyhow::Result<Vec<St
     let mut rows: BTreeMap<OsString, Vec<(Vec<OsString>, String)>> = BTreeMap::new();
     for record in reader.records() {
         let record = record.map_err(|e| bad(e.to_string()))?;
-        if let (Some(n), Some(g)) = (record.get(name_col), record.get(group_col)) {
-            let parts = components(Path::new(n));
-            if let Some(file) = parts.last() {
-                rows.entry(file.clone())
-                    .or_default()
-                    .push((parts, g.to_string()));
-            }
+        // A short row is an error, not a row left out: a quote left open reads the rest of
+        // the file as one field, and the manifest would silently name no photo after it.
+        let (Some(n), Some(g)) = (record.get(name_col), record.get(group_col)) else {
+            let line = record.position().map_or(0, |p| p.line());
+            let open_quote = if record.iter().any(|f| f.contains(['\n', '\r'])) {
+                " (one runs over several lines: a quote left open?)"
+            } else {
+                ""
+            };
+            return Err(bad(format!(
+                "the row of line {line} has {} fields, too few for the `name` and `group` \
+                 columns{open_quote}",
+                record.len()
+            )));
+        };
+        let parts = components(Path::new(n));
+        if let Some(file) = parts.last() {
+            rows.entry(file.clone())
+                .or_default()
+                .push((parts, g.to_string()));
         }
     }
     let mut found = Vec::with_capacity(paths.len());
@@ -156,8 +169,17 @@ mod tests {
         let (_dir, csv) = manifest("name,picture\na.jpg,g\n");
         let err = groups_of(&paths, Some(&csv)).unwrap_err().to_string();
         assert!(err.contains("no `group` column"), "{err}");
-        let (_dir, csv) = manifest("name,group\n\"a.jpg,g\n");
-        assert!(groups_of(&paths, Some(&csv)).is_err());
+        // A quote left open, and a row without its group, are named by line.
+        let (_dir, csv) = manifest("name,group\nb.jpg,g\n\"a.jpg,g\nc.jpg,h\n");
+        let err = groups_of(&paths, Some(&csv)).unwrap_err().to_string();
+        assert!(
+            err.contains("line 3 has 1 fields") && err.contains("a quote left open"),
+            "{err}"
+        );
+        let (_dir, csv) = manifest("name,group\na.jpg,g\nb.jpg\n");
+        let err = groups_of(&paths, Some(&csv)).unwrap_err().to_string();
+        assert!(err.contains("line 3 has 1 fields, too few"), "{err}");
+        assert!(!err.contains("quote"), "{err}");
     }
 
     #[test]

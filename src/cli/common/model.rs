@@ -232,14 +232,20 @@ fn load(
             images: idx::read_idx_images(data)?,
             paths: None,
             skipped: Vec::new(),
+            plain: Vec::new(),
         }
     };
     check_fits(&enc, &loaded.images, data)?;
     Ok((enc, loaded))
 }
 
-/// The codes of every image of `data` through a hash `model` (for `imsat index build`).
-pub fn encode_hash_codes(model: &Path, data: &Path, show_progress: bool) -> anyhow::Result<Codes> {
+/// The codes of every image of `data` through a hash `model` (for `imsat index build`), and the
+/// files of a folder left out (formats that are not read), each with why.
+pub fn encode_hash_codes(
+    model: &Path,
+    data: &Path,
+    show_progress: bool,
+) -> anyhow::Result<(Codes, Vec<(PathBuf, String)>)> {
     let enc = open_model(model)?;
     if enc.task() != Task::Hash {
         return Err(bad_input(format!(
@@ -248,8 +254,9 @@ pub fn encode_hash_codes(model: &Path, data: &Path, show_progress: bool) -> anyh
             enc.task()
         )));
     }
-    match encode_data(model, data, BadFile::Error, show_progress)?.encoded {
-        Encoded::Codes(c) => Ok(c),
+    let encoded = encode_data(model, data, BadFile::Error, show_progress)?;
+    match encoded.encoded {
+        Encoded::Codes(c) => Ok((c, encoded.skipped)),
         Encoded::Clusters(_) => Err(anyhow::anyhow!("a hash model made cluster ids")),
     }
 }
