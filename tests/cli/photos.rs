@@ -289,6 +289,36 @@ fn a_photo_model_encodes_dedups_and_evaluates_with_its_own_view() {
         assert!(negatives(by_source) < negatives(all), "{by_source}");
         assert_eq!(by_source["moderate"]["queries"], all["moderate"]["queries"]);
     }
+
+    // Two files of one picture in different groups are said: their copies find each other,
+    // which counts as false matches. In one group (--groups), nothing is said.
+    let twins = tempfile::tempdir().unwrap();
+    for (name, photo) in [
+        ("a.jpg", "0010.jpg"),
+        ("b.jpg", "0010.jpg"),
+        ("c.jpg", "0020.jpg"),
+    ] {
+        std::fs::copy(Path::new(PHOTOS).join(photo), twins.path().join(name)).unwrap();
+    }
+    let twin_groups = out_dir.path().join("twins.csv");
+    std::fs::write(&twin_groups, "name,group\na.jpg,x\nb.jpg,x\nc.jpg,y\n").unwrap();
+    let args = [
+        "eval",
+        "--task",
+        "copy-detection",
+        "--model",
+        s(&model),
+        "--data",
+    ];
+    for (flags, said) in [(vec![], true), (vec!["--groups", s(&twin_groups)], false)] {
+        let r = imsat(&[&args[..], &[s(twins.path())], &flags[..]].concat());
+        ok(&r);
+        let stderr = String::from_utf8_lossy(&r.stderr);
+        let warned = stderr
+            .contains("1 pair(s) of photos of different groups have the same pixels")
+            && stderr.contains("a.jpg and");
+        assert_eq!(warned, said, "{stderr}");
+    }
 }
 
 #[test]

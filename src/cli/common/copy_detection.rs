@@ -1,7 +1,9 @@
 //! `imsat eval --task copy-detection`: the learned photo hash against pHash and dHash on
 //! edited copies of a folder of photos, in one run (protocol: `imsat_trainer::copy_detection`).
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::hash::{Hash as _, Hasher};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -281,6 +283,7 @@ pub fn run(
         )));
     }
     let photo_groups = groups_of(&folder.paths, groups)?;
+    warn_identical(&folder.photos, &folder.paths, &photo_groups);
     let files: Vec<&Path> = folder.paths.iter().map(|p| p.as_path()).collect();
     // Each read as it is in use: the model's photos as `imsat encode` decodes them (a large
     // JPEG at a reduced size), pHash's whole, as image_hasher's users decode them.
@@ -334,4 +337,42 @@ pub fn run(
         "hashes": hashes,
         "encode_ms_per_photo": { "model": learned_ms, "phash": phash_ms },
     }))
+}
+
+/// Says on stderr which photos of different groups have the same pixels: each one's copies
+/// find the other, and those count as false matches, so the scores fall for a reason that is
+/// not the hash's.
+fn warn_identical<S: AsRef<str>>(photos: &[RgbImage], paths: &[PathBuf], groups: &[S]) {
+    let mut by_pixels: HashMap<(u32, u32, u64), Vec<usize>> = HashMap::new();
+    for (i, p) in photos.iter().enumerate() {
+        let mut h = std::hash::DefaultHasher::new();
+        p.as_raw().hash(&mut h);
+        by_pixels
+            .entry((p.width(), p.height(), h.finish()))
+            .or_default()
+            .push(i);
+    }
+    let mut pairs: Vec<(usize, usize)> = Vec::new();
+    for rows in by_pixels.values() {
+        for (k, &a) in rows.iter().enumerate() {
+            for &b in &rows[k + 1..] {
+                let same = photos[a].as_raw() == photos[b].as_raw();
+                if same && groups[a].as_ref() != groups[b].as_ref() {
+                    pairs.push((a.min(b), a.max(b)));
+                }
+            }
+        }
+    }
+    pairs.sort_unstable();
+    if let Some(&(a, b)) = pairs.first() {
+        eprintln!(
+            "imsat: {} pair(s) of photos of different groups have the same pixels ({} and {}{}): \
+             their copies match each other and count as false matches; put them in one group \
+             (--groups) or keep one",
+            pairs.len(),
+            paths[a].display(),
+            paths[b].display(),
+            if pairs.len() > 1 { ", ..." } else { "" }
+        );
+    }
 }
