@@ -87,12 +87,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let logits = encoder.logits(&input)?;
     let codes = Codes::from_logits(encoder.outputs(), &logits)?;
     // A plain picture (one colour) gets every plain picture's code through the view: it is a
-    // copy only of plain pictures of about its colour.
-    let plain: Vec<_> = photos
+    // copy only of plain pictures of its colour.
+    let flatness: Vec<_> = photos
         .iter()
-        .map(|p| dedup::plain_colour(p.as_raw()))
+        .map(|p| dedup::glance(p.as_raw(), p.width() as usize, p.height() as usize))
+        .map(|g| g.map_or(dedup::Flatness::Faint, |g| g.flatness))
         .collect();
-    let plain_ok = |i: usize, j: usize| dedup::plain_pair(plain[i], plain[j]).unwrap_or(true);
+    let plain_ok = |i: usize, j: usize| dedup::plain_pair(flatness[i], flatness[j]) != Some(false);
     let (groups, rule) = match encoder.info().soft_check {
         Some(check) => {
             let soft = SoftCodes::from_logits(encoder.outputs(), &logits)?;

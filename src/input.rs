@@ -7,6 +7,7 @@ use rayon::prelude::*;
 
 use imsat_data::idx::{self, Images};
 use imsat_data::photos::{decode_image, decode_image_at_least, no_photos_reason, photo_files};
+use imsat_runtime::dedup::Glance;
 use imsat_runtime::view::View;
 
 use crate::cli::bad_input;
@@ -18,9 +19,9 @@ pub struct Loaded {
     pub paths: Option<Vec<PathBuf>>,
     /// Folder files that could not be used, each with the reason ([`BadFile::Skip`]).
     pub skipped: Vec<(PathBuf, String)>,
-    /// Through a photo view, the colour of each image that is plain (no detail:
-    /// [`imsat_runtime::dedup::plain_colour`]), else `None`; empty for an IDX file.
-    pub plain: Vec<Option<[u8; 3]>>,
+    /// For a folder, a glance at each image as decoded (plain or not, colour or gray:
+    /// [`imsat_runtime::dedup::glance`]), one per row; empty for an IDX file.
+    pub glances: Vec<Option<Glance>>,
 }
 
 /// What a file of a folder that cannot be decoded does to the whole read.
@@ -53,7 +54,7 @@ pub fn load_images(
             images: idx::read_idx_images(path)?,
             paths: None,
             skipped: Vec::new(),
-            plain: Vec::new(),
+            glances: Vec::new(),
         });
     }
     let listed = photo_files(path).map_err(|e| bad_input(e.to_string()))?;
@@ -74,14 +75,14 @@ pub fn load_images(
     let (rows_n, cols) = shape;
     let mut pixels = Vec::with_capacity(listed.photos.len() * rows_n * cols);
     let mut used = Vec::with_capacity(listed.photos.len());
-    let mut plain = Vec::with_capacity(listed.photos.len());
+    let mut glances = Vec::with_capacity(listed.photos.len());
     // Files of formats not read are named, in either mode: they were never rows.
     let mut skipped = listed.undecoded_skips();
     for (f, row) in listed.photos.into_iter().zip(rows) {
         match (row, bad) {
             (Ok(row), _) => {
                 pixels.extend_from_slice(&row.pixels);
-                plain.push(row.plain);
+                glances.push(row.glance);
                 used.push(f);
             }
             (Err(RowError::Undecodable(why)), BadFile::Skip) => skipped.push((f, why)),
@@ -109,7 +110,7 @@ pub fn load_images(
         },
         paths: Some(used),
         skipped,
-        plain,
+        glances,
     })
 }
 
@@ -165,10 +166,10 @@ enum RowError {
     View(String),
 }
 
-/// One file as the model takes it, and whether it is plain (photo views only).
+/// One file as the model takes it, and a glance at it as decoded.
 struct Row {
     pixels: Vec<u8>,
-    plain: Option<[u8; 3]>,
+    glance: Option<Glance>,
 }
 
 /// One file as the model takes it: decoded upright, then through the model's `view` (photo
@@ -182,11 +183,15 @@ fn model_input(f: &Path, shape: (usize, usize), view: Option<&View>) -> Result<R
             let pixels = view
                 .apply(rgb.as_raw(), rgb.width() as usize, rgb.height() as usize, 3)
                 .map_err(|e| RowError::View(e.to_string()))?;
-            let plain = imsat_runtime::dedup::plain_colour(rgb.as_raw());
-            Ok(Row { pixels, plain })
+            let glance = glance_at(&rgb);
+            Ok(Row { pixels, glance })
         }
         None => {
             let img = decode_image(f).map_err(RowError::Undecodable)?;
+            let glance = match img.as_rgb8() {
+                Some(rgb) => glance_at(rgb),
+                None => glance_at(&img.to_rgb8()),
+            };
             let (rows, cols) = shape;
             let gray = img
                 .resize_exact(
@@ -197,10 +202,16 @@ fn model_input(f: &Path, shape: (usize, usize), view: Option<&View>) -> Result<R
                 .into_luma8();
             Ok(Row {
                 pixels: gray.into_raw(),
-                plain: None,
+                glance,
             })
         }
     }
+}
+
+/// [`imsat_runtime::dedup::glance`] of a decoded image.
+fn glance_at(rgb: &image::RgbImage) -> Option<Glance> {
+    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+    imsat_runtime::dedup::glance(rgb.as_raw(), w, h)
 }
 
 #[cfg(test)]

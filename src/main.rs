@@ -50,6 +50,9 @@ enum Command {
     )]
     Search(cli::search::Args),
     /// Find groups of near-duplicate images in a folder.
+    ///
+    /// A plain picture (one colour, a blank frame), which a photo model gives one code whatever
+    /// its colour, groups only with plain pictures of its colour.
     #[command(
         after_help = "Examples:\n  imsat dedup --model models/photo64.int8.onnx --sheet groups.png my_photos/\n  imsat dedup --model models/hash32.onnx --radius 2 digits/"
     )]

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use image::{DynamicImage, ImageDecoder, Rgb};
+use image::{DynamicImage, Rgb};
 use imsat_data::photos::decode_image_at_least;
 use imsat_runtime::code::Codes;
 use imsat_runtime::dedup::Linkage;
@@ -58,8 +58,7 @@ pub struct Args {
     /// Print one JSON object with the groups (`group_members`) and the largest Hamming distance
     /// within each (`group_diameters`: above the radius, a chain) instead of one line per group
     /// (its paths tab-separated; a name holding a tab or line break quoted, with escapes)
-    /// followed by the summary line (JSON). With a photo model, a plain picture (one colour,
-    /// a blank frame) only groups with plain pictures of about its colour.
+    /// followed by the summary line (JSON).
     #[arg(long)]
     pub json: bool,
     /// Print only the images one could delete, one path per line: every member of each group
@@ -151,30 +150,33 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let view_of = |i: usize| &px[i * stride..i * stride + first_view];
     let linkage = Linkage::from_name(&args.linkage).unwrap_or(Linkage::Single);
     // A plain picture (a fill, a blank frame) has the code of every other plain picture
-    // through a photo view: it pairs only with plain ones of about its colour, whatever the
-    // codes and the checks below say.
-    let plain = |i: usize| loaded.plain.get(i).copied().flatten();
-    let plain_pair = |i: usize, j: usize| imsat_runtime::dedup::plain_pair(plain(i), plain(j));
+    // through a photo view: it pairs only with plain ones of its colour, whatever the codes
+    // say; the pixel check, where it runs, has the last word.
+    debug_assert!(loaded.glances.is_empty() || loaded.glances.len() == loaded.images.n);
+    let flatness = |i: usize| loaded.glances.get(i).copied().flatten().map(|g| g.flatness);
+    let plain_pair = |i: usize, j: usize| match (flatness(i), flatness(j)) {
+        (Some(a), Some(b)) => imsat_runtime::dedup::plain_pair(a, b),
+        _ => None,
+    };
     let groups = if let Some(check) = soft_check {
         let soft = SoftCodes::from_logits(enc.outputs(), &logits)?;
         imsat_runtime::dedup::dedup_soft_confirmed(&codes, &soft, check, linkage, |i, j| {
-            plain_pair(i, j).unwrap_or(true)
+            plain_pair(i, j) != Some(false)
         })?
     } else if min_similarity == 0.0 {
         imsat_runtime::dedup::dedup_confirmed(&codes, radius, linkage, |i, j| {
-            plain_pair(i, j).unwrap_or(true)
+            plain_pair(i, j) != Some(false)
         })?
     } else {
         imsat_runtime::dedup::dedup_confirmed(&codes, radius, linkage, |i, j| {
-            plain_pair(i, j).unwrap_or_else(|| {
-                imsat_runtime::dedup::images_similar(
+            plain_pair(i, j) != Some(false)
+                && imsat_runtime::dedup::images_similar(
                     view_of(i),
                     view_of(j),
                     shape.0,
                     shape.1,
                     min_similarity,
                 )
-            })
         })?
     };
     let name = |i: u64| match &loaded.paths {
@@ -204,7 +206,15 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         match &loaded.paths {
             Some(paths) => groups
                 .iter()
-                .map(|g| kept_member(g.iter().map(|&i| paths[i as usize].as_path())))
+                .map(|g| {
+                    kept_member(g.iter().map(|&i| {
+                        let colour = loaded.glances.get(i as usize).copied().flatten();
+                        (
+                            paths[i as usize].as_path(),
+                            colour.is_some_and(|g| g.colour),
+                        )
+                    }))
+                })
                 .collect(),
             None => vec![0; groups.len()],
         }
@@ -292,26 +302,26 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The member of a group to keep: the image with the most pixels, then one in colour over a
-/// grayscale one (both read from its header), then the largest file, then a file over a
-/// symbolic link (a link and its target tie on all the rest: deleting the target would leave
-/// the link dangling), then the first in path order; a file that cannot be read counts as
-/// 0 pixels, gray.
-fn kept_member<'a>(members: impl Iterator<Item = &'a Path>) -> usize {
-    let size = |p: &Path| {
-        let pixels = image::image_dimensions(p).map_or(0, |(w, h)| u64::from(w) * u64::from(h));
-        let colour = image::ImageReader::open(p)
+/// The member of a group to keep, of `(path, in colour)` pairs: the image with the most pixels
+/// (read from its header, its format told by its content), then one in colour over a gray one
+/// (a black-and-white copy is an edit, whatever its file's colour type), then the largest
+/// file, then a file over a symbolic link (a link and its target tie on all the rest: deleting
+/// the target would leave the link dangling), then the first in path order; a file that
+/// cannot be read counts as 0 pixels.
+fn kept_member<'a>(members: impl Iterator<Item = (&'a Path, bool)>) -> usize {
+    let size = |p: &Path, colour: bool| {
+        let pixels = image::ImageReader::open(p)
             .and_then(|r| r.with_guessed_format())
             .ok()
-            .and_then(|r| r.into_decoder().ok())
-            .is_some_and(|d| d.color_type().has_color());
+            .and_then(|r| r.into_dimensions().ok())
+            .map_or(0, |(w, h)| u64::from(w) * u64::from(h));
         let bytes = std::fs::metadata(p).map_or(0, |m| m.len());
         let not_link = !p.is_symlink();
         (pixels, colour, bytes, not_link)
     };
     let mut best: Option<(usize, (u64, bool, u64, bool))> = None;
-    for (k, p) in members.enumerate() {
-        let s = size(p);
+    for (k, (p, colour)) in members.enumerate() {
+        let s = size(p, colour);
         if best.is_none_or(|(_, b)| s > b) {
             best = Some((k, s));
         }

@@ -788,12 +788,16 @@ fn dedup_keeps_the_largest_copy_and_lists_the_others_for_deletion() {
 }
 
 /// What `--duplicates-only` lists must be safe to delete: a colour copy is kept over a gray
-/// one (even a larger file), a file over a symbolic link to it; and plain pictures, which a
-/// photo view gives one code whatever their colour, group only with those of their colour.
+/// one (even a larger file saved as RGB), the most pixels whatever the file's name says, a
+/// file over a symbolic link to it; and plain pictures, which a photo view gives one code
+/// whatever their colour, group only with those of their colour, on every grouping path.
 #[test]
 fn dedup_keeps_colour_and_link_targets_and_groups_plain_pictures_by_colour() {
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/photo64.int8.onnx");
-    let dedup_json = |dir: &Path| ok(&imsat(&["dedup", "--json", "--model", s(&model), s(dir)]));
+    let dedup_json = |dir: &Path, flags: &[&str]| {
+        let args = ["dedup", "--json", "--model", s(&model)];
+        ok(&imsat(&[&args[..], flags, &[s(dir)]].concat()))
+    };
     let names = |dir: &Path, v: &serde_json::Value| -> Vec<String> {
         let strip = |p: &serde_json::Value| {
             let p = p.as_str().unwrap();
@@ -804,26 +808,32 @@ fn dedup_keeps_colour_and_link_targets_and_groups_plain_pictures_by_colour() {
         v.as_array().unwrap().iter().map(strip).collect()
     };
 
+    // A black-and-white copy saved as RGB (a larger file) and the colour original.
     let d = tempfile::tempdir().unwrap();
     let original = Path::new(PHOTOS).join("0001.jpg");
     std::fs::copy(&original, d.path().join("b_colour.jpg")).unwrap();
     let gray = d.path().join("a_gray.png");
-    image::open(&original)
-        .unwrap()
-        .into_luma8()
-        .save(&gray)
-        .unwrap();
+    let photo = image::open(&original).unwrap();
+    let desaturated = image::DynamicImage::ImageLuma8(photo.to_luma8()).to_rgb8();
+    desaturated.save(&gray).unwrap();
     let size = |p: &Path| std::fs::metadata(p).unwrap().len();
     assert!(
         size(&gray) > size(&original),
         "the gray copy is the larger file"
     );
-    let json = dedup_json(d.path());
+    let json = dedup_json(d.path(), &[]);
     assert_eq!(
         names(d.path(), &json["group_members"][0]),
         ["a_gray.png", "b_colour.jpg"]
     );
     assert_eq!(names(d.path(), &json["kept"]), ["b_colour.jpg"]);
+    // A PNG of twice the size named .jpg has the most pixels.
+    let (w, h) = (photo.width() * 2, photo.height() * 2);
+    let big = photo.resize_exact(w, h, image::imageops::FilterType::Triangle);
+    big.save_with_format(d.path().join("c_big.jpg"), image::ImageFormat::Png)
+        .unwrap();
+    let json = dedup_json(d.path(), &[]);
+    assert_eq!(names(d.path(), &json["kept"]), ["c_big.jpg"], "{json}");
 
     #[cfg(unix)]
     {
@@ -831,7 +841,7 @@ fn dedup_keeps_colour_and_link_targets_and_groups_plain_pictures_by_colour() {
         std::fs::create_dir(d.path().join("photos")).unwrap();
         std::fs::copy(&original, d.path().join("photos/beach.jpg")).unwrap();
         std::os::unix::fs::symlink("photos/beach.jpg", d.path().join("album.jpg")).unwrap();
-        let json = dedup_json(d.path());
+        let json = dedup_json(d.path(), &[]);
         assert_eq!(
             names(d.path(), &json["group_members"][0]),
             ["album.jpg", "photos/beach.jpg"]
@@ -850,16 +860,28 @@ fn dedup_keeps_colour_and_link_targets_and_groups_plain_pictures_by_colour() {
     fill("black.png", [0; 3]);
     fill("black_q70.jpg", [0; 3]);
     fill("near_black.png", [3, 3, 3]);
+    fill("dark_gray.png", [16; 3]);
     fill("white.png", [255; 3]);
     fill("gray.png", [128; 3]);
     fill("red.png", [255, 0, 0]);
     std::fs::copy(&original, d.path().join("photo.jpg")).unwrap();
-    let json = dedup_json(d.path());
-    assert_eq!(json["groups"], 1, "{json}");
-    assert_eq!(
-        names(d.path(), &json["group_members"][0]),
-        ["black.png", "black_q70.jpg", "near_black.png"]
-    );
+    // The soft check (the default), codes alone, and the pixel check, which refuses
+    // pictures without detail.
+    for (flags, groups) in [
+        (&[][..], 1),
+        (&["--no-soft-check"][..], 1),
+        (&["--min-similarity", "0.5"][..], 0),
+    ] {
+        let json = dedup_json(d.path(), flags);
+        assert_eq!(json["groups"], groups, "{flags:?}: {json}");
+        if groups == 1 {
+            assert_eq!(
+                names(d.path(), &json["group_members"][0]),
+                ["black.png", "black_q70.jpg", "near_black.png"],
+                "{flags:?}"
+            );
+        }
+    }
 }
 
 #[test]

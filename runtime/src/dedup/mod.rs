@@ -5,10 +5,12 @@
 //! code is compared only with later ones, with the vectorised block kernel), optionally
 //! confirmed by the caller, and the linked pairs make groups by a [`Linkage`]: chains
 //! (union-find, `sets.rs`) or groups whose every two members are linked (`complete.rs`).
+//! Callers confirm candidates on the images: by their pixels (`pixels.rs`), or by whether a
+//! plain picture meets one of its colour (`glance.rs`).
 
 mod complete;
+mod glance;
 mod pixels;
-mod plain;
 mod sets;
 
 use alloc::vec::Vec;
@@ -19,8 +21,11 @@ use crate::mih::{Mih, Probe};
 use crate::search;
 use crate::soft_code::{SoftCheck, SoftCodes};
 
+pub use glance::{
+    COLOUR_LEVELS, DETAIL_VARIANCE, Flatness, Glance, PLAIN_BAND, PLAIN_GRID, PLAIN_VARIANCE,
+    glance, plain_pair,
+};
 pub use pixels::images_similar;
-pub use plain::{PLAIN_COLOUR_TOLERANCE, PLAIN_VARIANCE, plain_colour, plain_pair};
 use sets::Sets;
 
 /// How linked pairs make groups.

@@ -136,31 +136,38 @@ proptest! {
     }
 }
 
-/// A fill is plain whatever its colour, a level of noise too; a picture with detail is not,
-/// and plain pictures pair only with plain ones of about their colour.
+/// A fill is plain whatever its colour, with pixel noise too; a gradient is faint, a picture
+/// with detail is detailed; plain pictures pair only with plain ones of their colour band.
 #[test]
-fn plain_pictures_pair_only_with_plain_ones_of_their_colour() {
-    let fill = |c: [u8; 3]| c.repeat(64);
-    assert_eq!(plain_colour(&fill([10, 20, 30])), Some([10, 20, 30]));
-    // Every other pixel a level brighter: luma variance 0.25.
-    let mut noise = fill([100; 3]);
-    for px in noise.chunks_exact_mut(6) {
-        px[..3].iter_mut().for_each(|v| *v += 1);
-    }
-    assert_eq!(plain_colour(&noise), Some([101, 101, 101]));
-    // Every other pixel 4 levels brighter: variance 4, detail.
-    for px in noise.chunks_exact_mut(6) {
-        px[..3].iter_mut().for_each(|v| *v += 3);
-    }
-    assert_eq!(plain_colour(&noise), None);
-    assert_eq!(plain_colour(&[]), None);
-    assert_eq!(plain_pair(None, None), None);
-    let (black, dark) = (Some([0; 3]), Some([PLAIN_COLOUR_TOLERANCE; 3]));
-    assert_eq!(plain_pair(black, dark), Some(true));
+fn a_glance_tells_plain_faint_detailed_and_colour() {
+    let (w, h) = (64, 48);
+    let picture = |f: &dyn Fn(usize, usize) -> [u8; 3]| -> Vec<u8> {
+        (0..h)
+            .flat_map(|y| (0..w).flat_map(move |x| f(x, y)))
+            .collect()
+    };
+    let look = |rgb: &[u8]| glance(rgb, w, h).unwrap();
+    let red = look(&picture(&|_, _| [200, 10, 10]));
+    assert_eq!(red.flatness, Flatness::Plain([200, 10, 10]));
+    assert!(red.colour);
+    // Every other pixel 6 levels brighter: the cells (2x1 pixels and more) average it out.
+    let noise = look(&picture(&|x, _| [100 + 6 * (x % 2) as u8; 3]));
+    assert_eq!(noise.flatness, Flatness::Plain([103; 3]));
+    assert!(!noise.colour);
+    // A gradient of 8 levels over the picture: faint; of 64: detail.
+    let ramp = |levels: usize| move |x: usize, _| [(100 + levels * x / w) as u8; 3];
+    assert_eq!(look(&picture(&ramp(8))).flatness, Flatness::Faint);
+    assert_eq!(look(&picture(&ramp(64))).flatness, Flatness::Detailed);
+    assert_eq!(glance(&[], 0, 0), None);
+    assert_eq!(glance(&[0; 9], 2, 2), None, "too few pixels for the size");
+    let plain = |c: u8| Flatness::Plain([c, c, c]);
+    assert_eq!(plain_pair(plain(0), plain(PLAIN_BAND - 1)), Some(true));
     assert_eq!(
-        plain_pair(black, Some([0, 0, PLAIN_COLOUR_TOLERANCE + 1])),
+        plain_pair(plain(PLAIN_BAND - 1), plain(PLAIN_BAND)),
         Some(false)
     );
-    assert_eq!(plain_pair(black, None), Some(false));
-    assert_eq!(plain_pair(None, black), Some(false));
+    assert_eq!(plain_pair(plain(0), Flatness::Detailed), Some(false));
+    assert_eq!(plain_pair(Flatness::Detailed, plain(0)), Some(false));
+    assert_eq!(plain_pair(plain(0), Flatness::Faint), None);
+    assert_eq!(plain_pair(Flatness::Detailed, Flatness::Detailed), None);
 }

@@ -48,10 +48,14 @@ pub fn groups_of(paths: &[PathBuf], csv: Option<&Path>) -> anyhow::Result<Vec<St
         let record = record.map_err(|e| bad(e.to_string()))?;
         // A short row is an error, not a row left out: a quote left open reads the rest of
         // the file as one field, and the manifest would silently name no photo after it.
+        // A line of blanks (the end of a hand-edited file) is no row.
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
         let (Some(n), Some(g)) = (record.get(name_col), record.get(group_col)) else {
             let line = record.position().map_or(0, |p| p.line());
-            let open_quote = if record.iter().any(|f| f.contains(['\n', '\r'])) {
-                " (one runs over several lines: a quote left open?)"
+            let open_quote = if record.iter().any(|f| f.contains([',', '\n', '\r'])) {
+                " (one holds a comma or a line break: a quote left open?)"
             } else {
                 ""
             };
@@ -180,6 +184,15 @@ mod tests {
         let err = groups_of(&paths, Some(&csv)).unwrap_err().to_string();
         assert!(err.contains("line 3 has 1 fields, too few"), "{err}");
         assert!(!err.contains("quote"), "{err}");
+        // A quote left open on the last row; lines of blanks at the end are no rows.
+        let (_dir, csv) = manifest("name,group\nb.jpg,g\n\"a.jpg,g\n");
+        let err = groups_of(&paths, Some(&csv)).unwrap_err().to_string();
+        assert!(
+            err.contains("line 3") && err.contains("a quote left open"),
+            "{err}"
+        );
+        let (_dir, csv) = manifest("name,group\na.jpg,g\n  \n\n");
+        assert_eq!(groups_of(&paths, Some(&csv)).unwrap(), ["g"]);
     }
 
     #[test]

@@ -232,7 +232,7 @@ fn load(
             images: idx::read_idx_images(data)?,
             paths: None,
             skipped: Vec::new(),
-            plain: Vec::new(),
+            glances: Vec::new(),
         }
     };
     check_fits(&enc, &loaded.images, data)?;
