@@ -19,8 +19,8 @@ pub struct Loaded {
     pub paths: Option<Vec<PathBuf>>,
     /// Folder files that could not be used, each with the reason ([`BadFile::Skip`]).
     pub skipped: Vec<(PathBuf, String)>,
-    /// For a folder, a glance at each image as decoded (plain or not, colour or gray:
-    /// [`imsat_runtime::dedup::glance`]), one per row; empty for an IDX file.
+    /// For a folder read with glances, a glance at each image as decoded (plain or not,
+    /// colour or gray: [`imsat_runtime::dedup::glance`]), one per row; else empty.
     pub glances: Vec<Option<Glance>>,
 }
 
@@ -40,13 +40,16 @@ pub enum BadFile {
 /// and its subfolders, in path order, which for a flat folder is file-name order) or an IDX
 /// image file. A folder's files are decoded on every core (`RAYON_NUM_THREADS` caps them; a
 /// 12-megapixel JPEG takes ~0.2 s to decode), with a progress bar when `show_progress`; the
-/// rows keep file order whatever the threads.
+/// rows keep file order whatever the threads. With `glances`, each decoded image is also
+/// glanced at ([`Loaded::glances`]; a pass over its pixels, 25 ms for 12 megapixels, which
+/// only dedup needs).
 pub fn load_images(
     path: &Path,
     shape: (usize, usize),
     view: Option<&View>,
     bad: BadFile,
     show_progress: bool,
+    glances: bool,
 ) -> anyhow::Result<Loaded> {
     if !path.is_dir() {
         // Whether they fit the model is the caller's check (`check_fits`), as for any data.
@@ -67,7 +70,7 @@ pub fn load_images(
     };
     let chunk = 16 * rayon::current_num_threads();
     let rows = map_in_order_until(&listed.photos, chunk, stops, |f| {
-        let row = model_input(f, shape, view);
+        let row = model_input(f, shape, view, glances);
         bar.inc(1);
         row
     });
@@ -75,14 +78,14 @@ pub fn load_images(
     let (rows_n, cols) = shape;
     let mut pixels = Vec::with_capacity(listed.photos.len() * rows_n * cols);
     let mut used = Vec::with_capacity(listed.photos.len());
-    let mut glances = Vec::with_capacity(listed.photos.len());
+    let mut glance_rows = Vec::with_capacity(listed.photos.len());
     // Files of formats not read are named, in either mode: they were never rows.
     let mut skipped = listed.undecoded_skips();
     for (f, row) in listed.photos.into_iter().zip(rows) {
         match (row, bad) {
             (Ok(row), _) => {
                 pixels.extend_from_slice(&row.pixels);
-                glances.push(row.glance);
+                glance_rows.push(row.glance);
                 used.push(f);
             }
             (Err(RowError::Undecodable(why)), BadFile::Skip) => skipped.push((f, why)),
@@ -110,7 +113,7 @@ pub fn load_images(
         },
         paths: Some(used),
         skipped,
-        glances,
+        glances: if glances { glance_rows } else { Vec::new() },
     })
 }
 
@@ -174,7 +177,12 @@ struct Row {
 
 /// One file as the model takes it: decoded upright, then through the model's `view` (photo
 /// models) or converted to grayscale and resized to `shape`.
-fn model_input(f: &Path, shape: (usize, usize), view: Option<&View>) -> Result<Row, RowError> {
+fn model_input(
+    f: &Path,
+    shape: (usize, usize),
+    view: Option<&View>,
+    glances: bool,
+) -> Result<Row, RowError> {
     match view {
         Some(view) => {
             let img =
@@ -183,14 +191,15 @@ fn model_input(f: &Path, shape: (usize, usize), view: Option<&View>) -> Result<R
             let pixels = view
                 .apply(rgb.as_raw(), rgb.width() as usize, rgb.height() as usize, 3)
                 .map_err(|e| RowError::View(e.to_string()))?;
-            let glance = glance_at(&rgb);
+            let glance = glances.then(|| glance_at(&rgb)).flatten();
             Ok(Row { pixels, glance })
         }
         None => {
             let img = decode_image(f).map_err(RowError::Undecodable)?;
-            let glance = match img.as_rgb8() {
-                Some(rgb) => glance_at(rgb),
-                None => glance_at(&img.to_rgb8()),
+            let glance = match (glances, img.as_rgb8()) {
+                (false, _) => None,
+                (true, Some(rgb)) => glance_at(rgb),
+                (true, None) => glance_at(&img.to_rgb8()),
             };
             let (rows, cols) = shape;
             let gray = img

@@ -129,8 +129,14 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             "--min-similarity must be between 0 and 1, got {min_similarity}"
         )));
     }
-    let loaded =
-        crate::input::load_images(&args.dir, shape, view.as_ref(), BadFile::Skip, !ctx.quiet)?;
+    let loaded = crate::input::load_images(
+        &args.dir,
+        shape,
+        view.as_ref(),
+        BadFile::Skip,
+        !ctx.quiet,
+        true,
+    )?;
     super::common::report_skipped(&loaded.skipped);
     check_fits(&enc, &loaded.images, &args.dir)?;
     let logits = enc.logits(&loaded.images.pixels)?;

@@ -79,6 +79,7 @@ fn photo_agreement(a: &Encoder, b: &Encoder, dir: &Path) -> anyhow::Result<f64> 
         Some(&view),
         crate::input::BadFile::Error,
         false,
+        false,
     )?;
     let (la, lb) = (
         a.logits(&loaded.images.pixels)?,

@@ -226,7 +226,14 @@ fn load(
                 )));
             }
         };
-        crate::input::load_images(data, shape, enc.info().view.as_ref(), bad, show_progress)?
+        crate::input::load_images(
+            data,
+            shape,
+            enc.info().view.as_ref(),
+            bad,
+            show_progress,
+            false,
+        )?
     } else {
         Loaded {
             images: idx::read_idx_images(data)?,
