@@ -223,18 +223,18 @@ fn a_photo_model_encodes_dedups_and_evaluates_with_its_own_view() {
     assert!(copy_grouped(&checked), "{checked}");
 
     // Copy detection on the 12 photos, with one more flag and its value.
+    let eval_args = [
+        "eval",
+        "--task",
+        "copy-detection",
+        "--model",
+        s(&model),
+        "--data",
+    ];
     let copy_detection = |flag: &str, value: &Path| {
-        ok(&imsat(&[
-            "eval",
-            "--task",
-            "copy-detection",
-            "--model",
-            s(&model),
-            "--data",
-            s(photo_dir()),
-            flag,
-            s(value),
-        ]))
+        ok(&imsat(
+            &[&eval_args[..], &[s(photo_dir()), flag, s(value)]].concat(),
+        ))
     };
     let report = copy_detection("--reference", &photo_model().join("model.onnx"));
     let names: Vec<&str> = report["hashes"]
@@ -302,16 +302,8 @@ fn a_photo_model_encodes_dedups_and_evaluates_with_its_own_view() {
     }
     let twin_groups = out_dir.path().join("twins.csv");
     std::fs::write(&twin_groups, "name,group\na.jpg,x\nb.jpg,x\nc.jpg,y\n").unwrap();
-    let args = [
-        "eval",
-        "--task",
-        "copy-detection",
-        "--model",
-        s(&model),
-        "--data",
-    ];
     for (flags, said) in [(vec![], true), (vec!["--groups", s(&twin_groups)], false)] {
-        let r = imsat(&[&args[..], &[s(twins.path())], &flags[..]].concat());
+        let r = imsat(&[&eval_args[..], &[s(twins.path())], &flags[..]].concat());
         ok(&r);
         let stderr = String::from_utf8_lossy(&r.stderr);
         let warned = stderr
