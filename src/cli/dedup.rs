@@ -159,23 +159,21 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     // through a photo view: it pairs only with plain ones of its colour, whatever the codes
     // say; the pixel check, where it runs, has the last word.
     debug_assert!(loaded.glances.is_empty() || loaded.glances.len() == loaded.images.n);
-    let flatness = |i: usize| loaded.glances.get(i).copied().flatten().map(|g| g.flatness);
-    let plain_pair = |i: usize, j: usize| match (flatness(i), flatness(j)) {
-        (Some(a), Some(b)) => imsat_runtime::dedup::plain_pair(a, b),
-        _ => None,
+    let glance_of = |i: usize| loaded.glances.get(i).copied().flatten();
+    let plain_ok = |i: usize, j: usize| match (glance_of(i), glance_of(j)) {
+        (Some(a), Some(b)) => {
+            imsat_runtime::dedup::plain_pair(a.flatness, b.flatness) != Some(false)
+        }
+        _ => true,
     };
     let groups = if let Some(check) = soft_check {
         let soft = SoftCodes::from_logits(enc.outputs(), &logits)?;
-        imsat_runtime::dedup::dedup_soft_confirmed(&codes, &soft, check, linkage, |i, j| {
-            plain_pair(i, j) != Some(false)
-        })?
+        imsat_runtime::dedup::dedup_soft_confirmed(&codes, &soft, check, linkage, plain_ok)?
     } else if min_similarity == 0.0 {
-        imsat_runtime::dedup::dedup_confirmed(&codes, radius, linkage, |i, j| {
-            plain_pair(i, j) != Some(false)
-        })?
+        imsat_runtime::dedup::dedup_confirmed(&codes, radius, linkage, plain_ok)?
     } else {
         imsat_runtime::dedup::dedup_confirmed(&codes, radius, linkage, |i, j| {
-            plain_pair(i, j) != Some(false)
+            plain_ok(i, j)
                 && imsat_runtime::dedup::images_similar(
                     view_of(i),
                     view_of(j),
@@ -214,11 +212,8 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
                 .iter()
                 .map(|g| {
                     kept_member(g.iter().map(|&i| {
-                        let colour = loaded.glances.get(i as usize).copied().flatten();
-                        (
-                            paths[i as usize].as_path(),
-                            colour.is_some_and(|g| g.colour),
-                        )
+                        let colour = glance_of(i as usize).is_some_and(|g| g.colour);
+                        (paths[i as usize].as_path(), colour)
                     }))
                 })
                 .collect(),
