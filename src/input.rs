@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use imsat_data::idx::{self, Images};
-use imsat_data::photos::{decode_image, decode_image_at_least, no_photos_reason, photo_files};
+use imsat_data::photos::{
+    FolderFiles, decode_image, decode_image_at_least, is_photo, no_photos_reason, photo_files,
+};
 use imsat_runtime::dedup::Glance;
 use imsat_runtime::view::View;
 
@@ -35,7 +37,7 @@ pub enum BadFile {
     Skip,
 }
 
-/// Read `path`: a folder of images (each turned into the model's input: through the model's
+/// Read `path`: a folder of images or one image file (each turned into the model's input: through the model's
 /// `view` for photo models, else converted to grayscale and resized to `shape`; the folder
 /// and its subfolders, in path order, which for a flat folder is file-name order) or an IDX
 /// image file. A folder's files are decoded on every core (`RAYON_NUM_THREADS` caps them; a
@@ -51,7 +53,14 @@ pub fn load_images(
     show_progress: bool,
     glances: bool,
 ) -> anyhow::Result<Loaded> {
-    if !path.is_dir() {
+    let listed = if path.is_dir() {
+        photo_files(path).map_err(|e| bad_input(e.to_string()))?
+    } else if is_image_file(path) {
+        FolderFiles {
+            photos: vec![path.to_path_buf()],
+            undecoded: Vec::new(),
+        }
+    } else {
         // Whether they fit the model is the caller's check (`check_fits`), as for any data.
         return Ok(Loaded {
             images: idx::read_idx_images(path)?,
@@ -59,8 +68,7 @@ pub fn load_images(
             skipped: Vec::new(),
             glances: Vec::new(),
         });
-    }
-    let listed = photo_files(path).map_err(|e| bad_input(e.to_string()))?;
+    };
     let bar =
         imsat_trainer::train::progress_bar(listed.photos.len() as u64, "reading", show_progress);
     // A bad file that stops the read stops the decoding too (within a chunk of files).
@@ -115,6 +123,12 @@ pub fn load_images(
         skipped,
         glances: if glances { glance_rows } else { Vec::new() },
     })
+}
+
+/// Whether `path` is one image file (a photo extension), read as a folder of that one image:
+/// `imsat search --query new.jpg`, `imsat encode --data photo.jpg`.
+pub fn is_image_file(path: &Path) -> bool {
+    path.is_file() && is_photo(path)
 }
 
 /// `f` of each item, in order, computed on every core `chunk` items at a time, up to the

@@ -41,12 +41,13 @@ enum Command {
     Encode(cli::encode::Args),
     /// Build, import or export a Hamming index file (faiss IndexBinaryFlat, .npy codes).
     #[command(
-        after_help = "Examples:\n  imsat index build --model models/hash32.onnx --data data/mnist10k/images-idx3-ubyte.gz --out mnist.idx\n  imsat index export --index mnist.idx --format faiss --out mnist.faiss\n  imsat index import --faiss mnist.faiss --out mnist.idx"
+        after_help = "Examples:\n  imsat index build --model models/hash32.onnx --data data/mnist10k/images-idx3-ubyte.gz --out mnist.idx\n  imsat index build --model models/photo64.int8.onnx --data my_photos/ --out photos.idx --append\n  imsat index export --index mnist.idx --format faiss --out mnist.faiss\n  imsat index import --faiss mnist.faiss --out mnist.idx"
     )]
     Index(cli::index::Args),
-    /// k-NN or radius search over an index.
+    /// k-NN or radius search over an index, by codes or by images (--query, with the model
+    /// that built the index: the answers name their files).
     #[command(
-        after_help = "Example:\n  imsat search --index mnist.idx --queries-raw-u64 queries.u64 -k 10 --json"
+        after_help = "Examples:\n  imsat search --index mnist.idx --queries-raw-u64 queries.u64 -k 10 --json\n  imsat index build --model models/photo64.int8.onnx --data my_photos/ --out photos.idx\n  imsat search --index photos.idx --model models/photo64.int8.onnx --query new.jpg --radius 10"
     )]
     Search(cli::search::Args),
     /// Find groups of near-duplicate images in a folder.

@@ -129,6 +129,13 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             "--min-similarity must be between 0 and 1, got {min_similarity}"
         )));
     }
+    if crate::input::is_image_file(&args.dir) {
+        return Err(bad_input(format!(
+            "{}: is one image file; dedup finds copies among the images of a folder: give \
+             the folder that holds it (or look for it in an index: `imsat search --query`)",
+            args.dir.display()
+        )));
+    }
     let loaded = crate::input::load_images(
         &args.dir,
         shape,

@@ -9,8 +9,13 @@ use imsat_runtime::index::Index;
 use serde_json::json;
 
 use super::common::codes::{read_npy_codes, read_raw_codes};
-use super::common::model::encode_hash_codes;
+use super::common::index_names::{
+    Card, FORMAT, IndexNames, card_path, check_replaceable, file_sha256, index_crc32, read_card,
+    write_card,
+};
+use super::common::model::{encode_hash_codes, open_model};
 use super::common::{Ctx, bad_input, check_output_file, report_skipped};
+use crate::input::BadFile;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -59,18 +64,25 @@ pub enum Action {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Encode images with a hash model and index their codes (ids = image order).
+    /// Encode images with a hash model and index their codes (ids = image order). Beside
+    /// the index, OUT.names.json records each row's file and the model (its SHA-256), so
+    /// that `imsat search --query` answers with file names and refuses another model.
     #[command(
-        after_help = "Example:\n  imsat index build --model models/hash32.onnx --data data/mnist10k/images-idx3-ubyte.gz --out mnist.idx"
+        after_help = "Examples:\n  imsat index build --model models/hash32.onnx --data data/mnist10k/images-idx3-ubyte.gz --out mnist.idx\n  imsat index build --model models/photo64.int8.onnx --data photos/ --out photos.idx\n  imsat index build --model models/photo64.int8.onnx --data new_photos/ --out photos.idx --append"
     )]
     Build {
         #[arg(long)]
         model: PathBuf,
-        /// IDX file or folder of images; `.npy` features for a model trained on features.
+        /// IDX file, a folder of images or one image; `.npy` features for a model trained
+        /// on features.
         #[arg(long)]
         data: PathBuf,
         #[arg(long)]
         out: PathBuf,
+        /// Add the codes to an existing index (ids continue after its largest id); the
+        /// model must be the one that built it.
+        #[arg(long)]
+        append: bool,
     },
 }
 
@@ -143,10 +155,99 @@ fn next_ids(largest: Option<u64>, n: usize) -> Option<Vec<u64>> {
     Some((first..=last).collect())
 }
 
+/// Encode `data` with `model` and write (or, with `append`, extend) the index `out` and its
+/// card of names; the number of files of a folder left out.
+fn build(
+    model: &Path,
+    data: &Path,
+    out: &Path,
+    append: bool,
+    ctx: &Ctx,
+) -> anyhow::Result<(Index, usize)> {
+    let model_sha256 = file_sha256(model)?;
+    // The index appended to, and the names of its rows, checked before the encoding.
+    let earlier = if append && out.exists() {
+        let old = Index::load(out).map_err(|e| bad_input(e.to_string()))?;
+        let bits = open_model(model)?.outputs();
+        if old.bits() != bits {
+            return Err(bad_input(format!(
+                "{}: index holds {}-bit codes, {} makes {bits}-bit codes",
+                out.display(),
+                old.bits(),
+                model.display()
+            )));
+        }
+        let names = match read_card(out, old.len(), old.bits())? {
+            Card::Fits(card) if card.model_sha256 != model_sha256 => {
+                return Err(bad_input(format!(
+                    "{}: holds codes of {} (SHA-256 {}), not of {}: codes of two models are \
+                     not comparable; append with --model {}, or build a new index",
+                    out.display(),
+                    card.model,
+                    card.model_sha256,
+                    model.display(),
+                    card.model
+                )));
+            }
+            Card::Fits(card) => card.names,
+            other => {
+                if let Card::SetAside(why) = other {
+                    eprintln!("warning: {why}");
+                }
+                eprintln!(
+                    "warning: {} has no card of names: its {} rows stay unnamed, and that \
+                     they came from {} is not checked",
+                    out.display(),
+                    old.len(),
+                    model.display()
+                );
+                vec![None; old.len()]
+            }
+        };
+        Some((old, names))
+    } else {
+        None
+    };
+    let encoded = encode_hash_codes(model, data, BadFile::Error, !ctx.quiet)?;
+    report_skipped(&encoded.skipped);
+    let new_names = encoded.names.into_iter().map(Some);
+    let (index, names) = match earlier {
+        Some((old, mut names)) => {
+            let largest = old.ids().max();
+            let ids = next_ids(largest, encoded.codes.len()).ok_or_else(|| {
+                bad_input(format!("{}: ids would run past 2^64 - 1", out.display()))
+            })?;
+            let index = imsat_runtime::index::append(out, &ids, &encoded.codes)
+                .map_err(|e| bad_input(e.to_string()))?;
+            names.extend(new_names);
+            (index, names)
+        }
+        None => {
+            let index = Index::from_codes(encoded.codes);
+            index
+                .save(out)
+                .with_context(|| format!("writing {}", out.display()))?;
+            (index, new_names.collect())
+        }
+    };
+    let card = IndexNames {
+        format: FORMAT.into(),
+        index_crc32: index_crc32(out)?,
+        bits: index.bits(),
+        model: model.display().to_string(),
+        model_sha256,
+        names,
+    };
+    write_card(out, &card)?;
+    Ok((index, encoded.skipped.len()))
+}
+
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     // Files of a built folder left out (formats not read), for the summary.
     let mut skipped = None;
+    // The card written beside a built index.
+    let mut card = None;
     let (index, out) = match args.action {
         Action::Export { index, format, out } => return export(&index, &format, &out),
         Action::Import {
@@ -192,8 +293,22 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
                         codes.len()
                     ))
                 })?;
+                let card = read_card(&out, old.len(), old.bits())?;
                 let index = imsat_runtime::index::append(&out, &ids, &codes)
                     .map_err(|e| bad_input(e.to_string()))?;
+                if let Card::Fits(mut card) = card {
+                    // The card goes on describing the index: the imported rows unnamed.
+                    card.names.resize(index.len(), None);
+                    card.index_crc32 = index_crc32(&out)?;
+                    write_card(&out, &card)?;
+                    eprintln!(
+                        "note: the {} imported codes have no file names in {} (codes carry \
+                         none); they are taken to be codes of {}",
+                        codes.len(),
+                        card_path(&out).display(),
+                        card.model
+                    );
+                }
                 (index, out)
             } else {
                 let index = Index::from_codes(codes);
@@ -203,15 +318,17 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
                 (index, out)
             }
         }
-        Action::Build { model, data, out } => {
+        Action::Build {
+            model,
+            data,
+            out,
+            append,
+        } => {
             check_output_file(&out, "--out", &[&model, &data])?;
-            let (codes, left_out) = encode_hash_codes(&model, &data, !ctx.quiet)?;
-            report_skipped(&left_out);
-            skipped = Some(left_out.len());
-            let index = Index::from_codes(codes);
-            index
-                .save(&out)
-                .with_context(|| format!("writing {}", out.display()))?;
+            check_replaceable(&card_path(&out))?;
+            let (index, left_out) = build(&model, &data, &out, append, ctx)?;
+            skipped = Some(left_out);
+            card = Some(card_path(&out));
             (index, out)
         }
     };
@@ -224,6 +341,9 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     });
     if let Some(n) = skipped {
         summary["skipped"] = json!(n);
+    }
+    if let Some(card) = card {
+        summary["names"] = json!(card.display().to_string());
     }
     println!("{summary}");
     Ok(())

@@ -10,17 +10,33 @@ use imsat_runtime::search::Neighbor;
 use memmap2::Mmap;
 use serde_json::json;
 
+use imsat_runtime::code::Codes;
+use imsat_runtime::encoder::Task;
+
 use super::common::codes::read_raw_codes;
-use super::common::{Ctx, bad_input};
+use super::common::index_names::{Card, IndexNames, file_sha256, read_card};
+use super::common::model::{encode_hash_codes, open_model};
+use super::common::radius::photo_radius;
+use super::common::{Ctx, bad_input, report_skipped};
+use crate::input::BadFile;
 
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("queries").required(true).args(["queries_raw_u64", "query"])))]
 pub struct Args {
     /// Index file (from `imsat index`).
     #[arg(long)]
     pub index: PathBuf,
     /// Queries as raw little-endian u64 codes of the index's width.
     #[arg(long)]
-    pub queries_raw_u64: PathBuf,
+    pub queries_raw_u64: Option<PathBuf>,
+    /// Query images: one image file, a folder of them (nested folders welcome) or an IDX
+    /// file, encoded with --model, which must be the model that built the index (its card,
+    /// INDEX.names.json, says which).
+    #[arg(long, requires = "model")]
+    pub query: Option<PathBuf>,
+    /// The hash model that encodes the --query images.
+    #[arg(long, requires = "query")]
+    pub model: Option<PathBuf>,
     /// Number of nearest neighbours.
     #[arg(short, long, default_value_t = 10, conflicts_with = "radius")]
     pub k: usize,
@@ -86,16 +102,91 @@ impl Opened {
     }
 }
 
-pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
+/// The queries: raw codes, or images encoded by a model (with their names and the model's
+/// dedup radius, for a photo model).
+struct Queries {
+    codes: Codes,
+    names: Option<Vec<String>>,
+    dedup_radius: Option<u32>,
+    skipped: usize,
+}
+
+/// Read the raw query codes, or encode the query images with a model that fits the index:
+/// its width, and the model of the index's card where there is one.
+fn queries(
+    args: &Args,
+    bits: usize,
+    card: Option<&IndexNames>,
+    ctx: &Ctx,
+) -> anyhow::Result<Queries> {
+    let (Some(query), Some(model)) = (&args.query, &args.model) else {
+        let raw = args
+            .queries_raw_u64
+            .as_ref()
+            .ok_or_else(|| bad_input("give --queries-raw-u64, or --query with --model"))?;
+        return Ok(Queries {
+            codes: read_raw_codes(raw, bits)?,
+            names: None,
+            dedup_radius: None,
+            skipped: 0,
+        });
+    };
+    let enc = open_model(model)?;
+    if enc.task() == Task::Hash && enc.outputs() != bits {
+        return Err(bad_input(format!(
+            "{}: makes {}-bit codes, the index {} holds {bits}-bit codes",
+            model.display(),
+            enc.outputs(),
+            args.index.display()
+        )));
+    }
+    if let Some(card) = card {
+        let sha = file_sha256(model)?;
+        if sha != card.model_sha256 {
+            return Err(bad_input(format!(
+                "{}: was built with {} (SHA-256 {}), not {} (SHA-256 {sha}): codes of two \
+                 models are not comparable; search with --model {}",
+                args.index.display(),
+                card.model,
+                card.model_sha256,
+                model.display(),
+                card.model
+            )));
+        }
+    }
+    let encoded = encode_hash_codes(model, query, BadFile::Skip, !ctx.quiet)?;
+    report_skipped(&encoded.skipped);
+    Ok(Queries {
+        codes: encoded.codes,
+        names: Some(encoded.names),
+        dedup_radius: photo_radius(enc.info()),
+        skipped: encoded.skipped.len(),
+    })
+}
+
+pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let opened = Opened::open(&args.index, args.in_place).map_err(|e| bad_input(e.to_string()))?;
     let source = opened
         .source(&args.index)
         .map_err(|e| bad_input(e.to_string()))?;
-    let bits = match &source {
-        Source::Loaded(index) => index.bits(),
-        Source::InPlace(view) => view.bits(),
+    let (bits, len) = match &source {
+        Source::Loaded(index) => (index.bits(), index.len()),
+        Source::InPlace(view) => (view.bits(), view.len()),
     };
-    let queries = read_raw_codes(&args.queries_raw_u64, bits)?;
+    let card = match read_card(&args.index, len, bits)? {
+        Card::Fits(card) => Some(card),
+        Card::None => None,
+        Card::SetAside(why) => {
+            eprintln!("warning: {why}; results are ids only, and the query model is not checked");
+            None
+        }
+    };
+    let Queries {
+        codes: queries,
+        names: query_names,
+        dedup_radius,
+        skipped,
+    } = queries(&args, bits, card.as_ref(), ctx)?;
     if args.radius.is_none() && args.k == 0 {
         return Err(bad_input("-k must be at least 1"));
     }
@@ -140,11 +231,42 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     use std::io::Write;
-    for r in &results {
+    // A row's name from the card (rows are in id order, so the row of an id is its rank).
+    let row_names = card.as_ref().map(|c| {
+        |id: u64| {
+            match &source {
+                Source::Loaded(index) => index.row_of(id),
+                Source::InPlace(view) => view.row_of(id),
+            }
+            .and_then(|row| c.names.get(row).cloned().flatten())
+        }
+    });
+    for (q, r) in results.iter().enumerate() {
         let ids: Vec<u64> = r.iter().map(|n| n.id).collect();
         let distances: Vec<u32> = r.iter().map(|n| n.distance).collect();
+        let names: Option<Vec<Option<String>>> = row_names
+            .as_ref()
+            .map(|name_of| ids.iter().map(|&id| name_of(id)).collect());
+        let query = query_names.as_ref().map(|n| n[q].as_str());
         if args.json {
-            writeln!(out, "{}", json!({"ids": ids, "distances": distances}))?;
+            let mut line = json!({"ids": ids, "distances": distances});
+            if let Some(query) = query {
+                line["query"] = json!(query);
+            }
+            if let Some(names) = &names {
+                line["names"] = json!(names);
+            }
+            writeln!(out, "{line}")?;
+        } else if let Some(query) = query {
+            // Image queries: a block each, the query's name then a neighbour a line.
+            writeln!(out, "{query}")?;
+            for (i, n) in r.iter().enumerate() {
+                let name = names.as_ref().and_then(|v| v[i].as_deref());
+                match name {
+                    Some(name) => writeln!(out, "  {:>3}  {name} (id {})", n.distance, n.id)?,
+                    None => writeln!(out, "  {:>3}  id {}", n.distance, n.id)?,
+                }
+            }
         } else {
             let pairs: Vec<String> = r
                 .iter()
@@ -153,10 +275,7 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
             writeln!(out, "{}", pairs.join(" "))?;
         }
     }
-    writeln!(
-        out,
-        "{}",
-        json!({
+    let mut summary = json!({
             "queries": results.len(),
             "seconds": seconds,
             "queries_per_second": results.len() as f64 / seconds.max(1e-12),
@@ -166,7 +285,14 @@ pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
                 Source::InPlace(_) => "in place (memory-mapped)",
                 Source::Loaded(_) => "loaded",
             },
-        })
-    )?;
+    });
+    if let Some(r) = dedup_radius {
+        // The distance a photo model's copies fall within (`imsat dedup`'s radius).
+        summary["dedup_radius"] = json!(r);
+    }
+    if args.query.is_some() {
+        summary["skipped"] = json!(skipped);
+    }
+    writeln!(out, "{summary}")?;
     Ok(())
 }

@@ -182,7 +182,7 @@ fn folders_without_usable_images() {
         .unwrap();
     expect_bad_input(
         &dedup(&models().hash(), &one),
-        &["one.jpg", "is an image file"],
+        &["one.jpg", "is one image file", "folder"],
     );
 }
 

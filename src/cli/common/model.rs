@@ -176,10 +176,15 @@ impl EncodedData {
     }
 }
 
-/// The row name of file `path` of folder `data`: its path below the folder, which must be
-/// UTF-8 (written lossily, two files could share one name).
+/// The row name of file `path` of folder `data`: its path below the folder (its file name
+/// when `data` is the file itself), which must be UTF-8 (written lossily, two files could
+/// share one name).
 pub fn row_name(data: &Path, path: &Path) -> anyhow::Result<String> {
-    let name = path.strip_prefix(data).unwrap_or(path);
+    let name = match path.strip_prefix(data) {
+        Ok(below) if !below.as_os_str().is_empty() => below,
+        Ok(_) => path.file_name().map_or(path, Path::new),
+        Err(_) => path,
+    };
     name.to_str().map(str::to_string).ok_or_else(|| {
         bad_input(format!(
             "{}: the file name is not UTF-8, which a CSV or NPZ name cannot hold; rename it, \
@@ -216,7 +221,7 @@ fn load(
     show_progress: bool,
 ) -> anyhow::Result<(Encoder, Loaded)> {
     let enc = open_model(model)?;
-    let loaded = if data.is_dir() {
+    let loaded = if data.is_dir() || crate::input::is_image_file(data) {
         let shape = match enc.info().input_shape.as_slice() {
             [r, c] => (*r, *c),
             other => {
@@ -246,13 +251,24 @@ fn load(
     Ok((enc, loaded))
 }
 
-/// The codes of every image of `data` through a hash `model` (for `imsat index build`), and the
-/// files of a folder left out (formats that are not read), each with why.
+/// What [`encode_hash_codes`] made.
+pub struct HashCodes {
+    pub codes: Codes,
+    /// Row i's file (`folder/photo.jpg`, lossily if the name is not UTF-8), or `data#i` for
+    /// row i of an IDX or `.npy` file.
+    pub names: Vec<String>,
+    /// The files of a folder left out (formats that are not read), each with why.
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+/// The codes of every image of `data` through a hash `model` (for `imsat index build` and
+/// `imsat search --query`), with the name of each row.
 pub fn encode_hash_codes(
     model: &Path,
     data: &Path,
+    bad: BadFile,
     show_progress: bool,
-) -> anyhow::Result<(Codes, Vec<(PathBuf, String)>)> {
+) -> anyhow::Result<HashCodes> {
     let enc = open_model(model)?;
     if enc.task() != Task::Hash {
         return Err(bad_input(format!(
@@ -261,11 +277,25 @@ pub fn encode_hash_codes(
             enc.task()
         )));
     }
-    let encoded = encode_data(model, data, BadFile::Error, show_progress)?;
-    match encoded.encoded {
-        Encoded::Codes(c) => Ok((c, encoded.skipped)),
-        Encoded::Clusters(_) => Err(anyhow::anyhow!("a hash model made cluster ids")),
-    }
+    let encoded = encode_data(model, data, bad, show_progress)?;
+    let codes = match encoded.encoded {
+        Encoded::Codes(c) => c,
+        Encoded::Clusters(_) => return Err(anyhow::anyhow!("a hash model made cluster ids")),
+    };
+    let names = match encoded.paths {
+        Some(paths) => paths
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect(),
+        None => (0..codes.len())
+            .map(|i| format!("{}#{i}", data.display()))
+            .collect(),
+    };
+    Ok(HashCodes {
+        codes,
+        names,
+        skipped: encoded.skipped,
+    })
 }
 
 /// What a NaN among a feature model's outputs says (the error says where it is).

@@ -1,0 +1,237 @@
+//! What an index's rows are, beside the index file: the file each code came from and the
+//! model that encoded them (`lib.idx` -> `lib.idx.names.json`), so that `imsat search
+//! --query photo.jpg` answers with file names and refuses a model whose codes mean something
+//! else. The index file itself (the runtime's format, read on devices) holds ids and codes
+//! only; this card is the command line's.
+//!
+//! The card names the index version it describes by the index file's own checksum (its
+//! CRC-32 trailer): an index rebuilt, imported over or appended to without the card leaves
+//! it describing another file, and it is then set aside with a warning, never trusted.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use imsat_runtime::atomic_file::write_atomic;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::bad_input;
+
+/// The `format` of every card this build writes and reads.
+pub const FORMAT: &str = "imsat index names 1";
+
+/// The rows of an index file: their files and the model that encoded them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexNames {
+    /// Always [`FORMAT`]; a JSON file without it is not ours and is never replaced.
+    pub format: String,
+    /// The CRC-32 trailer of the index file this card describes (hex).
+    pub index_crc32: String,
+    /// Code width of the index.
+    pub bits: usize,
+    /// The model as it was named to `imsat index build`.
+    pub model: String,
+    /// SHA-256 of the model file (hex), as the model cards list it.
+    pub model_sha256: String,
+    /// Row i's file (`folder/photo.jpg`, or `data.idx#17` for row 17 of an IDX or `.npy`
+    /// file), in row order; `None` for rows added without a card (`imsat index import`).
+    pub names: Vec<Option<String>>,
+}
+
+/// The card's path: the index path with `.names.json` appended.
+pub fn card_path(index: &Path) -> PathBuf {
+    let mut p = index.as_os_str().to_owned();
+    p.push(".names.json");
+    PathBuf::from(p)
+}
+
+/// SHA-256 of a file, hex.
+pub fn file_sha256(path: &Path) -> anyhow::Result<String> {
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    Ok(hex(&hasher.finalize()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The CRC-32 trailer of an index file (its last four bytes, little-endian), hex: it covers
+/// every byte before it, so it names this version of the file.
+pub fn index_crc32(index: &Path) -> anyhow::Result<String> {
+    let read = || -> std::io::Result<u32> {
+        let mut f = std::fs::File::open(index)?;
+        f.seek(SeekFrom::End(-4))?;
+        let mut b = [0u8; 4];
+        f.read_exact(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    };
+    let crc = read().with_context(|| format!("{}: cannot read its checksum", index.display()))?;
+    Ok(format!("{crc:08x}"))
+}
+
+/// What [`read_card`] found beside an index.
+#[derive(Debug)]
+pub enum Card {
+    /// No card: an index from `imsat index import`, or built before cards.
+    None,
+    /// A card of this version of the index.
+    Fits(IndexNames),
+    /// A card that cannot be used, and why (said as a warning; the index is still searched).
+    SetAside(String),
+}
+
+/// The card beside `index` (of `len` codes of `bits`), checked against it.
+pub fn read_card(index: &Path, len: usize, bits: usize) -> anyhow::Result<Card> {
+    let path = card_path(index);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Card::None),
+        Err(e) => {
+            return Ok(Card::SetAside(format!(
+                "{}: cannot read it ({e})",
+                path.display()
+            )));
+        }
+    };
+    let card: IndexNames = match serde_json::from_str(&text) {
+        Ok(c) => c,
+        Err(e) => {
+            return Ok(Card::SetAside(format!(
+                "{}: not an index card ({e})",
+                path.display()
+            )));
+        }
+    };
+    let crc = index_crc32(index)?;
+    let why = if card.format != FORMAT {
+        Some(format!("its format is {:?}, not {FORMAT:?}", card.format))
+    } else if card.index_crc32 != crc {
+        Some(format!(
+            "it describes another version of {} (checksum {}, the file's is {crc}): the index \
+             was rebuilt, imported over or appended to without it",
+            index.display(),
+            card.index_crc32
+        ))
+    } else if card.names.len() != len || card.bits != bits {
+        Some(format!(
+            "it names {} rows of {} bits, the index holds {len} of {bits}",
+            card.names.len(),
+            card.bits
+        ))
+    } else {
+        None
+    };
+    Ok(match why {
+        Some(why) => Card::SetAside(format!("{}: {why}", path.display())),
+        None => Card::Fits(card),
+    })
+}
+
+/// Write `card` beside `index` (atomically). A file at the card's path that is not a card is
+/// never replaced: that is an error naming it.
+pub fn write_card(index: &Path, card: &IndexNames) -> anyhow::Result<()> {
+    let path = card_path(index);
+    check_replaceable(&path)?;
+    let bytes = serde_json::to_vec(card)?;
+    write_atomic(&path, &bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Whether the card path may be (re)written: absent, or an earlier card.
+pub fn check_replaceable(path: &Path) -> anyhow::Result<()> {
+    let Ok(text) = std::fs::read(path) else {
+        return Ok(());
+    };
+    let ours = serde_json::from_slice::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| {
+            v.get("format")?
+                .as_str()
+                .map(|f| f.starts_with("imsat index names"))
+        })
+        .unwrap_or(false);
+    if ours {
+        return Ok(());
+    }
+    Err(bad_input(format!(
+        "{}: exists and is not an imsat index card, which writing the index's names would \
+         replace; move it, or give the index another name",
+        path.display()
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use imsat_runtime::code::Codes;
+    use imsat_runtime::index::Index;
+
+    fn index_of(dir: &Path, codes: &[u64]) -> PathBuf {
+        let path = dir.join("lib.idx");
+        Index::from_codes(Codes::from_words(64, codes.to_vec()).unwrap())
+            .save(&path)
+            .unwrap();
+        path
+    }
+
+    fn card_for(index: &Path, n: usize) -> IndexNames {
+        IndexNames {
+            format: FORMAT.into(),
+            index_crc32: index_crc32(index).unwrap(),
+            bits: 64,
+            model: "m.onnx".into(),
+            model_sha256: "00".into(),
+            names: (0..n).map(|i| Some(format!("p/{i}.jpg"))).collect(),
+        }
+    }
+
+    #[test]
+    fn a_card_fits_its_index_and_is_set_aside_when_the_index_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = index_of(dir.path(), &[1, 2, 3]);
+        assert!(matches!(read_card(&index, 3, 64).unwrap(), Card::None));
+        let card = card_for(&index, 3);
+        write_card(&index, &card).unwrap();
+        match read_card(&index, 3, 64).unwrap() {
+            Card::Fits(c) => assert_eq!(c, card),
+            other => panic!("{other:?}"),
+        }
+        // The same number of codes, other values: another version of the file.
+        index_of(dir.path(), &[1, 2, 4]);
+        match read_card(&index, 3, 64).unwrap() {
+            Card::SetAside(why) => assert!(why.contains("another version"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        std::fs::write(card_path(&index), b"{not json").unwrap();
+        assert!(matches!(
+            read_card(&index, 3, 64).unwrap(),
+            Card::SetAside(_)
+        ));
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_card_is_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = index_of(dir.path(), &[7]);
+        let theirs = card_path(&index);
+        std::fs::write(&theirs, b"{\"mine\": true}").unwrap();
+        let err = write_card(&index, &card_for(&index, 1)).unwrap_err();
+        assert!(err.to_string().contains("not an imsat index card"), "{err}");
+        assert_eq!(std::fs::read(&theirs).unwrap(), b"{\"mine\": true}");
+    }
+
+    #[test]
+    fn sha256_of_a_known_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("abc");
+        std::fs::write(&p, b"abc").unwrap();
+        assert_eq!(
+            file_sha256(&p).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,219 @@
+//! A photo library searched by image: `imsat index build` on a folder writes the index and
+//! its card of names (`lib.idx.names.json`), `imsat search --query` encodes new photos with
+//! the model that built it and answers with file names; another model, a stale card and a
+//! file that is not a card are each refused or said, never trusted or replaced. Real photos:
+//! eight bundled photos of eight different pictures and the shipped `photo64`.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use crate::common::{expect_bad_input, imsat, run, s};
+
+const PHOTOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/photos/train");
+
+/// Full frames of eight different pictures (`manifest.csv`: groups g000 to g055).
+const LIBRARY: [&str; 8] = [
+    "0001.jpg", "0026.jpg", "0051.jpg", "0076.jpg", "0101.jpg", "0122.jpg", "0127.jpg", "0136.jpg",
+];
+
+fn model(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models")
+        .join(name)
+}
+
+/// The JSON lines of a successful run's stdout (the last is the summary), and its stderr.
+fn json_lines(out: &Output) -> (Vec<serde_json::Value>, String) {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let lines = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    (lines, stderr)
+}
+
+/// `lib/` with the eight photos, `new/` with an edited copy of 0051.jpg (half size, JPEG
+/// q50) and a ninth picture the library does not hold.
+fn folders() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let d = tempfile::tempdir().unwrap();
+    let (lib, new) = (d.path().join("lib"), d.path().join("new"));
+    std::fs::create_dir_all(&lib).unwrap();
+    std::fs::create_dir_all(&new).unwrap();
+    for name in LIBRARY {
+        std::fs::copy(Path::new(PHOTOS).join(name), lib.join(name))
+            .unwrap_or_else(|e| panic!("the bundled photos are needed ({PHOTOS}): {e}"));
+    }
+    let original = image::open(lib.join("0051.jpg")).unwrap().to_rgb8();
+    let half = image::imageops::resize(
+        &original,
+        original.width() / 2,
+        original.height() / 2,
+        image::imageops::FilterType::Triangle,
+    );
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 50)
+        .encode_image(&half)
+        .unwrap();
+    std::fs::write(new.join("copy_of_0051.jpg"), bytes).unwrap();
+    std::fs::copy(Path::new(PHOTOS).join("0146.jpg"), new.join("other.jpg")).unwrap();
+    (d, lib, new)
+}
+
+#[test]
+fn a_photo_library_is_searched_by_image_and_answers_with_file_names() {
+    let (d, lib, new) = folders();
+    let (m, idx) = (model("photo64.int8.onnx"), d.path().join("lib.idx"));
+    let (built, _) = json_lines(&run(
+        "index build --model {} --data {} --out {}",
+        &[&m, &lib, &idx],
+    ));
+    assert_eq!(built[0]["codes"], 8);
+    let card: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.path().join("lib.idx.names.json")).unwrap())
+            .unwrap();
+    assert_eq!(card["names"][2], s(&lib.join("0051.jpg")));
+    assert_eq!(card["model_sha256"].as_str().unwrap().len(), 64);
+
+    let (lines, _) = json_lines(&run(
+        "search --index {} --model {} --query {} -k 3 --json",
+        &[&idx, &m, &new],
+    ));
+    let radius = lines[2]["dedup_radius"].as_u64().expect("photo64's radius");
+    assert_eq!(lines[0]["query"], s(&new.join("copy_of_0051.jpg")));
+    assert_eq!(
+        lines[0]["names"][0],
+        s(&lib.join("0051.jpg")),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[0]["distances"][0].as_u64().unwrap() <= radius,
+        "{}",
+        lines[0]
+    );
+    // The picture the library does not hold is further than the radius from every photo.
+    assert_eq!(lines[1]["query"], s(&new.join("other.jpg")));
+    assert!(
+        lines[1]["distances"][0].as_u64().unwrap() > radius,
+        "{}",
+        lines[1]
+    );
+
+    // One image file is a query too; the text answer names the files, nearest first.
+    let out = run(
+        "search --index {} --model {} --query {} -k 2",
+        &[&idx, &m, &new.join("copy_of_0051.jpg")],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut rows = text.lines();
+    assert_eq!(
+        rows.next(),
+        Some(s(&new.join("copy_of_0051.jpg"))),
+        "{text}"
+    );
+    assert!(
+        rows.next()
+            .unwrap()
+            .ends_with(&format!("{} (id 2)", s(&lib.join("0051.jpg"))))
+    );
+
+    // Appended photos are named and searched; a copy of a library photo finds it at 0.
+    let more = d.path().join("more");
+    std::fs::create_dir_all(&more).unwrap();
+    std::fs::copy(lib.join("0101.jpg"), more.join("again.jpg")).unwrap();
+    let (appended, _) = json_lines(&run(
+        "index build --model {} --data {} --out {} --append",
+        &[&m, &more, &idx],
+    ));
+    assert_eq!(appended[0]["codes"], 9);
+    let (lines, _) = json_lines(&run(
+        "search --index {} --model {} --query {} --radius 0 --json",
+        &[&idx, &m, &more],
+    ));
+    assert_eq!(lines[0]["ids"], serde_json::json!([4, 8]));
+    assert_eq!(
+        lines[0]["names"],
+        serde_json::json!([s(&lib.join("0101.jpg")), s(&more.join("again.jpg"))])
+    );
+}
+
+#[test]
+fn another_model_a_stale_card_or_a_file_that_is_not_a_card_is_refused_or_said() {
+    let (d, lib, new) = folders();
+    let (m, idx) = (model("photo64.int8.onnx"), d.path().join("lib.idx"));
+    json_lines(&run(
+        "index build --model {} --data {} --out {}",
+        &[&m, &lib, &idx],
+    ));
+    let before = std::fs::read(&idx).unwrap();
+    // hash64 makes 64-bit codes too, of digits: same width, another code space.
+    let digits = model("hash64.int8.onnx");
+    for command in [
+        "search --index {} --model {} --query {}",
+        "index build --out {} --model {} --data {} --append",
+    ] {
+        let out = run(command, &[&idx, &digits, &new]);
+        expect_bad_input(
+            &out,
+            &["photo64.int8.onnx", "hash64.int8.onnx", "not comparable"],
+        );
+    }
+    let out = run(
+        "search --index {} --model {} --query {}",
+        &[&idx, &model("hash32.int8.onnx"), &new],
+    );
+    expect_bad_input(&out, &["32-bit codes", "64-bit codes"]);
+    assert_eq!(
+        std::fs::read(&idx).unwrap(),
+        before,
+        "a refused append changed the index"
+    );
+
+    // Imported over by raw codes, the index is another file: the card is set aside, said.
+    let raw = d.path().join("codes.u64");
+    std::fs::write(&raw, [7u8; 16]).unwrap();
+    let (_, stderr) = json_lines(&run(
+        "index import --raw-u64 {} --bits 64 --out {}",
+        &[&raw, &idx],
+    ));
+    assert!(stderr.is_empty(), "{stderr}");
+    let (lines, stderr) = json_lines(&run(
+        "search --index {} --model {} --query {} -k 1 --json",
+        &[&idx, &digits, &new],
+    ));
+    assert!(stderr.contains("another version"), "{stderr}");
+    assert!(lines[0].get("names").is_none(), "{}", lines[0]);
+
+    // A file of the user's at the card's path is never replaced.
+    let theirs = d.path().join("mine.idx.names.json");
+    std::fs::write(&theirs, b"my notes").unwrap();
+    let out = run(
+        "index build --model {} --data {} --out {}",
+        &[&m, &lib, &d.path().join("mine.idx")],
+    );
+    expect_bad_input(&out, &["mine.idx.names.json", "not an imsat index card"]);
+    assert_eq!(std::fs::read(&theirs).unwrap(), b"my notes");
+    assert!(!d.path().join("mine.idx").exists());
+}
+
+#[test]
+fn one_image_file_is_data_named_by_its_file_name() {
+    let (d, lib, _) = folders();
+    let csv = d.path().join("one.csv");
+    let out = imsat(&[
+        "encode",
+        "--model",
+        s(&model("photo64.int8.onnx")),
+        "--data",
+        s(&lib.join("0026.jpg")),
+        "--out",
+        s(&csv),
+    ]);
+    json_lines(&out);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let rows: Vec<&str> = text.lines().collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(rows[1].starts_with("0026.jpg,"), "{text}");
+}
