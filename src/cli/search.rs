@@ -3,15 +3,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use imsat_runtime::code::Codes;
+use imsat_runtime::encoder::Task;
 use imsat_runtime::index::{FileError, Index};
 use imsat_runtime::index_view::IndexView;
 use imsat_runtime::mih::Mih;
 use imsat_runtime::search::Neighbor;
 use memmap2::Mmap;
 use serde_json::json;
-
-use imsat_runtime::code::Codes;
-use imsat_runtime::encoder::Task;
 
 use super::common::codes::read_raw_codes;
 use super::common::index_names::{Card, IndexNames, file_sha256, read_card};
@@ -177,16 +176,15 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         Card::Fits(card) => Some(card),
         Card::None => None,
         Card::SetAside(why) => {
-            eprintln!("warning: {why}; results are ids only, and the query model is not checked");
+            let unchecked = if args.query.is_some() {
+                ", and the query model is not checked"
+            } else {
+                ""
+            };
+            eprintln!("warning: {why}; results are ids only{unchecked}");
             None
         }
     };
-    let Queries {
-        codes: queries,
-        names: query_names,
-        dedup_radius,
-        skipped,
-    } = queries(&args, bits, card.as_ref(), ctx)?;
     if args.radius.is_none() && args.k == 0 {
         return Err(bad_input("-k must be at least 1"));
     }
@@ -197,6 +195,12 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             "--radius {r} is larger than the code width ({bits} bits)"
         )));
     }
+    let Queries {
+        codes: queries,
+        names: query_names,
+        dedup_radius,
+        skipped,
+    } = queries(&args, bits, card.as_ref(), ctx)?;
     // Multi-index hashing keeps tables beside the codes: for loaded indexes only, and only
     // where they can pay (not for a few very wide codes).
     let mih = match (args.radius, &source) {
