@@ -7,7 +7,8 @@ use rayon::prelude::*;
 
 use imsat_data::idx::{self, Images};
 use imsat_data::photos::{
-    FolderFiles, decode_image, decode_image_at_least, is_photo, no_photos_reason, photo_files,
+    FolderFiles, UNDECODED_EXTENSIONS, decode_image, decode_image_at_least, is_photo,
+    no_photos_reason, photo_files,
 };
 use imsat_runtime::dedup::Glance;
 use imsat_runtime::view::View;
@@ -60,6 +61,14 @@ pub fn load_images(
             photos: vec![path.to_path_buf()],
             undecoded: Vec::new(),
         }
+    } else if path.is_file() && is_undecoded(path) {
+        // Named as a folder's HEIC is (never a row), not read as a broken IDX file.
+        let why = FolderFiles {
+            photos: Vec::new(),
+            undecoded: vec![path.to_path_buf()],
+        }
+        .undecoded_skips();
+        return Err(bad_input(format!("{}: {}", path.display(), why[0].1)));
     } else {
         // Whether they fit the model is the caller's check (`check_fits`), as for any data.
         return Ok(Loaded {
@@ -129,6 +138,19 @@ pub fn load_images(
 /// `imsat search --query new.jpg`, `imsat encode --data photo.jpg`.
 pub fn is_image_file(path: &Path) -> bool {
     path.is_file() && is_photo(path)
+}
+
+/// Whether [`load_images`] reads `path` as images (a folder, or one image file, of a format
+/// read or not), not as an IDX file.
+pub fn reads_as_images(path: &Path) -> bool {
+    path.is_dir() || is_image_file(path) || (path.is_file() && is_undecoded(path))
+}
+
+/// Whether `path` names an image format that is not read (HEIC, AVIF, ...).
+fn is_undecoded(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| UNDECODED_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 /// `f` of each item, in order, computed on every core `chunk` items at a time, up to the

@@ -106,7 +106,8 @@ fn parse_idx_u8<'a>(path: &Path, bytes: &'a [u8]) -> Result<(Vec<usize>, &'a [u8
         return Err(DataError::invalid(
             path,
             format!(
-                "is an image file ({format:?}), not an IDX file: give the folder that holds it"
+                "is an image file ({format:?}), not an IDX file: its name lacks a photo \
+                 extension (.jpg, .png, ...); rename it, or give the folder that holds it"
             ),
         ));
     }

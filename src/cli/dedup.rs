@@ -18,7 +18,7 @@ use super::common::model::{check_fits, open_model};
 use super::common::radius::{
     DEFAULT_MIN_SIMILARITY, DEFAULT_RADIUS, RADIUS_KEY, f32_json, photo_radius,
 };
-use super::common::{Ctx, bad_input, check_output_file, check_png_name};
+use super::common::{Ctx, bad_input, check_output_file, check_png_name, text_name};
 use crate::input::BadFile;
 use crate::plot::SHEET_PER_GROUP;
 
@@ -335,15 +335,4 @@ fn kept_member<'a>(members: impl Iterator<Item = (&'a Path, bool)>) -> usize {
         }
     }
     best.map_or(0, |(k, _)| k)
-}
-
-/// A name for the text output, a tab-separated line per group: as it is, or quoted with
-/// Rust's escapes where a tab, line break or other control character (or a leading quote)
-/// would make the line read as something else.
-fn text_name(name: &str) -> Cow<'_, str> {
-    if name.chars().any(char::is_control) || name.starts_with('"') {
-        Cow::Owned(format!("{name:?}"))
-    } else {
-        Cow::Borrowed(name)
-    }
 }

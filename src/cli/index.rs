@@ -1,5 +1,6 @@
 //! `imsat index`: build an index file from images (through a model) or import raw codes.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -10,8 +11,8 @@ use serde_json::json;
 
 use super::common::codes::{read_npy_codes, read_raw_codes};
 use super::common::index_names::{
-    Card, FORMAT, IndexNames, card_path, check_replaceable, file_sha256, index_crc32, read_card,
-    write_card,
+    Card, FORMAT, IndexNames, card_path, check_not_a_card, check_replaceable, file_sha256,
+    index_crc32, read_card, write_card,
 };
 use super::common::model::{encode_hash_codes, open_model};
 use super::common::{Ctx, bad_input, check_output_file, report_skipped};
@@ -108,6 +109,7 @@ fn read_faiss_codes(path: &Path, bits: Option<usize>) -> anyhow::Result<Codes> {
 
 fn export(index_path: &Path, format: &str, out: &Path) -> anyhow::Result<()> {
     check_output_file(out, "--out", &[index_path])?;
+    check_not_a_card(out, "--out")?;
     let index = Index::load(index_path).map_err(|e| bad_input(e.to_string()))?;
     if index.is_empty() {
         return Err(bad_input(format!(
@@ -167,57 +169,46 @@ fn build(
     let model_sha256 = file_sha256(model)?;
     // The index appended to, and the names of its rows, checked before the encoding.
     let earlier = if append && out.exists() {
-        let old = Index::load(out).map_err(|e| bad_input(e.to_string()))?;
-        let bits = open_model(model)?.outputs();
-        if old.bits() != bits {
-            return Err(bad_input(format!(
-                "{}: index holds {}-bit codes, {} makes {bits}-bit codes",
-                out.display(),
-                old.bits(),
-                model.display()
-            )));
-        }
-        let names = match read_card(out, old.len(), old.bits())? {
-            Card::Fits(card) if card.model_sha256 != model_sha256 => {
-                return Err(bad_input(format!(
-                    "{}: holds codes of {} (SHA-256 {}), not of {}: codes of two models are \
-                     not comparable; append with --model {}, or build a new index",
-                    out.display(),
-                    card.model,
-                    card.model_sha256,
-                    model.display(),
-                    card.model
-                )));
-            }
-            Card::Fits(card) => card.names,
-            other => {
-                if let Card::SetAside(why) = other {
-                    eprintln!("warning: {why}");
-                }
-                eprintln!(
-                    "warning: {} has no card of names: its {} rows stay unnamed, and that \
-                     they came from {} is not checked",
-                    out.display(),
-                    old.len(),
-                    model.display()
-                );
-                vec![None; old.len()]
-            }
-        };
-        Some((old, names))
+        Some(appended_to(model, &model_sha256, out)?)
     } else {
         None
     };
-    let encoded = encode_hash_codes(model, data, BadFile::Error, !ctx.quiet)?;
+    let mut encoded = encode_hash_codes(model, data, BadFile::Error, !ctx.quiet)?;
     report_skipped(&encoded.skipped);
-    let new_names = encoded.names.into_iter().map(Some);
+    let left_out = encoded.skipped.len();
+    for name in &mut encoded.names {
+        *name = absolute(Path::new(name));
+    }
     let (index, names) = match earlier {
         Some((old, mut names)) => {
+            // Files already in the index (by name) are not added twice: appending a folder
+            // that grows adds its new photos.
+            let known: HashSet<&str> = names.iter().flatten().map(String::as_str).collect();
+            let mut codes = Codes::with_capacity(encoded.codes.bits(), encoded.codes.len())?;
+            let mut new_names = Vec::new();
+            for (code, name) in encoded.codes.iter().zip(encoded.names) {
+                if !known.contains(name.as_str()) {
+                    codes.push(code)?;
+                    new_names.push(Some(name));
+                }
+            }
+            let already = encoded.codes.len() - codes.len();
+            if already > 0 {
+                eprintln!(
+                    "note: {already} of the {} files are in {} already (by name) and were not \
+                     added again",
+                    encoded.codes.len(),
+                    out.display()
+                );
+            }
+            if codes.is_empty() {
+                return Ok((old, left_out));
+            }
             let largest = old.ids().max();
-            let ids = next_ids(largest, encoded.codes.len()).ok_or_else(|| {
+            let ids = next_ids(largest, codes.len()).ok_or_else(|| {
                 bad_input(format!("{}: ids would run past 2^64 - 1", out.display()))
             })?;
-            let index = imsat_runtime::index::append(out, &ids, &encoded.codes)
+            let index = imsat_runtime::index::append(out, &ids, &codes)
                 .map_err(|e| bad_input(e.to_string()))?;
             names.extend(new_names);
             (index, names)
@@ -227,19 +218,75 @@ fn build(
             index
                 .save(out)
                 .with_context(|| format!("writing {}", out.display()))?;
-            (index, new_names.collect())
+            (index, encoded.names.into_iter().map(Some).collect())
         }
     };
     let card = IndexNames {
         format: FORMAT.into(),
         index_crc32: index_crc32(out)?,
         bits: index.bits(),
-        model: model.display().to_string(),
+        model: absolute(model),
         model_sha256,
         names,
     };
     write_card(out, &card)?;
-    Ok((index, encoded.skipped.len()))
+    Ok((index, left_out))
+}
+
+/// The index `out` that `model` (of SHA-256 `model_sha256`) appends to, and the names of
+/// its rows: refused when its card names another model or its codes are of another width.
+fn appended_to(
+    model: &Path,
+    model_sha256: &str,
+    out: &Path,
+) -> anyhow::Result<(Index, Vec<Option<String>>)> {
+    let old = Index::load(out).map_err(|e| bad_input(e.to_string()))?;
+    let bits = open_model(model)?.outputs();
+    if old.bits() != bits {
+        return Err(bad_input(format!(
+            "{}: index holds {}-bit codes, {} makes {bits}-bit codes",
+            out.display(),
+            old.bits(),
+            model.display()
+        )));
+    }
+    let names = match read_card(out, old.len(), old.bits())? {
+        Card::Fits(card) if !card.model_sha256.eq_ignore_ascii_case(model_sha256) => {
+            return Err(bad_input(format!(
+                "{}: holds codes of {} (SHA-256 {}), not of {}: codes of two models are not \
+                 comparable; append with --model {}, or build a new index",
+                out.display(),
+                card.model,
+                card.model_sha256,
+                model.display(),
+                card.model
+            )));
+        }
+        Card::Fits(card) => card.names,
+        other => {
+            let why = match other {
+                Card::SetAside(why) => format!("{why}, so it is replaced"),
+                _ => format!("{} has no card of names", out.display()),
+            };
+            eprintln!(
+                "warning: {why}: the {} rows already in the index stay unnamed, and that \
+                 they came from {} is not checked",
+                old.len(),
+                model.display()
+            );
+            vec![None; old.len()]
+        }
+    };
+    Ok((old, names))
+}
+
+/// `path` made absolute (not resolving links), as text: a card's names and model open from
+/// any folder.
+fn absolute(path: &Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
@@ -264,6 +311,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
                 .map(PathBuf::as_path)
                 .collect();
             check_output_file(&out, "--out", &inputs)?;
+            check_not_a_card(&out, "--out")?;
             let codes = match (raw_u64, npy, faiss) {
                 (Some(raw), _, _) => {
                     let bits = bits.ok_or_else(|| bad_input("--raw-u64 needs --bits"))?;
@@ -325,6 +373,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             append,
         } => {
             check_output_file(&out, "--out", &[&model, &data])?;
+            check_not_a_card(&out, "--out")?;
             check_replaceable(&card_path(&out))?;
             let (index, left_out) = build(&model, &data, &out, append, ctx)?;
             skipped = Some(left_out);

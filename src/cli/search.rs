@@ -13,10 +13,10 @@ use memmap2::Mmap;
 use serde_json::json;
 
 use super::common::codes::read_raw_codes;
-use super::common::index_names::{Card, IndexNames, file_sha256, read_card};
+use super::common::index_names::{Card, IndexNames, card_path, file_sha256, read_card};
 use super::common::model::{encode_hash_codes, open_model};
 use super::common::radius::photo_radius;
-use super::common::{Ctx, bad_input, report_skipped};
+use super::common::{Ctx, bad_input, report_skipped, text_name};
 use crate::input::BadFile;
 
 #[derive(clap::Args)]
@@ -141,7 +141,7 @@ fn queries(
     }
     if let Some(card) = card {
         let sha = file_sha256(model)?;
-        if sha != card.model_sha256 {
+        if !sha.eq_ignore_ascii_case(&card.model_sha256) {
             return Err(bad_input(format!(
                 "{}: was built with {} (SHA-256 {}), not {} (SHA-256 {sha}): codes of two \
                  models are not comparable; search with --model {}",
@@ -174,7 +174,21 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     };
     let card = match read_card(&args.index, len, bits)? {
         Card::Fits(card) => Some(card),
-        Card::None => None,
+        Card::None => {
+            if args.query.is_some() {
+                eprintln!(
+                    "warning: {} has no card of names beside it ({}): results are ids only, \
+                     and that its codes came from {} is not checked",
+                    args.index.display(),
+                    card_path(&args.index).display(),
+                    args.model
+                        .as_deref()
+                        .unwrap_or(Path::new("the model"))
+                        .display()
+                );
+            }
+            None
+        }
         Card::SetAside(why) => {
             let unchecked = if args.query.is_some() {
                 ", and the query model is not checked"
@@ -263,11 +277,17 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             writeln!(out, "{line}")?;
         } else if let Some(query) = query {
             // Image queries: a block each, the query's name then a neighbour a line.
-            writeln!(out, "{query}")?;
+            writeln!(out, "{}", text_name(query))?;
             for (i, n) in r.iter().enumerate() {
                 let name = names.as_ref().and_then(|v| v[i].as_deref());
                 match name {
-                    Some(name) => writeln!(out, "  {:>3}  {name} (id {})", n.distance, n.id)?,
+                    Some(name) => writeln!(
+                        out,
+                        "  {:>3}  {} (id {})",
+                        n.distance,
+                        text_name(name),
+                        n.id
+                    )?,
                     None => writeln!(out, "  {:>3}  id {}", n.distance, n.id)?,
                 }
             }

@@ -137,6 +137,48 @@ fn a_photo_library_is_searched_by_image_and_answers_with_file_names() {
         lines[0]["names"],
         serde_json::json!([s(&lib.join("0101.jpg")), s(&more.join("again.jpg"))])
     );
+    // Appending a folder again adds only the files not in the index yet.
+    std::fs::copy(lib.join("0122.jpg"), more.join("new.jpg")).unwrap();
+    let (appended, stderr) = json_lines(&run(
+        "index build --model {} --data {} --out {} --append",
+        &[&m, &more, &idx],
+    ));
+    assert_eq!(appended[0]["codes"], 10, "{stderr}");
+    assert!(stderr.contains("1 of the 2 files are in"), "{stderr}");
+}
+
+#[test]
+fn the_card_follows_a_linked_index_and_a_copied_index_without_it_is_said() {
+    let (d, lib, new) = folders();
+    let m = model("photo64.int8.onnx");
+    let real = d.path().join("real");
+    std::fs::create_dir_all(&real).unwrap();
+    let (target, link) = (real.join("lib.idx"), d.path().join("link.idx"));
+    json_lines(&run(
+        "index build --model {} --data {} --out {}",
+        &[&m, &lib, &target],
+    ));
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    // Through the link: the card beside the file it leads to names the answers.
+    let (lines, _) = json_lines(&run(
+        "search --index {} --model {} --query {} -k 1 --json",
+        &[&link, &m, &new.join("copy_of_0051.jpg")],
+    ));
+    assert_eq!(
+        lines[0]["names"][0],
+        s(&lib.join("0051.jpg")),
+        "{}",
+        lines[0]
+    );
+    // Copied without its card: searched, and said.
+    let copy = d.path().join("copy.idx");
+    std::fs::copy(&target, &copy).unwrap();
+    let (lines, stderr) = json_lines(&run(
+        "search --index {} --model {} --query {} -k 1 --json",
+        &[&copy, &m, &new],
+    ));
+    assert!(stderr.contains("no card of names"), "{stderr}");
+    assert!(lines[0].get("names").is_none());
 }
 
 #[test]
@@ -186,6 +228,31 @@ fn another_model_a_stale_card_or_a_file_that_is_not_a_card_is_refused_or_said() 
     assert!(stderr.contains("another version"), "{stderr}");
     assert!(lines[0].get("names").is_none(), "{}", lines[0]);
 
+    // A card given as an output is refused; so is a folder at the card's path, before
+    // the index beside it is written.
+    let card = d.path().join("lib.idx.names.json");
+    for command in [
+        "index build --model {} --data {} --out {}",
+        "index import --raw-u64 {} --bits 64 --out {}",
+    ] {
+        let paths: &[&Path] = if command.contains("build") {
+            &[&m, &lib, &card]
+        } else {
+            &[&raw, &card]
+        };
+        expect_bad_input(&run(command, paths), &["card of names", "--out"]);
+    }
+    let index_before = std::fs::read(&idx).unwrap();
+    let folder_idx = d.path().join("f.idx");
+    std::fs::copy(&idx, &folder_idx).unwrap();
+    std::fs::create_dir(d.path().join("f.idx.names.json")).unwrap();
+    let out = run(
+        "index build --model {} --data {} --out {}",
+        &[&m, &lib, &folder_idx],
+    );
+    expect_bad_input(&out, &["f.idx.names.json", "is a folder"]);
+    assert_eq!(std::fs::read(&folder_idx).unwrap(), index_before);
+
     // A file of the user's at the card's path is never replaced.
     let theirs = d.path().join("mine.idx.names.json");
     std::fs::write(&theirs, b"my notes").unwrap();
@@ -216,4 +283,17 @@ fn one_image_file_is_data_named_by_its_file_name() {
     let rows: Vec<&str> = text.lines().collect();
     assert_eq!(rows.len(), 2, "{text}");
     assert!(rows[1].starts_with("0026.jpg,"), "{text}");
+    // One file of a format that is not read: named as such, not read as an IDX file.
+    let heic = d.path().join("phone.heic");
+    std::fs::write(&heic, b"\0\0\0\x18ftypheic").unwrap();
+    let out = imsat(&[
+        "encode",
+        "--model",
+        s(&model("photo64.int8.onnx")),
+        "--data",
+        s(&heic),
+        "--out",
+        s(&d.path().join("h.u64")),
+    ]);
+    expect_bad_input(&out, &["phone.heic", "not read", "convert it"]);
 }

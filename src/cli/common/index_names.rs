@@ -39,11 +39,40 @@ pub struct IndexNames {
     pub names: Vec<Option<String>>,
 }
 
-/// The card's path: the index path with `.names.json` appended.
+/// The card's path: the index file's path with `.names.json` appended; for an index reached
+/// through a symbolic link, beside the file it leads to (index writes go through links, so
+/// the card follows the codes it names).
 pub fn card_path(index: &Path) -> PathBuf {
-    let mut p = index.as_os_str().to_owned();
+    let real = index.canonicalize().unwrap_or_else(|_| index.to_path_buf());
+    let mut p = real.into_os_string();
     p.push(".names.json");
     PathBuf::from(p)
+}
+
+/// Whether the file at `path` is an index card (by its `format`).
+fn is_card(path: &Path) -> bool {
+    std::fs::read(path)
+        .ok()
+        .and_then(|text| serde_json::from_slice::<serde_json::Value>(&text).ok())
+        .and_then(|v| {
+            v.get("format")?
+                .as_str()
+                .map(|f| f.starts_with("imsat index names"))
+        })
+        .unwrap_or(false)
+}
+
+/// Refuse an output `path` that is an existing index card: writing an index, codes or a
+/// faiss file there would leave its index without names.
+pub fn check_not_a_card(path: &Path, flag: &str) -> anyhow::Result<()> {
+    if !is_card(path) {
+        return Ok(());
+    }
+    Err(bad_input(format!(
+        "{flag} {}: is the card of names of an index (written by `imsat index build`), which \
+         writing would replace; give the index's own path, or another name",
+        path.display()
+    )))
 }
 
 /// SHA-256 of a file, hex.
@@ -110,7 +139,7 @@ pub fn read_card(index: &Path, len: usize, bits: usize) -> anyhow::Result<Card> 
     let crc = index_crc32(index)?;
     let why = if card.format != FORMAT {
         Some(format!("its format is {:?}, not {FORMAT:?}", card.format))
-    } else if card.index_crc32 != crc {
+    } else if !card.index_crc32.eq_ignore_ascii_case(&crc) {
         Some(format!(
             "it describes another version of {} (checksum {}, the file's is {crc}): the index \
              was rebuilt, imported over or appended to without it",
@@ -141,25 +170,25 @@ pub fn write_card(index: &Path, card: &IndexNames) -> anyhow::Result<()> {
     write_atomic(&path, &bytes).with_context(|| format!("writing {}", path.display()))
 }
 
-/// Whether the card path may be (re)written: absent, or an earlier card.
+/// Whether the card path may be (re)written: absent, or an earlier card that is a file of
+/// its own. Checked before the index is written, so that a card that cannot be written
+/// never leaves a new index beside it.
 pub fn check_replaceable(path: &Path) -> anyhow::Result<()> {
-    let Ok(text) = std::fs::read(path) else {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
         return Ok(());
     };
-    let ours = serde_json::from_slice::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|v| {
-            v.get("format")?
-                .as_str()
-                .map(|f| f.starts_with("imsat index names"))
-        })
-        .unwrap_or(false);
-    if ours {
+    let why = if meta.file_type().is_symlink() {
+        "is a symbolic link (a card is a file of its own, beside its index)"
+    } else if meta.is_dir() {
+        "is a folder"
+    } else if !is_card(path) {
+        "exists and is not an imsat index card"
+    } else {
         return Ok(());
-    }
+    };
     Err(bad_input(format!(
-        "{}: exists and is not an imsat index card, which writing the index's names would \
-         replace; move it, or give the index another name",
+        "{}: {why}, which writing the index's names would replace; move it, or give the \
+         index another name",
         path.display()
     )))
 }

@@ -9,6 +9,7 @@ pub mod model;
 pub mod radius;
 pub mod run_folder;
 
+use std::borrow::Cow;
 use std::process::ExitCode;
 
 /// Options shared by every subcommand.
@@ -190,4 +191,15 @@ pub fn check_output_dir(path: &std::path::Path, flag: &str) -> anyhow::Result<()
 fn is_bad_input(e: &anyhow::Error) -> bool {
     e.chain()
         .any(|c| c.is::<BadInput>() || c.is::<imsat_data::DataError>())
+}
+
+/// A file name for a text output of a line per group or result: as it is, or quoted with
+/// Rust's escapes where a tab, line break or other control character (or a leading quote)
+/// would make the line read as something else.
+pub fn text_name(name: &str) -> Cow<'_, str> {
+    if name.chars().any(char::is_control) || name.starts_with('"') {
+        Cow::Owned(format!("{name:?}"))
+    } else {
+        Cow::Borrowed(name)
+    }
 }

@@ -221,7 +221,7 @@ fn load(
     show_progress: bool,
 ) -> anyhow::Result<(Encoder, Loaded)> {
     let enc = open_model(model)?;
-    let loaded = if data.is_dir() || crate::input::is_image_file(data) {
+    let loaded = if crate::input::reads_as_images(data) {
         let shape = match enc.info().input_shape.as_slice() {
             [r, c] => (*r, *c),
             other => {
@@ -254,8 +254,8 @@ fn load(
 /// What [`encode_hash_codes`] made.
 pub struct HashCodes {
     pub codes: Codes,
-    /// Row i's file (`folder/photo.jpg`, lossily if the name is not UTF-8), or `data#i` for
-    /// row i of an IDX or `.npy` file.
+    /// Row i's file (`folder/photo.jpg`; a name that is not UTF-8 is refused), or `data#i`
+    /// for row i of an IDX or `.npy` file.
     pub names: Vec<String>,
     /// The files of a folder left out (formats that are not read), each with why.
     pub skipped: Vec<(PathBuf, String)>,
@@ -285,8 +285,16 @@ pub fn encode_hash_codes(
     let names = match encoded.paths {
         Some(paths) => paths
             .iter()
-            .map(|p| p.to_string_lossy().into_owned())
-            .collect(),
+            .map(|p| {
+                p.to_str().map(str::to_string).ok_or_else(|| {
+                    bad_input(format!(
+                        "{}: the file name is not UTF-8, which the names of an index (and \
+                         of its answers) cannot hold; rename it",
+                        p.display()
+                    ))
+                })
+            })
+            .collect::<anyhow::Result<_>>()?,
         None => (0..codes.len())
             .map(|i| format!("{}#{i}", data.display()))
             .collect(),
