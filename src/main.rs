@@ -47,7 +47,7 @@ enum Command {
     /// k-NN or radius search over an index, by codes or by images (--query, with the model
     /// that built the index: the answers name their files).
     #[command(
-        after_help = "Examples:\n  imsat search --index mnist.idx --queries-raw-u64 queries.u64 -k 10 --json\n  imsat index build --model models/photo64.int8.onnx --data my_photos/ --out photos.idx\n  imsat search --index photos.idx --model models/photo64.int8.onnx --query new.jpg --radius 10"
+        after_help = "Examples:\n  imsat search --index mnist.idx --queries-raw-u64 queries.u64 -k 10 --json\n  imsat index build --model models/photo64.int8.onnx --data my_photos/ --out photos.idx\n  imsat search --index photos.idx --model models/photo64.int8.onnx --query new.jpg --copies"
     )]
     Search(cli::search::Args),
     /// Find groups of near-duplicate images in a folder.

@@ -40,6 +40,12 @@ pub enum Error {
         /// Index of the value in the input.
         position: usize,
     },
+    /// A stored soft-code value is NaN or outside -1..=1 (a damaged store).
+    #[error("soft-code value at position {position} is not in -1..=1")]
+    SoftValue {
+        /// Index of the value in the store.
+        position: usize,
+    },
     /// A stored code has bits set above its width (they must be zero).
     #[error("code {code} has bits set beyond its width of {bits} bits")]
     Padding {

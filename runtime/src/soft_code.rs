@@ -37,6 +37,37 @@ impl SoftCodes {
         Ok(Self { bits, values })
     }
 
+    /// Soft codes stored as [`SoftCodes::to_le_bytes`] wrote them: little-endian f16, `bits`
+    /// a row. A value that is NaN or outside -1..=1 (no `tanh` gives it) is refused, so a
+    /// damaged store cannot confirm a pair.
+    pub fn from_le_bytes(bits: usize, bytes: &[u8]) -> Result<Self> {
+        if bits == 0 {
+            return Err(Error::ZeroBits);
+        }
+        if !bytes.len().is_multiple_of(2 * bits) {
+            return Err(Error::ValueCount {
+                values: bytes.len() / 2,
+                bits,
+            });
+        }
+        let values: Vec<f16> = bytes
+            .chunks_exact(2)
+            .map(|b| f16::from_le_bytes([b[0], b[1]]))
+            .collect();
+        if let Some(position) = values
+            .iter()
+            .position(|v| v.is_nan() || v.to_f32().abs() > 1.0)
+        {
+            return Err(Error::SoftValue { position });
+        }
+        Ok(Self { bits, values })
+    }
+
+    /// The values as little-endian f16 bytes, row after row (2 bytes a bit).
+    pub fn to_le_bytes(&self) -> Vec<u8> {
+        self.values.iter().flat_map(|v| v.to_le_bytes()).collect()
+    }
+
     /// Bits per image.
     pub fn bits(&self) -> usize {
         self.bits
@@ -141,6 +172,31 @@ mod tests {
         // Images 0 and 1: one confident bit apart; 0 and 2: one undecided bit apart.
         assert!((soft.distance(0, 1) - 4.0).abs() < 1e-3);
         assert!(soft.distance(0, 2) < 0.01);
+    }
+
+    #[test]
+    fn stored_bytes_round_trip_and_damaged_ones_are_refused() {
+        let soft = SoftCodes::from_logits(3, &[3.0, -0.2, 0.0, -7.5, 0.5, 40.0]).unwrap();
+        let bytes = soft.to_le_bytes();
+        assert_eq!(bytes.len(), 12);
+        assert_eq!(SoftCodes::from_le_bytes(3, &bytes), Ok(soft));
+        assert_eq!(
+            SoftCodes::from_le_bytes(3, &bytes[..10]),
+            Err(Error::ValueCount { values: 5, bits: 3 })
+        );
+        let mut nan = bytes.clone();
+        nan[2..4].copy_from_slice(&f16::NAN.to_le_bytes());
+        assert_eq!(
+            SoftCodes::from_le_bytes(3, &nan),
+            Err(Error::SoftValue { position: 1 })
+        );
+        let mut big = bytes;
+        big[0..2].copy_from_slice(&f16::from_f32(2.0).to_le_bytes());
+        assert_eq!(
+            SoftCodes::from_le_bytes(3, &big),
+            Err(Error::SoftValue { position: 0 })
+        );
+        assert_eq!(SoftCodes::from_le_bytes(0, &[]), Err(Error::ZeroBits));
     }
 
     #[test]

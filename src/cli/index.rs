@@ -7,6 +7,7 @@ use anyhow::Context;
 use imsat_runtime::atomic_file::write_atomic;
 use imsat_runtime::code::Codes;
 use imsat_runtime::index::Index;
+use imsat_runtime::soft_code::SoftCodes;
 use serde_json::json;
 
 use super::common::codes::{read_npy_codes, read_raw_codes};
@@ -179,17 +180,25 @@ fn build(
     for name in &mut encoded.names {
         *name = absolute(Path::new(name));
     }
-    let (index, names) = match earlier {
-        Some((old, mut names)) => {
+    let (index, names, soft) = match earlier {
+        Some((old, mut names, old_soft)) => {
             // Files already in the index (by name) are not added twice: appending a folder
             // that grows adds its new photos.
             let known: HashSet<&str> = names.iter().flatten().map(String::as_str).collect();
             let mut codes = Codes::with_capacity(encoded.codes.bits(), encoded.codes.len())?;
             let mut new_names = Vec::new();
-            for (code, name) in encoded.codes.iter().zip(encoded.names) {
+            // The soft codes of all rows, old then new, where both have them.
+            let mut soft_bytes = match (&old_soft, &encoded.soft) {
+                (Some(old), Some(_)) => Some(old.to_le_bytes()),
+                _ => None,
+            };
+            for (i, (code, name)) in encoded.codes.iter().zip(encoded.names).enumerate() {
                 if !known.contains(name.as_str()) {
                     codes.push(code)?;
                     new_names.push(Some(name));
+                    if let (Some(bytes), Some(soft)) = (&mut soft_bytes, &encoded.soft) {
+                        bytes.extend(soft.row(i).iter().flat_map(|v| v.to_le_bytes()));
+                    }
                 }
             }
             let already = encoded.codes.len() - codes.len();
@@ -208,38 +217,52 @@ fn build(
             let ids = next_ids(largest, codes.len()).ok_or_else(|| {
                 bad_input(format!("{}: ids would run past 2^64 - 1", out.display()))
             })?;
+            let soft = soft_bytes
+                .map(|b| SoftCodes::from_le_bytes(codes.bits(), &b))
+                .transpose()?;
+            if soft.is_none() && encoded.soft.is_some() {
+                eprintln!(
+                    "note: the rows already in {} have no soft codes, so the index keeps none \
+                     (`imsat search --copies` then goes by the model's Hamming radius); build \
+                     it anew to keep them",
+                    out.display()
+                );
+            }
             let index = imsat_runtime::index::append(out, &ids, &codes)
                 .map_err(|e| bad_input(e.to_string()))?;
             names.extend(new_names);
-            (index, names)
+            (index, names, soft)
         }
         None => {
             let index = Index::from_codes(encoded.codes);
             index
                 .save(out)
                 .with_context(|| format!("writing {}", out.display()))?;
-            (index, encoded.names.into_iter().map(Some).collect())
+            let names = encoded.names.into_iter().map(Some).collect();
+            (index, names, encoded.soft)
         }
     };
-    let card = IndexNames {
+    let mut card = IndexNames {
         format: FORMAT.into(),
         index_crc32: index_crc32(out)?,
         bits: index.bits(),
         model: absolute(model),
         model_sha256,
         names,
+        soft_f16_le_base64: None,
     };
+    card.set_soft(soft.as_ref());
     write_card(out, &card)?;
     Ok((index, left_out))
 }
 
-/// The index `out` that `model` (of SHA-256 `model_sha256`) appends to, and the names of
-/// its rows: refused when its card names another model or its codes are of another width.
-fn appended_to(
-    model: &Path,
-    model_sha256: &str,
-    out: &Path,
-) -> anyhow::Result<(Index, Vec<Option<String>>)> {
+/// What an index appended to holds: its codes, the names of its rows and their soft codes.
+type Appended = (Index, Vec<Option<String>>, Option<SoftCodes>);
+
+/// The index `out` that `model` (of SHA-256 `model_sha256`) appends to, and the names and
+/// soft codes of its rows: refused when its card names another model or its codes are of
+/// another width.
+fn appended_to(model: &Path, model_sha256: &str, out: &Path) -> anyhow::Result<Appended> {
     let old = Index::load(out).map_err(|e| bad_input(e.to_string()))?;
     let bits = open_model(model)?.outputs();
     if old.bits() != bits {
@@ -250,8 +273,8 @@ fn appended_to(
             model.display()
         )));
     }
-    let names = match read_card(out, old.len(), old.bits())? {
-        Card::Fits(card) if !card.model_sha256.eq_ignore_ascii_case(model_sha256) => {
+    let (names, soft) = match read_card(out, old.len(), old.bits())? {
+        Card::Fits(card, _) if !card.model_sha256.eq_ignore_ascii_case(model_sha256) => {
             return Err(bad_input(format!(
                 "{}: holds codes of {} (SHA-256 {}), not of {}: codes of two models are not \
                  comparable; append with --model {}, or build a new index",
@@ -262,7 +285,7 @@ fn appended_to(
                 card.model
             )));
         }
-        Card::Fits(card) => card.names,
+        Card::Fits(card, soft) => (card.names, soft),
         other => {
             let why = match other {
                 Card::SetAside(why) => format!("{why}, so it is replaced"),
@@ -274,10 +297,10 @@ fn appended_to(
                 old.len(),
                 model.display()
             );
-            vec![None; old.len()]
+            (vec![None; old.len()], None)
         }
     };
-    Ok((old, names))
+    Ok((old, names, soft))
 }
 
 /// `path` made absolute (not resolving links), as text: a card's names and model open from
@@ -344,9 +367,11 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
                 let card = read_card(&out, old.len(), old.bits())?;
                 let index = imsat_runtime::index::append(&out, &ids, &codes)
                     .map_err(|e| bad_input(e.to_string()))?;
-                if let Card::Fits(mut card) = card {
-                    // The card goes on describing the index: the imported rows unnamed.
+                if let Card::Fits(mut card, _) = card {
+                    // The card goes on describing the index: the imported rows unnamed, and
+                    // no soft codes (the imported rows have none).
                     card.names.resize(index.len(), None);
+                    card.set_soft(None);
                     card.index_crc32 = index_crc32(&out)?;
                     write_card(&out, &card)?;
                     eprintln!(

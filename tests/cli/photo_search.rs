@@ -101,6 +101,40 @@ fn a_photo_library_is_searched_by_image_and_answers_with_file_names() {
         lines[1]
     );
 
+    // --copies: what the model takes for copies, as dedup pairs them: candidates within
+    // its soft radius confirmed by the soft codes the card keeps.
+    let (copies, _) = json_lines(&run(
+        "search --index {} --model {} --query {} --copies --json",
+        &[&idx, &m, &new],
+    ));
+    let check = &copies[2]["copies"];
+    let (radius, max_soft) = (
+        check["radius"].as_u64().unwrap(),
+        check["soft_distance"].as_f64().unwrap(),
+    );
+    assert_eq!((radius, max_soft), (17, 34.05), "{}", copies[2]);
+    assert_eq!(
+        copies[0]["names"],
+        serde_json::json!([s(&lib.join("0051.jpg"))])
+    );
+    assert_eq!(copies[1]["ids"], serde_json::json!([]), "{}", copies[1]);
+    // The same as a radius search filtered by soft distance.
+    let (wide, _) = json_lines(&run(
+        "search --index {} --model {} --query {} --radius 17 --json",
+        &[&idx, &m, &new],
+    ));
+    for (c, w) in copies[..2].iter().zip(&wide[..2]) {
+        let kept: Vec<u64> = w["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(w["soft_distances"].as_array().unwrap())
+            .filter(|(_, d)| d.as_f64().unwrap() <= max_soft)
+            .map(|(id, _)| id.as_u64().unwrap())
+            .collect();
+        assert_eq!(c["ids"], serde_json::json!(kept), "{w}");
+    }
+
     // One image file is a query too; the text answer names the files, nearest first.
     let out = run(
         "search --index {} --model {} --query {} -k 2",
@@ -113,11 +147,9 @@ fn a_photo_library_is_searched_by_image_and_answers_with_file_names() {
         Some(s(&new.join("copy_of_0051.jpg"))),
         "{text}"
     );
-    assert!(
-        rows.next()
-            .unwrap()
-            .ends_with(&format!("{} (id 2)", s(&lib.join("0051.jpg"))))
-    );
+    let first = rows.next().unwrap();
+    let expected = format!("{} (id 2, soft distance ", s(&lib.join("0051.jpg")));
+    assert!(first.contains(&expected), "{text}");
 
     // Appended photos are named and searched; a copy of a library photo finds it at 0.
     let more = d.path().join("more");
@@ -145,6 +177,13 @@ fn a_photo_library_is_searched_by_image_and_answers_with_file_names() {
     ));
     assert_eq!(appended[0]["codes"], 10, "{stderr}");
     assert!(stderr.contains("1 of the 2 files are in"), "{stderr}");
+    // The appended rows keep their soft codes: an exact copy is a copy at distance 0.
+    let (lines, _) = json_lines(&run(
+        "search --index {} --model {} --query {} --copies --json",
+        &[&idx, &m, &more.join("new.jpg")],
+    ));
+    assert_eq!(lines[0]["ids"], serde_json::json!([5, 9]), "{}", lines[0]);
+    assert_eq!(lines[0]["soft_distances"], serde_json::json!([0.0, 0.0]));
 }
 
 #[test]

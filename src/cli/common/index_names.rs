@@ -12,7 +12,10 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use imsat_runtime::atomic_file::write_atomic;
+use imsat_runtime::soft_code::SoftCodes;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -37,6 +40,38 @@ pub struct IndexNames {
     /// Row i's file (`folder/photo.jpg`, or `data.idx#17` for row 17 of an IDX or `.npy`
     /// file), in row order; `None` for rows added without a card (`imsat index import`).
     pub names: Vec<Option<String>>,
+    /// Every row's soft code ([`SoftCodes::to_le_bytes`], base64), for a model with a soft
+    /// check: `imsat search --copies` confirms candidates with it as `imsat dedup` does.
+    /// Absent when any row lacks one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soft_f16_le_base64: Option<String>,
+}
+
+impl IndexNames {
+    /// The soft codes, decoded and checked against the rows (`Ok(None)` when there are none).
+    fn soft_codes(&self) -> Result<Option<SoftCodes>, String> {
+        let Some(text) = &self.soft_f16_le_base64 else {
+            return Ok(None);
+        };
+        let bytes = BASE64
+            .decode(text)
+            .map_err(|e| format!("its soft codes are not base64 ({e})"))?;
+        let soft = SoftCodes::from_le_bytes(self.bits, &bytes)
+            .map_err(|e| format!("its soft codes are damaged ({e})"))?;
+        if soft.len() != self.names.len() {
+            return Err(format!(
+                "it holds soft codes of {} rows for {} names",
+                soft.len(),
+                self.names.len()
+            ));
+        }
+        Ok(Some(soft))
+    }
+
+    /// Store `soft` (one row per name), or none.
+    pub fn set_soft(&mut self, soft: Option<&SoftCodes>) {
+        self.soft_f16_le_base64 = soft.map(|s| BASE64.encode(s.to_le_bytes()));
+    }
 }
 
 /// The card's path: the index file's path with `.names.json` appended; for an index reached
@@ -108,8 +143,8 @@ pub fn index_crc32(index: &Path) -> anyhow::Result<String> {
 pub enum Card {
     /// No card: an index from `imsat index import`, or built before cards.
     None,
-    /// A card of this version of the index.
-    Fits(IndexNames),
+    /// A card of this version of the index, and its soft codes where it holds them.
+    Fits(IndexNames, Option<SoftCodes>),
     /// A card that cannot be used, and why (said as a warning; the index is still searched).
     SetAside(String),
 }
@@ -155,9 +190,12 @@ pub fn read_card(index: &Path, len: usize, bits: usize) -> anyhow::Result<Card> 
     } else {
         None
     };
-    Ok(match why {
-        Some(why) => Card::SetAside(format!("{}: {why}", path.display())),
-        None => Card::Fits(card),
+    if let Some(why) = why {
+        return Ok(Card::SetAside(format!("{}: {why}", path.display())));
+    }
+    Ok(match card.soft_codes() {
+        Ok(soft) => Card::Fits(card, soft),
+        Err(why) => Card::SetAside(format!("{}: {why}", path.display())),
     })
 }
 
@@ -215,6 +253,7 @@ mod tests {
             model: "m.onnx".into(),
             model_sha256: "00".into(),
             names: (0..n).map(|i| Some(format!("p/{i}.jpg"))).collect(),
+            soft_f16_le_base64: None,
         }
     }
 
@@ -226,9 +265,31 @@ mod tests {
         let card = card_for(&index, 3);
         write_card(&index, &card).unwrap();
         match read_card(&index, 3, 64).unwrap() {
-            Card::Fits(c) => assert_eq!(c, card),
+            Card::Fits(c, None) => assert_eq!(c, card),
             other => panic!("{other:?}"),
         }
+        // Soft codes are kept, checked against the rows.
+        let soft = SoftCodes::from_logits(64, &[0.5; 3 * 64]).unwrap();
+        let mut with_soft = card.clone();
+        with_soft.set_soft(Some(&soft));
+        write_card(&index, &with_soft).unwrap();
+        match read_card(&index, 3, 64).unwrap() {
+            Card::Fits(_, Some(s)) => assert_eq!(s, soft),
+            other => panic!("{other:?}"),
+        }
+        with_soft.set_soft(Some(&SoftCodes::from_logits(64, &[0.5; 2 * 64]).unwrap()));
+        write_card(&index, &with_soft).unwrap();
+        match read_card(&index, 3, 64).unwrap() {
+            Card::SetAside(why) => assert!(why.contains("soft codes of 2 rows"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        with_soft.soft_f16_le_base64 = Some("not base64!".into());
+        write_card(&index, &with_soft).unwrap();
+        assert!(matches!(
+            read_card(&index, 3, 64).unwrap(),
+            Card::SetAside(_)
+        ));
+        write_card(&index, &card).unwrap();
         // The same number of codes, other values: another version of the file.
         index_of(dir.path(), &[1, 2, 4]);
         match read_card(&index, 3, 64).unwrap() {

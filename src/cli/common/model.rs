@@ -10,6 +10,7 @@ use imsat_runtime::code::Codes;
 use imsat_runtime::encoder::{Encoded, Encoder, EncoderError, Task};
 use imsat_runtime::format::onnx::Model;
 use imsat_runtime::format::{Input, argmax_rows, keys};
+use imsat_runtime::soft_code::SoftCodes;
 
 use super::bad_input;
 use crate::input::{BadFile, Loaded};
@@ -253,7 +254,10 @@ fn load(
 
 /// What [`encode_hash_codes`] made.
 pub struct HashCodes {
+    pub encoder: Encoder,
     pub codes: Codes,
+    /// Each row's soft code, for a model with a soft check (photo models) read from images.
+    pub soft: Option<SoftCodes>,
     /// Row i's file (`folder/photo.jpg`; a name that is not UTF-8 is refused), or `data#i`
     /// for row i of an IDX or `.npy` file.
     pub names: Vec<String>,
@@ -262,7 +266,8 @@ pub struct HashCodes {
 }
 
 /// The codes of every image of `data` through a hash `model` (for `imsat index build` and
-/// `imsat search --query`), with the name of each row.
+/// `imsat search --query`), with the name of each row and, for a model with a soft check,
+/// the soft codes from the same logits.
 pub fn encode_hash_codes(
     model: &Path,
     data: &Path,
@@ -277,12 +282,35 @@ pub fn encode_hash_codes(
             enc.task()
         )));
     }
-    let encoded = encode_data(model, data, bad, show_progress)?;
-    let codes = match encoded.encoded {
-        Encoded::Codes(c) => c,
-        Encoded::Clusters(_) => return Err(anyhow::anyhow!("a hash model made cluster ids")),
+    if crate::npy::is_npy(data) {
+        // Feature models: no view and no soft check.
+        let encoded = encode_data(model, data, bad, show_progress)?;
+        let Encoded::Codes(codes) = encoded.encoded else {
+            return Err(anyhow::anyhow!("a hash model made cluster ids"));
+        };
+        return Ok(HashCodes {
+            names: (0..codes.len())
+                .map(|i| format!("{}#{i}", data.display()))
+                .collect(),
+            encoder: encoded.encoder,
+            codes,
+            soft: None,
+            skipped: Vec::new(),
+        });
+    }
+    if takes_features(model) {
+        // The same refusal as `encode` gives.
+        encode_data(model, data, bad, show_progress)?;
+    }
+    let (encoder, loaded) = load(model, data, bad, show_progress)?;
+    let logits = encoder.logits(&loaded.images.pixels)?;
+    let bits = encoder.outputs();
+    let codes = Codes::from_logits(bits, &logits).with_context(|| not_numbers(model, data))?;
+    let soft = match encoder.info().soft_check {
+        Some(_) => Some(SoftCodes::from_logits(bits, &logits)?),
+        None => None,
     };
-    let names = match encoded.paths {
+    let names = match &loaded.paths {
         Some(paths) => paths
             .iter()
             .map(|p| {
@@ -300,9 +328,11 @@ pub fn encode_hash_codes(
             .collect(),
     };
     Ok(HashCodes {
+        encoder,
         codes,
+        soft,
         names,
-        skipped: encoded.skipped,
+        skipped: loaded.skipped,
     })
 }
 

@@ -1,0 +1,279 @@
+//! `imsat search`: exact k-NN or radius search over an index file, by raw codes or by
+//! images (encoded by the model that built the index), and `--copies`: the rows a photo
+//! model takes for copies of each query, as `imsat dedup` decides.
+
+mod queries;
+mod source;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use imsat_runtime::mih::Mih;
+use imsat_runtime::search::Neighbor;
+use imsat_runtime::soft_code::{SoftCheck, distance as soft_distance};
+use serde_json::json;
+
+use super::common::index_names::{Card, card_path, read_card};
+use super::common::radius::f32_json;
+use super::common::{Ctx, bad_input, text_name};
+use queries::{Queries, read_queries};
+use source::{Opened, Source};
+
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("queries").required(true).args(["queries_raw_u64", "query"])))]
+pub struct Args {
+    /// Index file (from `imsat index`).
+    #[arg(long)]
+    pub index: PathBuf,
+    /// Queries as raw little-endian u64 codes of the index's width.
+    #[arg(long)]
+    pub queries_raw_u64: Option<PathBuf>,
+    /// Query images: one image file, a folder of them (nested folders welcome) or an IDX
+    /// file, encoded with --model, which must be the model that built the index (its card,
+    /// INDEX.names.json, says which).
+    #[arg(long, requires = "model")]
+    pub query: Option<PathBuf>,
+    /// The hash model that encodes the --query images.
+    #[arg(long, requires = "query")]
+    pub model: Option<PathBuf>,
+    /// Number of nearest neighbours.
+    #[arg(short, long, default_value_t = 10, conflicts_with_all = ["radius", "copies"])]
+    pub k: usize,
+    /// Return every code within this Hamming distance instead of the k nearest.
+    #[arg(long, conflicts_with = "copies")]
+    pub radius: Option<u32>,
+    /// Return the rows the model takes for copies of each query image, as `imsat dedup`
+    /// pairs them: within its soft check (candidates within its soft radius, confirmed by
+    /// their soft codes, which `index build` keeps in the card) or else within its dedup
+    /// radius. Photo models.
+    #[arg(long, requires = "query")]
+    pub copies: bool,
+    /// One JSON line per query (`ids`, `distances`), then a summary line.
+    #[arg(long)]
+    pub json: bool,
+    /// Search the file in place (memory-mapped, no copy of the codes) whatever its size;
+    /// files of 64 MiB or more are always searched in place.
+    #[arg(long)]
+    pub in_place: bool,
+}
+
+pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
+    let opened = Opened::open(&args.index, args.in_place).map_err(|e| bad_input(e.to_string()))?;
+    let source = opened
+        .source(&args.index)
+        .map_err(|e| bad_input(e.to_string()))?;
+    let bits = source.bits();
+    let (card, card_soft) = match read_card(&args.index, source.len(), bits)? {
+        Card::Fits(card, soft) => (Some(card), soft),
+        Card::None => {
+            if let Some(model) = &args.model {
+                eprintln!(
+                    "warning: {} has no card of names beside it ({}): results are ids only, \
+                     and that its codes came from {} is not checked",
+                    args.index.display(),
+                    card_path(&args.index).display(),
+                    model.display()
+                );
+            }
+            (None, None)
+        }
+        Card::SetAside(why) => {
+            let unchecked = if args.query.is_some() {
+                ", and the query model is not checked"
+            } else {
+                ""
+            };
+            eprintln!("warning: {why}; results are ids only{unchecked}");
+            (None, None)
+        }
+    };
+    if args.radius.is_none() && !args.copies && args.k == 0 {
+        return Err(bad_input("-k must be at least 1"));
+    }
+    if let Some(r) = args.radius
+        && r as usize > bits
+    {
+        return Err(bad_input(format!(
+            "--radius {r} is larger than the code width ({bits} bits)"
+        )));
+    }
+    let queries = read_queries(&args, bits, card.as_ref(), ctx)?;
+    // The soft codes of the queries and of the rows, where both are known.
+    let soft = match (&queries.soft, &card_soft) {
+        (Some(q), Some(rows)) => Some((q, rows)),
+        _ => None,
+    };
+    let copies = args
+        .copies
+        .then(|| Copies::of(&queries, soft.is_some()))
+        .flatten();
+    if args.copies && copies.is_some_and(|c| c.check.is_none()) && queries.soft_check.is_some() {
+        eprintln!(
+            "note: {} holds no soft codes (built before them, or appended to by codes), so \
+             copies go by the model's Hamming radius; build the index anew to keep them",
+            card_path(&args.index).display()
+        );
+    }
+    let radius = copies.map(|c| c.radius).or(args.radius);
+    // Multi-index hashing keeps tables beside the codes: for loaded indexes only, and only
+    // where they can pay (not for a few very wide codes).
+    let mih = match (radius, &source) {
+        (Some(r), Source::Loaded(index)) if Mih::worth_building(bits, index.len()) => {
+            let m = index.mih()?;
+            m.is_cheaper_than_scan(r).then_some(m)
+        }
+        _ => None,
+    };
+    let codes = &queries.codes;
+    let started = Instant::now();
+    let mut results: Vec<Vec<Neighbor>> = match (&source, radius, &mih) {
+        // k-NN: batched scan, one pass over memory for up to 32 queries at a time.
+        (Source::InPlace(view), None, _) => view.knn_batch(codes, args.k)?,
+        (Source::Loaded(index), None, _) => index.knn_batch(codes, args.k)?,
+        (Source::InPlace(view), Some(r), _) => codes
+            .iter()
+            .map(|q| view.radius(q, r))
+            .collect::<Result<_, _>>()?,
+        (Source::Loaded(index), Some(r), Some(m)) => codes
+            .iter()
+            .map(|q| {
+                let mut v = m.radius(q, r)?;
+                index.resolve(&mut v);
+                Ok(v)
+            })
+            .collect::<Result<_, imsat_runtime::error::Error>>()?,
+        (Source::Loaded(index), Some(r), None) => codes
+            .iter()
+            .map(|q| index.radius(q, r))
+            .collect::<Result<_, _>>()?,
+    };
+    // The soft distance of query q to a neighbour.
+    let soft_of = |q: usize, n: &Neighbor| {
+        let (qs, rows) = soft?;
+        Some(soft_distance(qs.row(q), rows.row(source.row_of(n.id)?)))
+    };
+    if let Some(check) = copies.and_then(|c| c.check) {
+        for (q, r) in results.iter_mut().enumerate() {
+            r.retain(|n| soft_of(q, n).is_some_and(|d| d <= check.max_distance));
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    use std::io::Write;
+    // A row's name from the card (rows are in id order, so the row of an id is its rank).
+    let name_of = |id: u64| {
+        let card = card.as_ref()?;
+        card.names.get(source.row_of(id)?).cloned().flatten()
+    };
+    for (q, r) in results.iter().enumerate() {
+        let ids: Vec<u64> = r.iter().map(|n| n.id).collect();
+        let distances: Vec<u32> = r.iter().map(|n| n.distance).collect();
+        let names: Option<Vec<Option<String>>> = card
+            .as_ref()
+            .map(|_| ids.iter().map(|&id| name_of(id)).collect());
+        let softs: Option<Vec<f32>> = soft.map(|_| {
+            r.iter()
+                .map(|n| soft_of(q, n).unwrap_or(f32::NAN))
+                .collect()
+        });
+        let query = queries.names.as_ref().map(|n| n[q].as_str());
+        if args.json {
+            let mut line = json!({"ids": ids, "distances": distances});
+            if let Some(query) = query {
+                line["query"] = json!(query);
+            }
+            if let Some(names) = &names {
+                line["names"] = json!(names);
+            }
+            if let Some(softs) = &softs {
+                line["soft_distances"] = softs.iter().map(|&d| f32_json(round2(d))).collect();
+            }
+            writeln!(out, "{line}")?;
+        } else if let Some(query) = query {
+            // Image queries: a block each, the query's name then a neighbour a line.
+            writeln!(out, "{}", text_name(query))?;
+            for (i, n) in r.iter().enumerate() {
+                let name = names.as_ref().and_then(|v| v[i].as_deref());
+                let mut about = format!("id {}", n.id);
+                if let Some(d) = softs.as_ref().map(|s| s[i]) {
+                    about.push_str(&format!(", soft distance {:.2}", d));
+                }
+                match name {
+                    Some(name) => {
+                        writeln!(out, "  {:>3}  {} ({about})", n.distance, text_name(name))?
+                    }
+                    None => writeln!(out, "  {:>3}  {about}", n.distance)?,
+                }
+            }
+        } else {
+            let pairs: Vec<String> = r
+                .iter()
+                .map(|n| format!("{}:{}", n.id, n.distance))
+                .collect();
+            writeln!(out, "{}", pairs.join(" "))?;
+        }
+    }
+    let mode = match (copies.is_some(), args.radius.is_some()) {
+        (true, _) => "copies",
+        (false, true) => "radius",
+        (false, false) => "knn",
+    };
+    let mut summary = json!({
+        "queries": results.len(),
+        "seconds": seconds,
+        "queries_per_second": results.len() as f64 / seconds.max(1e-12),
+        "mode": mode,
+        "path": if mih.is_some() { "multi-index" } else { "scan" },
+        "index": match source {
+            Source::InPlace(_) => "in place (memory-mapped)",
+            Source::Loaded(_) => "loaded",
+        },
+    });
+    if let Some(r) = queries.dedup_radius {
+        // The distance a photo model's copies fall within (`imsat dedup`'s radius).
+        summary["dedup_radius"] = json!(r);
+    }
+    if let Some(c) = copies {
+        summary["copies"] = match c.check {
+            Some(check) => json!({
+                "radius": check.radius,
+                "soft_distance": f32_json(check.max_distance),
+            }),
+            None => json!({"radius": c.radius}),
+        };
+    }
+    if args.query.is_some() {
+        summary["skipped"] = json!(queries.skipped);
+    }
+    writeln!(out, "{summary}")?;
+    Ok(())
+}
+
+/// How `--copies` decides: candidates within `radius` bits, confirmed by the soft `check`
+/// where the model has one and the soft codes of queries and rows are known.
+#[derive(Debug, Clone, Copy)]
+struct Copies {
+    radius: u32,
+    check: Option<SoftCheck>,
+}
+
+impl Copies {
+    /// The query model's operating point (checked to exist when the queries were read).
+    fn of(queries: &Queries, soft_known: bool) -> Option<Copies> {
+        match (queries.soft_check, soft_known) {
+            (Some(check), true) => Some(Copies {
+                radius: check.radius,
+                check: Some(check),
+            }),
+            _ => queries.dedup_radius.map(|radius| Copies {
+                radius,
+                check: None,
+            }),
+        }
+    }
+}
+
+/// A soft distance to two decimals, as the model's metadata writes its threshold.
+fn round2(d: f32) -> f32 {
+    (d * 100.0).round() / 100.0
+}
