@@ -122,7 +122,13 @@ impl SoftCheck {
     /// Whether images `i` and `j` of `soft` pass the check (their codes are assumed within
     /// `radius`).
     pub fn confirms(&self, soft: &SoftCodes, i: usize, j: usize) -> bool {
-        soft.distance(i, j) <= self.max_distance
+        self.confirms_rows(soft.row(i), soft.row(j))
+    }
+
+    /// Whether two soft codes' rows (of one set or of two: a query and an index's rows) pass
+    /// the check (their codes are assumed within `radius`).
+    pub fn confirms_rows(&self, a: &[f16], b: &[f16]) -> bool {
+        distance(a, b) <= self.max_distance
     }
 }
 

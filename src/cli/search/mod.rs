@@ -147,14 +147,15 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             .map(|q| index.radius(q, r))
             .collect::<Result<_, _>>()?,
     };
-    // The soft distance of query q to a neighbour.
-    let soft_of = |q: usize, n: &Neighbor| {
+    // The soft codes of query q and of a neighbour's row.
+    let rows_of = |q: usize, n: &Neighbor| {
         let (qs, rows) = soft?;
-        Some(soft_distance(qs.row(q), rows.row(source.row_of(n.id)?)))
+        Some((qs.row(q), rows.row(source.row_of(n.id)?)))
     };
+    let soft_of = |q: usize, n: &Neighbor| rows_of(q, n).map(|(a, b)| soft_distance(a, b));
     if let Some(check) = copies.and_then(|c| c.check) {
         for (q, r) in results.iter_mut().enumerate() {
-            r.retain(|n| soft_of(q, n).is_some_and(|d| d <= check.max_distance));
+            r.retain(|n| rows_of(q, n).is_some_and(|(a, b)| check.confirms_rows(a, b)));
         }
     }
     let seconds = started.elapsed().as_secs_f64();
