@@ -52,7 +52,8 @@ def main():
     work = sys.argv[1]
     imsat = sys.argv[2] if len(sys.argv) > 2 else "target/release/imsat"
     groups = {os.path.basename(r["name"]): r["group"] for r in csv.DictReader(open(MANIFEST))}
-    folds = sorted(d for d in os.listdir(work) if d.startswith("fold"))
+    folds = sorted(d for d in os.listdir(work)
+                   if d.startswith("fold") and os.path.isdir(os.path.join(work, d)))
     sums = {}
     for fold in folds:
         d = os.path.join(work, fold)

@@ -28,14 +28,17 @@ pub fn write_codes(path: &Path, names: &[String], codes: &Codes) -> anyhow::Resu
     let rows = names
         .iter()
         .zip(bytes.chunks(per.max(1)))
-        .map(|(name, code)| {
-            let mut hex = String::with_capacity(2 * per);
-            for b in code {
-                let _ = write!(hex, "{b:02x}");
-            }
-            (name, hex)
-        });
+        .map(|(name, code)| (name, hex(code)));
     write_rows(path, "name,hex", rows)
+}
+
+/// Bytes as lower-case hex, two digits each.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut hex = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        let _ = write!(hex, "{b:02x}");
+    }
+    hex
 }
 
 /// Write `name,cluster` rows (with that header).

@@ -7,8 +7,8 @@ use rayon::prelude::*;
 
 use imsat_data::idx::{self, Images};
 use imsat_data::photos::{
-    FolderFiles, UNDECODED_EXTENSIONS, decode_image, decode_image_at_least, is_photo,
-    no_photos_reason, photo_files,
+    FolderFiles, decode_image, decode_image_at_least, is_photo, is_undecoded, no_photos_reason,
+    photo_files, undecoded_reason,
 };
 use imsat_runtime::dedup::Glance;
 use imsat_runtime::view::View;
@@ -27,6 +27,9 @@ pub struct Loaded {
     pub glances: Vec<Option<Glance>>,
 }
 
+/// Which files of a folder to read (`index build --append`: those not indexed yet).
+pub type Keep<'a> = dyn Fn(&Path) -> bool + Sync + 'a;
+
 /// What a file of a folder that cannot be decoded does to the whole read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BadFile {
@@ -38,14 +41,14 @@ pub enum BadFile {
     Skip,
 }
 
-/// Read `path`: a folder of images or one image file (each turned into the model's input: through the model's
-/// `view` for photo models, else converted to grayscale and resized to `shape`; the folder
-/// and its subfolders, in path order, which for a flat folder is file-name order) or an IDX
-/// image file. A folder's files are decoded on every core (`RAYON_NUM_THREADS` caps them; a
+/// Read `path`: a folder of images or one image file (each turned into the model's input:
+/// through the model's `view` for photo models, else converted to grayscale and resized to
+/// `shape`; the folder and its subfolders, in path order, which for a flat folder is
+/// file-name order) or an IDX image file. A folder's files are decoded on every core (`RAYON_NUM_THREADS` caps them; a
 /// 12-megapixel JPEG takes ~0.2 s to decode), with a progress bar when `show_progress`; the
 /// rows keep file order whatever the threads. With `glances`, each decoded image is also
 /// glanced at ([`Loaded::glances`]; a pass over its pixels, 25 ms for 12 megapixels, which
-/// only dedup needs).
+/// only dedup needs). With `keep`, only the files it keeps are read.
 pub fn load_images(
     path: &Path,
     shape: (usize, usize),
@@ -53,8 +56,9 @@ pub fn load_images(
     bad: BadFile,
     show_progress: bool,
     glances: bool,
+    keep: Option<&Keep<'_>>,
 ) -> anyhow::Result<Loaded> {
-    let listed = if path.is_dir() {
+    let mut listed = if path.is_dir() {
         photo_files(path).map_err(|e| bad_input(e.to_string()))?
     } else if is_image_file(path) {
         FolderFiles {
@@ -63,12 +67,11 @@ pub fn load_images(
         }
     } else if path.is_file() && is_undecoded(path) {
         // Named as a folder's HEIC is (never a row), not read as a broken IDX file.
-        let why = FolderFiles {
-            photos: Vec::new(),
-            undecoded: vec![path.to_path_buf()],
-        }
-        .undecoded_skips();
-        return Err(bad_input(format!("{}: {}", path.display(), why[0].1)));
+        return Err(bad_input(format!(
+            "{}: {}",
+            path.display(),
+            undecoded_reason(path)
+        )));
     } else {
         // Whether they fit the model is the caller's check (`check_fits`), as for any data.
         return Ok(Loaded {
@@ -78,6 +81,9 @@ pub fn load_images(
             glances: Vec::new(),
         });
     };
+    if let Some(keep) = keep {
+        listed.photos.retain(|p| keep(p));
+    }
     let bar =
         imsat_trainer::train::progress_bar(listed.photos.len() as u64, "reading", show_progress);
     // A bad file that stops the read stops the decoding too (within a chunk of files).
@@ -144,13 +150,6 @@ pub fn is_image_file(path: &Path) -> bool {
 /// read or not), not as an IDX file.
 pub fn reads_as_images(path: &Path) -> bool {
     path.is_dir() || is_image_file(path) || (path.is_file() && is_undecoded(path))
-}
-
-/// Whether `path` names an image format that is not read (HEIC, AVIF, ...).
-fn is_undecoded(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| UNDECODED_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 /// `f` of each item, in order, computed on every core `chunk` items at a time, up to the

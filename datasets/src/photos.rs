@@ -43,13 +43,7 @@ impl FolderFiles {
     pub fn undecoded_skips(&self) -> Vec<(PathBuf, String)> {
         self.undecoded
             .iter()
-            .map(|p| {
-                let ext = extension(p).unwrap_or_default();
-                let why = format!(
-                    "{ext} images are not read (JPEG, PNG, BMP, WebP, GIF and TIFF are): convert it to one of those"
-                );
-                (p.clone(), why)
-            })
+            .map(|p| (p.clone(), undecoded_reason(p)))
             .collect()
     }
 }
@@ -80,7 +74,7 @@ pub fn photo_files(dir: &Path) -> Result<FolderFiles, DataError> {
                 pending.push(p);
             } else if is_photo(&p) {
                 files.photos.push(p);
-            } else if extension(&p).is_some_and(|e| UNDECODED_EXTENSIONS.contains(&e.as_str())) {
+            } else if is_undecoded(&p) {
                 files.undecoded.push(p);
             }
         }
@@ -95,6 +89,20 @@ fn extension(p: &Path) -> Option<String> {
     p.extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase)
+}
+
+/// Whether the file name has the extension of an image format that is not read (HEIC,
+/// AVIF, ...; [`UNDECODED_EXTENSIONS`]).
+pub fn is_undecoded(p: &Path) -> bool {
+    extension(p).is_some_and(|e| UNDECODED_EXTENSIONS.contains(&e.as_str()))
+}
+
+/// Why a file of a format that is not read is skipped.
+pub fn undecoded_reason(p: &Path) -> String {
+    let ext = extension(p).unwrap_or_default();
+    format!(
+        "{ext} images are not read (JPEG, PNG, BMP, WebP, GIF and TIFF are): convert it to one of those"
+    )
 }
 
 /// Whether the file name has a photo extension.

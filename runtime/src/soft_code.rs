@@ -128,6 +128,7 @@ impl SoftCheck {
     /// Whether two soft codes' rows (of one set or of two: a query and an index's rows) pass
     /// the check (their codes are assumed within `radius`).
     pub fn confirms_rows(&self, a: &[f16], b: &[f16]) -> bool {
+        debug_assert_eq!(a.len(), b.len(), "soft codes of one width");
         distance(a, b) <= self.max_distance
     }
 }

@@ -143,6 +143,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         BadFile::Skip,
         !ctx.quiet,
         true,
+        None,
     )?;
     super::common::report_skipped(&loaded.skipped);
     check_fits(&enc, &loaded.images, &args.dir)?;

@@ -80,6 +80,7 @@ fn photo_agreement(a: &Encoder, b: &Encoder, dir: &Path) -> anyhow::Result<f64> 
         crate::input::BadFile::Error,
         false,
         false,
+        None,
     )?;
     let (la, lb) = (
         a.logits(&loaded.images.pixels)?,

@@ -176,7 +176,14 @@ fn a_photo_library_is_searched_by_image_and_answers_with_file_names() {
         &[&m, &more, &idx],
     ));
     assert_eq!(appended[0]["codes"], 10, "{stderr}");
-    assert!(stderr.contains("1 of the 2 files are in"), "{stderr}");
+    assert!(stderr.contains("1 of the 2 image files are in"), "{stderr}");
+    // The same folder by another path (`..`) is known too: nothing is read or added.
+    let (again, stderr) = json_lines(&run(
+        "index build --model {} --data {} --out {} --append",
+        &[&m, &more.join("..").join("more"), &idx],
+    ));
+    assert_eq!(again[0]["codes"], 10, "{stderr}");
+    assert!(stderr.contains("2 of the 2 image files are in"), "{stderr}");
     // The appended rows keep their soft codes: an exact copy is a copy at distance 0.
     let (lines, _) = json_lines(&run(
         "search --index {} --model {} --query {} --copies --json",
@@ -335,4 +342,46 @@ fn one_image_file_is_data_named_by_its_file_name() {
         s(&d.path().join("h.u64")),
     ]);
     expect_bad_input(&out, &["phone.heic", "not read", "convert it"]);
+}
+
+#[test]
+fn copies_of_a_plain_picture_are_plain_pictures_of_its_colour() {
+    // photo64 gives every plain picture one code (its view stretches contrast); as in
+    // `imsat dedup`, a fill is a copy only of a fill of its colour, never of a photo.
+    let d = tempfile::tempdir().unwrap();
+    let (lib, new) = (d.path().join("lib"), d.path().join("new"));
+    std::fs::create_dir_all(&lib).unwrap();
+    std::fs::create_dir_all(&new).unwrap();
+    let fill = |rgb: [u8; 3]| image::RgbImage::from_pixel(400, 300, image::Rgb(rgb));
+    fill([20, 40, 200]).save(lib.join("blue.png")).unwrap();
+    std::fs::copy(Path::new(PHOTOS).join("0001.jpg"), lib.join("photo.jpg")).unwrap();
+    fill([200, 30, 30]).save(new.join("red.png")).unwrap();
+    fill([22, 41, 198])
+        .save(new.join("blue_again.png"))
+        .unwrap();
+    let (m, idx) = (model("photo64.int8.onnx"), d.path().join("lib.idx"));
+    json_lines(&run(
+        "index build --model {} --data {} --out {}",
+        &[&m, &lib, &idx],
+    ));
+    let (lines, _) = json_lines(&run(
+        "search --index {} --model {} --query {} --copies --json",
+        &[&idx, &m, &new],
+    ));
+    assert_eq!(lines[0]["query"], s(&new.join("blue_again.png")));
+    assert_eq!(
+        lines[0]["names"],
+        serde_json::json!([s(&lib.join("blue.png"))])
+    );
+    assert_eq!(lines[1]["query"], s(&new.join("red.png")));
+    assert_eq!(lines[1]["ids"], serde_json::json!([]), "{}", lines[1]);
+    // By codes alone the red fill is as near the blue one as its copy is.
+    let (near, _) = json_lines(&run(
+        "search --index {} --model {} --query {} -k 1 --json",
+        &[&idx, &m, &new.join("red.png")],
+    ));
+    assert_eq!(
+        near[0]["names"],
+        serde_json::json!([s(&lib.join("blue.png"))])
+    );
 }

@@ -4,7 +4,7 @@
 pub mod codes;
 pub mod copy_detection;
 pub mod groups;
-pub mod index_names;
+pub mod index_card;
 pub mod model;
 pub mod radius;
 pub mod run_folder;

@@ -7,13 +7,14 @@ use std::time::Instant;
 use anyhow::Context;
 use imsat_data::idx;
 use imsat_runtime::code::Codes;
+use imsat_runtime::dedup::Glance;
 use imsat_runtime::encoder::{Encoded, Encoder, EncoderError, Task};
 use imsat_runtime::format::onnx::Model;
 use imsat_runtime::format::{Input, argmax_rows, keys};
 use imsat_runtime::soft_code::SoftCodes;
 
 use super::bad_input;
-use crate::input::{BadFile, Loaded};
+use crate::input::{BadFile, Keep, Loaded};
 
 /// Open a model; a file we cannot use is bad input (exit 2), not an internal error.
 pub fn open_model(path: &Path) -> anyhow::Result<Encoder> {
@@ -106,15 +107,9 @@ pub fn encode_data(
     let features = takes_features(model);
     if !npy {
         if features {
-            let enc = open_model(model)?;
-            return Err(bad_input(format!(
-                "{}: the model takes {} features from a .npy file, not images ({})",
-                model.display(),
-                enc.input_dim(),
-                data.display()
-            )));
+            return Err(features_not_images(&open_model(model)?, model, data));
         }
-        let (encoder, loaded) = load(model, data, bad, show_progress)?;
+        let (encoder, loaded) = load(model, data, bad, show_progress, false, None)?;
         let read_seconds = reading.elapsed().as_secs_f64();
         let started = Instant::now();
         let encoded = encoder.encode(&loaded.images.pixels)?;
@@ -220,6 +215,8 @@ fn load(
     data: &Path,
     bad: BadFile,
     show_progress: bool,
+    glances: bool,
+    keep: Option<&Keep<'_>>,
 ) -> anyhow::Result<(Encoder, Loaded)> {
     let enc = open_model(model)?;
     let loaded = if crate::input::reads_as_images(data) {
@@ -238,7 +235,8 @@ fn load(
             enc.info().view.as_ref(),
             bad,
             show_progress,
-            false,
+            glances,
+            keep,
         )?
     } else {
         Loaded {
@@ -258,21 +256,39 @@ pub struct HashCodes {
     pub codes: Codes,
     /// Each row's soft code, for a model with a soft check (photo models) read from images.
     pub soft: Option<SoftCodes>,
-    /// Row i's file (`folder/photo.jpg`; a name that is not UTF-8 is refused), or `data#i`
-    /// for row i of an IDX or `.npy` file.
-    pub names: Vec<String>,
-    /// The files of a folder left out (formats that are not read), each with why.
+    /// `paths[i]` is row i's file, for a folder or an image file; `None` for IDX and `.npy`.
+    pub paths: Option<Vec<PathBuf>>,
+    /// A glance at each row's image as decoded, for a photo model (else empty).
+    pub glances: Vec<Option<Glance>>,
+    /// The files of a folder left out (undecodable or formats not read), each with why.
     pub skipped: Vec<(PathBuf, String)>,
 }
 
+impl HashCodes {
+    /// Row i's name: its file's path (lossily where it is not UTF-8: names that are only
+    /// shown), or `data#i` for row i of an IDX or `.npy` file.
+    pub fn shown_names(&self, data: &Path) -> Vec<String> {
+        match &self.paths {
+            Some(paths) => paths
+                .iter()
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect(),
+            None => (0..self.codes.len())
+                .map(|i| format!("{}#{i}", data.display()))
+                .collect(),
+        }
+    }
+}
+
 /// The codes of every image of `data` through a hash `model` (for `imsat index build` and
-/// `imsat search --query`), with the name of each row and, for a model with a soft check,
-/// the soft codes from the same logits.
+/// `imsat search --query`) and, for a photo model, a glance at each image and, with a soft
+/// check, the soft codes from the same logits. With `keep`, only the folder's files it keeps.
 pub fn encode_hash_codes(
     model: &Path,
     data: &Path,
     bad: BadFile,
     show_progress: bool,
+    keep: Option<&Keep<'_>>,
 ) -> anyhow::Result<HashCodes> {
     let enc = open_model(model)?;
     if enc.task() != Task::Hash {
@@ -283,26 +299,25 @@ pub fn encode_hash_codes(
         )));
     }
     if crate::npy::is_npy(data) {
-        // Feature models: no view and no soft check.
+        // Feature models: no view, no glances, no soft check.
         let encoded = encode_data(model, data, bad, show_progress)?;
         let Encoded::Codes(codes) = encoded.encoded else {
             return Err(anyhow::anyhow!("a hash model made cluster ids"));
         };
         return Ok(HashCodes {
-            names: (0..codes.len())
-                .map(|i| format!("{}#{i}", data.display()))
-                .collect(),
             encoder: encoded.encoder,
             codes,
             soft: None,
+            paths: None,
+            glances: Vec::new(),
             skipped: Vec::new(),
         });
     }
     if takes_features(model) {
-        // The same refusal as `encode` gives.
-        encode_data(model, data, bad, show_progress)?;
+        return Err(features_not_images(&enc, model, data));
     }
-    let (encoder, loaded) = load(model, data, bad, show_progress)?;
+    let photo = enc.info().view.is_some();
+    let (encoder, loaded) = load(model, data, bad, show_progress, photo, keep)?;
     let logits = encoder.logits(&loaded.images.pixels)?;
     let bits = encoder.outputs();
     let codes = Codes::from_logits(bits, &logits).with_context(|| not_numbers(model, data))?;
@@ -310,30 +325,24 @@ pub fn encode_hash_codes(
         Some(_) => Some(SoftCodes::from_logits(bits, &logits)?),
         None => None,
     };
-    let names = match &loaded.paths {
-        Some(paths) => paths
-            .iter()
-            .map(|p| {
-                p.to_str().map(str::to_string).ok_or_else(|| {
-                    bad_input(format!(
-                        "{}: the file name is not UTF-8, which the names of an index (and \
-                         of its answers) cannot hold; rename it",
-                        p.display()
-                    ))
-                })
-            })
-            .collect::<anyhow::Result<_>>()?,
-        None => (0..codes.len())
-            .map(|i| format!("{}#{i}", data.display()))
-            .collect(),
-    };
     Ok(HashCodes {
         encoder,
         codes,
         soft,
-        names,
+        paths: loaded.paths,
+        glances: loaded.glances,
         skipped: loaded.skipped,
     })
+}
+
+/// The refusal of images for a model that takes `.npy` features.
+fn features_not_images(enc: &Encoder, model: &Path, data: &Path) -> anyhow::Error {
+    bad_input(format!(
+        "{}: the model takes {} features from a .npy file, not images ({})",
+        model.display(),
+        enc.input_dim(),
+        data.display()
+    ))
 }
 
 /// What a NaN among a feature model's outputs says (the error says where it is).

@@ -8,12 +8,13 @@ mod source;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use imsat_runtime::dedup::plain_pair;
 use imsat_runtime::mih::Mih;
 use imsat_runtime::search::Neighbor;
 use imsat_runtime::soft_code::{SoftCheck, distance as soft_distance};
 use serde_json::json;
 
-use super::common::index_names::{Card, card_path, read_card};
+use super::common::index_card::{Card, IndexCard, card_path, read_card};
 use super::common::radius::f32_json;
 use super::common::{Ctx, bad_input, text_name};
 use queries::{Queries, read_queries};
@@ -29,8 +30,8 @@ pub struct Args {
     #[arg(long)]
     pub queries_raw_u64: Option<PathBuf>,
     /// Query images: one image file, a folder of them (nested folders welcome) or an IDX
-    /// file, encoded with --model, which must be the model that built the index (its card,
-    /// INDEX.names.json, says which).
+    /// file (`.npy` features for a feature model), encoded with --model, which must be the
+    /// model that built the index (its card, INDEX.names.json, says which).
     #[arg(long, requires = "model")]
     pub query: Option<PathBuf>,
     /// The hash model that encodes the --query images.
@@ -48,7 +49,8 @@ pub struct Args {
     /// radius. Photo models.
     #[arg(long, requires = "query")]
     pub copies: bool,
-    /// One JSON line per query (`ids`, `distances`), then a summary line.
+    /// One JSON line per query (`ids`, `distances`; where known `query`, the rows' `names`
+    /// and `soft_distances`), then a summary line.
     #[arg(long)]
     pub json: bool,
     /// Search the file in place (memory-mapped, no copy of the codes) whatever its size;
@@ -63,8 +65,8 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         .source(&args.index)
         .map_err(|e| bad_input(e.to_string()))?;
     let bits = source.bits();
-    let (card, card_soft) = match read_card(&args.index, source.len(), bits)? {
-        Card::Fits(card, soft) => (Some(card), soft),
+    let card = match read_card(&args.index, source.len(), bits)? {
+        Card::Fits(card) => Some(card),
         Card::None => {
             if let Some(model) = &args.model {
                 eprintln!(
@@ -75,7 +77,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
                     model.display()
                 );
             }
-            (None, None)
+            None
         }
         Card::SetAside(why) => {
             let unchecked = if args.query.is_some() {
@@ -84,7 +86,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
                 ""
             };
             eprintln!("warning: {why}; results are ids only{unchecked}");
-            (None, None)
+            None
         }
     };
     if args.radius.is_none() && !args.copies && args.k == 0 {
@@ -98,19 +100,35 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         )));
     }
     let queries = read_queries(&args, bits, card.as_ref(), ctx)?;
-    // The soft codes of the queries and of the rows, where both are known.
+    // The rows' soft codes, decoded only for queries that have theirs.
+    let card_soft = match (&card, &queries.soft) {
+        (Some(card), Some(_)) => card.soft_codes().unwrap_or_else(|why| {
+            let path = card_path(&args.index);
+            eprintln!("warning: {}: {why}; no soft distances", path.display());
+            None
+        }),
+        _ => None,
+    };
     let soft = match (&queries.soft, &card_soft) {
         (Some(q), Some(rows)) => Some((q, rows)),
         _ => None,
     };
-    let copies = args
-        .copies
-        .then(|| Copies::of(&queries, soft.is_some()))
-        .flatten();
-    if args.copies && copies.is_some_and(|c| c.check.is_none()) && queries.soft_check.is_some() {
+    // The rows' flatness, for dedup's plain-picture rule.
+    let row_flatness = card.as_ref().and_then(IndexCard::flatnesses);
+    let copies = match args.copies {
+        true => Some(Copies::of(&queries, soft.is_some()).ok_or_else(|| {
+            bad_input(format!(
+                "--copies: {} holds no soft codes for the model's soft check, and the model \
+                 has no dedup radius to go by; search with --radius",
+                args.index.display()
+            ))
+        })?),
+        false => None,
+    };
+    if copies.is_some_and(|c| c.check.is_none()) && queries.soft_check.is_some() && card.is_some() {
         eprintln!(
-            "note: {} holds no soft codes (built before them, or appended to by codes), so \
-             copies go by the model's Hamming radius; build the index anew to keep them",
+            "note: {} holds no soft codes (appended to by codes, or by photos without them), \
+             so copies go by the model's Hamming radius; build the index anew to keep them",
             card_path(&args.index).display()
         );
     }
@@ -153,9 +171,27 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         Some((qs.row(q), rows.row(source.row_of(n.id)?)))
     };
     let soft_of = |q: usize, n: &Neighbor| rows_of(q, n).map(|(a, b)| soft_distance(a, b));
-    if let Some(check) = copies.and_then(|c| c.check) {
+    // Dedup's plain-picture rule: a plain picture is a copy only of a plain picture of its
+    // colour, never of a detailed one (unknown flatness vetoes nothing).
+    let plain_ok = |q: usize, n: &Neighbor| {
+        let query = queries.flatness.get(q).copied().flatten();
+        let row = source
+            .row_of(n.id)
+            .and_then(|row| row_flatness.as_ref()?.get(row).copied().flatten());
+        match (query, row) {
+            (Some(a), Some(b)) => plain_pair(a, b) != Some(false),
+            _ => true,
+        }
+    };
+    if let Some(c) = copies {
         for (q, r) in results.iter_mut().enumerate() {
-            r.retain(|n| rows_of(q, n).is_some_and(|(a, b)| check.confirms_rows(a, b)));
+            r.retain(|n| {
+                let confirmed = match c.check {
+                    Some(check) => rows_of(q, n).is_some_and(|(a, b)| check.confirms_rows(a, b)),
+                    None => true,
+                };
+                confirmed && plain_ok(q, n)
+            });
         }
     }
     let seconds = started.elapsed().as_secs_f64();
@@ -187,7 +223,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
                 line["names"] = json!(names);
             }
             if let Some(softs) = &softs {
-                line["soft_distances"] = softs.iter().map(|&d| f32_json(round2(d))).collect();
+                line["soft_distances"] = softs.iter().map(|&d| f32_json(d)).collect();
             }
             writeln!(out, "{line}")?;
         } else if let Some(query) = query {
@@ -272,9 +308,4 @@ impl Copies {
             }),
         }
     }
-}
-
-/// A soft distance to two decimals, as the model's metadata writes its threshold.
-fn round2(d: f32) -> f32 {
-    (d * 100.0).round() / 100.0
 }

@@ -3,12 +3,13 @@
 use std::path::Path;
 
 use imsat_runtime::code::Codes;
+use imsat_runtime::dedup::Flatness;
 use imsat_runtime::encoder::Task;
 use imsat_runtime::soft_code::{SoftCheck, SoftCodes};
 
 use super::Args;
 use crate::cli::common::codes::read_raw_codes;
-use crate::cli::common::index_names::{IndexNames, file_sha256};
+use crate::cli::common::index_card::{IndexCard, file_sha256};
 use crate::cli::common::model::{encode_hash_codes, open_model};
 use crate::cli::common::radius::photo_radius;
 use crate::cli::common::{Ctx, bad_input, report_skipped};
@@ -21,6 +22,8 @@ pub struct Queries {
     pub names: Option<Vec<String>>,
     /// The queries' soft codes, for a model with a soft check.
     pub soft: Option<SoftCodes>,
+    /// Each query image's flatness (plain, faint, detailed), for a photo model (else empty).
+    pub flatness: Vec<Option<Flatness>>,
     /// The model's dedup radius (`imsat.dedup_radius`).
     pub dedup_radius: Option<u32>,
     /// The model's soft check (`imsat.dedup_soft_radius`, `imsat.dedup_soft_distance`).
@@ -34,7 +37,7 @@ pub struct Queries {
 pub fn read_queries(
     args: &Args,
     bits: usize,
-    card: Option<&IndexNames>,
+    card: Option<&IndexCard>,
     ctx: &Ctx,
 ) -> anyhow::Result<Queries> {
     let (Some(query), Some(model)) = (&args.query, &args.model) else {
@@ -46,20 +49,26 @@ pub fn read_queries(
             codes: read_raw_codes(raw, bits)?,
             names: None,
             soft: None,
+            flatness: Vec::new(),
             dedup_radius: None,
             soft_check: None,
             skipped: 0,
         });
     };
     check_model(args, model, bits, card)?;
-    let encoded = encode_hash_codes(model, query, BadFile::Skip, !ctx.quiet)?;
+    let encoded = encode_hash_codes(model, query, BadFile::Skip, !ctx.quiet, None)?;
     report_skipped(&encoded.skipped);
     let info = encoded.encoder.info();
     Ok(Queries {
         dedup_radius: photo_radius(info),
         soft_check: info.soft_check,
+        names: Some(encoded.shown_names(query)),
+        flatness: encoded
+            .glances
+            .iter()
+            .map(|g| g.map(|g| g.flatness))
+            .collect(),
         codes: encoded.codes,
-        names: Some(encoded.names),
         soft: encoded.soft,
         skipped: encoded.skipped.len(),
     })
@@ -71,7 +80,7 @@ fn check_model(
     args: &Args,
     model: &Path,
     bits: usize,
-    card: Option<&IndexNames>,
+    card: Option<&IndexCard>,
 ) -> anyhow::Result<()> {
     let enc = open_model(model)?;
     if enc.task() == Task::Hash && enc.outputs() != bits {

@@ -15,6 +15,7 @@ use anyhow::Context;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use imsat_runtime::atomic_file::write_atomic;
+use imsat_runtime::dedup::{Flatness, Glance};
 use imsat_runtime::soft_code::SoftCodes;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -26,30 +27,36 @@ pub const FORMAT: &str = "imsat index names 1";
 
 /// The rows of an index file: their files and the model that encoded them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct IndexNames {
+pub struct IndexCard {
     /// Always [`FORMAT`]; a JSON file without it is not ours and is never replaced.
     pub format: String,
     /// The CRC-32 trailer of the index file this card describes (hex).
     pub index_crc32: String,
     /// Code width of the index.
     pub bits: usize,
-    /// The model as it was named to `imsat index build`.
+    /// The model's absolute path when the index was built (for messages).
     pub model: String,
     /// SHA-256 of the model file (hex), as the model cards list it.
     pub model_sha256: String,
-    /// Row i's file (`folder/photo.jpg`, or `data.idx#17` for row 17 of an IDX or `.npy`
-    /// file), in row order; `None` for rows added without a card (`imsat index import`).
+    /// Row i's file as an absolute path (`/photos/a.jpg`, or `/data/x.idx#17` for row 17 of
+    /// an IDX or `.npy` file), in row order; `None` for rows added without a card (`imsat
+    /// index import`).
     pub names: Vec<Option<String>>,
     /// Every row's soft code ([`SoftCodes::to_le_bytes`], base64), for a model with a soft
     /// check: `imsat search --copies` confirms candidates with it as `imsat dedup` does.
     /// Absent when any row lacks one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub soft_f16_le_base64: Option<String>,
+    /// Every row's flatness ([`flatness_text`]: `#rrggbb` for a plain picture, `faint`,
+    /// `detailed`), for a photo model: `--copies` pairs plain pictures as `imsat dedup` does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flatness: Option<Vec<Option<String>>>,
 }
 
-impl IndexNames {
-    /// The soft codes, decoded and checked against the rows (`Ok(None)` when there are none).
-    fn soft_codes(&self) -> Result<Option<SoftCodes>, String> {
+impl IndexCard {
+    /// The soft codes, decoded and checked against the rows (`Ok(None)` when there are none;
+    /// an error says why they cannot be used, the names still can).
+    pub fn soft_codes(&self) -> Result<Option<SoftCodes>, String> {
         let Some(text) = &self.soft_f16_le_base64 else {
             return Ok(None);
         };
@@ -72,6 +79,40 @@ impl IndexNames {
     pub fn set_soft(&mut self, soft: Option<&SoftCodes>) {
         self.soft_f16_le_base64 = soft.map(|s| BASE64.encode(s.to_le_bytes()));
     }
+
+    /// Each row's flatness, where the card holds one per row (`None` for a row's unknown or
+    /// unreadable entry).
+    pub fn flatnesses(&self) -> Option<Vec<Option<Flatness>>> {
+        let rows = self.flatness.as_ref()?;
+        (rows.len() == self.names.len()).then(|| {
+            rows.iter()
+                .map(|t| t.as_deref().and_then(parse_flatness))
+                .collect()
+        })
+    }
+}
+
+/// A glance's flatness as the card keeps it: `#rrggbb` (plain, its colour), `faint` or
+/// `detailed`; `None` for no glance.
+pub fn flatness_text(glance: Option<Glance>) -> Option<String> {
+    Some(match glance?.flatness {
+        Flatness::Plain([r, g, b]) => format!("#{r:02x}{g:02x}{b:02x}"),
+        Flatness::Faint => "faint".into(),
+        Flatness::Detailed => "detailed".into(),
+    })
+}
+
+/// [`flatness_text`] read back.
+fn parse_flatness(text: &str) -> Option<Flatness> {
+    match text {
+        "faint" => Some(Flatness::Faint),
+        "detailed" => Some(Flatness::Detailed),
+        _ => {
+            let hex = text.strip_prefix('#').filter(|h| h.len() == 6)?;
+            let channel = |i: usize| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok();
+            Some(Flatness::Plain([channel(0)?, channel(2)?, channel(4)?]))
+        }
+    }
 }
 
 /// The card's path: the index file's path with `.names.json` appended; for an index reached
@@ -84,17 +125,16 @@ pub fn card_path(index: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
-/// Whether the file at `path` is an index card (by its `format`).
+/// How every card imsat writes begins (its first field, `format`).
+const CARD_START: &[u8] = b"{\"format\":\"imsat index names";
+
+/// Whether the file at `path` is an index card: it begins as imsat writes one (only those
+/// bytes are read: an `--out` checked is often a large index file).
 fn is_card(path: &Path) -> bool {
-    std::fs::read(path)
-        .ok()
-        .and_then(|text| serde_json::from_slice::<serde_json::Value>(&text).ok())
-        .and_then(|v| {
-            v.get("format")?
-                .as_str()
-                .map(|f| f.starts_with("imsat index names"))
-        })
-        .unwrap_or(false)
+    let mut start = [0u8; CARD_START.len()];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut start))
+        .is_ok_and(|()| start == CARD_START)
 }
 
 /// Refuse an output `path` that is an existing index card: writing an index, codes or a
@@ -117,11 +157,7 @@ pub fn file_sha256(path: &Path) -> anyhow::Result<String> {
     let mut hasher = Sha256::new();
     std::io::copy(&mut file, &mut hasher)
         .with_context(|| format!("{}: cannot read", path.display()))?;
-    Ok(hex(&hasher.finalize()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    Ok(crate::codes_csv::hex(&hasher.finalize()))
 }
 
 /// The CRC-32 trailer of an index file (its last four bytes, little-endian), hex: it covers
@@ -143,8 +179,8 @@ pub fn index_crc32(index: &Path) -> anyhow::Result<String> {
 pub enum Card {
     /// No card: an index from `imsat index import`, or built before cards.
     None,
-    /// A card of this version of the index, and its soft codes where it holds them.
-    Fits(IndexNames, Option<SoftCodes>),
+    /// A card of this version of the index.
+    Fits(IndexCard),
     /// A card that cannot be used, and why (said as a warning; the index is still searched).
     SetAside(String),
 }
@@ -162,7 +198,7 @@ pub fn read_card(index: &Path, len: usize, bits: usize) -> anyhow::Result<Card> 
             )));
         }
     };
-    let card: IndexNames = match serde_json::from_str(&text) {
+    let card: IndexCard = match serde_json::from_str(&text) {
         Ok(c) => c,
         Err(e) => {
             return Ok(Card::SetAside(format!(
@@ -193,15 +229,12 @@ pub fn read_card(index: &Path, len: usize, bits: usize) -> anyhow::Result<Card> 
     if let Some(why) = why {
         return Ok(Card::SetAside(format!("{}: {why}", path.display())));
     }
-    Ok(match card.soft_codes() {
-        Ok(soft) => Card::Fits(card, soft),
-        Err(why) => Card::SetAside(format!("{}: {why}", path.display())),
-    })
+    Ok(Card::Fits(card))
 }
 
 /// Write `card` beside `index` (atomically). A file at the card's path that is not a card is
 /// never replaced: that is an error naming it.
-pub fn write_card(index: &Path, card: &IndexNames) -> anyhow::Result<()> {
+pub fn write_card(index: &Path, card: &IndexCard) -> anyhow::Result<()> {
     let path = card_path(index);
     check_replaceable(&path)?;
     let bytes = serde_json::to_vec(card)?;
@@ -245,8 +278,8 @@ mod tests {
         path
     }
 
-    fn card_for(index: &Path, n: usize) -> IndexNames {
-        IndexNames {
+    fn card_for(index: &Path, n: usize) -> IndexCard {
+        IndexCard {
             format: FORMAT.into(),
             index_crc32: index_crc32(index).unwrap(),
             bits: 64,
@@ -254,6 +287,7 @@ mod tests {
             model_sha256: "00".into(),
             names: (0..n).map(|i| Some(format!("p/{i}.jpg"))).collect(),
             soft_f16_le_base64: None,
+            flatness: None,
         }
     }
 
@@ -265,30 +299,27 @@ mod tests {
         let card = card_for(&index, 3);
         write_card(&index, &card).unwrap();
         match read_card(&index, 3, 64).unwrap() {
-            Card::Fits(c, None) => assert_eq!(c, card),
+            Card::Fits(c) => assert_eq!(c, card),
             other => panic!("{other:?}"),
         }
-        // Soft codes are kept, checked against the rows.
+        // Soft codes are kept, checked against the rows; damaged ones leave the names.
         let soft = SoftCodes::from_logits(64, &[0.5; 3 * 64]).unwrap();
         let mut with_soft = card.clone();
         with_soft.set_soft(Some(&soft));
         write_card(&index, &with_soft).unwrap();
-        match read_card(&index, 3, 64).unwrap() {
-            Card::Fits(_, Some(s)) => assert_eq!(s, soft),
+        let read = |index: &Path| match read_card(index, 3, 64).unwrap() {
+            Card::Fits(c) => c,
             other => panic!("{other:?}"),
-        }
+        };
+        assert_eq!(read(&index).soft_codes(), Ok(Some(soft)));
         with_soft.set_soft(Some(&SoftCodes::from_logits(64, &[0.5; 2 * 64]).unwrap()));
         write_card(&index, &with_soft).unwrap();
-        match read_card(&index, 3, 64).unwrap() {
-            Card::SetAside(why) => assert!(why.contains("soft codes of 2 rows"), "{why}"),
-            other => panic!("{other:?}"),
-        }
+        let why = read(&index).soft_codes().unwrap_err();
+        assert!(why.contains("soft codes of 2 rows"), "{why}");
         with_soft.soft_f16_le_base64 = Some("not base64!".into());
         write_card(&index, &with_soft).unwrap();
-        assert!(matches!(
-            read_card(&index, 3, 64).unwrap(),
-            Card::SetAside(_)
-        ));
+        assert!(read(&index).soft_codes().is_err());
+        assert_eq!(read(&index).names, card.names);
         write_card(&index, &card).unwrap();
         // The same number of codes, other values: another version of the file.
         index_of(dir.path(), &[1, 2, 4]);
@@ -301,6 +332,26 @@ mod tests {
             read_card(&index, 3, 64).unwrap(),
             Card::SetAside(_)
         ));
+    }
+
+    #[test]
+    fn flatness_is_kept_as_text_and_read_back() {
+        use imsat_runtime::dedup::{Flatness, Glance};
+        for flatness in [
+            Flatness::Plain([0, 128, 255]),
+            Flatness::Faint,
+            Flatness::Detailed,
+        ] {
+            let text = flatness_text(Some(Glance {
+                flatness,
+                colour: true,
+            }));
+            assert_eq!(parse_flatness(text.as_deref().unwrap()), Some(flatness));
+        }
+        assert_eq!(flatness_text(None), None);
+        for bad in ["#12345", "#gg0000", "plain", ""] {
+            assert_eq!(parse_flatness(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -1,23 +1,20 @@
 //! `imsat index`: build an index file from images (through a model) or import raw codes.
 
-use std::collections::HashSet;
+mod build;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use imsat_runtime::atomic_file::write_atomic;
 use imsat_runtime::code::Codes;
 use imsat_runtime::index::Index;
-use imsat_runtime::soft_code::SoftCodes;
 use serde_json::json;
 
 use super::common::codes::{read_npy_codes, read_raw_codes};
-use super::common::index_names::{
-    Card, FORMAT, IndexNames, card_path, check_not_a_card, check_replaceable, file_sha256,
-    index_crc32, read_card, write_card,
+use super::common::index_card::{
+    Card, card_path, check_not_a_card, check_replaceable, index_crc32, read_card, write_card,
 };
-use super::common::model::{encode_hash_codes, open_model};
-use super::common::{Ctx, bad_input, check_output_file, report_skipped};
-use crate::input::BadFile;
+use super::common::{Ctx, bad_input, check_output_file};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -82,7 +79,8 @@ pub enum Action {
         #[arg(long)]
         out: PathBuf,
         /// Add the codes to an existing index (ids continue after its largest id); the
-        /// model must be the one that built it.
+        /// model must be the one that built it, and files already in it (by their resolved
+        /// path) are not read again.
         #[arg(long)]
         append: bool,
     },
@@ -147,169 +145,22 @@ fn export(index_path: &Path, format: &str, out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The ids of `n` codes appended after the index's `largest` id (from 0 for an empty index);
-/// `None` when they would run past `u64::MAX`.
-fn next_ids(largest: Option<u64>, n: usize) -> Option<Vec<u64>> {
-    let first = largest.map_or(Some(0), |m| m.checked_add(1))?;
-    if n == 0 {
-        return Some(Vec::new());
-    }
-    let last = first.checked_add(n as u64 - 1)?;
-    Some((first..=last).collect())
-}
-
-/// Encode `data` with `model` and write (or, with `append`, extend) the index `out` and its
-/// card of names; the number of files of a folder left out.
-fn build(
-    model: &Path,
-    data: &Path,
-    out: &Path,
-    append: bool,
-    ctx: &Ctx,
-) -> anyhow::Result<(Index, usize)> {
-    let model_sha256 = file_sha256(model)?;
-    // The index appended to, and the names of its rows, checked before the encoding.
-    let earlier = if append && out.exists() {
-        Some(appended_to(model, &model_sha256, out)?)
-    } else {
-        None
-    };
-    let mut encoded = encode_hash_codes(model, data, BadFile::Error, !ctx.quiet)?;
-    report_skipped(&encoded.skipped);
-    let left_out = encoded.skipped.len();
-    for name in &mut encoded.names {
-        *name = absolute(Path::new(name));
-    }
-    let (index, names, soft) = match earlier {
-        Some((old, mut names, old_soft)) => {
-            // Files already in the index (by name) are not added twice: appending a folder
-            // that grows adds its new photos.
-            let known: HashSet<&str> = names.iter().flatten().map(String::as_str).collect();
-            let mut codes = Codes::with_capacity(encoded.codes.bits(), encoded.codes.len())?;
-            let mut new_names = Vec::new();
-            // The soft codes of all rows, old then new, where both have them.
-            let mut soft_bytes = match (&old_soft, &encoded.soft) {
-                (Some(old), Some(_)) => Some(old.to_le_bytes()),
-                _ => None,
-            };
-            for (i, (code, name)) in encoded.codes.iter().zip(encoded.names).enumerate() {
-                if !known.contains(name.as_str()) {
-                    codes.push(code)?;
-                    new_names.push(Some(name));
-                    if let (Some(bytes), Some(soft)) = (&mut soft_bytes, &encoded.soft) {
-                        bytes.extend(soft.row(i).iter().flat_map(|v| v.to_le_bytes()));
-                    }
-                }
-            }
-            let already = encoded.codes.len() - codes.len();
-            if already > 0 {
-                eprintln!(
-                    "note: {already} of the {} files are in {} already (by name) and were not \
-                     added again",
-                    encoded.codes.len(),
-                    out.display()
-                );
-            }
-            if codes.is_empty() {
-                return Ok((old, left_out));
-            }
-            let largest = old.ids().max();
-            let ids = next_ids(largest, codes.len()).ok_or_else(|| {
-                bad_input(format!("{}: ids would run past 2^64 - 1", out.display()))
-            })?;
-            let soft = soft_bytes
-                .map(|b| SoftCodes::from_le_bytes(codes.bits(), &b))
-                .transpose()?;
-            if soft.is_none() && encoded.soft.is_some() {
-                eprintln!(
-                    "note: the rows already in {} have no soft codes, so the index keeps none \
-                     (`imsat search --copies` then goes by the model's Hamming radius); build \
-                     it anew to keep them",
-                    out.display()
-                );
-            }
-            let index = imsat_runtime::index::append(out, &ids, &codes)
-                .map_err(|e| bad_input(e.to_string()))?;
-            names.extend(new_names);
-            (index, names, soft)
-        }
-        None => {
-            let index = Index::from_codes(encoded.codes);
-            index
-                .save(out)
-                .with_context(|| format!("writing {}", out.display()))?;
-            let names = encoded.names.into_iter().map(Some).collect();
-            (index, names, encoded.soft)
-        }
-    };
-    let mut card = IndexNames {
-        format: FORMAT.into(),
-        index_crc32: index_crc32(out)?,
-        bits: index.bits(),
-        model: absolute(model),
-        model_sha256,
-        names,
-        soft_f16_le_base64: None,
-    };
-    card.set_soft(soft.as_ref());
-    write_card(out, &card)?;
-    Ok((index, left_out))
-}
-
-/// What an index appended to holds: its codes, the names of its rows and their soft codes.
-type Appended = (Index, Vec<Option<String>>, Option<SoftCodes>);
-
-/// The index `out` that `model` (of SHA-256 `model_sha256`) appends to, and the names and
-/// soft codes of its rows: refused when its card names another model or its codes are of
-/// another width.
-fn appended_to(model: &Path, model_sha256: &str, out: &Path) -> anyhow::Result<Appended> {
-    let old = Index::load(out).map_err(|e| bad_input(e.to_string()))?;
-    let bits = open_model(model)?.outputs();
-    if old.bits() != bits {
-        return Err(bad_input(format!(
-            "{}: index holds {}-bit codes, {} makes {bits}-bit codes",
+/// The ids of `n` codes appended to `index` (the file `out`): after its largest id, from 0
+/// for an empty index; bad input when they would run past `u64::MAX`.
+pub fn ids_after(index: &Index, n: usize, out: &Path) -> anyhow::Result<Vec<u64>> {
+    let largest = index.ids().max();
+    let first = largest.map_or(Some(0), |m| m.checked_add(1));
+    let ids = first.and_then(|first| match n {
+        0 => Some(Vec::new()),
+        _ => Some((first..=first.checked_add(n as u64 - 1)?).collect()),
+    });
+    ids.ok_or_else(|| {
+        bad_input(format!(
+            "{}: its largest id is {}, so {n} more ids would run past the largest id (2^64 - 1)",
             out.display(),
-            old.bits(),
-            model.display()
-        )));
-    }
-    let (names, soft) = match read_card(out, old.len(), old.bits())? {
-        Card::Fits(card, _) if !card.model_sha256.eq_ignore_ascii_case(model_sha256) => {
-            return Err(bad_input(format!(
-                "{}: holds codes of {} (SHA-256 {}), not of {}: codes of two models are not \
-                 comparable; append with --model {}, or build a new index",
-                out.display(),
-                card.model,
-                card.model_sha256,
-                model.display(),
-                card.model
-            )));
-        }
-        Card::Fits(card, soft) => (card.names, soft),
-        other => {
-            let why = match other {
-                Card::SetAside(why) => format!("{why}, so it is replaced"),
-                _ => format!("{} has no card of names", out.display()),
-            };
-            eprintln!(
-                "warning: {why}: the {} rows already in the index stay unnamed, and that \
-                 they came from {} is not checked",
-                old.len(),
-                model.display()
-            );
-            (vec![None; old.len()], None)
-        }
-    };
-    Ok((old, names, soft))
-}
-
-/// `path` made absolute (not resolving links), as text: a card's names and model open from
-/// any folder.
-fn absolute(path: &Path) -> String {
-    std::path::absolute(path)
-        .unwrap_or_else(|_| path.to_path_buf())
-        .display()
-        .to_string()
+            largest.unwrap_or(0)
+        ))
+    })
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
@@ -346,32 +197,28 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             };
             let bits = codes.bits();
             if append && out.exists() {
-                let old = Index::load(&out).map_err(|e| bad_input(e.to_string()))?;
-                if old.bits() != bits {
+                let mut index = Index::load(&out).map_err(|e| bad_input(e.to_string()))?;
+                if index.bits() != bits {
                     return Err(bad_input(format!(
                         "{}: index holds {}-bit codes, cannot append {bits}-bit codes",
                         out.display(),
-                        old.bits()
+                        index.bits()
                     )));
                 }
-                let largest = old.ids().max();
-                let ids = next_ids(largest, codes.len()).ok_or_else(|| {
-                    bad_input(format!(
-                        "{}: its largest id is {}, so {} more ids would run past the largest \
-                         id (2^64 - 1)",
-                        out.display(),
-                        largest.unwrap_or(0),
-                        codes.len()
-                    ))
-                })?;
-                let card = read_card(&out, old.len(), old.bits())?;
-                let index = imsat_runtime::index::append(&out, &ids, &codes)
-                    .map_err(|e| bad_input(e.to_string()))?;
-                if let Card::Fits(mut card, _) = card {
+                let ids = ids_after(&index, codes.len(), &out)?;
+                let card = read_card(&out, index.len(), index.bits())?;
+                index
+                    .extend(&ids, &codes)
+                    .map_err(|e| bad_input(format!("{}: {e}", out.display())))?;
+                index
+                    .save(&out)
+                    .with_context(|| format!("writing {}", out.display()))?;
+                if let Card::Fits(mut card) = card {
                     // The card goes on describing the index: the imported rows unnamed, and
-                    // no soft codes (the imported rows have none).
+                    // no soft codes nor flatness (the imported rows have none).
                     card.names.resize(index.len(), None);
                     card.set_soft(None);
+                    card.flatness = None;
                     card.index_crc32 = index_crc32(&out)?;
                     write_card(&out, &card)?;
                     eprintln!(
@@ -400,7 +247,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             check_output_file(&out, "--out", &[&model, &data])?;
             check_not_a_card(&out, "--out")?;
             check_replaceable(&card_path(&out))?;
-            let (index, left_out) = build(&model, &data, &out, append, ctx)?;
+            let (index, left_out) = build::build(&model, &data, &out, append, ctx)?;
             skipped = Some(left_out);
             card = Some(card_path(&out));
             (index, out)

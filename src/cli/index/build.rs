@@ -1,0 +1,335 @@
+//! `imsat index build`: images through a hash model into an index file and its card (each
+//! row's file, the model, and for a photo model each row's soft code and flatness); with
+//! `--append`, the files not indexed yet added to an index of the same model.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use imsat_runtime::code::Codes;
+use imsat_runtime::index::Index;
+use imsat_runtime::soft_code::SoftCodes;
+
+use super::ids_after;
+use crate::cli::common::index_card::{
+    Card, FORMAT, IndexCard, file_sha256, flatness_text, index_crc32, read_card, write_card,
+};
+use crate::cli::common::model::{HashCodes, encode_hash_codes, open_model};
+use crate::cli::common::{Ctx, bad_input, report_skipped};
+use crate::input::BadFile;
+
+/// Encode `data` with `model` and write (or, with `append`, extend) the index `out` and its
+/// card; the number of files of a folder left out.
+pub fn build(
+    model: &Path,
+    data: &Path,
+    out: &Path,
+    append: bool,
+    ctx: &Ctx,
+) -> anyhow::Result<(Index, usize)> {
+    // Opened first: a missing or broken model is bad input before it is hashed.
+    let bits = open_model(model)?.outputs();
+    let model_sha256 = file_sha256(model)?;
+    let earlier = match append && out.exists() {
+        true => Some(Earlier::read(model, &model_sha256, bits, out)?),
+        false => None,
+    };
+    // Files already indexed (by their resolved paths) are not read again.
+    let known: HashSet<PathBuf> = earlier
+        .iter()
+        .flat_map(|e| e.rows.names.iter().flatten())
+        .map(|n| resolved(Path::new(n)))
+        .collect();
+    let keep = |p: &Path| !known.contains(&resolved(p));
+    if let (Some(earlier), Some(files)) = (&earlier, image_files(data)?) {
+        let new = files.iter().filter(|f| keep(f)).count();
+        if new < files.len() {
+            eprintln!(
+                "note: {} of the {} image files are in {} already and are not read again",
+                files.len() - new,
+                files.len(),
+                out.display()
+            );
+        }
+        if new == 0 {
+            return Ok((earlier.index.clone(), 0));
+        }
+    }
+    let encoded = encode_hash_codes(
+        model,
+        data,
+        BadFile::Error,
+        !ctx.quiet,
+        (!known.is_empty()).then_some(&keep),
+    )?;
+    report_skipped(&encoded.skipped);
+    let left_out = encoded.skipped.len();
+    let rows = Rows::of(encoded, data)?;
+    let (index, card_rows) = match earlier {
+        Some(earlier) => {
+            // Rows of an IDX or `.npy` file appended again (by name) are not added twice.
+            let known: HashSet<&str> = earlier
+                .rows
+                .names
+                .iter()
+                .flatten()
+                .map(String::as_str)
+                .collect();
+            let new: Vec<usize> = (0..rows.names.len())
+                .filter(|&i| !known.contains(rows.names[i].as_str()))
+                .collect();
+            if new.len() < rows.names.len() {
+                eprintln!(
+                    "note: {} of the {} rows are in {} already and were not added again",
+                    rows.names.len() - new.len(),
+                    rows.names.len(),
+                    out.display()
+                );
+            }
+            let rows = rows.select(&new)?;
+            let mut index = earlier.index;
+            let ids = ids_after(&index, rows.codes.len(), out)?;
+            index
+                .extend(&ids, &rows.codes)
+                .map_err(|e| bad_input(format!("{}: {e}", out.display())))?;
+            let all = earlier.rows.then(rows, out)?;
+            (index, all)
+        }
+        None => (
+            Index::from_codes(rows.codes),
+            CardRows {
+                names: rows.names.into_iter().map(Some).collect(),
+                soft: rows.soft,
+                flatness: rows.flatness,
+            },
+        ),
+    };
+    index
+        .save(out)
+        .with_context(|| format!("writing {}", out.display()))?;
+    let mut card = IndexCard {
+        format: FORMAT.into(),
+        index_crc32: index_crc32(out)?,
+        bits,
+        model: absolute(model),
+        model_sha256,
+        names: card_rows.names,
+        soft_f16_le_base64: None,
+        flatness: card_rows.flatness,
+    };
+    card.set_soft(card_rows.soft.as_ref());
+    write_card(out, &card)?;
+    Ok((index, left_out))
+}
+
+/// Encoded rows: codes, names (absolute paths), and for a photo model soft codes and
+/// flatness.
+struct Rows {
+    codes: Codes,
+    names: Vec<String>,
+    soft: Option<SoftCodes>,
+    flatness: Option<Vec<Option<String>>>,
+}
+
+impl Rows {
+    /// The encoded rows, named by absolute path (refused where not UTF-8: a card's names
+    /// are keys of the index's rows).
+    fn of(encoded: HashCodes, data: &Path) -> anyhow::Result<Rows> {
+        let names: Vec<String> = match &encoded.paths {
+            Some(paths) => paths
+                .iter()
+                .map(|p| {
+                    p.to_str().map(|_| absolute(p)).ok_or_else(|| {
+                        bad_input(format!(
+                            "{}: the file name is not UTF-8, which the names of an index \
+                             cannot hold; rename it",
+                            p.display()
+                        ))
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?,
+            None => (0..encoded.codes.len())
+                .map(|i| format!("{}#{i}", absolute(data)))
+                .collect(),
+        };
+        let flatness = (encoded.glances.len() == encoded.codes.len() && !names.is_empty())
+            .then(|| encoded.glances.iter().map(|&g| flatness_text(g)).collect());
+        Ok(Rows {
+            codes: encoded.codes,
+            names,
+            soft: encoded.soft,
+            flatness,
+        })
+    }
+
+    /// Rows `keep` of these, in that order.
+    fn select(&self, keep: &[usize]) -> anyhow::Result<Rows> {
+        let mut codes = Codes::with_capacity(self.codes.bits(), keep.len())?;
+        for &i in keep {
+            codes.push(self.codes.get(i).expect("a row of these codes"))?;
+        }
+        let soft = match &self.soft {
+            Some(soft) => Some(SoftCodes::from_le_bytes(
+                soft.bits(),
+                &soft_bytes(soft, keep.iter().copied()),
+            )?),
+            None => None,
+        };
+        Ok(Rows {
+            codes,
+            names: keep.iter().map(|&i| self.names[i].clone()).collect(),
+            soft,
+            flatness: self
+                .flatness
+                .as_ref()
+                .map(|f| keep.iter().map(|&i| f[i].clone()).collect()),
+        })
+    }
+}
+
+/// The little-endian f16 bytes of rows `rows` of `soft`.
+fn soft_bytes(soft: &SoftCodes, rows: impl Iterator<Item = usize>) -> Vec<u8> {
+    rows.flat_map(|i| soft.row(i).iter().flat_map(|v| v.to_le_bytes()))
+        .collect()
+}
+
+/// What a card says of every row of its index: names, and soft codes and flatness where
+/// every row has them.
+struct CardRows {
+    names: Vec<Option<String>>,
+    soft: Option<SoftCodes>,
+    flatness: Option<Vec<Option<String>>>,
+}
+
+impl CardRows {
+    /// These rows, then `new` ones appended to the index `out`: soft codes and flatness
+    /// only where both have them (said when the new rows' soft codes are dropped).
+    fn then(mut self, new: Rows, out: &Path) -> anyhow::Result<CardRows> {
+        let soft = match (&self.soft, &new.soft) {
+            (Some(old), Some(added)) => {
+                let mut bytes = old.to_le_bytes();
+                bytes.extend(soft_bytes(added, 0..added.len()));
+                Some(SoftCodes::from_le_bytes(old.bits(), &bytes)?)
+            }
+            (None, Some(added)) if self.names.is_empty() => Some(added.clone()),
+            (None, Some(_)) => {
+                eprintln!(
+                    "note: the rows already in {} have no soft codes, so the index keeps none \
+                     (`imsat search --copies` then goes by the model's Hamming radius); build \
+                     it anew to keep them",
+                    out.display()
+                );
+                None
+            }
+            _ => None,
+        };
+        let flatness = match (self.flatness, new.flatness) {
+            (Some(mut old), Some(added)) => {
+                old.extend(added);
+                Some(old)
+            }
+            (None, Some(added)) if self.names.is_empty() => Some(added),
+            _ => None,
+        };
+        self.names.extend(new.names.into_iter().map(Some));
+        Ok(CardRows {
+            names: self.names,
+            soft,
+            flatness,
+        })
+    }
+}
+
+/// An index appended to, and what its card says of its rows.
+struct Earlier {
+    index: Index,
+    rows: CardRows,
+}
+
+/// `path` resolved (links, `..`) where it exists, else as given: how two names of one file
+/// are told to be one.
+fn resolved(path: &Path) -> PathBuf {
+    path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The image files `data` names (a folder's, or the one image file), `None` for IDX and
+/// `.npy` data.
+fn image_files(data: &Path) -> anyhow::Result<Option<Vec<PathBuf>>> {
+    if data.is_dir() {
+        let files = imsat_data::photos::photo_files(data).map_err(|e| bad_input(e.to_string()))?;
+        return Ok(Some(files.photos));
+    }
+    Ok(crate::input::is_image_file(data).then(|| vec![data.to_path_buf()]))
+}
+
+/// `path` made absolute (not resolving links), as text: a card's names and model open from
+/// any folder.
+fn absolute(path: &Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+impl Earlier {
+    /// The index `out` that `model` (of SHA-256 `model_sha256`, `bits` wide) appends to:
+    /// refused when its card names another model or its codes are of another width.
+    fn read(model: &Path, model_sha256: &str, bits: usize, out: &Path) -> anyhow::Result<Self> {
+        let index = Index::load(out).map_err(|e| bad_input(e.to_string()))?;
+        if index.bits() != bits {
+            return Err(bad_input(format!(
+                "{}: index holds {}-bit codes, {} makes {bits}-bit codes",
+                out.display(),
+                index.bits(),
+                model.display()
+            )));
+        }
+        let n = index.len();
+        let card = match read_card(out, n, bits)? {
+            Card::Fits(card) if !card.model_sha256.eq_ignore_ascii_case(model_sha256) => {
+                return Err(bad_input(format!(
+                    "{}: holds codes of {} (SHA-256 {}), not of {}: codes of two models are \
+                     not comparable; append with --model {}, or build a new index",
+                    out.display(),
+                    card.model,
+                    card.model_sha256,
+                    model.display(),
+                    card.model
+                )));
+            }
+            Card::Fits(card) => card,
+            other => {
+                let why = match other {
+                    Card::SetAside(why) => format!("{why}, so it is replaced"),
+                    _ => format!("{} has no card of names", out.display()),
+                };
+                eprintln!(
+                    "warning: {why}: the {n} rows already in the index stay unnamed (files \
+                     among them are added again), and that they came from {} is not checked",
+                    model.display()
+                );
+                return Ok(Earlier {
+                    index,
+                    rows: CardRows {
+                        names: vec![None; n],
+                        soft: None,
+                        flatness: None,
+                    },
+                });
+            }
+        };
+        let soft = card.soft_codes().unwrap_or_else(|why| {
+            eprintln!("warning: {why}; the index keeps no soft codes");
+            None
+        });
+        let flatness = card.flatness.filter(|f| f.len() == n);
+        Ok(Earlier {
+            index,
+            rows: CardRows {
+                names: card.names,
+                soft,
+                flatness,
+            },
+        })
+    }
+}
