@@ -251,7 +251,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
                 .map(|(g, k)| &g[k])
                 .collect::<Vec<_>>()
         );
-        println!("{out}");
+        outln!("{out}")?;
     } else if args.duplicates_only {
         // A line per path is only safe to act on when no name holds a line break: a name
         // "a\nb.jpg" would list "b.jpg", maybe another photo, for deletion.
@@ -264,7 +264,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         for (g, k) in named.iter().zip(kept()) {
             for (m, path) in g.iter().enumerate() {
                 if m != k {
-                    println!("{path}");
+                    outln!("{path}")?;
                 }
             }
         }
@@ -272,9 +272,9 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     } else {
         for g in &named {
             let line: Vec<Cow<str>> = g.iter().map(|p| text_name(p)).collect();
-            println!("{}", line.join("\t"));
+            outln!("{}", line.join("\t"))?;
         }
-        println!("{summary}");
+        outln!("{summary}")?;
     }
     // Drawn after the groups are printed, so that a sheet that cannot be written loses none
     // of the run.

@@ -205,18 +205,26 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         serde_json::to_string_pretty(&summary)?.as_bytes(),
     )?;
 
-    println!(
+    outln!(
         "\nimsat demo on {} ({} images), {:.0} s in all",
         args.data.display(),
         images.n,
         started.elapsed().as_secs_f64()
-    );
-    println!(
+    )?;
+    outln!(
         "{:<10} {:>9} {:>8} {:>8} {:>9} {:>10} {:>10} {:>12} {:>12}",
-        "model", "metric", "f32", "int8", "agree", "f32 KB", "int8 KB", "f32 img/s", "int8 img/s"
-    );
+        "model",
+        "metric",
+        "f32",
+        "int8",
+        "agree",
+        "f32 KB",
+        "int8 KB",
+        "f32 img/s",
+        "int8 img/s"
+    )?;
     for r in &rows {
-        println!(
+        outln!(
             "{:<10} {:>9} {:>8.4} {:>8.4} {:>9.4} {:>10.0} {:>10.0} {:>12.0} {:>12.0}",
             r["model"].as_str().unwrap_or(""),
             r["metric"].as_str().unwrap_or(""),
@@ -227,25 +235,25 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             r["int8_bytes"].as_f64().unwrap_or(0.0) / 1024.0,
             r["f32_images_per_second"].as_f64().unwrap_or(0.0),
             r["int8_images_per_second"].as_f64().unwrap_or(0.0),
-        );
+        )?;
     }
-    println!(
+    outln!(
         "search: {} codes of {} bits, {:.0} k-NN queries/s, precision of the 8 nearest {:.3}",
         index.len(),
         index.bits(),
         search_qps,
         precision_at_8
-    );
-    println!(
+    )?;
+    outln!(
         "near-duplicates (radius {radius}, pixel check {min_similarity}): {} groups holding {} images, {} of them single-label",
         groups.len(),
         grouped,
         pure
-    );
-    println!(
+    )?;
+    outln!(
         "pictures: {0}/cluster10/curves.png {0}/hash32/curves.png {0}/retrieval.png",
         args.out.display()
-    );
-    println!("{}", summary["models"]);
+    )?;
+    outln!("{}", summary["models"])?;
     Ok(())
 }

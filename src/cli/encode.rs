@@ -103,7 +103,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         Encoded::Codes(_) => summary["bits"] = json!(enc.outputs()),
         Encoded::Clusters(_) => summary["classes"] = json!(enc.outputs()),
     }
-    println!("{summary}");
+    outln!("{summary}")?;
     Ok(())
 }
 

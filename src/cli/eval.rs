@@ -123,7 +123,7 @@ fn run_codes(codes_path: &Path, bits: Option<usize>, labels_path: &Path) -> anyh
         "bits": codes.bits(),
     });
     retrieval_json(q, &mut out);
-    println!("{out}");
+    outln!("{out}")?;
     Ok(())
 }
 
@@ -167,7 +167,7 @@ fn run_features(
             retrieval_json(q, &mut out);
         }
     }
-    println!("{out}");
+    outln!("{out}")?;
     Ok(())
 }
 
@@ -245,7 +245,7 @@ fn run_model(
             out["reference"] = json!(r.display().to_string());
             out["bits_equal_to_reference"] = json!(photo_agreement(&enc, &reference, &data)?);
         }
-        println!("{out}");
+        outln!("{out}")?;
         return Ok(());
     }
     if data.is_dir() {
@@ -307,6 +307,6 @@ fn run_model(
             json!(agreement(enc.task(), enc.outputs(), &logits, &ref_logits)?);
         out["reference"] = json!(r.display().to_string());
     }
-    println!("{out}");
+    outln!("{out}")?;
     Ok(())
 }

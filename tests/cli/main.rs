@@ -9,5 +9,6 @@ mod folders;
 mod npy;
 mod photo_search;
 mod photos;
+mod pipes;
 mod safe_writes;
 mod train_config;

@@ -59,9 +59,13 @@ pub fn report_skipped(skipped: &[(std::path::PathBuf, String)]) {
 }
 
 /// Print one clear line for an error and pick the exit status: 2 for bad input, 1 otherwise.
+///
+/// Output cut short because its reader went away (`| head`) is no error to report: no line,
+/// and the status of a process ended by SIGPIPE (141), as `seq 1 100000 | head -1` gives.
 pub fn exit_code(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::from(141),
         Err(e) => {
             eprintln!("imsat: error: {}", one_line(&e));
             if is_bad_input(&e) {
@@ -186,6 +190,13 @@ pub fn check_output_dir(path: &std::path::Path, flag: &str) -> anyhow::Result<()
         )));
     }
     Ok(())
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn is_bad_input(e: &anyhow::Error) -> bool {

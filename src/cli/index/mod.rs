@@ -131,7 +131,7 @@ fn export(index_path: &Path, format: &str, out: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", out.display()))?,
         _ => crate::npy::write_codes(out, index.codes())?,
     }
-    println!(
+    outln!(
         "{}",
         json!({
             "index": index_path.display().to_string(),
@@ -141,7 +141,7 @@ fn export(index_path: &Path, format: &str, out: &Path) -> anyhow::Result<()> {
             "bits": index.bits(),
             "exported_bits": 8 * crate::npy::code_bytes(index.bits()),
         })
-    );
+    )?;
     Ok(())
 }
 
@@ -266,6 +266,6 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     if let Some(card) = card {
         summary["names"] = json!(card.display().to_string());
     }
-    println!("{summary}");
+    outln!("{summary}")?;
     Ok(())
 }

@@ -258,7 +258,7 @@ fn run_features(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Resu
     write_atomic(&scaling_path, serde_json::to_string(&scaling)?.as_bytes())
         .with_context(|| format!("writing {}", scaling_path.display()))?;
     imsat_trainer::features::write_model(&trained, &scaling, &report.to_string(), &args.out)?;
-    println!("{report}");
+    outln!("{report}")?;
     Ok(())
 }
 
@@ -321,6 +321,6 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         None,
         None,
     )?;
-    println!("{report}");
+    outln!("{report}")?;
     Ok(())
 }

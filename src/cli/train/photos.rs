@@ -214,7 +214,7 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
     write_atomic(&list, valid_files.as_bytes())
         .with_context(|| format!("writing {}", list.display()))?;
     let (report, _) = save_run(&trained, &set.items, &args.out, &extra, radius, soft_check)?;
-    println!("{report}");
+    outln!("{report}")?;
     Ok(())
 }
 

@@ -1,0 +1,82 @@
+//! Output into a pipe whose reader has gone (`imsat dedup DIR | head`): the command stops
+//! quietly with the status of a process ended by SIGPIPE, never a panic or an error line.
+
+use std::process::{Command, Stdio};
+
+use crate::common::{mnist_images, s};
+
+/// Runs `imsat --quiet ARGS` with its standard output closed by the reader before any line is
+/// written (the pipe's read end dropped at once), and returns its exit status and stderr.
+fn with_reader_gone(args: &[&str]) -> (Option<i32>, String) {
+    let child = Command::new(env!("CARGO_BIN_EXE_imsat"))
+        .arg("--quiet")
+        .args(args)
+        .env("RUST_BACKTRACE", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running imsat");
+    let mut child = child;
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("waiting for imsat");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_the_command_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = mnist_images();
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hash16.int8.onnx");
+    let index = dir.path().join("digits.idx");
+    let built = crate::common::imsat(&[
+        "index",
+        "build",
+        "--model",
+        s(&model),
+        "--data",
+        s(&images),
+        "--out",
+        s(&index),
+    ]);
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    for args in [
+        // dedup printed its groups with println!, which panics on a closed pipe
+        vec![
+            "dedup",
+            "--model",
+            s(&model),
+            "--radius",
+            "0",
+            "--min-similarity",
+            "0",
+            s(&images),
+        ],
+        vec![
+            "search",
+            "--index",
+            s(&index),
+            "--model",
+            s(&model),
+            "--query",
+            s(&images),
+            "-k",
+            "3",
+        ],
+    ] {
+        let (code, stderr) = with_reader_gone(&args);
+        assert_eq!(
+            code,
+            Some(141),
+            "{} with its reader gone: {stderr}",
+            args[0]
+        );
+        assert!(stderr.is_empty(), "{} wrote to stderr: {stderr}", args[0]);
+    }
+}
