@@ -8,7 +8,7 @@ use super::{Colour, Contrast, PART_NAMES, View, ViewError};
 impl View {
     /// The metadata text, e.g. `gray-area-32x32-norm` (`gray-` or `ycc-`; `-raw`, `-norm` or
     /// `-robust`), with `+centre85`, `+top80` and `+bottom80` for the views of parts, in
-    /// that order.
+    /// that order, and `+unbox` last when a caption box is filled in first.
     pub fn to_metadata(&self) -> String {
         let mut text = format!(
             "{}-area-{}x{}-{}",
@@ -19,6 +19,9 @@ impl View {
         );
         for (name, percent) in self.parts() {
             text.push_str(&format!("+{name}{percent}"));
+        }
+        if self.unbox {
+            text.push_str("+unbox");
         }
         text
     }
@@ -31,7 +34,15 @@ impl View {
         let mut percents = [None; PART_NAMES.len()];
         // Each part once, in the order `to_metadata` writes them.
         let mut next = 0;
+        let mut unbox = false;
         for token in tokens {
+            if unbox {
+                return Err(bad());
+            }
+            if token == "unbox" {
+                unbox = true;
+                continue;
+            }
             let split = token.find(|c: char| c.is_ascii_digit()).ok_or_else(bad)?;
             let (name, digits) = token.split_at(split);
             let percent = digits.parse::<u8>().map_err(|_| bad())?;
@@ -58,6 +69,7 @@ impl View {
             centre,
             top,
             bottom,
+            unbox,
         };
         view.check_shape().map_err(|_| bad())?;
         Ok(view)

@@ -28,6 +28,7 @@ mod metadata;
 mod resize;
 #[cfg(test)]
 mod tests;
+pub mod unbox;
 
 pub use contrast::{Contrast, MAX_CHROMA_GAIN, NORMALIZED_STD};
 
@@ -59,6 +60,10 @@ pub struct View {
     pub top: Option<u8>,
     /// A view of the bottom part keeping this percentage of the rows (`+bottom80`), last.
     pub bottom: Option<u8>,
+    /// Fill in a caption box pasted over the photo before the views are made (`+unbox`,
+    /// [`unbox`]): a copy with a caption then looks like its original again, wherever the
+    /// box sits.
+    pub unbox: bool,
 }
 
 /// Which planes a view holds (the first word of the metadata text).
@@ -224,6 +229,12 @@ impl View {
                 channels,
             });
         }
+        let unboxed = if self.unbox {
+            unbox::unbox(pixels, width, height, channels)
+        } else {
+            None
+        };
+        let pixels = unboxed.as_ref().map_or(pixels, |(filled, _)| filled);
         let mut rects = vec![(0, 0, width, height)];
         rects.extend(self.centre.map(|p| centre_rect(width, height, p)));
         rects.extend(self.top.map(|p| (0, 0, width, kept(height, p))));

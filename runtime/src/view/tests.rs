@@ -14,6 +14,7 @@ fn metadata_round_trips_and_rejects_junk() {
             centre: None,
             top: None,
             bottom: None,
+            unbox: false,
         },
         View {
             colour: Colour::Gray,
@@ -23,6 +24,7 @@ fn metadata_round_trips_and_rejects_junk() {
             centre: None,
             top: None,
             bottom: None,
+            unbox: false,
         },
         View {
             colour: Colour::Gray,
@@ -32,6 +34,7 @@ fn metadata_round_trips_and_rejects_junk() {
             centre: None,
             top: None,
             bottom: None,
+            unbox: false,
         },
         View {
             colour: Colour::Gray,
@@ -41,6 +44,7 @@ fn metadata_round_trips_and_rejects_junk() {
             centre: Some(85),
             top: None,
             bottom: None,
+            unbox: false,
         },
         View {
             colour: Colour::Ycc,
@@ -50,6 +54,7 @@ fn metadata_round_trips_and_rejects_junk() {
             centre: Some(85),
             top: None,
             bottom: None,
+            unbox: false,
         },
         View {
             colour: Colour::Ycc,
@@ -59,6 +64,7 @@ fn metadata_round_trips_and_rejects_junk() {
             centre: Some(85),
             top: Some(80),
             bottom: Some(70),
+            unbox: false,
         },
         View {
             colour: Colour::Gray,
@@ -68,6 +74,17 @@ fn metadata_round_trips_and_rejects_junk() {
             centre: None,
             top: Some(80),
             bottom: None,
+            unbox: false,
+        },
+        View {
+            colour: Colour::Ycc,
+            rows: 16,
+            cols: 16,
+            contrast: Contrast::Robust,
+            centre: Some(85),
+            top: Some(80),
+            bottom: None,
+            unbox: true,
         },
     ] {
         assert_eq!(View::from_metadata(&v.to_metadata()), Ok(v));
@@ -80,6 +97,15 @@ fn metadata_round_trips_and_rejects_junk() {
             v.views()
         )),
         Ok((Some(85), Some(80), None, 3))
+    );
+    assert_eq!(
+        View::from_metadata("ycc-area-16x16-robust+centre85+top80+unbox")
+            .map(|v| (v.unbox, v.views())),
+        Ok((true, 3))
+    );
+    assert_eq!(
+        View::from_metadata("ycc-area-16x16-robust+unbox").map(|v| v.unbox),
+        Ok(true)
     );
     // 16 source pixels a cell: what a decoder may shrink a large photo to.
     let side = |m: &str| View::from_metadata(m).map(|v| v.min_source_side());
@@ -101,6 +127,9 @@ fn metadata_round_trips_and_rejects_junk() {
         "gray-area-16x16-robust+top80+top70",
         "gray-area-16x16-robust+top80+",
         "gray-area-16x16-robust+top",
+        "gray-area-16x16-robust+unbox+top80",
+        "gray-area-16x16-robust+unbox+unbox",
+        "gray-area-16x16-robust+unbox80",
     ] {
         assert!(View::from_metadata(junk).is_err(), "{junk}");
     }
@@ -122,6 +151,7 @@ fn one_view(colour: Colour) -> View {
         centre: None,
         top: None,
         bottom: None,
+        unbox: false,
     }
 }
 
@@ -173,6 +203,7 @@ fn top_and_bottom_views_are_the_views_of_those_rows() {
         centre: Some(64),
         top: Some(80),
         bottom: Some(75),
+        unbox: false,
         ..one
     };
     assert_eq!(four.views(), 4);
@@ -217,6 +248,7 @@ fn normalization_ignores_brightness_and_contrast() {
         centre: None,
         top: None,
         bottom: None,
+        unbox: false,
     };
     let img: Vec<u8> = (0..64).map(|v| (v * 3 % 200) as u8 + 20).collect();
     let a = view.apply(&img, 8, 8, 1).unwrap();
@@ -250,6 +282,7 @@ fn robust_normalization_shrugs_off_a_caption_box() {
             centre: None,
             top: None,
             bottom: None,
+            unbox: false,
         };
         let (a, b) = (
             view.apply(&img, w, h, 1).unwrap(),
@@ -275,6 +308,7 @@ fn robust_normalization_shrugs_off_a_caption_box() {
         centre: None,
         top: None,
         bottom: None,
+        unbox: false,
     };
     assert!(
         flat.apply(&[90; 64], 8, 8, 1)
@@ -298,6 +332,7 @@ fn a_colour_view_is_luma_then_chroma() {
         centre: Some(85),
         top: None,
         bottom: None,
+        unbox: false,
     };
     let colour_view = View {
         colour: Colour::Ycc,
@@ -389,6 +424,7 @@ fn one_sweep_equals_resizing_each_plane() {
             centre: None,
             top: None,
             bottom: None,
+            unbox: false,
         };
         let rgb: Vec<u8> = (0..w * h * 3).map(|i| (i * 7919 % 251) as u8).collect();
         // Both parts in one sweep, as `apply` takes them.
@@ -423,6 +459,7 @@ fn rgb_uses_luma_and_bad_shapes_are_errors() {
         centre: None,
         top: None,
         bottom: None,
+        unbox: false,
     };
     assert_eq!(view.apply(&[255, 0, 0], 1, 1, 3).unwrap(), [77]);
     assert_eq!(view.apply(&[0, 255, 0, 9], 1, 1, 4).unwrap(), [149]);

@@ -14,7 +14,7 @@ use super::Args;
 use crate::cli::common::bad_input;
 
 /// The flags a `config.json` sets, so `--config` refuses them.
-pub(super) const TUNABLES: [&str; 30] = [
+pub(super) const TUNABLES: [&str; 31] = [
     "task",
     "classes",
     "bits",
@@ -42,6 +42,7 @@ pub(super) const TUNABLES: [&str; 30] = [
     "view_centre",
     "view_top",
     "view_bottom",
+    "view_unbox",
     "items_per_photo",
     "item_area",
     "edits_per_item",
@@ -285,6 +286,7 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
                 centre,
                 top,
                 bottom,
+                unbox: args.view_unbox.unwrap_or(default.is_some_and(|v| v.unbox)),
             }
             .to_metadata(),
         );
@@ -300,6 +302,7 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
         ("--view-centre", args.view_centre.is_some()),
         ("--view-top", args.view_top.is_some()),
         ("--view-bottom", args.view_bottom.is_some()),
+        ("--view-unbox", args.view_unbox.is_some()),
     ]
     .into_iter()
     .find_map(|(flag, given)| given.then_some(flag))

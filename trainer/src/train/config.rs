@@ -212,6 +212,7 @@ impl TrainConfig {
                     centre: Some(85),
                     top: Some(80),
                     bottom: None,
+                    unbox: true,
                 }
                 .to_metadata(),
             ),

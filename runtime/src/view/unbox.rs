@@ -1,0 +1,504 @@
+//! Caption boxes: a solid rectangle pasted over a photo (a caption, a logo plate, a ticker)
+//! is found and filled in from the rows above and below it before the view is made
+//! (`+unbox` in the view's metadata, [`View::unbox`](super::View::unbox)).
+//!
+//! Why: a box over 5% of a photo is the largest structure a 16x16 view sees on a plain photo,
+//! and it moved a learned code further than any other moderate edit, most of all where no
+//! part of the view leaves it out (above the bottom quarter). Filled in, the copy looks like
+//! its original again; a photo without such a box is left as it is.
+//!
+//! What counts as a box, judged on a working copy of at most [`WORK_SIDE`] pixels a side (an
+//! integer box-average of the photo, so the rule is the same at any size): a region of one
+//! colour (every channel within 24 levels of it), grown from a flat patch (3x3
+//! neighbourhoods that vary by at most 12 levels), whose bounding rectangle it fills to
+//! at least 92% counting the holes in it (the lettering and the logo); the rectangle covers
+//! 1% to 15% of the photo, is 1.5 to 12 times wider than tall, at most 90% of the width and
+//! half the height, touches at most one edge, and differs from the pixels two steps outside
+//! it on at least 70% of its outline. A sky above a straight horizon spans the width, and a
+//! wall or a sign is seldom one colour inside a sharp rectangle: on the 182 bundled photos
+//! no box is found, on their JPEG, rescale, crop, rotation, brightness, contrast, gray, blur
+//! and flip copies at most one a kind, and on their caption copies 62%
+//! (`trainer/tests/unbox.rs`).
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+/// The working copy's longest side, at most (the photo is box-averaged by an integer factor).
+pub const WORK_SIDE: usize = 256;
+/// Levels a flat patch may vary by, per channel, over a 3x3 neighbourhood.
+const FLAT: u8 = 12;
+/// Levels from the box's colour a pixel of the box may be, per channel.
+const NEAR: f32 = 24.0;
+/// Flat patches tried as seeds, largest first.
+const SEEDS: usize = 12;
+
+/// A box found on a photo: `(x, y, width, height)` in the photo's pixels.
+pub type BoxRect = (usize, usize, usize, usize);
+
+/// The caption box on an interleaved `width x height` image of `channels` bytes a pixel (1
+/// gray, 2 gray+alpha, 3 RGB, 4 RGBA), if it has one. The caller has checked the sizes.
+pub fn find_box(pixels: &[u8], width: usize, height: usize, channels: usize) -> Option<BoxRect> {
+    let f = work_factor(width, height);
+    let (w, h) = (width / f, height / f);
+    if w < 3 || h < 3 {
+        return None;
+    }
+    let work = Work::new(pixels, width, channels, f, w, h);
+    let (x0, y0, bw, bh) = work.find()?;
+    let x1 = ((x0 + bw) * f).min(width);
+    let y1 = ((y0 + bh) * f).min(height);
+    Some((x0 * f, y0 * f, x1 - x0 * f, y1 - y0 * f))
+}
+
+/// The image with its caption box ([`find_box`]) filled in ([`fill_box`], grown by one pixel
+/// of the working copy a side, to take the box's edge and JPEG's ringing with it), and the
+/// box; `None` when it has none.
+pub fn unbox(
+    pixels: &[u8],
+    width: usize,
+    height: usize,
+    channels: usize,
+) -> Option<(Vec<u8>, BoxRect)> {
+    let rect = find_box(pixels, width, height, channels)?;
+    let mut filled = pixels.to_vec();
+    let grow = work_factor(width, height);
+    fill_box(&mut filled, width, height, channels, rect, grow);
+    Some((filled, rect))
+}
+
+/// The integer factor the working copy is box-averaged by.
+fn work_factor(width: usize, height: usize) -> usize {
+    width.max(height).div_ceil(WORK_SIDE).max(1)
+}
+
+/// Fill `rect` (grown by `grow` pixels a side, within the image) of an interleaved image from
+/// the row above it and the row below it, linearly down each column; where the box touches
+/// the top or the bottom edge, from the other row alone. Colour channels only (alpha stays).
+pub fn fill_box(
+    pixels: &mut [u8],
+    width: usize,
+    height: usize,
+    channels: usize,
+    rect: BoxRect,
+    grow: usize,
+) {
+    let (x, y, w, h) = rect;
+    let (x0, y0) = (x.saturating_sub(grow), y.saturating_sub(grow));
+    let (x1, y1) = ((x + w + grow).min(width), (y + h + grow).min(height));
+    if y0 == 0 && y1 == height {
+        return;
+    }
+    let colours = if channels >= 3 { 3 } else { 1 };
+    let above = if y0 > 0 { y0 - 1 } else { y1 };
+    let below = if y1 < height { y1 } else { y0 - 1 };
+    let span = (y1 - y0 + 1) as f32;
+    for col in x0..x1 {
+        for c in 0..colours {
+            let a = pixels[(above * width + col) * channels + c] as f32;
+            let b = pixels[(below * width + col) * channels + c] as f32;
+            for row in y0..y1 {
+                let t = (row - y0 + 1) as f32 / span;
+                let v = a * (1.0 - t) + b * t;
+                pixels[(row * width + col) * channels + c] = (v + 0.5) as u8;
+            }
+        }
+    }
+}
+
+/// The working copy: RGB, `w x h`, each pixel the mean of an `f x f` block of the photo.
+struct Work {
+    w: usize,
+    h: usize,
+    rgb: Vec<[u8; 3]>,
+}
+
+impl Work {
+    fn new(pixels: &[u8], width: usize, channels: usize, f: usize, w: usize, h: usize) -> Work {
+        let at = |x: usize, y: usize| -> [u32; 3] {
+            let p = &pixels[(y * width + x) * channels..];
+            if channels >= 3 {
+                [p[0] as u32, p[1] as u32, p[2] as u32]
+            } else {
+                [p[0] as u32; 3]
+            }
+        };
+        let n = (f * f) as u32;
+        let mut rgb = Vec::with_capacity(w * h);
+        for by in 0..h {
+            for bx in 0..w {
+                let mut sum = [0u32; 3];
+                for y in by * f..(by + 1) * f {
+                    for x in bx * f..(bx + 1) * f {
+                        let p = at(x, y);
+                        for c in 0..3 {
+                            sum[c] += p[c];
+                        }
+                    }
+                }
+                rgb.push(sum.map(|s| ((s + n / 2) / n) as u8));
+            }
+        }
+        Work { w, h, rgb }
+    }
+
+    /// Whether each pixel's 3x3 neighbourhood (within the image) varies by at most [`FLAT`]
+    /// levels in every channel.
+    fn flat(&self) -> Vec<bool> {
+        let (w, h) = (self.w, self.h);
+        let mut flat = vec![true; w * h];
+        for c in 0..3 {
+            // Across the row, then down the column: the 3x3 max and min.
+            let mut hmax = vec![0u8; w * h];
+            let mut hmin = vec![0u8; w * h];
+            for y in 0..h {
+                for x in 0..w {
+                    let lo = x.saturating_sub(1);
+                    let hi = (x + 1).min(w - 1);
+                    let row = &self.rgb[y * w + lo..=y * w + hi];
+                    hmax[y * w + x] = row.iter().map(|p| p[c]).max().unwrap_or(0);
+                    hmin[y * w + x] = row.iter().map(|p| p[c]).min().unwrap_or(0);
+                }
+            }
+            for y in 0..h {
+                let (lo, hi) = (y.saturating_sub(1), (y + 1).min(h - 1));
+                for x in 0..w {
+                    let max = (lo..=hi).map(|r| hmax[r * w + x]).max().unwrap_or(0);
+                    let min = (lo..=hi).map(|r| hmin[r * w + x]).min().unwrap_or(0);
+                    if max - min > FLAT {
+                        flat[y * w + x] = false;
+                    }
+                }
+            }
+        }
+        flat
+    }
+
+    fn find(&self) -> Option<BoxRect> {
+        let (w, h) = (self.w, self.h);
+        let n = w * h;
+        let flat = self.flat();
+        let patches = Patches::label(&flat, &self.rgb, w, h);
+        let mut order: Vec<usize> = (0..patches.size.len()).collect();
+        order.sort_by(|&a, &b| patches.size[b].cmp(&patches.size[a]).then(a.cmp(&b)));
+        let mut tried: Vec<[f32; 3]> = Vec::new();
+        for &p in order.iter().take(SEEDS) {
+            let size = patches.size[p];
+            if (size as f32) < 0.003 * n as f32 {
+                break;
+            }
+            let colour = patches.sum[p].map(|s| s as f32 / size as f32);
+            if tried.iter().any(|t| far(t, &colour) < 8.0) {
+                continue;
+            }
+            tried.push(colour);
+            // The region grown from the patch holds it: a patch already too large for a box
+            // gives none.
+            let (px0, py0, px1, py1) = patches.bounds[p];
+            if !self.fits(px0, py0, px1 + 1 - px0, py1 + 1 - py0, true) {
+                continue;
+            }
+            if let Some(rect) = self.grow(&patches.label, p, &colour) {
+                return Some(rect);
+            }
+        }
+        None
+    }
+
+    /// The size rules of a box `(x, y, bw, bh)`; `partial`: of a part of one (its area and
+    /// extent only bound it from below).
+    fn fits(&self, x: usize, y: usize, bw: usize, bh: usize, partial: bool) -> bool {
+        let (w, h) = (self.w as f32, self.h as f32);
+        let area = (bw * bh) as f32;
+        let small_enough = area <= 0.15 * w * h && bw as f32 <= 0.9 * w && bh as f32 <= 0.5 * h;
+        if partial {
+            return small_enough;
+        }
+        let aspect = bw as f32 / bh.max(1) as f32;
+        let edges = [x == 0, y == 0, x + bw == self.w, y + bh == self.h]
+            .iter()
+            .filter(|&&e| e)
+            .count();
+        small_enough && area >= 0.01 * w * h && (1.5..=12.0).contains(&aspect) && edges <= 1
+    }
+
+    /// The one-colour region grown from patch `p` (every pixel near `colour`, 4-connected to
+    /// a pixel of the patch), if it is a box.
+    fn grow(&self, label: &[u32], p: usize, colour: &[f32; 3]) -> Option<BoxRect> {
+        let (w, h) = (self.w, self.h);
+        let near = |i: usize| far(&self.rgb[i].map(|v| v as f32), colour) <= NEAR;
+        let mut region = vec![false; w * h];
+        let mut stack: Vec<usize> = (0..w * h)
+            .filter(|&i| label[i] == p as u32 && near(i))
+            .collect();
+        for &i in &stack {
+            region[i] = true;
+        }
+        let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
+        while let Some(i) = stack.pop() {
+            let (x, y) = (i % w, i / w);
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+            for j in neighbours(x, y, w, h) {
+                if !region[j] && near(j) {
+                    region[j] = true;
+                    stack.push(j);
+                }
+            }
+        }
+        if x0 > x1 {
+            return None;
+        }
+        let (bw, bh) = (x1 + 1 - x0, y1 + 1 - y0);
+        if !self.fits(x0, y0, bw, bh, false) {
+            return None;
+        }
+        // Filled to 92% with its holes: the pixels of the rectangle outside the region that
+        // reach its border are what the region leaves open.
+        let mut open = vec![false; bw * bh];
+        let mut stack: Vec<(usize, usize)> = Vec::new();
+        for y in 0..bh {
+            for x in 0..bw {
+                let border = x == 0 || y == 0 || x == bw - 1 || y == bh - 1;
+                if border && !region[(y0 + y) * w + x0 + x] {
+                    open[y * bw + x] = true;
+                    stack.push((x, y));
+                }
+            }
+        }
+        while let Some((x, y)) = stack.pop() {
+            for j in neighbours(x, y, bw, bh) {
+                let (jx, jy) = (j % bw, j / bw);
+                if !open[j] && !region[(y0 + jy) * w + x0 + jx] {
+                    open[j] = true;
+                    stack.push((jx, jy));
+                }
+            }
+        }
+        let open = open.iter().filter(|&&o| o).count();
+        if ((bw * bh - open) as f32) < 0.92 * (bw * bh) as f32 {
+            return None;
+        }
+        // Standing out: the pixels two steps outside each side not at an edge.
+        let mut outline: Vec<usize> = Vec::new();
+        if y0 > 1 {
+            outline.extend((x0..=x1).map(|x| (y0 - 2) * w + x));
+        }
+        if y1 + 2 < h {
+            outline.extend((x0..=x1).map(|x| (y1 + 2) * w + x));
+        }
+        if x0 > 1 {
+            outline.extend((y0..=y1).map(|y| y * w + x0 - 2));
+        }
+        if x1 + 2 < w {
+            outline.extend((y0..=y1).map(|y| y * w + x1 + 2));
+        }
+        let apart = outline.iter().filter(|&&i| !near(i)).count();
+        if outline.is_empty() || (apart as f32) < 0.7 * outline.len() as f32 {
+            return None;
+        }
+        Some((x0, y0, bw, bh))
+    }
+}
+
+/// The flat patches: 4-connected components of the flat pixels, each with its pixel count,
+/// colour sum and bounds `(x0, y0, x1, y1)` (inclusive).
+struct Patches {
+    label: Vec<u32>,
+    size: Vec<usize>,
+    sum: Vec<[u64; 3]>,
+    bounds: Vec<(usize, usize, usize, usize)>,
+}
+
+impl Patches {
+    fn label(flat: &[bool], rgb: &[[u8; 3]], w: usize, h: usize) -> Patches {
+        let mut label = vec![u32::MAX; w * h];
+        let (mut size, mut sum, mut bounds) = (Vec::new(), Vec::new(), Vec::new());
+        let mut stack = Vec::new();
+        for start in 0..w * h {
+            if !flat[start] || label[start] != u32::MAX {
+                continue;
+            }
+            let id = size.len() as u32;
+            let (mut n, mut s) = (0usize, [0u64; 3]);
+            let (mut b0, mut b1) = ((w, h), (0, 0));
+            label[start] = id;
+            stack.push(start);
+            while let Some(i) = stack.pop() {
+                let (x, y) = (i % w, i / w);
+                n += 1;
+                for c in 0..3 {
+                    s[c] += rgb[i][c] as u64;
+                }
+                b0 = (b0.0.min(x), b0.1.min(y));
+                b1 = (b1.0.max(x), b1.1.max(y));
+                for j in neighbours(x, y, w, h) {
+                    if flat[j] && label[j] == u32::MAX {
+                        label[j] = id;
+                        stack.push(j);
+                    }
+                }
+            }
+            size.push(n);
+            sum.push(s);
+            bounds.push((b0.0, b0.1, b1.0, b1.1));
+        }
+        Patches {
+            label,
+            size,
+            sum,
+            bounds,
+        }
+    }
+}
+
+/// The largest per-channel difference of two colours.
+fn far(a: &[f32; 3], b: &[f32; 3]) -> f32 {
+    (0..3).map(|c| (a[c] - b[c]).abs()).fold(0.0, f32::max)
+}
+
+/// The 4-neighbours of `(x, y)` within `w x h`, as indices.
+fn neighbours(x: usize, y: usize, w: usize, h: usize) -> impl Iterator<Item = usize> {
+    let i = y * w + x;
+    [
+        (x > 0).then(|| i - 1),
+        (x + 1 < w).then(|| i + 1),
+        (y > 0).then(|| i - w),
+        (y + 1 < h).then(|| i + w),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `w x h` RGB photo-like image: smooth gradients under a fine texture, so that no
+    /// large patch is one colour.
+    fn photo(w: usize, h: usize) -> Vec<u8> {
+        let mut px = Vec::with_capacity(w * h * 3);
+        for y in 0..h {
+            for x in 0..w {
+                let t = ((x * 7 + y * 13) % 23) as i32 * 3 - 33;
+                let g = [
+                    60 + (x * 120 / w) as i32,
+                    80 + (y * 100 / h) as i32,
+                    140 - ((x + y) * 60 / (w + h)) as i32,
+                ];
+                px.extend(g.map(|v| (v + t).clamp(0, 255) as u8));
+            }
+        }
+        px
+    }
+
+    /// Paste a caption box at `(x, y)` of `bw x bh`: a plain dark band with a square logo
+    /// and light strokes for letters, as a caption or a watermark plate.
+    fn paste_box(px: &mut [u8], w: usize, (x, y, bw, bh): BoxRect) {
+        let m = (bh / 5).max(1);
+        for yy in y..y + bh {
+            for xx in x..x + bw {
+                let (lx, ly) = (xx - x, yy - y);
+                let inner = ly >= m && ly + m < bh;
+                let c = if inner && lx >= m && lx < bh - m {
+                    [200, 40, 40]
+                } else if inner && lx >= bh && (lx / (m + 1)) % 3 != 2 && lx + m < bw {
+                    [240, 240, 235]
+                } else {
+                    [20, 20, 24]
+                };
+                px[(yy * w + xx) * 3..][..3].copy_from_slice(&c);
+            }
+        }
+    }
+
+    fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
+        a.iter()
+            .zip(b)
+            .map(|(&p, &q)| (p as f64 - q as f64).abs())
+            .sum::<f64>()
+            / a.len() as f64
+    }
+
+    #[test]
+    fn a_caption_box_is_found_and_filled_wherever_it_sits() {
+        let (w, h) = (384, 256);
+        let original = photo(w, h);
+        // Top, middle and bottom; about 5% of the area, 4-5 times wider than tall.
+        for rect in [(40, 12, 150, 34), (150, 110, 160, 32), (200, 200, 150, 36)] {
+            let mut boxed = original.clone();
+            paste_box(&mut boxed, w, rect);
+            let (filled, found) = unbox(&boxed, w, h, 3).expect("the box is found");
+            // Found to within the working copy's step (2 pixels at 384).
+            for (a, b) in [(found.0, rect.0), (found.1, rect.1)] {
+                assert!(a.abs_diff(b) <= 2, "{found:?} for {rect:?}");
+            }
+            for (a, b) in [
+                (found.0 + found.2, rect.0 + rect.2),
+                (found.1 + found.3, rect.1 + rect.3),
+            ] {
+                assert!(a.abs_diff(b) <= 2, "{found:?} for {rect:?}");
+            }
+            // Filled in, the copy is far closer to its original than with the box.
+            let (before, after) = (
+                mean_abs_diff(&boxed, &original),
+                mean_abs_diff(&filled, &original),
+            );
+            assert!(after < before / 3.0, "{rect:?}: {before} -> {after}");
+        }
+    }
+
+    #[test]
+    fn photos_without_a_box_are_left_alone() {
+        let (w, h) = (384, 256);
+        assert_eq!(find_box(&photo(w, h), w, h, 3), None);
+        // One colour, and a sky over the whole width: larger than any caption.
+        assert_eq!(find_box(&vec![128; w * h * 3], w, h, 3), None);
+        let mut sky = photo(w, h);
+        for p in sky[..w * 60 * 3].chunks_exact_mut(3) {
+            p.copy_from_slice(&[150, 190, 230]);
+        }
+        assert_eq!(find_box(&sky, w, h, 3), None);
+        // Too small to judge.
+        assert_eq!(find_box(&[0, 0, 0, 255, 255, 255], 2, 1, 3), None);
+    }
+
+    #[test]
+    fn gray_and_rgba_photos_and_large_ones() {
+        // A gray copy (one channel) and an RGBA one (alpha kept as it was).
+        let (w, h) = (384, 256);
+        let mut rgb = photo(w, h);
+        paste_box(&mut rgb, w, (40, 12, 150, 34));
+        let gray: Vec<u8> = rgb.chunks_exact(3).map(|p| p[1]).collect();
+        assert!(find_box(&gray, w, h, 1).is_some());
+        let rgba: Vec<u8> = rgb
+            .chunks_exact(3)
+            .flat_map(|p| [p[0], p[1], p[2], 7])
+            .collect();
+        let (filled, _) = unbox(&rgba, w, h, 4).expect("found");
+        assert!(filled.chunks_exact(4).all(|p| p[3] == 7));
+        // Four times the size: the same box, four times the coordinates, within the step.
+        let (w4, h4) = (w * 4, h * 4);
+        let big: Vec<u8> = (0..h4)
+            .flat_map(|y| (0..w4).flat_map(move |x| [x / 4, y / 4]))
+            .collect::<Vec<_>>()
+            .chunks_exact(2)
+            .flat_map(|xy| rgb[(xy[1] * w + xy[0]) * 3..][..3].to_vec())
+            .collect();
+        let found = find_box(&big, w4, h4, 3).expect("found on the large photo");
+        assert!(
+            found.0.abs_diff(160) <= 8 && found.1.abs_diff(48) <= 8,
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_box_at_the_top_edge_is_filled_from_below() {
+        let (w, h) = (8, 6);
+        let mut px: Vec<u8> = (0..w * h).flat_map(|i| [(i % w * 10) as u8; 3]).collect();
+        fill_box(&mut px, w, h, 3, (2, 0, 3, 2), 0);
+        for x in 2..5 {
+            // Rows 0 and 1 take row 2's value.
+            assert_eq!(px[x * 3], px[(2 * w + x) * 3]);
+            assert_eq!(px[(w + x) * 3], px[(2 * w + x) * 3]);
+        }
+    }
+}
