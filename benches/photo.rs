@@ -42,6 +42,11 @@ fn main() {
     g.bench_function("imsat_photo64_view_only", |b| {
         b.iter(|| view_of(&view, &img))
     });
+    // The caption-box search of the view (`+unbox`), on a photo without a box.
+    g.bench_function("unbox_find_box", |b| {
+        let (w, h) = (img.width() as usize, img.height() as usize);
+        b.iter(|| imsat_runtime::view::unbox::find_box(img.as_raw(), w, h, 3))
+    });
     g.bench_function("imsat_photo64_model_only", |b| {
         b.iter(|| enc.codes(&ready).unwrap())
     });

@@ -114,59 +114,101 @@ struct Work {
 
 impl Work {
     fn new(pixels: &[u8], width: usize, channels: usize, f: usize, w: usize, h: usize) -> Work {
-        let at = |x: usize, y: usize| -> [u32; 3] {
-            let p = &pixels[(y * width + x) * channels..];
-            if channels >= 3 {
-                [p[0] as u32, p[1] as u32, p[2] as u32]
-            } else {
-                [p[0] as u32; 3]
-            }
-        };
+        match channels {
+            1 => Self::average::<1>(pixels, width, f, w, h),
+            2 => Self::average::<2>(pixels, width, f, w, h),
+            3 => Self::average::<3>(pixels, width, f, w, h),
+            _ => Self::average::<4>(pixels, width, f, w, h),
+        }
+    }
+
+    /// The `f x f` block means of an image of `C` bytes a pixel (gray for fewer than 3).
+    fn average<const C: usize>(pixels: &[u8], width: usize, f: usize, w: usize, h: usize) -> Work {
         let n = (f * f) as u32;
         let mut rgb = Vec::with_capacity(w * h);
+        if f == 2 && C >= 3 {
+            // The common case (a photo of 257 to 512 pixels a side): two rows at a time.
+            for by in 0..h {
+                let r0 = &pixels[2 * by * width * C..][..2 * w * C];
+                let r1 = &pixels[(2 * by + 1) * width * C..][..2 * w * C];
+                for (p, q) in r0.chunks_exact(2 * C).zip(r1.chunks_exact(2 * C)) {
+                    let m = |c: usize| {
+                        ((p[c] as u32 + p[C + c] as u32 + q[c] as u32 + q[C + c] as u32 + 2) / 4)
+                            as u8
+                    };
+                    rgb.push([m(0), m(1), m(2)]);
+                }
+            }
+            return Work { w, h, rgb };
+        }
+        let mut acc = vec![[0u32; 3]; w];
         for by in 0..h {
-            for bx in 0..w {
-                let mut sum = [0u32; 3];
-                for y in by * f..(by + 1) * f {
-                    for x in bx * f..(bx + 1) * f {
-                        let p = at(x, y);
-                        for c in 0..3 {
-                            sum[c] += p[c];
+            acc.iter_mut().for_each(|a| *a = [0; 3]);
+            for y in by * f..(by + 1) * f {
+                let row = &pixels[y * width * C..][..w * f * C];
+                for (a, block) in acc.iter_mut().zip(row.chunks_exact(C * f)) {
+                    for p in block.chunks_exact(C) {
+                        if C >= 3 {
+                            a[0] += p[0] as u32;
+                            a[1] += p[1] as u32;
+                            a[2] += p[2] as u32;
+                        } else {
+                            a[0] += p[0] as u32;
                         }
                     }
                 }
-                rgb.push(sum.map(|s| ((s + n / 2) / n) as u8));
             }
+            rgb.extend(acc.iter().map(|a| {
+                let m = |s: u32| ((s + n / 2) / n) as u8;
+                if C >= 3 {
+                    [m(a[0]), m(a[1]), m(a[2])]
+                } else {
+                    [m(a[0]); 3]
+                }
+            }));
         }
         Work { w, h, rgb }
     }
 
     /// Whether each pixel's 3x3 neighbourhood (within the image) varies by at most [`FLAT`]
-    /// levels in every channel.
+    /// levels in every channel: per channel plane, the max and min of three rows, then of
+    /// three columns (slices side by side, so the compiler vectorizes them).
     fn flat(&self) -> Vec<bool> {
         let (w, h) = (self.w, self.h);
         let mut flat = vec![true; w * h];
-        for c in 0..3 {
-            // Across the row, then down the column: the 3x3 max and min.
-            let mut hmax = vec![0u8; w * h];
-            let mut hmin = vec![0u8; w * h];
-            for y in 0..h {
-                for x in 0..w {
-                    let lo = x.saturating_sub(1);
-                    let hi = (x + 1).min(w - 1);
-                    let row = &self.rgb[y * w + lo..=y * w + hi];
-                    hmax[y * w + x] = row.iter().map(|p| p[c]).max().unwrap_or(0);
-                    hmin[y * w + x] = row.iter().map(|p| p[c]).min().unwrap_or(0);
-                }
+        let plane: Vec<u8> = vec![0; w * h];
+        let mut planes = [plane.clone(), plane.clone(), plane];
+        for (i, p) in self.rgb.iter().enumerate() {
+            for c in 0..3 {
+                planes[c][i] = p[c];
             }
+        }
+        let (mut vmax, mut vmin) = (vec![0u8; w], vec![0u8; w]);
+        let (mut hmax, mut hmin) = (vec![0u8; w], vec![0u8; w]);
+        for plane in &planes {
             for y in 0..h {
                 let (lo, hi) = (y.saturating_sub(1), (y + 1).min(h - 1));
+                let (a, b, d) = (
+                    &plane[lo * w..][..w],
+                    &plane[y * w..][..w],
+                    &plane[hi * w..][..w],
+                );
                 for x in 0..w {
-                    let max = (lo..=hi).map(|r| hmax[r * w + x]).max().unwrap_or(0);
-                    let min = (lo..=hi).map(|r| hmin[r * w + x]).min().unwrap_or(0);
-                    if max - min > FLAT {
-                        flat[y * w + x] = false;
-                    }
+                    vmax[x] = a[x].max(b[x]).max(d[x]);
+                    vmin[x] = a[x].min(b[x]).min(d[x]);
+                }
+                hmax.copy_from_slice(&vmax);
+                hmin.copy_from_slice(&vmin);
+                for x in 1..w {
+                    hmax[x] = hmax[x].max(vmax[x - 1]);
+                    hmin[x] = hmin[x].min(vmin[x - 1]);
+                }
+                for x in 0..w - 1 {
+                    hmax[x] = hmax[x].max(vmax[x + 1]);
+                    hmin[x] = hmin[x].min(vmin[x + 1]);
+                }
+                for (x, o) in flat[y * w..][..w].iter_mut().enumerate() {
+                    *o &= hmax[x] - hmin[x] <= FLAT;
                 }
             }
         }
@@ -178,14 +220,14 @@ impl Work {
         let n = w * h;
         let flat = self.flat();
         let patches = Patches::label(&flat, &self.rgb, w, h);
-        let mut order: Vec<usize> = (0..patches.size.len()).collect();
+        // Patches of at least 0.3% of the photo, largest first.
+        let mut order: Vec<usize> = (0..patches.size.len())
+            .filter(|&p| patches.size[p] as f32 >= 0.003 * n as f32)
+            .collect();
         order.sort_by(|&a, &b| patches.size[b].cmp(&patches.size[a]).then(a.cmp(&b)));
         let mut tried: Vec<[f32; 3]> = Vec::new();
         for &p in order.iter().take(SEEDS) {
             let size = patches.size[p];
-            if (size as f32) < 0.003 * n as f32 {
-                break;
-            }
             let colour = patches.sum[p].map(|s| s as f32 / size as f32);
             if tried.iter().any(|t| far(t, &colour) < 8.0) {
                 continue;
@@ -197,7 +239,7 @@ impl Work {
             if !self.fits(px0, py0, px1 + 1 - px0, py1 + 1 - py0, true) {
                 continue;
             }
-            if let Some(rect) = self.grow(&patches.label, p, &colour) {
+            if let Some(rect) = self.grow(&patches.label, p, patches.bounds[p], &colour) {
                 return Some(rect);
             }
         }
@@ -221,26 +263,46 @@ impl Work {
         small_enough && area >= 0.01 * w * h && (1.5..=12.0).contains(&aspect) && edges <= 1
     }
 
-    /// The one-colour region grown from patch `p` (every pixel near `colour`, 4-connected to
-    /// a pixel of the patch), if it is a box.
-    fn grow(&self, label: &[u32], p: usize, colour: &[f32; 3]) -> Option<BoxRect> {
+    /// The one-colour region grown from patch `p` (within `bounds`; every pixel near
+    /// `colour`, 4-connected to a pixel of the patch), if it is a box.
+    fn grow(
+        &self,
+        label: &[u32],
+        p: usize,
+        bounds: (usize, usize, usize, usize),
+        colour: &[f32; 3],
+    ) -> Option<BoxRect> {
         let (w, h) = (self.w, self.h);
-        let near = |i: usize| far(&self.rgb[i].map(|v| v as f32), colour) <= NEAR;
+        // Within NEAR of `colour` in every channel, as whole levels.
+        let (lo, hi) = (
+            colour.map(|c| level_at_least(c - NEAR)),
+            colour.map(|c| level_at_most(c + NEAR)),
+        );
+        let near = |i: usize| {
+            let p = self.rgb[i];
+            (0..3).all(|c| p[c] >= lo[c] && p[c] <= hi[c])
+        };
         let mut region = vec![false; w * h];
-        let mut stack: Vec<usize> = (0..w * h)
-            .filter(|&i| label[i] == p as u32 && near(i))
+        let (px0, py0, px1, py1) = bounds;
+        let mut stack: Vec<(usize, usize)> = (py0..=py1)
+            .flat_map(|y| (px0..=px1).map(move |x| (x, y)))
+            .filter(|&(x, y)| label[y * w + x] == p as u32 && near(y * w + x))
             .collect();
-        for &i in &stack {
-            region[i] = true;
+        for &(x, y) in &stack {
+            region[y * w + x] = true;
         }
         let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
-        while let Some(i) = stack.pop() {
-            let (x, y) = (i % w, i / w);
+        while let Some((x, y)) = stack.pop() {
             (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
-            for j in neighbours(x, y, w, h) {
+            // Grown past what a box may be (a sky, a wall): no box, and no need to go on.
+            if !self.fits(x0, y0, x1 + 1 - x0, y1 + 1 - y0, true) {
+                return None;
+            }
+            for (jx, jy) in neighbours(x, y, w, h) {
+                let j = jy * w + jx;
                 if !region[j] && near(j) {
                     region[j] = true;
-                    stack.push(j);
+                    stack.push((jx, jy));
                 }
             }
         }
@@ -265,8 +327,8 @@ impl Work {
             }
         }
         while let Some((x, y)) = stack.pop() {
-            for j in neighbours(x, y, bw, bh) {
-                let (jx, jy) = (j % bw, j / bw);
+            for (jx, jy) in neighbours(x, y, bw, bh) {
+                let j = jy * bw + jx;
                 if !open[j] && !region[(y0 + jy) * w + x0 + jx] {
                     open[j] = true;
                     stack.push((jx, jy));
@@ -309,37 +371,66 @@ struct Patches {
 }
 
 impl Patches {
+    /// The runs of flat pixels of each row, joined (union-find) to the runs of the row above
+    /// that they touch; the patches numbered in the order their first pixel comes.
     fn label(flat: &[bool], rgb: &[[u8; 3]], w: usize, h: usize) -> Patches {
-        let mut label = vec![u32::MAX; w * h];
-        let (mut size, mut sum, mut bounds) = (Vec::new(), Vec::new(), Vec::new());
-        let mut stack = Vec::new();
-        for start in 0..w * h {
-            if !flat[start] || label[start] != u32::MAX {
-                continue;
-            }
-            let id = size.len() as u32;
-            let (mut n, mut s) = (0usize, [0u64; 3]);
-            let (mut b0, mut b1) = ((w, h), (0, 0));
-            label[start] = id;
-            stack.push(start);
-            while let Some(i) = stack.pop() {
-                let (x, y) = (i % w, i / w);
-                n += 1;
-                for c in 0..3 {
-                    s[c] += rgb[i][c] as u64;
-                }
-                b0 = (b0.0.min(x), b0.1.min(y));
-                b1 = (b1.0.max(x), b1.1.max(y));
-                for j in neighbours(x, y, w, h) {
-                    if flat[j] && label[j] == u32::MAX {
-                        label[j] = id;
-                        stack.push(j);
+        // Runs as (row, first x, end x).
+        let mut runs: Vec<(usize, usize, usize)> = Vec::new();
+        let mut row_start = Vec::with_capacity(h + 1);
+        for y in 0..h {
+            row_start.push(runs.len());
+            let row = &flat[y * w..][..w];
+            let mut x = 0;
+            while x < w {
+                if row[x] {
+                    let start = x;
+                    while x < w && row[x] {
+                        x += 1;
                     }
+                    runs.push((y, start, x));
+                } else {
+                    x += 1;
                 }
             }
-            size.push(n);
-            sum.push(s);
-            bounds.push((b0.0, b0.1, b1.0, b1.1));
+        }
+        row_start.push(runs.len());
+        let mut parent: Vec<u32> = (0..runs.len() as u32).collect();
+        for y in 1..h {
+            let (mut a, a_end) = (row_start[y - 1], row_start[y]);
+            for b in row_start[y]..row_start[y + 1] {
+                let (_, bs, be) = runs[b];
+                while a < a_end && runs[a].2 <= bs {
+                    a += 1;
+                }
+                let mut k = a;
+                while k < a_end && runs[k].1 < be {
+                    join(&mut parent, b, k);
+                    k += 1;
+                }
+            }
+        }
+        let mut label = vec![u32::MAX; w * h];
+        let mut id_of = vec![u32::MAX; runs.len()];
+        let (mut size, mut sum, mut bounds) = (Vec::new(), Vec::new(), Vec::new());
+        for (r, &(y, xs, xe)) in runs.iter().enumerate() {
+            let root = root(&mut parent, r) as usize;
+            if id_of[root] == u32::MAX {
+                id_of[root] = size.len() as u32;
+                size.push(0usize);
+                sum.push([0u64; 3]);
+                bounds.push((xs, y, xe - 1, y));
+            }
+            let id = id_of[root];
+            label[y * w + xs..y * w + xe].fill(id);
+            let id = id as usize;
+            size[id] += xe - xs;
+            for p in &rgb[y * w + xs..y * w + xe] {
+                for c in 0..3 {
+                    sum[id][c] += p[c] as u64;
+                }
+            }
+            let b = &mut bounds[id];
+            *b = (b.0.min(xs), b.1.min(y), b.2.max(xe - 1), b.3.max(y));
         }
         Patches {
             label,
@@ -350,19 +441,52 @@ impl Patches {
     }
 }
 
+/// The root of `i`'s set, halving the path on the way.
+fn root(parent: &mut [u32], mut i: usize) -> u32 {
+    while parent[i] as usize != i {
+        let up = parent[parent[i] as usize];
+        parent[i] = up;
+        i = up as usize;
+    }
+    i as u32
+}
+
+/// Put `a` and `b` in one set (the lower root leads).
+fn join(parent: &mut [u32], a: usize, b: usize) {
+    let (ra, rb) = (root(parent, a), root(parent, b));
+    let (lo, hi) = (ra.min(rb), ra.max(rb));
+    parent[hi as usize] = lo;
+}
+
+/// The least level of 0..=255 at or above `x`.
+fn level_at_least(x: f32) -> u8 {
+    if x <= 0.0 {
+        return 0;
+    }
+    let t = x as u32;
+    (if (t as f32) < x { t + 1 } else { t }).min(255) as u8
+}
+
+/// The greatest level of 0..=255 at or below `x` (0 below it).
+fn level_at_most(x: f32) -> u8 {
+    if x <= 0.0 {
+        return 0;
+    }
+    (x as u32).min(255) as u8
+}
+
 /// The largest per-channel difference of two colours.
 fn far(a: &[f32; 3], b: &[f32; 3]) -> f32 {
     (0..3).map(|c| (a[c] - b[c]).abs()).fold(0.0, f32::max)
 }
 
-/// The 4-neighbours of `(x, y)` within `w x h`, as indices.
-fn neighbours(x: usize, y: usize, w: usize, h: usize) -> impl Iterator<Item = usize> {
-    let i = y * w + x;
+/// The 4-neighbours of `(x, y)` within `w x h`.
+fn neighbours(x: usize, y: usize, w: usize, h: usize) -> impl Iterator<Item = (usize, usize)> {
     [
-        (x > 0).then(|| i - 1),
-        (x + 1 < w).then(|| i + 1),
-        (y > 0).then(|| i - w),
-        (y + 1 < h).then(|| i + w),
+        (x > 0).then(|| (x - 1, y)),
+        (x + 1 < w).then(|| (x + 1, y)),
+        (y > 0).then(|| (x, y - 1)),
+        (y + 1 < h).then(|| (x, y + 1)),
     ]
     .into_iter()
     .flatten()

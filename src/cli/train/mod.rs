@@ -153,9 +153,10 @@ pub struct Args {
     /// none) [default: none].
     #[arg(long)]
     pub view_bottom: Option<u8>,
-    /// Photos: fill in a caption box pasted over a photo (one colour, a sharp rectangle over
-    /// 1-15% of it) from the rows around it before the view is made, in training and in every
-    /// encoding (`+unbox` in the model's view) [default: true].
+    /// Photos: when the model encodes a photo, fill in a caption box pasted over it (one
+    /// colour, a sharp rectangle over 1-15% of it) from the rows around it before the view is
+    /// made (`+unbox` in the model's view; training items stay as drawn, so that the SAT still
+    /// learns the boxes the fill misses) [default: true].
     #[arg(long)]
     pub view_unbox: Option<bool>,
     /// Photos: training items cut from each photo (the full frame, then random crops)
