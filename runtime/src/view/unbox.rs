@@ -109,7 +109,8 @@ pub fn fill_box(
 struct Work {
     w: usize,
     h: usize,
-    rgb: Vec<[u8; 3]>,
+    /// Red, green and blue planes, `w * h` each.
+    planes: [Vec<u8>; 3],
 }
 
 impl Work {
@@ -125,21 +126,25 @@ impl Work {
     /// The `f x f` block means of an image of `C` bytes a pixel (gray for fewer than 3).
     fn average<const C: usize>(pixels: &[u8], width: usize, f: usize, w: usize, h: usize) -> Work {
         let n = (f * f) as u32;
-        let mut rgb = Vec::with_capacity(w * h);
+        let mut planes = [vec![0u8; w * h], vec![0u8; w * h], vec![0u8; w * h]];
         if f == 2 && C >= 3 {
             // The common case (a photo of 257 to 512 pixels a side): two rows at a time.
             for by in 0..h {
                 let r0 = &pixels[2 * by * width * C..][..2 * w * C];
                 let r1 = &pixels[(2 * by + 1) * width * C..][..2 * w * C];
-                for (p, q) in r0.chunks_exact(2 * C).zip(r1.chunks_exact(2 * C)) {
-                    let m = |c: usize| {
-                        ((p[c] as u32 + p[C + c] as u32 + q[c] as u32 + q[C + c] as u32 + 2) / 4)
-                            as u8
-                    };
-                    rgb.push([m(0), m(1), m(2)]);
+                for c in 0..3 {
+                    let out = &mut planes[c][by * w..][..w];
+                    for ((o, p), q) in out
+                        .iter_mut()
+                        .zip(r0.chunks_exact(2 * C))
+                        .zip(r1.chunks_exact(2 * C))
+                    {
+                        *o = ((p[c] as u32 + p[C + c] as u32 + q[c] as u32 + q[C + c] as u32 + 2)
+                            / 4) as u8;
+                    }
                 }
             }
-            return Work { w, h, rgb };
+            return Work { w, h, planes };
         }
         let mut acc = vec![[0u32; 3]; w];
         for by in 0..h {
@@ -158,16 +163,14 @@ impl Work {
                     }
                 }
             }
-            rgb.extend(acc.iter().map(|a| {
+            for (x, a) in acc.iter().enumerate() {
                 let m = |s: u32| ((s + n / 2) / n) as u8;
-                if C >= 3 {
-                    [m(a[0]), m(a[1]), m(a[2])]
-                } else {
-                    [m(a[0]); 3]
+                for c in 0..3 {
+                    planes[c][by * w + x] = m(a[if C >= 3 { c } else { 0 }]);
                 }
-            }));
+            }
         }
-        Work { w, h, rgb }
+        Work { w, h, planes }
     }
 
     /// Whether each pixel's 3x3 neighbourhood (within the image) varies by at most [`FLAT`]
@@ -176,16 +179,9 @@ impl Work {
     fn flat(&self) -> Vec<bool> {
         let (w, h) = (self.w, self.h);
         let mut flat = vec![true; w * h];
-        let plane: Vec<u8> = vec![0; w * h];
-        let mut planes = [plane.clone(), plane.clone(), plane];
-        for (i, p) in self.rgb.iter().enumerate() {
-            for c in 0..3 {
-                planes[c][i] = p[c];
-            }
-        }
         let (mut vmax, mut vmin) = (vec![0u8; w], vec![0u8; w]);
         let (mut hmax, mut hmin) = (vec![0u8; w], vec![0u8; w]);
-        for plane in &planes {
+        for plane in &self.planes {
             for y in 0..h {
                 let (lo, hi) = (y.saturating_sub(1), (y + 1).min(h - 1));
                 let (a, b, d) = (
@@ -219,7 +215,7 @@ impl Work {
         let (w, h) = (self.w, self.h);
         let n = w * h;
         let flat = self.flat();
-        let patches = Patches::label(&flat, &self.rgb, w, h);
+        let patches = Patches::label(&flat, &self.planes, w, h);
         // Patches of at least 0.3% of the photo, largest first.
         let mut order: Vec<usize> = (0..patches.size.len())
             .filter(|&p| patches.size[p] as f32 >= 0.003 * n as f32)
@@ -279,7 +275,7 @@ impl Work {
             colour.map(|c| level_at_most(c + NEAR)),
         );
         let near = |i: usize| {
-            let p = self.rgb[i];
+            let p = [self.planes[0][i], self.planes[1][i], self.planes[2][i]];
             (0..3).all(|c| p[c] >= lo[c] && p[c] <= hi[c])
         };
         let mut region = vec![false; w * h];
@@ -373,7 +369,7 @@ struct Patches {
 impl Patches {
     /// The runs of flat pixels of each row, joined (union-find) to the runs of the row above
     /// that they touch; the patches numbered in the order their first pixel comes.
-    fn label(flat: &[bool], rgb: &[[u8; 3]], w: usize, h: usize) -> Patches {
+    fn label(flat: &[bool], planes: &[Vec<u8>; 3], w: usize, h: usize) -> Patches {
         // Runs as (row, first x, end x).
         let mut runs: Vec<(usize, usize, usize)> = Vec::new();
         let mut row_start = Vec::with_capacity(h + 1);
@@ -424,10 +420,11 @@ impl Patches {
             label[y * w + xs..y * w + xe].fill(id);
             let id = id as usize;
             size[id] += xe - xs;
-            for p in &rgb[y * w + xs..y * w + xe] {
-                for c in 0..3 {
-                    sum[id][c] += p[c] as u64;
-                }
+            for c in 0..3 {
+                sum[id][c] += planes[c][y * w + xs..y * w + xe]
+                    .iter()
+                    .map(|&v| v as u64)
+                    .sum::<u64>();
             }
             let b = &mut bounds[id];
             *b = (b.0.min(xs), b.1.min(y), b.2.max(xe - 1), b.3.max(y));
