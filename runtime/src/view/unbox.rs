@@ -211,6 +211,8 @@ impl Work {
         flat
     }
 
+    /// The box grown from the first of the largest flat patches (at most [`SEEDS`], one a
+    /// colour) whose region is one.
     fn find(&self) -> Option<BoxRect> {
         let (w, h) = (self.w, self.h);
         let n = w * h;
