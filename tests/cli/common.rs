@@ -5,12 +5,14 @@ use std::process::{Command, Output};
 
 /// Runs `imsat --quiet ARGS` with backtraces on, so that a panic could not go unseen.
 pub fn imsat(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_imsat"))
-        .arg("--quiet")
-        .args(args)
-        .env("RUST_BACKTRACE", "1")
-        .output()
-        .expect("running imsat")
+    imsat_command(args).output().expect("running imsat")
+}
+
+/// The command [`imsat`] runs, for a test that wires its pipes itself.
+pub fn imsat_command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_imsat"));
+    command.arg("--quiet").args(args).env("RUST_BACKTRACE", "1");
+    command
 }
 
 /// The vendored MNIST-10k images (IDX, gzipped).

@@ -1,22 +1,18 @@
 //! Output into a pipe whose reader has gone (`imsat dedup DIR | head`): the command stops
 //! quietly with the status of a process ended by SIGPIPE, never a panic or an error line.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use crate::common::{mnist_images, s};
+use crate::common::{imsat, imsat_command, mnist_images, s};
 
 /// Runs `imsat --quiet ARGS` with its standard output closed by the reader before any line is
 /// written (the pipe's read end dropped at once), and returns its exit status and stderr.
 fn with_reader_gone(args: &[&str]) -> (Option<i32>, String) {
-    let child = Command::new(env!("CARGO_BIN_EXE_imsat"))
-        .arg("--quiet")
-        .args(args)
-        .env("RUST_BACKTRACE", "1")
+    let mut child = imsat_command(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("running imsat");
-    let mut child = child;
     drop(child.stdout.take());
     let out = child.wait_with_output().expect("waiting for imsat");
     (
@@ -31,7 +27,7 @@ fn a_reader_that_goes_away_ends_the_command_quietly() {
     let images = mnist_images();
     let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hash16.int8.onnx");
     let index = dir.path().join("digits.idx");
-    let built = crate::common::imsat(&[
+    let built = imsat(&[
         "index",
         "build",
         "--model",

@@ -187,7 +187,8 @@ impl View {
         1 + self.parts().count()
     }
 
-    /// This rule with the whole photo's view only (what training items are made with).
+    /// This rule with the whole photo's view only (training items are made with it, and
+    /// without the caption fill: `imsat_trainer::photo_set::build_photo_set`).
     pub fn whole_only(self) -> View {
         View {
             centre: None,

@@ -36,8 +36,12 @@ const SEEDS: usize = 12;
 pub type BoxRect = (usize, usize, usize, usize);
 
 /// The caption box on an interleaved `width x height` image of `channels` bytes a pixel (1
-/// gray, 2 gray+alpha, 3 RGB, 4 RGBA), if it has one. The caller has checked the sizes.
+/// gray, 2 gray+alpha, 3 RGB, 4 RGBA), if it has one; `None` also for pixels that are not such
+/// an image ([`View::apply`](super::View::apply) names that error).
 pub fn find_box(pixels: &[u8], width: usize, height: usize, channels: usize) -> Option<BoxRect> {
+    if !is_image(pixels, width, height, channels) {
+        return None;
+    }
     let f = work_factor(width, height);
     let (w, h) = (width / f, height / f);
     if w < 3 || h < 3 {
@@ -66,6 +70,15 @@ pub fn unbox(
     Some((filled, rect))
 }
 
+/// Whether `pixels` hold an interleaved `width x height` image of 1 to 4 channels.
+fn is_image(pixels: &[u8], width: usize, height: usize, channels: usize) -> bool {
+    (1..=4).contains(&channels)
+        && width
+            .checked_mul(height)
+            .and_then(|p| p.checked_mul(channels))
+            == Some(pixels.len())
+}
+
 /// The integer factor the working copy is box-averaged by.
 fn work_factor(width: usize, height: usize) -> usize {
     width.max(height).div_ceil(WORK_SIDE).max(1)
@@ -74,6 +87,7 @@ fn work_factor(width: usize, height: usize) -> usize {
 /// Fill `rect` (grown by `grow` pixels a side, within the image) of an interleaved image from
 /// the row above it and the row below it, linearly down each column; where the box touches
 /// the top or the bottom edge, from the other row alone. Colour channels only (alpha stays).
+/// Pixels that are not such an image, or a rectangle outside it, are left as they are.
 pub fn fill_box(
     pixels: &mut [u8],
     width: usize,
@@ -83,6 +97,9 @@ pub fn fill_box(
     grow: usize,
 ) {
     let (x, y, w, h) = rect;
+    if !is_image(pixels, width, height, channels) || x >= width || y >= height {
+        return;
+    }
     let (x0, y0) = (x.saturating_sub(grow), y.saturating_sub(grow));
     let (x1, y1) = ((x + w + grow).min(width), (y + h + grow).min(height));
     if y0 == 0 && y1 == height {
@@ -580,8 +597,17 @@ mod tests {
             p.copy_from_slice(&[150, 190, 230]);
         }
         assert_eq!(find_box(&sky, w, h, 3), None);
-        // Too small to judge.
+        // Too small to judge, and pixels that are not the image they are said to be.
         assert_eq!(find_box(&[0, 0, 0, 255, 255, 255], 2, 1, 3), None);
+        let mut boxed = photo(w, h);
+        paste_box(&mut boxed, w, (40, 12, 150, 34));
+        assert_eq!(find_box(&boxed[1..], w, h, 3), None);
+        assert_eq!(find_box(&boxed, w, h, 5), None);
+        assert_eq!(find_box(&boxed, usize::MAX, 2, 3), None);
+        let before = boxed.clone();
+        fill_box(&mut boxed, w, h, 3, (w, 0, 10, 10), 1);
+        fill_box(&mut boxed, w + 1, h, 3, (0, 0, 10, 10), 1);
+        assert_eq!(boxed, before);
     }
 
     #[test]
