@@ -35,16 +35,30 @@ fn resized<const N: usize>(
     rects: &[(usize, usize, usize, usize)],
     (ow, oh): (usize, usize),
 ) -> Vec<Vec<Vec<f32>>> {
-    // Per part, each output column's pixels are a run: its first index (in the image
-    // row) and their weights.
-    let runs: Vec<Vec<(usize, Vec<f32>)>> = rects
+    // Parts that span the same columns (the whole photo, its top, its bottom) share their
+    // column sums: each distinct span of columns is summed once a row.
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    let span_of: Vec<usize> = rects
         .iter()
         .map(|&(x0, _, w, _)| {
-            area_weights(w, ow)
+            spans.iter().position(|&s| s == (x0, w)).unwrap_or_else(|| {
+                spans.push((x0, w));
+                spans.len() - 1
+            })
+        })
+        .collect();
+    // Per span, each output column's pixels are a run: its first index (in the image row)
+    // and their weights, padded with zero weights to the span's longest run (adding a zero
+    // product leaves a sum as it is), so that columns can be summed side by side.
+    let runs: Vec<Vec<(usize, Vec<f32>)>> = spans
+        .iter()
+        .map(|&(x0, w)| {
+            let columns = area_weights(w, ow);
+            let len = columns.iter().map(|c| run_len(c)).max().unwrap_or(0);
+            columns
                 .into_iter()
                 .map(|weights| {
                     let first = weights.first().map_or(0, |&(i, _)| i);
-                    let len = weights.last().map_or(0, |&(i, _)| i + 1 - first);
                     let mut run = vec![0f32; len];
                     for (i, a) in weights {
                         run[i - first] = a;
@@ -58,28 +72,42 @@ fn resized<const N: usize>(
     let (first_row, last_row) = rects
         .iter()
         .fold((usize::MAX, 0), |(a, b), r| (a.min(r.1), b.max(r.1 + r.3)));
-    let mut values = vec![[0f32; N]; width];
+    // A pixel's values as four lanes (the planes, then zeros), which one vector operation
+    // of the CPU scales and adds; then zeros, for the padding of the last columns' runs.
+    let pad = runs
+        .iter()
+        .flatten()
+        .map(|(_, run)| run.len())
+        .max()
+        .unwrap_or(0);
+    let mut values = vec![[0f32; 4]; width + pad];
+    let mut column_sums = vec![vec![[0f32; 4]; ow]; spans.len()];
     for y in first_row..last_row {
         let row = &pixels[y * width * channels..(y + 1) * width * channels];
-        for (v, p) in values.iter_mut().zip(row.chunks_exact(channels)) {
-            v[0] = luma(p) as f32;
-            if N == 3 {
-                (v[1], v[2]) = chroma(p);
-            }
-        }
-        for ((&(_, y0, _, h), columns), sums) in rects.iter().zip(&runs).zip(&mut across) {
-            if !(y0..y0 + h).contains(&y) {
+        convert_row::<N>(row, channels, &mut values);
+        let in_part = |r: usize| (rects[r].1..rects[r].1 + rects[r].3).contains(&y);
+        for (s, (columns, out)) in runs.iter().zip(&mut column_sums).enumerate() {
+            if !(0..rects.len()).any(|r| span_of[r] == s && in_part(r)) {
                 continue;
             }
-            let plane = h * ow;
-            for (o, (first, run)) in columns.iter().enumerate() {
-                let mut sum = [0f32; N];
-                for (v, a) in values[*first..*first + run.len()].iter().zip(run) {
-                    for k in 0..N {
-                        sum[k] += v[k] * a;
-                    }
-                }
-                for (k, s) in sum.into_iter().enumerate() {
+            // Four columns at a time: each sum is a chain of dependent additions, in the
+            // order that fixes its result to the bit; four chains keep the CPU's adders busy.
+            let mut quads = columns.chunks_exact(4);
+            let mut outs = out.chunks_exact_mut(4);
+            for (quad, out) in (&mut quads).zip(&mut outs) {
+                out.copy_from_slice(&column_quad(&values, quad));
+            }
+            for ((first, run), out) in quads.remainder().iter().zip(outs.into_remainder()) {
+                *out = column_sum(&values[*first..], run);
+            }
+        }
+        for (r, sums) in across.iter_mut().enumerate() {
+            if !in_part(r) {
+                continue;
+            }
+            let (y0, plane) = (rects[r].1, rects[r].3 * ow);
+            for (o, sum) in column_sums[span_of[r]].iter().enumerate() {
+                for (k, &s) in sum[..N].iter().enumerate() {
                     sums[k * plane + (y - y0) * ow + o] = s;
                 }
             }
@@ -94,6 +122,65 @@ fn resized<const N: usize>(
                 .collect()
         })
         .collect()
+}
+
+/// Pixels a column's area weights span (first to last).
+fn run_len(weights: &[(usize, f32)]) -> usize {
+    match (weights.first(), weights.last()) {
+        (Some(&(a, _)), Some(&(b, _))) => b + 1 - a,
+        _ => 0,
+    }
+}
+
+/// One column's sum over its run: `values` from its first pixel, times `run`, in order.
+fn column_sum(values: &[[f32; 4]], run: &[f32]) -> [f32; 4] {
+    // Summed in a local, which stays in registers.
+    let mut sum = [0f32; 4];
+    for (v, a) in values.iter().zip(run) {
+        for k in 0..4 {
+            sum[k] += v[k] * a;
+        }
+    }
+    sum
+}
+
+/// [`column_sum`] of four columns with runs of one length, side by side.
+fn column_quad(values: &[[f32; 4]], quad: &[(usize, Vec<f32>)]) -> [[f32; 4]; 4] {
+    let len = quad[0].1.len();
+    let v: [&[[f32; 4]]; 4] = core::array::from_fn(|c| &values[quad[c].0..quad[c].0 + len]);
+    let w: [&[f32]; 4] = core::array::from_fn(|c| &quad[c].1[..len]);
+    let mut sum = [[0f32; 4]; 4];
+    for j in 0..len {
+        for c in 0..4 {
+            for k in 0..4 {
+                sum[c][k] += v[c][j][k] * w[c][j];
+            }
+        }
+    }
+    sum
+}
+
+/// One image row of `channels` bytes a pixel to its planes' values: luma, then (`N` = 3)
+/// the chroma deviations. RGB rows, what a decoder hands over, take a loop without a branch
+/// per pixel, which the compiler vectorizes; it computes what [`luma`] and [`chroma`] do.
+fn convert_row<const N: usize>(row: &[u8], channels: usize, values: &mut [[f32; 4]]) {
+    if channels == 3 {
+        for (v, p) in values.iter_mut().zip(row.chunks_exact(3)) {
+            let (r, g, b) = (p[0] as i32, p[1] as i32, p[2] as i32);
+            v[0] = ((77 * r + 150 * g + 29 * b + 128) >> 8) as f32;
+            if N == 3 {
+                v[1] = (-43 * r - 85 * g + 128 * b) as f32 / 256.0;
+                v[2] = (128 * r - 107 * g - 21 * b) as f32 / 256.0;
+            }
+        }
+        return;
+    }
+    for (v, p) in values.iter_mut().zip(row.chunks_exact(channels)) {
+        v[0] = luma(p) as f32;
+        if N == 3 {
+            (v[1], v[2]) = chroma(p);
+        }
+    }
 }
 
 /// BT.601 chroma deviations (Cb - 128, Cr - 128) with the JFIF integer weights; gray and
