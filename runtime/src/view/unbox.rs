@@ -297,27 +297,58 @@ impl Work {
             let p = [self.planes[0][i], self.planes[1][i], self.planes[2][i]];
             (0..3).all(|c| p[c] >= lo[c] && p[c] <= hi[c])
         };
+        // A scanline fill: each popped seed takes the whole run of near pixels through it,
+        // then seeds the runs of near pixels above and below. Any order gives the region,
+        // the whole 4-connected set, and its bounds only grow, so stopping once they no
+        // longer fit gives the answer of a fill run to its end.
         let mut region = vec![false; w * h];
         let (px0, py0, px1, py1) = bounds;
-        let mut stack: Vec<(usize, usize)> = (py0..=py1)
-            .flat_map(|y| (px0..=px1).map(move |x| (x, y)))
-            .filter(|&(x, y)| label[y * w + x] == p as u32 && near(y * w + x))
-            .collect();
-        for &(x, y) in &stack {
-            region[y * w + x] = true;
+        // Seeds: the patch's pixels near the colour, the first of each run of them (a run
+        // is one span of the fill).
+        let mut stack: Vec<(usize, usize)> = Vec::new();
+        for y in py0..=py1 {
+            let mut in_run = false;
+            for x in px0..=px1 {
+                let seed = label[y * w + x] == p as u32 && near(y * w + x);
+                if seed && !in_run {
+                    stack.push((x, y));
+                }
+                in_run = seed;
+            }
         }
         let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
         while let Some((x, y)) = stack.pop() {
-            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
-            // Grown past what a box may be (a sky, a wall): no box, and no need to go on.
-            if !self.fits(x0, y0, x1 + 1 - x0, y1 + 1 - y0, true) {
-                return None;
+            let row = y * w;
+            if region[row + x] {
+                continue;
             }
-            for (jx, jy) in neighbours(x, y, w, h) {
-                let j = jy * w + jx;
-                if !region[j] && near(j) {
-                    region[j] = true;
-                    stack.push((jx, jy));
+            let (mut l, mut r) = (x, x);
+            while l > 0 && !region[row + l - 1] && near(row + l - 1) {
+                l -= 1;
+            }
+            while r + 1 < w && !region[row + r + 1] && near(row + r + 1) {
+                r += 1;
+            }
+            region[row + l..=row + r].fill(true);
+            if l < x0 || r > x1 || y < y0 || y > y1 {
+                (x0, y0, x1, y1) = (x0.min(l), y0.min(y), x1.max(r), y1.max(y));
+                // Grown past what a box may be (a sky, a wall): no box, and no need to go on.
+                if !self.fits(x0, y0, x1 + 1 - x0, y1 + 1 - y0, true) {
+                    return None;
+                }
+            }
+            for ny in [y.wrapping_sub(1), y + 1] {
+                if ny >= h {
+                    continue;
+                }
+                let mut in_run = false;
+                for nx in l..=r {
+                    let j = ny * w + nx;
+                    let open = !region[j] && near(j);
+                    if open && !in_run {
+                        stack.push((nx, ny));
+                    }
+                    in_run = open;
                 }
             }
         }
@@ -326,6 +357,25 @@ impl Work {
         }
         let (bw, bh) = (x1 + 1 - x0, y1 + 1 - y0);
         if !self.fits(x0, y0, bw, bh, false) {
+            return None;
+        }
+        // Standing out: the pixels two steps outside each side not at an edge (checked
+        // first: it is the cheaper test).
+        let mut outline: Vec<usize> = Vec::new();
+        if y0 > 1 {
+            outline.extend((x0..=x1).map(|x| (y0 - 2) * w + x));
+        }
+        if y1 + 2 < h {
+            outline.extend((x0..=x1).map(|x| (y1 + 2) * w + x));
+        }
+        if x0 > 1 {
+            outline.extend((y0..=y1).map(|y| y * w + x0 - 2));
+        }
+        if x1 + 2 < w {
+            outline.extend((y0..=y1).map(|y| y * w + x1 + 2));
+        }
+        let apart = outline.iter().filter(|&&i| !near(i)).count();
+        if outline.is_empty() || (apart as f32) < 0.7 * outline.len() as f32 {
             return None;
         }
         // Filled to 92% with its holes: the pixels of the rectangle outside the region that
@@ -352,24 +402,6 @@ impl Work {
         }
         let open = open.iter().filter(|&&o| o).count();
         if ((bw * bh - open) as f32) < 0.92 * (bw * bh) as f32 {
-            return None;
-        }
-        // Standing out: the pixels two steps outside each side not at an edge.
-        let mut outline: Vec<usize> = Vec::new();
-        if y0 > 1 {
-            outline.extend((x0..=x1).map(|x| (y0 - 2) * w + x));
-        }
-        if y1 + 2 < h {
-            outline.extend((x0..=x1).map(|x| (y1 + 2) * w + x));
-        }
-        if x0 > 1 {
-            outline.extend((y0..=y1).map(|y| y * w + x0 - 2));
-        }
-        if x1 + 2 < w {
-            outline.extend((y0..=y1).map(|y| y * w + x1 + 2));
-        }
-        let apart = outline.iter().filter(|&&i| !near(i)).count();
-        if outline.is_empty() || (apart as f32) < 0.7 * outline.len() as f32 {
             return None;
         }
         Some((x0, y0, bw, bh))
