@@ -268,7 +268,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
                 }
             }
         }
-        eprintln!("{summary}");
+        errln!("{summary}");
     } else {
         for g in &named {
             let line: Vec<Cow<str>> = g.iter().map(|p| text_name(p)).collect();

@@ -40,7 +40,7 @@ pub struct Args {
 
 fn step(ctx: &Ctx, what: &str) {
     if !ctx.quiet {
-        eprintln!("==> {what}");
+        errln!("==> {what}");
     }
 }
 

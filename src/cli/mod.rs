@@ -11,6 +11,16 @@ macro_rules! outln {
     }};
 }
 
+/// `eprintln!` that lets a failed write go instead of panicking: with stderr closed or its
+/// reader gone, a warning or a summary has nowhere to go, which is no reason to stop the
+/// command or lose its output.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 pub mod common;
 pub mod dedup;
 pub mod demo;

@@ -1,5 +1,6 @@
 //! Output into a pipe whose reader has gone (`imsat dedup DIR | head`): the command stops
-//! quietly with the status of a process ended by SIGPIPE, never a panic or an error line.
+//! quietly with the status of a process ended by SIGPIPE, never a panic or an error line; a
+//! standard error gone the same way loses the warnings, never the run.
 
 use std::process::Stdio;
 
@@ -75,4 +76,34 @@ fn a_reader_that_goes_away_ends_the_command_quietly() {
         );
         assert!(stderr.is_empty(), "{} wrote to stderr: {stderr}", args[0]);
     }
+}
+
+/// A closed standard error (its reader gone before anything is written) loses the warnings
+/// and the summary, not the run: `dedup` names a file it skips and prints its summary there,
+/// and once panicked on the first such line.
+#[test]
+fn a_closed_stderr_loses_the_warnings_not_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/photos/train/0001.jpg");
+    std::fs::copy(&photo, dir.path().join("a.jpg")).expect("the bundled photo 0001.jpg");
+    std::fs::copy(&photo, dir.path().join("b.jpg")).unwrap();
+    std::fs::write(dir.path().join("broken.jpg"), b"not a JPEG").unwrap();
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/photo64.int8.onnx");
+    let mut child = imsat_command(&[
+        "dedup",
+        "--model",
+        s(&model),
+        "--duplicates-only",
+        s(dir.path()),
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("running imsat");
+    drop(child.stderr.take());
+    let out = child.wait_with_output().expect("waiting for imsat");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "stdout: {stdout}");
+    assert!(stdout.trim_end().ends_with("b.jpg"), "stdout: {stdout}");
 }

@@ -365,7 +365,7 @@ fn warn_identical<S: AsRef<str>>(photos: &[RgbImage], paths: &[PathBuf], groups:
     }
     pairs.sort_unstable();
     if let Some(&(a, b)) = pairs.first() {
-        eprintln!(
+        errln!(
             "imsat: {} pair(s) of photos of different groups have the same pixels ({} and {}{}): \
              their copies match each other and count as false matches; put them in one group \
              (--groups) or keep one",

@@ -112,7 +112,7 @@ pub fn groups_of(paths: &[PathBuf], csv: Option<&Path>) -> anyhow::Result<Vec<St
         )));
     }
     if named < paths.len() {
-        eprintln!(
+        errln!(
             "imsat: --groups {}: {} of {} photos are not named there; each is a group of its own",
             csv.display(),
             paths.len() - named,

@@ -54,7 +54,7 @@ pub fn read_photos(
 /// Name on stderr each file of a folder that was left out, with why (undecodable photos).
 pub fn report_skipped(skipped: &[(std::path::PathBuf, String)]) {
     for (p, why) in skipped {
-        eprintln!("imsat: skipped {}: {why}", p.display());
+        errln!("imsat: skipped {}: {why}", p.display());
     }
 }
 
@@ -67,7 +67,7 @@ pub fn exit_code(result: anyhow::Result<()>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::from(141),
         Err(e) => {
-            eprintln!("imsat: error: {}", one_line(&e));
+            errln!("imsat: error: {}", one_line(&e));
             if is_bad_input(&e) {
                 ExitCode::from(2)
             } else {

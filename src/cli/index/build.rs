@@ -44,7 +44,7 @@ pub fn build(
     if let (Some(earlier), Some(files)) = (&earlier, image_files(data)?) {
         let new = files.iter().filter(|f| keep(f)).count();
         if new < files.len() {
-            eprintln!(
+            errln!(
                 "note: {} of the {} image files are in {} already and are not read again",
                 files.len() - new,
                 files.len(),
@@ -79,7 +79,7 @@ pub fn build(
                 .filter(|&i| !known.contains(rows.names[i].as_str()))
                 .collect();
             if new.len() < rows.names.len() {
-                eprintln!(
+                errln!(
                     "note: {} of the {} rows are in {} already and were not added again",
                     rows.names.len() - new.len(),
                     rows.names.len(),
@@ -213,7 +213,7 @@ impl CardRows {
             }
             (None, Some(added)) if self.names.is_empty() => Some(added.clone()),
             (None, Some(_)) => {
-                eprintln!(
+                errln!(
                     "note: the rows already in {} have no soft codes, so the index keeps none \
                      (`imsat search --copies` then goes by the model's Hamming radius); build \
                      it anew to keep them",
@@ -303,7 +303,7 @@ impl Earlier {
                     Card::SetAside(why) => format!("{why}, so it is replaced"),
                     _ => format!("{} has no card of names", out.display()),
                 };
-                eprintln!(
+                errln!(
                     "warning: {why}: the {n} rows already in the index stay unnamed (files \
                      among them are added again), and that they came from {} is not checked",
                     model.display()
@@ -319,7 +319,7 @@ impl Earlier {
             }
         };
         let soft = card.soft_codes().unwrap_or_else(|why| {
-            eprintln!("warning: {why}; the index keeps no soft codes");
+            errln!("warning: {why}; the index keeps no soft codes");
             None
         });
         let flatness = card.flatness.filter(|f| f.len() == n);

@@ -221,7 +221,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
                     card.flatness = None;
                     card.index_crc32 = index_crc32(&out)?;
                     write_card(&out, &card)?;
-                    eprintln!(
+                    errln!(
                         "note: the {} imported codes have no file names in {} (codes carry \
                          none); they are taken to be codes of {}",
                         codes.len(),

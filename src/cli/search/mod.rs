@@ -69,7 +69,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         Card::Fits(card) => Some(card),
         Card::None => {
             if let Some(model) = &args.model {
-                eprintln!(
+                errln!(
                     "warning: {} has no card of names beside it ({}): results are ids only, \
                      and that its codes came from {} is not checked",
                     args.index.display(),
@@ -85,7 +85,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             } else {
                 ""
             };
-            eprintln!("warning: {why}; results are ids only{unchecked}");
+            errln!("warning: {why}; results are ids only{unchecked}");
             None
         }
     };
@@ -104,7 +104,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let card_soft = match (&card, &queries.soft) {
         (Some(card), Some(_)) => card.soft_codes().unwrap_or_else(|why| {
             let path = card_path(&args.index);
-            eprintln!("warning: {}: {why}; no soft distances", path.display());
+            errln!("warning: {}: {why}; no soft distances", path.display());
             None
         }),
         _ => None,
@@ -126,7 +126,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         false => None,
     };
     if copies.is_some_and(|c| c.check.is_none()) && queries.soft_check.is_some() && card.is_some() {
-        eprintln!(
+        errln!(
             "note: {} holds no soft codes (appended to by codes, or by photos without them), \
              so copies go by the model's Hamming radius; build the index anew to keep them",
             card_path(&args.index).display()

@@ -178,7 +178,7 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
         });
     if measured.is_none() && args.radius.is_none() {
         let negatives = moderate.map_or(0, |g| g.at_1e4.negatives);
-        eprintln!(
+        errln!(
             "imsat: warning: no dedup radius measured: the {scored_on}' edited copies give {negatives} \
              pairs of images of different photos{}, so the model carries no radius and `imsat \
              dedup` will ask for --radius (hold out more photo groups, or pass --radius)",

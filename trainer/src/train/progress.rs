@@ -62,7 +62,10 @@ impl RunProgress {
                 .unwrap_or_default()
         ));
         if !self.show && std::env::var_os("IMSAT_LOG_EPOCHS").is_some() {
-            eprintln!("{}", serde_json::to_string(stats).unwrap_or_default());
+            use std::io::Write as _;
+            // A closed stderr loses the log, not the training run.
+            let line = serde_json::to_string(stats).unwrap_or_default();
+            let _ = writeln!(std::io::stderr(), "{line}");
         }
     }
 
