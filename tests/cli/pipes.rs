@@ -6,20 +6,25 @@ use std::process::Stdio;
 
 use crate::common::{imsat, imsat_command, mnist_images, s};
 
-/// Runs `imsat --quiet ARGS` with its standard output closed by the reader before any line is
-/// written (the pipe's read end dropped at once), and returns its exit status and stderr.
-fn with_reader_gone(args: &[&str]) -> (Option<i32>, String) {
+/// Which of the command's output pipes loses its reader.
+enum Gone {
+    Stdout,
+    Stderr,
+}
+
+/// Runs `imsat --quiet ARGS` with one output pipe closed by its reader before any line is
+/// written (the pipe's read end dropped at once); the other is captured.
+fn with_reader_gone(args: &[&str], gone: Gone) -> std::process::Output {
     let mut child = imsat_command(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("running imsat");
-    drop(child.stdout.take());
-    let out = child.wait_with_output().expect("waiting for imsat");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    match gone {
+        Gone::Stdout => drop(child.stdout.take()),
+        Gone::Stderr => drop(child.stderr.take()),
+    }
+    child.wait_with_output().expect("waiting for imsat")
 }
 
 #[test]
@@ -67,7 +72,8 @@ fn a_reader_that_goes_away_ends_the_command_quietly() {
             "3",
         ],
     ] {
-        let (code, stderr) = with_reader_gone(&args);
+        let out = with_reader_gone(&args, Gone::Stdout);
+        let (code, stderr) = (out.status.code(), String::from_utf8_lossy(&out.stderr));
         assert_eq!(
             code,
             Some(141),
@@ -90,19 +96,16 @@ fn a_closed_stderr_loses_the_warnings_not_the_output() {
     std::fs::copy(&photo, dir.path().join("b.jpg")).unwrap();
     std::fs::write(dir.path().join("broken.jpg"), b"not a JPEG").unwrap();
     let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/photo64.int8.onnx");
-    let mut child = imsat_command(&[
-        "dedup",
-        "--model",
-        s(&model),
-        "--duplicates-only",
-        s(dir.path()),
-    ])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("running imsat");
-    drop(child.stderr.take());
-    let out = child.wait_with_output().expect("waiting for imsat");
+    let out = with_reader_gone(
+        &[
+            "dedup",
+            "--model",
+            s(&model),
+            "--duplicates-only",
+            s(dir.path()),
+        ],
+        Gone::Stderr,
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "stdout: {stdout}");
     assert!(stdout.trim_end().ends_with("b.jpg"), "stdout: {stdout}");

@@ -161,25 +161,25 @@ fn column_quad(values: &[[f32; 4]], quad: &[(usize, Vec<f32>)]) -> [[f32; 4]; 4]
 }
 
 /// One image row of `channels` bytes a pixel to its planes' values: luma, then (`N` = 3)
-/// the chroma deviations. RGB rows, what a decoder hands over, take a loop without a branch
-/// per pixel, which the compiler vectorizes; it computes what [`luma`] and [`chroma`] do.
+/// the chroma deviations. RGB rows, what a decoder hands over, get a loop of their own: with
+/// the pixel size a constant, [`luma`] and [`chroma`] lose their branch and the compiler
+/// vectorizes the loop.
 fn convert_row<const N: usize>(row: &[u8], channels: usize, values: &mut [[f32; 4]]) {
-    if channels == 3 {
-        for (v, p) in values.iter_mut().zip(row.chunks_exact(3)) {
-            let (r, g, b) = (p[0] as i32, p[1] as i32, p[2] as i32);
-            v[0] = ((77 * r + 150 * g + 29 * b + 128) >> 8) as f32;
-            if N == 3 {
-                v[1] = (-43 * r - 85 * g + 128 * b) as f32 / 256.0;
-                v[2] = (128 * r - 107 * g - 21 * b) as f32 / 256.0;
-            }
-        }
-        return;
-    }
-    for (v, p) in values.iter_mut().zip(row.chunks_exact(channels)) {
+    let convert = |v: &mut [f32; 4], p: &[u8]| {
         v[0] = luma(p) as f32;
         if N == 3 {
             (v[1], v[2]) = chroma(p);
         }
+    };
+    if channels == 3 {
+        let (rgb, _) = row.as_chunks::<3>();
+        values.iter_mut().zip(rgb).for_each(|(v, p)| convert(v, p));
+    } else {
+        let pixels = row.chunks_exact(channels);
+        values
+            .iter_mut()
+            .zip(pixels)
+            .for_each(|(v, p)| convert(v, p));
     }
 }
 

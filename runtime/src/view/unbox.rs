@@ -307,14 +307,9 @@ impl Work {
         // is one span of the fill).
         let mut stack: Vec<(usize, usize)> = Vec::new();
         for y in py0..=py1 {
-            let mut in_run = false;
-            for x in px0..=px1 {
-                let seed = label[y * w + x] == p as u32 && near(y * w + x);
-                if seed && !in_run {
-                    stack.push((x, y));
-                }
-                in_run = seed;
-            }
+            push_run_starts(&mut stack, y, px0..=px1, |x| {
+                label[y * w + x] == p as u32 && near(y * w + x)
+            });
         }
         let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
         while let Some((x, y)) = stack.pop() {
@@ -338,17 +333,9 @@ impl Work {
                 }
             }
             for ny in [y.wrapping_sub(1), y + 1] {
-                if ny >= h {
-                    continue;
-                }
-                let mut in_run = false;
-                for nx in l..=r {
-                    let j = ny * w + nx;
-                    let open = !region[j] && near(j);
-                    if open && !in_run {
-                        stack.push((nx, ny));
-                    }
-                    in_run = open;
+                if ny < h {
+                    let open = |x: usize| !region[ny * w + x] && near(ny * w + x);
+                    push_run_starts(&mut stack, ny, l..=r, open);
                 }
             }
         }
@@ -405,6 +392,24 @@ impl Work {
             return None;
         }
         Some((x0, y0, bw, bh))
+    }
+}
+
+/// Push `(x, y)` for the first `x` of each run of `xs` where `inside` holds: one seed a span
+/// of the scanline fill.
+fn push_run_starts(
+    stack: &mut Vec<(usize, usize)>,
+    y: usize,
+    xs: core::ops::RangeInclusive<usize>,
+    mut inside: impl FnMut(usize) -> bool,
+) {
+    let mut in_run = false;
+    for x in xs {
+        let now = inside(x);
+        if now && !in_run {
+            stack.push((x, y));
+        }
+        in_run = now;
     }
 }
 
