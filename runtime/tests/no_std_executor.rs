@@ -95,12 +95,12 @@ fn bad_models_and_batches_are_errors_not_panics() {
         model.clusters(&[0; 784]).unwrap_err(),
         Int8Error::WrongTask { .. }
     ));
-    // photo64 takes a photo as its three views (whole, centre and top, each luma and two
-    // chroma planes of 16x16): one view alone is short.
+    // photo64 takes a photo as its four views (whole, centre, top and bottom, each luma and
+    // two chroma planes of 16x16): one view alone is short.
     let photo = Int8Model::from_onnx(&model_bytes("photo64", true)).unwrap();
     assert_eq!(
         (photo.info().rows_per_image(), photo.input_dim()),
-        (3, 2304)
+        (4, 3072)
     );
     // Its dedup operating point is in the contract the no_std core reads.
     assert!(photo.info().dedup_radius.is_some() && photo.info().soft_check.is_some());
@@ -108,7 +108,7 @@ fn bad_models_and_batches_are_errors_not_panics() {
         photo.codes(&[0; 768]).unwrap_err(),
         Int8Error::BatchWidth {
             len: 768,
-            width: 2304
+            width: 3072
         }
     ));
 }

@@ -322,9 +322,9 @@ fn onnx_wrong_input_width() {
     expect_bad_input(&out, &["small.idx", "do not fit"]);
 }
 
-/// A photo model takes each photo as its three views (whole, centre, top; three planes each), made
-/// from the file: an IDX file of one plane's size is refused with that said, by encode and by
-/// dedup alike.
+/// A photo model takes each photo as its four views (whole, centre, top, bottom; three planes
+/// each), made from the file: an IDX file of one plane's size is refused with that said, by
+/// encode and by dedup alike.
 #[test]
 fn idx_pixels_to_a_photo_model() {
     let d = tmp();
@@ -338,8 +338,8 @@ fn idx_pixels_to_a_photo_model() {
         "views.idx",
         "256 values",
         "photo files (a folder)",
-        "+centre85+top80",
-        "2304",
+        "+centre75+top80+bottom80",
+        "3072",
     ];
     expect_bad_input(&encode(&photo, &imgs, &d.path().join("o")), &needles);
     expect_bad_input(&dedup(&photo, &imgs), &needles);

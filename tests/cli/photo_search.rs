@@ -112,7 +112,7 @@ fn a_photo_library_is_searched_by_image_and_answers_with_file_names() {
         check["radius"].as_u64().unwrap(),
         check["soft_distance"].as_f64().unwrap(),
     );
-    assert_eq!((radius, max_soft), (17, 34.05), "{}", copies[2]);
+    assert_eq!((radius, max_soft), (18, 32.09), "{}", copies[2]);
     assert_eq!(
         copies[0]["names"],
         serde_json::json!([s(&lib.join("0051.jpg"))])

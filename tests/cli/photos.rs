@@ -513,8 +513,8 @@ fn bad_photo_input_is_a_clear_error() {
 }
 
 /// The shipped photo64: its int8 bits equal its f32 bits on >= 99.8% of the bits of the 182
-/// bundled photos and their 20 protocol copies each (the card states 99.85%, with the weights
-/// rounded by GPTQ; rounded to the nearest step the same model gave 99.69%, so this fails if
+/// bundled photos and their 20 protocol copies each (the card states 99.95%, with the weights
+/// rounded by GPTQ and four views; rounded to the nearest step the model gave 99.69% with three, so this fails if
 /// the exporter loses GPTQ; the target is 99.5%; the first 12 photos alone, the sample
 /// of earlier versions, are too few to tell such numbers apart), and the dedup radius and soft
 /// check it carries are the ones its card gives.
@@ -536,19 +536,19 @@ fn shipped_photo64_int8_agrees_with_f32() {
         "dedup --json --no-soft-check --model {} {}",
         &[&int8, photo_dir()],
     ));
-    assert_eq!(groups["radius"], 10, "{groups}");
+    assert_eq!(groups["radius"], 9, "{groups}");
     // ... read from the model contract's keys, as an app reads them through the runtime,
     // with the soft check the card gives.
     let check = imsat::runtime::soft_code::SoftCheck {
-        radius: 17,
-        max_distance: 34.05,
+        radius: 18,
+        max_distance: 32.09,
     };
     for file in [&int8, &f32] {
         let bytes = std::fs::read(file).unwrap();
         let model = imsat::runtime::format::onnx::Model::parse(&bytes).unwrap();
         let info = imsat::runtime::format::ModelInfo::from_metadata(|k| model.metadata(k));
         let info = info.unwrap();
-        assert_eq!(info.dedup_radius, Some(10), "{}", file.display());
+        assert_eq!(info.dedup_radius, Some(9), "{}", file.display());
         assert_eq!(info.soft_check, Some(check), "{}", file.display());
     }
 }
@@ -667,9 +667,9 @@ fn a_photo_stored_turned_with_its_exif_tag_encodes_as_upright() {
         "tagged copy {} bits from upright",
         bits(0, 1)
     );
-    // photo64's dedup radius is 10: the untagged turn is not a near-duplicate.
+    // photo64's dedup radius is 9: the untagged turn is not a near-duplicate.
     assert!(
-        bits(0, 2) > 10,
+        bits(0, 2) > 9,
         "untagged turn {} bits from upright",
         bits(0, 2)
     );

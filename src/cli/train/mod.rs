@@ -142,15 +142,15 @@ pub struct Args {
     #[arg(long)]
     pub view_contrast: Option<String>,
     /// Photos: a second view of the photo's centre keeping this percentage of its area, whose
-    /// logits are averaged with the whole photo's (0: one view) [default: 85].
+    /// logits are averaged with the whole photo's (0: one view) [default: 75].
     #[arg(long)]
     pub view_centre: Option<u8>,
     /// Photos: a view of the photo's top part keeping this percentage of its rows, so that a
     /// caption or watermark at the bottom is out of one view (0: none) [default: 80].
     #[arg(long)]
     pub view_top: Option<u8>,
-    /// Photos: a view of the photo's bottom part keeping this percentage of its rows (0:
-    /// none) [default: none].
+    /// Photos: a view of the photo's bottom part keeping this percentage of its rows, so that
+    /// a caption or logo at the top is out of one view (0: none) [default: 80].
     #[arg(long)]
     pub view_bottom: Option<u8>,
     /// Photos: when the model encodes a photo, fill in a caption box pasted over it (one
