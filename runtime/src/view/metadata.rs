@@ -1,4 +1,5 @@
-//! The view's metadata text (`imsat.view`), e.g. `ycc-area-16x16-robust+centre85+top80`.
+//! The view's metadata text (`imsat.view`), e.g.
+//! `ycc-area-16x16-robust+centre75+top80+bottom80+unbox`.
 
 use alloc::format;
 use alloc::string::String;

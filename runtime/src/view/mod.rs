@@ -131,7 +131,7 @@ pub enum ViewError {
         parts: [Option<u8>; 3],
     },
     #[error(
-        "`{METADATA_KEY}` is {text:?}, not like gray-area-32x32-norm, ycc-area-16x16-robust or ycc-area-16x16-robust+centre85+top80"
+        "`{METADATA_KEY}` is {text:?}, not like gray-area-32x32-norm, ycc-area-16x16-robust or ycc-area-16x16-robust+centre75+top80+bottom80+unbox"
     )]
     Metadata { text: String },
 }
