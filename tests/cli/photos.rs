@@ -514,10 +514,10 @@ fn bad_photo_input_is_a_clear_error() {
 
 /// The shipped photo64: its int8 bits equal its f32 bits on >= 99.8% of the bits of the 182
 /// bundled photos and their 20 protocol copies each (the card states 99.95%, with the weights
-/// rounded by GPTQ and four views; rounded to the nearest step the model gave 99.69% with three, so this fails if
-/// the exporter loses GPTQ; the target is 99.5%; the first 12 photos alone, the sample
-/// of earlier versions, are too few to tell such numbers apart), and the dedup radius and soft
-/// check it carries are the ones its card gives.
+/// rounded by GPTQ and four views; rounded to the nearest step the model gave 99.69% with
+/// three, so this fails if the exporter loses GPTQ; the target is 99.5%; the first 12
+/// photos alone, the sample of earlier versions, are too few to tell such numbers apart), and
+/// the dedup radius and soft check it carries are the ones its card gives.
 #[test]
 fn shipped_photo64_int8_agrees_with_f32() {
     let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
