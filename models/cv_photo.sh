@@ -11,6 +11,7 @@
 #   models/cv_photo.sh                       # the training defaults, 4 folds, seed 0
 #   FOLDS=5 SEED=1 models/cv_photo.sh --conv 16,3,2,4
 #   FRACTION=0.33 WORK=/tmp/lc33 models/cv_photo.sh   # a learning-curve point
+#   ONLY_FOLD=0 models/cv_photo.sh           # one fold (tests/cli/photo_estimate.rs checks it)
 #
 # FRACTION (default 1) trains each fold on that share of its training groups (a fixed
 # shuffle, the same for every seed) and scores the same held-out photos, so runs at several
@@ -24,6 +25,7 @@ cd "$(dirname "$0")/.."
 FOLDS=${FOLDS:-4}
 SEED=${SEED:-0}
 FRACTION=${FRACTION:-1}
+ONLY_FOLD=${ONLY_FOLD:-}
 WORK=${WORK:-$(mktemp -d)}
 PHOTOS=../shared/data/photos
 IMSAT=${IMSAT:-target/release/imsat}
@@ -60,6 +62,7 @@ for r in rows:
 PY
 
 for ((k = 0; k < FOLDS; k++)); do
+  [ -z "$ONLY_FOLD" ] || [ "$k" = "$ONLY_FOLD" ] || continue
   dir="$WORK/fold$k"
   start=$(date +%s)
   "$IMSAT" --quiet train --task hash --bits 64 --data "$dir/train" --holdout 0 --seed "$SEED" \
@@ -100,7 +103,9 @@ PY
 # The same held-out photos edited by Pillow instead of the trainer's edit code, hashed through
 # `imsat encode` as the benchmark hands codes over (models/pil_protocol.py): how much the
 # estimate depends on how the edits are drawn. Needs pillow and imagehash.
-if python3 -c 'import PIL, imagehash' 2>/dev/null; then
+if [ -n "$ONLY_FOLD" ]; then
+  echo "pillow edits: not run (ONLY_FOLD: one fold)" >&2
+elif python3 -c 'import PIL, imagehash' 2>/dev/null; then
   python3 models/pil_protocol.py "$WORK" "$IMSAT" > "$WORK/pil.jsonl"
   tail -n 1 "$WORK/pil.jsonl" | sed 's/^/pillow edits: /'
 else

@@ -7,6 +7,7 @@ mod errors;
 mod faiss;
 mod folders;
 mod npy;
+mod photo_estimate;
 mod photo_search;
 mod photos;
 mod pipes;
