@@ -43,9 +43,12 @@ fn fold_0_of_the_photo_estimate_scores_what_the_readme_states() {
         serde_json::from_slice(&std::fs::read(work.path().join("fold0/eval.json")).unwrap())
             .unwrap();
     assert_eq!(eval["photos"], 29, "{eval}");
+    // Training is deterministic here (two runs gave the same TPRs to the last digit); the
+    // margins are two copies of each kind (406 moderate, 145 strong), room for other SIMD
+    // kernels, not for a recipe step (the views before the caption fill gave 0.690 here).
     let scores = [
         ("model.int8.onnx", "moderate", 1.000, 0.005),
-        ("model.int8.onnx", "strong", 0.710, 0.03),
+        ("model.int8.onnx", "strong", 0.710, 0.015),
         ("phash", "moderate", 0.993, 0.001),
         ("phash", "strong", 0.248, 0.001),
     ];
