@@ -26,6 +26,10 @@ FOLDS=${FOLDS:-4}
 SEED=${SEED:-0}
 FRACTION=${FRACTION:-1}
 ONLY_FOLD=${ONLY_FOLD:-}
+if [ -n "$ONLY_FOLD" ] && ! { [[ $ONLY_FOLD =~ ^[0-9]+$ ]] && ((ONLY_FOLD < FOLDS)); }; then
+  echo "ONLY_FOLD=$ONLY_FOLD: a fold number from 0 to $((FOLDS - 1))" >&2
+  exit 2
+fi
 WORK=${WORK:-$(mktemp -d)}
 PHOTOS=../shared/data/photos
 IMSAT=${IMSAT:-target/release/imsat}
