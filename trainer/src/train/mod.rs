@@ -113,13 +113,8 @@ fn best_of_restarts(
             .seed
             .wrapping_add(RESTART_SEED_STRIDE.wrapping_mul(r as u64));
         if show_progress && config.restarts > 1 {
-            use std::io::Write as _;
-            // A closed stderr loses the line, not the training run.
             let (restart, restarts, seed) = (r + 1, config.restarts, c.seed);
-            let _ = writeln!(
-                std::io::stderr(),
-                "restart {restart}/{restarts} (seed {seed})"
-            );
+            progress::stderr_line(&format!("restart {restart}/{restarts} (seed {seed})"));
         }
         let mut t = run(&c, r + 1 == config.restarts)?;
         t.restart = r;

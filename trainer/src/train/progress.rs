@@ -22,6 +22,13 @@ pub fn progress_bar(len: u64, what: &str, show: bool) -> ProgressBar {
     pb
 }
 
+/// Write `line` to stderr, letting a failed write go: a closed stderr loses the line, not
+/// the training run.
+pub(super) fn stderr_line(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 /// What a training run shows: a bar over every step with the last epoch's losses beside it;
 /// without the bar and with `IMSAT_LOG_EPOCHS` set, each epoch as a JSON line on stderr.
 pub(super) struct RunProgress {
@@ -62,10 +69,7 @@ impl RunProgress {
                 .unwrap_or_default()
         ));
         if !self.show && std::env::var_os("IMSAT_LOG_EPOCHS").is_some() {
-            use std::io::Write as _;
-            // A closed stderr loses the log, not the training run.
-            let line = serde_json::to_string(stats).unwrap_or_default();
-            let _ = writeln!(std::io::stderr(), "{line}");
+            stderr_line(&serde_json::to_string(stats).unwrap_or_default());
         }
     }
 
