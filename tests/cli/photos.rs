@@ -997,6 +997,51 @@ fn a_photo_config_or_a_validation_set_that_cannot_work_is_refused_or_said() {
     ]);
     expect_bad_input(&eval, &["one", "all 5 photos are of one group"]);
 
+    // Trained on all of its views: config.json says so, and the model still takes one view a
+    // row (the runtime averages the views' logits), so it encodes the photos like any other.
+    let all = d.path().join("all-views");
+    let report = ok(&imsat(&[
+        "train",
+        "--task",
+        "hash",
+        "--bits",
+        "16",
+        "--epochs",
+        "1",
+        "--holdout",
+        "0",
+        "--items-per-photo",
+        "2",
+        "--edits-per-item",
+        "2",
+        "--train-all-views",
+        "true",
+        "--data",
+        s(&one),
+        "--out",
+        s(&all),
+    ]));
+    assert_eq!(report["photos_train"], 5, "{report}");
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(all.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["photos"]["all_views"], true, "{config}");
+    let codes = d.path().join("all-views.u64");
+    let out = imsat(&[
+        "encode",
+        "--model",
+        s(&all.join("model.int8.onnx")),
+        "--data",
+        s(&one),
+        "--out",
+        s(&codes),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&codes).unwrap().len(), 5 * 8);
+
     // Too few bits for the photo default's colour split: said as the default's, not a flag's.
     let out = imsat(&[
         "train",
@@ -1036,6 +1081,7 @@ fn a_photo_config_or_a_validation_set_that_cannot_work_is_refused_or_said() {
         ("--view-size", "32"),
         ("--items-per-photo", "3"),
         ("--edits-per-item", "3"),
+        ("--train-all-views", "true"),
     ] {
         let out = imsat(&[
             "train",

@@ -94,3 +94,55 @@ fn a_short_photo_run_beats_an_untrained_network() {
         "learned (moderate TPR, strong TPR, strong mAP) {learned:?} vs untrained {random:?}"
     );
 }
+
+#[test]
+fn all_view_items_are_the_runtime_views_of_their_cuts() {
+    let folder = read_photo_folder(std::path::Path::new(PHOTOS), &|_| {})
+        .unwrap_or_else(|e| panic!("the bundled photos are needed: {e}"));
+    let photos: Vec<_> = folder.photos.into_iter().take(2).collect();
+    let view = TrainConfig::photo_hash(64)
+        .photo_view()
+        .expect("the photo defaults name a view");
+    let config = PhotoSetConfig {
+        items_per_photo: 2,
+        edits_per_item: 2,
+        all_views: true,
+        ..PhotoSetConfig::default()
+    };
+    let trained_on = config.training_view(view);
+    assert_eq!((trained_on.views(), trained_on.unbox), (4, false));
+    let hidden = indicatif::ProgressBar::hidden();
+    let set = build_photo_set(&photos, view, &config, 0, &hidden);
+    assert_eq!(set.items.dim(), 4 * view.dim());
+    assert_eq!(set.edited.len(), set.items.n * 2 * set.items.dim());
+    // Item 0 is photo 0's full frame: its rows are the runtime's views of it, whole first.
+    let p = &photos[0];
+    let runtime = trained_on
+        .apply(p.as_raw(), p.width() as usize, p.height() as usize, 3)
+        .unwrap();
+    assert_eq!(&set.items.pixels[..set.items.dim()], &runtime[..]);
+    // The exported model and its int8 calibration take one view a row.
+    let rows = set.item_rows();
+    assert_eq!((rows.n, rows.dim()), (set.items.n * 4, view.dim()));
+
+    let whole = PhotoSetConfig {
+        all_views: false,
+        ..config
+    };
+    let single = build_photo_set(&photos, view, &whole, 0, &hidden);
+    assert_eq!(single.items.dim(), view.dim());
+    assert_eq!(&single.items.pixels[..view.dim()], &runtime[..view.dim()]);
+    assert_eq!(single.item_rows().n, single.items.n);
+
+    // Items of several views average their logits under the edit SAT alone.
+    let mut c = TrainConfig::photo_hash(64);
+    c.sat.insert(0, imsat_trainer::sat::SatKind::Rpt);
+    c.batch = 2;
+    c.epochs = 1;
+    match train_photos(&c, &set, false) {
+        Err(imsat_trainer::train::TrainError::Config(m)) => {
+            assert!(m.contains("edits SAT only"), "{m}")
+        }
+        other => panic!("expected a settings error, got {:?}", other.err()),
+    }
+}

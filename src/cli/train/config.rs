@@ -14,7 +14,7 @@ use super::Args;
 use crate::cli::common::bad_input;
 
 /// The flags a `config.json` sets, so `--config` refuses them.
-pub(super) const TUNABLES: [&str; 31] = [
+pub(super) const TUNABLES: [&str; 32] = [
     "task",
     "classes",
     "bits",
@@ -43,6 +43,7 @@ pub(super) const TUNABLES: [&str; 31] = [
     "view_top",
     "view_bottom",
     "view_unbox",
+    "train_all_views",
     "items_per_photo",
     "item_area",
     "edits_per_item",
@@ -231,6 +232,9 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
         }
         p.items_per_photo = items_per_photo;
         p.edits_per_item = edits_per_item;
+        if let Some(all) = args.train_all_views {
+            p.all_views = all;
+        }
         if let Some(e) = &args.edits {
             p.edits = imsat_trainer::edits::parse_edit_list(e)
                 .map_err(|e| bad_input(format!("--edits: {e}")))?;
@@ -303,6 +307,7 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
         ("--view-top", args.view_top.is_some()),
         ("--view-bottom", args.view_bottom.is_some()),
         ("--view-unbox", args.view_unbox.is_some()),
+        ("--train-all-views", args.train_all_views.is_some()),
     ]
     .into_iter()
     .find_map(|(flag, given)| given.then_some(flag))

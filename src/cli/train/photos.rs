@@ -104,7 +104,7 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
     // after the photos are read and edited.
     let bank = (items as u64)
         .saturating_mul(photo_config.edits_per_item as u64)
-        .saturating_mul(view.dim() as u64);
+        .saturating_mul(photo_config.item_bytes(view) as u64);
     let free = available_memory()
         .unwrap_or(u64::MAX)
         .min(isize::MAX as u64);
@@ -112,14 +112,14 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
         let lower = if args.config.is_some() {
             "photos.items_per_photo or photos.edits_per_item in the config"
         } else {
-            "--items-per-photo or --edits-per-item"
+            "--items-per-photo or --edits-per-item (or --train-all-views false)"
         };
         return Err(bad_input(format!(
-            "{} training items x {} edited views of {} bytes need {:.1} GB, more than the \
+            "{} training items x {} edited copies of {} bytes need {:.1} GB, more than the \
              {:.1} GB of memory available; lower {lower}, or train on fewer photos (--limit)",
             items,
             photo_config.edits_per_item,
-            view.dim(),
+            photo_config.item_bytes(view),
             bank as f64 / 1e9,
             free as f64 / 1e9
         )));
@@ -213,7 +213,14 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
     let list = args.out.join("validation.txt");
     write_atomic(&list, valid_files.as_bytes())
         .with_context(|| format!("writing {}", list.display()))?;
-    let (report, _) = save_run(&trained, &set.items, &args.out, &extra, radius, soft_check)?;
+    let (report, _) = save_run(
+        &trained,
+        &set.item_rows(),
+        &args.out,
+        &extra,
+        radius,
+        soft_check,
+    )?;
     outln!("{report}")?;
     Ok(())
 }

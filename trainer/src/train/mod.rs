@@ -187,6 +187,7 @@ pub fn train_photos(
             c,
             &set.items,
             Some((set.edited.clone(), set.per_item)),
+            set.view.views(),
             show_progress,
         )?;
         train_with(trainer, c, None, show_progress)

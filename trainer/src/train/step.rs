@@ -35,6 +35,8 @@ pub struct Trainer {
     pub(super) x: Vec<f32>,
     pub(super) n: usize,
     dim: usize,
+    /// Views per item (rows of `dim / views` values), whose logits are averaged.
+    views: usize,
     rows: usize,
     cols: usize,
     eps: Vec<f32>,
@@ -60,18 +62,26 @@ impl Trainer {
         images: &Images,
         show_progress: bool,
     ) -> Result<Self, TrainError> {
-        Self::with_edits(config, images, None, show_progress)
+        Self::with_edits(config, images, None, 1, show_progress)
     }
 
     /// Like [`Trainer::new`], with the bank of edited copies the edits SAT draws from
-    /// (`per_item` views of `images.dim()` bytes per image).
+    /// (`per_item` copies of `images.dim()` bytes per image), each image and copy being
+    /// `views` model rows whose logits are averaged (the views of a photo; 1 for any other
+    /// images).
     pub fn with_edits(
         config: &TrainConfig,
         images: &Images,
         edited: Option<(Arc<Vec<u8>>, usize)>,
+        views: usize,
         show_progress: bool,
     ) -> Result<Self, TrainError> {
         config.validate(images.n)?;
+        if views > 1 && config.sat.iter().any(|&k| k != SatKind::Edits) {
+            return Err(TrainError::Config(
+                "items of several views train with the edits SAT only".into(),
+            ));
+        }
         if config.sat.contains(&SatKind::Edits) {
             match &edited {
                 Some((v, k)) if *k > 0 && v.len() == images.n * k * images.dim() => {}
@@ -88,7 +98,7 @@ impl Trainer {
             _ => (1, dim),
         };
         let x = scale_pixels(&images.pixels);
-        Self::from_rows(config, x, n, (rows, cols), edited, show_progress)
+        Self::from_rows(config, x, n, (rows, cols), edited, views, show_progress)
     }
 
     /// Like [`Trainer::new`], on `n` feature vectors of `dim` values (row-major, already in
@@ -114,7 +124,7 @@ impl Trainer {
                 x.len()
             )));
         }
-        Self::from_rows(config, x, n, (1, dim), None, show_progress)
+        Self::from_rows(config, x, n, (1, dim), None, 1, show_progress)
     }
 
     fn from_rows(
@@ -123,9 +133,17 @@ impl Trainer {
         n: usize,
         (rows, cols): (usize, usize),
         edited: Option<(Arc<Vec<u8>>, usize)>,
+        views: usize,
         show_progress: bool,
     ) -> Result<Self, TrainError> {
         let dim = rows * cols;
+        let views = views.max(1);
+        if !rows.is_multiple_of(views) {
+            return Err(TrainError::Config(format!(
+                "{rows} rows are not {views} views"
+            )));
+        }
+        let rows = rows / views;
         let uses = |k| config.sat.contains(&k);
         if uses(SatKind::Affine) && rows == 1 {
             return Err(TrainError::Config("affine SAT needs 2-D images".into()));
@@ -133,7 +151,7 @@ impl Trainer {
         // Checked before the neighbours, the slow part of the set-up.
         // A colour view stacks its planes as rows: the convolution takes them as channels.
         let planes = config.photo_view().map_or(1, |v| v.colour.planes());
-        if rows % planes != 0 {
+        if !rows.is_multiple_of(planes) {
             return Err(TrainError::Config(format!(
                 "{rows} rows are not {planes} planes of a colour view"
             )));
@@ -160,7 +178,7 @@ impl Trainer {
         let device = training_device();
         device.seed(config.seed);
         let model = Encoder::build(
-            dim,
+            dim / views,
             config.conv.map(|s| (s, [planes, rows, cols])),
             &config.hidden,
             config.outputs,
@@ -178,12 +196,13 @@ impl Trainer {
             x,
             n,
             dim,
+            views,
             rows,
             cols,
             eps,
             neighbours,
             edited,
-            chroma: (planes > 1).then_some(rows * cols..dim),
+            chroma: (planes > 1).then_some(rows * cols..dim / views),
             device,
             rng: StdRng::seed_from_u64(config.seed),
             model,
@@ -270,9 +289,25 @@ impl Trainer {
                     }
                     rows.extend(copy.iter().map(|&p| p as f32 / 128.0 - 1.0));
                 }
-                sat::tensor_from_rows(rows, batch, &self.device)
+                sat::tensor_from_rows(rows, batch * self.views, &self.device)
             }
         }
+    }
+
+    /// Each head's logits of a batch, one row per item: the mean over an item's views.
+    fn forward_items(&self, x: Tensor<2>, norm: Norm) -> Vec<Tensor<2>> {
+        let heads = self.model.forward_heads(x, norm);
+        if self.views == 1 {
+            return heads;
+        }
+        heads
+            .into_iter()
+            .map(|l| {
+                let [r, k] = l.dims();
+                let b = r / self.views;
+                l.reshape([b, self.views, k]).mean_dim(1).reshape([b, k])
+            })
+            .collect()
     }
 
     /// One optimisation step on a random batch: information terms on the clean pass, a KL
@@ -281,18 +316,18 @@ impl Trainer {
         let (task, batch) = (self.config.task, self.config.batch);
         let idx = rand::seq::index::sample(&mut self.rng, self.n, batch).into_vec();
         let xb_host = self.rows_of(idx.iter().copied());
-        let xb = sat::tensor_from_rows(xb_host.clone(), batch, &self.device);
+        let xb = sat::tensor_from_rows(xb_host.clone(), batch * self.views, &self.device);
         let eps_host: Vec<f32> = idx.iter().map(|&i| self.eps[i]).collect();
         let eps_b = Tensor::<2>::from_data(TensorData::new(eps_host, [batch, 1]), &self.device);
 
-        let heads = self.model.forward_heads(xb.clone(), Norm::Train);
+        let heads = self.forward_items(xb.clone(), Norm::Train);
         let targets: Vec<Tensor<2>> = heads.iter().map(|l| l.clone().detach()).collect();
         let infos: Vec<_> = heads.into_iter().map(|l| info_terms(task, l)).collect();
 
         let mut sat_losses: Vec<Option<Tensor<1>>> = vec![None; targets.len()];
         for kind in self.config.sat.clone() {
             let augmented = self.augment(kind, &idx, &xb_host, &xb, &targets, &eps_b);
-            let outs = self.model.forward_heads(augmented, Norm::BatchOnly);
+            let outs = self.forward_items(augmented, Norm::BatchOnly);
             // A grayscale copy cannot keep the colour bits: they are not asked to.
             let weights = match (kind, self.config.colour_split) {
                 (SatKind::Edits, Some(split)) => {
