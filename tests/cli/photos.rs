@@ -948,28 +948,32 @@ fn a_photo_config_or_a_validation_set_that_cannot_work_is_refused_or_said() {
         std::fs::copy(Path::new(PHOTOS).join(&name), one.join(&name)).unwrap();
     }
     let manifest = Path::new(PHOTOS).join("../manifest.csv");
+    // A one-epoch 16-bit run on those photos, nothing held out, with `more` flags.
+    let train_one = |out: &Path, more: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--task",
+            "hash",
+            "--bits",
+            "16",
+            "--epochs",
+            "1",
+            "--holdout",
+            "0",
+            "--items-per-photo",
+            "2",
+            "--edits-per-item",
+            "2",
+            "--data",
+            s(&one),
+            "--out",
+            s(out),
+        ];
+        args.extend_from_slice(more);
+        imsat(&args)
+    };
     let run = d.path().join("one-run");
-    let out = imsat(&[
-        "train",
-        "--task",
-        "hash",
-        "--bits",
-        "16",
-        "--epochs",
-        "1",
-        "--holdout",
-        "0",
-        "--items-per-photo",
-        "2",
-        "--edits-per-item",
-        "2",
-        "--groups",
-        s(&manifest),
-        "--data",
-        s(&one),
-        "--out",
-        s(&run),
-    ]);
+    let out = train_one(&run, &["--groups", s(&manifest)]);
     let report = ok(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -1000,27 +1004,7 @@ fn a_photo_config_or_a_validation_set_that_cannot_work_is_refused_or_said() {
     // Trained on all of its views: config.json says so, and the model still takes one view a
     // row (the runtime averages the views' logits), so it encodes the photos like any other.
     let all = d.path().join("all-views");
-    let report = ok(&imsat(&[
-        "train",
-        "--task",
-        "hash",
-        "--bits",
-        "16",
-        "--epochs",
-        "1",
-        "--holdout",
-        "0",
-        "--items-per-photo",
-        "2",
-        "--edits-per-item",
-        "2",
-        "--train-all-views",
-        "true",
-        "--data",
-        s(&one),
-        "--out",
-        s(&all),
-    ]));
+    let report = ok(&train_one(&all, &["--train-all-views", "true"]));
     assert_eq!(report["photos_train"], 5, "{report}");
     let config: serde_json::Value =
         serde_json::from_slice(&std::fs::read(all.join("config.json")).unwrap()).unwrap();
