@@ -59,6 +59,17 @@ pub fn numpy_npz(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("the script's JSON")
 }
 
+/// Checks that a run succeeded; its stderr is the failure message (the caller's line is the
+/// one reported).
+#[track_caller]
+pub fn expect_success(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 temp path")
 }

@@ -3,7 +3,7 @@
 //! original, and unrelated digits are not grouped together. The copies lie in a subfolder,
 //! as a photo library's do.
 
-use crate::common::{mnist_images, run};
+use crate::common::{expect_success, mnist_images, run};
 use imsat::trainer::data::read_idx_images;
 use std::path::Path;
 
@@ -103,11 +103,7 @@ fn edited_copies_are_found_and_unrelated_digits_stay_apart() {
         "dedup --json --model {} --sheet {} {}",
         &[&model, &sheet, dir.path()],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_success(&out);
     let stdout = String::from_utf8(out.stdout).unwrap();
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(report["images"], 80);
@@ -148,11 +144,7 @@ fn edited_copies_are_found_and_unrelated_digits_stay_apart() {
         "encode --skip-bad --model {} --data {} --out {}",
         &[&model, dir.path(), &codes_csv],
     );
-    assert!(
-        enc.status.success(),
-        "{}",
-        String::from_utf8_lossy(&enc.stderr)
-    );
+    expect_success(&enc);
     let code_of: std::collections::HashMap<String, u64> = std::fs::read_to_string(&codes_csv)
         .unwrap()
         .lines()
@@ -189,11 +181,7 @@ fn edited_copies_are_found_and_unrelated_digits_stay_apart() {
         "dedup --json --linkage complete --model {} {}",
         &[&model, dir.path()],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_success(&out);
     let complete: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(complete["linkage"], "complete");
     let complete_groups: Vec<Vec<String>> =

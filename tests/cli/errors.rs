@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::OnceLock;
 
-use crate::common::{expect_bad_input, expect_error, mnist_images, run, write};
+use crate::common::{expect_bad_input, expect_error, expect_success, mnist_images, run, write};
 use imsat_runtime::code::Codes;
 use imsat_runtime::index::Index;
 use imsat_trainer::data::idx_u8_bytes;
@@ -219,7 +219,7 @@ fn encode_reads_a_folder_of_images() {
     }
     let codes = d.path().join("codes.u64");
     let out = encode(&models().hash(), &folder, &codes);
-    assert!(out.status.success(), "{}", stderr(&out));
+    expect_success(&out);
     assert_eq!(std::fs::read(&codes).unwrap().len(), 3 * 8);
 }
 
@@ -385,7 +385,7 @@ fn search_index(name: &str, bytes: &[u8]) -> Output {
 #[test]
 fn index_valid_file_is_searched() {
     let out = search_index("good.idx", &index_bytes());
-    assert!(out.status.success(), "{}", stderr(&out));
+    expect_success(&out);
     let stdout = String::from_utf8(out.stdout).unwrap();
     // Query 0b1 against codes 1, 2, 3, 200: distances 0, 2, 1, 4.
     assert!(stdout.starts_with("0:0 2:1 1:2 3:4\n"), "{stdout}");
@@ -492,11 +492,7 @@ fn index_append_past_the_largest_id() {
     // One more id still fits.
     let one = write(d.path(), "one.u64", &5u64.to_le_bytes());
     let last = import(&one, 8, &index, "--append");
-    assert!(
-        last.status.success(),
-        "{}",
-        String::from_utf8_lossy(&last.stderr)
-    );
+    expect_success(&last);
     assert_eq!(Index::load(&index).unwrap().ids().last(), Some(u64::MAX));
 }
 

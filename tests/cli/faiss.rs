@@ -7,7 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{expect_bad_input, imsat, mnist_images, python_with, run as cli, s};
+use crate::common::{
+    expect_bad_input, expect_success, imsat, mnist_images, python_with, run as cli, s,
+};
 
 use imsat_runtime::code::Codes;
 use imsat_runtime::index::Index;
@@ -324,7 +326,7 @@ faiss.write_index(f, d + "/float.faiss")
         "index import --raw-u64 {} --bits 16 --out {}",
         &[&raw, &ours],
     );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    expect_success(&o);
     let o = cli("index import --faiss {} --out {}", &[&ours, &out]);
     expect_bad_input(&o, &["ours.idx", "an imsat index file, not a faiss one"]);
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::common::{imsat, mnist_images, s};
+use crate::common::{expect_success, imsat, mnist_images, s};
 use imsat::trainer::data::read_idx_images;
 
 #[test]
@@ -39,11 +39,7 @@ fn a_nested_folder_is_encoded_in_path_order_with_its_relative_names() {
             "--out",
             s(out),
         ]);
-        assert!(
-            run.status.success(),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
-        );
+        expect_success(&run);
         std::fs::read_to_string(out).unwrap()
     };
     let nested_csv = csv(nested.path(), &nested.path().join("codes.csv"));
@@ -99,11 +95,7 @@ fn a_folder_read_on_four_threads_gives_the_rows_of_one() {
             .env("RAYON_NUM_THREADS", threads)
             .output()
             .unwrap();
-        assert!(
-            run.status.success(),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
-        );
+        expect_success(&run);
         let stderr = String::from_utf8_lossy(&run.stderr).to_string();
         assert!(stderr.contains("0010x.jpg"), "the skip is named: {stderr}");
         std::fs::read_to_string(out).unwrap()
@@ -186,10 +178,6 @@ fn a_file_name_that_is_not_utf8_is_refused_for_named_codes() {
     }
     let raw = d.path().join("codes.u64");
     let run = encode(&raw, &[]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    expect_success(&run);
     assert_eq!(std::fs::metadata(&raw).unwrap().len(), 16);
 }

@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use crate::common::{expect_bad_input, imsat, mnist_images, numpy_npz, python_with, run as cli, s};
+use crate::common::{
+    expect_bad_input, expect_success, imsat, mnist_images, numpy_npz, python_with, run as cli, s,
+};
 
 use npyz::WriterBuilder;
 
@@ -180,7 +182,7 @@ fn encode_writes_packed_codes_that_match_the_raw_words_and_the_index() {
     let x = f.x();
     for out in [&npy, &raw] {
         let o = cli("encode --model {} --data {} --out {}", &[&model, &x, out]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        expect_success(&o);
     }
     let (descr, shape, data) = read_npy(&npy);
     assert_eq!(descr, "'|u1'");
@@ -201,7 +203,7 @@ fn encode_writes_packed_codes_that_match_the_raw_words_and_the_index() {
         "index build --model {} --data {} --out {}",
         &[&model, &x, &idx],
     );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    expect_success(&o);
     let index = imsat_runtime::index::Index::load(&idx).unwrap();
     assert_eq!(index.codes().as_words(), &words[..]);
     // The .npy given where raw u64 codes go: its header would be read as codes and every
@@ -221,7 +223,7 @@ fn encode_writes_packed_codes_that_match_the_raw_words_and_the_index() {
     // So are the other formats imsat writes (an .npz and an index were read as codes, exit 0).
     let npz = dir.path().join("codes.npz");
     let o = cli("encode --model {} --data {} --out {}", &[&model, &x, &npz]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    expect_success(&o);
     for (file, what) in [(&npz, "a zip file"), (&idx, "an imsat index file")] {
         let o = cli("search --index {} --queries-raw-u64 {} -k 1", &[&idx, file]);
         crate::common::expect_bad_input(&o, &[what, "not raw u64 codes"]);
@@ -229,7 +231,7 @@ fn encode_writes_packed_codes_that_match_the_raw_words_and_the_index() {
     // Codes are scored against labels; a copy-detection flag with them is not ignored.
     let y = f.y();
     let o = cli("eval --codes {} --labels {}", &[&npy, &y]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    expect_success(&o);
     let o = cli(
         "eval --codes {} --labels {} --task copy-detection",
         &[&npy, &y],
@@ -246,7 +248,7 @@ fn cluster_ids_go_out_as_int64() {
     let out = dir.path().join("ids.npy");
     let (model, x) = (f.cluster(), f.x());
     let o = cli("encode --model {} --data {} --out {}", &[&model, &x, &out]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    expect_success(&o);
     let (descr, shape, data) = read_npy(&out);
     assert_eq!(descr, "'<i8'");
     assert_eq!(shape, vec![N as u64]);
@@ -260,7 +262,7 @@ fn cluster_ids_go_out_as_int64() {
     // `.npz`: the row numbers as `names` beside the same ids as `clusters`, read by NumPy.
     let npz = dir.path().join("ids.npz");
     let o = cli("encode --model {} --data {} --out {}", &[&model, &x, &npz]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    expect_success(&o);
     if python_with("numpy", "numpy") {
         let names: Vec<String> = (0..N).map(|i| i.to_string()).collect();
         assert_eq!(
@@ -289,7 +291,7 @@ fn float64_features_encode_like_float32() {
             "encode --model {} --data {} --out {}",
             &[&model, data, &out],
         );
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        expect_success(&o);
         outs.push(std::fs::read(out).unwrap());
     }
     assert_eq!(outs[0], outs[1]);
@@ -442,11 +444,7 @@ fn npy_labels_go_with_idx_images_as_idx_labels_do() {
             "eval --model {} --data {} --labels {}",
             &[&model, &mnist_images(), labels],
         );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        expect_success(&out);
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         (v["acc"].clone(), v["nmi"].clone(), v["n"].clone())
     };

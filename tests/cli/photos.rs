@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::OnceLock;
 
-use crate::common::{expect_bad_input, imsat, mnist_images, numpy_npz, python_with, s};
+use crate::common::{
+    expect_bad_input, expect_success, imsat, mnist_images, numpy_npz, python_with, s,
+};
 
 const PHOTOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/photos/train");
 
@@ -414,7 +416,7 @@ fn bad_photo_input_is_a_clear_error() {
     let encode_mixed = |out: &Path, flags: &[&str]| encode(mixed.path(), out, flags);
     // One file encoded and one named as skipped, for `why`.
     let one_skipped = |r: &Output, why: &str| {
-        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        expect_success(r);
         let stderr = String::from_utf8_lossy(&r.stderr);
         assert!(
             stderr.contains("imsat: skipped") && stderr.contains(why),
@@ -736,11 +738,7 @@ fn dedup_keeps_the_largest_copy_and_lists_the_others_for_deletion() {
         ])
     };
     let out = duplicates_only();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_success(&out);
     let listed: Vec<String> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -759,11 +757,7 @@ fn dedup_keeps_the_largest_copy_and_lists_the_others_for_deletion() {
     // The default output, a tab-separated line per group, quotes such a name with its escapes:
     // still a line per group, then the summary.
     let out = imsat(&["dedup", "--model", s(&model), s(d.path())]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_success(&out);
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
@@ -1019,11 +1013,7 @@ fn a_photo_config_or_a_validation_set_that_cannot_work_is_refused_or_said() {
         "--out",
         s(&codes),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_success(&out);
     assert_eq!(std::fs::read(&codes).unwrap().len(), 5 * 8);
 
     // Too few bits for the photo default's colour split: said as the default's, not a flag's.

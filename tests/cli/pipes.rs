@@ -4,7 +4,7 @@
 
 use std::process::Stdio;
 
-use crate::common::{imsat, imsat_command, mnist_images, s};
+use crate::common::{expect_success, imsat, imsat_command, mnist_images, s};
 
 /// Which of the command's output pipes loses its reader.
 enum Gone {
@@ -43,11 +43,7 @@ fn a_reader_that_goes_away_ends_the_command_quietly() {
         "--out",
         s(&index),
     ]);
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
+    expect_success(&built);
     for args in [
         // dedup printed its groups with println!, which panics on a closed pipe
         vec![

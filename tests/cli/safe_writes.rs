@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::common::run;
+use crate::common::{expect_success, run};
 use std::time::{Duration, Instant};
 
 use imsat_runtime::code::Codes;
@@ -119,11 +119,7 @@ fn append_killed_while_writing_leaves_the_old_index_intact() {
         .arg(&index_path)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_success(&out);
     let merged = Index::load(&index_path).unwrap();
     assert_eq!(merged.len(), 6);
     assert_eq!(merged.code_of(5), Some(&[8u64][..]));
@@ -280,11 +276,7 @@ fn an_output_that_is_one_of_the_inputs_is_refused_and_the_input_kept() {
         "dedup --model {} --sheet {} {}",
         &[&photo_model, &sheet, &photos],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_success(&out);
     assert!(sheet.is_file());
     // A sheet is a PNG, whatever the name says: a .jpg name is refused.
     let jpg = photos.parent().unwrap().join("sheet.jpg");
@@ -303,11 +295,7 @@ fn a_training_run_is_replaced_only_with_overwrite_and_never_written_into_its_pho
     let out = d.path().join("run");
     let train = "train --task hash --bits 8 --hidden 32 --epochs 1 --limit 300 --data {} --out {}";
     let first = run(&format!("{train} --seed 0"), &[&images, &out]);
-    assert!(
-        first.status.success(),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
-    );
+    expect_success(&first);
     let model = std::fs::read(out.join("model.onnx")).unwrap();
     let report = std::fs::read(out.join("report.json")).unwrap();
 
@@ -329,11 +317,7 @@ fn a_training_run_is_replaced_only_with_overwrite_and_never_written_into_its_pho
     std::fs::write(out.join("scaling.json"), "{}").unwrap();
     std::fs::write(out.join("validation.txt"), "old\n").unwrap();
     let replaced = run(&format!("{train} --seed 1 --overwrite"), &[&images, &out]);
-    assert!(
-        replaced.status.success(),
-        "{}",
-        String::from_utf8_lossy(&replaced.stderr)
-    );
+    expect_success(&replaced);
     assert_ne!(std::fs::read(out.join("model.onnx")).unwrap(), model);
     assert!(!out.join("scaling.json").exists() && !out.join("validation.txt").exists());
 

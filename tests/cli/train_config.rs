@@ -3,17 +3,13 @@
 
 use std::path::Path;
 
-use crate::common::{expect_bad_input, imsat, s};
+use crate::common::{expect_bad_input, expect_success, imsat, s};
 
 const IMAGES: &str = "data/mnist10k/images-idx3-ubyte.gz";
 const LABELS: &str = "data/mnist10k/labels-idx1-ubyte.gz";
 
 fn report(out: &std::process::Output) -> serde_json::Value {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_success(out);
     let mut r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     r.as_object_mut().unwrap().remove("seconds_per_epoch");
     r
@@ -109,7 +105,7 @@ fn a_config_that_does_not_fit_is_refused_by_name() {
         "--out",
         s(&out),
     ]);
-    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    expect_success(&r);
     let text = std::fs::read_to_string(out.join("config.json")).unwrap();
     let wide = write(
         "wide.json",
