@@ -35,7 +35,7 @@ pub struct PhotoSetConfig {
     pub edits: Vec<EditKind>,
     /// Items carry every view of the rule (the whole photo's and its parts'), whose logits
     /// are averaged in training as the runtime averages them; by default the whole view only,
-    /// about 6 times faster to train and, on the bundled photos, as good (see
+    /// about 4 times faster to train and, on the bundled photos, as good (see
     /// [`build_photo_set`]).
     #[serde(default)]
     pub all_views: bool,
@@ -137,7 +137,7 @@ pub fn photo_logits(model: &Encoder, view: &View, photos: &[&RgbImage]) -> Vec<f
 /// training covering them. Trained on all views, their logits averaged as the runtime does
 /// ([`PhotoSetConfig::all_views`]), the group 4-fold estimate at seed 0 was 0.997 / 0.637
 /// (moderate / strong) against 0.997 / 0.642, trading the caption box (0.972 against 0.996)
-/// for the 80% crops (0.990 against 0.977) at 6 times the training time
+/// for the 80% crops (0.990 against 0.977) at 4 times the training time
 /// (`models/photo64-experiments.md`). The caption fill ([`View::unbox`]) is for encoding
 /// only: items and their edited copies are left as drawn, so that the edit SAT still teaches
 /// the bits to hold under the boxes the fill misses (a third of the trainer's caption

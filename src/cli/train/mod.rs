@@ -161,7 +161,7 @@ pub struct Args {
     pub view_unbox: Option<bool>,
     /// Photos: train each item on all of the model's views (the whole photo's and its
     /// parts'), their logits averaged as the runtime averages them when it encodes, in place
-    /// of the whole photo's view alone; about 6 times the training time with four views. On
+    /// of the whole photo's view alone; about 4 times the training time with four views. On
     /// the bundled photos it held 80% crops better (0.990 against 0.977) and caption boxes
     /// worse (0.972 against 0.996), overall the same [default: false].
     #[arg(long)]
