@@ -149,10 +149,10 @@ pub fn build_photo_set(
     seed: u64,
     progress: &ProgressBar,
 ) -> PhotoSet {
+    let d = config.item_bytes(view);
     let view = config.training_view(view);
     let per_photo = config.items_per_photo.max(1);
     let n = photos.len() * per_photo;
-    let d = view.dim() * view.views();
     let per_item = config.edits_per_item.max(1);
     let mut items = vec![0u8; n * d];
     let mut edited = vec![0u8; n * per_item * d];

@@ -102,9 +102,10 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
     // The bank of edited copies is built whole before training: refuse one larger than the
     // memory free now (or than this target's address space), rather than be killed for it
     // after the photos are read and edited.
+    let copy_bytes = photo_config.item_bytes(view);
     let bank = (items as u64)
         .saturating_mul(photo_config.edits_per_item as u64)
-        .saturating_mul(photo_config.item_bytes(view) as u64);
+        .saturating_mul(copy_bytes as u64);
     let free = available_memory()
         .unwrap_or(u64::MAX)
         .min(isize::MAX as u64);
@@ -119,7 +120,7 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
              {:.1} GB of memory available; lower {lower}, or train on fewer photos (--limit)",
             items,
             photo_config.edits_per_item,
-            photo_config.item_bytes(view),
+            copy_bytes,
             bank as f64 / 1e9,
             free as f64 / 1e9
         )));

@@ -144,6 +144,7 @@ impl Trainer {
             )));
         }
         let rows = rows / views;
+        let view_dim = dim / views;
         let uses = |k| config.sat.contains(&k);
         if uses(SatKind::Affine) && rows == 1 {
             return Err(TrainError::Config("affine SAT needs 2-D images".into()));
@@ -178,7 +179,7 @@ impl Trainer {
         let device = training_device();
         device.seed(config.seed);
         let model = Encoder::build(
-            dim / views,
+            view_dim,
             config.conv.map(|s| (s, [planes, rows, cols])),
             &config.hidden,
             config.outputs,
@@ -202,7 +203,7 @@ impl Trainer {
             eps,
             neighbours,
             edited,
-            chroma: (planes > 1).then_some(rows * cols..dim / views),
+            chroma: (planes > 1).then_some(rows * cols..view_dim),
             device,
             rng: StdRng::seed_from_u64(config.seed),
             model,
