@@ -11,14 +11,17 @@
 //! integer box-average of the photo, so the rule is the same at any size): a region of one
 //! colour (every channel within 24 levels of it), grown from a flat patch (3x3
 //! neighbourhoods that vary by at most 12 levels), whose bounding rectangle it fills to
-//! at least 92% counting the holes in it (the lettering and the logo); the rectangle covers
-//! 1% to 15% of the photo, is 1.5 to 12 times wider than tall, at most 90% of the width and
-//! half the height, touches at most one edge, and differs from the pixels two steps outside
-//! it on at least 70% of its outline. A sky above a straight horizon spans the width, and a
+//! at least 92% counting the holes in it (the lettering and the logo), or, where lettering
+//! or a logo reaches the box's edge, 85% of whose outermost pixels are the region; the
+//! rectangle covers 1% to 15% of the photo, is 1.5 to 12 times wider than tall, at most 90%
+//! of the width and half the height, touches at most one edge, and differs from the pixels
+//! two steps outside it on at least 70% of its outline. A sky above a straight horizon spans the width, and a
 //! wall or a sign is seldom one colour inside a sharp rectangle: on the 182 bundled photos
 //! no box is found, on their JPEG, rescale, crop, rotation, brightness, contrast, gray, blur
 //! and flip copies at most one a kind, and on their caption copies 62%
-//! (`trainer/tests/unbox.rs`).
+//! (`trainer/tests/unbox.rs`). A frame around the box (an outline of another colour: up to
+//! two lines of the working copy, each one colour and unlike the line beyond it) is part of
+//! the box, so that the fill starts beyond it.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -31,6 +34,11 @@ const FLAT: u8 = 12;
 const NEAR: f32 = 24.0;
 /// Flat patches tried as seeds, largest first.
 const SEEDS: usize = 12;
+/// The part of a box's outermost pixels that must be its colour, where its content reaches
+/// the edge ([`ring_of`]).
+const RING: f32 = 0.85;
+/// The most lines of one colour around a box taken in as its frame ([`Work::with_frame`]).
+const FRAME: usize = 2;
 
 /// A box found on a photo: `(x, y, width, height)` in the photo's pixels.
 pub type BoxRect = (usize, usize, usize, usize);
@@ -388,10 +396,59 @@ impl Work {
             }
         }
         let open = open.iter().filter(|&&o| o).count();
-        if ((bw * bh - open) as f32) < 0.92 * (bw * bh) as f32 {
+        if ((bw * bh - open) as f32) < 0.92 * (bw * bh) as f32
+            && !ring_of(&region, w, x0, y0, bw, bh)
+        {
             return None;
         }
-        Some((x0, y0, bw, bh))
+        Some(self.with_frame((x0, y0, bw, bh)))
+    }
+
+    /// The box with its frame: each side moved out over the lines just outside it that are
+    /// one colour and differ from the line beyond them (at most [`FRAME`] of them), so that an
+    /// outlined box is filled from beyond its outline, not from it.
+    fn with_frame(&self, (x, y, bw, bh): BoxRect) -> BoxRect {
+        let (w, h) = (self.w, self.h);
+        // The lines k = 1, 2, ... outside one side, as long as they are in the image.
+        let out = |room: usize, line: &dyn Fn(usize) -> Vec<usize>| {
+            let mut k = 0;
+            while k < FRAME.min(room) {
+                let Some(colour) = self.one_colour(&line(k + 1)) else {
+                    break;
+                };
+                let beyond = (k + 1 < room).then(|| self.mean_colour(&line(k + 2)));
+                if beyond.is_some_and(|b| far(&b, &colour) <= NEAR) {
+                    break;
+                }
+                k += 1;
+            }
+            k
+        };
+        let top = out(y, &|k| (x..x + bw).map(|c| (y - k) * w + c).collect());
+        let bottom = out(h - y - bh, &|k| {
+            (x..x + bw).map(|c| (y + bh - 1 + k) * w + c).collect()
+        });
+        let left = out(x, &|k| (y..y + bh).map(|r| r * w + x - k).collect());
+        let right = out(w - x - bw, &|k| {
+            (y..y + bh).map(|r| r * w + x + bw - 1 + k).collect()
+        });
+        (x - left, y - top, bw + left + right, bh + top + bottom)
+    }
+
+    /// The mean colour of the pixels `line` (indices into the planes).
+    fn mean_colour(&self, line: &[usize]) -> [f32; 3] {
+        let n = line.len().max(1) as f32;
+        [0, 1, 2].map(|c| line.iter().map(|&i| self.planes[c][i] as f32).sum::<f32>() / n)
+    }
+
+    /// The mean colour of `line` when 90% of its pixels are within [`NEAR`] of it.
+    fn one_colour(&self, line: &[usize]) -> Option<[f32; 3]> {
+        let colour = self.mean_colour(line);
+        let near = line
+            .iter()
+            .filter(|&&i| (0..3).all(|c| (self.planes[c][i] as f32 - colour[c]).abs() <= NEAR))
+            .count();
+        (near as f32 >= 0.9 * line.len() as f32).then_some(colour)
     }
 }
 
@@ -533,6 +590,18 @@ fn far(a: &[f32; 3], b: &[f32; 3]) -> f32 {
     (0..3).map(|c| (a[c] - b[c]).abs()).fold(0.0, f32::max)
 }
 
+/// Whether the outermost pixels of the rectangle `(x0, y0, bw, bh)` of a `w`-wide image are
+/// [`RING`] in `region`: a box whose logo or lettering reaches its edge leaves holes that are
+/// open to the border, but its edge is still the box's colour almost all the way round.
+fn ring_of(region: &[bool], w: usize, x0: usize, y0: usize, bw: usize, bh: usize) -> bool {
+    let (x1, y1) = (x0 + bw - 1, y0 + bh - 1);
+    let rows = (x0..=x1).flat_map(|x| [y0 * w + x, y1 * w + x]);
+    let cols = (y0 + 1..y1).flat_map(|y| [y * w + x0, y * w + x1]);
+    let ring: Vec<usize> = rows.chain(cols).collect();
+    let inside = ring.iter().filter(|&&i| region[i]).count();
+    inside as f32 >= RING * ring.len() as f32
+}
+
 /// The 4-neighbours of `(x, y)` within `w x h`.
 fn neighbours(x: usize, y: usize, w: usize, h: usize) -> impl Iterator<Item = (usize, usize)> {
     [
@@ -615,6 +684,51 @@ mod tests {
                 assert!(a.abs_diff(b) <= 2, "{found:?} for {rect:?}");
             }
             // Filled in, the copy is far closer to its original than with the box.
+            let (before, after) = (
+                mean_abs_diff(&boxed, &original),
+                mean_abs_diff(&filled, &original),
+            );
+            assert!(after < before / 3.0, "{rect:?}: {before} -> {after}");
+        }
+    }
+
+    /// Paste [`paste_box`] inside a frame `frame` pixels wide of another colour, with its
+    /// logo reaching the top of the band (a hole open to its edge).
+    fn paste_framed_box(px: &mut [u8], w: usize, (x, y, bw, bh): BoxRect, frame: usize) {
+        for yy in y..y + bh {
+            for xx in x..x + bw {
+                px[(yy * w + xx) * 3..][..3].copy_from_slice(&[40, 180, 60]);
+            }
+        }
+        let inner = (x + frame, y + frame, bw - 2 * frame, bh - 2 * frame);
+        paste_box(px, w, inner);
+        let m = (inner.3 / 5).max(1);
+        for yy in inner.1..inner.1 + inner.3 / 2 {
+            for xx in inner.0 + m..inner.0 + 3 * m {
+                px[(yy * w + xx) * 3..][..3].copy_from_slice(&[200, 40, 40]);
+            }
+        }
+    }
+
+    #[test]
+    fn an_outlined_box_is_filled_from_beyond_its_outline() {
+        let (w, h) = (384, 256);
+        let original = photo(w, h);
+        // About 10% of the area: the band inside the frame has plain margins as wide as
+        // those of the boxes above.
+        for rect in [(40, 12, 200, 50), (150, 100, 200, 48), (180, 196, 190, 52)] {
+            let mut boxed = original.clone();
+            paste_framed_box(&mut boxed, w, rect, 3);
+            let (filled, found) = unbox(&boxed, w, h, 3).expect("the box is found");
+            // The outline is part of the box.
+            for (a, b) in [
+                (found.0, rect.0),
+                (found.1, rect.1),
+                (found.0 + found.2, rect.0 + rect.2),
+                (found.1 + found.3, rect.1 + rect.3),
+            ] {
+                assert!(a.abs_diff(b) <= 2, "{found:?} for {rect:?}");
+            }
             let (before, after) = (
                 mean_abs_diff(&boxed, &original),
                 mean_abs_diff(&filled, &original),
