@@ -14,11 +14,13 @@ whose FPR is at most 1e-3 (1e-4).
     python3 models/pil_protocol.py WORK [IMSAT]     # WORK: a finished models/cv_photo.sh run
 
     CAPTION_Y=0,0.25 EDIT_SEED=1 python3 models/pil_protocol.py WORK   # boxes at the top
+    CAPTION_STYLE=outline python3 models/pil_protocol.py WORK          # boxes unlike ours
 
 The caption box goes in the bottom quarter (CAPTION_Y, the range of its position in the
 vertical slack, default 0.75,1), at a random horizontal position; EDIT_SEED (default 0) draws
-the random positions. Prints one JSON line per fold and the mean. Needs numpy, pillow and
-imagehash.
+the random positions; CAPTION_STYLE (default plain) draws the box otherwise (`colour`,
+`translucent`, `outline`, `gradient`, `bold`: see `caption`). Prints one JSON line per fold
+and the mean. Needs numpy, pillow and imagehash.
 """
 import csv, io, json, math, os, random, subprocess, sys
 
@@ -26,6 +28,7 @@ import imagehash
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont
 
+CAPTION_STYLE = os.environ.get("CAPTION_STYLE", "plain")
 CAPTION_Y = [float(v) for v in os.environ.get("CAPTION_Y", "0.75,1").split(",")]
 MANIFEST = os.environ.get("MANIFEST") or os.path.join(
     os.path.dirname(__file__), "..", "..", "shared", "data", "photos", "manifest.csv")
@@ -74,21 +77,45 @@ def rotate(img, degrees):
 
 def caption(img, area, at, rng):
     """A box over `area` of the picture, 4 times wider than tall: a round logo and a word in
-    Pillow's own font (whose thin letters leave the box mostly plain)."""
+    Pillow's own font (whose thin letters leave the box mostly plain). CAPTION_STYLE changes
+    the box: `colour` (a random solid colour), `translucent` (light or dark at 60% opacity
+    over the picture), `outline` (a 3-px border of the logo's colour), `gradient` (a vertical
+    ramp), `bold` (DejaVu Sans Bold letters filling the box's height)."""
     img = img.convert("RGB")
     w, h = img.size
     bh = max(8, round(math.sqrt(w * h * area / 4)))
     bw = min(w, round(w * h * area / bh))
     x0, y0 = round((w - bw) * at[0]), round((h - bh) * at[1])
+    box = (x0, y0, x0 + bw - 1, y0 + bh - 1)
     d = ImageDraw.Draw(img)
     dark = rng.random() < 0.5
     bg, fg = ((20, 20, 24), (240, 240, 235)) if dark else ((245, 245, 240), (15, 15, 20))
-    d.rectangle((x0, y0, x0 + bw - 1, y0 + bh - 1), fill=bg)
-    m = max(1, bh // 6)
     logo = tuple(rng.randrange(256) for _ in range(3))
+    if CAPTION_STYLE == "colour":
+        bg = tuple(rng.randrange(256) for _ in range(3))
+        fg = (255, 255, 255) if sum(bg) < 384 else (0, 0, 0)
+    if CAPTION_STYLE == "translucent":
+        layer = Image.new("RGBA", img.size, (0, 0, 0, 0))
+        ImageDraw.Draw(layer).rectangle(box, fill=bg + (153,))
+        img = Image.alpha_composite(img.convert("RGBA"), layer).convert("RGB")
+        d = ImageDraw.Draw(img)
+    elif CAPTION_STYLE == "gradient":
+        top, bottom = (bg, fg) if rng.random() < 0.5 else (fg, bg)
+        for y in range(bh):
+            t = y / max(1, bh - 1)
+            row = tuple(round(a + (b - a) * 0.5 * t) for a, b in zip(top, bottom))
+            d.line((x0, y0 + y, x0 + bw - 1, y0 + y), fill=row)
+    else:
+        d.rectangle(box, fill=bg, outline=logo if CAPTION_STYLE == "outline" else None,
+                    width=3 if CAPTION_STYLE == "outline" else 1)
+    m = max(1, bh // 6)
     d.ellipse((x0 + m, y0 + m, x0 + bh - m, y0 + bh - m), fill=logo)
     word = rng.choice(["SAMPLE", "Holiday 2024", "@photos", "COPYRIGHT", "news24"])
-    font = ImageFont.load_default(size=max(8, bh * 6 // 10))
+    if CAPTION_STYLE == "bold":
+        font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+                                  max(8, bh * 8 // 10))
+    else:
+        font = ImageFont.load_default(size=max(8, bh * 6 // 10))
     d.text((x0 + bh + m, y0 + bh // 2), word, fill=fg, font=font, anchor="lm")
     return img
 
