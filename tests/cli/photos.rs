@@ -1000,6 +1000,8 @@ fn a_photo_config_or_a_validation_set_that_cannot_work_is_refused_or_said() {
     let all = d.path().join("all-views");
     let report = ok(&train_one(&all, &["--train-all-views", "true"]));
     assert_eq!(report["photos_train"], 5, "{report}");
+    // `n` counts training items, as without the flag, not the model rows of their views.
+    assert_eq!(report["n"], report["items"], "{report}");
     let config: serde_json::Value =
         serde_json::from_slice(&std::fs::read(all.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["photos"]["all_views"], true, "{config}");

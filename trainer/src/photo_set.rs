@@ -100,13 +100,6 @@ impl PhotoSet {
             pixels: self.items.pixels.clone(),
         }
     }
-
-    /// The view of edited copy `e` of item `i`.
-    pub fn edited_view(&self, i: usize, e: usize) -> &[u8] {
-        let d = self.items.dim();
-        let k = i * self.per_item + e;
-        &self.edited[k * d..(k + 1) * d]
-    }
 }
 
 /// The model's view of an RGB photo.

@@ -196,6 +196,8 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
         "photos_train": distinct_photos(&set.photo_of),
         "photos_validation": if scored_on == "validation photos" { bench.originals.len() } else { 0 },
         "items": set.items.n,
+        // Over the report's `n`, the model rows (items x views with --train-all-views).
+        "n": set.items.n,
         "view": view.to_metadata(),
         "edits": photo_config.edits.iter().map(|e| e.name()).collect::<Vec<_>>(),
         "radius_at_fpr_1e-3": radius_1e3,
