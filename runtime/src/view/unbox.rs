@@ -672,24 +672,29 @@ mod tests {
         for rect in [(40, 12, 150, 34), (150, 110, 160, 32), (200, 200, 150, 36)] {
             let mut boxed = original.clone();
             paste_box(&mut boxed, w, rect);
-            let (filled, found) = unbox(&boxed, w, h, 3).expect("the box is found");
-            // Found to within the working copy's step (2 pixels at 384).
-            for (a, b) in [(found.0, rect.0), (found.1, rect.1)] {
-                assert!(a.abs_diff(b) <= 2, "{found:?} for {rect:?}");
-            }
-            for (a, b) in [
-                (found.0 + found.2, rect.0 + rect.2),
-                (found.1 + found.3, rect.1 + rect.3),
-            ] {
-                assert!(a.abs_diff(b) <= 2, "{found:?} for {rect:?}");
-            }
-            // Filled in, the copy is far closer to its original than with the box.
-            let (before, after) = (
-                mean_abs_diff(&boxed, &original),
-                mean_abs_diff(&filled, &original),
-            );
-            assert!(after < before / 3.0, "{rect:?}: {before} -> {after}");
+            assert_found_and_filled(&original, &boxed, w, h, rect);
         }
+    }
+
+    /// `boxed` (`original` with a box pasted over `rect`) has its box found, to within the
+    /// working copy's step (2 pixels at 384), and filled in: far closer to its original than
+    /// with the box.
+    #[track_caller]
+    fn assert_found_and_filled(original: &[u8], boxed: &[u8], w: usize, h: usize, rect: BoxRect) {
+        let (filled, found) = unbox(boxed, w, h, 3).expect("the box is found");
+        for (a, b) in [
+            (found.0, rect.0),
+            (found.1, rect.1),
+            (found.0 + found.2, rect.0 + rect.2),
+            (found.1 + found.3, rect.1 + rect.3),
+        ] {
+            assert!(a.abs_diff(b) <= 2, "{found:?} for {rect:?}");
+        }
+        let (before, after) = (
+            mean_abs_diff(boxed, original),
+            mean_abs_diff(&filled, original),
+        );
+        assert!(after < before / 3.0, "{rect:?}: {before} -> {after}");
     }
 
     /// Paste [`paste_box`] inside a frame `frame` pixels wide of another colour, with its
@@ -719,21 +724,8 @@ mod tests {
         for rect in [(40, 12, 200, 50), (150, 100, 200, 48), (180, 196, 190, 52)] {
             let mut boxed = original.clone();
             paste_framed_box(&mut boxed, w, rect, 3);
-            let (filled, found) = unbox(&boxed, w, h, 3).expect("the box is found");
             // The outline is part of the box.
-            for (a, b) in [
-                (found.0, rect.0),
-                (found.1, rect.1),
-                (found.0 + found.2, rect.0 + rect.2),
-                (found.1 + found.3, rect.1 + rect.3),
-            ] {
-                assert!(a.abs_diff(b) <= 2, "{found:?} for {rect:?}");
-            }
-            let (before, after) = (
-                mean_abs_diff(&boxed, &original),
-                mean_abs_diff(&filled, &original),
-            );
-            assert!(after < before / 3.0, "{rect:?}: {before} -> {after}");
+            assert_found_and_filled(&original, &boxed, w, h, rect);
         }
     }
 
