@@ -19,8 +19,8 @@ whose FPR is at most 1e-3 (1e-4).
 The caption box goes in the bottom quarter (CAPTION_Y, the range of its position in the
 vertical slack, default 0.75,1), at a random horizontal position; EDIT_SEED (default 0) draws
 the random positions; CAPTION_STYLE (default plain) draws the box otherwise (`colour`,
-`translucent`, `outline`, `gradient`, `bold`: see `caption`). Prints one JSON line per fold
-and the mean. Needs numpy, pillow and imagehash.
+`translucent`, `outline`, `gradient`, `bold`, `rounded`: see `caption`). Prints one JSON
+line per fold and the mean. Needs numpy, pillow and imagehash.
 """
 import csv, io, json, math, os, random, subprocess, sys
 
@@ -80,7 +80,8 @@ def caption(img, area, at, rng):
     Pillow's own font (whose thin letters leave the box mostly plain). CAPTION_STYLE changes
     the box: `colour` (a random solid colour), `translucent` (light or dark at 60% opacity
     over the picture), `outline` (a 3-px border of the logo's colour), `gradient` (a vertical
-    ramp), `bold` (DejaVu Sans Bold letters filling the box's height)."""
+    ramp), `bold` (DejaVu Sans Bold letters filling the box's height), `rounded` (corners
+    rounded by a third of the box's height)."""
     img = img.convert("RGB")
     w, h = img.size
     bh = max(8, round(math.sqrt(w * h * area / 4)))
@@ -105,6 +106,8 @@ def caption(img, area, at, rng):
             t = y / max(1, bh - 1)
             row = tuple(round(a + (b - a) * 0.5 * t) for a, b in zip(top, bottom))
             d.line((x0, y0 + y, x0 + bw - 1, y0 + y), fill=row)
+    elif CAPTION_STYLE == "rounded":
+        d.rounded_rectangle(box, radius=bh // 3, fill=bg)
     else:
         d.rectangle(box, fill=bg, outline=logo if CAPTION_STYLE == "outline" else None,
                     width=3 if CAPTION_STYLE == "outline" else 1)
