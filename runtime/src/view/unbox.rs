@@ -18,13 +18,17 @@
 //! two steps outside it on at least 70% of its outline. A sky above a straight horizon spans the width, and a
 //! wall or a sign is seldom one colour inside a sharp rectangle: on the 182 bundled photos
 //! no box is found, on their JPEG, rescale, crop, rotation, brightness, contrast, gray, blur
-//! and flip copies at most one a kind, and on their caption copies 62%
+//! and flip copies at most one a kind, and on their caption copies 66%
 //! (`trainer/tests/unbox.rs`). A frame around the box (an outline of another colour: up to
 //! two lines of the working copy, each one colour and unlike the line beyond it) is part of
-//! the box, so that the fill starts beyond it.
+//! the box, so that the fill starts beyond it. Where no region of one colour is a box, a
+//! rectangle with edges all round may be (`unbox/edges.rs`: a gradient plate, a translucent
+//! banner).
 
 use alloc::vec;
 use alloc::vec::Vec;
+
+mod edges;
 
 /// The working copy's longest side, at most (the photo is box-averaged by an integer factor).
 pub const WORK_SIDE: usize = 256;
@@ -266,7 +270,7 @@ impl Work {
                 return Some(rect);
             }
         }
-        None
+        self.find_by_edges()
     }
 
     /// The size rules of a box `(x, y, bw, bh)`; `partial`: of a part of one (its area and
@@ -725,6 +729,37 @@ mod tests {
             let mut boxed = original.clone();
             paste_framed_box(&mut boxed, w, rect, 3);
             // The outline is part of the box.
+            assert_found_and_filled(&original, &boxed, w, h, rect);
+        }
+    }
+
+    /// Paste [`paste_box`], then ramp its band from dark at the top to gray at the bottom
+    /// (a gradient plate: no colour region to grow, only its edges).
+    fn paste_gradient_box(px: &mut [u8], w: usize, (x, y, bw, bh): BoxRect) {
+        paste_box(px, w, (x, y, bw, bh));
+        for yy in y..y + bh {
+            let level = (20 + (yy - y) * 90 / bh) as u8;
+            for xx in x..x + bw {
+                let p = &mut px[(yy * w + xx) * 3..][..3];
+                if p == [20, 20, 24] {
+                    p.copy_from_slice(&[level, level, level.saturating_add(4)]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_gradient_box_is_found_by_its_edges() {
+        let (w, h) = (384, 256);
+        // A bright photo, which the plate's every row stands out from.
+        let original: Vec<u8> = photo(w, h).iter().map(|&v| v.saturating_add(70)).collect();
+        for rect in [(40, 12, 200, 50), (150, 100, 200, 48), (180, 190, 190, 52)] {
+            let mut boxed = original.clone();
+            paste_gradient_box(&mut boxed, w, rect);
+            // By its edges: the colour pass finds no region of one colour in it.
+            let f = work_factor(w, h);
+            let work = Work::new(&boxed, w, 3, f, w / f, h / f);
+            assert!(work.find_by_edges().is_some(), "{rect:?}");
             assert_found_and_filled(&original, &boxed, w, h, rect);
         }
     }
