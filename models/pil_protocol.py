@@ -19,7 +19,7 @@ whose FPR is at most 1e-3 (1e-4).
 The caption box goes in the bottom quarter (CAPTION_Y, the range of its position in the
 vertical slack, default 0.75,1), at a random horizontal position; EDIT_SEED (default 0) draws
 the random positions; CAPTION_STYLE (default plain) draws the box otherwise (`colour`,
-`translucent`, `outline`, `gradient`, `bold`, `rounded`: see `caption`). Prints one JSON
+`translucent`, `outline`, `gradient`, `bold`, `rounded`, `square`: see `caption`). Prints one JSON
 line per fold and the mean. Needs numpy, pillow and imagehash.
 """
 import csv, io, json, math, os, random, subprocess, sys
@@ -81,10 +81,10 @@ def caption(img, area, at, rng):
     the box: `colour` (a random solid colour), `translucent` (light or dark at 60% opacity
     over the picture), `outline` (a 3-px border of the logo's colour), `gradient` (a vertical
     ramp), `bold` (DejaVu Sans Bold letters filling the box's height), `rounded` (corners
-    rounded by a third of the box's height)."""
+    rounded by a third of the box's height), `square` (as tall as wide)."""
     img = img.convert("RGB")
     w, h = img.size
-    bh = max(8, round(math.sqrt(w * h * area / 4)))
+    bh = max(8, round(math.sqrt(w * h * area / (1 if CAPTION_STYLE == "square" else 4))))
     bw = min(w, round(w * h * area / bh))
     x0, y0 = round((w - bw) * at[0]), round((h - bh) * at[1])
     box = (x0, y0, x0 + bw - 1, y0 + bh - 1)
@@ -112,8 +112,16 @@ def caption(img, area, at, rng):
         d.rectangle(box, fill=bg, outline=logo if CAPTION_STYLE == "outline" else None,
                     width=3 if CAPTION_STYLE == "outline" else 1)
     m = max(1, bh // 6)
-    d.ellipse((x0 + m, y0 + m, x0 + bh - m, y0 + bh - m), fill=logo)
     word = rng.choice(["SAMPLE", "Holiday 2024", "@photos", "COPYRIGHT", "news24"])
+    if CAPTION_STYLE == "square":
+        # The logo above the word, both inside the box.
+        r = bh // 4
+        cx = x0 + bw // 2
+        d.ellipse((cx - r, y0 + m, cx + r, y0 + m + 2 * r), fill=logo)
+        font = ImageFont.load_default(size=max(8, min(bh // 5, 2 * bw // (len(word) + 2))))
+        d.text((cx, y0 + bh - m), word, fill=fg, font=font, anchor="mb")
+        return img
+    d.ellipse((x0 + m, y0 + m, x0 + bh - m, y0 + bh - m), fill=logo)
     if CAPTION_STYLE == "bold":
         font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
                                   max(8, bh * 8 // 10))
