@@ -13,7 +13,8 @@
 //! neighbourhoods that vary by at most 12 levels), whose bounding rectangle it fills to
 //! at least 92% counting the holes in it (the lettering and the logo), or, where lettering
 //! or a logo reaches the box's edge, 85% of whose outermost pixels are the region; the
-//! rectangle covers 1% to 15% of the photo, is 1.5 to 12 times wider than tall, at most 90%
+//! rectangle covers 1% to 15% of the photo, is 1.5 to 12 times wider than tall (0.6 to 1.5,
+//! a logo plate, when what it holds is in at least two pieces, a logo and a word), at most 90%
 //! of the width and half the height, touches at most one edge, and differs from the pixels
 //! two steps outside it on at least 70% of its outline. A sky above a straight horizon spans
 //! the width, and a wall or a sign is seldom one colour inside a sharp rectangle: on the 182
@@ -43,6 +44,14 @@ const SEEDS: usize = 12;
 const RING: f32 = 0.85;
 /// The most lines of one colour around a box taken in as its frame ([`Work::with_frame`]).
 const FRAME: usize = 2;
+/// Boxes less wide than this (a square logo plate, down to [`NARROWEST`]) must hold content in
+/// at least [`PARTS`] separate pieces (a logo and a word's letters): a window or a tile of one
+/// colour holds none, a toy block's letter one.
+const WIDE: f32 = 1.5;
+/// The narrowest box, width over height.
+const NARROWEST: f32 = 0.6;
+/// Pieces of content a box narrower than [`WIDE`] holds, at least.
+const PARTS: usize = 2;
 
 /// A box found on a photo: `(x, y, width, height)` in the photo's pixels.
 pub type BoxRect = (usize, usize, usize, usize);
@@ -287,7 +296,12 @@ impl Work {
             .iter()
             .filter(|&&e| e)
             .count();
-        small_enough && area >= 0.01 * w * h && (1.5..=12.0).contains(&aspect) && edges <= 1
+        small_enough && area >= 0.01 * w * h && (NARROWEST..=12.0).contains(&aspect) && edges <= 1
+    }
+
+    /// Whether a box is as wide as a caption (see [`WIDE`]).
+    fn wide(bw: usize, bh: usize) -> bool {
+        bw as f32 >= WIDE * bh as f32
     }
 
     /// The one-colour region grown from patch `p` (within `bounds`; every pixel near
@@ -399,10 +413,13 @@ impl Work {
                 }
             }
         }
-        let open = open.iter().filter(|&&o| o).count();
-        if ((bw * bh - open) as f32) < 0.92 * (bw * bh) as f32
+        let n_open = open.iter().filter(|&&o| o).count();
+        if ((bw * bh - n_open) as f32) < 0.92 * (bw * bh) as f32
             && !ring_of(&region, w, x0, y0, bw, bh)
         {
+            return None;
+        }
+        if !Self::wide(bw, bh) && holes(&region, &open, w, x0, y0, bw, bh) < PARTS {
             return None;
         }
         Some(self.with_frame((x0, y0, bw, bh)))
@@ -606,6 +623,43 @@ fn ring_of(region: &[bool], w: usize, x0: usize, y0: usize, bw: usize, bh: usize
     inside as f32 >= RING * ring.len() as f32
 }
 
+/// The holes of the box `(x0, y0, bw, bh)` of a `w`-wide image: 4-connected pieces of its
+/// pixels neither in `region` nor `open` (`bw x bh`) to its border, counted up to [`PARTS`].
+fn holes(
+    region: &[bool],
+    open: &[bool],
+    w: usize,
+    x0: usize,
+    y0: usize,
+    bw: usize,
+    bh: usize,
+) -> usize {
+    let mut seen: Vec<bool> = open.to_vec();
+    let mut parts = 0;
+    let mut stack: Vec<(usize, usize)> = Vec::new();
+    for start in 0..bw * bh {
+        if seen[start] || region[(y0 + start / bw) * w + x0 + start % bw] {
+            continue;
+        }
+        parts += 1;
+        if parts == PARTS {
+            break;
+        }
+        seen[start] = true;
+        stack.push((start % bw, start / bw));
+        while let Some((x, y)) = stack.pop() {
+            for (jx, jy) in neighbours(x, y, bw, bh) {
+                let j = jy * bw + jx;
+                if !seen[j] && !region[(y0 + jy) * w + x0 + jx] {
+                    seen[j] = true;
+                    stack.push((jx, jy));
+                }
+            }
+        }
+    }
+    parts
+}
+
 /// The 4-neighbours of `(x, y)` within `w x h`.
 fn neighbours(x: usize, y: usize, w: usize, h: usize) -> impl Iterator<Item = (usize, usize)> {
     [
@@ -761,6 +815,57 @@ mod tests {
             let work = Work::new(&boxed, w, 3, f, w / f, h / f);
             assert!(work.find_by_edges().is_some(), "{rect:?}");
             assert_found_and_filled(&original, &boxed, w, h, rect);
+        }
+    }
+
+    /// Paste a square plate at `(x, y)`, `side` a side: dark, with `pieces` of light content
+    /// (1: a logo alone; 2: a logo above a word, as a logo plate).
+    fn paste_square_plate(
+        px: &mut [u8],
+        w: usize,
+        (x, y): (usize, usize),
+        side: usize,
+        pieces: usize,
+    ) {
+        let m = side / 6;
+        for yy in y..y + side {
+            for xx in x..x + side {
+                let (lx, ly) = (xx - x, yy - y);
+                let logo =
+                    (side / 3..2 * side / 3).contains(&lx) && (m..m + side / 3).contains(&ly);
+                let word = pieces >= 2
+                    && (m..side - m).contains(&lx)
+                    && (side - 2 * m..side - m).contains(&ly);
+                let c = if logo {
+                    [200, 40, 40]
+                } else if word {
+                    [240, 240, 235]
+                } else {
+                    [20, 20, 24]
+                };
+                px[(yy * w + xx) * 3..][..3].copy_from_slice(&c);
+            }
+        }
+    }
+
+    #[test]
+    fn a_square_plate_is_a_box_when_it_holds_a_logo_and_a_word() {
+        let (w, h) = (384, 256);
+        let original = photo(w, h);
+        for (x, y) in [(30, 20), (170, 90), (300, 180)] {
+            let mut boxed = original.clone();
+            paste_square_plate(&mut boxed, w, (x, y), 70, 2);
+            assert_found_and_filled(&original, &boxed, w, h, (x, y, 70, 70));
+            // A logo alone, or nothing (a window, a tile): not a box.
+            for pieces in [0, 1] {
+                let mut plain = original.clone();
+                paste_square_plate(&mut plain, w, (x, y), 70, pieces);
+                assert_eq!(
+                    find_box(&plain, w, h, 3),
+                    None,
+                    "{pieces} pieces at {x}, {y}"
+                );
+            }
         }
     }
 

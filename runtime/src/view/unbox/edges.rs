@@ -91,7 +91,7 @@ impl Work {
                     if bh < 3 {
                         continue;
                     }
-                    if !self.fits(a, top, bw, bh, false) {
+                    if !self.fits(a, top, bw, bh, false) || !Self::wide(bw, bh) {
                         if !self.fits(a, top, bw, bh, true) {
                             break;
                         }
