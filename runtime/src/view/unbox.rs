@@ -10,16 +10,18 @@
 //! What counts as a box, judged on a working copy of at most [`WORK_SIDE`] pixels a side (an
 //! integer box-average of the photo, so the rule is the same at any size): a region of one
 //! colour (every channel within 24 levels of it), grown from a flat patch (3x3
-//! neighbourhoods that vary by at most 12 levels), whose bounding rectangle it fills to
+//! neighbourhoods that vary by at most 12 levels), whose bounding rectangle (less an outermost
+//! line under an eighth in the region: a pixel of the photo near the box's colour) it fills to
 //! at least 92% counting the holes in it (the lettering and the logo), or, where lettering
 //! or a logo reaches the box's edge, 85% of whose outermost pixels are the region; the
 //! rectangle covers 1% to 15% of the photo, is 1.5 to 12 times wider than tall (0.6 to 1.5,
-//! a logo plate, when what it holds is in at least two pieces, a logo and a word), at most 90%
+//! a logo plate, when what it holds is in at least two pieces, a logo and a word, and it
+//! touches no edge), at most 90%
 //! of the width and half the height, touches at most one edge, and differs from the pixels
 //! two steps outside it on at least 70% of its outline. A sky above a straight horizon spans
 //! the width, and a wall or a sign is seldom one colour inside a sharp rectangle: on the 182
 //! bundled photos no box is found, on their JPEG, rescale, crop, rotation, brightness,
-//! contrast, gray, blur and flip copies at most one a kind, and on their caption copies 66%
+//! contrast, gray, blur and flip copies at most one a kind, and on their caption copies 67%
 //! (`trainer/tests/unbox.rs`). A frame around the box (an outline of another colour: up to
 //! two lines of the working copy, each one colour and unlike the line beyond it) is part of
 //! the box, so that the fill starts beyond it. Where no region of one colour is a box, a
@@ -45,8 +47,9 @@ const RING: f32 = 0.85;
 /// The most lines of one colour around a box taken in as its frame ([`Work::with_frame`]).
 const FRAME: usize = 2;
 /// Boxes less wide than this (a square logo plate, down to [`NARROWEST`]) must hold content in
-/// at least [`PARTS`] separate pieces (a logo and a word's letters): a window or a tile of one
-/// colour holds none, a toy block's letter one.
+/// at least [`PARTS`] separate pieces (a logo and a word's letters) and touch no edge: a window
+/// or a tile of one colour holds none, a toy block's letter one, and a window of glass blocks
+/// cut by the photo's edge is not a plate.
 const WIDE: f32 = 1.5;
 /// The narrowest box, width over height.
 const NARROWEST: f32 = 0.6;
@@ -69,7 +72,7 @@ pub fn find_box(pixels: &[u8], width: usize, height: usize, channels: usize) -> 
         return None;
     }
     let work = Work::new(pixels, width, channels, f, w, h);
-    let (x0, y0, bw, bh) = work.find()?;
+    let (x0, y0, bw, bh) = work.find_by_colour().or_else(|| work.find_by_edges())?;
     let x1 = ((x0 + bw) * f).min(width);
     let y1 = ((y0 + bh) * f).min(height);
     Some((x0 * f, y0 * f, x1 - x0 * f, y1 - y0 * f))
@@ -251,7 +254,7 @@ impl Work {
 
     /// The box grown from the first of the largest flat patches (at most [`SEEDS`], one a
     /// colour) whose region is one.
-    fn find(&self) -> Option<BoxRect> {
+    fn find_by_colour(&self) -> Option<BoxRect> {
         let (w, h) = (self.w, self.h);
         let n = w * h;
         let flat = self.flat();
@@ -279,7 +282,7 @@ impl Work {
                 return Some(rect);
             }
         }
-        self.find_by_edges()
+        None
     }
 
     /// The size rules of a box `(x, y, bw, bh)`; `partial`: of a part of one (its area and
@@ -368,7 +371,8 @@ impl Work {
         if x0 > x1 {
             return None;
         }
-        let (bw, bh) = (x1 + 1 - x0, y1 + 1 - y0);
+        let (x0, y0, bw, bh) = trim(&region, w, (x0, y0, x1 + 1 - x0, y1 + 1 - y0));
+        let (x1, y1) = (x0 + bw - 1, y0 + bh - 1);
         if !self.fits(x0, y0, bw, bh, false) {
             return None;
         }
@@ -419,7 +423,13 @@ impl Work {
         {
             return None;
         }
-        if !Self::wide(bw, bh) && holes(&region, &open, w, x0, y0, bw, bh) < PARTS {
+        if !Self::wide(bw, bh)
+            && (x0 == 0
+                || y0 == 0
+                || x1 + 1 == w
+                || y1 + 1 == h
+                || holes(&region, &open, w, x0, y0, bw, bh) < PARTS)
+        {
             return None;
         }
         Some(self.with_frame((x0, y0, bw, bh)))
@@ -623,6 +633,30 @@ fn ring_of(region: &[bool], w: usize, x0: usize, y0: usize, bw: usize, bh: usize
     inside as f32 >= RING * ring.len() as f32
 }
 
+/// The rectangle `(x, y, bw, bh)` of a `w`-wide image without those of its outermost lines
+/// (one a side at most) that are less than half in `region`: a pixel or two of the photo next
+/// to a box, near its colour after JPEG, reach one line past it, and that line would count as
+/// the box's edge.
+fn trim(region: &[bool], w: usize, (x, y, bw, bh): BoxRect) -> BoxRect {
+    let sparse = |line: &mut dyn Iterator<Item = usize>, n: usize| {
+        8 * line.filter(|&i| region[i]).count() < n
+    };
+    let (mut x0, mut y0, mut x1, mut y1) = (x, y, x + bw - 1, y + bh - 1);
+    if y1 > y0 + 2 && sparse(&mut (x0..=x1).map(|c| y0 * w + c), bw) {
+        y0 += 1;
+    }
+    if y1 > y0 + 2 && sparse(&mut (x0..=x1).map(|c| y1 * w + c), bw) {
+        y1 -= 1;
+    }
+    if x1 > x0 + 2 && sparse(&mut (y0..=y1).map(|r| r * w + x0), y1 + 1 - y0) {
+        x0 += 1;
+    }
+    if x1 > x0 + 2 && sparse(&mut (y0..=y1).map(|r| r * w + x1), y1 + 1 - y0) {
+        x1 -= 1;
+    }
+    (x0, y0, x1 + 1 - x0, y1 + 1 - y0)
+}
+
 /// The holes of the box `(x0, y0, bw, bh)` of a `w`-wide image: 4-connected pieces of its
 /// pixels neither in `region` nor `open` (`bw x bh`) to its border, counted up to [`PARTS`].
 fn holes(
@@ -755,6 +789,28 @@ mod tests {
         assert!(after < before / 3.0, "{rect:?}: {before} -> {after}");
     }
 
+    #[test]
+    fn a_box_with_pixels_of_its_colour_just_beyond_it_is_found() {
+        let (w, h) = (384, 256);
+        let original = photo(w, h);
+        let rect = (150, 110, 160, 32);
+        let mut boxed = original.clone();
+        paste_box(&mut boxed, w, rect);
+        // A 2x2 block of the box's colour touching its top and one touching its bottom (as
+        // JPEG leaves beside a dark box on a dark photo): each a line of the working copy
+        // that is almost all photo, not the box's edge.
+        for (bx, by) in [(200, 108), (250, 142)] {
+            for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                boxed[((by + dy) * w + bx + dx) * 3..][..3].copy_from_slice(&[20, 20, 24]);
+            }
+        }
+        // By its colour, not only by its edges.
+        let f = work_factor(w, h);
+        let work = Work::new(&boxed, w, 3, f, w / f, h / f);
+        assert!(work.find_by_colour().is_some());
+        assert_found_and_filled(&original, &boxed, w, h, rect);
+    }
+
     /// Paste [`paste_box`] inside a frame `frame` pixels wide of another colour, with its
     /// logo reaching the top of the band (a hole open to its edge).
     fn paste_framed_box(px: &mut [u8], w: usize, (x, y, bw, bh): BoxRect, frame: usize) {
@@ -867,6 +923,10 @@ mod tests {
                 );
             }
         }
+        // A plate cut by the photo's edge: not one.
+        let mut cut = original.clone();
+        paste_square_plate(&mut cut, w, (170, 0), 70, 2);
+        assert_eq!(find_box(&cut, w, h, 3), None);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The second way a caption box is found: by its four edges, for a box that is not one
 //! colour (a gradient plate, a translucent banner) and so gives the colour region of
-//! [`Work::find`] nothing to grow from.
+//! [`Work::find_by_colour`] nothing to grow from.
 //!
 //! A box here is a rectangle on the working copy whose top and bottom rows and left and
 //! right columns are edges (a step of at least [`STEP`] levels in some channel, within a
