@@ -408,15 +408,7 @@ impl Work {
                 }
             }
         }
-        while let Some((x, y)) = stack.pop() {
-            for (jx, jy) in neighbours(x, y, bw, bh) {
-                let j = jy * bw + jx;
-                if !open[j] && !region[(y0 + jy) * w + x0 + jx] {
-                    open[j] = true;
-                    stack.push((jx, jy));
-                }
-            }
-        }
+        spread(&region, w, (x0, y0, bw, bh), &mut open, &mut stack);
         let n_open = open.iter().filter(|&&o| o).count();
         if ((bw * bh - n_open) as f32) < 0.92 * (bw * bh) as f32
             && !ring_of(&region, w, x0, y0, bw, bh)
@@ -681,17 +673,30 @@ fn holes(
         }
         seen[start] = true;
         stack.push((start % bw, start / bw));
-        while let Some((x, y)) = stack.pop() {
-            for (jx, jy) in neighbours(x, y, bw, bh) {
-                let j = jy * bw + jx;
-                if !seen[j] && !region[(y0 + jy) * w + x0 + jx] {
-                    seen[j] = true;
-                    stack.push((jx, jy));
-                }
+        spread(region, w, (x0, y0, bw, bh), &mut seen, &mut stack);
+    }
+    parts
+}
+
+/// Mark in `mark` (`bw x bh`) every pixel of the box `(x0, y0, bw, bh)` of a `w`-wide image
+/// that is outside `region` and 4-connected outside it to a pixel on `stack` (those already
+/// marked); the stack is left empty.
+fn spread(
+    region: &[bool],
+    w: usize,
+    (x0, y0, bw, bh): BoxRect,
+    mark: &mut [bool],
+    stack: &mut Vec<(usize, usize)>,
+) {
+    while let Some((x, y)) = stack.pop() {
+        for (jx, jy) in neighbours(x, y, bw, bh) {
+            let j = jy * bw + jx;
+            if !mark[j] && !region[(y0 + jy) * w + x0 + jx] {
+                mark[j] = true;
+                stack.push((jx, jy));
             }
         }
     }
-    parts
 }
 
 /// The 4-neighbours of `(x, y)` within `w x h`.
