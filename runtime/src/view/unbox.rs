@@ -10,8 +10,8 @@
 //! What counts as a box, judged on a working copy of at most [`WORK_SIDE`] pixels a side (an
 //! integer box-average of the photo, so the rule is the same at any size): a region of one
 //! colour (every channel within 24 levels of it), grown from a flat patch (3x3
-//! neighbourhoods that vary by at most 12 levels), whose bounding rectangle (less an outermost
-//! line under an eighth in the region: a pixel of the photo near the box's colour) it fills to
+//! neighbourhoods that vary by at most 12 levels), whose bounding rectangle (less outermost
+//! lines under an eighth in the region: pixels of the photo near the box's colour) it fills to
 //! at least 92% counting the holes in it (the lettering and the logo), or, where lettering
 //! or a logo reaches the box's edge, 85% of whose outermost pixels are the region; the
 //! rectangle covers 1% to 15% of the photo, is 1.5 to 12 times wider than tall (0.6 to 1.5,
@@ -625,25 +625,25 @@ fn ring_of(region: &[bool], w: usize, x0: usize, y0: usize, bw: usize, bh: usize
     inside as f32 >= RING * ring.len() as f32
 }
 
-/// The rectangle `(x, y, bw, bh)` of a `w`-wide image without those of its outermost lines
-/// (one a side at most) that are less than half in `region`: a pixel or two of the photo next
-/// to a box, near its colour after JPEG, reach one line past it, and that line would count as
-/// the box's edge.
+/// The rectangle `(x, y, bw, bh)` of a `w`-wide image less its outermost lines, side by side
+/// and line by line, while they are under an eighth in `region`: a pixel or two of the photo
+/// beside a box, near its colour after JPEG, or a post or a neck of its colour touching it,
+/// reach past the box, and their lines would count as its edge.
 fn trim(region: &[bool], w: usize, (x, y, bw, bh): BoxRect) -> BoxRect {
     let sparse = |line: &mut dyn Iterator<Item = usize>, n: usize| {
         8 * line.filter(|&i| region[i]).count() < n
     };
     let (mut x0, mut y0, mut x1, mut y1) = (x, y, x + bw - 1, y + bh - 1);
-    if y1 > y0 + 2 && sparse(&mut (x0..=x1).map(|c| y0 * w + c), bw) {
+    while y1 > y0 + 2 && sparse(&mut (x0..=x1).map(|c| y0 * w + c), x1 + 1 - x0) {
         y0 += 1;
     }
-    if y1 > y0 + 2 && sparse(&mut (x0..=x1).map(|c| y1 * w + c), bw) {
+    while y1 > y0 + 2 && sparse(&mut (x0..=x1).map(|c| y1 * w + c), x1 + 1 - x0) {
         y1 -= 1;
     }
-    if x1 > x0 + 2 && sparse(&mut (y0..=y1).map(|r| r * w + x0), y1 + 1 - y0) {
+    while x1 > x0 + 2 && sparse(&mut (y0..=y1).map(|r| r * w + x0), y1 + 1 - y0) {
         x0 += 1;
     }
-    if x1 > x0 + 2 && sparse(&mut (y0..=y1).map(|r| r * w + x1), y1 + 1 - y0) {
+    while x1 > x0 + 2 && sparse(&mut (y0..=y1).map(|r| r * w + x1), y1 + 1 - y0) {
         x1 -= 1;
     }
     (x0, y0, x1 + 1 - x0, y1 + 1 - y0)
@@ -799,21 +799,28 @@ mod tests {
         let (w, h) = (384, 256);
         let original = photo(w, h);
         let rect = (150, 110, 160, 32);
-        let mut boxed = original.clone();
-        paste_box(&mut boxed, w, rect);
         // A 2x2 block of the box's colour touching its top and one touching its bottom (as
-        // JPEG leaves beside a dark box on a dark photo): each a line of the working copy
-        // that is almost all photo, not the box's edge.
-        for (bx, by) in [(200, 108), (250, 142)] {
-            for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
-                boxed[((by + dy) * w + bx + dx) * 3..][..3].copy_from_slice(&[20, 20, 24]);
+        // JPEG leaves beside a dark box on a dark photo), or a strip of it 6 pixels wide and
+        // 14 tall on its top (a dark post behind the box): lines of the working copy that are
+        // almost all photo, not the box's edge.
+        let blocks = [(200, 108, 2, 2), (250, 142, 2, 2)];
+        let strip = [(220, 96, 6, 14)];
+        for spots in [&blocks[..], &strip[..]] {
+            let mut boxed = original.clone();
+            paste_box(&mut boxed, w, rect);
+            for &(bx, by, sw, sh) in spots {
+                for y in by..by + sh {
+                    for x in bx..bx + sw {
+                        boxed[(y * w + x) * 3..][..3].copy_from_slice(&[20, 20, 24]);
+                    }
+                }
             }
+            // By its colour, not only by its edges.
+            let f = work_factor(w, h);
+            let work = Work::new(&boxed, w, 3, f, w / f, h / f);
+            assert!(work.find_by_colour().is_some(), "{spots:?}");
+            assert_found_and_filled(&original, &boxed, w, h, rect);
         }
-        // By its colour, not only by its edges.
-        let f = work_factor(w, h);
-        let work = Work::new(&boxed, w, 3, f, w / f, h / f);
-        assert!(work.find_by_colour().is_some());
-        assert_found_and_filled(&original, &boxed, w, h, rect);
     }
 
     /// Paste [`paste_box`] inside a frame `frame` pixels wide of another colour, with its
