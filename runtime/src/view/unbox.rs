@@ -21,7 +21,7 @@
 //! two steps outside it on at least 70% of its outline. A sky above a straight horizon spans
 //! the width, and a wall or a sign is seldom one colour inside a sharp rectangle: on the 182
 //! bundled photos no box is found, on their JPEG, rescale, crop, rotation, brightness,
-//! contrast, gray, blur and flip copies at most one a kind, and on their caption copies 67%
+//! contrast, gray, blur and flip copies at most one a kind, and on their caption copies 71%
 //! (`trainer/tests/unbox.rs`). A frame around the box (an outline of another colour: up to
 //! two lines of the working copy, each one colour and unlike the line beyond it) is part of
 //! the box, so that the fill starts beyond it. Where no region of one colour is a box, a
