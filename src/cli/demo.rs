@@ -54,7 +54,15 @@ fn train_and_export(
 ) -> anyhow::Result<(serde_json::Value, imsat_trainer::export::Exported)> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let trained = train(config, images, Some(labels), !ctx.quiet)?;
-    save_run(&trained, images, dir, &serde_json::Value::Null, None, None)
+    save_run(
+        &trained,
+        images,
+        images.n,
+        dir,
+        &serde_json::Value::Null,
+        None,
+        None,
+    )
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {

@@ -109,23 +109,20 @@ pub fn report_json(t: &Trained, n: usize, data_crc32: u32) -> serde_json::Value 
 
 /// Everything a training run leaves in its folder, each file through a temporary file and a
 /// rename: the burn record, `config.json`, `history.json`, `report.json`, `curves.png`, and the
-/// ONNX models (f32 + int8 calibrated on `images`; a photo model's `dedup_radius` and
-/// `soft_check` in their metadata). Returns the report and the ONNX files.
+/// ONNX models (f32 + int8 calibrated on `images`, the model rows; a photo model's
+/// `dedup_radius` and `soft_check` in their metadata). `items`: the training items, the
+/// report's `n` (`images.n` but for photo items of several views, a model row each). Returns
+/// the report and the ONNX files.
 pub fn save_run(
     trained: &Trained,
     images: &idx::Images,
+    items: usize,
     out: &Path,
     extra: &serde_json::Value,
     dedup_radius: Option<u32>,
     soft_check: Option<SoftCheck>,
 ) -> anyhow::Result<(serde_json::Value, Exported)> {
-    let report = save_files(
-        trained,
-        images.n,
-        crc32fast::hash(&images.pixels),
-        out,
-        extra,
-    )?;
+    let report = save_files(trained, items, crc32fast::hash(&images.pixels), out, extra)?;
     let exported = write_models(
         trained,
         images,

@@ -329,6 +329,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let (report, _) = save_run(
         &trained,
         &images,
+        images.n,
         &args.out,
         &serde_json::Value::Null,
         None,

@@ -196,9 +196,6 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
         "photos_train": distinct_photos(&set.photo_of),
         "photos_validation": if scored_on == "validation photos" { bench.originals.len() } else { 0 },
         "items": set.items.n,
-        // Replaces the report's `n`, which counts the model rows it was saved with (items x
-        // views with --train-all-views): `n` is the training items, with or without the flag.
-        "n": set.items.n,
         "view": view.to_metadata(),
         "edits": photo_config.edits.iter().map(|e| e.name()).collect::<Vec<_>>(),
         "radius_at_fpr_1e-3": radius_1e3,
@@ -220,6 +217,7 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
     let (report, _) = save_run(
         &trained,
         &set.item_rows(),
+        set.items.n,
         &args.out,
         &extra,
         radius,
