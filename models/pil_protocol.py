@@ -80,8 +80,9 @@ def caption(img, area, at, rng):
     Pillow's own font (whose thin letters leave the box mostly plain). CAPTION_STYLE changes
     the box: `colour` (a random solid colour), `translucent` (light or dark at 60% opacity
     over the picture), `outline` (a 3-px border of the logo's colour), `gradient` (a vertical
-    ramp), `bold` (DejaVu Sans Bold letters filling the box's height), `rounded` (corners
-    rounded by a third of the box's height), `square` (as tall as wide)."""
+    ramp), `bold` (DejaVu Sans Bold letters up to 80% of the box's height, the word fitted
+    into the box), `rounded` (corners rounded by a third of the box's height), `square` (as
+    tall as wide)."""
     img = img.convert("RGB")
     w, h = img.size
     bh = max(8, round(math.sqrt(w * h * area / (1 if CAPTION_STYLE == "square" else 4))))
@@ -123,8 +124,13 @@ def caption(img, area, at, rng):
         return img
     d.ellipse((x0 + m, y0 + m, x0 + bh - m, y0 + bh - m), fill=logo)
     if CAPTION_STYLE == "bold":
-        font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
-                                  max(8, bh * 8 // 10))
+        # As large as the box's height allows, and no wider than the room beside the logo.
+        size = max(8, bh * 8 // 10)
+        while True:
+            font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", size)
+            if size <= 8 or d.textlength(word, font=font) <= bw - bh - 2 * m:
+                break
+            size -= 1
     else:
         font = ImageFont.load_default(size=max(8, bh * 6 // 10))
     d.text((x0 + bh + m, y0 + bh // 2), word, fill=fg, font=font, anchor="lm")
