@@ -144,19 +144,23 @@ impl Work {
         let w = self.w;
         let at = |x: usize, y: usize| y * w + x;
         let (x1, y1) = (x + bw - 1, y + bh - 1);
-        let mut pairs: Vec<(usize, usize)> = Vec::with_capacity(2 * (bw + bh));
-        for c in x..=x1 {
-            pairs.push((at(c, y + 1), at(c, y - BEYOND)));
-            pairs.push((at(c, y1 - 1), at(c, y1 + BEYOND)));
-        }
-        for r in y..=y1 {
-            pairs.push((at(x + 1, r), at(x - BEYOND, r)));
-            pairs.push((at(x1 - 1, r), at(x1 + BEYOND, r)));
-        }
-        let apart = pairs
-            .iter()
-            .filter(|&&(i, o)| self.planes.iter().map(|p| p[i].abs_diff(p[o])).max() >= Some(STEP))
+        // (inside, beyond) pairs of pixels, two a column and two a row.
+        let columns = (x..=x1).flat_map(|c| {
+            [
+                (at(c, y + 1), at(c, y - BEYOND)),
+                (at(c, y1 - 1), at(c, y1 + BEYOND)),
+            ]
+        });
+        let rows = (y..=y1).flat_map(|r| {
+            [
+                (at(x + 1, r), at(x - BEYOND, r)),
+                (at(x1 - 1, r), at(x1 + BEYOND, r)),
+            ]
+        });
+        let apart = columns
+            .chain(rows)
+            .filter(|&(i, o)| self.planes.iter().map(|p| p[i].abs_diff(p[o])).max() >= Some(STEP))
             .count();
-        apart as f32 >= APART * pairs.len() as f32
+        apart as f32 >= APART * (2 * (bw + bh)) as f32
     }
 }
