@@ -9,24 +9,22 @@
 //!
 //! What counts as a box, judged on a working copy of at most [`WORK_SIDE`] pixels a side (an
 //! integer box-average of the photo, so the rule is the same at any size): a region of one
-//! colour (every channel within 24 levels of it), grown from a flat patch (3x3
-//! neighbourhoods that vary by at most 12 levels), whose bounding rectangle (less outermost
-//! lines under an eighth in the region: pixels of the photo near the box's colour) it fills to
-//! at least 92% counting the holes in it (the lettering and the logo), or, where lettering
-//! or a logo reaches the box's edge, 85% of whose outermost pixels are the region; the
-//! rectangle covers 1% to 15% of the photo, is 1.5 to 12 times wider than tall (0.6 to 1.5,
-//! a logo plate, when what it holds is in at least two pieces, a logo and a word, and it
-//! touches no edge), at most 90%
-//! of the width and half the height, touches at most one edge, and differs from the pixels
-//! two steps outside it on at least 70% of its outline. A sky above a straight horizon spans
-//! the width, and a wall or a sign is seldom one colour inside a sharp rectangle: on the 182
+//! colour (every channel within 24 levels of it), grown from a flat patch (3x3 neighbourhoods
+//! that vary by at most 12 levels), whose bounding rectangle (less outermost lines under an
+//! eighth in the region: pixels of the photo near the box's colour) it fills to at least 92%
+//! counting the holes in it (the lettering and the logo), or, where lettering or a logo reaches
+//! the box's edge, 85% of whose outermost pixels are the region; the rectangle covers 1% to 15%
+//! of the photo, is 1.5 to 12 times wider than tall (0.6 to 1.5, a logo plate, when what it
+//! holds is in at least two pieces, a logo and a word, and it touches no edge), at most 90% of
+//! the width and half the height, touches at most one edge, and differs from the pixels two
+//! steps outside it on at least 70% of its outline. A sky above a straight horizon spans the
+//! width, and a wall or a sign is seldom one colour inside a sharp rectangle: on the 182
 //! bundled photos no box is found, on their JPEG, rescale, crop, rotation, brightness,
 //! contrast, gray, blur and flip copies at most one a kind, and on their caption copies 71%
-//! (`trainer/tests/unbox.rs`). A frame around the box (an outline of another colour: up to
-//! two lines of the working copy, each one colour and unlike the line beyond it) is part of
-//! the box, so that the fill starts beyond it. Where no region of one colour is a box, a
-//! rectangle with edges all round may be (`unbox/edges.rs`: a gradient plate, a translucent
-//! banner).
+//! (`trainer/tests/unbox.rs`). A frame around the box (an outline of another colour: up to two
+//! lines of the working copy, each one colour and unlike the line beyond it) is part of the
+//! box, so that the fill starts beyond it. Where no region of one colour is a box, a rectangle
+//! with edges all round may be (`unbox/edges.rs`: a gradient plate, a translucent banner).
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -420,7 +418,7 @@ impl Work {
                 || y0 == 0
                 || x1 + 1 == w
                 || y1 + 1 == h
-                || holes(&region, &open, w, x0, y0, bw, bh) < PARTS)
+                || holes(&region, &open, w, (x0, y0, bw, bh)) < PARTS)
         {
             return None;
         }
@@ -651,15 +649,7 @@ fn trim(region: &[bool], w: usize, (x, y, bw, bh): BoxRect) -> BoxRect {
 
 /// The holes of the box `(x0, y0, bw, bh)` of a `w`-wide image: 4-connected pieces of its
 /// pixels neither in `region` nor `open` (`bw x bh`) to its border, counted up to [`PARTS`].
-fn holes(
-    region: &[bool],
-    open: &[bool],
-    w: usize,
-    x0: usize,
-    y0: usize,
-    bw: usize,
-    bh: usize,
-) -> usize {
+fn holes(region: &[bool], open: &[bool], w: usize, (x0, y0, bw, bh): BoxRect) -> usize {
     let mut seen: Vec<bool> = open.to_vec();
     let mut parts = 0;
     let mut stack: Vec<(usize, usize)> = Vec::new();
