@@ -125,9 +125,9 @@ def caption(img, area, at, rng):
     d.ellipse((x0 + m, y0 + m, x0 + bh - m, y0 + bh - m), fill=logo)
     if CAPTION_STYLE == "bold":
         # As large as the box's height allows, and no wider than the room beside the logo.
-        size = max(8, bh * 8 // 10)
+        size, bold = max(8, bh * 8 // 10), "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
         while True:
-            font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", size)
+            font = ImageFont.truetype(bold, size)
             if size <= 8 or d.textlength(word, font=font) <= bw - bh - 2 * m:
                 break
             size -= 1

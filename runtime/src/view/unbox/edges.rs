@@ -13,11 +13,12 @@
 //! (bench `photo_end_to_end/unbox_find_box`).
 //!
 //! Measured on the 182 bundled photos with Pillow's captions at random positions
-//! (`models/photo64-experiments.md`, 2026-12-04, before the colour pass's trim), it finds 39 gradient and 15 translucent boxes of 182
-//! that the colour region missed, 53 outlined ones and 24 of random colours; on those photos'
-//! protocol edits without a caption one box in all (a brightened copy, `trainer/tests/unbox.rs`)
-//! and none on Pillow's 3,094; on 195 photographs from GCompris (testing only) none on the
-//! originals and 3 on 3,315 edited copies (a colonnade, the Eiffel tower's first platform).
+//! (`models/photo64-experiments.md`, 2026-12-04, before the colour pass's trim), it finds 39
+//! gradient and 15 translucent boxes of 182 that the colour region missed, 53 outlined ones and
+//! 24 of random colours; on those photos' protocol edits without a caption one box in all (a
+//! brightened copy, `trainer/tests/unbox.rs`) and none on Pillow's 3,094; on 195 photographs
+//! from GCompris (testing only) none on the originals and 3 on 3,315 edited copies (a
+//! colonnade, the Eiffel tower's first platform).
 
 use alloc::vec;
 use alloc::vec::Vec;
