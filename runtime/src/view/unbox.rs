@@ -418,7 +418,7 @@ impl Work {
                 || y0 == 0
                 || x1 + 1 == w
                 || y1 + 1 == h
-                || holes(&region, &open, w, (x0, y0, bw, bh)) < PARTS)
+                || holes(&region, open, w, (x0, y0, bw, bh)) < PARTS)
         {
             return None;
         }
@@ -648,9 +648,9 @@ fn trim(region: &[bool], w: usize, (x, y, bw, bh): BoxRect) -> BoxRect {
 }
 
 /// The holes of the box `(x0, y0, bw, bh)` of a `w`-wide image: 4-connected pieces of its
-/// pixels neither in `region` nor `open` (`bw x bh`) to its border, counted up to [`PARTS`].
-fn holes(region: &[bool], open: &[bool], w: usize, (x0, y0, bw, bh): BoxRect) -> usize {
-    let mut seen: Vec<bool> = open.to_vec();
+/// pixels neither in `region` nor in `seen` (`bw x bh`: those open to its border, marked
+/// further as the pieces are counted), counted up to [`PARTS`].
+fn holes(region: &[bool], mut seen: Vec<bool>, w: usize, (x0, y0, bw, bh): BoxRect) -> usize {
     let mut parts = 0;
     let mut stack: Vec<(usize, usize)> = Vec::new();
     for start in 0..bw * bh {
@@ -743,6 +743,15 @@ mod tests {
         }
     }
 
+    /// Paint the rectangle `(x, y, bw, bh)` of a `w`-wide RGB image one colour.
+    fn paint(px: &mut [u8], w: usize, (x, y, bw, bh): BoxRect, colour: [u8; 3]) {
+        for row in y..y + bh {
+            for p in px[(row * w + x) * 3..(row * w + x + bw) * 3].chunks_exact_mut(3) {
+                p.copy_from_slice(&colour);
+            }
+        }
+    }
+
     fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
         a.iter()
             .zip(b)
@@ -798,12 +807,8 @@ mod tests {
         for spots in [&blocks[..], &strip[..]] {
             let mut boxed = original.clone();
             paste_box(&mut boxed, w, rect);
-            for &(bx, by, sw, sh) in spots {
-                for y in by..by + sh {
-                    for x in bx..bx + sw {
-                        boxed[(y * w + x) * 3..][..3].copy_from_slice(&[20, 20, 24]);
-                    }
-                }
+            for &spot in spots {
+                paint(&mut boxed, w, spot, [20, 20, 24]);
             }
             // By its colour, not only by its edges.
             let f = work_factor(w, h);
@@ -816,19 +821,16 @@ mod tests {
     /// Paste [`paste_box`] inside a frame `frame` pixels wide of another colour, with its
     /// logo reaching the top of the band (a hole open to its edge).
     fn paste_framed_box(px: &mut [u8], w: usize, (x, y, bw, bh): BoxRect, frame: usize) {
-        for yy in y..y + bh {
-            for xx in x..x + bw {
-                px[(yy * w + xx) * 3..][..3].copy_from_slice(&[40, 180, 60]);
-            }
-        }
+        paint(px, w, (x, y, bw, bh), [40, 180, 60]);
         let inner = (x + frame, y + frame, bw - 2 * frame, bh - 2 * frame);
         paste_box(px, w, inner);
         let m = (inner.3 / 5).max(1);
-        for yy in inner.1..inner.1 + inner.3 / 2 {
-            for xx in inner.0 + m..inner.0 + 3 * m {
-                px[(yy * w + xx) * 3..][..3].copy_from_slice(&[200, 40, 40]);
-            }
-        }
+        paint(
+            px,
+            w,
+            (inner.0 + m, inner.1, 2 * m, inner.3 / 2),
+            [200, 40, 40],
+        );
     }
 
     #[test]

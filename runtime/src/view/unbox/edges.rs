@@ -92,7 +92,11 @@ impl Work {
                     if bh < 3 {
                         continue;
                     }
-                    if !self.fits(a, top, bw, bh, false) || !Self::wide(bw, bh) {
+                    // Taller only makes it narrower.
+                    if !Self::wide(bw, bh) {
+                        break;
+                    }
+                    if !self.fits(a, top, bw, bh, false) {
                         if !self.fits(a, top, bw, bh, true) {
                             break;
                         }
