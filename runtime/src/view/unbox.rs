@@ -618,9 +618,9 @@ fn ring_of(region: &[bool], w: usize, x0: usize, y0: usize, bw: usize, bh: usize
     let (x1, y1) = (x0 + bw - 1, y0 + bh - 1);
     let rows = (x0..=x1).flat_map(|x| [y0 * w + x, y1 * w + x]);
     let cols = (y0 + 1..y1).flat_map(|y| [y * w + x0, y * w + x1]);
-    let ring: Vec<usize> = rows.chain(cols).collect();
-    let inside = ring.iter().filter(|&&i| region[i]).count();
-    inside as f32 >= RING * ring.len() as f32
+    let inside = rows.chain(cols).filter(|&i| region[i]).count();
+    let ring = 2 * bw + 2 * bh.saturating_sub(2);
+    inside as f32 >= RING * ring as f32
 }
 
 /// The rectangle `(x, y, bw, bh)` of a `w`-wide image less its outermost lines, side by side
