@@ -5,7 +5,9 @@
 //!     cargo run --release --example encode_speed -- models/hash16.int8.onnx 1,64,1024
 //!
 //! Prints one JSON line per batch size: images per second over the 10,000 digits (best of
-//! 3 passes, so a busy machine's hiccups do not count).
+//! 3 passes, so a busy machine's hiccups do not count). A photo model runs `rows_per_image`
+//! model rows per image (one per view), and the line says how many, so that the peer is
+//! timed on the same rows.
 
 use std::path::Path;
 use std::time::Instant;
@@ -59,9 +61,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             best = best.min(started.elapsed().as_secs_f64());
         }
         println!(
-            "{{\"engine\":\"imsat\",\"model\":\"{model}\",\"int8\":{},\"executor\":\"{}\",\"batch\":{batch},\"images_per_second\":{:.0}}}",
+            "{{\"engine\":\"imsat\",\"model\":\"{model}\",\"int8\":{},\"executor\":\"{}\",\"rows_per_image\":{},\"batch\":{batch},\"images_per_second\":{:.0}}}",
             enc.info().int8,
             executor(&enc),
+            enc.info().rows_per_image(),
             images.n as f64 / best
         );
     }
