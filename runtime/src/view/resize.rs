@@ -11,8 +11,8 @@ impl View {
     /// photo and its parts), each area-resized to `rows x cols` per plane: luma, then
     /// (colour) the Cb and Cr deviations. Row by row, each pixel is converted once for all
     /// parts, and each output column sums its pixels, all planes side by side, in the order
-    /// [`area_resize`] adds them for a whole plane (so the result is the same to the bit),
-    /// once for the parts that span the same columns; then the rows are combined.
+    /// the tests' `area_resize` adds them for a whole plane (so the result is the same to the
+    /// bit), once for the parts that span the same columns; then the rows are combined.
     pub(super) fn resized_planes(
         &self,
         pixels: &[u8],
