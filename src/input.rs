@@ -122,8 +122,8 @@ pub fn load_images(
         let why = no_photos_reason(&skipped);
         return Err(bad_input(format!("{}: {why}", path.display())));
     }
-    // A view of two looks (a centre view) stacks them: one image of twice the rows (and a
-    // colour view its planes).
+    // A view of several looks (the whole photo and its parts: four for photo64) stacks them:
+    // one image of that many times the rows (and a colour view its planes).
     let shape = match view {
         Some(v) => vec![v.views() * v.input_shape()[0], v.cols],
         None => vec![rows_n, cols],

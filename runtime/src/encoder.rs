@@ -254,8 +254,8 @@ impl Encoder {
         self.info.outputs
     }
 
-    /// Values per image (e.g. 784): for a photo model, what its view makes of a photo,
-    /// which is one model row or, with a centre view, two ([`crate::view::View::views`]).
+    /// Values per image (e.g. 784): for a photo model, what its view makes of a photo, one
+    /// model row per view ([`crate::view::View::views`]: four for photo64).
     pub fn input_dim(&self) -> usize {
         self.info.rows_per_image() * self.info.input_dim()
     }

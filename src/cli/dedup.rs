@@ -157,7 +157,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     // At 0 the codes alone decide (the pixel check would still refuse pairs whose pixels
     // correlate negatively at every shift). The pixel check looks at each image's first view
     // (a photo's whole frame), on its luma plane (the first of a colour view's): an image
-    // holds all its views (two with a centre view), so its stride is the image's, not a view's.
+    // holds all its views (four for photo64), so its stride is the image's, not a view's.
     let px = &loaded.images.pixels;
     let shape = view.as_ref().map_or(shape, |v| (v.rows, v.cols));
     let (stride, first_view) = (loaded.images.dim(), shape.0 * shape.1);

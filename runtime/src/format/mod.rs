@@ -136,7 +136,7 @@ pub struct ModelInfo {
 
 impl ModelInfo {
     /// Values per model row (the product of `input_shape`): per image, except for a photo
-    /// with a centre view, which is [`ModelInfo::rows_per_image`] rows.
+    /// with parts in its view (`+centre75`, ...), which is [`ModelInfo::rows_per_image`] rows.
     pub fn input_dim(&self) -> usize {
         self.input_shape.iter().product()
     }

@@ -223,8 +223,8 @@ impl Int8Model {
         &self.info
     }
 
-    /// Values per image: for a photo model, what its view makes of a photo (one model row,
-    /// or two with a centre view, whose logits are averaged).
+    /// Values per image: for a photo model, what its view makes of a photo (one model row
+    /// per view, whose logits are averaged: four for photo64).
     pub fn input_dim(&self) -> usize {
         self.info.rows_per_image() * self.info.input_dim()
     }
