@@ -189,4 +189,8 @@ lines += ["",
   "A mirrored copy is not a near-duplicate for this model (flip was not in its edit family); train with `--edits` including `flip` for that."]
 open(out, "w").write("\n".join(lines) + "\n")
 PY
+# The codes every target must reproduce (runtime/tests/photo_codes.rs) change with the model.
+if [ "$MODELS_DIR" = models ]; then
+  IMSAT_WRITE_CODES=1 cargo test --release --quiet --workspace --test photo_codes >&2
+fi
 echo "== $name done: $MODELS_DIR/$name.md" >&2
