@@ -85,7 +85,7 @@ pub fn load_images(
         listed.photos.retain(|p| keep(p));
     }
     let bar =
-        imsat_trainer::train::progress_bar(listed.photos.len() as u64, "reading", show_progress);
+        crate::cli::common::progress_bar(listed.photos.len() as u64, "reading", show_progress);
     // A bad file that stops the read stops the decoding too (within a chunk of files).
     let stops = |row: &Result<Row, RowError>| match (row, bad) {
         (Ok(_), _) | (Err(RowError::Undecodable(_)), BadFile::Skip) => false,

@@ -10,4 +10,5 @@
 #![doc = include_str!("../README.md")]
 
 pub use imsat_runtime as runtime;
+#[cfg(feature = "train")]
 pub use imsat_trainer as trainer;

@@ -1,4 +1,7 @@
 //! The `imsat` command line.
+// Without `train` the helpers only the training commands call (labels, groups, agreement)
+// are unused; the default build, which has them all, is where dead code is looked for.
+#![cfg_attr(not(feature = "train"), allow(dead_code))]
 
 mod cli;
 mod codes_csv;
@@ -27,12 +30,14 @@ enum Command {
     #[command(
         after_help = "Examples:\n  imsat train --task hash --bits 64 --data embeddings.npy --out runs/emb64\n  imsat train --task cluster --classes 10 \\\n    --data data/mnist10k/images-idx3-ubyte.gz --labels data/mnist10k/labels-idx1-ubyte.gz \\\n    --seed 0 --out runs/c0"
     )]
+    #[cfg(feature = "train")]
     Train(Box<cli::train::Args>),
     /// Evaluate an exported model: on labelled data (accuracy/NMI or retrieval mAP), or a photo
     /// model on edited copies of a folder against pHash and dHash (--task copy-detection).
     #[command(
         after_help = "Examples:\n  imsat eval --model models/hash16.onnx \\\n    --data data/mnist10k/images-idx3-ubyte.gz --labels data/mnist10k/labels-idx1-ubyte.gz\n  imsat eval --task copy-detection --model models/photo64.int8.onnx \\\n    --reference models/photo64.onnx --data my_photos/"
     )]
+    #[cfg(feature = "train")]
     Eval(cli::eval::Args),
     /// Encode images (or .npy features) into codes (hash) or cluster ids with an exported model.
     #[command(
@@ -60,6 +65,7 @@ enum Command {
     Dedup(cli::dedup::Args),
     /// Run the whole pipeline on the bundled MNIST-10k and write a report.
     #[command(after_help = "Example:\n  imsat demo --out demo")]
+    #[cfg(feature = "train")]
     Demo(cli::demo::Args),
 }
 
@@ -67,12 +73,15 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let ctx = cli::Ctx { quiet: cli.quiet };
     let result = match cli.command {
+        #[cfg(feature = "train")]
         Command::Train(a) => cli::train::run(*a, &ctx),
+        #[cfg(feature = "train")]
         Command::Eval(a) => cli::eval::run(a, &ctx),
         Command::Encode(a) => cli::encode::run(a, &ctx),
         Command::Index(a) => cli::index::run(a, &ctx),
         Command::Search(a) => cli::search::run(a, &ctx),
         Command::Dedup(a) => cli::dedup::run(a, &ctx),
+        #[cfg(feature = "train")]
         Command::Demo(a) => cli::demo::run(a, &ctx),
     };
     cli::exit_code(result)

@@ -23,11 +23,14 @@ macro_rules! errln {
 
 pub mod common;
 pub mod dedup;
+#[cfg(feature = "train")]
 pub mod demo;
 pub mod encode;
+#[cfg(feature = "train")]
 pub mod eval;
 pub mod index;
 pub mod search;
+#[cfg(feature = "train")]
 pub mod train;
 
 pub use common::{Ctx, bad_input, exit_code};

@@ -19,12 +19,11 @@ use imsat_trainer::copy_detection::{
 };
 use imsat_trainer::perceptual::{Perceptual, hash_word};
 use imsat_trainer::photo_set::{view_of, views_of};
-use imsat_trainer::train::progress_bar;
 use rayon::prelude::*;
 use serde_json::{Value, json};
 
-use super::bad_input;
 use super::groups::groups_of;
+use super::{bad_input, progress_bar};
 
 /// Photos timed end to end (decode + view + encode) for the per-photo cost.
 const TIMED_PHOTOS: usize = 40;

@@ -2,15 +2,20 @@
 //! checks, opening and running models, reading codes, the run folder, dedup's radius.
 
 pub mod codes;
+#[cfg(feature = "train")]
 pub mod copy_detection;
 pub mod groups;
 pub mod index_card;
 pub mod model;
+mod progress;
 pub mod radius;
+#[cfg(feature = "train")]
 pub mod run_folder;
 
 use std::borrow::Cow;
 use std::process::ExitCode;
+
+pub use progress::progress_bar;
 
 /// Options shared by every subcommand.
 pub struct Ctx {
@@ -36,11 +41,12 @@ pub fn bad_input(msg: impl Into<String>) -> anyhow::Error {
 
 /// A folder's photos for training or copy detection ([`imsat_data::photos::read_photo_folder`]),
 /// with a progress bar when `show`, and each file left out named on stderr.
+#[cfg(feature = "train")]
 pub fn read_photos(
     dir: &std::path::Path,
     show: bool,
 ) -> anyhow::Result<imsat_data::photos::PhotoFolder> {
-    let reading = imsat_trainer::train::progress_bar(0, "reading", show);
+    let reading = progress_bar(0, "reading", show);
     let folder = imsat_data::photos::read_photo_folder(dir, &|n| {
         reading.set_length(n as u64);
         reading.inc(1);

@@ -14,7 +14,7 @@ use imsat_runtime::soft_code::SoftCheck;
 use imsat_runtime::view::View;
 use imsat_trainer::copy_detection::Strength;
 use imsat_trainer::photo_set::{build_photo_set, photo_logits};
-use imsat_trainer::train::{TrainConfig, progress_bar, train_photos};
+use imsat_trainer::train::{TrainConfig, train_photos};
 use rand::seq::SliceRandom;
 use rand::{SeedableRng, rngs::StdRng};
 use serde_json::json;
@@ -25,7 +25,7 @@ use crate::cli::common::copy_detection::{Bench, Hash, score_json};
 use crate::cli::common::groups::groups_of;
 use crate::cli::common::radius::{RADIUS_KEY, f32_json};
 use crate::cli::common::run_folder::{clear_run_folder, save_run};
-use crate::cli::common::{Ctx, bad_input, inside_folder};
+use crate::cli::common::{Ctx, bad_input, inside_folder, progress_bar};
 
 /// Indices of the held-out photos: a seeded `fraction` of the groups (none when fewer than 2).
 fn holdout(groups: &[String], fraction: f64, seed: u64) -> BTreeSet<usize> {

@@ -1,0 +1,136 @@
+//! Pictures people would rather look at than read: dedup contact sheets (here, every build),
+//! and the training and evaluation reports' curves (`reports`, with the `train` feature).
+
+#[cfg(feature = "train")]
+mod reports;
+
+use std::path::Path;
+
+use anyhow::Context;
+use imsat_runtime::atomic_file::write_atomic;
+use plotters::prelude::*;
+
+#[cfg(feature = "train")]
+pub use reports::{copy_detection_roc, retrieval_grid, training_curves};
+
+/// Render into an RGB buffer, then save it as PNG through a temporary file.
+fn save_png(
+    path: &Path,
+    w: u32,
+    h: u32,
+    draw: impl FnOnce(&mut [u8]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut buf = vec![255u8; (w * h * 3) as usize];
+    draw(&mut buf)?;
+    let img = image::RgbImage::from_raw(w, h, buf).context("plot buffer size")?;
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
+    write_atomic(path, &png).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Thumbnails of a dedup sheet fit in this box (pixels), beside a label column.
+const SHEET_THUMB: (u32, u32) = (128, 96);
+const SHEET_LABEL: u32 = 130;
+const SHEET_GAP: u32 = 6;
+const SHEET_HEADER: u32 = 34;
+
+/// Thumbnails drawn per group; the printed list names every member.
+pub const SHEET_PER_GROUP: usize = 8;
+
+/// The size of a dedup sheet of `groups` rows: (width, height).
+fn dedup_sheet_size(groups: usize) -> (u32, u32) {
+    let w = SHEET_LABEL + SHEET_PER_GROUP as u32 * (SHEET_THUMB.0 + SHEET_GAP) + SHEET_GAP;
+    let h = SHEET_HEADER + groups as u32 * (SHEET_THUMB.1 + SHEET_GAP) + SHEET_GAP;
+    (w, h)
+}
+
+/// An image as a dedup sheet shows it: scaled to fit the thumbnail box. Made as each image is
+/// decoded, so a sheet holds at most [`SHEET_PER_GROUP`] thumbnails a group, never the photos.
+pub fn sheet_thumb(img: &image::DynamicImage) -> image::RgbImage {
+    img.thumbnail(SHEET_THUMB.0, SHEET_THUMB.1).to_rgb8()
+}
+
+/// Near-duplicate groups as a contact sheet: one row per group, labelled with its number in
+/// the printed list, its size and its diameter, then its first images (`thumbs[g]`, at most
+/// [`SHEET_PER_GROUP`], each from [`sheet_thumb`]): a folder's groups are checked by eye far
+/// faster than by reading file names, before anything is deleted. `sizes[g]` is the whole
+/// group's size, `diameters[g]` the largest Hamming distance within it, `total` the number of
+/// groups found (more than `thumbs` when capped).
+pub fn dedup_sheet(
+    path: &Path,
+    thumbs: &[Vec<image::RgbImage>],
+    sizes: &[usize],
+    diameters: &[u32],
+    total: usize,
+) -> anyhow::Result<()> {
+    let (w, h) = dedup_sheet_size(thumbs.len());
+    let row_y = |g: usize| SHEET_HEADER + g as u32 * (SHEET_THUMB.1 + SHEET_GAP);
+    save_png(path, w, h, |buf| {
+        // Pixels first, straight into the buffer; then the labels on top.
+        let mut canvas = image::ImageBuffer::<image::Rgb<u8>, &mut [u8]>::from_raw(w, h, &mut *buf)
+            .context("sheet buffer size")?;
+        for (g, row) in thumbs.iter().enumerate() {
+            for (k, t) in row.iter().take(SHEET_PER_GROUP).enumerate() {
+                let x0 = SHEET_LABEL + k as u32 * (SHEET_THUMB.0 + SHEET_GAP);
+                image::imageops::replace(&mut canvas, t, x0.into(), row_y(g).into());
+            }
+        }
+        let root = BitMapBackend::with_buffer(buf, (w, h)).into_drawing_area();
+        let shown = if thumbs.len() < total {
+            format!(" (the first {} shown)", thumbs.len())
+        } else {
+            String::new()
+        };
+        let title = match total {
+            0 => "no near-duplicate groups".to_string(),
+            _ => format!(
+                "{total} near-duplicate groups{shown}: the first {SHEET_PER_GROUP} images of each"
+            ),
+        };
+        root.draw(&Text::new(title, (10, 8), ("sans-serif", 18)))?;
+        for (g, (&size, &diameter)) in sizes.iter().zip(diameters).enumerate().take(thumbs.len()) {
+            let y = row_y(g) as i32;
+            root.draw(&Text::new(
+                format!("group {}", g + 1),
+                (10, y + 30),
+                ("sans-serif", 16),
+            ))?;
+            root.draw(&Text::new(
+                format!("{size} images"),
+                (10, y + 52),
+                ("sans-serif", 14),
+            ))?;
+            root.draw(&Text::new(
+                format!("up to {diameter} bits apart"),
+                (10, y + 70),
+                ("sans-serif", 12),
+            ))?;
+            if g > 0 {
+                let y = y - SHEET_GAP as i32 / 2;
+                root.draw(&PathElement::new(
+                    vec![(0, y), (w as i32, y)],
+                    RGBColor(200, 200, 200),
+                ))?;
+            }
+        }
+        root.present()?;
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sheet_thumbnail_fits_the_box_keeping_the_shape() {
+        let thumb = |w, h| {
+            let t = sheet_thumb(&image::DynamicImage::new_rgb8(w, h));
+            (t.width(), t.height())
+        };
+        // A phone photo, a portrait, a digit scaled up as the model sees it.
+        assert_eq!(thumb(4000, 2250), (128, 72));
+        assert_eq!(thumb(300, 1000), (29, 96));
+        assert_eq!(thumb(28, 28), (96, 96));
+    }
+}
