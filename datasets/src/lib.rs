@@ -3,10 +3,12 @@
 //! without building burn.
 //!
 //! [`idx`] reads MNIST-style IDX files (gzipped or raw); [`photos`] reads folders of photos
-//! (feature `photos`, on by default).
+//! (feature `photos`, on by default), and [`progress`] draws the bar of such long steps.
 
 pub mod idx;
 #[cfg(feature = "photos")]
 pub mod photos;
+#[cfg(feature = "photos")]
+pub mod progress;
 
 pub use idx::{DataError, Images};

@@ -7,7 +7,6 @@ pub mod copy_detection;
 pub mod groups;
 pub mod index_card;
 pub mod model;
-mod progress;
 pub mod radius;
 #[cfg(feature = "train")]
 pub mod run_folder;
@@ -15,7 +14,7 @@ pub mod run_folder;
 use std::borrow::Cow;
 use std::process::ExitCode;
 
-pub use progress::progress_bar;
+pub use imsat_data::progress::progress_bar;
 
 /// Options shared by every subcommand.
 pub struct Ctx {

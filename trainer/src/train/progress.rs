@@ -1,26 +1,11 @@
 //! Terminal output of a run: progress bars and the one-line summary of each epoch.
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
 use super::EpochStats;
 use crate::loss::Task;
 
-/// A progress bar in the style of every long step, hidden when `show` is false (indicatif
-/// also hides it by itself when stderr is not a terminal).
-pub fn progress_bar(len: u64, what: &str, show: bool) -> ProgressBar {
-    let pb = if show {
-        ProgressBar::new(len)
-    } else {
-        ProgressBar::hidden()
-    };
-    pb.set_style(
-        ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {elapsed} {msg}")
-            .expect("static template")
-            .progress_chars("=> "),
-    );
-    pb.set_prefix(what.to_string());
-    pb
-}
+pub use imsat_data::progress::progress_bar;
 
 /// Write `line` to stderr, letting a failed write go: a closed stderr loses the line, not
 /// the training run.

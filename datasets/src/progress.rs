@@ -1,5 +1,5 @@
-//! The progress bar of every long read and run (decoding a folder, scoring copies), in the
-//! style of the trainer's own.
+//! The progress bar of every long step, one style for the trainer and the CLI: reading a
+//! folder of photos, training, scoring copies (feature `photos`, with the folder reader).
 
 use indicatif::{ProgressBar, ProgressStyle};
 
