@@ -69,7 +69,23 @@ enum Command {
     Demo(cli::demo::Args),
 }
 
+/// The commands a build without the `train` feature leaves out.
+#[cfg(not(feature = "train"))]
+const TRAINER_COMMANDS: [&str; 3] = ["train", "eval", "demo"];
+
 fn main() -> std::process::ExitCode {
+    // Said plainly, rather than clap's "unrecognized subcommand", on a device build.
+    #[cfg(not(feature = "train"))]
+    if let Some(command) = std::env::args().skip(1).find(|a| !a.starts_with('-'))
+        && TRAINER_COMMANDS.contains(&command.as_str())
+    {
+        eprintln!(
+            "imsat: `{command}` needs the trainer, which this build leaves out \
+             (--no-default-features: encode, index, search and dedup only); build imsat with its \
+             default features for it"
+        );
+        return std::process::ExitCode::from(2);
+    }
     let cli = Cli::parse();
     let ctx = cli::Ctx { quiet: cli.quiet };
     let result = match cli.command {
