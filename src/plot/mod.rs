@@ -5,13 +5,28 @@
 mod reports;
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use anyhow::Context;
 use imsat_runtime::atomic_file::write_atomic;
 use plotters::prelude::*;
+use plotters::style::register_font;
 
 #[cfg(feature = "train")]
 pub use reports::{copy_detection_roc, retrieval_grid, training_curves};
+
+/// The font of every picture's text, bundled (DejaVu Sans, `assets/fonts`, its licence beside
+/// it), so that a machine without fonts or fontconfig draws the same pictures.
+static SANS: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+
+/// Register [`SANS`] as `sans-serif`, the family every picture names, once.
+fn register_sans() -> anyhow::Result<()> {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    let ok =
+        *REGISTERED.get_or_init(|| register_font("sans-serif", FontStyle::Normal, SANS).is_ok());
+    anyhow::ensure!(ok, "the bundled font (DejaVu Sans) could not be read");
+    Ok(())
+}
 
 /// Render into an RGB buffer, then save it as PNG through a temporary file.
 fn save_png(
@@ -20,6 +35,7 @@ fn save_png(
     h: u32,
     draw: impl FnOnce(&mut [u8]) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
+    register_sans()?;
     let mut buf = vec![255u8; (w * h * 3) as usize];
     draw(&mut buf)?;
     let img = image::RgbImage::from_raw(w, h, buf).context("plot buffer size")?;
