@@ -15,9 +15,10 @@ use imsat_runtime::view::View;
 
 use crate::cli::bad_input;
 
-/// Images to encode, with the file each came from when read from a folder.
-pub struct Loaded {
-    pub images: Images,
+/// What a read found besides the pixels, which [`read_images`] hands over a chunk at a time.
+pub struct ImageRows {
+    /// How many images were read (rows).
+    pub n: usize,
     /// `Some(paths)` for a folder: `paths[i]` is image i. `None` for an IDX file.
     pub paths: Option<Vec<PathBuf>>,
     /// Folder files that could not be used, each with the reason ([`BadFile::Skip`]).
@@ -36,20 +37,50 @@ pub enum BadFile {
     /// Stop with an error naming it: outputs that are one row per file in file order
     /// (`encode`'s codes) would otherwise shift every later row.
     Error,
-    /// Leave it out and name it in [`Loaded::skipped`]: one bad file among thousands does
+    /// Leave it out and name it in [`ImageRows::skipped`]: one bad file among thousands does
     /// not stop a deduplication.
     Skip,
+}
+
+/// Read `path` whole: [`read_images`] with every chunk's pixels kept, for a caller that runs
+/// two models on them (`imsat eval`).
+pub fn load_images(
+    path: &Path,
+    shape: (usize, usize),
+    view: Option<&View>,
+    bad: BadFile,
+) -> anyhow::Result<Images> {
+    let mut all: Option<Images> = None;
+    read_images(path, shape, view, bad, false, false, None, &mut |chunk| {
+        match &mut all {
+            None => all = Some(chunk),
+            Some(all) => {
+                all.n += chunk.n;
+                all.pixels.extend_from_slice(&chunk.pixels);
+            }
+        }
+        Ok(())
+    })?;
+    Ok(all.unwrap_or_else(|| Images {
+        n: 0,
+        shape: vec![shape.0, shape.1],
+        pixels: Vec::new(),
+    }))
 }
 
 /// Read `path`: a folder of images or one image file (each turned into the model's input:
 /// through the model's `view` for photo models, else converted to grayscale and resized to
 /// `shape`; the folder and its subfolders, in path order, which for a flat folder is
-/// file-name order) or an IDX image file. A folder's files are decoded on every core (`RAYON_NUM_THREADS` caps them; a
-/// 12-megapixel JPEG takes ~0.2 s to decode), with a progress bar when `show_progress`; the
-/// rows keep file order whatever the threads. With `glances`, each decoded image is also
-/// glanced at ([`Loaded::glances`]; a pass over its pixels, 25 ms for 12 megapixels, which
-/// only dedup needs). With `keep`, only the files it keeps are read.
-pub fn load_images(
+/// file-name order) or an IDX image file, handing the pixels to `each` a chunk of images at
+/// a time, in order: a caller that encodes each chunk holds one chunk's pixels, not the
+/// folder's (a photo's four views are 3 KB; an IDX file is one chunk). A folder's files are
+/// decoded on every core (`RAYON_NUM_THREADS` caps them; a 12-megapixel JPEG takes ~0.2 s to
+/// decode), with a progress bar when `show_progress`. With `glances`, each decoded image is
+/// also glanced at ([`ImageRows::glances`]; a pass over its pixels, 25 ms for 12 megapixels,
+/// which only dedup needs). With `keep`, only the files it keeps are read. An error of
+/// `each` stops the read.
+#[allow(clippy::too_many_arguments)]
+pub fn read_images(
     path: &Path,
     shape: (usize, usize),
     view: Option<&View>,
@@ -57,7 +88,8 @@ pub fn load_images(
     show_progress: bool,
     glances: bool,
     keep: Option<&Keep<'_>>,
-) -> anyhow::Result<Loaded> {
+    each: &mut dyn FnMut(Images) -> anyhow::Result<()>,
+) -> anyhow::Result<ImageRows> {
     let mut listed = if path.is_dir() {
         photo_files(path).map_err(|e| bad_input(e.to_string()))?
     } else if is_image_file(path) {
@@ -74,8 +106,11 @@ pub fn load_images(
         )));
     } else {
         // Whether they fit the model is the caller's check (`check_fits`), as for any data.
-        return Ok(Loaded {
-            images: idx::read_idx_images(path)?,
+        let images = idx::read_idx_images(path)?;
+        let n = images.n;
+        each(images)?;
+        return Ok(ImageRows {
+            n,
             paths: None,
             skipped: Vec::new(),
             glances: Vec::new(),
@@ -84,59 +119,70 @@ pub fn load_images(
     if let Some(keep) = keep {
         listed.photos.retain(|p| keep(p));
     }
+    // A view of several looks (the whole photo and its parts: four for photo64) stacks them:
+    // one image of that many times the rows (and a colour view its planes).
+    let stacked = match view {
+        Some(v) => vec![v.views() * v.input_shape()[0], v.cols],
+        None => vec![shape.0, shape.1],
+    };
     let bar =
         crate::cli::common::progress_bar(listed.photos.len() as u64, "reading", show_progress);
-    // A bad file that stops the read stops the decoding too (within a chunk of files).
-    let stops = |row: &Result<Row, RowError>| match (row, bad) {
-        (Ok(_), _) | (Err(RowError::Undecodable(_)), BadFile::Skip) => false,
-        (Err(_), _) => true,
-    };
-    let chunk = 16 * rayon::current_num_threads();
-    let rows = map_in_order_until(&listed.photos, chunk, stops, |f| {
-        let row = model_input(f, shape, view, glances);
-        bar.inc(1);
-        row
-    });
-    bar.finish_and_clear();
-    let (rows_n, cols) = shape;
-    let mut pixels = Vec::with_capacity(listed.photos.len() * rows_n * cols);
     let mut used = Vec::with_capacity(listed.photos.len());
-    let mut glance_rows = Vec::with_capacity(listed.photos.len());
+    let mut glance_rows = Vec::new();
     // Files of formats not read are named, in either mode: they were never rows.
     let mut skipped = listed.undecoded_skips();
-    for (f, row) in listed.photos.into_iter().zip(rows) {
-        match (row, bad) {
-            (Ok(row), _) => {
-                pixels.extend_from_slice(&row.pixels);
-                glance_rows.push(row.glance);
-                used.push(f);
+    let chunk = 16 * rayon::current_num_threads();
+    let read = map_chunks_in_order(
+        &listed.photos,
+        chunk,
+        |f| {
+            let row = model_input(f, shape, view, glances);
+            bar.inc(1);
+            row
+        },
+        |files, rows| {
+            let mut pixels = Vec::new();
+            let mut n = 0;
+            for (f, row) in files.iter().zip(rows) {
+                match (row, bad) {
+                    (Ok(row), _) => {
+                        pixels.extend_from_slice(&row.pixels);
+                        if glances {
+                            glance_rows.push(row.glance);
+                        }
+                        used.push(f.clone());
+                        n += 1;
+                    }
+                    (Err(RowError::Undecodable(why)), BadFile::Skip) => {
+                        skipped.push((f.clone(), why));
+                    }
+                    (Err(RowError::Undecodable(why) | RowError::View(why)), _) => {
+                        return Err(bad_input(format!("{}: {why}", f.display())));
+                    }
+                }
             }
-            (Err(RowError::Undecodable(why)), BadFile::Skip) => skipped.push((f, why)),
-            (Err(RowError::Undecodable(why) | RowError::View(why)), _) => {
-                return Err(bad_input(format!("{}: {why}", f.display())));
+            if n == 0 {
+                return Ok(());
             }
-        }
-    }
+            each(Images {
+                n,
+                shape: stacked.clone(),
+                pixels,
+            })
+        },
+    );
+    bar.finish_and_clear();
+    read?;
     // Nothing listed, or every file skipped: one wording with the other photo commands.
     if used.is_empty() {
         let why = no_photos_reason(&skipped);
         return Err(bad_input(format!("{}: {why}", path.display())));
     }
-    // A view of several looks (the whole photo and its parts: four for photo64) stacks them:
-    // one image of that many times the rows (and a colour view its planes).
-    let shape = match view {
-        Some(v) => vec![v.views() * v.input_shape()[0], v.cols],
-        None => vec![rows_n, cols],
-    };
-    Ok(Loaded {
-        images: Images {
-            n: used.len(),
-            shape,
-            pixels,
-        },
+    Ok(ImageRows {
+        n: used.len(),
         paths: Some(used),
         skipped,
-        glances: if glances { glance_rows } else { Vec::new() },
+        glances: glance_rows,
     })
 }
 
@@ -146,30 +192,27 @@ pub fn is_image_file(path: &Path) -> bool {
     path.is_file() && is_photo(path)
 }
 
-/// Whether [`load_images`] reads `path` as images (a folder, or one image file, of a format
+/// Whether [`read_images`] reads `path` as images (a folder, or one image file, of a format
 /// read or not), not as an IDX file.
 pub fn reads_as_images(path: &Path) -> bool {
     path.is_dir() || is_image_file(path) || (path.is_file() && is_undecoded(path))
 }
 
-/// `f` of each item, in order, computed on every core `chunk` items at a time, up to the
-/// end of the first chunk that holds a result for which `stops` is true: a folder read that
-/// ends at its third file does not decode ten thousand more first.
-fn map_in_order_until<T: Sync, R: Send>(
+/// `f` of each item computed on every core `chunk` items at a time, each chunk's results
+/// handed to `each` with its items, in order, before the next chunk starts: a read that
+/// `each` stops at its third file does not decode ten thousand more first, and only one
+/// chunk's results are held at a time.
+fn map_chunks_in_order<T: Sync, R: Send, E>(
     items: &[T],
     chunk: usize,
-    stops: impl Fn(&R) -> bool,
     f: impl Fn(&T) -> R + Sync,
-) -> Vec<R> {
-    let mut out = Vec::with_capacity(items.len());
+    mut each: impl FnMut(&[T], Vec<R>) -> Result<(), E>,
+) -> Result<(), E> {
     for part in items.chunks(chunk.max(1)) {
-        let start = out.len();
-        out.par_extend(part.par_iter().map(&f));
-        if out[start..].iter().any(&stops) {
-            break;
-        }
+        let results: Vec<R> = part.par_iter().map(&f).collect();
+        each(part, results)?;
     }
-    out
+    Ok(())
 }
 
 /// Labels from an IDX label file or a `.npy` array of integers `[N]`.
@@ -264,20 +307,37 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[test]
-    fn a_mapped_read_keeps_order_and_stops_after_the_chunk_that_stops_it() {
+    fn chunks_are_mapped_in_order_and_an_error_stops_after_its_chunk() {
         let items: Vec<usize> = (0..1000).collect();
         let calls = AtomicUsize::new(0);
         let square = |&i: &usize| {
             calls.fetch_add(1, Ordering::Relaxed);
             i * i
         };
-        let all = map_in_order_until(&items, 8, |_| false, square);
+        let mut all = Vec::new();
+        let whole = map_chunks_in_order(&items, 8, square, |part, r: Vec<usize>| {
+            assert_eq!(part.len(), r.len());
+            assert!(r.len() <= 8);
+            all.extend(r);
+            Ok::<_, ()>(())
+        });
+        assert_eq!(whole, Ok(()));
         assert_eq!(all, items.iter().map(|i| i * i).collect::<Vec<_>>());
         assert_eq!(calls.swap(0, Ordering::Relaxed), 1000);
         // Item 10 (square 100) stops it: the second chunk of 8 is finished, no more.
-        let head = map_in_order_until(&items, 8, |&r| r == 100, square);
-        assert_eq!(head, (0..16).map(|i| i * i).collect::<Vec<_>>());
+        let mut seen = Vec::new();
+        let stopped = map_chunks_in_order(&items, 8, square, |_, r: Vec<usize>| {
+            seen.extend_from_slice(&r);
+            if r.contains(&100) {
+                Err("stop")
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!(stopped, Err("stop"));
+        assert_eq!(seen, (0..16).map(|i| i * i).collect::<Vec<_>>());
         assert_eq!(calls.load(Ordering::Relaxed), 16);
-        assert!(map_in_order_until(&items[..0], 8, |_| true, square).is_empty());
+        let none = map_chunks_in_order(&items[..0], 8, square, |_, _| Err("never called"));
+        assert_eq!(none, Ok(()));
     }
 }

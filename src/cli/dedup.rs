@@ -14,7 +14,7 @@ use imsat_runtime::soft_code::SoftCodes;
 use rayon::prelude::*;
 use serde_json::json;
 
-use super::common::model::{check_fits, open_model};
+use super::common::model::{image_logits, open_model};
 use super::common::radius::{
     DEFAULT_MIN_SIMILARITY, DEFAULT_RADIUS, RADIUS_KEY, f32_json, photo_radius,
 };
@@ -136,19 +136,6 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             args.dir.display()
         )));
     }
-    let loaded = crate::input::load_images(
-        &args.dir,
-        shape,
-        view.as_ref(),
-        BadFile::Skip,
-        !ctx.quiet,
-        true,
-        None,
-    )?;
-    super::common::report_skipped(&loaded.skipped);
-    check_fits(&enc, &loaded.images, &args.dir)?;
-    let logits = enc.logits(&loaded.images.pixels)?;
-    let codes = Codes::from_logits(enc.outputs(), &logits)?;
     // A photo model's soft check, unless the user chose how to group.
     let soft_check = enc
         .info()
@@ -156,18 +143,34 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         .filter(|_| !args.no_soft_check && args.radius.is_none() && args.min_similarity.is_none());
     // At 0 the codes alone decide (the pixel check would still refuse pairs whose pixels
     // correlate negatively at every shift). The pixel check looks at each image's first view
-    // (a photo's whole frame), on its luma plane (the first of a colour view's): an image
-    // holds all its views (four for photo64), so its stride is the image's, not a view's.
-    let px = &loaded.images.pixels;
+    // (a photo's whole frame), on its luma plane (the first of a colour view's), kept past
+    // the encoding only where it runs, or for an IDX file's sheet (a folder's thumbnails
+    // are drawn from its files): the other pixels go a chunk at a time.
+    let pixel_check = soft_check.is_none() && min_similarity > 0.0;
+    let idx_sheet = args.sheet.is_some() && !crate::input::reads_as_images(&args.dir);
     let shape = view.as_ref().map_or(shape, |v| (v.rows, v.cols));
-    let (stride, first_view) = (loaded.images.dim(), shape.0 * shape.1);
-    let view_of = |i: usize| &px[i * stride..i * stride + first_view];
+    let first_view = shape.0 * shape.1;
+    let run = image_logits(
+        &enc,
+        &args.dir,
+        BadFile::Skip,
+        !ctx.quiet,
+        true,
+        None,
+        (pixel_check || idx_sheet).then_some(first_view),
+    )?;
+    let rows = run.rows;
+    super::common::report_skipped(&rows.skipped);
+    let logits = run.logits;
+    let codes = Codes::from_logits(enc.outputs(), &logits)?;
+    let px = &run.first_views;
+    let view_of = |i: usize| &px[i * first_view..(i + 1) * first_view];
     let linkage = Linkage::from_name(&args.linkage).unwrap_or(Linkage::Single);
     // A plain picture (a fill, a blank frame) has the code of every other plain picture
     // through a photo view: it pairs only with plain ones of its colour, whatever the codes
     // say; the pixel check, where it runs, has the last word.
-    debug_assert!(loaded.glances.is_empty() || loaded.glances.len() == loaded.images.n);
-    let glance_of = |i: usize| loaded.glances.get(i).copied().flatten();
+    debug_assert!(rows.glances.is_empty() || rows.glances.len() == rows.n);
+    let glance_of = |i: usize| rows.glances.get(i).copied().flatten();
     let plain_ok = |i: usize, j: usize| match (glance_of(i), glance_of(j)) {
         (Some(a), Some(b)) => {
             imsat_runtime::dedup::plain_pair(a.flatness, b.flatness) != Some(false)
@@ -191,7 +194,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
                 )
         })?
     };
-    let name = |i: u64| match &loaded.paths {
+    let name = |i: u64| match &rows.paths {
         Some(p) => p[i as usize].display().to_string(),
         None => i.to_string(),
     };
@@ -215,7 +218,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         .collect();
     // The member of each group to keep, for the outputs that name it (each a header read).
     let kept = || -> Vec<usize> {
-        match &loaded.paths {
+        match &rows.paths {
             Some(paths) => groups
                 .iter()
                 .map(|g| {
@@ -229,8 +232,8 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         }
     };
     let summary = json!({
-        "images": loaded.images.n,
-        "skipped": loaded.skipped.len(),
+        "images": rows.n,
+        "skipped": rows.skipped.len(),
         "groups": named.len(),
         "duplicates": named.iter().map(|g| g.len() - 1).sum::<usize>(),
         "radius": soft_check.map_or(radius, |c| c.radius),
@@ -284,7 +287,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         // at full size. A file that no longer decodes shows as a gray square.
         let thumb = |i: u64| -> image::RgbImage {
             let i = i as usize;
-            let img = match &loaded.paths {
+            let img = match &rows.paths {
                 Some(p) => decode_image_at_least(&p[i], SHEET_DECODE_SIDE).unwrap_or_else(|_| {
                     DynamicImage::ImageRgb8(image::RgbImage::from_pixel(1, 1, Rgb([160; 3])))
                 }),

@@ -73,19 +73,13 @@ fn photo_agreement(a: &Encoder, b: &Encoder, dir: &Path) -> anyhow::Result<f64> 
             a.path().display()
         )));
     }
-    let loaded = crate::input::load_images(
+    let images = crate::input::load_images(
         dir,
         (view.input_shape()[0], view.cols),
         Some(&view),
         crate::input::BadFile::Error,
-        false,
-        false,
-        None,
     )?;
-    let (la, lb) = (
-        a.logits(&loaded.images.pixels)?,
-        b.logits(&loaded.images.pixels)?,
-    );
+    let (la, lb) = (a.logits(&images.pixels)?, b.logits(&images.pixels)?);
     Ok(agreement(a.task(), a.outputs(), &la, &lb)?)
 }
 

@@ -14,7 +14,7 @@ use imsat_runtime::format::{Input, argmax_rows, keys};
 use imsat_runtime::soft_code::SoftCodes;
 
 use super::bad_input;
-use crate::input::{BadFile, Keep, Loaded};
+use crate::input::{BadFile, ImageRows, Keep, read_images};
 
 /// Open a model; a file we cannot use is bad input (exit 2), not an internal error.
 pub fn open_model(path: &Path) -> anyhow::Result<Encoder> {
@@ -109,18 +109,23 @@ pub fn encode_data(
         if features {
             return Err(features_not_images(&open_model(model)?, model, data));
         }
-        let (encoder, loaded) = load(model, data, bad, show_progress, false, None)?;
-        let read_seconds = reading.elapsed().as_secs_f64();
-        let started = Instant::now();
-        let encoded = encoder.encode(&loaded.images.pixels)?;
+        let encoder = open_model(model)?;
+        let run = image_logits(&encoder, data, bad, show_progress, false, None, None)?;
+        let outputs = encoder.outputs();
+        let encoded = match encoder.task() {
+            Task::Hash => Codes::from_logits(outputs, &run.logits).map(Encoded::Codes),
+            Task::Cluster => argmax_rows(&run.logits, outputs).map(Encoded::Clusters),
+        }
+        .with_context(|| not_numbers(model, data))?;
         return Ok(EncodedData {
             encoder,
             encoded,
             data: data.to_path_buf(),
-            paths: loaded.paths,
-            skipped: loaded.skipped,
-            seconds: started.elapsed().as_secs_f64(),
-            read_seconds,
+            paths: run.rows.paths,
+            skipped: run.rows.skipped,
+            seconds: run.model_seconds,
+            // Reading is everything but the model: the two take turns, a chunk at a time.
+            read_seconds: reading.elapsed().as_secs_f64() - run.model_seconds,
         });
     }
     let encoder = open_model(model)?;
@@ -209,45 +214,74 @@ pub fn read_features_for(
     Ok(f)
 }
 
-/// Open a model and read images that fit it (both checked: bad input is exit status 2).
-fn load(
-    model: &Path,
+/// The logits of every image of `data` through `enc`, with what the read found.
+pub struct ImageLogits {
+    /// `outputs` logits per image, in the images' order.
+    pub logits: Vec<f32>,
+    /// The images read: paths, skipped files, glances.
+    pub rows: ImageRows,
+    /// With `first_views`, each image's first `first_views` pixels (a photo view's whole-frame
+    /// luma, a digit model's whole image), image after image; else empty.
+    pub first_views: Vec<u8>,
+    /// Seconds the model itself took, over all chunks.
+    pub model_seconds: f64,
+}
+
+/// Run `enc` on the images of `data` (a folder, one image file or an IDX file) as
+/// [`read_images`] reads them, a chunk at a time: only the logits (256 bytes a photo for 64
+/// bits) and, with `first_views`, that many pixels of each image are kept, not every image's
+/// views (3 KB a photo for photo64: a board with 1 GB dedups a photo library of any size).
+/// Each chunk is checked to fit the model, as a whole read was.
+pub fn image_logits(
+    enc: &Encoder,
     data: &Path,
     bad: BadFile,
     show_progress: bool,
     glances: bool,
     keep: Option<&Keep<'_>>,
-) -> anyhow::Result<(Encoder, Loaded)> {
-    let enc = open_model(model)?;
-    let loaded = if crate::input::reads_as_images(data) {
-        let shape = match enc.info().input_shape.as_slice() {
-            [r, c] => (*r, *c),
-            other => {
-                return Err(bad_input(format!(
-                    "{}: model input shape {other:?} is not a 2-D image, so it cannot read a folder of images",
-                    model.display()
-                )));
-            }
-        };
-        crate::input::load_images(
-            data,
-            shape,
-            enc.info().view.as_ref(),
-            bad,
-            show_progress,
-            glances,
-            keep,
-        )?
-    } else {
-        Loaded {
-            images: idx::read_idx_images(data)?,
-            paths: None,
-            skipped: Vec::new(),
-            glances: Vec::new(),
+    first_views: Option<usize>,
+) -> anyhow::Result<ImageLogits> {
+    let shape = match enc.info().input_shape.as_slice() {
+        [r, c] => (*r, *c),
+        // An IDX file's images have their own shape, checked against the model's below.
+        _ if !crate::input::reads_as_images(data) => (0, 0),
+        other => {
+            return Err(bad_input(format!(
+                "{}: model input shape {other:?} is not a 2-D image, so it cannot read a folder of images",
+                enc.path().display()
+            )));
         }
     };
-    check_fits(&enc, &loaded.images, data)?;
-    Ok((enc, loaded))
+    let (mut logits, mut kept, mut model_seconds) = (Vec::new(), Vec::new(), 0.0);
+    let rows = read_images(
+        data,
+        shape,
+        enc.info().view.as_ref(),
+        bad,
+        show_progress,
+        glances,
+        keep,
+        &mut |chunk| {
+            check_fits(enc, &chunk, data)?;
+            if let Some(first) = first_views {
+                let dim = chunk.dim();
+                let first = first.min(dim);
+                for image in chunk.pixels.chunks_exact(dim) {
+                    kept.extend_from_slice(&image[..first]);
+                }
+            }
+            let started = Instant::now();
+            logits.extend(enc.logits(&chunk.pixels)?);
+            model_seconds += started.elapsed().as_secs_f64();
+            Ok(())
+        },
+    )?;
+    Ok(ImageLogits {
+        logits,
+        rows,
+        first_views: kept,
+        model_seconds,
+    })
 }
 
 /// What [`encode_hash_codes`] made.
@@ -317,21 +351,20 @@ pub fn encode_hash_codes(
         return Err(features_not_images(&enc, model, data));
     }
     let photo = enc.info().view.is_some();
-    let (encoder, loaded) = load(model, data, bad, show_progress, photo, keep)?;
-    let logits = encoder.logits(&loaded.images.pixels)?;
-    let bits = encoder.outputs();
-    let codes = Codes::from_logits(bits, &logits).with_context(|| not_numbers(model, data))?;
-    let soft = match encoder.info().soft_check {
-        Some(_) => Some(SoftCodes::from_logits(bits, &logits)?),
+    let run = image_logits(&enc, data, bad, show_progress, photo, keep, None)?;
+    let bits = enc.outputs();
+    let codes = Codes::from_logits(bits, &run.logits).with_context(|| not_numbers(model, data))?;
+    let soft = match enc.info().soft_check {
+        Some(_) => Some(SoftCodes::from_logits(bits, &run.logits)?),
         None => None,
     };
     Ok(HashCodes {
-        encoder,
+        encoder: enc,
         codes,
         soft,
-        paths: loaded.paths,
-        glances: loaded.glances,
-        skipped: loaded.skipped,
+        paths: run.rows.paths,
+        glances: run.rows.glances,
+        skipped: run.rows.skipped,
     })
 }
 
