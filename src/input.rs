@@ -340,4 +340,63 @@ mod tests {
         let none = map_chunks_in_order(&items[..0], 8, square, |_, _| Err("never called"));
         assert_eq!(none, Ok(()));
     }
+
+    /// A folder reaches the caller a chunk at a time, in file order, never whole: what keeps
+    /// `encode` and `dedup` of a large library within a board's memory.
+    #[test]
+    fn a_folder_is_read_a_chunk_at_a_time_in_file_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = 16 * rayon::current_num_threads() * 2 + 5;
+        for i in 0..files {
+            let img = image::GrayImage::from_pixel(4, 4, image::Luma([i as u8]));
+            img.save(dir.path().join(format!("{i:03}.png"))).unwrap();
+        }
+        std::fs::write(dir.path().join("020.jpg"), b"not a jpeg").unwrap();
+        let mut chunks = Vec::new();
+        let mut firsts = Vec::new();
+        let rows = read_images(
+            dir.path(),
+            (4, 4),
+            None,
+            BadFile::Skip,
+            false,
+            false,
+            None,
+            &mut |chunk| {
+                assert_eq!(chunk.pixels.len(), chunk.n * 16);
+                chunks.push(chunk.n);
+                firsts.extend(chunk.pixels.chunks(16).map(|px| px[0]));
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(rows.n, files);
+        assert!(chunks.len() >= 3, "{chunks:?}");
+        assert!(
+            chunks
+                .iter()
+                .all(|&n| n <= 16 * rayon::current_num_threads())
+        );
+        // Every image once, in file order (the bad file between them skipped and named).
+        assert_eq!(firsts, (0..files).map(|i| i as u8).collect::<Vec<_>>());
+        assert_eq!(rows.skipped.len(), 1);
+        assert!(rows.skipped[0].0.ends_with("020.jpg"));
+        // An error of the caller stops the read at its chunk.
+        let mut calls = 0;
+        let err = read_images(
+            dir.path(),
+            (4, 4),
+            None,
+            BadFile::Skip,
+            false,
+            false,
+            None,
+            &mut |_| {
+                calls += 1;
+                Err(anyhow::anyhow!("enough"))
+            },
+        );
+        assert_eq!(err.err().map(|e| e.to_string()), Some("enough".into()));
+        assert_eq!(calls, 1);
+    }
 }
