@@ -39,9 +39,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     paths.retain(|p| p.is_file());
     paths.sort();
     // One photo at a time: decode it, make the model's view, encode, keep its logits (256
-    // bytes at 64 bits) and a glance at it, and drop its pixels, so that a library of any
-    // size fits a board's memory. (An app encoding thousands can hand `logits` a few dozen
-    // views at once: the encoder takes any number of images, a little faster per photo.)
+    // bytes at 64 bits) and a glance at it, and drop its pixels: a board then holds a few
+    // hundred bytes a photo, not the photo. (An app encoding thousands can hand `logits` a
+    // few dozen views at once: the encoder takes any number of images, a little faster.)
     let mut names = Vec::new();
     let mut logits = Vec::new();
     let mut glances = Vec::new();

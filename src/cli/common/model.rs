@@ -230,7 +230,7 @@ pub struct ImageLogits {
 /// Run `enc` on the images of `data` (a folder, one image file or an IDX file) as
 /// [`read_images`] reads them, a chunk at a time: only the logits (256 bytes a photo for 64
 /// bits) and, with `first_views`, that many pixels of each image are kept, not every image's
-/// views (3 KB a photo for photo64: a board with 1 GB dedups a photo library of any size).
+/// views (3 KB a photo for photo64: 100,000 photos keep 25 MB of logits, not 300 MB of views).
 /// Each chunk is checked to fit the model, as a whole read was.
 pub fn image_logits(
     enc: &Encoder,
