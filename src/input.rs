@@ -352,23 +352,26 @@ mod tests {
             img.save(dir.path().join(format!("{i:03}.png"))).unwrap();
         }
         std::fs::write(dir.path().join("020.jpg"), b"not a jpeg").unwrap();
+        let read = |each: &mut dyn FnMut(Images) -> anyhow::Result<()>| {
+            read_images(
+                dir.path(),
+                (4, 4),
+                None,
+                BadFile::Skip,
+                false,
+                false,
+                None,
+                each,
+            )
+        };
         let mut chunks = Vec::new();
         let mut firsts = Vec::new();
-        let rows = read_images(
-            dir.path(),
-            (4, 4),
-            None,
-            BadFile::Skip,
-            false,
-            false,
-            None,
-            &mut |chunk| {
-                assert_eq!(chunk.pixels.len(), chunk.n * 16);
-                chunks.push(chunk.n);
-                firsts.extend(chunk.pixels.chunks(16).map(|px| px[0]));
-                Ok(())
-            },
-        )
+        let rows = read(&mut |chunk| {
+            assert_eq!(chunk.pixels.len(), chunk.n * 16);
+            chunks.push(chunk.n);
+            firsts.extend(chunk.pixels.chunks(16).map(|px| px[0]));
+            Ok(())
+        })
         .unwrap();
         assert_eq!(rows.n, files);
         assert!(chunks.len() >= 3, "{chunks:?}");
@@ -383,19 +386,10 @@ mod tests {
         assert!(rows.skipped[0].0.ends_with("020.jpg"));
         // An error of the caller stops the read at its chunk.
         let mut calls = 0;
-        let err = read_images(
-            dir.path(),
-            (4, 4),
-            None,
-            BadFile::Skip,
-            false,
-            false,
-            None,
-            &mut |_| {
-                calls += 1;
-                Err(anyhow::anyhow!("enough"))
-            },
-        );
+        let err = read(&mut |_| {
+            calls += 1;
+            Err(anyhow::anyhow!("enough"))
+        });
         assert_eq!(err.err().map(|e| e.to_string()), Some("enough".into()));
         assert_eq!(calls, 1);
     }
