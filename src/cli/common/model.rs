@@ -111,12 +111,7 @@ pub fn encode_data(
         }
         let encoder = open_model(model)?;
         let run = image_logits(&encoder, data, bad, show_progress, false, None, None)?;
-        let outputs = encoder.outputs();
-        let encoded = match encoder.task() {
-            Task::Hash => Codes::from_logits(outputs, &run.logits).map(Encoded::Codes),
-            Task::Cluster => argmax_rows(&run.logits, outputs).map(Encoded::Clusters),
-        }
-        .with_context(|| not_numbers(model, data))?;
+        let encoded = encoded_from_logits(&encoder, &run.logits, model, data)?;
         return Ok(EncodedData {
             encoder,
             encoded,
@@ -141,11 +136,7 @@ pub fn encode_data(
     let read_seconds = reading.elapsed().as_secs_f64();
     let started = Instant::now();
     let logits = encoder.logits_f32(&f.x)?;
-    let encoded = match encoder.task() {
-        Task::Hash => Codes::from_logits(encoder.outputs(), &logits).map(Encoded::Codes),
-        Task::Cluster => argmax_rows(&logits, encoder.outputs()).map(Encoded::Clusters),
-    }
-    .with_context(|| not_numbers(model, data))?;
+    let encoded = encoded_from_logits(&encoder, &logits, model, data)?;
     Ok(EncodedData {
         encoder,
         encoded,
@@ -155,6 +146,22 @@ pub fn encode_data(
         seconds: started.elapsed().as_secs_f64(),
         read_seconds,
     })
+}
+
+/// Codes (hash) or cluster ids (cluster) from `encoder`'s logits on `data`; a logit that is
+/// not a number is an error naming the model and the data.
+fn encoded_from_logits(
+    encoder: &Encoder,
+    logits: &[f32],
+    model: &Path,
+    data: &Path,
+) -> anyhow::Result<Encoded> {
+    let outputs = encoder.outputs();
+    match encoder.task() {
+        Task::Hash => Codes::from_logits(outputs, logits).map(Encoded::Codes),
+        Task::Cluster => argmax_rows(logits, outputs).map(Encoded::Clusters),
+    }
+    .with_context(|| not_numbers(model, data))
 }
 
 impl EncodedData {
