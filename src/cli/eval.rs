@@ -1,5 +1,5 @@
 //! `imsat eval`: the training metrics of an exported model, computed through the runtime
-//! encoder (tract), optionally compared bit by bit with a reference (f32) model.
+//! encoder, optionally compared bit by bit with a reference (f32) model.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -51,7 +51,8 @@ pub struct Args {
     pub groups: Option<PathBuf>,
     /// A reference model (usually the f32 export) to compare against: adds
     /// `bits_equal_to_f32`, the fraction of code bits (hash) or cluster ids (cluster)
-    /// equal to the reference's.
+    /// equal to the reference's (with `--task copy-detection`: `bits_equal_to_reference`,
+    /// over the photos' edited copies).
     #[arg(long)]
     pub reference: Option<PathBuf>,
     /// Task `copy-detection`: draw every hash's ROC curve (copies found against false-match

@@ -1,4 +1,5 @@
-//! `imsat index`: build an index file from images (through a model) or import raw codes.
+//! `imsat index`: build an index file from images (through a model), import codes (raw,
+//! `.npy`, a faiss binary index) or export them (`.npy`, faiss).
 
 mod build;
 
