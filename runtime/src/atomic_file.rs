@@ -121,6 +121,27 @@ pub fn write_with(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
 ) -> Result<(), WriteError> {
+    stage(path, write)?.commit()
+}
+
+/// A file written and synced beside its target but not yet in place: [`Staged::commit`]
+/// renames it over the target; dropped uncommitted, it is removed. Two files that must change
+/// together (an index and the card naming its version) are both staged before either is
+/// committed, so a write that fails (a full disk) leaves the old pair as it was: only the
+/// renames, which need no space, stand between them.
+#[derive(Debug)]
+pub struct Staged {
+    /// The temporary file; `None` once committed, or where the target is a device or a pipe
+    /// (written into directly: nothing to stage).
+    tmp: Option<PathBuf>,
+    target: PathBuf,
+}
+
+/// Write the file that will replace `path` (see [`write_with`]), without replacing it yet.
+pub fn stage(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+) -> Result<Staged, WriteError> {
     let target = write_target(path);
     let path = target.as_path();
     let existing = fs::metadata(path).ok();
@@ -134,9 +155,10 @@ pub fn write_with(
             .open(path)
             .map_err(fail(Step::Write, path))?;
         let mut w = BufWriter::with_capacity(1 << 16, file);
-        return write(&mut w)
+        write(&mut w)
             .and_then(|()| w.flush())
-            .map_err(fail(Step::Write, path));
+            .map_err(fail(Step::Write, path))?;
+        return Ok(Staged { tmp: None, target });
     }
     let tmp = temp_path(path).map_err(fail(Step::Create, path))?;
     let file = OpenOptions::new()
@@ -144,37 +166,57 @@ pub fn write_with(
         .create_new(true)
         .open(&tmp)
         .map_err(fail(Step::Create, &tmp))?;
-    if let Some(m) = &existing
-        && let Err(e) = file.set_permissions(m.permissions())
-    {
-        let _ = fs::remove_file(&tmp);
-        return Err(fail(Step::Create, &tmp)(e));
+    // From here on the temporary file is removed on every error (by `Staged`'s drop).
+    let staged = Staged {
+        tmp: Some(tmp),
+        target: target.clone(),
+    };
+    let tmp = staged.tmp.as_deref().unwrap_or(path);
+    if let Some(m) = &existing {
+        file.set_permissions(m.permissions())
+            .map_err(fail(Step::Create, tmp))?;
     }
     let mut w = BufWriter::with_capacity(1 << 16, file);
-    let written = write(&mut w)
+    write(&mut w)
         .and_then(|()| w.into_inner().map_err(|e| e.into_error()))
-        .and_then(|f| f.sync_all());
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(fail(Step::Write, &tmp)(e));
-    }
-    if let Err(e) = fs::rename(&tmp, path) {
-        let _ = fs::remove_file(&tmp);
-        return Err(fail(Step::Replace, path)(e));
-    }
-    // Make the rename itself durable where the platform allows it.
-    #[cfg(unix)]
-    if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
+        .and_then(|f| f.sync_all())
+        .map_err(fail(Step::Write, tmp))?;
+    Ok(staged)
+}
+
+impl Staged {
+    /// Rename the staged file over its target (and sync the folder where the platform
+    /// allows it, so the rename itself is durable).
+    pub fn commit(mut self) -> Result<(), WriteError> {
+        let Some(tmp) = self.tmp.take() else {
+            return Ok(());
         };
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
+        let path = self.target.as_path();
+        if let Err(e) = fs::rename(&tmp, path) {
+            let _ = fs::remove_file(&tmp);
+            return Err(fail(Step::Replace, path)(e));
+        }
+        #[cfg(unix)]
+        if let Some(dir) = path.parent() {
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            if let Ok(d) = File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if let Some(tmp) = self.tmp.take() {
+            let _ = fs::remove_file(tmp);
         }
     }
-    Ok(())
 }
 
 /// Write `bytes` to `path` atomically (see [`write_with`]).
@@ -203,6 +245,38 @@ mod tests {
         let e = write_with(&dir.path().join("no/such/x"), |_| Ok(())).unwrap_err();
         assert_eq!(e.step, Step::Create);
         assert!(write_atomic(&dir.path().join("no/such/x"), b"x").is_err());
+    }
+
+    /// Two staged files change together or not at all: a second one that cannot be written
+    /// leaves the first uncommitted, removed, and both old files as they were.
+    #[test]
+    fn staged_files_replace_their_targets_only_when_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (
+            dir.path().join("lib.idx"),
+            dir.path().join("lib.idx.names.json"),
+        );
+        write_atomic(&a, b"old index").unwrap();
+        write_atomic(&b, b"old card").unwrap();
+        let first = stage(&a, |w| w.write_all(b"new index")).unwrap();
+        let e = stage(&b, |_| Err(io::Error::other("disk full"))).unwrap_err();
+        assert_eq!(e.step, Step::Write);
+        drop(first);
+        assert_eq!(fs::read(&a).unwrap(), b"old index");
+        assert_eq!(fs::read(&b).unwrap(), b"old card");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
+        let first = stage(&a, |w| w.write_all(b"new index")).unwrap();
+        let second = stage(&b, |w| w.write_all(b"new card")).unwrap();
+        assert_eq!(
+            fs::read(&a).unwrap(),
+            b"old index",
+            "staged is not in place"
+        );
+        first.commit().unwrap();
+        second.commit().unwrap();
+        assert_eq!(fs::read(&a).unwrap(), b"new index");
+        assert_eq!(fs::read(&b).unwrap(), b"new card");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 
     /// A name as long as the file system allows is written (the temporary's name is short).

@@ -194,9 +194,18 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
                 )
         })?
     };
+    // A grouped file's path, exactly: one that is not UTF-8 is refused, as `encode` and
+    // `index build` refuse it, since printed lossily it could name another file (one a
+    // `--duplicates-only | xargs rm` would then delete).
     let name = |i: u64| match &rows.paths {
-        Some(p) => p[i as usize].display().to_string(),
-        None => i.to_string(),
+        Some(p) => p[i as usize].to_str().map(str::to_string).ok_or_else(|| {
+            bad_input(format!(
+                "{}: the file name is not UTF-8, which dedup cannot print exactly (printed \
+                 lossily it could name another file); rename it",
+                p[i as usize].display()
+            ))
+        }),
+        None => Ok(i.to_string()),
     };
     // The largest Hamming distance within each group: above the radius, the group is a chain
     // of pairs (single linkage) whose ends are further apart than any pair it was built from.
@@ -215,7 +224,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let named: Vec<Vec<String>> = groups
         .iter()
         .map(|g| g.iter().map(|&i| name(i)).collect())
-        .collect();
+        .collect::<anyhow::Result<_>>()?;
     // The member of each group to keep, for the outputs that name it (each a header read).
     let kept = || -> Vec<usize> {
         match &rows.paths {

@@ -170,6 +170,12 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     if args.groups.is_some() && args.task != "copy-detection" {
         return Err(bad_input("--groups is for --task copy-detection"));
     }
+    if args.labels.is_some() && args.task == "copy-detection" {
+        return Err(bad_input(
+            "--labels is for --task labels; copy detection needs none (photos of one picture \
+             are named by --groups)",
+        ));
+    }
     if let Some(plot) = &args.plot {
         if args.task != "copy-detection" {
             return Err(bad_input("--plot is for --task copy-detection"));

@@ -180,4 +180,18 @@ fn a_file_name_that_is_not_utf8_is_refused_for_named_codes() {
     let run = encode(&raw, &[]);
     expect_success(&run);
     assert_eq!(std::fs::metadata(&raw).unwrap().len(), 16);
+    // Dedup prints grouped files' paths, which a lossy name could turn into another file's
+    // (a `--duplicates-only | xargs rm` deleting it): refused in every output. The two files
+    // are one digit, so they group.
+    let copy = std::ffi::OsStr::from_bytes(b"bad\xfe.png");
+    std::fs::copy(
+        data.join(std::ffi::OsStr::from_bytes(b"bad\xff.png")),
+        data.join(copy),
+    )
+    .unwrap();
+    for flags in [&[][..], &["--json"], &["--duplicates-only"]] {
+        let mut args = vec!["dedup", "--model", s(&model), s(&data)];
+        args.extend(flags);
+        crate::common::expect_bad_input(&imsat(&args), &["bad", "not UTF-8", "rename it"]);
+    }
 }

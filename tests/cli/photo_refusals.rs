@@ -204,6 +204,20 @@ fn bad_photo_input_is_a_clear_error() {
         let r = imsat(&[&digits_eval[..], &[flag, s(value)]].concat());
         expect_bad_input(&r, &[flag, "copy-detection"]);
     }
+    // And --labels is not for it (it was once ignored without a word).
+    let labels = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist10k/labels-idx1-ubyte.gz");
+    let r = imsat(&[
+        "eval",
+        "--task",
+        "copy-detection",
+        "--model",
+        s(&photo_model().join("model.int8.onnx")),
+        "--data",
+        s(photo_dir()),
+        "--labels",
+        s(&labels),
+    ]);
+    expect_bad_input(&r, &["--labels", "--task labels"]);
 }
 
 #[test]

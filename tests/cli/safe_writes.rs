@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::common::{expect_success, run};
+use crate::common::{expect_success, run, s};
 use std::time::{Duration, Instant};
 
 use imsat_runtime::code::Codes;
@@ -339,4 +339,82 @@ fn a_training_run_is_replaced_only_with_overwrite_and_never_written_into_its_pho
     );
     crate::common::expect_bad_input(&inside, &["--out", "inside the photo folder"]);
     assert!(!photos.join("runs").exists());
+}
+
+/// An index and its card of names change together: an append whose card cannot be written
+/// (a file-size limit stands in for a full disk) leaves the old index and card as they were,
+/// and an append beside a card cut short is refused rather than writing over its names.
+#[cfg(unix)]
+#[test]
+fn an_index_and_its_card_change_together_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let (idx, card) = (
+        dir.path().join("digits.idx"),
+        dir.path().join("digits.idx.names.json"),
+    );
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hash16.int8.onnx");
+    let digits = crate::common::mnist_images();
+    expect_success(&run(
+        "index build --model {} --data {} --out {}",
+        &[&model, &digits, &idx],
+    ));
+    let (index_before, card_before) = (std::fs::read(&idx).unwrap(), std::fs::read(&card).unwrap());
+    // The same digits by another name: 10,000 rows to append. The merged index (320 KB) fits
+    // under a 500 KiB limit on the size of a file written; its card (about 800 KB) does not.
+    let again = dir.path().join("again-idx3-ubyte.gz");
+    std::fs::copy(&digits, &again).unwrap();
+    let append = [
+        "--quiet",
+        "index",
+        "build",
+        "--append",
+        "--model",
+        s(&model),
+    ];
+    let out = Command::new("bash")
+        .args(["-c", "trap '' XFSZ; ulimit -f 500; exec \"$@\"", "bash"])
+        .arg(env!("CARGO_BIN_EXE_imsat"))
+        .args(append)
+        .args(["--data", s(&again), "--out", s(&idx)])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "the limit did not stop the card: {stderr}"
+    );
+    assert!(stderr.contains("digits.idx.names.json"), "{stderr}");
+    assert_eq!(std::fs::read(&idx).unwrap(), index_before, "{stderr}");
+    assert_eq!(std::fs::read(&card).unwrap(), card_before);
+    assert!(temporaries(dir.path()).is_empty());
+
+    // A card cut short (its names may still be read out of it) is kept, and so is the index.
+    std::fs::write(&card, &card_before[..500]).unwrap();
+    let out = run(
+        "index build --append --model {} --data {} --out {}",
+        &[&model, &again, &idx],
+    );
+    crate::common::expect_bad_input(
+        &out,
+        &["digits.idx.names.json", "not an index card", "move it away"],
+    );
+    assert_eq!(std::fs::read(&card).unwrap(), &card_before[..500]);
+    assert_eq!(std::fs::read(&idx).unwrap(), index_before);
+
+    // With its card whole and room to write, the append names all 20,000 rows.
+    std::fs::write(&card, &card_before).unwrap();
+    expect_success(&run(
+        "index build --append --model {} --data {} --out {}",
+        &[&model, &again, &idx],
+    ));
+    let names: serde_json::Value = serde_json::from_slice(&std::fs::read(&card).unwrap()).unwrap();
+    let names = names["names"].as_array().unwrap();
+    assert_eq!(names.len(), 20_000);
+    assert!(
+        names[19_999]
+            .as_str()
+            .unwrap()
+            .ends_with("again-idx3-ubyte.gz#9999")
+    );
+    assert_eq!(Index::load(&idx).unwrap().len(), 20_000);
 }

@@ -3,6 +3,7 @@
 
 use super::format::{IdCollector, check_header, header_bytes, words_from_le};
 use super::*;
+use crate::atomic_file::{Staged, WriteError};
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -73,8 +74,8 @@ impl<W: Write> Hashing<W> {
     }
 }
 
-/// Writes `index` to `w`; returns the writer.
-fn write_index<W: Write>(index: &Index, w: W) -> io::Result<W> {
+/// Writes `index` to `w`; returns the file's checksum (its CRC-32 trailer).
+fn write_index<W: Write>(index: &Index, w: W) -> io::Result<u32> {
     let mut h = Hashing {
         inner: w,
         crc: crc32fast::Hasher::new(),
@@ -84,18 +85,17 @@ fn write_index<W: Write>(index: &Index, w: W) -> io::Result<W> {
     h.put_words(index.codes.as_words().iter().copied())?;
     let crc = h.crc.finalize();
     h.inner.write_all(&crc.to_le_bytes())?;
-    Ok(h.inner)
+    Ok(crc)
 }
 
-/// Writes `index` to `path` atomically (temporary file, sync, rename).
-fn write_atomically(path: &Path, index: &Index) -> std::result::Result<(), FileError> {
-    crate::atomic_file::write_with(path, |w| write_index(index, w).map(|_| ())).map_err(|e| {
+impl From<WriteError> for FileError {
+    fn from(e: WriteError) -> FileError {
         FileError::Io {
             path: e.path,
             action: e.step.verb(),
             source: e.source,
         }
-    })
+    }
 }
 
 /// Reads `n` little-endian words in 8 KiB chunks, each hashed and handed to `take`.
@@ -134,7 +134,20 @@ impl Index {
     /// Writes the index to `path` through a temporary file and a rename, so an
     /// existing file is replaced whole or not at all.
     pub fn save(&self, path: impl AsRef<Path>) -> std::result::Result<(), FileError> {
-        write_atomically(path.as_ref(), self)
+        Ok(self.stage(path)?.0.commit()?)
+    }
+
+    /// Writes the index that will replace `path` to a synced temporary file beside it, not
+    /// yet in place, and returns it with the file's checksum (its CRC-32 trailer): a file
+    /// that names this version (the command line's card of names) is staged before either
+    /// is committed, so the pair changes together or not at all.
+    pub fn stage(&self, path: impl AsRef<Path>) -> std::result::Result<(Staged, u32), FileError> {
+        let mut crc = 0;
+        let staged = crate::atomic_file::stage(path.as_ref(), |w| {
+            crc = write_index(self, w)?;
+            Ok(())
+        })?;
+        Ok((staged, crc))
     }
 
     /// Reads and checks an index file, streaming (memory: the index itself).

@@ -6,16 +6,19 @@
 //!
 //! The card names the index version it describes by the index file's own checksum (its
 //! CRC-32 trailer): an index rebuilt, imported over or appended to without the card leaves
-//! it describing another file, and it is then set aside with a warning, never trusted.
+//! it describing another file, and it is then set aside with a warning, never trusted; an
+//! append refuses to write over such a card (the names it holds would be lost). The two
+//! files are written as one change ([`save_with_card`]).
 
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use imsat_runtime::atomic_file::write_atomic;
+use imsat_runtime::atomic_file::stage;
 use imsat_runtime::dedup::{Flatness, Glance};
+use imsat_runtime::index::Index;
 use imsat_runtime::soft_code::SoftCodes;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -232,13 +235,20 @@ pub fn read_card(index: &Path, len: usize, bits: usize) -> anyhow::Result<Card> 
     Ok(Card::Fits(card))
 }
 
-/// Write `card` beside `index` (atomically). A file at the card's path that is not a card is
-/// never replaced: that is an error naming it.
-pub fn write_card(index: &Path, card: &IndexCard) -> anyhow::Result<()> {
-    let path = card_path(index);
+/// Write `index` to `out` and `card` beside it as one change: both go to synced temporary
+/// files first and are then renamed into place, so a write that fails (a full disk) leaves
+/// the old index and its card as they were. The card is given the new file's checksum. A
+/// file at the card's path that is not a card is never replaced: that is an error naming it.
+pub fn save_with_card(index: &Index, out: &Path, mut card: IndexCard) -> anyhow::Result<()> {
+    let path = card_path(out);
     check_replaceable(&path)?;
-    let bytes = serde_json::to_vec(card)?;
-    write_atomic(&path, &bytes).with_context(|| format!("writing {}", path.display()))
+    let writing = |p: &Path| format!("writing {}", p.display());
+    let (staged_index, crc) = index.stage(out).with_context(|| writing(out))?;
+    card.index_crc32 = format!("{crc:08x}");
+    let bytes = serde_json::to_vec(&card)?;
+    let staged_card = stage(&path, |w| w.write_all(&bytes)).with_context(|| writing(&path))?;
+    staged_index.commit().with_context(|| writing(out))?;
+    staged_card.commit().with_context(|| writing(&path))
 }
 
 /// Whether the card path may be (re)written: absent, or an earlier card that is a file of
@@ -268,14 +278,12 @@ pub fn check_replaceable(path: &Path) -> anyhow::Result<()> {
 mod tests {
     use super::*;
     use imsat_runtime::code::Codes;
-    use imsat_runtime::index::Index;
 
-    fn index_of(dir: &Path, codes: &[u64]) -> PathBuf {
+    fn index_of(dir: &Path, codes: &[u64]) -> (Index, PathBuf) {
         let path = dir.join("lib.idx");
-        Index::from_codes(Codes::from_words(64, codes.to_vec()).unwrap())
-            .save(&path)
-            .unwrap();
-        path
+        let index = Index::from_codes(Codes::from_words(64, codes.to_vec()).unwrap());
+        index.save(&path).unwrap();
+        (index, path)
     }
 
     fn card_for(index: &Path, n: usize) -> IndexCard {
@@ -294,7 +302,9 @@ mod tests {
     #[test]
     fn a_card_fits_its_index_and_is_set_aside_when_the_index_changes() {
         let dir = tempfile::tempdir().unwrap();
-        let index = index_of(dir.path(), &[1, 2, 3]);
+        let (codes, index) = index_of(dir.path(), &[1, 2, 3]);
+        let write_card =
+            |index: &Path, card: &IndexCard| save_with_card(&codes, index, card.clone());
         assert!(matches!(read_card(&index, 3, 64).unwrap(), Card::None));
         let card = card_for(&index, 3);
         write_card(&index, &card).unwrap();
@@ -357,12 +367,17 @@ mod tests {
     #[test]
     fn a_file_that_is_not_a_card_is_never_replaced() {
         let dir = tempfile::tempdir().unwrap();
-        let index = index_of(dir.path(), &[7]);
+        let (_, index) = index_of(dir.path(), &[7]);
+        let before = std::fs::read(&index).unwrap();
         let theirs = card_path(&index);
         std::fs::write(&theirs, b"{\"mine\": true}").unwrap();
-        let err = write_card(&index, &card_for(&index, 1)).unwrap_err();
+        let other = Index::from_codes(Codes::from_words(64, vec![8, 9]).unwrap());
+        let err = save_with_card(&other, &index, card_for(&index, 2)).unwrap_err();
         assert!(err.to_string().contains("not an imsat index card"), "{err}");
         assert_eq!(std::fs::read(&theirs).unwrap(), b"{\"mine\": true}");
+        // Nor is the index beside it, nor is a temporary file left.
+        assert_eq!(std::fs::read(&index).unwrap(), before);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 
     #[test]

@@ -5,14 +5,13 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use imsat_runtime::code::Codes;
 use imsat_runtime::index::Index;
 use imsat_runtime::soft_code::SoftCodes;
 
 use super::ids_after;
 use crate::cli::common::index_card::{
-    Card, FORMAT, IndexCard, file_sha256, flatness_text, index_crc32, read_card, write_card,
+    Card, FORMAT, IndexCard, file_sha256, flatness_text, read_card, save_with_card,
 };
 use crate::cli::common::model::{HashCodes, encode_hash_codes, open_model};
 use crate::cli::common::{Ctx, bad_input, report_skipped};
@@ -104,12 +103,10 @@ pub fn build(
             },
         ),
     };
-    index
-        .save(out)
-        .with_context(|| format!("writing {}", out.display()))?;
     let mut card = IndexCard {
         format: FORMAT.into(),
-        index_crc32: index_crc32(out)?,
+        // Set to the new file's checksum as the pair is written.
+        index_crc32: String::new(),
         bits,
         model: absolute(model),
         model_sha256,
@@ -118,7 +115,7 @@ pub fn build(
         flatness: card_rows.flatness,
     };
     card.set_soft(card_rows.soft.as_ref());
-    write_card(out, &card)?;
+    save_with_card(&index, out, card)?;
     Ok((index, left_out))
 }
 
@@ -298,14 +295,21 @@ impl Earlier {
                 )));
             }
             Card::Fits(card) => card,
-            other => {
-                let why = match other {
-                    Card::SetAside(why) => format!("{why}, so it is replaced"),
-                    _ => format!("{} has no card of names", out.display()),
-                };
+            // Written over, it would lose the names of the rows already in the index, which
+            // a card cut short or of another version of the file may still hold.
+            Card::SetAside(why) => {
+                return Err(bad_input(format!(
+                    "{why}; appending would write a new card over it, and the names it holds \
+                     would be lost: move it away to append with the {n} rows already in the \
+                     index unnamed, or build the index anew (without --append)"
+                )));
+            }
+            Card::None => {
                 errln!(
-                    "warning: {why}: the {n} rows already in the index stay unnamed (files \
-                     among them are added again), and that they came from {} is not checked",
+                    "warning: {} has no card of names: the {n} rows already in the index stay \
+                     unnamed (files among them are added again), and that they came from {} \
+                     is not checked",
+                    out.display(),
                     model.display()
                 );
                 return Ok(Earlier {

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::common::codes::{read_npy_codes, read_raw_codes};
 use super::common::index_card::{
-    Card, card_path, check_not_a_card, check_replaceable, index_crc32, read_card, write_card,
+    Card, card_path, check_not_a_card, check_replaceable, read_card, save_with_card,
 };
 use super::common::{Ctx, bad_input, check_output_file};
 
@@ -211,24 +211,25 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
                 index
                     .extend(&ids, &codes)
                     .map_err(|e| bad_input(format!("{}: {e}", out.display())))?;
-                index
-                    .save(&out)
-                    .with_context(|| format!("writing {}", out.display()))?;
-                if let Card::Fits(mut card) = card {
-                    // The card goes on describing the index: the imported rows unnamed, and
-                    // no soft codes nor flatness (the imported rows have none).
-                    card.names.resize(index.len(), None);
-                    card.set_soft(None);
-                    card.flatness = None;
-                    card.index_crc32 = index_crc32(&out)?;
-                    write_card(&out, &card)?;
-                    errln!(
-                        "note: the {} imported codes have no file names in {} (codes carry \
-                         none); they are taken to be codes of {}",
-                        codes.len(),
-                        card_path(&out).display(),
-                        card.model
-                    );
+                match card {
+                    Card::Fits(mut card) => {
+                        // The card goes on describing the index: the imported rows unnamed,
+                        // and no soft codes nor flatness (the imported rows have none).
+                        card.names.resize(index.len(), None);
+                        card.set_soft(None);
+                        card.flatness = None;
+                        let model = card.model.clone();
+                        save_with_card(&index, &out, card)?;
+                        errln!(
+                            "note: the {} imported codes have no file names in {} (codes \
+                             carry none); they are taken to be codes of {model}",
+                            codes.len(),
+                            card_path(&out).display(),
+                        );
+                    }
+                    _ => index
+                        .save(&out)
+                        .with_context(|| format!("writing {}", out.display()))?,
                 }
                 (index, out)
             } else {
