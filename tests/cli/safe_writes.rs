@@ -417,4 +417,14 @@ fn an_index_and_its_card_change_together_or_not_at_all() {
             .ends_with("again-idx3-ubyte.gz#9999")
     );
     assert_eq!(Index::load(&idx).unwrap().len(), 20_000);
+
+    // An index written into a device leaves no file to name: no card (it landed in /dev).
+    let out = run(
+        "index build --model {} --data {} --out {}",
+        &[&model, &digits, Path::new("/dev/null")],
+    );
+    expect_success(&out);
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(summary.get("names").is_none(), "{summary}");
+    assert!(!Path::new("/dev/null.names.json").exists());
 }

@@ -239,16 +239,32 @@ pub fn read_card(index: &Path, len: usize, bits: usize) -> anyhow::Result<Card> 
 /// files first and are then renamed into place, so a write that fails (a full disk) leaves
 /// the old index and its card as they were. The card is given the new file's checksum. A
 /// file at the card's path that is not a card is never replaced: that is an error naming it.
-pub fn save_with_card(index: &Index, out: &Path, mut card: IndexCard) -> anyhow::Result<()> {
+/// An index written into a device or a pipe (`--out /dev/null`) leaves no file to name, so
+/// it gets no card (one would land in `/dev`). Returns the card's path, if written.
+pub fn save_with_card(
+    index: &Index,
+    out: &Path,
+    mut card: IndexCard,
+) -> anyhow::Result<Option<PathBuf>> {
+    let writing = |p: &Path| format!("writing {}", p.display());
+    if is_stream(out) {
+        index.save(out).with_context(|| writing(out))?;
+        return Ok(None);
+    }
     let path = card_path(out);
     check_replaceable(&path)?;
-    let writing = |p: &Path| format!("writing {}", p.display());
     let (staged_index, crc) = index.stage(out).with_context(|| writing(out))?;
     card.index_crc32 = format!("{crc:08x}");
     let bytes = serde_json::to_vec(&card)?;
     let staged_card = stage(&path, |w| w.write_all(&bytes)).with_context(|| writing(&path))?;
     staged_index.commit().with_context(|| writing(out))?;
-    staged_card.commit().with_context(|| writing(&path))
+    staged_card.commit().with_context(|| writing(&path))?;
+    Ok(Some(path))
+}
+
+/// Whether `path` leads to a device or a pipe (written into, not replaced by a file).
+pub fn is_stream(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }
 
 /// Whether the card path may be (re)written: absent, or an earlier card that is a file of

@@ -11,21 +11,30 @@ use imsat_runtime::soft_code::SoftCodes;
 
 use super::ids_after;
 use crate::cli::common::index_card::{
-    Card, FORMAT, IndexCard, file_sha256, flatness_text, read_card, save_with_card,
+    Card, FORMAT, IndexCard, card_path, file_sha256, flatness_text, read_card, save_with_card,
 };
 use crate::cli::common::model::{HashCodes, encode_hash_codes, open_model};
 use crate::cli::common::{Ctx, bad_input, report_skipped};
 use crate::input::BadFile;
 
+/// What [`build`] wrote.
+pub struct Built {
+    pub index: Index,
+    /// The number of files of a folder left out.
+    pub left_out: usize,
+    /// The card written beside the index (none beside a device or a pipe).
+    pub card: Option<PathBuf>,
+}
+
 /// Encode `data` with `model` and write (or, with `append`, extend) the index `out` and its
-/// card; the number of files of a folder left out.
+/// card.
 pub fn build(
     model: &Path,
     data: &Path,
     out: &Path,
     append: bool,
     ctx: &Ctx,
-) -> anyhow::Result<(Index, usize)> {
+) -> anyhow::Result<Built> {
     // Opened first: a missing or broken model is bad input before it is hashed.
     let bits = open_model(model)?.outputs();
     let model_sha256 = file_sha256(model)?;
@@ -51,7 +60,11 @@ pub fn build(
             );
         }
         if new == 0 {
-            return Ok((earlier.index.clone(), 0));
+            return Ok(Built {
+                index: earlier.index.clone(),
+                left_out: 0,
+                card: Some(card_path(out)).filter(|p| p.exists()),
+            });
         }
     }
     let encoded = encode_hash_codes(
@@ -115,8 +128,12 @@ pub fn build(
         flatness: card_rows.flatness,
     };
     card.set_soft(card_rows.soft.as_ref());
-    save_with_card(&index, out, card)?;
-    Ok((index, left_out))
+    let card = save_with_card(&index, out, card)?;
+    Ok(Built {
+        index,
+        left_out,
+        card,
+    })
 }
 
 /// Encoded rows: codes, names (absolute paths), and for a photo model soft codes and

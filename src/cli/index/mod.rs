@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::common::codes::{read_npy_codes, read_raw_codes};
 use super::common::index_card::{
-    Card, card_path, check_not_a_card, check_replaceable, read_card, save_with_card,
+    Card, card_path, check_not_a_card, check_replaceable, is_stream, read_card, save_with_card,
 };
 use super::common::{Ctx, bad_input, check_output_file};
 
@@ -248,11 +248,13 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         } => {
             check_output_file(&out, "--out", &[&model, &data])?;
             check_not_a_card(&out, "--out")?;
-            check_replaceable(&card_path(&out))?;
-            let (index, left_out) = build::build(&model, &data, &out, append, ctx)?;
-            skipped = Some(left_out);
-            card = Some(card_path(&out));
-            (index, out)
+            if !is_stream(&out) {
+                check_replaceable(&card_path(&out))?;
+            }
+            let built = build::build(&model, &data, &out, append, ctx)?;
+            skipped = Some(built.left_out);
+            card = built.card;
+            (built.index, out)
         }
     };
     let mut summary = json!({
