@@ -57,14 +57,44 @@ impl Images {
     }
 }
 
-/// Largest IDX file we agree to decompress (1 GiB); full MNIST is 47 MB.
+/// Largest IDX file we agree to read or decompress to (1 GiB); full MNIST is 47 MB.
 const MAX_IDX_BYTES: u64 = 1 << 30;
 
+/// Bytes read before the rest of a file: enough for its magic, or an image format's.
+const HEAD_BYTES: u64 = 64;
+
+/// The file's bytes, at most [`MAX_IDX_BYTES`]. A file that begins as neither gzip nor IDX
+/// (0, 0, a type code) is read no further than its head, which is enough for the parser to
+/// say what it is: a wrong file is refused at once, and a device (`/dev/zero`) does not fill
+/// the memory first.
 fn read_raw(path: &Path) -> Result<Vec<u8>, DataError> {
-    std::fs::read(path).map_err(|source| DataError::Io {
+    let io = |source| DataError::Io {
         path: path.to_path_buf(),
         source,
-    })
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut bytes = Vec::new();
+    (&mut file)
+        .take(HEAD_BYTES)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    let gzip = bytes.starts_with(&[0x1f, 0x8b]);
+    let idx = bytes.len() >= 3
+        && bytes[..2] == [0, 0]
+        && matches!(bytes[2], 0x08 | 0x09 | 0x0B | 0x0C | 0x0D | 0x0E);
+    if !gzip && !idx {
+        return Ok(bytes);
+    }
+    file.take(MAX_IDX_BYTES + 1 - bytes.len() as u64)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_IDX_BYTES {
+        return Err(DataError::invalid(
+            path,
+            format!("is larger than {MAX_IDX_BYTES} bytes, the most an IDX file may be"),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// The bytes un-gzipped when they start with the gzip magic, else as they are; refused when
@@ -388,6 +418,14 @@ mod tests {
 
         let p = write(&dir, "empty.idx", &[]);
         assert!(err_text(read_idx_images(&p)).contains("empty file"));
+
+        // A device that never ends is refused from its first bytes, not read into memory
+        // (it once was, until the process ran out of memory).
+        #[cfg(unix)]
+        {
+            let e = err_text(read_idx_images("/dev/zero"));
+            assert!(e.contains("/dev/zero") && e.contains("type 0x00"), "{e}");
+        }
 
         let p = write(&dir, "zero.idx", &idx_u8_bytes(&[0, 28, 28], &[]));
         assert!(err_text(read_idx_images(&p)).contains("empty"));

@@ -10,8 +10,9 @@ use serde_json::json;
 
 use super::common::codes::read_npy_codes;
 use super::common::model::{
-    agreement, model_logits, open_model, read_features_for, takes_features,
+    agreement, model_logits, not_a_features_model, open_model, read_features_for, takes_features,
 };
+use super::common::run_folder::retrieval_json;
 use super::common::{Ctx, bad_input, check_output_file, check_png_name, copy_detection};
 
 #[derive(clap::Args)]
@@ -84,12 +85,6 @@ fn photo_agreement(a: &Encoder, b: &Encoder, dir: &Path) -> anyhow::Result<f64> 
     Ok(agreement(a.task(), a.outputs(), &la, &lb)?)
 }
 
-fn retrieval_json(q: imsat_trainer::metrics::Retrieval, out: &mut serde_json::Value) {
-    out["map"] = json!(q.map);
-    out["precision_at_500"] = json!(q.precision_at_500);
-    out["precision_within_r2"] = json!(q.precision_within_r2);
-}
-
 /// `--codes`: retrieval metrics of packed codes against labels.
 fn run_codes(codes_path: &Path, bits: Option<usize>, labels_path: &Path) -> anyhow::Result<()> {
     let codes = read_npy_codes(codes_path, bits)?;
@@ -117,7 +112,7 @@ fn run_codes(codes_path: &Path, bits: Option<usize>, labels_path: &Path) -> anyh
         "n": codes.len(),
         "bits": codes.bits(),
     });
-    retrieval_json(q, &mut out);
+    retrieval_json(&q, &mut out);
     outln!("{out}")?;
     Ok(())
 }
@@ -159,7 +154,7 @@ fn run_features(
         }
         Quality::Hash(q) => {
             out["bits"] = json!(enc.outputs());
-            retrieval_json(q, &mut out);
+            retrieval_json(&q, &mut out);
         }
     }
     outln!("{out}")?;
@@ -169,12 +164,6 @@ fn run_features(
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     if args.groups.is_some() && args.task != "copy-detection" {
         return Err(bad_input("--groups is for --task copy-detection"));
-    }
-    if args.labels.is_some() && args.task == "copy-detection" {
-        return Err(bad_input(
-            "--labels is for --task labels; copy detection needs none (photos of one picture \
-             are named by --groups)",
-        ));
     }
     if let Some(plot) = &args.plot {
         if args.task != "copy-detection" {
@@ -207,11 +196,20 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             .ok_or_else(|| bad_input("--codes needs --labels"))?;
         return run_codes(codes, args.bits, labels);
     }
+    if args.labels.is_some() && args.task == "copy-detection" {
+        return Err(bad_input(
+            "--labels is for --task labels; copy detection needs none (photos of one picture \
+             are named by --groups)",
+        ));
+    }
     let (Some(model), Some(data)) = (&args.model, &args.data) else {
         return Err(bad_input("--model and --data are needed (or --codes)"));
     };
     let enc = open_model(model)?;
     if crate::npy::is_npy(data) {
+        if !takes_features(model) {
+            return Err(not_a_features_model(model, data));
+        }
         let labels = args
             .labels
             .as_ref()
@@ -285,9 +283,7 @@ fn run_model(
         }
         (_, Quality::Hash(q)) => {
             out["bits"] = json!(enc.outputs());
-            out["map"] = json!(q.map);
-            out["precision_at_500"] = json!(q.precision_at_500);
-            out["precision_within_r2"] = json!(q.precision_within_r2);
+            retrieval_json(&q, &mut out);
         }
     }
     if let Some(r) = &args.reference {

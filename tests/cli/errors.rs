@@ -310,10 +310,18 @@ fn onnx_model_of_the_wrong_task() {
 fn onnx_wrong_input_width() {
     let d = tmp();
     let (imgs, hash) = (images10(d.path()), models().hash());
-    let needles = ["small.idx", "[10, 10]", "do not fit", "784"];
+    let needles = ["small.idx", "10x10", "do not fit", "784"];
     expect_bad_input(&encode(&hash, &imgs, &d.path().join("o")), &needles);
-    let needles = ["small.idx", "[10, 10]", "do not fit", "28x28"];
+    let needles = ["small.idx", "10x10", "do not fit", "28x28"];
     expect_bad_input(&dedup(&hash, &imgs), &needles);
+    // As many values as a digit, in another layout: not a digit (once encoded as one).
+    let wide = write(
+        d.path(),
+        "wide.idx",
+        &idx_u8_bytes(&[3, 14, 56], &[7; 3 * 784]),
+    );
+    let needles = ["wide.idx", "14x56", "do not fit", "28x28"];
+    expect_bad_input(&encode(&hash, &wide, &d.path().join("o")), &needles);
     let labels = write(d.path(), "l.idx", &idx_u8_bytes(&[10], &[0; 10]));
     let out = run(
         "eval --model {} --data {} --labels {}",
@@ -343,6 +351,14 @@ fn idx_pixels_to_a_photo_model() {
     ];
     expect_bad_input(&encode(&photo, &imgs, &d.path().join("o")), &needles);
     expect_bad_input(&dedup(&photo, &imgs), &needles);
+    // Pixels as many as a photo's views are still no photo.
+    let imgs = write(
+        d.path(),
+        "as_many.idx",
+        &idx_u8_bytes(&[2, 48, 64], &[9; 2 * 3072]),
+    );
+    let needles = ["as_many.idx", "48x64", "photo files (a folder)"];
+    expect_bad_input(&encode(&photo, &imgs, &d.path().join("o")), &needles);
 }
 
 // ---- index files -----------------------------------------------------------------------
@@ -620,9 +636,10 @@ fn train_flags_out_of_range() {
     let out = train_on(d.path(), &imgs, "--sat vat,blur --batch 5");
     expect_bad_input(&out, &["--sat", "unknown SAT kind `blur`"]);
     assert!(!d.path().join("out").exists());
-    // The default batch too, after --limit.
-    let out = train_on(d.path(), &mnist_images(), "--limit 50");
-    expect_bad_input(&out, &["is larger than the data (50 samples)"]);
+    // The default batch follows data smaller than it (tests/cli/npy.rs), but one sample,
+    // after --limit, is too little data to train on.
+    let out = train_on(d.path(), &mnist_images(), "--limit 1");
+    expect_bad_input(&out, &["--data", "1 sample", "at least 2"]);
 }
 
 #[test]

@@ -232,6 +232,19 @@ fn encode_writes_packed_codes_that_match_the_raw_words_and_the_index() {
     let y = f.y();
     let o = cli("eval --codes {} --labels {}", &[&npy, &y]);
     expect_success(&o);
+    let scored: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(scored["map"].as_f64().unwrap() > 0.0, "{scored}");
+    assert!(scored["queries"].as_u64().unwrap() > 0, "{scored}");
+    // Every label its own class: no query has a match to find, so nothing is measured (the
+    // report once said mAP 0.0).
+    let (few, unique) = (dir.path().join("few.npy"), dir.path().join("unique.npy"));
+    write_npy(&few, &[5, 2], &data[..10], false);
+    write_npy(&unique, &[5], &(0..5i64).collect::<Vec<_>>(), false);
+    let o = cli("eval --codes {} --labels {}", &[&few, &unique]);
+    expect_success(&o);
+    let scored: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(scored["queries"], 0, "{scored}");
+    assert!(scored["map"].is_null(), "{scored}");
     let o = cli(
         "eval --codes {} --labels {} --task copy-detection",
         &[&npy, &y],
@@ -424,6 +437,12 @@ fn bad_labels_pixel_sats_and_mismatched_models_exit_2() {
         &[&pixel_model, &x, &out],
     );
     expect_bad_input(&o, &["hash16.onnx", "takes images", "x.npy"]);
+    // Nor does eval score a pixel model on features (it once gave chance-level numbers).
+    let o = cli(
+        "eval --model {} --data {} --labels {}",
+        &[&pixel_model, &x, &y],
+    );
+    expect_bad_input(&o, &["hash16.onnx", "takes images", "x.npy"]);
 }
 
 #[test]
@@ -459,4 +478,29 @@ fn npy_labels_go_with_idx_images_as_idx_labels_do() {
         &[&mnist_images(), &short, &d.path().join("run")],
     );
     expect_bad_input(&out, &["short.npy", "9999 labels but 10000 images"]);
+}
+
+/// A user's first run on a handful of rows: the default batch (250) follows the data rather
+/// than being refused as a `--batch` never given; one row is refused as too little data.
+#[test]
+fn few_rows_train_with_the_default_batch_and_one_row_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let (x, _) = blobs();
+    let (seven, one) = (d.path().join("seven.npy"), d.path().join("one.npy"));
+    write_npy(&seven, &[7, D as u64], &x[..7 * D], false);
+    write_npy(&one, &[1, D as u64], &x[..D], false);
+    let out = d.path().join("run");
+    let o = cli(
+        "train --task hash --bits 8 --epochs 2 --data {} --out {}",
+        &[&seven, &out],
+    );
+    expect_success(&o);
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["batch"], 7, "{config}");
+    let o = cli(
+        "train --task hash --bits 8 --epochs 2 --data {} --out {}",
+        &[&one, &d.path().join("run1")],
+    );
+    expect_bad_input(&o, &["1 sample", "at least 2"]);
 }

@@ -30,6 +30,9 @@ fn bad_photo_input_is_a_clear_error() {
     expect_bad_input(&r, &["photo folder", "--task hash"]);
     let r = train("hash", photo_dir(), &["--edits", "jpeg,sepia"]);
     expect_bad_input(&r, &["--edits", "sepia"]);
+    // Labels for unlabeled photos (once ignored without a word, even a missing file).
+    let r = train("hash", photo_dir(), &["--labels", "no-such-labels.npy"]);
+    expect_bad_input(&r, &["--labels", "no-such-labels.npy", "unlabeled"]);
     let r = train("hash", photo_dir(), &["--view-size", "2"]);
     expect_bad_input(&r, &["--view-size"]);
     // A view the convolutional front end cannot pool evenly (10x10 -> a 5x5 map, 4x4 grid).

@@ -97,9 +97,11 @@ pub fn retrieval_split(labels: &[u8], per_class: usize, seed: u64) -> (Vec<usize
     (queries, gallery)
 }
 
-/// Retrieval quality of binary codes.
+/// Retrieval quality of binary codes, means over `queries` queries. With none (every label
+/// its own class, or a single sample) the means are 0 and say nothing: reports give null.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Retrieval {
+    pub queries: usize,
     pub map: f64,
     pub precision_at_500: f64,
     pub precision_within_r2: f64,
@@ -171,6 +173,7 @@ pub fn retrieval_metrics(
     }
     let nq = queries.len().max(1) as f64;
     Retrieval {
+        queries: queries.len(),
         map: map / nq,
         precision_at_500: p500 / nq,
         precision_within_r2: pr2 / nq,
@@ -219,6 +222,12 @@ mod tests {
         // A query with nothing within radius 2 counts 0.
         let r = retrieval_metrics(&[0, u64::MAX], 1, 64, &[0, 0], &[0], &[1]);
         assert_eq!(r.precision_within_r2, 0.0);
+        assert_eq!(r.queries, 1);
+        // Labels of one sample each make no query: nothing measured, and said.
+        let (queries, gallery) = retrieval_split(&[0, 1, 2], 100, 0);
+        assert!(queries.is_empty());
+        let r = retrieval_metrics(&[0, 1, 2], 1, 64, &[0, 1, 2], &queries, &gallery);
+        assert_eq!(r.queries, 0);
     }
 
     #[test]

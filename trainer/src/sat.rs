@@ -69,10 +69,14 @@ impl std::str::FromStr for SatKind {
 
 /// Parse a comma-separated list such as `vat,affine`.
 pub fn parse_sat_list(s: &str) -> Result<Vec<SatKind>, String> {
-    let kinds: Vec<SatKind> = s
-        .split(',')
-        .map(|p| p.trim().parse())
-        .collect::<Result<_, _>>()?;
+    let mut kinds: Vec<SatKind> = Vec::new();
+    for p in s.split(',') {
+        let kind: SatKind = p.trim().parse()?;
+        // Named twice, a term would count twice.
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
     if kinds.is_empty() {
         return Err("empty SAT list".into());
     }
@@ -379,5 +383,10 @@ mod tests {
             vec![SatKind::Vat, SatKind::Affine]
         );
         assert!(parse_sat_list("vat,bogus").unwrap_err().contains("bogus"));
+        // A kind named twice is one term, not two.
+        assert_eq!(
+            parse_sat_list("vat, vat,affine").unwrap(),
+            vec![SatKind::Vat, SatKind::Affine]
+        );
     }
 }

@@ -18,6 +18,13 @@ use crate::input::{BadFile, ImageRows, Keep, read_images};
 
 /// Open a model; a file we cannot use is bad input (exit 2), not an internal error.
 pub fn open_model(path: &Path) -> anyhow::Result<Encoder> {
+    // A device or a pipe (`/dev/zero`) would be read until memory ran out: a model is a file.
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Err(bad_input(format!(
+            "{}: is not a model file (a folder, a device or a pipe)",
+            path.display()
+        )));
+    }
     Encoder::open(path).map_err(|e| match e {
         EncoderError::Io { .. }
         | EncoderError::NotOnnx { .. }
@@ -27,11 +34,23 @@ pub fn open_model(path: &Path) -> anyhow::Result<Encoder> {
     })
 }
 
+/// The error for an image model given `.npy` features `data`.
+pub fn not_a_features_model(model: &Path, data: &Path) -> anyhow::Error {
+    bad_input(format!(
+        "{}: the model takes images (an IDX file or a folder), not .npy features ({}); train \
+         one on the features with `imsat train --data {}`",
+        model.display(),
+        data.display(),
+        data.display()
+    ))
+}
+
 /// Whether `model` takes feature vectors (metadata `imsat.input = features`); false for a
 /// file that is not a model (opening it reports that). Reads the metadata only, with the
 /// runtime's own reader: the model is opened (and optimized by tract) once, later.
 pub fn takes_features(model: &Path) -> bool {
-    std::fs::read(model).is_ok_and(|bytes| {
+    let file = std::fs::metadata(model).is_ok_and(|m| m.is_file());
+    file && std::fs::read(model).is_ok_and(|bytes| {
         Model::parse(&bytes)
             .is_ok_and(|m| m.metadata(keys::INPUT) == Some(Input::Features.as_str()))
     })
@@ -47,11 +66,22 @@ pub fn model_logits(
     Ok(enc.logits(&images.pixels)?)
 }
 
-/// Bad input unless every image of `images` is as wide as what `enc` takes. A photo model
-/// takes each photo as its views, made from the photo file: pixels read from an IDX file are
-/// no photo, so the error says to pass a folder.
+/// Bad input unless every image of `images` has the shape `enc` takes (the same number of
+/// values, and the same rows and columns where both give them: 14x56 pixels are not a 28x28
+/// digit). A photo model takes each photo as its views, made from the photo file: pixels read
+/// from an IDX file are no photo, so the error says to pass a folder.
 pub fn check_fits(enc: &Encoder, images: &idx::Images, data: &Path) -> anyhow::Result<()> {
-    if images.dim() == enc.input_dim() {
+    // Images read from files were made in the model's shape (or view); an IDX file's are as
+    // it stores them.
+    let fits = match crate::input::reads_as_images(data) {
+        true => images.dim() == enc.input_dim(),
+        false => {
+            let takes = &enc.info().input_shape;
+            let same_layout = images.shape.len() < 2 || takes.len() < 2 || images.shape == *takes;
+            images.dim() == enc.input_dim() && same_layout && enc.info().view.is_none()
+        }
+    };
+    if fits {
         return Ok(());
     }
     let takes = match &enc.info().view {
@@ -68,10 +98,11 @@ pub fn check_fits(enc: &Encoder, images: &idx::Images, data: &Path) -> anyhow::R
             enc.input_dim()
         ),
     };
+    let shape: Vec<String> = images.shape.iter().map(|d| d.to_string()).collect();
     Err(bad_input(format!(
-        "{}: images of {:?} ({} values) do not fit: {takes}",
+        "{}: images of {} ({} values) do not fit: {takes}",
         data.display(),
-        images.shape,
+        shape.join("x"),
         images.dim(),
     )))
 }
@@ -125,12 +156,7 @@ pub fn encode_data(
     }
     let encoder = open_model(model)?;
     if !features {
-        return Err(bad_input(format!(
-            "{}: the model takes images (an IDX file or a folder), not .npy features ({}); train one on the features with `imsat train --data {}`",
-            model.display(),
-            data.display(),
-            data.display()
-        )));
+        return Err(not_a_features_model(model, data));
     }
     let f = read_features_for(&encoder, model, data)?;
     let read_seconds = reading.elapsed().as_secs_f64();

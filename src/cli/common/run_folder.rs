@@ -9,6 +9,7 @@ use imsat_runtime::atomic_file::write_atomic;
 use imsat_runtime::soft_code::SoftCheck;
 use imsat_trainer::export::{Exported, write_models};
 use imsat_trainer::loss::Task;
+use imsat_trainer::metrics::Retrieval;
 use imsat_trainer::train::{Quality, Trained};
 use serde_json::json;
 
@@ -97,14 +98,20 @@ pub fn report_json(t: &Trained, n: usize, data_crc32: u32) -> serde_json::Value 
             r["acc"] = json!(acc);
             r["nmi"] = json!(nmi);
         }
-        Some(Quality::Hash(q)) => {
-            r["map"] = json!(q.map);
-            r["precision_at_500"] = json!(q.precision_at_500);
-            r["precision_within_r2"] = json!(q.precision_within_r2);
-        }
+        Some(Quality::Hash(q)) => retrieval_json(&q, &mut r),
         None => {}
     }
     r
+}
+
+/// Retrieval metrics into a report: `map`, `precision_at_500`, `precision_within_r2` and the
+/// number of `queries` they average over; null with no queries (nothing was measured).
+pub fn retrieval_json(q: &Retrieval, out: &mut serde_json::Value) {
+    let measured = |v: f64| if q.queries > 0 { json!(v) } else { json!(null) };
+    out["map"] = measured(q.map);
+    out["precision_at_500"] = measured(q.precision_at_500);
+    out["precision_within_r2"] = measured(q.precision_within_r2);
+    out["queries"] = json!(q.queries);
 }
 
 /// Everything a training run leaves in its folder, each file through a temporary file and a

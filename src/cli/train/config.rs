@@ -510,6 +510,7 @@ pub(super) fn settings_error(e: TrainError, args: &Args, task: Task) -> anyhow::
                 ("sat", _) => "--sat",
                 ("colour_split", _) => "--colour-split",
                 ("conv", _) => "--conv",
+                ("data", _) => "--data",
                 _ => return bad_input(e.to_string()),
             };
             bad_input(format!("invalid settings: {flag} {problem}"))

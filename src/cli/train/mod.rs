@@ -64,7 +64,7 @@ pub struct Args {
     /// that training takes at least 1,200 steps as on MNIST-10k; hash 50, photos 2500].
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Batch size [default: cluster 500, hash 250, photos 256 (at most the items)].
+    /// Batch size [default: cluster 500, hash 250, photos 256; at most the data (or items)].
     #[arg(long)]
     pub batch: Option<usize>,
     /// Adam learning rate [default: 0.002].
@@ -249,7 +249,7 @@ fn run_features(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Resu
             l.truncate(limit);
         }
     }
-    default_steps(args, &mut config, f.n);
+    data_defaults(args, &mut config, f.n);
     config
         .validate(f.n)
         .map_err(|e| settings_error(e, args, config.task))?;
@@ -276,11 +276,20 @@ fn run_features(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Resu
     Ok(())
 }
 
-/// The cluster defaults on small data: epochs raised to the steps they were measured with
-/// ([`CLUSTER_MIN_STEPS`]), and [`SMALL_DATA_RESTARTS`] restarts below [`SMALL_DATA`]
-/// samples; an explicit `--epochs`, `--restarts` or `--config` is kept as given.
-fn default_steps(args: &Args, config: &mut TrainConfig, n: usize) {
-    if args.config.is_some() || config.task != Task::Cluster {
+/// The defaults that follow the data's size: a batch no larger than the data, and for
+/// clustering on small data epochs raised to the steps they were measured with
+/// ([`CLUSTER_MIN_STEPS`]) and [`SMALL_DATA_RESTARTS`] restarts below [`SMALL_DATA`]
+/// samples; an explicit `--batch`, `--epochs`, `--restarts` or `--config` is kept as given.
+fn data_defaults(args: &Args, config: &mut TrainConfig, n: usize) {
+    if args.config.is_some() {
+        return;
+    }
+    // The default batch on data smaller than it: the data (a photo folder's items are capped
+    // the same way), not a refusal naming a flag the user never gave.
+    if args.batch.is_none() {
+        config.batch = config.batch.min(n);
+    }
+    if config.task != Task::Cluster {
         return;
     }
     if args.epochs.is_none() {
@@ -317,7 +326,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             l.truncate(limit);
         }
     }
-    default_steps(&args, &mut config, images.n);
+    data_defaults(&args, &mut config, images.n);
     config
         .validate(images.n)
         .map_err(|e| settings_error(e, &args, config.task))?;

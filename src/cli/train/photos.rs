@@ -43,6 +43,13 @@ fn holdout(groups: &[String], fraction: f64, seed: u64) -> BTreeSet<usize> {
 
 pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()> {
     let photo_config = config.photos.clone().expect("a photo config");
+    if let Some(labels) = &args.labels {
+        return Err(bad_input(format!(
+            "--labels {}: a photo hash learns from unlabeled photos (the photos of one picture \
+             are named by --groups)",
+            labels.display()
+        )));
+    }
     // The run's curves.png would be a photo of the folder to the next run over it.
     let existing = args
         .out
@@ -177,8 +184,8 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
             radius,
             max_distance: (t as f64 * soft.unit) as f32,
         });
+    let negatives = moderate.map_or(0, |g| g.at_1e4.negatives);
     if measured.is_none() && args.radius.is_none() {
-        let negatives = moderate.map_or(0, |g| g.at_1e4.negatives);
         errln!(
             "imsat: warning: no dedup radius measured: the {scored_on}' edited copies give {negatives} \
              pairs of images of different photos{}, so the model carries no radius and `imsat \
@@ -188,6 +195,16 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
             } else {
                 ", more than 1 in 10,000 of them with identical codes"
             }
+        );
+    }
+    // FPR 1e-4 needs 10,000 pairs to hold one false match: fewer, and the radius is only the
+    // largest one without any among them.
+    if let (Some(r), None, true) = (measured, args.radius, negatives < 10_000) {
+        errln!(
+            "imsat: warning: the dedup radius ({r} bits) rests on only {negatives} pairs of the \
+             {scored_on}' copies of different photos, fewer than the 10,000 that a false-match \
+             rate of 1e-4 needs, so `imsat dedup` may group different photos (hold out more \
+             photo groups, or pass --radius)"
         );
     }
     let radius = args.radius.or(measured);

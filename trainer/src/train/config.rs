@@ -259,6 +259,12 @@ impl TrainConfig {
         if self.task == Task::Hash && self.outputs == 0 {
             return bad("outputs", "must be at least 1 bit".into());
         }
+        if n < 2 {
+            return bad(
+                "data",
+                format!("holds {n} sample(s), and training needs at least 2"),
+            );
+        }
         if self.batch < 2 {
             return bad("batch", format!("must be at least 2, got {}", self.batch));
         }
