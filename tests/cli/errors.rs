@@ -633,6 +633,14 @@ fn train_flags_out_of_range() {
     for (flags, needle) in cases {
         expect_bad_input(&train_on(d.path(), &imgs, flags), &[needle]);
     }
+    // Images one pixel high cannot be moved by the default affine SAT: said in those words.
+    let strips = write(
+        d.path(),
+        "strips.idx",
+        &idx_u8_bytes(&[5, 1, 28], &[9; 5 * 28]),
+    );
+    let out = train_on(d.path(), &strips, "--task hash --bits 8 --batch 5");
+    expect_bad_input(&out, &["affine SAT", "1x28", "--sat"]);
     let out = train_on(d.path(), &imgs, "--sat vat,blur --batch 5");
     expect_bad_input(&out, &["--sat", "unknown SAT kind `blur`"]);
     assert!(!d.path().join("out").exists());
@@ -700,9 +708,10 @@ fn output_that_is_a_folder_or_a_file() {
 fn diverging_training_stops_naming_the_step_and_the_term() {
     // lr 1e30 is a valid (finite) setting, but the first Adam step throws the weights to
     // ~1e30 and the second step's loss is NaN: training must stop there with exit status 1,
-    // name the epoch, the step and the loss term, and write no model.
+    // name the epoch, the step and the loss term, and write no model, nor leave the empty
+    // folders it made for one.
     let d = tmp();
-    let out_dir = d.path().join("run");
+    let out_dir = d.path().join("runs").join("run");
     let command = "train --task hash --bits 8 --epochs 2 --limit 500 --hidden 32,32 --batch 100 \
                    --lr 1e30 --data {} --out {}";
     let out = run(command, &[&mnist_images(), &out_dir]);
@@ -711,6 +720,10 @@ fn diverging_training_stops_naming_the_step_and_the_term() {
         line.contains("is NaN") || line.contains("is inf") || line.contains("is -inf"),
         "{line}"
     );
-    assert!(!out_dir.join("model.onnx").exists());
-    assert!(!out_dir.join("report.json").exists());
+    assert!(!d.path().join("runs").exists());
+    // A folder that was there stays, as it was.
+    std::fs::create_dir(d.path().join("mine")).unwrap();
+    let out = run(command, &[&mnist_images(), &d.path().join("mine")]);
+    expect_error(&out, 1, &["training diverged"]);
+    assert!(d.path().join("mine").is_dir());
 }

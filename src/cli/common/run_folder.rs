@@ -1,7 +1,7 @@
 //! A training run's folder: the burn record, `config.json`, `history.json`, `report.json`,
 //! `curves.png` and the ONNX models, written by `imsat train` and `imsat demo`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use imsat_data::idx;
@@ -47,6 +47,36 @@ pub fn check_new_run_folder(out: &Path, overwrite: bool) -> anyhow::Result<()> {
         out.display(),
         held.join(", ")
     )))
+}
+
+/// The folder of a new run, made before the training so that one that cannot be made fails
+/// now, not after it. Made here and still empty when dropped (the training failed: diverged,
+/// or refused), it is removed again, rather than left for the next run to find.
+pub struct RunFolder {
+    /// The folders made here, `out` first, then each parent made for it.
+    made: Vec<PathBuf>,
+}
+
+/// Make `out` (and its parents) for a run; see [`RunFolder`].
+pub fn make_run_folder(out: &Path) -> anyhow::Result<RunFolder> {
+    let made = out
+        .ancestors()
+        .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+        .map(Path::to_path_buf)
+        .collect();
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    Ok(RunFolder { made })
+}
+
+impl Drop for RunFolder {
+    fn drop(&mut self) {
+        for dir in &self.made {
+            // Fails, and so keeps it and its parents, where the run wrote anything.
+            if std::fs::remove_dir(dir).is_err() {
+                break;
+            }
+        }
+    }
 }
 
 /// Removes the files of an earlier run from `out` (`--overwrite`), once this run has trained

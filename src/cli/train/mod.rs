@@ -22,7 +22,7 @@ pub use config::Hidden;
 use config::{TUNABLES, config_from, parse_hidden, settings_error, training_error};
 
 use crate::cli::common::run_folder::{
-    check_new_run_folder, clear_run_folder, save_files, save_run,
+    check_new_run_folder, clear_run_folder, make_run_folder, save_files, save_run,
 };
 use crate::cli::common::{Ctx, bad_input, check_output_dir};
 
@@ -253,8 +253,7 @@ fn run_features(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Resu
     config
         .validate(f.n)
         .map_err(|e| settings_error(e, args, config.task))?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    let _folder = make_run_folder(&args.out)?;
     let scaling = Scaling::fit(&f.x, f.d);
     let x = scaling.apply(&f.x);
     let trained = train_features(&config, x, f.n, f.d, labels.as_deref(), !ctx.quiet)
@@ -330,8 +329,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     config
         .validate(images.n)
         .map_err(|e| settings_error(e, &args, config.task))?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    let _folder = make_run_folder(&args.out)?;
 
     let trained = train(&config, &images, labels.as_deref(), !ctx.quiet)
         .map_err(|e| training_error(e, &args, config.task))?;

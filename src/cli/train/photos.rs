@@ -24,7 +24,7 @@ use super::config::{DEFAULT_HOLDOUT, settings_error, training_error};
 use crate::cli::common::copy_detection::{Bench, Hash, score_json};
 use crate::cli::common::groups::groups_of;
 use crate::cli::common::radius::{RADIUS_KEY, f32_json};
-use crate::cli::common::run_folder::{clear_run_folder, save_run};
+use crate::cli::common::run_folder::{clear_run_folder, make_run_folder, save_run};
 use crate::cli::common::{Ctx, bad_input, inside_folder, progress_bar};
 
 /// Indices of the held-out photos: a seeded `fraction` of the groups (none when fewer than 2).
@@ -137,9 +137,7 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
         .validate(items)
         .map_err(|e| settings_error(e, args, config.task))?;
 
-    // Made before the training, so that a folder that cannot be made fails now, not after it.
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    let _folder = make_run_folder(&args.out)?;
     let pb = progress_bar(items as u64, "edits", !ctx.quiet);
     let set = build_photo_set(&train, view, &photo_config, config.seed, &pb);
     pb.finish_and_clear();

@@ -146,8 +146,11 @@ impl Trainer {
         let rows = rows / views;
         let view_dim = dim / views;
         let uses = |k| config.sat.contains(&k);
-        if uses(SatKind::Affine) && rows == 1 {
-            return Err(TrainError::Config("affine SAT needs 2-D images".into()));
+        if uses(SatKind::Affine) && (rows < 2 || cols < 2) {
+            return Err(TrainError::Config(format!(
+                "affine SAT needs images of at least 2x2 pixels to move, these are \
+                 {rows}x{cols}: pass --sat without affine (vat, for one)"
+            )));
         }
         // Checked before the neighbours, the slow part of the set-up.
         // A colour view stacks its planes as rows: the convolution takes them as channels.
