@@ -72,10 +72,14 @@ impl Codes {
     /// An empty set with room for `n` codes, so pushing them never reallocates.
     pub fn with_capacity(bits: usize, n: usize) -> Result<Self> {
         let words_per_code = words_for(bits)?;
+        let mut words = Vec::new();
+        n.checked_mul(words_per_code)
+            .and_then(|len| words.try_reserve_exact(len).ok())
+            .ok_or(Error::NoRoom(n))?;
         Ok(Self {
             bits,
             words_per_code,
-            words: Vec::with_capacity(n.saturating_mul(words_per_code)),
+            words,
         })
     }
 
@@ -290,6 +294,11 @@ mod tests {
     #[test]
     fn widths_and_padding() {
         assert_eq!(Codes::new(0), Err(Error::ZeroBits));
+        // Room no allocator can give is an error, not a capacity-overflow panic.
+        assert_eq!(
+            Codes::with_capacity(64, usize::MAX),
+            Err(Error::NoRoom(usize::MAX))
+        );
         assert!(Codes::new(MAX_BITS + 1).is_err());
         let c = Codes::from_words(65, vec![1, 1, 2, 0]).unwrap();
         assert_eq!(c.len(), 2);

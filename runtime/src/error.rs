@@ -116,6 +116,9 @@ pub enum Error {
     /// More codes than a multi-index can address (rows are stored as u32).
     #[error("{0} codes is more than a multi-index can hold ({max})", max = u32::MAX)]
     TooManyCodes(usize),
+    /// Room for this many codes could not be reserved (too many to address, or no memory).
+    #[error("room for {0} codes cannot be reserved")]
+    NoRoom(usize),
 }
 
 /// Short for `core::result::Result<T, Error>`.

@@ -96,8 +96,12 @@ impl SoftCodes {
 }
 
 /// The soft distance of two soft codes' rows (of one set or of two): the squared Euclidean
-/// distance, 0..=4 x bits.
+/// distance, 0..=4 x bits; infinite between rows of two widths (codes of two models are never
+/// near).
 pub fn distance(a: &[f16], b: &[f16]) -> f32 {
+    if a.len() != b.len() {
+        return f32::INFINITY;
+    }
     a.iter()
         .zip(b)
         .map(|(x, y)| {
@@ -126,9 +130,8 @@ impl SoftCheck {
     }
 
     /// Whether two soft codes' rows (of one set or of two: a query and an index's rows) pass
-    /// the check (their codes are assumed within `radius`).
+    /// the check (their codes are assumed within `radius`); rows of two widths never do.
     pub fn confirms_rows(&self, a: &[f16], b: &[f16]) -> bool {
-        debug_assert_eq!(a.len(), b.len(), "soft codes of one width");
         distance(a, b) <= self.max_distance
     }
 }
@@ -179,6 +182,15 @@ mod tests {
         // Images 0 and 1: one confident bit apart; 0 and 2: one undecided bit apart.
         assert!((soft.distance(0, 1) - 4.0).abs() < 1e-3);
         assert!(soft.distance(0, 2) < 0.01);
+        // Rows of two widths (two models' soft codes) are never near: the shorter one once
+        // confirmed every candidate.
+        let narrow = SoftCodes::from_logits(1, &[20.0]).unwrap();
+        assert_eq!(distance(soft.row(0), narrow.row(0)), f32::INFINITY);
+        let check = SoftCheck {
+            radius: 0,
+            max_distance: 100.0,
+        };
+        assert!(!check.confirms_rows(soft.row(0), &[]));
     }
 
     #[test]

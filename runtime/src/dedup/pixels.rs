@@ -5,7 +5,8 @@
 /// step for [`super::dedup_confirmed`] on images (shifted, slightly rotated, noisy or re-encoded copies
 /// pass at 0.95; two different handwritten digits of one class rarely do).
 pub fn images_similar(a: &[u8], b: &[u8], rows: usize, cols: usize, min_correlation: f32) -> bool {
-    if a.len() != rows * cols || b.len() != rows * cols || rows < 3 || cols < 3 {
+    let size = rows.checked_mul(cols);
+    if size != Some(a.len()) || size != Some(b.len()) || rows < 3 || cols < 3 {
         return false;
     }
     for dy in 0..3usize {

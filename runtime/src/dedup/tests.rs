@@ -24,6 +24,8 @@ fn images_similar_accepts_shifted_copies_and_rejects_others() {
         !images_similar(&a, &other[..10], rows, cols, 0.5),
         "wrong size is no match"
     );
+    // A size past usize is no match either (it wrapped to 0 and panicked on the slices).
+    assert!(!images_similar(&[], &[], usize::MAX / 2 + 1, 2, 0.5));
 }
 
 /// The soft check keeps the candidates whose confidences agree: images 0 and 1 differ in

@@ -312,11 +312,17 @@ impl ModelInfo {
 /// Index of the largest value of each row of `k` (the first one on ties), or the position
 /// of the first NaN.
 pub fn argmax_rows(logits: &[f32], k: usize) -> Result<Vec<u32>, crate::error::Error> {
+    if k == 0 || !logits.len().is_multiple_of(k) {
+        return Err(crate::error::Error::ValueCount {
+            values: logits.len(),
+            bits: k,
+        });
+    }
     if let Some(position) = logits.iter().position(|v| v.is_nan()) {
         return Err(crate::error::Error::NotANumber { position });
     }
     Ok(logits
-        .chunks_exact(k.max(1))
+        .chunks_exact(k)
         .map(|row| {
             let mut best = 0;
             for (i, &v) in row.iter().enumerate() {
@@ -449,5 +455,9 @@ mod tests {
             [1, 0]
         );
         assert!(argmax_rows(&[1.0, f32::NAN], 2).is_err());
+        // Not whole rows (it once dropped the partial one, or took each value for a row).
+        assert!(argmax_rows(&[1.0, 2.0, 3.0], 2).is_err());
+        assert!(argmax_rows(&[1.0, 2.0, 3.0], 0).is_err());
+        assert!(argmax_rows(&[], 3).unwrap().is_empty());
     }
 }

@@ -258,18 +258,20 @@ fn kept(d: usize, percent: u8) -> usize {
 
 /// The centred rectangle `(x, y, width, height)` keeping `percent` of a `width x height`
 /// image's area at its aspect: each side scaled by sqrt(percent / 100) and rounded, the
-/// margins split evenly (an odd pixel goes to the first), at least one pixel.
+/// margins split evenly (an odd pixel goes to the first), at least one pixel (none of an
+/// empty side).
 pub fn centre_rect(width: usize, height: usize, percent: u8) -> (usize, usize, usize, usize) {
     let side = sqrt(percent as f64 / 100.0);
-    let scaled = |d: usize| ((d as f64 * side + 0.5) as usize).clamp(1, d);
+    let scaled = |d: usize| ((d as f64 * side + 0.5) as usize).clamp(1, d.max(1)).min(d);
     let (w, h) = (scaled(width), scaled(height));
     ((width - w).div_ceil(2), (height - h).div_ceil(2), w, h)
 }
 
 /// The mean over each photo's `views` consecutive rows of `logits` (`outputs` per row): the
-/// logits of a photo under a multi-view [`View`]. One view returns the logits as they are.
+/// logits of a photo under a multi-view [`View`]. One view (or no outputs) returns the logits
+/// as they are; values past the last whole photo are left out.
 pub fn mean_over_views(logits: &[f32], views: usize, outputs: usize) -> Vec<f32> {
-    if views <= 1 {
+    if views <= 1 || outputs == 0 {
         return logits.to_vec();
     }
     logits

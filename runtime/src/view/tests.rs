@@ -170,6 +170,10 @@ fn a_centre_view_is_the_view_of_the_centred_crop() {
     assert_eq!(centre_rect(w, h, 64), (3, 2, 24, 16));
     assert_eq!(centre_rect(31, 3, 81), (2, 0, 28, 3));
     assert_eq!(centre_rect(1, 1, 1), (0, 0, 1, 1));
+    // An empty side gives an empty rectangle, not a panic.
+    assert_eq!(centre_rect(0, 10, 50), (0, 2, 0, 7));
+    assert_eq!(centre_rect(0, 0, 50), (0, 0, 0, 0));
+    assert_eq!(mean_over_views(&[1.0, 2.0], 2, 0), [1.0, 2.0]);
     let crop: Vec<u8> = img
         .chunks_exact(w * 3)
         .skip(2)
