@@ -186,19 +186,15 @@ fn bad_photo_input_is_a_clear_error() {
         s(photo_dir()),
     ]);
     expect_bad_input(&r, &["not a photo model"]);
+    // Copy detection by the photo model, with `extra` flags.
+    let model = photo_model().join("model.int8.onnx");
+    let photo_eval = |extra: &[&str]| {
+        let task = ["eval", "--task", "copy-detection", "--model", s(&model)];
+        imsat(&[&task[..], &["--data", s(photo_dir())], extra].concat())
+    };
     // Groups: a missing manifest, and groups for a task that has none.
     let missing = d.path().join("no-manifest.csv");
-    let r = imsat(&[
-        "eval",
-        "--task",
-        "copy-detection",
-        "--model",
-        s(&photo_model().join("model.int8.onnx")),
-        "--data",
-        s(photo_dir()),
-        "--groups",
-        s(&missing),
-    ]);
+    let r = photo_eval(&["--groups", s(&missing)]);
     expect_bad_input(&r, &["no-manifest.csv", "cannot read"]);
     // --groups and --plot are for copy detection only.
     let (plot, mnist) = (d.path().join("roc.png"), mnist_images());
@@ -209,17 +205,7 @@ fn bad_photo_input_is_a_clear_error() {
     }
     // And --labels is not for it (it was once ignored without a word).
     let labels = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist10k/labels-idx1-ubyte.gz");
-    let r = imsat(&[
-        "eval",
-        "--task",
-        "copy-detection",
-        "--model",
-        s(&photo_model().join("model.int8.onnx")),
-        "--data",
-        s(photo_dir()),
-        "--labels",
-        s(&labels),
-    ]);
+    let r = photo_eval(&["--labels", s(&labels)]);
     expect_bad_input(&r, &["--labels", "--task labels"]);
 }
 
