@@ -1,7 +1,7 @@
 //! NumPy `.npy` files in and out (through the `npyz` crate): feature rows and labels in,
 //! packed codes and cluster ids out. Every error is bad input (exit status 2) naming the file.
 
-use std::io::Cursor;
+use std::io::{Cursor, Read};
 use std::path::Path;
 
 use anyhow::Context;
@@ -33,15 +33,23 @@ type Opened = NpyFile<Cursor<Vec<u8>>>;
 
 /// Read the whole file and its header; the data must fit the file (checked before anything
 /// is allocated for it). Returns the file and its element kind (`f`, `i`, `u`, ...) and size.
+/// A file without the magic is refused from its first bytes, not read whole.
 fn open(path: &Path) -> anyhow::Result<(Opened, (char, u64))> {
     let bad = |m: String| bad_input(format!("{}: {m}", path.display()));
-    let bytes = std::fs::read(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+    let cannot = |e: std::io::Error| bad(format!("cannot read: {e}"));
+    let mut file = std::fs::File::open(path).map_err(cannot)?;
+    let mut bytes = Vec::new();
+    (&mut file)
+        .take(MAGIC.len() as u64)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
     if bytes.is_empty() {
         return Err(bad("empty file, not a .npy array".into()));
     }
     if !bytes.starts_with(MAGIC) {
         return Err(bad("not a .npy file (no \\x93NUMPY magic)".into()));
     }
+    file.read_to_end(&mut bytes).map_err(cannot)?;
     check_header_text(&bytes).map_err(|m| bad(format!("unreadable .npy header: {m}")))?;
     let total = bytes.len() as u64;
     let mut cursor = Cursor::new(bytes);

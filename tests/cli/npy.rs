@@ -380,6 +380,28 @@ fn bad_npy_files_exit_2_naming_the_file() {
         );
         expect_bad_input(&o, &needles);
     }
+    // A file without the magic is refused from its first bytes: a device that never ends
+    // (the memory limit turns the old whole read into an error rather than the machine's).
+    #[cfg(unix)]
+    {
+        let zero = p("zero.npy");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        let o = std::process::Command::new("bash")
+            .args(["-c", "ulimit -v 3000000; exec \"$@\"", "bash"])
+            .arg(env!("CARGO_BIN_EXE_imsat"))
+            .args([
+                "--quiet",
+                "encode",
+                "--model",
+                s(&model),
+                "--data",
+                s(&zero),
+            ])
+            .args(["--out", s(&p("out.npy"))])
+            .output()
+            .unwrap();
+        expect_bad_input(&o, &["zero.npy", "not a .npy file"]);
+    }
 }
 
 #[test]
