@@ -168,19 +168,18 @@ pub fn stage(
         .map_err(fail(Step::Create, &tmp))?;
     // From here on the temporary file is removed on every error (by `Staged`'s drop).
     let staged = Staged {
-        tmp: Some(tmp),
+        tmp: Some(tmp.clone()),
         target: target.clone(),
     };
-    let tmp = staged.tmp.as_deref().unwrap_or(path);
     if let Some(m) = &existing {
         file.set_permissions(m.permissions())
-            .map_err(fail(Step::Create, tmp))?;
+            .map_err(fail(Step::Create, &tmp))?;
     }
     let mut w = BufWriter::with_capacity(1 << 16, file);
     write(&mut w)
         .and_then(|()| w.into_inner().map_err(|e| e.into_error()))
         .and_then(|f| f.sync_all())
-        .map_err(fail(Step::Write, tmp))?;
+        .map_err(fail(Step::Write, &tmp))?;
     Ok(staged)
 }
 

@@ -247,12 +247,10 @@ pub fn save_with_card(
     mut card: IndexCard,
 ) -> anyhow::Result<Option<PathBuf>> {
     let writing = |p: &Path| format!("writing {}", p.display());
-    if is_stream(out) {
+    let Some(path) = card_to_write(out)? else {
         index.save(out).with_context(|| writing(out))?;
         return Ok(None);
-    }
-    let path = card_path(out);
-    check_replaceable(&path)?;
+    };
     let (staged_index, crc) = index.stage(out).with_context(|| writing(out))?;
     card.index_crc32 = format!("{crc:08x}");
     let bytes = serde_json::to_vec(&card)?;
@@ -262,15 +260,22 @@ pub fn save_with_card(
     Ok(Some(path))
 }
 
-/// Whether `path` leads to a device or a pipe (written into, not replaced by a file).
-pub fn is_stream(path: &Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+/// Where the card of the index `out` goes, checked to be replaceable ([`check_replaceable`]);
+/// none for an index written into a device or a pipe, which has no file to name. Called
+/// before a folder is encoded too, so that a card that cannot be written fails first.
+pub fn card_to_write(out: &Path) -> anyhow::Result<Option<PathBuf>> {
+    if std::fs::metadata(out).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        return Ok(None);
+    }
+    let path = card_path(out);
+    check_replaceable(&path)?;
+    Ok(Some(path))
 }
 
 /// Whether the card path may be (re)written: absent, or an earlier card that is a file of
 /// its own. Checked before the index is written, so that a card that cannot be written
 /// never leaves a new index beside it.
-pub fn check_replaceable(path: &Path) -> anyhow::Result<()> {
+fn check_replaceable(path: &Path) -> anyhow::Result<()> {
     let Ok(meta) = std::fs::symlink_metadata(path) else {
         return Ok(());
     };

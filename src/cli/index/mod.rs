@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::common::codes::{read_npy_codes, read_raw_codes};
 use super::common::index_card::{
-    Card, card_path, check_not_a_card, check_replaceable, is_stream, read_card, save_with_card,
+    Card, card_path, card_to_write, check_not_a_card, read_card, save_with_card,
 };
 use super::common::{Ctx, bad_input, check_output_file};
 
@@ -248,9 +248,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         } => {
             check_output_file(&out, "--out", &[&model, &data])?;
             check_not_a_card(&out, "--out")?;
-            if !is_stream(&out) {
-                check_replaceable(&card_path(&out))?;
-            }
+            card_to_write(&out)?;
             let built = build::build(&model, &data, &out, append, ctx)?;
             skipped = Some(built.left_out);
             card = built.card;
