@@ -562,7 +562,7 @@ fn raw_imports_that_cannot_be_indexed() {
 fn train_flags_out_of_range() {
     let d = tmp();
     let imgs = images28(d.path());
-    let cases: [(&str, &str); 18] = [
+    let cases: [(&str, &str); 20] = [
         ("--task hash --bits 0", "--bits must be between 1 and"),
         (
             "--task hash --radius 3 --batch 5",
@@ -623,6 +623,15 @@ fn train_flags_out_of_range() {
         (
             "--shear=-0.2 --batch 5",
             "--shear must be a finite non-negative number",
+        ),
+        // A SAT's own setting without that SAT changed nothing, silently.
+        (
+            "--sat vat --rotation 30 --batch 5",
+            "--rotation tunes the affine SAT, which this run does not train (--sat vat)",
+        ),
+        (
+            "--sat affine --eps-scale 0.5 --batch 5",
+            "--eps-scale tunes the vat or rpt SAT",
         ),
         // Finite in f64 but infinite in f32, where training computes: used to fail at step 0.
         (

@@ -371,7 +371,43 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
             args.data.display()
         )));
     }
+    check_sat_flags(args, &c.sat)?;
     Ok(c)
+}
+
+/// Flags that tune one SAT kind, refused when that kind is not trained: they would change
+/// nothing, and a user who gives `--rotation 30` without `--sat affine` expects rotations.
+fn check_sat_flags(args: &Args, sat: &[SatKind]) -> anyhow::Result<()> {
+    let affine = &[SatKind::Affine][..];
+    let tuned = [
+        ("--rotation", args.rotation.is_some(), affine),
+        ("--shear", args.shear.is_some(), affine),
+        ("--thickness", args.thickness.is_some(), affine),
+        (
+            "--eps-scale",
+            args.eps_scale.is_some(),
+            &[SatKind::Vat, SatKind::Rpt],
+        ),
+        ("--edits", args.edits.is_some(), &[SatKind::Edits]),
+        (
+            "--edits-per-item",
+            args.edits_per_item.is_some(),
+            &[SatKind::Edits],
+        ),
+    ];
+    for (flag, given, kinds) in tuned {
+        if given && !kinds.iter().any(|k| sat.contains(k)) {
+            let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+            let trained: Vec<&str> = sat.iter().map(|k| k.as_str()).collect();
+            return Err(bad_input(format!(
+                "{flag} tunes the {} SAT, which this run does not train (--sat {}); \
+                 add it to --sat or drop {flag}",
+                names.join(" or "),
+                trained.join(",")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A run's `config.json`, checked as the flags would be (widths that fit, finite weights)
