@@ -44,7 +44,12 @@ impl SoftCodes {
         if bits == 0 {
             return Err(Error::ZeroBits);
         }
-        if !bytes.len().is_multiple_of(2 * bits) {
+        // Two bytes a bit: a width whose row would not fit in memory holds no whole row.
+        let whole_rows = match bits.checked_mul(2) {
+            Some(row) => bytes.len().is_multiple_of(row),
+            None => bytes.is_empty(),
+        };
+        if !whole_rows {
             return Err(Error::ValueCount {
                 values: bytes.len() / 2,
                 bits,
@@ -216,6 +221,15 @@ mod tests {
             Err(Error::SoftValue { position: 0 })
         );
         assert_eq!(SoftCodes::from_le_bytes(0, &[]), Err(Error::ZeroBits));
+        // A width whose doubled row wraps to 2 bytes in usize took 4 bytes as two rows.
+        let huge = usize::MAX / 2 + 2;
+        assert_eq!(
+            SoftCodes::from_le_bytes(huge, &[0; 4]),
+            Err(Error::ValueCount {
+                values: 2,
+                bits: huge
+            })
+        );
     }
 
     #[test]

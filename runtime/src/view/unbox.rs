@@ -130,7 +130,8 @@ pub fn fill_box(
         return;
     }
     let (x0, y0) = (x.saturating_sub(grow), y.saturating_sub(grow));
-    let (x1, y1) = ((x + w + grow).min(width), (y + h + grow).min(height));
+    let end = |at: usize, side: usize| at.saturating_add(side).saturating_add(grow);
+    let (x1, y1) = (end(x, w).min(width), end(y, h).min(height));
     if y0 == 0 && y1 == height {
         return;
     }

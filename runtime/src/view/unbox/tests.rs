@@ -280,6 +280,22 @@ fn gray_and_rgba_photos_and_large_ones() {
 }
 
 #[test]
+fn a_box_as_large_as_usize_is_filled_to_the_image_edges() {
+    // Its far corner wrapped past usize::MAX and the box filled nothing; it is cut at the
+    // image's edges instead, as a box reaching past them is.
+    let (w, h) = (8, 6);
+    let px: Vec<u8> = (0..w * h)
+        .flat_map(|i| [(i / w * 30 + i % w) as u8; 3])
+        .collect();
+    let mut wide = px.clone();
+    fill_box(&mut wide, w, h, 3, (2, 0, usize::MAX, 2), 0);
+    let mut cut = px.clone();
+    fill_box(&mut cut, w, h, 3, (2, 0, w - 2, 2), 0);
+    assert_eq!(wide, cut);
+    assert_ne!(wide, px);
+}
+
+#[test]
 fn a_box_at_the_top_edge_is_filled_from_below() {
     let (w, h) = (8, 6);
     let mut px: Vec<u8> = (0..w * h).flat_map(|i| [(i % w * 10) as u8; 3]).collect();
