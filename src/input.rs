@@ -95,7 +95,7 @@ pub fn read_images(
     } else if is_image_file(path) {
         FolderFiles {
             photos: vec![path.to_path_buf()],
-            undecoded: Vec::new(),
+            ..FolderFiles::default()
         }
     } else if path.is_file() && is_undecoded(path) {
         // Named as a folder's HEIC is (never a row), not read as a broken IDX file.
@@ -129,8 +129,9 @@ pub fn read_images(
         crate::cli::common::progress_bar(listed.photos.len() as u64, "reading", show_progress);
     let mut used = Vec::with_capacity(listed.photos.len());
     let mut glance_rows = Vec::new();
-    // Files of formats not read are named, in either mode: they were never rows.
-    let mut skipped = listed.undecoded_skips();
+    // Files of formats not read, and folders not read, are named in either mode: they
+    // were never rows.
+    let mut skipped = listed.skips();
     let chunk = 16 * rayon::current_num_threads();
     let read = map_chunks_in_order(
         &listed.photos,

@@ -1,13 +1,14 @@
 //! Photo folders: the unlabeled training data of a copy-detection hash.
 //!
 //! Photos of any size are read from a folder tree (JPEG, PNG, BMP, WebP, GIF, TIFF) in path
-//! order, upright by their EXIF orientation. A file that cannot be decoded, or an image of
+//! order, hidden entries left out, upright by their EXIF orientation. A file that cannot be decoded, or an image of
 //! zero size, is skipped and named in [`PhotoFolder::skipped`], so one bad file does not stop
 //! a run over thousands; so is an image in a format this build does not decode (HEIC from a
 //! phone, AVIF, JPEG XL, JPEG 2000), which would otherwise vanish from the run unnoticed; an
 //! empty result is an error. A GIF gives its first frame. A folder is decoded on every core,
 //! and its photos are kept at most [`MAX_SIDE`] pixels on their longer side.
 
+mod exif;
 mod jpeg;
 #[cfg(test)]
 mod tests;
@@ -22,8 +23,11 @@ use rayon::prelude::*;
 
 use crate::DataError;
 
-/// File extensions read as photos (lower case).
-pub const PHOTO_EXTENSIONS: [&str; 8] = ["jpg", "jpeg", "png", "bmp", "webp", "gif", "tif", "tiff"];
+/// File extensions read as photos (lower case): `jfif` and `jpe` are JPEG under the names
+/// browsers and Windows save them with.
+pub const PHOTO_EXTENSIONS: [&str; 10] = [
+    "jpg", "jpeg", "jfif", "jpe", "png", "bmp", "webp", "gif", "tif", "tiff",
+];
 
 /// Extensions of image formats that are not decoded (lower case): listed and named as
 /// skipped, never read.
@@ -36,15 +40,23 @@ pub struct FolderFiles {
     pub photos: Vec<PathBuf>,
     /// Files with an [`UNDECODED_EXTENSIONS`] extension.
     pub undecoded: Vec<PathBuf>,
+    /// Subfolders that were not read, each with why: one that cannot be listed (no
+    /// permission: a drive's `lost+found`), or a link to a folder (links can loop).
+    pub unread_folders: Vec<(PathBuf, String)>,
 }
 
 impl FolderFiles {
-    /// The undecoded files, each with the reason it is skipped.
-    pub fn undecoded_skips(&self) -> Vec<(PathBuf, String)> {
-        self.undecoded
+    /// What of the tree is left out, each with the reason: the undecoded files and the
+    /// subfolders not read, sorted by path.
+    pub fn skips(&self) -> Vec<(PathBuf, String)> {
+        let mut skips: Vec<(PathBuf, String)> = self
+            .undecoded
             .iter()
             .map(|p| (p.clone(), undecoded_reason(p)))
-            .collect()
+            .chain(self.unread_folders.iter().cloned())
+            .collect();
+        skips.sort();
+        skips
     }
 }
 
@@ -58,20 +70,39 @@ pub struct PhotoFolder {
 }
 
 /// Every photo file under `dir` (recursively), and every image file in a format not
-/// decoded, each sorted by path. Links to folders are not followed (they could loop); links
-/// to files are.
+/// decoded, each sorted by path. Hidden entries (a name starting with `.`: a Mac's `._IMG.jpg`
+/// resource files, `.thumbnails/`, `.git/`) are not read. A subfolder that cannot be listed,
+/// or a link to a folder, is not followed and is named in
+/// [`FolderFiles::unread_folders`]; links to files are followed. `dir` itself must be
+/// readable.
 pub fn photo_files(dir: &Path) -> Result<FolderFiles, DataError> {
     let mut files = FolderFiles::default();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(d) = pending.pop() {
-        let entries = std::fs::read_dir(&d).map_err(|source| DataError::Io {
-            path: d.clone(),
-            source,
-        })?;
+        let entries = match std::fs::read_dir(&d) {
+            Ok(entries) => entries,
+            Err(e) if d != dir => {
+                files
+                    .unread_folders
+                    .push((d, format!("cannot read the folder: {e}")));
+                continue;
+            }
+            Err(source) => return Err(DataError::Io { path: d, source }),
+        };
         for e in entries.flatten() {
+            if e.file_name().as_encoded_bytes().starts_with(b".") {
+                continue;
+            }
             let p = e.path();
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
+            let kind = e.file_type();
+            if kind.as_ref().is_ok_and(|t| t.is_dir()) {
                 pending.push(p);
+            } else if kind.is_ok_and(|t| t.is_symlink()) && p.is_dir() {
+                files.unread_folders.push((
+                    p,
+                    "a link to a folder, not followed (links can loop): give the folder itself"
+                        .into(),
+                ));
             } else if is_photo(&p) {
                 files.photos.push(p);
             } else if is_undecoded(&p) {
@@ -81,6 +112,7 @@ pub fn photo_files(dir: &Path) -> Result<FolderFiles, DataError> {
     }
     files.photos.sort();
     files.undecoded.sort();
+    files.unread_folders.sort();
     Ok(files)
 }
 
@@ -103,6 +135,23 @@ pub fn undecoded_reason(p: &Path) -> String {
     format!(
         "{ext} images are not read (JPEG, PNG, BMP, WebP, GIF and TIFF are): convert it to one of those"
     )
+}
+
+/// The format not read that a file's first bytes show, whatever its name: a phone's HEIC
+/// photo saved as `.jpg` is common, and the JPEG decoder's "illegal start bytes" says nothing.
+fn undecoded_content(bytes: &[u8]) -> Option<&'static str> {
+    match bytes.get(..12)? {
+        [_, _, _, _, b'f', b't', b'y', b'p', brand @ ..] => match brand {
+            b"heic" | b"heix" | b"hevc" | b"hevx" | b"heim" | b"heis" | b"mif1" | b"msf1" => {
+                Some("HEIC")
+            }
+            b"avif" | b"avis" => Some("AVIF"),
+            _ => None,
+        },
+        [0, 0, 0, 0x0C, b'J', b'X', b'L', b' ', ..] | [0xFF, 0x0A, ..] => Some("JPEG XL"),
+        [0, 0, 0, 0x0C, b'j', b'P', b' ', b' ', ..] => Some("JPEG 2000"),
+        _ => None,
+    }
 }
 
 /// Whether the file name has a photo extension.
@@ -135,9 +184,10 @@ pub fn decode_image_at_least(path: &Path, min_side: u32) -> Result<DynamicImage,
     decode_bytes(path, &bytes)
 }
 
-/// Decoded sizes up to this need no second look (the `image` crate's default allocation
-/// limit, 512 MiB: 179 megapixels of RGB).
-const PLAIN_DECODE_BYTES: u64 = 512 << 20;
+/// Decoded sizes up to this need no second look: 128 MiB, 44 megapixels as RGB, what the
+/// largest camera sensors give (a folder is decoded on every core at once: 16 such photos on
+/// a 16-core board are 2 GiB).
+const PLAIN_DECODE_BYTES: u64 = 128 << 20;
 
 /// The most memory one image may take decoded, 4 GiB (1.4 gigapixels of RGB; a folder is
 /// decoded on every core at once).
@@ -145,20 +195,24 @@ pub const MAX_DECODE_BYTES: u64 = 4 << 30;
 
 /// Decoded bytes per file byte past which a large picture is not believed: a JPEG codes every
 /// 8x8 block of 192 bytes in at least a bit or two (a real 200-megapixel photo holds tens of
-/// megabytes), while a 657-byte file can claim 65535x65535 pixels.
+/// megabytes), while a 657-byte file can claim 65535x65535 pixels, and a 48 kB PNG of one
+/// colour 20000x20000.
 const MAX_DECODED_PER_FILE_BYTE: u64 = 2048;
 
 /// Whether a picture whose header says it decodes to `decoded` bytes may be decoded from a
-/// file of `file_len` bytes: any up to 512 MiB, a larger one only when the file is large
-/// enough to hold it and it is at most [`MAX_DECODE_BYTES`]. Checked before the pixels are
-/// allocated: the `image` crate applies its own limit in `ImageReader::decode` alone (not
-/// after `into_decoder`), and its JPEG, WebP and BMP decoders do not check it themselves.
+/// file of `file_len` bytes. What is counted is the larger of `decoded` and the picture as
+/// RGB (3 bytes a pixel), the copy every photo is turned into: a 1-bit or gray PNG decodes
+/// small and triples. Any up to 128 MiB; a larger one only when the file is large enough to
+/// hold it and it is at most [`MAX_DECODE_BYTES`]. Checked before the pixels are allocated:
+/// the `image` crate applies its own limit in `ImageReader::decode` alone (not after
+/// `into_decoder`), and its JPEG, WebP and BMP decoders do not check it themselves.
 pub fn check_decoded_size(
     (width, height): (u32, u32),
     decoded: u64,
     file_len: usize,
 ) -> Result<(), String> {
     let mib = |b: u64| b >> 20;
+    let decoded = decoded.max(u64::from(width) * u64::from(height) * 3);
     if decoded <= PLAIN_DECODE_BYTES {
         return Ok(());
     }
@@ -190,6 +244,12 @@ fn read_image_file(path: &Path) -> Result<Vec<u8>, String> {
 
 /// [`decode_image`] of a file's bytes (`path` names the format when the content does not).
 fn decode_bytes(path: &Path, bytes: &[u8]) -> Result<DynamicImage, String> {
+    if let Some(format) = undecoded_content(bytes) {
+        return Err(format!(
+            "a {format} image by its content (whatever its name says): {format} images are not \
+             read (JPEG, PNG, BMP, WebP, GIF and TIFF are): convert it to one of those"
+        ));
+    }
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| format!("cannot decode image: {e}"))?;
@@ -212,7 +272,14 @@ fn decode_bytes(path: &Path, bytes: &[u8]) -> Result<DynamicImage, String> {
         .map_err(|e| format!("cannot decode image: {e}"))?;
     check_decoded_size(decoder.dimensions(), decoder.total_bytes(), bytes.len())
         .map_err(|why| format!("cannot decode image: {why}"))?;
-    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    // The EXIF block's tag read as SHORT or LONG ([`exif`]), else the decoder's own reading
+    // (a TIFF file's orientation is a tag of its own IFD, not an EXIF block).
+    let exif = decoder.exif_metadata().ok().flatten();
+    let orientation = exif
+        .as_deref()
+        .and_then(exif::orientation)
+        .or_else(|| decoder.orientation().ok())
+        .unwrap_or(Orientation::NoTransforms);
     let mut img =
         DynamicImage::from_decoder(decoder).map_err(|e| format!("cannot decode image: {e}"))?;
     img.apply_orientation(orientation);
@@ -284,7 +351,7 @@ pub fn read_photo_folder(
     let mut out = PhotoFolder {
         photos: Vec::new(),
         paths: Vec::new(),
-        skipped: files.undecoded_skips(),
+        skipped: files.skips(),
     };
     for (f, img) in files.photos.into_iter().zip(decoded) {
         match img {

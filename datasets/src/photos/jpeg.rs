@@ -131,7 +131,7 @@ pub(crate) fn decode_reduced(bytes: &[u8], min_side: u32) -> Option<DynamicImage
     };
     let orientation = decoder
         .exif_data()
-        .and_then(Orientation::from_exif_chunk)
+        .and_then(super::exif::orientation)
         .unwrap_or(Orientation::NoTransforms);
     img.apply_orientation(orientation);
     Some(img)

@@ -4,19 +4,10 @@ use super::*;
 use image::codecs::jpeg::JpegEncoder;
 use image::{ImageEncoder, Rgb};
 
-/// A TIFF-structured EXIF chunk (little endian) holding one entry, the orientation tag
-/// 0x0112, written byte by byte from the EXIF 2.3 layout, not by the crate under test.
+/// An EXIF block holding the orientation `tag` as the standard's SHORT
+/// ([`super::exif::tests::block`]).
 fn exif_orientation(tag: u16) -> Vec<u8> {
-    let mut b = b"II*\0".to_vec();
-    b.extend_from_slice(&8u32.to_le_bytes()); // the first IFD right after the header
-    b.extend_from_slice(&1u16.to_le_bytes()); // one entry
-    b.extend_from_slice(&0x0112u16.to_le_bytes()); // Orientation
-    b.extend_from_slice(&3u16.to_le_bytes()); // SHORT
-    b.extend_from_slice(&1u32.to_le_bytes()); // one value, held in the entry
-    b.extend_from_slice(&tag.to_le_bytes());
-    b.extend_from_slice(&[0, 0]);
-    b.extend_from_slice(&0u32.to_le_bytes()); // no next IFD
-    b
+    super::exif::tests::block(u32::from(tag), 3, true)
 }
 
 /// A picture that no turn or mirror maps onto itself: a dark left third, a bright top-right
@@ -96,6 +87,29 @@ fn a_tagged_photo_decodes_upright_and_an_untagged_one_as_stored() {
     }
 }
 
+/// The tag stored as a LONG (as some apps and scanners write it), in either byte order:
+/// upright too, decoded whole and reduced; the `image` crate alone left it sideways.
+#[test]
+fn an_orientation_stored_as_long_turns_the_photo_upright() {
+    let d = tempfile::tempdir().unwrap();
+    let small = upright();
+    let large = detailed(1280, 2048);
+    for little in [true, false] {
+        let exif = super::exif::tests::block(6, 4, little);
+        let p = d.path().join(format!("long{little}.jpg"));
+        write_jpeg(&p, &stored(&small, 6), Some(exif.clone()));
+        let got = decode_photo(&p).unwrap();
+        let off = distance(&got, &small).unwrap_or(f64::MAX);
+        assert!(off < 3.0, "little-endian {little}: {off} from upright");
+        let p = d.path().join(format!("large{little}.jpg"));
+        write_jpeg(&p, &stored(&large, 6), Some(exif));
+        let got = decode_image_at_least(&p, 100).unwrap().to_rgb8();
+        assert_eq!(got.dimensions(), (160, 256), "little-endian {little}");
+        let worst = largest_difference(&cell_means(&large, 16), &cell_means(&got, 16));
+        assert!(worst < 2.0, "little-endian {little}: {worst}");
+    }
+}
+
 #[test]
 fn unreadable_orientation_metadata_leaves_the_photo_as_stored() {
     let d = tempfile::tempdir().unwrap();
@@ -138,6 +152,57 @@ fn webp_gif_and_tiff_are_read_and_heic_is_named() {
     }
     assert_eq!(folder.skipped.len(), 1, "{:?}", folder.skipped);
     assert!(folder.skipped[0].0.ends_with("f.heic"));
+}
+
+/// What a folder holds besides photos: hidden files (a Mac's `._IMG.jpg` resource forks,
+/// which are not JPEG) and hidden folders are not read, `.jfif` and `.jpe` JPEGs are, a
+/// link to a folder is named and not followed, and a HEIC photo named `.jpg` is named as
+/// HEIC, not as a broken JPEG.
+#[test]
+fn hidden_files_links_to_folders_and_other_names_of_jpeg() {
+    let d = tempfile::tempdir().unwrap();
+    let a = upright();
+    for name in ["a.jpg", "b.jfif", "c.JPE", ".hidden/d.jpg", "sub/e.jpg"] {
+        let p = d.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        write_jpeg(&p, &a, None);
+    }
+    std::fs::write(
+        d.path().join("._a.jpg"),
+        b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X",
+    )
+    .unwrap();
+    std::fs::write(
+        d.path().join("f.jpg"),
+        b"\0\0\0\x18ftypheic\0\0\0\0mif1heic",
+    )
+    .unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(d.path().join("sub"), d.path().join("link")).unwrap();
+    let files = photo_files(d.path()).unwrap();
+    let names: Vec<_> = files
+        .photos
+        .iter()
+        .map(|p| p.strip_prefix(d.path()).unwrap().to_path_buf())
+        .collect();
+    let want = ["a.jpg", "b.jfif", "c.JPE", "f.jpg", "sub/e.jpg"];
+    assert_eq!(names, want.map(PathBuf::from));
+    #[cfg(unix)]
+    {
+        assert_eq!(files.unread_folders.len(), 1, "{:?}", files.unread_folders);
+        assert!(files.unread_folders[0].0.ends_with("link"));
+        assert!(
+            files.unread_folders[0]
+                .1
+                .contains("a link to a folder, not followed")
+        );
+    }
+    let folder = read_photo_folder(d.path(), &|_| {}).unwrap();
+    assert_eq!(folder.photos.len(), 4);
+    let heic = folder.skipped.iter().find(|(p, _)| p.ends_with("f.jpg"));
+    let (_, why) = heic.expect("f.jpg named as skipped");
+    assert!(why.starts_with("a HEIC image by its content"), "{why}");
+    assert_eq!(folder.skipped.len(), 1 + usize::from(cfg!(unix)));
 }
 
 #[test]
@@ -359,13 +424,20 @@ fn a_small_jpeg_claiming_a_huge_picture_is_refused_not_allocated() {
     }
 }
 
-/// Up to 512 MiB any picture decodes; past it, one whose file could hold it, up to 4 GiB: a
+/// Up to 128 MiB any picture decodes; past it, one whose file could hold it, up to 4 GiB: a
 /// real 200-megapixel phone JPEG (16320x12240, 599 MB as RGB, a file of tens of MB) is read.
 #[test]
 fn a_large_picture_decodes_when_its_file_could_hold_it() {
     let mb = 1u64 << 20;
     assert!(check_decoded_size((16320, 12240), 16320 * 12240 * 3, 20 << 20).is_ok());
-    assert!(check_decoded_size((8000, 6000), 144 * mb, 10).is_ok());
+    assert!(check_decoded_size((6000, 4000), 72 * mb, 10).is_ok());
+    assert!(check_decoded_size((8000, 6000), 144 * mb, 10).is_err());
+    // Counted as the RGB copy it becomes: a 20000x20000 PNG of one bit a pixel (50 MB
+    // decoded, 1.2 GB as RGB) in 48 kB, and the same in gray in 390 kB, decoded before.
+    for (bytes_a_pixel, file) in [(1, 48_000), (8, 390_000)] {
+        let err = check_decoded_size((20000, 20000), 50 * mb * bytes_a_pixel, file).unwrap_err();
+        assert!(err.contains("1144 MiB decoded, which a file of"), "{err}");
+    }
     let err = check_decoded_size((16320, 12240), 16320 * 12240 * 3, 100_000).unwrap_err();
     assert!(err.contains("cannot hold"), "{err}");
     let err = check_decoded_size((40000, 40000), 4800 * mb, 1 << 30).unwrap_err();
