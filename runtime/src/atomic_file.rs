@@ -218,6 +218,26 @@ impl Drop for Staged {
     }
 }
 
+/// Whether a write to `path` can start: its temporary file can be made beside its target
+/// (created and removed at once). For a check before long work, so that a folder that
+/// cannot be written is said before an hour of encoding, not after. A device or a pipe
+/// (written into, not replaced) is not opened: opening a pipe waits for its reader.
+pub fn check_writable(path: &Path) -> Result<(), WriteError> {
+    let target = write_target(path);
+    let path = target.as_path();
+    if fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        return Ok(());
+    }
+    let tmp = temp_path(path).map_err(fail(Step::Create, path))?;
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(fail(Step::Create, &tmp))?;
+    let _ = fs::remove_file(&tmp);
+    Ok(())
+}
+
 /// Write `bytes` to `path` atomically (see [`write_with`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_with(path, |w| w.write_all(bytes)).map_err(io::Error::from)
@@ -226,6 +246,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_writable_target_is_checked_without_a_trace() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("codes.csv");
+        check_writable(&p).unwrap();
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+        write_atomic(&p, b"old").unwrap();
+        check_writable(&p).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"old");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        let e = check_writable(&dir.path().join("no/such/x")).unwrap_err();
+        assert_eq!(e.step, Step::Create);
+        #[cfg(unix)]
+        check_writable(Path::new("/dev/null")).unwrap();
+    }
 
     #[test]
     fn replaces_content_and_leaves_no_temporary() {

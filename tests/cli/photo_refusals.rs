@@ -136,6 +136,49 @@ fn bad_photo_input_is_a_clear_error() {
     let text = std::fs::read_to_string(&csv).unwrap();
     let names: Vec<&str> = text.lines().map(|l| l.split(',').next().unwrap()).collect();
     assert_eq!(names, ["name", "a.jpg"]);
+    // An index of the folder: stopped by the cut file, or, with --skip-bad, built without
+    // it (the card names each row's file, so no row is taken for another).
+    let idx = d.path().join("mixed.idx");
+    let build = |out: &Path, flags: &[&str]| {
+        let args = ["index", "build", "--model", s(&model), "--data"];
+        imsat(&[&args[..], &[s(mixed.path()), "--out", s(out)], flags].concat())
+    };
+    expect_bad_input(&build(&idx, &[]), &["b.jpg", "truncated JPEG"]);
+    assert!(!idx.exists());
+    let r = build(&idx, &["--skip-bad"]);
+    let summary = ok(&r);
+    assert_eq!(
+        (&summary["codes"], &summary["skipped"]),
+        (&1.into(), &1.into())
+    );
+    let card = std::fs::read_to_string(d.path().join("mixed.idx.names.json")).unwrap();
+    assert!(card.contains("a.jpg") && !card.contains("b.jpg"), "{card}");
+    let r = build(Path::new("/dev/null"), &["--skip-bad"]);
+    expect_bad_input(&r, &["--skip-bad needs the card of names", "/dev/null"]);
+    // A file name with a line break is quoted in its skip line, which it would otherwise
+    // split into a line that reads as another skip.
+    let odd = tempfile::tempdir().unwrap();
+    std::fs::write(odd.path().join("a.jpg"), &whole).unwrap();
+    let evil = "b\nimsat: skipped nothing.jpg";
+    std::fs::write(odd.path().join(evil), &whole[..whole.len() / 2]).unwrap();
+    let r = encode(odd.path(), &csv, &["--skip-bad"]);
+    expect_success(&r);
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    let skips: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("imsat: skipped"))
+        .collect();
+    assert_eq!(skips.len(), 1, "{stderr}");
+    assert!(
+        skips[0].contains("b\\nimsat: skipped nothing.jpg"),
+        "{stderr}"
+    );
+    // An output where nothing can be written is refused before the folder is encoded.
+    let r = encode(mixed.path(), Path::new("/proc/imsat-codes.csv"), &[]);
+    expect_bad_input(
+        &r,
+        &["--out /proc/imsat-codes.csv: cannot be written there"],
+    );
     // A photo in a format that is not read (a phone's HEIC) is named, not silently left
     // out; it was never a row, so the codes in file order stay those of the readable files.
     let phone = tempfile::tempdir().unwrap();
@@ -374,6 +417,14 @@ fn a_photo_config_or_a_validation_set_that_cannot_work_is_refused_or_said() {
         &["the photo default's colour split", "--colour-split none"],
     );
     assert!(!line.contains("--colour-split 12"), "{line}");
+
+    // Edit settings for a run that trains no edit SAT would change nothing: refused by name.
+    let out = train_one(&d.path().join("vat"), &["--sat", "vat"]);
+    expect_bad_input(
+        &out,
+        &["--edits-per-item tunes the edits SAT", "(--sat vat)"],
+    );
+    assert!(!d.path().join("vat").exists());
 
     // A photo folder scored against labels, and photo groups for IDX data: said, not ignored
     // nor read as "Is a directory".

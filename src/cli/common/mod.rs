@@ -57,9 +57,14 @@ pub fn read_photos(
 }
 
 /// Name on stderr each file of a folder that was left out, with why (undecodable photos).
+/// A name with a line break or other control character is quoted ([`text_name`]): printed
+/// as it is, it would add lines that read as other skips.
 pub fn report_skipped(skipped: &[(std::path::PathBuf, String)]) {
     for (p, why) in skipped {
-        errln!("imsat: skipped {}: {why}", p.display());
+        errln!(
+            "imsat: skipped {}: {why}",
+            text_name(&p.display().to_string())
+        );
     }
 }
 
@@ -148,7 +153,14 @@ pub fn check_output_file(
             folder.display()
         )));
     }
-    Ok(())
+    // A folder without write permission (or a read-only disk): said now, not after the work.
+    imsat_runtime::atomic_file::check_writable(path).map_err(|e| {
+        bad_input(format!(
+            "{flag} {}: cannot be written there: {}",
+            path.display(),
+            e.source
+        ))
+    })
 }
 
 /// Whether writing `out` replaces `input`: the same file (by its resolved path, so through

@@ -27,12 +27,13 @@ pub struct Built {
 }
 
 /// Encode `data` with `model` and write (or, with `append`, extend) the index `out` and its
-/// card.
+/// card; a folder's files that cannot be decoded stop it or are left out, as `bad` says.
 pub fn build(
     model: &Path,
     data: &Path,
     out: &Path,
     append: bool,
+    bad: BadFile,
     ctx: &Ctx,
 ) -> anyhow::Result<Built> {
     // Opened first: a missing or broken model is bad input before it is hashed.
@@ -70,7 +71,7 @@ pub fn build(
     let encoded = encode_hash_codes(
         model,
         data,
-        BadFile::Error,
+        bad,
         !ctx.quiet,
         (!known.is_empty()).then_some(&keep),
     )?;

@@ -16,6 +16,7 @@ use super::common::index_card::{
     Card, card_path, card_to_write, check_not_a_card, read_card, save_with_card,
 };
 use super::common::{Ctx, bad_input, check_output_file};
+use crate::input::BadFile;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -84,6 +85,11 @@ pub enum Action {
         /// path) are not read again.
         #[arg(long)]
         append: bool,
+        /// Leave out the files of the folder that cannot be decoded, naming each on stderr,
+        /// in place of stopping at the first (the card names each row's file, so no row
+        /// is taken for another).
+        #[arg(long)]
+        skip_bad: bool,
     },
 }
 
@@ -245,11 +251,23 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             data,
             out,
             append,
+            skip_bad,
         } => {
             check_output_file(&out, "--out", &[&model, &data])?;
             check_not_a_card(&out, "--out")?;
-            card_to_write(&out)?;
-            let built = build::build(&model, &data, &out, append, ctx)?;
+            if card_to_write(&out)?.is_none() && skip_bad {
+                return Err(bad_input(format!(
+                    "--skip-bad needs the card of names beside the index, which {} (a device \
+                     or a pipe) has none of: a left-out file would shift every later row",
+                    out.display()
+                )));
+            }
+            let bad = if skip_bad {
+                BadFile::Skip
+            } else {
+                BadFile::Error
+            };
+            let built = build::build(&model, &data, &out, append, bad, ctx)?;
             skipped = Some(built.left_out);
             card = built.card;
             (built.index, out)
