@@ -107,6 +107,12 @@ fn write_target(path: &Path) -> PathBuf {
     at
 }
 
+/// Whether `path` (its links followed by the kernel) is a device or a pipe, written into
+/// rather than replaced.
+fn is_device_or_pipe(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
 fn fail(step: Step, path: &Path) -> impl FnOnce(io::Error) -> WriteError + '_ {
     move |source| WriteError {
         step,
@@ -142,14 +148,10 @@ pub fn stage(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
 ) -> Result<Staged, WriteError> {
-    let target = write_target(path);
-    let path = target.as_path();
-    let existing = fs::metadata(path).ok();
-    if existing
-        .as_ref()
-        .is_some_and(|m| !m.is_file() && !m.is_dir())
-    {
-        // A device or a pipe: nothing to keep whole, and replacing it would break it.
+    if is_device_or_pipe(path) {
+        // A device or a pipe: nothing to keep whole, and replacing it would break it. Opened
+        // by the name given: the kernel follows `/dev/stdout` to this process's pipe, whose
+        // link text (`pipe:[N]`) is no path to follow by hand.
         let file = OpenOptions::new()
             .write(true)
             .open(path)
@@ -158,8 +160,14 @@ pub fn stage(
         write(&mut w)
             .and_then(|()| w.flush())
             .map_err(fail(Step::Write, path))?;
-        return Ok(Staged { tmp: None, target });
+        return Ok(Staged {
+            tmp: None,
+            target: path.to_path_buf(),
+        });
     }
+    let target = write_target(path);
+    let path = target.as_path();
+    let existing = fs::metadata(path).ok();
     let tmp = temp_path(path).map_err(fail(Step::Create, path))?;
     let file = OpenOptions::new()
         .write(true)
@@ -223,11 +231,11 @@ impl Drop for Staged {
 /// cannot be written is said before an hour of encoding, not after. A device or a pipe
 /// (written into, not replaced) is not opened: opening a pipe waits for its reader.
 pub fn check_writable(path: &Path) -> Result<(), WriteError> {
-    let target = write_target(path);
-    let path = target.as_path();
-    if fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+    if is_device_or_pipe(path) {
         return Ok(());
     }
+    let target = write_target(path);
+    let path = target.as_path();
     let tmp = temp_path(path).map_err(fail(Step::Create, path))?;
     OpenOptions::new()
         .write(true)

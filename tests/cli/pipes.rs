@@ -106,3 +106,38 @@ fn a_closed_stderr_loses_the_warnings_not_the_output() {
     assert_eq!(out.status.code(), Some(0), "stdout: {stdout}");
     assert!(stdout.trim_end().ends_with("b.jpg"), "stdout: {stdout}");
 }
+
+/// `--out /dev/stdout` into a pipe writes the codes into the pipe (the link leads to
+/// `pipe:[N]`, which was followed as a path and refused: "No such file or directory").
+#[cfg(target_os = "linux")]
+#[test]
+fn codes_written_to_dev_stdout_go_into_the_pipe() {
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hash16.int8.onnx");
+    let images = mnist_images();
+    let out = imsat(&[
+        "encode",
+        "--model",
+        s(&model),
+        "--data",
+        s(&images),
+        "--out",
+        "/dev/stdout",
+    ]);
+    expect_success(&out);
+    // 10,000 raw u64 codes, then the summary line.
+    let (codes, summary) = out.stdout.split_at(10_000 * 8);
+    let summary: serde_json::Value = serde_json::from_slice(summary).unwrap();
+    assert_eq!(summary["count"], 10_000);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let to_file = imsat(&[
+        "encode",
+        "--model",
+        s(&model),
+        "--data",
+        s(&images),
+        "--out",
+        s(file.path()),
+    ]);
+    expect_success(&to_file);
+    assert_eq!(codes, std::fs::read(file.path()).unwrap());
+}
