@@ -240,6 +240,39 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             None => vec![0; groups.len()],
         }
     };
+    // Drawn before the groups are printed: a run whose sheet cannot be written (a full disk)
+    // fails whole, rather than hand a list of files to delete (`--duplicates-only | xargs
+    // rm`) beside a summary naming a sheet, meant for a look first, that is not there.
+    if let Some(path) = &args.sheet {
+        // Thumbnails of a folder's files, or of an IDX file's images as the model sees them,
+        // each made as its file is decoded (on every core): never more than one photo a core
+        // at full size. A file that no longer decodes shows as a gray square.
+        let thumb = |i: u64| -> image::RgbImage {
+            let i = i as usize;
+            let img = match &rows.paths {
+                Some(p) => decode_image_at_least(&p[i], SHEET_DECODE_SIDE).unwrap_or_else(|_| {
+                    DynamicImage::ImageRgb8(image::RgbImage::from_pixel(1, 1, Rgb([160; 3])))
+                }),
+                None => {
+                    image::GrayImage::from_raw(shape.1 as u32, shape.0 as u32, view_of(i).to_vec())
+                        .map_or_else(|| DynamicImage::new_rgb8(1, 1), DynamicImage::ImageLuma8)
+                }
+            };
+            crate::plot::sheet_thumb(&img)
+        };
+        let shown = &groups[..groups.len().min(SHEET_GROUPS)];
+        let thumbs: Vec<Vec<image::RgbImage>> = shown
+            .par_iter()
+            .map(|g| {
+                g.par_iter()
+                    .take(SHEET_PER_GROUP)
+                    .map(|&i| thumb(i))
+                    .collect()
+            })
+            .collect();
+        let sizes: Vec<usize> = shown.iter().map(Vec::len).collect();
+        crate::plot::dedup_sheet(path, &thumbs, &sizes, &diameters, groups.len())?;
+    }
     let summary = json!({
         "images": rows.n,
         "skipped": rows.skipped.len(),
@@ -287,38 +320,6 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             outln!("{}", line.join("\t"))?;
         }
         outln!("{summary}")?;
-    }
-    // Drawn after the groups are printed, so that a sheet that cannot be written loses none
-    // of the run.
-    if let Some(path) = &args.sheet {
-        // Thumbnails of a folder's files, or of an IDX file's images as the model sees them,
-        // each made as its file is decoded (on every core): never more than one photo a core
-        // at full size. A file that no longer decodes shows as a gray square.
-        let thumb = |i: u64| -> image::RgbImage {
-            let i = i as usize;
-            let img = match &rows.paths {
-                Some(p) => decode_image_at_least(&p[i], SHEET_DECODE_SIDE).unwrap_or_else(|_| {
-                    DynamicImage::ImageRgb8(image::RgbImage::from_pixel(1, 1, Rgb([160; 3])))
-                }),
-                None => {
-                    image::GrayImage::from_raw(shape.1 as u32, shape.0 as u32, view_of(i).to_vec())
-                        .map_or_else(|| DynamicImage::new_rgb8(1, 1), DynamicImage::ImageLuma8)
-                }
-            };
-            crate::plot::sheet_thumb(&img)
-        };
-        let shown = &groups[..groups.len().min(SHEET_GROUPS)];
-        let rows: Vec<Vec<image::RgbImage>> = shown
-            .par_iter()
-            .map(|g| {
-                g.par_iter()
-                    .take(SHEET_PER_GROUP)
-                    .map(|&i| thumb(i))
-                    .collect()
-            })
-            .collect();
-        let sizes: Vec<usize> = shown.iter().map(Vec::len).collect();
-        crate::plot::dedup_sheet(path, &rows, &sizes, &diameters, groups.len())?;
     }
     Ok(())
 }

@@ -325,6 +325,50 @@ fn a_training_run_is_replaced_only_with_overwrite_and_never_written_into_its_pho
     assert_ne!(std::fs::read(out.join("model.onnx")).unwrap(), model);
     assert!(!out.join("scaling.json").exists() && !out.join("validation.txt").exists());
 
+    // A run writes into a hidden staging folder and moves its files in at the end: while it
+    // trains, a second run into the folder is refused (their files would mix); killed, it
+    // leaves the run it was to replace whole (it used to have deleted it already); the next
+    // run clears what the killed one left.
+    let model = std::fs::read(out.join("model.onnx")).unwrap();
+    let long = format!("{train} --seed 2 --overwrite").replace("--epochs 1", "--epochs 500");
+    let mut args: Vec<String> = long.split(' ').map(String::from).collect();
+    let (at_data, at_out) = (
+        args.iter().position(|a| a == "{}").unwrap(),
+        args.iter().rposition(|a| a == "{}").unwrap(),
+    );
+    args[at_data] = images.display().to_string();
+    args[at_out] = out.display().to_string();
+    let mut first = crate::common::imsat_command(&[])
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let staging = || {
+        std::fs::read_dir(&out)
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(".imsat-run-"))
+    };
+    let started = std::time::Instant::now();
+    while !staging() {
+        assert!(first.try_wait().unwrap().is_none(), "the first run ended");
+        assert!(started.elapsed().as_secs() < 60, "no staging folder");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let second = run(&format!("{train} --seed 3 --overwrite"), &[&images, &out]);
+    crate::common::expect_bad_input(&second, &["another imsat train is writing a run into it"]);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert_eq!(std::fs::read(out.join("model.onnx")).unwrap(), model);
+    assert!(staging(), "the killed run's staging folder");
+    expect_success(&run(
+        &format!("{train} --seed 3 --overwrite"),
+        &[&images, &out],
+    ));
+    assert!(!staging());
+    assert_ne!(std::fs::read(out.join("model.onnx")).unwrap(), model);
+
     // A run inside the photo folder it learns from: its curves.png would be a photo next time.
     let photos = d.path().join("photos");
     std::fs::create_dir(&photos).unwrap();
@@ -427,4 +471,127 @@ fn an_index_and_its_card_change_together_or_not_at_all() {
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(summary.get("names").is_none(), "{summary}");
     assert!(!Path::new("/dev/null.names.json").exists());
+}
+
+/// Two appends into one index at once: the second waits for the first and adds its rows to
+/// the first's, so no row is lost and the card names every row (each used to read the old
+/// index and the last rename dropped the other's rows, both exiting 0).
+#[cfg(unix)]
+#[test]
+fn two_appends_at_once_keep_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/photo64.int8.onnx");
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/photos/train");
+    let names: Vec<_> = std::fs::read_dir(&shared)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().ends_with(".jpg"))
+        .collect();
+    let mut names = names;
+    names.sort();
+    let folders: Vec<_> = ["base", "a", "b"]
+        .iter()
+        .enumerate()
+        .map(|(k, f)| {
+            let folder = dir.path().join(f);
+            std::fs::create_dir(&folder).unwrap();
+            let take = if k == 0 { 2 } else { 40 };
+            for n in names.iter().skip(2 + 40 * k).take(take) {
+                std::fs::copy(shared.join(n), folder.join(n)).unwrap();
+            }
+            folder
+        })
+        .collect();
+    let idx = dir.path().join("photos.idx");
+    let build = |data: &Path| {
+        crate::common::imsat_command(&["index", "build", "--append", "--model", s(&model)])
+            .args(["--data", s(data), "--out", s(&idx)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    assert!(build(&folders[0]).wait().unwrap().success());
+    let (a, b) = (build(&folders[1]), build(&folders[2]));
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let index = Index::load(&idx).unwrap();
+    assert_eq!(index.len(), 82);
+    let card: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("photos.idx.names.json")).unwrap())
+            .unwrap();
+    let named = card["names"].as_array().unwrap();
+    assert_eq!(named.len(), 82);
+    for folder in &folders[1..] {
+        let prefix = format!("{}/", folder.display());
+        let rows = named
+            .iter()
+            .filter(|n| n.as_str().is_some_and(|n| n.starts_with(&prefix)))
+            .count();
+        assert_eq!(rows, 40, "{prefix}");
+    }
+    let searched = run(
+        "search --index {} --model {} --query {} -k 1 --json",
+        &[&idx, &model, &folders[1].join(&names[42])],
+    );
+    let stderr = String::from_utf8_lossy(&searched.stderr);
+    assert!(!stderr.contains("warning"), "{stderr}");
+}
+
+/// `dedup --duplicates-only --sheet`: a sheet that cannot be written (a file-size limit for a
+/// full disk) fails the run before a file is listed for deletion, not after.
+#[cfg(unix)]
+#[test]
+fn a_dedup_sheet_that_cannot_be_written_lists_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos = dir.path().join("photos");
+    std::fs::create_dir(&photos).unwrap();
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/photos/train");
+    for (from, to) in [
+        ("0001.jpg", "a.jpg"),
+        ("0001.jpg", "b.jpg"),
+        ("0002.jpg", "c.jpg"),
+    ] {
+        std::fs::copy(shared.join(from), photos.join(to)).unwrap();
+    }
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/photo64.int8.onnx");
+    let sheet = dir.path().join("groups.png");
+    let dedup = [
+        "--quiet",
+        "dedup",
+        "--duplicates-only",
+        "--model",
+        s(&model),
+    ];
+    let out = Command::new("bash")
+        .args(["-c", "trap '' XFSZ; ulimit -f 4; exec \"$@\"", "bash"])
+        .arg(env!("CARGO_BIN_EXE_imsat"))
+        .args(dedup)
+        .args(["--sheet", s(&sheet), s(&photos)])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("groups.png"), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!sheet.exists());
+    // Without the limit, the copy is listed and the sheet drawn.
+    let out = crate::common::imsat_command(&dedup[1..])
+        .args(["--sheet", s(&sheet), s(&photos)])
+        .output()
+        .unwrap();
+    expect_success(&out);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+    assert!(sheet.exists());
 }

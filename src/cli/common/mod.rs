@@ -1,11 +1,13 @@
 //! What more than one command needs: the error convention (bad input exits 2), output
-//! checks, opening and running models, reading codes, the run folder, dedup's radius.
+//! checks, opening and running models, reading codes, an index's card and its lock, the run
+//! folder, dedup's radius.
 
 pub mod codes;
 #[cfg(feature = "train")]
 pub mod copy_detection;
 pub mod groups;
 pub mod index_card;
+pub mod index_lock;
 pub mod model;
 pub mod radius;
 #[cfg(feature = "train")]

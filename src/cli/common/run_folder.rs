@@ -50,14 +50,27 @@ pub fn check_new_run_folder(out: &Path, overwrite: bool) -> anyhow::Result<()> {
 }
 
 /// The folder of a new run, made before the training so that one that cannot be made fails
-/// now, not after it. Made here and still empty when dropped (the training failed: diverged,
-/// or refused), it is removed again, rather than left for the next run to find.
+/// now, not after it, and held for the run: a second `imsat train` into it is refused while
+/// this one runs (two runs' files would mix). The run writes into a hidden staging folder
+/// inside it ([`RunFolder::files`]); [`RunFolder::commit`] moves those files into place, so
+/// that an interrupted run, a full disk or a failed export leaves the earlier run (with
+/// `--overwrite`) or nothing, never a folder that looks like a run and has no model. Dropped
+/// without a commit, the staging folder is removed, and so is the run folder where it was
+/// made here and is still empty (a run that diverged or was refused).
 pub struct RunFolder {
+    out: PathBuf,
     /// The folders made here, `out` first, then each parent made for it.
     made: Vec<PathBuf>,
+    /// Where the run's files are written until the commit.
+    staging: PathBuf,
+    /// `out` opened and locked for the run (an advisory lock, released when closed).
+    _lock: std::fs::File,
 }
 
-/// Make `out` (and its parents) for a run; see [`RunFolder`].
+/// Names of staging folders start with this: hidden, so no folder read takes them for data.
+const STAGING_PREFIX: &str = ".imsat-run-";
+
+/// Make `out` (and its parents) for a run and lock it; see [`RunFolder`].
 pub fn make_run_folder(out: &Path) -> anyhow::Result<RunFolder> {
     let made = out
         .ancestors()
@@ -65,11 +78,64 @@ pub fn make_run_folder(out: &Path) -> anyhow::Result<RunFolder> {
         .map(Path::to_path_buf)
         .collect();
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    Ok(RunFolder { made })
+    let lock = std::fs::File::open(out).with_context(|| format!("opening {}", out.display()))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(crate::cli::common::bad_input(format!(
+                "--out {}: another imsat train is writing a run into it now; wait for it to \
+                 finish, or choose another folder",
+                out.display()
+            )));
+        }
+        // A file system without locks: the run goes on unguarded, as before locks.
+        Err(std::fs::TryLockError::Error(_)) => {}
+    }
+    // Staging folders left by runs that were killed (none is running: the lock is ours).
+    if let Ok(entries) = std::fs::read_dir(out) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(STAGING_PREFIX) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    let staging = out.join(format!("{STAGING_PREFIX}{}", std::process::id()));
+    std::fs::create_dir(&staging).with_context(|| format!("creating {}", staging.display()))?;
+    Ok(RunFolder {
+        out: out.to_path_buf(),
+        made,
+        staging,
+        _lock: lock,
+    })
+}
+
+impl RunFolder {
+    /// Where the run writes its files until [`RunFolder::commit`].
+    pub fn files(&self) -> &Path {
+        &self.staging
+    }
+
+    /// Move the run's files into the run folder, each by a rename over the earlier run's,
+    /// and remove the earlier run's files this run did not write (an int8 model, a feature
+    /// run's scaling, a photo run's held-out list would otherwise stay beside the new model).
+    pub fn commit(self) -> anyhow::Result<()> {
+        for f in RUN_FILES {
+            let (staged, to) = (self.staging.join(f), self.out.join(f));
+            if staged.exists() {
+                std::fs::rename(&staged, &to)
+                    .with_context(|| format!("moving {} to {}", staged.display(), to.display()))?;
+            } else if to.exists() {
+                std::fs::remove_file(&to).with_context(|| format!("removing {}", to.display()))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Drop for RunFolder {
     fn drop(&mut self) {
+        // Empty after a commit; a failed run's partial files otherwise.
+        let _ = std::fs::remove_dir_all(&self.staging);
         for dir in &self.made {
             // Fails, and so keeps it and its parents, where the run wrote anything.
             if std::fs::remove_dir(dir).is_err() {
@@ -77,19 +143,6 @@ impl Drop for RunFolder {
             }
         }
     }
-}
-
-/// Removes the files of an earlier run from `out` (`--overwrite`), once this run has trained
-/// and is about to write its own: a file this run does not write (an int8 model, a feature
-/// run's scaling, a photo run's held-out list) would otherwise stay beside the new model.
-pub fn clear_run_folder(out: &Path) -> anyhow::Result<()> {
-    for f in RUN_FILES {
-        let p = out.join(f);
-        if p.exists() {
-            std::fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
-        }
-    }
-    Ok(())
 }
 
 /// The report as printed and saved: one JSON object.

@@ -13,6 +13,7 @@ use super::ids_after;
 use crate::cli::common::index_card::{
     Card, FORMAT, IndexCard, card_path, file_sha256, flatness_text, read_card, save_with_card,
 };
+use crate::cli::common::index_lock::lock_for_append;
 use crate::cli::common::model::{HashCodes, encode_hash_codes, open_model};
 use crate::cli::common::{Ctx, bad_input, report_skipped};
 use crate::input::BadFile;
@@ -39,6 +40,11 @@ pub fn build(
     // Opened first: a missing or broken model is bad input before it is hashed.
     let bits = open_model(model)?.outputs();
     let model_sha256 = file_sha256(model)?;
+    // Held until the new index and card are in place: another append waits for it.
+    let _lock = match append && out.exists() {
+        true => Some(lock_for_append(out)?),
+        false => None,
+    };
     let earlier = match append && out.exists() {
         true => Some(Earlier::read(model, &model_sha256, bits, out)?),
         false => None,

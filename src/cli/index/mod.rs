@@ -15,6 +15,7 @@ use super::common::codes::{read_npy_codes, read_raw_codes};
 use super::common::index_card::{
     Card, card_path, card_to_write, check_not_a_card, read_card, save_with_card,
 };
+use super::common::index_lock::lock_for_append;
 use super::common::{Ctx, bad_input, check_output_file};
 use crate::input::BadFile;
 
@@ -204,6 +205,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             };
             let bits = codes.bits();
             if append && out.exists() {
+                let _lock = lock_for_append(&out)?;
                 let mut index = Index::load(&out).map_err(|e| bad_input(e.to_string()))?;
                 if index.bits() != bits {
                     return Err(bad_input(format!(

@@ -59,13 +59,36 @@ pub struct Args {
     pub in_place: bool,
 }
 
+/// Times the index and its card are read again when the card describes another version of
+/// the index: an append renames the new index into place a moment before its card, and a
+/// search between the two renames would otherwise drop every name.
+const CARD_READS: usize = 5;
+
+/// The index `args.index` opened, and its card as read beside it (see [`CARD_READS`]).
+fn open_with_card(args: &Args) -> anyhow::Result<(Opened, Card)> {
+    let mut reads = 0;
+    loop {
+        let opened =
+            Opened::open(&args.index, args.in_place).map_err(|e| bad_input(e.to_string()))?;
+        let source = opened
+            .source(&args.index)
+            .map_err(|e| bad_input(e.to_string()))?;
+        let card = read_card(&args.index, source.len(), source.bits())?;
+        reads += 1;
+        if !matches!(card, Card::SetAside(_)) || reads == CARD_READS {
+            return Ok((opened, card));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
-    let opened = Opened::open(&args.index, args.in_place).map_err(|e| bad_input(e.to_string()))?;
+    let (opened, card) = open_with_card(&args)?;
     let source = opened
         .source(&args.index)
         .map_err(|e| bad_input(e.to_string()))?;
     let bits = source.bits();
-    let card = match read_card(&args.index, source.len(), bits)? {
+    let card = match card {
         Card::Fits(card) => Some(card),
         Card::None => {
             if let Some(model) = &args.model {

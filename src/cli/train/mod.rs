@@ -21,9 +21,7 @@ use serde_json::json;
 pub use config::Hidden;
 use config::{TUNABLES, config_from, parse_hidden, settings_error, training_error};
 
-use crate::cli::common::run_folder::{
-    check_new_run_folder, clear_run_folder, make_run_folder, save_files, save_run,
-};
+use crate::cli::common::run_folder::{check_new_run_folder, make_run_folder, save_files, save_run};
 use crate::cli::common::{Ctx, bad_input, check_output_dir};
 
 #[derive(clap::Args)]
@@ -253,7 +251,7 @@ fn run_features(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Resu
     config
         .validate(f.n)
         .map_err(|e| settings_error(e, args, config.task))?;
-    let _folder = make_run_folder(&args.out)?;
+    let folder = make_run_folder(&args.out)?;
     let scaling = Scaling::fit(&f.x, f.d);
     let x = scaling.apply(&f.x);
     let trained = train_features(&config, x, f.n, f.d, labels.as_deref(), !ctx.quiet)
@@ -264,13 +262,14 @@ fn run_features(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Resu
             .collect::<Vec<u8>>(),
     );
     let extra = json!({"input": "features", "dim": f.d});
-    clear_run_folder(&args.out)?;
-    let report = save_files(&trained, f.n, crc, &args.out, &extra)?;
+    let files = folder.files();
+    let report = save_files(&trained, f.n, crc, files, &extra)?;
     // The input scaling the burn record was trained under (the ONNX model has it folded in).
-    let scaling_path = args.out.join("scaling.json");
+    let scaling_path = files.join("scaling.json");
     write_atomic(&scaling_path, serde_json::to_string(&scaling)?.as_bytes())
         .with_context(|| format!("writing {}", scaling_path.display()))?;
-    imsat_trainer::features::write_model(&trained, &scaling, &report.to_string(), &args.out)?;
+    imsat_trainer::features::write_model(&trained, &scaling, &report.to_string(), files)?;
+    folder.commit()?;
     outln!("{report}")?;
     Ok(())
 }
@@ -329,20 +328,20 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     config
         .validate(images.n)
         .map_err(|e| settings_error(e, &args, config.task))?;
-    let _folder = make_run_folder(&args.out)?;
+    let folder = make_run_folder(&args.out)?;
 
     let trained = train(&config, &images, labels.as_deref(), !ctx.quiet)
         .map_err(|e| training_error(e, &args, config.task))?;
-    clear_run_folder(&args.out)?;
     let (report, _) = save_run(
         &trained,
         &images,
         images.n,
-        &args.out,
+        folder.files(),
         &serde_json::Value::Null,
         None,
         None,
     )?;
+    folder.commit()?;
     outln!("{report}")?;
     Ok(())
 }

@@ -24,7 +24,7 @@ use super::config::{DEFAULT_HOLDOUT, settings_error, training_error};
 use crate::cli::common::copy_detection::{Bench, Hash, score_json};
 use crate::cli::common::groups::groups_of;
 use crate::cli::common::radius::{RADIUS_KEY, f32_json};
-use crate::cli::common::run_folder::{clear_run_folder, make_run_folder, save_run};
+use crate::cli::common::run_folder::{make_run_folder, save_run};
 use crate::cli::common::{Ctx, bad_input, inside_folder, progress_bar};
 
 /// Indices of the held-out photos: a seeded `fraction` of the groups (none when fewer than 2).
@@ -137,7 +137,7 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
         .validate(items)
         .map_err(|e| settings_error(e, args, config.task))?;
 
-    let _folder = make_run_folder(&args.out)?;
+    let folder = make_run_folder(&args.out)?;
     let pb = progress_bar(items as u64, "edits", !ctx.quiet);
     let set = build_photo_set(&train, view, &photo_config, config.seed, &pb);
     pb.finish_and_clear();
@@ -224,20 +224,20 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
             "learned_soft": score_json(&soft),
         },
     });
-    clear_run_folder(&args.out)?;
     // The held-out photos, so that `imsat eval --task copy-detection` can score them again.
-    let list = args.out.join("validation.txt");
+    let list = folder.files().join("validation.txt");
     write_atomic(&list, valid_files.as_bytes())
         .with_context(|| format!("writing {}", list.display()))?;
     let (report, _) = save_run(
         &trained,
         &set.item_rows(),
         set.items.n,
-        &args.out,
+        folder.files(),
         &extra,
         radius,
         soft_check,
     )?;
+    folder.commit()?;
     outln!("{report}")?;
     Ok(())
 }
