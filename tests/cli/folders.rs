@@ -194,4 +194,12 @@ fn a_file_name_that_is_not_utf8_is_refused_for_named_codes() {
         args.extend(flags);
         crate::common::expect_bad_input(&imsat(&args), &["bad", "not UTF-8", "rename it"]);
     }
+    // An index's card names its rows: refused before the folder is encoded, so before a
+    // broken file later in it stops the read.
+    std::fs::write(data.join("zz.png"), b"not a png").unwrap();
+    let idx = d.path().join("digits.idx");
+    let build = ["index", "build", "--model", s(&model), "--data", s(&data)];
+    let run = imsat(&[&build[..], &["--out", s(&idx)]].concat());
+    crate::common::expect_bad_input(&run, &["bad", "not UTF-8", "rename it"]);
+    assert!(!idx.exists());
 }

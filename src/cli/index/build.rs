@@ -56,7 +56,12 @@ pub fn build(
         .map(|n| resolved(Path::new(n)))
         .collect();
     let keep = |p: &Path| !known.contains(&resolved(p));
-    if let (Some(earlier), Some(files)) = (&earlier, image_files(data)?) {
+    let files = image_files(data)?;
+    // Names the card cannot hold: said before the folder is encoded, not after.
+    if let Some(odd) = files.iter().flatten().find(|f| f.to_str().is_none()) {
+        return Err(not_utf8(odd));
+    }
+    if let (Some(earlier), Some(files)) = (&earlier, files) {
         let new = files.iter().filter(|f| keep(f)).count();
         if new < files.len() {
             errln!(
@@ -159,15 +164,7 @@ impl Rows {
         let names: Vec<String> = match &encoded.paths {
             Some(paths) => paths
                 .iter()
-                .map(|p| {
-                    p.to_str().map(|_| absolute(p)).ok_or_else(|| {
-                        bad_input(format!(
-                            "{}: the file name is not UTF-8, which the names of an index \
-                             cannot hold; rename it",
-                            p.display()
-                        ))
-                    })
-                })
+                .map(|p| p.to_str().map(|_| absolute(p)).ok_or_else(|| not_utf8(p)))
                 .collect::<anyhow::Result<_>>()?,
             None => (0..encoded.codes.len())
                 .map(|i| format!("{}#{i}", absolute(data)))
@@ -281,6 +278,14 @@ fn image_files(data: &Path) -> anyhow::Result<Option<Vec<PathBuf>>> {
         return Ok(Some(files.photos));
     }
     Ok(crate::input::is_image_file(data).then(|| vec![data.to_path_buf()]))
+}
+
+/// The refusal of a file whose name is not UTF-8: a card's names are keys of the index's rows.
+fn not_utf8(path: &Path) -> anyhow::Error {
+    bad_input(format!(
+        "{}: the file name is not UTF-8, which the names of an index cannot hold; rename it",
+        path.display()
+    ))
 }
 
 /// `path` made absolute (not resolving links), as text: a card's names and model open from
