@@ -38,6 +38,22 @@
 //! assert_eq!(back, index);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Features
+//!
+//! * `std` (default): index files (`Index::save`, `Index::load`, `index::append`), the
+//!   `atomic_file` writes, and CPU features detected at run time; without it the SIMD kernels
+//!   are those the build target enables ([`cpu`]).
+//! * `encoder` (default, implies `std`): `encoder::Encoder`, which runs an exported ONNX model
+//!   on tract or on the native executors (`float_mlp` for f32, on the `gemm` crate; [`int8`]
+//!   for int8).
+//! * `alloc`: a marker only. The core always links `alloc` and needs a global allocator.
+//!
+//! With `default-features = false` the crate is `no_std`. Everything above works the same
+//! (file I/O aside), and a board without an OS has [`int8::Int8Model`] to turn pixels into
+//! codes, [`view::View`] to make a photo into a photo model's input, and
+//! [`index_view::IndexView`] to search an index file's bytes in place (flash, an aligned
+//! static) without copying them.
 #![no_std]
 
 // The core always needs a heap: `alloc` exists on every target we care about, so it is
