@@ -201,6 +201,17 @@ pub struct Int8Model {
 impl Int8Model {
     /// Load the bytes of an int8 ONNX file exported by `imsat train`: metadata checked,
     /// weights copied into the kernels' layout (the bytes can be dropped afterwards).
+    ///
+    /// The copies are on the heap, so a model read from flash still takes RAM. A layer of
+    /// `d_in x d_out` weights, with `s` = `d_in` rounded up to a multiple of 64, holds
+    /// `ceil(d_out / 4) * 4 * s` bytes on every target (the portable kernel's), plus
+    /// `ceil(d_out / 16) * 16 * s` bytes packed for the SIMD kernels on aarch64 and x86_64,
+    /// plus `ceil(d_out / 8) * 8 * s` i16 values (twice that in bytes) for AVX2 on x86_64;
+    /// and 8 bytes per output (12 on aarch64) for its multipliers and biases. For hash32
+    /// (784-400-400-32, 486,400 weight bytes in the file) that is about 0.53 MB on 32-bit ARM
+    /// and other targets, 1.06 MB on aarch64 and 2.11 MB on x86_64 (computed from this
+    /// padding, not measured). The metadata is copied too (the training report: a few KB),
+    /// and running a batch allocates its activations.
     pub fn from_onnx(bytes: &[u8]) -> Result<Self, Int8Error> {
         let model = Model::parse(bytes)?;
         let info = ModelInfo::from_metadata(|k| model.metadata(k)).map_err(Int8Error::Metadata)?;
