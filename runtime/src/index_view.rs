@@ -6,6 +6,40 @@
 //! bytes that start on an 8-byte boundary hold the `u64` ids and code words as they are.
 //! Opening checks everything [`Index::from_bytes`] checks (header, size, CRC, ascending ids,
 //! padding bits) and allocates nothing; the answers are the owned [`Index`]'s.
+//!
+//! A `Vec<u8>` (from [`Index::to_bytes`] or `std::fs::read`) is not guaranteed to start on
+//! an 8-byte boundary: a view of it may fail with [`FormatError::Unaligned`]. Read such bytes
+//! with [`Index::from_bytes`] (it copies them), or put them where they are aligned: a static
+//! as below, or a memory map (it starts on a page).
+//!
+//! ```
+//! use imsat_runtime::prelude::*;
+//!
+//! /// Bytes on an 8-byte boundary. On a board, the index file in flash:
+//! /// `static FILE: &Aligned<[u8]> = &Aligned(*include_bytes!("lib.idx"));`
+//! #[repr(C, align(8))]
+//! struct Aligned<T: ?Sized>(T);
+//!
+//! let index = Index::new(vec![7, 9, 12], Codes::from_words(64, vec![0b1011, 0b1001, u64::MAX])?)?;
+//! let bytes = index.to_bytes(); // 24 header + 3 ids + 3 codes + 4 CRC = 76 bytes
+//! let mut file = Aligned([0u8; 76]);
+//! file.0.copy_from_slice(&bytes);
+//! let file: &Aligned<[u8]> = &file;
+//!
+//! let view = IndexView::from_bytes(&file.0)?;
+//! let mut top = [Neighbor::default(); 2];
+//! let n = view.knn_into(&[0b1011], &mut top)?; // allocates nothing
+//! assert_eq!(top[..n], [Neighbor { distance: 0, id: 7 }, Neighbor { distance: 1, id: 9 }]);
+//! assert_eq!(view.radius(&[0b1011], 1)?.len(), 2);
+//!
+//! // One byte off the boundary the same bytes are refused; `Index::from_bytes` reads them.
+//! let mut off = Aligned([0u8; 77]);
+//! off.0[1..].copy_from_slice(&bytes);
+//! let err = IndexView::from_bytes(&off.0[1..]).unwrap_err();
+//! assert_eq!(err, FormatError::Unaligned { offset: 1 });
+//! assert_eq!(Index::from_bytes(&off.0[1..])?, index);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use alloc::vec::Vec;
 
