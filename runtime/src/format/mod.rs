@@ -153,8 +153,6 @@ impl ModelInfo {
         dims.join("x")
     }
 
-    /// Read the metadata through `get` (key to value). The error says what is missing or
-    /// wrong, in words a user can act on.
     /// The metadata entries that describe this model, in the order the trainer writes them;
     /// `quantization` is the int8 model's note on how it was quantized. What
     /// [`ModelInfo::from_metadata`] reads back is this `ModelInfo`.
@@ -189,6 +187,8 @@ impl ModelInfo {
         props
     }
 
+    /// Read the metadata through `get` (key to value). The error says what is missing or
+    /// wrong, in words a user can act on.
     pub fn from_metadata<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<ModelInfo, String> {
         let need = |key: &str| get(key).ok_or_else(|| format!("metadata `{key}` is missing"));
         let version = need(keys::FORMAT_VERSION)?;
