@@ -69,7 +69,8 @@ pub fn has(feature: Feature) -> bool {
     }
 }
 
-/// Whether this CPU has every feature in `features`.
+/// Whether every feature in `features` is there, as [`has`] reads them: this CPU's with
+/// `std`, the build target's without.
 pub fn has_all(features: &[Feature]) -> bool {
     features.iter().all(|&f| has(f))
 }

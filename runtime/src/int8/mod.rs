@@ -116,7 +116,8 @@ impl Int8Mlp {
         self.kernel
     }
 
-    /// The same executor on `kernel`, if this CPU runs it.
+    /// The same executor on `kernel`, if it is [supported](Kernel::supported) (with `std` by
+    /// this CPU, without by the build target's features).
     pub fn with_kernel(mut self, kernel: Kernel) -> Option<Self> {
         kernel.supported().then(|| {
             self.kernel = kernel;
@@ -245,7 +246,8 @@ impl Int8Model {
         self.mlp.kernel
     }
 
-    /// The same model on `kernel`, if this CPU runs it (all kernels give the same logits).
+    /// The same model on `kernel`, if it is [supported](Kernel::supported) (with `std` by this
+    /// CPU, without by the build target's features); all kernels give the same logits.
     pub fn with_kernel(mut self, kernel: Kernel) -> Option<Self> {
         self.mlp = self.mlp.with_kernel(kernel)?;
         Some(self)

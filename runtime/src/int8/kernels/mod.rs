@@ -29,7 +29,7 @@ pub enum Kernel {
     Dotprod,
 }
 
-/// Every kernel, whether or not this CPU runs it.
+/// Every kernel, whether or not it is [supported](Kernel::supported) here.
 pub const ALL: [Kernel; 5] = [
     Kernel::Generic,
     Kernel::Avx2,
@@ -71,12 +71,17 @@ impl Kernel {
         }
     }
 
-    /// Whether this CPU can run the kernel.
+    /// Whether the kernel runs here: with `std`, on this CPU (detected at run time); without,
+    /// on every CPU the build targets, as its enabled target features say. A bare-metal
+    /// aarch64 build (`aarch64-unknown-none`) has NEON but not the dot products: it needs
+    /// `-C target-feature=+dotprod` (or a `-C target-cpu` that has them) for
+    /// [`Kernel::Dotprod`].
     pub fn supported(self) -> bool {
         self.needs().is_some_and(has_all)
     }
 
-    /// The fastest kernel this CPU runs.
+    /// The fastest [supported](Kernel::supported) kernel: this CPU's with `std`, the build
+    /// target's without.
     pub fn best() -> Self {
         [Kernel::Vnni, Kernel::Avx2, Kernel::Dotprod, Kernel::Neon]
             .into_iter()
