@@ -156,8 +156,9 @@ impl Codes {
         Ok(())
     }
 
-    /// Appends one code given bit by bit (64-bit targets: bitvec stores `u64` words only
-    /// where they are the native word) (`bits` long, bit 0 first).
+    /// Appends one code given bit by bit (`bits` long, bit 0 first). 64-bit targets only:
+    /// bitvec stores `u64` words only where they are the native word ([`Codes::push`] takes
+    /// the words on every target).
     #[cfg(target_pointer_width = "64")]
     pub fn push_bits(&mut self, bits: &BitSlice<u64, Lsb0>) -> Result<()> {
         if bits.len() != self.bits {
@@ -192,7 +193,8 @@ impl Codes {
             .get(start..start.checked_add(self.words_per_code)?)
     }
 
-    /// The bits of code `i` (exactly `bits` long), or `None` past the end.
+    /// The bits of code `i` (exactly `bits` long), or `None` past the end. 64-bit targets
+    /// only, as [`Codes::push_bits`]; [`Codes::bit`] reads one bit on every target.
     #[cfg(target_pointer_width = "64")]
     pub fn get_bits(&self, i: usize) -> Option<&BitSlice<u64, Lsb0>> {
         let bits = self.bits;
@@ -200,6 +202,7 @@ impl Codes {
     }
 
     /// All codes as one bit slice (`len * words_per_code * 64` bits, padding included).
+    /// 64-bit targets only, as [`Codes::push_bits`]; [`Codes::as_words`] is on every target.
     #[cfg(target_pointer_width = "64")]
     pub fn as_bits(&self) -> &BitSlice<u64, Lsb0> {
         BitSlice::from_slice(&self.words)
