@@ -1,9 +1,11 @@
-//! Safe file writes (std): never leave a half-written file where the user's file was.
+//! Safe file writes: never leave a half-written file where the user's file was.
 //! Everything written (index files, models, codes, reports) goes to a fresh temporary file
 //! beside the target, is synced, and is renamed over the target, so a crash or a full disk
 //! leaves either the old file or the new one. The file replaced keeps its permissions; a
 //! symbolic link is written through (its target is replaced, the link stays), and a device
 //! or a pipe (`/dev/null`, a FIFO) is written into, not replaced by a regular file.
+//!
+//! Needs the `std` feature.
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};

@@ -17,6 +17,9 @@
 //! graphs, and CPUs without those kernels, use tract; [`Encoder::tract_only`] runs
 //! everything on tract.
 //!
+//! Needs the `encoder` feature (a default one); without an OS, [`crate::int8::Int8Model`]
+//! runs int8 models.
+//!
 //! ```no_run
 //! use imsat_runtime::encoder::Encoder;
 //! let enc = Encoder::open("models/hash32.onnx")?;

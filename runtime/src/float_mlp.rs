@@ -13,6 +13,8 @@
 //! into the first product as they are. Any other graph is refused with the reason and runs on
 //! tract. Results equal tract's to float rounding (the order of the sums differs), not bit
 //! for bit: `runtime/tests/float_executor.rs` holds the two within 1e-5 of the largest logit.
+//!
+//! Needs the `encoder` feature, which brings the `gemm` crate.
 
 use alloc::vec::Vec;
 

@@ -8,7 +8,8 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
-/// Why an index file could not be read or written; always names the file.
+/// Why an index file could not be read or written; always names the file. Needs the `std`
+/// feature, as every file function does.
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
     /// The operating system refused (missing file, permissions, disk full, ...).
@@ -132,7 +133,8 @@ fn read_ids<R: Read>(r: &mut R, n: usize, crc: &mut crc32fast::Hasher) -> io::Re
 
 impl Index {
     /// Writes the index to `path` through a temporary file and a rename, so an
-    /// existing file is replaced whole or not at all.
+    /// existing file is replaced whole or not at all. Needs the `std` feature (without it,
+    /// [`Index::to_bytes`] gives the bytes to store).
     pub fn save(&self, path: impl AsRef<Path>) -> std::result::Result<(), FileError> {
         Ok(self.stage(path)?.0.commit()?)
     }
@@ -140,7 +142,7 @@ impl Index {
     /// Writes the index that will replace `path` to a synced temporary file beside it, not
     /// yet in place, and returns it with the file's checksum (its CRC-32 trailer): a file
     /// that names this version (the command line's card of names) is staged before either
-    /// is committed, so the pair changes together or not at all.
+    /// is committed, so the pair changes together or not at all. Needs the `std` feature.
     pub fn stage(&self, path: impl AsRef<Path>) -> std::result::Result<(Staged, u32), FileError> {
         let mut crc = 0;
         let staged = crate::atomic_file::stage(path.as_ref(), |w| {
@@ -150,7 +152,9 @@ impl Index {
         Ok((staged, crc))
     }
 
-    /// Reads and checks an index file, streaming (memory: the index itself).
+    /// Reads and checks an index file, streaming (memory: the index itself). Needs the `std`
+    /// feature (without it, [`Index::from_bytes`] reads the bytes, or
+    /// [`IndexView`](crate::index_view::IndexView) searches them in place).
     pub fn load(path: impl AsRef<Path>) -> std::result::Result<Self, FileError> {
         let path = path.as_ref();
         let file = File::open(path).map_err(io_err(path, "open"))?;
@@ -184,7 +188,7 @@ impl Index {
 
 /// Adds entries to the index file at `path`: the merged index is written to a
 /// temporary file and renamed into place, so until the rename the old file stays
-/// readable and unchanged. Returns the merged index.
+/// readable and unchanged. Returns the merged index. Needs the `std` feature.
 pub fn append(
     path: impl AsRef<Path>,
     ids: &[u64],
