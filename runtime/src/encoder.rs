@@ -20,11 +20,13 @@
 //! Needs the `encoder` feature (a default one); without an OS, [`crate::int8::Int8Model`]
 //! runs int8 models.
 //!
-//! ```no_run
+//! ```
 //! use imsat_runtime::encoder::Encoder;
-//! let enc = Encoder::open("models/hash32.onnx")?;
+//! # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/hash32.onnx");
+//! let enc = Encoder::open(path)?; // path: "models/hash32.onnx"
 //! let images = vec![0u8; 3 * enc.input_dim()];
 //! let codes = enc.codes(&images)?; // 3 codes of 32 bits
+//! assert_eq!((codes.len(), codes.bits()), (3, 32));
 //! # Ok::<(), imsat_runtime::encoder::EncoderError>(())
 //! ```
 
