@@ -7,6 +7,30 @@
 //! (union-find, `sets.rs`) or groups whose every two members are linked (`complete.rs`).
 //! Callers confirm candidates on the images: by their pixels (`pixels.rs`), or by whether a
 //! plain picture meets one of its colour (`glance.rs`).
+//!
+//! ```
+//! use imsat_runtime::code::Codes;
+//! use imsat_runtime::dedup::{Linkage, dedup, dedup_confirmed, dedup_soft};
+//! use imsat_runtime::soft_code::{SoftCheck, SoftCodes};
+//!
+//! let codes = Codes::from_words(8, vec![0b0000_0011, 0b0000_0001, 0b1111_0000, 0b0000_0111])?;
+//! // Rows linked by chains of distance <= 1: 0-1 and 0-3 (row 2 has no neighbour: left out).
+//! assert_eq!(dedup(&codes, 1)?, vec![vec![0, 1, 3]]);
+//! // Complete linkage: every two members within 1; rows 1 and 3 are 2 apart.
+//! assert_eq!(dedup_confirmed(&codes, 1, Linkage::Complete, |_, _| true)?, vec![vec![0, 1]]);
+//! // The caller's own check on the images (their pixels, say) refuses the pair (0, 1).
+//! let groups = dedup_confirmed(&codes, 1, Linkage::Single, |i, j| (i, j) != (0, 1))?;
+//! assert_eq!(groups, vec![vec![0, 3]]);
+//!
+//! // A photo model's soft check, on codes and soft codes of the same logits: row 1 barely
+//! // sets the bit that rows 0 and 2 are sure of, so only rows 0 and 1 stay linked.
+//! let logits = [4.0, 4.0, -4.0, -4.0, 4.0, 0.1, -4.0, -4.0, 4.0, -4.0, -4.0, -4.0];
+//! let (codes, soft) = (Codes::from_logits(4, &logits)?, SoftCodes::from_logits(4, &logits)?);
+//! assert_eq!(dedup(&codes, 1)?, vec![vec![0, 1, 2]]);
+//! let check = SoftCheck { radius: 1, max_distance: 0.9 };
+//! assert_eq!(dedup_soft(&codes, &soft, check, Linkage::Single)?, vec![vec![0, 1]]);
+//! # Ok::<(), imsat_runtime::error::Error>(())
+//! ```
 
 mod complete;
 mod glance;

@@ -135,6 +135,20 @@ impl Index {
     /// Writes the index to `path` through a temporary file and a rename, so an
     /// existing file is replaced whole or not at all. Needs the `std` feature (without it,
     /// [`Index::to_bytes`] gives the bytes to store).
+    ///
+    /// ```
+    /// use imsat_runtime::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("lib.idx");
+    /// let index = Index::new(vec![7, 9], Codes::from_words(64, vec![0b1011, 0b1001])?)?;
+    /// index.save(&path)?;
+    /// assert_eq!(Index::load(&path)?, index);
+    /// // Appending rewrites the file the same way, whole or not at all.
+    /// imsat_runtime::index::append(&path, &[12], &Codes::from_words(64, vec![u64::MAX])?)?;
+    /// assert_eq!(Index::load(&path)?.ids().collect::<Vec<_>>(), [7, 9, 12]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn save(&self, path: impl AsRef<Path>) -> std::result::Result<(), FileError> {
         Ok(self.stage(path)?.0.commit()?)
     }

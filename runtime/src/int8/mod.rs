@@ -19,6 +19,23 @@
 //! assert_eq!((codes.len(), codes.bits()), (2, 32));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! A photo model's [`View`](crate::view::View) turns decoded pixels into its input first:
+//!
+//! ```
+//! use imsat_runtime::int8::Int8Model;
+//! # let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../models/photo64.int8.onnx"))?;
+//! // `bytes`: `include_bytes!("photo64.int8.onnx")` on a board.
+//! let model = Int8Model::from_onnx(&bytes)?;
+//! let view = model.info().view.expect("a photo model");
+//! let (w, h) = (640, 480);
+//! let rgb: Vec<u8> = (0..w * h * 3).map(|i| (i * 7 % 251) as u8).collect(); // any decoder's RGB
+//! let input = view.apply(&rgb, w, h, 3)?; // one model row per view (4 for photo64)
+//! assert_eq!(input.len(), model.input_dim());
+//! let code = model.codes(&input)?; // their logits averaged: one 64-bit code
+//! assert_eq!((code.len(), code.bits()), (1, 64));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod graph;
 pub mod kernels;
