@@ -18,8 +18,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// `Create` and `Write`, the target for `Replace`).
 #[derive(Debug)]
 pub struct WriteError {
+    /// The step that failed.
     pub step: Step,
+    /// The file it failed on.
     pub path: PathBuf,
+    /// What the operating system said.
     pub source: io::Error,
 }
 

@@ -6,14 +6,23 @@
 /// A feature some kernel needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Feature {
+    /// x86-64 `popcnt`.
     Popcnt,
+    /// x86-64 AVX2.
     Avx2,
+    /// x86-64 AVX-512 Foundation.
     Avx512f,
+    /// x86-64 AVX-512 byte and word instructions.
     Avx512bw,
+    /// x86-64 AVX-512 on 128- and 256-bit vectors.
     Avx512vl,
+    /// x86-64 AVX-512 vector popcount of 32- and 64-bit lanes.
     Avx512vpopcntdq,
+    /// x86-64 AVX-512 VNNI (`vpdpbusd`, the u8 x i8 dot products).
     Avx512vnni,
+    /// aarch64 NEON (Advanced SIMD).
     Neon,
+    /// aarch64 dot products (`sdot`, ARMv8.2+).
     Dotprod,
 }
 

@@ -53,31 +53,72 @@ pub use crate::int8::MAX_ROWS_PER_RUN;
 /// name the file.
 #[derive(Debug, thiserror::Error)]
 pub enum EncoderError {
+    /// The model file could not be read.
     #[error("{path}: cannot read: {source}")]
     Io {
+        /// The model file.
         path: PathBuf,
+        /// What the operating system said.
         source: std::io::Error,
     },
+    /// The bytes are not an ONNX model (empty, or refused by tract or the runtime's reader).
     #[error("{path}: not a valid ONNX model: {reason}")]
-    NotOnnx { path: PathBuf, reason: String },
+    NotOnnx {
+        /// The model file.
+        path: PathBuf,
+        /// What the reader said.
+        reason: String,
+    },
+    /// The metadata is not an imsat model's.
     #[error("{path}: not an imsat model: {what}")]
-    Metadata { path: PathBuf, what: String },
+    Metadata {
+        /// The model file.
+        path: PathBuf,
+        /// What is missing or wrong.
+        what: String,
+    },
+    /// tract cannot optimize the graph, or its inputs and outputs are not what the metadata
+    /// promises.
     #[error("{path}: the model cannot be prepared: {reason}")]
-    Prepare { path: PathBuf, reason: String },
+    Prepare {
+        /// The model file.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
+    /// No images were given.
     #[error("empty batch: no images to encode")]
     EmptyBatch,
+    /// The batch is not a whole number of images.
     #[error("batch of {len} values is not a whole number of {width}-value images")]
-    BatchWidth { len: usize, width: usize },
+    BatchWidth {
+        /// Values given.
+        len: usize,
+        /// Values per image ([`Encoder::input_dim`]).
+        width: usize,
+    },
+    /// Codes were asked of a cluster model, or cluster ids of a hash model.
     #[error("{path} is a {actual} model, but {expected} output was asked for")]
     WrongTask {
+        /// The model file.
         path: PathBuf,
+        /// The task the call serves.
         expected: Task,
+        /// The model's task.
         actual: Task,
     },
+    /// An f32 input value is NaN or infinite ([`Encoder::logits_f32`]).
     #[error("input value {position} is {value}, not a finite number")]
-    NotFinite { position: usize, value: f32 },
+    NotFinite {
+        /// Index of the value in the input.
+        position: usize,
+        /// The value.
+        value: f32,
+    },
+    /// tract failed while running the model, or returned the wrong number of values.
     #[error("running the model failed: {0}")]
     Run(String),
+    /// The logits gave no codes or cluster ids (a NaN logit).
     #[error("the model produced invalid codes: {0}")]
     Codes(#[from] crate::error::Error),
 }
@@ -85,7 +126,9 @@ pub enum EncoderError {
 /// What [`Encoder::encode`] returns: codes for a hash model, cluster ids for a cluster model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Encoded {
+    /// One code per image (a hash model).
     Codes(Codes),
+    /// One cluster id per image (a cluster model).
     Clusters(Vec<u32>),
 }
 

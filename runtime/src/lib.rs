@@ -55,6 +55,8 @@
 //! [`index_view::IndexView`] to search an index file's bytes in place (flash, an aligned
 //! static) without copying them.
 #![no_std]
+// Every public item says what it is; clippy's -D warnings in CI keeps it so.
+#![warn(missing_docs)]
 
 // The core always needs a heap: `alloc` exists on every target we care about, so it is
 // linked unconditionally and the `alloc` feature is only a marker for dependents.

@@ -40,6 +40,7 @@ pub enum Flatness {
 /// What a glance at a picture tells.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Glance {
+    /// Plain, faint or detailed ([`PLAIN_VARIANCE`], [`DETAIL_VARIANCE`]).
     pub flatness: Flatness,
     /// In colour ([`COLOUR_LEVELS`]).
     pub colour: bool,

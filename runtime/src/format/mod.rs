@@ -111,6 +111,7 @@ impl core::fmt::Display for Task {
 /// What the model's metadata says about it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelInfo {
+    /// Cluster ids or hash codes (`imsat.task`).
     pub task: Task,
     /// K clusters or M bits (the logits' width).
     pub outputs: usize,

@@ -21,8 +21,11 @@ pub struct ParseError {
 
 /// ONNX `TensorProto.DataType` values this runtime reads.
 pub mod data_type {
+    /// 32-bit float (scales, multipliers, biases, f32 weights).
     pub const FLOAT: i32 = 1;
+    /// 8-bit unsigned integer (the zero points of u8 activations).
     pub const UINT8: i32 = 2;
+    /// 8-bit signed integer (int8 weights).
     pub const INT8: i32 = 3;
 }
 
@@ -31,6 +34,7 @@ pub mod data_type {
 pub struct Model<'a> {
     /// `metadata_props`, in file order.
     pub metadata: Vec<(&'a str, &'a str)>,
+    /// The model's graph (empty when the file has none).
     pub graph: Graph<'a>,
 }
 
@@ -39,37 +43,50 @@ pub struct Model<'a> {
 pub struct Graph<'a> {
     /// Nodes in file order (ONNX requires a topological order).
     pub nodes: Vec<Node<'a>>,
+    /// The constant tensors (weights, scales), in file order.
     pub initializers: Vec<Tensor<'a>>,
-    /// Names of the graph inputs and outputs.
+    /// Names of the graph inputs.
     pub inputs: Vec<&'a str>,
+    /// Names of the graph outputs.
     pub outputs: Vec<&'a str>,
 }
 
 /// One operator.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Node<'a> {
+    /// The operator, e.g. `MatMulInteger`.
     pub op_type: &'a str,
     /// Empty for the default ONNX domain.
     pub domain: &'a str,
+    /// Names of the values it reads, in order.
     pub inputs: Vec<&'a str>,
+    /// Names of the values it writes, in order.
     pub outputs: Vec<&'a str>,
+    /// Its attributes, in file order.
     pub attributes: Vec<Attribute<'a>>,
 }
 
 /// An attribute; only its scalar int and float values are kept.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Attribute<'a> {
+    /// The attribute's name, e.g. `to` of a `Cast`.
     pub name: &'a str,
+    /// Its int value (0 when it has none).
     pub i: i64,
+    /// Its float value (0.0 when it has none).
     pub f: f32,
 }
 
 /// A constant tensor; only raw little-endian data is kept (`raw_data`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Tensor<'a> {
+    /// The name nodes read it by.
     pub name: &'a str,
+    /// Its shape (none for a scalar).
     pub dims: Vec<i64>,
+    /// ONNX's element type ([`data_type`]).
     pub data_type: i32,
+    /// The elements, little-endian, borrowed from the file (empty when stored otherwise).
     pub raw_data: &'a [u8],
     /// Whether the data lives in an external file (not supported by the executors).
     pub external: bool,

@@ -69,18 +69,35 @@ pub fn rows_per_run(widest: usize) -> usize {
 /// Why an int8 model cannot be loaded or run.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Int8Error {
+    /// The bytes are not an ONNX file the `no_std` reader understands.
     #[error("not a valid ONNX model: {0}")]
     Parse(#[from] ParseError),
+    /// The metadata is not an imsat model's: what is missing or wrong.
     #[error("not an imsat model: {0}")]
     Metadata(String),
+    /// The graph is not the int8 layout `imsat train` exports (or the model is f32): why.
     #[error("not an int8 model in the layout `imsat train` exports: {0}")]
     Layout(Mismatch),
+    /// No images were given.
     #[error("empty batch: no images to encode")]
     EmptyBatch,
+    /// The batch is not a whole number of images.
     #[error("batch of {len} values is not a whole number of {width}-value images")]
-    BatchWidth { len: usize, width: usize },
+    BatchWidth {
+        /// Values given.
+        len: usize,
+        /// Values per image ([`Int8Model::input_dim`]).
+        width: usize,
+    },
+    /// Codes were asked of a cluster model, or cluster ids of a hash model.
     #[error("this is a {actual} model, but {expected} output was asked for")]
-    WrongTask { expected: Task, actual: Task },
+    WrongTask {
+        /// The task the call serves.
+        expected: Task,
+        /// The model's task.
+        actual: Task,
+    },
+    /// The logits gave no codes or cluster ids (a NaN logit).
     #[error("the model produced invalid codes: {0}")]
     Codes(#[from] crate::error::Error),
 }

@@ -48,9 +48,13 @@ const PART_NAMES: [&str; 3] = ["centre", "top", "bottom"];
 /// contrast stretch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct View {
+    /// Luma only, or luma and chroma planes.
     pub colour: Colour,
+    /// Rows of each plane, 1 to [`MAX_VIEW_SIDE`].
     pub rows: usize,
+    /// Columns of each plane, 1 to [`MAX_VIEW_SIDE`].
     pub cols: usize,
+    /// How the resized luma is stretched to a fixed centre and spread.
     pub contrast: Contrast,
     /// A view of the centred part of the photo keeping this percentage of its area
     /// (metadata suffix `+centre85`), after the whole photo's; `None`: none.
@@ -110,30 +114,54 @@ pub const MAX_VIEW_SIDE: usize = 4096;
 /// Why a view could not be made or read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ViewError {
+    /// The image has no pixels.
     #[error("image has zero size ({width}x{height})")]
-    Empty { width: usize, height: usize },
-    #[error("{channels} channels per pixel (expected 1 gray, 2 gray+alpha, 3 RGB or 4 RGBA)")]
-    Channels { channels: usize },
-    #[error("{len} bytes is not a {width}x{height} image of {channels} channels")]
-    Size {
-        len: usize,
+    Empty {
+        /// Width given.
         width: usize,
+        /// Height given.
         height: usize,
+    },
+    /// Not 1 to 4 bytes per pixel.
+    #[error("{channels} channels per pixel (expected 1 gray, 2 gray+alpha, 3 RGB or 4 RGBA)")]
+    Channels {
+        /// Channels given.
         channels: usize,
     },
+    /// The buffer does not hold exactly the image it is said to be.
+    #[error("{len} bytes is not a {width}x{height} image of {channels} channels")]
+    Size {
+        /// Bytes given.
+        len: usize,
+        /// Width given.
+        width: usize,
+        /// Height given.
+        height: usize,
+        /// Channels given.
+        channels: usize,
+    },
+    /// [`View::apply`] on a view built by hand whose sides or part percentages are out of
+    /// range (metadata that says so is refused as [`ViewError::Metadata`]).
     #[error(
         "a {rows}x{cols} view with parts {parts:?}: sides are 1 to {MAX_VIEW_SIDE} pixels and \
          part percentages 1 to 99"
     )]
     Shape {
+        /// The view's rows.
         rows: usize,
+        /// The view's columns.
         cols: usize,
+        /// Its centre, top and bottom percentages.
         parts: [Option<u8>; 3],
     },
+    /// The metadata text is not a view rule.
     #[error(
         "`{METADATA_KEY}` is {text:?}, not like gray-area-32x32-norm, ycc-area-16x16-robust or ycc-area-16x16-robust+centre75+top80+bottom80+unbox"
     )]
-    Metadata { text: String },
+    Metadata {
+        /// The text read.
+        text: String,
+    },
 }
 
 impl View {

@@ -22,10 +22,15 @@ use super::layer::Layer;
 /// (aarch64 baseline), or the portable `Generic` one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {
+    /// Plain Rust, on every target.
     Generic,
+    /// x86-64 AVX2 (`vpmaddwd` on i16 pairs).
     Avx2,
+    /// x86-64 AVX-512 VNNI (`vpdpbusd`).
     Vnni,
+    /// aarch64 NEON, on every ARMv8 core.
     Neon,
+    /// aarch64 NEON with the dot products (`sdot`, ARMv8.2+).
     Dotprod,
 }
 
