@@ -261,7 +261,8 @@ impl Codes {
         self.words.shrink_to_fit();
     }
 
-    /// Reserves room for `n` more codes.
+    /// Reserves room for `n` more codes. Panics, as `Vec::reserve` does, when that room would
+    /// pass `isize::MAX` bytes; [`Codes::with_capacity`] returns [`Error::NoRoom`] instead.
     pub fn reserve(&mut self, n: usize) {
         self.words.reserve(n.saturating_mul(self.words_per_code));
     }

@@ -3,8 +3,16 @@
 //! One enum for the whole core so callers handle a single type; the index file format has
 //! its own errors in [`crate::index`] because they describe bytes, not arguments.
 
-/// What went wrong in the in-memory core. Every public function that can be handed bad
-/// input returns this instead of panicking.
+/// What went wrong in the in-memory core. The core's functions return this for bad input
+/// instead of panicking, except these, which say so: [`SoftCodes::row`],
+/// [`SoftCodes::distance`] and [`SoftCheck::confirms`] panic on a row out of range (as slice
+/// indexing does), and [`Codes::reserve`] on room past `isize::MAX` bytes (as
+/// `Vec::reserve` does).
+///
+/// [`SoftCodes::row`]: crate::soft_code::SoftCodes::row
+/// [`SoftCodes::distance`]: crate::soft_code::SoftCodes::distance
+/// [`SoftCheck::confirms`]: crate::soft_code::SoftCheck::confirms
+/// [`Codes::reserve`]: crate::code::Codes::reserve
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// Codes must have at least one bit.
@@ -113,8 +121,11 @@ pub enum Error {
         /// Code width.
         bits: usize,
     },
-    /// More codes than a multi-index can address (rows are stored as u32).
-    #[error("{0} codes is more than a multi-index can hold ({max})", max = u32::MAX)]
+    /// More codes than a multi-index or dedup can number: they hold rows as `u32`.
+    #[error(
+        "{0} codes is more than a multi-index or dedup can number (rows are u32: at most {max})",
+        max = u32::MAX
+    )]
     TooManyCodes(usize),
     /// Room for this many codes could not be reserved (too many to address, or no memory).
     #[error("room for {0} codes cannot be reserved")]

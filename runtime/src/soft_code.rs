@@ -129,7 +129,7 @@ pub struct SoftCheck {
 
 impl SoftCheck {
     /// Whether images `i` and `j` of `soft` pass the check (their codes are assumed within
-    /// `radius`).
+    /// `radius`); panics when either is out of range, as [`SoftCodes::row`].
     pub fn confirms(&self, soft: &SoftCodes, i: usize, j: usize) -> bool {
         self.confirms_rows(soft.row(i), soft.row(j))
     }

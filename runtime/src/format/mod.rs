@@ -310,8 +310,10 @@ impl ModelInfo {
     }
 }
 
-/// Index of the largest value of each row of `k` (the first one on ties), or the position
-/// of the first NaN.
+/// Index of the largest value of each row of `k` (the first one on ties). Fails with
+/// [`Error::NotANumber`](crate::error::Error::NotANumber) at the first NaN, and with
+/// [`Error::ValueCount`](crate::error::Error::ValueCount) when `logits` is not a whole number
+/// of rows or `k` is 0.
 pub fn argmax_rows(logits: &[f32], k: usize) -> Result<Vec<u32>, crate::error::Error> {
     if k == 0 || !logits.len().is_multiple_of(k) {
         return Err(crate::error::Error::ValueCount {

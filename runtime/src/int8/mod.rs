@@ -98,7 +98,7 @@ pub enum Int8Error {
         actual: Task,
     },
     /// The logits gave no codes or cluster ids (a NaN logit).
-    #[error("the model produced invalid codes: {0}")]
+    #[error("the model's logits make no codes or cluster ids: {0}")]
     Codes(#[from] crate::error::Error),
 }
 
