@@ -5,14 +5,14 @@
 //! `cargo run --release --example dedup -- [MODEL]`
 
 use imsat::runtime::{dedup, encoder::Encoder};
-use imsat::trainer::data;
+use imsat_data::idx::read_idx_images;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let model = std::env::args()
         .nth(1)
         .unwrap_or("models/hash32.int8.onnx".into());
     let encoder = Encoder::open(&model)?;
-    let images = data::read_idx_images("data/mnist10k/images-idx3-ubyte.gz")?;
+    let images = read_idx_images("data/mnist10k/images-idx3-ubyte.gz")?;
     let dim = images.dim();
 
     // Ten digits, then a copy of each shifted one pixel to the right.
