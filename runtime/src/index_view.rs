@@ -20,8 +20,9 @@
 //! #[repr(C, align(8))]
 //! struct Aligned<T: ?Sized>(T);
 //!
-//! let index = Index::new(vec![7, 9, 12], Codes::from_words(64, vec![0b1011, 0b1001, u64::MAX])?)?;
-//! let bytes = index.to_bytes(); // 24 header + 3 ids + 3 codes + 4 CRC = 76 bytes
+//! let codes = Codes::from_words(64, vec![0b1011, 0b1001, u64::MAX])?;
+//! let index = Index::new(vec![7, 9, 12], codes)?;
+//! let bytes = index.to_bytes(); // header 24, ids 3 x 8, codes 3 x 8, CRC 4: 76 bytes
 //! let mut file = Aligned([0u8; 76]);
 //! file.0.copy_from_slice(&bytes);
 //! let file: &Aligned<[u8]> = &file;
