@@ -114,30 +114,24 @@ fn a_closed_stderr_loses_the_warnings_not_the_output() {
 fn codes_written_to_dev_stdout_go_into_the_pipe() {
     let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hash16.int8.onnx");
     let images = mnist_images();
-    let out = imsat(&[
-        "encode",
-        "--model",
-        s(&model),
-        "--data",
-        s(&images),
-        "--out",
-        "/dev/stdout",
-    ]);
+    let encode = |out: &str| {
+        imsat(&[
+            "encode",
+            "--model",
+            s(&model),
+            "--data",
+            s(&images),
+            "--out",
+            out,
+        ])
+    };
+    let out = encode("/dev/stdout");
     expect_success(&out);
     // 10,000 raw u64 codes, then the summary line.
     let (codes, summary) = out.stdout.split_at(10_000 * 8);
     let summary: serde_json::Value = serde_json::from_slice(summary).unwrap();
     assert_eq!(summary["count"], 10_000);
     let file = tempfile::NamedTempFile::new().unwrap();
-    let to_file = imsat(&[
-        "encode",
-        "--model",
-        s(&model),
-        "--data",
-        s(&images),
-        "--out",
-        s(file.path()),
-    ]);
-    expect_success(&to_file);
+    expect_success(&encode(s(file.path())));
     assert_eq!(codes, std::fs::read(file.path()).unwrap());
 }
