@@ -46,8 +46,9 @@ pub fn write_flat(codes: &Codes) -> Vec<u8> {
 fn binary_kind(fourcc: &[u8]) -> Option<&'static str> {
     Some(match fourcc {
         b"IBMp" | b"IBM2" => "IndexBinaryIDMap",
-        b"IBHf" | b"IBHh" => "IndexBinaryHash / IndexBinaryHNSW",
-        b"IBMH" => "IndexBinaryMultiHash",
+        b"IBHh" => "IndexBinaryHash",
+        b"IBHf" => "IndexBinaryHNSW",
+        b"IBHm" => "IndexBinaryMultiHash",
         b"IBwF" | b"IBwf" => "IndexBinaryIVF",
         b"IBFf" => "IndexBinaryFromFloat",
         _ => return None,

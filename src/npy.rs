@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 use imsat_runtime::atomic_file::write_atomic;
 use imsat_runtime::code::Codes;
-use npyz::{DType, NpyFile, NpyHeader, Order, WriterBuilder};
+use npyz::{DType, NpyFile, NpyHeader, Order};
 
 use crate::cli::bad_input;
 
@@ -45,6 +45,13 @@ fn open(path: &Path) -> anyhow::Result<(Opened, (char, u64))> {
         .map_err(cannot)?;
     if bytes.is_empty() {
         return Err(bad("empty file, not a .npy array".into()));
+    }
+    if bytes.starts_with(b"PK\x03\x04") {
+        return Err(bad(
+            "a zip archive (an .npz of several arrays, np.savez), not one .npy array: save \
+             the array itself with np.save"
+                .into(),
+        ));
     }
     if !bytes.starts_with(MAGIC) {
         return Err(bad("not a .npy file (no \\x93NUMPY magic)".into()));
@@ -189,10 +196,19 @@ pub fn read_features(path: &Path) -> anyhow::Result<Features> {
     };
     let x: Vec<f32> = match (kind, size) {
         ('f', 4) => collect::<f32>(path, file)?,
-        ('f', 8) => collect::<f64>(path, file)?
-            .into_iter()
-            .map(|v| v as f32)
-            .collect(),
+        ('f', 8) => {
+            let wide = collect::<f64>(path, file)?;
+            // Named as the file holds it: past float32's range it would read as inf.
+            if let Some(i) = wide.iter().position(|v| !(v.abs() <= f64::from(f32::MAX))) {
+                return Err(bad(format!(
+                    "row {}, column {} is {:?} (features must be finite and fit in float32)",
+                    i / d,
+                    i % d,
+                    wide[i]
+                )));
+            }
+            wide.into_iter().map(|v| v as f32).collect()
+        }
         _ => {
             return Err(bad(format!(
                 "dtype {descr} is not float32 or float64 (save x.astype(np.float32))"
@@ -201,15 +217,10 @@ pub fn read_features(path: &Path) -> anyhow::Result<Features> {
     };
     if let Some(i) = x.iter().position(|v| !v.is_finite()) {
         return Err(bad(format!(
-            "row {}, column {} is {} (features must be finite{})",
+            "row {}, column {} is {} (features must be finite)",
             i / d,
             i % d,
-            x[i],
-            if kind == 'f' && size == 8 {
-                ", and fit in float32"
-            } else {
-                ""
-            }
+            x[i]
         )));
     }
     Ok(Features { n, d, x })
@@ -357,52 +368,123 @@ pub fn write_clusters(path: &Path, ids: &[u32]) -> anyhow::Result<()> {
 /// The `.npy` bytes of packed codes, `uint8 [N, ceil(bits/8)]`.
 pub fn codes_array(codes: &Codes) -> anyhow::Result<Vec<u8>> {
     let shape = [codes.len() as u64, code_bytes(codes.bits()) as u64];
-    array_bytes(&shape, code_bytes_of(codes))
+    Ok(npy_bytes("|u1", &shape, &code_bytes_of(codes)))
 }
 
 /// The `.npy` bytes of cluster ids, `int64 [N]`.
 pub fn clusters_array(ids: &[u32]) -> anyhow::Result<Vec<u8>> {
-    array_bytes(
-        &[ids.len() as u64],
-        ids.iter().map(|&i| i as i64).collect::<Vec<i64>>(),
-    )
+    let data: Vec<u8> = ids
+        .iter()
+        .flat_map(|&i| i64::from(i).to_le_bytes())
+        .collect();
+    Ok(npy_bytes("<i8", &[ids.len() as u64], &data))
 }
 
 /// The `.npy` bytes of strings as a little-endian unicode array `<U{L}` [N], L the longest
 /// string's characters (at least 1): what NumPy makes of a list of `str`, loaded without
-/// pickle.
+/// pickle. Each string is its code points as u32, padded with zeros to L.
 pub fn strings_array(strings: &[String]) -> anyhow::Result<Vec<u8>> {
     let longest = strings.iter().map(|s| s.chars().count()).max().unwrap_or(0);
-    let unicode: npyz::TypeStr = format!("<U{}", longest.max(1))
-        .parse()
-        .context("the unicode dtype of the strings")?;
-    let mut buf = Vec::new();
-    let mut w = npyz::WriteOptions::<str>::new()
-        .dtype(DType::new_scalar(unicode))
-        .shape(&[strings.len() as u64])
-        .writer(&mut buf)
-        .begin_nd()
-        .context("starting the .npy array")?;
+    let width = longest.max(1);
+    let mut data = Vec::with_capacity(strings.len() * width * 4);
     for s in strings {
-        w.push(s.as_str()).context("writing the .npy array")?;
+        let chars = s.chars().map(u32::from).chain(std::iter::repeat(0));
+        data.extend(chars.take(width).flat_map(u32::to_le_bytes));
     }
-    w.finish().context("finishing the .npy array")?;
-    Ok(buf)
+    Ok(npy_bytes(
+        &format!("<U{width}"),
+        &[strings.len() as u64],
+        &data,
+    ))
 }
 
-fn array_bytes<T: npyz::AutoSerialize>(shape: &[u64], data: Vec<T>) -> anyhow::Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    let mut w = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(shape)
-        .writer(&mut buf)
-        .begin_nd()
-        .context("starting the .npy array")?;
-    w.extend(data).context("writing the .npy array")?;
-    w.finish().context("finishing the .npy array")?;
-    Ok(buf)
+/// A `.npy` file (format 1.0) of C-order values of type `descr` in `shape`, their bytes
+/// `data`, with the header byte for byte as `np.save` writes it: the dict with the shape as
+/// Python writes a tuple (`(5,)`, `(5, 8)`), the spare spaces NumPy leaves to grow the first
+/// axis in place, and padding to 64 bytes. Readers that parse the header as text (npyjs
+/// and its copies) take NumPy's form only, and a file read in and written out comes back
+/// the same bytes.
+fn npy_bytes(descr: &str, shape: &[u64], data: &[u8]) -> Vec<u8> {
+    // numpy.lib.format: GROWTH_AXIS_MAX_DIGITS, ARRAY_ALIGN, and the magic, version and
+    // header-length bytes before the dict.
+    const GROWTH_DIGITS: usize = 21;
+    const ALIGN: usize = 64;
+    const PREFIX: usize = 10;
+    let dims: Vec<String> = shape.iter().map(u64::to_string).collect();
+    let tuple = match dims.as_slice() {
+        [one] => format!("({one},)"),
+        _ => format!("({})", dims.join(", ")),
+    };
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {tuple}, }}");
+    if let Some(first) = dims.first() {
+        header.push_str(&" ".repeat(GROWTH_DIGITS.saturating_sub(first.len())));
+    }
+    let with_newline = header.len() + 1;
+    let pad = ALIGN - (PREFIX + with_newline) % ALIGN;
+    let mut out = Vec::with_capacity(PREFIX + with_newline + pad + data.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&[1, 0]);
+    // A dict of one dtype and a shape of a few numbers: far below the u16 of format 1.0.
+    out.extend_from_slice(&((with_newline + pad) as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend(std::iter::repeat_n(b' ', pad));
+    out.push(b'\n');
+    out.extend_from_slice(data);
+    out
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     write_atomic(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `np.save` of the same arrays (NumPy 2.4.6), header and data: the reference.
+    fn numpy(dict: &str, data: &[u8]) -> Vec<u8> {
+        let mut v = b"\x93NUMPY\x01\x00v\x00".to_vec();
+        v.extend_from_slice(dict.as_bytes());
+        v.resize(127, b' ');
+        v.push(b'\n');
+        v.extend_from_slice(data);
+        v
+    }
+
+    #[test]
+    fn arrays_are_written_byte_for_byte_as_numpy_writes_them() {
+        let codes = Codes::from_words(8, vec![0x12, 0x34, 0xff]).unwrap();
+        assert_eq!(
+            codes_array(&codes).unwrap(),
+            numpy(
+                "{'descr': '|u1', 'fortran_order': False, 'shape': (3, 1), }",
+                &[0x12, 0x34, 0xff]
+            )
+        );
+        let ids: Vec<u8> = [7i64, 0].iter().flat_map(|i| i.to_le_bytes()).collect();
+        assert_eq!(
+            clusters_array(&[7, 0]).unwrap(),
+            numpy(
+                "{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }",
+                &ids
+            )
+        );
+        let names = ["aé😀".to_string()];
+        assert_eq!(
+            strings_array(&names).unwrap(),
+            numpy(
+                "{'descr': '<U3', 'fortran_order': False, 'shape': (1,), }",
+                b"a\0\0\0\xe9\0\0\0\0\xf6\x01\0"
+            )
+        );
+        // No rows: NumPy's (0, 8).
+        let none = Codes::from_words(64, Vec::new()).unwrap();
+        assert_eq!(
+            codes_array(&none).unwrap(),
+            numpy(
+                "{'descr': '|u1', 'fortran_order': False, 'shape': (0, 8), }",
+                &[]
+            )
+        );
+    }
 }

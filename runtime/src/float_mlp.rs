@@ -46,11 +46,13 @@ impl Dense {
         } else {
             self.gemm_rows(x, n, &mut out);
         }
-        // Bias and ReLU in one pass over the product.
+        // Bias and ReLU in one pass over the product. ReLU keeps a NaN, as ONNX's Relu does
+        // (`f32::max` would make it 0): inputs so large that the sums overflow then give NaN
+        // logits, which are refused, not an arbitrary code.
         for row in out.chunks_exact_mut(self.d_out) {
             for (v, b) in row.iter_mut().zip(&self.bias) {
                 let y = *v + b;
-                *v = if self.relu { y.max(0.0) } else { y };
+                *v = if self.relu && y <= 0.0 { 0.0 } else { y };
             }
         }
         out
@@ -304,6 +306,28 @@ mod tests {
             }
             if relu {
                 assert!(got.iter().all(|&v| v >= 0.0));
+            }
+        }
+    }
+
+    /// Sums that overflow (+inf and -inf in one row) are NaN, and ReLU keeps them so, as ONNX's
+    /// Relu does: an input too large for the model gives NaN logits, which the encoder
+    /// refuses, not a code (`f32::max` made the NaN 0, one arbitrary code for every such row).
+    #[test]
+    fn relu_keeps_a_nan_from_an_overflowing_sum() {
+        for n in [1, 3] {
+            let l = Dense {
+                d_in: 2,
+                d_out: 2,
+                weight: alloc::vec![2.0, 0.0, 2.0, 0.0],
+                bias: alloc::vec![0.0, -1.0],
+                relu: true,
+            };
+            let x: Vec<f32> = [f32::MAX, -f32::MAX].repeat(n);
+            let y = l.run(&x, n);
+            for row in y.chunks(2) {
+                assert!(row[0].is_nan(), "{row:?}");
+                assert_eq!(row[1], 0.0);
             }
         }
     }

@@ -293,6 +293,9 @@ faiss.write_index_binary(m, d + "/idmap.faiss")
 h = faiss.IndexBinaryHNSW(16, 8)
 h.add(x)
 faiss.write_index_binary(h, d + "/hnsw.faiss")
+for name, index in [("multihash", faiss.IndexBinaryMultiHash(16, 2, 8)), ("hash", faiss.IndexBinaryHash(16, 8))]:
+    index.add(x)
+    faiss.write_index_binary(index, d + "/" + name + ".faiss")
 f = faiss.IndexFlatL2(4)
 f.add(np.zeros((3, 4), dtype=np.float32))
 faiss.write_index(f, d + "/float.faiss")
@@ -309,7 +312,19 @@ faiss.write_index(f, d + "/float.faiss")
             "idmap.faiss",
             &["IndexBinaryIDMap", "only IndexBinaryFlat"][..],
         ),
-        ("hnsw.faiss", &["only IndexBinaryFlat"][..]),
+        (
+            "hnsw.faiss",
+            &["IndexBinaryHNSW", "only IndexBinaryFlat"][..],
+        ),
+        // Its fourcc (IBHm) was taken for a float index's.
+        (
+            "multihash.faiss",
+            &["IndexBinaryMultiHash", "only IndexBinaryFlat"][..],
+        ),
+        (
+            "hash.faiss",
+            &["IndexBinaryHash ", "only IndexBinaryFlat"][..],
+        ),
         ("float.faiss", &["float", "only IndexBinaryFlat"][..]),
     ] {
         let p: PathBuf = dir.path().join(name);

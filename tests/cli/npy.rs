@@ -347,7 +347,13 @@ fn bad_npy_files_exit_2_naming_the_file() {
     // Python objects (pickled) are no numbers.
     let objects = "{'descr': '|O', 'fortran_order': False, 'shape': (2, 2), }\n";
     std::fs::write(p("objects.npy"), npy_with(objects, &[0x80; 40])).unwrap();
-    let cases: [(&str, &[&str]); 10] = [
+    // A float64 past float32's range is named as the file holds it, not as the inf it casts to.
+    let mut wide: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+    wide[2 * D + 1] = 1e300;
+    write_npy(&p("wide.npy"), &shape, &wide, false);
+    // An .npz (a zip of arrays) named as one.
+    std::fs::write(p("zip.npy"), b"PK\x03\x04\x14\0\0\0\0\0").unwrap();
+    let cases: [(&str, &[&str]); 12] = [
         ("int.npy", &["not float32 or float64"]),
         ("fortran.npy", &["Fortran"]),
         ("nan.npy", &["row 5, column 3", "NaN"]),
@@ -358,6 +364,8 @@ fn bad_npy_files_exit_2_naming_the_file() {
         ("joined.npy", &["bytes follow the", "not one .npy array"]),
         ("nested.npy", &["brackets nested deeper than 3"]),
         ("objects.npy", &["holds no plain numbers"]),
+        ("wide.npy", &["row 2, column 1 is 1e300", "fit in float32"]),
+        ("zip.npy", &["a zip archive", "np.save"]),
     ];
     let model = f.hash();
     for (name, needles) in cases {
