@@ -40,9 +40,9 @@ pub struct Args {
     /// Labels (IDX, or `.npy` integers) of the images (task `labels`).
     #[arg(long)]
     pub labels: Option<PathBuf>,
-    /// Seed of the edited copies (task `copy-detection`).
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// Seed of the edited copies (task `copy-detection`) [default: 0].
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// A CSV with `name` and `group` columns (the photos' manifest; task `copy-detection`):
     /// photos of one group (the tiles of one photograph and its full frame) are not counted
     /// as false positives of each other, as the benchmark counts pairs of different sources;
@@ -165,6 +165,12 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     if args.groups.is_some() && args.task != "copy-detection" {
         return Err(bad_input("--groups is for --task copy-detection"));
     }
+    // The labels task draws nothing at random: a seed given there would be taken for one.
+    if args.seed.is_some() && args.task != "copy-detection" {
+        return Err(bad_input(
+            "--seed is for --task copy-detection (the seed of its edited copies)",
+        ));
+    }
     if let Some(plot) = &args.plot {
         if args.task != "copy-detection" {
             return Err(bad_input("--plot is for --task copy-detection"));
@@ -238,7 +244,15 @@ fn run_model(
     if args.task == "copy-detection" {
         let groups = args.groups.as_deref();
         let plot = args.plot.as_deref();
-        let mut out = copy_detection::run(&enc, &model, &data, groups, args.seed, plot, progress)?;
+        let mut out = copy_detection::run(
+            &enc,
+            &model,
+            &data,
+            groups,
+            args.seed.unwrap_or(0),
+            plot,
+            progress,
+        )?;
         if let Some(r) = &args.reference {
             let reference = open_model(r)?;
             out["reference"] = json!(r.display().to_string());
@@ -268,10 +282,15 @@ fn run_model(
     let logits = model_logits(&enc, &images, &data)?;
     let seconds = started.elapsed().as_secs_f64();
     let quality = evaluate_logits(enc.task(), &logits, enc.outputs(), &labels, SPLIT_SEED)?;
+    // The data by name and by content (the CRC-32 of the pixels, as a training report's
+    // `data_crc32`), so that a number can be traced to what it was measured on.
     let mut out = json!({
         "model": model.display().to_string(),
         "task": enc.task().as_str(),
         "int8": enc.info().int8,
+        "data": data.display().to_string(),
+        "data_crc32": format!("{:08x}", crc32fast::hash(&images.pixels)),
+        "labels": labels_path.display().to_string(),
         "n": images.n,
         "seconds": seconds,
     });

@@ -250,6 +250,9 @@ fn a_photo_model_encodes_dedups_and_evaluates_with_its_own_view() {
         ["model.int8.onnx", "phash", "dhash", "model.int8.onnx soft"]
     );
     assert_eq!(report["photos"], 12);
+    // What the numbers were measured on: the folder, and its photos in their order.
+    assert_eq!(report["data"], s(photo_dir()));
+    assert_eq!(report["photos_crc32"].as_str().map(str::len), Some(8));
     assert_eq!(
         report["copies"],
         12 * report["edits"].as_array().unwrap().len()

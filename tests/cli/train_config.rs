@@ -33,10 +33,50 @@ fn a_saved_config_reproduces_the_run() {
         ]
         .concat(),
     ));
+    // Each report keeps its command line, with the data flags a rerun repeats.
+    for r in [&a, &b] {
+        let command: Vec<&str> = r["command"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        assert!(command.windows(2).any(|w| w == ["--limit", "600"]), "{r}");
+    }
+    let strip = |mut r: serde_json::Value| {
+        r.as_object_mut().unwrap().remove("command");
+        r
+    };
+    let (a, b) = (strip(a), strip(b));
     assert_eq!(a, b, "same metrics from the config alone");
+    // And the same models, byte for byte: no timing nor path in their metadata.
+    for file in ["model.onnx", "model.int8.onnx"] {
+        let bytes = |run: &Path| std::fs::read(run.join(file)).unwrap();
+        assert!(bytes(&first) == bytes(&again), "{file} differs");
+    }
     let read = |p: &Path| std::fs::read_to_string(p).unwrap();
     assert_eq!(read(&config), read(&again.join("config.json")));
     assert!(read(&config).contains("\"seed\": 3"));
+    // Its eval names the data it scored, by path and by the CRC-32 of its pixels.
+    let eval = imsat(&[
+        "eval",
+        "--model",
+        s(&first.join("model.int8.onnx")),
+        "--data",
+        IMAGES,
+        "--labels",
+        LABELS,
+    ]);
+    expect_success(&eval);
+    let eval: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    let pixels = imsat::trainer::data::read_idx_images(IMAGES)
+        .unwrap()
+        .pixels;
+    assert_eq!(eval["data"], IMAGES);
+    assert_eq!(
+        eval["data_crc32"],
+        format!("{:08x}", crc32fast::hash(&pixels))
+    );
 
     // A flag the config already sets is refused (clap: exit 2).
     let out = imsat(&[

@@ -295,6 +295,15 @@ pub fn run(
     let phash_ms = ms_per_photo(&files, decode_photo, |img| {
         let _ = hash_word(&phash, img);
     })?;
+    // The photos by content and in their order (each copy's edits are drawn in that order):
+    // what a number measured on this folder can be traced to.
+    let mut crc = crc32fast::Hasher::new();
+    for p in &folder.photos {
+        crc.update(&p.width().to_le_bytes());
+        crc.update(&p.height().to_le_bytes());
+        crc.update(p.as_raw());
+    }
+    let photos_crc32 = format!("{:08x}", crc.finalize());
     let bench = Bench::new(folder.photos, &photo_groups, seed);
     if bench.sources.iter().all(|&s| s == bench.sources[0]) {
         return Err(bad_input(format!(
@@ -328,6 +337,9 @@ pub fn run(
         "model": model.display().to_string(),
         "int8": enc.info().int8,
         "view": view.to_metadata(),
+        "data": dir.display().to_string(),
+        "photos_crc32": photos_crc32,
+        "groups": groups.map(|g| g.display().to_string()),
         "photos": bench.originals.len(),
         "sources": bench.sources.iter().max().map_or(0, |m| m + 1),
         "copies": bench.pairs.len(),

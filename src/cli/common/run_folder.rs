@@ -216,12 +216,24 @@ pub fn save_run(
     let exported = write_models(
         trained,
         images,
-        &report.to_string(),
+        &metadata_report(&report),
         dedup_radius,
         soft_check,
         out,
     )?;
     Ok((report, exported))
+}
+
+/// The report as a model's `imsat.report` metadata: `report.json` without the time an epoch
+/// took and the command line (its paths), which would make the ONNX files of two runs of one
+/// seed differ in their bytes, and a model card's SHA-256 impossible to check by a rerun.
+pub fn metadata_report(report: &serde_json::Value) -> String {
+    let mut r = report.clone();
+    if let Some(r) = r.as_object_mut() {
+        r.remove("seconds_per_epoch");
+        r.remove("command");
+    }
+    r.to_string()
 }
 
 /// Everything [`save_run`] writes but the ONNX models; returns the report.
@@ -236,6 +248,13 @@ pub fn save_files(
     if let (Some(r), Some(e)) = (report.as_object_mut(), extra.as_object()) {
         r.extend(e.clone());
     }
+    // The command line, whose data flags (--limit, --holdout, --groups, --radius,
+    // --soft-check) a `--config` rerun must repeat: config.json holds only the settings.
+    let command: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    report["command"] = json!(command);
     let save = |name: &str, bytes: &[u8]| {
         let p = out.join(name);
         write_atomic(&p, bytes).with_context(|| format!("writing {}", p.display()))

@@ -21,7 +21,9 @@ use serde_json::json;
 pub use config::Hidden;
 use config::{TUNABLES, config_from, parse_hidden, settings_error, training_error};
 
-use crate::cli::common::run_folder::{check_new_run_folder, make_run_folder, save_files, save_run};
+use crate::cli::common::run_folder::{
+    check_new_run_folder, make_run_folder, metadata_report, save_files, save_run,
+};
 use crate::cli::common::{Ctx, bad_input, check_output_dir};
 
 #[derive(clap::Args)]
@@ -31,7 +33,8 @@ pub struct Args {
     pub task: Option<String>,
     /// Reproduce a run: every setting (task, widths, SATs, epochs, seed, view, photo items)
     /// from the `config.json` of its folder; only --data, --labels, --out, --limit, --groups,
-    /// --holdout, --radius and --soft-check are taken from the command line.
+    /// --holdout, --radius and --soft-check are taken from the command line (give them as
+    /// the run did: its `report.json` keeps its `command`).
     #[arg(long, conflicts_with_all = TUNABLES)]
     pub config: Option<PathBuf>,
     /// Number of clusters (cluster task).
@@ -268,7 +271,7 @@ fn run_features(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Resu
     let scaling_path = files.join("scaling.json");
     write_atomic(&scaling_path, serde_json::to_string(&scaling)?.as_bytes())
         .with_context(|| format!("writing {}", scaling_path.display()))?;
-    imsat_trainer::features::write_model(&trained, &scaling, &report.to_string(), files)?;
+    imsat_trainer::features::write_model(&trained, &scaling, &metadata_report(&report), files)?;
     folder.commit()?;
     outln!("{report}")?;
     Ok(())
