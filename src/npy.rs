@@ -199,7 +199,8 @@ pub fn read_features(path: &Path) -> anyhow::Result<Features> {
         ('f', 8) => {
             let wide = collect::<f64>(path, file)?;
             // Named as the file holds it: past float32's range it would read as inf.
-            if let Some(i) = wide.iter().position(|v| !(v.abs() <= f64::from(f32::MAX))) {
+            let past_f32 = |v: &f64| v.is_nan() || v.abs() > f64::from(f32::MAX);
+            if let Some(i) = wide.iter().position(past_f32) {
                 return Err(bad(format!(
                     "row {}, column {} is {:?} (features must be finite and fit in float32)",
                     i / d,
