@@ -33,8 +33,9 @@ type Opened = NpyFile<Cursor<Vec<u8>>>;
 
 /// Read the whole file and its header; the data must fit the file (checked before anything
 /// is allocated for it). Returns the file and its element kind (`f`, `i`, `u`, ...) and size.
-/// A file without the magic is refused from its first bytes, not read whole.
-fn open(path: &Path) -> anyhow::Result<(Opened, (char, u64))> {
+/// A file without the magic is refused from its first bytes, not read whole. `expected`
+/// names what the caller reads (`float32 or float64 features`), for a dtype of no numbers.
+fn open(path: &Path, expected: &str) -> anyhow::Result<(Opened, (char, u64))> {
     let bad = |m: String| bad_input(format!("{}: {m}", path.display()));
     let cannot = |e: std::io::Error| bad(format!("cannot read: {e}"));
     let mut file = std::fs::File::open(path).map_err(cannot)?;
@@ -84,7 +85,7 @@ fn open(path: &Path) -> anyhow::Result<(Opened, (char, u64))> {
     // what its data takes).
     if !matches!(ty.0, 'f' | 'i' | 'u' | 'b') {
         return Err(bad(format!(
-            "dtype {} holds no plain numbers (expected float, integer or uint8 values)",
+            "dtype {} holds no plain numbers (expected {expected})",
             header.dtype().descr()
         )));
     }
@@ -183,7 +184,7 @@ fn collect<T: npyz::Deserialize>(path: &Path, file: Opened) -> anyhow::Result<Ve
 /// least 1; float64 is rounded to f32.
 pub fn read_features(path: &Path) -> anyhow::Result<Features> {
     let bad = |m: String| bad_input(format!("{}: {m}", path.display()));
-    let (file, (kind, size)) = open(path)?;
+    let (file, (kind, size)) = open(path, "float32 or float64 features")?;
     let shape: Vec<u64> = file.shape().to_vec();
     let descr = file.dtype().descr();
     let (n, d) = match shape.as_slice() {
@@ -230,7 +231,7 @@ pub fn read_features(path: &Path) -> anyhow::Result<Features> {
 /// A uint8 `[N, B]` array (packed codes): `(N, B)` and the bytes.
 pub fn read_u8_matrix(path: &Path) -> anyhow::Result<((usize, usize), Vec<u8>)> {
     let bad = |m: String| bad_input(format!("{}: {m}", path.display()));
-    let (file, (kind, size)) = open(path)?;
+    let (file, (kind, size)) = open(path, "uint8 packed codes")?;
     let shape: Vec<u64> = file.shape().to_vec();
     let descr = file.dtype().descr();
     let (n, b) = match shape.as_slice() {
@@ -253,7 +254,7 @@ pub fn read_u8_matrix(path: &Path) -> anyhow::Result<((usize, usize), Vec<u8>)> 
 /// (renumbered 0.. in sorted order; only equality matters to the metrics).
 pub fn read_labels(path: &Path) -> anyhow::Result<Vec<u8>> {
     let bad = |m: String| bad_input(format!("{}: {m}", path.display()));
-    let (file, (kind, size)) = open(path)?;
+    let (file, (kind, size)) = open(path, "integer labels")?;
     let shape: Vec<u64> = file.shape().to_vec();
     let descr = file.dtype().descr();
     if !matches!(shape.as_slice(), [n] | [n, 1] if *n > 0) {

@@ -363,7 +363,10 @@ fn bad_npy_files_exit_2_naming_the_file() {
         ("text.npy", &["not a .npy file"]),
         ("joined.npy", &["bytes follow the", "not one .npy array"]),
         ("nested.npy", &["brackets nested deeper than 3"]),
-        ("objects.npy", &["holds no plain numbers"]),
+        (
+            "objects.npy",
+            &["holds no plain numbers (expected float32 or float64 features)"],
+        ),
         ("wide.npy", &["row 2, column 1 is 1e300", "fit in float32"]),
         ("zip.npy", &["a zip archive", "np.save"]),
     ];
