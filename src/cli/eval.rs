@@ -139,10 +139,15 @@ fn run_features(
     let logits = enc.logits_f32(&f.x)?;
     let seconds = started.elapsed().as_secs_f64();
     let quality = evaluate_logits(enc.task(), &logits, enc.outputs(), &labels, SPLIT_SEED)?;
+    // The data as a training report names it: path, and CRC-32 of the values' f32 bytes.
+    let bytes: Vec<u8> = f.x.iter().flat_map(|v| v.to_le_bytes()).collect();
     let mut out = json!({
         "model": model.display().to_string(),
         "task": enc.task().as_str(),
         "input": "features",
+        "data": data.display().to_string(),
+        "data_crc32": format!("{:08x}", crc32fast::hash(&bytes)),
+        "labels": labels_path.display().to_string(),
         "n": f.n,
         "seconds": seconds,
     });

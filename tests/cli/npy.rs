@@ -167,6 +167,14 @@ fn hash_on_features_exports_a_feature_model_with_metadata() {
     assert_eq!(enc.info().input, imsat_runtime::format::Input::Features);
     assert_eq!(enc.info().input_shape, vec![D]);
     assert!(!enc.info().int8);
+    // Its eval names the data as its training report does: the same CRC-32 of the values.
+    let o = cli(
+        "eval --model {} --data {} --labels {}",
+        &[&f.hash(), &f.x(), &f.y()],
+    );
+    expect_success(&o);
+    let eval: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(eval["data_crc32"], r["data_crc32"], "{eval}");
 }
 
 #[test]
