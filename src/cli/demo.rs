@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::common::model::{agreement, open_model};
 use super::common::radius::{DEFAULT_MIN_SIMILARITY, DEFAULT_RADIUS};
-use super::common::run_folder::save_run;
+use super::common::run_folder::{make_run_folder, save_run};
 use super::common::{Ctx, bad_input, check_output_dir};
 
 #[derive(clap::Args)]
@@ -26,6 +26,7 @@ pub struct Args {
     /// Images (IDX); defaults to the bundled MNIST-10k.
     #[arg(long, default_value = "data/mnist10k/images-idx3-ubyte.gz")]
     pub data: PathBuf,
+    /// Labels of the images (IDX), for the accuracy and mAP the summary reports.
     #[arg(long, default_value = "data/mnist10k/labels-idx1-ubyte.gz")]
     pub labels: PathBuf,
     /// Epochs of the clustering model (demo setting; `imsat train` uses the full defaults).
@@ -34,6 +35,7 @@ pub struct Args {
     /// Epochs of the 32-bit hash model.
     #[arg(long, default_value_t = 20)]
     pub hash_epochs: usize,
+    /// Seed of both trainings.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
@@ -44,7 +46,8 @@ fn step(ctx: &Ctx, what: &str) {
     }
 }
 
-/// Train one model and save it as `imsat train` does, into `dir`.
+/// Train one model and save it as `imsat train --overwrite` does, into `dir`: staged and
+/// moved in at the end, the folder locked meanwhile (a demo run before it is replaced).
 fn train_and_export(
     config: &TrainConfig,
     images: &idx::Images,
@@ -52,17 +55,22 @@ fn train_and_export(
     dir: &Path,
     ctx: &Ctx,
 ) -> anyhow::Result<(serde_json::Value, imsat_trainer::export::Exported)> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let folder = make_run_folder(dir)?;
     let trained = train(config, images, Some(labels), !ctx.quiet)?;
-    save_run(
+    let (report, mut files) = save_run(
         &trained,
         images,
         images.n,
-        dir,
+        folder.files(),
         &serde_json::Value::Null,
         None,
         None,
-    )
+    )?;
+    folder.commit()?;
+    // The models where the commit moved them.
+    files.f32_path = dir.join(imsat_trainer::export::F32_FILE);
+    files.int8_path = dir.join(imsat_trainer::export::INT8_FILE);
+    Ok((report, files))
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
@@ -80,6 +88,10 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let mut hash = TrainConfig::hash(32);
     hash.epochs = args.hash_epochs;
     hash.seed = args.seed;
+    // The batch at most the data, as `imsat train`'s default (a demo on 100 images).
+    for config in [&mut cluster, &mut hash] {
+        config.batch = config.batch.min(images.n);
+    }
     for (config, flag) in [(&cluster, "--cluster-epochs"), (&hash, "--hash-epochs")] {
         if config.epochs == 0 {
             return Err(bad_input(format!("{flag} must be at least 1")));

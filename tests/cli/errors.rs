@@ -684,6 +684,32 @@ fn other_flags_out_of_range() {
     let command = "demo --out {} --data {} --labels {} --hash-epochs 0";
     let out = run(command, &[&d.path().join("demo"), &mnist_images(), &labels]);
     expect_bad_input(&out, &["--hash-epochs must be at least 1"]);
+    // On data smaller than the default batch of 500 it runs (it was refused as "batch 500 is
+    // larger than the data"), and a second run replaces the first's folders whole.
+    let images = imsat_trainer::data::read_idx_images(mnist_images()).unwrap();
+    let labels = imsat_data::idx::read_idx_labels(&labels, 256).unwrap();
+    let small = write(
+        d.path(),
+        "small-images.idx",
+        &idx_u8_bytes(&[120, 28, 28], &images.pixels[..120 * 784]),
+    );
+    let small_labels = write(
+        d.path(),
+        "small-labels.idx",
+        &idx_u8_bytes(&[120], &labels[..120]),
+    );
+    let command = "demo --out {} --data {} --labels {} --cluster-epochs 1 --hash-epochs 1";
+    let demo = d.path().join("small-demo");
+    for _ in 0..2 {
+        expect_success(&run(command, &[&demo, &small, &small_labels]));
+        let hidden = std::fs::read_dir(demo.join("hash32"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+            .count();
+        assert_eq!(hidden, 0, "a staging folder left");
+        assert!(demo.join("hash32/model.int8.onnx").exists());
+    }
 }
 
 // ---- output paths ----------------------------------------------------------------------
