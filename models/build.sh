@@ -25,7 +25,7 @@ ALL=(cluster10 hash16 hash32 hash64)
 NAMES=("${@:-${ALL[@]}}")
 
 cargo build --release --quiet
-IMSAT=target/release/imsat
+IMSAT=${CARGO_TARGET_DIR:-target}/release/imsat
 mkdir -p "$MODELS_DIR" "$RUNS_DIR"
 
 for name in "${NAMES[@]}"; do
@@ -39,7 +39,8 @@ for name in "${NAMES[@]}"; do
   cmd=("$IMSAT" --quiet train "${task[@]}" --data "$DATA" --labels "$LABELS" --seed "$SEED" --out "$run" $TRAIN_FLAGS)
   echo "== $name: ${cmd[*]}" >&2
   start=$(date +%s)
-  # A rebuild replaces the previous run in RUNS_DIR (the card records the command without it).
+  # A rebuild replaces the previous run in RUNS_DIR (the card's command is without --overwrite;
+  # report.json's `command` has it).
   "${cmd[@]}" --overwrite >/dev/null
   train_seconds=$(( $(date +%s) - start ))
   cp "$run/model.onnx" "$MODELS_DIR/$name.onnx"

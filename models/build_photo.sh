@@ -26,12 +26,13 @@ PHOTOS=../shared/data/photos
 name=photo64
 
 cargo build --release --quiet
-IMSAT=target/release/imsat
+IMSAT=${CARGO_TARGET_DIR:-target}/release/imsat
 mkdir -p "$MODELS_DIR" "$RUNS_DIR"
 
 # (1) The group 4-fold estimate.
 if [ -z "${CV_WORK:-}" ]; then
   CV_WORK=$(mktemp -d)
+  echo "cross-validation work folder: $CV_WORK" >&2
   # shellcheck disable=SC2086
   WORK="$CV_WORK" SEED="$SEED" models/cv_photo.sh $TRAIN_FLAGS >&2
 fi
@@ -178,7 +179,7 @@ for group in ["moderate", "strong", "flip"]:
         lines.append(f"| {edit} | " + " | ".join(f"{v:.3f}" for v in vals) + " |")
 enc = mean([e["encode_ms_per_photo"]["model"] for e in folds]), mean([e["encode_ms_per_photo"]["phash"] for e in folds])
 lines += ["",
-  f"The shipped int8 model against its f32 model on the training photos' copies: {100*ins['bits_equal_to_reference']:.2f}% of code bits equal.",
+  f"The shipped int8 model against its f32 model on the training photos (the originals, four views each): {100*ins['bits_equal_to_reference']:.2f}% of code bits equal.",
   f"Encode cost per photo, end to end from the JPEG file (decode + view + encode, one thread, mean over the folds' runs): photo64 int8 {enc[0]:.2f} ms, pHash {enc[1]:.2f} ms.",
   "", "## Training report", "", "```json", json.dumps(report), "```", "",
   "## Limits", "",

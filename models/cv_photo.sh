@@ -32,10 +32,13 @@ if [ -n "$ONLY_FOLD" ] && ! { [[ $ONLY_FOLD =~ ^[0-9]+$ ]] && ((ONLY_FOLD < FOLD
 fi
 WORK=${WORK:-$(mktemp -d)}
 PHOTOS=../shared/data/photos
-IMSAT=${IMSAT:-target/release/imsat}
-[ "$IMSAT" != target/release/imsat ] || cargo build --release --quiet
+if [ -z "${IMSAT:-}" ]; then
+  cargo build --release --quiet
+  IMSAT=${CARGO_TARGET_DIR:-target}/release/imsat
+fi
 
 mkdir -p "$WORK"
+echo "work folder: $WORK" >&2
 python3 - "$PHOTOS" "$WORK" "$FOLDS" "$FRACTION" <<'PY'
 import csv, os, random, sys
 photos, work, folds, fraction = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
@@ -51,9 +54,15 @@ for k in range(folds):
     train = sorted(g for g in groups if fold_of[g] != k)
     random.Random(1).shuffle(train)
     kept.append(set(train[: max(1, round(fraction * len(train)))]))
+# Made anew: a WORK split before with other FOLDS or FRACTION would otherwise keep links
+# that put held-out photos into training (the runs' outputs beside them stay).
 for k in range(folds):
     for part in ("train", "valid"):
-        os.makedirs(os.path.join(work, f"fold{k}", part), exist_ok=True)
+        linked = os.path.join(work, f"fold{k}", part)
+        if os.path.isdir(linked):
+            for name in os.listdir(linked):
+                os.unlink(os.path.join(linked, name))
+        os.makedirs(linked, exist_ok=True)
 for r in rows:
     src = os.path.realpath(os.path.join(photos, r["name"]))
     for k in range(folds):

@@ -63,7 +63,7 @@ def main():
     extra = args[args.index("--") + 1:] if "--" in args else None
     args = args[: args.index("--")] if "--" in args else args
     work = args[0]
-    imsat = args[1] if len(args) > 1 else "target/release/imsat"
+    imsat = args[1] if len(args) > 1 else os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release", "imsat")
     groupings = [(" ".join(extra), extra)] if extra is not None else GROUPINGS
     pictures = {os.path.basename(r["name"]): r["group"] for r in csv.DictReader(open(MANIFEST))}
     folds = sorted(d for d in os.listdir(work)

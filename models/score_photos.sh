@@ -18,10 +18,15 @@ cd "$(dirname "$0")/.."
 SRC=${1:?usage: models/score_photos.sh SRC_DIR [MODEL]}
 MODEL=$(realpath "${2:-models/photo64.int8.onnx}")
 WORK=${WORK:-$(mktemp -d)}
-IMSAT=${IMSAT:-target/release/imsat}
-[ "$IMSAT" != target/release/imsat ] || cargo build --release --quiet
+if [ -z "${IMSAT:-}" ]; then
+  cargo build --release --quiet
+  IMSAT=${CARGO_TARGET_DIR:-target}/release/imsat
+fi
 
+# A WORK used before holds that run's pictures and copies: this run's alone are scored.
+rm -rf "$WORK/fold0/valid" "$WORK/fold0/pil_copies"
 mkdir -p "$WORK/fold0/valid" "$WORK/fold0/run"
+echo "work folder: $WORK" >&2
 python3 - "$SRC" "$WORK" <<'PY'
 import csv, os, sys
 from PIL import Image

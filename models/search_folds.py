@@ -50,7 +50,7 @@ def tally(lines, groups):
 
 def main():
     work = sys.argv[1]
-    imsat = sys.argv[2] if len(sys.argv) > 2 else "target/release/imsat"
+    imsat = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release", "imsat")
     groups = {os.path.basename(r["name"]): r["group"] for r in csv.DictReader(open(MANIFEST))}
     folds = sorted(d for d in os.listdir(work)
                    if d.startswith("fold") and os.path.isdir(os.path.join(work, d)))

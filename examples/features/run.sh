@@ -13,8 +13,11 @@ work=${1:-$(mktemp -d)}
 mkdir -p "$work"
 bits=${BITS:-64}
 epochs=${EPOCHS:-50}
-imsat=${IMSAT:-target/release/imsat}
-[ -x "$imsat" ] || cargo build --release --quiet --bin imsat
+imsat=${IMSAT:-}
+if [ -z "$imsat" ]; then
+  cargo build --release --quiet --bin imsat
+  imsat=${CARGO_TARGET_DIR:-target}/release/imsat
+fi
 images=data/mnist10k/images-idx3-ubyte.gz
 labels=data/mnist10k/labels-idx1-ubyte.gz
 python3 - "$work" <<'PY'

@@ -13,8 +13,11 @@ work=${1:-$(mktemp -d)}
 mkdir -p "$work"
 seeds=${SEEDS:-0 1 2}
 sets=${SETS:-digits8x8 mnist10k}
-imsat=${IMSAT:-target/release/imsat}
-[ -x "$imsat" ] || cargo build --release --quiet --bin imsat
+imsat=${IMSAT:-}
+if [ -z "$imsat" ]; then
+  cargo build --release --quiet --bin imsat
+  imsat=${CARGO_TARGET_DIR:-target}/release/imsat
+fi
 field() { python3 -c 'import json,sys; r=json.loads(sys.stdin.read().splitlines()[-1]); print(round(r[sys.argv[1]], 4))' "$1"; }
 echo "data method seed acc nmi"
 for set in $sets; do

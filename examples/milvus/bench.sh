@@ -8,8 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 work=${1:-$(mktemp -d)}
 mkdir -p "$work"
-imsat=${IMSAT:-target/release/imsat}
-[ -x "$imsat" ] || cargo build --release --quiet --bin imsat
+imsat=${IMSAT:-}
+if [ -z "$imsat" ]; then
+  cargo build --release --quiet --bin imsat
+  imsat=${CARGO_TARGET_DIR:-target}/release/imsat
+fi
 python3 - "$work" "${N:-1000000}" "${Q:-1000}" <<'PY'
 import sys, numpy as np
 work, n, q = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])

@@ -10,8 +10,11 @@ cd "$(dirname "$0")/../.."
 work=${1:-$(mktemp -d)}
 mkdir -p "$work"
 epochs=${EPOCHS:-3}
-imsat=${IMSAT:-target/release/imsat}
-[ -x "$imsat" ] || cargo build --release --quiet --bin imsat
+imsat=${IMSAT:-}
+if [ -z "$imsat" ]; then
+  cargo build --release --quiet --bin imsat
+  imsat=${CARGO_TARGET_DIR:-target}/release/imsat
+fi
 
 echo "== digits as features: $work/x.npy"
 python3 - "$work" <<'PY'

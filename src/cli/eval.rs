@@ -53,7 +53,7 @@ pub struct Args {
     /// A reference model (usually the f32 export) to compare against: adds
     /// `bits_equal_to_f32`, the fraction of code bits (hash) or cluster ids (cluster)
     /// equal to the reference's (with `--task copy-detection`: `bits_equal_to_reference`,
-    /// over the photos' edited copies).
+    /// over the photos of `--data` as they are, not their edited copies).
     #[arg(long)]
     pub reference: Option<PathBuf>,
     /// Task `copy-detection`: draw every hash's ROC curve (copies found against false-match
