@@ -109,7 +109,12 @@ python3 - "$WORK/folds.jsonl" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 keys = [k for k in rows[0] if k not in ("fold", "photos")]
-mean = {k: round(sum(r[k] for r in rows if r[k] is not None) / len(rows), 4) for k in keys}
+# A value a fold could not measure (null: a threshold with too few pairs) is left out of its
+# mean, and a key no fold measured stays null, rather than counting as 0.
+def mean_of(k):
+    vals = [r[k] for r in rows if r[k] is not None]
+    return round(sum(vals) / len(vals), 4) if vals else None
+mean = {k: mean_of(k) for k in keys}
 print(json.dumps({"mean_over_folds": len(rows), **mean}))
 PY
 
