@@ -64,8 +64,10 @@ pub struct Args {
 /// search between the two renames would otherwise drop every name.
 const CARD_READS: usize = 5;
 
-/// The index `args.index` opened, and its card as read beside it (see [`CARD_READS`]).
-fn open_with_card(args: &Args) -> anyhow::Result<(Opened, Card)> {
+/// Open the index `args.index` and read its card beside it (again, see [`CARD_READS`]), then
+/// search it. The index is checked once per read (a mapped file's CRC is a pass over it), and
+/// the search runs on the view that was checked.
+pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let mut reads = 0;
     loop {
         let opened =
@@ -76,17 +78,14 @@ fn open_with_card(args: &Args) -> anyhow::Result<(Opened, Card)> {
         let card = read_card(&args.index, source.len(), source.bits())?;
         reads += 1;
         if !matches!(card, Card::SetAside(_)) || reads == CARD_READS {
-            return Ok((opened, card));
+            return search(args, source, card, ctx);
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 
-pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
-    let (opened, card) = open_with_card(&args)?;
-    let source = opened
-        .source(&args.index)
-        .map_err(|e| bad_input(e.to_string()))?;
+/// The search of [`run`], on the opened index and the card read beside it.
+fn search(args: Args, source: Source<'_>, card: Card, ctx: &Ctx) -> anyhow::Result<()> {
     let bits = source.bits();
     let card = match card {
         Card::Fits(card) => Some(card),
