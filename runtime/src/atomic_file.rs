@@ -113,8 +113,8 @@ fn write_target(path: &Path) -> PathBuf {
 }
 
 /// Whether `path` (its links followed by the kernel) is a device or a pipe, written into
-/// rather than replaced.
-fn is_device_or_pipe(path: &Path) -> bool {
+/// rather than replaced (and beside which no other file belongs, such as an index's card).
+pub fn is_device_or_pipe(path: &Path) -> bool {
     fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }
 
@@ -173,12 +173,7 @@ pub fn stage(
     let target = write_target(path);
     let path = target.as_path();
     let existing = fs::metadata(path).ok();
-    let tmp = temp_path(path).map_err(fail(Step::Create, path))?;
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .map_err(fail(Step::Create, &tmp))?;
+    let (tmp, file) = create_temp(path)?;
     // From here on the temporary file is removed on every error (by `Staged`'s drop).
     let staged = Staged {
         tmp: Some(tmp.clone()),
@@ -239,16 +234,21 @@ pub fn check_writable(path: &Path) -> Result<(), WriteError> {
     if is_device_or_pipe(path) {
         return Ok(());
     }
-    let target = write_target(path);
-    let path = target.as_path();
-    let tmp = temp_path(path).map_err(fail(Step::Create, path))?;
-    OpenOptions::new()
+    let (tmp, _) = create_temp(&write_target(path))?;
+    let _ = fs::remove_file(&tmp);
+    Ok(())
+}
+
+/// A fresh temporary file beside `target` (the one a write stages in), created, not there
+/// before.
+fn create_temp(target: &Path) -> Result<(PathBuf, File), WriteError> {
+    let tmp = temp_path(target).map_err(fail(Step::Create, target))?;
+    let file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(&tmp)
         .map_err(fail(Step::Create, &tmp))?;
-    let _ = fs::remove_file(&tmp);
-    Ok(())
+    Ok((tmp, file))
 }
 
 /// Write `bytes` to `path` atomically (see [`write_with`]).

@@ -264,7 +264,7 @@ pub fn save_with_card(
 /// none for an index written into a device or a pipe, which has no file to name. Called
 /// before a folder is encoded too, so that a card that cannot be written fails first.
 pub fn card_to_write(out: &Path) -> anyhow::Result<Option<PathBuf>> {
-    if std::fs::metadata(out).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+    if imsat_runtime::atomic_file::is_device_or_pipe(out) {
         return Ok(None);
     }
     let path = card_path(out);
