@@ -29,8 +29,8 @@ pub fn write_codes(path: &Path, names: &[String], codes: &Codes) -> anyhow::Resu
     write_archive(
         path,
         &[
-            ("names", strings_array(names)?),
-            ("codes", codes_array(codes)?),
+            ("names", strings_array(names)),
+            ("codes", codes_array(codes)),
         ],
     )
 }
@@ -40,8 +40,8 @@ pub fn write_clusters(path: &Path, names: &[String], ids: &[u32]) -> anyhow::Res
     write_archive(
         path,
         &[
-            ("names", strings_array(names)?),
-            ("clusters", clusters_array(ids)?),
+            ("names", strings_array(names)),
+            ("clusters", clusters_array(ids)),
         ],
     )
 }
@@ -98,7 +98,7 @@ mod tests {
             bytes
         };
         let codes_npy = read("codes.npy");
-        assert_eq!(codes_npy, codes_array(&codes).unwrap());
+        assert_eq!(codes_npy, codes_array(&codes));
         assert!(codes_npy.ends_with(&[0x01, 0x02, 0xfe, 0x0f]));
         let names_npy = read("names.npy");
         let file = npyz::NpyFile::new(&names_npy[..]).unwrap();

@@ -359,33 +359,33 @@ pub fn codes_from_bytes(bits: usize, bytes: &[u8]) -> Result<Codes, String> {
 
 /// Write packed codes as `uint8 [N, ceil(bits/8)]` (layout of [`code_bytes_of`]).
 pub fn write_codes(path: &Path, codes: &Codes) -> anyhow::Result<()> {
-    write_file(path, &codes_array(codes)?)
+    write_file(path, &codes_array(codes))
 }
 
 /// Write cluster ids as `int64 [N]`.
 pub fn write_clusters(path: &Path, ids: &[u32]) -> anyhow::Result<()> {
-    write_file(path, &clusters_array(ids)?)
+    write_file(path, &clusters_array(ids))
 }
 
 /// The `.npy` bytes of packed codes, `uint8 [N, ceil(bits/8)]`.
-pub fn codes_array(codes: &Codes) -> anyhow::Result<Vec<u8>> {
+pub fn codes_array(codes: &Codes) -> Vec<u8> {
     let shape = [codes.len() as u64, code_bytes(codes.bits()) as u64];
-    Ok(npy_bytes("|u1", &shape, &code_bytes_of(codes)))
+    npy_bytes("|u1", &shape, &code_bytes_of(codes))
 }
 
 /// The `.npy` bytes of cluster ids, `int64 [N]`.
-pub fn clusters_array(ids: &[u32]) -> anyhow::Result<Vec<u8>> {
+pub fn clusters_array(ids: &[u32]) -> Vec<u8> {
     let data: Vec<u8> = ids
         .iter()
         .flat_map(|&i| i64::from(i).to_le_bytes())
         .collect();
-    Ok(npy_bytes("<i8", &[ids.len() as u64], &data))
+    npy_bytes("<i8", &[ids.len() as u64], &data)
 }
 
 /// The `.npy` bytes of strings as a little-endian unicode array `<U{L}` [N], L the longest
 /// string's characters (at least 1): what NumPy makes of a list of `str`, loaded without
 /// pickle. Each string is its code points as u32, padded with zeros to L.
-pub fn strings_array(strings: &[String]) -> anyhow::Result<Vec<u8>> {
+pub fn strings_array(strings: &[String]) -> Vec<u8> {
     let longest = strings.iter().map(|s| s.chars().count()).max().unwrap_or(0);
     let width = longest.max(1);
     let mut data = Vec::with_capacity(strings.len() * width * 4);
@@ -393,11 +393,7 @@ pub fn strings_array(strings: &[String]) -> anyhow::Result<Vec<u8>> {
         let chars = s.chars().map(u32::from).chain(std::iter::repeat(0));
         data.extend(chars.take(width).flat_map(u32::to_le_bytes));
     }
-    Ok(npy_bytes(
-        &format!("<U{width}"),
-        &[strings.len() as u64],
-        &data,
-    ))
+    npy_bytes(&format!("<U{width}"), &[strings.len() as u64], &data)
 }
 
 /// A `.npy` file (format 1.0) of C-order values of type `descr` in `shape`, their bytes
@@ -457,7 +453,7 @@ mod tests {
     fn arrays_are_written_byte_for_byte_as_numpy_writes_them() {
         let codes = Codes::from_words(8, vec![0x12, 0x34, 0xff]).unwrap();
         assert_eq!(
-            codes_array(&codes).unwrap(),
+            codes_array(&codes),
             numpy(
                 "{'descr': '|u1', 'fortran_order': False, 'shape': (3, 1), }",
                 &[0x12, 0x34, 0xff]
@@ -465,7 +461,7 @@ mod tests {
         );
         let ids: Vec<u8> = [7i64, 0].iter().flat_map(|i| i.to_le_bytes()).collect();
         assert_eq!(
-            clusters_array(&[7, 0]).unwrap(),
+            clusters_array(&[7, 0]),
             numpy(
                 "{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }",
                 &ids
@@ -473,7 +469,7 @@ mod tests {
         );
         let names = ["aé😀".to_string()];
         assert_eq!(
-            strings_array(&names).unwrap(),
+            strings_array(&names),
             numpy(
                 "{'descr': '<U3', 'fortran_order': False, 'shape': (1,), }",
                 b"a\0\0\0\xe9\0\0\0\0\xf6\x01\0"
@@ -482,7 +478,7 @@ mod tests {
         // No rows: NumPy's (0, 8).
         let none = Codes::from_words(64, Vec::new()).unwrap();
         assert_eq!(
-            codes_array(&none).unwrap(),
+            codes_array(&none),
             numpy(
                 "{'descr': '|u1', 'fortran_order': False, 'shape': (0, 8), }",
                 &[]
