@@ -87,6 +87,7 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::from(2);
     }
     let cli = Cli::parse();
+    cli::common::interrupt::install();
     let ctx = cli::Ctx { quiet: cli.quiet };
     let result = match cli.command {
         #[cfg(feature = "train")]

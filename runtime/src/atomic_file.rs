@@ -5,6 +5,10 @@
 //! symbolic link is written through (its target is replaced, the link stays), and a device
 //! or a pipe (`/dev/null`, a FIFO) is written into, not replaced by a regular file.
 //!
+//! A temporary file is as large as its output and hidden: one left by a process that a signal
+//! ended (Ctrl-C, `kill`) is found by nobody. [`remove_unfinished`] removes them, for a
+//! signal handler to call before the process ends.
+//!
 //! Needs the `std` feature.
 
 use std::ffi::OsString;
@@ -13,6 +17,8 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::string::ToString;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::vec::Vec;
 
 /// The step of an atomic write that failed, and on which file (the temporary one for
 /// `Create` and `Write`, the target for `Replace`).
@@ -199,10 +205,12 @@ impl Staged {
             return Ok(());
         };
         let path = self.target.as_path();
-        if let Err(e) = fs::rename(&tmp, path) {
+        let renamed = fs::rename(&tmp, path);
+        if renamed.is_err() {
             let _ = fs::remove_file(&tmp);
-            return Err(fail(Step::Replace, path)(e));
         }
+        finished(&tmp);
+        renamed.map_err(fail(Step::Replace, path))?;
         #[cfg(unix)]
         if let Some(dir) = path.parent() {
             let dir = if dir.as_os_str().is_empty() {
@@ -221,7 +229,8 @@ impl Staged {
 impl Drop for Staged {
     fn drop(&mut self) {
         if let Some(tmp) = self.tmp.take() {
-            let _ = fs::remove_file(tmp);
+            let _ = fs::remove_file(&tmp);
+            finished(&tmp);
         }
     }
 }
@@ -236,6 +245,7 @@ pub fn check_writable(path: &Path) -> Result<(), WriteError> {
     }
     let (tmp, _) = create_temp(&write_target(path))?;
     let _ = fs::remove_file(&tmp);
+    finished(&tmp);
     Ok(())
 }
 
@@ -243,12 +253,56 @@ pub fn check_writable(path: &Path) -> Result<(), WriteError> {
 /// before.
 fn create_temp(target: &Path) -> Result<(PathBuf, File), WriteError> {
     let tmp = temp_path(target).map_err(fail(Step::Create, target))?;
+    // Made and recorded under one lock, so that `remove_unfinished` sees every temporary.
+    let mut u = unfinished();
+    if u.stopped {
+        let stopping = io::Error::new(io::ErrorKind::Interrupted, "the process is stopping");
+        return Err(fail(Step::Create, &tmp)(stopping));
+    }
     let file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(&tmp)
         .map_err(fail(Step::Create, &tmp))?;
+    u.paths.push(tmp.clone());
     Ok((tmp, file))
+}
+
+/// The temporary files this process has made and not yet renamed or removed.
+struct Unfinished {
+    paths: Vec<PathBuf>,
+    /// Set by [`remove_unfinished`]: no temporary is made after it.
+    stopped: bool,
+}
+
+static UNFINISHED: Mutex<Unfinished> = Mutex::new(Unfinished {
+    paths: Vec::new(),
+    stopped: false,
+});
+
+fn unfinished() -> MutexGuard<'static, Unfinished> {
+    UNFINISHED.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// No longer unfinished: renamed into place or removed.
+fn finished(tmp: &Path) {
+    unfinished().paths.retain(|p| p != tmp);
+}
+
+/// Remove every temporary file this process is writing, and refuse to make new ones: for a
+/// handler of SIGINT or SIGTERM to call before it ends the process (no destructor runs then).
+/// A write under way fails at its next step, or its rename fails; the files it was to replace
+/// are untouched. Returns how many temporaries were removed.
+pub fn remove_unfinished() -> usize {
+    let mut u = unfinished();
+    u.stopped = true;
+    let removed = u
+        .paths
+        .iter()
+        .filter(|p| fs::remove_file(p).is_ok())
+        .count();
+    u.paths.clear();
+    removed
 }
 
 /// Write `bytes` to `path` atomically (see [`write_with`]).

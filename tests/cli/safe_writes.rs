@@ -595,3 +595,111 @@ fn a_dedup_sheet_that_cannot_be_written_lists_nothing() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
     assert!(sheet.exists());
 }
+
+/// Send `signal` (a name `kill` knows: INT, TERM) to `child`.
+#[cfg(unix)]
+fn send(child: &std::process::Child, signal: &str) {
+    let sent = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -{signal}");
+}
+
+/// Ctrl-C or `kill` removes what the command was writing, and the command ends by that signal
+/// (as a shell's loop expects): a training run's staging folder, and the folders made for it,
+/// went nowhere before; an append's hidden temporary, as large as the index, stayed for good.
+#[cfg(unix)]
+#[test]
+fn a_signal_removes_what_a_command_was_writing() {
+    use std::os::unix::process::ExitStatusExt;
+    let d = tempfile::tempdir().unwrap();
+    let images = crate::common::mnist_images();
+    let out = d.path().join("new").join("run");
+    let mut training = crate::common::imsat_command(&[])
+        .args(["train", "--task", "hash", "--bits", "8", "--hidden", "32"])
+        .args(["--epochs", "500", "--limit", "300", "--data"])
+        .arg(&images)
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !out.exists()
+        || !std::fs::read_dir(&out)
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(".imsat-run-"))
+    {
+        assert!(training.try_wait().unwrap().is_none(), "the run ended");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no staging folder"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    send(&training, "INT");
+    let ended = training.wait_with_output().unwrap();
+    assert_eq!(ended.status.signal(), Some(2), "{:?}", ended.status);
+    let stderr = String::from_utf8_lossy(&ended.stderr);
+    assert!(stderr.contains("removed 1 unfinished file"), "{stderr}");
+    assert!(!d.path().join("new").exists(), "the run's folders stayed");
+
+    // An append stopped by SIGTERM while it writes the merged index (64 MB).
+    let index_path = d.path().join("codes.idx");
+    let old = Index::from_codes(Codes::from_words(64, vec![1, 2, 3]).unwrap());
+    old.save(&index_path).unwrap();
+    let before = std::fs::read(&index_path).unwrap();
+    let raw: Vec<u8> = (0..4u64 << 20)
+        .flat_map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_le_bytes())
+        .collect();
+    let raw_path = d.path().join("new.u64");
+    std::fs::write(&raw_path, &raw).unwrap();
+    let mut stopped_mid_write = false;
+    for _attempt in 0..5 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_imsat"))
+            .args(["--quiet", "index", "import", "--append", "--bits", "64"])
+            .arg("--raw-u64")
+            .arg(&raw_path)
+            .arg("--out")
+            .arg(&index_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let mut ended = None;
+        while temporaries(d.path()).is_empty() && started.elapsed() < Duration::from_secs(120) {
+            ended = child.try_wait().unwrap();
+            if ended.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        if ended.is_none() {
+            send(&child, "TERM");
+        }
+        let status = child.wait().unwrap();
+        assert!(
+            temporaries(d.path()).is_empty(),
+            "{:?}",
+            temporaries(d.path())
+        );
+        if status.signal() == Some(15) {
+            stopped_mid_write = std::fs::read(&index_path).unwrap() == before;
+            if stopped_mid_write {
+                assert_eq!(Index::load(&index_path).unwrap(), old);
+                break;
+            }
+        }
+        // It finished first (or renamed before the signal): start again from the old index.
+        old.save(&index_path).unwrap();
+    }
+    assert!(
+        stopped_mid_write,
+        "never stopped the append during its write"
+    );
+}

@@ -1,6 +1,6 @@
 //! What more than one command needs: the error convention (bad input exits 2), output
 //! checks, opening and running models, reading codes, an index's card and its lock, the run
-//! folder, dedup's radius.
+//! folder, dedup's radius, and what a signal leaves unfinished.
 
 pub mod codes;
 #[cfg(feature = "train")]
@@ -8,6 +8,7 @@ pub mod copy_detection;
 pub mod groups;
 pub mod index_card;
 pub mod index_lock;
+pub mod interrupt;
 pub mod model;
 pub mod radius;
 #[cfg(feature = "train")]

@@ -72,7 +72,7 @@ const STAGING_PREFIX: &str = ".imsat-run-";
 
 /// Make `out` (and its parents) for a run and lock it; see [`RunFolder`].
 pub fn make_run_folder(out: &Path) -> anyhow::Result<RunFolder> {
-    let made = out
+    let made: Vec<PathBuf> = out
         .ancestors()
         .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
         .map(Path::to_path_buf)
@@ -100,7 +100,8 @@ pub fn make_run_folder(out: &Path) -> anyhow::Result<RunFolder> {
         }
     }
     let staging = out.join(format!("{STAGING_PREFIX}{}", std::process::id()));
-    std::fs::create_dir(&staging).with_context(|| format!("creating {}", staging.display()))?;
+    crate::cli::common::interrupt::make_staging(&staging, &made)
+        .with_context(|| format!("creating {}", staging.display()))?;
     Ok(RunFolder {
         out: out.to_path_buf(),
         made,
@@ -136,6 +137,7 @@ impl Drop for RunFolder {
     fn drop(&mut self) {
         // Empty after a commit; a failed run's partial files otherwise.
         let _ = std::fs::remove_dir_all(&self.staging);
+        crate::cli::common::interrupt::forget_staging(&self.staging);
         for dir in &self.made {
             // Fails, and so keeps it and its parents, where the run wrote anything.
             if std::fs::remove_dir(dir).is_err() {

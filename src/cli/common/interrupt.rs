@@ -1,0 +1,89 @@
+//! Ctrl-C, `kill` and a closed terminal end a command without its destructors: the files it
+//! was writing (each a hidden temporary as large as its output) and a training run's staging
+//! folder would stay behind, found by nobody. A thread waits for SIGINT, SIGTERM and SIGHUP,
+//! removes them, and ends the process by the same signal, as the shell expects of a program
+//! stopped with Ctrl-C (a script's loop stops too).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// Folders a signal removes: a run's staging folder (whole), then the folders made for it
+/// (each only if empty).
+struct Folders {
+    staging: Vec<(PathBuf, Vec<PathBuf>)>,
+    /// Set once a signal is being handled: no folder is made after it.
+    stopped: bool,
+}
+
+static FOLDERS: Mutex<Folders> = Mutex::new(Folders {
+    staging: Vec::new(),
+    stopped: false,
+});
+
+fn folders() -> MutexGuard<'static, Folders> {
+    FOLDERS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Start the thread that cleans up on a signal. Without it (a platform with no such signals,
+/// or handlers that cannot be set) a signal ends the process as before.
+pub fn install() {
+    #[cfg(unix)]
+    {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+            return;
+        };
+        std::thread::spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                let removed = remove_unfinished();
+                if removed > 0 {
+                    eprintln!("imsat: stopped; removed {removed} unfinished file(s)");
+                }
+                // Ends the process by the signal itself; the exit is for a signal that would
+                // not (none of these three).
+                let _ = signal_hook::low_level::emulate_default_handler(signal);
+                std::process::exit(128 + signal);
+            }
+        });
+    }
+}
+
+/// Remove what a signal leaves unfinished: the temporary files of writes under way and every
+/// staging folder. How many were removed.
+fn remove_unfinished() -> usize {
+    let mut f = folders();
+    f.stopped = true;
+    let mut removed = imsat_runtime::atomic_file::remove_unfinished();
+    for (staging, made) in f.staging.drain(..) {
+        // A file the run writes meanwhile can make the first pass fail.
+        if std::fs::remove_dir_all(&staging).is_ok() || std::fs::remove_dir_all(&staging).is_ok() {
+            removed += 1;
+        }
+        for dir in made {
+            if std::fs::remove_dir(dir).is_err() {
+                break;
+            }
+        }
+    }
+    removed
+}
+
+/// Make a run's staging folder, removed (with the empty folders in `made`, innermost first)
+/// if a signal ends the process before [`forget_staging`].
+pub fn make_staging(staging: &Path, made: &[PathBuf]) -> std::io::Result<()> {
+    let mut f = folders();
+    if f.stopped {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Interrupted,
+            "imsat is stopping",
+        ));
+    }
+    std::fs::create_dir(staging)?;
+    f.staging.push((staging.to_path_buf(), made.to_vec()));
+    Ok(())
+}
+
+/// The staging folder is committed or removed: no signal is to remove it now.
+pub fn forget_staging(staging: &Path) {
+    folders().staging.retain(|(s, _)| s != staging);
+}
