@@ -608,7 +608,7 @@ fn send(child: &std::process::Child, signal: &str) {
 }
 
 /// Ctrl-C or `kill` removes what the command was writing, and the command ends by that signal
-/// (as a shell's loop expects): a training run's staging folder, and the folders made for it,
+/// (as a shell's loop expects; a signal it was started to ignore stays ignored): a training run's staging folder, and the folders made for it,
 /// went nowhere before; an append's hidden temporary, as large as the index, stayed for good.
 #[cfg(unix)]
 #[test]
@@ -617,8 +617,16 @@ fn a_signal_removes_what_a_command_was_writing() {
     let d = tempfile::tempdir().unwrap();
     let images = crate::common::mnist_images();
     let out = d.path().join("new").join("run");
-    let mut training = crate::common::imsat_command(&[])
-        .args(["train", "--task", "hash", "--bits", "8", "--hidden", "32"])
+    // Under `nohup`, which ignores SIGHUP: a closed terminal must not end it.
+    let mut training = Command::new("nohup")
+        .args([
+            env!("CARGO_BIN_EXE_imsat"),
+            "--quiet",
+            "train",
+            "--task",
+            "hash",
+        ])
+        .args(["--bits", "8", "--hidden", "32"])
         .args(["--epochs", "500", "--limit", "300", "--data"])
         .arg(&images)
         .arg("--out")
@@ -641,6 +649,12 @@ fn a_signal_removes_what_a_command_was_writing() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    send(&training, "HUP");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        training.try_wait().unwrap().is_none(),
+        "ended by SIGHUP under nohup"
+    );
     send(&training, "INT");
     let ended = training.wait_with_output().unwrap();
     assert_eq!(ended.status.signal(), Some(2), "{:?}", ended.status);

@@ -30,7 +30,12 @@ pub fn install() {
     #[cfg(unix)]
     {
         use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        // A signal the process was started to ignore stays ignored: `nohup` ignores SIGHUP,
+        // a shell script's `&` job SIGINT, and a handler would make them end the run.
+        let caught = [SIGINT, SIGTERM, SIGHUP]
+            .into_iter()
+            .filter(|&s| !ignored(s));
+        let Ok(mut signals) = signal_hook::iterator::Signals::new(caught) else {
             return;
         };
         std::thread::spawn(move || {
@@ -46,6 +51,17 @@ pub fn install() {
             }
         });
     }
+}
+
+/// Whether `signal` is ignored (its disposition is SIG_IGN), as inherited from the parent.
+#[cfg(unix)]
+fn ignored(signal: i32) -> bool {
+    let mut old = std::mem::MaybeUninit::<libc::sigaction>::zeroed();
+    // SAFETY: a null new action only reads the current one into `old`, which is zeroed, valid
+    // for writes and of the type sigaction expects.
+    let read = unsafe { libc::sigaction(signal, std::ptr::null(), old.as_mut_ptr()) };
+    // SAFETY: zeroed is a valid sigaction (plain integers and pointers), filled in on success.
+    read == 0 && unsafe { old.assume_init() }.sa_sigaction == libc::SIG_IGN
 }
 
 /// Remove what a signal leaves unfinished: the temporary files of writes under way and every
