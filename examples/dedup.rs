@@ -2,17 +2,19 @@
 //! find the groups. The codes propose candidates (Hamming radius 4); a pixel check confirms
 //! them, since a semantic code gives look-alike digits of one class the same code.
 //!
-//! `cargo run --release --example dedup -- [MODEL]`
+//! `cargo run --release --example dedup -- [MODEL]` (default: the shipped
+//! `models/hash32.int8.onnx`, found from any folder)
 
 use imsat::runtime::{dedup, encoder::Encoder};
 use imsat_data::idx::read_idx_images;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let model = std::env::args()
         .nth(1)
-        .unwrap_or("models/hash32.int8.onnx".into());
+        .map_or_else(|| root.join("models/hash32.int8.onnx"), Into::into);
     let encoder = Encoder::open(&model)?;
-    let images = read_idx_images("data/mnist10k/images-idx3-ubyte.gz")?;
+    let images = read_idx_images(root.join("data/mnist10k/images-idx3-ubyte.gz"))?;
     let dim = images.dim();
 
     // Ten digits, then a copy of each shifted one pixel to the right.

@@ -7,7 +7,8 @@
 //! added in memory, and the example checks that each lands in its original's group.
 //!
 //! `cargo run --release --example photo_dedup -- [FOLDER] [MODEL]`
-//! (defaults: `../shared/data/photos/train`, `models/photo64.int8.onnx`)
+//! (defaults, found from any folder: `../shared/data/photos/train` beside the repository, and
+//! `models/photo64.int8.onnx`)
 
 use std::io::Cursor;
 
@@ -19,13 +20,14 @@ use imsat_data::photos::check_decoded_size;
 const EDITED: usize = 5;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut args = std::env::args().skip(1);
     let folder = args
         .next()
-        .unwrap_or_else(|| "../shared/data/photos/train".into());
+        .map_or_else(|| root.join("../shared/data/photos/train"), Into::into);
     let model = args
         .next()
-        .unwrap_or_else(|| "models/photo64.int8.onnx".into());
+        .map_or_else(|| root.join("models/photo64.int8.onnx"), Into::into);
     let encoder = Encoder::open(&model)?;
     let view = encoder.info().view.ok_or("not a photo model (no view)")?;
     let radius = encoder
@@ -72,7 +74,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let originals = paths.len() - skipped;
     if originals < EDITED {
-        return Err(format!("{folder}: {originals} photos, the example needs {EDITED}").into());
+        return Err(format!(
+            "{}: {originals} photos, the example needs {EDITED}",
+            folder.display()
+        )
+        .into());
     }
     // The original of each copy, in the order the copies follow the originals.
     let mut original_of = Vec::new();

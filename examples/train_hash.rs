@@ -1,7 +1,7 @@
 //! Train a small hash encoder on the bundled digits, export it as ONNX, and check that the
 //! exported file gives the same codes through the runtime encoder.
 //!
-//! `cargo run --release --example train_hash -- [N_IMAGES] [EPOCHS]`
+//! `cargo run --release --example train_hash -- [N_IMAGES] [EPOCHS]` (from any folder)
 
 use imsat::runtime::encoder::Encoder;
 use imsat::trainer::{data, export, train};
@@ -12,15 +12,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         args.next().unwrap_or(Ok(2000))?,
         args.next().unwrap_or(Ok(5))?,
     );
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist10k");
     let (mut images, mut labels) = data::read_labelled(
-        "data/mnist10k/images-idx3-ubyte.gz",
-        "data/mnist10k/labels-idx1-ubyte.gz",
+        data.join("images-idx3-ubyte.gz"),
+        data.join("labels-idx1-ubyte.gz"),
     )?;
     images.truncate(n);
     labels.truncate(n);
 
     let mut config = train::TrainConfig::hash(16);
     config.epochs = epochs;
+    // A batch no larger than the data, as `imsat train` chooses it.
+    config.batch = config.batch.min(images.n);
     let trained = train::train(&config, &images, Some(&labels), true)?;
     println!("retrieval quality: {:?}", trained.quality);
 

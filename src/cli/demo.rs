@@ -151,7 +151,8 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     step(ctx, "indexing the int8 hash codes and searching");
     let codes = int8_hash.context("hash codes")?;
     let index = Index::from_codes(codes);
-    let index_path = args.out.join("mnist10k-hash32.idx");
+    // Named after the model, not the data: `--data` may be other digits than MNIST-10k.
+    let index_path = args.out.join("hash32.idx");
     index
         .save(&index_path)
         .with_context(|| format!("writing {}", index_path.display()))?;
