@@ -58,11 +58,26 @@ fn open(path: &Path, expected: &str) -> anyhow::Result<(Opened, (char, u64))> {
         return Err(bad("not a .npy file (no \\x93NUMPY magic)".into()));
     }
     file.read_to_end(&mut bytes).map_err(cannot)?;
-    check_header_text(&bytes).map_err(|m| bad(format!("unreadable .npy header: {m}")))?;
+    let text =
+        check_header_text(&bytes).map_err(|m| bad(format!("unreadable .npy header: {m}")))?;
+    read_older_dialects(&mut bytes[text.clone()]);
     let total = bytes.len() as u64;
+    let shown: String = String::from_utf8_lossy(&bytes[text])
+        .trim_end()
+        .chars()
+        .take(200)
+        .collect();
     let mut cursor = Cursor::new(bytes);
-    let header = NpyHeader::from_reader(&mut cursor)
-        .map_err(|e| bad(format!("unreadable .npy header: {e}")))?;
+    let header = NpyHeader::from_reader(&mut cursor).map_err(|e| {
+        // npyz's parser prints its grammar's state over several lines: the header says more.
+        let e = e.to_string();
+        let problem = if e.contains("syntax error") {
+            "not the Python dict NumPy writes".to_string()
+        } else {
+            e
+        };
+        bad(format!("unreadable .npy header {shown:?}: {problem}"))
+    })?;
     let start = cursor.position();
     let ty = match header.dtype() {
         DType::Plain(t) => (
@@ -126,8 +141,9 @@ const MAX_HEADER_BYTES: usize = 10_000;
 /// 132-byte file nesting 20 lists took 7 s, 1,000 took longer than anyone waits.
 const MAX_HEADER_NESTING: usize = 3;
 
-/// The header's length and nesting, checked before npyz parses it.
-fn check_header_text(bytes: &[u8]) -> Result<(), String> {
+/// The header's length and nesting, checked before npyz parses it. Returns where its text
+/// lies in `bytes`.
+fn check_header_text(bytes: &[u8]) -> Result<std::ops::Range<usize>, String> {
     let (len, start) = match bytes.get(6) {
         Some(1) => (
             bytes
@@ -167,7 +183,31 @@ fn check_header_text(bytes: &[u8]) -> Result<(), String> {
             _ => {}
         }
     }
-    Ok(())
+    Ok(start..start + len)
+}
+
+/// Rewrite, in place and at the same length, what `np.load` reads in a header but npyz
+/// refuses: shapes NumPy wrote under Python 2 (`(50L, 784L)`: the `L` becomes a space) and a
+/// native byte order (`'=f4'`, from hand-written headers and other writers: this machine's).
+fn read_older_dialects(text: &mut [u8]) {
+    let native = if cfg!(target_endian = "little") {
+        b'<'
+    } else {
+        b'>'
+    };
+    let mut quote = None;
+    for i in 0..text.len() {
+        let b = text[i];
+        match quote {
+            Some(q) if b == q => quote = None,
+            // A string's first character: the byte order of a dtype.
+            Some(q) if b == b'=' && text[i - 1] == q => text[i] = native,
+            Some(_) => {}
+            None if b == b'\'' || b == b'"' => quote = Some(b),
+            None if b == b'L' && i > 0 && text[i - 1].is_ascii_digit() => text[i] = b' ',
+            None => {}
+        }
+    }
 }
 
 fn collect<T: npyz::Deserialize>(path: &Path, file: Opened) -> anyhow::Result<Vec<T>> {
@@ -447,6 +487,26 @@ mod tests {
         v.push(b'\n');
         v.extend_from_slice(data);
         v
+    }
+
+    /// Headers `np.load` reads and npyz did not: Python 2's long shapes, a native byte order.
+    #[test]
+    fn older_header_dialects_are_read_as_numpy_reads_them() {
+        let mut text = *b"{'descr': '=f4', 'fortran_order': False, 'shape': (50L, 784L), }";
+        read_older_dialects(&mut text);
+        let native = if cfg!(target_endian = "little") {
+            '<'
+        } else {
+            '>'
+        };
+        assert_eq!(
+            String::from_utf8_lossy(&text),
+            format!("{{'descr': '{native}f4', 'fortran_order': False, 'shape': (50 , 784 ), }}")
+        );
+        // Inside a string (a structured dtype's field name) nothing changes.
+        let mut names = *b"[('x1L', '<f4'), ('a=b', '|u1')]";
+        read_older_dialects(&mut names);
+        assert_eq!(&names, b"[('x1L', '<f4'), ('a=b', '|u1')]");
     }
 
     #[test]

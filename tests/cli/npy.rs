@@ -361,7 +361,11 @@ fn bad_npy_files_exit_2_naming_the_file() {
     write_npy(&p("wide.npy"), &shape, &wide, false);
     // An .npz (a zip of arrays) named as one.
     std::fs::write(p("zip.npy"), b"PK\x03\x04\x14\0\0\0\0\0").unwrap();
-    let cases: [(&str, &[&str]); 12] = [
+    // A header that is no Python dict: named, with its text, in one line (it was the
+    // parser's dump over six).
+    let garbled = "{descr: <f4, fortran_order: False, shape: (2, 2), }\n";
+    std::fs::write(p("garbled.npy"), npy_with(garbled, &[0; 16])).unwrap();
+    let cases: [(&str, &[&str]); 13] = [
         ("int.npy", &["not float32 or float64"]),
         ("fortran.npy", &["Fortran"]),
         ("nan.npy", &["row 5, column 3", "NaN"]),
@@ -377,6 +381,10 @@ fn bad_npy_files_exit_2_naming_the_file() {
         ),
         ("wide.npy", &["row 2, column 1 is 1e300", "fit in float32"]),
         ("zip.npy", &["a zip archive", "np.save"]),
+        (
+            "garbled.npy",
+            &["{descr: <f4", "not the Python dict NumPy writes"],
+        ),
     ];
     let model = f.hash();
     for (name, needles) in cases {
@@ -388,7 +396,8 @@ fn bad_npy_files_exit_2_naming_the_file() {
             "encode --model {} --data {} --out {}",
             &[&model, &data, &out],
         );
-        expect_bad_input(&o, &needles);
+        let said = expect_bad_input(&o, &needles);
+        assert_eq!(said.trim_end().lines().count(), 1, "{said}");
         if name == "narrow.npy" {
             continue; // any width trains
         }
@@ -544,4 +553,34 @@ fn few_rows_train_with_the_default_batch_and_one_row_is_refused() {
         &[&one, &d.path().join("run1")],
     );
     expect_bad_input(&o, &["1 sample", "at least 2"]);
+}
+
+/// Headers `np.load` reads, as NumPy under Python 2 wrote them (`(600L, 12L)`) or with a
+/// native byte order (`'=f4'`), encode as the same array saved today does (npyz refused both).
+#[test]
+fn older_numpy_headers_encode_like_today_s() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read(f.x()).unwrap();
+    let len = u16::from_le_bytes([good[8], good[9]]) as usize;
+    let text = std::str::from_utf8(&good[10..10 + len]).unwrap();
+    let old_text = text
+        .replace("'<f4'", "'=f4'")
+        .replace(&format!("({N}, {D})"), &format!("({N}L, {D}L)"));
+    assert_ne!(old_text.trim_end(), text.trim_end());
+    // The same header length: two spaces of padding fewer.
+    let old_text = format!("{:<1$}\n", old_text.trim_end(), len - 1);
+    let old = [&good[..10], old_text.as_bytes(), &good[10 + len..]].concat();
+    assert_eq!(old.len(), good.len());
+    let old_x = dir.path().join("python2.npy");
+    std::fs::write(&old_x, old).unwrap();
+    let codes = |data: &Path, name: &str| {
+        let out = dir.path().join(name);
+        expect_success(&cli(
+            "encode --model {} --data {} --out {}",
+            &[&f.hash(), data, &out],
+        ));
+        std::fs::read(out).unwrap()
+    };
+    assert_eq!(codes(&old_x, "old.npy"), codes(&f.x(), "new.npy"));
 }
