@@ -13,7 +13,7 @@ linkage, by the soft check and by codes alone at several radii). Prints one JSON
 fold and grouping, then the sums over folds. Needs the copies `pil_protocol.py` leaves in
 each fold's `pil_copies/`.
 """
-import csv, itertools, json, os, subprocess, sys
+import argparse, csv, itertools, json, os, shlex, subprocess, sys
 
 MANIFEST = os.environ.get("MANIFEST") or os.path.join(
     os.path.dirname(__file__), "..", "..", "shared", "data", "photos", "manifest.csv")
@@ -25,6 +25,40 @@ GROUPINGS = [
     ("single, codes r=10", ["--no-soft-check", "--radius", "10"]),
 ] + [(f"complete, codes r={r}", ["--linkage", "complete", "--no-soft-check", "--radius", str(r)])
      for r in (10, 12, 14, 17)]
+
+
+def run_imsat(cmd):
+    """imsat's stdout. On failure the command and imsat's stderr are printed: captured, they
+    would leave only an exit status."""
+    try:
+        return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    except FileNotFoundError:
+        sys.exit(f"{cmd[0]}: not found (give the imsat binary as IMSAT)")
+    except subprocess.CalledProcessError as e:
+        sys.exit(f"failed with exit status {e.returncode}: {shlex.join(cmd)}\n{e.stderr.rstrip()}")
+
+
+def trained_folds(work):
+    """The fold folders of WORK that hold a trained model: after `ONLY_FOLD=k
+    models/cv_photo.sh` the other folds have their photos but no model."""
+    if not os.path.isdir(work):
+        sys.exit(f"{work}: not a folder")
+    folds = []
+    for d in sorted(os.listdir(work)):
+        if not (d.startswith("fold") and os.path.isdir(os.path.join(work, d))):
+            continue
+        if os.path.exists(os.path.join(work, d, "run", "model.int8.onnx")):
+            folds.append(d)
+        else:
+            print(f"{d}: skipped, no trained model (run/model.int8.onnx)", file=sys.stderr)
+    if not folds:
+        sys.exit(f"{work}: no fold folder with a trained model (fold*/run/model.int8.onnx): "
+                 "is it a finished models/cv_photo.sh run?")
+    # The copies come from models/pil_protocol.py, which cv_photo.sh skips for one fold.
+    for d in folds:
+        if not os.path.isdir(os.path.join(work, d, "pil_copies")):
+            sys.exit(f"{os.path.join(work, d)}: no pil_copies/ (run models/pil_protocol.py {work} first)")
+    return folds
 
 
 def score(groups_out, picture_of):
@@ -60,14 +94,23 @@ def score(groups_out, picture_of):
 
 def main():
     args = sys.argv[1:]
+    # What follows `--` is imsat dedup's, split off before argparse could read it as ours.
     extra = args[args.index("--") + 1:] if "--" in args else None
     args = args[: args.index("--")] if "--" in args else args
-    work = args[0]
-    imsat = args[1] if len(args) > 1 else os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release", "imsat")
+    p = argparse.ArgumentParser(usage="%(prog)s [-h] WORK [IMSAT] [-- DEDUP FLAGS ...]", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="DEDUP FLAGS: `imsat dedup` flags for one grouping, scored instead of "
+                                       "the default ones")
+    p.add_argument("work", metavar="WORK", help="a finished models/cv_photo.sh (or models/score_photos.sh) "
+                   "work folder, after models/pil_protocol.py")
+    p.add_argument("imsat", metavar="IMSAT", nargs="?",
+                   default=os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release", "imsat"),
+                   help="the imsat binary (default: %(default)s)")
+    a = p.parse_args(args)
+    work, imsat = a.work, a.imsat
     groupings = [(" ".join(extra), extra)] if extra is not None else GROUPINGS
+    folds = trained_folds(work)
     pictures = {os.path.basename(r["name"]): r["group"] for r in csv.DictReader(open(MANIFEST))}
-    folds = sorted(d for d in os.listdir(work)
-                   if d.startswith("fold") and os.path.isdir(os.path.join(work, d)))
     totals = {}
     for fold in folds:
         d = os.path.join(work, fold)
@@ -85,8 +128,7 @@ def main():
                 picture_of[n] = pictures[key]
         model = os.path.join(d, "run", "model.int8.onnx")
         for label, flags in groupings:
-            out = subprocess.run([imsat, "--quiet", "dedup", "--model", model, "--json", *flags, both],
-                                 check=True, capture_output=True, text=True).stdout
+            out = run_imsat([imsat, "--quiet", "dedup", "--model", model, "--json", *flags, both])
             row = score(json.loads(out.strip().splitlines()[-1]), picture_of)
             print(json.dumps({"fold": fold, "grouping": label, **row}), flush=True)
             t = totals.setdefault(label, {"wrong_pairs": 0, "mixed_groups": 0, "groups": 0, "pictures_lost": 0,

@@ -22,7 +22,7 @@ the random positions; CAPTION_STYLE (default plain) draws the box otherwise (`co
 `translucent`, `outline`, `gradient`, `bold`, `rounded`, `square`: see `caption`). Prints one JSON
 line per fold and the mean. Needs numpy, pillow and imagehash.
 """
-import csv, io, json, math, os, random, subprocess, sys
+import argparse, csv, io, json, math, os, random, shlex, subprocess, sys
 
 import imagehash
 import numpy as np
@@ -165,9 +165,38 @@ def moderate_and_strong(rng):
     ]
 
 
+def run_imsat(cmd):
+    """imsat's stdout. On failure the command and imsat's stderr are printed: captured, they
+    would leave only an exit status."""
+    try:
+        return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    except FileNotFoundError:
+        sys.exit(f"{cmd[0]}: not found (give the imsat binary as IMSAT)")
+    except subprocess.CalledProcessError as e:
+        sys.exit(f"failed with exit status {e.returncode}: {shlex.join(cmd)}\n{e.stderr.rstrip()}")
+
+
+def trained_folds(work):
+    """The fold folders of WORK that hold a trained model: after `ONLY_FOLD=k
+    models/cv_photo.sh` the other folds have their photos but no model."""
+    if not os.path.isdir(work):
+        sys.exit(f"{work}: not a folder")
+    folds = []
+    for d in sorted(os.listdir(work)):
+        if not (d.startswith("fold") and os.path.isdir(os.path.join(work, d))):
+            continue
+        if os.path.exists(os.path.join(work, d, "run", "model.int8.onnx")):
+            folds.append(d)
+        else:
+            print(f"{d}: skipped, no trained model (run/model.int8.onnx)", file=sys.stderr)
+    if not folds:
+        sys.exit(f"{work}: no fold folder with a trained model (fold*/run/model.int8.onnx): "
+                 "is it a finished models/cv_photo.sh run?")
+    return folds
+
+
 def encode(imsat, model, folder, out):
-    subprocess.run([imsat, "--quiet", "encode", "--model", model, "--data", folder, "--out", out],
-                   check=True, capture_output=True)
+    run_imsat([imsat, "--quiet", "encode", "--model", model, "--data", folder, "--out", out])
     rows = [l.split(",") for l in open(out).read().splitlines()[1:]]
     return {os.path.basename(n): np.unpackbits(np.frombuffer(bytes.fromhex(h), np.uint8))
             for n, h in rows}
@@ -207,10 +236,15 @@ def score(codes, meta, groups, n_bits):
 
 
 def main():
-    work = sys.argv[1]
-    imsat = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release", "imsat")
-    folds = sorted(d for d in os.listdir(work)
-                   if d.startswith("fold") and os.path.isdir(os.path.join(work, d)))
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("work", metavar="WORK", help="a finished models/cv_photo.sh (or models/score_photos.sh) "
+                   "work folder: fold*/valid/ and fold*/run/model.int8.onnx")
+    p.add_argument("imsat", metavar="IMSAT", nargs="?",
+                   default=os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release", "imsat"),
+                   help="the imsat binary (default: %(default)s)")
+    args = p.parse_args()
+    work, imsat = args.work, args.imsat
+    folds = trained_folds(work)
     groups = {os.path.basename(r["name"]): r["group"] for r in csv.DictReader(open(MANIFEST))}
     means = {}
     for fold in folds:

@@ -14,7 +14,7 @@ sums over the folds.
 
     python3 models/search_folds.py WORK [IMSAT]
 """
-import csv, json, os, subprocess, sys
+import argparse, csv, json, os, shlex, subprocess, sys
 
 MANIFEST = os.environ.get("MANIFEST") or os.path.join(
     os.path.dirname(__file__), "..", "..", "shared", "data", "photos", "manifest.csv")
@@ -22,10 +22,43 @@ STRONG = ("crop_60_random", "rotate_+10", "rotate_-10", "crop_70+rotate_5+jpeg_5
           "rescale_33+caption_8+contrast_1.3")
 
 
+def run_imsat(cmd):
+    """imsat's stdout. On failure the command and imsat's stderr are printed: captured, they
+    would leave only an exit status."""
+    try:
+        return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    except FileNotFoundError:
+        sys.exit(f"{cmd[0]}: not found (give the imsat binary as IMSAT)")
+    except subprocess.CalledProcessError as e:
+        sys.exit(f"failed with exit status {e.returncode}: {shlex.join(cmd)}\n{e.stderr.rstrip()}")
+
+
+def trained_folds(work):
+    """The fold folders of WORK that hold a trained model: after `ONLY_FOLD=k
+    models/cv_photo.sh` the other folds have their photos but no model."""
+    if not os.path.isdir(work):
+        sys.exit(f"{work}: not a folder")
+    folds = []
+    for d in sorted(os.listdir(work)):
+        if not (d.startswith("fold") and os.path.isdir(os.path.join(work, d))):
+            continue
+        if os.path.exists(os.path.join(work, d, "run", "model.int8.onnx")):
+            folds.append(d)
+        else:
+            print(f"{d}: skipped, no trained model (run/model.int8.onnx)", file=sys.stderr)
+    if not folds:
+        sys.exit(f"{work}: no fold folder with a trained model (fold*/run/model.int8.onnx): "
+                 "is it a finished models/cv_photo.sh run?")
+    # The copies come from models/pil_protocol.py, which cv_photo.sh skips for one fold.
+    for d in folds:
+        if not os.path.isdir(os.path.join(work, d, "pil_copies")):
+            sys.exit(f"{os.path.join(work, d)}: no pil_copies/ (run models/pil_protocol.py {work} first)")
+    return folds
+
+
 def search(imsat, index, model, queries, how):
-    out = subprocess.run([imsat, "--quiet", "search", "--index", index, "--model", model,
-                          "--query", queries, "--json", *how],
-                         check=True, capture_output=True, text=True).stdout
+    out = run_imsat([imsat, "--quiet", "search", "--index", index, "--model", model,
+                     "--query", queries, "--json", *how])
     lines = [json.loads(l) for l in out.splitlines()]
     return lines[:-1], lines[-1]
 
@@ -49,18 +82,22 @@ def tally(lines, groups):
 
 
 def main():
-    work = sys.argv[1]
-    imsat = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release", "imsat")
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("work", metavar="WORK", help="a finished models/cv_photo.sh (or models/score_photos.sh) "
+                   "work folder, after models/pil_protocol.py")
+    p.add_argument("imsat", metavar="IMSAT", nargs="?",
+                   default=os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release", "imsat"),
+                   help="the imsat binary (default: %(default)s)")
+    args = p.parse_args()
+    work, imsat = args.work, args.imsat
+    folds = trained_folds(work)
     groups = {os.path.basename(r["name"]): r["group"] for r in csv.DictReader(open(MANIFEST))}
-    folds = sorted(d for d in os.listdir(work)
-                   if d.startswith("fold") and os.path.isdir(os.path.join(work, d)))
     sums = {}
     for fold in folds:
         d = os.path.join(work, fold)
         model, index = os.path.join(d, "run", "model.int8.onnx"), os.path.join(d, "lib.idx")
-        subprocess.run([imsat, "--quiet", "index", "build", "--model", model, "--data",
-                        os.path.join(d, "valid"), "--out", index], check=True,
-                       capture_output=True)
+        run_imsat([imsat, "--quiet", "index", "build", "--model", model, "--data",
+                   os.path.join(d, "valid"), "--out", index])
         queries = os.path.join(d, "pil_copies")
         copies, summary = search(imsat, index, model, queries, ["--copies"])
         radius = summary["dedup_radius"]
