@@ -13,6 +13,10 @@
 #   NAME.md         the model card (models/CARD_TEMPLATE.md filled in)
 # and keeps the training folder (report, config, history, curves) in RUNS_DIR/NAME.
 set -euo pipefail
+# Paths the caller gives are read from the caller's folder, not from the repository root the
+# script moves to (the defaults below are the repository's).
+[ -z "${MODELS_DIR:-}" ] || MODELS_DIR=$(realpath -m -- "$MODELS_DIR")
+[ -z "${RUNS_DIR:-}" ] || RUNS_DIR=$(realpath -m -- "$RUNS_DIR")
 cd "$(dirname "$0")/.."
 
 MODELS_DIR=${MODELS_DIR:-models}

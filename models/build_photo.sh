@@ -16,6 +16,11 @@
 # Writes MODELS_DIR/photo64.onnx, photo64.int8.onnx and photo64.md (the card), and keeps the
 # training folder (report, config, history, curves) in RUNS_DIR/photo64.
 set -euo pipefail
+# Paths the caller gives are read from the caller's folder, not from the repository root the
+# script moves to (the defaults below are the repository's).
+[ -z "${MODELS_DIR:-}" ] || MODELS_DIR=$(realpath -m -- "$MODELS_DIR")
+[ -z "${RUNS_DIR:-}" ] || RUNS_DIR=$(realpath -m -- "$RUNS_DIR")
+[ -z "${CV_WORK:-}" ] || CV_WORK=$(realpath -m -- "$CV_WORK")
 cd "$(dirname "$0")/.."
 
 MODELS_DIR=${MODELS_DIR:-models}
@@ -36,17 +41,30 @@ if [ -z "${CV_WORK:-}" ]; then
   # shellcheck disable=SC2086
   WORK="$CV_WORK" SEED="$SEED" models/cv_photo.sh $TRAIN_FLAGS >&2
 fi
-radius=$(python3 -c '
-import json, statistics, sys
+if [ ! -s "$CV_WORK/folds.jsonl" ]; then
+  echo "$CV_WORK/folds.jsonl: missing or empty (CV_WORK: a finished models/cv_photo.sh run)" >&2
+  exit 1
+fi
+# A fold's null (no threshold reached that FPR: too few pairs) is left out of the median, as
+# cv_photo.sh leaves it out of its mean; with no fold measured there is nothing to ship.
+measured='
+import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print(int(statistics.median_low(r["threshold_1e-4"] for r in rows)))' "$CV_WORK/folds.jsonl")
+def measured(key):
+    vals = [r[key] for r in rows if r[key] is not None]
+    if not vals:
+        sys.exit(f"{sys.argv[1]}: {key} is null in every fold (no threshold reached that FPR)")
+    return vals
+'
+radius=$(python3 -c "$measured"'
+import statistics
+print(int(statistics.median_low(measured("threshold_1e-4"))))' "$CV_WORK/folds.jsonl")
 # The soft check: candidates within the median Hamming threshold at FPR 1e-2, confirmed at the
 # median soft distance at FPR 1e-4.
-soft_check=$(python3 -c '
-import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
-print("%d,%.2f" % (statistics.median_low(r["threshold_1e-2"] for r in rows),
-                   statistics.median(r["soft_distance_1e-4"] for r in rows)))' "$CV_WORK/folds.jsonl")
+soft_check=$(python3 -c "$measured"'
+import statistics
+print("%d,%.2f" % (statistics.median_low(measured("threshold_1e-2")),
+                   statistics.median(measured("soft_distance_1e-4"))))' "$CV_WORK/folds.jsonl")
 
 # (2) The shipped model, on every photo.
 run="$RUNS_DIR/$name"
@@ -191,7 +209,8 @@ lines += ["",
 open(out, "w").write("\n".join(lines) + "\n")
 PY
 # The codes every target must reproduce (runtime/tests/photo_codes.rs) change with the model.
-if [ "$MODELS_DIR" = models ]; then
+# Compared as paths: a MODELS_DIR given is absolute by now, the repository's models/ too.
+if [ "$(realpath -m -- "$MODELS_DIR")" = "$(realpath -m models)" ]; then
   IMSAT_WRITE_CODES=1 cargo test --release --quiet --workspace --test photo_codes >&2
 fi
 echo "== $name done: $MODELS_DIR/$name.md" >&2

@@ -20,6 +20,10 @@
 # A single 37-photo split moved the strong-edit TPR by +-0.07 between seeds; the mean over
 # folds covers every photo once and is what the photo defaults were chosen by.
 set -euo pipefail
+# Paths the caller gives are read from the caller's folder, not from the repository root the
+# script moves to (the defaults below are the repository's).
+[ -z "${WORK:-}" ] || WORK=$(realpath -m -- "$WORK")
+case ${IMSAT:-} in */*) IMSAT=$(realpath -m -- "$IMSAT") ;; esac  # a bare name is looked up in PATH
 cd "$(dirname "$0")/.."
 
 FOLDS=${FOLDS:-4}

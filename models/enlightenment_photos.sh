@@ -18,7 +18,7 @@ DEB_SHA256=205df83b80b3a999757b07d7ad1908332c96c6edae559548346bc8af4f292bef
 PHOTOS=(Bamboo Foggy-Trees God-Rays Green-Maple Lichen-Branches Mountain Peaks Red-Maple
   Sea-of-Lanterns Snow-Trees Spruce-Needles Sunset-Clouds White-Flower Yellow-Flower)
 command -v edje_decc >/dev/null || {
-  echo "edje_decc not found: apt-get install libedje-bin" >&2
+  echo "edje_decc not found: it comes with Debian's libedje-bin (apt-get install libedje-bin)" >&2
   exit 1
 }
 TMP=$(mktemp -d)
@@ -32,7 +32,13 @@ echo "$DEB_SHA256  $(ls "$TMP"/enlightenment-data_0.25.4-2_all.deb)" | sha256sum
 dpkg-deb -x "$TMP"/enlightenment-data_0.25.4-2_all.deb "$TMP/pkg"
 mkdir -p "$OUT"
 for name in "${PHOTOS[@]}"; do
-  edje_decc "$TMP/pkg/usr/share/enlightenment/data/backgrounds/$name.edj" -o "$TMP/dec/$name" >/dev/null 2>&1
+  # edje_decc's output is noise when it works and the only reason given when it fails.
+  if ! edje_decc "$TMP/pkg/usr/share/enlightenment/data/backgrounds/$name.edj" -o "$TMP/dec/$name" \
+    >"$TMP/edje_decc.log" 2>&1; then
+    echo "edje_decc failed on $name.edj of enlightenment-data 0.25.4-2; its last output:" >&2
+    tail -n 20 "$TMP/edje_decc.log" >&2
+    exit 1
+  fi
   largest=$(find "$TMP/dec/$name" -type f -iname '*.png' -printf '%s %p\n' | sort -n | tail -1 | cut -d' ' -f2-)
   [ -n "$largest" ] || { echo "no image in $name.edj" >&2; exit 1; }
   cp "$largest" "$OUT/$name.png"

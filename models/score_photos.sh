@@ -13,10 +13,17 @@
 # MODEL defaults to models/photo64.int8.onnx. Prints the eval's JSON summary, then
 # pil_protocol's line. Needs numpy, pillow and imagehash.
 set -euo pipefail
+SRC=${1:?usage: models/score_photos.sh SRC_DIR [MODEL]}
+# Paths the caller gives are read from the caller's folder, not from the repository root the
+# script moves to (the defaults below are the repository's).
+SRC=$(realpath -m -- "$SRC")
+MODEL=
+[ -z "${2:-}" ] || MODEL=$(realpath -e -- "$2")  # a missing model stops it here
+[ -z "${WORK:-}" ] || WORK=$(realpath -m -- "$WORK")
+case ${IMSAT:-} in */*) IMSAT=$(realpath -m -- "$IMSAT") ;; esac  # a bare name is looked up in PATH
 cd "$(dirname "$0")/.."
 
-SRC=${1:?usage: models/score_photos.sh SRC_DIR [MODEL]}
-MODEL=$(realpath "${2:-models/photo64.int8.onnx}")
+[ -n "$MODEL" ] || MODEL=$(realpath models/photo64.int8.onnx)
 WORK=${WORK:-$(mktemp -d)}
 if [ -z "${IMSAT:-}" ]; then
   cargo build --release --quiet
