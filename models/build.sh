@@ -39,7 +39,7 @@ for name in "${NAMES[@]}"; do
     *) echo "unknown model name $name (cluster<K> or hash<M>)" >&2; exit 2 ;;
   esac
   run="$RUNS_DIR/$name"
-  # shellcheck disable=SC2086
+  # shellcheck disable=SC2206  # TRAIN_FLAGS is split into words on purpose
   cmd=("$IMSAT" --quiet train "${task[@]}" --data "$DATA" --labels "$LABELS" --seed "$SEED" --out "$run" $TRAIN_FLAGS)
   echo "== $name: ${cmd[*]}" >&2
   start=$(date +%s)

@@ -68,7 +68,7 @@ print("%d,%.2f" % (statistics.median_low(measured("threshold_1e-2")),
 
 # (2) The shipped model, on every photo.
 run="$RUNS_DIR/$name"
-# shellcheck disable=SC2086
+# shellcheck disable=SC2206  # TRAIN_FLAGS is split into words on purpose
 cmd=("$IMSAT" --quiet train --task hash --bits 64 --data "$PHOTOS/train" --holdout 0 \
   --radius "$radius" --soft-check "$soft_check" --seed "$SEED" --out "$run" $TRAIN_FLAGS)
 echo "== $name: ${cmd[*]}" >&2

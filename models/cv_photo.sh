@@ -88,6 +88,7 @@ for ((k = 0; k < FOLDS; k++)); do
   "$IMSAT" eval --task copy-detection --model "$dir/run/model.int8.onnx" \
     --reference "$dir/run/model.onnx" --data "$dir/valid" --groups "$PHOTOS/manifest.csv" \
     > "$dir/eval.json"
+  # shellcheck disable=SC2012  # a count of the photo links, whose names are the manifest's
   python3 - "$dir/eval.json" "$k" "$seconds" "$(ls "$dir/train" | wc -l)" <<'PY'
 import json, sys
 e, k, s, n = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3], int(sys.argv[4])
