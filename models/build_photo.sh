@@ -94,9 +94,13 @@ import json, sys, datetime, glob, os, re, statistics
  sha_f32, sha_int8, commit, flags) = sys.argv[1:]
 report = json.load(open(report_path))
 ins = json.loads(in_sample)
-folds = []
-for k in range(len(glob.glob(os.path.join(cv, "fold*/eval.json")))):
-    folds.append(json.load(open(os.path.join(cv, f"fold{k}", "eval.json"))))
+# The folds scored, by number (after an ONLY_FOLD=k run, fold k alone; fold10 after fold9).
+scored = {int(m[1]): p for p in glob.glob(os.path.join(cv, "fold*", "eval.json"))
+          if (m := re.fullmatch(r"fold([0-9]+)", os.path.basename(os.path.dirname(p))))}
+fold_ids = sorted(scored)
+folds = [json.load(open(scored[k])) for k in fold_ids]
+if not folds:
+    sys.exit(f"{cv}: no fold*/eval.json (a finished models/cv_photo.sh run)")
 names = ["learned", "phash", "dhash"]
 def h(e, i):
     return e["hashes"][i]
@@ -157,7 +161,7 @@ lines = ["# Model card: photo64", "",
  "its picture's full frame, not a false match of it); the shipped model saw every photo, so this is the estimate for new photos.", "",
  "| fold | photos | negative pairs (moderate / strong) | photo64 int8 moderate | strong | pHash moderate | strong | dHash moderate | strong | int8 bits = f32 |",
  "|---|---|---|---|---|---|---|---|---|---|"]
-for k, e in enumerate(folds):
+for k, e in zip(fold_ids, folds):
     row = [str(k), str(e["photos"]), f"{h(e,0)['moderate']['negative_pairs']:,} / {h(e,0)['strong']['negative_pairs']:,}"]
     for i in range(3):
         row += [f"{h(e,i)['moderate']['tpr_at_fpr_1e-3']:.3f}", f"{h(e,i)['strong']['tpr_at_fpr_1e-3']:.3f}"]
