@@ -8,7 +8,7 @@ use imsat_runtime::encoder::Encoded;
 use serde_json::json;
 
 use super::common::model::{encode_data, row_name};
-use super::common::{Ctx, bad_input, check_output_file, report_skipped};
+use super::common::{Ctx, bad_input, check_output_file, is_stdout, print_summary, report_skipped};
 use crate::input::BadFile;
 
 #[derive(clap::Args)]
@@ -42,6 +42,7 @@ pub struct Args {
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     check_output_file(&args.out, "--out", &[&args.model, &args.data])?;
+    let out_is_stdout = is_stdout(&args.out);
     let named = crate::codes_csv::is_csv(&args.out) || crate::codes_npz::is_npz(&args.out);
     if args.skip_bad && !named {
         return Err(bad_input(format!(
@@ -103,7 +104,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         Encoded::Codes(_) => summary["bits"] = json!(enc.outputs()),
         Encoded::Clusters(_) => summary["classes"] = json!(enc.outputs()),
     }
-    outln!("{summary}")?;
+    print_summary(out_is_stdout, &summary)?;
     Ok(())
 }
 

@@ -108,7 +108,9 @@ fn a_closed_stderr_loses_the_warnings_not_the_output() {
 }
 
 /// `--out /dev/stdout` into a pipe writes the codes into the pipe (the link leads to
-/// `pipe:[N]`, which was followed as a path and refused: "No such file or directory").
+/// `pipe:[N]`, which was followed as a path and refused: "No such file or directory"), and
+/// the codes alone: the summary line goes to stderr (it followed the codes into the pipe, 300
+/// bytes of JSON a reader took for codes). So with stdout sent to a file, and for an index.
 #[cfg(target_os = "linux")]
 #[test]
 fn codes_written_to_dev_stdout_go_into_the_pipe() {
@@ -127,11 +129,78 @@ fn codes_written_to_dev_stdout_go_into_the_pipe() {
     };
     let out = encode("/dev/stdout");
     expect_success(&out);
-    // 10,000 raw u64 codes, then the summary line.
-    let (codes, summary) = out.stdout.split_at(10_000 * 8);
-    let summary: serde_json::Value = serde_json::from_slice(summary).unwrap();
+    let summary: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
     assert_eq!(summary["count"], 10_000);
     let file = tempfile::NamedTempFile::new().unwrap();
-    expect_success(&encode(s(file.path())));
-    assert_eq!(codes, std::fs::read(file.path()).unwrap());
+    let to_file = encode(s(file.path()));
+    expect_success(&to_file);
+    let codes = std::fs::read(file.path()).unwrap();
+    assert_eq!(codes.len(), 10_000 * 8);
+    assert_eq!(out.stdout, codes);
+    // A file named by the path: the summary stays on stdout.
+    let summary: serde_json::Value = serde_json::from_slice(&to_file.stdout).unwrap();
+    assert_eq!(summary["count"], 10_000);
+
+    // Stdout sent to a file (`> codes.u64`): that file holds the codes alone.
+    let redirected = tempfile::NamedTempFile::new().unwrap();
+    let status = imsat_command(&["encode", "--model", s(&model), "--data", s(&images)])
+        .args(["--out", "/dev/stdout"])
+        .stdout(redirected.reopen().unwrap())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(std::fs::read(redirected.path()).unwrap(), codes);
+
+    // An index exported to stdout: the faiss file alone.
+    let dir = tempfile::tempdir().unwrap();
+    let index = dir.path().join("digits.idx");
+    expect_success(&imsat(&[
+        "index",
+        "build",
+        "--model",
+        s(&model),
+        "--data",
+        s(&images),
+        "--out",
+        s(&index),
+    ]));
+    let faiss = dir.path().join("digits.faiss");
+    let export = |out: &str| {
+        imsat(&[
+            "index",
+            "export",
+            "--index",
+            s(&index),
+            "--format",
+            "faiss",
+            "--out",
+            out,
+        ])
+    };
+    expect_success(&export(s(&faiss)));
+    // It waited for ever: the check that --out is no index card read the pipe.
+    let piped = export("/dev/stdout");
+    expect_success(&piped);
+    assert_eq!(piped.stdout, std::fs::read(&faiss).unwrap());
+    // An index imported into stdout: the index file alone.
+    let raw = dir.path().join("digits.u64");
+    std::fs::write(&raw, &codes).unwrap();
+    let import = |out: &str| {
+        imsat(&[
+            "index",
+            "import",
+            "--raw-u64",
+            s(&raw),
+            "--bits",
+            "16",
+            "--out",
+            out,
+        ])
+    };
+    let imported = dir.path().join("imported.idx");
+    expect_success(&import(s(&imported)));
+    let piped = import("/dev/stdout");
+    expect_success(&piped);
+    assert_eq!(piped.stdout, std::fs::read(&imported).unwrap());
 }

@@ -596,6 +596,25 @@ fn a_dedup_sheet_that_cannot_be_written_lists_nothing() {
     assert!(sheet.exists());
 }
 
+/// `command` with SIGINT and SIGTERM at their default: a test run in the background of a
+/// script (`cargo test &`, CI under nohup) inherits SIGINT ignored, and imsat rightly keeps an
+/// ignored signal ignored.
+#[cfg(unix)]
+fn with_default_signals(command: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec only `signal`, which is async-signal-safe, is called.
+    unsafe {
+        command.pre_exec(|| {
+            for signal in [libc::SIGINT, libc::SIGTERM] {
+                if libc::signal(signal, libc::SIG_DFL) == libc::SIG_ERR {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
 /// Send `signal` (a name `kill` knows: INT, TERM) to `child`.
 #[cfg(unix)]
 fn send(child: &std::process::Child, signal: &str) {
@@ -618,7 +637,7 @@ fn a_signal_removes_what_a_command_was_writing() {
     let images = crate::common::mnist_images();
     let out = d.path().join("new").join("run");
     // Under `nohup`, which ignores SIGHUP: a closed terminal must not end it.
-    let mut training = Command::new("nohup")
+    let mut training = with_default_signals(&mut Command::new("nohup"))
         .args([
             env!("CARGO_BIN_EXE_imsat"),
             "--quiet",
@@ -674,7 +693,7 @@ fn a_signal_removes_what_a_command_was_writing() {
     std::fs::write(&raw_path, &raw).unwrap();
     let mut stopped_mid_write = false;
     for _attempt in 0..5 {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_imsat"))
+        let mut child = with_default_signals(&mut Command::new(env!("CARGO_BIN_EXE_imsat")))
             .args(["--quiet", "index", "import", "--append", "--bits", "64"])
             .arg("--raw-u64")
             .arg(&raw_path)

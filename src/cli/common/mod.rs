@@ -71,6 +71,40 @@ pub fn report_skipped(skipped: &[(std::path::PathBuf, String)]) {
     }
 }
 
+/// Whether `path` is this process's standard output (`--out /dev/stdout`, `/dev/fd/1`, or
+/// the file stdout is redirected to). Asked before the write, which may replace that file.
+pub fn is_stdout(path: &std::path::Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::MetadataExt;
+        let Ok(fd) = std::io::stdout().as_fd().try_clone_to_owned() else {
+            return false;
+        };
+        let Ok(stdout) = std::fs::File::from(fd).metadata() else {
+            return false;
+        };
+        std::fs::metadata(path).is_ok_and(|m| m.dev() == stdout.dev() && m.ino() == stdout.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
+    }
+}
+
+/// Print a command's one-line summary: on stdout, or on stderr where the command's output
+/// file is stdout itself ([`is_stdout`]), whose reader takes the data and would get the line
+/// after it (a JSON line after raw codes).
+pub fn print_summary(output_is_stdout: bool, summary: &serde_json::Value) -> std::io::Result<()> {
+    if output_is_stdout {
+        errln!("{summary}");
+        Ok(())
+    } else {
+        outln!("{summary}")
+    }
+}
+
 /// Print one clear line for an error and pick the exit status: 2 for bad input, 1 otherwise.
 ///
 /// Output cut short because its reader went away (`| head`) is no error to report: no line,

@@ -16,7 +16,7 @@ use super::common::index_card::{
     Card, card_path, card_to_write, check_not_a_card, read_card, save_with_card,
 };
 use super::common::index_lock::lock_for_append;
-use super::common::{Ctx, bad_input, check_output_file};
+use super::common::{Ctx, bad_input, check_output_file, is_stdout, print_summary};
 use crate::input::BadFile;
 
 #[derive(clap::Args)]
@@ -114,7 +114,7 @@ fn read_faiss_codes(path: &Path, bits: Option<usize>) -> anyhow::Result<Codes> {
     }
 }
 
-fn export(index_path: &Path, format: &str, out: &Path) -> anyhow::Result<()> {
+fn export(index_path: &Path, format: &str, out: &Path, out_is_stdout: bool) -> anyhow::Result<()> {
     check_output_file(out, "--out", &[index_path])?;
     check_not_a_card(out, "--out")?;
     let index = Index::load(index_path).map_err(|e| bad_input(e.to_string()))?;
@@ -139,16 +139,16 @@ fn export(index_path: &Path, format: &str, out: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", out.display()))?,
         _ => crate::npy::write_codes(out, index.codes())?,
     }
-    outln!(
-        "{}",
-        json!({
+    print_summary(
+        out_is_stdout,
+        &json!({
             "index": index_path.display().to_string(),
             "format": format,
             "out": out.display().to_string(),
             "codes": index.len(),
             "bits": index.bits(),
             "exported_bits": 8 * crate::npy::code_bytes(index.bits()),
-        })
+        }),
     )?;
     Ok(())
 }
@@ -177,8 +177,15 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let mut skipped = None;
     // The card written beside a built index.
     let mut card = None;
+    let out_is_stdout = match &args.action {
+        Action::Export { out, .. } | Action::Import { out, .. } | Action::Build { out, .. } => {
+            is_stdout(out)
+        }
+    };
     let (index, out) = match args.action {
-        Action::Export { index, format, out } => return export(&index, &format, &out),
+        Action::Export { index, format, out } => {
+            return export(&index, &format, &out, out_is_stdout);
+        }
         Action::Import {
             raw_u64,
             npy,
@@ -288,6 +295,6 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     if let Some(card) = card {
         summary["names"] = json!(card.display().to_string());
     }
-    outln!("{summary}")?;
+    print_summary(out_is_stdout, &summary)?;
     Ok(())
 }
