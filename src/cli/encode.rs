@@ -30,8 +30,9 @@ pub struct Args {
     /// A name ending in `.npz` gets those names as a unicode array `names` [N] beside the
     /// `.npy` output as `codes` (or `clusters`): `np.load(path)` opens it without pickle.
     /// Any other name gets raw little-endian u64 words, ceil(bits/64) per code (what
-    /// `imsat index import --raw-u64` reads), or one cluster id per line.
-    #[arg(long)]
+    /// `imsat index import --raw-u64` reads), or one cluster id per line; so does `-`,
+    /// standard output (the summary line then goes to stderr).
+    #[arg(long, value_parser = super::common::out_path)]
     pub out: PathBuf,
     /// Leave out the files of the folder that cannot be decoded, naming each on stderr, in
     /// place of stopping at the first. Only with a `.csv` or `.npz` output, whose rows name

@@ -203,4 +203,24 @@ fn codes_written_to_dev_stdout_go_into_the_pipe() {
     let piped = import("/dev/stdout");
     expect_success(&piped);
     assert_eq!(piped.stdout, std::fs::read(&imported).unwrap());
+
+    // `-` is stdout; appending to it is refused (reading the pipe for the index waited).
+    let dash = encode("-");
+    expect_success(&dash);
+    assert_eq!(dash.stdout, codes);
+    let dash = import("-");
+    expect_success(&dash);
+    assert_eq!(dash.stdout, std::fs::read(&imported).unwrap());
+    let appended = imsat(&[
+        "index",
+        "import",
+        "--raw-u64",
+        s(&raw),
+        "--bits",
+        "16",
+        "--out",
+        "-",
+        "--append",
+    ]);
+    crate::common::expect_bad_input(&appended, &["--append", "a device or a pipe"]);
 }

@@ -71,6 +71,17 @@ pub fn report_skipped(skipped: &[(std::path::PathBuf, String)]) {
     }
 }
 
+/// An output file as given on the command line, `-` meaning standard output (taken as
+/// `/dev/stdout`, which every writer writes into rather than replaces, and whose command's
+/// summary goes to stderr); a file named `-` is `./-`.
+pub fn out_path(arg: &str) -> Result<std::path::PathBuf, String> {
+    match arg {
+        "-" if cfg!(unix) => Ok("/dev/stdout".into()),
+        "-" => Err("- (standard output) needs a Unix system here; give a file name".into()),
+        _ => Ok(arg.into()),
+    }
+}
+
 /// Whether `path` is this process's standard output (`--out /dev/stdout`, `/dev/fd/1`, or
 /// the file stdout is redirected to). Asked before the write, which may replace that file.
 pub fn is_stdout(path: &std::path::Path) -> bool {

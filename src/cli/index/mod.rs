@@ -46,7 +46,8 @@ pub enum Action {
         /// Bits per code [raw: required; npy: default 8 x the bytes per code; faiss: d].
         #[arg(long)]
         bits: Option<usize>,
-        #[arg(long)]
+        /// The index file (`-`: standard output).
+        #[arg(long, value_parser = super::common::out_path)]
         out: PathBuf,
         /// Add the codes to an existing index (ids continue after its largest id).
         #[arg(long)]
@@ -63,7 +64,8 @@ pub enum Action {
         index: PathBuf,
         #[arg(long, value_parser = ["faiss", "npy"])]
         format: String,
-        #[arg(long)]
+        /// The faiss or `.npy` file (`-`: standard output).
+        #[arg(long, value_parser = super::common::out_path)]
         out: PathBuf,
     },
     /// Encode images with a hash model and index their codes (ids = image order). Beside
@@ -79,7 +81,8 @@ pub enum Action {
         /// on features.
         #[arg(long)]
         data: PathBuf,
-        #[arg(long)]
+        /// The index file (`-`: standard output, without the card of names).
+        #[arg(long, value_parser = super::common::out_path)]
         out: PathBuf,
         /// Add the codes to an existing index (ids continue after its largest id); the
         /// model must be the one that built it, and files already in it (by their resolved
