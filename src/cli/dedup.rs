@@ -92,9 +92,18 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         )));
     }
     let view = enc.info().view;
+    // A photo model's soft check, unless the user chose how to group.
+    let soft_check = enc
+        .info()
+        .soft_check
+        .filter(|_| !args.no_soft_check && args.radius.is_none() && args.min_similarity.is_none());
     let radius = match (args.radius, view) {
         (Some(r), _) => r,
-        (None, Some(_)) => photo_radius(enc.info()).ok_or_else(|| {
+        // A model with a soft check and no radius of its own (a short run whose copies
+        // reached no FPR 1e-4 threshold) groups by the soft check's candidates, as search does.
+        (None, Some(_)) => photo_radius(enc.info())
+            .or(soft_check.map(|c| c.radius))
+            .ok_or_else(|| {
             bad_input(format!(
                 "{}: this photo model has no dedup radius (`{}`, or `{RADIUS_KEY}` in its report): pass --radius",
                 args.model.display(),
@@ -136,11 +145,6 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             args.dir.display()
         )));
     }
-    // A photo model's soft check, unless the user chose how to group.
-    let soft_check = enc
-        .info()
-        .soft_check
-        .filter(|_| !args.no_soft_check && args.radius.is_none() && args.min_similarity.is_none());
     // At 0 the codes alone decide (the pixel check would still refuse pairs whose pixels
     // correlate negatively at every shift). The pixel check looks at each image's first view
     // (a photo's whole frame), on its luma plane (the first of a colour view's), kept past

@@ -16,12 +16,14 @@ fn dedup_radius_from_the_model_contract() {
     use prost::Message;
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/photo64.int8.onnx");
     let d = tempfile::tempdir().unwrap();
-    let edited = |name: &str, radius: Option<&str>, report: Option<&str>| {
+    let edited_keeping = |name: &str, radius: Option<&str>, report: Option<&str>, soft: bool| {
         let bytes = std::fs::read(&shipped).unwrap();
         let mut proto = tract_onnx::pb::ModelProto::decode(&bytes[..]).unwrap();
         let props = &mut proto.metadata_props;
-        // Without the soft check, which would set the candidates' radius.
-        props.retain(|p| !p.key.starts_with("imsat.dedup_"));
+        // Without the soft check (unless `soft`), which would set the candidates' radius.
+        props.retain(|p| {
+            !p.key.starts_with("imsat.dedup_") || (soft && p.key.starts_with("imsat.dedup_soft"))
+        });
         if let Some(r) = radius {
             props.push(tract_onnx::pb::StringStringEntryProto {
                 key: "imsat.dedup_radius".into(),
@@ -35,6 +37,9 @@ fn dedup_radius_from_the_model_contract() {
         let path = d.path().join(name);
         std::fs::write(&path, proto.encode_to_vec()).unwrap();
         path
+    };
+    let edited = |name: &str, radius: Option<&str>, report: Option<&str>| {
+        edited_keeping(name, radius, report, false)
     };
     let dedup = |model: &Path| imsat(&["dedup", "--json", "--model", s(model), s(photo_dir())]);
     // The shipped model groups by its soft check, measured on the folds' held-out photos.
@@ -65,6 +70,23 @@ fn dedup_radius_from_the_model_contract() {
             "--radius",
         ],
     );
+    // A soft check and no radius (a short run whose copies reached no FPR 1e-4 threshold):
+    // grouped by the soft check, as search --copies does (it asked for --radius); without the
+    // soft check, the radius is asked for.
+    let soft_only = edited_keeping("soft_only.onnx", None, Some("{}"), true);
+    let soft = imsat::runtime::encoder::Encoder::open(&soft_only).unwrap();
+    assert_eq!(soft.info().dedup_radius, None);
+    let (by_soft, by_shipped) = (ok(&dedup(&soft_only)), ok(&dedup(&shipped)));
+    assert_eq!(by_soft["radius"], check.radius);
+    assert_eq!(by_soft["group_members"], by_shipped["group_members"]);
+    let no_soft = imsat(&[
+        "dedup",
+        "--no-soft-check",
+        "--model",
+        s(&soft_only),
+        s(photo_dir()),
+    ]);
+    expect_bad_input(&no_soft, &["soft_only.onnx", "no dedup radius", "--radius"]);
     let wide = edited("wide.onnx", Some("65"), None);
     expect_bad_input(
         &dedup(&wide),
