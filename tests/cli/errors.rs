@@ -762,3 +762,34 @@ fn diverging_training_stops_naming_the_step_and_the_term() {
     expect_error(&out, 1, &["training diverged"]);
     assert!(d.path().join("mine").is_dir());
 }
+
+/// Raw words carry no width: 16-bit codes imported as `--bits 64` are taken without an
+/// error, so a note says that no code uses the upper half of the width.
+#[test]
+fn raw_codes_narrower_than_bits_are_noted() {
+    let d = tmp();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hash16.int8.onnx");
+    let raw = d.path().join("codes.u64");
+    expect_success(&run(
+        "encode --model {} --data {} --out {}",
+        &[&model, &mnist_images(), &raw],
+    ));
+    let out = d.path().join("codes.idx");
+    let import = |bits: &str| {
+        run(
+            &format!("index import --raw-u64 {{}} --bits {bits} --out {{}}"),
+            &[&raw, &out],
+        )
+    };
+    let wide = import("64");
+    expect_success(&wide);
+    let said = stderr(&wide);
+    assert!(
+        said.contains("codes.u64: no code sets a bit above the lowest 16 of 64")
+            && said.contains("--bits"),
+        "{said}"
+    );
+    let right = import("16");
+    expect_success(&right);
+    assert!(!stderr(&right).contains("note:"), "{}", stderr(&right));
+}

@@ -31,7 +31,7 @@ pub enum Action {
     /// a `.npy` uint8 [N, bytes] array (as `imsat encode --out codes.npy` writes), or a faiss
     /// IndexBinaryFlat file (ids 0..N-1; other faiss indexes are refused).
     #[command(
-        after_help = "Examples:\n  imsat index import --raw-u64 codes.u64 --bits 64 --out codes.idx\n  imsat index import --npy codes.npy --out codes.idx\n  imsat index import --faiss codes.faiss --out codes.idx"
+        after_help = "Examples (codes.u64 and codes.npy from `imsat encode`, of the hash model's bits):\n  imsat index import --raw-u64 codes.u64 --bits 16 --out codes.idx\n  imsat index import --npy codes.npy --out codes.idx\n  imsat index import --faiss mnist.faiss --out codes.idx   # from faiss or `imsat index export`"
     )]
     Import {
         /// Raw little-endian u64 words, ceil(bits/64) per code (needs --bits).
@@ -72,7 +72,7 @@ pub enum Action {
     /// the index, OUT.names.json records each row's file and the model (its SHA-256), so
     /// that `imsat search --query` answers with file names and refuses another model.
     #[command(
-        after_help = "Examples:\n  imsat index build --model models/hash32.onnx --data data/mnist10k/images-idx3-ubyte.gz --out mnist.idx\n  imsat index build --model models/photo64.int8.onnx --data photos/ --out photos.idx\n  imsat index build --model models/photo64.int8.onnx --data new_photos/ --out photos.idx --append"
+        after_help = "Examples:\n  imsat index build --model models/hash32.onnx --data data/mnist10k/images-idx3-ubyte.gz --out mnist.idx\n  imsat index build --model models/photo64.int8.onnx --data my_photos/ --out photos.idx\n  imsat index build --model models/photo64.int8.onnx --data new_photos/ --out photos.idx --append"
     )]
     Build {
         #[arg(long)]
@@ -95,6 +95,29 @@ pub enum Action {
         #[arg(long)]
         skip_bad: bool,
     },
+}
+
+/// Say so when no raw code sets a bit in the upper half of `--bits`: a narrower model's
+/// codes (raw words carry no width: `--bits 64` takes 16-bit codes without a complaint).
+/// A note, not an error: few codes may leave high bits clear by chance, so it needs 32.
+fn note_narrower_codes(path: &Path, codes: &Codes) {
+    let bits = codes.bits();
+    if bits > 64 || codes.len() < 32 {
+        return;
+    }
+    let used = 64
+        - codes
+            .as_words()
+            .iter()
+            .fold(0, |a, w| a | w)
+            .leading_zeros() as usize;
+    if used <= bits / 2 {
+        errln!(
+            "note: {}: no code sets a bit above the lowest {used} of {bits}: codes of a \
+             narrower model? (give its width as --bits)",
+            path.display()
+        );
+    }
 }
 
 /// Read the codes of a faiss IndexBinaryFlat file; `bits`, if given, must be its `d` or fit in
@@ -207,7 +230,9 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             let codes = match (raw_u64, npy, faiss) {
                 (Some(raw), _, _) => {
                     let bits = bits.ok_or_else(|| bad_input("--raw-u64 needs --bits"))?;
-                    read_raw_codes(&raw, bits)?
+                    let codes = read_raw_codes(&raw, bits)?;
+                    note_narrower_codes(&raw, &codes);
+                    codes
                 }
                 (_, Some(npy), _) => read_npy_codes(&npy, bits)?,
                 (_, _, Some(f)) => read_faiss_codes(&f, bits)?,
