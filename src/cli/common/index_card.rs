@@ -121,8 +121,14 @@ fn parse_flatness(text: &str) -> Option<Flatness> {
 /// The card's path: the index file's path with `.names.json` appended; for an index reached
 /// through a symbolic link, beside the file it leads to (index writes go through links, so
 /// the card follows the codes it names).
+/// Otherwise the path as given, so that a summary names the card as the index is named (a
+/// rebuilt index's card was named by its absolute path, a new one's as given).
 pub fn card_path(index: &Path) -> PathBuf {
-    let real = index.canonicalize().unwrap_or_else(|_| index.to_path_buf());
+    let linked = std::fs::symlink_metadata(index).is_ok_and(|m| m.file_type().is_symlink());
+    let real = match linked {
+        true => index.canonicalize().unwrap_or_else(|_| index.to_path_buf()),
+        false => index.to_path_buf(),
+    };
     let mut p = real.into_os_string();
     p.push(".names.json");
     PathBuf::from(p)
