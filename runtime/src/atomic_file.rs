@@ -200,7 +200,12 @@ pub fn stage(
 impl Staged {
     /// Rename the staged file over its target (and sync the folder where the platform
     /// allows it, so the rename itself is durable).
-    pub fn commit(mut self) -> Result<(), WriteError> {
+    pub fn commit(self) -> Result<(), WriteError> {
+        commit_together(std::vec![self])
+    }
+
+    /// [`Staged::commit`], with the record of unfinished temporaries held by the caller.
+    fn rename_into_place(mut self, u: &mut Unfinished) -> Result<(), WriteError> {
         let Some(tmp) = self.tmp.take() else {
             return Ok(());
         };
@@ -209,7 +214,7 @@ impl Staged {
         if renamed.is_err() {
             let _ = fs::remove_file(&tmp);
         }
-        finished(&tmp);
+        u.paths.retain(|p| *p != tmp);
         renamed.map_err(fail(Step::Replace, path))?;
         #[cfg(unix)]
         if let Some(dir) = path.parent() {
@@ -224,6 +229,21 @@ impl Staged {
         }
         Ok(())
     }
+}
+
+/// Commit staged files in order, as one step for [`remove_unfinished`], which waits until
+/// every rename is done: a signal never leaves the first file new and the second old (an
+/// index beside the card of its previous version). A rename that fails stops there; the
+/// files not yet committed are removed.
+pub fn commit_together(staged: Vec<Staged>) -> Result<(), WriteError> {
+    let mut rest = staged.into_iter();
+    let committed = {
+        let mut u = unfinished();
+        rest.by_ref().try_for_each(|s| s.rename_into_place(&mut u))
+    };
+    // Dropped after the lock is released: each removes its temporary and its record.
+    drop(rest);
+    committed
 }
 
 impl Drop for Staged {
@@ -284,7 +304,7 @@ fn unfinished() -> MutexGuard<'static, Unfinished> {
     UNFINISHED.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// No longer unfinished: renamed into place or removed.
+/// No longer unfinished: removed (or, for [`check_writable`], never written).
 fn finished(tmp: &Path) {
     unfinished().paths.retain(|p| p != tmp);
 }
@@ -374,11 +394,38 @@ mod tests {
             b"old index",
             "staged is not in place"
         );
-        first.commit().unwrap();
-        second.commit().unwrap();
+        commit_together(std::vec![first, second]).unwrap();
         assert_eq!(fs::read(&a).unwrap(), b"new index");
         assert_eq!(fs::read(&b).unwrap(), b"new card");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    /// Files committed together stop at the first rename that fails, and the ones after it
+    /// leave no temporary behind.
+    #[test]
+    fn files_committed_together_stop_at_a_failed_rename() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c) = (
+            dir.path().join("a"),
+            dir.path().join("b"),
+            dir.path().join("c"),
+        );
+        let first = stage(&a, |w| w.write_all(b"a")).unwrap();
+        let second = stage(&b, |w| w.write_all(b"b")).unwrap();
+        let third = stage(&c, |w| w.write_all(b"c")).unwrap();
+        // A folder that is not empty cannot be renamed over.
+        fs::create_dir(&b).unwrap();
+        fs::write(b.join("inside"), b"x").unwrap();
+        let e = commit_together(std::vec![first, second, third]).unwrap_err();
+        assert_eq!((e.step, e.path.as_path()), (Step::Replace, b.as_path()));
+        assert_eq!(fs::read(&a).unwrap(), b"a");
+        assert!(!c.exists());
+        let mut left: std::vec::Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["a", "b"]);
     }
 
     /// A name as long as the file system allows is written (the temporary's name is short).

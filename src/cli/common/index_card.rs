@@ -266,8 +266,10 @@ pub fn save_with_card(
     card.index_crc32 = format!("{crc:08x}");
     let bytes = serde_json::to_vec(&card)?;
     let staged_card = stage(&path, |w| w.write_all(&bytes)).with_context(|| writing(&path))?;
-    staged_index.commit().with_context(|| writing(out))?;
-    staged_card.commit().with_context(|| writing(&path))?;
+    // One step for a signal's cleanup, which would otherwise remove the card staged while
+    // the index was already in place.
+    imsat_runtime::atomic_file::commit_together(vec![staged_index, staged_card])
+        .with_context(|| format!("writing {} and {}", out.display(), path.display()))?;
     Ok(Some(path))
 }
 
