@@ -735,4 +735,48 @@ fn a_signal_removes_what_a_command_was_writing() {
         stopped_mid_write,
         "never stopped the append during its write"
     );
+
+    // With stderr gone (its reader closed: a terminal hung up), the message cannot be written,
+    // and the signal still ends the run (the failed write panicked the cleanup thread, and
+    // the training went on to its end).
+    let out = d.path().join("quiet");
+    let mut training = with_default_signals(&mut crate::common::imsat_command(&[]))
+        .args(["train", "--task", "hash", "--bits", "8", "--hidden", "32"])
+        .args(["--epochs", "5000", "--limit", "300", "--data"])
+        .arg(&images)
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(training.stderr.take());
+    let started = Instant::now();
+    while !out.exists()
+        || !std::fs::read_dir(&out)
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(".imsat-run-"))
+    {
+        assert!(training.try_wait().unwrap().is_none(), "the run ended");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no staging folder"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    send(&training, "TERM");
+    let signalled = Instant::now();
+    let status = loop {
+        if let Some(status) = training.try_wait().unwrap() {
+            break status;
+        }
+        if signalled.elapsed() > Duration::from_secs(20) {
+            training.kill().unwrap();
+            panic!("still training 20 s after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.signal(), Some(15), "{status:?}");
+    assert!(!out.exists(), "the run's folder stayed");
 }

@@ -42,7 +42,9 @@ pub fn install() {
             if let Some(signal) = signals.forever().next() {
                 let removed = remove_unfinished();
                 if removed > 0 {
-                    eprintln!("imsat: stopped; removed {removed} unfinished file(s)");
+                    say(format!(
+                        "imsat: stopped; removed {removed} unfinished file(s)"
+                    ));
                 }
                 // Ends the process by the signal itself; the exit is for a signal that would
                 // not (none of these three).
@@ -51,6 +53,30 @@ pub fn install() {
             }
         });
     }
+}
+
+/// Print `line` on stderr, giving up after a moment: a full pipe blocks the write, a closed
+/// one fails it (and `eprintln!` then panics), and neither may keep the process from ending.
+#[cfg(unix)]
+fn say(line: String) {
+    let (done, wait) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::{IsTerminal, Write as _};
+        let mut err = std::io::stderr();
+        // After a progress bar's line, on a line of its own.
+        let start = if err.is_terminal() { "\n" } else { "" };
+        let _ = writeln!(err, "{start}{line}");
+        let _ = done.send(());
+    });
+    let _ = wait.recv_timeout(std::time::Duration::from_millis(200));
+}
+
+/// Run `f` (the moves that put a run's files in place) with signals' cleanup held back until
+/// it returns: removing the staging folder half-way through the moves would leave a run
+/// without its model, the earlier one's removed as a file this run did not write.
+pub fn held_back<T>(f: impl FnOnce() -> T) -> T {
+    let _held = folders();
+    f()
 }
 
 /// Whether `signal` is ignored (its disposition is SIG_IGN), as inherited from the parent.

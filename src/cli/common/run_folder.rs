@@ -120,16 +120,20 @@ impl RunFolder {
     /// and remove the earlier run's files this run did not write (an int8 model, a feature
     /// run's scaling, a photo run's held-out list would otherwise stay beside the new model).
     pub fn commit(self) -> anyhow::Result<()> {
-        for f in RUN_FILES {
-            let (staged, to) = (self.staging.join(f), self.out.join(f));
-            if staged.exists() {
-                std::fs::rename(&staged, &to)
-                    .with_context(|| format!("moving {} to {}", staged.display(), to.display()))?;
-            } else if to.exists() {
-                std::fs::remove_file(&to).with_context(|| format!("removing {}", to.display()))?;
+        crate::cli::common::interrupt::held_back(|| {
+            for f in RUN_FILES {
+                let (staged, to) = (self.staging.join(f), self.out.join(f));
+                if staged.exists() {
+                    std::fs::rename(&staged, &to).with_context(|| {
+                        format!("moving {} to {}", staged.display(), to.display())
+                    })?;
+                } else if to.exists() {
+                    std::fs::remove_file(&to)
+                        .with_context(|| format!("removing {}", to.display()))?;
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 }
 
