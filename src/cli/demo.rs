@@ -100,9 +100,25 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             .validate(images.n)
             .map_err(|e| bad_input(e.to_string()))?;
     }
-    std::fs::create_dir_all(&args.out)
+    let made = crate::cli::common::interrupt::make_output_folder(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
+    let result = run_in(&args, ctx, started, &images, &labels, (&cluster, &hash));
+    if result.is_err() {
+        // A demo that failed leaves no empty folder it made.
+        crate::cli::common::interrupt::remove_empty(&made);
+    }
+    result
+}
 
+/// The demo's work, in `args.out` (made).
+fn run_in(
+    args: &Args,
+    ctx: &Ctx,
+    started: Instant,
+    images: &idx::Images,
+    labels: &[u8],
+    (cluster, hash): (&TrainConfig, &TrainConfig),
+) -> anyhow::Result<()> {
     step(
         ctx,
         &format!(
@@ -111,14 +127,14 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         ),
     );
     let (cluster_report, cluster_files) =
-        train_and_export(&cluster, &images, &labels, &args.out.join("cluster10"), ctx)?;
+        train_and_export(cluster, images, labels, &args.out.join("cluster10"), ctx)?;
 
     step(
         ctx,
         &format!("training a 32-bit hash model ({} epochs)", args.hash_epochs),
     );
     let (hash_report, hash_files) =
-        train_and_export(&hash, &images, &labels, &args.out.join("hash32"), ctx)?;
+        train_and_export(hash, images, labels, &args.out.join("hash32"), ctx)?;
 
     step(ctx, "encoding with the exported ONNX models (f32 and int8)");
     let encode = |path: &Path| -> anyhow::Result<(Encoder, Vec<f32>, f64)> {
@@ -133,8 +149,8 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     for (name, files) in [("cluster10", &cluster_files), ("hash32", &hash_files)] {
         let (enc32, l32, speed32) = encode(&files.f32_path)?;
         let (enc8, l8, speed8) = encode(&files.int8_path)?;
-        let q32 = evaluate_logits(enc32.task(), &l32, enc32.outputs(), &labels, SPLIT_SEED)?;
-        let q8 = evaluate_logits(enc8.task(), &l8, enc8.outputs(), &labels, SPLIT_SEED)?;
+        let q32 = evaluate_logits(enc32.task(), &l32, enc32.outputs(), labels, SPLIT_SEED)?;
+        let q8 = evaluate_logits(enc8.task(), &l8, enc8.outputs(), labels, SPLIT_SEED)?;
         let agree = agreement(enc32.task(), enc32.outputs(), &l32, &l8)?;
         rows.push(json!({
             "model": name,

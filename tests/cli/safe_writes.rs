@@ -779,4 +779,28 @@ fn a_signal_removes_what_a_command_was_writing() {
     };
     assert_eq!(status.signal(), Some(15), "{status:?}");
     assert!(!out.exists(), "the run's folder stayed");
+
+    // The demo, stopped in its first training, leaves none of the folders it made.
+    let demo_out = d.path().join("demo").join("out");
+    let mut demo = with_default_signals(&mut crate::common::imsat_command(&[]))
+        .args(["demo", "--cluster-epochs", "50", "--out"])
+        .arg(&demo_out)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let cluster_run = demo_out.join("cluster10");
+    while !cluster_run.exists() {
+        assert!(demo.try_wait().unwrap().is_none(), "the demo ended");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no cluster10 folder"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    send(&demo, "INT");
+    assert_eq!(demo.wait().unwrap().signal(), Some(2));
+    assert!(!d.path().join("demo").exists(), "the demo's folders stayed");
 }

@@ -8,15 +8,18 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// Folders a signal removes: a run's staging folder (whole), then the folders made for it
-/// (each only if empty).
+/// (each only if empty); then the folders a command made for its output, if empty.
 struct Folders {
     staging: Vec<(PathBuf, Vec<PathBuf>)>,
+    /// Innermost first, in the order made.
+    made: Vec<Vec<PathBuf>>,
     /// Set once a signal is being handled: no folder is made after it.
     stopped: bool,
 }
 
 static FOLDERS: Mutex<Folders> = Mutex::new(Folders {
     staging: Vec::new(),
+    made: Vec::new(),
     stopped: false,
 });
 
@@ -101,13 +104,36 @@ fn remove_unfinished() -> usize {
         if std::fs::remove_dir_all(&staging).is_ok() || std::fs::remove_dir_all(&staging).is_ok() {
             removed += 1;
         }
-        for dir in made {
-            if std::fs::remove_dir(dir).is_err() {
-                break;
-            }
-        }
+        remove_empty(&made);
+    }
+    // The latest made first: they lie inside the earlier ones.
+    for made in f.made.drain(..).rev() {
+        remove_empty(&made);
     }
     removed
+}
+
+/// Remove the folders of `made` (innermost first) while they are empty.
+pub fn remove_empty(made: &[PathBuf]) {
+    for dir in made {
+        if std::fs::remove_dir(dir).is_err() {
+            break;
+        }
+    }
+}
+
+/// Make the folder `dir` of a command's output with the parents it lacks; those made are
+/// removed if a signal ends the process while they are empty. Returns them, innermost first.
+pub fn make_output_folder(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let made: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+        .map(Path::to_path_buf)
+        .collect();
+    let mut f = folders();
+    std::fs::create_dir_all(dir)?;
+    f.made.push(made.clone());
+    Ok(made)
 }
 
 /// Make a run's staging folder, removed (with the empty folders in `made`, innermost first)
