@@ -94,7 +94,14 @@ impl std::str::FromStr for EditKind {
 /// Parse a comma-separated family such as `jpeg,crop,rotate`.
 pub fn parse_edit_list(s: &str) -> Result<Vec<EditKind>, String> {
     let mut kinds = Vec::new();
-    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    for part in s.split(',').map(str::trim) {
+        // `jpeg,,gray`: a name left out, as `--sat vat,,affine` is refused for.
+        if part.is_empty() && s.contains(',') {
+            return Err(format!("`{s}` has an empty name between its commas"));
+        }
+        if part.is_empty() {
+            continue;
+        }
         let k: EditKind = part.parse()?;
         if !kinds.contains(&k) {
             kinds.push(k);

@@ -113,6 +113,7 @@ pub fn f32_model(
     report_json: &str,
 ) -> Result<pb::ModelProto, ExportError> {
     let mut layers = export::fold_layers(&trained.model);
+    export::check_finite(&layers)?;
     let d = scaling.mean.len();
     match layers.first_mut() {
         Some(first) if first.d_in == d => scaling.fold_into(first)?,

@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 
 pub use fold::{Dense, fold_layers, forward_layers};
 pub use onnx::{ModelInfo, f32_model, int8_model, to_bytes};
-pub use quantize::{QuantDense, quantize_layers};
+pub use quantize::{GPTQ_MAX_INPUTS, QuantDense, quantize_layers};
 
 use crate::data::Images;
 use crate::train::{Trained, scale_pixels};
@@ -88,6 +88,23 @@ pub struct Exported {
     pub int8_bytes: usize,
 }
 
+/// Refuse layers with a weight or bias that is not finite: a step that overflowed the
+/// weights after the last loss was computed (a huge learning rate in the last epoch) is seen
+/// here, and said as what it is, not as a quantizer's failure or a model that outputs NaN.
+pub fn check_finite(layers: &[Dense]) -> Result<(), ExportError> {
+    match layers
+        .iter()
+        .position(|l| !l.weight.iter().chain(&l.bias).all(|v| v.is_finite()))
+    {
+        None => Ok(()),
+        Some(i) => Err(ExportError::Invalid(format!(
+            "layer {} of the trained model holds weights that are not finite: training \
+             diverged in its last steps (a smaller learning rate, --lr, keeps it finite)",
+            i + 1
+        ))),
+    }
+}
+
 /// Write `model.onnx` (f32) and `model.int8.onnx` (int8, calibrated on `calibration`, the
 /// training images) into `out_dir`, each through a temporary file and a rename.
 /// `dedup_radius` is the radius a photo model measured for grouping near-duplicates
@@ -102,6 +119,7 @@ pub fn write_models(
     out_dir: &Path,
 ) -> Result<Exported, ExportError> {
     let layers = fold_layers(&trained.model);
+    check_finite(&layers)?;
     let view = match trained.config.view.as_deref() {
         Some(text) => {
             Some(View::from_metadata(text).map_err(|e| ExportError::Invalid(e.to_string()))?)

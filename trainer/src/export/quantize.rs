@@ -42,6 +42,22 @@ fn column_scales(w: &[f32], d_out: usize) -> Vec<f32> {
         .collect()
 }
 
+/// Widest layer input GPTQ rounds: it factors a `d_in x d_in` matrix (cubic time, on one
+/// thread: a 16384-wide layer took over 7 minutes); wider layers round each weight to its
+/// nearest step.
+pub const GPTQ_MAX_INPUTS: usize = 4096;
+
+/// Each weight's nearest int8 step at its column's scale (row-major `[d_in, d_out]`).
+fn nearest_steps(w: &[f32], scale: &[f32]) -> Vec<i8> {
+    w.chunks_exact(scale.len())
+        .flat_map(|row| {
+            row.iter()
+                .zip(scale)
+                .map(|(v, s)| (v / s).round().clamp(-127.0, 127.0) as i8)
+        })
+        .collect()
+}
+
 /// Quantize folded layers. `calibration` holds `n` scaled rows (x/128 - 1); each hidden
 /// activation gets the scale `max / 255` over those rows. Layer by layer, the weights are
 /// rounded by GPTQ on the inputs the int8 model gives that layer (the earlier layers already
@@ -72,7 +88,11 @@ pub fn quantize_layers(
     for (i, l) in layers.iter().enumerate() {
         let weight_scale = column_scales(&l.weight, l.d_out);
         let w = matrix(&l.weight, l.d_in, l.d_out);
-        let weight = gptq_round(&w, &weight_scale, &quant_in)?;
+        let weight = if l.d_in <= GPTQ_MAX_INPUTS {
+            gptq_round(&w, &weight_scale, &quant_in)?
+        } else {
+            nearest_steps(&l.weight, &weight_scale)
+        };
         let dequantized = DMatrix::from_fn(l.d_in, l.d_out, |k, j| {
             weight[k * l.d_out + j] as f64 * weight_scale[j] as f64
         });

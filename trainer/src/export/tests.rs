@@ -276,3 +276,26 @@ fn the_runtime_reads_back_what_the_trainer_writes() {
         assert!(Int8Model::from_onnx(&f32_bytes).is_err());
     }
 }
+
+/// A layer wider than GPTQ factors in reasonable time is rounded to the nearest steps (a
+/// 16384-wide hidden layer kept the export busy for over 7 minutes).
+#[test]
+fn layers_wider_than_gptq_takes_round_to_the_nearest_step() {
+    let (d_in, d_out, n) = (GPTQ_MAX_INPUTS + 1, 3, 4);
+    let weight: Vec<f32> = (0..d_in * d_out)
+        .map(|k| ((k * 7919) % 1000) as f32 / 1000.0 - 0.5)
+        .collect();
+    let layer = Dense {
+        d_in,
+        d_out,
+        weight: weight.clone(),
+        bias: vec![0.0; d_out],
+        relu: false,
+    };
+    let calibration: Vec<f32> = (0..n * d_in).map(|k| (k % 13) as f32 / 13.0).collect();
+    let q = quantize_layers(&[layer], &calibration, n).unwrap();
+    for (k, (&w, &step)) in weight.iter().zip(&q[0].weight).enumerate() {
+        let scale = q[0].weight_scale[k % d_out];
+        assert_eq!(step, (w / scale).round() as i8, "weight {k}");
+    }
+}

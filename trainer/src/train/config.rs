@@ -302,6 +302,34 @@ impl TrainConfig {
         if self.hidden.contains(&0) {
             return bad("hidden", "layer sizes must be positive".into());
         }
+        let neighbours = self
+            .sat
+            .iter()
+            .any(|k| matches!(k, SatKind::Vat | SatKind::Rpt | SatKind::Neighbour));
+        // (Past the data's size it is the farthest point: the neighbours are clamped.)
+        if neighbours && self.eps_neighbour == 0 {
+            return bad(
+                "eps_neighbour",
+                "must be at least 1 (the radius is the distance to that neighbour)".into(),
+            );
+        }
+        if !(0.0..=1.0).contains(&self.affine.thickness) {
+            return bad(
+                "affine.thickness",
+                format!(
+                    "is a probability between 0 and 1, got {}",
+                    self.affine.thickness
+                ),
+            );
+        }
+        // A view says how a photo becomes model input: a model of other data with one would
+        // be refused by every reader (its view does not match its input).
+        if self.view.is_some() && self.photos.is_none() {
+            return bad(
+                "view",
+                "is for a photo-folder run (photos), and this run has none".into(),
+            );
+        }
         if !(1..=MAX_HEADS).contains(&self.heads) {
             return bad(
                 "heads",
@@ -381,6 +409,27 @@ mod tests {
         assert_eq!(TrainConfig::hash(64).pairwise_mi_weight, w(64));
         // The photo recipe keeps the per-bit weight it was cross-validated at.
         assert_eq!(TrainConfig::photo_hash(64).pairwise_mi_weight, 15.0 / 63.0);
+    }
+
+    /// Settings a hand-edited `config.json` can hold and the flags refuse: each named by its
+    /// field (an `eps_neighbour` of 0 indexed its neighbours at -1, a panic; a thickness
+    /// past 1 was taken as certain; a view on digits trained a model no reader opens).
+    #[test]
+    fn out_of_range_settings_are_named() {
+        let field = |c: &TrainConfig| match c.validate(1000) {
+            Err(TrainError::Setting { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        let mut c = TrainConfig::hash(16);
+        c.eps_neighbour = 0;
+        assert_eq!(field(&c), "eps_neighbour");
+        let mut c = TrainConfig::hash(16);
+        c.affine.thickness = 2.0;
+        assert_eq!(field(&c), "affine.thickness");
+        let mut c = TrainConfig::hash(16);
+        c.view = TrainConfig::photo_hash(64).view;
+        assert_eq!(field(&c), "view");
+        TrainConfig::photo_hash(64).validate(1000).unwrap();
     }
 
     #[test]

@@ -168,6 +168,7 @@ impl Trainer {
                     problem,
                 })?;
         }
+        check_export_size(config, dim, [planes, rows, cols])?;
         let needs_nn = uses(SatKind::Vat) || uses(SatKind::Rpt) || uses(SatKind::Neighbour);
         let neighbours: Option<Neighbours> = needs_nn.then(|| {
             let pb = progress_bar(n as u64, "neighbours", show_progress);
@@ -409,4 +410,51 @@ impl Trainer {
         }
         Ok(out)
     }
+}
+
+/// Most weights an exported model may hold: 256 MB of f32 (a convolution is exported as a
+/// dense layer, whose size grows with the fourth power of the view's side: a 256-pixel view
+/// asked for 154 GB at the export, after the whole training).
+pub const MAX_EXPORT_WEIGHTS: usize = 1 << 26;
+
+/// Refuse, before training, a model whose export would hold more than [`MAX_EXPORT_WEIGHTS`]
+/// (`dim` inputs; a front end's convolution on `[planes, rows, cols]`).
+fn check_export_size(
+    config: &TrainConfig,
+    dim: usize,
+    [planes, rows, cols]: [usize; 3],
+) -> Result<(), TrainError> {
+    // The layers as exported: the convolution as a dense layer onto its feature map, whose
+    // pooling folds into the next layer.
+    let mut widths = match config.conv {
+        Some(spec) => std::vec![
+            planes * rows * cols,
+            spec.channels * spec.map_side(rows) * spec.map_side(cols),
+        ],
+        None => std::vec![dim],
+    };
+    widths.extend(&config.hidden);
+    widths.push(config.outputs);
+    let weights = widths
+        .windows(2)
+        .map(|w| w[0].saturating_mul(w[1]))
+        .fold(0usize, usize::saturating_add);
+    if weights <= MAX_EXPORT_WEIGHTS {
+        return Ok(());
+    }
+    let layers: Vec<String> = widths.iter().map(usize::to_string).collect();
+    Err(TrainError::Setting {
+        field: if config.conv.is_some() {
+            "conv"
+        } else {
+            "hidden"
+        },
+        problem: format!(
+            "makes an exported model of {} M weights (layers {}), more than {} M: a smaller \
+             view, fewer or smaller layers, or a larger stride",
+            weights >> 20,
+            layers.join(" -> "),
+            MAX_EXPORT_WEIGHTS >> 20
+        ),
+    })
 }
