@@ -132,13 +132,18 @@ fn parse_idx_u8<'a>(path: &Path, bytes: &'a [u8]) -> Result<(Vec<usize>, &'a [u8
     }
     let idx_u8 = bytes[..3] == [0, 0, 0x08];
     if let (false, Ok(format)) = (idx_u8, image::guess_format(bytes)) {
-        // One photo given where a folder of them (or an IDX file) goes.
+        // One photo given where a folder of them (or an IDX file) goes. A name without a
+        // photo extension is why a command that reads one image took it for IDX; with one,
+        // this command reads folders (training learns from many photos).
+        let why = if crate::photos::is_photo(path) {
+            "give the folder that holds it"
+        } else {
+            "its name lacks a photo extension (.jpg, .png, ...); rename it, or give the \
+             folder that holds it"
+        };
         return Err(DataError::invalid(
             path,
-            format!(
-                "is an image file ({format:?}), not an IDX file: its name lacks a photo \
-                 extension (.jpg, .png, ...); rename it, or give the folder that holds it"
-            ),
+            format!("is an image file ({format:?}), not an IDX file: {why}"),
         ));
     }
     if bytes[0] != 0 || bytes[1] != 0 {

@@ -167,6 +167,17 @@ fn run_features(
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
+    // (clap's `requires` let these through: said here, not ignored.)
+    if args.bits.is_some() && args.codes.is_none() {
+        return Err(bad_input(
+            "--bits is the width of --codes; a model's codes have the model's width",
+        ));
+    }
+    if args.codes.is_some() && args.data.is_some() {
+        return Err(bad_input(
+            "--codes are scored against --labels alone; --data is for a model's images",
+        ));
+    }
     if args.groups.is_some() && args.task != "copy-detection" {
         return Err(bad_input("--groups is for --task copy-detection"));
     }

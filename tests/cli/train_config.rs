@@ -205,3 +205,229 @@ fn a_config_that_does_not_fit_is_refused_by_name() {
         &["config.json", "non-photo run", "a folder"],
     );
 }
+
+/// Settings an edited `config.json` holds and the flags refuse, named by their field: an
+/// `eps_neighbour` of 0 panicked (a neighbour at index -1), a thickness past 1 was taken as
+/// certain, a view on digits trained a model that no reader opens.
+#[test]
+fn edited_configs_out_of_range_are_refused_by_field() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("real");
+    expect_success(&imsat(&[
+        "train",
+        "--task",
+        "hash",
+        "--bits",
+        "8",
+        "--epochs",
+        "1",
+        "--hidden",
+        "16",
+        "--data",
+        IMAGES,
+        "--limit",
+        "300",
+        "--out",
+        s(&out),
+    ]));
+    let text = std::fs::read_to_string(out.join("config.json")).unwrap();
+    for (name, from, to, needle) in [
+        (
+            "eps.json",
+            "\"eps_neighbour\": 10",
+            "\"eps_neighbour\": 0",
+            "eps_neighbour",
+        ),
+        (
+            "thick.json",
+            "\"thickness\": 0.0",
+            "\"thickness\": 2.0",
+            "affine.thickness",
+        ),
+        (
+            "view.json",
+            "\"view\": null",
+            "\"view\": \"gray-area-16x16-norm\"",
+            "view is for a photo-folder run",
+        ),
+    ] {
+        assert!(text.contains(from), "{from} in {text}");
+        let p = d.path().join(name);
+        std::fs::write(&p, text.replace(from, to)).unwrap();
+        let o = imsat(&[
+            "train",
+            "--config",
+            s(&p),
+            "--data",
+            IMAGES,
+            "--limit",
+            "300",
+            "--out",
+            s(&d.path().join("o")),
+        ]);
+        expect_bad_input(&o, &[name, needle]);
+    }
+}
+
+/// Flags another setting makes meaningless are refused, not ignored; a model too large to
+/// export is refused before training (a 256-pixel view's convolution asked for 154 GB at the
+/// export); a run whose weights overflowed in its last steps says it diverged.
+#[test]
+fn flags_that_would_be_ignored_or_fail_late_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let o = |name: &str| s(&d.path().join(name)).to_string();
+    let hash16 = "models/hash16.onnx";
+    for (args, needle) in [
+        (
+            vec![
+                "train", "--task", "cluster", "--bits", "64", "--data", IMAGES,
+            ],
+            "--bits is the hash task's",
+        ),
+        (
+            vec![
+                "train",
+                "--task",
+                "hash",
+                "--classes",
+                "3",
+                "--data",
+                IMAGES,
+            ],
+            "--classes is the cluster task's",
+        ),
+        (
+            vec![
+                "eval", "--model", hash16, "--data", IMAGES, "--labels", LABELS, "--bits", "9",
+            ],
+            "--bits is the width of --codes",
+        ),
+    ] {
+        let mut args = args;
+        if args[0] == "train" {
+            args.extend(["--out", "/nonexistent/never"]);
+        }
+        expect_bad_input(&imsat(&args), &[needle]);
+    }
+    // Codes scored with --data, and raw queries with a model.
+    let codes = d.path().join("codes.npy");
+    expect_success(&imsat(&[
+        "encode",
+        "--model",
+        hash16,
+        "--data",
+        IMAGES,
+        "--out",
+        s(&codes),
+    ]));
+    expect_bad_input(
+        &imsat(&[
+            "eval",
+            "--codes",
+            s(&codes),
+            "--labels",
+            LABELS,
+            "--data",
+            IMAGES,
+        ]),
+        &["--codes are scored against --labels alone"],
+    );
+    let index = d.path().join("i.idx");
+    expect_success(&imsat(&[
+        "index",
+        "build",
+        "--model",
+        hash16,
+        "--data",
+        IMAGES,
+        "--out",
+        s(&index),
+    ]));
+    let queries = d.path().join("q.u64");
+    std::fs::write(&queries, [0u8; 16]).unwrap();
+    expect_bad_input(
+        &imsat(&[
+            "search",
+            "--index",
+            s(&index),
+            "--queries-raw-u64",
+            s(&queries),
+            "--model",
+            hash16,
+        ]),
+        &["--model encodes --query images"],
+    );
+
+    // A view too large for the convolution's export.
+    let photos = d.path().join("photos");
+    std::fs::create_dir(&photos).unwrap();
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/photos/train");
+    for name in ["0001.jpg", "0002.jpg", "0003.jpg"] {
+        std::fs::copy(shared.join(name), photos.join(name)).unwrap();
+    }
+    let big = o("big");
+    expect_bad_input(
+        &imsat(&[
+            "train",
+            "--task",
+            "hash",
+            "--bits",
+            "16",
+            "--data",
+            s(&photos),
+            "--epochs",
+            "1",
+            "--items-per-photo",
+            "2",
+            "--edits-per-item",
+            "1",
+            "--view-size",
+            "64",
+            "--out",
+            &big,
+        ]),
+        &[
+            "--conv",
+            "exported model of 144 M weights",
+            "more than 64 M",
+        ],
+    );
+    assert!(!Path::new(&big).exists());
+    // One photo where training reads a folder.
+    expect_bad_input(
+        &imsat(&[
+            "train",
+            "--task",
+            "hash",
+            "--data",
+            s(&photos.join("0001.jpg")),
+            "--out",
+            &o("one"),
+        ]),
+        &[
+            "0001.jpg",
+            "is an image file",
+            "give the folder that holds it",
+        ],
+    );
+
+    // Weights that overflowed in the last epoch: a divergence, not a quantizer's failure.
+    let lr = imsat(&[
+        "train",
+        "--task",
+        "hash",
+        "--bits",
+        "8",
+        "--data",
+        IMAGES,
+        "--limit",
+        "300",
+        "--epochs",
+        "1",
+        "--lr",
+        "1e30",
+        "--out",
+        &o("lr"),
+    ]);
+    crate::common::expect_error(&lr, 1, &["not finite", "training diverged", "--lr"]);
+}

@@ -68,6 +68,12 @@ const CARD_READS: usize = 5;
 /// search it. The index is checked once per read (a mapped file's CRC is a pass over it), and
 /// the search runs on the view that was checked.
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
+    // (clap's `requires` let this through: said here, not ignored.)
+    if args.model.is_some() && args.query.is_none() {
+        return Err(bad_input(
+            "--model encodes --query images; raw codes (--queries-raw-u64) need none",
+        ));
+    }
     let mut reads = 0;
     loop {
         let opened =

@@ -74,20 +74,40 @@ pub const MAX_OUTPUTS: usize = 4096;
 /// Largest hidden layer size (a 784 x 16384 layer is already 50 M weights).
 pub const MAX_HIDDEN: usize = 16384;
 
+/// `--bits`, or its default.
+fn bits(args: &Args) -> usize {
+    args.bits.unwrap_or(16)
+}
+
+/// `--classes`, or its default.
+fn classes(args: &Args) -> usize {
+    args.classes.unwrap_or(10)
+}
+
 /// Flags the trainer cannot check for us: widths within what fits in memory, and float
 /// settings that are finite in f32 (where training computes).
 fn check_flags(args: &Args) -> anyhow::Result<()> {
     match args.task.as_deref().unwrap_or_default() {
-        "hash" if !(1..=MAX_OUTPUTS).contains(&args.bits) => {
+        "hash" if args.classes.is_some() => {
+            return Err(bad_input(
+                "--classes is the cluster task's; a hash (--task hash) has --bits",
+            ));
+        }
+        "cluster" if args.bits.is_some() => {
+            return Err(bad_input(
+                "--bits is the hash task's; clustering (--task cluster) has --classes",
+            ));
+        }
+        "hash" if !(1..=MAX_OUTPUTS).contains(&bits(args)) => {
             return Err(bad_input(format!(
                 "--bits must be between 1 and {MAX_OUTPUTS}, got {}",
-                args.bits
+                bits(args)
             )));
         }
-        "cluster" if !(2..=MAX_OUTPUTS).contains(&args.classes) => {
+        "cluster" if !(2..=MAX_OUTPUTS).contains(&classes(args)) => {
             return Err(bad_input(format!(
                 "--classes must be between 2 and {MAX_OUTPUTS}, got {}",
-                args.classes
+                classes(args)
             )));
         }
         _ => {}
@@ -190,15 +210,15 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
     check_flags(args)?;
     let photos = args.data.is_dir();
     let mut c = match args.task.as_deref().unwrap_or_default() {
-        "hash" if photos => TrainConfig::photo_hash(args.bits),
-        "hash" => TrainConfig::hash(args.bits),
+        "hash" if photos => TrainConfig::photo_hash(bits(args)),
+        "hash" => TrainConfig::hash(bits(args)),
         _ if photos => {
             return Err(bad_input(format!(
                 "--data {}: a photo folder trains a hash (--task hash); clustering needs an IDX file",
                 args.data.display()
             )));
         }
-        _ => TrainConfig::cluster(args.classes),
+        _ => TrainConfig::cluster(classes(args)),
     };
     check_photo_run_flags(args, &c)?;
     let default_view = c.photo_view();

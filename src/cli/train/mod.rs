@@ -37,12 +37,12 @@ pub struct Args {
     /// the run did: its `report.json` keeps its `command`).
     #[arg(long, conflicts_with_all = TUNABLES)]
     pub config: Option<PathBuf>,
-    /// Number of clusters (cluster task).
-    #[arg(long, default_value_t = 10)]
-    pub classes: usize,
-    /// Number of code bits (hash task).
-    #[arg(long, default_value_t = 16)]
-    pub bits: usize,
+    /// Number of clusters (cluster task) [default: 10].
+    #[arg(long)]
+    pub classes: Option<usize>,
+    /// Number of code bits (hash task) [default: 16].
+    #[arg(long)]
+    pub bits: Option<usize>,
     /// Images: an IDX file (gzipped or not), or a folder of photos (JPEG/PNG/BMP/WebP/GIF/
     /// TIFF, any size, nested folders read too) to learn a copy-detection hash from (task
     /// hash); or feature vectors: a `.npy` float32/float64 [N, d] array in C order (SATs vat,
