@@ -804,3 +804,120 @@ fn a_signal_removes_what_a_command_was_writing() {
     assert_eq!(demo.wait().unwrap().signal(), Some(2));
     assert!(!d.path().join("demo").exists(), "the demo's folders stayed");
 }
+
+#[test]
+fn an_index_output_replaces_only_a_file_of_its_own_kind() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let images = crate::common::mnist_images();
+    let model = dir.join("hash16.onnx");
+    std::fs::copy(root.join("models/hash16.onnx"), &model).unwrap();
+    // A user's files that an index, a faiss file or a `.npy` array must never replace.
+    let onnx = dir.join("model.onnx");
+    std::fs::copy(&model, &onnx).unwrap();
+    let notes = crate::common::write(dir, "notes.txt", b"call the vet on Monday\n");
+    let words: Vec<u8> = (0..8u64).flat_map(|i| (i * 4099).to_le_bytes()).collect();
+    let raw = crate::common::write(dir, "c16.u64", &words);
+    let lib = dir.join("lib.idx");
+    expect_success(&run(
+        "index import --raw-u64 {} --bits 16 --out {}",
+        &[&raw, &lib],
+    ));
+    let npy = dir.join("c16.npy");
+    let faiss = dir.join("c16.faiss");
+    for (format, to) in [("npy", &npy), ("faiss", &faiss)] {
+        let command = format!("index export --index {{}} --format {format} --out {{}}");
+        expect_success(&run(&command, &[&lib, to]));
+    }
+    let not_index = "exists and is not an imsat index";
+    let cases: [(&str, Vec<&Path>, &Path, &str); 9] = [
+        (
+            "index import --npy {} --out {}",
+            vec![&npy, &onnx],
+            &onnx,
+            not_index,
+        ),
+        (
+            "index import --faiss {} --out {}",
+            vec![&faiss, &notes],
+            &notes,
+            not_index,
+        ),
+        (
+            "index import --npy {} --out {}",
+            vec![&npy, &faiss],
+            &faiss,
+            not_index,
+        ),
+        (
+            "index build --model {} --data {} --out {}",
+            vec![&model, &images, &notes],
+            &notes,
+            not_index,
+        ),
+        (
+            "index build --model {} --data {} --out {}",
+            vec![&model, &images, &npy],
+            &npy,
+            not_index,
+        ),
+        (
+            "index export --index {} --format faiss --out {}",
+            vec![&lib, &notes],
+            &notes,
+            "exists and is not a faiss IndexBinaryFlat",
+        ),
+        (
+            "index export --index {} --format faiss --out {}",
+            vec![&lib, &npy],
+            &npy,
+            "exists and is not a faiss IndexBinaryFlat",
+        ),
+        (
+            "index export --index {} --format npy --out {}",
+            vec![&lib, &onnx],
+            &onnx,
+            "exists and is not a .npy file",
+        ),
+        (
+            "index export --index {} --format npy --out {}",
+            vec![&lib, &faiss],
+            &faiss,
+            "exists and is not a .npy file",
+        ),
+    ];
+    for (command, paths, kept, problem) in cases {
+        let before = std::fs::read(kept).unwrap();
+        let out = run(command, &paths);
+        let name = kept.file_name().unwrap().to_str().unwrap();
+        let line = crate::common::expect_bad_input(&out, &["--out", name, problem]);
+        assert!(line.contains("give a new name, or remove it"), "{line}");
+        assert_eq!(std::fs::read(kept).unwrap(), before, "{command}: {line}");
+    }
+    // --append to a file that is not an index is refused too (it must be an index to load).
+    let before = std::fs::read(&notes).unwrap();
+    let out = run("index import --append --npy {} --out {}", &[&npy, &notes]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(std::fs::read(&notes).unwrap(), before);
+
+    // An earlier run's output is replaced as ever, and so is an empty file; a device or a pipe
+    // is written into, never read.
+    let empty = crate::common::write(dir, "empty.idx", b"");
+    expect_success(&run("index import --npy {} --out {}", &[&npy, &lib]));
+    expect_success(&run("index import --faiss {} --out {}", &[&faiss, &lib]));
+    expect_success(&run("index import --npy {} --out {}", &[&npy, &empty]));
+    assert!(Index::load(&empty).is_ok());
+    let build = "index build --model {} --data {} --out {}";
+    expect_success(&run(build, &[&model, &images, &lib]));
+    for (format, to) in [("npy", &npy), ("faiss", &faiss)] {
+        let command = format!("index export --index {{}} --format {format} --out {{}}");
+        expect_success(&run(&command, &[&lib, to]));
+        for device in ["-", "/dev/null"] {
+            let command = format!("index export --index {{}} --format {format} --out {device}");
+            expect_success(&run(&command, &[&lib]));
+        }
+    }
+    expect_success(&run("index import --npy {} --out -", &[&npy]));
+    assert_eq!(std::fs::read(&notes).unwrap(), b"call the vet on Monday\n");
+}

@@ -230,6 +230,96 @@ pub fn inside_folder(dir: &std::path::Path, input: &std::path::Path) -> bool {
     }
 }
 
+/// The kind of file a command writes at its `--out`, which is all it may replace there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputKind {
+    /// An imsat index file (`imsat index import` / `build`).
+    Index,
+    /// A faiss IndexBinaryFlat file (`imsat index export --format faiss`).
+    Faiss,
+    /// A `.npy` array (`imsat index export --format npy`).
+    Npy,
+}
+
+impl OutputKind {
+    /// The bytes every file of the kind begins with.
+    fn magic(self) -> &'static [u8] {
+        match self {
+            OutputKind::Index => &imsat_runtime::index::MAGIC,
+            OutputKind::Faiss => crate::faiss::FOURCC,
+            OutputKind::Npy => crate::npy::MAGIC,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            OutputKind::Index => "an imsat index",
+            OutputKind::Faiss => "a faiss IndexBinaryFlat",
+            OutputKind::Npy => "a .npy file",
+        }
+    }
+}
+
+/// Refuse an existing output `path` that is not a file of the `kind` the command writes: an
+/// earlier run's output is replaced as usual, but a model, a text or any other file the user
+/// named by mistake is not (it was replaced without a word). Only a regular file is opened
+/// (reading a pipe such as `--out /dev/stdout` waits for ever; a device is written into, not
+/// replaced), and only its first bytes; an empty file holds nothing to lose (`--out - > x`
+/// makes one). Bad input (exit status 2), said before any work.
+pub fn check_replaces_only(
+    path: &std::path::Path,
+    flag: &str,
+    kind: OutputKind,
+) -> anyhow::Result<()> {
+    use std::io::Read;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    if !meta.is_file() || meta.len() == 0 {
+        return Ok(());
+    }
+    let mut start = Vec::with_capacity(64);
+    let read = std::fs::File::open(path).and_then(|f| f.take(64).read_to_end(&mut start));
+    let what = match read {
+        Ok(_) if start.starts_with(kind.magic()) => return Ok(()),
+        Ok(_) => describe_file_start(&start, meta.len()),
+        Err(e) => format!("it cannot be read: {e}"),
+    };
+    Err(bad_input(format!(
+        "{flag} {}: exists and is not {} ({what}); give a new name, or remove it",
+        path.display(),
+        kind.name()
+    )))
+}
+
+/// What a file of `len` bytes beginning with `start` is, for a refusal: a kind imsat knows by
+/// its first bytes, a text, or its first bytes in hex.
+fn describe_file_start(start: &[u8], len: u64) -> String {
+    let known: [(&[u8], &str); 6] = [
+        (&imsat_runtime::index::MAGIC, "an imsat index"),
+        (crate::faiss::FOURCC, "a faiss IndexBinaryFlat"),
+        (crate::npy::MAGIC, "a .npy file"),
+        (b"\x89PNG", "a PNG image"),
+        (b"\xff\xd8\xff", "a JPEG image"),
+        (b"PK\x03\x04", "a zip or .npz file"),
+    ];
+    if let Some((_, name)) = known.iter().find(|(magic, _)| start.starts_with(magic)) {
+        return format!("{name} of {len} bytes");
+    }
+    // Text: UTF-8 (a character cut at the end of the bytes read aside), no control characters
+    // but line breaks and tabs.
+    let text = match std::str::from_utf8(start) {
+        Ok(t) => Some(t),
+        Err(e) if e.error_len().is_none() => std::str::from_utf8(&start[..e.valid_up_to()]).ok(),
+        Err(_) => None,
+    };
+    if text.is_some_and(|t| t.chars().all(|c| !c.is_control() || "\n\r\t".contains(c))) {
+        return format!("a text file of {len} bytes");
+    }
+    let hex: Vec<String> = start.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("{len} bytes beginning {}", hex.join(" "))
+}
+
 /// Check the name of a PNG we are about to draw: a `.jpg` name holding PNG bytes would
 /// mislead every viewer that trusts the extension.
 pub fn check_png_name(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {

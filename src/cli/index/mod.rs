@@ -16,7 +16,9 @@ use super::common::index_card::{
     Card, card_path, card_to_write, check_not_a_card, read_card, save_with_card,
 };
 use super::common::index_lock::lock_for_append;
-use super::common::{Ctx, bad_input, check_output_file, is_stdout, print_summary};
+use super::common::{
+    Ctx, OutputKind, bad_input, check_output_file, check_replaces_only, is_stdout, print_summary,
+};
 use crate::input::BadFile;
 
 #[derive(clap::Args)]
@@ -143,6 +145,11 @@ fn read_faiss_codes(path: &Path, bits: Option<usize>) -> anyhow::Result<Codes> {
 fn export(index_path: &Path, format: &str, out: &Path, out_is_stdout: bool) -> anyhow::Result<()> {
     check_output_file(out, "--out", &[index_path])?;
     check_not_a_card(out, "--out")?;
+    let kind = match format {
+        "faiss" => OutputKind::Faiss,
+        _ => OutputKind::Npy,
+    };
+    check_replaces_only(out, "--out", kind)?;
     let index = Index::load(index_path).map_err(|e| bad_input(e.to_string()))?;
     if index.is_empty() {
         return Err(bad_input(format!(
@@ -227,6 +234,9 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
                 .collect();
             check_output_file(&out, "--out", &inputs)?;
             check_not_a_card(&out, "--out")?;
+            if !append {
+                check_replaces_only(&out, "--out", OutputKind::Index)?;
+            }
             let codes = match (raw_u64, npy, faiss) {
                 (Some(raw), _, _) => {
                     let bits = bits.ok_or_else(|| bad_input("--raw-u64 needs --bits"))?;
@@ -292,6 +302,9 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         } => {
             check_output_file(&out, "--out", &[&model, &data])?;
             check_not_a_card(&out, "--out")?;
+            if !append {
+                check_replaces_only(&out, "--out", OutputKind::Index)?;
+            }
             if card_to_write(&out)?.is_none() && skip_bad {
                 return Err(bad_input(format!(
                     "--skip-bad needs the card of names beside the index, which {} (a device \
