@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::common::model::{agreement, open_model};
 use super::common::radius::{DEFAULT_MIN_SIMILARITY, DEFAULT_RADIUS};
-use super::common::run_folder::{make_run_folder, save_run};
+use super::common::run_folder::{RUN_FILES, STAGING_PREFIX, make_run_folder, save_run};
 use super::common::{Ctx, bad_input, check_output_dir};
 
 #[derive(clap::Args)]
@@ -44,6 +44,110 @@ fn step(ctx: &Ctx, what: &str) {
     if !ctx.quiet {
         errln!("==> {what}");
     }
+}
+
+/// The files the demo writes into its `--out` folder, beside its two run folders.
+const DEMO_FILES: [&str; 3] = ["summary.json", "hash32.idx", "retrieval.png"];
+/// The demo's run folders (each a training run's files, [`RUN_FILES`]).
+const DEMO_RUNS: [&str; 2] = ["cluster10", "hash32"];
+/// The keys of the demo's `summary.json`.
+const SUMMARY_KEYS: [&str; 6] = ["cluster", "hash", "models", "search", "dedup", "seconds"];
+/// Files a file browser leaves in a folder it shows; the demo replaces none of them.
+const BROWSER_FILES: [&str; 3] = [".DS_Store", "Thumbs.db", "desktop.ini"];
+
+/// Refuse, before any work, an existing `--out` folder that holds anything but an earlier
+/// demo's files (its summary, index, picture and run folders, and what a killed demo left:
+/// temporary files, staging folders): the demo replaced a user's own `summary.json` or
+/// `hash32.idx` there, and wrote models into a photo folder. A missing or empty folder, or an
+/// earlier demo (complete or stopped part-way), is written as before.
+fn check_demo_folder(out: &Path) -> anyhow::Result<()> {
+    let entries = match std::fs::read_dir(out) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(bad_input(format!(
+                "--out {}: cannot list it: {e}",
+                out.display()
+            )));
+        }
+    };
+    let mut foreign: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| not_the_demos(out, &e.file_name().to_string_lossy()))
+        .collect();
+    foreign.sort();
+    match foreign.first() {
+        None => Ok(()),
+        Some(first) => Err(bad_input(format!(
+            "--out {}: holds files that are not an earlier demo's (e.g. {first}); give a new \
+             or empty folder",
+            out.display()
+        ))),
+    }
+}
+
+/// `None` where `name` in the folder `dir` is one the demo writes there (or a browser's
+/// file); else what it is, for the refusal.
+fn not_the_demos(dir: &Path, name: &str) -> Option<String> {
+    let path = dir.join(name);
+    let begins = |magic: &[u8]| -> bool {
+        use std::io::Read;
+        let mut start = Vec::new();
+        std::fs::metadata(&path).is_ok_and(|m| m.is_file())
+            && std::fs::File::open(&path)
+                .and_then(|f| f.take(magic.len() as u64).read_to_end(&mut start))
+                .is_ok_and(|_| start == magic)
+    };
+    let ours = match name {
+        _ if BROWSER_FILES.contains(&name) || is_temporary_of(name, &DEMO_FILES) => true,
+        "summary.json" => is_demo_summary(&path),
+        "hash32.idx" => begins(&imsat_runtime::index::MAGIC),
+        "retrieval.png" => begins(b"\x89PNG\r\n\x1a\n"),
+        _ if DEMO_RUNS.contains(&name) => {
+            return match std::fs::read_dir(&path) {
+                Ok(entries) => entries.flatten().find_map(|e| {
+                    let inner = e.file_name().to_string_lossy().into_owned();
+                    let run_file = RUN_FILES.contains(&inner.as_str())
+                        || inner.starts_with(STAGING_PREFIX)
+                        || BROWSER_FILES.contains(&inner.as_str());
+                    (!run_file).then(|| format!("{name}/{inner}"))
+                }),
+                Err(_) => Some(format!("{name}, not a folder")),
+            };
+        }
+        _ => return Some(name.to_string()),
+    };
+    match ours {
+        true => None,
+        false => Some(format!("{name}, not the demo's")),
+    }
+}
+
+/// Whether `name` is a temporary file of one of `files` (`.NAME.PID-N.tmp`), left by a demo
+/// that was killed while writing it.
+fn is_temporary_of(name: &str, files: &[&str]) -> bool {
+    files.iter().any(|f| {
+        name.strip_prefix('.')
+            .and_then(|n| n.strip_prefix(f))
+            .and_then(|n| n.strip_prefix('.'))
+            .and_then(|n| n.strip_suffix(".tmp"))
+            .is_some_and(|n| n.split_once('-').is_some())
+    })
+}
+
+/// Whether the file at `path` is a demo's `summary.json`: a JSON object of its keys (a file
+/// over a megabyte is not: the demo's is a few kilobytes).
+fn is_demo_summary(path: &Path) -> bool {
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() < 1 << 20) {
+        return false;
+    }
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v.as_object().cloned())
+        .is_some_and(|o| SUMMARY_KEYS.iter().all(|k| o.contains_key(*k)))
 }
 
 /// Train one model and save it as `imsat train --overwrite` does, into `dir`: staged and
@@ -76,6 +180,7 @@ fn train_and_export(
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let started = Instant::now();
     check_output_dir(&args.out, "--out")?;
+    check_demo_folder(&args.out)?;
     let (images, labels) = idx::read_labelled(&args.data, &args.labels)?;
     let mut cluster = TrainConfig::cluster(10);
     cluster.epochs = args.cluster_epochs;

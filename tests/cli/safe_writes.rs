@@ -921,3 +921,85 @@ fn an_index_output_replaces_only_a_file_of_its_own_kind() {
     expect_success(&run("index import --npy {} --out -", &[&npy]));
     assert_eq!(std::fs::read(&notes).unwrap(), b"call the vet on Monday\n");
 }
+
+/// A small labelled set for a quick demo: MNIST-10k's first `n` images, as raw IDX files.
+fn small_mnist(dir: &Path, n: usize) -> (std::path::PathBuf, std::path::PathBuf) {
+    use imsat_data::idx::{idx_u8_bytes, read_idx_images, read_idx_labels};
+    let gz = crate::common::mnist_images();
+    let images = read_idx_images(&gz).unwrap();
+    let labels = read_idx_labels(gz.with_file_name("labels-idx1-ubyte.gz"), 256).unwrap();
+    (
+        crate::common::write(
+            dir,
+            "images.idx",
+            &idx_u8_bytes(&[n, 28, 28], &images.pixels[..n * 784]),
+        ),
+        crate::common::write(dir, "labels.idx", &idx_u8_bytes(&[n], &labels[..n])),
+    )
+}
+
+/// Every file under `dir` (relative path) with its bytes.
+fn tree(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for e in std::fs::read_dir(folder).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                files.push((path.strip_prefix(dir).unwrap().to_path_buf(), bytes));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn the_demo_writes_only_into_a_new_or_empty_folder_or_over_an_earlier_demo() {
+    let d = tempfile::tempdir().unwrap();
+    let (images, labels) = small_mnist(d.path(), 120);
+    let demo = "demo --out {} --data {} --labels {} --cluster-epochs 1 --hash-epochs 1";
+    let refused = |out: &Path, name: &str| {
+        let before = tree(out);
+        let line = crate::common::expect_bad_input(
+            &run(demo, &[out, &images, &labels]),
+            &["--out", "holds files that are not an earlier demo's", name],
+        );
+        assert!(line.contains("give a new or empty folder"), "{line}");
+        assert_eq!(tree(out), before, "{line}");
+    };
+    // A photo folder: no models, index or pictures written among the photos.
+    let photos = d.path().join("photos");
+    std::fs::create_dir(&photos).unwrap();
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/photos/train");
+    for name in ["0001.jpg", "0002.jpg"] {
+        std::fs::copy(shared.join(name), photos.join(name)).unwrap();
+    }
+    refused(&photos, "0001.jpg");
+    // A user's own summary.json, or hash32.idx, in a folder of the demo's names alone.
+    let mine = d.path().join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    crate::common::write(&mine, "summary.json", br#"{"total": 3, "models": []}"#);
+    refused(&mine, "summary.json");
+    std::fs::remove_file(mine.join("summary.json")).unwrap();
+    crate::common::write(&mine, "hash32.idx", b"my hash notes\n");
+    refused(&mine, "hash32.idx");
+
+    // An empty folder takes a demo, and the demo's folder takes another, with what a killed
+    // demo leaves (a temporary file, a staging folder) and a browser's file.
+    let out = d.path().join("empty");
+    std::fs::create_dir(&out).unwrap();
+    expect_success(&run(demo, &[&out, &images, &labels]));
+    crate::common::write(&out, ".summary.json.4242-0.tmp", b"{");
+    std::fs::create_dir(out.join("hash32/.imsat-run-4242")).unwrap();
+    crate::common::write(&out, ".DS_Store", b"\0");
+    let summary = std::fs::read(out.join("summary.json")).unwrap();
+    expect_success(&run(demo, &[&out, &images, &labels]));
+    assert_ne!(std::fs::read(out.join("summary.json")).unwrap(), summary);
+    // A file of the user's among the demo's is not replaced, nor written beside.
+    crate::common::write(&out.join("hash32"), "notes.txt", b"mine");
+    refused(&out, "hash32/notes.txt");
+}

@@ -68,7 +68,7 @@ pub struct RunFolder {
 }
 
 /// Names of staging folders start with this: hidden, so no folder read takes them for data.
-const STAGING_PREFIX: &str = ".imsat-run-";
+pub const STAGING_PREFIX: &str = ".imsat-run-";
 
 /// Make `out` (and its parents) for a run and lock it; see [`RunFolder`].
 pub fn make_run_folder(out: &Path) -> anyhow::Result<RunFolder> {
