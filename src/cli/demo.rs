@@ -101,7 +101,8 @@ fn not_the_demos(dir: &Path, name: &str) -> Option<String> {
     let ours = match name {
         _ if BROWSER_FILES.contains(&name) || is_temporary_of(name, &DEMO_FILES) => true,
         "summary.json" => is_demo_summary(&path),
-        "hash32.idx" => begins(&imsat_runtime::index::MAGIC),
+        // (`mnist10k-hash32.idx`: the index's name before 2026-12-05.)
+        "hash32.idx" | "mnist10k-hash32.idx" => begins(&imsat_runtime::index::MAGIC),
         "retrieval.png" => begins(b"\x89PNG\r\n\x1a\n"),
         _ if DEMO_RUNS.contains(&name) => {
             return match std::fs::read_dir(&path) {
