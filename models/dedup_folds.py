@@ -13,7 +13,8 @@ linkage, by the soft check and by codes alone at several radii). Prints one JSON
 fold and grouping, then the sums over folds. Needs the copies `pil_protocol.py` leaves in
 each fold's `pil_copies/`.
 """
-import argparse, csv, itertools, json, os, shlex, subprocess, sys
+import argparse, csv, itertools, json, os, sys
+from fold_runs import run_imsat, trained_folds
 
 MANIFEST = os.environ.get("MANIFEST") or os.path.join(
     os.path.dirname(__file__), "..", "..", "shared", "data", "photos", "manifest.csv")
@@ -25,40 +26,6 @@ GROUPINGS = [
     ("single, codes r=10", ["--no-soft-check", "--radius", "10"]),
 ] + [(f"complete, codes r={r}", ["--linkage", "complete", "--no-soft-check", "--radius", str(r)])
      for r in (10, 12, 14, 17)]
-
-
-def run_imsat(cmd):
-    """imsat's stdout. On failure the command and imsat's stderr are printed: captured, they
-    would leave only an exit status."""
-    try:
-        return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    except FileNotFoundError:
-        sys.exit(f"{cmd[0]}: not found (give the imsat binary as IMSAT)")
-    except subprocess.CalledProcessError as e:
-        sys.exit(f"failed with exit status {e.returncode}: {shlex.join(cmd)}\n{e.stderr.rstrip()}")
-
-
-def trained_folds(work):
-    """The fold folders of WORK that hold a trained model: after `ONLY_FOLD=k
-    models/cv_photo.sh` the other folds have their photos but no model."""
-    if not os.path.isdir(work):
-        sys.exit(f"{work}: not a folder")
-    folds = []
-    for d in sorted(os.listdir(work)):
-        if not (d.startswith("fold") and os.path.isdir(os.path.join(work, d))):
-            continue
-        if os.path.exists(os.path.join(work, d, "run", "model.int8.onnx")):
-            folds.append(d)
-        else:
-            print(f"{d}: skipped, no trained model (run/model.int8.onnx)", file=sys.stderr)
-    if not folds:
-        sys.exit(f"{work}: no fold folder with a trained model (fold*/run/model.int8.onnx): "
-                 "is it a finished models/cv_photo.sh run?")
-    # The copies come from models/pil_protocol.py, which cv_photo.sh skips for one fold.
-    for d in folds:
-        if not os.path.isdir(os.path.join(work, d, "pil_copies")):
-            sys.exit(f"{os.path.join(work, d)}: no pil_copies/ (run models/pil_protocol.py {work} first)")
-    return folds
 
 
 def score(groups_out, picture_of):
@@ -109,7 +76,7 @@ def main():
     a = p.parse_args(args)
     work, imsat = a.work, a.imsat
     groupings = [(" ".join(extra), extra)] if extra is not None else GROUPINGS
-    folds = trained_folds(work)
+    folds = trained_folds(work, need_copies=True)
     pictures = {os.path.basename(r["name"]): r["group"] for r in csv.DictReader(open(MANIFEST))}
     totals = {}
     for fold in folds:

@@ -22,11 +22,12 @@ the random positions; CAPTION_STYLE (default plain) draws the box otherwise (`co
 `translucent`, `outline`, `gradient`, `bold`, `rounded`, `square`: see `caption`). Prints one JSON
 line per fold and the mean. Needs numpy, pillow and imagehash.
 """
-import argparse, csv, io, json, math, os, random, shlex, subprocess, sys
+import argparse, csv, io, json, math, os, random, sys
 
 import imagehash
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont
+from fold_runs import run_imsat, trained_folds
 
 CAPTION_STYLE = os.environ.get("CAPTION_STYLE", "plain")
 CAPTION_Y = [float(v) for v in os.environ.get("CAPTION_Y", "0.75,1").split(",")]
@@ -163,36 +164,6 @@ def moderate_and_strong(rng):
          lambda i: ImageEnhance.Contrast(
              caption(rescale(i, 0.33), 0.08, (rng.random(), rng.random()), rng)).enhance(1.3)),
     ]
-
-
-def run_imsat(cmd):
-    """imsat's stdout. On failure the command and imsat's stderr are printed: captured, they
-    would leave only an exit status."""
-    try:
-        return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    except FileNotFoundError:
-        sys.exit(f"{cmd[0]}: not found (give the imsat binary as IMSAT)")
-    except subprocess.CalledProcessError as e:
-        sys.exit(f"failed with exit status {e.returncode}: {shlex.join(cmd)}\n{e.stderr.rstrip()}")
-
-
-def trained_folds(work):
-    """The fold folders of WORK that hold a trained model: after `ONLY_FOLD=k
-    models/cv_photo.sh` the other folds have their photos but no model."""
-    if not os.path.isdir(work):
-        sys.exit(f"{work}: not a folder")
-    folds = []
-    for d in sorted(os.listdir(work)):
-        if not (d.startswith("fold") and os.path.isdir(os.path.join(work, d))):
-            continue
-        if os.path.exists(os.path.join(work, d, "run", "model.int8.onnx")):
-            folds.append(d)
-        else:
-            print(f"{d}: skipped, no trained model (run/model.int8.onnx)", file=sys.stderr)
-    if not folds:
-        sys.exit(f"{work}: no fold folder with a trained model (fold*/run/model.int8.onnx): "
-                 "is it a finished models/cv_photo.sh run?")
-    return folds
 
 
 def encode(imsat, model, folder, out):

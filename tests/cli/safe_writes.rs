@@ -615,6 +615,26 @@ fn with_default_signals(command: &mut Command) -> &mut Command {
     }
 }
 
+/// Wait until the training `child` has made its staging folder in `out` (its run is under
+/// way), failing if it ends first or takes a minute.
+#[cfg(unix)]
+fn wait_for_staging(child: &mut std::process::Child, out: &Path) {
+    let started = Instant::now();
+    while !out.exists()
+        || !std::fs::read_dir(out)
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(".imsat-run-"))
+    {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no staging folder"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Send `signal` (a name `kill` knows: INT, TERM) to `child`.
 #[cfg(unix)]
 fn send(child: &std::process::Child, signal: &str) {
@@ -654,20 +674,7 @@ fn a_signal_removes_what_a_command_was_writing() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while !out.exists()
-        || !std::fs::read_dir(&out)
-            .unwrap()
-            .flatten()
-            .any(|e| e.file_name().to_string_lossy().starts_with(".imsat-run-"))
-    {
-        assert!(training.try_wait().unwrap().is_none(), "the run ended");
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no staging folder"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_staging(&mut training, &out);
     send(&training, "HUP");
     std::thread::sleep(Duration::from_millis(300));
     assert!(
@@ -751,20 +758,7 @@ fn a_signal_removes_what_a_command_was_writing() {
         .spawn()
         .unwrap();
     drop(training.stderr.take());
-    let started = Instant::now();
-    while !out.exists()
-        || !std::fs::read_dir(&out)
-            .unwrap()
-            .flatten()
-            .any(|e| e.file_name().to_string_lossy().starts_with(".imsat-run-"))
-    {
-        assert!(training.try_wait().unwrap().is_none(), "the run ended");
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no staging folder"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_staging(&mut training, &out);
     send(&training, "TERM");
     let signalled = Instant::now();
     let status = loop {
