@@ -267,6 +267,27 @@ fn edited_configs_out_of_range_are_refused_by_field() {
         ]);
         expect_bad_input(&o, &[name, needle]);
     }
+    // A misspelt setting trains at its default: said, not passed by.
+    let typo = d.path().join("typo.json");
+    let misspelt = text.replace("\"shear\":", "\"sheer\":");
+    assert_ne!(misspelt, text);
+    std::fs::write(&typo, misspelt).unwrap();
+    let o = imsat(&[
+        "train",
+        "--config",
+        s(&typo),
+        "--data",
+        IMAGES,
+        "--limit",
+        "300",
+        "--out",
+        s(&d.path().join("t")),
+    ]);
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        said.contains("typo.json: `affine.sheer` is no setting imsat reads"),
+        "{said}"
+    );
 }
 
 /// Flags another setting makes meaningless are refused, not ignored; a model too large to

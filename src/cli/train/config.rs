@@ -430,6 +430,36 @@ fn check_sat_flags(args: &Args, sat: &[SatKind]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Keys of the config `text` that `c`, read from it, has no field for (`affine.sheer` for
+/// `affine.shear`): serde passes them by, and a misspelt setting with a default would
+/// train at its default without a word.
+fn unread_keys(text: &str, c: &TrainConfig) -> Vec<String> {
+    fn walk(given: &serde_json::Value, read: &serde_json::Value, at: &str, out: &mut Vec<String>) {
+        let (Some(given), Some(read)) = (given.as_object(), read.as_object()) else {
+            return;
+        };
+        for (key, value) in given {
+            let name = if at.is_empty() {
+                key.clone()
+            } else {
+                format!("{at}.{key}")
+            };
+            match read.get(key) {
+                Some(inner) => walk(value, inner, &name, out),
+                None => out.push(name),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if let (Ok(given), Ok(read)) = (
+        serde_json::from_str::<serde_json::Value>(text),
+        serde_json::to_value(c),
+    ) {
+        walk(&given, &read, "", &mut out);
+    }
+    out
+}
+
 /// A run's `config.json`, checked as the flags would be (widths that fit, finite weights)
 /// and against the data it is given (a photo config needs a photo folder, and back).
 fn read_config(path: &Path, data: &Path) -> anyhow::Result<TrainConfig> {
@@ -441,6 +471,12 @@ fn read_config(path: &Path, data: &Path) -> anyhow::Result<TrainConfig> {
             path.display()
         ))
     })?;
+    for key in unread_keys(&text, &c) {
+        errln!(
+            "note: --config {}: `{key}` is no setting imsat reads (a misspelt one?); ignored",
+            path.display()
+        );
+    }
     let bad = |what: String| bad_input(format!("--config {}: {what}", path.display()));
     if !(1..=MAX_OUTPUTS).contains(&c.outputs) {
         return Err(bad(format!(
