@@ -104,6 +104,18 @@ fn temp_path(path: &Path) -> io::Result<PathBuf> {
 /// Characters of the target's name kept in its temporary's name.
 const TEMP_NAME_CHARS: usize = 40;
 
+/// Whether `name` is the name of a temporary file that a write to a file named `target`
+/// makes beside it ([`temp_path`]'s `.NAME.PID-N.tmp`): what a process killed mid-write
+/// leaves there.
+pub fn is_temporary_of(name: &str, target: &str) -> bool {
+    let kept: std::string::String = target.chars().take(TEMP_NAME_CHARS).collect();
+    name.strip_prefix('.')
+        .and_then(|n| n.strip_prefix(kept.as_str()))
+        .and_then(|n| n.strip_prefix('.'))
+        .and_then(|n| n.strip_suffix(".tmp"))
+        .is_some_and(|n| n.split_once('-').is_some())
+}
+
 /// Where a write to `path` lands: a symbolic link's target (followed link by link, a
 /// relative one from the link's folder), else `path`.
 fn write_target(path: &Path) -> PathBuf {
@@ -426,6 +438,24 @@ mod tests {
             .collect();
         left.sort();
         assert_eq!(left, ["a", "b"]);
+    }
+
+    /// A temporary file is known by its name as one of its target's, and of no other's.
+    #[test]
+    fn a_temporary_is_known_as_its_target_s() {
+        let dir = tempfile::tempdir().unwrap();
+        for target in ["summary.json", &"z".repeat(60)] {
+            let staged = stage(&dir.path().join(target), |w| w.write_all(b"x")).unwrap();
+            let name = fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .find(|n| n.ends_with(".tmp"))
+                .unwrap();
+            assert!(is_temporary_of(&name, target), "{name}");
+            assert!(!is_temporary_of(&name, "hash32.idx"), "{name}");
+            assert!(!is_temporary_of(target, target));
+            drop(staged);
+        }
     }
 
     /// A name as long as the file system allows is written (the temporary's name is short).

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use imsat_data::idx;
+use imsat_runtime::atomic_file;
 use imsat_runtime::dedup::Linkage;
 use imsat_runtime::encoder::Encoder;
 use imsat_runtime::index::Index;
@@ -16,7 +17,7 @@ use serde_json::json;
 use super::common::model::{agreement, open_model};
 use super::common::radius::{DEFAULT_MIN_SIMILARITY, DEFAULT_RADIUS};
 use super::common::run_folder::{RUN_FILES, STAGING_PREFIX, make_run_folder, save_run};
-use super::common::{Ctx, bad_input, check_output_dir};
+use super::common::{Ctx, bad_input, check_output_dir, file_begins_with};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -90,16 +91,16 @@ fn check_demo_folder(out: &Path) -> anyhow::Result<()> {
 /// file); else what it is, for the refusal.
 fn not_the_demos(dir: &Path, name: &str) -> Option<String> {
     let path = dir.join(name);
-    let begins = |magic: &[u8]| -> bool {
-        use std::io::Read;
-        let mut start = Vec::new();
-        std::fs::metadata(&path).is_ok_and(|m| m.is_file())
-            && std::fs::File::open(&path)
-                .and_then(|f| f.take(magic.len() as u64).read_to_end(&mut start))
-                .is_ok_and(|_| start == magic)
-    };
+    let begins = |magic: &[u8]| file_begins_with(&path, magic);
     let ours = match name {
-        _ if BROWSER_FILES.contains(&name) || is_temporary_of(name, &DEMO_FILES) => true,
+        // A temporary file a demo killed while writing left.
+        _ if BROWSER_FILES.contains(&name)
+            || DEMO_FILES
+                .iter()
+                .any(|f| atomic_file::is_temporary_of(name, f)) =>
+        {
+            true
+        }
         "summary.json" => is_demo_summary(&path),
         // (`mnist10k-hash32.idx`: the index's name before 2026-12-05.)
         "hash32.idx" | "mnist10k-hash32.idx" => begins(&imsat_runtime::index::MAGIC),
@@ -122,18 +123,6 @@ fn not_the_demos(dir: &Path, name: &str) -> Option<String> {
         true => None,
         false => Some(format!("{name}, not the demo's")),
     }
-}
-
-/// Whether `name` is a temporary file of one of `files` (`.NAME.PID-N.tmp`), left by a demo
-/// that was killed while writing it.
-fn is_temporary_of(name: &str, files: &[&str]) -> bool {
-    files.iter().any(|f| {
-        name.strip_prefix('.')
-            .and_then(|n| n.strip_prefix(f))
-            .and_then(|n| n.strip_prefix('.'))
-            .and_then(|n| n.strip_suffix(".tmp"))
-            .is_some_and(|n| n.split_once('-').is_some())
-    })
 }
 
 /// Whether the file at `path` is a demo's `summary.json`: a JSON object of its keys (a file

@@ -140,15 +140,7 @@ const CARD_START: &[u8] = b"{\"format\":\"imsat index names";
 /// Whether the file at `path` is an index card: it begins as imsat writes one (only those
 /// bytes are read: an `--out` checked is often a large index file).
 fn is_card(path: &Path) -> bool {
-    // Only a regular file is opened: reading a pipe (`--out /dev/stdout`) or a terminal waits
-    // for input that never comes (`index export --out /dev/stdout` hung there).
-    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
-        return false;
-    }
-    let mut start = [0u8; CARD_START.len()];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut start))
-        .is_ok_and(|()| start == CARD_START)
+    super::file_begins_with(path, CARD_START)
 }
 
 /// Refuse an output `path` that is an existing index card: writing an index, codes or a

@@ -230,6 +230,18 @@ pub fn inside_folder(dir: &std::path::Path, input: &std::path::Path) -> bool {
     }
 }
 
+/// Whether `path` is a regular file that begins with `magic` (only those bytes are read). A
+/// pipe or a terminal is not opened: reading one (`--out /dev/stdout`) waits for input that
+/// never comes.
+pub fn file_begins_with(path: &std::path::Path, magic: &[u8]) -> bool {
+    use std::io::Read;
+    let mut start = Vec::with_capacity(magic.len());
+    std::fs::metadata(path).is_ok_and(|m| m.is_file())
+        && std::fs::File::open(path)
+            .and_then(|f| f.take(magic.len() as u64).read_to_end(&mut start))
+            .is_ok_and(|_| start == magic)
+}
+
 /// The kind of file a command writes at its `--out`, which is all it may replace there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputKind {
