@@ -7,10 +7,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-/// Folders a signal removes: a run's staging folder (whole), then the folders made for it
-/// (each only if empty); then the folders a command made for its output, if empty.
+/// Folders a signal removes: runs' staging folders (whole), then the folders commands made
+/// for their output (a run's folder among them), if empty.
 struct Folders {
-    staging: Vec<(PathBuf, Vec<PathBuf>)>,
+    staging: Vec<PathBuf>,
     /// Innermost first, in the order made.
     made: Vec<Vec<PathBuf>>,
     /// Set once a signal is being handled: no folder is made after it.
@@ -99,12 +99,11 @@ fn remove_unfinished() -> usize {
     let mut f = folders();
     f.stopped = true;
     let mut removed = imsat_runtime::atomic_file::remove_unfinished();
-    for (staging, made) in f.staging.drain(..) {
+    for staging in f.staging.drain(..) {
         // A file the run writes meanwhile can make the first pass fail.
         if std::fs::remove_dir_all(&staging).is_ok() || std::fs::remove_dir_all(&staging).is_ok() {
             removed += 1;
         }
-        remove_empty(&made);
     }
     // The latest made first: they lie inside the earlier ones.
     for made in f.made.drain(..).rev() {
@@ -136,9 +135,10 @@ pub fn make_output_folder(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(made)
 }
 
-/// Make a run's staging folder, removed (with the empty folders in `made`, innermost first)
-/// if a signal ends the process before [`forget_staging`].
-pub fn make_staging(staging: &Path, made: &[PathBuf]) -> std::io::Result<()> {
+/// Make a run's staging folder, removed if a signal ends the process before
+/// [`forget_staging`] (the run's folder, made by [`make_output_folder`], goes after it if
+/// empty).
+pub fn make_staging(staging: &Path) -> std::io::Result<()> {
     let mut f = folders();
     if f.stopped {
         return Err(std::io::Error::new(
@@ -147,11 +147,11 @@ pub fn make_staging(staging: &Path, made: &[PathBuf]) -> std::io::Result<()> {
         ));
     }
     std::fs::create_dir(staging)?;
-    f.staging.push((staging.to_path_buf(), made.to_vec()));
+    f.staging.push(staging.to_path_buf());
     Ok(())
 }
 
 /// The staging folder is committed or removed: no signal is to remove it now.
 pub fn forget_staging(staging: &Path) {
-    folders().staging.retain(|(s, _)| s != staging);
+    folders().staging.retain(|s| s != staging);
 }

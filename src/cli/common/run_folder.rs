@@ -72,12 +72,8 @@ pub const STAGING_PREFIX: &str = ".imsat-run-";
 
 /// Make `out` (and its parents) for a run and lock it; see [`RunFolder`].
 pub fn make_run_folder(out: &Path) -> anyhow::Result<RunFolder> {
-    let made: Vec<PathBuf> = out
-        .ancestors()
-        .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
-        .map(Path::to_path_buf)
-        .collect();
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let made = crate::cli::common::interrupt::make_output_folder(out)
+        .with_context(|| format!("creating {}", out.display()))?;
     let lock = std::fs::File::open(out).with_context(|| format!("opening {}", out.display()))?;
     match lock.try_lock() {
         Ok(()) => {}
@@ -100,7 +96,7 @@ pub fn make_run_folder(out: &Path) -> anyhow::Result<RunFolder> {
         }
     }
     let staging = out.join(format!("{STAGING_PREFIX}{}", std::process::id()));
-    crate::cli::common::interrupt::make_staging(&staging, &made)
+    crate::cli::common::interrupt::make_staging(&staging)
         .with_context(|| format!("creating {}", staging.display()))?;
     Ok(RunFolder {
         out: out.to_path_buf(),
@@ -142,12 +138,8 @@ impl Drop for RunFolder {
         // Empty after a commit; a failed run's partial files otherwise.
         let _ = std::fs::remove_dir_all(&self.staging);
         crate::cli::common::interrupt::forget_staging(&self.staging);
-        for dir in &self.made {
-            // Fails, and so keeps it and its parents, where the run wrote anything.
-            if std::fs::remove_dir(dir).is_err() {
-                break;
-            }
-        }
+        // Keeps them where the run (or an earlier one) wrote anything.
+        crate::cli::common::interrupt::remove_empty(&self.made);
     }
 }
 
