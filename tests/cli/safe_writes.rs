@@ -21,6 +21,29 @@ fn temporaries(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// `imsat --quiet index import --append` of the 64-bit raw codes `raw` into `index`.
+fn append_raw(raw: &Path, index: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_imsat"));
+    command
+        .args(["--quiet", "index", "import", "--append", "--bits", "64"])
+        .arg("--raw-u64")
+        .arg(raw)
+        .arg("--out")
+        .arg(index);
+    command
+}
+
+/// `dir/new.u64`: 4 M codes of 64 bits to append, so that the merged index is 64 MB, whose
+/// write and fsync take far longer than a test's polling needs to see its temporary file.
+fn many_raw_codes(dir: &Path) -> std::path::PathBuf {
+    let raw: Vec<u8> = (0..4u64 << 20)
+        .flat_map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_le_bytes())
+        .collect();
+    let path = dir.join("new.u64");
+    std::fs::write(&path, &raw).unwrap();
+    path
+}
+
 #[test]
 fn append_killed_while_writing_leaves_the_old_index_intact() {
     let dir = tempfile::tempdir().unwrap();
@@ -29,24 +52,12 @@ fn append_killed_while_writing_leaves_the_old_index_intact() {
     old.save(&index_path).unwrap();
     let before = std::fs::read(&index_path).unwrap();
 
-    // 4 M codes of 64 bits to append: the merged index is 64 MB, whose write and fsync take
-    // far longer than the polling below needs to see its temporary file.
     let n = 4usize << 20;
-    let raw: Vec<u8> = (0..n as u64)
-        .flat_map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_le_bytes())
-        .collect();
-    let raw_path = dir.path().join("new.u64");
-    std::fs::write(&raw_path, &raw).unwrap();
-    drop(raw);
+    let raw_path = many_raw_codes(dir.path());
 
     let mut killed_mid_write = false;
     for attempt in 0..5 {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_imsat"))
-            .args(["--quiet", "index", "import", "--append", "--bits", "64"])
-            .arg("--raw-u64")
-            .arg(&raw_path)
-            .arg("--out")
-            .arg(&index_path)
+        let mut child = append_raw(&raw_path, &index_path)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -111,14 +122,7 @@ fn append_killed_while_writing_leaves_the_old_index_intact() {
     // A later append, not interrupted, works on the very same file.
     let small = dir.path().join("two.u64");
     std::fs::write(&small, [7u64, 8].map(u64::to_le_bytes).concat()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_imsat"))
-        .args(["--quiet", "index", "import", "--append", "--bits", "64"])
-        .arg("--raw-u64")
-        .arg(&small)
-        .arg("--out")
-        .arg(&index_path)
-        .output()
-        .unwrap();
+    let out = append_raw(&small, &index_path).output().unwrap();
     expect_success(&out);
     let merged = Index::load(&index_path).unwrap();
     assert_eq!(merged.len(), 6);
@@ -693,19 +697,10 @@ fn a_signal_removes_what_a_command_was_writing() {
     let old = Index::from_codes(Codes::from_words(64, vec![1, 2, 3]).unwrap());
     old.save(&index_path).unwrap();
     let before = std::fs::read(&index_path).unwrap();
-    let raw: Vec<u8> = (0..4u64 << 20)
-        .flat_map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_le_bytes())
-        .collect();
-    let raw_path = d.path().join("new.u64");
-    std::fs::write(&raw_path, &raw).unwrap();
+    let raw_path = many_raw_codes(d.path());
     let mut stopped_mid_write = false;
     for _attempt in 0..5 {
-        let mut child = with_default_signals(&mut Command::new(env!("CARGO_BIN_EXE_imsat")))
-            .args(["--quiet", "index", "import", "--append", "--bits", "64"])
-            .arg("--raw-u64")
-            .arg(&raw_path)
-            .arg("--out")
-            .arg(&index_path)
+        let mut child = with_default_signals(&mut append_raw(&raw_path, &index_path))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -15,6 +15,28 @@ fn report(out: &std::process::Output) -> serde_json::Value {
     r
 }
 
+/// The `config.json` of a small hash run (8 bits, 300 digits, one epoch) trained into `out`.
+fn small_run_config(out: &Path) -> String {
+    expect_success(&imsat(&[
+        "train",
+        "--task",
+        "hash",
+        "--bits",
+        "8",
+        "--epochs",
+        "1",
+        "--hidden",
+        "16",
+        "--data",
+        IMAGES,
+        "--limit",
+        "300",
+        "--out",
+        s(out),
+    ]));
+    std::fs::read_to_string(out.join("config.json")).unwrap()
+}
+
 #[test]
 fn a_saved_config_reproduces_the_run() {
     let d = tempfile::tempdir().unwrap();
@@ -128,25 +150,7 @@ fn a_config_that_does_not_fit_is_refused_by_name() {
 
     // A real config, edited: too wide, and a task the runtime does not know.
     let out = d.path().join("real");
-    let r = imsat(&[
-        "train",
-        "--task",
-        "hash",
-        "--bits",
-        "8",
-        "--epochs",
-        "1",
-        "--hidden",
-        "16",
-        "--data",
-        IMAGES,
-        "--limit",
-        "300",
-        "--out",
-        s(&out),
-    ]);
-    expect_success(&r);
-    let text = std::fs::read_to_string(out.join("config.json")).unwrap();
+    let text = small_run_config(&out);
     let wide = write(
         "wide.json",
         &text.replace("\"outputs\": 8", "\"outputs\": 100000"),
@@ -213,24 +217,7 @@ fn a_config_that_does_not_fit_is_refused_by_name() {
 fn edited_configs_out_of_range_are_refused_by_field() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("real");
-    expect_success(&imsat(&[
-        "train",
-        "--task",
-        "hash",
-        "--bits",
-        "8",
-        "--epochs",
-        "1",
-        "--hidden",
-        "16",
-        "--data",
-        IMAGES,
-        "--limit",
-        "300",
-        "--out",
-        s(&out),
-    ]));
-    let text = std::fs::read_to_string(out.join("config.json")).unwrap();
+    let text = small_run_config(&out);
     for (name, from, to, needle) in [
         (
             "eps.json",
