@@ -60,10 +60,37 @@ fn the_best_kernel_agrees_with_the_portable_one() {
         generic.logits(&digits).unwrap(),
     );
     assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()));
+    // Back from the portable layout to the best kernel's: the weights laid out twice.
+    let back = generic.with_kernel(best.kernel()).unwrap();
+    let c = back.logits(&digits).unwrap();
+    assert!(a.iter().zip(&c).all(|(x, y)| x.to_bits() == y.to_bits()));
     println!(
-        "hash64: {} kernel logits identical to generic",
+        "hash64: {} kernel logits identical to generic, and after a round trip through it",
         best.kernel().name()
     );
+}
+
+/// A model holds one copy of its weights, in the layout of the kernel that runs it: for
+/// hash32 and photo64 the bytes the README gives (the padded layout of `from_onnx`'s docs),
+/// twice that for AVX2's i16 weights.
+#[test]
+fn an_int8_model_holds_one_copy_of_its_weights() {
+    for (name, one_copy) in [("hash32", 526_336), ("photo64", 638_976)] {
+        let best = Int8Model::from_onnx(&model_bytes(name, true)).unwrap();
+        for kernel in imsat_runtime::int8::kernels::ALL {
+            let Some(model) = best.clone().with_kernel(kernel) else {
+                println!("{name} {}: NOT RUN (this CPU lacks it)", kernel.name());
+                continue;
+            };
+            let want = if kernel == Kernel::Avx2 {
+                2 * one_copy
+            } else {
+                one_copy
+            };
+            assert_eq!(model.weight_bytes(), want, "{name} {}", kernel.name());
+            println!("{name} {}: {want} bytes of weights", kernel.name());
+        }
+    }
 }
 
 #[test]

@@ -12,6 +12,7 @@ use alloc::vec::Vec;
 
 use crate::format::onnx::{Graph, Tensor, data_type, next_node};
 
+use super::kernels::Kernel;
 use super::layer::Layer;
 
 /// Why a graph is not the exported int8 layout.
@@ -32,6 +33,7 @@ pub(crate) fn layers(
     graph: &Graph<'_>,
     input: &str,
     output: &str,
+    kernel: Kernel,
 ) -> Result<(f32, Vec<Layer>), Mismatch> {
     let get = |name: &str| {
         graph
@@ -89,7 +91,7 @@ pub(crate) fn layers(
             return Err("bad bias");
         }
         let bias = b.f32s(d_out).ok_or("bad bias")?;
-        let mut layer = Layer::new(wq, d_in, d_out, multiplier, bias);
+        let mut layer = Layer::new(wq, d_in, d_out, multiplier, bias, kernel);
         if add.outputs[0] == output {
             layers.push(layer);
             break;

@@ -1,7 +1,9 @@
-//! One dense int8 layer, with its weights laid out once, at load, for every kernel.
+//! One dense int8 layer, with its weights laid out, at load, for the kernel that runs them.
 
 use alloc::vec;
 use alloc::vec::Vec;
+
+use super::kernels::Kernel;
 
 /// Activations and weights are padded to a multiple of this (zeros add nothing).
 pub(crate) const PAD: usize = 64;
@@ -16,17 +18,7 @@ pub(crate) struct Layer {
     /// `d_in` rounded up to [`PAD`].
     pub(crate) stride: usize,
     pub(crate) d_out: usize,
-    /// Transposed weights `[d_out][stride]`, zero padded (the generic kernel).
-    pub(crate) wt: Vec<i8>,
-    /// The weights packed for `vpdpbusd`: for each block of 16 outputs, for each group of
-    /// 4 inputs, 64 bytes: output `c` of the block holds its 4 weights at bytes `4c..4c+4`.
-    /// The NEON kernels read this layout too.
-    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-    pub(crate) packed: Vec<i8>,
-    /// The weights as i16 pairs for `vpmaddwd`: for each block of 8 outputs, for each pair
-    /// of inputs, 16 values: output `c` of the block holds its 2 weights at `2c..2c+2`.
-    #[cfg(target_arch = "x86_64")]
-    pub(crate) packed16: Vec<i16>,
+    pub(crate) weights: Weights,
     /// `128 * sum(w)` per output, wrapping (`d_out` values): the NEON kernels multiply
     /// `a - 128` by the weights and add this back.
     #[cfg(target_arch = "aarch64")]
@@ -38,47 +30,114 @@ pub(crate) struct Layer {
     pub(crate) next_inv_scale: Option<f32>,
 }
 
+/// A layer's weights in the one layout its kernel reads: a model holds a single copy of
+/// them (RAM is what a board runs out of), laid out again when the kernel is changed.
+/// Every layout is zero padded to the layer's `stride` inputs.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Weights {
+    /// Transposed, `[d_out][stride]`: the portable kernel.
+    Rows(Vec<i8>),
+    /// For `vpdpbusd` and the NEON kernels: for each block of 16 outputs, for each group of
+    /// 4 inputs, 64 bytes: output `c` of the block holds its 4 weights at bytes `4c..4c+4`.
+    Quads(Vec<i8>),
+    /// For AVX2's `vpmaddwd`, as i16: for each block of 8 outputs, for each pair of inputs,
+    /// 16 values: output `c` of the block holds its 2 weights at `2c..2c+2`.
+    Pairs(Vec<i16>),
+}
+
+impl Weights {
+    /// The layout `kernel` reads of a `d_in x d_out` matrix, `w(k, j)` the weight from input
+    /// `k` to output `j`.
+    fn lay_out(
+        kernel: Kernel,
+        d_in: usize,
+        d_out: usize,
+        stride: usize,
+        w: impl Fn(usize, usize) -> i8,
+    ) -> Weights {
+        let each = |put: &mut dyn FnMut(usize, usize, i8)| {
+            for k in 0..d_in {
+                for j in 0..d_out {
+                    put(k, j, w(k, j));
+                }
+            }
+        };
+        match kernel {
+            Kernel::Generic => {
+                let mut rows = vec![0i8; d_out * stride];
+                each(&mut |k, j, v| rows[j * stride + k] = v);
+                Weights::Rows(rows)
+            }
+            Kernel::Vnni | Kernel::Neon | Kernel::Dotprod => {
+                let groups = stride / 4;
+                let mut quads = vec![0i8; d_out.div_ceil(16) * groups * 64];
+                each(&mut |k, j, v| {
+                    quads[((j / 16) * groups + k / 4) * 64 + (j % 16) * 4 + k % 4] = v
+                });
+                Weights::Quads(quads)
+            }
+            Kernel::Avx2 => {
+                let pairs = stride / 2;
+                let mut packed = vec![0i16; d_out.div_ceil(8) * pairs * 16];
+                each(&mut |k, j, v| {
+                    packed[((j / 8) * pairs + k / 2) * 16 + (j % 8) * 2 + k % 2] = v.into()
+                });
+                Weights::Pairs(packed)
+            }
+        }
+    }
+
+    /// The weight from input `k` to output `j` (`stride` the layer's).
+    fn get(&self, stride: usize, k: usize, j: usize) -> i8 {
+        match self {
+            Weights::Rows(rows) => rows[j * stride + k],
+            Weights::Quads(quads) => {
+                quads[((j / 16) * (stride / 4) + k / 4) * 64 + (j % 16) * 4 + k % 4]
+            }
+            // Laid out from i8 values: the cast gives them back.
+            Weights::Pairs(packed) => {
+                packed[((j / 8) * (stride / 2) + k / 2) * 16 + (j % 8) * 2 + k % 2] as i8
+            }
+        }
+    }
+
+    /// Whether this is the layout `kernel` reads.
+    fn suits(&self, kernel: Kernel) -> bool {
+        matches!(
+            (self, kernel),
+            (Weights::Rows(_), Kernel::Generic)
+                | (
+                    Weights::Quads(_),
+                    Kernel::Vnni | Kernel::Neon | Kernel::Dotprod
+                )
+                | (Weights::Pairs(_), Kernel::Avx2)
+        )
+    }
+
+    /// Bytes held.
+    pub(crate) fn bytes(&self) -> usize {
+        match self {
+            Weights::Rows(v) | Weights::Quads(v) => v.len(),
+            Weights::Pairs(v) => v.len() * core::mem::size_of::<i16>(),
+        }
+    }
+}
+
 impl Layer {
-    /// A layer from the ONNX weight matrix `wq` (i8 as bytes, row-major `[d_in][d_out]`).
+    /// A layer from the ONNX weight matrix `wq` (i8 as bytes, row-major `[d_in][d_out]`),
+    /// laid out for `kernel`.
     pub(crate) fn new(
         wq: &[u8],
         d_in: usize,
         d_out: usize,
         multiplier: Vec<f32>,
         bias: Vec<f32>,
+        kernel: Kernel,
     ) -> Layer {
         debug_assert_eq!(wq.len(), d_in * d_out);
         debug_assert_eq!(multiplier.len(), d_out);
         let stride = d_in.div_ceil(PAD) * PAD;
-        // Rows padded to a multiple of 4 outputs for the 4-column kernels.
-        let mut wt = vec![0i8; d_out.div_ceil(4) * 4 * stride];
-        for (k, row) in wq.chunks_exact(d_out).enumerate() {
-            for (j, &v) in row.iter().enumerate() {
-                wt[j * stride + k] = v as i8;
-            }
-        }
-        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-        let packed = {
-            let groups = stride / 4;
-            let mut packed = vec![0i8; d_out.div_ceil(16) * groups * 64];
-            for (k, row) in wq.chunks_exact(d_out).enumerate() {
-                for (j, &v) in row.iter().enumerate() {
-                    packed[((j / 16) * groups + k / 4) * 64 + (j % 16) * 4 + k % 4] = v as i8;
-                }
-            }
-            packed
-        };
-        #[cfg(target_arch = "x86_64")]
-        let packed16 = {
-            let pairs = stride / 2;
-            let mut packed16 = vec![0i16; d_out.div_ceil(8) * pairs * 16];
-            for (k, row) in wq.chunks_exact(d_out).enumerate() {
-                for (j, &v) in row.iter().enumerate() {
-                    packed16[((j / 8) * pairs + k / 2) * 16 + (j % 8) * 2 + k % 2] = v as i8 as i16;
-                }
-            }
-            packed16
-        };
+        let weights = Weights::lay_out(kernel, d_in, d_out, stride, |k, j| wq[k * d_out + j] as i8);
         #[cfg(target_arch = "aarch64")]
         let offset = (0..d_out)
             .map(|j| {
@@ -93,16 +152,66 @@ impl Layer {
             d_in,
             stride,
             d_out,
-            wt,
-            #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-            packed,
-            #[cfg(target_arch = "x86_64")]
-            packed16,
+            weights,
             #[cfg(target_arch = "aarch64")]
             offset,
             multiplier,
             bias,
             next_inv_scale: None,
+        }
+    }
+
+    /// Lay the weights out again for `kernel`, where they are in another kernel's layout
+    /// (the old layout is dropped once the new one is made).
+    pub(crate) fn lay_out_for(&mut self, kernel: Kernel) {
+        if self.weights.suits(kernel) {
+            return;
+        }
+        let (old, stride) = (&self.weights, self.stride);
+        let new = Weights::lay_out(kernel, self.d_in, self.d_out, stride, |k, j| {
+            old.get(stride, k, j)
+        });
+        self.weights = new;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every layout gives back every weight it was made of, padding aside, and any layout
+    /// laid out again for another kernel is that kernel's layout of the same matrix.
+    #[test]
+    fn every_layout_holds_the_same_weights() {
+        let (d_in, d_out) = (70, 21); // padded inputs, partial blocks of 4, 8 and 16
+        let wq: Vec<u8> = (0..d_in * d_out).map(|i| (i * 37 % 256) as u8).collect();
+        let kernels = [Kernel::Generic, Kernel::Avx2, Kernel::Vnni, Kernel::Neon];
+        for kernel in kernels {
+            let layer = Layer::new(&wq, d_in, d_out, vec![1.0; d_out], vec![0.0; d_out], kernel);
+            assert!(layer.weights.suits(kernel));
+            for k in 0..d_in {
+                for j in 0..d_out {
+                    assert_eq!(
+                        layer.weights.get(layer.stride, k, j),
+                        wq[k * d_out + j] as i8,
+                        "{} ({k}, {j})",
+                        kernel.name()
+                    );
+                }
+            }
+            for other in kernels {
+                let mut moved = layer.clone();
+                moved.lay_out_for(other);
+                let direct =
+                    Layer::new(&wq, d_in, d_out, vec![1.0; d_out], vec![0.0; d_out], other);
+                assert_eq!(
+                    moved.weights,
+                    direct.weights,
+                    "{} to {}",
+                    kernel.name(),
+                    other.name()
+                );
+            }
         }
     }
 }

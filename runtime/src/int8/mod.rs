@@ -118,9 +118,10 @@ impl Int8Mlp {
         let (&[input], &[output]) = (&g.inputs[..], &g.outputs[..]) else {
             return Err("the graph does not have one input and one output");
         };
-        let (input_inv_scale, layers) = graph::layers(g, input, output)?;
+        let kernel = Kernel::best();
+        let (input_inv_scale, layers) = graph::layers(g, input, output, kernel)?;
         Ok(Int8Mlp {
-            kernel: Kernel::best(),
+            kernel,
             input_inv_scale,
             layers,
         })
@@ -151,12 +152,22 @@ impl Int8Mlp {
     }
 
     /// The same executor on `kernel`, if it is [supported](Kernel::supported) (with `std` by
-    /// this CPU, without by the build target's features).
+    /// this CPU, without by the build target's features). The weights are laid out again, one
+    /// layer at a time, where `kernel` reads another layout than the current one.
     pub fn with_kernel(mut self, kernel: Kernel) -> Option<Self> {
         kernel.supported().then(|| {
+            for layer in &mut self.layers {
+                layer.lay_out_for(kernel);
+            }
             self.kernel = kernel;
             self
         })
+    }
+
+    /// Bytes of RAM the weights take, in the layout of [`Self::kernel`] (see
+    /// [`Int8Model::weight_bytes`]).
+    pub fn weight_bytes(&self) -> usize {
+        self.layers.iter().map(|l| l.weights.bytes()).sum()
     }
 
     /// Logits of `n` rows of pixels (f32 or u8; both quantized as f32 values), row-major;
@@ -235,18 +246,18 @@ pub struct Int8Model {
 
 impl Int8Model {
     /// Load the bytes of an int8 ONNX file exported by `imsat train`: metadata checked,
-    /// weights copied into the kernels' layout (the bytes can be dropped afterwards).
+    /// weights copied into the layout of the [best](Kernel::best) kernel (the bytes can be
+    /// dropped afterwards).
     ///
-    /// The copies are on the heap, so a model read from flash still takes RAM. A layer of
-    /// `d_in x d_out` weights, with `s` = `d_in` rounded up to a multiple of 64, holds
-    /// `ceil(d_out / 4) * 4 * s` bytes on every target (the portable kernel's), plus
-    /// `ceil(d_out / 16) * 16 * s` bytes packed for the SIMD kernels on aarch64 and x86_64,
-    /// plus `ceil(d_out / 8) * 8 * s` i16 values (twice that in bytes) for AVX2 on x86_64;
-    /// and 8 bytes per output (12 on aarch64) for its multipliers and biases. For hash32
-    /// (784-400-400-32, 486,400 weight bytes in the file) that is about 0.53 MB on 32-bit ARM
-    /// and other targets, 1.06 MB on aarch64 and 2.11 MB on x86_64 (computed from this
-    /// padding, not measured). The metadata is copied too (the training report: a few KB),
-    /// and running a batch allocates its activations.
+    /// The copy is on the heap, so a model read from flash still takes RAM:
+    /// [`Self::weight_bytes`] says how much. A layer of `d_in x d_out` weights, with `s` =
+    /// `d_in` rounded up to a multiple of 64, holds `d_out * s` bytes for the portable kernel
+    /// (32-bit ARM and every target without a SIMD kernel), `ceil(d_out / 16) * 16 * s` for
+    /// NEON, SDOT and VNNI, or `ceil(d_out / 8) * 8 * s` i16 values (twice that in bytes) for
+    /// AVX2; and 8 bytes per output (12 on aarch64) for its multipliers and biases. For
+    /// hash32 (784-400-400-32, 486,400 weight bytes in the file) that is 526,336 bytes of
+    /// weights on ARM, 32-bit or 64-bit. The metadata is copied too (the training report: a
+    /// few KB), and running a batch allocates its activations.
     pub fn from_onnx(bytes: &[u8]) -> Result<Self, Int8Error> {
         let model = Model::parse(bytes)?;
         let info = ModelInfo::from_metadata(|k| model.metadata(k)).map_err(Int8Error::Metadata)?;
@@ -281,10 +292,17 @@ impl Int8Model {
     }
 
     /// The same model on `kernel`, if it is [supported](Kernel::supported) (with `std` by this
-    /// CPU, without by the build target's features); all kernels give the same logits.
+    /// CPU, without by the build target's features); all kernels give the same logits. The
+    /// weights are laid out again where `kernel` reads another layout.
     pub fn with_kernel(mut self, kernel: Kernel) -> Option<Self> {
         self.mlp = self.mlp.with_kernel(kernel)?;
         Some(self)
+    }
+
+    /// Bytes of RAM the weights take: one copy, in the layout of [`Self::kernel`] (the
+    /// multipliers, biases, metadata and a batch's activations come on top).
+    pub fn weight_bytes(&self) -> usize {
+        self.mlp.weight_bytes()
     }
 
     /// Logits (row-major, `outputs` per image) of u8 images (`input_dim` bytes each).

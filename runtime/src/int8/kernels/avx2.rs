@@ -73,8 +73,8 @@ fn requantize8(acc: &[i32], m: &[f32], bias: &[f32], inv: f32, out: &mut [u8]) {
 /// # Safety
 /// The CPU must support avx2.
 #[target_feature(enable = "avx2")]
-pub(super) unsafe fn layer(l: &Layer, a: &[u8], n: usize, emit: &mut Sink<'_>) {
-    let (p, pairs) = (&l.packed16[..], l.stride / 2);
+pub(super) unsafe fn layer(l: &Layer, p: &[i16], a: &[u8], n: usize, emit: &mut Sink<'_>) {
+    let pairs = l.stride / 2;
     let wide: Vec<i16> = a[..n * l.stride].iter().map(|&v| v as i16).collect();
     let shape = TileShape {
         rows: 4,

@@ -16,7 +16,7 @@ mod vnni;
 
 use crate::cpu::{Feature, has_all};
 
-use super::layer::Layer;
+use super::layer::{Layer, Weights};
 
 /// The integer kernel: `Vnni` (AVX-512 VNNI), `Avx2`, `Dotprod` (aarch64 SDOT), `Neon`
 /// (aarch64 baseline), or the portable `Generic` one.
@@ -138,32 +138,37 @@ fn dot(a: &[u8], w: &[i8]) -> i32 {
 }
 
 /// The portable kernel: `emit.put(row, j, acc * multiplier[j] + bias[j])` for every row and
-/// output of a layer.
-fn layer_generic(l: &Layer, a: &[u8], n: usize, emit: &mut Sink<'_>) {
+/// output of a layer, `rows` its weights ([`Weights::Rows`]).
+fn layer_generic(l: &Layer, rows: &[i8], a: &[u8], n: usize, emit: &mut Sink<'_>) {
     for r in 0..n {
         let x = &a[r * l.stride..(r + 1) * l.stride];
-        for (j, w) in l.wt.chunks_exact(l.stride).take(l.d_out).enumerate() {
+        for (j, w) in rows.chunks_exact(l.stride).take(l.d_out).enumerate() {
             let acc = dot(x, w);
             emit.put(r, j, acc as f32 * l.multiplier[j] + l.bias[j]);
         }
     }
 }
 
-/// Run one layer on `n` rows of `a` (`l.stride` bytes each) with `kernel`.
+/// Run one layer on `n` rows of `a` (`l.stride` bytes each) with `kernel`, whose layout the
+/// layer's weights are in (the executor lays them out so whenever it takes a kernel).
 pub(crate) fn run_layer(kernel: Kernel, l: &Layer, a: &[u8], n: usize, emit: &mut Sink<'_>) {
-    match kernel {
+    match (kernel, &l.weights) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: an executor only holds a kernel that `Kernel::supported` accepted.
-        Kernel::Vnni => unsafe { vnni::layer(l, a, n, emit) },
+        (Kernel::Vnni, Weights::Quads(p)) => unsafe { vnni::layer(l, p, a, n, emit) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
-        Kernel::Avx2 => unsafe { avx2::layer(l, a, n, emit) },
+        (Kernel::Avx2, Weights::Pairs(p)) => unsafe { avx2::layer(l, p, a, n, emit) },
         #[cfg(target_arch = "aarch64")]
         // SAFETY: as above.
-        Kernel::Neon => unsafe { neon::layer_neon(l, a, n, emit) },
+        (Kernel::Neon, Weights::Quads(p)) => unsafe { neon::layer_neon(l, p, a, n, emit) },
         #[cfg(target_arch = "aarch64")]
         // SAFETY: as above.
-        Kernel::Dotprod => unsafe { neon::layer_dotprod(l, a, n, emit) },
-        _ => layer_generic(l, a, n, emit),
+        (Kernel::Dotprod, Weights::Quads(p)) => unsafe { neon::layer_dotprod(l, p, a, n, emit) },
+        (Kernel::Generic, Weights::Rows(rows)) => layer_generic(l, rows, a, n, emit),
+        (kernel, _) => unreachable!(
+            "the {} kernel was handed weights laid out for another",
+            kernel.name()
+        ),
     }
 }

@@ -9,7 +9,7 @@
 //!   i32 lane in one instruction. Its intrinsic is unstable in Rust 1.95, so it is one
 //!   `asm!` instruction.
 //!
-//! Both read the weights in the layout packed for `vpdpbusd` (`Layer::packed`: per block of
+//! Both read the weights in the layout packed for `vpdpbusd` (`Weights::Quads`: per block of
 //! 16 outputs, per group of 4 inputs, 64 bytes), so 16 bytes hold 4 inputs of 4 outputs and a
 //! broadcast group of 4 activations meets them lane for lane.
 
@@ -154,8 +154,8 @@ fn layer_with(
 /// # Safety
 /// The CPU must support neon.
 #[target_feature(enable = "neon")]
-pub(super) unsafe fn layer_neon(l: &Layer, a: &[u8], n: usize, emit: &mut Sink<'_>) {
-    let (p, groups) = (&l.packed[..], l.stride / 4);
+pub(super) unsafe fn layer_neon(l: &Layer, p: &[i8], a: &[u8], n: usize, emit: &mut Sink<'_>) {
+    let groups = l.stride / 4;
     layer_with(l, a, n, emit, 2, |rows, cb, out| match rows.len() {
         1 => tile_neon::<1>(rows, p, groups, cb, out),
         _ => tile_neon::<2>(rows, p, groups, cb, out),
@@ -167,8 +167,8 @@ pub(super) unsafe fn layer_neon(l: &Layer, a: &[u8], n: usize, emit: &mut Sink<'
 /// # Safety
 /// The CPU must support neon and dotprod.
 #[target_feature(enable = "neon,dotprod")]
-pub(super) unsafe fn layer_dotprod(l: &Layer, a: &[u8], n: usize, emit: &mut Sink<'_>) {
-    let (p, groups) = (&l.packed[..], l.stride / 4);
+pub(super) unsafe fn layer_dotprod(l: &Layer, p: &[i8], a: &[u8], n: usize, emit: &mut Sink<'_>) {
+    let groups = l.stride / 4;
     layer_with(l, a, n, emit, 4, |rows, cb, out| match rows.len() {
         1 => tile_dotprod::<1>(rows, p, groups, cb, out),
         2 => tile_dotprod::<2>(rows, p, groups, cb, out),
@@ -212,7 +212,7 @@ mod tests {
                     _ => next() as i8,
                 })
                 .collect();
-            // w[j * inputs + k], packed as in `Layer::packed` (one block of 16 outputs).
+            // w[j * inputs + k], packed as in `Weights::Quads` (one block of 16 outputs).
             let inputs = groups * 4;
             let mut packed = alloc::vec![0i8; groups * 64];
             for j in 0..16 {

@@ -70,8 +70,8 @@ fn requantize16(acc: &[i32], m: &[f32], bias: &[f32], inv: f32, out: &mut [u8]) 
 /// # Safety
 /// The CPU must support avx512f, avx512bw and avx512vnni.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-pub(super) unsafe fn layer(l: &Layer, a: &[u8], n: usize, emit: &mut Sink<'_>) {
-    let (p, groups) = (&l.packed[..], l.stride / 4);
+pub(super) unsafe fn layer(l: &Layer, p: &[i8], a: &[u8], n: usize, emit: &mut Sink<'_>) {
+    let groups = l.stride / 4;
     let shape = TileShape {
         rows: 4,
         block: 16,
