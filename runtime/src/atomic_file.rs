@@ -3,7 +3,9 @@
 //! beside the target, is synced, and is renamed over the target, so a crash or a full disk
 //! leaves either the old file or the new one. The file replaced keeps its permissions; a
 //! symbolic link is written through (its target is replaced, the link stays), and a device
-//! or a pipe (`/dev/null`, a FIFO) is written into, not replaced by a regular file.
+//! or a pipe (`/dev/null`, a FIFO) is written into, not replaced by a regular file, as is a
+//! descriptor of this process named by a path (`/dev/stdout`, `/dev/fd/N`), whatever it is
+//! open on.
 //!
 //! A temporary file is as large as its output and hidden: one left by a process that a signal
 //! ended (Ctrl-C, `kill`) is found by nobody. [`remove_unfinished`] removes them, for a
@@ -105,8 +107,7 @@ fn temp_path(path: &Path) -> io::Result<PathBuf> {
 const TEMP_NAME_CHARS: usize = 40;
 
 /// Whether `name` is the name of a temporary file that a write to a file named `target`
-/// makes beside it ([`temp_path`]'s `.NAME.PID-N.tmp`): what a process killed mid-write
-/// leaves there.
+/// makes beside it (`.NAME.PID-N.tmp`): what a process killed mid-write leaves there.
 pub fn is_temporary_of(name: &str, target: &str) -> bool {
     let kept: std::string::String = target.chars().take(TEMP_NAME_CHARS).collect();
     name.strip_prefix('.')
@@ -130,10 +131,71 @@ fn write_target(path: &Path) -> PathBuf {
     at
 }
 
-/// Whether `path` (its links followed by the kernel) is a device or a pipe, written into
-/// rather than replaced (and beside which no other file belongs, such as an index's card).
-pub fn is_device_or_pipe(path: &Path) -> bool {
-    fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+/// Whether a write to `path` goes into what is there rather than replacing it (and no other
+/// file belongs beside it, such as an index's card): a device or a pipe (its links followed
+/// by the kernel), or a descriptor of this process named by a path (`/dev/stdout`,
+/// `/dev/fd/N`, `/proc/self/fd/N`), written through whatever it is open on.
+pub fn is_written_into(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) || descriptor(path).is_some()
+}
+
+/// The open descriptor of this process that `path` names, itself or through its links:
+/// `/dev/stdout` (and stdin, stderr), `/dev/fd/N`, `/proc/self/fd/N`, `/proc/PID/fd/N`.
+/// A write goes through a duplicate of it, at its offset and with its flags, as a program
+/// writing to its standard output does: a shell's `>>` appends, and a loop's `done >
+/// codes.u64` gets every run's codes. Replacing the file it is open on left the shell's
+/// descriptor on a deleted file (the next run wrote `codes.u64 (deleted)`), and opening the
+/// path again (Linux) starts at offset 0, without `O_APPEND`.
+#[cfg(unix)]
+fn descriptor(path: &Path) -> Option<i32> {
+    let mut at = path.to_path_buf();
+    for _ in 0..40 {
+        if let Some(fd) = descriptor_named(&at) {
+            // Open: the kernel resolves a closed descriptor's path to nothing.
+            return fs::metadata(path).is_ok().then_some(fd);
+        }
+        match fs::read_link(&at) {
+            Ok(next) => at = at.parent().unwrap_or(Path::new("")).join(next),
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+#[cfg(not(unix))]
+fn descriptor(_path: &Path) -> Option<i32> {
+    None
+}
+
+/// The descriptor a path names by its text alone (no link followed).
+#[cfg(unix)]
+fn descriptor_named(path: &Path) -> Option<i32> {
+    let text = path.to_str()?;
+    let standard = ["/dev/stdin", "/dev/stdout", "/dev/stderr"];
+    if let Some(fd) = standard.iter().position(|&s| s == text) {
+        return Some(fd as i32);
+    }
+    let own = std::format!("/proc/{}/fd/", std::process::id());
+    let number = ["/dev/fd/", "/proc/self/fd/", own.as_str()]
+        .iter()
+        .find_map(|prefix| text.strip_prefix(prefix))?;
+    number.parse().ok()
+}
+
+/// A file handle of its own on this process's descriptor `fd`, open as [`descriptor`] found
+/// it a moment before.
+#[cfg(unix)]
+fn duplicate(fd: i32) -> io::Result<File> {
+    use std::os::fd::BorrowedFd;
+    // SAFETY: `fd` was open when `descriptor` looked, and is only borrowed to be duplicated;
+    // a descriptor closed since fails the duplication (EBADF), an error.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    Ok(File::from(borrowed.try_clone_to_owned()?))
+}
+
+#[cfg(not(unix))]
+fn duplicate(_fd: i32) -> io::Result<File> {
+    Err(io::ErrorKind::Unsupported.into())
 }
 
 fn fail(step: Step, path: &Path) -> impl FnOnce(io::Error) -> WriteError + '_ {
@@ -171,14 +233,14 @@ pub fn stage(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
 ) -> Result<Staged, WriteError> {
-    if is_device_or_pipe(path) {
-        // A device or a pipe: nothing to keep whole, and replacing it would break it. Opened
-        // by the name given: the kernel follows `/dev/stdout` to this process's pipe, whose
-        // link text (`pipe:[N]`) is no path to follow by hand.
-        let file = OpenOptions::new()
-            .write(true)
-            .open(path)
-            .map_err(fail(Step::Write, path))?;
+    if is_written_into(path) {
+        // A descriptor, a device or a pipe: nothing to keep whole, and replacing it would
+        // break it. A descriptor is duplicated; the rest are opened by the name given.
+        let file = match descriptor(path) {
+            Some(fd) => duplicate(fd),
+            None => OpenOptions::new().write(true).open(path),
+        }
+        .map_err(fail(Step::Write, path))?;
         let mut w = BufWriter::with_capacity(1 << 16, file);
         write(&mut w)
             .and_then(|()| w.flush())
@@ -269,10 +331,10 @@ impl Drop for Staged {
 
 /// Whether a write to `path` can start: its temporary file can be made beside its target
 /// (created and removed at once). For a check before long work, so that a folder that
-/// cannot be written is said before an hour of encoding, not after. A device or a pipe
-/// (written into, not replaced) is not opened: opening a pipe waits for its reader.
+/// cannot be written is said before an hour of encoding, not after. What is written into
+/// ([`is_written_into`]) is not opened: opening a pipe waits for its reader.
 pub fn check_writable(path: &Path) -> Result<(), WriteError> {
-    if is_device_or_pipe(path) {
+    if is_written_into(path) {
         return Ok(());
     }
     let (tmp, _) = create_temp(&write_target(path))?;
@@ -504,5 +566,42 @@ mod tests {
         write_atomic(&fifo, b"through the pipe").unwrap();
         assert_eq!(reader.join().unwrap(), b"through the pipe");
         assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    }
+
+    /// A path naming one of this process's descriptors is written through it: a file open
+    /// to append (a shell's `>>`) keeps what it held and gets each write after it, the same
+    /// file (not one put in its place), nothing else in its folder. Each write was renamed
+    /// over the file, the second onto `codes.u64 (deleted)`.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_descriptor_named_by_a_path_is_written_through() {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("codes.u64");
+        fs::write(&path, b"head;").unwrap();
+        let inode = fs::metadata(&path).unwrap().ino();
+        let open = OpenOptions::new().append(true).open(&path).unwrap();
+        let fd = open.as_raw_fd();
+        let names = [
+            std::format!("/dev/fd/{fd}"),
+            std::format!("/proc/self/fd/{fd}"),
+            std::format!("/proc/{}/fd/{fd}", std::process::id()),
+        ];
+        for name in &names {
+            assert_eq!(descriptor(Path::new(name)), Some(fd), "{name}");
+            assert!(is_written_into(Path::new(name)), "{name}");
+            check_writable(Path::new(name)).unwrap();
+            write_atomic(Path::new(name), b"codes;").unwrap();
+        }
+        assert_eq!(fs::read(&path).unwrap(), b"head;codes;codes;codes;");
+        assert_eq!(fs::metadata(&path).unwrap().ino(), inode);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        // The standard streams by name; a closed descriptor and a file are none.
+        assert_eq!(descriptor(Path::new("/dev/stdout")), Some(1));
+        drop(open);
+        assert_eq!(descriptor(Path::new(&names[0])), None);
+        assert_eq!(descriptor(&path), None);
+        assert!(!is_written_into(&path));
     }
 }

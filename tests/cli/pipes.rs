@@ -107,6 +107,53 @@ fn a_closed_stderr_loses_the_warnings_not_the_output() {
     assert!(stdout.trim_end().ends_with("b.jpg"), "stdout: {stdout}");
 }
 
+/// Runs that write their codes to standard output, which a shell sent to one file (`for d
+/// in a b; do imsat encode ... --out -; done > all.u64`, or `>>`), each add theirs to what
+/// the file holds: each run replaced the file, so the shell's next writes, the next run's
+/// codes among them, went to a deleted file (the second run wrote `all.u64 (deleted)`).
+#[cfg(target_os = "linux")]
+#[test]
+fn runs_writing_to_stdout_add_to_the_file_it_is_open_on() {
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hash16.int8.onnx");
+    let images = mnist_images();
+    let dir = tempfile::tempdir().unwrap();
+    let all = dir.path().join("all.u64");
+    std::fs::write(&all, b"header").unwrap();
+    for out in ["-", "/dev/stdout"] {
+        let shell_append = std::fs::OpenOptions::new().append(true).open(&all).unwrap();
+        let status = imsat_command(&["encode", "--model", s(&model), "--data", s(&images)])
+            .args(["--out", out])
+            .stdout(shell_append)
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "--out {out}");
+    }
+    let own = tempfile::tempdir().unwrap();
+    let codes_path = own.path().join("codes.u64");
+    expect_success(&imsat(&[
+        "encode",
+        "--model",
+        s(&model),
+        "--data",
+        s(&images),
+        "--out",
+        s(&codes_path),
+    ]));
+    let codes = std::fs::read(&codes_path).unwrap();
+    let held = std::fs::read(&all).unwrap();
+    assert_eq!(held.len(), 6 + 2 * codes.len());
+    assert!(
+        held == [&b"header"[..], &codes, &codes].concat(),
+        "header, codes, codes"
+    );
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["all.u64"]);
+}
+
 /// `--out /dev/stdout` into a pipe writes the codes into the pipe (the link leads to
 /// `pipe:[N]`, which was followed as a path and refused: "No such file or directory"), and
 /// the codes alone: the summary line goes to stderr (it followed the codes into the pipe, 300

@@ -18,11 +18,12 @@ pub struct IndexLock {
 /// Lock the existing index `out` for an append, waiting (said once on stderr) while another
 /// process holds it. On a file system without locks, the append goes on unguarded.
 pub fn lock_for_append(out: &Path) -> anyhow::Result<IndexLock> {
-    // Opened to be read, a pipe (`--out -`) would wait for input that never comes.
-    if imsat_runtime::atomic_file::is_device_or_pipe(out) {
+    // Opened to be read, a pipe (`--out -`) would wait for input that never comes; and the
+    // merged index would be written after the old one in a file open on standard output.
+    if imsat_runtime::atomic_file::is_written_into(out) {
         return Err(crate::cli::common::bad_input(format!(
-            "--out {} --append: is a device or a pipe, which holds no index to add to; give the \
-             index file",
+            "--out {} --append: is standard output, a device or a pipe, which holds no index \
+             to add to; give the index file",
             out.display()
         )));
     }

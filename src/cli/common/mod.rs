@@ -274,16 +274,19 @@ impl OutputKind {
 
 /// Refuse an existing output `path` that is not a file of the `kind` the command writes: an
 /// earlier run's output is replaced as usual, but a model, a text or any other file the user
-/// named by mistake is not (it was replaced without a word). Only a regular file is opened
-/// (reading a pipe such as `--out /dev/stdout` waits for ever; a device is written into, not
-/// replaced), and only its first bytes; an empty file holds nothing to lose (`--out - > x`
-/// makes one). Bad input (exit status 2), said before any work.
+/// named by mistake is not (it was replaced without a word). What is written into rather
+/// than replaced (standard output, whatever it is open on; a device; a pipe, whose reading
+/// waits for ever) is not checked; of a regular file only the first bytes are read; an empty
+/// file holds nothing to lose. Bad input (exit status 2), said before any work.
 pub fn check_replaces_only(
     path: &std::path::Path,
     flag: &str,
     kind: OutputKind,
 ) -> anyhow::Result<()> {
     use std::io::Read;
+    if imsat_runtime::atomic_file::is_written_into(path) {
+        return Ok(());
+    }
     let Ok(meta) = std::fs::metadata(path) else {
         return Ok(());
     };
