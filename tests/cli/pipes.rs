@@ -107,6 +107,20 @@ fn a_closed_stderr_loses_the_warnings_not_the_output() {
     assert!(stdout.trim_end().ends_with("b.jpg"), "stdout: {stdout}");
 }
 
+/// `imsat encode` of the bundled digits with hash16 (int8) into `out`.
+fn encode_digits(out: &str) -> std::process::Output {
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hash16.int8.onnx");
+    imsat(&[
+        "encode",
+        "--model",
+        s(&model),
+        "--data",
+        s(&mnist_images()),
+        "--out",
+        out,
+    ])
+}
+
 /// Runs that write their codes to standard output, which a shell sent to one file (`for d
 /// in a b; do imsat encode ... --out -; done > all.u64`, or `>>`), each add theirs to what
 /// the file holds: each run replaced the file, so the shell's next writes, the next run's
@@ -131,15 +145,7 @@ fn runs_writing_to_stdout_add_to_the_file_it_is_open_on() {
     }
     let own = tempfile::tempdir().unwrap();
     let codes_path = own.path().join("codes.u64");
-    expect_success(&imsat(&[
-        "encode",
-        "--model",
-        s(&model),
-        "--data",
-        s(&images),
-        "--out",
-        s(&codes_path),
-    ]));
+    expect_success(&encode_digits(s(&codes_path)));
     let codes = std::fs::read(&codes_path).unwrap();
     let held = std::fs::read(&all).unwrap();
     assert_eq!(held.len(), 6 + 2 * codes.len());
@@ -163,17 +169,7 @@ fn runs_writing_to_stdout_add_to_the_file_it_is_open_on() {
 fn codes_written_to_dev_stdout_go_into_the_pipe() {
     let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hash16.int8.onnx");
     let images = mnist_images();
-    let encode = |out: &str| {
-        imsat(&[
-            "encode",
-            "--model",
-            s(&model),
-            "--data",
-            s(&images),
-            "--out",
-            out,
-        ])
-    };
+    let encode = encode_digits;
     let out = encode("/dev/stdout");
     expect_success(&out);
     let summary: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
