@@ -179,7 +179,11 @@ fn descriptor_named(path: &Path) -> Option<i32> {
     let number = ["/dev/fd/", "/proc/self/fd/", own.as_str()]
         .iter()
         .find_map(|prefix| text.strip_prefix(prefix))?;
-    number.parse().ok()
+    // Digits only: no sign (`-1` is no descriptor, and may not be borrowed).
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    number.parse::<u32>().ok()?.try_into().ok()
 }
 
 /// A file handle of its own on this process's descriptor `fd`, open as [`descriptor`] found
@@ -599,6 +603,8 @@ mod tests {
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
         // The standard streams by name; a closed descriptor and a file are none.
         assert_eq!(descriptor(Path::new("/dev/stdout")), Some(1));
+        assert_eq!(descriptor_named(Path::new("/dev/fd/-1")), None);
+        assert_eq!(descriptor_named(Path::new("/dev/fd/+1")), None);
         drop(open);
         assert_eq!(descriptor(Path::new(&names[0])), None);
         assert_eq!(descriptor(&path), None);
