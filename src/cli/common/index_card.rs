@@ -267,8 +267,8 @@ pub fn save_with_card(
 
 /// Where the card of the index `out` goes, checked to be replaceable ([`check_replaceable`]);
 /// none for an index written into standard output, a device or a pipe, which has no file
-/// to name. Called
-/// before a folder is encoded too, so that a card that cannot be written fails first.
+/// to name. Called before a folder is encoded too, so that a card that cannot be written
+/// fails first.
 pub fn card_to_write(out: &Path) -> anyhow::Result<Option<PathBuf>> {
     if imsat_runtime::atomic_file::is_written_into(out) {
         return Ok(None);
