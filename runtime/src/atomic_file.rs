@@ -117,18 +117,22 @@ pub fn is_temporary_of(name: &str, target: &str) -> bool {
         .is_some_and(|n| n.split_once('-').is_some())
 }
 
-/// Where a write to `path` lands: a symbolic link's target (followed link by link, a
-/// relative one from the link's folder), else `path`.
+/// `path`, then each path its symbolic links lead to, link by link (a relative one read from
+/// the link's folder), up to a bound on the chain as the OS has (a loop then fails at the
+/// write, by name).
+fn link_chain(path: &Path) -> impl Iterator<Item = PathBuf> {
+    core::iter::successors(Some(path.to_path_buf()), |at| {
+        let next = fs::read_link(at).ok()?;
+        Some(at.parent().unwrap_or(Path::new("")).join(next))
+    })
+    .take(41)
+}
+
+/// Where a write to `path` lands: a symbolic link's target, else `path`.
 fn write_target(path: &Path) -> PathBuf {
-    let mut at = path.to_path_buf();
-    // A bound on the chain, as the OS has (a loop then fails at the write, by name).
-    for _ in 0..40 {
-        match fs::read_link(&at) {
-            Ok(next) => at = at.parent().unwrap_or(Path::new("")).join(next),
-            Err(_) => break,
-        }
-    }
-    at
+    link_chain(path)
+        .last()
+        .unwrap_or_else(|| path.to_path_buf())
 }
 
 /// Whether a write to `path` goes into what is there rather than replacing it (and no other
@@ -136,7 +140,12 @@ fn write_target(path: &Path) -> PathBuf {
 /// by the kernel), or a descriptor of this process named by a path (`/dev/stdout`,
 /// `/dev/fd/N`, `/proc/self/fd/N`), written through whatever it is open on.
 pub fn is_written_into(path: &Path) -> bool {
-    fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) || descriptor(path).is_some()
+    descriptor(path).is_some() || is_device_or_pipe(path)
+}
+
+/// Whether `path` (its links followed by the kernel) is a device or a pipe.
+fn is_device_or_pipe(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }
 
 /// The open descriptor of this process that `path` names, itself or through its links:
@@ -148,18 +157,9 @@ pub fn is_written_into(path: &Path) -> bool {
 /// path again (Linux) starts at offset 0, without `O_APPEND`.
 #[cfg(unix)]
 fn descriptor(path: &Path) -> Option<i32> {
-    let mut at = path.to_path_buf();
-    for _ in 0..40 {
-        if let Some(fd) = descriptor_named(&at) {
-            // Open: the kernel resolves a closed descriptor's path to nothing.
-            return fs::metadata(path).is_ok().then_some(fd);
-        }
-        match fs::read_link(&at) {
-            Ok(next) => at = at.parent().unwrap_or(Path::new("")).join(next),
-            Err(_) => return None,
-        }
-    }
-    None
+    let fd = link_chain(path).find_map(|at| descriptor_named(&at))?;
+    // Open: the kernel resolves a closed descriptor's path to nothing.
+    fs::metadata(path).is_ok().then_some(fd)
 }
 
 #[cfg(not(unix))]
@@ -226,8 +226,8 @@ pub fn write_with(
 /// renames, which need no space, stand between them.
 #[derive(Debug)]
 pub struct Staged {
-    /// The temporary file; `None` once committed, or where the target is a device or a pipe
-    /// (written into directly: nothing to stage).
+    /// The temporary file; `None` once committed, or where the target is written into
+    /// directly ([`is_written_into`]: nothing to stage).
     tmp: Option<PathBuf>,
     target: PathBuf,
 }
@@ -237,14 +237,16 @@ pub fn stage(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
 ) -> Result<Staged, WriteError> {
-    if is_written_into(path) {
-        // A descriptor, a device or a pipe: nothing to keep whole, and replacing it would
-        // break it. A descriptor is duplicated; the rest are opened by the name given.
-        let file = match descriptor(path) {
-            Some(fd) => duplicate(fd),
-            None => OpenOptions::new().write(true).open(path),
-        }
-        .map_err(fail(Step::Write, path))?;
+    // A descriptor, a device or a pipe ([`is_written_into`]): nothing to keep whole, and
+    // replacing it would break it. A descriptor is duplicated; the rest are opened by the
+    // name given.
+    let into = match descriptor(path) {
+        Some(fd) => Some(duplicate(fd)),
+        None if is_device_or_pipe(path) => Some(OpenOptions::new().write(true).open(path)),
+        None => None,
+    };
+    if let Some(file) = into {
+        let file = file.map_err(fail(Step::Write, path))?;
         let mut w = BufWriter::with_capacity(1 << 16, file);
         write(&mut w)
             .and_then(|()| w.flush())

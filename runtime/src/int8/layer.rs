@@ -45,6 +45,23 @@ pub(crate) enum Weights {
     Pairs(Vec<i16>),
 }
 
+/// Where each layout keeps the weight from input `k` to output `j` of a layer whose rows
+/// hold `stride` inputs: one formula per layout, for laying weights out and reading them
+/// back.
+fn rows_at(stride: usize, k: usize, j: usize) -> usize {
+    j * stride + k
+}
+
+/// See [`rows_at`]; also how a NEON kernel test packs its block.
+pub(crate) fn quads_at(stride: usize, k: usize, j: usize) -> usize {
+    ((j / 16) * (stride / 4) + k / 4) * 64 + (j % 16) * 4 + k % 4
+}
+
+/// See [`rows_at`].
+fn pairs_at(stride: usize, k: usize, j: usize) -> usize {
+    ((j / 8) * (stride / 2) + k / 2) * 16 + (j % 8) * 2 + k % 2
+}
+
 impl Weights {
     /// The layout `kernel` reads of a `d_in x d_out` matrix, `w(k, j)` the weight from input
     /// `k` to output `j`.
@@ -65,24 +82,18 @@ impl Weights {
         match kernel {
             Kernel::Generic => {
                 let mut rows = vec![0i8; d_out * stride];
-                each(&mut |k, j, v| rows[j * stride + k] = v);
+                each(&mut |k, j, v| rows[rows_at(stride, k, j)] = v);
                 Weights::Rows(rows)
             }
             Kernel::Vnni | Kernel::Neon | Kernel::Dotprod => {
-                let groups = stride / 4;
-                let mut quads = vec![0i8; d_out.div_ceil(16) * groups * 64];
-                each(&mut |k, j, v| {
-                    quads[((j / 16) * groups + k / 4) * 64 + (j % 16) * 4 + k % 4] = v
-                });
+                let mut quads = vec![0i8; d_out.div_ceil(16) * 16 * stride];
+                each(&mut |k, j, v| quads[quads_at(stride, k, j)] = v);
                 Weights::Quads(quads)
             }
             Kernel::Avx2 => {
-                let pairs = stride / 2;
-                let mut packed = vec![0i16; d_out.div_ceil(8) * pairs * 16];
-                each(&mut |k, j, v| {
-                    packed[((j / 8) * pairs + k / 2) * 16 + (j % 8) * 2 + k % 2] = v.into()
-                });
-                Weights::Pairs(packed)
+                let mut pairs = vec![0i16; d_out.div_ceil(8) * 8 * stride];
+                each(&mut |k, j, v| pairs[pairs_at(stride, k, j)] = v.into());
+                Weights::Pairs(pairs)
             }
         }
     }
@@ -90,14 +101,10 @@ impl Weights {
     /// The weight from input `k` to output `j` (`stride` the layer's).
     fn get(&self, stride: usize, k: usize, j: usize) -> i8 {
         match self {
-            Weights::Rows(rows) => rows[j * stride + k],
-            Weights::Quads(quads) => {
-                quads[((j / 16) * (stride / 4) + k / 4) * 64 + (j % 16) * 4 + k % 4]
-            }
+            Weights::Rows(rows) => rows[rows_at(stride, k, j)],
+            Weights::Quads(quads) => quads[quads_at(stride, k, j)],
             // Laid out from i8 values: the cast gives them back.
-            Weights::Pairs(packed) => {
-                packed[((j / 8) * (stride / 2) + k / 2) * 16 + (j % 8) * 2 + k % 2] as i8
-            }
+            Weights::Pairs(pairs) => pairs[pairs_at(stride, k, j)] as i8,
         }
     }
 

@@ -183,6 +183,7 @@ mod tests {
     use std::println;
 
     use super::super::Kernel;
+    use crate::int8::layer::quads_at;
 
     /// u8 x i8 sums of `rows` and the packed weights of one block, through a tile, plus the
     /// offset, against the plain definition; the extremes (0, 255, -128, 127) included.
@@ -217,7 +218,7 @@ mod tests {
             let mut packed = alloc::vec![0i8; groups * 64];
             for j in 0..16 {
                 for k in 0..inputs {
-                    packed[(k / 4) * 64 + j * 4 + k % 4] = w[j * inputs + k];
+                    packed[quads_at(inputs, k, j)] = w[j * inputs + k];
                 }
             }
             let offset: Vec<i32> = (0..16)
