@@ -13,7 +13,7 @@ mod jpeg;
 #[cfg(test)]
 mod tests;
 
-use std::io::Cursor;
+use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
 
 use image::imageops::FilterType;
@@ -233,13 +233,48 @@ pub fn check_decoded_size(
     Ok(())
 }
 
-/// The bytes of an image file, or why they cannot be had.
+/// The bytes of an image file, or why they cannot be had. Only a file (or a link to one) is
+/// read: a pipe, a device or a socket named like a photo would block the run or never end.
+/// A file over [`PLAIN_DECODE_BYTES`] is read whole only when its first bytes are an image
+/// format's, so that a preallocated download or a disk image named `.jpg` is not read into
+/// memory just to be refused.
 fn read_image_file(path: &Path) -> Result<Vec<u8>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read file: {e}"))?;
+    let cannot_read = |e: std::io::Error| format!("cannot read file: {e}");
+    let meta = std::fs::metadata(path).map_err(cannot_read)?;
+    if !meta.is_file() {
+        return Err("not a regular file (a pipe, a device or a socket): not read".into());
+    }
+    let mut file = std::fs::File::open(path).map_err(cannot_read)?;
+    let mut bytes = Vec::new();
+    if meta.len() > PLAIN_DECODE_BYTES {
+        (&mut file)
+            .take(16)
+            .read_to_end(&mut bytes)
+            .map_err(cannot_read)?;
+        if !names_an_image_format(&bytes) {
+            return Err(format!(
+                "cannot decode image: {} MiB whose first bytes are no image format's (a \
+                 preallocated or damaged file?)",
+                meta.len() >> 20
+            ));
+        }
+    }
+    bytes.reserve(usize::try_from(meta.len()).unwrap_or(0));
+    file.read_to_end(&mut bytes).map_err(cannot_read)?;
     if bytes.is_empty() {
         return Err("cannot decode image: the file is empty".into());
     }
     Ok(bytes)
+}
+
+/// Whether `head`, a file's first 16 bytes, starts as an image file does: a format the `image`
+/// crate knows by its content, BigTIFF (which it reads but does not know by its content), or
+/// a format named as not decoded ([`undecoded_content`]).
+fn names_an_image_format(head: &[u8]) -> bool {
+    image::guess_format(head).is_ok()
+        || head.starts_with(b"II+\0")
+        || head.starts_with(b"MM\0+")
+        || undecoded_content(head).is_some()
 }
 
 /// [`decode_image`] of a file's bytes (`path` names the format when the content does not).

@@ -267,6 +267,55 @@ fn load_errors_name_the_file() {
     );
 }
 
+/// `Index::load` of a pipe (`search --index <(...)`, `/dev/stdin`): the stream has no size to
+/// check the header against first, and must give what a file of the same bytes gives.
+#[cfg(all(feature = "std", target_os = "linux"))]
+#[test]
+fn an_index_is_read_from_a_pipe_as_from_a_file() {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+
+    fn through_pipe(bytes: &[u8]) -> Result<Index, FileError> {
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        let path = format!("/proc/self/fd/{}", reader.as_raw_fd());
+        std::thread::scope(|s| {
+            // The writer stops quietly where the reader stops early (a bad header).
+            s.spawn(move || writer.write_all(bytes).ok());
+            let loaded = Index::load(&path);
+            drop(reader);
+            loaded
+        })
+    }
+
+    let index = Index::new((0..300).map(|i| i * 5).collect(), sample(300, 70)).unwrap();
+    let good = index.to_bytes();
+    assert_eq!(through_pipe(&good).unwrap(), index);
+    // Larger than a pipe's buffer, so the writer blocks until the reader takes it.
+    let big = Index::from_codes(sample(20_000, 64));
+    assert_eq!(through_pipe(&big.to_bytes()).unwrap(), big);
+
+    let mut longer = good.clone();
+    longer.extend_from_slice(&[0; 1000]);
+    let mut damaged = good.clone();
+    damaged[HEADER_LEN + 3] ^= 1;
+    let cases: [(&[u8], &str); 5] = [
+        (&good[..10], "10 bytes is too short"),
+        (&good[..good.len() - 1], "truncated"),
+        (&longer, "1000 unexpected bytes"),
+        (&damaged, "checksum"),
+        (b"not an index at all, just some text", "bad magic"),
+    ];
+    for (bytes, what) in cases {
+        let err = through_pipe(bytes).unwrap_err();
+        assert!(matches!(err, FileError::Format { .. }), "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("/proc/self/fd/") && msg.contains(what),
+            "{what}: {msg}"
+        );
+    }
+}
+
 #[test]
 fn memory_stays_within_ten_percent_of_the_bits() {
     for bits in [64usize, 128, 256, 512] {

@@ -205,6 +205,53 @@ fn hidden_files_links_to_folders_and_other_names_of_jpeg() {
     assert_eq!(folder.skipped.len(), 1 + usize::from(cfg!(unix)));
 }
 
+/// A pipe or a device named like a photo is named as skipped, not read (reading a pipe
+/// blocks until a writer comes, `/dev/zero` never ends), and a large file of zeros (a
+/// preallocated download) is refused from its first bytes, not read whole.
+#[cfg(unix)]
+#[test]
+fn pipes_devices_and_large_files_of_no_image_format_are_named_not_read() {
+    let d = tempfile::tempdir().unwrap();
+    write_jpeg(&d.path().join("a.jpg"), &upright(), None);
+    let fifo = d.path().join("b_pipe.jpg");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+    std::os::unix::fs::symlink("/dev/zero", d.path().join("c_zero.png")).unwrap();
+    // Sparse: 200 MiB that take no disk.
+    let big = std::fs::File::create(d.path().join("d_preallocated.jpg")).unwrap();
+    big.set_len(200 << 20).unwrap();
+    // As large, but starting as a BMP: read whole and refused by the decoder.
+    std::fs::write(d.path().join("e_bmp.bmp"), b"BM").unwrap();
+    let bmp = std::fs::OpenOptions::new()
+        .write(true)
+        .open(d.path().join("e_bmp.bmp"))
+        .unwrap();
+    bmp.set_len(200 << 20).unwrap();
+
+    let folder = read_photo_folder(d.path(), &|_| {}).unwrap();
+    assert_eq!(folder.photos.len(), 1);
+    let why = |name: &str| {
+        let skip = folder.skipped.iter().find(|(p, _)| p.ends_with(name));
+        skip.unwrap_or_else(|| panic!("{name} not named: {:?}", folder.skipped))
+            .1
+            .clone()
+    };
+    for name in ["b_pipe.jpg", "c_zero.png"] {
+        assert!(why(name).starts_with("not a regular file"), "{}", why(name));
+    }
+    let big = why("d_preallocated.jpg");
+    assert!(
+        big.contains("200 MiB whose first bytes are no image format's"),
+        "{big}"
+    );
+    let bmp = why("e_bmp.bmp");
+    assert!(
+        bmp.starts_with("cannot decode image") && !bmp.contains("first bytes"),
+        "{bmp}"
+    );
+    assert_eq!(folder.skipped.len(), 4);
+}
+
 #[test]
 fn a_folder_is_read_in_path_order_with_large_photos_shrunk_to_the_max_side() {
     let d = tempfile::tempdir().unwrap();

@@ -1,7 +1,7 @@
 //! Index files with `std`: written atomically (temporary file + rename), read in a
 //! streaming pass that checks the size before allocating, and appended to.
 
-use super::format::{IdCollector, check_header, header_bytes, words_from_le};
+use super::format::{IdCollector, check_header, file_len, header_bytes, words_from_le};
 use super::*;
 use crate::atomic_file::{Staged, WriteError};
 use std::fs::File;
@@ -172,7 +172,11 @@ impl Index {
     pub fn load(path: impl AsRef<Path>) -> std::result::Result<Self, FileError> {
         let path = path.as_ref();
         let file = File::open(path).map_err(io_err(path, "open"))?;
-        let len = file.metadata().map_err(io_err(path, "stat"))?.len();
+        let meta = file.metadata().map_err(io_err(path, "stat"))?;
+        if !meta.is_file() {
+            return load_stream(path, file);
+        }
+        let len = meta.len();
         let format = |source| FileError::Format {
             path: path.to_path_buf(),
             source,
@@ -198,6 +202,35 @@ impl Index {
         }
         Index::from_parts(layout, ids, words).map_err(format)
     }
+}
+
+/// [`Index::load`] of a pipe or a device (`--index <(...)`, `/dev/stdin`), whose size is not
+/// known before it is read: its header first, so that a stream of anything else stops at the
+/// magic, then at most the bytes the header accounts for and one more; a longer stream is
+/// read to its end only to count what is left over.
+fn load_stream(path: &Path, mut file: File) -> std::result::Result<Index, FileError> {
+    let format = |source| FileError::Format {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut bytes = Vec::new();
+    let mut read = |limit: u64, bytes: &mut Vec<u8>| {
+        (&mut file)
+            .take(limit)
+            .read_to_end(bytes)
+            .map_err(io_err(path, "read"))
+    };
+    read(HEADER_LEN as u64, &mut bytes)?;
+    let total = file_len(&bytes).map_err(format)?;
+    read(total - HEADER_LEN as u64 + 1, &mut bytes)?;
+    if bytes.len() as u64 > total {
+        let rest = io::copy(&mut file, &mut io::sink()).map_err(io_err(path, "read"))?;
+        return Err(format(FormatError::TrailingBytes {
+            expected: total,
+            extra: bytes.len() as u64 - total + rest,
+        }));
+    }
+    Index::from_bytes(&bytes).map_err(format)
 }
 
 /// Adds entries to the index file at `path`: the merged index is written to a

@@ -156,6 +156,44 @@ pub(crate) fn check_header(header: &[u8], len: u64) -> core::result::Result<Layo
     if header.len() < HEADER_LEN || len < HEADER_LEN as u64 {
         return Err(FormatError::TooShort { len });
     }
+    let (bits, count, total) = header_fields(header)?;
+    if len < total {
+        return Err(FormatError::Truncated {
+            count,
+            bits,
+            expected: total,
+            found: len,
+        });
+    }
+    if len > total {
+        return Err(FormatError::TrailingBytes {
+            expected: total,
+            extra: len - total,
+        });
+    }
+    // The size matched the available bytes, so the count fits in memory terms.
+    let count = usize::try_from(count).map_err(|_| FormatError::Count { count })?;
+    Ok(Layout {
+        bits,
+        count,
+        words_per_code: (bits as usize).div_ceil(64),
+    })
+}
+
+/// The size of the whole file a header describes (what a stream without a known size must
+/// hold), after its magic, version and width are checked.
+#[cfg(feature = "std")]
+pub(crate) fn file_len(header: &[u8]) -> core::result::Result<u64, FormatError> {
+    if header.len() < HEADER_LEN {
+        return Err(FormatError::TooShort {
+            len: header.len() as u64,
+        });
+    }
+    header_fields(header).map(|(_, _, total)| total)
+}
+
+/// Width, count and file size of a header of at least [`HEADER_LEN`] bytes.
+fn header_fields(header: &[u8]) -> core::result::Result<(u32, u64, u64), FormatError> {
     let mut found = [0u8; 8];
     found.copy_from_slice(&header[..8]);
     if found != MAGIC {
@@ -179,27 +217,7 @@ pub(crate) fn check_header(header: &[u8], len: u64) -> core::result::Result<Layo
         .checked_mul(8 * (1 + words_per_code as u64))
         .and_then(|b| b.checked_add((HEADER_LEN + TRAILER_LEN) as u64))
         .ok_or(FormatError::Count { count })?;
-    if len < total {
-        return Err(FormatError::Truncated {
-            count,
-            bits,
-            expected: total,
-            found: len,
-        });
-    }
-    if len > total {
-        return Err(FormatError::TrailingBytes {
-            expected: total,
-            extra: len - total,
-        });
-    }
-    // The size matched the available bytes, so the count fits in memory terms.
-    let count = usize::try_from(count).map_err(|_| FormatError::Count { count })?;
-    Ok(Layout {
-        bits,
-        count,
-        words_per_code,
-    })
+    Ok((bits, count, total))
 }
 
 pub(super) fn header_bytes(bits: u32, count: u64) -> [u8; HEADER_LEN] {

@@ -30,8 +30,18 @@ impl Opened {
             source,
         };
         let file = std::fs::File::open(path).map_err(|e| io("open", e))?;
-        let size = file.metadata().map_err(|e| io("read", e))?.len();
-        if !in_place && size < IN_PLACE_BYTES {
+        let meta = file.metadata().map_err(|e| io("read", e))?;
+        if !meta.is_file() {
+            // A pipe or a device cannot be mapped: it is read, whatever its size.
+            if in_place {
+                return Err(io(
+                    "search in place",
+                    std::io::Error::other("a pipe or a device cannot be mapped: give a file"),
+                ));
+            }
+            return Index::load(path).map(Opened::Loaded);
+        }
+        if !in_place && meta.len() < IN_PLACE_BYTES {
             return Index::load(path).map(Opened::Loaded);
         }
         // SAFETY: the map is read-only and outlives the views made from it. imsat never
