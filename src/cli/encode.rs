@@ -8,7 +8,10 @@ use imsat_runtime::encoder::Encoded;
 use serde_json::json;
 
 use super::common::model::{encode_data, row_name};
-use super::common::{Ctx, bad_input, check_output_file, is_stdout, print_summary, report_skipped};
+use super::common::{
+    Ctx, OutputKind, bad_input, check_output_file, check_replaces_only, is_stdout, print_summary,
+    report_skipped,
+};
 use crate::input::BadFile;
 
 #[derive(clap::Args)]
@@ -31,7 +34,9 @@ pub struct Args {
     /// `.npy` output as `codes` (or `clusters`): `np.load(path)` opens it without pickle.
     /// Any other name gets raw little-endian u64 words, ceil(bits/64) per code (what
     /// `imsat index import --raw-u64` reads), or one cluster id per line; so does `-`,
-    /// standard output (the summary line then goes to stderr).
+    /// standard output (the summary line then goes to stderr). An existing file is replaced
+    /// only by output of its own kind (raw codes: a file that does not begin as an image,
+    /// an index or another kind imsat knows), and never when it is read-only.
     #[arg(long, value_parser = super::common::out_path)]
     pub out: PathBuf,
     /// Leave out the files of the folder that cannot be decoded, naming each on stderr, in
@@ -43,6 +48,16 @@ pub struct Args {
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     check_output_file(&args.out, "--out", &[&args.model, &args.data])?;
+    let kind = if crate::npy::is_npy(&args.out) {
+        OutputKind::Npy
+    } else if crate::codes_csv::is_csv(&args.out) {
+        OutputKind::Csv
+    } else if crate::codes_npz::is_npz(&args.out) {
+        OutputKind::Npz
+    } else {
+        OutputKind::Raw
+    };
+    check_replaces_only(&args.out, "--out", kind)?;
     let out_is_stdout = is_stdout(&args.out);
     let named = crate::codes_csv::is_csv(&args.out) || crate::codes_npz::is_npz(&args.out);
     if args.skip_bad && !named {

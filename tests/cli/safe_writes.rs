@@ -794,6 +794,119 @@ fn a_signal_removes_what_a_command_was_writing() {
     assert!(!d.path().join("demo").exists(), "the demo's folders stayed");
 }
 
+/// A signal as a run writes its models or moves them into place leaves one whole run, the
+/// earlier or the new, and ends the command by the signal: the cleanup and the commit once
+/// interleaved, the commit finding its staged files gone and removing the earlier run's (an
+/// empty folder, exit 0 and a report), or failing on a removed staging folder (exit 1).
+#[cfg(unix)]
+#[test]
+fn a_signal_as_a_run_is_put_in_place_leaves_one_whole_run() {
+    use std::os::unix::process::ExitStatusExt;
+    let d = tempfile::tempdir().unwrap();
+    let images = crate::common::mnist_images();
+    let out = d.path().join("run");
+    let train = |seed: &str, overwrite: bool| {
+        let mut c = crate::common::imsat_command(&[]);
+        with_default_signals(&mut c).args([
+            "train", "--task", "hash", "--bits", "16", "--hidden", "400,400", "--epochs", "3",
+            "--limit", "1000", "--seed", seed,
+        ]);
+        c.arg("--data").arg(&images).arg("--out").arg(&out);
+        if overwrite {
+            c.arg("--overwrite");
+        }
+        c.stdout(Stdio::null()).stderr(Stdio::piped());
+        c
+    };
+    expect_success(&train("0", false).output().unwrap());
+    let files = |dir: &Path| -> Vec<(String, Vec<u8>)> {
+        let mut f: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()),
+                )
+            })
+            .map(|(n, b)| (n, b.unwrap_or_default()))
+            .collect();
+        f.sort();
+        f
+    };
+    let earlier = files(&out);
+    let names: Vec<&String> = earlier.iter().map(|(n, _)| n).collect();
+    let mut stopped = 0;
+    for delay_ms in [0u64, 1, 2, 5, 10, 20, 40, 80] {
+        let mut child = train("1", true).spawn().unwrap();
+        // The int8 model's temporary in the staging folder: the models are being written.
+        let writing_int8 = || {
+            std::fs::read_dir(&out).unwrap().flatten().any(|e| {
+                e.file_name().to_string_lossy().starts_with(".imsat-run-")
+                    && std::fs::read_dir(e.path()).is_ok_and(|mut s| {
+                        s.any(|f| {
+                            f.is_ok_and(|f| {
+                                f.file_name()
+                                    .to_string_lossy()
+                                    .starts_with(".model.int8.onnx")
+                            })
+                        })
+                    })
+            })
+        };
+        let started = Instant::now();
+        while child.try_wait().unwrap().is_none()
+            && !writing_int8()
+            && started.elapsed() < Duration::from_secs(60)
+        {
+            std::thread::yield_now();
+        }
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        // It may have ended already: then kill finds no process.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let ended = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&ended.stderr);
+        let now = files(&out);
+        let now_names: Vec<&String> = now.iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            now_names, names,
+            "after {delay_ms} ms ({:?}): {stderr}",
+            ended.status
+        );
+        let kept = now == earlier;
+        let model = |f: &[(String, Vec<u8>)], name: &str| {
+            f.iter().find(|(n, _)| n == name).unwrap().1.clone()
+        };
+        let new_whole = ["model.onnx", "model.int8.onnx", "config.json", "model.bpk"]
+            .iter()
+            .all(|name| model(&now, name) != model(&earlier, name));
+        assert!(
+            kept || new_whole,
+            "a mix of two runs after {delay_ms} ms: {stderr}"
+        );
+        match ended.status.signal() {
+            Some(15) => stopped += 1,
+            _ => {
+                assert!(
+                    ended.status.success() && new_whole,
+                    "{:?}: {stderr}",
+                    ended.status
+                );
+            }
+        }
+        if new_whole {
+            // Start again from the earlier run.
+            for (name, bytes) in &earlier {
+                std::fs::write(out.join(name), bytes).unwrap();
+            }
+        }
+    }
+    assert!(stopped > 0, "every run ended before its signal");
+}
+
 #[test]
 fn an_index_output_replaces_only_a_file_of_its_own_kind() {
     let d = tempfile::tempdir().unwrap();
@@ -909,6 +1022,94 @@ fn an_index_output_replaces_only_a_file_of_its_own_kind() {
     }
     expect_success(&run("index import --npy {} --out -", &[&npy]));
     assert_eq!(std::fs::read(&notes).unwrap(), b"call the vet on Monday\n");
+}
+
+#[test]
+fn codes_and_pictures_replace_only_files_of_their_own_kind() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let images = crate::common::mnist_images();
+    let model = root.join("models/hash16.int8.onnx");
+    // A photo, an index and a text the user had, where codes or a sheet would go.
+    // (Written, not copied: the bundled photos are read-only, a refusal of its own below.)
+    let jpeg = std::fs::read(root.join("../shared/data/photos/train/0001.jpg")).unwrap();
+    let photo = crate::common::write(dir, "holiday.jpg", &jpeg);
+    let lib = dir.join("lib.idx");
+    expect_success(&run(
+        "index build --model {} --data {} --out {}",
+        &[&model, &images, &lib],
+    ));
+    let notes_csv = crate::common::write(dir, "notes.csv", b"date,amount\n2026-12-05,12\n");
+    let notes_npz = crate::common::write(dir, "notes.npz", b"not a zip\n");
+    let jpeg_png = crate::common::write(dir, "sheet.png", &jpeg);
+    let encode = "encode --model {} --data {} --out {}";
+    let empty = tempfile::tempdir().unwrap();
+    let cases: [(&str, Vec<&Path>, &Path, &str); 5] = [
+        (
+            encode,
+            vec![&model, &images, &photo],
+            &photo,
+            "is not raw codes (a JPEG image",
+        ),
+        (
+            encode,
+            vec![&model, &images, &lib],
+            &lib,
+            "is not raw codes (an imsat index",
+        ),
+        (
+            encode,
+            vec![&model, &images, &notes_csv],
+            &notes_csv,
+            "is not a CSV of codes",
+        ),
+        (
+            encode,
+            vec![&model, &images, &notes_npz],
+            &notes_npz,
+            "is not a .npz file",
+        ),
+        (
+            "dedup --model {} --sheet {} {}",
+            vec![&model, &jpeg_png, empty.path()],
+            &jpeg_png,
+            "is not a PNG picture (a JPEG image",
+        ),
+    ];
+    for (command, paths, kept, problem) in cases {
+        let before = std::fs::read(kept).unwrap();
+        let out = run(command, &paths);
+        let line = crate::common::expect_bad_input(&out, &["exists and", problem]);
+        assert!(line.contains("give a new name, or remove it"), "{line}");
+        assert_eq!(std::fs::read(kept).unwrap(), before, "{command}");
+    }
+    // An earlier run's output of each kind is replaced as ever.
+    for name in ["codes.u64", "codes.csv", "codes.npy", "codes.npz"] {
+        let out = dir.join(name);
+        expect_success(&run(encode, &[&model, &images, &out]));
+        expect_success(&run(encode, &[&model, &images, &out]));
+    }
+
+    // A read-only file is not replaced, whoever runs (root's writes ignore the mode; the
+    // rename of a new file over it would too).
+    let kept = dir.join("codes.u64");
+    let before = std::fs::read(&kept).unwrap();
+    let mut mode = std::fs::metadata(&kept).unwrap().permissions();
+    mode.set_readonly(true);
+    std::fs::set_permissions(&kept, mode).unwrap();
+    let out = run(encode, &[&model, &images, &kept]);
+    crate::common::expect_bad_input(&out, &["codes.u64", "exists and is read-only"]);
+    assert_eq!(std::fs::read(&kept).unwrap(), before);
+
+    // A name ending in `/` names a folder, existing or not: refused before the work (it was
+    // refused by the rename after it, exit 1).
+    let folder = format!("{}/", dir.join("not_yet").display());
+    for command in [encode, "index build --model {} --data {} --out {}"] {
+        let out = run(command, &[&model, &images, Path::new(&folder)]);
+        crate::common::expect_bad_input(&out, &["not_yet/", "names a folder"]);
+    }
+    assert!(!dir.join("not_yet").exists());
 }
 
 /// A small labelled set for a quick demo: MNIST-10k's first `n` images, as raw IDX files.

@@ -5,6 +5,7 @@
 //! stopped with Ctrl-C (a script's loop stops too).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// Folders a signal removes: runs' staging folders (whole), then the folders commands made
@@ -27,6 +28,18 @@ fn folders() -> MutexGuard<'static, Folders> {
     FOLDERS.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Set when a signal is caught: its thread is about to clean up and end the process.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
+/// While a caught signal is being handled, wait for its thread to end the process: what
+/// failed because the signal removed it (a staging folder, a temporary file) is not an error
+/// to print, and the command is to end with the signal's status, not 1 or 0.
+pub fn wait_if_stopping() {
+    while STOPPING.load(Ordering::SeqCst) {
+        std::thread::park();
+    }
+}
+
 /// Start the thread that cleans up on a signal. Without it (a platform with no such signals,
 /// or handlers that cannot be set) a signal ends the process as before.
 pub fn install() {
@@ -43,7 +56,11 @@ pub fn install() {
         };
         std::thread::spawn(move || {
             if let Some(signal) = signals.forever().next() {
-                let removed = remove_unfinished();
+                STOPPING.store(true, Ordering::SeqCst);
+                // Held until the process ends: a run's commit that waited for the cleanup
+                // would find its staged files gone and remove the earlier run's as files this
+                // run did not write.
+                let (removed, _held) = remove_unfinished();
                 if removed > 0 {
                     say(format!(
                         "imsat: stopped; removed {removed} unfinished file(s)"
@@ -94,8 +111,9 @@ fn ignored(signal: i32) -> bool {
 }
 
 /// Remove what a signal leaves unfinished: the temporary files of writes under way and every
-/// staging folder. How many were removed.
-fn remove_unfinished() -> usize {
+/// staging folder. How many were removed, and the lock on the folders, for the caller to hold
+/// until the process ends (no run commits, no folder is made after the cleanup).
+fn remove_unfinished() -> (usize, MutexGuard<'static, Folders>) {
     let mut f = folders();
     f.stopped = true;
     let mut removed = imsat_runtime::atomic_file::remove_unfinished();
@@ -109,7 +127,7 @@ fn remove_unfinished() -> usize {
     for made in f.made.drain(..).rev() {
         remove_empty(&made);
     }
-    removed
+    (removed, f)
 }
 
 /// Remove the folders of `made` (innermost first) while they are empty.

@@ -120,7 +120,9 @@ pub fn print_summary(output_is_stdout: bool, summary: &serde_json::Value) -> std
 ///
 /// Output cut short because its reader went away (`| head`) is no error to report: no line,
 /// and the status of a process ended by SIGPIPE (141), as `seq 1 100000 | head -1` gives.
+/// After a caught Ctrl-C or `kill`, nothing: the signal's thread ends the process by it.
 pub fn exit_code(result: anyhow::Result<()>) -> ExitCode {
+    interrupt::wait_if_stopping();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::from(141),
@@ -155,7 +157,8 @@ pub fn one_line(e: &anyhow::Error) -> String {
 /// it must not be one of the command's `inputs` (files, or folders whose images are read):
 /// the write would replace a model, a data file or a photo the user had. A new image inside
 /// an input folder is refused too: the next run over that folder would read it as a photo.
-/// All are the user's mistake (exit status 2), reported before any work is done.
+/// So are a name ending in `/` and a read-only file. All are the user's mistake (exit status
+/// 2), reported before any work is done.
 pub fn check_output_file(
     path: &std::path::Path,
     flag: &str,
@@ -164,6 +167,13 @@ pub fn check_output_file(
     if path.is_dir() {
         return Err(bad_input(format!(
             "{flag} {}: is a folder, expected a file name",
+            path.display()
+        )));
+    }
+    // `out/` names a folder whether or not it exists (the write would fail after the work).
+    if path.as_os_str().as_encoded_bytes().ends_with(b"/") || path.file_name().is_none() {
+        return Err(bad_input(format!(
+            "{flag} {}: names a folder, expected a file name",
             path.display()
         )));
     }
@@ -199,6 +209,16 @@ pub fn check_output_file(
              new image for a photo; write it outside that folder",
             path.display(),
             folder.display()
+        )));
+    }
+    // A file its owner made read-only is not replaced behind that protection (the write
+    // renames a new file over it, which the file's own mode does not stop).
+    let read_only = !imsat_runtime::atomic_file::is_written_into(path)
+        && std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().readonly());
+    if read_only {
+        return Err(bad_input(format!(
+            "{flag} {}: exists and is read-only; make it writable, or give another name",
+            path.display()
         )));
     }
     // A folder without write permission (or a read-only disk): said now, not after the work.
@@ -249,17 +269,31 @@ pub enum OutputKind {
     Index,
     /// A faiss IndexBinaryFlat file (`imsat index export --format faiss`).
     Faiss,
-    /// A `.npy` array (`imsat index export --format npy`).
+    /// A `.npy` array (`imsat index export --format npy`, `imsat encode`).
     Npy,
+    /// A `.npz` archive (`imsat encode`).
+    Npz,
+    /// A CSV of codes or cluster ids (`imsat encode`).
+    Csv,
+    /// Raw u64 codes or a cluster id a line (`imsat encode`).
+    Raw,
+    /// A PNG picture (`imsat dedup --sheet`, `imsat eval --plot`).
+    Png,
 }
 
 impl OutputKind {
-    /// The bytes every file of the kind begins with.
-    fn magic(self) -> &'static [u8] {
+    /// The bytes every file of the kind begins with; `None` for raw codes, which have no first
+    /// bytes of their own and replace any file but one that begins as a kind imsat knows.
+    fn magic(self) -> Option<&'static [u8]> {
         match self {
-            OutputKind::Index => &imsat_runtime::index::MAGIC,
-            OutputKind::Faiss => crate::faiss::FOURCC,
-            OutputKind::Npy => crate::npy::MAGIC,
+            OutputKind::Index => Some(&imsat_runtime::index::MAGIC),
+            OutputKind::Faiss => Some(crate::faiss::FOURCC),
+            OutputKind::Npy => Some(crate::npy::MAGIC),
+            OutputKind::Npz => Some(ZIP_MAGIC),
+            // The header row `imsat encode` writes (`name,hex` or `name,cluster`).
+            OutputKind::Csv => Some(b"name,"),
+            OutputKind::Raw => None,
+            OutputKind::Png => Some(PNG_MAGIC),
         }
     }
 
@@ -268,8 +302,43 @@ impl OutputKind {
             OutputKind::Index => "an imsat index",
             OutputKind::Faiss => "a faiss IndexBinaryFlat",
             OutputKind::Npy => "a .npy file",
+            OutputKind::Npz => "a .npz file",
+            OutputKind::Csv => "a CSV of codes",
+            OutputKind::Raw => "raw codes",
+            OutputKind::Png => "a PNG picture",
         }
     }
+}
+
+/// The first bytes of a zip archive's first entry (an `.npz`).
+const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
+
+/// The first bytes of a PNG.
+const PNG_MAGIC: &[u8] = b"\x89PNG\r\n\x1a\n";
+
+/// Kinds of file known by their first four bytes or more, for a refusal: what imsat writes,
+/// images and archives. Raw codes begin with any bytes, so a kind known by fewer (a BMP's
+/// `BM`) would refuse an earlier run's codes one time in 65,536.
+const KNOWN_STARTS: [(&[u8], &str); 11] = [
+    (&imsat_runtime::index::MAGIC, "an imsat index"),
+    (crate::faiss::FOURCC, "a faiss IndexBinaryFlat"),
+    (crate::npy::MAGIC, "a .npy file"),
+    (PNG_MAGIC, "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"II*\0", "a TIFF image"),
+    (b"MM\0*", "a TIFF image"),
+    (b"RIFF", "a RIFF file (a WebP image, a WAV)"),
+    (ZIP_MAGIC, "a zip or .npz file"),
+    (b"\x1f\x8b\x08", "a gzip file"),
+];
+
+/// What a file beginning with `start` is, if it begins as a kind in [`KNOWN_STARTS`].
+fn known_kind(start: &[u8]) -> Option<&'static str> {
+    let known = KNOWN_STARTS
+        .iter()
+        .find(|(magic, _)| start.starts_with(magic));
+    known.map(|(_, name)| *name)
 }
 
 /// Refuse an existing output `path` that is not a file of the `kind` the command writes: an
@@ -295,10 +364,11 @@ pub fn check_replaces_only(
     }
     let mut start = Vec::with_capacity(64);
     let read = std::fs::File::open(path).and_then(|f| f.take(64).read_to_end(&mut start));
-    let what = match read {
-        Ok(_) if start.starts_with(kind.magic()) => return Ok(()),
-        Ok(_) => describe_file_start(&start, meta.len()),
-        Err(e) => format!("it cannot be read: {e}"),
+    let what = match (read, kind.magic()) {
+        (Ok(_), Some(magic)) if start.starts_with(magic) => return Ok(()),
+        (Ok(_), None) if known_kind(&start).is_none() => return Ok(()),
+        (Ok(_), _) => describe_file_start(&start, meta.len()),
+        (Err(e), _) => format!("it cannot be read: {e}"),
     };
     Err(bad_input(format!(
         "{flag} {}: exists and is not {} ({what}); give a new name, or remove it",
@@ -310,15 +380,7 @@ pub fn check_replaces_only(
 /// What a file of `len` bytes beginning with `start` is, for a refusal: a kind imsat knows by
 /// its first bytes, a text, or its first bytes in hex.
 fn describe_file_start(start: &[u8], len: u64) -> String {
-    let known: [(&[u8], &str); 6] = [
-        (&imsat_runtime::index::MAGIC, "an imsat index"),
-        (crate::faiss::FOURCC, "a faiss IndexBinaryFlat"),
-        (crate::npy::MAGIC, "a .npy file"),
-        (b"\x89PNG", "a PNG image"),
-        (b"\xff\xd8\xff", "a JPEG image"),
-        (b"PK\x03\x04", "a zip or .npz file"),
-    ];
-    if let Some((_, name)) = known.iter().find(|(magic, _)| start.starts_with(magic)) {
+    if let Some(name) = known_kind(start) {
         return format!("{name} of {len} bytes");
     }
     // Text: UTF-8 (a character cut at the end of the bytes read aside), no control characters
@@ -335,20 +397,21 @@ fn describe_file_start(start: &[u8], len: u64) -> String {
     format!("{len} bytes beginning {}", hex.join(" "))
 }
 
-/// Check the name of a PNG we are about to draw: a `.jpg` name holding PNG bytes would
-/// mislead every viewer that trusts the extension.
+/// Check a PNG we are about to draw: its name must end in `.png` (a `.jpg` name holding PNG
+/// bytes would mislead every viewer that trusts the extension), and a file already there must
+/// be a PNG ([`check_replaces_only`]).
 pub fn check_png_name(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
     let png = path
         .extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| e.eq_ignore_ascii_case("png"));
-    if png {
-        return Ok(());
+    if !png {
+        return Err(bad_input(format!(
+            "{flag} {}: it is drawn as a PNG; give a name ending in .png",
+            path.display()
+        )));
     }
-    Err(bad_input(format!(
-        "{flag} {}: it is drawn as a PNG; give a name ending in .png",
-        path.display()
-    )))
+    check_replaces_only(path, flag, OutputKind::Png)
 }
 
 /// Check an output folder: it may not exist yet, but must not be a file.
