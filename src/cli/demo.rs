@@ -183,6 +183,18 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let mut hash = TrainConfig::hash(32);
     hash.epochs = args.hash_epochs;
     hash.seed = args.seed;
+    // Its models' affine SAT moves pictures; a row of values is none (`imsat train` has
+    // --sat for such data, the demo does not).
+    if !matches!(images.shape[..], [rows, cols] if rows >= 2 && cols >= 2) {
+        let shape: Vec<String> = images.shape.iter().map(usize::to_string).collect();
+        return Err(bad_input(format!(
+            "--data {}: images of shape {}, and the demo's models learn from affine \
+             distortions of pictures of at least 2x2 pixels: train on such data with `imsat \
+             train --sat vat`",
+            args.data.display(),
+            shape.join("x")
+        )));
+    }
     // The batch at most the data, as `imsat train`'s default (a demo on 100 images).
     for config in [&mut cluster, &mut hash] {
         config.batch = config.batch.min(images.n);

@@ -118,12 +118,50 @@ fn run_codes(codes_path: &Path, bits: Option<usize>, labels_path: &Path) -> anyh
 }
 
 /// A model trained on features, on `.npy` features: metrics through the runtime.
+/// The `--reference` model to compare `model` with: of the same task and width, and taking
+/// the same input (`features` or images; a features model fed pixels gave a number that
+/// meant nothing).
+fn open_reference(
+    r: &Path,
+    model: &Path,
+    enc: &Encoder,
+    features: bool,
+) -> anyhow::Result<Encoder> {
+    let input = |features| if features { ".npy features" } else { "images" };
+    if takes_features(r) != features {
+        return Err(bad_input(format!(
+            "{}: the reference takes {}, the model {} takes {}: compare models of one input",
+            r.display(),
+            input(!features),
+            model.display(),
+            input(features)
+        )));
+    }
+    let reference = open_model(r)?;
+    if reference.task() != enc.task() || reference.outputs() != enc.outputs() {
+        return Err(bad_input(format!(
+            "{}: a {} model with {} outputs cannot be compared with {} ({} model, {} outputs)",
+            r.display(),
+            reference.task(),
+            reference.outputs(),
+            model.display(),
+            enc.task(),
+            enc.outputs()
+        )));
+    }
+    Ok(reference)
+}
+
 fn run_features(
     enc: &Encoder,
     model: &Path,
     data: &Path,
     labels_path: &Path,
+    reference: Option<&Path>,
 ) -> anyhow::Result<()> {
+    let reference = reference
+        .map(|r| open_reference(r, model, enc, true).map(|e| (r, e)))
+        .transpose()?;
     let f = read_features_for(enc, model, data)?;
     let labels = crate::input::read_labels(labels_path)?;
     if labels.len() != f.n {
@@ -161,6 +199,21 @@ fn run_features(
             out["bits"] = json!(enc.outputs());
             retrieval_json(&q, &mut out);
         }
+    }
+    if let Some((r, reference)) = reference {
+        if reference.input_dim() != f.d {
+            return Err(bad_input(format!(
+                "{}: rows of {} features do not fit the reference {}, which takes {}",
+                data.display(),
+                f.d,
+                r.display(),
+                reference.input_dim()
+            )));
+        }
+        let ref_logits = reference.logits_f32(&f.x)?;
+        out["bits_equal_to_f32"] =
+            json!(agreement(enc.task(), enc.outputs(), &logits, &ref_logits)?);
+        out["reference"] = json!(r.display().to_string());
     }
     outln!("{out}")?;
     Ok(())
@@ -236,7 +289,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             .labels
             .as_ref()
             .ok_or_else(|| bad_input("--labels is needed to evaluate on features"))?;
-        return run_features(&enc, model, data, labels);
+        return run_features(&enc, model, data, labels, args.reference.as_deref());
     }
     if takes_features(model) {
         return Err(bad_input(format!(
@@ -322,18 +375,7 @@ fn run_model(
         }
     }
     if let Some(r) = &args.reference {
-        let reference = open_model(r)?;
-        if reference.task() != enc.task() || reference.outputs() != enc.outputs() {
-            return Err(bad_input(format!(
-                "{}: a {} model with {} outputs cannot be compared with {} ({} model, {} outputs)",
-                r.display(),
-                reference.task(),
-                reference.outputs(),
-                model.display(),
-                enc.task(),
-                enc.outputs()
-            )));
-        }
+        let reference = open_reference(r, &model, &enc, false)?;
         let ref_logits = model_logits(&reference, &images, &data)?;
         out["bits_equal_to_f32"] =
             json!(agreement(enc.task(), enc.outputs(), &logits, &ref_logits)?);

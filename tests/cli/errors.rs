@@ -699,6 +699,22 @@ fn other_flags_out_of_range() {
         &idx_u8_bytes(&[120], &labels[..120]),
     );
     let command = "demo --out {} --data {} --labels {} --cluster-epochs 1 --hash-epochs 1";
+    // Rows of values, not pictures: the demo's affine SAT has nothing to move (it advised a
+    // --sat flag it does not have, exit 1).
+    let rows = write(
+        d.path(),
+        "rows.idx",
+        &idx_u8_bytes(&[120, 784], &images.pixels[..120 * 784]),
+    );
+    let out = run(
+        command,
+        &[&d.path().join("rows-demo"), &rows, &small_labels],
+    );
+    expect_bad_input(
+        &out,
+        &["rows.idx: images of shape 784", "imsat train --sat vat"],
+    );
+    assert!(!d.path().join("rows-demo").exists());
     let demo = d.path().join("small-demo");
     for _ in 0..2 {
         expect_success(&run(command, &[&demo, &small, &small_labels]));

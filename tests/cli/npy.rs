@@ -232,9 +232,29 @@ fn encode_writes_packed_codes_that_match_the_raw_words_and_the_index() {
     let npz = dir.path().join("codes.npz");
     let o = cli("encode --model {} --data {} --out {}", &[&model, &x, &npz]);
     expect_success(&o);
-    for (file, what) in [(&npz, "a zip file"), (&idx, "an imsat index file")] {
+    let csv = dir.path().join("codes.csv");
+    expect_success(&cli(
+        "encode --model {} --data {} --out {}",
+        &[&model, &x, &csv],
+    ));
+    for (file, what) in [
+        (&npz, "a zip file"),
+        (&idx, "an imsat index file"),
+        (&csv, "a CSV of codes"),
+    ] {
         let o = cli("search --index {} --queries-raw-u64 {} -k 1", &[&idx, file]);
         crate::common::expect_bad_input(&o, &[what, "not raw u64 codes"]);
+    }
+    // Codes that only begin with a zip's or faiss's first bytes are codes: a 27-bit code can
+    // be `PK\x03\x04`, a 32-bit one `IBxF` (both were refused as those formats).
+    let (lookalike, imported) = (dir.path().join("look.u64"), dir.path().join("look.idx"));
+    for (word, bits) in [(0x0403_4B50u64, "27"), (0x4678_4249, "32")] {
+        let bytes: Vec<u8> = [word, 5].iter().flat_map(|w| w.to_le_bytes()).collect();
+        std::fs::write(&lookalike, bytes).unwrap();
+        let command = format!("index import --raw-u64 {{}} --bits {bits} --out {{}}");
+        expect_success(&cli(&command, &[&lookalike, &imported]));
+        let index = imsat_runtime::index::Index::load(&imported).unwrap();
+        assert_eq!(index.codes().as_words(), &[word, 5]);
     }
     // Codes are scored against labels; a copy-detection flag with them is not ignored.
     let y = f.y();
@@ -493,6 +513,24 @@ fn bad_labels_pixel_sats_and_mismatched_models_exit_2() {
         &[&pixel_model, &x, &y],
     );
     expect_bad_input(&o, &["hash16.onnx", "takes images", "x.npy"]);
+    // --reference goes by the same rule: on features it was ignored (no comparison in the
+    // report), and a feature model given as the reference of a pixel model was fed pixels.
+    let with_reference = "eval --model {} --reference {} --data {} --labels {}";
+    let o = cli(with_reference, &[&model, &model, &x, &y]);
+    expect_success(&o);
+    let scored: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(scored["bits_equal_to_f32"], 1.0, "{scored}");
+    let o = cli(with_reference, &[&model, &pixel_model, &x, &y]);
+    expect_bad_input(
+        &o,
+        &[
+            "hash16.onnx: the reference takes images",
+            "takes .npy features",
+        ],
+    );
+    let labels = images.with_file_name("labels-idx1-ubyte.gz");
+    let o = cli(with_reference, &[&pixel_model, &model, &images, &labels]);
+    expect_bad_input(&o, &["model.onnx: the reference takes .npy features"]);
 }
 
 #[test]

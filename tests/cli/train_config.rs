@@ -296,6 +296,18 @@ fn flags_that_would_be_ignored_or_fail_late_are_refused() {
             vec![
                 "train",
                 "--task",
+                "cluster",
+                "--pairwise-mi-weight",
+                "100",
+                "--data",
+                IMAGES,
+            ],
+            "--pairwise-mi-weight is the hash task's",
+        ),
+        (
+            vec![
+                "train",
+                "--task",
                 "hash",
                 "--classes",
                 "3",

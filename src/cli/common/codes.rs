@@ -6,15 +6,35 @@ use imsat_runtime::code::Codes;
 
 use super::bad_input;
 
-/// The first bytes of the other files imsat reads or writes, and what each is. Raw codes
-/// could start so only by a 1-in-2^32 chance (and never with a code under 32 bits wide).
-const OTHER_FORMATS: [(&[u8], &str); 5] = [
-    (crate::npy::MAGIC, "a .npy file"),
-    (b"PK\x03\x04", "a zip file (an .npz of `imsat encode`?)"),
-    (&imsat_runtime::index::MAGIC, "an imsat index file"),
-    (crate::faiss::FOURCC, "a faiss binary index"),
-    (b"name,", "a CSV of codes"),
-];
+/// What `bytes` are when they are a file of another format imsat reads or writes: told by
+/// their first bytes and, where those are as short as a code's first word (a zip, faiss, a
+/// CSV), by more of the format, so that codes which merely begin with those bytes (a
+/// 27-bit code can be `PK\x03\x04`) are still read as codes.
+fn other_format(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(crate::npy::MAGIC) {
+        Some("a .npy file")
+    } else if bytes.starts_with(&imsat_runtime::index::MAGIC) {
+        Some("an imsat index file")
+    } else if bytes.starts_with(b"PK\x03\x04") && ends_as_zip(bytes) {
+        Some("a zip file (an .npz of `imsat encode`?)")
+    } else if bytes.starts_with(crate::faiss::FOURCC) && crate::faiss::read_flat(bytes).is_ok() {
+        Some("a faiss binary index")
+    } else if [&b"name,hex"[..], b"name,cluster"]
+        .iter()
+        .any(|h| bytes.starts_with(h) && matches!(bytes.get(h.len()), Some(b'\n' | b'\r')))
+    {
+        Some("a CSV of codes")
+    } else {
+        None
+    }
+}
+
+/// Whether a zip's end record (`PK\x05\x06`, at most a 64 KiB comment before the end) is in
+/// the last bytes.
+fn ends_as_zip(bytes: &[u8]) -> bool {
+    let tail = &bytes[bytes.len().saturating_sub(22 + 0xFFFF)..];
+    tail.windows(4).any(|w| w == b"PK\x05\x06")
+}
 
 /// Read raw u64 codes of `bits` bits from a file.
 pub fn read_raw_codes(path: &Path, bits: usize) -> anyhow::Result<Codes> {
@@ -33,7 +53,7 @@ pub fn read_raw_codes(path: &Path, bits: usize) -> anyhow::Result<Codes> {
     }
     // Another format's bytes would be read as codes (a header shifting every code after it),
     // with no error: the formats imsat reads and writes are told by their first bytes.
-    if let Some((_, what)) = OTHER_FORMATS.iter().find(|(m, _)| bytes.starts_with(m)) {
+    if let Some(what) = other_format(&bytes) {
         return Err(bad_input(format!(
             "{}: {what}, not raw u64 codes: `imsat index import` reads .npy (--npy) and faiss \
              (--faiss) files, and `imsat encode --out codes.u64` writes raw codes",

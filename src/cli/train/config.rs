@@ -98,6 +98,13 @@ fn check_flags(args: &Args) -> anyhow::Result<()> {
                 "--bits is the hash task's; clustering (--task cluster) has --classes",
             ));
         }
+        // The penalty is between a hash's bits; a clustering's loss has no such term.
+        "cluster" if args.pairwise_mi_weight.is_some() => {
+            return Err(bad_input(
+                "--pairwise-mi-weight is the hash task's (a penalty between bits); clustering \
+                 (--task cluster) has no such term",
+            ));
+        }
         "hash" if !(1..=MAX_OUTPUTS).contains(&bits(args)) => {
             return Err(bad_input(format!(
                 "--bits must be between 1 and {MAX_OUTPUTS}, got {}",
