@@ -18,9 +18,15 @@ pub const PLAIN_VARIANCE: f64 = 1.0;
 pub const DETAIL_VARIANCE: f64 = 16.0;
 
 /// Two plain pictures are copies when each channel's mean falls in the same band of this
-/// many levels (0-15, 16-31, ...): bands, not a distance, so that no chain of fills a few
-/// levels apart joins black and gray in one group.
+/// many levels (0-15, 16-31, ...), or within [`PLAIN_NOISE`] of the other's: bands, not a
+/// distance alone, so that no chain of fills a few levels apart joins black and gray in one
+/// group.
 pub const PLAIN_BAND: u8 = 16;
+
+/// Levels a channel's mean moves when a plain picture is saved again (JPEG at quality 90
+/// moves a fill by a level or two): copies across a band's edge. A chain from one band to
+/// the next then needs fills within these levels on both sides of each edge between them.
+pub const PLAIN_NOISE: u8 = 3;
 
 /// The mean chroma (largest channel difference of a cell, averaged) above which a picture is
 /// in colour: a gray picture saved as RGB has none, or a level of compression noise.
@@ -98,13 +104,13 @@ pub fn glance(rgb: &[u8], width: usize, height: usize) -> Option<Glance> {
 
 /// What flatness says of a candidate pair: `None` where it says nothing (neither is plain, or
 /// one is faint: the codes and their checks decide); else whether both are plain with every
-/// channel in one band ([`PLAIN_BAND`]).
+/// channel in one band ([`PLAIN_BAND`]) or within [`PLAIN_NOISE`] levels.
 pub fn plain_pair(a: Flatness, b: Flatness) -> Option<bool> {
     match (a, b) {
         (Flatness::Plain(a), Flatness::Plain(b)) => Some(
             a.iter()
                 .zip(&b)
-                .all(|(x, y)| x / PLAIN_BAND == y / PLAIN_BAND),
+                .all(|(x, y)| x / PLAIN_BAND == y / PLAIN_BAND || x.abs_diff(*y) <= PLAIN_NOISE),
         ),
         (Flatness::Plain(_), Flatness::Detailed) | (Flatness::Detailed, Flatness::Plain(_)) => {
             Some(false)

@@ -46,8 +46,8 @@ use crate::search;
 use crate::soft_code::{SoftCheck, SoftCodes};
 
 pub use glance::{
-    COLOUR_LEVELS, DETAIL_VARIANCE, Flatness, Glance, PLAIN_BAND, PLAIN_GRID, PLAIN_VARIANCE,
-    glance, plain_pair,
+    COLOUR_LEVELS, DETAIL_VARIANCE, Flatness, Glance, PLAIN_BAND, PLAIN_GRID, PLAIN_NOISE,
+    PLAIN_VARIANCE, glance, plain_pair,
 };
 pub use pixels::images_similar;
 use sets::Sets;

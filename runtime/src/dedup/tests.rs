@@ -164,8 +164,25 @@ fn a_glance_tells_plain_faint_detailed_and_colour() {
     assert_eq!(glance(&[0; 9], 2, 2), None, "too few pixels for the size");
     let plain = |c: u8| Flatness::Plain([c, c, c]);
     assert_eq!(plain_pair(plain(0), plain(PLAIN_BAND - 1)), Some(true));
+    // Across a band's edge, copies within the noise of a save (80 and its JPEG's 79 were two
+    // pictures), and no further.
+    assert_eq!(plain_pair(plain(79), plain(80)), Some(true));
+    let edge = PLAIN_BAND - 1;
     assert_eq!(
-        plain_pair(plain(PLAIN_BAND - 1), plain(PLAIN_BAND)),
+        plain_pair(plain(edge), plain(edge + PLAIN_NOISE)),
+        Some(true)
+    );
+    assert_eq!(
+        plain_pair(plain(edge), plain(edge + PLAIN_NOISE + 1)),
+        Some(false)
+    );
+    let (teal, teal_saved) = (
+        Flatness::Plain([80, 160, 144]),
+        Flatness::Plain([79, 160, 143]),
+    );
+    assert_eq!(plain_pair(teal, teal_saved), Some(true));
+    assert_eq!(
+        plain_pair(teal, Flatness::Plain([80, 176, 144])),
         Some(false)
     );
     assert_eq!(plain_pair(plain(0), Flatness::Detailed), Some(false));
