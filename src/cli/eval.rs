@@ -285,6 +285,13 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         if !takes_features(model) {
             return Err(not_a_features_model(model, data));
         }
+        if args.task == "copy-detection" {
+            return Err(bad_input(format!(
+                "--data {}: copy detection edits photos; features are scored against labels \
+                 (--task labels, the default, with --labels)",
+                data.display()
+            )));
+        }
         let labels = args
             .labels
             .as_ref()

@@ -520,6 +520,16 @@ fn bad_labels_pixel_sats_and_mismatched_models_exit_2() {
     expect_success(&o);
     let scored: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(scored["bits_equal_to_f32"], 1.0, "{scored}");
+    // Copy detection on features points to labels (and, with --labels, the reverse sent the
+    // user back).
+    let o = cli(
+        "eval --task copy-detection --model {} --data {}",
+        &[&model, &x],
+    );
+    expect_bad_input(
+        &o,
+        &["x.npy", "copy detection edits photos", "--task labels"],
+    );
     let o = cli(with_reference, &[&model, &pixel_model, &x, &y]);
     expect_bad_input(
         &o,
