@@ -5,8 +5,8 @@
 # (--sat vat); ITQ and random-projection LSH codes of the same features (baselines.py); all
 # scored by `imsat eval` with the same retrieval protocol and query/gallery split.
 #
-#   examples/features/run.sh [work-dir]     (BITS=64 EPOCHS=50 by default; ~10 s per epoch
-#                                            on 2 cores)
+#   examples/features/run.sh [work-dir]     (BITS=64 EPOCHS=50 by default; about 1 s per
+#                                            epoch on 2 cores, a minute a training)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 work=${1:-$(mktemp -d)}
