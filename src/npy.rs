@@ -61,6 +61,7 @@ fn open(path: &Path, expected: &str) -> anyhow::Result<(Opened, (char, u64))> {
     let text =
         check_header_text(&bytes).map_err(|m| bad(format!("unreadable .npy header: {m}")))?;
     read_older_dialects(&mut bytes[text.clone()]);
+    let text = respell_descr(&mut bytes, text);
     let total = bytes.len() as u64;
     let shown: String = String::from_utf8_lossy(&bytes[text])
         .trim_end()
@@ -186,9 +187,79 @@ fn check_header_text(bytes: &[u8]) -> Result<std::ops::Range<usize>, String> {
     Ok(start..start + len)
 }
 
+/// The dtypes `np.load` reads under other spellings than the `<f4` form npyz takes: a
+/// type without its byte order (`f4`), a multi-byte one marked `|`, NumPy's names
+/// (`float32`) and one-letter codes (`f`, `B`), as hand-written headers and other writers
+/// give them; the byte order is this machine's, as NumPy reads them (little-endian here).
+const DESCR_SPELLINGS: [(&[&str], &str); 12] = [
+    (&["?", "bool", "b1"], "|b1"),
+    (&["b", "int8", "i1"], "|i1"),
+    (&["B", "uint8", "u1"], "|u1"),
+    (&["h", "int16", "i2", "|i2"], "<i2"),
+    (&["H", "uint16", "u2", "|u2"], "<u2"),
+    (&["i", "int32", "i4", "|i4"], "<i4"),
+    (&["I", "uint32", "u4", "|u4"], "<u4"),
+    (&["l", "q", "int64", "int", "i8", "|i8"], "<i8"),
+    (&["L", "Q", "uint64", "u8", "|u8"], "<u8"),
+    (&["e", "float16", "half", "f2", "|f2"], "<f2"),
+    (&["f", "float32", "single", "f4", "|f4"], "<f4"),
+    (&["d", "float64", "double", "float", "f8", "|f8"], "<f8"),
+];
+
+/// Where the header text `text` of `bytes` spells its dtype otherwise than npyz reads it
+/// ([`DESCR_SPELLINGS`]), respelled, the header's length field following; the header text's
+/// new range. A little-endian build only: a big-endian machine reads them as its own order.
+fn respell_descr(bytes: &mut Vec<u8>, text: std::ops::Range<usize>) -> std::ops::Range<usize> {
+    if cfg!(target_endian = "big") {
+        return text;
+    }
+    let header = &bytes[text.clone()];
+    let Some(value) = descr_value(header) else {
+        return text;
+    };
+    let spelled = std::str::from_utf8(&header[value.clone()]).unwrap_or_default();
+    let Some(&(_, canonical)) = DESCR_SPELLINGS
+        .iter()
+        .find(|(names, _)| names.contains(&spelled))
+    else {
+        return text;
+    };
+    let at = text.start + value.start..text.start + value.end;
+    let grown = canonical.len() as isize - at.len() as isize;
+    bytes.splice(at, canonical.bytes());
+    let len = (text.len() as isize + grown) as usize;
+    // The length field: u16 in version 1 (a header of at most MAX_HEADER_BYTES fits), u32 after.
+    if text.start == 10 {
+        bytes[8..10].copy_from_slice(&(len as u16).to_le_bytes());
+    } else {
+        bytes[8..12].copy_from_slice(&(len as u32).to_le_bytes());
+    }
+    text.start..text.start + len
+}
+
+/// Where the string value of the `descr` key lies in a header's text (without its quotes).
+fn descr_value(header: &[u8]) -> Option<std::ops::Range<usize>> {
+    let key = header
+        .windows(7)
+        .position(|w| w == b"'descr'" || w == b"\"descr\"")?;
+    let mut i = key + 7;
+    let skip_space = |i: &mut usize| {
+        while header.get(*i).is_some_and(|b| b.is_ascii_whitespace()) {
+            *i += 1;
+        }
+    };
+    skip_space(&mut i);
+    (header.get(i) == Some(&b':')).then_some(())?;
+    i += 1;
+    skip_space(&mut i);
+    let quote = *header.get(i).filter(|&&q| q == b'\'' || q == b'"')?;
+    let end = i + 1 + header[i + 1..].iter().position(|&b| b == quote)?;
+    Some(i + 1..end)
+}
+
 /// Rewrite, in place and at the same length, what `np.load` reads in a header but npyz
-/// refuses: shapes NumPy wrote under Python 2 (`(50L, 784L)`: the `L` becomes a space) and a
-/// native byte order (`'=f4'`, from hand-written headers and other writers: this machine's).
+/// refuses: shapes NumPy wrote under Python 2 (`(50L, 784L)`: the `L` becomes a space), a
+/// carriage return, and a native byte order (`'=f4'`, from hand-written headers and other writers: this machine's).
 fn read_older_dialects(text: &mut [u8]) {
     let native = if cfg!(target_endian = "little") {
         b'<'
@@ -205,6 +276,8 @@ fn read_older_dialects(text: &mut [u8]) {
             Some(_) => {}
             None if b == b'\'' || b == b'"' => quote = Some(b),
             None if b == b'L' && i > 0 && text[i - 1].is_ascii_digit() => text[i] = b' ',
+            // A header ended by a Windows line break (`\r\n`): white space to Python.
+            None if b == b'\r' => text[i] = b' ',
             None => {}
         }
     }
@@ -507,6 +580,43 @@ mod tests {
         let mut names = *b"[('x1L', '<f4'), ('a=b', '|u1')]";
         read_older_dialects(&mut names);
         assert_eq!(&names, b"[('x1L', '<f4'), ('a=b', '|u1')]");
+    }
+
+    /// Every spelling of a dtype in [`DESCR_SPELLINGS`] reads as its `<f4` form, in a header
+    /// of any version; what is not a dtype's spelling is left to npyz to refuse.
+    #[test]
+    fn other_spellings_of_a_dtype_read_as_numpy_reads_them() {
+        let file = |version: u8, descr: &str| {
+            let dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': (2,), }}");
+            let mut v = vec![0x93, b'N', b'U', b'M', b'P', b'Y', version, 0];
+            let len = dict.len() + 1;
+            match version {
+                1 => v.extend_from_slice(&(len as u16).to_le_bytes()),
+                _ => v.extend_from_slice(&(len as u32).to_le_bytes()),
+            }
+            let start = v.len();
+            v.extend_from_slice(dict.as_bytes());
+            v.push(b'\n');
+            v.extend_from_slice(&[7, 9]);
+            (v, start..start + len)
+        };
+        for (names, canonical) in DESCR_SPELLINGS {
+            for name in names.iter().chain([&canonical]) {
+                for version in [1, 2, 3] {
+                    let (mut bytes, text) = file(version, name);
+                    let text = respell_descr(&mut bytes, text);
+                    let (want, want_text) = file(version, canonical);
+                    assert_eq!(bytes, want, "{name} in version {version}");
+                    assert_eq!(text, want_text);
+                }
+            }
+        }
+        for odd in ["<f4", ">f4", "f3", "float31", "<U3", "|O", ""] {
+            let (mut bytes, text) = file(1, odd);
+            let before = bytes.clone();
+            assert_eq!(respell_descr(&mut bytes, text.clone()), text);
+            assert_eq!(bytes, before, "{odd}");
+        }
     }
 
     #[test]

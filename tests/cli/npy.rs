@@ -630,5 +630,29 @@ fn older_numpy_headers_encode_like_today_s() {
         ));
         std::fs::read(out).unwrap()
     };
-    assert_eq!(codes(&old_x, "old.npy"), codes(&f.x(), "new.npy"));
+    let today = codes(&f.x(), "new.npy");
+    assert_eq!(codes(&old_x, "old.npy"), today);
+    // Other spellings of float32 that np.load reads (hand-written headers, other writers), and
+    // a header ended by `\r\n`: they were refused as an "Invalid type-string", an "invalid
+    // endianness" or "not the Python dict NumPy writes".
+    let data = &good[10 + len..];
+    for (descr, end) in [
+        ("f4", "\n"),
+        ("|f4", "\n"),
+        ("float32", "\n"),
+        ("f", "\n"),
+        ("<f4", "\r\n"),
+    ] {
+        let dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({N}, {D}), }}");
+        let padded = (10 + dict.len() + end.len()).div_ceil(64) * 64 - 10;
+        let text = format!("{dict:<0$}{end}", padded - end.len());
+        let header = [b"\x93NUMPY\x01\x00", &(padded as u16).to_le_bytes()[..]].concat();
+        let spelled = dir.path().join("spelled.npy");
+        std::fs::write(&spelled, [&header[..], text.as_bytes(), data].concat()).unwrap();
+        assert_eq!(
+            codes(&spelled, "spelled_codes.npy"),
+            today,
+            "{descr:?} {end:?}"
+        );
+    }
 }
