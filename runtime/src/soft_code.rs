@@ -137,7 +137,8 @@ impl SoftCheck {
     /// Whether two soft codes' rows (of one set or of two: a query and an index's rows) pass
     /// the check (their codes are assumed within `radius`); rows of two widths never do.
     pub fn confirms_rows(&self, a: &[f16], b: &[f16]) -> bool {
-        distance(a, b) <= self.max_distance
+        // (Said first: their distance is infinite, which an infinite `max_distance` admits.)
+        a.len() == b.len() && distance(a, b) <= self.max_distance
     }
 }
 
@@ -196,6 +197,12 @@ mod tests {
             max_distance: 100.0,
         };
         assert!(!check.confirms_rows(soft.row(0), &[]));
+        let any = SoftCheck {
+            radius: 0,
+            max_distance: f32::INFINITY,
+        };
+        assert!(!any.confirms_rows(soft.row(0), narrow.row(0)));
+        assert!(any.confirms_rows(soft.row(0), soft.row(2)));
     }
 
     #[test]

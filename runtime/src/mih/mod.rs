@@ -198,7 +198,7 @@ impl<'a> Mih<'a> {
     pub fn default_substrings(bits: usize, n: usize) -> usize {
         // At least 8-bit substrings: narrower tables return half the set per lookup.
         let log2n = ((usize::BITS - 1 - n.max(2).leading_zeros()) as usize).max(8);
-        let m = (bits + log2n / 2) / log2n;
+        let m = bits.saturating_add(log2n / 2) / log2n;
         m.max(bits.div_ceil(32)).clamp(1, bits.max(1))
     }
 

@@ -23,6 +23,9 @@ fn helpers() {
     assert_eq!(Mih::default_substrings(256, 100_000), 16);
     assert_eq!(Mih::default_substrings(1, 10), 1);
     assert_eq!(Mih::default_substrings(512, 1), 64);
+    // No overflow at any width (a width beyond MAX_BITS builds no index anyway).
+    assert_eq!(Mih::default_substrings(usize::MAX, 1000), usize::MAX / 9);
+    assert!(!Mih::worth_building(usize::MAX, 1000));
 }
 
 /// Tables are built only where there are fewer of them than codes: not for one very wide

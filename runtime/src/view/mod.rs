@@ -207,7 +207,8 @@ impl View {
     /// may hand over a large photo shrunk to this (a JPEG's DCT scaling does it for free):
     /// `imsat encode` decodes large JPEGs so, the bundled 384-px photos whole.
     pub fn min_source_side(&self) -> u32 {
-        16 * self.rows.max(self.cols) as u32
+        // Saturating: a hand-built view wider than any photo asks for the largest side.
+        u32::try_from(self.rows.max(self.cols)).map_or(u32::MAX, |side| side.saturating_mul(16))
     }
 
     /// Views per photo: the whole photo's and one per part.
@@ -302,8 +303,12 @@ pub fn mean_over_views(logits: &[f32], views: usize, outputs: usize) -> Vec<f32>
     if views <= 1 || outputs == 0 {
         return logits.to_vec();
     }
+    // A photo's rows longer than any slice: no whole photo.
+    let Some(photo_len) = views.checked_mul(outputs) else {
+        return Vec::new();
+    };
     logits
-        .chunks_exact(views * outputs)
+        .chunks_exact(photo_len)
         .flat_map(|photo| {
             (0..outputs).map(move |j| {
                 (0..views).map(|v| photo[v * outputs + j]).sum::<f32>() / views as f32

@@ -195,6 +195,20 @@ fn a_centre_view_is_the_view_of_the_centred_crop() {
         [2.0, 0.0, -0.5, -0.5, 0.0, 3.0]
     );
     assert_eq!(mean_over_views(&logits, 1, 3), logits);
+    // Photos of more rows than memory holds: none whole, nothing (it multiplied past usize).
+    assert!(mean_over_views(&logits, 1 << 32, 1 << 32).is_empty());
+    assert!(mean_over_views(&logits, 2, usize::MAX / 2 + 2).is_empty());
+    // A hand-built view wider than any photo asks for the largest side, not a wrapped one.
+    let wide = View {
+        rows: 1 << 28,
+        ..one
+    };
+    assert_eq!(wide.min_source_side(), u32::MAX);
+    let wider = View {
+        rows: (1 << 32) + 1,
+        ..one
+    };
+    assert_eq!(wider.min_source_side(), u32::MAX);
 }
 
 /// The top and bottom views are the one-view rule on the top and bottom rows, after the
