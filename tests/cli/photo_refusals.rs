@@ -96,6 +96,19 @@ fn bad_photo_input_is_a_clear_error() {
         let r = train("hash", photo_dir(), &[flag, "100"]);
         expect_bad_input(&r, &[flag, "from 1 to 99"]);
     }
+    // All views with none but the whole photo's would train as without the flag.
+    let no_parts = [
+        "--view-centre",
+        "0",
+        "--view-top",
+        "0",
+        "--view-bottom",
+        "0",
+        "--train-all-views",
+        "true",
+    ];
+    let r = train("hash", photo_dir(), &no_parts);
+    expect_bad_input(&r, &["--train-all-views", "no parts"]);
     // Encoding a folder where one photo is cut short names that file (the lenient JPEG
     // decoder alone would hash it with its missing half gray).
     let mixed = tempfile::tempdir().unwrap();

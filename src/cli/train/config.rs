@@ -308,6 +308,16 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
         ]
         .map(|(flag, given, of, default)| part(flag, given, of, default));
         let (centre, top, bottom) = (centre?, top?, bottom?);
+        if args.train_all_views == Some(true)
+            && centre.is_none()
+            && top.is_none()
+            && bottom.is_none()
+        {
+            return Err(bad_input(
+                "--train-all-views: the view has no parts to train on beside the whole photo's \
+                 (--view-centre, --view-top and --view-bottom are 0)",
+            ));
+        }
         c.view = Some(
             View {
                 colour,
