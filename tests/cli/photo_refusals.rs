@@ -480,3 +480,81 @@ fn a_photo_config_or_a_validation_set_that_cannot_work_is_refused_or_said() {
         expect_bad_input(&out, &[&format!("{flag} applies to photo folders")]);
     }
 }
+
+/// A folder to deduplicate holds duplicates: photos with the same pixels are one group, held
+/// out or trained on together (one held out and its twin trained on leaked, two held out were
+/// false matches of each other and no radius was measured). And a `--radius` given to train is
+/// the radius `imsat dedup` groups within: no measured soft check is written beside it (its
+/// wider radius won by default).
+#[test]
+fn a_folder_s_own_duplicates_are_one_group_and_a_given_radius_is_dedup_s() {
+    let d = tempfile::tempdir().unwrap();
+    let photos = d.path().join("photos");
+    std::fs::create_dir(&photos).unwrap();
+    // The full frames of 8 photographs (manifest groups g000..g007: 0001, 0006, ...), and
+    // byte copies of four of them under other names.
+    for i in 0..8 {
+        let name = format!("{:04}.jpg", 1 + 5 * i);
+        std::fs::copy(Path::new(PHOTOS).join(&name), photos.join(&name)).unwrap();
+    }
+    for i in 0..4 {
+        let (from, to) = (
+            format!("{:04}.jpg", 1 + 5 * i),
+            format!("{:04}_copy.jpg", 1 + 5 * i),
+        );
+        std::fs::copy(photos.join(from), photos.join(to)).unwrap();
+    }
+    let run = d.path().join("run");
+    let out = imsat(&[
+        "train",
+        "--task",
+        "hash",
+        "--bits",
+        "16",
+        "--epochs",
+        "1",
+        "--items-per-photo",
+        "2",
+        "--edits-per-item",
+        "2",
+        "--holdout",
+        "0.5",
+        "--radius",
+        "5",
+        "--data",
+        s(&photos),
+        "--out",
+        s(&run),
+    ]);
+    let report = ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("4 pair(s) of photos have the same pixels"),
+        "{stderr}"
+    );
+    let held = std::fs::read_to_string(run.join("validation.txt")).unwrap();
+    let held: Vec<&str> = held.lines().collect();
+    assert!(!held.is_empty(), "nothing held out");
+    for i in 0..4 {
+        let original = format!("{:04}.jpg", 1 + 5 * i);
+        let copy = format!("{:04}_copy.jpg", 1 + 5 * i);
+        let is_held = |name: &str| held.iter().any(|h| h.ends_with(&format!("/{name}")));
+        assert_eq!(is_held(&original), is_held(&copy), "{original}: {held:?}");
+    }
+    assert_eq!(report["radius_at_fpr_1e-4"], 5, "{report}");
+    assert!(report["soft_check"].is_null(), "{report}");
+    let model = run.join("model.int8.onnx");
+    let info = imsat::runtime::encoder::Encoder::open(&model)
+        .unwrap()
+        .info()
+        .clone();
+    assert_eq!((info.dedup_radius, info.soft_check), (Some(5), None));
+    let dedup = ok(&imsat(&[
+        "dedup",
+        "--json",
+        "--model",
+        s(&model),
+        s(&photos),
+    ]));
+    assert_eq!(dedup["radius"], 5, "{dedup}");
+}

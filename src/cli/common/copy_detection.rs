@@ -1,8 +1,6 @@
 //! `imsat eval --task copy-detection`: the learned photo hash against pHash and dHash on
 //! edited copies of a folder of photos, in one run (protocol: `imsat_trainer::copy_detection`).
 
-use std::collections::HashMap;
-use std::hash::{Hash as _, Hasher};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -22,7 +20,7 @@ use imsat_trainer::photo_set::{view_of, views_of};
 use rayon::prelude::*;
 use serde_json::{Value, json};
 
-use super::groups::groups_of;
+use super::groups::{groups_of, same_pixels};
 use super::{bad_input, progress_bar};
 
 /// Photos timed end to end (decode + view + encode) for the per-photo cost.
@@ -354,27 +352,10 @@ pub fn run(
 /// find the other, and those count as false matches, so the scores fall for a reason that is
 /// not the hash's.
 fn warn_identical<S: AsRef<str>>(photos: &[RgbImage], paths: &[PathBuf], groups: &[S]) {
-    let mut by_pixels: HashMap<(u32, u32, u64), Vec<usize>> = HashMap::new();
-    for (i, p) in photos.iter().enumerate() {
-        let mut h = std::hash::DefaultHasher::new();
-        p.as_raw().hash(&mut h);
-        by_pixels
-            .entry((p.width(), p.height(), h.finish()))
-            .or_default()
-            .push(i);
-    }
-    let mut pairs: Vec<(usize, usize)> = Vec::new();
-    for rows in by_pixels.values() {
-        for (k, &a) in rows.iter().enumerate() {
-            for &b in &rows[k + 1..] {
-                let same = photos[a].as_raw() == photos[b].as_raw();
-                if same && groups[a].as_ref() != groups[b].as_ref() {
-                    pairs.push((a.min(b), a.max(b)));
-                }
-            }
-        }
-    }
-    pairs.sort_unstable();
+    let pairs: Vec<(usize, usize)> = same_pixels(photos)
+        .into_iter()
+        .filter(|&(a, b)| groups[a].as_ref() != groups[b].as_ref())
+        .collect();
     if let Some(&(a, b)) = pairs.first() {
         errln!(
             "imsat: {} pair(s) of photos of different groups have the same pixels ({} and {}{}): \

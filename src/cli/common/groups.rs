@@ -2,9 +2,12 @@
 //! from a manifest. Training holds groups out together; copy detection does not count two
 //! photos of one group as a false positive.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
+use std::hash::{Hash as _, Hasher};
 use std::path::{Component, Path, PathBuf};
+
+use image::RgbImage;
 
 use super::bad_input;
 
@@ -140,6 +143,50 @@ fn components(p: &Path) -> Vec<OsString> {
             _ => None,
         })
         .collect()
+}
+
+/// The pairs `(a, b)`, `a < b`, of photos with the same pixels (a file saved twice, a copy
+/// under another name), in order.
+pub fn same_pixels(photos: &[RgbImage]) -> Vec<(usize, usize)> {
+    let mut by_pixels: HashMap<(u32, u32, u64), Vec<usize>> = HashMap::new();
+    for (i, p) in photos.iter().enumerate() {
+        let mut h = std::hash::DefaultHasher::new();
+        p.as_raw().hash(&mut h);
+        by_pixels
+            .entry((p.width(), p.height(), h.finish()))
+            .or_default()
+            .push(i);
+    }
+    let mut pairs: Vec<(usize, usize)> = Vec::new();
+    for rows in by_pixels.values() {
+        for (k, &a) in rows.iter().enumerate() {
+            for &b in &rows[k + 1..] {
+                if photos[a].as_raw() == photos[b].as_raw() {
+                    pairs.push((a.min(b), a.max(b)));
+                }
+            }
+        }
+    }
+    pairs.sort_unstable();
+    pairs
+}
+
+/// Puts photos with the same pixels in one group (the group of the first): a training run
+/// holds them out together, and their copies are not false matches of each other. Returns the
+/// pairs that were in different groups.
+pub fn join_identical(groups: &mut [String], photos: &[RgbImage]) -> Vec<(usize, usize)> {
+    let mut joined = Vec::new();
+    for (a, b) in same_pixels(photos) {
+        if groups[a] == groups[b] {
+            continue;
+        }
+        let (keep, merged) = (groups[a].clone(), groups[b].clone());
+        for g in groups.iter_mut().filter(|g| **g == merged) {
+            g.clone_from(&keep);
+        }
+        joined.push((a, b));
+    }
+    joined
 }
 
 #[cfg(test)]

@@ -189,16 +189,18 @@ pub struct Args {
     /// own group.
     #[arg(long)]
     pub groups: Option<PathBuf>,
-    /// Photos: the dedup radius written into the model. Default: the Hamming threshold at
-    /// FPR 1e-4 on the moderate edits of the validation photos (of the training photos with
-    /// --holdout 0, where it is optimistic: set it from a held-out estimate).
+    /// Photos: the dedup radius written into the model; given, the measured soft check is
+    /// not written, so that `imsat dedup` groups within it (add --soft-check for one).
+    /// Default: the Hamming threshold at FPR 1e-4 on the moderate edits of the validation
+    /// photos (of the training photos with --holdout 0, where it is optimistic: set it from a
+    /// held-out estimate).
     #[arg(long)]
     pub radius: Option<u32>,
     /// Photos: the soft check written into the model, `RADIUS,DISTANCE`: dedup's candidates
     /// within RADIUS bits are duplicates when their soft distance is at most DISTANCE.
     /// Default: the Hamming threshold at FPR 1e-2 and the soft distance at FPR 1e-4 on the
     /// moderate edits of the validation photos (training photos with --holdout 0, as for
-    /// --radius).
+    /// --radius); none where --radius is given or no radius could be measured.
     #[arg(long, value_parser = parse_soft_check)]
     pub soft_check: Option<SoftCheck>,
 }

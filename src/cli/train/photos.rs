@@ -22,7 +22,7 @@ use serde_json::json;
 use super::Args;
 use super::config::{DEFAULT_HOLDOUT, settings_error, training_error};
 use crate::cli::common::copy_detection::{Bench, Hash, score_json};
-use crate::cli::common::groups::groups_of;
+use crate::cli::common::groups::{groups_of, join_identical};
 use crate::cli::common::radius::{RADIUS_KEY, f32_json};
 use crate::cli::common::run_folder::{make_run_folder, save_run};
 use crate::cli::common::{Ctx, bad_input, inside_folder, progress_bar};
@@ -74,7 +74,20 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
         folder.photos.truncate(limit);
         folder.paths.truncate(limit);
     }
-    let groups = groups_of(&folder.paths, args.groups.as_deref())?;
+    let mut groups = groups_of(&folder.paths, args.groups.as_deref())?;
+    // A folder to deduplicate holds duplicates: one held out and its twin trained on would
+    // leak, and two held out would be false matches of each other (no radius measured).
+    let joined = join_identical(&mut groups, &folder.photos);
+    if let Some(&(a, b)) = joined.first() {
+        errln!(
+            "imsat: {} pair(s) of photos have the same pixels ({} and {}{}): each set is one \
+             photo group (held out or trained on together)",
+            joined.len(),
+            folder.paths[a].display(),
+            folder.paths[b].display(),
+            if joined.len() > 1 { ", ..." } else { "" }
+        );
+    }
     let held = holdout(
         &groups,
         args.holdout.unwrap_or(DEFAULT_HOLDOUT),
@@ -186,12 +199,17 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
     if measured.is_none() && args.radius.is_none() {
         errln!(
             "imsat: warning: no dedup radius measured: the {scored_on}' edited copies give {negatives} \
-             pairs of images of different photos{}, so the model carries no radius and `imsat \
-             dedup` will ask for --radius (hold out more photo groups, or pass --radius)",
+             pairs of images of different photos{}, so the model carries no radius{} (hold out \
+             more photo groups, or pass --radius)",
             if negatives == 0 {
                 " (all of one group)"
             } else {
                 ", more than 1 in 10,000 of them with identical codes"
+            },
+            if args.soft_check.is_some() {
+                ", and `imsat dedup` will use the --soft-check given"
+            } else {
+                " and no soft check, and `imsat dedup` will ask for --radius"
             }
         );
     }
@@ -206,7 +224,27 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
         );
     }
     let radius = args.radius.or(measured);
-    let soft_check = args.soft_check.or(soft_measured);
+    // The measured soft check goes with the measured radius: where none could be measured it
+    // is as unfounded, and a radius the user set is what `imsat dedup` is to use (its soft
+    // check, measured at other thresholds, would win over it).
+    let soft_check = match (args.soft_check, args.radius, measured) {
+        (Some(given), _, _) => Some(given),
+        (None, None, Some(_)) => soft_measured,
+        (None, Some(r), _) => {
+            if let Some(s) = soft_measured {
+                errln!(
+                    "imsat: note: --radius {r} is the model's dedup radius; the soft check \
+                     measured ({} bits, distance {}) is not written (pass --soft-check {},{} for it)",
+                    s.radius,
+                    s.max_distance,
+                    s.radius,
+                    s.max_distance
+                );
+            }
+            None
+        }
+        (None, None, None) => None,
+    };
     let extra = json!({
         "photos_train": distinct_photos(&set.photo_of),
         "photos_validation": if scored_on == "validation photos" { bench.originals.len() } else { 0 },
