@@ -117,7 +117,6 @@ fn run_codes(codes_path: &Path, bits: Option<usize>, labels_path: &Path) -> anyh
     Ok(())
 }
 
-/// A model trained on features, on `.npy` features: metrics through the runtime.
 /// The `--reference` model to compare `model` with: of the same task and width, and taking
 /// the same input (`features` or images; a features model fed pixels gave a number that
 /// meant nothing).
@@ -152,6 +151,8 @@ fn open_reference(
     Ok(reference)
 }
 
+/// A model trained on features, on `.npy` features: metrics through the runtime (and its
+/// agreement with `reference`, another features model).
 fn run_features(
     enc: &Encoder,
     model: &Path,
