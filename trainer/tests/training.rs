@@ -23,8 +23,18 @@ fn mnist(n: usize) -> (Images, Vec<u8>) {
     (images, labels)
 }
 
+/// Held by each test for its whole run: a training seeds burn's one random generator for the
+/// process (`device.seed`), and two tests drawing from it at once drew each other's numbers
+/// (the same seed gave accuracy 0.5995, 0.6435 or 0.7715 from run to run).
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 #[test]
 fn short_clustering_run_beats_kmeans_level_accuracy() {
+    let _alone = one_at_a_time();
     let (images, labels) = mnist(2000);
     // The reference SAT (VAT) on a small net: 600 steps of batch 100.
     let mut c = TrainConfig::cluster(10);
@@ -47,6 +57,7 @@ fn short_clustering_run_beats_kmeans_level_accuracy() {
 
 #[test]
 fn short_hashing_run_beats_random_hyperplanes() {
+    let _alone = one_at_a_time();
     let (images, labels) = mnist(2000);
     let mut c = TrainConfig::hash(16);
     c.epochs = 10;
@@ -96,6 +107,7 @@ fn short_hashing_run_beats_random_hyperplanes() {
 
 #[test]
 fn vat_direction_raises_the_kl_more_than_random_directions() {
+    let _alone = one_at_a_time();
     let (images, labels) = mnist(2000);
     let mut c = TrainConfig::cluster(10);
     c.epochs = 3;
@@ -138,6 +150,7 @@ fn vat_direction_raises_the_kl_more_than_random_directions() {
 
 #[test]
 fn restarts_keep_the_run_with_the_lowest_final_loss() {
+    let _alone = one_at_a_time();
     let (images, _) = mnist(300);
     let mut c = TrainConfig::cluster(10);
     c.epochs = 3;
@@ -157,16 +170,9 @@ fn restarts_keep_the_run_with_the_lowest_final_loss() {
         .fold(f64::INFINITY, f64::min);
     assert_eq!(best.final_loss, lowest);
     assert_eq!(best.restart_losses[best.restart], lowest);
-    // Restart 0 is the plain run of the seed (to float rounding: tests running side by side
-    // share rayon's threads, which changes the order of the sums); the others start
-    // elsewhere.
-    let close = |a: f64, b: f64| (a - b).abs() <= 1e-5 * a.abs().max(1.0);
-    assert!(
-        close(best.restart_losses[0], plain.final_loss),
-        "{} vs {}",
-        best.restart_losses[0],
-        plain.final_loss
-    );
+    // Restart 0 is the plain run of the seed, to the last bit (it differed by float rounding
+    // while the tests beside it drew from burn's generator); the others start elsewhere.
+    assert_eq!(best.restart_losses[0], plain.final_loss);
     assert_ne!(best.restart_losses[1], best.restart_losses[0]);
     // The kept run carries the asked-for settings, so its config.json reruns all three.
     assert_eq!((best.config.seed, best.config.restarts), (5, 3));

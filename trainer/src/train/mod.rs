@@ -131,6 +131,10 @@ fn best_of_restarts(
 }
 
 /// Train an IMSAT encoder on `images` (labels only for per-epoch evaluation).
+///
+/// A run of one seed is reproducible when it is the only training of its process at the
+/// time: it seeds burn's random generator, which is the process's one, so two trainings at
+/// once draw each other's numbers (train them one after the other, or in two processes).
 pub fn train(
     config: &TrainConfig,
     images: &Images,
@@ -153,7 +157,8 @@ pub fn train(
 }
 
 /// Train an IMSAT encoder on `n` feature vectors of `dim` values, already scaled (see
-/// [`crate::features::Scaling`]); labels only for per-epoch evaluation.
+/// [`crate::features::Scaling`]); labels only for per-epoch evaluation. Reproducible as
+/// [`train`] is: one training of the process at a time.
 pub fn train_features(
     config: &TrainConfig,
     x: Vec<f32>,
@@ -177,6 +182,7 @@ pub fn train_features(
 }
 
 /// Train a photo hash on a [`PhotoSet`] (its items, and its edited copies for the edits SAT).
+/// Reproducible as [`train`] is: one training of the process at a time.
 pub fn train_photos(
     config: &TrainConfig,
     set: &PhotoSet,
