@@ -86,7 +86,14 @@ fn exported(task: Task) -> &'static Exported {
         config.hidden = vec![400, 400];
         config.epochs = 2;
         let images = slice(0, 2000);
+        // One training at a time: burn's random generator is the process's one, and the hash
+        // and cluster models, made by tests side by side, drew each other's numbers.
+        static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let alone = ONE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let trained = train(&config, &images, None, false).unwrap();
+        drop(alone);
         let dir = tempfile::tempdir().unwrap();
         let report = serde_json::json!({"task": task.as_str(), "seed": 0, "n": 2000}).to_string();
         let out = export::write_models(&trained, &images, &report, None, None, dir.path()).unwrap();
