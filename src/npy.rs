@@ -229,7 +229,7 @@ fn respell_descr(bytes: &mut Vec<u8>, text: std::ops::Range<usize>) -> std::ops:
     bytes.splice(at, canonical.bytes());
     let len = (text.len() as isize + grown) as usize;
     // The length field: u16 in version 1 (a header of at most MAX_HEADER_BYTES fits), u32 after.
-    if text.start == 10 {
+    if bytes[6] == 1 {
         bytes[8..10].copy_from_slice(&(len as u16).to_le_bytes());
     } else {
         bytes[8..12].copy_from_slice(&(len as u32).to_le_bytes());

@@ -18,7 +18,7 @@ use super::common::model::{image_logits, open_model};
 use super::common::radius::{
     DEFAULT_MIN_SIMILARITY, DEFAULT_RADIUS, RADIUS_KEY, f32_json, photo_radius,
 };
-use super::common::{Ctx, bad_input, check_output_file, check_png_name, text_name};
+use super::common::{Ctx, bad_input, check_output_file, check_png_output, text_name};
 use crate::input::BadFile;
 use crate::plot::SHEET_PER_GROUP;
 
@@ -84,7 +84,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     if let Some(sheet) = &args.sheet {
         // Before any work: a sheet over one of the photos being grouped would replace it.
         check_output_file(sheet, "--sheet", &[&args.model, &args.dir])?;
-        check_png_name(sheet, "--sheet")?;
+        check_png_output(sheet, "--sheet")?;
     }
     let enc = open_model(&args.model)?;
     if enc.task() != Task::Hash {

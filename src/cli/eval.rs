@@ -13,7 +13,7 @@ use super::common::model::{
     agreement, model_logits, not_a_features_model, open_model, read_features_for, takes_features,
 };
 use super::common::run_folder::retrieval_json;
-use super::common::{Ctx, bad_input, check_output_file, check_png_name, copy_detection};
+use super::common::{Ctx, bad_input, check_output_file, check_png_output, copy_detection};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -257,7 +257,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         .map(std::path::PathBuf::as_path)
         .collect();
         check_output_file(plot, "--plot", &inputs)?;
-        check_png_name(plot, "--plot")?;
+        check_png_output(plot, "--plot")?;
     }
     if let Some(codes) = &args.codes {
         if args.task != "labels" || args.reference.is_some() {

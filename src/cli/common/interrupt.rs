@@ -14,14 +14,11 @@ struct Folders {
     staging: Vec<PathBuf>,
     /// Innermost first, in the order made.
     made: Vec<Vec<PathBuf>>,
-    /// Set once a signal is being handled: no folder is made after it.
-    stopped: bool,
 }
 
 static FOLDERS: Mutex<Folders> = Mutex::new(Folders {
     staging: Vec::new(),
     made: Vec::new(),
-    stopped: false,
 });
 
 fn folders() -> MutexGuard<'static, Folders> {
@@ -115,7 +112,6 @@ fn ignored(signal: i32) -> bool {
 /// until the process ends (no run commits, no folder is made after the cleanup).
 fn remove_unfinished() -> (usize, MutexGuard<'static, Folders>) {
     let mut f = folders();
-    f.stopped = true;
     let mut removed = imsat_runtime::atomic_file::remove_unfinished();
     for staging in f.staging.drain(..) {
         // A file the run writes meanwhile can make the first pass fail.
@@ -155,15 +151,9 @@ pub fn make_output_folder(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 /// Make a run's staging folder, removed if a signal ends the process before
 /// [`forget_staging`] (the run's folder, made by [`make_output_folder`], goes after it if
-/// empty).
+/// empty). None is made after a signal's cleanup, which holds the lock until the process ends.
 pub fn make_staging(staging: &Path) -> std::io::Result<()> {
     let mut f = folders();
-    if f.stopped {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::Interrupted,
-            "imsat is stopping",
-        ));
-    }
     std::fs::create_dir(staging)?;
     f.staging.push(staging.to_path_buf());
     Ok(())

@@ -401,7 +401,7 @@ fn describe_file_start(start: &[u8], len: u64) -> String {
 /// Check a PNG we are about to draw: its name must end in `.png` (a `.jpg` name holding PNG
 /// bytes would mislead every viewer that trusts the extension), and a file already there must
 /// be a PNG ([`check_replaces_only`]).
-pub fn check_png_name(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
+pub fn check_png_output(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
     let png = path
         .extension()
         .and_then(|e| e.to_str())

@@ -29,21 +29,20 @@ impl Opened {
             action,
             source,
         };
+        // By its path: a pipe is read once, by `Index::load`.
+        let meta = std::fs::metadata(path).map_err(|e| io("open", e))?;
+        // A pipe or a device cannot be mapped: it is read, whatever its size.
+        let stream = !meta.is_file();
+        if stream && in_place {
+            return Err(io(
+                "search in place",
+                std::io::Error::other("a pipe or a device cannot be mapped: give a file"),
+            ));
+        }
+        if stream || (!in_place && meta.len() < IN_PLACE_BYTES) {
+            return Index::load(path).map(Opened::Loaded);
+        }
         let file = std::fs::File::open(path).map_err(|e| io("open", e))?;
-        let meta = file.metadata().map_err(|e| io("read", e))?;
-        if !meta.is_file() {
-            // A pipe or a device cannot be mapped: it is read, whatever its size.
-            if in_place {
-                return Err(io(
-                    "search in place",
-                    std::io::Error::other("a pipe or a device cannot be mapped: give a file"),
-                ));
-            }
-            return Index::load(path).map(Opened::Loaded);
-        }
-        if !in_place && meta.len() < IN_PLACE_BYTES {
-            return Index::load(path).map(Opened::Loaded);
-        }
         // SAFETY: the map is read-only and outlives the views made from it. imsat never
         // rewrites an index file in place (writes go to a temporary file that is renamed),
         // so the bytes only change under us if another program edits the file during the

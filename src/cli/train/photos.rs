@@ -227,10 +227,10 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
     // The measured soft check goes with the measured radius: where none could be measured it
     // is as unfounded, and a radius the user set is what `imsat dedup` is to use (its soft
     // check, measured at other thresholds, would win over it).
-    let soft_check = match (args.soft_check, args.radius, measured) {
-        (Some(given), _, _) => Some(given),
-        (None, None, Some(_)) => soft_measured,
-        (None, Some(r), _) => {
+    let soft_check = match (args.soft_check, args.radius) {
+        (Some(given), _) => Some(given),
+        (None, None) => measured.and(soft_measured),
+        (None, Some(r)) => {
             if let Some(s) = soft_measured {
                 errln!(
                     "imsat: note: --radius {r} is the model's dedup radius; the soft check \
@@ -243,7 +243,6 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
             }
             None
         }
-        (None, None, None) => None,
     };
     let extra = json!({
         "photos_train": distinct_photos(&set.photo_of),
