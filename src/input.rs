@@ -129,9 +129,36 @@ pub fn read_images(
         crate::cli::common::progress_bar(listed.photos.len() as u64, "reading", show_progress);
     let mut used = Vec::with_capacity(listed.photos.len());
     let mut glance_rows = Vec::new();
-    // Files of formats not read, and folders not read, are named in either mode: they
-    // were never rows.
+    // Files of formats not read (a phone's HEIC) and folders not read (a link to one) are
+    // left out only where bad files may be: a script that pairs rows in file order with its
+    // own listing of the folder counts them, and every later row would be paired with the
+    // wrong file.
     let mut skipped = listed.skips();
+    if let (BadFile::Error, [(p, why), rest @ ..]) = (bad, skipped.as_slice()) {
+        let more = match rest.len() {
+            0 => String::new(),
+            n => format!(" (and {n} more)"),
+        };
+        return Err(bad_input(format!(
+            "{}: {why}{more}; left out, it would shift every later row of an output in file \
+             order: convert or move it, or leave it out with --skip-bad where the output names \
+             its rows",
+            p.display()
+        )));
+    }
+    // (With no image at all, the error says what is read.)
+    if let ([first, ..], [_, ..]) = (listed.ignored.as_slice(), listed.photos.as_slice()) {
+        use std::io::Write as _;
+        let n = listed.ignored.len();
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "imsat: note: {n} file{} without an image extension not read (first: {}); images \
+             are read by name: {}",
+            if n == 1 { "" } else { "s" },
+            crate::cli::common::text_name(&first.display().to_string()),
+            imsat_data::photos::PHOTO_EXTENSIONS.join(", ")
+        );
+    }
     let chunk = 16 * rayon::current_num_threads();
     let read = map_chunks_in_order(
         &listed.photos,
@@ -266,7 +293,7 @@ fn model_input(
         Some(view) => {
             let img =
                 decode_image_at_least(f, view.min_source_side()).map_err(RowError::Undecodable)?;
-            let rgb = img.to_rgb8();
+            let rgb = img.into_rgb8();
             let pixels = view
                 .apply(rgb.as_raw(), rgb.width() as usize, rgb.height() as usize, 3)
                 .map_err(|e| RowError::View(e.to_string()))?;

@@ -14,11 +14,12 @@ use crate::cli::bad_input;
 /// The first bytes of every `.npy` file.
 pub const MAGIC: &[u8; 6] = b"\x93NUMPY";
 
-/// Whether `path` names a `.npy` file (by its extension, any case).
+/// Whether `path` names a `.npy` file (by its extension, any case), not a folder so named.
 pub fn is_npy(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
+        && !path.is_dir()
 }
 
 /// `n` feature rows of `d` values, f32, row-major.

@@ -33,7 +33,8 @@ pub const PHOTO_EXTENSIONS: [&str; 10] = [
 /// skipped, never read.
 pub const UNDECODED_EXTENSIONS: [&str; 5] = ["heic", "heif", "avif", "jxl", "jp2"];
 
-/// The image files of a folder tree, sorted by path.
+/// The image files of a folder tree, each list sorted by path as a byte string (see
+/// [`photo_files`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FolderFiles {
     /// Files with a [`PHOTO_EXTENSIONS`] extension.
@@ -43,6 +44,10 @@ pub struct FolderFiles {
     /// Subfolders that were not read, each with why: one that cannot be listed (no
     /// permission: a drive's `lost+found`), or a link to a folder (links can loop).
     pub unread_folders: Vec<(PathBuf, String)>,
+    /// Other files (not hidden) that are not read: no image extension (`notes.txt`, a
+    /// JPEG saved without one). Not rows, but worth a word: a script listing the folder
+    /// would count them.
+    pub ignored: Vec<PathBuf>,
 }
 
 impl FolderFiles {
@@ -55,7 +60,7 @@ impl FolderFiles {
             .map(|p| (p.clone(), undecoded_reason(p)))
             .chain(self.unread_folders.iter().cloned())
             .collect();
-        skips.sort();
+        skips.sort_by(|a, b| by_bytes(&a.0).cmp(by_bytes(&b.0)));
         skips
     }
 }
@@ -70,7 +75,8 @@ pub struct PhotoFolder {
 }
 
 /// Every photo file under `dir` (recursively), and every image file in a format not
-/// decoded, each sorted by path. Hidden entries (a name starting with `.`: a Mac's `._IMG.jpg`
+/// decoded, each sorted by path, compared as byte strings (UTF-8 names thus in code point
+/// order, as Python sorts them; `a.jpg`, then `a/b.jpg`, then `a0.jpg`). Hidden entries (a name starting with `.`: a Mac's `._IMG.jpg`
 /// resource files, `.thumbnails/`, `.git/`) are not read. A subfolder that cannot be listed,
 /// or a link to a folder, is not followed and is named in
 /// [`FolderFiles::unread_folders`]; links to files are followed. `dir` itself must be
@@ -107,13 +113,27 @@ pub fn photo_files(dir: &Path) -> Result<FolderFiles, DataError> {
                 files.photos.push(p);
             } else if is_undecoded(&p) {
                 files.undecoded.push(p);
+            } else {
+                files.ignored.push(p);
             }
         }
     }
-    files.photos.sort();
-    files.undecoded.sort();
-    files.unread_folders.sort();
+    files.photos.sort_by(|a, b| by_bytes(a).cmp(by_bytes(b)));
+    files.undecoded.sort_by(|a, b| by_bytes(a).cmp(by_bytes(b)));
+    files
+        .unread_folders
+        .sort_by(|a, b| by_bytes(&a.0).cmp(by_bytes(&b.0)));
+    files.ignored.sort_by(|a, b| by_bytes(a).cmp(by_bytes(b)));
     Ok(files)
+}
+
+/// A path as the bytes it is sorted by. Whole paths compared as byte strings are the order
+/// scripts list a tree in (`sorted(glob("**/*", recursive=True))`, `find | LC_ALL=C sort`):
+/// `a.jpg` before `a/x.jpg`, where comparing part by part (`Path`'s order) puts the folder's
+/// files first, and a benchmark pairing raw codes with its own sorted list of files would
+/// pair every original with its copies' codes.
+fn by_bytes(p: &Path) -> &[u8] {
+    p.as_os_str().as_encoded_bytes()
 }
 
 /// The file name's extension, lower case.
@@ -326,7 +346,7 @@ fn decode_bytes(path: &Path, bytes: &[u8]) -> Result<DynamicImage, String> {
 
 /// Decode one photo to RGB ([`decode_image`], then converted).
 pub fn decode_photo(path: &Path) -> Result<RgbImage, String> {
-    decode_image(path).map(|img| img.to_rgb8())
+    decode_image(path).map(|img| img.into_rgb8())
 }
 
 /// `img`, or, when its longer side exceeds `side`, resized to that side (aspect kept; the
@@ -378,7 +398,7 @@ pub fn read_photo_folder(
             // A large JPEG decodes at a reduced size still at least MAX_SIDE on its shorter
             // side (so on the longer one too), then shrinks to MAX_SIDE as any other photo.
             let img =
-                decode_image_at_least(f, MAX_SIDE).map(|img| at_most(img, MAX_SIDE).to_rgb8());
+                decode_image_at_least(f, MAX_SIDE).map(|img| at_most(img, MAX_SIDE).into_rgb8());
             on_file(n);
             img
         })

@@ -19,9 +19,14 @@ pub struct Args {
     /// Exported model (`model.onnx` or `model.int8.onnx` from `imsat train`).
     #[arg(long)]
     pub model: PathBuf,
-    /// Images: an IDX file (gzipped or not) or a folder of images (subfolders too, in path
-    /// order: file-name order for a flat folder); or, for
-    /// a model trained on features, a `.npy` float32/float64 [N, d] array.
+    /// Images: an IDX file (gzipped or not) or a folder of images (subfolders too), one row
+    /// per image in the order of their paths compared as byte strings (Python's
+    /// `sorted(glob("**/*", recursive=True))`, `LC_ALL=C sort`: file-name order for a flat
+    /// folder). Images are read by extension (jpg, jpeg, jfif, jpe, png, bmp, webp, gif, tif,
+    /// tiff, any case); hidden files and folders (a name starting with `.`) are not read, other
+    /// files are counted in a note. A HEIC/AVIF file, a link to a folder or a folder that
+    /// cannot be listed stops the run, as a file that cannot be decoded does (`--skip-bad`).
+    /// Or, for a model trained on features, a `.npy` float32/float64 [N, d] array.
     #[arg(long)]
     pub data: PathBuf,
     /// Output file. A name ending in `.npy` gets a NumPy array: packed codes as uint8

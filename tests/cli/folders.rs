@@ -67,6 +67,51 @@ fn a_nested_folder_is_encoded_in_path_order_with_its_relative_names() {
     assert_eq!(distinct.len(), 3, "{nested_csv}");
 }
 
+/// Rows follow the paths compared as byte strings, as a script lists the tree
+/// (`sorted(glob("**/*", recursive=True))`): a photo `a.png` before the folder `a/` of its
+/// copies, which goes after `a b.png`. Compared part by part, `a/x.png` came first, and a
+/// benchmark pairing raw codes with its own listing paired the original with a copy's code.
+/// Files of no image name are not rows, and a note counts them.
+#[test]
+fn a_photo_beside_the_folder_of_its_copies_comes_first_and_other_files_are_counted() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let images = read_idx_images(mnist_images()).unwrap();
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir(d.path().join("a")).unwrap();
+    for (i, name) in ["a/x.png", "a.png", "a b.png"].iter().enumerate() {
+        let px = images.pixels[i * 784..(i + 1) * 784].to_vec();
+        let digit = image::GrayImage::from_raw(28, 28, px).unwrap();
+        digit.save(d.path().join(name)).unwrap();
+    }
+    std::fs::write(d.path().join("notes.txt"), b"not a photo").unwrap();
+    let o = tempfile::tempdir().unwrap();
+    let out = o.path().join("codes.csv");
+    let model = root.join("models/hash32.int8.onnx");
+    let run = imsat(&[
+        "encode",
+        "--model",
+        s(&model),
+        "--data",
+        s(d.path()),
+        "--out",
+        s(&out),
+    ]);
+    expect_success(&run);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let names: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(names, ["a b.png", "a.png", "a/x.png"], "{text}");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("note: 1 file without an image extension not read")
+            && stderr.contains("notes.txt"),
+        "{stderr}"
+    );
+}
+
 /// A folder's photos are decoded on every core (rayon): the rows keep file order whatever
 /// the number of threads, and a file that cannot be decoded is left out the same way.
 #[test]

@@ -192,18 +192,49 @@ fn bad_photo_input_is_a_clear_error() {
         &r,
         &["--out /proc/imsat-codes.csv: cannot be written there"],
     );
-    // A photo in a format that is not read (a phone's HEIC) is named, not silently left
-    // out; it was never a row, so the codes in file order stay those of the readable files.
+    // A photo in a format that is not read (a phone's HEIC) stops an output whose rows are
+    // the files' order: a script pairing them with its own listing of the folder counts it,
+    // and every later row would be paired with the wrong file. With --skip-bad and rows that
+    // name their files, or an index (its card names them), it is left out and named.
     let phone = tempfile::tempdir().unwrap();
     std::fs::write(phone.path().join("a.jpg"), &whole).unwrap();
     std::fs::write(phone.path().join("b.HEIC"), b"ftypheic").unwrap();
+    std::fs::write(phone.path().join("c.jpg"), &whole).unwrap();
     let r = encode(phone.path(), &codes, &[]);
-    one_skipped(&r, "b.HEIC: heic images are not read");
-    assert_eq!(std::fs::read(&codes).unwrap().len(), 8);
+    expect_bad_input(
+        &r,
+        &["b.HEIC: heic images are not read", "shift", "--skip-bad"],
+    );
+    assert!(!codes.exists(), "no partial output");
+    let r = encode(phone.path(), &csv, &["--skip-bad"]);
+    expect_success(&r);
+    let summary: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(
+        (&summary["count"], &summary["skipped"]),
+        (&2.into(), &1.into())
+    );
+    assert!(String::from_utf8_lossy(&r.stderr).contains("skipped"));
+    // A link to a folder is not followed: the same.
+    #[cfg(unix)]
+    {
+        let linked = tempfile::tempdir().unwrap();
+        std::fs::write(linked.path().join("a.jpg"), &whole).unwrap();
+        std::os::unix::fs::symlink(mixed.path(), linked.path().join("more")).unwrap();
+        let r = encode(linked.path(), &codes, &[]);
+        expect_bad_input(&r, &["more: a link to a folder, not followed", "shift"]);
+    }
     // Building an index from the folder names it the same way.
     let idx = d.path().join("phone.idx");
     let args = ["index", "build", "--model", s(&model), "--data"];
     let r = imsat(&[&args[..], &[s(phone.path()), "--out", s(&idx)]].concat());
+    expect_bad_input(&r, &["b.HEIC: heic images are not read", "--skip-bad"]);
+    let r = imsat(
+        &[
+            &args[..],
+            &[s(phone.path()), "--out", s(&idx), "--skip-bad"],
+        ]
+        .concat(),
+    );
     let summary = ok(&r);
     let stderr = String::from_utf8_lossy(&r.stderr);
     assert!(
@@ -212,9 +243,10 @@ fn bad_photo_input_is_a_clear_error() {
     );
     assert_eq!(
         (&summary["codes"], &summary["skipped"]),
-        (&1.into(), &1.into())
+        (&2.into(), &1.into())
     );
     std::fs::remove_file(phone.path().join("a.jpg")).unwrap();
+    std::fs::remove_file(phone.path().join("c.jpg")).unwrap();
     // A folder with nothing usable is reported in one wording by every command.
     let none = d.path().join("none.csv");
     let only_heic = [
@@ -222,7 +254,7 @@ fn bad_photo_input_is_a_clear_error() {
         "b.HEIC",
         "heic images are not read",
     ];
-    expect_bad_input(&encode(phone.path(), &none, &[]), &only_heic);
+    expect_bad_input(&encode(phone.path(), &none, &["--skip-bad"]), &only_heic);
     expect_bad_input(&train("hash", phone.path(), &[]), &only_heic);
     let only_broken = [
         "no usable photos (1 file skipped",

@@ -205,6 +205,60 @@ fn hidden_files_links_to_folders_and_other_names_of_jpeg() {
     assert_eq!(folder.skipped.len(), 1 + usize::from(cfg!(unix)));
 }
 
+/// Paths are sorted as byte strings, as a script lists a tree (`sorted(glob("**/*",
+/// recursive=True))`): a photo `a.jpg` before the folder `a/` of its copies, which comes
+/// before `a b/` and `a0.jpg` (`/` sorts after a space and `.`, before `0`). `Path`'s own
+/// order, part by part, put `a/` first, and a benchmark pairing raw codes with its listing
+/// then paired each original with its copies' codes. Files of no image name are listed as
+/// ignored, hidden ones not at all.
+#[test]
+fn a_tree_is_listed_in_the_byte_order_of_its_paths_with_other_files_counted() {
+    let d = tempfile::tempdir().unwrap();
+    let want = [
+        "a b/1.jpg",
+        "a-b.jpg",
+        "a.jpg",
+        "a/q30.jpg",
+        "a/sub/x.png",
+        "a0.jpg",
+        "a\u{e9}.jpg",
+        "b.JPG",
+    ];
+    let mut shuffled = want;
+    shuffled.reverse();
+    for name in shuffled {
+        let p = d.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        write_jpeg(&p, &upright(), None);
+    }
+    for other in ["notes.txt", "a/03", ".hidden.jpg"] {
+        std::fs::write(d.path().join(other), b"x").unwrap();
+    }
+    let files = photo_files(d.path()).unwrap();
+    let names: Vec<_> = files
+        .photos
+        .iter()
+        .map(|p| {
+            p.strip_prefix(d.path())
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(names, want);
+    let ignored: Vec<_> = files
+        .ignored
+        .iter()
+        .map(|p| {
+            p.strip_prefix(d.path())
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(ignored, ["a/03", "notes.txt"]);
+}
+
 /// A pipe or a device named like a photo is named as skipped, not read (reading a pipe
 /// blocks until a writer comes, `/dev/zero` never ends), and a large file of zeros (a
 /// preallocated download) is refused from its first bytes, not read whole.

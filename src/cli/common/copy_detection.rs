@@ -285,7 +285,7 @@ pub fn run(
     // Each read as it is in use: the model's photos as `imsat encode` decodes them (a large
     // JPEG at a reduced size), pHash's whole, as image_hasher's users decode them.
     let side = view.min_source_side();
-    let decode_for_view = |f: &Path| decode_image_at_least(f, side).map(|img| img.to_rgb8());
+    let decode_for_view = |f: &Path| decode_image_at_least(f, side).map(|img| img.into_rgb8());
     let learned_ms = ms_per_photo(&files, decode_for_view, |img| {
         let _ = enc.codes(&view_of(&view, img));
     })?;
