@@ -358,7 +358,7 @@ pub fn read_u8_matrix(path: &Path) -> anyhow::Result<((usize, usize), Vec<u8>)> 
     };
     if (kind, size) != ('u', 1) {
         return Err(bad(format!(
-            "dtype {descr} is not uint8 (packed codes, as np.packbits makes)"
+            "dtype {descr} is not uint8 (packed codes: np.packbits(bits, axis=1, bitorder=\"little\"))"
         )));
     }
     Ok(((n, b), collect::<u8>(path, file)?))

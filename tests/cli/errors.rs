@@ -809,3 +809,22 @@ fn raw_codes_narrower_than_bits_are_noted() {
     expect_success(&right);
     assert!(!stderr(&right).contains("note:"), "{}", stderr(&right));
 }
+
+/// A faiss file or a `.npy` of codes given to `search --index` says what it is and the
+/// command that makes an index of it (it said only "bad magic").
+#[test]
+fn a_faiss_or_npy_file_given_as_an_index_points_to_index_import() {
+    let d = tmp();
+    let raw = write(d.path(), "c.u64", &[1u8; 16]);
+    let idx = d.path().join("c.idx");
+    let import = "index import --raw-u64 {} --bits 64 --out {}";
+    expect_success(&run(import, &[&raw, &idx]));
+    for (format, name, flag) in [("faiss", "c.faiss", "--faiss"), ("npy", "c.npy", "--npy")] {
+        let out = d.path().join(name);
+        let export = format!("index export --index {{}} --format {format} --out {{}}");
+        expect_success(&run(&export, &[&idx, &out]));
+        let r = run("search --index {} --queries-raw-u64 {}", &[&out, &raw]);
+        let import_it = format!("`imsat index import {flag} FILE --out INDEX`");
+        expect_bad_input(&r, &[name, "not an imsat index", &import_it]);
+    }
+}

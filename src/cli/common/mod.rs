@@ -334,6 +334,41 @@ const KNOWN_STARTS: [(&[u8], &str); 11] = [
     (b"\x1f\x8b\x08", "a gzip file"),
 ];
 
+/// An index file that cannot be read, as bad input: `e` said, and where the file is of a
+/// kind imsat knows, what it is and the command that reads it (a faiss file or a `.npy`
+/// of codes given to `search --index` is made an index by `index import`).
+pub fn unreadable_index(path: &std::path::Path, e: impl std::fmt::Display) -> anyhow::Error {
+    use std::io::Read;
+    let mut start = [0u8; 8];
+    // Only a regular file is read again: a pipe's bytes were the ones read.
+    let read = std::fs::metadata(path)
+        .is_ok_and(|m| m.is_file())
+        .then(|| {
+            std::fs::File::open(path)
+                .and_then(|mut f| f.read(&mut start))
+                .ok()
+        })
+        .flatten();
+    let start = &start[..read.unwrap_or(0)];
+    let hint = if start.starts_with(crate::faiss::FOURCC) {
+        " (it is a faiss IndexBinaryFlat: `imsat index import --faiss FILE --out INDEX` makes an \
+         index of it)"
+            .to_string()
+    } else if start.starts_with(crate::npy::MAGIC) {
+        " (it is a .npy file: `imsat index import --npy FILE --out INDEX` makes an index of \
+         packed codes)"
+            .to_string()
+    } else {
+        match known_kind(start) {
+            Some(kind) if !start.starts_with(&imsat_runtime::index::MAGIC) => {
+                format!(" (it is {kind})")
+            }
+            _ => String::new(),
+        }
+    };
+    bad_input(format!("{e}{hint}"))
+}
+
 /// What a file beginning with `start` is, if it begins as a kind in [`KNOWN_STARTS`].
 fn known_kind(start: &[u8]) -> Option<&'static str> {
     let known = KNOWN_STARTS

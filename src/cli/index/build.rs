@@ -15,7 +15,7 @@ use crate::cli::common::index_card::{
 };
 use crate::cli::common::index_lock::lock_for_append;
 use crate::cli::common::model::{HashCodes, encode_hash_codes, open_model};
-use crate::cli::common::{Ctx, bad_input, report_skipped};
+use crate::cli::common::{Ctx, bad_input, report_skipped, unreadable_index};
 use crate::input::BadFile;
 
 /// What [`build`] wrote.
@@ -301,7 +301,7 @@ impl Earlier {
     /// The index `out` that `model` (of SHA-256 `model_sha256`, `bits` wide) appends to:
     /// refused when its card names another model or its codes are of another width.
     fn read(model: &Path, model_sha256: &str, bits: usize, out: &Path) -> anyhow::Result<Self> {
-        let index = Index::load(out).map_err(|e| bad_input(e.to_string()))?;
+        let index = Index::load(out).map_err(|e| unreadable_index(out, e))?;
         if index.bits() != bits {
             return Err(bad_input(format!(
                 "{}: index holds {}-bit codes, {} makes {bits}-bit codes",

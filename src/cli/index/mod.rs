@@ -18,6 +18,7 @@ use super::common::index_card::{
 use super::common::index_lock::lock_for_append;
 use super::common::{
     Ctx, OutputKind, bad_input, check_output_file, check_replaces_only, is_stdout, print_summary,
+    unreadable_index,
 };
 use crate::input::BadFile;
 
@@ -150,7 +151,7 @@ fn export(index_path: &Path, format: &str, out: &Path, out_is_stdout: bool) -> a
         _ => OutputKind::Npy,
     };
     check_replaces_only(out, "--out", kind)?;
-    let index = Index::load(index_path).map_err(|e| bad_input(e.to_string()))?;
+    let index = Index::load(index_path).map_err(|e| unreadable_index(index_path, e))?;
     if index.is_empty() {
         return Err(bad_input(format!(
             "{}: the index is empty, nothing to export",
@@ -251,7 +252,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             let bits = codes.bits();
             if append && out.exists() {
                 let _lock = lock_for_append(&out)?;
-                let mut index = Index::load(&out).map_err(|e| bad_input(e.to_string()))?;
+                let mut index = Index::load(&out).map_err(|e| unreadable_index(&out, e))?;
                 if index.bits() != bits {
                     return Err(bad_input(format!(
                         "{}: index holds {}-bit codes, cannot append {bits}-bit codes",

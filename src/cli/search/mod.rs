@@ -8,6 +8,7 @@ mod source;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use imsat_runtime::code::Codes;
 use imsat_runtime::dedup::plain_pair;
 use imsat_runtime::mih::Mih;
 use imsat_runtime::search::Neighbor;
@@ -16,7 +17,7 @@ use serde_json::json;
 
 use super::common::index_card::{Card, IndexCard, card_path, read_card};
 use super::common::radius::f32_json;
-use super::common::{Ctx, bad_input, text_name};
+use super::common::{Ctx, bad_input, text_name, unreadable_index};
 use queries::{Queries, read_queries};
 use source::{Opened, Source};
 
@@ -37,10 +38,12 @@ pub struct Args {
     /// The hash model that encodes the --query images.
     #[arg(long, requires = "query")]
     pub model: Option<PathBuf>,
-    /// Number of nearest neighbours.
+    /// Number of nearest neighbours, nearest first and equal distances by id (faiss's
+    /// order); all codes when the index holds fewer.
     #[arg(short, long, default_value_t = 10, conflicts_with_all = ["radius", "copies"])]
     pub k: usize,
-    /// Return every code within this Hamming distance instead of the k nearest.
+    /// Return every code within this Hamming distance instead of the k nearest, nearest
+    /// first and equal distances by id.
     #[arg(long, conflicts_with = "copies")]
     pub radius: Option<u32>,
     /// Return the rows the model takes for copies of each query image, as `imsat dedup`
@@ -76,8 +79,8 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     }
     let mut reads = 0;
     loop {
-        let opened =
-            Opened::open(&args.index, args.in_place).map_err(|e| bad_input(e.to_string()))?;
+        let opened = Opened::open(&args.index, args.in_place)
+            .map_err(|e| unreadable_index(&args.index, e))?;
         let source = opened
             .source(&args.index)
             .map_err(|e| bad_input(e.to_string()))?;
@@ -161,37 +164,50 @@ fn search(args: Args, source: Source<'_>, card: Card, ctx: &Ctx) -> anyhow::Resu
         );
     }
     let radius = copies.map(|c| c.radius).or(args.radius);
+    let codes = &queries.codes;
+    // The time counted includes building the tables: the search waits for them.
+    let started = Instant::now();
     // Multi-index hashing keeps tables beside the codes: for loaded indexes only, and only
-    // where they can pay (not for a few very wide codes).
+    // where they can pay (not for a few very wide codes, nor for a few queries, which scans
+    // answer before the tables are built), and where their lookups are cheaper than a scan
+    // in these codes.
+    let mut tables_seconds = None;
     let mih = match (radius, &source) {
-        (Some(r), Source::Loaded(index)) if Mih::worth_building(bits, index.len()) => {
+        (Some(r), Source::Loaded(index))
+            if Mih::worth_building_for(bits, index.len(), codes.len()) =>
+        {
             let m = index.mih()?;
+            tables_seconds = Some(started.elapsed().as_secs_f64());
             m.is_cheaper_than_scan(r).then_some(m)
         }
         _ => None,
     };
-    let codes = &queries.codes;
-    let started = Instant::now();
-    let mut results: Vec<Vec<Neighbor>> = match (&source, radius, &mih) {
-        // k-NN: batched scan, one pass over memory for up to 32 queries at a time.
-        (Source::InPlace(view), None, _) => view.knn_batch(codes, args.k)?,
-        (Source::Loaded(index), None, _) => index.knn_batch(codes, args.k)?,
-        (Source::InPlace(view), Some(r), _) => codes
-            .iter()
-            .map(|q| view.radius(q, r))
-            .collect::<Result<_, _>>()?,
-        (Source::Loaded(index), Some(r), Some(m)) => codes
-            .iter()
-            .map(|q| {
-                let mut v = m.radius(q, r)?;
-                index.resolve(&mut v);
-                Ok(v)
-            })
-            .collect::<Result<_, imsat_runtime::error::Error>>()?,
-        (Source::Loaded(index), Some(r), None) => codes
-            .iter()
-            .map(|q| index.radius(q, r))
-            .collect::<Result<_, _>>()?,
+    // The answers of queries `part`.
+    let answer = |part: std::ops::Range<usize>| -> anyhow::Result<Vec<Vec<Neighbor>>> {
+        let wpc = codes.words_per_code();
+        let words = codes.as_words()[part.start * wpc..part.end * wpc].to_vec();
+        let codes = Codes::from_words(bits, words)?;
+        Ok(match (&source, radius, &mih) {
+            // k-NN: batched scan, one pass over memory for up to 32 queries at a time.
+            (Source::InPlace(view), None, _) => view.knn_batch(&codes, args.k)?,
+            (Source::Loaded(index), None, _) => index.knn_batch(&codes, args.k)?,
+            (Source::InPlace(view), Some(r), _) => codes
+                .iter()
+                .map(|q| view.radius(q, r))
+                .collect::<Result<_, _>>()?,
+            (Source::Loaded(index), Some(r), Some(m)) => codes
+                .iter()
+                .map(|q| {
+                    let mut v = m.radius(q, r)?;
+                    index.resolve(&mut v);
+                    Ok(v)
+                })
+                .collect::<Result<_, imsat_runtime::error::Error>>()?,
+            (Source::Loaded(index), Some(r), None) => codes
+                .iter()
+                .map(|q| index.radius(q, r))
+                .collect::<Result<_, _>>()?,
+        })
     };
     // The soft codes of query q and of a neighbour's row.
     let rows_of = |q: usize, n: &Neighbor| {
@@ -211,18 +227,6 @@ fn search(args: Args, source: Source<'_>, card: Card, ctx: &Ctx) -> anyhow::Resu
             _ => true,
         }
     };
-    if let Some(c) = copies {
-        for (q, r) in results.iter_mut().enumerate() {
-            r.retain(|n| {
-                let confirmed = match c.check {
-                    Some(check) => rows_of(q, n).is_some_and(|(a, b)| check.confirms_rows(a, b)),
-                    None => true,
-                };
-                confirmed && plain_ok(q, n)
-            });
-        }
-    }
-    let seconds = started.elapsed().as_secs_f64();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     use std::io::Write;
     // A row's name from the card (rows are in id order, so the row of an id is its rank).
@@ -230,52 +234,83 @@ fn search(args: Args, source: Source<'_>, card: Card, ctx: &Ctx) -> anyhow::Resu
         let card = card.as_ref()?;
         card.names.get(source.row_of(id)?).cloned().flatten()
     };
-    for (q, r) in results.iter().enumerate() {
-        let ids: Vec<u64> = r.iter().map(|n| n.id).collect();
-        let distances: Vec<u32> = r.iter().map(|n| n.distance).collect();
-        let names: Option<Vec<Option<String>>> = card
-            .as_ref()
-            .map(|_| ids.iter().map(|&id| name_of(id)).collect());
-        let softs: Option<Vec<f32>> = soft.map(|_| {
-            r.iter()
-                .map(|n| soft_of(q, n).unwrap_or(f32::NAN))
-                .collect()
-        });
-        let query = queries.names.as_ref().map(|n| n[q].as_str());
-        if args.json {
-            let mut line = json!({"ids": ids, "distances": distances});
-            if let Some(query) = query {
-                line["query"] = json!(query);
+    // Answers are held for a part of the queries at a time, at most HELD neighbours' worth:
+    // `-k 1000000` over a million codes would hold 16 GB for a thousand queries at once.
+    const HELD: usize = 1 << 22;
+    let per_query = match radius {
+        None => args.k.min(source.len()),
+        Some(_) => source.len(),
+    };
+    let part_len = (HELD / per_query.max(1)).max(1);
+    // Searching time: the tables' build, then each part's answers (not their printing).
+    let mut seconds = started.elapsed().as_secs_f64();
+    for first in (0..codes.len()).step_by(part_len) {
+        let part = first..(first + part_len).min(codes.len());
+        let t = Instant::now();
+        let mut results = answer(part.clone())?;
+        if let Some(c) = copies {
+            for (i, r) in results.iter_mut().enumerate() {
+                let q = part.start + i;
+                r.retain(|n| {
+                    let confirmed = match c.check {
+                        Some(check) => {
+                            rows_of(q, n).is_some_and(|(a, b)| check.confirms_rows(a, b))
+                        }
+                        None => true,
+                    };
+                    confirmed && plain_ok(q, n)
+                });
             }
-            if let Some(names) = &names {
-                line["names"] = json!(names);
-            }
-            if let Some(softs) = &softs {
-                line["soft_distances"] = softs.iter().map(|&d| f32_json(d)).collect();
-            }
-            writeln!(out, "{line}")?;
-        } else if let Some(query) = query {
-            // Image queries: a block each, the query's name then a neighbour a line.
-            writeln!(out, "{}", text_name(query))?;
-            for (i, n) in r.iter().enumerate() {
-                let name = names.as_ref().and_then(|v| v[i].as_deref());
-                let mut about = format!("id {}", n.id);
-                if let Some(d) = softs.as_ref().map(|s| s[i]) {
-                    about.push_str(&format!(", soft distance {:.2}", d));
+        }
+        seconds += t.elapsed().as_secs_f64();
+        for (i, r) in results.iter().enumerate() {
+            let q = part.start + i;
+            let ids: Vec<u64> = r.iter().map(|n| n.id).collect();
+            let distances: Vec<u32> = r.iter().map(|n| n.distance).collect();
+            let names: Option<Vec<Option<String>>> = card
+                .as_ref()
+                .map(|_| ids.iter().map(|&id| name_of(id)).collect());
+            let softs: Option<Vec<f32>> = soft.map(|_| {
+                r.iter()
+                    .map(|n| soft_of(q, n).unwrap_or(f32::NAN))
+                    .collect()
+            });
+            let query = queries.names.as_ref().map(|n| n[q].as_str());
+            if args.json {
+                let mut line = json!({"ids": ids, "distances": distances});
+                if let Some(query) = query {
+                    line["query"] = json!(query);
                 }
-                match name {
-                    Some(name) => {
-                        writeln!(out, "  {:>3}  {} ({about})", n.distance, text_name(name))?
+                if let Some(names) = &names {
+                    line["names"] = json!(names);
+                }
+                if let Some(softs) = &softs {
+                    line["soft_distances"] = softs.iter().map(|&d| f32_json(d)).collect();
+                }
+                writeln!(out, "{line}")?;
+            } else if let Some(query) = query {
+                // Image queries: a block each, the query's name then a neighbour a line.
+                writeln!(out, "{}", text_name(query))?;
+                for (i, n) in r.iter().enumerate() {
+                    let name = names.as_ref().and_then(|v| v[i].as_deref());
+                    let mut about = format!("id {}", n.id);
+                    if let Some(d) = softs.as_ref().map(|s| s[i]) {
+                        about.push_str(&format!(", soft distance {:.2}", d));
                     }
-                    None => writeln!(out, "  {:>3}  {about}", n.distance)?,
+                    match name {
+                        Some(name) => {
+                            writeln!(out, "  {:>3}  {} ({about})", n.distance, text_name(name))?
+                        }
+                        None => writeln!(out, "  {:>3}  {about}", n.distance)?,
+                    }
                 }
+            } else {
+                let pairs: Vec<String> = r
+                    .iter()
+                    .map(|n| format!("{}:{}", n.id, n.distance))
+                    .collect();
+                writeln!(out, "{}", pairs.join(" "))?;
             }
-        } else {
-            let pairs: Vec<String> = r
-                .iter()
-                .map(|n| format!("{}:{}", n.id, n.distance))
-                .collect();
-            writeln!(out, "{}", pairs.join(" "))?;
         }
     }
     let mode = match (copies.is_some(), args.radius.is_some()) {
@@ -284,9 +319,9 @@ fn search(args: Args, source: Source<'_>, card: Card, ctx: &Ctx) -> anyhow::Resu
         (false, false) => "knn",
     };
     let mut summary = json!({
-        "queries": results.len(),
+        "queries": codes.len(),
         "seconds": seconds,
-        "queries_per_second": results.len() as f64 / seconds.max(1e-12),
+        "queries_per_second": codes.len() as f64 / seconds.max(1e-12),
         "mode": mode,
         "path": if mih.is_some() { "multi-index" } else { "scan" },
         "index": match source {
@@ -294,6 +329,9 @@ fn search(args: Args, source: Source<'_>, card: Card, ctx: &Ctx) -> anyhow::Resu
             Source::Loaded(_) => "loaded",
         },
     });
+    if let Some(t) = tables_seconds {
+        summary["tables_seconds"] = json!(t);
+    }
     if let Some(r) = queries.dedup_radius {
         // The distance a photo model's copies fall within (`imsat dedup`'s radius).
         summary["dedup_radius"] = json!(r);
