@@ -323,6 +323,9 @@ pub fn read_features(path: &Path) -> anyhow::Result<Features> {
                     wide[i]
                 )));
             }
+            if let Some(why) = spread_lost_in_f32(&wide, d) {
+                return Err(bad(why));
+            }
             wide.into_iter().map(|v| v as f32).collect()
         }
         _ => {
@@ -340,6 +343,49 @@ pub fn read_features(path: &Path) -> anyhow::Result<Features> {
         )));
     }
     Ok(Features { n, d, x })
+}
+
+/// Why float64 features would lose what tells their rows apart when rounded to float32 (the
+/// models' input), if they would: a column whose values vary by less than 16 float32 steps
+/// at their size (a large common offset: values of 1e10 that differ by units, where float32
+/// steps by 1024), or by less than 16 of its smallest normal numbers (values of 1e-300,
+/// which round to 0). Training on them would learn from rounding, or from nothing.
+fn spread_lost_in_f32(x: &[f64], d: usize) -> Option<String> {
+    let n = (x.len() / d.max(1)).max(1) as f64;
+    let mut mean = vec![0f64; d];
+    for row in x.chunks_exact(d) {
+        for (m, &v) in mean.iter_mut().zip(row) {
+            *m += v / n;
+        }
+    }
+    // The spread as the largest deviation times the spread of deviations scaled by it:
+    // squares of values like 1e-300 underflow f64.
+    let mut largest = vec![0f64; d];
+    for row in x.chunks_exact(d) {
+        for ((l, &m), &v) in largest.iter_mut().zip(&mean).zip(row) {
+            *l = l.max((v - m).abs());
+        }
+    }
+    let mut var = vec![0f64; d];
+    for row in x.chunks_exact(d) {
+        for (((s, &m), &l), &v) in var.iter_mut().zip(&mean).zip(&largest).zip(row) {
+            if l > 0.0 {
+                *s += ((v - m) / l).powi(2) / n;
+            }
+        }
+    }
+    (0..d).find_map(|c| {
+        let spread = largest[c] * var[c].sqrt();
+        let step = (mean[c].abs() * f64::from(f32::EPSILON)).max(f64::from(f32::MIN_POSITIVE));
+        (spread > 0.0 && spread < 16.0 * step).then(|| {
+            format!(
+                "column {c}: float64 values around {:.3e} that vary by {spread:.3e} lose their \
+                 differences as float32 (the models' input, in steps of {step:.3e} there): \
+                 subtract the column means or rescale the features before saving",
+                mean[c]
+            )
+        })
+    })
 }
 
 /// A uint8 `[N, B]` array (packed codes): `(N, B)` and the bytes.
@@ -617,6 +663,38 @@ mod tests {
             let before = bytes.clone();
             assert_eq!(respell_descr(&mut bytes, text.clone()), text);
             assert_eq!(bytes, before, "{odd}");
+        }
+    }
+
+    /// float64 features whose differences float32 cannot hold (a large offset, or values
+    /// that round to 0) are refused by name; the same rows centred read as they are.
+    #[test]
+    fn float64_features_that_float32_flattens_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let save = |name: &str, x: &[f64]| {
+            let data: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
+            let path = dir.path().join(name);
+            std::fs::write(&path, npy_bytes("<f8", &[x.len() as u64 / 2, 2], &data)).unwrap();
+            path
+        };
+        let rows: Vec<f64> = (0..40).map(|i| f64::from(i % 7) - 3.0).collect();
+        let offset: Vec<f64> = rows.iter().map(|v| v + 1e10).collect();
+        let tiny: Vec<f64> = rows.iter().map(|v| v * 1e-300).collect();
+        let f = read_features(&save("centred.npy", &rows)).unwrap();
+        assert_eq!((f.n, f.d, f.x[1]), (20, 2, -2.0));
+        for (name, x, want) in [
+            ("offset.npy", &offset, "e3 there"),
+            ("tiny.npy", &tiny, "e-300"),
+        ] {
+            let Err(e) = read_features(&save(name, x)) else {
+                panic!("{name} read");
+            };
+            let e = e.to_string();
+            assert!(
+                e.contains(name) && e.contains("column 0") && e.contains(want),
+                "{e}"
+            );
+            assert!(e.contains("lose their differences as float32"), "{e}");
         }
     }
 

@@ -643,13 +643,19 @@ fn train_flags_out_of_range() {
         expect_bad_input(&train_on(d.path(), &imgs, flags), &[needle]);
     }
     // Images one pixel high cannot be moved by the default affine SAT: said in those words.
-    let strips = write(
-        d.path(),
-        "strips.idx",
-        &idx_u8_bytes(&[5, 1, 28], &[9; 5 * 28]),
-    );
+    let varied: Vec<u8> = (0..5 * 28).map(|i| (i * 7 % 251) as u8).collect();
+    let strips = write(d.path(), "strips.idx", &idx_u8_bytes(&[5, 1, 28], &varied));
     let out = train_on(d.path(), &strips, "--task hash --bits 8 --batch 5");
     expect_bad_input(&out, &["affine SAT", "1x28", "--sat"]);
+    // Images all the same: nothing to learn, said before a model that gives them all one
+    // code is trained and written.
+    let same = write(
+        d.path(),
+        "same.idx",
+        &idx_u8_bytes(&[5, 4, 4], &[9; 5 * 16]),
+    );
+    let out = train_on(d.path(), &same, "--task hash --bits 8 --batch 5 --sat vat");
+    expect_bad_input(&out, &["same.idx", "every one of the 5 images is the same"]);
     let out = train_on(d.path(), &imgs, "--sat vat,blur --batch 5");
     expect_bad_input(&out, &["--sat", "unknown SAT kind `blur`"]);
     assert!(!d.path().join("out").exists());

@@ -29,9 +29,11 @@ pub struct Scaling {
 }
 
 impl Scaling {
-    /// Mean of each of the `dim` columns of `x`, and the RMS of the centred values (1 when
-    /// every row is the same). Sums in f64.
-    pub fn fit(x: &[f32], dim: usize) -> Self {
+    /// Mean of each of the `dim` columns of `x`, and the RMS of the centred values. Sums in
+    /// f64. An error when the rows cannot be trained on: every row the same (nothing tells
+    /// them apart), or a spread below f32's normal numbers (`1 / scale`, folded into the
+    /// exported model's first layer, would not be a number).
+    pub fn fit(x: &[f32], dim: usize) -> Result<Self, String> {
         let n = x.len() / dim.max(1);
         let mut sum = vec![0f64; dim];
         for row in x.chunks_exact(dim) {
@@ -47,26 +49,34 @@ impl Scaling {
             }
         }
         let rms = (sq / (n * dim).max(1) as f64).sqrt();
-        let scale = if rms.is_finite() && rms > 0.0 {
-            rms as f32
-        } else {
-            1.0
-        };
-        Scaling {
-            mean: mean.iter().map(|&m| m as f32).collect(),
-            scale,
+        if rms == 0.0 {
+            return Err(format!(
+                "every one of the {n} rows is the same: there is nothing to tell apart"
+            ));
         }
+        if rms < f64::from(f32::MIN_POSITIVE) {
+            return Err(format!(
+                "the features vary by {rms:.3e} (root mean square about their means), below \
+                 float32's normal numbers: multiply them by a constant (1e30, say)"
+            ));
+        }
+        Ok(Scaling {
+            mean: mean.iter().map(|&m| m as f32).collect(),
+            scale: rms.min(f64::from(f32::MAX)) as f32,
+        })
     }
 
-    /// `(x - mean) / scale`, row by row.
+    /// `(x - mean) / scale`, row by row, in f64: values of opposite signs near f32's largest
+    /// would overflow their difference in f32.
     pub fn apply(&self, x: &[f32]) -> Vec<f32> {
         let dim = self.mean.len();
         let mut out = Vec::with_capacity(x.len());
+        let s = f64::from(self.scale);
         for row in x.chunks_exact(dim) {
             out.extend(
                 row.iter()
                     .zip(&self.mean)
-                    .map(|(&v, &m)| (v - m) / self.scale),
+                    .map(|(&v, &m)| ((f64::from(v) - f64::from(m)) / s) as f32),
             );
         }
         out
@@ -105,13 +115,8 @@ impl Scaling {
     }
 }
 
-/// The f32 ONNX model of an encoder trained on scaled features: input `features` f32
-/// `[N, d]` (raw, unscaled), output `logits`.
-pub fn f32_model(
-    trained: &Trained,
-    scaling: &Scaling,
-    report_json: &str,
-) -> Result<pb::ModelProto, ExportError> {
+/// The trained encoder's layers for raw features: the scaling folded into the first.
+fn raw_layers(trained: &Trained, scaling: &Scaling) -> Result<Vec<Dense>, ExportError> {
     let mut layers = export::fold_layers(&trained.model);
     export::check_finite(&layers)?;
     let d = scaling.mean.len();
@@ -123,6 +128,18 @@ pub fn f32_model(
             )));
         }
     }
+    Ok(layers)
+}
+
+/// The f32 ONNX model of an encoder trained on scaled features: input `features` f32
+/// `[N, d]` (raw, unscaled), output `logits`.
+pub fn f32_model(
+    trained: &Trained,
+    scaling: &Scaling,
+    report_json: &str,
+) -> Result<pb::ModelProto, ExportError> {
+    let layers = raw_layers(trained, scaling)?;
+    let d = scaling.mean.len();
     let info = ModelInfo {
         task: trained.config.task,
         outputs: trained.config.outputs,
@@ -169,14 +186,18 @@ pub fn f32_model(
     Ok(model)
 }
 
-/// Write `model.onnx` for a feature model into `out_dir` (through a temporary file).
+/// Write `model.onnx` for a feature model into `out_dir` (through a temporary file), once
+/// its outputs on the raw training `rows` are checked to be numbers
+/// ([`export::check_outputs`]).
 pub fn write_model(
     trained: &Trained,
     scaling: &Scaling,
+    rows: &[f32],
     report_json: &str,
     out_dir: &Path,
 ) -> Result<PathBuf, ExportError> {
     let bytes = export::to_bytes(&f32_model(trained, scaling, report_json)?);
+    export::check_outputs(&raw_layers(trained, scaling)?, rows)?;
     let path = out_dir.join(export::F32_FILE);
     write_atomic(&path, &bytes).map_err(|source| ExportError::Io {
         path: path.clone(),
@@ -192,13 +213,29 @@ mod tests {
     #[test]
     fn scaling_centres_each_column_and_keeps_one_scale() {
         let x = [1.0, 10.0, 3.0, 30.0];
-        let s = Scaling::fit(&x, 2);
+        let s = Scaling::fit(&x, 2).unwrap();
         assert_eq!(s.mean, vec![2.0, 20.0]);
         // Centred values 1, 10, 1, 10 (signs aside): RMS sqrt(101/2).
         assert!((s.scale - (101.0f32 / 2.0).sqrt()).abs() < 1e-5);
         let z = s.apply(&x);
         assert!((z[0] + 1.0 / s.scale).abs() < 1e-6);
-        assert_eq!(Scaling::fit(&[5.0, 5.0, 5.0, 5.0], 2).scale, 1.0);
+        let same = Scaling::fit(&[5.0, -0.0, 5.0, 0.0], 2).unwrap_err();
+        assert!(
+            same.contains("every one of the 2 rows is the same"),
+            "{same}"
+        );
+        // A spread of 1e-39 (subnormal): 1 / scale is not an f32. 1e-37 trains.
+        let tiny = Scaling::fit(&[1e-39, 0.0, -1e-39, 0.0], 2).unwrap_err();
+        assert!(tiny.contains("below float32's normal numbers"), "{tiny}");
+        assert!(Scaling::fit(&[1e-37, 0.0, -1e-37, 0.0], 2).is_ok());
+        // Rows of opposite signs near f32's largest: centred in f64, no overflow to inf.
+        let wide = [3e38f32, 0.0, -3e38, 0.0, -3e38, 0.0];
+        let s = Scaling::fit(&wide, 2).unwrap();
+        assert!(
+            s.apply(&wide)
+                .iter()
+                .all(|v| v.is_finite() && v.abs() <= 2.0)
+        );
     }
 
     #[test]
@@ -221,7 +258,10 @@ mod tests {
         let got = x[0] * l.weight[0] + x[1] * l.weight[1] + l.bias[0];
         assert!((want - got).abs() < 1e-6, "{want} vs {got}");
         // Rows all near f32's largest value: the folded bias, -6e38, is not an f32.
-        let huge = Scaling::fit(&[3e38; 4], 2);
+        let huge = Scaling {
+            mean: vec![3e38, 3e38],
+            scale: 1.0,
+        };
         l.weight = vec![1.0, 1.0];
         let err = huge.fold_into(&mut l).unwrap_err().to_string();
         assert!(err.contains("means up to 3e38"), "{err}");

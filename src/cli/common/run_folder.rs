@@ -242,6 +242,22 @@ pub fn save_files(
     out: &Path,
     extra: &serde_json::Value,
 ) -> anyhow::Result<serde_json::Value> {
+    // Divergence that ends in a finite loss (a huge learning rate) can leave a model that
+    // gives every input one output: said, since nothing else in the run shows it.
+    if let Some(last) = trained.history.last()
+        && last.marginal_entropy < 1e-6
+    {
+        errln!(
+            "warning: training collapsed: in its last epoch every sample got the same {} \
+             (H(Y) = {:.1e}), so the model tells nothing apart; a smaller learning rate (--lr) \
+             or another seed trains one that does",
+            match trained.config.task {
+                Task::Cluster => "cluster",
+                Task::Hash => "code",
+            },
+            last.marginal_entropy
+        );
+    }
     let mut report = report_json(trained, n, data_crc32);
     if let (Some(r), Some(e)) = (report.as_object_mut(), extra.as_object()) {
         r.extend(e.clone());

@@ -256,8 +256,9 @@ fn run_features(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Resu
     config
         .validate(f.n)
         .map_err(|e| settings_error(e, args, config.task))?;
+    let scaling = Scaling::fit(&f.x, f.d)
+        .map_err(|why| bad_input(format!("{}: {why}", args.data.display())))?;
     let folder = make_run_folder(&args.out)?;
-    let scaling = Scaling::fit(&f.x, f.d);
     let x = scaling.apply(&f.x);
     let trained = train_features(&config, x, f.n, f.d, labels.as_deref(), !ctx.quiet)
         .map_err(|e| training_error(e, args, config.task))?;
@@ -273,7 +274,8 @@ fn run_features(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Resu
     let scaling_path = files.join("scaling.json");
     write_atomic(&scaling_path, serde_json::to_string(&scaling)?.as_bytes())
         .with_context(|| format!("writing {}", scaling_path.display()))?;
-    imsat_trainer::features::write_model(&trained, &scaling, &metadata_report(&report), files)?;
+    let report_json = metadata_report(&report);
+    imsat_trainer::features::write_model(&trained, &scaling, &f.x, &report_json, files)?;
     folder.commit()?;
     outln!("{report}")?;
     Ok(())
@@ -333,6 +335,20 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     config
         .validate(images.n)
         .map_err(|e| settings_error(e, &args, config.task))?;
+    let d = images.dim();
+    if d > 0
+        && images.n > 1
+        && images
+            .pixels
+            .chunks_exact(d)
+            .all(|r| r == &images.pixels[..d])
+    {
+        return Err(bad_input(format!(
+            "{}: every one of the {} images is the same: there is nothing to tell apart",
+            args.data.display(),
+            images.n
+        )));
+    }
     let folder = make_run_folder(&args.out)?;
 
     let trained = train(&config, &images, labels.as_deref(), !ctx.quiet)

@@ -105,6 +105,34 @@ pub fn check_finite(layers: &[Dense]) -> Result<(), ExportError> {
     }
 }
 
+/// Rows a model's outputs are checked on ([`check_outputs`]), evenly spaced.
+const CHECK_ROWS: usize = 256;
+
+/// Refuse layers whose outputs on `rows` (as the first layer takes them; up to
+/// [`CHECK_ROWS`] of them) are not all finite in f32: a last step can leave finite weights
+/// too large for the activations (a huge learning rate), and the model's every output is
+/// then inf or NaN, which the losses computed before that step never showed.
+pub fn check_outputs(layers: &[Dense], rows: &[f32]) -> Result<(), ExportError> {
+    let d = layers.first().map_or(1, |l| l.d_in.max(1));
+    let n = rows.len() / d;
+    let take = n.min(CHECK_ROWS);
+    let mut x = Vec::with_capacity(take * d);
+    for k in 0..take {
+        let i = k * n / take;
+        x.extend_from_slice(&rows[i * d..(i + 1) * d]);
+    }
+    let outs = forward_layers(layers, &x, take);
+    match outs.iter().position(|o| !o.iter().all(|v| v.is_finite())) {
+        None => Ok(()),
+        Some(i) => Err(ExportError::Invalid(format!(
+            "layer {} of the trained model gives values that are not finite on its training \
+             rows: training diverged in its last steps (a smaller learning rate, --lr, keeps \
+             it finite)",
+            i + 1
+        ))),
+    }
+}
+
 /// Write `model.onnx` (f32) and `model.int8.onnx` (int8, calibrated on `calibration`, the
 /// training images) into `out_dir`, each through a temporary file and a rename.
 /// `dedup_radius` is the radius a photo model measured for grouping near-duplicates
@@ -139,7 +167,18 @@ pub fn write_models(
     };
     let f32_bytes = to_bytes(&f32_model(&layers, &info)?);
     let (x, n) = calibration_rows(calibration);
+    check_outputs(&layers, &x)?;
     let quant = quantize_layers(&layers, &x, n)?;
+    if let Some(i) = quant.iter().position(|q| {
+        let values = q.multiplier.iter().chain(&q.bias).chain(&q.weight_scale);
+        !(q.input_scale.is_finite() && values.copied().all(f32::is_finite))
+    }) {
+        return Err(ExportError::Invalid(format!(
+            "layer {} of the int8 model holds scales or biases that are not finite: training \
+             diverged in its last steps (a smaller learning rate, --lr, keeps it finite)",
+            i + 1
+        )));
+    }
     let int8_bytes = to_bytes(&int8_model(&quant, &info, n)?);
     let save = |name: &str, bytes: &[u8]| {
         let path = out_dir.join(name);

@@ -34,7 +34,7 @@ pub struct TrainConfig {
     pub pairwise_mi_weight: f64,
     /// SAT kinds, summed.
     pub sat: Vec<SatKind>,
-    /// VAT probe size.
+    /// VAT probe size (`0 < xi <=` [`MAX_XI`]).
     pub xi: f64,
     /// VAT/RPT radius: `eps_scale` x distance to the `eps_neighbour`-th nearest neighbour.
     pub eps_scale: f64,
@@ -291,6 +291,27 @@ impl TrainConfig {
                 );
             }
         }
+        // The learning rate is an f32 in the optimizer (the --lr flag's bound too).
+        if self.lr > f64::from(f32::MAX) {
+            return bad(
+                "lr",
+                format!(
+                    "must be at most float32's largest, 3.4e38, got {:e}",
+                    self.lr
+                ),
+            );
+        }
+        if self.sat.contains(&SatKind::Vat) && !(self.xi > 0.0 && self.xi <= MAX_XI) {
+            return bad(
+                "xi",
+                format!(
+                    "must be above 0 (a VAT probe of size 0 finds no direction) and at most \
+                     {MAX_XI} (a probe far larger than the inputs saturates the network and the \
+                     SAT term falls to 0), got {:e}",
+                    self.xi
+                ),
+            );
+        }
         if let Some(side) = self.affine.reference_side
             && !(side.is_finite() && side > 0.0)
         {
@@ -378,6 +399,9 @@ pub const CLUSTER_MIN_STEPS: usize = 1200;
 /// Most candidate output layers in one run.
 pub const MAX_HEADS: usize = 64;
 
+/// The largest VAT probe size ([`TrainConfig::xi`]) a run takes: 100 times the default.
+pub const MAX_XI: f64 = 1000.0;
+
 /// Most restarts a run may ask for.
 pub const MAX_RESTARTS: usize = 32;
 
@@ -430,6 +454,23 @@ mod tests {
         c.view = TrainConfig::photo_hash(64).view;
         assert_eq!(field(&c), "view");
         TrainConfig::photo_hash(64).validate(1000).unwrap();
+        // A learning rate past f32 (the flag's bound), and a VAT probe of 0 or of 1e30
+        // (each turned VAT off: its term stayed 0 through training).
+        let mut c = TrainConfig::hash(16);
+        c.lr = 1e39;
+        assert_eq!(field(&c), "lr");
+        for xi in [0.0, 1e30, MAX_XI * 2.0] {
+            let mut c = TrainConfig::hash(16);
+            c.sat = vec![SatKind::Vat];
+            c.xi = xi;
+            assert_eq!(field(&c), "xi", "{xi}");
+        }
+        let mut c = TrainConfig::hash(16);
+        (c.sat, c.xi) = (vec![SatKind::Vat], MAX_XI);
+        c.validate(1000).unwrap();
+        // Without VAT the probe is not used.
+        (c.sat, c.xi) = (vec![SatKind::Affine], 0.0);
+        c.validate(1000).unwrap();
     }
 
     #[test]
