@@ -299,3 +299,25 @@ fn layers_wider_than_gptq_takes_round_to_the_nearest_step() {
         assert_eq!(step, (w / scale).round() as i8, "weight {k}");
     }
 }
+
+/// Finite weights whose outputs overflow f32 on the training rows (what a last step at a
+/// huge learning rate leaves) are refused as divergence, naming the layer; the same layers
+/// scaled down pass.
+#[test]
+fn layers_whose_outputs_are_not_finite_are_refused() {
+    let layer = |w: f32, relu| Dense {
+        d_in: 2,
+        d_out: 2,
+        weight: vec![w, -w, w, w],
+        bias: vec![0.0, 1.0],
+        relu,
+    };
+    let rows = [1.0f32, 0.5, -0.25, 1.0, 0.75, -1.0];
+    check_outputs(&[layer(1.0, true), layer(2.0, false)], &rows).unwrap();
+    let huge = [layer(1e30, true), layer(1e30, false)];
+    assert!(huge.iter().all(|l| l.weight.iter().all(|v| v.is_finite())));
+    check_finite(&huge).unwrap();
+    let e = check_outputs(&huge, &rows).unwrap_err().to_string();
+    assert!(e.contains("layer 2") && e.contains("not finite"), "{e}");
+    assert!(e.contains("--lr"), "{e}");
+}
