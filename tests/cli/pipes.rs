@@ -267,3 +267,57 @@ fn codes_written_to_dev_stdout_go_into_the_pipe() {
     ]);
     crate::common::expect_bad_input(&appended, &["--append", "a device or a pipe"]);
 }
+
+/// Codes piped in: `-` is standard input for an import's codes and a search's queries
+/// (it was taken for a file named `-`).
+#[test]
+fn codes_and_queries_are_read_from_standard_input_given_as_dash() {
+    use std::io::Write;
+    let d = tempfile::tempdir().unwrap();
+    let piped = |args: &[&str], input: &[u8]| {
+        let mut child = imsat_command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let words: Vec<u8> = [1u64, 6, 0xFF, 7]
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .collect();
+    let idx = d.path().join("c.idx");
+    let import = ["index", "import", "--raw-u64", "-", "--bits", "8", "--out"];
+    expect_success(&piped(&[&import[..], &[s(&idx)]].concat(), &words));
+    let search = [
+        "search",
+        "--index",
+        s(&idx),
+        "--queries-raw-u64",
+        "-",
+        "-k",
+        "1",
+    ];
+    let out = piped(&search, &words[8..16]);
+    expect_success(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().next(), Some("1:0"), "{stdout}");
+    // A .npy from standard input, as `index export --format npy --out -` writes one.
+    let npy = imsat(&[
+        "index",
+        "export",
+        "--index",
+        s(&idx),
+        "--format",
+        "npy",
+        "--out",
+        "-",
+    ]);
+    expect_success(&npy);
+    let again = d.path().join("again.idx");
+    let import = ["index", "import", "--npy", "-", "--out", s(&again)];
+    expect_success(&piped(&import, &npy.stdout));
+    assert_eq!(std::fs::read(&again).unwrap(), std::fs::read(&idx).unwrap());
+}

@@ -82,6 +82,16 @@ pub fn out_path(arg: &str) -> Result<std::path::PathBuf, String> {
     }
 }
 
+/// An input file as given on the command line, `-` meaning standard input (taken as
+/// `/dev/stdin`: codes piped from another command); a file named `-` is `./-`.
+pub fn in_path(arg: &str) -> Result<std::path::PathBuf, String> {
+    match arg {
+        "-" if cfg!(unix) => Ok("/dev/stdin".into()),
+        "-" => Err("- (standard input) needs a Unix system here; give a file name".into()),
+        _ => Ok(arg.into()),
+    }
+}
+
 /// Whether `path` is this process's standard output (`--out /dev/stdout`, `/dev/fd/1`, or
 /// the file stdout is redirected to). Asked before the write, which may replace that file.
 pub fn is_stdout(path: &std::path::Path) -> bool {

@@ -36,15 +36,19 @@ pub enum Action {
     #[command(
         after_help = "Examples (codes.u64 and codes.npy from `imsat encode`, of the hash model's bits):\n  imsat index import --raw-u64 codes.u64 --bits 16 --out codes.idx\n  imsat index import --npy codes.npy --out codes.idx\n  imsat index import --faiss mnist.faiss --out codes.idx   # from faiss or `imsat index export`"
     )]
+    #[command(group(clap::ArgGroup::new("codes").required(true).args(["raw_u64", "npy", "faiss"])))]
     Import {
-        /// Raw little-endian u64 words, ceil(bits/64) per code (needs --bits).
-        #[arg(long, required_unless_present_any = ["npy", "faiss"], conflicts_with_all = ["npy", "faiss"])]
+        /// Raw little-endian u64 words, ceil(bits/64) per code (needs --bits; `-`: standard
+        /// input).
+        #[arg(long, value_parser = super::common::in_path)]
         raw_u64: Option<PathBuf>,
-        /// Packed codes, uint8 [N, ceil(bits/8)], bit p in bit p%8 of byte p/8.
-        #[arg(long, conflicts_with = "faiss")]
+        /// Packed codes, uint8 [N, ceil(bits/8)], bit p in bit p%8 of byte p/8 (`-`:
+        /// standard input).
+        #[arg(long, value_parser = super::common::in_path)]
         npy: Option<PathBuf>,
-        /// A faiss IndexBinaryFlat file (`faiss.write_index_binary`); codes of its d bits.
-        #[arg(long)]
+        /// A faiss IndexBinaryFlat file (`faiss.write_index_binary`); codes of its d bits
+        /// (`-`: standard input).
+        #[arg(long, value_parser = super::common::in_path)]
         faiss: Option<PathBuf>,
         /// Bits per code [raw: required; npy: default 8 x the bytes per code; faiss: d].
         #[arg(long)]

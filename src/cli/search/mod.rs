@@ -27,8 +27,8 @@ pub struct Args {
     /// Index file (from `imsat index`).
     #[arg(long)]
     pub index: PathBuf,
-    /// Queries as raw little-endian u64 codes of the index's width.
-    #[arg(long)]
+    /// Queries as raw little-endian u64 codes of the index's width (`-`: standard input).
+    #[arg(long, value_parser = super::common::in_path)]
     pub queries_raw_u64: Option<PathBuf>,
     /// Query images: one image file, a folder of them (nested folders welcome) or an IDX
     /// file (`.npy` features for a feature model), encoded with --model, which must be the
