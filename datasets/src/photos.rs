@@ -76,7 +76,8 @@ pub struct PhotoFolder {
 
 /// Every photo file under `dir` (recursively), and every image file in a format not
 /// decoded, each sorted by path, compared as byte strings (UTF-8 names thus in code point
-/// order, as Python sorts them; `a.jpg`, then `a/b.jpg`, then `a0.jpg`). Hidden entries (a name starting with `.`: a Mac's `._IMG.jpg`
+/// order, as Python sorts them; `a.jpg`, then `a/b.jpg`, then `a0.jpg`); other files in
+/// [`FolderFiles::ignored`]. Hidden entries (a name starting with `.`: a Mac's `._IMG.jpg`
 /// resource files, `.thumbnails/`, `.git/`) are not read. A subfolder that cannot be listed,
 /// or a link to a folder, is not followed and is named in
 /// [`FolderFiles::unread_folders`]; links to files are followed. `dir` itself must be
