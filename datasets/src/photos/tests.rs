@@ -235,27 +235,17 @@ fn a_tree_is_listed_in_the_byte_order_of_its_paths_with_other_files_counted() {
         std::fs::write(d.path().join(other), b"x").unwrap();
     }
     let files = photo_files(d.path()).unwrap();
-    let names: Vec<_> = files
-        .photos
-        .iter()
-        .map(|p| {
+    let below = |paths: &[PathBuf]| -> Vec<String> {
+        let name = |p: &PathBuf| {
             p.strip_prefix(d.path())
                 .unwrap()
                 .to_string_lossy()
                 .into_owned()
-        })
-        .collect();
-    assert_eq!(names, want);
-    let ignored: Vec<_> = files
-        .ignored
-        .iter()
-        .map(|p| {
-            p.strip_prefix(d.path())
-                .unwrap()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
+        };
+        paths.iter().map(name).collect()
+    };
+    assert_eq!(below(&files.photos), want);
+    let ignored = below(&files.ignored);
     assert_eq!(ignored, ["a/03", "notes.txt"]);
 }
 
