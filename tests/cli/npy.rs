@@ -263,6 +263,10 @@ fn encode_writes_packed_codes_that_match_the_raw_words_and_the_index() {
     let scored: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(scored["map"].as_f64().unwrap() > 0.0, "{scored}");
     assert!(scored["queries"].as_u64().unwrap() > 0, "{scored}");
+    // A gallery of at most 500 codes: precision@500 would be each query's class share of it,
+    // whatever the codes, so it is null.
+    assert!(scored["precision_at_500"].is_null(), "{scored}");
+    assert!(scored["precision_within_r2"].is_f64(), "{scored}");
     // Every label its own class: no query has a match to find, so nothing is measured (the
     // report once said mAP 0.0).
     let (few, unique) = (dir.path().join("few.npy"), dir.path().join("unique.npy"));

@@ -259,9 +259,17 @@ fn a_photo_model_encodes_dedups_and_evaluates_with_its_own_view() {
     );
     for h in report["hashes"].as_array().unwrap() {
         let m = &h["moderate"];
-        assert!(m["negative_pairs"].as_u64().unwrap() > 1000, "{h}");
+        let negatives = m["negative_pairs"].as_u64().unwrap();
+        assert!(negatives > 1000, "{h}");
         let tpr = m["tpr_at_fpr_1e-3"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&tpr));
+        // The rate reached is at most the target, and a whole number of false pairs.
+        for target in ["1e-3", "1e-4"] {
+            let fpr = m[format!("fpr_reached_{target}")].as_f64().unwrap();
+            assert!(fpr <= target.parse::<f64>().unwrap(), "{h}");
+            let false_pairs = fpr * negatives as f64;
+            assert!((false_pairs - false_pairs.round()).abs() < 1e-6, "{h}");
+        }
     }
     assert!(report["encode_ms_per_photo"]["model"].as_f64().unwrap() > 0.0);
     assert!(report["bits_equal_to_reference"].as_f64().unwrap() > 0.9);

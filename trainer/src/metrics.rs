@@ -105,6 +105,8 @@ pub fn retrieval_split(labels: &[u8], per_class: usize, seed: u64) -> (Vec<usize
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Retrieval {
     pub queries: usize,
+    /// Items each query is ranked against.
+    pub gallery: usize,
     pub map: f64,
     pub precision_at_500: f64,
     pub precision_within_r2: f64,
@@ -177,6 +179,7 @@ pub fn retrieval_metrics(
     let nq = queries.len().max(1) as f64;
     Retrieval {
         queries: queries.len(),
+        gallery: gallery.len(),
         map: map / nq,
         precision_at_500: p500 / nq,
         precision_within_r2: pr2 / nq,

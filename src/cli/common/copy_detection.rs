@@ -212,8 +212,11 @@ pub fn score_json(s: &HashScore) -> Value {
             "queries": g.queries,
             "tpr_at_fpr_1e-3": g.at_1e3.tpr,
             "threshold_at_fpr_1e-3": threshold(g.at_1e3.threshold),
+            // The rate the threshold reaches (at most the target), so a reader can check it.
+            "fpr_reached_1e-3": g.at_1e3.fpr,
             "tpr_at_fpr_1e-4": g.at_1e4.tpr,
             "threshold_at_fpr_1e-4": threshold(g.at_1e4.threshold),
+            "fpr_reached_1e-4": g.at_1e4.fpr,
             "threshold_at_fpr_1e-2": threshold(g.at_1e2.threshold),
             "negative_pairs": g.at_1e3.negatives,
             "map": g.map,
