@@ -148,6 +148,32 @@ pub struct Encoder {
     float: Option<Arc<F32Mlp>>,
 }
 
+/// The operator whose output is the graph's output when it squashes logits into (0, 1) or
+/// below 0 (Sigmoid, Softmax, ...): every hash bit is then set (or clear) whatever the input.
+fn squashing_output(model: &Model<'_>) -> Option<&'static str> {
+    let output = model.graph.outputs.first()?;
+    let node = model
+        .graph
+        .nodes
+        .iter()
+        .find(|n| n.outputs.contains(output))?;
+    ["Sigmoid", "HardSigmoid", "Softmax", "LogSoftmax"]
+        .into_iter()
+        .find(|op| node.op_type == *op && node.domain.is_empty())
+}
+
+/// The number of dimensions the graph declares for its input (the first input that is not
+/// an initializer, as IR 3 files list those too), where it says.
+fn declared_input_rank(proto: &tract_onnx::pb::ModelProto) -> Option<usize> {
+    let graph = proto.graph.as_ref()?;
+    let input = graph
+        .input
+        .iter()
+        .find(|i| !graph.initializer.iter().any(|t| t.name == i.name))?;
+    let tract_onnx::pb::type_proto::Value::TensorType(t) = input.r#type.as_ref()?.value.as_ref()?;
+    Some(t.shape.as_ref()?.dim.len())
+}
+
 impl Encoder {
     /// Load an exported model, check its metadata, inputs and outputs, and optimize it for a
     /// batch of any size.
@@ -200,12 +226,30 @@ impl Encoder {
                 model.outputs.len()
             )));
         }
+        if let Some(op) = squashing_output(&parsed)
+            && info.task == Task::Hash
+        {
+            return Err(prepare(format!(
+                "its output comes from {op}: a hash model's output is its logits, a bit set \
+                 where one is above 0 (where a sigmoid is above 0.5); export the layer before \
+                 the {op}"
+            )));
+        }
         let d = info.input_dim();
         let n = model.sym("N");
         let typed = model
             .with_input_fact(0, f32::fact(dims!(n, d)).into())
             .and_then(|m| m.into_optimized())
-            .map_err(|e| prepare(format!("{e:#}")))?;
+            .map_err(|e| match declared_input_rank(&proto) {
+                // The rows are fed as [N, d]: a network that needs [N, 1, 28, 28] fails
+                // deep inside the graph, so the reason is said first.
+                Some(rank) if rank != 2 => prepare(format!(
+                    "its input is declared with {rank} dimensions, and imsat feeds rows of f32 \
+                     [N, {d}] (d: the product of imsat.input_shape); put a Reshape to the shape \
+                     the network needs at the start of the graph ({e:#})"
+                )),
+                _ => prepare(format!("{e:#}")),
+            })?;
         let out = typed
             .output_fact(0)
             .map_err(|e| prepare(format!("{e:#}")))?;

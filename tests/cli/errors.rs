@@ -279,6 +279,95 @@ fn onnx_files_that_are_not_imsat_models() {
         &dedup(&model, &imgs),
         &["task.onnx", "unknown task \"segment\""],
     );
+
+    // A key given twice: readers differ on which wins (this one took the last: a hash model
+    // with a second `imsat.task = cluster` was read as a cluster model).
+    let model = edited_model(d.path(), "twice.onnx", |p| {
+        let mut task = p.metadata_props[0].clone();
+        task.key = "imsat.task".into();
+        task.value = "cluster".into();
+        p.metadata_props.push(task);
+    });
+    expect_bad_input(
+        &encode(&model, &imgs, &o),
+        &["twice.onnx", "a metadata key is given twice"],
+    );
+
+    // A hash model exported with its sigmoid: every logit above 0, one code for every image
+    // (it encoded, exit 0).
+    use tract_onnx::pb;
+    let model = edited_model(d.path(), "sigmoid.onnx", |p| {
+        let g = p.graph.as_mut().unwrap();
+        let out = g.output[0].name.clone();
+        for o in g.node.iter_mut().flat_map(|n| n.output.iter_mut()) {
+            if *o == out {
+                *o = "logits_before_sigmoid".into();
+            }
+        }
+        g.node.push(pb::NodeProto {
+            op_type: "Sigmoid".into(),
+            input: vec!["logits_before_sigmoid".into()],
+            output: vec![out],
+            ..Default::default()
+        });
+    });
+    expect_bad_input(
+        &encode(&model, &imgs, &o),
+        &[
+            "sigmoid.onnx",
+            "its output comes from Sigmoid",
+            "export the layer before",
+        ],
+    );
+
+    // A network that takes [N, 1, 28, 28] (a convolution first): imsat feeds [N, 784] rows,
+    // and tract's error from deep in the graph was all the user saw.
+    let model = edited_model(d.path(), "rank4.onnx", |p| {
+        let g = p.graph.as_mut().unwrap();
+        let x = g.input[0].name.clone();
+        for i in g.node.iter_mut().flat_map(|n| n.input.iter_mut()) {
+            if *i == x {
+                *i = "x_flat".into();
+            }
+        }
+        let dim = |v: i64| pb::tensor_shape_proto::Dimension {
+            value: Some(pb::tensor_shape_proto::dimension::Value::DimValue(v)),
+            ..Default::default()
+        };
+        g.input[0].r#type = Some(pb::TypeProto {
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: 1,
+                shape: Some(pb::TensorShapeProto {
+                    dim: vec![dim(1), dim(1), dim(28), dim(28)],
+                }),
+            })),
+            ..Default::default()
+        });
+        g.initializer.push(pb::TensorProto {
+            name: "one".into(),
+            dims: vec![1, 1, 1, 1],
+            data_type: 1,
+            float_data: vec![1.0],
+            ..Default::default()
+        });
+        let conv = pb::NodeProto {
+            op_type: "Conv".into(),
+            input: vec![x, "one".into()],
+            output: vec!["x_conv".into()],
+            ..Default::default()
+        };
+        let flatten = pb::NodeProto {
+            op_type: "Flatten".into(),
+            input: vec!["x_conv".into()],
+            output: vec!["x_flat".into()],
+            ..Default::default()
+        };
+        g.node.splice(0..0, [conv, flatten]);
+    });
+    expect_bad_input(
+        &encode(&model, &imgs, &o),
+        &["rank4.onnx", "declared with 4 dimensions", "put a Reshape"],
+    );
 }
 
 #[test]
@@ -320,7 +409,13 @@ fn onnx_wrong_input_width() {
         "wide.idx",
         &idx_u8_bytes(&[3, 14, 56], &[7; 3 * 784]),
     );
-    let needles = ["wide.idx", "14x56", "do not fit", "28x28"];
+    let needles = [
+        "wide.idx",
+        "14x56",
+        "do not fit",
+        "28x28",
+        "as many values, but rows and columns must match",
+    ];
     expect_bad_input(&encode(&hash, &wide, &d.path().join("o")), &needles);
     let labels = write(d.path(), "l.idx", &idx_u8_bytes(&[10], &[0; 10]));
     let out = run(

@@ -115,10 +115,24 @@ impl<'a> Model<'a> {
                 _ => {}
             }
         }
+        // Repeated names are invalid ONNX, and readers differ on which one wins: the same
+        // file would mean one model to one runtime and another to the next.
+        if has_repeats(model.metadata.iter().map(|&(k, _)| k)) {
+            return Err(ParseError {
+                offset: 0,
+                what: "a metadata key is given twice",
+            });
+        }
+        if has_repeats(model.graph.initializers.iter().map(|t| t.name)) {
+            return Err(ParseError {
+                offset: 0,
+                what: "two initializers have one name (readers differ on which one they take)",
+            });
+        }
         Ok(model)
     }
 
-    /// The value of metadata `key` (the last one if repeated).
+    /// The value of metadata `key` ([`Model::parse`] refuses a key given twice).
     pub fn metadata(&self, key: &str) -> Option<&'a str> {
         self.metadata
             .iter()
@@ -150,6 +164,14 @@ impl<'a> Graph<'a> {
     pub fn initializer(&self, name: &str) -> Option<&Tensor<'a>> {
         self.initializers.iter().find(|t| t.name == name)
     }
+}
+
+/// Whether any of `names` comes twice (sorted, so a file of a million names is no slower
+/// than reading it).
+fn has_repeats<'a>(names: impl Iterator<Item = &'a str>) -> bool {
+    let mut names: Vec<&str> = names.collect();
+    names.sort_unstable();
+    names.windows(2).any(|w| w[0] == w[1])
 }
 
 /// The next of `nodes` if it is `op` with `n_in` inputs and one output, in the default
@@ -490,6 +512,38 @@ mod tests {
         );
         assert_eq!(w.raw(data_type::INT8, 5, 1), None);
         assert_eq!(w.raw(data_type::FLOAT, 6, 1), None);
+    }
+
+    /// A key given twice, or two initializers of one name, is refused: readers differ on
+    /// which one wins (this reader took the last key and the first initializer; tract the last
+    /// initializer), so the file would be one model here and another there.
+    #[test]
+    fn repeated_metadata_keys_and_initializer_names_are_refused() {
+        let mut bytes = tiny_model();
+        let mut meta = Vec::new();
+        bytes_field(1, b"imsat.task", &mut meta);
+        bytes_field(2, b"cluster", &mut meta);
+        bytes_field(14, &meta, &mut bytes);
+        let e = Model::parse(&bytes).unwrap_err();
+        assert_eq!(e.what, "a metadata key is given twice");
+        let mut tensor = Vec::new();
+        bytes_field(8, b"w", &mut tensor);
+        let mut graph = Vec::new();
+        bytes_field(5, &tensor, &mut graph);
+        bytes_field(5, &tensor, &mut graph);
+        let mut model = Vec::new();
+        bytes_field(7, &graph, &mut model);
+        let e = Model::parse(&model).unwrap_err();
+        assert!(e.what.starts_with("two initializers have one name"), "{e}");
+        // Distinct names are read as before.
+        let mut other = Vec::new();
+        bytes_field(8, b"v", &mut other);
+        let mut graph = Vec::new();
+        bytes_field(5, &tensor, &mut graph);
+        bytes_field(5, &other, &mut graph);
+        let mut model = Vec::new();
+        bytes_field(7, &graph, &mut model);
+        assert_eq!(Model::parse(&model).unwrap().graph.initializers.len(), 2);
     }
 
     #[test]

@@ -99,8 +99,13 @@ pub fn check_fits(enc: &Encoder, images: &idx::Images, data: &Path) -> anyhow::R
         ),
     };
     let shape: Vec<String> = images.shape.iter().map(|d| d.to_string()).collect();
+    // As many values laid out otherwise (28x28 against 1x784): rows and columns must match.
+    let layout = match images.dim() == enc.input_dim() && enc.info().view.is_none() {
+        true => "; as many values, but rows and columns must match where both give them",
+        false => "",
+    };
     Err(bad_input(format!(
-        "{}: images of {} ({} values) do not fit: {takes}",
+        "{}: images of {} ({} values) do not fit: {takes}{layout}",
         data.display(),
         shape.join("x"),
         images.dim(),
