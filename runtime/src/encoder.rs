@@ -7,6 +7,12 @@
 //! [`Encoder::open`] loads and optimizes the model once; the `encode` family then runs it on
 //! batches of u8 images (row-major, `input_dim` bytes per image).
 //!
+//! A model from elsewhere (an encoder exported from PyTorch, these keys added) runs through
+//! tract if its graph takes those `[N, d]` rows (a network that needs `[N, 1, 28, 28]`
+//! starts with a Reshape) and a hash model's output is its logits: one ending in a Sigmoid
+//! or Softmax is refused, as every bit would be set. A file with a metadata key or an
+//! initializer name given twice is refused (runtimes differ on which one wins).
+//!
 //! f32 models in the exported layout run on a native f32 executor
 //! ([`crate::float_mlp`], the `gemm` crate's matrix products; logits equal tract's to float
 //! rounding). int8 models in the exported layout (`MatMulInteger` layers)
