@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 
 from fold_runs import trained_folds
-from pil_protocol import encode, score
+from pil_protocol import encode, inscribed, score
 
 CAPTION_Y = [float(v) for v in os.environ.get("CAPTION_Y", "0.75,1").split(",")]
 TAG = os.environ.get("TAG", "cv2")  # names the copies folder and code files (a second run beside)
@@ -112,21 +112,6 @@ def crop(img, area, at):
     cw, ch = round(w * s), round(h * s)
     x, y = round((w - cw) * at[0]), round((h - ch) * at[1])
     return img[y:y + ch, x:x + cw].copy()
-
-
-def inscribed(w, h, degrees):
-    """The largest upright rectangle inside a w x h rectangle turned by `degrees` (as
-    pil_protocol.rotate)."""
-    a = math.radians(abs(degrees))
-    long, short = max(w, h), min(w, h)
-    sin, cos = math.sin(a), math.cos(a)
-    if short <= 2 * sin * cos * long or abs(sin - cos) < 1e-10:
-        x = 0.5 * short
-        wr, hr = (x / sin, x / cos) if w >= h else (x / cos, x / sin)
-    else:
-        cos2 = cos * cos - sin * sin
-        wr, hr = (w * cos - h * sin) / cos2, (h * cos - w * sin) / cos2
-    return wr, hr
 
 
 def rotate(img, degrees, cfg):

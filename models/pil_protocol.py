@@ -58,19 +58,23 @@ def crop(img, area, at):
     return img.crop((x, y, x + cw, y + ch))
 
 
-def rotate(img, degrees):
-    """Rotate and crop away the black corners: the largest upright rectangle inside."""
-    w, h = img.size
+def inscribed(w, h, degrees):
+    """The largest upright rectangle inside a w x h rectangle turned by `degrees`: its width
+    and height (models/cv2_protocol.py crops OpenCV's rotations to it too)."""
     a = math.radians(abs(degrees))
-    # Largest axis-aligned rectangle within a w x h rectangle turned by a (w >= h form).
     long, short = max(w, h), min(w, h)
     sin, cos = math.sin(a), math.cos(a)
     if short <= 2 * sin * cos * long or abs(sin - cos) < 1e-10:
         x = 0.5 * short
-        wr, hr = (x / sin, x / cos) if w >= h else (x / cos, x / sin)
-    else:
-        cos2 = cos * cos - sin * sin
-        wr, hr = (w * cos - h * sin) / cos2, (h * cos - w * sin) / cos2
+        return (x / sin, x / cos) if w >= h else (x / cos, x / sin)
+    cos2 = cos * cos - sin * sin
+    return (w * cos - h * sin) / cos2, (h * cos - w * sin) / cos2
+
+
+def rotate(img, degrees):
+    """Rotate and crop away the black corners: the largest upright rectangle inside."""
+    w, h = img.size
+    wr, hr = inscribed(w, h, degrees)
     turned = img.rotate(degrees, resample=Image.BICUBIC, expand=False)
     x0, y0 = (w - wr) / 2, (h - hr) / 2
     return turned.crop((math.ceil(x0), math.ceil(y0), math.floor(x0 + wr), math.floor(y0 + hr)))
