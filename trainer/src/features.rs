@@ -138,8 +138,16 @@ pub fn f32_model(
     scaling: &Scaling,
     report_json: &str,
 ) -> Result<pb::ModelProto, ExportError> {
-    let layers = raw_layers(trained, scaling)?;
-    let d = scaling.mean.len();
+    model_of(&raw_layers(trained, scaling)?, trained, report_json)
+}
+
+/// The f32 ONNX model of `layers` ([`raw_layers`] of `trained`).
+fn model_of(
+    layers: &[Dense],
+    trained: &Trained,
+    report_json: &str,
+) -> Result<pb::ModelProto, ExportError> {
+    let d = layers.first().map_or(0, |l| l.d_in);
     let info = ModelInfo {
         task: trained.config.task,
         outputs: trained.config.outputs,
@@ -151,7 +159,7 @@ pub fn f32_model(
         dedup_radius: None,
         soft_check: None,
     };
-    let mut model = export::f32_model(&layers, &info)?;
+    let mut model = export::f32_model(layers, &info)?;
     let graph = model
         .graph
         .as_mut()
@@ -196,8 +204,9 @@ pub fn write_model(
     report_json: &str,
     out_dir: &Path,
 ) -> Result<PathBuf, ExportError> {
-    let bytes = export::to_bytes(&f32_model(trained, scaling, report_json)?);
-    export::check_outputs(&raw_layers(trained, scaling)?, rows)?;
+    let layers = raw_layers(trained, scaling)?;
+    export::check_outputs(&layers, rows)?;
+    let bytes = export::to_bytes(&model_of(&layers, trained, report_json)?);
     let path = out_dir.join(export::F32_FILE);
     write_atomic(&path, &bytes).map_err(|source| ExportError::Io {
         path: path.clone(),
