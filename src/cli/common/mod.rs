@@ -75,19 +75,22 @@ pub fn report_skipped(skipped: &[(std::path::PathBuf, String)]) {
 /// `/dev/stdout`, which every writer writes into rather than replaces, and whose command's
 /// summary goes to stderr); a file named `-` is `./-`.
 pub fn out_path(arg: &str) -> Result<std::path::PathBuf, String> {
-    match arg {
-        "-" if cfg!(unix) => Ok("/dev/stdout".into()),
-        "-" => Err("- (standard output) needs a Unix system here; give a file name".into()),
-        _ => Ok(arg.into()),
-    }
+    dash_for(arg, "/dev/stdout", "standard output")
 }
 
 /// An input file as given on the command line, `-` meaning standard input (taken as
 /// `/dev/stdin`: codes piped from another command); a file named `-` is `./-`.
 pub fn in_path(arg: &str) -> Result<std::path::PathBuf, String> {
+    dash_for(arg, "/dev/stdin", "standard input")
+}
+
+/// `arg` as a path, `-` being `device` (the `stream` it names), on Unix systems.
+fn dash_for(arg: &str, device: &str, stream: &str) -> Result<std::path::PathBuf, String> {
     match arg {
-        "-" if cfg!(unix) => Ok("/dev/stdin".into()),
-        "-" => Err("- (standard input) needs a Unix system here; give a file name".into()),
+        "-" if cfg!(unix) => Ok(device.into()),
+        "-" => Err(format!(
+            "- ({stream}) needs a Unix system here; give a file name"
+        )),
         _ => Ok(arg.into()),
     }
 }
