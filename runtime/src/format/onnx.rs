@@ -526,23 +526,22 @@ mod tests {
         bytes_field(14, &meta, &mut bytes);
         let e = Model::parse(&bytes).unwrap_err();
         assert_eq!(e.what, "a metadata key is given twice");
-        let mut tensor = Vec::new();
-        bytes_field(8, b"w", &mut tensor);
-        let mut graph = Vec::new();
-        bytes_field(5, &tensor, &mut graph);
-        bytes_field(5, &tensor, &mut graph);
-        let mut model = Vec::new();
-        bytes_field(7, &graph, &mut model);
-        let e = Model::parse(&model).unwrap_err();
+        // A model whose graph holds only initializers of these names.
+        let initializers = |names: &[&[u8]]| {
+            let mut graph = Vec::new();
+            for name in names {
+                let mut tensor = Vec::new();
+                bytes_field(8, name, &mut tensor);
+                bytes_field(5, &tensor, &mut graph);
+            }
+            let mut model = Vec::new();
+            bytes_field(7, &graph, &mut model);
+            model
+        };
+        let e = Model::parse(&initializers(&[b"w", b"w"])).unwrap_err();
         assert!(e.what.starts_with("two initializers have one name"), "{e}");
         // Distinct names are read as before.
-        let mut other = Vec::new();
-        bytes_field(8, b"v", &mut other);
-        let mut graph = Vec::new();
-        bytes_field(5, &tensor, &mut graph);
-        bytes_field(5, &other, &mut graph);
-        let mut model = Vec::new();
-        bytes_field(7, &graph, &mut model);
+        let model = initializers(&[b"w", b"v"]);
         assert_eq!(Model::parse(&model).unwrap().graph.initializers.len(), 2);
     }
 
