@@ -138,11 +138,9 @@ pub(crate) fn fixture() -> &'static Fixture {
                 s(&out_dir),
             ]);
             let out = imsat(&args);
-            assert!(
-                out.status.success(),
-                "training {name}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "training {name}: {err}");
+            assert!(!err.contains("set the features' scale"), "{err}");
         }
         f
     })
@@ -175,6 +173,29 @@ fn hash_on_features_exports_a_feature_model_with_metadata() {
     expect_success(&o);
     let eval: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(eval["data_crc32"], r["data_crc32"], "{eval}");
+}
+
+#[test]
+fn a_far_row_that_sets_the_scale_alone_is_named_in_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut x, _) = blobs();
+    x.extend([1e6f32; D]);
+    let xp = dir.path().join("x.npy");
+    write_npy(&xp, &[N as u64 + 1, D as u64], &x, false);
+    let out = dir.path().join("run");
+    let o = cli(
+        "train --task hash --bits 8 --epochs 1 --hidden 16 --batch 100 --data {} --out {}",
+        &[&xp, &out],
+    );
+    expect_success(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("warning: ")
+            && err.contains("1 row far from the rest sets the features' scale alone")
+            && err.contains(&format!("row {N}, counting from 0, lies")),
+        "{err}"
+    );
+    assert!(out.join("model.onnx").exists());
 }
 
 #[test]

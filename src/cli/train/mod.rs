@@ -258,6 +258,22 @@ fn run_features(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Resu
         .map_err(|e| settings_error(e, args, config.task))?;
     let scaling = Scaling::fit(&f.x, f.d)
         .map_err(|why| bad_input(format!("{}: {why}", args.data.display())))?;
+    if let Some(o) = scaling.outliers(&f.x) {
+        errln!(
+            "warning: {}: {} far from the rest set{} the features' scale alone (row {}, counting \
+             from 0, lies {:.0} times as far from the mean as the median row), so the other \
+             rows train squeezed together and the model may tell them apart poorly; drop or clip such rows",
+            args.data.display(),
+            if o.rows == 1 {
+                "1 row".to_string()
+            } else {
+                format!("{} rows", o.rows)
+            },
+            if o.rows == 1 { "s" } else { "" },
+            o.first,
+            o.ratio
+        );
+    }
     let folder = make_run_folder(&args.out)?;
     let x = scaling.apply(&f.x);
     let trained = train_features(&config, x, f.n, f.d, labels.as_deref(), !ctx.quiet)
