@@ -323,9 +323,14 @@ fn decode_bytes(path: &Path, bytes: &[u8]) -> Result<DynamicImage, String> {
             }
         }
     }
-    let mut decoder = reader
-        .into_decoder()
-        .map_err(|e| format!("cannot decode image: {e}"))?;
+    // A JPEG frame of a kind the decoder does not read is named as such, not by the
+    // decoder's message about its first field it cannot parse.
+    let is_jpeg = reader.format() == Some(ImageFormat::Jpeg);
+    let cannot_decode = |e: image::ImageError| match is_jpeg.then(|| jpeg::unread_frame(bytes)) {
+        Some(Some(why)) => format!("cannot decode image: {why}"),
+        _ => format!("cannot decode image: {e}"),
+    };
+    let mut decoder = reader.into_decoder().map_err(cannot_decode)?;
     check_decoded_size(decoder.dimensions(), decoder.total_bytes(), bytes.len())
         .map_err(|why| format!("cannot decode image: {why}"))?;
     // The EXIF block's tag read as SHORT or LONG ([`exif`]), else the decoder's own reading
@@ -336,8 +341,7 @@ fn decode_bytes(path: &Path, bytes: &[u8]) -> Result<DynamicImage, String> {
         .and_then(exif::orientation)
         .or_else(|| decoder.orientation().ok())
         .unwrap_or(Orientation::NoTransforms);
-    let mut img =
-        DynamicImage::from_decoder(decoder).map_err(|e| format!("cannot decode image: {e}"))?;
+    let mut img = DynamicImage::from_decoder(decoder).map_err(cannot_decode)?;
     img.apply_orientation(orientation);
     if img.width() == 0 || img.height() == 0 {
         return Err("image has zero size".into());

@@ -22,47 +22,69 @@ use super::check_decoded_size;
 /// Whether `bytes`, a JPEG stream starting at its start-of-image marker, reaches its
 /// end-of-image marker.
 pub(crate) fn reaches_end_of_image(bytes: &[u8]) -> bool {
-    if !bytes.starts_with(&[0xFF, 0xD8]) {
-        return false;
-    }
-    let mut i = 2;
-    loop {
+    markers(bytes).any(|m| m == 0xD9)
+}
+
+/// Why the `image` crate cannot decode this JPEG, when its frame is of a kind it does not
+/// read (its own message, "Number of components cannot be zero", names none): lossless
+/// (SOF3, 7, 11, 15) and arithmetic-coded (SOF9 to 15) frames.
+pub(crate) fn unread_frame(bytes: &[u8]) -> Option<String> {
+    let sof = markers(bytes)
+        .take_while(|&m| m != 0xD9)
+        .find(|m| matches!(m, 0xC0..=0xCF) && !matches!(m, 0xC4 | 0xC8 | 0xCC))?;
+    let n = sof - 0xC0;
+    let kind = match (n & 3 == 3, n >= 9) {
+        (true, true) => "a lossless arithmetic-coded",
+        (true, false) => "a lossless",
+        (false, true) => "an arithmetic-coded",
+        (false, false) => return None,
+    };
+    Some(format!(
+        "{kind} JPEG (frame marker SOF{n}), which is not read (baseline and progressive \
+         JPEGs are): re-save it as an ordinary JPEG or a PNG"
+    ))
+}
+
+/// The markers of a JPEG stream in order, its segments walked by their lengths and each
+/// scan's entropy-coded data to its next marker; the walk ends at the end-of-image marker
+/// (the last item) or where the file is cut short or is not a JPEG.
+fn markers(bytes: &[u8]) -> impl Iterator<Item = u8> + '_ {
+    let mut i = if bytes.starts_with(&[0xFF, 0xD8]) {
+        2
+    } else {
+        bytes.len() + 1
+    };
+    std::iter::from_fn(move || {
         // The next marker: 0xFF, any fill bytes 0xFF, then the marker code. Stray bytes
         // before it are skipped, as decoders do.
-        let Some(ff) = bytes[i..].iter().position(|&b| b == 0xFF) else {
-            return false;
-        };
+        let ff = bytes.get(i..)?.iter().position(|&b| b == 0xFF)?;
         i += ff;
         while bytes.get(i) == Some(&0xFF) {
             i += 1;
         }
-        let Some(&marker) = bytes.get(i) else {
-            return false;
-        };
+        let marker = *bytes.get(i)?;
         i += 1;
         match marker {
-            0xD9 => return true,
+            0xD9 => {
+                i = bytes.len() + 1;
+                return Some(marker);
+            }
             // Markers without a length: restarts, TEM, and 0x00 (a stuffed byte out of place).
-            0xD0..=0xD7 | 0x01 | 0x00 => continue,
+            0xD0..=0xD7 | 0x01 | 0x00 => return Some(marker),
             _ => {}
         }
-        let Some(length) = bytes.get(i..i + 2) else {
-            return false;
-        };
-        let length = u16::from_be_bytes([length[0], length[1]]) as usize;
-        i += length.max(2);
+        let length = bytes.get(i..i + 2)?;
+        i += usize::from(u16::from_be_bytes([length[0], length[1]])).max(2);
         if i > bytes.len() {
-            return false;
+            return None;
         }
         if marker == 0xDA {
             // Start of scan: its entropy-coded data runs to the next marker that is neither
             // a stuffed 0xFF (0xFF 0x00) nor a restart marker.
-            match end_of_scan(bytes, i) {
-                Some(next) => i = next,
-                None => return false,
-            }
+            i = end_of_scan(bytes, i)?;
         }
-    }
+        Some(marker)
+    })
 }
 
 /// Where the entropy-coded data starting at `from` ends (the 0xFF of the marker after it),
@@ -89,7 +111,8 @@ fn end_of_scan(bytes: &[u8], from: usize) -> Option<usize> {
 /// to within rounding, at a third of the decoding and 1/64 of the pixels to sweep.
 ///
 /// `None` when no reduction keeps `min_side`, when the file is cut short or cannot hold the
-/// picture its header claims (left to the whole decode, which names it), when the pixels are not 8-bit gray or RGB (CMYK, 16-bit), or when
+/// picture its header claims (left to the whole decode, which names it), when it is lossless
+/// (no DCT), when the pixels are not 8-bit gray or RGB (CMYK, 16-bit), or when
 /// jpeg-decoder refuses the file: the caller then decodes it whole. The file is walked for its
 /// end only once it is known to be large, so a small JPEG is walked once, by the whole decode.
 pub(crate) fn decode_reduced(bytes: &[u8], min_side: u32) -> Option<DynamicImage> {
@@ -101,9 +124,12 @@ pub(crate) fn decode_reduced(bytes: &[u8], min_side: u32) -> Option<DynamicImage
     // picture's coefficients (2 bytes a sample, at most) before reading a scan, whatever the
     // scale: 25 GB for a 15 kB file. A size the file cannot hold is left to the whole decode,
     // which refuses it by name; a baseline picture is decoded at the scale, a row at a time.
+    // A lossless (SOF3) picture has no DCT to scale: jpeg-decoder returns it whole whatever
+    // the scale asked, which read as the smaller size scrambles it. Left to the whole decode.
     let per_sample = match info.coding_process {
         CodingProcess::DctSequential => 1,
-        CodingProcess::DctProgressive | CodingProcess::Lossless => 2,
+        CodingProcess::DctProgressive => 2,
+        CodingProcess::Lossless => return None,
     };
     let full = u64::from(w) * u64::from(h) * info.pixel_format.pixel_bytes() as u64;
     check_decoded_size((w, h), full * per_sample, bytes.len()).ok()?;
@@ -124,6 +150,12 @@ pub(crate) fn decode_reduced(bytes: &[u8], min_side: u32) -> Option<DynamicImage
     }
     let pixels = decoder.decode().ok()?;
     let (sw, sh) = (u32::from(sw), u32::from(sh));
+    // Exactly the pixels of the scaled size: `from_raw` would take a longer buffer as the
+    // first rows of a larger picture.
+    let size = u64::from(sw) * u64::from(sh) * info.pixel_format.pixel_bytes() as u64;
+    if pixels.len() as u64 != size {
+        return None;
+    }
     let mut img = match info.pixel_format {
         PixelFormat::L8 => DynamicImage::ImageLuma8(GrayImage::from_raw(sw, sh, pixels)?),
         PixelFormat::RGB24 => DynamicImage::ImageRgb8(RgbImage::from_raw(sw, sh, pixels)?),

@@ -515,6 +515,32 @@ fn a_small_jpeg_claiming_a_huge_picture_is_refused_not_allocated() {
     }
 }
 
+/// A lossless JPEG (SOF3, 32x24, written by libjpeg-turbo through `imagecodecs` from the
+/// progressive one's pixels): jpeg-decoder returns its whole picture whatever scale is asked,
+/// which read as the smaller size was a scrambled picture (a 2048x1152 one hashed 22 bits off
+/// with no error); it is left to the whole decode, which names the kind of frame.
+#[test]
+fn a_lossless_jpeg_is_not_decoded_reduced_and_is_named() {
+    let lossless = include_bytes!("lossless_32x24.jpg");
+    assert!(jpeg::reaches_end_of_image(lossless));
+    assert!(jpeg::decode_reduced(lossless, 8).is_none());
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("l.jpg");
+    std::fs::write(&path, lossless).unwrap();
+    for min_side in [8, 1024] {
+        let err = decode_image_at_least(&path, min_side).unwrap_err();
+        assert!(
+            err.contains("a lossless JPEG (frame marker SOF3), which is not read"),
+            "{err}"
+        );
+    }
+    // The progressive file's frame is read: no such name.
+    assert_eq!(
+        jpeg::unread_frame(include_bytes!("progressive_32x24.jpg")),
+        None
+    );
+}
+
 /// Up to 128 MiB any picture decodes; past it, one whose file could hold it, up to 4 GiB: a
 /// real 200-megapixel phone JPEG (16320x12240, 599 MB as RGB, a file of tens of MB) is read.
 #[test]
