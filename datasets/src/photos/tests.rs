@@ -515,6 +515,38 @@ fn a_small_jpeg_claiming_a_huge_picture_is_refused_not_allocated() {
     }
 }
 
+/// Three PNGs that look the same on screen, their left half transparent over black, over
+/// white and over the photo itself, decode to one picture: the visible half, and white where
+/// nothing is shown (the colours under transparent pixels had given codes 24-42 bits apart).
+#[test]
+fn transparent_pixels_decode_as_white_whatever_colour_the_file_keeps_under_them() {
+    let d = tempfile::tempdir().unwrap();
+    let (w, h) = (40u32, 30u32);
+    let photo = |x: u32, y: u32| [(x * 6) as u8, (y * 8) as u8, ((x + y) * 3) as u8];
+    let mut decoded = Vec::new();
+    for (name, hidden) in [
+        ("black", Some([0u8; 3])),
+        ("white", Some([255; 3])),
+        ("kept", None),
+    ] {
+        let img = image::RgbaImage::from_fn(w, h, |x, y| {
+            let [r, g, b] = photo(x, y);
+            match (x < w / 2, hidden) {
+                (true, Some([r, g, b])) => image::Rgba([r, g, b, 0]),
+                (true, None) => image::Rgba([r, g, b, 0]),
+                (false, _) => image::Rgba([r, g, b, 255]),
+            }
+        });
+        let path = d.path().join(format!("{name}.png"));
+        img.save(&path).unwrap();
+        decoded.push(decode_photo(&path).unwrap());
+    }
+    assert_eq!(decoded[0], decoded[1]);
+    assert_eq!(decoded[0], decoded[2]);
+    assert_eq!(decoded[0].get_pixel(3, 4).0, [255; 3]);
+    assert_eq!(decoded[0].get_pixel(30, 4).0, photo(30, 4));
+}
+
 /// A lossless JPEG (SOF3, 32x24, written by libjpeg-turbo through `imagecodecs` from the
 /// progressive one's pixels): jpeg-decoder returns its whole picture whatever scale is asked,
 /// which read as the smaller size was a scrambled picture (a 2048x1152 one hashed 22 bits off

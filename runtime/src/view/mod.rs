@@ -231,7 +231,8 @@ impl View {
     /// (1 gray, 2 gray+alpha, 3 RGB, 4 RGBA; alpha is ignored): [`View::views`] model rows
     /// of [`View::dim`] bytes, the whole photo's first. Run the model on each and average
     /// the logits ([`mean_over_views`]) before taking signs or the argmax. The pixels are
-    /// the picture upright, with any EXIF orientation applied, as `imsat` decodes photos.
+    /// the picture upright, with any EXIF orientation applied, and a transparent one
+    /// composited onto white, as `imsat` decodes photos.
     pub fn apply(
         &self,
         pixels: &[u8],

@@ -1,0 +1,86 @@
+//! A transparent picture as it is seen: composited onto white.
+//!
+//! A PNG with a transparent border and the JPEG exported from it (flattened onto white, as
+//! editors and browsers show it) are one picture to the eye; the colours a file keeps under
+//! fully transparent pixels are whatever the editor left there (black, white, the erased
+//! photo), and dropping the alpha channel would hash those. Flattened onto white, every such
+//! copy gives the code of what is displayed. An opaque picture is unchanged.
+
+use image::{DynamicImage, GrayImage, ImageBuffer, Luma, Rgb, Rgb32FImage, RgbImage};
+
+/// `img` composited onto white, without its alpha channel; unchanged when it has none.
+pub(crate) fn onto_white(img: DynamicImage) -> DynamicImage {
+    let (w, h) = (img.width(), img.height());
+    match img {
+        DynamicImage::ImageLumaA8(i) => {
+            let raw = blend(i.as_raw(), 1, |c, a| over_white(c, a, u8::MAX));
+            GrayImage::from_raw(w, h, raw).map_or(DynamicImage::ImageLumaA8(i), Into::into)
+        }
+        DynamicImage::ImageRgba8(i) => {
+            let raw = blend(i.as_raw(), 3, |c, a| over_white(c, a, u8::MAX));
+            RgbImage::from_raw(w, h, raw).map_or(DynamicImage::ImageRgba8(i), Into::into)
+        }
+        DynamicImage::ImageLumaA16(i) => {
+            let raw = blend(i.as_raw(), 1, |c, a| over_white(c, a, u16::MAX));
+            ImageBuffer::<Luma<u16>, _>::from_raw(w, h, raw)
+                .map_or(DynamicImage::ImageLumaA16(i), Into::into)
+        }
+        DynamicImage::ImageRgba16(i) => {
+            let raw = blend(i.as_raw(), 3, |c, a| over_white(c, a, u16::MAX));
+            ImageBuffer::<Rgb<u16>, _>::from_raw(w, h, raw)
+                .map_or(DynamicImage::ImageRgba16(i), Into::into)
+        }
+        DynamicImage::ImageRgba32F(i) => {
+            let raw = blend(i.as_raw(), 3, |c: f32, a: f32| {
+                let a = a.clamp(0.0, 1.0);
+                c * a + (1.0 - a)
+            });
+            Rgb32FImage::from_raw(w, h, raw).map_or(DynamicImage::ImageRgba32F(i), Into::into)
+        }
+        other => other,
+    }
+}
+
+/// Each pixel of `colours` colour samples and one alpha sample, blended to its colours.
+fn blend<T: Copy>(raw: &[T], colours: usize, f: impl Fn(T, T) -> T) -> Vec<T> {
+    raw.chunks_exact(colours + 1)
+        .flat_map(|p| {
+            let a = p[colours];
+            p[..colours].iter().map(move |&c| (c, a))
+        })
+        .map(|(c, a)| f(c, a))
+        .collect()
+}
+
+/// `c` at opacity `a` over white, both on `0..=max`, rounded to nearest.
+fn over_white<T: Into<u64> + TryFrom<u64> + Copy>(c: T, a: T, max: T) -> T {
+    let (c, a, max) = (c.into(), a.into(), max.into());
+    let v = (c * a + max * (max - a) + max / 2) / max;
+    T::try_from(v.min(max)).unwrap_or_else(|_| unreachable!("at most max"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{LumaA, Rgba, RgbaImage};
+
+    #[test]
+    fn transparent_pixels_are_white_and_opaque_ones_unchanged() {
+        let mut rgba = RgbaImage::new(3, 1);
+        rgba.put_pixel(0, 0, Rgba([10, 20, 30, 255]));
+        rgba.put_pixel(1, 0, Rgba([0, 0, 0, 0]));
+        rgba.put_pixel(2, 0, Rgba([0, 100, 255, 128]));
+        let flat = onto_white(rgba.into()).into_rgb8();
+        assert_eq!(flat.as_raw(), &[10, 20, 30, 255, 255, 255, 127, 177, 255]);
+
+        let mut la = ImageBuffer::<LumaA<u16>, Vec<u16>>::new(2, 1);
+        la.put_pixel(0, 0, LumaA([0, 0]));
+        la.put_pixel(1, 0, LumaA([1000, u16::MAX]));
+        match onto_white(la.into()) {
+            DynamicImage::ImageLuma16(g) => assert_eq!(g.as_raw(), &[u16::MAX, 1000]),
+            other => panic!("{:?}", other.color()),
+        }
+        let rgb = RgbImage::from_raw(1, 1, vec![1, 2, 3]).unwrap();
+        assert_eq!(onto_white(rgb.clone().into()).into_rgb8(), rgb);
+    }
+}
