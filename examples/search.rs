@@ -29,8 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!((nearest[0].id, nearest[0].distance), (4242, 2));
 
     let mih = index.mih()?;
-    let mut close = mih.radius(&query, 3)?;
-    index.resolve(&mut close);
+    let close = index.mih_radius(&mih, &query, 3)?;
     println!("within radius 3: {close:?}");
     assert_eq!(close, index.radius(&query, 3)?); // exact: same answer as the linear scan
     Ok(())

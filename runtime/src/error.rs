@@ -130,6 +130,10 @@ pub enum Error {
     /// Room for this many codes could not be reserved (too many to address, or no memory).
     #[error("room for {0} codes cannot be reserved")]
     NoRoom(usize),
+    /// A multi-index given to an index it was not built over ([`crate::index::Index::mih`]
+    /// builds one): its rows would be read as another index's.
+    #[error("the multi-index was built over other codes than this index's")]
+    ForeignMih,
 }
 
 /// Short for `core::result::Result<T, Error>`.

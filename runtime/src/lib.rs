@@ -26,10 +26,9 @@
 //! assert_eq!(top, [Neighbor { distance: 0, id: 10 }, Neighbor { distance: 1, id: 20 }]);
 //! assert_eq!(index.radius(&[0b1111_0000], 0)?.len(), 1);
 //!
-//! // The same answers through multi-index hashing; rows are mapped back to ids.
+//! // The same answers through multi-index hashing, as ids.
 //! let mih = index.mih()?;
-//! let mut hits = mih.radius(&[0b0000_0011], 1)?;
-//! index.resolve(&mut hits);
+//! let hits = index.mih_radius(&mih, &[0b0000_0011], 1)?;
 //! assert_eq!(hits.iter().map(|n| n.id).collect::<Vec<_>>(), [10, 20, 40]);
 //!
 //! // Near-duplicate groups, and the file form.

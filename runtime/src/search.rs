@@ -22,7 +22,7 @@ use crate::hamming;
 pub struct Neighbor {
     /// Hamming distance to the query.
     pub distance: u32,
-    /// Row of the code (or, after [`crate::index::Index::resolve`], its id).
+    /// Row of the code, or its id in the answers of an [`crate::index::Index`].
     pub id: u64,
 }
 

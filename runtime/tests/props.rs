@@ -105,9 +105,9 @@ proptest! {
         queries.push(&q).unwrap();
         prop_assert_eq!(&index.knn_batch(&queries, k).unwrap(), &vec![top.clone()]);
         let mih = index.mih().unwrap();
-        let mut via_mih = mih.knn(&q, k).unwrap();
-        index.resolve(&mut via_mih);
-        prop_assert_eq!(&via_mih, &top);
+        prop_assert_eq!(&index.mih_knn(&mih, &q, k).unwrap(), &top);
+        let within_3 = index.radius(&q, 3).unwrap();
+        prop_assert_eq!(&index.mih_radius(&mih, &q, 3).unwrap(), &within_3);
         let within: Vec<Neighbor> = expect.iter().copied().filter(|n| n.distance <= 3).collect();
         prop_assert_eq!(&index.radius(&q, 3).unwrap(), &within);
         for id in &ids {

@@ -148,8 +148,9 @@ impl Index {
         Ok(())
     }
 
-    /// Replaces rows by ids in search results (order is kept: ids ascend with rows).
-    pub fn resolve(&self, neighbors: &mut [Neighbor]) {
+    /// Replaces rows by ids in search results (order is kept: ids ascend with rows). Not
+    /// public: applied twice, or to another index's rows, it would give other ids silently.
+    fn resolve(&self, neighbors: &mut [Neighbor]) {
         if self.ids.is_empty() {
             return;
         }
@@ -184,9 +185,38 @@ impl Index {
         Ok(out)
     }
 
-    /// A multi-index over the codes; pass its results through [`Index::resolve`].
+    /// A multi-index over the codes, to search through [`Index::mih_knn`] and
+    /// [`Index::mih_radius`] (its own `knn` and `radius` answer rows, not ids).
     pub fn mih(&self) -> Result<Mih<'_>> {
         Mih::new(&self.codes)
+    }
+
+    /// The `k` nearest entries by the multi-index `mih` built over this index
+    /// ([`Index::mih`]), as ids: the same answer as [`Index::knn`].
+    pub fn mih_knn(&self, mih: &Mih<'_>, query: &[u64], k: usize) -> Result<Vec<Neighbor>> {
+        self.check_own(mih)?;
+        let mut out = mih.knn(query, k)?;
+        self.resolve(&mut out);
+        Ok(out)
+    }
+
+    /// Every entry within `r` by the multi-index `mih` built over this index
+    /// ([`Index::mih`]), as ids: the same answer as [`Index::radius`].
+    pub fn mih_radius(&self, mih: &Mih<'_>, query: &[u64], r: u32) -> Result<Vec<Neighbor>> {
+        self.check_own(mih)?;
+        let mut out = mih.radius(query, r)?;
+        self.resolve(&mut out);
+        Ok(out)
+    }
+
+    /// Whether `mih` indexes this index's codes (the same `Codes`, not an equal copy: a
+    /// copy could change with the index).
+    fn check_own(&self, mih: &Mih<'_>) -> Result<()> {
+        if core::ptr::eq(mih.codes(), &self.codes) {
+            Ok(())
+        } else {
+            Err(Error::ForeignMih)
+        }
     }
 
     /// Near-duplicate groups (see [`crate::dedup::dedup`]), as ids.
@@ -198,5 +228,37 @@ impl Index {
             }
         }
         Ok(groups)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Multi-index answers come back as ids, as the scans' do, and only from a multi-index
+    /// over this index: rows of another (or ids mapped twice) were other ids, silently.
+    #[test]
+    fn multi_index_answers_are_ids_of_this_index_only() {
+        let words: Vec<u64> = (0..40u64).map(|i| i * 0x9E37_79B9 % 65_536).collect();
+        let index = Index::new(
+            (0..40).map(|i| 1000 + 7 * i).collect(),
+            Codes::from_words(16, words.clone()).unwrap(),
+        )
+        .unwrap();
+        let mih = Mih::with_substrings(index.codes(), 2).unwrap();
+        let q = [words[5] ^ 0b11];
+        assert_eq!(
+            index.mih_knn(&mih, &q, 4).unwrap(),
+            index.knn(&q, 4).unwrap()
+        );
+        assert_eq!(
+            index.mih_radius(&mih, &q, 5).unwrap(),
+            index.radius(&q, 5).unwrap()
+        );
+        assert_eq!(index.knn(&q, 1).unwrap()[0].id, 1035);
+        let other = Codes::from_words(16, words).unwrap();
+        let foreign = Mih::new(&other).unwrap();
+        assert_eq!(index.mih_knn(&foreign, &q, 4), Err(Error::ForeignMih));
+        assert_eq!(index.mih_radius(&foreign, &q, 1), Err(Error::ForeignMih));
     }
 }

@@ -197,12 +197,8 @@ fn search(args: Args, source: Source<'_>, card: Card, ctx: &Ctx) -> anyhow::Resu
                 .collect::<Result<_, _>>()?,
             (Source::Loaded(index), Some(r), Some(m)) => codes
                 .iter()
-                .map(|q| {
-                    let mut v = m.radius(q, r)?;
-                    index.resolve(&mut v);
-                    Ok(v)
-                })
-                .collect::<Result<_, imsat_runtime::error::Error>>()?,
+                .map(|q| index.mih_radius(m, q, r))
+                .collect::<Result<_, _>>()?,
             (Source::Loaded(index), Some(r), None) => codes
                 .iter()
                 .map(|q| index.radius(q, r))
