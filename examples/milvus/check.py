@@ -11,9 +11,10 @@ search.jsonl: the output of `imsat search --json -k K` on the same codes (ids = 
 
 Ties aside: Milvus does not promise an order among equal distances, nor which of the codes
 tied at the k-th distance it returns. So per query the check is: the k distances are equal;
-every id imsat returns below the k-th distance is in Milvus's answer; and every id Milvus
-returns is at the distance it reports (recomputed from the codes). Exit status 1 on any
-difference, with the first few printed.
+every id imsat returns below the k-th distance is in Milvus's answer; every id either returns
+is at the distance it reports (recomputed from the codes), with no id twice; and imsat's
+answer is in its promised order, by distance, then id. Exit status 1 on any difference, with
+the first few printed.
 """
 
 import argparse
@@ -85,6 +86,12 @@ def compare(codes, queries, imsat, milvus, k):
             problems.append(f"query {q}: imsat ids {sorted(below - set(mids))} below distance {kth} missing from milvus")
         if hamming(codes, queries[q], mids) != mdist:
             problems.append(f"query {q}: milvus ids {mids} are not at the distances {mdist} it reports")
+        # imsat's own answer, checked whole: its ids at its distances, all different, and in
+        # the order it promises (distance, then id).
+        if len(set(iids)) != len(iids) or hamming(codes, queries[q], iids) != idist:
+            problems.append(f"query {q}: imsat ids {iids} are not at the distances {idist} it reports")
+        elif list(zip(idist, iids)) != sorted(zip(idist, iids)):
+            problems.append(f"query {q}: imsat answer not in (distance, id) order: {list(zip(idist, iids))}")
     return problems
 
 
