@@ -45,15 +45,36 @@ pub fn write_flat(codes: &Codes) -> Vec<u8> {
 /// Names of the faiss binary index fourccs other than `IBxF`, for a clear refusal.
 fn binary_kind(fourcc: &[u8]) -> Option<&'static str> {
     Some(match fourcc {
-        b"IBMp" | b"IBM2" => "IndexBinaryIDMap",
+        b"IBMp" => "IndexBinaryIDMap",
+        b"IBM2" => "IndexBinaryIDMap2",
         b"IBHh" => "IndexBinaryHash",
         b"IBHf" => "IndexBinaryHNSW",
+        b"IBHc" => "IndexBinaryHNSWCagra",
         b"IBHm" => "IndexBinaryMultiHash",
         b"IBwF" | b"IBwf" => "IndexBinaryIVF",
         b"IBFf" => "IndexBinaryFromFloat",
         _ => return None,
     })
 }
+
+/// Whether `bytes` are a faiss binary index of any kind, by content: a binary fourcc, then
+/// the header every binary index starts with (`d` a positive multiple of 8, `code_size =
+/// d / 8`). Twelve bytes, so that raw codes which merely begin with a fourcc are still codes.
+pub fn is_binary_index(bytes: &[u8]) -> bool {
+    let Some(head) = bytes.get(..12) else {
+        return false;
+    };
+    let i32_at = |o: usize| i32::from_le_bytes([head[o], head[o + 1], head[o + 2], head[o + 3]]);
+    let (d, code_size) = (i32_at(4), i32_at(8));
+    (&head[..4] == FOURCC || binary_kind(&head[..4]).is_some())
+        && d > 0
+        && d % 8 == 0
+        && code_size == d / 8
+}
+
+/// faiss's metric types (`MetricType`, as `read_index_binary` accepts them); a binary index
+/// counts Hamming distances whatever it carries.
+const METRICS: [i32; 11] = [0, 1, 2, 3, 4, 20, 21, 22, 23, 24, 25];
 
 /// The codes of an `IndexBinaryFlat` file's bytes (`d` bits each). Any other index, and any
 /// inconsistent or truncated file, is an error saying why.
@@ -95,7 +116,19 @@ pub fn read_flat(bytes: &[u8]) -> Result<Codes, String> {
     let i32_at = |o: usize| i32::from_le_bytes(bytes[o..o + 4].try_into().expect("4 bytes"));
     let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().expect("8 bytes"));
     let (d, code_size, ntotal) = (i32_at(4), i32_at(8), u64_at(12) as i64);
+    let (is_trained, metric) = (bytes[20], i32_at(21));
     let len = u64_at(25);
+    // What faiss refuses, refused: a damaged header is not read as codes.
+    if is_trained > 1 {
+        return Err(format!(
+            "is_trained = {is_trained}, not a bool: a damaged header"
+        ));
+    }
+    if !METRICS.contains(&metric) {
+        return Err(format!(
+            "metric_type = {metric} is none of faiss's: a damaged header"
+        ));
+    }
     if d <= 0 || d % 8 != 0 || code_size != d / 8 {
         return Err(format!(
             "d = {d} bits with code_size = {code_size} bytes: expected d a positive multiple \
@@ -173,5 +206,31 @@ mod tests {
         let mut d = good.clone();
         d[4] = 12;
         assert!(read_flat(&d).unwrap_err().contains("multiple of 8"));
+        // A header faiss refuses: is_trained not a bool, a metric that is none of faiss's.
+        let mut trained = good.clone();
+        trained[20] = 2;
+        assert!(read_flat(&trained).unwrap_err().contains("is_trained = 2"));
+        let mut metric = good.clone();
+        metric[21] = 5;
+        assert!(read_flat(&metric).unwrap_err().contains("metric_type = 5"));
+        metric[21] = 25;
+        assert_eq!(read_flat(&metric).unwrap(), codes);
+        // Any binary kind is a faiss file by content, and so is a flat one with bytes after
+        // it; codes that only begin with a fourcc are not.
+        let mut extra = good.clone();
+        extra.extend([0; 7]);
+        for file in [&good, &idmap, &extra] {
+            assert!(is_binary_index(file));
+        }
+        let mut cagra = good.clone();
+        cagra[..4].copy_from_slice(b"IBHc");
+        assert!(
+            read_flat(&cagra)
+                .unwrap_err()
+                .contains("IndexBinaryHNSWCagra")
+        );
+        assert!(!is_binary_index(&float));
+        assert!(!is_binary_index(&d));
+        assert!(!is_binary_index(&good[..11]));
     }
 }

@@ -266,6 +266,22 @@ fn encode_writes_packed_codes_that_match_the_raw_words_and_the_index() {
         let o = cli("search --index {} --queries-raw-u64 {} -k 1", &[&idx, file]);
         crate::common::expect_bad_input(&o, &[what, "not raw u64 codes"]);
     }
+    // A faiss binary index of another kind (its header as every binary index starts) read as
+    // 64-bit codes: imported as 5 garbage codes with exit 0, before.
+    let idmap = dir.path().join("idmap.faiss");
+    let mut bytes = b"IBMp".to_vec();
+    bytes.extend(64i32.to_le_bytes());
+    bytes.extend(8i32.to_le_bytes());
+    bytes.extend(1i64.to_le_bytes());
+    bytes.push(1);
+    bytes.extend(1i32.to_le_bytes());
+    bytes.resize(40, 0);
+    std::fs::write(&idmap, bytes).unwrap();
+    let o = cli(
+        "index import --raw-u64 {} --bits 64 --out {}",
+        &[&idmap, &dir.path().join("idmap.idx")],
+    );
+    crate::common::expect_bad_input(&o, &["a faiss binary index, not raw u64 codes"]);
     // Codes that only begin with a zip's or faiss's first bytes are codes: a 27-bit code can
     // be `PK\x03\x04`, a 32-bit one `IBxF` (both were refused as those formats).
     let (lookalike, imported) = (dir.path().join("look.u64"), dir.path().join("look.idx"));

@@ -17,7 +17,7 @@ fn other_format(bytes: &[u8]) -> Option<&'static str> {
         Some("an imsat index file")
     } else if bytes.starts_with(b"PK\x03\x04") && ends_as_zip(bytes) {
         Some("a zip file (an .npz of `imsat encode`?)")
-    } else if bytes.starts_with(crate::faiss::FOURCC) && crate::faiss::read_flat(bytes).is_ok() {
+    } else if crate::faiss::is_binary_index(bytes) {
         Some("a faiss binary index")
     } else if [&b"name,hex"[..], b"name,cluster"]
         .iter()
