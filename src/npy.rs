@@ -63,6 +63,8 @@ fn open(path: &Path, expected: &str) -> anyhow::Result<(Opened, (char, u64))> {
         check_header_text(&bytes).map_err(|m| bad(format!("unreadable .npy header: {m}")))?;
     read_older_dialects(&mut bytes[text.clone()]);
     let text = respell_descr(&mut bytes, text);
+    // Checked once npyz has read the dict's syntax, which names a garbled header better.
+    let keys = numpy_keys(&bytes[text.clone()]);
     let total = bytes.len() as u64;
     let shown: String = String::from_utf8_lossy(&bytes[text])
         .trim_end()
@@ -80,6 +82,7 @@ fn open(path: &Path, expected: &str) -> anyhow::Result<(Opened, (char, u64))> {
         };
         bad(format!("unreadable .npy header {shown:?}: {problem}"))
     })?;
+    keys.map_err(|m| bad(format!("unreadable .npy header {shown:?}: {m}")))?;
     let start = cursor.position();
     let ty = match header.dtype() {
         DType::Plain(t) => (
@@ -281,6 +284,54 @@ fn read_older_dialects(text: &mut [u8]) {
             None if b == b'\r' => text[i] = b' ',
             None => {}
         }
+    }
+}
+
+/// What `np.load` checks of the header dict beyond its syntax, which npyz lets pass: exactly
+/// the keys `descr`, `fortran_order` and `shape`, and the shape a tuple.
+fn numpy_keys(text: &[u8]) -> Result<(), String> {
+    // The dict's own keys: strings at its depth followed by `:`, and what follows each.
+    let mut keys: Vec<(String, usize)> = Vec::new();
+    let (mut depth, mut i) = (0usize, 0);
+    while i < text.len() {
+        match text[i] {
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            q @ (b'\'' | b'"') => {
+                let Some(len) = text[i + 1..].iter().position(|&b| b == q) else {
+                    break;
+                };
+                let end = i + 1 + len;
+                let after = text[end + 1..]
+                    .iter()
+                    .position(|b| !b.is_ascii_whitespace());
+                if depth == 1
+                    && let Some(colon) = after.map(|a| end + 1 + a)
+                    && text[colon] == b':'
+                {
+                    let key = String::from_utf8_lossy(&text[i + 1..end]).into_owned();
+                    keys.push((key, colon + 1));
+                }
+                i = end;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let mut names: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+    names.sort_unstable();
+    if names != ["descr", "fortran_order", "shape"] {
+        return Err(format!(
+            "keys {names:?}, where np.load reads exactly 'descr', 'fortran_order' and 'shape'"
+        ));
+    }
+    let (_, value) = keys
+        .iter()
+        .find(|(k, _)| k == "shape")
+        .expect("a shape key");
+    match text[*value..].iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'(') => Ok(()),
+        _ => Err("the shape is not a tuple, which np.load refuses".into()),
     }
 }
 
@@ -663,6 +714,39 @@ mod tests {
             let before = bytes.clone();
             assert_eq!(respell_descr(&mut bytes, text.clone()), text);
             assert_eq!(bytes, before, "{odd}");
+        }
+    }
+
+    /// Headers whose syntax npyz reads and np.load refuses: a key too many or missing, and a
+    /// shape written as a list.
+    #[test]
+    fn headers_numpy_refuses_are_refused() {
+        let good = b"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
+        assert_eq!(numpy_keys(good), Ok(()));
+        assert_eq!(
+            numpy_keys(b"{\"shape\" :(2,), 'fortran_order': False, 'descr': [('a:', '<f4')]}"),
+            Ok(())
+        );
+        for (text, want) in [
+            (
+                &b"{'descr': '<f4', 'fortran_order': False, 'shape': [2, 3], }"[..],
+                "the shape is not a tuple",
+            ),
+            (
+                b"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), 'x': 1}",
+                "keys [\"descr\", \"fortran_order\", \"shape\", \"x\"]",
+            ),
+            (
+                b"{'descr': '<f4', 'shape': (2, 3), }",
+                "keys [\"descr\", \"shape\"]",
+            ),
+            (
+                b"{'descr': '<f4', 'fortran_order': False, 'shape",
+                "keys [\"descr\"",
+            ),
+        ] {
+            let e = numpy_keys(text).unwrap_err();
+            assert!(e.contains(want), "{e}");
         }
     }
 
