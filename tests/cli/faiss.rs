@@ -345,3 +345,57 @@ faiss.write_index(f, d + "/float.faiss")
     let o = cli("index import --faiss {} --out {}", &[&ours, &out]);
     expect_bad_input(&o, &["ours.idx", "an imsat index file, not a faiss one"]);
 }
+
+/// An export whose file name says another format is refused before anything is written
+/// (faiss bytes in `x.npy` failed only in `np.load`); an index whose ids are not its rows
+/// exports to `.npy` with a note that the ids are not in it.
+#[test]
+fn export_refuses_a_name_of_another_format_and_notes_ids_it_leaves_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let index_path = dir.path().join("ids.idx");
+    let codes = Codes::from_words(16, vec![3, 5, 9]).unwrap();
+    Index::new(vec![0, 5, 1 << 40], codes)
+        .unwrap()
+        .save(&index_path)
+        .unwrap();
+    for (format, name, says) in [
+        (
+            "faiss",
+            "x.npy",
+            "its name says a .npy array, but --format faiss writes",
+        ),
+        (
+            "npy",
+            "x.faiss",
+            "its name says a faiss index, but --format npy writes",
+        ),
+        ("npy", "x.NPZ", "its name says an .npz archive"),
+        ("faiss", "x.idx", "its name says an imsat index"),
+    ] {
+        let out = dir.path().join(name);
+        let command = format!("index export --index {{}} --format {format} --out {{}}");
+        expect_bad_input(&cli(&command, &[&index_path, &out]), &[name, says]);
+        assert!(!out.exists());
+    }
+    let npy = dir.path().join("codes.npy");
+    let o = cli(
+        "index export --index {} --format npy --out {}",
+        &[&index_path, &npy],
+    );
+    expect_success(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("its ids are not the rows 0..N-1 (row 1 has id 5)") && err.contains("no ids"),
+        "{err}"
+    );
+    let plain = dir.path().join("plain.idx");
+    Index::from_codes(Codes::from_words(16, vec![1]).unwrap())
+        .save(&plain)
+        .unwrap();
+    let o = cli(
+        "index export --index {} --format npy --out {}",
+        &[&plain, &dir.path().join("p.npy")],
+    );
+    expect_success(&o);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("note:"));
+}

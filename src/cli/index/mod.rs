@@ -155,6 +155,7 @@ fn export(index_path: &Path, format: &str, out: &Path, out_is_stdout: bool) -> a
         _ => OutputKind::Npy,
     };
     check_replaces_only(out, "--out", kind)?;
+    check_extension(out, format, out_is_stdout)?;
     let index = Index::load(index_path).map_err(|e| unreadable_index(index_path, e))?;
     if index.is_empty() {
         return Err(bad_input(format!(
@@ -171,6 +172,15 @@ fn export(index_path: &Path, format: &str, out: &Path, out_is_stdout: bool) -> a
              codes; give the ids to the engine yourself)",
             index_path.display()
         )));
+    }
+    if format == "npy"
+        && let Some((row, id)) = index.ids().enumerate().find(|&(row, id)| id != row as u64)
+    {
+        errln!(
+            "note: {}: its ids are not the rows 0..N-1 (row {row} has id {id}); the .npy holds \
+             the codes in id order, row r for the r-th smallest id, and no ids",
+            index_path.display()
+        );
     }
     match format {
         "faiss" => write_atomic(out, &crate::faiss::write_flat(index.codes()))
@@ -189,6 +199,43 @@ fn export(index_path: &Path, format: &str, out: &Path, out_is_stdout: bool) -> a
         }),
     )?;
     Ok(())
+}
+
+/// Extensions that name a format `index export --format` does not write: a file named so
+/// would be opened as that format and fail there.
+const OTHER_FORMATS: [(&str, &str); 5] = [
+    ("npz", "an .npz archive"),
+    ("csv", "a CSV of codes"),
+    ("u64", "raw u64 codes"),
+    ("idx", "an imsat index"),
+    ("onnx", "an ONNX model"),
+];
+
+/// Bad input when `out`'s extension names another format than `format` (`.npy` for faiss
+/// bytes, `.faiss` for a `.npy` array, or one of [`OTHER_FORMATS`]): `np.load` or
+/// `faiss.read_index_binary` would fail on it later, far from this command.
+fn check_extension(out: &Path, format: &str, out_is_stdout: bool) -> anyhow::Result<()> {
+    let Some(ext) = out.extension().filter(|_| !out_is_stdout) else {
+        return Ok(());
+    };
+    let ext = ext.to_string_lossy().to_ascii_lowercase();
+    let named = match (format, ext.as_str()) {
+        ("faiss", "npy") => "a .npy array",
+        ("npy", "faiss") => "a faiss index",
+        _ => match OTHER_FORMATS.iter().find(|(e, _)| *e == ext) {
+            Some((_, what)) => what,
+            None => return Ok(()),
+        },
+    };
+    let (writes, name) = match format {
+        "faiss" => ("a faiss IndexBinaryFlat", "FILE.faiss"),
+        _ => ("a .npy array", "FILE.npy"),
+    };
+    Err(bad_input(format!(
+        "--out {}: its name says {named}, but --format {format} writes {writes}: name it \
+         {name}",
+        out.display()
+    )))
 }
 
 /// The ids of `n` codes appended to `index` (the file `out`): after its largest id, from 0
