@@ -12,9 +12,9 @@
 
 use std::io::Cursor;
 
-use image::{DynamicImage, ImageDecoder, ImageFormat, RgbImage};
+use image::{DynamicImage, ImageFormat, RgbImage};
+use imsat::data::photos::decode_image_at_least;
 use imsat::runtime::{code::Codes, dedup, encoder::Encoder, soft_code::SoftCodes};
-use imsat_data::photos::check_decoded_size;
 
 /// Photos of the folder that get edited copies.
 const EDITED: usize = 5;
@@ -58,8 +58,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut to_edit: Vec<(String, RgbImage)> = Vec::new();
     let mut skipped = 0;
     for path in &paths {
-        match decode_upright(path) {
+        // Decoded as `imsat encode` and `imsat dedup` decode it, for the same codes: upright
+        // by its EXIF orientation (a phone stores a portrait photo turned, with a tag), a
+        // transparent picture on white, a large JPEG at a reduced size (view's minimum side).
+        match decode_image_at_least(path, view.min_source_side()) {
             Ok(img) => {
+                let img = img.into_rgb8();
                 let name = path.display().to_string();
                 add(name.clone(), &img)?;
                 if to_edit.len() < EDITED {
@@ -164,23 +168,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .into());
     }
     Ok(())
-}
-
-/// Decode a photo upright, as a viewer shows it and as `imsat encode` and `imsat dedup`
-/// read it: a phone's portrait photo is stored turned, with an EXIF orientation tag. As
-/// there, metadata that cannot be read leaves the photo as stored.
-fn decode_upright(path: &std::path::Path) -> Result<RgbImage, Box<dyn std::error::Error>> {
-    let file_len = std::fs::metadata(path)?.len() as usize;
-    let mut decoder = image::ImageReader::open(path)?
-        .with_guessed_format()?
-        .into_decoder()?;
-    // The header's size before any pixel is allocated (`from_decoder` does not check the
-    // reader's limits, and a small file can claim 65535x65535 pixels).
-    check_decoded_size(decoder.dimensions(), decoder.total_bytes(), file_len)?;
-    let orientation = decoder
-        .orientation()
-        .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut img = DynamicImage::from_decoder(decoder)?;
-    img.apply_orientation(orientation);
-    Ok(img.to_rgb8())
 }
