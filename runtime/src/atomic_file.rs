@@ -28,7 +28,8 @@ use std::vec::Vec;
 pub struct WriteError {
     /// The step that failed.
     pub step: Step,
-    /// The file it failed on.
+    /// The file being written: the target, not the temporary beside it, which is this
+    /// module's business (a missing folder named `dir/.x.idx.5833-1.tmp` said less).
     pub path: PathBuf,
     /// What the operating system said.
     pub source: io::Error,
@@ -267,13 +268,13 @@ pub fn stage(
     };
     if let Some(m) = &existing {
         file.set_permissions(m.permissions())
-            .map_err(fail(Step::Create, &tmp))?;
+            .map_err(fail(Step::Create, path))?;
     }
     let mut w = BufWriter::with_capacity(1 << 16, file);
     write(&mut w)
         .and_then(|()| w.into_inner().map_err(|e| e.into_error()))
         .and_then(|f| f.sync_all())
-        .map_err(fail(Step::Write, &tmp))?;
+        .map_err(fail(Step::Write, path))?;
     Ok(staged)
 }
 
@@ -357,13 +358,13 @@ fn create_temp(target: &Path) -> Result<(PathBuf, File), WriteError> {
     let mut u = unfinished();
     if u.stopped {
         let stopping = io::Error::new(io::ErrorKind::Interrupted, "the process is stopping");
-        return Err(fail(Step::Create, &tmp)(stopping));
+        return Err(fail(Step::Create, target)(stopping));
     }
     let file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(&tmp)
-        .map_err(fail(Step::Create, &tmp))?;
+        .map_err(fail(Step::Create, target))?;
     u.paths.push(tmp.clone());
     Ok((tmp, file))
 }
@@ -440,12 +441,18 @@ mod tests {
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
         // A failing writer keeps the old file and removes its temporary.
         let e = write_with(&p, |_| Err(io::Error::other("disk full"))).unwrap_err();
-        assert_eq!(e.step, Step::Write);
+        assert_eq!((e.step, e.path.as_path()), (Step::Write, p.as_path()));
         assert_eq!(fs::read(&p).unwrap(), b"new");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
         // A folder that does not exist: an error naming the step, not a panic.
-        let e = write_with(&dir.path().join("no/such/x"), |_| Ok(())).unwrap_err();
-        assert_eq!(e.step, Step::Create);
+        // It names the file asked for, not the temporary beside it.
+        let missing = dir.path().join("no/such/x");
+        let e = write_with(&missing, |_| Ok(())).unwrap_err();
+        assert_eq!(
+            (e.step, e.path.as_path()),
+            (Step::Create, missing.as_path())
+        );
+        assert!(!e.to_string().contains("/.x."), "{e}");
         assert!(write_atomic(&dir.path().join("no/such/x"), b"x").is_err());
     }
 
