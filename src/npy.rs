@@ -565,7 +565,15 @@ pub fn codes_from_bytes(bits: usize, bytes: &[u8]) -> Result<Codes, String> {
                 .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))),
         );
     }
-    Codes::from_words(bits, out).map_err(|e| e.to_string())
+    Codes::from_words(bits, out).map_err(|e| match e {
+        // The usual cause: np.packbits's default order puts bit 0 in the top of its byte,
+        // so the padding of a width that is not a multiple of 8 lands at the bottom.
+        imsat_runtime::error::Error::Padding { .. } if !bits.is_multiple_of(8) => format!(
+            "{e} (packed with np.packbits's default bitorder=\"big\"? imsat reads \
+             np.packbits(bits, axis=1, bitorder=\"little\"))"
+        ),
+        e => e.to_string(),
+    })
 }
 
 /// Write packed codes as `uint8 [N, ceil(bits/8)]` (layout of [`code_bytes_of`]).
@@ -715,6 +723,25 @@ mod tests {
             assert_eq!(respell_descr(&mut bytes, text.clone()), text);
             assert_eq!(bytes, before, "{odd}");
         }
+    }
+
+    /// 12-bit codes packed in numpy's default (big) bit order set bits in the padding: the
+    /// error points to `bitorder="little"`.
+    #[test]
+    fn codes_packed_big_endian_bitwise_are_told_to_pack_little() {
+        // Bit 0 set, packed big: 0x80 in byte 0 (bit 7 for imsat); a 12-bit code's byte 1
+        // then holds bits 8..11 in its top nibble, the padding.
+        let e = codes_from_bytes(12, &[0x80, 0x10]).unwrap_err();
+        assert!(
+            e.contains("bitorder=\"little\"") && e.contains("beyond its width"),
+            "{e}"
+        );
+        assert_eq!(
+            codes_from_bytes(12, &[0x01, 0x08]).unwrap().as_words(),
+            &[0x801]
+        );
+        let e = codes_from_bytes(16, &[0x80]).unwrap_err();
+        assert!(!e.contains("bitorder"), "{e}");
     }
 
     /// Headers whose syntax npyz reads and np.load refuses: a key too many or missing, and a
