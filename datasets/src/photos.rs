@@ -14,6 +14,7 @@ mod flatten;
 mod jpeg;
 #[cfg(test)]
 mod tests;
+mod tiff_samples;
 
 use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
@@ -317,6 +318,11 @@ fn decode_bytes(path: &Path, bytes: &[u8]) -> Result<DynamicImage, String> {
                 "cannot decode image: truncated JPEG (the file ends before its end-of-image marker)"
                     .into(),
             );
+        }
+        Some(ImageFormat::Tiff) => {
+            if let Some(why) = tiff_samples::unread_samples(bytes) {
+                return Err(format!("cannot decode image: {why}"));
+            }
         }
         Some(_) => {}
         None => {
