@@ -4,7 +4,9 @@
 //! editors and browsers show it) are one picture to the eye; the colours a file keeps under
 //! fully transparent pixels are whatever the editor left there (black, white, the erased
 //! photo), and dropping the alpha channel would hash those. Flattened onto white, every such
-//! copy gives the code of what is displayed. An opaque picture is unchanged.
+//! copy gives the code of what is displayed. An opaque picture is unchanged, and so is one
+//! whose alpha is 0 everywhere (read as opaque). The runtime's `View::apply` applies the same
+//! rule to 8-bit RGBA and gray+alpha pixels an app passes it.
 
 use image::{DynamicImage, GrayImage, ImageBuffer, Luma, Rgb, Rgb32FImage, RgbImage};
 
@@ -41,14 +43,24 @@ pub(crate) fn onto_white(img: DynamicImage) -> DynamicImage {
     }
 }
 
-/// Each pixel of `colours` colour samples and one alpha sample, blended to its colours.
-fn blend<T: Copy>(raw: &[T], colours: usize, f: impl Fn(T, T) -> T) -> Vec<T> {
+/// Each pixel of `colours` colour samples and one alpha sample, blended to its colours; an
+/// alpha of 0 everywhere is read as opaque (a 32-bit BMP that leaves its alpha bytes 0 is
+/// shown opaque, and a picture with nothing visible has nothing to hash), as the runtime's
+/// `View::apply` reads it.
+fn blend<T: Copy + PartialEq + Default>(
+    raw: &[T],
+    colours: usize,
+    f: impl Fn(T, T) -> T,
+) -> Vec<T> {
+    let clear = raw
+        .chunks_exact(colours + 1)
+        .all(|p| p[colours] == T::default());
     raw.chunks_exact(colours + 1)
         .flat_map(|p| {
             let a = p[colours];
             p[..colours].iter().map(move |&c| (c, a))
         })
-        .map(|(c, a)| f(c, a))
+        .map(|(c, a)| if clear { c } else { f(c, a) })
         .collect()
 }
 
@@ -80,6 +92,12 @@ mod tests {
             DynamicImage::ImageLuma16(g) => assert_eq!(g.as_raw(), &[u16::MAX, 1000]),
             other => panic!("{:?}", other.color()),
         }
+        // Alpha 0 everywhere (a BMP's unused alpha bytes): read as opaque, colours kept.
+        let clear = RgbaImage::from_raw(2, 1, vec![1, 2, 3, 0, 4, 5, 6, 0]).unwrap();
+        assert_eq!(
+            onto_white(clear.into()).into_rgb8().as_raw(),
+            &[1, 2, 3, 4, 5, 6]
+        );
         let rgb = RgbImage::from_raw(1, 1, vec![1, 2, 3]).unwrap();
         assert_eq!(onto_white(rgb.clone().into()).into_rgb8(), rgb);
     }

@@ -23,6 +23,7 @@
 //! The files: the view rule and its parts here, its metadata text in `metadata.rs`, the
 //! area resize and the colour planes in `resize.rs`, the contrast stretch in `contrast.rs`.
 
+mod alpha;
 mod contrast;
 mod metadata;
 mod resize;
@@ -228,11 +229,11 @@ impl View {
     }
 
     /// The views of an interleaved `width x height` image with `channels` bytes per pixel
-    /// (1 gray, 2 gray+alpha, 3 RGB, 4 RGBA; alpha is ignored): [`View::views`] model rows
+    /// (1 gray, 2 gray+alpha, 3 RGB, 4 RGBA; a transparent picture is composited onto
+    /// white, and alpha that is 0 everywhere is read as opaque): [`View::views`] model rows
     /// of [`View::dim`] bytes, the whole photo's first. Run the model on each and average
     /// the logits ([`mean_over_views`]) before taking signs or the argmax. The pixels are
-    /// the picture upright, with any EXIF orientation applied, and a transparent one
-    /// composited onto white, as `imsat` decodes photos.
+    /// the picture upright, with any EXIF orientation applied, as `imsat` decodes photos.
     pub fn apply(
         &self,
         pixels: &[u8],
@@ -260,6 +261,12 @@ impl View {
                 channels,
             });
         }
+        // Seen as a viewer shows it: transparency composited onto white.
+        let flat = alpha::onto_white(pixels, channels);
+        let (pixels, channels) = match &flat {
+            Some(flat) => (&flat[..], channels - 1),
+            None => (pixels, channels),
+        };
         let unboxed = if self.unbox {
             unbox::unbox(pixels, width, height, channels)
         } else {

@@ -480,7 +480,10 @@ fn rgb_uses_luma_and_bad_shapes_are_errors() {
         unbox: false,
     };
     assert_eq!(view.apply(&[255, 0, 0], 1, 1, 3).unwrap(), [77]);
-    assert_eq!(view.apply(&[0, 255, 0, 9], 1, 1, 4).unwrap(), [149]);
+    assert_eq!(view.apply(&[0, 255, 0, 255], 1, 1, 4).unwrap(), [149]);
+    // Nearly transparent green over white: (246, 255, 246). Alpha 0 everywhere: opaque.
+    assert_eq!(view.apply(&[0, 255, 0, 9], 1, 1, 4).unwrap(), [251]);
+    assert_eq!(view.apply(&[0, 255, 0, 0], 1, 1, 4).unwrap(), [149]);
     assert!(matches!(
         view.apply(&[], 0, 5, 1),
         Err(ViewError::Empty { .. })
