@@ -261,8 +261,9 @@ fn run_features(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Resu
     if let Some(o) = scaling.outliers(&f.x) {
         errln!(
             "warning: {}: {} far from the rest set{} the features' scale alone (row {}, counting \
-             from 0, lies {:.0} times as far from the mean as the median row), so the other \
-             rows train squeezed together and the model may tell them apart poorly; drop or clip such rows",
+             from 0, lies {} times as far from the rows' median as the typical row), so the \
+             other rows train squeezed together and the model may tell them apart poorly; drop \
+             or clip such rows",
             args.data.display(),
             if o.rows == 1 {
                 "1 row".to_string()
@@ -271,7 +272,11 @@ fn run_features(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Resu
             },
             if o.rows == 1 { "s" } else { "" },
             o.first,
-            o.ratio
+            if o.ratio < 1e6 {
+                format!("{:.0}", o.ratio)
+            } else {
+                format!("{:.1e}", o.ratio)
+            }
         );
     }
     let folder = make_run_folder(&args.out)?;
