@@ -318,8 +318,10 @@ fn numpy_keys(text: &[u8]) -> Result<(), String> {
         }
         i += 1;
     }
+    // A key given twice is a Python dict's last value, as np.load reads it.
     let mut names: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
     names.sort_unstable();
+    names.dedup();
     if names != ["descr", "fortran_order", "shape"] {
         return Err(format!(
             "keys {names:?}, where np.load reads exactly 'descr', 'fortran_order' and 'shape'"
@@ -327,7 +329,7 @@ fn numpy_keys(text: &[u8]) -> Result<(), String> {
     }
     let (_, value) = keys
         .iter()
-        .find(|(k, _)| k == "shape")
+        .rfind(|(k, _)| k == "shape")
         .expect("a shape key");
     match text[*value..].iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'(') => Ok(()),
@@ -750,6 +752,8 @@ mod tests {
     fn headers_numpy_refuses_are_refused() {
         let good = b"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
         assert_eq!(numpy_keys(good), Ok(()));
+        let twice = b"{'descr': '<f4', 'shape': [2], 'fortran_order': False, 'shape': (2,)}";
+        assert_eq!(numpy_keys(twice), Ok(()));
         assert_eq!(
             numpy_keys(b"{\"shape\" :(2,), 'fortran_order': False, 'descr': [('a:', '<f4')]}"),
             Ok(())

@@ -20,7 +20,7 @@ pub(crate) fn unread_samples(bytes: &[u8]) -> Option<String> {
     }
     Some(
         "a TIFF of 32-bit unsigned integer samples (no SampleFormat tag), which are not read \
-         (8- and 16-bit integers and 32-bit floats are): convert it to 8 or 16 bits"
+         (8- and 16-bit samples are): convert it to 8 or 16 bits"
             .into(),
     )
 }
