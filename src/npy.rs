@@ -406,9 +406,14 @@ pub fn read_features(path: &Path) -> anyhow::Result<Features> {
 fn spread_lost_in_f32(x: &[f64], d: usize) -> Option<String> {
     let n = (x.len() / d.max(1)).max(1) as f64;
     let mut mean = vec![0f64; d];
+    // Whether a column holds two different values: a constant column (padding dimensions)
+    // has no differences to lose, though its running mean may differ from its value.
+    let mut varies = vec![false; d];
+    let first = x.get(..d).unwrap_or_default();
     for row in x.chunks_exact(d) {
-        for (m, &v) in mean.iter_mut().zip(row) {
+        for (((m, v), f), w) in mean.iter_mut().zip(row).zip(first).zip(varies.iter_mut()) {
             *m += v / n;
+            *w |= v != f;
         }
     }
     // The spread as the largest deviation times the spread of deviations scaled by it:
@@ -430,7 +435,7 @@ fn spread_lost_in_f32(x: &[f64], d: usize) -> Option<String> {
     (0..d).find_map(|c| {
         let spread = largest[c] * var[c].sqrt();
         let step = (mean[c].abs() * f64::from(f32::EPSILON)).max(f64::from(f32::MIN_POSITIVE));
-        (spread > 0.0 && spread < 16.0 * step).then(|| {
+        (varies[c] && spread > 0.0 && spread < 16.0 * step).then(|| {
             format!(
                 "column {c}: float64 values around {:.3e} that vary by {spread:.3e} lose their \
                  differences as float32 (the models' input, in steps of {step:.3e} there): \
@@ -797,6 +802,14 @@ mod tests {
         let tiny: Vec<f64> = rows.iter().map(|v| v * 1e-300).collect();
         let f = read_features(&save("centred.npy", &rows)).unwrap();
         assert_eq!((f.n, f.d, f.x[1]), (20, 2, -2.0));
+        // A constant column (7.0 in every row) has no differences to lose: its running mean
+        // is 7 - 9e-16, which read as a spread refused the file.
+        let constant: Vec<f64> = rows
+            .chunks_exact(2)
+            .flat_map(|r| [r[0], 7.0])
+            .chain((0..160).flat_map(|i| [f64::from(i % 5), 7.0]))
+            .collect();
+        assert!(read_features(&save("constant.npy", &constant)).is_ok());
         for (name, x, want) in [
             ("offset.npy", &offset, "e3 there"),
             ("tiny.npy", &tiny, "e-300"),
