@@ -239,6 +239,10 @@ pub fn metadata_report(report: &serde_json::Value) -> String {
     r.to_string()
 }
 
+/// H(Y) in nats below which a run's last epoch is called collapsed: a thousandth of a nat
+/// leaves at most about one sample in ten thousand outside the one output.
+const COLLAPSED_ENTROPY: f64 = 1e-3;
+
 /// Everything [`save_run`] writes but the ONNX models; returns the report.
 pub fn save_files(
     trained: &Trained,
@@ -247,10 +251,12 @@ pub fn save_files(
     out: &Path,
     extra: &serde_json::Value,
 ) -> anyhow::Result<serde_json::Value> {
-    // Divergence that ends in a finite loss (a huge learning rate) can leave a model that
-    // gives every input one output: said, since nothing else in the run shows it.
+    // Divergence that ends in a finite loss (a huge learning rate), or a model too small for
+    // its SAT (a linear hash under the affine SAT: H(Y) 2e-5 nats, one code for 10,000
+    // digits), can leave a model that gives every input one output: said, since nothing else
+    // in the run shows it. A healthy run's H(Y) is near ln K, or ln 2 a bit.
     if let Some(last) = trained.history.last()
-        && last.marginal_entropy < 1e-6
+        && last.marginal_entropy < COLLAPSED_ENTROPY
     {
         errln!(
             "warning: training collapsed: in its last epoch every sample got the same {} \
