@@ -491,3 +491,51 @@ fn a_run_that_collapses_to_one_code_is_warned() {
     let mlp = train("64", "mlp");
     assert!(!mlp.contains("collapsed"), "{mlp}");
 }
+
+/// An int8 model that flips the f32 model's outputs is said at training (nothing measured it
+/// there; `eval --reference` printed it without comment): a 10-cluster run at --lr 0.5 on 500
+/// digits leaves logits that nearly tie, and its int8 ids agree on 85%; at the default rate,
+/// no warning.
+#[test]
+fn an_int8_model_far_from_its_f32_model_is_warned() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = |lr: &str| {
+        let out = dir.path().join(format!("lr{lr}"));
+        let o = imsat(&[
+            "train",
+            "--task",
+            "cluster",
+            "--classes",
+            "10",
+            "--hidden",
+            "16",
+            "--epochs",
+            "1",
+            "--limit",
+            "500",
+            "--lr",
+            lr,
+            "--data",
+            IMAGES,
+            "--out",
+            s(&out),
+        ]);
+        expect_success(&o);
+        assert!(out.join("model.int8.onnx").exists());
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let high = train("0.5");
+    let share: f64 = high
+        .split("warning: the int8 model gives ")
+        .nth(1)
+        .and_then(|t| t.split('%').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no warning: {high}"));
+    assert!(share < 95.0, "{high}");
+    assert!(
+        high.contains("of the f32 model's cluster ids on training rows"),
+        "{high}"
+    );
+    let default = train("0.002");
+    assert!(!default.contains("int8 model gives"), "{default}");
+}

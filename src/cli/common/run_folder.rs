@@ -224,6 +224,22 @@ pub fn save_run(
         soft_check,
         out,
     )?;
+    // Quantization that flips outputs is said: the model files are written all the same.
+    if let Some(share) = exported.int8_agreement
+        && share < INT8_AGREEMENT
+    {
+        errln!(
+            "warning: the int8 model gives {:.2}% of the f32 model's {} on training rows, below \
+             the {}% the shipped models keep (its logits nearly tie: a smaller --lr or longer \
+             training spreads them); model.onnx gives the f32 answers",
+            100.0 * share,
+            match trained.config.task {
+                Task::Cluster => "cluster ids",
+                Task::Hash => "code bits",
+            },
+            100.0 * INT8_AGREEMENT
+        );
+    }
     Ok((report, exported))
 }
 
@@ -238,6 +254,10 @@ pub fn metadata_report(report: &serde_json::Value) -> String {
     }
     r.to_string()
 }
+
+/// The share of the f32 model's code bits or cluster ids below which an int8 model's
+/// agreement is warned about: the acceptance the shipped models are held to.
+const INT8_AGREEMENT: f64 = 0.995;
 
 /// H(Y) in nats below which a run's last epoch is called collapsed: a thousandth of a nat
 /// leaves at most about one sample in ten thousand outside the one output.

@@ -36,7 +36,7 @@ pub use quantize::{GPTQ_MAX_INPUTS, QuantDense, quantize_layers};
 use crate::data::Images;
 use crate::train::{Trained, scale_pixels};
 use imsat_runtime::atomic_file::write_atomic;
-use imsat_runtime::format::Input;
+use imsat_runtime::format::{Input, Task};
 use imsat_runtime::soft_code::SoftCheck;
 use imsat_runtime::view::View;
 
@@ -69,14 +69,71 @@ pub enum ExportError {
 
 /// Evenly spaced rows (at most [`MAX_CALIBRATION_ROWS`]) of the images, scaled.
 pub fn calibration_rows(images: &Images) -> (Vec<f32>, usize) {
+    let (pixels, take) = spaced_rows(images, MAX_CALIBRATION_ROWS);
+    (scale_pixels(&pixels), take)
+}
+
+/// At most `most` evenly spaced rows of the images' pixels, and how many.
+fn spaced_rows(images: &Images, most: usize) -> (Vec<u8>, usize) {
     let d = images.dim();
-    let take = images.n.min(MAX_CALIBRATION_ROWS);
+    let take = images.n.min(most);
     let mut pixels = Vec::with_capacity(take * d);
     for k in 0..take {
         let i = k * images.n / take.max(1);
         pixels.extend_from_slice(&images.pixels[i * d..(i + 1) * d]);
     }
-    (scale_pixels(&pixels), take)
+    (pixels, take)
+}
+
+/// Rows the int8 model's agreement with the f32 layers is measured on ([`int8_agreement`]).
+const AGREEMENT_ROWS: usize = 1024;
+
+/// The share of the f32 layers' outputs that the int8 model `int8` gives on up to
+/// [`AGREEMENT_ROWS`] evenly spaced training rows: code bits (logit > 0) for a hash, cluster
+/// ids (the first largest logit) for clusters. Quantization can flip outputs whose logits
+/// nearly tie (a large learning rate, many clusters, little training), which no loss shows.
+/// `None` where it is not measured here: a photo model (its code averages several views).
+fn int8_agreement(
+    trained: &Trained,
+    layers: &[Dense],
+    int8: &[u8],
+    images: &Images,
+) -> Option<f64> {
+    if trained.config.view.is_some() {
+        return None;
+    }
+    let (pixels, n) = spaced_rows(images, AGREEMENT_ROWS);
+    let model = imsat_runtime::int8::Int8Model::from_onnx(int8).ok()?;
+    let quantized = model.logits(&pixels).ok()?;
+    let exact = forward_layers(layers, &scale_pixels(&pixels), n).pop()?;
+    let k = trained.config.outputs;
+    if n == 0 || k == 0 || quantized.len() != exact.len() {
+        return None;
+    }
+    let argmax = |row: &[f32]| {
+        row.iter()
+            .enumerate()
+            .fold(0, |best, (i, &v)| if v > row[best] { i } else { best })
+    };
+    let (equal, total) = match trained.config.task {
+        Task::Hash => (
+            quantized
+                .iter()
+                .zip(&exact)
+                .filter(|(q, e)| (**q > 0.0) == (**e > 0.0))
+                .count(),
+            n * k,
+        ),
+        Task::Cluster => (
+            quantized
+                .chunks_exact(k)
+                .zip(exact.chunks_exact(k))
+                .filter(|(q, e)| argmax(q) == argmax(e))
+                .count(),
+            n,
+        ),
+    };
+    Some(equal as f64 / total as f64)
 }
 
 /// What [`write_models`] wrote.
@@ -86,6 +143,9 @@ pub struct Exported {
     pub int8_path: PathBuf,
     pub f32_bytes: usize,
     pub int8_bytes: usize,
+    /// The share of code bits or cluster ids the int8 model gives as the f32 one does, on
+    /// training rows ([`int8_agreement`]); `None` for photo models.
+    pub int8_agreement: Option<f64>,
 }
 
 /// Refuse layers with a weight or bias that is not finite: a step that overflowed the
@@ -180,6 +240,7 @@ pub fn write_models(
         )));
     }
     let int8_bytes = to_bytes(&int8_model(&quant, &info, n)?);
+    let int8_agreement = int8_agreement(trained, &layers, &int8_bytes, calibration);
     let save = |name: &str, bytes: &[u8]| {
         let path = out_dir.join(name);
         write_atomic(&path, bytes).map_err(|source| ExportError::Io {
@@ -193,5 +254,6 @@ pub fn write_models(
         int8_path: save(INT8_FILE, &int8_bytes)?,
         f32_bytes: f32_bytes.len(),
         int8_bytes: int8_bytes.len(),
+        int8_agreement,
     })
 }
