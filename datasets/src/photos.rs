@@ -312,6 +312,16 @@ fn decode_bytes(path: &Path, bytes: &[u8]) -> Result<DynamicImage, String> {
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| format!("cannot decode image: {e}"))?;
+    // A lossless JPEG, which the `image` crate does not read: jpeg-decoder's whole picture.
+    if reader.format() == Some(ImageFormat::Jpeg)
+        && let Some(decoded) = jpeg::decode_lossless(bytes)
+    {
+        let img = decoded.map_err(|why| format!("cannot decode image: {why}"))?;
+        if img.width() == 0 || img.height() == 0 {
+            return Err("image has zero size".into());
+        }
+        return Ok(img);
+    }
     match reader.format() {
         Some(ImageFormat::Jpeg) if !jpeg::reaches_end_of_image(bytes) => {
             return Err(

@@ -14,7 +14,7 @@
 //! decoding every pixel first.
 
 use image::metadata::Orientation;
-use image::{DynamicImage, GrayImage, RgbImage};
+use image::{DynamicImage, GrayImage, ImageBuffer, Luma, RgbImage};
 use jpeg_decoder::{CodingProcess, PixelFormat};
 
 use super::check_decoded_size;
@@ -27,7 +27,8 @@ pub(crate) fn reaches_end_of_image(bytes: &[u8]) -> bool {
 
 /// Why the `image` crate cannot decode this JPEG, when its frame is of a kind it does not
 /// read (its own message, "Number of components cannot be zero", names none): lossless
-/// (SOF3, 7, 11, 15) and arithmetic-coded (SOF9 to 15) frames.
+/// (SOF3, 7, 11, 15) and arithmetic-coded (SOF9 to 15) frames. (A lossless SOF3 frame that
+/// jpeg-decoder reads never gets here: [`decode_lossless`].)
 pub(crate) fn unread_frame(bytes: &[u8]) -> Option<String> {
     let sof = markers(bytes)
         .take_while(|&m| m != 0xD9)
@@ -167,6 +168,58 @@ pub(crate) fn decode_reduced(bytes: &[u8], min_side: u32) -> Option<DynamicImage
         .unwrap_or(Orientation::NoTransforms);
     img.apply_orientation(orientation);
     Some(img)
+}
+
+/// A lossless JPEG (SOF3) decoded whole by jpeg-decoder, upright by its EXIF orientation: the
+/// `image` crate reads no lossless frame, jpeg-decoder reads them at full size (8-bit gray or
+/// RGB, 9- to 16-bit gray). `None` for any other file, which the `image` crate decodes or
+/// names; an error for a lossless picture too large for its file or of deeper colour.
+pub(crate) fn decode_lossless(bytes: &[u8]) -> Option<Result<DynamicImage, String>> {
+    let mut decoder = jpeg_decoder::Decoder::new(bytes);
+    decoder.read_info().ok()?;
+    let info = decoder.info()?;
+    if info.coding_process != CodingProcess::Lossless {
+        return None;
+    }
+    let (w, h) = (u32::from(info.width), u32::from(info.height));
+    let size = u64::from(w) * u64::from(h) * info.pixel_format.pixel_bytes() as u64;
+    Some((|| {
+        check_decoded_size((w, h), size, bytes.len())?;
+        if !reaches_end_of_image(bytes) {
+            return Err("truncated JPEG (the file ends before its end-of-image marker)".into());
+        }
+        let pixels = decoder
+            .decode()
+            .map_err(|e| format!("lossless JPEG: {e}"))?;
+        let deeper = || {
+            "a lossless JPEG of more than 8 bits a colour sample, which is not read: \
+                         re-save it as a 16-bit PNG or TIFF"
+                .to_string()
+        };
+        if pixels.len() as u64 != size {
+            return Err(deeper());
+        }
+        let mut img = match info.pixel_format {
+            PixelFormat::L8 => GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8),
+            PixelFormat::RGB24 => RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8),
+            PixelFormat::L16 => {
+                let values = pixels
+                    .chunks_exact(2)
+                    .map(|b| u16::from_ne_bytes([b[0], b[1]]))
+                    .collect();
+                ImageBuffer::<Luma<u16>, Vec<u16>>::from_raw(w, h, values)
+                    .map(DynamicImage::ImageLuma16)
+            }
+            PixelFormat::CMYK32 => None,
+        }
+        .ok_or_else(deeper)?;
+        let orientation = decoder
+            .exif_data()
+            .and_then(super::exif::orientation)
+            .unwrap_or(Orientation::NoTransforms);
+        img.apply_orientation(orientation);
+        Ok(img)
+    })())
 }
 
 #[cfg(test)]

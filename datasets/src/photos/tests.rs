@@ -550,9 +550,11 @@ fn transparent_pixels_decode_as_white_whatever_colour_the_file_keeps_under_them(
 /// A lossless JPEG (SOF3, 32x24, written by libjpeg-turbo through `imagecodecs` from the
 /// progressive one's pixels): jpeg-decoder returns its whole picture whatever scale is asked,
 /// which read as the smaller size was a scrambled picture (a 2048x1152 one hashed 22 bits off
-/// with no error); it is left to the whole decode, which names the kind of frame.
+/// with no error), and the `image` crate reads no lossless frame. It is decoded whole by
+/// jpeg-decoder, exactly (the sums are libjpeg-turbo's decode of the same file, by
+/// `imagecodecs`).
 #[test]
-fn a_lossless_jpeg_is_not_decoded_reduced_and_is_named() {
+fn a_lossless_jpeg_is_decoded_whole_and_exactly() {
     let lossless = include_bytes!("lossless_32x24.jpg");
     assert!(jpeg::reaches_end_of_image(lossless));
     assert!(jpeg::decode_reduced(lossless, 8).is_none());
@@ -560,13 +562,30 @@ fn a_lossless_jpeg_is_not_decoded_reduced_and_is_named() {
     let path = d.path().join("l.jpg");
     std::fs::write(&path, lossless).unwrap();
     for min_side in [8, 1024] {
-        let err = decode_image_at_least(&path, min_side).unwrap_err();
-        assert!(
-            err.contains("a lossless JPEG (frame marker SOF3), which is not read"),
-            "{err}"
-        );
+        let rgb = decode_image_at_least(&path, min_side).unwrap().into_rgb8();
+        assert_eq!(rgb.dimensions(), (32, 24));
+        let raw = rgb.as_raw();
+        let sum: u64 = raw.iter().map(|&v| u64::from(v)).sum();
+        let weighted: u64 = raw
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| i as u64 * u64::from(v))
+            .sum();
+        assert_eq!((sum, weighted), (415_427, 512_488_767));
+        assert_eq!(rgb.get_pixel(0, 0).0, [96, 136, 185]);
+        assert_eq!(rgb.get_pixel(31, 23).0, [185, 174, 170]);
     }
-    // The progressive file's frame is read: no such name.
+    // Cut short, it is named as a cut JPEG; an arithmetic-coded frame is named by its kind.
+    std::fs::write(&path, &lossless[..lossless.len() / 2]).unwrap();
+    let err = decode_image(&path).unwrap_err();
+    assert!(err.contains("truncated JPEG"), "{err}");
+    let mut arithmetic = lossless.to_vec();
+    let sof = arithmetic
+        .windows(2)
+        .position(|w| w == [0xFF, 0xC3])
+        .expect("a lossless frame");
+    arithmetic[sof + 1] = 0xCB;
+    assert!(jpeg::unread_frame(&arithmetic).unwrap().contains("SOF11"));
     assert_eq!(
         jpeg::unread_frame(include_bytes!("progressive_32x24.jpg")),
         None
