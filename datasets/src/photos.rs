@@ -312,18 +312,10 @@ fn decode_bytes(path: &Path, bytes: &[u8]) -> Result<DynamicImage, String> {
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| format!("cannot decode image: {e}"))?;
-    // A lossless JPEG, which the `image` crate does not read: jpeg-decoder's whole picture.
-    if reader.format() == Some(ImageFormat::Jpeg)
-        && let Some(decoded) = jpeg::decode_lossless(bytes)
-    {
-        let img = decoded.map_err(|why| format!("cannot decode image: {why}"))?;
-        if img.width() == 0 || img.height() == 0 {
-            return Err("image has zero size".into());
-        }
-        return Ok(img);
-    }
+    // A JPEG is walked once: whether it is whole, and its frame's kind.
+    let jpeg = (reader.format() == Some(ImageFormat::Jpeg)).then(|| jpeg::walk(bytes));
     match reader.format() {
-        Some(ImageFormat::Jpeg) if !jpeg::reaches_end_of_image(bytes) => {
+        Some(ImageFormat::Jpeg) if jpeg.is_some_and(|w| !w.whole) => {
             return Err(
                 "cannot decode image: truncated JPEG (the file ends before its end-of-image marker)"
                     .into(),
@@ -341,12 +333,34 @@ fn decode_bytes(path: &Path, bytes: &[u8]) -> Result<DynamicImage, String> {
             }
         }
     }
+    let frame = jpeg.and_then(|w| w.frame);
+    // A lossless JPEG, which the `image` crate does not read: jpeg-decoder's whole picture.
+    let lossless = match frame {
+        Some(jpeg::LOSSLESS) => jpeg::decode_lossless(bytes),
+        _ => None,
+    };
+    let img = match lossless {
+        Some(decoded) => decoded.map_err(|why| format!("cannot decode image: {why}"))?,
+        None => decode_upright(reader, bytes, frame)?,
+    };
+    if img.width() == 0 || img.height() == 0 {
+        return Err("image has zero size".into());
+    }
+    Ok(flatten::onto_white(img))
+}
+
+/// The picture the `image` crate decodes from `reader`, upright by its orientation; `frame`
+/// is a JPEG's frame marker ([`jpeg::Walk::frame`]), to name a kind the crate does not read.
+fn decode_upright(
+    reader: ImageReader<Cursor<&[u8]>>,
+    bytes: &[u8],
+    frame: Option<u8>,
+) -> Result<DynamicImage, String> {
     // A JPEG frame of a kind the decoder does not read is named as such, not by the
     // decoder's message about its first field it cannot parse.
-    let is_jpeg = reader.format() == Some(ImageFormat::Jpeg);
-    let cannot_decode = |e: image::ImageError| match is_jpeg.then(|| jpeg::unread_frame(bytes)) {
-        Some(Some(why)) => format!("cannot decode image: {why}"),
-        _ => format!("cannot decode image: {e}"),
+    let cannot_decode = |e: image::ImageError| match frame.and_then(jpeg::unread_frame) {
+        Some(why) => format!("cannot decode image: {why}"),
+        None => format!("cannot decode image: {e}"),
     };
     let mut decoder = reader.into_decoder().map_err(cannot_decode)?;
     check_decoded_size(decoder.dimensions(), decoder.total_bytes(), bytes.len())
@@ -361,10 +375,7 @@ fn decode_bytes(path: &Path, bytes: &[u8]) -> Result<DynamicImage, String> {
         .unwrap_or(Orientation::NoTransforms);
     let mut img = DynamicImage::from_decoder(decoder).map_err(cannot_decode)?;
     img.apply_orientation(orientation);
-    if img.width() == 0 || img.height() == 0 {
-        return Err("image has zero size".into());
-    }
-    Ok(flatten::onto_white(img))
+    Ok(img)
 }
 
 /// Decode one photo to RGB ([`decode_image`], then converted).

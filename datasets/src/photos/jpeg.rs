@@ -19,21 +19,46 @@ use jpeg_decoder::{CodingProcess, PixelFormat};
 
 use super::check_decoded_size;
 
+/// What one walk of a JPEG's markers finds ([`walk`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Walk {
+    /// Whether the stream reaches its end-of-image marker.
+    pub(crate) whole: bool,
+    /// Its frame (start-of-frame) marker, `0xC0` to `0xCF`, if one comes before the end.
+    pub(crate) frame: Option<u8>,
+}
+
+/// The frame marker of a lossless (SOF3) picture, which jpeg-decoder reads
+/// ([`decode_lossless`]) and the `image` crate does not.
+pub(crate) const LOSSLESS: u8 = 0xC3;
+
+/// Walk `bytes`, a JPEG stream starting at its start-of-image marker, once: whether it is
+/// whole and what its frame is.
+pub(crate) fn walk(bytes: &[u8]) -> Walk {
+    let mut frame = None;
+    let whole = markers(bytes)
+        .inspect(|&m| {
+            let is_frame = matches!(m, 0xC0..=0xCF) && !matches!(m, 0xC4 | 0xC8 | 0xCC);
+            if is_frame && frame.is_none() {
+                frame = Some(m);
+            }
+        })
+        .any(|m| m == 0xD9);
+    Walk { whole, frame }
+}
+
 /// Whether `bytes`, a JPEG stream starting at its start-of-image marker, reaches its
 /// end-of-image marker.
 pub(crate) fn reaches_end_of_image(bytes: &[u8]) -> bool {
-    markers(bytes).any(|m| m == 0xD9)
+    walk(bytes).whole
 }
 
-/// Why the `image` crate cannot decode this JPEG, when its frame is of a kind it does not
-/// read (its own message, "Number of components cannot be zero", names none): lossless
-/// (SOF3, 7, 11, 15) and arithmetic-coded (SOF9 to 15) frames. (A lossless SOF3 frame that
-/// jpeg-decoder reads never gets here: [`decode_lossless`].)
-pub(crate) fn unread_frame(bytes: &[u8]) -> Option<String> {
-    let sof = markers(bytes)
-        .take_while(|&m| m != 0xD9)
-        .find(|m| matches!(m, 0xC0..=0xCF) && !matches!(m, 0xC4 | 0xC8 | 0xCC))?;
-    let n = sof - 0xC0;
+/// Why the `image` crate cannot decode a JPEG of frame marker `sof` ([`Walk::frame`]), when
+/// it is of a kind it does not read (its own message, "Number of components cannot be
+/// zero", names none): lossless (SOF3, 7, 11, 15) and arithmetic-coded (SOF9 to 15) frames.
+/// (A lossless SOF3 frame that jpeg-decoder reads never gets here: [`decode_lossless`].)
+pub(crate) fn unread_frame(sof: u8) -> Option<String> {
+    let n = sof.checked_sub(0xC0)?;
     let kind = match (n & 3 == 3, n >= 9) {
         (true, true) => "a lossless arithmetic-coded",
         (true, false) => "a lossless",
@@ -149,18 +174,43 @@ pub(crate) fn decode_reduced(bytes: &[u8], min_side: u32) -> Option<DynamicImage
     if (u32::from(sw), u32::from(sh)) != (at(w, k), at(h, k)) {
         return None;
     }
+    if !matches!(info.pixel_format, PixelFormat::L8 | PixelFormat::RGB24) {
+        return None;
+    }
     let pixels = decoder.decode().ok()?;
-    let (sw, sh) = (u32::from(sw), u32::from(sh));
-    // Exactly the pixels of the scaled size: `from_raw` would take a longer buffer as the
-    // first rows of a larger picture.
-    let size = u64::from(sw) * u64::from(sh) * info.pixel_format.pixel_bytes() as u64;
+    upright(
+        &decoder,
+        info.pixel_format,
+        (u32::from(sw), u32::from(sh)),
+        pixels,
+    )
+}
+
+/// jpeg-decoder's `pixels` of a `w x h` picture as an image (8-bit gray or RGB, 16-bit
+/// gray), upright by the file's EXIF orientation. `None` for CMYK, or for pixels that are not
+/// exactly that picture's: `from_raw` would take a longer buffer as the first rows of a
+/// larger picture.
+fn upright(
+    decoder: &jpeg_decoder::Decoder<&[u8]>,
+    format: PixelFormat,
+    (w, h): (u32, u32),
+    pixels: Vec<u8>,
+) -> Option<DynamicImage> {
+    let size = u64::from(w) * u64::from(h) * format.pixel_bytes() as u64;
     if pixels.len() as u64 != size {
         return None;
     }
-    let mut img = match info.pixel_format {
-        PixelFormat::L8 => DynamicImage::ImageLuma8(GrayImage::from_raw(sw, sh, pixels)?),
-        PixelFormat::RGB24 => DynamicImage::ImageRgb8(RgbImage::from_raw(sw, sh, pixels)?),
-        PixelFormat::L16 | PixelFormat::CMYK32 => return None,
+    let mut img = match format {
+        PixelFormat::L8 => DynamicImage::ImageLuma8(GrayImage::from_raw(w, h, pixels)?),
+        PixelFormat::RGB24 => DynamicImage::ImageRgb8(RgbImage::from_raw(w, h, pixels)?),
+        PixelFormat::L16 => {
+            let values = pixels
+                .chunks_exact(2)
+                .map(|b| u16::from_ne_bytes([b[0], b[1]]))
+                .collect();
+            DynamicImage::ImageLuma16(ImageBuffer::<Luma<u16>, Vec<u16>>::from_raw(w, h, values)?)
+        }
+        PixelFormat::CMYK32 => return None,
     };
     let orientation = decoder
         .exif_data()
@@ -170,10 +220,11 @@ pub(crate) fn decode_reduced(bytes: &[u8], min_side: u32) -> Option<DynamicImage
     Some(img)
 }
 
-/// A lossless JPEG (SOF3) decoded whole by jpeg-decoder, upright by its EXIF orientation: the
-/// `image` crate reads no lossless frame, jpeg-decoder reads them at full size (8-bit gray or
-/// RGB, 9- to 16-bit gray). `None` for any other file, which the `image` crate decodes or
-/// names; an error for a lossless picture too large for its file or of deeper colour.
+/// A lossless JPEG (SOF3, [`LOSSLESS`]) decoded whole by jpeg-decoder, upright by its EXIF
+/// orientation: the `image` crate reads no lossless frame, jpeg-decoder reads them at full
+/// size (8-bit gray or RGB, 9- to 16-bit gray). The caller has walked the file whole
+/// ([`walk`]). `None` where jpeg-decoder does not take it for one (left to the `image`
+/// crate, which names it); an error for a picture too large for its file or of deeper colour.
 pub(crate) fn decode_lossless(bytes: &[u8]) -> Option<Result<DynamicImage, String>> {
     let mut decoder = jpeg_decoder::Decoder::new(bytes);
     decoder.read_info().ok()?;
@@ -185,40 +236,14 @@ pub(crate) fn decode_lossless(bytes: &[u8]) -> Option<Result<DynamicImage, Strin
     let size = u64::from(w) * u64::from(h) * info.pixel_format.pixel_bytes() as u64;
     Some((|| {
         check_decoded_size((w, h), size, bytes.len())?;
-        if !reaches_end_of_image(bytes) {
-            return Err("truncated JPEG (the file ends before its end-of-image marker)".into());
-        }
         let pixels = decoder
             .decode()
             .map_err(|e| format!("lossless JPEG: {e}"))?;
-        let deeper = || {
-            "a lossless JPEG of more than 8 bits a colour sample, which is not read: \
-                         re-save it as a 16-bit PNG or TIFF"
+        upright(&decoder, info.pixel_format, (w, h), pixels).ok_or_else(|| {
+            "a lossless JPEG of more than 8 bits a colour sample, which is not read: re-save \
+             it as a 16-bit PNG or TIFF"
                 .to_string()
-        };
-        if pixels.len() as u64 != size {
-            return Err(deeper());
-        }
-        let mut img = match info.pixel_format {
-            PixelFormat::L8 => GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8),
-            PixelFormat::RGB24 => RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8),
-            PixelFormat::L16 => {
-                let values = pixels
-                    .chunks_exact(2)
-                    .map(|b| u16::from_ne_bytes([b[0], b[1]]))
-                    .collect();
-                ImageBuffer::<Luma<u16>, Vec<u16>>::from_raw(w, h, values)
-                    .map(DynamicImage::ImageLuma16)
-            }
-            PixelFormat::CMYK32 => None,
-        }
-        .ok_or_else(deeper)?;
-        let orientation = decoder
-            .exif_data()
-            .and_then(super::exif::orientation)
-            .unwrap_or(Orientation::NoTransforms);
-        img.apply_orientation(orientation);
-        Ok(img)
+        })
     })())
 }
 
