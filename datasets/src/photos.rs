@@ -2,7 +2,7 @@
 //!
 //! Photos of any size are read from a folder tree (JPEG, PNG, BMP, WebP, GIF, TIFF) in path
 //! order, hidden entries left out, upright by their EXIF orientation, a transparent one
-//! composited onto white ([`flatten`]). A file that cannot be decoded, or an image of zero
+//! composited onto white (`flatten`). A file that cannot be decoded, or an image of zero
 //! size, is skipped and named in [`PhotoFolder::skipped`], so one bad file does not stop a
 //! run over thousands; so is an image in a format this build does not decode (HEIC from a
 //! phone, AVIF, JPEG XL, JPEG 2000), which would otherwise vanish from the run unnoticed; an
