@@ -1,10 +1,9 @@
 //! imsat: learn compact discrete codes with IMSAT and run them on small devices.
 //!
-//! This crate is a thin facade over the two role crates:
+//! This crate is a thin facade over the role crates:
 //! - [`trainer`] (host side): IMSAT training, evaluation, ONNX export;
 //! - [`runtime`] (edge side, `no_std` core): codes, Hamming search, dedup, index, encoder;
-//!
-//! and the readers both sides share, [`data`]: IDX files and photos decoded as `imsat`
+//! - [`data`], the readers both sides share: IDX files and photos decoded as `imsat`
 //! decodes them (upright by EXIF, transparency on white, a large JPEG at a reduced size).
 //!
 //! Data flows one way: data -> trainer -> ONNX file -> runtime encoder -> codes -> index -> search.

@@ -15,9 +15,8 @@
 //!
 //! Rows are kept sorted by id (ties in search go to the lower row, so also to the lower
 //! id). Reading checks every field and the size before allocating, so a damaged or hostile
-//! file yields a [`FormatError`], never a panic or a huge allocation. With `std`, files are
-//! written to a temporary file in the same folder and renamed into place, so an existing
-//! index is never left half-written.
+//! file yields a [`FormatError`], never a panic or a huge allocation. (Writing a file, through a
+//! temporary one renamed into place, is `file.rs`'s.)
 
 use alloc::vec::Vec;
 

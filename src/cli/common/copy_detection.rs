@@ -1,5 +1,6 @@
-//! `imsat eval --task copy-detection`: the learned photo hash against pHash and dHash on
-//! edited copies of a folder of photos, in one run (protocol: `imsat_trainer::copy_detection`).
+//! The copy-detection benchmark of `imsat eval --task copy-detection` and of `imsat train` on
+//! photos (its validation score): the learned photo hash against pHash and dHash on edited
+//! copies of a folder of photos, in one run (protocol: `imsat_trainer::copy_detection`).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

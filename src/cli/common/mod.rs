@@ -1,6 +1,7 @@
 //! What more than one command needs: the error convention (bad input exits 2), output
 //! checks, opening and running models, reading codes, an index's card and its lock, the run
-//! folder, dedup's radius, and what a signal leaves unfinished.
+//! folder, dedup's radius and groups, the copy-detection benchmark, and what a signal leaves
+//! unfinished.
 
 pub mod codes;
 #[cfg(feature = "train")]
