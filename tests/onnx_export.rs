@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use imsat_runtime::code::Codes;
-use imsat_runtime::encoder::{Encoded, Encoder, EncoderError, Task as RtTask};
+use imsat_runtime::encoder::{Encoded, Encoder, EncoderError};
+use imsat_runtime::format::Task;
 use imsat_trainer::data::{Images, read_labelled};
 use imsat_trainer::export::{self, F32_FILE, INT8_FILE};
-use imsat_trainer::loss::Task;
 use imsat_trainer::train::{TrainConfig, Trained, predict_logits, scale_pixels, train};
 use prost::Message;
 
@@ -19,7 +19,7 @@ fn pack_codes(logits: &[f32], bits: usize) -> Vec<u64> {
 
 /// Cluster ids of logits, as the runtime picks them.
 fn argmax_rows(logits: &[f32], k: usize) -> Vec<u32> {
-    imsat_runtime::format::argmax_rows(logits, k).unwrap()
+    imsat_runtime::output::argmax_rows(logits, k).unwrap()
 }
 
 /// The vendored MNIST-10k files: images, labels.
@@ -295,8 +295,8 @@ fn encoder_reports_bad_input_with_typed_errors() {
         matches!(
             e,
             EncoderError::WrongTask {
-                expected: RtTask::Cluster,
-                actual: RtTask::Hash,
+                expected: Task::Cluster,
+                actual: Task::Hash,
                 ..
             }
         ),
@@ -308,7 +308,7 @@ fn encoder_reports_bad_input_with_typed_errors() {
         matches!(
             e,
             EncoderError::WrongTask {
-                expected: RtTask::Hash,
+                expected: Task::Hash,
                 ..
             }
         ),

@@ -1,5 +1,6 @@
-//! The ONNX encoder: runs a model exported by `imsat train` (f32 or int8) through tract and
-//! turns images into packed codes (hash models) or cluster ids (cluster models).
+//! The ONNX encoder: runs a model exported by `imsat train` (f32 or int8; on the native
+//! executors below where its layout allows, otherwise through tract) and turns images into
+//! packed codes (hash models) or cluster ids (cluster models).
 //!
 //! An exported model takes raw pixels, f32 `[N, d]` in 0..255, and returns logits
 //! `[N, K or M]`; its `metadata_props` say what it is (`imsat.task`, `imsat.outputs`,
@@ -49,8 +50,9 @@ use tract_onnx::tract_hir::internal::DimLike;
 use crate::code::Codes;
 use crate::float_mlp::F32Mlp;
 use crate::format::onnx::Model;
-pub use crate::format::{FORMAT_VERSION, ModelInfo, Task, argmax_rows};
+pub use crate::format::{FORMAT_VERSION, ModelInfo, Task};
 use crate::int8::{Int8Mlp, Kernel, rows_per_run};
+use crate::output::argmax_rows;
 
 /// Rows run through the model at once; larger batches are split (bounds memory).
 pub use crate::int8::MAX_ROWS_PER_RUN;
@@ -399,7 +401,7 @@ impl Encoder {
         rows_per_run(executors.into_iter().fold(model, usize::max))
     }
 
-    /// `run` on `pixels` in runs of at most [`MAX_ROWS_PER_RUN`] rows.
+    /// `run` on `pixels` in runs of [`Self::run_rows`] rows (the last may be shorter).
     fn in_runs<P>(
         &self,
         pixels: &[P],

@@ -92,6 +92,14 @@ pub enum Error {
         /// Number of codes.
         codes: usize,
     },
+    /// Two sets of logits to compare differ in length, so their rows do not pair.
+    #[error("{first} values against {second}: the two sets of logits do not pair row for row")]
+    LogitCount {
+        /// Values in the first set.
+        first: usize,
+        /// Values in the second set.
+        second: usize,
+    },
     /// Soft codes and codes differ in number.
     #[error("{soft} soft codes for {codes} codes")]
     SoftCount {

@@ -79,6 +79,7 @@ pub mod index;
 pub mod index_view;
 pub mod int8;
 pub mod mih;
+pub mod output;
 #[doc(hidden)]
 pub mod reference;
 pub mod search;

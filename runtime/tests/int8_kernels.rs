@@ -12,7 +12,8 @@ mod common;
 use common::{int8_digits, root, test_per_model};
 use std::time::Instant;
 
-use imsat_runtime::encoder::{Encoder, Task, argmax_rows};
+use imsat_runtime::encoder::{Encoder, Task};
+use imsat_runtime::output::argmax_rows;
 use imsat_runtime::prelude::Codes;
 
 const MODELS: [&str; 4] = ["hash16", "hash32", "hash64", "cluster10"];

@@ -11,10 +11,11 @@ use imsat_runtime::atomic_file;
 use imsat_runtime::dedup::Linkage;
 use imsat_runtime::encoder::Encoder;
 use imsat_runtime::index::Index;
+use imsat_runtime::output::agreement;
 use imsat_trainer::train::{SPLIT_SEED, TrainConfig, evaluate_logits, train};
 use serde_json::json;
 
-use super::common::model::{agreement, open_model};
+use super::common::model::open_model;
 use super::common::radius::{DEFAULT_MIN_SIMILARITY, DEFAULT_RADIUS};
 use super::common::run_folder::{RUN_FILES, STAGING_PREFIX, make_run_folder, save_run};
 use super::common::{Ctx, bad_input, check_output_dir, file_begins_with};
@@ -171,7 +172,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let started = Instant::now();
     check_output_dir(&args.out, "--out")?;
     check_demo_folder(&args.out)?;
-    let (images, labels) = idx::read_labelled(&args.data, &args.labels)?;
+    let (images, labels) = crate::input::read_labelled(&args.data, &args.labels)?;
     let mut cluster = TrainConfig::cluster(10);
     cluster.epochs = args.cluster_epochs;
     cluster.seed = args.seed;

@@ -5,12 +5,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use imsat_runtime::encoder::Encoder;
+use imsat_runtime::output::agreement;
 use imsat_trainer::train::{Quality, SPLIT_SEED, evaluate_logits};
 use serde_json::json;
 
 use super::common::codes::read_npy_codes;
 use super::common::model::{
-    agreement, model_logits, not_a_features_model, open_model, read_features_for, takes_features,
+    model_logits, not_a_features_model, open_model, read_features_for, takes_features,
 };
 use super::common::run_folder::retrieval_json;
 use super::common::{Ctx, bad_input, check_output_file, check_png_output, copy_detection};

@@ -64,7 +64,7 @@ fn main() {
         // One row per cluster: how many digits of each label it holds.
         let x = train::scale_pixels(&images.pixels);
         let logits = train::predict_logits(&t.model, &x, images.n);
-        let ids: Vec<usize> = imsat_runtime::format::argmax_rows(&logits, c.outputs)
+        let ids: Vec<usize> = imsat_runtime::output::argmax_rows(&logits, c.outputs)
             .unwrap()
             .into_iter()
             .map(|k| k as usize)

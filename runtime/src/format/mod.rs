@@ -310,34 +310,6 @@ impl ModelInfo {
     }
 }
 
-/// Index of the largest value of each row of `k` (the first one on ties). Fails with
-/// [`Error::NotANumber`](crate::error::Error::NotANumber) at the first NaN, and with
-/// [`Error::ValueCount`](crate::error::Error::ValueCount) when `logits` is not a whole number
-/// of rows or `k` is 0.
-pub fn argmax_rows(logits: &[f32], k: usize) -> Result<Vec<u32>, crate::error::Error> {
-    if k == 0 || !logits.len().is_multiple_of(k) {
-        return Err(crate::error::Error::ValueCount {
-            values: logits.len(),
-            bits: k,
-        });
-    }
-    if let Some(position) = logits.iter().position(|v| v.is_nan()) {
-        return Err(crate::error::Error::NotANumber { position });
-    }
-    Ok(logits
-        .chunks_exact(k)
-        .map(|row| {
-            let mut best = 0;
-            for (i, &v) in row.iter().enumerate() {
-                if v > row[best] {
-                    best = i;
-                }
-            }
-            best as u32
-        })
-        .collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -449,18 +421,5 @@ mod tests {
         }
         let err = info(&BASE[1..]).unwrap_err();
         assert!(err.contains("`imsat.format_version` is missing"), "{err}");
-    }
-
-    #[test]
-    fn argmax_takes_the_first_of_ties_and_refuses_nan() {
-        assert_eq!(
-            argmax_rows(&[1.0, 3.0, 3.0, 0.0, 0.0, 0.0], 3).unwrap(),
-            [1, 0]
-        );
-        assert!(argmax_rows(&[1.0, f32::NAN], 2).is_err());
-        // Not whole rows (it once dropped the partial one, or took each value for a row).
-        assert!(argmax_rows(&[1.0, 2.0, 3.0], 2).is_err());
-        assert!(argmax_rows(&[1.0, 2.0, 3.0], 0).is_err());
-        assert!(argmax_rows(&[], 3).unwrap().is_empty());
     }
 }

@@ -47,7 +47,8 @@ use alloc::vec::Vec;
 
 use crate::code::Codes;
 use crate::format::onnx::{Model, ParseError};
-use crate::format::{ModelInfo, Task, argmax_rows};
+use crate::format::{ModelInfo, Task};
+use crate::output::argmax_rows;
 
 pub use graph::Mismatch;
 pub use kernels::Kernel;

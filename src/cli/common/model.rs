@@ -10,7 +10,8 @@ use imsat_runtime::code::Codes;
 use imsat_runtime::dedup::Glance;
 use imsat_runtime::encoder::{Encoded, Encoder, EncoderError, Task};
 use imsat_runtime::format::onnx::Model;
-use imsat_runtime::format::{Input, argmax_rows, keys};
+use imsat_runtime::format::{Input, keys};
+use imsat_runtime::output::argmax_rows;
 use imsat_runtime::soft_code::SoftCodes;
 
 use super::bad_input;
@@ -424,29 +425,4 @@ fn not_numbers(model: &Path, data: &Path) -> String {
         model.display(),
         data.display()
     )
-}
-
-/// Fraction of code bits (hash) or cluster ids (cluster) on which two sets of logits agree.
-pub fn agreement(
-    task: Task,
-    outputs: usize,
-    a: &[f32],
-    b: &[f32],
-) -> Result<f64, imsat_runtime::error::Error> {
-    Ok(match task {
-        Task::Hash => {
-            let (ca, cb) = (
-                Codes::from_logits(outputs, a)?,
-                Codes::from_logits(outputs, b)?,
-            );
-            let differ = imsat_runtime::hamming::distance(ca.as_words(), cb.as_words()) as u64;
-            let total = (a.len() / outputs * outputs) as f64;
-            1.0 - differ as f64 / total.max(1.0)
-        }
-        Task::Cluster => {
-            let (ia, ib) = (argmax_rows(a, outputs)?, argmax_rows(b, outputs)?);
-            let same = ia.iter().zip(&ib).filter(|(x, y)| x == y).count();
-            same as f64 / ia.len().max(1) as f64
-        }
-    })
 }

@@ -36,7 +36,8 @@ pub use quantize::{GPTQ_MAX_INPUTS, QuantDense, quantize_layers};
 use crate::data::Images;
 use crate::train::{Trained, scale_pixels};
 use imsat_runtime::atomic_file::write_atomic;
-use imsat_runtime::format::{Input, Task};
+use imsat_runtime::format::Input;
+use imsat_runtime::output::agreement;
 use imsat_runtime::soft_code::SoftCheck;
 use imsat_runtime::view::View;
 
@@ -106,34 +107,16 @@ fn int8_agreement(
     let model = imsat_runtime::int8::Int8Model::from_onnx(int8).ok()?;
     let quantized = model.logits(&pixels).ok()?;
     let exact = forward_layers(layers, &scale_pixels(&pixels), n).pop()?;
-    let k = trained.config.outputs;
-    if n == 0 || k == 0 || quantized.len() != exact.len() {
+    if n == 0 {
         return None;
     }
-    let argmax = |row: &[f32]| {
-        row.iter()
-            .enumerate()
-            .fold(0, |best, (i, &v)| if v > row[best] { i } else { best })
-    };
-    let (equal, total) = match trained.config.task {
-        Task::Hash => (
-            quantized
-                .iter()
-                .zip(&exact)
-                .filter(|(q, e)| (**q > 0.0) == (**e > 0.0))
-                .count(),
-            n * k,
-        ),
-        Task::Cluster => (
-            quantized
-                .chunks_exact(k)
-                .zip(exact.chunks_exact(k))
-                .filter(|(q, e)| argmax(q) == argmax(e))
-                .count(),
-            n,
-        ),
-    };
-    Some(equal as f64 / total as f64)
+    agreement(
+        trained.config.task,
+        trained.config.outputs,
+        &quantized,
+        &exact,
+    )
+    .ok()
 }
 
 /// What [`write_models`] wrote.

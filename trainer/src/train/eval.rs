@@ -9,7 +9,7 @@ use crate::loss::Task;
 use crate::metrics;
 use crate::model::{Encoder, Norm};
 use imsat_runtime::code::Codes;
-use imsat_runtime::format::argmax_rows;
+use imsat_runtime::output::argmax_rows;
 
 /// Quality of a trained encoder on labelled data.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
