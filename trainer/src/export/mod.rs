@@ -127,7 +127,7 @@ pub struct Exported {
     pub f32_bytes: usize,
     pub int8_bytes: usize,
     /// The share of code bits or cluster ids the int8 model gives as the f32 one does, on
-    /// training rows ([`int8_agreement`]); `None` for photo models.
+    /// up to 1,024 evenly spaced training rows; `None` for photo models.
     pub int8_agreement: Option<f64>,
 }
 
@@ -152,7 +152,7 @@ pub fn check_finite(layers: &[Dense]) -> Result<(), ExportError> {
 const CHECK_ROWS: usize = 256;
 
 /// Refuse layers whose outputs on `rows` (as the first layer takes them; up to
-/// [`CHECK_ROWS`] of them) are not all finite in f32: a last step can leave finite weights
+/// `CHECK_ROWS` of them) are not all finite in f32: a last step can leave finite weights
 /// too large for the activations (a huge learning rate), and the model's every output is
 /// then inf or NaN, which the losses computed before that step never showed.
 pub fn check_outputs(layers: &[Dense], rows: &[f32]) -> Result<(), ExportError> {

@@ -34,7 +34,7 @@ pub struct TrainConfig {
     pub pairwise_mi_weight: f64,
     /// SAT kinds, summed.
     pub sat: Vec<SatKind>,
-    /// VAT probe size (`0 < xi <=` [`MAX_XI`]).
+    /// VAT probe size (`0 < xi <= MAX_XI`).
     pub xi: f64,
     /// VAT/RPT radius: `eps_scale` x distance to the `eps_neighbour`-th nearest neighbour.
     pub eps_scale: f64,
