@@ -62,6 +62,7 @@ for name in "${NAMES[@]}"; do
   }
   fill NAME "$name" TASK "${task[*]}" SEED "$SEED" DATE "$(date -u +%Y-%m-%d)" \
     COMMAND "${cmd[*]}" TRAIN_SECONDS "$train_seconds" \
+    OBJECTIVE "$(python3 models/card_objective.py "$run/config.json")" \
     COMMIT "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
     REPORT "$report" EVAL_F32 "$eval_f32" EVAL_INT8 "$eval_int8" \
     SIZE_F32 "$size_f32" SIZE_INT8 "$size_int8" SHA_F32 "$sha_f32" SHA_INT8 "$sha_int8" \

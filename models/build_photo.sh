@@ -88,10 +88,11 @@ python3 - "$MODELS_DIR/$name.md" "$run/report.json" "$CV_WORK" "$in_sample" "${c
   "$train_seconds" "$SEED" "$size_f32" "$size_int8" \
   "$(sha256sum "$MODELS_DIR/$name.onnx" | cut -d' ' -f1)" \
   "$(sha256sum "$MODELS_DIR/$name.int8.onnx" | cut -d' ' -f1)" \
-  "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" "$TRAIN_FLAGS" <<'PY'
+  "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" "$TRAIN_FLAGS" \
+  "$(python3 models/card_objective.py "$run/config.json")" <<'PY'
 import json, sys, datetime, glob, os, re, statistics
 (out, report_path, cv, in_sample, command, seconds, seed, size_f32, size_int8,
- sha_f32, sha_int8, commit, flags) = sys.argv[1:]
+ sha_f32, sha_int8, commit, flags, objective) = sys.argv[1:]
 report = json.load(open(report_path))
 ins = json.loads(in_sample)
 # The folds scored, by number (after an ONLY_FOLD=k run, fold k alone; fold10 after fold9).
@@ -142,6 +143,7 @@ fill = ("first a caption box pasted over the photo, if it has one, is filled in 
 lines = ["# Model card: photo64", "",
  "| | |", "|---|---|",
  f"| What | IMSAT copy-detection hash, 64 bits, {network} on the view below |",
+ f"| Objective | {objective} |",
  f"| Files | `photo64.onnx` (f32, {int(size_f32):,} bytes), `photo64.int8.onnx` (int8, one weight scale per output column, rounded by GPTQ, {int(size_int8):,} bytes, {int(size_int8)/int(size_f32):.3f}x) |",
  f"| SHA-256 | f32 `{sha_f32}`<br>int8 `{sha_int8}` |",
  f"| Input | a photo of any size through the view `{report['view']}` (metadata `imsat.view`: {fill}{'BT.601 luma and chroma (Cb, Cr), each area-resized; luma ' if colour else 'BT.601 luma, area resize, '}{stretch}), then `pixels` f32 `[N, {side}]` |",
