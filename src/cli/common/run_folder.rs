@@ -304,10 +304,7 @@ pub fn save_files(
         let p = out.join(name);
         write_atomic(&p, bytes).with_context(|| format!("writing {}", p.display()))
     };
-    let record = burn::module::Module::into_record(trained.model.clone())
-        .into_bytes()
-        .map_err(|e| anyhow::anyhow!("serializing the model: {e:?}"))?;
-    save("model.bpk", &record)?;
+    save("model.bpk", &trained.record_bytes()?)?;
     save(
         "config.json",
         serde_json::to_string_pretty(&trained.config)?.as_bytes(),

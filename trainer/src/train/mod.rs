@@ -51,6 +51,8 @@ pub enum TrainError {
         value: f32,
     },
     /// The trained encoder's logits cannot be scored (a NaN).
+    #[error("cannot serialize the model's burn record: {0}")]
+    Record(String),
     #[error("cannot evaluate the encoder: {0}")]
     Logits(#[from] imsat_runtime::error::Error),
 }
@@ -91,6 +93,17 @@ pub struct Trained {
     /// Which restart was kept (0 when there was one), and every restart's final loss.
     pub restart: usize,
     pub restart_losses: Vec<f64>,
+}
+
+impl Trained {
+    /// The model's weights as burn's binary record (`model.bpk` in a run folder), the form
+    /// burn loads back to train on; the ONNX files are what runs it.
+    pub fn record_bytes(&self) -> Result<Vec<u8>, TrainError> {
+        burn::module::Module::into_record(self.model.clone())
+            .into_bytes()
+            .map(|bytes| bytes.to_vec())
+            .map_err(|e| TrainError::Record(format!("{e:?}")))
+    }
 }
 
 /// [`TrainConfig::restarts`] runs of `run`, each from its own seed; the one with the lowest
