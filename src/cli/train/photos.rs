@@ -12,7 +12,7 @@ use image::RgbImage;
 use imsat_runtime::atomic_file::write_atomic;
 use imsat_runtime::soft_code::SoftCheck;
 use imsat_runtime::view::View;
-use imsat_trainer::copy_detection::Strength;
+use imsat_trainer::copy_detection::{Bench, Hash, Strength};
 use imsat_trainer::photo_set::{build_photo_set, photo_logits};
 use imsat_trainer::train::{TrainConfig, train_photos};
 use rand::seq::SliceRandom;
@@ -21,7 +21,7 @@ use serde_json::json;
 
 use super::Args;
 use super::config::{DEFAULT_HOLDOUT, settings_error, training_error};
-use crate::cli::common::copy_detection::{Bench, Hash, score_json};
+use crate::cli::common::copy_detection::score_json;
 use crate::cli::common::groups::{groups_of, join_identical};
 use crate::cli::common::radius::{RADIUS_KEY, f32_json};
 use crate::cli::common::run_folder::{make_run_folder, save_run};
@@ -175,7 +175,8 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
     };
     let pb = progress_bar(bench.pairs.len() as u64, "scoring", !ctx.quiet);
     let [score, soft]: [_; 2] = bench
-        .score(&[learned], &|n| pb.inc(n as u64))?
+        .score(&[learned], &|n| pb.inc(n as u64))
+        .map_err(anyhow::Error::from_boxed)?
         .try_into()
         .map_err(|_| anyhow::anyhow!("one hash scored by its codes and its soft codes"))?;
     pb.finish_and_clear();

@@ -19,8 +19,9 @@
 //! Hamming distance throughout.
 //!
 //! The files: the protocol's edits and the copies they make in `copies.rs`, the scores in
-//! `score.rs`.
+//! `score.rs`, a run of the benchmark over several hashes in `bench.rs`.
 
+mod bench;
 mod copies;
 mod score;
 #[cfg(test)]
@@ -28,6 +29,7 @@ mod tests;
 
 use serde::Serialize;
 
+pub use bench::{Bench, BenchError, Hash, HashFn};
 pub use copies::{
     COPY_JPEG_QUALITY, Copy, ProtocolEdit, copy_pairs, make_copies, make_copies_of, protocol_edits,
 };
