@@ -1,0 +1,313 @@
+//! Checks on a file or folder a command is about to write, before any work: that it exists
+//! where it must, that it is not one of the command's inputs, and that it replaces only a
+//! file of its own kind (never a model, a data file or a photo the user had).
+
+use super::bad_input;
+
+/// Check a file we are about to write: its folder must exist, it must not be a folder, and
+/// it must not be one of the command's `inputs` (files, or folders whose images are read):
+/// the write would replace a model, a data file or a photo the user had. A new image inside
+/// an input folder is refused too: the next run over that folder would read it as a photo.
+/// So are a name ending in `/` and a read-only file. All are the user's mistake (exit status
+/// 2), reported before any work is done.
+pub fn check_output_file(
+    path: &std::path::Path,
+    flag: &str,
+    inputs: &[&std::path::Path],
+) -> anyhow::Result<()> {
+    if path.is_dir() {
+        return Err(bad_input(format!(
+            "{flag} {}: is a folder, expected a file name",
+            path.display()
+        )));
+    }
+    // `out/` names a folder whether or not it exists (the write would fail after the work).
+    if path.as_os_str().as_encoded_bytes().ends_with(b"/") || path.file_name().is_none() {
+        return Err(bad_input(format!(
+            "{flag} {}: names a folder, expected a file name",
+            path.display()
+        )));
+    }
+    if let Some(input) = inputs.iter().find(|input| replaces(path, input)) {
+        return Err(bad_input(format!(
+            "{flag} {}: is {} {}, which writing would replace; give another path",
+            path.display(),
+            if input.is_dir() {
+                "an image of the input folder"
+            } else {
+                "the input"
+            },
+            input.display()
+        )));
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(bad_input(format!(
+            "{flag} {}: folder {} does not exist",
+            path.display(),
+            parent.display()
+        )));
+    }
+    let folder = inputs
+        .iter()
+        .find(|input| imsat_data::photos::is_photo(path) && inside_folder(parent, input));
+    if let Some(folder) = folder {
+        return Err(bad_input(format!(
+            "{flag} {}: is inside the input folder {}, whose next read would take the \
+             new image for a photo; write it outside that folder",
+            path.display(),
+            folder.display()
+        )));
+    }
+    // A file its owner made read-only is not replaced behind that protection (the write
+    // renames a new file over it, which the file's own mode does not stop).
+    let read_only = !imsat_runtime::atomic_file::is_written_into(path)
+        && std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().readonly());
+    if read_only {
+        return Err(bad_input(format!(
+            "{flag} {}: exists and is read-only; make it writable, or give another name",
+            path.display()
+        )));
+    }
+    // A folder without write permission (or a read-only disk): said now, not after the work.
+    imsat_runtime::atomic_file::check_writable(path).map_err(|e| {
+        bad_input(format!(
+            "{flag} {}: cannot be written there: {}",
+            path.display(),
+            e.source
+        ))
+    })
+}
+
+/// Whether writing `out` replaces `input`: the same file (by its resolved path, so through
+/// links and `..` too), or an image file in the folder `input` or below it.
+fn replaces(out: &std::path::Path, input: &std::path::Path) -> bool {
+    let (Ok(out), Ok(input)) = (out.canonicalize(), input.canonicalize()) else {
+        // A path that does not exist yet replaces nothing.
+        return false;
+    };
+    out == input
+        || (input.is_dir() && out.starts_with(&input) && imsat_data::photos::is_photo(&out))
+}
+
+/// Whether the existing folder `dir` is the folder `input` or lies below it (resolved paths).
+pub fn inside_folder(dir: &std::path::Path, input: &std::path::Path) -> bool {
+    match (dir.canonicalize(), input.canonicalize()) {
+        (Ok(dir), Ok(input)) => input.is_dir() && dir.starts_with(input),
+        _ => false,
+    }
+}
+
+/// Whether `path` is a regular file that begins with `magic` (only those bytes are read). A
+/// pipe or a terminal is not opened: reading one (`--out /dev/stdout`) waits for input that
+/// never comes.
+pub fn file_begins_with(path: &std::path::Path, magic: &[u8]) -> bool {
+    use std::io::Read;
+    let mut start = Vec::with_capacity(magic.len());
+    std::fs::metadata(path).is_ok_and(|m| m.is_file())
+        && std::fs::File::open(path)
+            .and_then(|f| f.take(magic.len() as u64).read_to_end(&mut start))
+            .is_ok_and(|_| start == magic)
+}
+
+/// The kind of file a command writes at its `--out`, which is all it may replace there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputKind {
+    /// An imsat index file (`imsat index import` / `build`).
+    Index,
+    /// A faiss IndexBinaryFlat file (`imsat index export --format faiss`).
+    Faiss,
+    /// A `.npy` array (`imsat index export --format npy`, `imsat encode`).
+    Npy,
+    /// A `.npz` archive (`imsat encode`).
+    Npz,
+    /// A CSV of codes or cluster ids (`imsat encode`).
+    Csv,
+    /// Raw u64 codes or a cluster id a line (`imsat encode`).
+    Raw,
+    /// A PNG picture (`imsat dedup --sheet`, `imsat eval --plot`).
+    Png,
+}
+
+impl OutputKind {
+    /// The bytes every file of the kind begins with; `None` for raw codes, which have no first
+    /// bytes of their own and replace any file but one that begins as a kind imsat knows.
+    fn magic(self) -> Option<&'static [u8]> {
+        match self {
+            OutputKind::Index => Some(&imsat_runtime::index::MAGIC),
+            OutputKind::Faiss => Some(crate::faiss::FOURCC),
+            OutputKind::Npy => Some(crate::npy::MAGIC),
+            OutputKind::Npz => Some(ZIP_MAGIC),
+            // The header row `imsat encode` writes (`name,hex` or `name,cluster`).
+            OutputKind::Csv => Some(b"name,"),
+            OutputKind::Raw => None,
+            OutputKind::Png => Some(PNG_MAGIC),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            OutputKind::Index => "an imsat index",
+            OutputKind::Faiss => "a faiss IndexBinaryFlat",
+            OutputKind::Npy => "a .npy file",
+            OutputKind::Npz => "a .npz file",
+            OutputKind::Csv => "a CSV of codes",
+            OutputKind::Raw => "raw codes",
+            OutputKind::Png => "a PNG picture",
+        }
+    }
+}
+
+/// The first bytes of a zip archive's first entry (an `.npz`).
+const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
+
+/// The first bytes of a PNG.
+const PNG_MAGIC: &[u8] = b"\x89PNG\r\n\x1a\n";
+
+/// Kinds of file known by their first three bytes or more, for a refusal: what imsat writes,
+/// images and archives. Raw codes begin with any bytes, so a kind known by fewer (a BMP's
+/// `BM`) would refuse an earlier run's codes one time in 65,536 (these: one in 16 million
+/// at most).
+const KNOWN_STARTS: [(&[u8], &str); 11] = [
+    (&imsat_runtime::index::MAGIC, "an imsat index"),
+    (crate::faiss::FOURCC, "a faiss IndexBinaryFlat"),
+    (crate::npy::MAGIC, "a .npy file"),
+    (PNG_MAGIC, "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"II*\0", "a TIFF image"),
+    (b"MM\0*", "a TIFF image"),
+    (b"RIFF", "a RIFF file (a WebP image, a WAV)"),
+    (ZIP_MAGIC, "a zip or .npz file"),
+    (b"\x1f\x8b\x08", "a gzip file"),
+];
+
+/// An index file that cannot be read, as bad input: `e` said, and where the file is of a
+/// kind imsat knows, what it is and the command that reads it (a faiss file or a `.npy`
+/// of codes given to `search --index` is made an index by `index import`).
+pub fn unreadable_index(path: &std::path::Path, e: impl std::fmt::Display) -> anyhow::Error {
+    use std::io::Read;
+    let mut start = [0u8; 8];
+    // Only a regular file is read again: a pipe's bytes were the ones read.
+    let read = std::fs::metadata(path)
+        .is_ok_and(|m| m.is_file())
+        .then(|| {
+            std::fs::File::open(path)
+                .and_then(|mut f| f.read(&mut start))
+                .ok()
+        })
+        .flatten();
+    let start = &start[..read.unwrap_or(0)];
+    let hint = if start.starts_with(crate::faiss::FOURCC) {
+        " (it is a faiss IndexBinaryFlat: `imsat index import --faiss FILE --out INDEX` makes an \
+         index of it)"
+            .to_string()
+    } else if start.starts_with(crate::npy::MAGIC) {
+        " (it is a .npy file: `imsat index import --npy FILE --out INDEX` makes an index of \
+         packed codes)"
+            .to_string()
+    } else {
+        match known_kind(start) {
+            Some(kind) if !start.starts_with(&imsat_runtime::index::MAGIC) => {
+                format!(" (it is {kind})")
+            }
+            _ => String::new(),
+        }
+    };
+    bad_input(format!("{e}{hint}"))
+}
+
+/// What a file beginning with `start` is, if it begins as a kind in [`KNOWN_STARTS`].
+fn known_kind(start: &[u8]) -> Option<&'static str> {
+    let known = KNOWN_STARTS
+        .iter()
+        .find(|(magic, _)| start.starts_with(magic));
+    known.map(|(_, name)| *name)
+}
+
+/// Refuse an existing output `path` that is not a file of the `kind` the command writes: an
+/// earlier run's output is replaced as usual, but a model, a text or any other file the user
+/// named by mistake is not (it was replaced without a word). What is written into rather
+/// than replaced (standard output, whatever it is open on; a device; a pipe, whose reading
+/// waits for ever) is not checked; of a regular file only the first bytes are read; an empty
+/// file holds nothing to lose. Bad input (exit status 2), said before any work.
+pub fn check_replaces_only(
+    path: &std::path::Path,
+    flag: &str,
+    kind: OutputKind,
+) -> anyhow::Result<()> {
+    use std::io::Read;
+    if imsat_runtime::atomic_file::is_written_into(path) {
+        return Ok(());
+    }
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    if !meta.is_file() || meta.len() == 0 {
+        return Ok(());
+    }
+    let mut start = Vec::with_capacity(64);
+    let read = std::fs::File::open(path).and_then(|f| f.take(64).read_to_end(&mut start));
+    let what = match (read, kind.magic()) {
+        (Ok(_), Some(magic)) if start.starts_with(magic) => return Ok(()),
+        (Ok(_), None) if known_kind(&start).is_none() => return Ok(()),
+        (Ok(_), _) => describe_file_start(&start, meta.len()),
+        (Err(e), _) => format!("it cannot be read: {e}"),
+    };
+    Err(bad_input(format!(
+        "{flag} {}: exists and is not {} ({what}); give a new name, or remove it",
+        path.display(),
+        kind.name()
+    )))
+}
+
+/// What a file of `len` bytes beginning with `start` is, for a refusal: a kind imsat knows by
+/// its first bytes, a text, or its first bytes in hex.
+fn describe_file_start(start: &[u8], len: u64) -> String {
+    if let Some(name) = known_kind(start) {
+        return format!("{name} of {len} bytes");
+    }
+    // Text: UTF-8 (a character cut at the end of the bytes read aside), no control characters
+    // but line breaks and tabs.
+    let text = match std::str::from_utf8(start) {
+        Ok(t) => Some(t),
+        Err(e) if e.error_len().is_none() => std::str::from_utf8(&start[..e.valid_up_to()]).ok(),
+        Err(_) => None,
+    };
+    if text.is_some_and(|t| t.chars().all(|c| !c.is_control() || "\n\r\t".contains(c))) {
+        return format!("a text file of {len} bytes");
+    }
+    let hex: Vec<String> = start.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("{len} bytes beginning {}", hex.join(" "))
+}
+
+/// Check a PNG we are about to draw: its name must end in `.png` (a `.jpg` name holding PNG
+/// bytes would mislead every viewer that trusts the extension), and a file already there must
+/// be a PNG ([`check_replaces_only`]).
+pub fn check_png_output(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
+    let png = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"));
+    if !png {
+        return Err(bad_input(format!(
+            "{flag} {}: it is drawn as a PNG; give a name ending in .png",
+            path.display()
+        )));
+    }
+    check_replaces_only(path, flag, OutputKind::Png)
+}
+
+/// Check an output folder: it may not exist yet, but must not be a file.
+pub fn check_output_dir(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
+    if path.exists() && !path.is_dir() {
+        return Err(bad_input(format!(
+            "{flag} {}: is a file, expected a folder",
+            path.display()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,74 @@
+//! Paths as given on the command line (`-` for standard input or output), the summary line
+//! that must not follow data written to standard output, and file names printed in text
+//! output.
+
+use std::borrow::Cow;
+
+/// An output file as given on the command line, `-` meaning standard output (taken as
+/// `/dev/stdout`, which every writer writes into rather than replaces, and whose command's
+/// summary goes to stderr); a file named `-` is `./-`.
+pub fn out_path(arg: &str) -> Result<std::path::PathBuf, String> {
+    dash_for(arg, "/dev/stdout", "standard output")
+}
+
+/// An input file as given on the command line, `-` meaning standard input (taken as
+/// `/dev/stdin`: codes piped from another command); a file named `-` is `./-`.
+pub fn in_path(arg: &str) -> Result<std::path::PathBuf, String> {
+    dash_for(arg, "/dev/stdin", "standard input")
+}
+
+/// `arg` as a path, `-` being `device` (the `stream` it names), on Unix systems.
+fn dash_for(arg: &str, device: &str, stream: &str) -> Result<std::path::PathBuf, String> {
+    match arg {
+        "-" if cfg!(unix) => Ok(device.into()),
+        "-" => Err(format!(
+            "- ({stream}) needs a Unix system here; give a file name"
+        )),
+        _ => Ok(arg.into()),
+    }
+}
+
+/// Whether `path` is this process's standard output (`--out /dev/stdout`, `/dev/fd/1`, or
+/// the file stdout is redirected to). Asked before the write, which may replace that file.
+pub fn is_stdout(path: &std::path::Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::MetadataExt;
+        let Ok(fd) = std::io::stdout().as_fd().try_clone_to_owned() else {
+            return false;
+        };
+        let Ok(stdout) = std::fs::File::from(fd).metadata() else {
+            return false;
+        };
+        std::fs::metadata(path).is_ok_and(|m| m.dev() == stdout.dev() && m.ino() == stdout.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
+    }
+}
+
+/// Print a command's one-line summary: on stdout, or on stderr where the command's output
+/// file is stdout itself ([`is_stdout`]), whose reader takes the data and would get the line
+/// after it (a JSON line after raw codes).
+pub fn print_summary(output_is_stdout: bool, summary: &serde_json::Value) -> std::io::Result<()> {
+    if output_is_stdout {
+        errln!("{summary}");
+        Ok(())
+    } else {
+        outln!("{summary}")
+    }
+}
+
+/// A file name for a text output of a line per group or result: as it is, or quoted with
+/// Rust's escapes where a tab, line break or other control character (or a leading quote)
+/// would make the line read as something else.
+pub fn text_name(name: &str) -> Cow<'_, str> {
+    if name.chars().any(char::is_control) || name.starts_with('"') {
+        Cow::Owned(format!("{name:?}"))
+    } else {
+        Cow::Borrowed(name)
+    }
+}
