@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use imsat_data::idx::{self, Images};
+use imsat_data::Images;
+use imsat_data::idx;
 use imsat_data::photos::{
     FolderFiles, decode_image, decode_image_at_least, is_photo, is_undecoded, no_photos_reason,
     photo_files, undecoded_reason,

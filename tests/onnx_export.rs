@@ -4,10 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use imsat_data::Images;
 use imsat_runtime::code::Codes;
 use imsat_runtime::encoder::{Encoded, Encoder, EncoderError};
 use imsat_runtime::format::Task;
-use imsat_trainer::data::{Images, read_labelled};
+use imsat_trainer::data::read_labelled;
 use imsat_trainer::export::{self, F32_FILE, INT8_FILE};
 use imsat_trainer::train::{TrainConfig, Trained, predict_logits, scale_pixels, train};
 use prost::Message;

@@ -4,58 +4,9 @@
 //! or hostile header cannot make us reserve gigabytes.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// What can go wrong while reading a data file. Every variant names the file.
-#[derive(Debug, thiserror::Error)]
-pub enum DataError {
-    #[error("{path}: cannot read: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path}: {what}")]
-    Invalid { path: PathBuf, what: String },
-}
-
-impl DataError {
-    fn invalid(path: &Path, what: impl Into<String>) -> Self {
-        DataError::Invalid {
-            path: path.to_path_buf(),
-            what: what.into(),
-        }
-    }
-}
-
-/// A set of u8 images, row-major: image `i` is `pixels[i*dim..(i+1)*dim]`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Images {
-    /// Number of images.
-    pub n: usize,
-    /// Shape of one image (rows, cols) or the single length of a rank-2 file.
-    pub shape: Vec<usize>,
-    pub pixels: Vec<u8>,
-}
-
-impl Images {
-    /// Values per image (e.g. 784 for 28x28).
-    pub fn dim(&self) -> usize {
-        self.shape.iter().product()
-    }
-
-    /// The images as f32 in 0..255, the encoder's input format.
-    pub fn to_f32(&self) -> Vec<f32> {
-        self.pixels.iter().map(|&p| p as f32).collect()
-    }
-
-    /// Keep only the first `n` images.
-    pub fn truncate(&mut self, n: usize) {
-        if n < self.n {
-            self.n = n;
-            self.pixels.truncate(n * self.dim());
-        }
-    }
-}
+use crate::{DataError, Images};
 
 /// Largest IDX file we agree to read or decompress to (1 GiB); full MNIST is 47 MB.
 const MAX_IDX_BYTES: u64 = 1 << 30;
@@ -315,6 +266,7 @@ pub fn idx_u8_bytes(dims: &[usize], payload: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn mnist() -> (Images, Vec<u8>) {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist10k");

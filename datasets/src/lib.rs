@@ -2,13 +2,17 @@
 //! own so that the trainer, the CLI's inference commands and the fuzzers share one parser
 //! without building burn.
 //!
-//! [`idx`] reads MNIST-style IDX files (gzipped or raw); [`photos`] reads folders of photos
-//! (feature `photos`, on by default), and [`progress`] draws the bar of such long steps.
+//! [`idx`] reads MNIST-style IDX files (gzipped or raw) into [`Images`]; [`photos`] reads folders of photos
+//! (feature `photos`, on by default), and [`progress`] draws the bar of such long steps. Every
+//! reader fails with a [`DataError`] naming the file.
 
+mod error;
 pub mod idx;
+mod images;
 #[cfg(feature = "photos")]
 pub mod photos;
 #[cfg(feature = "photos")]
 pub mod progress;
 
-pub use idx::{DataError, Images};
+pub use error::DataError;
+pub use images::Images;

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use imsat_data::idx;
 use imsat_runtime::atomic_file;
 use imsat_runtime::dedup::Linkage;
 use imsat_runtime::encoder::Encoder;
@@ -145,7 +144,7 @@ fn is_demo_summary(path: &Path) -> bool {
 /// moved in at the end, the folder locked meanwhile (a demo run before it is replaced).
 fn train_and_export(
     config: &TrainConfig,
-    images: &idx::Images,
+    images: &imsat_data::Images,
     labels: &[u8],
     dir: &Path,
     ctx: &Ctx,
@@ -223,7 +222,7 @@ fn run_in(
     args: &Args,
     ctx: &Ctx,
     started: Instant,
-    images: &idx::Images,
+    images: &imsat_data::Images,
     labels: &[u8],
     (cluster, hash): (&TrainConfig, &TrainConfig),
 ) -> anyhow::Result<()> {

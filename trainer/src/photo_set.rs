@@ -17,10 +17,10 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::data::Images;
 use crate::edits::{EditKind, random_edit};
 use crate::model::Encoder;
 use crate::train::{predict_logits, scale_pixels};
+use imsat_data::Images;
 
 /// How items and edited copies are drawn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -3,8 +3,9 @@
 
 use burn::module::Module;
 use burn::tensor::{Tensor, TensorData};
+use imsat_data::Images;
 use imsat_runtime::code::Codes;
-use imsat_trainer::data::{Images, read_labelled};
+use imsat_trainer::data::read_labelled;
 use imsat_trainer::loss::{Task, kl_divergence};
 use imsat_trainer::model::Norm;
 use imsat_trainer::sat::{random_perturbation, vat_perturbation};

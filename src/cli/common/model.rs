@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use imsat_data::idx;
 use imsat_runtime::code::Codes;
 use imsat_runtime::dedup::Glance;
 use imsat_runtime::encoder::{Encoded, Encoder, EncoderError, Task};
@@ -60,7 +59,7 @@ pub fn takes_features(model: &Path) -> bool {
 /// Logits of all images, after checking that their size fits the model.
 pub fn model_logits(
     enc: &Encoder,
-    images: &idx::Images,
+    images: &imsat_data::Images,
     data_path: &Path,
 ) -> anyhow::Result<Vec<f32>> {
     check_fits(enc, images, data_path)?;
@@ -71,7 +70,7 @@ pub fn model_logits(
 /// values, and the same rows and columns where both give them: 14x56 pixels are not a 28x28
 /// digit). A photo model takes each photo as its views, made from the photo file: pixels read
 /// from an IDX file are no photo, so the error says to pass a folder.
-pub fn check_fits(enc: &Encoder, images: &idx::Images, data: &Path) -> anyhow::Result<()> {
+pub fn check_fits(enc: &Encoder, images: &imsat_data::Images, data: &Path) -> anyhow::Result<()> {
     // Images read from files were made in the model's shape (or view); an IDX file's are as
     // it stores them.
     let fits = match crate::input::reads_as_images(data) {

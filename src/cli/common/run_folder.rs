@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use imsat_data::idx;
 use imsat_runtime::atomic_file::write_atomic;
 use imsat_runtime::soft_code::SoftCheck;
 use imsat_trainer::export::{Exported, write_models};
@@ -208,7 +207,7 @@ pub fn retrieval_json(q: &Retrieval, out: &mut serde_json::Value) {
 /// the report and the ONNX files.
 pub fn save_run(
     trained: &Trained,
-    images: &idx::Images,
+    images: &imsat_data::Images,
     items: usize,
     out: &Path,
     extra: &serde_json::Value,

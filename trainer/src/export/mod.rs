@@ -33,8 +33,8 @@ pub use fold::{Dense, fold_layers, forward_layers};
 pub use onnx::{ModelInfo, f32_model, int8_model, to_bytes};
 pub use quantize::{GPTQ_MAX_INPUTS, QuantDense, quantize_layers};
 
-use crate::data::Images;
 use crate::train::{Trained, scale_pixels};
+use imsat_data::Images;
 use imsat_runtime::atomic_file::write_atomic;
 use imsat_runtime::format::Input;
 use imsat_runtime::output::agreement;

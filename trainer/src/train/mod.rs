@@ -25,9 +25,9 @@ use progress::RunProgress;
 pub use progress::progress_bar;
 pub use step::{StepLosses, Trainer};
 
-use crate::data::Images;
 use crate::model::Encoder;
 use crate::photo_set::PhotoSet;
+use imsat_data::Images;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {

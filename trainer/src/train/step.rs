@@ -11,11 +11,11 @@ use super::adam::Adam;
 use super::progress::progress_bar;
 use super::{TrainConfig, TrainError, scale_pixels};
 use crate::backend::training_device;
-use crate::data::Images;
 use crate::knn::{Neighbours, nearest_neighbours};
 use crate::loss::{info_terms, kl_divergence};
 use crate::model::{Encoder, Norm};
 use crate::sat::{self, SatKind};
+use imsat_data::Images;
 
 /// Batch means of the loss terms of one step (means over the heads), and each head's loss.
 #[derive(Debug, Clone, Default)]
