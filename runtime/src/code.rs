@@ -8,10 +8,6 @@
 //! constructor checks, so distances never count garbage.
 
 use alloc::vec::Vec;
-#[cfg(target_pointer_width = "64")]
-use bitvec::order::Lsb0;
-#[cfg(target_pointer_width = "64")]
-use bitvec::slice::BitSlice;
 
 use crate::error::{Error, Result};
 
@@ -156,24 +152,6 @@ impl Codes {
         Ok(())
     }
 
-    /// Appends one code given bit by bit (`bits` long, bit 0 first). 64-bit targets only:
-    /// bitvec stores `u64` words only where they are the native word ([`Codes::push`] takes
-    /// the words on every target).
-    #[cfg(target_pointer_width = "64")]
-    pub fn push_bits(&mut self, bits: &BitSlice<u64, Lsb0>) -> Result<()> {
-        if bits.len() != self.bits {
-            return Err(Error::BitsMismatch {
-                expected: self.bits,
-                got: bits.len(),
-            });
-        }
-        let start = self.words.len();
-        self.words.resize(start + self.words_per_code, 0);
-        BitSlice::<u64, Lsb0>::from_slice_mut(&mut self.words[start..])[..self.bits]
-            .copy_from_bitslice(bits);
-        Ok(())
-    }
-
     /// Appends all codes of `other`, which must have the same width.
     pub fn append(&mut self, other: &Codes) -> Result<()> {
         if other.bits != self.bits {
@@ -193,22 +171,7 @@ impl Codes {
             .get(start..start.checked_add(self.words_per_code)?)
     }
 
-    /// The bits of code `i` (exactly `bits` long), or `None` past the end. 64-bit targets
-    /// only, as [`Codes::push_bits`]; [`Codes::bit`] reads one bit on every target.
-    #[cfg(target_pointer_width = "64")]
-    pub fn get_bits(&self, i: usize) -> Option<&BitSlice<u64, Lsb0>> {
-        let bits = self.bits;
-        self.get(i).map(|w| &BitSlice::from_slice(w)[..bits])
-    }
-
-    /// All codes as one bit slice (`len * words_per_code * 64` bits, padding included).
-    /// 64-bit targets only, as [`Codes::push_bits`]; [`Codes::as_words`] is on every target.
-    #[cfg(target_pointer_width = "64")]
-    pub fn as_bits(&self) -> &BitSlice<u64, Lsb0> {
-        BitSlice::from_slice(&self.words)
-    }
-
-    /// Bit `p` of code `i`, on every target (the bit-slice views need a 64-bit target).
+    /// Bit `p` of code `i` (bit `p % 64` of word `p / 64`).
     pub fn bit(&self, i: usize, p: usize) -> Option<bool> {
         if p >= self.bits {
             return None;
@@ -269,17 +232,23 @@ impl Codes {
 
     /// Checks that `code` could be a member: right length, no bits above the width.
     pub fn check_code(&self, code: &[u64]) -> Result<()> {
-        if code.len() != self.words_per_code {
-            return Err(Error::CodeLength {
-                expected: self.words_per_code,
-                got: code.len(),
-            });
-        }
-        if code[self.words_per_code - 1] & !last_word_mask(self.bits) != 0 {
-            return Err(Error::QueryPadding { bits: self.bits });
-        }
-        Ok(())
+        check_code(self.bits, self.words_per_code, code)
     }
+}
+
+/// Checks that `code` could be a code of `bits` bits in `words_per_code` words: right length,
+/// no bits above the width (for codes held elsewhere, as an index file's bytes).
+pub(crate) fn check_code(bits: usize, words_per_code: usize, code: &[u64]) -> Result<()> {
+    if code.len() != words_per_code {
+        return Err(Error::CodeLength {
+            expected: words_per_code,
+            got: code.len(),
+        });
+    }
+    if code[words_per_code - 1] & !last_word_mask(bits) != 0 {
+        return Err(Error::QueryPadding { bits });
+    }
+    Ok(())
 }
 
 impl<'a> IntoIterator for &'a Codes {
@@ -340,13 +309,7 @@ mod tests {
         v[129] = 1.0;
         let c = Codes::from_logits(130, &v).unwrap();
         assert_eq!(c.as_words(), &[0, 1, 2]);
-        // The bit-slice view exists on 64-bit targets; `bit` says the same everywhere.
-        #[cfg(target_pointer_width = "64")]
-        {
-            assert!(c.get_bits(0).unwrap()[64]);
-            assert!(c.get_bits(0).unwrap()[129]);
-            assert_eq!(c.get_bits(0).unwrap().count_ones(), 2);
-        }
+        assert_eq!(c.bit(0, 64), Some(true));
         assert_eq!(c.bit(0, 129), Some(true));
         assert_eq!(c.bit(0, 128), Some(false));
         assert_eq!(c.bit(0, 130), None);
@@ -359,14 +322,6 @@ mod tests {
         c.push(&[5]).unwrap();
         assert_eq!(c.push(&[8]), Err(Error::Padding { code: 1, bits: 3 }));
         assert!(c.push(&[1, 1]).is_err());
-        // Bit by bit where bitvec stores u64 words (64-bit targets), word by word elsewhere.
-        #[cfg(target_pointer_width = "64")]
-        {
-            let mut bits = bitvec::vec::BitVec::<u64, Lsb0>::new();
-            bits.extend([false, true, true]);
-            c.push_bits(&bits).unwrap();
-        }
-        #[cfg(not(target_pointer_width = "64"))]
         c.push(&[6]).unwrap();
         assert_eq!(c.as_words(), &[5, 6]);
         let other = c.clone();
@@ -374,7 +329,5 @@ mod tests {
         assert_eq!(c.len(), 4);
         assert!(c.append(&Codes::new(4).unwrap()).is_err());
         assert_eq!(c.bit(3, 1), Some(true));
-        #[cfg(target_pointer_width = "64")]
-        assert!(c.as_bits()[64 + 1]);
     }
 }

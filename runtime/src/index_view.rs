@@ -44,8 +44,8 @@
 
 use alloc::vec::Vec;
 
-use crate::code::{Codes, last_word_mask};
-use crate::error::{Error, Result};
+use crate::code::{Codes, check_code, last_word_mask};
+use crate::error::Result;
 use crate::index::{FormatError, HEADER_LEN, Index, check_file};
 use crate::search::{self, Neighbor, TopK};
 
@@ -146,16 +146,7 @@ impl<'a> IndexView<'a> {
     }
 
     fn check_query(&self, query: &[u64]) -> Result<()> {
-        if query.len() != self.words_per_code {
-            return Err(Error::CodeLength {
-                expected: self.words_per_code,
-                got: query.len(),
-            });
-        }
-        if query[self.words_per_code - 1] & !last_word_mask(self.bits) != 0 {
-            return Err(Error::QueryPadding { bits: self.bits });
-        }
-        Ok(())
+        check_code(self.bits, self.words_per_code, query)
     }
 
     fn resolve(&self, neighbors: &mut [Neighbor]) {
