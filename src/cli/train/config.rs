@@ -67,12 +67,9 @@ pub(super) fn parse_hidden(s: &str) -> Result<Hidden, String> {
         .map(Hidden)
 }
 
-/// Largest `--bits` / `--classes` we train: the pairwise-MI term holds a bits x bits matrix
-/// and the last layer hidden x outputs weights, so far larger widths only exhaust memory.
-pub const MAX_OUTPUTS: usize = 4096;
-
-/// Largest hidden layer size (a 784 x 16384 layer is already 50 M weights).
-pub const MAX_HIDDEN: usize = 16384;
+/// The trainer's bounds on `--bits` / `--classes` and `--hidden`, checked here first so that
+/// the error names the flag.
+use imsat_trainer::train::{MAX_HIDDEN, MAX_OUTPUTS};
 
 /// `--bits`, or its default.
 fn bits(args: &Args) -> usize {

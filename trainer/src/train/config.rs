@@ -259,6 +259,18 @@ impl TrainConfig {
         if self.task == Task::Hash && self.outputs == 0 {
             return bad("outputs", "must be at least 1 bit".into());
         }
+        if self.outputs > MAX_OUTPUTS {
+            return bad(
+                "outputs",
+                format!("must be at most {MAX_OUTPUTS}, got {}", self.outputs),
+            );
+        }
+        if let Some(h) = self.hidden.iter().find(|&&h| h > MAX_HIDDEN) {
+            return bad(
+                "hidden",
+                format!("layer size {h} is larger than {MAX_HIDDEN}"),
+            );
+        }
         if n < 2 {
             return bad(
                 "data",
@@ -277,12 +289,18 @@ impl TrainConfig {
         if self.epochs == 0 {
             return bad("epochs", "must be at least 1".into());
         }
+        let a = &self.affine;
         for (field, v) in [
             ("pairwise_mi_weight", self.pairwise_mi_weight),
             ("lr", self.lr),
             ("lam", self.lam),
             ("mu", self.mu),
             ("xi", self.xi),
+            ("eps_scale", self.eps_scale),
+            ("affine.degrees", f64::from(a.degrees)),
+            ("affine.scale", f64::from(a.scale)),
+            ("affine.shift", f64::from(a.shift)),
+            ("affine.shear", f64::from(a.shear)),
         ] {
             if !v.is_finite() || v < 0.0 {
                 return bad(
@@ -399,6 +417,13 @@ pub const CLUSTER_MIN_STEPS: usize = 1200;
 /// Most candidate output layers in one run.
 pub const MAX_HEADS: usize = 64;
 
+/// Most bits or clusters trained: the pairwise-MI term holds a bits x bits matrix and the last
+/// layer hidden x outputs weights, so far larger widths only exhaust memory.
+pub const MAX_OUTPUTS: usize = 4096;
+
+/// Largest hidden layer (a 784 x 16384 layer is already 50 M weights).
+pub const MAX_HIDDEN: usize = 16384;
+
 /// The largest VAT probe size ([`TrainConfig::xi`]) a run takes: 100 times the default.
 pub const MAX_XI: f64 = 1000.0;
 
@@ -503,6 +528,31 @@ mod tests {
             err.to_string().contains("unknown task \"regress\""),
             "{err}"
         );
+    }
+
+    /// What the CLI checks before its flags reach a config, the library checks for callers
+    /// of its own: widths that only exhaust memory, and ranges that are not numbers.
+    #[test]
+    fn validation_bounds_widths_and_refuses_non_numbers() {
+        let field_of = |c: &TrainConfig| match c.validate(1000) {
+            Err(TrainError::Setting { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        assert!(TrainConfig::hash(MAX_OUTPUTS).validate(1000).is_ok());
+        assert_eq!(field_of(&TrainConfig::hash(MAX_OUTPUTS + 1)), "outputs");
+        assert_eq!(field_of(&TrainConfig::cluster(1_000_000)), "outputs");
+        let mut c = TrainConfig::hash(16);
+        c.hidden = vec![400, MAX_HIDDEN + 1];
+        assert_eq!(field_of(&c), "hidden");
+        let mut c = TrainConfig::hash(16);
+        c.eps_scale = f64::NAN;
+        assert_eq!(field_of(&c), "eps_scale");
+        let mut c = TrainConfig::cluster(10);
+        c.affine.shear = -0.5;
+        assert_eq!(field_of(&c), "affine.shear");
+        let mut c = TrainConfig::cluster(10);
+        c.affine.degrees = f32::INFINITY;
+        assert_eq!(field_of(&c), "affine.degrees");
     }
 
     #[test]

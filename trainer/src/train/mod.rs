@@ -17,8 +17,8 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 pub use config::{
-    CLUSTER_MIN_STEPS, MAX_HEADS, MAX_RESTARTS, RESTART_SEED_STRIDE, SMALL_DATA,
-    SMALL_DATA_RESTARTS, TrainConfig, hash_pairwise_mi_weight,
+    CLUSTER_MIN_STEPS, MAX_HEADS, MAX_HIDDEN, MAX_OUTPUTS, MAX_RESTARTS, RESTART_SEED_STRIDE,
+    SMALL_DATA, SMALL_DATA_RESTARTS, TrainConfig, hash_pairwise_mi_weight,
 };
 pub use eval::{Quality, SPLIT_SEED, evaluate_logits, predict_logits, scale_pixels};
 use progress::RunProgress;
