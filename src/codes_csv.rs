@@ -12,7 +12,7 @@ use anyhow::Context;
 use imsat_runtime::atomic_file::write_atomic;
 use imsat_runtime::code::Codes;
 
-use crate::npy::{code_bytes, code_bytes_of};
+use imsat_runtime::code::packed_bytes;
 
 /// Whether `path` names a CSV file (by its extension).
 pub fn is_csv(path: &Path) -> bool {
@@ -23,8 +23,8 @@ pub fn is_csv(path: &Path) -> bool {
 
 /// Write `name,hex` rows (with that header), `names[i]` for code i.
 pub fn write_codes(path: &Path, names: &[String], codes: &Codes) -> anyhow::Result<()> {
-    let per = code_bytes(codes.bits());
-    let bytes = code_bytes_of(codes);
+    let per = packed_bytes(codes.bits());
+    let bytes = codes.to_packed_bytes();
     let rows = names
         .iter()
         .zip(bytes.chunks(per.max(1)))

@@ -12,13 +12,14 @@
 //! | 8 | length of the code bytes, u64 (`ntotal * code_size`) |
 //! | ... | the codes, `code_size` bytes each, in id order |
 //!
-//! The code bytes are the layout of [`crate::npy::code_bytes_of`]; faiss counts Hamming
+//! The code bytes are the packed byte layout of [`Codes::to_packed_bytes`]; faiss counts Hamming
 //! distances on whole bytes, so a code of `bits` bits not a multiple of 8 goes in padded with
 //! zero bits (the distances are unchanged) and comes back `8 * code_size` bits wide.
 
 use imsat_runtime::code::Codes;
 
-use crate::npy::{code_bytes, code_bytes_of, codes_from_bytes};
+use crate::npy::codes_from_bytes;
+use imsat_runtime::code::packed_bytes;
 
 /// The fourcc that starts an `IndexBinaryFlat` file.
 pub const FOURCC: &[u8; 4] = b"IBxF";
@@ -28,8 +29,8 @@ const METRIC_L2: i32 = 1;
 
 /// The bytes of an `IndexBinaryFlat` holding `codes` (ids 0..n-1 in order).
 pub fn write_flat(codes: &Codes) -> Vec<u8> {
-    let size = code_bytes(codes.bits());
-    let data = code_bytes_of(codes);
+    let size = packed_bytes(codes.bits());
+    let data = codes.to_packed_bytes();
     let mut out = Vec::with_capacity(HEADER + data.len());
     out.extend_from_slice(FOURCC);
     out.extend_from_slice(&((size * 8) as i32).to_le_bytes());

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use imsat_runtime::atomic_file::write_atomic;
-use imsat_runtime::code::Codes;
+use imsat_runtime::code::{Codes, packed_bytes};
 use npyz::{DType, NpyFile, NpyHeader, Order};
 
 use crate::cli::bad_input;
@@ -534,45 +534,16 @@ pub fn read_labels(path: &Path) -> anyhow::Result<Vec<u8>> {
         .collect())
 }
 
-/// Bytes of each code: ceil(bits / 8).
-pub fn code_bytes(bits: usize) -> usize {
-    bits.div_ceil(8)
-}
-
-/// Codes as bytes, `code_bytes(bits)` per code: byte j holds bits 8j..8j+7, bit p of the code
-/// in bit p%8 (least significant first) of byte p/8 — the little-endian bytes of the u64
-/// words, cut to whole bytes (unused high bits are 0).
-pub fn code_bytes_of(codes: &Codes) -> Vec<u8> {
-    let per = code_bytes(codes.bits());
-    let mut out = Vec::with_capacity(codes.len() * per);
-    for code in codes.iter() {
-        let bytes: Vec<u8> = code.iter().flat_map(|w| w.to_le_bytes()).collect();
-        out.extend_from_slice(&bytes[..per]);
-    }
-    out
-}
-
-/// The codes back from bytes laid out as [`code_bytes_of`] writes them.
+/// The codes back from bytes in the packed byte layout ([`Codes::from_packed_bytes`]), with
+/// numpy's usual mistake named.
 pub fn codes_from_bytes(bits: usize, bytes: &[u8]) -> Result<Codes, String> {
-    let per = code_bytes(bits);
-    if per == 0 || !bytes.len().is_multiple_of(per) {
+    if bits == 0 {
         return Err(format!(
-            "{} bytes are not a whole number of {per}-byte codes",
+            "{} bytes are not a whole number of 0-byte codes",
             bytes.len()
         ));
     }
-    let words = bits.div_ceil(64);
-    let mut out = Vec::with_capacity(bytes.len() / per * words);
-    for code in bytes.chunks_exact(per) {
-        let mut padded = vec![0u8; words * 8];
-        padded[..per].copy_from_slice(code);
-        out.extend(
-            padded
-                .chunks_exact(8)
-                .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))),
-        );
-    }
-    Codes::from_words(bits, out).map_err(|e| match e {
+    Codes::from_packed_bytes(bits, bytes).map_err(|e| match e {
         // The usual cause: np.packbits's default order puts bit 0 in the top of its byte,
         // so the padding of a width that is not a multiple of 8 lands at the bottom.
         imsat_runtime::error::Error::Padding { .. } if !bits.is_multiple_of(8) => format!(
@@ -583,7 +554,7 @@ pub fn codes_from_bytes(bits: usize, bytes: &[u8]) -> Result<Codes, String> {
     })
 }
 
-/// Write packed codes as `uint8 [N, ceil(bits/8)]` (layout of [`code_bytes_of`]).
+/// Write packed codes as `uint8 [N, ceil(bits/8)]` (layout of [`Codes::to_packed_bytes`]).
 pub fn write_codes(path: &Path, codes: &Codes) -> anyhow::Result<()> {
     write_file(path, &codes_array(codes))
 }
@@ -595,8 +566,8 @@ pub fn write_clusters(path: &Path, ids: &[u32]) -> anyhow::Result<()> {
 
 /// The `.npy` bytes of packed codes, `uint8 [N, ceil(bits/8)]`.
 pub fn codes_array(codes: &Codes) -> Vec<u8> {
-    let shape = [codes.len() as u64, code_bytes(codes.bits()) as u64];
-    npy_bytes("|u1", &shape, &code_bytes_of(codes))
+    let shape = [codes.len() as u64, packed_bytes(codes.bits()) as u64];
+    npy_bytes("|u1", &shape, &codes.to_packed_bytes())
 }
 
 /// The `.npy` bytes of cluster ids, `int64 [N]`.

@@ -64,13 +64,13 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(bytes.len(), n * b);
             // `read_npy_codes` with the default width (8 bits a byte) and a narrower one.
             for bits in [8 * b, 8 * b - 7, 8 * b - 1] {
-                if bits == 0 || npy::code_bytes(bits) != b {
+                if bits == 0 || imsat_runtime::code::packed_bytes(bits) != b {
                     continue;
                 }
                 if let Ok(codes) = npy::codes_from_bytes(bits, &bytes) {
                     assert_eq!(codes.len(), n);
                     assert_eq!(codes.bits(), bits);
-                    assert_eq!(npy::code_bytes_of(&codes), bytes);
+                    assert_eq!(codes.to_packed_bytes(), bytes);
                 }
             }
         }

@@ -22,6 +22,12 @@ pub struct Codes {
     words: Vec<u64>,
 }
 
+/// Bytes of a code of `bits` bits in the packed byte layout ([`Codes::to_packed_bytes`]):
+/// `ceil(bits / 8)`.
+pub const fn packed_bytes(bits: usize) -> usize {
+    bits.div_ceil(8)
+}
+
 /// Words needed for a code of `bits` bits, after checking the width.
 pub fn words_for(bits: usize) -> Result<usize> {
     if bits == 0 {
@@ -103,6 +109,29 @@ impl Codes {
             words_per_code,
             words,
         })
+    }
+
+    /// Codes of `bits` bits from bytes in the packed byte layout ([`Codes::to_packed_bytes`]),
+    /// [`packed_bytes`]`(bits)` a code. Fails if the length is not a whole number of codes or
+    /// if any code has bits set above its width.
+    pub fn from_packed_bytes(bits: usize, bytes: &[u8]) -> Result<Self> {
+        let words_per_code = words_for(bits)?;
+        let per = packed_bytes(bits);
+        if !bytes.len().is_multiple_of(per) {
+            return Err(Error::ByteCount {
+                bytes: bytes.len(),
+                bytes_per_code: per,
+            });
+        }
+        let mut words = Vec::with_capacity(bytes.len() / per * words_per_code);
+        for code in bytes.chunks_exact(per) {
+            for chunk in code.chunks(8) {
+                let mut word = [0u8; 8];
+                word[..chunk.len()].copy_from_slice(chunk);
+                words.push(u64::from_le_bytes(word));
+            }
+        }
+        Self::from_words(bits, words)
     }
 
     /// Codes from per-bit probabilities (row-major, `bits` values per code): a bit is 1
@@ -214,6 +243,24 @@ impl Codes {
         self.words
     }
 
+    /// The codes in the packed byte layout, [`packed_bytes`]`(bits)` bytes a code: bit `p` of
+    /// a code in bit `p % 8` (least significant first) of byte `p / 8`, the little-endian
+    /// bytes of its words cut to whole bytes. It is the layout of faiss's binary indexes and
+    /// of `np.packbits(bits, axis=1, bitorder="little")`.
+    pub fn to_packed_bytes(&self) -> Vec<u8> {
+        let per = packed_bytes(self.bits);
+        let mut out = Vec::with_capacity(self.len() * per);
+        for code in self.iter() {
+            let mut left = per;
+            for w in code {
+                let take = left.min(8);
+                out.extend_from_slice(&w.to_le_bytes()[..take]);
+                left -= take;
+            }
+        }
+        out
+    }
+
     /// Heap bytes held (capacity, not length): what the set costs in memory.
     pub fn heap_bytes(&self) -> usize {
         self.words.capacity() * 8
@@ -314,6 +361,45 @@ mod tests {
         assert_eq!(c.bit(0, 128), Some(false));
         assert_eq!(c.bit(0, 130), None);
         assert_eq!(c.bit(1, 0), None);
+    }
+
+    /// The packed byte layout against numpy's `np.packbits(bits, bitorder="little")` of the
+    /// same bits, written out by hand: bit p in bit p % 8 of byte p / 8.
+    #[test]
+    fn packed_bytes_are_numpys_little_bitorder_and_round_trip() {
+        // Two 12-bit codes: bits 0, 3, 8, 11 set; bit 4 set.
+        let codes = Codes::from_words(12, vec![0b1001_0000_1001, 0b1_0000]).unwrap();
+        assert_eq!(packed_bytes(12), 2);
+        assert_eq!(
+            codes.to_packed_bytes(),
+            [0b0000_1001, 0b0000_1001, 0b0001_0000, 0]
+        );
+        assert_eq!(
+            Codes::from_packed_bytes(12, &codes.to_packed_bytes()).unwrap(),
+            codes
+        );
+        // 130 bits: three words, 17 bytes a code; the last byte holds bits 128 and 129.
+        let mut v = vec![0.0f32; 130];
+        v[0] = 1.0;
+        v[129] = 1.0;
+        let wide = Codes::from_logits(130, &v).unwrap();
+        let bytes = wide.to_packed_bytes();
+        assert_eq!(bytes.len(), 17);
+        assert_eq!((bytes[0], bytes[16]), (1, 0b10));
+        assert_eq!(Codes::from_packed_bytes(130, &bytes).unwrap(), wide);
+        assert_eq!(
+            Codes::from_packed_bytes(12, &[1, 2, 3]),
+            Err(Error::ByteCount {
+                bytes: 3,
+                bytes_per_code: 2
+            })
+        );
+        // Bits above the width (numpy's default big bitorder puts padding at the bottom).
+        assert_eq!(
+            Codes::from_packed_bytes(12, &[0, 0x10]),
+            Err(Error::Padding { code: 0, bits: 12 })
+        );
+        assert_eq!(Codes::from_packed_bytes(0, &[]), Err(Error::ZeroBits));
     }
 
     #[test]

@@ -92,6 +92,14 @@ pub enum Error {
         /// Number of codes.
         codes: usize,
     },
+    /// Packed bytes are not a whole number of codes.
+    #[error("{bytes} bytes are not a whole number of {bytes_per_code}-byte codes")]
+    ByteCount {
+        /// Bytes given.
+        bytes: usize,
+        /// Bytes per code at this width.
+        bytes_per_code: usize,
+    },
     /// Two sets of logits to compare differ in length, so their rows do not pair.
     #[error("{first} values against {second}: the two sets of logits do not pair row for row")]
     LogitCount {

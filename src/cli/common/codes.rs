@@ -90,7 +90,7 @@ pub fn read_npy_codes(path: &Path, bits: Option<usize>) -> anyhow::Result<Codes>
     let (shape, bytes) = crate::npy::read_u8_matrix(path)?;
     let per = shape.1;
     let bits = bits.unwrap_or(8 * per);
-    if bits == 0 || crate::npy::code_bytes(bits) != per {
+    if bits == 0 || imsat_runtime::code::packed_bytes(bits) != per {
         return Err(bad(format!(
             "{per} bytes per code do not hold {bits}-bit codes (ceil(bits/8) bytes each)"
         )));

@@ -136,8 +136,8 @@ fn read_faiss_codes(path: &Path, bits: Option<usize>) -> anyhow::Result<Codes> {
     match bits {
         None => Ok(codes),
         Some(b) if b == codes.bits() => Ok(codes),
-        Some(b) if b > 0 && crate::npy::code_bytes(b) * 8 == codes.bits() => {
-            let bytes = crate::npy::code_bytes_of(&codes);
+        Some(b) if b > 0 && imsat_runtime::code::packed_bytes(b) * 8 == codes.bits() => {
+            let bytes = codes.to_packed_bytes();
             crate::npy::codes_from_bytes(b, &bytes).map_err(bad)
         }
         Some(b) => Err(bad(format!(
@@ -195,7 +195,7 @@ fn export(index_path: &Path, format: &str, out: &Path, out_is_stdout: bool) -> a
             "out": out.display().to_string(),
             "codes": index.len(),
             "bits": index.bits(),
-            "exported_bits": 8 * crate::npy::code_bytes(index.bits()),
+            "exported_bits": 8 * imsat_runtime::code::packed_bytes(index.bits()),
         }),
     )?;
     Ok(())
