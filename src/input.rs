@@ -32,6 +32,32 @@ pub struct ImageRows {
 /// Which files of a folder to read (`index build --append`: those not indexed yet).
 pub type Keep<'a> = dyn Fn(&Path) -> bool + Sync + 'a;
 
+/// How [`read_images`] reads a folder, beyond the model's input: what a bad file does, a
+/// progress bar, glances, and which files.
+#[derive(Clone, Copy)]
+pub struct Reading<'a> {
+    /// What a file that cannot be decoded does to the whole read.
+    pub bad: BadFile,
+    /// A progress bar over the folder's files.
+    pub show_progress: bool,
+    /// Glance at each decoded image ([`ImageRows::glances`]).
+    pub glances: bool,
+    /// Read only the files it keeps.
+    pub keep: Option<&'a Keep<'a>>,
+}
+
+impl Reading<'_> {
+    /// Every file, no bar, no glances; `bad` for a file that cannot be decoded.
+    pub fn quiet(bad: BadFile) -> Self {
+        Reading {
+            bad,
+            show_progress: false,
+            glances: false,
+            keep: None,
+        }
+    }
+}
+
 /// What a file of a folder that cannot be decoded does to the whole read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BadFile {
@@ -52,7 +78,7 @@ pub fn load_images(
     bad: BadFile,
 ) -> anyhow::Result<Images> {
     let mut all: Option<Images> = None;
-    read_images(path, shape, view, bad, false, false, None, &mut |chunk| {
+    read_images(path, shape, view, Reading::quiet(bad), &mut |chunk| {
         match &mut all {
             None => all = Some(chunk),
             Some(all) => {
@@ -76,21 +102,23 @@ pub fn load_images(
 /// a time, in order: a caller that encodes each chunk holds one chunk's pixels, not the
 /// folder's (a photo's four views are 3 KB; an IDX file is one chunk). A folder's files are
 /// decoded on every core (`RAYON_NUM_THREADS` caps them; a 12-megapixel JPEG takes ~0.2 s to
-/// decode), with a progress bar when `show_progress`. With `glances`, each decoded image is
-/// also glanced at ([`ImageRows::glances`]; a pass over its pixels, 25 ms for 12 megapixels,
-/// which only dedup needs). With `keep`, only the files it keeps are read. An error of
-/// `each` stops the read.
-#[allow(clippy::too_many_arguments)]
+/// decode), as `reading` says: with a progress bar when `show_progress`; with `glances`, each
+/// decoded image is also glanced at ([`ImageRows::glances`]; a pass over its pixels, 25 ms
+/// for 12 megapixels, which only dedup needs); with `keep`, only the files it keeps are read.
+/// An error of `each` stops the read.
 pub fn read_images(
     path: &Path,
     shape: (usize, usize),
     view: Option<&View>,
-    bad: BadFile,
-    show_progress: bool,
-    glances: bool,
-    keep: Option<&Keep<'_>>,
+    reading: Reading<'_>,
     each: &mut dyn FnMut(Images) -> anyhow::Result<()>,
 ) -> anyhow::Result<ImageRows> {
+    let Reading {
+        bad,
+        show_progress,
+        glances,
+        keep,
+    } = reading;
     let mut listed = if path.is_dir() {
         photo_files(path).map_err(|e| bad_input(e.to_string()))?
     } else if is_image_file(path) {
@@ -386,10 +414,7 @@ mod tests {
                 dir.path(),
                 (4, 4),
                 None,
-                BadFile::Skip,
-                false,
-                false,
-                None,
+                Reading::quiet(BadFile::Skip),
                 each,
             )
         };

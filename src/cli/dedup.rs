@@ -19,7 +19,7 @@ use super::common::radius::{
     DEFAULT_MIN_SIMILARITY, DEFAULT_RADIUS, RADIUS_KEY, f32_json, photo_radius,
 };
 use super::common::{Ctx, bad_input, check_output_file, check_png_output, text_name};
-use crate::input::BadFile;
+use crate::input::{BadFile, Reading};
 use crate::plot::SHEET_PER_GROUP;
 
 /// The most groups a contact sheet draws (a row each).
@@ -156,13 +156,16 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let idx_sheet = args.sheet.is_some() && !crate::input::reads_as_images(&args.dir);
     let shape = view.as_ref().map_or(shape, |v| (v.rows, v.cols));
     let first_view = shape.0 * shape.1;
+    let reading = Reading {
+        bad: BadFile::Skip,
+        show_progress: !ctx.quiet,
+        glances: true,
+        keep: None,
+    };
     let run = image_logits(
         &enc,
         &args.dir,
-        BadFile::Skip,
-        !ctx.quiet,
-        true,
-        None,
+        reading,
         (pixel_check || idx_sheet).then_some(first_view),
     )?;
     let rows = run.rows;

@@ -14,7 +14,7 @@ use imsat_runtime::output::argmax_rows;
 use imsat_runtime::soft_code::SoftCodes;
 
 use super::bad_input;
-use crate::input::{BadFile, ImageRows, Keep, read_images};
+use crate::input::{BadFile, ImageRows, Keep, Reading, read_images};
 
 /// Open a model; a file we cannot use is bad input (exit 2), not an internal error.
 pub fn open_model(path: &Path) -> anyhow::Result<Encoder> {
@@ -146,7 +146,11 @@ pub fn encode_data(
             return Err(features_not_images(&open_model(model)?, model, data));
         }
         let encoder = open_model(model)?;
-        let run = image_logits(&encoder, data, bad, show_progress, false, None, None)?;
+        let read_as = Reading {
+            show_progress,
+            ..Reading::quiet(bad)
+        };
+        let run = image_logits(&encoder, data, read_as, None)?;
         let encoded = encoded_from_logits(&encoder, &run.logits, model, data)?;
         return Ok(EncodedData {
             encoder,
@@ -266,17 +270,15 @@ pub struct ImageLogits {
 }
 
 /// Run `enc` on the images of `data` (a folder, one image file or an IDX file) as
-/// [`read_images`] reads them, a chunk at a time: only the logits (256 bytes a photo for 64
-/// bits) and, with `first_views`, that many pixels of each image are kept, not every image's
-/// views (3 KB a photo for photo64: 100,000 photos keep 25 MB of logits, not 300 MB of views).
+/// [`read_images`] reads them (as `reading` says), a chunk at a time: only the logits (256
+/// bytes a photo for 64 bits) and, with `first_views`, that many pixels of each image are
+/// kept, not every image's views (3 KB a photo for photo64: 100,000 photos keep 25 MB of
+/// logits, not 300 MB of views).
 /// Each chunk is checked to fit the model, as a whole read was.
 pub fn image_logits(
     enc: &Encoder,
     data: &Path,
-    bad: BadFile,
-    show_progress: bool,
-    glances: bool,
-    keep: Option<&Keep<'_>>,
+    reading: Reading<'_>,
     first_views: Option<usize>,
 ) -> anyhow::Result<ImageLogits> {
     let shape = match enc.info().input_shape.as_slice() {
@@ -295,10 +297,7 @@ pub fn image_logits(
         data,
         shape,
         enc.info().view.as_ref(),
-        bad,
-        show_progress,
-        glances,
-        keep,
+        reading,
         &mut |chunk| {
             check_fits(enc, &chunk, data)?;
             if let Some(first) = first_views {
@@ -389,7 +388,13 @@ pub fn encode_hash_codes(
         return Err(features_not_images(&enc, model, data));
     }
     let photo = enc.info().view.is_some();
-    let run = image_logits(&enc, data, bad, show_progress, photo, keep, None)?;
+    let reading = Reading {
+        bad,
+        show_progress,
+        glances: photo,
+        keep,
+    };
+    let run = image_logits(&enc, data, reading, None)?;
     let bits = enc.outputs();
     let codes = Codes::from_logits(bits, &run.logits).with_context(|| not_numbers(model, data))?;
     let soft = match enc.info().soft_check {
