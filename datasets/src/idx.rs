@@ -6,7 +6,9 @@
 use std::io::Read;
 use std::path::Path;
 
-use crate::{DataError, Images};
+/// The error and the image rows every reader shares (at the crate root; also here, where
+/// callers of the IDX reader have always found them).
+pub use crate::{DataError, Images};
 
 /// Largest IDX file we agree to read or decompress to (1 GiB); full MNIST is 47 MB.
 const MAX_IDX_BYTES: u64 = 1 << 30;

@@ -52,7 +52,7 @@ use crate::float_mlp::F32Mlp;
 use crate::format::onnx::Model;
 pub use crate::format::{FORMAT_VERSION, ModelInfo, Task};
 use crate::int8::{Int8Mlp, Kernel, rows_per_run};
-use crate::output::argmax_rows;
+pub use crate::output::argmax_rows;
 
 /// Rows run through the model at once; larger batches are split (bounds memory).
 pub use crate::int8::MAX_ROWS_PER_RUN;

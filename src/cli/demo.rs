@@ -27,7 +27,8 @@ pub struct Args {
     /// Images (IDX); defaults to the bundled MNIST-10k.
     #[arg(long, default_value = "data/mnist10k/images-idx3-ubyte.gz")]
     pub data: PathBuf,
-    /// Labels of the images (IDX), for the accuracy and mAP the summary reports.
+    /// Labels of the images (IDX, or a `.npy` of integers), for the accuracy and mAP the
+    /// summary reports.
     #[arg(long, default_value = "data/mnist10k/labels-idx1-ubyte.gz")]
     pub labels: PathBuf,
     /// Epochs of the clustering model (demo setting; `imsat train` uses the full defaults).

@@ -1,6 +1,7 @@
-//! The copy-detection benchmark of `imsat eval --task copy-detection` and of `imsat train` on
-//! photos (its validation score): the learned photo hash against pHash and dHash on edited
-//! copies of a folder of photos, in one run (protocol: `imsat_trainer::copy_detection`).
+//! `imsat eval --task copy-detection`: the learned photo hash against pHash and dHash on edited
+//! copies of a folder of photos, in one run (the benchmark: `imsat_trainer::copy_detection`),
+//! timed end to end, as JSON; `imsat train` on photos prints its validation score with
+//! [`score_json`] too.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

@@ -50,9 +50,10 @@ pub enum TrainError {
         term: &'static str,
         value: f32,
     },
-    /// The trained encoder's logits cannot be scored (a NaN).
+    /// The model's weights cannot be written as burn's record ([`Trained::record_bytes`]).
     #[error("cannot serialize the model's burn record: {0}")]
     Record(String),
+    /// The trained encoder's logits cannot be scored (a NaN).
     #[error("cannot evaluate the encoder: {0}")]
     Logits(#[from] imsat_runtime::error::Error),
 }
