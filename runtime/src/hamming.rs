@@ -281,6 +281,41 @@ mod tests {
         assert_eq!(distance64(1, 2), 2);
     }
 
+    /// Bits that differ, counted one bit at a time: `distance64` and `distance` on words
+    /// that share set bits (where `|` or `&` in place of `^` would count wrong).
+    #[test]
+    fn distances_count_the_differing_bits() {
+        let w = words(200, 7);
+        for pair in w.chunks_exact(2) {
+            let (a, b) = (pair[0], pair[1]);
+            let differing = (0..64).filter(|i| (a >> i) & 1 != (b >> i) & 1).count() as u32;
+            assert_eq!(distance64(a, b), differing);
+            assert_eq!(distance(&[a], &[b]), differing);
+            assert_eq!(
+                distance64(a, a | b),
+                (0..64).filter(|i| (b & !a) >> i & 1 == 1).count() as u32
+            );
+        }
+    }
+
+    /// `distances` stops at the shorter of the codes and the output: an output longer than
+    /// the codes keeps its extra entries, and codes beyond the output are not read.
+    #[test]
+    fn distances_stop_at_the_shorter_of_codes_and_output() {
+        for w in [1usize, 2, 3, 4] {
+            let codes = words(10 * w, 3);
+            let q = words(w, 5);
+            let expect: Vec<u32> = codes.chunks_exact(w).map(|c| distance(c, &q)).collect();
+            let mut out = vec![u32::MAX; 15];
+            distances(&codes, &q, &mut out);
+            assert_eq!(out[..10], expect[..], "{w} words");
+            assert!(out[10..].iter().all(|&d| d == u32::MAX), "{w} words");
+            let mut out = vec![u32::MAX; 4];
+            distances(&codes, &q, &mut out);
+            assert_eq!(out[..], expect[..4], "{w} words");
+        }
+    }
+
     #[test]
     fn every_kernel_matches_the_definition() {
         #[cfg(target_arch = "x86_64")]
