@@ -312,6 +312,71 @@ mod tests {
         assert!(!r.is_empty());
     }
 
+    /// The heap on its own keeps the smallest `(distance, id)` pairs, whatever order they
+    /// come in and whether or not the caller filtered them first.
+    #[test]
+    fn the_heap_keeps_the_smallest_whatever_it_is_offered() {
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let offered: Vec<Neighbor> = (0..300u64)
+            .map(|id| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                Neighbor {
+                    distance: (x % 20) as u32,
+                    id: (x >> 32) % 1000 * 1000 + id,
+                }
+            })
+            .collect();
+        for k in [0usize, 1, 2, 7, 64, 300] {
+            let mut buf = vec![Neighbor::default(); k];
+            let mut heap = TopK::new(&mut buf);
+            for &n in &offered {
+                heap.push(n);
+            }
+            assert_eq!(heap.finish(), k);
+            let mut expect = offered.clone();
+            expect.sort();
+            expect.truncate(k);
+            assert_eq!(buf, expect, "k = {k}");
+        }
+    }
+
+    /// A batch of more queries than one group (32) holds, all different, at several
+    /// widths: every list is the brute-force answer for its own query.
+    #[test]
+    fn a_batch_of_many_queries_answers_each_like_brute_force() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for bits in [64usize, 100, 256] {
+            let wpc = bits.div_ceil(64);
+            let mask = crate::code::last_word_mask(bits);
+            let mut words = |n: usize| -> Vec<u64> {
+                let mut w: Vec<u64> = (0..n * wpc).map(|_| next()).collect();
+                for c in w.chunks_exact_mut(wpc) {
+                    c[wpc - 1] &= mask;
+                }
+                w
+            };
+            let codes = Codes::from_words(bits, words(700)).unwrap();
+            let queries = Codes::from_words(bits, words(75)).unwrap();
+            for k in [1usize, 5] {
+                let got = knn_batch(&codes, &queries, k).unwrap();
+                assert_eq!(got.len(), queries.len());
+                for (q, list) in queries.iter().zip(&got) {
+                    let mut expect = crate::reference::by_distance(&codes, q);
+                    expect.truncate(k);
+                    assert_eq!(list, &expect, "{bits} bits, k = {k}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn bad_queries_are_errors() {
         let codes = Codes::from_words(3, vec![1, 2]).unwrap();
