@@ -86,6 +86,9 @@ fn bad_substrings() {
     assert!(Mih::with_substrings(&codes, 1).is_err());
     assert!(Mih::with_substrings(&codes, 65).is_err());
     assert!(Mih::with_substrings(&codes, 2).is_ok());
+    for m in [2, 3, 7, 64] {
+        assert_eq!(Mih::with_substrings(&codes, m).unwrap().substrings(), m);
+    }
     let mih = Mih::new(&codes).unwrap();
     assert!(mih.radius(&[1, 2], 1).is_err());
     assert!(mih.knn(&[], 1).is_err());
