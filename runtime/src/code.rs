@@ -320,6 +320,17 @@ mod tests {
             Err(Error::NoRoom(usize::MAX))
         );
         assert!(Codes::new(MAX_BITS + 1).is_err());
+        // The widest code is accepted: MAX_BITS is the last width allowed, not the first refused.
+        assert_eq!(words_for(MAX_BITS), Ok(MAX_BITS / 64));
+        let mut widest = Codes::new(MAX_BITS).unwrap();
+        assert!(widest.is_empty());
+        widest.push(&vec![u64::MAX; MAX_BITS / 64]).unwrap();
+        assert!(!widest.is_empty());
+        assert_eq!(widest.len(), 1);
+        // heap_bytes counts at least the words held: 8 bytes each, whatever the capacity.
+        assert!(widest.heap_bytes() >= MAX_BITS / 8);
+        let room = Codes::with_capacity(130, 10).unwrap();
+        assert!(room.heap_bytes() >= 10 * 3 * 8);
         let c = Codes::from_words(65, vec![1, 1, 2, 0]).unwrap();
         assert_eq!(c.len(), 2);
         assert_eq!(c.words_per_code(), 2);
