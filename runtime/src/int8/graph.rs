@@ -113,3 +113,178 @@ pub(crate) fn layers(
     }
     Ok((input_inv_scale, layers))
 }
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec;
+
+    use super::*;
+    use crate::format::onnx::{Attribute, Model, Node};
+
+    /// The fuzz targets' seed: an exported 8-bit hash model, 784 -> 4 -> 8, one multiplier
+    /// per layer.
+    const TINY: &[u8] = include_bytes!("../../../fuzz/models/tiny_hash8.int8.onnx");
+
+    /// The layers of the tiny model's graph after `edit`.
+    fn layers_after(edit: impl FnOnce(&mut Graph<'static>)) -> Result<(f32, Vec<Layer>), Mismatch> {
+        let mut g = Model::parse(TINY).unwrap().graph;
+        edit(&mut g);
+        layers(&g, "pixels", "logits", Kernel::Generic)
+    }
+
+    fn node<'g>(g: &'g mut Graph<'static>, output: &str) -> &'g mut Node<'static> {
+        g.nodes.iter_mut().find(|n| n.outputs[0] == output).unwrap()
+    }
+
+    fn tensor<'g>(g: &'g mut Graph<'static>, name: &str) -> &'g mut Tensor<'static> {
+        g.initializers.iter_mut().find(|t| t.name == name).unwrap()
+    }
+
+    fn f32_bytes(v: &[f32]) -> &'static [u8] {
+        let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        Vec::leak(bytes)
+    }
+
+    /// The exported graph is read as written: its scales, widths, multipliers and biases.
+    #[test]
+    fn the_exported_graph_gives_its_layers() {
+        let g = Model::parse(TINY).unwrap().graph;
+        let (inv, layers) = layers_after(|_| ()).unwrap();
+        let f = |name: &str| g.initializer(name).unwrap().f32s(1).unwrap()[0];
+        assert_eq!(inv, f("one").recip());
+        assert_eq!(layers.len(), 2);
+        let (a, b) = (&layers[0], &layers[1]);
+        assert_eq!((a.d_in, a.stride, a.d_out), (784, 832, 4));
+        assert_eq!((b.d_in, b.stride, b.d_out), (4, 64, 8));
+        assert_eq!(a.next_inv_scale, Some(f("s1").recip()));
+        assert_eq!(b.next_inv_scale, None);
+        assert_eq!(a.multiplier, vec![f("m0"); 4]);
+        assert_eq!(b.multiplier, vec![f("m1"); 8]);
+        assert_eq!(a.bias, g.initializer("b0").unwrap().f32s(4).unwrap());
+        assert_eq!(b.bias, g.initializer("b1").unwrap().f32s(8).unwrap());
+        let wq1 = g.initializer("wq1").unwrap().raw_data;
+        let want: Vec<i8> = (0..8)
+            .flat_map(|j| {
+                let mut row: Vec<i8> = (0..4).map(|k| wq1[k * 8 + j] as i8).collect();
+                row.resize(64, 0);
+                row
+            })
+            .collect();
+        assert_eq!(b.weights, super::super::layer::Weights::Rows(want));
+    }
+
+    /// A multiplier per output (per-column weight scales) is read as such.
+    #[test]
+    fn a_multiplier_per_output_is_read() {
+        let per_output: Vec<f32> = (0..8).map(|j| 0.01 * (j + 1) as f32).collect();
+        let (_, layers) = layers_after(|g| {
+            let m = tensor(g, "m1");
+            m.dims = vec![8];
+            m.raw_data = f32_bytes(&per_output);
+        })
+        .unwrap();
+        assert_eq!(layers[1].multiplier, per_output);
+    }
+
+    /// Every departure from the exported layout is refused with its reason.
+    #[test]
+    fn graphs_off_the_exported_layout_are_refused() {
+        type Edit = fn(&mut Graph<'static>);
+        let cases: &[(&str, Edit)] = &[
+            ("the input is not quantized", |g| {
+                node(g, "q0").inputs[0] = "other"
+            }),
+            ("the input is not quantized", |g| {
+                tensor(g, "zp_u8").raw_data = &[1]
+            }),
+            ("the input is not quantized", |g| {
+                tensor(g, "zp_u8").data_type = data_type::INT8
+            }),
+            ("bad input scale", |g| {
+                tensor(g, "one").raw_data = f32_bytes(&[0.0])
+            }),
+            ("bad input scale", |g| {
+                tensor(g, "one").raw_data = f32_bytes(&[-1.0])
+            }),
+            ("bad input scale", |g| {
+                tensor(g, "one").raw_data = f32_bytes(&[f32::INFINITY])
+            }),
+            ("bad input scale", |g| {
+                tensor(g, "one").raw_data = f32_bytes(&[f32::NAN])
+            }),
+            ("weights are not raw int8", |g| {
+                tensor(g, "wq1").data_type = data_type::UINT8
+            }),
+            ("layers are not chained", |g| {
+                node(g, "acc1").inputs[0] = "q0"
+            }),
+            ("layers are not chained", |g| {
+                // A second layer of 5 inputs after a first of 4 outputs.
+                let w = tensor(g, "wq1");
+                w.dims = vec![5, 8];
+                w.raw_data = &[1; 40];
+            }),
+            ("the product is not cast to f32", |g| {
+                node(g, "accf1").inputs[0] = "acc0"
+            }),
+            ("the product is not cast to f32", |g| {
+                node(g, "accf1").attributes[0].i = 7
+            }),
+            ("the product is not cast to f32", |g| {
+                node(g, "accf1").attributes[0].name = "saturate"
+            }),
+            ("the product is not cast to f32", |g| {
+                node(g, "accf1").attributes.push(Attribute {
+                    name: "saturate",
+                    i: 1,
+                    f: 0.0,
+                })
+            }),
+            ("layers are not chained", |g| {
+                node(g, "y1").inputs[0] = "accf0"
+            }),
+            ("bad multiplier", |g| tensor(g, "m1").dims = vec![7]),
+            ("bad multiplier", |g| tensor(g, "m1").dims = vec![1, 1]),
+            ("bad multiplier", |g| {
+                tensor(g, "m1").raw_data = f32_bytes(&[f32::NAN])
+            }),
+            ("bad multiplier", |g| {
+                tensor(g, "m1").raw_data = f32_bytes(&[f32::INFINITY])
+            }),
+            ("bad multiplier", |g| {
+                tensor(g, "m1").data_type = data_type::INT8
+            }),
+            ("bad bias", |g| node(g, "logits").inputs[0] = "accf1"),
+            ("bad bias", |g| tensor(g, "b1").dims = vec![4, 2]),
+            ("bad bias", |g| tensor(g, "b1").data_type = data_type::INT8),
+            ("a hidden layer is not quantized", |g| {
+                node(g, "q1").inputs[0] = "y0"
+            }),
+            ("a hidden layer is not quantized", |g| {
+                node(g, "q1").inputs[2] = "wq1"
+            }),
+            ("bad activation scale", |g| {
+                tensor(g, "s1").raw_data = f32_bytes(&[0.0])
+            }),
+            ("bad activation scale", |g| {
+                tensor(g, "s1").raw_data = f32_bytes(&[f32::NAN])
+            }),
+            ("operators after the output", |g| {
+                let mut extra = g.nodes[0].clone();
+                extra.inputs[0] = "logits";
+                extra.outputs[0] = "more";
+                g.nodes.push(extra);
+            }),
+            ("an operand is not a constant", |g| {
+                node(g, "acc1").inputs[1] = "missing"
+            }),
+            ("the graph ends early", |g| {
+                g.nodes.pop();
+            }),
+        ];
+        for (i, (want, edit)) in cases.iter().enumerate() {
+            let err = layers_after(edit).map(|_| ()).unwrap_err();
+            assert!(err.starts_with(want), "case {i}: {err:?}, not {want:?}");
+        }
+    }
+}
