@@ -172,3 +172,113 @@ pub(crate) fn run_layer(kernel: Kernel, l: &Layer, a: &[u8], n: usize, emit: &mu
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec::Vec;
+
+    use super::*;
+
+    /// Every kernel is found by its name, and by no other.
+    #[test]
+    fn every_kernel_is_found_by_its_name() {
+        for kernel in ALL {
+            assert_eq!(Kernel::from_name(kernel.name()), Some(kernel));
+        }
+        for name in ["", "sse2", "Generic", "avx512"] {
+            assert_eq!(Kernel::from_name(name), None, "{name:?}");
+        }
+    }
+
+    /// Every kernel this CPU runs gives a plain scalar loop's outputs, exactly, for layers of
+    /// widths the shipped models lack: outputs past the first row tile of blocks that end in
+    /// a partial block (70, 77, 150), fewer outputs than a block (3), inputs not a multiple
+    /// of the padding; as f32 logits and as the next layer's u8 activations (whose padding
+    /// stays zero), for every row count that fills or splits a tile of rows.
+    #[test]
+    fn every_kernel_gives_the_scalar_sums_at_odd_widths() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for (d_in, d_out) in [(70usize, 77usize), (130, 150), (5, 3), (64, 70), (200, 33)] {
+            let wq: Vec<u8> = (0..d_in * d_out).map(|_| next() as u8).collect();
+            let multiplier: Vec<f32> = (0..d_out).map(|j| 1e-4 * (1.0 + j as f32 / 16.0)).collect();
+            let bias: Vec<f32> = (0..d_out).map(|j| j as f32 * 0.25 - 3.0).collect();
+            let inv = 0.75f32;
+            let stride = d_in.div_ceil(super::super::layer::PAD) * super::super::layer::PAD;
+            let next_stride = d_out.div_ceil(64) * 64;
+            for n in 1..=9 {
+                let mut a = alloc::vec![0u8; n * stride];
+                for row in a.chunks_exact_mut(stride) {
+                    row[..d_in].iter_mut().for_each(|v| *v = next() as u8);
+                }
+                let want: Vec<f32> = (0..n * d_out)
+                    .map(|i| {
+                        let (r, j) = (i / d_out, i % d_out);
+                        let acc: i32 = (0..d_in)
+                            .map(|k| {
+                                i32::from(a[r * stride + k]) * i32::from(wq[k * d_out + j] as i8)
+                            })
+                            .sum();
+                        acc as f32 * multiplier[j] + bias[j]
+                    })
+                    .collect();
+                for kernel in ALL.into_iter().filter(|k| k.supported()) {
+                    let layer =
+                        Layer::new(&wq, d_in, d_out, multiplier.clone(), bias.clone(), kernel);
+                    let what = alloc::format!("{} {d_in}x{d_out} {n} rows", kernel.name());
+                    let mut logits = alloc::vec![f32::NAN; n * d_out];
+                    let mut sink = Sink::F32 {
+                        buf: &mut logits,
+                        width: d_out,
+                    };
+                    run_layer(kernel, &layer, &a, n, &mut sink);
+                    assert_eq!(logits, want, "{what}");
+                    let mut codes = alloc::vec![0u8; n * next_stride];
+                    let mut sink = Sink::U8 {
+                        buf: &mut codes,
+                        stride: next_stride,
+                        inv,
+                    };
+                    run_layer(kernel, &layer, &a, n, &mut sink);
+                    for (r, row) in codes.chunks_exact(next_stride).enumerate() {
+                        let q: Vec<u8> = want[r * d_out..(r + 1) * d_out]
+                            .iter()
+                            .map(|&y| (y * inv).round_ties_even().clamp(0.0, 255.0) as u8)
+                            .collect();
+                        assert_eq!(&row[..d_out], &q[..], "{what} row {r}");
+                        assert!(row[d_out..].iter().all(|&v| v == 0), "{what} row {r}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// With `std`, the x86-64 kernels run exactly where the standard library detects their
+    /// features (an independent check of `cpu`): a SIMD kernel the CPU has is not left unused,
+    /// and one it lacks is never chosen.
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    #[test]
+    fn x86_kernels_are_supported_exactly_where_the_cpu_has_them() {
+        let avx2 = std::is_x86_feature_detected!("avx2");
+        let vnni = std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512vnni");
+        assert!(Kernel::Generic.supported());
+        assert_eq!(Kernel::Avx2.supported(), avx2);
+        assert_eq!(Kernel::Vnni.supported(), vnni);
+        assert!(!Kernel::Neon.supported() && !Kernel::Dotprod.supported());
+        let best = if vnni {
+            Kernel::Vnni
+        } else if avx2 {
+            Kernel::Avx2
+        } else {
+            Kernel::Generic
+        };
+        assert_eq!(Kernel::best(), best);
+    }
+}
