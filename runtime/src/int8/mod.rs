@@ -356,6 +356,121 @@ impl Int8Model {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::onnx::Graph;
+
+    /// The fuzz targets' seed: an exported 8-bit hash model, 784 -> 4 -> 8.
+    const TINY: &[u8] = include_bytes!("../../../fuzz/models/tiny_hash8.int8.onnx");
+
+    /// The tiny model's graph by the textbook, one image at a time: each QuantizeLinear as
+    /// `round_ties_even(y * (1 / scale))` clamped to 0..=255, each MatMulInteger as a plain
+    /// i32 sum, then `acc as f32 * multiplier + bias`.
+    fn reference(g: &Graph<'_>, images: &[u8]) -> Vec<f32> {
+        let f = |name: &str, len: usize| g.initializer(name).unwrap().f32s(len).unwrap();
+        let q = |y: f32, scale: f32| (y * scale.recip()).round_ties_even().clamp(0.0, 255.0);
+        let dense = |a: &[f32], w: &str, m: &str, b: &str, d_out: usize| -> Vec<f32> {
+            let w = g.initializer(w).unwrap().raw_data;
+            let (m, b) = (f(m, 1)[0], f(b, d_out));
+            (0..d_out)
+                .map(|j| {
+                    let acc: i32 = a
+                        .iter()
+                        .enumerate()
+                        .map(|(k, &x)| x as i32 * i32::from(w[k * d_out + j] as i8))
+                        .sum();
+                    acc as f32 * m + b[j]
+                })
+                .collect()
+        };
+        let (s0, s1) = (f("one", 1)[0], f("s1", 1)[0]);
+        images
+            .chunks_exact(784)
+            .flat_map(|px| {
+                let a: Vec<f32> = px.iter().map(|&p| q(f32::from(p), s0)).collect();
+                let h: Vec<f32> = dense(&a, "wq0", "m0", "b0", 4)
+                    .into_iter()
+                    .map(|y| q(y, s1))
+                    .collect();
+                dense(&h, "wq1", "m1", "b1", 8)
+            })
+            .collect()
+    }
+
+    /// Every kernel this CPU runs gives the textbook logits of the tiny model, exactly, at
+    /// the exported input scale (1, where pixels are copied) and at others (where they are
+    /// quantized, ties to even), for batches that fill and split the kernels' row tiles.
+    #[test]
+    fn every_kernel_gives_the_textbook_logits_at_any_input_scale() {
+        let images: Vec<u8> = (0..9 * 784).map(|i| (i * 7919 % 256) as u8).collect();
+        for scale in [1.0f32, 2.0, 0.5, 3.0] {
+            let mut model = Model::parse(TINY).unwrap();
+            let one = model
+                .graph
+                .initializers
+                .iter_mut()
+                .find(|t| t.name == "one")
+                .unwrap();
+            let bytes = alloc::boxed::Box::leak(alloc::boxed::Box::new(scale.to_le_bytes()));
+            one.raw_data = &bytes[..];
+            let info = ModelInfo::from_metadata(|k| model.metadata(k)).unwrap();
+            let mlp = Int8Mlp::from_model(&model).unwrap();
+            for kernel in kernels::ALL {
+                let Some(mlp) = mlp.clone().with_kernel(kernel) else {
+                    continue;
+                };
+                let int8 = Int8Model {
+                    info: info.clone(),
+                    mlp,
+                };
+                for n in [1, 2, 3, 4, 5, 9] {
+                    let images = &images[..n * 784];
+                    let want = reference(&model.graph, images);
+                    let got = int8.logits(images).unwrap();
+                    assert_eq!(got, want, "scale {scale} {} {n} rows", kernel.name());
+                }
+            }
+        }
+    }
+
+    /// `bytes` with the one occurrence of `from` replaced by `to` (of the same length).
+    fn edited(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+        let at: Vec<usize> = (0..=bytes.len() - from.len())
+            .filter(|&i| &bytes[i..i + from.len()] == from)
+            .collect();
+        assert_eq!(at.len(), 1, "{:?}", core::str::from_utf8(from));
+        let mut out = bytes.to_vec();
+        out[at[0]..at[0] + to.len()].copy_from_slice(to);
+        out
+    }
+
+    /// Metadata whose widths are not the graph's is refused (a model would read past its
+    /// rows, or give codes of the wrong width); the same file with its own widths loads.
+    #[test]
+    fn metadata_widths_other_than_the_graphs_are_refused() {
+        let model = Int8Model::from_onnx(TINY).unwrap();
+        assert_eq!((model.input_dim(), model.info().outputs), (784, 8));
+        for (from, to) in [
+            (
+                &b"imsat.outputs\x12\x018"[..],
+                &b"imsat.outputs\x12\x019"[..],
+            ),
+            (b"imsat.outputs\x12\x018", b"imsat.outputs\x12\x014"),
+            (b"\x12\x0528x28", b"\x12\x0528x27"),
+            (b"\x12\x0528x28", b"\x12\x0514x56"),
+        ] {
+            let bytes = edited(TINY, from, to);
+            let width = Int8Model::from_onnx(&bytes).map(|_| ());
+            let same = to.ends_with(b"14x56");
+            assert_eq!(
+                width.is_ok(),
+                same,
+                "{:?}: {width:?}",
+                core::str::from_utf8(to)
+            );
+            if !same {
+                assert!(matches!(width, Err(Int8Error::Layout(_))), "{width:?}");
+            }
+        }
+    }
 
     /// Runs keep 1,024 rows for any model a 64-bit machine holds, and take fewer only where
     /// that many rows of f32 values would not fit in a 32nd of the address space (the case of
