@@ -1,6 +1,7 @@
 //! The index file format: round trips, every kind of damage as a typed error, atomic
 //! save/append, and the memory bound.
 
+use imsat_runtime::code::MAX_BITS;
 #[cfg(feature = "std")]
 use imsat_runtime::index::{self, FileError};
 use imsat_runtime::index::{FormatError, HEADER_LEN};
@@ -353,4 +354,143 @@ fn memory_stays_within_ten_percent_of_the_bits() {
             mih.table_bytes()
         );
     }
+}
+
+/// A file of exactly a header, built by hand from the documented layout (magic, version 1,
+/// width, count), with `body` after it and the CRC-32 of all of it as the trailer.
+fn hand_built(bits: u32, count: u64, body: &[u8]) -> Vec<u8> {
+    let mut bytes = b"IMSATIDX".to_vec();
+    bytes.extend_from_slice(&1u32.to_le_bytes());
+    bytes.extend_from_slice(&bits.to_le_bytes());
+    bytes.extend_from_slice(&count.to_le_bytes());
+    bytes.extend_from_slice(body);
+    let crc = crc32fast::hash(&bytes);
+    bytes.extend_from_slice(&crc.to_le_bytes());
+    bytes
+}
+
+/// The edges of the header checks: a header alone is a truncated file (the size the layout
+/// gives is 24 + 8 n (1 + w) + 4), not one too short for its header; the widest width is
+/// read, one more is not; the bytes past the end are counted, however many.
+#[test]
+fn header_checks_at_their_edges() {
+    let good = Index::new((0..10).map(|i| i * 2).collect(), sample(10, 70))
+        .unwrap()
+        .to_bytes();
+    let total = 24 + 8 * 10 * (1 + 2) + 4;
+    assert_eq!(good.len() as u64, total);
+    let truncated = FormatError::Truncated {
+        count: 10,
+        bits: 70,
+        expected: total,
+        found: 24,
+    };
+    assert_eq!(
+        Index::from_bytes(&good[..HEADER_LEN]),
+        Err(truncated.clone())
+    );
+    assert_eq!(
+        Index::from_bytes(&good[..HEADER_LEN - 1]),
+        Err(FormatError::TooShort { len: 23 })
+    );
+    for extra in [1u64, 2, 9, 300] {
+        let mut long = good.clone();
+        long.resize(good.len() + extra as usize, 0);
+        assert_eq!(
+            Index::from_bytes(&long),
+            Err(FormatError::TrailingBytes {
+                expected: total,
+                extra
+            })
+        );
+    }
+
+    let widest = MAX_BITS as u32;
+    let empty = Index::from_bytes(&hand_built(widest, 0, &[])).unwrap();
+    assert_eq!((empty.bits(), empty.len()), (MAX_BITS, 0));
+    assert_eq!(
+        Index::from_bytes(&hand_built(widest + 1, 0, &[])),
+        Err(FormatError::Bits { bits: widest + 1 })
+    );
+
+    #[cfg(feature = "std")]
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("edge.idx");
+        let mut long = good.clone();
+        long.resize(good.len() + 9, 0);
+        let cases = [
+            (&good[..HEADER_LEN], truncated),
+            (&good[..HEADER_LEN - 1], FormatError::TooShort { len: 23 }),
+            (
+                &long[..],
+                FormatError::TrailingBytes {
+                    expected: total,
+                    extra: 9,
+                },
+            ),
+        ];
+        for (bytes, want) in cases {
+            std::fs::write(&path, bytes).unwrap();
+            match Index::load(&path) {
+                Err(FileError::Format { source, .. }) => assert_eq!(source, want),
+                other => panic!("{} bytes: {other:?}", bytes.len()),
+            }
+        }
+    }
+}
+
+/// Ids out of order are reported where they break: the row, its id and the one before it.
+#[test]
+fn ids_out_of_order_name_the_row_and_both_ids() {
+    // Ids 10, 20, 15, 30 by hand, one 64-bit code each.
+    let mut body = Vec::new();
+    for id in [10u64, 20, 15, 30] {
+        body.extend_from_slice(&id.to_le_bytes());
+    }
+    body.extend_from_slice(&[0; 4 * 8]);
+    assert_eq!(
+        Index::from_bytes(&hand_built(64, 4, &body)),
+        Err(FormatError::IdsNotAscending {
+            row: 2,
+            id: 15,
+            previous: 20
+        })
+    );
+}
+
+/// Lookups by row and by id, with the ids stored and with the ids left as the rows,
+/// against the ids written out by hand.
+#[test]
+fn ids_and_rows_map_both_ways() {
+    let plain = Index::from_codes(sample(5, 64));
+    let stored = Index::new(vec![40, 7, 300, 12, 9], sample(5, 64)).unwrap();
+    for (index, ids) in [(&plain, [0u64, 1, 2, 3, 4]), (&stored, [7, 9, 12, 40, 300])] {
+        assert!(!index.is_empty());
+        for (row, &id) in ids.iter().enumerate() {
+            assert_eq!(index.id(row), Some(id));
+            assert_eq!(index.row_of(id), Some(row));
+        }
+        assert_eq!(index.id(5), None);
+        assert_eq!(index.id(usize::MAX), None);
+        for absent in [5u64, 6, 8, 41, u64::MAX] {
+            assert_eq!(index.row_of(absent), None, "id {absent}");
+            assert_eq!(index.code_of(absent), None, "id {absent}");
+        }
+    }
+    let empty = Index::from_codes(Codes::new(64).unwrap());
+    assert!(empty.is_empty());
+    assert_eq!((empty.id(0), empty.row_of(0)), (None, None));
+}
+
+/// Near-duplicate groups come back as ids: rows 0, 1 and 3 of these codes are linked within
+/// distance 1 (the example of `dedup`), so the ids written for those rows.
+#[test]
+fn dedup_groups_are_ids() {
+    let codes =
+        Codes::from_words(8, vec![0b0000_0011, 0b0000_0001, 0b1111_0000, 0b0000_0111]).unwrap();
+    let plain = Index::from_codes(codes.clone());
+    assert_eq!(plain.dedup(1).unwrap(), vec![vec![0, 1, 3]]);
+    let stored = Index::new(vec![5, 17, 23, 90], codes).unwrap();
+    assert_eq!(stored.dedup(1).unwrap(), vec![vec![5, 17, 90]]);
 }
