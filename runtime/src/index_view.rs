@@ -271,4 +271,47 @@ mod tests {
         ));
         assert_eq!(Index::from_bytes(shifted).unwrap(), index);
     }
+
+    /// A hand-built file (the documented layout) with ids 10, 20, 15, 30 is refused at row 2,
+    /// naming its id and the one before; in order, the view reports the
+    /// header's width and count.
+    #[test]
+    fn a_view_checks_ids_and_keeps_the_width() {
+        let file = |ids: &[u64]| {
+            let mut bytes = b"IMSATIDX".to_vec();
+            bytes.extend_from_slice(&1u32.to_le_bytes());
+            bytes.extend_from_slice(&40u32.to_le_bytes());
+            bytes.extend_from_slice(&(ids.len() as u64).to_le_bytes());
+            for id in ids {
+                bytes.extend_from_slice(&id.to_le_bytes());
+            }
+            for _ in ids {
+                bytes.extend_from_slice(&[0; 8]);
+            }
+            let crc = crc32fast::hash(&bytes);
+            bytes.extend_from_slice(&crc.to_le_bytes());
+            bytes
+        };
+        let bad = file(&[10, 20, 15, 30]);
+        let store = aligned(&bad);
+        assert_eq!(
+            IndexView::from_bytes(as_bytes(&store, bad.len())),
+            Err(FormatError::IdsNotAscending {
+                row: 2,
+                id: 15,
+                previous: 20
+            })
+        );
+        let good = file(&[10, 15, 20, 30]);
+        let store = aligned(&good);
+        let view = IndexView::from_bytes(as_bytes(&store, good.len())).unwrap();
+        assert_eq!((view.bits(), view.len()), (40, 4));
+        assert_eq!(view.ids(), [10, 15, 20, 30]);
+        assert!(!view.is_empty());
+        let empty = file(&[]);
+        let store = aligned(&empty);
+        let view = IndexView::from_bytes(as_bytes(&store, empty.len())).unwrap();
+        assert!(view.is_empty());
+        assert_eq!((view.bits(), view.len()), (40, 0));
+    }
 }
