@@ -190,3 +190,45 @@ fn a_glance_tells_plain_faint_detailed_and_colour() {
     assert_eq!(plain_pair(plain(0), Flatness::Faint), None);
     assert_eq!(plain_pair(Flatness::Detailed, Flatness::Detailed), None);
 }
+
+/// The caller's check sees each pair of rows within `r` once, as `(i, j)` with `i < j`, by
+/// every way of finding the pairs: against every pair counted bit by bit.
+#[test]
+fn confirm_sees_each_pair_within_r_once() {
+    let mut s = 7u64;
+    let words: Vec<u64> = (0..300)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (s >> 40) & 0xFFFF
+        })
+        .collect();
+    let codes = Codes::from_words(16, words.clone()).unwrap();
+    for r in [0u32, 2, 4] {
+        let mut expect = Vec::new();
+        for i in 0..words.len() {
+            for j in i + 1..words.len() {
+                if (words[i] ^ words[j]).count_ones() <= r {
+                    expect.push((i, j));
+                }
+            }
+        }
+        for pairs in [
+            PairSearch::Auto,
+            PairSearch::AllPairs,
+            PairSearch::MultiIndex,
+        ] {
+            for linkage in Linkage::ALL {
+                let mut seen = Vec::new();
+                dedup_with(&codes, r, pairs, linkage, &mut |i, j| {
+                    seen.push((i, j));
+                    true
+                })
+                .unwrap();
+                seen.sort_unstable();
+                assert_eq!(seen, expect, "r {r}, {pairs:?}, {linkage:?}");
+            }
+        }
+    }
+}
