@@ -252,4 +252,17 @@ mod tests {
         );
         assert!(SoftCodes::from_logits(2, &[]).unwrap().is_empty());
     }
+
+    /// Empty means no images: none from no logits, two (not empty) from ten logits of five
+    /// bits, and from their stored bytes.
+    #[test]
+    fn empty_means_no_images() {
+        assert!(SoftCodes::from_logits(5, &[]).unwrap().is_empty());
+        let soft = SoftCodes::from_logits(5, &[0.5; 10]).unwrap();
+        assert!(!soft.is_empty());
+        assert_eq!(soft.len(), 2);
+        let stored = SoftCodes::from_le_bytes(5, &soft.to_le_bytes()).unwrap();
+        assert!(!stored.is_empty());
+        assert!(SoftCodes::from_le_bytes(5, &[]).unwrap().is_empty());
+    }
 }
