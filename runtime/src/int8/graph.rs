@@ -140,10 +140,27 @@ mod tests {
         g.initializers.iter_mut().find(|t| t.name == name).unwrap()
     }
 
-    fn f32_bytes(v: &[f32]) -> &'static [u8] {
-        let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-        Vec::leak(bytes)
+    /// The little-endian bytes of one f32 as a `'static` constant (a leaked buffer would be
+    /// a leak under Miri).
+    macro_rules! f32_bytes {
+        ($x:expr) => {{
+            const BYTES: [u8; 4] = f32::to_le_bytes($x);
+            &BYTES
+        }};
     }
+
+    /// Eight different multipliers, one per output of the tiny model's last layer, and their
+    /// bytes.
+    const PER_OUTPUT: [f32; 8] = [0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08];
+    const PER_OUTPUT_BYTES: [u8; 32] = {
+        let mut bytes = [0u8; 32];
+        let mut i = 0;
+        while i < 32 {
+            bytes[i] = PER_OUTPUT[i / 4].to_le_bytes()[i % 4];
+            i += 1;
+        }
+        bytes
+    };
 
     /// The exported graph is read as written: its scales, widths, multipliers and biases.
     #[test]
@@ -176,14 +193,13 @@ mod tests {
     /// A multiplier per output (per-column weight scales) is read as such.
     #[test]
     fn a_multiplier_per_output_is_read() {
-        let per_output: Vec<f32> = (0..8).map(|j| 0.01 * (j + 1) as f32).collect();
         let (_, layers) = layers_after(|g| {
             let m = tensor(g, "m1");
             m.dims = vec![8];
-            m.raw_data = f32_bytes(&per_output);
+            m.raw_data = &PER_OUTPUT_BYTES;
         })
         .unwrap();
-        assert_eq!(layers[1].multiplier, per_output);
+        assert_eq!(layers[1].multiplier, PER_OUTPUT);
     }
 
     /// Every departure from the exported layout is refused with its reason.
@@ -201,16 +217,16 @@ mod tests {
                 tensor(g, "zp_u8").data_type = data_type::INT8
             }),
             ("bad input scale", |g| {
-                tensor(g, "one").raw_data = f32_bytes(&[0.0])
+                tensor(g, "one").raw_data = f32_bytes!(0.0)
             }),
             ("bad input scale", |g| {
-                tensor(g, "one").raw_data = f32_bytes(&[-1.0])
+                tensor(g, "one").raw_data = f32_bytes!(-1.0)
             }),
             ("bad input scale", |g| {
-                tensor(g, "one").raw_data = f32_bytes(&[f32::INFINITY])
+                tensor(g, "one").raw_data = f32_bytes!(f32::INFINITY)
             }),
             ("bad input scale", |g| {
-                tensor(g, "one").raw_data = f32_bytes(&[f32::NAN])
+                tensor(g, "one").raw_data = f32_bytes!(f32::NAN)
             }),
             ("weights are not raw int8", |g| {
                 tensor(g, "wq1").data_type = data_type::UINT8
@@ -246,10 +262,10 @@ mod tests {
             ("bad multiplier", |g| tensor(g, "m1").dims = vec![7]),
             ("bad multiplier", |g| tensor(g, "m1").dims = vec![1, 1]),
             ("bad multiplier", |g| {
-                tensor(g, "m1").raw_data = f32_bytes(&[f32::NAN])
+                tensor(g, "m1").raw_data = f32_bytes!(f32::NAN)
             }),
             ("bad multiplier", |g| {
-                tensor(g, "m1").raw_data = f32_bytes(&[f32::INFINITY])
+                tensor(g, "m1").raw_data = f32_bytes!(f32::INFINITY)
             }),
             ("bad multiplier", |g| {
                 tensor(g, "m1").data_type = data_type::INT8
@@ -264,10 +280,10 @@ mod tests {
                 node(g, "q1").inputs[2] = "wq1"
             }),
             ("bad activation scale", |g| {
-                tensor(g, "s1").raw_data = f32_bytes(&[0.0])
+                tensor(g, "s1").raw_data = f32_bytes!(0.0)
             }),
             ("bad activation scale", |g| {
-                tensor(g, "s1").raw_data = f32_bytes(&[f32::NAN])
+                tensor(g, "s1").raw_data = f32_bytes!(f32::NAN)
             }),
             ("operators after the output", |g| {
                 let mut extra = g.nodes[0].clone();

@@ -409,6 +409,7 @@ mod tests {
             (&[1.0, 2.0, 0.5, 3.0], &[1, 2, 3, 4, 5, 9])
         };
         for &scale in scales {
+            let bytes = scale.to_le_bytes();
             let mut model = Model::parse(TINY).unwrap();
             let one = model
                 .graph
@@ -416,7 +417,6 @@ mod tests {
                 .iter_mut()
                 .find(|t| t.name == "one")
                 .unwrap();
-            let bytes = alloc::boxed::Box::leak(alloc::boxed::Box::new(scale.to_le_bytes()));
             one.raw_data = &bytes[..];
             let info = ModelInfo::from_metadata(|k| model.metadata(k)).unwrap();
             let mlp = Int8Mlp::from_model(&model).unwrap();
