@@ -84,6 +84,8 @@ pub mod output;
 pub mod reference;
 pub mod search;
 pub mod soft_code;
+#[cfg(test)]
+mod test_rng;
 pub mod view;
 
 /// The names most callers need, in one import.

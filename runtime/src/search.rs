@@ -316,12 +316,10 @@ mod tests {
     /// come in and whether or not the caller filtered them first.
     #[test]
     fn the_heap_keeps_the_smallest_whatever_it_is_offered() {
-        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut rng = crate::test_rng::XorShift(0x2545_F491_4F6C_DD1D);
         let offered: Vec<Neighbor> = (0..300u64)
             .map(|id| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                let x = rng.next();
                 Neighbor {
                     distance: (x % 20) as u32,
                     id: (x >> 32) % 1000 * 1000 + id,
@@ -346,13 +344,8 @@ mod tests {
     /// widths: every list is the brute-force answer for its own query.
     #[test]
     fn a_batch_of_many_queries_answers_each_like_brute_force() {
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = crate::test_rng::XorShift(0x9E37_79B9_7F4A_7C15);
+        let mut next = move || rng.next();
         for bits in [64usize, 100, 256] {
             let wpc = bits.div_ceil(64);
             let mask = crate::code::last_word_mask(bits);

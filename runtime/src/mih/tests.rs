@@ -55,15 +55,8 @@ fn crowded_substrings_send_a_radius_query_to_the_scan() {
     assert_eq!(crowding(&[4, 5, 6]), 0);
     // Three rows share one key (two others each), one is alone: 6 / 4.
     assert_eq!(crowding(&[1, 1, 1, 2]), 1);
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    let uniform: Vec<u64> = (0..100_000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        })
-        .collect();
+    let mut rng = crate::test_rng::XorShift(0x9E37_79B9_7F4A_7C15);
+    let uniform: Vec<u64> = (0..100_000).map(|_| rng.next()).collect();
     let codes = Codes::from_words(64, uniform.clone()).unwrap();
     let mih = Mih::new(&codes).unwrap();
     assert!(mih.is_cheaper_than_scan(2));
