@@ -283,6 +283,82 @@ fn normalization_ignores_brightness_and_contrast() {
     assert!(flat.iter().all(|&v| v == 128));
 }
 
+/// Each stretch as its definition writes it, on a view the size of its image (so the resize
+/// keeps every pixel): `norm` maps the mean to 128 and one standard deviation to
+/// [`NORMALIZED_STD`] levels; `robust` the median (the middle of the sorted values) to 128 and
+/// the interquartile range to 1.349 of those; `raw` keeps the levels; each rounds to nearest,
+/// clamped to a byte. Chroma is scaled by the luma's gain, at most [`MAX_CHROMA_GAIN`].
+#[test]
+fn each_stretch_maps_its_centre_to_128_and_its_spread_to_48_levels() {
+    let (w, h) = (4, 4);
+    let gray: [u8; 16] = [
+        10, 200, 30, 40, 55, 60, 70, 85, 90, 100, 20, 120, 130, 150, 140, 160,
+    ];
+    let expected = |centre: f64, spread: f64| -> Vec<u8> {
+        let gain = f64::from(NORMALIZED_STD) / spread;
+        gray.iter()
+            .map(|&v| {
+                (128.0 + (f64::from(v) - centre) * gain)
+                    .clamp(0.0, 255.0)
+                    .round() as u8
+            })
+            .collect()
+    };
+    let mean = gray.iter().map(|&v| f64::from(v)).sum::<f64>() / 16.0;
+    let var = gray
+        .iter()
+        .map(|&v| (f64::from(v) - mean).powi(2))
+        .sum::<f64>()
+        / 16.0;
+    let mut sorted = gray;
+    sorted.sort_unstable();
+    // Quartiles at 4/16, 8/16 and 12/16 of the sorted values.
+    let (q1, median, q3) = (sorted[4], sorted[8], sorted[12]);
+    assert_eq!((q1, median, q3), (55, 90, 140));
+    let view = |contrast| View {
+        colour: Colour::Gray,
+        rows: h,
+        cols: w,
+        contrast,
+        centre: None,
+        top: None,
+        bottom: None,
+        unbox: false,
+    };
+    let apply = |contrast| view(contrast).apply(&gray, w, h, 1).unwrap();
+    assert_eq!(apply(Contrast::Norm), expected(mean, libm::sqrt(var)));
+    let iqr = f64::from(q3 - q1) / 1.349;
+    assert_eq!(apply(Contrast::Robust), expected(f64::from(median), iqr));
+    assert_eq!(apply(Contrast::Raw), gray);
+    // Chroma: a colour view of an RGB image with the same luma-like spread. Cb and Cr
+    // deviations, scaled by the luma's robust gain, capped at MAX_CHROMA_GAIN.
+    let rgb: Vec<u8> = gray.iter().flat_map(|&v| [v, v / 2, 255 - v]).collect();
+    let ycc = View {
+        colour: Colour::Ycc,
+        ..view(Contrast::Robust)
+    };
+    let out = ycc.apply(&rgb, w, h, 3).unwrap();
+    let lumas: Vec<f64> = rgb.chunks_exact(3).map(|p| f64::from(luma(p))).collect();
+    let mut ls = lumas.clone();
+    ls.sort_unstable_by(f64::total_cmp);
+    let gain = (f64::from(NORMALIZED_STD) / ((ls[12] - ls[4]) / 1.349)).min(MAX_CHROMA_GAIN);
+    for (i, p) in rgb.chunks_exact(3).enumerate() {
+        let (cb, cr) = chroma(p);
+        let at = |v: f32| (128.0 + f64::from(v) * gain).clamp(0.0, 255.0).round() as u8;
+        assert_eq!((out[16 + i], out[32 + i]), (at(cb), at(cr)), "pixel {i}");
+    }
+    // A faint image: the luma gain is large, the chroma's is capped.
+    let faint: Vec<u8> = (0..16)
+        .flat_map(|i| [120 + i as u8 % 4, 122, 118])
+        .collect();
+    let out = ycc.apply(&faint, w, h, 3).unwrap();
+    for (i, p) in faint.chunks_exact(3).enumerate() {
+        let cb = chroma(p).0;
+        let capped = (128.0 + f64::from(cb) * MAX_CHROMA_GAIN).round() as u8;
+        assert_eq!(out[16 + i], capped, "pixel {i}");
+    }
+}
+
 /// A bright box over 5% of a low-contrast image squashes the rest of a `norm` view but
 /// leaves a `robust` view's other pixels within a few levels; both ignore brightness.
 #[test]
