@@ -31,6 +31,8 @@ use alloc::vec::Vec;
 mod colour;
 mod edges;
 mod patches;
+#[cfg(test)]
+mod reference_tests;
 mod region;
 #[cfg(test)]
 mod tests;

@@ -182,17 +182,21 @@ fn push_run_starts(
     }
 }
 
-/// The least level of 0..=255 at or above `x`.
-fn level_at_least(x: f32) -> u8 {
+/// The least level of 0..=255 at or above `x` (255 above it).
+pub(super) fn level_at_least(x: f32) -> u8 {
     if x <= 0.0 {
         return 0;
     }
+    if x >= 255.0 {
+        // Also where `x as u32` saturates at u32::MAX, which has no next level.
+        return 255;
+    }
     let t = x as u32;
-    (if (t as f32) < x { t + 1 } else { t }).min(255) as u8
+    (if (t as f32) < x { t + 1 } else { t }) as u8
 }
 
 /// The greatest level of 0..=255 at or below `x` (0 below it).
-fn level_at_most(x: f32) -> u8 {
+pub(super) fn level_at_most(x: f32) -> u8 {
     if x <= 0.0 {
         return 0;
     }

@@ -124,7 +124,7 @@ impl Work {
 
     /// Whether each pixel differs from the one above it by [`STEP`] in some channel: a plane
     /// and a row at a time, so that the compiler vectorizes it.
-    fn row_edges(&self) -> Vec<bool> {
+    pub(super) fn row_edges(&self) -> Vec<bool> {
         let (w, h) = (self.w, self.h);
         let mut edge = vec![false; w * h];
         let mut step = vec![0u8; w];

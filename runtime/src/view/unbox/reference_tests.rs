@@ -1,0 +1,210 @@
+//! The caption fill's fast steps against textbook references on random images: the working
+//! copy's block means, its flat pixels, its row edges, the flat patches' labels, and the
+//! level bounds of the colour region. Each fast step was written for speed (a two-row path,
+//! sliding maxima, union-find over runs); each reference computes the definition pixel by
+//! pixel.
+
+use alloc::collections::VecDeque;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use super::colour::{level_at_least, level_at_most};
+use super::patches::Patches;
+use super::{FLAT, Work};
+use crate::test_rng::XorShift;
+
+/// Random pixels in a narrow band of levels, so that flat neighbourhoods and edges both
+/// occur: each value is `base` plus 0 to `spread` levels.
+fn pixels(rng: &mut XorShift, len: usize, base: u8, spread: u64) -> Vec<u8> {
+    (0..len)
+        .map(|_| base + (rng.next() % (spread + 1)) as u8)
+        .collect()
+}
+
+/// The working copy by its definition: each pixel the mean of its `f x f` block, rounded
+/// half up, per channel (a gray image's one channel in all three planes).
+fn block_means(px: &[u8], width: usize, channels: usize, f: usize) -> [Vec<u8>; 3] {
+    let height = px.len() / (width * channels);
+    let (w, h) = (width / f, height / f);
+    let n = (f * f) as u32;
+    let plane = |c: usize| -> Vec<u8> {
+        let c = if channels >= 3 { c } else { 0 };
+        (0..w * h)
+            .map(|i| {
+                let (bx, by) = (i % w, i / w);
+                let mut s = 0u32;
+                for y in by * f..(by + 1) * f {
+                    for x in bx * f..(bx + 1) * f {
+                        s += u32::from(px[(y * width + x) * channels + c]);
+                    }
+                }
+                ((s + n / 2) / n) as u8
+            })
+            .collect()
+    };
+    [plane(0), plane(1), plane(2)]
+}
+
+#[test]
+fn the_working_copy_is_the_block_means_of_every_channel_layout() {
+    let mut rng = XorShift(0x5eed_0001);
+    for channels in 1..=4 {
+        for f in 1..=4 {
+            for (width, height) in [(13, 9), (16, 12), (7, 21)] {
+                let (w, h) = (width / f, height / f);
+                if w == 0 || h == 0 {
+                    continue;
+                }
+                let px = pixels(&mut rng, width * height * channels, 0, 255);
+                let work = Work::new(&px, width, channels, f, w, h);
+                assert_eq!((work.w, work.h), (w, h));
+                assert_eq!(
+                    work.planes,
+                    block_means(&px, width, channels, f),
+                    "{channels} channels, factor {f}, {width}x{height}"
+                );
+            }
+        }
+    }
+}
+
+/// A working copy of random planes (levels `base..=base + spread`).
+fn random_work(rng: &mut XorShift, w: usize, h: usize, spread: u64) -> Work {
+    let planes = [0, 1, 2].map(|_| pixels(rng, w * h, 100, spread));
+    Work { w, h, planes }
+}
+
+#[test]
+fn flat_pixels_are_those_whose_3x3_neighbourhood_varies_by_at_most_flat_levels() {
+    let mut rng = XorShift(0x5eed_0002);
+    for (w, h, spread) in [
+        (1, 1, 30),
+        (1, 7, 16),
+        (9, 1, 16),
+        (2, 2, 14),
+        (17, 11, 15),
+        (23, 19, 14),
+    ] {
+        let work = random_work(&mut rng, w, h, spread);
+        let expected: Vec<bool> = (0..w * h)
+            .map(|i| {
+                let (x, y) = ((i % w) as isize, (i / w) as isize);
+                work.planes.iter().all(|p| {
+                    let near = (-1..=1).flat_map(|dy| (-1..=1).map(move |dx| (x + dx, y + dy)));
+                    let levels: Vec<u8> = near
+                        .filter(|&(nx, ny)| {
+                            (0..w as isize).contains(&nx) && (0..h as isize).contains(&ny)
+                        })
+                        .map(|(nx, ny)| p[ny as usize * w + nx as usize])
+                        .collect();
+                    levels.iter().max().unwrap() - levels.iter().min().unwrap() <= FLAT
+                })
+            })
+            .collect();
+        let flat = work.flat();
+        assert_eq!(flat, expected, "{w}x{h}");
+        // Both kinds occur, so the comparison says something.
+        if w * h > 100 {
+            assert!(
+                flat.iter().any(|&f| f) && flat.iter().any(|&f| !f),
+                "{w}x{h}"
+            );
+        }
+    }
+}
+
+#[test]
+fn row_edges_are_steps_of_at_least_40_levels_from_the_pixel_above() {
+    let mut rng = XorShift(0x5eed_0003);
+    for (w, h) in [(1, 1), (1, 9), (12, 2), (31, 17)] {
+        let work = random_work(&mut rng, w, h, 80);
+        let expected: Vec<bool> = (0..w * h)
+            .map(|i| i >= w && work.planes.iter().any(|p| p[i].abs_diff(p[i - w]) >= 40))
+            .collect();
+        let edges = work.row_edges();
+        assert_eq!(edges, expected, "{w}x{h}");
+        if w * h > 100 {
+            assert!(edges.iter().any(|&e| e) && edges.iter().any(|&e| !e));
+        }
+    }
+}
+
+#[test]
+fn flat_patches_are_the_4_connected_pieces_numbered_by_their_first_pixel() {
+    let mut rng = XorShift(0x5eed_0004);
+    for (w, h, percent) in [
+        (1, 1, 100),
+        (9, 1, 60),
+        (1, 9, 60),
+        (16, 16, 55),
+        (40, 30, 62),
+    ] {
+        let flat: Vec<bool> = (0..w * h).map(|_| rng.next() % 100 < percent).collect();
+        let planes = [0, 1, 2].map(|_| pixels(&mut rng, w * h, 0, 255));
+        let patches = Patches::label(&flat, &planes, w, h);
+        // Flood fill from each unlabelled flat pixel in raster order.
+        let mut label = vec![u32::MAX; w * h];
+        let (mut size, mut sum, mut bounds) = (Vec::new(), Vec::new(), Vec::new());
+        for start in 0..w * h {
+            if !flat[start] || label[start] != u32::MAX {
+                continue;
+            }
+            let id = size.len() as u32;
+            let (mut n, mut s, mut b) = (0usize, [0u64; 3], (w, h, 0, 0));
+            let mut queue = VecDeque::from([start]);
+            label[start] = id;
+            while let Some(i) = queue.pop_front() {
+                let (x, y) = (i % w, i / w);
+                n += 1;
+                for c in 0..3 {
+                    s[c] += u64::from(planes[c][i]);
+                }
+                b = (b.0.min(x), b.1.min(y), b.2.max(x), b.3.max(y));
+                let steps = [
+                    (x > 0).then(|| i - 1),
+                    (x + 1 < w).then(|| i + 1),
+                    (y > 0).then(|| i - w),
+                    (y + 1 < h).then(|| i + w),
+                ];
+                for j in steps.into_iter().flatten() {
+                    if flat[j] && label[j] == u32::MAX {
+                        label[j] = id;
+                        queue.push_back(j);
+                    }
+                }
+            }
+            size.push(n);
+            sum.push(s);
+            bounds.push(b);
+        }
+        assert_eq!(patches.label, label, "{w}x{h}");
+        assert_eq!(patches.size, size, "{w}x{h}");
+        assert_eq!(patches.sum, sum, "{w}x{h}");
+        assert_eq!(patches.bounds, bounds, "{w}x{h}");
+        if w * h > 100 {
+            // Pieces of many shapes: several, some joined only through a row below.
+            assert!(size.len() > 5 && size.iter().any(|&n| n > 10), "{size:?}");
+        }
+    }
+}
+
+#[test]
+fn level_bounds_are_the_nearest_whole_levels_inside_0_to_255() {
+    let mut values: Vec<f32> = (-40..=1060).map(|q| q as f32 / 4.0).collect();
+    values.extend([
+        -1e9,
+        -0.0,
+        1e-7,
+        0.999_999,
+        254.999_98,
+        255.000_02,
+        1e9,
+        f32::MAX,
+    ]);
+    for x in values {
+        let at_least = (0..=255u8).find(|&l| f32::from(l) >= x).unwrap_or(255);
+        let at_most = (0..=255u8).rev().find(|&l| f32::from(l) <= x).unwrap_or(0);
+        assert_eq!(level_at_least(x), at_least, "at least {x}");
+        assert_eq!(level_at_most(x), at_most, "at most {x}");
+    }
+}
