@@ -65,7 +65,9 @@ impl Work {
         // A scanline fill: each popped seed takes the whole run of near pixels through it,
         // then seeds the runs of near pixels above and below. Any order gives the region,
         // the whole 4-connected set, and its bounds only grow, so stopping once they no
-        // longer fit gives the answer of a fill run to its end.
+        // longer fit rejects what a fill run to its end would have rejected before the trim
+        // below: a region that outgrows a box is none, even where its outer lines are
+        // sparse (a long post of its colour; the edge pass may still find the box).
         let mut region = vec![false; w * h];
         let (px0, py0, px1, py1) = bounds;
         // Seeds: the patch's pixels near the colour, the first of each run of them (a run

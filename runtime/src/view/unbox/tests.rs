@@ -93,6 +93,23 @@ fn assert_found_and_filled(original: &[u8], boxed: &[u8], w: usize, h: usize, re
     assert!(after < before / 3.0, "{rect:?}: {before} -> {after}");
 }
 
+/// A plate of one colour with nothing on it (a blank banner, a bar over a face): its flat
+/// inside is one patch that fills its own rectangle, and the region grows from that patch
+/// to the plate's edge.
+#[test]
+fn a_blank_plate_is_found_and_filled() {
+    let (w, h) = (384, 256);
+    let original = photo(w, h);
+    for (rect, colour) in [
+        ((40, 150, 150, 34), [20, 20, 24]),
+        ((180, 20, 120, 40), [250, 250, 250]),
+    ] {
+        let mut boxed = original.clone();
+        paint(&mut boxed, w, rect, colour);
+        assert_found_and_filled(&original, &boxed, w, h, rect);
+    }
+}
+
 #[test]
 fn a_box_with_pixels_of_its_colour_just_beyond_it_is_found() {
     let (w, h) = (384, 256);
@@ -115,6 +132,66 @@ fn a_box_with_pixels_of_its_colour_just_beyond_it_is_found() {
         let work = Work::new(&boxed, w, 3, f, w / f, h / f);
         assert!(work.find_by_colour().is_some(), "{spots:?}");
         assert_found_and_filled(&original, &boxed, w, h, rect);
+    }
+}
+
+/// A plate whose lower part is dense small lettering (stripes two pixels wide, no flat
+/// neighbourhood among them): the flat patch is its plain upper part, and the region reaches
+/// the rows below only by growing down its margins and the strokes' gaps.
+#[test]
+fn a_plate_with_dense_lettering_below_is_grown_to_its_bottom() {
+    let (w, h) = (384, 256);
+    let original = photo(w, h);
+    for rect in [(40, 150, 150, 40), (200, 30, 142, 44)] {
+        let (x, y, bw, bh) = rect;
+        let mut boxed = original.clone();
+        paint(&mut boxed, w, rect, [20, 20, 24]);
+        // Lettering over the rows from 55% to 90% of the plate, 4 pixels in from its sides
+        // (widths where the last stroke ends there).
+        for row in y + bh * 55 / 100..y + bh * 9 / 10 {
+            for col in (x + 4..x + bw - 4).filter(|c| (c - x) % 4 < 2) {
+                boxed[(row * w + col) * 3..][..3].copy_from_slice(&[235, 235, 230]);
+            }
+        }
+        let f = work_factor(w, h);
+        let work = Work::new(&boxed, w, 3, f, w / f, h / f);
+        let patches = super::patches::Patches::label(&work.flat(), &work.planes, w / f, h / f);
+        // The patch of the plate's plain part, in the middle of its top rows.
+        let plain = patches.label[(y / f + 3) * (w / f) + (x + bw / 2) / f] as usize;
+        let (_, _, _, patch_bottom) = patches.bounds[plain];
+        assert!(
+            patch_bottom * f < y + bh * 6 / 10,
+            "the flat patch ends above the lettering: row {}",
+            patch_bottom * f
+        );
+        assert_found_and_filled(&original, &boxed, w, h, rect);
+    }
+}
+
+/// The colour region stops growing as soon as its bounds are larger than a box may be, before
+/// its sparse outer lines are trimmed: a post of the box's colour below it is trimmed away
+/// while the box and the post fit within half the photo's height, and past that the colour
+/// pass finds no box (the edge pass then does: a post a 25th of its width leaves its bottom
+/// edge 85% whole).
+#[test]
+fn a_post_of_the_box_colour_is_trimmed_until_the_region_outgrows_a_box() {
+    let (w, h) = (384, 256);
+    let original = photo(w, h);
+    let rect = (40, 12, 150, 34);
+    let f = work_factor(w, h);
+    for (post_rows, by_colour) in [(60, true), (120, false)] {
+        // The photo has the post; the copy has the box pasted over it too.
+        let mut with_post = original.clone();
+        paint(&mut with_post, w, (100, 46, 6, post_rows), [20, 20, 24]);
+        let mut boxed = with_post.clone();
+        paste_box(&mut boxed, w, rect);
+        let work = Work::new(&boxed, w, 3, f, w / f, h / f);
+        assert_eq!(
+            work.find_by_colour().is_some(),
+            by_colour,
+            "a post of {post_rows} rows"
+        );
+        assert_found_and_filled(&with_post, &boxed, w, h, rect);
     }
 }
 
@@ -305,4 +382,25 @@ fn a_box_at_the_top_edge_is_filled_from_below() {
         assert_eq!(px[x * 3], px[(2 * w + x) * 3]);
         assert_eq!(px[(w + x) * 3], px[(2 * w + x) * 3]);
     }
+}
+
+#[test]
+fn a_box_at_the_bottom_edge_is_filled_from_above() {
+    let (w, h) = (8, 6);
+    // Rows of distinct levels, so a fill from any other row shows.
+    let mut px: Vec<u8> = (0..w * h)
+        .flat_map(|i| [(i / w * 40 + i % w) as u8; 3])
+        .collect();
+    fill_box(&mut px, w, h, 3, (2, 4, 3, 2), 0);
+    for x in 2..5 {
+        // Rows 4 and 5 take row 3's value.
+        for row in [4, 5] {
+            assert_eq!(
+                px[(row * w + x) * 3],
+                px[(3 * w + x) * 3],
+                "row {row}, column {x}"
+            );
+        }
+    }
+    assert_eq!(px[(5 * w + 1) * 3], 5 * 40 + 1, "outside the box");
 }
