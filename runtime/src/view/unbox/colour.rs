@@ -114,21 +114,8 @@ impl Work {
         if !self.fits(x0, y0, bw, bh, false) {
             return None;
         }
-        // Standing out: the pixels two steps outside each side not at an edge (checked
-        // first: it is the cheaper test).
-        let mut outline: Vec<usize> = Vec::new();
-        if y0 > 1 {
-            outline.extend((x0..=x1).map(|x| (y0 - 2) * w + x));
-        }
-        if y1 + 2 < h {
-            outline.extend((x0..=x1).map(|x| (y1 + 2) * w + x));
-        }
-        if x0 > 1 {
-            outline.extend((y0..=y1).map(|y| y * w + x0 - 2));
-        }
-        if x1 + 2 < w {
-            outline.extend((y0..=y1).map(|y| y * w + x1 + 2));
-        }
+        // Standing out (checked first: it is the cheaper test).
+        let outline = outline(w, h, (x0, y0, x1, y1));
         let apart = outline.iter().filter(|&&i| !near(i)).count();
         if outline.is_empty() || (apart as f32) < 0.7 * outline.len() as f32 {
             return None;
@@ -164,6 +151,30 @@ impl Work {
         }
         Some(self.with_frame((x0, y0, bw, bh)))
     }
+}
+
+/// The pixels (indices into a `w x h` image) two steps outside each side of the rectangle
+/// `(x0, y0)..=(x1, y1)`, for the sides not within two pixels of the image's edge: the
+/// photo a box stands out from, past a pixel that JPEG may have blurred into it.
+pub(super) fn outline(
+    w: usize,
+    h: usize,
+    (x0, y0, x1, y1): (usize, usize, usize, usize),
+) -> Vec<usize> {
+    let mut outline = Vec::new();
+    if y0 > 1 {
+        outline.extend((x0..=x1).map(|x| (y0 - 2) * w + x));
+    }
+    if y1 + 2 < h {
+        outline.extend((x0..=x1).map(|x| (y1 + 2) * w + x));
+    }
+    if x0 > 1 {
+        outline.extend((y0..=y1).map(|y| y * w + x0 - 2));
+    }
+    if x1 + 2 < w {
+        outline.extend((y0..=y1).map(|y| y * w + x1 + 2));
+    }
+    outline
 }
 
 /// Push `(x, y)` for the first `x` of each run of `xs` where `inside` holds: one seed a span

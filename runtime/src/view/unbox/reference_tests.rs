@@ -8,7 +8,7 @@ use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::colour::{level_at_least, level_at_most};
+use super::colour::{level_at_least, level_at_most, outline};
 use super::patches::Patches;
 use super::{FLAT, Work};
 use crate::test_rng::XorShift;
@@ -206,5 +206,33 @@ fn level_bounds_are_the_nearest_whole_levels_inside_0_to_255() {
         let at_most = (0..=255u8).rev().find(|&l| f32::from(l) <= x).unwrap_or(0);
         assert_eq!(level_at_least(x), at_least, "at least {x}");
         assert_eq!(level_at_most(x), at_most, "at most {x}");
+    }
+}
+
+#[test]
+fn the_outline_is_the_pixels_two_steps_outside_each_side_within_the_image() {
+    let (w, h) = (12, 9);
+    let rects = [
+        (2, 2, 9, 6),
+        (3, 3, 5, 4),
+        (0, 0, 11, 8),
+        (1, 4, 10, 4),
+        (2, 0, 2, 8),
+        (5, 1, 7, 7),
+        (0, 2, 9, 2),
+    ];
+    for (x0, y0, x1, y1) in rects {
+        let mut got = outline(w, h, (x0, y0, x1, y1));
+        got.sort_unstable();
+        let (x0, y0, x1, y1) = (x0 as isize, y0 as isize, x1 as isize, y1 as isize);
+        let expected: Vec<usize> = (0..w * h)
+            .filter(|&i| {
+                let (x, y) = ((i % w) as isize, (i / w) as isize);
+                let across = (x0..=x1).contains(&x) && (y == y0 - 2 || y == y1 + 2);
+                let down = (y0..=y1).contains(&y) && (x == x0 - 2 || x == x1 + 2);
+                across || down
+            })
+            .collect();
+        assert_eq!(got, expected, "{:?}", (x0, y0, x1, y1));
     }
 }
