@@ -145,7 +145,7 @@ impl Work {
 
     /// Whether the inside of `rect` (a pixel in from each side) differs by [`STEP`] from the
     /// photo [`BEYOND`] pixels outside it on at least [`APART`] of its outline.
-    fn stands_out(&self, (x, y, bw, bh): BoxRect) -> bool {
+    pub(super) fn stands_out(&self, (x, y, bw, bh): BoxRect) -> bool {
         let w = self.w;
         let at = |x: usize, y: usize| y * w + x;
         let (x1, y1) = (x + bw - 1, y + bh - 1);

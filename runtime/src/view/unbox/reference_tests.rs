@@ -10,7 +10,7 @@ use alloc::vec::Vec;
 
 use super::colour::{level_at_least, level_at_most, outline};
 use super::patches::Patches;
-use super::{FLAT, Work};
+use super::{BoxRect, FLAT, Work};
 use crate::test_rng::XorShift;
 
 /// Random pixels in a narrow band of levels, so that flat neighbourhoods and edges both
@@ -234,5 +234,161 @@ fn the_outline_is_the_pixels_two_steps_outside_each_side_within_the_image() {
             })
             .collect();
         assert_eq!(got, expected, "{:?}", (x0, y0, x1, y1));
+    }
+}
+
+/// The edge pass's rule as its documentation states it, by trying every rectangle: the top
+/// row a run of row edges (steps of 40 levels from the row above; gaps of one pixel bridged),
+/// whole, at least an eighth of the width (3 pixels) and 4 pixels from the sides; every
+/// height from 3 rows to 4 rows above the bottom; 1.5 to 12 times wider than tall, 1% to 15%
+/// of the image, at most 90% of its width and half its height; left, right and bottom sides
+/// edges within a pixel along 85% of their length; the pixel a step inside each side unlike
+/// the one 4 pixels outside on 75% of the outline. The largest wins; of equal ones, the
+/// first in the order top, left, height.
+fn edges_by_brute_force(work: &Work) -> Option<BoxRect> {
+    let (w, h) = (work.w, work.h);
+    let px = |x: usize, y: usize| [0, 1, 2].map(|c| work.planes[c][y * w + x]);
+    let unlike = |p: [u8; 3], q: [u8; 3]| (0..3).any(|c| p[c].abs_diff(q[c]) >= 40);
+    // Edges between rows y - 1 and y, and between columns x - 1 and x.
+    let row_edge = |x: usize, y: usize| y >= 1 && y < h && unlike(px(x, y - 1), px(x, y));
+    let col_edge = |x: usize, y: usize| x >= 1 && x < w && unlike(px(x - 1, y), px(x, y));
+    let mut best: Option<BoxRect> = None;
+    for top in 4..h.saturating_sub(4) {
+        // The runs of the top row: edge columns, split where two in a row are not edges.
+        let columns: Vec<usize> = (0..w).filter(|&x| row_edge(x, top)).collect();
+        let mut runs: Vec<(usize, usize)> = Vec::new();
+        for &x in &columns {
+            match runs.last_mut() {
+                Some((_, b)) if x - *b <= 2 => *b = x,
+                _ => runs.push((x, x)),
+            }
+        }
+        for (a, b) in runs {
+            let bw = b + 1 - a;
+            if bw < (w / 8).max(3) || a < 4 || b + 4 >= w {
+                continue;
+            }
+            for bh in 3..=(h - 4 - top) {
+                let (fw, fh, area) = (bw as f32, bh as f32, (bw * bh) as f32);
+                let (wf, hf) = (w as f32, h as f32);
+                let shape = fw >= 1.5 * fh
+                    && fw <= 12.0 * fh
+                    && area >= 0.01 * wf * hf
+                    && area <= 0.15 * wf * hf
+                    && fw <= 0.9 * wf
+                    && fh <= 0.5 * hf;
+                if !shape {
+                    continue;
+                }
+                let bottom = top + bh;
+                let rows = top..bottom;
+                let left = rows
+                    .clone()
+                    .filter(|&y| col_edge(a, y) || col_edge(a + 1, y))
+                    .count();
+                let right = rows
+                    .filter(|&y| col_edge(b + 1, y) || col_edge(b + 2, y))
+                    .count();
+                let under = (a..=b)
+                    .filter(|&x| row_edge(x, bottom) || row_edge(x, bottom + 1))
+                    .count();
+                let covered = |n: usize, of: usize| n as f32 >= 0.85 * of as f32;
+                if !covered(left, bh) || !covered(right, bh) || !covered(under, bw) {
+                    continue;
+                }
+                let last = bottom - 1;
+                let mut pairs = Vec::new();
+                for x in a..=b {
+                    pairs.push(((x, top + 1), (x, top - 4)));
+                    pairs.push(((x, last - 1), (x, last + 4)));
+                }
+                for y in top..=last {
+                    pairs.push(((a + 1, y), (a - 4, y)));
+                    pairs.push(((b - 1, y), (b + 4, y)));
+                }
+                let apart = pairs
+                    .iter()
+                    .filter(|&&((x, y), (u, v))| unlike(px(x, y), px(u, v)))
+                    .count();
+                if (apart as f32) < 0.75 * pairs.len() as f32 {
+                    continue;
+                }
+                if best.is_none_or(|(_, _, w0, h0)| w0 * h0 < bw * bh) {
+                    best = Some((a, top, bw, bh));
+                }
+            }
+        }
+    }
+    best
+}
+
+/// A `w x h` working copy of a smooth background (levels 90 to 110) with up to three planted
+/// rectangles: a plate of one colour or a gradient, sometimes a side left open, sometimes
+/// an outline around it.
+fn planted(rng: &mut XorShift, w: usize, h: usize) -> Work {
+    let mut work = random_work(rng, w, h, 0);
+    for plane in &mut work.planes {
+        for v in plane.iter_mut() {
+            *v = 90 + (rng.next() % 21) as u8;
+        }
+    }
+    let mut draw = |rng: &mut XorShift, x0: usize, y0: usize, bw: usize, bh: usize| {
+        let dark = rng.next().is_multiple_of(2);
+        let gradient = rng.next().is_multiple_of(3);
+        let open_side = rng.next() % 4;
+        let open = rng.next().is_multiple_of(3);
+        for y in y0..(y0 + bh).min(h) {
+            for x in x0..(x0 + bw).min(w) {
+                let t = ((y - y0) * 60 / bh.max(1)) as u8;
+                let base = if dark { 15 } else { 200 };
+                let v = if gradient { base + t / 2 } else { base };
+                let on_side = [y == y0, x == x0 + bw - 1, y == y0 + bh - 1, x == x0];
+                if open && on_side[open_side as usize] && (x + y) % 2 == 0 {
+                    continue;
+                }
+                for (c, plane) in work.planes.iter_mut().enumerate() {
+                    plane[y * w + x] = v.saturating_add(c as u8 * 10);
+                }
+            }
+        }
+    };
+    for _ in 0..1 + rng.next() % 3 {
+        let bw = 3 + (rng.next() % (w as u64 / 2)) as usize;
+        let bh = 2 + (rng.next() % (h as u64 / 3)) as usize;
+        let x0 = (rng.next() % (w - bw.min(w - 1)) as u64) as usize;
+        let y0 = (rng.next() % (h - bh.min(h - 1)) as u64) as usize;
+        if rng.next().is_multiple_of(4) && bw > 6 && bh > 4 {
+            // An outline: a plate inside a plate.
+            draw(rng, x0, y0, bw, bh);
+            draw(rng, x0 + 2, y0 + 2, bw - 4, bh - 4);
+        } else {
+            draw(rng, x0, y0, bw, bh);
+        }
+    }
+    work
+}
+
+#[test]
+fn the_edge_pass_finds_the_rectangle_that_trying_every_one_finds() {
+    let mut rng = XorShift(0x5eed_0005);
+    let (mut found, mut none) = (0, 0);
+    for i in 0..600 {
+        let (w, h) = (13 + i % 40, 13 + (i * 7) % 29);
+        let work = planted(&mut rng, w, h);
+        let expected = edges_by_brute_force(&work);
+        assert_eq!(work.find_by_edges(), expected, "image {i}, {w}x{h}");
+        if let Some(rect) = expected {
+            assert!(work.stands_out(rect));
+            found += 1;
+        } else {
+            none += 1;
+        }
+    }
+    // Both outcomes, many times over.
+    assert!(found > 100 && none > 100, "{found} found, {none} not");
+    // Working copies too small for a box: none, and no arithmetic past their edges.
+    for (w, h) in [(3, 3), (3, 40), (40, 3), (12, 12), (11, 30), (30, 11)] {
+        let work = planted(&mut rng, w, h);
+        assert_eq!(work.find_by_edges(), None, "{w}x{h}");
     }
 }
