@@ -297,10 +297,38 @@ fn a_square_plate_is_a_box_when_it_holds_a_logo_and_a_word() {
             );
         }
     }
-    // A plate cut by the photo's edge: not one.
-    let mut cut = original.clone();
-    paste_square_plate(&mut cut, w, (170, 0), 70, 2);
-    assert_eq!(find_box(&cut, w, h, 3), None);
+    // A plate cut by the photo's edge, any of the four: not one.
+    for corner in [(170, 0), (0, 90), (w - 70, 90), (170, h - 70)] {
+        let mut cut = original.clone();
+        paste_square_plate(&mut cut, w, corner, 70, 2);
+        assert_eq!(find_box(&cut, w, h, 3), None, "a plate at {corner:?}");
+    }
+}
+
+/// A dark rectangle inside a thin light outline on a dark wall across the photo (a window, a
+/// door panel) does not stand out from what lies two steps beyond it: not a box, by its
+/// colour or by its edges. On the photo, the same rectangle and outline are one.
+#[test]
+fn a_panel_of_the_colour_around_it_is_no_box() {
+    let (w, h) = (384, 256);
+    // Near the plate's colour (within 24 levels), yet a colour of its own (8 levels or more
+    // apart), so that the plate is tried as a seed after the wall.
+    let dark = [36, 36, 40];
+    for rect in [(40, 150, 150, 34), (200, 40, 120, 30)] {
+        let (x, y, bw, bh) = rect;
+        let mut wall = photo(w, h);
+        paint(&mut wall, w, (0, y - 20, w, bh + 40), dark);
+        let mut photo_around = photo(w, h);
+        for img in [&mut wall, &mut photo_around] {
+            paint(img, w, (x - 2, y - 2, bw + 4, bh + 4), [230, 230, 225]);
+            paste_box(img, w, rect);
+        }
+        assert_eq!(find_box(&wall, w, h, 3), None, "{rect:?} on a wall");
+        assert!(
+            find_box(&photo_around, w, h, 3).is_some(),
+            "{rect:?} on the photo"
+        );
+    }
 }
 
 #[test]
