@@ -386,6 +386,16 @@ fn the_edge_pass_finds_the_rectangle_that_trying_every_one_finds() {
     }
     // Both outcomes, many times over.
     assert!(found > 100 && none > 100, "{found} found, {none} not");
+    // The fewest rows a box fits in: 4 above it, 3 of it, 4 below it.
+    let mut low = 0;
+    for i in 0..200 {
+        let (w, h) = (20 + i % 40, 11 + i % 2);
+        let work = planted(&mut rng, w, h);
+        let expected = edges_by_brute_force(&work);
+        assert_eq!(work.find_by_edges(), expected, "image {i}, {w}x{h}");
+        low += usize::from(h == 11 && expected.is_some());
+    }
+    assert!(low > 0, "no box found 11 rows high");
     // Working copies too small for a box: none, and no arithmetic past their edges.
     for (w, h) in [(3, 3), (3, 40), (40, 3), (12, 12), (11, 30), (30, 11)] {
         let work = planted(&mut rng, w, h);
