@@ -10,6 +10,7 @@ use alloc::vec::Vec;
 
 use super::colour::{level_at_least, level_at_most, outline};
 use super::patches::Patches;
+use super::region::ring_of;
 use super::{BoxRect, FLAT, Work};
 use crate::test_rng::XorShift;
 
@@ -401,4 +402,38 @@ fn the_edge_pass_finds_the_rectangle_that_trying_every_one_finds() {
         let work = planted(&mut rng, w, h);
         assert_eq!(work.find_by_edges(), None, "{w}x{h}");
     }
+}
+
+#[test]
+fn the_ring_is_the_part_of_a_rectangles_outermost_pixels_in_the_region() {
+    let mut rng = XorShift(0x5eed_0006);
+    let (w, h) = (20, 16);
+    let (mut held, mut not) = (0, 0);
+    for _ in 0..400 {
+        // Regions mostly in, so that both answers come up.
+        let region: Vec<bool> = (0..w * h).map(|_| rng.next() % 100 < 88).collect();
+        let bw = 2 + (rng.next() % (w as u64 - 2)) as usize;
+        let bh = 2 + (rng.next() % (h as u64 - 2)) as usize;
+        let x0 = (rng.next() % (w - bw + 1) as u64) as usize;
+        let y0 = (rng.next() % (h - bh + 1) as u64) as usize;
+        let border: Vec<usize> = (y0..y0 + bh)
+            .flat_map(|y| (x0..x0 + bw).map(move |x| (x, y)))
+            .filter(|&(x, y)| x == x0 || y == y0 || x == x0 + bw - 1 || y == y0 + bh - 1)
+            .map(|(x, y)| y * w + x)
+            .collect();
+        let inside = border.iter().filter(|&&i| region[i]).count();
+        let expected = inside as f32 >= 0.85 * border.len() as f32;
+        assert_eq!(
+            ring_of(&region, w, x0, y0, bw, bh),
+            expected,
+            "{bw}x{bh} at {x0}, {y0}: {inside} of {}",
+            border.len()
+        );
+        if expected {
+            held += 1;
+        } else {
+            not += 1;
+        }
+    }
+    assert!(held > 50 && not > 50, "{held} held, {not} not");
 }

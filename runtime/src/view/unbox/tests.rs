@@ -224,6 +224,29 @@ fn an_outlined_box_is_filled_from_beyond_its_outline() {
     }
 }
 
+/// A plate whose lettering runs out of its bottom edge (tall strokes, a tenth of its area,
+/// open to the photo below): filled to less than 92% counting its holes, yet its edge is its
+/// colour almost all the way round, so the colour pass takes it.
+#[test]
+fn a_plate_with_lettering_open_to_its_edge_is_found_by_its_ring() {
+    let (w, h) = (384, 256);
+    let original = photo(w, h);
+    for rect in [(40, 150, 150, 34), (200, 30, 160, 36)] {
+        let (x, y, _, bh) = rect;
+        let mut boxed = original.clone();
+        paint(&mut boxed, w, rect, [20, 20, 24]);
+        // Eight strokes 4 pixels wide, from the bottom edge up half the plate.
+        for k in 0..8 {
+            let stroke = (x + 20 + k * 16, y + bh / 2, 4, bh - bh / 2);
+            paint(&mut boxed, w, stroke, [235, 235, 230]);
+        }
+        let f = work_factor(w, h);
+        let work = Work::new(&boxed, w, 3, f, w / f, h / f);
+        assert!(work.find_by_colour().is_some(), "{rect:?}");
+        assert_found_and_filled(&original, &boxed, w, h, rect);
+    }
+}
+
 /// Paste [`paste_box`], then ramp its band from dark at the top to gray at the bottom
 /// (a gradient plate: no colour region to grow, only its edges).
 fn paste_gradient_box(px: &mut [u8], w: usize, (x, y, bw, bh): BoxRect) {
