@@ -10,7 +10,7 @@ use alloc::vec::Vec;
 
 use super::colour::{level_at_least, level_at_most, outline};
 use super::patches::Patches;
-use super::region::ring_of;
+use super::region::{ring_of, trim};
 use super::{BoxRect, FLAT, Work};
 use crate::test_rng::XorShift;
 
@@ -436,4 +436,70 @@ fn the_ring_is_the_part_of_a_rectangles_outermost_pixels_in_the_region() {
         }
     }
     assert!(held > 50 && not > 50, "{held} held, {not} not");
+}
+
+/// Trimming as a search: the first row from the top with at least an eighth of its pixels
+/// in the region (at most the third row from the bottom), then the last such row from the
+/// bottom (at least two rows below the top), then the first and last such columns over
+/// those rows, likewise.
+fn trim_by_search(region: &[bool], w: usize, (x, y, bw, bh): BoxRect) -> BoxRect {
+    let dense = |n: usize, of: usize| n * 8 >= of;
+    let row = |r: usize, (a, b): (usize, usize)| (a..=b).filter(|&c| region[r * w + c]).count();
+    let col = |c: usize, (a, b): (usize, usize)| (a..=b).filter(|&r| region[r * w + c]).count();
+    let (x1, y1) = (x + bw - 1, y + bh - 1);
+    let top = (y..=y1 - 2)
+        .find(|&r| dense(row(r, (x, x1)), bw))
+        .unwrap_or(y1 - 2);
+    let bottom = (top + 2..=y1)
+        .rev()
+        .find(|&r| dense(row(r, (x, x1)), bw))
+        .unwrap_or(top + 2);
+    let rows = (top, bottom);
+    let tall = bottom + 1 - top;
+    let left = (x..=x1 - 2)
+        .find(|&c| dense(col(c, rows), tall))
+        .unwrap_or(x1 - 2);
+    let right = (left + 2..=x1)
+        .rev()
+        .find(|&c| dense(col(c, rows), tall))
+        .unwrap_or(left + 2);
+    (left, top, right + 1 - left, bottom + 1 - top)
+}
+
+#[test]
+fn trimming_drops_the_outer_lines_under_an_eighth_in_the_region() {
+    let mut rng = XorShift(0x5eed_0007);
+    let (w, h) = (30, 24);
+    let mut trimmed = 0;
+    for _ in 0..400 {
+        // A dense core with sparse pixels (and a post) around it.
+        let (cx, cy) = (
+            3 + (rng.next() % 10) as usize,
+            3 + (rng.next() % 8) as usize,
+        );
+        let (cw, ch) = (
+            3 + (rng.next() % 14) as usize,
+            3 + (rng.next() % 10) as usize,
+        );
+        let post = (rng.next() % w as u64) as usize;
+        let region: Vec<bool> = (0..w * h)
+            .map(|i| {
+                let (x, y) = (i % w, i / w);
+                let core = (cx..cx + cw).contains(&x) && (cy..cy + ch).contains(&y);
+                core && rng.next() % 10 < 9 || x == post || rng.next() % 100 < 6
+            })
+            .collect();
+        let bw = 3 + (rng.next() % (w as u64 - 3)) as usize;
+        let bh = 3 + (rng.next() % (h as u64 - 3)) as usize;
+        let x = (rng.next() % (w - bw + 1) as u64) as usize;
+        let y = (rng.next() % (h - bh + 1) as u64) as usize;
+        let got = trim(&region, w, (x, y, bw, bh));
+        assert_eq!(
+            got,
+            trim_by_search(&region, w, (x, y, bw, bh)),
+            "{bw}x{bh} at {x}, {y}"
+        );
+        trimmed += usize::from(got != (x, y, bw, bh));
+    }
+    assert!(trimmed > 100, "{trimmed} rectangles trimmed");
 }
