@@ -10,7 +10,7 @@ use alloc::vec::Vec;
 
 use super::colour::{level_at_least, level_at_most, outline};
 use super::patches::Patches;
-use super::region::{ring_of, trim};
+use super::region::{holes, ring_of, trim};
 use super::{BoxRect, FLAT, Work};
 use crate::test_rng::XorShift;
 
@@ -323,14 +323,18 @@ fn edges_by_brute_force(work: &Work) -> Option<BoxRect> {
     best
 }
 
-/// A `w x h` working copy of a smooth background (levels 90 to 110) with up to three planted
+/// A `w x h` working copy of a smooth background (levels 90 to 110, or a ramp) with up to three planted
 /// rectangles: a plate of one colour or a gradient, sometimes a side left open, sometimes
 /// an outline around it.
 fn planted(rng: &mut XorShift, w: usize, h: usize) -> Work {
     let mut work = random_work(rng, w, h, 0);
+    // Half of them on a ramp from dark at the top to light at the bottom (under 40 levels a
+    // row, so no edge), where which row lies beyond a side matters.
+    let ramp = rng.next().is_multiple_of(2);
     for plane in &mut work.planes {
-        for v in plane.iter_mut() {
-            *v = 90 + (rng.next() % 21) as u8;
+        for (i, v) in plane.iter_mut().enumerate() {
+            let level = if ramp { (i / w * 200 / h) as u8 } else { 90 };
+            *v = level + (rng.next() % 21) as u8;
         }
     }
     let mut draw = |rng: &mut XorShift, x0: usize, y0: usize, bw: usize, bh: usize| {
@@ -502,4 +506,59 @@ fn trimming_drops_the_outer_lines_under_an_eighth_in_the_region() {
         trimmed += usize::from(got != (x, y, bw, bh));
     }
     assert!(trimmed > 100, "{trimmed} rectangles trimmed");
+}
+
+#[test]
+fn holes_are_the_pieces_outside_the_region_not_yet_seen_counted_to_two() {
+    let mut rng = XorShift(0x5eed_0008);
+    let (w, h) = (24, 18);
+    let mut counts = [0; 3];
+    for k in 0..400 {
+        // From a few pixels outside the region to many.
+        let density = [80, 96, 99, 100][k % 4];
+        let region: Vec<bool> = (0..w * h).map(|_| rng.next() % 100 < density).collect();
+        let bw = 2 + (rng.next() % (w as u64 - 2)) as usize;
+        let bh = 2 + (rng.next() % (h as u64 - 2)) as usize;
+        let x0 = (rng.next() % (w - bw + 1) as u64) as usize;
+        let y0 = (rng.next() % (h - bh + 1) as u64) as usize;
+        let seen: Vec<bool> = (0..bw * bh).map(|_| rng.next() % 100 < 30).collect();
+        // Flood fill of the pixels neither in the region nor seen, piece by piece.
+        let free = |i: usize| !seen[i] && !region[(y0 + i / bw) * w + x0 + i % bw];
+        let mut piece = vec![false; bw * bh];
+        let mut pieces = 0;
+        for start in 0..bw * bh {
+            if !free(start) || piece[start] {
+                continue;
+            }
+            pieces += 1;
+            let mut queue = VecDeque::from([start]);
+            piece[start] = true;
+            while let Some(i) = queue.pop_front() {
+                let (x, y) = (i % bw, i / bw);
+                let steps = [
+                    (x > 0).then(|| i - 1),
+                    (x + 1 < bw).then(|| i + 1),
+                    (y > 0).then(|| i - bw),
+                    (y + 1 < bh).then(|| i + bw),
+                ];
+                for j in steps.into_iter().flatten() {
+                    if free(j) && !piece[j] {
+                        piece[j] = true;
+                        queue.push_back(j);
+                    }
+                }
+            }
+        }
+        let got = holes(&region, seen, w, (x0, y0, bw, bh));
+        assert_eq!(
+            got,
+            pieces.min(2),
+            "{bw}x{bh} at {x0}, {y0}: {pieces} pieces"
+        );
+        counts[got] += 1;
+    }
+    assert!(
+        counts.iter().all(|&n| n > 30),
+        "{counts:?} with 0, 1, 2 pieces"
+    );
 }
