@@ -107,6 +107,11 @@ fn a_blank_plate_is_found_and_filled() {
         let mut boxed = original.clone();
         paint(&mut boxed, w, rect, colour);
         assert_found_and_filled(&original, &boxed, w, h, rect);
+        // By its colour, and exactly: the plate's sides fall on the working copy's pixels.
+        let f = work_factor(w, h);
+        let work = Work::new(&boxed, w, 3, f, w / f, h / f);
+        let (x, y, bw, bh) = rect;
+        assert_eq!(work.find_by_colour(), Some((x / f, y / f, bw / f, bh / f)));
     }
 }
 
@@ -165,6 +170,8 @@ fn a_plate_with_dense_lettering_below_is_grown_to_its_bottom() {
             patch_bottom * f
         );
         assert_found_and_filled(&original, &boxed, w, h, rect);
+        // By its colour, to its bottom row, not by its edges.
+        assert_eq!(work.find_by_colour(), Some((x / f, y / f, bw / f, bh / f)));
     }
 }
 
