@@ -141,18 +141,23 @@ fn test_photo() -> (usize, usize, Vec<u8>) {
     (w, h, (0..w * h * 3).map(|i| (i * 37 % 251) as u8).collect())
 }
 
-/// A 4x4 robust view of the whole photo only.
-fn one_view(colour: Colour) -> View {
+/// A `rows x cols` view of the whole photo only, without the caption fill.
+fn whole_view(colour: Colour, rows: usize, cols: usize, contrast: Contrast) -> View {
     View {
         colour,
-        rows: 4,
-        cols: 4,
-        contrast: Contrast::Robust,
+        rows,
+        cols,
+        contrast,
         centre: None,
         top: None,
         bottom: None,
         unbox: false,
     }
+}
+
+/// A 4x4 robust view of the whole photo only.
+fn one_view(colour: Colour) -> View {
+    whole_view(colour, 4, 4, Contrast::Robust)
 }
 
 /// The centre view is the one-view rule on the centred crop, after the whole photo's;
@@ -279,16 +284,7 @@ fn area_resize_averages_blocks_exactly() {
 
 #[test]
 fn normalization_ignores_brightness_and_contrast() {
-    let view = View {
-        colour: Colour::Gray,
-        rows: 4,
-        cols: 4,
-        contrast: Contrast::Norm,
-        centre: None,
-        top: None,
-        bottom: None,
-        unbox: false,
-    };
+    let view = whole_view(Colour::Gray, 4, 4, Contrast::Norm);
     let img: Vec<u8> = (0..64).map(|v| (v * 3 % 200) as u8 + 20).collect();
     let a = view.apply(&img, 8, 8, 1).unwrap();
     let brighter: Vec<u8> = img.iter().map(|&v| v / 2 + 60).collect();
@@ -336,16 +332,7 @@ fn each_stretch_maps_its_centre_to_128_and_its_spread_to_48_levels() {
     // Quartiles at 4/16, 8/16 and 12/16 of the sorted values.
     let (q1, median, q3) = (sorted[4], sorted[8], sorted[12]);
     assert_eq!((q1, median, q3), (55, 90, 140));
-    let view = |contrast| View {
-        colour: Colour::Gray,
-        rows: h,
-        cols: w,
-        contrast,
-        centre: None,
-        top: None,
-        bottom: None,
-        unbox: false,
-    };
+    let view = |contrast| whole_view(Colour::Gray, h, w, contrast);
     let apply = |contrast| view(contrast).apply(&gray, w, h, 1).unwrap();
     assert_eq!(apply(Contrast::Norm), expected(mean, libm::sqrt(var)));
     let iqr = f64::from(q3 - q1) / 1.349;
@@ -389,16 +376,7 @@ fn robust_normalization_shrugs_off_a_caption_box() {
     let mut boxed = img.clone();
     boxed[..w].fill(250); // the top row: 5% of the pixels
     let moved = |contrast| {
-        let view = View {
-            colour: Colour::Gray,
-            rows: h,
-            cols: w,
-            contrast,
-            centre: None,
-            top: None,
-            bottom: None,
-            unbox: false,
-        };
+        let view = whole_view(Colour::Gray, h, w, contrast);
         let (a, b) = (
             view.apply(&img, w, h, 1).unwrap(),
             view.apply(&boxed, w, h, 1).unwrap(),
@@ -415,16 +393,7 @@ fn robust_normalization_shrugs_off_a_caption_box() {
     };
     let (norm, robust) = (moved(Contrast::Norm), moved(Contrast::Robust));
     assert!(norm > 20.0 && robust < 6.0, "norm {norm}, robust {robust}");
-    let flat = View {
-        colour: Colour::Gray,
-        rows: 4,
-        cols: 4,
-        contrast: Contrast::Robust,
-        centre: None,
-        top: None,
-        bottom: None,
-        unbox: false,
-    };
+    let flat = whole_view(Colour::Gray, 4, 4, Contrast::Robust);
     assert!(
         flat.apply(&[90; 64], 8, 8, 1)
             .unwrap()
