@@ -52,6 +52,12 @@ fn paint(px: &mut [u8], w: usize, (x, y, bw, bh): BoxRect, colour: [u8; 3]) {
     }
 }
 
+/// The working copy [`find_box`] looks for a box on, of a `w x h` RGB image.
+fn working_copy(rgb: &[u8], w: usize, h: usize) -> Work {
+    let f = work_factor(w, h);
+    Work::new(rgb, w, 3, f, w / f, h / f)
+}
+
 fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
     a.iter()
         .zip(b)
@@ -109,7 +115,7 @@ fn a_blank_plate_is_found_and_filled() {
         assert_found_and_filled(&original, &boxed, w, h, rect);
         // By its colour, and exactly: the plate's sides fall on the working copy's pixels.
         let f = work_factor(w, h);
-        let work = Work::new(&boxed, w, 3, f, w / f, h / f);
+        let work = working_copy(&boxed, w, h);
         let (x, y, bw, bh) = rect;
         assert_eq!(work.find_by_colour(), Some((x / f, y / f, bw / f, bh / f)));
     }
@@ -133,8 +139,7 @@ fn a_box_with_pixels_of_its_colour_just_beyond_it_is_found() {
             paint(&mut boxed, w, spot, [20, 20, 24]);
         }
         // By its colour, not only by its edges.
-        let f = work_factor(w, h);
-        let work = Work::new(&boxed, w, 3, f, w / f, h / f);
+        let work = working_copy(&boxed, w, h);
         assert!(work.find_by_colour().is_some(), "{spots:?}");
         assert_found_and_filled(&original, &boxed, w, h, rect);
     }
@@ -159,7 +164,7 @@ fn a_plate_with_dense_lettering_below_is_grown_to_its_bottom() {
             }
         }
         let f = work_factor(w, h);
-        let work = Work::new(&boxed, w, 3, f, w / f, h / f);
+        let work = working_copy(&boxed, w, h);
         let patches = super::patches::Patches::label(&work.flat(), &work.planes, w / f, h / f);
         // The patch of the plate's plain part, in the middle of its top rows.
         let plain = patches.label[(y / f + 3) * (w / f) + (x + bw / 2) / f] as usize;
@@ -185,14 +190,13 @@ fn a_post_of_the_box_colour_is_trimmed_until_the_region_outgrows_a_box() {
     let (w, h) = (384, 256);
     let original = photo(w, h);
     let rect = (40, 12, 150, 34);
-    let f = work_factor(w, h);
     for (post_rows, by_colour) in [(60, true), (120, false)] {
         // The photo has the post; the copy has the box pasted over it too.
         let mut with_post = original.clone();
         paint(&mut with_post, w, (100, 46, 6, post_rows), [20, 20, 24]);
         let mut boxed = with_post.clone();
         paste_box(&mut boxed, w, rect);
-        let work = Work::new(&boxed, w, 3, f, w / f, h / f);
+        let work = working_copy(&boxed, w, h);
         assert_eq!(
             work.find_by_colour().is_some(),
             by_colour,
@@ -247,8 +251,7 @@ fn a_plate_with_lettering_open_to_its_edge_is_found_by_its_ring() {
             let stroke = (x + 20 + k * 16, y + bh / 2, 4, bh - bh / 2);
             paint(&mut boxed, w, stroke, [235, 235, 230]);
         }
-        let f = work_factor(w, h);
-        let work = Work::new(&boxed, w, 3, f, w / f, h / f);
+        let work = working_copy(&boxed, w, h);
         assert!(work.find_by_colour().is_some(), "{rect:?}");
         assert_found_and_filled(&original, &boxed, w, h, rect);
     }
@@ -278,8 +281,7 @@ fn a_gradient_box_is_found_by_its_edges() {
         let mut boxed = original.clone();
         paste_gradient_box(&mut boxed, w, rect);
         // By its edges: the colour pass finds no region of one colour in it.
-        let f = work_factor(w, h);
-        let work = Work::new(&boxed, w, 3, f, w / f, h / f);
+        let work = working_copy(&boxed, w, h);
         assert!(work.find_by_edges().is_some(), "{rect:?}");
         assert_found_and_filled(&original, &boxed, w, h, rect);
     }
