@@ -99,7 +99,9 @@ impl<'a> Model<'a> {
         let mut r = Reader::new(bytes, 0);
         while let Some((field, value)) = r.field()? {
             match (field, value) {
-                (7, Value::Bytes(b, at)) => model.graph = Graph::parse(b, at)?,
+                // A message field given twice is merged, as protobuf requires (and prost,
+                // which tract reads with, does): its lists are joined.
+                (7, Value::Bytes(b, at)) => model.graph.merge(b, at)?,
                 (14, Value::Bytes(b, at)) => {
                     let mut e = Reader::new(b, at);
                     let (mut key, mut value) = ("", "");
@@ -143,21 +145,21 @@ impl<'a> Model<'a> {
 }
 
 impl<'a> Graph<'a> {
-    fn parse(bytes: &'a [u8], at: usize) -> Result<Graph<'a>, ParseError> {
-        let mut g = Graph::default();
+    /// Read the fields of one encoding of the graph into `self`.
+    fn merge(&mut self, bytes: &'a [u8], at: usize) -> Result<(), ParseError> {
         let mut r = Reader::new(bytes, at);
         while let Some((field, value)) = r.field()? {
             match field {
-                1 => g.nodes.push(Node::parse(value.bytes()?, value.at())?),
-                5 => g
+                1 => self.nodes.push(Node::parse(value.bytes()?, value.at())?),
+                5 => self
                     .initializers
                     .push(Tensor::parse(value.bytes()?, value.at())?),
-                11 => g.inputs.push(value_info_name(value)?),
-                12 => g.outputs.push(value_info_name(value)?),
+                11 => self.inputs.push(value_info_name(value)?),
+                12 => self.outputs.push(value_info_name(value)?),
                 _ => {}
             }
         }
-        Ok(g)
+        Ok(())
     }
 
     /// The initializer named `name`.
@@ -247,7 +249,8 @@ impl<'a> Tensor<'a> {
                 (2, Value::Varint(d)) => t.data_type = d as i32,
                 (8, v) => t.name = v.string()?,
                 (9, Value::Bytes(b, _)) => t.raw_data = b,
-                (14, Value::Varint(loc)) => t.external = loc != 0,
+                // An int32 enum: the low 32 bits, as protobuf reads an int32.
+                (14, Value::Varint(loc)) => t.external = loc as u32 != 0,
                 _ => {}
             }
         }
