@@ -402,6 +402,9 @@ mod tests {
             (keys::TASK, "regress", "unknown task"),
             (keys::OUTPUTS, "0", "not a positive width"),
             (keys::INPUT_SHAPE, "28xx28", "not like 28x28"),
+            (keys::INPUT_SHAPE, "28x0", "not like 28x28"),
+            (keys::INPUT_SHAPE, "16384x16385", "not like 28x28"),
+            (keys::OUTPUTS, "16777217", "not a positive width"),
             (keys::INT8, "yes", "not true or false"),
             (keys::INPUT, "audio", "not pixels or features"),
             (keys::VIEW, "gray-area-8x8-norm", "does not match"),
@@ -421,5 +424,40 @@ mod tests {
         }
         let err = info(&BASE[1..]).unwrap_err();
         assert!(err.contains("`imsat.format_version` is missing"), "{err}");
+        let mut pairs = BASE.to_vec();
+        pairs.retain(|(k, _)| ![keys::TASK, keys::OUTPUTS].contains(k));
+        pairs.extend([(keys::TASK, "cluster"), (keys::OUTPUTS, "1")]);
+        let err = info(&pairs).unwrap_err();
+        assert!(err.contains("at least 2 outputs"), "{err}");
+    }
+
+    /// Each bound the reader checks lets its last value through.
+    #[test]
+    fn reads_each_bound_itself() {
+        // The widest code, and one more in `names_what_is_wrong`.
+        assert_eq!(crate::code::MAX_BITS, 16_777_216);
+        for (key, value) in [
+            (keys::OUTPUTS, "1"),
+            (keys::OUTPUTS, "16777216"),
+            (keys::INPUT_SHAPE, "16384x16384"),
+            (keys::DEDUP_RADIUS, "64"),
+            (keys::DEDUP_RADIUS, "0"),
+        ] {
+            let mut pairs = BASE.to_vec();
+            pairs.retain(|(k, _)| *k != key);
+            pairs.push((key, value));
+            info(&pairs).unwrap_or_else(|e| panic!("{key}={value}: {e}"));
+        }
+        let mut pairs = BASE.to_vec();
+        pairs.retain(|(k, _)| ![keys::TASK, keys::OUTPUTS].contains(k));
+        pairs.extend([(keys::TASK, "cluster"), (keys::OUTPUTS, "2")]);
+        assert_eq!(info(&pairs).unwrap().outputs, 2);
+        let mut pairs = BASE.to_vec();
+        pairs.extend([
+            (keys::DEDUP_SOFT_RADIUS, "64"),
+            (keys::DEDUP_SOFT_DISTANCE, "0"),
+        ]);
+        let check = info(&pairs).unwrap().soft_check.unwrap();
+        assert_eq!((check.radius, check.max_distance), (64, 0.0));
     }
 }
