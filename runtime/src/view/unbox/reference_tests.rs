@@ -11,7 +11,7 @@ use alloc::vec::Vec;
 use super::colour::{level_at_least, level_at_most, outline};
 use super::patches::Patches;
 use super::region::{holes, ring_of, trim};
-use super::{BoxRect, FLAT, Work};
+use super::{BoxRect, FLAT, NARROWEST, Work};
 use crate::test_rng::XorShift;
 
 /// Random pixels in a narrow band of levels, so that flat neighbourhoods and edges both
@@ -561,4 +561,68 @@ fn holes_are_the_pieces_outside_the_region_not_yet_seen_counted_to_two() {
         counts.iter().all(|&n| n > 30),
         "{counts:?} with 0, 1, 2 pieces"
     );
+}
+
+/// The size rules by their words, in f64: at most 15% of the area, 90% of the width and half
+/// the height; a whole box also at least 1% of the area, `NARROWEST` to 12 times as wide as
+/// tall, touching at most one edge. `None` where a bound is met exactly (f32 and f64 may
+/// round such a tie either way).
+fn fits_by_definition(w: usize, h: usize, (x, y, bw, bh): BoxRect, partial: bool) -> Option<bool> {
+    let (wf, hf, area) = (w as f64, h as f64, (bw * bh) as f64);
+    let aspect = bw as f64 / bh as f64;
+    let bounds = [
+        (area, 0.15 * wf * hf),
+        (bw as f64, 0.9 * wf),
+        (bh as f64, 0.5 * hf),
+        (area, 0.01 * wf * hf),
+        (aspect, f64::from(NARROWEST)),
+        (aspect, 12.0),
+    ];
+    if bounds.iter().any(|&(v, b)| (v - b).abs() < 1e-6 * b) {
+        return None;
+    }
+    let small_enough = area <= 0.15 * wf * hf && bw as f64 <= 0.9 * wf && bh as f64 <= 0.5 * hf;
+    let edges = [x == 0, y == 0, x + bw == w, y + bh == h];
+    let whole = area >= 0.01 * wf * hf
+        && (f64::from(NARROWEST)..=12.0).contains(&aspect)
+        && edges.iter().filter(|&&e| e).count() <= 1;
+    Some(small_enough && (partial || whole))
+}
+
+#[test]
+fn the_size_rules_are_those_their_words_give_for_every_box() {
+    let (mut checked, mut ties, mut fit) = (0, 0, [0usize; 2]);
+    for (w, h) in [(23, 17), (40, 9), (12, 31), (60, 24)] {
+        let work = Work {
+            w,
+            h,
+            planes: [vec![0; w * h], vec![0; w * h], vec![0; w * h]],
+        };
+        for y in 0..h {
+            for x in 0..w {
+                for bh in 1..=h - y {
+                    for bw in 1..=w - x {
+                        for partial in [false, true] {
+                            let rect = (x, y, bw, bh);
+                            match fits_by_definition(w, h, rect, partial) {
+                                None => ties += 1,
+                                Some(want) => {
+                                    assert_eq!(
+                                        work.fits(x, y, bw, bh, partial),
+                                        want,
+                                        "{rect:?} partial {partial} in {w}x{h}"
+                                    );
+                                    checked += 1;
+                                    fit[usize::from(partial)] += usize::from(want);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Both kinds of answer, for whole boxes and parts, and few ties left out.
+    assert!(fit[0] > 1000 && fit[1] > fit[0], "{fit:?} of {checked}");
+    assert!(ties * 10 < checked, "{ties} ties of {checked}");
 }
