@@ -11,7 +11,7 @@ use alloc::vec::Vec;
 use super::colour::{level_at_least, level_at_most, outline};
 use super::patches::Patches;
 use super::region::{holes, ring_of, trim};
-use super::{BoxRect, FLAT, NARROWEST, Work};
+use super::{BoxRect, FLAT, FRAME, NARROWEST, Work};
 use crate::test_rng::XorShift;
 
 /// Random pixels in a narrow band of levels, so that flat neighbourhoods and edges both
@@ -625,4 +625,65 @@ fn the_size_rules_are_those_their_words_give_for_every_box() {
     // Both kinds of answer, for whole boxes and parts, and few ties left out.
     assert!(fit[0] > 1000 && fit[1] > fit[0], "{fit:?} of {checked}");
     assert!(ties * 10 < checked, "{ties} ties of {checked}");
+}
+
+/// A box's frame on planted outlines: each side of an 8x4 box gets 0, 1 or 2 lines of
+/// outline (each of its own gray, far from the next), clipped by the image, on a plain
+/// background. Taken into the box, by the rule's words: the lines just outside a side, up to
+/// [`FRAME`] and the image's edge, while each differs from the line beyond it (or has none).
+#[test]
+fn the_frame_is_the_outline_lines_that_differ_from_the_line_beyond() {
+    const BACKGROUND: u8 = 100;
+    const OUTLINE: [u8; 2] = [30, 160];
+    let mut rng = XorShift(0x5eed_f4a3);
+    let (w, h, bw, bh) = (20, 14, 8, 4);
+    let mut grown = [0usize; FRAME + 1];
+    for _ in 0..3000 {
+        let x = (rng.next() % (w - bw + 1) as u64) as usize;
+        let y = (rng.next() % (h - bh + 1) as u64) as usize;
+        // Outline lines of the top, bottom, left and right sides.
+        let lines: [usize; 4] = core::array::from_fn(|_| (rng.next() % 3) as usize);
+        let mut plane = vec![BACKGROUND; w * h];
+        for r in y..y + bh {
+            plane[r * w + x..r * w + x + bw].fill(220);
+        }
+        let rooms = [y, h - y - bh, x, w - x - bw];
+        for (side, (&n, &room)) in lines.iter().zip(&rooms).enumerate() {
+            for k in 1..=n.min(room) {
+                let at: Vec<usize> = match side {
+                    0 => (x..x + bw).map(|c| (y - k) * w + c).collect(),
+                    1 => (x..x + bw).map(|c| (y + bh - 1 + k) * w + c).collect(),
+                    2 => (y..y + bh).map(|r| r * w + x - k).collect(),
+                    _ => (y..y + bh).map(|r| r * w + x + bw - 1 + k).collect(),
+                };
+                at.into_iter().for_each(|i| plane[i] = OUTLINE[k - 1]);
+            }
+        }
+        // The grays of the lines outside each side, from the box out to the image's edge.
+        let want: [usize; 4] = core::array::from_fn(|side| {
+            let (n, room) = (lines[side], rooms[side]);
+            let gray = |k: usize| if k <= n { OUTLINE[k - 1] } else { BACKGROUND };
+            let mut k = 0;
+            while k < FRAME.min(room) && (k + 1 == room || gray(k + 1) != gray(k + 2)) {
+                k += 1;
+            }
+            k
+        });
+        let work = Work {
+            w,
+            h,
+            planes: [plane.clone(), plane.clone(), plane],
+        };
+        let [top, bottom, left, right] = want;
+        assert_eq!(
+            work.with_frame((x, y, bw, bh)),
+            (x - left, y - top, bw + left + right, bh + top + bottom),
+            "box at ({x}, {y}), outline lines {lines:?}"
+        );
+        want.iter().for_each(|&k| grown[k] += 1);
+    }
+    assert!(
+        grown.iter().all(|&n| n > 500),
+        "sides grown by 0, 1, 2: {grown:?}"
+    );
 }
