@@ -558,6 +558,60 @@ mod tests {
         assert!(Model::parse(&bytes[..bytes.len() / 2]).is_err());
     }
 
+    /// An error inside a nested message names its offset in the file, not in the message.
+    #[test]
+    fn an_error_deep_in_the_graph_names_its_offset_in_the_file() {
+        let mut bytes = tiny_model();
+        let at = bytes
+            .windows(13)
+            .position(|w| w == b"MatMulInteger")
+            .unwrap();
+        bytes[at + 3] = 0xff;
+        let err = Model::parse(&bytes).unwrap_err();
+        assert_eq!((err.what, err.offset), ("string is not UTF-8", at));
+    }
+
+    /// A varint's tenth byte holds only bit 63: 0 or 1 is read (protobuf allows the padded
+    /// zero), more overflows.
+    #[test]
+    fn a_ten_byte_varint_is_read_to_bit_63_and_no_further() {
+        let tensor_with_dims = |last: u8| {
+            let mut tensor = vec![1 << 3]; // dims, one varint
+            tensor.extend([0xff; 9]);
+            tensor.push(last);
+            let mut graph = Vec::new();
+            bytes_field(5, &tensor, &mut graph);
+            let mut model = Vec::new();
+            bytes_field(7, &graph, &mut model);
+            model
+        };
+        let dims = |bytes: &[u8]| Model::parse(bytes).map(|m| m.graph.initializers[0].dims.clone());
+        assert_eq!(dims(&tensor_with_dims(1)), Ok(vec![-1]));
+        assert_eq!(dims(&tensor_with_dims(0)), Ok(vec![i64::MAX]));
+        let err = dims(&tensor_with_dims(2)).unwrap_err();
+        assert_eq!(err.what, "varint overflows 64 bits");
+    }
+
+    #[test]
+    fn a_weight_matrix_has_two_positive_dims() {
+        let tensor = |dims: &[i64]| Tensor {
+            dims: dims.to_vec(),
+            ..Tensor::default()
+        };
+        assert_eq!(tensor(&[3, 5]).matrix_dims(), Ok((3, 5)));
+        for dims in [&[0, 5][..], &[5, 0], &[-1, 5], &[5, -2], &[15], &[3, 5, 1]] {
+            assert_eq!(
+                tensor(dims).matrix_dims(),
+                Err("weights are not a matrix"),
+                "{dims:?}"
+            );
+        }
+        // Empty when a dimension is 0; a scalar (no dims) has one element.
+        assert!(tensor(&[2, 0]).is_empty());
+        assert!(!tensor(&[2, 3]).is_empty() && !tensor(&[]).is_empty());
+        assert_eq!(tensor(&[]).len(), Some(1));
+    }
+
     #[test]
     fn garbage_is_an_error_with_an_offset() {
         let err = Model::parse(&[0x0f, 0xff, 0xff]).unwrap_err();
