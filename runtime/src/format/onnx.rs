@@ -612,6 +612,29 @@ mod tests {
         assert_eq!(tensor(&[]).len(), Some(1));
     }
 
+    /// Fields of every wire type ONNX uses are skipped when unknown: a double (fixed64) and
+    /// a float (fixed32) in the model, a varint and bytes in a node.
+    #[test]
+    fn unknown_fields_of_each_wire_type_are_skipped() {
+        let bytes = tiny_model();
+        let mut padded = bytes.clone();
+        varint(90 << 3 | 1, &mut padded);
+        padded.extend(2.5f64.to_le_bytes());
+        varint(91 << 3 | 5, &mut padded);
+        padded.extend(1.5f32.to_le_bytes());
+        varint(92 << 3, &mut padded);
+        varint(300, &mut padded);
+        bytes_field(93, b"skipped", &mut padded);
+        assert_eq!(Model::parse(&padded), Model::parse(&bytes));
+        assert!(Model::parse(&bytes).is_ok());
+    }
+
+    #[test]
+    fn field_number_0_is_refused() {
+        let err = Model::parse(&[0x00, 0x00]).unwrap_err();
+        assert_eq!((err.what, err.offset), ("bad field number", 1));
+    }
+
     #[test]
     fn garbage_is_an_error_with_an_offset() {
         let err = Model::parse(&[0x0f, 0xff, 0xff]).unwrap_err();
