@@ -425,8 +425,20 @@ mod tests {
         check_writable(&p).unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"old");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
-        let e = check_writable(&dir.path().join("no/such/x")).unwrap_err();
+        let missing = dir.path().join("no/such/x");
+        let e = check_writable(&missing).unwrap_err();
         assert_eq!(e.step, Step::Create);
+        // The message names the step and the target (not the temporary beside it), and
+        // keeps what the OS said as its source.
+        let os = e.source.to_string();
+        assert_eq!(
+            e.to_string(),
+            std::format!("cannot create {}: {os}", missing.display())
+        );
+        let source = std::error::Error::source(&e).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some(os.as_str()));
+        let verbs = [Step::Create, Step::Write, Step::Replace].map(Step::verb);
+        assert_eq!(verbs, ["create", "write", "replace"]);
         #[cfg(unix)]
         check_writable(Path::new("/dev/null")).unwrap();
     }
@@ -579,6 +591,33 @@ mod tests {
         write_atomic(&fifo, b"through the pipe").unwrap();
         assert_eq!(reader.join().unwrap(), b"through the pipe");
         assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    }
+
+    /// A committed (or dropped) file leaves the record of temporaries a signal handler
+    /// removes; the file staged beside it stays in it until it, too, is committed.
+    #[test]
+    fn committing_one_file_forgets_its_temporary_and_only_its() {
+        let dir = tempfile::tempdir().unwrap();
+        let stage_one = |name: &str| stage(&dir.path().join(name), |w| w.write_all(b"x")).unwrap();
+        let (index, card) = (stage_one("codes.idx"), stage_one("codes.idx.json"));
+        let temporaries = [&index, &card].map(|s| s.tmp.clone().unwrap());
+        let recorded = |p: &PathBuf| unfinished().paths.contains(p);
+        assert!(temporaries.iter().all(recorded));
+        index.commit().unwrap();
+        assert!(!recorded(&temporaries[0]) && recorded(&temporaries[1]));
+        card.commit().unwrap();
+        assert!(!temporaries.iter().any(recorded));
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
+        let dropped = stage_one("codes.csv");
+        let tmp = dropped.tmp.clone().unwrap();
+        assert!(recorded(&tmp));
+        drop(dropped);
+        assert!(!recorded(&tmp) && !tmp.exists());
+        // Nor does checking a target leave a record (its probe file is removed).
+        check_writable(&dir.path().join("report.json")).unwrap();
+        let mine = |p: &PathBuf| p.starts_with(dir.path());
+        assert!(!unfinished().paths.iter().any(mine));
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 
     /// A path naming one of this process's descriptors is written through it: a file open
