@@ -87,3 +87,61 @@ fn a_pixel_that_is_not_a_finite_number_is_refused_on_every_path() {
         }
     }
 }
+
+/// The native executor takes only the exported layout, wired as exported: a graph that
+/// differs in one connection (or whose input scale is not a scalar) is refused, so that it
+/// runs through tract as written rather than natively as the layout it resembles. And
+/// `widest`, which the encoder splits batches by, is the widest layer.
+#[test]
+fn a_graph_wired_otherwise_is_not_taken_for_the_exported_layout() {
+    use imsat_runtime::float_mlp::F32Mlp;
+    use imsat_runtime::format::onnx::Model;
+    use prost::Message;
+    use tract_onnx::pb;
+
+    let bytes = std::fs::read(root().join("models/hash16.onnx")).unwrap();
+    let exported = pb::ModelProto::decode(&bytes[..]).unwrap();
+    let native = |m: &pb::ModelProto| {
+        let bytes = m.encode_to_vec();
+        F32Mlp::from_model(&Model::parse(&bytes).unwrap()).map(|mlp| mlp.widest())
+    };
+    let widest = exported.graph.as_ref().unwrap().initializer.iter();
+    let widest = widest
+        .filter(|t| t.dims.len() == 2)
+        .flat_map(|t| t.dims.iter().map(|&d| d as usize))
+        .max();
+    assert_eq!(native(&exported).ok(), widest);
+    assert!(widest.is_some_and(|w| w >= 784));
+
+    type Edit = fn(&mut pb::GraphProto);
+    let edits: [(&str, Edit); 5] = [
+        ("the input scale is a 1-vector", |g| {
+            let mul = g.node.iter().find(|n| n.op_type == "Mul").unwrap();
+            let name = mul.input[1].clone();
+            let t = g.initializer.iter_mut().find(|t| t.name == name).unwrap();
+            t.dims = vec![1];
+        }),
+        ("Mul reads another value", |g| {
+            let mul = g.node.iter_mut().find(|n| n.op_type == "Mul").unwrap();
+            mul.input[0] = "elsewhere".into();
+        }),
+        ("the second MatMul reads another value", |g| {
+            let mm = g.node.iter_mut().filter(|n| n.op_type == "MatMul").nth(1);
+            mm.unwrap().input[0] = "elsewhere".into();
+        }),
+        ("a bias Add reads another value", |g| {
+            // The Adds: the input shift, then one bias per layer.
+            let add = g.node.iter_mut().filter(|n| n.op_type == "Add").nth(1);
+            add.unwrap().input[0] = "elsewhere".into();
+        }),
+        ("the input shift Add reads another value", |g| {
+            let add = g.node.iter_mut().find(|n| n.op_type == "Add").unwrap();
+            add.input[0] = "elsewhere".into();
+        }),
+    ];
+    for (what, edit) in edits {
+        let mut m = exported.clone();
+        edit(m.graph.as_mut().unwrap());
+        assert!(native(&m).is_err(), "{what}: taken for the exported layout");
+    }
+}
