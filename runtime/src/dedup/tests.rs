@@ -28,6 +28,82 @@ fn images_similar_accepts_shifted_copies_and_rejects_others() {
     assert!(!images_similar(&[], &[], usize::MAX / 2 + 1, 2, 0.5));
 }
 
+/// The pixel check against Pearson's correlation computed by its definition (with a square
+/// root, in f64): the inner pixels of `a` against `b` shifted by -1..=1 each way, the best of
+/// the nine shifts compared with the threshold; a flat window (no variance) passes only a
+/// threshold of at most 0. Random images, copies with noise and flat ones, thresholds in -1..1.
+#[test]
+fn images_similar_is_the_best_shifts_correlation_against_the_threshold() {
+    use crate::test_rng::XorShift;
+    let corr = |a: &[u8], b: &[u8], rows: usize, cols: usize, dy: usize, dx: usize| {
+        let mut pairs = Vec::new();
+        for r in 1..rows - 1 {
+            for c in 1..cols - 1 {
+                let y = f64::from(b[(r + dy - 1) * cols + c + dx - 1]);
+                pairs.push((f64::from(a[r * cols + c]), y));
+            }
+        }
+        let n = pairs.len() as f64;
+        let (ma, mb) = pairs
+            .iter()
+            .fold((0.0, 0.0), |(x, y), p| (x + p.0 / n, y + p.1 / n));
+        let cov: f64 = pairs.iter().map(|p| (p.0 - ma) * (p.1 - mb)).sum();
+        let va: f64 = pairs.iter().map(|p| (p.0 - ma).powi(2)).sum();
+        let vb: f64 = pairs.iter().map(|p| (p.1 - mb).powi(2)).sum();
+        (va * vb > 1e-9).then(|| cov / (va * vb).sqrt())
+    };
+    let mut rng = XorShift(0x5eed_c0a1);
+    let (mut checked, mut passed) = (0, 0);
+    for case in 0..3000 {
+        let (rows, cols) = (3 + (rng.next() % 6) as usize, 3 + (rng.next() % 6) as usize);
+        let levels = [2, 4, 256][case % 3];
+        let a: Vec<u8> = (0..rows * cols)
+            .map(|_| (rng.next() % levels) as u8 * (255 / (levels - 1) as u8))
+            .collect();
+        let b: Vec<u8> = match case % 4 {
+            0 => a
+                .iter()
+                .map(|&v| v.saturating_add((rng.next() % 40) as u8))
+                .collect(),
+            1 => (0..rows * cols)
+                .map(|p| if p % cols == 0 { 0 } else { a[p - 1] })
+                .collect(),
+            2 => vec![(rng.next() % 256) as u8; rows * cols],
+            _ => (0..rows * cols).map(|_| (rng.next() % 256) as u8).collect(),
+        };
+        let t = (rng.next() % 2001) as f32 / 1000.0 - 1.0;
+        let shifts = (0..9).map(|s| corr(&a, &b, rows, cols, s / 3, s % 3));
+        let tf = f64::from(t);
+        // A flat window passes a threshold of at most 0; a correlation within rounding of
+        // the threshold is left out.
+        let verdicts: Vec<Option<bool>> = shifts
+            .map(|c| match c {
+                None => Some(tf <= 0.0),
+                Some(c) if (c - tf).abs() < 1e-6 => None,
+                Some(c) => Some(c >= tf),
+            })
+            .collect();
+        let want = if verdicts.contains(&Some(true)) {
+            true
+        } else if verdicts.contains(&None) {
+            continue;
+        } else {
+            false
+        };
+        assert_eq!(
+            images_similar(&a, &b, rows, cols, t),
+            want,
+            "case {case}: {rows}x{cols}, threshold {t}"
+        );
+        checked += 1;
+        passed += usize::from(want);
+    }
+    assert!(
+        checked > 2800 && passed > 500 && checked - passed > 500,
+        "{passed} of {checked}"
+    );
+}
+
 /// The soft check keeps the candidates whose confidences agree: images 0 and 1 differ in
 /// one bit neither is sure of, 0 and 2 in one bit both are sure of; 3 is far from all.
 #[test]
