@@ -267,6 +267,97 @@ fn a_glance_tells_plain_faint_detailed_and_colour() {
     assert_eq!(plain_pair(Flatness::Detailed, Flatness::Detailed), None);
 }
 
+/// A glance compared with its words on random pictures of many sizes: the picture cut into
+/// at most 32 x 32 cells (cell `x * cells / width` of each row and column), each cell's mean
+/// colour, the variance of the cells' BT.601 luma (0.299 R + 0.587 G + 0.114 B) against the
+/// plain and detail bounds, the mean of the cells' largest channel difference against the
+/// colour bound, and a plain picture's colour the rounded mean of its pixels.
+#[test]
+fn a_glance_is_what_its_words_say_on_random_pictures() {
+    use crate::test_rng::XorShift;
+    let mut rng = XorShift(0x5eed_91a2);
+    let mut kinds = [0usize; 4];
+    for case in 0..400 {
+        let (w, h) = (
+            1 + (rng.next() % 70) as usize,
+            1 + (rng.next() % 70) as usize,
+        );
+        // A base colour, a spread (0: one colour; small: faint; large: detail), a tint.
+        let base = [0, 1, 2].map(|_| (rng.next() % 200) as u8);
+        let spread = [0, 2, 6, 12, 60][case % 5];
+        let rgb: Vec<u8> = (0..w * h * 3)
+            .map(|i| base[i % 3] + (rng.next() % (spread + 1)) as u8)
+            .collect();
+        let (gw, gh) = (w.min(32), h.min(32));
+        let mut cells = vec![[0f64; 4]; gw * gh];
+        for y in 0..h {
+            for x in 0..w {
+                let cell = &mut cells[(y * gh / h) * gw + x * gw / w];
+                for k in 0..3 {
+                    cell[k] += f64::from(rgb[(y * w + x) * 3 + k]);
+                }
+                cell[3] += 1.0;
+            }
+        }
+        let means: Vec<[f64; 3]> = cells
+            .iter()
+            .map(|c| [c[0] / c[3], c[1] / c[3], c[2] / c[3]])
+            .collect();
+        let n = means.len() as f64;
+        let luma: Vec<f64> = means
+            .iter()
+            .map(|m| 0.299 * m[0] + 0.587 * m[1] + 0.114 * m[2])
+            .collect();
+        let mean = luma.iter().sum::<f64>() / n;
+        let variance = luma.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / n;
+        let chroma = means
+            .iter()
+            .map(|m| {
+                (m[0] - m[1])
+                    .abs()
+                    .max((m[1] - m[2]).abs())
+                    .max((m[0] - m[2]).abs())
+            })
+            .sum::<f64>()
+            / n;
+        let near = |v: f64, bound: f64| (v - bound).abs() < 1e-6 * (1.0 + bound);
+        if near(variance, PLAIN_VARIANCE)
+            || near(variance, DETAIL_VARIANCE)
+            || near(chroma, COLOUR_LEVELS)
+        {
+            continue;
+        }
+        let pixels = (w * h) as u64;
+        let plain = [0, 1, 2].map(|k| {
+            let s: u64 = rgb.iter().skip(k).step_by(3).map(|&v| u64::from(v)).sum();
+            ((s + pixels / 2) / pixels) as u8
+        });
+        let flatness = if variance < PLAIN_VARIANCE {
+            Flatness::Plain(plain)
+        } else if variance <= DETAIL_VARIANCE {
+            Flatness::Faint
+        } else {
+            Flatness::Detailed
+        };
+        let got = glance(&rgb, w, h).unwrap();
+        let want = Glance {
+            flatness,
+            colour: chroma > COLOUR_LEVELS,
+        };
+        assert_eq!(got, want, "case {case}: {w}x{h}, spread {spread}");
+        kinds[match flatness {
+            Flatness::Plain(_) => 0,
+            Flatness::Faint => 1,
+            Flatness::Detailed => 2,
+        }] += 1;
+        kinds[3] += usize::from(want.colour);
+    }
+    assert!(
+        kinds.iter().all(|&k| k > 40),
+        "plain, faint, detailed, colour: {kinds:?}"
+    );
+}
+
 /// The caller's check sees each pair of rows within `r` once, as `(i, j)` with `i < j`, by
 /// every way of finding the pairs: against every pair counted bit by bit.
 #[test]
