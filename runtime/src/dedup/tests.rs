@@ -283,7 +283,7 @@ fn a_glance_is_what_its_words_say_on_random_pictures() {
             1 + (rng.next() % 70) as usize,
         );
         // A base colour, a spread (0: one colour; small: faint; large: detail), a tint.
-        let base = [0, 1, 2].map(|_| (rng.next() % 200) as u8);
+        let base = [0, 1, 2].map(|_| (rng.next() % 190) as u8); // + 60 stays a u8
         let spread = [0, 2, 6, 12, 60][case % 5];
         let rgb: Vec<u8> = (0..w * h * 3)
             .map(|i| base[i % 3] + (rng.next() % (spread + 1)) as u8)
