@@ -69,6 +69,20 @@ fn the_working_copy_is_the_block_means_of_every_channel_layout() {
     }
 }
 
+/// The 4-connected neighbours of pixel `i` of a `w x h` image, within it: the step the flood
+/// fills of these references take.
+fn four_neighbours(i: usize, w: usize, h: usize) -> impl Iterator<Item = usize> {
+    let (x, y) = (i % w, i / w);
+    [
+        (x > 0).then(|| i - 1),
+        (x + 1 < w).then(|| i + 1),
+        (y > 0).then(|| i - w),
+        (y + 1 < h).then(|| i + w),
+    ]
+    .into_iter()
+    .flatten()
+}
+
 /// A working copy of random planes (levels `base..=base + spread`).
 fn random_work(rng: &mut XorShift, w: usize, h: usize, spread: u64) -> Work {
     let planes = [0, 1, 2].map(|_| pixels(rng, w * h, 100, spread));
@@ -161,13 +175,7 @@ fn flat_patches_are_the_4_connected_pieces_numbered_by_their_first_pixel() {
                     s[c] += u64::from(planes[c][i]);
                 }
                 b = (b.0.min(x), b.1.min(y), b.2.max(x), b.3.max(y));
-                let steps = [
-                    (x > 0).then(|| i - 1),
-                    (x + 1 < w).then(|| i + 1),
-                    (y > 0).then(|| i - w),
-                    (y + 1 < h).then(|| i + w),
-                ];
-                for j in steps.into_iter().flatten() {
+                for j in four_neighbours(i, w, h) {
                     if flat[j] && label[j] == u32::MAX {
                         label[j] = id;
                         queue.push_back(j);
@@ -534,14 +542,7 @@ fn holes_are_the_pieces_outside_the_region_not_yet_seen_counted_to_two() {
             let mut queue = VecDeque::from([start]);
             piece[start] = true;
             while let Some(i) = queue.pop_front() {
-                let (x, y) = (i % bw, i / bw);
-                let steps = [
-                    (x > 0).then(|| i - 1),
-                    (x + 1 < bw).then(|| i + 1),
-                    (y > 0).then(|| i - bw),
-                    (y + 1 < bh).then(|| i + bw),
-                ];
-                for j in steps.into_iter().flatten() {
+                for j in four_neighbours(i, bw, bh) {
                     if free(j) && !piece[j] {
                         piece[j] = true;
                         queue.push_back(j);
