@@ -376,12 +376,17 @@ mod tests {
         (keys::INPUT_SHAPE, "16x16"),
     ];
 
+    /// [`info`] of `BASE` with `changes`: each replaces its key's value, or adds the key.
+    fn base_with(changes: &[(&'static str, &'static str)]) -> Result<ModelInfo, String> {
+        let mut pairs = BASE.to_vec();
+        pairs.retain(|(k, _)| changes.iter().all(|(key, _)| key != k));
+        pairs.extend_from_slice(changes);
+        info(&pairs)
+    }
+
     #[test]
     fn reads_what_the_keys_say() {
-        let mut pairs = BASE.to_vec();
-        pairs.push((keys::VIEW, "gray-area-16x16-norm"));
-        pairs.push((keys::INT8, "true"));
-        let got = info(&pairs).unwrap();
+        let got = base_with(&[(keys::VIEW, "gray-area-16x16-norm"), (keys::INT8, "true")]).unwrap();
         assert_eq!(got.task, Task::Hash);
         assert_eq!((got.outputs, got.input_dim(), got.int8), (64, 256, true));
         assert_eq!(got.shape_text(), "16x16");
@@ -390,9 +395,8 @@ mod tests {
                 .is_some_and(|v| v.contrast == crate::view::Contrast::Norm)
         );
         assert_eq!(got.input, Input::Pixels);
-        let mut pairs = BASE.to_vec();
-        pairs.push((keys::INPUT, "features"));
-        assert_eq!(info(&pairs).unwrap().input, Input::Features);
+        let features = base_with(&[(keys::INPUT, "features")]).unwrap();
+        assert_eq!(features.input, Input::Features);
     }
 
     #[test]
@@ -416,18 +420,12 @@ mod tests {
             (keys::DEDUP_SOFT_DISTANCE, "-1", "not a soft distance"),
             (keys::DEDUP_SOFT_DISTANCE, "30", "come together"),
         ] {
-            let mut pairs = BASE.to_vec();
-            pairs.retain(|(k, _)| *k != key);
-            pairs.push((key, value));
-            let err = info(&pairs).unwrap_err();
+            let err = base_with(&[(key, value)]).unwrap_err();
             assert!(err.contains(says), "{key}={value}: {err}");
         }
         let err = info(&BASE[1..]).unwrap_err();
         assert!(err.contains("`imsat.format_version` is missing"), "{err}");
-        let mut pairs = BASE.to_vec();
-        pairs.retain(|(k, _)| ![keys::TASK, keys::OUTPUTS].contains(k));
-        pairs.extend([(keys::TASK, "cluster"), (keys::OUTPUTS, "1")]);
-        let err = info(&pairs).unwrap_err();
+        let err = base_with(&[(keys::TASK, "cluster"), (keys::OUTPUTS, "1")]).unwrap_err();
         assert!(err.contains("at least 2 outputs"), "{err}");
     }
 
@@ -443,21 +441,15 @@ mod tests {
             (keys::DEDUP_RADIUS, "64"),
             (keys::DEDUP_RADIUS, "0"),
         ] {
-            let mut pairs = BASE.to_vec();
-            pairs.retain(|(k, _)| *k != key);
-            pairs.push((key, value));
-            info(&pairs).unwrap_or_else(|e| panic!("{key}={value}: {e}"));
+            base_with(&[(key, value)]).unwrap_or_else(|e| panic!("{key}={value}: {e}"));
         }
-        let mut pairs = BASE.to_vec();
-        pairs.retain(|(k, _)| ![keys::TASK, keys::OUTPUTS].contains(k));
-        pairs.extend([(keys::TASK, "cluster"), (keys::OUTPUTS, "2")]);
-        assert_eq!(info(&pairs).unwrap().outputs, 2);
-        let mut pairs = BASE.to_vec();
-        pairs.extend([
+        let cluster = base_with(&[(keys::TASK, "cluster"), (keys::OUTPUTS, "2")]);
+        assert_eq!(cluster.unwrap().outputs, 2);
+        let soft = base_with(&[
             (keys::DEDUP_SOFT_RADIUS, "64"),
             (keys::DEDUP_SOFT_DISTANCE, "0"),
         ]);
-        let check = info(&pairs).unwrap().soft_check.unwrap();
+        let check = soft.unwrap().soft_check.unwrap();
         assert_eq!((check.radius, check.max_distance), (64, 0.0));
     }
 }
