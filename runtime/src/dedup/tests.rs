@@ -26,12 +26,22 @@ fn images_similar_accepts_shifted_copies_and_rejects_others() {
     );
     // A size past usize is no match either (it wrapped to 0 and panicked on the slices).
     assert!(!images_similar(&[], &[], usize::MAX / 2 + 1, 2, 0.5));
+    // Under 3 rows or columns there is no inner pixel to compare: no match, even against a
+    // threshold every flat window passes, and whichever side is short.
+    for (rows, cols) in [(1, 5), (5, 1), (2, 5), (5, 2), (0, 5), (5, 0)] {
+        let flat = vec![7u8; rows * cols];
+        assert!(
+            !images_similar(&flat, &flat, rows, cols, -1.0),
+            "{rows}x{cols}"
+        );
+    }
 }
 
 /// The pixel check against Pearson's correlation computed by its definition (with a square
 /// root, in f64): the inner pixels of `a` against `b` shifted by -1..=1 each way, the best of
 /// the nine shifts compared with the threshold; a flat window (no variance) passes only a
-/// threshold of at most 0. Random images, copies with noise and flat ones, thresholds in -1..1.
+/// threshold of at most 0. Random images, copies with noise, flat ones and inverted ones
+/// (every shift negatively correlated, against thresholds at or below 0), thresholds in -1..1.
 #[test]
 fn images_similar_is_the_best_shifts_correlation_against_the_threshold() {
     use crate::test_rng::XorShift;
@@ -54,13 +64,26 @@ fn images_similar_is_the_best_shifts_correlation_against_the_threshold() {
     };
     let mut rng = XorShift(0x5eed_c0a1);
     let (mut checked, mut passed) = (0, 0);
+    // Verdicts where every shift correlates negatively and the threshold is at most 0.
+    let mut inverted = [0usize; 2];
     for case in 0..3000 {
         let (rows, cols) = (3 + (rng.next() % 6) as usize, 3 + (rng.next() % 6) as usize);
         let levels = [2, 4, 256][case % 3];
-        let a: Vec<u8> = (0..rows * cols)
+        let mut a: Vec<u8> = (0..rows * cols)
             .map(|_| (rng.next() % levels) as u8 * (255 / (levels - 1) as u8))
             .collect();
-        let b: Vec<u8> = match case % 4 {
+        if case % 5 == 4 {
+            // A ramp (its shifts stay alike) and its negative with noise of up to 120 levels.
+            a = (0..rows * cols)
+                .map(|p| ((p / cols) * 19 + (p % cols) * 13 + (rng.next() % 8) as usize) as u8)
+                .collect();
+        }
+        let noise = rng.next() % 121;
+        let b: Vec<u8> = match case % 5 {
+            4 => a
+                .iter()
+                .map(|&v| (255 - v).saturating_sub((rng.next() % (noise + 1)) as u8))
+                .collect(),
             0 => a
                 .iter()
                 .map(|&v| v.saturating_add((rng.next() % 40) as u8))
@@ -72,12 +95,16 @@ fn images_similar_is_the_best_shifts_correlation_against_the_threshold() {
             _ => (0..rows * cols).map(|_| (rng.next() % 256) as u8).collect(),
         };
         let t = (rng.next() % 2001) as f32 / 1000.0 - 1.0;
-        let shifts = (0..9).map(|s| corr(&a, &b, rows, cols, s / 3, s % 3));
+        let shifts: Vec<Option<f64>> = (0..9)
+            .map(|s| corr(&a, &b, rows, cols, s / 3, s % 3))
+            .collect();
+        let all_negative = shifts.iter().all(|c| c.is_some_and(|c| c < 0.0));
         let tf = f64::from(t);
         // A flat window passes a threshold of at most 0; a correlation within rounding of
         // the threshold is left out.
         let verdicts: Vec<Option<bool>> = shifts
-            .map(|c| match c {
+            .iter()
+            .map(|&c| match c {
                 None => Some(tf <= 0.0),
                 Some(c) if (c - tf).abs() < 1e-6 => None,
                 Some(c) => Some(c >= tf),
@@ -97,10 +124,17 @@ fn images_similar_is_the_best_shifts_correlation_against_the_threshold() {
         );
         checked += 1;
         passed += usize::from(want);
+        if all_negative && tf <= 0.0 {
+            inverted[usize::from(want)] += 1;
+        }
     }
     assert!(
         checked > 2800 && passed > 500 && checked - passed > 500,
         "{passed} of {checked}"
+    );
+    assert!(
+        inverted.iter().all(|&n| n > 40),
+        "inverted pairs under a threshold at most 0, failed and passed: {inverted:?}"
     );
 }
 
@@ -265,6 +299,23 @@ fn a_glance_tells_plain_faint_detailed_and_colour() {
     assert_eq!(plain_pair(Flatness::Detailed, plain(0)), Some(false));
     assert_eq!(plain_pair(plain(0), Flatness::Faint), None);
     assert_eq!(plain_pair(Flatness::Detailed, Flatness::Detailed), None);
+    // One band is its sixteen levels, not their remainders: 32 and 40 share band 2.
+    assert_eq!(plain_pair(plain(32), plain(40)), Some(true));
+}
+
+/// Each bound at equality: two cells of gray 3 and 5 (lumas exactly 3 and 5 in f64) vary by
+/// exactly 1, not plain; gray 6 and 14 by exactly 16, still faint; a tint of exactly 2 levels
+/// is gray, of 3 colour.
+#[test]
+fn a_glance_at_each_bound() {
+    let two_cells = |a: u8, b: u8| glance(&[a, a, a, b, b, b], 2, 1).unwrap().flatness;
+    assert_eq!(two_cells(3, 5), Flatness::Faint);
+    assert_eq!(two_cells(3, 4), Flatness::Plain([4; 3]));
+    assert_eq!(two_cells(6, 14), Flatness::Faint);
+    assert_eq!(two_cells(6, 15), Flatness::Detailed);
+    let tinted = |tint: u8| glance(&[100 + tint, 100, 100].repeat(12), 4, 3).unwrap();
+    assert!(!tinted(2).colour);
+    assert!(tinted(3).colour);
 }
 
 /// A glance compared with its words on random pictures of many sizes: the picture cut into
@@ -276,14 +327,20 @@ fn a_glance_tells_plain_faint_detailed_and_colour() {
 fn a_glance_is_what_its_words_say_on_random_pictures() {
     use crate::test_rng::XorShift;
     let mut rng = XorShift(0x5eed_91a2);
-    let mut kinds = [0usize; 4];
+    // Plain, faint, detailed, colour; and near-gray pictures in colour and not.
+    let mut kinds = [0usize; 6];
     for case in 0..400 {
         let (w, h) = (
             1 + (rng.next() % 70) as usize,
             1 + (rng.next() % 70) as usize,
         );
-        // A base colour, a spread (0: one colour; small: faint; large: detail), a tint.
-        let base = [0, 1, 2].map(|_| (rng.next() % 190) as u8); // + 60 stays a u8
+        // A base colour (every other one near gray: a tint of up to 1, 2 or 4 levels a
+        // channel), a spread (0: one colour; small: faint; large: detail).
+        let (gray, tint) = ((rng.next() % 186) as u8, [2, 3, 5][case / 2 % 3]);
+        let base = [0, 1, 2].map(|_| match case % 2 {
+            0 => (rng.next() % 190) as u8, // + 60 stays a u8
+            _ => gray + (rng.next() % tint) as u8,
+        });
         let spread = [0, 2, 6, 12, 60][case % 5];
         let rgb: Vec<u8> = (0..w * h * 3)
             .map(|i| base[i % 3] + (rng.next() % (spread + 1)) as u8)
@@ -351,10 +408,13 @@ fn a_glance_is_what_its_words_say_on_random_pictures() {
             Flatness::Detailed => 2,
         }] += 1;
         kinds[3] += usize::from(want.colour);
+        if case % 2 == 1 {
+            kinds[4 + usize::from(want.colour)] += 1;
+        }
     }
     assert!(
         kinds.iter().all(|&k| k > 40),
-        "plain, faint, detailed, colour: {kinds:?}"
+        "plain, faint, detailed, colour, near-gray gray and colour: {kinds:?}"
     );
 }
 
