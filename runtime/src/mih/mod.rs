@@ -77,7 +77,9 @@ fn crowding(keys: &[u32]) -> u64 {
     (pairs / keys.len().max(1) as u128) as u64
 }
 
-/// `n choose k`, saturating.
+/// `n choose k`, or `u64::MAX` where it does not fit. Each step is `C(n, i + 1) = C(n, i)
+/// (n - i) / (i + 1)`, exact, in u128: the product passes u64 well before the result does
+/// (C(63, 31) fits; C(63, 30) times 33 does not).
 fn binomial(n: u32, k: u32) -> u64 {
     if k > n {
         return 0;
@@ -85,7 +87,12 @@ fn binomial(n: u32, k: u32) -> u64 {
     let k = k.min(n - k);
     let mut r: u64 = 1;
     for i in 0..k {
-        r = r.saturating_mul(u64::from(n - i)) / u64::from(i + 1);
+        let next = u128::from(r) * u128::from(n - i) / u128::from(i + 1);
+        match u64::try_from(next) {
+            Ok(next) => r = next,
+            // C(n, i) grows with i up to n / 2: the rest do not fit either.
+            Err(_) => return u64::MAX,
+        }
     }
     r
 }
@@ -190,14 +197,19 @@ impl Table {
         self.enumerate_cost(s).min(self.scan_cost(s))
     }
 
-    /// Calls `f(row)` for every row whose substring is at distance exactly `s` from `value`.
-    fn for_each_at(&self, value: u32, s: u32, probe: Probe, mut f: impl FnMut(u32)) {
-        let enumerate = match probe {
+    /// Whether level `s` is probed by looking up every value at that distance (else by a
+    /// scan of the keys): `Auto` takes the one estimated cheaper.
+    fn enumerates(&self, s: u32, probe: Probe) -> bool {
+        match probe {
             Probe::Enumerate => true,
             Probe::ScanKeys => false,
             Probe::Auto => self.enumerate_cost(s) <= self.scan_cost(s),
-        };
-        if enumerate {
+        }
+    }
+
+    /// Calls `f(row)` for every row whose substring is at distance exactly `s` from `value`.
+    fn for_each_at(&self, value: u32, s: u32, probe: Probe, mut f: impl FnMut(u32)) {
+        if self.enumerates(s, probe) {
             for_each_mask(self.width, s, |mask| {
                 for &row in self.lookup(value ^ mask) {
                     f(row);

@@ -72,6 +72,214 @@ fn crowded_substrings_send_a_radius_query_to_the_scan() {
     assert_eq!(mih.radius_tables(&q, 2).unwrap(), scan);
 }
 
+/// `binomial` is Pascal's triangle (in u128) while it fits a u64, and `u64::MAX` after.
+#[test]
+fn binomial_is_pascals_triangle() {
+    let mut row = vec![1u128];
+    for n in 0..=70u32 {
+        for k in 0..=n + 1 {
+            let want = row.get(k as usize).copied().unwrap_or(0);
+            let want = u64::try_from(want).unwrap_or(u64::MAX);
+            assert_eq!(binomial(n, k), want, "{n} choose {k}");
+        }
+        row = (0..=row.len())
+            .map(|k| row.get(k).copied().unwrap_or(0) + k.checked_sub(1).map_or(0, |j| row[j]))
+            .collect();
+    }
+    assert_eq!(binomial(u32::MAX, 1), u64::from(u32::MAX));
+    assert_eq!(binomial(u32::MAX, 3), u64::MAX);
+}
+
+/// `crowding` is, over the rows, the mean number of other rows with the same key (rounded
+/// down), counted with a map: random sorted keys from few values and from many.
+#[test]
+fn crowding_counts_the_rows_sharing_a_key() {
+    use alloc::collections::BTreeMap;
+    let mut rng = crate::test_rng::XorShift(0xC0_FFEE);
+    for case in 0..200u64 {
+        let n = (rng.next() % 300) as usize;
+        let values = [1, 3, 20, 1 << 20][case as usize % 4];
+        let mut keys: Vec<u32> = (0..n).map(|_| (rng.next() % values) as u32).collect();
+        keys.sort_unstable();
+        let mut count = BTreeMap::new();
+        for &k in &keys {
+            *count.entry(k).or_insert(0u64) += 1;
+        }
+        let others: u64 = keys.iter().map(|k| count[k] - 1).sum();
+        assert_eq!(crowding(&keys), others / n.max(1) as u64, "case {case}");
+    }
+}
+
+/// Random codes, from uniform to crowded: some bits never vary, or each word takes one of
+/// few values.
+fn cost_model_codes(rng: &mut crate::test_rng::XorShift, case: usize) -> Codes {
+    let bits = 8 + (rng.next() % 121) as usize;
+    let n = 1 + (rng.next() % 3000) as usize;
+    let wpc = bits.div_ceil(64);
+    let fixed = rng.next() & rng.next();
+    let few: Vec<u64> = (0..1 + rng.next() % 8).map(|_| rng.next()).collect();
+    let words = (0..n * wpc)
+        .map(|i| {
+            let w = match case % 3 {
+                0 => rng.next(),
+                1 => rng.next() & !fixed,
+                _ => few[(rng.next() % few.len() as u64) as usize],
+            };
+            if i % wpc == wpc - 1 && !bits.is_multiple_of(64) {
+                w & ((1u64 << (bits % 64)) - 1)
+            } else {
+                w
+            }
+        })
+        .collect();
+    Codes::from_words(bits, words).unwrap()
+}
+
+/// The cost model (units of one key or one code word read) in its words, on random tables:
+/// level `s` of a `w`-bit table over `n` rows costs, probed by enumeration, `C(w, s)` lookups
+/// that each meet the larger of `n / 2^w` and the crowding rows, every one verified; probed by
+/// a scan, every key read and the expected matches verified (`C(w, s) n / 2^w`, or `C(w, s)`
+/// times the crowding where larger). `Auto` probes the cheaper way (enumeration on a tie); a
+/// radius query costs the cheaper way at every level of every table it probes, and goes
+/// through the tables only when that is less than a scan, a word per code word.
+#[test]
+fn the_cost_model_is_what_its_words_say() {
+    let mut rng = crate::test_rng::XorShift(0x0C05_7140_DE15);
+    let (mut enumerated, mut scanned, mut cheaper, mut dearer) = (0, 0, 0, 0);
+    for case in 0..90 {
+        let codes = cost_model_codes(&mut rng, case);
+        let (bits, n) = (codes.bits(), codes.len() as u128);
+        let m = (1 + (rng.next() % 12) as usize).clamp(bits.div_ceil(32), bits);
+        let mih = Mih::with_substrings(&codes, m).unwrap();
+        let mut level_costs = Vec::new();
+        for t in &mih.tables {
+            let w = t.width;
+            let keys: Vec<u32> = codes.iter().map(|c| extract(c, t.start, w)).collect();
+            let shared: u128 = keys
+                .iter()
+                .map(|k| keys.iter().filter(|j| *j == k).count() as u128 - 1)
+                .sum();
+            let crowd = shared / n;
+            let mut costs = Vec::new();
+            for s in 0..=w {
+                let c = u128::from(binomial(w, s));
+                let enumerate =
+                    c * (LOOKUP_COST as u128 + (n >> w).max(crowd) * VERIFY_COST as u128);
+                let scan = n + ((c * n) >> w).max(c * crowd) * VERIFY_COST as u128;
+                let clamp = |v: u128| u64::try_from(v).unwrap_or(u64::MAX);
+                assert_eq!(t.enumerate_cost(s), clamp(enumerate), "case {case}, s {s}");
+                assert_eq!(t.scan_cost(s), clamp(scan), "case {case}, s {s}");
+                assert_eq!(t.enumerates(s, Probe::Auto), enumerate <= scan);
+                assert!(t.enumerates(s, Probe::Enumerate) && !t.enumerates(s, Probe::ScanKeys));
+                *(if enumerate <= scan {
+                    &mut enumerated
+                } else {
+                    &mut scanned
+                }) += 1;
+                costs.push(enumerate.min(scan));
+            }
+            level_costs.push(costs);
+        }
+        for r in 0..=bits as u32 + 2 {
+            let (q, a) = (r as usize / m, r as usize % m);
+            let mut cost = 0u128;
+            for (i, costs) in level_costs.iter().enumerate() {
+                // Tables 0..=a are probed to q, the rest to q - 1.
+                let probed = if i <= a { q + 1 } else { q };
+                cost += costs.iter().take(probed).sum::<u128>();
+            }
+            let words = n * bits.div_ceil(64) as u128;
+            assert_eq!(
+                mih.radius_cost(r),
+                u64::try_from(cost).unwrap(),
+                "case {case}, r {r}"
+            );
+            assert_eq!(
+                mih.is_cheaper_than_scan(r),
+                cost < words,
+                "case {case}, r {r}"
+            );
+            *(if cost < words {
+                &mut cheaper
+            } else {
+                &mut dearer
+            }) += 1;
+        }
+    }
+    assert!(
+        [enumerated, scanned, cheaper, dearer]
+            .iter()
+            .all(|&k| k > 50),
+        "levels enumerated {enumerated}, scanned {scanned}; queries through the tables \
+         {cheaper}, by the scan {dearer}"
+    );
+}
+
+/// k-NN through the tables, given a budget, gives up (`None`) once the levels it has probed
+/// cost more than the budget and not before: the least budget that answers is what the
+/// answer's levels cost (a sum of level costs in probing order: by level, then by table), and
+/// one less gives up. `knn` then answers by the scan, with the same answer.
+#[test]
+fn knn_gives_up_when_its_levels_cost_more_than_the_budget() {
+    let mut rng = crate::test_rng::XorShift(0x00B0_D6E7);
+    let mut gave_up = 0;
+    for case in 0..60 {
+        let codes = cost_model_codes(&mut rng, case);
+        let m = Mih::default_substrings(codes.bits(), codes.len())
+            .max(2)
+            .min(codes.bits());
+        let mih = Mih::with_substrings(&codes, m).unwrap();
+        // A code with one of its first bits flipped.
+        let mut query = codes.get(case % codes.len()).unwrap().to_vec();
+        query[0] ^= 1 << (case % 7);
+        let k = 1 + case % 12;
+        let mut out = vec![Neighbor::default(); k.min(codes.len())];
+        let free = mih
+            .knn_tables_into(&query, &mut out, Probe::Auto, None)
+            .unwrap();
+        let answer = out[..free].to_vec();
+        let answers = |budget: u64| {
+            let mut out = vec![Neighbor::default(); k.min(codes.len())];
+            mih.knn_tables_into(&query, &mut out, Probe::Auto, Some(budget))
+                .map(|n| out[..n].to_vec())
+        };
+        let max_width = mih.tables.iter().map(|t| t.width).max().unwrap();
+        let mut sums = vec![];
+        let mut sum = 0u64;
+        for s in 0..=max_width {
+            for t in mih.tables.iter().filter(|t| s <= t.width) {
+                sum += t.level_cost(s);
+                sums.push(sum);
+            }
+        }
+        let (mut lo, mut hi) = (0u64, sum);
+        assert_eq!(answers(hi).as_ref(), Some(&answer), "case {case}");
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if answers(mid).is_some() {
+                hi = mid
+            } else {
+                lo = mid + 1
+            }
+        }
+        assert!(
+            sums.contains(&lo),
+            "case {case}: least budget {lo}, not a sum of levels"
+        );
+        assert_eq!(answers(lo).as_ref(), Some(&answer), "case {case}");
+        assert_eq!(answers(lo - 1), None, "case {case}");
+        gave_up += usize::from(lo > mih.linear_cost());
+        assert_eq!(
+            mih.knn(&query, k).unwrap(),
+            search::knn(&codes, &query, k).unwrap()
+        );
+    }
+    assert!(
+        gave_up > 5 && gave_up < 55,
+        "{gave_up} of 60 queries would have fallen back to the scan"
+    );
+}
+
 #[test]
 fn bad_substrings() {
     let codes = Codes::from_words(64, vec![1, 2, 3]).unwrap();
