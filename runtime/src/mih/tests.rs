@@ -22,6 +22,10 @@ fn helpers() {
     assert_eq!(Mih::default_substrings(64, 1_000_000), 3);
     assert_eq!(Mih::default_substrings(256, 100_000), 16);
     assert_eq!(Mih::default_substrings(1, 10), 1);
+    // bits / log2(n) rounded to the nearest: 16 / 10 and 15 / 10 make 2, 14 / 10 makes 1.
+    assert_eq!(Mih::default_substrings(16, 1024), 2);
+    assert_eq!(Mih::default_substrings(15, 1024), 2);
+    assert_eq!(Mih::default_substrings(14, 1024), 1);
     assert_eq!(Mih::default_substrings(512, 1), 64);
     // No overflow at any width (a width beyond MAX_BITS builds no index anyway).
     assert_eq!(Mih::default_substrings(usize::MAX, 1000), usize::MAX / 9);
@@ -42,6 +46,10 @@ fn tables_are_worth_building_only_beside_more_codes_than_tables() {
     assert!(!Mih::worth_building_for(64, 1_000_000, 1));
     assert!(!Mih::worth_building_for(64, 1_000_000, 50));
     assert!(Mih::worth_building_for(64, 1_000_000, 100));
+    // Exactly: 3 tables x 20 steps a row (log2 of a million, rounded up) against a word a
+    // code a query; at 60 queries they cost the same, and the scans win the tie.
+    assert!(!Mih::worth_building_for(64, 1_000_000, 60));
+    assert!(Mih::worth_building_for(64, 1_000_000, 61));
     assert!(!Mih::worth_building_for(1 << 24, 1, usize::MAX));
 }
 
@@ -278,6 +286,34 @@ fn knn_gives_up_when_its_levels_cost_more_than_the_budget() {
         gave_up > 5 && gave_up < 55,
         "{gave_up} of 60 queries would have fallen back to the scan"
     );
+}
+
+/// The tables' heap: per table, a key and a row (u32 each) for every code and a u32 per
+/// directory entry, plus the tables' own headers.
+#[test]
+fn table_bytes_count_keys_rows_and_directories() {
+    let mut rng = crate::test_rng::XorShift(0x007A_B1E5);
+    for case in 0..40 {
+        let codes = cost_model_codes(&mut rng, case);
+        let m = (1 + case % 9).clamp(codes.bits().div_ceil(32), codes.bits());
+        let mih = Mih::with_substrings(&codes, m).unwrap();
+        let entries: usize = mih
+            .tables
+            .iter()
+            .map(|t| 2 * codes.len() + t.dir.len())
+            .sum();
+        assert_eq!(
+            mih.table_bytes(),
+            4 * entries + m * core::mem::size_of::<Table>(),
+            "case {case}"
+        );
+        // The directory holds at most a quarter of an entry per code, plus one (a bucket
+        // and the end of the last).
+        for t in &mih.tables {
+            let most = (codes.len() / 4).max(1) + 1;
+            assert!(t.dir.len() <= most, "case {case}: {} entries", t.dir.len());
+        }
+    }
 }
 
 #[test]
