@@ -93,6 +93,33 @@ fn an_int8_model_holds_one_copy_of_its_weights() {
     }
 }
 
+/// `widest`, which a batch is split by (rows a run takes), is the most values a row holds
+/// in a run: a layer's inputs padded to a multiple of 64, or its outputs; read here from the
+/// int8 weight matrices (`[d_in, d_out]`) of the file. For hash32 (784-400-400-32): 832.
+#[test]
+fn widest_is_the_widest_padded_row() {
+    use imsat_runtime::format::onnx::Model;
+    use imsat_runtime::int8::Int8Mlp;
+    const INT8: i32 = 3; // ONNX TensorProto.DataType
+    for name in ["hash16", "hash32", "cluster10", "photo64"] {
+        let bytes = model_bytes(name, true);
+        let model = Model::parse(&bytes).unwrap();
+        let want = model
+            .graph
+            .initializers
+            .iter()
+            .filter(|t| t.data_type == INT8 && t.dims.len() == 2)
+            .map(|t| ((t.dims[0] as usize).div_ceil(64) * 64).max(t.dims[1] as usize))
+            .max()
+            .unwrap();
+        let widest = Int8Mlp::from_model(&model).unwrap().widest();
+        assert_eq!(widest, want, "{name}");
+        if name == "hash32" {
+            assert_eq!(widest, 832);
+        }
+    }
+}
+
 #[test]
 fn bad_models_and_batches_are_errors_not_panics() {
     // The f32 model is not for this executor, and says so.
