@@ -69,21 +69,24 @@ fn images_similar_is_the_best_shifts_correlation_against_the_threshold() {
     for case in 0..3000 {
         let (rows, cols) = (3 + (rng.next() % 6) as usize, 3 + (rng.next() % 6) as usize);
         let levels = [2, 4, 256][case % 3];
-        let mut a: Vec<u8> = (0..rows * cols)
-            .map(|_| (rng.next() % levels) as u8 * (255 / (levels - 1) as u8))
-            .collect();
-        if case % 5 == 4 {
-            // A ramp (its shifts stay alike) and its negative with noise of up to 120 levels.
-            a = (0..rows * cols)
+        let a: Vec<u8> = if case % 5 == 4 {
+            // A ramp: its shifts stay alike.
+            (0..rows * cols)
                 .map(|p| ((p / cols) * 19 + (p % cols) * 13 + (rng.next() % 8) as usize) as u8)
-                .collect();
-        }
-        let noise = rng.next() % 121;
+                .collect()
+        } else {
+            (0..rows * cols)
+                .map(|_| (rng.next() % levels) as u8 * (255 / (levels - 1) as u8))
+                .collect()
+        };
         let b: Vec<u8> = match case % 5 {
-            4 => a
-                .iter()
-                .map(|&v| (255 - v).saturating_sub((rng.next() % (noise + 1)) as u8))
-                .collect(),
+            // The ramp's negative, with noise of up to 120 levels.
+            4 => {
+                let noise = rng.next() % 121;
+                a.iter()
+                    .map(|&v| (255 - v).saturating_sub((rng.next() % (noise + 1)) as u8))
+                    .collect()
+            }
             0 => a
                 .iter()
                 .map(|&v| v.saturating_add((rng.next() % 40) as u8))

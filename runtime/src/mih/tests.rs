@@ -98,22 +98,26 @@ fn binomial_is_pascals_triangle() {
     assert_eq!(binomial(u32::MAX, 3), u64::MAX);
 }
 
+/// Over all rows, the number of other rows with the same key, counted with a map.
+fn rows_sharing_a_key(keys: &[u32]) -> u64 {
+    let mut count = alloc::collections::BTreeMap::new();
+    for &k in keys {
+        *count.entry(k).or_insert(0u64) += 1;
+    }
+    keys.iter().map(|k| count[k] - 1).sum()
+}
+
 /// `crowding` is, over the rows, the mean number of other rows with the same key (rounded
-/// down), counted with a map: random sorted keys from few values and from many.
+/// down): random sorted keys from few values and from many.
 #[test]
 fn crowding_counts_the_rows_sharing_a_key() {
-    use alloc::collections::BTreeMap;
     let mut rng = crate::test_rng::XorShift(0xC0_FFEE);
     for case in 0..200u64 {
         let n = (rng.next() % 300) as usize;
         let values = [1, 3, 20, 1 << 20][case as usize % 4];
         let mut keys: Vec<u32> = (0..n).map(|_| (rng.next() % values) as u32).collect();
         keys.sort_unstable();
-        let mut count = BTreeMap::new();
-        for &k in &keys {
-            *count.entry(k).or_insert(0u64) += 1;
-        }
-        let others: u64 = keys.iter().map(|k| count[k] - 1).sum();
+        let others = rows_sharing_a_key(&keys);
         assert_eq!(crowding(&keys), others / n.max(1) as u64, "case {case}");
     }
 }
@@ -163,11 +167,7 @@ fn the_cost_model_is_what_its_words_say() {
         for t in &mih.tables {
             let w = t.width;
             let keys: Vec<u32> = codes.iter().map(|c| extract(c, t.start, w)).collect();
-            let shared: u128 = keys
-                .iter()
-                .map(|k| keys.iter().filter(|j| *j == k).count() as u128 - 1)
-                .sum();
-            let crowd = shared / n;
+            let crowd = u128::from(rows_sharing_a_key(&keys)) / n;
             let mut costs = Vec::new();
             for s in 0..=w {
                 let c = u128::from(binomial(w, s));
