@@ -16,11 +16,11 @@ const MAX_IDX_BYTES: u64 = 1 << 30;
 /// Bytes read before the rest of a file: enough for its magic, or an image format's.
 const HEAD_BYTES: u64 = 64;
 
-/// The file's bytes, at most [`MAX_IDX_BYTES`]. A file that begins as neither gzip nor IDX
+/// The file's bytes, at most `limit` ([`MAX_IDX_BYTES`]). A file that begins as neither gzip nor IDX
 /// (0, 0, a type code) is read no further than its head, which is enough for the parser to
 /// say what it is: a wrong file is refused at once, and a device (`/dev/zero`) does not fill
 /// the memory first.
-fn read_raw(path: &Path) -> Result<Vec<u8>, DataError> {
+fn read_raw(path: &Path, limit: u64) -> Result<Vec<u8>, DataError> {
     let io = |source| DataError::Io {
         path: path.to_path_buf(),
         source,
@@ -38,13 +38,14 @@ fn read_raw(path: &Path) -> Result<Vec<u8>, DataError> {
     if !gzip && !idx {
         return Ok(bytes);
     }
-    file.take(MAX_IDX_BYTES + 1 - bytes.len() as u64)
+    // One byte past the limit tells a file that is too large from one that fits exactly.
+    file.take((limit + 1).saturating_sub(bytes.len() as u64))
         .read_to_end(&mut bytes)
         .map_err(io)?;
-    if bytes.len() as u64 > MAX_IDX_BYTES {
+    if bytes.len() as u64 > limit {
         return Err(DataError::invalid(
             path,
-            format!("is larger than {MAX_IDX_BYTES} bytes, the most an IDX file may be"),
+            format!("is larger than {limit} bytes, the most an IDX file may be"),
         ));
     }
     Ok(bytes)
@@ -167,7 +168,7 @@ fn parse_idx_u8<'a>(path: &Path, bytes: &'a [u8]) -> Result<(Vec<usize>, &'a [u8
 /// Read an IDX image file: u8 values with rank >= 2 (N x d or N x rows x cols x ...).
 pub fn read_idx_images(path: impl AsRef<Path>) -> Result<Images, DataError> {
     let path = path.as_ref();
-    parse_idx_images(path, read_raw(path)?)
+    parse_idx_images(path, read_raw(path, MAX_IDX_BYTES)?)
 }
 
 /// Parse the content of an IDX image file, gzipped or not (`path` only names it in errors).
@@ -202,7 +203,7 @@ pub fn parse_idx_images(path: &Path, bytes: Vec<u8>) -> Result<Images, DataError
 /// Read an IDX label file: rank-1 u8 values, each below `max_classes`.
 pub fn read_idx_labels(path: impl AsRef<Path>, max_classes: usize) -> Result<Vec<u8>, DataError> {
     let path = path.as_ref();
-    parse_idx_labels(path, read_raw(path)?, max_classes)
+    parse_idx_labels(path, read_raw(path, MAX_IDX_BYTES)?, max_classes)
 }
 
 /// Parse the content of an IDX label file, gzipped or not (`path` only names it in errors).
@@ -339,6 +340,65 @@ mod tests {
             e.contains("x.idx.gz") && e.contains("decompresses to more than 39 bytes"),
             "{e}"
         );
+    }
+
+    /// A raw IDX file longer than the head is read whole up to the limit, and one byte past
+    /// it is said to be too large (not read as a truncated file, or with its tail dropped).
+    #[test]
+    fn a_raw_file_past_the_limit_is_too_large_and_one_at_it_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let payload: Vec<u8> = (0..3 * 50).map(|v| v as u8).collect();
+        let raw = idx_u8_bytes(&[3, 50], &payload);
+        assert!(raw.len() as u64 > 2 * HEAD_BYTES);
+        let p = write(&dir, "long.idx", &raw);
+        let len = raw.len() as u64;
+        for limit in [len, len + 1, MAX_IDX_BYTES] {
+            assert_eq!(read_raw(&p, limit).unwrap(), raw, "limit {limit}");
+        }
+        let e = err_text(read_raw(&p, len - 1));
+        assert!(
+            e.contains("long.idx") && e.contains(&format!("larger than {} bytes", len - 1)),
+            "{e}"
+        );
+        // A limit inside the head (no underflow).
+        assert!(err_text(read_raw(&p, 10)).contains("larger than 10 bytes"));
+        let imgs = read_idx_images(&p).unwrap();
+        assert_eq!(
+            (imgs.n, imgs.shape.clone(), imgs.pixels),
+            (3, vec![50], payload)
+        );
+    }
+
+    /// Each check of the header at its edge: the length of the magic, each of its two zero
+    /// bytes, every byte of a dimension, the rank an image file needs, bytes past the data.
+    #[test]
+    fn the_header_is_checked_at_each_edge() {
+        let path = Path::new("h.idx");
+        let images = |bytes: &[u8]| parse_idx_images(path, bytes.to_vec());
+        for n in 1..4 {
+            let e = images(&[0, 0, 8][..n]).unwrap_err().to_string();
+            assert!(e.contains("shorter than the 4-byte IDX magic"), "{n}: {e}");
+        }
+        let e = images(&[0, 0, 8, 1]).unwrap_err().to_string();
+        assert!(e.contains("header needs 8 bytes, file has 4"), "{e}");
+        for magic in [[0, 1, 8, 2], [1, 0, 8, 2]] {
+            let mut bytes = idx_u8_bytes(&[1, 1], &[7]);
+            bytes[..4].copy_from_slice(&magic);
+            let e = images(&bytes).unwrap_err().to_string();
+            assert!(e.contains("wrong magic"), "{magic:?}: {e}");
+        }
+        // A dimension whose four bytes all differ, in a rank-2 file (N x d).
+        let d = 0x0001_0203;
+        let payload: Vec<u8> = (0..d).map(|v| (v % 251) as u8).collect();
+        let imgs = images(&idx_u8_bytes(&[1, d], &payload)).unwrap();
+        assert_eq!((imgs.n, imgs.shape.clone(), imgs.dim()), (1, vec![d], d));
+        assert_eq!(imgs.pixels, payload);
+        let mut long = idx_u8_bytes(&[2, 2], &[1; 4]);
+        long.push(0);
+        let e = images(&long).unwrap_err().to_string();
+        assert!(e.contains("1 trailing bytes"), "{e}");
+        let e = parse_idx_labels(path, long, 10).unwrap_err().to_string();
+        assert!(e.contains("1 trailing bytes"), "{e}");
     }
 
     #[test]

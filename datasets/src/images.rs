@@ -29,3 +29,40 @@ impl Images {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn three() -> Images {
+        Images {
+            n: 3,
+            shape: vec![2, 2],
+            pixels: (0..12).map(|v| v * 20 + 7).collect(),
+        }
+    }
+
+    #[test]
+    fn values_keep_their_scale_and_order_as_f32() {
+        let imgs = three();
+        let f: Vec<f32> = imgs.to_f32();
+        assert_eq!(f.len(), 12);
+        for (v, p) in f.iter().zip(&imgs.pixels) {
+            assert_eq!(*v, f32::from(*p));
+        }
+        assert_eq!((f[0], f[11]), (7.0, 227.0));
+    }
+
+    #[test]
+    fn truncate_keeps_the_first_rows_and_never_grows() {
+        let mut imgs = three();
+        imgs.truncate(5);
+        assert_eq!(imgs, three());
+        imgs.truncate(3);
+        assert_eq!(imgs, three());
+        imgs.truncate(2);
+        assert_eq!((imgs.n, &imgs.pixels[..]), (2, &three().pixels[..8]));
+        imgs.truncate(0);
+        assert_eq!((imgs.n, imgs.pixels.len()), (0, 0));
+    }
+}
