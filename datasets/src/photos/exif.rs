@@ -57,6 +57,11 @@ pub(crate) mod tests {
     /// test): IFD0 of two entries, the image width and the orientation `value` stored as
     /// `kind` (3 SHORT, 4 LONG), little- or big-endian.
     pub(crate) fn block(value: u32, kind: u16, little: bool) -> Vec<u8> {
+        block_after(1, value, kind, little)
+    }
+
+    /// [`block`] with `fillers` entries before the orientation.
+    fn block_after(fillers: u16, value: u32, kind: u16, little: bool) -> Vec<u8> {
         let u16b = |v: u16| {
             if little {
                 v.to_le_bytes()
@@ -77,13 +82,15 @@ pub(crate) mod tests {
             vec![0x4D, 0x4D, 0, 42]
         };
         out.extend(u32b(8));
-        out.extend(u16b(2));
-        // A filler entry first (ImageWidth, SHORT), then the orientation.
-        out.extend(u16b(0x0100));
-        out.extend(u16b(3));
-        out.extend(u32b(1));
-        out.extend(u16b(640));
-        out.extend([0, 0]);
+        out.extend(u16b(fillers + 1));
+        // Filler entries first (ImageWidth, SHORT), then the orientation.
+        for _ in 0..fillers {
+            out.extend(u16b(0x0100));
+            out.extend(u16b(3));
+            out.extend(u32b(1));
+            out.extend(u16b(640));
+            out.extend([0, 0]);
+        }
         out.extend(u16b(0x0112));
         out.extend(u16b(kind));
         out.extend(u32b(1));
@@ -120,6 +127,20 @@ pub(crate) mod tests {
                 Orientation::from_exif_chunk(&block(6, 3, little)),
                 Some(Orientation::Rotate90)
             );
+        }
+    }
+
+    /// Entries are 12 bytes apart: the orientation is found wherever it stands in IFD0.
+    #[test]
+    fn the_orientation_is_found_after_any_number_of_entries() {
+        for fillers in [0, 1, 2, 5] {
+            for little in [true, false] {
+                assert_eq!(
+                    orientation(&block_after(fillers, 8, 3, little)),
+                    Some(Orientation::Rotate270),
+                    "after {fillers} entries, little {little}"
+                );
+            }
         }
     }
 

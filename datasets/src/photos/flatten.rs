@@ -101,4 +101,50 @@ mod tests {
         let rgb = RgbImage::from_raw(1, 1, vec![1, 2, 3]).unwrap();
         assert_eq!(onto_white(rgb.clone().into()).into_rgb8(), rgb);
     }
+
+    /// Every 8-bit colour at every opacity against the blend in exact rationals, rounded
+    /// to nearest (a tie would need an odd numerator over `2 * 255`; it is even), and 16-bit
+    /// ones spread over the range.
+    #[test]
+    fn over_white_is_the_blend_rounded_to_nearest() {
+        for c in 0..=255u64 {
+            for a in 0..=255u64 {
+                let twice = 2 * (c * a + 255 * (255 - a));
+                let want = (twice + 255) / (2 * 255);
+                assert_eq!(
+                    u64::from(over_white(c as u8, a as u8, u8::MAX)),
+                    want,
+                    "c {c} a {a}"
+                );
+            }
+        }
+        let m = u64::from(u16::MAX);
+        for c in (0..=m).step_by(997).chain([m]) {
+            for a in (0..=m).step_by(1009).chain([m]) {
+                let want = (2 * (c * a + m * (m - a)) + m) / (2 * m);
+                assert_eq!(u64::from(over_white(c as u16, a as u16, u16::MAX)), want);
+            }
+        }
+    }
+
+    #[test]
+    fn float_pixels_blend_onto_white_with_alpha_clamped() {
+        let raw = vec![
+            0.2, 0.4, 0.6, 1.0, // opaque
+            0.0, 0.0, 0.0, 0.0, // clear
+            0.5, 0.0, 1.0, 0.25, // a quarter
+            0.3, 0.3, 0.3, 2.0, // past 1: opaque
+            0.3, 0.3, 0.3, -1.0, // below 0: clear
+        ];
+        let img = image::Rgba32FImage::from_raw(5, 1, raw).unwrap();
+        let DynamicImage::ImageRgb32F(flat) = onto_white(img.into()) else {
+            panic!("not flattened to RGB f32");
+        };
+        let want = [
+            0.2, 0.4, 0.6, 1.0, 1.0, 1.0, 0.875, 0.75, 1.0, 0.3, 0.3, 0.3, 1.0, 1.0, 1.0,
+        ];
+        for (i, (g, w)) in flat.as_raw().iter().zip(want).enumerate() {
+            assert!((g - w).abs() < 1e-6, "sample {i}: {g} against {w}");
+        }
+    }
 }
