@@ -319,6 +319,81 @@ mod tests {
         assert!(!reaches_end_of_image(&[]));
     }
 
+    /// The frame is the start-of-frame marker, not the APP0 or quantization table before
+    /// it; stray bytes and markers without a length between segments (which decoders skip)
+    /// are walked over.
+    #[test]
+    fn the_frame_is_found_past_other_segments_stray_bytes_and_lone_markers() {
+        let plain = jpeg(16, 16, false);
+        assert!(plain.starts_with(&[0xFF, 0xD8, 0xFF, 0xE0]), "APP0 first");
+        let want = Walk {
+            whole: true,
+            frame: Some(0xC0),
+        };
+        assert_eq!(walk(&plain), want);
+        // After APP0 (its length is at bytes 4 and 5): stray bytes, then TEM and a restart
+        // marker out of place, each a marker with no length.
+        let app0_end = 4 + usize::from(u16::from_be_bytes([plain[4], plain[5]]));
+        for insert in [
+            &[0x00, 0x12, 0x34][..],
+            &[0xFF, 0x01],
+            &[0xFF, 0xD3],
+            &[0xFF, 0xFF, 0x01],
+        ] {
+            let mut odd = plain.clone();
+            odd.splice(app0_end..app0_end, insert.iter().copied());
+            assert_eq!(walk(&odd), want, "{insert:02x?} after APP0");
+        }
+        // Cut where the frame segment ends, the frame is known; one byte sooner, it is not.
+        let sof = plain.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+        let sof_end = sof + 2 + usize::from(u16::from_be_bytes([plain[sof + 2], plain[sof + 3]]));
+        let cut = |at: usize| walk(&plain[..at]);
+        assert_eq!(
+            cut(sof_end),
+            Walk {
+                whole: false,
+                frame: Some(0xC0)
+            }
+        );
+        assert_eq!(
+            cut(sof_end - 1),
+            Walk {
+                whole: false,
+                frame: None
+            }
+        );
+    }
+
+    /// Every start-of-frame marker against ITU-T T.81 Table B.1: SOF0-2 and 5-6 are read,
+    /// 3 and 7 are lossless, 9-10 and 13-14 arithmetic-coded, 11 and 15 both; other
+    /// markers name no frame kind.
+    #[test]
+    fn each_frame_marker_is_named_by_the_standard_table() {
+        let kind =
+            |sof: u8| unread_frame(sof).map(|why| why.split(" JPEG").next().unwrap().to_owned());
+        for (sof, want) in [
+            (0xC0, None),
+            (0xC1, None),
+            (0xC2, None),
+            (0xC3, Some("a lossless")),
+            (0xC5, None),
+            (0xC6, None),
+            (0xC7, Some("a lossless")),
+            (0xC9, Some("an arithmetic-coded")),
+            (0xCA, Some("an arithmetic-coded")),
+            (0xCB, Some("a lossless arithmetic-coded")),
+            (0xCD, Some("an arithmetic-coded")),
+            (0xCE, Some("an arithmetic-coded")),
+            (0xCF, Some("a lossless arithmetic-coded")),
+            (0x00, None),
+            (0xBF, None),
+        ] {
+            assert_eq!(kind(sof).as_deref(), want, "marker {sof:02x}");
+        }
+        let why = unread_frame(0xCB).unwrap();
+        assert!(why.contains("(frame marker SOF11)"), "{why}");
+    }
+
     #[test]
     fn any_bytes_give_an_answer_not_a_panic() {
         // Random lengths, marker bytes and cut points after a start-of-image marker.

@@ -611,3 +611,141 @@ fn a_large_picture_decodes_when_its_file_could_hold_it() {
     let err = check_decoded_size((40000, 40000), 4800 * mb, 1 << 30).unwrap_err();
     assert!(err.contains("more than the limit of 4096 MiB"), "{err}");
 }
+
+/// The folder given must exist and be a folder: an error naming it, not an empty listing.
+#[test]
+fn a_missing_folder_or_a_file_given_as_one_is_an_error_naming_it() {
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("a.jpg");
+    write_jpeg(&file, &upright(), None);
+    for given in [d.path().join("missing"), file] {
+        let e = photo_files(&given).unwrap_err().to_string();
+        assert!(e.contains(&given.display().to_string()), "{e}");
+    }
+}
+
+/// Formats not read, by name (HEIC, AVIF, JPEG XL, JPEG 2000) and by content whatever the
+/// name: each is named, never taken for a broken JPEG.
+#[test]
+fn each_format_not_read_is_named_by_its_name_or_its_content() {
+    for ext in UNDECODED_EXTENSIONS {
+        let p = PathBuf::from(format!("x.{}", ext.to_uppercase()));
+        assert!(is_undecoded(&p) && !is_photo(&p), "{ext}");
+        let why = undecoded_reason(&p);
+        assert!(
+            why.starts_with(&format!("{ext} images are not read (JPEG, PNG")),
+            "{why}"
+        );
+    }
+    let d = tempfile::tempdir().unwrap();
+    for (content, format) in [
+        (&b"\0\0\0\x1cftypheic\0\0\0\0"[..], "HEIC"),
+        (b"\0\0\0\x1cftypmif1\0\0\0\0", "HEIC"),
+        (b"\0\0\0\x1cftypavif\0\0\0\0", "AVIF"),
+        (b"\0\0\0\x1cftypavis\0\0\0\0", "AVIF"),
+        (b"\0\0\0\x0cJXL \r\n\x87\n\0\0", "JPEG XL"),
+        (b"\xff\x0a\xfa\x7f\0\0\0\0\0\0\0\0", "JPEG XL"),
+        (b"\0\0\0\x0cjP  \r\n\x87\n\0\0", "JPEG 2000"),
+    ] {
+        let p = d.path().join("photo.jpg");
+        std::fs::write(&p, content).unwrap();
+        let why = decode_image(&p).unwrap_err();
+        assert!(
+            why.starts_with(&format!("a {format} image by its content")),
+            "{format}: {why}"
+        );
+    }
+    // Another brand of the same box is an MP4 video, not a photo format named here.
+    assert_eq!(undecoded_content(b"\0\0\0\x1cftypisom\0\0\0\0"), None);
+    assert_eq!(undecoded_content(b"\0\0\0\x0cJXL "), None, "under 12 bytes");
+}
+
+/// A file over 128 MiB is read whole only when its first bytes are an image format's:
+/// BigTIFF in either byte order and a format named as not read count; one of exactly
+/// 128 MiB is read whatever it starts with.
+#[cfg(unix)]
+#[test]
+fn large_files_are_read_when_their_first_bytes_name_an_image_format() {
+    let d = tempfile::tempdir().unwrap();
+    let sparse = |name: &str, head: &[u8], len: u64| {
+        let p = d.path().join(name);
+        std::fs::write(&p, head).unwrap();
+        let f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+        f.set_len(len).unwrap();
+        p
+    };
+    let over = PLAIN_DECODE_BYTES + 1;
+    for head in [
+        &b"II+\0"[..],
+        b"MM\0+",
+        b"\xff\x0a\xfa\x7f",
+        b"\x89PNG\r\n\x1a\n",
+    ] {
+        let p = sparse("big.tif", head, over);
+        let bytes = read_image_file(&p).unwrap_or_else(|e| panic!("{head:02x?}: {e}"));
+        assert_eq!(bytes.len() as u64, over);
+    }
+    let p = sparse("zeros.jpg", b"", over);
+    let e = read_image_file(&p).unwrap_err();
+    assert!(e.contains("whose first bytes are no image format's"), "{e}");
+    let p = sparse("zeros.jpg", b"", PLAIN_DECODE_BYTES);
+    assert_eq!(
+        read_image_file(&p).unwrap().len() as u64,
+        PLAIN_DECODE_BYTES
+    );
+    std::fs::write(&p, b"").unwrap();
+    assert_eq!(
+        read_image_file(&p).unwrap_err(),
+        "cannot decode image: the file is empty"
+    );
+}
+
+/// Each bound of the decoded-size check, at equality: 128 MiB needs no file size, a larger
+/// picture needs a file of at least 1/2048 of it, and none may pass 4 GiB; a picture is
+/// counted as RGB when its decoder's own size is smaller.
+#[test]
+fn the_decoded_size_check_at_each_bound() {
+    let big = usize::MAX;
+    assert_eq!(check_decoded_size((1, 1), PLAIN_DECODE_BYTES, 0), Ok(()));
+    let just_over = PLAIN_DECODE_BYTES + MAX_DECODED_PER_FILE_BYTE;
+    let holds = (just_over / MAX_DECODED_PER_FILE_BYTE) as usize;
+    assert_eq!(check_decoded_size((1, 1), just_over, holds), Ok(()));
+    let e = check_decoded_size((1, 1), just_over, holds - 1).unwrap_err();
+    assert!(
+        e.contains("which a file of") && e.contains("cannot hold"),
+        "{e}"
+    );
+    assert_eq!(check_decoded_size((1, 1), MAX_DECODE_BYTES, big), Ok(()));
+    let e = check_decoded_size((7, 9), MAX_DECODE_BYTES + 1, big).unwrap_err();
+    assert!(
+        e.contains("7x9 pixels, 4096 MiB decoded, more than the limit"),
+        "{e}"
+    );
+    // A 1-bit picture whose decoder needs little: its RGB copy is what counts.
+    let side = 8192; // 192 MiB as RGB
+    assert_eq!(check_decoded_size((side, side), 1 << 20, big), Ok(()));
+    let e = check_decoded_size((side, side), 1 << 20, 0).unwrap_err();
+    assert!(e.contains("8192x8192 pixels, 192 MiB decoded"), "{e}");
+}
+
+#[test]
+fn a_folder_without_photos_says_what_it_skipped() {
+    assert_eq!(
+        no_photos_reason(&[]),
+        "no image files (jpg, jpeg, jfif, jpe, png, bmp, webp, gif, tif, tiff) in this folder \
+         or below"
+    );
+    let one = [(PathBuf::from("d/a.jpg"), "cut short".to_owned())];
+    assert_eq!(
+        no_photos_reason(&one),
+        "no usable photos (1 file skipped; first: d/a.jpg: cut short)"
+    );
+    let two = [
+        one[0].clone(),
+        (PathBuf::from("d/b.png"), "empty".to_owned()),
+    ];
+    assert_eq!(
+        no_photos_reason(&two),
+        "no usable photos (2 files skipped; first: d/a.jpg: cut short)"
+    );
+}
