@@ -1,5 +1,7 @@
 //! The protocol's tests: perfect and constant hashes, the copies, the scores.
 
+use std::collections::BTreeMap;
+
 use imsat_runtime::soft_code::SoftCodes;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
@@ -150,4 +152,228 @@ fn copies_made_a_part_at_a_time_are_the_copies_made_at_once() {
         assert_eq!((copy.original, copy.edit), (o, e));
         assert_eq!(copy.image, same.image, "{}", edits[e].name);
     }
+}
+
+/// The protocol in its words, by sorting instead of histograms: every group's negatives and
+/// positives listed, each operating point the largest distance whose share of negatives at
+/// or below it stays within the target (compared in integers), each query's precision one over its original's
+/// expected rank among the candidates (ties in random order), the curve at each distance a
+/// pair has.
+fn reference(
+    dist: &dyn Fn(bool, usize, usize) -> u32,
+    max: u32,
+    meta: &[(usize, usize)],
+    edits: &[ProtocolEdit],
+    source_of: &[usize],
+) -> Vec<(Strength, GroupScore)> {
+    let mut out = Vec::new();
+    for strength in [Strength::Moderate, Strength::Strong, Strength::Flip] {
+        let members: Vec<usize> = (0..meta.len())
+            .filter(|&c| edits[meta[c].1].strength == strength)
+            .collect();
+        if members.is_empty() {
+            continue;
+        }
+        let (mut negatives, mut positives, mut precisions) = (vec![], vec![], vec![]);
+        for &q in &members {
+            let (src, e) = meta[q];
+            let own = dist(false, q, src);
+            positives.push((edits[e].name, own));
+            // (distance, whether the pair is a negative) for every other candidate.
+            let mut others: Vec<(u32, bool)> = vec![];
+            for o in 0..source_of.len() {
+                if o != src {
+                    others.push((dist(false, q, o), source_of[o] != source_of[src]));
+                }
+            }
+            for &c in &members {
+                let o = meta[c].0;
+                if o != src {
+                    others.push((dist(true, q, c), source_of[o] != source_of[src]));
+                }
+            }
+            negatives.extend(others.iter().filter(|p| p.1).map(|p| p.0.min(max)));
+            let closer = others.iter().filter(|p| p.0 < own).count() as f64;
+            let ties = others.iter().filter(|p| p.0 == own).count() as f64;
+            precisions.push(1.0 / (1.0 + closer + ties / 2.0));
+        }
+        negatives.sort_unstable();
+        let total = negatives.len();
+        let at_most = |list: &[u32], t: u32| list.iter().filter(|&&d| d <= t).count();
+        let own: Vec<u32> = positives.iter().map(|p| p.1.min(max)).collect();
+        // The target as one pair in `per`, compared in integers.
+        let point = |per: usize| {
+            let threshold = (0..=max)
+                .take_while(|&t| total > 0 && at_most(&negatives, t) * per <= total)
+                .last();
+            let share = |list: &[u32], of: usize| match threshold {
+                Some(t) => at_most(list, t) as f64 / of as f64,
+                None => 0.0,
+            };
+            OperatingPoint {
+                fpr_target: 1.0 / per as f64,
+                threshold,
+                tpr: share(&own, own.len()),
+                fpr: share(&negatives, total),
+                negatives: total as u64,
+            }
+        };
+        let at_1e3 = point(1_000);
+        let mut tpr_per_edit = BTreeMap::new();
+        for name in positives.iter().map(|p| p.0) {
+            let mine: Vec<u32> = positives
+                .iter()
+                .filter(|p| p.0 == name)
+                .map(|p| p.1)
+                .collect();
+            let hit = at_1e3.threshold.map_or(0, |t| at_most(&mine, t));
+            tpr_per_edit.insert(name.to_string(), hit as f64 / mine.len() as f64);
+        }
+        let mut distances: Vec<u32> = negatives.iter().chain(&own).copied().collect();
+        distances.sort_unstable();
+        distances.dedup();
+        let roc = distances
+            .iter()
+            .map(|&t| {
+                let rate = |list: &[u32]| at_most(list, t) as f64 / list.len().max(1) as f64;
+                (rate(&negatives), rate(&own))
+            })
+            .collect();
+        out.push((
+            strength,
+            GroupScore {
+                queries: members.len(),
+                at_1e2: point(100),
+                at_1e3,
+                at_1e4: point(10_000),
+                map: precisions.iter().sum::<f64>() / precisions.len() as f64,
+                tpr_per_edit,
+                roc,
+            },
+        ));
+    }
+    out
+}
+
+fn assert_scores_match(got: &HashScore, want: &[(Strength, GroupScore)]) {
+    assert_eq!(got.groups.len(), want.len(), "{}: groups", got.name);
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+    for (strength, w) in want {
+        let g = &got.groups[strength];
+        let at = |what: &str| format!("{} {strength:?} {what}", got.name);
+        assert_eq!(g.queries, w.queries, "{}", at("queries"));
+        for (p, q, name) in [
+            (&g.at_1e2, &w.at_1e2, "1e-2"),
+            (&g.at_1e3, &w.at_1e3, "1e-3"),
+            (&g.at_1e4, &w.at_1e4, "1e-4"),
+        ] {
+            assert_eq!(
+                (p.threshold, p.negatives, p.fpr_target),
+                (q.threshold, q.negatives, q.fpr_target),
+                "{}",
+                at(name)
+            );
+            assert!(
+                close(p.tpr, q.tpr) && close(p.fpr, q.fpr),
+                "{}: {p:?} {q:?}",
+                at(name)
+            );
+        }
+        assert!(close(g.map, w.map), "{}: {} {}", at("mAP"), g.map, w.map);
+        assert_eq!(
+            g.tpr_per_edit.len(),
+            w.tpr_per_edit.len(),
+            "{}",
+            at("edits")
+        );
+        for (name, v) in &w.tpr_per_edit {
+            assert!(close(g.tpr_per_edit[name], *v), "{}", at(name));
+        }
+        assert_eq!(g.roc.len(), w.roc.len(), "{}", at("curve"));
+        for (a, b) in g.roc.iter().zip(&w.roc) {
+            assert!(
+                close(a.0, b.0) && close(a.1, b.1),
+                "{}: {a:?} {b:?}",
+                at("curve")
+            );
+        }
+    }
+}
+
+/// Scores of codes that are neither perfect nor constant, against [`reference`]: 16-bit
+/// codes (random pairs fall within 1 or 2 bits often enough to set the points at 1e-3 and
+/// 1e-4), copies 0 to 5 bits from their original, a random subset of the pairs (edits of
+/// unequal counts, a group may be missing), and originals 0-11 tiles of four sources.
+#[test]
+fn scores_match_the_protocol_in_its_words_on_random_codes() {
+    let edits = protocol_edits();
+    let mut rng = StdRng::seed_from_u64(7);
+    for round in 0..4 {
+        let n = 24 + 4 * round;
+        let originals: Vec<u64> = (0..n).map(|_| rng.random::<u64>() & 0xFFFF).collect();
+        let keep = [0.9, 0.5, 0.2, 1.0][round];
+        let meta: Vec<(usize, usize)> = (0..n)
+            .flat_map(|o| (0..edits.len()).map(move |e| (o, e)))
+            .filter(|&(_, e)| round != 2 || edits[e].strength != Strength::Flip)
+            .filter(|_| rng.random_bool(keep))
+            .collect();
+        let copies: Vec<u64> = meta
+            .iter()
+            .map(|&(o, _)| {
+                let mut c = originals[o];
+                for _ in 0..rng.random_range(0..=5) {
+                    c ^= 1 << rng.random_range(0..16);
+                }
+                c
+            })
+            .collect();
+        let source_of: Vec<usize> = (0..n).map(|o| if o < 12 { o / 3 } else { o }).collect();
+        let got = score("random", 16, &originals, &copies, &meta, &edits, &source_of);
+        let dist = |copy: bool, q: usize, other: usize| {
+            let b = if copy {
+                copies[other]
+            } else {
+                originals[other]
+            };
+            (copies[q] ^ b).count_ones()
+        };
+        let want = reference(&dist, 16, &meta, &edits, &source_of);
+        assert!(
+            want.iter()
+                .any(|(_, g)| g.at_1e4.threshold.is_some() && g.at_1e3.tpr < 1.0),
+            "round {round}: the points are not trivial"
+        );
+        assert_scores_match(&got, &want);
+        assert_eq!((got.bits, got.unit), (16, 1.0));
+    }
+}
+
+/// Soft codes against [`reference`] with the soft distance in hundredths, capped at the
+/// scale's top (four times the bits, in hundredths).
+#[test]
+fn soft_scores_match_the_protocol_in_its_words() {
+    let edits = protocol_edits();
+    let bits = 8;
+    let mut rng = StdRng::seed_from_u64(11);
+    let n = 16;
+    let logits: Vec<f32> = (0..n * bits).map(|_| rng.random_range(-3.0..3.0)).collect();
+    let meta: Vec<(usize, usize)> = (0..n)
+        .flat_map(|o| (0..edits.len()).map(move |e| (o, e)))
+        .collect();
+    let copy_logits: Vec<f32> = meta
+        .iter()
+        .flat_map(|&(o, _)| logits[o * bits..(o + 1) * bits].to_vec())
+        .map(|z| z + rng.random_range(-1.5..1.5))
+        .collect();
+    let soft = |l: &[f32]| SoftCodes::from_logits(bits, l).unwrap();
+    let (so, sc) = (soft(&logits), soft(&copy_logits));
+    let own: Vec<usize> = (0..n).collect();
+    let got = score_soft("soft", &so, &sc, &meta, &edits, &own);
+    let dist = |copy: bool, q: usize, other: usize| {
+        let b = if copy { sc.row(other) } else { so.row(other) };
+        (imsat_runtime::soft_code::distance(sc.row(q), b) * 100.0).round() as u32
+    };
+    let want = reference(&dist, 400 * bits as u32, &meta, &edits, &own);
+    assert_scores_match(&got, &want);
+    assert_eq!((got.bits, got.unit), (bits, 0.01));
 }
