@@ -102,26 +102,42 @@ pub fn nearest_neighbours(
 mod tests {
     use super::*;
 
+    /// Distances, ids, `of` and `kth_distance` against brute force for every point (1,500
+    /// points: two blocks of rows), and `k` cut to the `n - 1` other points there are.
     #[test]
     fn matches_brute_force_on_random_points() {
         use rand::{Rng, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         let (n, d, k) = (1500, 13, 5);
         let x: Vec<f32> = (0..n * d).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let dist = |i: usize, j: usize| -> f32 {
+            let s: f32 = (0..d).map(|c| (x[i * d + c] - x[j * d + c]).powi(2)).sum();
+            s.sqrt()
+        };
         let nn = nearest_neighbours(&x, n, d, k, &ProgressBar::hidden());
-        for i in (0..n).step_by(97) {
-            let mut all: Vec<(f32, usize)> = (0..n)
-                .filter(|&j| j != i)
-                .map(|j| {
-                    let s: f32 = (0..d).map(|c| (x[i * d + c] - x[j * d + c]).powi(2)).sum();
-                    (s.sqrt(), j)
-                })
-                .collect();
-            all.sort_by(|a, b| a.0.total_cmp(&b.0));
+        assert_eq!((nn.k, nn.ids.len(), nn.distances.len()), (k, n * k, n * k));
+        for i in 0..n {
+            let mut all: Vec<f32> = (0..n).filter(|&j| j != i).map(|j| dist(i, j)).collect();
+            all.sort_by(f32::total_cmp);
+            let ids = nn.of(i);
+            assert_eq!(ids, &nn.ids[i * k..(i + 1) * k]);
             for (s, want) in all.iter().take(k).enumerate() {
-                assert!((nn.distances[i * k + s] - want.0).abs() < 1e-3);
+                let j = ids[s] as usize;
+                assert!(j != i && j < n, "point {i} slot {s}: id {j}");
+                // The id's own distance, not only the stored one, is the s-th smallest.
+                assert!((dist(i, j) - want).abs() < 1e-3, "point {i} slot {s}");
+                assert!(
+                    (nn.distances[i * k + s] - want).abs() < 1e-3,
+                    "point {i} slot {s}"
+                );
             }
-            assert!(!nn.of(i).contains(&(i as u32)));
+            assert_eq!(nn.kth_distance(i), nn.distances[i * k + k - 1]);
         }
+        // Three points, k = 5: each keeps its two others, nearest first.
+        let line = [0.0, 1.0, 3.0];
+        let nn = nearest_neighbours(&line, 3, 1, 5, &ProgressBar::hidden());
+        assert_eq!((nn.k, nn.ids.as_slice()), (2, &[1, 2, 0, 2, 1, 0][..]));
+        assert_eq!(nn.distances, [1.0, 3.0, 1.0, 2.0, 2.0, 3.0]);
+        assert_eq!((nn.kth_distance(0), nn.kth_distance(1)), (3.0, 2.0));
     }
 }

@@ -244,6 +244,40 @@ mod tests {
         assert_eq!(r.queries, 0);
     }
 
+    /// A cluster id no sample has (a row of zeros in the table) changes nothing: 0 ln 0 is
+    /// taken as 0, not NaN.
+    #[test]
+    fn nmi_ignores_cluster_ids_no_sample_has() {
+        let labels = [0, 0, 0, 1, 1];
+        let dense = nmi(&[0, 0, 1, 1, 1], &labels);
+        for gapped in [[0, 0, 2, 2, 2], [3, 3, 1, 1, 1], [5, 5, 9, 9, 9]] {
+            let v = nmi(&gapped, &labels);
+            assert!((v - dense).abs() < 1e-12, "{gapped:?}: {v}");
+        }
+        // And a label no sample has.
+        let v = nmi(&[0, 0, 1, 1, 1], &[0, 0, 0, 2, 2]);
+        assert!((v - dense).abs() < 1e-12, "{v}");
+    }
+
+    /// Codes of two words: the second word's distances count, and each code is its own
+    /// pair of words (the one-word tests cannot tell `i * words` from `i / words`).
+    #[test]
+    fn retrieval_metrics_read_codes_of_several_words() {
+        // Per code (word 0, word 1): only word 1 differs, so distances are those of the
+        // one-word hand-computed case.
+        let one = [0b0u64, 0b0, 0b1, 0b10, 0b111, 0b1110];
+        let two: Vec<u64> = one.iter().flat_map(|&w| [u64::MAX, w]).collect();
+        let labels = [0, 0, 1, 0, 0, 1];
+        let gallery = [1, 2, 3, 4, 5];
+        let a = retrieval_metrics(&one, 1, 64, &labels, &[0], &gallery);
+        let b = retrieval_metrics(&two, 2, 128, &labels, &[0], &gallery);
+        assert_eq!(a, b);
+        // Query 3 in place of 0: a different row, so a different answer.
+        let c = retrieval_metrics(&two, 2, 128, &labels, &[3], &gallery);
+        assert_ne!(c.map, b.map);
+        assert_eq!(c, retrieval_metrics(&one, 1, 64, &labels, &[3], &gallery));
+    }
+
     #[test]
     fn precision_at_k_breaks_ties_by_gallery_order() {
         // 600 gallery items at distance 0: the first 500 in gallery order count.
