@@ -278,6 +278,60 @@ mod tests {
         assert_eq!(c, retrieval_metrics(&one, 1, 64, &labels, &[3], &gallery));
     }
 
+    /// Many queries over a gallery larger than 500 with a tie bucket across the 500th item,
+    /// against the definitions by sorting: precision@500 from a stable sort by distance, AP
+    /// as scikit-learn's over the distinct distances, precision within radius 2, each a
+    /// mean over the queries.
+    #[test]
+    fn retrieval_metrics_match_their_definitions_on_random_codes() {
+        use rand::Rng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let n = 760;
+        // 10-bit codes: distances 0..=10, so every bucket holds many items.
+        let codes: Vec<u64> = (0..n).map(|_| rng.random::<u64>() & 0x3FF).collect();
+        let labels: Vec<u8> = (0..n).map(|_| rng.random_range(0..4)).collect();
+        let queries: Vec<usize> = (0..n).step_by(38).collect();
+        let gallery: Vec<usize> = (0..n).filter(|i| i % 38 != 0).collect();
+        let got = retrieval_metrics(&codes, 1, 64, &labels, &queries, &gallery);
+        let (mut map, mut p500, mut pr2) = (0.0, 0.0, 0.0);
+        for &q in &queries {
+            let mut ranked: Vec<(u32, bool)> = gallery
+                .iter()
+                .map(|&g| ((codes[q] ^ codes[g]).count_ones(), labels[g] == labels[q]))
+                .collect();
+            ranked.sort_by_key(|r| r.0); // stable: gallery order within a distance
+            p500 += ranked[..500].iter().filter(|r| r.1).count() as f64 / 500.0;
+            let relevant = ranked.iter().filter(|r| r.1).count() as f64;
+            let mut ap = 0.0;
+            for t in 0..=10 {
+                let within: Vec<&(u32, bool)> = ranked.iter().filter(|r| r.0 <= t).collect();
+                let at = ranked.iter().filter(|r| r.0 == t && r.1).count() as f64;
+                if ranked.iter().any(|r| r.0 == t) {
+                    let hits = within.iter().filter(|r| r.1).count() as f64;
+                    ap += at / relevant * hits / within.len() as f64;
+                }
+            }
+            map += ap;
+            let near: Vec<&(u32, bool)> = ranked.iter().filter(|r| r.0 <= 2).collect();
+            if !near.is_empty() {
+                pr2 += near.iter().filter(|r| r.1).count() as f64 / near.len() as f64;
+            }
+        }
+        let nq = queries.len() as f64;
+        assert_eq!((got.queries, got.gallery), (20, 740));
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        assert!(close(got.map, map / nq), "{} {}", got.map, map / nq);
+        assert!(close(got.precision_at_500, p500 / nq), "{got:?}");
+        assert!(close(got.precision_within_r2, pr2 / nq), "{got:?}");
+        // The 500th item sits inside a bucket of ties (what the stable order decides).
+        let mut d: Vec<u32> = gallery
+            .iter()
+            .map(|&g| (codes[0] ^ codes[g]).count_ones())
+            .collect();
+        d.sort_unstable();
+        assert_eq!(d[499], d[500]);
+    }
+
     #[test]
     fn precision_at_k_breaks_ties_by_gallery_order() {
         // 600 gallery items at distance 0: the first 500 in gallery order count.
