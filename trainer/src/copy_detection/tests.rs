@@ -345,6 +345,19 @@ fn scores_match_the_protocol_in_its_words_on_random_codes() {
         );
         assert_scores_match(&got, &want);
         assert_eq!((got.bits, got.unit), (16, 1.0));
+        // The same codes as 80-bit ones, two words each (the first all ones): each code is
+        // its own pair of words, and the scale runs to 80.
+        let wide = |v: &[u64]| -> Vec<u64> { v.iter().flat_map(|&c| [u64::MAX, c]).collect() };
+        let got = score(
+            "wide",
+            80,
+            &wide(&originals),
+            &wide(&copies),
+            &meta,
+            &edits,
+            &source_of,
+        );
+        assert_scores_match(&got, &reference(&dist, 80, &meta, &edits, &source_of));
     }
 }
 
