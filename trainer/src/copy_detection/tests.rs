@@ -358,6 +358,14 @@ fn scores_match_the_protocol_in_its_words_on_random_codes() {
             &source_of,
         );
         assert_scores_match(&got, &reference(&dist, 80, &meta, &edits, &source_of));
+        if round == 0 {
+            // Every original cut from one source: no negative pair, so no FPR to hold.
+            let one = vec![0; n];
+            let got = score("one", 16, &originals, &copies, &meta, &edits, &one);
+            assert_scores_match(&got, &reference(&dist, 16, &meta, &edits, &one));
+            let m = &got.groups[&Strength::Moderate].at_1e3;
+            assert_eq!((m.threshold, m.tpr, m.negatives), (None, 0.0, 0));
+        }
     }
 }
 
