@@ -398,3 +398,30 @@ fn soft_scores_match_the_protocol_in_its_words() {
     assert_scores_match(&got, &want);
     assert_eq!((got.bits, got.unit), (bits, 0.01));
 }
+
+/// A false-positive rate exactly at the target holds it: 25 originals, one copy each (equal
+/// to its original), three pairs of them sharing a code. Of the 1,200 negative pairs, 12 (1%)
+/// sit at distance 0, so the 1e-2 point keeps every distance below the next negative's.
+#[test]
+fn an_fpr_exactly_at_the_target_is_within_it() {
+    let edits = protocol_edits();
+    let mut rng = StdRng::seed_from_u64(9);
+    let mut originals: Vec<u64> = (0..25).map(|_| rng.random()).collect();
+    for twin in [1, 3, 5] {
+        originals[twin] = originals[twin - 1];
+    }
+    let meta: Vec<(usize, usize)> = (0..25).map(|o| (o, 0)).collect();
+    let own: Vec<usize> = (0..25).collect();
+    let s = score("twins", 64, &originals, &originals, &meta, &edits, &own);
+    let at = &s.groups[&Strength::Moderate].at_1e2;
+    assert_eq!(at.negatives, 1_200);
+    assert_eq!(at.fpr, 0.01);
+    let nearest_other = (0..25)
+        .flat_map(|a| (0..25).map(move |b| (a, b)))
+        .filter(|&(a, b)| originals[a] != originals[b])
+        .map(|(a, b)| (originals[a] ^ originals[b]).count_ones())
+        .min()
+        .unwrap();
+    assert_eq!(at.threshold, Some(nearest_other - 1));
+    assert_eq!(at.tpr, 1.0);
+}
