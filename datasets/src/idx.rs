@@ -16,10 +16,10 @@ const MAX_IDX_BYTES: u64 = 1 << 30;
 /// Bytes read before the rest of a file: enough for its magic, or an image format's.
 const HEAD_BYTES: u64 = 64;
 
-/// The file's bytes, at most `limit` ([`MAX_IDX_BYTES`]). A file that begins as neither gzip nor IDX
-/// (0, 0, a type code) is read no further than its head, which is enough for the parser to
-/// say what it is: a wrong file is refused at once, and a device (`/dev/zero`) does not fill
-/// the memory first.
+/// The file's bytes, at most `limit` (the readers pass [`MAX_IDX_BYTES`]). A file that begins
+/// as neither gzip nor IDX (0, 0, a type code) is read no further than its head, which is
+/// enough for the parser to say what it is: a wrong file is refused at once, and a device
+/// (`/dev/zero`) does not fill the memory first.
 fn read_raw(path: &Path, limit: u64) -> Result<Vec<u8>, DataError> {
     let io = |source| DataError::Io {
         path: path.to_path_buf(),

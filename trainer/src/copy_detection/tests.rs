@@ -156,9 +156,9 @@ fn copies_made_a_part_at_a_time_are_the_copies_made_at_once() {
 
 /// The protocol in its words, by sorting instead of histograms: every group's negatives and
 /// positives listed, each operating point the largest distance whose share of negatives at
-/// or below it stays within the target (compared in integers), each query's precision one over its original's
-/// expected rank among the candidates (ties in random order), the curve at each distance a
-/// pair has.
+/// or below it stays within the target (compared in integers), each query's precision one
+/// over its original's expected rank among the candidates (ties in random order), the curve
+/// at each distance a pair has.
 fn reference(
     dist: &dyn Fn(bool, usize, usize) -> u32,
     max: u32,
