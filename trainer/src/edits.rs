@@ -129,6 +129,7 @@ pub enum Edit {
         area: f32,
         at: (f32, f32),
     },
+    /// Positive degrees turn the photo clockwise as seen on screen.
     Rotate {
         degrees: f32,
     },
@@ -401,54 +402,4 @@ fn caption(img: &RgbImage, area: f32, at: (f32, f32), seed: u64) -> RgbImage {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use rand::SeedableRng;
-
-    fn photo() -> RgbImage {
-        RgbImage::from_fn(120, 80, |x, y| {
-            Rgb([(x * 2) as u8, (y * 3) as u8, ((x + y) % 256) as u8])
-        })
-    }
-
-    #[test]
-    fn every_kind_changes_the_photo() {
-        let img = photo();
-        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-        for kind in EditKind::ALL {
-            let e = random_of_kind(kind, &mut rng);
-            let out = e.apply(&img);
-            assert!(out.width() > 0 && out.height() > 0, "{e}");
-            let same = out.dimensions() == img.dimensions() && out == img;
-            assert!(!same, "{e} left the photo unchanged");
-        }
-    }
-
-    #[test]
-    fn geometry_is_as_documented() {
-        let img = photo();
-        let c = Edit::Crop {
-            area: 0.25,
-            at: (0.0, 0.0),
-        }
-        .apply(&img);
-        assert_eq!(c.dimensions(), (60, 40));
-        assert_eq!(c.get_pixel(5, 5), img.get_pixel(5, 5));
-        let r = Edit::Rotate { degrees: 0.0 }.apply(&img);
-        assert_eq!(r, img);
-        let r = Edit::Rotate { degrees: 10.0 }.apply(&img);
-        assert!(r.width() < 120 && r.width() > 80, "{:?}", r.dimensions());
-        assert_eq!(Edit::Flip.apply(&Edit::Flip.apply(&img)), img);
-    }
-
-    #[test]
-    fn lists_parse_and_reject() {
-        assert_eq!(
-            parse_edit_list("jpeg, crop,jpeg").unwrap(),
-            [EditKind::Jpeg, EditKind::Crop]
-        );
-        assert!(parse_edit_list("jpeg,sepia").unwrap_err().contains("sepia"));
-        assert!(parse_edit_list("").is_err());
-        assert!(!EditKind::default_family().contains(&EditKind::Flip));
-    }
-}
+mod tests;

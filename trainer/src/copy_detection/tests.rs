@@ -154,6 +154,98 @@ fn copies_made_a_part_at_a_time_are_the_copies_made_at_once() {
     }
 }
 
+/// The protocol's edits are the list: the moderate group is the hidden benchmark's.
+#[test]
+fn the_protocol_edits_are_the_benchmarks_list() {
+    use Strength::*;
+    let want = [
+        ("jpeg_q30", Moderate, "jpeg q30"),
+        ("jpeg_q50", Moderate, "jpeg q50"),
+        ("rescale_50", Moderate, "rescale 50%"),
+        ("rescale_25", Moderate, "rescale 25%"),
+        ("crop_80", Moderate, "crop 80%"),
+        ("crop_90", Moderate, "crop 90%"),
+        ("rotate_+3", Moderate, "rotate +3.0"),
+        ("rotate_-3", Moderate, "rotate -3.0"),
+        ("brightness_1.2", Moderate, "brightness x1.20"),
+        ("brightness_0.8", Moderate, "brightness x0.80"),
+        ("contrast_0.7", Moderate, "contrast x0.70"),
+        ("gray", Moderate, "gray"),
+        ("blur_1", Moderate, "blur 1.0"),
+        ("caption_5", Moderate, "caption 5%"),
+        ("crop_60_random", Strong, "crop 60%"),
+        ("rotate_+10", Strong, "rotate +10.0"),
+        ("rotate_-10", Strong, "rotate -10.0"),
+        (
+            "crop_70+rotate_5+jpeg_50",
+            Strong,
+            "crop 70% + rotate +5.0 + jpeg q50",
+        ),
+        (
+            "rescale_33+caption_8+contrast_1.3",
+            Strong,
+            "rescale 33% + caption 8% + contrast x1.30",
+        ),
+        ("flip", Flip, "flip"),
+    ];
+    let edits = protocol_edits();
+    let mut rng = StdRng::seed_from_u64(1);
+    let got: Vec<(&str, Strength, String)> = edits
+        .iter()
+        .map(|e| (e.name, e.strength, (e.make)(&mut rng).to_string()))
+        .collect();
+    let want: Vec<(&str, Strength, String)> = want
+        .iter()
+        .map(|&(n, s, e)| (n, s, e.to_string()))
+        .collect();
+    assert_eq!(got, want);
+    // Centre crops are centred; random positions are drawn.
+    for e in &edits {
+        let (a, b) = ((e.make)(&mut rng), (e.make)(&mut rng));
+        let random = [
+            "caption_5",
+            "crop_60_random",
+            "crop_70+rotate_5+jpeg_50",
+            "rescale_33+caption_8+contrast_1.3",
+        ]
+        .contains(&e.name);
+        assert_eq!(a != b, random, "{}", e.name);
+        if e.name.starts_with("crop_") && !random {
+            assert!(matches!(a, crate::edits::Edit::Crop { at: (0.5, 0.5), .. }));
+        }
+    }
+}
+
+/// A copy is its edit of the original saved as JPEG q90; the seed and the pair draw the
+/// random positions (other seed, other crops; other original, other crop).
+#[test]
+fn copies_are_their_edit_saved_at_q90_with_draws_seeded_per_pair() {
+    let edits = protocol_edits();
+    let original = image::RgbImage::from_fn(96, 64, |x, y| {
+        image::Rgb([(x * 2) as u8, (y * 3) as u8, ((x ^ y) * 4) as u8])
+    });
+    let originals = vec![original.clone(), original.clone(), original];
+    let copies = make_copies(&originals, &edits, 5);
+    let again = make_copies(&originals, &edits, 6);
+    assert_eq!(COPY_JPEG_QUALITY, 90);
+    let by_name = |name: &str| edits.iter().position(|e| e.name == name).unwrap();
+    for name in ["gray", "rotate_+3", "crop_80"] {
+        let e = by_name(name);
+        let mut rng = StdRng::seed_from_u64(0);
+        let want = crate::edits::jpeg(&(edits[e].make)(&mut rng).apply(&originals[0]), 90);
+        for o in 0..3 {
+            let copy = &copies[o * edits.len() + e];
+            assert_eq!((copy.original, copy.edit), (o, e));
+            assert_eq!(copy.image, want, "{name}");
+            assert_eq!(again[o * edits.len() + e].image, want, "{name}");
+        }
+    }
+    let e = by_name("crop_60_random");
+    let crops: Vec<&image::RgbImage> = (0..3).map(|o| &copies[o * edits.len() + e].image).collect();
+    assert!(crops[0] != crops[1] && crops[1] != crops[2] && crops[0] != crops[2]);
+    assert_ne!(*crops[0], again[e].image);
+}
+
 /// The protocol in its words, by sorting instead of histograms: every group's negatives and
 /// positives listed, each operating point the largest distance whose share of negatives at
 /// or below it stays within the target (compared in integers), each query's precision one
