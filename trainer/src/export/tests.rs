@@ -120,12 +120,15 @@ fn quantized_layers_are_symmetric_and_fold_the_pixel_offset() {
     assert!(quantize_layers(&layers, &[], 0).is_err());
 }
 
-/// `gptq_round` against numpy on the same case (`trainer/tests/fixtures/gptq_reference.py`,
-/// the paper's algorithm as its reference code writes it): every int8 step equal.
+/// `gptq_round` against numpy on the same cases (`trainer/tests/fixtures/gptq_reference.py`,
+/// the paper's algorithm as its reference code writes it): every int8 step equal, on inputs
+/// of about unit size and on inputs 25 times larger, whose steps depend on the damping being
+/// 1% of the Hessian's mean diagonal.
 #[test]
 fn gptq_rounds_as_the_numpy_reference() {
     #[derive(serde::Deserialize)]
     struct Case {
+        name: String,
         n: usize,
         d_in: usize,
         d_out: usize,
@@ -134,20 +137,46 @@ fn gptq_rounds_as_the_numpy_reference() {
         scale: Vec<f32>,
         steps: Vec<i8>,
     }
-    let case: Case =
+    let cases: Vec<Case> =
         serde_json::from_str(include_str!("../../tests/fixtures/gptq_reference.json")).unwrap();
-    let x = gptq::matrix(&case.inputs, case.n, case.d_in);
-    let w = gptq::matrix(&case.weight, case.d_in, case.d_out);
-    let steps = gptq::gptq_round(&w, &case.scale, &x).unwrap();
-    assert_eq!(steps, case.steps);
-    // Not nearest rounding in disguise.
-    let nearest: Vec<i8> = case
-        .weight
-        .iter()
-        .enumerate()
-        .map(|(k, v)| (v / case.scale[k % case.d_out]).round() as i8)
-        .collect();
-    assert_ne!(steps, nearest);
+    assert_eq!(cases.len(), 2);
+    for case in cases {
+        let x = gptq::matrix(&case.inputs, case.n, case.d_in);
+        let w = gptq::matrix(&case.weight, case.d_in, case.d_out);
+        let steps = gptq::gptq_round(&w, &case.scale, &x).unwrap();
+        assert_eq!(steps, case.steps, "{}", case.name);
+        // Not nearest rounding in disguise.
+        let nearest: Vec<i8> = case
+            .weight
+            .iter()
+            .enumerate()
+            .map(|(k, v)| (v / case.scale[k % case.d_out]).round() as i8)
+            .collect();
+        assert_ne!(steps, nearest, "{}", case.name);
+    }
+}
+
+/// Inputs that are all zero (a layer whose every input is a dead ReLU) leave nothing to
+/// trade: each weight rounds to its nearest step. Shapes that do not match are refused.
+#[test]
+fn gptq_on_silent_inputs_rounds_to_the_nearest_step_and_checks_shapes() {
+    let (n, d_in, d_out) = (10, 4, 3);
+    let weight: Vec<f32> = (0..d_in * d_out).map(|i| (i as f32 * 0.37).sin()).collect();
+    let scale = vec![1.0 / 127.0; d_out];
+    let w = gptq::matrix(&weight, d_in, d_out);
+    let zeros = nalgebra::DMatrix::zeros(n, d_in);
+    let nearest: Vec<i8> = weight.iter().map(|v| (v * 127.0).round() as i8).collect();
+    assert_eq!(gptq::gptq_round(&w, &scale, &zeros).unwrap(), nearest);
+    let refused = |x: &nalgebra::DMatrix<f64>, scale: &[f32]| {
+        let e = gptq::gptq_round(&w, scale, x).unwrap_err().to_string();
+        assert!(
+            e.contains("GPTQ needs calibration rows of 4 values and 3 scales"),
+            "{e}"
+        );
+    };
+    refused(&nalgebra::DMatrix::zeros(n, d_in + 1), &scale);
+    refused(&zeros, &scale[..2]);
+    refused(&nalgebra::DMatrix::zeros(0, d_in), &scale);
 }
 
 /// On inputs that move together (positive, in pairs), GPTQ leaves a much smaller output
@@ -320,4 +349,234 @@ fn layers_whose_outputs_are_not_finite_are_refused() {
     let e = check_outputs(&huge, &rows).unwrap_err().to_string();
     assert!(e.contains("layer 2") && e.contains("not finite"), "{e}");
     assert!(e.contains("--lr"), "{e}");
+}
+
+/// A zero running variance (a unit that never varied in training) folds as burn normalizes
+/// it, with the epsilon added, not subtracted.
+#[test]
+fn a_unit_with_zero_running_variance_folds_as_burn_computes_it() {
+    let mut enc = encoder();
+    let d = enc.norms[0].running_var.value().dims()[0];
+    let var: Vec<f32> = (0..d).map(|j| if j == 0 { 0.0 } else { 0.5 }).collect();
+    enc.norms[0].running_var = RunningState::new(t1(var));
+    let n = 5;
+    let x: Vec<f32> = (0..n * 6).map(|i| (i as f32 * 0.7).cos()).collect();
+    let want = crate::train::predict_logits(&enc, &x, n);
+    let got = forward_layers(&fold_layers(&enc), &x, n).pop().unwrap();
+    for (a, b) in got.iter().zip(&want) {
+        assert!(
+            a.is_finite() && (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+            "{a} vs {b}"
+        );
+    }
+}
+
+/// Weights or biases that are not finite are refused, naming the folded layer.
+#[test]
+fn layers_holding_values_that_are_not_finite_are_refused_by_name() {
+    let mut layers = fold_layers(&encoder());
+    check_finite(&layers).unwrap();
+    layers[1].weight[3] = f32::NAN;
+    let e = check_finite(&layers).unwrap_err().to_string();
+    assert!(e.contains("layer 2 ") && e.contains("not finite"), "{e}");
+    layers[1].weight[3] = 0.5;
+    layers[2].bias[0] = f32::INFINITY;
+    let e = check_finite(&layers).unwrap_err().to_string();
+    assert!(e.contains("layer 3 "), "{e}");
+}
+
+/// The output check reads up to 256 evenly spaced rows, each whole: a row that overflows
+/// among them is found, whether the rows are few (all read) or many.
+#[test]
+fn the_output_check_reads_evenly_spaced_whole_rows() {
+    // Overflows only where a row's two values differ (1e30 x their difference).
+    let layer = Dense {
+        d_in: 2,
+        d_out: 1,
+        weight: vec![1e30, -1e30],
+        bias: vec![0.0],
+        relu: false,
+    };
+    for (n, bad) in [(100usize, 99usize), (100, 0), (1000, 996), (1000, 500)] {
+        let mut rows: Vec<f32> = (0..n).flat_map(|i| [i as f32, i as f32]).collect();
+        check_outputs(std::slice::from_ref(&layer), &rows).unwrap();
+        rows[2 * bad] += 1e10;
+        let e = check_outputs(std::slice::from_ref(&layer), &rows);
+        assert!(e.is_err(), "{n} rows, overflow in row {bad}: not found");
+    }
+}
+
+/// Calibration takes evenly spaced rows, at most [`MAX_CALIBRATION_ROWS`], scaled as the
+/// training scaled them.
+#[test]
+fn calibration_rows_are_evenly_spaced_and_scaled() {
+    let rows = |n: usize| Images {
+        n,
+        shape: vec![2, 3],
+        pixels: (0..n)
+            .flat_map(|i| [(i % 256) as u8, (i / 256) as u8, 128, 0, 255, 7])
+            .collect(),
+    };
+    for n in [7usize, 5000, 12_000] {
+        let (x, take) = calibration_rows(&rows(n));
+        assert_eq!(take, n.min(MAX_CALIBRATION_ROWS));
+        assert_eq!(x.len(), take * 6);
+        for (k, row) in x.chunks(6).enumerate() {
+            let i = k * n / take;
+            let pixel = |v: f32| ((v + 1.0) * 128.0).round() as usize;
+            assert_eq!(pixel(row[0]) + 256 * pixel(row[1]), i, "{n} rows: row {k}");
+            assert_eq!(
+                &row[2..],
+                &[0.0, -1.0, 255.0 / 128.0 - 1.0, 7.0 / 128.0 - 1.0]
+            );
+        }
+    }
+    assert_eq!(calibration_rows(&rows(0)), (vec![], 0));
+}
+
+/// Change a Linear's row-major `[d_in, d_out]` weights in place.
+fn edit_weight(linear: &mut burn::nn::Linear, edit: impl FnOnce(&mut [f32], usize)) {
+    let [d_in, d_out] = linear.weight.shape().dims::<2>();
+    let mut values = linear
+        .weight
+        .val()
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap();
+    edit(&mut values, d_out);
+    linear.weight = Param::from_tensor(Tensor::from_data(
+        TensorData::new(values, [d_in, d_out]),
+        &inference_device(),
+    ));
+}
+
+fn trained(model: Encoder, view: Option<&str>) -> crate::train::Trained {
+    let mut config = crate::train::TrainConfig::hash(3);
+    config.view = view.map(str::to_string);
+    crate::train::Trained {
+        model,
+        config,
+        history: vec![],
+        seconds_per_epoch: 0.0,
+        quality: None,
+        head: 0,
+        final_loss: 0.0,
+        restart: 0,
+        restart_losses: vec![],
+    }
+}
+
+fn pixel_rows(n: usize) -> Images {
+    Images {
+        n,
+        shape: vec![2, 3],
+        pixels: (0..n * 6).map(|i| (i * 7919 % 251) as u8).collect(),
+    }
+}
+
+/// `write_models` writes both files, says their sizes, and measures the int8 model's code-bit
+/// agreement on evenly spaced rows (up to 1,024) against burn's own forward pass; a photo
+/// model's is not measured here.
+#[test]
+fn written_models_report_their_sizes_and_the_int8_agreement() {
+    for n in [600usize, 3000] {
+        let images = pixel_rows(n);
+        let t = trained(encoder(), None);
+        let dir = tempfile::tempdir().unwrap();
+        let out = write_models(&t, &images, "{}", None, None, dir.path()).unwrap();
+        let f32_file = std::fs::read(&out.f32_path).unwrap();
+        let int8_file = std::fs::read(&out.int8_path).unwrap();
+        assert_eq!(out.f32_path, dir.path().join(F32_FILE));
+        assert_eq!(out.int8_path, dir.path().join(INT8_FILE));
+        assert_eq!(
+            (out.f32_bytes, out.int8_bytes),
+            (f32_file.len(), int8_file.len())
+        );
+
+        let take = n.min(1024);
+        let pixels: Vec<u8> = (0..take)
+            .flat_map(|k| {
+                let i = k * n / take;
+                images.pixels[i * 6..(i + 1) * 6].to_vec()
+            })
+            .collect();
+        let int8 = Int8Model::from_onnx(&int8_file)
+            .unwrap()
+            .logits(&pixels)
+            .unwrap();
+        let exact = crate::train::predict_logits(&t.model, &scale_pixels(&pixels), take);
+        let same = int8
+            .iter()
+            .zip(&exact)
+            .filter(|(a, b)| (**a > 0.0) == (**b > 0.0))
+            .count();
+        let want = same as f64 / exact.len() as f64;
+        let got = out.int8_agreement.expect("a hash model's agreement");
+        assert!((got - want).abs() < 1e-9, "{n} rows: {got} vs {want}");
+        assert!(got > 0.9, "{got}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let photo = trained(encoder(), Some("gray-area-2x3-norm"));
+    let out = write_models(&photo, &pixel_rows(50), "{}", None, None, dir.path()).unwrap();
+    assert_eq!(out.int8_agreement, None);
+    assert!(out.int8_path.exists());
+}
+
+/// A model that cannot be exported is refused before anything is written: the files already
+/// in the folder stay as they were.
+#[test]
+fn refused_models_leave_the_folder_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in [F32_FILE, INT8_FILE] {
+        std::fs::write(dir.path().join(name), b"the user's model").unwrap();
+    }
+    let kept = || {
+        for name in [F32_FILE, INT8_FILE] {
+            assert_eq!(
+                std::fs::read(dir.path().join(name)).unwrap(),
+                b"the user's model"
+            );
+        }
+    };
+    // A weight that is not finite.
+    let mut enc = encoder();
+    edit_weight(&mut enc.output, |w, _| w[0] = f32::NAN);
+    let e = write_models(
+        &trained(enc, None),
+        &pixel_rows(50),
+        "{}",
+        None,
+        None,
+        dir.path(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("layer 3 of the trained model") && e.contains("not finite"),
+        "{e}"
+    );
+    kept();
+
+    // Finite f32 weights whose int8 bias overflows: four inputs that are always 0 (pixel
+    // 128) carry weights near f32's largest, harmless in f32 (times 0) but summed into the
+    // first layer's folded bias (-scale x the column's step sum).
+    let mut enc = encoder();
+    edit_weight(&mut enc.hidden[0], |w, d_out| {
+        for k in 0..4 {
+            w[k * d_out] = 1e38;
+        }
+    });
+    let mut images = pixel_rows(50);
+    for row in images.pixels.chunks_mut(6) {
+        row[..4].fill(128);
+    }
+    let e = write_models(&trained(enc, None), &images, "{}", None, None, dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("layer 1 of the int8 model") && e.contains("not finite"),
+        "{e}"
+    );
+    kept();
 }
