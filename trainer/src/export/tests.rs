@@ -580,3 +580,131 @@ fn refused_models_leave_the_folder_as_it_was() {
     );
     kept();
 }
+
+/// What ONNX readers other than tract require of both files: the IR version and the default
+/// opset declared, every node named (names unique), the input and output typed f32 `[N,
+/// width]`; and who wrote the file.
+#[test]
+fn model_files_declare_their_onnx_version_and_typed_inputs_and_outputs() {
+    use prost::Message;
+    use tract_onnx::pb::tensor_shape_proto::dimension::Value;
+    let enc = encoder();
+    let layers = fold_layers(&enc);
+    let x = crate::train::scale_pixels(&pixel_rows(10).pixels);
+    let quant = quantize_layers(&layers, &x, 10).unwrap();
+    let info = ModelInfo {
+        task: Task::Hash,
+        outputs: 3,
+        input_shape: vec![2, 3],
+        int8: false,
+        report: "{}".into(),
+        view: None,
+        input: imsat_runtime::format::Input::Pixels,
+        dedup_radius: None,
+        soft_check: None,
+    };
+    let files = [
+        to_bytes(&f32_model(&layers, &info).unwrap()),
+        to_bytes(&int8_model(&quant, &info, 10).unwrap()),
+    ];
+    // Both run, through tract as the runtime's encoder opens them, and give burn's logits
+    // (the int8 one within its rounding).
+    let pixels = pixel_rows(10).pixels;
+    let want = crate::train::predict_logits(&enc, &x, 10);
+    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+    for (bytes, tolerance) in files.iter().zip([1e-4 * scale, 0.1 * scale]) {
+        let got = imsat_runtime::encoder::Encoder::from_bytes(bytes, "test.onnx")
+            .unwrap()
+            .logits(&pixels)
+            .unwrap();
+        assert_eq!(got.len(), want.len());
+        for (a, b) in got.iter().zip(&want) {
+            assert!((a - b).abs() <= tolerance, "{a} vs {b}");
+        }
+    }
+    for bytes in files {
+        let m = tract_onnx::pb::ModelProto::decode(bytes.as_slice()).unwrap();
+        assert_eq!((m.ir_version, IR_VERSION), (8, 8));
+        assert_eq!(m.opset_import.len(), 1);
+        assert_eq!(
+            (m.opset_import[0].domain.as_str(), m.opset_import[0].version),
+            ("", 13)
+        );
+        assert_eq!(m.producer_name, "imsat");
+        assert_eq!(m.producer_version, env!("CARGO_PKG_VERSION"));
+        assert!(m.doc_string.contains("raw pixels"), "{}", m.doc_string);
+        let g = m.graph.unwrap();
+        assert!(g.name.starts_with("imsat_encoder"), "graph {:?}", g.name);
+        let mut names: Vec<&str> = g.node.iter().map(|n| n.name.as_str()).collect();
+        assert!(names.iter().all(|n| !n.is_empty()));
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), g.node.len());
+        // Attributes say their type (the int8 model's Cast to float).
+        for n in &g.node {
+            for a in &n.attribute {
+                assert_ne!(a.r#type, 0, "{}: attribute {} has no type", n.name, a.name);
+            }
+            if n.op_type == "Cast" {
+                let to = &n.attribute[0];
+                assert_eq!(to.name, "to");
+                assert_eq!(
+                    to.r#type,
+                    tract_onnx::pb::attribute_proto::AttributeType::Int as i32
+                );
+                assert_eq!(to.i, tract_onnx::pb::tensor_proto::DataType::Float as i64);
+            }
+        }
+        for (io, name, width) in [(&g.input, INPUT_NAME, 6), (&g.output, OUTPUT_NAME, 3)] {
+            assert_eq!(io.len(), 1);
+            assert_eq!(io[0].name, name);
+            let Some(tract_onnx::pb::type_proto::Value::TensorType(t)) =
+                io[0].r#type.as_ref().and_then(|t| t.value.as_ref())
+            else {
+                panic!("{name} has no tensor type");
+            };
+            assert_eq!(
+                t.elem_type,
+                tract_onnx::pb::tensor_proto::DataType::Float as i32
+            );
+            let dims: Vec<Option<Value>> = t
+                .shape
+                .as_ref()
+                .unwrap()
+                .dim
+                .iter()
+                .map(|d| d.value.clone())
+                .collect();
+            assert_eq!(
+                dims,
+                [
+                    Some(Value::DimParam("N".into())),
+                    Some(Value::DimValue(width))
+                ]
+            );
+        }
+    }
+}
+
+/// Calibration shorter than its row count says is refused by name, as is none at all; a
+/// column of zero weights keeps a usable scale (1, not 0 that a reader would divide by).
+#[test]
+fn quantization_refuses_short_calibration_and_keeps_zero_columns_usable() {
+    let mut layers = fold_layers(&encoder());
+    let x = crate::train::scale_pixels(&pixel_rows(4).pixels);
+    for (rows, n) in [(&x[..0], 0), (&x[..11], 2), (&x[..], 5)] {
+        let e = quantize_layers(&layers, rows, n).unwrap_err().to_string();
+        assert!(
+            e.contains("calibration needs at least one row of 6 values"),
+            "{e}"
+        );
+    }
+    let d_out = layers[1].d_out;
+    for k in 0..layers[1].d_in {
+        layers[1].weight[k * d_out + 2] = 0.0;
+    }
+    let q = quantize_layers(&layers, &x, 4).unwrap();
+    assert_eq!(q[1].weight_scale[2], 1.0);
+    assert!((0..q[1].d_in).all(|k| q[1].weight[k * d_out + 2] == 0));
+    assert!(q.iter().all(|l| l.weight_scale.iter().all(|s| *s > 0.0)));
+}
