@@ -708,3 +708,15 @@ fn quantization_refuses_short_calibration_and_keeps_zero_columns_usable() {
     assert!((0..q[1].d_in).all(|k| q[1].weight[k * d_out + 2] == 0));
     assert!(q.iter().all(|l| l.weight_scale.iter().all(|s| *s > 0.0)));
 }
+
+/// A hidden layer that is dead on every calibration row (all its ReLUs at 0) still
+/// quantizes: the next layer's input scale is 1, not 0 (which would divide by zero).
+#[test]
+fn a_layer_dead_on_the_calibration_rows_still_quantizes() {
+    let mut layers = fold_layers(&encoder());
+    layers[0].bias.iter_mut().for_each(|b| *b = -1e3);
+    let x = crate::train::scale_pixels(&pixel_rows(8).pixels);
+    let q = quantize_layers(&layers, &x, 8).unwrap();
+    assert_eq!(q[1].input_scale, 1.0);
+    assert!(q[1].bias.iter().chain(&q[2].bias).all(|b| b.is_finite()));
+}
