@@ -363,8 +363,8 @@ fn bilinear(img: &RgbImage, x: f32, y: f32) -> Rgb<u8> {
     Rgb(out)
 }
 
-/// A caption box over `area` of the photo: a plain band with a square logo and word-like
-/// strokes in a contrasting colour.
+/// A caption box over `area` of the photo: a plain band with a square logo (inset by a fifth
+/// of the band's height) and word-like strokes in a contrasting colour.
 fn caption(img: &RgbImage, area: f32, at: (f32, f32), seed: u64) -> RgbImage {
     use rand::SeedableRng;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);

@@ -640,10 +640,26 @@ fn captions_cover_the_asked_area_with_a_band_a_logo_and_words() {
                     assert_ne!(out.get_pixel(x, y), img.get_pixel(x, y));
                 }
             }
-            // A square logo at the left, then word strokes with gaps along the middle row.
+            // A square logo at the left, inset by a fifth of the band's height on every side,
+            // then word strokes with gaps along the middle row.
             let mid = y0 + bh / 2;
             let logo = *out.get_pixel(x0 + bh / 2, mid);
             assert!(logo != bg && logo != fg, "logo {logo:?}");
+            let inset = (bh / 5).max(1);
+            let square: Vec<(u32, u32)> = (0..bh)
+                .flat_map(|y| (0..bh).map(move |x| (x, y)))
+                .filter(|&(x, y)| *out.get_pixel(x0 + x, y0 + y) == logo)
+                .collect();
+            let xs = square.iter().map(|p| p.0);
+            let ys = square.iter().map(|p| p.1);
+            let (sx0, sx1) = (xs.clone().min().unwrap(), xs.max().unwrap());
+            let (sy0, sy1) = (ys.clone().min().unwrap(), ys.max().unwrap());
+            assert_eq!(square.len() as u32, (sx1 - sx0 + 1) * (sy1 - sy0 + 1));
+            assert_eq!(
+                (sx0, sy0, bh - 1 - sx1, bh - 1 - sy1),
+                (inset, inset, inset, inset),
+                "logo in a {bw}x{bh} band"
+            );
             let row: Vec<Rgb<u8>> = (x0 + bh..x0 + bw).map(|x| *out.get_pixel(x, mid)).collect();
             let ink = row.iter().filter(|p| **p == fg).count() as f32 / row.len() as f32;
             let gaps = row.windows(2).filter(|p| p[0] == fg && p[1] == bg).count();

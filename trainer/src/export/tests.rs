@@ -359,10 +359,16 @@ fn a_unit_with_zero_running_variance_folds_as_burn_computes_it() {
     let d = enc.norms[0].running_var.value().dims()[0];
     let var: Vec<f32> = (0..d).map(|j| if j == 0 { 0.0 } else { 0.5 }).collect();
     enc.norms[0].running_var = RunningState::new(t1(var));
+    // Its running mean far below its inputs: the unit is on (past the ReLU) for every row,
+    // so what it computes reaches the output.
+    let mean: Vec<f32> = (0..d).map(|j| if j == 0 { -10.0 } else { 0.1 }).collect();
+    enc.norms[0].running_mean = RunningState::new(t1(mean));
     let n = 5;
     let x: Vec<f32> = (0..n * 6).map(|i| (i as f32 * 0.7).cos()).collect();
     let want = crate::train::predict_logits(&enc, &x, n);
-    let got = forward_layers(&fold_layers(&enc), &x, n).pop().unwrap();
+    let layers = fold_layers(&enc);
+    check_finite(&layers).unwrap();
+    let got = forward_layers(&layers, &x, n).pop().unwrap();
     for (a, b) in got.iter().zip(&want) {
         assert!(
             a.is_finite() && (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
