@@ -669,6 +669,22 @@ fn captions_cover_the_asked_area_with_a_band_a_logo_and_words() {
                 "ink {ink}, {gaps} gaps"
             );
             assert!(!row[..row.len() / 2].contains(&logo));
+            // Letters two units wide one unit apart (a unit one more than the inset), and
+            // at least one word gap wider than a letter.
+            let mut runs: Vec<(bool, usize)> = Vec::new();
+            for p in &row {
+                match runs.last_mut() {
+                    Some((ink, len)) if *ink == (*p == fg) => *len += 1,
+                    _ => runs.push((*p == fg, 1)),
+                }
+            }
+            let unit = inset as usize + 1;
+            let inner = &runs[1..runs.len() - 1];
+            let longest_ink = runs.iter().filter(|r| r.0).map(|r| r.1).max();
+            let bg_runs = || inner.iter().filter(|r| !r.0).map(|r| r.1);
+            assert_eq!(longest_ink, Some(2 * unit), "{runs:?}");
+            assert_eq!(bg_runs().min(), Some(unit), "{runs:?}");
+            assert!(bg_runs().max().unwrap() > 2 * unit, "no word gap: {runs:?}");
         }
     }
     // The seed chooses the look: the logo colour (or background) differs between seeds.
