@@ -219,10 +219,9 @@ fn gptq_keeps_the_outputs_closer_than_nearest_rounding() {
     assert!(e.to_string().contains("not finite"), "{e}");
 }
 
-#[test]
-fn models_refuse_metadata_that_does_not_match_the_layers() {
-    let layers = fold_layers(&encoder());
-    let mut info = ModelInfo {
+/// The metadata of a 3-bit hash on 2x3 pixels, as the tiny encoder's layers take them.
+fn hash_info() -> ModelInfo {
+    ModelInfo {
         task: Task::Hash,
         outputs: 3,
         input_shape: vec![2, 3],
@@ -232,7 +231,13 @@ fn models_refuse_metadata_that_does_not_match_the_layers() {
         input: imsat_runtime::format::Input::Pixels,
         dedup_radius: None,
         soft_check: None,
-    };
+    }
+}
+
+#[test]
+fn models_refuse_metadata_that_does_not_match_the_layers() {
+    let layers = fold_layers(&encoder());
+    let mut info = hash_info();
     let m = f32_model(&layers, &info).unwrap();
     let props: Vec<_> = m
         .metadata_props
@@ -598,17 +603,7 @@ fn model_files_declare_their_onnx_version_and_typed_inputs_and_outputs() {
     let layers = fold_layers(&enc);
     let x = crate::train::scale_pixels(&pixel_rows(10).pixels);
     let quant = quantize_layers(&layers, &x, 10).unwrap();
-    let info = ModelInfo {
-        task: Task::Hash,
-        outputs: 3,
-        input_shape: vec![2, 3],
-        int8: false,
-        report: "{}".into(),
-        view: None,
-        input: imsat_runtime::format::Input::Pixels,
-        dedup_radius: None,
-        soft_check: None,
-    };
+    let info = hash_info();
     let files = [
         to_bytes(&f32_model(&layers, &info).unwrap()),
         to_bytes(&int8_model(&quant, &info, 10).unwrap()),
