@@ -540,7 +540,7 @@ fn written_models_report_their_sizes_and_the_int8_agreement() {
 fn refused_models_leave_the_folder_as_it_was() {
     let dir = tempfile::tempdir().unwrap();
     for name in [F32_FILE, INT8_FILE] {
-        std::fs::write(dir.path().join(name), b"the user's model").unwrap();
+        write_atomic(&dir.path().join(name), b"the user's model").unwrap();
     }
     let kept = || {
         for name in [F32_FILE, INT8_FILE] {
