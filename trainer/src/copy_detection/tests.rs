@@ -13,9 +13,7 @@ fn a_perfect_hash_scores_one_and_a_constant_hash_zero() {
     // 20 originals with distinct random 64-bit codes; copies equal their original.
     let mut rng = StdRng::seed_from_u64(1);
     let originals: Vec<u64> = (0..20).map(|_| rng.random()).collect();
-    let meta: Vec<(usize, usize)> = (0..20)
-        .flat_map(|o| (0..edits.len()).map(move |e| (o, e)))
-        .collect();
+    let meta = copy_pairs(20, edits.len());
     let copies: Vec<u64> = meta.iter().map(|&(o, _)| originals[o]).collect();
     let own: Vec<usize> = (0..20).collect();
     let s = score("exact", 64, &originals, &copies, &meta, &edits, &own);
@@ -49,9 +47,7 @@ fn a_perfect_hash_scores_one_and_a_constant_hash_zero() {
 fn pairs_within_a_source_are_not_negatives() {
     let edits = protocol_edits();
     let originals: Vec<u64> = vec![0, 0, u64::MAX, u64::MAX];
-    let meta: Vec<(usize, usize)> = (0..4)
-        .flat_map(|o| (0..edits.len()).map(move |e| (o, e)))
-        .collect();
+    let meta = copy_pairs(4, edits.len());
     let copies: Vec<u64> = meta.iter().map(|&(o, _)| originals[o]).collect();
     let moderate = |sources: &[usize]| {
         let s = score("tiles", 64, &originals, &copies, &meta, &edits, sources);
@@ -89,9 +85,7 @@ fn soft_distances_separate_what_codes_tie() {
             logits.extend(signs.iter().map(|s| s * m));
         }
     }
-    let meta: Vec<(usize, usize)> = (0..40)
-        .flat_map(|o| (0..edits.len()).map(move |e| (o, e)))
-        .collect();
+    let meta = copy_pairs(40, edits.len());
     let copy_logits: Vec<f32> = meta
         .iter()
         .flat_map(|&(o, _)| logits[o * bits..(o + 1) * bits].iter().map(|z| z * 1.05))
@@ -404,8 +398,8 @@ fn scores_match_the_protocol_in_its_words_on_random_codes() {
         let n = 24 + 4 * round;
         let originals: Vec<u64> = (0..n).map(|_| rng.random::<u64>() & 0xFFFF).collect();
         let keep = [0.9, 0.5, 0.2, 1.0][round];
-        let meta: Vec<(usize, usize)> = (0..n)
-            .flat_map(|o| (0..edits.len()).map(move |e| (o, e)))
+        let meta: Vec<(usize, usize)> = copy_pairs(n, edits.len())
+            .into_iter()
             .filter(|&(_, e)| round != 2 || edits[e].strength != Strength::Flip)
             .filter(|_| rng.random_bool(keep))
             .collect();
@@ -470,9 +464,7 @@ fn soft_scores_match_the_protocol_in_its_words() {
     let mut rng = StdRng::seed_from_u64(11);
     let n = 16;
     let logits: Vec<f32> = (0..n * bits).map(|_| rng.random_range(-3.0..3.0)).collect();
-    let meta: Vec<(usize, usize)> = (0..n)
-        .flat_map(|o| (0..edits.len()).map(move |e| (o, e)))
-        .collect();
+    let meta = copy_pairs(n, edits.len());
     let copy_logits: Vec<f32> = meta
         .iter()
         .flat_map(|&(o, _)| logits[o * bits..(o + 1) * bits].to_vec())

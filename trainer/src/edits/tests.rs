@@ -35,11 +35,7 @@ fn mean_abs_diff(a: &RgbImage, b: &RgbImage) -> f64 {
     sum / a.as_raw().len() as f64
 }
 
-/// Standard deviation of the red channel: what is left of a pattern's amplitude.
-fn red_std(img: &RgbImage) -> f64 {
-    channel_std(img, 0)
-}
-
+/// Standard deviation of one channel: what is left of a pattern's amplitude.
 fn channel_std(img: &RgbImage, channel: usize) -> f64 {
     let v: Vec<f64> = img.pixels().map(|p| p[channel] as f64).collect();
     let mean = v.iter().sum::<f64>() / v.len() as f64;
@@ -426,9 +422,8 @@ fn solve3(m: [[f64; 3]; 3], r: [f64; 3]) -> [f64; 3] {
 #[test]
 fn rotations_turn_by_the_angle_about_the_centre_and_crop_every_border_away() {
     // Landscape and portrait: for each, a different side limits the box.
-    for (w, h, degrees) in [240u32, 160]
+    for (w, h, degrees) in [(240u32, 160u32), (160, 240)]
         .into_iter()
-        .zip([160u32, 240])
         .flat_map(|(w, h)| [3.0f32, -3.0, 5.0, 10.0, -10.0].map(|d| (w, h, d)))
     {
         let img = ramp(w, h);
@@ -466,14 +461,8 @@ fn rotations_turn_by_the_angle_about_the_centre_and_crop_every_border_away() {
         // Every corner of the output lies inside the photo (no border shows), and the box is
         // the largest such: some corner is within a pixel and a half of the photo's edge.
         let mut slack = f64::MAX;
-        for (x, y) in [
-            (-0.5, -0.5),
-            (ow as f64 - 0.5, -0.5),
-            (-0.5, oh as f64 - 0.5),
-        ]
-        .into_iter()
-        .chain([(ow as f64 - 0.5, oh as f64 - 0.5)])
-        {
+        let (right, bottom) = (ow as f64 - 0.5, oh as f64 - 0.5);
+        for (x, y) in [(-0.5, -0.5), (right, -0.5), (-0.5, bottom), (right, bottom)] {
             let (sx, sy) = source(x, y);
             let inside = [sx + 0.5, w as f64 - 0.5 - sx, sy + 0.5, h as f64 - 0.5 - sy];
             for d in inside {
@@ -553,7 +542,7 @@ fn jpeg_blur_and_flip_do_what_they_say() {
     assert_eq!(jpeg(&img, 0), jpeg(&img, 1));
     assert_eq!(jpeg(&img, 255), jpeg(&img, 100));
 
-    let kept = |sigma| red_std(&Edit::Blur { sigma }.apply(&img)) / red_std(&img);
+    let kept = |sigma| channel_std(&Edit::Blur { sigma }.apply(&img), 0) / channel_std(&img, 0);
     let (light, heavy) = (kept(0.5), kept(2.0));
     assert!(heavy < 0.2 && light > 0.6 && light < 1.0, "{light} {heavy}");
 
@@ -576,19 +565,24 @@ fn chains_apply_their_edits_in_order() {
     assert_eq!(Edit::Chain(vec![]).apply(&img), img);
 }
 
-/// The bounding box of the pixels a caption changed: (x, y, width, height).
+/// The bounding box of some pixels: (x, y, width, height).
+fn bounding_box(pixels: &[(u32, u32)]) -> (u32, u32, u32, u32) {
+    assert!(!pixels.is_empty());
+    let x0 = pixels.iter().map(|c| c.0).min().unwrap();
+    let x1 = pixels.iter().map(|c| c.0).max().unwrap();
+    let y0 = pixels.iter().map(|c| c.1).min().unwrap();
+    let y1 = pixels.iter().map(|c| c.1).max().unwrap();
+    (x0, y0, x1 - x0 + 1, y1 - y0 + 1)
+}
+
+/// The bounding box of the pixels a caption changed.
 fn changed_box(before: &RgbImage, after: &RgbImage) -> (u32, u32, u32, u32) {
     let changed: Vec<(u32, u32)> = after
         .enumerate_pixels()
         .filter(|(x, y, p)| *p != before.get_pixel(*x, *y))
         .map(|(x, y, _)| (x, y))
         .collect();
-    assert!(!changed.is_empty());
-    let x0 = changed.iter().map(|c| c.0).min().unwrap();
-    let x1 = changed.iter().map(|c| c.0).max().unwrap();
-    let y0 = changed.iter().map(|c| c.1).min().unwrap();
-    let y1 = changed.iter().map(|c| c.1).max().unwrap();
-    (x0, y0, x1 - x0 + 1, y1 - y0 + 1)
+    bounding_box(&changed)
 }
 
 #[test]
@@ -650,13 +644,10 @@ fn captions_cover_the_asked_area_with_a_band_a_logo_and_words() {
                 .flat_map(|y| (0..bh).map(move |x| (x, y)))
                 .filter(|&(x, y)| *out.get_pixel(x0 + x, y0 + y) == logo)
                 .collect();
-            let xs = square.iter().map(|p| p.0);
-            let ys = square.iter().map(|p| p.1);
-            let (sx0, sx1) = (xs.clone().min().unwrap(), xs.max().unwrap());
-            let (sy0, sy1) = (ys.clone().min().unwrap(), ys.max().unwrap());
-            assert_eq!(square.len() as u32, (sx1 - sx0 + 1) * (sy1 - sy0 + 1));
+            let (sx, sy, sw, sh) = bounding_box(&square);
+            assert_eq!(square.len() as u32, sw * sh);
             assert_eq!(
-                (sx0, sy0, bh - 1 - sx1, bh - 1 - sy1),
+                (sx, sy, bh - sx - sw, bh - sy - sh),
                 (inset, inset, inset, inset),
                 "logo in a {bw}x{bh} band"
             );
