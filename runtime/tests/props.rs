@@ -44,7 +44,7 @@ proptest! {
 
     #[test]
     fn scan_knn_matches_brute_force((codes, q) in codes_and_query(), k in 0usize..40) {
-        let expect: Vec<Neighbor> = reference::by_distance(&codes, &q).into_iter().take(k).collect();
+        let expect = reference::knn(&codes, &q, k);
         prop_assert_eq!(&knn(&codes, &q, k).unwrap(), &expect);
         let mut out = vec![Neighbor::default(); k];
         let n = knn_into(&codes, &q, &mut out).unwrap();
@@ -64,15 +64,14 @@ proptest! {
 
     #[test]
     fn scan_radius_matches_brute_force((codes, q) in codes_and_query(), r in 0u32..300) {
-        let expect: Vec<Neighbor> = reference::by_distance(&codes, &q).into_iter().filter(|n| n.distance <= r).collect();
+        let expect = reference::radius(&codes, &q, r);
         prop_assert_eq!(&radius(&codes, &q, r).unwrap(), &expect);
     }
 
     #[test]
     fn mih_matches_brute_force((codes, q) in codes_and_query(), r in 0u32..40, k in 0usize..20) {
-        let all = reference::by_distance(&codes, &q);
-        let within: Vec<Neighbor> = all.iter().copied().filter(|n| n.distance <= r).collect();
-        let top: Vec<Neighbor> = all.iter().copied().take(k).collect();
+        let within = reference::radius(&codes, &q, r);
+        let top = reference::knn(&codes, &q, k);
         let mih = Mih::new(&codes).unwrap();
         prop_assert_eq!(&mih.radius(&q, r).unwrap(), &within);
         prop_assert_eq!(&mih.radius_tables(&q, r).unwrap(), &within);

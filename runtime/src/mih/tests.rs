@@ -361,9 +361,8 @@ proptest! {
     #[test]
     fn every_probe_matches_brute_force((codes, q, m) in codes_strategy(), r in 0u32..40, k in 0usize..20) {
         let mih = Mih::with_substrings(&codes, m).unwrap();
-        let all = crate::reference::by_distance(&codes, &q);
-        let within: Vec<Neighbor> = all.iter().copied().filter(|n| n.distance <= r).collect();
-        let top: Vec<Neighbor> = all.iter().copied().take(k).collect();
+        let within = crate::reference::radius(&codes, &q, r);
+        let top = crate::reference::knn(&codes, &q, k);
         for probe in [Probe::Auto, Probe::Enumerate, Probe::ScanKeys] {
             if probe == Probe::Enumerate && codes.bits() / m > 20 {
                 continue; // 2^20 lookups per level is too slow for a test
