@@ -75,6 +75,7 @@ pub fn inputs_for(info: &ModelInfo, digits: &[u8]) -> Vec<u8> {
 /// `mod $check_name { #[test] fn hash16() { $check("hash16") } ... }`: one test per shipped
 /// model, so the harness runs the models side by side (under qemu each takes minutes) and a
 /// failure names its model.
+#[allow(unused_macros)]
 macro_rules! test_per_model {
     ($module:ident, $check:path, [$($model:ident),+ $(,)?]) => {
         mod $module {
@@ -87,4 +88,5 @@ macro_rules! test_per_model {
         }
     };
 }
+#[allow(unused_imports)]
 pub(crate) use test_per_model;
