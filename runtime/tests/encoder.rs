@@ -406,6 +406,18 @@ fn files_it_cannot_serve_are_refused_naming_the_problem() {
     let codes = enc.codes(&digits()[..784 * 4]).unwrap();
     assert_eq!(codes.len(), 4);
 
+    // The metadata's shape is not the graph's: tract's reason, and no word of a Reshape, as
+    // the input is declared with two dimensions.
+    let shape = edited("hash16.onnx", |p| {
+        let m = p
+            .metadata_props
+            .iter_mut()
+            .find(|m| m.key == "imsat.input_shape");
+        m.unwrap().value = "27x27".into();
+    });
+    let err = refusal(&shape, "shape.onnx", &["the model cannot be prepared"]);
+    assert!(!err.to_string().contains("Reshape"), "{err}");
+
     // imsat feeds rows [N, d]: a network declared for [N, 1, 28, 28] is told to reshape,
     // whether or not its initializers are listed as inputs before its input.
     for listed in [false, true] {
