@@ -376,6 +376,310 @@ mod tests {
         );
     }
 
+    const ALL: [SatKind; 5] = [
+        SatKind::Vat,
+        SatKind::Rpt,
+        SatKind::Affine,
+        SatKind::Neighbour,
+        SatKind::Edits,
+    ];
+
+    /// Each kind's name parses back to it (the model card and `--sat` use the names), and
+    /// only the image edits need pixels (feature vectors are refused for those alone).
+    #[test]
+    fn names_round_trip_and_only_image_edits_need_pixels() {
+        let names: Vec<&str> = ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["vat", "rpt", "affine", "neighbour", "edits"]);
+        for kind in ALL {
+            assert_eq!(kind.as_str().parse::<SatKind>(), Ok(kind));
+            let image_edit = matches!(kind, SatKind::Affine | SatKind::Edits);
+            assert_eq!(kind.needs_pixels(), image_edit, "{kind:?}");
+        }
+        for alias in ["neighbor", "nbr"] {
+            assert_eq!(alias.parse::<SatKind>(), Ok(SatKind::Neighbour));
+        }
+    }
+
+    fn host(t: Tensor<2>) -> Vec<f32> {
+        t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+    }
+
+    /// Rows of unit norm whose components are those of a uniform direction (mean 0, each
+    /// coordinate's square 1/dim on average, rows uncorrelated); fixed by the seed whatever
+    /// the number of threads, different for another seed, and different between the rows
+    /// each parallel task draws (its stream mixed into the seed, for seeds of all zeros and
+    /// all ones too). No columns: no values, and no panic.
+    #[test]
+    fn random_directions_are_uniform_unit_rows_fixed_by_the_seed() {
+        let device = crate::backend::training_device();
+        let (rows, dim) = (4_000, 24);
+        let draw = |seed: u64| host(random_directions([rows, dim], seed, &device));
+        let d = draw(5);
+        assert_eq!(d.len(), rows * dim);
+        for row in d.chunks_exact(dim) {
+            let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-5, "norm {norm}");
+        }
+        for j in 0..dim {
+            let column = d.iter().skip(j).step_by(dim);
+            let (mean, square) = column.fold((0f64, 0f64), |(m, s), &v| {
+                (m + v as f64 / rows as f64, s + (v * v) as f64 / rows as f64)
+            });
+            // Standard errors: 1/sqrt(dim * rows) for the mean, ~0.0046 for the square.
+            assert!(mean.abs() < 0.015, "column {j}: mean {mean}");
+            assert!(
+                (square * dim as f64 - 1.0).abs() < 0.1,
+                "column {j}: {square}"
+            );
+        }
+        let dots = d
+            .chunks_exact(dim)
+            .zip(d.chunks_exact(dim).skip(1))
+            .map(|(a, b)| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>() as f64);
+        let mean_dot = dots.sum::<f64>() / (rows - 1) as f64;
+        assert!(
+            mean_dot.abs() < 0.01,
+            "consecutive rows correlate: {mean_dot}"
+        );
+
+        let one_thread = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        assert_eq!(one_thread.install(|| draw(5)), d);
+        assert_eq!(draw(5), d);
+        assert_ne!(draw(6), d);
+        for seed in [0, u64::MAX] {
+            let d = draw(seed);
+            let row = |i: usize| &d[i * dim..(i + 1) * dim];
+            let tasks = DIRECTION_ROWS_PER_TASK;
+            assert_ne!(row(0), row(tasks), "seed {seed}: two tasks draw alike");
+            assert_ne!(row(tasks), row(2 * tasks), "seed {seed}");
+        }
+        assert!(host(random_directions([3, 0], 1, &device)).is_empty());
+    }
+
+    /// The source coordinates the distortion reads for each output pixel of `n` images of
+    /// `rows x cols`: the outputs of a row ramp and a column ramp (offset by 100 from the
+    /// background's -1) under the same draws, which bilinear sampling of a linear function
+    /// returns exactly wherever the four pixels it reads lie inside the image.
+    fn source_coordinates(
+        n: usize,
+        (rows, cols): (usize, usize),
+        range: AffineRange,
+        seed: u64,
+    ) -> Vec<(Vec<f32>, Vec<f32>)> {
+        let ramp = |f: &dyn Fn(usize, usize) -> f32| -> Vec<f32> {
+            let one: Vec<f32> = (0..rows * cols).map(|i| f(i / cols, i % cols)).collect();
+            one.repeat(n)
+        };
+        let run = |batch: Vec<f32>| {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            affine_distort(&batch, rows, cols, range, &mut rng)
+        };
+        let sy = run(ramp(&|r, _| 100.0 + r as f32));
+        let sx = run(ramp(&|_, c| 100.0 + c as f32));
+        let dim = rows * cols;
+        let back = |v: &[f32]| v.iter().map(|x| x - 100.0).collect::<Vec<f32>>();
+        (sy.chunks_exact(dim).zip(sx.chunks_exact(dim)))
+            .map(|(y, x)| (back(y), back(x)))
+            .collect()
+    }
+
+    /// One image's map, read off its source coordinates: the linear part `[[a1, a2], [b1,
+    /// b2]]` (source row and column per output row and column) and the source of the pixel
+    /// `at`, checked to be affine over the pixels within `radius` of the centre.
+    fn fitted_map(
+        (sy, sx): &(Vec<f32>, Vec<f32>),
+        (rows, cols): (usize, usize),
+        at: (usize, usize),
+        radius: f32,
+    ) -> ([[f32; 2]; 2], (f32, f32)) {
+        let v = |m: &Vec<f32>, r: usize, c: usize| m[r * cols + c];
+        let (r0, c0) = at;
+        let l = [
+            [
+                v(sy, r0 + 1, c0) - v(sy, r0, c0),
+                v(sy, r0, c0 + 1) - v(sy, r0, c0),
+            ],
+            [
+                v(sx, r0 + 1, c0) - v(sx, r0, c0),
+                v(sx, r0, c0 + 1) - v(sx, r0, c0),
+            ],
+        ];
+        let (cy, cx) = ((rows as f32 - 1.0) / 2.0, (cols as f32 - 1.0) / 2.0);
+        for r in 0..rows {
+            for c in 0..cols {
+                if (r as f32 - cy).hypot(c as f32 - cx) > radius {
+                    continue;
+                }
+                let (dr, dc) = (r as f32 - r0 as f32, c as f32 - c0 as f32);
+                let want_y = v(sy, r0, c0) + l[0][0] * dr + l[0][1] * dc;
+                let want_x = v(sx, r0, c0) + l[1][0] * dr + l[1][1] * dc;
+                assert!(
+                    (v(sy, r, c) - want_y).abs() < 2e-3,
+                    "({r}, {c}): not affine"
+                );
+                assert!(
+                    (v(sx, r, c) - want_x).abs() < 2e-3,
+                    "({r}, {c}): not affine"
+                );
+            }
+        }
+        (l, (v(sy, r0, c0), v(sx, r0, c0)))
+    }
+
+    /// Every image's map is a rotation by at most `degrees` about the centre, scaled by
+    /// `1 +- scale`, then shifted by at most `shift` pixels (here `shift` times 24/48 of
+    /// the reference side) each way: read back from ramps on a 24x32 image, where swapping
+    /// rows and columns or moving the centre shows. Over 60 images the draws reach near
+    /// both ends of each range.
+    #[test]
+    fn the_distortion_is_a_rotation_scaling_and_shift_within_its_ranges() {
+        let shape = (24, 32);
+        let (cy, cx) = (11.5f32, 15.5f32);
+        for (reference_side, shift) in [(None, 2.0f32), (Some(48.0), 1.0)] {
+            let range = AffineRange {
+                degrees: 15.0,
+                scale: 0.1,
+                shift: 2.0,
+                shear: 0.0,
+                thickness: 0.0,
+                reference_side,
+            };
+            let mut draws = Vec::new();
+            for map in source_coordinates(60, shape, range, 3) {
+                // Within 6 pixels of the centre every source lies inside the image:
+                // (6 + 2 sqrt 2) / 0.9 < 10.5.
+                let (l, (y0, x0)) = fitted_map(&map, shape, (12, 16), 6.0);
+                assert!((l[0][0] - l[1][1]).abs() < 1e-4, "{l:?}: not a rotation");
+                assert!((l[0][1] + l[1][0]).abs() < 1e-4, "{l:?}: not a rotation");
+                let (a, b) = (l[0][0], l[1][0]);
+                let scale = 1.0 / a.hypot(b);
+                let angle = b.atan2(a).to_degrees();
+                // The shift t: the source of p is L (p - centre - t) + centre.
+                let (dy, dx) = (y0 - cy, x0 - cx);
+                let det = a * a + b * b;
+                let (uy, ux) = ((a * dy + b * dx) / det, (-b * dy + a * dx) / det);
+                let (ty, tx) = (12.0 - cy - uy, 16.0 - cx - ux);
+                assert!((0.9 - 1e-4..=1.1 + 1e-4).contains(&scale), "scale {scale}");
+                assert!(angle.abs() <= 15.0 + 1e-3, "angle {angle}");
+                assert!(ty.abs().max(tx.abs()) <= shift + 1e-3, "shift {ty}, {tx}");
+                draws.push([angle / 15.0, (scale - 1.0) / 0.1, ty / shift, tx / shift]);
+            }
+            for k in 0..4 {
+                let (lo, hi) = draws
+                    .iter()
+                    .fold((0f32, 0f32), |(l, h), d| (l.min(d[k]), h.max(d[k])));
+                assert!(lo < -0.8 && hi > 0.8, "draw {k} spans {lo}..{hi}");
+            }
+        }
+    }
+
+    /// A shear alone keeps each row and moves it sideways in proportion to its distance from
+    /// the centre row, by at most `shear` columns per row either way.
+    #[test]
+    fn a_shear_slants_rows_about_the_centre() {
+        let shape = (24, 32);
+        let range = AffineRange {
+            degrees: 0.0,
+            scale: 0.0,
+            shift: 0.0,
+            shear: 0.3,
+            thickness: 0.0,
+            reference_side: None,
+        };
+        let mut slants = Vec::new();
+        for map in source_coordinates(40, shape, range, 4) {
+            let (l, (y0, x0)) = fitted_map(&map, shape, (12, 16), 6.0);
+            assert!(
+                (l[0][0] - 1.0).abs() < 1e-4 && l[0][1].abs() < 1e-4,
+                "{l:?}"
+            );
+            assert!((l[1][1] - 1.0).abs() < 1e-4, "{l:?}");
+            // Row 12 is half a row below the centre (11.5).
+            assert!((y0 - 12.0).abs() < 1e-4);
+            assert!((x0 - (16.0 + l[1][0] * 0.5)).abs() < 1e-4, "{x0}");
+            slants.push(-l[1][0]);
+        }
+        assert!(slants.iter().all(|h| h.abs() <= 0.3 + 1e-4));
+        let (lo, hi) = (
+            slants.iter().copied().fold(0f32, f32::min),
+            slants.iter().copied().fold(0f32, f32::max),
+        );
+        assert!(lo < -0.2 && hi > 0.2, "{lo}..{hi}");
+    }
+
+    /// With `thickness` p, a share p of the images is dilated or eroded (half each) over
+    /// the 3x3 cross, the outside counting as background.
+    #[test]
+    fn strokes_thicken_or_thin_over_the_cross() {
+        let (rows, cols, n) = (9, 7, 200);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(8);
+        let batch: Vec<f32> = (0..n * rows * cols)
+            .map(|_| rng.random_range(-1.0f32..1.0))
+            .collect();
+        let morph = |img: &[f32], thicker: bool| -> Vec<f32> {
+            let at = |r: i32, c: i32| {
+                let inside = (0..rows as i32).contains(&r) && (0..cols as i32).contains(&c);
+                if inside {
+                    img[r as usize * cols + c as usize]
+                } else {
+                    -1.0
+                }
+            };
+            let mut out = Vec::new();
+            for r in 0..rows as i32 {
+                for c in 0..cols as i32 {
+                    let cross = [
+                        at(r, c),
+                        at(r - 1, c),
+                        at(r + 1, c),
+                        at(r, c - 1),
+                        at(r, c + 1),
+                    ];
+                    let pick = if thicker {
+                        cross.into_iter().fold(f32::MIN, f32::max)
+                    } else {
+                        cross.into_iter().fold(f32::MAX, f32::min)
+                    };
+                    out.push(pick);
+                }
+            }
+            out
+        };
+        for (p, expected) in [(1.0, n), (0.5, n / 2)] {
+            let range = AffineRange {
+                degrees: 0.0,
+                scale: 0.0,
+                shift: 0.0,
+                shear: 0.0,
+                thickness: p,
+                reference_side: None,
+            };
+            let out = affine_distort(&batch, rows, cols, range, &mut rng);
+            let dim = rows * cols;
+            let (mut thicker, mut thinner) = (0usize, 0usize);
+            for (src, dst) in batch.chunks_exact(dim).zip(out.chunks_exact(dim)) {
+                let close = |want: &[f32]| dst.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-5);
+                if close(&morph(src, true)) {
+                    thicker += 1;
+                } else if close(&morph(src, false)) {
+                    thinner += 1;
+                } else {
+                    assert!(close(src), "neither kept, dilated nor eroded");
+                }
+            }
+            let changed = thicker + thinner;
+            // Binomial: standard deviation 7 of 200 at p = 0.5, and of each half.
+            assert!(changed.abs_diff(expected) <= 25, "p {p}: {changed} of {n}");
+            assert!(
+                thicker.abs_diff(thinner) <= 40,
+                "{thicker} thicker, {thinner} thinner"
+            );
+        }
+    }
+
     #[test]
     fn sat_list_parses_and_rejects() {
         assert_eq!(
