@@ -458,3 +458,6 @@ fn check_export_size(
         ),
     })
 }
+
+#[cfg(test)]
+mod tests;
