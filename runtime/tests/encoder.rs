@@ -11,7 +11,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{digits, f32_digits, inputs_for, root};
+use common::{digits, inputs_for, root};
 use imsat_runtime::code::Codes;
 use imsat_runtime::encoder::{Encoded, Encoder, EncoderError, MAX_ROWS_PER_RUN, Task, argmax_rows};
 use imsat_runtime::int8::Kernel;
@@ -94,12 +94,11 @@ fn images_for(enc: &Encoder, n: usize) -> Vec<u8> {
 /// Logits on every path equal tract's on the model's rows (a photo's: the mean over its
 /// views), for a batch, for its images one at a time, and from f32 pixels; codes are the
 /// logits' signs, cluster ids their argmax. hash16's batch is longer than one run, so that
-/// each path splits it and runs a short last part (where `IMSAT_TEST_F32_DIGITS` allows:
-/// the ARM CI sets 200, as qemu emulates f32 at about 10 MFLOP/s); photo64 runs four rows
-/// a photo.
+/// each path splits it and runs a short last part (on ARM too: about a minute under qemu);
+/// photo64 runs four rows a photo.
 #[test]
 fn logits_codes_and_clusters_are_the_models_on_every_path() {
-    let longer_than_a_run = (MAX_ROWS_PER_RUN + 3).min(f32_digits().0);
+    let longer_than_a_run = MAX_ROWS_PER_RUN + 3;
     for (file, n) in [
         ("hash16.onnx", longer_than_a_run),
         ("hash16.int8.onnx", longer_than_a_run),

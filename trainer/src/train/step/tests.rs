@@ -251,6 +251,11 @@ fn edited_copies_come_from_the_items_bank_and_views_are_averaged() {
         .err()
         .unwrap();
     assert!(err.to_string().contains("bank of edited copies"), "{err}");
+    for none in [None, Some((Arc::new(Vec::new()), 0))] {
+        let err = Trainer::with_edits(&config, &data, none, 2, false).err();
+        let err = err.unwrap().to_string();
+        assert!(err.contains("bank of edited copies"), "{err}");
+    }
     let err = Trainer::with_edits(&config, &data, whole(), 3, false)
         .err()
         .unwrap();
