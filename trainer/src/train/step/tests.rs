@@ -324,3 +324,50 @@ fn settings_the_data_cannot_take_are_refused_before_training() {
     let err = check_export_size(&conv, side * side, [1, side, side]).unwrap_err();
     assert!(err.to_string().contains("conv"), "{err}");
 }
+
+/// A colour view stacks its three planes as rows: the edits SAT marks the copies whose
+/// chroma planes are flat (grayscale) for the colour split's SAT weights, and a step runs
+/// with them; rows that are not whole planes are refused.
+#[test]
+fn colour_views_mark_grayscale_copies_for_the_colour_split() {
+    let config = TrainConfig {
+        batch: 6,
+        ..TrainConfig::photo_hash(16)
+    };
+    let data = images(12, 48, 16, 9);
+    // Two copies per item: the first in colour, the second with flat chroma (128).
+    let mut bank = images(24, 48, 16, 10).pixels;
+    for copy in bank.chunks_exact_mut(768).skip(1).step_by(2) {
+        copy[256..].fill(128);
+    }
+    let mut t =
+        Trainer::with_edits(&config, &data, Some((Arc::new(bank.clone()), 2)), 1, false).unwrap();
+    assert_eq!(t.chroma, Some(256..768));
+    let idx: Vec<usize> = (0..6).map(|i| 2 * i).collect();
+    let xb_host = t.rows_of(idx.iter().copied());
+    let xb = sat::tensor_from_rows(xb_host.clone(), 6, &t.device);
+    let eps_b = Tensor::<2>::zeros([6, 1], &t.device);
+    let targets = t.forward_items(xb.clone(), Norm::BatchOnly);
+    let mut seen = [false; 2];
+    for _ in 0..4 {
+        let got = host(t.augment(SatKind::Edits, &idx, &xb_host, &xb, &targets, &eps_b));
+        for (b, &i) in idx.iter().enumerate() {
+            let gray = got[b * 768 + 256..(b + 1) * 768].iter().all(|&v| v == 0.0);
+            let k = 2 * i + usize::from(gray);
+            let copy = &bank[k * 768..(k + 1) * 768];
+            let scaled = copy.iter().map(|&p| p as f32 / 128.0 - 1.0);
+            assert!(scaled.eq(got[b * 768..(b + 1) * 768].iter().copied()));
+            assert_eq!(t.grayscale[b], gray, "item {i}");
+            seen[usize::from(gray)] = true;
+        }
+        assert_eq!(t.grayscale.len(), 6);
+    }
+    assert_eq!(seen, [true, true]);
+    let s = t.step().unwrap();
+    assert!(s.loss.is_finite() && s.sat > 0.0, "{s:?}");
+
+    let short = Some((Arc::new(images(24, 47, 16, 10).pixels), 2));
+    let err = Trainer::with_edits(&config, &images(12, 47, 16, 9), short, 1, false).err();
+    let err = err.unwrap().to_string();
+    assert!(err.contains("47 rows are not 3 planes"), "{err}");
+}
