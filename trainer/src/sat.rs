@@ -566,6 +566,19 @@ mod tests {
                 assert!(angle.abs() <= 15.0 + 1e-3, "angle {angle}");
                 assert!(ty.abs().max(tx.abs()) <= shift + 1e-3, "shift {ty}, {tx}");
                 draws.push([angle / 15.0, (scale - 1.0) / 0.1, ty / shift, tx / shift]);
+                // Where the map reads a whole pixel or more outside the image, the
+                // background (-1, here -101 after the ramps' offset) fills in.
+                for r in 0..24 {
+                    for c in 0..32 {
+                        let (dr, dc) = (r as f32 - 12.0, c as f32 - 16.0);
+                        let sy = y0 + l[0][0] * dr + l[0][1] * dc;
+                        let sx = x0 + l[1][0] * dr + l[1][1] * dc;
+                        if sy < -1.0 || sx < -1.0 || sy > 24.0 || sx > 32.0 {
+                            let i = r * 32 + c;
+                            assert_eq!((map.0[i], map.1[i]), (-101.0, -101.0), "({r}, {c})");
+                        }
+                    }
+                }
             }
             for k in 0..4 {
                 let (lo, hi) = draws

@@ -365,6 +365,12 @@ fn colour_views_mark_grayscale_copies_for_the_colour_split() {
     assert_eq!(seen, [true, true]);
     let s = t.step().unwrap();
     assert!(s.loss.is_finite() && s.sat > 0.0, "{s:?}");
+    // Items of two such views (96 rows): the convolution sees one view's 16x16 planes.
+    let two = images(12, 96, 16, 11);
+    let bank = Some((Arc::new(images(24, 96, 16, 12).pixels), 2));
+    let mut t = Trainer::with_edits(&config, &two, bank, 2, false).unwrap();
+    assert_eq!((t.rows, t.cols, t.chroma.clone()), (16, 16, Some(256..768)));
+    assert!(t.step().unwrap().loss.is_finite());
 
     let short = Some((Arc::new(images(24, 47, 16, 10).pixels), 2));
     let err = Trainer::with_edits(&config, &images(12, 47, 16, 9), short, 1, false).err();
