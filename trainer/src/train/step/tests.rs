@@ -204,6 +204,8 @@ fn edited_copies_come_from_the_items_bank_and_views_are_averaged() {
     };
     let edited = Some((Arc::new(bank.clone()), per_item));
     let mut t = Trainer::with_edits(&config, &data, edited, 2, false).unwrap();
+    // A gray view has no chroma planes to tell grayscale copies by.
+    assert_eq!(t.chroma, None);
     let idx = vec![0usize, 3, 5, 6, 9, 11];
     let xb_host = t.rows_of(idx.iter().copied());
     let xb = sat::tensor_from_rows(xb_host.clone(), 12, &t.device);
