@@ -37,7 +37,8 @@ fn close(a: f64, b: f64) -> bool {
 
 /// What a step reports is the loss it takes, per head and averaged over the heads:
 /// `SAT + lam (H(Y|X) - mu H(Y) + w pairwise MI)`, with each bit's marginal entropy at
-/// least its conditional one and at most ln 2.
+/// least its conditional one and at most ln 2. Read after 40 steps, once the terms have
+/// left their starting values (the pairwise MI of an untrained encoder is about 1e-6).
 #[test]
 fn a_step_reports_the_loss_it_takes_from_its_terms() {
     for task in [Task::Hash, Task::Cluster] {
@@ -50,6 +51,9 @@ fn a_step_reports_the_loss_it_takes_from_its_terms() {
             ..small(&[SatKind::Rpt, SatKind::Affine])
         };
         let mut t = Trainer::new(&config, &images(64, 6, 6, 1), false).unwrap();
+        for _ in 0..40 {
+            t.step().unwrap();
+        }
         for _ in 0..3 {
             let s = t.step().unwrap();
             let c = &config;
@@ -71,8 +75,7 @@ fn a_step_reports_the_loss_it_takes_from_its_terms() {
             assert!(s.cond_entropy <= s.marginal_entropy + 1e-6, "{s:?}");
             assert!(s.marginal_entropy <= most + 1e-6, "{s:?}");
             match task {
-                // An estimate, a little below 0 near independence.
-                Task::Hash => assert!(s.pairwise_mi > -1e-4, "{s:?}"),
+                Task::Hash => assert!(s.pairwise_mi > 0.005, "{s:?}"),
                 Task::Cluster => assert_eq!(s.pairwise_mi, 0.0),
             }
         }
