@@ -67,4 +67,11 @@ mod tests {
             assert_ne!(hash_word(&h, &a), hash_word(&h, &b), "{}", p.name());
         }
     }
+
+    /// The names are the keys every copy-detection report prints the baselines under.
+    #[test]
+    fn names_are_the_reports_keys() {
+        let names: Vec<&str> = Perceptual::ALL.iter().map(|p| p.name()).collect();
+        assert_eq!(names, ["phash", "dhash"]);
+    }
 }

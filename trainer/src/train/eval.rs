@@ -89,3 +89,24 @@ pub fn evaluate_logits(
 
 /// Seed of the query/gallery split (fixed, so every model is compared on the same split).
 pub const SPLIT_SEED: u64 = 0;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The headline is the accuracy of a clustering and the mAP of a hash, not their other
+    /// measures.
+    #[test]
+    fn the_headline_is_accuracy_or_map() {
+        let cluster = Quality::Cluster { acc: 0.9, nmi: 0.8 };
+        assert_eq!(cluster.headline(), 0.9);
+        let hash = Quality::Hash(metrics::Retrieval {
+            queries: 10,
+            gallery: 90,
+            map: 0.7,
+            precision_at_500: 0.6,
+            precision_within_r2: 0.5,
+        });
+        assert_eq!(hash.headline(), 0.7);
+    }
+}
