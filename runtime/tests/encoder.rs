@@ -1,6 +1,6 @@
 //! The ONNX encoder (`encoder::Encoder`) against tract run directly, outside it: on every
-//! path (the native int8 executor with each kernel this CPU has, the native f32 executor,
-//! tract alone) its logits are the model's on each image (a photo's the mean over its views),
+//! path (the native int8 executor with this CPU's kernel and the portable one, the native
+//! f32 executor, tract alone) its logits are the model's on each image (a photo's the mean over its views),
 //! in batches longer than one run and one image at a time; codes and cluster ids follow the
 //! logits; and every file or batch it cannot serve is refused with an error naming the
 //! problem. The CLI's tests reach the encoder too, but through minutes of build; this is the
@@ -251,6 +251,12 @@ fn edited(file: &str, edit: impl FnOnce(&mut pb::ModelProto)) -> Vec<u8> {
     proto.encode_to_vec()
 }
 
+/// The model's metadata `key` (which it has) set to `value`.
+fn set_metadata(p: &mut pb::ModelProto, key: &str, value: &str) {
+    let m = p.metadata_props.iter_mut().find(|m| m.key == key);
+    m.unwrap().value = value.into();
+}
+
 /// The error opening `bytes` as `name` gives; it must name the file and say `words`.
 fn refusal(bytes: &[u8], name: &str, words: &[&str]) -> EncoderError {
     let err = Encoder::from_bytes(bytes, name).unwrap_err();
@@ -377,13 +383,7 @@ fn files_it_cannot_serve_are_refused_naming_the_problem() {
     assert!(matches!(err, EncoderError::Prepare { .. }));
 
     // The metadata promises 17 outputs; the graph gives 16.
-    let wider = edited("hash16.onnx", |p| {
-        let m = p
-            .metadata_props
-            .iter_mut()
-            .find(|m| m.key == "imsat.outputs");
-        m.unwrap().value = "17".into();
-    });
+    let wider = edited("hash16.onnx", |p| set_metadata(p, "imsat.outputs", "17"));
     refusal(&wider, "wider.onnx", &["the metadata promises f32 [N, 17]"]);
 
     // A hash model's output squashed into (0, 1) or below 0 would set (or clear) every bit;
@@ -410,11 +410,7 @@ fn files_it_cannot_serve_are_refused_naming_the_problem() {
     // The metadata's shape is not the graph's: tract's reason, and no word of a Reshape, as
     // the input is declared with two dimensions.
     let shape = edited("hash16.onnx", |p| {
-        let m = p
-            .metadata_props
-            .iter_mut()
-            .find(|m| m.key == "imsat.input_shape");
-        m.unwrap().value = "27x27".into();
+        set_metadata(p, "imsat.input_shape", "27x27")
     });
     let err = refusal(&shape, "shape.onnx", &["the model cannot be prepared"]);
     assert!(!err.to_string().contains("Reshape"), "{err}");
