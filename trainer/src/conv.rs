@@ -20,6 +20,7 @@ use burn::nn::{Initializer, PaddingConfig2d};
 use burn::tensor::{Device, Tensor, activation::relu, module::avg_pool2d, ops::AvgPoolOptions};
 use serde::{Deserialize, Serialize};
 
+use crate::backend::host_values;
 use crate::export::Dense;
 
 /// The shape of a front end: `channels` kernels of `kernel x kernel` (zero padding
@@ -200,12 +201,12 @@ impl ConvFront {
         let s = self.spec();
         let (c_n, h, w) = self.map_dims();
         let k = s.kernel;
-        let kernel: Vec<f32> = values(self.conv.weight.val());
+        let kernel: Vec<f32> = host_values(self.conv.weight.val());
         let bias: Vec<f32> = self
             .conv
             .bias
             .as_ref()
-            .map(|b| values(b.val()))
+            .map(|b| host_values(b.val()))
             .unwrap_or_else(|| vec![0.0; c_n]);
         let (d_in, d_out) = (self.input_dim(), c_n * h * w);
         let plane = self.rows * self.cols;
@@ -272,13 +273,6 @@ impl ConvFront {
         }
         out
     }
-}
-
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -369,18 +363,18 @@ mod tests {
                 Distribution::Normal(0.0, 1.0),
                 &device,
             );
-            let want = values(front.forward(x.clone()).matmul(next.clone()));
+            let want = host_values(front.forward(x.clone()).matmul(next.clone()));
             let t = front.toeplitz();
             let mut second = Dense {
                 d_in: spec.features(),
                 d_out,
-                weight: values(next),
+                weight: host_values(next),
                 bias: vec![0.0; d_out],
                 relu: false,
             };
             front.fold_next(&mut second);
             assert_eq!(second.d_in, t.d_out);
-            let got = forward_layers(&[t, second], &values(x), n);
+            let got = forward_layers(&[t, second], &host_values(x), n);
             let got = &got[1];
             assert_eq!(got.len(), want.len());
             for (a, b) in got.iter().zip(&want) {

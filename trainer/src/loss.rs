@@ -140,10 +140,10 @@ pub fn kl_divergence_weighted(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::inference_device;
+    use crate::backend::{host_values, inference_device};
 
     fn scalar(t: Tensor<1>) -> f64 {
-        t.into_data().try_into_vec::<f32>().unwrap()[0] as f64
+        host_values(t)[0] as f64
     }
 
     fn logits(rows: &[&[f32]]) -> Tensor<2> {

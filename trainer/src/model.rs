@@ -197,7 +197,7 @@ fn batch_norm_2d(h: Tensor<2>, bn: &BatchNorm) -> (Tensor<2>, Tensor<1>, Tensor<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::inference_device;
+    use crate::backend::{host_values, inference_device};
     use burn::tensor::{Distribution, Tensor};
 
     /// The 2-D BatchNorm gives burn's `batch_norm_train`: output, mean and variance.
@@ -220,7 +220,7 @@ mod tests {
         let (out, mean, var) = batch_norm_2d(h.clone(), &bn);
         let r =
             burn::tensor::module::batch_norm_train(h, bn.gamma.val(), bn.beta.val(), BN_EPSILON);
-        let v = |t: Tensor<2>| t.into_data().try_into_vec::<f32>().unwrap();
+        let v = host_values::<2>;
         let pairs = [
             (v(out), v(r.output)),
             (v(mean.unsqueeze_dim(0)), v(r.mean.unsqueeze_dim(0))),
@@ -245,16 +245,12 @@ mod tests {
         let kept = enc.keep_head(2);
         assert_eq!(kept.heads(), 1);
         let (a, b) = (
-            kept.forward(x, Norm::Train).into_data(),
-            all[2].clone().into_data(),
-        );
-        let (a, b) = (
-            a.try_into_vec::<f32>().unwrap(),
-            b.try_into_vec::<f32>().unwrap(),
+            host_values(kept.forward(x, Norm::Train)),
+            host_values(all[2].clone()),
         );
         assert!(a.iter().zip(&b).all(|(p, q)| (p - q).abs() < 1e-6));
         // Heads start apart: head 2 is not head 0.
-        let first = all[0].clone().into_data().try_into_vec::<f32>().unwrap();
+        let first = host_values(all[0].clone());
         assert!(first.iter().zip(&b).any(|(p, q)| (p - q).abs() > 1e-7));
     }
 }

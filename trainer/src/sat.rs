@@ -301,6 +301,7 @@ pub fn tensor_from_rows(values: Vec<f32>, rows: usize, device: &burn::tensor::De
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::host_values;
     use rand::SeedableRng;
 
     #[test]
@@ -400,10 +401,6 @@ mod tests {
         }
     }
 
-    fn host(t: Tensor<2>) -> Vec<f32> {
-        t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
-    }
-
     /// Rows of unit norm whose components are those of a uniform direction (mean 0, each
     /// coordinate's square 1/dim on average, rows uncorrelated); fixed by the seed whatever
     /// the number of threads, different for another seed, and different between the rows
@@ -413,7 +410,7 @@ mod tests {
     fn random_directions_are_uniform_unit_rows_fixed_by_the_seed() {
         let device = crate::backend::training_device();
         let (rows, dim) = (4_000, 24);
-        let draw = |seed: u64| host(random_directions([rows, dim], seed, &device));
+        let draw = |seed: u64| host_values(random_directions([rows, dim], seed, &device));
         let d = draw(5);
         assert_eq!(d.len(), rows * dim);
         for row in d.chunks_exact(dim) {
@@ -456,7 +453,7 @@ mod tests {
             assert_ne!(row(0), row(tasks), "seed {seed}: two tasks draw alike");
             assert_ne!(row(tasks), row(2 * tasks), "seed {seed}");
         }
-        assert!(host(random_directions([3, 0], 1, &device)).is_empty());
+        assert!(host_values(random_directions([3, 0], 1, &device)).is_empty());
     }
 
     /// The source coordinates the distortion reads for each output pixel of `n` images of

@@ -1,8 +1,7 @@
 //! The encoder as plain dense layers: BatchNorm and the convolutional front end folded in,
 //! so that both ONNX models and the quantizer see one kind of layer.
 
-use burn::tensor::Tensor;
-
+use crate::backend::host_values;
 use crate::model::Encoder;
 
 /// One dense layer of the folded network, `y = x W + b` (then ReLU when `relu`).
@@ -16,13 +15,6 @@ pub struct Dense {
     pub relu: bool,
 }
 
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .unwrap_or_default()
-}
-
 /// The encoder as plain dense layers on *scaled* inputs (x/128 - 1), a convolutional front
 /// end written as a dense layer and its pooling folded into the next one
 /// ([`crate::conv::ConvFront::toeplitz`]), every BatchNorm folded into its Linear with the
@@ -31,21 +23,21 @@ fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 pub fn fold_layers(model: &Encoder) -> Vec<Dense> {
     let linear = |l: &burn::nn::Linear| {
         let [d_in, d_out] = l.weight.shape().dims::<2>();
-        let weight = values(l.weight.val());
+        let weight = host_values(l.weight.val());
         let bias = l
             .bias
             .as_ref()
-            .map(|b| values(b.val()))
+            .map(|b| host_values(b.val()))
             .unwrap_or_else(|| vec![0.0; d_out]);
         (d_in, d_out, weight, bias)
     };
     let mut out = Vec::new();
     for (layer, bn) in model.hidden.iter().zip(&model.norms) {
         let (d_in, d_out, w, b) = linear(layer);
-        let gamma = values(bn.gamma.val());
-        let beta = values(bn.beta.val());
-        let mean = values(bn.running_mean.value());
-        let var = values(bn.running_var.value());
+        let gamma = host_values(bn.gamma.val());
+        let beta = host_values(bn.beta.val());
+        let mean = host_values(bn.running_mean.value());
+        let var = host_values(bn.running_var.value());
         let a: Vec<f64> = (0..d_out)
             .map(|j| gamma[j] as f64 / (var[j] as f64 + bn.epsilon).sqrt())
             .collect();

@@ -2,7 +2,7 @@
 //! BatchNorm statistics.
 
 use super::*;
-use crate::backend::inference_device;
+use crate::backend::{host_values, inference_device};
 use crate::loss::Task;
 use crate::model::{Encoder, Norm};
 use burn::module::{Param, RunningState};
@@ -36,14 +36,10 @@ fn folded_layers_compute_the_encoder_with_running_statistics() {
     let x: Vec<f32> = (0..n * 6)
         .map(|i| ((i * 37 % 23) as f32 / 11.5) - 1.0)
         .collect();
-    let want = enc
-        .forward(
-            Tensor::from_data(TensorData::new(x.clone(), [n, 6]), &inference_device()),
-            Norm::Train,
-        )
-        .into_data()
-        .try_into_vec::<f32>()
-        .unwrap();
+    let want = host_values(enc.forward(
+        Tensor::from_data(TensorData::new(x.clone(), [n, 6]), &inference_device()),
+        Norm::Train,
+    ));
     let layers = fold_layers(&enc);
     assert_eq!(layers.len(), 3);
     assert!(layers[0].relu && layers[1].relu && !layers[2].relu);
@@ -448,13 +444,7 @@ fn calibration_rows_are_evenly_spaced_and_scaled() {
 /// Change a Linear's row-major `[d_in, d_out]` weights in place.
 fn edit_weight(linear: &mut burn::nn::Linear, edit: impl FnOnce(&mut [f32], usize)) {
     let [d_in, d_out] = linear.weight.shape().dims::<2>();
-    let mut values = linear
-        .weight
-        .val()
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .unwrap();
+    let mut values = host_values(linear.weight.val());
     edit(&mut values, d_out);
     linear.weight = Param::from_tensor(Tensor::from_data(
         TensorData::new(values, [d_in, d_out]),

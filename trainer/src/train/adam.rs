@@ -129,7 +129,7 @@ impl ModuleMapper for Update<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::training_device;
+    use crate::backend::{host_values, training_device};
     use burn::nn::{Linear, LinearConfig};
     use burn::optim::AdamConfig;
     use burn::tensor::Distribution;
@@ -152,15 +152,10 @@ mod tests {
             let g = GradientsParams::from_grads(loss(&theirs).backward(), &theirs);
             theirs = reference.step(0.01, theirs, g);
         }
-        let values = |l: &Linear| {
-            l.weight
-                .val()
-                .into_data()
-                .convert::<f32>()
-                .try_to_vec::<f32>()
-                .unwrap()
-        };
-        let (a, b) = (values(&ours), values(&theirs));
+        let (a, b) = (
+            host_values(ours.weight.val()),
+            host_values(theirs.weight.val()),
+        );
         let worst = a
             .iter()
             .zip(&b)
@@ -169,11 +164,7 @@ mod tests {
         assert!(worst < 1e-6, "largest difference {worst}");
         // The parameters moved, and stay trainable.
         assert!(ours.weight.val().is_require_grad());
-        let start = initial
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .unwrap();
+        let start = host_values(initial);
         assert!(a.iter().zip(&start).any(|(p, q)| (p - q).abs() > 1e-3));
     }
 
@@ -186,11 +177,10 @@ mod tests {
         let layer: Linear = LinearConfig::new(6, 4).init(&device);
         let x = Tensor::<2>::random([8, 6], Distribution::Normal(0.0, 1.0), &device);
         let loss = |l: &Linear| l.forward(x.clone()).square().mean();
-        let values = |t: Tensor<2>| t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
         let mask: Vec<f32> = (0..24)
             .map(|i| if i % 3 == 0 { 0.0 } else { 1.0 })
             .collect();
-        let start = values(layer.weight.val());
+        let start = host_values(layer.weight.val());
         assert!(start.iter().all(|&v| v != 0.0));
         let mut adam = Adam::new(1e-8);
         adam.hold(layer.weight.id, mask.clone());
@@ -201,7 +191,7 @@ mod tests {
             held = adam.step(0.01, held, g);
             let g = GradientsParams::from_grads(loss(&free).backward(), &free);
             free = plain.step(0.01, free, g);
-            let w = values(held.weight.val());
+            let w = host_values(held.weight.val());
             for (i, (&v, &m)) in w.iter().zip(&mask).enumerate() {
                 if m == 0.0 {
                     assert_eq!(v, 0.0, "step {step}: held weight {i} is {v}");
@@ -211,6 +201,6 @@ mod tests {
             }
         }
         // Without the hold, no weight is zeroed.
-        assert!(values(free.weight.val()).iter().all(|&v| v != 0.0));
+        assert!(host_values(free.weight.val()).iter().all(|&v| v != 0.0));
     }
 }

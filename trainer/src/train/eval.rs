@@ -4,7 +4,7 @@
 use burn::tensor::{Tensor, TensorData};
 use serde::Serialize;
 
-use crate::backend::inference_device;
+use crate::backend::{host_values, inference_device};
 use crate::loss::Task;
 use crate::metrics;
 use crate::model::{Encoder, Norm};
@@ -45,8 +45,7 @@ pub fn predict_logits(model: &Encoder, x: &[f32], n: usize) -> Vec<f32> {
             TensorData::new(x[start * d..(start + rows) * d].to_vec(), [rows, d]),
             &device,
         );
-        let logits = model.forward(batch, Norm::Train).into_data();
-        out.extend(logits.try_into_vec::<f32>().expect("f32 logits"));
+        out.extend(host_values(model.forward(batch, Norm::Train)));
     }
     out
 }

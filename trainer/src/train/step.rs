@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 use super::adam::Adam;
 use super::progress::progress_bar;
 use super::{TrainConfig, TrainError, scale_pixels};
-use crate::backend::training_device;
+use crate::backend::{host_values, training_device};
 use crate::knn::{Neighbours, nearest_neighbours};
 use crate::loss::{info_terms, kl_divergence};
 use crate::model::{Encoder, Norm};
@@ -357,7 +357,7 @@ impl Trainer {
             }
         }
         let c = &self.config;
-        let scalar = |t: &Tensor<1>| t.to_data().try_into_vec::<f32>().expect("f32 scalar")[0];
+        let scalar = |t: &Tensor<1>| host_values(t.clone())[0];
         let mut out = StepLosses::default();
         let mut total: Option<Tensor<1>> = None;
         for (sat_loss, info) in sat_losses.into_iter().zip(infos) {

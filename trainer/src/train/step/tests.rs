@@ -3,6 +3,7 @@
 //! refusals made before training.
 
 use super::*;
+use crate::backend::host_values;
 use crate::conv::ConvSpec;
 use crate::loss::Task;
 
@@ -25,10 +26,6 @@ fn small(sat: &[SatKind]) -> TrainConfig {
         sat: sat.to_vec(),
         ..TrainConfig::hash(8)
     }
-}
-
-fn host(t: Tensor<2>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -167,7 +164,7 @@ fn augmentations_come_from_what_they_are_drawn_from() {
     let targets = t.forward_items(xb.clone(), Norm::BatchOnly);
     let nn = t.neighbours.clone().unwrap();
 
-    let got = host(t.augment(SatKind::Neighbour, &idx, &xb_host, &xb, &targets, &eps_b));
+    let got = host_values(t.augment(SatKind::Neighbour, &idx, &xb_host, &xb, &targets, &eps_b));
     for (b, &i) in idx.iter().enumerate() {
         let copy = &got[b * 25..(b + 1) * 25];
         let from = nn
@@ -177,7 +174,7 @@ fn augmentations_come_from_what_they_are_drawn_from() {
         let hits = from.filter(|r| r == copy).count();
         assert!(hits >= 1, "item {i}: not one of its neighbours");
     }
-    let got = host(t.augment(SatKind::Rpt, &idx, &xb_host, &xb, &targets, &eps_b));
+    let got = host_values(t.augment(SatKind::Rpt, &idx, &xb_host, &xb, &targets, &eps_b));
     for b in 0..32 {
         let moved: f32 = (0..25)
             .map(|j| (got[b * 25 + j] - xb_host[b * 25 + j]).powi(2))
@@ -187,7 +184,7 @@ fn augmentations_come_from_what_they_are_drawn_from() {
             "row {b}"
         );
     }
-    let got = host(t.augment(SatKind::Affine, &idx, &xb_host, &xb, &targets, &eps_b));
+    let got = host_values(t.augment(SatKind::Affine, &idx, &xb_host, &xb, &targets, &eps_b));
     assert_eq!(got.len(), xb_host.len());
     assert!(got != xb_host);
 }
@@ -214,7 +211,7 @@ fn edited_copies_come_from_the_items_bank_and_views_are_averaged() {
     let xb = sat::tensor_from_rows(xb_host.clone(), 12, &t.device);
     let eps_b = Tensor::<2>::zeros([6, 1], &t.device);
     let targets = t.forward_items(xb.clone(), Norm::BatchOnly);
-    let got = host(t.augment(SatKind::Edits, &idx, &xb_host, &xb, &targets, &eps_b));
+    let got = host_values(t.augment(SatKind::Edits, &idx, &xb_host, &xb, &targets, &eps_b));
     assert_eq!(got.len(), 6 * 32);
     let mut drawn = std::collections::HashSet::new();
     for (b, &i) in idx.iter().enumerate() {
@@ -235,7 +232,7 @@ fn edited_copies_come_from_the_items_bank_and_views_are_averaged() {
     let items = t.forward_items(xb.clone(), Norm::BatchOnly);
     let rows = t.model.forward_heads(xb, Norm::BatchOnly);
     for (item, row) in items.into_iter().zip(rows) {
-        let (item, row) = (host(item), host(row));
+        let (item, row) = (host_values(item), host_values(row));
         assert_eq!((item.len(), row.len()), (6 * 8, 12 * 8));
         for b in 0..6 {
             for j in 0..8 {
@@ -355,7 +352,7 @@ fn colour_views_mark_grayscale_copies_for_the_colour_split() {
     let targets = t.forward_items(xb.clone(), Norm::BatchOnly);
     let mut seen = [false; 2];
     for _ in 0..4 {
-        let got = host(t.augment(SatKind::Edits, &idx, &xb_host, &xb, &targets, &eps_b));
+        let got = host_values(t.augment(SatKind::Edits, &idx, &xb_host, &xb, &targets, &eps_b));
         for (b, &i) in idx.iter().enumerate() {
             let gray = got[b * 768 + 256..(b + 1) * 768].iter().all(|&v| v == 0.0);
             let k = 2 * i + usize::from(gray);
