@@ -134,7 +134,7 @@ fn masked<const D: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::training_device;
+    use crate::backend::{host_values, training_device};
     use crate::model::Norm;
     use crate::train::predict_logits;
     use burn::module::Module;
@@ -183,6 +183,58 @@ mod tests {
             .check(&conv, 64)
             .is_err()
         );
+    }
+
+    /// The masks in burn's own layouts: after `apply`, kernel `c`'s weights on plane `p`
+    /// are zero exactly when `c` is a luma kernel and `p` a chroma plane, and the weights
+    /// from kernel `c`'s pooled cells to bit `b` (in every head) exactly when `c` is a colour
+    /// kernel and `b` a luma bit. Seven kernels, three of them colour, so that the counts
+    /// differ from other arithmetic on them (7 - 3 against 7 / 3).
+    #[test]
+    fn masks_cut_chroma_from_luma_kernels_and_colour_kernels_from_luma_bits() {
+        let device = training_device();
+        device.seed(5);
+        let conv = ConvSpec {
+            channels: 7,
+            kernel: 3,
+            stride: 2,
+            grid: 2,
+        };
+        let (planes, side, outputs) = (3, 8, 9);
+        let split = ColourSplit {
+            kernels: 3,
+            bits: 4,
+        };
+        let model = Encoder::build(
+            planes * side * side,
+            Some((conv, [planes, side, side])),
+            &[],
+            outputs,
+            2,
+            &device,
+        );
+        let model = split.apply(model, &mut Adam::new(1e-8), planes);
+        let (luma_kernels, luma_bits) = (4, 5);
+        let zero = |t: Tensor<2>| host_values(t.abs().sum()) == [0.0];
+        let kernels = model.conv.as_ref().expect("a front end").conv.weight.val();
+        for c in 0..7 {
+            for p in 0..planes {
+                let w = kernels.clone().slice([c..c + 1, p..p + 1]).reshape([1, 9]);
+                assert_eq!(zero(w), c < luma_kernels && p > 0, "kernel {c}, plane {p}");
+            }
+        }
+        let cells = 4;
+        for head in std::iter::once(&model.output).chain(&model.extra_heads) {
+            let w = head.weight.val();
+            assert_eq!(w.dims(), [7 * cells, outputs]);
+            for c in 0..7 {
+                for bit in 0..outputs {
+                    let from_c = w.clone().slice([c * cells..(c + 1) * cells, bit..bit + 1]);
+                    let cut = c >= luma_kernels && bit < luma_bits;
+                    assert_eq!(zero(from_c), cut, "kernel {c} to bit {bit}");
+                }
+            }
+        }
     }
 
     /// With the masks applied, and after Adam steps on a loss that touches every weight,

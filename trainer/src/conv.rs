@@ -313,6 +313,58 @@ mod tests {
         assert!(s(8, 20, 1, 1).check(16, 16).is_err());
     }
 
+    /// Each limit on its own, at its edge: every number at least 1, at most 256 channels, a
+    /// kernel up to the view's shorter side, a stride up to the kernel, and a grid that
+    /// divides both sides of a map that is not square.
+    #[test]
+    fn check_holds_each_limit_at_its_edge() {
+        let s = |channels, kernel, stride, grid| ConvSpec {
+            channels,
+            kernel,
+            stride,
+            grid,
+        };
+        for zero in [s(0, 3, 1, 1), s(8, 0, 1, 1), s(8, 3, 0, 1), s(8, 3, 1, 0)] {
+            let e = zero.check(16, 16).unwrap_err();
+            assert!(e.contains("at least 1"), "{zero}: {e}");
+        }
+        assert!(s(256, 3, 1, 1).check(16, 16).is_ok());
+        assert!(s(257, 3, 1, 1).check(16, 16).is_err());
+        // The shorter side is 16 whichever way round the view is.
+        for (rows, cols) in [(16, 20), (20, 16)] {
+            assert!(s(8, 16, 1, 1).check(rows, cols).is_ok(), "{rows}x{cols}");
+            assert!(s(8, 17, 1, 1).check(rows, cols).is_err(), "{rows}x{cols}");
+        }
+        assert!(s(8, 3, 3, 1).check(16, 16).is_ok());
+        assert!(s(8, 3, 4, 1).check(16, 16).is_err());
+        // Kernel 3 at stride 2: a 16x12 view gives an 8x6 map, which a 2x2 grid divides
+        // and a 4x4 grid does not, in either orientation.
+        assert_eq!(
+            (s(8, 3, 2, 4).map_side(16), s(8, 3, 2, 4).map_side(12)),
+            (8, 6)
+        );
+        assert!(s(8, 3, 2, 2).check(16, 12).is_ok());
+        for (rows, cols) in [(16, 12), (12, 16)] {
+            let e = s(8, 3, 2, 4).check(rows, cols).unwrap_err();
+            assert!(e.contains("does not split into a 4x4 grid"), "{e}");
+        }
+    }
+
+    /// `--conv` reads back what the model card prints.
+    #[test]
+    fn display_is_what_parse_reads() {
+        let spec = ConvSpec {
+            channels: 12,
+            kernel: 5,
+            stride: 2,
+            grid: 4,
+        };
+        assert_eq!(spec.to_string(), "12,5,2,4");
+        assert_eq!(ConvSpec::parse(&spec.to_string()), Ok(Some(spec)));
+        assert_eq!(ConvSpec::parse(" none "), Ok(None));
+        assert_eq!(ConvSpec::parse("12, 5, 2, 4"), Ok(Some(spec)));
+    }
+
     /// Toeplitz + ReLU, then the unpooled next layer, equals conv + ReLU + pooling + Linear.
     #[test]
     fn dense_form_computes_the_front_end() {

@@ -206,3 +206,6 @@ pub fn build_photo_set(
         photo_of: (0..n).map(|i| i / per_photo).collect(),
     }
 }
+
+#[cfg(test)]
+mod tests;
