@@ -336,3 +336,6 @@ fn lowest(values: &[f64]) -> usize {
         )
         .0
 }
+
+#[cfg(test)]
+mod tests;
