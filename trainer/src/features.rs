@@ -378,6 +378,47 @@ mod tests {
         assert_eq!(d.outliers(&dups), None);
     }
 
+    /// The RMS is over every value (3 rows of 2: six), and a spread of exactly f32's
+    /// smallest normal number still trains.
+    #[test]
+    fn the_scale_is_the_rms_over_all_values() {
+        let x = [0.0, 0.0, 3.0, 6.0, 6.0, 12.0];
+        let s = Scaling::fit(&x, 2).unwrap();
+        assert_eq!(s.mean, vec![3.0, 6.0]);
+        // Centred: (-3, -6), (0, 0), (3, 6): squares sum to 90 over six values.
+        assert!((s.scale - 15f32.sqrt()).abs() < 1e-6, "{}", s.scale);
+        let m = f32::MIN_POSITIVE;
+        let edge = Scaling::fit(&[m, -m], 1).unwrap();
+        assert_eq!(edge.scale, m);
+    }
+
+    /// The outlier figures on rows whose median and spread are known: rows (i, i) for
+    /// i = 0..20 and one at (400, 400). The median is 10; the off-median rows lie 1 to 10
+    /// and 390 from it, the typical (middle) one 6 (the median row itself, at 0, is not
+    /// typical), so the far row is 390 / 6 = 65 typical distances out. Its mean square
+    /// distance per value, 36 / scale^2 = 0.0052, is under the 0.01 that makes the typical
+    /// row close (summed over the two values instead, 0.0104, it would not be). With no
+    /// rows, or no dimensions, there is nothing to say.
+    #[test]
+    fn outliers_are_measured_from_the_median_per_value() {
+        let x: Vec<f32> = (0..20)
+            .chain([400])
+            .flat_map(|i| [i as f32, i as f32])
+            .collect();
+        let s = Scaling::fit(&x, 2).unwrap();
+        let typical = (6.0 / f64::from(s.scale)).powi(2);
+        assert!((0.005..0.0055).contains(&typical), "{typical}");
+        let o = s.outliers(&x).expect("the row at 400 sets the scale");
+        assert_eq!((o.rows, o.first), (1, 20));
+        assert!((o.ratio - 65.0).abs() < 1e-9, "{o:?}");
+        assert_eq!(s.outliers(&[]), None);
+        let no_dims = Scaling {
+            mean: vec![],
+            scale: 1.0,
+        };
+        assert_eq!(no_dims.outliers(&[1.0, 2.0]), None);
+    }
+
     #[test]
     fn folding_the_scaling_keeps_the_first_layer() {
         let s = Scaling {
