@@ -369,7 +369,7 @@ mod tests {
     #[test]
     fn dense_form_computes_the_front_end() {
         let device = inference_device();
-        for (spec, planes) in [
+        for (spec, shape) in [
             (
                 ConvSpec {
                     channels: 3,
@@ -377,7 +377,7 @@ mod tests {
                     stride: 2,
                     grid: 2,
                 },
-                1,
+                [1, 8, 8],
             ),
             (
                 ConvSpec {
@@ -386,7 +386,17 @@ mod tests {
                     stride: 1,
                     grid: 4,
                 },
-                1,
+                [1, 8, 8],
+            ),
+            // A 12x8 map in 3x2 blocks: rows and columns told apart.
+            (
+                ConvSpec {
+                    channels: 2,
+                    kernel: 3,
+                    stride: 1,
+                    grid: 4,
+                },
+                [1, 12, 8],
             ),
             // Luma and chroma planes.
             (
@@ -396,10 +406,11 @@ mod tests {
                     stride: 2,
                     grid: 2,
                 },
-                3,
+                [3, 8, 8],
             ),
         ] {
-            let mut front = ConvFront::new(spec, [planes, 8, 8], &device);
+            let [planes, rows, cols] = shape;
+            let mut front = ConvFront::new(spec, shape, &device);
             front.conv.bias = Some(burn::module::Param::from_tensor(Tensor::<1>::random(
                 [spec.channels],
                 Distribution::Normal(0.0, 0.5),
@@ -407,8 +418,11 @@ mod tests {
             )));
             let n = 5;
             // Scaled pixels: -1..1.
-            let x =
-                Tensor::<2>::random([n, planes * 64], Distribution::Uniform(-1.0, 1.0), &device);
+            let x = Tensor::<2>::random(
+                [n, planes * rows * cols],
+                Distribution::Uniform(-1.0, 1.0),
+                &device,
+            );
             let d_out = 3;
             let next = Tensor::<2>::random(
                 [spec.features(), d_out],

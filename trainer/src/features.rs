@@ -419,6 +419,76 @@ mod tests {
         assert_eq!(no_dims.outliers(&[1.0, 2.0]), None);
     }
 
+    /// A small encoder trained on scaled rows, exported for raw ones: the folded layers, and
+    /// the ONNX file through the runtime's encoder (tract, and its native f32 executor),
+    /// give the burn model's logits on the scaled rows; the file says it takes features of
+    /// that width. A scaling of another width is refused.
+    #[test]
+    fn the_exported_model_takes_raw_rows() {
+        use crate::backend::inference_device;
+        use crate::model::Encoder;
+        use crate::train::{TrainConfig, predict_logits};
+
+        let (n, d) = (7, 3);
+        let x: Vec<f32> = (0..n * d)
+            .map(|i| 1000.0 + ((i * 37 % 23) as f32 - 11.0) * 40.0 * (1 + i % d) as f32)
+            .collect();
+        let scaling = Scaling::fit(&x, d).unwrap();
+        inference_device().seed(2);
+        let trained = Trained {
+            model: Encoder::new(d, &[5], 4, &inference_device()),
+            config: TrainConfig {
+                hidden: vec![5],
+                ..TrainConfig::hash(4)
+            },
+            history: vec![],
+            seconds_per_epoch: 0.0,
+            quality: None,
+            head: 0,
+            final_loss: 0.0,
+            restart: 0,
+            restart_losses: vec![],
+        };
+        let want = predict_logits(&trained.model, &scaling.apply(&x), n);
+        let close = |got: &[f32], what: &str| {
+            assert_eq!(got.len(), want.len(), "{what}");
+            let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+            for (a, b) in got.iter().zip(&want) {
+                assert!((a - b).abs() <= 1e-4 * scale, "{what}: {a} vs {b}");
+            }
+        };
+        let layers = raw_layers(&trained, &scaling).unwrap();
+        close(
+            &export::forward_layers(&layers, &x, n).pop().unwrap(),
+            "layers",
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_model(&trained, &scaling, &x, "{}", dir.path()).unwrap();
+        assert_eq!(path, dir.path().join(export::F32_FILE));
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(
+            bytes,
+            export::to_bytes(&f32_model(&trained, &scaling, "{}").unwrap())
+        );
+        let encoder = imsat_runtime::encoder::Encoder::from_bytes(&bytes, &path).unwrap();
+        let info = encoder.info();
+        assert_eq!(info.input, imsat_runtime::format::Input::Features);
+        assert_eq!((info.input_shape.clone(), info.outputs), (vec![d], 4));
+        close(&encoder.logits_f32(&x).unwrap(), "the runtime's encoder");
+        close(&encoder.tract_only().logits_f32(&x).unwrap(), "tract");
+
+        let narrow = Scaling {
+            mean: vec![0.0; 2],
+            scale: 1.0,
+        };
+        let err = raw_layers(&trained, &narrow).unwrap_err().to_string();
+        assert!(
+            err.contains("does not match the 2 feature dimensions"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn folding_the_scaling_keeps_the_first_layer() {
         let s = Scaling {

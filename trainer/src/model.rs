@@ -252,5 +252,49 @@ mod tests {
         // Heads start apart: head 2 is not head 0.
         let first = host_values(all[0].clone());
         assert!(first.iter().zip(&b).any(|(p, q)| (p - q).abs() > 1e-7));
+        // Head 0, or a head past the last, keeps the output layer.
+        for h in [0, 4] {
+            let enc = Encoder {
+                extra_heads: enc_heads(&device),
+                ..Encoder::new(6, &[5], 3, &device)
+            };
+            let want = host_values(enc.output.weight.val());
+            let kept = enc.keep_head(h);
+            assert_eq!(kept.heads(), 1, "head {h}");
+            assert_eq!(host_values(kept.output.weight.val()), want, "head {h}");
+        }
+    }
+
+    /// Three extra output layers for a 5-wide hidden layer.
+    fn enc_heads(device: &Device) -> Vec<Linear> {
+        (0..3).map(|_| linear(5, 3, 1e-4, device)).collect()
+    }
+
+    /// The reference initialisation: weights of variance `s / fan_in` (0.1 for hidden
+    /// layers, 1e-4 for the output), zero biases; BatchNorm at gamma 1, beta 0.
+    #[test]
+    fn layers_start_at_the_reference_scales() {
+        let device = inference_device();
+        device.seed(9);
+        let enc = Encoder::new(400, &[300], 200, &device);
+        let std = |l: &Linear| {
+            let w = host_values(l.weight.val());
+            (w.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / w.len() as f64).sqrt()
+        };
+        for (layer, want) in [
+            (&enc.hidden[0], (0.1f64 / 400.0).sqrt()),
+            (&enc.output, (1e-4f64 / 300.0).sqrt()),
+        ] {
+            let got = std(layer);
+            assert!((got / want - 1.0).abs() < 0.02, "{got} against {want}");
+            let bias = host_values(layer.bias.as_ref().expect("a bias").val());
+            assert!(bias.iter().all(|&b| b == 0.0));
+        }
+        assert!(
+            host_values(enc.norms[0].gamma.val())
+                .iter()
+                .all(|&g| g == 1.0)
+        );
+        assert_eq!(enc.norms[0].epsilon, BN_EPSILON);
     }
 }
