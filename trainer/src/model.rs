@@ -265,6 +265,64 @@ mod tests {
         }
     }
 
+    /// Widths read from the layers: the first hidden layer's input, the output layer's when
+    /// there is no hidden layer, the front end's planes of pixels when there is one.
+    #[test]
+    fn widths_come_from_the_first_and_last_layers() {
+        let device = inference_device();
+        let mlp = Encoder::new(6, &[5, 4], 3, &device);
+        assert_eq!((mlp.input_dim(), mlp.output_dim()), (6, 3));
+        let linear = Encoder::new(7, &[], 2, &device);
+        assert_eq!((linear.input_dim(), linear.output_dim()), (7, 2));
+        let spec = ConvSpec {
+            channels: 4,
+            kernel: 3,
+            stride: 2,
+            grid: 2,
+        };
+        let conv = Encoder::build(192, Some((spec, [3, 8, 8])), &[], 5, 1, &device);
+        assert_eq!((conv.input_dim(), conv.output_dim()), (192, 5));
+        assert_eq!(conv.output.weight.dims(), [16, 5]);
+    }
+
+    /// A clean training pass (`Norm::Train` on the training device) moves each BatchNorm's
+    /// running statistics one momentum step (0.1) towards the batch's mean and biased
+    /// variance, computed here on the host; a perturbed pass (`BatchOnly`) and a pass of the
+    /// inference model leave them.
+    #[test]
+    fn training_passes_move_the_running_statistics() {
+        let device = crate::backend::training_device();
+        device.seed(4);
+        let enc = Encoder::new(3, &[4], 2, &device);
+        let x = Tensor::<2>::random([16, 3], Distribution::Normal(0.5, 2.0), &device);
+        let h = host_values(enc.hidden[0].forward(x.clone()));
+        let running = |e: &Encoder| {
+            let bn = &e.norms[0];
+            (
+                host_values(bn.running_mean.value_sync()),
+                host_values(bn.running_var.value_sync()),
+            )
+        };
+        let _ = enc.forward(x.clone(), Norm::BatchOnly);
+        assert_eq!(running(&enc), (vec![0.0; 4], vec![1.0; 4]));
+        let _ = enc.forward(x.clone(), Norm::Train);
+        let (mean, var) = running(&enc);
+        for j in 0..4 {
+            let col: Vec<f64> = h.chunks(4).map(|r| f64::from(r[j])).collect();
+            let m = col.iter().sum::<f64>() / 16.0;
+            let v = col.iter().map(|c| (c - m).powi(2)).sum::<f64>() / 16.0;
+            assert!((f64::from(mean[j]) - 0.1 * m).abs() < 1e-5, "mean {j}");
+            assert!(
+                (f64::from(var[j]) - (0.9 + 0.1 * v)).abs() < 1e-5,
+                "var {j}"
+            );
+        }
+        let inference = enc.valid();
+        let before = running(&inference);
+        let _ = inference.forward(x.inner(), Norm::Train);
+        assert_eq!(running(&inference), before);
+    }
+
     /// Three extra output layers for a 5-wide hidden layer.
     fn enc_heads(device: &Device) -> Vec<Linear> {
         (0..3).map(|_| linear(5, 3, 1e-4, device)).collect()
