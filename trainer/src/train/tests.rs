@@ -2,7 +2,7 @@
 //! and the head kept, on small random feature rows (a second's training).
 
 use super::*;
-use crate::backend::inference_device;
+use crate::backend::{host_values, inference_device};
 use crate::sat::SatKind;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
@@ -197,5 +197,58 @@ fn labels_must_match_the_data() {
     match train(&c, &images, Some(&labels[..10]), false) {
         Err(TrainError::Data(m)) => assert!(m.contains("10 labels for 64 images"), "{m}"),
         other => panic!("expected a data error, got {:?}", other.err()),
+    }
+}
+
+/// `model.bpk` is burn's record of the trained weights: loaded into a fresh encoder of the
+/// same shape, it gives back every weight.
+#[test]
+fn the_record_loads_back_the_trained_weights() {
+    use burn::module::Module;
+    use burn::store::ModuleRecord;
+    use burn::tensor::Bytes;
+
+    let device = inference_device();
+    device.seed(6);
+    let model = Encoder::new(6, &[5], 3, &device);
+    let weights = |e: &Encoder| {
+        [
+            host_values(e.hidden[0].weight.val()),
+            host_values(e.output.weight.val()),
+            host_values(e.norms[0].gamma.val()),
+        ]
+    };
+    let want = weights(&model);
+    let trained = Trained {
+        model,
+        config: small(),
+        history: Vec::new(),
+        seconds_per_epoch: 0.0,
+        quality: None,
+        head: 0,
+        final_loss: 0.0,
+        restart: 0,
+        restart_losses: Vec::new(),
+    };
+    let bytes = trained.record_bytes().unwrap();
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).unwrap();
+    let fresh = Encoder::new(6, &[5], 3, &device);
+    assert_ne!(weights(&fresh)[0], want[0]);
+    assert_eq!(weights(&fresh.load_record(record)), want);
+}
+
+/// A run that leaves the numbers says where, counting epochs and steps from 1: at a
+/// learning rate of 1e30 the first step is finite and the second is not.
+#[test]
+fn divergence_names_the_epoch_and_step() {
+    let (x, _) = rows(64, 6, 6);
+    let config = TrainConfig {
+        lr: 1e30,
+        epochs: 3,
+        ..small()
+    };
+    match train_features(&config, x, 64, 6, None, false) {
+        Err(TrainError::NonFinite { epoch, step, .. }) => assert_eq!((epoch, step), (1, 2)),
+        other => panic!("expected divergence, got {:?}", other.map(|t| t.final_loss)),
     }
 }
