@@ -185,6 +185,33 @@ mod tests {
         );
     }
 
+    /// A front end of `channels` 3x3 kernels at stride 2 pooled to 2x2 on a colour view of
+    /// 8x8 (three planes), no hidden layer, `outputs` bits in `heads` heads, with `split`
+    /// applied (its held weights given to `optim`).
+    fn split_encoder(
+        channels: usize,
+        split: ColourSplit,
+        outputs: usize,
+        heads: usize,
+        optim: &mut Adam,
+    ) -> Encoder {
+        let conv = ConvSpec {
+            channels,
+            kernel: 3,
+            stride: 2,
+            grid: 2,
+        };
+        let model = Encoder::build(
+            3 * 8 * 8,
+            Some((conv, [3, 8, 8])),
+            &[],
+            outputs,
+            heads,
+            &training_device(),
+        );
+        split.apply(model, optim, 3)
+    }
+
     /// The masks in burn's own layouts: after `apply`, kernel `c`'s weights on plane `p`
     /// are zero exactly when `c` is a luma kernel and `p` a chroma plane, and the weights
     /// from kernel `c`'s pooled cells to bit `b` (in every head) exactly when `c` is a colour
@@ -192,28 +219,13 @@ mod tests {
     /// differ from other arithmetic on them (7 - 3 against 7 / 3).
     #[test]
     fn masks_cut_chroma_from_luma_kernels_and_colour_kernels_from_luma_bits() {
-        let device = training_device();
-        device.seed(5);
-        let conv = ConvSpec {
-            channels: 7,
-            kernel: 3,
-            stride: 2,
-            grid: 2,
-        };
-        let (planes, side, outputs) = (3, 8, 9);
+        training_device().seed(5);
+        let (planes, outputs) = (3, 9);
         let split = ColourSplit {
             kernels: 3,
             bits: 4,
         };
-        let model = Encoder::build(
-            planes * side * side,
-            Some((conv, [planes, side, side])),
-            &[],
-            outputs,
-            2,
-            &device,
-        );
-        let model = split.apply(model, &mut Adam::new(1e-8), planes);
+        let model = split_encoder(7, split, outputs, 2, &mut Adam::new(1e-8));
         let (luma_kernels, luma_bits) = (4, 5);
         let zero = |t: Tensor<2>| host_values(t.abs().sum()) == [0.0];
         let kernels = model.conv.as_ref().expect("a front end").conv.weight.val();
@@ -243,27 +255,13 @@ mod tests {
     fn gray_inputs_move_only_the_colour_bits() {
         let device = training_device();
         device.seed(3);
-        let conv = ConvSpec {
-            channels: 6,
-            kernel: 3,
-            stride: 2,
-            grid: 2,
-        };
         let (planes, side, outputs) = (3, 8, 10);
         let split = ColourSplit {
             kernels: 2,
             bits: 4,
         };
         let mut optim = Adam::new(1e-8);
-        let model = Encoder::build(
-            planes * side * side,
-            Some((conv, [planes, side, side])),
-            &[],
-            outputs,
-            1,
-            &device,
-        );
-        let mut model = split.apply(model, &mut optim, planes);
+        let mut model = split_encoder(6, split, outputs, 1, &mut optim);
         let dim = planes * side * side;
         let n = 6;
         let x: Vec<f32> = (0..n * dim)

@@ -435,20 +435,13 @@ mod tests {
             .collect();
         let scaling = Scaling::fit(&x, d).unwrap();
         inference_device().seed(2);
-        let trained = Trained {
-            model: Encoder::new(d, &[5], 4, &inference_device()),
-            config: TrainConfig {
+        let trained = Trained::untrained(
+            Encoder::new(d, &[5], 4, &inference_device()),
+            TrainConfig {
                 hidden: vec![5],
                 ..TrainConfig::hash(4)
             },
-            history: vec![],
-            seconds_per_epoch: 0.0,
-            quality: None,
-            head: 0,
-            final_loss: 0.0,
-            restart: 0,
-            restart_losses: vec![],
-        };
+        );
         let want = predict_logits(&trained.model, &scaling.apply(&x), n);
         let close = |got: &[f32], what: &str| {
             assert_eq!(got.len(), want.len(), "{what}");

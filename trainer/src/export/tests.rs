@@ -455,17 +455,7 @@ fn edit_weight(linear: &mut burn::nn::Linear, edit: impl FnOnce(&mut [f32], usiz
 fn trained(model: Encoder, view: Option<&str>) -> crate::train::Trained {
     let mut config = crate::train::TrainConfig::hash(3);
     config.view = view.map(str::to_string);
-    crate::train::Trained {
-        model,
-        config,
-        history: vec![],
-        seconds_per_epoch: 0.0,
-        quality: None,
-        head: 0,
-        final_loss: 0.0,
-        restart: 0,
-        restart_losses: vec![],
-    }
+    crate::train::Trained::untrained(model, config)
 }
 
 fn pixel_rows(n: usize) -> Images {

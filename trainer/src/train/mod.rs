@@ -107,6 +107,25 @@ impl Trained {
     }
 }
 
+#[cfg(test)]
+impl Trained {
+    /// `model` as if trained under `config`, with no history: for tests of what comes after
+    /// training (the export, the restarts' choice).
+    pub(crate) fn untrained(model: Encoder, config: TrainConfig) -> Self {
+        Trained {
+            model,
+            config,
+            history: Vec::new(),
+            seconds_per_epoch: 0.0,
+            quality: None,
+            head: 0,
+            final_loss: 0.0,
+            restart: 0,
+            restart_losses: Vec::new(),
+        }
+    }
+}
+
 /// [`TrainConfig::restarts`] runs of `run`, each from its own seed; the one with the lowest
 /// final loss is returned, carrying `config` (so that its `config.json` reruns all of them).
 /// `run` is told whether its restart is the last, so that it may hand over owned data then.

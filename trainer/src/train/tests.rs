@@ -58,16 +58,10 @@ fn restarts_run_from_their_own_seeds_and_the_lowest_final_loss_is_kept() {
         let mut calls = Vec::new();
         let best = best_of_restarts(&config, 64, false, |c, last| {
             calls.push((c.seed, c.restarts, last));
+            let model = Encoder::new(4, &[], 2, &inference_device());
             Ok(Trained {
-                model: Encoder::new(4, &[], 2, &inference_device()),
-                config: c.clone(),
-                history: Vec::new(),
-                seconds_per_epoch: 0.0,
-                quality: None,
-                head: 0,
                 final_loss: losses[calls.len() - 1],
-                restart: 0,
-                restart_losses: Vec::new(),
+                ..Trained::untrained(model, c.clone())
             })
         })
         .unwrap();
@@ -219,17 +213,7 @@ fn the_record_loads_back_the_trained_weights() {
         ]
     };
     let want = weights(&model);
-    let trained = Trained {
-        model,
-        config: small(),
-        history: Vec::new(),
-        seconds_per_epoch: 0.0,
-        quality: None,
-        head: 0,
-        final_loss: 0.0,
-        restart: 0,
-        restart_losses: Vec::new(),
-    };
+    let trained = Trained::untrained(model, small());
     let bytes = trained.record_bytes().unwrap();
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).unwrap();
     let fresh = Encoder::new(6, &[5], 3, &device);
