@@ -498,6 +498,71 @@ mod tests {
         c.validate(1000).unwrap();
     }
 
+    fn json(v: impl serde::Serialize) -> serde_json::Value {
+        serde_json::to_value(v).unwrap()
+    }
+
+    /// The defaults are the recipes the shipped models were trained with: what each model's
+    /// `imsat.report` records (batch, epochs, layers, SAT, heads, front end, colour split,
+    /// view, edits), and the weights its card states (`models/*.md`, "Objective").
+    #[test]
+    fn the_defaults_are_the_shipped_models_recipes() {
+        let report = |name: &str| -> serde_json::Value {
+            let path = format!("{}/../models/{name}.onnx", env!("CARGO_MANIFEST_DIR"));
+            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            let model = imsat_runtime::format::onnx::Model::parse(&bytes).unwrap();
+            serde_json::from_str(model.metadata("imsat.report").expect("a report")).unwrap()
+        };
+        for (name, c, outputs) in [
+            ("hash16", TrainConfig::hash(16), "bits"),
+            ("cluster10", TrainConfig::cluster(10), "classes"),
+            ("photo64", TrainConfig::photo_hash(64), "bits"),
+        ] {
+            let r = report(name);
+            assert_eq!(r["task"], c.task.to_string(), "{name}");
+            assert_eq!(r[outputs], c.outputs, "{name}");
+            assert_eq!(r["batch"], c.batch, "{name}");
+            assert_eq!(r["epochs"], c.epochs, "{name}");
+            assert_eq!(r["hidden"], json(&c.hidden), "{name}");
+            let sat: Vec<&str> = c.sat.iter().map(|k| k.as_str()).collect();
+            assert_eq!(r["sat"], json(&sat), "{name}");
+            assert_eq!(
+                r.get("heads").map_or(1, |h| h.as_u64().unwrap()),
+                c.heads as u64
+            );
+            assert_eq!(c.restarts, 1, "{name}");
+        }
+        let photo = TrainConfig::photo_hash(64);
+        let r = report("photo64");
+        assert_eq!(r["conv"], json(photo.conv));
+        assert_eq!(r["colour_split"], json(photo.colour_split));
+        assert_eq!(r["view"], json(&photo.view));
+        let edits: Vec<&str> = photo
+            .photos
+            .as_ref()
+            .unwrap()
+            .edits
+            .iter()
+            .map(|e| e.name())
+            .collect();
+        assert_eq!(r["edits"], json(&edits));
+        // The cards: photo64 lam 3, mu 1; hash16 lam 0.1, mu 1; cluster10 lam 0.1, mu 10,
+        // VAT xi 10 and eps 0.25 x the 10th neighbour, shear 0.6, strokes changed at 0.5.
+        assert_eq!((photo.lam, photo.mu), (3.0, 1.0));
+        let hash = TrainConfig::hash(16);
+        assert_eq!((hash.lam, hash.mu), (0.1, 1.0));
+        let cluster = TrainConfig::cluster(10);
+        assert_eq!((cluster.lam, cluster.mu, cluster.xi), (0.1, 10.0, 10.0));
+        assert_eq!((cluster.eps_scale, cluster.eps_neighbour), (0.25, 10));
+        assert_eq!((cluster.affine.shear, cluster.affine.thickness), (0.6, 0.5));
+        // hash16: +-15 degrees, scale +-0.1, shift +-2 px, no shear, strokes kept.
+        let a = &hash.affine;
+        assert_eq!(
+            (a.degrees, a.scale, a.shift, a.shear, a.thickness),
+            (15.0, 0.1, 2.0, 0.0, 0.0)
+        );
+    }
+
     #[test]
     fn small_data_gets_the_steps_mnist_10k_gets() {
         let mut c = TrainConfig::cluster(10);
@@ -520,6 +585,12 @@ mod tests {
             let back: TrainConfig = serde_json::from_str(&text).unwrap();
             assert_eq!(serde_json::to_string(&back).unwrap(), text);
         }
+        // A config.json from before heads and restarts: one of each.
+        let mut old = json(TrainConfig::cluster(10));
+        let fields = old.as_object_mut().unwrap();
+        assert!(fields.remove("heads").is_some() && fields.remove("restarts").is_some());
+        let back: TrainConfig = serde_json::from_value(old).unwrap();
+        assert_eq!((back.heads, back.restarts), (1, 1));
         let bad = serde_json::to_string(&TrainConfig::hash(8))
             .unwrap()
             .replace("\"hash\"", "\"regress\"");
