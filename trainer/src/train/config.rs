@@ -458,6 +458,9 @@ mod tests {
         assert_eq!(TrainConfig::hash(64).pairwise_mi_weight, w(64));
         // The photo recipe keeps the per-bit weight it was cross-validated at.
         assert_eq!(TrainConfig::photo_hash(64).pairwise_mi_weight, 15.0 / 63.0);
+        // One bit has no pairs: the weight is a number, not 15 / 0.
+        assert_eq!(w(1), 1.0);
+        assert_eq!(TrainConfig::photo_hash(1).pairwise_mi_weight, 1.0);
     }
 
     /// Settings a hand-edited `config.json` can hold and the flags refuse: each named by its
