@@ -188,14 +188,15 @@ fn training_view_and_item_rows() {
         centre,
         &PhotoSetConfig {
             all_views: true,
-            ..config(2, 1, vec![EditKind::Gray])
+            ..config(3, 1, vec![EditKind::Gray])
         },
         0,
         &ProgressBar::hidden(),
     );
     assert_eq!(set.items.shape, vec![16, 8]);
     let rows = set.item_rows();
-    assert_eq!((rows.n, rows.shape.clone()), (4, vec![8, 8]));
+    // Three items of two views: six rows.
+    assert_eq!((rows.n, rows.shape.clone()), (6, vec![8, 8]));
     assert_eq!(rows.pixels, set.items.pixels);
     // The whole photo's view, then the centre's.
     assert_eq!(&rows.pixels[..128], &view_of(&centre, &ramp(true))[..]);

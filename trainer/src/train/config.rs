@@ -629,6 +629,55 @@ mod tests {
         assert_eq!(field_of(&c), "affine.degrees");
     }
 
+    /// Each bound on its own, at its edge: what passes there and what the next value refuses.
+    #[test]
+    fn validation_holds_each_bound_at_its_edge() {
+        let field = |c: &TrainConfig, n: usize| match c.validate(n) {
+            Err(TrainError::Setting { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        // Two clusters at least; a hash of one bit, not of none.
+        TrainConfig::cluster(2).validate(1000).unwrap();
+        assert_eq!(field(&TrainConfig::cluster(1), 1000), "outputs");
+        TrainConfig::hash(1).validate(1000).unwrap();
+        assert_eq!(field(&TrainConfig::hash(0), 1000), "outputs");
+        let mut c = TrainConfig::hash(16);
+        c.hidden = vec![MAX_HIDDEN];
+        c.validate(1000).unwrap();
+        // Two samples and a batch of two are enough; one sample is not.
+        c = TrainConfig {
+            batch: 2,
+            ..TrainConfig::hash(16)
+        };
+        c.validate(2).unwrap();
+        assert_eq!(field(&c, 1), "data");
+        c.lr = f64::from(f32::MAX);
+        c.validate(2).unwrap();
+        // The distortion's reference side: a positive number.
+        for side in [0.0, -1.0, f32::NAN, f32::INFINITY] {
+            c.affine.reference_side = Some(side);
+            assert_eq!(field(&c, 2), "affine.reference_side", "{side}");
+        }
+        c.affine.reference_side = Some(f32::MIN_POSITIVE);
+        c.validate(2).unwrap();
+        // A colour split needs a colour view and no hidden layer.
+        let mut gray = TrainConfig::photo_hash(64);
+        gray.view = Some(
+            gray.photo_view()
+                .map(|v| View {
+                    colour: Colour::Gray,
+                    ..v
+                })
+                .unwrap()
+                .to_metadata(),
+        );
+        assert_eq!(field(&gray, 1000), "colour_split");
+        let mut deep = TrainConfig::photo_hash(64);
+        deep.hidden = vec![8];
+        let e = deep.validate(1000).unwrap_err().to_string();
+        assert!(e.contains("colour_split needs no hidden layer"), "{e}");
+    }
+
     #[test]
     fn validation_names_the_field_not_a_flag() {
         let mut c = TrainConfig::hash(16);
