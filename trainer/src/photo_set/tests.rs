@@ -146,6 +146,10 @@ fn crops_and_edits_are_drawn_for_each_item_from_the_seed() {
     let other = build_photo_set(&photos, view, &c, 8, &ProgressBar::hidden());
     assert_eq!(item(&other, 0), item(&set, 0));
     assert_ne!(item(&other, 1), item(&set, 1));
+    // Each item has a generator of its own, at seed 0 too (one mixed from the item's index).
+    let zero = build_photo_set(&photos, view, &c, 0, &ProgressBar::hidden());
+    assert_ne!(item(&zero, 1), item(&zero, 2));
+    assert_ne!(item(&zero, 4), item(&zero, 5));
 }
 
 /// Training items hold the whole photo's view only unless every view is asked for, and are
