@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use imsat_runtime::code::Codes;
 use imsat_runtime::soft_code::SoftCodes;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
@@ -508,4 +509,80 @@ fn an_fpr_exactly_at_the_target_is_within_it() {
         .unwrap();
     assert_eq!(at.threshold, Some(nearest_other - 1));
     assert_eq!(at.tpr, 1.0);
+}
+
+/// Eight logits of a picture: each 4x2 cell's mean luma-ish value against the whole's.
+fn cell_logits(img: &image::RgbImage) -> Vec<f32> {
+    let (w, h) = img.dimensions();
+    let value = |x: u32, y: u32| {
+        let p = img.get_pixel(x, y);
+        f32::from(p[0]) + f32::from(p[1]) + f32::from(p[2])
+    };
+    let all = (0..h).flat_map(|y| (0..w).map(move |x| (x, y)));
+    let mean = all.clone().map(|(x, y)| value(x, y)).sum::<f32>() / (w * h) as f32;
+    let mut cells = [0f32; 8];
+    for (x, y) in all {
+        cells[(y * 2 / h * 4 + x * 4 / w) as usize] += value(x, y) / (w * h / 8) as f32;
+    }
+    cells.iter().map(|c| c - mean).collect()
+}
+
+/// The benchmark makes and hashes its copies a part at a time: each hash scores as the
+/// protocol scores every copy made at once, in the order given, a logits hash by its codes
+/// and then (after all others) by its soft codes; `on_copies` is told every copy.
+#[test]
+fn the_bench_scores_as_if_every_copy_were_made_at_once() {
+    let originals: Vec<image::RgbImage> = (0..5u32)
+        .map(|k| {
+            image::RgbImage::from_fn(48, 32, |x, y| {
+                let v = |a: u32| (a % 256) as u8;
+                image::Rgb([v(x * 5 + k * 50), v(y * 7 + k * 30), v((x ^ y) * (k + 1))])
+            })
+        })
+        .collect();
+    let bench = Bench::new(originals.clone(), &["a", "b", "b", "c", "d"], 9);
+    let pack = |logits: &[f32]| Codes::from_logits(8, logits).unwrap().into_words();
+    let logits_of =
+        |imgs: &[&image::RgbImage]| imgs.iter().flat_map(|i| cell_logits(i)).collect::<Vec<_>>();
+    let hashes = [
+        Hash::Words {
+            name: "cells".into(),
+            bits: 8,
+            of: Box::new(move |imgs| Ok(pack(&logits_of(imgs)))),
+        },
+        Hash::Logits {
+            name: "cell logits".into(),
+            bits: 8,
+            of: Box::new(move |imgs| Ok(logits_of(imgs))),
+        },
+    ];
+    let seen = std::cell::Cell::new(0);
+    let got = bench.score(&hashes, &|n| seen.set(seen.get() + n)).unwrap();
+    assert_eq!(seen.get(), bench.pairs.len());
+
+    let copies = make_copies(&originals, &bench.edits, 9);
+    let o = logits_of(&originals.iter().collect::<Vec<_>>());
+    let c = logits_of(&copies.iter().map(|c| &c.image).collect::<Vec<_>>());
+    let (meta, edits, sources) = (&bench.pairs, &bench.edits, &bench.sources);
+    let soft = |l: &[f32]| SoftCodes::from_logits(8, l).unwrap();
+    let want = [
+        score("cells", 8, &pack(&o), &pack(&c), meta, edits, sources),
+        score("cell logits", 8, &pack(&o), &pack(&c), meta, edits, sources),
+        score_soft(
+            "cell logits soft",
+            &soft(&o),
+            &soft(&c),
+            meta,
+            edits,
+            sources,
+        ),
+    ];
+    let json = |s: &HashScore| serde_json::to_string(s).unwrap();
+    assert_eq!(got.len(), 3);
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(json(g), json(w));
+    }
+    // The copies are told apart: not every score is perfect or nothing.
+    let moderate = &got[0].groups[&Strength::Moderate];
+    assert!(moderate.map > 0.2 && moderate.map < 1.0, "{}", moderate.map);
 }
