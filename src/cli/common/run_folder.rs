@@ -157,6 +157,7 @@ pub fn report_json(t: &Trained, n: usize, data_crc32: u32) -> serde_json::Value 
         "heads": c.heads,
         "head": t.head,
         "data_crc32": format!("{data_crc32:08x}"),
+        "float_kernels": imsat_trainer::backend::float_kernels(),
     });
     if let Some(conv) = c.conv {
         r["conv"] = json!(conv);
