@@ -320,7 +320,40 @@ fn encoder_reports_bad_input_with_typed_errors() {
     assert_eq!(cenc.clusters(&[0u8; 2 * 784]).unwrap().len(), 2);
 }
 
-/// Python's onnx checker and onnxruntime on both exported models: same codes as tract.
+/// Whether onnxruntime's u8 x s8 `MatMulInteger` adds exactly on this CPU. Without VNNI its
+/// x86-64 kernel adds each pair of products in 16 bits with saturation (`vpmaddubsw`, as
+/// onnxruntime's quantization guide warns): 64 products of 255 x 127 come out 1,048,544, not
+/// 2,072,640 (onnxruntime 1.32 on an AMD EPYC with AVX2 alone, 2026-12-07).
+fn onnxruntime_int8_is_exact() -> bool {
+    let script = r#"
+import numpy as np, onnxruntime as ort
+from onnx import helper, TensorProto
+k = 64
+w = helper.make_tensor("w", TensorProto.INT8, [k, 1], [127] * k)
+g = helper.make_graph([helper.make_node("MatMulInteger", ["x", "w"], ["y"])], "probe",
+    [helper.make_tensor_value_info("x", TensorProto.UINT8, [None, k])],
+    [helper.make_tensor_value_info("y", TensorProto.INT32, [None, 1])], [w])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+so = ort.SessionOptions(); so.intra_op_num_threads = 1
+s = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+print(int(s.run(None, {"x": np.full((4, k), 255, np.uint8)})[0][0, 0]))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "onnxruntime probe: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sum: i64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    sum == 64 * 255 * 127
+}
+
+/// Python's onnx checker and onnxruntime on both exported models: same codes as tract. The
+/// int8 files only where onnxruntime's int8 products are exact on this CPU (else reported
+/// NOT RUN: its saturated sums move 0.94% of hash16's bits, README "Exported models").
 #[test]
 fn onnxruntime_gives_the_codes_of_tract() {
     let probe = std::process::Command::new("python3")
@@ -358,9 +391,17 @@ y = s.run(["logits"], {"pixels": x})[0]
 assert y.shape == (x.shape[0], int(meta["imsat.outputs"])), y.shape
 y.astype(np.float32).tofile(out)
 "#;
+    let int8_exact = onnxruntime_int8_is_exact();
     for (task, outputs) in [(Task::Hash, 16), (Task::Cluster, 10)] {
         let e = exported(task);
         for path in [e.f32_path(), e.int8_path()] {
+            if path == e.int8_path() && !int8_exact {
+                println!(
+                    "{task:?} int8 vs onnxruntime: NOT RUN (onnxruntime's u8 x s8 MatMulInteger \
+                     saturates pairs of products on this CPU, which has no VNNI)"
+                );
+                continue;
+            }
             let out = dir.path().join("y.f32");
             let status = std::process::Command::new("python3")
                 .args(["-c", script])
