@@ -234,4 +234,63 @@ mod tests {
         assert!(!is_binary_index(&d));
         assert!(!is_binary_index(&good[..11]));
     }
+
+    /// Each header check of `read_flat` at its edge: what faiss would refuse or misread is
+    /// refused, saying which field is wrong; a header just inside every bound reads.
+    #[test]
+    fn every_header_field_is_checked_at_its_edge() {
+        let codes = Codes::from_words(16, vec![1, 2]).unwrap();
+        let good = write_flat(&codes);
+        let with = |at: usize, field: &[u8]| {
+            let mut b = good.clone();
+            b[at..at + field.len()].copy_from_slice(field);
+            b
+        };
+        let refused = |bytes: &[u8], want: &str| {
+            let e = read_flat(bytes).unwrap_err();
+            assert!(e.contains(want), "{e}");
+        };
+        refused(b"IBx", "3 bytes: too short");
+        refused(&good[..HEADER - 1], "shorter than the 33-byte");
+        refused(b"\x89PNG\r\n", "not a faiss index file");
+        let mut ours = imsat_runtime::index::MAGIC.to_vec();
+        ours.extend([0; 40]);
+        refused(&ours, "an imsat index file, not a faiss one");
+        // Metric 0 (inner product) reads as 25 does; 26 and -1 are none of faiss's.
+        assert_eq!(read_flat(&with(21, &0i32.to_le_bytes())).unwrap(), codes);
+        refused(&with(21, &26i32.to_le_bytes()), "metric_type = 26");
+        refused(&with(21, &(-1i32).to_le_bytes()), "metric_type = -1");
+        // d and code_size: a positive multiple of 8 whose bytes are d / 8.
+        refused(&with(4, &0i32.to_le_bytes()), "d = 0 bits");
+        refused(&with(4, &(-16i32).to_le_bytes()), "d = -16 bits");
+        refused(&with(8, &3i32.to_le_bytes()), "code_size = 3 bytes");
+        let wide = (imsat_runtime::code::MAX_BITS + 8) as i32;
+        let mut too_wide = with(4, &wide.to_le_bytes());
+        too_wide[8..12].copy_from_slice(&(wide / 8).to_le_bytes());
+        refused(&too_wide, "wider than the 16777216 bits");
+        // ntotal: at least one code, and the code vector's length must be ntotal x code_size.
+        refused(&with(12, &0i64.to_le_bytes()), "ntotal = 0: no codes");
+        refused(&with(12, &(-2i64).to_le_bytes()), "ntotal = -2: no codes");
+        refused(
+            &with(12, &3i64.to_le_bytes()),
+            "holds 4 bytes, but ntotal = 3 codes of 2 bytes need 6",
+        );
+        let mut huge = with(4, &24i32.to_le_bytes());
+        huge[8..12].copy_from_slice(&3i32.to_le_bytes());
+        huge[12..20].copy_from_slice(&i64::MAX.to_le_bytes());
+        refused(&huge, "codes of 3 bytes need too many");
+        refused(&with(25, &5u64.to_le_bytes()), "holds 5 bytes");
+        let mut extra = good.clone();
+        extra.push(0);
+        refused(&extra, "1 bytes after the codes");
+        // A fourcc that starts like faiss's but names no binary index; what is_binary_index
+        // takes for a faiss file by content.
+        refused(
+            &with(0, b"IwFl"),
+            "fourcc IwFl is not a faiss binary flat index",
+        );
+        assert!(!is_binary_index(&with(8, &3i32.to_le_bytes())));
+        assert!(!is_binary_index(&with(4, &0i32.to_le_bytes())));
+        assert!(is_binary_index(&with(0, b"IBwf")));
+    }
 }
