@@ -320,24 +320,31 @@ fn encoder_reports_bad_input_with_typed_errors() {
     assert_eq!(cenc.clusters(&[0u8; 2 * 784]).unwrap().len(), 2);
 }
 
-/// Whether onnxruntime's u8 x s8 `MatMulInteger` adds exactly on this CPU. Without VNNI its
-/// x86-64 kernel adds each pair of products in 16 bits with saturation (`vpmaddubsw`, as
-/// onnxruntime's quantization guide warns): 64 products of 255 x 127 come out 1,048,544, not
+/// onnxruntime's `MatMulInteger` on the layout int8 models use (u8 weights, zero point 128)
+/// adds exactly at the extremes: 64 products of 255 x 127 and of 255 x -128. Its u8 x s8
+/// kernel, the earlier layout, does not on x86-64 without VNNI: it adds each pair of products
+/// in 16 bits with saturation (`vpmaddubsw`), 64 x 255 x 127 coming out 1,048,544, not
 /// 2,072,640 (onnxruntime 1.32 on an AMD EPYC with AVX2 alone, 2026-12-07).
-fn onnxruntime_int8_is_exact() -> bool {
+#[test]
+fn onnxruntime_multiplies_the_int8_layout_exactly() {
     let script = r#"
 import numpy as np, onnxruntime as ort
 from onnx import helper, TensorProto
 k = 64
-w = helper.make_tensor("w", TensorProto.INT8, [k, 1], [127] * k)
-g = helper.make_graph([helper.make_node("MatMulInteger", ["x", "w"], ["y"])], "probe",
-    [helper.make_tensor_value_info("x", TensorProto.UINT8, [None, k])],
-    [helper.make_tensor_value_info("y", TensorProto.INT32, [None, 1])], [w])
+w = helper.make_tensor("w", TensorProto.UINT8, [k, 2], [255, 0] * k)
+zp = [helper.make_tensor("za", TensorProto.UINT8, [], [0]),
+      helper.make_tensor("zw", TensorProto.UINT8, [], [128])]
+g = helper.make_graph([helper.make_node("MatMulInteger", ["x", "w", "za", "zw"], ["y"])],
+    "probe", [helper.make_tensor_value_info("x", TensorProto.UINT8, [None, k])],
+    [helper.make_tensor_value_info("y", TensorProto.INT32, [None, 2])], [w] + zp)
 m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
 so = ort.SessionOptions(); so.intra_op_num_threads = 1
 s = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
-print(int(s.run(None, {"x": np.full((4, k), 255, np.uint8)})[0][0, 0]))
+print(*s.run(None, {"x": np.full((4, k), 255, np.uint8)})[0][0])
 "#;
+    if !onnxruntime_available() {
+        return;
+    }
     let out = std::process::Command::new("python3")
         .args(["-c", script])
         .output()
@@ -347,26 +354,37 @@ print(int(s.run(None, {"x": np.full((4, k), 255, np.uint8)})[0][0, 0]))
         "onnxruntime probe: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let sum: i64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-    sum == 64 * 255 * 127
+    let sums: Vec<i64> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert_eq!(sums, [64 * 255 * 127, 64 * 255 * -128]);
 }
 
-/// Python's onnx checker and onnxruntime on both exported models: same codes as tract. The
-/// int8 files only where onnxruntime's int8 products are exact on this CPU (else reported
-/// NOT RUN: its saturated sums move 0.94% of hash16's bits, README "Exported models").
-#[test]
-fn onnxruntime_gives_the_codes_of_tract() {
+/// Whether python3 has onnx, onnxruntime and numpy; without them a test fails, or with
+/// `IMSAT_ALLOW_SKIP=1` says NOT RUN and returns false.
+fn onnxruntime_available() -> bool {
     let probe = std::process::Command::new("python3")
         .args(["-c", "import onnx, onnxruntime, numpy"])
         .output();
-    if !probe.is_ok_and(|o| o.status.success()) {
-        let why =
-            "python3 with onnx, onnxruntime and numpy is not available (.ci/run installs them)";
-        if std::env::var_os("IMSAT_ALLOW_SKIP").is_some_and(|v| v == "1") {
-            println!("NOT RUN (IMSAT_ALLOW_SKIP=1): {why}");
-            return;
-        }
-        panic!("{why}; set IMSAT_ALLOW_SKIP=1 to skip locally");
+    if probe.is_ok_and(|o| o.status.success()) {
+        return true;
+    }
+    let why = "python3 with onnx, onnxruntime and numpy is not available (.ci/run installs them)";
+    if std::env::var_os("IMSAT_ALLOW_SKIP").is_some_and(|v| v == "1") {
+        println!("NOT RUN (IMSAT_ALLOW_SKIP=1): {why}");
+        return false;
+    }
+    panic!("{why}; set IMSAT_ALLOW_SKIP=1 to skip locally");
+}
+
+/// Python's onnx checker and onnxruntime on both exported models and on the shipped int8
+/// hash64 (whose codes onnxruntime's u8 x s8 kernel moved on 14% of the digits, AVX2 alone,
+/// before its weights were stored as u8): the codes of tract.
+#[test]
+fn onnxruntime_gives_the_codes_of_tract() {
+    if !onnxruntime_available() {
+        return;
     }
     let dir = tempfile::tempdir().unwrap();
     let images = slice(3000, 5000);
@@ -391,72 +409,71 @@ y = s.run(["logits"], {"pixels": x})[0]
 assert y.shape == (x.shape[0], int(meta["imsat.outputs"])), y.shape
 y.astype(np.float32).tofile(out)
 "#;
-    let int8_exact = onnxruntime_int8_is_exact();
-    for (task, outputs) in [(Task::Hash, 16), (Task::Cluster, 10)] {
-        let e = exported(task);
-        for path in [e.f32_path(), e.int8_path()] {
-            if path == e.int8_path() && !int8_exact {
-                println!(
-                    "{task:?} int8 vs onnxruntime: NOT RUN (onnxruntime's u8 x s8 MatMulInteger \
-                     saturates pairs of products on this CPU, which has no VNNI)"
-                );
-                continue;
-            }
-            let out = dir.path().join("y.f32");
-            let status = std::process::Command::new("python3")
-                .args(["-c", script])
-                .arg(&path)
-                .arg(&input)
-                .arg(&out)
-                .status()
-                .unwrap();
+    let runs = [
+        (Task::Hash, 16, exported(Task::Hash).f32_path()),
+        (Task::Hash, 16, exported(Task::Hash).int8_path()),
+        (Task::Cluster, 10, exported(Task::Cluster).f32_path()),
+        (Task::Cluster, 10, exported(Task::Cluster).int8_path()),
+        (Task::Hash, 64, shipped("hash64.int8.onnx")),
+    ];
+    for (task, outputs, path) in runs {
+        let out = dir.path().join("y.f32");
+        let status = std::process::Command::new("python3")
+            .args(["-c", script])
+            .arg(&path)
+            .arg(&input)
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "python check of {} failed",
+            path.display()
+        );
+        let ort: Vec<f32> = std::fs::read(&out)
+            .unwrap()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let encoder = Encoder::open(&path).unwrap();
+        let tract = encoder.logits(&images.pixels).unwrap();
+        let rel = max_rel_diff(&tract, &ort);
+        let agree = match task {
+            Task::Hash => bit_agreement(&tract, &ort, outputs),
+            Task::Cluster => id_agreement(&tract, &ort, outputs),
+        };
+        println!(
+            "{task:?} {}: tract vs onnxruntime: max rel diff {rel:.2e}, agreement {:.4}%",
+            path.file_name().unwrap().to_string_lossy(),
+            100.0 * agree
+        );
+        // README: the same codes and cluster ids; f32 logits within 2e-6 relative; int8
+        // logits identical but where an activation sits exactly on a rounding tie of its
+        // QuantizeLinear (onnxruntime divides by the scale, tract multiplies by its
+        // inverse): then one rounding step apart (1 row of 2,000 on one model, measured).
+        assert!(agree == 1.0, "{}: agreement {agree}", path.display());
+        if encoder.info().int8 {
+            let rows_equal = tract
+                .chunks(outputs)
+                .zip(ort.chunks(outputs))
+                .filter(|(a, b)| a == b)
+                .count() as f64
+                / images.n as f64;
+            println!(
+                "  rows with identical int8 logits: {:.4}%",
+                100.0 * rows_equal
+            );
             assert!(
-                status.success(),
-                "python check of {} failed",
+                rows_equal >= 0.995,
+                "{}: rows equal {rows_equal}",
                 path.display()
             );
-            let ort: Vec<f32> = std::fs::read(&out)
-                .unwrap()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            let encoder = Encoder::open(&path).unwrap();
-            let tract = encoder.logits(&images.pixels).unwrap();
-            let rel = max_rel_diff(&tract, &ort);
-            let agree = match task {
-                Task::Hash => bit_agreement(&tract, &ort, outputs),
-                Task::Cluster => id_agreement(&tract, &ort, outputs),
-            };
-            println!(
-                "{task:?} {}: tract vs onnxruntime: max rel diff {rel:.2e}, agreement {:.4}%",
-                path.file_name().unwrap().to_string_lossy(),
-                100.0 * agree
-            );
-            // README: the same codes and cluster ids; f32 logits within 2e-6 relative; int8
-            // logits identical but where an activation sits exactly on a rounding tie of its
-            // QuantizeLinear (onnxruntime divides by the scale, tract multiplies by its
-            // inverse): then one rounding step apart (1 row of 2,000 on one model, measured).
-            assert!(agree == 1.0, "{}: agreement {agree}", path.display());
-            if encoder.info().int8 {
-                let rows_equal = tract
-                    .chunks(outputs)
-                    .zip(ort.chunks(outputs))
-                    .filter(|(a, b)| a == b)
-                    .count() as f64
-                    / images.n as f64;
-                println!(
-                    "  rows with identical int8 logits: {:.4}%",
-                    100.0 * rows_equal
-                );
-                assert!(
-                    rows_equal >= 0.995,
-                    "{}: rows equal {rows_equal}",
-                    path.display()
-                );
-                assert!(rel < 1e-3, "{}: max rel diff {rel}", path.display());
-            } else {
-                assert!(rel < 2e-6, "{}: max rel diff {rel}", path.display());
-            }
+            // One rounding step of one hidden unit: under 1e-3 of the largest logit on the
+            // test models, 1.8e-3 on the shipped hash64 (1 row of 2,000; measured).
+            let bound = if outputs == 64 { 5e-3 } else { 1e-3 };
+            assert!(rel < bound, "{}: max rel diff {rel}", path.display());
+        } else {
+            assert!(rel < 2e-6, "{}: max rel diff {rel}", path.display());
         }
     }
 }

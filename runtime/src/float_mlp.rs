@@ -194,9 +194,9 @@ fn layers(graph: &Graph<'_>, input: &str, output: &str) -> Result<Vec<Dense>, Mi
             .ok_or("an operand is not a constant")
     };
     let mut nodes = graph.nodes.iter().peekable();
-    let mul = next_node(&mut nodes, "Mul", 2)?;
+    let mul = next_node(&mut nodes, "Mul", &[2])?;
     let scale = scalar(get(mul.inputs[1])?).ok_or("the input scale is not a scalar")?;
-    let add = next_node(&mut nodes, "Add", 2)?;
+    let add = next_node(&mut nodes, "Add", &[2])?;
     let shift = scalar(get(add.inputs[1])?).ok_or("the input shift is not a scalar")?;
     if mul.inputs[0] != input || add.inputs[0] != mul.outputs[0] {
         return Err("the input is not scaled by Mul then Add");
@@ -204,14 +204,14 @@ fn layers(graph: &Graph<'_>, input: &str, output: &str) -> Result<Vec<Dense>, Mi
     let mut cur = add.outputs[0];
     let mut layers: Vec<Dense> = Vec::new();
     loop {
-        let mm = next_node(&mut nodes, "MatMul", 2)?;
+        let mm = next_node(&mut nodes, "MatMul", &[2])?;
         let w = get(mm.inputs[1])?;
         let (d_in, d_out) = w.matrix_dims()?;
         let weight = w.f32s(d_in * d_out).ok_or("weights are not raw f32")?;
         if mm.inputs[0] != cur || layers.last().is_some_and(|l| l.d_out != d_in) {
             return Err("layers are not chained");
         }
-        let add = next_node(&mut nodes, "Add", 2)?;
+        let add = next_node(&mut nodes, "Add", &[2])?;
         let b = get(add.inputs[1])?;
         if add.inputs[0] != mm.outputs[0] || b.dims[..] != [d_out as i64] {
             return Err("bad bias");
@@ -223,7 +223,7 @@ fn layers(graph: &Graph<'_>, input: &str, output: &str) -> Result<Vec<Dense>, Mi
         cur = add.outputs[0];
         let relu = nodes.peek().is_some_and(|n| n.op_type == "Relu");
         if relu {
-            let r = next_node(&mut nodes, "Relu", 1)?;
+            let r = next_node(&mut nodes, "Relu", &[1])?;
             if r.inputs[0] != cur {
                 return Err("layers are not chained");
             }

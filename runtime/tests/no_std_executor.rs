@@ -95,12 +95,13 @@ fn an_int8_model_holds_one_copy_of_its_weights() {
 
 /// `widest`, which a batch is split by (rows a run takes), is the most values a row holds
 /// in a run: a layer's inputs padded to a multiple of 64, or its outputs; read here from the
-/// int8 weight matrices (`[d_in, d_out]`) of the file. For hash32 (784-400-400-32): 832.
+/// int8 weight matrices (`[d_in, d_out]`, stored as u8) of the file. For hash32
+/// (784-400-400-32): 832.
 #[test]
 fn widest_is_the_widest_padded_row() {
     use imsat_runtime::format::onnx::Model;
+    use imsat_runtime::format::onnx::data_type::UINT8;
     use imsat_runtime::int8::Int8Mlp;
-    const INT8: i32 = 3; // ONNX TensorProto.DataType
     for name in ["hash16", "hash32", "cluster10", "photo64"] {
         let bytes = model_bytes(name, true);
         let model = Model::parse(&bytes).unwrap();
@@ -108,7 +109,7 @@ fn widest_is_the_widest_padded_row() {
             .graph
             .initializers
             .iter()
-            .filter(|t| t.data_type == INT8 && t.dims.len() == 2)
+            .filter(|t| t.data_type == UINT8 && t.dims.len() == 2)
             .map(|t| ((t.dims[0] as usize).div_ceil(64) * 64).max(t.dims[1] as usize))
             .max()
             .unwrap();

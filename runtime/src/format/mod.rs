@@ -26,6 +26,23 @@ pub const OUTPUT_NAME: &str = "logits";
 /// Name of the graph input of a feature model (f32 `[N, d]` raw feature vectors).
 pub const FEATURES_INPUT_NAME: &str = "features";
 
+/// The zero point of an int8 model's weights, which are stored as u8 (`w + 128`) so that
+/// `MatMulInteger` multiplies u8 by u8: onnxruntime's u8 x s8 kernel on x86-64 without VNNI
+/// adds pairs of products in 16 bits with saturation, its u8 x u8 kernel adds exactly. The
+/// integers multiplied are the same signed weights either way. Files written before this
+/// layout hold the weights as int8 without zero points; the runtime reads both.
+pub const WEIGHT_ZERO_POINT: u8 = 128;
+
+/// A signed weight as an int8 model stores it (see [`WEIGHT_ZERO_POINT`]).
+pub fn stored_weight(w: i8) -> u8 {
+    (w as u8) ^ WEIGHT_ZERO_POINT
+}
+
+/// The signed weight of a stored byte (see [`WEIGHT_ZERO_POINT`]).
+pub fn signed_weight(stored: u8) -> i8 {
+    (stored ^ WEIGHT_ZERO_POINT) as i8
+}
+
 /// Keys of the metadata (`metadata_props`) every exported model carries.
 pub mod keys {
     /// `cluster` or `hash`.

@@ -176,16 +176,16 @@ fn has_repeats<'a>(names: impl Iterator<Item = &'a str>) -> bool {
     names.windows(2).any(|w| w[0] == w[1])
 }
 
-/// The next of `nodes` if it is `op` with `n_in` inputs and one output, in the default
+/// The next of `nodes` if it is `op` with one of the input counts `n_in` and one output, in the default
 /// domain: how the native executors walk the layouts `imsat train` exports.
 pub fn next_node<'g, 'a: 'g>(
     nodes: &mut impl Iterator<Item = &'g Node<'a>>,
     op: &str,
-    n_in: usize,
+    n_in: &[usize],
 ) -> Result<&'g Node<'a>, &'static str> {
     let node = nodes.next().ok_or("the graph ends early")?;
     let ok = node.op_type == op
-        && node.inputs.len() == n_in
+        && n_in.contains(&node.inputs.len())
         && node.outputs.len() == 1
         && node.domain.is_empty();
     ok.then_some(node).ok_or("unexpected operator")

@@ -2,15 +2,18 @@
 //!
 //! ```text
 //! QuantizeLinear(input, s0, 0u8)
-//! { MatMulInteger(a, W_i8) -> Cast(to float) -> Mul(multiplier) -> Add(bias)
+//! { MatMulInteger(a, W_u8, 0u8, 128u8) -> Cast(to float) -> Mul(multiplier) -> Add(bias)
 //!   [-> QuantizeLinear(s_i, 0u8) for hidden layers] }+
 //! ```
 //!
-//! and anything else is refused with the reason (tract still runs such graphs on `std`).
+//! or, in files exported before 2026-12-07 (see [`WEIGHT_ZERO_POINT`]),
+//! `MatMulInteger(a, W_i8)`; anything else is refused with the reason (tract still runs such
+//! graphs on `std`).
 
 use alloc::vec::Vec;
 
-use crate::format::onnx::{Graph, Tensor, data_type, next_node};
+use crate::format::onnx::{Graph, Node, Tensor, data_type, next_node};
+use crate::format::{WEIGHT_ZERO_POINT, signed_weight};
 
 use super::kernels::Kernel;
 use super::layer::Layer;
@@ -24,7 +27,61 @@ fn scalar_f32(t: &Tensor<'_>) -> Option<f32> {
 }
 
 fn zero_u8(t: &Tensor<'_>) -> bool {
-    t.raw(data_type::UINT8, 1, 1) == Some(&[0u8][..])
+    u8_scalar(t) == Some(0)
+}
+
+/// The value of a u8 scalar (dims `[]` or `[1]`).
+fn u8_scalar(t: &Tensor<'_>) -> Option<u8> {
+    t.raw(data_type::UINT8, 1, 1).map(|b| b[0])
+}
+
+/// A `MatMulInteger`'s weight matrix as the file stores it.
+struct StoredWeights<'a> {
+    /// `[d_in, d_out]`, row-major.
+    bytes: &'a [u8],
+    /// How a byte reads as a signed weight.
+    signed: fn(u8) -> i8,
+    d_in: usize,
+    d_out: usize,
+}
+
+/// The weights of a `MatMulInteger`: u8 with the zero points of the exported layout (a: 0,
+/// W: [`WEIGHT_ZERO_POINT`]), or int8 without zero points (files of an earlier layout).
+fn matmul_weights<'a>(graph: &Graph<'a>, mm: &Node<'_>) -> Result<StoredWeights<'a>, Mismatch> {
+    let get = |name: &str| {
+        graph
+            .initializer(name)
+            .ok_or("an operand is not a constant")
+    };
+    let w = get(mm.inputs[1])?;
+    let (d_in, d_out) = w.matrix_dims()?;
+    if mm.inputs.len() == 2 {
+        let bytes = w
+            .raw(data_type::INT8, d_in * d_out, 1)
+            .ok_or("weights are not raw int8")?;
+        let signed = |b| b as i8;
+        return Ok(StoredWeights {
+            bytes,
+            signed,
+            d_in,
+            d_out,
+        });
+    }
+    if !zero_u8(get(mm.inputs[2])?) {
+        return Err("a MatMulInteger's activation zero point is not u8 0");
+    }
+    if u8_scalar(get(mm.inputs[3])?) != Some(WEIGHT_ZERO_POINT) {
+        return Err("a MatMulInteger's weight zero point is not u8 128");
+    }
+    let bytes = w
+        .raw(data_type::UINT8, d_in * d_out, 1)
+        .ok_or("weights with a u8 zero point are not raw u8")?;
+    Ok(StoredWeights {
+        bytes,
+        signed: signed_weight,
+        d_in,
+        d_out,
+    })
 }
 
 /// The input's `1 / scale` and the layers of `graph`, which must read `input` and write
@@ -41,8 +98,8 @@ pub(crate) fn layers(
             .ok_or("an operand is not a constant")
     };
     let mut nodes = graph.nodes.iter();
-    let mut next = |op: &'static str, n_in: usize| next_node(&mut nodes, op, n_in);
-    let q = next("QuantizeLinear", 3)?;
+    let mut next = |op: &'static str, n_in: &[usize]| next_node(&mut nodes, op, n_in);
+    let q = next("QuantizeLinear", &[3])?;
     if q.inputs[0] != input || !zero_u8(get(q.inputs[2])?) {
         return Err("the input is not quantized to u8 with zero point 0");
     }
@@ -52,16 +109,17 @@ pub(crate) fn layers(
     let mut cur = q.outputs[0];
     let mut layers: Vec<Layer> = Vec::new();
     loop {
-        let mm = next("MatMulInteger", 2)?;
-        let w = get(mm.inputs[1])?;
-        let (d_in, d_out) = w.matrix_dims()?;
-        let wq = w
-            .raw(data_type::INT8, d_in * d_out, 1)
-            .ok_or("weights are not raw int8")?;
+        let mm = next("MatMulInteger", &[4, 2])?;
+        let StoredWeights {
+            bytes: wq,
+            signed,
+            d_in,
+            d_out,
+        } = matmul_weights(graph, mm)?;
         if mm.inputs[0] != cur || layers.last().is_some_and(|l| l.d_out != d_in) {
             return Err("layers are not chained");
         }
-        let cast = next("Cast", 1)?;
+        let cast = next("Cast", &[1])?;
         let to_float = cast
             .attributes
             .iter()
@@ -69,7 +127,7 @@ pub(crate) fn layers(
         if cast.inputs[0] != mm.outputs[0] || !to_float || cast.attributes.len() != 1 {
             return Err("the product is not cast to f32");
         }
-        let mul = next("Mul", 2)?;
+        let mul = next("Mul", &[2])?;
         if mul.inputs[0] != cast.outputs[0] {
             return Err("layers are not chained");
         }
@@ -85,18 +143,18 @@ pub(crate) fn layers(
         if !multiplier.iter().all(|v| v.is_finite()) {
             return Err("bad multiplier");
         }
-        let add = next("Add", 2)?;
+        let add = next("Add", &[2])?;
         let b = get(add.inputs[1])?;
         if add.inputs[0] != mul.outputs[0] || b.dims[..] != [d_out as i64] {
             return Err("bad bias");
         }
         let bias = b.f32s(d_out).ok_or("bad bias")?;
-        let mut layer = Layer::new(wq, d_in, d_out, multiplier, bias, kernel);
+        let mut layer = Layer::new(wq, signed, d_in, d_out, multiplier, bias, kernel);
         if add.outputs[0] == output {
             layers.push(layer);
             break;
         }
-        let q = next("QuantizeLinear", 3)?;
+        let q = next("QuantizeLinear", &[3])?;
         if q.inputs[0] != add.outputs[0] || !zero_u8(get(q.inputs[2])?) {
             return Err("a hidden layer is not quantized to u8 with zero point 0");
         }
@@ -182,12 +240,44 @@ mod tests {
         let wq1 = g.initializer("wq1").unwrap().raw_data;
         let want: Vec<i8> = (0..8)
             .flat_map(|j| {
-                let mut row: Vec<i8> = (0..4).map(|k| wq1[k * 8 + j] as i8).collect();
+                let mut row: Vec<i8> = (0..4)
+                    .map(|k| i8::try_from(i16::from(wq1[k * 8 + j]) - 128).unwrap())
+                    .collect();
                 row.resize(64, 0);
                 row
             })
             .collect();
         assert_eq!(b.weights, super::super::layer::Weights::Rows(want));
+    }
+
+    /// A file of the earlier layout (int8 weights, `MatMulInteger` without zero points) is
+    /// read with its bytes as the signed weights; its u8 bytes without the zero points, or
+    /// int8 bytes with them, are refused.
+    #[test]
+    fn the_earlier_int8_layout_is_read_too() {
+        let earlier = |g: &mut Graph<'static>| {
+            for mm in ["acc0", "acc1"] {
+                node(g, mm).inputs.truncate(2);
+            }
+            for w in ["wq0", "wq1"] {
+                tensor(g, w).data_type = data_type::INT8;
+            }
+        };
+        let (_, layers) = layers_after(earlier).unwrap();
+        let g = Model::parse(TINY).unwrap().graph;
+        let wq1 = g.initializer("wq1").unwrap().raw_data;
+        let want: Vec<i8> = (0..8)
+            .flat_map(|j| {
+                let mut row: Vec<i8> = (0..4).map(|k| wq1[k * 8 + j] as i8).collect();
+                row.resize(64, 0);
+                row
+            })
+            .collect();
+        assert_eq!(layers[1].weights, super::super::layer::Weights::Rows(want));
+        let e = layers_after(|g| node(g, "acc1").inputs.truncate(2)).unwrap_err();
+        assert_eq!(e, "weights are not raw int8");
+        let e = layers_after(|g| tensor(g, "wq1").data_type = data_type::INT8).unwrap_err();
+        assert_eq!(e, "weights with a u8 zero point are not raw u8");
     }
 
     /// A multiplier per output (per-column weight scales) is read as such.
@@ -228,8 +318,26 @@ mod tests {
             ("bad input scale", |g| {
                 tensor(g, "one").raw_data = f32_bytes!(f32::NAN)
             }),
-            ("weights are not raw int8", |g| {
-                tensor(g, "wq1").data_type = data_type::UINT8
+            ("weights with a u8 zero point are not raw u8", |g| {
+                tensor(g, "wq1").data_type = data_type::INT8
+            }),
+            ("a MatMulInteger's activation zero point is not u8 0", |g| {
+                node(g, "acc1").inputs[2] = "zp_w"
+            }),
+            ("a MatMulInteger's weight zero point is not u8 128", |g| {
+                node(g, "acc1").inputs[3] = "zp_u8"
+            }),
+            ("a MatMulInteger's weight zero point is not u8 128", |g| {
+                tensor(g, "zp_w").raw_data = &[127]
+            }),
+            ("a MatMulInteger's weight zero point is not u8 128", |g| {
+                tensor(g, "zp_w").data_type = data_type::INT8
+            }),
+            ("an operand is not a constant", |g| {
+                node(g, "acc1").inputs[3] = "q1"
+            }),
+            ("unexpected operator", |g| {
+                node(g, "acc1").inputs.truncate(3)
             }),
             ("layers are not chained", |g| {
                 node(g, "acc1").inputs[0] = "q0"

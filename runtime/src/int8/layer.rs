@@ -131,10 +131,11 @@ impl Weights {
 }
 
 impl Layer {
-    /// A layer from the ONNX weight matrix `wq` (i8 as bytes, row-major `[d_in][d_out]`),
-    /// laid out for `kernel`.
+    /// A layer from the ONNX weight matrix `wq` (bytes, row-major `[d_in][d_out]`, each
+    /// weight `signed(byte)`: int8 or u8 with a zero point), laid out for `kernel`.
     pub(crate) fn new(
         wq: &[u8],
+        signed: fn(u8) -> i8,
         d_in: usize,
         d_out: usize,
         multiplier: Vec<f32>,
@@ -144,14 +145,16 @@ impl Layer {
         debug_assert_eq!(wq.len(), d_in * d_out);
         debug_assert_eq!(multiplier.len(), d_out);
         let stride = d_in.div_ceil(PAD) * PAD;
-        let weights = Weights::lay_out(kernel, d_in, d_out, stride, |k, j| wq[k * d_out + j] as i8);
+        let weights = Weights::lay_out(kernel, d_in, d_out, stride, |k, j| {
+            signed(wq[k * d_out + j])
+        });
         #[cfg(target_arch = "aarch64")]
         let offset = (0..d_out)
             .map(|j| {
                 wq.iter()
                     .skip(j)
                     .step_by(d_out)
-                    .fold(0i32, |s, &v| s.wrapping_add(v as i8 as i32))
+                    .fold(0i32, |s, &v| s.wrapping_add(i32::from(signed(v))))
                     .wrapping_mul(128)
             })
             .collect();
@@ -194,7 +197,15 @@ mod tests {
         let wq: Vec<u8> = (0..d_in * d_out).map(|i| (i * 37 % 256) as u8).collect();
         let kernels = [Kernel::Generic, Kernel::Avx2, Kernel::Vnni, Kernel::Neon];
         for kernel in kernels {
-            let layer = Layer::new(&wq, d_in, d_out, vec![1.0; d_out], vec![0.0; d_out], kernel);
+            let layer = Layer::new(
+                &wq,
+                |b| b as i8,
+                d_in,
+                d_out,
+                vec![1.0; d_out],
+                vec![0.0; d_out],
+                kernel,
+            );
             assert!(layer.weights.suits(kernel));
             for k in 0..d_in {
                 for j in 0..d_out {
@@ -209,8 +220,15 @@ mod tests {
             for other in kernels {
                 let mut moved = layer.clone();
                 moved.lay_out_for(other);
-                let direct =
-                    Layer::new(&wq, d_in, d_out, vec![1.0; d_out], vec![0.0; d_out], other);
+                let direct = Layer::new(
+                    &wq,
+                    |b| b as i8,
+                    d_in,
+                    d_out,
+                    vec![1.0; d_out],
+                    vec![0.0; d_out],
+                    other,
+                );
                 assert_eq!(
                     moved.weights,
                     direct.weights,

@@ -363,7 +363,8 @@ mod tests {
 
     /// The tiny model's graph by the textbook, one image at a time: each QuantizeLinear as
     /// `round_ties_even(y * (1 / scale))` clamped to 0..=255, each MatMulInteger as a plain
-    /// i32 sum, then `acc as f32 * multiplier + bias`.
+    /// i32 sum of `a * (w - 128)` (u8 weights, zero point 128), then
+    /// `acc as f32 * multiplier + bias`.
     fn reference(g: &Graph<'_>, images: &[u8]) -> Vec<f32> {
         let f = |name: &str, len: usize| g.initializer(name).unwrap().f32s(len).unwrap();
         let q = |y: f32, scale: f32| (y * scale.recip()).round_ties_even().clamp(0.0, 255.0);
@@ -375,7 +376,7 @@ mod tests {
                     let acc: i32 = a
                         .iter()
                         .enumerate()
-                        .map(|(k, &x)| x as i32 * i32::from(w[k * d_out + j] as i8))
+                        .map(|(k, &x)| x as i32 * (i32::from(w[k * d_out + j]) - 128))
                         .sum();
                     acc as f32 * m + b[j]
                 })

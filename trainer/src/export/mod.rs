@@ -6,16 +6,18 @@
 //! * Every BatchNorm (running statistics) is folded into the Linear before it.
 //! * **f32** (`model.onnx`): `Mul(1/128) -> Add(-1)`, then `MatMul -> Add -> Relu` per hidden
 //!   layer and `MatMul -> Add` for the output.
-//! * **int8** (`model.int8.onnx`): per layer `MatMulInteger(u8 activations, i8 weights) ->
+//! * **int8** (`model.int8.onnx`): per layer `MatMulInteger(u8 activations, int8 weights) ->
 //!   Cast -> Mul(activation scale x weight scale, one per output) -> Add(bias)`, then `QuantizeLinear` to u8
 //!   (zero point 0, which also does the ReLU) for the next layer. The pixels enter as u8
 //!   exactly (`QuantizeLinear` scale 1); the `-1` of the input scaling and the first layer's
 //!   bias are folded into one bias. Weights are symmetric int8 with one scale per output column,
 //!   rounded by GPTQ so that each layer's outputs on the calibration rows stay close
 //!   (`export/gptq.rs`), with the mean error left moved into the bias; the activation scales are
-//!   calibrated on training data (largest value seen on the calibration rows). tract runs
-//!   `MatMulInteger` with integer kernels and onnxruntime runs it too; QDQ weights would be
-//!   turned back into f32 by tract.
+//!   calibrated on training data (largest value seen on the calibration rows). The weights are
+//!   stored as u8 with zero point 128 (`MatMulInteger(a, W + 128, 0, 128)`: the same signed
+//!   products), because onnxruntime's u8 x s8 kernel saturates pairs of products on x86-64
+//!   without VNNI and its u8 x u8 kernel does not. tract runs `MatMulInteger` with integer
+//!   kernels and onnxruntime runs it too; QDQ weights would be turned back into f32 by tract.
 //!
 //! The graph is built from the ONNX protobuf types of `tract_onnx::pb` and serialized with
 //! prost. Metadata (`metadata_props`) says what the model is; see [`meta`].
@@ -26,12 +28,14 @@ mod onnx;
 mod quantize;
 #[cfg(test)]
 mod tests;
+mod upgrade;
 
 use std::path::{Path, PathBuf};
 
 pub use fold::{Dense, fold_layers, forward_layers};
 pub use onnx::{ModelInfo, f32_model, int8_model, to_bytes};
 pub use quantize::{GPTQ_MAX_INPUTS, QuantDense, quantize_layers};
+pub use upgrade::upgrade_int8;
 
 use crate::train::{Trained, scale_pixels};
 use imsat_data::Images;

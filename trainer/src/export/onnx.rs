@@ -6,6 +6,7 @@ use tract_onnx::pb;
 use tract_onnx::pb::tensor_proto::DataType;
 
 pub use imsat_runtime::format::ModelInfo;
+use imsat_runtime::format::{WEIGHT_ZERO_POINT, stored_weight};
 
 use super::{Dense, ExportError, INPUT_NAME, IR_VERSION, OPSET, OUTPUT_NAME, QuantDense};
 
@@ -19,17 +20,21 @@ fn tensor_f32(name: &str, dims: &[usize], data: &[f32]) -> pb::TensorProto {
     }
 }
 
-fn tensor_i8(name: &str, dims: &[usize], data: &[i8]) -> pb::TensorProto {
+/// The end of an int8 model's quantization note that says how its weights are stored.
+pub(crate) const U8_WEIGHTS_NOTE: &str = "; weights stored as u8 with zero point 128";
+
+/// Signed weights as the int8 model stores them: u8 with zero point [`WEIGHT_ZERO_POINT`].
+fn weights_u8(name: &str, dims: &[usize], data: &[i8]) -> pb::TensorProto {
     pb::TensorProto {
         name: name.into(),
         dims: dims.iter().map(|&d| d as i64).collect(),
-        data_type: DataType::Int8 as i32,
-        raw_data: data.iter().map(|&v| v as u8).collect(),
+        data_type: DataType::Uint8 as i32,
+        raw_data: data.iter().map(|&v| stored_weight(v)).collect(),
         ..Default::default()
     }
 }
 
-fn scalar_u8(name: &str, v: u8) -> pb::TensorProto {
+pub(crate) fn scalar_u8(name: &str, v: u8) -> pb::TensorProto {
     pb::TensorProto {
         name: name.into(),
         data_type: DataType::Uint8 as i32,
@@ -194,10 +199,14 @@ pub fn int8_model(
         &[INPUT_NAME, "one", "zp_u8"],
         "q0",
     )];
-    let mut init = vec![tensor_f32("one", &[], &[1.0]), scalar_u8("zp_u8", 0)];
+    let mut init = vec![
+        tensor_f32("one", &[], &[1.0]),
+        scalar_u8("zp_u8", 0),
+        scalar_u8("zp_w", WEIGHT_ZERO_POINT),
+    ];
     for (i, l) in layers.iter().enumerate() {
         let (w, m, b) = (format!("wq{i}"), format!("m{i}"), format!("b{i}"));
-        init.push(tensor_i8(&w, &[l.d_in, l.d_out], &l.weight));
+        init.push(weights_u8(&w, &[l.d_in, l.d_out], &l.weight));
         init.push(tensor_f32(&m, &[l.d_out], &l.multiplier));
         init.push(tensor_f32(&b, &[l.d_out], &l.bias));
         let q = format!("q{i}");
@@ -205,7 +214,7 @@ pub fn int8_model(
         nodes.push(node(
             "MatMulInteger",
             &format!("matmul{i}"),
-            &[&q, &w],
+            &[&q, &w, "zp_u8", "zp_w"],
             &acc,
         ));
         let mut cast = node("Cast", &format!("cast{i}"), &[&acc], &format!("accf{i}"));
@@ -252,7 +261,7 @@ pub fn int8_model(
     let how = format!(
         "MatMulInteger: u8 activations (zero point 0, scale = max over {calibration_rows} \
          calibration rows / 255; pixels exact) x symmetric int8 weights, one scale per output column, \
-         rounded by GPTQ on those rows, mean error moved into the bias"
+         rounded by GPTQ on those rows, mean error moved into the bias{U8_WEIGHTS_NOTE}"
     );
     Ok(model_proto(graph, info, Some(how)))
 }

@@ -701,3 +701,75 @@ fn a_layer_dead_on_the_calibration_rows_still_quantizes() {
     assert_eq!(q[1].input_scale, 1.0);
     assert!(q[1].bias.iter().chain(&q[2].bias).all(|b| b.is_finite()));
 }
+
+/// An int8 file of the earlier layout (int8 weights, `MatMulInteger` without zero points)
+/// upgrades to the bytes the exporter writes now, and both layouts give the same logits on
+/// the native executor and tract; other files are refused, each with its reason.
+#[test]
+fn an_earlier_int8_file_upgrades_to_the_current_export() {
+    use super::onnx::U8_WEIGHTS_NOTE;
+    use imsat_runtime::format::{keys, signed_weight};
+    use tract_onnx::pb::tensor_proto::DataType;
+    let layers = fold_layers(&encoder());
+    let rows = pixel_rows(10);
+    let quant = quantize_layers(&layers, &crate::train::scale_pixels(&rows.pixels), 10).unwrap();
+    let info = hash_info();
+    let current = int8_model(&quant, &info, 10).unwrap();
+    let mut earlier = current.clone();
+    let g = earlier.graph.as_mut().unwrap();
+    g.initializer.retain(|t| t.name != "zp_w");
+    for n in g.node.iter_mut().filter(|n| n.op_type == "MatMulInteger") {
+        assert_eq!(n.input[2..], ["zp_u8", "zp_w"]);
+        n.input.truncate(2);
+    }
+    for t in g
+        .initializer
+        .iter_mut()
+        .filter(|t| t.name.starts_with("wq"))
+    {
+        assert_eq!(t.data_type, DataType::Uint8 as i32);
+        t.data_type = DataType::Int8 as i32;
+        t.raw_data
+            .iter_mut()
+            .for_each(|b| *b = signed_weight(*b) as u8);
+    }
+    let note = earlier
+        .metadata_props
+        .iter_mut()
+        .find(|p| p.key == keys::QUANTIZATION)
+        .unwrap();
+    note.value = note
+        .value
+        .strip_suffix(U8_WEIGHTS_NOTE)
+        .unwrap()
+        .to_string();
+    let (earlier, current) = (to_bytes(&earlier), to_bytes(&current));
+    assert_ne!(earlier, current);
+    assert_eq!(upgrade_int8(&earlier).unwrap(), current);
+
+    let logits = |bytes: &[u8]| {
+        let native = Int8Model::from_onnx(bytes)
+            .unwrap()
+            .logits(&rows.pixels)
+            .unwrap();
+        let tract = imsat_runtime::encoder::Encoder::from_bytes(bytes, "test.int8.onnx")
+            .unwrap()
+            .tract_only()
+            .logits(&rows.pixels)
+            .unwrap();
+        assert_eq!(native, tract);
+        native
+    };
+    assert_eq!(logits(&earlier), logits(&current));
+
+    let f32_file = to_bytes(&f32_model(&layers, &info).unwrap());
+    for (bytes, why) in [
+        (&current[..], "already stored as u8"),
+        (&f32_file[..], "an f32 model"),
+        (&[][..], "not a model exported by imsat"),
+        (&[0x6a, 0x75][..], "not an ONNX model"),
+    ] {
+        let e = upgrade_int8(bytes).unwrap_err().to_string();
+        assert!(e.contains(why), "{why}: {e}");
+    }
+}

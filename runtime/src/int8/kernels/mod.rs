@@ -235,8 +235,15 @@ mod tests {
                     })
                     .collect();
                 for kernel in ALL.into_iter().filter(|k| k.supported()) {
-                    let layer =
-                        Layer::new(&wq, d_in, d_out, multiplier.clone(), bias.clone(), kernel);
+                    let layer = Layer::new(
+                        &wq,
+                        |b| b as i8,
+                        d_in,
+                        d_out,
+                        multiplier.clone(),
+                        bias.clone(),
+                        kernel,
+                    );
                     let what = alloc::format!("{} {d_in}x{d_out} {n} rows", kernel.name());
                     let mut logits = alloc::vec![f32::NAN; n * d_out];
                     let mut sink = Sink::F32 {

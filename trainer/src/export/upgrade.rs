@@ -1,0 +1,85 @@
+//! Rewriting an int8 model of the earlier layout (int8 weights, `MatMulInteger(a, W)`) into
+//! the one [`super::int8_model`] writes now (u8 weights with zero point 128,
+//! `MatMulInteger(a, W + 128, 0, 128)`). The integers multiplied are the same, so every
+//! engine that was exact gives the same codes; onnxruntime on x86-64 without VNNI, whose
+//! u8 x s8 kernel saturates, becomes exact too. The result is the file the current exporter
+//! writes for the same trained model, byte for byte.
+
+use prost::Message;
+use tract_onnx::pb;
+use tract_onnx::pb::tensor_proto::DataType;
+
+use imsat_runtime::format::{WEIGHT_ZERO_POINT, keys, stored_weight};
+
+use super::ExportError;
+use super::onnx::{U8_WEIGHTS_NOTE, scalar_u8};
+
+/// The bytes of `model` (an int8 model of the earlier layout) in the current layout.
+pub fn upgrade_int8(model: &[u8]) -> Result<Vec<u8>, ExportError> {
+    let bad = |why: &str| ExportError::Invalid(why.to_string());
+    let mut m =
+        pb::ModelProto::decode(model).map_err(|e| bad(&format!("not an ONNX model: {e}")))?;
+    let meta = |m: &pb::ModelProto, key: &str| {
+        m.metadata_props
+            .iter()
+            .position(|p| p.key == key)
+            .ok_or_else(|| {
+                bad(&format!(
+                    "no `{key}` metadata: not a model exported by imsat"
+                ))
+            })
+    };
+    let int8 = meta(&m, keys::INT8)?;
+    if m.metadata_props[int8].value != "true" {
+        return Err(bad("an f32 model: only int8 models store integer weights"));
+    }
+    let note = meta(&m, keys::QUANTIZATION)?;
+    let graph = m
+        .graph
+        .as_mut()
+        .ok_or_else(|| bad("the model has no graph"))?;
+    let matmuls: Vec<usize> = (0..graph.node.len())
+        .filter(|&i| graph.node[i].op_type == "MatMulInteger")
+        .collect();
+    if matmuls.is_empty() {
+        return Err(bad("the graph has no MatMulInteger"));
+    }
+    for &i in &matmuls {
+        let node = &mut graph.node[i];
+        match node.input.len() {
+            2 => node.input.extend(["zp_u8".to_string(), "zp_w".to_string()]),
+            4 => {
+                return Err(bad(
+                    "the weights are already stored as u8 (the current layout)",
+                ));
+            }
+            n => return Err(bad(&format!("a MatMulInteger with {n} inputs"))),
+        }
+        let name = node.input[1].clone();
+        let w = graph
+            .initializer
+            .iter_mut()
+            .find(|t| t.name == name)
+            .ok_or_else(|| bad(&format!("the weights `{name}` are not a constant")))?;
+        if w.data_type != DataType::Int8 as i32 || w.raw_data.is_empty() {
+            return Err(bad(&format!("the weights `{name}` are not raw int8")));
+        }
+        for b in &mut w.raw_data {
+            *b = stored_weight(*b as i8);
+        }
+        w.data_type = DataType::Uint8 as i32;
+    }
+    let zero = graph
+        .initializer
+        .iter()
+        .position(|t| t.name == "zp_u8")
+        .ok_or_else(|| bad("no `zp_u8` initializer: not a model exported by imsat"))?;
+    if graph.initializer.iter().any(|t| t.name == "zp_w") {
+        return Err(bad("the graph already has a `zp_w` initializer"));
+    }
+    graph
+        .initializer
+        .insert(zero + 1, scalar_u8("zp_w", WEIGHT_ZERO_POINT));
+    m.metadata_props[note].value.push_str(U8_WEIGHTS_NOTE);
+    Ok(m.encode_to_vec())
+}
