@@ -7,7 +7,10 @@
 //! Prints one JSON line per batch size: images per second over the 10,000 digits (best of
 //! 3 passes, so a busy machine's hiccups do not count). A photo model runs `rows_per_image`
 //! model rows per image (one per view), and the line says how many, so that the peer is
-//! timed on the same rows.
+//! timed on the same rows. `ENCODE_SPEED_TRACT=1` runs the model on tract alone (the
+//! runtime's fallback for graphs and CPUs its native executors do not take);
+//! `ENCODE_SPEED_KERNEL=generic` (or `avx2`, `vnni`, `neon`, `dotprod`) picks the native int8
+//! executor's kernel.
 
 use std::path::Path;
 use std::time::Instant;
@@ -36,7 +39,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect::<Result<_, _>>()?;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let images = read_idx_images(root.join("data/mnist10k/images-idx3-ubyte.gz"))?;
-    let enc = Encoder::open(model)?;
+    let mut enc = Encoder::open(model)?;
+    if std::env::var_os("ENCODE_SPEED_TRACT").is_some() {
+        enc = enc.tract_only();
+    }
+    if let Ok(kernel) = std::env::var("ENCODE_SPEED_KERNEL") {
+        enc = enc.with_int8_kernel(&kernel).ok_or(format!(
+            "ENCODE_SPEED_KERNEL={kernel}: not an int8 kernel of this CPU"
+        ))?;
+    }
     // A photo model sees each 28x28 digit through its own view (for speed, any pixels do).
     let pixels: Vec<u8> = match enc.info().view {
         Some(view) => images
