@@ -237,17 +237,21 @@ mod tests {
         assert_eq!(b.multiplier, vec![f("m1"); 8]);
         assert_eq!(a.bias, g.initializer("b0").unwrap().f32s(4).unwrap());
         assert_eq!(b.bias, g.initializer("b1").unwrap().f32s(8).unwrap());
+        let want = last_layer_rows(|b| i8::try_from(i16::from(b) - 128).unwrap());
+        assert_eq!(b.weights, want);
+    }
+
+    /// The tiny model's last weight matrix (4 x 8) in the portable layout, each stored byte
+    /// read by `signed`.
+    fn last_layer_rows(signed: impl Fn(u8) -> i8) -> super::super::layer::Weights {
+        let g = Model::parse(TINY).unwrap().graph;
         let wq1 = g.initializer("wq1").unwrap().raw_data;
-        let want: Vec<i8> = (0..8)
-            .flat_map(|j| {
-                let mut row: Vec<i8> = (0..4)
-                    .map(|k| i8::try_from(i16::from(wq1[k * 8 + j]) - 128).unwrap())
-                    .collect();
-                row.resize(64, 0);
-                row
-            })
-            .collect();
-        assert_eq!(b.weights, super::super::layer::Weights::Rows(want));
+        let rows = (0..8).flat_map(|j| {
+            let mut row: Vec<i8> = (0..4).map(|k| signed(wq1[k * 8 + j])).collect();
+            row.resize(64, 0);
+            row
+        });
+        super::super::layer::Weights::Rows(rows.collect())
     }
 
     /// A file of the earlier layout (int8 weights, `MatMulInteger` without zero points) is
@@ -264,16 +268,7 @@ mod tests {
             }
         };
         let (_, layers) = layers_after(earlier).unwrap();
-        let g = Model::parse(TINY).unwrap().graph;
-        let wq1 = g.initializer("wq1").unwrap().raw_data;
-        let want: Vec<i8> = (0..8)
-            .flat_map(|j| {
-                let mut row: Vec<i8> = (0..4).map(|k| wq1[k * 8 + j] as i8).collect();
-                row.resize(64, 0);
-                row
-            })
-            .collect();
-        assert_eq!(layers[1].weights, super::super::layer::Weights::Rows(want));
+        assert_eq!(layers[1].weights, last_layer_rows(|b| b as i8));
         let e = layers_after(|g| node(g, "acc1").inputs.truncate(2)).unwrap_err();
         assert_eq!(e, "weights are not raw int8");
         let e = layers_after(|g| tensor(g, "wq1").data_type = data_type::INT8).unwrap_err();

@@ -196,16 +196,12 @@ mod tests {
         let (d_in, d_out) = (70, 21); // padded inputs, partial blocks of 4, 8 and 16
         let wq: Vec<u8> = (0..d_in * d_out).map(|i| (i * 37 % 256) as u8).collect();
         let kernels = [Kernel::Generic, Kernel::Avx2, Kernel::Vnni, Kernel::Neon];
+        let new = |kernel| {
+            let (multiplier, bias) = (vec![1.0; d_out], vec![0.0; d_out]);
+            Layer::new(&wq, |b| b as i8, d_in, d_out, multiplier, bias, kernel)
+        };
         for kernel in kernels {
-            let layer = Layer::new(
-                &wq,
-                |b| b as i8,
-                d_in,
-                d_out,
-                vec![1.0; d_out],
-                vec![0.0; d_out],
-                kernel,
-            );
+            let layer = new(kernel);
             assert!(layer.weights.suits(kernel));
             for k in 0..d_in {
                 for j in 0..d_out {
@@ -220,18 +216,9 @@ mod tests {
             for other in kernels {
                 let mut moved = layer.clone();
                 moved.lay_out_for(other);
-                let direct = Layer::new(
-                    &wq,
-                    |b| b as i8,
-                    d_in,
-                    d_out,
-                    vec![1.0; d_out],
-                    vec![0.0; d_out],
-                    other,
-                );
                 assert_eq!(
                     moved.weights,
-                    direct.weights,
+                    new(other).weights,
                     "{} to {}",
                     kernel.name(),
                     other.name()
