@@ -331,6 +331,19 @@ impl ModelInfo {
 mod tests {
     use super::*;
 
+    /// A stored weight is the signed one plus 128 (ONNX's `w_u8 - zero_point`), for all 256.
+    #[test]
+    fn weights_are_stored_128_up() {
+        for w in i8::MIN..=i8::MAX {
+            let stored = stored_weight(w);
+            assert_eq!(
+                i16::from(stored),
+                i16::from(w) + i16::from(WEIGHT_ZERO_POINT)
+            );
+            assert_eq!(signed_weight(stored), w);
+        }
+    }
+
     #[test]
     fn metadata_round_trips() {
         let digits = ModelInfo {
