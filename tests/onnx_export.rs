@@ -13,6 +13,11 @@ use imsat_trainer::export::{self, F32_FILE, INT8_FILE};
 use imsat_trainer::train::{TrainConfig, Trained, predict_logits, scale_pixels, train};
 use prost::Message;
 
+/// The CLI tests' helpers: here, the check for python's onnxruntime.
+#[path = "cli/common.rs"]
+#[allow(dead_code)]
+mod common;
+
 /// Codes of logits, as the runtime packs them.
 fn pack_codes(logits: &[f32], bits: usize) -> Vec<u64> {
     Codes::from_logits(bits, logits).unwrap().into_words()
@@ -361,21 +366,10 @@ print(*s.run(None, {"x": np.full((4, k), 255, np.uint8)})[0][0])
     assert_eq!(sums, [64 * 255 * 127, 64 * 255 * -128]);
 }
 
-/// Whether python3 has onnx, onnxruntime and numpy; without them a test fails, or with
-/// `IMSAT_ALLOW_SKIP=1` says NOT RUN and returns false.
+/// Whether python3 has onnx, onnxruntime and numpy (the CLI tests' check: fails without
+/// them, or says NOT RUN with `IMSAT_ALLOW_SKIP=1`).
 fn onnxruntime_available() -> bool {
-    let probe = std::process::Command::new("python3")
-        .args(["-c", "import onnx, onnxruntime, numpy"])
-        .output();
-    if probe.is_ok_and(|o| o.status.success()) {
-        return true;
-    }
-    let why = "python3 with onnx, onnxruntime and numpy is not available (.ci/run installs them)";
-    if std::env::var_os("IMSAT_ALLOW_SKIP").is_some_and(|v| v == "1") {
-        println!("NOT RUN (IMSAT_ALLOW_SKIP=1): {why}");
-        return false;
-    }
-    panic!("{why}; set IMSAT_ALLOW_SKIP=1 to skip locally");
+    common::python_with("onnx, onnxruntime, numpy", "onnx, onnxruntime and numpy")
 }
 
 /// Python's onnx checker and onnxruntime on both exported models and on the shipped int8

@@ -35,6 +35,13 @@ fn u8_scalar(t: &Tensor<'_>) -> Option<u8> {
     t.raw(data_type::UINT8, 1, 1).map(|b| b[0])
 }
 
+/// The initializer an operand names (the layout's operands past the first are constants).
+fn constant<'g, 'a>(graph: &'g Graph<'a>, name: &str) -> Result<&'g Tensor<'a>, Mismatch> {
+    graph
+        .initializer(name)
+        .ok_or("an operand is not a constant")
+}
+
 /// A `MatMulInteger`'s weight matrix as the file stores it.
 struct StoredWeights<'a> {
     /// `[d_in, d_out]`, row-major.
@@ -48,11 +55,7 @@ struct StoredWeights<'a> {
 /// The weights of a `MatMulInteger`: u8 with the zero points of the exported layout (a: 0,
 /// W: [`WEIGHT_ZERO_POINT`]), or int8 without zero points (files of an earlier layout).
 fn matmul_weights<'a>(graph: &Graph<'a>, mm: &Node<'_>) -> Result<StoredWeights<'a>, Mismatch> {
-    let get = |name: &str| {
-        graph
-            .initializer(name)
-            .ok_or("an operand is not a constant")
-    };
+    let get = |name: &str| constant(graph, name);
     let w = get(mm.inputs[1])?;
     let (d_in, d_out) = w.matrix_dims()?;
     if mm.inputs.len() == 2 {
@@ -92,11 +95,7 @@ pub(crate) fn layers(
     output: &str,
     kernel: Kernel,
 ) -> Result<(f32, Vec<Layer>), Mismatch> {
-    let get = |name: &str| {
-        graph
-            .initializer(name)
-            .ok_or("an operand is not a constant")
-    };
+    let get = |name: &str| constant(graph, name);
     let mut nodes = graph.nodes.iter();
     let mut next = |op: &'static str, n_in: &[usize]| next_node(&mut nodes, op, n_in);
     let q = next("QuantizeLinear", &[3])?;

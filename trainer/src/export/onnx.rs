@@ -20,6 +20,11 @@ fn tensor_f32(name: &str, dims: &[usize], data: &[f32]) -> pb::TensorProto {
     }
 }
 
+/// The initializers holding the activations' zero point (u8 0) and the weights' (u8
+/// [`WEIGHT_ZERO_POINT`]), each `MatMulInteger`'s third and fourth inputs.
+pub(crate) const ACTIVATION_ZERO: &str = "zp_u8";
+pub(crate) const WEIGHT_ZERO: &str = "zp_w";
+
 /// The end of an int8 model's quantization note that says how its weights are stored.
 pub(crate) const U8_WEIGHTS_NOTE: &str = "; weights stored as u8 with zero point 128";
 
@@ -196,13 +201,13 @@ pub fn int8_model(
     let mut nodes = vec![node(
         "QuantizeLinear",
         "quantize0",
-        &[INPUT_NAME, "one", "zp_u8"],
+        &[INPUT_NAME, "one", ACTIVATION_ZERO],
         "q0",
     )];
     let mut init = vec![
         tensor_f32("one", &[], &[1.0]),
-        scalar_u8("zp_u8", 0),
-        scalar_u8("zp_w", WEIGHT_ZERO_POINT),
+        scalar_u8(ACTIVATION_ZERO, 0),
+        scalar_u8(WEIGHT_ZERO, WEIGHT_ZERO_POINT),
     ];
     for (i, l) in layers.iter().enumerate() {
         let (w, m, b) = (format!("wq{i}"), format!("m{i}"), format!("b{i}"));
@@ -214,7 +219,7 @@ pub fn int8_model(
         nodes.push(node(
             "MatMulInteger",
             &format!("matmul{i}"),
-            &[&q, &w, "zp_u8", "zp_w"],
+            &[&q, &w, ACTIVATION_ZERO, WEIGHT_ZERO],
             &acc,
         ));
         let mut cast = node("Cast", &format!("cast{i}"), &[&acc], &format!("accf{i}"));
@@ -251,7 +256,7 @@ pub fn int8_model(
                 nodes.push(node(
                     "QuantizeLinear",
                     &format!("quantize{}", i + 1),
-                    &[&format!("lin{i}"), &s, "zp_u8"],
+                    &[&format!("lin{i}"), &s, ACTIVATION_ZERO],
                     &format!("q{}", i + 1),
                 ));
             }

@@ -12,7 +12,7 @@ use tract_onnx::pb::tensor_proto::DataType;
 use imsat_runtime::format::{WEIGHT_ZERO_POINT, keys, stored_weight};
 
 use super::ExportError;
-use super::onnx::{U8_WEIGHTS_NOTE, scalar_u8};
+use super::onnx::{ACTIVATION_ZERO, U8_WEIGHTS_NOTE, WEIGHT_ZERO, scalar_u8};
 
 /// The bytes of `model` (an int8 model of the earlier layout) in the current layout.
 pub fn upgrade_int8(model: &[u8]) -> Result<Vec<u8>, ExportError> {
@@ -47,7 +47,9 @@ pub fn upgrade_int8(model: &[u8]) -> Result<Vec<u8>, ExportError> {
     for &i in &matmuls {
         let node = &mut graph.node[i];
         match node.input.len() {
-            2 => node.input.extend(["zp_u8".to_string(), "zp_w".to_string()]),
+            2 => node
+                .input
+                .extend([ACTIVATION_ZERO.to_string(), WEIGHT_ZERO.to_string()]),
             4 => {
                 return Err(bad(
                     "the weights are already stored as u8 (the current layout)",
@@ -72,14 +74,20 @@ pub fn upgrade_int8(model: &[u8]) -> Result<Vec<u8>, ExportError> {
     let zero = graph
         .initializer
         .iter()
-        .position(|t| t.name == "zp_u8")
-        .ok_or_else(|| bad("no `zp_u8` initializer: not a model exported by imsat"))?;
-    if graph.initializer.iter().any(|t| t.name == "zp_w") {
-        return Err(bad("the graph already has a `zp_w` initializer"));
+        .position(|t| t.name == ACTIVATION_ZERO)
+        .ok_or_else(|| {
+            bad(&format!(
+                "no `{ACTIVATION_ZERO}` initializer: not a model exported by imsat"
+            ))
+        })?;
+    if graph.initializer.iter().any(|t| t.name == WEIGHT_ZERO) {
+        return Err(bad(&format!(
+            "the graph already has a `{WEIGHT_ZERO}` initializer"
+        )));
     }
     graph
         .initializer
-        .insert(zero + 1, scalar_u8("zp_w", WEIGHT_ZERO_POINT));
+        .insert(zero + 1, scalar_u8(WEIGHT_ZERO, WEIGHT_ZERO_POINT));
     m.metadata_props[note].value.push_str(U8_WEIGHTS_NOTE);
     Ok(m.encode_to_vec())
 }
