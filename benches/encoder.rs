@@ -46,6 +46,7 @@ fn models(dir: &Path, pixels: &[u8], n: usize) -> (Encoder, Encoder) {
         input: imsat_runtime::format::Input::Pixels,
         dedup_radius: None,
         soft_check: None,
+        same_codes_as: Vec::new(),
     };
     let calib = n.min(2000);
     let quant =

@@ -4,10 +4,14 @@
 //! saturates). Writes NEW only when both files give the same logits on 256 rows of
 //! pseudo-random inputs.
 //!
+//! NEW declares (`imsat.same_codes_as`) the SHA-256 of OLD and of the file the exporter
+//! writes for the same model, so an index built with either is searched with NEW.
+//!
 //! `cargo run --release --example upgrade_int8 -- OLD.int8.onnx NEW.int8.onnx`
 
 use imsat::runtime::{atomic_file::write_atomic, encoder::Encoder};
-use imsat::trainer::export::upgrade_int8;
+use imsat::trainer::export::{declare_same_codes, upgrade_int8};
+use sha2::{Digest, Sha256};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -15,7 +19,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: upgrade_int8 OLD.int8.onnx NEW.int8.onnx".into());
     };
     let bytes = std::fs::read(old).map_err(|e| format!("{old}: {e}"))?;
-    let upgraded = upgrade_int8(&bytes).map_err(|e| format!("{old}: {e}"))?;
+    let exported = upgrade_int8(&bytes).map_err(|e| format!("{old}: {e}"))?;
+    let sha = |b: &[u8]| format!("{:x}", Sha256::digest(b));
+    let same = [sha(&bytes), sha(&exported)];
+    let upgraded = declare_same_codes(&exported, &same).map_err(|e| format!("{old}: {e}"))?;
     let (before, after) = (
         Encoder::from_bytes(&bytes, old)?,
         Encoder::from_bytes(&upgraded, new)?,
@@ -32,8 +39,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     write_atomic(new.as_ref(), &upgraded).map_err(|e| format!("{new}: {e}"))?;
     println!(
-        "{new}: {} bytes, the same logits as {old} on 256 rows",
-        upgraded.len()
+        "{new}: {} bytes, SHA-256 {}, the same logits as {old} on 256 rows; declares the same \
+         codes as {old} ({}) and the plain export ({})",
+        upgraded.len(),
+        sha(&upgraded),
+        same[0],
+        same[1]
     );
     Ok(())
 }

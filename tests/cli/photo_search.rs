@@ -385,3 +385,84 @@ fn copies_of_a_plain_picture_are_plain_pictures_of_its_colour() {
         serde_json::json!([s(&lib.join("blue.png"))])
     );
 }
+
+/// An index built with one file of a model is searched and extended with another file that
+/// declares the first one's SHA-256 (`imsat.same_codes_as`, as a rewritten int8 file does):
+/// the same answers, said in a note, and the card keeps naming the first file. A file that
+/// declares another SHA-256 is refused as another model.
+#[test]
+fn a_file_that_declares_the_same_codes_searches_and_extends_the_index() {
+    use imsat::trainer::export::declare_same_codes;
+    use sha2::{Digest, Sha256};
+    let (d, lib, new) = folders();
+    let (first, idx) = (d.path().join("first.int8.onnx"), d.path().join("lib.idx"));
+    std::fs::copy(model("photo64.int8.onnx"), &first).unwrap();
+    let first_bytes = std::fs::read(&first).unwrap();
+    let first_sha = format!("{:x}", Sha256::digest(&first_bytes));
+    let (same, other) = (
+        d.path().join("same.int8.onnx"),
+        d.path().join("other.int8.onnx"),
+    );
+    std::fs::write(
+        &same,
+        declare_same_codes(&first_bytes, &[first_sha.to_uppercase()]).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        &other,
+        declare_same_codes(&first_bytes, &["5".repeat(64)]).unwrap(),
+    )
+    .unwrap();
+    // A copy of 0051.jpg at first, another file: the append adds all eight.
+    let start = d.path().join("start");
+    std::fs::create_dir_all(&start).unwrap();
+    std::fs::copy(lib.join("0051.jpg"), start.join("0051.jpg")).unwrap();
+    json_lines(&run(
+        "index build --model {} --data {} --out {}",
+        &[&first, &start, &idx],
+    ));
+    let search = |m: &Path| {
+        json_lines(&run(
+            "search --index {} --model {} --query {} -k 1 --json",
+            &[&idx, m, &new],
+        ))
+    };
+    let (by_first, stderr) = search(&first);
+    assert!(!stderr.contains("same_codes_as"), "{stderr}");
+    let (by_same, stderr) = search(&same);
+    assert!(
+        stderr.contains("declares the same codes") && stderr.contains(&first_sha),
+        "{stderr}"
+    );
+    assert_eq!(by_same[..2], by_first[..2]);
+    expect_bad_input(
+        &run(
+            "search --index {} --model {} --query {}",
+            &[&idx, &other, &new],
+        ),
+        &["other.int8.onnx", "not comparable"],
+    );
+
+    let (appended, stderr) = json_lines(&run(
+        "index build --model {} --data {} --out {} --append",
+        &[&same, &lib, &idx],
+    ));
+    assert_eq!(appended[0]["codes"], 9, "{stderr}");
+    assert!(stderr.contains("the card keeps naming"), "{stderr}");
+    let card: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.path().join("lib.idx.names.json")).unwrap())
+            .unwrap();
+    assert_eq!(card["model_sha256"], first_sha.as_str());
+    assert_eq!(card["model"], s(&first));
+    // Both files search the extended index, with the same answers.
+    let (by_first, _) = search(&first);
+    let (by_same, _) = search(&same);
+    assert_eq!(by_same[..2], by_first[..2]);
+    let nearest = by_first[0]["names"][0].as_str().unwrap();
+    assert!(nearest.ends_with("0051.jpg"), "{nearest}");
+    let out = run(
+        "index build --model {} --data {} --out {} --append",
+        &[&other, &lib, &idx],
+    );
+    expect_bad_input(&out, &["other.int8.onnx", "not comparable"]);
+}

@@ -233,6 +233,7 @@ fn model_of(
         input: imsat_runtime::format::Input::Features,
         dedup_radius: None,
         soft_check: None,
+        same_codes_as: Vec::new(),
     };
     let mut model = export::f32_model(layers, &info)?;
     let graph = model

@@ -72,6 +72,10 @@ pub mod keys {
     pub const DEDUP_SOFT_RADIUS: &str = "imsat.dedup_soft_radius";
     /// The largest soft distance of a duplicate pair, beside `imsat.dedup_soft_radius`.
     pub const DEDUP_SOFT_DISTANCE: &str = "imsat.dedup_soft_distance";
+    /// SHA-256s (hex, comma-separated) of earlier files of this model that compute the same
+    /// codes, such as an int8 file rewritten in the current layout: an index built with one
+    /// of them is searched and extended with this file. Absent on a model as exported.
+    pub const SAME_CODES_AS: &str = "imsat.same_codes_as";
 }
 
 /// What a model's input rows are.
@@ -150,6 +154,9 @@ pub struct ModelInfo {
     /// Near-duplicates by soft codes (`imsat.dedup_soft_radius` and
     /// `imsat.dedup_soft_distance`, both or neither); `None` when the model has no such check.
     pub soft_check: Option<SoftCheck>,
+    /// SHA-256s (64 lowercase hex digits each) of earlier files that compute the same codes
+    /// (`imsat.same_codes_as`); empty on a model as exported.
+    pub same_codes_as: Vec<String>,
 }
 
 impl ModelInfo {
@@ -201,6 +208,9 @@ impl ModelInfo {
         if let Some(check) = self.soft_check {
             props.push((keys::DEDUP_SOFT_RADIUS, format!("{}", check.radius)));
             props.push((keys::DEDUP_SOFT_DISTANCE, format!("{}", check.max_distance)));
+        }
+        if !self.same_codes_as.is_empty() {
+            props.push((keys::SAME_CODES_AS, self.same_codes_as.join(",")));
         }
         props
     }
@@ -313,6 +323,15 @@ impl ModelInfo {
                 ));
             }
         };
+        let same_codes_as = match get(keys::SAME_CODES_AS) {
+            None => Vec::new(),
+            Some(text) => read_sha256_list(text).ok_or_else(|| {
+                format!(
+                    "`{}` is {text:?}, not SHA-256s (64 hex digits each, comma-separated)",
+                    keys::SAME_CODES_AS
+                )
+            })?,
+        };
         Ok(ModelInfo {
             task,
             outputs,
@@ -323,8 +342,29 @@ impl ModelInfo {
             input,
             dedup_radius,
             soft_check,
+            same_codes_as,
         })
     }
+
+    /// Whether a file of SHA-256 `earlier` (hex, any case; an index card names its model this
+    /// way) computes this model's codes by this file's own word (`imsat.same_codes_as`). A
+    /// file's own SHA-256 is for the caller to compare: the metadata cannot hold it.
+    pub fn declares_same_codes_as(&self, earlier: &str) -> bool {
+        self.same_codes_as
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(earlier))
+    }
+}
+
+/// The SHA-256s of a comma-separated list, lowercased; `None` unless each is 64 hex digits.
+fn read_sha256_list(text: &str) -> Option<Vec<String>> {
+    text.split(',')
+        .map(|s| {
+            let s = s.trim();
+            (s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+                .then(|| s.to_ascii_lowercase())
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -356,6 +396,7 @@ mod tests {
             input: Input::Pixels,
             dedup_radius: None,
             soft_check: None,
+            same_codes_as: Vec::new(),
         };
         let photos = ModelInfo {
             task: Task::Hash,
@@ -370,6 +411,7 @@ mod tests {
                 radius: 20,
                 max_distance: 34.25,
             }),
+            same_codes_as: vec![String::from(SHA_A), String::from(SHA_B)],
         };
         let features = ModelInfo {
             task: Task::Cluster,
@@ -381,6 +423,7 @@ mod tests {
             input: Input::Features,
             dedup_radius: None,
             soft_check: None,
+            same_codes_as: Vec::new(),
         };
         for info in [digits, photos, features] {
             let props = info.to_metadata(info.int8.then_some("per-column"));
@@ -392,6 +435,42 @@ mod tests {
             };
             assert_eq!(ModelInfo::from_metadata(get).unwrap(), info);
             assert_eq!(get(keys::QUANTIZATION).is_some(), info.int8);
+        }
+    }
+
+    const SHA_A: &str = "0f1b2c3d4e5f60718293a4b5c6d7e8f90123456789abcdef0123456789abcdef";
+    const SHA_B: &str = "9c6cbbbc07b7de9f30141082d2f77fd699e03102921756e099ab1cee58ab824f";
+
+    /// `BASE` with `imsat.same_codes_as` = `list`.
+    fn with_same_codes(list: &str) -> Result<ModelInfo, String> {
+        let pairs: Vec<(&str, &str)> = BASE
+            .iter()
+            .copied()
+            .chain([(keys::SAME_CODES_AS, list)])
+            .collect();
+        ModelInfo::from_metadata(|k| pairs.iter().find(|(key, _)| *key == k).map(|(_, v)| *v))
+    }
+
+    /// The list is read in any case and with spaces after commas; a SHA-256 it names is
+    /// matched in any case, and one it does not name is not.
+    #[test]
+    fn reads_the_files_of_the_same_codes() {
+        let upper = SHA_B.to_ascii_uppercase();
+        let got = with_same_codes(&format!("{SHA_A}, {upper}")).unwrap();
+        assert_eq!(got.same_codes_as, [SHA_A, SHA_B]);
+        assert!(got.declares_same_codes_as(&upper));
+        assert!(got.declares_same_codes_as(SHA_A));
+        assert!(!got.declares_same_codes_as(&format!("1{}", &SHA_A[1..])));
+        assert!(!got.declares_same_codes_as(&SHA_A[1..]));
+        assert!(!base_with(&[]).unwrap().declares_same_codes_as(SHA_A));
+        for bad in [
+            format!("{SHA_A},"),
+            format!("{SHA_A}0"),
+            format!("g{}", &SHA_A[1..]),
+            format!("{SHA_A};{SHA_B}"),
+        ] {
+            let err = with_same_codes(&bad).unwrap_err();
+            assert!(err.contains("not SHA-256s"), "{bad}: {err}");
         }
     }
 
@@ -449,6 +528,8 @@ mod tests {
             (keys::DEDUP_SOFT_DISTANCE, "NaN", "not a soft distance"),
             (keys::DEDUP_SOFT_DISTANCE, "-1", "not a soft distance"),
             (keys::DEDUP_SOFT_DISTANCE, "30", "come together"),
+            (keys::SAME_CODES_AS, "", "not SHA-256s"),
+            (keys::SAME_CODES_AS, &SHA_A[1..], "not SHA-256s"),
         ] {
             let err = base_with(&[(key, value)]).unwrap_err();
             assert!(err.contains(says), "{key}={value}: {err}");

@@ -18,6 +18,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use imsat_runtime::atomic_file::stage;
 use imsat_runtime::dedup::{Flatness, Glance};
+use imsat_runtime::format::ModelInfo;
 use imsat_runtime::index::Index;
 use imsat_runtime::soft_code::SoftCodes;
 use serde::{Deserialize, Serialize};
@@ -56,7 +57,30 @@ pub struct IndexCard {
     pub flatness: Option<Vec<Option<String>>>,
 }
 
+/// How a model file stands to the model an index card names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelMatch {
+    /// The very file (the same SHA-256).
+    SameFile,
+    /// Another file that declares the card's SHA-256 in `imsat.same_codes_as` (an int8 file
+    /// rewritten in the current layout): the same codes.
+    SameCodes,
+    /// Another model: its codes are not comparable with the index's.
+    Other,
+}
+
 impl IndexCard {
+    /// How the model file of SHA-256 `sha` and metadata `info` stands to the card's model.
+    pub fn model_match(&self, sha: &str, info: &ModelInfo) -> ModelMatch {
+        if sha.eq_ignore_ascii_case(&self.model_sha256) {
+            ModelMatch::SameFile
+        } else if info.declares_same_codes_as(&self.model_sha256) {
+            ModelMatch::SameCodes
+        } else {
+            ModelMatch::Other
+        }
+    }
+
     /// The soft codes, decoded and checked against the rows (`Ok(None)` when there are none;
     /// an error says why they cannot be used, the names still can).
     pub fn soft_codes(&self) -> Result<Option<SoftCodes>, String> {

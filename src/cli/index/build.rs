@@ -6,12 +6,14 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use imsat_runtime::code::Codes;
+use imsat_runtime::format::ModelInfo;
 use imsat_runtime::index::Index;
 use imsat_runtime::soft_code::SoftCodes;
 
 use super::ids_after;
 use crate::cli::common::index_card::{
-    Card, FORMAT, IndexCard, card_path, file_sha256, flatness_text, read_card, save_with_card,
+    Card, FORMAT, IndexCard, ModelMatch, card_path, file_sha256, flatness_text, read_card,
+    save_with_card,
 };
 use crate::cli::common::index_lock::lock_for_append;
 use crate::cli::common::model::{HashCodes, encode_hash_codes, open_model};
@@ -38,7 +40,8 @@ pub fn build(
     ctx: &Ctx,
 ) -> anyhow::Result<Built> {
     // Opened first: a missing or broken model is bad input before it is hashed.
-    let bits = open_model(model)?.outputs();
+    let opened = open_model(model)?;
+    let bits = opened.outputs();
     let model_sha256 = file_sha256(model)?;
     // Held until the new index and card are in place: another append waits for it.
     let _lock = match append && out.exists() {
@@ -46,7 +49,7 @@ pub fn build(
         false => None,
     };
     let earlier = match append && out.exists() {
-        true => Some(Earlier::read(model, &model_sha256, bits, out)?),
+        true => Some(Earlier::read(model, &model_sha256, opened.info(), out)?),
         false => None,
     };
     // Files already indexed (by their resolved paths) are not read again.
@@ -89,6 +92,7 @@ pub fn build(
     report_skipped(&encoded.skipped);
     let left_out = encoded.skipped.len();
     let rows = Rows::of(encoded, data)?;
+    let earlier_model = earlier.as_ref().and_then(|e| e.same_codes_as.clone());
     let (index, card_rows) = match earlier {
         Some(earlier) => {
             // Rows of an IDX or `.npy` file appended again (by name) are not added twice.
@@ -128,12 +132,13 @@ pub fn build(
             },
         ),
     };
+    let (card_model, model_sha256) = earlier_model.unwrap_or((absolute(model), model_sha256));
     let mut card = IndexCard {
         format: FORMAT.into(),
         // Set to the new file's checksum as the pair is written.
         index_crc32: String::new(),
         bits,
-        model: absolute(model),
+        model: card_model,
         model_sha256,
         names: card_rows.names,
         soft_f16_le_base64: None,
@@ -262,6 +267,9 @@ impl CardRows {
 struct Earlier {
     index: Index,
     rows: CardRows,
+    /// The card's model (path, SHA-256) when the model appending is another file that
+    /// declares the same codes: the card keeps naming it, so that both files search the index.
+    same_codes_as: Option<(String, String)>,
 }
 
 /// `path` resolved (links, `..`) where it exists, else as given: how two names of one file
@@ -298,9 +306,15 @@ fn absolute(path: &Path) -> String {
 }
 
 impl Earlier {
-    /// The index `out` that `model` (of SHA-256 `model_sha256`, `bits` wide) appends to:
-    /// refused when its card names another model or its codes are of another width.
-    fn read(model: &Path, model_sha256: &str, bits: usize, out: &Path) -> anyhow::Result<Self> {
+    /// The index `out` that `model` (of SHA-256 `model_sha256`, metadata `info`) appends to:
+    /// refused when its card names a model of other codes or its codes are of another width.
+    fn read(
+        model: &Path,
+        model_sha256: &str,
+        info: &ModelInfo,
+        out: &Path,
+    ) -> anyhow::Result<Self> {
+        let bits = info.outputs;
         let index = Index::load(out).map_err(|e| unreadable_index(out, e))?;
         if index.bits() != bits {
             return Err(bad_input(format!(
@@ -312,7 +326,7 @@ impl Earlier {
         }
         let n = index.len();
         let card = match read_card(out, n, bits)? {
-            Card::Fits(card) if !card.model_sha256.eq_ignore_ascii_case(model_sha256) => {
+            Card::Fits(card) if card.model_match(model_sha256, info) == ModelMatch::Other => {
                 return Err(bad_input(format!(
                     "{}: holds codes of {} (SHA-256 {}), not of {}: codes of two models are \
                      not comparable; append with --model {}, or build a new index",
@@ -348,9 +362,23 @@ impl Earlier {
                         soft: None,
                         flatness: None,
                     },
+                    same_codes_as: None,
                 });
             }
         };
+        let same_codes_as =
+            (card.model_match(model_sha256, info) == ModelMatch::SameCodes).then(|| {
+                errln!(
+                    "note: {} holds codes of {} (SHA-256 {}); {} declares the same codes \
+                     (imsat.same_codes_as), and the card keeps naming {}",
+                    out.display(),
+                    card.model,
+                    card.model_sha256,
+                    model.display(),
+                    card.model
+                );
+                (card.model.clone(), card.model_sha256.clone())
+            });
         let soft = card.soft_codes().unwrap_or_else(|why| {
             errln!("warning: {why}; the index keeps no soft codes");
             None
@@ -363,6 +391,7 @@ impl Earlier {
                 soft,
                 flatness,
             },
+            same_codes_as,
         })
     }
 }

@@ -9,7 +9,7 @@ use imsat_runtime::soft_code::{SoftCheck, SoftCodes};
 
 use super::Args;
 use crate::cli::common::codes::read_raw_codes;
-use crate::cli::common::index_card::{IndexCard, file_sha256};
+use crate::cli::common::index_card::{IndexCard, ModelMatch, file_sha256};
 use crate::cli::common::model::{encode_hash_codes, open_model};
 use crate::cli::common::radius::photo_radius;
 use crate::cli::common::{Ctx, bad_input, report_skipped};
@@ -93,16 +93,27 @@ fn check_model(
     }
     if let Some(card) = card {
         let sha = file_sha256(model)?;
-        if !sha.eq_ignore_ascii_case(&card.model_sha256) {
-            return Err(bad_input(format!(
-                "{}: was built with {} (SHA-256 {}), not {} (SHA-256 {sha}): codes of two \
-                 models are not comparable; search with --model {}",
+        match card.model_match(&sha, enc.info()) {
+            ModelMatch::SameFile => {}
+            ModelMatch::SameCodes => errln!(
+                "note: {} was built with {} (SHA-256 {}); {} declares the same codes \
+                 (imsat.same_codes_as)",
                 args.index.display(),
                 card.model,
                 card.model_sha256,
-                model.display(),
-                card.model
-            )));
+                model.display()
+            ),
+            ModelMatch::Other => {
+                return Err(bad_input(format!(
+                    "{}: was built with {} (SHA-256 {}), not {} (SHA-256 {sha}): codes of \
+                     two models are not comparable; search with --model {}",
+                    args.index.display(),
+                    card.model,
+                    card.model_sha256,
+                    model.display(),
+                    card.model
+                )));
+            }
         }
     }
     if args.copies && enc.info().soft_check.is_none() && photo_radius(enc.info()).is_none() {

@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 pub use fold::{Dense, fold_layers, forward_layers};
 pub use onnx::{ModelInfo, f32_model, int8_model, to_bytes};
 pub use quantize::{GPTQ_MAX_INPUTS, QuantDense, quantize_layers};
-pub use upgrade::upgrade_int8;
+pub use upgrade::{declare_same_codes, upgrade_int8};
 
 use crate::train::{Trained, scale_pixels};
 use imsat_data::Images;
@@ -211,6 +211,7 @@ pub fn write_models(
         input: Input::Pixels,
         dedup_radius,
         soft_check,
+        same_codes_as: Vec::new(),
     };
     let f32_bytes = to_bytes(&f32_model(&layers, &info)?);
     let (x, n) = calibration_rows(calibration);

@@ -227,6 +227,7 @@ fn hash_info() -> ModelInfo {
         input: imsat_runtime::format::Input::Pixels,
         dedup_radius: None,
         soft_check: None,
+        same_codes_as: Vec::new(),
     }
 }
 
@@ -277,6 +278,7 @@ fn the_runtime_reads_back_what_the_trainer_writes() {
                 radius: 3,
                 max_distance: 1.5,
             }),
+            same_codes_as: vec!["ab".repeat(32)],
         };
         let f32_bytes = to_bytes(&f32_model(&layers, &info).unwrap());
         let int8_bytes = to_bytes(&int8_model(&quant, &info, 10).unwrap());
@@ -770,6 +772,49 @@ fn an_earlier_int8_file_upgrades_to_the_current_export() {
         (&[0x6a, 0x75][..], "not an ONNX model"),
     ] {
         let e = upgrade_int8(bytes).unwrap_err().to_string();
+        assert!(e.contains(why), "{why}: {e}");
+    }
+}
+
+/// A declaration adds SHA-256s to the metadata (lowercased, each once, after those already
+/// named) and leaves the graph as it was; a list that is not SHA-256s and a file that is not
+/// imsat's are refused.
+#[test]
+fn a_model_declares_the_files_of_the_same_codes() {
+    use super::declare_same_codes;
+    use tract_onnx::pb;
+    let layers = fold_layers(&encoder());
+    let exported = to_bytes(&f32_model(&layers, &hash_info()).unwrap());
+    let (a, b) = ("ab".repeat(32), "0C".repeat(32));
+    let once = declare_same_codes(&exported, std::slice::from_ref(&a)).unwrap();
+    let twice = declare_same_codes(&once, &[b.clone(), a.to_uppercase()]).unwrap();
+    let parse = |bytes: &[u8]| {
+        let model = Model::parse(bytes).unwrap();
+        imsat_runtime::format::ModelInfo::from_metadata(|k| model.metadata(k)).unwrap()
+    };
+    assert!(parse(&exported).same_codes_as.is_empty());
+    assert_eq!(parse(&once).same_codes_as, std::slice::from_ref(&a));
+    assert_eq!(parse(&twice).same_codes_as, [a.clone(), b.to_lowercase()]);
+    let graph = |bytes: &[u8]| {
+        use prost::Message;
+        pb::ModelProto::decode(bytes).unwrap().graph.unwrap()
+    };
+    assert_eq!(graph(&twice), graph(&exported));
+    let x = pixel_rows(4).pixels;
+    let logits = |bytes: &[u8]| {
+        imsat_runtime::encoder::Encoder::from_bytes(bytes, "test.onnx")
+            .unwrap()
+            .logits(&x)
+            .unwrap()
+    };
+    assert_eq!(logits(&twice), logits(&exported));
+    for (bytes, list, why) in [
+        (&exported[..], vec![a[1..].to_string()], "not a SHA-256"),
+        (&exported[..], vec![format!("{a},{b}")], "not a SHA-256"),
+        (&[][..], vec![a.clone()], "not a model exported by imsat"),
+        (&[0x6a, 0x75][..], vec![a.clone()], "not an ONNX model"),
+    ] {
+        let e = declare_same_codes(bytes, &list).unwrap_err().to_string();
         assert!(e.contains(why), "{why}: {e}");
     }
 }

@@ -4,12 +4,16 @@
 //! engine that was exact gives the same codes; onnxruntime on x86-64 without VNNI, whose
 //! u8 x s8 kernel saturates, becomes exact too. The result is the file the current exporter
 //! writes for the same trained model, byte for byte.
+//!
+//! A rewritten file has another SHA-256 than the one an index card names, so it says which
+//! files it computes the same codes as ([`declare_same_codes`], `imsat.same_codes_as`), and an
+//! index built with one of them is searched and extended with it.
 
 use prost::Message;
 use tract_onnx::pb;
 use tract_onnx::pb::tensor_proto::DataType;
 
-use imsat_runtime::format::{WEIGHT_ZERO_POINT, keys, stored_weight};
+use imsat_runtime::format::{ModelInfo, WEIGHT_ZERO_POINT, keys, stored_weight};
 
 use super::ExportError;
 use super::onnx::{ACTIVATION_ZERO, U8_WEIGHTS_NOTE, WEIGHT_ZERO, scalar_u8};
@@ -89,5 +93,44 @@ pub fn upgrade_int8(model: &[u8]) -> Result<Vec<u8>, ExportError> {
         .initializer
         .insert(zero + 1, scalar_u8(WEIGHT_ZERO, WEIGHT_ZERO_POINT));
     m.metadata_props[note].value.push_str(U8_WEIGHTS_NOTE);
+    Ok(m.encode_to_vec())
+}
+
+/// The bytes of `model` (any model imsat exported) declaring that it computes the same codes
+/// as the files of SHA-256 `earlier` (hex), beside those it already names
+/// (`imsat.same_codes_as`); the graph is untouched. Only the caller knows that the codes are
+/// the same: [`upgrade_int8`]'s result, for instance, computes the same integers as its input.
+pub fn declare_same_codes(model: &[u8], earlier: &[String]) -> Result<Vec<u8>, ExportError> {
+    let bad = |why: &str| ExportError::Invalid(why.to_string());
+    let mut m =
+        pb::ModelProto::decode(model).map_err(|e| bad(&format!("not an ONNX model: {e}")))?;
+    let mut list = ModelInfo::from_metadata(|key| {
+        m.metadata_props
+            .iter()
+            .find(|p| p.key == key)
+            .map(|p| p.value.as_str())
+    })
+    .map_err(|e| bad(&format!("not a model exported by imsat: {e}")))?
+    .same_codes_as;
+    for sha in earlier {
+        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad(&format!("{sha:?} is not a SHA-256 (64 hex digits)")));
+        }
+        if !list.iter().any(|s| s.eq_ignore_ascii_case(sha)) {
+            list.push(sha.to_ascii_lowercase());
+        }
+    }
+    let value = list.join(",");
+    match m
+        .metadata_props
+        .iter_mut()
+        .find(|p| p.key == keys::SAME_CODES_AS)
+    {
+        Some(p) => p.value = value,
+        None => m.metadata_props.push(pb::StringStringEntryProto {
+            key: keys::SAME_CODES_AS.to_string(),
+            value,
+        }),
+    }
     Ok(m.encode_to_vec())
 }
