@@ -356,13 +356,17 @@ impl ModelInfo {
     }
 }
 
+/// Whether `text` is a SHA-256 as `imsat.same_codes_as` holds it: 64 hex digits.
+pub fn is_sha256(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// The SHA-256s of a comma-separated list, lowercased; `None` unless each is 64 hex digits.
 fn read_sha256_list(text: &str) -> Option<Vec<String>> {
     text.split(',')
         .map(|s| {
             let s = s.trim();
-            (s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
-                .then(|| s.to_ascii_lowercase())
+            is_sha256(s).then(|| s.to_ascii_lowercase())
         })
         .collect()
 }

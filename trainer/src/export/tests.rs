@@ -793,6 +793,7 @@ fn a_model_declares_the_files_of_the_same_codes() {
         imsat_runtime::format::ModelInfo::from_metadata(|k| model.metadata(k)).unwrap()
     };
     assert!(parse(&exported).same_codes_as.is_empty());
+    assert_eq!(declare_same_codes(&exported, &[]).unwrap(), exported);
     assert_eq!(parse(&once).same_codes_as, std::slice::from_ref(&a));
     assert_eq!(parse(&twice).same_codes_as, [a.clone(), b.to_lowercase()]);
     let graph = |bytes: &[u8]| {

@@ -13,7 +13,7 @@ use prost::Message;
 use tract_onnx::pb;
 use tract_onnx::pb::tensor_proto::DataType;
 
-use imsat_runtime::format::{ModelInfo, WEIGHT_ZERO_POINT, keys, stored_weight};
+use imsat_runtime::format::{ModelInfo, WEIGHT_ZERO_POINT, is_sha256, keys, stored_weight};
 
 use super::ExportError;
 use super::onnx::{ACTIVATION_ZERO, U8_WEIGHTS_NOTE, WEIGHT_ZERO, scalar_u8};
@@ -113,12 +113,16 @@ pub fn declare_same_codes(model: &[u8], earlier: &[String]) -> Result<Vec<u8>, E
     .map_err(|e| bad(&format!("not a model exported by imsat: {e}")))?
     .same_codes_as;
     for sha in earlier {
-        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !is_sha256(sha) {
             return Err(bad(&format!("{sha:?} is not a SHA-256 (64 hex digits)")));
         }
         if !list.iter().any(|s| s.eq_ignore_ascii_case(sha)) {
             list.push(sha.to_ascii_lowercase());
         }
+    }
+    if list.is_empty() {
+        // Nothing to declare: an empty value would not read back as SHA-256s.
+        return Ok(model.to_vec());
     }
     let value = list.join(",");
     match m
