@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use imsat::runtime::encoder::Encoder;
+use imsat::runtime::format::is_sha256;
 use sha2::{Digest, Sha256};
 
 const MODELS: [&str; 5] = ["cluster10", "hash16", "hash32", "hash64", "photo64"];
@@ -24,7 +25,7 @@ fn sha256s(text: &str) -> Vec<String> {
     text.split('`')
         .skip(1)
         .step_by(2)
-        .filter(|w| w.len() == 64 && w.bytes().all(|b| b.is_ascii_hexdigit()))
+        .filter(|w| is_sha256(w))
         .map(String::from)
         .collect()
 }

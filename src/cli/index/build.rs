@@ -326,17 +326,6 @@ impl Earlier {
         }
         let n = index.len();
         let card = match read_card(out, n, bits)? {
-            Card::Fits(card) if card.model_match(model_sha256, info) == ModelMatch::Other => {
-                return Err(bad_input(format!(
-                    "{}: holds codes of {} (SHA-256 {}), not of {}: codes of two models are \
-                     not comparable; append with --model {}, or build a new index",
-                    out.display(),
-                    card.model,
-                    card.model_sha256,
-                    model.display(),
-                    card.model
-                )));
-            }
             Card::Fits(card) => card,
             // Written over, it would lose the names of the rows already in the index, which
             // a card cut short or of another version of the file may still hold.
@@ -366,8 +355,9 @@ impl Earlier {
                 });
             }
         };
-        let same_codes_as =
-            (card.model_match(model_sha256, info) == ModelMatch::SameCodes).then(|| {
+        let same_codes_as = match card.model_match(model_sha256, info) {
+            ModelMatch::SameFile => None,
+            ModelMatch::SameCodes => {
                 errln!(
                     "note: {} holds codes of {} (SHA-256 {}); {} declares the same codes \
                      (imsat.same_codes_as), and the card keeps naming {}",
@@ -377,8 +367,20 @@ impl Earlier {
                     model.display(),
                     card.model
                 );
-                (card.model.clone(), card.model_sha256.clone())
-            });
+                Some((card.model.clone(), card.model_sha256.clone()))
+            }
+            ModelMatch::Other => {
+                return Err(bad_input(format!(
+                    "{}: holds codes of {} (SHA-256 {}), not of {}: codes of two models are \
+                     not comparable; append with --model {}, or build a new index",
+                    out.display(),
+                    card.model,
+                    card.model_sha256,
+                    model.display(),
+                    card.model
+                )));
+            }
+        };
         let soft = card.soft_codes().unwrap_or_else(|why| {
             errln!("warning: {why}; the index keeps no soft codes");
             None
