@@ -431,7 +431,7 @@ fn a_file_that_declares_the_same_codes_searches_and_extends_the_index() {
     assert!(!stderr.contains("same_codes_as"), "{stderr}");
     let (by_same, stderr) = search(&same);
     assert!(
-        stderr.contains("declares the same codes") && stderr.contains(&first_sha),
+        stderr.contains("makes the same codes") && stderr.contains(&first_sha),
         "{stderr}"
     );
     assert_eq!(by_same[..2], by_first[..2]);
@@ -465,4 +465,47 @@ fn a_file_that_declares_the_same_codes_searches_and_extends_the_index() {
         &[&other, &lib, &idx],
     );
     expect_bad_input(&out, &["other.int8.onnx", "not comparable"]);
+
+    // The other way: an index built with the newer file is searched and extended with the
+    // earlier one, which cannot name its successor: the card names what the newer declares.
+    let by_new = d.path().join("by_new.idx");
+    json_lines(&run(
+        "index build --model {} --data {} --out {}",
+        &[&same, &start, &by_new],
+    ));
+    let card: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.path().join("by_new.idx.names.json")).unwrap())
+            .unwrap();
+    let declared = card["model_same_codes_as"].as_array().unwrap();
+    assert!(
+        declared.contains(&first_sha.as_str().into()),
+        "{declared:?}"
+    );
+    let (by_first, stderr) = json_lines(&run(
+        "search --index {} --model {} --query {} -k 1 --json",
+        &[&by_new, &first, &new],
+    ));
+    assert!(stderr.contains("makes the same codes"), "{stderr}");
+    let (by_same, _) = json_lines(&run(
+        "search --index {} --model {} --query {} -k 1 --json",
+        &[&by_new, &same, &new],
+    ));
+    assert_eq!(by_first[..2], by_same[..2]);
+    let (appended, stderr) = json_lines(&run(
+        "index build --model {} --data {} --out {} --append",
+        &[&first, &lib, &by_new],
+    ));
+    assert_eq!(appended[0]["codes"], 9, "{stderr}");
+    let card: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.path().join("by_new.idx.names.json")).unwrap())
+            .unwrap();
+    assert_eq!(card["model"], s(&same));
+    assert_eq!(&card["model_same_codes_as"], &serde_json::json!(declared));
+    expect_bad_input(
+        &run(
+            "search --index {} --model {} --query {}",
+            &[&by_new, &other, &new],
+        ),
+        &["other.int8.onnx", "not comparable"],
+    );
 }

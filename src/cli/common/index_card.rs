@@ -42,6 +42,11 @@ pub struct IndexCard {
     pub model: String,
     /// SHA-256 of the model file (hex), as the model cards list it.
     pub model_sha256: String,
+    /// The files whose codes that model declares it makes (its `imsat.same_codes_as`):
+    /// they search and extend the index too, as an earlier int8 file kept on a device does
+    /// with an index built with its successor. Absent when it declares none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub model_same_codes_as: Vec<String>,
     /// Row i's file as an absolute path (`/photos/a.jpg`, or `/data/x.idx#17` for row 17 of
     /// an IDX or `.npy` file), in row order; `None` for rows added without a card (`imsat
     /// index import`).
@@ -62,8 +67,9 @@ pub struct IndexCard {
 pub enum ModelMatch {
     /// The very file (the same SHA-256).
     SameFile,
-    /// Another file that declares the card's SHA-256 in `imsat.same_codes_as` (an int8 file
-    /// rewritten in the current layout): the same codes.
+    /// Another file of the same codes: it declares the card's SHA-256 in
+    /// `imsat.same_codes_as` (an int8 file rewritten in the current layout), or the card's
+    /// model declares its SHA-256 (the earlier file, searching an index built with the newer).
     SameCodes,
     /// Another model: its codes are not comparable with the index's.
     Other,
@@ -74,7 +80,12 @@ impl IndexCard {
     pub fn model_match(&self, sha: &str, info: &ModelInfo) -> ModelMatch {
         if sha.eq_ignore_ascii_case(&self.model_sha256) {
             ModelMatch::SameFile
-        } else if info.declares_same_codes_as(&self.model_sha256) {
+        } else if info.declares_same_codes_as(&self.model_sha256)
+            || self
+                .model_same_codes_as
+                .iter()
+                .any(|declared| declared.eq_ignore_ascii_case(sha))
+        {
             ModelMatch::SameCodes
         } else {
             ModelMatch::Other
@@ -344,10 +355,63 @@ mod tests {
             bits: 64,
             model: "m.onnx".into(),
             model_sha256: "00".into(),
+            model_same_codes_as: Vec::new(),
             names: (0..n).map(|i| Some(format!("p/{i}.jpg"))).collect(),
             soft_f16_le_base64: None,
             flatness: None,
         }
+    }
+
+    #[test]
+    fn a_model_matches_a_card_by_its_file_or_a_declaration_either_way() {
+        use imsat_runtime::format::{Input, Task};
+        let info = |declares: &[&str]| ModelInfo {
+            task: Task::Hash,
+            outputs: 64,
+            input_shape: vec![28, 28],
+            int8: true,
+            report: String::new(),
+            view: None,
+            input: Input::Pixels,
+            dedup_radius: None,
+            soft_check: None,
+            same_codes_as: declares.iter().map(|s| s.to_string()).collect(),
+        };
+        let (old, new, other) = ("a".repeat(64), "b".repeat(64), "c".repeat(64));
+        let card = |sha: &str, declares: &[&str]| IndexCard {
+            format: FORMAT.into(),
+            index_crc32: "00000000".into(),
+            bits: 64,
+            model: "m.onnx".into(),
+            model_sha256: sha.into(),
+            model_same_codes_as: declares.iter().map(|s| s.to_string()).collect(),
+            names: Vec::new(),
+            soft_f16_le_base64: None,
+            flatness: None,
+        };
+        let built_with_old = card(&old, &[]);
+        assert_eq!(
+            built_with_old.model_match(&old.to_uppercase(), &info(&[])),
+            ModelMatch::SameFile
+        );
+        assert_eq!(
+            built_with_old.model_match(&new, &info(&[&old])),
+            ModelMatch::SameCodes
+        );
+        assert_eq!(
+            built_with_old.model_match(&new, &info(&[&other])),
+            ModelMatch::Other
+        );
+        // The newer file's card names what it declares: the earlier file searches it too.
+        let built_with_new = card(&new, &[&old.to_uppercase()]);
+        assert_eq!(
+            built_with_new.model_match(&old, &info(&[])),
+            ModelMatch::SameCodes
+        );
+        assert_eq!(
+            built_with_new.model_match(&other, &info(&[])),
+            ModelMatch::Other
+        );
     }
 
     #[test]

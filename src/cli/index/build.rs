@@ -92,7 +92,7 @@ pub fn build(
     report_skipped(&encoded.skipped);
     let left_out = encoded.skipped.len();
     let rows = Rows::of(encoded, data)?;
-    let earlier_model = earlier.as_ref().and_then(|e| e.same_codes_as.clone());
+    let earlier_model = earlier.as_ref().and_then(|e| e.model_of_record.clone());
     let (index, card_rows) = match earlier {
         Some(earlier) => {
             // Rows of an IDX or `.npy` file appended again (by name) are not added twice.
@@ -132,14 +132,19 @@ pub fn build(
             },
         ),
     };
-    let (card_model, model_sha256) = earlier_model.unwrap_or((absolute(model), model_sha256));
+    let record = earlier_model.unwrap_or_else(|| ModelOfRecord {
+        model: absolute(model),
+        sha256: model_sha256,
+        same_codes_as: opened.info().same_codes_as.clone(),
+    });
     let mut card = IndexCard {
         format: FORMAT.into(),
         // Set to the new file's checksum as the pair is written.
         index_crc32: String::new(),
         bits,
-        model: card_model,
-        model_sha256,
+        model: record.model,
+        model_sha256: record.sha256,
+        model_same_codes_as: record.same_codes_as,
         names: card_rows.names,
         soft_f16_le_base64: None,
         flatness: card_rows.flatness,
@@ -267,9 +272,17 @@ impl CardRows {
 struct Earlier {
     index: Index,
     rows: CardRows,
-    /// The card's model (path, SHA-256) when the model appending is another file that
-    /// declares the same codes: the card keeps naming it, so that both files search the index.
-    same_codes_as: Option<(String, String)>,
+    /// The card's model when the model appending is another file of the same codes: the
+    /// card keeps naming it, so that both files search the index.
+    model_of_record: Option<ModelOfRecord>,
+}
+
+/// The model an index card names: its path, SHA-256 and the files it declares the codes of.
+#[derive(Clone)]
+struct ModelOfRecord {
+    model: String,
+    sha256: String,
+    same_codes_as: Vec<String>,
 }
 
 /// `path` resolved (links, `..`) where it exists, else as given: how two names of one file
@@ -351,23 +364,27 @@ impl Earlier {
                         soft: None,
                         flatness: None,
                     },
-                    same_codes_as: None,
+                    model_of_record: None,
                 });
             }
         };
-        let same_codes_as = match card.model_match(model_sha256, info) {
+        let model_of_record = match card.model_match(model_sha256, info) {
             ModelMatch::SameFile => None,
             ModelMatch::SameCodes => {
                 errln!(
-                    "note: {} holds codes of {} (SHA-256 {}); {} declares the same codes \
-                     (imsat.same_codes_as), and the card keeps naming {}",
+                    "note: {} holds codes of {} (SHA-256 {}); {} makes the same codes \
+                     (declared in imsat.same_codes_as), and the card keeps naming {}",
                     out.display(),
                     card.model,
                     card.model_sha256,
                     model.display(),
                     card.model
                 );
-                Some((card.model.clone(), card.model_sha256.clone()))
+                Some(ModelOfRecord {
+                    model: card.model.clone(),
+                    sha256: card.model_sha256.clone(),
+                    same_codes_as: card.model_same_codes_as.clone(),
+                })
             }
             ModelMatch::Other => {
                 return Err(bad_input(format!(
@@ -393,7 +410,7 @@ impl Earlier {
                 soft,
                 flatness,
             },
-            same_codes_as,
+            model_of_record,
         })
     }
 }

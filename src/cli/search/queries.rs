@@ -96,8 +96,8 @@ fn check_model(
         match card.model_match(&sha, enc.info()) {
             ModelMatch::SameFile => {}
             ModelMatch::SameCodes => errln!(
-                "note: {} was built with {} (SHA-256 {}); {} declares the same codes \
-                 (imsat.same_codes_as)",
+                "note: {} was built with {} (SHA-256 {}); {} makes the same codes \
+                 (declared in imsat.same_codes_as)",
                 args.index.display(),
                 card.model,
                 card.model_sha256,
