@@ -117,6 +117,36 @@ proptest! {
     }
 
     #[test]
+    fn removing_ids_equals_an_index_of_the_rest(
+        (codes, q) in codes_and_query(),
+        seed in any::<u64>(),
+        gaps in any::<bool>(),
+    ) {
+        // Ids 0..n (stored implicitly) or with gaps; about a third removed, plus ids the
+        // index lacks and repeats, in any order.
+        let ids: Vec<u64> = (0..codes.len() as u64).map(|i| if gaps { 3 * i + 1 } else { i }).collect();
+        let gone = |id: u64| (id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seed).is_multiple_of(3);
+        let mut asked: Vec<u64> = ids.iter().copied().filter(|&id| gone(id)).collect();
+        asked.extend(asked.clone());
+        asked.extend([u64::MAX, 3 * codes.len() as u64 + 5]);
+        asked.reverse();
+        let mut index = Index::new(ids.clone(), codes.clone()).unwrap();
+        let rows = index.remove(&asked);
+        let kept: Vec<usize> = (0..ids.len()).filter(|&r| !gone(ids[r])).collect();
+        let want_rows: Vec<usize> = (0..ids.len()).filter(|&r| gone(ids[r])).collect();
+        prop_assert_eq!(&rows, &want_rows);
+        let mut kept_codes = Codes::new(codes.bits()).unwrap();
+        for &r in &kept {
+            kept_codes.push(codes.get(r).unwrap()).unwrap();
+        }
+        let want = Index::new(kept.iter().map(|&r| ids[r]).collect(), kept_codes).unwrap();
+        prop_assert_eq!(&index, &want);
+        prop_assert_eq!(&index.knn(&q, 5).unwrap(), &want.knn(&q, 5).unwrap());
+        let back = Index::from_bytes(&index.to_bytes()).unwrap();
+        prop_assert_eq!(&back, &index);
+    }
+
+    #[test]
     fn a_view_in_place_answers_like_the_owned_index(
         (codes, q) in codes_and_query(),
         k in 0usize..20,

@@ -16,14 +16,14 @@ const LIBRARY: [&str; 8] = [
     "0001.jpg", "0026.jpg", "0051.jpg", "0076.jpg", "0101.jpg", "0122.jpg", "0127.jpg", "0136.jpg",
 ];
 
-fn model(name: &str) -> PathBuf {
+pub(crate) fn model(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("models")
         .join(name)
 }
 
 /// The JSON lines of a successful run's stdout (the last is the summary), and its stderr.
-fn json_lines(out: &Output) -> (Vec<serde_json::Value>, String) {
+pub(crate) fn json_lines(out: &Output) -> (Vec<serde_json::Value>, String) {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "stderr: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
@@ -36,7 +36,7 @@ fn json_lines(out: &Output) -> (Vec<serde_json::Value>, String) {
 
 /// `lib/` with the eight photos, `new/` with an edited copy of 0051.jpg (half size, JPEG
 /// q50) and a ninth picture the library does not hold.
-fn folders() -> (tempfile::TempDir, PathBuf, PathBuf) {
+pub(crate) fn folders() -> (tempfile::TempDir, PathBuf, PathBuf) {
     let d = tempfile::tempdir().unwrap();
     let (lib, new) = (d.path().join("lib"), d.path().join("new"));
     std::fs::create_dir_all(&lib).unwrap();

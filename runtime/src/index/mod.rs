@@ -148,6 +148,35 @@ impl Index {
         Ok(())
     }
 
+    /// Removes the entries of `ids` (ids the index does not hold, and repeats, are passed
+    /// over) and returns the rows they held, ascending, numbered as before the removal: a
+    /// caller keeping data beside each row (file names, soft codes) drops the same rows.
+    /// The other entries keep their ids and order.
+    pub fn remove(&mut self, ids: &[u64]) -> Vec<usize> {
+        let mut rows: Vec<usize> = ids.iter().filter_map(|&id| self.row_of(id)).collect();
+        rows.sort_unstable();
+        rows.dedup();
+        if rows.is_empty() {
+            return rows;
+        }
+        let wpc = self.codes.words_per_code();
+        let kept = self.len() - rows.len();
+        let mut words = Vec::with_capacity(kept * wpc);
+        let mut kept_ids = Vec::with_capacity(kept);
+        let mut gone = rows.iter().peekable();
+        for (row, code) in self.codes.iter().enumerate() {
+            if gone.next_if_eq(&&row).is_some() {
+                continue;
+            }
+            words.extend_from_slice(code);
+            kept_ids.push(self.id(row).unwrap_or(row as u64));
+        }
+        let codes =
+            Codes::from_words(self.bits(), words).expect("whole codes of the index's own width");
+        *self = Self::compact(kept_ids, codes);
+        rows
+    }
+
     /// Replaces rows by ids in search results (order is kept: ids ascend with rows). Not
     /// public: applied twice, or to another index's rows, it would give other ids silently.
     fn resolve(&self, neighbors: &mut [Neighbor]) {
@@ -234,6 +263,33 @@ impl Index {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec;
+
+    /// Removal drops the entries named (ids the index lacks passed over), keeps the others'
+    /// ids and codes, and says which rows went; ids `0..n` left whole stay implicit.
+    #[test]
+    fn removing_ids_keeps_the_other_entries_and_names_the_rows() {
+        let words: Vec<u64> = (0..6u64).map(|i| 0x100 + i).collect();
+        let mut index = Index::from_codes(Codes::from_words(16, words.clone()).unwrap());
+        assert_eq!(index.remove(&[9, 4, 1, 4]), vec![1, 4]);
+        let want = Index::new(
+            vec![0, 2, 3, 5],
+            Codes::from_words(16, vec![0x100, 0x102, 0x103, 0x105]).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(index, want);
+        assert_eq!(index.code_of(5), Some(&[0x105][..]));
+        assert_eq!(index.row_of(4), None);
+        assert_eq!(index.remove(&[4, 77]), Vec::<usize>::new());
+        assert_eq!(index, want);
+        // The last rows of 0..n: what is left is 0..n-2, stored without ids.
+        let mut index = Index::from_codes(Codes::from_words(16, words).unwrap());
+        assert_eq!(index.remove(&[5, 4]), vec![4, 5]);
+        assert!(index.ids.is_empty());
+        assert_eq!(index.remove(&[0, 1, 2, 3]), vec![0, 1, 2, 3]);
+        assert!(index.is_empty());
+        assert_eq!(index.bits(), 16);
+    }
 
     /// Multi-index answers come back as ids, as the scans' do, and only from a multi-index
     /// over this index: rows of another (or ids mapped twice) were other ids, silently.

@@ -113,6 +113,27 @@ impl IndexCard {
         Ok(Some(soft))
     }
 
+    /// The card without rows `gone` (ascending, numbered as [`Index::remove`] returns
+    /// them): names, soft codes and flatness lose the same rows. Soft codes that cannot be
+    /// read are dropped with a warning, as an append drops them.
+    pub fn remove_rows(&mut self, gone: &[usize]) {
+        let kept: Vec<usize> = (0..self.names.len())
+            .filter(|row| gone.binary_search(row).is_err())
+            .collect();
+        let soft = self.soft_codes().unwrap_or_else(|why| {
+            errln!("warning: {why}; the index keeps no soft codes");
+            None
+        });
+        let soft = soft.and_then(|soft| {
+            SoftCodes::from_le_bytes(soft.bits(), &soft_bytes(&soft, kept.iter().copied())).ok()
+        });
+        self.set_soft(soft.as_ref());
+        self.flatness = (self.flatness.take())
+            .filter(|f| f.len() == self.names.len())
+            .map(|f| kept.iter().map(|&row| f[row].clone()).collect());
+        self.names = kept.iter().map(|&row| self.names[row].clone()).collect();
+    }
+
     /// Store `soft` (one row per name), or none.
     pub fn set_soft(&mut self, soft: Option<&SoftCodes>) {
         self.soft_f16_le_base64 = soft.map(|s| BASE64.encode(s.to_le_bytes()));
@@ -128,6 +149,12 @@ impl IndexCard {
                 .collect()
         })
     }
+}
+
+/// The little-endian f16 bytes of rows `rows` of `soft`.
+pub fn soft_bytes(soft: &SoftCodes, rows: impl Iterator<Item = usize>) -> Vec<u8> {
+    rows.flat_map(|i| soft.row(i).iter().flat_map(|v| v.to_le_bytes()))
+        .collect()
 }
 
 /// A glance's flatness as the card keeps it: `#rrggbb` (plain, its colour), `faint` or

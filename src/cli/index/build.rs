@@ -13,7 +13,7 @@ use imsat_runtime::soft_code::SoftCodes;
 use super::ids_after;
 use crate::cli::common::index_card::{
     Card, FORMAT, IndexCard, ModelMatch, card_path, file_sha256, flatness_text, read_card,
-    save_with_card,
+    save_with_card, soft_bytes,
 };
 use crate::cli::common::index_lock::lock_for_append;
 use crate::cli::common::model::{HashCodes, encode_hash_codes, open_model};
@@ -213,12 +213,6 @@ impl Rows {
                 .map(|f| keep.iter().map(|&i| f[i].clone()).collect()),
         })
     }
-}
-
-/// The little-endian f16 bytes of rows `rows` of `soft`.
-fn soft_bytes(soft: &SoftCodes, rows: impl Iterator<Item = usize>) -> Vec<u8> {
-    rows.flat_map(|i| soft.row(i).iter().flat_map(|v| v.to_le_bytes()))
-        .collect()
 }
 
 /// What a card says of every row of its index: names, and soft codes and flatness where

@@ -1,7 +1,8 @@
 //! `imsat index`: build an index file from images (through a model), import codes (raw,
-//! `.npy`, a faiss binary index) or export them (`.npy`, faiss).
+//! `.npy`, a faiss binary index), export them (`.npy`, faiss) or remove rows.
 
 mod build;
+mod remove;
 
 use std::path::{Path, PathBuf};
 
@@ -101,6 +102,29 @@ pub enum Action {
         /// is taken for another).
         #[arg(long)]
         skip_bad: bool,
+    },
+    /// Remove rows from an index: by id, or every row whose file (as the card of names
+    /// beside the index names it) is gone. The card loses the same rows, written with the
+    /// index as one change; the other rows keep their ids (an append numbers new rows after
+    /// the largest id left, so ids removed from the end are given again).
+    #[command(
+        after_help = "Examples:\n  imsat index remove --index photos.idx --missing --dry-run\n  imsat index remove --index photos.idx --missing\n  imsat index remove --index mnist.idx --ids 3,17"
+    )]
+    #[command(group(clap::ArgGroup::new("rows").required(true).args(["ids", "missing"])))]
+    Remove {
+        #[arg(long)]
+        index: PathBuf,
+        /// Ids to remove, comma-separated (`imsat search` answers with ids); every one must
+        /// be in the index, or nothing is removed.
+        #[arg(long, value_delimiter = ',')]
+        ids: Vec<u64>,
+        /// Remove the rows whose files are gone (deleted or moved since they were indexed);
+        /// refused when every file is gone (a folder moved or not mounted).
+        #[arg(long)]
+        missing: bool,
+        /// Say which rows would be removed, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -238,6 +262,46 @@ fn check_extension(out: &Path, format: &str, out_is_stdout: bool) -> anyhow::Res
     )))
 }
 
+/// Run `imsat index remove` and print what went: a line per row on stderr, the summary on
+/// stdout.
+fn report_removed(
+    path: &Path,
+    which: &remove::Which,
+    dry_run: bool,
+    started: std::time::Instant,
+) -> anyhow::Result<()> {
+    let removed = remove::remove(path, which, dry_run)?;
+    let verb = match dry_run {
+        true => "would remove",
+        false => "removed",
+    };
+    for (id, name) in &removed.rows {
+        match name {
+            Some(name) => errln!("{verb} id {id}: {}", super::common::text_name(name)),
+            None => errln!("{verb} id {id}"),
+        }
+    }
+    // What the index holds after the removal (a dry run's index is as it was).
+    let codes = match dry_run {
+        true => removed.index.len() - removed.rows.len(),
+        false => removed.index.len(),
+    };
+    let mut summary = json!({
+        "index": path.display().to_string(),
+        "removed": removed.rows.len(),
+        "removed_ids": removed.rows.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+        "dry_run": dry_run,
+        "codes": codes,
+        "bits": removed.index.bits(),
+        "seconds": started.elapsed().as_secs_f64(),
+    });
+    if let Some(card) = removed.card {
+        summary["names"] = json!(card.display().to_string());
+    }
+    print_summary(false, &summary)?;
+    Ok(())
+}
+
 /// The ids of `n` codes appended to `index` (the file `out`): after its largest id, from 0
 /// for an empty index; bad input when they would run past `u64::MAX`.
 pub fn ids_after(index: &Index, n: usize, out: &Path) -> anyhow::Result<Vec<u64>> {
@@ -266,8 +330,21 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         Action::Export { out, .. } | Action::Import { out, .. } | Action::Build { out, .. } => {
             is_stdout(out)
         }
+        Action::Remove { .. } => false,
     };
     let (index, out) = match args.action {
+        Action::Remove {
+            index,
+            ids,
+            missing,
+            dry_run,
+        } => {
+            let which = match missing {
+                true => remove::Which::Missing,
+                false => remove::Which::Ids(ids),
+            };
+            return report_removed(&index, &which, dry_run, started);
+        }
         Action::Export { index, format, out } => {
             return export(&index, &format, &out, out_is_stdout);
         }
