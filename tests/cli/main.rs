@@ -6,7 +6,7 @@ mod dedup_folder;
 mod errors;
 mod faiss;
 mod folders;
-mod index_remove;
+mod index_upkeep;
 mod npy;
 mod photo_dedup;
 mod photo_estimate;

@@ -1,7 +1,8 @@
 //! `imsat index`: build an index file from images (through a model), import codes (raw,
-//! `.npy`, a faiss binary index), export them (`.npy`, faiss) or remove rows.
+//! `.npy`, a faiss binary index), export them (`.npy`, faiss), remove rows or describe one.
 
 mod build;
+mod info;
 mod remove;
 
 use std::path::{Path, PathBuf};
@@ -125,6 +126,14 @@ pub enum Action {
         /// Say which rows would be removed, and change nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Describe an index as one JSON line: its codes, width, ids and format version, and
+    /// what its card of names says (the model and its SHA-256, how many rows are named,
+    /// whether soft codes are kept), each checked against the file.
+    #[command(after_help = "Example:\n  imsat index info --index photos.idx")]
+    Info {
+        #[arg(long)]
+        index: PathBuf,
     },
 }
 
@@ -330,9 +339,13 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         Action::Export { out, .. } | Action::Import { out, .. } | Action::Build { out, .. } => {
             is_stdout(out)
         }
-        Action::Remove { .. } => false,
+        Action::Remove { .. } | Action::Info { .. } => false,
     };
     let (index, out) = match args.action {
+        Action::Info { index } => {
+            print_summary(false, &info::info(&index)?)?;
+            return Ok(());
+        }
         Action::Remove {
             index,
             ids,

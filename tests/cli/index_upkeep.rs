@@ -1,7 +1,8 @@
-//! `imsat index remove`: photos deleted from a library leave its index and card together
-//! (`--missing`), rows leave by id (`--ids`), the other rows keep their ids and names, and
-//! what cannot be done safely (an unknown id, every file gone, no card to go by) is refused
-//! with the index untouched. Real photos and the shipped `photo64`.
+//! Keeping an index. `imsat index remove`: photos deleted from a library leave its index and
+//! card together (`--missing`), rows leave by id (`--ids`), the other rows keep their ids and
+//! names, and what cannot be done safely (an unknown id, every file gone, no card to go by)
+//! is refused with the index untouched. `imsat index info` describes the index and its card,
+//! checked. Real photos and the shipped `photo64`.
 
 use std::path::Path;
 
@@ -19,11 +20,51 @@ fn card(index: &Path) -> Value {
 #[test]
 fn deleted_photos_leave_the_index_with_their_names() {
     let (d, lib, new) = folders();
-    let (m, idx) = (model("photo64.int8.onnx"), d.path().join("lib.idx"));
+    // A copy of the model, which is later rewritten and deleted.
+    let (m, idx) = (d.path().join("photo64.int8.onnx"), d.path().join("lib.idx"));
+    std::fs::copy(model("photo64.int8.onnx"), &m).unwrap();
     json_lines(&run(
         "index build --model {} --data {} --out {}",
         &[&m, &lib, &idx],
     ));
+    let (info, _) = json_lines(&run("index info --index {}", &[&idx]));
+    let info = &info[0];
+    let (sha, card_now) = (card(&idx)["model_sha256"].clone(), &info["card"]);
+    assert_eq!(
+        (
+            &info["codes"],
+            &info["bits"],
+            &info["first_id"],
+            &info["last_id"]
+        ),
+        (&json!(8), &json!(64), &json!(0), &json!(7)),
+        "{info}"
+    );
+    assert_eq!(
+        (&info["ids_are_rows"], &info["format_version"]),
+        (&json!(true), &json!(1))
+    );
+    assert_eq!(
+        info["bytes"].as_u64(),
+        Some(std::fs::metadata(&idx).unwrap().len())
+    );
+    assert_eq!(
+        (&card_now["fits"], &card_now["model_sha256"]),
+        (&json!(true), &sha)
+    );
+    assert_eq!(
+        (&card_now["named_rows"], &card_now["model"]),
+        (&json!(8), &json!(s(&m)))
+    );
+    assert_eq!(
+        (
+            &card_now["model_at_path"],
+            &card_now["soft_codes"],
+            &card_now["flatness"]
+        ),
+        (&json!("the same file"), &json!(true), &json!(true)),
+        "{info}"
+    );
     let search = || {
         json_lines(&run(
             "search --index {} --model {} --query {} -k 8 --json",
@@ -84,6 +125,18 @@ fn deleted_photos_leave_the_index_with_their_names() {
         assert_eq!(line["soft_distances"][0], 0.0, "{line}");
         assert_eq!(line["ids"].as_array().unwrap().len(), 6, "{line}");
     }
+    let (info, _) = json_lines(&run("index info --index {}", &[&idx]));
+    assert_eq!(
+        (
+            &info[0]["codes"],
+            &info[0]["first_id"],
+            &info[0]["ids_are_rows"]
+        ),
+        (&json!(6), &json!(1), &json!(false)),
+        "{}",
+        info[0]
+    );
+    assert_eq!(info[0]["card"]["named_rows"], 6);
     // The copy of 0051.jpg no longer finds it.
     let (copy, _) = json_lines(&run(
         "search --index {} --model {} --query {} -k 1 --json",
@@ -113,6 +166,14 @@ fn deleted_photos_leave_the_index_with_their_names() {
     assert_eq!(last["names"][0], s(&lib.join("0136.jpg")), "{last}");
     assert_eq!(last["ids"][0], 8, "{last}");
 
+    // The card's model rewritten, then gone.
+    let model_at_path =
+        || json_lines(&run("index info --index {}", &[&idx])).0[0]["card"]["model_at_path"].clone();
+    std::fs::write(&m, b"not the model").unwrap();
+    assert_eq!(model_at_path(), "another file");
+    std::fs::remove_file(&m).unwrap();
+    assert_eq!(model_at_path(), "missing");
+
     // Every file gone (the folder moved): refused, nothing removed.
     std::fs::rename(&lib, d.path().join("moved")).unwrap();
     let bytes = std::fs::read(&idx).unwrap();
@@ -126,6 +187,29 @@ fn deleted_photos_leave_the_index_with_their_names() {
         ],
     );
     assert_eq!(std::fs::read(&idx).unwrap(), bytes);
+    // Another index copied over it: the card is said not to fit, and why.
+    json_lines(&run(
+        "index build --model {} --data {} --out {}",
+        &[
+            &model("photo64.int8.onnx"),
+            &new,
+            &d.path().join("other.idx"),
+        ],
+    ));
+    std::fs::copy(d.path().join("other.idx"), &idx).unwrap();
+    let (info, _) = json_lines(&run("index info --index {}", &[&idx]));
+    let stale = &info[0]["card"];
+    assert_eq!(
+        (&info[0]["codes"], &stale["fits"]),
+        (&json!(2), &json!(false)),
+        "{stale}"
+    );
+    assert!(
+        stale["why"].as_str().unwrap().contains("another version"),
+        "{stale}"
+    );
+    std::fs::write(&idx, &bytes[..bytes.len() - 1]).unwrap();
+    expect_bad_input(&run("index info --index {}", &[&idx]), &["lib.idx"]);
 }
 
 #[test]
@@ -139,6 +223,11 @@ fn an_index_without_a_card_removes_by_id_only() {
         "index import --raw-u64 {} --bits 16 --out {}",
         &[&raw, &idx],
     ));
+    let (info, _) = json_lines(&run("index info --index {}", &[&idx]));
+    assert_eq!(
+        (&info[0]["codes"], &info[0]["card"]),
+        (&json!(5), &Value::Null)
+    );
     let out = run("index remove --index {} --missing", &[&idx]);
     expect_bad_input(&out, &["codes.idx", "no card of names", "--ids"]);
     let (removed, _) = json_lines(&run("index remove --index {} --ids 1", &[&idx]));
