@@ -271,46 +271,6 @@ fn check_extension(out: &Path, format: &str, out_is_stdout: bool) -> anyhow::Res
     )))
 }
 
-/// Run `imsat index remove` and print what went: a line per row on stderr, the summary on
-/// stdout.
-fn report_removed(
-    path: &Path,
-    which: &remove::Which,
-    dry_run: bool,
-    started: std::time::Instant,
-) -> anyhow::Result<()> {
-    let removed = remove::remove(path, which, dry_run)?;
-    let verb = match dry_run {
-        true => "would remove",
-        false => "removed",
-    };
-    for (id, name) in &removed.rows {
-        match name {
-            Some(name) => errln!("{verb} id {id}: {}", super::common::text_name(name)),
-            None => errln!("{verb} id {id}"),
-        }
-    }
-    // What the index holds after the removal (a dry run's index is as it was).
-    let codes = match dry_run {
-        true => removed.index.len() - removed.rows.len(),
-        false => removed.index.len(),
-    };
-    let mut summary = json!({
-        "index": path.display().to_string(),
-        "removed": removed.rows.len(),
-        "removed_ids": removed.rows.iter().map(|(id, _)| id).collect::<Vec<_>>(),
-        "dry_run": dry_run,
-        "codes": codes,
-        "bits": removed.index.bits(),
-        "seconds": started.elapsed().as_secs_f64(),
-    });
-    if let Some(card) = removed.card {
-        summary["names"] = json!(card.display().to_string());
-    }
-    print_summary(false, &summary)?;
-    Ok(())
-}
-
 /// The ids of `n` codes appended to `index` (the file `out`): after its largest id, from 0
 /// for an empty index; bad input when they would run past `u64::MAX`.
 pub fn ids_after(index: &Index, n: usize, out: &Path) -> anyhow::Result<Vec<u64>> {
@@ -356,7 +316,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
                 true => remove::Which::Missing,
                 false => remove::Which::Ids(ids),
             };
-            return report_removed(&index, &which, dry_run, started);
+            return remove::report(&index, &which, dry_run, started);
         }
         Action::Export { index, format, out } => {
             return export(&index, &format, &out, out_is_stdout);

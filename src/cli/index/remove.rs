@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use imsat_runtime::index::Index;
+use serde_json::json;
 
 use crate::cli::common::index_card::{Card, IndexCard, read_card, save_with_card};
 use crate::cli::common::index_lock::lock_for_append;
-use crate::cli::common::{bad_input, unreadable_index};
+use crate::cli::common::{bad_input, print_summary, text_name, unreadable_index};
 
 /// Which rows to remove.
 pub enum Which {
@@ -28,6 +29,46 @@ pub struct Removed {
     pub rows: Vec<(u64, Option<String>)>,
     /// The card written beside the index, if one was.
     pub card: Option<PathBuf>,
+}
+
+/// Run `imsat index remove` and print what went: a line per row on stderr, the summary on
+/// stdout.
+pub fn report(
+    path: &Path,
+    which: &Which,
+    dry_run: bool,
+    started: std::time::Instant,
+) -> anyhow::Result<()> {
+    let removed = remove(path, which, dry_run)?;
+    let verb = match dry_run {
+        true => "would remove",
+        false => "removed",
+    };
+    for (id, name) in &removed.rows {
+        match name {
+            Some(name) => errln!("{verb} id {id}: {}", text_name(name)),
+            None => errln!("{verb} id {id}"),
+        }
+    }
+    // What the index holds after the removal (a dry run's index is as it was).
+    let codes = match dry_run {
+        true => removed.index.len() - removed.rows.len(),
+        false => removed.index.len(),
+    };
+    let mut summary = json!({
+        "index": path.display().to_string(),
+        "removed": removed.rows.len(),
+        "removed_ids": removed.rows.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+        "dry_run": dry_run,
+        "codes": codes,
+        "bits": removed.index.bits(),
+        "seconds": started.elapsed().as_secs_f64(),
+    });
+    if let Some(card) = removed.card {
+        summary["names"] = json!(card.display().to_string());
+    }
+    print_summary(false, &summary)?;
+    Ok(())
 }
 
 /// Remove `which` rows from the index file `path` (with its card), or with `dry_run` only
