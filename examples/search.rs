@@ -1,5 +1,6 @@
-//! Hamming search on the device side: pack codes, build an index, save and reload it, and
-//! answer k-NN and radius queries (radius through multi-index hashing).
+//! Hamming search on the device side: pack codes, build an index, save and reload it,
+//! answer k-NN and radius queries (radius through multi-index hashing), and add and remove
+//! entries as the library they stand for changes.
 //!
 //! `cargo run --release --example search`
 
@@ -32,5 +33,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let close = index.mih_radius(&mih, &query, 3)?;
     println!("within radius 3: {close:?}");
     assert_eq!(close, index.radius(&query, 3)?); // exact: same answer as the linear scan
+
+    // The library changes: photo 4242 is deleted and a new one is added under a new id. The
+    // rows `remove` returns are those to drop from whatever the app keeps beside each row.
+    let mut index = index;
+    let gone = index.remove(&[4242]);
+    assert_eq!(gone, vec![4242]);
+    let new_code = Codes::from_words(64, vec![query[0]])?;
+    index.extend(&[100_000], &new_code)?;
+    let nearest = index.knn(&query, 1)?;
+    println!("after the change: {nearest:?}");
+    assert_eq!((nearest[0].id, nearest[0].distance), (100_000, 0));
+    index.save(&path)?;
     Ok(())
 }
