@@ -187,6 +187,32 @@ fn deleted_photos_leave_the_index_with_their_names() {
         ],
     );
     assert_eq!(std::fs::read(&idx).unwrap(), bytes);
+    // One photo indexed, then deleted: its row goes (one file is no folder that moved), and
+    // the index is left empty, with its card.
+    let (one, one_idx) = (d.path().join("one"), d.path().join("one.idx"));
+    std::fs::create_dir_all(&one).unwrap();
+    std::fs::copy(d.path().join("moved/0026.jpg"), one.join("0026.jpg")).unwrap();
+    json_lines(&run(
+        "index build --model {} --data {} --out {}",
+        &[&model("photo64.int8.onnx"), &one, &one_idx],
+    ));
+    std::fs::remove_file(one.join("0026.jpg")).unwrap();
+    let (removed, _) = json_lines(&run("index remove --index {} --missing", &[&one_idx]));
+    assert_eq!(
+        (&removed[0]["removed"], &removed[0]["codes"]),
+        (&json!(1), &json!(0))
+    );
+    let (info, _) = json_lines(&run("index info --index {}", &[&one_idx]));
+    assert_eq!(
+        (
+            &info[0]["codes"],
+            &info[0]["first_id"],
+            &info[0]["card"]["named_rows"]
+        ),
+        (&json!(0), &Value::Null, &json!(0)),
+        "{}",
+        info[0]
+    );
     // Another index copied over it: the card is said not to fit, and why.
     json_lines(&run(
         "index build --model {} --data {} --out {}",
@@ -230,6 +256,14 @@ fn an_index_without_a_card_removes_by_id_only() {
     );
     let out = run("index remove --index {} --missing", &[&idx]);
     expect_bad_input(&out, &["codes.idx", "no card of names", "--ids"]);
+    let out = run(
+        "index remove --index {} --ids 0,10,11,12,13,14,15,16,17,18,19,20,21",
+        &[&idx],
+    );
+    expect_bad_input(
+        &out,
+        &["no entry of id 10, 11, 12, 13, 14, 15, 16, 17, 18, 19 and 2 more"],
+    );
     let (removed, _) = json_lines(&run("index remove --index {} --ids 1", &[&idx]));
     assert_eq!(removed[0]["codes"], 4);
     let (exported, _) = json_lines(&run(
