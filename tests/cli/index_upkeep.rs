@@ -264,6 +264,15 @@ fn an_index_without_a_card_removes_by_id_only() {
         &out,
         &["no entry of id 10, 11, 12, 13, 14, 15, 16, 17, 18, 19 and 2 more"],
     );
+    let out = run(
+        "index remove --index {} --ids 0,10,11,12,13,14,15,16,17,18,19",
+        &[&idx],
+    );
+    let said = expect_bad_input(
+        &out,
+        &["no entry of id 10, 11, 12, 13, 14, 15, 16, 17, 18, 19 ("],
+    );
+    assert!(!said.contains("more"), "{said}");
     let (removed, _) = json_lines(&run("index remove --index {} --ids 1", &[&idx]));
     assert_eq!(removed[0]["codes"], 4);
     let (exported, _) = json_lines(&run(
@@ -276,4 +285,42 @@ fn an_index_without_a_card_removes_by_id_only() {
     expect_bad_input(&out, &["none.idx"]);
     let out = run("index remove --index {}", &[&idx]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// A removal waits for another writer of the index (an append, or another removal) holding
+/// its lock, saying so, and then removes from the version that writer left.
+#[cfg(unix)]
+#[test]
+fn a_removal_waits_for_another_writer() {
+    let d = tempfile::tempdir().unwrap();
+    let raw = d.path().join("codes.u64");
+    let words: Vec<u8> = (0..5u64).flat_map(|w| (w * 0x0101).to_le_bytes()).collect();
+    std::fs::write(&raw, words).unwrap();
+    let idx = d.path().join("codes.idx");
+    json_lines(&run(
+        "index import --raw-u64 {} --bits 16 --out {}",
+        &[&raw, &idx],
+    ));
+    let held = std::fs::File::open(&idx).unwrap();
+    held.lock().unwrap();
+    let child =
+        crate::common::imsat_command(&["index", "remove", "--index", s(&idx), "--ids", "2"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let bytes = std::fs::read(&idx).unwrap();
+    drop(held);
+    let out = child.wait_with_output().unwrap();
+    let (removed, stderr) = json_lines(&out);
+    assert!(stderr.contains("another imsat is writing"), "{stderr}");
+    assert_eq!(removed[0]["codes"], 4);
+    assert_ne!(std::fs::read(&idx).unwrap(), bytes);
+    let while_held = imsat_runtime::index::Index::from_bytes(&bytes).unwrap();
+    assert_eq!(
+        while_held.len(),
+        5,
+        "the index is left whole while the lock is held"
+    );
 }
