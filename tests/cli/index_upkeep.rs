@@ -4,7 +4,7 @@
 //! is refused with the index untouched. `imsat index info` describes the index and its card,
 //! checked. Real photos and the shipped `photo64`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
@@ -241,14 +241,7 @@ fn deleted_photos_leave_the_index_with_their_names() {
 #[test]
 fn an_index_without_a_card_removes_by_id_only() {
     let d = tempfile::tempdir().unwrap();
-    let raw = d.path().join("codes.u64");
-    let words: Vec<u8> = (0..5u64).flat_map(|w| (w * 0x0101).to_le_bytes()).collect();
-    std::fs::write(&raw, words).unwrap();
-    let idx = d.path().join("codes.idx");
-    json_lines(&run(
-        "index import --raw-u64 {} --bits 16 --out {}",
-        &[&raw, &idx],
-    ));
+    let idx = five_codes(d.path());
     let (info, _) = json_lines(&run("index info --index {}", &[&idx]));
     assert_eq!(
         (&info[0]["codes"], &info[0]["card"]),
@@ -293,14 +286,7 @@ fn an_index_without_a_card_removes_by_id_only() {
 #[test]
 fn a_removal_waits_for_another_writer() {
     let d = tempfile::tempdir().unwrap();
-    let raw = d.path().join("codes.u64");
-    let words: Vec<u8> = (0..5u64).flat_map(|w| (w * 0x0101).to_le_bytes()).collect();
-    std::fs::write(&raw, words).unwrap();
-    let idx = d.path().join("codes.idx");
-    json_lines(&run(
-        "index import --raw-u64 {} --bits 16 --out {}",
-        &[&raw, &idx],
-    ));
+    let idx = five_codes(d.path());
     let held = std::fs::File::open(&idx).unwrap();
     held.lock().unwrap();
     let child =
@@ -323,4 +309,17 @@ fn a_removal_waits_for_another_writer() {
         5,
         "the index is left whole while the lock is held"
     );
+}
+
+/// `dir/codes.idx`: five 16-bit codes imported from raw words, without a card.
+fn five_codes(dir: &Path) -> PathBuf {
+    let raw = dir.join("codes.u64");
+    let words: Vec<u8> = (0..5u64).flat_map(|w| (w * 0x0101).to_le_bytes()).collect();
+    std::fs::write(&raw, words).unwrap();
+    let idx = dir.join("codes.idx");
+    json_lines(&run(
+        "index import --raw-u64 {} --bits 16 --out {}",
+        &[&raw, &idx],
+    ));
+    idx
 }
