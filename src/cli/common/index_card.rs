@@ -120,18 +120,23 @@ impl IndexCard {
         let kept: Vec<usize> = (0..self.names.len())
             .filter(|row| gone.binary_search(row).is_err())
             .collect();
-        let soft = self.soft_codes().unwrap_or_else(|why| {
-            errln!("warning: {why}; the index keeps no soft codes");
-            None
-        });
-        let soft = soft.and_then(|soft| {
-            SoftCodes::from_le_bytes(soft.bits(), &soft_bytes(&soft, kept.iter().copied())).ok()
-        });
+        let soft = self
+            .soft_codes_or_warn()
+            .and_then(|soft| soft_rows(&soft, &kept).ok());
         self.set_soft(soft.as_ref());
         self.flatness = (self.flatness.take())
             .filter(|f| f.len() == self.names.len())
             .map(|f| kept.iter().map(|&row| f[row].clone()).collect());
         self.names = kept.iter().map(|&row| self.names[row].clone()).collect();
+    }
+
+    /// The soft codes, or none, said as a warning where they cannot be used: what an index
+    /// rewritten from this card keeps.
+    pub fn soft_codes_or_warn(&self) -> Option<SoftCodes> {
+        self.soft_codes().unwrap_or_else(|why| {
+            errln!("warning: {why}; the index keeps no soft codes");
+            None
+        })
     }
 
     /// Store `soft` (one row per name), or none.
@@ -151,10 +156,12 @@ impl IndexCard {
     }
 }
 
-/// The little-endian f16 bytes of rows `rows` of `soft`.
-pub fn soft_bytes(soft: &SoftCodes, rows: impl Iterator<Item = usize>) -> Vec<u8> {
-    rows.flat_map(|i| soft.row(i).iter().flat_map(|v| v.to_le_bytes()))
-        .collect()
+/// Rows `rows` of `soft`, in that order.
+pub fn soft_rows(soft: &SoftCodes, rows: &[usize]) -> imsat_runtime::error::Result<SoftCodes> {
+    let bytes: Vec<u8> = (rows.iter())
+        .flat_map(|&i| soft.row(i).iter().flat_map(|v| v.to_le_bytes()))
+        .collect();
+    SoftCodes::from_le_bytes(soft.bits(), &bytes)
 }
 
 /// A glance's flatness as the card keeps it: `#rrggbb` (plain, its colour), `faint` or

@@ -13,7 +13,7 @@ use imsat_runtime::soft_code::SoftCodes;
 use super::ids_after;
 use crate::cli::common::index_card::{
     Card, FORMAT, IndexCard, ModelMatch, card_path, file_sha256, flatness_text, read_card,
-    save_with_card, soft_bytes,
+    save_with_card, soft_rows,
 };
 use crate::cli::common::index_lock::lock_for_append;
 use crate::cli::common::model::{HashCodes, encode_hash_codes, open_model};
@@ -197,10 +197,7 @@ impl Rows {
             codes.push(self.codes.get(i).expect("a row of these codes"))?;
         }
         let soft = match &self.soft {
-            Some(soft) => Some(SoftCodes::from_le_bytes(
-                soft.bits(),
-                &soft_bytes(soft, keep.iter().copied()),
-            )?),
+            Some(soft) => Some(soft_rows(soft, keep)?),
             None => None,
         };
         Ok(Rows {
@@ -230,7 +227,7 @@ impl CardRows {
         let soft = match (&self.soft, &new.soft) {
             (Some(old), Some(added)) => {
                 let mut bytes = old.to_le_bytes();
-                bytes.extend(soft_bytes(added, 0..added.len()));
+                bytes.extend(added.to_le_bytes());
                 Some(SoftCodes::from_le_bytes(old.bits(), &bytes)?)
             }
             (None, Some(added)) if self.names.is_empty() => Some(added.clone()),
@@ -392,10 +389,7 @@ impl Earlier {
                 )));
             }
         };
-        let soft = card.soft_codes().unwrap_or_else(|why| {
-            errln!("warning: {why}; the index keeps no soft codes");
-            None
-        });
+        let soft = card.soft_codes_or_warn();
         let flatness = card.flatness.filter(|f| f.len() == n);
         Ok(Earlier {
             index,
