@@ -234,6 +234,23 @@ fn deleted_photos_leave_the_index_with_their_names() {
         stale["why"].as_str().unwrap().contains("another version"),
         "{stale}"
     );
+    // Rows removed beside a card that does not fit (of another version, or cut short) would
+    // leave it unmatchable for good: refused, as an append refuses it, index and card kept.
+    let card_file = d.path().join("lib.idx.names.json");
+    let cut_card = std::fs::read(&card_file).unwrap()[..200].to_vec();
+    for card_bytes in [std::fs::read(&card_file).unwrap(), cut_card] {
+        std::fs::write(&card_file, &card_bytes).unwrap();
+        let other = std::fs::read(&idx).unwrap();
+        for flags in ["--ids 0", "--ids 0 --dry-run", "--missing"] {
+            let out = run(&format!("index remove --index {{}} {flags}"), &[&idx]);
+            expect_bad_input(
+                &out,
+                &["lib.idx.names.json", "move it away", "nothing was removed"],
+            );
+            assert_eq!(std::fs::read(&idx).unwrap(), other, "{flags}");
+            assert_eq!(std::fs::read(&card_file).unwrap(), card_bytes, "{flags}");
+        }
+    }
     std::fs::write(&idx, &bytes[..bytes.len() - 1]).unwrap();
     expect_bad_input(&run("index info --index {}", &[&idx]), &["lib.idx"]);
 }

@@ -113,6 +113,9 @@ pub enum Action {
     )]
     #[command(group(clap::ArgGroup::new("rows").required(true).args(["ids", "missing"])))]
     Remove {
+        /// The index file to remove rows from; its card of names (`INDEX.names.json`), if
+        /// any, must fit it (a card cut short or of another version of the file is refused,
+        /// as an append refuses it).
         #[arg(long)]
         index: PathBuf,
         /// Ids to remove, comma-separated (`imsat search` answers with ids); every one must
@@ -132,6 +135,8 @@ pub enum Action {
     /// whether soft codes are kept), each checked against the file.
     #[command(after_help = "Example:\n  imsat index info --index photos.idx")]
     Info {
+        /// The index file to describe (its card of names, `INDEX.names.json`, is read beside
+        /// it).
         #[arg(long)]
         index: PathBuf,
     },

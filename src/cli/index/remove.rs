@@ -87,14 +87,27 @@ pub fn remove(path: &Path, which: &Which, dry_run: bool) -> anyhow::Result<Remov
         false => None,
     };
     let mut index = Index::load(path).map_err(|e| unreadable_index(path, e))?;
-    let card = read_card(path, index.len(), index.bits())?;
+    // Left beside an index without these rows, a card cut short or of another version of the
+    // file could never be matched to its rows again, even restored from a copy (an append
+    // refuses it for the same reason).
+    let card = match read_card(path, index.len(), index.bits())? {
+        Card::Fits(card) => Some(card),
+        Card::None => None,
+        Card::SetAside(why) => {
+            return Err(bad_input(format!(
+                "{why}; removing rows would leave it beside an index it can never describe \
+                 again, and the names it holds would be lost: move it away to remove rows from \
+                 the index unnamed (by --ids), or build the index anew; nothing was removed"
+            )));
+        }
+    };
     let ids = match which {
         Which::Ids(ids) => present(&index, ids, path)?,
-        Which::Missing => gone_files(&index, &card, path)?,
+        Which::Missing => gone_files(&index, card.as_ref(), path)?,
     };
-    let named = |id: u64| match &card {
-        Card::Fits(card) => index.row_of(id).and_then(|row| card.names[row].clone()),
-        _ => None,
+    let named = |id: u64| {
+        let (card, row) = (card.as_ref()?, index.row_of(id)?);
+        card.names[row].clone()
     };
     let rows: Vec<(u64, Option<String>)> = ids.iter().map(|&id| (id, named(id))).collect();
     if dry_run || ids.is_empty() {
@@ -107,16 +120,11 @@ pub fn remove(path: &Path, which: &Which, dry_run: bool) -> anyhow::Result<Remov
     let gone = index.remove(&ids);
     let writing = || format!("writing {}", path.display());
     let card = match card {
-        Card::Fits(mut card) => {
+        Some(mut card) => {
             card.remove_rows(&gone);
             save_with_card(&index, path, card)?
         }
-        Card::SetAside(why) => {
-            errln!("warning: {why}; it is left as it is");
-            index.save(path).with_context(writing)?;
-            None
-        }
-        Card::None => {
+        None => {
             index.save(path).with_context(writing)?;
             None
         }
@@ -159,21 +167,13 @@ fn present(index: &Index, ids: &[u64], path: &Path) -> anyhow::Result<Vec<u64>> 
 /// The ids of the rows whose files, as the card names them, are gone. Refused without a
 /// card that fits the index, and when every named file is gone: a folder moved or a card
 /// not mounted looks like that, and would empty the index.
-fn gone_files(index: &Index, card: &Card, path: &Path) -> anyhow::Result<Vec<u64>> {
-    let card: &IndexCard = match card {
-        Card::Fits(card) => card,
-        Card::None => {
-            return Err(bad_input(format!(
-                "{}: has no card of names (an index from `imsat index import`, or built \
-                 before cards), so which files are gone is not known; remove rows by --ids",
-                path.display()
-            )));
-        }
-        Card::SetAside(why) => {
-            return Err(bad_input(format!(
-                "{why}; so which files are gone is not known; remove rows by --ids"
-            )));
-        }
+fn gone_files(index: &Index, card: Option<&IndexCard>, path: &Path) -> anyhow::Result<Vec<u64>> {
+    let Some(card) = card else {
+        return Err(bad_input(format!(
+            "{}: has no card of names (an index from `imsat index import`, or built before \
+             cards), so which files are gone is not known; remove rows by --ids",
+            path.display()
+        )));
     };
     let named: Vec<(usize, &str)> = (card.names.iter().enumerate())
         .filter_map(|(row, name)| Some((row, name.as_deref()?)))
