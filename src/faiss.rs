@@ -89,6 +89,9 @@ pub fn read_flat(bytes: &[u8]) -> Result<Codes, String> {
     let fourcc = &bytes[..4];
     if fourcc != FOURCC {
         let shown = String::from_utf8_lossy(fourcc).escape_debug().to_string();
+        if bytes.starts_with(crate::npy::MAGIC) {
+            return Err("a .npy file, not a faiss one: import packed codes with --npy".into());
+        }
         if bytes.starts_with(&imsat_runtime::index::MAGIC) {
             return Err(
                 "an imsat index file, not a faiss one: search it as it is (--index), or \
@@ -105,7 +108,13 @@ pub fn read_flat(bytes: &[u8]) -> Result<Codes, String> {
                 "fourcc {shown} is not a faiss binary flat index (float indexes such as \
                  IndexFlatL2 hold no binary codes); only IndexBinaryFlat (IBxF) is imported"
             ),
-            None => format!("not a faiss index file (starts with {shown:?})"),
+            None => {
+                let hex: Vec<String> = fourcc.iter().map(|b| format!("{b:02x}")).collect();
+                format!(
+                    "not a faiss index file (it begins with the bytes {})",
+                    hex.join(" ")
+                )
+            }
         });
     }
     if bytes.len() < HEADER {
@@ -252,7 +261,11 @@ mod tests {
         };
         refused(b"IBx", "3 bytes: too short");
         refused(&good[..HEADER - 1], "shorter than the 33-byte");
-        refused(b"\x89PNG\r\n", "not a faiss index file");
+        refused(b"\x89PNG\r\n", "begins with the bytes 89 50 4e 47");
+        refused(
+            b"\x93NUMPY\x01\x00",
+            "a .npy file, not a faiss one: import packed codes with --npy",
+        );
         let mut ours = imsat_runtime::index::MAGIC.to_vec();
         ours.extend([0; 40]);
         refused(&ours, "an imsat index file, not a faiss one");

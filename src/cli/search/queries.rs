@@ -118,8 +118,9 @@ fn check_model(
     }
     if args.copies && enc.info().soft_check.is_none() && photo_radius(enc.info()).is_none() {
         return Err(bad_input(format!(
-            "--copies: {} carries no dedup operating point (photo models do: \
-             `imsat.dedup_radius`); search with --radius",
+            "--copies: {} carries no dedup operating point (`imsat.dedup_radius`: training \
+             measures it at FPR 1e-4 where a photo model's copies reach that point, or \
+             `imsat train --radius` sets it); search with --radius",
             model.display()
         )));
     }
