@@ -24,6 +24,15 @@ pub fn is_npz(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("npz"))
 }
 
+/// The name of the first entry of a zip archive beginning with `start` (its local file
+/// header's), if it begins as one.
+pub fn first_entry(start: &[u8]) -> Option<&str> {
+    const SIGNATURE: &[u8] = b"PK\x03\x04";
+    let header = start.strip_prefix(SIGNATURE)?;
+    let len = u16::from_le_bytes([*header.get(22)?, *header.get(23)?]) as usize;
+    std::str::from_utf8(header.get(26..26 + len)?).ok()
+}
+
 /// Write `names` and `codes` (packed as the `.npy` output packs them).
 pub fn write_codes(path: &Path, names: &[String], codes: &Codes) -> anyhow::Result<()> {
     write_archive(
@@ -70,6 +79,14 @@ fn archive_bytes(arrays: &[(&str, Vec<u8>)]) -> zip::result::ZipResult<Vec<u8>> 
 mod tests {
     use super::*;
     use std::io::Read as _;
+
+    #[test]
+    fn the_first_entry_is_named_from_the_archive_s_first_bytes() {
+        let bytes = archive_bytes(&[("names", vec![1, 2]), ("codes", vec![3])]).unwrap();
+        assert_eq!(first_entry(&bytes), Some("names.npy"));
+        assert_eq!(first_entry(&bytes[..30]), None);
+        assert_eq!(first_entry(b"not a zip"), None);
+    }
 
     /// The archive holds each array's `.npy` bytes unchanged under `NAME.npy`, and the names
     /// come back from their `<U` array.

@@ -241,6 +241,25 @@ fn respell_descr(bytes: &mut Vec<u8>, text: std::ops::Range<usize>) -> std::ops:
     text.start..text.start + len
 }
 
+/// Whether `start`, the first bytes of a file, begins as a `.npy` array of integers (its
+/// header's `descr` of kind `u` or `i`: packed codes, cluster ids), which is what imsat writes
+/// as `.npy`; an array of floats (features) is not.
+pub fn holds_integers(start: &[u8]) -> bool {
+    let Some(text) = start
+        .starts_with(MAGIC)
+        .then(|| check_header_text(start).ok())
+        .flatten()
+    else {
+        return false;
+    };
+    let header = &start[text];
+    descr_value(header).is_some_and(|d| {
+        // The kind after the byte order, if any: `<u1`, `|u1`, `<i8`, `uint8`, `int64`.
+        let kind = header[d].iter().find(|b| !b"<>|= ".contains(b));
+        kind.is_some_and(|k| matches!(k, b'u' | b'i'))
+    })
+}
+
 /// Where the string value of the `descr` key lies in a header's text (without its quotes).
 fn descr_value(header: &[u8]) -> Option<std::ops::Range<usize>> {
     let key = header
@@ -644,6 +663,25 @@ mod tests {
         v.push(b'\n');
         v.extend_from_slice(data);
         v
+    }
+
+    /// Codes and cluster ids are arrays of integers, whatever their byte order is written as;
+    /// features (floats) and what is no `.npy` are not.
+    #[test]
+    fn integer_arrays_are_told_from_float_ones_by_their_header() {
+        let codes = Codes::from_logits(12, &[1.0; 24]).unwrap();
+        assert!(holds_integers(&codes_array(&codes)));
+        assert!(holds_integers(&clusters_array(&[3, 1])));
+        for descr in ["'|u1'", "'uint8'", "'>i8'", "\"<i4\""] {
+            let dict = format!("{{'descr': {descr}, 'fortran_order': False, 'shape': (1,), }}");
+            assert!(holds_integers(&numpy(&dict, &[0; 8])), "{descr}");
+        }
+        for descr in ["'<f4'", "'<f8'", "'float32'", "'<c8'", "'|b1'"] {
+            let dict = format!("{{'descr': {descr}, 'fortran_order': False, 'shape': (1,), }}");
+            assert!(!holds_integers(&numpy(&dict, &[0; 8])), "{descr}");
+        }
+        assert!(!holds_integers(&codes_array(&codes)[..20]));
+        assert!(!holds_integers(b"PK\x03\x04"));
     }
 
     /// Headers `np.load` reads and npyz did not: Python 2's long shapes, a native byte order.

@@ -71,10 +71,11 @@ pub struct Args {
     pub duplicates_only: bool,
     /// Also draw the groups as a PNG contact sheet: one row per group, in the printed order,
     /// with its first 8 images (at most 100 groups), to look them over before deleting
-    /// anything.
+    /// anything. An existing file is replaced only if imsat drew it (an earlier sheet), never
+    /// a photo.
     #[arg(long)]
     pub sheet: Option<PathBuf>,
-    /// Folder of images (jpg, jpeg, png, bmp, webp, gif, tif, tiff) or an IDX file. Files
+    /// Folder of images (jpg, jpeg, jfif, jpe, png, bmp, webp, gif, tif, tiff) or an IDX file. Files
     /// that cannot be decoded (a JPEG cut short, an empty file) are left out and named on
     /// stderr.
     pub dir: PathBuf,

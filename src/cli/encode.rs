@@ -40,8 +40,10 @@ pub struct Args {
     /// Any other name gets raw little-endian u64 words, ceil(bits/64) per code (what
     /// `imsat index import --raw-u64` reads), or one cluster id per line; so does `-`,
     /// standard output (the summary line then goes to stderr). An existing file is replaced
-    /// only by output of its own kind (raw codes: a file that does not begin as an image,
-    /// an index or another kind imsat knows), and never when it is read-only.
+    /// only by output of its own kind (a `.npy` of integers, an `.npz` of names and codes,
+    /// a CSV with `imsat encode`'s header; raw codes: a file of whole 64-bit words that is
+    /// not text and does not begin as an image, an index, an ONNX model or another kind
+    /// imsat knows, or a text of cluster ids), and never when it is read-only.
     #[arg(long, value_parser = super::common::out_path)]
     pub out: PathBuf,
     /// Leave out the files of the folder that cannot be decoded, naming each on stderr, in

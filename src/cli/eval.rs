@@ -58,7 +58,8 @@ pub struct Args {
     #[arg(long)]
     pub reference: Option<PathBuf>,
     /// Task `copy-detection`: draw every hash's ROC curve (copies found against false-match
-    /// rate, moderate and strong edits) into this PNG.
+    /// rate, moderate and strong edits) into this PNG (an existing file only if imsat drew
+    /// it).
     #[arg(long)]
     pub plot: Option<PathBuf>,
 }

@@ -28,7 +28,8 @@ fn register_sans() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Render into an RGB buffer, then save it as PNG through a temporary file.
+/// Render into an RGB buffer, then save it as PNG, with imsat's mark, through a temporary
+/// file.
 fn save_png(
     path: &Path,
     w: u32,
@@ -38,10 +39,42 @@ fn save_png(
     register_sans()?;
     let mut buf = vec![255u8; (w * h * 3) as usize];
     draw(&mut buf)?;
-    let img = image::RgbImage::from_raw(w, h, buf).context("plot buffer size")?;
-    let mut png = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
+    let png = png_bytes(w, h, &buf).context("encoding the picture as PNG")?;
     write_atomic(path, &png).with_context(|| format!("writing {}", path.display()))
+}
+
+/// The keyword and text of the chunk that marks a PNG as drawn by imsat.
+const MARK: (&str, &str) = ("Software", "imsat");
+
+/// An RGB picture as PNG bytes, its mark in a `tEXt` chunk right after the header.
+fn png_bytes(w: u32, h: u32, rgb: &[u8]) -> Result<Vec<u8>, png::EncodingError> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, w, h);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.add_text_chunk(MARK.0.to_string(), MARK.1.to_string())?;
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(rgb)?;
+    writer.finish()?;
+    Ok(out)
+}
+
+/// Whether `start`, the first bytes of a PNG file, holds imsat's mark in a `tEXt` chunk
+/// before its pixels: a picture imsat drew (a sheet, a plot), which a new one may replace.
+pub fn drawn_by_imsat(start: &[u8]) -> bool {
+    let mark = [MARK.0.as_bytes(), b"\0", MARK.1.as_bytes()].concat();
+    // Chunks after the 8-byte signature: length (big-endian), type, data, CRC.
+    let mut at = 8;
+    while let Some(head) = start.get(at..at + 8) {
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let data = start.get(at + 8..(at + 8).saturating_add(len));
+        match &head[4..] {
+            b"IDAT" => return false,
+            b"tEXt" if data == Some(mark.as_slice()) => return true,
+            _ => at = at.saturating_add(12).saturating_add(len),
+        }
+    }
+    false
 }
 
 /// Thumbnails of a dedup sheet fit in this box (pixels), beside a label column.
@@ -137,6 +170,33 @@ pub fn dedup_sheet(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A picture imsat draws carries its mark and decodes as drawn; a PNG another program
+    /// wrote (here `image`'s encoder), or one cut short before the mark, does not.
+    #[test]
+    fn pictures_imsat_draws_are_marked_and_others_are_not() {
+        let rgb: Vec<u8> = (0..4 * 3 * 3).map(|i| (i * 7) as u8).collect();
+        let ours = png_bytes(4, 3, &rgb).unwrap();
+        assert!(drawn_by_imsat(&ours));
+        assert!(drawn_by_imsat(&ours[..64]));
+        assert!(!drawn_by_imsat(&ours[..50]));
+        let decoded = image::load_from_memory(&ours).unwrap().to_rgb8();
+        assert_eq!(decoded.into_raw(), rgb);
+        let mut theirs = Vec::new();
+        image::RgbImage::from_raw(4, 3, rgb)
+            .unwrap()
+            .write_to(
+                &mut std::io::Cursor::new(&mut theirs),
+                image::ImageFormat::Png,
+            )
+            .unwrap();
+        assert!(!drawn_by_imsat(&theirs));
+        // Another program's text chunk, or the mark's words after the pixels, is no mark.
+        let mut other = png_bytes(4, 3, &[0; 36]).unwrap();
+        let at = other.windows(5).position(|w| w == b"imsat").unwrap();
+        other[at] = b'J';
+        assert!(!drawn_by_imsat(&other));
+    }
 
     #[test]
     fn a_sheet_thumbnail_fits_the_box_keeping_the_shape() {

@@ -1049,9 +1049,35 @@ fn codes_and_pictures_replace_only_files_of_their_own_kind() {
     let notes_csv = crate::common::write(dir, "notes.csv", b"date,amount\n2026-12-05,12\n");
     let notes_npz = crate::common::write(dir, "notes.npz", b"not a zip\n");
     let jpeg_png = crate::common::write(dir, "sheet.png", &jpeg);
+    // Files a user has that share a kind's extension or have no first bytes of their own:
+    // a PNG photo, a CSV of other columns, float features, another archive; a model, a
+    // text, a PDF, an index's card, where raw codes would go.
+    let photo_png = dir.join("beach.png");
+    image::RgbImage::from_fn(40, 30, |x, y| image::Rgb([x as u8 * 6, y as u8 * 8, 90]))
+        .save(&photo_png)
+        .unwrap();
+    let people_csv = crate::common::write(dir, "people.csv", b"name,age\nbob,3\n");
+    let mut features = b"\x93NUMPY\x01\x00\x76\x00".to_vec();
+    let dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }";
+    features.extend(format!("{dict:<117}\n").bytes());
+    features.extend([0u8; 8]);
+    let features = crate::common::write(dir, "features.npy", &features);
+    let other_npz = dir.join("other.npz");
+    {
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&other_npz).unwrap());
+        zip.start_file("x.npy", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut zip, &std::fs::read(&features).unwrap()).unwrap();
+        zip.finish().unwrap();
+    }
+    let onnx = dir.join("mine.onnx");
+    std::fs::copy(&model, &onnx).unwrap();
+    let notes = crate::common::write(dir, "notes.txt", b"call the vet on Monday\n");
+    let pdf = crate::common::write(dir, "paper.pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n");
+    let card = dir.join("lib.idx.names.json");
     let encode = "encode --model {} --data {} --out {}";
     let empty = tempfile::tempdir().unwrap();
-    let cases: [(&str, Vec<&Path>, &Path, &str); 5] = [
+    let cases: [(&str, Vec<&Path>, &Path, &str); 14] = [
         (
             encode,
             vec![&model, &images, &photo],
@@ -1080,7 +1106,56 @@ fn codes_and_pictures_replace_only_files_of_their_own_kind() {
             "dedup --model {} --sheet {} {}",
             vec![&model, &jpeg_png, empty.path()],
             &jpeg_png,
-            "is not a PNG picture (a JPEG image",
+            "is not a picture imsat drew (a JPEG image",
+        ),
+        (
+            "dedup --model {} --sheet {} {}",
+            vec![&model, &photo_png, empty.path()],
+            &photo_png,
+            "is not a picture imsat drew (a PNG image",
+        ),
+        (
+            encode,
+            vec![&model, &images, &people_csv],
+            &people_csv,
+            "is not a CSV of codes",
+        ),
+        (
+            encode,
+            vec![&model, &images, &features],
+            &features,
+            "is not a .npy file of codes or ids",
+        ),
+        (
+            encode,
+            vec![&model, &images, &other_npz],
+            &other_npz,
+            "is not a .npz file of codes or ids (a zip",
+        ),
+        (
+            encode,
+            vec![&model, &images, &onnx],
+            &onnx,
+            "is not raw codes (an ONNX model",
+        ),
+        (
+            encode,
+            vec![&model, &images, &notes],
+            &notes,
+            "is not raw codes (a text file",
+        ),
+        (encode, vec![&model, &images, &pdf], &pdf, "(a PDF document"),
+        (
+            encode,
+            vec![&model, &images, &card],
+            &card,
+            "is not raw codes (the card of names of an index",
+        ),
+        (
+            "index export --index {} --format npy --out {}",
+            vec![&lib, &features],
+            &features,
+            "is not a .npy file of codes or ids",
         ),
     ];
     for (command, paths, kept, problem) in cases {
@@ -1090,11 +1165,27 @@ fn codes_and_pictures_replace_only_files_of_their_own_kind() {
         assert!(line.contains("give a new name, or remove it"), "{line}");
         assert_eq!(std::fs::read(kept).unwrap(), before, "{command}");
     }
-    // An earlier run's output of each kind is replaced as ever.
+    // An earlier run's output of each kind is replaced as ever: codes by codes, a cluster
+    // model's ids by codes and codes by ids, an earlier sheet by a new one.
+    let cluster = root.join("models/cluster10.int8.onnx");
     for name in ["codes.u64", "codes.csv", "codes.npy", "codes.npz"] {
         let out = dir.join(name);
         expect_success(&run(encode, &[&model, &images, &out]));
         expect_success(&run(encode, &[&model, &images, &out]));
+        expect_success(&run(encode, &[&cluster, &images, &out]));
+        expect_success(&run(encode, &[&cluster, &images, &out]));
+        expect_success(&run(encode, &[&model, &images, &out]));
+    }
+    let pics = dir.join("pics");
+    std::fs::create_dir(&pics).unwrap();
+    std::fs::copy(&photo_png, pics.join("a.png")).unwrap();
+    std::fs::copy(&photo_png, pics.join("b.png")).unwrap();
+    let sheet = dir.join("groups.png");
+    for _ in 0..2 {
+        expect_success(&run(
+            "dedup --model {} --sheet {} {}",
+            &[&model, &sheet, &pics],
+        ));
     }
 
     // A read-only file is not replaced, whoever runs (root's writes ignore the mode; the

@@ -204,7 +204,7 @@ pub fn card_path(index: &Path) -> PathBuf {
 }
 
 /// How every card imsat writes begins (its first field, `format`).
-const CARD_START: &[u8] = b"{\"format\":\"imsat index names";
+pub const CARD_START: &[u8] = b"{\"format\":\"imsat index names";
 
 /// Whether the file at `path` is an index card: it begins as imsat writes one (only those
 /// bytes are read: an `--out` checked is often a large index file).

@@ -3,6 +3,7 @@
 //! file of its own kind (never a model, a data file or a photo the user had).
 
 use super::bad_input;
+use super::index_card::CARD_START;
 
 /// Check a file we are about to write: its folder must exist, it must not be a folder, and
 /// it must not be one of the command's `inputs` (files, or folders whose images are read):
@@ -133,18 +134,25 @@ pub enum OutputKind {
 }
 
 impl OutputKind {
-    /// The bytes every file of the kind begins with; `None` for raw codes, which have no first
-    /// bytes of their own and replace any file but one that begins as a kind imsat knows.
-    fn magic(self) -> Option<&'static [u8]> {
+    /// Whether a file of `len` bytes beginning with `start` (its first [`START_BYTES`] or
+    /// fewer) is what the command writes there, an earlier run's output it may replace.
+    fn is_own(self, start: &[u8], len: u64) -> bool {
         match self {
-            OutputKind::Index => Some(&imsat_runtime::index::MAGIC),
-            OutputKind::Faiss => Some(crate::faiss::FOURCC),
-            OutputKind::Npy => Some(crate::npy::MAGIC),
-            OutputKind::Npz => Some(ZIP_MAGIC),
-            // The header row `imsat encode` writes (`name,hex` or `name,cluster`).
-            OutputKind::Csv => Some(b"name,"),
-            OutputKind::Raw => None,
-            OutputKind::Png => Some(PNG_MAGIC),
+            OutputKind::Index => start.starts_with(&imsat_runtime::index::MAGIC),
+            OutputKind::Faiss => start.starts_with(crate::faiss::FOURCC),
+            // Codes (uint8) or cluster ids (int64), not a float array of features.
+            OutputKind::Npy => crate::npy::holds_integers(start),
+            // Its first entry is one `imsat encode` writes (names, then codes or clusters).
+            OutputKind::Npz => crate::codes_npz::first_entry(start)
+                .is_some_and(|name| ["names.npy", "codes.npy", "clusters.npy"].contains(&name)),
+            // The header row `imsat encode` writes.
+            OutputKind::Csv => [b"name,hex".as_slice(), b"name,cluster"].iter().any(|h| {
+                start
+                    .strip_prefix(*h)
+                    .is_some_and(|rest| rest.starts_with(b"\n") || rest.starts_with(b"\r\n"))
+            }),
+            OutputKind::Raw => is_raw_output(start, len),
+            OutputKind::Png => start.starts_with(PNG_MAGIC) && crate::plot::drawn_by_imsat(start),
         }
     }
 
@@ -152,13 +160,53 @@ impl OutputKind {
         match self {
             OutputKind::Index => "an imsat index",
             OutputKind::Faiss => "a faiss IndexBinaryFlat",
-            OutputKind::Npy => "a .npy file",
-            OutputKind::Npz => "a .npz file",
+            OutputKind::Npy => "a .npy file of codes or ids",
+            OutputKind::Npz => "a .npz file of codes or ids",
             OutputKind::Csv => "a CSV of codes",
             OutputKind::Raw => "raw codes",
-            OutputKind::Png => "a PNG picture",
+            OutputKind::Png => "a picture imsat drew",
         }
     }
+}
+
+/// How many first bytes of an existing output are read to tell its kind: a `.npy` header
+/// (NumPy writes 128 bytes) and a PNG's chunks before its pixels fit.
+const START_BYTES: u64 = 512;
+
+/// Whether a file of `len` bytes beginning with `start` may be raw output of `imsat encode`:
+/// whole 64-bit words of codes that begin as no kind imsat knows, as no ONNX model and as no
+/// text, or a text of cluster ids (digits, a line each). Raw codes have no first bytes of
+/// their own, so this is what is left when the rest is ruled out.
+fn is_raw_output(start: &[u8], len: u64) -> bool {
+    let ids = !start.is_empty() && start.iter().all(|&b| b.is_ascii_digit() || b == b'\n');
+    let codes = len.is_multiple_of(8)
+        && known_kind(start).is_none()
+        && !is_onnx(start)
+        && !is_text(start)
+        && !start.starts_with(CARD_START);
+    ids || codes
+}
+
+/// Whether `start` begins as an ONNX model: a serialized `ModelProto`, whose writers put its
+/// `ir_version` (field 1, a small varint) first and another of its fields after it.
+fn is_onnx(start: &[u8]) -> bool {
+    // Field tags of ModelProto: producer_name (2) .. graph (7), opset_import (8),
+    // metadata_props (14).
+    const NEXT: [u8; 8] = [0x12, 0x1a, 0x22, 0x28, 0x32, 0x3a, 0x42, 0x72];
+    matches!(start, [0x08, 1..=0x7f, next, ..] if NEXT.contains(next))
+}
+
+/// Whether `start` is text: UTF-8 (a character cut at the end of the bytes read aside), no
+/// control characters but line breaks and tabs.
+fn is_text(start: &[u8]) -> bool {
+    let text = match std::str::from_utf8(start) {
+        Ok(t) => Some(t),
+        Err(e) if e.error_len().is_none() => std::str::from_utf8(&start[..e.valid_up_to()]).ok(),
+        Err(_) => None,
+    };
+    text.is_some_and(|t| {
+        !t.is_empty() && t.chars().all(|c| !c.is_control() || "\n\r\t".contains(c))
+    })
 }
 
 /// The first bytes of a zip archive's first entry (an `.npz`).
@@ -171,7 +219,7 @@ const PNG_MAGIC: &[u8] = b"\x89PNG\r\n\x1a\n";
 /// images and archives. Raw codes begin with any bytes, so a kind known by fewer (a BMP's
 /// `BM`) would refuse an earlier run's codes one time in 65,536 (these: one in 16 million
 /// at most).
-const KNOWN_STARTS: [(&[u8], &str); 11] = [
+const KNOWN_STARTS: [(&[u8], &str); 13] = [
     (&imsat_runtime::index::MAGIC, "an imsat index"),
     (crate::faiss::FOURCC, "a faiss IndexBinaryFlat"),
     (crate::npy::MAGIC, "a .npy file"),
@@ -183,6 +231,8 @@ const KNOWN_STARTS: [(&[u8], &str); 11] = [
     (b"RIFF", "a RIFF file (a WebP image, a WAV)"),
     (ZIP_MAGIC, "a zip or .npz file"),
     (b"\x1f\x8b\x08", "a gzip file"),
+    (b"%PDF-", "a PDF document"),
+    (b"\x7fELF", "a program (ELF)"),
 ];
 
 /// An index file that cannot be read, as bad input: `e` said, and where the file is of a
@@ -249,13 +299,12 @@ pub fn check_replaces_only(
     if !meta.is_file() || meta.len() == 0 {
         return Ok(());
     }
-    let mut start = Vec::with_capacity(64);
-    let read = std::fs::File::open(path).and_then(|f| f.take(64).read_to_end(&mut start));
-    let what = match (read, kind.magic()) {
-        (Ok(_), Some(magic)) if start.starts_with(magic) => return Ok(()),
-        (Ok(_), None) if known_kind(&start).is_none() => return Ok(()),
-        (Ok(_), _) => describe_file_start(&start, meta.len()),
-        (Err(e), _) => format!("it cannot be read: {e}"),
+    let mut start = Vec::with_capacity(START_BYTES as usize);
+    let read = std::fs::File::open(path).and_then(|f| f.take(START_BYTES).read_to_end(&mut start));
+    let what = match read {
+        Ok(_) if kind.is_own(&start, meta.len()) => return Ok(()),
+        Ok(_) => describe_file_start(&start, meta.len()),
+        Err(e) => format!("it cannot be read: {e}"),
     };
     Err(bad_input(format!(
         "{flag} {}: exists and is not {} ({what}); give a new name, or remove it",
@@ -265,20 +314,22 @@ pub fn check_replaces_only(
 }
 
 /// What a file of `len` bytes beginning with `start` is, for a refusal: a kind imsat knows by
-/// its first bytes, a text, or its first bytes in hex.
+/// its first bytes, an index's card of names, an ONNX model, a text, or its first bytes in hex.
 fn describe_file_start(start: &[u8], len: u64) -> String {
     if let Some(name) = known_kind(start) {
         return format!("{name} of {len} bytes");
     }
-    // Text: UTF-8 (a character cut at the end of the bytes read aside), no control characters
-    // but line breaks and tabs.
-    let text = match std::str::from_utf8(start) {
-        Ok(t) => Some(t),
-        Err(e) if e.error_len().is_none() => std::str::from_utf8(&start[..e.valid_up_to()]).ok(),
-        Err(_) => None,
-    };
-    if text.is_some_and(|t| t.chars().all(|c| !c.is_control() || "\n\r\t".contains(c))) {
+    if start.starts_with(CARD_START) {
+        return format!("the card of names of an index, {len} bytes");
+    }
+    if is_onnx(start) {
+        return format!("an ONNX model of {len} bytes");
+    }
+    if is_text(start) {
         return format!("a text file of {len} bytes");
+    }
+    if !len.is_multiple_of(8) {
+        return format!("{len} bytes, not whole 64-bit words");
     }
     let hex: Vec<String> = start.iter().take(8).map(|b| format!("{b:02x}")).collect();
     format!("{len} bytes beginning {}", hex.join(" "))
@@ -286,7 +337,7 @@ fn describe_file_start(start: &[u8], len: u64) -> String {
 
 /// Check a PNG we are about to draw: its name must end in `.png` (a `.jpg` name holding PNG
 /// bytes would mislead every viewer that trusts the extension), and a file already there must
-/// be a PNG ([`check_replaces_only`]).
+/// be a picture imsat drew, which carries its mark ([`check_replaces_only`]), not a photo.
 pub fn check_png_output(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
     let png = path
         .extension()
@@ -310,4 +361,40 @@ pub fn check_output_dir(path: &std::path::Path, flag: &str) -> anyhow::Result<()
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Raw output replaces an earlier run's codes or cluster ids, and nothing that begins as
+    /// a model, a text, a card or a known kind, or is not whole 64-bit words.
+    #[test]
+    fn raw_output_replaces_only_what_raw_output_could_be() {
+        let raw = |bytes: &[u8]| is_raw_output(&bytes[..bytes.len().min(512)], bytes.len() as u64);
+        let codes: Vec<u8> = (0..64u64)
+            .flat_map(|i| (i * 0x9e37_79b9_7f4a_7c15).to_le_bytes())
+            .collect();
+        assert!(raw(&codes));
+        assert!(raw(b"3\n7\n0\n"));
+        assert!(!raw(&codes[..60]), "not whole words");
+        for model in ["hash16.onnx", "photo64.int8.onnx"] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("models")
+                .join(model);
+            let bytes = std::fs::read(path).unwrap();
+            assert!(is_onnx(&bytes), "{model}");
+            let whole = &bytes[..bytes.len() / 8 * 8];
+            assert!(!raw(whole), "{model}");
+        }
+        assert!(!raw(b"call the vet on Monday.\n"));
+        assert!(!raw(
+            b"{\"format\":\"imsat index names 1\", \"x\": 1}    \n"
+        ));
+        assert!(!raw(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0"));
+        assert!(!raw(b"\xff\xd8\xff\xe0\0\x10JFIF"));
+        // A code word that happens to begin as ONNX's field tags: one in about 2 million.
+        assert!(!is_onnx(&[0x08, 0x80, 0x12, 0, 0, 0, 0, 0]));
+        assert!(!is_onnx(&[0x08, 0x08, 0x13, 0, 0, 0, 0, 0]));
+    }
 }
