@@ -466,6 +466,36 @@ fn a_photo_config_or_a_validation_set_that_cannot_work_is_refused_or_said() {
         &["the photo default's colour split", "--colour-split none"],
     );
     assert!(!line.contains("--colour-split 12"), "{line}");
+    // The smaller split it offers fits those bits; and without the convolutions (`--conv
+    // none`, the linear encoder) the default split is left out, not refused.
+    assert!(line.contains("--colour-split 2,2"), "{line}");
+    for (name, flags) in [
+        ("split", ["--colour-split", "2,2"]),
+        ("linear", ["--conv", "none"]),
+    ] {
+        let mut args = vec![
+            "train",
+            "--task",
+            "hash",
+            "--bits",
+            "8",
+            "--epochs",
+            "1",
+            "--holdout",
+            "0",
+            "--items-per-photo",
+            "2",
+            "--edits-per-item",
+            "2",
+            "--data",
+            s(&one),
+            "--out",
+        ];
+        let out = d.path().join(name);
+        args.push(s(&out));
+        args.extend(flags);
+        ok(&imsat(&args));
+    }
 
     // Edit settings for a run that trains no edit SAT would change nothing: refused by name.
     let out = train_one(&d.path().join("vat"), &["--sat", "vat"]);

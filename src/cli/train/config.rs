@@ -218,7 +218,7 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
         "hash" => TrainConfig::hash(bits(args)),
         _ if photos => {
             return Err(bad_input(format!(
-                "--data {}: a photo folder trains a hash (--task hash); clustering needs an IDX file",
+                "--data {}: a photo folder trains a hash (--task hash); clustering needs an IDX file or a .npy of features",
                 args.data.display()
             )));
         }
@@ -371,21 +371,38 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
     if let Some(conv) = &args.conv {
         c.conv = ConvSpec::parse(conv).map_err(|e| bad_input(format!("--conv: {e}")))?;
     }
-    // A gray view has no colour to split (the photo default's split goes with its view).
-    let gray = |c: &TrainConfig| c.photo_view().is_none_or(|v| v.colour == Colour::Gray);
+    // The photo default's split goes with its view and its front end: a gray view has no
+    // colour to split, and without the convolutions (`--conv none`) or with a hidden layer
+    // there are no colour kernels to keep apart.
+    let no_split = |c: &TrainConfig| {
+        c.photo_view().is_none_or(|v| v.colour == Colour::Gray)
+            || c.conv.is_none()
+            || !c.hidden.is_empty()
+    };
     match &args.colour_split {
         Some(split) => {
             c.colour_split =
                 ColourSplit::parse(split).map_err(|e| bad_input(format!("--colour-split: {e}")))?;
         }
-        None if gray(&c) => c.colour_split = None,
+        None if no_split(&c) => c.colour_split = None,
         None => {}
     }
     if let (Some(spec), true) = (c.conv, photos) {
         spec.check(view_size, view_size).map_err(|e| {
+            // View sizes this front end fits, if any of the usual ones does.
+            let fits: Vec<String> = [16, 24, 32, 48, 64]
+                .into_iter()
+                .filter(|&v| v != view_size && spec.check(v, v).is_ok())
+                .take(2)
+                .map(|v| v.to_string())
+                .collect();
+            let sizes = match fits.as_slice() {
+                [] => String::new(),
+                sizes => format!("another --view-size, e.g. {}, ", sizes.join(" or ")),
+            };
             bad_input(format!(
-                "--conv with --view-size {view_size}: {e} (pick another --view-size, e.g. 16 or 32, \
-                 another --conv, or --conv none)"
+                "--conv with --view-size {view_size}: {e} (pick {sizes}another --conv, or \
+                 --conv none)"
             ))
         })?;
     }
@@ -590,10 +607,15 @@ pub(super) fn settings_error(e: TrainError, args: &Args, task: Task) -> anyhow::
         (TrainError::Setting { field, problem }, None)
             if *field == "colour_split" && args.colour_split.is_none() =>
         {
-            let smaller = if args.conv.as_deref() == Some("none") {
-                ""
-            } else {
-                ", or a smaller split such as --colour-split 2,4"
+            // A split of fewer colour bits than the code's, where the code has two bits.
+            let smaller = match args.bits {
+                Some(bits) if bits >= 2 => {
+                    format!(
+                        ", or a smaller split such as --colour-split 2,{}",
+                        (bits / 4).max(1)
+                    )
+                }
+                _ => String::new(),
             };
             bad_input(format!(
                 "invalid settings: the photo default's colour split ({problem}); pass \

@@ -93,7 +93,8 @@ pub struct Args {
     /// Photos with a colour view: `kernels,bits`: only the last `bits` of the code, through
     /// the last `kernels` convolution kernels, see chroma; the others see luma alone, so a
     /// grayscale copy moves only those bits. `none`: every bit sees colour [default: 4,12
-    /// with the colour view].
+    /// with the colour view and the convolutional front end, and no hidden layer; none
+    /// otherwise].
     #[arg(long)]
     pub colour_split: Option<String>,
     /// Weight of the pairwise-MI penalty between bits (hash) [default: 15/(bits-1) up to 32
