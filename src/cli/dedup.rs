@@ -85,7 +85,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     if let Some(sheet) = &args.sheet {
         // Before any work: a sheet over one of the photos being grouped would replace it.
         check_output_file(sheet, "--sheet", &[&args.model, &args.dir])?;
-        check_png_output(sheet, "--sheet")?;
+        check_png_output(sheet, "--sheet", crate::plot::Picture::DedupSheet)?;
     }
     let enc = open_model(&args.model)?;
     if enc.task() != Task::Hash {
@@ -359,4 +359,40 @@ fn kept_member<'a>(members: impl Iterator<Item = (&'a Path, bool)>) -> usize {
         }
     }
     best.map_or(0, |(k, _)| k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The most pixels win, not the longest sides nor the widest shape; then colour, then the
+    /// larger file.
+    #[test]
+    fn the_member_kept_has_the_most_pixels_then_colour_then_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let save = |name: &str, w: u32, h: u32| {
+            let path = dir.path().join(name);
+            image::RgbImage::from_fn(w, h, |x, y| Rgb([(x * 3) as u8, (y * 5) as u8, 40]))
+                .save(&path)
+                .unwrap();
+            path
+        };
+        // 400x300 = 120,000 pixels, against 600x150 = 90,000 (longer sides, wider).
+        let (wide, large) = (save("wide.png", 600, 150), save("large.png", 400, 300));
+        let members =
+            |m: &[(&PathBuf, bool)]| kept_member(m.iter().map(|(p, c)| (p.as_path(), *c)));
+        assert_eq!(members(&[(&wide, true), (&large, true)]), 1);
+        assert_eq!(members(&[(&large, true), (&wide, true)]), 0);
+        // Equal pixels: colour over gray, then the larger file.
+        let (a, b) = (save("a.png", 50, 40), save("b.png", 40, 50));
+        assert_eq!(members(&[(&a, false), (&b, true)]), 1);
+        let big = dir.path().join("big.png");
+        let mut bytes = std::fs::read(&a).unwrap();
+        bytes.extend([0; 100]);
+        std::fs::write(&big, bytes).unwrap();
+        assert_eq!(members(&[(&a, true), (&big, true)]), 1);
+        // A file that cannot be read counts as 0 pixels.
+        let gone = dir.path().join("gone.png");
+        assert_eq!(members(&[(&gone, true), (&a, false)]), 1);
+    }
 }

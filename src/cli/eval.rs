@@ -48,7 +48,8 @@ pub struct Args {
     /// photos of one group (the tiles of one photograph and its full frame) are not counted
     /// as false positives of each other, as the benchmark counts pairs of different sources;
     /// rows name photos by file name, and by the folders above it where names repeat
-    /// [default: every photo its own group].
+    /// [default: every photo its own group]. Photos with the same pixels are one group
+    /// either way (said), as a training run's validation counts them.
     #[arg(long)]
     pub groups: Option<PathBuf>,
     /// A reference model (usually the f32 export) to compare against: adds
@@ -70,11 +71,23 @@ fn photo_agreement(a: &Encoder, b: &Encoder, dir: &Path) -> anyhow::Result<f64> 
         .info()
         .view
         .ok_or_else(|| bad_input("not a photo model"))?;
-    if b.info().view != Some(view) || b.outputs() != a.outputs() {
+    let (their_bits, bits, model) = (b.outputs(), a.outputs(), a.path().display());
+    let differs = match b.info().view {
+        None => Some(format!("is not a photo model (it has no view), {model} is")),
+        Some(v) if v != view => Some(format!(
+            "sees photos through the view {}, {model} through {}",
+            v.to_metadata(),
+            view.to_metadata()
+        )),
+        Some(_) if their_bits != bits => Some(format!(
+            "makes {their_bits}-bit codes, {model} {bits}-bit codes"
+        )),
+        Some(_) => None,
+    };
+    if let Some(differs) = differs {
         return Err(bad_input(format!(
-            "{}: not the same kind of photo model as {}",
-            b.path().display(),
-            a.path().display()
+            "--reference {}: {differs}: their bits cannot be compared",
+            b.path().display()
         )));
     }
     let images = crate::input::load_images(
@@ -259,7 +272,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         .map(std::path::PathBuf::as_path)
         .collect();
         check_output_file(plot, "--plot", &inputs)?;
-        check_png_output(plot, "--plot")?;
+        check_png_output(plot, "--plot", crate::plot::Picture::CopyDetectionRoc)?;
     }
     if let Some(codes) = &args.codes {
         if args.task != "labels" || args.reference.is_some() {

@@ -28,41 +28,80 @@ fn register_sans() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Render into an RGB buffer, then save it as PNG, with imsat's mark, through a temporary
+/// The pictures imsat draws, each marked as what it is: a command replaces only a picture of
+/// its own kind (an ROC plot never replaces a run's training curves).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Picture {
+    /// `imsat dedup --sheet`.
+    DedupSheet,
+    /// `imsat eval --task copy-detection --plot`.
+    CopyDetectionRoc,
+    /// A training run's `curves.png`.
+    TrainingCurves,
+    /// A hashing run's retrieval grid.
+    RetrievalGrid,
+}
+
+impl Picture {
+    /// Every kind.
+    pub const ALL: [Picture; 4] = [
+        Picture::DedupSheet,
+        Picture::CopyDetectionRoc,
+        Picture::TrainingCurves,
+        Picture::RetrievalGrid,
+    ];
+
+    /// What the picture is, in words (its mark's text after `imsat `).
+    pub fn name(self) -> &'static str {
+        match self {
+            Picture::DedupSheet => "dedup sheet",
+            Picture::CopyDetectionRoc => "copy-detection ROC plot",
+            Picture::TrainingCurves => "training curves",
+            Picture::RetrievalGrid => "retrieval grid",
+        }
+    }
+
+    /// The text of its `Software` chunk: `imsat dedup sheet`, ...
+    fn mark(self) -> String {
+        format!("imsat {}", self.name())
+    }
+}
+
+/// Render into an RGB buffer, then save it as PNG, marked as `what`, through a temporary
 /// file.
 fn save_png(
     path: &Path,
-    w: u32,
-    h: u32,
+    what: Picture,
+    (w, h): (u32, u32),
     draw: impl FnOnce(&mut [u8]) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     register_sans()?;
     let mut buf = vec![255u8; (w * h * 3) as usize];
     draw(&mut buf)?;
-    let png = png_bytes(w, h, &buf).context("encoding the picture as PNG")?;
+    let png = png_bytes(w, h, &buf, what).context("encoding the picture as PNG")?;
     write_atomic(path, &png).with_context(|| format!("writing {}", path.display()))
 }
 
-/// The keyword and text of the chunk that marks a PNG as drawn by imsat.
-const MARK: (&str, &str) = ("Software", "imsat");
+/// The keyword of the chunk that marks a PNG as drawn by imsat (its text: [`Picture::mark`]).
+const MARK_KEYWORD: &str = "Software";
 
 /// An RGB picture as PNG bytes, its mark in a `tEXt` chunk right after the header.
-fn png_bytes(w: u32, h: u32, rgb: &[u8]) -> Result<Vec<u8>, png::EncodingError> {
+fn png_bytes(w: u32, h: u32, rgb: &[u8], what: Picture) -> Result<Vec<u8>, png::EncodingError> {
     let mut out = Vec::new();
     let mut encoder = png::Encoder::new(&mut out, w, h);
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
-    encoder.add_text_chunk(MARK.0.to_string(), MARK.1.to_string())?;
+    encoder.add_text_chunk(MARK_KEYWORD.to_string(), what.mark())?;
     let mut writer = encoder.write_header()?;
     writer.write_image_data(rgb)?;
     writer.finish()?;
     Ok(out)
 }
 
-/// Whether `start`, the first bytes of a PNG file, holds imsat's mark in a `tEXt` chunk
-/// before its pixels: a picture imsat drew (a sheet, a plot), which a new one may replace.
-pub fn drawn_by_imsat(start: &[u8]) -> bool {
-    let mark = [MARK.0.as_bytes(), b"\0", MARK.1.as_bytes()].concat();
+/// Whether `start`, the first bytes of a PNG file, holds the mark of `what` in a `tEXt` chunk
+/// before its pixels: a picture of that kind imsat drew, which a new one may replace.
+pub fn drawn_by_imsat(start: &[u8], what: Picture) -> bool {
+    let mark = [MARK_KEYWORD.as_bytes(), b"\0", what.mark().as_bytes()].concat();
     // Chunks after the 8-byte signature: length (big-endian), type, data, CRC.
     let mut at = 8;
     while let Some(head) = start.get(at..at + 8) {
@@ -114,7 +153,7 @@ pub fn dedup_sheet(
 ) -> anyhow::Result<()> {
     let (w, h) = dedup_sheet_size(thumbs.len());
     let row_y = |g: usize| SHEET_HEADER + g as u32 * (SHEET_THUMB.1 + SHEET_GAP);
-    save_png(path, w, h, |buf| {
+    save_png(path, Picture::DedupSheet, (w, h), |buf| {
         // Pixels first, straight into the buffer; then the labels on top.
         let mut canvas = image::ImageBuffer::<image::Rgb<u8>, &mut [u8]>::from_raw(w, h, &mut *buf)
             .context("sheet buffer size")?;
@@ -176,10 +215,15 @@ mod tests {
     #[test]
     fn pictures_imsat_draws_are_marked_and_others_are_not() {
         let rgb: Vec<u8> = (0..4 * 3 * 3).map(|i| (i * 7) as u8).collect();
-        let ours = png_bytes(4, 3, &rgb).unwrap();
-        assert!(drawn_by_imsat(&ours));
-        assert!(drawn_by_imsat(&ours[..64]));
-        assert!(!drawn_by_imsat(&ours[..50]));
+        let ours = png_bytes(4, 3, &rgb, Picture::DedupSheet).unwrap();
+        assert!(drawn_by_imsat(&ours, Picture::DedupSheet));
+        assert!(drawn_by_imsat(&ours[..70], Picture::DedupSheet));
+        assert!(!drawn_by_imsat(&ours[..60], Picture::DedupSheet));
+        // Each picture replaces only its own kind: a plot never a run's curves.
+        let curves = png_bytes(4, 3, &rgb, Picture::TrainingCurves).unwrap();
+        assert!(drawn_by_imsat(&curves, Picture::TrainingCurves));
+        assert!(!drawn_by_imsat(&curves, Picture::CopyDetectionRoc));
+        assert!(!drawn_by_imsat(&ours, Picture::CopyDetectionRoc));
         let decoded = image::load_from_memory(&ours).unwrap().to_rgb8();
         assert_eq!(decoded.into_raw(), rgb);
         let mut theirs = Vec::new();
@@ -190,12 +234,12 @@ mod tests {
                 image::ImageFormat::Png,
             )
             .unwrap();
-        assert!(!drawn_by_imsat(&theirs));
+        assert!(!drawn_by_imsat(&theirs, Picture::DedupSheet));
         // Another program's text chunk, or the mark's words after the pixels, is no mark.
-        let mut other = png_bytes(4, 3, &[0; 36]).unwrap();
+        let mut other = png_bytes(4, 3, &[0; 36], Picture::DedupSheet).unwrap();
         let at = other.windows(5).position(|w| w == b"imsat").unwrap();
         other[at] = b'J';
-        assert!(!drawn_by_imsat(&other));
+        assert!(!drawn_by_imsat(&other, Picture::DedupSheet));
     }
 
     #[test]

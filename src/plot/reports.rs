@@ -6,7 +6,7 @@ use imsat_trainer::copy_detection::{HashScore, Strength};
 use imsat_trainer::train::EpochStats;
 use plotters::prelude::*;
 
-use super::save_png;
+use super::{Picture, save_png};
 
 /// A curve of the loss plot: its name, how to read it from an epoch, its colour.
 type Series = (&'static str, fn(&EpochStats) -> f64, RGBColor);
@@ -18,7 +18,7 @@ pub fn training_curves(
     title: &str,
     metric_name: &str,
 ) -> anyhow::Result<()> {
-    save_png(path, 1000, 420, |buf| {
+    save_png(path, Picture::TrainingCurves, (1000, 420), |buf| {
         let root = BitMapBackend::with_buffer(buf, (1000, 420)).into_drawing_area();
         root.fill(&WHITE)?;
         let (left, right) = root.split_horizontally(520);
@@ -95,7 +95,7 @@ pub fn retrieval_grid(
     let cell = (side as u32) * 3 + 16;
     let cols = 1 + rows.iter().map(|r| r.1.len()).max().unwrap_or(0) as u32;
     let (w, h) = (cols * cell + 20, rows.len() as u32 * (cell + 6) + 40);
-    save_png(path, w, h, |buf| {
+    save_png(path, Picture::RetrievalGrid, (w, h), |buf| {
         let root = BitMapBackend::with_buffer(buf, (w, h)).into_drawing_area();
         root.fill(&WHITE)?;
         root.draw(&Text::new(
@@ -146,7 +146,7 @@ pub fn retrieval_grid(
 pub fn copy_detection_roc(path: &Path, hashes: &[HashScore], title: &str) -> anyhow::Result<()> {
     const FLOOR: f64 = 1e-5;
     let colours = [BLUE, MAGENTA, RED, GREEN, BLACK];
-    save_png(path, 1000, 440, |buf| {
+    save_png(path, Picture::CopyDetectionRoc, (1000, 440), |buf| {
         let root = BitMapBackend::with_buffer(buf, (1000, 440)).into_drawing_area();
         root.fill(&WHITE)?;
         let (left, right) = root.split_horizontally(500);

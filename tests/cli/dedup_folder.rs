@@ -232,3 +232,49 @@ fn edited_copies_are_found_and_unrelated_digits_stay_apart() {
     }
     assert_eq!(dark_in_rows(h - 6, h), 0);
 }
+
+/// An IDX file's groups are drawn on the sheet from its images as the model sees them (a
+/// folder's come from its files): each row holds its group's digits.
+#[test]
+fn an_idx_file_s_sheet_draws_its_images() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let model = root.join("models/hash32.int8.onnx");
+    let images = read_idx_images(mnist_images()).unwrap();
+    let dim = SIDE * SIDE;
+    // Twelve digits, the first three twice more each: three groups of three.
+    let rows: Vec<usize> = (0..12).chain([0, 1, 2, 0, 1, 2]).collect();
+    let pixels: Vec<u8> = rows
+        .iter()
+        .flat_map(|&r| images.pixels[r * dim..(r + 1) * dim].iter().copied())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let idx = dir.path().join("digits.idx");
+    let bytes = imsat::trainer::data::idx_u8_bytes(&[rows.len(), 28, 28], &pixels);
+    std::fs::write(&idx, bytes).unwrap();
+    let sheet = dir.path().join("groups.png");
+    // By codes alone (no pixel check, which keeps the images for itself): the sheet's own
+    // need keeps them.
+    let out = run(
+        "dedup --json --model {} --radius 0 --min-similarity 0 --sheet {} {}",
+        &[&model, &sheet, &idx],
+    );
+    expect_success(&out);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The copies' groups (and any digits that share a code: 32 bits at radius 0 do).
+    let groups = report["group_members"].as_array().unwrap();
+    for copies in [["0", "12", "15"], ["1", "13", "16"], ["2", "14", "17"]] {
+        assert!(groups.contains(&serde_json::json!(copies)), "{report}");
+    }
+    let png = image::open(&sheet).unwrap().to_luma8();
+    let rows = groups.len() as u32;
+    assert_eq!((png.width(), png.height()), (1208, 34 + 102 * rows + 6));
+    for g in 0..rows {
+        let y0 = 34 + g * 102;
+        // At least two 96x96 thumbnails of a digit (white on black): mostly dark.
+        let dark = (y0..y0 + 96)
+            .flat_map(|y| (130..1208).map(move |x| (x, y)))
+            .filter(|&(x, y)| png.get_pixel(x, y)[0] < 40)
+            .count();
+        assert!(dark > 2 * 96 * 96 / 2, "group {g}: {dark} dark pixels");
+    }
+}

@@ -780,6 +780,34 @@ fn other_flags_out_of_range() {
         &[&models().hash(), &images28(d.path())],
     );
     expect_bad_input(&out, &too_wide);
+    // The code width itself is a radius (every code within it of every other), and the
+    // pixel check's bounds are 0 and 1, both given.
+    let out = run(
+        "dedup --json --model {} --radius 8 --min-similarity 0 {}",
+        &[&models().hash(), &images28(d.path())],
+    );
+    expect_success(&out);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&report["radius"], &report["group_members"]),
+        (
+            &serde_json::json!(8),
+            &serde_json::json!([["0", "1", "2", "3", "4"]])
+        ),
+        "{report}"
+    );
+    let out = run(
+        "dedup --json --model {} --min-similarity 1 {}",
+        &[&models().hash(), &images28(d.path())],
+    );
+    expect_success(&out);
+    for bad in ["1.5", "-0.1", "NaN"] {
+        let out = run(
+            &format!("dedup --model {{}} --min-similarity={bad} {{}}"),
+            &[&models().hash(), &images28(d.path())],
+        );
+        expect_bad_input(&out, &["--min-similarity must be between 0 and 1"]);
+    }
 
     let labels = mnist_images().with_file_name("labels-idx1-ubyte.gz");
     let command = "demo --out {} --data {} --labels {} --hash-epochs 0";
@@ -852,6 +880,27 @@ fn output_that_is_a_folder_or_a_file() {
         &[&imgs, &imgs],
     );
     expect_bad_input(&out, &["img28.idx", "is a file, expected a folder"]);
+    // Below a file, no folder can be made: said before any work (it was exit status 1,
+    // "Not a directory").
+    let below = imgs.join("run");
+    let out = run(
+        "train --task cluster --data {} --out {} --batch 5",
+        &[&imgs, &below],
+    );
+    expect_bad_input(
+        &out,
+        &[
+            "img28.idx/run",
+            "img28.idx is a file, so no folder can be made below it",
+        ],
+    );
+    // Copy detection on a folder that is not there says so.
+    let photo64 = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/photo64.int8.onnx");
+    let out = run(
+        "eval --task copy-detection --model {} --data {}",
+        &[&photo64, &d.path().join("none")],
+    );
+    expect_bad_input(&out, &["none: not found"]);
 }
 
 // ---- training that diverges --------------------------------------------------------------

@@ -284,6 +284,35 @@ fn a_photo_model_encodes_dedups_and_evaluates_with_its_own_view() {
         .filter(|p| p.0 != [255, 255, 255])
         .count();
     assert!(inked > 20_000, "{inked} non-white pixels");
+    // An earlier plot is replaced; a run's training curves, also drawn by imsat, are not.
+    copy_detection("--plot", &plot);
+    let curves = photo_model().join("curves.png");
+    let before = std::fs::read(&curves).unwrap();
+    let out = imsat(&[&eval_args[..], &[s(photo_dir()), "--plot", s(&curves)]].concat());
+    crate::common::expect_bad_input(
+        &out,
+        &[
+            "curves.png",
+            "is not an ROC plot imsat drew",
+            "training curves",
+        ],
+    );
+    assert_eq!(std::fs::read(&curves).unwrap(), before);
+    // A reference whose bits cannot be compared says how it differs.
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    for (reference, how) in [
+        ("hash16.onnx", "is not a photo model"),
+        ("photo64.onnx", "64-bit codes"),
+    ] {
+        let out = imsat(
+            &[
+                &eval_args[..],
+                &[s(photo_dir()), "--reference", s(&models.join(reference))],
+            ]
+            .concat(),
+        );
+        crate::common::expect_bad_input(&out, &[reference, how, "cannot be compared"]);
+    }
 
     // With the manifest's groups, photos of one picture (0001-0005 are one photograph and its
     // tiles) are not false positives of each other: fewer negative pairs, same queries.
@@ -303,8 +332,9 @@ fn a_photo_model_encodes_dedups_and_evaluates_with_its_own_view() {
         assert_eq!(by_source["moderate"]["queries"], all["moderate"]["queries"]);
     }
 
-    // Two files of one picture in different groups are said: their copies find each other,
-    // which counts as false matches. In one group (--groups), nothing is said.
+    // Two files with the same pixels are one photo saved twice: put in one group, as a
+    // training run's validation puts them, and said; their copies are then no false matches
+    // of each other, exactly as with a manifest that groups them (where nothing is said).
     let twins = tempfile::tempdir().unwrap();
     for (name, photo) in [
         ("a.jpg", "0010.jpg"),
@@ -315,15 +345,19 @@ fn a_photo_model_encodes_dedups_and_evaluates_with_its_own_view() {
     }
     let twin_groups = out_dir.path().join("twins.csv");
     std::fs::write(&twin_groups, "name,group\na.jpg,x\nb.jpg,x\nc.jpg,y\n").unwrap();
+    let mut reports = Vec::new();
     for (flags, said) in [(vec![], true), (vec!["--groups", s(&twin_groups)], false)] {
         let r = imsat(&[&eval_args[..], &[s(twins.path())], &flags[..]].concat());
-        ok(&r);
+        let report = ok(&r);
         let stderr = String::from_utf8_lossy(&r.stderr);
-        let warned = stderr
-            .contains("1 pair(s) of photos of different groups have the same pixels")
-            && stderr.contains("a.jpg and");
+        let warned = stderr.contains("1 pair(s) of photos have the same pixels")
+            && stderr.contains("a.jpg and")
+            && stderr.contains("not counted as false matches");
         assert_eq!(warned, said, "{stderr}");
+        assert_eq!(report["sources"], 2, "{report}");
+        reports.push(report["hashes"].clone());
     }
+    assert_eq!(reports[0], reports[1]);
 }
 
 /// The shipped photo64: its int8 bits equal its f32 bits on >= 99.8% of the bits of the 182

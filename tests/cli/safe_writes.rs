@@ -1106,13 +1106,13 @@ fn codes_and_pictures_replace_only_files_of_their_own_kind() {
             "dedup --model {} --sheet {} {}",
             vec![&model, &jpeg_png, empty.path()],
             &jpeg_png,
-            "is not a picture imsat drew (a JPEG image",
+            "is not a dedup sheet imsat drew (a JPEG image",
         ),
         (
             "dedup --model {} --sheet {} {}",
             vec![&model, &photo_png, empty.path()],
             &photo_png,
-            "is not a picture imsat drew (a PNG image",
+            "is not a dedup sheet imsat drew (a PNG image",
         ),
         (
             encode,

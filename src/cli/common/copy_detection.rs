@@ -3,7 +3,7 @@
 //! timed end to end, as JSON; `imsat train` on photos prints its validation score with
 //! [`score_json`] too.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -15,7 +15,7 @@ use imsat_trainer::perceptual::{Perceptual, hash_word};
 use imsat_trainer::photo_set::view_of;
 use serde_json::{Value, json};
 
-use super::groups::{groups_of, same_pixels};
+use super::groups::{groups_of, join_identical_saying};
 use super::{bad_input, progress_bar};
 
 /// Photos timed end to end (decode + view + encode) for the per-photo cost.
@@ -101,10 +101,11 @@ pub fn run(
         )));
     }
     if !dir.is_dir() {
-        return Err(bad_input(format!(
-            "{}: copy detection needs a folder of photos",
-            dir.display()
-        )));
+        let what = match dir.exists() {
+            true => "is a file; copy detection needs a folder of photos",
+            false => "not found (copy detection needs a folder of photos)",
+        };
+        return Err(bad_input(format!("{}: {what}", dir.display())));
     }
     let folder = super::read_photos(dir, progress)?;
     if folder.photos.len() < 2 {
@@ -114,8 +115,15 @@ pub fn run(
             folder.photos.len()
         )));
     }
-    let photo_groups = groups_of(&folder.paths, groups)?;
-    warn_identical(&folder.photos, &folder.paths, &photo_groups);
+    // Photos with the same pixels are one photo saved twice: their copies are no false
+    // matches of each other (as a training run's validation counts them).
+    let mut photo_groups = groups_of(&folder.paths, groups)?;
+    join_identical_saying(
+        &mut photo_groups,
+        &folder.photos,
+        &folder.paths,
+        "their copies are not counted as false matches of each other",
+    );
     let files: Vec<&Path> = folder.paths.iter().map(|p| p.as_path()).collect();
     // Each read as it is in use: the model's photos as `imsat encode` decodes them (a large
     // JPEG at a reduced size), pHash's whole, as image_hasher's users decode them.
@@ -182,25 +190,4 @@ pub fn run(
         "hashes": hashes,
         "encode_ms_per_photo": { "model": learned_ms, "phash": phash_ms },
     }))
-}
-
-/// Says on stderr which photos of different groups have the same pixels: each one's copies
-/// find the other, and those count as false matches, so the scores fall for a reason that is
-/// not the hash's.
-fn warn_identical<S: AsRef<str>>(photos: &[RgbImage], paths: &[PathBuf], groups: &[S]) {
-    let pairs: Vec<(usize, usize)> = same_pixels(photos)
-        .into_iter()
-        .filter(|&(a, b)| groups[a].as_ref() != groups[b].as_ref())
-        .collect();
-    if let Some(&(a, b)) = pairs.first() {
-        errln!(
-            "imsat: {} pair(s) of photos of different groups have the same pixels ({} and {}{}): \
-             their copies match each other and count as false matches; put them in one group \
-             (--groups) or keep one",
-            pairs.len(),
-            paths[a].display(),
-            paths[b].display(),
-            if pairs.len() > 1 { ", ..." } else { "" }
-        );
-    }
 }

@@ -17,8 +17,11 @@ use super::bad_input;
 /// shares the longest tail of path components with the photo's path wins: `2025/a.jpg` names
 /// `lib/2025/a.jpg`, `2026/a.jpg` names `lib/2026/a.jpg`. The names need not be relative to
 /// the folder given to the command (the manifest's `train/0001.jpg` names the 4-fold script's
-/// `fold0/valid/0001.jpg`), and one file name in several folders is still told apart. Rows
-/// of different groups that name a photo equally well are an error.
+/// `fold0/valid/0001.jpg`, the only `0001.jpg` there). Where photos share a file name, a row
+/// names only those whose paths end in all of its name (`a/0001.jpg` names `lib/a/0001.jpg`,
+/// not `lib/b/0001.jpg` nor `lib/0001.jpg`), so one file name in several folders is told
+/// apart. Rows of different groups that name a photo equally well are an error, and so is a
+/// row without a name or a group.
 ///
 /// The CSV is read as RFC 4180 (quoted names may hold commas, as `imsat encode --out X.csv`
 /// writes them). A manifest that names none of the photos is an error: it is the wrong file
@@ -69,16 +72,33 @@ pub fn groups_of(paths: &[PathBuf], csv: Option<&Path>) -> anyhow::Result<Vec<St
             )));
         };
         let parts = components(Path::new(n));
+        let (Some(file), false) = (parts.last(), g.is_empty()) else {
+            // A blank group would join every photo left blank into one group, and a blank
+            // name names none.
+            let line = record.position().map_or(0, |p| p.line());
+            let blank = if g.is_empty() { "group" } else { "name" };
+            return Err(bad(format!(
+                "the row of line {line} has a blank `{blank}`: give each row a photo's name and \
+                 its group (a photo the manifest leaves out is a group of its own)"
+            )));
+        };
+        rows.entry(file.clone())
+            .or_default()
+            .push((parts.clone(), g.to_string()));
+    }
+    // Photos by file name: where several share one, a row names only those whose paths end
+    // in all of its name.
+    let mut sharing: HashMap<OsString, usize> = HashMap::new();
+    let all_parts: Vec<Vec<OsString>> = paths.iter().map(|p| components(p)).collect();
+    for parts in &all_parts {
         if let Some(file) = parts.last() {
-            rows.entry(file.clone())
-                .or_default()
-                .push((parts, g.to_string()));
+            *sharing.entry(file.clone()).or_default() += 1;
         }
     }
     let mut found = Vec::with_capacity(paths.len());
-    for p in paths {
-        let parts = components(p);
+    for (p, parts) in paths.iter().zip(&all_parts) {
         let candidates = parts.last().and_then(|f| rows.get(f));
+        let shared_name = parts.last().is_some_and(|f| sharing[f] > 1);
         let shared = |name: &[OsString]| {
             let pairs = name.iter().rev().zip(parts.iter().rev());
             pairs.take_while(|(a, b)| a == b).count()
@@ -87,6 +107,9 @@ pub fn groups_of(paths: &[PathBuf], csv: Option<&Path>) -> anyhow::Result<Vec<St
         let (mut longest, mut groups) = (0, Vec::<&str>::new());
         for (name, group) in candidates.into_iter().flatten() {
             let n = shared(name);
+            if shared_name && n < name.len() {
+                continue;
+            }
             if n > longest {
                 (longest, groups) = (n, Vec::new());
             }
@@ -147,7 +170,7 @@ fn components(p: &Path) -> Vec<OsString> {
 
 /// The pairs `(a, b)`, `a < b`, of photos with the same pixels (a file saved twice, a copy
 /// under another name), in order.
-pub fn same_pixels(photos: &[RgbImage]) -> Vec<(usize, usize)> {
+fn same_pixels(photos: &[RgbImage]) -> Vec<(usize, usize)> {
     let mut by_pixels: HashMap<(u32, u32, u64), Vec<usize>> = HashMap::new();
     for (i, p) in photos.iter().enumerate() {
         let mut h = std::hash::DefaultHasher::new();
@@ -187,6 +210,27 @@ pub fn join_identical(groups: &mut [String], photos: &[RgbImage]) -> Vec<(usize,
         joined.push((a, b));
     }
     joined
+}
+
+/// [`join_identical`], said on stderr: how many pairs were joined, the first named, and `so`
+/// (what joining them changes for the command).
+pub fn join_identical_saying(
+    groups: &mut [String],
+    photos: &[RgbImage],
+    paths: &[PathBuf],
+    so: &str,
+) {
+    let joined = join_identical(groups, photos);
+    if let Some(&(a, b)) = joined.first() {
+        errln!(
+            "imsat: {} pair(s) of photos have the same pixels ({} and {}{}): each set is one \
+             photo group ({so})",
+            joined.len(),
+            paths[a].display(),
+            paths[b].display(),
+            if joined.len() > 1 { ", ..." } else { "" }
+        );
+    }
 }
 
 #[cfg(test)]
@@ -271,5 +315,87 @@ mod tests {
         let (_dir, csv) = manifest("name,group\ntrain/d.jpg,g\n");
         let groups = groups_of(&[PathBuf::from("fold0/valid/d.jpg")], Some(&csv)).unwrap();
         assert_eq!(groups, ["g"]);
+    }
+
+    /// Where photos share a file name, a row with folders names only the photo whose path ends
+    /// in them (it named every photo of that file name, and two such rows were refused as a
+    /// tie); a bare file name still names each of them.
+    #[test]
+    fn a_row_names_only_the_photo_of_its_folders_where_photos_share_a_file_name() {
+        let paths: Vec<PathBuf> = ["G/0001.jpg", "G/a/0001.jpg", "G/b/0001.jpg", "G/p.jpg"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        let unnamed = |i: usize| format!("{UNNAMED}{}", paths[i].display());
+        let (_dir, csv) = manifest(
+            "name,group
+a/0001.jpg,g
+",
+        );
+        let groups = groups_of(&paths, Some(&csv)).unwrap();
+        assert_eq!(groups, [unnamed(0), "g".into(), unnamed(2), unnamed(3)]);
+        let (_dir, csv) = manifest(
+            "name,group
+a/0001.jpg,g
+b/0001.jpg,h
+",
+        );
+        let groups = groups_of(&paths, Some(&csv)).unwrap();
+        assert_eq!(groups, [unnamed(0), "g".into(), "h".into(), unnamed(3)]);
+        let (_dir, csv) = manifest(
+            "name,group
+zzz/0001.jpg,g
+p.jpg,h
+",
+        );
+        let groups = groups_of(&paths, Some(&csv)).unwrap();
+        assert_eq!(groups, [unnamed(0), unnamed(1), unnamed(2), "h".into()]);
+        let (_dir, csv) = manifest(
+            "name,group
+0001.jpg,g
+a/0001.jpg,h
+",
+        );
+        let groups = groups_of(&paths, Some(&csv)).unwrap();
+        assert_eq!(groups, ["g", "h", "g", &unnamed(3)]);
+    }
+
+    /// A blank group joined every photo left blank into one group; a blank name named none.
+    #[test]
+    fn a_row_with_a_blank_name_or_group_is_an_error_naming_its_line() {
+        let paths = vec![PathBuf::from("in/a.jpg"), PathBuf::from("in/b.jpg")];
+        for (text, line, blank) in [
+            (
+                "name,group
+a.jpg,g
+b.jpg,
+",
+                3,
+                "group",
+            ),
+            (
+                "name,group
+a.jpg,  
+b.jpg,g
+",
+                2,
+                "group",
+            ),
+            (
+                "name,group
+a.jpg,g
+,g
+",
+                3,
+                "name",
+            ),
+        ] {
+            let (_dir, csv) = manifest(text);
+            let err = groups_of(&paths, Some(&csv)).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("line {line} has a blank `{blank}`")),
+                "{text:?}: {err}"
+            );
+        }
     }
 }

@@ -129,8 +129,8 @@ pub enum OutputKind {
     Csv,
     /// Raw u64 codes or a cluster id a line (`imsat encode`).
     Raw,
-    /// A PNG picture (`imsat dedup --sheet`, `imsat eval --plot`).
-    Png,
+    /// A PNG picture of this kind (`imsat dedup --sheet`, `imsat eval --plot`).
+    Png(crate::plot::Picture),
 }
 
 impl OutputKind {
@@ -152,7 +152,9 @@ impl OutputKind {
                     .is_some_and(|rest| rest.starts_with(b"\n") || rest.starts_with(b"\r\n"))
             }),
             OutputKind::Raw => is_raw_output(start, len),
-            OutputKind::Png => start.starts_with(PNG_MAGIC) && crate::plot::drawn_by_imsat(start),
+            OutputKind::Png(what) => {
+                start.starts_with(PNG_MAGIC) && crate::plot::drawn_by_imsat(start, what)
+            }
         }
     }
 
@@ -164,7 +166,9 @@ impl OutputKind {
             OutputKind::Npz => "a .npz file of codes or ids",
             OutputKind::Csv => "a CSV of codes",
             OutputKind::Raw => "raw codes",
-            OutputKind::Png => "a picture imsat drew",
+            OutputKind::Png(crate::plot::Picture::DedupSheet) => "a dedup sheet imsat drew",
+            OutputKind::Png(crate::plot::Picture::CopyDetectionRoc) => "an ROC plot imsat drew",
+            OutputKind::Png(_) => "a picture of this kind imsat drew",
         }
     }
 }
@@ -313,9 +317,16 @@ pub fn check_replaces_only(
     )))
 }
 
-/// What a file of `len` bytes beginning with `start` is, for a refusal: a kind imsat knows by
-/// its first bytes, an index's card of names, an ONNX model, a text, or its first bytes in hex.
+/// What a file of `len` bytes beginning with `start` is, for a refusal: a picture imsat drew,
+/// a kind imsat knows by its first bytes, an index's card of names, an ONNX model, a text, or
+/// its first bytes in hex.
 fn describe_file_start(start: &[u8], len: u64) -> String {
+    let picture = crate::plot::Picture::ALL
+        .into_iter()
+        .find(|&p| start.starts_with(PNG_MAGIC) && crate::plot::drawn_by_imsat(start, p));
+    if let Some(picture) = picture {
+        return format!("imsat's {} of {len} bytes", picture.name());
+    }
     if let Some(name) = known_kind(start) {
         return format!("{name} of {len} bytes");
     }
@@ -337,8 +348,13 @@ fn describe_file_start(start: &[u8], len: u64) -> String {
 
 /// Check a PNG we are about to draw: its name must end in `.png` (a `.jpg` name holding PNG
 /// bytes would mislead every viewer that trusts the extension), and a file already there must
-/// be a picture imsat drew, which carries its mark ([`check_replaces_only`]), not a photo.
-pub fn check_png_output(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
+/// be a picture of the kind `what` imsat drew, which carries its mark ([`check_replaces_only`]):
+/// never a photo, nor another picture (a run's training curves).
+pub fn check_png_output(
+    path: &std::path::Path,
+    flag: &str,
+    what: crate::plot::Picture,
+) -> anyhow::Result<()> {
     let png = path
         .extension()
         .and_then(|e| e.to_str())
@@ -349,15 +365,27 @@ pub fn check_png_output(path: &std::path::Path, flag: &str) -> anyhow::Result<()
             path.display()
         )));
     }
-    check_replaces_only(path, flag, OutputKind::Png)
+    check_replaces_only(path, flag, OutputKind::Png(what))
 }
 
-/// Check an output folder: it may not exist yet, but must not be a file.
+/// Check an output folder: it may not exist yet, but must not be a file, nor lie below one
+/// (`notes.txt/run`: its folders could not be made).
 pub fn check_output_dir(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
     if path.exists() && !path.is_dir() {
         return Err(bad_input(format!(
             "{flag} {}: is a file, expected a folder",
             path.display()
+        )));
+    }
+    let file_above = path
+        .ancestors()
+        .skip(1)
+        .find(|a| !a.as_os_str().is_empty() && a.exists() && !a.is_dir());
+    if let Some(file) = file_above {
+        return Err(bad_input(format!(
+            "{flag} {}: {} is a file, so no folder can be made below it",
+            path.display(),
+            file.display()
         )));
     }
     Ok(())

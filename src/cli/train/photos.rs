@@ -22,7 +22,7 @@ use serde_json::json;
 use super::Args;
 use super::config::{DEFAULT_HOLDOUT, settings_error, training_error};
 use crate::cli::common::copy_detection::score_json;
-use crate::cli::common::groups::{groups_of, join_identical};
+use crate::cli::common::groups::{groups_of, join_identical_saying};
 use crate::cli::common::radius::{RADIUS_KEY, f32_json};
 use crate::cli::common::run_folder::{make_run_folder, save_run};
 use crate::cli::common::{Ctx, bad_input, inside_folder, progress_bar};
@@ -77,17 +77,12 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
     let mut groups = groups_of(&folder.paths, args.groups.as_deref())?;
     // A folder to deduplicate holds duplicates: one held out and its twin trained on would
     // leak, and two held out would be false matches of each other (no radius measured).
-    let joined = join_identical(&mut groups, &folder.photos);
-    if let Some(&(a, b)) = joined.first() {
-        errln!(
-            "imsat: {} pair(s) of photos have the same pixels ({} and {}{}): each set is one \
-             photo group (held out or trained on together)",
-            joined.len(),
-            folder.paths[a].display(),
-            folder.paths[b].display(),
-            if joined.len() > 1 { ", ..." } else { "" }
-        );
-    }
+    join_identical_saying(
+        &mut groups,
+        &folder.photos,
+        &folder.paths,
+        "held out or trained on together",
+    );
     let held = holdout(
         &groups,
         args.holdout.unwrap_or(DEFAULT_HOLDOUT),
