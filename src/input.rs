@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use imsat_data::Images;
 use imsat_data::idx;
 use imsat_data::photos::{
     FolderFiles, decode_image, decode_image_at_least, is_photo, is_undecoded, no_photos_reason,
     photo_files, undecoded_reason,
 };
+use imsat_data::{Images, Label};
 use imsat_runtime::dedup::Glance;
 use imsat_runtime::view::View;
 
@@ -272,8 +272,9 @@ fn map_chunks_in_order<T: Sync, R: Send, E>(
     Ok(())
 }
 
-/// Labels from an IDX label file or a `.npy` array of integers `[N]`.
-pub fn read_labels(path: &Path) -> anyhow::Result<Vec<u8>> {
+/// Labels from an IDX label file (bytes: up to 256 classes) or a `.npy` array of integers
+/// `[N]` (up to 65,536).
+pub fn read_labels(path: &Path) -> anyhow::Result<Vec<Label>> {
     if crate::npy::is_npy(path) {
         crate::npy::read_labels(path)
     } else {
@@ -282,7 +283,7 @@ pub fn read_labels(path: &Path) -> anyhow::Result<Vec<u8>> {
 }
 
 /// IDX images and their labels ([`read_labels`]: IDX or `.npy`), one label per image.
-pub fn read_labelled(images: &Path, labels: &Path) -> anyhow::Result<(Images, Vec<u8>)> {
+pub fn read_labelled(images: &Path, labels: &Path) -> anyhow::Result<(Images, Vec<Label>)> {
     let imgs = idx::read_idx_images(images)?;
     let labs = read_labels(labels)?;
     if labs.len() != imgs.n {

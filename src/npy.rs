@@ -5,6 +5,7 @@ use std::io::{Cursor, Read};
 use std::path::Path;
 
 use anyhow::Context;
+use imsat_data::Label;
 use imsat_runtime::atomic_file::write_atomic;
 use imsat_runtime::code::{Codes, packed_bytes};
 use npyz::{DType, NpyFile, NpyHeader, Order};
@@ -487,9 +488,9 @@ pub fn read_u8_matrix(path: &Path) -> anyhow::Result<((usize, usize), Vec<u8>)> 
     Ok(((n, b), collect::<u8>(path, file)?))
 }
 
-/// Labels: an integer array `[N]` or `[N, 1]`, any integer dtype, at most 256 distinct values
-/// (renumbered 0.. in sorted order; only equality matters to the metrics).
-pub fn read_labels(path: &Path) -> anyhow::Result<Vec<u8>> {
+/// Labels: an integer array `[N]` or `[N, 1]`, any integer dtype, at most 65,536 distinct
+/// values (renumbered 0.. in sorted order; only equality matters to the metrics).
+pub fn read_labels(path: &Path) -> anyhow::Result<Vec<Label>> {
     let bad = |m: String| bad_input(format!("{}: {m}", path.display()));
     let (file, (kind, size)) = open(path, "integer labels")?;
     let shape: Vec<u64> = file.shape().to_vec();
@@ -541,15 +542,16 @@ pub fn read_labels(path: &Path) -> anyhow::Result<Vec<u8>> {
     let mut distinct = values.clone();
     distinct.sort_unstable();
     distinct.dedup();
-    if distinct.len() > 256 {
+    let most = Label::MAX as usize + 1;
+    if distinct.len() > most {
         return Err(bad(format!(
-            "{} distinct labels; at most 256 classes are supported",
+            "{} distinct labels; at most {most} classes are supported",
             distinct.len()
         )));
     }
     Ok(values
         .iter()
-        .map(|v| distinct.binary_search(v).unwrap_or(0) as u8)
+        .map(|v| distinct.binary_search(v).unwrap_or(0) as Label)
         .collect())
 }
 

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use imsat_data::Images;
+use imsat_data::{Images, Label};
 use imsat_runtime::code::Codes;
 use imsat_runtime::encoder::{Encoded, Encoder, EncoderError};
 use imsat_runtime::format::Task;
@@ -44,8 +44,8 @@ fn shipped(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn mnist() -> &'static (Images, Vec<u8>) {
-    static DATA: OnceLock<(Images, Vec<u8>)> = OnceLock::new();
+fn mnist() -> &'static (Images, Vec<Label>) {
+    static DATA: OnceLock<(Images, Vec<Label>)> = OnceLock::new();
     DATA.get_or_init(|| {
         let (images, labels) = mnist_files();
         read_labelled(images, labels).unwrap()

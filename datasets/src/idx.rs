@@ -3,6 +3,7 @@
 //! The header is checked against the file size *before* anything is allocated, so a corrupt
 //! or hostile header cannot make us reserve gigabytes.
 
+use crate::Label;
 use std::io::Read;
 use std::path::Path;
 
@@ -200,8 +201,11 @@ pub fn parse_idx_images(path: &Path, bytes: Vec<u8>) -> Result<Images, DataError
     })
 }
 
-/// Read an IDX label file: rank-1 u8 values, each below `max_classes`.
-pub fn read_idx_labels(path: impl AsRef<Path>, max_classes: usize) -> Result<Vec<u8>, DataError> {
+/// Read an IDX label file: rank-1 u8 values, each below `max_classes`, as [`Label`]s.
+pub fn read_idx_labels(
+    path: impl AsRef<Path>,
+    max_classes: usize,
+) -> Result<Vec<Label>, DataError> {
     let path = path.as_ref();
     parse_idx_labels(path, read_raw(path, MAX_IDX_BYTES)?, max_classes)
 }
@@ -211,7 +215,7 @@ pub fn parse_idx_labels(
     path: &Path,
     bytes: Vec<u8>,
     max_classes: usize,
-) -> Result<Vec<u8>, DataError> {
+) -> Result<Vec<Label>, DataError> {
     let bytes = gunzip_if_gzip(path, bytes, MAX_IDX_BYTES)?;
     let (dims, payload) = parse_idx_u8(path, &bytes)?;
     if dims.len() != 1 {
@@ -236,14 +240,14 @@ pub fn parse_idx_labels(
             format!("label {v} at index {i} is out of range (expected 0..{max_classes})"),
         ));
     }
-    Ok(payload.to_vec())
+    Ok(payload.iter().map(|&v| Label::from(v)).collect())
 }
 
 /// Read images and their labels, checking that the counts agree.
 pub fn read_labelled(
     images: impl AsRef<Path>,
     labels: impl AsRef<Path>,
-) -> Result<(Images, Vec<u8>), DataError> {
+) -> Result<(Images, Vec<Label>), DataError> {
     let imgs = read_idx_images(images)?;
     let labels_path = labels.as_ref();
     let labs = read_idx_labels(labels_path, 256)?;
@@ -271,7 +275,7 @@ mod tests {
     use super::*;
     use std::path::PathBuf;
 
-    fn mnist() -> (Images, Vec<u8>) {
+    fn mnist() -> (Images, Vec<Label>) {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist10k");
         read_labelled(
             root.join("images-idx3-ubyte.gz"),

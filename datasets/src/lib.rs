@@ -16,3 +16,8 @@ pub mod progress;
 
 pub use error::DataError;
 pub use images::Images;
+
+/// A class number of a labelled sample, as the metrics take it: up to 65,536 classes
+/// (ImageNet's 1,000 and more; an IDX label file's bytes hold 256), of which only equality
+/// matters.
+pub type Label = u16;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
+use imsat_data::Label;
 use imsat_runtime::atomic_file;
 use imsat_runtime::dedup::Linkage;
 use imsat_runtime::encoder::Encoder;
@@ -146,7 +147,7 @@ fn is_demo_summary(path: &Path) -> bool {
 fn train_and_export(
     config: &TrainConfig,
     images: &imsat_data::Images,
-    labels: &[u8],
+    labels: &[Label],
     dir: &Path,
     ctx: &Ctx,
 ) -> anyhow::Result<(serde_json::Value, imsat_trainer::export::Exported)> {
@@ -224,7 +225,7 @@ fn run_in(
     ctx: &Ctx,
     started: Instant,
     images: &imsat_data::Images,
-    labels: &[u8],
+    labels: &[Label],
     (cluster, hash): (&TrainConfig, &TrainConfig),
 ) -> anyhow::Result<()> {
     step(

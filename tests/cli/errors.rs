@@ -825,7 +825,10 @@ fn other_flags_out_of_range() {
     let small_labels = write(
         d.path(),
         "small-labels.idx",
-        &idx_u8_bytes(&[120], &labels[..120]),
+        &idx_u8_bytes(
+            &[120],
+            &labels[..120].iter().map(|&l| l as u8).collect::<Vec<_>>(),
+        ),
     );
     let command = "demo --out {} --data {} --labels {} --cluster-epochs 1 --hash-epochs 1";
     // Rows of values, not pictures: the demo's affine SAT has nothing to move (it advised a

@@ -619,6 +619,56 @@ fn npy_labels_go_with_idx_images_as_idx_labels_do() {
     expect_bad_input(&out, &["short.npy", "9999 labels but 10000 images"]);
 }
 
+/// Labels of more classes than a byte holds (ImageNet's 1,000): each digit split into 100
+/// classes, scored with the split's queries of every class; 65,537 classes are refused.
+#[test]
+fn labels_of_a_thousand_classes_are_scored_and_more_than_65536_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let digits =
+        imsat_data::idx::read_idx_labels(root.join("data/mnist10k/labels-idx1-ubyte.gz"), 256)
+            .unwrap();
+    let labels: Vec<i64> = digits
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| i64::from(l) * 100 + (i % 100) as i64)
+        .collect();
+    let y = d.path().join("y1000.npy");
+    write_npy(&y, &[labels.len() as u64], &labels, false);
+    let out = cli(
+        "eval --model {} --data {} --labels {}",
+        &[&root.join("models/hash16.int8.onnx"), &mnist_images(), &y],
+    );
+    expect_success(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Each class gives min(100, half its samples) queries.
+    let mut count = std::collections::HashMap::new();
+    for l in &labels {
+        *count.entry(l).or_insert(0usize) += 1;
+    }
+    assert_eq!(count.len(), 1000);
+    let queries: usize = count.values().map(|&c| (c / 2).min(100)).sum();
+    assert_eq!(v["queries"], queries, "{v}");
+    assert!(v["map"].as_f64().unwrap() > 0.0, "{v}");
+    // 65,537 distinct labels for 65,537 codes: refused, naming the limit.
+    let n = 65_537usize;
+    let codes = d.path().join("codes.npy");
+    let bytes: Vec<u8> = (0..2 * n).map(|i| (i * 7) as u8).collect();
+    write_npy(&codes, &[n as u64, 2], &bytes, false);
+    let many = d.path().join("many.npy");
+    write_npy(
+        &many,
+        &[n as u64],
+        &(0..n as i64).collect::<Vec<_>>(),
+        false,
+    );
+    let out = cli("eval --codes {} --labels {}", &[&codes, &many]);
+    expect_bad_input(
+        &out,
+        &["many.npy", "65537 distinct labels; at most 65536 classes"],
+    );
+}
+
 /// A user's first run on a handful of rows: the default batch (250) follows the data rather
 /// than being refused as a `--batch` never given; one row is refused as too little data.
 #[test]

@@ -374,13 +374,13 @@ fn a_photo_config_or_a_validation_set_that_cannot_work_is_refused_or_said() {
     }
     let manifest = Path::new(PHOTOS).join("../manifest.csv");
     // A one-epoch 16-bit run on those photos, nothing held out, with `more` flags.
-    let train_one = |out: &Path, more: &[&str]| {
+    let train_bits = |bits: &str, out: &Path, more: &[&str]| {
         let mut args = vec![
             "train",
             "--task",
             "hash",
             "--bits",
-            "16",
+            bits,
             "--epochs",
             "1",
             "--holdout",
@@ -397,6 +397,7 @@ fn a_photo_config_or_a_validation_set_that_cannot_work_is_refused_or_said() {
         args.extend_from_slice(more);
         imsat(&args)
     };
+    let train_one = |out: &Path, more: &[&str]| train_bits("16", out, more);
     let run = d.path().join("one-run");
     let out = train_one(&run, &["--groups", s(&manifest)]);
     let report = ok(&out);
@@ -473,28 +474,7 @@ fn a_photo_config_or_a_validation_set_that_cannot_work_is_refused_or_said() {
         ("split", ["--colour-split", "2,2"]),
         ("linear", ["--conv", "none"]),
     ] {
-        let mut args = vec![
-            "train",
-            "--task",
-            "hash",
-            "--bits",
-            "8",
-            "--epochs",
-            "1",
-            "--holdout",
-            "0",
-            "--items-per-photo",
-            "2",
-            "--edits-per-item",
-            "2",
-            "--data",
-            s(&one),
-            "--out",
-        ];
-        let out = d.path().join(name);
-        args.push(s(&out));
-        args.extend(flags);
-        ok(&imsat(&args));
+        ok(&train_bits("8", &d.path().join(name), &flags));
     }
 
     // Edit settings for a run that trains no edit SAT would change nothing: refused by name.

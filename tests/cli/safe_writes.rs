@@ -1221,7 +1221,14 @@ fn small_mnist(dir: &Path, n: usize) -> (std::path::PathBuf, std::path::PathBuf)
             "images.idx",
             &idx_u8_bytes(&[n, 28, 28], &images.pixels[..n * 784]),
         ),
-        crate::common::write(dir, "labels.idx", &idx_u8_bytes(&[n], &labels[..n])),
+        crate::common::write(
+            dir,
+            "labels.idx",
+            &idx_u8_bytes(
+                &[n],
+                &labels[..n].iter().map(|&l| l as u8).collect::<Vec<_>>(),
+            ),
+        ),
     )
 }
 

@@ -7,9 +7,11 @@ use pathfinding::matrix::Matrix;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
+pub use imsat_data::Label;
+
 /// Counts of each (cluster, label) pair: one row per cluster id (0..=max id), one column per
 /// label (0..=max label).
-pub fn contingency_table(clusters: &[usize], labels: &[u8]) -> Vec<Vec<usize>> {
+pub fn contingency_table(clusters: &[usize], labels: &[Label]) -> Vec<Vec<usize>> {
     assert_eq!(clusters.len(), labels.len());
     let k = clusters.iter().copied().max().unwrap_or(0) + 1;
     let c = labels.iter().map(|&l| l as usize).max().unwrap_or(0) + 1;
@@ -21,7 +23,7 @@ pub fn contingency_table(clusters: &[usize], labels: &[u8]) -> Vec<Vec<usize>> {
 }
 
 /// Clustering accuracy under the best one-to-one map of clusters to labels (Hungarian).
-pub fn clustering_accuracy(clusters: &[usize], labels: &[u8]) -> f64 {
+pub fn clustering_accuracy(clusters: &[usize], labels: &[Label]) -> f64 {
     assert_eq!(clusters.len(), labels.len());
     if clusters.is_empty() {
         return 0.0;
@@ -42,7 +44,7 @@ pub fn clustering_accuracy(clusters: &[usize], labels: &[u8]) -> f64 {
 }
 
 /// Normalized mutual information, arithmetic normalization (scikit-learn's default).
-pub fn nmi(clusters: &[usize], labels: &[u8]) -> f64 {
+pub fn nmi(clusters: &[usize], labels: &[Label]) -> f64 {
     let n = clusters.len() as f64;
     let table = contingency_table(clusters, labels);
     let (k, c) = (table.len(), table[0].len());
@@ -79,14 +81,15 @@ pub fn nmi(clusters: &[usize], labels: &[u8]) -> f64 {
 /// Query/gallery split: from a seeded permutation, `per_class` queries of each label (at most
 /// half of that label's samples, so that a small data set keeps every class in the gallery);
 /// the rest is the gallery.
-pub fn retrieval_split(labels: &[u8], per_class: usize, seed: u64) -> (Vec<usize>, Vec<usize>) {
-    let mut count = [0usize; 256];
+pub fn retrieval_split(labels: &[Label], per_class: usize, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let classes = labels.iter().map(|&l| l as usize + 1).max().unwrap_or(0);
+    let mut count = vec![0usize; classes];
     for &l in labels {
         count[l as usize] += 1;
     }
     let mut order: Vec<usize> = (0..labels.len()).collect();
     order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
-    let mut taken = [0usize; 256];
+    let mut taken = vec![0usize; classes];
     let (mut queries, mut gallery) = (Vec::new(), Vec::new());
     for i in order {
         let l = labels[i] as usize;
@@ -119,7 +122,7 @@ pub fn retrieval_metrics(
     codes: &[u64],
     words: usize,
     bits: usize,
-    labels: &[u8],
+    labels: &[Label],
     queries: &[usize],
     gallery: &[usize],
 ) -> Retrieval {
@@ -289,7 +292,7 @@ mod tests {
         let n = 760;
         // 10-bit codes: distances 0..=10, so every bucket holds many items.
         let codes: Vec<u64> = (0..n).map(|_| rng.random::<u64>() & 0x3FF).collect();
-        let labels: Vec<u8> = (0..n).map(|_| rng.random_range(0..4)).collect();
+        let labels: Vec<Label> = (0..n).map(|_| rng.random_range(0..4)).collect();
         let queries: Vec<usize> = (0..n).step_by(38).collect();
         let gallery: Vec<usize> = (0..n).filter(|i| i % 38 != 0).collect();
         let got = retrieval_metrics(&codes, 1, 64, &labels, &queries, &gallery);
@@ -334,7 +337,7 @@ mod tests {
         // 600 gallery items at distance 0: the first 500 in gallery order count.
         let n = 601;
         let codes = vec![0u64; n];
-        let mut labels = vec![1u8; n];
+        let mut labels: Vec<Label> = vec![1; n];
         labels[0] = 0;
         for l in labels.iter_mut().skip(1).take(250) {
             *l = 0;
@@ -346,16 +349,21 @@ mod tests {
 
     #[test]
     fn split_takes_per_class_queries() {
-        let labels: Vec<u8> = (0..1000).map(|i| (i % 10) as u8).collect();
+        let labels: Vec<Label> = (0..1000).map(|i| (i % 10) as Label).collect();
         let (q, g) = retrieval_split(&labels, 7, 3);
         assert_eq!((q.len(), g.len()), (70, 930));
-        for c in 0..10u8 {
+        for c in 0..10 {
             assert_eq!(q.iter().filter(|&&i| labels[i] == c).count(), 7);
         }
         assert_eq!(q, retrieval_split(&labels, 7, 3).0);
         // 100 per class asked of 30 per class: half of each class is left in the gallery.
-        let small: Vec<u8> = (0..300).map(|i| (i % 10) as u8).collect();
+        let small: Vec<Label> = (0..300).map(|i| (i % 10) as Label).collect();
         let (q, g) = retrieval_split(&small, 100, 3);
         assert_eq!((q.len(), g.len()), (150, 150));
+        // More classes than a byte holds (ImageNet's 1,000): 4 samples each, 2 queries each.
+        let many: Vec<Label> = (0..4000).map(|i| (i % 1000) as Label).collect();
+        let (q, g) = retrieval_split(&many, 100, 3);
+        assert_eq!((q.len(), g.len()), (2000, 2000));
+        assert!(q.iter().any(|&i| many[i] == 999));
     }
 }

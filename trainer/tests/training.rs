@@ -12,7 +12,7 @@ use imsat_trainer::sat::{random_perturbation, vat_perturbation};
 use imsat_trainer::train::{Quality, TrainConfig, predict_logits, scale_pixels, train};
 use imsat_trainer::{backend, metrics};
 
-fn mnist(n: usize) -> (Images, Vec<u8>) {
+fn mnist(n: usize) -> (Images, Vec<metrics::Label>) {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/mnist10k");
     let (mut images, mut labels) = read_labelled(
         format!("{root}/images-idx3-ubyte.gz"),

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::backend::{host_values, inference_device};
 use crate::loss::Task;
-use crate::metrics;
+use crate::metrics::{self, Label};
 use crate::model::{Encoder, Norm};
 use imsat_runtime::code::Codes;
 use imsat_runtime::output::argmax_rows;
@@ -57,7 +57,7 @@ pub fn evaluate_logits(
     task: Task,
     logits: &[f32],
     outputs: usize,
-    labels: &[u8],
+    labels: &[Label],
     seed: u64,
 ) -> Result<Quality, imsat_runtime::error::Error> {
     Ok(match task {

@@ -25,6 +25,7 @@ use progress::RunProgress;
 pub use progress::progress_bar;
 pub use step::{StepLosses, Trainer};
 
+use crate::metrics::Label;
 use crate::model::Encoder;
 use crate::photo_set::PhotoSet;
 use imsat_data::Images;
@@ -171,7 +172,7 @@ fn best_of_restarts(
 pub fn train(
     config: &TrainConfig,
     images: &Images,
-    labels: Option<&[u8]>,
+    labels: Option<&[Label]>,
     show_progress: bool,
 ) -> Result<Trained, TrainError> {
     if let Some(l) = labels
@@ -197,7 +198,7 @@ pub fn train_features(
     x: Vec<f32>,
     n: usize,
     dim: usize,
-    labels: Option<&[u8]>,
+    labels: Option<&[Label]>,
     show_progress: bool,
 ) -> Result<Trained, TrainError> {
     if let Some(l) = labels
@@ -236,7 +237,7 @@ pub fn train_photos(
 fn train_with(
     mut trainer: Trainer,
     config: &TrainConfig,
-    labels: Option<&[u8]>,
+    labels: Option<&[Label]>,
     show_progress: bool,
 ) -> Result<Trained, TrainError> {
     let steps = trainer.steps_per_epoch();

@@ -7,10 +7,13 @@ use crate::sat::SatKind;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 /// `n` random rows of `dim` values and 4 labels (seeded).
-fn rows(n: usize, dim: usize, seed: u64) -> (Vec<f32>, Vec<u8>) {
+fn rows(n: usize, dim: usize, seed: u64) -> (Vec<f32>, Vec<crate::metrics::Label>) {
     let mut rng = StdRng::seed_from_u64(seed);
     let x = (0..n * dim).map(|_| rng.random_range(-1.0..1.0)).collect();
-    (x, (0..n).map(|i| (i % 4) as u8).collect())
+    (
+        x,
+        (0..n).map(|i| (i % 4) as crate::metrics::Label).collect(),
+    )
 }
 
 /// An 8-bit hash of one hidden layer of 16, batch 32, the random-perturbation SAT.
