@@ -17,9 +17,9 @@ use super::bad_input;
 /// shares the longest tail of path components with the photo's path wins: `2025/a.jpg` names
 /// `lib/2025/a.jpg`, `2026/a.jpg` names `lib/2026/a.jpg`. The names need not be relative to
 /// the folder given to the command (the manifest's `train/0001.jpg` names the 4-fold script's
-/// `fold0/valid/0001.jpg`, the only `0001.jpg` there). Where photos share a file name, a row
-/// names only those whose paths end in all of its name (`a/0001.jpg` names `lib/a/0001.jpg`,
-/// not `lib/b/0001.jpg` nor `lib/0001.jpg`), so one file name in several folders is told
+/// `fold0/valid/0001.jpg`). Where photos share a file name, a row names only those it
+/// matches best (`a/0001.jpg` names `lib/a/0001.jpg`, not `lib/b/0001.jpg` nor `lib/0001.jpg`;
+/// `train/b/0001.jpg` names `fold0/b/0001.jpg`), so one file name in several folders is told
 /// apart. Rows of different groups that name a photo equally well are an error, and so is a
 /// row without a name or a group.
 ///
@@ -82,32 +82,50 @@ pub fn groups_of(paths: &[PathBuf], csv: Option<&Path>) -> anyhow::Result<Vec<St
                  its group (a photo the manifest leaves out is a group of its own)"
             )));
         };
-        rows.entry(file.clone())
-            .or_default()
-            .push((parts.clone(), g.to_string()));
+        let file = file.clone();
+        rows.entry(file).or_default().push((parts, g.to_string()));
     }
-    // Photos by file name: where several share one, a row names only those whose paths end
-    // in all of its name.
-    let mut sharing: HashMap<OsString, usize> = HashMap::new();
+    // How many trailing components `a` and `b` share.
+    let tail = |a: &[OsString], b: &[OsString]| {
+        let pairs = a.iter().rev().zip(b.iter().rev());
+        pairs.take_while(|(x, y)| x == y).count()
+    };
+    // Each row's best match among the photos of its file name: it names only those photos,
+    // so that `a/0001.jpg` does not also name `b/0001.jpg` by the file name alone.
     let all_parts: Vec<Vec<OsString>> = paths.iter().map(|p| components(p)).collect();
+    let mut photos_named: HashMap<&OsString, Vec<&[OsString]>> = HashMap::new();
     for parts in &all_parts {
         if let Some(file) = parts.last() {
-            *sharing.entry(file.clone()).or_default() += 1;
+            photos_named.entry(file).or_default().push(parts);
         }
     }
+    let best = |name: &[OsString]| {
+        let photos = name.last().and_then(|f| photos_named.get(f));
+        photos
+            .into_iter()
+            .flatten()
+            .map(|p| tail(name, p))
+            .max()
+            .unwrap_or(0)
+    };
+    let rows: BTreeMap<_, Vec<_>> = rows
+        .iter()
+        .map(|(file, named)| {
+            let named = named
+                .iter()
+                .map(|(n, g)| (n.as_slice(), g.as_str(), best(n)));
+            (file, named.collect())
+        })
+        .collect();
     let mut found = Vec::with_capacity(paths.len());
     for (p, parts) in paths.iter().zip(&all_parts) {
         let candidates = parts.last().and_then(|f| rows.get(f));
-        let shared_name = parts.last().is_some_and(|f| sharing[f] > 1);
-        let shared = |name: &[OsString]| {
-            let pairs = name.iter().rev().zip(parts.iter().rev());
-            pairs.take_while(|(a, b)| a == b).count()
-        };
-        // The groups of the rows sharing the most components (the file name at least).
+        // The groups of the rows sharing the most components (the file name at least), of
+        // those that match this photo as well as any photo of its file name.
         let (mut longest, mut groups) = (0, Vec::<&str>::new());
-        for (name, group) in candidates.into_iter().flatten() {
-            let n = shared(name);
-            if shared_name && n < name.len() {
+        for &(name, group, best) in candidates.into_iter().flatten() {
+            let n = tail(name, parts);
+            if n < best {
                 continue;
             }
             if n > longest {
@@ -317,47 +335,36 @@ mod tests {
         assert_eq!(groups, ["g"]);
     }
 
-    /// Where photos share a file name, a row with folders names only the photo whose path ends
-    /// in them (it named every photo of that file name, and two such rows were refused as a
-    /// tie); a bare file name still names each of them.
+    /// Where photos share a file name, a row names only the photos it matches best (it named
+    /// every photo of that file name, and two such rows were refused as a tie); a bare file
+    /// name still names each of them.
     #[test]
-    fn a_row_names_only_the_photo_of_its_folders_where_photos_share_a_file_name() {
+    fn a_row_names_only_the_photos_it_matches_best_where_photos_share_a_file_name() {
         let paths: Vec<PathBuf> = ["G/0001.jpg", "G/a/0001.jpg", "G/b/0001.jpg", "G/p.jpg"]
             .iter()
             .map(PathBuf::from)
             .collect();
         let unnamed = |i: usize| format!("{UNNAMED}{}", paths[i].display());
-        let (_dir, csv) = manifest(
-            "name,group
-a/0001.jpg,g
-",
-        );
+        let (_dir, csv) = manifest("name,group\na/0001.jpg,g\n");
         let groups = groups_of(&paths, Some(&csv)).unwrap();
         assert_eq!(groups, [unnamed(0), "g".into(), unnamed(2), unnamed(3)]);
-        let (_dir, csv) = manifest(
-            "name,group
-a/0001.jpg,g
-b/0001.jpg,h
-",
-        );
+        let (_dir, csv) = manifest("name,group\na/0001.jpg,g\nb/0001.jpg,h\n");
         let groups = groups_of(&paths, Some(&csv)).unwrap();
         assert_eq!(groups, [unnamed(0), "g".into(), "h".into(), unnamed(3)]);
-        let (_dir, csv) = manifest(
-            "name,group
-zzz/0001.jpg,g
-p.jpg,h
-",
-        );
-        let groups = groups_of(&paths, Some(&csv)).unwrap();
-        assert_eq!(groups, [unnamed(0), unnamed(1), unnamed(2), "h".into()]);
-        let (_dir, csv) = manifest(
-            "name,group
-0001.jpg,g
-a/0001.jpg,h
-",
-        );
+        let (_dir, csv) = manifest("name,group\n0001.jpg,g\na/0001.jpg,h\n");
         let groups = groups_of(&paths, Some(&csv)).unwrap();
         assert_eq!(groups, ["g", "h", "g", &unnamed(3)]);
+        // A row that matches none better than the others names them all, as a bare name.
+        let (_dir, csv) = manifest("name,group\nzzz/0001.jpg,g\np.jpg,h\n");
+        let groups = groups_of(&paths, Some(&csv)).unwrap();
+        assert_eq!(groups, ["g", "g", "g", "h"]);
+        // Names relative to another folder still tell the folders apart.
+        let (_dir, csv) = manifest("name,group\ntrain/2025/a.jpg,old\ntrain/2026/a.jpg,new\n");
+        let folds = [
+            PathBuf::from("fold0/2025/a.jpg"),
+            PathBuf::from("fold0/2026/a.jpg"),
+        ];
+        assert_eq!(groups_of(&folds, Some(&csv)).unwrap(), ["old", "new"]);
     }
 
     /// A blank group joined every photo left blank into one group; a blank name named none.
@@ -365,30 +372,9 @@ a/0001.jpg,h
     fn a_row_with_a_blank_name_or_group_is_an_error_naming_its_line() {
         let paths = vec![PathBuf::from("in/a.jpg"), PathBuf::from("in/b.jpg")];
         for (text, line, blank) in [
-            (
-                "name,group
-a.jpg,g
-b.jpg,
-",
-                3,
-                "group",
-            ),
-            (
-                "name,group
-a.jpg,  
-b.jpg,g
-",
-                2,
-                "group",
-            ),
-            (
-                "name,group
-a.jpg,g
-,g
-",
-                3,
-                "name",
-            ),
+            ("name,group\na.jpg,g\nb.jpg,\n", 3, "group"),
+            ("name,group\na.jpg,  \nb.jpg,g\n", 2, "group"),
+            ("name,group\na.jpg,g\n,g\n", 3, "name"),
         ] {
             let (_dir, csv) = manifest(text);
             let err = groups_of(&paths, Some(&csv)).unwrap_err().to_string();
