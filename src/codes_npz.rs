@@ -24,11 +24,13 @@ pub fn is_npz(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("npz"))
 }
 
+/// The first bytes of a zip archive (its first entry's local file header), as of an `.npz`.
+pub const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
+
 /// The name of the first entry of a zip archive beginning with `start` (its local file
 /// header's), if it begins as one.
 pub fn first_entry(start: &[u8]) -> Option<&str> {
-    const SIGNATURE: &[u8] = b"PK\x03\x04";
-    let header = start.strip_prefix(SIGNATURE)?;
+    let header = start.strip_prefix(ZIP_MAGIC)?;
     let len = u16::from_le_bytes([*header.get(22)?, *header.get(23)?]) as usize;
     std::str::from_utf8(header.get(26..26 + len)?).ok()
 }

@@ -49,7 +49,7 @@ fn open(path: &Path, expected: &str) -> anyhow::Result<(Opened, (char, u64))> {
     if bytes.is_empty() {
         return Err(bad("empty file, not a .npy array".into()));
     }
-    if bytes.starts_with(b"PK\x03\x04") {
+    if bytes.starts_with(crate::codes_npz::ZIP_MAGIC) {
         return Err(bad(
             "a zip archive (an .npz of several arrays, np.savez), not one .npy array: save \
              the array itself with np.save"

@@ -15,7 +15,7 @@ fn other_format(bytes: &[u8]) -> Option<&'static str> {
         Some("a .npy file")
     } else if bytes.starts_with(&imsat_runtime::index::MAGIC) {
         Some("an imsat index file")
-    } else if bytes.starts_with(b"PK\x03\x04") && ends_as_zip(bytes) {
+    } else if bytes.starts_with(crate::codes_npz::ZIP_MAGIC) && ends_as_zip(bytes) {
         Some("a zip file (an .npz of `imsat encode`?)")
     } else if crate::faiss::is_binary_index(bytes) {
         Some("a faiss binary index")

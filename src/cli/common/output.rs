@@ -4,6 +4,7 @@
 
 use super::bad_input;
 use super::index_card::CARD_START;
+use crate::codes_npz::ZIP_MAGIC;
 
 /// Check a file we are about to write: its folder must exist, it must not be a folder, and
 /// it must not be one of the command's `inputs` (files, or folders whose images are read):
@@ -227,9 +228,6 @@ fn is_text(start: &[u8]) -> bool {
         !t.is_empty() && t.chars().all(|c| !c.is_control() || "\n\r\t".contains(c))
     })
 }
-
-/// The first bytes of a zip archive's first entry (an `.npz`).
-const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
 
 /// The first bytes of a PNG.
 const PNG_MAGIC: &[u8] = b"\x89PNG\r\n\x1a\n";
