@@ -7,7 +7,10 @@
 macro_rules! outln {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        writeln!(std::io::stdout().lock(), $($arg)*)
+        writeln!(
+            $crate::cli::common::NamedStdout(std::io::stdout().lock()),
+            $($arg)*
+        )
     }};
 }
 

@@ -11,7 +11,9 @@ use super::{Picture, save_png};
 /// A curve of the loss plot: its name, how to read it from an epoch, its colour.
 type Series = (&'static str, fn(&EpochStats) -> f64, RGBColor);
 
-/// Training curves: each loss term per epoch (left) and the quality metric per epoch (right).
+/// Training curves: each loss term per epoch (left) and the quality metric per epoch (right);
+/// the loss terms alone, the whole width, for a run scored on no labels each epoch (photos,
+/// unlabelled data), whose metric panel would be empty.
 pub fn training_curves(
     path: &Path,
     history: &[EpochStats],
@@ -21,7 +23,14 @@ pub fn training_curves(
     save_png(path, Picture::TrainingCurves, (1000, 420), |buf| {
         let root = BitMapBackend::with_buffer(buf, (1000, 420)).into_drawing_area();
         root.fill(&WHITE)?;
-        let (left, right) = root.split_horizontally(520);
+        let scored = history.iter().any(|s| s.metric.is_some());
+        let (left, right) = match scored {
+            true => {
+                let (left, right) = root.split_horizontally(520);
+                (left, Some(right))
+            }
+            false => (root.clone(), None),
+        };
         let epochs = history.len().max(1) as f64;
         let series: [Series; 5] = [
             ("loss", |s| s.loss, BLACK),
@@ -61,6 +70,10 @@ pub fn training_curves(
             .border_style(BLACK)
             .draw()?;
 
+        let Some(right) = right else {
+            root.present()?;
+            return Ok(());
+        };
         let mut chart = ChartBuilder::on(&right)
             .caption(format!("{title}: {metric_name}"), ("sans-serif", 20))
             .margin(10)
@@ -192,4 +205,46 @@ pub fn copy_detection_roc(path: &Path, hashes: &[HashScore], title: &str) -> any
         root.present()?;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether some row of the picture is drawn (not white) all the way across `xs`: the
+    /// loss chart's grid where it spans the gap a metric panel would leave.
+    fn a_row_spans(png: &Path, xs: std::ops::Range<u32>) -> bool {
+        let img = image::open(png).unwrap().to_rgb8();
+        (0..img.height()).any(|y| xs.clone().all(|x| img.get_pixel(x, y).0 != [255; 3]))
+    }
+
+    fn history(metric: Option<f64>) -> Vec<EpochStats> {
+        (1..=4)
+            .map(|epoch| EpochStats {
+                epoch,
+                loss: -1.0 / epoch as f64,
+                sat: 0.1,
+                cond_entropy: 0.5,
+                marginal_entropy: 2.0,
+                pairwise_mi: 0.0,
+                seconds: 1.0,
+                metric: metric.map(|m| m * epoch as f64),
+                head: 0,
+                head_losses: vec![],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_run_without_a_metric_draws_its_losses_across_the_whole_picture() {
+        let dir = tempfile::tempdir().unwrap();
+        let (scored, unscored) = (dir.path().join("a.png"), dir.path().join("b.png"));
+        training_curves(&scored, &history(Some(0.2)), "run", "mAP").unwrap();
+        training_curves(&unscored, &history(None), "run", "mAP").unwrap();
+        assert!(
+            !a_row_spans(&scored, 500..600),
+            "two panels, a gap between them"
+        );
+        assert!(a_row_spans(&unscored, 500..600), "one panel across the gap");
+    }
 }

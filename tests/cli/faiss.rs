@@ -274,6 +274,16 @@ fn odd_width_codes_with_many_ties_round_trip() {
     let queries = Codes::from_words(12, codes.as_words()[..100].to_vec()).unwrap();
     let ties = round_trip(dir.path(), &index_path, &queries, 10);
     assert_eq!(ties, 100);
+    // The export appended back: its codes read as 16 bits unless told the index's width.
+    let exported = dir.path().join("exported.faiss");
+    let append = "index import --faiss {} --out {} --append";
+    let out = cli(append, &[&exported, &index_path]);
+    expect_bad_input(&out, &["12-bit", "16-bit", "give --bits 12"]);
+    ok(&cli(
+        &format!("{append} --bits 12"),
+        &[&exported, &index_path],
+    ));
+    assert_eq!(Index::load(&index_path).unwrap().len(), 6000);
 }
 
 /// faiss indexes other than IndexBinaryFlat are refused, naming the file and the kind.

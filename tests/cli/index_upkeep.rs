@@ -328,6 +328,75 @@ fn a_removal_waits_for_another_writer() {
     );
 }
 
+/// Codes appended to a photo index by `index import --append` carry no soft codes, so the
+/// append is refused where the card holds them (it would drop `search --copies`' second check
+/// for every row), the index and card left as they were; a card without them keeps each
+/// row's flatness and names, the imported rows unnamed. An import over the index says that
+/// its card no longer fits.
+#[test]
+fn imported_codes_appended_keep_what_the_card_knows_of_the_other_rows() {
+    let (d, lib, _new) = folders();
+    let (m, idx) = (model("photo64.int8.onnx"), d.path().join("lib.idx"));
+    json_lines(&run(
+        "index build --model {} --data {} --out {}",
+        &[&m, &lib, &idx],
+    ));
+    let one = d.path().join("one.u64");
+    json_lines(&run(
+        "encode --model {} --data {} --out {}",
+        &[&m, &lib.join("0001.jpg"), &one],
+    ));
+    let card_file = d.path().join("lib.idx.names.json");
+    let (index_bytes, card_bytes) = (
+        std::fs::read(&idx).unwrap(),
+        std::fs::read(&card_file).unwrap(),
+    );
+    let append = || {
+        run(
+            "index import --raw-u64 {} --bits 64 --out {} --append",
+            &[&one, &idx],
+        )
+    };
+    expect_bad_input(
+        &append(),
+        &["lib.idx.names.json", "soft code", "index build --append"],
+    );
+    assert_eq!(std::fs::read(&idx).unwrap(), index_bytes);
+    assert_eq!(std::fs::read(&card_file).unwrap(), card_bytes);
+
+    // The same card without soft codes (as a photo model without a soft check writes),
+    // the field cut from its text (which must begin as imsat writes a card).
+    let text = String::from_utf8(card_bytes).unwrap();
+    let start = text
+        .find(r#","soft_f16_le_base64":""#)
+        .expect("soft codes in the card");
+    let end = start + 1 + text[start + 1..].find(r#"","#).unwrap() + 1;
+    std::fs::write(&card_file, format!("{}{}", &text[..start], &text[end..])).unwrap();
+    let without = card(&idx);
+    assert!(without.get("soft_f16_le_base64").is_none(), "{without}");
+    let flatness = without["flatness"].clone();
+    assert_eq!(flatness.as_array().map(Vec::len), Some(8), "{without}");
+    let (appended, stderr) = json_lines(&append());
+    assert_eq!(appended[0]["codes"], 9);
+    assert!(stderr.contains("have no file names"), "{stderr}");
+    let after = card(&idx);
+    let mut expected = flatness.as_array().unwrap().clone();
+    expected.push(Value::Null);
+    assert_eq!(after["flatness"], Value::Array(expected), "{after}");
+    let names = |card: &Value| card["names"].as_array().unwrap().clone();
+    assert_eq!(names(&after)[..8], names(&without)[..]);
+    assert_eq!(names(&after)[8], Value::Null);
+
+    let (_, stderr) = json_lines(&run(
+        "index import --raw-u64 {} --bits 64 --out {}",
+        &[&one, &idx],
+    ));
+    assert!(
+        stderr.contains("lib.idx.names.json describes the index this import replaced"),
+        "{stderr}"
+    );
+}
+
 /// `dir/codes.idx`: five 16-bit codes imported from raw words, without a card.
 fn five_codes(dir: &Path) -> PathBuf {
     let raw = dir.join("codes.u64");

@@ -266,7 +266,10 @@ fn another_model_a_stale_card_or_a_file_that_is_not_a_card_is_refused_or_said() 
         "index import --raw-u64 {} --bits 64 --out {}",
         &[&raw, &idx],
     ));
-    assert!(stderr.is_empty(), "{stderr}");
+    assert!(
+        stderr.contains("describes the index this import replaced"),
+        "{stderr}"
+    );
     let (lines, stderr) = json_lines(&run(
         "search --index {} --model {} --query {} -k 1 --json",
         &[&idx, &digits, &new],

@@ -107,6 +107,53 @@ fn a_closed_stderr_loses_the_warnings_not_the_output() {
     assert!(stdout.trim_end().ends_with("b.jpg"), "stdout: {stdout}");
 }
 
+/// Standard output on a full device (`/dev/full`): the command fails (status 1) saying that
+/// standard output could not be written, whether its output is a few lines (a search's,
+/// held in a buffer to the end) or a single line.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_standard_output_is_an_error_that_names_it() {
+    let d = tempfile::tempdir().unwrap();
+    let raw = d.path().join("c.u64");
+    let words: Vec<u8> = (0..3u64).flat_map(|w| (w * 3).to_le_bytes()).collect();
+    std::fs::write(&raw, words).unwrap();
+    let idx = d.path().join("c.idx");
+    expect_success(&imsat(&[
+        "index",
+        "import",
+        "--raw-u64",
+        s(&raw),
+        "--bits",
+        "8",
+        "--out",
+        s(&idx),
+    ]));
+    for args in [
+        &[
+            "search",
+            "--index",
+            s(&idx),
+            "--queries-raw-u64",
+            s(&raw),
+            "-k",
+            "2",
+        ][..],
+        &["index", "info", "--index", s(&idx)],
+    ] {
+        let out = imsat_command(args)
+            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("writing standard output: No space left on device"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
 /// `imsat encode` of the bundled digits with hash16 (int8) into `out`.
 fn encode_digits(out: &str) -> std::process::Output {
     let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hash16.int8.onnx");
@@ -320,4 +367,30 @@ fn codes_and_queries_are_read_from_standard_input_given_as_dash() {
     let import = ["index", "import", "--npy", "-", "--out", s(&again)];
     expect_success(&piped(&import, &npy.stdout));
     assert_eq!(std::fs::read(&again).unwrap(), std::fs::read(&idx).unwrap());
+    // The index itself from standard input, as `index import --out -` writes one.
+    let index_bytes = std::fs::read(&idx).unwrap();
+    let queries = d.path().join("q.u64");
+    std::fs::write(&queries, &words[8..16]).unwrap();
+    let search = ["search", "--index", "-", "--queries-raw-u64", s(&queries)];
+    let out = piped(&[&search[..], &["-k", "1"]].concat(), &index_bytes);
+    expect_success(&out);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().next(),
+        Some("1:0")
+    );
+    let out = piped(&["index", "info", "--index", "-"], &index_bytes);
+    expect_success(&out);
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((&info["codes"], &info["bits"]), (&4.into(), &8.into()));
+    let out = piped(
+        &[
+            "index", "export", "--index", "-", "--format", "npy", "--out", "-",
+        ],
+        &index_bytes,
+    );
+    expect_success(&out);
+    assert_eq!(out.stdout, npy.stdout);
+    let both = ["search", "--index", "-", "--queries-raw-u64", "-"];
+    let out = piped(&both, &index_bytes);
+    crate::common::expect_bad_input(&out, &["both read", "one stream"]);
 }

@@ -45,18 +45,28 @@ pub fn exit_code(result: anyhow::Result<()>) -> ExitCode {
 }
 
 /// The error and its causes on one line, `: `-separated. A cause whose text the line already
-/// ends with (a typed error that prints its source) is not repeated.
+/// ends with (a typed error that prints its source) is not repeated, nor is a `writing PATH`
+/// context whose cause names PATH itself (`cannot write PATH: No space left on device`). A
+/// training run's files are named where they will be, not in the run's hidden staging folder.
 pub fn one_line(e: &anyhow::Error) -> String {
     let mut msg = String::new();
+    // Where the last cause's text begins in `msg`.
+    let mut last = 0;
     for c in e.chain() {
         let text = c.to_string();
-        if msg.is_empty() {
-            msg = text;
-        } else if !msg.ends_with(&text) {
+        let written = msg[last..].strip_prefix("writing ");
+        if msg.is_empty() || written.is_some_and(|path| text.contains(path)) {
+            msg.truncate(last);
+        } else if msg.ends_with(&text) {
+            continue;
+        } else {
             msg.push_str(": ");
-            msg.push_str(&text);
         }
+        last = msg.len();
+        msg.push_str(&text);
     }
+    #[cfg(feature = "train")]
+    let msg = super::run_folder::final_names(&msg);
     msg.replace('\n', " ")
 }
 
@@ -70,4 +80,37 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn is_bad_input(e: &anyhow::Error) -> bool {
     e.chain()
         .any(|c| c.is::<BadInput>() || c.is::<imsat_data::DataError>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    fn io(text: &str) -> anyhow::Result<()> {
+        Err(std::io::Error::new(std::io::ErrorKind::StorageFull, text.to_string()).into())
+    }
+
+    #[test]
+    fn a_cause_that_names_the_file_written_says_it_once() {
+        let e = io("cannot write out/x.idx: No space left on device")
+            .context("writing out/x.idx")
+            .unwrap_err();
+        assert_eq!(
+            one_line(&e),
+            "cannot write out/x.idx: No space left on device"
+        );
+        let e = io("No space left on device")
+            .context("writing out/x.idx")
+            .unwrap_err();
+        assert_eq!(one_line(&e), "writing out/x.idx: No space left on device");
+        let e = io("cannot write out/y.idx: denied")
+            .context("writing out/x.idx")
+            .context("import")
+            .unwrap_err();
+        assert_eq!(
+            one_line(&e),
+            "import: writing out/x.idx: cannot write out/y.idx: denied"
+        );
+    }
 }

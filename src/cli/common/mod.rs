@@ -29,7 +29,9 @@ pub use output::{
 };
 #[cfg(feature = "train")]
 pub use output::{check_output_dir, inside_folder};
-pub use paths::{in_path, is_stdout, out_path, print_summary, text_name};
+#[cfg(feature = "train")]
+pub use paths::text_path;
+pub use paths::{NamedStdout, in_path, is_stdout, out_path, print_summary, text_name};
 #[cfg(feature = "train")]
 pub use photos::read_photos;
 pub use photos::report_skipped;

@@ -336,17 +336,27 @@ pub struct HashCodes {
 }
 
 impl HashCodes {
-    /// Row i's name: its file's path (lossily where it is not UTF-8: names that are only
-    /// shown), or `data#i` for row i of an IDX or `.npy` file.
-    pub fn shown_names(&self, data: &Path) -> Vec<String> {
+    /// Row i's name as search answers show it: its file's path (refused where it is not
+    /// UTF-8: shown lossily, two files could share one name, as `index build` and `dedup`
+    /// refuse it), or `data#i` for row i of an IDX or `.npy` file.
+    pub fn shown_names(&self, data: &Path) -> anyhow::Result<Vec<String>> {
         match &self.paths {
             Some(paths) => paths
                 .iter()
-                .map(|p| p.to_string_lossy().into_owned())
+                .map(|p| {
+                    p.to_str().map(str::to_string).ok_or_else(|| {
+                        bad_input(format!(
+                            "{}: the file name is not UTF-8, which search cannot print \
+                             exactly (printed lossily, two files could share one name); \
+                             rename it",
+                            p.display()
+                        ))
+                    })
+                })
                 .collect(),
-            None => (0..self.codes.len())
+            None => Ok((0..self.codes.len())
                 .map(|i| format!("{}#{i}", data.display()))
-                .collect(),
+                .collect()),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! output.
 
 use std::borrow::Cow;
+use std::path::Path;
 
 /// An output file as given on the command line, `-` meaning standard output (taken as
 /// `/dev/stdout`, which every writer writes into rather than replaces, and whose command's
@@ -62,6 +63,25 @@ pub fn print_summary(output_is_stdout: bool, summary: &serde_json::Value) -> std
     }
 }
 
+/// Standard output whose write errors say that they are its own: "No space left on device"
+/// alone, after a command wrote its files, would seem to be about them.
+pub struct NamedStdout<W>(pub W);
+
+impl<W: std::io::Write> std::io::Write for NamedStdout<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf).map_err(stdout_error)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush().map_err(stdout_error)
+    }
+}
+
+/// `e` as an error of writing standard output, of the same kind (a closed pipe stays one).
+fn stdout_error(e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("writing standard output: {e}"))
+}
+
 /// A file name for a text output of a line per group or result: as it is, or quoted with
 /// Rust's escapes where a tab, line break or other control character (or a leading quote)
 /// would make the line read as something else.
@@ -70,5 +90,32 @@ pub fn text_name(name: &str) -> Cow<'_, str> {
         Cow::Owned(format!("{name:?}"))
     } else {
         Cow::Borrowed(name)
+    }
+}
+
+/// A path for a text list of a line per file: [`text_name`] of it, or, where it is not
+/// UTF-8, quoted with escapes for the bytes that are not (`"a\xE9.jpg"`), never a lossy
+/// spelling that names another file.
+pub fn text_path(path: &Path) -> Cow<'_, str> {
+    match path.to_str() {
+        Some(name) => text_name(name),
+        None => Cow::Owned(format!("{path:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listed_path_is_exact_or_quoted_with_escapes() {
+        assert_eq!(text_path(Path::new("fold/a b.jpg")), "fold/a b.jpg");
+        assert_eq!(text_path(Path::new("fold/a\nb.jpg")), r#""fold/a\nb.jpg""#);
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            let odd = Path::new(std::ffi::OsStr::from_bytes(b"fold/caf\xe9.jpg"));
+            assert_eq!(text_path(odd), r#""fold/caf\xE9.jpg""#);
+        }
     }
 }

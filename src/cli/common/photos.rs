@@ -11,13 +11,18 @@ pub fn read_photos(
     dir: &std::path::Path,
     show: bool,
 ) -> anyhow::Result<imsat_data::photos::PhotoFolder> {
-    let reading = progress_bar(0, "reading", show);
+    // Made at the first photo, when the count is known: a bar of length 0 drawn while the
+    // folder is listed would show `0/0` full.
+    let reading = std::sync::OnceLock::new();
     let folder = imsat_data::photos::read_photo_folder(dir, &|n| {
-        reading.set_length(n as u64);
-        reading.inc(1);
+        reading
+            .get_or_init(|| progress_bar(n as u64, "reading", show))
+            .inc(1);
     })
     .map_err(|e| bad_input(e.to_string()))?;
-    reading.finish_and_clear();
+    if let Some(bar) = reading.get() {
+        bar.finish_and_clear();
+    }
     report_skipped(&folder.skipped);
     Ok(folder)
 }

@@ -69,6 +69,30 @@ pub struct RunFolder {
 /// Names of staging folders start with this: hidden, so no folder read takes them for data.
 pub const STAGING_PREFIX: &str = ".imsat-run-";
 
+/// `msg` with each path into a run's staging folder (`run/.imsat-run-42/model.bpk`) given as
+/// the path its file is moved to (`run/model.bpk`): the staging folder is removed when the run
+/// fails, so naming it would send the user looking for a folder that is not there.
+pub fn final_names(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(at) = rest.find(STAGING_PREFIX) {
+        let after = &rest[at + STAGING_PREFIX.len()..];
+        let digits = after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let tail = &after[digits..];
+        let separated = at > 0 && rest[..at].ends_with(std::path::MAIN_SEPARATOR);
+        if digits > 0 && separated && tail.starts_with(std::path::MAIN_SEPARATOR) {
+            // Drop the separator before the staging folder's name and the name.
+            out.push_str(&rest[..at - 1]);
+            rest = tail;
+        } else {
+            out.push_str(&rest[..at + STAGING_PREFIX.len()]);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Make `out` (and its parents) for a run and lock it; see [`RunFolder`].
 pub fn make_run_folder(out: &Path) -> anyhow::Result<RunFolder> {
     let made = crate::cli::common::interrupt::make_output_folder(out)
@@ -325,4 +349,30 @@ pub fn save_files(
     let title = format!("{} {}", c.task.as_str(), c.outputs);
     crate::plot::training_curves(&out.join("curves.png"), &trained.history, &title, metric)?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_names_a_run_s_files_where_they_go() {
+        assert_eq!(
+            final_names("cannot write runs/a/.imsat-run-4711/model.bpk: No space left"),
+            "cannot write runs/a/model.bpk: No space left"
+        );
+        assert_eq!(
+            final_names("x/.imsat-run-1/a, x/.imsat-run-1/b"),
+            "x/a, x/b"
+        );
+        // Not a staging folder of this process's making: kept as it is.
+        for kept in [
+            "x/.imsat-run-/a",
+            "x/.imsat-run-12a/b",
+            ".imsat-run-3/c",
+            "x/.imsat-run-5",
+        ] {
+            assert_eq!(final_names(kept), kept);
+        }
+    }
 }

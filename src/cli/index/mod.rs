@@ -69,7 +69,8 @@ pub enum Action {
         after_help = "Example:\n  imsat index export --index mnist.idx --format faiss --out mnist.faiss"
     )]
     Export {
-        #[arg(long)]
+        /// The index file to export; `-` reads it from standard input.
+        #[arg(long, value_parser = super::common::in_path)]
         index: PathBuf,
         #[arg(long, value_parser = ["faiss", "npy"])]
         format: String,
@@ -136,8 +137,8 @@ pub enum Action {
     #[command(after_help = "Example:\n  imsat index info --index photos.idx")]
     Info {
         /// The index file to describe (its card of names, `INDEX.names.json`, is read beside
-        /// it).
-        #[arg(long)]
+        /// it); `-` reads it from standard input.
+        #[arg(long, value_parser = super::common::in_path)]
         index: PathBuf,
     },
 }
@@ -176,7 +177,12 @@ fn read_faiss_codes(path: &Path, bits: Option<usize>) -> anyhow::Result<Codes> {
         Some(b) if b == codes.bits() => Ok(codes),
         Some(b) if b > 0 && imsat_runtime::code::packed_bytes(b) * 8 == codes.bits() => {
             let bytes = codes.to_packed_bytes();
-            crate::npy::codes_from_bytes(b, &bytes).map_err(bad)
+            Codes::from_packed_bytes(b, &bytes).map_err(|e| {
+                bad(format!(
+                    "{e}: its codes use more than {b} bits (leave --bits out for its {} bits)",
+                    codes.bits()
+                ))
+            })
         }
         Some(b) => Err(bad(format!(
             "--bits {b} does not fit the index's {}-bit codes",
@@ -276,6 +282,36 @@ fn check_extension(out: &Path, format: &str, out_is_stdout: bool) -> anyhow::Res
     )))
 }
 
+/// Bad input when an index `out` (of `index import` or `build`) is named as another format
+/// (`.npy`, `.faiss` or one of [`OTHER_FORMATS`] but `.idx`): numpy or faiss would fail on
+/// the imsat index later, far from this command.
+fn check_index_name(out: &Path, command: &str) -> anyhow::Result<()> {
+    if is_stdout(out) {
+        return Ok(());
+    }
+    let Some(ext) = out.extension() else {
+        return Ok(());
+    };
+    let ext = ext.to_string_lossy().to_ascii_lowercase();
+    let formats = [("npy", "a .npy array"), ("faiss", "a faiss index")];
+    let Some((_, named)) =
+        (formats.iter().chain(&OTHER_FORMATS)).find(|(e, _)| *e == ext && *e != "idx")
+    else {
+        return Ok(());
+    };
+    let export = match ext.as_str() {
+        "npy" | "faiss" => {
+            format!(" (`imsat index export --format {ext}` writes that from an index)")
+        }
+        _ => String::new(),
+    };
+    Err(bad_input(format!(
+        "--out {}: its name says {named}, but `imsat index {command}` writes an imsat index: \
+         name it FILE.idx{export}",
+        out.display()
+    )))
+}
+
 /// The ids of `n` codes appended to `index` (the file `out`): after its largest id, from 0
 /// for an empty index; bad input when they would run past `u64::MAX`.
 pub fn ids_after(index: &Index, n: usize, out: &Path) -> anyhow::Result<Vec<u64>> {
@@ -344,6 +380,9 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             if !append {
                 check_replaces_only(&out, "--out", OutputKind::Index)?;
             }
+            check_index_name(&out, "import")?;
+            // Whether the width is the file's own: a faiss or .npy file's, read without --bits.
+            let width_read = bits.is_none() && raw_u64.is_none();
             let codes = match (raw_u64, npy, faiss) {
                 (Some(raw), _, _) => {
                     let bits = bits.ok_or_else(|| bad_input("--raw-u64 needs --bits"))?;
@@ -360,24 +399,52 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
                 let _lock = lock_for_append(&out)?;
                 let mut index = Index::load(&out).map_err(|e| unreadable_index(&out, e))?;
                 if index.bits() != bits {
+                    // A faiss or .npy file holds whole bytes: an export of 12-bit codes reads
+                    // back as 16-bit ones unless told.
+                    let padded =
+                        width_read && 8 * imsat_runtime::code::packed_bytes(index.bits()) == bits;
+                    let hint = match padded {
+                        true => format!(
+                            " (a faiss or .npy file pads codes to whole bytes: give --bits {} \
+                             for this index's width)",
+                            index.bits()
+                        ),
+                        false => String::new(),
+                    };
                     return Err(bad_input(format!(
-                        "{}: index holds {}-bit codes, cannot append {bits}-bit codes",
+                        "{}: index holds {}-bit codes, cannot append {bits}-bit codes{hint}",
                         out.display(),
                         index.bits()
                     )));
                 }
                 let ids = ids_after(&index, codes.len(), &out)?;
                 let card = read_card(&out, index.len(), index.bits())?;
+                if let Card::Fits(card) = &card
+                    && card.soft_f16_le_base64.is_some()
+                {
+                    return Err(bad_input(format!(
+                        "{}: its card ({}) holds every row's soft code, the second check of \
+                         `search --copies`; imported codes carry none, so appending them \
+                         would drop that check for the whole index: append the photos \
+                         themselves (`imsat index build --append --model {} --data DIR --out \
+                         {}`), or import the codes into an index of their own",
+                        out.display(),
+                        card_path(&out).display(),
+                        card.model,
+                        out.display()
+                    )));
+                }
                 index
                     .extend(&ids, &codes)
                     .map_err(|e| bad_input(format!("{}: {e}", out.display())))?;
                 match card {
                     Card::Fits(mut card) => {
                         // The card goes on describing the index: the imported rows unnamed,
-                        // and no soft codes nor flatness (the imported rows have none).
+                        // of unknown flatness (which vetoes no match).
                         card.names.resize(index.len(), None);
-                        card.set_soft(None);
-                        card.flatness = None;
+                        if let Some(rows) = card.flatness.as_mut() {
+                            rows.resize(index.len(), None);
+                        }
                         let model = card.model.clone();
                         save_with_card(&index, &out, card)?;
                         errln!(
@@ -397,6 +464,15 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
                 index
                     .save(&out)
                     .with_context(|| format!("writing {}", out.display()))?;
+                let card = card_path(&out);
+                if card.is_file() {
+                    errln!(
+                        "note: {} describes the index this import replaced, so it no longer \
+                         fits: search sets it aside (remove it, or build the index from its \
+                         photos with `imsat index build`)",
+                        card.display()
+                    );
+                }
                 (index, out)
             }
         }
@@ -412,6 +488,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             if !append {
                 check_replaces_only(&out, "--out", OutputKind::Index)?;
             }
+            check_index_name(&out, "build")?;
             if card_to_write(&out)?.is_none() && skip_bad {
                 return Err(bad_input(format!(
                     "--skip-bad needs the card of names beside the index, which {} (a device \
@@ -445,4 +522,31 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     }
     print_summary(out_is_stdout, &summary)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_index_named_as_another_format_is_refused() {
+        for name in ["lib.idx", "lib.index", "lib", "-", "dir.npy/lib.idx"] {
+            assert!(
+                check_index_name(Path::new(name), "import").is_ok(),
+                "{name}"
+            );
+        }
+        for (name, says) in [
+            ("codes.npy", "a .npy array"),
+            ("codes.FAISS", "a faiss index"),
+            ("codes.u64", "raw u64 codes"),
+            ("codes.csv", "a CSV of codes"),
+            ("model.onnx", "an ONNX model"),
+        ] {
+            let why = check_index_name(Path::new(name), "build")
+                .unwrap_err()
+                .to_string();
+            assert!(why.contains(says) && why.contains("index build"), "{why}");
+        }
+    }
 }

@@ -17,15 +17,15 @@ use serde_json::json;
 
 use super::common::index_card::{Card, IndexCard, card_path, read_card};
 use super::common::radius::f32_json;
-use super::common::{Ctx, bad_input, text_name, unreadable_index};
+use super::common::{Ctx, NamedStdout, bad_input, text_name, unreadable_index};
 use queries::{Queries, read_queries};
 use source::{Opened, Source};
 
 #[derive(clap::Args)]
 #[command(group(clap::ArgGroup::new("queries").required(true).args(["queries_raw_u64", "query"])))]
 pub struct Args {
-    /// Index file (from `imsat index`).
-    #[arg(long)]
+    /// Index file (from `imsat index`); `-` reads it from standard input.
+    #[arg(long, value_parser = super::common::in_path)]
     pub index: PathBuf,
     /// Queries as raw little-endian u64 codes of the index's width (`-`: standard input).
     #[arg(long, value_parser = super::common::in_path)]
@@ -76,6 +76,14 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         return Err(bad_input(
             "--model encodes --query images; raw codes (--queries-raw-u64) need none",
         ));
+    }
+    // One stream (standard input, a pipe) read for both: the index would take it all.
+    if args.queries_raw_u64.as_ref() == Some(&args.index) && !args.index.is_file() {
+        return Err(bad_input(format!(
+            "--index and --queries-raw-u64 both read {}: one stream cannot hold both; give \
+             one of them as a file",
+            args.index.display()
+        )));
     }
     let mut reads = 0;
     loop {
@@ -223,7 +231,7 @@ fn search(args: Args, source: Source<'_>, card: Card, ctx: &Ctx) -> anyhow::Resu
             _ => true,
         }
     };
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut out = std::io::BufWriter::new(NamedStdout(std::io::stdout().lock()));
     use std::io::Write;
     // A row's name from the card (rows are in id order, so the row of an id is its rank).
     let name_of = |id: u64| {
@@ -345,6 +353,8 @@ fn search(args: Args, source: Source<'_>, card: Card, ctx: &Ctx) -> anyhow::Resu
         summary["skipped"] = json!(queries.skipped);
     }
     writeln!(out, "{summary}")?;
+    // Flushed here, not on drop, which would lose a failed write (a full disk) and exit 0.
+    out.flush()?;
     Ok(())
 }
 

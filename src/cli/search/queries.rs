@@ -62,7 +62,7 @@ pub fn read_queries(
     Ok(Queries {
         dedup_radius: photo_radius(info),
         soft_check: info.soft_check,
-        names: Some(encoded.shown_names(query)),
+        names: Some(encoded.shown_names(query)?),
         flatness: encoded
             .glances
             .iter()

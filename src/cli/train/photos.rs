@@ -25,7 +25,7 @@ use crate::cli::common::copy_detection::score_json;
 use crate::cli::common::groups::{groups_of, join_identical_saying};
 use crate::cli::common::radius::{RADIUS_KEY, f32_json};
 use crate::cli::common::run_folder::{make_run_folder, save_run};
-use crate::cli::common::{Ctx, bad_input, inside_folder, progress_bar};
+use crate::cli::common::{Ctx, bad_input, inside_folder, progress_bar, text_path};
 
 /// Indices of the held-out photos: a seeded `fraction` of the groups (none when fewer than 2).
 fn holdout(groups: &[String], fraction: f64, seed: u64) -> BTreeSet<usize> {
@@ -95,7 +95,7 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
         if held.contains(&i) {
             valid.push(p);
             valid_groups.push(groups[i].as_str());
-            valid_files.push_str(&format!("{}\n", folder.paths[i].display()));
+            valid_files.push_str(&format!("{}\n", text_path(&folder.paths[i])));
         } else {
             train.push(p);
             train_groups.push(groups[i].as_str());
