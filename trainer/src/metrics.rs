@@ -22,55 +22,116 @@ pub fn contingency_table(clusters: &[usize], labels: &[Label]) -> Vec<Vec<usize>
     table
 }
 
+/// The (cluster, label) pairs that occur, with their counts, in order: the nonzero cells of
+/// the contingency table, which is mostly zeros when the labels or the clusters are many
+/// (10 clusters against 10,000 labels; up to 65,536 labels).
+fn pair_counts(clusters: &[usize], labels: &[Label]) -> Vec<((usize, Label), usize)> {
+    let mut pairs = std::collections::BTreeMap::<(usize, Label), usize>::new();
+    for (&cl, &lab) in clusters.iter().zip(labels) {
+        *pairs.entry((cl, lab)).or_default() += 1;
+    }
+    pairs.into_iter().collect()
+}
+
 /// Clustering accuracy under the best one-to-one map of clusters to labels (Hungarian).
+///
+/// A cluster and a label that share no sample add nothing to a match, so the pairs that
+/// occur are split into connected parts (clusters and labels joined by shared samples), each
+/// matched alone on a rectangle of its own clusters and labels: 10 clusters against 10,000
+/// labels is 10 small problems, where one square of 10,000 would take the Hungarian's
+/// O(n^3) (half an hour).
 pub fn clustering_accuracy(clusters: &[usize], labels: &[Label]) -> f64 {
     assert_eq!(clusters.len(), labels.len());
     if clusters.is_empty() {
         return 0.0;
     }
-    let table = contingency_table(clusters, labels);
-    // Only a cluster that holds a sample adds to a match: the others (most of them when the
-    // clusters far outnumber the samples) would only grow the Hungarian's O(n^3) square.
-    let table: Vec<&Vec<usize>> = table.iter().filter(|r| r.iter().any(|&v| v > 0)).collect();
-    let n = table.len().max(table[0].len());
-    let mut counts = Matrix::new(n, n, 0i64);
-    for (cl, row) in table.iter().enumerate() {
-        for (lab, &v) in row.iter().enumerate() {
-            counts[(cl, lab)] = v as i64;
+    let pairs = pair_counts(clusters, labels);
+    // Union-find over the clusters (nodes 0..) and labels (after them) that occur.
+    let cluster_ids: Vec<usize> = dedup_sorted(pairs.iter().map(|p| p.0.0));
+    let mut label_ids: Vec<Label> = pairs.iter().map(|p| p.0.1).collect();
+    label_ids.sort_unstable();
+    label_ids.dedup();
+    let node_of_cluster = |c: usize| {
+        cluster_ids
+            .binary_search(&c)
+            .expect("a cluster that occurs")
+    };
+    let node_of_label =
+        |l: Label| cluster_ids.len() + label_ids.binary_search(&l).expect("a label that occurs");
+    let mut parent: Vec<usize> = (0..cluster_ids.len() + label_ids.len()).collect();
+    fn root(parent: &mut [usize], mut x: usize) -> usize {
+        while parent[x] != x {
+            parent[x] = parent[parent[x]];
+            x = parent[x];
         }
+        x
     }
-    let (matched, _) = kuhn_munkres(&counts);
+    for &((cl, lab), _) in &pairs {
+        let (a, b) = (
+            root(&mut parent, node_of_cluster(cl)),
+            root(&mut parent, node_of_label(lab)),
+        );
+        parent[a] = b;
+    }
+    let mut parts = std::collections::BTreeMap::<usize, Vec<((usize, Label), usize)>>::new();
+    for &pair in &pairs {
+        let r = root(&mut parent, node_of_cluster(pair.0.0));
+        parts.entry(r).or_default().push(pair);
+    }
+    let matched: i64 = parts.values().map(|part| best_match(part)).sum();
     matched as f64 / clusters.len() as f64
 }
 
-/// Normalized mutual information, arithmetic normalization (scikit-learn's default).
+/// The sorted distinct values of `values`.
+fn dedup_sorted(values: impl Iterator<Item = usize>) -> Vec<usize> {
+    let mut v: Vec<usize> = values.collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// The heaviest one-to-one match of one connected part's clusters and labels: the Hungarian
+/// on the rectangle with the shorter side as rows (as `kuhn_munkres` needs).
+fn best_match(part: &[((usize, Label), usize)]) -> i64 {
+    let rows = dedup_sorted(part.iter().map(|p| p.0.0));
+    let cols = dedup_sorted(part.iter().map(|p| p.0.1 as usize));
+    let transpose = rows.len() > cols.len();
+    let (r, c) = match transpose {
+        false => (rows.len(), cols.len()),
+        true => (cols.len(), rows.len()),
+    };
+    let mut counts = Matrix::new(r, c, 0i64);
+    for &((cl, lab), n) in part {
+        let i = rows.binary_search(&cl).expect("a row of the part");
+        let j = cols
+            .binary_search(&(lab as usize))
+            .expect("a column of the part");
+        let at = if transpose { (j, i) } else { (i, j) };
+        counts[at] = n as i64;
+    }
+    kuhn_munkres(&counts).0
+}
+
+/// Normalized mutual information, arithmetic normalization (scikit-learn's default), from
+/// the pairs that occur.
 pub fn nmi(clusters: &[usize], labels: &[Label]) -> f64 {
     let n = clusters.len() as f64;
-    let table = contingency_table(clusters, labels);
-    let (k, c) = (table.len(), table[0].len());
-    let joint: Vec<f64> = table.iter().flatten().map(|&v| v as f64).collect();
-    let row: Vec<f64> = (0..k)
-        .map(|i| joint[i * c..(i + 1) * c].iter().sum())
-        .collect();
-    let col: Vec<f64> = (0..c)
-        .map(|j| (0..k).map(|i| joint[i * c + j]).sum())
-        .collect();
-    let h = |v: &[f64]| {
-        -v.iter()
-            .filter(|&&x| x > 0.0)
-            .map(|&x| x / n * (x / n).ln())
-            .sum::<f64>()
-    };
-    let mut mi = 0.0;
-    for i in 0..k {
-        for j in 0..c {
-            let v = joint[i * c + j];
-            if v > 0.0 {
-                mi += v / n * (v * n / (row[i] * col[j])).ln();
-            }
-        }
+    let pairs = pair_counts(clusters, labels);
+    let mut row = std::collections::BTreeMap::<usize, f64>::new();
+    let mut col = std::collections::BTreeMap::<Label, f64>::new();
+    for &((cl, lab), v) in &pairs {
+        *row.entry(cl).or_default() += v as f64;
+        *col.entry(lab).or_default() += v as f64;
     }
-    let denom = (h(&row) + h(&col)) / 2.0;
+    let h = |v: &mut dyn Iterator<Item = f64>| -v.map(|x| x / n * (x / n).ln()).sum::<f64>();
+    let mi: f64 = pairs
+        .iter()
+        .map(|&((cl, lab), v)| {
+            let v = v as f64;
+            v / n * (v * n / (row[&cl] * col[&lab])).ln()
+        })
+        .sum();
+    let denom = (h(&mut row.values().copied()) + h(&mut col.values().copied())) / 2.0;
     if denom <= 0.0 {
         1.0
     } else {
@@ -212,6 +273,55 @@ mod tests {
         let accuracy = clustering_accuracy(&sparse, &labels);
         assert!((accuracy - clustering_accuracy(&dense, &labels)).abs() < 1e-12);
         assert!((accuracy - 4.0 / 6.0).abs() < 1e-12, "{accuracy}");
+    }
+
+    /// The best map by trying every one: each cluster to a distinct label or to none.
+    fn brute_force_accuracy(clusters: &[usize], labels: &[Label]) -> f64 {
+        let table = contingency_table(clusters, labels);
+        fn best(table: &[Vec<usize>], row: usize, used: &mut Vec<bool>) -> usize {
+            if row == table.len() {
+                return 0;
+            }
+            let mut top = best(table, row + 1, used);
+            for lab in 0..used.len() {
+                if !used[lab] {
+                    used[lab] = true;
+                    top = top.max(table[row][lab] + best(table, row + 1, used));
+                    used[lab] = false;
+                }
+            }
+            top
+        }
+        best(&table, 0, &mut vec![false; table[0].len()]) as f64 / clusters.len() as f64
+    }
+
+    #[test]
+    fn accuracy_matches_every_map_tried_and_many_labels_are_quick() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        for _ in 0..300 {
+            use rand::Rng;
+            let n = rng.random_range(1..12);
+            let (k, c) = (rng.random_range(1..6), rng.random_range(1..6));
+            let clusters: Vec<usize> = (0..n).map(|_| rng.random_range(0..k)).collect();
+            let labels: Vec<Label> = (0..n).map(|_| rng.random_range(0..c) as Label).collect();
+            let (fast, slow) = (
+                clustering_accuracy(&clusters, &labels),
+                brute_force_accuracy(&clusters, &labels),
+            );
+            assert!(
+                (fast - slow).abs() < 1e-12,
+                "{clusters:?} {labels:?}: {fast} vs {slow}"
+            );
+        }
+        // 10 clusters against 10,000 labels, each label once: each cluster matches one
+        // sample (a square of 10,000 took half an hour).
+        let clusters: Vec<usize> = (0..10_000).map(|i| i % 10).collect();
+        let labels: Vec<Label> = (0..10_000).map(|i| i as Label).collect();
+        assert!((clustering_accuracy(&clusters, &labels) - 10.0 / 10_000.0).abs() < 1e-12);
+        // One part of 32,768 labels of two samples each, one in each of two clusters.
+        let labels: Vec<Label> = (0..65_536u32).map(|i| (i / 2) as Label).collect();
+        let clusters: Vec<usize> = (0..65_536).map(|i| i % 2).collect();
+        assert!((clustering_accuracy(&clusters, &labels) - 2.0 / 65_536.0).abs() < 1e-12);
     }
 
     #[test]
