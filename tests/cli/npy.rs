@@ -248,7 +248,34 @@ fn encode_writes_packed_codes_that_match_the_raw_words_and_the_index() {
     );
     assert!(!imported.exists());
     let o = cli("search --index {} --queries-raw-u64 {} -k 1", &[&idx, &npy]);
-    crate::common::expect_bad_input(&o, &["codes.npy", "a .npy file, not raw u64 codes"]);
+    crate::common::expect_bad_input(
+        &o,
+        &[
+            "codes.npy",
+            "a .npy file, not raw u64 codes",
+            "--queries-npy",
+        ],
+    );
+    // Given as --queries-npy, the same answers as its raw words (all but the summary line,
+    // which holds timings).
+    let answers = |flag: &str, queries: &Path| {
+        let o = cli(
+            &format!("search --index {{}} {flag} {{}} -k 3"),
+            &[&idx, queries],
+        );
+        expect_success(&o);
+        let stdout = String::from_utf8(o.stdout).unwrap();
+        let lines: Vec<String> = stdout.lines().map(str::to_string).collect();
+        lines[..lines.len() - 1].to_vec()
+    };
+    let by_npy = answers("--queries-npy", &npy);
+    assert_eq!(by_npy.len(), N);
+    assert_eq!(by_npy, answers("--queries-raw-u64", &raw));
+    // Codes of another width than the index's: refused, saying both.
+    let wide = dir.path().join("wide.npy");
+    write_npy(&wide, &[2, 3], &[1u8, 2, 3, 4, 5, 6], false);
+    let o = cli("search --index {} --queries-npy {} -k 1", &[&idx, &wide]);
+    crate::common::expect_bad_input(&o, &["wide.npy", "16-bit", "3 bytes per code"]);
     // So are the other formats imsat writes (an .npz and an index were read as codes, exit 0).
     let npz = dir.path().join("codes.npz");
     let o = cli("encode --model {} --data {} --out {}", &[&model, &x, &npz]);

@@ -71,8 +71,9 @@ pub fn read_raw_codes(path: &Path, bits: usize) -> anyhow::Result<Codes> {
     // with no error: the formats imsat reads and writes are told by their first bytes.
     if let Some(what) = other_format(&bytes) {
         return Err(bad_input(format!(
-            "{}: {what}, not raw u64 codes: `imsat index import` reads .npy (--npy) and faiss \
-             (--faiss) files, and `imsat encode --out codes.u64` writes raw codes",
+            "{}: {what}, not raw u64 codes: `.npy` codes go in with --npy (`imsat index \
+             import`) or --queries-npy (`imsat search`), faiss files with --faiss, and `imsat \
+             encode --out codes.u64` writes raw codes",
             path.display()
         )));
     }

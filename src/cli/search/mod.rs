@@ -22,7 +22,7 @@ use queries::{Queries, read_queries};
 use source::{Opened, Source};
 
 #[derive(clap::Args)]
-#[command(group(clap::ArgGroup::new("queries").required(true).args(["queries_raw_u64", "query"])))]
+#[command(group(clap::ArgGroup::new("queries").required(true).args(["queries_raw_u64", "queries_npy", "query"])))]
 pub struct Args {
     /// Index file (from `imsat index`); `-` reads it from standard input.
     #[arg(long, value_parser = super::common::in_path)]
@@ -30,6 +30,11 @@ pub struct Args {
     /// Queries as raw little-endian u64 codes of the index's width (`-`: standard input).
     #[arg(long, value_parser = super::common::in_path)]
     pub queries_raw_u64: Option<PathBuf>,
+    /// Queries as a NumPy uint8 [N, ceil(bits/8)] array of packed codes of the index's width
+    /// (`imsat encode --out q.npy` writes one; `np.packbits(bits, axis=1,
+    /// bitorder="little")`; `-`: standard input).
+    #[arg(long, value_parser = super::common::in_path)]
+    pub queries_npy: Option<PathBuf>,
     /// Query images: one image file, a folder of them (nested folders welcome) or an IDX
     /// file (`.npy` features for a feature model), encoded with --model, which must be the
     /// model that built the index (its card, INDEX.names.json, says which).
@@ -74,16 +79,23 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     // (clap's `requires` let this through: said here, not ignored.)
     if args.model.is_some() && args.query.is_none() {
         return Err(bad_input(
-            "--model encodes --query images; raw codes (--queries-raw-u64) need none",
+            "--model encodes --query images; codes (--queries-raw-u64, --queries-npy) need \
+             none",
         ));
     }
     // One stream (standard input, a pipe) read for both: the index would take it all.
-    if args.queries_raw_u64.as_ref() == Some(&args.index) && !args.index.is_file() {
-        return Err(bad_input(format!(
-            "--index and --queries-raw-u64 both read {}: one stream cannot hold both; give \
-             one of them as a file",
-            args.index.display()
-        )));
+    let raw_queries = [
+        ("--queries-raw-u64", &args.queries_raw_u64),
+        ("--queries-npy", &args.queries_npy),
+    ];
+    for (flag, queries) in raw_queries {
+        if queries.as_ref() == Some(&args.index) && !args.index.is_file() {
+            return Err(bad_input(format!(
+                "--index and {flag} both read {}: one stream cannot hold both; give one of \
+                 them as a file",
+                args.index.display()
+            )));
+        }
     }
     let mut reads = 0;
     loop {

@@ -2,13 +2,15 @@
 
 use std::path::Path;
 
+use anyhow::Context;
+
 use imsat_runtime::code::Codes;
 use imsat_runtime::dedup::Flatness;
 use imsat_runtime::encoder::Task;
 use imsat_runtime::soft_code::{SoftCheck, SoftCodes};
 
 use super::Args;
-use crate::cli::common::codes::read_raw_codes;
+use crate::cli::common::codes::{read_npy_codes, read_raw_codes};
 use crate::cli::common::index_card::{IndexCard, ModelMatch, file_sha256};
 use crate::cli::common::model::{encode_hash_codes, open_model};
 use crate::cli::common::radius::photo_radius;
@@ -41,12 +43,18 @@ pub fn read_queries(
     ctx: &Ctx,
 ) -> anyhow::Result<Queries> {
     let (Some(query), Some(model)) = (&args.query, &args.model) else {
-        let raw = args
-            .queries_raw_u64
-            .as_ref()
-            .ok_or_else(|| bad_input("give --queries-raw-u64, or --query with --model"))?;
+        let codes = match (&args.queries_raw_u64, &args.queries_npy) {
+            (Some(raw), _) => read_raw_codes(raw, bits)?,
+            (_, Some(npy)) => read_npy_codes(npy, Some(bits))
+                .with_context(|| format!("queries of the index's {bits}-bit codes"))?,
+            _ => {
+                return Err(bad_input(
+                    "give --queries-raw-u64, --queries-npy, or --query with --model",
+                ));
+            }
+        };
         return Ok(Queries {
-            codes: read_raw_codes(raw, bits)?,
+            codes,
             names: None,
             soft: None,
             flatness: Vec::new(),
