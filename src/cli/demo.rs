@@ -119,6 +119,13 @@ fn not_the_demos(dir: &Path, name: &str) -> Option<String> {
                 Err(_) => Some(format!("{name}, not a folder")),
             };
         }
+        // A training run's folder given as the demo's (which holds two runs below it).
+        _ if RUN_FILES.contains(&name) => {
+            return Some(format!(
+                "{name}, a training run's file: the demo writes its runs into cluster10/ and \
+                 hash32/ below --out"
+            ));
+        }
         _ => return Some(name.to_string()),
     };
     match ours {
@@ -162,6 +169,7 @@ fn train_and_export(
         None,
         None,
     )?;
+    retire_summary(dir.parent().unwrap_or(Path::new(".")))?;
     folder.commit()?;
     // The models where the commit moved them.
     files.f32_path = dir.join(imsat_trainer::export::F32_FILE);
@@ -169,10 +177,34 @@ fn train_and_export(
     Ok((report, files))
 }
 
+/// Remove an earlier demo's `summary.json` from `out` before the first of its files is
+/// replaced: a rerun stopped from then on (Ctrl-C, a failure) leaves a demo stopped part-way,
+/// never a summary beside models it does not describe. The new summary is written last.
+fn retire_summary(out: &Path) -> anyhow::Result<()> {
+    let path = out.join("summary.json");
+    if !is_demo_summary(&path) {
+        return Ok(());
+    }
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("removing the earlier {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let started = Instant::now();
     check_output_dir(&args.out, "--out")?;
     check_demo_folder(&args.out)?;
+    if crate::npy::is_npy(&args.data) || file_begins_with(&args.data, crate::npy::MAGIC) {
+        return Err(bad_input(format!(
+            "--data {}: a .npy file; the demo trains on images (IDX): train on .npy features \
+             with `imsat train --data {}` (--labels, --task)",
+            args.data.display(),
+            args.data.display()
+        )));
+    }
     let (images, labels) = crate::input::read_labelled(&args.data, &args.labels)?;
     let mut cluster = TrainConfig::cluster(10);
     cluster.epochs = args.cluster_epochs;

@@ -813,6 +813,9 @@ fn other_flags_out_of_range() {
     let command = "demo --out {} --data {} --labels {} --hash-epochs 0";
     let out = run(command, &[&d.path().join("demo"), &mnist_images(), &labels]);
     expect_bad_input(&out, &["--hash-epochs must be at least 1"]);
+    let features = write(d.path(), "x.npy", b"\x93NUMPY\x01\x00");
+    let out = run(command, &[&d.path().join("demo"), &features, &labels]);
+    expect_bad_input(&out, &["x.npy: a .npy file", "imsat train --data"]);
     // On data smaller than the default batch of 500 it runs (it was refused as "batch 500 is
     // larger than the data"), and a second run replaces the first's folders whole.
     let images = imsat_trainer::data::read_idx_images(mnist_images()).unwrap();

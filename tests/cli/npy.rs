@@ -560,6 +560,11 @@ fn bad_labels_pixel_sats_and_mismatched_models_exit_2() {
         ]);
         expect_bad_input(&o, &["needs pixels", "x.npy", "vat, rpt or neighbour"]);
     }
+    // Nor do convolutions (they trained on each row as a 1 x d picture).
+    let conv = "train --task hash --bits 8 --epochs 1 --data {} --out {} --conv";
+    let o = cli(&format!("{conv} 4,1,1,1"), &[&x, &run]);
+    expect_bad_input(&o, &["--conv applies to images", "x.npy", "feature rows"]);
+    assert!(!run.exists());
     // A feature model does not read images, nor a pixel model features.
     let images = mnist_images();
     let out = dir.path().join("c.npy");

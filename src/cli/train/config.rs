@@ -370,6 +370,14 @@ pub(super) fn config_from(args: &Args) -> anyhow::Result<TrainConfig> {
     }
     if let Some(conv) = &args.conv {
         c.conv = ConvSpec::parse(conv).map_err(|e| bad_input(format!("--conv: {e}")))?;
+        // A row of features has no neighbouring pixels for a kernel to slide over.
+        if c.conv.is_some() && crate::npy::is_npy(&args.data) {
+            return Err(bad_input(format!(
+                "--conv applies to images (an IDX file or a photo folder); --data {} holds \
+                 feature rows, which have no pixels to convolve",
+                args.data.display()
+            )));
+        }
     }
     // The photo default's split goes with its view and its front end: a gray view has no
     // colour to split, and without the convolutions (`--conv none`) or with a hidden layer
