@@ -361,17 +361,19 @@ impl HashCodes {
     }
 }
 
-/// The codes of every image of `data` through a hash `model` (for `imsat index build` and
-/// `imsat search --query`) and, for a photo model, a glance at each image and, with a soft
-/// check, the soft codes from the same logits. With `keep`, only the folder's files it keeps.
+/// The codes of every image of `data` through a hash model, `enc` opened from `model` by the
+/// caller, who checked it (for `imsat index build` and `imsat search --query`: opening a
+/// photo model costs as much as encoding a photo, so it is opened once), and, for a photo
+/// model, a glance at each image and, with a soft check, the soft codes from the same
+/// logits. With `keep`, only the folder's files it keeps.
 pub fn encode_hash_codes(
+    enc: Encoder,
     model: &Path,
     data: &Path,
     bad: BadFile,
     show_progress: bool,
     keep: Option<&Keep<'_>>,
 ) -> anyhow::Result<HashCodes> {
-    let enc = open_model(model)?;
     if enc.task() != Task::Hash {
         return Err(bad_input(format!(
             "{}: a {} model makes cluster ids, not codes: use a hash model",
@@ -381,12 +383,15 @@ pub fn encode_hash_codes(
     }
     if crate::npy::is_npy(data) {
         // Feature models: no view, no glances, no soft check.
-        let encoded = encode_data(model, data, bad, show_progress)?;
-        let Encoded::Codes(codes) = encoded.encoded else {
-            return Err(anyhow::anyhow!("a hash model made cluster ids"));
-        };
+        if !takes_features(model) {
+            return Err(not_a_features_model(model, data));
+        }
+        let f = read_features_for(&enc, model, data)?;
+        let logits = enc.logits_f32(&f.x)?;
+        let codes =
+            Codes::from_logits(enc.outputs(), &logits).with_context(|| not_numbers(model, data))?;
         return Ok(HashCodes {
-            encoder: encoded.encoder,
+            encoder: enc,
             codes,
             soft: None,
             paths: None,

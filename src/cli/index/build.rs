@@ -82,7 +82,9 @@ pub fn build(
             });
         }
     }
+    let same_codes_as = opened.info().same_codes_as.clone();
     let encoded = encode_hash_codes(
+        opened,
         model,
         data,
         bad,
@@ -135,7 +137,7 @@ pub fn build(
     let record = earlier_model.unwrap_or_else(|| ModelOfRecord {
         model: absolute(model),
         sha256: model_sha256,
-        same_codes_as: opened.info().same_codes_as.clone(),
+        same_codes_as,
     });
     let mut card = IndexCard {
         format: FORMAT.into(),

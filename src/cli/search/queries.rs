@@ -6,7 +6,7 @@ use anyhow::Context;
 
 use imsat_runtime::code::Codes;
 use imsat_runtime::dedup::Flatness;
-use imsat_runtime::encoder::Task;
+use imsat_runtime::encoder::{Encoder, Task};
 use imsat_runtime::soft_code::{SoftCheck, SoftCodes};
 
 use super::Args;
@@ -63,8 +63,8 @@ pub fn read_queries(
             skipped: 0,
         });
     };
-    check_model(args, model, bits, card)?;
-    let encoded = encode_hash_codes(model, query, BadFile::Skip, !ctx.quiet, None)?;
+    let enc = check_model(args, model, bits, card)?;
+    let encoded = encode_hash_codes(enc, model, query, BadFile::Skip, !ctx.quiet, None)?;
     report_skipped(&encoded.skipped);
     let info = encoded.encoder.info();
     Ok(Queries {
@@ -82,14 +82,14 @@ pub fn read_queries(
     })
 }
 
-/// The query model must make codes of the index's width and, where the index has a card,
-/// be the model that built it (by SHA-256): codes of two models are not comparable.
+/// The query model, opened: it must make codes of the index's width and, where the index has
+/// a card, be the model that built it (by SHA-256): codes of two models are not comparable.
 fn check_model(
     args: &Args,
     model: &Path,
     bits: usize,
     card: Option<&IndexCard>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Encoder> {
     let enc = open_model(model)?;
     if enc.task() == Task::Hash && enc.outputs() != bits {
         return Err(bad_input(format!(
@@ -132,5 +132,5 @@ fn check_model(
             model.display()
         )));
     }
-    Ok(())
+    Ok(enc)
 }
