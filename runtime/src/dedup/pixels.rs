@@ -3,7 +3,10 @@
 /// Whether two grey images (`rows x cols`, row-major u8) look like copies: their Pearson
 /// correlation, at the best shift of -1..=1 pixel, reaches `min_correlation`. The confirmation
 /// step for [`super::dedup_confirmed`] on images (shifted, slightly rotated, noisy or re-encoded copies
-/// pass at 0.95; two different handwritten digits of one class rarely do).
+/// pass at 0.95; two different handwritten digits of one class rarely do). A flat image (one
+/// grey level throughout) has no correlation with anything, itself included, so at a positive
+/// `min_correlation` it is similar to none: plain pictures are told apart by their glances
+/// ([`super::plain_pair`]).
 pub fn images_similar(a: &[u8], b: &[u8], rows: usize, cols: usize, min_correlation: f32) -> bool {
     let size = rows.checked_mul(cols);
     if size != Some(a.len()) || size != Some(b.len()) || rows < 3 || cols < 3 {

@@ -180,7 +180,8 @@ impl ModelInfo {
 
     /// The metadata entries that describe this model, in the order the trainer writes them;
     /// `quantization` is the int8 model's note on how it was quantized. What
-    /// [`ModelInfo::from_metadata`] reads back is this `ModelInfo`.
+    /// [`ModelInfo::from_metadata`] reads back is this `ModelInfo` (`same_codes_as` is
+    /// written in lowercase, as the field holds it and the reader gives it back).
     pub fn to_metadata(&self, quantization: Option<&str>) -> Vec<(&'static str, String)> {
         let mut props = vec![
             (keys::TASK, String::from(self.task.as_str())),
@@ -210,7 +211,8 @@ impl ModelInfo {
             props.push((keys::DEDUP_SOFT_DISTANCE, format!("{}", check.max_distance)));
         }
         if !self.same_codes_as.is_empty() {
-            props.push((keys::SAME_CODES_AS, self.same_codes_as.join(",")));
+            let list = self.same_codes_as.join(",").to_ascii_lowercase();
+            props.push((keys::SAME_CODES_AS, list));
         }
         props
     }
@@ -429,7 +431,7 @@ mod tests {
             soft_check: None,
             same_codes_as: Vec::new(),
         };
-        for info in [digits, photos, features] {
+        for info in [digits, photos.clone(), features] {
             let props = info.to_metadata(info.int8.then_some("per-column"));
             let get = |k: &str| {
                 props
@@ -440,6 +442,21 @@ mod tests {
             assert_eq!(ModelInfo::from_metadata(get).unwrap(), info);
             assert_eq!(get(keys::QUANTIZATION).is_some(), info.int8);
         }
+        // SHA-256s given in capitals are written as the field holds them, in lowercase.
+        let mut capitals = photos;
+        capitals.same_codes_as = vec![SHA_A.to_ascii_uppercase()];
+        let props = capitals.to_metadata(None);
+        let get = |k: &str| {
+            props
+                .iter()
+                .find(|(key, _)| *key == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get(keys::SAME_CODES_AS), Some(SHA_A));
+        assert_eq!(
+            ModelInfo::from_metadata(get).unwrap().same_codes_as,
+            vec![String::from(SHA_A)]
+        );
     }
 
     const SHA_A: &str = "0f1b2c3d4e5f60718293a4b5c6d7e8f90123456789abcdef0123456789abcdef";

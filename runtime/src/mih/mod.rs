@@ -231,10 +231,12 @@ impl Table {
 
 impl<'a> Mih<'a> {
     /// The number of substrings Norouzi et al. recommend: about `bits / log2(n)`, so each
-    /// table has about one code per value, but at least `ceil(bits / 32)` (substrings are
-    /// at most 32 bits) and at most `bits / 8`.
+    /// table has about one code per value, rounded to the nearest, but at least
+    /// `ceil(bits / 32)` (substrings are at most 32 bits) and at most `bits / 8` rounded to
+    /// the nearest (substrings of 6 bits or more; one table below 12 bits).
     pub fn default_substrings(bits: usize, n: usize) -> usize {
-        // At least 8-bit substrings: narrower tables return half the set per lookup.
+        // log2(n) taken as 8 at least: narrower tables return a large share of the set per
+        // lookup.
         let log2n = ((usize::BITS - 1 - n.max(2).leading_zeros()) as usize).max(8);
         let m = bits.saturating_add(log2n / 2) / log2n;
         m.max(bits.div_ceil(32)).clamp(1, bits.max(1))
