@@ -92,6 +92,20 @@ pub fn expect_error(out: &Output, status: i32, needles: &[&str]) -> String {
     lines[0].to_string()
 }
 
+/// A run refused as bad input (status 2, nothing on stdout) whose last stderr line is the
+/// error holding every needle, after the notes and warnings before it.
+pub fn expect_bad_input_after_notes(out: &Output, needles: &[&str]) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(out.stdout.is_empty(), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(last.starts_with("imsat: error: "), "{stderr}");
+    for needle in needles {
+        assert!(last.contains(needle), "missing {needle:?} in: {stderr}");
+    }
+}
+
 pub fn expect_bad_input(out: &Output, needles: &[&str]) -> String {
     expect_error(out, 2, needles)
 }

@@ -237,14 +237,7 @@ fn a_file_name_that_is_not_utf8_is_refused_for_named_codes() {
     for flags in [&[][..], &["--json"], &["--duplicates-only"]] {
         let mut args = vec!["dedup", "--model", s(&model), s(&data)];
         args.extend(flags);
-        let out = imsat(&args);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let last = stderr.lines().last().unwrap_or_default();
-        assert_eq!(out.status.code(), Some(2), "{stderr}");
-        assert!(out.stdout.is_empty(), "{stderr}");
-        for needle in ["imsat: error:", "bad", "not UTF-8", "rename it"] {
-            assert!(last.contains(needle), "{stderr}");
-        }
+        crate::common::expect_bad_input(&imsat(&args), &["bad", "not UTF-8", "rename it"]);
     }
     // An index's card names its rows: refused before the folder is encoded, so before a
     // broken file later in it stops the read.
@@ -257,27 +250,15 @@ fn a_file_name_that_is_not_utf8_is_refused_for_named_codes() {
     // A search names its queries by their paths: refused too, in text and JSON (after the
     // warnings that the index has no card and that zz.png is skipped).
     let raw_idx = d.path().join("raw.idx");
-    expect_success(&imsat(&[
-        "index",
-        "import",
-        "--raw-u64",
-        s(&raw),
-        "--bits",
-        "32",
-        "--out",
-        s(&raw_idx),
-    ]));
+    expect_success(&crate::common::run(
+        "index import --raw-u64 {} --bits 32 --out {}",
+        &[&raw, &raw_idx],
+    ));
     for flags in [&[][..], &["--json"]] {
         let mut args = vec!["search", "--index", s(&raw_idx), "--model", s(&model)];
         args.extend(["--query", s(&data), "-k", "1"]);
         args.extend(flags);
-        let out = imsat(&args);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let last = stderr.lines().last().unwrap_or_default();
-        assert_eq!(out.status.code(), Some(2), "{stderr}");
-        assert!(out.stdout.is_empty(), "{stderr}");
-        for needle in ["imsat: error:", "bad", "not UTF-8", "rename it"] {
-            assert!(last.contains(needle), "{stderr}");
-        }
+        let needles = ["bad", "not UTF-8", "rename it"];
+        crate::common::expect_bad_input_after_notes(&imsat(&args), &needles);
     }
 }

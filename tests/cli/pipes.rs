@@ -118,16 +118,10 @@ fn a_full_standard_output_is_an_error_that_names_it() {
     let words: Vec<u8> = (0..3u64).flat_map(|w| (w * 3).to_le_bytes()).collect();
     std::fs::write(&raw, words).unwrap();
     let idx = d.path().join("c.idx");
-    expect_success(&imsat(&[
-        "index",
-        "import",
-        "--raw-u64",
-        s(&raw),
-        "--bits",
-        "8",
-        "--out",
-        s(&idx),
-    ]));
+    expect_success(&crate::common::run(
+        "index import --raw-u64 {} --bits 8 --out {}",
+        &[&raw, &idx],
+    ));
     for args in [
         &[
             "search",
