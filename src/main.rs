@@ -44,7 +44,8 @@ enum Command {
         after_help = "Examples:\n  imsat encode --model models/hash16.onnx --data data/mnist10k/images-idx3-ubyte.gz --out codes.u64\n  imsat encode --model runs/emb64/model.onnx --data embeddings.npy --out codes.npy"
     )]
     Encode(cli::encode::Args),
-    /// Build, import or export a Hamming index file (faiss IndexBinaryFlat, .npy codes).
+    /// Build, import, export, remove rows from or describe a Hamming index file (faiss
+    /// IndexBinaryFlat, .npy codes).
     #[command(
         after_help = "Examples:\n  imsat index build --model models/hash32.onnx --data data/mnist10k/images-idx3-ubyte.gz --out mnist.idx\n  imsat index build --model models/photo64.int8.onnx --data my_photos/ --out photos.idx --append\n  imsat index export --index mnist.idx --format faiss --out mnist.faiss\n  imsat index import --faiss mnist.faiss --out mnist.idx"
     )]

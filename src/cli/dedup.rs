@@ -34,9 +34,9 @@ pub struct Args {
     #[arg(long)]
     pub model: PathBuf,
     /// Largest Hamming distance between two codes of one group [default: a photo model's
-    /// own, printed: its soft check's radius where it has one (--no-soft-check), else its
-    /// dedup radius (measured at FPR 1e-4, or set by `imsat train --radius`); 4 for digit
-    /// models].
+    /// own, printed: its soft check's radius where it has one (unless --no-soft-check), else
+    /// its dedup radius (measured at FPR 1e-4, or set by `imsat train --radius`); 4 for
+    /// digit models].
     #[arg(long)]
     pub radius: Option<u32>,
     /// Pixel check of each candidate pair: the best correlation of the two images over shifts

@@ -189,7 +189,10 @@ pub fn dedup_sheet(
                 ("sans-serif", 14),
             ))?;
             root.draw(&Text::new(
-                format!("up to {diameter} bits apart"),
+                match diameter {
+                    1 => String::from("up to 1 bit apart"),
+                    d => format!("up to {d} bits apart"),
+                },
                 (10, y + 70),
                 ("sans-serif", 12),
             ))?;

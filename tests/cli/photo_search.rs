@@ -267,7 +267,7 @@ fn another_model_a_stale_card_or_a_file_that_is_not_a_card_is_refused_or_said() 
         &[&raw, &idx],
     ));
     assert!(
-        stderr.contains("describes the index this import replaced"),
+        stderr.contains("card of names beside the index no longer fits it"),
         "{stderr}"
     );
     let (lines, stderr) = json_lines(&run(

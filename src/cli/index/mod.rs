@@ -85,6 +85,8 @@ pub enum Action {
         after_help = "Examples:\n  imsat index build --model models/hash32.onnx --data data/mnist10k/images-idx3-ubyte.gz --out mnist.idx\n  imsat index build --model models/photo64.int8.onnx --data my_photos/ --out photos.idx\n  imsat index build --model models/photo64.int8.onnx --data new_photos/ --out photos.idx --append"
     )]
     Build {
+        /// The hash model that encodes the images (`model.onnx` or `model.int8.onnx`); its
+        /// SHA-256 goes in the card, and a search by image must use the same model.
         #[arg(long)]
         model: PathBuf,
         /// IDX file, a folder of images or one image; `.npy` features for a model trained
@@ -464,13 +466,13 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
                 index
                     .save(&out)
                     .with_context(|| format!("writing {}", out.display()))?;
-                let card = card_path(&out);
-                if card.is_file() {
+                // A card beside it that described the index replaced (an export imported
+                // back gives the same file, which it still fits).
+                if let Card::SetAside(why) = read_card(&out, index.len(), index.bits())? {
                     errln!(
-                        "note: {} describes the index this import replaced, so it no longer \
-                         fits: search sets it aside (remove it, or build the index from its \
-                         photos with `imsat index build`)",
-                        card.display()
+                        "note: the card of names beside the index no longer fits it ({why}): \
+                         search sets it aside (remove it, or build the index from its images \
+                         with `imsat index build`)"
                     );
                 }
                 (index, out)

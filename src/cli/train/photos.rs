@@ -213,10 +213,11 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
     // largest one without any among them.
     if let (Some(r), None, true) = (measured, args.radius, negatives < 10_000) {
         errln!(
-            "imsat: warning: the dedup radius ({r} bits) rests on only {negatives} pairs of the \
+            "imsat: warning: the dedup radius ({r} bit{}) rests on only {negatives} pairs of the \
              {scored_on}' copies of different photos, fewer than the 10,000 that a false-match \
              rate of 1e-4 needs, so `imsat dedup` may group different photos (hold out more \
-             photo groups, or pass --radius)"
+             photo groups, or pass --radius)",
+            if r == 1 { "" } else { "s" }
         );
     }
     let radius = args.radius.or(measured);
