@@ -31,7 +31,8 @@ pub fn training_curves(
             }
             false => (root.clone(), None),
         };
-        let epochs = history.len().max(1) as f64;
+        // Whole epochs on the x axis (a float axis labelled 1.2, 1.4, ... between them).
+        let epochs = history.len().max(2) as i32;
         let series: [Series; 5] = [
             ("loss", |s| s.loss, BLACK),
             ("SAT", |s| s.sat, RED),
@@ -49,13 +50,13 @@ pub fn training_curves(
             .margin(10)
             .x_label_area_size(35)
             .y_label_area_size(50)
-            .build_cartesian_2d(1f64..epochs.max(2.0), (lo - pad)..(hi + pad))?;
+            .build_cartesian_2d(1..epochs, (lo - pad)..(hi + pad))?;
         chart.configure_mesh().x_desc("epoch").draw()?;
         for (name, f, color) in series {
             if history.iter().all(|s| f(s) == 0.0) {
                 continue;
             }
-            let points = || history.iter().map(|s| (s.epoch as f64, f(s)));
+            let points = || history.iter().map(|s| (s.epoch as i32, f(s)));
             chart.draw_series(points().map(|p| Circle::new(p, 2, color.filled())))?;
             chart
                 .draw_series(LineSeries::new(points(), color.stroke_width(2)))?
@@ -79,7 +80,7 @@ pub fn training_curves(
             .margin(10)
             .x_label_area_size(35)
             .y_label_area_size(50)
-            .build_cartesian_2d(1f64..epochs.max(2.0), 0f64..1f64)?;
+            .build_cartesian_2d(1..epochs, 0f64..1f64)?;
         chart
             .configure_mesh()
             .x_desc("epoch")
@@ -88,7 +89,7 @@ pub fn training_curves(
         let points = || {
             history
                 .iter()
-                .filter_map(|s| s.metric.map(|m| (s.epoch as f64, m)))
+                .filter_map(|s| s.metric.map(|m| (s.epoch as i32, m)))
         };
         chart.draw_series(points().map(|p| Circle::new(p, 2, BLUE.filled())))?;
         chart.draw_series(LineSeries::new(points(), BLUE.stroke_width(2)))?;
