@@ -18,7 +18,7 @@ use super::common::model::{image_logits, open_model};
 use super::common::radius::{
     DEFAULT_MIN_SIMILARITY, DEFAULT_RADIUS, RADIUS_KEY, f32_json, photo_radius,
 };
-use super::common::{Ctx, bad_input, check_output_file, check_png_output, text_name};
+use super::common::{Ctx, bad_input, check_output_file, check_png_output, not_utf8, text_name};
 use crate::input::{BadFile, Reading};
 use crate::plot::SHEET_PER_GROUP;
 
@@ -209,11 +209,11 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     // `--duplicates-only | xargs rm` would then delete).
     let name = |i: u64| match &rows.paths {
         Some(p) => p[i as usize].to_str().map(str::to_string).ok_or_else(|| {
-            bad_input(format!(
-                "{}: the file name is not UTF-8, which dedup cannot print exactly (printed \
-                 lossily it could name another file); rename it",
-                p[i as usize].display()
-            ))
+            not_utf8(
+                &p[i as usize],
+                "dedup cannot print exactly (printed lossily it could name another file); \
+                 rename it",
+            )
         }),
         None => Ok(i.to_string()),
     };

@@ -31,7 +31,7 @@ pub use output::{
 pub use output::{check_output_dir, inside_folder};
 #[cfg(feature = "train")]
 pub use paths::text_path;
-pub use paths::{NamedStdout, in_path, is_stdout, out_path, print_summary, text_name};
+pub use paths::{NamedStdout, in_path, is_stdout, not_utf8, out_path, print_summary, text_name};
 #[cfg(feature = "train")]
 pub use photos::read_photos;
 pub use photos::report_skipped;

@@ -13,7 +13,7 @@ use imsat_runtime::format::{Input, keys};
 use imsat_runtime::output::argmax_rows;
 use imsat_runtime::soft_code::SoftCodes;
 
-use super::bad_input;
+use super::{bad_input, not_utf8};
 use crate::input::{BadFile, ImageRows, Keep, Reading, read_images};
 
 /// Open a model; a file we cannot use is bad input (exit 2), not an internal error.
@@ -229,11 +229,11 @@ pub fn row_name(data: &Path, path: &Path) -> anyhow::Result<String> {
         Err(_) => path,
     };
     name.to_str().map(str::to_string).ok_or_else(|| {
-        bad_input(format!(
-            "{}: the file name is not UTF-8, which a CSV or NPZ name cannot hold; rename it, \
-             or write raw codes (.u64, in file-name order)",
-            path.display()
-        ))
+        not_utf8(
+            path,
+            "a CSV or NPZ name cannot hold; rename it, or write raw codes (.u64, in file-name \
+             order)",
+        )
     })
 }
 
@@ -345,12 +345,11 @@ impl HashCodes {
                 .iter()
                 .map(|p| {
                     p.to_str().map(str::to_string).ok_or_else(|| {
-                        bad_input(format!(
-                            "{}: the file name is not UTF-8, which search cannot print \
-                             exactly (printed lossily, two files could share one name); \
-                             rename it",
-                            p.display()
-                        ))
+                        not_utf8(
+                            p,
+                            "search cannot print exactly (printed lossily, two files could \
+                             share one name); rename it",
+                        )
                     })
                 })
                 .collect(),

@@ -93,6 +93,16 @@ pub fn text_name(name: &str) -> Cow<'_, str> {
     }
 }
 
+/// The refusal of a file whose name is not UTF-8, saying `which` output cannot hold it
+/// exactly ("a CSV or NPZ name cannot hold; rename it"): written lossily, two files could
+/// share one name. One wording for every command that refuses such a name.
+pub fn not_utf8(path: &Path, which: &str) -> anyhow::Error {
+    super::bad_input(format!(
+        "{}: the file name is not UTF-8, which {which}",
+        path.display()
+    ))
+}
+
 /// A path for a text list of a line per file: [`text_name`] of it, or, where it is not
 /// UTF-8, quoted with escapes for the bytes that are not (`"a\xE9.jpg"`), never a lossy
 /// spelling that names another file.

@@ -296,10 +296,7 @@ fn image_files(data: &Path) -> anyhow::Result<Option<Vec<PathBuf>>> {
 
 /// The refusal of a file whose name is not UTF-8: a card's names are keys of the index's rows.
 fn not_utf8(path: &Path) -> anyhow::Error {
-    bad_input(format!(
-        "{}: the file name is not UTF-8, which the names of an index cannot hold; rename it",
-        path.display()
-    ))
+    crate::cli::common::not_utf8(path, "the names of an index cannot hold; rename it")
 }
 
 /// `path` made absolute (not resolving links), as text: a card's names and model open from

@@ -84,11 +84,11 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         ));
     }
     // One stream (standard input, a pipe) read for both: the index would take it all.
-    let raw_queries = [
+    let code_queries = [
         ("--queries-raw-u64", &args.queries_raw_u64),
         ("--queries-npy", &args.queries_npy),
     ];
-    for (flag, queries) in raw_queries {
+    for (flag, queries) in code_queries {
         if queries.as_ref() == Some(&args.index) && !args.index.is_file() {
             return Err(bad_input(format!(
                 "--index and {flag} both read {}: one stream cannot hold both; give one of \
