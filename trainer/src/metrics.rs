@@ -48,9 +48,7 @@ pub fn clustering_accuracy(clusters: &[usize], labels: &[Label]) -> f64 {
     let pairs = pair_counts(clusters, labels);
     // Union-find over the clusters (nodes 0..) and labels (after them) that occur.
     let cluster_ids: Vec<usize> = dedup_sorted(pairs.iter().map(|p| p.0.0));
-    let mut label_ids: Vec<Label> = pairs.iter().map(|p| p.0.1).collect();
-    label_ids.sort_unstable();
-    label_ids.dedup();
+    let label_ids: Vec<Label> = dedup_sorted(pairs.iter().map(|p| p.0.1));
     let node_of_cluster = |c: usize| {
         cluster_ids
             .binary_search(&c)
@@ -83,8 +81,8 @@ pub fn clustering_accuracy(clusters: &[usize], labels: &[Label]) -> f64 {
 }
 
 /// The sorted distinct values of `values`.
-fn dedup_sorted(values: impl Iterator<Item = usize>) -> Vec<usize> {
-    let mut v: Vec<usize> = values.collect();
+fn dedup_sorted<T: Ord>(values: impl Iterator<Item = T>) -> Vec<T> {
+    let mut v: Vec<T> = values.collect();
     v.sort_unstable();
     v.dedup();
     v
@@ -94,7 +92,7 @@ fn dedup_sorted(values: impl Iterator<Item = usize>) -> Vec<usize> {
 /// on the rectangle with the shorter side as rows (as `kuhn_munkres` needs).
 fn best_match(part: &[((usize, Label), usize)]) -> i64 {
     let rows = dedup_sorted(part.iter().map(|p| p.0.0));
-    let cols = dedup_sorted(part.iter().map(|p| p.0.1 as usize));
+    let cols = dedup_sorted(part.iter().map(|p| p.0.1));
     let transpose = rows.len() > cols.len();
     let (r, c) = match transpose {
         false => (rows.len(), cols.len()),
@@ -103,9 +101,7 @@ fn best_match(part: &[((usize, Label), usize)]) -> i64 {
     let mut counts = Matrix::new(r, c, 0i64);
     for &((cl, lab), n) in part {
         let i = rows.binary_search(&cl).expect("a row of the part");
-        let j = cols
-            .binary_search(&(lab as usize))
-            .expect("a column of the part");
+        let j = cols.binary_search(&lab).expect("a column of the part");
         let at = if transpose { (j, i) } else { (i, j) };
         counts[at] = n as i64;
     }
