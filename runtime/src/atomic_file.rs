@@ -47,7 +47,7 @@ pub enum Step {
 }
 
 impl Step {
-    /// The verb for messages: "cannot {verb} PATH".
+    /// The verb for messages: "PATH: cannot {verb}: ...", as a read error says "cannot read".
     pub fn verb(self) -> &'static str {
         match self {
             Step::Create => "create",
@@ -61,9 +61,9 @@ impl core::fmt::Display for WriteError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(
             f,
-            "cannot {} {}: {}",
-            self.step.verb(),
+            "{}: cannot {}: {}",
             self.path.display(),
+            self.step.verb(),
             self.source
         )
     }
@@ -433,7 +433,7 @@ mod tests {
         let os = e.source.to_string();
         assert_eq!(
             e.to_string(),
-            std::format!("cannot create {}: {os}", missing.display())
+            std::format!("{}: cannot create: {os}", missing.display())
         );
         let source = std::error::Error::source(&e).map(ToString::to_string);
         assert_eq!(source.as_deref(), Some(os.as_str()));

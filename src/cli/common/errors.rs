@@ -46,7 +46,7 @@ pub fn exit_code(result: anyhow::Result<()>) -> ExitCode {
 
 /// The error and its causes on one line, `: `-separated. A cause whose text the line already
 /// ends with (a typed error that prints its source) is not repeated, nor is a `writing PATH`
-/// context whose cause names PATH itself (`cannot write PATH: No space left on device`). A
+/// context whose cause names PATH itself (`PATH: cannot write: No space left on device`). A
 /// training run's files are named where they will be, not in the run's hidden staging folder.
 pub fn one_line(e: &anyhow::Error) -> String {
     let mut msg = String::new();
@@ -93,24 +93,24 @@ mod tests {
 
     #[test]
     fn a_cause_that_names_the_file_written_says_it_once() {
-        let e = io("cannot write out/x.idx: No space left on device")
+        let e = io("out/x.idx: cannot write: No space left on device")
             .context("writing out/x.idx")
             .unwrap_err();
         assert_eq!(
             one_line(&e),
-            "cannot write out/x.idx: No space left on device"
+            "out/x.idx: cannot write: No space left on device"
         );
         let e = io("No space left on device")
             .context("writing out/x.idx")
             .unwrap_err();
         assert_eq!(one_line(&e), "writing out/x.idx: No space left on device");
-        let e = io("cannot write out/y.idx: denied")
+        let e = io("out/y.idx: cannot write: denied")
             .context("writing out/x.idx")
             .context("import")
             .unwrap_err();
         assert_eq!(
             one_line(&e),
-            "import: writing out/x.idx: cannot write out/y.idx: denied"
+            "import: writing out/x.idx: out/y.idx: cannot write: denied"
         );
     }
 }

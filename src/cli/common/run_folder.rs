@@ -358,8 +358,8 @@ mod tests {
     #[test]
     fn a_message_names_a_run_s_files_where_they_go() {
         assert_eq!(
-            final_names("cannot write runs/a/.imsat-run-4711/model.bpk: No space left"),
-            "cannot write runs/a/model.bpk: No space left"
+            final_names("runs/a/.imsat-run-4711/model.bpk: cannot write: No space left"),
+            "runs/a/model.bpk: cannot write: No space left"
         );
         assert_eq!(
             final_names("x/.imsat-run-1/a, x/.imsat-run-1/b"),

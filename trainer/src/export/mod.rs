@@ -63,7 +63,8 @@ pub const MAX_CALIBRATION_ROWS: usize = 5000;
 /// What can go wrong while exporting.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    #[error("{path}: cannot write: {source}")]
+    /// The write's own error names the file and the step (`PATH: cannot write: ...`).
+    #[error("{source}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
