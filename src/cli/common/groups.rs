@@ -24,7 +24,8 @@ use super::bad_input;
 /// row without a name or a group.
 ///
 /// The CSV is read as RFC 4180 (quoted names may hold commas, as `imsat encode --out X.csv`
-/// writes them). A manifest that names none of the photos is an error: it is the wrong file
+/// writes them). Blanks around a value are dropped, except around a name that names a photo
+/// with them (`" a.jpg"` for a file whose name starts with a blank). A manifest that names none of the photos is an error: it is the wrong file
 /// or the wrong folder, and every photo would silently be a group of its own.
 pub fn groups_of(paths: &[PathBuf], csv: Option<&Path>) -> anyhow::Result<Vec<String>> {
     let own = |p: &PathBuf| p.display().to_string();
@@ -33,7 +34,6 @@ pub fn groups_of(paths: &[PathBuf], csv: Option<&Path>) -> anyhow::Result<Vec<St
     };
     let bad = |why: String| bad_input(format!("--groups {}: {why}", csv.display()));
     let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
         .flexible(true)
         .from_path(csv)
         .map_err(|e| bad(format!("cannot read: {e}")))?;
@@ -44,21 +44,38 @@ pub fn groups_of(paths: &[PathBuf], csv: Option<&Path>) -> anyhow::Result<Vec<St
     let col = |name: &str| {
         header
             .iter()
-            .position(|h| h == name)
+            .position(|h| h.trim() == name)
             .ok_or_else(|| bad(format!("no `{name}` column in the header")))
     };
     let (name_col, group_col) = (col("name")?, col("group")?);
+    // How many trailing components `a` and `b` share.
+    let tail = |a: &[OsString], b: &[OsString]| {
+        let pairs = a.iter().rev().zip(b.iter().rev());
+        pairs.take_while(|(x, y)| x == y).count()
+    };
+    let all_parts: Vec<Vec<OsString>> = paths.iter().map(|p| components(p)).collect();
+    // A name as written where a photo's path ends with it, blanks and all; else trimmed.
+    let name_of = |n: &str| {
+        let exact = components(Path::new(n));
+        let names_a_photo = || all_parts.iter().any(|p| tail(&exact, p) == exact.len());
+        if n.trim() != n && names_a_photo() {
+            exact
+        } else {
+            components(Path::new(n.trim()))
+        }
+    };
     // Rows by file name, each with its name's path components.
-    let mut rows: BTreeMap<OsString, Vec<(Vec<OsString>, String)>> = BTreeMap::new();
+    let mut rows: BTreeMap<OsString, Vec<(Vec<OsString>, String, u64)>> = BTreeMap::new();
     for record in reader.records() {
         let record = record.map_err(|e| bad(e.to_string()))?;
         // A short row is an error, not a row left out: a quote left open reads the rest of
         // the file as one field, and the manifest would silently name no photo after it.
         // A line of blanks (the end of a hand-edited file) is no row.
-        if record.iter().all(str::is_empty) {
+        if record.iter().all(|f| f.trim().is_empty()) {
             continue;
         }
-        let (Some(n), Some(g)) = (record.get(name_col), record.get(group_col)) else {
+        let (Some(n), Some(g)) = (record.get(name_col), record.get(group_col).map(str::trim))
+        else {
             let line = record.position().map_or(0, |p| p.line());
             let open_quote = if record.iter().any(|f| f.contains([',', '\n', '\r'])) {
                 " (one holds a comma or a line break: a quote left open?)"
@@ -71,7 +88,7 @@ pub fn groups_of(paths: &[PathBuf], csv: Option<&Path>) -> anyhow::Result<Vec<St
                 record.len()
             )));
         };
-        let parts = components(Path::new(n));
+        let parts = name_of(n);
         let (Some(file), false) = (parts.last(), g.is_empty()) else {
             // A blank group would join every photo left blank into one group, and a blank
             // name names none.
@@ -83,16 +100,13 @@ pub fn groups_of(paths: &[PathBuf], csv: Option<&Path>) -> anyhow::Result<Vec<St
             )));
         };
         let file = file.clone();
-        rows.entry(file).or_default().push((parts, g.to_string()));
+        let line = record.position().map_or(0, |p| p.line());
+        rows.entry(file)
+            .or_default()
+            .push((parts, g.to_string(), line));
     }
-    // How many trailing components `a` and `b` share.
-    let tail = |a: &[OsString], b: &[OsString]| {
-        let pairs = a.iter().rev().zip(b.iter().rev());
-        pairs.take_while(|(x, y)| x == y).count()
-    };
     // Each row's best match among the photos of its file name: it names only those photos,
     // so that `a/0001.jpg` does not also name `b/0001.jpg` by the file name alone.
-    let all_parts: Vec<Vec<OsString>> = paths.iter().map(|p| components(p)).collect();
     let mut photos_named: HashMap<&OsString, Vec<&[OsString]>> = HashMap::new();
     for parts in &all_parts {
         if let Some(file) = parts.last() {
@@ -113,27 +127,33 @@ pub fn groups_of(paths: &[PathBuf], csv: Option<&Path>) -> anyhow::Result<Vec<St
         .map(|(file, named)| {
             let named = named
                 .iter()
-                .map(|(n, g)| (n.as_slice(), g.as_str(), best(n)));
+                .map(|(n, g, line)| (n.as_slice(), g.as_str(), best(n), *line));
             (file, named.collect())
         })
         .collect();
     let mut found = Vec::with_capacity(paths.len());
+    // The photos each row names, by the row's line.
+    let mut named_by: BTreeMap<u64, Vec<&Path>> = BTreeMap::new();
     for (p, parts) in paths.iter().zip(&all_parts) {
         let candidates = parts.last().and_then(|f| rows.get(f));
         // The groups of the rows sharing the most components (the file name at least), of
         // those that match this photo as well as any photo of its file name.
-        let (mut longest, mut groups) = (0, Vec::<&str>::new());
-        for &(name, group, best) in candidates.into_iter().flatten() {
+        let (mut longest, mut groups, mut lines) = (0, Vec::<&str>::new(), Vec::new());
+        for &(name, group, best, line) in candidates.into_iter().flatten() {
             let n = tail(name, parts);
             if n < best {
                 continue;
             }
             if n > longest {
-                (longest, groups) = (n, Vec::new());
+                (longest, groups, lines) = (n, Vec::new(), Vec::new());
             }
             if n == longest {
                 groups.push(group);
+                lines.push(line);
             }
+        }
+        for line in lines {
+            named_by.entry(line).or_default().push(p);
         }
         groups.sort_unstable();
         groups.dedup();
@@ -154,6 +174,28 @@ pub fn groups_of(paths: &[PathBuf], csv: Option<&Path>) -> anyhow::Result<Vec<St
              name, then on the folders above it)",
             paths.len(),
         )));
+    }
+    // One row naming photos of one file name in several folders joins them into one group:
+    // said, since two different pictures that happen to share a name (`IMG_0001.jpg`) would
+    // no longer count as a false match of one another.
+    if let Some((line, photos)) = named_by.iter().find(|(_, photos)| photos.len() > 1) {
+        let several = named_by.values().filter(|p| p.len() > 1).count();
+        let others = match several {
+            1 => String::new(),
+            n => format!(" (and {} more rows)", n - 1),
+        };
+        errln!(
+            "imsat: --groups {}: the row of line {line} names {} photos of one file name, \
+             put in one group: {}{others}; name each by its folder to tell them apart",
+            csv.display(),
+            photos.len(),
+            photos
+                .iter()
+                .take(3)
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     if named < paths.len() {
         errln!(
@@ -230,8 +272,8 @@ pub fn join_identical(groups: &mut [String], photos: &[RgbImage]) -> Vec<(usize,
     joined
 }
 
-/// [`join_identical`], said on stderr: how many pairs were joined, the first named, and `so`
-/// (what joining them changes for the command).
+/// [`join_identical`], said on stderr: how many photos in how many sets were joined, the first
+/// pair named, and `so` (what joining them changes for the command).
 pub fn join_identical_saying(
     groups: &mut [String],
     photos: &[RgbImage],
@@ -240,15 +282,24 @@ pub fn join_identical_saying(
 ) {
     let joined = join_identical(groups, photos);
     if let Some(&(a, b)) = joined.first() {
+        let (count, sets) = photos_and_sets(&joined);
         errln!(
-            "imsat: {} pair(s) of photos have the same pixels ({} and {}{}): each set is one \
-             photo group ({so})",
-            joined.len(),
+            "imsat: {count} photos have the same pixels as another, in {sets} set(s) ({} and \
+             {}{}): each set is one photo group ({so})",
             paths[a].display(),
             paths[b].display(),
-            if joined.len() > 1 { ", ..." } else { "" }
+            if count > 2 { ", ..." } else { "" }
         );
     }
+}
+
+/// How many photos the joined pairs hold, and in how many sets: each pair joined two groups,
+/// so the pairs are a forest over their photos, with one set per tree.
+fn photos_and_sets(joined: &[(usize, usize)]) -> (usize, usize) {
+    let mut photos: Vec<usize> = joined.iter().flat_map(|&(a, b)| [a, b]).collect();
+    photos.sort_unstable();
+    photos.dedup();
+    (photos.len(), photos.len() - joined.len())
 }
 
 #[cfg(test)]
@@ -271,6 +322,31 @@ mod tests {
             .collect();
         let groups = groups_of(&paths, Some(&csv)).unwrap();
         assert_eq!(groups, ["g1", "g1", "\0unnamed:in/d.jpg"]);
+    }
+
+    /// Four copies of one photo and two of another: six photos in two sets (five pairs of
+    /// pixels alike in the first alone, three joins there).
+    #[test]
+    fn photos_with_the_same_pixels_are_counted_as_photos_and_sets() {
+        let image = |v: u8| RgbImage::from_pixel(2, 2, image::Rgb([v, 0, 0]));
+        let photos = [1, 1, 2, 1, 1, 2, 3].map(image);
+        let mut groups: Vec<String> = (0..photos.len()).map(|i| i.to_string()).collect();
+        let joined = join_identical(&mut groups, &photos);
+        assert_eq!(joined, [(0, 1), (0, 3), (0, 4), (2, 5)]);
+        assert_eq!(photos_and_sets(&joined), (6, 2));
+        assert_eq!(groups, ["0", "0", "2", "0", "0", "2", "6"]);
+    }
+
+    #[test]
+    fn blanks_around_a_name_are_kept_only_where_a_photo_is_named_with_them() {
+        let (_dir, csv) =
+            manifest(" name , group \n\" b.jpg\",g1\n a.jpg ,g2\n\"c.jpg \", g3 \n\"d.jpg \",g4\n");
+        let paths: Vec<PathBuf> = ["in/ b.jpg", "in/a.jpg", "in/c.jpg", "in/d.jpg "]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        let groups = groups_of(&paths, Some(&csv)).unwrap();
+        assert_eq!(groups, ["g1", "g2", "g3", "g4"]);
     }
 
     #[test]
