@@ -176,17 +176,8 @@ pub fn read_images(
         )));
     }
     // (With no image at all, the error says what is read.)
-    if let ([first, ..], [_, ..]) = (listed.ignored.as_slice(), listed.photos.as_slice()) {
-        use std::io::Write as _;
-        let n = listed.ignored.len();
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "imsat: note: {n} file{} without an image extension not read (first: {}); images \
-             are read by name: {}",
-            if n == 1 { "" } else { "s" },
-            crate::cli::common::text_name(&first.display().to_string()),
-            imsat_data::photos::PHOTO_EXTENSIONS.join(", ")
-        );
+    if !listed.photos.is_empty() {
+        crate::cli::common::report_ignored(&listed.ignored);
     }
     let chunk = 16 * rayon::current_num_threads();
     let read = map_chunks_in_order(

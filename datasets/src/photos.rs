@@ -75,6 +75,8 @@ pub struct PhotoFolder {
     pub paths: Vec<PathBuf>,
     /// Files that were skipped, each with the reason.
     pub skipped: Vec<(PathBuf, String)>,
+    /// Files without an image extension, not read ([`FolderFiles::ignored`]).
+    pub ignored: Vec<PathBuf>,
 }
 
 /// Every photo file under `dir` (recursively), and every image file in a format not
@@ -264,7 +266,13 @@ pub fn check_decoded_size(
 /// memory just to be refused.
 fn read_image_file(path: &Path) -> Result<Vec<u8>, String> {
     let cannot_read = |e: std::io::Error| format!("cannot read file: {e}");
-    let meta = std::fs::metadata(path).map_err(cannot_read)?;
+    let meta = std::fs::metadata(path).map_err(|e| match std::fs::read_link(path) {
+        // A link whose target is gone says so, and where it pointed.
+        Ok(to) if e.kind() == std::io::ErrorKind::NotFound => {
+            format!("a link to {}, which does not exist", to.display())
+        }
+        _ => cannot_read(e),
+    })?;
     if !meta.is_file() {
         return Err("not a regular file (a pipe, a device or a socket): not read".into());
     }
@@ -441,6 +449,7 @@ pub fn read_photo_folder(
         photos: Vec::new(),
         paths: Vec::new(),
         skipped: files.skips(),
+        ignored: files.ignored,
     };
     for (f, img) in files.photos.into_iter().zip(decoded) {
         match img {

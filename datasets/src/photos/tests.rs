@@ -271,6 +271,8 @@ fn pipes_devices_and_large_files_of_no_image_format_are_named_not_read() {
         .open(d.path().join("e_bmp.bmp"))
         .unwrap();
     bmp.set_len(200 << 20).unwrap();
+    // A link whose photo was moved away.
+    std::os::unix::fs::symlink(d.path().join("moved.jpg"), d.path().join("f_link.jpg")).unwrap();
 
     let folder = read_photo_folder(d.path(), &|_| {}).unwrap();
     assert_eq!(folder.photos.len(), 1);
@@ -293,7 +295,12 @@ fn pipes_devices_and_large_files_of_no_image_format_are_named_not_read() {
         bmp.starts_with("cannot decode image") && !bmp.contains("first bytes"),
         "{bmp}"
     );
-    assert_eq!(folder.skipped.len(), 4);
+    let link = why("f_link.jpg");
+    assert!(
+        link.starts_with("a link to ") && link.ends_with("moved.jpg, which does not exist"),
+        "{link}"
+    );
+    assert_eq!(folder.skipped.len(), 5);
 }
 
 #[test]

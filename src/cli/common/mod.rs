@@ -34,7 +34,7 @@ pub use paths::text_path;
 pub use paths::{NamedStdout, in_path, is_stdout, not_utf8, out_path, print_summary, text_name};
 #[cfg(feature = "train")]
 pub use photos::read_photos;
-pub use photos::report_skipped;
+pub use photos::{report_ignored, report_skipped};
 
 /// Options shared by every subcommand.
 pub struct Ctx {

@@ -24,6 +24,7 @@ pub fn read_photos(
         bar.finish_and_clear();
     }
     report_skipped(&folder.skipped);
+    report_ignored(&folder.ignored);
     Ok(folder)
 }
 
@@ -35,6 +36,21 @@ pub fn report_skipped(skipped: &[(std::path::PathBuf, String)]) {
         errln!(
             "imsat: skipped {}: {why}",
             text_name(&p.display().to_string())
+        );
+    }
+}
+
+/// Say on stderr how many files of a folder were not read for want of an image extension,
+/// and the first (a camera's raw files, a README): every command that reads a folder says so.
+pub fn report_ignored(ignored: &[std::path::PathBuf]) {
+    if let [first, ..] = ignored {
+        let n = ignored.len();
+        errln!(
+            "imsat: note: {n} file{} without an image extension not read (first: {}); images \
+             are read by name: {}",
+            if n == 1 { "" } else { "s" },
+            text_name(&first.display().to_string()),
+            imsat_data::photos::PHOTO_EXTENSIONS.join(", ")
         );
     }
 }
