@@ -17,7 +17,9 @@ use serde_json::json;
 
 use super::common::model::open_model;
 use super::common::radius::{DEFAULT_MIN_SIMILARITY, DEFAULT_RADIUS};
-use super::common::run_folder::{RUN_FILES, STAGING_PREFIX, make_run_folder, save_run};
+use super::common::run_folder::{
+    RUN_FILES, STAGING_PREFIX, holds_run_file, make_run_folder, save_run,
+};
 use super::common::{Ctx, bad_input, check_output_dir, file_begins_with};
 
 #[derive(clap::Args)]
@@ -111,7 +113,8 @@ fn not_the_demos(dir: &Path, name: &str) -> Option<String> {
             return match std::fs::read_dir(&path) {
                 Ok(entries) => entries.flatten().find_map(|e| {
                     let inner = e.file_name().to_string_lossy().into_owned();
-                    let run_file = RUN_FILES.contains(&inner.as_str())
+                    let run_file = (RUN_FILES.contains(&inner.as_str())
+                        && holds_run_file(&inner, &e.path()))
                         || inner.starts_with(STAGING_PREFIX)
                         || BROWSER_FILES.contains(&inner.as_str());
                     (!run_file).then(|| format!("{name}/{inner}"))

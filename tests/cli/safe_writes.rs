@@ -322,12 +322,30 @@ fn a_training_run_is_replaced_only_with_overwrite_and_never_written_into_its_pho
 
     // Files an earlier run of another kind left (a feature run's scaling, a photo run's
     // held-out list) go with it: they would stand beside the new model as its own.
-    std::fs::write(out.join("scaling.json"), "{}").unwrap();
+    std::fs::write(out.join("scaling.json"), r#"{"mean":[0.5],"scale":2.0}"#).unwrap();
     std::fs::write(out.join("validation.txt"), "old\n").unwrap();
     let replaced = run(&format!("{train} --seed 1 --overwrite"), &[&images, &out]);
     expect_success(&replaced);
     assert_ne!(std::fs::read(out.join("model.onnx")).unwrap(), model);
     assert!(!out.join("scaling.json").exists() && !out.join("validation.txt").exists());
+
+    // A file of a run's name that no run wrote (a photo called curves.png) is refused even
+    // with --overwrite, which would replace it: named, with what it is, and kept.
+    let curves = std::fs::read(out.join("curves.png")).unwrap();
+    let photo = std::fs::read(Path::new(crate::photos::PHOTOS).join("0001.jpg")).unwrap();
+    std::fs::write(out.join("curves.png"), &photo).unwrap();
+    let refused = run(&format!("{train} --seed 1 --overwrite"), &[&images, &out]);
+    crate::common::expect_bad_input(
+        &refused,
+        &[
+            "curves.png",
+            "is not a training run's",
+            "a JPEG image",
+            "move the file",
+        ],
+    );
+    assert_eq!(std::fs::read(out.join("curves.png")).unwrap(), photo);
+    std::fs::write(out.join("curves.png"), &curves).unwrap();
 
     // A run writes into a hidden staging folder and moves its files in at the end: while it
     // trains, a second run into the folder is refused (their files would mix); killed, it

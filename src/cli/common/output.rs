@@ -196,7 +196,7 @@ fn is_raw_output(start: &[u8], len: u64) -> bool {
 /// `ir_version` (field 1: 3 to 14 today) first and the next field present after it: a short
 /// printable string (producer, version, domain, doc string), the model version or the graph.
 /// Of raw codes, about one file in 300,000 begins so.
-fn is_onnx(start: &[u8]) -> bool {
+pub(super) fn is_onnx(start: &[u8]) -> bool {
     let [0x08, 3..=31, tag, rest @ ..] = start else {
         return false;
     };
@@ -218,7 +218,7 @@ fn is_onnx(start: &[u8]) -> bool {
 
 /// Whether `start` is text: UTF-8 (a character cut at the end of the bytes read aside), no
 /// control characters but line breaks and tabs.
-fn is_text(start: &[u8]) -> bool {
+pub(super) fn is_text(start: &[u8]) -> bool {
     let text = match std::str::from_utf8(start) {
         Ok(t) => Some(t),
         Err(e) if e.error_len().is_none() => std::str::from_utf8(&start[..e.valid_up_to()]).ok(),
@@ -233,10 +233,10 @@ fn is_text(start: &[u8]) -> bool {
 const PNG_MAGIC: &[u8] = b"\x89PNG\r\n\x1a\n";
 
 /// Kinds of file known by their first three bytes or more, for a refusal: what imsat writes,
-/// images and archives. Raw codes begin with any bytes, so a kind known by fewer (a BMP's
-/// `BM`) would refuse an earlier run's codes one time in 65,536 (these: one in 16 million
-/// at most).
-const KNOWN_STARTS: [(&[u8], &str); 13] = [
+/// images, archives, databases and the files beside them in a data folder. Raw codes begin
+/// with any bytes, so a kind known by fewer (a BMP's `BM`) would refuse an earlier run's codes
+/// one time in 65,536 (these: one in 16 million at most each).
+const KNOWN_STARTS: [(&[u8], &str); 27] = [
     (&imsat_runtime::index::MAGIC, "an imsat index"),
     (crate::faiss::FOURCC, "a faiss IndexBinaryFlat"),
     (crate::npy::MAGIC, "a .npy file"),
@@ -250,7 +250,24 @@ const KNOWN_STARTS: [(&[u8], &str); 13] = [
     (b"\x1f\x8b\x08", "a gzip file"),
     (b"%PDF-", "a PDF document"),
     (b"\x7fELF", "a program (ELF)"),
+    (b"SQLite format 3\0", "an SQLite database"),
+    (b"\x89HDF\r\n\x1a\n", "an HDF5 file"),
+    (b"PAR1", "a Parquet file"),
+    (b"ARROW1", "an Arrow file"),
+    (b"\x80\x04\x95", "a Python pickle"),
+    (b"\x80\x05\x95", "a Python pickle"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7z archive"),
+    (b"\xfd7zXZ\0", "an xz file"),
+    (b"\x28\xb5\x2f\xfd", "a zstd file"),
+    (b"BZh", "a bzip2 file"),
+    (b"OggS", "an Ogg file"),
+    (b"fLaC", "a FLAC file"),
+    (b"\x1a\x45\xdf\xa3", "a Matroska or WebM video"),
+    (b"\xcf\xfa\xed\xfe", "a program (Mach-O)"),
 ];
+
+/// Where a tar archive says `ustar` (its first header's magic, 257 bytes in).
+const TAR_MAGIC_AT: usize = 257;
 
 /// An index file that cannot be read, as bad input: `e` said, and where the file is of a
 /// kind imsat knows, what it is and the command that reads it (a faiss file or a `.npy`
@@ -292,7 +309,10 @@ fn known_kind(start: &[u8]) -> Option<&'static str> {
     let known = KNOWN_STARTS
         .iter()
         .find(|(magic, _)| start.starts_with(magic));
-    known.map(|(_, name)| *name)
+    let tar = start.get(TAR_MAGIC_AT..TAR_MAGIC_AT + 5) == Some(b"ustar");
+    known
+        .map(|(_, name)| *name)
+        .or(tar.then_some("a tar archive"))
 }
 
 /// Refuse an existing output `path` that is not a file of the `kind` the command writes: an
@@ -328,6 +348,27 @@ pub fn check_replaces_only(
         path.display(),
         kind.name()
     )))
+}
+
+/// The first [`START_BYTES`] of the regular file at `path`, and its length; `None` for what
+/// is not a regular file (a pipe is not opened) or cannot be read.
+pub(super) fn file_start(path: &std::path::Path) -> Option<(Vec<u8>, u64)> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
+    let mut start = Vec::with_capacity(START_BYTES as usize);
+    let file = std::fs::File::open(path).ok()?;
+    file.take(START_BYTES).read_to_end(&mut start).ok()?;
+    Some((start, meta.len()))
+}
+
+/// What the file at `path` is, for a refusal: a folder, something else that is not a regular
+/// file, or what its first bytes say ([`describe_file_start`]).
+pub(super) fn describe_file(path: &std::path::Path) -> String {
+    match file_start(path) {
+        Some((start, len)) => describe_file_start(&start, len),
+        None if path.is_dir() => "a folder".to_string(),
+        None => "not a regular file, or unreadable".to_string(),
+    }
 }
 
 /// What a file of `len` bytes beginning with `start` is, for a refusal: a picture imsat drew,
@@ -434,6 +475,22 @@ mod tests {
         ));
         assert!(!raw(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0"));
         assert!(!raw(b"\xff\xd8\xff\xe0\0\x10JFIF"));
+        // A database or an archive beside the data (a photo catalogue is page-sized: whole
+        // words) is refused, with what it is.
+        let mut sqlite = b"SQLite format 3\0".to_vec();
+        sqlite.resize(8192, 0);
+        assert!(!raw(&sqlite));
+        assert_eq!(
+            describe_file_start(&sqlite, 8192),
+            "an SQLite database of 8192 bytes"
+        );
+        let mut tar = vec![0u8; 1024];
+        tar[..6].copy_from_slice(b"a.jpg\0");
+        tar[TAR_MAGIC_AT..TAR_MAGIC_AT + 6].copy_from_slice(b"ustar\0");
+        assert!(!raw(&tar));
+        assert!(describe_file_start(&tar[..512], 1024).starts_with("a tar archive"));
+        // Every magic is three bytes or more, so codes are refused one time in 16 million at most.
+        assert!(KNOWN_STARTS.iter().all(|(magic, _)| magic.len() >= 3));
         // What the onnx package writes for a bare graph (IR version 14, the graph first).
         assert!(is_onnx(&[0x08, 0x0e, 0x3a, 0x03, 0x12, 0x01, 0x67, 0x42]));
         // Code words that begin with ONNX's first tag but go on otherwise.

@@ -28,16 +28,24 @@ pub const RUN_FILES: [&str; 9] = [
 
 /// Refuses, before any work, a `--out` folder that already holds a run's file unless
 /// `overwrite`: a rerun with the same `--out` would replace a model that took minutes or hours.
+/// A file of a run's name that a run did not write (a project's own `config.json`, a photo
+/// called `curves.png`) is refused even with `overwrite`: a run replaces or removes every file
+/// of those names.
 pub fn check_new_run_folder(out: &Path, overwrite: bool) -> anyhow::Result<()> {
-    if overwrite {
-        return Ok(());
-    }
     let held: Vec<&str> = RUN_FILES
         .iter()
         .copied()
-        .filter(|f| out.join(f).exists())
+        .filter(|f| out.join(f).symlink_metadata().is_ok())
         .collect();
-    if held.is_empty() {
+    if let Some(foreign) = held.iter().find(|f| !holds_run_file(f, &out.join(f))) {
+        return Err(crate::cli::common::bad_input(format!(
+            "--out {}: its {foreign} is not a training run's ({}), and a run would replace it; \
+             choose another folder, or move the file",
+            out.display(),
+            super::output::describe_file(&out.join(foreign))
+        )));
+    }
+    if overwrite || held.is_empty() {
         return Ok(());
     }
     Err(crate::cli::common::bad_input(format!(
@@ -47,6 +55,44 @@ pub fn check_new_run_folder(out: &Path, overwrite: bool) -> anyhow::Result<()> {
         held.join(", ")
     )))
 }
+
+/// Whether `path`, the file `name` of a run folder, holds what a training run writes there:
+/// the burn record's magic, an ONNX model, imsat's curves, a text, or JSON of a run's shape (a
+/// run's JSON files are small, and read whole). An empty file holds nothing to lose.
+pub fn holds_run_file(name: &str, path: &Path) -> bool {
+    use super::output::{file_start, is_onnx, is_text};
+    let Some((start, len)) = file_start(path) else {
+        return false;
+    };
+    let json = || -> Option<serde_json::Value> {
+        let file = std::fs::File::open(path).ok()?;
+        serde_json::from_reader(std::io::BufReader::new(file)).ok()
+    };
+    let object_with =
+        |keys: &[&str]| json().is_some_and(|v| keys.iter().all(|k| v.get(k).is_some()));
+    len == 0
+        || match name {
+            "model.bpk" => start.starts_with(BURN_RECORD_MAGIC),
+            "config.json" => object_with(&["task", "sat"]),
+            "report.json" => object_with(&["task", "epochs"]),
+            "scaling.json" => object_with(&["mean", "scale"]),
+            "history.json" => json().is_some_and(|v| {
+                v.as_array()
+                    .is_some_and(|epochs| epochs.iter().all(|e| e.get("epoch").is_some()))
+            }),
+            "curves.png" => {
+                crate::plot::drawn_by_imsat(&start, crate::plot::Picture::TrainingCurves)
+            }
+            "validation.txt" => is_text(&start),
+            n if n == imsat_trainer::export::F32_FILE || n == imsat_trainer::export::INT8_FILE => {
+                is_onnx(&start)
+            }
+            _ => false,
+        }
+}
+
+/// The first bytes of a burn record file (`model.bpk`).
+const BURN_RECORD_MAGIC: &[u8] = b"NRUB";
 
 /// The folder of a new run, made before the training so that one that cannot be made fails
 /// now, not after it, and held for the run: a second `imsat train` into it is refused while
@@ -354,6 +400,44 @@ pub fn save_files(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A run's files are told from a user's of the same names by what they hold.
+    #[test]
+    fn a_run_s_files_are_told_from_files_of_the_same_name() {
+        let d = tempfile::tempdir().unwrap();
+        let put = |name: &str, bytes: &[u8]| {
+            let p = d.path().join(name);
+            std::fs::write(&p, bytes).unwrap();
+            holds_run_file(name, &p)
+        };
+        let onnx =
+            std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hash16.int8.onnx"))
+                .unwrap();
+        assert!(put("model.bpk", b"NRUB\x01\0[\x04"));
+        assert!(put("config.json", br#"{"task": "hash", "sat": ["vat"]}"#));
+        assert!(put("report.json", br#"{"task": "hash", "epochs": 50}"#));
+        assert!(put("history.json", br#"[{"epoch": 1, "loss": 0.5}]"#));
+        assert!(put("scaling.json", br#"{"mean": [0.5], "scale": 2.0}"#));
+        assert!(put("validation.txt", b"photos/a.jpg\n"));
+        assert!(put("model.onnx", &onnx));
+        assert!(put("model.int8.onnx", &onnx));
+        assert!(put("curves.png", b""), "an empty file holds nothing");
+        assert!(!put("model.bpk", b"PK\x03\x04"));
+        assert!(!put("config.json", b"{}"));
+        assert!(!put(
+            "config.json",
+            br#"{"name": "my-project", "version": 2}"#
+        ));
+        assert!(!put("report.json", b"quarterly report\n"));
+        assert!(!put("history.json", br#"[{"date": "2026-01-01"}]"#));
+        assert!(!put("scaling.json", br#"{"mean": [0.5]}"#));
+        assert!(!put("validation.txt", &onnx));
+        assert!(!put("model.onnx", b"\xff\xd8\xff\xe0"));
+        assert!(!put("curves.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"));
+        let folder = d.path().join("sub");
+        std::fs::create_dir(&folder).unwrap();
+        assert!(!holds_run_file("model.onnx", &folder));
+    }
 
     #[test]
     fn a_message_names_a_run_s_files_where_they_go() {
