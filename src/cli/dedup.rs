@@ -40,7 +40,8 @@ pub struct Args {
     #[arg(long)]
     pub radius: Option<u32>,
     /// Pixel check of each candidate pair: the best correlation of the two images over shifts
-    /// of up to one pixel must reach this (1 disables grouping, 0 trusts the codes alone)
+    /// of up to one pixel must reach this (1 groups only images whose views are alike up to
+    /// brightness and contrast, a copy or its grayscale one; 0 trusts the codes alone)
     /// [default: 0.95 for digit models; 0 for photo models, whose codes see through crops
     /// and rotations that the pixel check does not].
     #[arg(long)]

@@ -407,6 +407,18 @@ fn a_photo_config_or_a_validation_set_that_cannot_work_is_refused_or_said() {
         "{stderr}"
     );
     assert!(report["radius_at_fpr_1e-4"].is_null(), "{report}");
+    // No negative pair, no rate of false matches: its TPRs are null, not a 0 that reads as
+    // "no copy found".
+    let moderate = &report["validation"]["learned"]["moderate"];
+    assert_eq!(moderate["negative_pairs"], 0, "{report}");
+    for key in ["tpr_at_fpr_1e-3", "tpr_at_fpr_1e-4", "fpr_reached_1e-3"] {
+        assert!(moderate[key].is_null(), "{key}: {moderate}");
+    }
+    let per_edit = moderate["tpr_per_edit_at_fpr_1e-3"].as_object().unwrap();
+    assert!(
+        !per_edit.is_empty() && per_edit.values().all(|v| v.is_null()),
+        "{moderate}"
+    );
     let info = imsat::runtime::encoder::Encoder::open(run.join("model.int8.onnx"))
         .unwrap()
         .info()
@@ -571,7 +583,7 @@ fn a_folder_s_own_duplicates_are_one_group_and_a_given_radius_is_dedup_s() {
     let report = ok(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("4 pair(s) of photos have the same pixels"),
+        stderr.contains("8 photos have the same pixels as another, in 4 set(s)"),
         "{stderr}"
     );
     let held = std::fs::read_to_string(run.join("validation.txt")).unwrap();

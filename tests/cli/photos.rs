@@ -350,7 +350,7 @@ fn a_photo_model_encodes_dedups_and_evaluates_with_its_own_view() {
         let r = imsat(&[&eval_args[..], &[s(twins.path())], &flags[..]].concat());
         let report = ok(&r);
         let stderr = String::from_utf8_lossy(&r.stderr);
-        let warned = stderr.contains("1 pair(s) of photos have the same pixels")
+        let warned = stderr.contains("2 photos have the same pixels as another, in 1 set(s)")
             && stderr.contains("a.jpg and")
             && stderr.contains("not counted as false matches");
         assert_eq!(warned, said, "{stderr}");
@@ -358,6 +358,35 @@ fn a_photo_model_encodes_dedups_and_evaluates_with_its_own_view() {
         reports.push(report["hashes"].clone());
     }
     assert_eq!(reports[0], reports[1]);
+
+    // A bare file name naming photos of that name in two folders puts them in one group: said,
+    // with the row's line (two different pictures called IMG_0001.jpg would otherwise stop
+    // counting as false matches of each other without a word).
+    let nest = tempfile::tempdir().unwrap();
+    for (name, photo) in [
+        ("a/x.jpg", "0031.jpg"),
+        ("b/x.jpg", "0036.jpg"),
+        ("y.jpg", "0041.jpg"),
+    ] {
+        let to = nest.path().join(name);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(Path::new(PHOTOS).join(photo), to).unwrap();
+    }
+    // A file that is not read is said, as encode and dedup say it.
+    std::fs::write(nest.path().join("notes.txt"), "taken in May\n").unwrap();
+    let bare = out_dir.path().join("bare.csv");
+    std::fs::write(&bare, "name,group\nx.jpg,g1\n").unwrap();
+    let r = imsat(&[&eval_args[..], &[s(nest.path()), "--groups", s(&bare)]].concat());
+    let report = ok(&r);
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        stderr.contains("the row of line 2 names 2 photos of one file name")
+            && stderr.contains("a/x.jpg")
+            && stderr.contains("b/x.jpg")
+            && stderr.contains("1 file without an image extension not read (first: "),
+        "{stderr}"
+    );
+    assert_eq!(report["sources"], 2, "{report}");
 }
 
 /// The shipped photo64: its int8 bits equal its f32 bits on >= 99.8% of the bits of the 182

@@ -22,7 +22,9 @@ use super::{bad_input, progress_bar};
 const TIMED_PHOTOS: usize = 40;
 
 /// The headline numbers of a score, flat, for JSON. Thresholds are in the hash's distance:
-/// bits, or the soft distance (`"distance": "soft"`).
+/// bits, or the soft distance (`"distance": "soft"`). Without a negative pair (every photo of
+/// one group) no rate of false matches is measured, so the TPRs and rates reached are null,
+/// not 0.
 pub fn score_json(s: &HashScore) -> Value {
     let soft = s.unit != 1.0;
     let mut out = json!({
@@ -40,19 +42,26 @@ pub fn score_json(s: &HashScore) -> Value {
             Strength::Strong => "strong",
             Strength::Flip => "flip",
         };
+        let measured = g.at_1e3.negatives > 0;
+        let rate = |r: f64| measured.then_some(r);
+        let per_edit: serde_json::Map<String, Value> = g
+            .tpr_per_edit
+            .iter()
+            .map(|(edit, &tpr)| (edit.to_string(), json!(rate(tpr))))
+            .collect();
         out[key] = json!({
             "queries": g.queries,
-            "tpr_at_fpr_1e-3": g.at_1e3.tpr,
+            "tpr_at_fpr_1e-3": rate(g.at_1e3.tpr),
             "threshold_at_fpr_1e-3": threshold(g.at_1e3.threshold),
             // The rate the threshold reaches (at most the target), so a reader can check it.
-            "fpr_reached_1e-3": g.at_1e3.fpr,
-            "tpr_at_fpr_1e-4": g.at_1e4.tpr,
+            "fpr_reached_1e-3": rate(g.at_1e3.fpr),
+            "tpr_at_fpr_1e-4": rate(g.at_1e4.tpr),
             "threshold_at_fpr_1e-4": threshold(g.at_1e4.threshold),
-            "fpr_reached_1e-4": g.at_1e4.fpr,
+            "fpr_reached_1e-4": rate(g.at_1e4.fpr),
             "threshold_at_fpr_1e-2": threshold(g.at_1e2.threshold),
             "negative_pairs": g.at_1e3.negatives,
             "map": g.map,
-            "tpr_per_edit_at_fpr_1e-3": g.tpr_per_edit,
+            "tpr_per_edit_at_fpr_1e-3": per_edit,
         });
     }
     out

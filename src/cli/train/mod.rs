@@ -217,7 +217,8 @@ fn parse_soft_check(text: &str) -> Result<SoftCheck, String> {
     });
     parsed.ok_or_else(|| {
         format!(
-            "{text:?} is not RADIUS,DISTANCE (a Hamming radius and a soft distance, e.g. 17,34.1)"
+            "{text:?} is not RADIUS,DISTANCE (a Hamming radius, a whole number of bits, and a \
+             soft distance, a number of at least 0; e.g. 17,34.1)"
         )
     })
 }

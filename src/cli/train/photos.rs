@@ -225,7 +225,22 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
     // is as unfounded, and a radius the user set is what `imsat dedup` is to use (its soft
     // check, measured at other thresholds, would win over it).
     let soft_check = match (args.soft_check, args.radius) {
-        (Some(given), _) => Some(given),
+        (Some(given), Some(r)) => {
+            // `imsat dedup` groups by the soft check where the model has one: the radius is
+            // then used only with --no-soft-check.
+            errln!(
+                "imsat: note: with --soft-check, `imsat dedup` takes candidates within its {} \
+                 bits{}; --radius {r} is used with `dedup --no-soft-check`",
+                given.radius,
+                if given.radius < r {
+                    ", fewer than --radius"
+                } else {
+                    ""
+                }
+            );
+            Some(given)
+        }
+        (Some(given), None) => Some(given),
         (None, None) => measured.and(soft_measured),
         (None, Some(r)) => {
             if let Some(s) = soft_measured {
