@@ -8,12 +8,31 @@
 use imsat::runtime::{dedup, encoder::Encoder};
 use imsat_data::idx::read_idx_images;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// Errors are said in words (their `Display`: the file and what is wrong), as an app would
+/// say them; `main` returning the error would print its `Debug` form.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let model = std::env::args()
         .nth(1)
         .map_or_else(|| root.join("models/hash32.int8.onnx"), Into::into);
     let encoder = Encoder::open(&model)?;
+    if encoder.info().view.is_some() {
+        return Err(format!(
+            "{}: a photo model (it has a view); examples/photo_dedup.rs groups photos",
+            model.display()
+        )
+        .into());
+    }
     let images = read_idx_images(root.join("data/mnist10k/images-idx3-ubyte.gz"))?;
     let dim = images.dim();
 

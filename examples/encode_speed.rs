@@ -27,7 +27,19 @@ fn executor(enc: &Encoder) -> String {
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// Errors are said in words (their `Display`: the file and what is wrong), as an app would
+/// say them; `main` returning the error would print its `Debug` form.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let model = args.first().ok_or("usage: encode_speed MODEL [BATCHES]")?;
     let batches: Vec<usize> = args
@@ -35,17 +47,40 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(String::as_str)
         .unwrap_or("1,64,1024")
         .split(',')
-        .map(|b| b.parse())
+        .map(|b| match b.parse() {
+            Ok(0) | Err(_) => Err(format!(
+                "batch size {b:?}: give whole numbers of at least 1 (usage: encode_speed MODEL \
+                 [BATCHES], e.g. 1,64,1024)"
+            )),
+            Ok(b) => Ok(b),
+        })
         .collect::<Result<_, _>>()?;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let images = read_idx_images(root.join("data/mnist10k/images-idx3-ubyte.gz"))?;
     let mut enc = Encoder::open(model)?;
+    let kernel = std::env::var("ENCODE_SPEED_KERNEL").ok();
     if std::env::var_os("ENCODE_SPEED_TRACT").is_some() {
+        // A kernel is the native executor's: it would run in tract's place.
+        if kernel.is_some() {
+            return Err(
+                "ENCODE_SPEED_TRACT and ENCODE_SPEED_KERNEL: give one (a kernel is the \
+                        native int8 executor's, not tract's)"
+                    .into(),
+            );
+        }
         enc = enc.tract_only();
     }
-    if let Ok(kernel) = std::env::var("ENCODE_SPEED_KERNEL") {
+    if let Some(kernel) = kernel {
+        if !enc.uses_native_int8() {
+            return Err(format!(
+                "ENCODE_SPEED_KERNEL={kernel}: {model} does not run on the native int8 executor \
+                 (an f32 model, or an int8 graph of another layout)"
+            )
+            .into());
+        }
         enc = enc.with_int8_kernel(&kernel).ok_or(format!(
-            "ENCODE_SPEED_KERNEL={kernel}: not an int8 kernel of this CPU"
+            "ENCODE_SPEED_KERNEL={kernel}: not an int8 kernel of this CPU (generic, avx2, vnni, \
+             neon, dotprod)"
         ))?;
     }
     // A photo model sees each 28x28 digit through its own view (for speed, any pixels do).
@@ -60,13 +95,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let d = enc.input_dim();
     for &batch in &batches {
-        if batch == 0 {
-            return Err("a batch size must be at least 1".into());
-        }
+        // A batch larger than the data is the data in one call.
+        let rows = batch.saturating_mul(d);
         let mut best = f64::INFINITY;
         for _ in 0..3 {
             let started = Instant::now();
-            for chunk in pixels.chunks(batch * d) {
+            for chunk in pixels.chunks(rows) {
                 std::hint::black_box(enc.logits(chunk)?);
             }
             best = best.min(started.elapsed().as_secs_f64());

@@ -18,8 +18,22 @@ use imsat::runtime::{code::Codes, dedup, encoder::Encoder, soft_code::SoftCodes}
 
 /// Photos of the folder that get edited copies.
 const EDITED: usize = 5;
+/// The shortest side, in pixels, of a photo that gets edited copies (an icon does not).
+const MIN_EDITED_SIDE: u32 = 32;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// Errors are said in words (their `Display`: the file and what is wrong), as an app would
+/// say them; `main` returning the error would print its `Debug` form.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut args = std::env::args().skip(1);
     let folder = args
@@ -35,9 +49,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .dedup_radius
         .ok_or("the model carries no dedup radius (imsat.dedup_radius)")?;
 
-    let mut paths: Vec<_> = std::fs::read_dir(&folder)?
+    let listed = |e: std::io::Error| format!("{}: cannot list it: {e}", folder.display());
+    let mut paths: Vec<_> = std::fs::read_dir(&folder)
+        .map_err(listed)?
         .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<_, _>>()
+        .map_err(listed)?;
     paths.retain(|p| p.is_file());
     paths.sort();
     // One photo at a time: decode it, make the model's view, encode, keep its logits (256
@@ -55,8 +72,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(())
     };
     // The first photos stay decoded, to make their edited copies below.
-    let mut to_edit: Vec<(String, RgbImage)> = Vec::new();
-    let mut skipped = 0;
+    // (Each with its row among the codes: photos too small to edit are passed over.)
+    let mut to_edit: Vec<(usize, String, RgbImage)> = Vec::new();
+    let mut originals = 0;
     for path in &paths {
         // Decoded as `imsat encode` and `imsat dedup` decode it, for the same codes: upright
         // by its EXIF orientation (a phone stores a portrait photo turned, with a tag), a
@@ -65,28 +83,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok(img) => {
                 let img = img.into_rgb8();
                 let name = path.display().to_string();
-                add(name.clone(), &img)?;
-                if to_edit.len() < EDITED {
-                    to_edit.push((name, img));
+                add(name.clone(), &img).map_err(|e| format!("{name}: {e}"))?;
+                let row = originals;
+                originals += 1;
+                // Its copies need pixels to keep: a half-size copy of a photo 1 pixel high
+                // has none.
+                if to_edit.len() < EDITED && img.width().min(img.height()) >= MIN_EDITED_SIDE {
+                    to_edit.push((row, name, img));
                 }
             }
-            Err(e) => {
-                eprintln!("skipped {}: {e}", path.display());
-                skipped += 1;
-            }
+            Err(e) => eprintln!("skipped {}: {e}", path.display()),
         }
     }
-    let originals = paths.len() - skipped;
-    if originals < EDITED {
+    if to_edit.len() < EDITED {
         return Err(format!(
-            "{}: {originals} photos, the example needs {EDITED}",
-            folder.display()
+            "{}: {} photos of at least {MIN_EDITED_SIDE} pixels a side, the example needs \
+             {EDITED}",
+            folder.display(),
+            to_edit.len()
         )
         .into());
     }
     // The original of each copy, in the order the copies follow the originals.
     let mut original_of = Vec::new();
-    for (i, (original, photo)) in to_edit.iter().enumerate() {
+    for (row, original, photo) in &to_edit {
         let (w, h) = photo.dimensions();
         let mut jpeg = Vec::new();
         DynamicImage::ImageRgb8(photo.clone())
@@ -103,8 +123,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ("crop 90%", cropped),
             ("half size", half),
         ] {
-            add(format!("{original} ({edit})"), &copy)?;
-            original_of.push(i);
+            add(format!("{original} ({edit})"), &copy)
+                .map_err(|e| format!("{original} ({edit}): {e}"))?;
+            original_of.push(*row);
         }
     }
     let codes = Codes::from_logits(encoder.outputs(), &logits)?;

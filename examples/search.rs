@@ -7,7 +7,19 @@
 use imsat::runtime::code::Codes;
 use imsat::runtime::index::Index;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// Errors are said in words (their `Display`: the file and what is wrong), as an app would
+/// say them; `main` returning the error would print its `Debug` form.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     // 100,000 pseudo-random 64-bit codes (xorshift), as an encoder would produce them.
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
     let words: Vec<u64> = (0..100_000)

@@ -6,8 +6,24 @@
 use imsat::runtime::encoder::Encoder;
 use imsat::trainer::{data, export, train};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>());
+/// Errors are said in words (their `Display`: the file and what is wrong), as an app would
+/// say them; `main` returning the error would print its `Debug` form.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1).map(|a| {
+        a.parse::<usize>().map_err(|e| {
+            format!("{a:?}: {e} (usage: train_hash [N_IMAGES] [EPOCHS], whole numbers)")
+        })
+    });
     let (n, epochs) = (
         args.next().unwrap_or(Ok(2000))?,
         args.next().unwrap_or(Ok(5))?,

@@ -13,7 +13,19 @@ use imsat::runtime::{atomic_file::write_atomic, encoder::Encoder};
 use imsat::trainer::export::{declare_same_codes, upgrade_int8};
 use sha2::{Digest, Sha256};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// Errors are said in words (their `Display`: the file and what is wrong), as an app would
+/// say them; `main` returning the error would print its `Debug` form.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [old, new] = &args[..] else {
         return Err("usage: upgrade_int8 OLD.int8.onnx NEW.int8.onnx".into());
@@ -37,7 +49,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             format!("{old}: the upgraded model computes other logits; nothing written").into(),
         );
     }
-    write_atomic(new.as_ref(), &upgraded).map_err(|e| format!("{new}: {e}"))?;
+    // Its error names the file (`NEW: cannot write: ...`).
+    write_atomic(new.as_ref(), &upgraded)?;
     println!(
         "{new}: {} bytes, SHA-256 {}, the same logits as {old} on 256 rows; declares the same \
          codes as {old} ({}) and the plain export ({})",

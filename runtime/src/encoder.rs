@@ -318,7 +318,8 @@ impl Encoder {
     /// The same encoder running the native int8 executor with the given kernel (`vnni`,
     /// `avx2`, `dotprod`, `neon` or `generic`); `None` when the name is unknown, this CPU cannot run it, or the
     /// model has no native executor (an f32 model, or an int8 graph of another layout).
-    /// All kernels give the same results; this is for tests and benchmarks.
+    /// All kernels give the same results; this is for tests and benchmarks. The kernel is the
+    /// native executor's, so an encoder made [`Encoder::tract_only`] runs natively again.
     pub fn with_int8_kernel(mut self, name: &str) -> Option<Self> {
         let kernel = Kernel::from_name(name)?;
         let mlp = (**self.native.as_ref()?).clone().with_kernel(kernel)?;
