@@ -85,7 +85,6 @@ impl From<WriteError> for io::Error {
 /// the first [`TEMP_NAME_CHARS`] characters of its name (a name the file system allows must
 /// not fail for the few bytes the temporary adds).
 fn temp_path(path: &Path) -> io::Result<PathBuf> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path does not name a file"))?;
@@ -99,13 +98,19 @@ fn temp_path(path: &Path) -> io::Result<PathBuf> {
     tmp.push(std::format!(
         ".{}-{}.tmp",
         std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
+        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     Ok(path.with_file_name(tmp))
 }
 
+/// The number of the next temporary name of this process.
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
 /// Characters of the target's name kept in its temporary's name.
 const TEMP_NAME_CHARS: usize = 40;
+
+/// Temporary names tried past one already taken before a write gives up.
+const TEMP_NAME_TRIES: usize = 1000;
 
 /// Whether `name` is the name of a temporary file that a write to a file named `target`
 /// makes beside it (`.NAME.PID-N.tmp`): what a process killed mid-write leaves there.
@@ -353,18 +358,26 @@ pub fn check_writable(path: &Path) -> Result<(), WriteError> {
 /// A fresh temporary file beside `target` (the one a write stages in), created, not there
 /// before.
 fn create_temp(target: &Path) -> Result<(PathBuf, File), WriteError> {
-    let tmp = temp_path(target).map_err(fail(Step::Create, target))?;
     // Made and recorded under one lock, so that `remove_unfinished` sees every temporary.
     let mut u = unfinished();
     if u.stopped {
         let stopping = io::Error::new(io::ErrorKind::Interrupted, "the process is stopping");
         return Err(fail(Step::Create, target)(stopping));
     }
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .map_err(fail(Step::Create, target))?;
+    // A name taken is another's temporary: a process of this one's id killed while writing
+    // (in a container every run is process 1), or one of another PID namespace writing now.
+    // Neither is ours to remove: the next number is tried.
+    let mut tries = 0;
+    let (tmp, file) = loop {
+        let tmp = temp_path(target).map_err(fail(Step::Create, target))?;
+        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(file) => break (tmp, file),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < TEMP_NAME_TRIES => {
+                tries += 1;
+            }
+            Err(e) => return Err(fail(Step::Create, target)(e)),
+        }
+    };
     u.paths.push(tmp.clone());
     Ok((tmp, file))
 }
@@ -414,6 +427,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Temporaries a process of this one's id left (killed while writing: in a container every
+    /// run is process 1) take the names this one would use: the write takes the next free one,
+    /// and leaves those files alone (they could be another PID namespace's, writing now).
+    #[test]
+    fn names_taken_by_other_temporaries_are_passed_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("codes.u64");
+        let next = TEMP_COUNTER.load(Ordering::Relaxed);
+        let taken: Vec<PathBuf> = (next..next + 100)
+            .map(|n| {
+                dir.path()
+                    .join(std::format!(".codes.u64.{}-{n}.tmp", std::process::id()))
+            })
+            .collect();
+        for t in &taken {
+            fs::write(t, b"left by a killed run").unwrap();
+        }
+        write_atomic(&target, b"new codes").unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"new codes");
+        for t in &taken {
+            assert_eq!(fs::read(t).unwrap(), b"left by a killed run");
+        }
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), taken.len() + 1);
+    }
 
     #[test]
     fn a_writable_target_is_checked_without_a_trace() {

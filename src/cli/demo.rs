@@ -18,7 +18,7 @@ use serde_json::json;
 use super::common::model::open_model;
 use super::common::radius::{DEFAULT_MIN_SIMILARITY, DEFAULT_RADIUS};
 use super::common::run_folder::{
-    RUN_FILES, STAGING_PREFIX, holds_run_file, make_run_folder, save_run,
+    RUN_FILES, RunFolder, STAGING_PREFIX, holds_run_file, make_run_folder, save_run,
 };
 use super::common::{Ctx, bad_input, check_output_dir, file_begins_with};
 
@@ -97,8 +97,9 @@ fn not_the_demos(dir: &Path, name: &str) -> Option<String> {
     let path = dir.join(name);
     let begins = |magic: &[u8]| file_begins_with(&path, magic);
     let ours = match name {
-        // A temporary file a demo killed while writing left.
+        // A temporary file or a staging folder a demo killed while writing left.
         _ if BROWSER_FILES.contains(&name)
+            || name.starts_with(STAGING_PREFIX)
             || DEMO_FILES
                 .iter()
                 .any(|f| atomic_file::is_temporary_of(name, f)) =>
@@ -152,18 +153,17 @@ fn is_demo_summary(path: &Path) -> bool {
         .is_some_and(|o| SUMMARY_KEYS.iter().all(|k| o.contains_key(*k)))
 }
 
-/// Train one model and save it as `imsat train --overwrite` does, into `dir`: staged and
-/// moved in at the end, the folder locked meanwhile (a demo run before it is replaced).
-fn train_and_export(
+/// Train one model and save it as `imsat train --overwrite` does into `folder`'s staging
+/// folder; [`put_in_place`] moves it in with the rest of the demo.
+fn train_and_save(
     config: &TrainConfig,
     images: &imsat_data::Images,
     labels: &[Label],
-    dir: &Path,
+    folder: &RunFolder,
     ctx: &Ctx,
 ) -> anyhow::Result<(serde_json::Value, imsat_trainer::export::Exported)> {
-    let folder = make_run_folder(dir)?;
     let trained = train(config, images, Some(labels), !ctx.quiet)?;
-    let (report, mut files) = save_run(
+    save_run(
         &trained,
         images,
         images.n,
@@ -171,18 +171,41 @@ fn train_and_export(
         &serde_json::Value::Null,
         None,
         None,
-    )?;
-    retire_summary(dir.parent().unwrap_or(Path::new(".")))?;
-    folder.commit()?;
-    // The models where the commit moved them.
-    files.f32_path = dir.join(imsat_trainer::export::F32_FILE);
-    files.int8_path = dir.join(imsat_trainer::export::INT8_FILE);
-    Ok((report, files))
+    )
+}
+
+/// The files a demo writes beside its run folders, staged in `--out`'s own staging folder
+/// until the end.
+const STAGED_BESIDE: [&str; 2] = ["hash32.idx", "retrieval.png"];
+
+/// Put a finished demo in place in `out` (`top`, locked for the demo): its two run folders'
+/// files, the index and picture staged in `top`, then `summary`, with signals held back
+/// meanwhile. Until this, an
+/// earlier demo in `out` is whole (a stopped or failed rerun leaves it as it was); the earlier
+/// summary goes first, so that a move that fails half-way leaves no summary of other models.
+fn put_in_place(
+    out: &Path,
+    (top, cluster, hash): (&RunFolder, &RunFolder, &RunFolder),
+    summary: &serde_json::Value,
+) -> anyhow::Result<()> {
+    let summary = serde_json::to_string_pretty(summary)?;
+    crate::cli::common::interrupt::held_back(|| {
+        retire_summary(out)?;
+        cluster.move_in()?;
+        hash.move_in()?;
+        for name in STAGED_BESIDE {
+            let (staged, to) = (top.files().join(name), out.join(name));
+            std::fs::rename(&staged, &to)
+                .with_context(|| format!("moving {} to {}", staged.display(), to.display()))?;
+        }
+        atomic_file::write_atomic(&out.join("summary.json"), summary.as_bytes())?;
+        Ok(())
+    })
 }
 
 /// Remove an earlier demo's `summary.json` from `out` before the first of its files is
-/// replaced: a rerun stopped from then on (Ctrl-C, a failure) leaves a demo stopped part-way,
-/// never a summary beside models it does not describe. The new summary is written last.
+/// replaced: a move that fails part-way leaves a demo stopped part-way, never a summary beside
+/// models it does not describe. The new summary is written last.
 fn retire_summary(out: &Path) -> anyhow::Result<()> {
     let path = out.join("summary.json");
     if !is_demo_summary(&path) {
@@ -263,6 +286,11 @@ fn run_in(
     labels: &[Label],
     (cluster, hash): (&TrainConfig, &TrainConfig),
 ) -> anyhow::Result<()> {
+    // `--out` and both run folders locked before any work (a second demo into `--out` is
+    // refused before it trains), and everything staged until the demo is done.
+    let top = make_run_folder(&args.out)?;
+    let cluster_folder = make_run_folder(&args.out.join("cluster10"))?;
+    let hash_folder = make_run_folder(&args.out.join("hash32"))?;
     step(
         ctx,
         &format!(
@@ -271,14 +299,13 @@ fn run_in(
         ),
     );
     let (cluster_report, cluster_files) =
-        train_and_export(cluster, images, labels, &args.out.join("cluster10"), ctx)?;
+        train_and_save(cluster, images, labels, &cluster_folder, ctx)?;
 
     step(
         ctx,
         &format!("training a 32-bit hash model ({} epochs)", args.hash_epochs),
     );
-    let (hash_report, hash_files) =
-        train_and_export(hash, images, labels, &args.out.join("hash32"), ctx)?;
+    let (hash_report, hash_files) = train_and_save(hash, images, labels, &hash_folder, ctx)?;
 
     step(ctx, "encoding with the exported ONNX models (f32 and int8)");
     let encode = |path: &Path| -> anyhow::Result<(Encoder, Vec<f32>, f64)> {
@@ -312,7 +339,7 @@ fn run_in(
     let codes = int8_hash.context("hash codes")?;
     let index = Index::from_codes(codes);
     // Named after the model, not the data: `--data` may be other digits than MNIST-10k.
-    let index_path = args.out.join("hash32.idx");
+    let index_path = top.files().join(STAGED_BESIDE[0]);
     index
         .save(&index_path)
         .with_context(|| format!("writing {}", index_path.display()))?;
@@ -341,7 +368,7 @@ fn run_in(
     let search_qps = queries as f64 / t.elapsed().as_secs_f64();
     let precision_at_8 = hits as f64 / (queries * 8) as f64;
     crate::plot::retrieval_grid(
-        &args.out.join("retrieval.png"),
+        &top.files().join(STAGED_BESIDE[1]),
         &images.pixels,
         images.shape[0],
         &examples,
@@ -381,10 +408,7 @@ fn run_in(
                   "seconds": dedup_seconds},
         "seconds": started.elapsed().as_secs_f64(),
     });
-    imsat_runtime::atomic_file::write_atomic(
-        &args.out.join("summary.json"),
-        serde_json::to_string_pretty(&summary)?.as_bytes(),
-    )?;
+    put_in_place(&args.out, (&top, &cluster_folder, &hash_folder), &summary)?;
 
     outln!(
         "\nimsat demo on {} ({} images), {:.0} s in all",

@@ -328,6 +328,62 @@ fn a_removal_waits_for_another_writer() {
     );
 }
 
+/// A new index written over one waits for an append under way (here: the lock held), so the
+/// append's rows are not renamed over it afterwards, the new index lost without a word; then
+/// it replaces the index. For `index import` and `index build` alike.
+#[test]
+fn a_new_index_over_one_waits_for_an_append_under_way() {
+    let d = tempfile::tempdir().unwrap();
+    let idx = five_codes(d.path());
+    let raw = d.path().join("codes.u64");
+    let digits = crate::common::mnist_images();
+    for (what, command, rows) in [
+        (
+            "import",
+            vec!["index", "import", "--raw-u64", s(&raw), "--bits", "16"],
+            5,
+        ),
+        (
+            "build",
+            vec![
+                "index",
+                "build",
+                "--model",
+                s(&model("hash16.int8.onnx")),
+                "--data",
+                s(&digits),
+            ],
+            10_000,
+        ),
+    ] {
+        // Three rows, so that each new index differs from the one held.
+        json_lines(&run("index remove --index {} --ids 0,1", &[&idx]));
+        let held = std::fs::File::open(&idx).unwrap();
+        held.lock().unwrap();
+        let child = crate::common::imsat_command(&[&command[..], &["--out", s(&idx)]].concat())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        let while_held = imsat_runtime::index::Index::load(&idx).unwrap();
+        assert_eq!(
+            while_held.len(),
+            3,
+            "{what}: replaced while the lock was held"
+        );
+        drop(held);
+        let out = child.wait_with_output().unwrap();
+        let (written, stderr) = json_lines(&out);
+        assert!(
+            stderr.contains("another imsat is writing"),
+            "{what}: {stderr}"
+        );
+        assert_eq!(written[0]["codes"], rows, "{what}");
+        assert_eq!(imsat_runtime::index::Index::load(&idx).unwrap().len(), rows);
+    }
+}
+
 /// Codes appended to a photo index by `index import --append` carry no soft codes, so the
 /// append is refused where the card holds them (it would drop `search --copies`' second check
 /// for every row), the index and card left as they were; a card without them keeps each

@@ -1,9 +1,11 @@
-//! One writer at a time for an index being appended to. An append reads the index and its
+//! One writer at a time for an index being appended to or replaced. An append reads the index and its
 //! card, adds rows, and renames new files over both: two appends at once each read the old
 //! version, and the second rename dropped the first's rows without a word (and could pair one
 //! run's index with the other's card). The lock is an advisory lock on the index file itself,
 //! so no lock file is left beside it; the file is replaced by each append, so a writer that
-//! waited locks the version it finds once the other is done.
+//! waited locks the version it finds once the other is done. A new index written over one
+//! takes the lock too, for its write alone: an append that read the old index before would
+//! otherwise rename its rows over the new one, and the new index would be lost without a word.
 
 use std::fs::{File, TryLockError};
 use std::path::Path;
@@ -50,6 +52,15 @@ pub fn lock_for_append(out: &Path) -> anyhow::Result<IndexLock> {
             return Ok(IndexLock { _file: file });
         }
     }
+}
+
+/// Lock the index `out` that a new one is about to replace, where there is one (a regular
+/// file): an append under way finishes first, and the new index then replaces its result.
+pub fn lock_to_replace(out: &Path) -> anyhow::Result<Option<IndexLock>> {
+    if imsat_runtime::atomic_file::is_written_into(out) || !out.is_file() {
+        return Ok(None);
+    }
+    lock_for_append(out).map(Some)
 }
 
 /// Whether `file` is the file `path` names now.

@@ -146,12 +146,13 @@ pub fn make_run_folder(out: &Path) -> anyhow::Result<RunFolder> {
     let lock = std::fs::File::open(out).with_context(|| format!("opening {}", out.display()))?;
     match lock.try_lock() {
         Ok(()) => {}
+        // Not bad input (exit status 1): the same command succeeds once the other is done.
         Err(std::fs::TryLockError::WouldBlock) => {
-            return Err(crate::cli::common::bad_input(format!(
-                "--out {}: another imsat train is writing a run into it now; wait for it to \
-                 finish, or choose another folder",
+            anyhow::bail!(
+                "{}: another imsat is writing a run into it now; wait for it to finish, or \
+                 choose another folder",
                 out.display()
-            )));
+            );
         }
         // A file system without locks: the run goes on unguarded, as before locks.
         Err(std::fs::TryLockError::Error(_)) => {}
@@ -185,20 +186,22 @@ impl RunFolder {
     /// and remove the earlier run's files this run did not write (an int8 model, a feature
     /// run's scaling, a photo run's held-out list would otherwise stay beside the new model).
     pub fn commit(self) -> anyhow::Result<()> {
-        crate::cli::common::interrupt::held_back(|| {
-            for f in RUN_FILES {
-                let (staged, to) = (self.staging.join(f), self.out.join(f));
-                if staged.exists() {
-                    std::fs::rename(&staged, &to).with_context(|| {
-                        format!("moving {} to {}", staged.display(), to.display())
-                    })?;
-                } else if to.exists() {
-                    std::fs::remove_file(&to)
-                        .with_context(|| format!("removing {}", to.display()))?;
-                }
+        crate::cli::common::interrupt::held_back(|| self.move_in())
+    }
+
+    /// [`RunFolder::commit`]'s moves, for a caller that holds signals back itself around
+    /// several runs' moves (`imsat demo`: its two models go in place together).
+    pub fn move_in(&self) -> anyhow::Result<()> {
+        for f in RUN_FILES {
+            let (staged, to) = (self.staging.join(f), self.out.join(f));
+            if staged.exists() {
+                std::fs::rename(&staged, &to)
+                    .with_context(|| format!("moving {} to {}", staged.display(), to.display()))?;
+            } else if to.exists() {
+                std::fs::remove_file(&to).with_context(|| format!("removing {}", to.display()))?;
             }
-            Ok(())
-        })
+        }
+        Ok(())
     }
 }
 

@@ -15,7 +15,7 @@ use crate::cli::common::index_card::{
     Card, FORMAT, IndexCard, ModelMatch, card_path, file_sha256, flatness_text, read_card,
     save_with_card, soft_rows,
 };
-use crate::cli::common::index_lock::lock_for_append;
+use crate::cli::common::index_lock::{lock_for_append, lock_to_replace};
 use crate::cli::common::model::{HashCodes, encode_hash_codes, open_model};
 use crate::cli::common::{Ctx, bad_input, report_skipped, unreadable_index};
 use crate::input::BadFile;
@@ -44,7 +44,7 @@ pub fn build(
     let bits = opened.outputs();
     let model_sha256 = file_sha256(model)?;
     // Held until the new index and card are in place: another append waits for it.
-    let _lock = match append && out.exists() {
+    let appending = match append && out.exists() {
         true => Some(lock_for_append(out)?),
         false => None,
     };
@@ -152,6 +152,11 @@ pub fn build(
         flatness: card_rows.flatness,
     };
     card.set_soft(card_rows.soft.as_ref());
+    // A new index waits for an append under way, which would otherwise put its rows over it.
+    let _replacing = match appending {
+        Some(_) => None,
+        None => lock_to_replace(out)?,
+    };
     let card = save_with_card(&index, out, card)?;
     Ok(Built {
         index,

@@ -17,7 +17,7 @@ use super::common::codes::{read_npy_codes, read_raw_codes};
 use super::common::index_card::{
     Card, card_path, card_to_write, check_not_a_card, read_card, save_with_card,
 };
-use super::common::index_lock::lock_for_append;
+use super::common::index_lock::{lock_for_append, lock_to_replace};
 use super::common::{
     Ctx, OutputKind, bad_input, check_output_file, check_replaces_only, is_stdout, print_summary,
     unreadable_index,
@@ -463,6 +463,8 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
                 (index, out)
             } else {
                 let index = Index::from_codes(codes);
+                // Waits for an append under way, which would otherwise put its rows over it.
+                let _replacing = lock_to_replace(&out)?;
                 index
                     .save(&out)
                     .with_context(|| format!("writing {}", out.display()))?;
