@@ -193,10 +193,13 @@ fn put_in_place(
         retire_summary(out)?;
         cluster.move_in()?;
         hash.move_in()?;
+        // Written as any output is (through a link, keeping the file's permissions): they
+        // are small.
         for name in STAGED_BESIDE {
             let (staged, to) = (top.files().join(name), out.join(name));
-            std::fs::rename(&staged, &to)
-                .with_context(|| format!("moving {} to {}", staged.display(), to.display()))?;
+            let bytes =
+                std::fs::read(&staged).with_context(|| format!("reading {}", staged.display()))?;
+            atomic_file::write_atomic(&to, &bytes)?;
         }
         atomic_file::write_atomic(&out.join("summary.json"), summary.as_bytes())?;
         Ok(())

@@ -360,25 +360,45 @@ fn a_new_index_over_one_waits_for_an_append_under_way() {
         json_lines(&run("index remove --index {} --ids 0,1", &[&idx]));
         let held = std::fs::File::open(&idx).unwrap();
         held.lock().unwrap();
-        let child = crate::common::imsat_command(&[&command[..], &["--out", s(&idx)]].concat())
+        let mut child = crate::common::imsat_command(&[&command[..], &["--out", s(&idx)]].concat())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_secs(3));
+        // Until it says it waits (its work done, its write to come), however long that takes.
+        let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let (said, waiting) = std::sync::mpsc::channel();
+        let lines = std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut all = String::new();
+            for line in stderr.lines().map_while(Result::ok) {
+                if line.contains("another imsat is writing") {
+                    let _ = said.send(());
+                }
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        let waited = waiting.recv_timeout(std::time::Duration::from_secs(120));
         let while_held = imsat_runtime::index::Index::load(&idx).unwrap();
+        drop(held);
+        let out = child.wait_with_output().unwrap();
+        let stderr = lines.join().unwrap();
+        assert!(
+            waited.is_ok(),
+            "{what}: it did not wait for the lock: {stderr}"
+        );
         assert_eq!(
             while_held.len(),
             3,
             "{what}: replaced while the lock was held"
         );
-        drop(held);
-        let out = child.wait_with_output().unwrap();
-        let (written, stderr) = json_lines(&out);
-        assert!(
-            stderr.contains("another imsat is writing"),
-            "{what}: {stderr}"
-        );
+        let written: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert!(out.status.success(), "{what}: {stderr}");
         assert_eq!(written[0]["codes"], rows, "{what}");
         assert_eq!(imsat_runtime::index::Index::load(&idx).unwrap().len(), rows);
     }

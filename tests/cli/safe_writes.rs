@@ -1370,7 +1370,25 @@ fn the_demo_writes_only_into_a_new_or_empty_folder_or_over_an_earlier_demo() {
         send(&rerun, "TERM");
         assert_eq!(rerun.wait().unwrap().signal(), Some(15));
         assert_eq!(tree(&out), before);
+        for dir in [out.clone(), out.join("cluster10"), out.join("hash32")] {
+            let entries = std::fs::read_dir(&dir).unwrap().flatten();
+            let names: Vec<String> = entries
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            assert!(
+                !names.iter().any(|n| n.starts_with(".imsat-run-")),
+                "{dir:?}: {names:?}"
+            );
+        }
     }
+    // A demo under way into the same --out (its lock on the folder held): a second is refused
+    // before it trains, the folder untouched.
+    let held = std::fs::File::open(&out).unwrap();
+    held.lock().unwrap();
+    let second = run(demo, &[&out, &images, &labels]);
+    crate::common::expect_error(&second, 1, &["another imsat is writing"]);
+    drop(held);
+    assert_eq!(tree(&out), before);
     // A file of the user's among the demo's is not replaced, nor written beside.
     crate::common::write(&out.join("hash32"), "notes.txt", b"mine");
     refused(&out, "hash32/notes.txt");

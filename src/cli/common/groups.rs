@@ -2,7 +2,7 @@
 //! from a manifest. Training holds groups out together; copy detection does not count two
 //! photos of one group as a false positive.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsString;
 use std::hash::{Hash as _, Hasher};
 use std::path::{Component, Path, PathBuf};
@@ -254,12 +254,12 @@ fn same_pixels(photos: &[RgbImage]) -> Vec<(usize, usize)> {
     pairs
 }
 
-/// Puts photos with the same pixels in one group (the group of the first): a training run
-/// holds them out together, and their copies are not false matches of each other. Returns the
-/// pairs that were in different groups.
-pub fn join_identical(groups: &mut [String], photos: &[RgbImage]) -> Vec<(usize, usize)> {
+/// Put the photos of each pair ([`same_pixels`]) in one group (the group of the first): a
+/// training run holds them out together, and their copies are not false matches of each
+/// other. Returns the pairs that were in different groups.
+fn join_pairs(groups: &mut [String], pairs: &[(usize, usize)]) -> Vec<(usize, usize)> {
     let mut joined = Vec::new();
-    for (a, b) in same_pixels(photos) {
+    for &(a, b) in pairs {
         if groups[a] == groups[b] {
             continue;
         }
@@ -272,17 +272,19 @@ pub fn join_identical(groups: &mut [String], photos: &[RgbImage]) -> Vec<(usize,
     joined
 }
 
-/// [`join_identical`], said on stderr: how many photos in how many sets were joined, the first
-/// pair named, and `so` (what joining them changes for the command).
+/// Photos with the same pixels put in one group ([`join_pairs`]), said on stderr where groups
+/// were joined: how many photos have the pixels of another, in how many sets, the first pair
+/// joined named, and `so` (what joining them changes for the command).
 pub fn join_identical_saying(
     groups: &mut [String],
     photos: &[RgbImage],
     paths: &[PathBuf],
     so: &str,
 ) {
-    let joined = join_identical(groups, photos);
+    let pairs = same_pixels(photos);
+    let joined = join_pairs(groups, &pairs);
     if let Some(&(a, b)) = joined.first() {
-        let (count, sets) = photos_and_sets(&joined);
+        let (count, sets) = photos_and_sets(&pairs);
         errln!(
             "imsat: {count} photos have the same pixels as another, in {sets} set(s) ({} and \
              {}{}): each set is one photo group ({so})",
@@ -293,13 +295,15 @@ pub fn join_identical_saying(
     }
 }
 
-/// How many photos the joined pairs hold, and in how many sets: each pair joined two groups,
-/// so the pairs are a forest over their photos, with one set per tree.
-fn photos_and_sets(joined: &[(usize, usize)]) -> (usize, usize) {
-    let mut photos: Vec<usize> = joined.iter().flat_map(|&(a, b)| [a, b]).collect();
+/// How many photos the pairs of [`same_pixels`] hold, and in how many sets: equal pixels are
+/// every pair of a set, so each set's first photo is the first of a pair and never the second.
+fn photos_and_sets(pairs: &[(usize, usize)]) -> (usize, usize) {
+    let mut photos: Vec<usize> = pairs.iter().flat_map(|&(a, b)| [a, b]).collect();
     photos.sort_unstable();
     photos.dedup();
-    (photos.len(), photos.len() - joined.len())
+    let seconds: HashSet<usize> = pairs.iter().map(|&(_, b)| b).collect();
+    let firsts: HashSet<usize> = pairs.iter().map(|&(a, _)| a).collect();
+    (photos.len(), firsts.difference(&seconds).count())
 }
 
 #[cfg(test)]
@@ -324,17 +328,25 @@ mod tests {
         assert_eq!(groups, ["g1", "g1", "\0unnamed:in/d.jpg"]);
     }
 
-    /// Four copies of one photo and two of another: six photos in two sets (five pairs of
+    /// Four copies of one photo and two of another: six photos in two sets (six pairs of
     /// pixels alike in the first alone, three joins there).
     #[test]
     fn photos_with_the_same_pixels_are_counted_as_photos_and_sets() {
         let image = |v: u8| RgbImage::from_pixel(2, 2, image::Rgb([v, 0, 0]));
         let photos = [1, 1, 2, 1, 1, 2, 3].map(image);
         let mut groups: Vec<String> = (0..photos.len()).map(|i| i.to_string()).collect();
-        let joined = join_identical(&mut groups, &photos);
+        let joined = join_pairs(&mut groups, &same_pixels(&photos));
         assert_eq!(joined, [(0, 1), (0, 3), (0, 4), (2, 5)]);
-        assert_eq!(photos_and_sets(&joined), (6, 2));
+        assert_eq!(photos_and_sets(&same_pixels(&photos)), (6, 2));
         assert_eq!(groups, ["0", "0", "2", "0", "0", "2", "6"]);
+        // Where a manifest had put some of them in one group already, the count is the same.
+        let mut groups = ["g1", "g2", "g1", "g2"].map(String::from);
+        let joined = join_pairs(&mut groups, &same_pixels(&[1, 1, 1, 1].map(image)));
+        assert_eq!(joined, [(0, 1)]);
+        assert_eq!(
+            photos_and_sets(&same_pixels(&[1, 1, 1, 1].map(image))),
+            (4, 1)
+        );
     }
 
     #[test]

@@ -60,7 +60,11 @@ pub fn lock_to_replace(out: &Path) -> anyhow::Result<Option<IndexLock>> {
     if imsat_runtime::atomic_file::is_written_into(out) || !out.is_file() {
         return Ok(None);
     }
-    lock_for_append(out).map(Some)
+    match lock_for_append(out) {
+        // Removed meanwhile: nothing to replace, nothing to wait for.
+        Err(_) if !out.exists() => Ok(None),
+        locked => locked.map(Some),
+    }
 }
 
 /// Whether `file` is the file `path` names now.

@@ -57,8 +57,10 @@ pub fn check_new_run_folder(out: &Path, overwrite: bool) -> anyhow::Result<()> {
 }
 
 /// Whether `path`, the file `name` of a run folder, holds what a training run writes there:
-/// the burn record's magic, an ONNX model, imsat's curves, a text, or JSON of a run's shape (a
-/// run's JSON files are small, and read whole). An empty file holds nothing to lose.
+/// the burn record's magic, an ONNX model, JSON of a run's shape (a run's JSON files are small,
+/// and read whole up to [`MAX_RUN_JSON`]), imsat's curves; a text of held-out photos, and a
+/// PNG without imsat's mark (curves drawn before 2026-12-07), beside a run's `report.json`. An
+/// empty file holds nothing to lose.
 pub fn holds_run_file(name: &str, path: &Path) -> bool {
     use super::output::{file_start, is_onnx, is_text};
     let Some((start, len)) = file_start(path) else {
@@ -66,7 +68,12 @@ pub fn holds_run_file(name: &str, path: &Path) -> bool {
     };
     let json = || -> Option<serde_json::Value> {
         let file = std::fs::File::open(path).ok()?;
+        (len <= MAX_RUN_JSON).then_some(())?;
         serde_json::from_reader(std::io::BufReader::new(file)).ok()
+    };
+    let beside_a_run = || {
+        path.parent()
+            .is_some_and(|dir| holds_run_file("report.json", &dir.join("report.json")))
     };
     let object_with =
         |keys: &[&str]| json().is_some_and(|v| keys.iter().all(|k| v.get(k).is_some()));
@@ -82,14 +89,19 @@ pub fn holds_run_file(name: &str, path: &Path) -> bool {
             }),
             "curves.png" => {
                 crate::plot::drawn_by_imsat(&start, crate::plot::Picture::TrainingCurves)
+                    || (start.starts_with(b"\x89PNG\r\n\x1a\n") && beside_a_run())
             }
-            "validation.txt" => is_text(&start),
+            "validation.txt" => is_text(&start) && beside_a_run(),
             n if n == imsat_trainer::export::F32_FILE || n == imsat_trainer::export::INT8_FILE => {
                 is_onnx(&start)
             }
             _ => false,
         }
 }
+
+/// The largest JSON file of a run read to tell whether it is one (a history of 100,000 epochs
+/// is about 30 MB).
+const MAX_RUN_JSON: u64 = 64 << 20;
 
 /// The first bytes of a burn record file (`model.bpk`).
 const BURN_RECORD_MAGIC: &[u8] = b"NRUB";
@@ -416,12 +428,22 @@ mod tests {
         let onnx =
             std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hash16.int8.onnx"))
                 .unwrap();
+        assert!(
+            !put("validation.txt", b"photos/a.jpg\n"),
+            "no run's report beside it"
+        );
+        assert!(
+            !put("curves.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"),
+            "nor beside it"
+        );
         assert!(put("model.bpk", b"NRUB\x01\0[\x04"));
         assert!(put("config.json", br#"{"task": "hash", "sat": ["vat"]}"#));
         assert!(put("report.json", br#"{"task": "hash", "epochs": 50}"#));
+        // Beside a run's report: a held-out list, and curves drawn before the mark.
+        assert!(put("validation.txt", b"photos/a.jpg\n"));
+        assert!(put("curves.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"));
         assert!(put("history.json", br#"[{"epoch": 1, "loss": 0.5}]"#));
         assert!(put("scaling.json", br#"{"mean": [0.5], "scale": 2.0}"#));
-        assert!(put("validation.txt", b"photos/a.jpg\n"));
         assert!(put("model.onnx", &onnx));
         assert!(put("model.int8.onnx", &onnx));
         assert!(put("curves.png", b""), "an empty file holds nothing");
@@ -436,7 +458,7 @@ mod tests {
         assert!(!put("scaling.json", br#"{"mean": [0.5]}"#));
         assert!(!put("validation.txt", &onnx));
         assert!(!put("model.onnx", b"\xff\xd8\xff\xe0"));
-        assert!(!put("curves.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"));
+        assert!(!put("curves.png", b"\xff\xd8\xff\xe0"), "a JPEG photo");
         let folder = d.path().join("sub");
         std::fs::create_dir(&folder).unwrap();
         assert!(!holds_run_file("model.onnx", &folder));
