@@ -20,7 +20,7 @@ use super::common::radius::{DEFAULT_MIN_SIMILARITY, DEFAULT_RADIUS};
 use super::common::run_folder::{
     RUN_FILES, RunFolder, STAGING_PREFIX, holds_run_file, make_run_folder, save_run,
 };
-use super::common::{Ctx, bad_input, check_output_dir, file_begins_with};
+use super::common::{Ctx, PNG_MAGIC, bad_input, check_output_dir, file_begins_with};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -109,7 +109,7 @@ fn not_the_demos(dir: &Path, name: &str) -> Option<String> {
         "summary.json" => is_demo_summary(&path),
         // (`mnist10k-hash32.idx`: the index's name before 2026-12-05.)
         "hash32.idx" | "mnist10k-hash32.idx" => begins(&imsat_runtime::index::MAGIC),
-        "retrieval.png" => begins(b"\x89PNG\r\n\x1a\n"),
+        "retrieval.png" => begins(PNG_MAGIC),
         _ if DEMO_RUNS.contains(&name) => {
             return match std::fs::read_dir(&path) {
                 Ok(entries) => entries.flatten().find_map(|e| {
@@ -180,9 +180,9 @@ const STAGED_BESIDE: [&str; 2] = ["hash32.idx", "retrieval.png"];
 
 /// Put a finished demo in place in `out` (`top`, locked for the demo): its two run folders'
 /// files, the index and picture staged in `top`, then `summary`, with signals held back
-/// meanwhile. Until this, an
-/// earlier demo in `out` is whole (a stopped or failed rerun leaves it as it was); the earlier
-/// summary goes first, so that a move that fails half-way leaves no summary of other models.
+/// meanwhile. Until this, an earlier demo in `out` is whole (a stopped or failed rerun leaves
+/// it as it was); the earlier summary goes first, so that a move that fails half-way leaves
+/// no summary of other models.
 fn put_in_place(
     out: &Path,
     (top, cluster, hash): (&RunFolder, &RunFolder, &RunFolder),

@@ -25,8 +25,9 @@ use super::bad_input;
 ///
 /// The CSV is read as RFC 4180 (quoted names may hold commas, as `imsat encode --out X.csv`
 /// writes them). Blanks around a value are dropped, except around a name that names a photo
-/// with them (`" a.jpg"` for a file whose name starts with a blank). A manifest that names none of the photos is an error: it is the wrong file
-/// or the wrong folder, and every photo would silently be a group of its own.
+/// with them (`" a.jpg"` for a file whose name starts with a blank). A manifest that names
+/// none of the photos is an error: it is the wrong file or the wrong folder, and every photo
+/// would silently be a group of its own.
 pub fn groups_of(paths: &[PathBuf], csv: Option<&Path>) -> anyhow::Result<Vec<String>> {
     let own = |p: &PathBuf| p.display().to_string();
     let Some(csv) = csv else {
@@ -74,9 +75,9 @@ pub fn groups_of(paths: &[PathBuf], csv: Option<&Path>) -> anyhow::Result<Vec<St
         if record.iter().all(|f| f.trim().is_empty()) {
             continue;
         }
+        let line = record.position().map_or(0, |p| p.line());
         let (Some(n), Some(g)) = (record.get(name_col), record.get(group_col).map(str::trim))
         else {
-            let line = record.position().map_or(0, |p| p.line());
             let open_quote = if record.iter().any(|f| f.contains([',', '\n', '\r'])) {
                 " (one holds a comma or a line break: a quote left open?)"
             } else {
@@ -92,7 +93,6 @@ pub fn groups_of(paths: &[PathBuf], csv: Option<&Path>) -> anyhow::Result<Vec<St
         let (Some(file), false) = (parts.last(), g.is_empty()) else {
             // A blank group would join every photo left blank into one group, and a blank
             // name names none.
-            let line = record.position().map_or(0, |p| p.line());
             let blank = if g.is_empty() { "group" } else { "name" };
             return Err(bad(format!(
                 "the row of line {line} has a blank `{blank}`: give each row a photo's name and \
@@ -100,7 +100,6 @@ pub fn groups_of(paths: &[PathBuf], csv: Option<&Path>) -> anyhow::Result<Vec<St
             )));
         };
         let file = file.clone();
-        let line = record.position().map_or(0, |p| p.line());
         rows.entry(file)
             .or_default()
             .push((parts, g.to_string(), line));
@@ -298,12 +297,12 @@ pub fn join_identical_saying(
 /// How many photos the pairs of [`same_pixels`] hold, and in how many sets: equal pixels are
 /// every pair of a set, so each set's first photo is the first of a pair and never the second.
 fn photos_and_sets(pairs: &[(usize, usize)]) -> (usize, usize) {
-    let mut photos: Vec<usize> = pairs.iter().flat_map(|&(a, b)| [a, b]).collect();
-    photos.sort_unstable();
-    photos.dedup();
-    let seconds: HashSet<usize> = pairs.iter().map(|&(_, b)| b).collect();
     let firsts: HashSet<usize> = pairs.iter().map(|&(a, _)| a).collect();
-    (photos.len(), firsts.difference(&seconds).count())
+    let seconds: HashSet<usize> = pairs.iter().map(|&(_, b)| b).collect();
+    (
+        firsts.union(&seconds).count(),
+        firsts.difference(&seconds).count(),
+    )
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
-//! One writer at a time for an index being appended to or replaced. An append reads the index and its
-//! card, adds rows, and renames new files over both: two appends at once each read the old
-//! version, and the second rename dropped the first's rows without a word (and could pair one
-//! run's index with the other's card). The lock is an advisory lock on the index file itself,
+//! One writer at a time for an index being appended to or replaced. An append reads the index
+//! and its card, adds rows, and renames new files over both: two appends at once each read the
+//! old version, and the second rename dropped the first's rows without a word (and could pair
+//! one run's index with the other's card). The lock is an advisory lock on the index file itself,
 //! so no lock file is left beside it; the file is replaced by each append, so a writer that
 //! waited locks the version it finds once the other is done. A new index written over one
 //! takes the lock too, for its write alone: an append that read the old index before would

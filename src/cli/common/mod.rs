@@ -28,7 +28,7 @@ pub use output::{
     unreadable_index,
 };
 #[cfg(feature = "train")]
-pub use output::{check_output_dir, inside_folder};
+pub use output::{PNG_MAGIC, check_output_dir, inside_folder};
 #[cfg(feature = "train")]
 pub use paths::text_path;
 pub use paths::{NamedStdout, in_path, is_stdout, not_utf8, out_path, print_summary, text_name};

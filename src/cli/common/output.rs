@@ -230,7 +230,7 @@ pub(super) fn is_text(start: &[u8]) -> bool {
 }
 
 /// The first bytes of a PNG.
-const PNG_MAGIC: &[u8] = b"\x89PNG\r\n\x1a\n";
+pub const PNG_MAGIC: &[u8] = b"\x89PNG\r\n\x1a\n";
 
 /// Kinds of file known by their first three bytes or more, for a refusal: what imsat writes,
 /// images, archives, databases and the files beside them in a data folder. Raw codes begin

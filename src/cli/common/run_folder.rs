@@ -62,13 +62,13 @@ pub fn check_new_run_folder(out: &Path, overwrite: bool) -> anyhow::Result<()> {
 /// PNG without imsat's mark (curves drawn before 2026-12-07), beside a run's `report.json`. An
 /// empty file holds nothing to lose.
 pub fn holds_run_file(name: &str, path: &Path) -> bool {
-    use super::output::{file_start, is_onnx, is_text};
+    use super::output::{PNG_MAGIC, file_start, is_onnx, is_text};
     let Some((start, len)) = file_start(path) else {
         return false;
     };
     let json = || -> Option<serde_json::Value> {
-        let file = std::fs::File::open(path).ok()?;
         (len <= MAX_RUN_JSON).then_some(())?;
+        let file = std::fs::File::open(path).ok()?;
         serde_json::from_reader(std::io::BufReader::new(file)).ok()
     };
     let beside_a_run = || {
@@ -89,7 +89,7 @@ pub fn holds_run_file(name: &str, path: &Path) -> bool {
             }),
             "curves.png" => {
                 crate::plot::drawn_by_imsat(&start, crate::plot::Picture::TrainingCurves)
-                    || (start.starts_with(b"\x89PNG\r\n\x1a\n") && beside_a_run())
+                    || (start.starts_with(PNG_MAGIC) && beside_a_run())
             }
             "validation.txt" => is_text(&start) && beside_a_run(),
             n if n == imsat_trainer::export::F32_FILE || n == imsat_trainer::export::INT8_FILE => {
