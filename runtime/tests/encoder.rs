@@ -8,6 +8,8 @@
 #![cfg(feature = "encoder")]
 
 mod common;
+#[path = "common/rank4_graph.rs"]
+mod rank4_graph;
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +18,7 @@ use imsat_runtime::code::Codes;
 use imsat_runtime::encoder::{Encoded, Encoder, EncoderError, MAX_ROWS_PER_RUN, Task, argmax_rows};
 use imsat_runtime::int8::Kernel;
 use prost::Message;
+use rank4_graph::behind_a_convolution;
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
 
@@ -283,66 +286,6 @@ fn output_through(proto: &mut pb::ModelProto, op: &str) {
         output: vec![out],
         ..Default::default()
     });
-}
-
-fn dim(v: i64) -> pb::tensor_shape_proto::Dimension {
-    pb::tensor_shape_proto::Dimension {
-        value: Some(pb::tensor_shape_proto::dimension::Value::DimValue(v)),
-        ..Default::default()
-    }
-}
-
-fn f32_input(name: &str, dims: &[i64]) -> pb::ValueInfoProto {
-    pb::ValueInfoProto {
-        name: name.into(),
-        r#type: Some(pb::TypeProto {
-            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
-                elem_type: 1,
-                shape: Some(pb::TensorShapeProto {
-                    dim: dims.iter().map(|&d| dim(d)).collect(),
-                }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
-/// hash16 behind a convolution that takes `[1, 1, 28, 28]`, as a network exported from
-/// elsewhere would: its input declared with four dimensions, and (IR 3 style) its
-/// initializers listed as inputs before it when `listed` (each of two dimensions).
-fn behind_a_convolution(p: &mut pb::ModelProto, listed: bool) {
-    let g = p.graph.as_mut().unwrap();
-    let x = g.input[0].name.clone();
-    for i in g.node.iter_mut().flat_map(|n| n.input.iter_mut()) {
-        if *i == x {
-            *i = "x_flat".into();
-        }
-    }
-    g.input[0] = f32_input(&x, &[1, 1, 28, 28]);
-    if listed {
-        let weights: Vec<_> = (g.initializer.iter())
-            .filter(|t| t.dims.len() == 2)
-            .map(|t| f32_input(&t.name, &t.dims))
-            .collect();
-        g.input.splice(0..0, weights);
-    }
-    g.initializer.push(pb::TensorProto {
-        name: "one".into(),
-        dims: vec![1, 1, 1, 1],
-        data_type: 1,
-        float_data: vec![1.0],
-        ..Default::default()
-    });
-    let node = |op: &str, input: Vec<String>, output: &str| pb::NodeProto {
-        op_type: op.into(),
-        input,
-        output: vec![output.into()],
-        ..Default::default()
-    };
-    let conv = node("Conv", vec![x, "one".into()], "x_conv");
-    let flatten = node("Flatten", vec!["x_conv".into()], "x_flat");
-    g.node.splice(0..0, [conv, flatten]);
 }
 
 /// What cannot be read, is not an imsat model, or does not take and give what its metadata

@@ -13,6 +13,9 @@ use imsat_runtime::index::Index;
 use imsat_trainer::data::idx_u8_bytes;
 use prost::Message;
 
+#[path = "../../runtime/tests/common/rank4_graph.rs"]
+mod rank4_graph;
+
 /// Two tiny models trained once through the CLI (500 images, 1 epoch, 32-32 hidden).
 struct Models {
     dir: PathBuf,
@@ -323,46 +326,7 @@ fn onnx_files_that_are_not_imsat_models() {
     // A network that takes [N, 1, 28, 28] (a convolution first): imsat feeds [N, 784] rows,
     // and tract's error from deep in the graph was all the user saw.
     let model = edited_model(d.path(), "rank4.onnx", |p| {
-        let g = p.graph.as_mut().unwrap();
-        let x = g.input[0].name.clone();
-        for i in g.node.iter_mut().flat_map(|n| n.input.iter_mut()) {
-            if *i == x {
-                *i = "x_flat".into();
-            }
-        }
-        let dim = |v: i64| pb::tensor_shape_proto::Dimension {
-            value: Some(pb::tensor_shape_proto::dimension::Value::DimValue(v)),
-            ..Default::default()
-        };
-        g.input[0].r#type = Some(pb::TypeProto {
-            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
-                elem_type: 1,
-                shape: Some(pb::TensorShapeProto {
-                    dim: vec![dim(1), dim(1), dim(28), dim(28)],
-                }),
-            })),
-            ..Default::default()
-        });
-        g.initializer.push(pb::TensorProto {
-            name: "one".into(),
-            dims: vec![1, 1, 1, 1],
-            data_type: 1,
-            float_data: vec![1.0],
-            ..Default::default()
-        });
-        let conv = pb::NodeProto {
-            op_type: "Conv".into(),
-            input: vec![x, "one".into()],
-            output: vec!["x_conv".into()],
-            ..Default::default()
-        };
-        let flatten = pb::NodeProto {
-            op_type: "Flatten".into(),
-            input: vec!["x_conv".into()],
-            output: vec!["x_flat".into()],
-            ..Default::default()
-        };
-        g.node.splice(0..0, [conv, flatten]);
+        rank4_graph::behind_a_convolution(p, false)
     });
     expect_bad_input(
         &encode(&model, &imgs, &o),
