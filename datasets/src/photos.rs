@@ -366,9 +366,20 @@ fn decode_upright(
 ) -> Result<DynamicImage, String> {
     // A JPEG frame of a kind the decoder does not read is named as such, not by the
     // decoder's message about its first field it cannot parse.
+    // A TIFF of samples the decoder does not read is told by what they are: the decoder's
+    // message names a colour type only ("Unknown(32)").
+    let tiff = reader.format() == Some(ImageFormat::Tiff);
     let cannot_decode = |e: image::ImageError| match frame.and_then(jpeg::unread_frame) {
         Some(why) => format!("cannot decode image: {why}"),
-        None => format!("cannot decode image: {e}"),
+        None => match e {
+            image::ImageError::Unsupported(_) if tiff => {
+                match tiff_samples::unsupported_samples(bytes) {
+                    Some(why) => format!("cannot decode image: {why}"),
+                    None => format!("cannot decode image: {e}"),
+                }
+            }
+            _ => format!("cannot decode image: {e}"),
+        },
     };
     let mut decoder = reader.into_decoder().map_err(cannot_decode)?;
     check_decoded_size(decoder.dimensions(), decoder.total_bytes(), bytes.len())

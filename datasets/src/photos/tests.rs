@@ -154,6 +154,26 @@ fn webp_gif_and_tiff_are_read_and_heic_is_named() {
     assert!(folder.skipped[0].0.ends_with("f.heic"));
 }
 
+/// A TIFF of samples the decoder does not read (a grayscale of 32-bit floats, as scientific
+/// cameras write) is skipped, named by what its samples are, not by the decoder's
+/// "Unknown(32)".
+#[test]
+fn a_tiff_of_samples_not_read_is_named_by_its_samples() {
+    let d = tempfile::tempdir().unwrap();
+    upright().save(d.path().join("a.png")).unwrap();
+    let floats = super::tiff_samples::tests::tiff_of(1, Some(3));
+    std::fs::write(d.path().join("b.tif"), floats).unwrap();
+    let folder = read_photo_folder(d.path(), &|_| {}).unwrap();
+    assert_eq!(folder.photos.len(), 1);
+    assert_eq!(folder.skipped.len(), 1, "{:?}", folder.skipped);
+    let (path, why) = &folder.skipped[0];
+    assert!(path.ends_with("b.tif"));
+    assert!(
+        why.contains("32-bit floating-point grayscale samples") && !why.contains("Unknown"),
+        "{why}"
+    );
+}
+
 /// What a folder holds besides photos: hidden files (a Mac's `._IMG.jpg` resource forks,
 /// which are not JPEG) and hidden folders are not read, `.jfif` and `.jpe` JPEGs are, a
 /// link to a folder is named and not followed, and a HEIC photo named `.jpg` is named as

@@ -25,24 +25,68 @@ pub(crate) fn unread_samples(bytes: &[u8]) -> Option<String> {
     )
 }
 
+/// What a TIFF's first image holds, for the refusal of one the `image` crate does not read:
+/// its own error names a colour type only (`Unknown(32)` for a grayscale of floats).
+pub(crate) fn unsupported_samples(bytes: &[u8]) -> Option<String> {
+    use tiff::ColorType as C;
+    let mut decoder = Decoder::new(Cursor::new(bytes)).ok()?;
+    let (channels, bits) = match decoder.colortype().ok()? {
+        C::Gray(b) => ("grayscale".to_string(), b),
+        C::GrayA(b) => ("grayscale and alpha".to_string(), b),
+        C::RGB(b) => ("RGB".to_string(), b),
+        C::RGBA(b) => ("RGBA".to_string(), b),
+        C::CMYK(b) => ("CMYK".to_string(), b),
+        C::Palette(b) => ("palette".to_string(), b),
+        C::YCbCr(b) => ("YCbCr".to_string(), b),
+        C::Multiband {
+            bit_depth,
+            num_samples,
+        } => (format!("{num_samples}-channel"), bit_depth),
+        _ => return None,
+    };
+    let formats = decoder
+        .find_tag_unsigned_vec::<u16>(Tag::SampleFormat)
+        .ok()?;
+    let kind = match formats.and_then(|f| f.first().copied()) {
+        None | Some(1) => "unsigned integer",
+        Some(2) => "signed integer",
+        Some(3) => "floating-point",
+        Some(_) => "undefined",
+    };
+    Some(format!(
+        "a TIFF of {bits}-bit {kind} {channels} samples, which are not read (8- and 16-bit \
+         unsigned samples are, and 32-bit floating-point RGB): convert it to 8 or 16 bits"
+    ))
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A 2x1 RGB TIFF, little-endian, uncompressed, 32-bit samples; `format` the
     /// SampleFormat tag's value, if any.
     fn tiff(format: Option<u16>) -> Vec<u8> {
+        tiff_of(3, format)
+    }
+
+    /// A 2x1 TIFF of `channels` 32-bit samples a pixel (1: grayscale, 3: RGB), as [`tiff`].
+    pub(crate) fn tiff_of(channels: u16, format: Option<u16>) -> Vec<u8> {
+        let bits = match channels {
+            1 => (258, 3, 1, 32),  // BitsPerSample, inline
+            _ => (258, 3, 3, 200), // BitsPerSample: 3 values at offset 200
+        };
+        let photometric = if channels == 1 { 1 } else { 2 }; // BlackIsZero, RGB
         let entries: Vec<(u16, u16, u32, u32)> = [
-            Some((256, 3, 1, 2)),                      // ImageWidth
-            Some((257, 3, 1, 1)),                      // ImageLength
-            Some((258, 3, 3, 200)),                    // BitsPerSample: 3 values at offset 200
-            Some((259, 3, 1, 1)),                      // Compression: none
-            Some((262, 3, 1, 2)),                      // PhotometricInterpretation: RGB
-            Some((273, 4, 1, 300)),                    // StripOffsets
-            Some((277, 3, 1, 3)),                      // SamplesPerPixel
-            Some((278, 3, 1, 1)),                      // RowsPerStrip
-            Some((279, 4, 1, 24)),                     // StripByteCounts
-            format.map(|f| (339, 3, 1, u32::from(f))), // SampleFormat
+            Some((256, 3, 1, 2)),                       // ImageWidth
+            Some((257, 3, 1, 1)),                       // ImageLength
+            Some(bits),                                 // BitsPerSample
+            Some((259, 3, 1, 1)),                       // Compression: none
+            Some((262, 3, 1, photometric)),             // PhotometricInterpretation
+            Some((273, 4, 1, 300)),                     // StripOffsets
+            Some((277, 3, 1, u32::from(channels))),     // SamplesPerPixel
+            Some((278, 3, 1, 1)),                       // RowsPerStrip
+            Some((279, 4, 1, 8 * u32::from(channels))), // StripByteCounts
+            format.map(|f| (339, 3, 1, u32::from(f))),  // SampleFormat
         ]
         .into_iter()
         .flatten()
@@ -62,7 +106,7 @@ mod tests {
             b.extend(32u16.to_le_bytes());
         }
         b.resize(300, 0);
-        b.extend((0..6u32).flat_map(|i| (i * 100_000).to_le_bytes()));
+        b.extend((0..2 * u32::from(channels)).flat_map(|i| (i * 100_000).to_le_bytes()));
         b
     }
 
@@ -74,5 +118,22 @@ mod tests {
         assert_eq!(unread_samples(&tiff(Some(3))), None);
         assert_eq!(unread_samples(&tiff(Some(1))), None);
         assert_eq!(unread_samples(b"\x89PNG\r\n\x1a\n"), None);
+    }
+
+    #[test]
+    fn samples_the_decoder_does_not_read_are_described() {
+        let gray_floats = unsupported_samples(&tiff_of(1, Some(3))).expect("described");
+        assert!(
+            gray_floats.contains("32-bit floating-point grayscale samples"),
+            "{gray_floats}"
+        );
+        let rgb_ints = unsupported_samples(&tiff_of(3, Some(1))).expect("described");
+        assert!(
+            rgb_ints.contains("32-bit unsigned integer RGB"),
+            "{rgb_ints}"
+        );
+        let signed = unsupported_samples(&tiff_of(1, Some(2))).expect("described");
+        assert!(signed.contains("signed integer grayscale"), "{signed}");
+        assert_eq!(unsupported_samples(b"\x89PNG\r\n\x1a\n"), None);
     }
 }
