@@ -189,6 +189,8 @@ fn put_in_place(
     summary: &serde_json::Value,
 ) -> anyhow::Result<()> {
     let summary = serde_json::to_string_pretty(summary)?;
+    cluster.keep_aside_if_foreign_files()?;
+    hash.keep_aside_if_foreign_files()?;
     crate::cli::common::interrupt::held_back(|| {
         retire_summary(out)?;
         cluster.move_in()?;

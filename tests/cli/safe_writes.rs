@@ -408,6 +408,87 @@ fn a_training_run_is_replaced_only_with_overwrite_and_never_written_into_its_pho
     assert!(!photos.join("runs").exists());
 }
 
+/// A file of a run's name put into `--out` while the run trains (checked before, not then) is
+/// neither replaced nor removed when the run is put in place: the run is refused there and
+/// kept aside, named, so that neither the file nor the trained model is lost.
+#[cfg(unix)]
+#[test]
+fn a_file_put_into_the_run_folder_while_it_trains_is_kept_and_so_is_the_run() {
+    use std::io::Read as _;
+    let d = tempfile::tempdir().unwrap();
+    let images = crate::common::mnist_images();
+    let out = d.path().join("run");
+    let mut command = crate::common::imsat_command(&[]);
+    command
+        .args(["train", "--task", "hash", "--bits", "8", "--hidden", "32"])
+        .args(["--epochs", "60", "--limit", "300", "--seed", "0", "--data"])
+        .arg(&images)
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    wait_for_staging(&mut child, &out);
+    let settings = "{\"project\": \"my own settings\"}\n";
+    std::fs::write(out.join("config.json"), settings).unwrap();
+    // Its output is a line or two: the pipes cannot fill while it runs.
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            child.kill().unwrap();
+            panic!("the run did not end in 2 minutes (a deadlock at its commit?)");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_end(&mut stderr)
+        .unwrap();
+    let ended = std::process::Output {
+        status,
+        stdout,
+        stderr,
+    };
+    let said = crate::common::expect_error(
+        &ended,
+        1,
+        &[
+            "config.json",
+            "appeared during the run",
+            "kept in",
+            "unplaced-run-",
+        ],
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("config.json")).unwrap(),
+        settings
+    );
+    let kept: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(kept.len(), 1, "one folder kept aside: {kept:?}");
+    assert!(said.contains(&kept[0].display().to_string()), "{said}");
+    for f in ["model.onnx", "config.json", "report.json"] {
+        assert!(kept[0].join(f).is_file(), "{f} kept aside");
+    }
+    assert!(!out.join("model.onnx").exists(), "nothing put in place");
+}
+
 /// An index and its card of names change together: an append whose card cannot be written
 /// (a file-size limit stands in for a full disk) leaves the old index and card as they were,
 /// and an append beside a card cut short is refused rather than writing over its names.

@@ -198,7 +198,43 @@ impl RunFolder {
     /// and remove the earlier run's files this run did not write (an int8 model, a feature
     /// run's scaling, a photo run's held-out list would otherwise stay beside the new model).
     pub fn commit(self) -> anyhow::Result<()> {
+        self.keep_aside_if_foreign_files()?;
         crate::cli::common::interrupt::held_back(|| self.move_in())
+    }
+
+    /// Refuse to put the run in place where a file of a run's name that no run wrote appeared
+    /// in the folder while it trained (checked before, by [`check_new_run_folder`]): the moves
+    /// would replace or remove it. The run is not lost either: its staging folder is renamed
+    /// to a visible `unplaced-run-PID` beside it, named in the error. Called before
+    /// [`crate::cli::common::interrupt::held_back`], never inside it: it takes the lock that
+    /// holds signals back.
+    pub fn keep_aside_if_foreign_files(&self) -> anyhow::Result<()> {
+        let Some(foreign) = RUN_FILES.iter().find(|f| {
+            let to = self.out.join(f);
+            to.symlink_metadata().is_ok() && !holds_run_file(f, &to)
+        }) else {
+            return Ok(());
+        };
+        let what = super::output::describe_file(&self.out.join(foreign));
+        let kept = self
+            .out
+            .join(format!("unplaced-run-{}", std::process::id()));
+        std::fs::rename(&self.staging, &kept).with_context(|| {
+            format!(
+                "{}: its {foreign} appeared during the run and is not a training run's; \
+                 keeping the run aside in {}",
+                self.out.display(),
+                kept.display()
+            )
+        })?;
+        crate::cli::common::interrupt::forget_staging(&self.staging);
+        anyhow::bail!(
+            "{}: its {foreign} appeared during the run and is not a training run's ({what}), \
+             and putting the run in place would replace it; the run's files are kept in {}: \
+             move {foreign} away, then move them in",
+            self.out.display(),
+            kept.display()
+        )
     }
 
     /// [`RunFolder::commit`]'s moves, for a caller that holds signals back itself around
