@@ -61,7 +61,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         &trained.model,
         &train::scale_pixels(&images.pixels),
         images.n,
-    );
+    )?;
     let expected = imsat::runtime::code::Codes::from_logits(16, &logits)?.into_words();
     let same = codes
         .as_words()

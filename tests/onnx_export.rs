@@ -143,7 +143,8 @@ fn f32_onnx_run_by_tract_equals_burn_logits() {
         let e = exported(task);
         // Held-out digits (training used the first 2000).
         let images = slice(5000, 5500);
-        let burn = predict_logits(&e.trained.model, &scale_pixels(&images.pixels), images.n);
+        let burn =
+            predict_logits(&e.trained.model, &scale_pixels(&images.pixels), images.n).unwrap();
         let enc = Encoder::open(e.f32_path()).unwrap();
         assert!(!enc.info().int8);
         assert_eq!(enc.input_dim(), 784);

@@ -16,6 +16,32 @@ impl Images {
         self.shape.iter().product()
     }
 
+    /// Whether the fields agree: `pixels` holds `n` images of `shape`, each of at least one
+    /// value. The readers build them so; a caller filling the fields by hand may not, and
+    /// training or exporting such images is refused with this message.
+    pub fn check(&self) -> Result<(), String> {
+        let dim = self
+            .shape
+            .iter()
+            .try_fold(1usize, |d, &s| d.checked_mul(s))
+            .filter(|&d| d > 0);
+        let Some(dim) = dim else {
+            return Err(format!(
+                "an image of shape {:?} holds no pixels, or too many to count",
+                self.shape
+            ));
+        };
+        if self.n.checked_mul(dim) != Some(self.pixels.len()) {
+            return Err(format!(
+                "{} pixels are not {} images of shape {:?} ({dim} pixels each)",
+                self.pixels.len(),
+                self.n,
+                self.shape
+            ));
+        }
+        Ok(())
+    }
+
     /// The images as f32 in 0..255, the encoder's input format.
     pub fn to_f32(&self) -> Vec<f32> {
         self.pixels.iter().map(|&p| p as f32).collect()
@@ -51,6 +77,30 @@ mod tests {
             assert_eq!(*v, f32::from(*p));
         }
         assert_eq!((f[0], f[11]), (7.0, 227.0));
+    }
+
+    #[test]
+    fn fields_that_disagree_are_named() {
+        assert_eq!(three().check(), Ok(()));
+        let short = Images {
+            pixels: vec![0; 11],
+            ..three()
+        };
+        let why = short.check().unwrap_err();
+        assert!(
+            why.contains("11 pixels are not 3 images of shape [2, 2]"),
+            "{why}"
+        );
+        for shape in [vec![2, 0], vec![usize::MAX, 2]] {
+            let empty = Images { shape, ..three() };
+            assert!(empty.check().unwrap_err().contains("holds no pixels"));
+        }
+        let none = Images {
+            n: 0,
+            pixels: Vec::new(),
+            ..three()
+        };
+        assert_eq!(none.check(), Ok(()));
     }
 
     #[test]

@@ -63,7 +63,7 @@ fn main() {
     if a[0] != "hash" {
         // One row per cluster: how many digits of each label it holds.
         let x = train::scale_pixels(&images.pixels);
-        let logits = train::predict_logits(&t.model, &x, images.n);
+        let logits = train::predict_logits(&t.model, &x, images.n).unwrap();
         let ids: Vec<usize> = imsat_runtime::output::argmax_rows(&logits, c.outputs)
             .unwrap()
             .into_iter()

@@ -86,7 +86,7 @@ impl ColourSplit {
 
     /// Zero the masked weights of `model` (which must have a front end on `planes` planes and
     /// no hidden layer) and have `optim` keep them at zero.
-    pub fn apply(&self, mut model: Encoder, optim: &mut Adam, planes: usize) -> Encoder {
+    pub(crate) fn apply(&self, mut model: Encoder, optim: &mut Adam, planes: usize) -> Encoder {
         let outputs = model.output_dim();
         let Some(front) = model.conv.as_mut() else {
             return model;
@@ -279,8 +279,8 @@ mod tests {
         }
         let inference = model.valid();
         let (a, b) = (
-            predict_logits(&inference, &x, n),
-            predict_logits(&inference, &gray, n),
+            predict_logits(&inference, &x, n).unwrap(),
+            predict_logits(&inference, &gray, n).unwrap(),
         );
         let luma_bits = outputs - split.bits;
         for (r, (ra, rb)) in a.chunks(outputs).zip(b.chunks(outputs)).enumerate() {

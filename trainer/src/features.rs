@@ -30,11 +30,26 @@ pub struct Scaling {
 
 impl Scaling {
     /// Mean of each of the `dim` columns of `x`, and the RMS of the centred values. Sums in
-    /// f64. An error when the rows cannot be trained on: every row the same (nothing tells
-    /// them apart), or a spread below f32's normal numbers (`1 / scale`, folded into the
-    /// exported model's first layer, would not be a number).
+    /// f64. An error when the rows cannot be trained on: not whole rows of `dim` values, a
+    /// value that is not a finite number, every row the same (nothing tells them apart), or a
+    /// spread below f32's normal numbers (`1 / scale`, folded into the exported model's first
+    /// layer, would not be a number).
     pub fn fit(x: &[f32], dim: usize) -> Result<Self, String> {
-        let n = x.len() / dim.max(1);
+        if x.is_empty() {
+            return Err("there are no rows".into());
+        }
+        if dim == 0 || !x.len().is_multiple_of(dim) {
+            return Err(format!("{} values are not whole rows of {dim}", x.len()));
+        }
+        if let Some(at) = x.iter().position(|v| !v.is_finite()) {
+            return Err(format!(
+                "row {}, column {} is {}: features must be finite numbers",
+                at / dim,
+                at % dim,
+                x[at]
+            ));
+        }
+        let n = x.len() / dim;
         let mut sum = vec![0f64; dim];
         for row in x.chunks_exact(dim) {
             for (s, &v) in sum.iter_mut().zip(row) {
@@ -304,6 +319,16 @@ mod tests {
         assert!((s.scale - (101.0f32 / 2.0).sqrt()).abs() < 1e-5);
         let z = s.apply(&x);
         assert!((z[0] + 1.0 / s.scale).abs() < 1e-6);
+        // Rows it cannot fit are named, not scaled to f32::MAX (a NaN) or a panic (dim 0).
+        let nan = Scaling::fit(&[1.0, 2.0, 3.0, f32::NAN], 2).unwrap_err();
+        assert!(nan.contains("row 1, column 1 is NaN"), "{nan}");
+        let inf = Scaling::fit(&[f32::NEG_INFINITY, 2.0], 2).unwrap_err();
+        assert!(inf.contains("row 0, column 0 is -inf"), "{inf}");
+        for (x, dim) in [(&[1.0, 2.0, 3.0][..], 2), (&[1.0][..], 0)] {
+            let e = Scaling::fit(x, dim).unwrap_err();
+            assert!(e.contains("are not whole rows"), "{e}");
+        }
+        assert_eq!(Scaling::fit(&[], 2).unwrap_err(), "there are no rows");
         let same = Scaling::fit(&[5.0, -0.0, 5.0, 0.0], 2).unwrap_err();
         assert!(
             same.contains("every one of the 2 rows is the same"),
@@ -443,7 +468,7 @@ mod tests {
                 ..TrainConfig::hash(4)
             },
         );
-        let want = predict_logits(&trained.model, &scaling.apply(&x), n);
+        let want = predict_logits(&trained.model, &scaling.apply(&x), n).unwrap();
         let close = |got: &[f32], what: &str| {
             assert_eq!(got.len(), want.len(), "{what}");
             let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));

@@ -30,6 +30,9 @@ impl Neighbours {
 const BLOCK: usize = 1024;
 
 /// Exact k nearest neighbours of each of the `n` rows of `x` (`n x d`, row-major).
+///
+/// # Panics
+/// If `d` is 0 or `x` is not `n` rows of `d` (the trainer checks its data before).
 pub fn nearest_neighbours(
     x: &[f32],
     n: usize,
@@ -37,7 +40,7 @@ pub fn nearest_neighbours(
     k: usize,
     progress: &ProgressBar,
 ) -> Neighbours {
-    assert_eq!(x.len(), n * d, "x must be n x d");
+    assert!(d > 0 && x.len() == n * d, "x must be n x d, d at least 1");
     let k = k.min(n.saturating_sub(1));
     let norms: Vec<f32> = x
         .chunks_exact(d)

@@ -110,7 +110,11 @@ fn best_match(part: &[((usize, Label), usize)]) -> i64 {
 
 /// Normalized mutual information, arithmetic normalization (scikit-learn's default), from
 /// the pairs that occur.
+///
+/// # Panics
+/// If `clusters` and `labels` differ in length (as [`clustering_accuracy`]).
 pub fn nmi(clusters: &[usize], labels: &[Label]) -> f64 {
+    assert_eq!(clusters.len(), labels.len(), "one cluster per label");
     let n = clusters.len() as f64;
     let pairs = pair_counts(clusters, labels);
     let mut row = std::collections::BTreeMap::<usize, f64>::new();

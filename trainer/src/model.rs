@@ -30,8 +30,8 @@ pub struct Encoder {
     /// The output layer (K clusters or M bits).
     pub output: Linear,
     /// Candidate output layers trained beside `output` on the same hidden layers, each from
-    /// its own random start; training keeps the one with the lowest loss
-    /// ([`Encoder::keep_head`]), so a trained encoder has none.
+    /// its own random start; training keeps the one with the lowest loss as `output`, so a
+    /// trained encoder has none.
     pub extra_heads: Vec<Linear>,
 }
 
@@ -105,7 +105,7 @@ impl Encoder {
     }
 
     /// The encoder with head `h` as its only output layer.
-    pub fn keep_head(mut self, h: usize) -> Self {
+    pub(crate) fn keep_head(mut self, h: usize) -> Self {
         if h > 0 && h <= self.extra_heads.len() {
             self.output = self.extra_heads.swap_remove(h - 1);
         }

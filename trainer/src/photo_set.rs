@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::edits::{EditKind, random_edit};
 use crate::model::Encoder;
-use crate::train::{predict_logits, scale_pixels};
+use crate::train::{TrainError, predict_logits, scale_pixels};
 use imsat_data::Images;
 
 /// How items and edited copies are drawn.
@@ -53,7 +53,34 @@ impl Default for PhotoSetConfig {
     }
 }
 
+/// The most training items per photo, and edited copies per item: 1,000 x 1,000 views of a
+/// 16x16 colour view are 768 MB a photo.
+pub const MAX_PER_PHOTO: usize = 1000;
+
 impl PhotoSetConfig {
+    /// Whether a set can be built with these settings; else the problem, naming the field
+    /// as a run's `config.json` does (`photos.item_area`).
+    pub fn check(&self) -> Result<(), String> {
+        let counts = 1..=MAX_PER_PHOTO;
+        if !counts.contains(&self.items_per_photo) || !counts.contains(&self.edits_per_item) {
+            return Err(format!(
+                "photos.items_per_photo and photos.edits_per_item must be from 1 to \
+                 {MAX_PER_PHOTO}, got {} and {}",
+                self.items_per_photo, self.edits_per_item
+            ));
+        }
+        let (low, high) = self.item_area;
+        if !(low > 0.0 && low <= high && high <= 1.0) {
+            return Err(format!(
+                "photos.item_area needs 0 < low <= high <= 1, got [{low}, {high}]"
+            ));
+        }
+        if self.edits.is_empty() {
+            return Err("photos.edits is empty: name at least one edit".into());
+        }
+        Ok(())
+    }
+
     /// The view that items and their edited copies are made with: `view` with all its parts
     /// under [`PhotoSetConfig::all_views`], else the whole photo's alone; without the caption
     /// fill either way (see [`build_photo_set`]).
@@ -115,11 +142,16 @@ pub fn views_of(view: &View, photos: &[&RgbImage]) -> Vec<u8> {
 }
 
 /// A trained encoder's logits of photos through `view`, as the runtime encodes a photo:
-/// each photo's views (two with a centre view) run as rows, their logits averaged.
-pub fn photo_logits(model: &Encoder, view: &View, photos: &[&RgbImage]) -> Vec<f32> {
+/// each photo's views (two with a centre view) run as rows, their logits averaged. An error
+/// where the view's rows are not the model's input width.
+pub fn photo_logits(
+    model: &Encoder,
+    view: &View,
+    photos: &[&RgbImage],
+) -> Result<Vec<f32>, TrainError> {
     let pixels = views_of(view, photos);
-    let rows = predict_logits(model, &scale_pixels(&pixels), photos.len() * view.views());
-    mean_over_views(&rows, view.views(), model.output_dim())
+    let rows = predict_logits(model, &scale_pixels(&pixels), photos.len() * view.views())?;
+    Ok(mean_over_views(&rows, view.views(), model.output_dim()))
 }
 
 /// Build the set from decoded photos, seeded; `progress` advances once per item. The result
@@ -141,12 +173,13 @@ pub fn build_photo_set(
     config: &PhotoSetConfig,
     seed: u64,
     progress: &ProgressBar,
-) -> PhotoSet {
+) -> Result<PhotoSet, TrainError> {
+    config.check().map_err(TrainError::Config)?;
     let d = config.item_bytes(view);
     let view = config.training_view(view);
-    let per_photo = config.items_per_photo.max(1);
+    let per_photo = config.items_per_photo;
     let n = photos.len() * per_photo;
-    let per_item = config.edits_per_item.max(1);
+    let per_item = config.edits_per_item;
     let mut items = vec![0u8; n * d];
     let mut edited = vec![0u8; n * per_item * d];
     let threads = std::thread::available_parallelism()
@@ -191,7 +224,7 @@ pub fn build_photo_set(
             });
         }
     });
-    PhotoSet {
+    Ok(PhotoSet {
         view,
         items: Images {
             n,
@@ -204,7 +237,7 @@ pub fn build_photo_set(
         per_item,
         edited: Arc::new(edited),
         photo_of: (0..n).map(|i| i / per_photo).collect(),
-    }
+    })
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ fn tpr(model: &Encoder, view: &View, photos: &[image::RgbImage]) -> (f64, f64, f
     let edits = protocol_edits();
     let copies = make_copies(photos, &edits, 7);
     let codes = |imgs: Vec<&image::RgbImage>| {
-        let logits = photo_logits(model, view, &imgs);
+        let logits = photo_logits(model, view, &imgs).unwrap();
         Codes::from_logits(64, &logits).unwrap().into_words()
     };
     let o = codes(photos.iter().collect());
@@ -69,7 +69,8 @@ fn a_short_photo_run_beats_an_untrained_network() {
         &set_config,
         0,
         &indicatif::ProgressBar::hidden(),
-    );
+    )
+    .unwrap();
     assert_eq!(set.items.n, train.len() * 3);
     let trained = train_photos(&c, &set, false).unwrap();
     let learned = tpr(&trained.model, &view, &valid);
@@ -112,7 +113,7 @@ fn all_view_items_are_the_runtime_views_of_their_cuts() {
     let trained_on = config.training_view(view);
     assert_eq!((trained_on.views(), trained_on.unbox), (4, false));
     let hidden = indicatif::ProgressBar::hidden();
-    let set = build_photo_set(&photos, view, &config, 0, &hidden);
+    let set = build_photo_set(&photos, view, &config, 0, &hidden).unwrap();
     assert_eq!(set.items.dim(), 4 * view.dim());
     assert_eq!(set.edited.len(), set.items.n * 2 * set.items.dim());
     // Item 0 is photo 0's full frame: its rows are the runtime's views of it, whole first.
@@ -129,7 +130,7 @@ fn all_view_items_are_the_runtime_views_of_their_cuts() {
         all_views: false,
         ..config
     };
-    let single = build_photo_set(&photos, view, &whole, 0, &hidden);
+    let single = build_photo_set(&photos, view, &whole, 0, &hidden).unwrap();
     assert_eq!(single.items.dim(), view.dim());
     assert_eq!(&single.items.pixels[..view.dim()], &runtime[..view.dim()]);
     assert_eq!(single.item_rows().n, single.items.n);

@@ -144,7 +144,7 @@ fn vat_direction_raises_the_kl_more_than_random_directions() {
     eprintln!("KL after VAT {vat:.5}, after random {random:.5}");
     assert!(vat > 3.0 * random, "VAT KL {vat} vs random {random}");
     // The trained model in inference mode gives the same logits as predict_logits.
-    let logits = predict_logits(&model.valid(), &scale_pixels(&images.pixels[..784]), 1);
+    let logits = predict_logits(&model.valid(), &scale_pixels(&images.pixels[..784]), 1).unwrap();
     assert!(logits.iter().all(|v| v.is_finite()));
 }
 

@@ -156,9 +156,7 @@ fn check_flags(args: &Args) -> anyhow::Result<()> {
 /// Sides of a photo view that training takes (`--view-size`, a config's `view`).
 const VIEW_SIDES: std::ops::RangeInclusive<usize> = 4..=256;
 
-/// The most training items per photo, and edited copies per item (`--items-per-photo`,
-/// `--edits-per-item`): 1,000 x 1,000 views of a 16x16 colour view are 768 MB a photo.
-const MAX_PER_PHOTO: usize = 1000;
+use imsat_trainer::photo_set::MAX_PER_PHOTO;
 
 /// The flags that set how a photo run is validated and deduplicates, checked whether the
 /// settings come from the flags or from `--config`: radii within the code, a holdout fraction
@@ -561,23 +559,7 @@ fn read_config(path: &Path, data: &Path) -> anyhow::Result<TrainConfig> {
                 "a photo-folder run trains a hash (task \"hash\")".into()
             ));
         }
-        if !(1..=MAX_PER_PHOTO).contains(&p.items_per_photo)
-            || !(1..=MAX_PER_PHOTO).contains(&p.edits_per_item)
-        {
-            return Err(bad(format!(
-                "photos.items_per_photo and photos.edits_per_item must be from 1 to {MAX_PER_PHOTO}, got {} and {}",
-                p.items_per_photo, p.edits_per_item
-            )));
-        }
-        let (low, high) = p.item_area;
-        if !(low > 0.0 && low <= high && high <= 1.0) {
-            return Err(bad(format!(
-                "photos.item_area needs 0 < low <= high <= 1, got [{low}, {high}]"
-            )));
-        }
-        if p.edits.is_empty() {
-            return Err(bad("photos.edits is empty: name at least one edit".into()));
-        }
+        p.check().map_err(bad)?;
         let view = View::from_metadata(c.view.as_deref().unwrap_or_default())
             .map_err(|e| bad(format!("view: {e}")))?;
         if !VIEW_SIDES.contains(&view.rows) || !VIEW_SIDES.contains(&view.cols) {

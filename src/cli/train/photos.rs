@@ -147,7 +147,7 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
 
     let folder = make_run_folder(&args.out)?;
     let pb = progress_bar(items as u64, "edits", !ctx.quiet);
-    let set = build_photo_set(&train, view, &photo_config, config.seed, &pb);
+    let set = build_photo_set(&train, view, &photo_config, config.seed, &pb)?;
     pb.finish_and_clear();
     let trained = train_photos(&config, &set, !ctx.quiet)
         .map_err(|e| training_error(e, args, config.task))?;
@@ -166,7 +166,7 @@ pub fn run(args: &Args, mut config: TrainConfig, ctx: &Ctx) -> anyhow::Result<()
     let learned = Hash::Logits {
         name: "learned".into(),
         bits: config.outputs,
-        of: Box::new(|imgs| Ok(photo_logits(&trained.model, &view, imgs))),
+        of: Box::new(|imgs| Ok(photo_logits(&trained.model, &view, imgs)?)),
     };
     let pb = progress_bar(bench.pairs.len() as u64, "scoring", !ctx.quiet);
     let [score, soft]: [_; 2] = bench

@@ -194,6 +194,16 @@ pub fn write_models(
     soft_check: Option<SoftCheck>,
     out_dir: &Path,
 ) -> Result<Exported, ExportError> {
+    calibration.check().map_err(ExportError::Invalid)?;
+    // (A photo model's items hold its views; their width is the view rule's to check.)
+    if trained.config.view.is_none() && calibration.dim() != trained.model.input_dim() {
+        return Err(ExportError::Invalid(format!(
+            "the calibration images have {} pixels each, and the model takes {}: calibrate on \
+             the images it was trained on",
+            calibration.dim(),
+            trained.model.input_dim()
+        )));
+    }
     let layers = fold_layers(&trained.model);
     check_finite(&layers)?;
     let view = match trained.config.view.as_deref() {

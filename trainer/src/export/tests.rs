@@ -368,7 +368,7 @@ fn a_unit_with_zero_running_variance_folds_as_burn_computes_it() {
     enc.norms[0].running_mean = RunningState::new(t1(mean));
     let n = 5;
     let x: Vec<f32> = (0..n * 6).map(|i| (i as f32 * 0.7).cos()).collect();
-    let want = crate::train::predict_logits(&enc, &x, n);
+    let want = crate::train::predict_logits(&enc, &x, n).unwrap();
     let layers = fold_layers(&enc);
     check_finite(&layers).unwrap();
     let got = forward_layers(&layers, &x, n).pop().unwrap();
@@ -468,6 +468,33 @@ fn pixel_rows(n: usize) -> Images {
     }
 }
 
+/// Calibration images that are not the model's input (another width, or fields that
+/// disagree) are refused before anything is written: they were sliced out of bounds, or set
+/// the exported model's declared shape.
+#[test]
+fn calibration_images_must_be_the_model_s_input() {
+    let t = trained(encoder(), None);
+    let dir = tempfile::tempdir().unwrap();
+    let wide = Images {
+        n: 10,
+        shape: vec![3, 3],
+        pixels: vec![9; 90],
+    };
+    let short = Images {
+        pixels: vec![9; 59],
+        ..pixel_rows(10)
+    };
+    for (images, words) in [
+        (wide, "have 9 pixels each, and the model takes 6"),
+        (short, "59 pixels are not 10 images"),
+    ] {
+        let e = write_models(&t, &images, "{}", None, None, dir.path()).unwrap_err();
+        assert!(matches!(e, ExportError::Invalid(_)), "{e}");
+        assert!(e.to_string().contains(words), "{e}");
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
 /// `write_models` writes both files, says their sizes, and measures the int8 model's code-bit
 /// agreement on evenly spaced rows (up to 1,024) against burn's own forward pass; a photo
 /// model's is not measured here.
@@ -498,7 +525,7 @@ fn written_models_report_their_sizes_and_the_int8_agreement() {
             .unwrap()
             .logits(&pixels)
             .unwrap();
-        let exact = crate::train::predict_logits(&t.model, &scale_pixels(&pixels), take);
+        let exact = crate::train::predict_logits(&t.model, &scale_pixels(&pixels), take).unwrap();
         let same = int8
             .iter()
             .zip(&exact)
@@ -593,7 +620,7 @@ fn model_files_declare_their_onnx_version_and_typed_inputs_and_outputs() {
     // Both run, through tract as the runtime's encoder opens them, and give burn's logits
     // (the int8 one within its rounding).
     let pixels = pixel_rows(10).pixels;
-    let want = crate::train::predict_logits(&enc, &x, 10);
+    let want = crate::train::predict_logits(&enc, &x, 10).unwrap();
     let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
     for (bytes, tolerance) in files.iter().zip([1e-4 * scale, 0.1 * scale]) {
         let got = imsat_runtime::encoder::Encoder::from_bytes(bytes, "test.onnx")

@@ -60,7 +60,8 @@ fn items_come_from_their_photo_and_copies_from_their_item() {
         &config(3, 2, vec![EditKind::Gray]),
         0,
         &progress,
-    );
+    )
+    .unwrap();
     assert_eq!(set.items.n, 9);
     assert_eq!(set.items.shape, vec![8, 8]);
     assert_eq!(set.per_item, 2);
@@ -76,15 +77,35 @@ fn items_come_from_their_photo_and_copies_from_their_item() {
         let level = levels[c / 2 / 3];
         assert!(copy.iter().all(|&v| v == level), "copy {c}: {copy:?}");
     }
-    // No items asked for: the full frame alone; no copies asked for: one.
+    // One item (the full frame) with one copy is the least; none is refused, as are settings
+    // no set is built with (they were raised to one, or panicked in a worker thread).
     let one = build_photo_set(
         &photos[..1],
         raw_view(None),
-        &config(0, 0, vec![EditKind::Gray]),
+        &config(1, 1, vec![EditKind::Gray]),
         0,
         &ProgressBar::hidden(),
-    );
+    )
+    .unwrap();
     assert_eq!((one.items.n, one.per_item, one.edited.len()), (1, 1, 64));
+    for (c, words) in [
+        (config(0, 1, vec![EditKind::Gray]), "photos.items_per_photo"),
+        (config(1, 0, vec![EditKind::Gray]), "photos.edits_per_item"),
+        (config(2, 1, Vec::new()), "photos.edits is empty"),
+        (
+            PhotoSetConfig {
+                item_area: (0.5, 0.2),
+                ..config(2, 1, vec![EditKind::Gray])
+            },
+            "photos.item_area",
+        ),
+    ] {
+        let refused = build_photo_set(&photos, raw_view(None), &c, 0, &ProgressBar::hidden());
+        match refused {
+            Err(crate::train::TrainError::Config(m)) => assert!(m.contains(words), "{m}"),
+            other => panic!("expected a settings error, got {:?}", other.err()),
+        }
+    }
 }
 
 /// Least-squares factor `f` of `copy ~ f item` and the largest residual, in gray levels.
@@ -112,7 +133,7 @@ fn crops_and_edits_are_drawn_for_each_item_from_the_seed() {
     let photos = [ramp(true), ramp(false)];
     let view = raw_view(None);
     let c = config(3, 4, vec![EditKind::Brightness]);
-    let set = build_photo_set(&photos, view, &c, 7, &ProgressBar::hidden());
+    let set = build_photo_set(&photos, view, &c, 7, &ProgressBar::hidden()).unwrap();
     let item = |s: &PhotoSet, i: usize| s.items.pixels[i * 64..(i + 1) * 64].to_vec();
     for (p, photo) in photos.iter().enumerate() {
         let full = view_of(&view, photo);
@@ -140,14 +161,14 @@ fn crops_and_edits_are_drawn_for_each_item_from_the_seed() {
         factors.iter().any(|f| (f - factors[0]).abs() > 0.05),
         "{factors:?}"
     );
-    let again = build_photo_set(&photos, view, &c, 7, &ProgressBar::hidden());
+    let again = build_photo_set(&photos, view, &c, 7, &ProgressBar::hidden()).unwrap();
     assert_eq!(again.items.pixels, set.items.pixels);
     assert_eq!(again.edited, set.edited);
-    let other = build_photo_set(&photos, view, &c, 8, &ProgressBar::hidden());
+    let other = build_photo_set(&photos, view, &c, 8, &ProgressBar::hidden()).unwrap();
     assert_eq!(item(&other, 0), item(&set, 0));
     assert_ne!(item(&other, 1), item(&set, 1));
     // Each item has a generator of its own, at seed 0 too (one mixed from the item's index).
-    let zero = build_photo_set(&photos, view, &c, 0, &ProgressBar::hidden());
+    let zero = build_photo_set(&photos, view, &c, 0, &ProgressBar::hidden()).unwrap();
     assert_ne!(item(&zero, 1), item(&zero, 2));
     assert_ne!(item(&zero, 4), item(&zero, 5));
 }
@@ -196,7 +217,8 @@ fn training_view_and_item_rows() {
         },
         0,
         &ProgressBar::hidden(),
-    );
+    )
+    .unwrap();
     assert_eq!(set.items.shape, vec![16, 8]);
     let rows = set.item_rows();
     // Three items of two views: six rows.
@@ -223,12 +245,12 @@ fn photo_logits_average_each_photos_views() {
     );
     inference_device().seed(11);
     let model = Encoder::new(64, &[], 5, &inference_device());
-    let got = photo_logits(&model, &view, &refs);
+    let got = photo_logits(&model, &view, &refs).unwrap();
     assert_eq!(got.len(), 3 * 5);
     for (p, photo) in got.chunks_exact(5).enumerate() {
         let one = |v: usize| {
             let row = &rows[(2 * p + v) * 64..(2 * p + v + 1) * 64];
-            predict_logits(&model, &scale_pixels(row), 1)
+            predict_logits(&model, &scale_pixels(row), 1).unwrap()
         };
         let (whole, part) = (one(0), one(1));
         for j in 0..5 {

@@ -25,7 +25,8 @@ pub struct TrainConfig {
     pub lr: f64,
     /// Weight of the information term.
     pub lam: f64,
-    /// Weight of H(Y) inside the information term (clustering).
+    /// Weight of H(Y) inside the information term, for both tasks (clustering's default 10,
+    /// hashing's 1).
     pub mu: f64,
     /// Weight of the pairwise-MI penalty between bits (hashing). The penalty sums over
     /// M(M-1) ordered pairs, so at a fixed weight it grows quadratically with the code length
@@ -386,6 +387,14 @@ impl TrainConfig {
         }
         if self.sat.is_empty() {
             return bad("sat", "must name at least one SAT kind".into());
+        }
+        if let Some(photos) = &self.photos {
+            if self.task != Task::Hash {
+                return Err(TrainError::Config(
+                    "a photo-folder run (photos) trains a hash (task hash)".into(),
+                ));
+            }
+            photos.check().map_err(TrainError::Config)?;
         }
         if self.sat.contains(&SatKind::Edits) && self.photos.is_none() {
             return bad(

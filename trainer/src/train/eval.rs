@@ -8,6 +8,7 @@ use crate::backend::{host_values, inference_device};
 use crate::loss::Task;
 use crate::metrics::{self, Label};
 use crate::model::{Encoder, Norm};
+use crate::train::TrainError;
 use imsat_runtime::code::Codes;
 use imsat_runtime::output::argmax_rows;
 
@@ -34,10 +35,17 @@ pub fn scale_pixels(pixels: &[u8]) -> Vec<f32> {
     pixels.iter().map(|&p| p as f32 / 128.0 - 1.0).collect()
 }
 
-/// Logits of an inference-mode encoder for `n` scaled rows, in chunks.
-pub fn predict_logits(model: &Encoder, x: &[f32], n: usize) -> Vec<f32> {
+/// Logits of an inference-mode encoder for `n` scaled rows of its input width, in chunks; an
+/// error where `x` is not `n` such rows.
+pub fn predict_logits(model: &Encoder, x: &[f32], n: usize) -> Result<Vec<f32>, TrainError> {
     let device = inference_device();
-    let d = x.len() / n.max(1);
+    let d = model.input_dim();
+    if n.checked_mul(d) != Some(x.len()) {
+        return Err(TrainError::Data(format!(
+            "{} values are not {n} rows of the model's input width, {d}",
+            x.len()
+        )));
+    }
     let mut out = Vec::with_capacity(n * model.output_dim());
     for start in (0..n).step_by(1000) {
         let rows = 1000.min(n - start);
@@ -47,19 +55,27 @@ pub fn predict_logits(model: &Encoder, x: &[f32], n: usize) -> Vec<f32> {
         );
         out.extend(host_values(model.forward(batch, Norm::Train)));
     }
-    out
+    Ok(out)
 }
 
 /// Evaluate logits against labels: accuracy + NMI, or the retrieval protocol. Clusters and
 /// codes come from the runtime's `argmax_rows` and `Codes::from_logits`, so that training
-/// scores exactly what an exported model encodes, and a NaN logit is an error.
+/// scores exactly what an exported model encodes, and a NaN logit is an error, as are
+/// logits that are not one row of `outputs` per label.
 pub fn evaluate_logits(
     task: Task,
     logits: &[f32],
     outputs: usize,
     labels: &[Label],
     seed: u64,
-) -> Result<Quality, imsat_runtime::error::Error> {
+) -> Result<Quality, TrainError> {
+    if labels.is_empty() || labels.len().checked_mul(outputs) != Some(logits.len()) {
+        return Err(TrainError::Data(format!(
+            "{} logits are not a row of {outputs} for each of {} labels",
+            logits.len(),
+            labels.len()
+        )));
+    }
     Ok(match task {
         Task::Cluster => {
             let clusters: Vec<usize> = argmax_rows(logits, outputs)?

@@ -193,6 +193,12 @@ pub fn train(
 /// Train an IMSAT encoder on `n` feature vectors of `dim` values, already scaled (see
 /// [`crate::features::Scaling`]); labels only for per-epoch evaluation. Reproducible as
 /// [`train`] is: one training of the process at a time.
+///
+/// Only SATs that need no pixels apply: set `config.sat` to `vec![SatKind::Vat]` (or RPT,
+/// neighbour), as `imsat train` does for `.npy` data; the defaults of [`TrainConfig::hash`]
+/// and [`TrainConfig::cluster`] hold the affine SAT, which is refused here.
+///
+/// [`SatKind::Vat`]: crate::sat::SatKind::Vat
 pub fn train_features(
     config: &TrainConfig,
     x: Vec<f32>,
@@ -291,7 +297,7 @@ fn train_with(
         let metric = match labels {
             Some(l) => {
                 let model = trainer.inference_model().keep_head(head);
-                let logits = predict_logits(&model, &trainer.x, trainer.n);
+                let logits = predict_logits(&model, &trainer.x, trainer.n)?;
                 Some(
                     evaluate_logits(config.task, &logits, config.outputs, l, SPLIT_SEED)?
                         .headline(),
@@ -320,7 +326,7 @@ fn train_with(
     let model = trainer.inference_model().keep_head(head);
     let quality = match labels {
         Some(l) => {
-            let logits = predict_logits(&model, &trainer.x, trainer.n);
+            let logits = predict_logits(&model, &trainer.x, trainer.n)?;
             Some(evaluate_logits(
                 config.task,
                 &logits,

@@ -76,6 +76,7 @@ impl Trainer {
         views: usize,
         show_progress: bool,
     ) -> Result<Self, TrainError> {
+        images.check().map_err(TrainError::Data)?;
         config.validate(images.n)?;
         if views > 1 && config.sat.iter().any(|&k| k != SatKind::Edits) {
             return Err(TrainError::Config(
@@ -102,8 +103,9 @@ impl Trainer {
     }
 
     /// Like [`Trainer::new`], on `n` feature vectors of `dim` values (row-major, already in
-    /// the encoder's input scale: see [`crate::features`]). Only the SATs that need no pixels
-    /// (VAT, RPT, neighbour) apply.
+    /// the encoder's input scale: see [`crate::features`]), each value finite. Only the SATs
+    /// that need no pixels (VAT, RPT, neighbour) apply: any other in `config.sat` (the
+    /// defaults' affine among them) is refused.
     pub fn from_features(
         config: &TrainConfig,
         x: Vec<f32>,
@@ -118,10 +120,18 @@ impl Trainer {
                 k.as_str()
             )));
         }
-        if dim == 0 || x.len() != n * dim {
+        if dim == 0 || n.checked_mul(dim) != Some(x.len()) {
             return Err(TrainError::Data(format!(
                 "{} values are not {n} rows of {dim}",
                 x.len()
+            )));
+        }
+        if let Some(at) = x.iter().position(|v| !v.is_finite()) {
+            return Err(TrainError::Data(format!(
+                "row {}, column {} is {}: features must be finite numbers",
+                at / dim,
+                at % dim,
+                x[at]
             )));
         }
         Self::from_rows(config, x, n, (1, dim), None, 1, show_progress)

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::backend::{host_values, inference_device};
+use crate::loss::Task;
 use crate::sat::SatKind;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
@@ -194,6 +195,94 @@ fn labels_must_match_the_data() {
     match train(&c, &images, Some(&labels[..10]), false) {
         Err(TrainError::Data(m)) => assert!(m.contains("10 labels for 64 images"), "{m}"),
         other => panic!("expected a data error, got {:?}", other.err()),
+    }
+}
+
+/// What a library caller can pass that the CLI never does is an error naming it, not a panic
+/// deep in the neighbour search, the batch slicing or burn: images whose fields disagree,
+/// logits and labels that do not pair, rows of another width, non-finite features, photo
+/// settings that build no set or a photo run of clusters.
+#[test]
+fn a_library_caller_s_mistakes_are_errors() {
+    let c = small();
+    let data_error = |r: Result<Trained, TrainError>, words: &str| match r {
+        Err(TrainError::Data(m)) => assert!(m.contains(words), "{m}"),
+        other => panic!("expected a data error, got {:?}", other.err()),
+    };
+    let short = Images {
+        n: 64,
+        shape: vec![6, 6],
+        pixels: vec![7; 63 * 36],
+    };
+    data_error(
+        train(&c, &short, None, false),
+        "2268 pixels are not 64 images",
+    );
+    let flat = Images {
+        shape: vec![6, 0],
+        pixels: Vec::new(),
+        ..short
+    };
+    data_error(train(&c, &flat, None, false), "holds no pixels");
+    let (mut x, _) = rows(64, 6, 5);
+    x[6 * 9 + 2] = f32::INFINITY;
+    data_error(
+        train_features(&c, x, 64, 6, None, false),
+        "row 9, column 2 is inf",
+    );
+
+    let (x, labels) = rows(64, 6, 5);
+    let t = train_features(
+        &TrainConfig {
+            epochs: 1,
+            ..c.clone()
+        },
+        x.clone(),
+        64,
+        6,
+        None,
+        false,
+    )
+    .unwrap();
+    match predict_logits(&t.model, &x[..6 * 10 - 1], 10) {
+        Err(TrainError::Data(m)) => assert!(m.contains("59 values are not 10 rows"), "{m}"),
+        other => panic!("expected a data error, got {other:?}"),
+    }
+    let logits = predict_logits(&t.model, &x, 64).unwrap();
+    for (task, outputs) in [(Task::Hash, 8), (Task::Cluster, 8)] {
+        for labels in [&labels[..63], &labels[..0]] {
+            match evaluate_logits(task, &logits, outputs, labels, 0) {
+                Err(TrainError::Data(m)) => assert!(m.contains("logits are not a row"), "{m}"),
+                other => panic!("expected a data error, got {other:?}"),
+            }
+        }
+    }
+    assert!(evaluate_logits(Task::Hash, &logits, 8, &labels, 0).is_ok());
+
+    let photo = TrainConfig::photo_hash(16);
+    let cluster = TrainConfig {
+        task: Task::Cluster,
+        ..photo.clone()
+    };
+    let config_error = |c: &TrainConfig, words: &str| match c.validate(1000) {
+        Err(TrainError::Config(m)) => assert!(m.contains(words), "{m}"),
+        other => panic!("expected a settings error, got {other:?}"),
+    };
+    config_error(&cluster, "trains a hash");
+    let mut bad = photo.clone();
+    for (edit, words) in [
+        (0, "photos.edits is empty"),
+        (1, "photos.item_area needs"),
+        (2, "photos.items_per_photo and photos.edits_per_item"),
+    ] {
+        let mut p = photo.photos.clone().unwrap();
+        match edit {
+            0 => p.edits.clear(),
+            1 => p.item_area = (0.5, f32::NAN),
+            _ => p.edits_per_item = 0,
+        }
+        bad.photos = Some(p);
+        config_error(&bad, words);
     }
 }
 
