@@ -18,7 +18,8 @@ use serde_json::json;
 use super::common::model::open_model;
 use super::common::radius::{DEFAULT_MIN_SIMILARITY, DEFAULT_RADIUS};
 use super::common::run_folder::{
-    RUN_FILES, RunFolder, STAGING_PREFIX, holds_run_file, make_run_folder, save_run,
+    RUN_FILES, RunFolder, STAGING_PREFIX, holds_run_file, keep_aside_if_foreign_files,
+    make_run_folder, save_run,
 };
 use super::common::{Ctx, PNG_MAGIC, bad_input, check_output_dir, file_begins_with};
 
@@ -189,9 +190,8 @@ fn put_in_place(
     summary: &serde_json::Value,
 ) -> anyhow::Result<()> {
     let summary = serde_json::to_string_pretty(summary)?;
-    cluster.keep_aside_if_foreign_files()?;
-    hash.keep_aside_if_foreign_files()?;
     crate::cli::common::interrupt::held_back(|| {
+        keep_aside_if_foreign_files(&[cluster, hash])?;
         retire_summary(out)?;
         cluster.move_in()?;
         hash.move_in()?;

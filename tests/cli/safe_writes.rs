@@ -421,7 +421,7 @@ fn a_file_put_into_the_run_folder_while_it_trains_is_kept_and_so_is_the_run() {
     let mut command = crate::common::imsat_command(&[]);
     command
         .args(["train", "--task", "hash", "--bits", "8", "--hidden", "32"])
-        .args(["--epochs", "60", "--limit", "300", "--seed", "0", "--data"])
+        .args(["--epochs", "200", "--limit", "300", "--seed", "0", "--data"])
         .arg(&images)
         .arg("--out")
         .arg(&out)
@@ -466,7 +466,8 @@ fn a_file_put_into_the_run_folder_while_it_trains_is_kept_and_so_is_the_run() {
         1,
         &[
             "config.json",
-            "appeared during the run",
+            "is not a training run's",
+            "replace or remove it",
             "kept in",
             "unplaced-run-",
         ],

@@ -25,19 +25,21 @@ pub(crate) fn unread_samples(bytes: &[u8]) -> Option<String> {
     )
 }
 
-/// What a TIFF's first image holds, for the refusal of one the `image` crate does not read:
-/// its own error names a colour type only (`Unknown(32)` for a grayscale of floats).
+/// What a TIFF's first image holds, for the refusal of one the `image` crate does not read
+/// for its samples' depth or kind: its own error names a colour type only (`Unknown(32)` for
+/// a grayscale of floats). `None` where the samples are of a kind it reads (unsigned up to 16
+/// bits, RGB or RGBA of 32-bit floats) or the image is of indexed or YCbCr colour: the
+/// refusal was for another reason (a compression, a subsampling), which its message names.
 pub(crate) fn unsupported_samples(bytes: &[u8]) -> Option<String> {
     use tiff::ColorType as C;
     let mut decoder = Decoder::new(Cursor::new(bytes)).ok()?;
-    let (channels, bits) = match decoder.colortype().ok()? {
+    let colour = decoder.colortype().ok()?;
+    let (channels, bits) = match colour {
         C::Gray(b) => ("grayscale".to_string(), b),
         C::GrayA(b) => ("grayscale and alpha".to_string(), b),
         C::RGB(b) => ("RGB".to_string(), b),
         C::RGBA(b) => ("RGBA".to_string(), b),
         C::CMYK(b) => ("CMYK".to_string(), b),
-        C::Palette(b) => ("palette".to_string(), b),
-        C::YCbCr(b) => ("YCbCr".to_string(), b),
         C::Multiband {
             bit_depth,
             num_samples,
@@ -47,16 +49,24 @@ pub(crate) fn unsupported_samples(bytes: &[u8]) -> Option<String> {
     let formats = decoder
         .find_tag_unsigned_vec::<u16>(Tag::SampleFormat)
         .ok()?;
-    let kind = match formats.and_then(|f| f.first().copied()) {
-        None | Some(1) => "unsigned integer",
-        Some(2) => "signed integer",
-        Some(3) => "floating-point",
-        Some(_) => "undefined",
+    let format = formats.and_then(|f| f.first().copied()).unwrap_or(1);
+    let read = match format {
+        1 => bits <= 16,
+        3 => bits == 32 && matches!(colour, C::RGB(_) | C::RGBA(_)),
+        _ => false,
     };
-    Some(format!(
-        "a TIFF of {bits}-bit {kind} {channels} samples, which are not read (8- and 16-bit \
-         unsigned samples are, and 32-bit floating-point RGB): convert it to 8 or 16 bits"
-    ))
+    let kind = match format {
+        1 => "unsigned integer",
+        2 => "signed integer",
+        3 => "floating-point",
+        _ => "undefined",
+    };
+    (!read).then(|| {
+        format!(
+            "a TIFF of {bits}-bit {kind} {channels} samples, which are not read (8- and 16-bit \
+             unsigned samples are, and RGB or RGBA of 32-bit floats): convert it to 8 or 16 bits"
+        )
+    })
 }
 
 #[cfg(test)]
@@ -134,6 +144,8 @@ pub(crate) mod tests {
         );
         let signed = unsupported_samples(&tiff_of(1, Some(2))).expect("described");
         assert!(signed.contains("signed integer grayscale"), "{signed}");
+        // Samples of a kind it reads: refused for another reason, which the decoder names.
+        assert_eq!(unsupported_samples(&tiff_of(3, Some(3))), None);
         assert_eq!(unsupported_samples(b"\x89PNG\r\n\x1a\n"), None);
     }
 }

@@ -122,6 +122,31 @@ pub struct RunFolder {
     staging: PathBuf,
     /// `out` opened and locked for the run (an advisory lock, released when closed).
     _lock: std::fs::File,
+    /// Set where the run could not be kept aside under a visible name: the staging folder
+    /// then holds it, and is not removed when dropped.
+    keep_staging: std::cell::Cell<bool>,
+}
+
+/// Refuse to put runs in place (`runs`: one, or the demo's two, which go in together) where a
+/// run folder holds a file of a run's name that no run wrote: the moves would replace or
+/// remove it. Every run is kept aside, none lost ([`RunFolder::keep_aside`]), and the error
+/// says where. Called inside [`crate::cli::common::interrupt::held_back`], with the moves.
+pub fn keep_aside_if_foreign_files(runs: &[&RunFolder]) -> anyhow::Result<()> {
+    let Some((run, (name, what))) = runs.iter().find_map(|r| r.foreign_file().map(|f| (r, f)))
+    else {
+        return Ok(());
+    };
+    let kept: Vec<String> = runs
+        .iter()
+        .map(|r| r.keep_aside().display().to_string())
+        .collect();
+    anyhow::bail!(
+        "{}: its {name} is not a training run's ({what}), and putting the run in place would \
+         replace or remove it; the run's files are kept in {}: move {name} away, then move \
+         them in",
+        run.out.display(),
+        kept.join(" and ")
+    )
 }
 
 /// Names of staging folders start with this: hidden, so no folder read takes them for data.
@@ -185,6 +210,7 @@ pub fn make_run_folder(out: &Path) -> anyhow::Result<RunFolder> {
         made,
         staging,
         _lock: lock,
+        keep_staging: std::cell::Cell::new(false),
     })
 }
 
@@ -198,45 +224,44 @@ impl RunFolder {
     /// and remove the earlier run's files this run did not write (an int8 model, a feature
     /// run's scaling, a photo run's held-out list would otherwise stay beside the new model).
     pub fn commit(self) -> anyhow::Result<()> {
-        self.keep_aside_if_foreign_files()?;
-        crate::cli::common::interrupt::held_back(|| self.move_in())
+        crate::cli::common::interrupt::held_back(|| {
+            keep_aside_if_foreign_files(&[&self])?;
+            self.move_in()
+        })
     }
 
-    /// Refuse to put the run in place where a file of a run's name that no run wrote appeared
-    /// in the folder while it trained (checked before, by [`check_new_run_folder`]): the moves
-    /// would replace or remove it. The run is not lost either: its staging folder is renamed
-    /// to a visible `unplaced-run-PID` beside it, named in the error. Called before
-    /// [`crate::cli::common::interrupt::held_back`], never inside it: it takes the lock that
-    /// holds signals back.
-    pub fn keep_aside_if_foreign_files(&self) -> anyhow::Result<()> {
-        let Some(foreign) = RUN_FILES.iter().find(|f| {
-            let to = self.out.join(f);
-            to.symlink_metadata().is_ok() && !holds_run_file(f, &to)
-        }) else {
-            return Ok(());
-        };
-        let what = super::output::describe_file(&self.out.join(foreign));
-        let kept = self
-            .out
-            .join(format!("unplaced-run-{}", std::process::id()));
-        std::fs::rename(&self.staging, &kept).with_context(|| {
-            format!(
-                "{}: its {foreign} appeared during the run and is not a training run's; \
-                 keeping the run aside in {}",
-                self.out.display(),
-                kept.display()
-            )
-        })?;
-        crate::cli::common::interrupt::forget_staging(&self.staging);
-        anyhow::bail!(
-            "{}: its {foreign} appeared during the run and is not a training run's ({what}), \
-             and putting the run in place would replace it; the run's files are kept in {}: \
-             move {foreign} away, then move them in",
-            self.out.display(),
-            kept.display()
-        )
+    /// The first file of a run's name in the run folder that no run wrote, and what it is: a
+    /// file put there while the run trained (checked before, by [`check_new_run_folder`]), or
+    /// one that stopped counting as a run's (its `report.json` removed meanwhile).
+    fn foreign_file(&self) -> Option<(&'static str, String)> {
+        RUN_FILES
+            .into_iter()
+            .find(|f| {
+                let to = self.out.join(f);
+                to.symlink_metadata().is_ok() && !holds_run_file(f, &to)
+            })
+            .map(|f| (f, super::output::describe_file(&self.out.join(f))))
     }
 
+    /// Rename the staging folder to a visible `unplaced-run-PID` (or `-2`, `-3`, ...: a PID
+    /// repeats across containers) beside the run's files, and say where the files are. Where
+    /// that fails, the staging folder itself is kept (not removed when dropped) and named.
+    fn keep_aside(&self) -> PathBuf {
+        let pid = std::process::id();
+        let free = (1..=1000)
+            .map(|k| match k {
+                1 => self.out.join(format!("unplaced-run-{pid}")),
+                _ => self.out.join(format!("unplaced-run-{pid}-{k}")),
+            })
+            .find(|p| p.symlink_metadata().is_err());
+        match free.filter(|to| std::fs::rename(&self.staging, to).is_ok()) {
+            Some(kept) => kept,
+            None => {
+                self.keep_staging.set(true);
+                self.staging.clone()
+            }
+        }
+    }
     /// [`RunFolder::commit`]'s moves, for a caller that holds signals back itself around
     /// several runs' moves (`imsat demo`: its two models go in place together).
     pub fn move_in(&self) -> anyhow::Result<()> {
@@ -255,8 +280,10 @@ impl RunFolder {
 
 impl Drop for RunFolder {
     fn drop(&mut self) {
-        // Empty after a commit; a failed run's partial files otherwise.
-        let _ = std::fs::remove_dir_all(&self.staging);
+        // Empty after a commit; a failed run's partial files otherwise (gone if kept aside).
+        if !self.keep_staging.get() {
+            let _ = std::fs::remove_dir_all(&self.staging);
+        }
         crate::cli::common::interrupt::forget_staging(&self.staging);
         // Keeps them where the run (or an earlier one) wrote anything.
         crate::cli::common::interrupt::remove_empty(&self.made);

@@ -195,8 +195,7 @@ pub fn write_models(
     out_dir: &Path,
 ) -> Result<Exported, ExportError> {
     calibration.check().map_err(ExportError::Invalid)?;
-    // (A photo model's items hold its views; their width is the view rule's to check.)
-    if trained.config.view.is_none() && calibration.dim() != trained.model.input_dim() {
+    if calibration.dim() != trained.model.input_dim() {
         return Err(ExportError::Invalid(format!(
             "the calibration images have {} pixels each, and the model takes {}: calibrate on \
              the images it was trained on",
