@@ -262,6 +262,7 @@ impl RunFolder {
             }
         }
     }
+
     /// [`RunFolder::commit`]'s moves, for a caller that holds signals back itself around
     /// several runs' moves (`imsat demo`: its two models go in place together).
     pub fn move_in(&self) -> anyhow::Result<()> {
